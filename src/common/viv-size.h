@@ -1,0 +1,24 @@
+/* viv-size.h: parsing and printing of memory and disk sizes
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define VIV_SIZE_ERROR (viv_size_error_quark ())
+
+typedef enum
+{
+  VIV_SIZE_ERROR_INVALID,
+  VIV_SIZE_ERROR_OVERFLOW,
+} VivSizeError;
+
+GQuark   viv_size_error_quark (void);
+gboolean viv_size_parse       (const char  *text,
+                               guint64     *bytes,
+                               GError     **error);
+
+G_END_DECLS

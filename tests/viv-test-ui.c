@@ -1,0 +1,168 @@
+/* viv-test-ui.c: helpers for tests that drive the real app under Xvfb
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <adwaita.h>
+
+#include "viv-test-ui.h"
+
+static gboolean
+on_timeout (gpointer data)
+{
+  gboolean *expired = data;
+
+  *expired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+viv_test_wait_for (gboolean (*condition) (gpointer data),
+                   gpointer   data,
+                   guint      timeout_ms)
+{
+  gboolean expired = FALSE;
+  guint id;
+  gboolean ok;
+
+  id = g_timeout_add (timeout_ms, on_timeout, &expired);
+  while (!(ok = condition (data)) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (id);
+  return ok;
+}
+
+typedef struct {
+  GtkWidget *widget;
+  guint frames;
+  guint wanted;
+} FrameWait;
+
+static void
+on_after_paint (GdkFrameClock *clock G_GNUC_UNUSED,
+                gpointer       data)
+{
+  FrameWait *wait = data;
+
+  /* Keep frames coming until we have seen enough of them. */
+  if (++wait->frames < wait->wanted)
+    gtk_widget_queue_draw (wait->widget);
+}
+
+static gboolean
+frames_done (gpointer data)
+{
+  FrameWait *wait = data;
+
+  return wait->frames >= wait->wanted;
+}
+
+static gboolean
+is_mapped (gpointer data)
+{
+  return gtk_widget_get_mapped (GTK_WIDGET (data)) &&
+         gtk_widget_get_frame_clock (GTK_WIDGET (data)) != NULL;
+}
+
+gboolean
+viv_test_wait_for_frames (GtkWidget *widget,
+                          guint      n_frames,
+                          guint      timeout_ms)
+{
+  FrameWait wait = { widget, 0, n_frames };
+  GdkFrameClock *clock;
+  gulong id;
+  gboolean ok;
+
+  if (!viv_test_wait_for (is_mapped, widget, timeout_ms))
+    return FALSE;
+
+  clock = gtk_widget_get_frame_clock (widget);
+  id = g_signal_connect (clock, "after-paint", G_CALLBACK (on_after_paint), &wait);
+  /* Something must be drawn for frames to come: ask for a redraw. */
+  gtk_widget_queue_draw (widget);
+  ok = viv_test_wait_for (frames_done, &wait, timeout_ms);
+  g_signal_handler_disconnect (clock, id);
+  return ok;
+}
+
+char *
+viv_test_screenshot (GtkWidget  *widget,
+                     const char *name)
+{
+  const char *dir = g_getenv ("VIVARIUM_SCREENSHOT_DIR");
+  g_autoptr(GdkPaintable) paintable = NULL;
+  g_autoptr(GtkSnapshot) snapshot = NULL;
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autofree char *file = NULL;
+  g_autofree char *path = NULL;
+  GskRenderer *renderer;
+  int width, height;
+
+  if (dir == NULL)
+    {
+      g_test_message ("VIVARIUM_SCREENSHOT_DIR is not set: no screenshot of %s", name);
+      return NULL;
+    }
+  g_mkdir_with_parents (dir, 0755);
+
+  width = gtk_widget_get_width (widget);
+  height = gtk_widget_get_height (widget);
+  paintable = gtk_widget_paintable_new (widget);
+  snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
+  node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+  if (node == NULL)
+    {
+      g_test_message ("%s drew nothing", name);
+      return NULL;
+    }
+
+  renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
+  texture = gsk_renderer_render_texture (renderer, node,
+                                         &GRAPHENE_RECT_INIT (0, 0, width, height));
+  file = g_strconcat (name, ".png", NULL);
+  path = g_build_filename (dir, file, NULL);
+  if (!gdk_texture_save_to_png (texture, path))
+    {
+      g_test_message ("could not write %s", path);
+      return NULL;
+    }
+  g_test_message ("screenshot: %s", path);
+  return g_steal_pointer (&path);
+}
+
+static const char *
+widget_text (GtkWidget *widget)
+{
+  if (GTK_IS_LABEL (widget))
+    return gtk_label_get_label (GTK_LABEL (widget));
+  if (ADW_IS_STATUS_PAGE (widget))
+    return adw_status_page_get_title (ADW_STATUS_PAGE (widget));
+  if (GTK_IS_BUTTON (widget))
+    return gtk_button_get_label (GTK_BUTTON (widget));
+  return NULL;
+}
+
+GtkWidget *
+viv_test_find_widget (GtkWidget  *root,
+                      GType       type,
+                      const char *text)
+{
+  if (g_type_is_a (G_OBJECT_TYPE (root), type) &&
+      (text == NULL || g_strcmp0 (widget_text (root), text) == 0))
+    return root;
+
+  for (GtkWidget *child = gtk_widget_get_first_child (root);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = viv_test_find_widget (child, type, text);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}

@@ -1,0 +1,34 @@
+/* viv-test-ui.h: helpers for tests that drive the real app under Xvfb
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gtk/gtk.h>
+
+G_BEGIN_DECLS
+
+/* Iterates the default main context until CONDITION returns TRUE or
+ * TIMEOUT_MS passes; returns the condition's last value. */
+gboolean viv_test_wait_for       (gboolean (*condition) (gpointer data),
+                                  gpointer   data,
+                                  guint      timeout_ms);
+
+/* Waits until WIDGET is mapped and its surface has painted N_FRAMES frames. */
+gboolean viv_test_wait_for_frames (GtkWidget *widget,
+                                   guint      n_frames,
+                                   guint      timeout_ms);
+
+/* Renders WIDGET as the user sees it and saves it as NAME.png in the folder
+ * named by $VIVARIUM_SCREENSHOT_DIR (the build folder's tests/screenshots).
+ * Returns the path written, or NULL with a test message when it cannot. */
+char    *viv_test_screenshot      (GtkWidget  *widget,
+                                   const char *name);
+
+/* Depth-first search for a descendant of ROOT of type TYPE whose
+ * accessible label, or GtkLabel/AdwStatusPage text, equals TEXT (NULL: any). */
+GtkWidget *viv_test_find_widget   (GtkWidget  *root,
+                                   GType       type,
+                                   const char *text);
+
+G_END_DECLS
