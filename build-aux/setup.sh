@@ -16,6 +16,7 @@ PACKAGES="
   qemu-system-x86 qemu-utils
   linux-image-cloud-amd64 busybox-static cpio
   xorriso debian-installer-12-netboot-amd64
+  acpica-tools time
   python3 python3-gi gir1.2-glib-2.0
 "
 

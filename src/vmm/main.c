@@ -12,19 +12,126 @@
 #include <string.h>
 
 #include "kvm/kvm.h"
+#include "log.h"
+#include "viv-size.h"
+#include "vm.h"
 
 /* Exit statuses, documented in --help. */
 enum {
   EXIT_OK = 0,
   EXIT_FAILED = 1,   /* bad arguments, or the VM could not be built or run */
   EXIT_NO_KVM = 2,   /* KVM is missing or unusable on this computer */
+  EXIT_RESET = 3,    /* the guest reset itself; run again to reboot it */
 };
 
 struct options {
   gboolean version;
   gboolean check_kvm;
+  gboolean verbose;
+  gboolean rng;
   char *kvm_device;
+  char *kernel;
+  char *initrd;
+  char *cmdline;
+  char *memory;
+  int cpus;
+  char *serial;
 };
+
+static void
+options_clear (struct options *opts)
+{
+  g_free (opts->kvm_device);
+  g_free (opts->kernel);
+  g_free (opts->initrd);
+  g_free (opts->cmdline);
+  g_free (opts->memory);
+  g_free (opts->serial);
+}
+
+/* --serial stdio|file:PATH|none */
+static gboolean
+parse_serial (const char *arg, struct vmm_config *config, GError **error)
+{
+  if (arg == NULL || g_str_equal (arg, "stdio"))
+    config->serial = VMM_SERIAL_STDIO;
+  else if (g_str_equal (arg, "none"))
+    config->serial = VMM_SERIAL_NONE;
+  else if (g_str_has_prefix (arg, "file:") && arg[5] != '\0')
+    {
+      config->serial = VMM_SERIAL_FILE;
+      config->serial_path = arg + 5;
+    }
+  else
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("--serial takes stdio, file:PATH or none, not “%s”"), arg);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+run_vm (const struct options *opts, const char *kvm_path)
+{
+  g_autoptr(GError) error = NULL;
+  struct vmm_config config = { 0 };
+  struct vmm_vm *vm;
+  enum vmm_exit_reason reason;
+  const char *message = NULL;
+  guint64 memory = 512ull << 20;
+  int status;
+
+  config.kvm_path = kvm_path;
+  config.kernel_path = opts->kernel;
+  config.initrd_path = opts->initrd;
+  config.cmdline = opts->cmdline;
+  config.cpus = opts->cpus > 0 ? (unsigned) opts->cpus : 1;
+  config.rng = opts->rng;
+  if (opts->cpus < 0)
+    {
+      g_printerr (_("vivarium-vmm: --cpus must be a positive number\n"));
+      return EXIT_FAILED;
+    }
+  if (opts->memory != NULL && !viv_size_parse (opts->memory, &memory, &error))
+    {
+      g_printerr ("vivarium-vmm: --memory: %s\n", error->message);
+      return EXIT_FAILED;
+    }
+  config.memory = memory;
+  if (!parse_serial (opts->serial, &config, &error))
+    {
+      g_printerr ("vivarium-vmm: %s\n", error->message);
+      return EXIT_FAILED;
+    }
+
+  vm = vmm_vm_create (&config, &error);
+  if (vm == NULL)
+    {
+      g_printerr ("vivarium-vmm: %s\n", error->message);
+      return g_error_matches (error, VMM_ERROR, VMM_ERROR_NO_KVM) ? EXIT_NO_KVM : EXIT_FAILED;
+    }
+
+  reason = vmm_vm_run (vm, &message);
+  switch (reason)
+    {
+    case VMM_EXIT_POWER_OFF:
+    case VMM_EXIT_STOPPED:
+      status = EXIT_OK;
+      break;
+    case VMM_EXIT_RESET:
+      vmm_log_info ("the guest reset; exiting (run again to boot it again)");
+      status = EXIT_RESET;
+      break;
+    default:
+      g_printerr (_("vivarium-vmm: the virtual machine failed: %s\n"),
+                  message ? message : _("unknown error"));
+      status = EXIT_FAILED;
+      break;
+    }
+  vmm_vm_destroy (vm);
+  return status;
+}
 
 static void
 print_kvm_error (const char *path, int err, const struct vmm_kvm *kvm)
@@ -117,6 +224,22 @@ main (int argc, char *argv[])
   int status;
 
   const GOptionEntry entries[] = {
+    { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &opts.kernel,
+      N_("Boot this kernel: a bzImage or a PVH ELF"), N_("FILE") },
+    { "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &opts.initrd,
+      N_("Load this initial ramdisk"), N_("FILE") },
+    { "cmdline", 'c', 0, G_OPTION_ARG_STRING, &opts.cmdline,
+      N_("The kernel command line"), N_("STRING") },
+    { "memory", 'm', 0, G_OPTION_ARG_STRING, &opts.memory,
+      N_("Guest memory, for example 512M or 2G (default 512M)"), N_("SIZE") },
+    { "cpus", 0, 0, G_OPTION_ARG_INT, &opts.cpus,
+      N_("Number of virtual CPUs (default 1)"), N_("N") },
+    { "serial", 0, 0, G_OPTION_ARG_STRING, &opts.serial,
+      N_("Where COM1 goes: stdio, file:PATH or none (default stdio)"), N_("WHERE") },
+    { "rng", 0, 0, G_OPTION_ARG_NONE, &opts.rng,
+      N_("Give the guest a virtio-rng entropy device"), NULL },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opts.verbose,
+      N_("Log more about what the engine does"), NULL },
     { "check-kvm", 0, 0, G_OPTION_ARG_NONE, &opts.check_kvm,
       N_("Check that KVM is usable, print its capabilities and exit"), NULL },
     { "kvm-device", 0, 0, G_OPTION_ARG_FILENAME, &opts.kvm_device,
@@ -136,8 +259,9 @@ main (int argc, char *argv[])
   g_option_context_set_summary (context,
                                 _("Runs one Vivarium virtual machine on KVM."));
   g_option_context_set_description (context,
-                                    _("Exit status: 0 when the guest powered off, 1 on an error, "
-                                      "2 when KVM is missing or unusable."));
+                                    _("Exit status: 0 when the guest powered off (or the engine was "
+                                      "stopped by SIGTERM or SIGINT), 1 on an error, 2 when KVM is "
+                                      "missing or unusable, 3 when the guest reset itself."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))
@@ -160,11 +284,19 @@ main (int argc, char *argv[])
   if (status != EXIT_OK || opts.check_kvm)
     goto out;
 
-  g_printerr (_("vivarium-vmm: nothing to run: give a kernel with --kernel FILE.\n"));
-  status = EXIT_FAILED;
+  if (opts.kernel == NULL)
+    {
+      g_printerr (_("vivarium-vmm: nothing to run: give a kernel with --kernel FILE.\n"));
+      status = EXIT_FAILED;
+      goto out;
+    }
+  vmm_kvm_close (&kvm);
+  if (opts.verbose)
+    vmm_log_set_level (VMM_LOG_DEBUG);
+  status = run_vm (&opts, kvm_path);
 
 out:
   vmm_kvm_close (&kvm);
-  g_free (opts.kvm_device);
+  options_clear (&opts);
   return status;
 }

@@ -4,6 +4,8 @@
  */
 #include "kvm/kvm.h"
 
+#include "arch/x86/layout.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -114,4 +116,78 @@ vmm_kvm_check_required (const struct vmm_kvm *kvm, const struct vmm_kvm_cap **mi
         return -ENOTSUP;
       }
   return 0;
+}
+
+int
+vmm_kvm_create_vm (const struct vmm_kvm *kvm)
+{
+  int fd;
+
+  do
+    fd = ioctl (kvm->fd, KVM_CREATE_VM, 0);
+  while (fd < 0 && errno == EINTR);
+  return fd < 0 ? -errno : fd;
+}
+
+int
+vmm_kvm_setup_platform (int vm_fd)
+{
+  struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+  uint64_t identity = VMM_KVM_IDENTITY_MAP;
+
+  if (ioctl (vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+    return -errno;
+  if (ioctl (vm_fd, KVM_SET_TSS_ADDR, (unsigned long) VMM_KVM_TSS_ADDR) < 0)
+    return -errno;
+  if (ioctl (vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+    return -errno;
+  if (ioctl (vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+    return -errno;
+  return 0;
+}
+
+int
+vmm_kvm_set_memory (int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host)
+{
+  struct kvm_userspace_memory_region region = {
+    .slot = slot,
+    .guest_phys_addr = gpa,
+    .memory_size = size,
+    .userspace_addr = (uint64_t) (uintptr_t) host,
+  };
+
+  return ioctl (vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ? -errno : 0;
+}
+
+int
+vmm_kvm_irq_line (int vm_fd, unsigned gsi, bool level)
+{
+  struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+  return ioctl (vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+int
+vmm_kvm_irqfd (int vm_fd, int eventfd, unsigned gsi, bool assign)
+{
+  struct kvm_irqfd irqfd = {
+    .fd = (uint32_t) eventfd,
+    .gsi = gsi,
+    .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+  };
+
+  return ioctl (vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+int
+vmm_kvm_ioeventfd (int vm_fd, int eventfd, uint64_t addr, unsigned len, bool pio, bool assign)
+{
+  struct kvm_ioeventfd io = {
+    .addr = addr,
+    .len = len,
+    .fd = eventfd,
+    .flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+  };
+
+  return ioctl (vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }

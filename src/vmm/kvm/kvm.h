@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define VMM_KVM_DEFAULT_PATH "/dev/kvm"
 
@@ -37,3 +38,26 @@ int  vmm_kvm_check_extension (const struct vmm_kvm *kvm, int cap);
 /* Checks every required capability. Returns 0, or -ENOTSUP with *missing set
  * to the first capability that is absent. */
 int  vmm_kvm_check_required  (const struct vmm_kvm *kvm, const struct vmm_kvm_cap **missing);
+
+/* ---- the VM fd ------------------------------------------------------------ */
+
+/* KVM_CREATE_VM. Returns the VM fd or -errno. */
+int  vmm_kvm_create_vm (const struct vmm_kvm *kvm);
+
+/* The platform pieces KVM emulates: the TSS and identity-map pages VT-x
+ * needs (in the PCI hole, never RAM), the in-kernel PIC/IOAPIC/LAPIC and the
+ * PIT (with the speaker port 0x61 handled in the kernel too). */
+int  vmm_kvm_setup_platform (int vm_fd);
+
+int  vmm_kvm_set_memory (int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host);
+
+/* Level-triggered ISA/IOAPIC line (KVM_IRQ_LINE). */
+int  vmm_kvm_irq_line (int vm_fd, unsigned gsi, bool level);
+
+/* Attaches (or detaches) EVENTFD to GSI: a write to it raises the interrupt. */
+int  vmm_kvm_irqfd (int vm_fd, int eventfd, unsigned gsi, bool assign);
+
+/* Attaches (or detaches) EVENTFD to a guest write of LEN bytes (0: any) at
+ * ADDR in MMIO or port space; KVM completes the write without an exit. */
+int  vmm_kvm_ioeventfd (int vm_fd, int eventfd, uint64_t addr, unsigned len, bool pio,
+                        bool assign);

@@ -1,0 +1,117 @@
+/* arch/x86/boot.h: loading a guest kernel the way the Linux boot protocols say
+ *
+ * - PVH: an ELF (32- or 64-bit) with a XEN_ELFNOTE_PHYS32_ENTRY note; the
+ *   vCPU starts in 32-bit protected mode, paging off, with EBX pointing at a
+ *   struct hvm_start_info (Xen's arch-x86/hvm/start_info.h, version 1).
+ * - bzImage: the Linux x86 boot protocol (Documentation/arch/x86/boot.rst),
+ *   entered at the 64-bit entry point (load address + 0x200) in long mode
+ *   with identity-mapped page tables and RSI pointing at the zero page.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem.h"
+
+/* ---- e820 ---------------------------------------------------------------- */
+
+#define VMM_E820_RAM       1
+#define VMM_E820_RESERVED  2
+#define VMM_E820_ACPI      3
+#define VMM_E820_MAX       16
+
+struct vmm_e820_entry {
+  uint64_t addr;
+  uint64_t size;
+  uint32_t type;
+} __attribute__ ((packed));
+
+/* The guest's memory map for RAM_SIZE bytes of RAM laid out by
+ * vmm_mem_alloc (low RAM below VMM_PCI_HOLE_START, the rest from 4 GiB):
+ * RAM below the EBDA, the EBDA and the ACPI area reserved, RAM from 1 MiB,
+ * the PCI ECAM reserved, RAM from 4 GiB. Sorted, non-overlapping. Returns
+ * the number of entries (at most 6), or -EINVAL when RAM_SIZE is below
+ * VMM_MIN_RAM or MAX entries are too few. */
+int vmm_e820_build (uint64_t ram_size, struct vmm_e820_entry *entries, unsigned max);
+
+/* ---- what to boot --------------------------------------------------------- */
+
+enum vmm_boot_kind {
+  VMM_BOOT_PVH,
+  VMM_BOOT_BZIMAGE,
+};
+
+struct vmm_boot_params {
+  const void *kernel;         /* the kernel file's bytes */
+  size_t kernel_size;
+  const void *initrd;         /* NULL: none */
+  size_t initrd_size;
+  const char *cmdline;        /* NULL: empty */
+  uint64_t rsdp_gpa;          /* where vmm_acpi_build put the RSDP */
+};
+
+/* The registers the boot vCPU starts with. The caller turns these into
+ * KVM_SET_REGS/KVM_SET_SREGS; segment values are the hidden parts too. */
+struct vmm_boot_segment {
+  uint64_t base;
+  uint32_t limit;
+  uint16_t selector;
+  uint8_t type, present, dpl, db, s, l, g;
+};
+
+struct vmm_boot_state {
+  enum vmm_boot_kind kind;
+  uint64_t rip, rsp, rsi, rbx, rflags;
+  uint64_t cr0, cr3, cr4, efer;
+  struct vmm_boot_segment cs, ds, es, fs, gs, ss, tr, ldt;
+  uint64_t gdt_base, idt_base;
+  uint16_t gdt_limit, idt_limit;
+
+  /* Where things went, for logs and tests */
+  uint64_t kernel_load_addr, kernel_end;
+  uint64_t initrd_addr, initrd_size;
+  uint64_t cmdline_addr;
+};
+
+/* Detects the kernel's format: PVH if it is an ELF with the PVH note,
+ * bzImage if it has the "HdrS" setup header; -ENOEXEC otherwise, or for an
+ * ELF without the note (with a message saying so in *why). */
+int vmm_boot_detect (const void *kernel, size_t size, enum vmm_boot_kind *kind,
+                     const char **why);
+
+/* Loads the kernel, the initrd and the command line into guest memory, writes
+ * the boot information (hvm_start_info or zero page, with the e820 map and the
+ * RSDP) and fills *state. Returns 0 or a negative errno, with a human-readable
+ * reason in *why (a static string): -ENOEXEC (not a kernel we boot), -E2BIG
+ * (command line too long for the kernel), -ENOMEM (kernel or initrd do not fit
+ * in RAM below the limits the kernel's header gives), -EINVAL (malformed). */
+int vmm_boot_load (const struct vmm_mem *mem, const struct vmm_boot_params *params,
+                   struct vmm_boot_state *state, const char **why);
+
+/* ---- bzImage header, exposed for tests ------------------------------------ */
+
+struct vmm_bzimage_info {
+  uint16_t version;           /* boot protocol, e.g. 0x020f */
+  uint8_t setup_sects;
+  uint8_t loadflags;
+  uint16_t xloadflags;
+  uint32_t syssize;
+  uint32_t initrd_addr_max;
+  uint32_t kernel_alignment;
+  uint8_t relocatable_kernel;
+  uint8_t min_alignment;
+  uint32_t cmdline_size;
+  uint64_t pref_address;
+  uint32_t init_size;
+  size_t setup_size;          /* (setup_sects + 1) * 512 */
+  size_t payload_offset;      /* where the protected-mode kernel starts in the file */
+  size_t payload_size;
+};
+
+/* Parses and checks the setup header. Returns 0, or -ENOEXEC with *why. */
+int vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info,
+                       const char **why);

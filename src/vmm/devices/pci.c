@@ -1,0 +1,332 @@
+/* devices/pci.c: the PCI host bridge, configuration space and BARs
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "devices/pci.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+
+/* A generic PCIe host bridge ID (Red Hat's, as QEMU's gpex uses); no guest
+ * driver binds to a host bridge by ID. */
+#define HOST_BRIDGE_VENDOR 0x1b36
+#define HOST_BRIDGE_DEVICE 0x0008
+#define PCI_CLASS_BRIDGE_HOST 0x060000
+
+void
+vmm_pci_device_init (struct vmm_pci_device *dev, uint16_t vendor, uint16_t device,
+                     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
+                     uint16_t subsys_id, const struct vmm_pci_device_ops *ops, void *opaque)
+{
+  memset (dev, 0, sizeof *dev);
+  dev->ops = ops;
+  dev->opaque = opaque;
+  vmm_pci_set16 (&dev->config[PCI_VENDOR_ID], vendor);
+  vmm_pci_set16 (&dev->config[PCI_DEVICE_ID], device);
+  dev->config[PCI_REVISION_ID] = revision;
+  dev->config[PCI_CLASS_PROG] = (uint8_t) class_code;
+  dev->config[PCI_CLASS_PROG + 1] = (uint8_t) (class_code >> 8);
+  dev->config[PCI_CLASS_PROG + 2] = (uint8_t) (class_code >> 16);
+  vmm_pci_set16 (&dev->config[PCI_SUBSYSTEM_VENDOR_ID], subsys_vendor);
+  vmm_pci_set16 (&dev->config[PCI_SUBSYSTEM_ID], subsys_id);
+  /* COMMAND: memory and I/O decode, bus mastering, INTx disable */
+  vmm_pci_set16 (&dev->wmask[PCI_COMMAND], PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
+                                           PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+  /* STATUS: the error bits are write-one-to-clear */
+  vmm_pci_set16 (&dev->w1cmask[PCI_STATUS], 0xf900);
+  dev->wmask[PCI_INTERRUPT_LINE] = 0xff;
+  dev->next_cap = 0x40;
+}
+
+void
+vmm_pci_device_set_bar (struct vmm_pci_device *dev, unsigned bar, uint64_t size, bool is_64,
+                        bool prefetch)
+{
+  uint32_t flags = (is_64 ? PCI_BAR_MEM_64 : 0) | (prefetch ? PCI_BAR_MEM_PREFETCH : 0);
+  uint64_t mask = ~(size - 1);
+
+  dev->bars[bar] = (struct vmm_pci_bar) { .size = size, .is_64 = is_64, .prefetch = prefetch };
+  vmm_pci_set32 (&dev->config[PCI_BAR0 + 4 * bar], flags);
+  vmm_pci_set32 (&dev->wmask[PCI_BAR0 + 4 * bar], (uint32_t) mask & ~0xfu);
+  if (is_64)
+    vmm_pci_set32 (&dev->wmask[PCI_BAR0 + 4 * (bar + 1)], (uint32_t) (mask >> 32));
+}
+
+uint8_t
+vmm_pci_device_add_cap (struct vmm_pci_device *dev, uint8_t id, uint8_t len)
+{
+  uint8_t off = dev->next_cap;
+  unsigned size = ((unsigned) len + 3) & ~3u;
+
+  if (off == 0 || len < 2 || off + size > 0x100)
+    return 0;
+  dev->config[off] = id;
+  dev->config[off + 1] = 0;
+  if (dev->last_cap)
+    dev->config[dev->last_cap + 1] = off;
+  else
+    dev->config[PCI_CAPABILITY_LIST] = off;
+  dev->last_cap = off;
+  vmm_pci_set16 (&dev->config[PCI_STATUS],
+                 vmm_pci_get16 (&dev->config[PCI_STATUS]) | PCI_STATUS_CAP_LIST);
+  dev->next_cap = off + size >= 0x100 ? 0 : (uint8_t) (off + size);
+  return off;
+}
+
+static uint64_t
+bar_address (const struct vmm_pci_device *dev, unsigned bar)
+{
+  uint64_t addr = vmm_pci_get32 (&dev->config[PCI_BAR0 + 4 * bar]) & ~0xfull;
+
+  if (dev->bars[bar].is_64)
+    addr |= (uint64_t) vmm_pci_get32 (&dev->config[PCI_BAR0 + 4 * (bar + 1)]) << 32;
+  return addr;
+}
+
+/* After a write to COMMAND or a BAR: move the mappings that changed. Host
+ * lock held. */
+static void
+update_bars (struct vmm_pci_device *dev)
+{
+  bool decode = vmm_pci_get16 (&dev->config[PCI_COMMAND]) & PCI_COMMAND_MEMORY;
+
+  for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
+    {
+      struct vmm_pci_bar *bar = &dev->bars[i];
+      uint64_t addr;
+      bool map;
+
+      if (bar->size == 0)
+        continue;
+      addr = bar_address (dev, i);
+      /* An address at 0, or one reaching the top of the BAR's address
+       * space (what sizing with decode left on leaves), is not decoded:
+       * it would cover the LAPIC and IOAPIC. */
+      map = decode && addr != 0 && addr + bar->size > addr &&
+            (bar->is_64 || addr + bar->size - 1 < 0xffffffffull);
+      if (bar->mapped && (!map || addr != bar->addr))
+        {
+          if (dev->ops && dev->ops->bar_map)
+            dev->ops->bar_map (dev, i, bar->addr, false);
+          bar->mapped = false;
+        }
+      if (map && !bar->mapped)
+        {
+          bar->addr = addr;
+          bar->mapped = true;
+          if (dev->ops && dev->ops->bar_map)
+            dev->ops->bar_map (dev, i, addr, true);
+        }
+    }
+}
+
+static void
+config_read (struct vmm_pci_device *dev, uint32_t offset, void *data, uint32_t len)
+{
+  if (dev->ops && dev->ops->config_read)
+    dev->ops->config_read (dev, offset, len);
+  memcpy (data, &dev->config[offset], len);
+}
+
+static void
+config_write (struct vmm_pci_device *dev, uint32_t offset, const void *data, uint32_t len)
+{
+  const uint8_t *in = data;
+  bool bars_touched = false;
+
+  for (uint32_t i = 0; i < len; i++)
+    {
+      uint32_t o = offset + i;
+      uint8_t keep = dev->config[o] & ~dev->wmask[o];
+
+      dev->config[o] = (uint8_t) (keep | (in[i] & dev->wmask[o]));
+      dev->config[o] &= (uint8_t) ~(in[i] & dev->w1cmask[o]);
+      if (o == PCI_COMMAND || (o >= PCI_BAR0 && o < PCI_BAR0 + 4 * VMM_PCI_NUM_BARS))
+        bars_touched = true;
+    }
+  if (bars_touched)
+    update_bars (dev);
+  if (dev->ops && dev->ops->config_write)
+    dev->ops->config_write (dev, offset, len);
+}
+
+/* Finds the device for a bus/devfn; only function 0 of bus 0 has devices. */
+static struct vmm_pci_device *
+lookup (struct vmm_pci_host *host, unsigned bus, unsigned slot, unsigned fn)
+{
+  if (bus != 0 || fn != 0 || slot >= VMM_PCI_SLOTS)
+    return NULL;
+  return host->slots[slot];
+}
+
+static void
+config_access (struct vmm_pci_host *host, unsigned bus, unsigned slot, unsigned fn, uint32_t reg,
+        void *data, uint32_t len, bool write)
+{
+  struct vmm_pci_device *dev;
+
+  /* Accesses must be naturally aligned and inside config space. */
+  if ((len != 1 && len != 2 && len != 4) || (reg & (len - 1)) || reg + len > VMM_PCI_CONFIG_SIZE)
+    return;
+  pthread_mutex_lock (&host->lock);
+  dev = lookup (host, bus, slot, fn);
+  if (dev != NULL)
+    {
+      if (write)
+        config_write (dev, reg, data, len);
+      else
+        config_read (dev, reg, data, len);
+    }
+  pthread_mutex_unlock (&host->lock);
+}
+
+static void
+cf8_read (void *opaque, uint64_t offset, void *data, uint32_t len)
+{
+  struct vmm_pci_host *host = opaque;
+  uint32_t addr;
+
+  if (offset < 4)
+    {
+      if (offset == 0 && len == 4)
+        {
+          pthread_mutex_lock (&host->lock);
+          vmm_pci_set32 (data, host->config_address);
+          pthread_mutex_unlock (&host->lock);
+        }
+      return;
+    }
+  pthread_mutex_lock (&host->lock);
+  addr = host->config_address;
+  pthread_mutex_unlock (&host->lock);
+  if (!(addr & 0x80000000u) || offset - 4 + len > 4)
+    return;
+  config_access (host, (addr >> 16) & 0xff, (addr >> 11) & 0x1f, (addr >> 8) & 7,
+          (addr & 0xfc) + (uint32_t) (offset - 4), data, len, false);
+}
+
+static void
+cf8_write (void *opaque, uint64_t offset, const void *data, uint32_t len)
+{
+  struct vmm_pci_host *host = opaque;
+  uint32_t addr;
+
+  if (offset < 4)
+    {
+      /* Only a dword write to 0xcf8 latches an address. */
+      if (offset == 0 && len == 4)
+        {
+          pthread_mutex_lock (&host->lock);
+          host->config_address = vmm_pci_get32 (data) & 0x80fffffcu;
+          pthread_mutex_unlock (&host->lock);
+        }
+      return;
+    }
+  pthread_mutex_lock (&host->lock);
+  addr = host->config_address;
+  pthread_mutex_unlock (&host->lock);
+  if (!(addr & 0x80000000u) || offset - 4 + len > 4)
+    return;
+  config_access (host, (addr >> 16) & 0xff, (addr >> 11) & 0x1f, (addr >> 8) & 7,
+          (addr & 0xfc) + (uint32_t) (offset - 4), (void *) data, len, true);
+}
+
+const struct vmm_io_ops vmm_pci_cf8_ops = {
+  .read = cf8_read,
+  .write = cf8_write,
+};
+
+static void
+ecam_read (void *opaque, uint64_t offset, void *data, uint32_t len)
+{
+  config_access (opaque, (offset >> 20) & 0xff, (offset >> 15) & 0x1f, (offset >> 12) & 7,
+          offset & 0xfff, data, len, false);
+}
+
+static void
+ecam_write (void *opaque, uint64_t offset, const void *data, uint32_t len)
+{
+  config_access (opaque, (offset >> 20) & 0xff, (offset >> 15) & 0x1f, (offset >> 12) & 7,
+          offset & 0xfff, (void *) data, len, true);
+}
+
+const struct vmm_io_ops vmm_pci_ecam_ops = {
+  .read = ecam_read,
+  .write = ecam_write,
+};
+
+void
+vmm_pci_host_init (struct vmm_pci_host *host, uint64_t mmio32_base, uint64_t mmio32_size)
+{
+  memset (host, 0, sizeof *host);
+  pthread_mutex_init (&host->lock, NULL);
+  host->mmio32_next = mmio32_base;
+  host->mmio32_end = mmio32_base + mmio32_size;
+
+  vmm_pci_device_init (&host->bridge, HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE,
+                       PCI_CLASS_BRIDGE_HOST, 0, HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE,
+                       NULL, NULL);
+  host->slots[0] = &host->bridge;
+  host->bridge.slot = 0;
+}
+
+void
+vmm_pci_host_destroy (struct vmm_pci_host *host)
+{
+  pthread_mutex_destroy (&host->lock);
+}
+
+int
+vmm_pci_host_add (struct vmm_pci_host *host, struct vmm_pci_device *dev)
+{
+  uint64_t next;
+  int slot = -1;
+
+  pthread_mutex_lock (&host->lock);
+  for (unsigned s = 1; s < VMM_PCI_SLOTS; s++)
+    if (host->slots[s] == NULL)
+      {
+        slot = (int) s;
+        break;
+      }
+  if (slot < 0)
+    {
+      pthread_mutex_unlock (&host->lock);
+      return -ENOSPC;
+    }
+
+  /* Assign every BAR, largest alignment first is not needed for a handful
+   * of small BARs: align each to its size. */
+  next = host->mmio32_next;
+  for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
+    {
+      struct vmm_pci_bar *bar = &dev->bars[i];
+      uint64_t addr;
+
+      if (bar->size == 0)
+        continue;
+      addr = (next + bar->size - 1) & ~(bar->size - 1);
+      if (addr + bar->size > host->mmio32_end || addr + bar->size < addr)
+        {
+          pthread_mutex_unlock (&host->lock);
+          return -ENOSPC;
+        }
+      vmm_pci_set32 (&dev->config[PCI_BAR0 + 4 * i],
+                     (uint32_t) addr | (vmm_pci_get32 (&dev->config[PCI_BAR0 + 4 * i]) & 0xf));
+      if (bar->is_64)
+        vmm_pci_set32 (&dev->config[PCI_BAR0 + 4 * (i + 1)], (uint32_t) (addr >> 32));
+      next = addr + bar->size;
+    }
+  host->mmio32_next = next;
+  dev->slot = (unsigned) slot;
+  host->slots[slot] = dev;
+
+  /* Firmware would enable decode; Linux and the probe find devices ready. */
+  vmm_pci_set16 (&dev->config[PCI_COMMAND],
+                 vmm_pci_get16 (&dev->config[PCI_COMMAND]) | PCI_COMMAND_MEMORY);
+  update_bars (dev);
+  pthread_mutex_unlock (&host->lock);
+  return slot;
+}

@@ -1,0 +1,136 @@
+/* virtio/device.h: a virtio device on the modern virtio-pci transport
+ *
+ * A device (rng, blk, console...) is an ops table plus its own state; the
+ * transport (virtio/pci.c) owns the PCI function, the common configuration,
+ * the queues, MSI-X and notifications. Queue work runs on the VM's event
+ * loop thread with the device lock held; so do config accesses from vCPUs.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "devices/pci.h"
+#include "kvm/irq.h"
+#include "log.h"
+#include "loop.h"
+#include "mem.h"
+#include "virtio/virtq.h"
+
+/* Device status bits (virtio 1.2, 2.1) */
+#define VIRTIO_STATUS_ACKNOWLEDGE   0x01
+#define VIRTIO_STATUS_DRIVER        0x02
+#define VIRTIO_STATUS_DRIVER_OK     0x04
+#define VIRTIO_STATUS_FEATURES_OK   0x08
+#define VIRTIO_STATUS_NEEDS_RESET   0x40
+#define VIRTIO_STATUS_FAILED        0x80
+
+/* Transport feature bits */
+#define VIRTIO_F_RING_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1          32
+
+#define VIRTIO_MSI_NO_VECTOR        0xffff
+
+/* What the transport needs from the VM. */
+struct vmm_virtio_env {
+  const struct vmm_mem *mem;
+  struct vmm_loop *loop;
+  struct vmm_bus *mmio;
+  struct vmm_irq_router *router;
+  int vm_fd;
+};
+
+struct vmm_virtio_dev;
+
+struct vmm_virtio_ops {
+  const char *name;             /* "rng", for logs */
+  uint16_t device_id;           /* virtio device type: 4 is entropy */
+  uint32_t pci_class;
+  uint64_t features;            /* device-specific feature bits offered */
+  unsigned num_queues;
+  uint16_t queue_size;          /* the largest ring the device takes */
+  uint32_t config_size;         /* bytes of device-specific config */
+
+  /* Device config space; OFFSET + LEN <= config_size, checked. */
+  void (*config_read)  (struct vmm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len);
+  void (*config_write) (struct vmm_virtio_dev *dev, uint32_t offset, const void *data,
+                        uint32_t len);
+  /* The driver set DRIVER_OK. Returning < 0 marks the device broken. */
+  int  (*activate)     (struct vmm_virtio_dev *dev);
+  /* The driver reset the device: drop everything in flight. */
+  void (*reset)        (struct vmm_virtio_dev *dev);
+  /* The driver made buffers available on queue Q. */
+  void (*queue_notify) (struct vmm_virtio_dev *dev, unsigned q);
+};
+
+struct vmm_virtio_queue {
+  struct vmm_virtio_dev *dev;
+  unsigned index;
+  struct virtq vq;
+  uint16_t size;                /* as the driver set it */
+  uint16_t vector;
+  bool enabled;
+  int notify_fd;                /* ioeventfd */
+  bool notify_registered;
+  uint64_t notify_addr;
+};
+
+struct vmm_virtio_msix_entry {
+  uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+struct vmm_virtio_dev {
+  const struct vmm_virtio_ops *ops;
+  void *priv;                   /* the device's own state */
+  struct vmm_virtio_env env;
+  struct vmm_pci_device pci;
+  pthread_mutex_t lock;
+  struct vmm_ratelimit rl;
+
+  /* Common configuration */
+  uint64_t device_features;
+  uint64_t driver_features;
+  uint32_t device_feature_select, driver_feature_select;
+  uint8_t status;
+  uint8_t config_generation;
+  uint16_t queue_select;
+  uint16_t config_vector;
+  uint8_t isr;
+
+  struct vmm_virtio_queue *queues;
+
+  /* MSI-X */
+  unsigned n_vectors;
+  struct vmm_virtio_msix_entry *msix;
+  uint64_t *pba;
+  int *irqfds;
+  unsigned *gsis;
+  uint8_t msix_cap;             /* capability offset in config space */
+  uint8_t pci_cfg_cap;          /* VIRTIO_PCI_CAP_PCI_CFG offset */
+
+  bool bar_mapped;
+  uint64_t bar_addr;
+};
+
+/* Creates the PCI function for a device and wires its queues and vectors
+ * to KVM. Returns 0 or -errno. The caller then adds dev->pci to the host. */
+int  vmm_virtio_pci_init    (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *ops,
+                             void *priv, const struct vmm_virtio_env *env);
+void vmm_virtio_pci_destroy (struct vmm_virtio_dev *dev);
+
+/* For devices, with dev->lock held: */
+
+/* Interrupts the driver for used buffers on queue Q (the caller checked
+ * virtq_should_notify). */
+void vmm_virtio_notify_queue (struct vmm_virtio_dev *dev, unsigned q);
+/* Device config changed: new generation and a config interrupt. */
+void vmm_virtio_config_changed (struct vmm_virtio_dev *dev);
+/* The guest broke the protocol: DEVICE_NEEDS_RESET and a config interrupt;
+ * queues stop until the driver resets the device. */
+void vmm_virtio_set_broken (struct vmm_virtio_dev *dev, const char *why);
+bool vmm_virtio_has_feature (const struct vmm_virtio_dev *dev, unsigned bit);
