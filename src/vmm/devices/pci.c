@@ -182,55 +182,44 @@ config_access (struct vmm_pci_host *host, unsigned bus, unsigned slot, unsigned 
   pthread_mutex_unlock (&host->lock);
 }
 
+/* Ports 0xcf8-0xcfb hold the address latch (only dword accesses reach it),
+ * 0xcfc-0xcff the data window into the latched device's config space. */
 static void
-cf8_read (void *opaque, uint64_t offset, void *data, uint32_t len)
+cf8_access (struct vmm_pci_host *host, uint64_t offset, void *data, uint32_t len, bool write)
 {
-  struct vmm_pci_host *host = opaque;
   uint32_t addr;
 
+  pthread_mutex_lock (&host->lock);
   if (offset < 4)
     {
       if (offset == 0 && len == 4)
         {
-          pthread_mutex_lock (&host->lock);
-          vmm_pci_set32 (data, host->config_address);
-          pthread_mutex_unlock (&host->lock);
+          if (write)
+            host->config_address = vmm_pci_get32 (data) & 0x80fffffcu;
+          else
+            vmm_pci_set32 (data, host->config_address);
         }
+      pthread_mutex_unlock (&host->lock);
       return;
     }
-  pthread_mutex_lock (&host->lock);
   addr = host->config_address;
   pthread_mutex_unlock (&host->lock);
   if (!(addr & 0x80000000u) || offset - 4 + len > 4)
     return;
   config_access (host, (addr >> 16) & 0xff, (addr >> 11) & 0x1f, (addr >> 8) & 7,
-          (addr & 0xfc) + (uint32_t) (offset - 4), data, len, false);
+                 (addr & 0xfc) + (uint32_t) (offset - 4), data, len, write);
+}
+
+static void
+cf8_read (void *opaque, uint64_t offset, void *data, uint32_t len)
+{
+  cf8_access (opaque, offset, data, len, false);
 }
 
 static void
 cf8_write (void *opaque, uint64_t offset, const void *data, uint32_t len)
 {
-  struct vmm_pci_host *host = opaque;
-  uint32_t addr;
-
-  if (offset < 4)
-    {
-      /* Only a dword write to 0xcf8 latches an address. */
-      if (offset == 0 && len == 4)
-        {
-          pthread_mutex_lock (&host->lock);
-          host->config_address = vmm_pci_get32 (data) & 0x80fffffcu;
-          pthread_mutex_unlock (&host->lock);
-        }
-      return;
-    }
-  pthread_mutex_lock (&host->lock);
-  addr = host->config_address;
-  pthread_mutex_unlock (&host->lock);
-  if (!(addr & 0x80000000u) || offset - 4 + len > 4)
-    return;
-  config_access (host, (addr >> 16) & 0xff, (addr >> 11) & 0x1f, (addr >> 8) & 7,
-          (addr & 0xfc) + (uint32_t) (offset - 4), (void *) data, len, true);
+  cf8_access (opaque, offset, (void *) data, len, true);
 }
 
 const struct vmm_io_ops vmm_pci_cf8_ops = {
