@@ -125,6 +125,12 @@ parse_fadt (struct acpi *a)
     }
   if (len >= 256)
     gas_read (&a->sleep_control, f + 244);
+  if (len >= 129)
+    {
+      a->reset_supported = flags & (1u << 10);
+      gas_read (&a->reset_reg, f + 116);
+      a->reset_value = rd8 (f + 128);
+    }
 }
 
 static void
@@ -369,6 +375,22 @@ acpi_power_off (const struct acpi *a)
         mmio_write8 (a->sleep_control.address, v);
     }
   /* A VMM may stop the vCPU a little after the write returns */
+  deadline = deadline_after_ms (1000);
+  while (!deadline_passed (deadline))
+    cpu_relax ();
+}
+
+void
+acpi_reset (const struct acpi *a)
+{
+  uint64_t deadline;
+
+  if (!a->reset_supported)
+    return;
+  if (a->reset_reg.space == 1)
+    outb ((uint16_t) a->reset_reg.address, a->reset_value);
+  else if (a->reset_reg.space == 0 && map_phys (a->reset_reg.address, 1))
+    mmio_write8 (a->reset_reg.address, a->reset_value);
   deadline = deadline_after_ms (1000);
   while (!deadline_passed (deadline))
     cpu_relax ();

@@ -35,6 +35,9 @@ struct acpi
   uint32_t pm_tmr;
   bool pm_tmr_32bit;
   struct acpi_gas sleep_control;
+  bool reset_supported;          /* FADT RESET_REG_SUP */
+  struct acpi_gas reset_reg;
+  uint8_t reset_value;
 
   /* MADT */
   uint64_t lapic_addr;
@@ -60,3 +63,7 @@ bool acpi_find_s5 (struct acpi *a);
 
 /* Enters S5; returns only if the VM is still running afterwards. */
 void acpi_power_off (const struct acpi *a);
+
+/* Writes the FADT's reset value to its reset register; returns only if the
+ * VM is still running afterwards. */
+void acpi_reset (const struct acpi *a);

@@ -470,6 +470,20 @@ cmdline_has (const char *key)
   return cmdline_value (key) != NULL;
 }
 
+bool
+cmdline_is (const char *key, const char *value)
+{
+  const char *v = cmdline_value (key);
+  size_t i = 0;
+
+  if (!v)
+    return false;
+  for (; value[i]; i++)
+    if (v[i] != value[i])
+      return false;
+  return v[i] == '\0' || v[i] == ' ';
+}
+
 uint64_t
 cmdline_number (const char *key, uint64_t fallback)
 {

@@ -123,6 +123,8 @@ const char *cmdline_get (void);
 /* The value of key=value as a number, or fallback if absent or malformed */
 uint64_t cmdline_number (const char *key, uint64_t fallback);
 bool cmdline_has (const char *key);
+/* Whether KEY's value is exactly VALUE. */
+bool cmdline_is (const char *key, const char *value);
 
 /* --- TAP on COM1 ------------------------------------------------------------ */
 

@@ -646,6 +646,18 @@ test_power_off (void)
       acpi.slp_typa = acpi.slp_typb = cmdline_number ("slp_typ", acpi.slp_typa) & 7;
       tap_diag ("SLP_TYP overridden to %u from the command line", acpi.slp_typa);
     }
+  if (cmdline_is ("finish", "reset"))
+    {
+      /* End with a reset through the FADT's reset register instead. */
+      tap_ok (acpi.reset_supported && acpi.reset_reg.address != 0,
+              "ACPI: reset register %s 0x%lx, value 0x%x",
+              acpi.reset_reg.space == 1 ? "port" : "memory", acpi.reset_reg.address,
+              acpi.reset_value);
+      tap_diag ("%u tests, %u failed; resetting", tap_count (), tap_failures ());
+      tap_plan ();
+      acpi_reset (&acpi);
+      tap_bail ("reset did not take effect");
+    }
   tap_diag ("%u tests, %u failed; TSC %lu kHz; powering off", tap_count (), tap_failures (),
             clock_tsc_per_ms ());
   tap_plan ();
