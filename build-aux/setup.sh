@@ -10,7 +10,7 @@ PACKAGES="
   libgtk-4-dev libadwaita-1-dev libjson-glib-dev
   libspice-client-glib-2.0-dev libgvnc-1.0-dev libspice-server-dev
   libosinfo-1.0-dev osinfo-db libvirt-dev
-  libslirp-dev liburing-dev libarchive-dev
+  libslirp-dev liburing-dev libarchive-dev zlib1g-dev libzstd-dev
   appstream desktop-file-utils
   xvfb xauth dbus dbus-x11 adwaita-icon-theme librsvg2-common fonts-cantarell
   qemu-system-x86 qemu-utils

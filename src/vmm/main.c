@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "block/img.h"
 #include "kvm/kvm.h"
 #include "log.h"
 #include "viv-size.h"
@@ -36,6 +37,8 @@ struct options {
   char *memory;
   int cpus;
   char *serial;
+  char *console;
+  char **ports;
 };
 
 static void
@@ -47,6 +50,57 @@ options_clear (struct options *opts)
   g_free (opts->cmdline);
   g_free (opts->memory);
   g_free (opts->serial);
+  g_free (opts->console);
+  g_strfreev (opts->ports);
+}
+
+/* --console WHERE and --port NAME[,socket=PATH] */
+static gboolean
+parse_console (const struct options *opts, struct vmm_config *config, GError **error)
+{
+  struct vmm_console_config *c = &config->console;
+  guint n_ports = opts->ports ? g_strv_length (opts->ports) : 0;
+
+  if (opts->console == NULL && n_ports == 0)
+    return TRUE;
+  config->console_enabled = true;
+  c->console.kind = VMM_CHARDEV_NONE;
+  if (opts->console != NULL && !vmm_chardev_spec_parse (opts->console, &c->console))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("--console takes stdio, file:PATH, socket:PATH or none, not “%s”"),
+                   opts->console);
+      return FALSE;
+    }
+  if (n_ports >= VMM_CONSOLE_MAX_PORTS)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("At most %d --port options"),
+                   VMM_CONSOLE_MAX_PORTS - 1);
+      return FALSE;
+    }
+  for (guint i = 0; i < n_ports; i++)
+    {
+      struct vmm_console_port_spec *port = &c->ports[i];
+      char *comma = strchr (opts->ports[i], ',');
+
+      port->name = opts->ports[i];
+      port->backend.kind = VMM_CHARDEV_NONE;
+      if (comma != NULL)
+        {
+          *comma = '\0';
+          if (!g_str_has_prefix (comma + 1, "socket=") || comma[8] == '\0')
+            {
+              g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                           _("--port takes NAME or NAME,socket=PATH, not “%s,%s”"),
+                           opts->ports[i], comma + 1);
+              return FALSE;
+            }
+          port->backend.kind = VMM_CHARDEV_SOCKET;
+          port->backend.path = comma + 8;
+        }
+    }
+  c->n_ports = n_ports;
+  return TRUE;
 }
 
 /* --serial stdio|file:PATH|none */
@@ -72,7 +126,7 @@ parse_serial (const char *arg, struct vmm_config *config, GError **error)
 }
 
 static int
-run_vm (const struct options *opts, const char *kvm_path)
+run_vm (struct options *opts, const char *kvm_path)
 {
   g_autoptr(GError) error = NULL;
   struct vmm_config config = { 0 };
@@ -99,7 +153,7 @@ run_vm (const struct options *opts, const char *kvm_path)
       return EXIT_FAILED;
     }
   config.memory = memory;
-  if (!parse_serial (opts->serial, &config, &error))
+  if (!parse_serial (opts->serial, &config, &error) || !parse_console (opts, &config, &error))
     {
       g_printerr ("vivarium-vmm: %s\n", error->message);
       return EXIT_FAILED;
@@ -236,6 +290,11 @@ main (int argc, char *argv[])
       N_("Number of virtual CPUs (default 1)"), N_("N") },
     { "serial", 0, 0, G_OPTION_ARG_STRING, &opts.serial,
       N_("Where COM1 goes: stdio, file:PATH or none (default stdio)"), N_("WHERE") },
+    { "console", 0, 0, G_OPTION_ARG_STRING, &opts.console,
+      N_("Give the guest a virtio console: stdio, file:PATH, socket:PATH or none"), N_("WHERE") },
+    { "port", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.ports,
+      N_("Add a named virtio-console port, connected to a unix socket if given (repeatable)"),
+      N_("NAME[,socket=PATH]") },
     { "rng", 0, 0, G_OPTION_ARG_NONE, &opts.rng,
       N_("Give the guest a virtio-rng entropy device"), NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opts.verbose,
@@ -254,6 +313,10 @@ main (int argc, char *argv[])
                   g_getenv ("VIVARIUM_LOCALEDIR") ? g_getenv ("VIVARIUM_LOCALEDIR") : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
+
+  /* vivarium-vmm img create|info|check ...: disk images without QEMU */
+  if (argc > 1 && g_str_equal (argv[1], "img"))
+    return vmm_img_main (argc - 1, argv + 1);
 
   context = g_option_context_new (NULL);
   g_option_context_set_summary (context,

@@ -286,6 +286,25 @@ setup_devices (struct vmm_vm *vm, GError **error)
           return FALSE;
         }
     }
+  if (vm->config.console_enabled)
+    {
+      struct vmm_virtio_env env = {
+        .mem = &vm->mem, .loop = &vm->loop, .mmio = &vm->mmio,
+        .router = &vm->router, .vm_fd = vm->vm_fd,
+      };
+      char *why = NULL;
+
+      ret = vmm_virtio_console_new (&vm->console, &env, &vm->config.console, &why);
+      if (ret == 0)
+        ret = vmm_pci_host_add (&vm->pci, &vmm_virtio_console_dev (vm->console)->pci);
+      if (ret < 0)
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot create the %s device: %s"),
+                       "virtio-console", why ? why : g_strerror (-ret));
+          free (why);
+          return FALSE;
+        }
+    }
   return TRUE;
 }
 
@@ -737,6 +756,8 @@ vmm_vm_destroy (struct vmm_vm *vm)
       vmm_virtio_rng_destroy (vm->rng);
       free (vm->rng);
     }
+  if (vm->console != NULL)
+    vmm_virtio_console_free (vm->console);
   vmm_loop_destroy (&vm->loop);
   if (vm->serial_fd_owned)
     close (vm->serial_fd);

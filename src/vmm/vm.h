@@ -27,6 +27,7 @@
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
+#include "virtio/console.h"
 #include "virtio/rng.h"
 
 #define VMM_MAX_CPUS 255
@@ -56,6 +57,8 @@ struct vmm_config {
   enum vmm_serial_mode serial;
   const char *serial_path;     /* for VMM_SERIAL_FILE */
   bool rng;
+  bool console_enabled;        /* a virtio-console device */
+  struct vmm_console_config console;
 };
 
 enum vmm_exit_reason {
@@ -100,6 +103,7 @@ struct vmm_vm {
   struct vmm_acpi_pm pm;
   struct vmm_pci_host pci;
   struct vmm_virtio_rng *rng;
+  struct vmm_virtio_console *console;
   struct vmm_ratelimit unhandled_rl;
 
   struct vmm_boot_state boot;

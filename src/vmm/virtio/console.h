@@ -1,0 +1,58 @@
+/* virtio/console.h: the console device with multiport (virtio 1.2, 5.3)
+ *
+ * Port 0 is the console (hvc0 in Linux); further ports are named (the
+ * guest sees /dev/virtio-ports/NAME): the SPICE agent's
+ * "com.redhat.spice.0" is one. Each port is connected on the host to a
+ * character backend: stdio, a file (output only), a listening unix socket
+ * (one client at a time; connecting and disconnecting opens and closes the
+ * port for the guest), or nothing.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtio/device.h"
+
+#define VMM_CONSOLE_MAX_PORTS 16   /* port 0 included */
+
+enum vmm_chardev_kind {
+  VMM_CHARDEV_NONE,
+  VMM_CHARDEV_STDIO,
+  VMM_CHARDEV_FILE,     /* output only */
+  VMM_CHARDEV_SOCKET,   /* a listening unix socket at path */
+};
+
+struct vmm_chardev_spec {
+  enum vmm_chardev_kind kind;
+  const char *path;
+};
+
+struct vmm_console_port_spec {
+  const char *name;                  /* NULL for port 0 */
+  struct vmm_chardev_spec backend;
+};
+
+struct vmm_console_config {
+  struct vmm_chardev_spec console;   /* port 0 */
+  unsigned n_ports;                  /* named ports, after port 0 */
+  struct vmm_console_port_spec ports[VMM_CONSOLE_MAX_PORTS - 1];
+};
+
+struct vmm_virtio_console;
+
+/* Creates the device and opens its backends. Returns 0 or -errno with a
+ * reason in *error (malloc'ed): a socket path that cannot be bound, a file
+ * that cannot be created, a duplicate or invalid port name. */
+int  vmm_virtio_console_new  (struct vmm_virtio_console **console,
+                              const struct vmm_virtio_env *env,
+                              const struct vmm_console_config *config, char **error);
+struct vmm_virtio_dev *vmm_virtio_console_dev (struct vmm_virtio_console *console);
+void vmm_virtio_console_free (struct vmm_virtio_console *console);
+
+/* Parses "stdio", "file:PATH", "socket:PATH" or "none". Returns false for
+ * anything else. SPEC's path points into TEXT. */
+bool vmm_chardev_spec_parse (const char *text, struct vmm_chardev_spec *spec);
