@@ -91,6 +91,7 @@ default_config (void)
     .com2 = true,
     .rtc = true,
     .i8042 = true,
+    .pvpanic = true,
   };
 }
 
@@ -689,7 +690,7 @@ test_dsdt_devices (void)
   /* Name (_HID, EisaId ("PNP0A08")) */
   static const uint8_t hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08 };
 
-  for (unsigned i = 0; i < 16; i++)
+  for (unsigned i = 0; i < 32; i++)
     {
       struct vmm_acpi_config c = default_config ();
       struct guest g;
@@ -700,6 +701,7 @@ test_dsdt_devices (void)
       c.com2 = i & 2;
       c.rtc = i & 4;
       c.i8042 = i & 8;
+      c.pvpanic = i & 16;
       guest_init (&g, RAM_SIZE);
       build_and_parse (&g, &c, &t);
       len = le32 (t.dsdt + 4);
@@ -712,6 +714,7 @@ test_dsdt_devices (void)
       g_assert_cmpint (contains (t.dsdt, len, "COM2", 4), ==, c.com2);
       g_assert_cmpint (contains (t.dsdt, len, "RTC_", 4), ==, c.rtc);
       g_assert_cmpint (contains (t.dsdt, len, "KBD_", 4), ==, c.i8042);
+      g_assert_cmpint (contains (t.dsdt, len, "QEMU0001", 8), ==, c.pvpanic);
       guest_clear (&g);
     }
 }
@@ -1253,6 +1256,9 @@ test_dsdt_iasl (void)
         "Device (KBD)", "Name (_HID, EisaId (\"PNP0303\")",
         "0x0060, // Range Maximum 0x01, // Alignment 0x01, // Length )",
         "0x0064, // Range Maximum 0x01, // Alignment 0x01, // Length ) IRQNoFlags () {1}",
+        "Device (PEVT)", "Name (_HID, \"QEMU0001\")",
+        "IO (Decode16, 0x0505, // Range Minimum 0x0505, // Range Maximum "
+        "0x01, // Alignment 0x01, // Length",
         "Name (_S0, Package (0x04) // _S0_: S0 System State { Zero, Zero, Zero, Zero })",
         "Name (_S5, Package (0x04) // _S5_: S5 System State { 0x05, 0x05, Zero, Zero })",
       };

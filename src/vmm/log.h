@@ -24,6 +24,14 @@ enum vmm_log_level vmm_log_get_level (void);
 /* Where messages go (an fd the caller keeps open); -1: stderr. */
 void vmm_log_set_fd (int fd);
 
+/* Logs to DIR/NAME from now on: the files before it are kept as NAME.1 ..
+ * NAME.KEEP (the oldest dropped), and a file that grows past MAX_BYTES is
+ * rotated the same way while running. Returns 0 or -errno (the log then
+ * stays where it was). */
+int  vmm_log_open_file (const char *dir, const char *name, uint64_t max_bytes, unsigned keep);
+/* Closes a file opened by vmm_log_open_file; messages go to stderr again. */
+void vmm_log_close_file (void);
+
 void vmm_log (enum vmm_log_level level, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
 

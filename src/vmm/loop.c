@@ -101,6 +101,23 @@ vmm_loop_add (struct vmm_loop *loop, int fd, uint32_t events, vmm_loop_fn fn, vo
 }
 
 int
+vmm_loop_modify (struct vmm_loop *loop, int fd, uint32_t events)
+{
+  int ret = -ENOENT;
+
+  pthread_mutex_lock (&loop->lock);
+  for (struct vmm_loop_handler *h = loop->handlers; h != NULL; h = h->next)
+    if (h->fd == fd && !h->dead)
+      {
+        struct epoll_event ev = { .events = events, .data.ptr = h };
+        ret = epoll_ctl (loop->epoll_fd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+        break;
+      }
+  pthread_mutex_unlock (&loop->lock);
+  return ret;
+}
+
+int
 vmm_loop_remove (struct vmm_loop *loop, int fd)
 {
   int ret = -ENOENT;

@@ -31,6 +31,8 @@ void vmm_loop_destroy (struct vmm_loop *loop);
 /* Calls FN on the loop thread whenever FD has EVENTS (EPOLLIN...). */
 int  vmm_loop_add     (struct vmm_loop *loop, int fd, uint32_t events, vmm_loop_fn fn,
                        void *opaque);
+/* Changes the events FD is watched for. */
+int  vmm_loop_modify  (struct vmm_loop *loop, int fd, uint32_t events);
 /* After this returns, FN may still be running once for FD on the loop thread
  * if called from another thread; from a handler it takes effect at once. */
 int  vmm_loop_remove  (struct vmm_loop *loop, int fd);

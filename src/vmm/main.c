@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "block/img.h"
+#include "control/service.h"
 #include "kvm/kvm.h"
 #include "log.h"
 #include "viv-size.h"
@@ -39,6 +40,9 @@ struct options {
   char *serial;
   char *console;
   char **ports;
+  char *machine;
+  char **disks;
+  char *aio;
 };
 
 static void
@@ -52,6 +56,44 @@ options_clear (struct options *opts)
   g_free (opts->serial);
   g_free (opts->console);
   g_strfreev (opts->ports);
+  g_free (opts->machine);
+  g_strfreev (opts->disks);
+  g_free (opts->aio);
+}
+
+/* --disk PATH[,format=...][,readonly=on][,cache=...] (repeatable), --aio */
+static gboolean
+parse_disks (const struct options *opts, struct vmm_config *config, GError **error)
+{
+  guint n = opts->disks ? g_strv_length (opts->disks) : 0;
+
+  if (n > VMM_MAX_DISKS)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("At most %d --disk options"),
+                   VMM_MAX_DISKS);
+      return FALSE;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *copy = g_strdup (opts->disks[i]);
+      const char *why = NULL;
+
+      if (!vmm_disk_spec_parse (opts->disks[i], &config->disks[i], &why))
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("--disk %s: %s"), copy, why);
+          return FALSE;
+        }
+    }
+  config->n_disks = n;
+  if (opts->aio != NULL && !g_str_equal (opts->aio, "io_uring") &&
+      !g_str_equal (opts->aio, "threads"))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("--aio takes io_uring or threads, not “%s”"), opts->aio);
+      return FALSE;
+    }
+  config->io_threads = opts->aio != NULL && g_str_equal (opts->aio, "threads");
+  return TRUE;
 }
 
 /* --console WHERE and --port NAME[,socket=PATH] */
@@ -142,6 +184,7 @@ run_vm (struct options *opts, const char *kvm_path)
   config.cmdline = opts->cmdline;
   config.cpus = opts->cpus > 0 ? (unsigned) opts->cpus : 1;
   config.rng = opts->rng;
+  config.handle_signals = true;
   if (opts->cpus < 0)
     {
       g_printerr (_("vivarium-vmm: --cpus must be a positive number\n"));
@@ -153,7 +196,8 @@ run_vm (struct options *opts, const char *kvm_path)
       return EXIT_FAILED;
     }
   config.memory = memory;
-  if (!parse_serial (opts->serial, &config, &error) || !parse_console (opts, &config, &error))
+  if (!parse_serial (opts->serial, &config, &error) || !parse_console (opts, &config, &error) ||
+      !parse_disks (opts, &config, &error))
     {
       g_printerr ("vivarium-vmm: %s\n", error->message);
       return EXIT_FAILED;
@@ -278,6 +322,9 @@ main (int argc, char *argv[])
   int status;
 
   const GOptionEntry entries[] = {
+    { "machine", 0, 0, G_OPTION_ARG_FILENAME, &opts.machine,
+      N_("Run the machine in this folder (its machine.json) and serve org.vivarium.Vmm1 on "
+         "$XDG_RUNTIME_DIR/vivarium/UUID.sock"), N_("DIR") },
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &opts.kernel,
       N_("Boot this kernel: a bzImage or a PVH ELF"), N_("FILE") },
     { "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &opts.initrd,
@@ -290,6 +337,12 @@ main (int argc, char *argv[])
       N_("Number of virtual CPUs (default 1)"), N_("N") },
     { "serial", 0, 0, G_OPTION_ARG_STRING, &opts.serial,
       N_("Where COM1 goes: stdio, file:PATH or none (default stdio)"), N_("WHERE") },
+    { "disk", 'd', 0, G_OPTION_ARG_STRING_ARRAY, &opts.disks,
+      N_("Add a virtio disk (repeatable)"),
+      N_("PATH[,format=raw|qcow2][,readonly=on][,cache=writeback|none]") },
+    { "aio", 0, 0, G_OPTION_ARG_STRING, &opts.aio,
+      N_("How disk I/O runs: io_uring (the default where the kernel has it) or threads"),
+      N_("io_uring|threads") },
     { "console", 0, 0, G_OPTION_ARG_STRING, &opts.console,
       N_("Give the guest a virtio console: stdio, file:PATH, socket:PATH or none"), N_("WHERE") },
     { "port", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.ports,
@@ -324,7 +377,9 @@ main (int argc, char *argv[])
   g_option_context_set_description (context,
                                     _("Exit status: 0 when the guest powered off (or the engine was "
                                       "stopped by SIGTERM or SIGINT), 1 on an error, 2 when KVM is "
-                                      "missing or unusable, 3 when the guest reset itself."));
+                                      "missing or unusable, 3 when the guest reset itself (with "
+                                      "--kernel; with --machine it boots again), 4 when another "
+                                      "vivarium-vmm already runs the machine."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))
@@ -347,9 +402,29 @@ main (int argc, char *argv[])
   if (status != EXIT_OK || opts.check_kvm)
     goto out;
 
+  if (opts.machine != NULL)
+    {
+      struct vmm_service_options service = {
+        .machine_dir = opts.machine,
+        .kvm_path = opts.kvm_device,
+        .verbose = opts.verbose,
+      };
+
+      if (opts.kernel != NULL)
+        {
+          g_printerr (_("vivarium-vmm: --machine and --kernel do not go together: the machine "
+                        "says what it boots.\n"));
+          status = EXIT_FAILED;
+          goto out;
+        }
+      vmm_kvm_close (&kvm);
+      status = vmm_service_run (&service);
+      goto out;
+    }
   if (opts.kernel == NULL)
     {
-      g_printerr (_("vivarium-vmm: nothing to run: give a kernel with --kernel FILE.\n"));
+      g_printerr (_("vivarium-vmm: nothing to run: give a machine with --machine DIR or a kernel "
+                    "with --kernel FILE.\n"));
       status = EXIT_FAILED;
       goto out;
     }

@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -50,6 +51,8 @@ kick_vcpus (struct vmm_vm *vm)
 void
 vmm_vm_request_exit (struct vmm_vm *vm, enum vmm_exit_reason reason, const char *message)
 {
+  bool first = false;
+
   pthread_mutex_lock (&vm->exit_lock);
   if (vm->exit_reason == VMM_EXIT_NONE)
     {
@@ -57,9 +60,108 @@ vmm_vm_request_exit (struct vmm_vm *vm, enum vmm_exit_reason reason, const char 
       vm->exit_message = message ? strdup (message) : NULL;
       atomic_store (&vm->exit_requested, true);
       pthread_cond_broadcast (&vm->exit_cond);
+      first = true;
     }
   pthread_mutex_unlock (&vm->exit_lock);
+
+  /* Parked vCPUs wake up to see the exit. */
+  pthread_mutex_lock (&vm->pause_lock);
+  pthread_cond_broadcast (&vm->pause_cond);
+  pthread_mutex_unlock (&vm->pause_lock);
   kick_vcpus (vm);
+
+  if (first && vm->exit_fn != NULL)
+    vm->exit_fn (vm, reason, vm->exit_message, vm->callback_data);
+}
+
+void
+vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn panic_fn,
+                      void *data)
+{
+  vm->exit_fn = exit_fn;
+  vm->panic_fn = panic_fn;
+  vm->callback_data = data;
+}
+
+static uint64_t
+monotonic_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+uint64_t
+vmm_vm_uptime_ns (struct vmm_vm *vm)
+{
+  uint64_t now = monotonic_ns (), paused;
+
+  if (vm->start_ns == 0)
+    return 0;
+  pthread_mutex_lock (&vm->pause_lock);
+  paused = vm->paused_ns + (vm->pause_began_ns ? now - vm->pause_began_ns : 0);
+  pthread_mutex_unlock (&vm->pause_lock);
+  return now - vm->start_ns - paused;
+}
+
+void
+vmm_vm_pause (struct vmm_vm *vm)
+{
+  pthread_mutex_lock (&vm->pause_lock);
+  if (!vm->started || atomic_load (&vm->pause_requested) || atomic_load (&vm->exit_requested))
+    {
+      pthread_mutex_unlock (&vm->pause_lock);
+      return;
+    }
+  atomic_store (&vm->pause_requested, true);
+  pthread_mutex_unlock (&vm->pause_lock);
+  kick_vcpus (vm);
+
+  pthread_mutex_lock (&vm->pause_lock);
+  while (vm->n_parked < vm->n_running_threads && !atomic_load (&vm->exit_requested))
+    pthread_cond_wait (&vm->pause_cond, &vm->pause_lock);
+  vm->pause_began_ns = monotonic_ns ();
+  pthread_mutex_unlock (&vm->pause_lock);
+}
+
+void
+vmm_vm_resume (struct vmm_vm *vm)
+{
+  pthread_mutex_lock (&vm->pause_lock);
+  if (atomic_load (&vm->pause_requested))
+    {
+      atomic_store (&vm->pause_requested, false);
+      if (vm->pause_began_ns)
+        vm->paused_ns += monotonic_ns () - vm->pause_began_ns;
+      vm->pause_began_ns = 0;
+      pthread_cond_broadcast (&vm->pause_cond);
+    }
+  pthread_mutex_unlock (&vm->pause_lock);
+}
+
+bool
+vmm_vm_is_paused (struct vmm_vm *vm)
+{
+  return atomic_load (&vm->pause_requested);
+}
+
+/* On a vCPU thread: wait while the VM is paused. */
+static void
+park (struct vmm_vcpu *vcpu)
+{
+  struct vmm_vm *vm = vcpu->vm;
+
+  pthread_mutex_lock (&vm->pause_lock);
+  vm->n_parked++;
+  pthread_cond_broadcast (&vm->pause_cond);
+  while (atomic_load (&vm->pause_requested) && !atomic_load (&vm->exit_requested))
+    pthread_cond_wait (&vm->pause_cond, &vm->pause_lock);
+  vm->n_parked--;
+  pthread_mutex_unlock (&vm->pause_lock);
+  /* Tell a kvm-clock guest it was stopped, so it does not take the lost
+   * time for a lockup. Fails harmlessly for guests without kvm-clock. */
+  ioctl (vcpu->fd, KVM_KVMCLOCK_CTRL, 0);
 }
 
 void
@@ -115,6 +217,20 @@ serial_output (void *opaque, const uint8_t *data, size_t len)
 }
 
 static void
+serial_callback (void *opaque, const uint8_t *data, size_t len)
+{
+  struct vmm_vm *vm = opaque;
+
+  vm->config.serial_output (vm->config.serial_data, data, len);
+}
+
+size_t
+vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len)
+{
+  return vmm_serial_receive (&vm->com1, data, len);
+}
+
+static void
 on_stdin (void *opaque, int fd, uint32_t events)
 {
   struct vmm_vm *vm = opaque;
@@ -154,6 +270,21 @@ on_signal (void *opaque, int fd, uint32_t events)
 }
 
 static const struct vmm_io_ops post_ops = { 0 };
+
+static void
+on_pvpanic (void *opaque, unsigned events)
+{
+  struct vmm_vm *vm = opaque;
+
+  if (events & VMM_PVPANIC_PANICKED)
+    {
+      vmm_log_error ("the guest reported a kernel panic");
+      if (vm->panic_fn != NULL)
+        vm->panic_fn (vm, vm->callback_data);
+    }
+  if (events & VMM_PVPANIC_CRASH_LOADED)
+    vmm_log_warning ("the guest crashed and loaded a crash kernel");
+}
 
 /* ---- building ------------------------------------------------------------------ */
 
@@ -217,6 +348,10 @@ setup_serial (struct vmm_vm *vm, GError **error)
       vm->serial_fd_owned = true;
       output = serial_output;
       break;
+    case VMM_SERIAL_CALLBACK:
+      if (vm->config.serial_output != NULL)
+        output = serial_callback;
+      break;
     case VMM_SERIAL_NONE:
       break;
     }
@@ -248,6 +383,8 @@ setup_devices (struct vmm_vm *vm, GError **error)
   vmm_i8042_init (&vm->i8042, on_reset, vm);
   vmm_acpi_pm_init (&vm->pm, sci, on_power_off, vm);
   vmm_pci_host_init (&vm->pci, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
+  vm->pvpanic.event = on_pvpanic;
+  vm->pvpanic.opaque = vm;
 
   if ((ret = vmm_bus_register (&vm->pio, VMM_PORT_RTC, 2, &vmm_rtc_ops, &vm->rtc, "rtc")) < 0 ||
       (ret = vmm_bus_register (&vm->pio, VMM_PORT_I8042_DATA, 5, &vmm_i8042_ops, &vm->i8042,
@@ -258,6 +395,8 @@ setup_devices (struct vmm_vm *vm, GError **error)
                                "pci-cf8")) < 0 ||
       (ret = vmm_bus_register (&vm->mmio, VMM_PCI_ECAM_BASE, VMM_PCI_ECAM_SIZE, &vmm_pci_ecam_ops,
                                &vm->pci, "pci-ecam")) < 0 ||
+      (ret = vmm_bus_register (&vm->pio, VMM_PORT_PVPANIC, 1, &vmm_pvpanic_ops, &vm->pvpanic,
+                               "pvpanic")) < 0 ||
       (ret = vmm_bus_register (&vm->pio, PORT_POST, 1, &post_ops, NULL, "post")) < 0)
     {
       g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot place the platform devices: %s"),
@@ -286,6 +425,29 @@ setup_devices (struct vmm_vm *vm, GError **error)
           return FALSE;
         }
     }
+  for (unsigned i = 0; i < vm->config.n_disks; i++)
+    {
+      struct vmm_virtio_env env = {
+        .mem = &vm->mem, .loop = &vm->loop, .mmio = &vm->mmio,
+        .router = &vm->router, .vm_fd = vm->vm_fd,
+      };
+      char *why = NULL;
+
+      /* One request queue per vCPU, as the guest can then submit from
+       * every CPU without a lock. */
+      ret = vmm_virtio_blk_new (&vm->disks[i], &env, &vm->config.disks[i], vm->config.cpus,
+                                vm->config.io_threads, &why);
+      if (ret == 0)
+        ret = vmm_pci_host_add (&vm->pci, &vmm_virtio_blk_dev (vm->disks[i])->pci);
+      if (ret < 0)
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot use the disk %s: %s"),
+                       vm->config.disks[i].path, why ? why : g_strerror (-ret));
+          free (why);
+          return FALSE;
+        }
+    }
+
   if (vm->config.console_enabled)
     {
       struct vmm_virtio_env env = {
@@ -323,6 +485,7 @@ setup_acpi (struct vmm_vm *vm, GError **error)
     .rtc = true,
     /* Reset only: no keyboard behind it, so the OS need not probe it. */
     .i8042 = false,
+    .pvpanic = true,
   };
   unsigned phys_bits = guest_phys_bits (vm->cpuid);
   int ret;
@@ -475,6 +638,8 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   vm->signal_fd = -1;
   pthread_mutex_init (&vm->exit_lock, NULL);
   pthread_cond_init (&vm->exit_cond, NULL);
+  pthread_mutex_init (&vm->pause_lock, NULL);
+  pthread_cond_init (&vm->pause_cond, NULL);
   vmm_bus_init (&vm->pio, "pio");
   vmm_bus_init (&vm->mmio, "mmio");
   if ((ret = vmm_loop_init (&vm->loop)) < 0)
@@ -595,6 +760,11 @@ vcpu_thread (void *data)
 
   while (!atomic_load (&vm->exit_requested))
     {
+      if (atomic_load (&vm->pause_requested))
+        {
+          park (vcpu);
+          continue;
+        }
       if (ioctl (vcpu->fd, KVM_RUN, 0) < 0)
         {
           if (errno == EINTR || errno == EAGAIN)
@@ -677,46 +847,63 @@ kick_handler (int sig)
   (void) sig;
 }
 
-enum vmm_exit_reason
-vmm_vm_run (struct vmm_vm *vm, const char **message)
+int
+vmm_vm_start (struct vmm_vm *vm)
 {
   struct sigaction sa = { 0 };
-  sigset_t set, old;
+  sigset_t set;
   int ret;
 
-  /* vCPU threads take the kick signal; everyone else blocks it, and the
-   * stop signals arrive through a signalfd on the loop. */
+  /* vCPU threads take the kick signal (they unblock it); everyone else
+   * blocks it. With handle_signals, the stop signals arrive through a
+   * signalfd on the loop. */
   sa.sa_handler = kick_handler;
   sigemptyset (&sa.sa_mask);
   sigaction (VCPU_KICK_SIGNAL, &sa, NULL);
 
   sigemptyset (&set);
   sigaddset (&set, VCPU_KICK_SIGNAL);
-  sigaddset (&set, SIGINT);
-  sigaddset (&set, SIGTERM);
-  sigaddset (&set, SIGHUP);
-  pthread_sigmask (SIG_BLOCK, &set, &old);
+  if (vm->config.handle_signals)
+    {
+      sigaddset (&set, SIGINT);
+      sigaddset (&set, SIGTERM);
+      sigaddset (&set, SIGHUP);
+    }
+  pthread_sigmask (SIG_BLOCK, &set, NULL);
 
-  sigdelset (&set, VCPU_KICK_SIGNAL);
-  vm->signal_fd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (vm->signal_fd >= 0)
-    vmm_loop_add (&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm);
+  if (vm->config.handle_signals)
+    {
+      sigdelset (&set, VCPU_KICK_SIGNAL);
+      vm->signal_fd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+      if (vm->signal_fd >= 0)
+        vmm_loop_add (&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm);
+    }
 
   ret = vmm_loop_start (&vm->loop);
   if (ret < 0)
-    vmm_vm_request_exit (vm, VMM_EXIT_ERROR, "cannot start the device loop");
+    return ret;
 
-  for (unsigned i = 0; i < vm->n_vcpus && ret == 0; i++)
+  vm->start_ns = monotonic_ns ();
+  vm->started = true;
+  for (unsigned i = 0; i < vm->n_vcpus; i++)
     {
-      ret = pthread_create (&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
-      if (ret != 0)
+      ret = -pthread_create (&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+      if (ret < 0)
         {
           vmm_vm_request_exit (vm, VMM_EXIT_ERROR, "cannot start a vCPU thread");
-          break;
+          return ret;
         }
       vm->vcpus[i].started = true;
+      pthread_mutex_lock (&vm->pause_lock);
+      vm->n_running_threads++;
+      pthread_mutex_unlock (&vm->pause_lock);
     }
+  return 0;
+}
 
+enum vmm_exit_reason
+vmm_vm_wait (struct vmm_vm *vm, const char **message)
+{
   pthread_mutex_lock (&vm->exit_lock);
   while (vm->exit_reason == VMM_EXIT_NONE)
     pthread_cond_wait (&vm->exit_cond, &vm->exit_lock);
@@ -730,11 +917,20 @@ vmm_vm_run (struct vmm_vm *vm, const char **message)
         vm->vcpus[i].started = false;
       }
   vmm_loop_stop (&vm->loop);
-  pthread_sigmask (SIG_SETMASK, &old, NULL);
 
   if (message != NULL)
     *message = vm->exit_message;
   return vm->exit_reason;
+}
+
+enum vmm_exit_reason
+vmm_vm_run (struct vmm_vm *vm, const char **message)
+{
+  int ret = vmm_vm_start (vm);
+
+  if (ret < 0)
+    vmm_vm_request_exit (vm, VMM_EXIT_ERROR, "cannot start the virtual machine");
+  return vmm_vm_wait (vm, message);
 }
 
 void
@@ -758,6 +954,15 @@ vmm_vm_destroy (struct vmm_vm *vm)
     }
   if (vm->console != NULL)
     vmm_virtio_console_free (vm->console);
+  for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
+    if (vm->disks[i] != NULL)
+      {
+        /* Whatever the guest wrote reaches the image before we exit. */
+        int ret = vmm_virtio_blk_free (vm->disks[i]);
+        if (ret < 0)
+          vmm_log_error ("cannot flush the disk %s: %s", vm->config.disks[i].path,
+                         strerror (-ret));
+      }
   vmm_loop_destroy (&vm->loop);
   if (vm->serial_fd_owned)
     close (vm->serial_fd);
@@ -774,5 +979,7 @@ vmm_vm_destroy (struct vmm_vm *vm)
   free (vm->exit_message);
   pthread_mutex_destroy (&vm->exit_lock);
   pthread_cond_destroy (&vm->exit_cond);
+  pthread_mutex_destroy (&vm->pause_lock);
+  pthread_cond_destroy (&vm->pause_cond);
   free (vm);
 }

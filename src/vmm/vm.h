@@ -20,6 +20,7 @@
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
+#include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "kvm/irq.h"
@@ -27,10 +28,12 @@
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
+#include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
 
 #define VMM_MAX_CPUS 255
+#define VMM_MAX_DISKS 16
 
 #define VMM_ERROR (vmm_error_quark ())
 typedef enum {
@@ -45,6 +48,7 @@ enum vmm_serial_mode {
   VMM_SERIAL_NONE,
   VMM_SERIAL_STDIO,
   VMM_SERIAL_FILE,
+  VMM_SERIAL_CALLBACK,         /* serial_output gets the bytes */
 };
 
 struct vmm_config {
@@ -56,9 +60,16 @@ struct vmm_config {
   unsigned cpus;
   enum vmm_serial_mode serial;
   const char *serial_path;     /* for VMM_SERIAL_FILE */
+  /* For VMM_SERIAL_CALLBACK: called on a vCPU thread, must not block */
+  void (*serial_output) (void *data, const uint8_t *bytes, size_t len);
+  void *serial_data;
   bool rng;
+  bool handle_signals;         /* SIGTERM/SIGINT/SIGHUP stop the VM (command-line use) */
   bool console_enabled;        /* a virtio-console device */
   struct vmm_console_config console;
+  unsigned n_disks;
+  struct vmm_disk_spec disks[VMM_MAX_DISKS];
+  bool io_threads;             /* disk I/O on threads even where io_uring works */
 };
 
 enum vmm_exit_reason {
@@ -70,6 +81,12 @@ enum vmm_exit_reason {
 };
 
 struct vmm_vm;
+
+/* Called once, from whichever thread stopped the VM, when it stops. */
+typedef void (*vmm_vm_exit_fn) (struct vmm_vm *vm, enum vmm_exit_reason reason,
+                                const char *message, void *data);
+/* Called from a vCPU thread when the guest reports a panic. */
+typedef void (*vmm_vm_panic_fn) (struct vmm_vm *vm, void *data);
 
 struct vmm_vcpu {
   struct vmm_vm *vm;
@@ -102,8 +119,10 @@ struct vmm_vm {
   struct vmm_i8042 i8042;
   struct vmm_acpi_pm pm;
   struct vmm_pci_host pci;
+  struct vmm_pvpanic pvpanic;
   struct vmm_virtio_rng *rng;
   struct vmm_virtio_console *console;
+  struct vmm_virtio_blk *disks[VMM_MAX_DISKS];
   struct vmm_ratelimit unhandled_rl;
 
   struct vmm_boot_state boot;
@@ -119,19 +138,52 @@ struct vmm_vm {
   enum vmm_exit_reason exit_reason;
   char *exit_message;
   int signal_fd;
+  vmm_vm_exit_fn exit_fn;
+  vmm_vm_panic_fn panic_fn;
+  void *callback_data;
+  bool started;
+
+  /* Pause: vCPU threads park on pause_cond while pause_requested */
+  pthread_mutex_t pause_lock;
+  pthread_cond_t pause_cond;
+  atomic_bool pause_requested;
+  unsigned n_parked, n_running_threads;
+
+  /* Uptime, CLOCK_MONOTONIC */
+  uint64_t start_ns, paused_ns, pause_began_ns;
 };
 
 /* Builds the VM (nothing runs yet). Returns NULL with ERROR set. */
 struct vmm_vm *vmm_vm_create (const struct vmm_config *config, GError **error);
 
-/* Runs the vCPUs and the device loop until the VM stops; returns why, and
- * a message for errors in *message (owned by the VM). */
+/* Callbacks for an embedding (the D-Bus service); set before starting. */
+void vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn panic_fn,
+                           void *data);
+
+/* Starts the device loop and the vCPUs. Returns 0 or -errno. */
+int  vmm_vm_start (struct vmm_vm *vm);
+/* Waits until the VM stops and its threads end; returns why, and a
+ * message for errors in *message (owned by the VM). */
+enum vmm_exit_reason vmm_vm_wait (struct vmm_vm *vm, const char **message);
+/* vmm_vm_start, then vmm_vm_wait. */
 enum vmm_exit_reason vmm_vm_run (struct vmm_vm *vm, const char **message);
+
+/* Stops every vCPU (devices keep running) and returns once they are all
+ * parked; resumes them. Thread-safe; no-ops in the wrong state. */
+void vmm_vm_pause  (struct vmm_vm *vm);
+void vmm_vm_resume (struct vmm_vm *vm);
+bool vmm_vm_is_paused (struct vmm_vm *vm);
+
+/* Time the guest has run since it started, pauses excluded. */
+uint64_t vmm_vm_uptime_ns (struct vmm_vm *vm);
 
 /* Asks a running VM to stop (thread-safe; the first reason wins). */
 void vmm_vm_request_exit (struct vmm_vm *vm, enum vmm_exit_reason reason, const char *message);
 
 /* Presses the ACPI power button. */
 void vmm_vm_power_button (struct vmm_vm *vm);
+
+/* Typed input for COM1. Returns the bytes the UART took. */
+size_t vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len);
 
 void vmm_vm_destroy (struct vmm_vm *vm);

@@ -102,6 +102,13 @@ parse_fadt (struct acpi *a)
   if (len >= 148 && rd64 (f + 140))
     a->dsdt = rd64 (f + 140);
 
+  a->pm1a_evt = rd32 (f + 56);
+  if (a->pm1a_evt == 0 && len >= 160)
+    {
+      gas_read (&g, f + 148);
+      if (g.space == 1)
+        a->pm1a_evt = (uint32_t) g.address;
+    }
   a->pm1a_cnt = rd32 (f + 64);
   if (a->pm1a_cnt == 0 && len >= 184)
     {

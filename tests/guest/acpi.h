@@ -32,6 +32,7 @@ struct acpi
   /* FADT */
   bool hw_reduced;
   uint32_t pm1a_cnt, pm1b_cnt;   /* I/O ports, 0 = none */
+  uint32_t pm1a_evt;             /* PM1a status (2 bytes), then enable */
   uint32_t pm_tmr;
   bool pm_tmr_32bit;
   struct acpi_gas sleep_control;

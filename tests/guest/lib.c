@@ -464,6 +464,20 @@ cmdline_value (const char *key)
   return NULL;
 }
 
+size_t
+cmdline_string (const char *key, char *buf, size_t size)
+{
+  const char *v = cmdline_value (key);
+  size_t n = 0;
+
+  if (size == 0)
+    return 0;
+  for (; v && v[n] && v[n] != ' ' && n < size - 1; n++)
+    buf[n] = v[n];
+  buf[n] = '\0';
+  return n;
+}
+
 bool
 cmdline_has (const char *key)
 {

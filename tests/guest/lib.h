@@ -123,6 +123,9 @@ const char *cmdline_get (void);
 /* The value of key=value as a number, or fallback if absent or malformed */
 uint64_t cmdline_number (const char *key, uint64_t fallback);
 bool cmdline_has (const char *key);
+/* Copies KEY's value (up to the next space, NUL-terminated, cut at size -
+ * 1) into buf; returns its length, 0 if absent */
+size_t cmdline_string (const char *key, char *buf, size_t size);
 /* Whether KEY's value is exactly VALUE. */
 bool cmdline_is (const char *key, const char *value);
 

@@ -7,6 +7,7 @@
  */
 #include "acpi.h"
 #include "apic.h"
+#include "console.h"
 #include "pci.h"
 #include "virtio.h"
 
@@ -365,13 +366,13 @@ test_virtio_setup (void)
       tap_skip ("no virtio-rng device", "virtio: capabilities, handshake, requests");
       return;
     }
-  if (!virtio_find_caps (&rng, rng_pci, rng_bars))
+  if (!virtio_find_caps (&rng, rng_pci, rng_bars, true))
     {
       tap_ok (false, "virtio: no usable common/notify capabilities; device tests not run");
       return;
     }
   rng_ok = virtio_init (&rng, true);
-  tap_diag ("queue 0: %u entries, notify at 0x%lx", rng.qsize, rng.notify_addr);
+  tap_diag ("queue 0: %u entries, notify at 0x%lx", rng.vq[0].size, rng.vq[0].notify_addr);
 }
 
 static const char *
@@ -425,8 +426,8 @@ test_rng (void)
     *(volatile uint32_t *) (t + 24) = 16;
     *(volatile uint16_t *) (t + 28) = VIRTQ_DESC_F_WRITE;
     *(volatile uint16_t *) (t + 30) = 0;
-    virtq_set_desc (&rng, 0, t, sizeof indirect_table, VIRTQ_DESC_F_INDIRECT, 0);
-    r3 = virtq_submit_wait (&rng, 0, 1000, &len3);
+    virtq_set_desc (&rng.vq[0], 0, t, sizeof indirect_table, VIRTQ_DESC_F_INDIRECT, 0);
+    r3 = virtq_submit_wait (&rng.vq[0], 0, 1000, &len3);
     tap_ok (r3 == VQ_USED && len3 > 0 && len3 <= 32 && !all_zero (rng_buf[2], 16),
             "virtio-rng: an indirect request (2 descriptors) comes back with data "
             "(%s, used len %u)", vq_result_name (r3), len3);
@@ -492,7 +493,7 @@ test_msix (void)
 
   /* (a) masked: the completion is held in the PBA, not sent */
   msix_program (&rng, 0, addr, VEC_MASKED, true);
-  virtq_set_used_event (&rng, virtq_used_idx (&rng));
+  virtq_set_used_event (&rng.vq[0], virtq_used_idx (&rng.vq[0]));
   r = virtio_rng_read (&rng, buf, sizeof buf, &len);
   pba = wait_pba (true, 200);
   irr = lapic_irr (&lapic, VEC_MASKED);
@@ -514,7 +515,7 @@ test_msix (void)
 
   /* (b) used_event one behind: the next completion does not cross it */
   msix_program (&rng, 0, addr, VEC_SUPPRESS, false);
-  virtq_set_used_event (&rng, (uint16_t) (virtq_used_idx (&rng) - 1));
+  virtq_set_used_event (&rng.vq[0], (uint16_t) (virtq_used_idx (&rng.vq[0]) - 1));
   r = virtio_rng_read (&rng, buf, sizeof buf, &len);
   delay_us (50000);
   irr = lapic_irr (&lapic, VEC_SUPPRESS);
@@ -525,7 +526,7 @@ test_msix (void)
 
   /* ... and used_event at the next index: it does */
   msix_program (&rng, 0, addr, VEC_EVENT, false);
-  virtq_set_used_event (&rng, virtq_used_idx (&rng));
+  virtq_set_used_event (&rng.vq[0], virtq_used_idx (&rng.vq[0]));
   r = virtio_rng_read (&rng, buf, sizeof buf, &len);
   irr = wait_irr (VEC_EVENT, 200);
   tap_ok (r == VQ_USED && irr,
@@ -557,6 +558,7 @@ test_one_malformed (enum malformed kind)
    * low bits: a VMM that truncates or wraps guest addresses hits it */
   uint64_t bad = (1ull << 40) + (uint64_t) canary;
   uint8_t *buf = rng_buf[0];
+  struct vq *q = &rng.vq[0];
   enum vq_result r;
   uint32_t len = 0;
   const char *how = NULL;
@@ -567,17 +569,17 @@ test_one_malformed (enum malformed kind)
   switch (kind)
     {
     case BAD_LOOP:
-      virtq_set_desc (&rng, 0, (uint64_t) buf, 16, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
+      virtq_set_desc (q, 0, (uint64_t) buf, 16, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
       break;
     case BAD_ADDRESS:
-      virtq_set_desc (&rng, 0, bad, 16, VIRTQ_DESC_F_WRITE, 0);
+      virtq_set_desc (q, 0, bad, 16, VIRTQ_DESC_F_WRITE, 0);
       break;
     case BAD_ZERO_LENGTH:
-      virtq_set_desc (&rng, 0, (uint64_t) buf, 0, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
-      virtq_set_desc (&rng, 1, (uint64_t) rng_buf[1], 16, VIRTQ_DESC_F_WRITE, 0);
+      virtq_set_desc (q, 0, (uint64_t) buf, 0, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+      virtq_set_desc (q, 1, (uint64_t) rng_buf[1], 16, VIRTQ_DESC_F_WRITE, 0);
       break;
     }
-  r = virtq_submit_wait (&rng, 0, 1000, &len);
+  r = virtq_submit_wait (q, 0, 1000, &len);
   if (r == VQ_NEEDS_RESET)
     how = "the device set NEEDS_RESET";
   else if (r == VQ_USED && len == 0)
@@ -665,6 +667,42 @@ test_power_off (void)
   tap_bail ("power-off did not take effect");
 }
 
+/* --- idle mode ------------------------------------------------------------------------------ */
+
+#define PM1_PWRBTN_STS (1u << 8)
+
+/* mode=idle: no tests. Print "tick N" about every 100 ms (a counter a host
+ * can watch stop while the VM is paused) and power off when the ACPI power
+ * button is pressed. The button's status bit is polled in PM1a_STS: the
+ * probe takes no SCI (no interrupts here). */
+static NORETURN void
+idle_mode (void)
+{
+  uint64_t next = deadline_after_ms (100);
+  unsigned tick = 0;
+
+  if (!acpi.pm1a_evt)
+    tap_bail ("idle mode: the FADT has no PM1a event block");
+  /* A press before we got here counts too; clear nothing. */
+  tap_diag ("idle: ticking; press the ACPI power button to power off");
+  for (;;)
+    {
+      if (inw ((uint16_t) acpi.pm1a_evt) & PM1_PWRBTN_STS)
+        {
+          outw ((uint16_t) acpi.pm1a_evt, PM1_PWRBTN_STS);   /* write one to clear */
+          tap_diag ("idle: power button pressed after tick %u; powering off", tick);
+          acpi_power_off (&acpi);
+          tap_bail ("power-off did not take effect");
+        }
+      if (deadline_passed (next))
+        {
+          tap_diag ("tick %u", tick++);
+          next = deadline_after_ms (100);
+        }
+      cpu_relax ();
+    }
+}
+
 void
 probe_main (void)
 {
@@ -678,6 +716,9 @@ probe_main (void)
   tap_set_bail_hook (bail_power_off);
   clock_init ((uint16_t) acpi.pm_tmr, acpi.pm_tmr_32bit);
 
+  if (cmdline_is ("mode", "idle"))
+    idle_mode ();
+
   test_cpu_count ();
   test_lapic ();
   test_aps ();
@@ -686,5 +727,6 @@ probe_main (void)
   test_rng ();
   test_msix ();
   test_malformed ();
+  test_console (&pci);
   test_power_off ();
 }

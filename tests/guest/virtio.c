@@ -31,10 +31,17 @@
 #define COMMON_Q_DRIVER      0x28
 #define COMMON_Q_DEVICE      0x30
 
-/* The rings, in the image (physical = virtual), one page each */
-static uint8_t desc_area[VIRTQ_MAX_SIZE * 16] __attribute__ ((aligned (4096)));
-static uint8_t avail_area[4096] __attribute__ ((aligned (4096)));
-static uint8_t used_area[4096] __attribute__ ((aligned (4096)));
+/* The rings, in the image (physical = virtual): a page each for up to
+ * VIRTQ_MAX_SIZE entries, handed out to queues as they are first set up
+ * and kept across re-initialisations */
+struct ring_set
+{
+  uint8_t desc[VIRTQ_MAX_SIZE * 16];
+  uint8_t avail[4096];
+  uint8_t used[4096];
+};
+static struct ring_set ring_pool[12] __attribute__ ((aligned (4096)));
+static unsigned ring_pool_used;
 
 /* --- capabilities --------------------------------------------------------------- */
 
@@ -51,18 +58,24 @@ cap_inside_bar (const struct virtio_dev *v, const struct virtio_cap *c)
 }
 
 static void
-cap_check (struct virtio_dev *v, struct virtio_cap *c, const char *what)
+cap_check (struct virtio_dev *v, struct virtio_cap *c, const char *what, bool report)
 {
-  if (!tap_ok (c->present && cap_inside_bar (v, c),
-               "virtio: %s capability%s (BAR %u + 0x%x, 0x%x bytes, inside the BAR)", what,
-               c->present ? "" : " MISSING", c->bar, c->offset, c->length))
+  bool ok = c->present && cap_inside_bar (v, c);
+
+  if (report)
+    tap_ok (ok, "virtio: %s capability%s (BAR %u + 0x%x, 0x%x bytes, inside the BAR)", what,
+            c->present ? "" : " MISSING", c->bar, c->offset, c->length);
+  else if (!ok)
+    tap_diag ("virtio: %s capability %s", what, c->present ? "outside its BAR" : "missing");
+  if (!ok)
     return;
   c->addr = v->bars[c->bar].base + c->offset;
   map_phys (c->addr, c->length);
 }
 
 bool
-virtio_find_caps (struct virtio_dev *v, const struct pci_dev *d, const struct pci_bar bars[6])
+virtio_find_caps (struct virtio_dev *v, const struct pci_dev *d, const struct pci_bar bars[6],
+                  bool report)
 {
   uint8_t pos = 0;
   unsigned n_vendor = 0;
@@ -91,21 +104,23 @@ virtio_find_caps (struct virtio_dev *v, const struct pci_dev *d, const struct pc
         slot = &v->isr;
       else if (type == VIRTIO_PCI_CAP_DEVICE_CFG && !v->device.present)
         slot = &v->device;
-      tap_diag ("vendor capability at 0x%02x: cfg_type %u, BAR %u, offset 0x%x, length 0x%x",
-                pos, type, c.bar, c.offset, c.length);
+      if (report)
+        tap_diag ("vendor capability at 0x%02x: cfg_type %u, BAR %u, offset 0x%x, length 0x%x",
+                  pos, type, c.bar, c.offset, c.length);
       if (slot)
         *slot = c;
     }
 
-  cap_check (v, &v->common, "common configuration");
+  cap_check (v, &v->common, "common configuration", report);
   if (v->common.present && v->common.length < 0x38)
     tap_diag ("common configuration is only 0x%x bytes", v->common.length);
-  cap_check (v, &v->notify, "notification");
-  tap_diag ("notify_off_multiplier %u", v->notify_mult);
-  cap_check (v, &v->isr, "ISR status");
+  cap_check (v, &v->notify, "notification", report);
+  if (report)
+    tap_diag ("notify_off_multiplier %u", v->notify_mult);
+  cap_check (v, &v->isr, "ISR status", report);
   if (v->device.present)
-    cap_check (v, &v->device, "device-specific configuration");
-  else
+    cap_check (v, &v->device, "device-specific configuration", report);
+  else if (report)
     tap_skip ("virtio-rng defines no device-specific configuration",
               "virtio: device-specific configuration capability");
 
@@ -122,9 +137,10 @@ virtio_find_caps (struct virtio_dev *v, const struct pci_dev *d, const struct pc
       ok = (table & 7) < 6 && (pba & 7) < 6 && tb->present && pb->present && !tb->io && !pb->io
            && (table & ~7u) + 16ull * v->msix_size <= tb->size
            && (pba & ~7u) + 8ull * ((v->msix_size + 63) / 64) <= pb->size;
-      tap_ok (ok, "virtio: MSI-X capability at 0x%02x, %u vectors, table BAR %u + 0x%x, "
-              "PBA BAR %u + 0x%x, inside their BARs", v->msix_pos, v->msix_size, table & 7,
-              table & ~7u, pba & 7, pba & ~7u);
+      if (report || !ok)
+        tap_ok (ok, "virtio: MSI-X capability at 0x%02x, %u vectors, table BAR %u + 0x%x, "
+                "PBA BAR %u + 0x%x, inside their BARs", v->msix_pos, v->msix_size, table & 7,
+                table & ~7u, pba & 7, pba & ~7u);
       if (ok)
         {
           v->msix_table = tb->base + (table & ~7u);
@@ -133,7 +149,7 @@ virtio_find_caps (struct virtio_dev *v, const struct pci_dev *d, const struct pc
           map_phys (v->msix_pba, 8);
         }
     }
-  else
+  else if (report)
     tap_ok (false, "virtio: MSI-X capability MISSING");
 
   return v->common.addr && v->notify.addr;
@@ -201,10 +217,9 @@ msix_enable (struct virtio_dev *v)
 }
 
 bool
-virtio_init (struct virtio_dev *v, bool report)
+virtio_begin (struct virtio_dev *v, uint64_t extra, bool report)
 {
   uint64_t wanted;
-  uint16_t size, vec;
   uint8_t s;
 
   /* Decode and DMA on: the VMM (or firmware) assigned the BARs */
@@ -214,6 +229,8 @@ virtio_init (struct virtio_dev *v, bool report)
 
   if (!step (report, virtio_reset (v), "reset: device status reads back 0", virtio_status (v)))
     return false;
+  for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+    v->vq[i].enabled = false;
 
   set_status (v, VIRTIO_STATUS_ACKNOWLEDGE);
   set_status (v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
@@ -233,7 +250,7 @@ virtio_init (struct virtio_dev *v, bool report)
     return false;
 
   wanted = 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_INDIRECT_DESC
-           | 1ull << VIRTIO_F_EVENT_IDX;
+           | 1ull << VIRTIO_F_EVENT_IDX | extra;
   v->features = v->offered & wanted;
   mmio_write32 (cc (v, COMMON_GFSELECT), 0);
   mmio_write32 (cc (v, COMMON_GF), (uint32_t) v->features);
@@ -249,56 +266,115 @@ virtio_init (struct virtio_dev *v, bool report)
   if (!step (report, s & VIRTIO_STATUS_FEATURES_OK, "FEATURES_OK reads back", s))
     return false;
 
-  /* MSI-X: no vector for configuration changes; queue 0 gets entry 0 */
+  /* MSI-X: no vector for configuration changes */
   mmio_write16 (cc (v, COMMON_MSIX_CONFIG), VIRTIO_MSI_NO_VECTOR);
+  v->num_queues = mmio_read16 (cc (v, COMMON_NUM_QUEUES));
+  return true;
+}
 
-  /* Queue 0 (§4.1.5.1.3) */
-  mmio_write16 (cc (v, COMMON_Q_SELECT), 0);
-  size = mmio_read16 (cc (v, COMMON_Q_SIZE));
-  if (!step (report, size != 0, "queue 0 exists, queue_size", size))
-    return false;
-  if (size > VIRTQ_MAX_SIZE)
+bool
+virtio_setup_queue (struct virtio_dev *v, uint16_t index, uint16_t max_size, uint16_t vector,
+                    bool report)
+{
+  struct vq *q;
+  char what[96];
+  uint16_t size, vec;
+
+  if (index >= VIRTIO_MAX_QUEUES || index >= v->num_queues)
+    return step (report, false, "queue index within num_queues and the driver's limit",
+                 v->num_queues);
+  q = &v->vq[index];
+  if (!q->desc)
     {
-      mmio_write16 (cc (v, COMMON_Q_SIZE), VIRTQ_MAX_SIZE);
-      size = VIRTQ_MAX_SIZE;
+      if (ring_pool_used == ARRAY_SIZE (ring_pool))
+        return step (report, false, "rings left in the driver's pool", ring_pool_used);
+      q->desc = (uint64_t) ring_pool[ring_pool_used].desc;
+      q->avail = (uint64_t) ring_pool[ring_pool_used].avail;
+      q->used = (uint64_t) ring_pool[ring_pool_used].used;
+      ring_pool_used++;
     }
-  v->qsize = size;
-  v->avail_idx = 0;
-  v->last_used = 0;
-  memset (desc_area, 0, sizeof desc_area);
-  memset (avail_area, 0, sizeof avail_area);
-  memset (used_area, 0, sizeof used_area);
-  v->desc = (uint64_t) desc_area;
-  v->avail = (uint64_t) avail_area;
-  v->used = (uint64_t) used_area;
+  q->dev = v;
+  q->index = index;
 
-  if (v->msix_table)
+  /* §4.1.5.1.3 */
+  mmio_write16 (cc (v, COMMON_Q_SELECT), index);
+  size = mmio_read16 (cc (v, COMMON_Q_SIZE));
+  snprintf (what, sizeof what, "queue %u exists, queue_size", index);
+  if (!step (report, size != 0, what, size))
+    return false;
+  if (max_size > VIRTQ_MAX_SIZE)
+    max_size = VIRTQ_MAX_SIZE;
+  if (size > max_size)
     {
-      mmio_write16 (cc (v, COMMON_Q_MSIX), 0);
+      mmio_write16 (cc (v, COMMON_Q_SIZE), max_size);
+      size = max_size;
+    }
+  q->size = size;
+  q->avail_idx = 0;
+  q->last_used = 0;
+  memset ((void *) q->desc, 0, VIRTQ_MAX_SIZE * 16);
+  memset ((void *) q->avail, 0, 4096);
+  memset ((void *) q->used, 0, 4096);
+
+  if (vector != VIRTIO_MSI_NO_VECTOR && v->msix_table)
+    {
+      mmio_write16 (cc (v, COMMON_Q_MSIX), vector);
       vec = mmio_read16 (cc (v, COMMON_Q_MSIX));
-      if (!step (report, vec == 0, "queue 0 MSI-X vector 0 accepted", vec))
+      snprintf (what, sizeof what, "queue %u MSI-X vector %u accepted", index, vector);
+      if (!step (report, vec == vector, what, vec))
         return false;
     }
+  else
+    mmio_write16 (cc (v, COMMON_Q_MSIX), VIRTIO_MSI_NO_VECTOR);
 
-  mmio_write64 (cc (v, COMMON_Q_DESC), v->desc);
-  mmio_write64 (cc (v, COMMON_Q_DRIVER), v->avail);
-  mmio_write64 (cc (v, COMMON_Q_DEVICE), v->used);
-  v->notify_off = mmio_read16 (cc (v, COMMON_Q_NOFF));
-  v->notify_addr = v->notify.addr + (uint64_t) v->notify_off * v->notify_mult;
-  if (!step (report, (uint64_t) v->notify_off * v->notify_mult + 2 <= v->notify.length,
-             "queue 0 notify address inside the notify region, queue_notify_off",
-             v->notify_off))
+  mmio_write64 (cc (v, COMMON_Q_DESC), q->desc);
+  mmio_write64 (cc (v, COMMON_Q_DRIVER), q->avail);
+  mmio_write64 (cc (v, COMMON_Q_DEVICE), q->used);
+  q->notify_off = mmio_read16 (cc (v, COMMON_Q_NOFF));
+  q->notify_addr = v->notify.addr + (uint64_t) q->notify_off * v->notify_mult;
+  snprintf (what, sizeof what,
+            "queue %u notify address inside the notify region, queue_notify_off", index);
+  if (!step (report, (uint64_t) q->notify_off * v->notify_mult + 2 <= v->notify.length, what,
+             q->notify_off))
     return false;
   mmio_write16 (cc (v, COMMON_Q_ENABLE), 1);
+  snprintf (what, sizeof what, "queue %u enabled, ring addresses read back", index);
   if (!step (report, mmio_read16 (cc (v, COMMON_Q_ENABLE)) == 1
-                     && mmio_read64 (cc (v, COMMON_Q_DESC)) == v->desc,
-             "queue 0 enabled, ring addresses read back", v->qsize))
+                     && mmio_read64 (cc (v, COMMON_Q_DESC)) == q->desc, what, q->size))
     return false;
+  q->enabled = true;
+  return true;
+}
+
+bool
+virtio_driver_ok (struct virtio_dev *v, bool report)
+{
+  uint8_t s;
 
   set_status (v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK
                  | VIRTIO_STATUS_DRIVER_OK);
   s = virtio_status (v);
   return step (report, s == 0x0f, "DRIVER_OK: status reads 0x0f", s);
+}
+
+bool
+virtio_init (struct virtio_dev *v, bool report)
+{
+  return virtio_begin (v, 0, report) && virtio_setup_queue (v, 0, VIRTQ_MAX_SIZE, 0, report)
+         && virtio_driver_ok (v, report);
+}
+
+uint32_t
+virtio_cfg_read32 (const struct virtio_dev *v, unsigned off)
+{
+  return v->device.addr ? mmio_read32 (v->device.addr + off) : 0;
+}
+
+void
+virtio_cfg_write32 (const struct virtio_dev *v, unsigned off, uint32_t value)
+{
+  if (v->device.addr)
+    mmio_write32 (v->device.addr + off, value);
 }
 
 /* --- the split virtqueue ------------------------------------------------------------ */
@@ -308,10 +384,10 @@ static inline uint32_t rd32 (uint64_t a) { return *(volatile uint32_t *) a; }
 static inline void wr16 (uint64_t a, uint16_t x) { *(volatile uint16_t *) a = x; }
 
 void
-virtq_set_desc (struct virtio_dev *v, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
+virtq_set_desc (struct vq *q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
                 uint16_t next)
 {
-  volatile uint8_t *d = (volatile uint8_t *) (v->desc + 16ull * i);
+  volatile uint8_t *d = (volatile uint8_t *) (q->desc + 16ull * i);
 
   *(volatile uint64_t *) d = addr;
   *(volatile uint32_t *) (d + 8) = len;
@@ -320,15 +396,15 @@ virtq_set_desc (struct virtio_dev *v, uint16_t i, uint64_t addr, uint32_t len, u
 }
 
 uint16_t
-virtq_used_idx (const struct virtio_dev *v)
+virtq_used_idx (const struct vq *q)
 {
-  return rd16 (v->used + 2);
+  return rd16 (q->used + 2);
 }
 
 void
-virtq_set_used_event (struct virtio_dev *v, uint16_t idx)
+virtq_set_used_event (struct vq *q, uint16_t idx)
 {
-  wr16 (v->avail + 4 + 2ull * v->qsize, idx);
+  wr16 (q->avail + 4 + 2ull * q->size, idx);
   mfence ();
 }
 
@@ -340,26 +416,49 @@ need_event (uint16_t event, uint16_t new_idx, uint16_t old)
   return (uint16_t) (new_idx - event - 1) < (uint16_t) (new_idx - old);
 }
 
-enum vq_result
-virtq_submit_wait (struct virtio_dev *v, uint16_t head, uint64_t timeout_ms, uint32_t *len)
+void
+virtq_publish (struct vq *q, uint16_t head)
 {
-  uint16_t old = v->avail_idx;
-  uint64_t deadline, next_status_check;
+  uint16_t old = q->avail_idx;
   bool kick;
 
-  *len = 0;
-  wr16 (v->avail + 4 + 2ull * (old % v->qsize), head);
+  wr16 (q->avail + 4 + 2ull * (old % q->size), head);
   barrier ();   /* x86 keeps stores in order; the compiler must too */
-  v->avail_idx = old + 1;
-  wr16 (v->avail + 2, v->avail_idx);
+  q->avail_idx = old + 1;
+  wr16 (q->avail + 2, q->avail_idx);
   mfence ();    /* the index store before the avail_event/flags load */
 
-  if (virtio_has (v, VIRTIO_F_EVENT_IDX))
-    kick = need_event (rd16 (v->used + 4 + 8ull * v->qsize), v->avail_idx, old);
+  if (virtio_has (q->dev, VIRTIO_F_EVENT_IDX))
+    kick = need_event (rd16 (q->used + 4 + 8ull * q->size), q->avail_idx, old);
   else
-    kick = !(rd16 (v->used) & 1);   /* VIRTQ_USED_F_NO_NOTIFY */
+    kick = !(rd16 (q->used) & 1);   /* VIRTQ_USED_F_NO_NOTIFY */
   if (kick)
-    mmio_write16 (v->notify_addr, 0);
+    mmio_write16 (q->notify_addr, q->index);
+}
+
+bool
+virtq_next_used (struct vq *q, uint32_t *id, uint32_t *len)
+{
+  uint64_t e;
+
+  if (!q->enabled || virtq_used_idx (q) == q->last_used)
+    return false;
+  barrier ();
+  e = q->used + 4 + 8ull * (q->last_used % q->size);
+  *id = rd32 (e);
+  *len = rd32 (e + 4);
+  q->last_used++;
+  return true;
+}
+
+enum vq_result
+virtq_submit_wait (struct vq *q, uint16_t head, uint64_t timeout_ms, uint32_t *len)
+{
+  uint64_t deadline, next_status_check;
+  uint32_t id;
+
+  *len = 0;
+  virtq_publish (q, head);
 
   /* Poll the used ring in RAM (free); look at the status register, an
    * exit, once a millisecond */
@@ -367,20 +466,12 @@ virtq_submit_wait (struct virtio_dev *v, uint16_t head, uint64_t timeout_ms, uin
   next_status_check = deadline_after_ms (1);
   for (;;)
     {
-      if (virtq_used_idx (v) != v->last_used)
-        {
-          uint64_t e;
-
-          barrier ();
-          e = v->used + 4 + 8ull * (v->last_used % v->qsize);
-          *len = rd32 (e + 4);
-          v->last_used++;
-          /* One request in flight at a time: the element must be it */
-          return rd32 (e) == head ? VQ_USED : VQ_BAD_ID;
-        }
+      if (virtq_next_used (q, &id, len))
+        /* One request in flight at a time: the element must be it */
+        return id == head ? VQ_USED : VQ_BAD_ID;
       if (deadline_passed (next_status_check))
         {
-          if (virtio_status (v) & VIRTIO_STATUS_NEEDS_RESET)
+          if (virtio_status (q->dev) & VIRTIO_STATUS_NEEDS_RESET)
             return VQ_NEEDS_RESET;
           if (deadline_passed (deadline))
             return VQ_TIMEOUT;
@@ -393,8 +484,8 @@ virtq_submit_wait (struct virtio_dev *v, uint16_t head, uint64_t timeout_ms, uin
 enum vq_result
 virtio_rng_read (struct virtio_dev *v, void *buf, uint32_t len, uint32_t *used_len)
 {
-  virtq_set_desc (v, 0, (uint64_t) buf, len, VIRTQ_DESC_F_WRITE, 0);
-  return virtq_submit_wait (v, 0, 1000, used_len);
+  virtq_set_desc (&v->vq[0], 0, (uint64_t) buf, len, VIRTQ_DESC_F_WRITE, 0);
+  return virtq_submit_wait (&v->vq[0], 0, 1000, used_len);
 }
 
 /* --- MSI-X ---------------------------------------------------------------------- */

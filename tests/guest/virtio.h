@@ -1,8 +1,9 @@
-/* virtio.h: a small polling driver for a modern virtio-pci device
+/* virtio.h: a small polling driver for modern virtio-pci devices
  *
- * One split virtqueue (queue 0), indirect descriptors and EVENT_IDX when
- * offered, MSI-X programmed but never taken: completions are found by
- * polling the used ring.
+ * Split virtqueues (any number up to VIRTIO_MAX_QUEUES per device, rings
+ * from a static pool), indirect descriptors and EVENT_IDX when offered,
+ * MSI-X programmed but never taken: completions are found by polling the
+ * used ring.  Several devices at once (virtio-rng and virtio-console).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -29,6 +30,8 @@
 
 /* The virtqueue size the driver uses at most (the size of its buffers) */
 #define VIRTQ_MAX_SIZE 256
+/* Queues per device the driver can set up (virtio-console: 4 ports) */
+#define VIRTIO_MAX_QUEUES 10
 
 struct virtio_cap
 {
@@ -36,6 +39,20 @@ struct virtio_cap
   uint8_t pos, bar;
   uint32_t offset, length;
   uint64_t addr;
+};
+
+struct virtio_dev;
+
+/* One split virtqueue, driver side */
+struct vq
+{
+  struct virtio_dev *dev;
+  uint16_t index;
+  bool enabled;
+  uint16_t size, notify_off;
+  uint64_t notify_addr;
+  uint64_t desc, avail, used;   /* guest-physical = virtual, from the pool */
+  uint16_t avail_idx, last_used;
 };
 
 struct virtio_dev
@@ -51,10 +68,8 @@ struct virtio_dev
   uint64_t msix_table, msix_pba;
 
   uint64_t offered, features;
-  uint16_t qsize, notify_off;
-  uint64_t notify_addr;
-  uint64_t desc, avail, used;   /* guest-physical = virtual */
-  uint16_t avail_idx, last_used;
+  uint16_t num_queues;          /* as the device reports it */
+  struct vq vq[VIRTIO_MAX_QUEUES];
 };
 
 enum vq_result
@@ -65,14 +80,23 @@ enum vq_result
   VQ_BAD_ID,        /* a used element that names another descriptor */
 };
 
-/* Finds and checks the virtio vendor capabilities and MSI-X (TAP lines) */
+/* Finds and checks the virtio vendor capabilities and MSI-X: TAP lines
+ * with report, else a diagnostic for what is wrong */
 bool virtio_find_caps (struct virtio_dev *v, const struct pci_dev *d,
-                       const struct pci_bar bars[6]);
+                       const struct pci_bar bars[6], bool report);
 
 /* Reset, feature negotiation, queue 0 with MSI-X table entry 0 as its
  * vector (left masked), DRIVER_OK.  With report, each step is a TAP line;
  * without, a failure is one diagnostic line and the result. */
 bool virtio_init (struct virtio_dev *v, bool report);
+/* The same in steps, for devices with more queues: reset to FEATURES_OK
+ * (VERSION_1, INDIRECT_DESC and EVENT_IDX where offered, plus the offered
+ * ones of extra), then each queue (at most max_size entries; MSI-X entry
+ * vector, or VIRTIO_MSI_NO_VECTOR), then DRIVER_OK. */
+bool virtio_begin (struct virtio_dev *v, uint64_t extra, bool report);
+bool virtio_setup_queue (struct virtio_dev *v, uint16_t index, uint16_t max_size,
+                         uint16_t vector, bool report);
+bool virtio_driver_ok (struct virtio_dev *v, bool report);
 bool virtio_reset (struct virtio_dev *v);
 uint8_t virtio_status (const struct virtio_dev *v);
 static inline bool virtio_has (const struct virtio_dev *v, unsigned bit)
@@ -80,15 +104,24 @@ static inline bool virtio_has (const struct virtio_dev *v, unsigned bit)
   return v->features & (1ull << bit);
 }
 
-/* Descriptor i of queue 0 */
-void virtq_set_desc (struct virtio_dev *v, uint16_t i, uint64_t addr, uint32_t len,
+/* The device-specific configuration (needs its capability) */
+uint32_t virtio_cfg_read32 (const struct virtio_dev *v, unsigned off);
+void virtio_cfg_write32 (const struct virtio_dev *v, unsigned off, uint32_t value);
+
+/* Descriptor i of a queue */
+void virtq_set_desc (struct vq *q, uint16_t i, uint64_t addr, uint32_t len,
                      uint16_t flags, uint16_t next);
+/* Makes head available and notifies if the device wants it */
+void virtq_publish (struct vq *q, uint16_t head);
+/* The next used element, if there is one (no waiting) */
+bool virtq_next_used (struct vq *q, uint32_t *id, uint32_t *len);
 /* Makes head available, notifies if the device wants it, polls for the
- * used element (or NEEDS_RESET) for up to timeout_ms. */
-enum vq_result virtq_submit_wait (struct virtio_dev *v, uint16_t head, uint64_t timeout_ms,
+ * used element (or NEEDS_RESET) for up to timeout_ms.  One buffer in
+ * flight on the queue at a time. */
+enum vq_result virtq_submit_wait (struct vq *q, uint16_t head, uint64_t timeout_ms,
                                   uint32_t *len);
-uint16_t virtq_used_idx (const struct virtio_dev *v);
-void virtq_set_used_event (struct virtio_dev *v, uint16_t idx);
+uint16_t virtq_used_idx (const struct vq *q);
+void virtq_set_used_event (struct vq *q, uint16_t idx);
 
 /* A one-descriptor device-writable request of len bytes into buf */
 enum vq_result virtio_rng_read (struct virtio_dev *v, void *buf, uint32_t len,

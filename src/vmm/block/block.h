@@ -46,7 +46,9 @@ struct vmm_block;
  * or -errno with a human-readable reason in *error (malloc'ed; free it):
  * -ENOENT, -EACCES, -EINVAL (corrupt or unsupported image: the reason says
  * which field), -ELOOP (a backing file loop), -ENOTSUP (a qcow2 feature we
- * do not implement, named in the reason). */
+ * do not implement, named in the reason), -EBUSY (the image is locked: open
+ * for writing elsewhere, or open elsewhere and we want to write; the lock is
+ * an OFD lock on the whole file, so it holds between threads too). */
 int  vmm_block_open  (struct vmm_block **block, const struct vmm_block_open_opts *opts,
                       char **error);
 /* Flushes what is dirty and closes. Returns the flush's result. */
@@ -152,7 +154,13 @@ struct vmm_block_image_info {
   unsigned n_snapshots;
   struct vmm_block_snapshot_info *snapshots;
   bool dirty;               /* qcow2 dirty bit (lazy refcounts) */
+  char *backing_format;     /* qcow2: the backing file's recorded format, or NULL */
+  uint32_t qcow2_version;   /* qcow2: 2 or 3 */
+  uint32_t compression_type; /* qcow2: 0 zlib, 1 zstd */
 };
 
 int  vmm_block_info (const char *path, struct vmm_block_image_info *info, char **error);
 void vmm_block_image_info_clear (struct vmm_block_image_info *info);
+
+/* "raw", "qcow2" (or "auto"): the names qemu-img uses too. */
+const char *vmm_block_format_name (enum vmm_block_format format);

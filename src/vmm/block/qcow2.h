@@ -1,1 +1,256 @@
-/* placeholder */
+/* block/qcow2.h: the block layer's insides
+ *
+ * Two parts: the driver interface that block.c, raw.c and qcow2.c share
+ * (struct vmm_block, the driver table and the I/O helpers), then the qcow2
+ * on-disk constants and in-memory state. Nothing outside src/vmm/block and
+ * its unit test includes this file.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include "block/block.h"
+
+/* ---- the driver interface --------------------------------------------------- */
+
+struct vmm_block_driver {
+  const char *name;
+  /* Frees the driver's state; the caller flushed first. */
+  void (*close) (struct vmm_block *b);
+  int  (*map_read) (struct vmm_block *b, uint64_t offset, uint64_t len,
+                    struct vmm_block_extent *extents, unsigned max);
+  int  (*map_write) (struct vmm_block *b, uint64_t offset, uint64_t len,
+                     struct vmm_block_extent *extents, unsigned max, void **cookie);
+  int  (*commit) (struct vmm_block *b, void *cookie);
+  void (*abort) (struct vmm_block *b, void *cookie);
+  /* Reads what a SYNC extent describes (and anything else) into BUF. */
+  int  (*read_sync) (struct vmm_block *b, uint64_t offset, uint64_t len, void *buf);
+  int  (*flush) (struct vmm_block *b);
+  int  (*discard) (struct vmm_block *b, uint64_t offset, uint64_t len);
+  int  (*write_zeroes) (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_unmap);
+  int  (*info) (struct vmm_block *b, struct vmm_block_image_info *info, char **error);
+  int  (*check) (struct vmm_block *b, struct vmm_block_check_result *result, char **error);
+};
+
+struct vmm_block {
+  const struct vmm_block_driver *drv;
+  void *priv;
+  enum vmm_block_format format;
+  char *path;
+  int fd;
+  uint64_t size;
+  bool read_only;
+  bool direct;
+  uint32_t alignment;         /* 1 unless direct */
+  dev_t dev;
+  ino_t ino;
+};
+
+/* The files being opened above this one, to find backing-file loops. */
+struct vmm_block_chain {
+  dev_t dev;
+  ino_t ino;
+  const struct vmm_block_chain *up;
+  unsigned depth;
+};
+
+/* Open flags for the internal open */
+enum {
+  VMM_BLOCK_OPEN_NO_BACKING = 1 << 0,   /* info and check: the chain is not needed */
+  VMM_BLOCK_OPEN_NO_LOCK    = 1 << 1,   /* info and check: like qemu-img -U */
+};
+
+/* A chain longer than this is refused: each level costs an fd and stack. */
+#define VMM_BLOCK_MAX_CHAIN 256
+
+int vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_opts *opts,
+                             const struct vmm_block_chain *chain, unsigned flags, char **error);
+
+/* Sets *ERROR (when not NULL) to a malloc'ed message and returns ERR. */
+int vmm_block_error (char **error, int err, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+
+/* Whole reads and writes at OFFSET, retrying short transfers and EINTR.
+ * A read past the end of the file gives zeroes. With ALIGN > 1 (O_DIRECT),
+ * unaligned buffers, offsets or lengths go through an aligned bounce buffer
+ * (a write then reads, modifies and writes the aligned blocks around it). */
+int vmm_block_pread_fd  (int fd, void *buf, size_t len, uint64_t offset, uint32_t align);
+int vmm_block_pwrite_fd (int fd, const void *buf, size_t len, uint64_t offset, uint32_t align);
+/* The same for a scatter list. */
+int vmm_block_preadv_fd  (int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                          uint32_t align);
+int vmm_block_pwritev_fd (int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                          uint32_t align);
+
+/* Resolves NAME (a backing file name) against the directory of IMAGE_PATH.
+ * Returns a malloc'ed path or NULL. */
+char *vmm_block_resolve_backing (const char *image_path, const char *name);
+
+/* Drivers */
+extern const struct vmm_block_driver vmm_block_raw_driver;
+extern const struct vmm_block_driver vmm_block_qcow2_driver;
+
+int vmm_block_raw_open (struct vmm_block *b, char **error);
+int vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, char **error);
+int vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
+                          unsigned flags, char **error);
+int vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts,
+                            uint64_t size, char **error);
+
+/* ---- qcow2 on disk (docs/interop/qcow2.txt in QEMU) ------------------------- */
+
+#define QCOW2_MAGIC               0x514649fbu      /* "QFI\xfb" */
+#define QCOW2_V2_HEADER_LEN       72u
+#define QCOW2_V3_HEADER_MIN_LEN   104u
+#define QCOW2_V3_HEADER_LEN       112u             /* with compression_type, padded */
+
+#define QCOW2_MIN_CLUSTER_BITS    9u
+#define QCOW2_MAX_CLUSTER_BITS    21u
+#define QCOW2_DEFAULT_CLUSTER     65536u
+
+/* Implementation limits, QEMU's, so an image one opens the other does too */
+#define QCOW2_MAX_L1_BYTES        (32u << 20)
+#define QCOW2_MAX_REFTABLE_BYTES  (8u << 20)
+#define QCOW2_MAX_SNAPSHOTS       65536u
+#define QCOW2_MAX_SNAPSHOT_TABLE  (64u << 20)
+#define QCOW2_MAX_SNAPSHOT_EXTRA  1024u
+#define QCOW2_MAX_BACKING_NAME    1023u
+#define QCOW2_MAX_HOST_OFFSET     (UINT64_C (1) << 56)
+
+#define QCOW2_INCOMPAT_DIRTY      (UINT64_C (1) << 0)
+#define QCOW2_INCOMPAT_CORRUPT    (UINT64_C (1) << 1)
+#define QCOW2_INCOMPAT_DATA_FILE  (UINT64_C (1) << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (UINT64_C (1) << 3)
+#define QCOW2_INCOMPAT_EXTL2      (UINT64_C (1) << 4)
+
+#define QCOW2_COMPRESSION_ZLIB    0u
+#define QCOW2_COMPRESSION_ZSTD    1u
+
+#define QCOW2_EXT_END             0x00000000u
+#define QCOW2_EXT_BACKING_FORMAT  0xe2792acau
+#define QCOW2_EXT_FEATURE_TABLE   0x6803f857u
+#define QCOW2_EXT_BITMAPS         0x23852875u
+#define QCOW2_EXT_CRYPTO          0x0537be77u
+#define QCOW2_EXT_DATA_FILE       0x44415441u
+
+#define QCOW2_OFLAG_COPIED        (UINT64_C (1) << 63)
+#define QCOW2_OFLAG_COMPRESSED    (UINT64_C (1) << 62)
+#define QCOW2_OFLAG_ZERO          (UINT64_C (1) << 0)
+#define QCOW2_OFFSET_MASK         UINT64_C (0x00fffffffffffe00)   /* bits 9-55 */
+#define QCOW2_L1E_RESERVED        UINT64_C (0x7f000000000001ff)
+#define QCOW2_L2E_STD_RESERVED    UINT64_C (0x3f000000000001fe)
+#define QCOW2_REFT_RESERVED       UINT64_C (0x00000000000001ff)
+
+/* ---- qcow2 in memory ------------------------------------------------------- */
+
+/* A cache of cluster-sized tables (L2 tables or refcount blocks), kept in
+ * their on-disk byte order. Entries in use are pinned so that loading
+ * another table cannot evict them. */
+struct qcow2_cache_entry {
+  uint64_t offset;            /* host offset; 0: a free slot (cluster 0 is the header) */
+  uint8_t *data;
+  uint64_t last_use;
+  unsigned pins;
+  bool dirty;
+};
+
+struct qcow2_cache {
+  struct qcow2_cache_entry *entries;
+  unsigned n;
+  uint64_t clock;
+};
+
+/* A guest cluster being allocated by one or more vmm_block_map_write calls
+ * whose data is in flight. */
+struct qcow2_alloc {
+  uint64_t guest_cluster;     /* the key in qcow2->inflight */
+  uint64_t host;              /* the new host cluster */
+  unsigned users;             /* cookies holding it */
+  bool cow_done;              /* the rest of the cluster has been copied */
+  bool failed;                /* the copy failed: nobody may commit it */
+  bool linked;                /* the L2 entry points to it */
+  bool in_table;              /* still findable in qcow2->inflight */
+};
+
+struct qcow2_snapshot {
+  uint64_t l1_offset;
+  uint32_t l1_size;
+  char *id, *name;
+  uint64_t vm_state_size;
+  uint32_t date_sec, date_nsec;
+};
+
+struct qcow2 {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;        /* a copy-on-write finished */
+  struct vmm_block *b;        /* the image this belongs to */
+  int fd;
+  uint32_t align;             /* for our own I/O: 1, or the O_DIRECT alignment */
+
+  /* Header */
+  uint32_t version;
+  uint32_t cluster_bits;
+  uint64_t cluster_size;
+  uint64_t size;
+  uint64_t incompat, compat, autoclear;
+  uint32_t header_length;
+  uint32_t compression_type;
+  uint32_t refcount_order;
+  uint32_t refcount_bits;
+  uint64_t refcount_max;
+  uint64_t refblock_entries;   /* refcounts per refcount block */
+  uint32_t l2_bits;            /* log2 of the entries per L2 table */
+  uint64_t l2_entries;
+  uint32_t csize_shift;        /* compressed descriptors */
+  uint64_t csize_mask;
+  uint64_t coffset_mask;
+
+  /* Active L1 table, host byte order, whole clusters */
+  uint64_t *l1;
+  uint32_t l1_size;
+  uint64_t l1_offset;
+  uint32_t l1_clusters;
+  bool *l1_dirty;              /* per cluster of the table */
+
+  /* Refcount table, host byte order */
+  uint64_t *reftable;
+  uint64_t reftable_offset;
+  uint32_t reftable_clusters;
+  uint64_t reftable_entries;
+
+  struct qcow2_cache l2_cache;
+  struct qcow2_cache rb_cache;
+
+  char *backing_name;          /* as stored in the image */
+  char *backing_format;        /* from the header extension, or NULL */
+  struct vmm_block *backing;   /* NULL: none, or not opened */
+
+  unsigned n_snapshots;
+  struct qcow2_snapshot *snapshots;
+  uint64_t snapshots_offset;
+  uint64_t snapshot_table_size;
+
+  uint64_t file_size;          /* what we know the host file's size to be */
+  uint64_t free_hint;          /* no free cluster below this index */
+  uint64_t alloc_end;          /* one past the highest cluster we allocated */
+  uint64_t alloc_floor;        /* allocate at or above this index (repair) */
+
+  /* Clusters to decrement once the metadata that dropped them is on disk */
+  uint64_t *pending_free;
+  size_t n_pending_free, cap_pending_free;
+
+  void *inflight;              /* GHashTable: guest cluster -> struct qcow2_alloc */
+  unsigned cows_running;
+  bool broken;                 /* metadata found inconsistent at run time: no more writes */
+};
+
+/* For the snapshot code to come, and its tests: adds ADDEND (+1 or -1) to
+ * the refcount of every cluster the active L1 table reaches (L2 tables and
+ * data), as creating (or deleting) an internal snapshot does, and updates
+ * the active tables' COPIED flags. Nothing changes when a refcount would
+ * leave [0, max]: -ERANGE, with the cluster in *ERROR. */
+int qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error);

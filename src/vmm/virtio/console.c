@@ -1,35 +1,862 @@
-/* virtio/console.c: placeholder, being written */
+/* virtio/console.c: the console device with multiport (virtio 1.2, 5.3)
+ *
+ * Queues: port 0's receiveq and transmitq (0, 1), the control receiveq and
+ * transmitq (2, 3), then port N's at 2N + 2 and 2N + 3. Without MULTIPORT
+ * only queues 0 and 1 are used. max_nr_ports is the number of ports
+ * configured; there is no hotplug.
+ *
+ * The control protocol, driver first: DEVICE_READY; we answer PORT_ADD for
+ * every port. PORT_READY for a port; we answer CONSOLE_PORT (port 0),
+ * PORT_NAME (named ports) and PORT_OPEN (1) if the host side is connected,
+ * and PORT_OPEN again whenever that changes. PORT_OPEN from the driver says
+ * the guest opened or closed the port; host input is delivered only to an
+ * open port, as a guest application could not read it otherwise.
+ *
+ * Everything in guest memory is the guest's to change under us: control
+ * messages are copied out before they are looked at, every port id is
+ * checked, and a message that makes no sense is logged (rate-limited) and
+ * ignored. Memory is bounded: at most CTRL_PENDING_MAX control messages
+ * wait for receive buffers, and at most PORT_HOLD_MAX bytes of host input
+ * per port; past that the backend stops reading its fd.
+ *
+ * Locking: dev->lock covers all of it. Queue work comes from the transport
+ * with the lock held; backend events (loop thread) and emerg_wr (a vCPU)
+ * take it here. Backends are called with it held.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
 #include "virtio/console.h"
 
+#include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define VIRTIO_ID_CONSOLE             3
+#define PCI_CLASS_COMMUNICATION_OTHER 0x078000
+#define CONSOLE_QUEUE_SIZE            128
+
+/* Feature bits */
+#define VIRTIO_CONSOLE_F_SIZE         0
+#define VIRTIO_CONSOLE_F_MULTIPORT    1
+#define VIRTIO_CONSOLE_F_EMERG_WRITE  2
+
+/* Control events */
+#define VIRTIO_CONSOLE_DEVICE_READY   0
+#define VIRTIO_CONSOLE_DEVICE_ADD     1
+#define VIRTIO_CONSOLE_DEVICE_REMOVE  2
+#define VIRTIO_CONSOLE_PORT_READY     3
+#define VIRTIO_CONSOLE_CONSOLE_PORT   4
+#define VIRTIO_CONSOLE_RESIZE         5
+#define VIRTIO_CONSOLE_PORT_OPEN      6
+#define VIRTIO_CONSOLE_PORT_NAME      7
+
+/* struct virtio_console_config */
+#define CFG_COLS          0
+#define CFG_ROWS          2
+#define CFG_MAX_NR_PORTS  4
+#define CFG_EMERG_WR      8
+#define CFG_SIZE          12
+
+#define CONSOLE_COLS      80
+#define CONSOLE_ROWS      25
+
+#define CTRL_HDR_LEN      8      /* id (le32), event (le16), value (le16) */
+#define CTRL_PENDING_MAX  64
+#define PORT_HOLD_MAX     16384
+#define PORT_RESUME_ROOM  (PORT_HOLD_MAX / 2)
+#define PORT_NAME_MAX     127
+
+#define Q_CTRL_RX         2
+#define Q_CTRL_TX         3
+
+struct console_port {
+  struct vmm_virtio_console *con;
+  unsigned id;
+  char *name;                 /* NULL for port 0 */
+  struct vmm_chardev *chr;
+
+  bool ready;                 /* PORT_READY (1) came, or port 0 without MULTIPORT */
+  bool guest_open;            /* the guest has the port open */
+  bool host_open;             /* what we last told the guest with PORT_OPEN */
+  bool tx_blocked;            /* the backend took less than it was given */
+  uint64_t tx_offset;         /* bytes of the next transmit chain already written */
+
+  size_t held;                /* host input waiting for receive buffers */
+  bool throttled;             /* we told the backend to stop reading */
+  uint8_t hold[PORT_HOLD_MAX];
+};
+
+struct ctrl_msg {
+  uint32_t id;
+  uint16_t event, value;
+};
+
+struct vmm_virtio_console {
+  struct vmm_virtio_dev dev;
+  struct vmm_virtio_ops ops;          /* num_queues depends on the ports */
+
+  unsigned n_ports;                   /* port 0 included */
+  bool multiport;                     /* negotiated, from DRIVER_OK */
+  bool driver_ready;                  /* DEVICE_READY (1) came */
+
+  /* Control messages waiting for control receive buffers (a ring) */
+  struct ctrl_msg pending[CTRL_PENDING_MAX];
+  unsigned pending_head, pending_count;
+
+  struct console_port ports[VMM_CONSOLE_MAX_PORTS];
+};
+
+static unsigned
+rx_queue (unsigned port)
+{
+  return port == 0 ? 0 : 2 * port + 2;
+}
+
+static unsigned
+tx_queue (unsigned port)
+{
+  return rx_queue (port) + 1;
+}
+
+/* Whether queue Q can be used now (the transport checks this before
+ * queue_notify; backend events come from elsewhere). */
+static bool
+queue_ready (const struct vmm_virtio_console *con, unsigned q)
+{
+  const struct vmm_virtio_dev *dev = &con->dev;
+
+  return (dev->status & VIRTIO_STATUS_DRIVER_OK) && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) &&
+         q < con->ops.num_queues && dev->queues[q].enabled;
+}
+
+static void
+queue_broken (struct vmm_virtio_console *con, unsigned q)
+{
+  const struct virtq *vq = &con->dev.queues[q].vq;
+
+  vmm_virtio_set_broken (&con->dev, vq->error ? vq->error : "malformed descriptor chain");
+}
+
+static struct console_port *
+find_port (struct vmm_virtio_console *con, uint32_t id)
+{
+  return id < con->n_ports ? &con->ports[id] : NULL;
+}
+
+/* ---- control messages to the driver -------------------------------------- */
+
+static void
+ctrl_flush (struct vmm_virtio_console *con)
+{
+  struct vmm_virtio_dev *dev = &con->dev;
+  struct virtq *vq = &dev->queues[Q_CTRL_RX].vq;
+  struct virtq_chain chain;
+  bool pushed = false;
+  int ret = 0;
+
+  if (con->pending_count == 0 || !queue_ready (con, Q_CTRL_RX))
+    return;
+  for (;;)
+    {
+      while (con->pending_count > 0 && (ret = virtq_pop (vq, &chain)) > 0)
+        {
+          const struct ctrl_msg *m = &con->pending[con->pending_head];
+          uint8_t buf[CTRL_HDR_LEN + PORT_NAME_MAX];
+          uint32_t len = CTRL_HDR_LEN;
+          uint32_t id = htole32 (m->id);
+          uint16_t event = htole16 (m->event), value = htole16 (m->value);
+          uint32_t n;
+
+          if (chain.in_len == 0)
+            {
+              vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer with no "
+                             "writable bytes");
+              virtq_push (vq, chain.head, 0);
+              pushed = true;
+              continue;
+            }
+          memcpy (buf, &id, 4);
+          memcpy (buf + 4, &event, 2);
+          memcpy (buf + 6, &value, 2);
+          /* The name follows the header, without a NUL (5.3.6.2). */
+          if (m->event == VIRTIO_CONSOLE_PORT_NAME && m->id < con->n_ports &&
+              con->ports[m->id].name != NULL)
+            {
+              size_t name_len = strlen (con->ports[m->id].name);
+              memcpy (buf + CTRL_HDR_LEN, con->ports[m->id].name, name_len);
+              len += (uint32_t) name_len;
+            }
+          if (chain.in_len < len)
+            vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer of %llu bytes "
+                           "cuts a %u-byte message short", (unsigned long long) chain.in_len, len);
+          n = virtq_chain_write (&chain, buf, len);
+          virtq_push (vq, chain.head, n);
+          pushed = true;
+          con->pending_head = (con->pending_head + 1) % CTRL_PENDING_MAX;
+          con->pending_count--;
+        }
+      if (ret < 0)
+        {
+          queue_broken (con, Q_CTRL_RX);
+          return;
+        }
+      /* Messages left and no buffers: ask to hear about new ones. */
+      if (con->pending_count == 0 || !virtq_enable_notify (vq))
+        break;
+    }
+  if (pushed && virtq_should_notify (vq))
+    vmm_virtio_notify_queue (dev, Q_CTRL_RX);
+}
+
+static void
+ctrl_send (struct vmm_virtio_console *con, uint32_t id, uint16_t event, uint16_t value)
+{
+  struct ctrl_msg *m;
+
+  if (!con->multiport)
+    return;
+  if (con->pending_count == CTRL_PENDING_MAX)
+    {
+      vmm_log_guest (&con->dev.rl, "virtio-console: %u control messages wait for receive "
+                     "buffers; event %u for port %u dropped", CTRL_PENDING_MAX, event, id);
+      return;
+    }
+  m = &con->pending[(con->pending_head + con->pending_count) % CTRL_PENDING_MAX];
+  m->id = id;
+  m->event = event;
+  m->value = value;
+  con->pending_count++;
+}
+
+/* Tells the guest whether the host side of P is connected, if that
+ * changed since we last said. */
+static void
+port_send_host_open (struct console_port *p, bool open)
+{
+  if (p->host_open == open)
+    return;
+  p->host_open = open;
+  ctrl_send (p->con, p->id, VIRTIO_CONSOLE_PORT_OPEN, open);
+}
+
+/* ---- data ---------------------------------------------------------------- */
+
+static bool
+port_can_receive (const struct console_port *p)
+{
+  const struct vmm_virtio_console *con = p->con;
+
+  if (p->id != 0 && !con->multiport)
+    return false;
+  return p->guest_open && queue_ready (con, rx_queue (p->id));
+}
+
+/* Host to guest: moves held input into P's receive buffers. */
+static void
+port_rx (struct console_port *p)
+{
+  struct vmm_virtio_console *con = p->con;
+  struct vmm_virtio_dev *dev = &con->dev;
+  unsigned q = rx_queue (p->id);
+  struct virtq *vq;
+  struct virtq_chain chain;
+  size_t done = 0;
+  bool pushed = false;
+  int ret = 0;
+
+  if (p->held == 0 || !port_can_receive (p))
+    return;
+  vq = &dev->queues[q].vq;
+  for (;;)
+    {
+      while (done < p->held && (ret = virtq_pop (vq, &chain)) > 0)
+        {
+          size_t want = p->held - done;
+          uint32_t n;
+
+          if (chain.in_len == 0)
+            vmm_log_guest (&dev->rl, "virtio-console: port %u: a receive buffer with no "
+                           "writable bytes", p->id);
+          n = virtq_chain_write (&chain, p->hold + done, want > UINT32_MAX ? UINT32_MAX
+                                                                            : (uint32_t) want);
+          virtq_push (vq, chain.head, n);
+          pushed = true;
+          done += n;
+        }
+      if (ret < 0)
+        {
+          queue_broken (con, q);
+          return;
+        }
+      /* Input left and no buffers: ask to hear about new ones. */
+      if (done == p->held || !virtq_enable_notify (vq))
+        break;
+    }
+  if (done > 0)
+    {
+      memmove (p->hold, p->hold + done, p->held - done);
+      p->held -= done;
+      /* Half the buffer free before the backend reads again, not every
+       * small guest buffer: fewer pause and resume round trips. */
+      if (p->throttled && sizeof p->hold - p->held >= PORT_RESUME_ROOM)
+        vmm_chardev_accept_input (p->chr);
+    }
+  if (pushed && virtq_should_notify (vq))
+    vmm_virtio_notify_queue (dev, q);
+}
+
+/* Writes CHAIN's readable bytes from p->tx_offset on. Returns false when
+ * the backend took less; the rest waits for its writable event. */
+static bool
+port_write_chain (struct console_port *p, const struct virtq_chain *chain)
+{
+  uint64_t skip = p->tx_offset;
+
+  for (unsigned k = 0; k < chain->n_out; k++)
+    {
+      const struct virtq_iov *iov = &chain->iov[k];
+      size_t len, n;
+
+      if (skip >= iov->len)
+        {
+          skip -= iov->len;
+          continue;
+        }
+      len = iov->len - (size_t) skip;
+      n = vmm_chardev_write (p->chr, (const uint8_t *) iov->base + skip, len);
+      skip = 0;
+      p->tx_offset += n;
+      if (n < len)
+        return false;
+    }
+  p->tx_offset = 0;
+  return true;
+}
+
+/* Guest to host: P's transmit buffers to its backend. */
+static void
+port_tx (struct console_port *p)
+{
+  struct vmm_virtio_console *con = p->con;
+  struct vmm_virtio_dev *dev = &con->dev;
+  unsigned q = tx_queue (p->id);
+  struct virtq *vq;
+  struct virtq_chain chain;
+  bool pushed = false;
+  int ret;
+
+  if (p->tx_blocked || !queue_ready (con, q) || (p->id != 0 && !con->multiport))
+    return;
+  vq = &dev->queues[q].vq;
+  for (;;)
+    {
+      while ((ret = virtq_pop (vq, &chain)) > 0)
+        {
+          if (chain.n_in > 0)
+            vmm_log_guest (&dev->rl, "virtio-console: port %u: a transmit buffer with writable "
+                           "bytes", p->id);
+          if (!port_write_chain (p, &chain))
+            {
+              /* Taken again (from tx_offset) once the backend can. */
+              virtq_unpop (vq);
+              p->tx_blocked = true;
+              vmm_log_debug ("virtio-console: port %u: the host is not reading; output waits",
+                             p->id);
+              goto out;
+            }
+          virtq_push (vq, chain.head, 0);
+          pushed = true;
+        }
+      if (ret < 0)
+        {
+          queue_broken (con, q);
+          return;
+        }
+      if (!virtq_enable_notify (vq))
+        break;
+    }
+out:
+  if (pushed && virtq_should_notify (vq))
+    vmm_virtio_notify_queue (dev, q);
+}
+
+/* ---- control messages from the driver ------------------------------------ */
+
+static void
+port_set_guest_open (struct console_port *p, bool open)
+{
+  if (p->guest_open == open)
+    return;
+  p->guest_open = open;
+  vmm_chardev_guest_open (p->chr, open);
+  if (open)
+    port_rx (p);
+}
+
+static void
+ctrl_handle (struct vmm_virtio_console *con, uint32_t id, uint16_t event, uint16_t value)
+{
+  struct vmm_ratelimit *rl = &con->dev.rl;
+  struct console_port *p = NULL;
+
+  if (event != VIRTIO_CONSOLE_DEVICE_READY)
+    {
+      p = find_port (con, id);
+      if (p == NULL)
+        {
+          vmm_log_guest (rl, "virtio-console: control event %u for port %u, which does not "
+                         "exist; ignored", event, id);
+          return;
+        }
+      if (!con->driver_ready)
+        {
+          vmm_log_guest (rl, "virtio-console: control event %u for port %u before "
+                         "DEVICE_READY; ignored", event, id);
+          return;
+        }
+    }
+
+  switch (event)
+    {
+    case VIRTIO_CONSOLE_DEVICE_READY:
+      if (value != 1)
+        {
+          vmm_log_guest (rl, "virtio-console: the driver failed to set up (DEVICE_READY %u)",
+                         value);
+          break;
+        }
+      if (con->driver_ready)
+        {
+          vmm_log_guest (rl, "virtio-console: DEVICE_READY again; ignored");
+          break;
+        }
+      con->driver_ready = true;
+      for (unsigned i = 0; i < con->n_ports; i++)
+        ctrl_send (con, i, VIRTIO_CONSOLE_DEVICE_ADD, 1);
+      break;
+
+    case VIRTIO_CONSOLE_PORT_READY:
+      if (value != 1)
+        {
+          vmm_log_guest (rl, "virtio-console: the driver could not set up port %u", id);
+          p->ready = false;
+          break;
+        }
+      /* Answered every time: a driver asking again gets the same answers. */
+      p->ready = true;
+      if (p->id == 0)
+        ctrl_send (con, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
+      if (p->name != NULL)
+        ctrl_send (con, p->id, VIRTIO_CONSOLE_PORT_NAME, 1);
+      p->host_open = vmm_chardev_connected (p->chr);
+      if (p->host_open)
+        ctrl_send (con, p->id, VIRTIO_CONSOLE_PORT_OPEN, 1);
+      break;
+
+    case VIRTIO_CONSOLE_PORT_OPEN:
+      if (value > 1)
+        vmm_log_guest (rl, "virtio-console: PORT_OPEN %u for port %u taken as open", value, id);
+      port_set_guest_open (p, value != 0);
+      break;
+
+    default:
+      /* DEVICE_ADD, CONSOLE_PORT, PORT_NAME... are the device's to send. */
+      vmm_log_guest (rl, "virtio-console: control event %u from the driver (port %u) is not "
+                     "one a driver sends; ignored", event, id);
+      break;
+    }
+}
+
+static void
+ctrl_tx (struct vmm_virtio_console *con)
+{
+  struct vmm_virtio_dev *dev = &con->dev;
+  struct virtq *vq = &dev->queues[Q_CTRL_TX].vq;
+  struct virtq_chain chain;
+  bool pushed = false;
+  int ret;
+
+  for (;;)
+    {
+      while ((ret = virtq_pop (vq, &chain)) > 0)
+        {
+          uint8_t msg[CTRL_HDR_LEN];
+          uint32_t n = virtq_chain_read (&chain, 0, msg, sizeof msg);
+          uint32_t id;
+          uint16_t event, value;
+
+          /* Copied out first: the guest may change the buffer meanwhile. */
+          if (n < CTRL_HDR_LEN)
+            vmm_log_guest (&dev->rl, "virtio-console: a control message of %u bytes (less than "
+                           "%u); ignored", n, CTRL_HDR_LEN);
+          else
+            {
+              memcpy (&id, msg, 4);
+              memcpy (&event, msg + 4, 2);
+              memcpy (&value, msg + 6, 2);
+              ctrl_handle (con, le32toh (id), le16toh (event), le16toh (value));
+            }
+          virtq_push (vq, chain.head, 0);
+          pushed = true;
+        }
+      if (ret < 0)
+        {
+          queue_broken (con, Q_CTRL_TX);
+          return;
+        }
+      if (!virtq_enable_notify (vq))
+        break;
+    }
+  if (pushed && virtq_should_notify (vq))
+    vmm_virtio_notify_queue (dev, Q_CTRL_TX);
+  ctrl_flush (con);
+}
+
+/* ---- transport ops ------------------------------------------------------- */
+
+static void
+console_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
+{
+  struct vmm_virtio_console *con = dev->priv;
+  unsigned port;
+
+  if (q >= 2 && !con->multiport)
+    {
+      vmm_log_guest (&dev->rl, "virtio-console: queue %u used without MULTIPORT; ignored", q);
+      return;
+    }
+  if (q == Q_CTRL_RX)
+    ctrl_flush (con);
+  else if (q == Q_CTRL_TX)
+    ctrl_tx (con);
+  else
+    {
+      port = q < 2 ? 0 : (q - 2) / 2;
+      if (port >= con->n_ports)
+        return;
+      if (q % 2 == 0)
+        port_rx (&con->ports[port]);
+      else
+        port_tx (&con->ports[port]);
+    }
+}
+
+static void
+console_config_read (struct vmm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len)
+{
+  struct vmm_virtio_console *con = dev->priv;
+  uint8_t cfg[CFG_SIZE] = { 0 };
+  uint16_t cols = htole16 (CONSOLE_COLS), rows = htole16 (CONSOLE_ROWS);
+  uint32_t max_nr_ports = htole32 (con->n_ports);
+
+  memcpy (cfg + CFG_COLS, &cols, 2);
+  memcpy (cfg + CFG_ROWS, &rows, 2);
+  memcpy (cfg + CFG_MAX_NR_PORTS, &max_nr_ports, 4);
+  /* emerg_wr reads as 0 */
+  memcpy (data, cfg + offset, len);
+}
+
+static void
+console_config_write (struct vmm_virtio_dev *dev, uint32_t offset, const void *data,
+                      uint32_t len)
+{
+  struct vmm_virtio_console *con = dev->priv;
+  uint8_t c;
+
+  (void) len;
+  /* emerg_wr: one character to port 0, at any time, even before the
+   * features are negotiated (5.3.4.1); the low byte of the value. */
+  if (offset != CFG_EMERG_WR)
+    {
+      vmm_log_guest (&dev->rl, "virtio-console: a write to read-only config offset %u", offset);
+      return;
+    }
+  c = *(const uint8_t *) data;
+  vmm_chardev_write (con->ports[0].chr, &c, 1);
+}
+
+static int
+console_activate (struct vmm_virtio_dev *dev)
+{
+  struct vmm_virtio_console *con = dev->priv;
+
+  con->multiport = vmm_virtio_has_feature (dev, VIRTIO_CONSOLE_F_MULTIPORT);
+  /* A driver without MULTIPORT cannot say it opened port 0: it is open. */
+  if (!con->multiport)
+    {
+      con->ports[0].ready = true;
+      port_set_guest_open (&con->ports[0], true);
+    }
+  return 0;
+}
+
+static void
+console_reset (struct vmm_virtio_dev *dev)
+{
+  struct vmm_virtio_console *con = dev->priv;
+
+  con->multiport = false;
+  con->driver_ready = false;
+  con->pending_head = con->pending_count = 0;
+  for (unsigned i = 0; i < con->n_ports; i++)
+    {
+      struct console_port *p = &con->ports[i];
+
+      p->ready = false;
+      p->host_open = false;
+      p->tx_blocked = false;
+      p->tx_offset = 0;
+      /* Held input stays: it is the host's, not this driver session's. */
+      port_set_guest_open (p, false);
+    }
+}
+
+static const struct vmm_virtio_ops console_ops_template = {
+  .name = "console",
+  .device_id = VIRTIO_ID_CONSOLE,
+  .pci_class = PCI_CLASS_COMMUNICATION_OTHER,
+  .features = (1ull << VIRTIO_CONSOLE_F_SIZE) | (1ull << VIRTIO_CONSOLE_F_MULTIPORT) |
+              (1ull << VIRTIO_CONSOLE_F_EMERG_WRITE),
+  .queue_size = CONSOLE_QUEUE_SIZE,
+  .config_size = CFG_SIZE,
+  .config_read = console_config_read,
+  .config_write = console_config_write,
+  .activate = console_activate,
+  .reset = console_reset,
+  .queue_notify = console_queue_notify,
+};
+
+/* ---- backend events (loop thread, no lock held) -------------------------- */
+
+static size_t
+port_input_space (void *opaque)
+{
+  struct console_port *p = opaque;
+  size_t space;
+
+  pthread_mutex_lock (&p->con->dev.lock);
+  space = sizeof p->hold - p->held;
+  /* Once full, no more until port_rx made room and said so. */
+  if (space == 0 || (p->throttled && space < PORT_RESUME_ROOM))
+    {
+      p->throttled = true;
+      space = 0;
+    }
+  else
+    p->throttled = false;
+  pthread_mutex_unlock (&p->con->dev.lock);
+  return space;
+}
+
+static void
+port_input (void *opaque, const void *data, size_t len)
+{
+  struct console_port *p = opaque;
+
+  pthread_mutex_lock (&p->con->dev.lock);
+  if (len > sizeof p->hold - p->held)
+    len = sizeof p->hold - p->held;   /* not reached: the backend asked */
+  memcpy (p->hold + p->held, data, len);
+  p->held += len;
+  port_rx (p);
+  pthread_mutex_unlock (&p->con->dev.lock);
+}
+
+static void
+port_connected (void *opaque, bool connected)
+{
+  struct console_port *p = opaque;
+  struct vmm_virtio_console *con = p->con;
+
+  pthread_mutex_lock (&con->dev.lock);
+  if (con->multiport && p->ready)
+    {
+      port_send_host_open (p, connected);
+      ctrl_flush (con);
+    }
+  /* Output waiting for a client that left is dropped now. */
+  if (!connected && p->tx_blocked)
+    {
+      p->tx_blocked = false;
+      port_tx (p);
+    }
+  pthread_mutex_unlock (&con->dev.lock);
+}
+
+static void
+port_writable (void *opaque)
+{
+  struct console_port *p = opaque;
+
+  pthread_mutex_lock (&p->con->dev.lock);
+  p->tx_blocked = false;
+  port_tx (p);
+  pthread_mutex_unlock (&p->con->dev.lock);
+}
+
+static const struct vmm_chardev_events port_events = {
+  .input_space = port_input_space,
+  .input = port_input,
+  .connected = port_connected,
+  .writable = port_writable,
+};
+
+/* ---- construction -------------------------------------------------------- */
+
+/* Port names become /dev/virtio-ports/NAME in Linux: printable ASCII
+ * without spaces or '/' ("com.redhat.spice.0", "org.qemu.guest_agent.0"). */
+static bool
+port_name_valid (const char *name)
+{
+  size_t len = name ? strlen (name) : 0;
+
+  if (len == 0 || len > PORT_NAME_MAX)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    {
+      unsigned char c = (unsigned char) name[i];
+
+      if (c <= ' ' || c >= 0x7f || c == '/')
+        return false;
+    }
+  return true;
+}
+
+static int
+check_config (const struct vmm_console_config *config, char **error)
+{
+  if (config->n_ports > VMM_CONSOLE_MAX_PORTS - 1)
+    {
+      if (asprintf (error, "at most %d named ports", VMM_CONSOLE_MAX_PORTS - 1) < 0)
+        *error = NULL;
+      return -EINVAL;
+    }
+  for (unsigned i = 0; i < config->n_ports; i++)
+    {
+      const char *name = config->ports[i].name;
+
+      if (!port_name_valid (name))
+        {
+          if (asprintf (error, "invalid port name “%s” (1 to %d printable characters, no "
+                        "spaces or '/')", name ? name : "", PORT_NAME_MAX) < 0)
+            *error = NULL;
+          return -EINVAL;
+        }
+      for (unsigned j = 0; j < i; j++)
+        if (strcmp (config->ports[j].name, name) == 0)
+          {
+            if (asprintf (error, "two ports are named “%s”", name) < 0)
+              *error = NULL;
+            return -EINVAL;
+          }
+    }
+  return 0;
+}
 
 int
 vmm_virtio_console_new (struct vmm_virtio_console **console, const struct vmm_virtio_env *env,
                         const struct vmm_console_config *config, char **error)
 {
-  (void) console; (void) env; (void) config;
-  *error = strdup ("virtio-console is not written yet");
-  return -ENOTSUP;
+  struct vmm_virtio_console *con;
+  int ret;
+
+  *console = NULL;
+  *error = NULL;
+  ret = check_config (config, error);
+  if (ret < 0)
+    return ret;
+  con = calloc (1, sizeof *con);
+  if (con == NULL)
+    return -ENOMEM;
+
+  con->n_ports = 1 + config->n_ports;
+  con->ops = console_ops_template;
+  con->ops.num_queues = 2 * (con->n_ports + 1);
+
+  for (unsigned i = 0; i < con->n_ports; i++)
+    {
+      struct console_port *p = &con->ports[i];
+      const struct vmm_chardev_spec *spec = i == 0 ? &config->console
+                                                   : &config->ports[i - 1].backend;
+      char *why = NULL;
+
+      p->con = con;
+      p->id = i;
+      if (i > 0)
+        {
+          p->name = strdup (config->ports[i - 1].name);
+          if (p->name == NULL)
+            {
+              ret = -ENOMEM;
+              goto fail;
+            }
+        }
+      ret = vmm_chardev_open (&p->chr, spec, env->loop, &port_events, p, &why);
+      if (ret < 0)
+        {
+          if (asprintf (error, "%s%s: %s", i == 0 ? "the console" : "port ",
+                        i == 0 ? "" : p->name, why ? why : strerror (-ret)) < 0)
+            *error = NULL;
+          free (why);
+          goto fail;
+        }
+    }
+
+  ret = vmm_virtio_pci_init (&con->dev, &con->ops, con, env);
+  if (ret < 0)
+    goto fail;
+  *console = con;
+  return 0;
+
+fail:
+  vmm_virtio_console_free (con);
+  return ret;
 }
 
 struct vmm_virtio_dev *
 vmm_virtio_console_dev (struct vmm_virtio_console *console)
 {
-  (void) console;
-  return NULL;
+  return &console->dev;
 }
 
 void
 vmm_virtio_console_free (struct vmm_virtio_console *console)
 {
-  (void) console;
+  if (console == NULL)
+    return;
+  /* The loop is stopped (or was never started): no event is in flight. */
+  for (unsigned i = 0; i < VMM_CONSOLE_MAX_PORTS; i++)
+    {
+      vmm_chardev_close (console->ports[i].chr);
+      free (console->ports[i].name);
+    }
+  vmm_virtio_pci_destroy (&console->dev);
+  free (console);
 }
 
 bool
 vmm_chardev_spec_parse (const char *text, struct vmm_chardev_spec *spec)
 {
-  (void) text; (void) spec;
-  return false;
+  if (text == NULL)
+    return false;
+  spec->path = NULL;
+  if (strcmp (text, "stdio") == 0)
+    spec->kind = VMM_CHARDEV_STDIO;
+  else if (strcmp (text, "none") == 0)
+    spec->kind = VMM_CHARDEV_NONE;
+  else if (strncmp (text, "file:", 5) == 0 && text[5] != '\0')
+    {
+      spec->kind = VMM_CHARDEV_FILE;
+      spec->path = text + 5;
+    }
+  else if (strncmp (text, "socket:", 7) == 0 && text[7] != '\0')
+    {
+      spec->kind = VMM_CHARDEV_SOCKET;
+      spec->path = text + 7;
+    }
+  else
+    return false;
+  return true;
 }

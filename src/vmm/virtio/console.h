@@ -15,21 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/chardev.h"   /* enum vmm_chardev_kind, struct vmm_chardev_spec */
 #include "virtio/device.h"
 
 #define VMM_CONSOLE_MAX_PORTS 16   /* port 0 included */
-
-enum vmm_chardev_kind {
-  VMM_CHARDEV_NONE,
-  VMM_CHARDEV_STDIO,
-  VMM_CHARDEV_FILE,     /* output only */
-  VMM_CHARDEV_SOCKET,   /* a listening unix socket at path */
-};
-
-struct vmm_chardev_spec {
-  enum vmm_chardev_kind kind;
-  const char *path;
-};
 
 struct vmm_console_port_spec {
   const char *name;                  /* NULL for port 0 */

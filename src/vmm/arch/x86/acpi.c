@@ -285,6 +285,24 @@ dsdt_isa_device (struct aml *aml, const char *name, const char *hid, int uid,
   aml_end (aml);
 }
 
+/* pvpanic: the guest writes to one port when it panics. Linux's pvpanic
+ * driver binds to this ACPI ID, as on QEMU. */
+static void
+dsdt_pvpanic (struct aml *aml)
+{
+  struct aml_res res;
+
+  aml_device_begin (aml, "PEVT");
+  aml_name_string (aml, "_HID", "QEMU0001");
+  dsdt_sta_present (aml);
+  aml_res_init (&res);
+  aml_res_io (&res, true, VMM_PORT_PVPANIC, VMM_PORT_PVPANIC, 1, 1);
+  aml_name (aml, "_CRS");
+  aml_resource_template (aml, &res);
+  aml_res_clear (&res);
+  aml_end (aml);
+}
+
 static void
 dsdt_sleep_state (struct aml *aml, const char *name, unsigned slp_typ)
 {
@@ -320,6 +338,8 @@ dsdt_build (struct aml *aml, const struct vmm_acpi_config *c)
   if (c->i8042)
     dsdt_isa_device (aml, "KBD_", "PNP0303", -1, VMM_PORT_I8042_DATA, 1,
                      VMM_PORT_I8042_CMD, 1, 1);
+  if (c->pvpanic)
+    dsdt_pvpanic (aml);
   aml_end (aml);
 
   /* Sleep states, in the root scope: the VMM's PM1a_CNT powers off on

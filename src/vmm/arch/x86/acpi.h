@@ -30,6 +30,7 @@ struct vmm_acpi_config {
   bool com2;                  /* 8250 at 0x2f8, IRQ 3 */
   bool rtc;                   /* CMOS RTC at 0x70, IRQ 8 */
   bool i8042;                 /* keyboard controller at 0x60/0x64, IRQ 1 (reset) */
+  bool pvpanic;               /* pvpanic at 0x505 (QEMU0001) */
 };
 
 /* Writes the tables into guest memory and returns the RSDP's address in

@@ -73,6 +73,7 @@
 #define VMM_PORT_I8042_DATA      0x60
 #define VMM_PORT_I8042_CMD       0x64
 #define VMM_PORT_RTC             0x70          /* index at 0x70, data at 0x71 */
+#define VMM_PORT_PVPANIC         0x505
 #define VMM_PORT_COM1            0x3f8
 #define VMM_PORT_COM2            0x2f8
 #define VMM_PORT_PCI_CONFIG_ADDR 0xcf8

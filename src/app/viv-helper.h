@@ -1,0 +1,49 @@
+/* viv-helper.h: one vivarium-vmm process, spawned by us or found running
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "viv-machine.h"
+#include "viv-vmm1-generated.h"
+
+G_BEGIN_DECLS
+
+/* vivarium-vmm's exit status when another helper runs the machine already */
+#define VIV_HELPER_EXIT_RUNNING 4
+
+#define VIV_TYPE_HELPER (viv_helper_get_type ())
+G_DECLARE_FINAL_TYPE (VivHelper, viv_helper, VIV, HELPER, GObject)
+
+char            *viv_helper_find_program     (void);
+char            *viv_helper_socket_path      (const char    *uuid);
+char            *viv_helper_lock_path        (const char    *uuid);
+gboolean         viv_helper_is_running       (const char    *uuid,
+                                              GPid          *pid);
+char            *viv_helper_read_log         (const char    *machine_dir,
+                                              gsize          max_bytes,
+                                              GError       **error);
+
+VivHelper       *viv_helper_spawn            (const char    *machine_dir,
+                                              const char    *uuid,
+                                              GError       **error);
+void             viv_helper_attach_async     (const char    *machine_dir,
+                                              const char    *uuid,
+                                              GCancellable  *cancellable,
+                                              GAsyncReadyCallback callback,
+                                              gpointer       user_data);
+VivHelper       *viv_helper_attach_finish    (GAsyncResult  *result,
+                                              GError       **error);
+void             viv_helper_detach           (VivHelper     *self);
+
+VivMachineState  viv_helper_get_state        (VivHelper     *self);
+guint64          viv_helper_get_uptime       (VivHelper     *self);
+VivVmm1         *viv_helper_get_proxy        (VivHelper     *self);
+const char      *viv_helper_get_last_error   (VivHelper     *self);
+gboolean         viv_helper_get_finished     (VivHelper     *self);
+int              viv_helper_get_exit_status  (VivHelper     *self);
+const char      *viv_helper_get_message      (VivHelper     *self);
+
+G_END_DECLS

@@ -1,0 +1,1699 @@
+/* viv-machine.c: one machine of the library, and its vivarium-vmm helper
+ *
+ * A VivMachine is one folder, $XDG_DATA_HOME/vivarium/machines/<uuid>/,
+ * with its machine.json and thumbnail.png, plus the helper process that
+ * runs it, when it runs. Files are read and written in worker threads;
+ * machine.json is only ever replaced atomically, one change at a time (the
+ * queue below), so two changes made in quick succession both land.
+ *
+ * A machine.json that cannot be used makes the machine BROKEN: it keeps its
+ * folder's name as its name and the reason, and its file is left as it is.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#define G_LOG_DOMAIN "viv-machine"
+
+#include "config.h"
+
+#include <string.h>
+
+#include <gio/gunixfdlist.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+
+#include "viv-helper.h"
+#include "viv-machine.h"
+
+#define RELOAD_DELAY_MS   50
+#define THUMBNAIL_NAME    "thumbnail.png"
+#define WRONG_STATE_ERROR "org.vivarium.Vmm1.Error.WrongState"
+
+struct _VivMachine
+{
+  GObject           parent_instance;
+
+  char             *directory;
+  char             *uuid;            /* the folder's name */
+  char             *folder_name;     /* the same, for people */
+  VivMachineConfig *config;          /* NULL when broken */
+  char             *broken_reason;
+  VivMachineState   state;
+  char             *error_message;
+  GdkTexture       *thumbnail;
+  guint64           uptime;
+  gboolean          pending_changes;
+
+  VivHelper        *helper;          /* while a helper runs the machine */
+  guint64           running_memory;  /* what the helper was started with */
+  guint             running_cpus;
+  GPtrArray        *start_tasks;     /* waiting for the machine to run */
+  GPtrArray        *restart_tasks;   /* waiting for the last helper to go */
+
+  GCancellable     *cancellable;     /* reloads; cancelled on dispose */
+  GFileMonitor     *monitor;         /* the machine's folder */
+  guint             reload_config_id;
+  guint             reload_thumbnail_id;
+  guint64           generation;      /* bumped when we change the config */
+  GQueue            saves;           /* of GTask: changes to machine.json */
+};
+
+G_DEFINE_FINAL_TYPE (VivMachine, viv_machine, G_TYPE_OBJECT)
+
+G_DEFINE_BOXED_TYPE (VivMachineConfig, viv_machine_config,
+                     viv_machine_config_copy, viv_machine_config_free)
+
+G_DEFINE_ENUM_TYPE (VivMachineState, viv_machine_state,
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_STOPPED, "stopped"),
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_STARTING, "starting"),
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_RUNNING, "running"),
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_PAUSED, "paused"),
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_SHUTTING_DOWN, "shutting-down"),
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_CRASHED, "crashed"),
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_BROKEN, "broken"))
+
+G_DEFINE_QUARK (viv-machine-error-quark, viv_machine_error)
+
+enum {
+  PROP_0,
+  PROP_UUID,
+  PROP_DIRECTORY,
+  PROP_NAME,
+  PROP_CONFIG,
+  PROP_OS_ID,
+  PROP_STATE,
+  PROP_BROKEN_REASON,
+  PROP_ERROR_MESSAGE,
+  PROP_THUMBNAIL,
+  PROP_UPTIME,
+  PROP_PENDING_CHANGES,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void schedule_reload_config (VivMachine *self);
+
+/* --- setters ------------------------------------------------------------------ */
+
+static void
+notify (VivMachine *self,
+        guint       prop_id)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
+static void
+set_state (VivMachine      *self,
+           VivMachineState  state)
+{
+  if (self->state == state)
+    return;
+  self->state = state;
+  notify (self, PROP_STATE);
+}
+
+static void
+set_string (VivMachine  *self,
+            char       **field,
+            const char  *value,
+            guint        prop_id)
+{
+  if (g_strcmp0 (*field, value) == 0)
+    return;
+  g_free (*field);
+  *field = g_strdup (value);
+  notify (self, prop_id);
+}
+
+static void
+set_uptime (VivMachine *self,
+            guint64     uptime)
+{
+  if (self->uptime == uptime)
+    return;
+  self->uptime = uptime;
+  notify (self, PROP_UPTIME);
+}
+
+static void
+update_pending_changes (VivMachine *self)
+{
+  gboolean pending = FALSE;
+
+  if (self->helper != NULL && self->config != NULL)
+    {
+      VivVmm1 *proxy = viv_helper_get_proxy (self->helper);
+      guint64 memory = proxy != NULL ? viv_vmm1_get_memory (proxy) : self->running_memory;
+      guint cpus = proxy != NULL ? viv_vmm1_get_cpus (proxy) : self->running_cpus;
+
+      pending = self->config->memory != memory || self->config->cpus != cpus;
+    }
+
+  if (self->pending_changes == pending)
+    return;
+  self->pending_changes = pending;
+  notify (self, PROP_PENDING_CHANGES);
+}
+
+/* Takes CONFIG (NULL: broken, with REASON) and notifies what changed. */
+static void
+set_config (VivMachine       *self,
+            VivMachineConfig *config,
+            const char       *reason)
+{
+  g_autoptr(VivMachineConfig) old = self->config;
+  gboolean name_changed, os_changed;
+
+  g_object_freeze_notify (G_OBJECT (self));
+
+  if (config != NULL && old != NULL && viv_machine_config_equal (config, old))
+    {
+      /* the same content: keep the old pointer, which callers may hold */
+      viv_machine_config_free (config);
+      self->config = g_steal_pointer (&old);
+    }
+  else if (config != NULL || old != NULL)
+    {
+      self->config = config;
+      name_changed = g_strcmp0 (old != NULL ? old->name : self->folder_name,
+                                config != NULL ? config->name : self->folder_name) != 0;
+      os_changed = g_strcmp0 (old != NULL ? old->osinfo : NULL,
+                              config != NULL ? config->osinfo : NULL) != 0;
+      notify (self, PROP_CONFIG);
+      if (name_changed)
+        notify (self, PROP_NAME);
+      if (os_changed)
+        notify (self, PROP_OS_ID);
+    }
+
+  set_string (self, &self->broken_reason, config != NULL ? NULL : reason, PROP_BROKEN_REASON);
+  if (self->helper == NULL)
+    {
+      if (config == NULL)
+        set_state (self, VIV_MACHINE_STATE_BROKEN);
+      else if (self->state == VIV_MACHINE_STATE_BROKEN)
+        set_state (self, VIV_MACHINE_STATE_STOPPED);
+    }
+  update_pending_changes (self);
+
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
+/* --- the helper ------------------------------------------------------------------ */
+
+static void
+resolve_start_tasks (VivMachine   *self,
+                     const GError *error)
+{
+  g_autoptr(GPtrArray) tasks = NULL;
+
+  if (self->start_tasks->len == 0)
+    return;
+  tasks = g_steal_pointer (&self->start_tasks);
+  self->start_tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < tasks->len; i++)
+    {
+      if (error != NULL)
+        g_task_return_error (tasks->pdata[i], g_error_copy (error));
+      else
+        g_task_return_boolean (tasks->pdata[i], TRUE);
+    }
+}
+
+static void
+drop_helper (VivMachine *self)
+{
+  if (self->helper == NULL)
+    return;
+  g_signal_handlers_disconnect_by_data (self->helper, self);
+  viv_helper_detach (self->helper);
+  g_clear_object (&self->helper);
+}
+
+static void
+on_helper_notify_state (VivHelper  *helper,
+                        GParamSpec *pspec G_GNUC_UNUSED,
+                        VivMachine *self)
+{
+  VivMachineState state = viv_helper_get_state (helper);
+
+  if (state == VIV_MACHINE_STATE_CRASHED && viv_helper_get_last_error (helper) != NULL)
+    set_string (self, &self->error_message, viv_helper_get_last_error (helper),
+                PROP_ERROR_MESSAGE);
+  set_state (self, state);
+
+  if (state == VIV_MACHINE_STATE_RUNNING || state == VIV_MACHINE_STATE_PAUSED ||
+      state == VIV_MACHINE_STATE_SHUTTING_DOWN)
+    resolve_start_tasks (self, NULL);
+}
+
+static void
+on_helper_notify_uptime (VivHelper  *helper,
+                         GParamSpec *pspec G_GNUC_UNUSED,
+                         VivMachine *self)
+{
+  set_uptime (self, viv_helper_get_uptime (helper));
+}
+
+static void
+on_helper_notify_connected (VivHelper  *helper G_GNUC_UNUSED,
+                            GParamSpec *pspec G_GNUC_UNUSED,
+                            VivMachine *self)
+{
+  update_pending_changes (self);
+}
+
+static void on_attached_after_start (GObject      *object,
+                                     GAsyncResult *result,
+                                     gpointer      user_data);
+static void spawn_helper            (VivMachine   *self,
+                                     GTask        *task);
+
+static void
+on_helper_finished (VivHelper  *helper,
+                    VivMachine *self)
+{
+  g_autoptr(VivHelper) finished = g_object_ref (helper);
+  VivMachineState state = viv_helper_get_state (helper);
+  const char *message = viv_helper_get_message (helper);
+
+  drop_helper (self);
+  set_uptime (self, 0);
+
+  /* Another helper was running it (another Vivarium started it just now):
+   * follow that one. */
+  if (viv_helper_get_exit_status (finished) == VIV_HELPER_EXIT_RUNNING)
+    {
+      viv_helper_attach_async (self->directory, self->uuid, self->cancellable,
+                               on_attached_after_start, g_object_ref (self));
+      return;
+    }
+
+  g_object_freeze_notify (G_OBJECT (self));
+  if (state == VIV_MACHINE_STATE_CRASHED)
+    set_string (self, &self->error_message,
+                message != NULL ? message : _("The machine stopped unexpectedly."),
+                PROP_ERROR_MESSAGE);
+  else
+    state = VIV_MACHINE_STATE_STOPPED;
+  set_state (self, self->config == NULL ? VIV_MACHINE_STATE_BROKEN : state);
+  update_pending_changes (self);
+  g_object_thaw_notify (G_OBJECT (self));
+
+  if (state == VIV_MACHINE_STATE_CRASHED)
+    {
+      g_autoptr(GError) error =
+        g_error_new_literal (VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED, self->error_message);
+
+      resolve_start_tasks (self, error);
+    }
+  else
+    {
+      resolve_start_tasks (self, NULL);
+    }
+
+  /* A file that broke while the machine ran is reported now. */
+  if (self->config == NULL)
+    schedule_reload_config (self);
+
+  /* Started again while the last helper was on its way out */
+  if (self->restart_tasks->len > 0)
+    {
+      g_autoptr(GPtrArray) tasks = g_steal_pointer (&self->restart_tasks);
+
+      self->restart_tasks = g_ptr_array_new_with_free_func (g_object_unref);
+      for (guint i = 0; i < tasks->len; i++)
+        {
+          if (self->helper == NULL)
+            spawn_helper (self, g_object_ref (tasks->pdata[i]));
+          else
+            g_ptr_array_add (self->start_tasks, g_object_ref (tasks->pdata[i]));
+        }
+    }
+}
+
+static void
+adopt_helper (VivMachine *self,
+              VivHelper  *helper)
+{
+  g_assert (self->helper == NULL);
+
+  self->helper = g_object_ref (helper);
+  g_signal_connect (helper, "notify::state", G_CALLBACK (on_helper_notify_state), self);
+  g_signal_connect (helper, "notify::uptime", G_CALLBACK (on_helper_notify_uptime), self);
+  g_signal_connect (helper, "notify::connected", G_CALLBACK (on_helper_notify_connected), self);
+  g_signal_connect (helper, "finished", G_CALLBACK (on_helper_finished), self);
+
+  g_object_freeze_notify (G_OBJECT (self));
+  on_helper_notify_state (helper, NULL, self);
+  set_uptime (self, viv_helper_get_uptime (helper));
+  update_pending_changes (self);
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
+static void
+on_attached_after_start (GObject      *object G_GNUC_UNUSED,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  g_autoptr(VivMachine) self = user_data;
+  g_autoptr(VivHelper) helper = NULL;
+  g_autoptr(GError) error = NULL;
+
+  helper = viv_helper_attach_finish (result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (helper == NULL)
+    {
+      set_state (self, self->config == NULL ? VIV_MACHINE_STATE_BROKEN
+                                            : VIV_MACHINE_STATE_STOPPED);
+      resolve_start_tasks (self, error);
+      return;
+    }
+  if (self->helper != NULL)
+    {
+      viv_helper_detach (helper);
+      return;
+    }
+  adopt_helper (self, helper);
+}
+
+/* --- construction ------------------------------------------------------------------ */
+
+static void
+on_monitor_changed (GFileMonitor      *monitor G_GNUC_UNUSED,
+                    GFile             *file,
+                    GFile             *other_file,
+                    GFileMonitorEvent  event,
+                    VivMachine        *self);
+
+/**
+ * viv_machine_new:
+ * @directory: the machine's folder
+ * @config: (transfer full) (nullable): its machine.json, as read
+ * @load_error: (nullable): why machine.json could not be read, when @config
+ *   is %NULL
+ * @thumbnail: (nullable): its thumbnail.png, as read
+ *
+ * A machine from what VivLibrary read in a worker thread. The machine
+ * watches its folder from then on: it reloads machine.json and the
+ * thumbnail when they change.
+ *
+ * Returns: (transfer full): the machine
+ */
+VivMachine *
+viv_machine_new (const char       *directory,
+                 VivMachineConfig *config,
+                 const GError     *load_error,
+                 GdkTexture       *thumbnail)
+{
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *base = NULL;
+  VivMachine *self;
+
+  g_return_val_if_fail (directory != NULL, NULL);
+  g_return_val_if_fail (config != NULL || load_error != NULL, NULL);
+  g_return_val_if_fail (thumbnail == NULL || GDK_IS_TEXTURE (thumbnail), NULL);
+
+  self = g_object_new (VIV_TYPE_MACHINE, NULL);
+  self->directory = g_canonicalize_filename (directory, NULL);
+  base = g_path_get_basename (self->directory);
+  self->uuid = g_strdup (base);
+  self->folder_name = g_filename_display_name (base);
+  if (config != NULL)
+    {
+      self->config = config;
+    }
+  else
+    {
+      self->broken_reason = g_strdup (load_error->message);
+      self->state = VIV_MACHINE_STATE_BROKEN;
+    }
+  g_set_object (&self->thumbnail, thumbnail);
+
+  file = g_file_new_for_path (self->directory);
+  self->monitor = g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
+  if (self->monitor != NULL)
+    g_signal_connect (self->monitor, "changed", G_CALLBACK (on_monitor_changed), self);
+  else
+    g_debug ("cannot watch %s: %s", self->directory, error->message);
+
+  return self;
+}
+
+/* --- getters --------------------------------------------------------------------- */
+
+const char *
+viv_machine_get_uuid (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->uuid;
+}
+
+const char *
+viv_machine_get_directory (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->directory;
+}
+
+/* The name from machine.json, or the folder's name when it is broken */
+const char *
+viv_machine_get_name (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->config != NULL ? self->config->name : self->folder_name;
+}
+
+/* Valid until the next notify::config; NULL when the machine is broken */
+const VivMachineConfig *
+viv_machine_get_config (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->config;
+}
+
+const char *
+viv_machine_get_os_id (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->config != NULL ? self->config->osinfo : NULL;
+}
+
+VivMachineState
+viv_machine_get_state (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), VIV_MACHINE_STATE_STOPPED);
+
+  return self->state;
+}
+
+const char *
+viv_machine_get_broken_reason (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->broken_reason;
+}
+
+const char *
+viv_machine_get_error_message (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->error_message;
+}
+
+GdkTexture *
+viv_machine_get_thumbnail (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->thumbnail;
+}
+
+guint64
+viv_machine_get_uptime (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), 0);
+
+  return self->uptime;
+}
+
+gboolean
+viv_machine_get_pending_changes (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+
+  return self->pending_changes;
+}
+
+/* Whether a helper runs the machine (from STARTING to SHUTTING_DOWN): it
+ * cannot be started, deleted or moved then. */
+gboolean
+viv_machine_is_active (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+
+  return self->helper != NULL;
+}
+
+/* --- start and attach --------------------------------------------------------------- */
+
+/**
+ * viv_machine_start_async:
+ * @self: a machine
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once the machine runs, or could not start
+ * @user_data: data for @callback
+ *
+ * Runs `vivarium-vmm --machine DIR` for the machine. It completes when the
+ * machine runs (or ran and stopped already); it fails with the helper's
+ * error, which is also the error-message property, when it could not start.
+ * Cancelling it only stops the wait: the machine goes on starting.
+ */
+void
+viv_machine_start_async (VivMachine          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_start_async);
+
+  if (self->config == NULL)
+    {
+      g_task_return_new_error (task, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_BROKEN,
+                               /* Translators: the first %s is a machine’s name,
+                                * the second the reason */
+                               _("“%s” cannot be started: %s"),
+                               self->folder_name, self->broken_reason);
+      return;
+    }
+  if (self->helper != NULL)
+    {
+      VivMachineState state = viv_helper_get_state (self->helper);
+
+      /* It stopped, and its helper is about to end: start after it. */
+      if (state == VIV_MACHINE_STATE_STOPPED || state == VIV_MACHINE_STATE_CRASHED)
+        {
+          g_ptr_array_add (self->restart_tasks, g_steal_pointer (&task));
+          return;
+        }
+      g_task_return_new_error (task, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE,
+                               /* Translators: %s is a machine’s name */
+                               _("“%s” is running already"), self->config->name);
+      return;
+    }
+
+  spawn_helper (self, g_steal_pointer (&task));
+}
+
+/* Runs a helper for the machine; TASK (taken) completes once it runs */
+static void
+spawn_helper (VivMachine *self,
+              GTask      *task)
+{
+  g_autoptr(VivHelper) helper = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert (self->helper == NULL);
+
+  if (self->config == NULL)
+    {
+      g_task_return_new_error (task, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_BROKEN,
+                               _("“%s” cannot be started: %s"),
+                               self->folder_name, self->broken_reason);
+      g_object_unref (task);
+      return;
+    }
+
+  helper = viv_helper_spawn (self->directory, self->uuid, &error);
+  if (helper == NULL)
+    {
+      set_string (self, &self->error_message, error->message, PROP_ERROR_MESSAGE);
+      g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+
+  g_object_freeze_notify (G_OBJECT (self));
+  set_string (self, &self->error_message, NULL, PROP_ERROR_MESSAGE);
+  self->running_memory = self->config->memory;
+  self->running_cpus = self->config->cpus;
+  g_ptr_array_add (self->start_tasks, task);
+  adopt_helper (self, helper);
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
+gboolean
+viv_machine_start_finish (VivMachine    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == viv_machine_start_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+on_attached (GObject      *object G_GNUC_UNUSED,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  VivMachine *self = g_task_get_source_object (task);
+  g_autoptr(VivHelper) helper = NULL;
+  g_autoptr(GError) error = NULL;
+
+  helper = viv_helper_attach_finish (result, &error);
+  if (helper == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  /* started or attached meanwhile */
+  if (self->helper != NULL)
+    viv_helper_detach (helper);
+  else
+    adopt_helper (self, helper);
+  g_task_return_boolean (task, TRUE);
+}
+
+/**
+ * viv_machine_attach_async:
+ * @self: a machine
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when connected, or when no helper runs the machine
+ * @user_data: data for @callback
+ *
+ * Follows the helper that runs the machine already: the app was restarted
+ * while the machine ran. Fails with %VIV_MACHINE_ERROR_NOT_FOUND when no
+ * helper runs it; succeeds at once when the machine follows one already.
+ */
+void
+viv_machine_attach_async (VivMachine          *self,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_attach_async);
+
+  if (self->helper != NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
+  viv_helper_attach_async (self->directory, self->uuid, cancellable, on_attached,
+                           g_steal_pointer (&task));
+}
+
+gboolean
+viv_machine_attach_finish (VivMachine    *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == viv_machine_attach_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* --- calls to a running helper ---------------------------------------------------------- */
+
+static VivVmm1 *
+require_proxy (VivMachine  *self,
+               GError     **error)
+{
+  VivVmm1 *proxy = self->helper != NULL ? viv_helper_get_proxy (self->helper) : NULL;
+
+  if (proxy == NULL)
+    g_set_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE,
+                 /* Translators: %s is a machine’s name */
+                 _("“%s” is not running"), viv_machine_get_name (self));
+  return proxy;
+}
+
+static GError *
+error_from_dbus (GError *error)
+{
+  g_autofree char *remote = g_dbus_error_get_remote_error (error);
+  int code = g_strcmp0 (remote, WRONG_STATE_ERROR) == 0 ? VIV_MACHINE_ERROR_WRONG_STATE
+                                                        : VIV_MACHINE_ERROR_FAILED;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return error;
+  g_dbus_error_strip_remote_error (error);
+  error->domain = VIV_MACHINE_ERROR;
+  error->code = code;
+  return error;
+}
+
+static void
+on_call_done (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  GError *error = NULL;
+
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (object), result, &error);
+  if (reply == NULL)
+    g_task_return_error (task, error_from_dbus (error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+call_helper (VivMachine          *self,
+             const char          *method,
+             gpointer             source_tag,
+             GCancellable        *cancellable,
+             GAsyncReadyCallback  callback,
+             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  VivVmm1 *proxy;
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+
+  proxy = require_proxy (self, &error);
+  if (proxy == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  g_dbus_proxy_call (G_DBUS_PROXY (proxy), method, NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+                     cancellable, on_call_done, g_steal_pointer (&task));
+}
+
+static gboolean
+call_helper_finish (VivMachine    *self,
+                    GAsyncResult  *result,
+                    gpointer       source_tag,
+                    GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Stops the vCPUs; the machine becomes PAUSED. */
+void
+viv_machine_pause_async (VivMachine          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  call_helper (self, "Pause", viv_machine_pause_async, cancellable, callback, user_data);
+}
+
+gboolean
+viv_machine_pause_finish (VivMachine    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  return call_helper_finish (self, result, viv_machine_pause_async, error);
+}
+
+void
+viv_machine_resume_async (VivMachine          *self,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  call_helper (self, "Resume", viv_machine_resume_async, cancellable, callback, user_data);
+}
+
+gboolean
+viv_machine_resume_finish (VivMachine    *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  return call_helper_finish (self, result, viv_machine_resume_async, error);
+}
+
+/* Presses the ACPI power button: the guest shuts down when it will. */
+void
+viv_machine_shutdown_async (VivMachine          *self,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  call_helper (self, "PowerButton", viv_machine_shutdown_async, cancellable, callback,
+               user_data);
+}
+
+gboolean
+viv_machine_shutdown_finish (VivMachine    *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  return call_helper_finish (self, result, viv_machine_shutdown_async, error);
+}
+
+/* Switches the machine off at once; the helper flushes the disks and ends. */
+void
+viv_machine_force_off_async (VivMachine          *self,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  call_helper (self, "PowerOff", viv_machine_force_off_async, cancellable, callback,
+               user_data);
+}
+
+gboolean
+viv_machine_force_off_finish (VivMachine    *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  return call_helper_finish (self, result, viv_machine_force_off_async, error);
+}
+
+void
+viv_machine_reset_async (VivMachine          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  call_helper (self, "Reset", viv_machine_reset_async, cancellable, callback, user_data);
+}
+
+gboolean
+viv_machine_reset_finish (VivMachine    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  return call_helper_finish (self, result, viv_machine_reset_async, error);
+}
+
+static void
+on_serial_opened (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  GError *error = NULL;
+  gint32 handle;
+  int fd;
+
+  reply = g_dbus_proxy_call_with_unix_fd_list_finish (G_DBUS_PROXY (object), &fds, result,
+                                                      &error);
+  if (reply == NULL)
+    {
+      g_task_return_error (task, error_from_dbus (error));
+      return;
+    }
+
+  g_variant_get (reply, "(h)", &handle);
+  fd = fds != NULL ? g_unix_fd_list_get (fds, handle, &error) : -1;
+  if (fd < 0)
+    {
+      if (error == NULL)
+        error = g_error_new_literal (VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED,
+                                     _("The helper sent no serial console"));
+      g_task_return_error (task, error);
+      return;
+    }
+
+  socket = g_socket_new_from_fd (fd, &error);
+  if (socket == NULL)
+    {
+      g_close (fd, NULL);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, g_socket_connection_factory_create_connection (socket),
+                         g_object_unref);
+}
+
+/**
+ * viv_machine_open_serial_async:
+ * @self: a running machine
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the connection
+ * @user_data: data for @callback
+ *
+ * Connects to the guest's serial console (COM1): reading gives the last
+ * 64 KiB the guest printed, then what it prints; what is written is typed
+ * into the guest.
+ */
+void
+viv_machine_open_serial_async (VivMachine          *self,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  VivVmm1 *proxy;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_open_serial_async);
+
+  proxy = require_proxy (self, &error);
+  if (proxy == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  g_dbus_proxy_call_with_unix_fd_list (G_DBUS_PROXY (proxy), "OpenSerial", NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, cancellable,
+                                       on_serial_opened, g_steal_pointer (&task));
+}
+
+/**
+ * viv_machine_open_serial_finish:
+ *
+ * Returns: (transfer full): a #GSocketConnection, or %NULL with @error set
+ */
+GIOStream *
+viv_machine_open_serial_finish (VivMachine    *self,
+                                GAsyncResult  *result,
+                                GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_open_serial_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* --- changes to machine.json ---------------------------------------------------------- */
+
+typedef struct
+{
+  char    *name;     /* NULL: not changed */
+  gboolean resources;
+  guint64  memory;
+  guint    cpus;
+} Change;
+
+static void
+change_free (Change *change)
+{
+  g_free (change->name);
+  g_free (change);
+}
+
+static void save_next (VivMachine *self);
+
+static void
+save_thread (GTask        *task,
+             gpointer      source_object G_GNUC_UNUSED,
+             gpointer      task_data,
+             GCancellable *cancellable G_GNUC_UNUSED)
+{
+  const char *path = g_object_get_data (G_OBJECT (task), "path");
+  GError *error = NULL;
+
+  if (!viv_machine_config_save (task_data, path, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_saved (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data G_GNUC_UNUSED)
+{
+  VivMachine *self = VIV_MACHINE (object);
+  g_autoptr(GTask) change_task = g_queue_pop_head (&self->saves);
+  GError *error = NULL;
+
+  if (g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      VivMachineConfig *saved = g_task_get_task_data (G_TASK (result));
+
+      /* What is on disk now; a reload that read the file before is stale. */
+      self->generation++;
+      set_config (self, viv_machine_config_copy (saved), NULL);
+      g_task_return_boolean (change_task, TRUE);
+    }
+  else
+    {
+      g_task_return_error (change_task, error);
+    }
+
+  save_next (self);
+}
+
+/* Applies the first queued change to the current config, checks it and
+ * writes it in a worker thread. */
+static void
+save_next (VivMachine *self)
+{
+  GTask *change_task;
+
+  while ((change_task = g_queue_peek_head (&self->saves)) != NULL)
+    {
+      Change *change = g_task_get_task_data (change_task);
+      g_autoptr(VivMachineConfig) config = NULL;
+      g_autoptr(GTask) task = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (self->config == NULL)
+        {
+          g_set_error (&error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_BROKEN,
+                       /* Translators: the first %s is a machine’s name,
+                        * the second the reason */
+                       _("“%s” cannot be changed: %s"),
+                       self->folder_name, self->broken_reason);
+        }
+      else
+        {
+          config = viv_machine_config_copy (self->config);
+          if (change->name != NULL)
+            {
+              g_free (config->name);
+              config->name = g_strdup (change->name);
+            }
+          if (change->resources)
+            {
+              config->memory = change->memory;
+              config->cpus = change->cpus;
+            }
+          viv_machine_config_check (config, &error);
+        }
+
+      if (error != NULL)
+        {
+          g_queue_pop_head (&self->saves);
+          g_task_return_error (change_task, g_steal_pointer (&error));
+          g_object_unref (change_task);
+          continue;
+        }
+
+      task = g_task_new (self, NULL, on_saved, NULL);
+      g_task_set_source_tag (task, save_next);
+      g_object_set_data_full (G_OBJECT (task), "path",
+                              g_build_filename (self->directory, VIV_MACHINE_CONFIG_FILE_NAME,
+                                                NULL),
+                              g_free);
+      g_task_set_task_data (task, g_steal_pointer (&config),
+                            (GDestroyNotify) viv_machine_config_free);
+      g_task_run_in_thread (task, save_thread);
+      return;
+    }
+}
+
+static void
+queue_change (VivMachine *self,
+              GTask      *task,
+              Change     *change)
+{
+  gboolean idle = g_queue_is_empty (&self->saves);
+
+  g_task_set_task_data (task, change, (GDestroyNotify) change_free);
+  g_queue_push_tail (&self->saves, g_object_ref (task));
+  if (idle)
+    save_next (self);
+}
+
+static gboolean
+check_name (const char  *name,
+            GError     **error)
+{
+  if (*name == '\0')
+    {
+      g_set_error_literal (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME,
+                           _("The name must not be empty"));
+      return FALSE;
+    }
+  if (strlen (name) > VIV_MACHINE_CONFIG_MAX_NAME)
+    {
+      g_set_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME,
+                   /* Translators: %d is a number of bytes */
+                   _("The name is too long: at most %d bytes"), VIV_MACHINE_CONFIG_MAX_NAME);
+      return FALSE;
+    }
+  if (!g_utf8_validate (name, -1, NULL))
+    {
+      g_set_error_literal (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME,
+                           _("The name is not valid text"));
+      return FALSE;
+    }
+  for (const char *p = name; *p != '\0'; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      {
+        g_set_error_literal (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME,
+                             _("The name must not contain control characters"));
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/**
+ * viv_machine_rename_async:
+ * @self: a machine
+ * @name: the new name; spaces at either end are dropped
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once machine.json is written
+ * @user_data: data for @callback
+ *
+ * Renames the machine: machine.json is replaced atomically in a worker
+ * thread. An empty name, or one longer than 256 bytes, is refused
+ * (%VIV_MACHINE_ERROR_INVALID_NAME).
+ */
+void
+viv_machine_rename_async (VivMachine          *self,
+                          const char          *name,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  Change *change;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (name != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_rename_async);
+
+  change = g_new0 (Change, 1);
+  change->name = g_strstrip (g_strdup (name));
+  if (!check_name (change->name, &error))
+    {
+      change_free (change);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  queue_change (self, task, change);
+}
+
+gboolean
+viv_machine_rename_finish (VivMachine    *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == viv_machine_rename_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * viv_machine_set_resources_async:
+ * @self: a machine
+ * @memory: memory in bytes, a whole number of MiB
+ * @cpus: number of virtual CPUs
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once machine.json is written
+ * @user_data: data for @callback
+ *
+ * Changes the machine's memory and CPUs in machine.json (atomically, in a
+ * worker thread). A running machine keeps what it has until it starts
+ * again: pending-changes says so meanwhile.
+ */
+void
+viv_machine_set_resources_async (VivMachine          *self,
+                                 guint64              memory,
+                                 guint                cpus,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  Change *change;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_set_resources_async);
+
+  change = g_new0 (Change, 1);
+  change->resources = TRUE;
+  change->memory = memory;
+  change->cpus = cpus;
+  queue_change (self, task, change);
+}
+
+gboolean
+viv_machine_set_resources_finish (VivMachine    *self,
+                                  GAsyncResult  *result,
+                                  GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_set_resources_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* --- reading files ------------------------------------------------------------------ */
+
+static void
+read_log_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable G_GNUC_UNUSED)
+{
+  VivMachine *self = source_object;
+  gsize max_bytes = *(gsize *) task_data;
+  GError *error = NULL;
+  char *text;
+
+  text = viv_helper_read_log (self->directory, max_bytes, &error);
+  if (text == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, text, g_free);
+}
+
+/**
+ * viv_machine_read_log_async:
+ * @self: a machine
+ * @max_bytes: how much of the end of the log to read
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the text
+ * @user_data: data for @callback
+ *
+ * Reads the last part of logs/vmm.log in a worker thread, from the start
+ * of a line. A machine that never ran has an empty log.
+ */
+void
+viv_machine_read_log_async (VivMachine          *self,
+                            gsize                max_bytes,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_read_log_async);
+  g_task_set_task_data (task, g_memdup2 (&max_bytes, sizeof max_bytes), g_free);
+  g_task_run_in_thread (task, read_log_thread);
+}
+
+char *
+viv_machine_read_log_finish (VivMachine    *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == viv_machine_read_log_async,
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+enum {
+  RELOAD_CONFIG    = 1 << 0,
+  RELOAD_THUMBNAIL = 1 << 1,
+};
+
+typedef struct
+{
+  guint             what;
+  guint64           generation;   /* the machine's, when the reload began */
+  VivMachineConfig *config;
+  GError           *error;
+  GdkTexture       *thumbnail;
+} Reload;
+
+static void
+reload_free (Reload *reload)
+{
+  g_clear_pointer (&reload->config, viv_machine_config_free);
+  g_clear_error (&reload->error);
+  g_clear_object (&reload->thumbnail);
+  g_free (reload);
+}
+
+static void
+reload_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable G_GNUC_UNUSED)
+{
+  VivMachine *self = source_object;
+  Reload *reload = task_data;
+
+  if (reload->what & RELOAD_CONFIG)
+    reload->config = viv_machine_config_load_dir (self->directory, &reload->error);
+
+  if (reload->what & RELOAD_THUMBNAIL)
+    {
+      g_autofree char *path = g_build_filename (self->directory, THUMBNAIL_NAME, NULL);
+      g_autoptr(GError) error = NULL;
+
+      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        {
+          reload->thumbnail = gdk_texture_new_from_filename (path, &error);
+          if (reload->thumbnail == NULL)
+            g_debug ("cannot load %s: %s", path, error->message);
+        }
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static void on_reloaded (GObject      *object,
+                         GAsyncResult *result,
+                         gpointer      user_data);
+
+/* Reads WHAT in a worker thread, applies it on the main thread, then
+ * completes OUTER_TASK (taken; nullable). */
+static void
+reload_begin (VivMachine *self,
+              guint       what,
+              GTask      *outer_task)
+{
+  g_autoptr(GTask) task = NULL;
+  Reload *reload = g_new0 (Reload, 1);
+
+  reload->what = what;
+  reload->generation = self->generation;
+  task = g_task_new (self, self->cancellable, on_reloaded, outer_task);
+  g_task_set_source_tag (task, reload_begin);
+  g_task_set_task_data (task, reload, (GDestroyNotify) reload_free);
+  g_task_run_in_thread (task, reload_thread);
+}
+
+/* Applies what a reload read; a stale read of machine.json is redone. */
+static void
+reload_apply (VivMachine *self,
+              Reload     *reload)
+{
+  if (reload->what & RELOAD_THUMBNAIL)
+    {
+      if (self->thumbnail != reload->thumbnail)
+        {
+          g_set_object (&self->thumbnail, reload->thumbnail);
+          notify (self, PROP_THUMBNAIL);
+        }
+    }
+
+  if (reload->what & RELOAD_CONFIG)
+    {
+      /* We changed machine.json while this read it: read it again. */
+      if (reload->generation != self->generation || !g_queue_is_empty (&self->saves))
+        {
+          schedule_reload_config (self);
+          return;
+        }
+      set_config (self, g_steal_pointer (&reload->config),
+                  reload->error != NULL ? reload->error->message : NULL);
+    }
+}
+
+static void
+on_reloaded (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) outer_task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (g_task_propagate_boolean (G_TASK (result), &error))
+    reload_apply (VIV_MACHINE (object), g_task_get_task_data (G_TASK (result)));
+
+  if (outer_task == NULL)
+    return;
+  if (error != NULL)
+    g_task_return_error (outer_task, g_steal_pointer (&error));
+  else
+    g_task_return_boolean (outer_task, TRUE);
+}
+
+static gboolean
+reload_config_cb (gpointer data)
+{
+  VivMachine *self = data;
+
+  self->reload_config_id = 0;
+  reload_begin (self, RELOAD_CONFIG, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+reload_thumbnail_cb (gpointer data)
+{
+  VivMachine *self = data;
+
+  self->reload_thumbnail_id = 0;
+  reload_begin (self, RELOAD_THUMBNAIL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* Edits come in bursts (write, then rename): read once the burst is over. */
+static void
+schedule_reload_config (VivMachine *self)
+{
+  if (self->reload_config_id == 0)
+    self->reload_config_id = g_timeout_add (RELOAD_DELAY_MS, reload_config_cb, self);
+}
+
+static void
+schedule_reload_thumbnail (VivMachine *self)
+{
+  if (self->reload_thumbnail_id == 0)
+    self->reload_thumbnail_id = g_timeout_add (RELOAD_DELAY_MS, reload_thumbnail_cb, self);
+}
+
+static gboolean
+is_named (GFile      *file,
+          const char *name)
+{
+  g_autofree char *base = file != NULL ? g_file_get_basename (file) : NULL;
+
+  return g_strcmp0 (base, name) == 0;
+}
+
+static void
+on_monitor_changed (GFileMonitor      *monitor G_GNUC_UNUSED,
+                    GFile             *file,
+                    GFile             *other_file,
+                    GFileMonitorEvent  event,
+                    VivMachine        *self)
+{
+  if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED)
+    return;
+  if (is_named (file, VIV_MACHINE_CONFIG_FILE_NAME) ||
+      is_named (other_file, VIV_MACHINE_CONFIG_FILE_NAME))
+    schedule_reload_config (self);
+  if (is_named (file, THUMBNAIL_NAME) || is_named (other_file, THUMBNAIL_NAME))
+    schedule_reload_thumbnail (self);
+}
+
+/**
+ * viv_machine_reload_async:
+ * @self: a machine
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once read
+ * @user_data: data for @callback
+ *
+ * Reads machine.json and the thumbnail again, in a worker thread. The
+ * machine does this on its own when they change; VivLibrary calls it when
+ * it cannot be sure that no change was missed.
+ */
+void
+viv_machine_reload_async (VivMachine          *self,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_reload_async);
+  reload_begin (self, RELOAD_CONFIG | RELOAD_THUMBNAIL, g_steal_pointer (&task));
+}
+
+gboolean
+viv_machine_reload_finish (VivMachine    *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == viv_machine_reload_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* --- GObject ------------------------------------------------------------------------- */
+
+static void
+viv_machine_dispose (GObject *object)
+{
+  VivMachine *self = VIV_MACHINE (object);
+
+  /* The helper goes on running: the app may quit, the machine does not. */
+  drop_helper (self);
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->reload_config_id, g_source_remove);
+  g_clear_handle_id (&self->reload_thumbnail_id, g_source_remove);
+  if (self->monitor != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->monitor, self);
+      g_file_monitor_cancel (self->monitor);
+      g_clear_object (&self->monitor);
+    }
+  g_clear_object (&self->thumbnail);
+
+  G_OBJECT_CLASS (viv_machine_parent_class)->dispose (object);
+}
+
+static void
+viv_machine_finalize (GObject *object)
+{
+  VivMachine *self = VIV_MACHINE (object);
+
+  g_assert (g_queue_is_empty (&self->saves));
+  g_ptr_array_unref (self->start_tasks);
+  g_ptr_array_unref (self->restart_tasks);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->config, viv_machine_config_free);
+  g_free (self->directory);
+  g_free (self->uuid);
+  g_free (self->folder_name);
+  g_free (self->broken_reason);
+  g_free (self->error_message);
+
+  G_OBJECT_CLASS (viv_machine_parent_class)->finalize (object);
+}
+
+static void
+viv_machine_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  VivMachine *self = VIV_MACHINE (object);
+
+  switch (prop_id)
+    {
+    case PROP_UUID:
+      g_value_set_string (value, self->uuid);
+      break;
+
+    case PROP_DIRECTORY:
+      g_value_set_string (value, self->directory);
+      break;
+
+    case PROP_NAME:
+      g_value_set_string (value, viv_machine_get_name (self));
+      break;
+
+    case PROP_CONFIG:
+      g_value_set_boxed (value, self->config);
+      break;
+
+    case PROP_OS_ID:
+      g_value_set_string (value, viv_machine_get_os_id (self));
+      break;
+
+    case PROP_STATE:
+      g_value_set_enum (value, self->state);
+      break;
+
+    case PROP_BROKEN_REASON:
+      g_value_set_string (value, self->broken_reason);
+      break;
+
+    case PROP_ERROR_MESSAGE:
+      g_value_set_string (value, self->error_message);
+      break;
+
+    case PROP_THUMBNAIL:
+      g_value_set_object (value, self->thumbnail);
+      break;
+
+    case PROP_UPTIME:
+      g_value_set_uint64 (value, self->uptime);
+      break;
+
+    case PROP_PENDING_CHANGES:
+      g_value_set_boolean (value, self->pending_changes);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+viv_machine_class_init (VivMachineClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  const GParamFlags flags = G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+
+  object_class->dispose = viv_machine_dispose;
+  object_class->finalize = viv_machine_finalize;
+  object_class->get_property = viv_machine_get_property;
+
+  properties[PROP_UUID] =
+    g_param_spec_string ("uuid", NULL, NULL, NULL, flags);
+  properties[PROP_DIRECTORY] =
+    g_param_spec_string ("directory", NULL, NULL, NULL, flags);
+  properties[PROP_NAME] =
+    g_param_spec_string ("name", NULL, NULL, NULL, flags);
+  properties[PROP_CONFIG] =
+    g_param_spec_boxed ("config", NULL, NULL, VIV_TYPE_MACHINE_CONFIG, flags);
+  properties[PROP_OS_ID] =
+    g_param_spec_string ("os-id", NULL, NULL, NULL, flags);
+  properties[PROP_STATE] =
+    g_param_spec_enum ("state", NULL, NULL,
+                       VIV_TYPE_MACHINE_STATE, VIV_MACHINE_STATE_STOPPED, flags);
+  properties[PROP_BROKEN_REASON] =
+    g_param_spec_string ("broken-reason", NULL, NULL, NULL, flags);
+  properties[PROP_ERROR_MESSAGE] =
+    g_param_spec_string ("error-message", NULL, NULL, NULL, flags);
+  properties[PROP_THUMBNAIL] =
+    g_param_spec_object ("thumbnail", NULL, NULL, GDK_TYPE_TEXTURE, flags);
+  properties[PROP_UPTIME] =
+    g_param_spec_uint64 ("uptime", NULL, NULL, 0, G_MAXUINT64, 0, flags);
+  properties[PROP_PENDING_CHANGES] =
+    g_param_spec_boolean ("pending-changes", NULL, NULL, FALSE, flags);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+viv_machine_init (VivMachine *self)
+{
+  self->state = VIV_MACHINE_STATE_STOPPED;
+  self->cancellable = g_cancellable_new ();
+  self->start_tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  self->restart_tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  g_queue_init (&self->saves);
+}

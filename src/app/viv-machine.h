@@ -1,0 +1,154 @@
+/* viv-machine.h: one machine of the library, and its vivarium-vmm helper
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <gtk/gtk.h>
+
+#include "viv-machine-config.h"
+
+G_BEGIN_DECLS
+
+#define VIV_TYPE_MACHINE_CONFIG (viv_machine_config_get_type ())
+GType viv_machine_config_get_type (void) G_GNUC_CONST;
+
+typedef enum
+{
+  VIV_MACHINE_STATE_STOPPED,
+  VIV_MACHINE_STATE_STARTING,
+  VIV_MACHINE_STATE_RUNNING,
+  VIV_MACHINE_STATE_PAUSED,
+  VIV_MACHINE_STATE_SHUTTING_DOWN,
+  VIV_MACHINE_STATE_CRASHED,        /* see the error-message property */
+  VIV_MACHINE_STATE_BROKEN,         /* machine.json cannot be used: see broken-reason */
+} VivMachineState;
+
+#define VIV_TYPE_MACHINE_STATE (viv_machine_state_get_type ())
+GType viv_machine_state_get_type (void) G_GNUC_CONST;
+
+#define VIV_MACHINE_ERROR (viv_machine_error_quark ())
+
+typedef enum
+{
+  VIV_MACHINE_ERROR_BROKEN,         /* machine.json cannot be used */
+  VIV_MACHINE_ERROR_WRONG_STATE,    /* running, or not running, as the call needs */
+  VIV_MACHINE_ERROR_INVALID_NAME,
+  VIV_MACHINE_ERROR_NOT_FOUND,      /* no vivarium-vmm to run, or none running to attach to */
+  VIV_MACHINE_ERROR_FAILED,         /* the helper failed; the message says how */
+} VivMachineError;
+
+#define VIV_TYPE_MACHINE (viv_machine_get_type ())
+G_DECLARE_FINAL_TYPE (VivMachine, viv_machine, VIV, MACHINE, GObject)
+
+GQuark                  viv_machine_error_quark         (void);
+
+VivMachine             *viv_machine_new                 (const char              *directory,
+                                                         VivMachineConfig        *config,
+                                                         const GError            *load_error,
+                                                         GdkTexture              *thumbnail);
+
+const char             *viv_machine_get_uuid            (VivMachine              *self);
+const char             *viv_machine_get_directory       (VivMachine              *self);
+const char             *viv_machine_get_name            (VivMachine              *self);
+const VivMachineConfig *viv_machine_get_config          (VivMachine              *self);
+const char             *viv_machine_get_os_id           (VivMachine              *self);
+VivMachineState         viv_machine_get_state           (VivMachine              *self);
+const char             *viv_machine_get_broken_reason   (VivMachine              *self);
+const char             *viv_machine_get_error_message   (VivMachine              *self);
+GdkTexture             *viv_machine_get_thumbnail       (VivMachine              *self);
+guint64                 viv_machine_get_uptime          (VivMachine              *self);
+gboolean                viv_machine_get_pending_changes (VivMachine              *self);
+gboolean                viv_machine_is_active           (VivMachine              *self);
+
+void                    viv_machine_start_async         (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_start_finish        (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_attach_async        (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_attach_finish       (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_pause_async         (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_pause_finish        (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_resume_async        (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_resume_finish       (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_shutdown_async      (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_shutdown_finish     (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_force_off_async     (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_force_off_finish    (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_reset_async         (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_reset_finish        (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_open_serial_async   (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+GIOStream              *viv_machine_open_serial_finish  (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_rename_async        (VivMachine              *self,
+                                                         const char              *name,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_rename_finish       (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_set_resources_async (VivMachine              *self,
+                                                         guint64                  memory,
+                                                         guint                    cpus,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_set_resources_finish (VivMachine             *self,
+                                                          GAsyncResult           *result,
+                                                          GError                **error);
+void                    viv_machine_read_log_async      (VivMachine              *self,
+                                                         gsize                    max_bytes,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+char                   *viv_machine_read_log_finish     (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_reload_async        (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_reload_finish       (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+
+G_END_DECLS

@@ -1,0 +1,443 @@
+/* block/aio.c: asynchronous I/O for disks: io_uring, or a thread pool
+ *
+ * Everything but the worker threads runs on the loop thread: submission,
+ * io_uring completions and the done callbacks. Workers only take requests
+ * from a locked list, run them, and put them on another.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "block/aio.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define URING_WORKERS  2   /* for CALLs only */
+#define THREAD_WORKERS 4   /* when every request runs on workers */
+
+struct vmm_aio {
+  struct vmm_loop *loop;
+
+  bool uring_ok;
+  struct io_uring ring;
+  unsigned depth, in_ring;
+  int uring_efd;
+  struct vmm_aio_req *backlog_head, *backlog_tail;   /* waiting for ring space */
+  bool need_submit;
+
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  struct vmm_aio_req *work_head, *work_tail;         /* for the workers */
+  struct vmm_aio_req *done_head, *done_tail;         /* from the workers */
+  int done_efd;
+  pthread_t workers[THREAD_WORKERS];
+  unsigned n_workers;
+  bool stopping;
+
+  unsigned in_flight;
+};
+
+static void
+list_push (struct vmm_aio_req **head, struct vmm_aio_req **tail, struct vmm_aio_req *req)
+{
+  req->next = NULL;
+  if (*tail)
+    (*tail)->next = req;
+  else
+    *head = req;
+  *tail = req;
+}
+
+static struct vmm_aio_req *
+list_take_all (struct vmm_aio_req **head, struct vmm_aio_req **tail)
+{
+  struct vmm_aio_req *all = *head;
+
+  *head = *tail = NULL;
+  return all;
+}
+
+static size_t
+iov_bytes (const struct iovec *iov, int n)
+{
+  size_t sum = 0;
+
+  for (int i = 0; i < n; i++)
+    sum += iov[i].iov_len;
+  return sum;
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+/* preadv/pwritev until everything moved; a short transfer at EOF is -EIO. */
+static int
+do_rw (struct vmm_aio_req *req)
+{
+  struct iovec local[64];
+  struct iovec *iov = local;
+  int n = req->iovcnt;
+  uint64_t offset = req->offset;
+  int ret = 0;
+
+  if (n > 64)
+    {
+      iov = malloc ((size_t) n * sizeof *iov);
+      if (iov == NULL)
+        return -ENOMEM;
+    }
+  memcpy (iov, req->iov, (size_t) n * sizeof *iov);
+
+  for (int i = 0; i < n;)
+    {
+      ssize_t done = req->op == VMM_AIO_READV ? preadv (req->fd, iov + i, n - i, (off_t) offset)
+                                              : pwritev (req->fd, iov + i, n - i, (off_t) offset);
+      if (done < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          ret = -errno;
+          break;
+        }
+      if (done == 0)
+        {
+          ret = -EIO;
+          break;
+        }
+      offset += (uint64_t) done;
+      while (i < n && (size_t) done >= iov[i].iov_len)
+        done -= (ssize_t) iov[i++].iov_len;
+      if (i < n)
+        {
+          iov[i].iov_base = (uint8_t *) iov[i].iov_base + done;
+          iov[i].iov_len -= (size_t) done;
+        }
+    }
+  if (iov != local)
+    free (iov);
+  return ret;
+}
+
+static int
+run_request (struct vmm_aio_req *req)
+{
+  switch (req->op)
+    {
+    case VMM_AIO_READV:
+    case VMM_AIO_WRITEV:
+      return do_rw (req);
+    case VMM_AIO_FDATASYNC:
+      return fdatasync (req->fd) < 0 ? -errno : 0;
+    case VMM_AIO_CALL:
+      return req->call (req->call_data);
+    }
+  return -EINVAL;
+}
+
+static void *
+worker (void *data)
+{
+  struct vmm_aio *aio = data;
+  uint64_t one = 1;
+
+  pthread_mutex_lock (&aio->lock);
+  for (;;)
+    {
+      struct vmm_aio_req *req;
+
+      while (aio->work_head == NULL && !aio->stopping)
+        pthread_cond_wait (&aio->cond, &aio->lock);
+      if (aio->work_head == NULL)
+        break;
+      req = aio->work_head;
+      aio->work_head = req->next;
+      if (aio->work_head == NULL)
+        aio->work_tail = NULL;
+      pthread_mutex_unlock (&aio->lock);
+
+      req->result = run_request (req);
+
+      pthread_mutex_lock (&aio->lock);
+      list_push (&aio->done_head, &aio->done_tail, req);
+      if (write (aio->done_efd, &one, sizeof one) < 0)
+        vmm_log_error ("aio: cannot signal a completion: %s", strerror (errno));
+    }
+  pthread_mutex_unlock (&aio->lock);
+  return NULL;
+}
+
+static void
+complete (struct vmm_aio *aio, struct vmm_aio_req *req, int result)
+{
+  aio->in_flight--;
+  req->done (req, result);
+}
+
+static void
+reap_workers (struct vmm_aio *aio)
+{
+  struct vmm_aio_req *req, *next;
+
+  vmm_eventfd_drain (aio->done_efd);
+  pthread_mutex_lock (&aio->lock);
+  req = list_take_all (&aio->done_head, &aio->done_tail);
+  pthread_mutex_unlock (&aio->lock);
+  for (; req != NULL; req = next)
+    {
+      next = req->next;
+      complete (aio, req, req->result);
+    }
+}
+
+/* ---- io_uring ---------------------------------------------------------------- */
+
+static bool
+ring_queue (struct vmm_aio *aio, struct vmm_aio_req *req)
+{
+  struct io_uring_sqe *sqe;
+
+  if (aio->in_ring >= aio->depth || (sqe = io_uring_get_sqe (&aio->ring)) == NULL)
+    return false;
+  switch (req->op)
+    {
+    case VMM_AIO_READV:
+      io_uring_prep_readv (sqe, req->fd, req->iov, (unsigned) req->iovcnt, req->offset);
+      break;
+    case VMM_AIO_WRITEV:
+      io_uring_prep_writev (sqe, req->fd, req->iov, (unsigned) req->iovcnt, req->offset);
+      break;
+    case VMM_AIO_FDATASYNC:
+      io_uring_prep_fsync (sqe, req->fd, IORING_FSYNC_DATASYNC);
+      break;
+    case VMM_AIO_CALL:
+      return false;
+    }
+  io_uring_sqe_set_data (sqe, req);
+  aio->in_ring++;
+  aio->need_submit = true;
+  return true;
+}
+
+static void
+submit_backlog (struct vmm_aio *aio)
+{
+  while (aio->backlog_head != NULL)
+    {
+      struct vmm_aio_req *req = aio->backlog_head;
+
+      if (!ring_queue (aio, req))
+        break;
+      aio->backlog_head = req->next;
+      if (aio->backlog_head == NULL)
+        aio->backlog_tail = NULL;
+    }
+}
+
+static void
+reap_ring (struct vmm_aio *aio)
+{
+  struct io_uring_cqe *cqe;
+
+  vmm_eventfd_drain (aio->uring_efd);
+  while (io_uring_peek_cqe (&aio->ring, &cqe) == 0)
+    {
+      struct vmm_aio_req *req = io_uring_cqe_get_data (cqe);
+      int res = cqe->res;
+
+      io_uring_cqe_seen (&aio->ring, cqe);
+      aio->in_ring--;
+      if ((req->op == VMM_AIO_READV || req->op == VMM_AIO_WRITEV) && res >= 0 &&
+          (size_t) res != req->expected)
+        {
+          /* A partial transfer (rare for files): a worker does it again
+           * with the synchronous path, which loops until all is moved.
+           * Repeating the part already done is harmless for a read, and
+           * for a write of the same bytes. */
+          pthread_mutex_lock (&aio->lock);
+          list_push (&aio->work_head, &aio->work_tail, req);
+          pthread_cond_signal (&aio->cond);
+          pthread_mutex_unlock (&aio->lock);
+          continue;
+        }
+      complete (aio, req, res < 0 ? res : 0);
+    }
+  submit_backlog (aio);
+  vmm_aio_flush_submissions (aio);
+}
+
+/* ---- public ------------------------------------------------------------------- */
+
+static void
+on_uring (void *opaque, int fd, uint32_t events)
+{
+  (void) fd;
+  (void) events;
+  reap_ring (opaque);
+}
+
+static void
+on_done (void *opaque, int fd, uint32_t events)
+{
+  (void) fd;
+  (void) events;
+  reap_workers (opaque);
+}
+
+int
+vmm_aio_new (struct vmm_aio **out, struct vmm_loop *loop, unsigned depth, bool force_threads)
+{
+  struct vmm_aio *aio = calloc (1, sizeof *aio);
+  int ret;
+
+  if (aio == NULL)
+    return -ENOMEM;
+  aio->loop = loop;
+  aio->uring_efd = aio->done_efd = -1;
+  pthread_mutex_init (&aio->lock, NULL);
+  pthread_cond_init (&aio->cond, NULL);
+
+  aio->done_efd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (aio->done_efd < 0)
+    {
+      ret = -errno;
+      goto fail;
+    }
+  if ((ret = vmm_loop_add (loop, aio->done_efd, EPOLLIN, on_done, aio)) < 0)
+    goto fail;
+
+  if (!force_threads)
+    {
+      aio->depth = depth ? depth : 128;
+      ret = io_uring_queue_init (aio->depth, &aio->ring, 0);
+      if (ret == 0)
+        {
+          aio->uring_efd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+          if (aio->uring_efd >= 0 && io_uring_register_eventfd (&aio->ring, aio->uring_efd) == 0 &&
+              vmm_loop_add (loop, aio->uring_efd, EPOLLIN, on_uring, aio) == 0)
+            aio->uring_ok = true;
+          else
+            {
+              if (aio->uring_efd >= 0)
+                close (aio->uring_efd);
+              aio->uring_efd = -1;
+              io_uring_queue_exit (&aio->ring);
+            }
+        }
+      if (!aio->uring_ok)
+        vmm_log_info ("io_uring is not available (%s); disk I/O runs on threads",
+                      strerror (ret < 0 ? -ret : ENOSYS));
+    }
+
+  aio->n_workers = aio->uring_ok ? URING_WORKERS : THREAD_WORKERS;
+  for (unsigned i = 0; i < aio->n_workers; i++)
+    if ((ret = -pthread_create (&aio->workers[i], NULL, worker, aio)) < 0)
+      {
+        aio->n_workers = i;
+        goto fail;
+      }
+  *out = aio;
+  return 0;
+
+fail:
+  vmm_aio_free (aio);
+  return ret;
+}
+
+bool
+vmm_aio_uses_io_uring (const struct vmm_aio *aio)
+{
+  return aio->uring_ok;
+}
+
+void
+vmm_aio_submit (struct vmm_aio *aio, struct vmm_aio_req *req)
+{
+  req->next = NULL;
+  req->result = 0;
+  req->expected = (req->op == VMM_AIO_READV || req->op == VMM_AIO_WRITEV)
+                    ? iov_bytes (req->iov, req->iovcnt) : 0;
+  aio->in_flight++;
+
+  if (aio->uring_ok && req->op != VMM_AIO_CALL)
+    {
+      if (aio->backlog_head != NULL || !ring_queue (aio, req))
+        list_push (&aio->backlog_head, &aio->backlog_tail, req);
+      return;
+    }
+  pthread_mutex_lock (&aio->lock);
+  list_push (&aio->work_head, &aio->work_tail, req);
+  pthread_cond_signal (&aio->cond);
+  pthread_mutex_unlock (&aio->lock);
+}
+
+void
+vmm_aio_flush_submissions (struct vmm_aio *aio)
+{
+  int ret;
+
+  if (!aio->uring_ok || !aio->need_submit)
+    return;
+  aio->need_submit = false;
+  do
+    ret = io_uring_submit (&aio->ring);
+  while (ret == -EINTR);
+  if (ret < 0)
+    vmm_log_error ("aio: io_uring_submit: %s", strerror (-ret));
+}
+
+void
+vmm_aio_drain (struct vmm_aio *aio)
+{
+  while (aio->in_flight > 0)
+    {
+      struct pollfd fds[2] = {
+        { .fd = aio->done_efd, .events = POLLIN },
+        { .fd = aio->uring_efd, .events = POLLIN },
+      };
+
+      vmm_aio_flush_submissions (aio);
+      if (poll (fds, aio->uring_ok ? 2 : 1, 1000) < 0 && errno != EINTR)
+        break;
+      reap_workers (aio);
+      if (aio->uring_ok)
+        reap_ring (aio);
+    }
+}
+
+void
+vmm_aio_free (struct vmm_aio *aio)
+{
+  if (aio == NULL)
+    return;
+  if (aio->done_efd >= 0 && aio->in_flight > 0)
+    vmm_aio_drain (aio);
+
+  pthread_mutex_lock (&aio->lock);
+  aio->stopping = true;
+  pthread_cond_broadcast (&aio->cond);
+  pthread_mutex_unlock (&aio->lock);
+  for (unsigned i = 0; i < aio->n_workers; i++)
+    pthread_join (aio->workers[i], NULL);
+
+  if (aio->uring_ok)
+    {
+      vmm_loop_remove (aio->loop, aio->uring_efd);
+      io_uring_queue_exit (&aio->ring);
+    }
+  if (aio->uring_efd >= 0)
+    close (aio->uring_efd);
+  if (aio->done_efd >= 0)
+    {
+      vmm_loop_remove (aio->loop, aio->done_efd);
+      close (aio->done_efd);
+    }
+  pthread_mutex_destroy (&aio->lock);
+  pthread_cond_destroy (&aio->cond);
+  free (aio);
+}

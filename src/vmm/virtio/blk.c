@@ -1,0 +1,974 @@
+/* virtio/blk.c: the block device
+ *
+ * Requests are parsed on the loop thread (dev->lock held), split by the
+ * block layer's map calls into extents of host files, and run through the
+ * asynchronous I/O engine (io_uring, or worker threads). Flush, discard,
+ * write-zeroes and compressed clusters take the synchronous block calls on
+ * a worker. Completions come back on the loop thread, write the status
+ * byte and return the chain to the driver.
+ *
+ * Everything in a request is guest input: the header may straddle
+ * descriptors, the data may be split anywhere, the status byte is the last
+ * writable byte; sectors and lengths are checked against the capacity
+ * before the block layer sees them.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "virtio/blk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/aio.h"
+
+#define VIRTIO_ID_BLOCK 2
+
+/* Feature bits */
+#define VIRTIO_BLK_F_SEG_MAX      2
+#define VIRTIO_BLK_F_GEOMETRY     4
+#define VIRTIO_BLK_F_RO           5
+#define VIRTIO_BLK_F_BLK_SIZE     6
+#define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_TOPOLOGY     10
+#define VIRTIO_BLK_F_MQ           12
+#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status */
+#define VIRTIO_BLK_T_IN           0
+#define VIRTIO_BLK_T_OUT          1
+#define VIRTIO_BLK_T_FLUSH        4
+#define VIRTIO_BLK_T_GET_ID       8
+#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK           0
+#define VIRTIO_BLK_S_IOERR        1
+#define VIRTIO_BLK_S_UNSUPP       2
+
+#define VIRTIO_BLK_ID_BYTES       20
+#define SECTOR                    512ull
+#define QUEUE_SIZE                256
+#define MAX_SEGMENTS              (QUEUE_SIZE - 2)   /* header and status take two */
+#define MAX_DISCARD_SEG           256
+#define MAX_DISCARD_SECTORS       (UINT32_MAX / 2)
+#define MAX_EXTENTS_PER_MAP       32
+#define PCI_CLASS_STORAGE_SCSI    0x010000
+
+/* The device configuration layout (virtio 1.2, 5.2.4) */
+#define CFG_CAPACITY              0
+#define CFG_SEG_MAX               12
+#define CFG_GEOMETRY              16
+#define CFG_BLK_SIZE              20
+#define CFG_TOPOLOGY              24
+#define CFG_NUM_QUEUES            34
+#define CFG_MAX_DISCARD_SECTORS   36
+#define CFG_MAX_DISCARD_SEG       40
+#define CFG_DISCARD_ALIGNMENT     44
+#define CFG_MAX_WZ_SECTORS        48
+#define CFG_MAX_WZ_SEG            52
+#define CFG_WZ_MAY_UNMAP          56
+#define CONFIG_SIZE               60
+
+struct blk_req;
+
+/* One piece of a request: one aio request on one extent. */
+struct blk_sub {
+  struct vmm_aio_req aio;
+  struct blk_req *req;
+  struct iovec *iov;        /* a slice of the request's data */
+  int iovcnt;
+  void *bounce;             /* an aligned copy, for O_DIRECT */
+  size_t bounce_len;
+  struct iovec bounce_iov;
+  bool is_read;
+  /* CALL parameters */
+  uint64_t offset, len;
+  bool flag;
+};
+
+struct blk_req {
+  struct vmm_virtio_blk *blk;
+  unsigned queue;
+  uint16_t head;
+  unsigned generation;
+  uint32_t type;
+  uint8_t *status;          /* the status byte, in guest memory */
+  uint32_t used_len;
+  struct iovec *data;       /* the data part of the chain */
+  int n_data;
+  uint64_t offset;          /* bytes */
+  uint64_t len;
+  unsigned pending;
+  int error;
+  void **cookies;           /* block layer write cookies */
+  unsigned n_cookies, cap_cookies;
+  struct blk_sub **subs;
+  unsigned n_subs, cap_subs;
+  /* DISCARD / WRITE_ZEROES segments, checked */
+  struct { uint64_t offset, len; bool unmap; } *segs;
+  unsigned n_segs;
+};
+
+struct vmm_virtio_blk {
+  struct vmm_virtio_dev dev;
+  struct vmm_virtio_ops ops;
+  struct vmm_block *block;
+  struct vmm_aio *aio;
+  uint64_t capacity;        /* bytes, a multiple of 512 */
+  bool read_only;
+  bool direct;
+  uint32_t alignment;
+  char serial[VIRTIO_BLK_ID_BYTES];
+  uint8_t config[CONFIG_SIZE];
+  unsigned generation;      /* bumped by a device reset */
+  unsigned in_flight;
+  struct vmm_ratelimit rl;
+};
+
+/* ---- completing ---------------------------------------------------------------- */
+
+static void
+req_free (struct blk_req *req)
+{
+  for (unsigned i = 0; i < req->n_subs; i++)
+    {
+      free (req->subs[i]->iov);
+      free (req->subs[i]->bounce);
+      free (req->subs[i]);
+    }
+  free (req->subs);
+  free (req->cookies);
+  free (req->data);
+  free (req->segs);
+  free (req);
+}
+
+/* dev->lock held. Writes the status, returns the chain, maybe interrupts. */
+static void
+req_finish (struct blk_req *req, uint8_t status)
+{
+  struct vmm_virtio_blk *blk = req->blk;
+  struct vmm_virtio_dev *dev = &blk->dev;
+
+  if (req->type == VIRTIO_BLK_T_OUT)
+    for (unsigned i = 0; i < req->n_cookies; i++)
+      {
+        if (status == VIRTIO_BLK_S_OK && vmm_block_write_commit (blk->block, req->cookies[i]) < 0)
+          status = VIRTIO_BLK_S_IOERR;
+        else if (status != VIRTIO_BLK_S_OK)
+          vmm_block_write_abort (blk->block, req->cookies[i]);
+      }
+
+  /* A request from before a device reset goes nowhere: the rings it
+   * belonged to are gone (guest memory itself stays valid). */
+  if (req->generation == blk->generation && (dev->status & VIRTIO_STATUS_DRIVER_OK))
+    {
+      struct virtq *vq = &dev->queues[req->queue].vq;
+
+      if (req->status != NULL)
+        *req->status = status;
+      virtq_push (vq, req->head, req->status != NULL ? req->used_len : 0);
+      if (virtq_should_notify (vq))
+        vmm_virtio_notify_queue (dev, req->queue);
+    }
+  blk->in_flight--;
+  req_free (req);
+}
+
+static void
+sub_done (struct vmm_aio_req *aio, int result)
+{
+  struct blk_sub *sub = aio->opaque;
+  struct blk_req *req = sub->req;
+  struct vmm_virtio_blk *blk = req->blk;
+
+  pthread_mutex_lock (&blk->dev.lock);
+  if (result < 0 && req->error == 0)
+    req->error = result;
+  if (result == 0 && sub->bounce != NULL && sub->is_read)
+    {
+      /* copy the aligned buffer back into the guest's */
+      size_t off = 0;
+      for (int i = 0; i < sub->iovcnt; i++)
+        {
+          memcpy (sub->iov[i].iov_base, (uint8_t *) sub->bounce + off, sub->iov[i].iov_len);
+          off += sub->iov[i].iov_len;
+        }
+    }
+  if (--req->pending == 0)
+    {
+      if (req->error < 0)
+        vmm_log_guest (&blk->rl, "virtio-blk: request type %u at sector %llu failed: %s",
+                       req->type, (unsigned long long) (req->offset / SECTOR),
+                       strerror (-req->error));
+      req_finish (req, req->error < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+    }
+  pthread_mutex_unlock (&blk->dev.lock);
+}
+
+/* ---- building sub-requests ------------------------------------------------------ */
+
+static struct blk_sub *
+req_add_sub (struct blk_req *req)
+{
+  struct blk_sub *sub;
+
+  if (req->n_subs == req->cap_subs)
+    {
+      unsigned cap = req->cap_subs ? req->cap_subs * 2 : 4;
+      struct blk_sub **subs = realloc (req->subs, cap * sizeof *subs);
+      if (subs == NULL)
+        return NULL;
+      req->subs = subs;
+      req->cap_subs = cap;
+    }
+  sub = calloc (1, sizeof *sub);
+  if (sub == NULL)
+    return NULL;
+  sub->req = req;
+  sub->aio.opaque = sub;
+  sub->aio.done = sub_done;
+  req->subs[req->n_subs++] = sub;
+  return sub;
+}
+
+/* The part [off, off + len) of the request's data, as an iovec array. */
+static int
+slice_data (const struct blk_req *req, uint64_t off, uint64_t len, struct iovec **out)
+{
+  struct iovec *iov;
+  int n = 0, i = 0;
+  uint64_t pos = 0;
+
+  iov = calloc ((size_t) req->n_data, sizeof *iov);
+  if (iov == NULL)
+    return -ENOMEM;
+  /* find the segment holding OFF */
+  while (i < req->n_data && pos + req->data[i].iov_len <= off)
+    pos += req->data[i++].iov_len;
+  while (len > 0 && i < req->n_data)
+    {
+      uint64_t skip = off - pos;
+      uint64_t take = req->data[i].iov_len - skip;
+
+      if (take > len)
+        take = len;
+      iov[n].iov_base = (uint8_t *) req->data[i].iov_base + skip;
+      iov[n].iov_len = (size_t) take;
+      n++;
+      len -= take;
+      off += take;
+      pos += req->data[i].iov_len;
+      i++;
+    }
+  if (len != 0)
+    {
+      free (iov);
+      return -EINVAL;
+    }
+  *out = iov;
+  return n;
+}
+
+static void
+zero_iov (const struct iovec *iov, int n)
+{
+  for (int i = 0; i < n; i++)
+    memset (iov[i].iov_base, 0, iov[i].iov_len);
+}
+
+static bool
+iov_aligned (const struct iovec *iov, int n, uint64_t offset, uint32_t align)
+{
+  if (offset % align)
+    return false;
+  for (int i = 0; i < n; i++)
+    if ((uintptr_t) iov[i].iov_base % align || iov[i].iov_len % align)
+      return false;
+  return true;
+}
+
+static int
+call_preadv (void *data)
+{
+  struct blk_sub *sub = data;
+
+  return vmm_block_preadv (sub->req->blk->block, sub->iov, sub->iovcnt, sub->offset);
+}
+
+static int
+call_pwritev (void *data)
+{
+  struct blk_sub *sub = data;
+
+  return vmm_block_pwritev (sub->req->blk->block, sub->iov, sub->iovcnt, sub->offset);
+}
+
+/* Queues one extent's I/O. Returns 0 or -errno. */
+static int
+submit_extent (struct blk_req *req, const struct vmm_block_extent *e, bool is_read)
+{
+  struct vmm_virtio_blk *blk = req->blk;
+  struct blk_sub *sub;
+  int n;
+
+  sub = req_add_sub (req);
+  if (sub == NULL)
+    return -ENOMEM;
+  n = slice_data (req, e->offset - req->offset, e->len, &sub->iov);
+  if (n < 0)
+    return n;
+  sub->iovcnt = n;
+  sub->is_read = is_read;
+  sub->offset = e->offset;
+
+  switch (e->kind)
+    {
+    case VMM_BLOCK_EXTENT_ZERO:
+      if (is_read)
+        zero_iov (sub->iov, n);
+      return 0;   /* nothing in flight */
+
+    case VMM_BLOCK_EXTENT_SYNC:
+      sub->aio.op = VMM_AIO_CALL;
+      sub->aio.call = is_read ? call_preadv : call_pwritev;
+      sub->aio.call_data = sub;
+      break;
+
+    case VMM_BLOCK_EXTENT_DATA:
+      sub->aio.op = is_read ? VMM_AIO_READV : VMM_AIO_WRITEV;
+      sub->aio.fd = e->fd;
+      sub->aio.offset = e->host_offset;
+      sub->aio.iov = sub->iov;
+      sub->aio.iovcnt = n;
+      if (blk->direct && !iov_aligned (sub->iov, n, e->host_offset, blk->alignment))
+        {
+          /* O_DIRECT wants aligned buffers: go through an aligned copy. */
+          static const size_t min_align = 4096;
+          size_t align = blk->alignment > min_align ? blk->alignment : min_align;
+          size_t off = 0;
+
+          sub->bounce_len = (size_t) e->len;
+          if (posix_memalign (&sub->bounce, align, sub->bounce_len) != 0)
+            {
+              sub->bounce = NULL;
+              return -ENOMEM;
+            }
+          if (!is_read)
+            for (int i = 0; i < n; i++)
+              {
+                memcpy ((uint8_t *) sub->bounce + off, sub->iov[i].iov_base, sub->iov[i].iov_len);
+                off += sub->iov[i].iov_len;
+              }
+          sub->bounce_iov.iov_base = sub->bounce;
+          sub->bounce_iov.iov_len = sub->bounce_len;
+          sub->aio.iov = &sub->bounce_iov;
+          sub->aio.iovcnt = 1;
+        }
+      break;
+    }
+  req->pending++;
+  vmm_aio_submit (blk->aio, &sub->aio);
+  return 0;
+}
+
+/* Maps [req->offset, + req->len) and queues its pieces. */
+static int
+submit_rw (struct blk_req *req, bool is_read)
+{
+  struct vmm_virtio_blk *blk = req->blk;
+  struct vmm_block_extent extents[MAX_EXTENTS_PER_MAP];
+  uint64_t pos = req->offset, end = req->offset + req->len;
+  int ret = 0;
+
+  while (pos < end)
+    {
+      void *cookie = NULL;
+      int n = is_read ? vmm_block_map_read (blk->block, pos, end - pos, extents,
+                                            MAX_EXTENTS_PER_MAP)
+                      : vmm_block_map_write (blk->block, pos, end - pos, extents,
+                                             MAX_EXTENTS_PER_MAP, &cookie);
+      if (n <= 0)
+        return n < 0 ? n : -EIO;
+      if (!is_read)
+        {
+          if (req->n_cookies == req->cap_cookies)
+            {
+              unsigned cap = req->cap_cookies ? req->cap_cookies * 2 : 2;
+              void **c = realloc (req->cookies, cap * sizeof *c);
+              if (c == NULL)
+                {
+                  vmm_block_write_abort (blk->block, cookie);
+                  return -ENOMEM;
+                }
+              req->cookies = c;
+              req->cap_cookies = cap;
+            }
+          req->cookies[req->n_cookies++] = cookie;
+        }
+      for (int i = 0; i < n; i++)
+        {
+          /* The block layer answers for a prefix; never trust it blindly. */
+          if (extents[i].offset != pos || extents[i].len == 0 || extents[i].len > end - pos)
+            return -EIO;
+          if ((ret = submit_extent (req, &extents[i], is_read)) < 0)
+            return ret;
+          pos += extents[i].len;
+        }
+    }
+  return 0;
+}
+
+static int
+call_flush (void *data)
+{
+  struct blk_sub *sub = data;
+
+  return vmm_block_flush (sub->req->blk->block);
+}
+
+static int
+call_discard (void *data)
+{
+  struct blk_sub *sub = data;
+  struct blk_req *req = sub->req;
+  int ret = 0;
+
+  for (unsigned i = 0; i < req->n_segs && ret == 0; i++)
+    ret = req->type == VIRTIO_BLK_T_DISCARD
+            ? vmm_block_discard (req->blk->block, req->segs[i].offset, req->segs[i].len)
+            : vmm_block_write_zeroes (req->blk->block, req->segs[i].offset, req->segs[i].len,
+                                      req->segs[i].unmap);
+  return ret;
+}
+
+static int
+submit_call (struct blk_req *req, int (*fn) (void *))
+{
+  struct blk_sub *sub = req_add_sub (req);
+
+  if (sub == NULL)
+    return -ENOMEM;
+  sub->aio.op = VMM_AIO_CALL;
+  sub->aio.call = fn;
+  sub->aio.call_data = sub;
+  req->pending++;
+  vmm_aio_submit (req->blk->aio, &sub->aio);
+  return 0;
+}
+
+/* ---- parsing a request ------------------------------------------------------------ */
+
+struct virtio_blk_outhdr {
+  uint32_t type;
+  uint32_t reserved;
+  uint64_t sector;
+};
+
+struct virtio_blk_discard_seg {
+  uint64_t sector;
+  uint32_t num_sectors;
+  uint32_t flags;
+};
+
+#define VIRTIO_BLK_WZ_UNMAP 1u
+
+/* The iovecs of the chain's readable bytes after the header (OUT), or of
+ * the writable bytes before the status byte (IN and GET_ID). */
+static int
+collect_data (struct blk_req *req, const struct virtq_chain *chain, bool writable)
+{
+  unsigned first = writable ? chain->n_out : 0;
+  unsigned count = writable ? chain->n_in : chain->n_out;
+  uint64_t skip = writable ? 0 : sizeof (struct virtio_blk_outhdr);
+  uint64_t total = (writable ? chain->in_len - 1 : chain->out_len - skip);
+  struct iovec *iov = calloc (count ? count : 1, sizeof *iov);
+  int n = 0;
+
+  if (iov == NULL)
+    return -ENOMEM;
+  for (unsigned i = first; i < first + count && total > 0; i++)
+    {
+      uint8_t *base = chain->iov[i].base;
+      uint64_t len = chain->iov[i].len;
+
+      if (skip >= len)
+        {
+          skip -= len;
+          continue;
+        }
+      base += skip;
+      len -= skip;
+      skip = 0;
+      if (len > total)
+        len = total;
+      iov[n].iov_base = base;
+      iov[n].iov_len = (size_t) len;
+      n++;
+      total -= len;
+    }
+  req->data = iov;
+  req->n_data = n;
+  return 0;
+}
+
+static uint64_t
+data_bytes (const struct blk_req *req)
+{
+  uint64_t sum = 0;
+
+  for (int i = 0; i < req->n_data; i++)
+    sum += req->data[i].iov_len;
+  return sum;
+}
+
+/* Is [offset, offset + len) inside the disk, and aligned as the device said? */
+static bool
+range_ok (const struct vmm_virtio_blk *blk, uint64_t sector, uint64_t len)
+{
+  uint64_t align = blk->direct ? blk->alignment : SECTOR;
+
+  if (sector > blk->capacity / SECTOR)
+    return false;
+  return len % SECTOR == 0 && (sector * SECTOR) % align == 0 && len % align == 0 &&
+         len <= blk->capacity - sector * SECTOR;
+}
+
+/* Copies LEN bytes at OFF of the request's data into DST. */
+static bool
+data_read (const struct blk_req *req, uint64_t off, void *dst, size_t len)
+{
+  uint8_t *out = dst;
+  uint64_t pos = 0;
+
+  for (int i = 0; i < req->n_data && len > 0; i++)
+    {
+      uint64_t seg_len = req->data[i].iov_len;
+
+      if (off < pos + seg_len)
+        {
+          uint64_t skip = off - pos;
+          size_t take = (size_t) (seg_len - skip) < len ? (size_t) (seg_len - skip) : len;
+
+          memcpy (out, (uint8_t *) req->data[i].iov_base + skip, take);
+          out += take;
+          off += take;
+          len -= take;
+        }
+      pos += seg_len;
+    }
+  return len == 0;
+}
+
+/* The DISCARD / WRITE_ZEROES payload: an array of segments, each checked. */
+static int
+parse_segments (struct blk_req *req)
+{
+  struct vmm_virtio_blk *blk = req->blk;
+  uint64_t bytes = data_bytes (req);
+  unsigned n = (unsigned) (bytes / sizeof (struct virtio_blk_discard_seg));
+
+  if (bytes == 0 || bytes % sizeof (struct virtio_blk_discard_seg) != 0 || n > MAX_DISCARD_SEG)
+    return -EINVAL;
+  req->segs = calloc (n, sizeof *req->segs);
+  if (req->segs == NULL)
+    return -ENOMEM;
+  for (unsigned i = 0; i < n; i++)
+    {
+      struct virtio_blk_discard_seg seg;
+
+      if (!data_read (req, (uint64_t) i * sizeof seg, &seg, sizeof seg))
+        return -EINVAL;
+      if (seg.num_sectors == 0 || seg.num_sectors > MAX_DISCARD_SECTORS ||
+          !range_ok (blk, seg.sector, (uint64_t) seg.num_sectors * SECTOR))
+        return -ERANGE;
+      /* Only WRITE_ZEROES knows a flag (unmap); DISCARD with it is unsupported. */
+      if ((seg.flags & ~VIRTIO_BLK_WZ_UNMAP) ||
+          (req->type == VIRTIO_BLK_T_DISCARD && seg.flags != 0))
+        return -ENOTSUP;
+      req->segs[i].offset = seg.sector * SECTOR;
+      req->segs[i].len = (uint64_t) seg.num_sectors * SECTOR;
+      req->segs[i].unmap = seg.flags & VIRTIO_BLK_WZ_UNMAP;
+    }
+  req->n_segs = n;
+  return 0;
+}
+
+/* Starts one request; dev->lock held. A request that fails its checks is
+ * answered at once. */
+static void
+handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain *chain)
+{
+  struct virtq *vq = &blk->dev.queues[q].vq;
+  struct virtio_blk_outhdr hdr;
+  struct blk_req *req;
+  const struct virtq_iov *last;
+  uint8_t status = VIRTIO_BLK_S_OK;
+  int ret = 0;
+
+  /* No writable byte: nowhere to put a status. Return it unanswered. */
+  if (chain->n_in == 0)
+    {
+      vmm_log_guest (&blk->rl, "virtio-blk: a request without a status byte");
+      virtq_push (vq, chain->head, 0);
+      return;
+    }
+
+  req = calloc (1, sizeof *req);
+  if (req == NULL)
+    {
+      virtq_push (vq, chain->head, 0);
+      return;
+    }
+  req->blk = blk;
+  req->queue = q;
+  req->head = chain->head;
+  req->generation = blk->generation;
+  last = &chain->iov[chain->n_out + chain->n_in - 1];
+  req->status = (uint8_t *) last->base + last->len - 1;
+  req->used_len = 1;
+  blk->in_flight++;
+
+  if (chain->out_len < sizeof hdr)
+    {
+      vmm_log_guest (&blk->rl, "virtio-blk: a request with a short header (%llu bytes)",
+                     (unsigned long long) chain->out_len);
+      req_finish (req, VIRTIO_BLK_S_IOERR);
+      return;
+    }
+  virtq_chain_read (chain, 0, &hdr, sizeof hdr);
+  req->type = hdr.type;
+
+  switch (hdr.type)
+    {
+    case VIRTIO_BLK_T_IN:
+    case VIRTIO_BLK_T_OUT:
+      ret = collect_data (req, chain, hdr.type == VIRTIO_BLK_T_IN);
+      if (ret < 0)
+        break;
+      req->len = data_bytes (req);
+      if (!range_ok (blk, hdr.sector, req->len))
+        {
+          vmm_log_guest (&blk->rl, "virtio-blk: %s of %llu bytes at sector %llu is outside the "
+                         "disk or misaligned", hdr.type == VIRTIO_BLK_T_IN ? "read" : "write",
+                         (unsigned long long) req->len, (unsigned long long) hdr.sector);
+          status = VIRTIO_BLK_S_IOERR;
+          break;
+        }
+      if (hdr.type == VIRTIO_BLK_T_OUT && blk->read_only)
+        {
+          status = VIRTIO_BLK_S_IOERR;   /* never reaches the file */
+          break;
+        }
+      req->offset = hdr.sector * SECTOR;
+      if (hdr.type == VIRTIO_BLK_T_IN)
+        req->used_len = (uint32_t) req->len + 1;
+      if (req->len > 0)
+        ret = submit_rw (req, hdr.type == VIRTIO_BLK_T_IN);
+      break;
+
+    case VIRTIO_BLK_T_FLUSH:
+      if (!blk->read_only)
+        ret = submit_call (req, call_flush);
+      break;
+
+    case VIRTIO_BLK_T_GET_ID:
+      ret = collect_data (req, chain, true);
+      if (ret == 0)
+        {
+          uint32_t n = 0;
+          for (int i = 0; i < req->n_data && n < VIRTIO_BLK_ID_BYTES; i++)
+            {
+              uint32_t take = (uint32_t) req->data[i].iov_len;
+              if (take > VIRTIO_BLK_ID_BYTES - n)
+                take = VIRTIO_BLK_ID_BYTES - n;
+              memcpy (req->data[i].iov_base, blk->serial + n, take);
+              n += take;
+            }
+          req->used_len = n + 1;
+        }
+      break;
+
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+      if (blk->read_only)
+        {
+          status = VIRTIO_BLK_S_IOERR;
+          break;
+        }
+      ret = collect_data (req, chain, false);
+      if (ret == 0)
+        ret = parse_segments (req);
+      if (ret == -ENOTSUP)
+        status = VIRTIO_BLK_S_UNSUPP, ret = 0;
+      else if (ret == -EINVAL || ret == -ERANGE)
+        {
+          vmm_log_guest (&blk->rl, "virtio-blk: a malformed %s request",
+                         hdr.type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes");
+          status = VIRTIO_BLK_S_IOERR, ret = 0;
+        }
+      else if (ret == 0)
+        ret = submit_call (req, call_discard);
+      break;
+
+    default:
+      status = VIRTIO_BLK_S_UNSUPP;
+      break;
+    }
+
+  if (ret < 0)
+    {
+      req->error = ret;
+      status = VIRTIO_BLK_S_IOERR;
+    }
+  /* Pieces may be in flight already when a later piece failed: the last
+   * completion answers. Otherwise answer now. */
+  if (req->pending == 0)
+    req_finish (req, status);
+  else if (status != VIRTIO_BLK_S_OK && req->error == 0)
+    req->error = -EIO;
+}
+
+/* ---- device ops ---------------------------------------------------------------------- */
+
+static void
+blk_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
+{
+  struct vmm_virtio_blk *blk = dev->priv;
+  struct virtq *vq = &dev->queues[q].vq;
+  struct virtq_chain chain;
+  int ret;
+
+  for (;;)
+    {
+      virtq_disable_notify (vq);
+      while ((ret = virtq_pop (vq, &chain)) > 0)
+        handle_request (blk, q, &chain);
+      if (ret < 0)
+        {
+          vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
+          break;
+        }
+      if (!virtq_enable_notify (vq))
+        break;
+    }
+  vmm_aio_flush_submissions (blk->aio);
+}
+
+static void
+blk_config_read (struct vmm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len)
+{
+  struct vmm_virtio_blk *blk = dev->priv;
+
+  memcpy (data, blk->config + offset, len);
+}
+
+static void
+blk_reset (struct vmm_virtio_dev *dev)
+{
+  struct vmm_virtio_blk *blk = dev->priv;
+
+  /* Requests in flight finish into nothing (see req_finish). */
+  blk->generation++;
+}
+
+static void
+put_le (uint8_t *p, uint64_t v, unsigned n)
+{
+  for (unsigned i = 0; i < n; i++)
+    p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static void
+build_config (struct vmm_virtio_blk *blk, unsigned num_queues)
+{
+  uint64_t sectors = blk->capacity / SECTOR;
+  uint64_t cylinders = sectors / (16 * 63);
+  uint32_t block_size = blk->direct && blk->alignment > SECTOR ? blk->alignment : SECTOR;
+  unsigned exp = 0;
+
+  while ((SECTOR << exp) < block_size)
+    exp++;
+  memset (blk->config, 0, sizeof blk->config);
+  put_le (blk->config + CFG_CAPACITY, sectors, 8);
+  put_le (blk->config + CFG_SEG_MAX, MAX_SEGMENTS, 4);
+  put_le (blk->config + CFG_GEOMETRY, cylinders > 65535 ? 65535 : cylinders, 2);
+  blk->config[CFG_GEOMETRY + 2] = 16;   /* heads */
+  blk->config[CFG_GEOMETRY + 3] = 63;   /* sectors per track */
+  put_le (blk->config + CFG_BLK_SIZE, block_size, 4);
+  blk->config[CFG_TOPOLOGY] = (uint8_t) exp;            /* physical block exponent */
+  blk->config[CFG_TOPOLOGY + 1] = 0;                    /* alignment offset */
+  put_le (blk->config + CFG_TOPOLOGY + 2, 1, 2);        /* min I/O size, in blocks */
+  put_le (blk->config + CFG_NUM_QUEUES, num_queues, 2);
+  put_le (blk->config + CFG_MAX_DISCARD_SECTORS, MAX_DISCARD_SECTORS, 4);
+  put_le (blk->config + CFG_MAX_DISCARD_SEG, MAX_DISCARD_SEG, 4);
+  put_le (blk->config + CFG_DISCARD_ALIGNMENT, block_size / SECTOR, 4);
+  put_le (blk->config + CFG_MAX_WZ_SECTORS, MAX_DISCARD_SECTORS, 4);
+  put_le (blk->config + CFG_MAX_WZ_SEG, MAX_DISCARD_SEG, 4);
+  blk->config[CFG_WZ_MAY_UNMAP] = 1;
+}
+
+static void
+derive_serial (struct vmm_virtio_blk *blk, const struct vmm_disk_spec *spec)
+{
+  const char *src = spec->serial;
+  size_t n;
+
+  if (src == NULL)
+    {
+      src = strrchr (spec->path, '/');
+      src = src ? src + 1 : spec->path;
+    }
+  n = strlen (src);
+  memset (blk->serial, 0, sizeof blk->serial);
+  memcpy (blk->serial, src, n < sizeof blk->serial ? n : sizeof blk->serial);
+}
+
+int
+vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *env,
+                    const struct vmm_disk_spec *spec, unsigned num_queues, bool force_threads,
+                    char **error)
+{
+  struct vmm_block_open_opts opts = {
+    .path = spec->path,
+    .format = spec->format,
+    .read_only = spec->read_only,
+    .direct = spec->cache == VMM_DISK_CACHE_NONE,
+  };
+  struct vmm_virtio_blk *blk;
+  int ret;
+
+  *error = NULL;
+  if (num_queues == 0)
+    num_queues = 1;
+  blk = calloc (1, sizeof *blk);
+  if (blk == NULL)
+    return -ENOMEM;
+
+  ret = vmm_block_open (&blk->block, &opts, error);
+  if (ret < 0)
+    {
+      free (blk);
+      return ret;
+    }
+  blk->read_only = spec->read_only || vmm_block_read_only (blk->block);
+  blk->direct = opts.direct;
+  blk->alignment = vmm_block_alignment (blk->block);
+  if (blk->alignment == 0)
+    blk->alignment = 1;
+  /* The guest sees whole sectors; a last partial sector is not addressable. */
+  blk->capacity = vmm_block_size (blk->block) & ~(SECTOR - 1);
+  derive_serial (blk, spec);
+  build_config (blk, num_queues);
+
+  ret = vmm_aio_new (&blk->aio, env->loop, QUEUE_SIZE * num_queues, force_threads);
+  if (ret < 0)
+    {
+      if (asprintf (error, "cannot set up disk I/O: %s", strerror (-ret)) < 0)
+        *error = NULL;
+      vmm_block_close (blk->block);
+      free (blk);
+      return ret;
+    }
+
+  blk->ops = (struct vmm_virtio_ops) {
+    .name = "blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .pci_class = PCI_CLASS_STORAGE_SCSI,
+    .features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_GEOMETRY) |
+                (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
+                (1ull << VIRTIO_BLK_F_TOPOLOGY) | (1ull << VIRTIO_BLK_F_MQ) |
+                (blk->read_only ? (1ull << VIRTIO_BLK_F_RO)
+                                : (1ull << VIRTIO_BLK_F_DISCARD) |
+                                  (1ull << VIRTIO_BLK_F_WRITE_ZEROES)),
+    .num_queues = num_queues,
+    .queue_size = QUEUE_SIZE,
+    .config_size = CONFIG_SIZE,
+    .config_read = blk_config_read,
+    .reset = blk_reset,
+    .queue_notify = blk_queue_notify,
+  };
+  ret = vmm_virtio_pci_init (&blk->dev, &blk->ops, blk, env);
+  if (ret < 0)
+    {
+      if (asprintf (error, "cannot create the device: %s", strerror (-ret)) < 0)
+        *error = NULL;
+      vmm_aio_free (blk->aio);
+      vmm_block_close (blk->block);
+      free (blk);
+      return ret;
+    }
+  *out = blk;
+  return 0;
+}
+
+struct vmm_virtio_dev *
+vmm_virtio_blk_dev (struct vmm_virtio_blk *blk)
+{
+  return &blk->dev;
+}
+
+int
+vmm_virtio_blk_free (struct vmm_virtio_blk *blk)
+{
+  int ret;
+
+  if (blk == NULL)
+    return 0;
+  /* Completions take the device lock; nothing else runs now (the vCPUs
+   * and the loop are stopped). */
+  vmm_aio_drain (blk->aio);
+  vmm_virtio_pci_destroy (&blk->dev);
+  vmm_aio_free (blk->aio);
+  ret = vmm_block_close (blk->block);
+  free (blk);
+  return ret;
+}
+
+bool
+vmm_disk_spec_parse (char *text, struct vmm_disk_spec *spec, const char **why)
+{
+  char *save = NULL, *opt;
+
+  memset (spec, 0, sizeof *spec);
+  spec->format = VMM_BLOCK_FORMAT_AUTO;
+  spec->cache = VMM_DISK_CACHE_WRITEBACK;
+  spec->path = strtok_r (text, ",", &save);
+  if (spec->path == NULL || *spec->path == '\0')
+    {
+      *why = "no image path";
+      return false;
+    }
+  while ((opt = strtok_r (NULL, ",", &save)) != NULL)
+    {
+      char *value = strchr (opt, '=');
+
+      if (value == NULL)
+        {
+          *why = "an option without a value (expected key=value)";
+          return false;
+        }
+      *value++ = '\0';
+      if (strcmp (opt, "format") == 0 && strcmp (value, "raw") == 0)
+        spec->format = VMM_BLOCK_FORMAT_RAW;
+      else if (strcmp (opt, "format") == 0 && strcmp (value, "qcow2") == 0)
+        spec->format = VMM_BLOCK_FORMAT_QCOW2;
+      else if (strcmp (opt, "readonly") == 0 && (strcmp (value, "on") == 0 || strcmp (value, "off") == 0))
+        spec->read_only = strcmp (value, "on") == 0;
+      else if (strcmp (opt, "cache") == 0 && strcmp (value, "writeback") == 0)
+        spec->cache = VMM_DISK_CACHE_WRITEBACK;
+      else if (strcmp (opt, "cache") == 0 && strcmp (value, "none") == 0)
+        spec->cache = VMM_DISK_CACHE_NONE;
+      else if (strcmp (opt, "serial") == 0)
+        spec->serial = value;
+      else
+        {
+          *why = "an unknown option or value (format=raw|qcow2, readonly=on|off, "
+                 "cache=writeback|none, serial=ID)";
+          return false;
+        }
+    }
+  return true;
+}
