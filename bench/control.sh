@@ -4,7 +4,7 @@
 #   bench/control.sh [BUILD-DIR] [RUNS]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:-$here/../build}
+build=$(cd "${1:-$here/../build}" && pwd)
 runs=${2:-10}
 vmm=$build/src/vmm/vivarium-vmm
 probe=$build/tests/guest/vivarium-probe.elf

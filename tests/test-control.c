@@ -536,7 +536,9 @@ test_gdbus_tool (Fixture *f, gconstpointer data)
 
   (void) data;
   SKIP_WITHOUT_KVM ();
-  if (g_find_program_in_path ("gdbus") == NULL)
+  g_autofree char *gdbus = g_find_program_in_path ("gdbus");
+
+  if (gdbus == NULL)
     {
       g_test_skip ("gdbus is not installed (libglib2.0-bin)");
       return;

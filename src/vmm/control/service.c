@@ -39,7 +39,6 @@
 #define ERROR_FAILED      "org.vivarium.Vmm1.Error.Failed"
 #define LOG_MAX_BYTES    (4 * 1024 * 1024)
 #define LOG_KEEP         4
-#define LINGER_MS        250
 
 typedef struct {
   struct vmm_service_options opts;
@@ -91,18 +90,21 @@ set_state (Service *s, const char *state)
   viv_vmm1_emit_state_changed (s->iface, state);
 }
 
+/* At low priority, after the skeleton's own idle has sent the last
+ * PropertiesChanged: push what is queued to every client, then leave. */
 static gboolean
 quit_cb (gpointer data)
 {
   Service *s = data;
 
+  for (guint i = 0; i < s->connections->len; i++)
+    g_dbus_connection_flush_sync (s->connections->pdata[i], NULL, NULL);
   g_main_loop_quit (s->loop);
   return G_SOURCE_REMOVE;
 }
 
-/* The machine is gone for good: flush and free it, then leave after a
- * moment, so clients receive the last state change before the socket
- * closes. */
+/* The machine is gone for good: flush and free it, then leave once
+ * clients have the last state change. */
 static void
 finish (Service *s, int status)
 {
@@ -114,7 +116,7 @@ finish (Service *s, int status)
   vmm_vm_destroy (s->vm);   /* flushes the disks */
   s->vm = NULL;
   g_mutex_unlock (&s->vm_lock);
-  g_timeout_add (LINGER_MS, quit_cb, s);
+  g_idle_add_full (G_PRIORITY_LOW, quit_cb, s, NULL);
 }
 
 /* ---- the VM's lifecycle ---------------------------------------------------------- */
