@@ -13,12 +13,19 @@
 #include "viv-test-ui.h"
 
 static VivApplication *the_app;
+static char *root;   /* the test's XDG_DATA_HOME and XDG_RUNTIME_DIR */
 
 typedef struct {
   VivApplication *app;
   VivWindow *window;
   const char *suffix; /* "" or "-ru": screenshots of a translated run */
 } Fixture;
+
+static gboolean
+library_shown (gpointer data)
+{
+  return g_strcmp0 (viv_window_get_visible_page (data), "loading") != 0;
+}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data G_GNUC_UNUSED)
@@ -33,6 +40,7 @@ fixture_setup (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   f->window = VIV_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (f->app)));
   g_assert_nonnull (f->window);
   g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (f->window), 3, 10000));
+  g_assert_true (viv_test_wait_for (library_shown, f->window, 10000));
 }
 
 static void close_other_windows (Fixture *f);
@@ -120,7 +128,9 @@ static void
 test_shortcuts (Fixture *f, gconstpointer data G_GNUC_UNUSED)
 {
   GtkApplication *gtk_app = GTK_APPLICATION (f->app);
+  g_autofree char *name = shot_name (f, "shortcuts");
   g_auto(GStrv) accels = NULL;
+  GtkWidget *shortcuts;
 
   /* Every action has a keyboard path. */
   accels = gtk_application_get_accels_for_action (gtk_app, "win.new-machine");
@@ -135,6 +145,9 @@ test_shortcuts (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.show-help-overlay",
                                              NULL));
   g_assert_true (viv_test_wait_for (has_shortcuts_window, NULL, 5000));
+  shortcuts = find_toplevel (GTK_TYPE_SHORTCUTS_WINDOW);
+  g_assert_true (viv_test_wait_for_frames (shortcuts, 20, 5000));
+  g_free (viv_test_screenshot (shortcuts, name));
 }
 
 static GtkWidget *
@@ -188,10 +201,14 @@ close_other_windows (Fixture *f)
 int
 main (int argc, char *argv[])
 {
-  setlocale (LC_ALL, "");
-  viv_application_init_i18n ();
   g_autoptr(GError) error = NULL;
   int status;
+
+  /* A library of our own, empty, before anything reads the variables */
+  root = viv_test_make_xdg_dirs ();
+
+  setlocale (LC_ALL, "");
+  viv_application_init_i18n ();
 
   gtk_test_init (&argc, &argv, NULL);
 
@@ -215,5 +232,7 @@ main (int argc, char *argv[])
   status = g_test_run ();
   g_application_release (G_APPLICATION (the_app));
   g_clear_object (&the_app);
+  viv_test_rm_rf (root);
+  g_free (root);
   return status;
 }

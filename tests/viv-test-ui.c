@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <adwaita.h>
+#include <glib/gstdio.h>
 
 #include "viv-test-ui.h"
 
@@ -165,4 +166,140 @@ viv_test_find_widget (GtkWidget  *root,
         return found;
     }
   return NULL;
+}
+
+char *
+viv_test_screenshot_with_popover (GtkWidget  *window,
+                                  GtkWidget  *popover,
+                                  const char *name)
+{
+  const char *dir = g_getenv ("VIVARIUM_SCREENSHOT_DIR");
+  g_autoptr(GdkPaintable) window_paintable = NULL;
+  g_autoptr(GdkPaintable) popover_paintable = NULL;
+  g_autoptr(GtkSnapshot) snapshot = NULL;
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autofree char *file = NULL;
+  g_autofree char *path = NULL;
+  GdkSurface *surface;
+  double window_dx, window_dy, popover_dx, popover_dy;
+  int width, height, x, y;
+
+  if (dir == NULL)
+    {
+      g_test_message ("VIVARIUM_SCREENSHOT_DIR is not set: no screenshot of %s", name);
+      return NULL;
+    }
+  g_mkdir_with_parents (dir, 0755);
+
+  /* Where the popover's widget is, in the window widget's coordinates:
+   * its surface's place in the parent surface, less the shadows around
+   * both widgets in their surfaces. */
+  surface = gtk_native_get_surface (GTK_NATIVE (popover));
+  gtk_native_get_surface_transform (GTK_NATIVE (window), &window_dx, &window_dy);
+  gtk_native_get_surface_transform (GTK_NATIVE (popover), &popover_dx, &popover_dy);
+  x = gdk_popup_get_position_x (GDK_POPUP (surface)) + (int) (popover_dx - window_dx);
+  y = gdk_popup_get_position_y (GDK_POPUP (surface)) + (int) (popover_dy - window_dy);
+
+  width = gtk_widget_get_width (window);
+  height = gtk_widget_get_height (window);
+  window_paintable = gtk_widget_paintable_new (window);
+  popover_paintable = gtk_widget_paintable_new (popover);
+  snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (window_paintable, GDK_SNAPSHOT (snapshot), width, height);
+  gtk_snapshot_save (snapshot);
+  gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (x, y));
+  gdk_paintable_snapshot (popover_paintable, GDK_SNAPSHOT (snapshot),
+                          gtk_widget_get_width (popover), gtk_widget_get_height (popover));
+  gtk_snapshot_restore (snapshot);
+  node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+  if (node == NULL)
+    return NULL;
+
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (window)), node,
+                                         &GRAPHENE_RECT_INIT (0, 0, width, height));
+  file = g_strconcat (name, ".png", NULL);
+  path = g_build_filename (dir, file, NULL);
+  if (!gdk_texture_save_to_png (texture, path))
+    {
+      g_test_message ("could not write %s", path);
+      return NULL;
+    }
+  g_test_message ("screenshot: %s", path);
+  return g_steal_pointer (&path);
+}
+
+static void
+find_all (GtkWidget *root,
+          GType      type,
+          GPtrArray *found)
+{
+  if (g_type_is_a (G_OBJECT_TYPE (root), type))
+    g_ptr_array_add (found, root);
+  for (GtkWidget *child = gtk_widget_get_first_child (root);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    find_all (child, type, found);
+}
+
+GPtrArray *
+viv_test_find_all (GtkWidget *root,
+                   GType      type)
+{
+  GPtrArray *found = g_ptr_array_new ();
+
+  find_all (root, type, found);
+  return found;
+}
+
+GtkWidget *
+viv_test_find_toplevel (GType type)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWidget) widget = g_list_model_get_item (toplevels, i);
+
+      if (g_type_is_a (G_OBJECT_TYPE (widget), type) && gtk_widget_get_mapped (widget))
+        return widget;
+    }
+  return NULL;
+}
+
+char *
+viv_test_make_xdg_dirs (void)
+{
+  char *root = g_dir_make_tmp ("vivarium-ui-XXXXXX", NULL);
+  g_autofree char *data_home = NULL;
+  g_autofree char *runtime_dir = NULL;
+
+  g_assert_nonnull (root);
+  data_home = g_build_filename (root, "data", NULL);
+  runtime_dir = g_build_filename (root, "run", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (data_home, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (runtime_dir, 0700), ==, 0);
+  g_chmod (runtime_dir, 0700);
+  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
+  g_setenv ("XDG_RUNTIME_DIR", runtime_dir, TRUE);
+  return root;
+}
+
+void
+viv_test_rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = NULL;
+  const char *entry;
+
+  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      dir = g_dir_open (path, 0, NULL);
+      while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, entry, NULL);
+
+          viv_test_rm_rf (child);
+        }
+    }
+  g_remove (path);
 }

@@ -31,4 +31,25 @@ GtkWidget *viv_test_find_widget   (GtkWidget  *root,
                                    GType       type,
                                    const char *text);
 
+/* Like viv_test_screenshot(), with POPOVER (a menu open over WINDOW) drawn
+ * where it shows. */
+char    *viv_test_screenshot_with_popover (GtkWidget  *window,
+                                           GtkWidget  *popover,
+                                           const char *name);
+
+/* Every descendant of ROOT of type TYPE, depth first (transfer container) */
+GPtrArray *viv_test_find_all      (GtkWidget  *root,
+                                   GType       type);
+
+/* The first mapped toplevel of type TYPE, or NULL */
+GtkWidget *viv_test_find_toplevel (GType       type);
+
+/* Makes a folder for the test's XDG_DATA_HOME and XDG_RUNTIME_DIR and sets
+ * them; returns the folder (its data/ and run/ hold them). Call it first,
+ * before anything reads them: GLib caches both. */
+char    *viv_test_make_xdg_dirs   (void);
+
+/* Removes PATH and everything under it */
+void     viv_test_rm_rf           (const char *path);
+
 G_END_DECLS

@@ -9,16 +9,28 @@
 #include <glib/gi18n.h>
 
 #include "viv-application.h"
+#include "viv-os-database.h"
 #include "viv-window.h"
 
 struct _VivApplication
 {
   AdwApplication parent_instance;
 
-  GSettings *settings;
+  GSettings     *settings;
+  VivLibrary    *library;        /* made at startup */
+  char          *library_error;  /* why it could not be read */
+  GCancellable  *cancellable;    /* cancelled at shutdown */
 };
 
 G_DEFINE_FINAL_TYPE (VivApplication, viv_application, ADW_TYPE_APPLICATION)
+
+enum {
+  PROP_0,
+  PROP_LIBRARY_ERROR,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 /* Translations are looked up in LOCALEDIR, or in VIVARIUM_LOCALEDIR when the
  * app runs from its build folder (meson devenv and the tests set it). */
@@ -48,6 +60,42 @@ viv_application_get_settings (VivApplication *self)
   g_return_val_if_fail (VIV_IS_APPLICATION (self), NULL);
 
   return self->settings;
+}
+
+/* The machines, one library for the whole app; NULL before startup */
+VivLibrary *
+viv_application_get_library (VivApplication *self)
+{
+  g_return_val_if_fail (VIV_IS_APPLICATION (self), NULL);
+
+  return self->library;
+}
+
+/* Why the library could not be read, or NULL */
+const char *
+viv_application_get_library_error (VivApplication *self)
+{
+  g_return_val_if_fail (VIV_IS_APPLICATION (self), NULL);
+
+  return self->library_error;
+}
+
+static void
+on_library_loaded (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(VivApplication) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (viv_library_load_finish (VIV_LIBRARY (object), result, &error))
+    return;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_warning ("%s", error->message);
+  g_free (self->library_error);
+  self->library_error = g_strdup (error->message);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LIBRARY_ERROR]);
 }
 
 static void
@@ -88,12 +136,22 @@ viv_application_about_action (GSimpleAction *action G_GNUC_UNUSED,
   gtk_window_present (GTK_WINDOW (about));
 }
 
+/* Quitting closes the main window, which asks first when machines run */
 static void
 viv_application_quit_action (GSimpleAction *action G_GNUC_UNUSED,
                              GVariant      *parameter G_GNUC_UNUSED,
                              gpointer       user_data)
 {
-  g_application_quit (G_APPLICATION (user_data));
+  VivApplication *self = user_data;
+  GList *windows = gtk_application_get_windows (GTK_APPLICATION (self));
+
+  for (GList *l = windows; l != NULL; l = l->next)
+    if (VIV_IS_WINDOW (l->data))
+      {
+        viv_window_request_quit (l->data);
+        return;
+      }
+  g_application_quit (G_APPLICATION (self));
 }
 
 static const GActionEntry app_actions[] = {
@@ -114,6 +172,13 @@ viv_application_startup (GApplication *app)
   g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions,
                                    G_N_ELEMENTS (app_actions), self);
 
+  /* Both read in worker threads from now on, so that the first window
+   * finds them (nearly) ready */
+  viv_os_database_load (viv_os_database_get_default ());
+  self->library = viv_library_new (NULL);
+  viv_library_load_async (self->library, self->cancellable, on_library_loaded,
+                          g_object_ref (self));
+
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit",
                                          (const char *[]) { "<Control>q", NULL });
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "window.close",
@@ -122,6 +187,25 @@ viv_application_startup (GApplication *app)
                                          (const char *[]) { "<Control>n", NULL });
   gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.show-help-overlay",
                                          (const char *[]) { "<Control>question", NULL });
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.search",
+                                         (const char *[]) { "<Control>f", NULL });
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.view-mode::grid",
+                                         (const char *[]) { "<Control>1", NULL });
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.view-mode::list",
+                                         (const char *[]) { "<Control>2", NULL });
+}
+
+static void
+viv_application_shutdown (GApplication *app)
+{
+  VivApplication *self = VIV_APPLICATION (app);
+
+  g_cancellable_cancel (self->cancellable);
+
+  G_APPLICATION_CLASS (viv_application_parent_class)->shutdown (app);
+
+  /* Machines let go of their helpers, which go on running */
+  g_clear_object (&self->library);
 }
 
 static void
@@ -129,9 +213,41 @@ viv_application_dispose (GObject *object)
 {
   VivApplication *self = VIV_APPLICATION (object);
 
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->library);
   g_clear_object (&self->settings);
 
   G_OBJECT_CLASS (viv_application_parent_class)->dispose (object);
+}
+
+static void
+viv_application_finalize (GObject *object)
+{
+  VivApplication *self = VIV_APPLICATION (object);
+
+  g_clear_object (&self->cancellable);
+  g_free (self->library_error);
+
+  G_OBJECT_CLASS (viv_application_parent_class)->finalize (object);
+}
+
+static void
+viv_application_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  VivApplication *self = VIV_APPLICATION (object);
+
+  switch (prop_id)
+    {
+    case PROP_LIBRARY_ERROR:
+      g_value_set_string (value, self->library_error);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 static void
@@ -141,13 +257,23 @@ viv_application_class_init (VivApplicationClass *klass)
   GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
 
   object_class->dispose = viv_application_dispose;
+  object_class->finalize = viv_application_finalize;
+  object_class->get_property = viv_application_get_property;
 
   app_class->activate = viv_application_activate;
   app_class->startup = viv_application_startup;
+  app_class->shutdown = viv_application_shutdown;
+
+  properties[PROP_LIBRARY_ERROR] =
+    g_param_spec_string ("library-error", NULL, NULL,
+                         NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
 viv_application_init (VivApplication *self)
 {
   self->settings = g_settings_new (BASE_APP_ID);
+  self->cancellable = g_cancellable_new ();
 }

@@ -6,6 +6,8 @@
 
 #include <adwaita.h>
 
+#include "viv-library.h"
+
 G_BEGIN_DECLS
 
 #define VIV_TYPE_APPLICATION (viv_application_get_type ())
@@ -15,5 +17,7 @@ G_DECLARE_FINAL_TYPE (VivApplication, viv_application, VIV, APPLICATION, AdwAppl
 VivApplication *viv_application_new       (void);
 void            viv_application_init_i18n (void);
 GSettings      *viv_application_get_settings (VivApplication *self);
+VivLibrary     *viv_application_get_library  (VivApplication *self);
+const char     *viv_application_get_library_error (VivApplication *self);
 
 G_END_DECLS

@@ -73,6 +73,33 @@ G_DEFINE_ENUM_TYPE (VivMachineState, viv_machine_state,
 
 G_DEFINE_QUARK (viv-machine-error-quark, viv_machine_error)
 
+/* A state in a word or two, for tiles and headers */
+const char *
+viv_machine_state_to_string (VivMachineState state)
+{
+  switch (state)
+    {
+    case VIV_MACHINE_STATE_STOPPED:
+      /* Translators: the state of a machine that is not running */
+      return C_("machine state", "Off");
+    case VIV_MACHINE_STATE_STARTING:
+      return C_("machine state", "Starting…");
+    case VIV_MACHINE_STATE_RUNNING:
+      return C_("machine state", "Running");
+    case VIV_MACHINE_STATE_PAUSED:
+      return C_("machine state", "Paused");
+    case VIV_MACHINE_STATE_SHUTTING_DOWN:
+      return C_("machine state", "Shutting Down…");
+    case VIV_MACHINE_STATE_CRASHED:
+      return C_("machine state", "Crashed");
+    case VIV_MACHINE_STATE_BROKEN:
+      /* Translators: the state of a machine whose machine.json cannot be used */
+      return C_("machine state", "Broken");
+    default:
+      g_return_val_if_reached (NULL);
+    }
+}
+
 enum {
   PROP_0,
   PROP_UUID,
@@ -1008,16 +1035,25 @@ viv_machine_open_serial_finish (VivMachine    *self,
 
 typedef struct
 {
-  char    *name;     /* NULL: not changed */
-  gboolean resources;
-  guint64  memory;
-  guint    cpus;
+  char         *name;     /* NULL: not changed */
+  gboolean      resources;
+  guint64       memory;
+  guint         cpus;
+  gboolean      boot;
+  VivBootKind   boot_kind;
+  VivFirmware   firmware;
+  char         *kernel;
+  char         *initrd;
+  char         *cmdline;
 } Change;
 
 static void
 change_free (Change *change)
 {
   g_free (change->name);
+  g_free (change->kernel);
+  g_free (change->initrd);
+  g_free (change->cmdline);
   g_free (change);
 }
 
@@ -1099,6 +1135,17 @@ save_next (VivMachine *self)
               config->memory = change->memory;
               config->cpus = change->cpus;
             }
+          if (change->boot)
+            {
+              config->boot.kind = change->boot_kind;
+              config->boot.firmware = change->firmware;
+              g_free (config->boot.kernel);
+              config->boot.kernel = g_strdup (change->kernel);
+              g_free (config->boot.initrd);
+              config->boot.initrd = g_strdup (change->initrd);
+              g_free (config->boot.cmdline);
+              config->boot.cmdline = g_strdup (change->cmdline);
+            }
           viv_machine_config_check (config, &error);
         }
 
@@ -1136,10 +1183,22 @@ queue_change (VivMachine *self,
     save_next (self);
 }
 
-static gboolean
-check_name (const char  *name,
-            GError     **error)
+/**
+ * viv_machine_check_name:
+ * @name: a name, as it would be saved
+ * @error: return location for a %VIV_MACHINE_ERROR_INVALID_NAME
+ *
+ * Whether viv_machine_rename_async() would take @name (after dropping the
+ * spaces at either end), so that a dialog can say why before it is tried.
+ *
+ * Returns: %TRUE if the name can be used
+ */
+gboolean
+viv_machine_check_name (const char  *name,
+                        GError     **error)
 {
+  g_return_val_if_fail (name != NULL, FALSE);
+
   if (*name == '\0')
     {
       g_set_error_literal (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME,
@@ -1200,7 +1259,7 @@ viv_machine_rename_async (VivMachine          *self,
 
   change = g_new0 (Change, 1);
   change->name = g_strstrip (g_strdup (name));
-  if (!check_name (change->name, &error))
+  if (!viv_machine_check_name (change->name, &error))
     {
       change_free (change);
       g_task_return_error (task, g_steal_pointer (&error));
@@ -1267,6 +1326,72 @@ viv_machine_set_resources_finish (VivMachine    *self,
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
                         viv_machine_set_resources_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* An empty string is no string: the field is left out of machine.json */
+static char *
+dup_nonempty (const char *text)
+{
+  return text != NULL && *text != '\0' ? g_strdup (text) : NULL;
+}
+
+/**
+ * viv_machine_set_boot_async:
+ * @self: a machine
+ * @kind: how the machine boots
+ * @firmware: the firmware, for %VIV_BOOT_KIND_FIRMWARE (else kept as given)
+ * @kernel: (nullable): the kernel, for %VIV_BOOT_KIND_KERNEL
+ * @initrd: (nullable): the initial ramdisk
+ * @cmdline: (nullable): the kernel command line
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once machine.json is written
+ * @user_data: data for @callback
+ *
+ * Changes the machine's boot source in machine.json (atomically, in a worker
+ * thread). Empty strings leave the field out. A description that is not
+ * complete (no kernel to boot, say) is refused with the config's error. A
+ * running machine boots the new way the next time it starts.
+ */
+void
+viv_machine_set_boot_async (VivMachine          *self,
+                            VivBootKind          kind,
+                            VivFirmware          firmware,
+                            const char          *kernel,
+                            const char          *initrd,
+                            const char          *cmdline,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  Change *change;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_set_boot_async);
+
+  change = g_new0 (Change, 1);
+  change->boot = TRUE;
+  change->boot_kind = kind;
+  change->firmware = firmware;
+  change->kernel = dup_nonempty (kernel);
+  change->initrd = dup_nonempty (initrd);
+  change->cmdline = dup_nonempty (cmdline);
+  queue_change (self, task, change);
+}
+
+gboolean
+viv_machine_set_boot_finish (VivMachine    *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_set_boot_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }

@@ -27,6 +27,7 @@ typedef enum
 
 #define VIV_TYPE_MACHINE_STATE (viv_machine_state_get_type ())
 GType viv_machine_state_get_type (void) G_GNUC_CONST;
+const char *viv_machine_state_to_string (VivMachineState state);
 
 #define VIV_MACHINE_ERROR (viv_machine_error_quark ())
 
@@ -61,6 +62,8 @@ GdkTexture             *viv_machine_get_thumbnail       (VivMachine             
 guint64                 viv_machine_get_uptime          (VivMachine              *self);
 gboolean                viv_machine_get_pending_changes (VivMachine              *self);
 gboolean                viv_machine_is_active           (VivMachine              *self);
+gboolean                viv_machine_check_name          (const char              *name,
+                                                         GError                 **error);
 
 void                    viv_machine_start_async         (VivMachine              *self,
                                                          GCancellable            *cancellable,
@@ -135,6 +138,18 @@ void                    viv_machine_set_resources_async (VivMachine             
 gboolean                viv_machine_set_resources_finish (VivMachine             *self,
                                                           GAsyncResult           *result,
                                                           GError                **error);
+void                    viv_machine_set_boot_async      (VivMachine              *self,
+                                                         VivBootKind              kind,
+                                                         VivFirmware              firmware,
+                                                         const char              *kernel,
+                                                         const char              *initrd,
+                                                         const char              *cmdline,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_set_boot_finish     (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
 void                    viv_machine_read_log_async      (VivMachine              *self,
                                                          gsize                    max_bytes,
                                                          GCancellable            *cancellable,

@@ -7,6 +7,7 @@
  */
 #include "acpi.h"
 #include "apic.h"
+#include "blk.h"
 #include "console.h"
 #include "pci.h"
 #include "virtio.h"
@@ -718,6 +719,15 @@ probe_main (void)
 
   if (cmdline_is ("mode", "idle"))
     idle_mode ();
+  if (cmdline_is ("mode", "writeloop") || cmdline_is ("mode", "diskbench"))
+    {
+      /* The disk modes: no tests, the disks only */
+      if (!acpi.ecam || !pci_enumerate (&pci, acpi.ecam, acpi.bus_start, acpi.bus_end))
+        tap_bail ("no ECAM: cannot reach PCI configuration space");
+      if (cmdline_is ("mode", "writeloop"))
+        blk_writeloop_mode (&pci, &acpi);
+      blk_diskbench_mode (&pci, &acpi);
+    }
 
   test_cpu_count ();
   test_lapic ();
@@ -728,5 +738,6 @@ probe_main (void)
   test_msix ();
   test_malformed ();
   test_console (&pci);
+  test_blk (&pci);
   test_power_off ();
 }

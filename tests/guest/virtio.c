@@ -40,7 +40,7 @@ struct ring_set
   uint8_t avail[4096];
   uint8_t used[4096];
 };
-static struct ring_set ring_pool[12] __attribute__ ((aligned (4096)));
+static struct ring_set ring_pool[48] __attribute__ ((aligned (4096)));
 static unsigned ring_pool_used;
 
 /* --- capabilities --------------------------------------------------------------- */
@@ -311,6 +311,7 @@ virtio_setup_queue (struct virtio_dev *v, uint16_t index, uint16_t max_size, uin
     }
   q->size = size;
   q->avail_idx = 0;
+  q->published = 0;
   q->last_used = 0;
   memset ((void *) q->desc, 0, VIRTQ_MAX_SIZE * 16);
   memset ((void *) q->avail, 0, 4096);
@@ -362,6 +363,35 @@ virtio_init (struct virtio_dev *v, bool report)
 {
   return virtio_begin (v, 0, report) && virtio_setup_queue (v, 0, VIRTQ_MAX_SIZE, 0, report)
          && virtio_driver_ok (v, report);
+}
+
+uint8_t
+virtio_cfg_read8 (const struct virtio_dev *v, unsigned off)
+{
+  return v->device.addr ? mmio_read8 (v->device.addr + off) : 0;
+}
+
+uint16_t
+virtio_cfg_read16 (const struct virtio_dev *v, unsigned off)
+{
+  return v->device.addr ? mmio_read16 (v->device.addr + off) : 0;
+}
+
+uint64_t
+virtio_cfg_read64 (const struct virtio_dev *v, unsigned off)
+{
+  uint8_t gen;
+  uint64_t value;
+
+  /* Two 32-bit halves, read again if the configuration changed between
+   * them (§4.1.4.3.1, config_generation) */
+  do
+    {
+      gen = mmio_read8 (cc (v, COMMON_CFG_GEN));
+      value = virtio_cfg_read32 (v, off) | (uint64_t) virtio_cfg_read32 (v, off + 4) << 32;
+    }
+  while (gen != mmio_read8 (cc (v, COMMON_CFG_GEN)));
+  return value;
 }
 
 uint32_t
@@ -417,14 +447,22 @@ need_event (uint16_t event, uint16_t new_idx, uint16_t old)
 }
 
 void
-virtq_publish (struct vq *q, uint16_t head)
+virtq_add_avail (struct vq *q, uint16_t head)
 {
-  uint16_t old = q->avail_idx;
+  wr16 (q->avail + 4 + 2ull * (q->avail_idx % q->size), head);
+  q->avail_idx++;
+}
+
+void
+virtq_kick (struct vq *q)
+{
+  uint16_t old = q->published;
   bool kick;
 
-  wr16 (q->avail + 4 + 2ull * (old % q->size), head);
+  if (old == q->avail_idx)
+    return;
   barrier ();   /* x86 keeps stores in order; the compiler must too */
-  q->avail_idx = old + 1;
+  q->published = q->avail_idx;
   wr16 (q->avail + 2, q->avail_idx);
   mfence ();    /* the index store before the avail_event/flags load */
 
@@ -433,7 +471,17 @@ virtq_publish (struct vq *q, uint16_t head)
   else
     kick = !(rd16 (q->used) & 1);   /* VIRTQ_USED_F_NO_NOTIFY */
   if (kick)
-    mmio_write16 (q->notify_addr, q->index);
+    {
+      mmio_write16 (q->notify_addr, q->index);
+      q->kicks++;
+    }
+}
+
+void
+virtq_publish (struct vq *q, uint16_t head)
+{
+  virtq_add_avail (q, head);
+  virtq_kick (q);
 }
 
 bool

@@ -53,6 +53,8 @@ struct vq
   uint64_t notify_addr;
   uint64_t desc, avail, used;   /* guest-physical = virtual, from the pool */
   uint16_t avail_idx, last_used;
+  uint16_t published;           /* the avail index the device has been shown */
+  uint64_t kicks;               /* notifications written */
 };
 
 struct virtio_dev
@@ -105,7 +107,11 @@ static inline bool virtio_has (const struct virtio_dev *v, unsigned bit)
 }
 
 /* The device-specific configuration (needs its capability) */
+uint8_t virtio_cfg_read8 (const struct virtio_dev *v, unsigned off);
+uint16_t virtio_cfg_read16 (const struct virtio_dev *v, unsigned off);
 uint32_t virtio_cfg_read32 (const struct virtio_dev *v, unsigned off);
+/* Two 32-bit reads, repeated until config_generation holds still */
+uint64_t virtio_cfg_read64 (const struct virtio_dev *v, unsigned off);
 void virtio_cfg_write32 (const struct virtio_dev *v, unsigned off, uint32_t value);
 
 /* Descriptor i of a queue */
@@ -113,6 +119,11 @@ void virtq_set_desc (struct vq *q, uint16_t i, uint64_t addr, uint32_t len,
                      uint16_t flags, uint16_t next);
 /* Makes head available and notifies if the device wants it */
 void virtq_publish (struct vq *q, uint16_t head);
+/* The same in two steps, for batches: add heads to the ring (not yet
+ * visible), then publish them all with one index store and at most one
+ * notification */
+void virtq_add_avail (struct vq *q, uint16_t head);
+void virtq_kick (struct vq *q);
 /* The next used element, if there is one (no waiting) */
 bool virtq_next_used (struct vq *q, uint32_t *id, uint32_t *len);
 /* Makes head available, notifies if the device wants it, polls for the

@@ -389,6 +389,11 @@ vmm_aio_flush_submissions (struct vmm_aio *aio)
   while (ret == -EINTR);
   if (ret < 0)
     vmm_log_error ("aio: io_uring_submit: %s", strerror (-ret));
+  /* What the kernel did not take (an error, -EAGAIN, -EBUSY) stays in the
+   * submission ring: try again with the next batch or completion rather
+   * than leave it there until some unrelated request comes. */
+  if (io_uring_sq_ready (&aio->ring) > 0)
+    aio->need_submit = true;
 }
 
 void

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "block/aio.h"
 
@@ -124,8 +125,13 @@ struct vmm_virtio_blk {
   uint8_t config[CONFIG_SIZE];
   unsigned generation;      /* bumped by a device reset */
   unsigned in_flight;
+  pthread_cond_t idle;      /* with dev.lock: in_flight reached 0 */
+  bool resetting;           /* a reset waits for the requests in flight */
   struct vmm_ratelimit rl;
 };
+
+/* How long a reset waits for the requests in flight to finish */
+#define RESET_DRAIN_SECONDS 30
 
 /* ---- completing ---------------------------------------------------------------- */
 
@@ -173,7 +179,8 @@ req_finish (struct blk_req *req, uint8_t status)
       if (virtq_should_notify (vq))
         vmm_virtio_notify_queue (dev, req->queue);
     }
-  blk->in_flight--;
+  if (--blk->in_flight == 0)
+    pthread_cond_broadcast (&blk->idle);
   req_free (req);
 }
 
@@ -613,6 +620,8 @@ handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain
     {
       vmm_log_guest (&blk->rl, "virtio-blk: a request without a status byte");
       virtq_push (vq, chain->head, 0);
+      if (virtq_should_notify (vq))
+        vmm_virtio_notify_queue (&blk->dev, q);
       return;
     }
 
@@ -620,6 +629,8 @@ handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain
   if (req == NULL)
     {
       virtq_push (vq, chain->head, 0);
+      if (virtq_should_notify (vq))
+        vmm_virtio_notify_queue (&blk->dev, q);
       return;
     }
   req->blk = blk;
@@ -741,6 +752,9 @@ blk_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
   struct virtq_chain chain;
   int ret;
 
+  /* A reset is waiting for the requests in flight: no new ones. */
+  if (blk->resetting)
+    return;
   for (;;)
     {
       virtq_disable_notify (vq);
@@ -769,9 +783,29 @@ static void
 blk_reset (struct vmm_virtio_dev *dev)
 {
   struct vmm_virtio_blk *blk = dev->priv;
+  struct timespec deadline;
 
-  /* Requests in flight finish into nothing (see req_finish). */
+  /* Requests in flight finish into nothing (see req_finish), but they may
+   * still read into guest buffers. The reset is complete when the status
+   * reads 0 (virtio 1.2, 4.1.4.3.2): after that nothing may touch memory
+   * the driver could be using again, so wait for them, as QEMU drains.
+   * This runs on a vCPU thread (a write to device_status) with dev->lock
+   * held; the completions come on the loop thread, which takes the lock
+   * while we wait. Bounded, in case the host's storage hangs. */
   blk->generation++;
+  if (blk->in_flight == 0)
+    return;
+  blk->resetting = true;
+  clock_gettime (CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += RESET_DRAIN_SECONDS;
+  while (blk->in_flight > 0)
+    if (pthread_cond_timedwait (&blk->idle, &dev->lock, &deadline) == ETIMEDOUT)
+      {
+        vmm_log_warning ("virtio-blk: %u requests still in flight %d s after a device reset",
+                         blk->in_flight, RESET_DRAIN_SECONDS);
+        break;
+      }
+  blk->resetting = false;
 }
 
 static void
@@ -846,10 +880,19 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
   blk = calloc (1, sizeof *blk);
   if (blk == NULL)
     return -ENOMEM;
+  {
+    pthread_condattr_t attr;
+
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&blk->idle, &attr);
+    pthread_condattr_destroy (&attr);
+  }
 
   ret = vmm_block_open (&blk->block, &opts, error);
   if (ret < 0)
     {
+      pthread_cond_destroy (&blk->idle);
       free (blk);
       return ret;
     }
@@ -869,6 +912,7 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
       if (asprintf (error, "cannot set up disk I/O: %s", strerror (-ret)) < 0)
         *error = NULL;
       vmm_block_close (blk->block);
+      pthread_cond_destroy (&blk->idle);
       free (blk);
       return ret;
     }
@@ -897,6 +941,7 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
         *error = NULL;
       vmm_aio_free (blk->aio);
       vmm_block_close (blk->block);
+      pthread_cond_destroy (&blk->idle);
       free (blk);
       return ret;
     }
@@ -923,6 +968,7 @@ vmm_virtio_blk_free (struct vmm_virtio_blk *blk)
   vmm_virtio_pci_destroy (&blk->dev);
   vmm_aio_free (blk->aio);
   ret = vmm_block_close (blk->block);
+  pthread_cond_destroy (&blk->idle);
   free (blk);
   return ret;
 }

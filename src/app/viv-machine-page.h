@@ -1,0 +1,25 @@
+/* viv-machine-page.h: one machine, full window: its state, power and console
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <adwaita.h>
+
+#include "viv-machine.h"
+#include "viv-serial-console.h"
+
+G_BEGIN_DECLS
+
+#define VIV_TYPE_MACHINE_PAGE (viv_machine_page_get_type ())
+G_DECLARE_FINAL_TYPE (VivMachinePage, viv_machine_page, VIV, MACHINE_PAGE, GtkWidget)
+
+VivMachine       *viv_machine_page_get_machine     (VivMachinePage *self);
+void              viv_machine_page_set_machine     (VivMachinePage *self,
+                                                    VivMachine     *machine);
+VivSerialConsole *viv_machine_page_get_console     (VivMachinePage *self);
+const char       *viv_machine_page_get_content     (VivMachinePage *self);
+void              viv_machine_page_popup_menu      (VivMachinePage *self);
+void              viv_machine_page_focus_content   (VivMachinePage *self);
+
+G_END_DECLS

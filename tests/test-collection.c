@@ -1,0 +1,1079 @@
+/* test-collection.c: the real app under Xvfb with a library of machines
+ *
+ * Each test starts from the same library, made by the test in a private
+ * XDG_DATA_HOME: "Probe" boots the probe guest (tests/guest/) in its idle
+ * mode, where it prints "tick N" on COM1 and powers off when the ACPI power
+ * button is pressed; "Plain Debian" is a stopped machine that says it runs
+ * Debian 11; a third folder holds a machine.json that cannot be read. The
+ * tests drive the app through its actions, as its menus, buttons and keys
+ * do, and save screenshots in the build folder's tests/screenshots.
+ *
+ * Where /dev/kvm (or the helper, or the probe) is missing, the tests that
+ * run a machine skip, saying why.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <locale.h>
+
+#include "viv-application.h"
+#include "viv-helper.h"
+#include "viv-machine-preferences.h"
+#include "viv-machine-tile.h"
+#include "viv-os-database.h"
+#include "viv-serial-console.h"
+#include "viv-test-ui.h"
+#include "viv-window.h"
+
+#define TIMEOUT_MS   20000
+#define MIB          (G_GUINT64_CONSTANT (1) << 20)
+#define BROKEN_NAME  "broken-machine"
+
+static VivApplication *the_app;
+static char *root;
+static const char *probe_path;
+static gboolean have_kvm;
+
+typedef struct
+{
+  VivWindow  *window;
+  VivLibrary *library;
+  VivMachine *probe;
+  VivMachine *plain;
+  VivMachine *broken;
+} Fixture;
+
+/* --- waiting ------------------------------------------------------------------- */
+
+static gboolean
+keep_going (gpointer data G_GNUC_UNUSED)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Iterates the main loop until EXPR holds, for at most MS milliseconds */
+#define WAIT_UNTIL(expr, ms)                                                  \
+  G_STMT_START {                                                              \
+    gint64 wait_end_ = g_get_monotonic_time () + (gint64) (ms) * 1000;       \
+    guint wait_tick_ = g_timeout_add (10, keep_going, NULL);                  \
+    while (!(expr) && g_get_monotonic_time () < wait_end_)                    \
+      g_main_context_iteration (NULL, TRUE);                                  \
+    g_source_remove (wait_tick_);                                             \
+  } G_STMT_END
+
+static void
+sleep_ms (guint ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  WAIT_UNTIL (g_get_monotonic_time () >= end, ms + 1000);
+}
+
+static void
+frames (Fixture *f,
+        guint    n)
+{
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (f->window), n, 10000));
+}
+
+static void
+shoot (GtkWidget  *widget,
+       const char *name)
+{
+  g_autofree char *path = NULL;
+
+  g_assert_true (viv_test_wait_for_frames (widget, 20, 10000));
+  path = viv_test_screenshot (widget, name);
+  g_assert_nonnull (path);
+}
+
+/* --- the library ----------------------------------------------------------------- */
+
+static char *
+machines_dir (void)
+{
+  return g_build_filename (g_get_user_data_dir (), "vivarium", "machines", NULL);
+}
+
+static VivMachine *
+create (VivLibrary       *library,
+        VivMachineConfig *config)
+{
+  g_autoptr(VivMachineConfig) owned = config;
+  g_autoptr(GError) error = NULL;
+  VivMachine *machine = viv_library_create_machine (library, config, &error);
+
+  g_assert_no_error (error);
+  return machine;
+}
+
+static gboolean
+need_kvm (void)
+{
+  if (!have_kvm)
+    {
+      g_test_skip ("/dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
+                   "VIVARIUM_PROBE_ELF is not set: no machine can run here");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GPid
+helper_pid (VivMachine *machine)
+{
+  g_autofree char *name = g_strconcat (viv_machine_get_uuid (machine), ".lock", NULL);
+  g_autofree char *path = g_build_filename (g_get_user_runtime_dir (), "vivarium", name, NULL);
+  g_autofree char *contents = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return 0;
+  return (GPid) g_ascii_strtoll (contents, NULL, 10);
+}
+
+static void
+store_result (GObject      *object G_GNUC_UNUSED,
+              GAsyncResult *result,
+              gpointer      data)
+{
+  *(GAsyncResult **) data = g_object_ref (result);
+}
+
+/* Switches off every machine that runs: helpers outlive the app by design */
+static void
+stop_all (VivLibrary *library)
+{
+  for (guint i = 0; i < g_list_model_get_n_items (G_LIST_MODEL (library)); i++)
+    {
+      g_autoptr(VivMachine) machine = g_list_model_get_item (G_LIST_MODEL (library), i);
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (!viv_machine_is_active (machine))
+        continue;
+      WAIT_UNTIL (viv_machine_get_state (machine) != VIV_MACHINE_STATE_STARTING, TIMEOUT_MS);
+      viv_machine_force_off_async (machine, NULL, store_result, &result);
+      WAIT_UNTIL (result != NULL, TIMEOUT_MS);
+      if (!viv_machine_force_off_finish (machine, result, &error))
+        {
+          GPid pid = helper_pid (machine);
+
+          g_test_message ("force-off of %s: %s", viv_machine_get_name (machine),
+                          error->message);
+          if (pid > 0)
+            kill (pid, SIGKILL);
+        }
+      WAIT_UNTIL (!viv_machine_is_active (machine), TIMEOUT_MS);
+      g_assert_false (viv_machine_is_active (machine));
+    }
+}
+
+/* --- the window ------------------------------------------------------------------- */
+
+static VivMachineTile *
+tile_of (Fixture    *f,
+         VivMachine *machine)
+{
+  return viv_collection_view_find_tile (viv_window_get_collection (f->window), machine);
+}
+
+static guint
+count_tiles (Fixture *f)
+{
+  g_autoptr(GPtrArray) tiles = viv_test_find_all (GTK_WIDGET (viv_window_get_collection (f->window)),
+                                                  VIV_TYPE_MACHINE_TILE);
+  guint n = 0;
+
+  for (guint i = 0; i < tiles->len; i++)
+    if (gtk_widget_get_mapped (tiles->pdata[i]) &&
+        viv_machine_tile_get_machine (tiles->pdata[i]) != NULL)
+      n++;
+  return n;
+}
+
+static const char *
+tile_state (Fixture    *f,
+            VivMachine *machine)
+{
+  VivMachineTile *tile = tile_of (f, machine);
+
+  return tile != NULL ? viv_machine_tile_get_state_text (tile) : NULL;
+}
+
+static gboolean
+activate (Fixture    *f,
+          const char *action,
+          VivMachine *machine)
+{
+  if (machine == NULL)
+    return gtk_widget_activate_action (GTK_WIDGET (f->window), action, NULL);
+  return gtk_widget_activate_action (GTK_WIDGET (f->window), action, "s",
+                                     viv_machine_get_uuid (machine));
+}
+
+static gboolean
+has_label (GtkWidget  *root_widget,
+           const char *text)
+{
+  return viv_test_find_widget (root_widget, GTK_TYPE_LABEL, text) != NULL;
+}
+
+static gboolean
+label_contains (GtkWidget  *root_widget,
+                const char *part)
+{
+  g_autoptr(GPtrArray) labels = viv_test_find_all (root_widget, GTK_TYPE_LABEL);
+
+  for (guint i = 0; i < labels->len; i++)
+    if (gtk_widget_get_mapped (labels->pdata[i]) &&
+        strstr (gtk_label_get_label (labels->pdata[i]), part) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+open_window (Fixture *f)
+{
+  g_application_activate (G_APPLICATION (the_app));
+  f->window = VIV_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (the_app)));
+  g_assert_nonnull (f->window);
+  g_object_add_weak_pointer (G_OBJECT (f->window), (gpointer *) &f->window);
+  frames (f, 3);
+}
+
+static char *
+console_text (Fixture *f)
+{
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+
+  return viv_serial_console_dup_text (viv_machine_page_get_console (page));
+}
+
+static gboolean
+console_has (Fixture    *f,
+             const char *part)
+{
+  g_autofree char *text = console_text (f);
+
+  return strstr (text, part) != NULL;
+}
+
+/* --- fixture ------------------------------------------------------------------------ */
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineConfig) probe = NULL;
+  g_autoptr(VivMachineConfig) plain = NULL;
+  g_autofree char *dir = machines_dir ();
+  g_autofree char *broken_dir = g_build_filename (dir, BROKEN_NAME, NULL);
+  g_autofree char *broken_json = g_build_filename (broken_dir, "machine.json", NULL);
+
+  f->library = viv_application_get_library (the_app);
+  WAIT_UNTIL (viv_library_get_loaded (f->library), TIMEOUT_MS);
+  g_assert_true (viv_library_get_loaded (f->library));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
+
+  probe = viv_machine_config_new ("Probe", 64 * MIB, 1);
+  probe->boot.kind = VIV_BOOT_KIND_KERNEL;
+  probe->boot.kernel = g_strdup (probe_path != NULL ? probe_path : "/nonexistent/probe.elf");
+  probe->boot.cmdline = g_strdup ("mode=idle");
+  probe->devices.rng = FALSE;
+  f->probe = create (f->library, g_steal_pointer (&probe));
+
+  plain = viv_machine_config_new ("Plain Debian", 64 * MIB, 1);
+  plain->osinfo = g_strdup ("http://debian.org/debian/11");
+  f->plain = create (f->library, g_steal_pointer (&plain));
+
+  /* As another program (or a bad disk) would leave it */
+  g_assert_cmpint (g_mkdir_with_parents (broken_dir, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (broken_json, "{ \"version\": 1, \"name\": ", -1, NULL));
+  WAIT_UNTIL (viv_library_find (f->library, BROKEN_NAME) != NULL, TIMEOUT_MS);
+  f->broken = viv_library_find (f->library, BROKEN_NAME);
+  g_assert_nonnull (f->broken);
+  WAIT_UNTIL (viv_machine_get_state (f->broken) == VIV_MACHINE_STATE_BROKEN, TIMEOUT_MS);
+
+  /* The OS names come from osinfo-db, read in a worker thread */
+  WAIT_UNTIL (viv_os_database_get_loaded (viv_os_database_get_default ()), TIMEOUT_MS);
+
+  open_window (f);
+  WAIT_UNTIL (g_strcmp0 (viv_window_get_visible_page (f->window), "collection") == 0 &&
+              count_tiles (f) == 3, TIMEOUT_MS);
+  g_assert_cmpstr (viv_window_get_visible_page (f->window), ==, "collection");
+}
+
+static void
+close_other_windows (void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = g_list_model_get_n_items (toplevels); i > 0; i--)
+    {
+      g_autoptr(GtkWidget) window = g_list_model_get_item (toplevels, i - 1);
+
+      if (!VIV_IS_WINDOW (window))
+        gtk_window_destroy (GTK_WINDOW (window));
+    }
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *dir = machines_dir ();
+  g_autofree char *trash = g_build_filename (g_get_user_data_dir (), "Trash", NULL);
+
+  close_other_windows ();
+  stop_all (f->library);
+  if (f->window != NULL)
+    gtk_window_destroy (GTK_WINDOW (f->window));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+
+  /* The library follows the folder: it empties as the folders go (the
+   * folder itself stays: the library watches it) */
+  {
+    g_autoptr(GDir) machines = g_dir_open (dir, 0, NULL);
+    const char *name;
+
+    while (machines != NULL && (name = g_dir_read_name (machines)) != NULL)
+      {
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+
+        viv_test_rm_rf (path);
+      }
+  }
+  WAIT_UNTIL (g_list_model_get_n_items (G_LIST_MODEL (f->library)) == 0, TIMEOUT_MS);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
+  viv_test_rm_rf (trash);
+}
+
+/* --- tests ---------------------------------------------------------------------------- */
+
+static void
+test_tiles (Fixture       *f,
+            gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachineTile *broken, *plain;
+  GtkWidget *collection = GTK_WIDGET (viv_window_get_collection (f->window));
+
+  g_assert_cmpuint (count_tiles (f), ==, 3);
+
+  /* The names, the OS, the state */
+  g_assert_true (has_label (collection, "Probe"));
+  g_assert_true (has_label (collection, "Plain Debian"));
+  g_assert_true (has_label (collection, BROKEN_NAME));
+  plain = tile_of (f, f->plain);
+  g_assert_nonnull (plain);
+  g_assert_true (has_label (GTK_WIDGET (plain), "Debian 11"));
+  g_assert_cmpstr (tile_state (f, f->plain), ==, C_("machine state", "Off"));
+
+  /* The broken one says so, in the error style, with the reason at hand */
+  broken = tile_of (f, f->broken);
+  g_assert_nonnull (broken);
+  g_assert_cmpstr (viv_machine_tile_get_state_text (broken), ==, C_("machine state", "Broken"));
+  g_assert_nonnull (gtk_widget_get_tooltip_text (GTK_WIDGET (broken)));
+  g_assert_cmpstr (gtk_widget_get_tooltip_text (GTK_WIDGET (broken)), ==,
+                   viv_machine_get_broken_reason (f->broken));
+  {
+    GtkWidget *label = viv_test_find_widget (GTK_WIDGET (broken), GTK_TYPE_LABEL,
+                                             C_("machine state", "Broken"));
+
+    g_assert_nonnull (label);
+    g_assert_true (gtk_widget_has_css_class (label, "error"));
+  }
+
+  shoot (GTK_WIDGET (f->window), "collection-grid");
+
+  /* Its page says why it cannot be used */
+  g_assert_true (activate (f, "win.open-machine", f->broken));
+  WAIT_UNTIL (g_strcmp0 (viv_window_get_view (f->window), "machine") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_page_get_content (viv_window_get_machine_page (f->window)), ==,
+                   "problem");
+  shoot (GTK_WIDGET (f->window), "machine-page-broken");
+  g_assert_true (activate (f, "win.back", NULL));
+  g_assert_cmpstr (viv_window_get_view (f->window), ==, "library");
+  /* Escape and Alt+Left do nothing more on the library page */
+  activate (f, "win.back", NULL);
+  g_assert_cmpstr (viv_window_get_view (f->window), ==, "library");
+}
+
+static void
+test_list_view (Fixture       *f,
+                gconstpointer  data G_GNUC_UNUSED)
+{
+  VivCollectionView *collection = viv_window_get_collection (f->window);
+  GSettings *settings = viv_application_get_settings (the_app);
+  g_autofree char *mode = NULL;
+
+  g_assert_cmpstr (viv_collection_view_get_view_mode (collection), ==, "grid");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.view-mode", "s",
+                                             "list"));
+  g_assert_cmpstr (viv_collection_view_get_view_mode (collection), ==, "list");
+  mode = g_settings_get_string (settings, "view-mode");
+  g_assert_cmpstr (mode, ==, "list");
+
+  WAIT_UNTIL (count_tiles (f) == 3, TIMEOUT_MS);
+  g_assert_cmpuint (count_tiles (f), ==, 3);
+  g_assert_true (viv_machine_tile_get_compact (tile_of (f, f->plain)));
+  shoot (GTK_WIDGET (f->window), "collection-list");
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.view-mode", "s",
+                                             "grid"));
+  g_assert_cmpstr (viv_collection_view_get_view_mode (collection), ==, "grid");
+  WAIT_UNTIL (count_tiles (f) == 3, TIMEOUT_MS);
+  g_assert_false (viv_machine_tile_get_compact (tile_of (f, f->plain)));
+}
+
+static void
+test_search (Fixture       *f,
+             gconstpointer  data G_GNUC_UNUSED)
+{
+  VivCollectionView *collection = viv_window_get_collection (f->window);
+  GtkWidget *bar = viv_test_find_widget (GTK_WIDGET (f->window), GTK_TYPE_SEARCH_BAR, NULL);
+  GtkWidget *entry = viv_test_find_widget (GTK_WIDGET (f->window), GTK_TYPE_SEARCH_ENTRY, NULL);
+
+  g_assert_nonnull (bar);
+  g_assert_nonnull (entry);
+  g_assert_false (gtk_search_bar_get_search_mode (GTK_SEARCH_BAR (bar)));
+
+  /* Ctrl+F */
+  g_assert_true (activate (f, "win.search", NULL));
+  g_assert_true (gtk_search_bar_get_search_mode (GTK_SEARCH_BAR (bar)));
+
+  gtk_editable_set_text (GTK_EDITABLE (entry), "deb");
+  WAIT_UNTIL (viv_collection_view_get_n_items (collection) == 1, TIMEOUT_MS);
+  g_assert_cmpuint (viv_collection_view_get_n_items (collection), ==, 1);
+  WAIT_UNTIL (count_tiles (f) == 1, TIMEOUT_MS);
+  g_assert_nonnull (tile_of (f, f->plain));
+  shoot (GTK_WIDGET (f->window), "collection-search");
+
+  gtk_editable_set_text (GTK_EDITABLE (entry), "no such machine");
+  WAIT_UNTIL (g_strcmp0 (viv_window_get_visible_page (f->window), "no-results") == 0,
+              TIMEOUT_MS);
+  g_assert_cmpstr (viv_window_get_visible_page (f->window), ==, "no-results");
+  shoot (GTK_WIDGET (f->window), "collection-no-results");
+
+  /* Closing the search shows everything again */
+  g_assert_true (activate (f, "win.search", NULL));
+  WAIT_UNTIL (viv_collection_view_get_n_items (collection) == 3, TIMEOUT_MS);
+  g_assert_cmpuint (viv_collection_view_get_n_items (collection), ==, 3);
+  g_assert_cmpstr (viv_window_get_visible_page (f->window), ==, "collection");
+}
+
+static void
+test_context_menu (Fixture       *f,
+                   gconstpointer  data G_GNUC_UNUSED)
+{
+  VivCollectionView *collection = viv_window_get_collection (f->window);
+  VivMachineTile *tile;
+  GtkPopover *menu;
+
+  /* The Menu key (or Shift+F10) opens the focused tile's menu */
+  g_assert_true (viv_collection_view_focus_machine (collection, f->plain));
+  tile = viv_collection_view_get_focused_tile (collection);
+  g_assert_nonnull (tile);
+  g_assert_true (viv_machine_tile_get_machine (tile) == f->plain);
+  g_assert_true (viv_window_get_current_machine (f->window) == f->plain);
+
+  g_assert_true (activate (f, "win.context-menu", NULL));
+  menu = viv_machine_tile_get_menu (tile);
+  g_assert_nonnull (menu);
+  WAIT_UNTIL (gtk_widget_get_mapped (GTK_WIDGET (menu)), TIMEOUT_MS);
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (menu)));
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (menu), 10, 10000));
+  frames (f, 10);
+  g_assert_true (label_contains (GTK_WIDGET (menu), "Start") ||
+                 has_label (GTK_WIDGET (menu), _("_Start")));
+  g_free (viv_test_screenshot_with_popover (GTK_WIDGET (f->window), GTK_WIDGET (menu),
+                                            "context-menu"));
+  gtk_popover_popdown (menu);
+
+  /* The menu for a machine that cannot be used offers no start */
+  {
+    g_autoptr(GMenuModel) model = viv_machine_menu_new (f->broken, TRUE);
+    gboolean has_start = FALSE;
+
+    for (int s = 0; s < g_menu_model_get_n_items (model); s++)
+      {
+        g_autoptr(GMenuModel) section = g_menu_model_get_item_link (model, s, G_MENU_LINK_SECTION);
+
+        for (int i = 0; i < g_menu_model_get_n_items (section); i++)
+          {
+            g_autofree char *action = NULL;
+
+            g_menu_model_get_item_attribute (section, i, G_MENU_ATTRIBUTE_ACTION, "s", &action);
+            if (g_strcmp0 (action, "win.start-machine") == 0)
+              has_start = TRUE;
+          }
+      }
+    g_assert_false (has_start);
+  }
+}
+
+/* Every machine action has a key, on the window */
+static void
+test_keys (Fixture       *f,
+           gconstpointer  data G_GNUC_UNUSED)
+{
+  static const char *wanted[] = {
+    "start-machine", "pause-machine", "shutdown-machine", "force-off-machine",
+    "reset-machine", "rename-machine", "machine-preferences", "show-machine-log",
+    "delete-machine",
+  };
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  GListModel *controllers = gtk_widget_observe_controllers (GTK_WIDGET (f->window));
+  GtkApplication *app = GTK_APPLICATION (the_app);
+  g_auto(GStrv) accels = NULL;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr(GObject) controller = g_list_model_get_item (controllers, i);
+
+      if (!GTK_IS_SHORTCUT_CONTROLLER (controller))
+        continue;
+      for (guint j = 0; j < g_list_model_get_n_items (G_LIST_MODEL (controller)); j++)
+        {
+          g_autoptr(GtkShortcut) shortcut = g_list_model_get_item (G_LIST_MODEL (controller), j);
+          GVariant *args = gtk_shortcut_get_arguments (shortcut);
+
+          if (args != NULL && g_variant_is_of_type (args, G_VARIANT_TYPE_STRING))
+            g_ptr_array_add (found, g_variant_dup_string (args, NULL));
+        }
+    }
+  g_object_unref (controllers);
+
+  for (guint i = 0; i < G_N_ELEMENTS (wanted); i++)
+    {
+      gboolean ok = g_ptr_array_find_with_equal_func (found, wanted[i], g_str_equal, NULL);
+
+      if (!ok)
+        g_test_message ("no key for %s", wanted[i]);
+      g_assert_true (ok);
+    }
+
+  accels = gtk_application_get_accels_for_action (app, "win.search");
+  g_assert_cmpstr (accels[0], ==, "<Control>f");
+  g_clear_pointer (&accels, g_strfreev);
+  accels = gtk_application_get_accels_for_action (app, "win.view-mode::list");
+  g_assert_cmpstr (accels[0], ==, "<Control>2");
+}
+
+static GtkWidget *
+wait_dialog (void)
+{
+  GtkWidget *dialog = NULL;
+
+  WAIT_UNTIL ((dialog = viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG)) != NULL, TIMEOUT_MS);
+  g_assert_nonnull (dialog);
+  g_assert_true (viv_test_wait_for_frames (dialog, 10, 10000));
+  return dialog;
+}
+
+static void
+test_rename (Fixture       *f,
+             gconstpointer  data G_GNUC_UNUSED)
+{
+  AdwMessageDialog *dialog;
+  GtkWidget *entry;
+
+  g_assert_true (activate (f, "win.rename-machine", f->plain));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  entry = viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_ENTRY, NULL);
+  g_assert_nonnull (entry);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (entry)), ==, "Plain Debian");
+  g_assert_true (adw_message_dialog_get_response_enabled (dialog, "rename"));
+
+  /* An empty name is refused, and the dialog says why */
+  gtk_editable_set_text (GTK_EDITABLE (entry), "   ");
+  g_assert_false (adw_message_dialog_get_response_enabled (dialog, "rename"));
+  g_assert_true (has_label (GTK_WIDGET (dialog), _("The name must not be empty")));
+  g_assert_true (gtk_widget_has_css_class (entry, "error"));
+  shoot (GTK_WIDGET (dialog), "rename-dialog-invalid");
+
+  gtk_editable_set_text (GTK_EDITABLE (entry), "Renamed Debian");
+  g_assert_true (adw_message_dialog_get_response_enabled (dialog, "rename"));
+  shoot (GTK_WIDGET (dialog), "rename-dialog");
+  adw_message_dialog_response (dialog, "rename");
+
+  WAIT_UNTIL (g_strcmp0 (viv_machine_get_name (f->plain), "Renamed Debian") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_get_name (f->plain), ==, "Renamed Debian");
+  WAIT_UNTIL (has_label (GTK_WIDGET (f->window), "Renamed Debian"), TIMEOUT_MS);
+  g_assert_true (has_label (GTK_WIDGET (f->window), "Renamed Debian"));
+  WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
+}
+
+static void
+test_delete_undo (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *folder = g_strdup (viv_machine_get_directory (f->plain));
+  g_autofree char *uuid = g_strdup (viv_machine_get_uuid (f->plain));
+  g_autofree char *toast = NULL;
+  g_autofree char *dir = machines_dir ();
+  g_autofree char *set_aside = g_build_filename (dir, ".deleted", uuid, NULL);
+
+  /* Deleted at once, with an undo */
+  g_assert_true (activate (f, "win.delete-machine", f->plain));
+  g_assert_null (viv_library_find (f->library, uuid));
+  g_assert_false (g_file_test (folder, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (set_aside, G_FILE_TEST_IS_DIR));
+  WAIT_UNTIL (count_tiles (f) == 2, TIMEOUT_MS);
+  g_assert_cmpuint (count_tiles (f), ==, 2);
+  toast = g_strdup_printf (_("“%s” deleted"), "Plain Debian");
+  WAIT_UNTIL (has_label (GTK_WIDGET (f->window), toast), TIMEOUT_MS);
+  g_assert_true (has_label (GTK_WIDGET (f->window), toast));
+  shoot (GTK_WIDGET (f->window), "delete-toast");
+
+  g_assert_true (activate (f, "win.undo-delete", NULL));
+  g_assert_nonnull (viv_library_find (f->library, uuid));
+  g_assert_true (g_file_test (folder, G_FILE_TEST_IS_DIR));
+  WAIT_UNTIL (count_tiles (f) == 3, TIMEOUT_MS);
+  g_assert_cmpuint (count_tiles (f), ==, 3);
+  f->plain = viv_library_find (f->library, uuid);
+
+  /* Deleted again, and the window closes: the delete is final (the
+   * folder goes to the trash) */
+  g_assert_true (activate (f, "win.delete-machine", f->plain));
+  g_assert_true (g_file_test (set_aside, G_FILE_TEST_IS_DIR));
+  gtk_window_destroy (GTK_WINDOW (f->window));
+  g_assert_null (f->window);
+  WAIT_UNTIL (!g_file_test (set_aside, G_FILE_TEST_EXISTS), TIMEOUT_MS);
+  g_assert_false (g_file_test (set_aside, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (folder, G_FILE_TEST_EXISTS));
+}
+
+static VivMachinePreferences *
+wait_preferences (void)
+{
+  GtkWidget *preferences = NULL;
+
+  WAIT_UNTIL ((preferences = viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES)) != NULL,
+              TIMEOUT_MS);
+  g_assert_nonnull (preferences);
+  g_assert_true (viv_test_wait_for_frames (preferences, 10, 10000));
+  return VIV_MACHINE_PREFERENCES (preferences);
+}
+
+static void
+show_page (VivMachinePreferences *preferences,
+           const char            *page,
+           const char            *shot)
+{
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (preferences), page);
+  WAIT_UNTIL (!viv_machine_preferences_get_busy (preferences), TIMEOUT_MS);
+  shoot (GTK_WIDGET (preferences), shot);
+}
+
+static void
+test_preferences (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachinePreferences *preferences;
+  g_autoptr(GPtrArray) spins = NULL;
+  g_autoptr(GPtrArray) entries = NULL;
+  const VivMachineConfig *config;
+  GtkAdjustment *memory, *cpus;
+
+  g_assert_true (activate (f, "win.machine-preferences", f->plain));
+  preferences = wait_preferences ();
+  g_assert_true (viv_machine_preferences_get_machine (preferences) == f->plain);
+
+  /* Bounded by this computer */
+  spins = viv_test_find_all (GTK_WIDGET (preferences), GTK_TYPE_SPIN_BUTTON);
+  g_assert_cmpuint (spins->len, ==, 2);
+  memory = gtk_spin_button_get_adjustment (spins->pdata[0]);
+  cpus = gtk_spin_button_get_adjustment (spins->pdata[1]);
+  g_assert_cmpfloat (gtk_adjustment_get_value (memory), ==, 64);
+  g_assert_cmpfloat (gtk_adjustment_get_upper (memory), ==, (double) (viv_host_memory () / MIB));
+  g_assert_cmpfloat (gtk_adjustment_get_upper (cpus), ==, (double) viv_host_cpus ());
+  g_assert_cmpfloat (gtk_adjustment_get_value (cpus), ==, 1);
+
+  show_page (preferences, "general", "preferences-general");
+
+  /* Memory and processors: saved once the spinning stops */
+  gtk_spin_button_set_value (spins->pdata[0], 256);
+  gtk_spin_button_set_value (spins->pdata[1], viv_host_cpus ());
+  WAIT_UNTIL (viv_machine_get_config (f->plain)->memory == 256 * MIB &&
+              viv_machine_get_config (f->plain)->cpus == viv_host_cpus (), TIMEOUT_MS);
+  config = viv_machine_get_config (f->plain);
+  g_assert_cmpuint (config->memory, ==, 256 * MIB);
+  g_assert_cmpuint (config->cpus, ==, viv_host_cpus ());
+
+  /* The name, through the entry row's apply button */
+  entries = viv_test_find_all (GTK_WIDGET (preferences), ADW_TYPE_ENTRY_ROW);
+  g_assert_cmpuint (entries->len, ==, 4);   /* name, kernel, initrd, command line */
+  gtk_editable_set_text (GTK_EDITABLE (entries->pdata[0]), "");
+  g_assert_true (gtk_widget_has_css_class (entries->pdata[0], "error"));
+  gtk_editable_set_text (GTK_EDITABLE (entries->pdata[0]), "Debian Eleven");
+  g_assert_false (gtk_widget_has_css_class (entries->pdata[0], "error"));
+  g_signal_emit_by_name (entries->pdata[0], "apply");
+  WAIT_UNTIL (g_strcmp0 (viv_machine_get_name (f->plain), "Debian Eleven") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_get_name (f->plain), ==, "Debian Eleven");
+
+  /* The boot source: a kernel, with its command line */
+  {
+    GtkWidget *combo = viv_test_find_widget (GTK_WIDGET (preferences), ADW_TYPE_COMBO_ROW, NULL);
+
+    g_assert_nonnull (combo);
+    g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (combo)), ==, 0);
+    g_assert_false (gtk_widget_get_visible (entries->pdata[1]));
+    adw_combo_row_set_selected (ADW_COMBO_ROW (combo), 1);
+    g_assert_true (gtk_widget_get_visible (entries->pdata[1]));
+    /* no kernel yet: nothing saved, the row asks for one */
+    g_assert_true (gtk_widget_has_css_class (entries->pdata[1], "error"));
+    gtk_editable_set_text (GTK_EDITABLE (entries->pdata[1]), "/boot/vmlinuz-test");
+    gtk_editable_set_text (GTK_EDITABLE (entries->pdata[3]), "console=ttyS0 quiet");
+    g_signal_emit_by_name (entries->pdata[3], "apply");
+    WAIT_UNTIL (viv_machine_get_config (f->plain)->boot.kind == VIV_BOOT_KIND_KERNEL,
+                TIMEOUT_MS);
+    config = viv_machine_get_config (f->plain);
+    g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_KERNEL);
+    g_assert_cmpstr (config->boot.kernel, ==, "/boot/vmlinuz-test");
+    g_assert_cmpstr (config->boot.cmdline, ==, "console=ttyS0 quiet");
+    g_assert_null (config->boot.initrd);
+  }
+  show_page (preferences, "boot", "preferences-boot");
+  show_page (preferences, "disks", "preferences-disks");
+  show_page (preferences, "troubleshooting", "preferences-troubleshooting");
+
+  /* Never ran: no log to copy */
+  {
+    g_autofree char *log = viv_machine_preferences_dup_log (preferences);
+
+    g_assert_null (log);
+  }
+
+  gtk_window_close (GTK_WINDOW (preferences));
+  WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+
+  /* It was written to disk */
+  {
+    g_autofree char *path = g_build_filename (viv_machine_get_directory (f->plain),
+                                              "machine.json", NULL);
+    g_autoptr(VivMachineConfig) on_disk = viv_machine_config_load (path, NULL);
+
+    g_assert_nonnull (on_disk);
+    g_assert_cmpstr (on_disk->name, ==, "Debian Eleven");
+    g_assert_cmpuint (on_disk->memory, ==, 256 * MIB);
+    g_assert_cmpstr (on_disk->boot.kernel, ==, "/boot/vmlinuz-test");
+  }
+}
+
+static void
+on_clipboard_text (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      data)
+{
+  char **text = data;
+
+  *text = gdk_clipboard_read_text_finish (GDK_CLIPBOARD (object), result, NULL);
+  if (*text == NULL)
+    *text = g_strdup ("");
+}
+
+static gboolean
+start_probe (Fixture *f)
+{
+  g_assert_true (activate (f, "win.start-machine", f->probe));
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_RUNNING ||
+              viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_STOPPED ||
+              viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_CRASHED, TIMEOUT_MS);
+  if (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_RUNNING)
+    {
+      /* it idles, or it would have stopped by now */
+      sleep_ms (500);
+      if (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_RUNNING)
+        return TRUE;
+    }
+  g_test_skip ("the probe guest did not keep running (no idle mode?): state is not running");
+  return FALSE;
+}
+
+static void
+test_run (Fixture       *f,
+          gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  g_autofree char *clipboard = NULL;
+  g_autofree char *log = NULL;
+  VivMachinePreferences *preferences;
+
+  if (!need_kvm ())
+    return;
+
+  /* Start from the collection: the tile follows */
+  if (!start_probe (f))
+    return;
+  WAIT_UNTIL (g_strcmp0 (tile_state (f, f->probe), C_("machine state", "Running")) == 0,
+              TIMEOUT_MS);
+  g_assert_cmpstr (tile_state (f, f->probe), ==, C_("machine state", "Running"));
+  g_assert_cmpstr (tile_state (f, f->plain), ==, C_("machine state", "Off"));
+  shoot (GTK_WIDGET (f->window), "collection-running");
+
+  /* A running machine is not deleted: a toast says why */
+  g_assert_true (activate (f, "win.delete-machine", f->probe));
+  g_assert_nonnull (viv_library_find (f->library, viv_machine_get_uuid (f->probe)));
+  WAIT_UNTIL (label_contains (GTK_WIDGET (f->window), "stop it before deleting it"),
+              TIMEOUT_MS);
+  g_assert_true (label_contains (GTK_WIDGET (f->window), "stop it before deleting it"));
+
+  /* Its page shows its serial console */
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_cmpstr (viv_window_get_view (f->window), ==, "machine");
+  g_assert_true (viv_machine_page_get_machine (page) == f->probe);
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "console");
+  WAIT_UNTIL (console_has (f, "tick "), TIMEOUT_MS);
+  g_assert_true (console_has (f, "tick "));
+  WAIT_UNTIL (label_contains (GTK_WIDGET (f->window), "stop it before") == FALSE, 8000);
+  WAIT_UNTIL (console_has (f, "tick 60"), TIMEOUT_MS);
+  shoot (GTK_WIDGET (f->window), "machine-page");
+  {
+    /* It follows the output: the end is in sight */
+    GtkWidget *view = viv_test_find_widget (GTK_WIDGET (page), GTK_TYPE_TEXT_VIEW, NULL);
+    GtkAdjustment *adjustment = gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (view));
+
+    g_assert_cmpfloat (gtk_adjustment_get_upper (adjustment), >,
+                       gtk_adjustment_get_page_size (adjustment));
+    g_assert_cmpfloat (gtk_adjustment_get_value (adjustment) +
+                       gtk_adjustment_get_page_size (adjustment), >=,
+                       gtk_adjustment_get_upper (adjustment) - 30);
+  }
+
+  /* Pause and resume, from the page */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.pause", NULL));
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_PAUSED, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_PAUSED);
+  shoot (GTK_WIDGET (f->window), "machine-page-paused");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.resume", NULL));
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_RUNNING, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_RUNNING);
+
+  /* Changes to a running machine wait for its next start, and say so */
+  g_assert_true (activate (f, "win.machine-preferences", f->probe));
+  preferences = wait_preferences ();
+  {
+    g_autoptr(GPtrArray) spins = viv_test_find_all (GTK_WIDGET (preferences),
+                                                    GTK_TYPE_SPIN_BUTTON);
+    const char *note = _("Memory and processor changes apply the next time the machine starts");
+
+    g_assert_false (viv_machine_get_pending_changes (f->probe));
+    g_assert_false (label_contains (GTK_WIDGET (preferences), note));
+    gtk_spin_button_set_value (spins->pdata[0], 128);
+    WAIT_UNTIL (viv_machine_get_pending_changes (f->probe), TIMEOUT_MS);
+    g_assert_true (viv_machine_get_pending_changes (f->probe));
+    g_assert_cmpuint (viv_machine_get_config (f->probe)->memory, ==, 128 * MIB);
+    WAIT_UNTIL (label_contains (GTK_WIDGET (preferences), note), TIMEOUT_MS);
+    g_assert_true (label_contains (GTK_WIDGET (preferences), note));
+    shoot (GTK_WIDGET (preferences), "preferences-pending");
+    gtk_window_close (GTK_WINDOW (preferences));
+    WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+  }
+
+  /* The log, copied to the clipboard */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.show-log", NULL));
+  preferences = wait_preferences ();
+  WAIT_UNTIL (!viv_machine_preferences_get_busy (preferences), TIMEOUT_MS);
+  log = viv_machine_preferences_dup_log (preferences);
+  g_assert_nonnull (log);
+  g_assert_nonnull (strstr (log, viv_machine_get_uuid (f->probe)));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.copy-log", NULL));
+  gdk_clipboard_read_text_async (gtk_widget_get_clipboard (GTK_WIDGET (preferences)), NULL,
+                                 on_clipboard_text, &clipboard);
+  WAIT_UNTIL (clipboard != NULL, TIMEOUT_MS);
+  g_assert_cmpstr (clipboard, ==, log);
+  shoot (GTK_WIDGET (preferences), "preferences-log");
+  gtk_window_close (GTK_WINDOW (preferences));
+
+  /* Shut down (the ACPI power button): the guest powers off */
+  g_assert_true (activate (f, "win.shutdown-machine", f->probe));
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_STOPPED);
+  WAIT_UNTIL (g_strcmp0 (viv_machine_page_get_content (page), "off") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "off");
+  shoot (GTK_WIDGET (f->window), "machine-page-off");
+
+  g_assert_true (activate (f, "win.back", NULL));
+  WAIT_UNTIL (g_strcmp0 (tile_state (f, f->probe), C_("machine state", "Off")) == 0, TIMEOUT_MS);
+  g_assert_cmpstr (tile_state (f, f->probe), ==, C_("machine state", "Off"));
+}
+
+static void
+test_crash (Fixture       *f,
+            gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  VivMachineTile *tile;
+  GtkWidget *label;
+  GPid pid;
+
+  if (!need_kvm ())
+    return;
+  if (!start_probe (f))
+    return;
+
+  pid = helper_pid (f->probe);
+  g_assert_cmpint (pid, >, 0);
+  g_assert_cmpint (kill (pid, SIGKILL), ==, 0);
+
+  WAIT_UNTIL (g_strcmp0 (tile_state (f, f->probe), C_("machine state", "Crashed")) == 0,
+              TIMEOUT_MS);
+  g_assert_cmpstr (tile_state (f, f->probe), ==, C_("machine state", "Crashed"));
+  tile = tile_of (f, f->probe);
+  label = viv_test_find_widget (GTK_WIDGET (tile), GTK_TYPE_LABEL, C_("machine state", "Crashed"));
+  g_assert_true (gtk_widget_has_css_class (label, "error"));
+  g_assert_cmpstr (gtk_widget_get_tooltip_text (GTK_WIDGET (tile)), ==,
+                   viv_machine_get_error_message (f->probe));
+  /* the others are untouched */
+  g_assert_cmpstr (tile_state (f, f->plain), ==, C_("machine state", "Off"));
+  g_assert_cmpstr (tile_state (f, f->broken), ==, C_("machine state", "Broken"));
+  shoot (GTK_WIDGET (f->window), "collection-crashed");
+
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "problem");
+  shoot (GTK_WIDGET (f->window), "machine-page-crashed");
+
+  /* "Show Log" */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.show-log", NULL));
+  {
+    VivMachinePreferences *preferences = wait_preferences ();
+    g_autofree char *log = NULL;
+
+    g_assert_cmpstr (adw_preferences_window_get_visible_page_name (ADW_PREFERENCES_WINDOW (preferences)),
+                     ==, "troubleshooting");
+    WAIT_UNTIL (!viv_machine_preferences_get_busy (preferences), TIMEOUT_MS);
+    log = viv_machine_preferences_dup_log (preferences);
+    g_assert_nonnull (log);
+    gtk_window_close (GTK_WINDOW (preferences));
+  }
+}
+
+static void
+test_close_running (Fixture       *f,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  AdwMessageDialog *dialog;
+  g_autofree char *uuid = NULL;
+
+  if (!need_kvm ())
+    return;
+  if (!start_probe (f))
+    return;
+  uuid = g_strdup (viv_machine_get_uuid (f->probe));
+
+  /* Closing asks; Cancel keeps the window */
+  gtk_window_close (GTK_WINDOW (f->window));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  g_assert_nonnull (f->window);
+  shoot (GTK_WIDGET (dialog), "keep-running-dialog");
+  adw_message_dialog_response (dialog, "cancel");
+  WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
+  frames (f, 3);
+  g_assert_nonnull (f->window);
+  g_assert_true (viv_machine_is_active (f->probe));
+
+  /* Quitting asks too */
+  g_action_group_activate_action (G_ACTION_GROUP (the_app), "quit", NULL);
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  adw_message_dialog_response (dialog, "cancel");
+  WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
+
+  /* Keep it running: the window goes, the machine does not */
+  gtk_window_close (GTK_WINDOW (f->window));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  adw_message_dialog_response (dialog, "keep");
+  WAIT_UNTIL (f->window == NULL, TIMEOUT_MS);
+  g_assert_null (f->window);
+  g_assert_true (viv_helper_is_running (uuid, NULL));
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_RUNNING);
+
+  /* The next start of the app finds it running: a new library attaches */
+  {
+    g_autoptr(VivLibrary) restarted = viv_library_new (NULL);
+    g_autoptr(GAsyncResult) result = NULL;
+    VivMachine *found;
+
+    viv_library_load_async (restarted, NULL, store_result, &result);
+    WAIT_UNTIL (result != NULL, TIMEOUT_MS);
+    g_assert_true (viv_library_load_finish (restarted, result, NULL));
+    found = viv_library_find (restarted, uuid);
+    g_assert_nonnull (found);
+    WAIT_UNTIL (viv_machine_get_state (found) == VIV_MACHINE_STATE_RUNNING, TIMEOUT_MS);
+    g_assert_cmpint (viv_machine_get_state (found), ==, VIV_MACHINE_STATE_RUNNING);
+  }
+
+  /* A new window shows it running */
+  open_window (f);
+  WAIT_UNTIL (g_strcmp0 (tile_state (f, f->probe), C_("machine state", "Running")) == 0,
+              TIMEOUT_MS);
+  g_assert_cmpstr (tile_state (f, f->probe), ==, C_("machine state", "Running"));
+
+  /* Stop them: the machine shuts down, then the window closes */
+  gtk_window_close (GTK_WINDOW (f->window));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  adw_message_dialog_response (dialog, "stop");
+  WAIT_UNTIL (f->window == NULL, TIMEOUT_MS);
+  g_assert_null (f->window);
+  g_assert_false (viv_machine_is_active (f->probe));
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_STOPPED);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GError) error = NULL;
+  const char *vmm_path;
+  int status;
+
+  root = viv_test_make_xdg_dirs ();
+  setlocale (LC_ALL, "");
+  viv_application_init_i18n ();
+
+  gtk_test_init (&argc, &argv, NULL);
+
+  vmm_path = g_getenv ("VIVARIUM_VMM");
+  probe_path = g_getenv ("VIVARIUM_PROBE_ELF");
+  have_kvm = access ("/dev/kvm", R_OK | W_OK) == 0 &&
+             vmm_path != NULL && g_file_test (vmm_path, G_FILE_TEST_IS_EXECUTABLE) &&
+             probe_path != NULL && g_file_test (probe_path, G_FILE_TEST_IS_REGULAR);
+  if (!have_kvm)
+    g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
+                "VIVARIUM_PROBE_ELF is not set: the tests that run a machine skip\n");
+
+  the_app = viv_application_new ();
+  g_application_set_flags (G_APPLICATION (the_app), G_APPLICATION_NON_UNIQUE);
+  g_application_register (G_APPLICATION (the_app), NULL, &error);
+  g_assert_no_error (error);
+  g_application_hold (G_APPLICATION (the_app));
+
+#define ADD(name, fn) g_test_add ("/collection/" name, Fixture, NULL, fixture_setup, fn, \
+                                  fixture_teardown)
+  ADD ("tiles", test_tiles);
+  ADD ("list-view", test_list_view);
+  ADD ("search", test_search);
+  ADD ("context-menu", test_context_menu);
+  ADD ("keys", test_keys);
+  ADD ("rename", test_rename);
+  ADD ("delete-undo", test_delete_undo);
+  ADD ("preferences", test_preferences);
+  ADD ("run", test_run);
+  ADD ("crash", test_crash);
+  ADD ("close-running", test_close_running);
+
+  status = g_test_run ();
+
+  g_application_release (G_APPLICATION (the_app));
+  g_clear_object (&the_app);
+  viv_test_rm_rf (root);
+  g_free (root);
+  return status;
+}
