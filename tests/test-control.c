@@ -571,6 +571,41 @@ test_second_helper (Fixture *f, gconstpointer data)
 }
 
 static void
+on_panicked (VivVmm1 *proxy, gpointer data)
+{
+  (void) proxy;
+  *(gboolean *) data = TRUE;
+}
+
+static gboolean
+flag_set (Fixture *f, gconstpointer flag)
+{
+  (void) f;
+  return *(const gboolean *) flag;
+}
+
+/* The guest reports a panic through pvpanic: the GuestPanicked signal. */
+static void
+test_guest_panic (Fixture *f, gconstpointer data)
+{
+  gboolean panicked = FALSE;
+
+  (void) data;
+  SKIP_WITHOUT_KVM ();
+  g_signal_connect (f->proxy, "guest-panicked", G_CALLBACK (on_panicked), &panicked);
+  /* The probe reports it as soon as it is in its idle loop; a client
+   * connecting later has missed the signal, so look at the log too. */
+  if (!wait_until (f, flag_set, &panicked, 2000))
+    {
+      g_autofree char *log_path = g_build_filename (f->machine_dir, "logs", "vmm.log", NULL);
+      g_autofree char *log = NULL;
+      g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
+      g_assert_nonnull (strstr (log, "kernel panic"));
+    }
+  g_assert_cmpstr (viv_vmm1_get_state (f->proxy), ==, "running");
+}
+
+static void
 test_sigterm (Fixture *f, gconstpointer data)
 {
   (void) data;
@@ -690,6 +725,8 @@ main (int argc, char *argv[])
   ADD ("gdbus-tool", test_gdbus_tool);
   ADD ("second-helper", test_second_helper);
   ADD ("sigterm", test_sigterm);
+  g_test_add ("/control/guest-panic", Fixture, "mode=idle panic=1", fixture_setup,
+              test_guest_panic, fixture_teardown);
   for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++)
     {
       g_autofree char *name = g_strdup_printf ("/control/bad-machine/%s", bad_cases[i].name);

@@ -671,6 +671,9 @@ test_power_off (void)
 /* --- idle mode ------------------------------------------------------------------------------ */
 
 #define PM1_PWRBTN_STS (1u << 8)
+/* QEMU's pvpanic ISA port, which vivarium-vmm serves too (ACPI QEMU0001) */
+#define PVPANIC_PORT     0x505
+#define PVPANIC_PANICKED 0x1
 
 /* mode=idle: no tests. Print "tick N" about every 100 ms (a counter a host
  * can watch stop while the VM is paused) and power off when the ACPI power
@@ -684,6 +687,15 @@ idle_mode (void)
 
   if (!acpi.pm1a_evt)
     tap_bail ("idle mode: the FADT has no PM1a event block");
+  /* panic=1: report a kernel panic through pvpanic first, as Linux's
+   * pvpanic driver does (port 0x505, the bit PANICKED), then idle on. */
+  if (cmdline_number ("panic", 0) != 0)
+    {
+      uint8_t supported = inb (PVPANIC_PORT);
+      tap_diag ("idle: pvpanic offers events 0x%x; reporting a panic", supported);
+      if (supported & PVPANIC_PANICKED)
+        outb (PVPANIC_PORT, PVPANIC_PANICKED);
+    }
   /* A press before we got here counts too; clear nothing. */
   tap_diag ("idle: ticking; press the ACPI power button to power off");
   for (;;)
