@@ -20,6 +20,7 @@
 #include "viv-machine-tile.h"
 #include "viv-test-ui.h"
 #include "viv-window.h"
+#include "viv-test-util.h"
 
 #define N_MACHINES 500
 #define TIMEOUT_MS 60000
@@ -72,21 +73,6 @@ on_tick (gpointer data)
   gaps->last = now;
   return G_SOURCE_CONTINUE;
 }
-
-static gboolean
-keep_going (gpointer data G_GNUC_UNUSED)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-#define WAIT_UNTIL(expr, ms)                                                  \
-  G_STMT_START {                                                              \
-    gint64 wait_end_ = g_get_monotonic_time () + (gint64) (ms) * 1000;       \
-    guint wait_tick_ = g_timeout_add (10, keep_going, NULL);                  \
-    while (!(expr) && g_get_monotonic_time () < wait_end_)                    \
-      g_main_context_iteration (NULL, TRUE);                                  \
-    g_source_remove (wait_tick_);                                             \
-  } G_STMT_END
 
 static void
 make_machines (void)

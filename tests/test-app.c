@@ -10,6 +10,7 @@
 
 #include "viv-application.h"
 #include "viv-window.h"
+#include "viv-wizard.h"
 #include "viv-test-ui.h"
 
 static VivApplication *the_app;
@@ -93,30 +94,48 @@ test_empty_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
 }
 
-static gboolean
-toast_shown (gpointer data)
-{
-  Fixture *f = data;
+static GtkWidget *find_toplevel (GType type);
 
-  return viv_test_find_widget (GTK_WIDGET (f->window), GTK_TYPE_LABEL,
-                               _("Creating machines is not available yet")) != NULL;
+static gboolean
+wizard_shown (gpointer data G_GNUC_UNUSED)
+{
+  return find_toplevel (VIV_TYPE_WIZARD) != NULL;
 }
 
+static gboolean
+wizard_gone (gpointer data G_GNUC_UNUSED)
+{
+  return find_toplevel (VIV_TYPE_WIZARD) == NULL;
+}
+
+/* New Machine opens the wizard, modal over the window; Escape closes it
+ * (test-wizard drives the wizard itself) */
 static void
 test_new_machine (Fixture *f, gconstpointer data G_GNUC_UNUSED)
 {
-  g_autofree char *name = shot_name (f, "new-machine-toast");
+  g_autofree char *name = shot_name (f, "new-machine");
   g_autofree char *path = NULL;
+  GtkWidget *wizard;
 
-  g_assert_false (toast_shown (f));
+  g_assert_false (wizard_shown (NULL));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.new-machine", NULL));
-  g_assert_true (viv_test_wait_for (toast_shown, f, 5000));
-  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (f->window), 30, 5000));
-  path = viv_test_screenshot (GTK_WIDGET (f->window), name);
-  g_assert_nonnull (path);
-}
+  g_assert_true (viv_test_wait_for (wizard_shown, NULL, 5000));
+  wizard = find_toplevel (VIV_TYPE_WIZARD);
+  g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (wizard)) == GTK_WINDOW (f->window));
+  g_assert_true (gtk_window_get_modal (GTK_WINDOW (wizard)));
+  g_assert_cmpstr (viv_wizard_get_page (VIV_WIZARD (wizard)), ==, "source");
 
-static GtkWidget *find_toplevel (GType type);
+  /* A second New Machine brings back the same wizard */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.new-machine", NULL));
+  g_assert_true (find_toplevel (VIV_TYPE_WIZARD) == wizard);
+
+  g_assert_true (viv_test_wait_for_frames (wizard, 20, 5000));
+  path = viv_test_screenshot (wizard, name);
+  g_assert_nonnull (path);
+
+  g_assert_true (gtk_widget_activate_action (wizard, "wizard.cancel", NULL));
+  g_assert_true (viv_test_wait_for (wizard_gone, NULL, 5000));
+}
 
 static gboolean
 has_shortcuts_window (gpointer data G_GNUC_UNUSED)

@@ -20,6 +20,7 @@
 #include "viv-file.h"
 #include "viv-library.h"
 #include "viv-machine.h"
+#include "viv-test-util.h"
 
 #define TIMEOUT_MS   20000
 #define MIB          (G_GUINT64_CONSTANT (1) << 20)
@@ -35,46 +36,6 @@ static gboolean have_kvm;
 static int probe_idles = -1;    /* unknown yet */
 
 /* --- waiting ------------------------------------------------------------------- */
-
-static gboolean
-keep_going (gpointer data G_GNUC_UNUSED)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Iterates the main loop until EXPR holds, for at most MS milliseconds */
-#define WAIT_UNTIL(expr, ms)                                                  \
-  G_STMT_START {                                                              \
-    gint64 wait_end_ = g_get_monotonic_time () + (gint64) (ms) * 1000;       \
-    guint wait_tick_ = g_timeout_add (10, keep_going, NULL);                  \
-    while (!(expr) && g_get_monotonic_time () < wait_end_)                    \
-      g_main_context_iteration (NULL, TRUE);                                  \
-    g_source_remove (wait_tick_);                                             \
-  } G_STMT_END
-
-static void
-sleep_ms (guint ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
-
-  WAIT_UNTIL (g_get_monotonic_time () >= end, ms + 1000);
-}
-
-static void
-store_result (GObject      *object G_GNUC_UNUSED,
-              GAsyncResult *result,
-              gpointer      data)
-{
-  *(GAsyncResult **) data = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_result (GAsyncResult **slot)
-{
-  WAIT_UNTIL (*slot != NULL, TIMEOUT_MS);
-  g_assert_nonnull (*slot);
-  return *slot;
-}
 
 /* --- files ------------------------------------------------------------------- */
 
@@ -174,8 +135,8 @@ load_library (void)
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
 
-  viv_library_load_async (library, NULL, store_result, &result);
-  g_assert_true (viv_library_load_finish (library, wait_result (&result), &error));
+  viv_library_load_async (library, NULL, viv_test_store_result, &result);
+  g_assert_true (viv_library_load_finish (library, viv_test_wait_result (&result), &error));
   g_assert_no_error (error);
   g_assert_true (viv_library_get_loaded (library));
   return g_steal_pointer (&library);
@@ -207,8 +168,8 @@ rename_machine (VivMachine  *machine,
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  viv_machine_rename_async (machine, name, NULL, store_result, &result);
-  viv_machine_rename_finish (machine, wait_result (&result), error);
+  viv_machine_rename_async (machine, name, NULL, viv_test_store_result, &result);
+  viv_machine_rename_finish (machine, viv_test_wait_result (&result), error);
 }
 
 static void
@@ -219,8 +180,8 @@ set_resources (VivMachine  *machine,
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  viv_machine_set_resources_async (machine, memory, cpus, NULL, store_result, &result);
-  viv_machine_set_resources_finish (machine, wait_result (&result), error);
+  viv_machine_set_resources_async (machine, memory, cpus, NULL, viv_test_store_result, &result);
+  viv_machine_set_resources_finish (machine, viv_test_wait_result (&result), error);
 }
 
 typedef void (*ActionAsync) (VivMachine *, GCancellable *, GAsyncReadyCallback, gpointer);
@@ -234,8 +195,8 @@ run_action (VivMachine    *machine,
 {
   g_autoptr(GAsyncResult) result = NULL;
 
-  action (machine, NULL, store_result, &result);
-  return finish (machine, wait_result (&result), error);
+  action (machine, NULL, viv_test_store_result, &result);
+  return finish (machine, viv_test_wait_result (&result), error);
 }
 
 #define START(m, e)      run_action (m, viv_machine_start_async, viv_machine_start_finish, e)
@@ -465,10 +426,10 @@ test_rename (Fixture       *f,
     g_autoptr(GAsyncResult) r2 = NULL;
     g_autoptr(VivMachineConfig) both = NULL;
 
-    viv_machine_rename_async (a, "Yankee", NULL, store_result, &r1);
-    viv_machine_set_resources_async (a, 96 * MIB, 3, NULL, store_result, &r2);
-    g_assert_true (viv_machine_rename_finish (a, wait_result (&r1), NULL));
-    g_assert_true (viv_machine_set_resources_finish (a, wait_result (&r2), NULL));
+    viv_machine_rename_async (a, "Yankee", NULL, viv_test_store_result, &r1);
+    viv_machine_set_resources_async (a, 96 * MIB, 3, NULL, viv_test_store_result, &r2);
+    g_assert_true (viv_machine_rename_finish (a, viv_test_wait_result (&r1), NULL));
+    g_assert_true (viv_machine_set_resources_finish (a, viv_test_wait_result (&r2), NULL));
     both = viv_machine_config_load (path, &error);
     g_assert_no_error (error);
     g_assert_cmpstr (both->name, ==, "Yankee");
@@ -535,15 +496,15 @@ test_delete_undo (Fixture       *f,
   g_assert_true (nth_machine (f->library, 0) == keep);
 
   /* the folder monitor sees the move and must not bring it back */
-  sleep_ms (300);
+  viv_test_sleep_ms (300);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 1);
 
   /* loading again keeps what can still be undone */
   {
     g_autoptr(GAsyncResult) result = NULL;
 
-    viv_library_load_async (f->library, NULL, store_result, &result);
-    g_assert_true (viv_library_load_finish (f->library, wait_result (&result), &error));
+    viv_library_load_async (f->library, NULL, viv_test_store_result, &result);
+    g_assert_true (viv_library_load_finish (f->library, viv_test_wait_result (&result), &error));
     g_assert_no_error (error);
     g_assert_true (g_file_test (parked, G_FILE_TEST_IS_DIR));
     g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 1);
@@ -557,7 +518,7 @@ test_delete_undo (Fixture       *f,
   g_assert_true (viv_library_find (f->library, uuid) == ref);
   g_assert_true (in_model (f->library, ref));
 
-  sleep_ms (300);
+  viv_test_sleep_ms (300);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 2);
   g_assert_cmpint (viv_machine_get_state (ref), ==, VIV_MACHINE_STATE_STOPPED);
 
@@ -582,8 +543,8 @@ test_delete_commit (Fixture       *f,
   g_assert_true (viv_library_delete_machine (f->library, machine, &error));
   g_assert_no_error (error);
 
-  viv_library_commit_deletes_async (f->library, NULL, store_result, &result);
-  g_assert_true (viv_library_commit_deletes_finish (f->library, wait_result (&result), &error));
+  viv_library_commit_deletes_async (f->library, NULL, viv_test_store_result, &result);
+  g_assert_true (viv_library_commit_deletes_finish (f->library, viv_test_wait_result (&result), &error));
   g_assert_no_error (error);
 
   g_assert_true (g_file_test (trashed_json, G_FILE_TEST_IS_REGULAR));
@@ -638,8 +599,8 @@ test_atomic_write (void)
       machine = viv_library_find (library, uuid);
       g_assert_nonnull (machine);
       viv_file_set_replace_hook (kill_before_rename, NULL);
-      viv_machine_rename_async (machine, "New name", NULL, store_result, &result);
-      wait_result (&result);
+      viv_machine_rename_async (machine, "New name", NULL, viv_test_store_result, &result);
+      viv_test_wait_result (&result);
       g_assert_not_reached ();
     }
 
@@ -718,8 +679,8 @@ test_broken (Fixture       *f,
       rename_machine (machine, "Repaired?", &error);
       g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_BROKEN);
       g_clear_error (&error);
-      viv_machine_start_async (machine, NULL, store_result, &result);
-      g_assert_false (viv_machine_start_finish (machine, wait_result (&result), &error));
+      viv_machine_start_async (machine, NULL, viv_test_store_result, &result);
+      g_assert_false (viv_machine_start_finish (machine, viv_test_wait_result (&result), &error));
       g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_BROKEN);
 
       contents = read_file (paths[i]);
@@ -923,11 +884,11 @@ test_many (Fixture       *f,
   g_signal_connect (library, "items-changed", G_CALLBACK (on_items_changed), &changes);
   ticker.last = start = g_get_monotonic_time ();
   id = g_timeout_add (10, tick, &ticker);
-  viv_library_load_async (library, NULL, store_result, &result);
-  g_assert_true (viv_library_load_finish (library, wait_result (&result), &error));
+  viv_library_load_async (library, NULL, viv_test_store_result, &result);
+  g_assert_true (viv_library_load_finish (library, viv_test_wait_result (&result), &error));
   end = g_get_monotonic_time ();
   /* and a little more, for what follows the load */
-  sleep_ms (100);
+  viv_test_sleep_ms (100);
   g_source_remove (id);
 
   g_assert_no_error (error);
@@ -1007,8 +968,8 @@ need_idle (Fixture *f)
       g_autoptr(GError) error = NULL;
 
       /* it idles if it ticks */
-      viv_machine_open_serial_async (machine, NULL, store_result, &result);
-      stream = viv_machine_open_serial_finish (machine, wait_result (&result), NULL);
+      viv_machine_open_serial_async (machine, NULL, viv_test_store_result, &result);
+      stream = viv_machine_open_serial_finish (machine, viv_test_wait_result (&result), NULL);
       if (stream != NULL)
         {
           g_input_stream_read_bytes_async (g_io_stream_get_input_stream (stream), 4096,
@@ -1016,7 +977,7 @@ need_idle (Fixture *f)
           WAIT_UNTIL (strstr (out->str, "tick ") != NULL ||
                       !viv_machine_is_active (machine), TIMEOUT_MS);
           g_io_stream_close (stream, NULL, NULL);
-          sleep_ms (50);
+          viv_test_sleep_ms (50);
         }
       probe_idles = strstr (out->str, "tick ") != NULL;
       stop_all (f->library);
@@ -1068,7 +1029,7 @@ test_start_stop (Fixture       *f,
     {
       /* the probe idles: press the power button */
       g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_RUNNING);
-      sleep_ms (1100);
+      viv_test_sleep_ms (1100);
       g_assert_cmpuint (viv_machine_get_uptime (machine), >=, 1);
       g_assert_true (SHUTDOWN (machine, &error));
       g_assert_no_error (error);
@@ -1092,8 +1053,8 @@ test_start_stop (Fixture       *f,
   g_assert_null (viv_machine_get_error_message (machine));
   g_assert_cmpuint (viv_machine_get_uptime (machine), ==, 0);
 
-  viv_machine_read_log_async (machine, 64 * 1024, NULL, store_result, &result);
-  log = viv_machine_read_log_finish (machine, wait_result (&result), &error);
+  viv_machine_read_log_async (machine, 64 * 1024, NULL, viv_test_store_result, &result);
+  log = viv_machine_read_log_finish (machine, viv_test_wait_result (&result), &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (log, viv_machine_get_uuid (machine)));
 }
@@ -1218,7 +1179,7 @@ test_crash (Fixture       *f,
   /* with the end of its log */
   g_assert_nonnull (strstr (viv_machine_get_error_message (victim), "vmm.log"));
 
-  sleep_ms (300);
+  viv_test_sleep_ms (300);
   g_assert_cmpint (viv_machine_get_state (bystander), ==, VIV_MACHINE_STATE_RUNNING);
   g_assert_null (viv_machine_get_error_message (bystander));
 
@@ -1272,8 +1233,8 @@ test_attach (Fixture       *f,
   {
     g_autoptr(GAsyncResult) result = NULL;
 
-    viv_machine_attach_async (found, NULL, store_result, &result);
-    g_assert_false (viv_machine_attach_finish (found, wait_result (&result), &error));
+    viv_machine_attach_async (found, NULL, viv_test_store_result, &result);
+    g_assert_false (viv_machine_attach_finish (found, viv_test_wait_result (&result), &error));
     g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_NOT_FOUND);
   }
 }
@@ -1319,8 +1280,8 @@ test_serial (Fixture       *f,
     return;
 
   machine = start_probe (f, "Serial", "mode=idle");
-  viv_machine_open_serial_async (machine, NULL, store_result, &result);
-  stream = viv_machine_open_serial_finish (machine, wait_result (&result), &error);
+  viv_machine_open_serial_async (machine, NULL, viv_test_store_result, &result);
+  stream = viv_machine_open_serial_finish (machine, viv_test_wait_result (&result), &error);
   g_assert_no_error (error);
   g_assert_true (G_IS_SOCKET_CONNECTION (stream));
 
@@ -1331,14 +1292,14 @@ test_serial (Fixture       *f,
 
   g_io_stream_close (stream, NULL, NULL);
   /* let the pending read finish before OUT goes */
-  sleep_ms (50);
+  viv_test_sleep_ms (50);
 
   /* not running: refused */
   g_assert_true (FORCE_OFF (machine, &error));
   WAIT_UNTIL (!viv_machine_is_active (machine), TIMEOUT_MS);
   g_clear_object (&result);
-  viv_machine_open_serial_async (machine, NULL, store_result, &result);
-  g_assert_null (viv_machine_open_serial_finish (machine, wait_result (&result), &error));
+  viv_machine_open_serial_async (machine, NULL, viv_test_store_result, &result);
+  g_assert_null (viv_machine_open_serial_finish (machine, viv_test_wait_result (&result), &error));
   g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE);
 }
 

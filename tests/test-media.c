@@ -25,53 +25,24 @@
 #include "viv-machine-creator.h"
 #include "viv-media.h"
 #include "viv-os-catalog.h"
+#include "viv-test-images.h"
+#include "viv-test-util.h"
 
 #define TIMEOUT_MS  60000
 #define MIB         (G_GUINT64_CONSTANT (1) << 20)
 #define GIB         (G_GUINT64_CONSTANT (1) << 30)
-#define NETBOOT_DIR "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64"
+#define NETBOOT_DIR VIV_TEST_NETBOOT_DIR
 
 static char *root;              /* everything of the tests lives here */
 static char *data_home;
 static char *iso_debian11;      /* NULL when they cannot be made */
 static char *iso_debian12;
 static char *iso_unknown;
-static const char *netboot_kernel = NETBOOT_DIR "/linux";
-static const char *netboot_initrd = NETBOOT_DIR "/initrd.gz";
+static const char *netboot_kernel = VIV_TEST_NETBOOT_KERNEL;
+static const char *netboot_initrd = VIV_TEST_NETBOOT_INITRD;
 static char *no_isos_reason;
 
 /* ---- waiting ----------------------------------------------------------------------- */
-
-static gboolean
-keep_going (gpointer data G_GNUC_UNUSED)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-#define WAIT_UNTIL(expr, ms)                                                  \
-  G_STMT_START {                                                              \
-    gint64 wait_end_ = g_get_monotonic_time () + (gint64) (ms) * 1000;       \
-    guint wait_tick_ = g_timeout_add (10, keep_going, NULL);                  \
-    while (!(expr) && g_get_monotonic_time () < wait_end_)                    \
-      g_main_context_iteration (NULL, TRUE);                                  \
-    g_source_remove (wait_tick_);                                             \
-  } G_STMT_END
-
-static void
-store_result (GObject      *object G_GNUC_UNUSED,
-              GAsyncResult *result,
-              gpointer      data)
-{
-  *(GAsyncResult **) data = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_result (GAsyncResult **slot)
-{
-  WAIT_UNTIL (*slot != NULL, TIMEOUT_MS);
-  g_assert_nonnull (*slot);
-  return *slot;
-}
 
 /* ---- files ------------------------------------------------------------------------- */
 
@@ -165,104 +136,17 @@ have_program (const char *name)
 
 /* ---- the ISOs ---------------------------------------------------------------------- */
 
-/* xorriso -as mkisofs -V VOLUME_ID NAMING -o ISO TREE; NAMING picks the
- * names: "-J -R" (Joliet and Rock Ridge), "--norock" (plain ISO 9660) */
-static gboolean
-run_xorriso_with (const char  *volume_id,
-                  const char  *naming,
-                  const char  *tree,
-                  const char  *iso,
-                  char       **reason)
-{
-  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-  g_auto(GStrv) naming_args = g_strsplit (naming, " ", -1);
-  g_auto(GStrv) argv = NULL;
-  g_autofree char *err = NULL;
-  g_autoptr(GError) error = NULL;
-  int status = 0;
-
-  g_strv_builder_add_many (builder, "xorriso", "-as", "mkisofs", "-V", volume_id, NULL);
-  g_strv_builder_addv (builder, (const char **) naming_args);
-  g_strv_builder_add_many (builder, "-o", iso, tree, NULL);
-  argv = g_strv_builder_end (builder);
-  g_remove (iso);
-  if (!g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                     NULL, NULL, NULL, &err, &status, &error) ||
-      !g_spawn_check_wait_status (status, &error))
-    {
-      *reason = g_strdup_printf ("xorriso failed: %s\n%s", error->message, err);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-run_xorriso (const char  *volume_id,
-             const char  *tree,
-             const char  *iso,
-             char       **reason)
-{
-  return run_xorriso_with (volume_id, "-J -R", tree, iso, reason);
-}
-
 /* Made once, before the tests */
 static void
 make_isos (void)
 {
-  g_autofree char *debian_tree = NULL;
-  g_autofree char *install = NULL;
-  g_autofree char *dot_disk = NULL;
-  g_autofree char *other_tree = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *deb11 = g_build_filename (root, "debian-11.7.0-amd64-netinst.iso", NULL);
-  g_autofree char *deb12 = g_build_filename (root, "debian-12.2.0-amd64-netinst.iso", NULL);
-  g_autofree char *other = g_build_filename (root, "something.iso", NULL);
+  VivTestIsos isos;
 
-  if (!have_program ("xorriso"))
-    {
-      no_isos_reason = g_strdup ("xorriso is missing (Debian's xorriso package)");
-      return;
-    }
-  if (!g_file_test (netboot_kernel, G_FILE_TEST_IS_REGULAR) ||
-      !g_file_test (netboot_initrd, G_FILE_TEST_IS_REGULAR))
-    {
-      no_isos_reason = g_strdup (NETBOOT_DIR " is missing (Debian's "
-                                 "debian-installer-12-netboot-amd64 package)");
-      return;
-    }
-
-  /* A Debian netinst's layout, with what matters here */
-  debian_tree = make_dir ("tree-debian");
-  install = g_build_filename (debian_tree, "install.amd", NULL);
-  dot_disk = g_build_filename (debian_tree, ".disk", NULL);
-  g_assert_cmpint (g_mkdir (install, 0755), ==, 0);
-  g_assert_cmpint (g_mkdir (dot_disk, 0755), ==, 0);
-  path = g_build_filename (install, "vmlinuz", NULL);
-  copy_file (netboot_kernel, path);
-  g_free (path);
-  path = g_build_filename (install, "initrd.gz", NULL);
-  copy_file (netboot_initrd, path);
-  g_free (path);
-  path = g_build_filename (dot_disk, "info", NULL);
-  g_assert_true (g_file_set_contents (path, "Debian GNU/Linux \"test\" - amd64 NETINST", -1,
-                                      NULL));
-  g_free (path);
-  path = g_build_filename (debian_tree, "README.txt", NULL);
-  g_assert_true (g_file_set_contents (path, "A disc made by test-media.\n", -1, NULL));
-
-  other_tree = make_dir ("tree-other");
-  g_free (path);
-  path = g_build_filename (other_tree, "hello.txt", NULL);
-  g_assert_true (g_file_set_contents (path, "Nothing to see here.\n", -1, NULL));
-
-  if (!run_xorriso ("Debian 11.7.0 amd64 n", debian_tree, deb11, &no_isos_reason) ||
-      !run_xorriso ("Debian 12.2.0 amd64 n", debian_tree, deb12, &no_isos_reason) ||
-      !run_xorriso ("SOMETHING_ELSE", other_tree, other, &no_isos_reason))
+  if (!viv_test_make_isos (root, &isos, &no_isos_reason))
     return;
-
-  iso_debian11 = g_steal_pointer (&deb11);
-  iso_debian12 = g_steal_pointer (&deb12);
-  iso_unknown = g_steal_pointer (&other);
+  iso_debian11 = g_steal_pointer (&isos.debian11);
+  iso_debian12 = g_steal_pointer (&isos.debian12);
+  iso_unknown = g_steal_pointer (&isos.unknown);
 }
 
 #define NEED_ISOS()                                   \
@@ -281,8 +165,8 @@ detect (const char  *path,
   g_autoptr(GFile) file = g_file_new_for_path (path);
   g_autoptr(GAsyncResult) result = NULL;
 
-  viv_media_detect_async (file, NULL, store_result, &result);
-  return viv_media_detect_finish (wait_result (&result), error);
+  viv_media_detect_async (file, NULL, viv_test_store_result, &result);
+  return viv_media_detect_finish (viv_test_wait_result (&result), error);
 }
 
 static VivMedia *
@@ -561,8 +445,8 @@ test_extract (void)
   dest = make_dir ("extract");
 
   viv_media_extract_boot_files_async (media, dest, on_progress, &progress, NULL, NULL,
-                                      store_result, &result);
-  g_assert_true (viv_media_extract_boot_files_finish (media, wait_result (&result),
+                                      viv_test_store_result, &result);
+  g_assert_true (viv_media_extract_boot_files_finish (media, viv_test_wait_result (&result),
                                                       &kernel, &initrd, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (kernel, ==, "vmlinuz");
@@ -687,7 +571,7 @@ test_extract_names (void)
           copy_file (initrd_path, hard_path);
         }
 
-      if (!run_xorriso_with ("Debian 11.7.0 amd64 n", namings[i], tree, iso, &reason))
+      if (!viv_test_run_xorriso ("Debian 11.7.0 amd64 n", namings[i], tree, iso, &reason))
         g_error ("%s", reason);
       media = detect_ok (iso);
       g_assert_cmpint (viv_media_get_os_match (media), ==, VIV_MEDIA_OS_IDENTIFIED);
@@ -743,8 +627,8 @@ load_catalog (void)
   g_autoptr(GError) error = NULL;
   VivOsCatalog *catalog;
 
-  viv_os_catalog_new_async (NULL, store_result, &result);
-  catalog = viv_os_catalog_new_finish (wait_result (&result), &error);
+  viv_os_catalog_new_async (NULL, viv_test_store_result, &result);
+  catalog = viv_os_catalog_new_finish (viv_test_wait_result (&result), &error);
   g_assert_no_error (error);
   g_assert_nonnull (catalog);
   return catalog;
@@ -890,8 +774,8 @@ test_free_space (void)
   g_assert_no_error (error);
   g_assert_cmpuint (free_bytes, >, 0);
 
-  viv_host_get_free_space_async (root, NULL, store_result, &result);
-  g_assert_true (viv_host_get_free_space_finish (wait_result (&result), &free_async, &error));
+  viv_host_get_free_space_async (root, NULL, viv_test_store_result, &result);
+  g_assert_true (viv_host_get_free_space_finish (viv_test_wait_result (&result), &free_async, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (free_async, >, 0);
 }
@@ -914,8 +798,8 @@ fixture_setup (Fixture       *f,
   f->machines_dir = machines_dir ();
   rm_rf (f->machines_dir);
   f->library = viv_library_new (NULL);
-  viv_library_load_async (f->library, NULL, store_result, &result);
-  g_assert_true (viv_library_load_finish (f->library, wait_result (&result), &error));
+  viv_library_load_async (f->library, NULL, viv_test_store_result, &result);
+  g_assert_true (viv_library_load_finish (f->library, viv_test_wait_result (&result), &error));
   g_assert_no_error (error);
   g_assert_cmpstr (viv_library_get_machines_dir (f->library), ==, f->machines_dir);
 }
@@ -960,8 +844,8 @@ create (VivMachineCreator  *creator,
 
   if (watch != NULL)
     id = g_signal_connect (creator, "notify::progress", G_CALLBACK (on_creator_progress), watch);
-  viv_machine_creator_create_async (creator, cancellable, store_result, &result);
-  machine = viv_machine_creator_create_finish (creator, wait_result (&result), error);
+  viv_machine_creator_create_async (creator, cancellable, viv_test_store_result, &result);
+  machine = viv_machine_creator_create_finish (creator, viv_test_wait_result (&result), error);
   if (id != 0)
     g_signal_handler_disconnect (creator, id);
   return machine;
@@ -1000,40 +884,6 @@ assert_no_leftovers (Fixture *f,
 }
 
 /* qemu-img agrees on the format and size */
-static void
-check_with_qemu_img (const char *path,
-                     const char *format,
-                     guint64     virtual_size)
-{
-  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
-  const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path, NULL };
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  JsonObject *info;
-  int status = 0;
-
-  if (qemu_img == NULL)
-    {
-      g_printerr ("# SKIP qemu-img is missing (Debian's qemu-utils): %s not checked with it\n",
-                  path);
-      g_test_message ("SKIP: qemu-img is missing: %s not checked with it", path);
-      return;
-    }
-  argv[0] = qemu_img;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               &out, &err, &status, &error));
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("qemu-img info %s failed: %s", path, err);
-  g_assert_true (json_parser_load_from_data (parser, out, -1, &error));
-  g_assert_no_error (error);
-  info = json_node_get_object (json_parser_get_root (parser));
-  g_assert_cmpstr (json_object_get_string_member (info, "format"), ==, format);
-  g_assert_cmpint (json_object_get_int_member (info, "virtual-size"), ==, (gint64) virtual_size);
-}
-
 static char *
 disk_path (VivMachine       *machine,
            VivMachineConfig *config,
@@ -1113,7 +963,7 @@ test_create_iso_kernel (Fixture       *f,
   assert_same_file (kernel, netboot_kernel);
   assert_same_file (initrd, netboot_initrd);
   disk = disk_path (machine, config, 0);
-  check_with_qemu_img (disk, "qcow2", 3 * GIB);
+  viv_test_check_with_qemu_img (disk, "qcow2", 3 * GIB);
   /* machine.json, the disk, the kernel and the initrd */
   g_assert_cmpuint (count_entries (viv_machine_get_directory (machine)), ==, 4);
   assert_no_leftovers (f, 1);
@@ -1156,7 +1006,7 @@ test_create_iso_firmware (Fixture       *f,
   g_assert_cmpstr (cdrom->path, ==, iso_debian12);
   g_assert_cmpuint (config->disks->len, ==, 1);
   disk = disk_path (machine, config, 0);
-  check_with_qemu_img (disk, "qcow2", resources.disk);
+  viv_test_check_with_qemu_img (disk, "qcow2", resources.disk);
   /* No boot files copied */
   g_assert_cmpuint (count_entries (viv_machine_get_directory (machine)), ==, 2);
   assert_no_leftovers (f, 1);
@@ -1239,10 +1089,13 @@ test_create_disk_image (Fixture       *f,
       viv_machine_creator_set_disk_image (creator, cases[i].source, cases[i].import);
       viv_machine_creator_set_memory (creator, 256 * MIB);
       g_assert_cmpuint (viv_machine_creator_get_disk_size (creator), ==, 0);
+      /* Both warn (the firmware that boots the disk is not there yet);
+       * using it where it is says so too */
+      g_assert_nonnull (viv_machine_creator_get_warning (creator));
       if (cases[i].import == VIV_DISK_IMPORT_REFERENCE)
-        g_assert_nonnull (viv_machine_creator_get_warning (creator));
+        g_assert_nonnull (strstr (viv_machine_creator_get_warning (creator), "where it is"));
       else
-        g_assert_null (viv_machine_creator_get_warning (creator));
+        g_assert_null (strstr (viv_machine_creator_get_warning (creator), "where it is"));
 
       machine = create (creator, NULL, NULL, &error);
       g_assert_no_error (error);
@@ -1267,7 +1120,7 @@ test_create_disk_image (Fixture       *f,
           g_assert_cmpint (g_stat (cases[i].source, &st_source), ==, 0);
           g_assert_cmpint (st_copy.st_blocks, <=, st_source.st_blocks + 64);
         }
-      check_with_qemu_img (disk, cases[i].qemu_format, cases[i].size);
+      viv_test_check_with_qemu_img (disk, cases[i].qemu_format, cases[i].size);
       assert_no_leftovers (f, i + 1);
     }
 }
@@ -1313,6 +1166,42 @@ test_create_kernel (Fixture       *f,
   machine = create (creator, NULL, NULL, &error);
   g_assert_null (machine);
   assert_error_names_file (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, missing);
+  assert_no_leftovers (f, 1);
+}
+
+/* An OS from the list and nothing else: an empty disk, the firmware boots */
+static void
+test_create_blank (Fixture       *f,
+                   gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+  g_autoptr(VivMachine) machine = NULL;
+  g_autoptr(VivMachineConfig) config = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *disk = NULL;
+  g_autofree char *name = NULL;
+  VivOsResources resources;
+
+  viv_machine_creator_set_os (creator, find_os ("debian11"));
+  viv_machine_creator_set_blank (creator);
+  g_assert_cmpint (viv_machine_creator_get_source (creator), ==, VIV_CREATOR_SOURCE_BLANK);
+  g_assert_nonnull (viv_machine_creator_get_warning (creator));
+  name = viv_machine_creator_dup_name (creator);
+  g_assert_cmpstr (name, ==, "Debian 11");
+  viv_os_get_resources (find_os ("debian11"), &resources);
+  g_assert_cmpuint (viv_machine_creator_get_disk_size (creator), ==, resources.disk);
+
+  machine = create (creator, NULL, NULL, &error);
+  g_assert_no_error (error);
+  config = load_config (machine);
+  g_assert_cmpstr (config->name, ==, "Debian 11");
+  g_assert_cmpstr (config->osinfo, ==, "http://debian.org/debian/11");
+  g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_FIRMWARE);
+  g_assert_cmpint (config->boot.firmware, ==, VIV_FIRMWARE_BIOS);
+  g_assert_cmpuint (config->media->len, ==, 0);
+  g_assert_cmpuint (config->disks->len, ==, 1);
+  disk = disk_path (machine, config, 0);
+  viv_test_check_with_qemu_img (disk, "qcow2", resources.disk);
   assert_no_leftovers (f, 1);
 }
 
@@ -1499,6 +1388,7 @@ main (int   argc,
   ADD ("iso-firmware", test_create_iso_firmware);
   ADD ("disk-image", test_create_disk_image);
   ADD ("kernel", test_create_kernel);
+  ADD ("blank", test_create_blank);
   ADD ("failures", test_create_failures);
   ADD ("unique-names", test_unique_names);
 #undef ADD

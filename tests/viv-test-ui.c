@@ -145,6 +145,8 @@ widget_text (GtkWidget *widget)
     return adw_status_page_get_title (ADW_STATUS_PAGE (widget));
   if (GTK_IS_BUTTON (widget))
     return gtk_button_get_label (GTK_BUTTON (widget));
+  if (ADW_IS_PREFERENCES_ROW (widget))
+    return adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget));
   return NULL;
 }
 

@@ -26,7 +26,8 @@ char    *viv_test_screenshot      (GtkWidget  *widget,
                                    const char *name);
 
 /* Depth-first search for a descendant of ROOT of type TYPE whose
- * accessible label, or GtkLabel/AdwStatusPage text, equals TEXT (NULL: any). */
+ * text (a GtkLabel's, a GtkButton's label, an AdwStatusPage's or
+ * AdwPreferencesRow's title) equals TEXT (NULL: any). */
 GtkWidget *viv_test_find_widget   (GtkWidget  *root,
                                    GType       type,
                                    const char *text);

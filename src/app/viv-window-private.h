@@ -9,6 +9,7 @@
 #pragma once
 
 #include "viv-window.h"
+#include "viv-wizard.h"
 
 G_BEGIN_DECLS
 
@@ -48,6 +49,9 @@ struct _VivWindow
   guint                stop_timeout_id;
   guint                stop_check_id;
   AdwToast            *stop_toast;
+
+  /* The create-machine wizard, while it is open (a weak pointer) */
+  VivWizard           *wizard;
 
   /* VIVARIUM_TIMING: report the first frame that shows machines */
   gulong               after_paint_id;

@@ -224,6 +224,83 @@ on_main_stack_transition (VivWindow *self)
     viv_machine_page_set_machine (self->machine_page, NULL);
 }
 
+/* --- the wizard ------------------------------------------------------------------------ */
+
+static void
+on_machine_created (VivWindow  *self,
+                    VivMachine *machine,
+                    gboolean    start)
+{
+  if (start)
+    {
+      /* Its page, where its console shows it starting */
+      viv_window_open_machine (self, machine);
+      gtk_widget_activate_action (GTK_WIDGET (self), "win.start-machine", "s",
+                                  viv_machine_get_uuid (machine));
+      return;
+    }
+  if (g_strcmp0 (viv_window_get_view (self), "machine") == 0)
+    go_back (self);
+  update_page (self);
+  viv_collection_view_focus_machine (self->collection, machine);
+}
+
+/**
+ * viv_window_new_machine:
+ * @self: the window
+ * @file: (nullable): a disc or disk image, already chosen
+ *
+ * Opens the create-machine wizard, or brings back the one that is open.
+ *
+ * Returns: (transfer none): the wizard
+ */
+GtkWindow *
+viv_window_new_machine (VivWindow *self,
+                        GFile     *file)
+{
+  g_return_val_if_fail (VIV_IS_WINDOW (self), NULL);
+  g_return_val_if_fail (file == NULL || G_IS_FILE (file), NULL);
+
+  if (self->wizard == NULL)
+    {
+      self->wizard = viv_wizard_new (GTK_WINDOW (self), self->library);
+      g_object_add_weak_pointer (G_OBJECT (self->wizard), (gpointer *) &self->wizard);
+      g_signal_connect_object (self->wizard, "machine-created", G_CALLBACK (on_machine_created),
+                               self, G_CONNECT_SWAPPED);
+    }
+  gtk_window_present (GTK_WINDOW (self->wizard));
+  if (file != NULL)
+    viv_wizard_choose_file (self->wizard, file);
+  return GTK_WINDOW (self->wizard);
+}
+
+/* A disc image dropped on the window: a new machine from it */
+static gboolean
+on_drop (GtkDropTarget *target G_GNUC_UNUSED,
+         const GValue  *value,
+         double         x G_GNUC_UNUSED,
+         double         y G_GNUC_UNUSED,
+         VivWindow     *self)
+{
+  GFile *file = NULL;
+
+  if (G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
+    {
+      GSList *files = g_value_get_boxed (value);
+
+      file = files != NULL ? files->data : NULL;
+    }
+  else if (G_VALUE_HOLDS (value, G_TYPE_FILE))
+    {
+      file = g_value_get_object (value);
+    }
+  if (file == NULL)
+    return FALSE;
+
+  viv_window_new_machine (self, file);
+  return TRUE;
+}
+
 /* Closes the window, asking first when machines run, then quits the app */
 void
 viv_window_request_quit (VivWindow *self)
@@ -388,7 +465,7 @@ new_machine_action (GtkWidget  *widget,
                     const char *action_name G_GNUC_UNUSED,
                     GVariant   *parameter G_GNUC_UNUSED)
 {
-  viv_window_toast (VIV_WINDOW (widget), _("Creating machines is not available yet"));
+  viv_window_new_machine (VIV_WINDOW (widget), NULL);
 }
 
 /* The Menu key and Shift+F10: the focused tile's menu, or the page's */
@@ -806,6 +883,12 @@ viv_window_dispose (GObject *object)
   g_clear_object (&self->stop_toast);
   if (self->close_dialog != NULL)
     gtk_window_destroy (GTK_WINDOW (self->close_dialog));
+  if (self->wizard != NULL)
+    {
+      g_object_remove_weak_pointer (G_OBJECT (self->wizard), (gpointer *) &self->wizard);
+      gtk_window_destroy (GTK_WINDOW (self->wizard));
+      self->wizard = NULL;
+    }
 
   gtk_widget_dispose_template (GTK_WIDGET (self), VIV_TYPE_WINDOW);
 
@@ -971,6 +1054,15 @@ viv_window_init (VivWindow *self)
   g_signal_connect_object (self->collection, "notify::view-mode",
                            G_CALLBACK (on_view_mode_changed), self, G_CONNECT_SWAPPED);
   on_view_mode_changed (self);
+
+  /* Dropping a disc image (or a disk image) makes a machine of it */
+  {
+    GtkDropTarget *drop = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY);
+
+    gtk_drop_target_set_gtypes (drop, (GType[2]) { GDK_TYPE_FILE_LIST, G_TYPE_FILE }, 2);
+    g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
+    gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
+  }
 
   /* The mouse's back button */
   back = gtk_gesture_click_new ();

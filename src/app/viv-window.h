@@ -30,5 +30,7 @@ VivMachine        *viv_window_get_current_machine (VivWindow     *self);
 void               viv_window_open_machine       (VivWindow      *self,
                                                   VivMachine     *machine);
 void               viv_window_request_quit       (VivWindow      *self);
+GtkWindow         *viv_window_new_machine        (VivWindow      *self,
+                                                  GFile          *file);
 
 G_END_DECLS

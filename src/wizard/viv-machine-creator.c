@@ -37,7 +37,11 @@
  *   the machine leaves it;
  * - a kernel, initrd and command line of one's own: referenced where they
  *   are (whoever points at a kernel is usually building it: a copy would
- *   go stale), with a disk if a size is given.
+ *   go stale), with a disk if a size is given;
+ * - nothing but an OS (chosen from the list, with viv_machine_creator_set_os()):
+ *   boot kind "firmware" (BIOS) and an empty disk, for installation media
+ *   to be attached later. The warning says so, as for an ISO the firmware
+ *   boots.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -292,6 +296,24 @@ viv_machine_creator_set_kernel (VivMachineCreator *self,
   self->source = VIV_CREATOR_SOURCE_KERNEL;
 }
 
+/**
+ * viv_machine_creator_set_blank:
+ * @self: a creator
+ *
+ * A machine with an empty disk and no media, started by its firmware: for
+ * the OS viv_machine_creator_set_os() names (which names it and proposes
+ * its resources), whose installer is attached later.
+ */
+void
+viv_machine_creator_set_blank (VivMachineCreator *self)
+{
+  g_return_if_fail (VIV_IS_MACHINE_CREATOR (self));
+  g_return_if_fail (!self->busy);
+
+  clear_source (self);
+  self->source = VIV_CREATOR_SOURCE_BLANK;
+}
+
 VivCreatorSource
 viv_machine_creator_get_source (VivMachineCreator *self)
 {
@@ -311,12 +333,17 @@ viv_machine_creator_get_warning (VivMachineCreator *self)
 {
   g_return_val_if_fail (VIV_IS_MACHINE_CREATOR (self), NULL);
 
-  if (self->source == VIV_CREATOR_SOURCE_ISO_FIRMWARE)
+  /* Only kernels start for now: the engine has no firmware yet */
+  if (self->source == VIV_CREATOR_SOURCE_ISO_FIRMWARE || self->source == VIV_CREATOR_SOURCE_BLANK)
     return _("This machine starts from its firmware, which Vivarium cannot run yet: it will "
              "not start until a later version can.");
   if (self->source == VIV_CREATOR_SOURCE_DISK_IMAGE && self->import == VIV_DISK_IMPORT_REFERENCE)
     return _("The machine will change the disk image where it is, and deleting the machine "
-             "will not delete the image.");
+             "will not delete the image. It starts from the disk through its firmware, which "
+             "Vivarium cannot run yet: it will not start until a later version can.");
+  if (self->source == VIV_CREATOR_SOURCE_DISK_IMAGE)
+    return _("This machine starts from its disk through its firmware, which Vivarium cannot "
+             "run yet: it will not start until a later version can.");
   return NULL;
 }
 
@@ -1268,6 +1295,7 @@ prepare (VivMachineCreator  *self,
     case VIV_CREATOR_SOURCE_ISO_FIRMWARE:
     case VIV_CREATOR_SOURCE_DISK_IMAGE:
     case VIV_CREATOR_SOURCE_KERNEL:
+    case VIV_CREATOR_SOURCE_BLANK:
     default:
       break;
     }
@@ -1300,6 +1328,11 @@ prepare (VivMachineCreator  *self,
       g_ptr_array_add (config->media,
                        viv_media_config_new (viv_media_get_path (self->media),
                                              VIV_MEDIA_KIND_CDROM));
+      break;
+
+    case VIV_CREATOR_SOURCE_BLANK:
+      config->boot.kind = VIV_BOOT_KIND_FIRMWARE;
+      config->boot.firmware = VIV_FIRMWARE_BIOS;
       break;
 
     case VIV_CREATOR_SOURCE_DISK_IMAGE:

@@ -20,6 +20,8 @@ typedef enum
   VIV_CREATOR_SOURCE_ISO_FIRMWARE,  /* an ISO started by the firmware (BIOS) */
   VIV_CREATOR_SOURCE_DISK_IMAGE,    /* an existing disk image */
   VIV_CREATOR_SOURCE_KERNEL,        /* a kernel, initrd and command line of one's own */
+  VIV_CREATOR_SOURCE_BLANK,         /* a new disk and nothing else, started by the firmware:
+                                     * an OS chosen from the list, installed later */
 } VivCreatorSource;
 
 typedef enum
@@ -47,6 +49,7 @@ void               viv_machine_creator_set_kernel       (VivMachineCreator   *se
                                                          const char          *kernel,
                                                          const char          *initrd,
                                                          const char          *cmdline);
+void               viv_machine_creator_set_blank        (VivMachineCreator   *self);
 VivCreatorSource   viv_machine_creator_get_source       (VivMachineCreator   *self);
 const char        *viv_machine_creator_get_warning      (VivMachineCreator   *self);
 

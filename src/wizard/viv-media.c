@@ -1309,6 +1309,56 @@ resolve (GHashTable *entries,
   return NULL;
 }
 
+/* The image's directory, once the kernel (and initrd) the database names
+ * are found in it; NULL with an error saying which is not */
+static GHashTable *
+find_boot_files (const char    *iso_path,
+                 const char    *kernel_path,
+                 const char    *initrd_path,
+                 GCancellable  *cancellable,
+                 GError       **error)
+{
+  g_autofree char *display = g_filename_display_basename (iso_path);
+  g_autoptr(GHashTable) entries = NULL;
+  const char *wanted[2] = { kernel_path, initrd_path };
+
+  if (kernel_path == NULL)
+    {
+      g_set_error (error, VIV_MEDIA_ERROR, VIV_MEDIA_ERROR_NO_BOOT_FILES,
+                   /* Translators: %s is a file name */
+                   _("Where the kernel is on “%s” is not known: start it from its boot "
+                     "loader instead"), display);
+      return NULL;
+    }
+
+  entries = list_entries (iso_path, cancellable, error);
+  if (entries == NULL)
+    return NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (wanted); i++)
+    {
+      g_autofree char *key = NULL;
+      gint64 size = 0;
+
+      if (wanted[i] == NULL)
+        continue;
+      key = resolve (entries, wanted[i], &size);
+      if (key == NULL)
+        {
+          g_set_error (error, VIV_MEDIA_ERROR, VIV_MEDIA_ERROR_MISSING_FILE,
+                       i == 0
+                       /* Translators: the first %s is a path inside a disc
+                        * image, the second the image's file name */
+                       ? _("The kernel “%s” is not on “%s”")
+                       /* Translators: the first %s is a path inside a disc
+                        * image, the second the image's file name */
+                       : _("The initial RAM disk “%s” is not on “%s”"),
+                       wanted[i], display);
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&entries);
+}
+
 typedef struct
 {
   const char *wanted;     /* path in the image */
@@ -1425,17 +1475,8 @@ extract (const char            *iso_path,
   gboolean ok = FALSE;
   int r;
 
-  if (kernel_path == NULL)
-    {
-      g_set_error (error, VIV_MEDIA_ERROR, VIV_MEDIA_ERROR_NO_BOOT_FILES,
-                   /* Translators: %s is a file name */
-                   _("Where the kernel is on “%s” is not known: start it from its boot "
-                     "loader instead"), display);
-      return FALSE;
-    }
-
   /* First the directory, to know the sizes and follow links */
-  entries = list_entries (iso_path, cancellable, error);
+  entries = find_boot_files (iso_path, kernel_path, initrd_path, cancellable, error);
   if (entries == NULL)
     return FALSE;
   for (guint i = 0; i < n_targets; i++)
@@ -1443,19 +1484,7 @@ extract (const char            *iso_path,
       Target *target = &targets[i];
 
       target->source = resolve (entries, target->wanted, &target->size);
-      if (target->source == NULL)
-        {
-          g_set_error (error, VIV_MEDIA_ERROR, VIV_MEDIA_ERROR_MISSING_FILE,
-                       i == 0
-                       /* Translators: the first %s is a path inside a disc
-                        * image, the second the image's file name */
-                       ? _("The kernel “%s” is not on “%s”")
-                       /* Translators: the first %s is a path inside a disc
-                        * image, the second the image's file name */
-                       : _("The initial RAM disk “%s” is not on “%s”"),
-                       target->wanted, display);
-          goto out;
-        }
+      g_assert (target->source != NULL);
       total += (guint64) MAX (target->size, 0);
     }
 
@@ -1799,4 +1828,86 @@ viv_media_extract_boot_files_finish (VivMedia      *self,
   if (initrd_name != NULL)
     *initrd_name = g_steal_pointer (&data->initrd_name);
   return TRUE;
+}
+
+/* ---- checking ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  char *iso_path;
+  char *kernel_path;
+  char *initrd_path;
+} CheckData;
+
+static void
+check_data_free (CheckData *data)
+{
+  g_free (data->iso_path);
+  g_free (data->kernel_path);
+  g_free (data->initrd_path);
+  g_free (data);
+}
+
+static void
+check_thread (GTask        *task,
+              gpointer      source_object G_GNUC_UNUSED,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  CheckData *data = task_data;
+  g_autoptr(GHashTable) entries = NULL;
+  GError *error = NULL;
+
+  entries = find_boot_files (data->iso_path, data->kernel_path, data->initrd_path, cancellable,
+                             &error);
+  if (entries == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/**
+ * viv_media_check_boot_files_async:
+ * @self: a media
+ *
+ * Looks for the kernel and initrd that the database names (for a system
+ * chosen by hand, they are a guess) in the image's directory, reading no
+ * file's data: a few milliseconds, in a worker thread.
+ */
+void
+viv_media_check_boot_files_async (VivMedia            *self,
+                                  GCancellable        *cancellable,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  CheckData *data;
+
+  g_return_if_fail (VIV_IS_MEDIA (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  data = g_new0 (CheckData, 1);
+  data->iso_path = g_strdup (self->path);
+  data->kernel_path = g_strdup (self->kernel_path);
+  data->initrd_path = g_strdup (self->initrd_path);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_media_check_boot_files_async);
+  g_task_set_task_data (task, data, (GDestroyNotify) check_data_free);
+  g_task_run_in_thread (task, check_thread);
+}
+
+/* Returns: whether both are there; if not, @error says which is missing
+ * (VIV_MEDIA_ERROR_MISSING_FILE, or NO_BOOT_FILES where the database says
+ * nothing) or why the image cannot be read */
+gboolean
+viv_media_check_boot_files_finish (VivMedia      *self,
+                                   GAsyncResult  *result,
+                                   GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_media_check_boot_files_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
 }

@@ -78,6 +78,13 @@ const char     *viv_media_get_kernel_path        (VivMedia             *self);
 const char     *viv_media_get_initrd_path        (VivMedia             *self);
 gboolean        viv_media_can_boot_kernel        (VivMedia             *self);
 char           *viv_media_dup_kernel_cmdline     (VivMedia             *self);
+void            viv_media_check_boot_files_async (VivMedia             *self,
+                                                  GCancellable         *cancellable,
+                                                  GAsyncReadyCallback   callback,
+                                                  gpointer              user_data);
+gboolean        viv_media_check_boot_files_finish (VivMedia            *self,
+                                                   GAsyncResult        *result,
+                                                   GError             **error);
 
 /* Copying the kernel and initrd out of the image */
 #define VIV_MEDIA_KERNEL_NAME "vmlinuz"

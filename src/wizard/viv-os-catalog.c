@@ -28,6 +28,7 @@
 #define MIB                  (G_GUINT64_CONSTANT (1) << 20)
 #define GENERIC_LINUX_PREFIX "http://libosinfo.org/linux/"
 #define HOST_ARCH            "x86_64"
+#define UNKNOWN_OS_ID        "http://libosinfo.org/unknown"
 
 /* ---- the database ------------------------------------------------------------------ */
 
@@ -655,8 +656,15 @@ viv_os_catalog_new_for_db (OsinfoDb *db)
   list = osinfo_db_get_os_list (db);
   n = osinfo_list_get_length (OSINFO_LIST (list));
   for (int i = 0; i < n; i++)
-    g_ptr_array_add (self->items,
-                     viv_os_item_new (OSINFO_OS (osinfo_list_get_nth (OSINFO_LIST (list), i))));
+    {
+      OsinfoOs *os = OSINFO_OS (osinfo_list_get_nth (OSINFO_LIST (list), i));
+
+      /* libosinfo's "Unknown" is what it says when it knows nothing, not a
+       * system one could choose */
+      if (g_strcmp0 (osinfo_entity_get_id (OSINFO_ENTITY (os)), UNKNOWN_OS_ID) == 0)
+        continue;
+      g_ptr_array_add (self->items, viv_os_item_new (os));
+    }
   g_ptr_array_sort (self->items, compare_items);
   return self;
 }

@@ -1,0 +1,1081 @@
+/* test-wizard.c: the create-machine wizard in the real app, under Xvfb
+ *
+ * Each test opens the app on an empty library of its own, opens the wizard
+ * with New Machine (win.new-machine) and drives it through its actions, as
+ * its rows, buttons and keys do, from the source to Create: a Debian
+ * installer disc (libosinfo knows it: straight to the review), a disc
+ * nobody knows (its system chosen from the list), broken files, a disk
+ * image copied or used where it is, a kernel, and an operating system from
+ * the list. Each checks the machine.json written and the disk (qemu-img
+ * agrees on its format and size), and saves a screenshot of every step in
+ * the build folder's tests/screenshots.
+ *
+ * The discs are made with xorriso from the files of Debian's
+ * debian-installer-12-netboot-amd64 package; where either is missing, the
+ * tests that need them skip, saying why.
+ *
+ * The ISO test prints the time from choosing the disc to the review step
+ * drawn, filled in ("iso-to-review: N ms"); bench/wizard.sh collects it.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <locale.h>
+
+#include "block/block.h"
+#include "viv-application.h"
+#include "viv-machine-config.h"
+#include "viv-os-catalog.h"
+#include "viv-os-database.h"
+#include "viv-test-images.h"
+#include "viv-test-ui.h"
+#include "viv-window.h"
+#include "viv-wizard.h"
+#include "viv-wizard-os-list.h"
+#include "viv-test-util.h"
+
+#define TIMEOUT_MS 30000
+#define MIB        (G_GUINT64_CONSTANT (1) << 20)
+#define GIB        (G_GUINT64_CONSTANT (1) << 30)
+#define DEBIAN_11  "http://debian.org/debian/11"
+
+static VivApplication *the_app;
+static char *root;
+static VivTestIsos isos;
+static char *no_isos_reason;
+static const char *probe_path;
+static gboolean have_kvm;
+
+typedef struct
+{
+  VivWindow  *window;
+  VivLibrary *library;
+  VivWizard  *wizard;      /* a weak pointer: the wizard goes once it creates */
+  VivMachine *created;     /* what machine-created gave */
+  gboolean    created_start;
+} Fixture;
+
+/* --- waiting ------------------------------------------------------------------- */
+
+#define NEED_ISOS()                                   \
+  G_STMT_START {                                      \
+    if (isos.debian11 == NULL)                        \
+      {                                               \
+        g_test_skip (no_isos_reason);                 \
+        return;                                       \
+      }                                               \
+  } G_STMT_END
+
+static void
+shoot (GtkWidget  *widget,
+       const char *name)
+{
+  g_autofree char *path = NULL;
+
+  g_assert_true (viv_test_wait_for_frames (widget, 20, 10000));
+  path = viv_test_screenshot (widget, name);
+  g_assert_nonnull (path);
+}
+
+/* --- the wizard ------------------------------------------------------------------- */
+
+static const char *
+page (Fixture *f)
+{
+  g_assert_nonnull (f->wizard);
+  return viv_wizard_get_page (f->wizard);
+}
+
+static void
+wait_page (Fixture    *f,
+           const char *name)
+{
+  WAIT_UNTIL (f->wizard != NULL && g_strcmp0 (viv_wizard_get_page (f->wizard), name) == 0 &&
+              !viv_wizard_get_busy (f->wizard), TIMEOUT_MS);
+  g_assert_cmpstr (page (f), ==, name);
+  g_assert_false (viv_wizard_get_busy (f->wizard));
+}
+
+static gboolean
+act (Fixture    *f,
+     const char *action)
+{
+  return gtk_widget_activate_action (GTK_WIDGET (f->wizard), action, NULL);
+}
+
+static gboolean
+act_s (Fixture    *f,
+       const char *action,
+       const char *arg)
+{
+  return gtk_widget_activate_action (GTK_WIDGET (f->wizard), action, "s", arg);
+}
+
+/* Whether ACTION is enabled, as the buttons that activate it show it */
+static gboolean
+action_enabled (Fixture    *f,
+                const char *action)
+{
+  g_autoptr(GPtrArray) buttons = viv_test_find_all (GTK_WIDGET (f->wizard), GTK_TYPE_BUTTON);
+  gboolean found = FALSE;
+  gboolean enabled = FALSE;
+
+  for (guint i = 0; i < buttons->len; i++)
+    if (g_strcmp0 (gtk_actionable_get_action_name (buttons->pdata[i]), action) == 0)
+      {
+        found = TRUE;
+        enabled = enabled || gtk_widget_get_sensitive (buttons->pdata[i]);
+      }
+  g_assert_true (found);
+  return enabled;
+}
+
+/* A row's (an AdwPreferencesRow's) title; NULL if none is shown */
+static GtkWidget *
+find_row (Fixture    *f,
+          GType       type,
+          const char *title)
+{
+  g_autoptr(GPtrArray) rows = viv_test_find_all (GTK_WIDGET (f->wizard), type);
+
+  for (guint i = 0; i < rows->len; i++)
+    if (gtk_widget_is_drawable (rows->pdata[i]) &&
+        g_strcmp0 (adw_preferences_row_get_title (rows->pdata[i]), title) == 0)
+      return rows->pdata[i];
+  return NULL;
+}
+
+static const char *
+row_subtitle (Fixture    *f,
+              const char *title)
+{
+  GtkWidget *row = find_row (f, ADW_TYPE_ACTION_ROW, title);
+
+  g_assert_nonnull (row);
+  return adw_action_row_get_subtitle (ADW_ACTION_ROW (row));
+}
+
+static GtkSpinButton *
+spin_of (Fixture    *f,
+         const char *row_title)
+{
+  GtkWidget *row = find_row (f, ADW_TYPE_ACTION_ROW, row_title);
+
+  g_assert_nonnull (row);
+  return GTK_SPIN_BUTTON (viv_test_find_widget (row, GTK_TYPE_SPIN_BUTTON, NULL));
+}
+
+static GtkEditable *
+entry_of (Fixture    *f,
+          const char *row_title)
+{
+  GtkWidget *row = find_row (f, ADW_TYPE_ENTRY_ROW, row_title);
+
+  g_assert_nonnull (row);
+  return GTK_EDITABLE (row);
+}
+
+/* A label the wizard shows, containing PART */
+static gboolean
+shows_text (Fixture    *f,
+            const char *part)
+{
+  g_autoptr(GPtrArray) labels = viv_test_find_all (GTK_WIDGET (f->wizard), GTK_TYPE_LABEL);
+
+  for (guint i = 0; i < labels->len; i++)
+    if (gtk_widget_is_drawable (labels->pdata[i]) &&
+        strstr (gtk_label_get_label (labels->pdata[i]), part) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+static VivWizardOsList *
+shown_os_list (Fixture *f)
+{
+  g_autoptr(GPtrArray) lists = viv_test_find_all (GTK_WIDGET (f->wizard),
+                                                  VIV_TYPE_WIZARD_OS_LIST);
+
+  for (guint i = 0; i < lists->len; i++)
+    if (gtk_widget_is_drawable (lists->pdata[i]))
+      return lists->pdata[i];
+  return NULL;
+}
+
+static gboolean
+catalog_shown (Fixture *f)
+{
+  VivWizardOsList *list = shown_os_list (f);
+
+  return list != NULL && viv_wizard_os_list_get_n_shown (list) > 0;
+}
+
+/* --- what was created ------------------------------------------------------------- */
+
+static char *
+machines_dir (void)
+{
+  return g_build_filename (g_get_user_data_dir (), "vivarium", "machines", NULL);
+}
+
+/* Entries in the machines' folder, hidden (staging) ones included */
+static guint
+count_machine_dirs (void)
+{
+  g_autofree char *dir = machines_dir ();
+  g_autoptr(GDir) machines = g_dir_open (dir, 0, NULL);
+  guint n = 0;
+
+  while (machines != NULL && g_dir_read_name (machines) != NULL)
+    n++;
+  return n;
+}
+
+static void
+on_machine_created (VivWizard  *wizard G_GNUC_UNUSED,
+                    VivMachine *machine,
+                    gboolean    start,
+                    Fixture    *f)
+{
+  g_assert_null (f->created);
+  f->created = g_object_ref (machine);
+  f->created_start = start;
+}
+
+/* Create, on the review page; returns the machine's configuration as
+ * written in its machine.json */
+static VivMachineConfig *
+create (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = NULL;
+  VivMachineConfig *config;
+
+  g_assert_cmpstr (page (f), ==, "review");
+  g_assert_true (action_enabled (f, "wizard.create"));
+  g_assert_true (act (f, "wizard.create"));
+  WAIT_UNTIL (f->created != NULL && f->wizard == NULL, TIMEOUT_MS);
+  g_assert_nonnull (f->created);
+  g_assert_null (f->wizard);
+
+  /* In the library, and nothing else in the folder */
+  g_assert_true (viv_library_find (f->library, viv_machine_get_uuid (f->created)) == f->created);
+  g_assert_cmpuint (count_machine_dirs (), ==, 1);
+
+  path = g_build_filename (viv_machine_get_directory (f->created), VIV_MACHINE_CONFIG_FILE_NAME,
+                           NULL);
+  config = viv_machine_config_load (path, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (config);
+  return config;
+}
+
+static char *
+disk_path (Fixture                *f,
+           const VivMachineConfig *config,
+           guint                   i)
+{
+  const VivDiskConfig *disk;
+
+  g_assert_cmpuint (config->disks->len, >, i);
+  disk = g_ptr_array_index (config->disks, i);
+  return viv_machine_config_resolve_path (viv_machine_get_directory (f->created), disk->path);
+}
+
+static OsinfoOs *
+find_os (const char *id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OsinfoDb) db = viv_os_db_get (&error);
+  OsinfoOs *os;
+
+  g_assert_no_error (error);
+  os = osinfo_db_get_os (db, id);
+  g_assert_nonnull (os);
+  return os;
+}
+
+/* --- fixture ------------------------------------------------------------------------ */
+
+static void
+open_wizard (Fixture *f)
+{
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.new-machine", NULL));
+  f->wizard = VIV_WIZARD (viv_test_find_toplevel (VIV_TYPE_WIZARD));
+  g_assert_nonnull (f->wizard);
+  g_object_add_weak_pointer (G_OBJECT (f->wizard), (gpointer *) &f->wizard);
+  g_signal_connect (f->wizard, "machine-created", G_CALLBACK (on_machine_created), f);
+  g_assert_cmpstr (page (f), ==, "source");
+
+  /* The list of systems, read in a worker thread */
+  WAIT_UNTIL (catalog_shown (f), TIMEOUT_MS);
+  g_assert_true (catalog_shown (f));
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (f->wizard), 3, 10000));
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data G_GNUC_UNUSED)
+{
+  f->library = viv_application_get_library (the_app);
+  WAIT_UNTIL (viv_library_get_loaded (f->library), TIMEOUT_MS);
+  g_assert_true (viv_library_get_loaded (f->library));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
+  WAIT_UNTIL (viv_os_database_get_loaded (viv_os_database_get_default ()), TIMEOUT_MS);
+
+  g_application_activate (G_APPLICATION (the_app));
+  f->window = VIV_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (the_app)));
+  g_assert_nonnull (f->window);
+  g_object_add_weak_pointer (G_OBJECT (f->window), (gpointer *) &f->window);
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (f->window), 3, 10000));
+
+  open_wizard (f);
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *dir = machines_dir ();
+  g_autoptr(GDir) machines = NULL;
+  const char *name;
+
+  if (f->wizard != NULL)
+    gtk_window_destroy (GTK_WINDOW (f->wizard));
+  viv_test_stop_machines (f->library);
+  if (f->window != NULL)
+    gtk_window_destroy (GTK_WINDOW (f->window));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_clear_object (&f->created);
+
+  machines = g_dir_open (dir, 0, NULL);
+  while (machines != NULL && (name = g_dir_read_name (machines)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      viv_test_rm_rf (path);
+    }
+  WAIT_UNTIL (g_list_model_get_n_items (G_LIST_MODEL (f->library)) == 0, TIMEOUT_MS);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
+}
+
+/* --- tests ---------------------------------------------------------------------------- */
+
+/* The first page; Escape (wizard.cancel) closes it, having written nothing */
+static void
+test_source (Fixture       *f,
+             gconstpointer  data G_GNUC_UNUSED)
+{
+  VivWizardOsList *list = shown_os_list (f);
+
+  g_assert_true (gtk_window_get_modal (GTK_WINDOW (f->wizard)));
+  g_assert_false (action_enabled (f, "wizard.back"));
+  g_assert_false (action_enabled (f, "wizard.create"));
+  g_assert_nonnull (find_row (f, ADW_TYPE_ACTION_ROW, _("_Installer Disc Image")));
+  g_assert_nonnull (find_row (f, ADW_TYPE_ACTION_ROW, _("_Disk Image")));
+  g_assert_nonnull (find_row (f, ADW_TYPE_ACTION_ROW, _("_Linux Kernel")));
+  shoot (GTK_WIDGET (f->wizard), "wizard-source");
+
+  /* libosinfo's "Unknown" is not a system one chooses */
+  for (guint i = 0; i < viv_wizard_os_list_get_n_shown (list); i++)
+    g_assert_cmpstr (viv_os_item_get_id (viv_wizard_os_list_get_shown (list, i)), !=,
+                     "http://libosinfo.org/unknown");
+
+  /* Searching narrows the list */
+  viv_wizard_os_list_set_search_text (list, "debian 11");
+  WAIT_UNTIL (viv_wizard_os_list_get_n_shown (list) < 10, TIMEOUT_MS);
+  g_assert_cmpuint (viv_wizard_os_list_get_n_shown (list), >=, 1);
+  g_assert_cmpstr (viv_os_item_get_id (viv_wizard_os_list_get_shown (list, 0)), ==, DEBIAN_11);
+  shoot (GTK_WIDGET (f->wizard), "wizard-source-search");
+  viv_wizard_os_list_set_search_text (list, "no such system at all");
+  WAIT_UNTIL (viv_wizard_os_list_get_n_shown (list) == 0, TIMEOUT_MS);
+  g_assert_cmpuint (viv_wizard_os_list_get_n_shown (list), ==, 0);
+  g_assert_true (shows_text (f, _("Try another name, or a version number")));
+
+  g_assert_true (act (f, "wizard.cancel"));
+  WAIT_UNTIL (f->wizard == NULL, TIMEOUT_MS);
+  g_assert_null (f->wizard);
+  g_assert_cmpuint (count_machine_dirs (), ==, 0);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
+}
+
+/* A Debian installer disc: recognised, so straight to the review, all
+ * filled in; Back walks the steps it skipped; Create makes a machine that
+ * boots the installer's kernel from the disc */
+static void
+test_iso (Fixture       *f,
+          gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineConfig) config = NULL;
+  g_autofree char *disk = NULL;
+  g_autofree char *resources_text = NULL;
+  const VivMediaConfig *media;
+  VivOsResources resources;
+  gint64 start;
+  double ms;
+
+  NEED_ISOS ();
+
+  start = g_get_monotonic_time ();
+  g_assert_true (act_s (f, "wizard.choose-iso", isos.debian11));
+  wait_page (f, "review");
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (f->wizard), 1, 10000));
+  ms = (double) (g_get_monotonic_time () - start) / 1000.0;
+  g_test_message ("iso-to-review: %.1f ms", ms);
+
+  /* Filled in from what libosinfo says about Debian 11 */
+  viv_os_get_resources (find_os (DEBIAN_11), &resources);
+  g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), ==, "Debian 11");
+  g_assert_nonnull (strstr (row_subtitle (f, _("Operating System")), "Debian 11"));
+  g_assert_cmpstr (row_subtitle (f, _("Installs From")), ==, isos.debian11);
+  resources_text = g_strdup (row_subtitle (f, _("Resources")));
+  g_assert_nonnull (strstr (resources_text, "GiB"));
+  g_assert_cmpint (viv_machine_creator_get_source (viv_wizard_get_creator (f->wizard)), ==,
+                   VIV_CREATOR_SOURCE_ISO_KERNEL);
+  g_assert_cmpuint (viv_machine_creator_get_memory (viv_wizard_get_creator (f->wizard)), ==,
+                    resources.memory);
+  g_assert_cmpuint (viv_machine_creator_get_disk_size (viv_wizard_get_creator (f->wizard)), ==,
+                    resources.disk);
+  g_assert_true (action_enabled (f, "wizard.create"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-review");
+
+  /* Back: the resources, proposed for Debian 11 and bounded by the host */
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "resources");
+  g_assert_cmpuint ((guint64) gtk_spin_button_get_value (spin_of (f, _("_Memory"))) * MIB, ==,
+                    resources.memory);
+  g_assert_cmpuint ((guint64) gtk_spin_button_get_value (spin_of (f, _("_Memory"))) * MIB, <=,
+                    viv_host_get_max_guest_memory ());
+  g_assert_cmpuint ((guint) gtk_spin_button_get_value (spin_of (f, _("_Processors"))), ==,
+                    resources.cpus);
+  g_assert_cmpuint ((guint64) gtk_spin_button_get_value (spin_of (f, _("_Disk Size"))) * GIB, ==,
+                    resources.disk);
+  g_assert_nonnull (strstr (row_subtitle (f, _("_Disk Size")), "free"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-resources");
+
+  /* Back again: the disc, what is on it and how it starts */
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "media");
+  g_assert_true (shows_text (f, "Debian 11"));
+  g_assert_cmpstr (row_subtitle (f, _("Disc Image")), ==, isos.debian11);
+  g_assert_cmpstr (row_subtitle (f, _("Starts From")), ==,
+                   _("The installer’s kernel, started directly"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-media");
+
+  /* Forward again, changing the resources on the way: Back kept them */
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "resources");
+  gtk_spin_button_set_value (spin_of (f, _("_Memory")), 1024);
+  gtk_spin_button_set_value (spin_of (f, _("_Processors")), 1);
+  gtk_spin_button_set_value (spin_of (f, _("_Disk Size")), 3);
+  /* Typed as people type sizes */
+  {
+    GtkSpinButton *memory = spin_of (f, _("_Memory"));
+    GtkSpinButton *disk_spin = spin_of (f, _("_Disk Size"));
+
+    gtk_editable_set_text (GTK_EDITABLE (memory), "2 GiB");
+    gtk_spin_button_update (memory);
+    g_assert_cmpfloat (gtk_spin_button_get_value (memory), ==, 2048);
+    gtk_editable_set_text (GTK_EDITABLE (memory), "1536M");
+    gtk_spin_button_update (memory);
+    g_assert_cmpfloat (gtk_spin_button_get_value (memory), ==, 1536);
+    gtk_editable_set_text (GTK_EDITABLE (memory), "1024");
+    gtk_spin_button_update (memory);
+    g_assert_cmpfloat (gtk_spin_button_get_value (memory), ==, 1024);
+    gtk_editable_set_text (GTK_EDITABLE (disk_spin), "3G");
+    gtk_spin_button_update (disk_spin);
+    g_assert_cmpfloat (gtk_spin_button_get_value (disk_spin), ==, 3);
+    gtk_editable_set_text (GTK_EDITABLE (disk_spin), "lots");
+    gtk_spin_button_update (disk_spin);
+    g_assert_cmpfloat (gtk_spin_button_get_value (disk_spin), ==, 3);   /* unchanged */
+  }
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+  g_assert_cmpstr (row_subtitle (f, _("Resources")), !=, resources_text);
+  g_assert_nonnull (strstr (row_subtitle (f, _("Resources")), "1 GiB"));
+
+  /* The Debian kernel does not start here: create it stopped */
+  g_object_set (f->wizard, "start-machine", FALSE, NULL);
+  config = create (f);
+  g_assert_false (f->created_start);
+
+  g_assert_cmpstr (config->name, ==, "Debian 11");
+  g_assert_cmpstr (config->osinfo, ==, DEBIAN_11);
+  g_assert_cmpuint (config->memory, ==, 1024 * MIB);
+  g_assert_cmpuint (config->cpus, ==, 1);
+  g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_KERNEL);
+  g_assert_nonnull (config->boot.kernel);
+  g_assert_nonnull (config->boot.initrd);
+  g_assert_cmpuint (config->media->len, ==, 1);
+  media = g_ptr_array_index (config->media, 0);
+  g_assert_cmpint (media->kind, ==, VIV_MEDIA_KIND_CDROM);
+  g_assert_cmpstr (media->path, ==, isos.debian11);
+  disk = disk_path (f, config, 0);
+  viv_test_check_with_qemu_img (disk, "qcow2", 3 * GIB);
+
+  /* The kernel and initrd came out of the disc, whole */
+  {
+    g_autofree char *kernel = viv_machine_config_resolve_path (
+      viv_machine_get_directory (f->created), config->boot.kernel);
+    g_autofree char *initrd = viv_machine_config_resolve_path (
+      viv_machine_get_directory (f->created), config->boot.initrd);
+    g_autofree char *a = NULL, *b = NULL;
+    gsize len_a = 0, len_b = 0;
+
+    g_assert_true (g_file_get_contents (kernel, &a, &len_a, NULL));
+    g_assert_true (g_file_get_contents (VIV_TEST_NETBOOT_KERNEL, &b, &len_b, NULL));
+    g_assert_cmpmem (a, len_a, b, len_b);
+    g_assert_true (g_file_test (initrd, G_FILE_TEST_IS_REGULAR));
+  }
+
+  /* The collection shows it */
+  g_assert_nonnull (f->window);
+  WAIT_UNTIL (g_strcmp0 (viv_window_get_visible_page (f->window), "collection") == 0,
+              TIMEOUT_MS);
+  g_assert_cmpstr (viv_window_get_visible_page (f->window), ==, "collection");
+  shoot (GTK_WIDGET (f->window), "wizard-created");
+}
+
+/* A disc nobody knows: it says so, with generic Linux settings, and the
+ * system can be chosen from the list; a kernel cannot be found on it, so
+ * the firmware would start it, which the review warns about */
+static void
+test_iso_unknown (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineConfig) config = NULL;
+  VivWizardOsList *list;
+
+  NEED_ISOS ();
+
+  g_assert_true (act_s (f, "wizard.choose-iso", isos.unknown));
+  wait_page (f, "media");
+  g_assert_true (shows_text (f, _("Unknown operating system")));
+  g_assert_true (shows_text (f, "SOMETHING_ELSE"));
+  g_assert_true (action_enabled (f, "wizard.next"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-unknown");
+
+  /* Choose it by hand */
+  g_assert_true (act (f, "wizard.show-os-list"));
+  wait_page (f, "os");
+  list = shown_os_list (f);
+  g_assert_nonnull (list);
+  viv_wizard_os_list_set_search_text (list, "debian 11");
+  WAIT_UNTIL (viv_wizard_os_list_get_n_shown (list) > 0 &&
+              viv_wizard_os_list_get_n_shown (list) < 10, TIMEOUT_MS);
+  g_assert_cmpstr (viv_os_item_get_id (viv_wizard_os_list_get_shown (list, 0)), ==, DEBIAN_11);
+  shoot (GTK_WIDGET (f->wizard), "wizard-os-list");
+  g_assert_true (act_s (f, "wizard.choose-os", DEBIAN_11));
+  wait_page (f, "review");
+
+  g_assert_nonnull (strstr (row_subtitle (f, _("Operating System")), "Debian 11"));
+  g_assert_cmpint (viv_machine_creator_get_source (viv_wizard_get_creator (f->wizard)), ==,
+                   VIV_CREATOR_SOURCE_ISO_FIRMWARE);
+  /* The firmware is not there yet: it says so, and will not start it */
+  g_assert_true (shows_text (f, _("This machine starts from its firmware, which Vivarium "
+                                  "cannot run yet: it will not start until a later version "
+                                  "can.")));
+  g_assert_cmpstr (row_subtitle (f, _("_Start the Machine")), ==,
+                   _("Vivarium cannot start this machine yet"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-firmware-review");
+
+  config = create (f);
+  g_assert_false (f->created_start);
+  g_assert_cmpstr (config->osinfo, ==, DEBIAN_11);
+  g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_FIRMWARE);
+  g_assert_cmpuint (config->media->len, ==, 1);
+  g_assert_cmpuint (config->disks->len, ==, 1);
+}
+
+/* Files that are not discs: each says why, Next stays off, another file can
+ * be chosen; nothing is written */
+static void
+test_iso_errors (Fixture       *f,
+                 gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *truncated = g_build_filename (root, "truncated.iso", NULL);
+  g_autofree char *text = g_build_filename (root, "notes.iso", NULL);
+  g_autofree char *missing = g_build_filename (root, "not-there.iso", NULL);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  NEED_ISOS ();
+
+  g_assert_true (g_file_get_contents (isos.debian11, &contents, &len, NULL));
+  g_assert_true (g_file_set_contents (truncated, contents, 20 * 1024, NULL));
+  g_assert_true (g_file_set_contents (text, "not a disc image\n", -1, NULL));
+
+  g_assert_true (act_s (f, "wizard.choose-iso", truncated));
+  wait_page (f, "media");
+  g_assert_true (shows_text (f, _("This File Cannot Be Used")));
+  g_assert_true (shows_text (f, "truncated.iso"));
+  g_assert_false (action_enabled (f, "wizard.next"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-error");
+
+  g_assert_true (act_s (f, "wizard.choose-iso", text));
+  WAIT_UNTIL (!viv_wizard_get_busy (f->wizard) && shows_text (f, "notes.iso"), TIMEOUT_MS);
+  g_assert_true (shows_text (f, "notes.iso"));
+  g_assert_false (action_enabled (f, "wizard.next"));
+
+  g_assert_true (act_s (f, "wizard.choose-iso", missing));
+  WAIT_UNTIL (!viv_wizard_get_busy (f->wizard) && shows_text (f, "not-there.iso"), TIMEOUT_MS);
+  g_assert_true (shows_text (f, "not-there.iso"));
+  g_assert_false (action_enabled (f, "wizard.next"));
+
+  /* A good one after the bad ones */
+  g_assert_true (act_s (f, "wizard.choose-iso", isos.debian11));
+  wait_page (f, "review");
+
+  g_assert_true (act (f, "wizard.cancel"));
+  WAIT_UNTIL (f->wizard == NULL, TIMEOUT_MS);
+  g_assert_cmpuint (count_machine_dirs (), ==, 0);
+}
+
+/* Drag and drop onto the main window: the wizard opens on the dropped disc */
+static void
+test_drop (Fixture       *f,
+           gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GListModel) controllers = NULL;
+  g_autoptr(GFile) file = NULL;
+  GtkDropTarget *drop = NULL;
+  GValue value = G_VALUE_INIT;
+  gboolean accepted = FALSE;
+
+  NEED_ISOS ();
+
+  /* The wizard from the fixture goes; the drop opens one */
+  gtk_window_destroy (GTK_WINDOW (f->wizard));
+  WAIT_UNTIL (f->wizard == NULL, TIMEOUT_MS);
+
+  controllers = gtk_widget_observe_controllers (GTK_WIDGET (f->window));
+  for (guint i = 0; i < g_list_model_get_n_items (controllers) && drop == NULL; i++)
+    {
+      g_autoptr(GObject) controller = g_list_model_get_item (controllers, i);
+
+      if (GTK_IS_DROP_TARGET (controller))
+        drop = GTK_DROP_TARGET (controller);
+    }
+  g_assert_nonnull (drop);
+
+  file = g_file_new_for_path (isos.debian11);
+  g_value_init (&value, G_TYPE_FILE);
+  g_value_set_object (&value, file);
+  g_signal_emit_by_name (drop, "drop", &value, 10.0, 10.0, &accepted);
+  g_value_unset (&value);
+  g_assert_true (accepted);
+
+  f->wizard = VIV_WIZARD (viv_test_find_toplevel (VIV_TYPE_WIZARD));
+  g_assert_nonnull (f->wizard);
+  g_object_add_weak_pointer (G_OBJECT (f->wizard), (gpointer *) &f->wizard);
+  wait_page (f, "review");
+  g_assert_cmpstr (viv_media_get_path (viv_wizard_get_media (f->wizard)), ==, isos.debian11);
+}
+
+static char *
+make_image (const char *name,
+            const char *format,
+            guint64     size)
+{
+  char *path = g_build_filename (root, name, NULL);
+  char *reason = NULL;
+  int r;
+
+  struct vmm_block_create_opts opts = {
+    .path = path,
+    .format = g_strcmp0 (format, "qcow2") == 0 ? VMM_BLOCK_FORMAT_QCOW2 : VMM_BLOCK_FORMAT_RAW,
+    .size = size,
+  };
+
+  g_remove (path);
+  r = vmm_block_create (&opts, &reason);
+  if (r < 0)
+    g_error ("cannot make %s: %s", path, reason != NULL ? reason : g_strerror (-r));
+  return path;
+}
+
+/* A disk image: copied into the machine (the default), or used where it
+ * is; its header read first; the review says what happens to it */
+static void
+test_disk_image (Fixture       *f,
+                 gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *qcow2 = make_image ("old-machine.qcow2", "qcow2", 2 * GIB);
+  g_autofree char *raw = make_image ("other.img", "raw", 64 * MIB);
+  g_autofree char *bad = g_build_filename (root, "bad.qcow2", NULL);
+  g_autoptr(VivMachineConfig) config = NULL;
+  g_autofree char *disk = NULL;
+  g_autofree char *copy = NULL;
+
+  /* Not an image at all: says why */
+  g_assert_true (g_file_set_contents (bad, "QFI\xfb but nothing else", -1, NULL));
+  g_assert_true (act_s (f, "wizard.choose-disk-image", bad));
+  wait_page (f, "disk-image");
+  g_assert_true (gtk_widget_has_css_class (find_row (f, ADW_TYPE_ACTION_ROW, "bad.qcow2"),
+                                           "error"));
+  g_assert_false (action_enabled (f, "wizard.next"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-disk-image-error");
+
+  g_assert_true (act_s (f, "wizard.choose-disk-image", qcow2));
+  wait_page (f, "disk-image");
+  g_assert_nonnull (strstr (row_subtitle (f, "old-machine.qcow2"), "qcow2, 2 GiB"));
+  g_assert_true (action_enabled (f, "wizard.next"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-disk-image");
+
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "resources");
+  g_assert_nonnull (find_row (f, ADW_TYPE_ACTION_ROW, _("Disk")));
+  g_assert_null (find_row (f, ADW_TYPE_ACTION_ROW, _("_Disk Size")));
+  shoot (GTK_WIDGET (f->wizard), "wizard-disk-image-resources");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+  g_assert_cmpstr (row_subtitle (f, _("Disk Image")), ==, qcow2);
+  shoot (GTK_WIDGET (f->wizard), "wizard-disk-image-review");
+
+  config = create (f);
+  g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_DISK);
+  disk = disk_path (f, config, 0);
+  g_assert_true (g_str_has_prefix (disk, viv_machine_get_directory (f->created)));
+  viv_test_check_with_qemu_img (disk, "qcow2", 2 * GIB);
+  g_assert_true (g_file_test (qcow2, G_FILE_TEST_IS_REGULAR));   /* the image stays */
+
+  /* Used where it is: the machine points at it */
+  g_clear_object (&f->created);
+  open_wizard (f);
+  g_assert_true (act_s (f, "wizard.choose-disk-image", raw));
+  wait_page (f, "disk-image");
+  g_assert_true (act_s (f, "wizard.disk-import", "reference"));
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "resources");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+  g_assert_true (shows_text (f, "deleting the machine will not delete the image"));
+  {
+    /* A second machine of the same name is refused; another name is fine */
+    GtkEditable *name = entry_of (f, _("Name"));
+    const char *first = viv_machine_get_name (viv_library_find (f->library, config->uuid));
+
+    gtk_editable_set_text (name, first);
+    g_assert_false (action_enabled (f, "wizard.create"));
+    g_assert_true (shows_text (f, "Another machine is called"));
+    gtk_editable_set_text (name, "");
+    g_assert_false (action_enabled (f, "wizard.create"));
+    g_assert_true (shows_text (f, _("The machine needs a name")));
+    gtk_editable_set_text (name, "Where It Is");
+    g_assert_true (action_enabled (f, "wizard.create"));
+  }
+  g_clear_pointer (&config, viv_machine_config_free);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = NULL;
+
+    g_assert_true (act (f, "wizard.create"));
+    WAIT_UNTIL (f->created != NULL && f->wizard == NULL, TIMEOUT_MS);
+    g_assert_nonnull (f->created);
+    path = g_build_filename (viv_machine_get_directory (f->created),
+                             VIV_MACHINE_CONFIG_FILE_NAME, NULL);
+    config = viv_machine_config_load (path, &error);
+    g_assert_no_error (error);
+  }
+  g_assert_cmpstr (config->name, ==, "Where It Is");
+  copy = disk_path (f, config, 0);
+  g_assert_cmpstr (copy, ==, raw);
+  viv_test_check_with_qemu_img (copy, "raw", 64 * MIB);
+  g_assert_cmpuint (count_machine_dirs (), ==, 2);
+}
+
+/* A kernel of one's own: its files checked before going on; the probe
+ * guest, where it can run, starts at once and shows on its page */
+static void
+test_kernel (Fixture       *f,
+             gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *missing = g_build_filename (root, "no-such-kernel", NULL);
+  g_autoptr(VivMachineConfig) config = NULL;
+  const char *kernel = have_kvm ? probe_path : VIV_TEST_NETBOOT_KERNEL;
+  const char *cmdline = have_kvm ? "mode=idle" : "console=ttyS0";
+
+  if (!g_file_test (kernel, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip ("no kernel to boot: neither the probe guest (with /dev/kvm) nor Debian's "
+                   "debian-installer-12-netboot-amd64");
+      return;
+    }
+
+  g_assert_true (act (f, "wizard.show-kernel"));
+  wait_page (f, "kernel");
+  g_assert_false (action_enabled (f, "wizard.next"));   /* no kernel yet */
+
+  /* One that is not there: it says so and stays */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->wizard), "wizard.choose-kernel",
+                                             "(sss)", missing, "", ""));
+  g_assert_true (action_enabled (f, "wizard.next"));
+  g_assert_true (act (f, "wizard.next"));
+  WAIT_UNTIL (!viv_wizard_get_busy (f->wizard), TIMEOUT_MS);
+  g_assert_cmpstr (page (f), ==, "kernel");
+  g_assert_true (shows_text (f, "no-such-kernel"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-kernel-error");
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->wizard), "wizard.choose-kernel",
+                                             "(sss)", kernel, "", cmdline));
+  shoot (GTK_WIDGET (f->wizard), "wizard-kernel");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "resources");
+  /* A kernel may do without a disk */
+  gtk_spin_button_set_value (spin_of (f, _("_Memory")), 64);
+  gtk_spin_button_set_value (spin_of (f, _("_Processors")), 1);
+  gtk_spin_button_set_value (spin_of (f, _("_Disk Size")), 0);
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+  g_assert_nonnull (strstr (row_subtitle (f, _("Kernel")), kernel));
+  g_assert_nonnull (strstr (row_subtitle (f, _("Resources")), _("no disk")));
+  g_assert_true (gtk_widget_get_sensitive (find_row (f, ADW_TYPE_ACTION_ROW,
+                                                     _("_Start the Machine"))));
+  gtk_editable_set_text (entry_of (f, _("Name")), "Probe");
+  g_object_set (f->wizard, "start-machine", have_kvm, NULL);
+  shoot (GTK_WIDGET (f->wizard), "wizard-kernel-review");
+
+  config = create (f);
+  g_assert_cmpstr (config->name, ==, "Probe");
+  g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_KERNEL);
+  g_assert_cmpstr (config->boot.kernel, ==, kernel);
+  g_assert_cmpstr (config->boot.cmdline, ==, cmdline);
+  g_assert_null (config->boot.initrd);
+  g_assert_cmpuint (config->memory, ==, 64 * MIB);
+  g_assert_cmpuint (config->disks->len, ==, 0);
+  g_assert_cmpint (f->created_start, ==, have_kvm);
+
+  if (!have_kvm)
+    {
+      g_test_message ("SKIP: /dev/kvm, VIVARIUM_VMM or VIVARIUM_PROBE_ELF is missing: the "
+                      "new machine is not started");
+      return;
+    }
+  /* Started at once, on its page, its console showing the probe */
+  WAIT_UNTIL (viv_machine_get_state (f->created) == VIV_MACHINE_STATE_RUNNING, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->created), ==, VIV_MACHINE_STATE_RUNNING);
+  g_assert_cmpstr (viv_window_get_view (f->window), ==, "machine");
+  g_assert_true (viv_window_get_current_machine (f->window) == f->created);
+}
+
+/* An operating system from the list: an empty disk of the size it wants,
+ * for its installer later; the firmware would start it */
+static void
+test_os (Fixture       *f,
+         gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineConfig) config = NULL;
+  g_autofree char *disk = NULL;
+  VivOsResources resources;
+
+  g_assert_true (act_s (f, "wizard.choose-os", DEBIAN_11));
+  wait_page (f, "review");
+  g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), ==, "Debian 11");
+  g_assert_cmpstr (row_subtitle (f, _("Starts From")), ==,
+                   _("An empty disk, to install the system on from its installer"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-os-review");
+
+  /* Back goes to the resources, then the first page */
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "resources");
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "source");
+  g_assert_true (act_s (f, "wizard.choose-os", DEBIAN_11));
+  wait_page (f, "review");
+
+  config = create (f);
+  viv_os_get_resources (find_os (DEBIAN_11), &resources);
+  g_assert_cmpstr (config->name, ==, "Debian 11");
+  g_assert_cmpstr (config->osinfo, ==, DEBIAN_11);
+  g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_FIRMWARE);
+  g_assert_cmpuint (config->media->len, ==, 0);
+  g_assert_cmpuint (config->memory, ==, resources.memory);
+  g_assert_cmpuint (config->cpus, ==, resources.cpus);
+  disk = disk_path (f, config, 0);
+  viv_test_check_with_qemu_img (disk, "qcow2", resources.disk);
+
+  /* A second one gets a name of its own */
+  g_clear_object (&f->created);
+  open_wizard (f);
+  g_assert_true (act_s (f, "wizard.choose-os", DEBIAN_11));
+  wait_page (f, "review");
+  g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), ==, "Debian 11 (2)");
+}
+
+/* --- creating, stopped or failing ------------------------------------------------ */
+
+typedef struct
+{
+  GMutex      lock;
+  GCond       cond;
+  const char *block_at;   /* the step that waits for the test */
+  const char *fail_at;    /* the step that fails */
+  gboolean    blocked;
+  gboolean    released;
+} Gate;
+
+/* The creator's test hook, in its worker thread */
+static gboolean
+gate_hook (const char  *step,
+           gpointer     user_data,
+           GError     **error)
+{
+  Gate *gate = user_data;
+
+  if (gate->fail_at != NULL && strcmp (step, gate->fail_at) == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "Injected failure at %s",
+                   step);
+      return FALSE;
+    }
+  if (gate->block_at != NULL && strcmp (step, gate->block_at) == 0)
+    {
+      g_mutex_lock (&gate->lock);
+      gate->blocked = TRUE;
+      while (!gate->released)
+        g_cond_wait (&gate->cond, &gate->lock);
+      g_mutex_unlock (&gate->lock);
+    }
+  return TRUE;
+}
+
+static gboolean
+gate_blocked (Gate *gate)
+{
+  gboolean blocked;
+
+  g_mutex_lock (&gate->lock);
+  blocked = gate->blocked;
+  g_mutex_unlock (&gate->lock);
+  return blocked;
+}
+
+static void
+gate_release (Gate *gate)
+{
+  g_mutex_lock (&gate->lock);
+  gate->released = TRUE;
+  g_cond_broadcast (&gate->cond);
+  g_mutex_unlock (&gate->lock);
+}
+
+/* Creating shows its progress and can be cancelled; a cancelled or failed
+ * creation leaves nothing behind and comes back to the review, which says
+ * what happened; Create then works */
+static void
+test_create_stopped (Fixture       *f,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  Gate gate = { .block_at = "disk" };
+  g_autoptr(VivMachineConfig) config = NULL;
+
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+
+  g_assert_true (act_s (f, "wizard.choose-os", DEBIAN_11));
+  wait_page (f, "review");
+
+  /* Stopped while it makes the disk */
+  viv_machine_creator_set_test_hook (gate_hook, &gate);
+  g_assert_true (act (f, "wizard.create"));
+  WAIT_UNTIL (gate_blocked (&gate), TIMEOUT_MS);
+  g_assert_true (gate_blocked (&gate));
+  g_assert_cmpstr (page (f), ==, "creating");
+  g_assert_true (viv_wizard_get_busy (f->wizard));
+  g_assert_false (action_enabled (f, "wizard.back"));
+  /* The stage, from the worker thread through the main loop */
+  WAIT_UNTIL (shows_text (f, _("Creating the disk")), TIMEOUT_MS);
+  g_assert_true (shows_text (f, _("Creating the disk")));
+  shoot (GTK_WIDGET (f->wizard), "wizard-creating");
+  g_assert_true (act (f, "wizard.cancel"));   /* Escape, or the Cancel button */
+  gate_release (&gate);
+  wait_page (f, "review");
+  g_assert_nonnull (f->wizard);               /* still open */
+  g_assert_true (shows_text (f, _("Cancelled: nothing was created")));
+  g_assert_null (f->created);
+  g_assert_cmpuint (count_machine_dirs (), ==, 0);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
+
+  /* Failing while it saves the machine */
+  gate.block_at = NULL;
+  gate.fail_at = "config";
+  g_assert_true (act (f, "wizard.create"));
+  wait_page (f, "review");
+  g_assert_true (shows_text (f, "Injected failure at config"));
+  g_assert_true (shows_text (f, "could not be created"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-create-error");
+  g_assert_null (f->created);
+  g_assert_cmpuint (count_machine_dirs (), ==, 0);
+  viv_machine_creator_set_test_hook (NULL, NULL);
+
+  /* Again, nothing in the way */
+  config = create (f);
+  g_assert_cmpstr (config->name, ==, "Debian 11");
+
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GError) error = NULL;
+  const char *vmm_path;
+  int status;
+
+  root = viv_test_make_xdg_dirs ();
+  setlocale (LC_ALL, "");
+  viv_application_init_i18n ();
+
+  gtk_test_init (&argc, &argv, NULL);
+
+  if (!viv_test_make_isos (root, &isos, &no_isos_reason))
+    g_printerr ("# SKIP: the disc tests skip: %s\n", no_isos_reason);
+
+  vmm_path = g_getenv ("VIVARIUM_VMM");
+  probe_path = g_getenv ("VIVARIUM_PROBE_ELF");
+  have_kvm = access ("/dev/kvm", R_OK | W_OK) == 0 &&
+             vmm_path != NULL && g_file_test (vmm_path, G_FILE_TEST_IS_EXECUTABLE) &&
+             probe_path != NULL && g_file_test (probe_path, G_FILE_TEST_IS_REGULAR);
+  if (!have_kvm)
+    g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
+                "VIVARIUM_PROBE_ELF is not set: the kernel test does not start its machine\n");
+
+  the_app = viv_application_new ();
+  g_application_set_flags (G_APPLICATION (the_app), G_APPLICATION_NON_UNIQUE);
+  g_application_register (G_APPLICATION (the_app), NULL, &error);
+  g_assert_no_error (error);
+  g_application_hold (G_APPLICATION (the_app));
+
+#define ADD(name, fn) g_test_add ("/wizard/" name, Fixture, NULL, fixture_setup, fn, \
+                                  fixture_teardown)
+  ADD ("source", test_source);
+  ADD ("iso", test_iso);
+  ADD ("iso-unknown", test_iso_unknown);
+  ADD ("iso-errors", test_iso_errors);
+  ADD ("drop", test_drop);
+  ADD ("disk-image", test_disk_image);
+  ADD ("kernel", test_kernel);
+  ADD ("os", test_os);
+  ADD ("create-stopped", test_create_stopped);
+#undef ADD
+
+  status = g_test_run ();
+
+  g_application_release (G_APPLICATION (the_app));
+  g_clear_object (&the_app);
+  viv_os_db_shutdown ();
+  viv_test_isos_clear (&isos);
+  g_free (no_isos_reason);
+  viv_test_rm_rf (root);
+  g_free (root);
+  return status;
+}

@@ -1,0 +1,46 @@
+/* viv-test-util.h: what the app's tests share: waiting on the main loop,
+ * async results, and machines left running
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "viv-library.h"
+
+G_BEGIN_DECLS
+
+gboolean viv_test_keep_going (gpointer data);
+
+/* Iterates the default main context until EXPR holds, for at most MS
+ * milliseconds (a 10 ms tick keeps it from sleeping past the deadline) */
+#define WAIT_UNTIL(expr, ms)                                                  \
+  G_STMT_START {                                                              \
+    gint64 wait_end_ = g_get_monotonic_time () + (gint64) (ms) * 1000;       \
+    guint wait_tick_ = g_timeout_add (10, viv_test_keep_going, NULL);         \
+    while (!(expr) && g_get_monotonic_time () < wait_end_)                    \
+      g_main_context_iteration (NULL, TRUE);                                  \
+    g_source_remove (wait_tick_);                                             \
+  } G_STMT_END
+
+/* Runs the main loop for MS milliseconds */
+void     viv_test_sleep_ms       (guint        ms);
+
+/* A GAsyncReadyCallback that stores a reference to the result in the
+ * GAsyncResult* that DATA points to */
+void     viv_test_store_result   (GObject      *object,
+                                  GAsyncResult *result,
+                                  gpointer      data);
+
+/* Waits (30 s at most) for viv_test_store_result() to fill *SLOT; returns it */
+GAsyncResult *viv_test_wait_result (GAsyncResult **slot);
+
+/* The pid of MACHINE's helper, from its lock file; 0 if none */
+GPid     viv_test_helper_pid     (VivMachine   *machine);
+
+/* Switches off every machine of LIBRARY that runs (helpers outlive the app
+ * by design): a force-off, then SIGKILL where that fails */
+void     viv_test_stop_machines  (VivLibrary   *library);
+
+G_END_DECLS
