@@ -37,6 +37,7 @@ struct _VivWizard
   VivMedia          *media;               /* detected */
   guint              detect_delay_id;
   gint64             detect_started;      /* monotonic, µs */
+  gboolean           checking_detected;   /* its boot files looked for, as part of detecting */
 
   /* A disk image */
   GCancellable      *disk_cancellable;    /* reading its header */

@@ -45,6 +45,9 @@ static void choose_iso        (VivWizard  *self,
                                const char *path);
 static void choose_disk_image (VivWizard  *self,
                                const char *path);
+static void on_boot_files_checked (GObject      *object,
+                                   GAsyncResult *result,
+                                   gpointer      user_data);
 
 /* --- common ------------------------------------------------------------------------ */
 
@@ -73,6 +76,7 @@ viv_wizard_cancel_source_tasks (VivWizard *self)
 {
   g_clear_handle_id (&self->detect_delay_id, g_source_remove);
   clear_cancellable (&self->detect_cancellable);
+  self->checking_detected = FALSE;
   clear_cancellable (&self->disk_cancellable);
   clear_cancellable (&self->kernel_cancellable);
   if (self->detecting_spinner != NULL)
@@ -453,36 +457,15 @@ show_detecting_page (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The disc is known, as far as it can be: on to the review, or its page
+ * when its system is unknown */
 static void
-on_detected (GObject      *object G_GNUC_UNUSED,
-             GAsyncResult *result,
-             gpointer      user_data)
+media_ready (VivWizard *self)
 {
-  g_autoptr(VivWizard) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(VivMedia) media = viv_media_detect_finish (result, &error);
-  gboolean from_source;
+  gboolean from_source = self->detect_delay_id != 0 || !viv_wizard_is_page (self, "media");
 
-  /* Gone, or replaced by another choice */
-  if (self->disposed || g_task_get_cancellable (G_TASK (result)) != self->detect_cancellable)
-    return;
-
-  g_clear_object (&self->detect_cancellable);
-  from_source = self->detect_delay_id != 0 || !viv_wizard_is_page (self, "media");
   g_clear_handle_id (&self->detect_delay_id, g_source_remove);
   gtk_spinner_stop (self->detecting_spinner);
-
-  if (media == NULL)
-    {
-      show_media_error (self, error);
-      viv_wizard_show_page (self, "media", from_source);
-      return;
-    }
-
-  self->media = g_steal_pointer (&media);
-  viv_machine_creator_set_iso (self->creator, self->media,
-                               viv_media_can_boot_kernel (self->media));
-  viv_machine_creator_set_os (self->creator, NULL);
   update_media_page (self);
   gtk_stack_set_visible_child_name (self->media_stack, "detected");
 
@@ -503,6 +486,52 @@ on_detected (GObject      *object G_GNUC_UNUSED,
   g_debug ("%s: from choosing to the %s page in %.1f ms", viv_media_get_path (self->media),
            viv_wizard_get_page (self),
            (double) (g_get_monotonic_time () - self->detect_started) / 1000.0);
+}
+
+static void
+on_detected (GObject      *object G_GNUC_UNUSED,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(VivWizard) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VivMedia) media = viv_media_detect_finish (result, &error);
+
+  /* Gone, or replaced by another choice */
+  if (self->disposed || g_task_get_cancellable (G_TASK (result)) != self->detect_cancellable)
+    return;
+  g_clear_object (&self->detect_cancellable);
+
+  if (media == NULL)
+    {
+      gboolean from_source = self->detect_delay_id != 0 || !viv_wizard_is_page (self, "media");
+
+      g_clear_handle_id (&self->detect_delay_id, g_source_remove);
+      gtk_spinner_stop (self->detecting_spinner);
+      show_media_error (self, error);
+      viv_wizard_show_page (self, "media", from_source);
+      return;
+    }
+
+  self->media = g_steal_pointer (&media);
+  viv_machine_creator_set_os (self->creator, NULL);
+
+  /* A release newer than the database: where its kernel is comes from an
+   * older one, a guess to check on the disc first */
+  if (viv_media_get_os_match (self->media) == VIV_MEDIA_OS_NEWER_THAN_DB &&
+      viv_media_can_boot_kernel (self->media))
+    {
+      viv_machine_creator_set_iso (self->creator, self->media, FALSE);
+      self->checking_detected = TRUE;
+      self->detect_cancellable = g_cancellable_new ();
+      viv_media_check_boot_files_async (self->media, self->detect_cancellable,
+                                        on_boot_files_checked, g_object_ref (self));
+      return;
+    }
+
+  viv_machine_creator_set_iso (self->creator, self->media,
+                               viv_media_can_boot_kernel (self->media));
+  media_ready (self);
 }
 
 static void
@@ -888,6 +917,13 @@ on_boot_files_checked (GObject      *object,
     g_debug ("%s: no direct kernel boot: %s", viv_media_get_path (self->media), error->message);
   viv_machine_creator_set_iso (self->creator, self->media, found);
   viv_machine_creator_set_os (self->creator, NULL);
+  if (self->checking_detected)
+    {
+      /* The end of the detection */
+      self->checking_detected = FALSE;
+      media_ready (self);
+      return;
+    }
   update_media_page (self);
   if (viv_wizard_is_page (self, "os"))
     leave_os_list (self);
@@ -913,6 +949,7 @@ choose_os (VivWizard *self,
               /* Where that system keeps its kernel is a guess for this
                * disc: look for it first (busy meanwhile) */
               clear_cancellable (&self->detect_cancellable);
+              self->checking_detected = FALSE;
               self->detect_cancellable = g_cancellable_new ();
               viv_media_check_boot_files_async (self->media, self->detect_cancellable,
                                                 on_boot_files_checked, g_object_ref (self));
