@@ -878,6 +878,51 @@ test_map (struct fx *f, gconstpointer data)
   g_free (p);
 }
 
+/* A new cluster at the end of the file, written in part through map_write
+ * (the device's path: no copy of the rest, which is zero): the file must
+ * cover the whole cluster, or a read of the rest, which map_read sends to
+ * the file, would stop short at its end (an I/O error for the guest) */
+static void
+test_map_partial_at_end (struct fx *f, gconstpointer data)
+{
+  char *p = fx_path (f, "end.qcow2");
+  struct vmm_block_extent ext[4];
+  struct vmm_block *b;
+  void *cookie = NULL;
+  uint8_t *buf = g_malloc0 (65536);
+  uint64_t cluster_start;
+  int n;
+
+  (void) data;
+  create_image (p, VMM_BLOCK_FORMAT_QCOW2, 8 * MiB, 65536, NULL, 0);
+  b = open_image (p, false);
+  n = vmm_block_map_write (b, 2 * 65536, 4096, ext, 4, &cookie);
+  g_assert_cmpint (n, ==, 1);
+  g_assert_cmpint (ext[0].kind, ==, VMM_BLOCK_EXTENT_DATA);
+  cluster_start = ext[0].host_offset;
+  g_assert_cmpuint (cluster_start % 65536, ==, 0);
+  pattern (buf, 4096, 2 * 65536, 21);
+  g_assert_cmpint (pwrite (ext[0].fd, buf, 4096, (off_t) ext[0].host_offset), ==, 4096);
+  g_assert_cmpint (vmm_block_write_commit (b, cookie), ==, 0);
+  g_assert_cmpuint (file_size (p), >=, cluster_start + 65536);
+
+  /* The rest of the cluster: a DATA extent, read whole from the file */
+  n = vmm_block_map_read (b, 2 * 65536 + 4096, 65536 - 4096, ext, 4);
+  g_assert_cmpint (n, ==, 1);
+  g_assert_cmpint (ext[0].kind, ==, VMM_BLOCK_EXTENT_DATA);
+  memset (buf, 0xaa, 65536);
+  g_assert_cmpint (pread (ext[0].fd, buf, 65536 - 4096, (off_t) ext[0].host_offset), ==,
+                   65536 - 4096);
+  for (unsigned i = 0; i < 65536 - 4096; i++)
+    g_assert_cmpuint (buf[i], ==, 0);
+  assert_pattern (b, 2 * 65536, 4096, 21);
+  assert_zero (b, 2 * 65536 + 4096, 65536 - 4096);
+  g_assert_cmpint (vmm_block_close (b), ==, 0);
+  assert_clean (p);
+  g_free (buf);
+  g_free (p);
+}
+
 struct racer {
   struct vmm_block *b;
   pthread_barrier_t *barrier;
@@ -1941,6 +1986,7 @@ main (int argc, char **argv)
   ADD ("/qcow2/backing/errors", test_backing_errors);
   ADD ("/qcow2/discard", test_discard);
   ADD ("/qcow2/map/extents", test_map);
+  ADD ("/qcow2/map/partial-at-end", test_map_partial_at_end);
   ADD ("/qcow2/map/same-cluster", test_map_concurrent);
   ADD ("/qcow2/map/threads", test_map_threads);
   ADD ("/qcow2/corrupt/header", test_corrupt_header);

@@ -1644,6 +1644,12 @@ qcow2_map_write (struct vmm_block *b, uint64_t offset, uint64_t len,
       pos += chunk;
     }
   table_put (l2);
+  /* A partly written new cluster at the end of the file may get no copy at
+   * all (see do_cow): the file must still cover all of it, or reading its
+   * other bytes would stop short at the end of the file (an I/O error)
+   * instead of returning zeroes. */
+  if (ret == 0 && n_jobs > 0)
+    ret = grow_file (q, q->alloc_end * cs);
   if (ret < 0)
     {
       for (unsigned i = 0; i < n_jobs; i++)

@@ -7,6 +7,12 @@
  * a worker. Completions come back on the loop thread, write the status
  * byte and return the chain to the driver.
  *
+ * Reads (or writes) popped in one pass that follow each other on the disk
+ * run as one I/O (a group), as QEMU merges them: a guest streaming a file
+ * queues many small adjacent requests, and one large preadv costs the
+ * host far less than many small ones. The group answers all its members
+ * at once; if it fails, each member runs again alone for its own status.
+ *
  * Everything in a request is guest input: the header may straddle
  * descriptors, the data may be split anywhere, the status byte is the last
  * writable byte; sectors and lengths are checked against the capacity
@@ -80,6 +86,7 @@ struct blk_sub {
   struct blk_req *req;
   struct iovec *iov;        /* a slice of the request's data */
   int iovcnt;
+  bool iov_owned;           /* iov is ours to free (else it is req->data) */
   void *bounce;             /* an aligned copy, for O_DIRECT */
   size_t bounce_len;
   struct iovec bounce_iov;
@@ -88,6 +95,13 @@ struct blk_sub {
   uint64_t offset, len;
   bool flag;
 };
+
+/* Small arrays live in the request itself: a typical request has a few
+ * data segments, one piece and at most a couple of write cookies, so it
+ * costs one allocation. */
+#define REQ_INLINE_DATA    4
+#define REQ_INLINE_SUBS    2
+#define REQ_INLINE_COOKIES 2
 
 struct blk_req {
   struct vmm_virtio_blk *blk;
@@ -99,6 +113,7 @@ struct blk_req {
   uint32_t used_len;
   struct iovec *data;       /* the data part of the chain */
   int n_data;
+  unsigned data_cap;
   uint64_t offset;          /* bytes */
   uint64_t len;
   unsigned pending;
@@ -110,6 +125,17 @@ struct blk_req {
   /* DISCARD / WRITE_ZEROES segments, checked */
   struct { uint64_t offset, len; bool unmap; } *segs;
   unsigned n_segs;
+  /* A merged read or write (see batch_add): not a request of the driver
+   * but the I/O of several adjacent ones, MEMBERS, whose data it carries
+   * in order. It has no head or status of its own. */
+  bool is_group;
+  struct blk_req *members, **members_tail;
+  struct blk_req *next_member;
+
+  struct iovec data_inline[REQ_INLINE_DATA];
+  struct blk_sub sub_inline;
+  struct blk_sub *subs_inline[REQ_INLINE_SUBS];
+  void *cookies_inline[REQ_INLINE_COOKIES];
 };
 
 struct vmm_virtio_blk {
@@ -128,35 +154,93 @@ struct vmm_virtio_blk {
   pthread_cond_t idle;      /* with dev.lock: in_flight reached 0 */
   bool resetting;           /* a reset waits for the requests in flight */
   struct vmm_ratelimit rl;
+  /* The read or write being collected from the ring, not started yet:
+   * adjacent requests join it (one pass of blk_queue_notify, dev.lock). */
+  struct blk_req *batch;
 };
+
+/* Merging: adjacent reads (or writes) popped together become one I/O, as
+ * a guest streaming through a file queues them. Bounded so one I/O stays
+ * a reasonable unit of latency, and by IOV_MAX for preadv/io_uring. */
+#define MERGE_MAX_BYTES           (4u << 20)
+#define MERGE_MAX_IOV             1024
 
 /* How long a reset waits for the requests in flight to finish */
 #define RESET_DRAIN_SECONDS 30
 
 /* ---- completing ---------------------------------------------------------------- */
 
+/* Grows ARRAY (CAP elements of SIZE bytes; INLINE_STORAGE is the request's
+ * own array, never freed) to hold NEED elements. Returns the array, moved
+ * or not, or NULL (then nothing changed). */
+static void *
+grow_array (void *array, unsigned *cap, unsigned need, size_t size, const void *inline_storage)
+{
+  unsigned cap2 = *cap ? *cap : 4;
+  void *p;
+
+  if (need <= *cap)
+    return array;
+  while (cap2 < need)
+    cap2 *= 2;
+  if (array == inline_storage || array == NULL)
+    {
+      p = malloc ((size_t) cap2 * size);
+      if (p != NULL && array != NULL)
+        memcpy (p, array, (size_t) *cap * size);
+    }
+  else
+    p = realloc (array, (size_t) cap2 * size);
+  if (p != NULL)
+    *cap = cap2;
+  return p;
+}
+
+static struct blk_req *
+req_new (struct vmm_virtio_blk *blk)
+{
+  struct blk_req *req = calloc (1, sizeof *req);
+
+  if (req == NULL)
+    return NULL;
+  req->blk = blk;
+  req->subs = req->subs_inline;
+  req->cap_subs = REQ_INLINE_SUBS;
+  req->cookies = req->cookies_inline;
+  req->cap_cookies = REQ_INLINE_COOKIES;
+  req->members_tail = &req->members;
+  return req;
+}
+
 static void
 req_free (struct blk_req *req)
 {
   for (unsigned i = 0; i < req->n_subs; i++)
     {
-      free (req->subs[i]->iov);
-      free (req->subs[i]->bounce);
-      free (req->subs[i]);
+      struct blk_sub *sub = req->subs[i];
+
+      if (sub->iov_owned)
+        free (sub->iov);
+      free (sub->bounce);
+      if (sub != &req->sub_inline)
+        free (sub);
     }
-  free (req->subs);
-  free (req->cookies);
-  free (req->data);
+  if (req->subs != req->subs_inline)
+    free (req->subs);
+  if (req->cookies != req->cookies_inline)
+    free (req->cookies);
+  if (req->data != req->data_inline)
+    free (req->data);
   free (req->segs);
   free (req);
 }
 
-/* dev->lock held. Writes the status, returns the chain, maybe interrupts. */
-static void
-req_finish (struct blk_req *req, uint8_t status)
+/* The block layer's write cookies: committed when the I/O succeeded (a
+ * commit can still fail), else aborted. Returns the status to report. */
+static uint8_t
+req_commit (struct blk_req *req, uint8_t status)
 {
   struct vmm_virtio_blk *blk = req->blk;
-  struct vmm_virtio_dev *dev = &blk->dev;
 
   if (req->type == VIRTIO_BLK_T_OUT)
     for (unsigned i = 0; i < req->n_cookies; i++)
@@ -166,6 +250,19 @@ req_finish (struct blk_req *req, uint8_t status)
         else if (status != VIRTIO_BLK_S_OK)
           vmm_block_write_abort (blk->block, req->cookies[i]);
       }
+  req->n_cookies = 0;
+  return status;
+}
+
+/* dev->lock held. Writes the status and returns the chain to the driver;
+ * the caller frees REQ and decides about the interrupt. Returns whether
+ * anything was put in the used ring. */
+static bool
+req_answer (struct blk_req *req, uint8_t status)
+{
+  struct vmm_virtio_blk *blk = req->blk;
+  struct vmm_virtio_dev *dev = &blk->dev;
+  bool pushed = false;
 
   /* A request from before a device reset goes nowhere: the rings it
    * belonged to are gone (guest memory itself stays valid). */
@@ -176,12 +273,92 @@ req_finish (struct blk_req *req, uint8_t status)
       if (req->status != NULL)
         *req->status = status;
       virtq_push (vq, req->head, req->status != NULL ? req->used_len : 0);
-      if (virtq_should_notify (vq))
-        vmm_virtio_notify_queue (dev, req->queue);
+      pushed = true;
     }
   if (--blk->in_flight == 0)
     pthread_cond_broadcast (&blk->idle);
+  return pushed;
+}
+
+/* After one or more answers on queue Q: one interrupt decision for all. */
+static void
+queue_maybe_notify (struct vmm_virtio_blk *blk, unsigned q)
+{
+  if (virtq_should_notify (&blk->dev.queues[q].vq))
+    vmm_virtio_notify_queue (&blk->dev, q);
+}
+
+/* dev->lock held. Answers a request, maybe interrupts, frees it. */
+static void
+req_finish (struct blk_req *req, uint8_t status)
+{
+  unsigned q = req->queue;
+  struct vmm_virtio_blk *blk = req->blk;
+
+  status = req_commit (req, status);
+  if (req_answer (req, status))
+    queue_maybe_notify (blk, q);
   req_free (req);
+}
+
+static int submit_rw (struct blk_req *req, bool is_read);
+static void group_finish (struct blk_req *g, uint8_t status);
+
+/* Starts the read or write of a request or a group; finishes it at once
+ * when nothing went in flight (all zeroes, or an error before any I/O). */
+static void
+req_start_rw (struct blk_req *req)
+{
+  int ret = submit_rw (req, req->type == VIRTIO_BLK_T_IN);
+  uint8_t status;
+
+  if (ret < 0 && req->error == 0)
+    req->error = ret;
+  if (req->pending > 0)
+    return;
+  status = req->error < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+  if (req->is_group)
+    group_finish (req, status);
+  else
+    req_finish (req, status);
+}
+
+/* dev->lock held. A merged I/O finished. On success every member is
+ * answered, with one interrupt decision for them all. On failure nobody
+ * can tell which member's range failed, so each member runs again on its
+ * own and gets its own status, as if it had never been merged. */
+static void
+group_finish (struct blk_req *g, uint8_t status)
+{
+  struct vmm_virtio_blk *blk = g->blk;
+  struct blk_req *m, *next;
+  bool pushed = false;
+
+  status = req_commit (g, status);
+  if (status != VIRTIO_BLK_S_OK && g->generation == blk->generation
+      && (blk->dev.status & VIRTIO_STATUS_DRIVER_OK))
+    {
+      for (m = g->members; m != NULL; m = next)
+        {
+          next = m->next_member;
+          m->next_member = NULL;
+          req_start_rw (m);
+        }
+      vmm_aio_flush_submissions (blk->aio);
+    }
+  else
+    {
+      for (m = g->members; m != NULL; m = next)
+        {
+          next = m->next_member;
+          pushed |= req_answer (m, status);
+          req_free (m);
+        }
+      if (pushed)
+        queue_maybe_notify (blk, g->queue);
+    }
+  g->members = NULL;
+  req_free (g);
 }
 
 static void
@@ -206,11 +383,18 @@ sub_done (struct vmm_aio_req *aio, int result)
     }
   if (--req->pending == 0)
     {
-      if (req->error < 0)
-        vmm_log_guest (&blk->rl, "virtio-blk: request type %u at sector %llu failed: %s",
-                       req->type, (unsigned long long) (req->offset / SECTOR),
-                       strerror (-req->error));
-      req_finish (req, req->error < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+      uint8_t status = req->error < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+
+      if (req->is_group)
+        group_finish (req, status);   /* the members will say what failed */
+      else
+        {
+          if (req->error < 0)
+            vmm_log_guest (&blk->rl, "virtio-blk: request type %u at sector %llu failed: %s",
+                           req->type, (unsigned long long) (req->offset / SECTOR),
+                           strerror (-req->error));
+          req_finish (req, status);
+        }
     }
   pthread_mutex_unlock (&blk->dev.lock);
 }
@@ -221,18 +405,18 @@ static struct blk_sub *
 req_add_sub (struct blk_req *req)
 {
   struct blk_sub *sub;
+  void *subs = grow_array (req->subs, &req->cap_subs, req->n_subs + 1, sizeof *req->subs,
+                           req->subs_inline);
 
-  if (req->n_subs == req->cap_subs)
+  if (subs == NULL)
+    return NULL;
+  req->subs = subs;
+  if (req->n_subs == 0)
     {
-      unsigned cap = req->cap_subs ? req->cap_subs * 2 : 4;
-      struct blk_sub **subs = realloc (req->subs, cap * sizeof *subs);
-      if (subs == NULL)
-        return NULL;
-      req->subs = subs;
-      req->cap_subs = cap;
+      sub = &req->sub_inline;
+      memset (sub, 0, sizeof *sub);
     }
-  sub = calloc (1, sizeof *sub);
-  if (sub == NULL)
+  else if ((sub = calloc (1, sizeof *sub)) == NULL)
     return NULL;
   sub->req = req;
   sub->aio.opaque = sub;
@@ -241,14 +425,22 @@ req_add_sub (struct blk_req *req)
   return sub;
 }
 
-/* The part [off, off + len) of the request's data, as an iovec array. */
+/* The part [off, off + len) of the request's data, as an iovec array: the
+ * request's own when that is all of it, else a new one (*OWNED). */
 static int
-slice_data (const struct blk_req *req, uint64_t off, uint64_t len, struct iovec **out)
+slice_data (const struct blk_req *req, uint64_t off, uint64_t len, struct iovec **out,
+            bool *owned)
 {
   struct iovec *iov;
   int n = 0, i = 0;
   uint64_t pos = 0;
 
+  *owned = false;
+  if (off == 0 && len == req->len)
+    {
+      *out = req->data;
+      return req->n_data;
+    }
   iov = calloc ((size_t) req->n_data, sizeof *iov);
   if (iov == NULL)
     return -ENOMEM;
@@ -276,6 +468,7 @@ slice_data (const struct blk_req *req, uint64_t off, uint64_t len, struct iovec 
       return -EINVAL;
     }
   *out = iov;
+  *owned = true;
   return n;
 }
 
@@ -324,7 +517,7 @@ submit_extent (struct blk_req *req, const struct vmm_block_extent *e, bool is_re
   sub = req_add_sub (req);
   if (sub == NULL)
     return -ENOMEM;
-  n = slice_data (req, e->offset - req->offset, e->len, &sub->iov);
+  n = slice_data (req, e->offset - req->offset, e->len, &sub->iov, &sub->iov_owned);
   if (n < 0)
     return n;
   sub->iovcnt = n;
@@ -401,18 +594,14 @@ submit_rw (struct blk_req *req, bool is_read)
         return n < 0 ? n : -EIO;
       if (!is_read)
         {
-          if (req->n_cookies == req->cap_cookies)
+          void *c = grow_array (req->cookies, &req->cap_cookies, req->n_cookies + 1,
+                                sizeof *req->cookies, req->cookies_inline);
+          if (c == NULL)
             {
-              unsigned cap = req->cap_cookies ? req->cap_cookies * 2 : 2;
-              void **c = realloc (req->cookies, cap * sizeof *c);
-              if (c == NULL)
-                {
-                  vmm_block_write_abort (blk->block, cookie);
-                  return -ENOMEM;
-                }
-              req->cookies = c;
-              req->cap_cookies = cap;
+              vmm_block_write_abort (blk->block, cookie);
+              return -ENOMEM;
             }
+          req->cookies = c;
           req->cookies[req->n_cookies++] = cookie;
         }
       for (int i = 0; i < n; i++)
@@ -491,11 +680,13 @@ collect_data (struct blk_req *req, const struct virtq_chain *chain, bool writabl
   unsigned count = writable ? chain->n_in : chain->n_out;
   uint64_t skip = writable ? 0 : sizeof (struct virtio_blk_outhdr);
   uint64_t total = (writable ? chain->in_len - 1 : chain->out_len - skip);
-  struct iovec *iov = calloc (count ? count : 1, sizeof *iov);
+  struct iovec *iov = count <= REQ_INLINE_DATA ? req->data_inline
+                                                : calloc (count, sizeof *iov);
   int n = 0;
 
   if (iov == NULL)
     return -ENOMEM;
+  req->data_cap = count <= REQ_INLINE_DATA ? REQ_INLINE_DATA : count;
   for (unsigned i = first; i < first + count && total > 0; i++)
     {
       uint8_t *base = chain->iov[i].base;
@@ -603,6 +794,86 @@ parse_segments (struct blk_req *req)
   return 0;
 }
 
+/* Whether REQ can join the I/O of BATCH: the same direction, right after
+ * it on the disk, within the limits. */
+static bool
+can_merge (const struct blk_req *batch, const struct blk_req *req)
+{
+  return batch->type == req->type && batch->queue == req->queue
+         && batch->generation == req->generation
+         && batch->offset + batch->len == req->offset
+         && batch->len + req->len <= MERGE_MAX_BYTES
+         && batch->n_data + req->n_data <= MERGE_MAX_IOV;
+}
+
+/* Starts the collected read or write, if any. */
+static void
+batch_submit (struct vmm_virtio_blk *blk)
+{
+  struct blk_req *req = blk->batch;
+
+  if (req == NULL)
+    return;
+  blk->batch = NULL;
+  req_start_rw (req);
+}
+
+/* Appends REQ's data to G (a group). Returns false when out of memory. */
+static bool
+group_append (struct blk_req *g, struct blk_req *req)
+{
+  struct iovec *data = grow_array (g->data, &g->data_cap,
+                                   (unsigned) (g->n_data + req->n_data), sizeof *g->data,
+                                   g->data_inline);
+
+  if (data == NULL)
+    return false;
+  g->data = data;
+  memcpy (g->data + g->n_data, req->data, (size_t) req->n_data * sizeof *req->data);
+  g->n_data += req->n_data;
+  g->len += req->len;
+  *g->members_tail = req;
+  g->members_tail = &req->next_member;
+  return true;
+}
+
+/* A read or write ready to start (checked, len > 0): it joins the one
+ * being collected when it continues it, else that one starts and this
+ * one is collected. The last is started at the end of the pass. */
+static void
+batch_add (struct vmm_virtio_blk *blk, struct blk_req *req)
+{
+  struct blk_req *b = blk->batch;
+
+  if (b != NULL && can_merge (b, req))
+    {
+      if (!b->is_group)
+        {
+          /* the second request: a group takes over the I/O of both */
+          struct blk_req *g = req_new (blk);
+
+          if (g != NULL)
+            {
+              g->is_group = true;
+              g->queue = b->queue;
+              g->generation = b->generation;
+              g->type = b->type;
+              g->offset = b->offset;
+              g->data = g->data_inline;
+              g->data_cap = REQ_INLINE_DATA;
+              if (group_append (g, b))
+                blk->batch = b = g;
+              else
+                req_free (g);
+            }
+        }
+      if (b->is_group && group_append (b, req))
+        return;
+    }
+  batch_submit (blk);
+  blk->batch = req;
+}
+
 /* Starts one request; dev->lock held. A request that fails its checks is
  * answered at once. */
 static void
@@ -625,7 +896,7 @@ handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain
       return;
     }
 
-  req = calloc (1, sizeof *req);
+  req = req_new (blk);
   if (req == NULL)
     {
       virtq_push (vq, chain->head, 0);
@@ -633,7 +904,6 @@ handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain
         vmm_virtio_notify_queue (&blk->dev, q);
       return;
     }
-  req->blk = blk;
   req->queue = q;
   req->head = chain->head;
   req->generation = blk->generation;
@@ -651,6 +921,10 @@ handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain
     }
   virtq_chain_read (chain, 0, &hdr, sizeof hdr);
   req->type = hdr.type;
+  /* Anything but a read or write waits for nothing collected before it:
+   * start that first (a FLUSH after writes, say). */
+  if (hdr.type != VIRTIO_BLK_T_IN && hdr.type != VIRTIO_BLK_T_OUT)
+    batch_submit (blk);
 
   switch (hdr.type)
     {
@@ -677,7 +951,10 @@ handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain
       if (hdr.type == VIRTIO_BLK_T_IN)
         req->used_len = (uint32_t) req->len + 1;
       if (req->len > 0)
-        ret = submit_rw (req, hdr.type == VIRTIO_BLK_T_IN);
+        {
+          batch_add (blk, req);   /* started by the end of this pass */
+          return;
+        }
       break;
 
     case VIRTIO_BLK_T_FLUSH:
@@ -768,6 +1045,7 @@ blk_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
       if (!virtq_enable_notify (vq))
         break;
     }
+  batch_submit (blk);
   vmm_aio_flush_submissions (blk->aio);
 }
 
