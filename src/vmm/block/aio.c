@@ -42,6 +42,8 @@ struct vmm_aio {
   bool stopping;
 
   unsigned in_flight;
+  void (*batch_done) (void *opaque);
+  void *batch_opaque;
 };
 
 static void
@@ -193,6 +195,8 @@ reap_workers (struct vmm_aio *aio)
       next = req->next;
       complete (aio, req, req->result);
     }
+  if (aio->batch_done != NULL)
+    aio->batch_done (aio->batch_opaque);
 }
 
 /* ---- io_uring ---------------------------------------------------------------- */
@@ -267,6 +271,8 @@ reap_ring (struct vmm_aio *aio)
         }
       complete (aio, req, res < 0 ? res : 0);
     }
+  if (aio->batch_done != NULL)
+    aio->batch_done (aio->batch_opaque);
   submit_backlog (aio);
   vmm_aio_flush_submissions (aio);
 }
@@ -445,4 +451,11 @@ vmm_aio_free (struct vmm_aio *aio)
   pthread_mutex_destroy (&aio->lock);
   pthread_cond_destroy (&aio->cond);
   free (aio);
+}
+
+void
+vmm_aio_set_batch_done (struct vmm_aio *aio, void (*fn) (void *opaque), void *opaque)
+{
+  aio->batch_done = fn;
+  aio->batch_opaque = opaque;
 }

@@ -64,3 +64,5 @@ void vmm_aio_submit  (struct vmm_aio *aio, struct vmm_aio_req *req);
 void vmm_aio_flush_submissions (struct vmm_aio *aio);
 /* Runs completions until nothing is in flight (for shutdown). */
 void vmm_aio_drain   (struct vmm_aio *aio);
+/* FN runs on the loop thread after each batch of completions */
+void vmm_aio_set_batch_done (struct vmm_aio *aio, void (*fn) (void *opaque), void *opaque);

@@ -26,7 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "block/aio.h"
 
@@ -157,6 +160,15 @@ struct vmm_virtio_blk {
   /* The read or write being collected from the ring, not started yet:
    * adjacent requests join it (one pass of blk_queue_notify, dev.lock). */
   struct blk_req *batch;
+  /* Queues "parked": the driver's kicks are off while requests are in
+   * flight, and each batch of completions looks at the ring instead (see
+   * blk_queue_notify). PARK_TIMER bounds how long: a queue whose requests
+   * are slow takes kicks again after PARK_MAX_US. */
+  uint64_t parked;          /* bit q: queue q (the first 64) */
+  struct vmm_loop *loop;
+  int park_timer;           /* a timerfd, -1 if none (then nothing parks) */
+  bool park_timer_armed;
+  uint64_t parked_at;       /* ns, CLOCK_MONOTONIC: the last time a queue parked */
 };
 
 /* Merging: adjacent reads (or writes) popped together become one I/O, as
@@ -164,6 +176,11 @@ struct vmm_virtio_blk {
  * a reasonable unit of latency, and by IOV_MAX for preadv/io_uring. */
 #define MERGE_MAX_BYTES           (4u << 20)
 #define MERGE_MAX_IOV             1024
+
+/* The longest a parked queue leaves the driver's kicks off, when no
+ * completion comes to look at its ring: about what a kick costs a nested
+ * guest, and a few on bare metal. */
+#define PARK_MAX_US               500
 
 /* How long a reset waits for the requests in flight to finish */
 #define RESET_DRAIN_SECONDS 30
@@ -1021,14 +1038,49 @@ handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain
 
 /* ---- device ops ---------------------------------------------------------------------- */
 
-static void
-blk_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
+static uint64_t
+now_ns (void)
 {
-  struct vmm_virtio_blk *blk = dev->priv;
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* Arms the timer for NS from now, unless it is armed */
+static void
+arm_park_timer (struct vmm_virtio_blk *blk, uint64_t ns)
+{
+  struct itimerspec its = { .it_value = { .tv_sec = (time_t) (ns / 1000000000u),
+                                          .tv_nsec = (long) (ns % 1000000000u) } };
+
+  if (blk->park_timer_armed)
+    return;
+  if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+    its.it_value.tv_nsec = 1;
+  if (timerfd_settime (blk->park_timer, 0, &its, NULL) == 0)
+    blk->park_timer_armed = true;
+}
+
+/* Takes the requests the driver made available on queue Q; dev->lock held.
+ *
+ * The driver kicks (a VM exit, ~15 µs nested) unless told not to. While
+ * requests are in flight their completions will come anyway, so with
+ * MAY_PARK the queue is "parked": kicks stay off and every batch of
+ * completions looks at the ring (blk_batch_done), as QEMU's polling of a
+ * busy queue does. Once nothing is in flight, or PARK_MAX_US after parking,
+ * kicks come back on, with the ring checked again after enabling them so
+ * that nothing made available meanwhile waits. */
+static void
+process_queue (struct vmm_virtio_blk *blk, unsigned q, bool may_park)
+{
+  struct vmm_virtio_dev *dev = &blk->dev;
   struct virtq *vq = &dev->queues[q].vq;
   struct virtq_chain chain;
   int ret;
 
+  if (q < 64)
+    blk->parked &= ~(1ull << q);
   /* A reset is waiting for the requests in flight: no new ones. */
   if (blk->resetting)
     return;
@@ -1042,11 +1094,85 @@ blk_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
           vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
           break;
         }
+      if (may_park && q < 64 && blk->park_timer >= 0 && blk->in_flight > 0 &&
+          (dev->status & VIRTIO_STATUS_DRIVER_OK))
+        {
+          /* The timer counts from the last park, not the first: while
+           * completions keep coming the queue stays parked (a timer that
+           * fires early is pushed back in on_park_timer, no syscall here) */
+          blk->parked |= 1ull << q;
+          blk->parked_at = now_ns ();
+          arm_park_timer (blk, PARK_MAX_US * 1000u);
+          break;
+        }
       if (!virtq_enable_notify (vq))
         break;
     }
   batch_submit (blk);
   vmm_aio_flush_submissions (blk->aio);
+}
+
+/* The block layer finished a batch of requests (loop thread): parked
+ * queues look at their rings. */
+static void
+blk_batch_done (void *opaque)
+{
+  struct vmm_virtio_blk *blk = opaque;
+  uint64_t parked;
+
+  pthread_mutex_lock (&blk->dev.lock);
+  parked = blk->parked;
+  while (parked != 0)
+    {
+      unsigned q = (unsigned) __builtin_ctzll (parked);
+
+      parked &= ~(1ull << q);
+      if (blk->parked & (1ull << q))
+        process_queue (blk, q, true);
+    }
+  pthread_mutex_unlock (&blk->dev.lock);
+}
+
+/* PARK_MAX_US passed: parked queues take kicks again (their requests are
+ * slow; the next batch of completions may park them again). */
+static void
+on_park_timer (void *opaque, int fd, uint32_t events)
+{
+  struct vmm_virtio_blk *blk = opaque;
+  uint64_t expirations, parked;
+
+  (void) events;
+  if (read (fd, &expirations, sizeof expirations) < 0)
+    { /* nothing: a spurious wake-up */ }
+  pthread_mutex_lock (&blk->dev.lock);
+  blk->park_timer_armed = false;
+  if (blk->parked != 0)
+    {
+      uint64_t since = now_ns () - blk->parked_at;
+
+      if (since < PARK_MAX_US * 1000u)
+        {
+          /* Parked again since it was armed: not yet */
+          arm_park_timer (blk, PARK_MAX_US * 1000u - since);
+          pthread_mutex_unlock (&blk->dev.lock);
+          return;
+        }
+    }
+  parked = blk->parked;
+  while (parked != 0)
+    {
+      unsigned q = (unsigned) __builtin_ctzll (parked);
+
+      parked &= ~(1ull << q);
+      process_queue (blk, q, false);
+    }
+  pthread_mutex_unlock (&blk->dev.lock);
+}
+
+static void
+blk_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
+{
+  process_queue (dev->priv, q, true);
 }
 
 static void
@@ -1071,6 +1197,7 @@ blk_reset (struct vmm_virtio_dev *dev)
    * held; the completions come on the loop thread, which takes the lock
    * while we wait. Bounded, in case the host's storage hangs. */
   blk->generation++;
+  blk->parked = 0;          /* the queues are gone */
   if (blk->in_flight == 0)
     return;
   blk->resetting = true;
@@ -1158,6 +1285,7 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
   blk = calloc (1, sizeof *blk);
   if (blk == NULL)
     return -ENOMEM;
+  blk->park_timer = -1;
   {
     pthread_condattr_t attr;
 
@@ -1185,6 +1313,19 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
   build_config (blk, num_queues);
 
   ret = vmm_aio_new (&blk->aio, env->loop, QUEUE_SIZE * num_queues, force_threads);
+  if (ret == 0)
+    {
+      vmm_aio_set_batch_done (blk->aio, blk_batch_done, blk);
+      /* Without the timer, queues never park: kicks as usual */
+      blk->loop = env->loop;
+      blk->park_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+      if (blk->park_timer >= 0 &&
+          vmm_loop_add (env->loop, blk->park_timer, EPOLLIN, on_park_timer, blk) < 0)
+        {
+          close (blk->park_timer);
+          blk->park_timer = -1;
+        }
+    }
   if (ret < 0)
     {
       if (asprintf (error, "cannot set up disk I/O: %s", strerror (-ret)) < 0)
@@ -1217,6 +1358,11 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
     {
       if (asprintf (error, "cannot create the device: %s", strerror (-ret)) < 0)
         *error = NULL;
+      if (blk->park_timer >= 0)
+        {
+          vmm_loop_remove (blk->loop, blk->park_timer);
+          close (blk->park_timer);
+        }
       vmm_aio_free (blk->aio);
       vmm_block_close (blk->block);
       pthread_cond_destroy (&blk->idle);
@@ -1243,6 +1389,11 @@ vmm_virtio_blk_free (struct vmm_virtio_blk *blk)
   /* Completions take the device lock; nothing else runs now (the vCPUs
    * and the loop are stopped). */
   vmm_aio_drain (blk->aio);
+  if (blk->park_timer >= 0)
+    {
+      vmm_loop_remove (blk->loop, blk->park_timer);
+      close (blk->park_timer);
+    }
   vmm_virtio_pci_destroy (&blk->dev);
   vmm_aio_free (blk->aio);
   ret = vmm_block_close (blk->block);
