@@ -21,6 +21,7 @@
 #include "viv-test-ui.h"
 #include "viv-window.h"
 #include "viv-test-util.h"
+#include "viv-file.h"
 
 #define N_MACHINES 500
 #define TIMEOUT_MS 60000
@@ -122,8 +123,7 @@ on_loaded (VivLibrary *library G_GNUC_UNUSED,
 static void
 test_many (void)
 {
-  g_autoptr(VivApplication) app = viv_application_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr(VivApplication) app = viv_test_app_new ();
   g_autoptr(GPtrArray) scrolled = NULL;
   Gaps gaps = { 0 };
   gint64 first_frame = 0, shown = 0, loaded = 0, activate_start, activate_end;
@@ -136,10 +136,6 @@ test_many (void)
   gaps.measuring = TRUE;
   tick = g_timeout_add_full (G_PRIORITY_HIGH, 2, on_tick, &gaps, NULL);
 
-  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
-  g_application_register (G_APPLICATION (app), NULL, &error);
-  g_assert_no_error (error);
-  g_application_hold (G_APPLICATION (app));
   library = viv_application_get_library (app);
   g_signal_connect (library, "notify::loaded", G_CALLBACK (on_loaded), &loaded);
   /* Making the window is measured on its own: it is the same for any library */
@@ -221,7 +217,7 @@ main (int   argc,
   g_test_add_func ("/collection/many", test_many);
   status = g_test_run ();
 
-  viv_test_rm_rf (root);
+  viv_file_remove_tree (root);
   g_free (root);
   return status;
 }

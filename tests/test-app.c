@@ -12,6 +12,7 @@
 #include "viv-window.h"
 #include "viv-wizard.h"
 #include "viv-test-ui.h"
+#include "viv-file.h"
 
 static VivApplication *the_app;
 static char *root;   /* the test's XDG_DATA_HOME and XDG_RUNTIME_DIR */
@@ -220,7 +221,6 @@ close_other_windows (Fixture *f)
 int
 main (int argc, char *argv[])
 {
-  g_autoptr(GError) error = NULL;
   int status;
 
   /* A library of our own, empty, before anything reads the variables */
@@ -234,11 +234,7 @@ main (int argc, char *argv[])
   /* One application for the whole run, as in a real session; each test
    * opens its own main window. Non-unique: the test must not find, or be
    * found by, a Vivarium the user is running. */
-  the_app = viv_application_new ();
-  g_application_set_flags (G_APPLICATION (the_app), G_APPLICATION_NON_UNIQUE);
-  g_application_register (G_APPLICATION (the_app), NULL, &error);
-  g_assert_no_error (error);
-  g_application_hold (G_APPLICATION (the_app));
+  the_app = viv_test_app_new ();
 
   g_test_add ("/app/empty-state", Fixture, NULL, fixture_setup, test_empty_state,
               fixture_teardown);
@@ -251,7 +247,7 @@ main (int argc, char *argv[])
   status = g_test_run ();
   g_application_release (G_APPLICATION (the_app));
   g_clear_object (&the_app);
-  viv_test_rm_rf (root);
+  viv_file_remove_tree (root);
   g_free (root);
   return status;
 }

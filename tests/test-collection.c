@@ -32,6 +32,7 @@
 #include "viv-test-ui.h"
 #include "viv-window.h"
 #include "viv-test-util.h"
+#include "viv-file.h"
 
 #define TIMEOUT_MS   20000
 #define MIB          (G_GUINT64_CONSTANT (1) << 20)
@@ -276,12 +277,12 @@ fixture_teardown (Fixture       *f,
       {
         g_autofree char *path = g_build_filename (dir, name, NULL);
 
-        viv_test_rm_rf (path);
+        viv_file_remove_tree (path);
       }
   }
   WAIT_UNTIL (g_list_model_get_n_items (G_LIST_MODEL (f->library)) == 0, TIMEOUT_MS);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
-  viv_test_rm_rf (trash);
+  viv_file_remove_tree (trash);
 }
 
 /* --- tests ---------------------------------------------------------------------------- */
@@ -963,8 +964,6 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr(GError) error = NULL;
-  const char *vmm_path;
   int status;
 
   root = viv_test_make_xdg_dirs ();
@@ -973,20 +972,12 @@ main (int   argc,
 
   gtk_test_init (&argc, &argv, NULL);
 
-  vmm_path = g_getenv ("VIVARIUM_VMM");
-  probe_path = g_getenv ("VIVARIUM_PROBE_ELF");
-  have_kvm = access ("/dev/kvm", R_OK | W_OK) == 0 &&
-             vmm_path != NULL && g_file_test (vmm_path, G_FILE_TEST_IS_EXECUTABLE) &&
-             probe_path != NULL && g_file_test (probe_path, G_FILE_TEST_IS_REGULAR);
+  have_kvm = viv_test_can_run_machines (&probe_path);
   if (!have_kvm)
     g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
                 "VIVARIUM_PROBE_ELF is not set: the tests that run a machine skip\n");
 
-  the_app = viv_application_new ();
-  g_application_set_flags (G_APPLICATION (the_app), G_APPLICATION_NON_UNIQUE);
-  g_application_register (G_APPLICATION (the_app), NULL, &error);
-  g_assert_no_error (error);
-  g_application_hold (G_APPLICATION (the_app));
+  the_app = viv_test_app_new ();
 
 #define ADD(name, fn) g_test_add ("/collection/" name, Fixture, NULL, fixture_setup, fn, \
                                   fixture_teardown)
@@ -1006,7 +997,7 @@ main (int   argc,
 
   g_application_release (G_APPLICATION (the_app));
   g_clear_object (&the_app);
-  viv_test_rm_rf (root);
+  viv_file_remove_tree (root);
   g_free (root);
   return status;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "viv-vmm1-generated.h"
+#include "viv-file.h"
 
 #define TIMEOUT_MS 20000
 
@@ -281,21 +282,6 @@ fixture_setup (Fixture *f, gconstpointer data)
 }
 
 static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    while ((name = g_dir_read_name (dir)) != NULL)
-      {
-        g_autofree char *child = g_build_filename (path, name, NULL);
-        rm_rf (child);
-      }
-  g_remove (path);
-}
-
-static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
@@ -313,7 +299,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_clear_object (&f->conn);
   g_clear_object (&f->helper);
   if (f->tmp != NULL)
-    rm_rf (f->tmp);
+    viv_file_remove_tree (f->tmp);
   g_free (f->tmp);
   g_free (f->runtime_dir);
   g_free (f->machine_dir);
@@ -696,7 +682,7 @@ test_bad_machine (gconstpointer data)
   /* Nothing in the machine's folder changed. */
   after = listing (dir);
   g_assert_cmpstr (after, ==, before);
-  rm_rf (tmp);
+  viv_file_remove_tree (tmp);
 }
 
 int

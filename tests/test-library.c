@@ -39,24 +39,6 @@ static int probe_idles = -1;    /* unknown yet */
 
 /* --- files ------------------------------------------------------------------- */
 
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = NULL;
-  const char *name;
-
-  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      dir = g_dir_open (path, 0, NULL);
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          rm_rf (child);
-        }
-    }
-  g_remove (path);
-}
-
 static char *
 machines_dir (void)
 {
@@ -279,8 +261,8 @@ fixture_setup (Fixture       *f,
   g_autofree char *dir = machines_dir ();
   g_autofree char *trash = g_build_filename (data_home, "Trash", NULL);
 
-  rm_rf (dir);
-  rm_rf (trash);
+  viv_file_remove_tree (dir);
+  viv_file_remove_tree (trash);
   f->library = load_library ();
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
 }
@@ -294,7 +276,7 @@ fixture_teardown (Fixture       *f,
   if (f->library != NULL)
     stop_all (f->library);
   g_clear_object (&f->library);
-  rm_rf (dir);
+  viv_file_remove_tree (dir);
 }
 
 static VivMachine *
@@ -604,7 +586,7 @@ test_atomic_write (void)
       g_assert_not_reached ();
     }
 
-  rm_rf (mdir);
+  viv_file_remove_tree (mdir);
   config = plain_config ("Old name");
   json = viv_machine_config_to_data (config, NULL);
   path = write_folder (config->uuid, json);
@@ -629,7 +611,7 @@ test_atomic_write (void)
   g_assert_cmpstr (viv_machine_get_name (machine), ==, "Old name");
   g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_STOPPED);
   g_clear_object (&library);
-  rm_rf (mdir);
+  viv_file_remove_tree (mdir);
 }
 
 static void
@@ -772,7 +754,7 @@ test_external_add_remove (Fixture       *f,
 
   /* and removed by one */
   dir = g_path_get_dirname (path);
-  rm_rf (dir);
+  viv_file_remove_tree (dir);
   WAIT_UNTIL (g_list_model_get_n_items (G_LIST_MODEL (f->library)) == 0, TIMEOUT_MS);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
   g_assert_null (viv_library_find (f->library, config->uuid));
@@ -1389,11 +1371,7 @@ main (int   argc,
 
   g_test_init (&argc, &argv, NULL);
 
-  vmm_path = g_getenv ("VIVARIUM_VMM");
-  probe_path = g_getenv ("VIVARIUM_PROBE_ELF");
-  have_kvm = access ("/dev/kvm", R_OK | W_OK) == 0 &&
-             vmm_path != NULL && g_file_test (vmm_path, G_FILE_TEST_IS_EXECUTABLE) &&
-             probe_path != NULL && g_file_test (probe_path, G_FILE_TEST_IS_REGULAR);
+  have_kvm = viv_test_can_run_machines (&probe_path);
   if (!have_kvm && inherited == NULL)
     g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
                 "VIVARIUM_PROBE_ELF is not set: the tests that run machines skip\n");
@@ -1424,7 +1402,7 @@ main (int   argc,
   status = g_test_run ();
 
   if (inherited == NULL)
-    rm_rf (root);
+    viv_file_remove_tree (root);
   g_free (root);
   g_free (data_home);
   g_free (runtime_dir);

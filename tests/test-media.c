@@ -27,6 +27,7 @@
 #include "viv-os-catalog.h"
 #include "viv-test-images.h"
 #include "viv-test-util.h"
+#include "viv-file.h"
 
 #define TIMEOUT_MS  60000
 #define MIB         (G_GUINT64_CONSTANT (1) << 20)
@@ -45,24 +46,6 @@ static char *no_isos_reason;
 /* ---- waiting ----------------------------------------------------------------------- */
 
 /* ---- files ------------------------------------------------------------------------- */
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = NULL;
-  const char *name;
-
-  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      dir = g_dir_open (path, 0, NULL);
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          rm_rf (child);
-        }
-    }
-  g_remove (path);
-}
 
 static char *
 machines_dir (void)
@@ -121,7 +104,7 @@ make_dir (const char *name)
 {
   char *path = g_build_filename (root, name, NULL);
 
-  rm_rf (path);
+  viv_file_remove_tree (path);
   g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
   return path;
 }
@@ -475,7 +458,7 @@ test_extract (void)
   g_assert_null (kernel);
   g_assert_cmpuint (count_entries (dest), ==, 2);
   assert_same_file (kernel_path, netboot_kernel);
-  rm_rf (dest);
+  viv_file_remove_tree (dest);
 }
 
 static void
@@ -498,7 +481,7 @@ test_extract_cancel (void)
   g_assert_cmpuint (progress.last_done, >, 0);
   g_assert_cmpuint (progress.last_done, <, progress.total);
   g_assert_cmpuint (count_entries (dest), ==, 0);
-  rm_rf (dest);
+  viv_file_remove_tree (dest);
 }
 
 static char *
@@ -585,10 +568,10 @@ test_extract_names (void)
       assert_same_file (kernel, linux_path);
       assert_same_file (initrd, initrd_path);
       g_assert_cmpuint (count_entries (dest), ==, 2);
-      rm_rf (dest);
+      viv_file_remove_tree (dest);
       g_remove (iso);
     }
-  rm_rf (tree);
+  viv_file_remove_tree (tree);
 }
 
 static void
@@ -615,7 +598,7 @@ test_extract_missing (void)
   assert_error_names_file (error, VIV_MEDIA_ERROR, VIV_MEDIA_ERROR_MISSING_FILE, iso_unknown);
   g_assert_nonnull (strstr (error->message, viv_media_get_kernel_path (media)));
   g_assert_cmpuint (count_entries (dest), ==, 0);
-  rm_rf (dest);
+  viv_file_remove_tree (dest);
 }
 
 /* ---- the catalog ------------------------------------------------------------------- */
@@ -796,7 +779,7 @@ fixture_setup (Fixture       *f,
   g_autoptr(GError) error = NULL;
 
   f->machines_dir = machines_dir ();
-  rm_rf (f->machines_dir);
+  viv_file_remove_tree (f->machines_dir);
   f->library = viv_library_new (NULL);
   viv_library_load_async (f->library, NULL, viv_test_store_result, &result);
   g_assert_true (viv_library_load_finish (f->library, viv_test_wait_result (&result), &error));
@@ -810,7 +793,7 @@ fixture_teardown (Fixture       *f,
 {
   viv_machine_creator_set_test_hook (NULL, NULL);
   g_clear_object (&f->library);
-  rm_rf (f->machines_dir);
+  viv_file_remove_tree (f->machines_dir);
   g_free (f->machines_dir);
 }
 
@@ -1396,7 +1379,7 @@ main (int   argc,
   status = g_test_run ();
 
   viv_os_db_shutdown ();
-  rm_rf (root);
+  viv_file_remove_tree (root);
   g_free (iso_debian11);
   g_free (iso_debian12);
   g_free (iso_unknown);

@@ -40,6 +40,7 @@
 #include "viv-wizard.h"
 #include "viv-wizard-os-list.h"
 #include "viv-test-util.h"
+#include "viv-file.h"
 
 #define TIMEOUT_MS 30000
 #define MIB        (G_GUINT64_CONSTANT (1) << 20)
@@ -365,7 +366,7 @@ fixture_teardown (Fixture       *f,
     {
       g_autofree char *path = g_build_filename (dir, name, NULL);
 
-      viv_test_rm_rf (path);
+      viv_file_remove_tree (path);
     }
   WAIT_UNTIL (g_list_model_get_n_items (G_LIST_MODEL (f->library)) == 0, TIMEOUT_MS);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
@@ -403,6 +404,29 @@ test_source (Fixture       *f,
   WAIT_UNTIL (viv_wizard_os_list_get_n_shown (list) == 0, TIMEOUT_MS);
   g_assert_cmpuint (viv_wizard_os_list_get_n_shown (list), ==, 0);
   g_assert_true (shows_text (f, _("Try another name, or a version number")));
+
+  /* Ctrl+O (wizard.open-iso): a file chooser over the wizard, showing disc
+   * images first; cancelling it changes nothing */
+  {
+    GtkWidget *chooser;
+
+    g_assert_true (act (f, "wizard.open-iso"));
+    WAIT_UNTIL (viv_test_find_toplevel (GTK_TYPE_FILE_CHOOSER) != NULL, TIMEOUT_MS);
+    chooser = viv_test_find_toplevel (GTK_TYPE_FILE_CHOOSER);
+    g_assert_nonnull (chooser);
+    g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (chooser)) ==
+                   GTK_WINDOW (f->wizard));
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    g_assert_nonnull (gtk_file_chooser_get_filter (GTK_FILE_CHOOSER (chooser)));
+    g_assert_cmpstr (gtk_file_filter_get_name (gtk_file_chooser_get_filter (
+                       GTK_FILE_CHOOSER (chooser))), ==, _("Disc Images"));
+    shoot (chooser, "wizard-open-iso");
+    gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_CANCEL);
+    G_GNUC_END_IGNORE_DEPRECATIONS
+    WAIT_UNTIL (viv_test_find_toplevel (GTK_TYPE_FILE_CHOOSER) == NULL, TIMEOUT_MS);
+    g_assert_null (viv_test_find_toplevel (GTK_TYPE_FILE_CHOOSER));
+    g_assert_cmpstr (page (f), ==, "source");
+  }
 
   g_assert_true (act (f, "wizard.cancel"));
   WAIT_UNTIL (f->wizard == NULL, TIMEOUT_MS);
@@ -1081,8 +1105,6 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr(GError) error = NULL;
-  const char *vmm_path;
   int status;
 
   root = viv_test_make_xdg_dirs ();
@@ -1096,20 +1118,12 @@ main (int   argc,
   if (!viv_test_make_isos (root, &isos, &no_isos_reason))
     g_printerr ("# SKIP: the disc tests skip: %s\n", no_isos_reason);
 
-  vmm_path = g_getenv ("VIVARIUM_VMM");
-  probe_path = g_getenv ("VIVARIUM_PROBE_ELF");
-  have_kvm = access ("/dev/kvm", R_OK | W_OK) == 0 &&
-             vmm_path != NULL && g_file_test (vmm_path, G_FILE_TEST_IS_EXECUTABLE) &&
-             probe_path != NULL && g_file_test (probe_path, G_FILE_TEST_IS_REGULAR);
+  have_kvm = viv_test_can_run_machines (&probe_path);
   if (!have_kvm)
     g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
                 "VIVARIUM_PROBE_ELF is not set: the kernel test does not start its machine\n");
 
-  the_app = viv_application_new ();
-  g_application_set_flags (G_APPLICATION (the_app), G_APPLICATION_NON_UNIQUE);
-  g_application_register (G_APPLICATION (the_app), NULL, &error);
-  g_assert_no_error (error);
-  g_application_hold (G_APPLICATION (the_app));
+  the_app = viv_test_app_new ();
 
 #define ADD(name, fn) g_test_add ("/wizard/" name, Fixture, NULL, fixture_setup, fn, \
                                   fixture_teardown)
@@ -1132,7 +1146,7 @@ main (int   argc,
   viv_os_db_shutdown ();
   viv_test_isos_clear (&isos);
   g_free (no_isos_reason);
-  viv_test_rm_rf (root);
+  viv_file_remove_tree (root);
   g_free (root);
   return status;
 }

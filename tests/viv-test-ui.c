@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 
 #include "viv-test-ui.h"
+#include "viv-file.h"
 
 static gboolean
 on_timeout (gpointer data)
@@ -287,21 +288,15 @@ viv_test_make_xdg_dirs (void)
   return root;
 }
 
-void
-viv_test_rm_rf (const char *path)
+VivApplication *
+viv_test_app_new (void)
 {
-  g_autoptr(GDir) dir = NULL;
-  const char *entry;
+  g_autoptr(GError) error = NULL;
+  VivApplication *app = viv_application_new ();
 
-  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      dir = g_dir_open (path, 0, NULL);
-      while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, entry, NULL);
-
-          viv_test_rm_rf (child);
-        }
-    }
-  g_remove (path);
+  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
+  g_application_register (G_APPLICATION (app), NULL, &error);
+  g_assert_no_error (error);
+  g_application_hold (G_APPLICATION (app));
+  return app;
 }

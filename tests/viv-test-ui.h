@@ -6,6 +6,8 @@
 
 #include <gtk/gtk.h>
 
+#include "viv-application.h"
+
 G_BEGIN_DECLS
 
 /* Iterates the default main context until CONDITION returns TRUE or
@@ -50,7 +52,9 @@ GtkWidget *viv_test_find_toplevel (GType       type);
  * before anything reads them: GLib caches both. */
 char    *viv_test_make_xdg_dirs   (void);
 
-/* Removes PATH and everything under it */
-void     viv_test_rm_rf           (const char *path);
+/* The app as the tests run it: registered, non-unique (it neither finds
+ * nor is found by a Vivarium the user runs) and held; release and unref
+ * it at the end */
+VivApplication *viv_test_app_new  (void);
 
 G_END_DECLS

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include "viv-test-util.h"
 
@@ -38,6 +39,18 @@ viv_test_wait_result (GAsyncResult **slot)
   WAIT_UNTIL (*slot != NULL, STOP_TIMEOUT_MS);
   g_assert_nonnull (*slot);
   return *slot;
+}
+
+gboolean
+viv_test_can_run_machines (const char **probe_path)
+{
+  const char *vmm = g_getenv ("VIVARIUM_VMM");
+  const char *probe = g_getenv ("VIVARIUM_PROBE_ELF");
+
+  *probe_path = probe;
+  return access ("/dev/kvm", R_OK | W_OK) == 0 &&
+         vmm != NULL && g_file_test (vmm, G_FILE_TEST_IS_EXECUTABLE) &&
+         probe != NULL && g_file_test (probe, G_FILE_TEST_IS_REGULAR);
 }
 
 GPid

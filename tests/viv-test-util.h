@@ -36,6 +36,11 @@ void     viv_test_store_result   (GObject      *object,
 /* Waits (30 s at most) for viv_test_store_result() to fill *SLOT; returns it */
 GAsyncResult *viv_test_wait_result (GAsyncResult **slot);
 
+/* Whether machines can run here: /dev/kvm can be opened, and
+ * $VIVARIUM_VMM (the helper) and $VIVARIUM_PROBE_ELF (the probe guest) are
+ * there. Sets *PROBE_PATH to the probe's path (or NULL). */
+gboolean viv_test_can_run_machines (const char **probe_path);
+
 /* The pid of MACHINE's helper, from its lock file; 0 if none */
 GPid     viv_test_helper_pid     (VivMachine   *machine);
 

@@ -28,6 +28,7 @@
 
 #include "viv-helper.h"
 #include "viv-library.h"
+#include "viv-file.h"
 
 #define DELETED_NAME     ".deleted"
 #define THUMBNAIL_NAME   "thumbnail.png"
@@ -282,26 +283,6 @@ read_folder (const char *machines_dir,
   return found;
 }
 
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) dir = NULL;
-  const char *name;
-
-  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      dir = g_dir_open (path, 0, NULL);
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-
-          remove_tree (child);
-        }
-    }
-  if (g_remove (path) < 0 && errno != ENOENT)
-    g_warning ("Could not remove %s: %s", path, g_strerror (errno));
-}
-
 /* Moves everything in DELETED_DIR but the names in SKIP (nullable) to the
  * trash; returns the names moved, and the first error. */
 static GPtrArray *
@@ -343,7 +324,8 @@ commit_deletes_in (const char         *deleted_dir,
               continue;
             }
           g_warning ("There is no trash for %s (%s); deleting it", path, local_error->message);
-          remove_tree (path);
+          if (!viv_file_remove_tree (path))
+            g_warning ("Could not remove all of %s", path);
         }
       g_ptr_array_add (done, g_strdup (name));
     }

@@ -21,6 +21,7 @@
 
 #include "viv-machine-preferences.h"
 #include "viv-os-database.h"
+#include "viv-file-chooser.h"
 
 #define MIB               (G_GUINT64_CONSTANT (1) << 20)
 #define LOG_MAX_BYTES     (256 * 1024)
@@ -501,61 +502,24 @@ file_chosen (VivMachinePreferences *self,
   save_boot (self);
 }
 
-#if GTK_CHECK_VERSION (4, 10, 0)
 static void
-on_file_dialog_done (GObject      *object,
-                     GAsyncResult *result,
-                     gpointer      user_data)
+on_file_chosen (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
 {
-  g_autoptr(VivMachinePreferences) self = user_data;
-  AdwEntryRow *row = g_object_get_data (object, "row");
-  g_autoptr(GFile) file = gtk_file_dialog_open_finish (GTK_FILE_DIALOG (object), result, NULL);
+  VivMachinePreferences *self = VIV_MACHINE_PREFERENCES (object);
+  g_autoptr(GFile) file = viv_choose_file_finish (result, NULL);
 
-  file_chosen (self, row, file);
+  if (file != NULL && !g_cancellable_is_cancelled (self->cancellable))
+    file_chosen (self, user_data, file);
 }
-#else
-static void
-on_file_chooser_response (GtkNativeDialog       *dialog,
-                          int                    response,
-                          VivMachinePreferences *self)
-{
-  AdwEntryRow *row = g_object_get_data (G_OBJECT (dialog), "row");
-
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-
-      file_chosen (self, row, file);
-    }
-  gtk_native_dialog_destroy (dialog);
-  g_object_unref (dialog);
-  g_object_unref (self);
-}
-#endif
 
 static void
 choose_file (VivMachinePreferences *self,
              AdwEntryRow           *row,
              const char            *title)
 {
-#if GTK_CHECK_VERSION (4, 10, 0)
-  g_autoptr(GtkFileDialog) dialog = gtk_file_dialog_new ();
-
-  gtk_file_dialog_set_title (dialog, title);
-  g_object_set_data (G_OBJECT (dialog), "row", row);
-  gtk_file_dialog_open (dialog, GTK_WINDOW (self), self->cancellable, on_file_dialog_done,
-                        g_object_ref (self));
-#else
-  GtkFileChooserNative *dialog;
-
-  dialog = gtk_file_chooser_native_new (title, GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_OPEN,
-                                        _("_Choose"), _("_Cancel"));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_object_set_data (G_OBJECT (dialog), "row", row);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_file_chooser_response),
-                    g_object_ref (self));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
-#endif
+  viv_choose_file_async (GTK_WINDOW (self), title, NULL, self->cancellable, on_file_chosen, row);
 }
 
 static void

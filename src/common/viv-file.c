@@ -242,3 +242,30 @@ viv_file_make_private_dir (const char  *path,
 
   return TRUE;
 }
+
+gboolean
+viv_file_remove_tree (const char *path)
+{
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+  gboolean ok = TRUE;
+
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      dir = g_dir_open (path, 0, NULL);
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+
+          ok = viv_file_remove_tree (child) && ok;
+        }
+    }
+  if (g_remove (path) < 0 && errno != ENOENT)
+    {
+      g_debug ("Could not remove %s: %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  return ok;
+}

@@ -15,6 +15,11 @@ gboolean viv_file_replace          (const char  *path,
 gboolean viv_file_make_private_dir (const char  *path,
                                     GError     **error);
 
+/* Removes PATH and, for a folder (not a link to one), everything in it.
+ * Best effort: what cannot be removed is left (and named in a debug
+ * message). Returns whether all of it went. */
+gboolean viv_file_remove_tree      (const char  *path);
+
 /* Test only: called by viv_file_replace() with the temporary file's path
  * once it is written, fsynced and closed, just before the rename. Tests use it
  * to simulate a crash at that point (raise (SIGKILL) from the hook). Not

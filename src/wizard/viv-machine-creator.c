@@ -65,6 +65,7 @@
 #include "block/block.h"
 #include "viv-machine-creator.h"
 #include "viv-os-catalog.h"
+#include "viv-file.h"
 
 #define STAGING_PREFIX ".new-"
 #define COPY_CHUNK     (G_GUINT64_CONSTANT (8) << 20)
@@ -750,26 +751,6 @@ on_step_progress (guint64  done,
     g_cancellable_cancel (data->cancellable);
 }
 
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) dir = NULL;
-  const char *name;
-
-  if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      dir = g_dir_open (path, 0, NULL);
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-
-          remove_tree (child);
-        }
-    }
-  if (g_remove (path) < 0 && errno != ENOENT)
-    g_warning ("Could not remove %s: %s", path, g_strerror (errno));
-}
-
 static void set_io_error (GError     **error,
                           int          saved_errno,
                           const char  *format,
@@ -1187,8 +1168,8 @@ create_thread (GTask        *task,
       return;
     }
 
-  if (data->staging_dir != NULL)
-    remove_tree (data->staging_dir);
+  if (data->staging_dir != NULL && !viv_file_remove_tree (data->staging_dir))
+    g_warning ("Could not remove all of %s", data->staging_dir);
   /* A step that failed because the test hook cancelled it */
   if (data->hook_error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
       (data->caller_cancellable == NULL ||

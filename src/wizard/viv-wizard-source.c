@@ -27,6 +27,7 @@
 #include <glib/gi18n.h>
 
 #include "block/block.h"
+#include "viv-file-chooser.h"
 #include "viv-os-database.h"
 #include "viv-wizard-private.h"
 
@@ -231,16 +232,6 @@ make_filter (Pick pick)
   return filter;
 }
 
-static GtkFileFilter *
-make_all_files_filter (void)
-{
-  GtkFileFilter *filter = gtk_file_filter_new ();
-
-  gtk_file_filter_set_name (filter, _("All Files"));
-  gtk_file_filter_add_pattern (filter, "*");
-  return filter;
-}
-
 static const char *
 pick_title (Pick pick)
 {
@@ -259,86 +250,27 @@ pick_title (Pick pick)
     }
 }
 
-#if GTK_CHECK_VERSION (4, 10, 0)
 static void
-on_file_dialog_done (GObject      *object,
-                     GAsyncResult *result,
-                     gpointer      user_data)
+on_file_chosen (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
 {
-  g_autoptr(VivWizard) self = user_data;
-  Pick pick = GPOINTER_TO_INT (g_object_get_data (object, "pick"));
-  g_autoptr(GFile) file = gtk_file_dialog_open_finish (GTK_FILE_DIALOG (object), result, NULL);
+  VivWizard *self = VIV_WIZARD (object);
+  g_autoptr(GFile) file = viv_choose_file_finish (result, NULL);
 
   if (file != NULL && !self->disposed)
-    file_picked (self, pick, file);
+    file_picked (self, GPOINTER_TO_INT (user_data), file);
 }
 
 static void
 open_file_chooser (VivWizard *self,
                    Pick       pick)
 {
-  g_autoptr(GtkFileDialog) dialog = gtk_file_dialog_new ();
   g_autoptr(GtkFileFilter) filter = make_filter (pick);
 
-  gtk_file_dialog_set_title (dialog, pick_title (pick));
-  gtk_file_dialog_set_modal (dialog, TRUE);
-  if (filter != NULL)
-    {
-      g_autoptr(GListStore) filters = g_list_store_new (GTK_TYPE_FILE_FILTER);
-      g_autoptr(GtkFileFilter) all = make_all_files_filter ();
-
-      g_list_store_append (filters, filter);
-      g_list_store_append (filters, all);
-      gtk_file_dialog_set_filters (dialog, G_LIST_MODEL (filters));
-      gtk_file_dialog_set_default_filter (dialog, filter);
-    }
-  g_object_set_data (G_OBJECT (dialog), "pick", GINT_TO_POINTER (pick));
-  gtk_file_dialog_open (dialog, GTK_WINDOW (self), self->cancellable, on_file_dialog_done,
-                        g_object_ref (self));
+  viv_choose_file_async (GTK_WINDOW (self), pick_title (pick), filter, self->cancellable,
+                         on_file_chosen, GINT_TO_POINTER (pick));
 }
-#else
-static void
-on_file_chooser_response (GtkNativeDialog *dialog,
-                          int              response,
-                          VivWizard       *self)
-{
-  Pick pick = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (dialog), "pick"));
-
-  if (response == GTK_RESPONSE_ACCEPT && !self->disposed)
-    {
-      g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-
-      if (file != NULL)
-        file_picked (self, pick, file);
-    }
-  gtk_native_dialog_destroy (dialog);
-  g_object_unref (dialog);
-  g_object_unref (self);
-}
-
-static void
-open_file_chooser (VivWizard *self,
-                   Pick       pick)
-{
-  GtkFileChooserNative *dialog;
-  GtkFileFilter *filter = make_filter (pick);
-
-  dialog = gtk_file_chooser_native_new (pick_title (pick), GTK_WINDOW (self),
-                                        GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  if (filter != NULL)
-    {
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), make_all_files_filter ());
-      gtk_file_chooser_set_filter (GTK_FILE_CHOOSER (dialog), filter);
-      g_object_unref (filter);
-    }
-  g_object_set_data (G_OBJECT (dialog), "pick", GINT_TO_POINTER (pick));
-  g_signal_connect (dialog, "response", G_CALLBACK (on_file_chooser_response),
-                    g_object_ref (self));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
-}
-#endif
 
 static void
 open_iso_action (GtkWidget  *widget,
