@@ -14,12 +14,18 @@ The guest is the probe in mode=diskbench (tests/guest/blkmode.c): 4 KiB
 random reads, 4 KiB random writes, 128 KiB sequential reads and writes,
 each for --secs seconds with 32 requests in flight on one queue, polling
 the used ring; its clock is the TSC calibrated against the ACPI PM timer.
-Each configuration runs --rounds times, the VMMs alternating, and which of
-them goes first alternating too (the first run after an idle spell pays
-for a colder host); the table shows medians. Before each cache=writeback
-run the image is read once through the page cache, so both VMMs start
-from the same warm cache: this host reclaims page cache that stays idle
-for a while (DAMON), and whichever VMM ran first used to pay the misses.
+
+How the two are paired, because this kind of host drifts (neighbours,
+page-cache reclaim, writeback) by more than the differences measured:
+each workload runs in its own VM (bench_only=), ours and QEMU's back to
+back, --rounds times, which of them goes first alternating. Before every
+run the image is fsync'ed, so no dirty pages of the previous run are
+written back during this one (whoever ran after a writer used to pay for
+its writeback), and for cache=writeback read once through the page
+cache, so every run starts from the same clean, cached image. The table
+gives the median of each VMM's rounds, and the median (and the range) of
+the rounds' ratios ours / QEMU: a ratio is taken between two runs that
+were seconds apart.
 """
 import argparse
 import os
@@ -45,44 +51,53 @@ def run(cmd):
     return p.stdout.decode(errors="replace")
 
 
-def warm(path):
-    """Reads PATH through the page cache (for cache=writeback runs)."""
-    with open(path, "rb", buffering=0) as f:
-        while f.read(1 << 20):
-            pass
+def settle(path, cache):
+    """Writes back what the last run left dirty in PATH and, for
+    cache=writeback, reads it all through the page cache: every run starts
+    from a clean image, cached when the cache is used."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if cache == "writeback":
+        with open(path, "rb", buffering=0) as f:
+            while f.read(1 << 20):
+                pass
 
 
-def guest_cmdline(secs):
-    return "cpus=1 mode=diskbench bench_secs=%d bench_qd=32 bench_seq_kib=128" % secs
+def guest_cmdline(secs, workload):
+    return ("cpus=1 mode=diskbench bench_secs=%d bench_qd=32 bench_seq_kib=128 bench_only=%s"
+            % (secs, workload))
 
 
-def ours(args, path, fmt, cache):
+def ours(args, path, fmt, cache, workload):
     return [args.vmm, "--kernel", args.probe, "--memory", "64M", "--cpus", "1",
-            "--serial", "stdio", "--cmdline", guest_cmdline(args.secs),
+            "--serial", "stdio", "--cmdline", guest_cmdline(args.secs, workload),
             "--disk", "%s,format=%s,cache=%s,serial=bench" % (path, fmt, cache),
             "--aio", "io_uring"]
 
 
-def qemu(args, path, fmt, cache):
+def qemu(args, path, fmt, cache, workload):
     return ["qemu-system-x86_64", "-accel", "kvm", "-M", "q35", "-cpu", "host,-arch-capabilities",
             "-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio",
             "-m", "64M", "-smp", "1", "-kernel", args.probe,
-            "-append", guest_cmdline(args.secs),
+            "-append", guest_cmdline(args.secs, workload),
             "-drive", "file=%s,if=none,id=d0,format=%s,aio=io_uring,cache=%s" % (path, fmt, cache),
             "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,serial=bench"]
 
 
-def parse(out):
-    """{workload: {key: value}} from the guest's "# bench NAME k=v..." lines."""
-    res = {}
+def parse(out, workload):
+    """{key: value} from the guest's "# bench WORKLOAD k=v..." line."""
+    res = None
     for line in out.splitlines():
         m = re.match(r"# bench (\w+) (.*)", line)
-        if m and m.group(1) in dict((w[0], 1) for w in WORKLOADS):
-            res[m.group(1)] = dict(kv.split("=", 1) for kv in m.group(2).split())
+        if m and m.group(1) == workload:
+            res = dict(kv.split("=", 1) for kv in m.group(2).split())
         if line.startswith("not ok") or line.startswith("Bail out!"):
             sys.exit("the guest failed: " + line)
-    if len(res) != len(WORKLOADS):
-        sys.exit("the guest printed no results:\n" + out[-3000:])
+    if res is None:
+        sys.exit("the guest printed no result for %s:\n%s" % (workload, out[-3000:]))
     return res
 
 
@@ -93,6 +108,7 @@ def main():
     ap.add_argument("--secs", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cache", choices=["none", "writeback", "both"], default="both")
+    ap.add_argument("--format", choices=["raw", "qcow2", "both"], default="both")
     ap.add_argument("--dir", default="/var/tmp", help="where the images go (not a tmpfs for "
                     "cache=none)")
     ap.add_argument("--size", default="1G")
@@ -110,27 +126,27 @@ def main():
         run(["qemu-img", "convert", "-O", "qcow2", raw, qcow2])
         results = {}
         for fmt, path in (("raw", raw), ("qcow2", qcow2)):
+            if args.format not in ("both", fmt):
+                continue
             for cache in caches:
                 for r in range(args.rounds):
-                    order = (("ours", ours), ("qemu", qemu))
-                    for name, build in order if r % 2 == 0 else order[::-1]:
-                        cmd = build(args, path, fmt, cache)
-                        if cache == "writeback":
-                            warm(path)
-                        print("%s %s cache=%s round %d" % (name, fmt, cache, r + 1),
-                              file=sys.stderr, flush=True)
-                        res = parse(run(cmd))
-                        for w, kv in res.items():
-                            results.setdefault((fmt, cache, w, name), []).append(kv)
+                    for w in WORKLOADS:
+                        order = (("ours", ours), ("qemu", qemu))
+                        for name, build in order if r % 2 == 0 else order[::-1]:
+                            settle(path, cache)
+                            print("%s %s cache=%s %s round %d" % (name, fmt, cache, w[0], r + 1),
+                                  file=sys.stderr, flush=True)
+                            kv = parse(run(build(args, path, fmt, cache, w[0])), w[0])
+                            results.setdefault((fmt, cache, w[0], name), []).append(kv)
         print("vivarium-vmm vs QEMU %s (virtio-blk-pci, io_uring), probe guest with 1 vCPU, "
-              "queue depth 32, %d s per workload, median of %d rounds; %s images in %s"
+              "queue depth 32, %d s per run, %d rounds; %s images in %s"
               % (run(["qemu-system-x86_64", "--version"]).split("\n")[0].split("version ")[-1],
                  args.secs, args.rounds, args.size, args.dir))
         print()
-        print("| image | cache | workload | vivarium-vmm | QEMU | ours / QEMU | notifications per "
-              "request (ours, QEMU) |")
-        print("|---|---|---|---:|---:|---:|---|")
-        for fmt in ("raw", "qcow2"):
+        print("| image | cache | workload | vivarium-vmm | QEMU | ours / QEMU | lowest–highest "
+              "round | notifications per request (ours, QEMU) |")
+        print("|---|---|---|---:|---:|---:|---|---|")
+        for fmt in ("raw", "qcow2") if args.format == "both" else (args.format,):
             for cache in caches:
                 for w, what, key, unit in WORKLOADS:
                     vals, kicks = {}, {}
@@ -139,11 +155,14 @@ def main():
                         vals[name] = statistics.median(float(kv[key]) for kv in runs)
                         kicks[name] = statistics.median(
                             float(kv["kicks"]) / max(float(kv["ios"]), 1) for kv in runs)
-                    ratio = vals["ours"] / vals["qemu"] if vals["qemu"] else float("nan")
+                    ratios = [float(a[key]) / float(b[key]) if float(b[key]) else float("nan")
+                              for a, b in zip(results[(fmt, cache, w, "ours")],
+                                              results[(fmt, cache, w, "qemu")])]
                     fmtv = (lambda v: "%.0f" % v) if key == "iops" else (lambda v: "%.1f" % v)
-                    print("| %s | %s | %s %s | %s | %s | %.2f | %.3f, %.3f |"
+                    print("| %s | %s | %s %s | %s | %s | %.2f | %.2f–%.2f | %.3f, %.3f |"
                           % (fmt, cache, what, unit, fmtv(vals["ours"]), fmtv(vals["qemu"]),
-                             ratio, kicks["ours"], kicks["qemu"]))
+                             statistics.median(ratios), min(ratios), max(ratios),
+                             kicks["ours"], kicks["qemu"]))
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -2,11 +2,13 @@
 # Disk benchmark: the probe guest's disk workloads under vivarium-vmm and
 # under QEMU, on the same image files.
 #   bench/disk.sh [BUILD-DIR] [disk.py options: --secs S --rounds N
-#                 --cache none|writeback|both --dir DIR --size 1G]
+#                 --cache none|writeback|both --format raw|qcow2|both
+#                 --dir DIR --size 1G]
 # Prints, for raw and qcow2 images (1 GiB, fully written before anything is
 # measured), 4 KiB random read and write IOPS and sequential read and write
-# MiB/s (128 KiB requests), 32 requests in flight, for both VMMs and the
-# ratio ours / QEMU: the median of the rounds. See bench/disk.py.
+# MiB/s (128 KiB requests), 32 requests in flight, for both VMMs, and the
+# ratio ours / QEMU: the median of the rounds' ratios, each between two runs
+# back to back, with their range. See bench/disk.py.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$here/../build

@@ -31,7 +31,8 @@
  *   for bench_secs seconds (default 3) with bench_qd requests in flight
  *   (default 32) on queue 0, polling.  Time is the TSC, calibrated against
  *   the ACPI PM timer.  Prints "# bench NAME ..." lines and a TAP line
- *   per workload, then powers off.
+ *   per workload, then powers off.  bench_only=randread|randwrite|seqread|
+ *   seqwrite runs that one workload alone.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -350,7 +351,8 @@ blk_diskbench_mode (const struct pci *pci, const struct acpi *acpi)
             d->capacity, d->blk_size, d->v.features, clock_tsc_per_ms ());
   pattern_fill (blk_buf, BLK_BUF_SIZE, 0, 77);
   for (unsigned i = 0; i < ARRAY_SIZE (w); i++)
-    run_workload (d, &w[i], secs, (unsigned) qd);
+    if (!cmdline_has ("bench_only") || cmdline_is ("bench_only", w[i].name))
+      run_workload (d, &w[i], secs, (unsigned) qd);
   virtio_reset (&d->v);
   finish (acpi);
 }

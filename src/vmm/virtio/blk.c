@@ -173,8 +173,20 @@ struct vmm_virtio_blk {
 
 /* Merging: adjacent reads (or writes) popped together become one I/O, as
  * a guest streaming through a file queues them. Bounded so one I/O stays
- * a reasonable unit of latency, and by IOV_MAX for preadv/io_uring. */
+ * a reasonable unit of latency, and by IOV_MAX for preadv/io_uring.
+ *
+ * I/O that runs in the background (O_DIRECT, and buffered writes, which
+ * the kernel hands to a worker) is cut at 2 MiB: what a streaming driver
+ * queues (32 x 128 KiB, say) becomes at least two I/Os, so the first
+ * one's completion is answered, and refilled by the driver, while the
+ * second still runs, and the disk or the kernel's writer never waits for
+ * the guest. Measured against the 4 MiB cap on 128 KiB sequential I/O at
+ * queue depth 32: +4 % to +5 % for writes (both caches) and O_DIRECT reads.
+ * Buffered reads are copied from the page cache while they are submitted:
+ * nothing runs behind them, and one large copy is cheapest (a 1 MiB cap
+ * lost 6 % there). */
 #define MERGE_MAX_BYTES           (4u << 20)
+#define MERGE_MAX_BYTES_BEHIND    (2u << 20)
 #define MERGE_MAX_IOV             1024
 
 /* The longest a parked queue leaves the driver's kicks off, when no
@@ -814,12 +826,16 @@ parse_segments (struct blk_req *req)
 /* Whether REQ can join the I/O of BATCH: the same direction, right after
  * it on the disk, within the limits. */
 static bool
-can_merge (const struct blk_req *batch, const struct blk_req *req)
+can_merge (const struct vmm_virtio_blk *blk, const struct blk_req *batch,
+           const struct blk_req *req)
 {
+  uint64_t max = blk->direct || req->type == VIRTIO_BLK_T_OUT ? MERGE_MAX_BYTES_BEHIND
+                                                              : MERGE_MAX_BYTES;
+
   return batch->type == req->type && batch->queue == req->queue
          && batch->generation == req->generation
          && batch->offset + batch->len == req->offset
-         && batch->len + req->len <= MERGE_MAX_BYTES
+         && batch->len + req->len <= max
          && batch->n_data + req->n_data <= MERGE_MAX_IOV;
 }
 
@@ -862,7 +878,7 @@ batch_add (struct vmm_virtio_blk *blk, struct blk_req *req)
 {
   struct blk_req *b = blk->batch;
 
-  if (b != NULL && can_merge (b, req))
+  if (b != NULL && can_merge (blk, b, req))
     {
       if (!b->is_group)
         {
