@@ -26,6 +26,13 @@ cache, so every run starts from the same clean, cached image. The table
 gives the median of each VMM's rounds, and the median (and the range) of
 the rounds' ratios ours / QEMU: a ratio is taken between two runs that
 were seconds apart.
+
+--peer PATH compares with another vivarium-vmm instead of QEMU (a build of
+another commit: A/B of an engine change), measured the same way;
+--format, --cache and --workload pick a part of the table. On a 2-CPU
+host an A/A comparison (one binary against itself, 16 rounds of 1 s)
+gave a median ratio of 1.03 with quartiles 0.98 and 1.09: differences of
+a few per cent need many rounds.
 """
 import argparse
 import os
@@ -71,8 +78,8 @@ def guest_cmdline(secs, workload):
             % (secs, workload))
 
 
-def ours(args, path, fmt, cache, workload):
-    return [args.vmm, "--kernel", args.probe, "--memory", "64M", "--cpus", "1",
+def ours(args, path, fmt, cache, workload, vmm=None):
+    return [vmm or args.vmm, "--kernel", args.probe, "--memory", "64M", "--cpus", "1",
             "--serial", "stdio", "--cmdline", guest_cmdline(args.secs, workload),
             "--disk", "%s,format=%s,cache=%s,serial=bench" % (path, fmt, cache),
             "--aio", "io_uring"]
@@ -109,6 +116,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cache", choices=["none", "writeback", "both"], default="both")
     ap.add_argument("--format", choices=["raw", "qcow2", "both"], default="both")
+    ap.add_argument("--workload", choices=[w[0] for w in WORKLOADS] + ["all"], default="all")
+    ap.add_argument("--peer", default="qemu", help="qemu, or another vivarium-vmm binary to "
+                    "compare with (a build of another commit), measured the same way")
     ap.add_argument("--dir", default="/var/tmp", help="where the images go (not a tmpfs for "
                     "cache=none)")
     ap.add_argument("--size", default="1G")
@@ -124,6 +134,14 @@ def main():
         size = os.path.getsize(raw)
         run([args.vmm, "img", "write-pattern", "-f", "raw", raw, "0", str(size), "1"])
         run(["qemu-img", "convert", "-O", "qcow2", raw, qcow2])
+        if args.peer == "qemu":
+            peer_name, peer = "QEMU", qemu
+            title = "vivarium-vmm vs QEMU %s (virtio-blk-pci, io_uring)" % run(
+                ["qemu-system-x86_64", "--version"]).split("\n")[0].split("version ")[-1]
+        else:
+            peer_name = "peer"
+            peer = lambda a, p, f, c, w: ours(a, p, f, c, w, vmm=args.peer)
+            title = "vivarium-vmm (%s) vs the peer vivarium-vmm (%s)" % (args.vmm, args.peer)
         results = {}
         for fmt, path in (("raw", raw), ("qcow2", qcow2)):
             if args.format not in ("both", fmt):
@@ -131,38 +149,40 @@ def main():
             for cache in caches:
                 for r in range(args.rounds):
                     for w in WORKLOADS:
-                        order = (("ours", ours), ("qemu", qemu))
+                        if args.workload not in ("all", w[0]):
+                            continue
+                        order = (("ours", ours), ("peer", peer))
                         for name, build in order if r % 2 == 0 else order[::-1]:
                             settle(path, cache)
                             print("%s %s cache=%s %s round %d" % (name, fmt, cache, w[0], r + 1),
                                   file=sys.stderr, flush=True)
                             kv = parse(run(build(args, path, fmt, cache, w[0])), w[0])
                             results.setdefault((fmt, cache, w[0], name), []).append(kv)
-        print("vivarium-vmm vs QEMU %s (virtio-blk-pci, io_uring), probe guest with 1 vCPU, "
-              "queue depth 32, %d s per run, %d rounds; %s images in %s"
-              % (run(["qemu-system-x86_64", "--version"]).split("\n")[0].split("version ")[-1],
-                 args.secs, args.rounds, args.size, args.dir))
+        print("%s, probe guest with 1 vCPU, queue depth 32, %d s per run, %d rounds; %s images "
+              "in %s" % (title, args.secs, args.rounds, args.size, args.dir))
         print()
-        print("| image | cache | workload | vivarium-vmm | QEMU | ours / QEMU | lowest–highest "
-              "round | notifications per request (ours, QEMU) |")
+        print("| image | cache | workload | vivarium-vmm | %s | ours / %s | lowest–highest "
+              "round | notifications per request (ours, %s) |" % (peer_name, peer_name, peer_name))
         print("|---|---|---|---:|---:|---:|---|---|")
         for fmt in ("raw", "qcow2") if args.format == "both" else (args.format,):
             for cache in caches:
                 for w, what, key, unit in WORKLOADS:
+                    if args.workload not in ("all", w):
+                        continue
                     vals, kicks = {}, {}
-                    for name in ("ours", "qemu"):
+                    for name in ("ours", "peer"):
                         runs = results[(fmt, cache, w, name)]
                         vals[name] = statistics.median(float(kv[key]) for kv in runs)
                         kicks[name] = statistics.median(
                             float(kv["kicks"]) / max(float(kv["ios"]), 1) for kv in runs)
                     ratios = [float(a[key]) / float(b[key]) if float(b[key]) else float("nan")
                               for a, b in zip(results[(fmt, cache, w, "ours")],
-                                              results[(fmt, cache, w, "qemu")])]
+                                              results[(fmt, cache, w, "peer")])]
                     fmtv = (lambda v: "%.0f" % v) if key == "iops" else (lambda v: "%.1f" % v)
                     print("| %s | %s | %s %s | %s | %s | %.2f | %.2f–%.2f | %.3f, %.3f |"
-                          % (fmt, cache, what, unit, fmtv(vals["ours"]), fmtv(vals["qemu"]),
+                          % (fmt, cache, what, unit, fmtv(vals["ours"]), fmtv(vals["peer"]),
                              statistics.median(ratios), min(ratios), max(ratios),
-                             kicks["ours"], kicks["qemu"]))
+                             kicks["ours"], kicks["peer"]))
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -3,7 +3,8 @@
 # under QEMU, on the same image files.
 #   bench/disk.sh [BUILD-DIR] [disk.py options: --secs S --rounds N
 #                 --cache none|writeback|both --format raw|qcow2|both
-#                 --dir DIR --size 1G]
+#                 --workload randread|randwrite|seqread|seqwrite|all
+#                 --peer qemu|OTHER-VIVARIUM-VMM --dir DIR --size 1G]
 # Prints, for raw and qcow2 images (1 GiB, fully written before anything is
 # measured), 4 KiB random read and write IOPS and sequential read and write
 # MiB/s (128 KiB requests), 32 requests in flight, for both VMMs, and the
