@@ -124,6 +124,8 @@ def main():
     ap.add_argument("--size", default="1G")
     args = ap.parse_args()
     caches = ["none", "writeback"] if args.cache == "both" else [args.cache]
+    formats = ["raw", "qcow2"] if args.format == "both" else [args.format]
+    workloads = [w for w in WORKLOADS if args.workload in ("all", w[0])]
 
     tmp = tempfile.mkdtemp(prefix="vivarium-diskbench-", dir=args.dir)
     try:
@@ -133,7 +135,8 @@ def main():
         run([args.vmm, "img", "create", "-f", "raw", raw, args.size])
         size = os.path.getsize(raw)
         run([args.vmm, "img", "write-pattern", "-f", "raw", raw, "0", str(size), "1"])
-        run(["qemu-img", "convert", "-O", "qcow2", raw, qcow2])
+        if "qcow2" in formats:
+            run(["qemu-img", "convert", "-O", "qcow2", raw, qcow2])
         if args.peer == "qemu":
             peer_name, peer = "QEMU", qemu
             title = "vivarium-vmm vs QEMU %s (virtio-blk-pci, io_uring)" % run(
@@ -143,14 +146,11 @@ def main():
             peer = lambda a, p, f, c, w: ours(a, p, f, c, w, vmm=args.peer)
             title = "vivarium-vmm (%s) vs the peer vivarium-vmm (%s)" % (args.vmm, args.peer)
         results = {}
-        for fmt, path in (("raw", raw), ("qcow2", qcow2)):
-            if args.format not in ("both", fmt):
-                continue
+        for fmt in formats:
+            path = raw if fmt == "raw" else qcow2
             for cache in caches:
                 for r in range(args.rounds):
-                    for w in WORKLOADS:
-                        if args.workload not in ("all", w[0]):
-                            continue
+                    for w in workloads:
                         order = (("ours", ours), ("peer", peer))
                         for name, build in order if r % 2 == 0 else order[::-1]:
                             settle(path, cache)
@@ -164,11 +164,9 @@ def main():
         print("| image | cache | workload | vivarium-vmm | %s | ours / %s | lowest–highest "
               "round | notifications per request (ours, %s) |" % (peer_name, peer_name, peer_name))
         print("|---|---|---|---:|---:|---:|---|---|")
-        for fmt in ("raw", "qcow2") if args.format == "both" else (args.format,):
+        for fmt in formats:
             for cache in caches:
-                for w, what, key, unit in WORKLOADS:
-                    if args.workload not in ("all", w):
-                        continue
+                for w, what, key, unit in workloads:
                     vals, kicks = {}, {}
                     for name in ("ours", "peer"):
                         runs = results[(fmt, cache, w, name)]

@@ -346,6 +346,16 @@ blk_diskbench_mode (const struct pci *pci, const struct acpi *acpi)
   if (qd == 0 || qd > 128 || seq < 4096 || seq % 4096 || qd * seq > BLK_BUF_SIZE)
     tap_bail ("diskbench: bench_qd 1 to 128, bench_seq_kib a multiple of 4, and qd x seq "
               "at most %u bytes", BLK_BUF_SIZE);
+  if (cmdline_has ("bench_only"))
+    {
+      bool known = false;
+
+      for (unsigned i = 0; i < ARRAY_SIZE (w); i++)
+        known |= cmdline_is ("bench_only", w[i].name);
+      if (!known)
+        tap_bail ("diskbench: bench_only names no workload (randread, randwrite, seqread, "
+                  "seqwrite)");
+    }
   d = mode_disk (pci, "bench_disk");
   tap_diag ("bench disk=%s capacity=%lu blk_size=%u features=0x%lx tsc_khz=%lu", d->serial,
             d->capacity, d->blk_size, d->v.features, clock_tsc_per_ms ());

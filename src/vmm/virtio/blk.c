@@ -180,11 +180,12 @@ struct vmm_virtio_blk {
  * queues (32 x 128 KiB, say) becomes at least two I/Os, so the first
  * one's completion is answered, and refilled by the driver, while the
  * second still runs, and the disk or the kernel's writer never waits for
- * the guest. Measured against the 4 MiB cap on 128 KiB sequential I/O at
- * queue depth 32: +4 % to +5 % for writes (both caches) and O_DIRECT reads.
- * Buffered reads are copied from the page cache while they are submitted:
- * nothing runs behind them, and one large copy is cheapest (a 1 MiB cap
- * lost 6 % there). */
+ * the guest. Against the 4 MiB cap, on 128 KiB sequential I/O at queue
+ * depth 32 (bench/disk.sh --peer, 12 to 20 paired rounds): +4 % to +5 %
+ * for writes and O_DIRECT reads in one set of runs, 0.99 to 1.08 in
+ * another: a small gain, near this host's noise. Buffered reads are
+ * copied from the page cache while they are submitted: nothing runs
+ * behind them, and one large copy is cheapest (a 1 MiB cap lost 6 %). */
 #define MERGE_MAX_BYTES           (4u << 20)
 #define MERGE_MAX_BYTES_BEHIND    (2u << 20)
 #define MERGE_MAX_IOV             1024
