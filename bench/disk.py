@@ -14,6 +14,9 @@ The guest is the probe in mode=diskbench (tests/guest/blkmode.c): 4 KiB
 random reads, 4 KiB random writes, 128 KiB sequential reads and writes,
 each for --secs seconds with 32 requests in flight on one queue, polling
 the used ring; its clock is the TSC calibrated against the ACPI PM timer.
+Each request in flight has a buffer of its own (until 2026-11-22 a new
+request could reuse the buffer of one still in flight, so how much guest
+memory the copies touched depended on how each VMM batched its answers).
 
 How the two are paired, because this kind of host drifts (neighbours,
 page-cache reclaim, writeback) by more than the differences measured:

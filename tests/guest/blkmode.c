@@ -29,7 +29,8 @@
  *   On the first disk: 4 KiB random reads, 4 KiB random writes, then
  *   sequential reads and writes of bench_seq_kib KiB (default 128), each
  *   for bench_secs seconds (default 3) with bench_qd requests in flight
- *   (default 32) on queue 0, polling.  Time is the TSC, calibrated against
+ *   (default 32) on queue 0, polling, each request with a buffer of its
+ *   own.  Time is the TSC, calibrated against
  *   the ACPI PM timer.  Prints "# bench NAME ..." lines and a TAP line
  *   per workload, then powers off.  bench_only=randread|randwrite|seqread|
  *   seqwrite runs that one workload alone.
@@ -278,11 +279,18 @@ run_workload (struct blk_disk *d, const struct workload *w, uint64_t secs, unsig
 {
   uint64_t blocks = d->capacity * 512 / w->bs, next = 0, rng = 0x9e3779b97f4a7c15ull;
   uint64_t ios = 0, errors = 0, start, end, stop, kicks0 = d->q[0]->vq->kicks;
-  unsigned in_flight = 0;
+  unsigned in_flight = 0, nfree = qd;
+  uint8_t free_slot[128];
+  bool busy[128] = { false };
   uint64_t tag;
   uint8_t status;
   uint32_t used;
 
+  /* Each request in flight has a buffer of its own, as a real driver's
+     would; the tag names it, and it is reused once its request is
+     answered. */
+  for (unsigned i = 0; i < qd; i++)
+    free_slot[i] = (uint8_t) i;
   start = rdtsc ();
   stop = start + secs * 1000 * clock_tsc_per_ms ();
   for (;;)
@@ -293,11 +301,14 @@ run_workload (struct blk_disk *d, const struct workload *w, uint64_t secs, unsig
       while (more && in_flight < qd)
         {
           uint64_t blk = w->random ? xorshift (&rng) % blocks : next++ % blocks;
-          uint8_t *buf = blk_buf + (uint64_t) (in_flight % qd) * w->bs;
+          uint8_t slot = free_slot[nfree - 1];
+          uint8_t *buf = blk_buf + (uint64_t) slot * w->bs;
 
           if (blk_submit_buf (d, 0, w->write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
-                              blk * (w->bs / 512), buf, w->bs, blk) < 0)
+                              blk * (w->bs / 512), buf, w->bs, slot) < 0)
             break;
+          nfree--;
+          busy[slot] = true;
           in_flight++;
           added = true;
         }
@@ -306,6 +317,11 @@ run_workload (struct blk_disk *d, const struct workload *w, uint64_t secs, unsig
       while (blk_reap (d, 0, &tag, &status, &used))
         {
           in_flight--;
+          if (tag >= qd || !busy[tag])
+            tap_bail ("diskbench: the device answered a request that was not in flight (tag %lu)",
+                      tag);
+          busy[tag] = false;
+          free_slot[nfree++] = (uint8_t) tag;
           if (status != VIRTIO_BLK_S_OK)
             errors++;
           else if (more)

@@ -5,6 +5,8 @@
 # Where the VMM or a usable /dev/kvm is missing it prints a "1..0 # SKIP"
 # plan and exits $PROBE_SKIP_STATUS (default 0: meson 1.0 counts a TAP
 # test's 77 as an error, and the plan alone says "skipped").
+# $PROBE_DISK, if set, is a raw image given to the guest as a virtio-blk
+# disk with the serial "bench" (io_uring, cache=writeback on both VMMs).
 #
 #   run-probe.sh qemu vivarium-probe.elf CPUS [probe options]
 #   run-probe.sh PATH-TO-vivarium-vmm vivarium-probe.elf CPUS [probe options]
@@ -36,10 +38,17 @@ if [ "$vmm" = qemu ]; then
     -nodefaults -display none -no-reboot -serial stdio \
     -kernel "$elf" -append "$cmdline" \
     -device virtio-rng-pci,disable-legacy=on
+  if [ -n "${PROBE_DISK:-}" ]; then
+    set -- "$@" -drive "file=$PROBE_DISK,if=none,id=d0,format=raw,aio=io_uring,cache=writeback" \
+      -device virtio-blk-pci,drive=d0,disable-legacy=on,serial=bench
+  fi
 else
   # 0 is a guest power-off; 3 a reset or triple fault; anything else an error.
   set -- "$vmm" --kernel "$elf" --memory 64M --cpus "$cpus" --rng --serial stdio \
     --cmdline "$cmdline"
+  if [ -n "${PROBE_DISK:-}" ]; then
+    set -- "$@" --aio io_uring --disk "$PROBE_DISK,format=raw,cache=writeback,serial=bench"
+  fi
 fi
 
 [ -c /dev/kvm ] || skip "/dev/kvm is missing"
