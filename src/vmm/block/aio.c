@@ -28,7 +28,6 @@ struct vmm_aio {
   bool uring_ok;
   struct io_uring ring;
   unsigned depth, in_ring;
-  int uring_efd;
   struct vmm_aio_req *backlog_head, *backlog_tail;   /* waiting for ring space */
   bool need_submit;
 
@@ -248,7 +247,6 @@ reap_ring (struct vmm_aio *aio)
 {
   struct io_uring_cqe *cqe;
 
-  vmm_eventfd_drain (aio->uring_efd);
   while (io_uring_peek_cqe (&aio->ring, &cqe) == 0)
     {
       struct vmm_aio_req *req = io_uring_cqe_get_data (cqe);
@@ -304,7 +302,7 @@ vmm_aio_new (struct vmm_aio **out, struct vmm_loop *loop, unsigned depth, bool f
   if (aio == NULL)
     return -ENOMEM;
   aio->loop = loop;
-  aio->uring_efd = aio->done_efd = -1;
+  aio->done_efd = -1;
   pthread_mutex_init (&aio->lock, NULL);
   pthread_cond_init (&aio->cond, NULL);
 
@@ -323,17 +321,14 @@ vmm_aio_new (struct vmm_aio **out, struct vmm_loop *loop, unsigned depth, bool f
       ret = io_uring_queue_init (aio->depth, &aio->ring, 0);
       if (ret == 0)
         {
-          aio->uring_efd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-          if (aio->uring_efd >= 0 && io_uring_register_eventfd (&aio->ring, aio->uring_efd) == 0 &&
-              vmm_loop_add (loop, aio->uring_efd, EPOLLIN, on_uring, aio) == 0)
+          /* The ring's own fd is readable while completions wait in it:
+           * the loop watches it directly, with no eventfd to signal and
+           * drain on every batch (QEMU's io_uring code does the same). */
+          ret = vmm_loop_add (loop, aio->ring.ring_fd, EPOLLIN, on_uring, aio);
+          if (ret == 0)
             aio->uring_ok = true;
           else
-            {
-              if (aio->uring_efd >= 0)
-                close (aio->uring_efd);
-              aio->uring_efd = -1;
-              io_uring_queue_exit (&aio->ring);
-            }
+            io_uring_queue_exit (&aio->ring);
         }
       if (!aio->uring_ok)
         vmm_log_info ("io_uring is not available (%s); disk I/O runs on threads",
@@ -409,7 +404,7 @@ vmm_aio_drain (struct vmm_aio *aio)
     {
       struct pollfd fds[2] = {
         { .fd = aio->done_efd, .events = POLLIN },
-        { .fd = aio->uring_efd, .events = POLLIN },
+        { .fd = aio->uring_ok ? aio->ring.ring_fd : -1, .events = POLLIN },
       };
 
       vmm_aio_flush_submissions (aio);
@@ -438,11 +433,9 @@ vmm_aio_free (struct vmm_aio *aio)
 
   if (aio->uring_ok)
     {
-      vmm_loop_remove (aio->loop, aio->uring_efd);
+      vmm_loop_remove (aio->loop, aio->ring.ring_fd);
       io_uring_queue_exit (&aio->ring);
     }
-  if (aio->uring_efd >= 0)
-    close (aio->uring_efd);
   if (aio->done_efd >= 0)
     {
       vmm_loop_remove (aio->loop, aio->done_efd);
