@@ -279,8 +279,8 @@ run_workload (struct blk_disk *d, const struct workload *w, uint64_t secs, unsig
 {
   uint64_t blocks = d->capacity * 512 / w->bs, next = 0, rng = 0x9e3779b97f4a7c15ull;
   uint64_t ios = 0, errors = 0, start, end, stop, kicks0 = d->q[0]->vq->kicks;
-  unsigned in_flight = 0, nfree = qd;
-  uint8_t free_slot[128];
+  unsigned in_flight = 0;
+  uint8_t free_slot[128];       /* a stack: the qd - in_flight free ones */
   bool busy[128] = { false };
   uint64_t tag;
   uint8_t status;
@@ -301,13 +301,12 @@ run_workload (struct blk_disk *d, const struct workload *w, uint64_t secs, unsig
       while (more && in_flight < qd)
         {
           uint64_t blk = w->random ? xorshift (&rng) % blocks : next++ % blocks;
-          uint8_t slot = free_slot[nfree - 1];
+          uint8_t slot = free_slot[qd - in_flight - 1];
           uint8_t *buf = blk_buf + (uint64_t) slot * w->bs;
 
           if (blk_submit_buf (d, 0, w->write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
                               blk * (w->bs / 512), buf, w->bs, slot) < 0)
             break;
-          nfree--;
           busy[slot] = true;
           in_flight++;
           added = true;
@@ -316,12 +315,12 @@ run_workload (struct blk_disk *d, const struct workload *w, uint64_t secs, unsig
         blk_kick (d, 0);
       while (blk_reap (d, 0, &tag, &status, &used))
         {
-          in_flight--;
           if (tag >= qd || !busy[tag])
             tap_bail ("diskbench: the device answered a request that was not in flight (tag %lu)",
                       tag);
           busy[tag] = false;
-          free_slot[nfree++] = (uint8_t) tag;
+          free_slot[qd - in_flight] = (uint8_t) tag;
+          in_flight--;
           if (status != VIRTIO_BLK_S_OK)
             errors++;
           else if (more)
