@@ -190,5 +190,6 @@ vmm_loop_stop (struct vmm_loop *loop)
   if (write (loop->wake_fd, &one, sizeof one) < 0)
     vmm_log_error ("event loop: cannot wake: %s", strerror (errno));
   pthread_join (loop->thread, NULL);
+  vmm_eventfd_drain (loop->wake_fd);   /* so that a later start runs */
   loop->started = false;
 }
