@@ -1,7 +1,8 @@
 /* loop.h: the device event loop
  *
- * One thread per VM waits on the fds devices care about (queue-notify
- * eventfds, host-side input) and runs their handlers, off the vCPU threads.
+ * A thread waits on the fds devices care about (queue-notify eventfds,
+ * host-side input) and runs their handlers, off the vCPU threads. A VM has
+ * one for its devices, and each disk one of its own (virtio/blk.c).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

@@ -1,6 +1,6 @@
 /* block/aio.h: asynchronous I/O for disks: io_uring, or a thread pool
  *
- * Requests complete on the VM's event loop thread, in their callbacks.
+ * Requests complete on the event loop's thread, in their callbacks.
  * io_uring runs reads, writes and fsync; anything else (a qcow2 flush, a
  * compressed cluster, discard) is a CALL, run on a worker thread. Where
  * io_uring is unavailable (an old kernel, a seccomp filter) every request
@@ -66,3 +66,10 @@ void vmm_aio_flush_submissions (struct vmm_aio *aio);
 void vmm_aio_drain   (struct vmm_aio *aio);
 /* FN runs on the loop thread after each batch of completions */
 void vmm_aio_set_batch_done (struct vmm_aio *aio, void (*fn) (void *opaque), void *opaque);
+/* WRITEVs run on the loop thread itself, synchronously, a turn of the loop
+ * at a time, instead of through io_uring or a worker. For buffered writes
+ * to a file whose file system cannot do them without blocking (ext4): the
+ * kernel would hand each to a worker thread, and the hand-off is the cost.
+ * Only for a loop that serves nothing else (a disk's own I/O thread): a
+ * write that blocks holds up everything on the loop. Off by default. */
+void vmm_aio_set_inline_writes (struct vmm_aio *aio, bool on);
