@@ -4,8 +4,10 @@
  * kernel has no io_uring the first is skipped, loudly), and with inline
  * writes on and off: reads and writes land where they should, a failing
  * request reports its error, completions run on the loop thread and never
- * inside vmm_aio_submit, and inline writes come a bounded amount per turn
- * of the loop, in the order they were submitted.
+ * inside vmm_aio_submit, inline writes come a bounded amount per turn of
+ * the loop, in the order they were submitted, and a write that sleeps (a
+ * userfaultfd page that answers late stands in for dirty page throttling)
+ * sends the next writes through io_uring or the workers.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -15,8 +17,13 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "block/aio.h"
@@ -343,6 +350,140 @@ out:
   g_free (back);
 }
 
+
+/* A write whose data faults on a userfaultfd page that a thread here fills
+ * DELAY_MS later: a write that sleeps in the kernel, as dirty page
+ * throttling makes one sleep. */
+struct late_page {
+  int uffd;
+  uint8_t *page;
+  long size;
+  unsigned delay_ms;
+  uint8_t fill;
+  pthread_t thread;
+  bool started;
+};
+
+static void *
+fill_late (void *data)
+{
+  struct late_page *lp = data;
+  struct pollfd pfd = { .fd = lp->uffd, .events = POLLIN };
+  struct uffd_msg msg;
+  uint8_t *src;
+  struct uffdio_copy copy;
+
+  if (poll (&pfd, 1, 10000) != 1 || read (lp->uffd, &msg, sizeof msg) != sizeof msg ||
+      msg.event != UFFD_EVENT_PAGEFAULT)
+    return NULL;
+  g_usleep (lp->delay_ms * 1000);
+  src = g_malloc (lp->size);
+  memset (src, lp->fill, lp->size);
+  copy = (struct uffdio_copy) {
+    .dst = (uintptr_t) lp->page, .src = (uintptr_t) src, .len = (uint64_t) lp->size,
+  };
+  ioctl (lp->uffd, UFFDIO_COPY, &copy);
+  g_free (src);
+  return NULL;
+}
+
+/* false (and a loud skip) where userfaultfd is not allowed */
+static bool
+late_page_init (struct late_page *lp, unsigned delay_ms, uint8_t fill)
+{
+  struct uffdio_api api = { .api = UFFD_API };
+  struct uffdio_register reg;
+
+  *lp = (struct late_page) { .uffd = -1, .page = MAP_FAILED, .size = sysconf (_SC_PAGESIZE),
+                             .delay_ms = delay_ms, .fill = fill };
+  lp->uffd = (int) syscall (SYS_userfaultfd, O_CLOEXEC);
+  if (lp->uffd < 0 || ioctl (lp->uffd, UFFDIO_API, &api) < 0)
+    {
+      g_test_skip ("SKIP: userfaultfd is not available here (not root, or "
+                   "vm.unprivileged_userfaultfd=0): the slow-write fallback is not tested");
+      return false;
+    }
+  lp->page = mmap (NULL, (size_t) lp->size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  g_assert_true (lp->page != MAP_FAILED);
+  reg = (struct uffdio_register) {
+    .range = { .start = (uintptr_t) lp->page, .len = (uint64_t) lp->size },
+    .mode = UFFDIO_REGISTER_MODE_MISSING,
+  };
+  g_assert_cmpint (ioctl (lp->uffd, UFFDIO_REGISTER, &reg), ==, 0);
+  g_assert_cmpint (pthread_create (&lp->thread, NULL, fill_late, lp), ==, 0);
+  lp->started = true;
+  return true;
+}
+
+static void
+late_page_clear (struct late_page *lp)
+{
+  if (lp->started)
+    pthread_join (lp->thread, NULL);
+  if (lp->page != MAP_FAILED)
+    munmap (lp->page, (size_t) lp->size);
+  if (lp->uffd >= 0)
+    close (lp->uffd);
+}
+
+static void
+assert_file_bytes (struct fx *f, uint64_t offset, size_t len, uint8_t value)
+{
+  uint8_t *back = g_malloc (len);
+
+  g_assert_cmpint (pread (f->fd, back, len, (off_t) offset), ==, (ssize_t) len);
+  for (size_t i = 0; i < len; i++)
+    g_assert_cmphex (back[i], ==, value);
+  g_free (back);
+}
+
+/* An inline write that sleeps sends the next ones off the loop: a read
+ * queued behind a sleeping write then completes first (io_uring, like the
+ * kernel, still runs writes to one file one at a time). */
+static void
+test_inline_slow (struct fx *f, gconstpointer data)
+{
+  struct late_page lp1, lp2;
+  struct op ops[3];
+  uint8_t fast[4096];   /* read into */
+
+  (void) data;
+  if (skip_without_uring (f))
+    return;
+  if (!f->mode->inline_writes)
+    {
+      g_test_skip ("inline writes are off in this mode");
+      return;
+    }
+  if (!late_page_init (&lp1, 60, 0xa7))
+    return;
+  g_assert_true (vmm_aio_writes_inline (f->aio));
+  op_init (f, &ops[0], 0, VMM_AIO_WRITEV, f->fd, lp1.page, (size_t) lp1.size, 0);
+  run_ops (f, ops, 1);
+  late_page_clear (&lp1);
+  g_assert_cmpint (ops[0].result, ==, 0);
+  assert_file_bytes (f, 0, (size_t) lp1.size, 0xa7);
+  g_assert_false (vmm_aio_writes_inline (f->aio));
+
+  /* Paused: another sleeping write and a read after it. */
+  if (!late_page_init (&lp2, 200, 0x5e))
+    return;
+  f->done = 0;
+  memset (fast, 0x3c, sizeof fast);
+  op_init (f, &ops[1], 1, VMM_AIO_WRITEV, f->fd, lp2.page, (size_t) lp2.size, 65536);
+  op_init (f, &ops[2], 2, VMM_AIO_READV, f->fd, fast, sizeof fast, 8192);
+  run_ops (f, &ops[1], 2);
+  late_page_clear (&lp2);
+  g_assert_cmpint (ops[1].result, ==, 0);
+  g_assert_cmpint (ops[2].result, ==, 0);
+  g_assert_cmpuint (ops[2].order, ==, 1);
+  g_assert_cmpuint (ops[1].order, ==, 2);
+  assert_file_bytes (f, 65536, (size_t) lp2.size, 0x5e);
+  for (size_t i = 0; i < sizeof fast; i++)
+    g_assert_cmphex (fast[i], ==, 0);   /* never written: a hole */
+}
+
 static const struct mode modes[] = {
   { .threads = false, .inline_writes = false },
   { .threads = false, .inline_writes = true },
@@ -374,6 +515,7 @@ main (int argc, char **argv)
       ADD ("write-error", test_write_error);
       ADD ("inline-turns", test_inline_turns);
       ADD ("free-drains", test_free_drains);
+      ADD ("inline-slow", test_inline_slow);
 #undef ADD
     }
   return g_test_run ();

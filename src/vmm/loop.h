@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef void (*vmm_loop_fn) (void *opaque, int fd, uint32_t events);
 
@@ -43,3 +44,14 @@ void vmm_loop_stop    (struct vmm_loop *loop);
 
 /* Drains an eventfd; returns the counter it held (0 if none). */
 uint64_t vmm_eventfd_drain (int fd);
+
+/* CLOCK_MONOTONIC in nanoseconds: what loop deadlines and device timers
+ * count in. */
+static inline uint64_t
+vmm_monotonic_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}

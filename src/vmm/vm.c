@@ -83,19 +83,10 @@ vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn
   vm->callback_data = data;
 }
 
-static uint64_t
-monotonic_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
-
 uint64_t
 vmm_vm_uptime_ns (struct vmm_vm *vm)
 {
-  uint64_t now = monotonic_ns (), paused;
+  uint64_t now = vmm_monotonic_ns (), paused;
 
   if (vm->start_ns == 0)
     return 0;
@@ -121,7 +112,7 @@ vmm_vm_pause (struct vmm_vm *vm)
   pthread_mutex_lock (&vm->pause_lock);
   while (vm->n_parked < vm->n_running_threads && !atomic_load (&vm->exit_requested))
     pthread_cond_wait (&vm->pause_cond, &vm->pause_lock);
-  vm->pause_began_ns = monotonic_ns ();
+  vm->pause_began_ns = vmm_monotonic_ns ();
   pthread_mutex_unlock (&vm->pause_lock);
 }
 
@@ -133,7 +124,7 @@ vmm_vm_resume (struct vmm_vm *vm)
     {
       atomic_store (&vm->pause_requested, false);
       if (vm->pause_began_ns)
-        vm->paused_ns += monotonic_ns () - vm->pause_began_ns;
+        vm->paused_ns += vmm_monotonic_ns () - vm->pause_began_ns;
       vm->pause_began_ns = 0;
       pthread_cond_broadcast (&vm->pause_cond);
     }
@@ -883,7 +874,7 @@ vmm_vm_start (struct vmm_vm *vm)
   if (ret < 0)
     return ret;
 
-  vm->start_ns = monotonic_ns ();
+  vm->start_ns = vmm_monotonic_ns ();
   vm->started = true;
   for (unsigned i = 0; i < vm->n_vcpus; i++)
     {

@@ -28,6 +28,17 @@
  * worth of small ones. */
 #define INLINE_TURN_BYTES (2u << 20)
 
+/* An inline write that took this long slept in the kernel (dirty page
+ * throttling, or the file system waiting for the disk), not copying: 2 MiB
+ * copies in well under a millisecond. While writes sleep, the loop would
+ * sleep with them and hold up the reads behind; so they go through
+ * io_uring (its workers sleep instead) for a while, twice as long each
+ * time they are still slow when tried again, and back to the base after a
+ * fast one. */
+#define INLINE_SLOW_NS         (20ull * 1000000)
+#define INLINE_PAUSE_NS        (1000ull * 1000000)
+#define INLINE_PAUSE_MAX_NS    (32000ull * 1000000)
+
 struct vmm_aio {
   struct vmm_loop *loop;
 
@@ -51,6 +62,8 @@ struct vmm_aio {
   bool inline_writes;
   struct vmm_aio_req *inline_head, *inline_tail;
   int inline_efd;
+  uint64_t inline_resume_ns;  /* paused until then (CLOCK_MONOTONIC); 0: not paused */
+  uint64_t inline_pause_ns;   /* how long the next pause lasts */
 
   unsigned in_flight;
   void (*batch_done) (void *opaque);
@@ -210,42 +223,6 @@ reap_workers (struct vmm_aio *aio)
     aio->batch_done (aio->batch_opaque);
 }
 
-/* ---- inline writes -------------------------------------------------------------- */
-
-static void
-signal_efd (int fd)
-{
-  uint64_t one = 1;
-
-  if (write (fd, &one, sizeof one) < 0)
-    vmm_log_error ("aio: cannot signal the loop: %s", strerror (errno));
-}
-
-/* One turn: writes (and answers) up to INLINE_TURN_BYTES of what waits,
- * then comes back through the loop for the rest, so that kicks and other
- * completions are served in between. */
-static void
-run_inline (struct vmm_aio *aio)
-{
-  size_t moved = 0;
-
-  vmm_eventfd_drain (aio->inline_efd);
-  while (aio->inline_head != NULL && moved < INLINE_TURN_BYTES)
-    {
-      struct vmm_aio_req *req = aio->inline_head;
-
-      aio->inline_head = req->next;
-      if (aio->inline_head == NULL)
-        aio->inline_tail = NULL;
-      moved += req->expected;
-      complete (aio, req, do_rw (req));
-    }
-  if (aio->batch_done != NULL)
-    aio->batch_done (aio->batch_opaque);
-  if (aio->inline_head != NULL)
-    signal_efd (aio->inline_efd);
-}
-
 /* ---- io_uring ---------------------------------------------------------------- */
 
 static bool
@@ -321,6 +298,96 @@ reap_ring (struct vmm_aio *aio)
     aio->batch_done (aio->batch_opaque);
   submit_backlog (aio);
   vmm_aio_flush_submissions (aio);
+}
+
+/* ---- inline writes -------------------------------------------------------------- */
+
+static void
+signal_efd (int fd)
+{
+  uint64_t one = 1;
+
+  if (write (fd, &one, sizeof one) < 0)
+    vmm_log_error ("aio: cannot signal the loop: %s", strerror (errno));
+}
+
+/* Queues REQ for io_uring or the workers. */
+static void
+submit_async (struct vmm_aio *aio, struct vmm_aio_req *req)
+{
+  if (aio->uring_ok && req->op != VMM_AIO_CALL)
+    {
+      if (aio->backlog_head != NULL || !ring_queue (aio, req))
+        list_push (&aio->backlog_head, &aio->backlog_tail, req);
+      return;
+    }
+  pthread_mutex_lock (&aio->lock);
+  list_push (&aio->work_head, &aio->work_tail, req);
+  pthread_cond_signal (&aio->cond);
+  pthread_mutex_unlock (&aio->lock);
+}
+
+static bool
+inline_allowed (struct vmm_aio *aio)
+{
+  if (aio->inline_resume_ns == 0)
+    return true;
+  if (vmm_monotonic_ns () < aio->inline_resume_ns)
+    return false;
+  aio->inline_resume_ns = 0;
+  return true;
+}
+
+/* One turn: writes (and answers) up to INLINE_TURN_BYTES of what waits,
+ * then comes back through the loop for the rest, so that kicks and other
+ * completions are served in between. */
+static void
+run_inline (struct vmm_aio *aio)
+{
+  size_t moved = 0;
+
+  vmm_eventfd_drain (aio->inline_efd);
+  while (aio->inline_head != NULL && moved < INLINE_TURN_BYTES)
+    {
+      struct vmm_aio_req *req = aio->inline_head;
+      uint64_t start = vmm_monotonic_ns (), took;
+      size_t bytes = req->expected;
+      int result;
+
+      aio->inline_head = req->next;
+      if (aio->inline_head == NULL)
+        aio->inline_tail = NULL;
+      moved += bytes;
+      result = do_rw (req);
+      took = vmm_monotonic_ns () - start;
+      complete (aio, req, result);   /* REQ may be gone now */
+
+      if (took < INLINE_SLOW_NS)
+        aio->inline_pause_ns = INLINE_PAUSE_NS;
+      else
+        {
+          vmm_log_debug ("aio: a %zu-byte write took %llu ms: writes go through %s for %llu s",
+                         bytes, (unsigned long long) (took / 1000000),
+                         aio->uring_ok ? "io_uring" : "the workers",
+                         (unsigned long long) (aio->inline_pause_ns / 1000000000u));
+          aio->inline_resume_ns = vmm_monotonic_ns () + aio->inline_pause_ns;
+          aio->inline_pause_ns = aio->inline_pause_ns * 2 > INLINE_PAUSE_MAX_NS
+                                   ? INLINE_PAUSE_MAX_NS : aio->inline_pause_ns * 2;
+          /* and what waits goes with them */
+          while ((req = aio->inline_head) != NULL)
+            {
+              aio->inline_head = req->next;
+              submit_async (aio, req);
+            }
+          aio->inline_tail = NULL;
+          vmm_aio_flush_submissions (aio);
+          break;
+        }
+    }
+  if (aio->batch_done != NULL)
+    aio->batch_done (aio->batch_opaque);
+  if (aio->inline_head != NULL)
+    signal_efd (aio->inline_efd);
 }
 
 /* ---- public ------------------------------------------------------------------- */
@@ -433,7 +500,7 @@ vmm_aio_submit (struct vmm_aio *aio, struct vmm_aio_req *req)
                     ? iov_bytes (req->iov, req->iovcnt) : 0;
   aio->in_flight++;
 
-  if (aio->inline_writes && req->op == VMM_AIO_WRITEV)
+  if (aio->inline_writes && req->op == VMM_AIO_WRITEV && inline_allowed (aio))
     {
       /* Never run here: the caller may hold locks its done callback takes. */
       if (aio->inline_head == NULL)
@@ -441,16 +508,7 @@ vmm_aio_submit (struct vmm_aio *aio, struct vmm_aio_req *req)
       list_push (&aio->inline_head, &aio->inline_tail, req);
       return;
     }
-  if (aio->uring_ok && req->op != VMM_AIO_CALL)
-    {
-      if (aio->backlog_head != NULL || !ring_queue (aio, req))
-        list_push (&aio->backlog_head, &aio->backlog_tail, req);
-      return;
-    }
-  pthread_mutex_lock (&aio->lock);
-  list_push (&aio->work_head, &aio->work_tail, req);
-  pthread_cond_signal (&aio->cond);
-  pthread_mutex_unlock (&aio->lock);
+  submit_async (aio, req);
 }
 
 void
@@ -543,4 +601,12 @@ void
 vmm_aio_set_inline_writes (struct vmm_aio *aio, bool on)
 {
   aio->inline_writes = on;
+  aio->inline_resume_ns = 0;
+  aio->inline_pause_ns = INLINE_PAUSE_NS;
+}
+
+bool
+vmm_aio_writes_inline (struct vmm_aio *aio)
+{
+  return aio->inline_writes && inline_allowed (aio);
 }

@@ -71,5 +71,10 @@ void vmm_aio_set_batch_done (struct vmm_aio *aio, void (*fn) (void *opaque), voi
  * to a file whose file system cannot do them without blocking (ext4): the
  * kernel would hand each to a worker thread, and the hand-off is the cost.
  * Only for a loop that serves nothing else (a disk's own I/O thread): a
- * write that blocks holds up everything on the loop. Off by default. */
+ * write that blocks holds up everything on the loop. A write that sleeps
+ * (dirty page throttling) sends writes back through io_uring for a while.
+ * Off by default. */
 void vmm_aio_set_inline_writes (struct vmm_aio *aio, bool on);
+/* Whether a WRITEV submitted now would run inline (on, and not paused
+ * after a slow one). */
+bool vmm_aio_writes_inline (struct vmm_aio *aio);

@@ -11,7 +11,8 @@
 #include "devices/acpi_pm.h"
 
 #include <string.h>
-#include <time.h>
+
+#include "loop.h"
 
 #define PM1_STS    0x00
 #define PM1_EN     0x02
@@ -35,19 +36,10 @@
 
 #define PM_TIMER_HZ 3579545ull
 
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
-
 static uint32_t
 timer_value (const struct vmm_acpi_pm *pm)
 {
-  unsigned __int128 ticks = (unsigned __int128) (now_ns () - pm->timer_epoch_ns) * PM_TIMER_HZ;
+  unsigned __int128 ticks = (unsigned __int128) (vmm_monotonic_ns () - pm->timer_epoch_ns) * PM_TIMER_HZ;
 
   return (uint32_t) (ticks / 1000000000u);
 }
@@ -162,7 +154,7 @@ vmm_acpi_pm_init (struct vmm_acpi_pm *pm, struct vmm_irq_line sci,
   pm->sci = sci;
   pm->power_off = power_off;
   pm->opaque = opaque;
-  pm->timer_epoch_ns = now_ns ();
+  pm->timer_epoch_ns = vmm_monotonic_ns ();
 }
 
 void

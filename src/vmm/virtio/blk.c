@@ -1061,15 +1061,6 @@ handle_request (struct vmm_virtio_blk *blk, unsigned q, const struct virtq_chain
 
 /* ---- device ops ---------------------------------------------------------------------- */
 
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 /* Arms the timer for NS from now, unless it is armed */
 static void
 arm_park_timer (struct vmm_virtio_blk *blk, uint64_t ns)
@@ -1124,7 +1115,7 @@ process_queue (struct vmm_virtio_blk *blk, unsigned q, bool may_park)
            * completions keep coming the queue stays parked (a timer that
            * fires early is pushed back in on_park_timer, no syscall here) */
           blk->parked |= 1ull << q;
-          blk->parked_at = now_ns ();
+          blk->parked_at = vmm_monotonic_ns ();
           arm_park_timer (blk, PARK_MAX_US * 1000u);
           break;
         }
@@ -1171,7 +1162,7 @@ on_park_timer (void *opaque, int fd, uint32_t events)
   blk->park_timer_armed = false;
   if (blk->parked != 0)
     {
-      uint64_t since = now_ns () - blk->parked_at;
+      uint64_t since = vmm_monotonic_ns () - blk->parked_at;
 
       if (since < PARK_MAX_US * 1000u)
         {
@@ -1358,10 +1349,11 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
        * Against handing them to io_uring (bench/disk.sh --peer, 12 paired
        * rounds of 1 s, cache=writeback): 4 KiB random writes 1.39 (raw)
        * and 1.48 (qcow2), 128 KiB sequential writes 1.17 and 1.07, reads
-       * unchanged. The cost: a write the kernel makes wait (dirty page
-       * throttling) holds up this disk's reads too, where io_uring would
-       * let them pass; other disks and devices go on. O_DIRECT writes
-       * still go through io_uring: the device does the work. */
+       * unchanged. A write the kernel makes sleep (dirty page throttling)
+       * holds up this disk's reads behind it, where io_uring would let them
+       * pass: after one, writes go through io_uring for a while (aio.c,
+       * INLINE_SLOW_NS). O_DIRECT writes always go through io_uring: the
+       * device does the work. */
       vmm_aio_set_inline_writes (blk->aio, !blk->direct);
       /* Without the timer, queues never park: kicks as usual */
       blk->loop = io_env.loop;
