@@ -146,7 +146,8 @@ skip_without_uring (struct fx *f)
 {
   if (!f->mode->threads && !vmm_aio_uses_io_uring (f->aio))
     {
-      g_test_skip ("SKIP: io_uring is not available on this kernel: the io_uring case is not tested");
+      g_test_skip ("SKIP: io_uring is not available on this kernel: "
+                   "the io_uring case is not tested");
       return true;
     }
   return false;

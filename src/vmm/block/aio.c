@@ -81,6 +81,18 @@ list_push (struct vmm_aio_req **head, struct vmm_aio_req **tail, struct vmm_aio_
   *tail = req;
 }
 
+/* The first request (the list must not be empty) */
+static struct vmm_aio_req *
+list_pop (struct vmm_aio_req **head, struct vmm_aio_req **tail)
+{
+  struct vmm_aio_req *req = *head;
+
+  *head = req->next;
+  if (*head == NULL)
+    *tail = NULL;
+  return req;
+}
+
 static struct vmm_aio_req *
 list_take_all (struct vmm_aio_req **head, struct vmm_aio_req **tail)
 {
@@ -181,10 +193,7 @@ worker (void *data)
         pthread_cond_wait (&aio->cond, &aio->lock);
       if (aio->work_head == NULL)
         break;
-      req = aio->work_head;
-      aio->work_head = req->next;
-      if (aio->work_head == NULL)
-        aio->work_tail = NULL;
+      req = list_pop (&aio->work_head, &aio->work_tail);
       pthread_mutex_unlock (&aio->lock);
 
       req->result = run_request (req);
@@ -257,13 +266,9 @@ submit_backlog (struct vmm_aio *aio)
 {
   while (aio->backlog_head != NULL)
     {
-      struct vmm_aio_req *req = aio->backlog_head;
-
-      if (!ring_queue (aio, req))
+      if (!ring_queue (aio, aio->backlog_head))
         break;
-      aio->backlog_head = req->next;
-      if (aio->backlog_head == NULL)
-        aio->backlog_tail = NULL;
+      list_pop (&aio->backlog_head, &aio->backlog_tail);
     }
 }
 
@@ -349,14 +354,11 @@ run_inline (struct vmm_aio *aio)
   vmm_eventfd_drain (aio->inline_efd);
   while (aio->inline_head != NULL && moved < INLINE_TURN_BYTES)
     {
-      struct vmm_aio_req *req = aio->inline_head;
+      struct vmm_aio_req *req = list_pop (&aio->inline_head, &aio->inline_tail), *next;
       uint64_t start = vmm_monotonic_ns (), took;
       size_t bytes = req->expected;
       int result;
 
-      aio->inline_head = req->next;
-      if (aio->inline_head == NULL)
-        aio->inline_tail = NULL;
       moved += bytes;
       result = do_rw (req);
       took = vmm_monotonic_ns () - start;
@@ -374,12 +376,11 @@ run_inline (struct vmm_aio *aio)
           aio->inline_pause_ns = aio->inline_pause_ns * 2 > INLINE_PAUSE_MAX_NS
                                    ? INLINE_PAUSE_MAX_NS : aio->inline_pause_ns * 2;
           /* and what waits goes with them */
-          while ((req = aio->inline_head) != NULL)
+          for (req = list_take_all (&aio->inline_head, &aio->inline_tail); req != NULL; req = next)
             {
-              aio->inline_head = req->next;
+              next = req->next;
               submit_async (aio, req);
             }
-          aio->inline_tail = NULL;
           vmm_aio_flush_submissions (aio);
           break;
         }

@@ -39,7 +39,8 @@
 static uint32_t
 timer_value (const struct vmm_acpi_pm *pm)
 {
-  unsigned __int128 ticks = (unsigned __int128) (vmm_monotonic_ns () - pm->timer_epoch_ns) * PM_TIMER_HZ;
+  unsigned __int128 ticks =
+    (unsigned __int128) (vmm_monotonic_ns () - pm->timer_epoch_ns) * PM_TIMER_HZ;
 
   return (uint32_t) (ticks / 1000000000u);
 }
