@@ -30,6 +30,7 @@
 #include <glib/gstdio.h>
 
 #include "viv-helper.h"
+#include "viv-vmm-state.h"
 
 #define OBJECT_PATH        "/org/vivarium/Vmm1"
 #define STDERR_MAX         (64 * 1024)
@@ -335,12 +336,12 @@ state_from_string (const char      *state,
     const char *name;
     VivMachineState state;
   } states[] = {
-    { "starting", VIV_MACHINE_STATE_STARTING },
-    { "running", VIV_MACHINE_STATE_RUNNING },
-    { "paused", VIV_MACHINE_STATE_PAUSED },
-    { "shutting-down", VIV_MACHINE_STATE_SHUTTING_DOWN },
-    { "stopped", VIV_MACHINE_STATE_STOPPED },
-    { "crashed", VIV_MACHINE_STATE_CRASHED },
+    { VIV_VMM_STATE_STARTING, VIV_MACHINE_STATE_STARTING },
+    { VIV_VMM_STATE_RUNNING, VIV_MACHINE_STATE_RUNNING },
+    { VIV_VMM_STATE_PAUSED, VIV_MACHINE_STATE_PAUSED },
+    { VIV_VMM_STATE_SHUTTING_DOWN, VIV_MACHINE_STATE_SHUTTING_DOWN },
+    { VIV_VMM_STATE_STOPPED, VIV_MACHINE_STATE_STOPPED },
+    { VIV_VMM_STATE_CRASHED, VIV_MACHINE_STATE_CRASHED },
   };
 
   for (guint i = 0; state != NULL && i < G_N_ELEMENTS (states); i++)

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "viv-file.h"
 #include "viv-machine-config.h"
+#include "viv-vmm-state.h"
 #include "viv-vmm1-generated.h"
 #include "vm.h"
 
@@ -180,7 +181,7 @@ start_vm (Service *s, GError **error)
   struct vmm_vm *vm;
   int ret;
 
-  set_state (s, "starting");
+  set_state (s, VIV_VMM_STATE_STARTING);
   vm = vmm_vm_create (&s->config, error);
   if (vm == NULL)
     return FALSE;
@@ -196,7 +197,7 @@ start_vm (Service *s, GError **error)
       return FALSE;
     }
   viv_vmm1_set_uptime (s->iface, 0);
-  set_state (s, "running");
+  set_state (s, VIV_VMM_STATE_RUNNING);
   return TRUE;
 }
 
@@ -205,7 +206,7 @@ fail (Service *s, const char *message)
 {
   vmm_log_error ("%s", message);
   viv_vmm1_emit_error (s->iface, message);
-  set_state (s, "crashed");
+  set_state (s, VIV_VMM_STATE_CRASHED);
   finish (s, VMM_SERVICE_EXIT_FAILED);
 }
 
@@ -237,7 +238,7 @@ on_stop_main (gpointer data)
     case VMM_EXIT_POWER_OFF:
     case VMM_EXIT_STOPPED:
     case VMM_EXIT_NONE:
-      set_state (s, "stopped");
+      set_state (s, VIV_VMM_STATE_STOPPED);
       finish (s, VMM_SERVICE_EXIT_OK);
       break;
     case VMM_EXIT_ERROR:
@@ -267,7 +268,7 @@ require_state (Service *s, GDBusMethodInvocation *invocation, const char *state)
   if (s->vm != NULL && g_strcmp0 (s->state, state) == 0)
     return TRUE;
   g_dbus_method_invocation_return_dbus_error (invocation, ERROR_WRONG_STATE,
-    s->vm == NULL ? _("The machine is not running") : g_strcmp0 (state, "running") == 0
+    s->vm == NULL ? _("The machine is not running") : g_strcmp0 (state, VIV_VMM_STATE_RUNNING) == 0
                     ? _("The machine is not running") : _("The machine is not paused"));
   return FALSE;
 }
@@ -277,10 +278,10 @@ handle_pause (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpointer data)
 {
   Service *s = data;
 
-  if (!require_state (s, invocation, "running"))
+  if (!require_state (s, invocation, VIV_VMM_STATE_RUNNING))
     return TRUE;
   vmm_vm_pause (s->vm);
-  set_state (s, "paused");
+  set_state (s, VIV_VMM_STATE_PAUSED);
   viv_vmm1_complete_pause (iface, invocation);
   return TRUE;
 }
@@ -290,10 +291,10 @@ handle_resume (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpointer data)
 {
   Service *s = data;
 
-  if (!require_state (s, invocation, "paused"))
+  if (!require_state (s, invocation, VIV_VMM_STATE_PAUSED))
     return TRUE;
   vmm_vm_resume (s->vm);
-  set_state (s, "running");
+  set_state (s, VIV_VMM_STATE_RUNNING);
   viv_vmm1_complete_resume (iface, invocation);
   return TRUE;
 }
@@ -304,10 +305,10 @@ handle_power_button (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpointer
   Service *s = data;
 
   /* Pressing it again while the guest shuts down is allowed. */
-  if (g_strcmp0 (s->state, "shutting-down") != 0 && !require_state (s, invocation, "running"))
+  if (g_strcmp0 (s->state, VIV_VMM_STATE_SHUTTING_DOWN) != 0 && !require_state (s, invocation, VIV_VMM_STATE_RUNNING))
     return TRUE;
   vmm_vm_power_button (s->vm);
-  set_state (s, "shutting-down");
+  set_state (s, VIV_VMM_STATE_SHUTTING_DOWN);
   viv_vmm1_complete_power_button (iface, invocation);
   return TRUE;
 }
@@ -689,7 +690,7 @@ vmm_service_run (const struct vmm_service_options *options)
   if (options->verbose)
     vmm_log_set_level (VMM_LOG_DEBUG);
   s->loop = g_main_loop_new (NULL, FALSE);
-  set_state (s, "starting");
+  set_state (s, VIV_VMM_STATE_STARTING);
   if (!start_server (s, &error))
     {
       g_printerr ("vivarium-vmm: %s: %s\n", s->socket_path, error->message);
