@@ -1,4 +1,4 @@
-"""The crash test (run by tests/blk-crash.sh): SIGKILL vivarium-vmm while the
+"""The crash test (run by tests/guest/run-blk-crash.sh): SIGKILL vivarium-vmm while the
 probe guest writes, again and again on the same qcow2 image, and check after
 each kill that the image is consistent and that everything the guest saw
 flushed is there.
