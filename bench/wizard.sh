@@ -4,7 +4,7 @@
 # detection in a worker thread, resources proposed, name made), in the real
 # app under its own Xvfb.
 #   bench/wizard.sh [BUILD-DIR] [RUNS]
-# Each run is the app-wizard test's /wizard/iso case (tests/test-wizard.c),
+# Each run is the app-wizard test's /wizard/iso case (tests/app/test-wizard.c),
 # which times it from the wizard.choose-iso action to the first frame of the
 # review page, with the OS list already loaded (as when a person has taken
 # a second to pick the file). Prints each run and the median.
@@ -12,7 +12,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../build}" && pwd)
 runs=${2:-10}
-test=$build/tests/test-wizard
+test=$build/tests/app/test-wizard
 [ -x "$test" ] || { echo "wizard.sh: build first: $test is missing" >&2; exit 1; }
 command -v xvfb-run >/dev/null || { echo "wizard.sh: xvfb-run is not installed (apt-get install xvfb)" >&2; exit 1; }
 
@@ -25,7 +25,7 @@ results=""
 i=0
 while [ "$i" -lt "$runs" ]; do
   i=$((i + 1))
-  out=$("$here/../tests/xvfb-wrapper.sh" "$test" --tap -p /wizard/iso 2>&1) || {
+  out=$("$here/../tests/app/xvfb-wrapper.sh" "$test" --tap -p /wizard/iso 2>&1) || {
     echo "$out" >&2; echo "wizard.sh: run $i failed" >&2; exit 1; }
   ms=$(echo "$out" | sed -n 's/.*iso-to-review: \([0-9.]*\) ms.*/\1/p')
   case $out in *"/wizard/iso # SKIP"*) echo "wizard.sh: skipped: $out" >&2; exit 1 ;; esac

@@ -1,6 +1,6 @@
 /* blkmode.c: the probe's disk modes, for the crash test and the benchmark
  *
- * mode=writeloop (tests/blk-crash.sh kills the VMM while it runs)
+ * mode=writeloop (tests/guest/run-blk-crash.sh kills the VMM while it runs)
  *   Numbered operations on the first virtio-blk disk (or the one whose
  *   serial is wl_disk=), wl_depth in flight over every queue, and a FLUSH
  *   after each wl_flush completed ones.  Operation N writes a checksummed

@@ -9,7 +9,7 @@
 # missing, or is the software-assisted nested KVM of some build machines
 # (kvm_pvm, on which a stock kernel does not boot), it skips and says why.
 #
-#   tests/linux-boot.sh PATH-TO-vivarium-vmm [KERNEL]
+#   tests/vmm/linux-boot.sh PATH-TO-vivarium-vmm [KERNEL]
 set -u
 VMM=${1:?usage: linux-boot.sh PATH-TO-vivarium-vmm [KERNEL]}
 KERNEL=${2:-}
