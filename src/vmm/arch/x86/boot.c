@@ -14,49 +14,9 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
+#include "viv-bytes.h"      /* the formats are little-endian whatever the host is */
 
 /* ---- little helpers -------------------------------------------------------- */
-
-/* The formats are little-endian whatever the host is. */
-static uint16_t
-rd16 (const uint8_t *p)
-{
-  return (uint16_t) (p[0] | p[1] << 8);
-}
-
-static uint32_t
-rd32 (const uint8_t *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16
-         | (uint32_t) p[3] << 24;
-}
-
-static uint64_t
-rd64 (const uint8_t *p)
-{
-  return (uint64_t) rd32 (p) | (uint64_t) rd32 (p + 4) << 32;
-}
-
-static void
-wr16 (uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t) v;
-  p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-wr32 (uint8_t *p, uint32_t v)
-{
-  wr16 (p, (uint16_t) v);
-  wr16 (p + 2, (uint16_t) (v >> 16));
-}
-
-static void
-wr64 (uint8_t *p, uint64_t v)
-{
-  wr32 (p, (uint32_t) v);
-  wr32 (p + 4, (uint32_t) (v >> 32));
-}
 
 static int
 fail (const char **why, int err, const char *reason)
@@ -231,9 +191,9 @@ boot_segments (const struct vmm_mem *mem, bool long_mode, struct vmm_boot_state 
   };
 
   memset (gdt, 0, sizeof gdt);
-  wr64 (gdt + BOOT_CS_SELECTOR, gdt_entry (&st->cs));
-  wr64 (gdt + BOOT_DS_SELECTOR, gdt_entry (&st->ds));
-  wr64 (gdt + BOOT_TSS_SELECTOR, gdt_entry (&st->tr));
+  viv_put_le64 (gdt + BOOT_CS_SELECTOR, gdt_entry (&st->cs));
+  viv_put_le64 (gdt + BOOT_DS_SELECTOR, gdt_entry (&st->ds));
+  viv_put_le64 (gdt + BOOT_TSS_SELECTOR, gdt_entry (&st->tr));
   /* In long mode a system descriptor takes 16 bytes; its upper half holds
    * base bits 63:32, which are 0. */
   gdt_size = long_mode ? 6 * 8 : 5 * 8;
@@ -306,27 +266,27 @@ elf_open (const void *data, size_t size, struct elf_image *elf, const char **why
   if (size < ehsize)
     return fail (why, -EINVAL, "ELF header is truncated");
 
-  machine = rd16 (d + 18);
+  machine = viv_get_le16 (d + 18);
   if (machine != EM_386 && machine != EM_X86_64)
     return fail (why, -ENOEXEC, "ELF kernel for another architecture than x86");
 
   if (elf->is64)
     {
-      elf->phoff = rd64 (d + 32);
-      elf->shoff = rd64 (d + 40);
-      elf->phentsize = rd16 (d + 54);
-      elf->phnum = rd16 (d + 56);
-      elf->shentsize = rd16 (d + 58);
-      elf->shnum = rd16 (d + 60);
+      elf->phoff = viv_get_le64 (d + 32);
+      elf->shoff = viv_get_le64 (d + 40);
+      elf->phentsize = viv_get_le16 (d + 54);
+      elf->phnum = viv_get_le16 (d + 56);
+      elf->shentsize = viv_get_le16 (d + 58);
+      elf->shnum = viv_get_le16 (d + 60);
     }
   else
     {
-      elf->phoff = rd32 (d + 28);
-      elf->shoff = rd32 (d + 32);
-      elf->phentsize = rd16 (d + 42);
-      elf->phnum = rd16 (d + 44);
-      elf->shentsize = rd16 (d + 46);
-      elf->shnum = rd16 (d + 48);
+      elf->phoff = viv_get_le32 (d + 28);
+      elf->shoff = viv_get_le32 (d + 32);
+      elf->phentsize = viv_get_le16 (d + 42);
+      elf->phnum = viv_get_le16 (d + 44);
+      elf->shentsize = viv_get_le16 (d + 46);
+      elf->shnum = viv_get_le16 (d + 48);
     }
 
   if (elf->phnum == 0)
@@ -351,22 +311,22 @@ elf_phdr_get (const struct elf_image *elf, unsigned i, struct elf_phdr *ph)
 {
   const uint8_t *p = elf->data + elf->phoff + (uint64_t) i * elf->phentsize;
 
-  ph->type = rd32 (p);
+  ph->type = viv_get_le32 (p);
   if (elf->is64)
     {
-      ph->offset = rd64 (p + 8);
-      ph->paddr = rd64 (p + 24);
-      ph->filesz = rd64 (p + 32);
-      ph->memsz = rd64 (p + 40);
-      ph->align = rd64 (p + 48);
+      ph->offset = viv_get_le64 (p + 8);
+      ph->paddr = viv_get_le64 (p + 24);
+      ph->filesz = viv_get_le64 (p + 32);
+      ph->memsz = viv_get_le64 (p + 40);
+      ph->align = viv_get_le64 (p + 48);
     }
   else
     {
-      ph->offset = rd32 (p + 4);
-      ph->paddr = rd32 (p + 12);
-      ph->filesz = rd32 (p + 16);
-      ph->memsz = rd32 (p + 20);
-      ph->align = rd32 (p + 28);
+      ph->offset = viv_get_le32 (p + 4);
+      ph->paddr = viv_get_le32 (p + 12);
+      ph->filesz = viv_get_le32 (p + 16);
+      ph->memsz = viv_get_le32 (p + 20);
+      ph->align = viv_get_le32 (p + 28);
     }
 }
 
@@ -395,9 +355,9 @@ elf_scan_notes (const struct elf_image *elf, uint64_t off, uint64_t len, uint64_
   /* Every round consumes at least the 12-byte header, so the loop ends. */
   while (len - pos >= 12)
     {
-      uint32_t namesz = rd32 (p + pos);
-      uint32_t descsz = rd32 (p + pos + 4);
-      uint32_t type = rd32 (p + pos + 8);
+      uint32_t namesz = viv_get_le32 (p + pos);
+      uint32_t descsz = viv_get_le32 (p + pos + 4);
+      uint32_t type = viv_get_le32 (p + pos + 8);
       uint64_t name_pad = align_up (namesz, align);
       uint64_t desc_pad = align_up (descsz, align);
       const uint8_t *name, *desc;
@@ -416,9 +376,9 @@ elf_scan_notes (const struct elf_image *elf, uint64_t off, uint64_t len, uint64_
       if (namesz == 4 && memcmp (name, "Xen", 4) == 0 && type == XEN_ELFNOTE_PHYS32_ENTRY)
         {
           if (descsz == 4)
-            *entry = rd32 (desc);
+            *entry = viv_get_le32 (desc);
           else if (descsz == 8)
-            *entry = rd64 (desc);
+            *entry = viv_get_le64 (desc);
           else
             return fail (why, -EINVAL, "PVH entry note has a size other than 4 or 8");
           return 1;
@@ -449,11 +409,11 @@ elf_pvh_entry (const struct elf_image *elf, uint64_t *entry, const char **why)
       const uint8_t *sh = elf->data + elf->shoff + (uint64_t) i * elf->shentsize;
       uint64_t off, len, align;
 
-      if (rd32 (sh + 4) != SHT_NOTE)
+      if (viv_get_le32 (sh + 4) != SHT_NOTE)
         continue;
-      off = elf->is64 ? rd64 (sh + 24) : rd32 (sh + 16);
-      len = elf->is64 ? rd64 (sh + 32) : rd32 (sh + 20);
-      align = elf->is64 ? rd64 (sh + 48) : rd32 (sh + 32);
+      off = elf->is64 ? viv_get_le64 (sh + 24) : viv_get_le32 (sh + 16);
+      len = elf->is64 ? viv_get_le64 (sh + 32) : viv_get_le32 (sh + 20);
+      align = elf->is64 ? viv_get_le64 (sh + 48) : viv_get_le32 (sh + 32);
       ret = elf_scan_notes (elf, off, len, align, entry, why);
       if (ret != 0)
         return ret < 0 ? ret : 0;
@@ -489,30 +449,30 @@ pvh_write_start_info (const struct vmm_mem *mem, const struct boot_ram *ram,
   uint8_t *mod = info + PVH_MODLIST_OFF;
 
   memset (info, 0, sizeof info);
-  wr32 (info + 0, XEN_HVM_START_MAGIC_VALUE);
-  wr32 (info + 4, 1);                           /* version */
-  wr32 (info + 8, 0);                           /* flags */
+  viv_put_le32 (info + 0, XEN_HVM_START_MAGIC_VALUE);
+  viv_put_le32 (info + 4, 1);                           /* version */
+  viv_put_le32 (info + 8, 0);                           /* flags */
   if (st->initrd_size > 0)
     {
-      wr32 (info + 12, 1);                      /* nr_modules */
-      wr64 (info + 16, VMM_PVH_INFO_ADDR + PVH_MODLIST_OFF);
-      wr64 (mod + 0, st->initrd_addr);
-      wr64 (mod + 8, st->initrd_size);
-      wr64 (mod + 16, 0);                       /* no module command line */
+      viv_put_le32 (info + 12, 1);                      /* nr_modules */
+      viv_put_le64 (info + 16, VMM_PVH_INFO_ADDR + PVH_MODLIST_OFF);
+      viv_put_le64 (mod + 0, st->initrd_addr);
+      viv_put_le64 (mod + 8, st->initrd_size);
+      viv_put_le64 (mod + 16, 0);                       /* no module command line */
     }
-  wr64 (info + 24, st->cmdline_addr);
-  wr64 (info + 32, params->rsdp_gpa);
-  wr64 (info + 40, VMM_PVH_INFO_ADDR + PVH_MEMMAP_OFF);
-  wr32 (info + 48, ram->n_e820);
+  viv_put_le64 (info + 24, st->cmdline_addr);
+  viv_put_le64 (info + 32, params->rsdp_gpa);
+  viv_put_le64 (info + 40, VMM_PVH_INFO_ADDR + PVH_MEMMAP_OFF);
+  viv_put_le32 (info + 48, ram->n_e820);
 
   for (unsigned i = 0; i < ram->n_e820; i++)
     {
       uint8_t *e = info + PVH_MEMMAP_OFF + i * PVH_MEMMAP_ENTRY;
 
       /* hvm_memmap_table_entry types are the e820 ones. */
-      wr64 (e + 0, ram->e820[i].addr);
-      wr64 (e + 8, ram->e820[i].size);
-      wr32 (e + 16, ram->e820[i].type);
+      viv_put_le64 (e + 0, ram->e820[i].addr);
+      viv_put_le64 (e + 8, ram->e820[i].size);
+      viv_put_le32 (e + 16, ram->e820[i].type);
     }
 
   return vmm_mem_write (mem, VMM_PVH_INFO_ADDR, info,
@@ -673,7 +633,7 @@ static bool
 bzimage_magic (const uint8_t *d, size_t size)
 {
   return size >= HDR_MAGIC + 4
-         && rd16 (d + HDR_BOOT_FLAG) == BOOT_FLAG_MAGIC
+         && viv_get_le16 (d + HDR_BOOT_FLAG) == BOOT_FLAG_MAGIC
          && memcmp (d + HDR_MAGIC, "HdrS", 4) == 0;
 }
 
@@ -688,12 +648,12 @@ vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info
   memset (info, 0, sizeof *info);
   if (d == NULL || size < HDR_VERSION + 2)
     return fail (why, -ENOEXEC, "file is too small to be a bzImage");
-  if (rd16 (d + HDR_BOOT_FLAG) != BOOT_FLAG_MAGIC)
+  if (viv_get_le16 (d + HDR_BOOT_FLAG) != BOOT_FLAG_MAGIC)
     return fail (why, -ENOEXEC, "not a bzImage: no boot flag 0xAA55 at 0x1FE");
   if (memcmp (d + HDR_MAGIC, "HdrS", 4) != 0)
     return fail (why, -ENOEXEC, "not a bzImage: no \"HdrS\" setup header");
 
-  info->version = rd16 (d + HDR_VERSION);
+  info->version = viv_get_le16 (d + HDR_VERSION);
   if (info->version < 0x020c)
     return fail (why, -ENOEXEC,
                  "bzImage boot protocol is older than 2.12; the kernel cannot be "
@@ -719,15 +679,15 @@ vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info
   info->payload_size = size - info->setup_size;
 
   info->loadflags = d[HDR_LOADFLAGS];
-  info->xloadflags = rd16 (d + HDR_XLOADFLAGS);
-  info->syssize = rd32 (d + HDR_SYSSIZE);
-  info->initrd_addr_max = rd32 (d + HDR_INITRD_ADDR_MAX);
-  info->kernel_alignment = rd32 (d + HDR_KERNEL_ALIGNMENT);
+  info->xloadflags = viv_get_le16 (d + HDR_XLOADFLAGS);
+  info->syssize = viv_get_le32 (d + HDR_SYSSIZE);
+  info->initrd_addr_max = viv_get_le32 (d + HDR_INITRD_ADDR_MAX);
+  info->kernel_alignment = viv_get_le32 (d + HDR_KERNEL_ALIGNMENT);
   info->relocatable_kernel = d[HDR_RELOCATABLE];
   info->min_alignment = d[HDR_MIN_ALIGNMENT];
-  info->cmdline_size = rd32 (d + HDR_CMDLINE_SIZE);
-  info->pref_address = rd64 (d + HDR_PREF_ADDRESS);
-  info->init_size = rd32 (d + HDR_INIT_SIZE);
+  info->cmdline_size = viv_get_le32 (d + HDR_CMDLINE_SIZE);
+  info->pref_address = viv_get_le64 (d + HDR_PREF_ADDRESS);
+  info->init_size = viv_get_le32 (d + HDR_INIT_SIZE);
 
   if (!(info->xloadflags & XLF_KERNEL_64))
     return fail (why, -ENOEXEC, "bzImage has no 64-bit entry point (XLF_KERNEL_64)");
@@ -783,11 +743,11 @@ bzimage_page_tables (const struct vmm_mem *mem)
     return -EFAULT;
   memset (pml4, 0, PAGE_SIZE_4K);
   memset (pdpt, 0, PAGE_SIZE_4K);
-  wr64 (pml4, VMM_PDPT_ADDR | present_rw);
+  viv_put_le64 (pml4, VMM_PDPT_ADDR | present_rw);
   for (unsigned i = 0; i < 4; i++)
-    wr64 (pdpt + i * 8, (VMM_PD_ADDR + i * PAGE_SIZE_4K) | present_rw);
+    viv_put_le64 (pdpt + i * 8, (VMM_PD_ADDR + i * PAGE_SIZE_4K) | present_rw);
   for (uint64_t i = 0; i < 4 * 512; i++)
-    wr64 (pd + i * 8, (i << 21) | present_rw | huge);
+    viv_put_le64 (pd + i * 8, (i << 21) | present_rw | huge);
   return 0;
 }
 
@@ -836,28 +796,28 @@ load_bzimage (const struct vmm_mem *mem, const struct vmm_boot_params *params,
     hdr_end = HDR_ROOM_END;
   memcpy (zp + HDR_START, d + HDR_START, hdr_end - HDR_START);
 
-  wr16 (zp + HDR_VID_MODE, 0xffff);              /* "normal" */
+  viv_put_le16 (zp + HDR_VID_MODE, 0xffff);              /* "normal" */
   zp[HDR_TYPE_OF_LOADER] = 0xff;                 /* undefined loader */
   zp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
-  wr16 (zp + HDR_HEAP_END_PTR, 0xfe00);
+  viv_put_le16 (zp + HDR_HEAP_END_PTR, 0xfe00);
   /* Only we may hand the kernel setup_data; the file's value means nothing. */
-  wr64 (zp + HDR_SETUP_DATA, 0);
-  wr32 (zp + HDR_HARDWARE_SUBARCH, 0);           /* a PC */
-  wr32 (zp + HDR_CMD_LINE_PTR, (uint32_t) VMM_CMDLINE_ADDR);
-  wr32 (zp + ZP_EXT_CMD_LINE_PTR, (uint32_t) (VMM_CMDLINE_ADDR >> 32));
-  wr32 (zp + HDR_RAMDISK_IMAGE, (uint32_t) st->initrd_addr);
-  wr32 (zp + HDR_RAMDISK_SIZE, (uint32_t) st->initrd_size);
-  wr32 (zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t) (st->initrd_addr >> 32));
-  wr32 (zp + ZP_EXT_RAMDISK_SIZE, (uint32_t) (st->initrd_size >> 32));
-  wr64 (zp + ZP_ACPI_RSDP_ADDR, params->rsdp_gpa);
+  viv_put_le64 (zp + HDR_SETUP_DATA, 0);
+  viv_put_le32 (zp + HDR_HARDWARE_SUBARCH, 0);           /* a PC */
+  viv_put_le32 (zp + HDR_CMD_LINE_PTR, (uint32_t) VMM_CMDLINE_ADDR);
+  viv_put_le32 (zp + ZP_EXT_CMD_LINE_PTR, (uint32_t) (VMM_CMDLINE_ADDR >> 32));
+  viv_put_le32 (zp + HDR_RAMDISK_IMAGE, (uint32_t) st->initrd_addr);
+  viv_put_le32 (zp + HDR_RAMDISK_SIZE, (uint32_t) st->initrd_size);
+  viv_put_le32 (zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t) (st->initrd_addr >> 32));
+  viv_put_le32 (zp + ZP_EXT_RAMDISK_SIZE, (uint32_t) (st->initrd_size >> 32));
+  viv_put_le64 (zp + ZP_ACPI_RSDP_ADDR, params->rsdp_gpa);
   zp[ZP_E820_ENTRIES] = (uint8_t) ram.n_e820;
   for (unsigned i = 0; i < ram.n_e820; i++)
     {
       uint8_t *e = zp + ZP_E820_TABLE + i * 20;
 
-      wr64 (e + 0, ram.e820[i].addr);
-      wr64 (e + 8, ram.e820[i].size);
-      wr32 (e + 16, ram.e820[i].type);
+      viv_put_le64 (e + 0, ram.e820[i].addr);
+      viv_put_le64 (e + 8, ram.e820[i].size);
+      viv_put_le32 (e + 16, ram.e820[i].type);
     }
 
   if (vmm_mem_write (mem, load, d + info.payload_offset, info.payload_size) < 0
