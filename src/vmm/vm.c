@@ -505,8 +505,7 @@ load_kernel (struct vmm_vm *vm, GError **error)
   g_autofree char *initrd = NULL;
   gsize kernel_size = 0, initrd_size = 0;
   struct vmm_boot_params params = { 0 };
-  const char *why = NULL;
-  int ret;
+  g_autoptr(GError) local = NULL;
 
   if (!g_file_get_contents (vm->config.kernel_path, &kernel, &kernel_size, error))
     {
@@ -530,11 +529,10 @@ load_kernel (struct vmm_vm *vm, GError **error)
   params.initrd_size = initrd_size;
   params.cmdline = vm->config.cmdline;
   params.rsdp_gpa = vm->rsdp_gpa;
-  ret = vmm_boot_load (&vm->mem, &params, &vm->boot, &why);
-  if (ret < 0)
+  if (!vmm_boot_load (&vm->mem, &params, &vm->boot, &local))
     {
       g_set_error (error, VMM_ERROR, VMM_ERROR_BOOT, _("Cannot boot %s: %s"),
-                   vm->config.kernel_path, why ? why : g_strerror (-ret));
+                   vm->config.kernel_path, local->message);
       return FALSE;
     }
   vmm_log_debug ("%s kernel at %#llx-%#llx, entry %#llx",
