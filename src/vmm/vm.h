@@ -2,8 +2,8 @@
  *
  * Everything a VM uses hangs off struct vmm_vm; nothing is global, so a
  * test can build two. vmm_vm_create() builds the machine and loads the
- * kernel, vmm_vm_run() runs it until the guest powers off, resets, fails,
- * or someone asks it to stop.
+ * kernel (vm.c); vmm_vm_run() runs it until the guest powers off, resets,
+ * fails, or someone asks it to stop (run.c).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -23,8 +23,10 @@
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "dispatch.h"
 #include "kvm/irq.h"
 #include "kvm/kvm.h"
+#include "kvm/vcpu.h"
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
@@ -72,14 +74,6 @@ struct vmm_config {
   bool io_threads;             /* disk I/O on threads even where io_uring works */
 };
 
-enum vmm_exit_reason {
-  VMM_EXIT_NONE,
-  VMM_EXIT_POWER_OFF,          /* the guest powered off (ACPI S5) */
-  VMM_EXIT_RESET,              /* the guest reset (or triple-faulted) */
-  VMM_EXIT_STOPPED,            /* stopped from outside (a signal, the app) */
-  VMM_EXIT_ERROR,              /* KVM or the VMM failed */
-};
-
 struct vmm_vm;
 
 /* Called once, from whichever thread stopped the VM, when it stops. */
@@ -90,13 +84,9 @@ typedef void (*vmm_vm_panic_fn) (struct vmm_vm *vm, void *data);
 
 struct vmm_vcpu {
   struct vmm_vm *vm;
-  unsigned index;
-  int fd;
-  struct kvm_run *run;
-  size_t run_size;
+  struct vmm_kvm_vcpu kvm;
   pthread_t thread;
-  bool started;
-  atomic_bool in_run;
+  bool started;                /* the thread runs */
 };
 
 struct vmm_vm {
@@ -130,6 +120,7 @@ struct vmm_vm {
 
   struct vmm_vcpu *vcpus;
   unsigned n_vcpus;
+  struct vmm_dispatch dispatch;
 
   /* Exit */
   pthread_mutex_t exit_lock;
@@ -153,8 +144,21 @@ struct vmm_vm {
   uint64_t start_ns, paused_ns, pause_began_ns;
 };
 
+/* ---- vm.c: building ---------------------------------------------------------- */
+
 /* Builds the VM (nothing runs yet). Returns NULL with ERROR set. */
 struct vmm_vm *vmm_vm_create (const struct vmm_config *config, GError **error);
+/* Flushes the disks and frees everything; after vmm_vm_wait, or for a VM
+ * that never started. */
+void vmm_vm_destroy (struct vmm_vm *vm);
+
+/* Presses the ACPI power button. */
+void vmm_vm_power_button (struct vmm_vm *vm);
+
+/* Typed input for COM1. Returns the bytes the UART took. */
+size_t vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len);
+
+/* ---- run.c: running ----------------------------------------------------------- */
 
 /* Callbacks for an embedding (the D-Bus service); set before starting. */
 void vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn panic_fn,
@@ -179,11 +183,3 @@ uint64_t vmm_vm_uptime_ns (struct vmm_vm *vm);
 
 /* Asks a running VM to stop (thread-safe; the first reason wins). */
 void vmm_vm_request_exit (struct vmm_vm *vm, enum vmm_exit_reason reason, const char *message);
-
-/* Presses the ACPI power button. */
-void vmm_vm_power_button (struct vmm_vm *vm);
-
-/* Typed input for COM1. Returns the bytes the UART took. */
-size_t vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len);
-
-void vmm_vm_destroy (struct vmm_vm *vm);
