@@ -22,8 +22,6 @@
 /* The port Linux and firmware write to for a short delay. */
 #define PORT_POST 0x80
 
-G_DEFINE_QUARK (vmm-error-quark, vmm_error)
-
 /* ---- the guest stops --------------------------------------------------------- */
 
 /* The guest's requests, from the ACPI PM block and the i8042 (on a vCPU

@@ -33,46 +33,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
-
-#define VMM_MAX_CPUS 255
-#define VMM_MAX_DISKS 16
-
-#define VMM_ERROR (vmm_error_quark ())
-typedef enum {
-  VMM_ERROR_NO_KVM,     /* KVM missing or unusable: exit status 2 */
-  VMM_ERROR_CONFIG,     /* bad options */
-  VMM_ERROR_BOOT,       /* the kernel or initrd cannot be booted */
-  VMM_ERROR_FAILED,     /* anything else */
-} VmmError;
-GQuark vmm_error_quark (void);
-
-enum vmm_serial_mode {
-  VMM_SERIAL_NONE,
-  VMM_SERIAL_STDIO,
-  VMM_SERIAL_FILE,
-  VMM_SERIAL_CALLBACK,         /* serial_output gets the bytes */
-};
-
-struct vmm_config {
-  const char *kvm_path;        /* NULL: /dev/kvm */
-  const char *kernel_path;
-  const char *initrd_path;     /* NULL: none */
-  const char *cmdline;         /* NULL: empty */
-  uint64_t memory;             /* bytes */
-  unsigned cpus;
-  enum vmm_serial_mode serial;
-  const char *serial_path;     /* for VMM_SERIAL_FILE */
-  /* For VMM_SERIAL_CALLBACK: called on a vCPU thread, must not block */
-  void (*serial_output) (void *data, const uint8_t *bytes, size_t len);
-  void *serial_data;
-  bool rng;
-  bool handle_signals;         /* SIGTERM/SIGINT/SIGHUP stop the VM (command-line use) */
-  bool console_enabled;        /* a virtio-console device */
-  struct vmm_console_config console;
-  unsigned n_disks;
-  struct vmm_disk_spec disks[VMM_MAX_DISKS];
-  bool io_threads;             /* disk I/O on threads even where io_uring works */
-};
+#include "vm-config.h"
 
 struct vmm_vm;
 

@@ -835,28 +835,3 @@ vmm_virtio_console_free (struct vmm_virtio_console *console)
   vmm_virtio_pci_destroy (&console->dev);
   free (console);
 }
-
-bool
-vmm_chardev_spec_parse (const char *text, struct vmm_chardev_spec *spec)
-{
-  if (text == NULL)
-    return false;
-  spec->path = NULL;
-  if (strcmp (text, "stdio") == 0)
-    spec->kind = VMM_CHARDEV_STDIO;
-  else if (strcmp (text, "none") == 0)
-    spec->kind = VMM_CHARDEV_NONE;
-  else if (strncmp (text, "file:", 5) == 0 && text[5] != '\0')
-    {
-      spec->kind = VMM_CHARDEV_FILE;
-      spec->path = text + 5;
-    }
-  else if (strncmp (text, "socket:", 7) == 0 && text[7] != '\0')
-    {
-      spec->kind = VMM_CHARDEV_SOCKET;
-      spec->path = text + 7;
-    }
-  else
-    return false;
-  return true;
-}
