@@ -247,6 +247,7 @@ setup_devices (struct vmm_vm *vm, GError **error)
   vmm_pci_host_init (&vm->pci, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
   vm->pvpanic.event = on_pvpanic;
   vm->pvpanic.opaque = vm;
+  vm->platform_ready = true;
 
   if ((ret = vmm_bus_register (&vm->pio, VMM_PORT_RTC, 2, &vmm_rtc_ops, &vm->rtc, "rtc")) < 0 ||
       (ret = vmm_bus_register (&vm->pio, VMM_PORT_I8042_DATA, 5, &vmm_i8042_ops, &vm->i8042,
@@ -568,6 +569,15 @@ vmm_vm_destroy (struct vmm_vm *vm)
                          strerror (-ret));
       }
   vmm_loop_destroy (&vm->loop);
+  /* After the loop and the vCPUs: nothing reaches these devices any more. */
+  if (vm->platform_ready)
+    {
+      vmm_serial_destroy (&vm->com1);
+      vmm_rtc_destroy (&vm->rtc);
+      vmm_i8042_destroy (&vm->i8042);
+      vmm_acpi_pm_destroy (&vm->pm);
+      vmm_pci_host_destroy (&vm->pci);
+    }
   if (vm->serial_fd_owned)
     close (vm->serial_fd);
   if (vm->signal_fd >= 0)

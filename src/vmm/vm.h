@@ -71,6 +71,7 @@ struct vmm_vm {
   struct vmm_acpi_pm pm;
   struct vmm_pci_host pci;
   struct vmm_pvpanic pvpanic;
+  bool platform_ready;         /* the devices above are initialised */
   struct vmm_virtio_rng *rng;
   struct vmm_virtio_console *console;
   struct vmm_virtio_blk *disks[VMM_MAX_DISKS];
