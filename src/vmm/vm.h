@@ -5,6 +5,10 @@
  * kernel (vm.c); vmm_vm_run() runs it until the guest powers off, resets,
  * fails, or someone asks it to stop (run.c).
  *
+ * Errors, as everywhere in the engine (README.md): building reports a
+ * GError in VMM_ERROR, running returns -errno, and why a VM stopped is an
+ * enum vmm_exit_reason with a message.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
