@@ -245,7 +245,8 @@ test_args_errors (void)
   static const char *const no_path[] = { ",", NULL };
   static const ArgsCase cases[] = {
     { "serial", { .serial = "tty" }, "--serial takes stdio, file:PATH or none, not “tty”" },
-    { "serial-file", { .serial = "file:" }, "--serial takes stdio, file:PATH or none, not “file:”" },
+    { "serial-file", { .serial = "file:" },
+      "--serial takes stdio, file:PATH or none, not “file:”" },
     { "console", { .console = "pipe" },
       "--console takes stdio, file:PATH, socket:PATH or none, not “pipe”" },
     { "ports", { .ports = many_ports }, "At most 15 --port options" },

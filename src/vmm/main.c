@@ -269,14 +269,13 @@ main (int argc, char *argv[])
     return vmm_img_main (argc - 1, argv + 1);
 
   context = g_option_context_new (NULL);
-  g_option_context_set_summary (context,
-                                _("Runs one Vivarium virtual machine on KVM."));
+  g_option_context_set_summary (context, _("Runs one Vivarium virtual machine on KVM."));
   g_option_context_set_description (context,
-                                    _("Exit status: 0 when the guest powered off (or the engine was "
-                                      "stopped by SIGTERM or SIGINT), 1 on an error, 2 when KVM is "
-                                      "missing or unusable, 3 when the guest reset itself (with "
-                                      "--kernel; with --machine it boots again), 4 when another "
-                                      "vivarium-vmm already runs the machine."));
+                                    _("Exit status: 0 when the guest powered off (or the engine "
+                                      "was stopped by SIGTERM or SIGINT), 1 on an error, 2 when "
+                                      "KVM is missing or unusable, 3 when the guest reset "
+                                      "itself (with --kernel; with --machine it boots again), 4 "
+                                      "when another vivarium-vmm already runs the machine."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))

@@ -166,7 +166,8 @@ setup_memory (struct vmm_vm *vm, GError **error)
 
   if (ret < 0)
     {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot allocate %llu MiB of guest memory: %s"),
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED,
+                   _("Cannot allocate %llu MiB of guest memory: %s"),
                    (unsigned long long) (vm->config.memory >> 20), g_strerror (-ret));
       return FALSE;
     }

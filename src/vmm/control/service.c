@@ -304,7 +304,8 @@ handle_power_button (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpointer
   Service *s = data;
 
   /* Pressing it again while the guest shuts down is allowed. */
-  if (g_strcmp0 (s->state, VIV_VMM_STATE_SHUTTING_DOWN) != 0 && !require_state (s, invocation, VIV_VMM_STATE_RUNNING))
+  if (g_strcmp0 (s->state, VIV_VMM_STATE_SHUTTING_DOWN) != 0 &&
+      !require_state (s, invocation, VIV_VMM_STATE_RUNNING))
     return TRUE;
   vmm_vm_power_button (s->vm);
   set_state (s, VIV_VMM_STATE_SHUTTING_DOWN);
@@ -428,7 +429,8 @@ bus_shim_call (GDBusConnection *connection, const char *sender, const char *path
     g_dbus_method_invocation_return_value (invocation, g_variant_new ("(s)", ":1.0"));
   else if (g_str_equal (method, "GetId"))
     g_dbus_method_invocation_return_value (invocation,
-                                           g_variant_new ("(s)", g_dbus_connection_get_guid (connection)));
+                                           g_variant_new ("(s)",
+                                                          g_dbus_connection_get_guid (connection)));
   else
     g_dbus_method_invocation_return_value (invocation, NULL);
 }
