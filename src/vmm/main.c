@@ -15,7 +15,6 @@
 #include "control/service.h"
 #include "kvm/kvm.h"
 #include "log.h"
-#include "viv-size.h"
 #include "vm.h"
 
 /* Exit statuses, documented in --help. */
@@ -61,145 +60,41 @@ options_clear (struct options *opts)
   g_free (opts->aio);
 }
 
-/* --disk PATH[,format=...][,readonly=on][,cache=...] (repeatable), --aio */
-static gboolean
-parse_disks (const struct options *opts, struct vmm_config *config, GError **error)
-{
-  guint n = opts->disks ? g_strv_length (opts->disks) : 0;
-
-  if (n > VMM_MAX_DISKS)
-    {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("At most %d --disk options"),
-                   VMM_MAX_DISKS);
-      return FALSE;
-    }
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *copy = g_strdup (opts->disks[i]);
-      const char *why = NULL;
-
-      if (!vmm_disk_spec_parse (opts->disks[i], &config->disks[i], &why))
-        {
-          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("--disk %s: %s"), copy, why);
-          return FALSE;
-        }
-    }
-  config->n_disks = n;
-  if (opts->aio != NULL && !g_str_equal (opts->aio, "io_uring") &&
-      !g_str_equal (opts->aio, "threads"))
-    {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                   _("--aio takes io_uring or threads, not “%s”"), opts->aio);
-      return FALSE;
-    }
-  config->io_threads = opts->aio != NULL && g_str_equal (opts->aio, "threads");
-  return TRUE;
-}
-
-/* --console WHERE and --port NAME[,socket=PATH] */
-static gboolean
-parse_console (const struct options *opts, struct vmm_config *config, GError **error)
-{
-  struct vmm_console_config *c = &config->console;
-  guint n_ports = opts->ports ? g_strv_length (opts->ports) : 0;
-
-  if (opts->console == NULL && n_ports == 0)
-    return TRUE;
-  config->console_enabled = true;
-  c->console.kind = VMM_CHARDEV_NONE;
-  if (opts->console != NULL && !vmm_chardev_spec_parse (opts->console, &c->console))
-    {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                   _("--console takes stdio, file:PATH, socket:PATH or none, not “%s”"),
-                   opts->console);
-      return FALSE;
-    }
-  if (n_ports >= VMM_CONSOLE_MAX_PORTS)
-    {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("At most %d --port options"),
-                   VMM_CONSOLE_MAX_PORTS - 1);
-      return FALSE;
-    }
-  for (guint i = 0; i < n_ports; i++)
-    {
-      struct vmm_console_port_spec *port = &c->ports[i];
-      char *comma = strchr (opts->ports[i], ',');
-
-      port->name = opts->ports[i];
-      port->backend.kind = VMM_CHARDEV_NONE;
-      if (comma != NULL)
-        {
-          *comma = '\0';
-          if (!g_str_has_prefix (comma + 1, "socket=") || comma[8] == '\0')
-            {
-              g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                           _("--port takes NAME or NAME,socket=PATH, not “%s,%s”"),
-                           opts->ports[i], comma + 1);
-              return FALSE;
-            }
-          port->backend.kind = VMM_CHARDEV_SOCKET;
-          port->backend.path = comma + 8;
-        }
-    }
-  c->n_ports = n_ports;
-  return TRUE;
-}
-
-/* --serial stdio|file:PATH|none */
-static gboolean
-parse_serial (const char *arg, struct vmm_config *config, GError **error)
-{
-  if (arg == NULL || g_str_equal (arg, "stdio"))
-    config->serial = VMM_SERIAL_STDIO;
-  else if (g_str_equal (arg, "none"))
-    config->serial = VMM_SERIAL_NONE;
-  else if (g_str_has_prefix (arg, "file:") && arg[5] != '\0')
-    {
-      config->serial = VMM_SERIAL_FILE;
-      config->serial_path = arg + 5;
-    }
-  else
-    {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                   _("--serial takes stdio, file:PATH or none, not “%s”"), arg);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static int
-run_vm (struct options *opts, const char *kvm_path)
+run_vm (const struct options *opts, const char *kvm_path)
 {
+  struct vmm_config_args args = {
+    .kvm_path = kvm_path,
+    .kernel = opts->kernel,
+    .initrd = opts->initrd,
+    .cmdline = opts->cmdline,
+    .memory = opts->memory,
+    .serial = opts->serial,
+    .console = opts->console,
+    .ports = (const char *const *) opts->ports,
+    .disks = (const char *const *) opts->disks,
+    .aio = opts->aio,
+    .rng = opts->rng,
+  };
   g_autoptr(GError) error = NULL;
   struct vmm_config config = { 0 };
   struct vmm_vm *vm;
   enum vmm_exit_reason reason;
   const char *message = NULL;
-  guint64 memory = 512ull << 20;
   int status;
 
-  config.kvm_path = kvm_path;
-  config.kernel_path = opts->kernel;
-  config.initrd_path = opts->initrd;
-  config.cmdline = opts->cmdline;
-  config.cpus = opts->cpus > 0 ? (unsigned) opts->cpus : 1;
-  config.rng = opts->rng;
-  config.handle_signals = true;
+  /* GOption takes any int. Checked here, not in vm-config.c, because the
+   * message, as translated, carries the program's name. */
   if (opts->cpus < 0)
     {
       g_printerr (_("vivarium-vmm: --cpus must be a positive number\n"));
       return EXIT_FAILED;
     }
-  if (opts->memory != NULL && !viv_size_parse (opts->memory, &memory, &error))
-    {
-      g_printerr ("vivarium-vmm: --memory: %s\n", error->message);
-      return EXIT_FAILED;
-    }
-  config.memory = memory;
-  if (!parse_serial (opts->serial, &config, &error) || !parse_console (opts, &config, &error) ||
-      !parse_disks (opts, &config, &error))
+  args.cpus = (unsigned) opts->cpus;
+  if (!vmm_config_from_args (&config, &args, &error))
     {
       g_printerr ("vivarium-vmm: %s\n", error->message);
+      vmm_config_clear (&config);
       return EXIT_FAILED;
     }
 
@@ -207,6 +102,7 @@ run_vm (struct options *opts, const char *kvm_path)
   if (vm == NULL)
     {
       g_printerr ("vivarium-vmm: %s\n", error->message);
+      vmm_config_clear (&config);
       return g_error_matches (error, VMM_ERROR, VMM_ERROR_NO_KVM) ? EXIT_NO_KVM : EXIT_FAILED;
     }
 
@@ -228,6 +124,7 @@ run_vm (struct options *opts, const char *kvm_path)
       break;
     }
   vmm_vm_destroy (vm);
+  vmm_config_clear (&config);
   return status;
 }
 
@@ -372,14 +269,13 @@ main (int argc, char *argv[])
     return vmm_img_main (argc - 1, argv + 1);
 
   context = g_option_context_new (NULL);
-  g_option_context_set_summary (context,
-                                _("Runs one Vivarium virtual machine on KVM."));
+  g_option_context_set_summary (context, _("Runs one Vivarium virtual machine on KVM."));
   g_option_context_set_description (context,
-                                    _("Exit status: 0 when the guest powered off (or the engine was "
-                                      "stopped by SIGTERM or SIGINT), 1 on an error, 2 when KVM is "
-                                      "missing or unusable, 3 when the guest reset itself (with "
-                                      "--kernel; with --machine it boots again), 4 when another "
-                                      "vivarium-vmm already runs the machine."));
+                                    _("Exit status: 0 when the guest powered off (or the engine "
+                                      "was stopped by SIGTERM or SIGINT), 1 on an error, 2 when "
+                                      "KVM is missing or unusable, 3 when the guest reset "
+                                      "itself (with --kernel; with --machine it boots again), 4 "
+                                      "when another vivarium-vmm already runs the machine."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   if (!g_option_context_parse (context, &argc, &argv, &error))

@@ -10,157 +10,22 @@
 #include <fcntl.h>
 #include <glib/gi18n.h>
 #include <linux/kvm.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 
-/* The signal that pulls a vCPU thread out of KVM_RUN. */
-#define VCPU_KICK_SIGNAL SIGUSR1
-
 /* The port Linux and firmware write to for a short delay. */
 #define PORT_POST 0x80
 
-G_DEFINE_QUARK (vmm-error-quark, vmm_error)
+/* ---- the guest stops --------------------------------------------------------- */
 
-/* ---- exits ------------------------------------------------------------------ */
-
-static void
-kick_vcpus (struct vmm_vm *vm)
-{
-  for (unsigned i = 0; i < vm->n_vcpus; i++)
-    {
-      struct vmm_vcpu *vcpu = &vm->vcpus[i];
-      if (!vcpu->started)
-        continue;
-      __atomic_store_n (&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-      pthread_kill (vcpu->thread, VCPU_KICK_SIGNAL);
-    }
-}
-
-void
-vmm_vm_request_exit (struct vmm_vm *vm, enum vmm_exit_reason reason, const char *message)
-{
-  bool first = false;
-
-  pthread_mutex_lock (&vm->exit_lock);
-  if (vm->exit_reason == VMM_EXIT_NONE)
-    {
-      vm->exit_reason = reason;
-      vm->exit_message = message ? strdup (message) : NULL;
-      atomic_store (&vm->exit_requested, true);
-      pthread_cond_broadcast (&vm->exit_cond);
-      first = true;
-    }
-  pthread_mutex_unlock (&vm->exit_lock);
-
-  /* Parked vCPUs wake up to see the exit. */
-  pthread_mutex_lock (&vm->pause_lock);
-  pthread_cond_broadcast (&vm->pause_cond);
-  pthread_mutex_unlock (&vm->pause_lock);
-  kick_vcpus (vm);
-
-  if (first && vm->exit_fn != NULL)
-    vm->exit_fn (vm, reason, vm->exit_message, vm->callback_data);
-}
-
-void
-vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn panic_fn,
-                      void *data)
-{
-  vm->exit_fn = exit_fn;
-  vm->panic_fn = panic_fn;
-  vm->callback_data = data;
-}
-
-uint64_t
-vmm_vm_uptime_ns (struct vmm_vm *vm)
-{
-  uint64_t now = vmm_monotonic_ns (), paused;
-
-  if (vm->start_ns == 0)
-    return 0;
-  pthread_mutex_lock (&vm->pause_lock);
-  paused = vm->paused_ns + (vm->pause_began_ns ? now - vm->pause_began_ns : 0);
-  pthread_mutex_unlock (&vm->pause_lock);
-  return now - vm->start_ns - paused;
-}
-
-void
-vmm_vm_pause (struct vmm_vm *vm)
-{
-  pthread_mutex_lock (&vm->pause_lock);
-  if (!vm->started || atomic_load (&vm->pause_requested) || atomic_load (&vm->exit_requested))
-    {
-      pthread_mutex_unlock (&vm->pause_lock);
-      return;
-    }
-  atomic_store (&vm->pause_requested, true);
-  pthread_mutex_unlock (&vm->pause_lock);
-  kick_vcpus (vm);
-
-  pthread_mutex_lock (&vm->pause_lock);
-  while (vm->n_parked < vm->n_running_threads && !atomic_load (&vm->exit_requested))
-    pthread_cond_wait (&vm->pause_cond, &vm->pause_lock);
-  vm->pause_began_ns = vmm_monotonic_ns ();
-  pthread_mutex_unlock (&vm->pause_lock);
-}
-
-void
-vmm_vm_resume (struct vmm_vm *vm)
-{
-  pthread_mutex_lock (&vm->pause_lock);
-  if (atomic_load (&vm->pause_requested))
-    {
-      atomic_store (&vm->pause_requested, false);
-      if (vm->pause_began_ns)
-        vm->paused_ns += vmm_monotonic_ns () - vm->pause_began_ns;
-      vm->pause_began_ns = 0;
-      pthread_cond_broadcast (&vm->pause_cond);
-    }
-  pthread_mutex_unlock (&vm->pause_lock);
-}
-
-bool
-vmm_vm_is_paused (struct vmm_vm *vm)
-{
-  return atomic_load (&vm->pause_requested);
-}
-
-/* On a vCPU thread: wait while the VM is paused. */
-static void
-park (struct vmm_vcpu *vcpu)
-{
-  struct vmm_vm *vm = vcpu->vm;
-
-  pthread_mutex_lock (&vm->pause_lock);
-  vm->n_parked++;
-  pthread_cond_broadcast (&vm->pause_cond);
-  while (atomic_load (&vm->pause_requested) && !atomic_load (&vm->exit_requested))
-    pthread_cond_wait (&vm->pause_cond, &vm->pause_lock);
-  vm->n_parked--;
-  pthread_mutex_unlock (&vm->pause_lock);
-  /* Tell a kvm-clock guest it was stopped, so it does not take the lost
-   * time for a lockup. Fails harmlessly for guests without kvm-clock. */
-  ioctl (vcpu->fd, KVM_KVMCLOCK_CTRL, 0);
-}
-
-void
-vmm_vm_power_button (struct vmm_vm *vm)
-{
-  vmm_acpi_pm_power_button (&vm->pm);
-}
-
+/* The guest's requests, from the ACPI PM block and the i8042 (on a vCPU
+ * thread) and from KVM system events (the dispatch). */
 static void
 on_power_off (void *opaque)
 {
@@ -173,6 +38,27 @@ on_reset (void *opaque)
 {
   vmm_log_info ("the guest asked for a reset");
   vmm_vm_request_exit (opaque, VMM_EXIT_RESET, NULL);
+}
+
+/* An exit the guest does not survive (dispatch.c). */
+static void
+on_vcpu_stop (void *opaque, enum vmm_exit_reason reason, const char *message)
+{
+  vmm_vm_request_exit (opaque, reason, message);
+}
+
+static void
+on_vcpu_log_registers (void *opaque, unsigned vcpu)
+{
+  struct vmm_vm *vm = opaque;
+
+  vmm_kvm_vcpu_log_registers (&vm->vcpus[vcpu].kvm);
+}
+
+void
+vmm_vm_power_button (struct vmm_vm *vm)
+{
+  vmm_acpi_pm_power_button (&vm->pm);
 }
 
 /* ---- platform glue ---------------------------------------------------------- */
@@ -245,21 +131,6 @@ on_stdin (void *opaque, int fd, uint32_t events)
   vmm_serial_receive (&vm->com1, buf, (size_t) n);
 }
 
-static void
-on_signal (void *opaque, int fd, uint32_t events)
-{
-  struct vmm_vm *vm = opaque;
-  struct signalfd_siginfo info;
-  char message[64];
-
-  (void) events;
-  if (read (fd, &info, sizeof info) != sizeof info)
-    return;
-  snprintf (message, sizeof message, "stopped by SIG%s", sigabbrev_np ((int) info.ssi_signo));
-  vmm_log_info ("%s", message);
-  vmm_vm_request_exit (vm, VMM_EXIT_STOPPED, message);
-}
-
 static const struct vmm_io_ops post_ops = { 0 };
 
 static void
@@ -295,7 +166,8 @@ setup_memory (struct vmm_vm *vm, GError **error)
 
   if (ret < 0)
     {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot allocate %llu MiB of guest memory: %s"),
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED,
+                   _("Cannot allocate %llu MiB of guest memory: %s"),
                    (unsigned long long) (vm->config.memory >> 20), g_strerror (-ret));
       return FALSE;
     }
@@ -376,6 +248,7 @@ setup_devices (struct vmm_vm *vm, GError **error)
   vmm_pci_host_init (&vm->pci, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
   vm->pvpanic.event = on_pvpanic;
   vm->pvpanic.opaque = vm;
+  vm->platform_ready = true;
 
   if ((ret = vmm_bus_register (&vm->pio, VMM_PORT_RTC, 2, &vmm_rtc_ops, &vm->rtc, "rtc")) < 0 ||
       (ret = vmm_bus_register (&vm->pio, VMM_PORT_I8042_DATA, 5, &vmm_i8042_ops, &vm->i8042,
@@ -505,8 +378,7 @@ load_kernel (struct vmm_vm *vm, GError **error)
   g_autofree char *initrd = NULL;
   gsize kernel_size = 0, initrd_size = 0;
   struct vmm_boot_params params = { 0 };
-  const char *why = NULL;
-  int ret;
+  g_autoptr(GError) local = NULL;
 
   if (!g_file_get_contents (vm->config.kernel_path, &kernel, &kernel_size, error))
     {
@@ -530,11 +402,10 @@ load_kernel (struct vmm_vm *vm, GError **error)
   params.initrd_size = initrd_size;
   params.cmdline = vm->config.cmdline;
   params.rsdp_gpa = vm->rsdp_gpa;
-  ret = vmm_boot_load (&vm->mem, &params, &vm->boot, &why);
-  if (ret < 0)
+  if (!vmm_boot_load (&vm->mem, &params, &vm->boot, &local))
     {
       g_set_error (error, VMM_ERROR, VMM_ERROR_BOOT, _("Cannot boot %s: %s"),
-                   vm->config.kernel_path, why ? why : g_strerror (-ret));
+                   vm->config.kernel_path, local->message);
       return FALSE;
     }
   vmm_log_debug ("%s kernel at %#llx-%#llx, entry %#llx",
@@ -547,6 +418,7 @@ load_kernel (struct vmm_vm *vm, GError **error)
 static gboolean
 setup_vcpus (struct vmm_vm *vm, GError **error)
 {
+  unsigned i;
   int ret;
 
   vm->vcpus = calloc (vm->config.cpus, sizeof *vm->vcpus);
@@ -555,42 +427,28 @@ setup_vcpus (struct vmm_vm *vm, GError **error)
       g_set_error_literal (error, VMM_ERROR, VMM_ERROR_FAILED, g_strerror (ENOMEM));
       return FALSE;
     }
-  for (unsigned i = 0; i < vm->config.cpus; i++)
+  for (i = 0; i < vm->config.cpus; i++)
     {
       struct vmm_vcpu *vcpu = &vm->vcpus[i];
-      void *run;
 
       vcpu->vm = vm;
-      vcpu->index = i;
-      vcpu->fd = ioctl (vm->vm_fd, KVM_CREATE_VCPU, (unsigned long) i);
-      if (vcpu->fd < 0)
-        {
-          ret = -errno;
-          goto fail;
-        }
+      ret = vmm_kvm_vcpu_create (&vcpu->kvm, vm->vm_fd, i, (size_t) vm->kvm.vcpu_mmap_size);
+      if (ret < 0)
+        goto fail;
       vm->n_vcpus = i + 1;
-      run = mmap (NULL, (size_t) vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                  vcpu->fd, 0);
-      if (run == MAP_FAILED)
-        {
-          ret = -errno;
-          goto fail;
-        }
-      vcpu->run = run;
-      vcpu->run_size = (size_t) vm->kvm.vcpu_mmap_size;
-      ret = vmm_x86_vcpu_init (vm->kvm.fd, vcpu->fd, vm->cpuid, i, vm->config.cpus);
+      ret = vmm_x86_vcpu_init (vm->kvm.fd, vcpu->kvm.fd, vm->cpuid, i, vm->config.cpus);
       if (ret < 0)
         goto fail;
       /* The application processors wait for the guest's INIT/SIPI (KVM puts
        * them in that state); only the boot processor gets registers. */
-      if (i == 0 && (ret = vmm_x86_vcpu_set_boot_state (vcpu->fd, &vm->boot)) < 0)
+      if (i == 0 && (ret = vmm_x86_vcpu_set_boot_state (vcpu->kvm.fd, &vm->boot)) < 0)
         goto fail;
     }
   return TRUE;
 
 fail:
-  g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create virtual CPU %u: %s"),
-               vm->n_vcpus, g_strerror (-ret));
+  g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create virtual CPU %u: %s"), i,
+               g_strerror (-ret));
   return FALSE;
 }
 
@@ -669,6 +527,13 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   if (!setup_memory (vm, error) || !setup_devices (vm, error) || !setup_acpi (vm, error) ||
       !load_kernel (vm, error) || !setup_vcpus (vm, error))
     goto fail;
+
+  /* What the vCPUs' exits reach (run.c) */
+  vm->dispatch = (struct vmm_dispatch) {
+    .pio = &vm->pio, .mmio = &vm->mmio, .unhandled_rl = &vm->unhandled_rl,
+    .opaque = vm, .power_off = on_power_off, .reset = on_reset, .stop = on_vcpu_stop,
+    .log_registers = on_vcpu_log_registers,
+  };
   return vm;
 
 fail_errno:
@@ -679,251 +544,6 @@ fail:
   return NULL;
 }
 
-/* ---- running ----------------------------------------------------------------- */
-
-static void
-log_vcpu_state (struct vmm_vcpu *vcpu)
-{
-  struct kvm_regs regs;
-  struct kvm_sregs sregs;
-
-  if (ioctl (vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl (vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
-    return;
-  vmm_log_error ("vCPU %u: rip=%#llx rsp=%#llx rflags=%#llx cr0=%#llx cr3=%#llx cr4=%#llx "
-                 "efer=%#llx cs=%#x (l=%u db=%u dpl=%u)",
-                 vcpu->index, (unsigned long long) regs.rip, (unsigned long long) regs.rsp,
-                 (unsigned long long) regs.rflags, (unsigned long long) sregs.cr0,
-                 (unsigned long long) sregs.cr3, (unsigned long long) sregs.cr4,
-                 (unsigned long long) sregs.efer, sregs.cs.selector, sregs.cs.l, sregs.cs.db,
-                 sregs.cs.dpl);
-}
-
-static void
-handle_io (struct vmm_vcpu *vcpu)
-{
-  struct kvm_run *run = vcpu->run;
-  struct vmm_vm *vm = vcpu->vm;
-  uint8_t *data = (uint8_t *) run + run->io.data_offset;
-  bool out = run->io.direction == KVM_EXIT_IO_OUT;
-
-  /* A string instruction (rep outsb) moves COUNT items through one exit.
-   * data_offset and count come from KVM, which keeps them in the page. */
-  for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
-    {
-      bool handled = out ? vmm_bus_write (&vm->pio, run->io.port, data, run->io.size)
-                         : vmm_bus_read (&vm->pio, run->io.port, data, run->io.size);
-      if (!handled)
-        vmm_log_debug ("unhandled port %s %#x (%u bytes)", out ? "write" : "read", run->io.port,
-                       run->io.size);
-    }
-}
-
-static void
-handle_mmio (struct vmm_vcpu *vcpu)
-{
-  struct kvm_run *run = vcpu->run;
-  struct vmm_vm *vm = vcpu->vm;
-  uint32_t len = run->mmio.len;
-  bool handled;
-
-  if (len == 0 || len > sizeof run->mmio.data)
-    return;
-  handled = run->mmio.is_write ? vmm_bus_write (&vm->mmio, run->mmio.phys_addr, run->mmio.data, len)
-                               : vmm_bus_read (&vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
-  if (!handled)
-    vmm_log_guest (&vm->unhandled_rl, "MMIO %s at %#llx (%u bytes) hits nothing",
-                   run->mmio.is_write ? "write" : "read",
-                   (unsigned long long) run->mmio.phys_addr, len);
-}
-
-static void *
-vcpu_thread (void *data)
-{
-  struct vmm_vcpu *vcpu = data;
-  struct vmm_vm *vm = vcpu->vm;
-  struct kvm_run *run = vcpu->run;
-  char message[160];
-  sigset_t set;
-
-  sigemptyset (&set);
-  sigaddset (&set, VCPU_KICK_SIGNAL);
-  pthread_sigmask (SIG_UNBLOCK, &set, NULL);
-
-  while (!atomic_load (&vm->exit_requested))
-    {
-      if (atomic_load (&vm->pause_requested))
-        {
-          park (vcpu);
-          continue;
-        }
-      if (ioctl (vcpu->fd, KVM_RUN, 0) < 0)
-        {
-          if (errno == EINTR || errno == EAGAIN)
-            {
-              __atomic_store_n (&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-              continue;
-            }
-          snprintf (message, sizeof message, "KVM_RUN failed on vCPU %u: %s", vcpu->index,
-                    strerror (errno));
-          vmm_log_error ("%s", message);
-          vmm_vm_request_exit (vm, VMM_EXIT_ERROR, message);
-          break;
-        }
-
-      switch (run->exit_reason)
-        {
-        case KVM_EXIT_IO:
-          handle_io (vcpu);
-          break;
-        case KVM_EXIT_MMIO:
-          handle_mmio (vcpu);
-          break;
-        case KVM_EXIT_INTR:
-          break;
-        case KVM_EXIT_HLT:
-          /* With the in-kernel LAPIC, KVM waits for interrupts itself. */
-          break;
-        case KVM_EXIT_SHUTDOWN:
-          vmm_log_warning ("vCPU %u: the guest triple-faulted; resetting", vcpu->index);
-          log_vcpu_state (vcpu);
-          vmm_vm_request_exit (vm, VMM_EXIT_RESET, "the guest triple-faulted");
-          break;
-        case KVM_EXIT_SYSTEM_EVENT:
-          switch (run->system_event.type)
-            {
-            case KVM_SYSTEM_EVENT_SHUTDOWN:
-              on_power_off (vm);
-              break;
-            case KVM_SYSTEM_EVENT_RESET:
-              on_reset (vm);
-              break;
-            default:
-              snprintf (message, sizeof message, "the guest crashed (system event %u)",
-                        run->system_event.type);
-              vmm_vm_request_exit (vm, VMM_EXIT_ERROR, message);
-              break;
-            }
-          break;
-        case KVM_EXIT_FAIL_ENTRY:
-          snprintf (message, sizeof message,
-                    "vCPU %u could not enter the guest (hardware reason %#llx)", vcpu->index,
-                    (unsigned long long) run->fail_entry.hardware_entry_failure_reason);
-          vmm_log_error ("%s", message);
-          log_vcpu_state (vcpu);
-          vmm_vm_request_exit (vm, VMM_EXIT_ERROR, message);
-          break;
-        case KVM_EXIT_INTERNAL_ERROR:
-          snprintf (message, sizeof message, "KVM internal error on vCPU %u (suberror %u%s)",
-                    vcpu->index, run->internal.suberror,
-                    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
-                      ? ": an instruction KVM cannot emulate" : "");
-          vmm_log_error ("%s", message);
-          log_vcpu_state (vcpu);
-          vmm_vm_request_exit (vm, VMM_EXIT_ERROR, message);
-          break;
-        default:
-          snprintf (message, sizeof message, "unexpected KVM exit %u on vCPU %u",
-                    run->exit_reason, vcpu->index);
-          vmm_log_error ("%s", message);
-          vmm_vm_request_exit (vm, VMM_EXIT_ERROR, message);
-          break;
-        }
-    }
-  return NULL;
-}
-
-static void
-kick_handler (int sig)
-{
-  (void) sig;
-}
-
-int
-vmm_vm_start (struct vmm_vm *vm)
-{
-  struct sigaction sa = { 0 };
-  sigset_t set;
-  int ret;
-
-  /* vCPU threads take the kick signal (they unblock it); everyone else
-   * blocks it. With handle_signals, the stop signals arrive through a
-   * signalfd on the loop. */
-  sa.sa_handler = kick_handler;
-  sigemptyset (&sa.sa_mask);
-  sigaction (VCPU_KICK_SIGNAL, &sa, NULL);
-
-  sigemptyset (&set);
-  sigaddset (&set, VCPU_KICK_SIGNAL);
-  if (vm->config.handle_signals)
-    {
-      sigaddset (&set, SIGINT);
-      sigaddset (&set, SIGTERM);
-      sigaddset (&set, SIGHUP);
-    }
-  pthread_sigmask (SIG_BLOCK, &set, NULL);
-
-  if (vm->config.handle_signals)
-    {
-      sigdelset (&set, VCPU_KICK_SIGNAL);
-      vm->signal_fd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-      if (vm->signal_fd >= 0)
-        vmm_loop_add (&vm->loop, vm->signal_fd, EPOLLIN, on_signal, vm);
-    }
-
-  ret = vmm_loop_start (&vm->loop);
-  if (ret < 0)
-    return ret;
-
-  vm->start_ns = vmm_monotonic_ns ();
-  vm->started = true;
-  for (unsigned i = 0; i < vm->n_vcpus; i++)
-    {
-      ret = -pthread_create (&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
-      if (ret < 0)
-        {
-          vmm_vm_request_exit (vm, VMM_EXIT_ERROR, "cannot start a vCPU thread");
-          return ret;
-        }
-      vm->vcpus[i].started = true;
-      pthread_mutex_lock (&vm->pause_lock);
-      vm->n_running_threads++;
-      pthread_mutex_unlock (&vm->pause_lock);
-    }
-  return 0;
-}
-
-enum vmm_exit_reason
-vmm_vm_wait (struct vmm_vm *vm, const char **message)
-{
-  pthread_mutex_lock (&vm->exit_lock);
-  while (vm->exit_reason == VMM_EXIT_NONE)
-    pthread_cond_wait (&vm->exit_cond, &vm->exit_lock);
-  pthread_mutex_unlock (&vm->exit_lock);
-
-  kick_vcpus (vm);
-  for (unsigned i = 0; i < vm->n_vcpus; i++)
-    if (vm->vcpus[i].started)
-      {
-        pthread_join (vm->vcpus[i].thread, NULL);
-        vm->vcpus[i].started = false;
-      }
-  vmm_loop_stop (&vm->loop);
-
-  if (message != NULL)
-    *message = vm->exit_message;
-  return vm->exit_reason;
-}
-
-enum vmm_exit_reason
-vmm_vm_run (struct vmm_vm *vm, const char **message)
-{
-  int ret = vmm_vm_start (vm);
-
-  if (ret < 0)
-    vmm_vm_request_exit (vm, VMM_EXIT_ERROR, "cannot start the virtual machine");
-  return vmm_vm_wait (vm, message);
-}
-
 void
 vmm_vm_destroy (struct vmm_vm *vm)
 {
@@ -931,12 +551,7 @@ vmm_vm_destroy (struct vmm_vm *vm)
     return;
   vmm_loop_stop (&vm->loop);
   for (unsigned i = 0; i < vm->n_vcpus; i++)
-    {
-      if (vm->vcpus[i].run != NULL)
-        munmap (vm->vcpus[i].run, vm->vcpus[i].run_size);
-      if (vm->vcpus[i].fd >= 0)
-        close (vm->vcpus[i].fd);
-    }
+    vmm_kvm_vcpu_destroy (&vm->vcpus[i].kvm);
   free (vm->vcpus);
   if (vm->rng != NULL)
     {
@@ -955,6 +570,15 @@ vmm_vm_destroy (struct vmm_vm *vm)
                          strerror (-ret));
       }
   vmm_loop_destroy (&vm->loop);
+  /* After the loop and the vCPUs: nothing reaches these devices any more. */
+  if (vm->platform_ready)
+    {
+      vmm_serial_destroy (&vm->com1);
+      vmm_rtc_destroy (&vm->rtc);
+      vmm_i8042_destroy (&vm->i8042);
+      vmm_acpi_pm_destroy (&vm->pm);
+      vmm_pci_host_destroy (&vm->pci);
+    }
   if (vm->serial_fd_owned)
     close (vm->serial_fd);
   if (vm->signal_fd >= 0)

@@ -2,8 +2,12 @@
  *
  * Everything a VM uses hangs off struct vmm_vm; nothing is global, so a
  * test can build two. vmm_vm_create() builds the machine and loads the
- * kernel, vmm_vm_run() runs it until the guest powers off, resets, fails,
- * or someone asks it to stop.
+ * kernel (vm.c); vmm_vm_run() runs it until the guest powers off, resets,
+ * fails, or someone asks it to stop (run.c).
+ *
+ * Errors, as everywhere in the engine (README.md): building reports a
+ * GError in VMM_ERROR, running returns -errno, and why a VM stopped is an
+ * enum vmm_exit_reason with a message.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -23,62 +27,17 @@
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "dispatch.h"
 #include "kvm/irq.h"
 #include "kvm/kvm.h"
+#include "kvm/vcpu.h"
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
-
-#define VMM_MAX_CPUS 255
-#define VMM_MAX_DISKS 16
-
-#define VMM_ERROR (vmm_error_quark ())
-typedef enum {
-  VMM_ERROR_NO_KVM,     /* KVM missing or unusable: exit status 2 */
-  VMM_ERROR_CONFIG,     /* bad options */
-  VMM_ERROR_BOOT,       /* the kernel or initrd cannot be booted */
-  VMM_ERROR_FAILED,     /* anything else */
-} VmmError;
-GQuark vmm_error_quark (void);
-
-enum vmm_serial_mode {
-  VMM_SERIAL_NONE,
-  VMM_SERIAL_STDIO,
-  VMM_SERIAL_FILE,
-  VMM_SERIAL_CALLBACK,         /* serial_output gets the bytes */
-};
-
-struct vmm_config {
-  const char *kvm_path;        /* NULL: /dev/kvm */
-  const char *kernel_path;
-  const char *initrd_path;     /* NULL: none */
-  const char *cmdline;         /* NULL: empty */
-  uint64_t memory;             /* bytes */
-  unsigned cpus;
-  enum vmm_serial_mode serial;
-  const char *serial_path;     /* for VMM_SERIAL_FILE */
-  /* For VMM_SERIAL_CALLBACK: called on a vCPU thread, must not block */
-  void (*serial_output) (void *data, const uint8_t *bytes, size_t len);
-  void *serial_data;
-  bool rng;
-  bool handle_signals;         /* SIGTERM/SIGINT/SIGHUP stop the VM (command-line use) */
-  bool console_enabled;        /* a virtio-console device */
-  struct vmm_console_config console;
-  unsigned n_disks;
-  struct vmm_disk_spec disks[VMM_MAX_DISKS];
-  bool io_threads;             /* disk I/O on threads even where io_uring works */
-};
-
-enum vmm_exit_reason {
-  VMM_EXIT_NONE,
-  VMM_EXIT_POWER_OFF,          /* the guest powered off (ACPI S5) */
-  VMM_EXIT_RESET,              /* the guest reset (or triple-faulted) */
-  VMM_EXIT_STOPPED,            /* stopped from outside (a signal, the app) */
-  VMM_EXIT_ERROR,              /* KVM or the VMM failed */
-};
+#include "vm-config.h"
 
 struct vmm_vm;
 
@@ -90,13 +49,9 @@ typedef void (*vmm_vm_panic_fn) (struct vmm_vm *vm, void *data);
 
 struct vmm_vcpu {
   struct vmm_vm *vm;
-  unsigned index;
-  int fd;
-  struct kvm_run *run;
-  size_t run_size;
+  struct vmm_kvm_vcpu kvm;
   pthread_t thread;
-  bool started;
-  atomic_bool in_run;
+  bool started;                /* the thread runs */
 };
 
 struct vmm_vm {
@@ -120,6 +75,7 @@ struct vmm_vm {
   struct vmm_acpi_pm pm;
   struct vmm_pci_host pci;
   struct vmm_pvpanic pvpanic;
+  bool platform_ready;         /* the devices above are initialised */
   struct vmm_virtio_rng *rng;
   struct vmm_virtio_console *console;
   struct vmm_virtio_blk *disks[VMM_MAX_DISKS];
@@ -130,6 +86,7 @@ struct vmm_vm {
 
   struct vmm_vcpu *vcpus;
   unsigned n_vcpus;
+  struct vmm_dispatch dispatch;
 
   /* Exit */
   pthread_mutex_t exit_lock;
@@ -153,8 +110,21 @@ struct vmm_vm {
   uint64_t start_ns, paused_ns, pause_began_ns;
 };
 
+/* ---- vm.c: building ---------------------------------------------------------- */
+
 /* Builds the VM (nothing runs yet). Returns NULL with ERROR set. */
 struct vmm_vm *vmm_vm_create (const struct vmm_config *config, GError **error);
+/* Flushes the disks and frees everything; after vmm_vm_wait, or for a VM
+ * that never started. */
+void vmm_vm_destroy (struct vmm_vm *vm);
+
+/* Presses the ACPI power button. */
+void vmm_vm_power_button (struct vmm_vm *vm);
+
+/* Typed input for COM1. Returns the bytes the UART took. */
+size_t vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len);
+
+/* ---- run.c: running ----------------------------------------------------------- */
 
 /* Callbacks for an embedding (the D-Bus service); set before starting. */
 void vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn panic_fn,
@@ -179,11 +149,3 @@ uint64_t vmm_vm_uptime_ns (struct vmm_vm *vm);
 
 /* Asks a running VM to stop (thread-safe; the first reason wins). */
 void vmm_vm_request_exit (struct vmm_vm *vm, enum vmm_exit_reason reason, const char *message);
-
-/* Presses the ACPI power button. */
-void vmm_vm_power_button (struct vmm_vm *vm);
-
-/* Typed input for COM1. Returns the bytes the UART took. */
-size_t vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len);
-
-void vmm_vm_destroy (struct vmm_vm *vm);

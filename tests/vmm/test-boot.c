@@ -313,13 +313,12 @@ test_bzimage_parse (gconstpointer data)
   const Kernel *k = data;
   struct vmm_bzimage_info info;
   enum vmm_boot_kind kind = VMM_BOOT_PVH;
-  const char *why = NULL;
 
   if (!kernel_or_skip (k))
     return;
   g_test_message ("kernel: %s", k->path);
 
-  g_assert_cmpint (vmm_bzimage_parse (k->data, k->size, &info, &why), ==, 0);
+  g_assert_true (vmm_bzimage_parse (k->data, k->size, &info, NULL));
   g_assert_cmpuint (info.version, >=, 0x020c);
   g_assert_cmpuint (info.relocatable_kernel, !=, 0);
   g_assert_cmpuint (info.xloadflags & 0x1, !=, 0);
@@ -338,7 +337,7 @@ test_bzimage_parse (gconstpointer data)
   g_assert_cmpuint (info.initrd_addr_max, >=, VMM_MiB (256) - 1);
   g_assert_cmpuint (info.syssize, >, 0);
 
-  g_assert_cmpint (vmm_boot_detect (k->data, k->size, &kind, &why), ==, 0);
+  g_assert_true (vmm_boot_detect (k->data, k->size, &kind, NULL));
   g_assert_cmpint (kind, ==, VMM_BOOT_BZIMAGE);
 }
 
@@ -373,7 +372,6 @@ test_bzimage_load (gconstpointer data)
   struct vmm_bzimage_info info;
   struct vmm_boot_state st;
   struct vmm_boot_params params;
-  const char *why = NULL;
   const guint8 *zp;
   guint64 load, rd_image, rd_size, cmd_ptr;
   gsize initrd_size = 3 * 4096 + 123;
@@ -381,7 +379,7 @@ test_bzimage_load (gconstpointer data)
 
   if (!kernel_or_skip (k))
     return;
-  g_assert_cmpint (vmm_bzimage_parse (k->data, k->size, &info, &why), ==, 0);
+  g_assert_true (vmm_bzimage_parse (k->data, k->size, &info, NULL));
 
   g = guest_new (VMM_MiB (256));
   initrd = g_malloc (initrd_size);
@@ -392,7 +390,7 @@ test_bzimage_load (gconstpointer data)
     .initrd = initrd, .initrd_size = initrd_size,
     .cmdline = cmdline, .rsdp_gpa = VMM_ACPI_BASE,
   };
-  g_assert_cmpint (vmm_boot_load (&g->mem, &params, &st, &why), ==, 0);
+  g_assert_true (vmm_boot_load (&g->mem, &params, &st, NULL));
   g_assert_cmpint (st.kind, ==, VMM_BOOT_BZIMAGE);
 
   /* The kernel at its preferred address, which a Debian kernel aligns */
@@ -469,22 +467,33 @@ kernel_head (const Kernel *k, gsize *size)
 {
   struct vmm_bzimage_info info;
 
-  g_assert_cmpint (vmm_bzimage_parse (k->data, k->size, &info, NULL), ==, 0);
+  g_assert_true (vmm_bzimage_parse (k->data, k->size, &info, NULL));
   *size = MIN (k->size, info.setup_size + 65536);
   return g_memdup2 (k->data, *size);
 }
 
-static int
+static gboolean
 load_bytes (const Guest *g, const void *kernel, gsize size, const char *cmdline,
-            const void *initrd, gsize initrd_size, struct vmm_boot_state *st, const char **why)
+            const void *initrd, gsize initrd_size, struct vmm_boot_state *st, GError **error)
 {
   struct vmm_boot_params params = {
     .kernel = kernel, .kernel_size = size, .initrd = initrd, .initrd_size = initrd_size,
     .cmdline = cmdline, .rsdp_gpa = VMM_ACPI_BASE,
   };
 
-  *why = NULL;
-  return vmm_boot_load (&g->mem, &params, st, why);
+  return vmm_boot_load (&g->mem, &params, st, error);
+}
+
+/* A refusal: a VMM_BOOT_ERROR of CODE (-1: any) that says why. Clears it. */
+static void
+assert_boot_error (GError **error, int code)
+{
+  g_assert_nonnull (*error);
+  g_assert_true ((*error)->domain == VMM_BOOT_ERROR);
+  if (code >= 0)
+    g_assert_cmpint ((*error)->code, ==, code);
+  g_assert_cmpstr ((*error)->message, !=, "");
+  g_clear_error (error);
 }
 
 static void
@@ -496,27 +505,27 @@ test_bzimage_limits (gconstpointer data)
   g_autofree guint8 *initrd = NULL;
   struct vmm_bzimage_info info;
   struct vmm_boot_state st;
-  const char *why = NULL;
+  g_autoptr(GError) error = NULL;
   guint64 need, room, start;
 
   if (!kernel_or_skip (k))
     return;
-  g_assert_cmpint (vmm_bzimage_parse (k->data, k->size, &info, &why), ==, 0);
+  g_assert_true (vmm_bzimage_parse (k->data, k->size, &info, NULL));
   need = MAX (info.init_size, info.payload_size);
   g = guest_new (VMM_MiB (256));
 
   /* Command line: cmdline_size characters fit, one more does not. */
   cmdline = g_strnfill (info.cmdline_size, 'x');
-  g_assert_cmpint (load_bytes (g, k->data, k->size, cmdline, NULL, 0, &st, &why), ==, 0);
+  g_assert_true (load_bytes (g, k->data, k->size, cmdline, NULL, 0, &st, NULL));
   g_assert_cmpstr ((const char *) g->ram + st.cmdline_addr, ==, cmdline);
   g_free (cmdline);
   cmdline = g_strnfill (info.cmdline_size + 1, 'x');
-  g_assert_cmpint (load_bytes (g, k->data, k->size, cmdline, NULL, 0, &st, &why), ==, -E2BIG);
-  g_assert_nonnull (why);
+  g_assert_false (load_bytes (g, k->data, k->size, cmdline, NULL, 0, &st, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_CMDLINE);
   g_assert_true (state_is_zero (&st));
 
   /* No command line: an empty one, still pointed at */
-  g_assert_cmpint (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, &why), ==, 0);
+  g_assert_true (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, NULL));
   g_assert_cmpuint (rd (g->ram + VMM_ZERO_PAGE_ADDR + 0x228, 4), ==, VMM_CMDLINE_ADDR);
   g_assert_cmpstr ((const char *) g->ram + VMM_CMDLINE_ADDR, ==, "");
   g_assert_cmpuint (rd (g->ram + VMM_ZERO_PAGE_ADDR + 0x218, 4), ==, 0);
@@ -526,13 +535,12 @@ test_bzimage_limits (gconstpointer data)
   start = (info.pref_address + need + 4095) & ~4095ULL;
   room = g->size - start;
   initrd = g_malloc0 (room + 1);
-  g_assert_cmpint (load_bytes (g, k->data, k->size, NULL, initrd, room, &st, &why), ==, 0);
+  g_assert_true (load_bytes (g, k->data, k->size, NULL, initrd, room, &st, NULL));
   g_assert_cmpuint (st.initrd_addr, ==, start);
-  g_assert_cmpint (load_bytes (g, k->data, k->size, NULL, initrd, room + 1, &st, &why),
-                   ==, -ENOMEM);
-  g_assert_nonnull (why);
-  g_assert_cmpint (load_bytes (g, k->data, k->size, NULL, initrd, G_MAXSIZE, &st, &why),
-                   ==, -ENOMEM);
+  g_assert_false (load_bytes (g, k->data, k->size, NULL, initrd, room + 1, &st, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
+  g_assert_false (load_bytes (g, k->data, k->size, NULL, initrd, G_MAXSIZE, &st, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
   g_clear_pointer (&g, guest_free);
 
   /* RAM too small for the kernel's init_size, even at the lowest aligned address */
@@ -544,15 +552,15 @@ test_bzimage_limits (gconstpointer data)
   else
     {
       g = guest_new ((start + need - VMM_MiB (1)) & ~(VMM_MiB (1) - 1));
-      g_assert_cmpint (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, &why), ==, -ENOMEM);
-      g_assert_nonnull (why);
+      g_assert_false (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
       g_clear_pointer (&g, guest_free);
 
       /* Room from the aligned start but not from pref_address: it moves down. */
       g = guest_new ((start + need + VMM_MiB (1)) & ~(VMM_MiB (1) - 1));
       if (info.pref_address + need > g->size)
         {
-          g_assert_cmpint (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, &why), ==, 0);
+          g_assert_true (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, NULL));
           g_assert_cmpuint (st.kernel_load_addr, ==, start);
           g_assert_cmpuint (st.rip, ==, start + 0x200);
           g_assert_cmpmem (g->ram + start, info.payload_size,
@@ -568,8 +576,8 @@ test_bzimage_limits (gconstpointer data)
     struct vmm_boot_params params = { .kernel = k->data, .kernel_size = k->size };
 
     g_assert_cmpint (vmm_mem_add_region (&mem, VMM_MiB (1), VMM_MiB (16), buf), ==, 0);
-    g_assert_cmpint (vmm_boot_load (&mem, &params, &st, &why), <, 0);
-    g_assert_nonnull (why);
+    g_assert_false (vmm_boot_load (&mem, &params, &st, &error));
+    assert_boot_error (&error, -1);
   }
 }
 
@@ -581,38 +589,41 @@ test_bzimage_relocation (gconstpointer data)
   g_autofree guint8 *head = NULL;
   struct vmm_bzimage_info info;
   struct vmm_boot_state st;
-  const char *why;
+  g_autoptr(GError) error = NULL;
   gsize size;
 
   if (!kernel_or_skip (k))
     return;
   head = kernel_head (k, &size);
-  g_assert_cmpint (vmm_bzimage_parse (head, size, &info, &why), ==, 0);
+  g_assert_true (vmm_bzimage_parse (head, size, &info, NULL));
   g = guest_new (VMM_MiB (256));
 
   /* A relocatable kernel whose pref_address is not aligned goes to the
    * first aligned address from 1 MiB. */
   wr (head + 0x258, info.pref_address + 4096, 8);
-  g_assert_cmpint (load_bytes (g, head, size, NULL, NULL, 0, &st, &why), ==, 0);
+  g_assert_true (load_bytes (g, head, size, NULL, NULL, 0, &st, NULL));
   g_assert_cmpuint (st.kernel_load_addr, ==,
                     (VMM_HIMEM_START + info.kernel_alignment - 1)
                     & ~((guint64) info.kernel_alignment - 1));
   /* ... and so does one that asks for an address below 1 MiB. */
   wr (head + 0x258, 0x10000, 8);
-  g_assert_cmpint (load_bytes (g, head, size, NULL, NULL, 0, &st, &why), ==, 0);
+  g_assert_true (load_bytes (g, head, size, NULL, NULL, 0, &st, NULL));
   g_assert_cmpuint (st.kernel_load_addr, >=, VMM_HIMEM_START);
 
   /* A kernel that is not relocatable loads only at pref_address. */
   head[0x234] = 0;
   wr (head + 0x258, VMM_MiB (4) + 4096, 8);
-  g_assert_cmpint (load_bytes (g, head, size, NULL, NULL, 0, &st, &why), ==, 0);
+  g_assert_true (load_bytes (g, head, size, NULL, NULL, 0, &st, NULL));
   g_assert_cmpuint (st.kernel_load_addr, ==, VMM_MiB (4) + 4096);
   wr (head + 0x258, g->size - 4096, 8);
-  g_assert_cmpint (load_bytes (g, head, size, NULL, NULL, 0, &st, &why), ==, -ENOMEM);
+  g_assert_false (load_bytes (g, head, size, NULL, NULL, 0, &st, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
   wr (head + 0x258, G_MAXUINT64 - 4095, 8);
-  g_assert_cmpint (load_bytes (g, head, size, NULL, NULL, 0, &st, &why), ==, -ENOMEM);
+  g_assert_false (load_bytes (g, head, size, NULL, NULL, 0, &st, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
   wr (head + 0x258, 0x8000, 8);
-  g_assert_cmpint (load_bytes (g, head, size, NULL, NULL, 0, &st, &why), <, 0);
+  g_assert_false (load_bytes (g, head, size, NULL, NULL, 0, &st, &error));
+  assert_boot_error (&error, -1);
 
   /* initrd_addr_max caps where the initrd goes. */
   head[0x234] = 1;
@@ -621,13 +632,13 @@ test_bzimage_relocation (gconstpointer data)
   {
     guint8 initrd[100] = { 1, 2, 3 };
 
-    g_assert_cmpint (load_bytes (g, head, size, NULL, initrd, sizeof initrd, &st, &why), ==, 0);
+    g_assert_true (load_bytes (g, head, size, NULL, initrd, sizeof initrd, &st, NULL));
     g_assert_cmpuint (st.initrd_addr, ==, (VMM_MiB (128) - sizeof initrd) & ~4095ULL);
     g_assert_cmpmem (g->ram + st.initrd_addr, sizeof initrd, initrd, sizeof initrd);
     /* Below the kernel's end: no room */
     wr (head + 0x22c, info.pref_address + 4095, 4);
-    g_assert_cmpint (load_bytes (g, head, size, NULL, initrd, sizeof initrd, &st, &why),
-                     ==, -ENOMEM);
+    g_assert_false (load_bytes (g, head, size, NULL, initrd, sizeof initrd, &st, &error));
+    assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
   }
 }
 
@@ -638,7 +649,7 @@ test_bzimage_bad_headers (gconstpointer data)
   g_autoptr(Guest) g = NULL;
   struct vmm_bzimage_info info;
   struct vmm_boot_state st;
-  const char *why;
+  g_autoptr(GError) error = NULL;
   gsize size, cuts[12];
   guint n_cuts = 0;
   g_autofree guint8 *head = NULL;
@@ -646,7 +657,7 @@ test_bzimage_bad_headers (gconstpointer data)
   if (!kernel_or_skip (k))
     return;
   head = kernel_head (k, &size);
-  g_assert_cmpint (vmm_bzimage_parse (head, size, &info, &why), ==, 0);
+  g_assert_true (vmm_bzimage_parse (head, size, &info, NULL));
   g = guest_new (VMM_MiB (128));
 
   /* Truncated at several points, each cut a fresh allocation of that size */
@@ -665,15 +676,14 @@ test_bzimage_bad_headers (gconstpointer data)
       g_autofree guint8 *cut = g_memdup2 (head, cuts[i]);
 
       g_test_message ("truncated at %#zx", cuts[i]);
-      why = NULL;
-      g_assert_cmpint (vmm_bzimage_parse (cut, cuts[i], &info, &why), ==, -ENOEXEC);
-      g_assert_nonnull (why);
-      g_assert_cmpint (load_bytes (g, cut, cuts[i], NULL, NULL, 0, &st, &why), ==, -ENOEXEC);
-      g_assert_nonnull (why);
+      g_assert_false (vmm_bzimage_parse (cut, cuts[i], &info, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+      g_assert_false (load_bytes (g, cut, cuts[i], NULL, NULL, 0, &st, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
       g_assert_true (state_is_zero (&st));
     }
   /* One payload byte is enough for the header checks. */
-  g_assert_cmpint (vmm_bzimage_parse (head, info.setup_size + 1, &info, &why), ==, 0);
+  g_assert_true (vmm_bzimage_parse (head, info.setup_size + 1, &info, NULL));
 
   /* Patched copies of the real header */
   for (guint c = 0; c < 8; c++)
@@ -693,11 +703,10 @@ test_bzimage_bad_headers (gconstpointer data)
         default: g_assert_not_reached ();
         }
       g_test_message ("bad header %u", c);
-      why = NULL;
-      g_assert_cmpint (vmm_bzimage_parse (bad, size, &info, &why), ==, -ENOEXEC);
-      g_assert_nonnull (why);
-      g_assert_cmpint (load_bytes (g, bad, size, "x", NULL, 0, &st, &why), ==, -ENOEXEC);
-      g_assert_nonnull (why);
+      g_assert_false (vmm_bzimage_parse (bad, size, &info, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+      g_assert_false (load_bytes (g, bad, size, "x", NULL, 0, &st, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
     }
 
   /* setup_sects 0 means 4. */
@@ -705,7 +714,7 @@ test_bzimage_bad_headers (gconstpointer data)
     g_autofree guint8 *four = g_memdup2 (head, size);
 
     four[0x1f1] = 0;
-    g_assert_cmpint (vmm_bzimage_parse (four, size, &info, &why), ==, 0);
+    g_assert_true (vmm_bzimage_parse (four, size, &info, NULL));
     g_assert_cmpuint (info.setup_size, ==, 5 * 512);
     g_assert_cmpuint (info.payload_size, ==, size - 5 * 512);
   }
@@ -715,7 +724,7 @@ test_bzimage_bad_headers (gconstpointer data)
     g_autofree guint8 *longhdr = g_memdup2 (head, size);
 
     longhdr[0x201] = 0xff;
-    g_assert_cmpint (load_bytes (g, longhdr, size, NULL, NULL, 0, &st, &why), ==, 0);
+    g_assert_true (load_bytes (g, longhdr, size, NULL, NULL, 0, &st, NULL));
     g_assert_cmpuint (g->ram[VMM_ZERO_PAGE_ADDR + 0x1e8], >, 0);
   }
 }
@@ -740,20 +749,17 @@ test_bzimage_mutations (gconstpointer data)
       g_autofree guint8 *m = g_memdup2 (head, size);
       struct vmm_boot_state st;
       struct vmm_bzimage_info info;
-      const char *why;
+      g_autoptr(GError) error = NULL;
       guint flips = (guint) g_test_rand_int_range (1, 6);
       gsize cut = size;
-      int ret;
 
       for (guint f = 0; f < flips; f++)
         m[g_test_rand_int_range (0x1f1, 0x270)] = (guint8) g_test_rand_int ();
       if (g_test_rand_bit ())
         cut = (gsize) g_test_rand_int_range (0, (gint32) size + 1);
 
-      (void) vmm_bzimage_parse (m, cut, &info, &why);
-      ret = load_bytes (g, m, cut, "console=ttyS0", "initrd", 6, &st, &why);
-      g_assert_cmpint (ret, <=, 0);
-      if (ret == 0)
+      (void) vmm_bzimage_parse (m, cut, &info, NULL);
+      if (load_bytes (g, m, cut, "console=ttyS0", "initrd", 6, &st, &error))
         {
           ok++;
           g_assert_cmpuint (st.kernel_end, <=, g->size);
@@ -761,7 +767,7 @@ test_bzimage_mutations (gconstpointer data)
           g_assert_cmpuint (st.initrd_addr, >=, st.kernel_end);
         }
       else
-        g_assert_nonnull (why);
+        assert_boot_error (&error, -1);
     }
   g_test_message ("%u of 400 mutated images still loaded", ok);
 }
@@ -941,18 +947,17 @@ check_pvh_load (const ElfSpec *spec, gboolean with_initrd, const char *cmdline)
   struct vmm_e820_entry e820[VMM_E820_MAX];
   enum vmm_boot_kind kind = VMM_BOOT_BZIMAGE;
   struct vmm_boot_state st;
-  const char *why = NULL;
   const guint8 *si, *mod, *map;
   guint64 memmap, modlist, cmd;
   int n;
 
-  g_assert_cmpint (vmm_boot_detect (e.data, e.size, &kind, &why), ==, 0);
+  g_assert_true (vmm_boot_detect (e.data, e.size, &kind, NULL));
   g_assert_cmpint (kind, ==, VMM_BOOT_PVH);
 
   /* Dirt where the bss goes, to see it zeroed */
   memset (g->ram + spec->paddr, 0xaa, spec->code_size + spec->bss_size + 64);
-  g_assert_cmpint (load_bytes (g, e.data, e.size, cmdline, with_initrd ? initrd : NULL,
-                               with_initrd ? sizeof initrd : 0, &st, &why), ==, 0);
+  g_assert_true (load_bytes (g, e.data, e.size, cmdline, with_initrd ? initrd : NULL,
+                               with_initrd ? sizeof initrd : 0, &st, NULL));
   g_assert_cmpint (st.kind, ==, VMM_BOOT_PVH);
 
   g_assert_cmpmem (g->ram + spec->paddr, spec->code_size, e.data + ELF_CODE_OFF, spec->code_size);
@@ -1092,36 +1097,36 @@ enum {
 };
 
 static const struct { const char *name; int expect; } bad_cases[N_BAD] = {
-  [BAD_NO_NOTE] = { "no PVH note", -ENOEXEC },
-  [BAD_NOTE_CUT] = { "PT_NOTE ends inside the Xen note", -EINVAL },
-  [BAD_NOTE_DESCSZ_HUGE] = { "note descsz 0xffffffff", -EINVAL },
-  [BAD_NOTE_NAMESZ_HUGE] = { "note namesz 0xfffffffd", -EINVAL },
-  [BAD_NOTE_DESCSZ_2] = { "entry note of 2 bytes", -EINVAL },
-  [BAD_NOTE_PAST_END] = { "PT_NOTE past the end of the file", -EINVAL },
-  [BAD_NOTE_OFFSET_WRAP] = { "PT_NOTE offset + size wraps", -EINVAL },
-  [BAD_PHOFF_PAST_END] = { "phdrs past the end of the file", -EINVAL },
-  [BAD_PHOFF_WRAP] = { "e_phoff + phdrs wraps", -EINVAL },
-  [BAD_PHNUM_HUGE] = { "e_phnum 0xffff", -EINVAL },
-  [BAD_PHENTSIZE] = { "e_phentsize too small", -EINVAL },
-  [BAD_NO_PHDRS] = { "no program headers", -EINVAL },
-  [BAD_OFFSET_WRAP] = { "p_offset + p_filesz wraps", -EINVAL },
-  [BAD_FILESZ_PAST_END] = { "p_filesz past the end of the file", -EINVAL },
-  [BAD_FILESZ_GT_MEMSZ] = { "p_filesz > p_memsz", -EINVAL },
-  [BAD_BELOW_1M] = { "segment below 1 MiB", -EINVAL },
-  [BAD_ACROSS_1M] = { "segment across 1 MiB", -EINVAL },
-  [BAD_PAST_RAM_END] = { "segment across the end of RAM", -ENOMEM },
-  [BAD_OUTSIDE_RAM] = { "segment outside RAM", -ENOMEM },
-  [BAD_MEMSZ_HUGE] = { "p_memsz all ones", -ENOMEM },
-  [BAD_PADDR_WRAP] = { "p_paddr + p_memsz wraps", -ENOMEM },
-  [BAD_ENTRY_IN_BSS] = { "entry in the bss", -EINVAL },
-  [BAD_ENTRY_LOW] = { "entry below the kernel", -EINVAL },
-  [BAD_ENTRY_4G] = { "entry above 4 GiB", -EINVAL },
-  [BAD_NO_LOAD] = { "no PT_LOAD", -EINVAL },
-  [BAD_MACHINE] = { "EM_ARM", -ENOEXEC },
-  [BAD_BIG_ENDIAN] = { "big-endian", -ENOEXEC },
-  [BAD_CLASS] = { "ELF class 3", -ENOEXEC },
-  [BAD_INITRD_TOO_BIG] = { "initrd bigger than RAM", -ENOMEM },
-  [BAD_CMDLINE_TOO_LONG] = { "command line of VMM_CMDLINE_MAX characters", -E2BIG },
+  [BAD_NO_NOTE] = { "no PVH note", VMM_BOOT_ERROR_NOT_KERNEL },
+  [BAD_NOTE_CUT] = { "PT_NOTE ends inside the Xen note", VMM_BOOT_ERROR_INVALID },
+  [BAD_NOTE_DESCSZ_HUGE] = { "note descsz 0xffffffff", VMM_BOOT_ERROR_INVALID },
+  [BAD_NOTE_NAMESZ_HUGE] = { "note namesz 0xfffffffd", VMM_BOOT_ERROR_INVALID },
+  [BAD_NOTE_DESCSZ_2] = { "entry note of 2 bytes", VMM_BOOT_ERROR_INVALID },
+  [BAD_NOTE_PAST_END] = { "PT_NOTE past the end of the file", VMM_BOOT_ERROR_INVALID },
+  [BAD_NOTE_OFFSET_WRAP] = { "PT_NOTE offset + size wraps", VMM_BOOT_ERROR_INVALID },
+  [BAD_PHOFF_PAST_END] = { "phdrs past the end of the file", VMM_BOOT_ERROR_INVALID },
+  [BAD_PHOFF_WRAP] = { "e_phoff + phdrs wraps", VMM_BOOT_ERROR_INVALID },
+  [BAD_PHNUM_HUGE] = { "e_phnum 0xffff", VMM_BOOT_ERROR_INVALID },
+  [BAD_PHENTSIZE] = { "e_phentsize too small", VMM_BOOT_ERROR_INVALID },
+  [BAD_NO_PHDRS] = { "no program headers", VMM_BOOT_ERROR_INVALID },
+  [BAD_OFFSET_WRAP] = { "p_offset + p_filesz wraps", VMM_BOOT_ERROR_INVALID },
+  [BAD_FILESZ_PAST_END] = { "p_filesz past the end of the file", VMM_BOOT_ERROR_INVALID },
+  [BAD_FILESZ_GT_MEMSZ] = { "p_filesz > p_memsz", VMM_BOOT_ERROR_INVALID },
+  [BAD_BELOW_1M] = { "segment below 1 MiB", VMM_BOOT_ERROR_INVALID },
+  [BAD_ACROSS_1M] = { "segment across 1 MiB", VMM_BOOT_ERROR_INVALID },
+  [BAD_PAST_RAM_END] = { "segment across the end of RAM", VMM_BOOT_ERROR_NO_ROOM },
+  [BAD_OUTSIDE_RAM] = { "segment outside RAM", VMM_BOOT_ERROR_NO_ROOM },
+  [BAD_MEMSZ_HUGE] = { "p_memsz all ones", VMM_BOOT_ERROR_NO_ROOM },
+  [BAD_PADDR_WRAP] = { "p_paddr + p_memsz wraps", VMM_BOOT_ERROR_NO_ROOM },
+  [BAD_ENTRY_IN_BSS] = { "entry in the bss", VMM_BOOT_ERROR_INVALID },
+  [BAD_ENTRY_LOW] = { "entry below the kernel", VMM_BOOT_ERROR_INVALID },
+  [BAD_ENTRY_4G] = { "entry above 4 GiB", VMM_BOOT_ERROR_INVALID },
+  [BAD_NO_LOAD] = { "no PT_LOAD", VMM_BOOT_ERROR_INVALID },
+  [BAD_MACHINE] = { "EM_ARM", VMM_BOOT_ERROR_NOT_KERNEL },
+  [BAD_BIG_ENDIAN] = { "big-endian", VMM_BOOT_ERROR_NOT_KERNEL },
+  [BAD_CLASS] = { "ELF class 3", VMM_BOOT_ERROR_NOT_KERNEL },
+  [BAD_INITRD_TOO_BIG] = { "initrd bigger than RAM", VMM_BOOT_ERROR_NO_ROOM },
+  [BAD_CMDLINE_TOO_LONG] = { "command line of VMM_CMDLINE_MAX characters", VMM_BOOT_ERROR_CMDLINE },
 };
 
 static void
@@ -1141,10 +1146,10 @@ test_pvh_errors (void)
         gsize initrd_size = sizeof initrd;
         struct vmm_boot_state st;
         enum vmm_boot_kind kind;
-        const char *why = NULL;
+        g_autoptr(GError) error = NULL;
         g_autofree guint8 *data = NULL;
+        gboolean ok;
         Elf e;
-        int ret;
 
         if (c == BAD_NO_NOTE)
           s.note = FALSE;
@@ -1245,25 +1250,23 @@ test_pvh_errors (void)
           }
 
         g_test_message ("ELF%u: %s", b ? 64 : 32, bad_cases[c].name);
-        ret = load_bytes (g, e.data, e.size, cmdline, initrd, initrd_size, &st, &why);
-        if (ret != bad_cases[c].expect)
+        ok = load_bytes (g, e.data, e.size, cmdline, initrd, initrd_size, &st, &error);
+        if (ok || !g_error_matches (error, VMM_BOOT_ERROR, bad_cases[c].expect))
           g_error ("ELF%u, %s: got %d (%s), expected %d", b ? 64 : 32, bad_cases[c].name,
-                   ret, why != NULL ? why : "no reason", bad_cases[c].expect);
-        g_assert_nonnull (why);
+                   ok ? -1 : error->code, ok ? "loaded" : error->message, bad_cases[c].expect);
         g_assert_true (state_is_zero (&st));
         if (c == BAD_NO_NOTE)
-          g_assert_nonnull (strstr (why, "CONFIG_PVH"));
+          g_assert_nonnull (strstr (error->message, "CONFIG_PVH"));
+        assert_boot_error (&error, bad_cases[c].expect);
 
         /* Detection refuses everything that is wrong with the file itself. */
-        why = NULL;
-        ret = vmm_boot_detect (e.data, e.size, &kind, &why);
+        ok = vmm_boot_detect (e.data, e.size, &kind, &error);
         if (c <= BAD_NO_PHDRS || (c >= BAD_MACHINE && c <= BAD_CLASS))
-          {
-            g_assert_cmpint (ret, ==, -ENOEXEC);
-            g_assert_nonnull (why);
-          }
+          g_assert_false (ok);
         if (c == BAD_NO_NOTE)
-          g_assert_nonnull (strstr (why, "CONFIG_PVH"));
+          g_assert_nonnull (strstr (error->message, "CONFIG_PVH"));
+        if (!ok)
+          assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
       }
 
   /* The longest command line that fits, fits. */
@@ -1272,9 +1275,8 @@ test_pvh_errors (void)
     Elf e = elf_build (&s);
     g_autofree guint8 *data = e.data;
     struct vmm_boot_state st;
-    const char *why;
 
-    g_assert_cmpint (load_bytes (g, e.data, e.size, max_cmdline, NULL, 0, &st, &why), ==, 0);
+    g_assert_true (load_bytes (g, e.data, e.size, max_cmdline, NULL, 0, &st, NULL));
     g_assert_cmpstr ((const char *) g->ram + st.cmdline_addr, ==, max_cmdline);
   }
 }
@@ -1297,21 +1299,20 @@ test_pvh_truncations (void)
           g_autofree guint8 *cut = g_malloc (MAX (len, 1));
           struct vmm_boot_state st;
           enum vmm_boot_kind kind;
-          const char *why = NULL;
-          int ret;
+          g_autoptr(GError) error = NULL;
 
           memcpy (cut, e.data, len);
-          ret = vmm_boot_detect (cut, len, &kind, &why);
-          if (len < e.notes_off + e.notes_size)
-            g_assert_cmpint (ret, ==, -ENOEXEC);
-          ret = load_bytes (g, cut, len, NULL, NULL, 0, &st, &why);
+          if (!vmm_boot_detect (cut, len, &kind, &error))
+            assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+          else
+            g_assert_cmpuint (len, >=, e.notes_off + e.notes_size);
           if (len < e.size)
             {
-              g_assert_cmpint (ret, <, 0);
-              g_assert_nonnull (why);
+              g_assert_false (load_bytes (g, cut, len, NULL, NULL, 0, &st, &error));
+              assert_boot_error (&error, -1);
             }
           else
-            g_assert_cmpint (ret, ==, 0);
+            g_assert_true (load_bytes (g, cut, len, NULL, NULL, 0, &st, NULL));
         }
     }
 }
@@ -1335,10 +1336,9 @@ test_pvh_mutations (void)
       g_autofree guint8 *cut = NULL;
       struct vmm_boot_state st;
       enum vmm_boot_kind kind;
-      const char *why = NULL;
+      g_autoptr(GError) error = NULL;
       guint flips = (guint) g_test_rand_int_range (1, 5);
       gsize len;
-      int ret;
 
       s.note_section = g_test_rand_bit ();
       e = elf_build (&s);
@@ -1358,10 +1358,8 @@ test_pvh_mutations (void)
                                                : e.size;
       cut = g_memdup2 (e.data, len);
 
-      (void) vmm_boot_detect (cut, len, &kind, &why);
-      ret = load_bytes (g, cut, len, "x", "initrd", 6, &st, &why);
-      g_assert_cmpint (ret, <=, 0);
-      if (ret == 0)
+      (void) vmm_boot_detect (cut, len, &kind, NULL);
+      if (load_bytes (g, cut, len, "x", "initrd", 6, &st, &error))
         {
           ok++;
           g_assert_cmpuint (st.kernel_load_addr, >=, VMM_HIMEM_START);
@@ -1370,7 +1368,7 @@ test_pvh_mutations (void)
           g_assert_cmpuint (st.initrd_addr, >=, st.kernel_end);
         }
       else
-        g_assert_nonnull (why);
+        assert_boot_error (&error, -1);
     }
   g_test_message ("%u of 4000 mutated images still loaded", ok);
 }
@@ -1381,7 +1379,7 @@ static void
 test_detect_garbage (void)
 {
   enum vmm_boot_kind kind;
-  const char *why;
+  g_autoptr(GError) error = NULL;
   g_autofree guint8 *one = g_malloc (1);
   g_autofree guint8 *four = g_memdup2 ("\177ELF", 4);
   g_autofree guint8 *rnd = g_malloc (8192);
@@ -1389,22 +1387,25 @@ test_detect_garbage (void)
   struct vmm_boot_state st;
   guint8 empty[1] = { 0 };
 
-  why = NULL;
-  g_assert_cmpint (vmm_boot_detect (empty, 0, &kind, &why), ==, -ENOEXEC);
-  g_assert_nonnull (why);
-  g_assert_cmpint (vmm_boot_detect (NULL, 0, &kind, &why), ==, -ENOEXEC);
-  g_assert_cmpint (load_bytes (g, empty, 0, NULL, NULL, 0, &st, &why), ==, -ENOEXEC);
+  g_assert_false (vmm_boot_detect (empty, 0, &kind, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+  g_assert_false (vmm_boot_detect (NULL, 0, &kind, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+  g_assert_false (load_bytes (g, empty, 0, NULL, NULL, 0, &st, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
 
   for (guint v = 0; v < 256; v++)
     {
       one[0] = (guint8) v;
-      why = NULL;
-      g_assert_cmpint (vmm_boot_detect (one, 1, &kind, &why), ==, -ENOEXEC);
-      g_assert_nonnull (why);
-      g_assert_cmpint (load_bytes (g, one, 1, NULL, NULL, 0, &st, &why), ==, -ENOEXEC);
+      g_assert_false (vmm_boot_detect (one, 1, &kind, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+      g_assert_false (load_bytes (g, one, 1, NULL, NULL, 0, &st, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
     }
-  g_assert_cmpint (vmm_boot_detect (four, 4, &kind, &why), ==, -ENOEXEC);
-  g_assert_cmpint (load_bytes (g, four, 4, NULL, NULL, 0, &st, &why), ==, -ENOEXEC);
+  g_assert_false (vmm_boot_detect (four, 4, &kind, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+  g_assert_false (load_bytes (g, four, 4, NULL, NULL, 0, &st, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
 
   for (guint iter = 0; iter < 200; iter++)
     {
@@ -1413,24 +1414,26 @@ test_detect_garbage (void)
       for (gsize i = 0; i < 8192; i++)
         rnd[i] = (guint8) g_test_rand_int ();
       rnd[0] &= 0x7e;   /* never "\177ELF" by chance */
-      why = NULL;
-      g_assert_cmpint (vmm_boot_detect (rnd, len, &kind, &why), ==, -ENOEXEC);
-      g_assert_nonnull (why);
-      g_assert_cmpint (load_bytes (g, rnd, len, NULL, NULL, 0, &st, &why), ==, -ENOEXEC);
+      g_assert_false (vmm_boot_detect (rnd, len, &kind, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+      g_assert_false (load_bytes (g, rnd, len, NULL, NULL, 0, &st, &error));
+      assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
 
       /* Random bytes behind the magic numbers: refused or loaded, never a crash */
       memcpy (rnd, "\177ELF", 4);
-      (void) vmm_boot_detect (rnd, len, &kind, &why);
-      g_assert_cmpint (load_bytes (g, rnd, len, NULL, NULL, 0, &st, &why), <=, 0);
+      (void) vmm_boot_detect (rnd, len, &kind, NULL);
+      if (!load_bytes (g, rnd, len, NULL, NULL, 0, &st, &error))
+        assert_boot_error (&error, -1);
       rnd[0] = 0;
       wr (rnd + 0x1fe, 0xaa55, 2);
       memcpy (rnd + 0x202, "HdrS", 4);
       if (len >= 0x206)
         {
-          g_assert_cmpint (vmm_boot_detect (rnd, len, &kind, &why), ==, 0);
+          g_assert_true (vmm_boot_detect (rnd, len, &kind, NULL));
           g_assert_cmpint (kind, ==, VMM_BOOT_BZIMAGE);
         }
-      g_assert_cmpint (load_bytes (g, rnd, len, NULL, NULL, 0, &st, &why), <=, 0);
+      if (!load_bytes (g, rnd, len, NULL, NULL, 0, &st, &error))
+        assert_boot_error (&error, -1);
     }
 }
 

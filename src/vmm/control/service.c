@@ -48,7 +48,6 @@ typedef struct {
 
   VivMachineConfig *mc;
   struct vmm_config config;
-  GPtrArray *strings;            /* what config's strings point into */
 
   GMutex vm_lock;                /* vm, against serial input on the io loop */
   struct vmm_vm *vm;
@@ -305,7 +304,8 @@ handle_power_button (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpointer
   Service *s = data;
 
   /* Pressing it again while the guest shuts down is allowed. */
-  if (g_strcmp0 (s->state, VIV_VMM_STATE_SHUTTING_DOWN) != 0 && !require_state (s, invocation, VIV_VMM_STATE_RUNNING))
+  if (g_strcmp0 (s->state, VIV_VMM_STATE_SHUTTING_DOWN) != 0 &&
+      !require_state (s, invocation, VIV_VMM_STATE_RUNNING))
     return TRUE;
   vmm_vm_power_button (s->vm);
   set_state (s, VIV_VMM_STATE_SHUTTING_DOWN);
@@ -429,7 +429,8 @@ bus_shim_call (GDBusConnection *connection, const char *sender, const char *path
     g_dbus_method_invocation_return_value (invocation, g_variant_new ("(s)", ":1.0"));
   else if (g_str_equal (method, "GetId"))
     g_dbus_method_invocation_return_value (invocation,
-                                           g_variant_new ("(s)", g_dbus_connection_get_guid (connection)));
+                                           g_variant_new ("(s)",
+                                                          g_dbus_connection_get_guid (connection)));
   else
     g_dbus_method_invocation_return_value (invocation, NULL);
 }
@@ -541,81 +542,16 @@ take_lock (Service *s, GError **error)
   return VMM_SERVICE_EXIT_OK;
 }
 
-static const char *
-keep (Service *s, char *string)
-{
-  if (string != NULL)
-    g_ptr_array_add (s->strings, string);
-  return string;
-}
-
-/* machine.json → the engine's configuration */
+/* machine.json -> the engine's configuration; serial output goes to the
+ * clients of OpenSerial. */
 static gboolean
 build_config (Service *s, GError **error)
 {
-  VivMachineConfig *mc = s->mc;
-  struct vmm_config *c = &s->config;
-  unsigned n_disks = mc->disks->len + mc->media->len;
-
-  memset (c, 0, sizeof *c);
-  c->kvm_path = s->opts.kvm_path;
-  c->memory = mc->memory;
-  c->cpus = mc->cpus;
-  c->rng = mc->devices.rng;
-  c->serial = VMM_SERIAL_CALLBACK;
-  c->serial_output = serial_output;
-  c->serial_data = s;
-
-  if (mc->boot.kind != VIV_BOOT_KIND_KERNEL)
-    {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                   _("boot.kind: booting from firmware is not available yet; this machine needs "
-                     "a kernel to boot (boot.kind “kernel”)"));
-      return FALSE;
-    }
-  c->kernel_path = keep (s, viv_machine_config_resolve_path (s->opts.machine_dir, mc->boot.kernel));
-  if (mc->boot.initrd != NULL)
-    c->initrd_path = keep (s, viv_machine_config_resolve_path (s->opts.machine_dir,
-                                                               mc->boot.initrd));
-  c->cmdline = mc->boot.cmdline;
-
-  if (n_disks > VMM_MAX_DISKS)
-    {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                   _("disks: a machine can have at most %d disks and media together"),
-                   VMM_MAX_DISKS);
-      return FALSE;
-    }
-  for (guint i = 0; i < mc->disks->len; i++)
-    {
-      const VivDiskConfig *d = mc->disks->pdata[i];
-      struct vmm_disk_spec *spec = &c->disks[c->n_disks++];
-
-      spec->path = keep (s, viv_machine_config_resolve_path (s->opts.machine_dir, d->path));
-      spec->format = d->format == VIV_DISK_FORMAT_RAW ? VMM_BLOCK_FORMAT_RAW
-                                                      : VMM_BLOCK_FORMAT_QCOW2;
-      spec->read_only = d->readonly;
-      spec->cache = d->cache == VIV_DISK_CACHE_NONE ? VMM_DISK_CACHE_NONE
-                                                    : VMM_DISK_CACHE_WRITEBACK;
-      spec->serial = d->serial;
-    }
-  /* Removable media (an installer ISO) are read-only disks after the disks. */
-  for (guint i = 0; i < mc->media->len; i++)
-    {
-      const VivMediaConfig *m = mc->media->pdata[i];
-      struct vmm_disk_spec *spec = &c->disks[c->n_disks++];
-
-      spec->path = keep (s, viv_machine_config_resolve_path (s->opts.machine_dir, m->path));
-      spec->format = VMM_BLOCK_FORMAT_RAW;
-      spec->read_only = true;
-      spec->cache = VMM_DISK_CACHE_WRITEBACK;
-    }
-
-  if (mc->devices.console)
-    {
-      c->console_enabled = true;
-      c->console.console.kind = VMM_CHARDEV_NONE;
-    }
+  if (!vmm_config_from_machine (&s->config, s->mc, s->opts.machine_dir, error))
+    return FALSE;
+  s->config.kvm_path = s->opts.kvm_path;
+  s->config.serial_output = serial_output;
+  s->config.serial_data = s;
   return TRUE;
 }
 
@@ -638,7 +574,6 @@ vmm_service_run (const struct vmm_service_options *options)
   s->opts = *options;
   s->lock_fd = -1;
   s->status = VMM_SERVICE_EXIT_OK;
-  s->strings = g_ptr_array_new_with_free_func (g_free);
   s->connections = g_ptr_array_new_with_free_func (g_object_unref);
   g_mutex_init (&s->vm_lock);
 
@@ -753,7 +688,7 @@ out:
   g_clear_pointer (&s->bus_shim, g_dbus_node_info_unref);
   g_clear_pointer (&s->loop, g_main_loop_unref);
   g_clear_pointer (&s->mc, viv_machine_config_free);
-  g_ptr_array_unref (s->strings);
+  vmm_config_clear (&s->config);
   g_free (s->socket_path);
   g_free (s->lock_path);
   g_mutex_clear (&s->vm_lock);

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,19 +59,21 @@ struct builtin_chardev {
   bool want_write;           /* a write came up short: EPOLLOUT on */
 };
 
-static int
-set_error (char **error, int ret, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+/* The reasons are not translated: they go with the device's name into
+ * "Cannot create the virtio-console device: ...". */
+static gboolean
+set_error (GError **error, int err, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
 
-static int
-set_error (char **error, int ret, const char *fmt, ...)
+static gboolean
+set_error (GError **error, int err, const char *fmt, ...)
 {
   va_list ap;
 
   va_start (ap, fmt);
-  if (vasprintf (error, fmt, ap) < 0)
-    *error = NULL;
+  g_propagate_error (error, g_error_new_valist (G_IO_ERROR, g_io_error_from_errno (err), fmt,
+                                                ap));
   va_end (ap);
-  return ret;
+  return FALSE;
 }
 
 /* ---- the common part ----------------------------------------------------- */
@@ -522,12 +525,12 @@ on_stdin_unused (void *opaque, int fd, uint32_t events)
   (void) events;
 }
 
-static int
-open_stdio (struct builtin_chardev *c, char **error)
+/* Always succeeds: without a usable stdin the backend is output only. */
+static void
+open_stdio (struct builtin_chardev *c)
 {
   int ret;
 
-  (void) error;
   c->out_fd = STDOUT_FILENO;
   /* One reader for stdin. The serial port (--serial stdio) reads it with
    * a blocking read once the loop says it is readable, so input we took
@@ -539,7 +542,7 @@ open_stdio (struct builtin_chardev *c, char **error)
     {
       vmm_log_info ("console on stdio: stdin goes to the serial port; the console takes no "
                     "input (use --serial none or file:PATH to type into it)");
-      return 0;
+      return;
     }
   if (ret == 0)
     vmm_loop_remove (c->base.loop, STDIN_FILENO);
@@ -550,24 +553,23 @@ open_stdio (struct builtin_chardev *c, char **error)
   if (c->in_fd < 0)
     c->in_fd = fcntl (STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
   if (c->in_fd < 0)
-    return 0;            /* no input, output still works */
+    return;              /* no input, output still works */
   /* A regular file or /dev/null cannot be watched: output only. */
   if (watch (c, EPOLL_CTL_ADD, c->in_fd, TAG_STDIN, EPOLLIN) < 0)
     {
       close (c->in_fd);
       c->in_fd = -1;
     }
-  return 0;
 }
 
-static int
-open_file (struct builtin_chardev *c, const char *path, char **error)
+static gboolean
+open_file (struct builtin_chardev *c, const char *path, GError **error)
 {
   c->out_fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (c->out_fd < 0)
-    return set_error (error, -errno, "cannot create %s: %s", path, strerror (errno));
+    return set_error (error, errno, "cannot create %s: %s", path, strerror (errno));
   c->out_owned = true;
-  return 0;
+  return TRUE;
 }
 
 /* Whether a process listens on the socket at ADDR. */
@@ -584,17 +586,17 @@ socket_in_use (const struct sockaddr_un *addr)
   return used;
 }
 
-static int
-open_socket (struct builtin_chardev *c, const char *path, char **error)
+static gboolean
+open_socket (struct builtin_chardev *c, const char *path, GError **error)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   struct stat st;
   int ret;
 
   if (path == NULL || path[0] == '\0')
-    return set_error (error, -EINVAL, "no socket path");
+    return set_error (error, EINVAL, "no socket path");
   if (strlen (path) >= sizeof addr.sun_path)
-    return set_error (error, -ENAMETOOLONG, "the socket path %s is too long", path);
+    return set_error (error, ENAMETOOLONG, "the socket path %s is too long", path);
   memcpy (addr.sun_path, path, strlen (path) + 1);
 
   /* A socket left by an earlier run is replaced; a live one, or anything
@@ -602,39 +604,38 @@ open_socket (struct builtin_chardev *c, const char *path, char **error)
   if (lstat (path, &st) == 0)
     {
       if (!S_ISSOCK (st.st_mode))
-        return set_error (error, -EEXIST, "%s exists and is not a socket", path);
+        return set_error (error, EEXIST, "%s exists and is not a socket", path);
       if (socket_in_use (&addr))
-        return set_error (error, -EADDRINUSE, "another process listens on %s", path);
+        return set_error (error, EADDRINUSE, "another process listens on %s", path);
       if (unlink (path) < 0 && errno != ENOENT)
-        return set_error (error, -errno, "cannot remove the old socket %s: %s", path,
+        return set_error (error, errno, "cannot remove the old socket %s: %s", path,
                           strerror (errno));
     }
 
   c->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->listen_fd < 0)
-    return set_error (error, -errno, "cannot create a socket: %s", strerror (errno));
+    return set_error (error, errno, "cannot create a socket: %s", strerror (errno));
   if (bind (c->listen_fd, (const struct sockaddr *) &addr, sizeof addr) < 0)
-    return set_error (error, -errno, "cannot bind %s: %s", path, strerror (errno));
+    return set_error (error, errno, "cannot bind %s: %s", path, strerror (errno));
   c->path = strdup (path);
   if (c->path == NULL)
-    return set_error (error, -ENOMEM, "out of memory");
+    return set_error (error, ENOMEM, "out of memory");
   if (lstat (path, &st) == 0)
     {
       c->path_dev = st.st_dev;
       c->path_ino = st.st_ino;
     }
   if (listen (c->listen_fd, LISTEN_BACKLOG) < 0)
-    return set_error (error, -errno, "cannot listen on %s: %s", path, strerror (errno));
+    return set_error (error, errno, "cannot listen on %s: %s", path, strerror (errno));
   ret = watch (c, EPOLL_CTL_ADD, c->listen_fd, TAG_LISTEN, EPOLLIN);
   if (ret < 0)
-    return set_error (error, ret, "cannot watch %s: %s", path, strerror (-ret));
-  return 0;
+    return set_error (error, -ret, "cannot watch %s: %s", path, strerror (-ret));
+  return TRUE;
 }
 
-int
-vmm_chardev_open (struct vmm_chardev **chr, const struct vmm_chardev_spec *spec,
-                  struct vmm_loop *loop, const struct vmm_chardev_events *events, void *opaque,
-                  char **error)
+struct vmm_chardev *
+vmm_chardev_open (const struct vmm_chardev_spec *spec, struct vmm_loop *loop,
+                  const struct vmm_chardev_events *events, void *opaque, GError **error)
 {
   static const struct vmm_chardev_ops *const kind_ops[] = {
     [VMM_CHARDEV_NONE] = &none_ops,
@@ -643,15 +644,20 @@ vmm_chardev_open (struct vmm_chardev **chr, const struct vmm_chardev_spec *spec,
     [VMM_CHARDEV_SOCKET] = &socket_ops,
   };
   struct builtin_chardev *c;
-  int ret = 0;
+  gboolean ok = TRUE;
+  int ret;
 
-  *chr = NULL;
-  *error = NULL;
   if ((unsigned) spec->kind >= sizeof kind_ops / sizeof kind_ops[0])
-    return set_error (error, -EINVAL, "unknown backend kind %d", (int) spec->kind);
+    {
+      set_error (error, EINVAL, "unknown backend kind %d", (int) spec->kind);
+      return NULL;
+    }
   c = calloc (1, sizeof *c);
   if (c == NULL)
-    return set_error (error, -ENOMEM, "out of memory");
+    {
+      set_error (error, ENOMEM, "out of memory");
+      return NULL;
+    }
   vmm_chardev_init (&c->base, kind_ops[spec->kind], loop, events, opaque);
   c->epfd = c->in_fd = c->out_fd = c->listen_fd = c->client_fd = -1;
 
@@ -660,7 +666,7 @@ vmm_chardev_open (struct vmm_chardev **chr, const struct vmm_chardev_spec *spec,
       c->epfd = epoll_create1 (EPOLL_CLOEXEC);
       if (c->epfd < 0)
         {
-          ret = set_error (error, -errno, "epoll_create1: %s", strerror (errno));
+          set_error (error, errno, "epoll_create1: %s", strerror (errno));
           goto fail;
         }
     }
@@ -669,16 +675,16 @@ vmm_chardev_open (struct vmm_chardev **chr, const struct vmm_chardev_spec *spec,
     case VMM_CHARDEV_NONE:
       break;
     case VMM_CHARDEV_STDIO:
-      ret = open_stdio (c, error);
+      open_stdio (c);
       break;
     case VMM_CHARDEV_FILE:
-      ret = open_file (c, spec->path, error);
+      ok = open_file (c, spec->path, error);
       break;
     case VMM_CHARDEV_SOCKET:
-      ret = open_socket (c, spec->path, error);
+      ok = open_socket (c, spec->path, error);
       break;
     }
-  if (ret < 0)
+  if (!ok)
     goto fail;
 
   if (c->epfd >= 0)
@@ -688,18 +694,15 @@ vmm_chardev_open (struct vmm_chardev **chr, const struct vmm_chardev_spec *spec,
         {
           close (c->epfd);
           c->epfd = -1;
-          set_error (error, ret, "cannot watch the backend: %s", strerror (-ret));
+          set_error (error, -ret, "cannot watch the backend: %s", strerror (-ret));
           goto fail;
         }
     }
   /* stdio and a file are always there; a socket once a client comes. */
   c->base.connected = spec->kind == VMM_CHARDEV_STDIO || spec->kind == VMM_CHARDEV_FILE;
-  *chr = &c->base;
-  return 0;
+  return &c->base;
 
 fail:
-  if (*error == NULL)
-    set_error (error, ret, "%s", strerror (-ret));
   /* Not yet in the loop: closing the set drops what it watched. */
   if (c->epfd >= 0)
     {
@@ -707,5 +710,5 @@ fail:
       c->epfd = -1;
     }
   builtin_free (&c->base);
-  return ret;
+  return NULL;
 }

@@ -26,6 +26,7 @@
  */
 #pragma once
 
+#include <glib.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -87,11 +88,11 @@ struct vmm_chardev {
 
 /* Opens the backend SPEC describes. For a socket this binds and listens at
  * once: an existing socket file nobody listens on is replaced, anything
- * else at the path is refused. Returns 0 or -errno with a reason in *error
- * (malloc'ed). */
-int  vmm_chardev_open  (struct vmm_chardev **chr, const struct vmm_chardev_spec *spec,
-                        struct vmm_loop *loop, const struct vmm_chardev_events *events,
-                        void *opaque, char **error);
+ * else at the path is refused. Returns NULL with ERROR set (G_IO_ERROR, the
+ * code from the errno) when it cannot. */
+struct vmm_chardev *vmm_chardev_open (const struct vmm_chardev_spec *spec, struct vmm_loop *loop,
+                                      const struct vmm_chardev_events *events, void *opaque,
+                                      GError **error);
 /* Closes a backend (NULL is fine). A socket's path is unlinked. */
 void vmm_chardev_close (struct vmm_chardev *chr);
 

@@ -34,8 +34,3 @@ struct vmm_virtio_dev *vmm_virtio_blk_dev (struct vmm_virtio_blk *blk);
 /* Waits for requests in flight, flushes the image and frees everything.
  * Returns the flush's result. */
 int  vmm_virtio_blk_free (struct vmm_virtio_blk *blk);
-
-/* Parses PATH[,format=raw|qcow2][,readonly=on|off][,cache=writeback|none]
- * [,serial=ID]. TEXT is modified in place (the commas become NULs) and
- * SPEC points into it. Returns false with a static reason in *why. */
-bool vmm_disk_spec_parse (char *text, struct vmm_disk_spec *spec, const char **why);

@@ -780,7 +780,7 @@ vmm_virtio_console_new (struct vmm_virtio_console **console, const struct vmm_vi
       struct console_port *p = &con->ports[i];
       const struct vmm_chardev_spec *spec = i == 0 ? &config->console
                                                    : &config->ports[i - 1].backend;
-      char *why = NULL;
+      g_autoptr(GError) why = NULL;
 
       p->con = con;
       p->id = i;
@@ -793,13 +793,13 @@ vmm_virtio_console_new (struct vmm_virtio_console **console, const struct vmm_vi
               goto fail;
             }
         }
-      ret = vmm_chardev_open (&p->chr, spec, env->loop, &port_events, p, &why);
-      if (ret < 0)
+      p->chr = vmm_chardev_open (spec, env->loop, &port_events, p, &why);
+      if (p->chr == NULL)
         {
+          ret = -EIO;
           if (asprintf (error, "%s%s: %s", i == 0 ? "the console" : "port ",
-                        i == 0 ? "" : p->name, why ? why : strerror (-ret)) < 0)
+                        i == 0 ? "" : p->name, why->message) < 0)
             *error = NULL;
-          free (why);
           goto fail;
         }
     }
@@ -834,29 +834,4 @@ vmm_virtio_console_free (struct vmm_virtio_console *console)
     }
   vmm_virtio_pci_destroy (&console->dev);
   free (console);
-}
-
-bool
-vmm_chardev_spec_parse (const char *text, struct vmm_chardev_spec *spec)
-{
-  if (text == NULL)
-    return false;
-  spec->path = NULL;
-  if (strcmp (text, "stdio") == 0)
-    spec->kind = VMM_CHARDEV_STDIO;
-  else if (strcmp (text, "none") == 0)
-    spec->kind = VMM_CHARDEV_NONE;
-  else if (strncmp (text, "file:", 5) == 0 && text[5] != '\0')
-    {
-      spec->kind = VMM_CHARDEV_FILE;
-      spec->path = text + 5;
-    }
-  else if (strncmp (text, "socket:", 7) == 0 && text[7] != '\0')
-    {
-      spec->kind = VMM_CHARDEV_SOCKET;
-      spec->path = text + 7;
-    }
-  else
-    return false;
-  return true;
 }

@@ -41,7 +41,3 @@ int  vmm_virtio_console_new  (struct vmm_virtio_console **console,
                               const struct vmm_console_config *config, char **error);
 struct vmm_virtio_dev *vmm_virtio_console_dev (struct vmm_virtio_console *console);
 void vmm_virtio_console_free (struct vmm_virtio_console *console);
-
-/* Parses "stdio", "file:PATH", "socket:PATH" or "none". Returns false for
- * anything else. SPEC's path points into TEXT. */
-bool vmm_chardev_spec_parse (const char *text, struct vmm_chardev_spec *spec);

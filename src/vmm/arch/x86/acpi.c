@@ -21,6 +21,7 @@
 
 #include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
+#include "viv-bytes.h"
 
 #define OEM_ID          "VIVARI"
 #define OEM_TABLE_ID    "VIVARIUM"
@@ -78,27 +79,6 @@ struct image {
   size_t used;
 };
 
-static void
-put16 (uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t) v;
-  p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-put32 (uint8_t *p, uint32_t v)
-{
-  for (unsigned i = 0; i < 4; i++)
-    p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-put64 (uint8_t *p, uint64_t v)
-{
-  for (unsigned i = 0; i < 8; i++)
-    p[i] = (uint8_t) (v >> (8 * i));
-}
-
 uint8_t
 vmm_acpi_checksum (const void *data, size_t len)
 {
@@ -134,14 +114,14 @@ static void
 sdt_header (uint8_t *t, const char sig[4], uint32_t len, uint8_t revision)
 {
   memcpy (t, sig, 4);
-  put32 (t + 4, len);
+  viv_put_le32 (t + 4, len);
   t[8] = revision;
   t[9] = 0;                     /* checksum, filled in last */
   memcpy (t + 10, OEM_ID, 6);
   memcpy (t + 16, OEM_TABLE_ID, 8);
-  put32 (t + 24, OEM_REVISION);
+  viv_put_le32 (t + 24, OEM_REVISION);
   memcpy (t + 28, CREATOR_ID, 4);
-  put32 (t + 32, CREATOR_REV);
+  viv_put_le32 (t + 32, CREATOR_REV);
 }
 
 static void
@@ -158,7 +138,7 @@ put_gas_io (uint8_t *p, uint16_t port, unsigned len, uint8_t access)
   p[1] = (uint8_t) (len * 8);   /* register width in bits */
   p[2] = 0;                     /* bit offset */
   p[3] = access;
-  put64 (p + 4, port);
+  viv_put_le64 (p + 4, port);
 }
 
 static int
@@ -354,7 +334,7 @@ static void
 build_facs (uint8_t *t)
 {
   memcpy (t, "FACS", 4);
-  put32 (t + 4, FACS_LEN);
+  viv_put_le32 (t + 4, FACS_LEN);
   /* Hardware signature, waking vectors, global lock, flags: all 0 (no S4
    * signature, no wake from S3, no 64-bit wake). */
   t[32] = 2;                    /* version */
@@ -371,35 +351,35 @@ build_fadt (uint8_t *t, const struct vmm_acpi_config *c, uint64_t facs, uint64_t
     boot_arch |= BOOT_CMOS_RTC_ABSENT;
 
   sdt_header (t, "FACP", FADT_LEN, FADT_REVISION);
-  put32 (t + 36, (uint32_t) facs);                  /* FIRMWARE_CTRL */
-  put32 (t + 40, (uint32_t) dsdt);                  /* DSDT */
+  viv_put_le32 (t + 36, (uint32_t) facs);                  /* FIRMWARE_CTRL */
+  viv_put_le32 (t + 40, (uint32_t) dsdt);                  /* DSDT */
   /* 45: Preferred_PM_Profile 0, unspecified */
-  put16 (t + 46, VMM_ACPI_SCI_IRQ);                 /* SCI_INT */
+  viv_put_le16 (t + 46, VMM_ACPI_SCI_IRQ);                 /* SCI_INT */
   /* 48: SMI_CMD 0, ACPI_ENABLE and ACPI_DISABLE 0: there is no SMM, the
    * platform is always in ACPI mode. */
-  put32 (t + 56, VMM_PORT_ACPI_PM1A_EVT);           /* PM1a_EVT_BLK */
-  put32 (t + 64, VMM_PORT_ACPI_PM1A_CNT);           /* PM1a_CNT_BLK */
-  put32 (t + 76, VMM_PORT_ACPI_PM_TMR);             /* PM_TMR_BLK */
-  put32 (t + 80, VMM_PORT_ACPI_GPE0);               /* GPE0_BLK */
+  viv_put_le32 (t + 56, VMM_PORT_ACPI_PM1A_EVT);           /* PM1a_EVT_BLK */
+  viv_put_le32 (t + 64, VMM_PORT_ACPI_PM1A_CNT);           /* PM1a_CNT_BLK */
+  viv_put_le32 (t + 76, VMM_PORT_ACPI_PM_TMR);             /* PM_TMR_BLK */
+  viv_put_le32 (t + 80, VMM_PORT_ACPI_GPE0);               /* GPE0_BLK */
   t[88] = 4;                                        /* PM1_EVT_LEN */
   t[89] = 2;                                        /* PM1_CNT_LEN */
   t[91] = 4;                                        /* PM_TMR_LEN */
   t[92] = VMM_ACPI_GPE0_LEN;                        /* GPE0_BLK_LEN */
   /* No C2 or C3: latencies above 100 and 1000 us say so. */
-  put16 (t + 96, 0x0fff);                           /* P_LVL2_LAT */
-  put16 (t + 98, 0x0fff);                           /* P_LVL3_LAT */
+  viv_put_le16 (t + 96, 0x0fff);                           /* P_LVL2_LAT */
+  viv_put_le16 (t + 98, 0x0fff);                           /* P_LVL3_LAT */
   if (c->rtc)
     t[108] = RTC_CENTURY_INDEX;                     /* CENTURY */
-  put16 (t + 109, boot_arch);                       /* IAPC_BOOT_ARCH */
+  viv_put_le16 (t + 109, boot_arch);                       /* IAPC_BOOT_ARCH */
   /* The power button is a fixed feature (PWR_BUTTON clear): the VMM raises
    * PWRBTN_STS and the SCI to ask the guest to shut down. */
-  put32 (t + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT
+  viv_put_le32 (t + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT
                   | FADT_RESET_REG_SUP);
   put_gas_io (t + 116, VMM_ACPI_RESET_PORT, 1, GAS_ACCESS_BYTE);  /* RESET_REG */
   t[128] = VMM_ACPI_RESET_VALUE;                    /* RESET_VALUE */
   t[131] = FADT_MINOR;                              /* FADT minor version */
-  put64 (t + 132, facs);                            /* X_FIRMWARE_CTRL */
-  put64 (t + 140, dsdt);                            /* X_DSDT */
+  viv_put_le64 (t + 132, facs);                            /* X_FIRMWARE_CTRL */
+  viv_put_le64 (t + 140, dsdt);                            /* X_DSDT */
   put_gas_io (t + 148, VMM_PORT_ACPI_PM1A_EVT, 4, GAS_ACCESS_WORD);
   put_gas_io (t + 172, VMM_PORT_ACPI_PM1A_CNT, 2, GAS_ACCESS_WORD);
   put_gas_io (t + 208, VMM_PORT_ACPI_PM_TMR, 4, GAS_ACCESS_DWORD);
@@ -422,8 +402,8 @@ put_iso (uint8_t *p, uint8_t irq, uint32_t gsi, uint16_t flags)
   p[1] = 10;
   p[2] = 0;                     /* bus: ISA */
   p[3] = irq;
-  put32 (p + 4, gsi);
-  put16 (p + 8, flags);
+  viv_put_le32 (p + 4, gsi);
+  viv_put_le16 (p + 8, flags);
 }
 
 static void
@@ -433,9 +413,9 @@ build_madt (uint8_t *t, const struct vmm_acpi_config *c)
   uint8_t *p = t + HEADER_LEN;
 
   sdt_header (t, "APIC", (uint32_t) len, MADT_REVISION);
-  put32 (p, (uint32_t) VMM_LAPIC_ADDR);
+  viv_put_le32 (p, (uint32_t) VMM_LAPIC_ADDR);
   /* KVM's in-kernel irqchip has the 8259 pair too: the OS must mask it. */
-  put32 (p + 4, MADT_PCAT_COMPAT);
+  viv_put_le32 (p + 4, MADT_PCAT_COMPAT);
   p += 8;
 
   for (unsigned i = 0; i < c->n_cpus; i++, p += 8)
@@ -444,15 +424,15 @@ build_madt (uint8_t *t, const struct vmm_acpi_config *c)
       p[1] = 8;
       p[2] = (uint8_t) i;       /* ACPI processor UID */
       p[3] = (uint8_t) i;       /* APIC ID */
-      put32 (p + 4, MADT_LAPIC_ENABLED);
+      viv_put_le32 (p + 4, MADT_LAPIC_ENABLED);
     }
 
   p[0] = MADT_IOAPIC;
   p[1] = 12;
   p[2] = 0;                     /* I/O APIC ID */
   p[3] = 0;
-  put32 (p + 4, (uint32_t) VMM_IOAPIC_ADDR);
-  put32 (p + 8, 0);             /* GSI base */
+  viv_put_le32 (p + 4, (uint32_t) VMM_IOAPIC_ADDR);
+  viv_put_le32 (p + 8, 0);             /* GSI base */
   p += 12;
 
   /* The PIT drives IOAPIC pin 2, as on every PC since the APIC; the SCI is
@@ -465,7 +445,7 @@ build_madt (uint8_t *t, const struct vmm_acpi_config *c)
   p[0] = MADT_LAPIC_NMI;
   p[1] = 6;
   p[2] = 0xff;                  /* all processors */
-  put16 (p + 3, 0);             /* flags: conforming to the bus */
+  viv_put_le16 (p + 3, 0);             /* flags: conforming to the bus */
   p[5] = 1;                     /* LINT1 */
   p += 6;
 
@@ -479,8 +459,8 @@ build_mcfg (uint8_t *t, const struct vmm_acpi_config *c)
   uint8_t *a = t + HEADER_LEN + 8;
 
   sdt_header (t, "MCFG", MCFG_LEN, 1);
-  put64 (a, c->ecam_base);
-  put16 (a + 8, 0);             /* PCI segment group */
+  viv_put_le64 (a, c->ecam_base);
+  viv_put_le16 (a + 8, 0);             /* PCI segment group */
   a[10] = (uint8_t) c->ecam_start_bus;
   a[11] = (uint8_t) c->ecam_end_bus;
   sdt_checksum (t, MCFG_LEN);
@@ -492,9 +472,9 @@ build_rsdp (uint8_t *t, uint64_t rsdt, uint64_t xsdt)
   memcpy (t, "RSD PTR ", 8);
   memcpy (t + 9, OEM_ID, 6);
   t[15] = 2;                    /* revision: ACPI 2.0 and later, with an XSDT */
-  put32 (t + 16, (uint32_t) rsdt);
-  put32 (t + 20, RSDP_LEN);
-  put64 (t + 24, xsdt);
+  viv_put_le32 (t + 16, (uint32_t) rsdt);
+  viv_put_le32 (t + 20, RSDP_LEN);
+  viv_put_le64 (t + 24, xsdt);
   t[8] = vmm_acpi_checksum (t, RSDP_V1_LEN);
   t[32] = vmm_acpi_checksum (t, RSDP_LEN);
 }
@@ -570,8 +550,8 @@ vmm_acpi_build (const struct vmm_mem *mem, const struct vmm_acpi_config *config,
   sdt_header (img.data + xsdt, "XSDT", (uint32_t) xsdt_len, 1);
   for (size_t i = 0; i < n_tables; i++)
     {
-      put32 (img.data + rsdt + HEADER_LEN + 4 * i, (uint32_t) tables[i]);
-      put64 (img.data + xsdt + HEADER_LEN + 8 * i, tables[i]);
+      viv_put_le32 (img.data + rsdt + HEADER_LEN + 4 * i, (uint32_t) tables[i]);
+      viv_put_le64 (img.data + xsdt + HEADER_LEN + 8 * i, tables[i]);
     }
   sdt_checksum (img.data + rsdt, rsdt_len);
   sdt_checksum (img.data + xsdt, xsdt_len);

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "viv-bytes.h"
+
 /* Opcodes and prefixes, §20.2 */
 #define AML_ZERO_OP           0x00
 #define AML_ONE_OP            0x01
@@ -57,12 +59,11 @@ put_byte (GByteArray *b, uint8_t v)
 }
 
 static void
-put_le (GByteArray *b, uint64_t v, unsigned n)
+append_le (GByteArray *b, uint64_t v, unsigned n)
 {
   uint8_t tmp[8];
 
-  for (unsigned i = 0; i < n; i++)
-    tmp[i] = (uint8_t) (v >> (8 * i));
+  viv_put_le (tmp, v, n);
   g_byte_array_append (b, tmp, n);
 }
 
@@ -187,22 +188,22 @@ aml_integer (struct aml *aml, uint64_t value)
   else if (value <= UINT8_MAX)
     {
       put_byte (aml->bytes, AML_BYTE_PREFIX);
-      put_le (aml->bytes, value, 1);
+      append_le (aml->bytes, value, 1);
     }
   else if (value <= UINT16_MAX)
     {
       put_byte (aml->bytes, AML_WORD_PREFIX);
-      put_le (aml->bytes, value, 2);
+      append_le (aml->bytes, value, 2);
     }
   else if (value <= UINT32_MAX)
     {
       put_byte (aml->bytes, AML_DWORD_PREFIX);
-      put_le (aml->bytes, value, 4);
+      append_le (aml->bytes, value, 4);
     }
   else
     {
       put_byte (aml->bytes, AML_QWORD_PREFIX);
-      put_le (aml->bytes, value, 8);
+      append_le (aml->bytes, value, 8);
     }
 }
 
@@ -210,7 +211,7 @@ void
 aml_dword (struct aml *aml, uint32_t value)
 {
   put_byte (aml->bytes, AML_DWORD_PREFIX);
-  put_le (aml->bytes, value, 4);
+  append_le (aml->bytes, value, 4);
 }
 
 void
@@ -462,8 +463,8 @@ aml_res_io (struct aml_res *res, bool decode16, uint16_t min, uint16_t max,
 {
   put_byte (res->bytes, RES_IO);
   put_byte (res->bytes, decode16 ? 1 : 0);
-  put_le (res->bytes, min, 2);
-  put_le (res->bytes, max, 2);
+  append_le (res->bytes, min, 2);
+  append_le (res->bytes, max, 2);
   put_byte (res->bytes, align);
   put_byte (res->bytes, len);
 }
@@ -477,7 +478,7 @@ aml_res_irq_noflags (struct aml_res *res, unsigned irq)
       return;
     }
   put_byte (res->bytes, RES_IRQ_NOFLAGS);
-  put_le (res->bytes, 1u << irq, 2);
+  append_le (res->bytes, 1u << irq, 2);
 }
 
 void
@@ -490,20 +491,20 @@ aml_res_interrupt (struct aml_res *res, bool consumer, bool level, bool active_l
                   | (shared ? 0x08 : 0);
 
   put_byte (res->bytes, RES_EXT_INTERRUPT);
-  put_le (res->bytes, 6, 2);   /* flags, table length, one DWORD */
+  append_le (res->bytes, 6, 2);   /* flags, table length, one DWORD */
   put_byte (res->bytes, flags);
   put_byte (res->bytes, 1);
-  put_le (res->bytes, gsi, 4);
+  append_le (res->bytes, gsi, 4);
 }
 
 void
 aml_res_memory32_fixed (struct aml_res *res, bool rw, uint32_t base, uint32_t len)
 {
   put_byte (res->bytes, RES_MEMORY32_FIXED);
-  put_le (res->bytes, 9, 2);
+  append_le (res->bytes, 9, 2);
   put_byte (res->bytes, rw ? 1 : 0);
-  put_le (res->bytes, base, 4);
-  put_le (res->bytes, len, 4);
+  append_le (res->bytes, base, 4);
+  append_le (res->bytes, len, 4);
 }
 
 /* Address space descriptors share one layout, with fields WIDTH bytes wide. */
@@ -520,12 +521,12 @@ res_address (struct aml_res *res, uint8_t tag, unsigned width, const struct aml_
         return;
       }
   put_byte (res->bytes, tag);
-  put_le (res->bytes, 3 + 5 * width, 2);   /* what follows the length field */
+  append_le (res->bytes, 3 + 5 * width, 2);   /* what follows the length field */
   put_byte (res->bytes, as->type);
   put_byte (res->bytes, as->flags);
   put_byte (res->bytes, as->type_flags);
   for (size_t i = 0; i < G_N_ELEMENTS (fields); i++)
-    put_le (res->bytes, fields[i], width);
+    append_le (res->bytes, fields[i], width);
 }
 
 void

@@ -14,56 +14,18 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
+#include "viv-bytes.h"      /* the formats are little-endian whatever the host is */
 
 /* ---- little helpers -------------------------------------------------------- */
 
-/* The formats are little-endian whatever the host is. */
-static uint16_t
-rd16 (const uint8_t *p)
-{
-  return (uint16_t) (p[0] | p[1] << 8);
-}
+G_DEFINE_QUARK (vmm-boot-error-quark, vmm_boot_error)
 
-static uint32_t
-rd32 (const uint8_t *p)
+/* The reasons are not translated: they name what the specifications name. */
+static gboolean
+fail (GError **error, VmmBootError code, const char *reason)
 {
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16
-         | (uint32_t) p[3] << 24;
-}
-
-static uint64_t
-rd64 (const uint8_t *p)
-{
-  return (uint64_t) rd32 (p) | (uint64_t) rd32 (p + 4) << 32;
-}
-
-static void
-wr16 (uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t) v;
-  p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-wr32 (uint8_t *p, uint32_t v)
-{
-  wr16 (p, (uint16_t) v);
-  wr16 (p + 2, (uint16_t) (v >> 16));
-}
-
-static void
-wr64 (uint8_t *p, uint64_t v)
-{
-  wr32 (p, (uint32_t) v);
-  wr32 (p + 4, (uint32_t) (v >> 32));
-}
-
-static int
-fail (const char **why, int err, const char *reason)
-{
-  if (why != NULL)
-    *why = reason;
-  return err;
+  g_set_error_literal (error, VMM_BOOT_ERROR, code, reason);
+  return FALSE;
 }
 
 /* True when [off, off + len) lies inside a SIZE-byte file, without overflow. */
@@ -84,19 +46,19 @@ struct boot_ram {
   unsigned n_e820;
 };
 
-static int
-boot_ram_get (const struct vmm_mem *mem, struct boot_ram *ram, const char **why)
+static gboolean
+boot_ram_get (const struct vmm_mem *mem, struct boot_ram *ram, GError **error)
 {
   const struct vmm_mem_region *low = vmm_mem_region_of (mem, 0);
   int n;
 
   if (low == NULL || low->gpa != 0)
-    return fail (why, -EINVAL, "guest RAM does not start at address 0");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "guest RAM does not start at address 0");
   ram->low_end = low->size < VMM_PCI_HOLE_START ? low->size : VMM_PCI_HOLE_START;
 
   n = vmm_e820_build (mem->ram_size, ram->e820, VMM_E820_MAX);
   if (n < 0)
-    return fail (why, -EINVAL, "guest RAM is smaller than the minimum");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "guest RAM is smaller than the minimum");
   ram->n_e820 = (unsigned) n;
 
   /* The map is derived from the RAM size; make sure the memory really is laid
@@ -104,20 +66,21 @@ boot_ram_get (const struct vmm_mem *mem, struct boot_ram *ram, const char **why)
   for (unsigned i = 0; i < ram->n_e820; i++)
     if (ram->e820[i].type == VMM_E820_RAM
         && vmm_mem_ptr (mem, ram->e820[i].addr, ram->e820[i].size) == NULL)
-      return fail (why, -EINVAL, "guest RAM is not laid out as the x86 memory map says");
-  return 0;
+      return fail (error, VMM_BOOT_ERROR_INVALID,
+                   "guest RAM is not laid out as the x86 memory map says");
+  return TRUE;
 }
 
-static int
-cmdline_len (const char *cmdline, uint64_t max, size_t *len, const char **why)
+static gboolean
+cmdline_len (const char *cmdline, uint64_t max, size_t *len, GError **error)
 {
   /* strnlen bounds the scan even if the caller's string is absurdly long. */
   size_t n = cmdline != NULL ? strnlen (cmdline, VMM_CMDLINE_MAX) : 0;
 
   if (n > VMM_CMDLINE_MAX - 1 || n > max)
-    return fail (why, -E2BIG, "kernel command line is too long for the kernel");
+    return fail (error, VMM_BOOT_ERROR_CMDLINE, "kernel command line is too long for the kernel");
   *len = n;
-  return 0;
+  return TRUE;
 }
 
 static int
@@ -136,19 +99,21 @@ cmdline_write (const struct vmm_mem *mem, const char *cmdline, size_t len)
 /* The highest 4 KiB-aligned address at or above KERNEL_END where SIZE bytes
  * end at or below LIMIT: the top of RAM keeps the initrd clear of the
  * kernel's decompression and early allocations, as other loaders do. */
-static int
+static gboolean
 initrd_place (uint64_t size, uint64_t kernel_end, uint64_t limit, uint64_t *addr,
-              const char **why)
+              GError **error)
 {
   uint64_t a;
 
   if (size > limit)
-    return fail (why, -ENOMEM, "initrd is larger than the RAM the kernel can reach");
+    return fail (error, VMM_BOOT_ERROR_NO_ROOM,
+                 "initrd is larger than the RAM the kernel can reach");
   a = (limit - size) & ~(PAGE_SIZE_4K - 1);
   if (a < kernel_end)
-    return fail (why, -ENOMEM, "initrd does not fit between the kernel and the top of RAM");
+    return fail (error, VMM_BOOT_ERROR_NO_ROOM,
+                 "initrd does not fit between the kernel and the top of RAM");
   *addr = a;
-  return 0;
+  return TRUE;
 }
 
 /* The GDT descriptor for a segment as the boot state describes it, so the
@@ -231,9 +196,9 @@ boot_segments (const struct vmm_mem *mem, bool long_mode, struct vmm_boot_state 
   };
 
   memset (gdt, 0, sizeof gdt);
-  wr64 (gdt + BOOT_CS_SELECTOR, gdt_entry (&st->cs));
-  wr64 (gdt + BOOT_DS_SELECTOR, gdt_entry (&st->ds));
-  wr64 (gdt + BOOT_TSS_SELECTOR, gdt_entry (&st->tr));
+  viv_put_le64 (gdt + BOOT_CS_SELECTOR, gdt_entry (&st->cs));
+  viv_put_le64 (gdt + BOOT_DS_SELECTOR, gdt_entry (&st->ds));
+  viv_put_le64 (gdt + BOOT_TSS_SELECTOR, gdt_entry (&st->tr));
   /* In long mode a system descriptor takes 16 bytes; its upper half holds
    * base bits 63:32, which are 0. */
   gdt_size = long_mode ? 6 * 8 : 5 * 8;
@@ -281,20 +246,20 @@ elf_magic (const void *data, size_t size)
   return size >= 4 && memcmp (data, "\177ELF", 4) == 0;
 }
 
-static int
-elf_open (const void *data, size_t size, struct elf_image *elf, const char **why)
+static gboolean
+elf_open (const void *data, size_t size, struct elf_image *elf, GError **error)
 {
   const uint8_t *d = data;
   unsigned machine, ehsize, phdr_size, shdr_size;
 
   if (!elf_magic (data, size) || size < EI_NIDENT)
-    return fail (why, -ENOEXEC, "not an ELF file");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "not an ELF file");
   if (d[4] != ELFCLASS32 && d[4] != ELFCLASS64)
-    return fail (why, -ENOEXEC, "ELF file of an unknown class");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "ELF file of an unknown class");
   if (d[5] != ELFDATA2LSB)
-    return fail (why, -ENOEXEC, "ELF file is not little-endian");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "ELF file is not little-endian");
   if (d[6] != EV_CURRENT)
-    return fail (why, -ENOEXEC, "ELF file of an unknown version");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "ELF file of an unknown version");
 
   memset (elf, 0, sizeof *elf);
   elf->data = d;
@@ -304,38 +269,39 @@ elf_open (const void *data, size_t size, struct elf_image *elf, const char **why
   phdr_size = elf->is64 ? 56 : 32;
   shdr_size = elf->is64 ? 64 : 40;
   if (size < ehsize)
-    return fail (why, -EINVAL, "ELF header is truncated");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "ELF header is truncated");
 
-  machine = rd16 (d + 18);
+  machine = viv_get_le16 (d + 18);
   if (machine != EM_386 && machine != EM_X86_64)
-    return fail (why, -ENOEXEC, "ELF kernel for another architecture than x86");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "ELF kernel for another architecture than x86");
 
   if (elf->is64)
     {
-      elf->phoff = rd64 (d + 32);
-      elf->shoff = rd64 (d + 40);
-      elf->phentsize = rd16 (d + 54);
-      elf->phnum = rd16 (d + 56);
-      elf->shentsize = rd16 (d + 58);
-      elf->shnum = rd16 (d + 60);
+      elf->phoff = viv_get_le64 (d + 32);
+      elf->shoff = viv_get_le64 (d + 40);
+      elf->phentsize = viv_get_le16 (d + 54);
+      elf->phnum = viv_get_le16 (d + 56);
+      elf->shentsize = viv_get_le16 (d + 58);
+      elf->shnum = viv_get_le16 (d + 60);
     }
   else
     {
-      elf->phoff = rd32 (d + 28);
-      elf->shoff = rd32 (d + 32);
-      elf->phentsize = rd16 (d + 42);
-      elf->phnum = rd16 (d + 44);
-      elf->shentsize = rd16 (d + 46);
-      elf->shnum = rd16 (d + 48);
+      elf->phoff = viv_get_le32 (d + 28);
+      elf->shoff = viv_get_le32 (d + 32);
+      elf->phentsize = viv_get_le16 (d + 42);
+      elf->phnum = viv_get_le16 (d + 44);
+      elf->shentsize = viv_get_le16 (d + 46);
+      elf->shnum = viv_get_le16 (d + 48);
     }
 
   if (elf->phnum == 0)
-    return fail (why, -EINVAL, "ELF kernel without program headers");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "ELF kernel without program headers");
   if (elf->phentsize < phdr_size)
-    return fail (why, -EINVAL, "ELF program header size is too small");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "ELF program header size is too small");
   /* phnum and phentsize are 16-bit, so their product cannot overflow. */
   if (!in_file (size, elf->phoff, (uint64_t) elf->phnum * elf->phentsize))
-    return fail (why, -EINVAL, "ELF program headers extend past the end of the file");
+    return fail (error, VMM_BOOT_ERROR_INVALID,
+                 "ELF program headers extend past the end of the file");
 
   /* Sections are only a fallback for finding the note: a table that makes no
    * sense is ignored rather than refused, as stripping tools leave odd ones. */
@@ -343,7 +309,7 @@ elf_open (const void *data, size_t size, struct elf_image *elf, const char **why
       && (elf->shentsize < shdr_size
           || !in_file (size, elf->shoff, (uint64_t) elf->shnum * elf->shentsize)))
     elf->shnum = 0;
-  return 0;
+  return TRUE;
 }
 
 static void
@@ -351,22 +317,22 @@ elf_phdr_get (const struct elf_image *elf, unsigned i, struct elf_phdr *ph)
 {
   const uint8_t *p = elf->data + elf->phoff + (uint64_t) i * elf->phentsize;
 
-  ph->type = rd32 (p);
+  ph->type = viv_get_le32 (p);
   if (elf->is64)
     {
-      ph->offset = rd64 (p + 8);
-      ph->paddr = rd64 (p + 24);
-      ph->filesz = rd64 (p + 32);
-      ph->memsz = rd64 (p + 40);
-      ph->align = rd64 (p + 48);
+      ph->offset = viv_get_le64 (p + 8);
+      ph->paddr = viv_get_le64 (p + 24);
+      ph->filesz = viv_get_le64 (p + 32);
+      ph->memsz = viv_get_le64 (p + 40);
+      ph->align = viv_get_le64 (p + 48);
     }
   else
     {
-      ph->offset = rd32 (p + 4);
-      ph->paddr = rd32 (p + 12);
-      ph->filesz = rd32 (p + 16);
-      ph->memsz = rd32 (p + 20);
-      ph->align = rd32 (p + 28);
+      ph->offset = viv_get_le32 (p + 4);
+      ph->paddr = viv_get_le32 (p + 12);
+      ph->filesz = viv_get_le32 (p + 16);
+      ph->memsz = viv_get_le32 (p + 20);
+      ph->align = viv_get_le32 (p + 28);
     }
 }
 
@@ -376,39 +342,46 @@ align_up (uint64_t v, uint64_t align)
   return (v + align - 1) & ~(align - 1);
 }
 
+static int
+fail_notes (GError **error, VmmBootError code, const char *reason)
+{
+  fail (error, code, reason);
+  return -1;
+}
+
 /* Looks for Xen's PHYS32_ENTRY note among the notes in [off, off + len) of
- * the file. Returns 1 and *ENTRY when found, 0 when not, -EINVAL when the
- * notes are malformed. Notes are padded to 4 bytes (8 when the segment or
+ * the file. Returns 1 and *ENTRY when found, 0 when not, -1 with ERROR set
+ * when the notes are malformed. Notes are padded to 4 bytes (8 when the segment or
  * section says so, as some toolchains write for ELF64). */
 static int
 elf_scan_notes (const struct elf_image *elf, uint64_t off, uint64_t len, uint64_t align,
-                uint64_t *entry, const char **why)
+                uint64_t *entry, GError **error)
 {
   const uint8_t *p;
   uint64_t pos = 0;
 
   if (!in_file (elf->size, off, len))
-    return fail (why, -EINVAL, "ELF note extends past the end of the file");
+    return fail_notes (error, VMM_BOOT_ERROR_INVALID, "ELF note extends past the end of the file");
   p = elf->data + off;
   align = align == 8 ? 8 : 4;
 
   /* Every round consumes at least the 12-byte header, so the loop ends. */
   while (len - pos >= 12)
     {
-      uint32_t namesz = rd32 (p + pos);
-      uint32_t descsz = rd32 (p + pos + 4);
-      uint32_t type = rd32 (p + pos + 8);
+      uint32_t namesz = viv_get_le32 (p + pos);
+      uint32_t descsz = viv_get_le32 (p + pos + 4);
+      uint32_t type = viv_get_le32 (p + pos + 8);
       uint64_t name_pad = align_up (namesz, align);
       uint64_t desc_pad = align_up (descsz, align);
       const uint8_t *name, *desc;
 
       pos += 12;
       if (name_pad > len - pos)
-        return fail (why, -EINVAL, "ELF note is truncated");
+        return fail_notes (error, VMM_BOOT_ERROR_INVALID, "ELF note is truncated");
       name = p + pos;
       pos += name_pad;
       if (descsz > len - pos)
-        return fail (why, -EINVAL, "ELF note is truncated");
+        return fail_notes (error, VMM_BOOT_ERROR_INVALID, "ELF note is truncated");
       desc = p + pos;
       /* The last note's padding may be missing; nothing follows it anyway. */
       pos += desc_pad < len - pos ? desc_pad : len - pos;
@@ -416,19 +389,20 @@ elf_scan_notes (const struct elf_image *elf, uint64_t off, uint64_t len, uint64_
       if (namesz == 4 && memcmp (name, "Xen", 4) == 0 && type == XEN_ELFNOTE_PHYS32_ENTRY)
         {
           if (descsz == 4)
-            *entry = rd32 (desc);
+            *entry = viv_get_le32 (desc);
           else if (descsz == 8)
-            *entry = rd64 (desc);
+            *entry = viv_get_le64 (desc);
           else
-            return fail (why, -EINVAL, "PVH entry note has a size other than 4 or 8");
+            return fail_notes (error, VMM_BOOT_ERROR_INVALID,
+                               "PVH entry note has a size other than 4 or 8");
           return 1;
         }
     }
   return 0;
 }
 
-static int
-elf_pvh_entry (const struct elf_image *elf, uint64_t *entry, const char **why)
+static gboolean
+elf_pvh_entry (const struct elf_image *elf, uint64_t *entry, GError **error)
 {
   int ret;
 
@@ -439,9 +413,9 @@ elf_pvh_entry (const struct elf_image *elf, uint64_t *entry, const char **why)
       elf_phdr_get (elf, i, &ph);
       if (ph.type != PT_NOTE)
         continue;
-      ret = elf_scan_notes (elf, ph.offset, ph.filesz, ph.align, entry, why);
+      ret = elf_scan_notes (elf, ph.offset, ph.filesz, ph.align, entry, error);
       if (ret != 0)
-        return ret < 0 ? ret : 0;
+        return ret > 0;
     }
 
   for (unsigned i = 0; i < elf->shnum; i++)
@@ -449,17 +423,17 @@ elf_pvh_entry (const struct elf_image *elf, uint64_t *entry, const char **why)
       const uint8_t *sh = elf->data + elf->shoff + (uint64_t) i * elf->shentsize;
       uint64_t off, len, align;
 
-      if (rd32 (sh + 4) != SHT_NOTE)
+      if (viv_get_le32 (sh + 4) != SHT_NOTE)
         continue;
-      off = elf->is64 ? rd64 (sh + 24) : rd32 (sh + 16);
-      len = elf->is64 ? rd64 (sh + 32) : rd32 (sh + 20);
-      align = elf->is64 ? rd64 (sh + 48) : rd32 (sh + 32);
-      ret = elf_scan_notes (elf, off, len, align, entry, why);
+      off = elf->is64 ? viv_get_le64 (sh + 24) : viv_get_le32 (sh + 16);
+      len = elf->is64 ? viv_get_le64 (sh + 32) : viv_get_le32 (sh + 20);
+      align = elf->is64 ? viv_get_le64 (sh + 48) : viv_get_le32 (sh + 32);
+      ret = elf_scan_notes (elf, off, len, align, entry, error);
       if (ret != 0)
-        return ret < 0 ? ret : 0;
+        return ret > 0;
     }
 
-  return fail (why, -ENOEXEC,
+  return fail (error, VMM_BOOT_ERROR_NOT_KERNEL,
                "ELF kernel without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); "
                "build it with CONFIG_PVH");
 }
@@ -489,52 +463,51 @@ pvh_write_start_info (const struct vmm_mem *mem, const struct boot_ram *ram,
   uint8_t *mod = info + PVH_MODLIST_OFF;
 
   memset (info, 0, sizeof info);
-  wr32 (info + 0, XEN_HVM_START_MAGIC_VALUE);
-  wr32 (info + 4, 1);                           /* version */
-  wr32 (info + 8, 0);                           /* flags */
+  viv_put_le32 (info + 0, XEN_HVM_START_MAGIC_VALUE);
+  viv_put_le32 (info + 4, 1);                           /* version */
+  viv_put_le32 (info + 8, 0);                           /* flags */
   if (st->initrd_size > 0)
     {
-      wr32 (info + 12, 1);                      /* nr_modules */
-      wr64 (info + 16, VMM_PVH_INFO_ADDR + PVH_MODLIST_OFF);
-      wr64 (mod + 0, st->initrd_addr);
-      wr64 (mod + 8, st->initrd_size);
-      wr64 (mod + 16, 0);                       /* no module command line */
+      viv_put_le32 (info + 12, 1);                      /* nr_modules */
+      viv_put_le64 (info + 16, VMM_PVH_INFO_ADDR + PVH_MODLIST_OFF);
+      viv_put_le64 (mod + 0, st->initrd_addr);
+      viv_put_le64 (mod + 8, st->initrd_size);
+      viv_put_le64 (mod + 16, 0);                       /* no module command line */
     }
-  wr64 (info + 24, st->cmdline_addr);
-  wr64 (info + 32, params->rsdp_gpa);
-  wr64 (info + 40, VMM_PVH_INFO_ADDR + PVH_MEMMAP_OFF);
-  wr32 (info + 48, ram->n_e820);
+  viv_put_le64 (info + 24, st->cmdline_addr);
+  viv_put_le64 (info + 32, params->rsdp_gpa);
+  viv_put_le64 (info + 40, VMM_PVH_INFO_ADDR + PVH_MEMMAP_OFF);
+  viv_put_le32 (info + 48, ram->n_e820);
 
   for (unsigned i = 0; i < ram->n_e820; i++)
     {
       uint8_t *e = info + PVH_MEMMAP_OFF + i * PVH_MEMMAP_ENTRY;
 
       /* hvm_memmap_table_entry types are the e820 ones. */
-      wr64 (e + 0, ram->e820[i].addr);
-      wr64 (e + 8, ram->e820[i].size);
-      wr32 (e + 16, ram->e820[i].type);
+      viv_put_le64 (e + 0, ram->e820[i].addr);
+      viv_put_le64 (e + 8, ram->e820[i].size);
+      viv_put_le32 (e + 16, ram->e820[i].type);
     }
 
   return vmm_mem_write (mem, VMM_PVH_INFO_ADDR, info,
                         PVH_MEMMAP_OFF + (uint64_t) ram->n_e820 * PVH_MEMMAP_ENTRY);
 }
 
-static int
+static gboolean
 load_pvh (const struct vmm_mem *mem, const struct vmm_boot_params *params,
-          struct vmm_boot_state *st, const char **why)
+          struct vmm_boot_state *st, GError **error)
 {
   struct elf_image elf;
   struct boot_ram ram;
   uint64_t entry = 0, start = UINT64_MAX, end = 0, initrd_size = 0;
   bool entry_ok = false;
   size_t cmd_len;
-  int ret;
 
-  if ((ret = elf_open (params->kernel, params->kernel_size, &elf, why)) < 0
-      || (ret = elf_pvh_entry (&elf, &entry, why)) < 0
-      || (ret = boot_ram_get (mem, &ram, why)) < 0
-      || (ret = cmdline_len (params->cmdline, VMM_CMDLINE_MAX - 1, &cmd_len, why)) < 0)
-    return ret;
+  if (!elf_open (params->kernel, params->kernel_size, &elf, error)
+      || !elf_pvh_entry (&elf, &entry, error)
+      || !boot_ram_get (mem, &ram, error)
+      || !cmdline_len (params->cmdline, VMM_CMDLINE_MAX - 1, &cmd_len, error))
+    return FALSE;
 
   /* Check every segment before copying any. */
   for (unsigned i = 0; i < elf.phnum; i++)
@@ -545,17 +518,18 @@ load_pvh (const struct vmm_mem *mem, const struct vmm_boot_params *params,
       if (ph.type != PT_LOAD)
         continue;
       if (ph.filesz > ph.memsz)
-        return fail (why, -EINVAL, "ELF segment has more file bytes than memory bytes");
+        return fail (error, VMM_BOOT_ERROR_INVALID,
+                     "ELF segment has more file bytes than memory bytes");
       if (!in_file (elf.size, ph.offset, ph.filesz))
-        return fail (why, -EINVAL, "ELF segment extends past the end of the file");
+        return fail (error, VMM_BOOT_ERROR_INVALID, "ELF segment extends past the end of the file");
       if (ph.memsz == 0)
         continue;
       /* Below 1 MiB live the boot structures, the EBDA and ACPI. */
       if (ph.paddr < VMM_HIMEM_START)
-        return fail (why, -EINVAL, "ELF segment loads below 1 MiB");
+        return fail (error, VMM_BOOT_ERROR_INVALID, "ELF segment loads below 1 MiB");
       /* vmm_mem_ptr refuses ranges that wrap or leave one region of RAM. */
       if (vmm_mem_ptr (mem, ph.paddr, ph.memsz) == NULL)
-        return fail (why, -ENOMEM, "ELF segment lies outside guest RAM");
+        return fail (error, VMM_BOOT_ERROR_NO_ROOM, "ELF segment lies outside guest RAM");
 
       if (ph.paddr < start)
         start = ph.paddr;
@@ -565,12 +539,12 @@ load_pvh (const struct vmm_mem *mem, const struct vmm_boot_params *params,
         entry_ok = true;
     }
   if (end == 0)
-    return fail (why, -EINVAL, "ELF kernel without loadable segments");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "ELF kernel without loadable segments");
   /* Paging is off at the entry point: it must be a 32-bit physical address. */
   if (entry >= VMM_GiB (4))
-    return fail (why, -EINVAL, "PVH entry point is above 4 GiB");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "PVH entry point is above 4 GiB");
   if (!entry_ok)
-    return fail (why, -EINVAL, "PVH entry point is outside the loaded segments");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "PVH entry point is outside the loaded segments");
 
   st->kernel_load_addr = start;
   st->kernel_end = end;
@@ -579,8 +553,8 @@ load_pvh (const struct vmm_mem *mem, const struct vmm_boot_params *params,
       uint64_t limit = ram.low_end < VMM_GiB (4) ? ram.low_end : VMM_GiB (4);
 
       initrd_size = params->initrd_size;
-      if ((ret = initrd_place (initrd_size, end, limit, &st->initrd_addr, why)) < 0)
-        return ret;
+      if (!initrd_place (initrd_size, end, limit, &st->initrd_addr, error))
+        return FALSE;
       st->initrd_size = initrd_size;
     }
   st->cmdline_addr = VMM_CMDLINE_ADDR;
@@ -596,7 +570,7 @@ load_pvh (const struct vmm_mem *mem, const struct vmm_boot_params *params,
         continue;
       dst = vmm_mem_ptr (mem, ph.paddr, ph.memsz);
       if (dst == NULL)
-        return fail (why, -ENOMEM, "ELF segment lies outside guest RAM");
+        return fail (error, VMM_BOOT_ERROR_NO_ROOM, "ELF segment lies outside guest RAM");
       memcpy (dst, elf.data + ph.offset, ph.filesz);
       memset (dst + ph.filesz, 0, ph.memsz - ph.filesz);
     }
@@ -605,7 +579,7 @@ load_pvh (const struct vmm_mem *mem, const struct vmm_boot_params *params,
       || cmdline_write (mem, params->cmdline, cmd_len) < 0
       || pvh_write_start_info (mem, &ram, params, st) < 0
       || boot_segments (mem, false, st) < 0)
-    return fail (why, -EINVAL, "low guest RAM is missing");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "low guest RAM is missing");
 
   st->kind = VMM_BOOT_PVH;
   st->rip = entry;
@@ -615,7 +589,7 @@ load_pvh (const struct vmm_mem *mem, const struct vmm_boot_params *params,
   st->cr3 = 0;
   st->cr4 = 0;
   st->efer = 0;
-  return 0;
+  return TRUE;
 }
 
 /* ---- bzImage --------------------------------------------------------------- */
@@ -673,13 +647,13 @@ static bool
 bzimage_magic (const uint8_t *d, size_t size)
 {
   return size >= HDR_MAGIC + 4
-         && rd16 (d + HDR_BOOT_FLAG) == BOOT_FLAG_MAGIC
+         && viv_get_le16 (d + HDR_BOOT_FLAG) == BOOT_FLAG_MAGIC
          && memcmp (d + HDR_MAGIC, "HdrS", 4) == 0;
 }
 
-int
+gboolean
 vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info,
-                   const char **why)
+                   GError **error)
 {
   const uint8_t *d = image;
   size_t hdr_end;
@@ -687,24 +661,25 @@ vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info
 
   memset (info, 0, sizeof *info);
   if (d == NULL || size < HDR_VERSION + 2)
-    return fail (why, -ENOEXEC, "file is too small to be a bzImage");
-  if (rd16 (d + HDR_BOOT_FLAG) != BOOT_FLAG_MAGIC)
-    return fail (why, -ENOEXEC, "not a bzImage: no boot flag 0xAA55 at 0x1FE");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "file is too small to be a bzImage");
+  if (viv_get_le16 (d + HDR_BOOT_FLAG) != BOOT_FLAG_MAGIC)
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "not a bzImage: no boot flag 0xAA55 at 0x1FE");
   if (memcmp (d + HDR_MAGIC, "HdrS", 4) != 0)
-    return fail (why, -ENOEXEC, "not a bzImage: no \"HdrS\" setup header");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "not a bzImage: no \"HdrS\" setup header");
 
-  info->version = rd16 (d + HDR_VERSION);
+  info->version = viv_get_le16 (d + HDR_VERSION);
   if (info->version < 0x020c)
-    return fail (why, -ENOEXEC,
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL,
                  "bzImage boot protocol is older than 2.12; the kernel cannot be "
                  "entered in 64-bit mode");
 
   /* The jump at 0x200 skips the header, so its target says where it ends. */
   hdr_end = HDR_MAGIC + (size_t) d[HDR_JUMP + 1];
   if (hdr_end < HDR_END_2_12)
-    return fail (why, -ENOEXEC, "bzImage setup header is shorter than its protocol says");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL,
+                 "bzImage setup header is shorter than its protocol says");
   if (size < hdr_end)
-    return fail (why, -ENOEXEC, "bzImage is truncated inside its setup header");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage is truncated inside its setup header");
 
   sects = d[HDR_SETUP_SECTS];
   if (sects == 0)
@@ -712,39 +687,41 @@ vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info
   info->setup_sects = (uint8_t) sects;
   info->setup_size = ((size_t) sects + 1) * 512;
   if (size < info->setup_size)
-    return fail (why, -ENOEXEC, "bzImage is truncated inside its setup code");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage is truncated inside its setup code");
   if (size == info->setup_size)
-    return fail (why, -ENOEXEC, "bzImage has no protected-mode kernel");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage has no protected-mode kernel");
   info->payload_offset = info->setup_size;
   info->payload_size = size - info->setup_size;
 
   info->loadflags = d[HDR_LOADFLAGS];
-  info->xloadflags = rd16 (d + HDR_XLOADFLAGS);
-  info->syssize = rd32 (d + HDR_SYSSIZE);
-  info->initrd_addr_max = rd32 (d + HDR_INITRD_ADDR_MAX);
-  info->kernel_alignment = rd32 (d + HDR_KERNEL_ALIGNMENT);
+  info->xloadflags = viv_get_le16 (d + HDR_XLOADFLAGS);
+  info->syssize = viv_get_le32 (d + HDR_SYSSIZE);
+  info->initrd_addr_max = viv_get_le32 (d + HDR_INITRD_ADDR_MAX);
+  info->kernel_alignment = viv_get_le32 (d + HDR_KERNEL_ALIGNMENT);
   info->relocatable_kernel = d[HDR_RELOCATABLE];
   info->min_alignment = d[HDR_MIN_ALIGNMENT];
-  info->cmdline_size = rd32 (d + HDR_CMDLINE_SIZE);
-  info->pref_address = rd64 (d + HDR_PREF_ADDRESS);
-  info->init_size = rd32 (d + HDR_INIT_SIZE);
+  info->cmdline_size = viv_get_le32 (d + HDR_CMDLINE_SIZE);
+  info->pref_address = viv_get_le64 (d + HDR_PREF_ADDRESS);
+  info->init_size = viv_get_le32 (d + HDR_INIT_SIZE);
 
   if (!(info->xloadflags & XLF_KERNEL_64))
-    return fail (why, -ENOEXEC, "bzImage has no 64-bit entry point (XLF_KERNEL_64)");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL,
+                 "bzImage has no 64-bit entry point (XLF_KERNEL_64)");
   if (!(info->loadflags & LOADED_HIGH))
-    return fail (why, -ENOEXEC, "bzImage is not loaded high (a zImage)");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage is not loaded high (a zImage)");
   if (info->relocatable_kernel
       && (info->kernel_alignment == 0
           || (info->kernel_alignment & (info->kernel_alignment - 1)) != 0))
-    return fail (why, -ENOEXEC, "bzImage kernel_alignment is not a power of two");
-  return 0;
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL,
+                 "bzImage kernel_alignment is not a power of two");
+  return TRUE;
 }
 
 /* Where the kernel goes: its preferred address when it fits, or for a
  * relocatable kernel, the first aligned address from 1 MiB. */
-static int
+static gboolean
 bzimage_load_addr (const struct vmm_bzimage_info *info, uint64_t need, uint64_t low_end,
-                   uint64_t *load, const char **why)
+                   uint64_t *load, GError **error)
 {
   uint64_t pref = info->pref_address;
   bool pref_fits = pref >= VMM_HIMEM_START && pref <= low_end && need <= low_end - pref;
@@ -752,21 +729,21 @@ bzimage_load_addr (const struct vmm_bzimage_info *info, uint64_t need, uint64_t 
   if (!info->relocatable_kernel)
     {
       if (!pref_fits)
-        return fail (why, -ENOMEM,
+        return fail (error, VMM_BOOT_ERROR_NO_ROOM,
                      "kernel does not fit in guest RAM at its fixed load address");
       *load = pref;
-      return 0;
+      return TRUE;
     }
   if (pref_fits && (pref & (info->kernel_alignment - 1)) == 0)
     {
       *load = pref;
-      return 0;
+      return TRUE;
     }
   pref = align_up (VMM_HIMEM_START, info->kernel_alignment);
   if (pref > low_end || need > low_end - pref)
-    return fail (why, -ENOMEM, "kernel (its init_size) does not fit in guest RAM");
+    return fail (error, VMM_BOOT_ERROR_NO_ROOM, "kernel (its init_size) does not fit in guest RAM");
   *load = pref;
-  return 0;
+  return TRUE;
 }
 
 /* Identity map of the first 4 GiB in 2 MiB pages: PML4 -> one PDPT -> four
@@ -783,17 +760,17 @@ bzimage_page_tables (const struct vmm_mem *mem)
     return -EFAULT;
   memset (pml4, 0, PAGE_SIZE_4K);
   memset (pdpt, 0, PAGE_SIZE_4K);
-  wr64 (pml4, VMM_PDPT_ADDR | present_rw);
+  viv_put_le64 (pml4, VMM_PDPT_ADDR | present_rw);
   for (unsigned i = 0; i < 4; i++)
-    wr64 (pdpt + i * 8, (VMM_PD_ADDR + i * PAGE_SIZE_4K) | present_rw);
+    viv_put_le64 (pdpt + i * 8, (VMM_PD_ADDR + i * PAGE_SIZE_4K) | present_rw);
   for (uint64_t i = 0; i < 4 * 512; i++)
-    wr64 (pd + i * 8, (i << 21) | present_rw | huge);
+    viv_put_le64 (pd + i * 8, (i << 21) | present_rw | huge);
   return 0;
 }
 
-static int
+static gboolean
 load_bzimage (const struct vmm_mem *mem, const struct vmm_boot_params *params,
-              struct vmm_boot_state *st, const char **why)
+              struct vmm_boot_state *st, GError **error)
 {
   const uint8_t *d = params->kernel;
   struct vmm_bzimage_info info;
@@ -801,17 +778,16 @@ load_bzimage (const struct vmm_mem *mem, const struct vmm_boot_params *params,
   uint8_t zp[ZP_SIZE];
   uint64_t load, need, initrd_size = 0;
   size_t cmd_len, hdr_end;
-  int ret;
 
-  if ((ret = vmm_bzimage_parse (params->kernel, params->kernel_size, &info, why)) < 0
-      || (ret = boot_ram_get (mem, &ram, why)) < 0
-      || (ret = cmdline_len (params->cmdline, info.cmdline_size, &cmd_len, why)) < 0)
-    return ret;
+  if (!vmm_bzimage_parse (params->kernel, params->kernel_size, &info, error)
+      || !boot_ram_get (mem, &ram, error)
+      || !cmdline_len (params->cmdline, info.cmdline_size, &cmd_len, error))
+    return FALSE;
 
   /* The kernel decompresses in place over [load, load + init_size). */
   need = info.init_size > info.payload_size ? info.init_size : info.payload_size;
-  if ((ret = bzimage_load_addr (&info, need, ram.low_end, &load, why)) < 0)
-    return ret;
+  if (!bzimage_load_addr (&info, need, ram.low_end, &load, error))
+    return FALSE;
   st->kernel_load_addr = load;
   st->kernel_end = load + need;
 
@@ -823,8 +799,8 @@ load_bzimage (const struct vmm_mem *mem, const struct vmm_boot_params *params,
       if (limit > ram.low_end)
         limit = ram.low_end;
       initrd_size = params->initrd_size;
-      if ((ret = initrd_place (initrd_size, st->kernel_end, limit, &st->initrd_addr, why)) < 0)
-        return ret;
+      if (!initrd_place (initrd_size, st->kernel_end, limit, &st->initrd_addr, error))
+        return FALSE;
       st->initrd_size = initrd_size;
     }
   st->cmdline_addr = VMM_CMDLINE_ADDR;
@@ -836,28 +812,28 @@ load_bzimage (const struct vmm_mem *mem, const struct vmm_boot_params *params,
     hdr_end = HDR_ROOM_END;
   memcpy (zp + HDR_START, d + HDR_START, hdr_end - HDR_START);
 
-  wr16 (zp + HDR_VID_MODE, 0xffff);              /* "normal" */
+  viv_put_le16 (zp + HDR_VID_MODE, 0xffff);              /* "normal" */
   zp[HDR_TYPE_OF_LOADER] = 0xff;                 /* undefined loader */
   zp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
-  wr16 (zp + HDR_HEAP_END_PTR, 0xfe00);
+  viv_put_le16 (zp + HDR_HEAP_END_PTR, 0xfe00);
   /* Only we may hand the kernel setup_data; the file's value means nothing. */
-  wr64 (zp + HDR_SETUP_DATA, 0);
-  wr32 (zp + HDR_HARDWARE_SUBARCH, 0);           /* a PC */
-  wr32 (zp + HDR_CMD_LINE_PTR, (uint32_t) VMM_CMDLINE_ADDR);
-  wr32 (zp + ZP_EXT_CMD_LINE_PTR, (uint32_t) (VMM_CMDLINE_ADDR >> 32));
-  wr32 (zp + HDR_RAMDISK_IMAGE, (uint32_t) st->initrd_addr);
-  wr32 (zp + HDR_RAMDISK_SIZE, (uint32_t) st->initrd_size);
-  wr32 (zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t) (st->initrd_addr >> 32));
-  wr32 (zp + ZP_EXT_RAMDISK_SIZE, (uint32_t) (st->initrd_size >> 32));
-  wr64 (zp + ZP_ACPI_RSDP_ADDR, params->rsdp_gpa);
+  viv_put_le64 (zp + HDR_SETUP_DATA, 0);
+  viv_put_le32 (zp + HDR_HARDWARE_SUBARCH, 0);           /* a PC */
+  viv_put_le32 (zp + HDR_CMD_LINE_PTR, (uint32_t) VMM_CMDLINE_ADDR);
+  viv_put_le32 (zp + ZP_EXT_CMD_LINE_PTR, (uint32_t) (VMM_CMDLINE_ADDR >> 32));
+  viv_put_le32 (zp + HDR_RAMDISK_IMAGE, (uint32_t) st->initrd_addr);
+  viv_put_le32 (zp + HDR_RAMDISK_SIZE, (uint32_t) st->initrd_size);
+  viv_put_le32 (zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t) (st->initrd_addr >> 32));
+  viv_put_le32 (zp + ZP_EXT_RAMDISK_SIZE, (uint32_t) (st->initrd_size >> 32));
+  viv_put_le64 (zp + ZP_ACPI_RSDP_ADDR, params->rsdp_gpa);
   zp[ZP_E820_ENTRIES] = (uint8_t) ram.n_e820;
   for (unsigned i = 0; i < ram.n_e820; i++)
     {
       uint8_t *e = zp + ZP_E820_TABLE + i * 20;
 
-      wr64 (e + 0, ram.e820[i].addr);
-      wr64 (e + 8, ram.e820[i].size);
-      wr32 (e + 16, ram.e820[i].type);
+      viv_put_le64 (e + 0, ram.e820[i].addr);
+      viv_put_le64 (e + 8, ram.e820[i].size);
+      viv_put_le32 (e + 16, ram.e820[i].type);
     }
 
   if (vmm_mem_write (mem, load, d + info.payload_offset, info.payload_size) < 0
@@ -867,7 +843,7 @@ load_bzimage (const struct vmm_mem *mem, const struct vmm_boot_params *params,
       || vmm_mem_write (mem, VMM_ZERO_PAGE_ADDR, zp, sizeof zp) < 0
       || bzimage_page_tables (mem) < 0
       || boot_segments (mem, true, st) < 0)
-    return fail (why, -EINVAL, "low guest RAM is missing");
+    return fail (error, VMM_BOOT_ERROR_INVALID, "low guest RAM is missing");
 
   st->kind = VMM_BOOT_BZIMAGE;
   st->rip = load + 0x200;        /* the 64-bit entry point */
@@ -878,54 +854,56 @@ load_bzimage (const struct vmm_mem *mem, const struct vmm_boot_params *params,
   st->cr3 = VMM_PML4_ADDR;
   st->cr4 = 0x20;                /* PAE */
   st->efer = 0x500;              /* LMA | LME */
-  return 0;
+  return TRUE;
 }
 
 /* ---- entry points ---------------------------------------------------------- */
 
-int
-vmm_boot_detect (const void *kernel, size_t size, enum vmm_boot_kind *kind, const char **why)
+#define NOT_A_KERNEL "not a kernel: neither a bzImage nor an ELF file"
+
+gboolean
+vmm_boot_detect (const void *kernel, size_t size, enum vmm_boot_kind *kind, GError **error)
 {
   if (kernel == NULL)
-    return fail (why, -ENOEXEC, "no kernel");
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "no kernel");
 
   if (elf_magic (kernel, size))
     {
+      g_autoptr(GError) local = NULL;
       struct elf_image elf;
       uint64_t entry;
-      int ret;
 
-      if ((ret = elf_open (kernel, size, &elf, why)) < 0
-          || (ret = elf_pvh_entry (&elf, &entry, why)) < 0)
-        return -ENOEXEC;
+      /* An ELF file we cannot boot is not a kernel, whatever is wrong with it. */
+      if (!elf_open (kernel, size, &elf, &local) || !elf_pvh_entry (&elf, &entry, &local))
+        return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, local->message);
       *kind = VMM_BOOT_PVH;
-      return 0;
+      return TRUE;
     }
   if (bzimage_magic (kernel, size))
     {
       *kind = VMM_BOOT_BZIMAGE;
-      return 0;
+      return TRUE;
     }
-  return fail (why, -ENOEXEC, "not a kernel: neither a bzImage nor an ELF file");
+  return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, NOT_A_KERNEL);
 }
 
-int
+gboolean
 vmm_boot_load (const struct vmm_mem *mem, const struct vmm_boot_params *params,
-               struct vmm_boot_state *state, const char **why)
+               struct vmm_boot_state *state, GError **error)
 {
-  int ret;
+  gboolean ok;
 
   memset (state, 0, sizeof *state);
   if (params->kernel == NULL)
-    ret = fail (why, -ENOEXEC, "no kernel");
+    ok = fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "no kernel");
   else if (elf_magic (params->kernel, params->kernel_size))
-    ret = load_pvh (mem, params, state, why);
+    ok = load_pvh (mem, params, state, error);
   else if (bzimage_magic (params->kernel, params->kernel_size))
-    ret = load_bzimage (mem, params, state, why);
+    ok = load_bzimage (mem, params, state, error);
   else
-    ret = fail (why, -ENOEXEC, "not a kernel: neither a bzImage nor an ELF file");
+    ok = fail (error, VMM_BOOT_ERROR_NOT_KERNEL, NOT_A_KERNEL);
   /* A half-filled state must not look like a bootable one. */
-  if (ret < 0)
+  if (!ok)
     memset (state, 0, sizeof *state);
-  return ret;
+  return ok;
 }

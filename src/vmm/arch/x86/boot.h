@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,18 @@ struct vmm_e820_entry {
  * the number of entries (at most 6), or -EINVAL when RAM_SIZE is below
  * VMM_MIN_RAM or MAX entries are too few. */
 int vmm_e820_build (uint64_t ram_size, struct vmm_e820_entry *entries, unsigned max);
+
+/* ---- errors ----------------------------------------------------------------- */
+
+/* What went wrong, for callers that act on it; the message says it for people. */
+#define VMM_BOOT_ERROR (vmm_boot_error_quark ())
+typedef enum {
+  VMM_BOOT_ERROR_NOT_KERNEL,  /* not a kernel these loaders boot */
+  VMM_BOOT_ERROR_INVALID,     /* a malformed kernel, or guest RAM not laid out as expected */
+  VMM_BOOT_ERROR_NO_ROOM,     /* the kernel or the initrd does not fit where it may go */
+  VMM_BOOT_ERROR_CMDLINE,     /* the command line is too long for the kernel */
+} VmmBootError;
+GQuark vmm_boot_error_quark (void);
 
 /* ---- what to boot --------------------------------------------------------- */
 
@@ -78,19 +91,19 @@ struct vmm_boot_state {
 };
 
 /* Detects the kernel's format: PVH if it is an ELF with the PVH note,
- * bzImage if it has the "HdrS" setup header; -ENOEXEC otherwise, or for an
- * ELF without the note (with a message saying so in *why). */
-int vmm_boot_detect (const void *kernel, size_t size, enum vmm_boot_kind *kind,
-                     const char **why);
+ * bzImage if it has the "HdrS" setup header. Anything else, an ELF without
+ * the note or a broken ELF included, is VMM_BOOT_ERROR_NOT_KERNEL. */
+gboolean vmm_boot_detect (const void *kernel, size_t size, enum vmm_boot_kind *kind,
+                          GError **error);
 
 /* Loads the kernel, the initrd and the command line into guest memory, writes
  * the boot information (hvm_start_info or zero page, with the e820 map and the
- * RSDP) and fills *state. Returns 0 or a negative errno, with a human-readable
- * reason in *why (a static string): -ENOEXEC (not a kernel we boot), -E2BIG
- * (command line too long for the kernel), -ENOMEM (kernel or initrd do not fit
- * in RAM below the limits the kernel's header gives), -EINVAL (malformed). */
-int vmm_boot_load (const struct vmm_mem *mem, const struct vmm_boot_params *params,
-                   struct vmm_boot_state *state, const char **why);
+ * RSDP) and fills *state. On failure *state is all zeros and ERROR says why:
+ * NOT_KERNEL (not a kernel we boot), CMDLINE (too long for the kernel),
+ * NO_ROOM (kernel or initrd do not fit in RAM below the limits the kernel's
+ * header gives), INVALID (malformed). */
+gboolean vmm_boot_load (const struct vmm_mem *mem, const struct vmm_boot_params *params,
+                        struct vmm_boot_state *state, GError **error);
 
 /* ---- bzImage header, exposed for tests ------------------------------------ */
 
@@ -112,6 +125,6 @@ struct vmm_bzimage_info {
   size_t payload_size;
 };
 
-/* Parses and checks the setup header. Returns 0, or -ENOEXEC with *why. */
-int vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info,
-                       const char **why);
+/* Parses and checks the setup header; a header it refuses is NOT_KERNEL. */
+gboolean vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info,
+                            GError **error);

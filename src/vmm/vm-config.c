@@ -1,0 +1,327 @@
+/* vm-config.c: the engine's configuration, from the command line,
+ * machine.json and spec strings (see vm-config.h)
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include "vm-config.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "viv-size.h"
+
+G_DEFINE_QUARK (vmm-error-quark, vmm_error)
+
+#define DEFAULT_MEMORY (512ull << 20)
+
+/* A copy of S that lives as long as CONFIG's strings (NULL stays NULL). */
+static char *
+keep (struct vmm_config *config, const char *s)
+{
+  if (s == NULL)
+    return NULL;
+  if (config->strings == NULL)
+    config->strings = g_string_chunk_new (256);
+  return g_string_chunk_insert (config->strings, s);
+}
+
+/* Takes an allocated string: the copy lives in CONFIG, S is freed. */
+static char *
+keep_owned (struct vmm_config *config, char *s)
+{
+  char *kept = keep (config, s);
+
+  g_free (s);
+  return kept;
+}
+
+static void
+config_reset (struct vmm_config *config)
+{
+  vmm_config_clear (config);
+  memset (config, 0, sizeof *config);
+}
+
+void
+vmm_config_clear (struct vmm_config *config)
+{
+  g_clear_pointer (&config->strings, g_string_chunk_free);
+}
+
+/* ---- spec strings ----------------------------------------------------------- */
+
+gboolean
+vmm_disk_spec_parse (char *text, struct vmm_disk_spec *spec, GError **error)
+{
+  char *save = NULL, *opt;
+
+  memset (spec, 0, sizeof *spec);
+  spec->format = VMM_BLOCK_FORMAT_AUTO;
+  spec->cache = VMM_DISK_CACHE_WRITEBACK;
+  spec->path = strtok_r (text, ",", &save);
+  if (spec->path == NULL || *spec->path == '\0')
+    {
+      g_set_error_literal (error, VMM_ERROR, VMM_ERROR_CONFIG, "no image path");
+      return FALSE;
+    }
+  while ((opt = strtok_r (NULL, ",", &save)) != NULL)
+    {
+      char *value = strchr (opt, '=');
+
+      if (value == NULL)
+        {
+          g_set_error_literal (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                               "an option without a value (expected key=value)");
+          return FALSE;
+        }
+      *value++ = '\0';
+      if (strcmp (opt, "format") == 0 && strcmp (value, "raw") == 0)
+        spec->format = VMM_BLOCK_FORMAT_RAW;
+      else if (strcmp (opt, "format") == 0 && strcmp (value, "qcow2") == 0)
+        spec->format = VMM_BLOCK_FORMAT_QCOW2;
+      else if (strcmp (opt, "readonly") == 0 &&
+               (strcmp (value, "on") == 0 || strcmp (value, "off") == 0))
+        spec->read_only = strcmp (value, "on") == 0;
+      else if (strcmp (opt, "cache") == 0 && strcmp (value, "writeback") == 0)
+        spec->cache = VMM_DISK_CACHE_WRITEBACK;
+      else if (strcmp (opt, "cache") == 0 && strcmp (value, "none") == 0)
+        spec->cache = VMM_DISK_CACHE_NONE;
+      else if (strcmp (opt, "serial") == 0)
+        spec->serial = value;
+      else
+        {
+          g_set_error_literal (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                               "an unknown option or value (format=raw|qcow2, readonly=on|off, "
+                               "cache=writeback|none, serial=ID)");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+vmm_chardev_spec_parse (const char *text, struct vmm_chardev_spec *spec, GError **error)
+{
+  spec->path = NULL;
+  if (text != NULL && strcmp (text, "stdio") == 0)
+    spec->kind = VMM_CHARDEV_STDIO;
+  else if (text != NULL && strcmp (text, "none") == 0)
+    spec->kind = VMM_CHARDEV_NONE;
+  else if (text != NULL && strncmp (text, "file:", 5) == 0 && text[5] != '\0')
+    {
+      spec->kind = VMM_CHARDEV_FILE;
+      spec->path = text + 5;
+    }
+  else if (text != NULL && strncmp (text, "socket:", 7) == 0 && text[7] != '\0')
+    {
+      spec->kind = VMM_CHARDEV_SOCKET;
+      spec->path = text + 7;
+    }
+  else
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("--console takes stdio, file:PATH, socket:PATH or none, not “%s”"),
+                   text != NULL ? text : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- the command line --------------------------------------------------------- */
+
+/* --serial stdio|file:PATH|none */
+static gboolean
+parse_serial (struct vmm_config *config, const char *arg, GError **error)
+{
+  if (arg == NULL || g_str_equal (arg, "stdio"))
+    config->serial = VMM_SERIAL_STDIO;
+  else if (g_str_equal (arg, "none"))
+    config->serial = VMM_SERIAL_NONE;
+  else if (g_str_has_prefix (arg, "file:") && arg[5] != '\0')
+    {
+      config->serial = VMM_SERIAL_FILE;
+      config->serial_path = keep (config, arg + 5);
+    }
+  else
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("--serial takes stdio, file:PATH or none, not “%s”"), arg);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* --console WHERE and --port NAME[,socket=PATH] */
+static gboolean
+parse_console (struct vmm_config *config, const struct vmm_config_args *args, GError **error)
+{
+  struct vmm_console_config *c = &config->console;
+  guint n_ports = args->ports ? g_strv_length ((char **) args->ports) : 0;
+
+  if (args->console == NULL && n_ports == 0)
+    return TRUE;
+  config->console_enabled = true;
+  c->console.kind = VMM_CHARDEV_NONE;
+  if (args->console != NULL &&
+      !vmm_chardev_spec_parse (keep (config, args->console), &c->console, error))
+    return FALSE;
+  if (n_ports >= VMM_CONSOLE_MAX_PORTS)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("At most %d --port options"),
+                   VMM_CONSOLE_MAX_PORTS - 1);
+      return FALSE;
+    }
+  for (guint i = 0; i < n_ports; i++)
+    {
+      struct vmm_console_port_spec *port = &c->ports[i];
+      char *name = keep (config, args->ports[i]);
+      char *comma = strchr (name, ',');
+
+      port->name = name;
+      port->backend.kind = VMM_CHARDEV_NONE;
+      if (comma != NULL)
+        {
+          *comma = '\0';
+          if (!g_str_has_prefix (comma + 1, "socket=") || comma[8] == '\0')
+            {
+              g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                           _("--port takes NAME or NAME,socket=PATH, not “%s,%s”"),
+                           name, comma + 1);
+              return FALSE;
+            }
+          port->backend.kind = VMM_CHARDEV_SOCKET;
+          port->backend.path = comma + 8;
+        }
+    }
+  c->n_ports = n_ports;
+  return TRUE;
+}
+
+/* --disk PATH[,format=...][,readonly=on][,cache=...] (repeatable), --aio */
+static gboolean
+parse_disks (struct vmm_config *config, const struct vmm_config_args *args, GError **error)
+{
+  guint n = args->disks ? g_strv_length ((char **) args->disks) : 0;
+
+  if (n > VMM_MAX_DISKS)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("At most %d --disk options"),
+                   VMM_MAX_DISKS);
+      return FALSE;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GError) local = NULL;
+
+      if (!vmm_disk_spec_parse (keep (config, args->disks[i]), &config->disks[i], &local))
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("--disk %s: %s"), args->disks[i],
+                       local->message);
+          return FALSE;
+        }
+    }
+  config->n_disks = n;
+  if (args->aio != NULL && !g_str_equal (args->aio, "io_uring") &&
+      !g_str_equal (args->aio, "threads"))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("--aio takes io_uring or threads, not “%s”"), args->aio);
+      return FALSE;
+    }
+  config->io_threads = args->aio != NULL && g_str_equal (args->aio, "threads");
+  return TRUE;
+}
+
+gboolean
+vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *args,
+                      GError **error)
+{
+  guint64 memory = DEFAULT_MEMORY;
+
+  config_reset (config);
+  config->kvm_path = keep (config, args->kvm_path);
+  config->kernel_path = keep (config, args->kernel);
+  config->initrd_path = keep (config, args->initrd);
+  config->cmdline = keep (config, args->cmdline);
+  config->cpus = args->cpus > 0 ? args->cpus : 1;
+  config->rng = args->rng;
+  config->handle_signals = true;
+  if (args->memory != NULL && !viv_size_parse (args->memory, &memory, error))
+    {
+      g_prefix_error (error, "--memory: ");
+      return FALSE;
+    }
+  config->memory = memory;
+  return parse_serial (config, args->serial, error) && parse_console (config, args, error) &&
+         parse_disks (config, args, error);
+}
+
+/* ---- machine.json ---------------------------------------------------------------- */
+
+gboolean
+vmm_config_from_machine (struct vmm_config *config, const VivMachineConfig *mc,
+                         const char *machine_dir, GError **error)
+{
+  unsigned n_disks = mc->disks->len + mc->media->len;
+
+  config_reset (config);
+  config->memory = mc->memory;
+  config->cpus = mc->cpus;
+  config->rng = mc->devices.rng;
+  config->serial = VMM_SERIAL_CALLBACK;
+
+  if (mc->boot.kind != VIV_BOOT_KIND_KERNEL)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("boot.kind: booting from firmware is not available yet; this machine needs "
+                     "a kernel to boot (boot.kind “kernel”)"));
+      return FALSE;
+    }
+  config->kernel_path = keep_owned (config, viv_machine_config_resolve_path (machine_dir,
+                                                                             mc->boot.kernel));
+  if (mc->boot.initrd != NULL)
+    config->initrd_path = keep_owned (config, viv_machine_config_resolve_path (machine_dir,
+                                                                               mc->boot.initrd));
+  config->cmdline = keep (config, mc->boot.cmdline);
+
+  if (n_disks > VMM_MAX_DISKS)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("disks: a machine can have at most %d disks and media together"),
+                   VMM_MAX_DISKS);
+      return FALSE;
+    }
+  for (guint i = 0; i < mc->disks->len; i++)
+    {
+      const VivDiskConfig *d = mc->disks->pdata[i];
+      struct vmm_disk_spec *spec = &config->disks[config->n_disks++];
+
+      spec->path = keep_owned (config, viv_machine_config_resolve_path (machine_dir, d->path));
+      spec->format = d->format == VIV_DISK_FORMAT_RAW ? VMM_BLOCK_FORMAT_RAW
+                                                      : VMM_BLOCK_FORMAT_QCOW2;
+      spec->read_only = d->readonly;
+      spec->cache = d->cache == VIV_DISK_CACHE_NONE ? VMM_DISK_CACHE_NONE
+                                                    : VMM_DISK_CACHE_WRITEBACK;
+      spec->serial = keep (config, d->serial);
+    }
+  /* Removable media (an installer ISO) are read-only disks after the disks. */
+  for (guint i = 0; i < mc->media->len; i++)
+    {
+      const VivMediaConfig *m = mc->media->pdata[i];
+      struct vmm_disk_spec *spec = &config->disks[config->n_disks++];
+
+      spec->path = keep_owned (config, viv_machine_config_resolve_path (machine_dir, m->path));
+      spec->format = VMM_BLOCK_FORMAT_RAW;
+      spec->read_only = true;
+      spec->cache = VMM_DISK_CACHE_WRITEBACK;
+    }
+
+  if (mc->devices.console)
+    {
+      config->console_enabled = true;
+      config->console.console.kind = VMM_CHARDEV_NONE;
+    }
+  return TRUE;
+}

@@ -1,0 +1,108 @@
+/* vm-config.h: what a VM is built from, and the one place that parses it
+ *
+ * struct vmm_config is everything vmm_vm_create() needs. It comes from the
+ * command line (vmm_config_from_args, with main.c declaring the options)
+ * or from a machine's machine.json (vmm_config_from_machine, for the
+ * D-Bus service); the disk and console spec strings the command line takes
+ * are parsed here too. Nothing else in the engine parses configuration.
+ *
+ * A config owns the strings it points to (a chunk freed by
+ * vmm_config_clear), so it outlives the arguments it was made from. Parse
+ * errors are GErrors in VMM_ERROR, VMM_ERROR_CONFIG, with the message the
+ * user sees.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices/chardev.h"
+#include "viv-machine-config.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
+
+#define VMM_MAX_CPUS 255
+#define VMM_MAX_DISKS 16
+
+/* The engine's errors on set-up paths (building a VM, parsing its
+ * configuration); see README.md for the convention. */
+#define VMM_ERROR (vmm_error_quark ())
+typedef enum {
+  VMM_ERROR_NO_KVM,     /* KVM missing or unusable: exit status 2 */
+  VMM_ERROR_CONFIG,     /* bad options */
+  VMM_ERROR_BOOT,       /* the kernel or initrd cannot be booted */
+  VMM_ERROR_FAILED,     /* anything else */
+} VmmError;
+GQuark vmm_error_quark (void);
+
+enum vmm_serial_mode {
+  VMM_SERIAL_NONE,
+  VMM_SERIAL_STDIO,
+  VMM_SERIAL_FILE,
+  VMM_SERIAL_CALLBACK,         /* serial_output gets the bytes */
+};
+
+struct vmm_config {
+  const char *kvm_path;        /* NULL: /dev/kvm */
+  const char *kernel_path;
+  const char *initrd_path;     /* NULL: none */
+  const char *cmdline;         /* NULL: empty */
+  uint64_t memory;             /* bytes */
+  unsigned cpus;
+  enum vmm_serial_mode serial;
+  const char *serial_path;     /* for VMM_SERIAL_FILE */
+  /* For VMM_SERIAL_CALLBACK: called on a vCPU thread, must not block */
+  void (*serial_output) (void *data, const uint8_t *bytes, size_t len);
+  void *serial_data;
+  bool rng;
+  bool handle_signals;         /* SIGTERM/SIGINT/SIGHUP stop the VM (command-line use) */
+  bool console_enabled;        /* a virtio-console device */
+  struct vmm_console_config console;
+  unsigned n_disks;
+  struct vmm_disk_spec disks[VMM_MAX_DISKS];
+  bool io_threads;             /* disk I/O on threads even where io_uring works */
+
+  GStringChunk *strings;       /* what the strings above point into, or NULL */
+};
+
+/* The command line's options, as main.c's GOptionEntry table leaves them. */
+struct vmm_config_args {
+  const char *kvm_path;        /* the KVM device, already checked */
+  const char *kernel;
+  const char *initrd;
+  const char *cmdline;
+  const char *memory;          /* a size (512M, 2G); NULL: 512 MiB */
+  unsigned cpus;               /* 0: one */
+  const char *serial;          /* --serial; NULL: stdio */
+  const char *console;         /* --console; NULL: no console unless a --port */
+  const char *const *ports;    /* --port NAME[,socket=PATH], NULL-terminated; NULL: none */
+  const char *const *disks;    /* --disk specs, NULL-terminated; NULL: none */
+  const char *aio;             /* --aio; NULL: io_uring where the kernel has it */
+  bool rng;
+};
+
+/* Fills CONFIG (cleared first) from the command line. The VM stops on
+ * SIGTERM, SIGINT and SIGHUP. */
+gboolean vmm_config_from_args    (struct vmm_config *config, const struct vmm_config_args *args,
+                                  GError **error);
+/* Fills CONFIG (cleared first) from a machine's description; relative
+ * paths are relative to MACHINE_DIR. Serial output goes nowhere until the
+ * caller sets serial_output (the service does). */
+gboolean vmm_config_from_machine (struct vmm_config *config, const VivMachineConfig *machine,
+                                  const char *machine_dir, GError **error);
+/* Frees what CONFIG owns (it can be filled again). */
+void     vmm_config_clear        (struct vmm_config *config);
+
+/* Parses PATH[,format=raw|qcow2][,readonly=on|off][,cache=writeback|none]
+ * [,serial=ID]. TEXT is modified in place (the commas become NULs) and SPEC
+ * points into it. */
+gboolean vmm_disk_spec_parse    (char *text, struct vmm_disk_spec *spec, GError **error);
+/* Parses "stdio", "file:PATH", "socket:PATH" or "none"; SPEC's path points
+ * into TEXT. The message of ERROR names --console, the option that takes
+ * these. */
+gboolean vmm_chardev_spec_parse (const char *text, struct vmm_chardev_spec *spec,
+                                 GError **error);

@@ -1,0 +1,458 @@
+/* test-vm-config.c: the engine's configuration, from the command line,
+ * machine.json and spec strings (src/vmm/vm-config.c), without a VM
+ *
+ * The messages checked here are the ones vivarium-vmm prints after
+ * "vivarium-vmm: " (or "vivarium-vmm: DIR: " for a machine): they must not
+ * change, the translations in po/ match them.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <glib.h>
+#include <string.h>
+
+#include "viv-size.h"
+#include "vm-config.h"
+
+/* ---- spec strings ------------------------------------------------------------- */
+
+static void
+test_disk_spec (void)
+{
+  char plain[] = "disk.img";
+  char full[] = "/images/a b.qcow2,format=qcow2,readonly=on,cache=none,serial=SER-1";
+  char options[] = "x.raw,readonly=off,format=raw,cache=writeback";
+  struct vmm_disk_spec spec;
+
+  g_assert_true (vmm_disk_spec_parse (plain, &spec, NULL));
+  g_assert_cmpstr (spec.path, ==, "disk.img");
+  g_assert_cmpint (spec.format, ==, VMM_BLOCK_FORMAT_AUTO);
+  g_assert_false (spec.read_only);
+  g_assert_cmpint (spec.cache, ==, VMM_DISK_CACHE_WRITEBACK);
+  g_assert_null (spec.serial);
+
+  g_assert_true (vmm_disk_spec_parse (full, &spec, NULL));
+  g_assert_cmpstr (spec.path, ==, "/images/a b.qcow2");
+  g_assert_cmpint (spec.format, ==, VMM_BLOCK_FORMAT_QCOW2);
+  g_assert_true (spec.read_only);
+  g_assert_cmpint (spec.cache, ==, VMM_DISK_CACHE_NONE);
+  g_assert_cmpstr (spec.serial, ==, "SER-1");
+  /* The spec points into the text, which the parser cut up. */
+  g_assert_true (spec.path == full);
+
+  g_assert_true (vmm_disk_spec_parse (options, &spec, NULL));
+  g_assert_cmpint (spec.format, ==, VMM_BLOCK_FORMAT_RAW);
+  g_assert_false (spec.read_only);
+  g_assert_cmpint (spec.cache, ==, VMM_DISK_CACHE_WRITEBACK);
+}
+
+static void
+test_disk_spec_errors (void)
+{
+  static const struct {
+    const char *text;
+    const char *message;
+  } cases[] = {
+    { "", "no image path" },
+    { ",,", "no image path" },
+    { "a.img,readonly", "an option without a value (expected key=value)" },
+    { "a.img,format=vmdk", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
+                           "cache=writeback|none, serial=ID)" },
+    { "a.img,readonly=yes", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
+                            "cache=writeback|none, serial=ID)" },
+    { "a.img,cache=unsafe", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
+                            "cache=writeback|none, serial=ID)" },
+    { "a.img,speed=fast", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
+                          "cache=writeback|none, serial=ID)" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = g_strdup (cases[i].text);
+      g_autoptr(GError) error = NULL;
+      struct vmm_disk_spec spec;
+
+      g_test_message ("%s", cases[i].text);
+      g_assert_false (vmm_disk_spec_parse (text, &spec, &error));
+      g_assert_error (error, VMM_ERROR, VMM_ERROR_CONFIG);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+}
+
+static void
+test_chardev_spec (void)
+{
+  static const struct {
+    const char *text;
+    enum vmm_chardev_kind kind;
+    const char *path;
+  } good[] = {
+    { "stdio", VMM_CHARDEV_STDIO, NULL },
+    { "none", VMM_CHARDEV_NONE, NULL },
+    { "file:/tmp/console.log", VMM_CHARDEV_FILE, "/tmp/console.log" },
+    { "socket:/run/c.sock", VMM_CHARDEV_SOCKET, "/run/c.sock" },
+  };
+  static const char *const bad[] = {
+    "", "file:", "socket:", "tcp:localhost:4444", "STDIO", "stdio ", "pty",
+  };
+  struct vmm_chardev_spec spec;
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      spec.path = "stale";
+      g_assert_true (vmm_chardev_spec_parse (good[i].text, &spec, NULL));
+      g_assert_cmpint (spec.kind, ==, good[i].kind);
+      g_assert_cmpstr (spec.path, ==, good[i].path);
+      if (good[i].path != NULL)
+        g_assert_true (spec.path > good[i].text);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *expected =
+        g_strdup_printf ("--console takes stdio, file:PATH, socket:PATH or none, not “%s”",
+                         bad[i]);
+
+      g_assert_false (vmm_chardev_spec_parse (bad[i], &spec, &error));
+      g_assert_error (error, VMM_ERROR, VMM_ERROR_CONFIG);
+      g_assert_cmpstr (error->message, ==, expected);
+    }
+}
+
+/* ---- the command line ------------------------------------------------------------- */
+
+static void
+test_args_defaults (void)
+{
+  struct vmm_config_args args = { .kvm_path = "/dev/kvm", .kernel = "vmlinuz" };
+  struct vmm_config config;
+
+  memset (&config, 0xa5, sizeof config);
+  config.strings = NULL;
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpstr (config.kvm_path, ==, "/dev/kvm");
+  g_assert_cmpstr (config.kernel_path, ==, "vmlinuz");
+  g_assert_null (config.initrd_path);
+  g_assert_null (config.cmdline);
+  g_assert_cmpuint (config.memory, ==, 512u << 20);
+  g_assert_cmpuint (config.cpus, ==, 1);
+  g_assert_cmpint (config.serial, ==, VMM_SERIAL_STDIO);
+  g_assert_null (config.serial_path);
+  g_assert_null (config.serial_output);
+  g_assert_false (config.rng);
+  g_assert_true (config.handle_signals);
+  g_assert_false (config.console_enabled);
+  g_assert_cmpuint (config.n_disks, ==, 0);
+  g_assert_false (config.io_threads);
+  vmm_config_clear (&config);
+  g_assert_null (config.strings);
+}
+
+static void
+test_args_full (void)
+{
+  char kernel[] = "/boot/vmlinuz";
+  char disk0[] = "a.qcow2,format=qcow2,readonly=on,cache=none,serial=XY";
+  char port1[] = "com.redhat.spice.0,socket=/tmp/agent.sock";
+  const char *const disks[] = { disk0, "b.img", NULL };
+  const char *const ports[] = { "org.test.0", port1, NULL };
+  struct vmm_config_args args = {
+    .kvm_path = "/dev/kvm", .kernel = kernel, .initrd = "initrd.img",
+    .cmdline = "console=ttyS0 quiet", .memory = "2G", .cpus = 4,
+    .serial = "file:/tmp/serial.log", .console = "socket:/tmp/console.sock", .ports = ports,
+    .disks = disks, .aio = "threads", .rng = TRUE,
+  };
+  struct vmm_config config = { 0 };
+
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpuint (config.memory, ==, G_GUINT64_CONSTANT (2) << 30);
+  g_assert_cmpuint (config.cpus, ==, 4);
+  g_assert_cmpstr (config.initrd_path, ==, "initrd.img");
+  g_assert_cmpstr (config.cmdline, ==, "console=ttyS0 quiet");
+  g_assert_cmpint (config.serial, ==, VMM_SERIAL_FILE);
+  g_assert_cmpstr (config.serial_path, ==, "/tmp/serial.log");
+  g_assert_true (config.rng);
+  g_assert_true (config.io_threads);
+
+  g_assert_true (config.console_enabled);
+  g_assert_cmpint (config.console.console.kind, ==, VMM_CHARDEV_SOCKET);
+  g_assert_cmpstr (config.console.console.path, ==, "/tmp/console.sock");
+  g_assert_cmpuint (config.console.n_ports, ==, 2);
+  g_assert_cmpstr (config.console.ports[0].name, ==, "org.test.0");
+  g_assert_cmpint (config.console.ports[0].backend.kind, ==, VMM_CHARDEV_NONE);
+  g_assert_cmpstr (config.console.ports[1].name, ==, "com.redhat.spice.0");
+  g_assert_cmpint (config.console.ports[1].backend.kind, ==, VMM_CHARDEV_SOCKET);
+  g_assert_cmpstr (config.console.ports[1].backend.path, ==, "/tmp/agent.sock");
+
+  g_assert_cmpuint (config.n_disks, ==, 2);
+  g_assert_cmpstr (config.disks[0].path, ==, "a.qcow2");
+  g_assert_cmpint (config.disks[0].format, ==, VMM_BLOCK_FORMAT_QCOW2);
+  g_assert_true (config.disks[0].read_only);
+  g_assert_cmpint (config.disks[0].cache, ==, VMM_DISK_CACHE_NONE);
+  g_assert_cmpstr (config.disks[0].serial, ==, "XY");
+  g_assert_cmpstr (config.disks[1].path, ==, "b.img");
+  g_assert_cmpint (config.disks[1].format, ==, VMM_BLOCK_FORMAT_AUTO);
+
+  /* The config keeps copies: the arguments are neither cut up nor needed. */
+  g_assert_cmpstr (disk0, ==, "a.qcow2,format=qcow2,readonly=on,cache=none,serial=XY");
+  g_assert_cmpstr (port1, ==, "com.redhat.spice.0,socket=/tmp/agent.sock");
+  memset (kernel, 'x', sizeof kernel - 1);
+  memset (disk0, 'x', sizeof disk0 - 1);
+  g_assert_cmpstr (config.kernel_path, ==, "/boot/vmlinuz");
+  g_assert_cmpstr (config.disks[0].path, ==, "a.qcow2");
+  vmm_config_clear (&config);
+}
+
+/* A console with only named ports: port 0 has nothing behind it. */
+static void
+test_args_ports_only (void)
+{
+  const char *const ports[] = { "only", NULL };
+  struct vmm_config_args args = { .kernel = "k", .ports = ports, .aio = "io_uring",
+                                  .serial = "none" };
+  struct vmm_config config = { 0 };
+
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.serial, ==, VMM_SERIAL_NONE);
+  g_assert_false (config.io_threads);
+  g_assert_true (config.console_enabled);
+  g_assert_cmpint (config.console.console.kind, ==, VMM_CHARDEV_NONE);
+  g_assert_cmpuint (config.console.n_ports, ==, 1);
+  vmm_config_clear (&config);
+}
+
+typedef struct {
+  const char *name;
+  struct vmm_config_args args;
+  const char *message;
+} ArgsCase;
+
+static void
+test_args_errors (void)
+{
+  static const char *const many_ports[] = {
+    "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13",
+    "p14", "p15", NULL,
+  };
+  static const char *const many_disks[] = {
+    "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13",
+    "d14", "d15", "d16", NULL,
+  };
+  static const char *const bad_port[] = { "ok", "x,sock=/p", NULL };
+  static const char *const empty_socket[] = { "x,socket=", NULL };
+  static const char *const bad_disk[] = { "good.img", "a.img,format=vmdk", NULL };
+  static const char *const no_path[] = { ",", NULL };
+  static const ArgsCase cases[] = {
+    { "serial", { .serial = "tty" }, "--serial takes stdio, file:PATH or none, not “tty”" },
+    { "serial-file", { .serial = "file:" },
+      "--serial takes stdio, file:PATH or none, not “file:”" },
+    { "console", { .console = "pipe" },
+      "--console takes stdio, file:PATH, socket:PATH or none, not “pipe”" },
+    { "ports", { .ports = many_ports }, "At most 15 --port options" },
+    { "port", { .ports = bad_port }, "--port takes NAME or NAME,socket=PATH, not “x,sock=/p”" },
+    { "port-socket", { .ports = empty_socket },
+      "--port takes NAME or NAME,socket=PATH, not “x,socket=”" },
+    { "disks", { .disks = many_disks }, "At most 16 --disk options" },
+    { "disk", { .disks = bad_disk },
+      "--disk a.img,format=vmdk: an unknown option or value (format=raw|qcow2, readonly=on|off, "
+      "cache=writeback|none, serial=ID)" },
+    { "disk-path", { .disks = no_path }, "--disk ,: no image path" },
+    { "aio", { .aio = "posix" }, "--aio takes io_uring or threads, not “posix”" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      struct vmm_config_args args = cases[i].args;
+      g_autoptr(GError) error = NULL;
+      struct vmm_config config = { 0 };
+
+      g_test_message ("%s", cases[i].name);
+      args.kernel = "vmlinuz";
+      g_assert_false (vmm_config_from_args (&config, &args, &error));
+      g_assert_error (error, VMM_ERROR, VMM_ERROR_CONFIG);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+      vmm_config_clear (&config);
+    }
+}
+
+/* The size's own message, after the option's name */
+static void
+test_args_memory (void)
+{
+  struct vmm_config_args args = { .kernel = "k", .memory = "lots" };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) size_error = NULL;
+  g_autofree char *expected = NULL;
+  struct vmm_config config = { 0 };
+  guint64 size;
+
+  g_assert_false (viv_size_parse ("lots", &size, &size_error));
+  expected = g_strconcat ("--memory: ", size_error->message, NULL);
+  g_assert_false (vmm_config_from_args (&config, &args, &error));
+  g_assert_cmpstr (error->message, ==, expected);
+  vmm_config_clear (&config);
+
+  args.memory = "64M";
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpuint (config.memory, ==, 64u << 20);
+  vmm_config_clear (&config);
+}
+
+/* ---- machine.json ------------------------------------------------------------------ */
+
+#define UUID "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+static VivMachineConfig *
+machine (const char *boot, const char *disks, const char *devices)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *json = g_strdup_printf ("{\"version\": 1, \"uuid\": \"" UUID "\", "
+                                           "\"name\": \"m\", \"memory\": 134217728, "
+                                           "\"cpus\": 3, \"boot\": %s%s%s}",
+                                           boot, disks, devices);
+  VivMachineConfig *mc = viv_machine_config_load_from_data (json, -1, &error);
+
+  g_assert_no_error (error);
+  return mc;
+}
+
+static void
+test_machine (void)
+{
+  VivMachineConfig *mc =
+    machine ("{\"kind\": \"kernel\", \"kernel\": \"vmlinuz\", \"initrd\": \"/boot/initrd.img\","
+             " \"cmdline\": \"console=hvc0\"}",
+             ", \"disks\": [{\"path\": \"disk.qcow2\", \"format\": \"qcow2\"},"
+             " {\"path\": \"/var/data.img\", \"format\": \"raw\", \"readonly\": true,"
+             "  \"cache\": \"none\", \"serial\": \"DATA-01\"}],"
+             " \"media\": [{\"path\": \"../isos/debian.iso\", \"kind\": \"cdrom\"}]",
+             ", \"devices\": {\"rng\": true, \"console\": true}");
+  struct vmm_config config = { 0 };
+
+  g_assert_true (vmm_config_from_machine (&config, mc, "/machines/" UUID, NULL));
+  /* machine.json says nothing about these: the service sets them. */
+  g_assert_null (config.kvm_path);
+  g_assert_cmpint (config.serial, ==, VMM_SERIAL_CALLBACK);
+  g_assert_null (config.serial_output);
+  g_assert_false (config.handle_signals);
+
+  g_assert_cmpuint (config.memory, ==, 128u << 20);
+  g_assert_cmpuint (config.cpus, ==, 3);
+  g_assert_true (config.rng);
+  g_assert_cmpstr (config.kernel_path, ==, "/machines/" UUID "/vmlinuz");
+  g_assert_cmpstr (config.initrd_path, ==, "/boot/initrd.img");
+  g_assert_cmpstr (config.cmdline, ==, "console=hvc0");
+
+  /* Disks first, then the media as read-only raw disks */
+  g_assert_cmpuint (config.n_disks, ==, 3);
+  g_assert_cmpstr (config.disks[0].path, ==, "/machines/" UUID "/disk.qcow2");
+  g_assert_cmpint (config.disks[0].format, ==, VMM_BLOCK_FORMAT_QCOW2);
+  g_assert_false (config.disks[0].read_only);
+  g_assert_cmpint (config.disks[0].cache, ==, VMM_DISK_CACHE_WRITEBACK);
+  g_assert_null (config.disks[0].serial);
+  g_assert_cmpstr (config.disks[1].path, ==, "/var/data.img");
+  g_assert_cmpint (config.disks[1].format, ==, VMM_BLOCK_FORMAT_RAW);
+  g_assert_true (config.disks[1].read_only);
+  g_assert_cmpint (config.disks[1].cache, ==, VMM_DISK_CACHE_NONE);
+  g_assert_cmpstr (config.disks[1].serial, ==, "DATA-01");
+  g_assert_cmpstr (config.disks[2].path, ==, "/machines/isos/debian.iso");
+  g_assert_cmpint (config.disks[2].format, ==, VMM_BLOCK_FORMAT_RAW);
+  g_assert_true (config.disks[2].read_only);
+  g_assert_cmpint (config.disks[2].cache, ==, VMM_DISK_CACHE_WRITEBACK);
+
+  g_assert_true (config.console_enabled);
+  g_assert_cmpint (config.console.console.kind, ==, VMM_CHARDEV_NONE);
+  g_assert_cmpuint (config.console.n_ports, ==, 0);
+
+  /* Its strings are its own: the description can go. */
+  viv_machine_config_free (mc);
+  g_assert_cmpstr (config.cmdline, ==, "console=hvc0");
+  g_assert_cmpstr (config.disks[1].serial, ==, "DATA-01");
+  vmm_config_clear (&config);
+}
+
+static void
+test_machine_minimal (void)
+{
+  g_autoptr(VivMachineConfig) mc = NULL;
+  struct vmm_config config = { 0 };
+
+  mc = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}", "",
+                ", \"devices\": {\"rng\": false}");
+  g_assert_true (vmm_config_from_machine (&config, mc, "/m", NULL));
+  g_assert_null (config.initrd_path);
+  g_assert_null (config.cmdline);
+  g_assert_false (config.rng);
+  g_assert_false (config.console_enabled);
+  g_assert_cmpuint (config.n_disks, ==, 0);
+  vmm_config_clear (&config);
+}
+
+static void
+test_machine_errors (void)
+{
+  g_autoptr(VivMachineConfig) firmware = NULL;
+  g_autoptr(VivMachineConfig) disk = NULL;
+  g_autoptr(GString) disks = g_string_new (", \"disks\": [");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *too_many = NULL;
+  struct vmm_config config = { 0 };
+
+  firmware = machine ("{\"kind\": \"firmware\", \"firmware\": \"bios\"}", "", "");
+  g_assert_false (vmm_config_from_machine (&config, firmware, "/m", &error));
+  g_assert_error (error, VMM_ERROR, VMM_ERROR_CONFIG);
+  g_assert_cmpstr (error->message, ==, "boot.kind: booting from firmware is not available yet; "
+                   "this machine needs a kernel to boot (boot.kind “kernel”)");
+  g_clear_error (&error);
+  vmm_config_clear (&config);
+
+  disk = machine ("{\"kind\": \"disk\"}", "", "");
+  g_assert_false (vmm_config_from_machine (&config, disk, "/m", &error));
+  g_assert_error (error, VMM_ERROR, VMM_ERROR_CONFIG);
+  g_clear_error (&error);
+  vmm_config_clear (&config);
+
+  /* Sixteen disks and one medium are one too many. */
+  for (guint i = 0; i < 16; i++)
+    g_string_append_printf (disks, "%s{\"path\": \"d%u.qcow2\", \"format\": \"qcow2\"}",
+                            i ? ", " : "", i);
+  g_string_append (disks, "], \"media\": [{\"path\": \"x.iso\", \"kind\": \"cdrom\"}]");
+  too_many = g_string_free (g_steal_pointer (&disks), FALSE);
+  {
+    g_autoptr(VivMachineConfig) mc = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}",
+                                              too_many, "");
+
+    g_assert_false (vmm_config_from_machine (&config, mc, "/m", &error));
+    g_assert_error (error, VMM_ERROR, VMM_ERROR_CONFIG);
+    g_assert_cmpstr (error->message, ==,
+                     "disks: a machine can have at most 16 disks and media together");
+    vmm_config_clear (&config);
+
+    /* Sixteen in all is fine. */
+    g_ptr_array_remove_index (mc->media, 0);
+    g_assert_true (vmm_config_from_machine (&config, mc, "/m", NULL));
+    g_assert_cmpuint (config.n_disks, ==, 16);
+    vmm_config_clear (&config);
+  }
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/vm-config/disk-spec", test_disk_spec);
+  g_test_add_func ("/vm-config/disk-spec/errors", test_disk_spec_errors);
+  g_test_add_func ("/vm-config/chardev-spec", test_chardev_spec);
+  g_test_add_func ("/vm-config/args/defaults", test_args_defaults);
+  g_test_add_func ("/vm-config/args/full", test_args_full);
+  g_test_add_func ("/vm-config/args/ports-only", test_args_ports_only);
+  g_test_add_func ("/vm-config/args/errors", test_args_errors);
+  g_test_add_func ("/vm-config/args/memory", test_args_memory);
+  g_test_add_func ("/vm-config/machine", test_machine);
+  g_test_add_func ("/vm-config/machine/minimal", test_machine_minimal);
+  g_test_add_func ("/vm-config/machine/errors", test_machine_errors);
+
+  return g_test_run ();
+}
