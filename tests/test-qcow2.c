@@ -9,7 +9,6 @@
  */
 #include "config.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -26,6 +25,7 @@
 #include "block/block.h"
 #include "block/qcow2.h"
 #include "log.h"
+#include "viv-bytes.h"
 
 #define KiB (UINT64_C (1) << 10)
 #define MiB (UINT64_C (1) << 20)
@@ -256,24 +256,24 @@ static uint64_t
 file_get64 (const char *path, uint64_t off)
 {
   int fd = open (path, O_RDONLY);
-  uint64_t v = 0;
+  uint8_t be[8];
 
   g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (pread (fd, &v, 8, (off_t) off), ==, 8);
+  g_assert_cmpint (pread (fd, be, 8, (off_t) off), ==, 8);
   close (fd);
-  return be64toh (v);
+  return viv_get_be64 (be);
 }
 
 static uint32_t
 file_get32 (const char *path, uint64_t off)
 {
   int fd = open (path, O_RDONLY);
-  uint32_t v = 0;
+  uint8_t be[4];
 
   g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (pread (fd, &v, 4, (off_t) off), ==, 4);
+  g_assert_cmpint (pread (fd, be, 4, (off_t) off), ==, 4);
   close (fd);
-  return be32toh (v);
+  return viv_get_be32 (be);
 }
 
 static void
@@ -289,22 +289,28 @@ file_put (const char *path, uint64_t off, const void *buf, size_t len)
 static void
 file_put64 (const char *path, uint64_t off, uint64_t v)
 {
-  v = htobe64 (v);
-  file_put (path, off, &v, 8);
+  uint8_t be[8];
+
+  viv_put_be64 (be, v);
+  file_put (path, off, be, 8);
 }
 
 static void
 file_put32 (const char *path, uint64_t off, uint32_t v)
 {
-  v = htobe32 (v);
-  file_put (path, off, &v, 4);
+  uint8_t be[4];
+
+  viv_put_be32 (be, v);
+  file_put (path, off, be, 4);
 }
 
 static void
 file_put16 (const char *path, uint64_t off, uint16_t v)
 {
-  v = htobe16 (v);
-  file_put (path, off, &v, 2);
+  uint8_t be[2];
+
+  viv_put_be16 (be, v);
+  file_put (path, off, be, 2);
 }
 
 static uint64_t

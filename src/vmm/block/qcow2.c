@@ -34,7 +34,6 @@
  */
 #include "block/qcow2.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -48,6 +47,7 @@
 #include <zstd.h>
 
 #include "log.h"
+#include "viv-bytes.h"
 
 /* Most clusters one map_write call allocates; the caller maps the rest. */
 #define MAX_MAP_CLUSTERS 2048u
@@ -81,52 +81,7 @@ struct qcow2_write {
   struct qcow2_alloc *allocs[];
 };
 
-/* ---- byte order and arithmetic --------------------------------------------- */
-
-static inline uint16_t
-get_be16 (const uint8_t *p)
-{
-  uint16_t v;
-  memcpy (&v, p, 2);
-  return be16toh (v);
-}
-
-static inline uint32_t
-get_be32 (const uint8_t *p)
-{
-  uint32_t v;
-  memcpy (&v, p, 4);
-  return be32toh (v);
-}
-
-static inline uint64_t
-get_be64 (const uint8_t *p)
-{
-  uint64_t v;
-  memcpy (&v, p, 8);
-  return be64toh (v);
-}
-
-static inline void
-put_be16 (uint8_t *p, uint16_t v)
-{
-  v = htobe16 (v);
-  memcpy (p, &v, 2);
-}
-
-static inline void
-put_be32 (uint8_t *p, uint32_t v)
-{
-  v = htobe32 (v);
-  memcpy (p, &v, 4);
-}
-
-static inline void
-put_be64 (uint8_t *p, uint64_t v)
-{
-  v = htobe64 (v);
-  memcpy (p, &v, 8);
-}
+/* ---- arithmetic ---------------------------------------------------------------- */
 
 static inline uint64_t
 div_up (uint64_t a, uint64_t b)
@@ -381,11 +336,11 @@ rb_get (const struct qcow2 *q, const uint8_t *blk, uint64_t i)
     case 3:
       return blk[i];
     case 4:
-      return get_be16 (blk + 2 * i);
+      return viv_get_be16 (blk + 2 * i);
     case 5:
-      return get_be32 (blk + 4 * i);
+      return viv_get_be32 (blk + 4 * i);
     default:
-      return get_be64 (blk + 8 * i);
+      return viv_get_be64 (blk + 8 * i);
     }
 }
 
@@ -406,13 +361,13 @@ rb_set (const struct qcow2 *q, uint8_t *blk, uint64_t i, uint64_t v)
       blk[i] = (uint8_t) v;
       break;
     case 4:
-      put_be16 (blk + 2 * i, (uint16_t) v);
+      viv_put_be16 (blk + 2 * i, (uint16_t) v);
       break;
     case 5:
-      put_be32 (blk + 4 * i, (uint32_t) v);
+      viv_put_be32 (blk + 4 * i, (uint32_t) v);
       break;
     default:
-      put_be64 (blk + 8 * i, v);
+      viv_put_be64 (blk + 8 * i, v);
       break;
     }
 }
@@ -478,7 +433,7 @@ reftable_write_entry (struct qcow2 *q, uint64_t t)
 {
   uint8_t be[8];
 
-  put_be64 (be, q->reftable[t]);
+  viv_put_be64 (be, q->reftable[t]);
   return meta_write (q, be, 8, q->reftable_offset + t * 8);
 }
 
@@ -651,7 +606,7 @@ reftable_grow (struct qcow2 *q, uint64_t need_entries)
   for (uint64_t j = 0; j < nb; j++)
     host_table[t_first + j] = (A + T + j) * cs;
   for (uint64_t i = 0; i < T * cs / 8; i++)
-    put_be64 (table + 8 * i, host_table[i]);
+    viv_put_be64 (table + 8 * i, host_table[i]);
   for (uint64_t c = A; c < A + T + nb; c++)
     rb_set (q, blocks + (c / E - t_first) * cs, c % E, 1);
 
@@ -662,8 +617,8 @@ reftable_grow (struct qcow2 *q, uint64_t need_entries)
     ret = sync_file (q);
   if (ret < 0)
     goto out;
-  put_be64 (hdr, A * cs);
-  put_be32 (hdr + 8, (uint32_t) T);
+  viv_put_be64 (hdr, A * cs);
+  viv_put_be32 (hdr + 8, (uint32_t) T);
   ret = meta_write (q, hdr, sizeof hdr, 48);
   if (ret == 0)
     ret = sync_file (q);
@@ -891,7 +846,7 @@ lookup (struct qcow2 *q, struct l2_cursor *cur, uint64_t cluster, uint64_t *l2e)
       cur->valid = true;
     }
   *l2e = cur->e != NULL
-         ? get_be64 (cur->e->data + 8 * (cluster & (q->l2_entries - 1))) : 0;
+         ? viv_get_be64 (cur->e->data + 8 * (cluster & (q->l2_entries - 1))) : 0;
   return 0;
 }
 
@@ -1023,7 +978,7 @@ write_l1 (struct qcow2 *q, bool *any)
         return -ENOMEM;
       n = min_u64 (epc, q->l1_size - first);
       for (uint64_t j = 0; j < n; j++)
-        put_be64 (buf + 8 * j, q->l1[first + j]);
+        viv_put_be64 (buf + 8 * j, q->l1[first + j]);
       ret = meta_write (q, buf, n * 8, q->l1_offset + first * 8);
       if (ret == 0)
         {
@@ -1552,7 +1507,7 @@ qcow2_map_write (struct vmm_block *b, uint64_t offset, uint64_t len,
           l2_l1i = cluster >> q->l2_bits;
         }
       slot = l2->data + 8 * (cluster & (q->l2_entries - 1));
-      l2e = get_be64 (slot);
+      l2e = viv_get_be64 (slot);
       if (classify (q, l2e, &ci) < 0)
         {
           ret = bad_l2_entry (q, cluster, l2e);
@@ -1568,7 +1523,7 @@ qcow2_map_write (struct vmm_block *b, uint64_t offset, uint64_t len,
               /* Ours alone: write in place. */
               if (!(l2e & QCOW2_OFLAG_COPIED))
                 {
-                  put_be64 (slot, l2e | QCOW2_OFLAG_COPIED);
+                  viv_put_be64 (slot, l2e | QCOW2_OFLAG_COPIED);
                   l2->dirty = true;
                 }
               host = ci.host;
@@ -1716,8 +1671,8 @@ alloc_link (struct qcow2 *q, struct qcow2_alloc *a)
   if (ret < 0)
     return ret;
   slot = l2->data + 8 * (a->guest_cluster & (q->l2_entries - 1));
-  cur = get_be64 (slot);
-  put_be64 (slot, a->host | QCOW2_OFLAG_COPIED);
+  cur = viv_get_be64 (slot);
+  viv_put_be64 (slot, a->host | QCOW2_OFLAG_COPIED);
   l2->dirty = true;
   table_put (l2);
   /* Whatever the entry held now (what the copy was made from, or what a
@@ -1824,7 +1779,7 @@ zero_cluster (struct qcow2 *q, uint64_t cluster, enum zero_mode mode, uint64_t *
   if (ret < 0)
     return ret;
   slot = l2->data + 8 * (cluster & (q->l2_entries - 1));
-  cur = get_be64 (slot);
+  cur = viv_get_be64 (slot);
   if (classify (q, cur, &ci) < 0)
     {
       table_put (l2);
@@ -1836,7 +1791,7 @@ zero_cluster (struct qcow2 *q, uint64_t cluster, enum zero_mode mode, uint64_t *
       ret = rc_get (q, ci.host / q->cluster_size, &rc);
       if (ret == 0 && rc == 1)
         {
-          put_be64 (slot, ci.host | QCOW2_OFLAG_COPIED | QCOW2_OFLAG_ZERO);
+          viv_put_be64 (slot, ci.host | QCOW2_OFLAG_COPIED | QCOW2_OFLAG_ZERO);
           l2->dirty = true;
           table_put (l2);
           return 0;
@@ -1844,7 +1799,7 @@ zero_cluster (struct qcow2 *q, uint64_t cluster, enum zero_mode mode, uint64_t *
     }
   if (cur != want)
     {
-      put_be64 (slot, want);
+      viv_put_be64 (slot, want);
       l2->dirty = true;
       release_entry (q, cur);
     }
@@ -1988,7 +1943,7 @@ walk_l1 (struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, bool active)
         return ret;
       for (uint64_t j = 0; j < q->l2_entries; j++)
         {
-          uint64_t l2e = get_be64 (c->buf + 8 * j);
+          uint64_t l2e = viv_get_be64 (c->buf + 8 * j);
           uint64_t guest = ((uint64_t) i << q->l2_bits) + j;
           struct cluster_info ci;
 
@@ -2060,7 +2015,7 @@ check_collect (struct check_ctx *c)
       if (ret == 0)
         {
           for (uint32_t i = 0; i < sn->l1_size; i++)
-            l1[i] = be64toh (l1[i]);
+            l1[i] = viv_get_be64 (&l1[i]);
           ret = walk_l1 (c, l1, sn->l1_size, false);
         }
       free (l1);
@@ -2156,7 +2111,7 @@ repair_refcounts (struct qcow2 *q, char **error)
   if (ret == 0)
     {
       q->incompat &= ~QCOW2_INCOMPAT_DIRTY;
-      put_be64 (be, q->incompat);
+      viv_put_be64 (be, q->incompat);
       ret = meta_write (q, be, 8, 72);
     }
   if (ret == 0)
@@ -2285,14 +2240,14 @@ read_snapshots (struct qcow2 *q, uint32_t nb, char **error)
       if (ret < 0)
         return vmm_block_error (error, ret, "%s: cannot read the snapshot table: %s", path,
                                 strerror (-ret));
-      s->l1_offset = get_be64 (h);
-      s->l1_size = get_be32 (h + 8);
-      id_len = get_be16 (h + 12);
-      name_len = get_be16 (h + 14);
-      s->date_sec = get_be32 (h + 16);
-      s->date_nsec = get_be32 (h + 20);
-      s->vm_state_size = get_be32 (h + 32);
-      extra_len = get_be32 (h + 36);
+      s->l1_offset = viv_get_be64 (h);
+      s->l1_size = viv_get_be32 (h + 8);
+      id_len = viv_get_be16 (h + 12);
+      name_len = viv_get_be16 (h + 14);
+      s->date_sec = viv_get_be32 (h + 16);
+      s->date_nsec = viv_get_be32 (h + 20);
+      s->vm_state_size = viv_get_be32 (h + 32);
+      extra_len = viv_get_be32 (h + 36);
       if (extra_len > QCOW2_MAX_SNAPSHOT_EXTRA)
         return vmm_block_error (error, -EINVAL, "%s: snapshot %u: extra_data_size %u is too "
                                 "large", path, i, extra_len);
@@ -2314,7 +2269,7 @@ read_snapshots (struct qcow2 *q, uint32_t nb, char **error)
           if (ret < 0)
             return ret;
           if (extra_len >= 8)
-            s->vm_state_size = get_be64 (extra);
+            s->vm_state_size = viv_get_be64 (extra);
         }
       strings = malloc ((size_t) id_len + name_len + 1);
       if (strings == NULL)
@@ -2427,12 +2382,12 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
       vmm_block_error (error, ret, "cannot read %s: %s", path, strerror (-ret));
       goto fail;
     }
-  if (get_be32 (hdr) != QCOW2_MAGIC)
+  if (viv_get_be32 (hdr) != QCOW2_MAGIC)
     {
       ret = vmm_block_error (error, -EINVAL, "%s: not a qcow2 image (bad magic)", path);
       goto fail;
     }
-  q->version = get_be32 (hdr + 4);
+  q->version = viv_get_be32 (hdr + 4);
   if (q->version != 2 && q->version != 3)
     {
       ret = vmm_block_error (error, -EINVAL, "%s: unsupported qcow2 version %u", path,
@@ -2445,24 +2400,24 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
                              "%llu bytes)", path, (unsigned long long) q->file_size);
       goto fail;
     }
-  backing_offset = get_be64 (hdr + 8);
-  backing_size = get_be32 (hdr + 16);
-  q->cluster_bits = get_be32 (hdr + 20);
-  q->size = get_be64 (hdr + 24);
-  crypt = get_be32 (hdr + 32);
-  q->l1_size = get_be32 (hdr + 36);
-  q->l1_offset = get_be64 (hdr + 40);
-  q->reftable_offset = get_be64 (hdr + 48);
-  q->reftable_clusters = get_be32 (hdr + 56);
-  nb_snapshots = get_be32 (hdr + 60);
-  q->snapshots_offset = get_be64 (hdr + 64);
+  backing_offset = viv_get_be64 (hdr + 8);
+  backing_size = viv_get_be32 (hdr + 16);
+  q->cluster_bits = viv_get_be32 (hdr + 20);
+  q->size = viv_get_be64 (hdr + 24);
+  crypt = viv_get_be32 (hdr + 32);
+  q->l1_size = viv_get_be32 (hdr + 36);
+  q->l1_offset = viv_get_be64 (hdr + 40);
+  q->reftable_offset = viv_get_be64 (hdr + 48);
+  q->reftable_clusters = viv_get_be32 (hdr + 56);
+  nb_snapshots = viv_get_be32 (hdr + 60);
+  q->snapshots_offset = viv_get_be64 (hdr + 64);
   if (q->version >= 3)
     {
-      q->incompat = get_be64 (hdr + 72);
-      q->compat = get_be64 (hdr + 80);
-      q->autoclear = get_be64 (hdr + 88);
-      q->refcount_order = get_be32 (hdr + 96);
-      q->header_length = get_be32 (hdr + 100);
+      q->incompat = viv_get_be64 (hdr + 72);
+      q->compat = viv_get_be64 (hdr + 80);
+      q->autoclear = viv_get_be64 (hdr + 88);
+      q->refcount_order = viv_get_be32 (hdr + 96);
+      q->header_length = viv_get_be32 (hdr + 100);
     }
   else
     {
@@ -2514,7 +2469,7 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
     uint64_t off = q->header_length;
     for (unsigned i = 0; i < 4096 && off + 8 <= cs; i++)
       {
-        uint32_t type = get_be32 (hdr + off), len = get_be32 (hdr + off + 4);
+        uint32_t type = viv_get_be32 (hdr + off), len = viv_get_be32 (hdr + off + 4);
         const uint8_t *data = hdr + off + 8;
 
         if (type == QCOW2_EXT_END)
@@ -2656,7 +2611,7 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
       goto fail;
     }
   for (uint32_t i = 0; i < q->l1_size; i++)
-    q->l1[i] = be64toh (q->l1[i]);
+    q->l1[i] = viv_get_be64 (&q->l1[i]);
 
   /* Refcount table */
   if (q->reftable_offset == 0 || q->reftable_offset & (cs - 1) || q->reftable_clusters == 0
@@ -2686,7 +2641,7 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
     }
   for (uint64_t t = 0; t < q->reftable_entries; t++)
     {
-      q->reftable[t] = be64toh (q->reftable[t]);
+      q->reftable[t] = viv_get_be64 (&q->reftable[t]);
       if (q->reftable[t] & (cs - 1))
         {
           ret = vmm_block_error (error, -EINVAL, "%s: refcount table entry %llu (0x%llx) is "
@@ -2864,8 +2819,8 @@ qcow2_info (struct vmm_block *b, struct vmm_block_image_info *info, char **error
 static size_t
 put_extension (uint8_t *p, uint32_t type, const void *data, uint32_t len)
 {
-  put_be32 (p, type);
-  put_be32 (p + 4, len);
+  viv_put_be32 (p, type);
+  viv_put_be32 (p + 4, len);
   if (len > 0)
     memcpy (p + 8, data, len);
   return 8 + ((len + 7u) & ~7u);
@@ -2963,16 +2918,16 @@ vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts, uint64
       ret = -ENOMEM;
       goto out;
     }
-  put_be32 (hdr, QCOW2_MAGIC);
-  put_be32 (hdr + 4, 3);
-  put_be32 (hdr + 20, cluster_bits);
-  put_be64 (hdr + 24, size);
-  put_be32 (hdr + 36, (uint32_t) l1_size);
-  put_be64 (hdr + 40, (1 + R + B) * cs);
-  put_be64 (hdr + 48, cs);
-  put_be32 (hdr + 56, (uint32_t) R);
-  put_be32 (hdr + 96, 4);
-  put_be32 (hdr + 100, QCOW2_V3_HEADER_LEN);
+  viv_put_be32 (hdr, QCOW2_MAGIC);
+  viv_put_be32 (hdr + 4, 3);
+  viv_put_be32 (hdr + 20, cluster_bits);
+  viv_put_be64 (hdr + 24, size);
+  viv_put_be32 (hdr + 36, (uint32_t) l1_size);
+  viv_put_be64 (hdr + 40, (1 + R + B) * cs);
+  viv_put_be64 (hdr + 48, cs);
+  viv_put_be32 (hdr + 56, (uint32_t) R);
+  viv_put_be32 (hdr + 96, 4);
+  viv_put_be32 (hdr + 100, QCOW2_V3_HEADER_LEN);
   off = QCOW2_V3_HEADER_LEN;
   if (backing_fmt != NULL)
     off += put_extension (hdr + off, QCOW2_EXT_BACKING_FORMAT, backing_fmt,
@@ -2999,15 +2954,15 @@ vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts, uint64
                                  "%llu-byte header cluster", (unsigned long long) cs);
           goto out;
         }
-      put_be64 (hdr + 8, off);
-      put_be32 (hdr + 16, (uint32_t) blen);
+      viv_put_be64 (hdr + 8, off);
+      viv_put_be32 (hdr + 16, (uint32_t) blen);
       memcpy (hdr + off, opts->backing_file, blen);
     }
 
   for (uint64_t j = 0; j < B; j++)
-    put_be64 (table + 8 * j, (1 + R + j) * cs);
+    viv_put_be64 (table + 8 * j, (1 + R + j) * cs);
   for (uint64_t c = 0; c < total; c++)
-    put_be16 (blocks + 2 * c, 1);   /* blocks are contiguous: index c is cluster c */
+    viv_put_be16 (blocks + 2 * c, 1);   /* blocks are contiguous: index c is cluster c */
 
   ret = vmm_block_pwrite_fd (fd, hdr, cs, 0, 1);
   if (ret == 0)
@@ -3086,7 +3041,7 @@ qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error
         ret = table_get (q, &q->l2_cache, off, true, &e);
       for (uint64_t j = 0; ret == 0 && j < q->l2_entries; j++)
         {
-          uint64_t l2e = get_be64 (e->data + 8 * j);
+          uint64_t l2e = viv_get_be64 (e->data + 8 * j);
           struct cluster_info ci;
           if (l2e == 0)
             continue;
@@ -3161,7 +3116,7 @@ qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error
         break;
       for (uint64_t j = 0; ret == 0 && j < q->l2_entries; j++)
         {
-          uint64_t l2e = get_be64 (e->data + 8 * j);
+          uint64_t l2e = viv_get_be64 (e->data + 8 * j);
           struct cluster_info ci;
           if (classify (q, l2e, &ci) < 0
               || (ci.type != CLUSTER_NORMAL && ci.type != CLUSTER_ZERO_ALLOC))
@@ -3169,7 +3124,7 @@ qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error
           ret = rc_get (q, ci.host / cs, &rc);
           if (ret == 0 && ((l2e & QCOW2_OFLAG_COPIED) != 0) != (rc == 1))
             {
-              put_be64 (e->data + 8 * j, l2e ^ QCOW2_OFLAG_COPIED);
+              viv_put_be64 (e->data + 8 * j, l2e ^ QCOW2_OFLAG_COPIED);
               e->dirty = true;
             }
         }
