@@ -147,15 +147,6 @@ meta_write (struct qcow2 *q, const void *buf, size_t len, uint64_t offset)
   return ret;
 }
 
-static int
-sync_file (struct qcow2 *q)
-{
-  while (fdatasync (q->fd) < 0)
-    if (errno != EINTR)
-      return -errno;
-  return 0;
-}
-
 /* Makes the file cover cluster END - 1, so that a refcount never counts a
  * cluster past the end of the file. */
 static int
@@ -472,13 +463,13 @@ refblock_alloc (struct qcow2 *q, uint64_t t)
   if (ret == 0)
     ret = meta_write (q, buf, cs, block * cs);
   if (ret == 0)
-    ret = sync_file (q);
+    ret = vmm_block_fdatasync_fd (q->fd);
   if (ret < 0)
     goto out;
   q->reftable[t] = block * cs;
   ret = reftable_write_entry (q, t);
   if (ret == 0)
-    ret = sync_file (q);
+    ret = vmm_block_fdatasync_fd (q->fd);
   if (ret < 0)
     q->reftable[t] = 0;   /* the block leaks; nothing points to it */
 out:
@@ -614,14 +605,14 @@ reftable_grow (struct qcow2 *q, uint64_t need_entries)
   if (ret == 0)
     ret = meta_write (q, table, T * cs, A * cs);
   if (ret == 0)
-    ret = sync_file (q);
+    ret = vmm_block_fdatasync_fd (q->fd);
   if (ret < 0)
     goto out;
   viv_put_be64 (hdr, A * cs);
   viv_put_be32 (hdr + 8, (uint32_t) T);
   ret = meta_write (q, hdr, sizeof hdr, 48);
   if (ret == 0)
-    ret = sync_file (q);
+    ret = vmm_block_fdatasync_fd (q->fd);
   if (ret < 0)
     goto out;
 
@@ -1005,7 +996,7 @@ flush_locked (struct qcow2 *q)
   if (ret == 0)
     ret = grow_file (q, q->alloc_end * q->cluster_size);
   if (ret == 0)
-    ret = sync_file (q);
+    ret = vmm_block_fdatasync_fd (q->fd);
   if (ret < 0)
     return ret;
 
@@ -1023,14 +1014,14 @@ flush_locked (struct qcow2 *q)
           any = true;
         }
     }
-  if (any && (ret = sync_file (q)) < 0)
+  if (any && (ret = vmm_block_fdatasync_fd (q->fd)) < 0)
     return ret;
 
   /* 3: L1 table */
   any = false;
   ret = write_l1 (q, &any);
   if (ret == 0 && any)
-    ret = sync_file (q);
+    ret = vmm_block_fdatasync_fd (q->fd);
   if (ret < 0)
     return ret;
 
@@ -1057,7 +1048,7 @@ flush_locked (struct qcow2 *q)
       if (ret == 0)
         ret = write_dirty_refblocks (q, &any);
       if (ret == 0 && any)
-        ret = sync_file (q);
+        ret = vmm_block_fdatasync_fd (q->fd);
       for (size_t i = 0; ret == 0 && i < n_zero; i++)
         {
           /* Give the space back to the host file system; best effort. */
@@ -2115,7 +2106,7 @@ repair_refcounts (struct qcow2 *q, char **error)
       ret = meta_write (q, be, 8, 72);
     }
   if (ret == 0)
-    ret = sync_file (q);
+    ret = vmm_block_fdatasync_fd (q->fd);
   if (ret < 0 && (error == NULL || *error == NULL))
     vmm_block_error (error, ret, "%s: cannot repair the refcounts: %s", q->b->path,
                      strerror (-ret));
@@ -2721,7 +2712,7 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
           memset (be, 0, sizeof be);
           ret = meta_write (q, be, 8, 88);
           if (ret == 0)
-            ret = sync_file (q);
+            ret = vmm_block_fdatasync_fd (q->fd);
           if (ret < 0)
             {
               vmm_block_error (error, ret, "cannot write %s: %s", path, strerror (-ret));

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "block/block.h"
+#include "block/fd.h"
 
 /* ---- the driver interface --------------------------------------------------- */
 
@@ -73,18 +74,6 @@ int vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_op
 /* Sets *ERROR (when not NULL) to a malloc'ed message and returns ERR. */
 int vmm_block_error (char **error, int err, const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
-
-/* Whole reads and writes at OFFSET, retrying short transfers and EINTR.
- * A read past the end of the file gives zeroes. With ALIGN > 1 (O_DIRECT),
- * unaligned buffers, offsets or lengths go through an aligned bounce buffer
- * (a write then reads, modifies and writes the aligned blocks around it). */
-int vmm_block_pread_fd  (int fd, void *buf, size_t len, uint64_t offset, uint32_t align);
-int vmm_block_pwrite_fd (int fd, const void *buf, size_t len, uint64_t offset, uint32_t align);
-/* The same for a scatter list. */
-int vmm_block_preadv_fd  (int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
-                          uint32_t align);
-int vmm_block_pwritev_fd (int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
-                          uint32_t align);
 
 /* Resolves NAME (a backing file name) against the directory of IMAGE_PATH.
  * Returns a malloc'ed path or NULL. */

@@ -100,10 +100,7 @@ raw_read_sync (struct vmm_block *b, uint64_t offset, uint64_t len, void *buf)
 static int
 raw_flush (struct vmm_block *b)
 {
-  while (fdatasync (b->fd) < 0)
-    if (errno != EINTR)
-      return -errno;
-  return 0;
+  return vmm_block_fdatasync_fd (b->fd);
 }
 
 /* Writes zeroes over [offset, offset + len) the slow way. */
