@@ -1,94 +1,15 @@
-/* block/qcow2.h: the block layer's insides
+/* block/qcow2.h: the qcow2 driver's insides
  *
- * Two parts: the driver interface that block.c, raw.c and qcow2.c share
- * (struct vmm_block, the driver table and the I/O helpers), then the qcow2
- * on-disk constants and in-memory state. Nothing outside src/vmm/block and
- * its unit test includes this file.
+ * The on-disk constants and the in-memory state the qcow2 files share.
+ * Nothing outside src/vmm/block and its unit test includes this file.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
 
 #include <pthread.h>
-#include <stdarg.h>
-#include <sys/types.h>
 
-#include "block/block.h"
-#include "block/fd.h"
-
-/* ---- the driver interface --------------------------------------------------- */
-
-struct vmm_block_driver {
-  const char *name;
-  /* Frees the driver's state; the caller flushed first. */
-  void (*close) (struct vmm_block *b);
-  int  (*map_read) (struct vmm_block *b, uint64_t offset, uint64_t len,
-                    struct vmm_block_extent *extents, unsigned max);
-  int  (*map_write) (struct vmm_block *b, uint64_t offset, uint64_t len,
-                     struct vmm_block_extent *extents, unsigned max, void **cookie);
-  int  (*commit) (struct vmm_block *b, void *cookie);
-  void (*abort) (struct vmm_block *b, void *cookie);
-  /* Reads what a SYNC extent describes (and anything else) into BUF. */
-  int  (*read_sync) (struct vmm_block *b, uint64_t offset, uint64_t len, void *buf);
-  int  (*flush) (struct vmm_block *b);
-  int  (*discard) (struct vmm_block *b, uint64_t offset, uint64_t len);
-  int  (*write_zeroes) (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_unmap);
-  int  (*info) (struct vmm_block *b, struct vmm_block_image_info *info, char **error);
-  int  (*check) (struct vmm_block *b, struct vmm_block_check_result *result, char **error);
-};
-
-struct vmm_block {
-  const struct vmm_block_driver *drv;
-  void *priv;
-  enum vmm_block_format format;
-  char *path;
-  int fd;
-  uint64_t size;
-  bool read_only;
-  bool direct;
-  uint32_t alignment;         /* 1 unless direct */
-  dev_t dev;
-  ino_t ino;
-};
-
-/* The files being opened above this one, to find backing-file loops. */
-struct vmm_block_chain {
-  dev_t dev;
-  ino_t ino;
-  const struct vmm_block_chain *up;
-  unsigned depth;
-};
-
-/* Open flags for the internal open */
-enum {
-  VMM_BLOCK_OPEN_NO_BACKING = 1 << 0,   /* info and check: the chain is not needed */
-  VMM_BLOCK_OPEN_NO_LOCK    = 1 << 1,   /* info and check: like qemu-img -U */
-};
-
-/* A chain longer than this is refused: each level costs an fd and stack. */
-#define VMM_BLOCK_MAX_CHAIN 256
-
-int vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                             const struct vmm_block_chain *chain, unsigned flags, char **error);
-
-/* Sets *ERROR (when not NULL) to a malloc'ed message and returns ERR. */
-int vmm_block_error (char **error, int err, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
-
-/* Resolves NAME (a backing file name) against the directory of IMAGE_PATH.
- * Returns a malloc'ed path or NULL. */
-char *vmm_block_resolve_backing (const char *image_path, const char *name);
-
-/* Drivers */
-extern const struct vmm_block_driver vmm_block_raw_driver;
-extern const struct vmm_block_driver vmm_block_qcow2_driver;
-
-int vmm_block_raw_open (struct vmm_block *b, char **error);
-int vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, char **error);
-int vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
-                          unsigned flags, char **error);
-int vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts,
-                            uint64_t size, char **error);
+#include "block/driver.h"
 
 /* ---- qcow2 on disk (docs/interop/qcow2.txt in QEMU) ------------------------- */
 

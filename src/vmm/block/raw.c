@@ -2,7 +2,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
-#include "block/qcow2.h"
+#include "block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>
