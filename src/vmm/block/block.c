@@ -23,20 +23,22 @@
 /* Extents mapped per round of the synchronous calls */
 #define SYNC_EXTENTS 16u
 
-int
-vmm_block_error (char **error, int err, const char *fmt, ...)
-{
-  va_list ap;
+G_DEFINE_QUARK (vmm-block-error-quark, vmm_block_error)
 
-  if (error == NULL)
-    return err;
-  free (*error);
-  *error = NULL;
-  va_start (ap, fmt);
-  if (vasprintf (error, fmt, ap) < 0)
-    *error = NULL;
-  va_end (ap);
-  return err;
+/* Ends a set-up call: every failure leaves a GError, those with nothing to
+ * add (out of memory, mostly) the message of their errno. LOCAL is taken. */
+static int
+setup_result (int ret, GError *local, GError **error)
+{
+  if (ret >= 0)
+    {
+      g_clear_error (&local);
+      return ret;
+    }
+  if (local == NULL)
+    local = g_error_new_literal (VMM_BLOCK_ERROR, -ret, g_strerror (-ret));
+  g_propagate_error (error, local);
+  return ret;
 }
 
 char *
@@ -148,19 +150,20 @@ block_free (struct vmm_block *b)
   free (b);
 }
 
-int
-vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                         const struct vmm_block_chain *chain, unsigned flags, char **error)
+static int
+open_image (struct vmm_block **block, const struct vmm_block_open_opts *opts,
+            const struct vmm_block_chain *chain, unsigned flags, GError **error)
 {
   struct vmm_block *b;
   struct stat st;
   int oflags, ret;
 
   *block = NULL;
-  if (error != NULL)
-    *error = NULL;
   if (opts == NULL || opts->path == NULL || opts->path[0] == '\0')
-    return vmm_block_error (error, -EINVAL, "no image path given");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL, "no image path given");
+      return -EINVAL;
+    }
 
   b = calloc (1, sizeof *b);
   if (b == NULL)
@@ -182,27 +185,30 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
   b->fd = open (opts->path, oflags);
   if (b->fd < 0 && errno == EINVAL && opts->direct)
     {
-      ret = vmm_block_error (error, -EINVAL,
-                             "%s: the file system does not support direct I/O (O_DIRECT)",
-                             opts->path);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL,
+                   "%s: the file system does not support direct I/O (O_DIRECT)", opts->path);
       goto fail;
     }
   if (b->fd < 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot open %s: %s", opts->path, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot open %s: %s", opts->path,
+                   strerror (-ret));
       goto fail;
     }
   if (fstat (b->fd, &st) < 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot stat %s: %s", opts->path, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot stat %s: %s", opts->path,
+                   strerror (-ret));
       goto fail;
     }
   if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
     {
-      ret = vmm_block_error (error, -EINVAL, "%s is neither a file nor a block device",
-                             opts->path);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s is neither a file nor a block device",
+                   opts->path);
       goto fail;
     }
   b->dev = st.st_dev;
@@ -210,8 +216,9 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
   for (const struct vmm_block_chain *c = chain; c != NULL; c = c->up)
     if (c->dev == st.st_dev && c->ino == st.st_ino)
       {
-        ret = vmm_block_error (error, -ELOOP, "backing file loop: %s is its own backing file",
-                               opts->path);
+        ret = -ELOOP;
+        g_set_error (error, VMM_BLOCK_ERROR, ELOOP,
+                     "backing file loop: %s is its own backing file", opts->path);
         goto fail;
       }
   if (opts->direct)
@@ -222,13 +229,14 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
       ret = lock_image (b->fd, !opts->read_only);
       if (ret == -EBUSY)
         {
-          vmm_block_error (error, ret, "%s is in use by another program (it is locked)",
-                           opts->path);
+          g_set_error (error, VMM_BLOCK_ERROR, EBUSY,
+                       "%s is in use by another program (it is locked)", opts->path);
           goto fail;
         }
       if (ret < 0)
         {
-          vmm_block_error (error, ret, "cannot lock %s: %s", opts->path, strerror (-ret));
+          g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot lock %s: %s", opts->path,
+                       strerror (-ret));
           goto fail;
         }
     }
@@ -239,7 +247,8 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
       ret = probe_format (b->fd, &b->format);
       if (ret < 0)
         {
-          vmm_block_error (error, ret, "cannot read %s: %s", opts->path, strerror (-ret));
+          g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read %s: %s", opts->path,
+                       strerror (-ret));
           goto fail;
         }
     }
@@ -254,7 +263,8 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
       break;
     case VMM_BLOCK_FORMAT_AUTO:
     default:
-      ret = vmm_block_error (error, -EINVAL, "unknown image format %d", (int) b->format);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "unknown image format %d", (int) b->format);
       break;
     }
   if (ret == 0 && (b->drv == NULL || b->drv->close == NULL))
@@ -273,11 +283,21 @@ fail:
 }
 
 int
+vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_opts *opts,
+                         const struct vmm_block_chain *chain, unsigned flags, GError **error)
+{
+  GError *local = NULL;
+  int ret = open_image (block, opts, chain, flags, &local);
+
+  return setup_result (ret, local, error);
+}
+
+int
 vmm_block_open (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                char **error)
+                GError **error)
 {
   if (block == NULL)
-    return -EINVAL;
+    return setup_result (-EINVAL, NULL, error);
   return vmm_block_open_internal (block, opts, NULL, 0, error);
 }
 
@@ -622,50 +642,68 @@ rename_noreplace (const char *tmp, const char *path)
 }
 
 int
-vmm_block_create (const struct vmm_block_create_opts *opts, char **error)
+vmm_block_open_new_backing (const struct vmm_block_create_opts *opts, unsigned flags,
+                            struct vmm_block **backing, GError **error)
+{
+  struct vmm_block_open_opts bo = { .format = opts->backing_format, .read_only = true };
+  g_autoptr (GError) why = NULL;
+  char *resolved;
+  int ret;
+
+  *backing = NULL;
+  resolved = vmm_block_resolve_backing (opts->path, opts->backing_file);
+  if (resolved == NULL)
+    return -ENOMEM;
+  bo.path = resolved;
+  ret = vmm_block_open_internal (backing, &bo, NULL, flags | VMM_BLOCK_OPEN_NO_LOCK, &why);
+  if (ret < 0)
+    g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot open the backing file %s: %s", resolved,
+                 why->message);
+  free (resolved);
+  return ret;
+}
+
+static int
+create_image (const struct vmm_block_create_opts *opts, GError **error)
 {
   struct stat st;
   char *tmp = NULL;
   uint64_t size;
   int fd = -1, ret;
 
-  if (error != NULL)
-    *error = NULL;
   if (opts == NULL || opts->path == NULL || opts->path[0] == '\0')
-    return vmm_block_error (error, -EINVAL, "no image path given");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL, "no image path given");
+      return -EINVAL;
+    }
   if (opts->format != VMM_BLOCK_FORMAT_RAW && opts->format != VMM_BLOCK_FORMAT_QCOW2)
-    return vmm_block_error (error, -EINVAL, "images can be created as raw or qcow2 only");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL,
+                           "images can be created as raw or qcow2 only");
+      return -EINVAL;
+    }
   if (opts->backing_file != NULL && opts->format != VMM_BLOCK_FORMAT_QCOW2)
-    return vmm_block_error (error, -EINVAL, "only qcow2 images can have a backing file");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL,
+                           "only qcow2 images can have a backing file");
+      return -EINVAL;
+    }
   if (lstat (opts->path, &st) == 0)
-    return vmm_block_error (error, -EEXIST, "%s already exists", opts->path);
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EEXIST, "%s already exists", opts->path);
+      return -EEXIST;
+    }
 
   size = opts->size;
   if (opts->backing_file != NULL && size == 0)
     {
-      struct vmm_block_open_opts bo = {
-        .format = opts->backing_format, .read_only = true,
-      };
-      struct vmm_block *bb = NULL;
-      char *resolved = vmm_block_resolve_backing (opts->path, opts->backing_file);
-      char *why = NULL;
+      struct vmm_block *bb;
 
-      if (resolved == NULL)
-        return -ENOMEM;
-      bo.path = resolved;
-      ret = vmm_block_open_internal (&bb, &bo, NULL, VMM_BLOCK_OPEN_NO_LOCK, &why);
-      if (ret != 0 || bb == NULL)
-        {
-          ret = ret < 0 ? ret : -EIO;
-          vmm_block_error (error, ret, "cannot open the backing file %s: %s", resolved,
-                           why ? why : strerror (-ret));
-          free (why);
-          free (resolved);
-          return ret;
-        }
+      ret = vmm_block_open_new_backing (opts, 0, &bb, error);
+      if (ret < 0)
+        return ret;
       size = vmm_block_size (bb);
       vmm_block_close (bb);
-      free (resolved);
     }
 
   if (asprintf (&tmp, "%s.tmpXXXXXX", opts->path) < 0)
@@ -674,8 +712,8 @@ vmm_block_create (const struct vmm_block_create_opts *opts, char **error)
   if (fd < 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot create a file next to %s: %s", opts->path,
-                       strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot create a file next to %s: %s",
+                   opts->path, strerror (-ret));
       free (tmp);
       return ret;
     }
@@ -687,20 +725,21 @@ vmm_block_create (const struct vmm_block_create_opts *opts, char **error)
   if (ret == 0 && fsync (fd) < 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot write %s: %s", tmp, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot write %s: %s", tmp, strerror (-ret));
     }
   if (close (fd) < 0 && ret == 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot write %s: %s", tmp, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot write %s: %s", tmp, strerror (-ret));
     }
   if (ret == 0)
     {
       ret = rename_noreplace (tmp, opts->path);
       if (ret == -EEXIST)
-        vmm_block_error (error, ret, "%s already exists", opts->path);
+        g_set_error (error, VMM_BLOCK_ERROR, EEXIST, "%s already exists", opts->path);
       else if (ret < 0)
-        vmm_block_error (error, ret, "cannot create %s: %s", opts->path, strerror (-ret));
+        g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot create %s: %s", opts->path,
+                     strerror (-ret));
     }
   if (ret < 0)
     unlink (tmp);
@@ -708,56 +747,72 @@ vmm_block_create (const struct vmm_block_create_opts *opts, char **error)
     {
       ret = fsync_dir_of (opts->path);
       if (ret < 0)
-        vmm_block_error (error, ret, "cannot sync the directory of %s: %s", opts->path,
-                         strerror (-ret));
+        g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot sync the directory of %s: %s",
+                     opts->path, strerror (-ret));
     }
   free (tmp);
   return ret;
 }
 
 int
-vmm_block_check (const char *path, struct vmm_block_check_result *result, char **error)
+vmm_block_create (const struct vmm_block_create_opts *opts, GError **error)
+{
+  GError *local = NULL;
+  int ret = create_image (opts, &local);
+
+  return setup_result (ret, local, error);
+}
+
+/* Opens PATH for info or check: read-only, unlocked, without its chain. */
+static int
+open_to_inspect (const char *path, struct vmm_block **b, GError **error)
 {
   struct vmm_block_open_opts opts = {
     .path = path, .format = VMM_BLOCK_FORMAT_AUTO, .read_only = true,
   };
+
+  return vmm_block_open_internal (b, &opts, NULL,
+                                  VMM_BLOCK_OPEN_NO_BACKING | VMM_BLOCK_OPEN_NO_LOCK, error);
+}
+
+int
+vmm_block_check (const char *path, struct vmm_block_check_result *result, GError **error)
+{
+  GError *local = NULL;
   struct vmm_block *b;
   int ret;
 
   memset (result, 0, sizeof *result);
-  ret = vmm_block_open_internal (&b, &opts, NULL,
-                                 VMM_BLOCK_OPEN_NO_BACKING | VMM_BLOCK_OPEN_NO_LOCK, error);
-  if (ret < 0 || b == NULL)
-    return ret < 0 ? ret : -EIO;
-  ret = b->drv->check (b, result, error);
-  vmm_block_close (b);
-  return ret;
+  ret = open_to_inspect (path, &b, &local);
+  if (ret == 0)
+    {
+      ret = b->drv->check (b, result, &local);
+      vmm_block_close (b);
+    }
+  return setup_result (ret, local, error);
 }
 
 int
-vmm_block_info (const char *path, struct vmm_block_image_info *info, char **error)
+vmm_block_info (const char *path, struct vmm_block_image_info *info, GError **error)
 {
-  struct vmm_block_open_opts opts = {
-    .path = path, .format = VMM_BLOCK_FORMAT_AUTO, .read_only = true,
-  };
+  GError *local = NULL;
   struct vmm_block *b;
   struct stat st;
   int ret;
 
   memset (info, 0, sizeof *info);
-  ret = vmm_block_open_internal (&b, &opts, NULL,
-                                 VMM_BLOCK_OPEN_NO_BACKING | VMM_BLOCK_OPEN_NO_LOCK, error);
-  if (ret < 0 || b == NULL)
-    return ret < 0 ? ret : -EIO;
+  ret = open_to_inspect (path, &b, &local);
+  if (ret < 0)
+    return setup_result (ret, local, error);
   info->format = b->format;
   info->virtual_size = b->size;
   if (fstat (b->fd, &st) == 0)
     info->actual_size = (uint64_t) st.st_blocks * 512;
-  ret = b->drv->info (b, info, error);
+  ret = b->drv->info (b, info, &local);
   vmm_block_close (b);
   if (ret < 0)
     vmm_block_image_info_clear (info);
-  return ret;
+  return setup_result (ret, local, error);
 }
 
 void

@@ -22,10 +22,16 @@
  */
 #pragma once
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+/* The domain of the set-up calls' errors; the code is the errno they return
+ * (positive: ENOENT, EINVAL, EBUSY...). */
+#define VMM_BLOCK_ERROR (vmm_block_error_quark ())
+GQuark vmm_block_error_quark (void);
 
 enum vmm_block_format {
   VMM_BLOCK_FORMAT_AUTO,   /* detect: qcow2 by its magic, raw otherwise */
@@ -43,14 +49,14 @@ struct vmm_block_open_opts {
 struct vmm_block;
 
 /* Opens an image (and, for qcow2, its backing chain, read-only). Returns 0,
- * or -errno with a human-readable reason in *error (malloc'ed; free it):
+ * or -errno with a human-readable reason in *ERROR (VMM_BLOCK_ERROR):
  * -ENOENT, -EACCES, -EINVAL (corrupt or unsupported image: the reason says
  * which field), -ELOOP (a backing file loop), -ENOTSUP (a qcow2 feature we
  * do not implement, named in the reason), -EBUSY (the image is locked: open
  * for writing elsewhere, or open elsewhere and we want to write; the lock is
  * an OFD lock on the whole file, so it holds between threads too). */
 int  vmm_block_open  (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                      char **error);
+                      GError **error);
 /* Flushes what is dirty and closes. Returns the flush's result. */
 int  vmm_block_close (struct vmm_block *block);
 
@@ -124,8 +130,9 @@ struct vmm_block_create_opts {
 };
 
 /* Creates a new image (never over an existing file: -EEXIST). Writes it to
- * a temporary name and renames it into place, so a failure leaves nothing. */
-int vmm_block_create (const struct vmm_block_create_opts *opts, char **error);
+ * a temporary name and renames it into place, so a failure leaves nothing.
+ * Returns 0, or -errno with the reason in *ERROR. */
+int vmm_block_create (const struct vmm_block_create_opts *opts, GError **error);
 
 struct vmm_block_check_result {
   uint64_t corruptions;     /* references to free clusters, overlaps, bad offsets */
@@ -136,8 +143,9 @@ struct vmm_block_check_result {
 };
 
 /* Consistency check, like qemu-img check. Returns 0 (then look at the
- * counts) or -errno when the image cannot be read at all. */
-int vmm_block_check (const char *path, struct vmm_block_check_result *result, char **error);
+ * counts), or -errno with the reason in *ERROR when the image cannot be
+ * read at all. */
+int vmm_block_check (const char *path, struct vmm_block_check_result *result, GError **error);
 
 struct vmm_block_snapshot_info {
   char *id, *name;
@@ -159,7 +167,8 @@ struct vmm_block_image_info {
   uint32_t compression_type; /* qcow2: 0 zlib, 1 zstd */
 };
 
-int  vmm_block_info (const char *path, struct vmm_block_image_info *info, char **error);
+/* Returns 0, or -errno with the reason in *ERROR. */
+int  vmm_block_info (const char *path, struct vmm_block_image_info *info, GError **error);
 void vmm_block_image_info_clear (struct vmm_block_image_info *info);
 
 /* "raw", "qcow2" (or "auto"): the names qemu-img uses too. */

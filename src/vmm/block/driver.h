@@ -11,7 +11,6 @@
  */
 #pragma once
 
-#include <stdarg.h>
 #include <sys/types.h>
 
 #include "block/block.h"
@@ -34,8 +33,9 @@ struct vmm_block_driver {
   int  (*flush) (struct vmm_block *b);
   int  (*discard) (struct vmm_block *b, uint64_t offset, uint64_t len);
   int  (*write_zeroes) (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_unmap);
-  int  (*info) (struct vmm_block *b, struct vmm_block_image_info *info, char **error);
-  int  (*check) (struct vmm_block *b, struct vmm_block_check_result *result, char **error);
+  /* Set-up paths: 0, or -errno and *ERROR set (see block.h) */
+  int  (*info) (struct vmm_block *b, struct vmm_block_image_info *info, GError **error);
+  int  (*check) (struct vmm_block *b, struct vmm_block_check_result *result, GError **error);
 };
 
 /* An open image: block.c fills in the file, the driver the rest. */
@@ -70,12 +70,15 @@ enum {
 /* A chain longer than this is refused: each level costs an fd and stack. */
 #define VMM_BLOCK_MAX_CHAIN 256
 
+/* vmm_block_open with the chain above and VMM_BLOCK_OPEN_* FLAGS */
 int vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                             const struct vmm_block_chain *chain, unsigned flags, char **error);
+                             const struct vmm_block_chain *chain, unsigned flags,
+                             GError **error);
 
-/* Sets *ERROR (when not NULL) to a malloc'ed message and returns ERR. */
-int vmm_block_error (char **error, int err, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
+/* Opens the backing file of an image being created (read-only, unlocked,
+ * with VMM_BLOCK_OPEN_* FLAGS besides), to learn its size or format. */
+int vmm_block_open_new_backing (const struct vmm_block_create_opts *opts, unsigned flags,
+                                struct vmm_block **backing, GError **error);
 
 /* Resolves NAME (a backing file name) against the directory of IMAGE_PATH.
  * Returns a malloc'ed path or NULL. */
@@ -85,9 +88,10 @@ char *vmm_block_resolve_backing (const char *image_path, const char *name);
 extern const struct vmm_block_driver vmm_block_raw_driver;
 extern const struct vmm_block_driver vmm_block_qcow2_driver;
 
-int vmm_block_raw_open (struct vmm_block *b, char **error);
-int vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, char **error);
+/* Set-up paths: 0, or -errno and *ERROR set */
+int vmm_block_raw_open (struct vmm_block *b, GError **error);
+int vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, GError **error);
 int vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
-                          unsigned flags, char **error);
+                          unsigned flags, GError **error);
 int vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts,
-                            uint64_t size, char **error);
+                            uint64_t size, GError **error);

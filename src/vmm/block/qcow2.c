@@ -2030,7 +2030,7 @@ check_ctx_clear (struct check_ctx *c)
 }
 
 static int
-qcow2_check (struct vmm_block *b, struct vmm_block_check_result *res, char **error)
+qcow2_check (struct vmm_block *b, struct vmm_block_check_result *res, GError **error)
 {
   struct qcow2 *q = b->priv;
   struct check_ctx c = { .q = q, .res = res };
@@ -2041,7 +2041,7 @@ qcow2_check (struct vmm_block *b, struct vmm_block_check_result *res, char **err
   ret = check_collect (&c);
   if (ret < 0)
     {
-      vmm_block_error (error, ret, "cannot check %s: %s", b->path, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot check %s: %s", b->path, strerror (-ret));
       goto out;
     }
   for (uint64_t cl = 0; cl < c.ncl; cl++)
@@ -2073,7 +2073,7 @@ out:
  * Allocation stays past the end of the file meanwhile, where no cluster
  * the walk counted can be. */
 static int
-repair_refcounts (struct qcow2 *q, char **error)
+repair_refcounts (struct qcow2 *q, GError **error)
 {
   struct vmm_block_check_result res = { 0 };
   struct check_ctx c = { .q = q, .res = &res };
@@ -2082,9 +2082,12 @@ repair_refcounts (struct qcow2 *q, char **error)
 
   ret = check_collect (&c);
   if (ret == 0 && c.bad_structures > 0)
-    ret = vmm_block_error (error, -EINVAL, "%s: the image was not closed cleanly and its "
-                           "tables are damaged (%s); repair it with qemu-img check -r all",
-                           q->b->path, res.first_problem ? res.first_problem : "");
+    {
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the image was not closed cleanly and "
+                   "its tables are damaged (%s); repair it with qemu-img check -r all",
+                   q->b->path, res.first_problem ? res.first_problem : "");
+    }
   if (ret < 0)
     goto out;
   q->alloc_floor = q->free_hint = max_u64 (c.ncl, 1);
@@ -2108,8 +2111,8 @@ repair_refcounts (struct qcow2 *q, char **error)
   if (ret == 0)
     ret = vmm_block_fdatasync_fd (q->fd);
   if (ret < 0 && (error == NULL || *error == NULL))
-    vmm_block_error (error, ret, "%s: cannot repair the refcounts: %s", q->b->path,
-                     strerror (-ret));
+    g_set_error (error, VMM_BLOCK_ERROR, -ret, "%s: cannot repair the refcounts: %s", q->b->path,
+                 strerror (-ret));
   q->alloc_floor = 1;
   q->free_hint = 1;
 out:
@@ -2199,7 +2202,7 @@ strndup_printable (const uint8_t *p, size_t len)
 }
 
 static int
-read_snapshots (struct qcow2 *q, uint32_t nb, char **error)
+read_snapshots (struct qcow2 *q, uint32_t nb, GError **error)
 {
   uint64_t off = q->snapshots_offset;
   const char *path = q->b->path;
@@ -2208,10 +2211,17 @@ read_snapshots (struct qcow2 *q, uint32_t nb, char **error)
   if (nb == 0)
     return 0;
   if (nb > QCOW2_MAX_SNAPSHOTS)
-    return vmm_block_error (error, -EINVAL, "%s: too many snapshots (nb_snapshots %u)", path, nb);
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: too many snapshots (nb_snapshots %u)", path,
+                   nb);
+      return -EINVAL;
+    }
   if (off == 0 || off & (q->cluster_size - 1) || off >= q->file_size)
-    return vmm_block_error (error, -EINVAL, "%s: snapshots_offset 0x%llx is invalid", path,
-                            (unsigned long long) off);
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: snapshots_offset 0x%llx is invalid", path,
+                   (unsigned long long) off);
+      return -EINVAL;
+    }
   q->snapshots = calloc (nb, sizeof *q->snapshots);
   if (q->snapshots == NULL)
     return -ENOMEM;
@@ -2225,12 +2235,18 @@ read_snapshots (struct qcow2 *q, uint32_t nb, char **error)
 
       if (off + sizeof h > q->file_size
           || off - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
-        return vmm_block_error (error, -EINVAL, "%s: the snapshot table is truncated "
-                                "(snapshot %u)", path, i);
+        {
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the snapshot table is truncated "
+                       "(snapshot %u)", path, i);
+          return -EINVAL;
+        }
       ret = meta_read (q, h, sizeof h, off);
       if (ret < 0)
-        return vmm_block_error (error, ret, "%s: cannot read the snapshot table: %s", path,
-                                strerror (-ret));
+        {
+          g_set_error (error, VMM_BLOCK_ERROR, -ret, "%s: cannot read the snapshot table: %s", path,
+                       strerror (-ret));
+          return ret;
+        }
       s->l1_offset = viv_get_be64 (h);
       s->l1_size = viv_get_be32 (h + 8);
       id_len = viv_get_be16 (h + 12);
@@ -2240,20 +2256,29 @@ read_snapshots (struct qcow2 *q, uint32_t nb, char **error)
       s->vm_state_size = viv_get_be32 (h + 32);
       extra_len = viv_get_be32 (h + 36);
       if (extra_len > QCOW2_MAX_SNAPSHOT_EXTRA)
-        return vmm_block_error (error, -EINVAL, "%s: snapshot %u: extra_data_size %u is too "
-                                "large", path, i, extra_len);
+        {
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: snapshot %u: extra_data_size %u is too "
+                       "large", path, i, extra_len);
+          return -EINVAL;
+        }
       entry_len = 40 + extra_len + id_len + name_len;
       /* QEMU does not write the padding of the last entry: the file may
        * end right after its name. */
       if (off + entry_len > q->file_size)
-        return vmm_block_error (error, -EINVAL, "%s: the snapshot table is truncated "
-                                "(snapshot %u)", path, i);
+        {
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the snapshot table is truncated "
+                       "(snapshot %u)", path, i);
+          return -EINVAL;
+        }
       if (s->l1_offset & (q->cluster_size - 1) || s->l1_offset == 0
           || (uint64_t) s->l1_size * 8 > QCOW2_MAX_L1_BYTES
           || s->l1_offset + (uint64_t) s->l1_size * 8 > q->file_size)
-        return vmm_block_error (error, -EINVAL, "%s: snapshot %u: its L1 table (offset 0x%llx, "
-                                "%u entries) is invalid", path, i,
-                                (unsigned long long) s->l1_offset, s->l1_size);
+        {
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: snapshot %u: its L1 table (offset "
+                       "0x%llx, %u entries) is invalid", path, i, (unsigned long long) s->l1_offset,
+                       s->l1_size);
+          return -EINVAL;
+        }
       if (extra_len > 0)
         {
           ret = meta_read (q, extra, extra_len, off + 40);
@@ -2284,19 +2309,23 @@ read_snapshots (struct qcow2 *q, uint32_t nb, char **error)
 }
 
 static int
-open_backing (struct qcow2 *q, const struct vmm_block_chain *chain, char **error)
+open_backing (struct qcow2 *q, const struct vmm_block_chain *chain, GError **error)
 {
   struct vmm_block *b = q->b;
   struct vmm_block_chain link = {
     .dev = b->dev, .ino = b->ino, .up = chain, .depth = chain ? chain->depth + 1 : 1,
   };
   struct vmm_block_open_opts bo = { .read_only = true, .direct = b->direct };
-  char *path, *why = NULL;
+  g_autoptr (GError) why = NULL;
+  char *path;
   int ret;
 
   if (link.depth >= VMM_BLOCK_MAX_CHAIN)
-    return vmm_block_error (error, -ELOOP, "%s: the backing chain is deeper than %u images",
-                            b->path, VMM_BLOCK_MAX_CHAIN);
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, ELOOP, "%s: the backing chain is deeper than %u images",
+                   b->path, VMM_BLOCK_MAX_CHAIN);
+      return -ELOOP;
+    }
   if (q->backing_format == NULL)
     bo.format = VMM_BLOCK_FORMAT_AUTO;
   else if (strcmp (q->backing_format, "qcow2") == 0)
@@ -2304,19 +2333,22 @@ open_backing (struct qcow2 *q, const struct vmm_block_chain *chain, char **error
   else if (strcmp (q->backing_format, "raw") == 0)
     bo.format = VMM_BLOCK_FORMAT_RAW;
   else
-    return vmm_block_error (error, -ENOTSUP, "%s: backing file format “%s” is not supported",
-                            b->path, q->backing_format);
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP,
+                   "%s: backing file format “%s” is not supported", b->path, q->backing_format);
+      return -ENOTSUP;
+    }
   path = vmm_block_resolve_backing (b->path, q->backing_name);
   if (path == NULL)
     return -ENOMEM;
   bo.path = path;
   ret = vmm_block_open_internal (&q->backing, &bo, &link, 0, &why);
+  /* A loop is named as it is, however deep it was found. */
   if (ret == -ELOOP)
-    vmm_block_error (error, ret, "%s", why ? why : "backing file loop");
+    g_propagate_error (error, g_steal_pointer (&why));
   else if (ret < 0)
-    vmm_block_error (error, ret, "backing file %s of %s cannot be opened: %s", path, b->path,
-                     why ? why : strerror (-ret));
-  free (why);
+    g_set_error (error, VMM_BLOCK_ERROR, -ret, "backing file %s of %s cannot be opened: %s", path,
+                 b->path, why->message);
   free (path);
   if (ret == 0 && q->backing->alignment > b->alignment)
     b->alignment = q->backing->alignment;
@@ -2325,7 +2357,7 @@ open_backing (struct qcow2 *q, const struct vmm_block_chain *chain, char **error
 
 int
 vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
-                      unsigned flags, char **error)
+                      unsigned flags, GError **error)
 {
   const char *path = b->path;
   struct qcow2 *q;
@@ -2349,7 +2381,8 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
   q->free_hint = q->alloc_floor = 1;
   if (fstat (b->fd, &st) < 0)
     {
-      ret = vmm_block_error (error, -errno, "cannot stat %s: %s", path, strerror (errno));
+      ret = -errno;
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot stat %s: %s", path, strerror (-ret));
       goto fail;
     }
   q->file_size = (uint64_t) st.st_size;
@@ -2363,32 +2396,36 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
     }
   if (q->file_size < QCOW2_V2_HEADER_LEN)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: the qcow2 header is truncated (the file has "
-                             "%llu bytes)", path, (unsigned long long) q->file_size);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the qcow2 header is truncated (the file "
+                   "has %llu bytes)", path, (unsigned long long) q->file_size);
       goto fail;
     }
   ret = meta_read (q, hdr, QCOW2_V3_HEADER_LEN, 0);
   if (ret < 0)
     {
-      vmm_block_error (error, ret, "cannot read %s: %s", path, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read %s: %s", path, strerror (-ret));
       goto fail;
     }
   if (viv_get_be32 (hdr) != QCOW2_MAGIC)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: not a qcow2 image (bad magic)", path);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: not a qcow2 image (bad magic)", path);
       goto fail;
     }
   q->version = viv_get_be32 (hdr + 4);
   if (q->version != 2 && q->version != 3)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: unsupported qcow2 version %u", path,
-                             q->version);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: unsupported qcow2 version %u", path,
+                   q->version);
       goto fail;
     }
   if (q->version == 3 && q->file_size < QCOW2_V3_HEADER_MIN_LEN)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: the qcow2 header is truncated (the file has "
-                             "%llu bytes)", path, (unsigned long long) q->file_size);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the qcow2 header is truncated (the file "
+                   "has %llu bytes)", path, (unsigned long long) q->file_size);
       goto fail;
     }
   backing_offset = viv_get_be64 (hdr + 8);
@@ -2418,9 +2455,9 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
 
   if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: cluster_bits %u is out of range (%u to %u)",
-                             path, q->cluster_bits, QCOW2_MIN_CLUSTER_BITS,
-                             QCOW2_MAX_CLUSTER_BITS);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: cluster_bits %u is out of range (%u to %u)",
+                   path, q->cluster_bits, QCOW2_MIN_CLUSTER_BITS, QCOW2_MAX_CLUSTER_BITS);
       goto fail;
     }
   cs = q->cluster_size = UINT64_C (1) << q->cluster_bits;
@@ -2428,15 +2465,17 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
       && (q->header_length < QCOW2_V3_HEADER_MIN_LEN || q->header_length % 8 != 0
           || q->header_length > cs))
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: header_length %u is invalid", path,
-                             q->header_length);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: header_length %u is invalid", path,
+                   q->header_length);
       goto fail;
     }
   q->compression_type = q->header_length > 104 ? hdr[104] : QCOW2_COMPRESSION_ZLIB;
   if (q->refcount_order > 6)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: refcount_order %u is out of range (0 to 6)",
-                             path, q->refcount_order);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: refcount_order %u is out of range (0 to 6)",
+                   path, q->refcount_order);
       goto fail;
     }
 
@@ -2453,7 +2492,7 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
   ret = meta_read (q, hdr, hdr_len, 0);
   if (ret < 0)
     {
-      vmm_block_error (error, ret, "cannot read %s: %s", path, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read %s: %s", path, strerror (-ret));
       goto fail;
     }
   {
@@ -2467,8 +2506,9 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
           break;
         if (len > cs - off - 8)
           {
-            ret = vmm_block_error (error, -EINVAL, "%s: header extension 0x%08x does not fit "
-                                   "in the header cluster", path, type);
+            ret = -EINVAL;
+            g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: header extension 0x%08x does not fit "
+                         "in the header cluster", path, type);
             goto fail;
           }
         if (type == QCOW2_EXT_BACKING_FORMAT)
@@ -2493,8 +2533,9 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
   /* Features */
   if (crypt != 0)
     {
-      ret = vmm_block_error (error, -ENOTSUP, "%s: encryption (crypt_method %u) is not "
-                             "supported", path, crypt);
+      ret = -ENOTSUP;
+      g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: encryption (crypt_method %u) is not "
+                   "supported", path, crypt);
       goto fail;
     }
   if (q->incompat & ~UINT64_C (0x1f))
@@ -2502,48 +2543,55 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
       for (unsigned bit = 5; bit < 64; bit++)
         if (q->incompat & (UINT64_C (1) << bit))
           {
-            ret = vmm_block_error (error, -ENOTSUP, "%s: unsupported incompatible feature: %s",
-                                   path, feature_name (features, n_features, 0, bit, namebuf));
+            ret = -ENOTSUP;
+            g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported incompatible feature: "
+                         "%s", path, feature_name (features, n_features, 0, bit, namebuf));
             goto fail;
           }
     }
   if (q->incompat & QCOW2_INCOMPAT_EXTL2)
     {
-      ret = vmm_block_error (error, -ENOTSUP, "%s: unsupported incompatible feature: extended "
-                             "L2 entries (subclusters)", path);
+      ret = -ENOTSUP;
+      g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported incompatible feature: "
+                   "extended L2 entries (subclusters)", path);
       goto fail;
     }
   if (q->incompat & QCOW2_INCOMPAT_DATA_FILE)
     {
-      ret = vmm_block_error (error, -ENOTSUP, "%s: unsupported incompatible feature: external "
-                             "data file", path);
+      ret = -ENOTSUP;
+      g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported incompatible feature: "
+                   "external data file", path);
       goto fail;
     }
   if (q->incompat & QCOW2_INCOMPAT_COMPRESSION)
     {
       if (q->compression_type == QCOW2_COMPRESSION_ZLIB)
         {
-          ret = vmm_block_error (error, -EINVAL, "%s: the compression type bit is set but "
-                                 "compression_type is zlib", path);
+          ret = -EINVAL;
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the compression type bit is set but "
+                       "compression_type is zlib", path);
           goto fail;
         }
       if (q->compression_type != QCOW2_COMPRESSION_ZSTD)
         {
-          ret = vmm_block_error (error, -ENOTSUP, "%s: unsupported compression type %u", path,
-                                 q->compression_type);
+          ret = -ENOTSUP;
+          g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported compression type %u", path,
+                       q->compression_type);
           goto fail;
         }
     }
   else if (q->compression_type != QCOW2_COMPRESSION_ZLIB)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: compression_type %u without the compression "
-                             "type feature bit", path, q->compression_type);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: compression_type %u without the "
+                   "compression type feature bit", path, q->compression_type);
       goto fail;
     }
   if ((q->incompat & QCOW2_INCOMPAT_CORRUPT) && !b->read_only)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: the image is marked corrupt; it can only be "
-                             "opened read-only (repair it with qemu-img check -r all)", path);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the image is marked corrupt; it can only "
+                   "be opened read-only (repair it with qemu-img check -r all)", path);
       goto fail;
     }
 
@@ -2562,29 +2610,32 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
   l1_needed = div_up (div_up (q->size, cs), q->l2_entries);
   if ((uint64_t) q->l1_size * 8 > QCOW2_MAX_L1_BYTES)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: l1_size %u is too large", path, q->l1_size);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: l1_size %u is too large", path, q->l1_size);
       goto fail;
     }
   if (q->l1_size < l1_needed)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: the L1 table is too small for the virtual "
-                             "size (l1_size %u, %llu needed)", path, q->l1_size,
-                             (unsigned long long) l1_needed);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the L1 table is too small for the virtual "
+                   "size (l1_size %u, %llu needed)", path, q->l1_size,
+                   (unsigned long long) l1_needed);
       goto fail;
     }
   if (q->l1_offset & (cs - 1) || (q->l1_size > 0 && q->l1_offset == 0))
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: l1_table_offset 0x%llx is not a cluster "
-                             "boundary past the header", path,
-                             (unsigned long long) q->l1_offset);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: l1_table_offset 0x%llx is not a cluster "
+                   "boundary past the header", path, (unsigned long long) q->l1_offset);
       goto fail;
     }
   if (q->l1_size > 0
       && (q->l1_offset > q->file_size || q->file_size - q->l1_offset < (uint64_t) q->l1_size * 8))
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: the L1 table (l1_table_offset 0x%llx, %u "
-                             "entries) lies past the end of the file", path,
-                             (unsigned long long) q->l1_offset, q->l1_size);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the L1 table (l1_table_offset 0x%llx, %u "
+                   "entries) lies past the end of the file", path,
+                   (unsigned long long) q->l1_offset, q->l1_size);
       goto fail;
     }
   q->l1_clusters = (uint32_t) div_up ((uint64_t) q->l1_size * 8, cs);
@@ -2598,7 +2649,8 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
   ret = meta_read (q, q->l1, (size_t) q->l1_size * 8, q->l1_offset);
   if (ret < 0)
     {
-      vmm_block_error (error, ret, "cannot read the L1 table of %s: %s", path, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read the L1 table of %s: %s", path,
+                   strerror (-ret));
       goto fail;
     }
   for (uint32_t i = 0; i < q->l1_size; i++)
@@ -2610,10 +2662,10 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
       || q->reftable_offset > q->file_size
       || q->file_size - q->reftable_offset < (uint64_t) q->reftable_clusters * cs)
     {
-      ret = vmm_block_error (error, -EINVAL, "%s: the refcount table (refcount_table_offset "
-                             "0x%llx, %u clusters) is invalid or lies past the end of the file",
-                             path, (unsigned long long) q->reftable_offset,
-                             q->reftable_clusters);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the refcount table (refcount_table_offset "
+                   "0x%llx, %u clusters) is invalid or lies past the end of the file", path,
+                   (unsigned long long) q->reftable_offset, q->reftable_clusters);
       goto fail;
     }
   q->reftable_entries = (uint64_t) q->reftable_clusters * cs / 8;
@@ -2626,8 +2678,8 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
   ret = meta_read (q, q->reftable, q->reftable_entries * 8, q->reftable_offset);
   if (ret < 0)
     {
-      vmm_block_error (error, ret, "cannot read the refcount table of %s: %s", path,
-                       strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read the refcount table of %s: %s", path,
+                   strerror (-ret));
       goto fail;
     }
   for (uint64_t t = 0; t < q->reftable_entries; t++)
@@ -2635,9 +2687,10 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
       q->reftable[t] = viv_get_be64 (&q->reftable[t]);
       if (q->reftable[t] & (cs - 1))
         {
-          ret = vmm_block_error (error, -EINVAL, "%s: refcount table entry %llu (0x%llx) is "
-                                 "not aligned to a cluster", path, (unsigned long long) t,
-                                 (unsigned long long) q->reftable[t]);
+          ret = -EINVAL;
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: refcount table entry %llu (0x%llx) is "
+                       "not aligned to a cluster", path, (unsigned long long) t,
+                       (unsigned long long) q->reftable[t]);
           goto fail;
         }
     }
@@ -2653,15 +2706,17 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
           || backing_size > cs - backing_offset || backing_offset + backing_size > hdr_len
           || backing_offset < q->header_length)
         {
-          ret = vmm_block_error (error, -EINVAL, "%s: the backing file name (offset 0x%llx, "
-                                 "%u bytes) is invalid", path,
-                                 (unsigned long long) backing_offset, backing_size);
+          ret = -EINVAL;
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the backing file name (offset 0x%llx, "
+                       "%u bytes) is invalid", path, (unsigned long long) backing_offset,
+                       backing_size);
           goto fail;
         }
       if (memchr (hdr + backing_offset, 0, backing_size) != NULL)
         {
-          ret = vmm_block_error (error, -EINVAL, "%s: the backing file name contains a NUL",
-                                 path);
+          ret = -EINVAL;
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the backing file name contains a NUL",
+                       path);
           goto fail;
         }
       q->backing_name = strndup_printable (hdr + backing_offset, backing_size);
@@ -2715,7 +2770,8 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
             ret = vmm_block_fdatasync_fd (q->fd);
           if (ret < 0)
             {
-              vmm_block_error (error, ret, "cannot write %s: %s", path, strerror (-ret));
+              g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot write %s: %s", path,
+                           strerror (-ret));
               goto fail_priv;
             }
         }
@@ -2742,9 +2798,10 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
               ret = rc_get (q, o / cs, &rc);
               if (ret < 0 || rc == 0)
                 {
-                  ret = vmm_block_error (error, -EINVAL, "%s: the refcount of the %s is %s; the "
-                                         "image is corrupt", path, meta[i].what,
-                                         ret < 0 ? "unreadable" : "0");
+                  g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the refcount of the %s is %s; "
+                               "the image is corrupt", path, meta[i].what,
+                               ret < 0 ? "unreadable" : "0");
+                  ret = -EINVAL;
                   goto fail_priv;
                 }
             }
@@ -2772,7 +2829,7 @@ fail:
 /* ---- info ------------------------------------------------------------------------ */
 
 static int
-qcow2_info (struct vmm_block *b, struct vmm_block_image_info *info, char **error)
+qcow2_info (struct vmm_block *b, struct vmm_block_image_info *info, GError **error)
 {
   struct qcow2 *q = b->priv;
 
@@ -2819,7 +2876,7 @@ put_extension (uint8_t *p, uint32_t type, const void *data, uint32_t len)
 
 int
 vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts, uint64_t size,
-                        char **error)
+                        GError **error)
 {
   static const struct { uint8_t type, bit; const char *name; } feature_table[] = {
     { 0, 0, "dirty bit" },
@@ -2840,17 +2897,26 @@ vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts, uint64
   int ret;
 
   if (cs < 512 || cs > (UINT64_C (1) << QCOW2_MAX_CLUSTER_BITS) || (cs & (cs - 1)) != 0)
-    return vmm_block_error (error, -EINVAL, "the cluster size must be a power of two from 512 "
-                            "bytes to 2 MiB");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL, "the cluster size must be a power of "
+                           "two from 512 bytes to 2 MiB");
+      return -EINVAL;
+    }
   while ((UINT64_C (1) << cluster_bits) < cs)
     cluster_bits++;
   if (size % 512 != 0)
-    return vmm_block_error (error, -EINVAL, "the size of a qcow2 image must be a multiple of "
-                            "512 bytes");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL, "the size of a qcow2 image must be a "
+                           "multiple of 512 bytes");
+      return -EINVAL;
+    }
   l1_size = div_up (div_up (size, cs), cs / 8);
   if (l1_size * 8 > QCOW2_MAX_L1_BYTES)
-    return vmm_block_error (error, -EFBIG, "the size is too large for %llu-byte clusters",
-                            (unsigned long long) cs);
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EFBIG, "the size is too large for %llu-byte clusters",
+                   (unsigned long long) cs);
+      return -EFBIG;
+    }
   l1c = div_up (l1_size * 8, cs);
   E = cs * 8 / 16;
   for (int i = 0; i < 16; i++)
@@ -2870,8 +2936,11 @@ vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts, uint64
     {
       size_t blen = strlen (opts->backing_file);
       if (blen == 0 || blen > QCOW2_MAX_BACKING_NAME)
-        return vmm_block_error (error, -EINVAL, "the backing file name is empty or longer than "
-                                "%u bytes", QCOW2_MAX_BACKING_NAME);
+        {
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "the backing file name is empty or longer "
+                       "than %u bytes", QCOW2_MAX_BACKING_NAME);
+          return -EINVAL;
+        }
       if (opts->backing_format == VMM_BLOCK_FORMAT_QCOW2)
         backing_fmt = "qcow2";
       else if (opts->backing_format == VMM_BLOCK_FORMAT_RAW)
@@ -2879,25 +2948,13 @@ vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts, uint64
       else
         {
           /* Record the format, so nobody has to probe it again. */
-          struct vmm_block_open_opts bo = { .format = VMM_BLOCK_FORMAT_AUTO, .read_only = true };
-          struct vmm_block *bb = NULL;
-          char *resolved = vmm_block_resolve_backing (opts->path, opts->backing_file), *why = NULL;
-          if (resolved == NULL)
-            return -ENOMEM;
-          bo.path = resolved;
-          ret = vmm_block_open_internal (&bb, &bo, NULL,
-                                         VMM_BLOCK_OPEN_NO_BACKING | VMM_BLOCK_OPEN_NO_LOCK, &why);
+          struct vmm_block *bb;
+
+          ret = vmm_block_open_new_backing (opts, VMM_BLOCK_OPEN_NO_BACKING, &bb, error);
           if (ret < 0)
-            {
-              vmm_block_error (error, ret, "cannot open the backing file %s: %s", resolved,
-                               why ? why : strerror (-ret));
-              free (why);
-              free (resolved);
-              return ret;
-            }
+            return ret;
           backing_fmt = vmm_block_format (bb) == VMM_BLOCK_FORMAT_QCOW2 ? "qcow2" : "raw";
           vmm_block_close (bb);
-          free (resolved);
         }
     }
 
@@ -2941,8 +2998,9 @@ vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts, uint64
       size_t blen = strlen (opts->backing_file);
       if (off + blen > cs)
         {
-          ret = vmm_block_error (error, -EINVAL, "the backing file name does not fit in a "
-                                 "%llu-byte header cluster", (unsigned long long) cs);
+          ret = -EINVAL;
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "the backing file name does not fit in a "
+                       "%llu-byte header cluster", (unsigned long long) cs);
           goto out;
         }
       viv_put_be64 (hdr + 8, off);
@@ -2963,7 +3021,7 @@ vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts, uint64
   if (ret == 0 && ftruncate (fd, (off_t) (total * cs)) < 0)
     ret = -errno;
   if (ret < 0)
-    vmm_block_error (error, ret, "cannot write %s: %s", opts->path, strerror (-ret));
+    g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot write %s: %s", opts->path, strerror (-ret));
 out:
   free (hdr);
   free (table);
@@ -2996,7 +3054,7 @@ delta_add (GHashTable *h, uint64_t cluster, int addend)
 }
 
 int
-qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error)
+qcow2_update_active_refcounts (struct vmm_block *block, int addend, GError **error)
 {
   struct qcow2 *q;
   GHashTable *h;
@@ -3007,9 +3065,15 @@ qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error
   int ret = 0;
 
   if (block->format != VMM_BLOCK_FORMAT_QCOW2 || (addend != 1 && addend != -1))
-    return vmm_block_error (error, -EINVAL, "not a qcow2 image");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL, "not a qcow2 image");
+      return -EINVAL;
+    }
   if (block->read_only)
-    return -EROFS;
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EROFS, "%s: %s", block->path, g_strerror (EROFS));
+      return -EROFS;
+    }
   q = block->priv;
   cs = q->cluster_size;
   epc = (uint32_t) (cs / 8);
@@ -3049,8 +3113,8 @@ qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error
     }
   if (ret < 0)
     {
-      vmm_block_error (error, ret, "%s: cannot walk the L1 table: %s", block->path,
-                       strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "%s: cannot walk the L1 table: %s", block->path,
+                   strerror (-ret));
       goto out;
     }
 
@@ -3066,10 +3130,11 @@ qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error
       if ((d->d > 0 && rc > q->refcount_max - (uint64_t) d->d)
           || (d->d < 0 && rc < (uint64_t) -d->d))
         {
-          ret = vmm_block_error (error, -ERANGE, "%s: the refcount of cluster %llu (%llu) "
-                                 "would leave the range 0 to %llu", block->path,
-                                 (unsigned long long) d->cluster, (unsigned long long) rc,
-                                 (unsigned long long) q->refcount_max);
+          ret = -ERANGE;
+          g_set_error (error, VMM_BLOCK_ERROR, ERANGE, "%s: the refcount of cluster %llu (%llu) "
+                       "would leave the range 0 to %llu", block->path,
+                       (unsigned long long) d->cluster, (unsigned long long) rc,
+                       (unsigned long long) q->refcount_max);
           goto out;
         }
     }
@@ -3121,10 +3186,10 @@ qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error
         }
       table_put (e);
     }
-  if (ret < 0 && (error == NULL || *error == NULL))
-    vmm_block_error (error, ret, "%s: cannot update refcounts: %s", block->path,
-                     strerror (-ret));
 out:
+  if (ret < 0 && (error == NULL || *error == NULL))
+    g_set_error (error, VMM_BLOCK_ERROR, -ret, "%s: cannot update refcounts: %s", block->path,
+                 strerror (-ret));
   pthread_mutex_unlock (&q->lock);
   g_hash_table_destroy (h);
   return ret;

@@ -163,4 +163,4 @@ struct qcow2 {
  * data), as creating (or deleting) an internal snapshot does, and updates
  * the active tables' COPIED flags. Nothing changes when a refcount would
  * leave [0, max]: -ERANGE, with the cluster in *ERROR. */
-int qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error);
+int qcow2_update_active_refcounts (struct vmm_block *block, int addend, GError **error);

@@ -21,18 +21,27 @@
 static const char raw_cookie;
 
 int
-vmm_block_raw_open (struct vmm_block *b, char **error)
+vmm_block_raw_open (struct vmm_block *b, GError **error)
 {
   struct stat st;
+  int err;
 
   if (fstat (b->fd, &st) < 0)
-    return vmm_block_error (error, -errno, "cannot stat %s: %s", b->path, strerror (errno));
+    {
+      err = errno;
+      g_set_error (error, VMM_BLOCK_ERROR, err, "cannot stat %s: %s", b->path, strerror (err));
+      return -err;
+    }
   if (S_ISBLK (st.st_mode))
     {
       uint64_t bytes = 0;
       if (ioctl (b->fd, BLKGETSIZE64, &bytes) < 0)
-        return vmm_block_error (error, -errno, "cannot get the size of %s: %s", b->path,
-                                strerror (errno));
+        {
+          err = errno;
+          g_set_error (error, VMM_BLOCK_ERROR, err, "cannot get the size of %s: %s", b->path,
+                       strerror (err));
+          return -err;
+        }
       b->size = bytes;
     }
   else
@@ -42,12 +51,22 @@ vmm_block_raw_open (struct vmm_block *b, char **error)
 }
 
 int
-vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, char **error)
+vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, GError **error)
 {
+  int err;
+
   if (opts->size > (uint64_t) INT64_MAX)
-    return vmm_block_error (error, -EFBIG, "the size is too large");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EFBIG, "the size is too large");
+      return -EFBIG;
+    }
   if (ftruncate (fd, (off_t) opts->size) < 0)
-    return vmm_block_error (error, -errno, "cannot size %s: %s", opts->path, strerror (errno));
+    {
+      err = errno;
+      g_set_error (error, VMM_BLOCK_ERROR, err, "cannot size %s: %s", opts->path,
+                   strerror (err));
+      return -err;
+    }
   return 0;
 }
 
@@ -164,7 +183,7 @@ raw_write_zeroes (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_u
 }
 
 static int
-raw_info (struct vmm_block *b, struct vmm_block_image_info *info, char **error)
+raw_info (struct vmm_block *b, struct vmm_block_image_info *info, GError **error)
 {
   (void) b;
   (void) info;
@@ -173,7 +192,7 @@ raw_info (struct vmm_block *b, struct vmm_block_image_info *info, char **error)
 }
 
 static int
-raw_check (struct vmm_block *b, struct vmm_block_check_result *result, char **error)
+raw_check (struct vmm_block *b, struct vmm_block_check_result *result, GError **error)
 {
   (void) b;
   (void) error;
