@@ -187,7 +187,7 @@ cache_take_slot (struct qcow2 *q, struct qcow2_cache *c, struct qcow2_cache_entr
  * zeroes). */
 int
 qcow2_table_get (struct qcow2 *q, struct qcow2_cache *c, uint64_t offset, bool load,
-           struct qcow2_cache_entry **out)
+                 struct qcow2_cache_entry **out)
 {
   struct qcow2_cache_entry *e = cache_find (c, offset), *again;
   int ret;

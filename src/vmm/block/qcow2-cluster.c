@@ -326,8 +326,9 @@ qcow2_read_backing (struct qcow2 *q, void *buf, uint64_t len, uint64_t offset)
 
 /* Appends an extent, merging it with the previous one when they touch. */
 int
-qcow2_add_extent (struct vmm_block_extent *ext, int n, unsigned max, enum vmm_block_extent_kind kind,
-            uint64_t offset, uint64_t len, int fd, uint64_t host)
+qcow2_add_extent (struct vmm_block_extent *ext, int n, unsigned max,
+                  enum vmm_block_extent_kind kind, uint64_t offset, uint64_t len, int fd,
+                  uint64_t host)
 {
   if (n > 0)
     {
@@ -369,7 +370,7 @@ map_backing (struct qcow2 *q, uint64_t offset, uint64_t len, struct vmm_block_ex
   if (covered == inside && inside < len)
     {
       int m = qcow2_add_extent (ext, n, max, VMM_BLOCK_EXTENT_ZERO, offset + inside, len - inside,
-                          -1, 0);
+                                -1, 0);
       if (m > 0)
         n = m;
     }
@@ -429,7 +430,7 @@ qcow2_map_read (struct vmm_block *b, uint64_t offset, uint64_t len,
         {
         case QCOW2_CLUSTER_NORMAL:
           m = qcow2_add_extent (ext, n, max, VMM_BLOCK_EXTENT_DATA, pos, chunk, q->fd,
-                          ci.host + in_off);
+                                ci.host + in_off);
           break;
         case QCOW2_CLUSTER_COMPRESSED:
           m = qcow2_add_extent (ext, n, max, VMM_BLOCK_EXTENT_SYNC, pos, chunk, -1, 0);
