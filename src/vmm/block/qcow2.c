@@ -155,89 +155,92 @@ open_backing (struct qcow2 *q, const struct vmm_block_chain *chain, GError **err
   return ret;
 }
 
-int
-vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
-                      unsigned flags, GError **error)
-{
-  const char *path = b->path;
-  struct qcow2 *q;
-  uint8_t *hdr = NULL;
-  const uint8_t *features = NULL;
-  size_t n_features = 0;
-  uint64_t cs, backing_offset, hdr_len, l1_needed;
-  uint32_t backing_size, crypt, nb_snapshots;
-  struct stat st;
-  char namebuf[64];
-  int ret;
+/* What opening reads from the header besides the fields of struct qcow2 */
+struct header {
+  uint64_t backing_offset;
+  uint32_t backing_size;
+  uint32_t crypt;
+  uint32_t nb_snapshots;
+  uint8_t *cluster;            /* the whole header cluster: extensions, backing name */
+  uint64_t cluster_len;        /* the part of it inside the file */
+  const uint8_t *features;     /* the feature name table, in CLUSTER */
+  size_t n_features;
+};
 
-  q = calloc (1, sizeof *q);
+static struct qcow2 *
+qcow2_new (struct vmm_block *b)
+{
+  struct qcow2 *q = calloc (1, sizeof *q);
+
   if (q == NULL)
-    return -ENOMEM;
+    return NULL;
   pthread_mutex_init (&q->lock, NULL);
   pthread_cond_init (&q->cond, NULL);
   q->b = b;
   q->fd = b->fd;
   q->align = b->alignment;
   q->free_hint = q->alloc_floor = 1;
-  if (fstat (b->fd, &st) < 0)
+  return q;
+}
+
+static int
+header_truncated (struct qcow2 *q, GError **error)
+{
+  g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the qcow2 header is truncated (the file "
+               "has %llu bytes)", q->b->path, (unsigned long long) q->file_size);
+  return -EINVAL;
+}
+
+/* The fixed part of the header: magic, version, and the fields both
+ * versions have (the rest of version 3's). */
+static int
+read_fixed_header (struct qcow2 *q, struct header *h, GError **error)
+{
+  const char *path = q->b->path;
+  uint8_t hdr[QCOW2_V3_HEADER_LEN];
+  struct stat st;
+  int ret;
+
+  if (fstat (q->fd, &st) < 0)
     {
       ret = -errno;
       g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot stat %s: %s", path, strerror (-ret));
-      goto fail;
+      return ret;
     }
   q->file_size = (uint64_t) st.st_size;
-
-  /* The fixed part of the header */
-  hdr = malloc (QCOW2_V3_HEADER_LEN);
-  if (hdr == NULL)
-    {
-      ret = -ENOMEM;
-      goto fail;
-    }
   if (q->file_size < QCOW2_V2_HEADER_LEN)
-    {
-      ret = -EINVAL;
-      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the qcow2 header is truncated (the file "
-                   "has %llu bytes)", path, (unsigned long long) q->file_size);
-      goto fail;
-    }
-  ret = qcow2_meta_read (q, hdr, QCOW2_V3_HEADER_LEN, 0);
+    return header_truncated (q, error);
+  ret = qcow2_meta_read (q, hdr, sizeof hdr, 0);
   if (ret < 0)
     {
       g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read %s: %s", path, strerror (-ret));
-      goto fail;
+      return ret;
     }
   if (viv_get_be32 (hdr) != QCOW2_MAGIC)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: not a qcow2 image (bad magic)", path);
-      goto fail;
+      return -EINVAL;
     }
   q->version = viv_get_be32 (hdr + 4);
   if (q->version != 2 && q->version != 3)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: unsupported qcow2 version %u", path,
                    q->version);
-      goto fail;
+      return -EINVAL;
     }
   if (q->version == 3 && q->file_size < QCOW2_V3_HEADER_MIN_LEN)
-    {
-      ret = -EINVAL;
-      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the qcow2 header is truncated (the file "
-                   "has %llu bytes)", path, (unsigned long long) q->file_size);
-      goto fail;
-    }
-  backing_offset = viv_get_be64 (hdr + 8);
-  backing_size = viv_get_be32 (hdr + 16);
+    return header_truncated (q, error);
+
+  h->backing_offset = viv_get_be64 (hdr + 8);
+  h->backing_size = viv_get_be32 (hdr + 16);
   q->cluster_bits = viv_get_be32 (hdr + 20);
   q->size = viv_get_be64 (hdr + 24);
-  crypt = viv_get_be32 (hdr + 32);
+  h->crypt = viv_get_be32 (hdr + 32);
   q->l1_size = viv_get_be32 (hdr + 36);
   q->l1_offset = viv_get_be64 (hdr + 40);
   q->reftable_offset = viv_get_be64 (hdr + 48);
   q->reftable_clusters = viv_get_be32 (hdr + 56);
-  nb_snapshots = viv_get_be32 (hdr + 60);
+  h->nb_snapshots = viv_get_be32 (hdr + 60);
   q->snapshots_offset = viv_get_be64 (hdr + 64);
   if (q->version >= 3)
     {
@@ -252,150 +255,160 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
       q->refcount_order = 4;
       q->header_length = QCOW2_V2_HEADER_LEN;
     }
+  q->compression_type = q->header_length > 104 ? hdr[104] : QCOW2_COMPRESSION_ZLIB;
+  return 0;
+}
+
+/* Cluster size, header length and refcount width within what the format
+ * (and QEMU) allow. */
+static int
+check_geometry (struct qcow2 *q, GError **error)
+{
+  const char *path = q->b->path;
 
   if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: cluster_bits %u is out of range (%u to %u)",
                    path, q->cluster_bits, QCOW2_MIN_CLUSTER_BITS, QCOW2_MAX_CLUSTER_BITS);
-      goto fail;
+      return -EINVAL;
     }
-  cs = q->cluster_size = UINT64_C (1) << q->cluster_bits;
+  q->cluster_size = UINT64_C (1) << q->cluster_bits;
   if (q->version >= 3
       && (q->header_length < QCOW2_V3_HEADER_MIN_LEN || q->header_length % 8 != 0
-          || q->header_length > cs))
+          || q->header_length > q->cluster_size))
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: header_length %u is invalid", path,
                    q->header_length);
-      goto fail;
+      return -EINVAL;
     }
-  q->compression_type = q->header_length > 104 ? hdr[104] : QCOW2_COMPRESSION_ZLIB;
   if (q->refcount_order > 6)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: refcount_order %u is out of range (0 to 6)",
                    path, q->refcount_order);
-      goto fail;
+      return -EINVAL;
     }
+  return 0;
+}
 
-  /* The whole header cluster: extensions and the backing file name */
-  free (hdr);
-  hdr_len = min_u64 (cs, q->file_size);
-  hdr = malloc (cs);
-  if (hdr == NULL)
-    {
-      ret = -ENOMEM;
-      goto fail;
-    }
-  memset (hdr, 0, cs);
-  ret = qcow2_meta_read (q, hdr, hdr_len, 0);
+/* Reads the whole header cluster into H and walks the header extensions
+ * after the fixed part: the backing file's format, the feature name table. */
+static int
+read_header_extensions (struct qcow2 *q, struct header *h, GError **error)
+{
+  const char *path = q->b->path;
+  uint64_t cs = q->cluster_size, off = q->header_length;
+  int ret;
+
+  h->cluster_len = min_u64 (cs, q->file_size);
+  h->cluster = calloc (1, cs);
+  if (h->cluster == NULL)
+    return -ENOMEM;
+  ret = qcow2_meta_read (q, h->cluster, h->cluster_len, 0);
   if (ret < 0)
     {
       g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read %s: %s", path, strerror (-ret));
-      goto fail;
+      return ret;
     }
-  {
-    uint64_t off = q->header_length;
-    for (unsigned i = 0; i < 4096 && off + 8 <= cs; i++)
-      {
-        uint32_t type = viv_get_be32 (hdr + off), len = viv_get_be32 (hdr + off + 4);
-        const uint8_t *data = hdr + off + 8;
-
-        if (type == QCOW2_EXT_END)
-          break;
-        if (len > cs - off - 8)
-          {
-            ret = -EINVAL;
-            g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: header extension 0x%08x does not fit "
-                         "in the header cluster", path, type);
-            goto fail;
-          }
-        if (type == QCOW2_EXT_BACKING_FORMAT)
-          {
-            free (q->backing_format);
-            q->backing_format = strndup ((const char *) data, len);
-            if (q->backing_format == NULL)
-              {
-                ret = -ENOMEM;
-                goto fail;
-              }
-          }
-        else if (type == QCOW2_EXT_FEATURE_TABLE)
-          {
-            features = data;
-            n_features = len / 48;
-          }
-        off += 8 + (((uint64_t) len + 7) & ~UINT64_C (7));
-      }
-  }
-
-  /* Features */
-  if (crypt != 0)
+  for (unsigned i = 0; i < 4096 && off + 8 <= cs; i++)
     {
-      ret = -ENOTSUP;
+      uint32_t type = viv_get_be32 (h->cluster + off), len = viv_get_be32 (h->cluster + off + 4);
+      const uint8_t *data = h->cluster + off + 8;
+
+      if (type == QCOW2_EXT_END)
+        break;
+      if (len > cs - off - 8)
+        {
+          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: header extension 0x%08x does not fit "
+                       "in the header cluster", path, type);
+          return -EINVAL;
+        }
+      if (type == QCOW2_EXT_BACKING_FORMAT)
+        {
+          free (q->backing_format);
+          q->backing_format = strndup ((const char *) data, len);
+          if (q->backing_format == NULL)
+            return -ENOMEM;
+        }
+      else if (type == QCOW2_EXT_FEATURE_TABLE)
+        {
+          h->features = data;
+          h->n_features = len / 48;
+        }
+      off += 8 + (((uint64_t) len + 7) & ~UINT64_C (7));
+    }
+  return 0;
+}
+
+/* Refuses what we do not implement (encryption, unknown incompatible
+ * features, subclusters, external data files, compression types but zlib
+ * and zstd) and a writable open of an image marked corrupt. */
+static int
+check_features (struct qcow2 *q, const struct header *h, GError **error)
+{
+  const char *path = q->b->path;
+  char namebuf[64];
+
+  if (h->crypt != 0)
+    {
       g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: encryption (crypt_method %u) is not "
-                   "supported", path, crypt);
-      goto fail;
+                   "supported", path, h->crypt);
+      return -ENOTSUP;
     }
-  if (q->incompat & ~UINT64_C (0x1f))
-    {
-      for (unsigned bit = 5; bit < 64; bit++)
-        if (q->incompat & (UINT64_C (1) << bit))
-          {
-            ret = -ENOTSUP;
-            g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported incompatible feature: "
-                         "%s", path, feature_name (features, n_features, 0, bit, namebuf));
-            goto fail;
-          }
-    }
+  for (unsigned bit = 5; bit < 64; bit++)
+    if (q->incompat & (UINT64_C (1) << bit))
+      {
+        g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported incompatible feature: %s",
+                     path, feature_name (h->features, h->n_features, 0, bit, namebuf));
+        return -ENOTSUP;
+      }
   if (q->incompat & QCOW2_INCOMPAT_EXTL2)
     {
-      ret = -ENOTSUP;
       g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported incompatible feature: "
                    "extended L2 entries (subclusters)", path);
-      goto fail;
+      return -ENOTSUP;
     }
   if (q->incompat & QCOW2_INCOMPAT_DATA_FILE)
     {
-      ret = -ENOTSUP;
       g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported incompatible feature: "
                    "external data file", path);
-      goto fail;
+      return -ENOTSUP;
     }
   if (q->incompat & QCOW2_INCOMPAT_COMPRESSION)
     {
       if (q->compression_type == QCOW2_COMPRESSION_ZLIB)
         {
-          ret = -EINVAL;
           g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the compression type bit is set but "
                        "compression_type is zlib", path);
-          goto fail;
+          return -EINVAL;
         }
       if (q->compression_type != QCOW2_COMPRESSION_ZSTD)
         {
-          ret = -ENOTSUP;
           g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, "%s: unsupported compression type %u", path,
                        q->compression_type);
-          goto fail;
+          return -ENOTSUP;
         }
     }
   else if (q->compression_type != QCOW2_COMPRESSION_ZLIB)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: compression_type %u without the "
                    "compression type feature bit", path, q->compression_type);
-      goto fail;
+      return -EINVAL;
     }
-  if ((q->incompat & QCOW2_INCOMPAT_CORRUPT) && !b->read_only)
+  if ((q->incompat & QCOW2_INCOMPAT_CORRUPT) && !q->b->read_only)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the image is marked corrupt; it can only "
                    "be opened read-only (repair it with qemu-img check -r all)", path);
-      goto fail;
+      return -EINVAL;
     }
+  return 0;
+}
 
-  /* Derived sizes */
+/* The sizes and masks everything else computes with */
+static void
+derive_sizes (struct qcow2 *q)
+{
+  uint64_t cs = q->cluster_size;
+
   q->refcount_bits = 1u << q->refcount_order;
   q->refcount_max = q->refcount_bits == 64 ? UINT64_MAX
                                            : (UINT64_C (1) << q->refcount_bits) - 1;
@@ -405,224 +418,305 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
   q->csize_shift = 62 - (q->cluster_bits - 8);
   q->csize_mask = (UINT64_C (1) << (q->cluster_bits - 8)) - 1;
   q->coffset_mask = (UINT64_C (1) << q->csize_shift) - 1;
+}
 
-  /* L1 table */
-  l1_needed = div_up (div_up (q->size, cs), q->l2_entries);
+/* Checks where the active L1 table is and that it covers the virtual size,
+ * then reads it, in whole clusters (the flush writes it back by cluster). */
+static int
+load_l1_table (struct qcow2 *q, GError **error)
+{
+  const char *path = q->b->path;
+  uint64_t cs = q->cluster_size;
+  uint64_t l1_needed = div_up (div_up (q->size, cs), q->l2_entries);
+  int ret;
+
   if ((uint64_t) q->l1_size * 8 > QCOW2_MAX_L1_BYTES)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: l1_size %u is too large", path, q->l1_size);
-      goto fail;
+      return -EINVAL;
     }
   if (q->l1_size < l1_needed)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the L1 table is too small for the virtual "
                    "size (l1_size %u, %llu needed)", path, q->l1_size,
                    (unsigned long long) l1_needed);
-      goto fail;
+      return -EINVAL;
     }
   if (q->l1_offset & (cs - 1) || (q->l1_size > 0 && q->l1_offset == 0))
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: l1_table_offset 0x%llx is not a cluster "
                    "boundary past the header", path, (unsigned long long) q->l1_offset);
-      goto fail;
+      return -EINVAL;
     }
   if (q->l1_size > 0
       && (q->l1_offset > q->file_size || q->file_size - q->l1_offset < (uint64_t) q->l1_size * 8))
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the L1 table (l1_table_offset 0x%llx, %u "
                    "entries) lies past the end of the file", path,
                    (unsigned long long) q->l1_offset, q->l1_size);
-      goto fail;
+      return -EINVAL;
     }
   q->l1_clusters = (uint32_t) div_up ((uint64_t) q->l1_size * 8, cs);
   q->l1 = calloc (q->l1_clusters ? q->l1_clusters * (cs / 8) : 1, sizeof *q->l1);
   q->l1_dirty = calloc (q->l1_clusters ? q->l1_clusters : 1, sizeof *q->l1_dirty);
   if (q->l1 == NULL || q->l1_dirty == NULL)
-    {
-      ret = -ENOMEM;
-      goto fail;
-    }
+    return -ENOMEM;
   ret = qcow2_meta_read (q, q->l1, (size_t) q->l1_size * 8, q->l1_offset);
   if (ret < 0)
     {
       g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read the L1 table of %s: %s", path,
                    strerror (-ret));
-      goto fail;
+      return ret;
     }
   for (uint32_t i = 0; i < q->l1_size; i++)
     q->l1[i] = viv_get_be64 (&q->l1[i]);
+  return 0;
+}
 
-  /* Refcount table */
+/* Checks where the refcount table is, reads it, and checks that its
+ * entries are cluster offsets. */
+static int
+load_refcount_table (struct qcow2 *q, GError **error)
+{
+  const char *path = q->b->path;
+  uint64_t cs = q->cluster_size;
+  int ret;
+
   if (q->reftable_offset == 0 || q->reftable_offset & (cs - 1) || q->reftable_clusters == 0
       || (uint64_t) q->reftable_clusters * cs > QCOW2_MAX_REFTABLE_BYTES
       || q->reftable_offset > q->file_size
       || q->file_size - q->reftable_offset < (uint64_t) q->reftable_clusters * cs)
     {
-      ret = -EINVAL;
       g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the refcount table (refcount_table_offset "
                    "0x%llx, %u clusters) is invalid or lies past the end of the file", path,
                    (unsigned long long) q->reftable_offset, q->reftable_clusters);
-      goto fail;
+      return -EINVAL;
     }
   q->reftable_entries = (uint64_t) q->reftable_clusters * cs / 8;
   q->reftable = calloc (q->reftable_entries, sizeof *q->reftable);
   if (q->reftable == NULL)
-    {
-      ret = -ENOMEM;
-      goto fail;
-    }
+    return -ENOMEM;
   ret = qcow2_meta_read (q, q->reftable, q->reftable_entries * 8, q->reftable_offset);
   if (ret < 0)
     {
       g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read the refcount table of %s: %s", path,
                    strerror (-ret));
-      goto fail;
+      return ret;
     }
   for (uint64_t t = 0; t < q->reftable_entries; t++)
     {
       q->reftable[t] = viv_get_be64 (&q->reftable[t]);
       if (q->reftable[t] & (cs - 1))
         {
-          ret = -EINVAL;
           g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: refcount table entry %llu (0x%llx) is "
                        "not aligned to a cluster", path, (unsigned long long) t,
                        (unsigned long long) q->reftable[t]);
-          goto fail;
+          return -EINVAL;
         }
     }
+  return 0;
+}
 
-  ret = qcow2_read_snapshots (q, nb_snapshots, error);
-  if (ret < 0)
-    goto fail;
+/* The backing file name: in the header cluster, after the extensions. */
+static int
+read_backing_name (struct qcow2 *q, const struct header *h, GError **error)
+{
+  const char *path = q->b->path;
+  uint64_t cs = q->cluster_size;
 
-  /* Backing file name: in the header cluster, after the extensions */
-  if (backing_offset != 0 && backing_size > 0)
+  if (h->backing_offset == 0 || h->backing_size == 0)
+    return 0;
+  if (h->backing_size > QCOW2_MAX_BACKING_NAME || h->backing_offset >= cs
+      || h->backing_size > cs - h->backing_offset
+      || h->backing_offset + h->backing_size > h->cluster_len
+      || h->backing_offset < q->header_length)
     {
-      if (backing_size > QCOW2_MAX_BACKING_NAME || backing_offset >= cs
-          || backing_size > cs - backing_offset || backing_offset + backing_size > hdr_len
-          || backing_offset < q->header_length)
-        {
-          ret = -EINVAL;
-          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the backing file name (offset 0x%llx, "
-                       "%u bytes) is invalid", path, (unsigned long long) backing_offset,
-                       backing_size);
-          goto fail;
-        }
-      if (memchr (hdr + backing_offset, 0, backing_size) != NULL)
-        {
-          ret = -EINVAL;
-          g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the backing file name contains a NUL",
-                       path);
-          goto fail;
-        }
-      q->backing_name = strndup ((const char *) hdr + backing_offset, backing_size);
-      if (q->backing_name == NULL)
-        {
-          ret = -ENOMEM;
-          goto fail;
-        }
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the backing file name (offset 0x%llx, "
+                   "%u bytes) is invalid", path, (unsigned long long) h->backing_offset,
+                   h->backing_size);
+      return -EINVAL;
     }
+  if (memchr (h->cluster + h->backing_offset, 0, h->backing_size) != NULL)
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the backing file name contains a NUL",
+                   path);
+      return -EINVAL;
+    }
+  q->backing_name = strndup ((const char *) h->cluster + h->backing_offset, h->backing_size);
+  if (q->backing_name == NULL)
+    return -ENOMEM;
+  return 0;
+}
 
-  {
-    unsigned n_l2 = (unsigned) (L2_CACHE_BYTES / cs), n_rb = (unsigned) (RB_CACHE_BYTES / cs);
-    n_l2 = n_l2 < L2_CACHE_MIN ? L2_CACHE_MIN : n_l2 > L2_CACHE_MAX ? L2_CACHE_MAX : n_l2;
-    n_rb = n_rb < RB_CACHE_MIN ? RB_CACHE_MIN : n_rb > RB_CACHE_MAX ? RB_CACHE_MAX : n_rb;
-    ret = qcow2_cache_init (&q->l2_cache, n_l2, cs);
-    if (ret == 0)
-      ret = qcow2_cache_init (&q->rb_cache, n_rb, cs);
-    if (ret < 0)
-      goto fail;
-  }
+/* The L2 and refcount block caches, sized by cluster, and the table of
+ * clusters being allocated. */
+static int
+init_caches (struct qcow2 *q)
+{
+  uint64_t cs = q->cluster_size;
+  unsigned n_l2 = (unsigned) (L2_CACHE_BYTES / cs), n_rb = (unsigned) (RB_CACHE_BYTES / cs);
+  int ret;
+
+  n_l2 = n_l2 < L2_CACHE_MIN ? L2_CACHE_MIN : n_l2 > L2_CACHE_MAX ? L2_CACHE_MAX : n_l2;
+  n_rb = n_rb < RB_CACHE_MIN ? RB_CACHE_MIN : n_rb > RB_CACHE_MAX ? RB_CACHE_MAX : n_rb;
+  ret = qcow2_cache_init (&q->l2_cache, n_l2, cs);
+  if (ret == 0)
+    ret = qcow2_cache_init (&q->rb_cache, n_rb, cs);
+  if (ret < 0)
+    return ret;
   q->inflight = g_hash_table_new (g_int64_hash, g_int64_equal);
+  return 0;
+}
+
+/* O_DIRECT cannot write clusters smaller than a device block: such an
+ * image goes through the page cache. */
+static void
+drop_direct_for_small_clusters (struct qcow2 *q)
+{
+  struct vmm_block *b = q->b;
+  int fl;
+
+  if (!b->direct || q->cluster_size >= b->alignment)
+    return;
+  fl = fcntl (b->fd, F_GETFL);
+  vmm_log_warning ("%s: %llu-byte clusters are smaller than the %u-byte blocks O_DIRECT "
+                   "needs; using the page cache", b->path, (unsigned long long) q->cluster_size,
+                   b->alignment);
+  if (fl >= 0)
+    fcntl (b->fd, F_SETFL, fl & ~O_DIRECT);
+  b->direct = false;
+  b->alignment = q->align = 1;
+}
+
+/* Autoclear bits we do not know (all of them) must go before a write. */
+static int
+clear_autoclear_bits (struct qcow2 *q, GError **error)
+{
+  uint8_t be[8] = { 0 };
+  int ret;
+
+  if (q->autoclear == 0)
+    return 0;
+  q->autoclear = 0;
+  ret = qcow2_meta_write (q, be, 8, 88);
+  if (ret == 0)
+    ret = vmm_block_fdatasync_fd (q->fd);
+  if (ret < 0)
+    g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot write %s: %s", q->b->path,
+                 strerror (-ret));
+  return ret;
+}
+
+/* The dirty bit (lazy refcounts, QEMU's): the refcounts on disk cannot be
+ * trusted until they are rebuilt from the tables. */
+static int
+repair_if_dirty (struct qcow2 *q, GError **error)
+{
+  if (!(q->incompat & QCOW2_INCOMPAT_DIRTY))
+    return 0;
+  vmm_log_info ("%s: the image was not closed cleanly; rebuilding its refcounts", q->b->path);
+  return qcow2_repair_refcounts (q, error);
+}
+
+/* The allocator trusts refcounts: metadata counted as free would be
+ * handed out and overwritten. */
+static int
+check_metadata_refcounts (struct qcow2 *q, GError **error)
+{
+  uint64_t cs = q->cluster_size;
+  struct { uint64_t off, len; const char *what; } meta[] = {
+    { 0, cs, "header" },
+    { q->l1_offset, (uint64_t) q->l1_size * 8, "L1 table" },
+    { q->reftable_offset, (uint64_t) q->reftable_clusters * cs, "refcount table" },
+    { q->snapshots_offset, q->n_snapshots ? q->snapshot_table_size : 0, "snapshot table" },
+  };
+
+  for (unsigned i = 0; i < G_N_ELEMENTS (meta); i++)
+    for (uint64_t o = meta[i].off; meta[i].len > 0 && o < meta[i].off + meta[i].len; o += cs)
+      {
+        uint64_t rc;
+        int ret = qcow2_rc_get (q, o / cs, &rc);
+
+        if (ret < 0 || rc == 0)
+          {
+            g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the refcount of the %s is %s; the "
+                         "image is corrupt", q->b->path, meta[i].what,
+                         ret < 0 ? "unreadable" : "0");
+            return -EINVAL;
+          }
+      }
+  return 0;
+}
+
+/* Reads and checks the header, its extensions and the tables, each step
+ * relying on what the ones before it checked; the first problem found is
+ * the one reported. */
+static int
+read_metadata (struct qcow2 *q, GError **error)
+{
+  struct header h = { 0 };
+  int ret;
+
+  ret = read_fixed_header (q, &h, error);
+  if (ret == 0)
+    ret = check_geometry (q, error);
+  if (ret == 0)
+    ret = read_header_extensions (q, &h, error);
+  if (ret == 0)
+    ret = check_features (q, &h, error);
+  if (ret == 0)
+    {
+      derive_sizes (q);
+      ret = load_l1_table (q, error);
+    }
+  if (ret == 0)
+    ret = load_refcount_table (q, error);
+  if (ret == 0)
+    ret = qcow2_read_snapshots (q, h.nb_snapshots, error);
+  if (ret == 0)
+    ret = read_backing_name (q, &h, error);
+  free (h.cluster);
+  return ret;
+}
+
+int
+vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
+                      unsigned flags, GError **error)
+{
+  struct qcow2 *q = qcow2_new (b);
+  int ret;
+
+  if (q == NULL)
+    return -ENOMEM;
+  ret = read_metadata (q, error);
+  if (ret == 0)
+    ret = init_caches (q);
+  if (ret < 0)
+    {
+      qcow2_free (q);
+      return ret;
+    }
 
   b->priv = q;
   b->size = q->size;
   b->drv = &vmm_block_qcow2_driver;
-
-  /* O_DIRECT cannot write clusters smaller than a device block. */
-  if (b->direct && cs < b->alignment)
-    {
-      int fl = fcntl (b->fd, F_GETFL);
-      vmm_log_warning ("%s: %llu-byte clusters are smaller than the %u-byte blocks O_DIRECT "
-                       "needs; using the page cache", path, (unsigned long long) cs,
-                       b->alignment);
-      if (fl >= 0)
-        fcntl (b->fd, F_SETFL, fl & ~O_DIRECT);
-      b->direct = false;
-      b->alignment = q->align = 1;
-    }
-
+  drop_direct_for_small_clusters (q);
   if (!b->read_only)
     {
-      uint8_t be[8];
-
-      /* Autoclear bits we do not know (all of them) must go before a write. */
-      if (q->autoclear != 0)
-        {
-          q->autoclear = 0;
-          memset (be, 0, sizeof be);
-          ret = qcow2_meta_write (q, be, 8, 88);
-          if (ret == 0)
-            ret = vmm_block_fdatasync_fd (q->fd);
-          if (ret < 0)
-            {
-              g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot write %s: %s", path,
-                           strerror (-ret));
-              goto fail_priv;
-            }
-        }
-      if (q->incompat & QCOW2_INCOMPAT_DIRTY)
-        {
-          vmm_log_info ("%s: the image was not closed cleanly; rebuilding its refcounts", path);
-          ret = qcow2_repair_refcounts (q, error);
-          if (ret < 0)
-            goto fail_priv;
-        }
-      /* The allocator trusts refcounts: metadata counted as free would be
-       * handed out and overwritten. */
-      {
-        struct { uint64_t off, len; const char *what; } meta[] = {
-          { 0, cs, "header" },
-          { q->l1_offset, (uint64_t) q->l1_size * 8, "L1 table" },
-          { q->reftable_offset, (uint64_t) q->reftable_clusters * cs, "refcount table" },
-          { q->snapshots_offset, q->n_snapshots ? q->snapshot_table_size : 0, "snapshot table" },
-        };
-        for (unsigned i = 0; i < G_N_ELEMENTS (meta); i++)
-          for (uint64_t o = meta[i].off; meta[i].len > 0 && o < meta[i].off + meta[i].len; o += cs)
-            {
-              uint64_t rc;
-              ret = qcow2_rc_get (q, o / cs, &rc);
-              if (ret < 0 || rc == 0)
-                {
-                  g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s: the refcount of the %s is %s; "
-                               "the image is corrupt", path, meta[i].what,
-                               ret < 0 ? "unreadable" : "0");
-                  ret = -EINVAL;
-                  goto fail_priv;
-                }
-            }
-      }
+      ret = clear_autoclear_bits (q, error);
+      if (ret == 0)
+        ret = repair_if_dirty (q, error);
+      if (ret == 0)
+        ret = check_metadata_refcounts (q, error);
     }
-
-  if (q->backing_name != NULL && !(flags & VMM_BLOCK_OPEN_NO_BACKING))
+  if (ret == 0 && q->backing_name != NULL && !(flags & VMM_BLOCK_OPEN_NO_BACKING))
+    ret = open_backing (q, chain, error);
+  if (ret < 0)
     {
-      ret = open_backing (q, chain, error);
-      if (ret < 0)
-        goto fail_priv;
+      b->priv = NULL;
+      b->drv = NULL;
+      qcow2_free (q);
     }
-  free (hdr);
-  return 0;
-
-fail_priv:
-  b->priv = NULL;
-  b->drv = NULL;
-fail:
-  free (hdr);
-  qcow2_free (q);
   return ret;
 }
 
