@@ -18,6 +18,24 @@
  * Offsets and lengths are in bytes; requests from the guest are checked
  * against the virtual size by the caller (the device), and again here.
  *
+ * Errors: the set-up calls (open, create, check, info) return 0, or -errno
+ * and set a GError in VMM_BLOCK_ERROR whose code is that errno and whose
+ * message says, for a person, what went wrong (and in which file of a
+ * backing chain). The run-time calls (I/O, flush, discard, mapping) return
+ * 0 or -errno only.
+ *
+ * The files of src/vmm/block:
+ *
+ *   block.h, block.c  this API: opening (locks, format probe), the
+ *                     synchronous I/O over the drivers' maps, create,
+ *                     check, info
+ *   driver.h          what a format driver implements and may use
+ *   fd.h, fd.c        whole reads, writes and fdatasync of a descriptor
+ *   raw.c             raw images
+ *   qcow2.h, qcow2*.c qcow2 images (qcow2.c lists its files)
+ *   aio.h, aio.c      asynchronous I/O for the device: io_uring, or threads
+ *   img.h, img.c      vivarium-vmm img
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
