@@ -22,6 +22,8 @@
 
 /* Extents mapped per round of the synchronous calls */
 #define SYNC_EXTENTS 16u
+/* Zeroes written per call where nothing better zeroes a range */
+#define ZERO_CHUNK (1u << 20)
 
 G_DEFINE_QUARK (vmm-block-error-quark, vmm_block_error)
 
@@ -515,6 +517,27 @@ vmm_block_pwritev (struct vmm_block *block, const struct iovec *iov, int iovcnt,
         block->drv->abort (block, cookie);
     }
   free (cur.slice);
+  return ret;
+}
+
+int
+vmm_block_write_zero_data (struct vmm_block *block, uint64_t offset, uint64_t len)
+{
+  size_t chunk = len < ZERO_CHUNK ? (size_t) len : ZERO_CHUNK;
+  void *zero;
+  int ret = 0;
+
+  if (posix_memalign (&zero, 4096, chunk) != 0)
+    return -ENOMEM;
+  memset (zero, 0, chunk);
+  while (len > 0 && ret == 0)
+    {
+      struct iovec iov = { zero, len < chunk ? (size_t) len : chunk };
+      ret = vmm_block_pwritev (block, &iov, 1, offset);
+      offset += iov.iov_len;
+      len -= iov.iov_len;
+    }
+  free (zero);
   return ret;
 }
 

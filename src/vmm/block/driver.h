@@ -80,6 +80,11 @@ int vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_op
 int vmm_block_open_new_backing (const struct vmm_block_create_opts *opts, unsigned flags,
                                 struct vmm_block **backing, GError **error);
 
+/* Writes zeroes over [OFFSET, OFFSET + LEN) through the image's own write
+ * path, a MiB at a time: for ranges nothing better can zero (a partial
+ * cluster, a file system without fallocate). Returns 0 or -errno. */
+int vmm_block_write_zero_data (struct vmm_block *block, uint64_t offset, uint64_t len);
+
 /* Resolves NAME (a backing file name) against the directory of IMAGE_PATH.
  * Returns a malloc'ed path or NULL. */
 char *vmm_block_resolve_backing (const char *image_path, const char *name);

@@ -80,14 +80,20 @@ pwrite_plain (int fd, const void *buf, size_t len, uint64_t offset)
   return 0;
 }
 
-/* [start, end): OFFSET and LEN widened to ALIGN */
-static void
-widen (uint64_t offset, size_t len, uint32_t align, uint64_t *start, uint64_t *end)
+/* An aligned buffer for [*START, *END): OFFSET and LEN widened to ALIGN.
+ * NULL when out of memory. */
+static void *
+bounce_new (uint64_t offset, size_t len, uint32_t align, uint64_t *start, uint64_t *end)
 {
+  void *bounce;
+
   *start = offset - offset % align;
   *end = offset + len;
   if (*end % align)
     *end += align - *end % align;
+  if (posix_memalign (&bounce, align < 4096 ? 4096 : align, *end - *start) != 0)
+    return NULL;
+  return bounce;
 }
 
 int
@@ -101,8 +107,8 @@ vmm_block_pread_fd (int fd, void *buf, size_t len, uint64_t offset, uint32_t ali
     return 0;
   if (is_aligned (buf, len, offset, align))
     return pread_plain (fd, buf, len, offset);
-  widen (offset, len, align, &start, &end);
-  if (posix_memalign (&bounce, align < 4096 ? 4096 : align, end - start) != 0)
+  bounce = bounce_new (offset, len, align, &start, &end);
+  if (bounce == NULL)
     return -ENOMEM;
   ret = pread_plain (fd, bounce, end - start, start);
   if (ret == 0)
@@ -122,8 +128,8 @@ vmm_block_pwrite_fd (int fd, const void *buf, size_t len, uint64_t offset, uint3
     return 0;
   if (is_aligned (buf, len, offset, align))
     return pwrite_plain (fd, buf, len, offset);
-  widen (offset, len, align, &start, &end);
-  if (posix_memalign (&bounce, align < 4096 ? 4096 : align, end - start) != 0)
+  bounce = bounce_new (offset, len, align, &start, &end);
+  if (bounce == NULL)
     return -ENOMEM;
   /* Only the partial blocks at either end need their old contents. */
   ret = 0;

@@ -22,8 +22,6 @@
 
 /* Most clusters one map_write call allocates; the caller maps the rest. */
 #define MAX_MAP_CLUSTERS 2048u
-/* Bytes of guest data written per call when zeroing through the data path */
-#define ZERO_CHUNK (1u << 20)
 
 /* The cookie of a qcow2 write */
 struct qcow2_write {
@@ -375,28 +373,6 @@ qcow2_abort (struct vmm_block *b, void *cookie)
   pthread_mutex_unlock (&q->lock);
 }
 
-/* Writes zeroes through the normal write path. */
-static int
-write_zero_data (struct vmm_block *b, uint64_t offset, uint64_t len)
-{
-  size_t chunk = (size_t) min_u64 (len, ZERO_CHUNK);
-  void *zero;
-  int ret = 0;
-
-  if (posix_memalign (&zero, 4096, chunk) != 0)
-    return -ENOMEM;
-  memset (zero, 0, chunk);
-  while (len > 0 && ret == 0)
-    {
-      struct iovec iov = { zero, (size_t) min_u64 (len, chunk) };
-      ret = vmm_block_pwritev (b, &iov, 1, offset);
-      offset += iov.iov_len;
-      len -= iov.iov_len;
-    }
-  free (zero);
-  return ret;
-}
-
 enum zero_mode {
   ZERO_DISCARD,
   ZERO_UNMAP,
@@ -480,9 +456,9 @@ zero_range (struct vmm_block *b, uint64_t offset, uint64_t len, enum zero_mode m
    * the disk (the last cluster can be short). */
   last = end == q->size ? div_up (end, cs) : end / cs;
   if (first >= last)
-    return write_zero_data (b, offset, len);
+    return vmm_block_write_zero_data (b, offset, len);
   if (offset < first * cs)
-    ret = write_zero_data (b, offset, first * cs - offset);
+    ret = vmm_block_write_zero_data (b, offset, first * cs - offset);
 
   for (uint64_t c = first; c < last && ret == 0;)
     {
@@ -491,11 +467,11 @@ zero_range (struct vmm_block *b, uint64_t offset, uint64_t len, enum zero_mode m
       ret = q->broken ? -EIO : zero_cluster (q, c, mode, &next);
       pthread_mutex_unlock (&q->lock);
       if (ret == 1)
-        ret = write_zero_data (b, c * cs, min_u64 (cs, q->size - c * cs));
+        ret = vmm_block_write_zero_data (b, c * cs, min_u64 (cs, q->size - c * cs));
       c = next;
     }
   if (ret == 0 && end > last * cs)
-    ret = write_zero_data (b, last * cs, end - last * cs);
+    ret = vmm_block_write_zero_data (b, last * cs, end - last * cs);
   return ret;
 }
 

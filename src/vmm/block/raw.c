@@ -14,9 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Zeroes written per call where the file system can do no better */
-#define ZERO_CHUNK (1u << 20)
-
 /* The cookie of a raw write: it commits nothing, but must not be NULL. */
 static const char raw_cookie;
 
@@ -122,28 +119,6 @@ raw_flush (struct vmm_block *b)
   return vmm_block_fdatasync_fd (b->fd);
 }
 
-/* Writes zeroes over [offset, offset + len) the slow way. */
-static int
-write_zero_data (struct vmm_block *b, uint64_t offset, uint64_t len)
-{
-  size_t chunk = len < ZERO_CHUNK ? (size_t) len : ZERO_CHUNK;
-  void *zero;
-  int ret = 0;
-
-  if (posix_memalign (&zero, 4096, chunk) != 0)
-    return -ENOMEM;
-  memset (zero, 0, chunk);
-  while (len > 0 && ret == 0)
-    {
-      size_t n = len < chunk ? (size_t) len : chunk;
-      ret = vmm_block_pwrite_fd (b->fd, zero, n, offset, b->alignment);
-      offset += n;
-      len -= n;
-    }
-  free (zero);
-  return ret;
-}
-
 static bool
 refused (int err)
 {
@@ -159,7 +134,7 @@ raw_discard (struct vmm_block *b, uint64_t offset, uint64_t len)
     return 0;
   if (!refused (errno))
     return -errno;
-  return write_zero_data (b, offset, len);
+  return vmm_block_write_zero_data (b, offset, len);
 }
 
 static int
@@ -179,7 +154,7 @@ raw_write_zeroes (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_u
     return 0;
   if (!refused (errno))
     return -errno;
-  return write_zero_data (b, offset, len);
+  return vmm_block_write_zero_data (b, offset, len);
 }
 
 static int
