@@ -385,6 +385,13 @@ test_create (struct fx *f, gconstpointer data)
   g_assert_cmpint (vmm_block_create (&opts, &error), ==, -EEXIST);
   g_assert_nonnull (error);
   g_clear_error (&error);
+  /* a failure with nothing to say but its errno still says that */
+  {
+    struct vmm_block_open_opts oo = { .path = q };
+    g_assert_cmpint (vmm_block_open (NULL, &oo, &error), ==, -EINVAL);
+    g_assert_error (error, VMM_BLOCK_ERROR, EINVAL);
+    g_clear_error (&error);
+  }
   g_assert_cmpuint (file_get32 (q, 512), ==, GUINT32_FROM_BE (*(const uint32_t *) "keep"));
 
   opts.path = r;
@@ -481,6 +488,45 @@ test_raw (struct fx *f, gconstpointer data)
   g_assert_cmpint (vmm_block_discard (b, 0, 512), ==, -EROFS);
   vmm_block_close (b);
   g_free (r);
+}
+
+/* The slow way of zeroing, which raw images take where fallocate is
+ * refused and qcow2 for partial clusters: a range longer than one chunk,
+ * at unaligned ends, and nothing around it touched. */
+static void
+test_zero_data (struct fx *f, gconstpointer data)
+{
+  char *r = fx_path (f, "zero.raw");
+  struct vmm_block *b;
+
+  (void) data;
+  create_image (r, VMM_BLOCK_FORMAT_RAW, 4 * MiB, 0, NULL, 0);
+  b = open_image (r, false);
+  write_pattern (b, 0, 4 * MiB, 5);
+  g_assert_cmpint (vmm_block_write_zero_data (b, 4096 + 7, 1 * MiB + 100), ==, 0);
+  assert_pattern (b, 0, 4096 + 7, 5);
+  assert_zero (b, 4096 + 7, 1 * MiB + 100);
+  assert_pattern (b, 4096 + 7 + 1 * MiB + 100, 2 * MiB, 5);
+  g_assert_cmpint (vmm_block_close (b), ==, 0);
+  g_free (r);
+}
+
+/* fdatasync's result reaches the caller (flushes of raw images, the
+ * asynchronous I/O's workers). */
+static void
+test_fdatasync (struct fx *f, gconstpointer data)
+{
+  char *p = fx_path (f, "sync");
+  int fd;
+
+  (void) data;
+  fd = open (p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, "x", 1), ==, 1);
+  g_assert_cmpint (vmm_block_fdatasync_fd (fd), ==, 0);
+  close (fd);
+  g_assert_cmpint (vmm_block_fdatasync_fd (-1), ==, -EBADF);
+  g_free (p);
 }
 
 /* ---- allocation ---------------------------------------------------------------- */
@@ -1984,6 +2030,8 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, struct fx, NULL, fx_setup, fn, fx_teardown)
   ADD ("/block/create", test_create);
   ADD ("/block/raw", test_raw);
+  ADD ("/block/zero-data", test_zero_data);
+  ADD ("/block/fdatasync", test_fdatasync);
   ADD ("/qcow2/alloc/cluster-sizes", test_alloc);
   ADD ("/qcow2/alloc/refcount-table-growth", test_reftable_growth);
   ADD ("/qcow2/backing/chain", test_backing);
