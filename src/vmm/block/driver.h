@@ -17,7 +17,12 @@
 #include "block/fd.h"
 
 /* What a format implements. map_write, commit, abort, flush, discard and
- * write_zeroes are only called on a writable image. */
+ * write_zeroes are only called on a writable image.
+ *
+ * Errors: run-time ops return 0 or -errno. The set-up paths (open, create,
+ * info, check) return 0 or -errno and set *ERROR (VMM_BLOCK_ERROR, the code
+ * the errno) with the reason; a failure with nothing to say but its errno
+ * (out of memory) may leave it unset: block.c's entry points fill it in. */
 struct vmm_block_driver {
   const char *name;
   /* Frees the driver's state; the caller flushed first. */
@@ -33,7 +38,7 @@ struct vmm_block_driver {
   int  (*flush) (struct vmm_block *b);
   int  (*discard) (struct vmm_block *b, uint64_t offset, uint64_t len);
   int  (*write_zeroes) (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_unmap);
-  /* Set-up paths: 0, or -errno and *ERROR set (see block.h) */
+  /* Set-up paths */
   int  (*info) (struct vmm_block *b, struct vmm_block_image_info *info, GError **error);
   int  (*check) (struct vmm_block *b, struct vmm_block_check_result *result, GError **error);
 };
@@ -93,7 +98,7 @@ char *vmm_block_resolve_backing (const char *image_path, const char *name);
 extern const struct vmm_block_driver vmm_block_raw_driver;
 extern const struct vmm_block_driver vmm_block_qcow2_driver;
 
-/* Set-up paths: 0, or -errno and *ERROR set */
+/* Set-up paths */
 int vmm_block_raw_open (struct vmm_block *b, GError **error);
 int vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, GError **error);
 int vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,

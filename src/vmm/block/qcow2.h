@@ -1,7 +1,8 @@
 /* block/qcow2.h: the qcow2 driver's insides
  *
- * The on-disk constants and the in-memory state the qcow2 files share.
- * Nothing outside src/vmm/block and its unit test includes this file.
+ * The on-disk constants, the in-memory state and the functions the qcow2
+ * files (qcow2.c lists them) share. Nothing outside src/vmm/block and its
+ * unit test includes this file.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -158,7 +159,7 @@ struct qcow2 {
   bool broken;                 /* metadata found inconsistent at run time: no more writes */
 };
 
-/* ---- arithmetic and geometry ---------------------------------------------- */
+/* ---- cluster types, arithmetic and geometry --------------------------------- */
 
 /* What an L2 entry says about a guest cluster */
 enum qcow2_cluster_type {
@@ -174,7 +175,6 @@ struct qcow2_cluster_info {
   uint64_t host;               /* NORMAL, ZERO_ALLOC */
   uint64_t coffset, csize;     /* COMPRESSED: bytes at coffset */
 };
-
 
 static inline uint64_t
 div_up (uint64_t a, uint64_t b)
