@@ -813,7 +813,7 @@ make_disk (CreateData  *data,
     .format = VMM_BLOCK_FORMAT_QCOW2,
     .size = data->disk_size,
   };
-  char *reason = NULL;
+  g_autoptr(GError) reason = NULL;
   int r;
 
   r = vmm_block_create (&opts, &reason);
@@ -821,9 +821,7 @@ make_disk (CreateData  *data,
     {
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-r),
                    /* Translators: %s is the reason */
-                   _("Could not create the machine’s disk: %s"),
-                   reason != NULL ? reason : g_strerror (-r));
-      free (reason);
+                   _("Could not create the machine’s disk: %s"), reason->message);
       return FALSE;
     }
 
@@ -986,7 +984,7 @@ import_image (CreateData  *data,
   g_autofree char *display = g_filename_display_basename (data->image_path);
   struct vmm_block_image_info info = { 0 };
   VivDiskFormat format;
-  char *reason = NULL;
+  g_autoptr(GError) reason = NULL;
   int r;
 
   r = vmm_block_info (data->image_path, &info, &reason);
@@ -995,9 +993,7 @@ import_image (CreateData  *data,
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-r),
                    /* Translators: the first %s is a file name, the second
                     * the reason */
-                   _("“%s” cannot be used as a disk: %s"), display,
-                   reason != NULL ? reason : g_strerror (-r));
-      free (reason);
+                   _("“%s” cannot be used as a disk: %s"), display, reason->message);
       return FALSE;
     }
   format = info.format == VMM_BLOCK_FORMAT_QCOW2 ? VIV_DISK_FORMAT_QCOW2 : VIV_DISK_FORMAT_RAW;

@@ -526,7 +526,7 @@ disk_info_thread (GTask        *task,
 {
   DiskInfo *info = task_data;
   struct vmm_block_image_info image = { 0 };
-  char *reason = NULL;
+  g_autoptr(GError) reason = NULL;
   int r;
 
   if (!g_file_test (info->path, G_FILE_TEST_IS_REGULAR))
@@ -551,8 +551,7 @@ disk_info_thread (GTask        *task,
                                /* Translators: the first %s is a file name, the second the
                                 * reason */
                                _("“%s” cannot be used as a disk: %s"), display,
-                               reason != NULL ? reason : g_strerror (-r));
-      free (reason);
+                               reason->message);
       return;
     }
   info->format = g_strdup (vmm_block_format_name (image.format));

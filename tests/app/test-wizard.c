@@ -759,7 +759,7 @@ make_image (const char *name,
             guint64     size)
 {
   char *path = g_build_filename (root, name, NULL);
-  char *reason = NULL;
+  g_autoptr(GError) reason = NULL;
   int r;
 
   struct vmm_block_create_opts opts = {
@@ -771,7 +771,7 @@ make_image (const char *name,
   g_remove (path);
   r = vmm_block_create (&opts, &reason);
   if (r < 0)
-    g_error ("cannot make %s: %s", path, reason != NULL ? reason : g_strerror (-r));
+    g_error ("cannot make %s: %s", path, reason != NULL ? reason->message : g_strerror (-r));
   return path;
 }
 

@@ -1007,7 +1007,7 @@ make_qcow2 (const char *name)
   struct vmm_block *block = NULL;
   char data[4096];
   struct iovec iov = { data, sizeof data };
-  char *reason = NULL;
+  GError *reason = NULL;
 
   g_remove (path);
   g_assert_cmpint (vmm_block_create (&opts, &reason), ==, 0);

@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "block/fd.h"
 #include "log.h"
 
 #define URING_WORKERS  2   /* for CALLs only */
@@ -102,16 +103,6 @@ list_take_all (struct vmm_aio_req **head, struct vmm_aio_req **tail)
   return all;
 }
 
-static size_t
-iov_bytes (const struct iovec *iov, int n)
-{
-  size_t sum = 0;
-
-  for (int i = 0; i < n; i++)
-    sum += iov[i].iov_len;
-  return sum;
-}
-
 /* ---- workers ---------------------------------------------------------------- */
 
 /* preadv/pwritev until everything moved; a short transfer at EOF is -EIO. */
@@ -171,7 +162,7 @@ run_request (struct vmm_aio_req *req)
     case VMM_AIO_WRITEV:
       return do_rw (req);
     case VMM_AIO_FDATASYNC:
-      return fdatasync (req->fd) < 0 ? -errno : 0;
+      return vmm_block_fdatasync_fd (req->fd);
     case VMM_AIO_CALL:
       return req->call (req->call_data);
     }
@@ -498,7 +489,7 @@ vmm_aio_submit (struct vmm_aio *aio, struct vmm_aio_req *req)
   req->next = NULL;
   req->result = 0;
   req->expected = (req->op == VMM_AIO_READV || req->op == VMM_AIO_WRITEV)
-                    ? iov_bytes (req->iov, req->iovcnt) : 0;
+                    ? vmm_block_iov_len (req->iov, req->iovcnt) : 0;
   aio->in_flight++;
 
   if (aio->inline_writes && req->op == VMM_AIO_WRITEV && inline_allowed (aio))

@@ -6,7 +6,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
-#include "block/qcow2.h"
+#include "block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,261 +22,24 @@
 
 /* Extents mapped per round of the synchronous calls */
 #define SYNC_EXTENTS 16u
+/* Zeroes written per call where nothing better zeroes a range */
+#define ZERO_CHUNK (1u << 20)
 
-int
-vmm_block_error (char **error, int err, const char *fmt, ...)
-{
-  va_list ap;
+G_DEFINE_QUARK (vmm-block-error-quark, vmm_block_error)
 
-  if (error == NULL)
-    return err;
-  free (*error);
-  *error = NULL;
-  va_start (ap, fmt);
-  if (vasprintf (error, fmt, ap) < 0)
-    *error = NULL;
-  va_end (ap);
-  return err;
-}
-
-/* ---- fd helpers ------------------------------------------------------------ */
-
-static bool
-is_aligned (const void *buf, size_t len, uint64_t offset, uint32_t align)
-{
-  return align <= 1
-         || ((uintptr_t) buf % align == 0 && len % align == 0 && offset % align == 0);
-}
-
-/* Whole read without alignment games; zeroes past the end of the file. */
+/* Ends a set-up call: every failure leaves a GError, those with nothing to
+ * add (out of memory, mostly) the message of their errno. LOCAL is taken. */
 static int
-pread_plain (int fd, void *buf, size_t len, uint64_t offset)
+setup_result (int ret, GError *local, GError **error)
 {
-  uint8_t *p = buf;
-
-  while (len > 0)
+  if (ret >= 0)
     {
-      ssize_t n = pread (fd, p, len, (off_t) offset);
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return -errno;
-        }
-      if (n == 0)
-        {
-          memset (p, 0, len);
-          return 0;
-        }
-      p += n;
-      len -= (size_t) n;
-      offset += (uint64_t) n;
+      g_clear_error (&local);
+      return ret;
     }
-  return 0;
-}
-
-static int
-pwrite_plain (int fd, const void *buf, size_t len, uint64_t offset)
-{
-  const uint8_t *p = buf;
-
-  while (len > 0)
-    {
-      ssize_t n = pwrite (fd, p, len, (off_t) offset);
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return -errno;
-        }
-      if (n == 0)
-        return -EIO;
-      p += n;
-      len -= (size_t) n;
-      offset += (uint64_t) n;
-    }
-  return 0;
-}
-
-/* [start, end): OFFSET and LEN widened to ALIGN */
-static void
-widen (uint64_t offset, size_t len, uint32_t align, uint64_t *start, uint64_t *end)
-{
-  *start = offset - offset % align;
-  *end = offset + len;
-  if (*end % align)
-    *end += align - *end % align;
-}
-
-int
-vmm_block_pread_fd (int fd, void *buf, size_t len, uint64_t offset, uint32_t align)
-{
-  uint64_t start, end;
-  void *bounce;
-  int ret;
-
-  if (len == 0)
-    return 0;
-  if (is_aligned (buf, len, offset, align))
-    return pread_plain (fd, buf, len, offset);
-  widen (offset, len, align, &start, &end);
-  if (posix_memalign (&bounce, align < 4096 ? 4096 : align, end - start) != 0)
-    return -ENOMEM;
-  ret = pread_plain (fd, bounce, end - start, start);
-  if (ret == 0)
-    memcpy (buf, (uint8_t *) bounce + (offset - start), len);
-  free (bounce);
-  return ret;
-}
-
-int
-vmm_block_pwrite_fd (int fd, const void *buf, size_t len, uint64_t offset, uint32_t align)
-{
-  uint64_t start, end;
-  void *bounce;
-  int ret;
-
-  if (len == 0)
-    return 0;
-  if (is_aligned (buf, len, offset, align))
-    return pwrite_plain (fd, buf, len, offset);
-  widen (offset, len, align, &start, &end);
-  if (posix_memalign (&bounce, align < 4096 ? 4096 : align, end - start) != 0)
-    return -ENOMEM;
-  /* Only the partial blocks at either end need their old contents. */
-  ret = 0;
-  if (start != offset)
-    ret = pread_plain (fd, bounce, align, start);
-  if (ret == 0 && (offset + len) % align != 0 && (end - align != start || start == offset))
-    ret = pread_plain (fd, (uint8_t *) bounce + (end - start - align), align, end - align);
-  if (ret == 0)
-    {
-      memcpy ((uint8_t *) bounce + (offset - start), buf, len);
-      ret = pwrite_plain (fd, bounce, end - start, start);
-    }
-  free (bounce);
-  return ret;
-}
-
-static size_t
-iov_total (const struct iovec *iov, int iovcnt)
-{
-  size_t total = 0;
-
-  for (int i = 0; i < iovcnt; i++)
-    total += iov[i].iov_len;
-  return total;
-}
-
-static bool
-iov_is_aligned (const struct iovec *iov, int iovcnt, uint64_t offset, uint32_t align)
-{
-  if (align <= 1)
-    return true;
-  if (offset % align)
-    return false;
-  for (int i = 0; i < iovcnt; i++)
-    if ((uintptr_t) iov[i].iov_base % align || iov[i].iov_len % align)
-      return false;
-  return true;
-}
-
-int
-vmm_block_preadv_fd (int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
-                     uint32_t align)
-{
-  size_t total = iov_total (iov, iovcnt);
-  uint8_t *bounce;
-  size_t off = 0;
-  int ret;
-
-  if (iovcnt == 1)
-    return vmm_block_pread_fd (fd, iov[0].iov_base, iov[0].iov_len, offset, align);
-  if (iov_is_aligned (iov, iovcnt, offset, align))
-    {
-      /* Scatter reads, one preadv per short-transfer retry */
-      int i = 0;
-      size_t skip = 0;
-      while (i < iovcnt)
-        {
-          struct iovec local[64];
-          int n = 0;
-          ssize_t got;
-
-          for (int j = i; j < iovcnt && n < 64; j++, n++)
-            local[n] = iov[j];
-          local[0].iov_base = (uint8_t *) local[0].iov_base + skip;
-          local[0].iov_len -= skip;
-          got = preadv (fd, local, n, (off_t) offset);
-          if (got < 0)
-            {
-              if (errno == EINTR)
-                continue;
-              return -errno;
-            }
-          if (got == 0)
-            {
-              /* End of file: the rest reads as zeroes. */
-              for (int j = 0; j < n; j++)
-                memset (local[j].iov_base, 0, local[j].iov_len);
-              for (int j = i + n; j < iovcnt; j++)
-                memset (iov[j].iov_base, 0, iov[j].iov_len);
-              return 0;
-            }
-          offset += (uint64_t) got;
-          while (got > 0 && i < iovcnt)
-            {
-              size_t left = iov[i].iov_len - skip;
-              if ((size_t) got >= left)
-                {
-                  got -= (ssize_t) left;
-                  i++;
-                  skip = 0;
-                }
-              else
-                {
-                  skip += (size_t) got;
-                  got = 0;
-                }
-            }
-        }
-      return 0;
-    }
-  bounce = NULL;
-  if (posix_memalign ((void **) &bounce, 4096, total ? total : 1) != 0)
-    return -ENOMEM;
-  ret = vmm_block_pread_fd (fd, bounce, total, offset, align);
-  for (int i = 0; ret == 0 && i < iovcnt; i++)
-    {
-      memcpy (iov[i].iov_base, bounce + off, iov[i].iov_len);
-      off += iov[i].iov_len;
-    }
-  free (bounce);
-  return ret;
-}
-
-int
-vmm_block_pwritev_fd (int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
-                      uint32_t align)
-{
-  size_t total = iov_total (iov, iovcnt);
-  uint8_t *bounce = NULL;
-  size_t off = 0;
-  int ret;
-
-  if (iovcnt == 1)
-    return vmm_block_pwrite_fd (fd, iov[0].iov_base, iov[0].iov_len, offset, align);
-  /* Gathering into one buffer keeps the retry logic in one place; the
-   * synchronous path is for tools and fallbacks, not the hot path. */
-  if (posix_memalign ((void **) &bounce, 4096, total ? total : 1) != 0)
-    return -ENOMEM;
-  for (int i = 0; i < iovcnt; i++)
-    {
-      memcpy (bounce + off, iov[i].iov_base, iov[i].iov_len);
-      off += iov[i].iov_len;
-    }
-  ret = vmm_block_pwrite_fd (fd, bounce, total, offset, align);
-  free (bounce);
+  if (local == NULL)
+    local = g_error_new_literal (VMM_BLOCK_ERROR, -ret, g_strerror (-ret));
+  g_propagate_error (error, local);
   return ret;
 }
 
@@ -389,19 +152,20 @@ block_free (struct vmm_block *b)
   free (b);
 }
 
-int
-vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                         const struct vmm_block_chain *chain, unsigned flags, char **error)
+static int
+open_image (struct vmm_block **block, const struct vmm_block_open_opts *opts,
+            const struct vmm_block_chain *chain, unsigned flags, GError **error)
 {
   struct vmm_block *b;
   struct stat st;
   int oflags, ret;
 
   *block = NULL;
-  if (error != NULL)
-    *error = NULL;
   if (opts == NULL || opts->path == NULL || opts->path[0] == '\0')
-    return vmm_block_error (error, -EINVAL, "no image path given");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL, "no image path given");
+      return -EINVAL;
+    }
 
   b = calloc (1, sizeof *b);
   if (b == NULL)
@@ -423,27 +187,30 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
   b->fd = open (opts->path, oflags);
   if (b->fd < 0 && errno == EINVAL && opts->direct)
     {
-      ret = vmm_block_error (error, -EINVAL,
-                             "%s: the file system does not support direct I/O (O_DIRECT)",
-                             opts->path);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL,
+                   "%s: the file system does not support direct I/O (O_DIRECT)", opts->path);
       goto fail;
     }
   if (b->fd < 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot open %s: %s", opts->path, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot open %s: %s", opts->path,
+                   strerror (-ret));
       goto fail;
     }
   if (fstat (b->fd, &st) < 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot stat %s: %s", opts->path, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot stat %s: %s", opts->path,
+                   strerror (-ret));
       goto fail;
     }
   if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
     {
-      ret = vmm_block_error (error, -EINVAL, "%s is neither a file nor a block device",
-                             opts->path);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "%s is neither a file nor a block device",
+                   opts->path);
       goto fail;
     }
   b->dev = st.st_dev;
@@ -451,8 +218,9 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
   for (const struct vmm_block_chain *c = chain; c != NULL; c = c->up)
     if (c->dev == st.st_dev && c->ino == st.st_ino)
       {
-        ret = vmm_block_error (error, -ELOOP, "backing file loop: %s is its own backing file",
-                               opts->path);
+        ret = -ELOOP;
+        g_set_error (error, VMM_BLOCK_ERROR, ELOOP,
+                     "backing file loop: %s is its own backing file", opts->path);
         goto fail;
       }
   if (opts->direct)
@@ -463,13 +231,14 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
       ret = lock_image (b->fd, !opts->read_only);
       if (ret == -EBUSY)
         {
-          vmm_block_error (error, ret, "%s is in use by another program (it is locked)",
-                           opts->path);
+          g_set_error (error, VMM_BLOCK_ERROR, EBUSY,
+                       "%s is in use by another program (it is locked)", opts->path);
           goto fail;
         }
       if (ret < 0)
         {
-          vmm_block_error (error, ret, "cannot lock %s: %s", opts->path, strerror (-ret));
+          g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot lock %s: %s", opts->path,
+                       strerror (-ret));
           goto fail;
         }
     }
@@ -480,7 +249,8 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
       ret = probe_format (b->fd, &b->format);
       if (ret < 0)
         {
-          vmm_block_error (error, ret, "cannot read %s: %s", opts->path, strerror (-ret));
+          g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot read %s: %s", opts->path,
+                       strerror (-ret));
           goto fail;
         }
     }
@@ -495,7 +265,8 @@ vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_o
       break;
     case VMM_BLOCK_FORMAT_AUTO:
     default:
-      ret = vmm_block_error (error, -EINVAL, "unknown image format %d", (int) b->format);
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, "unknown image format %d", (int) b->format);
       break;
     }
   if (ret == 0 && (b->drv == NULL || b->drv->close == NULL))
@@ -514,11 +285,21 @@ fail:
 }
 
 int
+vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_opts *opts,
+                         const struct vmm_block_chain *chain, unsigned flags, GError **error)
+{
+  GError *local = NULL;
+  int ret = open_image (block, opts, chain, flags, &local);
+
+  return setup_result (ret, local, error);
+}
+
+int
 vmm_block_open (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                char **error)
+                GError **error)
 {
   if (block == NULL)
-    return -EINVAL;
+    return setup_result (-EINVAL, NULL, error);
   return vmm_block_open_internal (block, opts, NULL, 0, error);
 }
 
@@ -620,7 +401,7 @@ vmm_block_preadv (struct vmm_block *block, const struct iovec *iov, int iovcnt,
 
   if (iovcnt < 0 || (iovcnt > 0 && iov == NULL))
     return -EINVAL;
-  len = iov_total (iov, iovcnt);
+  len = vmm_block_iov_len (iov, iovcnt);
   if ((ret = check_range (block, offset, len)) < 0 || len == 0)
     return ret;
   cur.slice = calloc ((size_t) iovcnt, sizeof *cur.slice);
@@ -697,7 +478,7 @@ vmm_block_pwritev (struct vmm_block *block, const struct iovec *iov, int iovcnt,
     return -EROFS;
   if (iovcnt < 0 || (iovcnt > 0 && iov == NULL))
     return -EINVAL;
-  len = iov_total (iov, iovcnt);
+  len = vmm_block_iov_len (iov, iovcnt);
   if ((ret = check_range (block, offset, len)) < 0 || len == 0)
     return ret;
   cur.slice = calloc ((size_t) iovcnt, sizeof *cur.slice);
@@ -736,6 +517,27 @@ vmm_block_pwritev (struct vmm_block *block, const struct iovec *iov, int iovcnt,
         block->drv->abort (block, cookie);
     }
   free (cur.slice);
+  return ret;
+}
+
+int
+vmm_block_write_zero_data (struct vmm_block *block, uint64_t offset, uint64_t len)
+{
+  size_t chunk = len < ZERO_CHUNK ? (size_t) len : ZERO_CHUNK;
+  void *zero;
+  int ret = 0;
+
+  if (posix_memalign (&zero, 4096, chunk) != 0)
+    return -ENOMEM;
+  memset (zero, 0, chunk);
+  while (len > 0 && ret == 0)
+    {
+      struct iovec iov = { zero, len < chunk ? (size_t) len : chunk };
+      ret = vmm_block_pwritev (block, &iov, 1, offset);
+      offset += iov.iov_len;
+      len -= iov.iov_len;
+    }
+  free (zero);
   return ret;
 }
 
@@ -863,50 +665,68 @@ rename_noreplace (const char *tmp, const char *path)
 }
 
 int
-vmm_block_create (const struct vmm_block_create_opts *opts, char **error)
+vmm_block_open_new_backing (const struct vmm_block_create_opts *opts, unsigned flags,
+                            struct vmm_block **backing, GError **error)
+{
+  struct vmm_block_open_opts bo = { .format = opts->backing_format, .read_only = true };
+  g_autoptr (GError) why = NULL;
+  char *resolved;
+  int ret;
+
+  *backing = NULL;
+  resolved = vmm_block_resolve_backing (opts->path, opts->backing_file);
+  if (resolved == NULL)
+    return -ENOMEM;
+  bo.path = resolved;
+  ret = vmm_block_open_internal (backing, &bo, NULL, flags | VMM_BLOCK_OPEN_NO_LOCK, &why);
+  if (ret < 0)
+    g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot open the backing file %s: %s", resolved,
+                 why->message);
+  free (resolved);
+  return ret;
+}
+
+static int
+create_image (const struct vmm_block_create_opts *opts, GError **error)
 {
   struct stat st;
   char *tmp = NULL;
   uint64_t size;
   int fd = -1, ret;
 
-  if (error != NULL)
-    *error = NULL;
   if (opts == NULL || opts->path == NULL || opts->path[0] == '\0')
-    return vmm_block_error (error, -EINVAL, "no image path given");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL, "no image path given");
+      return -EINVAL;
+    }
   if (opts->format != VMM_BLOCK_FORMAT_RAW && opts->format != VMM_BLOCK_FORMAT_QCOW2)
-    return vmm_block_error (error, -EINVAL, "images can be created as raw or qcow2 only");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL,
+                           "images can be created as raw or qcow2 only");
+      return -EINVAL;
+    }
   if (opts->backing_file != NULL && opts->format != VMM_BLOCK_FORMAT_QCOW2)
-    return vmm_block_error (error, -EINVAL, "only qcow2 images can have a backing file");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EINVAL,
+                           "only qcow2 images can have a backing file");
+      return -EINVAL;
+    }
   if (lstat (opts->path, &st) == 0)
-    return vmm_block_error (error, -EEXIST, "%s already exists", opts->path);
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EEXIST, "%s already exists", opts->path);
+      return -EEXIST;
+    }
 
   size = opts->size;
   if (opts->backing_file != NULL && size == 0)
     {
-      struct vmm_block_open_opts bo = {
-        .format = opts->backing_format, .read_only = true,
-      };
-      struct vmm_block *bb = NULL;
-      char *resolved = vmm_block_resolve_backing (opts->path, opts->backing_file);
-      char *why = NULL;
+      struct vmm_block *bb;
 
-      if (resolved == NULL)
-        return -ENOMEM;
-      bo.path = resolved;
-      ret = vmm_block_open_internal (&bb, &bo, NULL, VMM_BLOCK_OPEN_NO_LOCK, &why);
-      if (ret != 0 || bb == NULL)
-        {
-          ret = ret < 0 ? ret : -EIO;
-          vmm_block_error (error, ret, "cannot open the backing file %s: %s", resolved,
-                           why ? why : strerror (-ret));
-          free (why);
-          free (resolved);
-          return ret;
-        }
+      ret = vmm_block_open_new_backing (opts, 0, &bb, error);
+      if (ret < 0)
+        return ret;
       size = vmm_block_size (bb);
       vmm_block_close (bb);
-      free (resolved);
     }
 
   if (asprintf (&tmp, "%s.tmpXXXXXX", opts->path) < 0)
@@ -915,8 +735,8 @@ vmm_block_create (const struct vmm_block_create_opts *opts, char **error)
   if (fd < 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot create a file next to %s: %s", opts->path,
-                       strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot create a file next to %s: %s",
+                   opts->path, strerror (-ret));
       free (tmp);
       return ret;
     }
@@ -928,20 +748,21 @@ vmm_block_create (const struct vmm_block_create_opts *opts, char **error)
   if (ret == 0 && fsync (fd) < 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot write %s: %s", tmp, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot write %s: %s", tmp, strerror (-ret));
     }
   if (close (fd) < 0 && ret == 0)
     {
       ret = -errno;
-      vmm_block_error (error, ret, "cannot write %s: %s", tmp, strerror (-ret));
+      g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot write %s: %s", tmp, strerror (-ret));
     }
   if (ret == 0)
     {
       ret = rename_noreplace (tmp, opts->path);
       if (ret == -EEXIST)
-        vmm_block_error (error, ret, "%s already exists", opts->path);
+        g_set_error (error, VMM_BLOCK_ERROR, EEXIST, "%s already exists", opts->path);
       else if (ret < 0)
-        vmm_block_error (error, ret, "cannot create %s: %s", opts->path, strerror (-ret));
+        g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot create %s: %s", opts->path,
+                     strerror (-ret));
     }
   if (ret < 0)
     unlink (tmp);
@@ -949,56 +770,72 @@ vmm_block_create (const struct vmm_block_create_opts *opts, char **error)
     {
       ret = fsync_dir_of (opts->path);
       if (ret < 0)
-        vmm_block_error (error, ret, "cannot sync the directory of %s: %s", opts->path,
-                         strerror (-ret));
+        g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot sync the directory of %s: %s",
+                     opts->path, strerror (-ret));
     }
   free (tmp);
   return ret;
 }
 
 int
-vmm_block_check (const char *path, struct vmm_block_check_result *result, char **error)
+vmm_block_create (const struct vmm_block_create_opts *opts, GError **error)
+{
+  GError *local = NULL;
+  int ret = create_image (opts, &local);
+
+  return setup_result (ret, local, error);
+}
+
+/* Opens PATH for info or check: read-only, unlocked, without its chain. */
+static int
+open_to_inspect (const char *path, struct vmm_block **b, GError **error)
 {
   struct vmm_block_open_opts opts = {
     .path = path, .format = VMM_BLOCK_FORMAT_AUTO, .read_only = true,
   };
+
+  return vmm_block_open_internal (b, &opts, NULL,
+                                  VMM_BLOCK_OPEN_NO_BACKING | VMM_BLOCK_OPEN_NO_LOCK, error);
+}
+
+int
+vmm_block_check (const char *path, struct vmm_block_check_result *result, GError **error)
+{
+  GError *local = NULL;
   struct vmm_block *b;
   int ret;
 
   memset (result, 0, sizeof *result);
-  ret = vmm_block_open_internal (&b, &opts, NULL,
-                                 VMM_BLOCK_OPEN_NO_BACKING | VMM_BLOCK_OPEN_NO_LOCK, error);
-  if (ret < 0 || b == NULL)
-    return ret < 0 ? ret : -EIO;
-  ret = b->drv->check (b, result, error);
-  vmm_block_close (b);
-  return ret;
+  ret = open_to_inspect (path, &b, &local);
+  if (ret == 0)
+    {
+      ret = b->drv->check (b, result, &local);
+      vmm_block_close (b);
+    }
+  return setup_result (ret, local, error);
 }
 
 int
-vmm_block_info (const char *path, struct vmm_block_image_info *info, char **error)
+vmm_block_info (const char *path, struct vmm_block_image_info *info, GError **error)
 {
-  struct vmm_block_open_opts opts = {
-    .path = path, .format = VMM_BLOCK_FORMAT_AUTO, .read_only = true,
-  };
+  GError *local = NULL;
   struct vmm_block *b;
   struct stat st;
   int ret;
 
   memset (info, 0, sizeof *info);
-  ret = vmm_block_open_internal (&b, &opts, NULL,
-                                 VMM_BLOCK_OPEN_NO_BACKING | VMM_BLOCK_OPEN_NO_LOCK, error);
-  if (ret < 0 || b == NULL)
-    return ret < 0 ? ret : -EIO;
+  ret = open_to_inspect (path, &b, &local);
+  if (ret < 0)
+    return setup_result (ret, local, error);
   info->format = b->format;
   info->virtual_size = b->size;
   if (fstat (b->fd, &st) == 0)
     info->actual_size = (uint64_t) st.st_blocks * 512;
-  ret = b->drv->info (b, info, error);
+  ret = b->drv->info (b, info, &local);
   vmm_block_close (b);
   if (ret < 0)
     vmm_block_image_info_clear (info);
-  return ret;
+  return setup_result (ret, local, error);
 }
 
 void

@@ -18,14 +18,38 @@
  * Offsets and lengths are in bytes; requests from the guest are checked
  * against the virtual size by the caller (the device), and again here.
  *
+ * Errors: the set-up calls (open, create, check, info) return 0, or -errno
+ * and set a GError in VMM_BLOCK_ERROR whose code is that errno and whose
+ * message says, for a person, what went wrong (and in which file of a
+ * backing chain). The run-time calls (I/O, flush, discard, mapping) return
+ * 0 or -errno only.
+ *
+ * The files of src/vmm/block:
+ *
+ *   block.h, block.c  this API: opening (locks, format probe), the
+ *                     synchronous I/O over the drivers' maps, create,
+ *                     check, info
+ *   driver.h          what a format driver implements and may use
+ *   fd.h, fd.c        whole reads, writes and fdatasync of a descriptor
+ *   raw.c             raw images
+ *   qcow2.h, qcow2*.c qcow2 images (qcow2.c lists its files)
+ *   aio.h, aio.c      asynchronous I/O for the device: io_uring, or threads
+ *   img.h, img.c      vivarium-vmm img
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+/* The domain of the set-up calls' errors; the code is the errno they return
+ * (positive: ENOENT, EINVAL, EBUSY...). */
+#define VMM_BLOCK_ERROR (vmm_block_error_quark ())
+GQuark vmm_block_error_quark (void);
 
 enum vmm_block_format {
   VMM_BLOCK_FORMAT_AUTO,   /* detect: qcow2 by its magic, raw otherwise */
@@ -43,14 +67,14 @@ struct vmm_block_open_opts {
 struct vmm_block;
 
 /* Opens an image (and, for qcow2, its backing chain, read-only). Returns 0,
- * or -errno with a human-readable reason in *error (malloc'ed; free it):
+ * or -errno with a human-readable reason in *ERROR (VMM_BLOCK_ERROR):
  * -ENOENT, -EACCES, -EINVAL (corrupt or unsupported image: the reason says
  * which field), -ELOOP (a backing file loop), -ENOTSUP (a qcow2 feature we
  * do not implement, named in the reason), -EBUSY (the image is locked: open
  * for writing elsewhere, or open elsewhere and we want to write; the lock is
  * an OFD lock on the whole file, so it holds between threads too). */
 int  vmm_block_open  (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                      char **error);
+                      GError **error);
 /* Flushes what is dirty and closes. Returns the flush's result. */
 int  vmm_block_close (struct vmm_block *block);
 
@@ -124,8 +148,9 @@ struct vmm_block_create_opts {
 };
 
 /* Creates a new image (never over an existing file: -EEXIST). Writes it to
- * a temporary name and renames it into place, so a failure leaves nothing. */
-int vmm_block_create (const struct vmm_block_create_opts *opts, char **error);
+ * a temporary name and renames it into place, so a failure leaves nothing.
+ * Returns 0, or -errno with the reason in *ERROR. */
+int vmm_block_create (const struct vmm_block_create_opts *opts, GError **error);
 
 struct vmm_block_check_result {
   uint64_t corruptions;     /* references to free clusters, overlaps, bad offsets */
@@ -136,8 +161,9 @@ struct vmm_block_check_result {
 };
 
 /* Consistency check, like qemu-img check. Returns 0 (then look at the
- * counts) or -errno when the image cannot be read at all. */
-int vmm_block_check (const char *path, struct vmm_block_check_result *result, char **error);
+ * counts), or -errno with the reason in *ERROR when the image cannot be
+ * read at all. */
+int vmm_block_check (const char *path, struct vmm_block_check_result *result, GError **error);
 
 struct vmm_block_snapshot_info {
   char *id, *name;
@@ -159,7 +185,8 @@ struct vmm_block_image_info {
   uint32_t compression_type; /* qcow2: 0 zlib, 1 zstd */
 };
 
-int  vmm_block_info (const char *path, struct vmm_block_image_info *info, char **error);
+/* Returns 0, or -errno with the reason in *ERROR. */
+int  vmm_block_info (const char *path, struct vmm_block_image_info *info, GError **error);
 void vmm_block_image_info_clear (struct vmm_block_image_info *info);
 
 /* "raw", "qcow2" (or "auto"): the names qemu-img uses too. */

@@ -60,9 +60,9 @@ print_help (void)
 }
 
 static void
-fail_message (const char *what, int err, const char *why)
+fail_message (const char *what, const GError *error)
 {
-  g_printerr ("%s: %s: %s\n", PROG, what, why != NULL ? why : g_strerror (-err));
+  g_printerr ("%s: %s: %s\n", PROG, what, error->message);
 }
 
 static gboolean
@@ -149,8 +149,7 @@ cmd_create (int argc, char **argv)
       N_("Format options: cluster_size=SIZE (qcow2, 512 to 2M, default 64K)"), N_("OPTIONS") },
     G_OPTION_ENTRY_NULL
   };
-  char *error = NULL;
-  int ret;
+  g_autoptr (GError) error = NULL;
 
   context = g_option_context_new (_("PATH [SIZE]"));
   g_option_context_set_summary (context, _("Creates a disk image."));
@@ -186,11 +185,9 @@ cmd_create (int argc, char **argv)
       return IMG_FAILED;
     }
 
-  ret = vmm_block_create (&opts, &error);
-  if (ret < 0)
+  if (vmm_block_create (&opts, &error) < 0)
     {
-      fail_message (_("cannot create the image"), ret, error);
-      free (error);
+      fail_message (_("cannot create the image"), error);
       return IMG_FAILED;
     }
   return IMG_OK;
@@ -322,8 +319,7 @@ cmd_info (int argc, char **argv)
     G_OPTION_ENTRY_NULL
   };
   struct vmm_block_image_info info;
-  char *error = NULL;
-  int ret;
+  g_autoptr (GError) error = NULL;
 
   context = g_option_context_new (_("PATH"));
   g_option_context_set_summary (context, _("Describes a disk image."));
@@ -340,11 +336,9 @@ cmd_info (int argc, char **argv)
       g_printerr (_("%s: info needs one image path\n"), PROG);
       return IMG_FAILED;
     }
-  ret = vmm_block_info (argv[1], &info, &error);
-  if (ret < 0)
+  if (vmm_block_info (argv[1], &info, &error) < 0)
     {
-      fail_message (_("cannot read the image"), ret, error);
-      free (error);
+      fail_message (_("cannot read the image"), error);
       return IMG_FAILED;
     }
   if (output != NULL && g_str_equal (output, "json"))
@@ -363,8 +357,8 @@ cmd_check (int argc, char **argv)
   g_autoptr (GOptionContext) context = NULL;
   GOptionEntry entries[] = { G_OPTION_ENTRY_NULL };
   struct vmm_block_check_result res;
-  char *error = NULL;
-  int ret, status;
+  g_autoptr (GError) error = NULL;
+  int status;
 
   context = g_option_context_new (_("PATH"));
   g_option_context_set_summary (context, _("Checks the consistency of a disk image, like "
@@ -378,11 +372,9 @@ cmd_check (int argc, char **argv)
       g_printerr (_("%s: check needs one image path\n"), PROG);
       return IMG_FAILED;
     }
-  ret = vmm_block_check (argv[1], &res, &error);
-  if (ret < 0)
+  if (vmm_block_check (argv[1], &res, &error) < 0)
     {
-      fail_message (_("cannot check the image"), ret, error);
-      free (error);
+      fail_message (_("cannot check the image"), error);
       return IMG_FAILED;
     }
   if (res.first_problem != NULL)
@@ -454,7 +446,7 @@ cmd_debug (const char *cmd, int argc, char **argv)
   struct vmm_block *b = NULL;
   uint64_t a[3] = { 0, 0, 0 };
   int first = 1, nargs, ret = 0, status = IMG_OK;
-  char *error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (argc > 2 && g_str_equal (argv[1], "-f"))
     {
@@ -476,8 +468,7 @@ cmd_debug (const char *cmd, int argc, char **argv)
   ret = vmm_block_open (&b, &opts, &error);
   if (ret < 0)
     {
-      fail_message ("open", ret, error);
-      free (error);
+      fail_message ("open", error);
       return IMG_FAILED;
     }
 

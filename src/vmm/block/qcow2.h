@@ -1,105 +1,16 @@
-/* block/qcow2.h: the block layer's insides
+/* block/qcow2.h: the qcow2 driver's insides
  *
- * Two parts: the driver interface that block.c, raw.c and qcow2.c share
- * (struct vmm_block, the driver table and the I/O helpers), then the qcow2
- * on-disk constants and in-memory state. Nothing outside src/vmm/block and
- * its unit test includes this file.
+ * The on-disk constants, the in-memory state and the functions the qcow2
+ * files (qcow2.c lists them) share. Nothing outside src/vmm/block and its
+ * unit test includes this file.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
 
 #include <pthread.h>
-#include <stdarg.h>
-#include <sys/types.h>
 
-#include "block/block.h"
-
-/* ---- the driver interface --------------------------------------------------- */
-
-struct vmm_block_driver {
-  const char *name;
-  /* Frees the driver's state; the caller flushed first. */
-  void (*close) (struct vmm_block *b);
-  int  (*map_read) (struct vmm_block *b, uint64_t offset, uint64_t len,
-                    struct vmm_block_extent *extents, unsigned max);
-  int  (*map_write) (struct vmm_block *b, uint64_t offset, uint64_t len,
-                     struct vmm_block_extent *extents, unsigned max, void **cookie);
-  int  (*commit) (struct vmm_block *b, void *cookie);
-  void (*abort) (struct vmm_block *b, void *cookie);
-  /* Reads what a SYNC extent describes (and anything else) into BUF. */
-  int  (*read_sync) (struct vmm_block *b, uint64_t offset, uint64_t len, void *buf);
-  int  (*flush) (struct vmm_block *b);
-  int  (*discard) (struct vmm_block *b, uint64_t offset, uint64_t len);
-  int  (*write_zeroes) (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_unmap);
-  int  (*info) (struct vmm_block *b, struct vmm_block_image_info *info, char **error);
-  int  (*check) (struct vmm_block *b, struct vmm_block_check_result *result, char **error);
-};
-
-struct vmm_block {
-  const struct vmm_block_driver *drv;
-  void *priv;
-  enum vmm_block_format format;
-  char *path;
-  int fd;
-  uint64_t size;
-  bool read_only;
-  bool direct;
-  uint32_t alignment;         /* 1 unless direct */
-  dev_t dev;
-  ino_t ino;
-};
-
-/* The files being opened above this one, to find backing-file loops. */
-struct vmm_block_chain {
-  dev_t dev;
-  ino_t ino;
-  const struct vmm_block_chain *up;
-  unsigned depth;
-};
-
-/* Open flags for the internal open */
-enum {
-  VMM_BLOCK_OPEN_NO_BACKING = 1 << 0,   /* info and check: the chain is not needed */
-  VMM_BLOCK_OPEN_NO_LOCK    = 1 << 1,   /* info and check: like qemu-img -U */
-};
-
-/* A chain longer than this is refused: each level costs an fd and stack. */
-#define VMM_BLOCK_MAX_CHAIN 256
-
-int vmm_block_open_internal (struct vmm_block **block, const struct vmm_block_open_opts *opts,
-                             const struct vmm_block_chain *chain, unsigned flags, char **error);
-
-/* Sets *ERROR (when not NULL) to a malloc'ed message and returns ERR. */
-int vmm_block_error (char **error, int err, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
-
-/* Whole reads and writes at OFFSET, retrying short transfers and EINTR.
- * A read past the end of the file gives zeroes. With ALIGN > 1 (O_DIRECT),
- * unaligned buffers, offsets or lengths go through an aligned bounce buffer
- * (a write then reads, modifies and writes the aligned blocks around it). */
-int vmm_block_pread_fd  (int fd, void *buf, size_t len, uint64_t offset, uint32_t align);
-int vmm_block_pwrite_fd (int fd, const void *buf, size_t len, uint64_t offset, uint32_t align);
-/* The same for a scatter list. */
-int vmm_block_preadv_fd  (int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
-                          uint32_t align);
-int vmm_block_pwritev_fd (int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
-                          uint32_t align);
-
-/* Resolves NAME (a backing file name) against the directory of IMAGE_PATH.
- * Returns a malloc'ed path or NULL. */
-char *vmm_block_resolve_backing (const char *image_path, const char *name);
-
-/* Drivers */
-extern const struct vmm_block_driver vmm_block_raw_driver;
-extern const struct vmm_block_driver vmm_block_qcow2_driver;
-
-int vmm_block_raw_open (struct vmm_block *b, char **error);
-int vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, char **error);
-int vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
-                          unsigned flags, char **error);
-int vmm_block_qcow2_create (int fd, const struct vmm_block_create_opts *opts,
-                            uint64_t size, char **error);
+#include "block/driver.h"
 
 /* ---- qcow2 on disk (docs/interop/qcow2.txt in QEMU) ------------------------- */
 
@@ -248,9 +159,131 @@ struct qcow2 {
   bool broken;                 /* metadata found inconsistent at run time: no more writes */
 };
 
+/* ---- cluster types, arithmetic and geometry --------------------------------- */
+
+/* What an L2 entry says about a guest cluster */
+enum qcow2_cluster_type {
+  QCOW2_CLUSTER_UNALLOCATED,
+  QCOW2_CLUSTER_ZERO_PLAIN,    /* zero flag, no host cluster */
+  QCOW2_CLUSTER_ZERO_ALLOC,    /* zero flag over a preallocated host cluster */
+  QCOW2_CLUSTER_NORMAL,
+  QCOW2_CLUSTER_COMPRESSED,
+};
+
+struct qcow2_cluster_info {
+  enum qcow2_cluster_type type;
+  uint64_t host;               /* NORMAL, ZERO_ALLOC */
+  uint64_t coffset, csize;     /* COMPRESSED: bytes at coffset */
+};
+
+static inline uint64_t
+div_up (uint64_t a, uint64_t b)
+{
+  return a / b + (a % b != 0);
+}
+
+static inline uint64_t
+max_u64 (uint64_t a, uint64_t b)
+{
+  return a > b ? a : b;
+}
+
+static inline uint64_t
+min_u64 (uint64_t a, uint64_t b)
+{
+  return a < b ? a : b;
+}
+
+/* The end of the host file as far as references may go: the file, or the
+ * clusters we allocated and have not written yet. */
+static inline uint64_t
+host_end (const struct qcow2 *q)
+{
+  return max_u64 (q->file_size, q->alloc_end * q->cluster_size);
+}
+
+/* Whether [off, off + len) touches the header, the L1 table, the refcount
+ * table or the snapshot table: a table or data cluster there would be
+ * written over them (or freed), so such an entry counts as corrupt. */
+static inline bool
+hits_metadata (const struct qcow2 *q, uint64_t off, uint64_t len)
+{
+  uint64_t cs = q->cluster_size;
+  const uint64_t r[4][2] = {
+    { 0, cs },
+    { q->l1_offset, (uint64_t) q->l1_clusters * cs },
+    { q->reftable_offset, (uint64_t) q->reftable_clusters * cs },
+    { q->snapshots_offset, q->n_snapshots ? q->snapshot_table_size : 0 },
+  };
+
+  for (unsigned i = 0; i < 4; i++)
+    if (r[i][1] > 0 && off < r[i][0] + r[i][1] && r[i][0] < off + len)
+      return true;
+  return false;
+}
+
+/* ---- between the qcow2 files ------------------------------------------------ */
+
+/* Run-time paths return 0 or -errno; those that take a GError are set-up
+ * paths (open, repair, check), which set it on failure. Metadata is read
+ * and changed under q->lock (or before anyone else can see the image, at
+ * open); the data helpers qcow2_read_backing and qcow2_decompress_cluster
+ * run outside it. */
+
+/* qcow2-cache.c: metadata I/O through q->align, and the file's size */
+int   qcow2_meta_read  (struct qcow2 *q, void *buf, size_t len, uint64_t offset);
+int   qcow2_meta_write (struct qcow2 *q, const void *buf, size_t len, uint64_t offset);
+int   qcow2_grow_file  (struct qcow2 *q, uint64_t end);
+void *qcow2_alloc_cluster_buf (const struct qcow2 *q);
+/* qcow2-cache.c: the L2 and refcount block caches, and the flush */
+int   qcow2_cache_init   (struct qcow2_cache *c, unsigned n, size_t table_size);
+void  qcow2_cache_free   (struct qcow2_cache *c);
+void  qcow2_cache_forget (struct qcow2_cache *c, uint64_t offset);
+int   qcow2_table_get (struct qcow2 *q, struct qcow2_cache *c, uint64_t offset, bool load,
+                       struct qcow2_cache_entry **out);
+void  qcow2_table_put (struct qcow2_cache_entry *e);
+int   qcow2_flush_locked (struct qcow2 *q);
+int   qcow2_flush (struct vmm_block *b);
+
+/* qcow2-refcount.c */
+int   qcow2_rc_get (struct qcow2 *q, uint64_t cluster, uint64_t *rc);
+int   qcow2_rc_set (struct qcow2 *q, uint64_t cluster, uint64_t value);
+int   qcow2_rc_add (struct qcow2 *q, uint64_t cluster, int64_t delta, uint64_t *result);
+int   qcow2_alloc_cluster (struct qcow2 *q, uint64_t *host);
+void  qcow2_free_later (struct qcow2 *q, uint64_t cluster);
+int   qcow2_check (struct vmm_block *b, struct vmm_block_check_result *res, GError **error);
+int   qcow2_repair_refcounts (struct qcow2 *q, GError **error);
+
+/* qcow2-cluster.c */
+int   qcow2_classify (struct qcow2 *q, uint64_t l2e, struct qcow2_cluster_info *ci);
+int   qcow2_bad_l2_entry (struct qcow2 *q, uint64_t cluster, uint64_t l2e);
+int   qcow2_l1_lookup (struct qcow2 *q, uint64_t l1i, uint64_t *l2off);
+int   qcow2_l2_for_write (struct qcow2 *q, uint64_t cluster, struct qcow2_cache_entry **out);
+void  qcow2_release_entry (struct qcow2 *q, uint64_t l2e);
+int   qcow2_decompress_cluster (struct qcow2 *q, const struct qcow2_cluster_info *ci,
+                                uint8_t *out);
+int   qcow2_read_backing (struct qcow2 *q, void *buf, uint64_t len, uint64_t offset);
+int   qcow2_add_extent (struct vmm_block_extent *ext, int n, unsigned max,
+                        enum vmm_block_extent_kind kind, uint64_t offset, uint64_t len, int fd,
+                        uint64_t host);
+int   qcow2_map_read (struct vmm_block *b, uint64_t offset, uint64_t len,
+                      struct vmm_block_extent *ext, unsigned max);
+int   qcow2_read_sync (struct vmm_block *b, uint64_t offset, uint64_t len, void *buf);
+
+/* qcow2-write.c */
+int   qcow2_map_write (struct vmm_block *b, uint64_t offset, uint64_t len,
+                       struct vmm_block_extent *ext, unsigned max, void **cookie);
+int   qcow2_commit (struct vmm_block *b, void *cookie);
+void  qcow2_abort (struct vmm_block *b, void *cookie);
+int   qcow2_discard (struct vmm_block *b, uint64_t offset, uint64_t len);
+int   qcow2_write_zeroes (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_unmap);
+
+/* qcow2-snapshot.c: reads NB entries of the snapshot table at open */
+int   qcow2_read_snapshots (struct qcow2 *q, uint32_t nb, GError **error);
+
 /* For the snapshot code to come, and its tests: adds ADDEND (+1 or -1) to
  * the refcount of every cluster the active L1 table reaches (L2 tables and
  * data), as creating (or deleting) an internal snapshot does, and updates
  * the active tables' COPIED flags. Nothing changes when a refcount would
  * leave [0, max]: -ERANGE, with the cluster in *ERROR. */
-int qcow2_update_active_refcounts (struct vmm_block *block, int addend, char **error);
+int qcow2_update_active_refcounts (struct vmm_block *block, int addend, GError **error);

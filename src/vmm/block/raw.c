@@ -2,7 +2,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
-#include "block/qcow2.h"
+#include "block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,25 +14,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Zeroes written per call where the file system can do no better */
-#define ZERO_CHUNK (1u << 20)
-
 /* The cookie of a raw write: it commits nothing, but must not be NULL. */
 static const char raw_cookie;
 
 int
-vmm_block_raw_open (struct vmm_block *b, char **error)
+vmm_block_raw_open (struct vmm_block *b, GError **error)
 {
   struct stat st;
+  int err;
 
   if (fstat (b->fd, &st) < 0)
-    return vmm_block_error (error, -errno, "cannot stat %s: %s", b->path, strerror (errno));
+    {
+      err = errno;
+      g_set_error (error, VMM_BLOCK_ERROR, err, "cannot stat %s: %s", b->path, strerror (err));
+      return -err;
+    }
   if (S_ISBLK (st.st_mode))
     {
       uint64_t bytes = 0;
       if (ioctl (b->fd, BLKGETSIZE64, &bytes) < 0)
-        return vmm_block_error (error, -errno, "cannot get the size of %s: %s", b->path,
-                                strerror (errno));
+        {
+          err = errno;
+          g_set_error (error, VMM_BLOCK_ERROR, err, "cannot get the size of %s: %s", b->path,
+                       strerror (err));
+          return -err;
+        }
       b->size = bytes;
     }
   else
@@ -42,12 +48,22 @@ vmm_block_raw_open (struct vmm_block *b, char **error)
 }
 
 int
-vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, char **error)
+vmm_block_raw_create (int fd, const struct vmm_block_create_opts *opts, GError **error)
 {
+  int err;
+
   if (opts->size > (uint64_t) INT64_MAX)
-    return vmm_block_error (error, -EFBIG, "the size is too large");
+    {
+      g_set_error_literal (error, VMM_BLOCK_ERROR, EFBIG, "the size is too large");
+      return -EFBIG;
+    }
   if (ftruncate (fd, (off_t) opts->size) < 0)
-    return vmm_block_error (error, -errno, "cannot size %s: %s", opts->path, strerror (errno));
+    {
+      err = errno;
+      g_set_error (error, VMM_BLOCK_ERROR, err, "cannot size %s: %s", opts->path,
+                   strerror (err));
+      return -err;
+    }
   return 0;
 }
 
@@ -100,32 +116,7 @@ raw_read_sync (struct vmm_block *b, uint64_t offset, uint64_t len, void *buf)
 static int
 raw_flush (struct vmm_block *b)
 {
-  while (fdatasync (b->fd) < 0)
-    if (errno != EINTR)
-      return -errno;
-  return 0;
-}
-
-/* Writes zeroes over [offset, offset + len) the slow way. */
-static int
-write_zero_data (struct vmm_block *b, uint64_t offset, uint64_t len)
-{
-  size_t chunk = len < ZERO_CHUNK ? (size_t) len : ZERO_CHUNK;
-  void *zero;
-  int ret = 0;
-
-  if (posix_memalign (&zero, 4096, chunk) != 0)
-    return -ENOMEM;
-  memset (zero, 0, chunk);
-  while (len > 0 && ret == 0)
-    {
-      size_t n = len < chunk ? (size_t) len : chunk;
-      ret = vmm_block_pwrite_fd (b->fd, zero, n, offset, b->alignment);
-      offset += n;
-      len -= n;
-    }
-  free (zero);
-  return ret;
+  return vmm_block_fdatasync_fd (b->fd);
 }
 
 static bool
@@ -143,7 +134,7 @@ raw_discard (struct vmm_block *b, uint64_t offset, uint64_t len)
     return 0;
   if (!refused (errno))
     return -errno;
-  return write_zero_data (b, offset, len);
+  return vmm_block_write_zero_data (b, offset, len);
 }
 
 static int
@@ -163,11 +154,11 @@ raw_write_zeroes (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_u
     return 0;
   if (!refused (errno))
     return -errno;
-  return write_zero_data (b, offset, len);
+  return vmm_block_write_zero_data (b, offset, len);
 }
 
 static int
-raw_info (struct vmm_block *b, struct vmm_block_image_info *info, char **error)
+raw_info (struct vmm_block *b, struct vmm_block_image_info *info, GError **error)
 {
   (void) b;
   (void) info;
@@ -176,7 +167,7 @@ raw_info (struct vmm_block *b, struct vmm_block_image_info *info, char **error)
 }
 
 static int
-raw_check (struct vmm_block *b, struct vmm_block_check_result *result, char **error)
+raw_check (struct vmm_block *b, struct vmm_block_check_result *result, GError **error)
 {
   (void) b;
   (void) error;

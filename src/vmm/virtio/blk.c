@@ -1317,7 +1317,15 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
     pthread_condattr_destroy (&attr);
   }
 
-  ret = vmm_block_open (&blk->block, &opts, error);
+  {
+    g_autoptr (GError) open_error = NULL;
+
+    /* The block layer reports in a GError; this function, until it does
+     * too, in a malloc'ed string. */
+    ret = vmm_block_open (&blk->block, &opts, &open_error);
+    if (ret < 0)
+      *error = strdup (open_error->message);
+  }
   if (ret < 0)
     {
       pthread_cond_destroy (&blk->idle);
