@@ -10,7 +10,11 @@
  */
 #include <errno.h>
 #include <glib.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "viv-bytes.h"
 #include "virtio/virtq.h"
@@ -766,6 +770,164 @@ test_notify_enable_event_idx (void)
   drv_free (&d);
 }
 
+/* --- draining: virtq_pop_or_enable ------------------------------------------ */
+
+static void
+test_drain_flags (void)
+{
+  static const uint32_t lens[] = { 4 };
+  struct virtq_chain c;
+  struct drv d;
+  uint16_t h1, h2, h3;
+
+  drv_init (&d, 8, false, false);
+  h1 = vmm_test_vq_add (&d.vq, lens, 1, 0);
+  h2 = vmm_test_vq_add (&d.vq, lens, 1, 0);
+  /* while the device drains, the driver is told not to kick */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpuint (c.head, ==, h1);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
+  virtq_push (&d.q, c.head, 4);
+  /* a chain made available meanwhile is taken in the same drain */
+  h3 = vmm_test_vq_add (&d.vq, lens, 1, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpuint (c.head, ==, h2);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpuint (c.head, ==, h3);
+  /* empty: kicks are back on */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 0);
+
+  /* virtq_pop_quiet leaves them off when the ring is empty */
+  vmm_test_vq_add (&d.vq, lens, 1, 0);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  drv_free (&d);
+}
+
+static void
+test_drain_event_idx (void)
+{
+  static const uint32_t lens[] = { 4 };
+  struct virtq_chain c;
+  struct drv d;
+  uint64_t avail_event;
+
+  drv_init (&d, 8, true, false);
+  avail_event = vmm_test_vq_avail_event (&d.vq);
+  for (unsigned i = 0; i < 3; i++)
+    vmm_test_vq_add (&d.vq, lens, 1, 0);
+  /* "off" with EVENT_IDX: avail_event stays behind while draining ... */
+  for (unsigned i = 0; i < 3; i++)
+    {
+      g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+      g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 0);
+    }
+  /* ... and asks for the next entry once the ring is empty */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 3);
+  /* the flags stay 0 throughout (2.7.10) */
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+
+  vmm_test_vq_add (&d.vq, lens, 1, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 4);
+
+  /* a broken queue asks for nothing more */
+  vmm_test_put16 (&d.guest.mem, AVAIL_GPA + 2, 100);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, -EIO);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 4);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, -EIO);
+  drv_free (&d);
+}
+
+/* The race virtq_pop_or_enable closes: the driver makes a chain available
+ * after the device found the ring empty but before kicks were on again, so
+ * it does not kick. To make that moment exact, the used ring's page is
+ * read-only: the device's store that turns kicks on faults, the handler
+ * adds the chain (as the driver would, on its own vCPU) and gives the page
+ * back, and the store runs again. */
+static struct drv *race_drv;
+static uint16_t race_head;
+static unsigned race_faults;
+
+static void
+race_on_fault (int sig, siginfo_t *info, void *context)
+{
+  static const uint32_t lens[] = { 12 };
+  uint8_t *page = vmm_test_ptr (&race_drv->guest.mem, USED_GPA, 1);
+  size_t page_size = (size_t) sysconf (_SC_PAGESIZE);
+
+  (void) sig, (void) context;
+  if ((uint8_t *) info->si_addr < page || (uint8_t *) info->si_addr >= page + page_size)
+    abort ();
+  race_faults++;
+  race_head = vmm_test_vq_add (&race_drv->vq, lens, 1, 1);
+  mprotect (page, page_size, PROT_READ | PROT_WRITE);
+}
+
+static void
+drain_race (bool event_idx)
+{
+  static const uint32_t lens[] = { 4 };
+  size_t page_size = (size_t) sysconf (_SC_PAGESIZE);
+  struct sigaction sa = { 0 }, old;
+  struct virtq_chain c;
+  struct drv d;
+  void *page;
+
+  drv_init (&d, 8, event_idx, false);
+  vmm_test_vq_add (&d.vq, lens, 1, 0);
+  /* Drained, kicks still off, as a device sees it just before enabling */
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 0);
+
+  race_drv = &d;
+  race_faults = 0;
+  sa.sa_sigaction = race_on_fault;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset (&sa.sa_mask);
+  g_assert_cmpint (sigaction (SIGSEGV, &sa, &old), ==, 0);
+  page = vmm_test_ptr (&d.guest.mem, USED_GPA, page_size);
+  g_assert_cmpint (mprotect (page, page_size, PROT_READ), ==, 0);
+
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+
+  g_assert_cmpint (sigaction (SIGSEGV, &old, NULL), ==, 0);
+  g_assert_cmpint (mprotect (page, page_size, PROT_READ | PROT_WRITE), ==, 0);
+  g_assert_cmpuint (race_faults, ==, 1);
+  g_assert_cmpuint (c.head, ==, race_head);
+  g_assert_cmpuint (c.out_len, ==, 12);
+  /* and then the ring is empty, with kicks on */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  if (event_idx)
+    g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 2);
+  else
+    g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  race_drv = NULL;
+  drv_free (&d);
+}
+
+static void
+test_drain_race_flags (void)
+{
+  drain_race (false);
+}
+
+static void
+test_drain_race_event_idx (void)
+{
+  drain_race (true);
+}
+
 /* --- copying --------------------------------------------------------------- */
 
 static void
@@ -1465,6 +1627,10 @@ main (int argc, char **argv)
   g_test_add_func ("/virtq/notify/event-idx", test_notify_event_idx);
   g_test_add_func ("/virtq/notify/enable-flags", test_notify_enable_flags);
   g_test_add_func ("/virtq/notify/enable-event-idx", test_notify_enable_event_idx);
+  g_test_add_func ("/virtq/drain/flags", test_drain_flags);
+  g_test_add_func ("/virtq/drain/event-idx", test_drain_event_idx);
+  g_test_add_func ("/virtq/drain/race-flags", test_drain_race_flags);
+  g_test_add_func ("/virtq/drain/race-event-idx", test_drain_race_event_idx);
   g_test_add_func ("/virtq/chain/read-write", test_chain_copy);
   for (unsigned i = 0; i < G_N_ELEMENTS (bad_cases); i++)
     {
