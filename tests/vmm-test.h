@@ -10,8 +10,9 @@
  *
  * Link: the helpers are a static library, one file per set of engine
  * sources they need; a test compiles the engine sources it tests (mem.c
- * for the RAM and the virtqueue driver, bus.c for the bus helpers, the
- * virtio transport for vmm-test-virtio.c; vmm-test-util.c needs none).
+ * for the RAM and the virtqueue driver, bus.c for the bus helpers, log.c
+ * for the log, the virtio transport for vmm-test-virtio.c;
+ * vmm-test-util.c needs none).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -158,6 +159,15 @@ bool     vmm_test_mutex_is_free (pthread_mutex_t *lock);
 /* Polls COND (every millisecond) until it is true or TIMEOUT_MS passed.
  * Returns its last value. */
 bool     vmm_test_wait_until (bool (*cond) (void *data), void *data, unsigned timeout_ms);
+
+/* ---- the engine's log (vmm-test-log.c) --------------------------------------------- */
+
+/* Sends the log to a memory file from now on; returns its fd. */
+int      vmm_test_log_capture (void);
+/* What was logged since the capture or the last take (g_free it) */
+char    *vmm_test_log_take    (int fd);
+/* Back to stderr; closes FD. */
+void     vmm_test_log_release (int fd);
 
 /* ---- a virtio-pci device on a fake bus (vmm-test-virtio.c) ------------------------- */
 
