@@ -1091,6 +1091,7 @@ process_queue (struct vmm_virtio_blk *blk, unsigned q, bool may_park)
   struct vmm_virtio_dev *dev = &blk->dev;
   struct virtq *vq = &dev->queues[q].vq;
   struct virtq_chain chain;
+  bool park;
   int ret;
 
   if (q < 64)
@@ -1098,29 +1099,27 @@ process_queue (struct vmm_virtio_blk *blk, unsigned q, bool may_park)
   /* A reset is waiting for the requests in flight: no new ones. */
   if (blk->resetting)
     return;
-  for (;;)
+  /* Whether to park is decided when the ring turns out empty, with the
+   * requests just taken counted in flight. */
+  do
     {
-      virtq_disable_notify (vq);
-      while ((ret = virtq_pop (vq, &chain)) > 0)
+      park = may_park && q < 64 && blk->park_timer >= 0 && blk->in_flight > 0 &&
+             (dev->status & VIRTIO_STATUS_DRIVER_OK);
+      ret = park ? virtq_pop_quiet (vq, &chain) : virtq_pop_or_enable (vq, &chain);
+      if (ret > 0)
         handle_request (blk, q, &chain);
-      if (ret < 0)
-        {
-          vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
-          break;
-        }
-      if (may_park && q < 64 && blk->park_timer >= 0 && blk->in_flight > 0 &&
-          (dev->status & VIRTIO_STATUS_DRIVER_OK))
-        {
-          /* The timer counts from the last park, not the first: while
-           * completions keep coming the queue stays parked (a timer that
-           * fires early is pushed back in on_park_timer, no syscall here) */
-          blk->parked |= 1ull << q;
-          blk->parked_at = vmm_monotonic_ns ();
-          arm_park_timer (blk, PARK_MAX_US * 1000u);
-          break;
-        }
-      if (!virtq_enable_notify (vq))
-        break;
+    }
+  while (ret > 0);
+  if (ret < 0)
+    vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
+  else if (park)
+    {
+      /* The timer counts from the last park, not the first: while
+       * completions keep coming the queue stays parked (a timer that
+       * fires early is pushed back in on_park_timer, no syscall here) */
+      blk->parked |= 1ull << q;
+      blk->parked_at = vmm_monotonic_ns ();
+      arm_park_timer (blk, PARK_MAX_US * 1000u);
     }
   batch_submit (blk);
   vmm_aio_flush_submissions (blk->aio);

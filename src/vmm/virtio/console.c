@@ -158,53 +158,48 @@ ctrl_flush (struct vmm_virtio_console *con)
 
   if (con->pending_count == 0 || !queue_ready (con, Q_CTRL_RX))
     return;
-  for (;;)
+  /* Messages left and no buffers: kicks come back on for new ones. */
+  while (con->pending_count > 0 && (ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while (con->pending_count > 0 && (ret = virtq_pop (vq, &chain)) > 0)
-        {
-          const struct ctrl_msg *m = &con->pending[con->pending_head];
-          uint8_t buf[CTRL_HDR_LEN + PORT_NAME_MAX];
-          uint32_t len = CTRL_HDR_LEN;
-          uint32_t id = htole32 (m->id);
-          uint16_t event = htole16 (m->event), value = htole16 (m->value);
-          uint32_t n;
+      const struct ctrl_msg *m = &con->pending[con->pending_head];
+      uint8_t buf[CTRL_HDR_LEN + PORT_NAME_MAX];
+      uint32_t len = CTRL_HDR_LEN;
+      uint32_t id = htole32 (m->id);
+      uint16_t event = htole16 (m->event), value = htole16 (m->value);
+      uint32_t n;
 
-          if (chain.in_len == 0)
-            {
-              vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer with no "
-                             "writable bytes");
-              virtq_push (vq, chain.head, 0);
-              pushed = true;
-              continue;
-            }
-          memcpy (buf, &id, 4);
-          memcpy (buf + 4, &event, 2);
-          memcpy (buf + 6, &value, 2);
-          /* The name follows the header, without a NUL (5.3.6.2). */
-          if (m->event == VIRTIO_CONSOLE_PORT_NAME && m->id < con->n_ports &&
-              con->ports[m->id].name != NULL)
-            {
-              size_t name_len = strlen (con->ports[m->id].name);
-              memcpy (buf + CTRL_HDR_LEN, con->ports[m->id].name, name_len);
-              len += (uint32_t) name_len;
-            }
-          if (chain.in_len < len)
-            vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer of %llu bytes "
-                           "cuts a %u-byte message short", (unsigned long long) chain.in_len, len);
-          n = virtq_chain_write (&chain, buf, len);
-          virtq_push (vq, chain.head, n);
-          pushed = true;
-          con->pending_head = (con->pending_head + 1) % CTRL_PENDING_MAX;
-          con->pending_count--;
-        }
-      if (ret < 0)
+      if (chain.in_len == 0)
         {
-          queue_broken (con, Q_CTRL_RX);
-          return;
+          vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer with no "
+                         "writable bytes");
+          virtq_push (vq, chain.head, 0);
+          pushed = true;
+          continue;
         }
-      /* Messages left and no buffers: ask to hear about new ones. */
-      if (con->pending_count == 0 || !virtq_enable_notify (vq))
-        break;
+      memcpy (buf, &id, 4);
+      memcpy (buf + 4, &event, 2);
+      memcpy (buf + 6, &value, 2);
+      /* The name follows the header, without a NUL (5.3.6.2). */
+      if (m->event == VIRTIO_CONSOLE_PORT_NAME && m->id < con->n_ports &&
+          con->ports[m->id].name != NULL)
+        {
+          size_t name_len = strlen (con->ports[m->id].name);
+          memcpy (buf + CTRL_HDR_LEN, con->ports[m->id].name, name_len);
+          len += (uint32_t) name_len;
+        }
+      if (chain.in_len < len)
+        vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer of %llu bytes "
+                       "cuts a %u-byte message short", (unsigned long long) chain.in_len, len);
+      n = virtq_chain_write (&chain, buf, len);
+      virtq_push (vq, chain.head, n);
+      pushed = true;
+      con->pending_head = (con->pending_head + 1) % CTRL_PENDING_MAX;
+      con->pending_count--;
+    }
+  if (ret < 0)
+    {
+      queue_broken (con, Q_CTRL_RX);
+      return;
     }
   if (pushed && virtq_should_notify (vq))
     vmm_virtio_notify_queue (dev, Q_CTRL_RX);
@@ -269,30 +264,25 @@ port_rx (struct console_port *p)
   if (p->held == 0 || !port_can_receive (p))
     return;
   vq = &dev->queues[q].vq;
-  for (;;)
+  /* Input left and no buffers: kicks come back on for new ones. */
+  while (done < p->held && (ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while (done < p->held && (ret = virtq_pop (vq, &chain)) > 0)
-        {
-          size_t want = p->held - done;
-          uint32_t n;
+      size_t want = p->held - done;
+      uint32_t n;
 
-          if (chain.in_len == 0)
-            vmm_log_guest (&dev->rl, "virtio-console: port %u: a receive buffer with no "
-                           "writable bytes", p->id);
-          n = virtq_chain_write (&chain, p->hold + done, want > UINT32_MAX ? UINT32_MAX
-                                                                            : (uint32_t) want);
-          virtq_push (vq, chain.head, n);
-          pushed = true;
-          done += n;
-        }
-      if (ret < 0)
-        {
-          queue_broken (con, q);
-          return;
-        }
-      /* Input left and no buffers: ask to hear about new ones. */
-      if (done == p->held || !virtq_enable_notify (vq))
-        break;
+      if (chain.in_len == 0)
+        vmm_log_guest (&dev->rl, "virtio-console: port %u: a receive buffer with no "
+                       "writable bytes", p->id);
+      n = virtq_chain_write (&chain, p->hold + done, want > UINT32_MAX ? UINT32_MAX
+                                                                        : (uint32_t) want);
+      virtq_push (vq, chain.head, n);
+      pushed = true;
+      done += n;
+    }
+  if (ret < 0)
+    {
+      queue_broken (con, q);
+      return;
     }
   if (done > 0)
     {
@@ -350,34 +340,28 @@ port_tx (struct console_port *p)
   if (p->tx_blocked || !queue_ready (con, q) || (p->id != 0 && !con->multiport))
     return;
   vq = &dev->queues[q].vq;
-  for (;;)
+  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while ((ret = virtq_pop (vq, &chain)) > 0)
+      if (chain.n_in > 0)
+        vmm_log_guest (&dev->rl, "virtio-console: port %u: a transmit buffer with writable "
+                       "bytes", p->id);
+      if (!port_write_chain (p, &chain))
         {
-          if (chain.n_in > 0)
-            vmm_log_guest (&dev->rl, "virtio-console: port %u: a transmit buffer with writable "
-                           "bytes", p->id);
-          if (!port_write_chain (p, &chain))
-            {
-              /* Taken again (from tx_offset) once the backend can. */
-              virtq_unpop (vq);
-              p->tx_blocked = true;
-              vmm_log_debug ("virtio-console: port %u: the host is not reading; output waits",
-                             p->id);
-              goto out;
-            }
-          virtq_push (vq, chain.head, 0);
-          pushed = true;
+          /* Taken again (from tx_offset) once the backend can. */
+          virtq_unpop (vq);
+          p->tx_blocked = true;
+          vmm_log_debug ("virtio-console: port %u: the host is not reading; output waits",
+                         p->id);
+          break;
         }
-      if (ret < 0)
-        {
-          queue_broken (con, q);
-          return;
-        }
-      if (!virtq_enable_notify (vq))
-        break;
+      virtq_push (vq, chain.head, 0);
+      pushed = true;
     }
-out:
+  if (ret < 0)
+    {
+      queue_broken (con, q);
+      return;
+    }
   if (pushed && virtq_should_notify (vq))
     vmm_virtio_notify_queue (dev, q);
 }
@@ -478,36 +462,31 @@ ctrl_tx (struct vmm_virtio_console *con)
   bool pushed = false;
   int ret;
 
-  for (;;)
+  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while ((ret = virtq_pop (vq, &chain)) > 0)
-        {
-          uint8_t msg[CTRL_HDR_LEN];
-          uint32_t n = virtq_chain_read (&chain, 0, msg, sizeof msg);
-          uint32_t id;
-          uint16_t event, value;
+      uint8_t msg[CTRL_HDR_LEN];
+      uint32_t n = virtq_chain_read (&chain, 0, msg, sizeof msg);
+      uint32_t id;
+      uint16_t event, value;
 
-          /* Copied out first: the guest may change the buffer meanwhile. */
-          if (n < CTRL_HDR_LEN)
-            vmm_log_guest (&dev->rl, "virtio-console: a control message of %u bytes (less than "
-                           "%u); ignored", n, CTRL_HDR_LEN);
-          else
-            {
-              memcpy (&id, msg, 4);
-              memcpy (&event, msg + 4, 2);
-              memcpy (&value, msg + 6, 2);
-              ctrl_handle (con, le32toh (id), le16toh (event), le16toh (value));
-            }
-          virtq_push (vq, chain.head, 0);
-          pushed = true;
-        }
-      if (ret < 0)
+      /* Copied out first: the guest may change the buffer meanwhile. */
+      if (n < CTRL_HDR_LEN)
+        vmm_log_guest (&dev->rl, "virtio-console: a control message of %u bytes (less than "
+                       "%u); ignored", n, CTRL_HDR_LEN);
+      else
         {
-          queue_broken (con, Q_CTRL_TX);
-          return;
+          memcpy (&id, msg, 4);
+          memcpy (&event, msg + 4, 2);
+          memcpy (&value, msg + 6, 2);
+          ctrl_handle (con, le32toh (id), le16toh (event), le16toh (value));
         }
-      if (!virtq_enable_notify (vq))
-        break;
+      virtq_push (vq, chain.head, 0);
+      pushed = true;
+    }
+  if (ret < 0)
+    {
+      queue_broken (con, Q_CTRL_TX);
+      return;
     }
   if (pushed && virtq_should_notify (vq))
     vmm_virtio_notify_queue (dev, Q_CTRL_TX);

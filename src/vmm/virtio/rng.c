@@ -55,28 +55,22 @@ rng_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
   bool pushed = false;
   int ret;
 
-  for (;;)
+  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while ((ret = virtq_pop (vq, &chain)) > 0)
-        {
-          uint32_t len = 0;
+      uint32_t len = 0;
 
-          if (chain.in_len == 0)
-            vmm_log_guest (&dev->rl, "virtio-rng: a request with no writable bytes");
-          else
-            len = fill_chain (&chain);
-          rng->bytes_served += len;
-          virtq_push (vq, chain.head, len);
-          pushed = true;
-        }
-      if (ret < 0)
-        {
-          vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
-          return;
-        }
-      /* Buffers that arrived while notifications were off: loop again. */
-      if (!virtq_enable_notify (vq))
-        break;
+      if (chain.in_len == 0)
+        vmm_log_guest (&dev->rl, "virtio-rng: a request with no writable bytes");
+      else
+        len = fill_chain (&chain);
+      rng->bytes_served += len;
+      virtq_push (vq, chain.head, len);
+      pushed = true;
+    }
+  if (ret < 0)
+    {
+      vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
+      return;
     }
   if (pushed && virtq_should_notify (vq))
     vmm_virtio_notify_queue (dev, q);
