@@ -1111,7 +1111,7 @@ process_queue (struct vmm_virtio_blk *blk, unsigned q, bool may_park)
     }
   while (ret > 0);
   if (ret < 0)
-    vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
+    vmm_virtio_set_queue_broken (dev, q);
   else if (park)
     {
       /* The timer counts from the last park, not the first: while

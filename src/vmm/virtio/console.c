@@ -131,14 +131,6 @@ queue_ready (const struct vmm_virtio_console *con, unsigned q)
          q < con->ops.num_queues && dev->queues[q].enabled;
 }
 
-static void
-queue_broken (struct vmm_virtio_console *con, unsigned q)
-{
-  const struct virtq *vq = &con->dev.queues[q].vq;
-
-  vmm_virtio_set_broken (&con->dev, vq->error ? vq->error : "malformed descriptor chain");
-}
-
 static struct console_port *
 find_port (struct vmm_virtio_console *con, uint32_t id)
 {
@@ -198,7 +190,7 @@ ctrl_flush (struct vmm_virtio_console *con)
     }
   if (ret < 0)
     {
-      queue_broken (con, Q_CTRL_RX);
+      vmm_virtio_set_queue_broken (dev, Q_CTRL_RX);
       return;
     }
   if (pushed && virtq_should_notify (vq))
@@ -281,7 +273,7 @@ port_rx (struct console_port *p)
     }
   if (ret < 0)
     {
-      queue_broken (con, q);
+      vmm_virtio_set_queue_broken (dev, q);
       return;
     }
   if (done > 0)
@@ -359,7 +351,7 @@ port_tx (struct console_port *p)
     }
   if (ret < 0)
     {
-      queue_broken (con, q);
+      vmm_virtio_set_queue_broken (dev, q);
       return;
     }
   if (pushed && virtq_should_notify (vq))
@@ -485,7 +477,7 @@ ctrl_tx (struct vmm_virtio_console *con)
     }
   if (ret < 0)
     {
-      queue_broken (con, Q_CTRL_TX);
+      vmm_virtio_set_queue_broken (dev, Q_CTRL_TX);
       return;
     }
   if (pushed && virtq_should_notify (vq))

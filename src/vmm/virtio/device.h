@@ -133,4 +133,6 @@ void vmm_virtio_config_changed (struct vmm_virtio_dev *dev);
 /* The guest broke the protocol: DEVICE_NEEDS_RESET and a config interrupt;
  * queues stop until the driver resets the device. */
 void vmm_virtio_set_broken (struct vmm_virtio_dev *dev, const char *why);
+/* The same for a malformed ring (virtq_pop said -EIO), with its reason. */
+void vmm_virtio_set_queue_broken (struct vmm_virtio_dev *dev, unsigned q);
 bool vmm_virtio_has_feature (const struct vmm_virtio_dev *dev, unsigned bit);

@@ -233,6 +233,14 @@ vmm_virtio_set_broken (struct vmm_virtio_dev *dev, const char *why)
 }
 
 void
+vmm_virtio_set_queue_broken (struct vmm_virtio_dev *dev, unsigned q)
+{
+  const struct virtq *vq = &dev->queues[q].vq;
+
+  vmm_virtio_set_broken (dev, vq->error != NULL ? vq->error : "malformed descriptor chain");
+}
+
+void
 vmm_virtio_notify_queue (struct vmm_virtio_dev *dev, unsigned q)
 {
   if (q >= dev->ops->num_queues)

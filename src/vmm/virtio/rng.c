@@ -69,7 +69,7 @@ rng_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
     }
   if (ret < 0)
     {
-      vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
+      vmm_virtio_set_queue_broken (dev, q);
       return;
     }
   if (pushed && virtq_should_notify (vq))
