@@ -75,9 +75,7 @@ fx_init (struct fx *f, const struct options *o)
   g_autofree uint8_t *image = g_malloc (DISK_SECTORS * SECTOR);
   g_autoptr (GError) error = NULL;
   struct vmm_disk_spec spec = { 0 };
-  char *why = NULL;
   uint64_t features;
-  int ret;
 
   memset (f, 0, sizeof *f);
   f->dir = g_dir_make_tmp ("test-virtio-blk-XXXXXX", &error);
@@ -95,9 +93,8 @@ fx_init (struct fx *f, const struct options *o)
   spec.cache = VMM_DISK_CACHE_WRITEBACK;
   spec.serial = o->serial;
   vmm_test_virtio_init (&f->t, &f->env);
-  ret = vmm_virtio_blk_new (&f->blk, &f->env, &spec, 1, o->threads, &why);
-  if (ret < 0)
-    g_error ("cannot create the device: %s", why ? why : g_strerror (-ret));
+  f->blk = vmm_virtio_blk_new (&f->env, &spec, 1, o->threads, &error);
+  g_assert_no_error (error);
   vmm_test_virtio_plug (&f->t, vmm_virtio_blk_dev (f->blk));
 
   /* Everything the device offers, EVENT_IDX only when asked */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <gio/gio.h>
 #include <glib/gstdio.h>
 
 #include "viv-bytes.h"
@@ -110,16 +111,14 @@ full_config (struct fx *f)
 static void
 fx_init (struct fx *f, uint64_t want)
 {
-  uint64_t features;
+  g_autoptr (GError) error = NULL;
   struct vmm_console_config config;
-  char *why = NULL;
-  int ret;
+  uint64_t features;
 
   fx_make (f);
   config = full_config (f);
-  ret = vmm_virtio_console_new (&f->con, &f->env, &config, &why);
-  if (ret < 0)
-    g_error ("cannot create the device: %s", why ? why : g_strerror (-ret));
+  f->con = vmm_virtio_console_new (&f->env, &config, &error);
+  g_assert_no_error (error);
   vmm_test_virtio_plug (&f->t, vmm_virtio_console_dev (f->con));
   features = vmm_test_virtio_device_features (&f->t) & want;
   g_assert_cmpuint (vmm_test_virtio_setup (&f->t, features, N_QUEUES, QUEUE_SIZE)
@@ -587,55 +586,51 @@ test_config_errors (void)
 
   for (unsigned i = 0; i < G_N_ELEMENTS (names); i++)
     {
+      g_autoptr (GError) error = NULL;
       struct vmm_console_config config;
-      struct vmm_virtio_console *con = NULL;
-      char *why = NULL;
 
       fx_make (&f);
       config = full_config (&f);
       config.ports[0].name = names[i].name;
-      g_assert_cmpint (vmm_virtio_console_new (&con, &f.env, &config, &why), ==, -EINVAL);
-      g_assert_null (con);
-      g_assert_nonnull (why);
-      if (strstr (why, names[i].want) == NULL)
-        g_error ("“%s”, not “%s”", why, names[i].want);
-      free (why);
+      g_assert_null (vmm_virtio_console_new (&f.env, &config, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+      if (strstr (error->message, names[i].want) == NULL)
+        g_error ("“%s”, not “%s”", error->message, names[i].want);
       fx_clear (&f);
     }
 
   {
     struct vmm_console_config config = { .n_ports = VMM_CONSOLE_MAX_PORTS };
-    struct vmm_virtio_console *con = NULL;
-    char *why = NULL;
+    g_autoptr (GError) error = NULL;
 
     fx_make (&f);
-    g_assert_cmpint (vmm_virtio_console_new (&con, &f.env, &config, &why), ==, -EINVAL);
-    g_assert_cmpstr (why, ==, "at most 15 named ports");
-    free (why);
+    g_assert_null (vmm_virtio_console_new (&f.env, &config, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+    g_assert_cmpstr (error->message, ==, "at most 15 named ports");
     fx_clear (&f);
   }
 
   /* a backend that cannot be opened: which port says the message */
   {
     struct vmm_console_config config;
-    struct vmm_virtio_console *con = NULL;
+    g_autoptr (GError) error = NULL;
     g_autofree char *want = NULL;
-    char *why = NULL;
 
     fx_make (&f);
     config = full_config (&f);
     g_assert_true (g_file_set_contents (f.sock[1], "", 0, NULL));
-    g_assert_cmpint (vmm_virtio_console_new (&con, &f.env, &config, &why), ==, -EEXIST);
+    g_assert_null (vmm_virtio_console_new (&f.env, &config, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
     want = g_strdup_printf ("port org.test.one: %s exists and is not a socket", f.sock[1]);
-    g_assert_cmpstr (why, ==, want);
-    free (why);
+    g_assert_cmpstr (error->message, ==, want);
+    g_clear_error (&error);
     g_unlink (f.sock[1]);
 
     config.console.kind = VMM_CHARDEV_FILE;
     config.console.path = "/nonexistent/dir/console.txt";
-    g_assert_cmpint (vmm_virtio_console_new (&con, &f.env, &config, &why), <, 0);
-    g_assert_true (g_str_has_prefix (why, "the console: "));
-    free (why);
+    g_assert_null (vmm_virtio_console_new (&f.env, &config, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+    g_assert_true (g_str_has_prefix (error->message, "the console: "));
     fx_clear (&f);
   }
 }

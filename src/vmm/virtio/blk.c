@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
+
 #include "block/aio.h"
 
 #define VIRTIO_ID_BLOCK 2
@@ -1278,10 +1280,31 @@ derive_serial (struct vmm_virtio_blk *blk, const struct vmm_disk_spec *spec)
   memcpy (blk->serial, src, n < sizeof blk->serial ? n : sizeof blk->serial);
 }
 
-int
-vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *env,
-                    const struct vmm_disk_spec *spec, unsigned num_queues, bool force_threads,
-                    char **error)
+/* Frees what vmm_virtio_blk_new set up, as far as it got (the device's
+ * PCI function is gone, the I/O thread stopped). Returns the result of
+ * flushing the image, if it was open. */
+static int
+blk_release (struct vmm_virtio_blk *blk)
+{
+  int ret = 0;
+
+  if (blk->park_timer >= 0)
+    {
+      vmm_loop_remove (blk->loop, blk->park_timer);
+      close (blk->park_timer);
+    }
+  vmm_aio_free (blk->aio);
+  if (blk->block != NULL)
+    ret = vmm_block_close (blk->block);
+  pthread_cond_destroy (&blk->idle);
+  vmm_loop_destroy (&blk->iothread);
+  free (blk);
+  return ret;
+}
+
+struct vmm_virtio_blk *
+vmm_virtio_blk_new (const struct vmm_virtio_env *env, const struct vmm_disk_spec *spec,
+                    unsigned num_queues, bool force_threads, GError **error)
 {
   struct vmm_block_open_opts opts = {
     .path = spec->path,
@@ -1291,38 +1314,42 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
   };
   struct vmm_virtio_env io_env = *env;
   struct vmm_virtio_blk *blk;
+  pthread_condattr_t attr;
+  char *why = NULL;
   int ret;
 
-  *error = NULL;
   if (num_queues == 0)
     num_queues = 1;
   blk = calloc (1, sizeof *blk);
   if (blk == NULL)
-    return -ENOMEM;
+    {
+      vmm_virtio_set_error (error, -ENOMEM);
+      return NULL;
+    }
   blk->park_timer = -1;
+  pthread_condattr_init (&attr);
+  pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+  pthread_cond_init (&blk->idle, &attr);
+  pthread_condattr_destroy (&attr);
   ret = vmm_loop_init (&blk->iothread);
   if (ret < 0)
     {
+      vmm_virtio_set_error (error, ret);
+      pthread_cond_destroy (&blk->idle);
       free (blk);
-      return ret;
+      return NULL;
     }
   io_env.loop = &blk->iothread;
-  {
-    pthread_condattr_t attr;
 
-    pthread_condattr_init (&attr);
-    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    pthread_cond_init (&blk->idle, &attr);
-    pthread_condattr_destroy (&attr);
-  }
-
-  ret = vmm_block_open (&blk->block, &opts, error);
+  ret = vmm_block_open (&blk->block, &opts, &why);
   if (ret < 0)
     {
-      pthread_cond_destroy (&blk->idle);
-      vmm_loop_destroy (&blk->iothread);
-      free (blk);
-      return ret;
+      if (why != NULL)
+        g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (-ret), why);
+      else
+        vmm_virtio_set_error (error, ret);
+      free (why);
+      goto fail;
     }
   blk->read_only = spec->read_only || vmm_block_read_only (blk->block);
   blk->direct = opts.direct;
@@ -1335,44 +1362,37 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
   build_config (blk, num_queues);
 
   ret = vmm_aio_new (&blk->aio, io_env.loop, QUEUE_SIZE * num_queues, force_threads);
-  if (ret == 0)
-    {
-      vmm_aio_set_batch_done (blk->aio, blk_batch_done, blk);
-      /* Buffered writes run on the I/O thread itself. ext4 cannot do them
-       * without blocking (no IOCB_NOWAIT), so io_uring hands every one to
-       * a kernel worker, one at a time per file, and each completion wakes
-       * this thread, which then competes with the worker for a CPU. Here
-       * the thread copies the data itself, as Firecracker's and
-       * cloud-hypervisor's synchronous engines do; the guest's next
-       * requests wait at most one turn (INLINE_TURN_BYTES in aio.c).
-       * Against handing them to io_uring (bench/disk.sh --peer, 12 paired
-       * rounds of 1 s, cache=writeback): 4 KiB random writes 1.39 (raw)
-       * and 1.48 (qcow2), 128 KiB sequential writes 1.17 and 1.07, reads
-       * unchanged. A write the kernel makes sleep (dirty page throttling)
-       * holds up this disk's reads behind it, where io_uring would let them
-       * pass: after one, writes go through io_uring for a while (aio.c,
-       * INLINE_SLOW_NS). O_DIRECT writes always go through io_uring: the
-       * device does the work. */
-      vmm_aio_set_inline_writes (blk->aio, !blk->direct);
-      /* Without the timer, queues never park: kicks as usual */
-      blk->loop = io_env.loop;
-      blk->park_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-      if (blk->park_timer >= 0 &&
-          vmm_loop_add (io_env.loop, blk->park_timer, EPOLLIN, on_park_timer, blk) < 0)
-        {
-          close (blk->park_timer);
-          blk->park_timer = -1;
-        }
-    }
   if (ret < 0)
     {
-      if (asprintf (error, "cannot set up disk I/O: %s", strerror (-ret)) < 0)
-        *error = NULL;
-      vmm_block_close (blk->block);
-      pthread_cond_destroy (&blk->idle);
-      vmm_loop_destroy (&blk->iothread);
-      free (blk);
-      return ret;
+      vmm_virtio_set_error (error, ret);
+      g_prefix_error (error, "cannot set up disk I/O: ");
+      goto fail;
+    }
+  vmm_aio_set_batch_done (blk->aio, blk_batch_done, blk);
+  /* Buffered writes run on the I/O thread itself. ext4 cannot do them
+   * without blocking (no IOCB_NOWAIT), so io_uring hands every one to
+   * a kernel worker, one at a time per file, and each completion wakes
+   * this thread, which then competes with the worker for a CPU. Here
+   * the thread copies the data itself, as Firecracker's and
+   * cloud-hypervisor's synchronous engines do; the guest's next
+   * requests wait at most one turn (INLINE_TURN_BYTES in aio.c).
+   * Against handing them to io_uring (bench/disk.sh --peer, 12 paired
+   * rounds of 1 s, cache=writeback): 4 KiB random writes 1.39 (raw)
+   * and 1.48 (qcow2), 128 KiB sequential writes 1.17 and 1.07, reads
+   * unchanged. A write the kernel makes sleep (dirty page throttling)
+   * holds up this disk's reads behind it, where io_uring would let them
+   * pass: after one, writes go through io_uring for a while (aio.c,
+   * INLINE_SLOW_NS). O_DIRECT writes always go through io_uring: the
+   * device does the work. */
+  vmm_aio_set_inline_writes (blk->aio, !blk->direct);
+  /* Without the timer, queues never park: kicks as usual */
+  blk->loop = io_env.loop;
+  blk->park_timer = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (blk->park_timer >= 0 &&
+      vmm_loop_add (io_env.loop, blk->park_timer, EPOLLIN, on_park_timer, blk) < 0)
+    {
+      close (blk->park_timer);
+      blk->park_timer = -1;
     }
 
   blk->ops = (struct vmm_virtio_ops) {
@@ -1392,33 +1412,25 @@ vmm_virtio_blk_new (struct vmm_virtio_blk **out, const struct vmm_virtio_env *en
     .reset = blk_reset,
     .queue_notify = blk_queue_notify,
   };
-  ret = vmm_virtio_pci_init (&blk->dev, &blk->ops, blk, &io_env);
-  if (ret == 0)
+  if (!vmm_virtio_pci_init (&blk->dev, &blk->ops, blk, &io_env, error))
     {
-      ret = vmm_loop_start (&blk->iothread);
-      if (ret == 0)
-        pthread_setname_np (blk->iothread.thread, "vmm-disk-io");
-      else
-        vmm_virtio_pci_destroy (&blk->dev);
+      g_prefix_error (error, "cannot create the device: ");
+      goto fail;
     }
+  ret = vmm_loop_start (&blk->iothread);
   if (ret < 0)
     {
-      if (asprintf (error, "cannot create the device: %s", strerror (-ret)) < 0)
-        *error = NULL;
-      if (blk->park_timer >= 0)
-        {
-          vmm_loop_remove (blk->loop, blk->park_timer);
-          close (blk->park_timer);
-        }
-      vmm_aio_free (blk->aio);
-      vmm_block_close (blk->block);
-      pthread_cond_destroy (&blk->idle);
-      vmm_loop_destroy (&blk->iothread);
-      free (blk);
-      return ret;
+      vmm_virtio_pci_destroy (&blk->dev);
+      vmm_virtio_set_error (error, ret);
+      g_prefix_error (error, "cannot create the device: ");
+      goto fail;
     }
-  *out = blk;
-  return 0;
+  pthread_setname_np (blk->iothread.thread, "vmm-disk-io");
+  return blk;
+
+fail:
+  blk_release (blk);
+  return NULL;
 }
 
 struct vmm_virtio_dev *
@@ -1430,26 +1442,14 @@ vmm_virtio_blk_dev (struct vmm_virtio_blk *blk)
 int
 vmm_virtio_blk_free (struct vmm_virtio_blk *blk)
 {
-  int ret;
-
   if (blk == NULL)
     return 0;
   /* Completions take the device lock; once the I/O thread stops nothing
    * else runs (the vCPUs and the VM's loop are stopped). */
   vmm_loop_stop (&blk->iothread);
   vmm_aio_drain (blk->aio);
-  if (blk->park_timer >= 0)
-    {
-      vmm_loop_remove (blk->loop, blk->park_timer);
-      close (blk->park_timer);
-    }
   vmm_virtio_pci_destroy (&blk->dev);
-  vmm_aio_free (blk->aio);
-  ret = vmm_block_close (blk->block);
-  pthread_cond_destroy (&blk->idle);
-  vmm_loop_destroy (&blk->iothread);
-  free (blk);
-  return ret;
+  return blk_release (blk);
 }
 
 bool

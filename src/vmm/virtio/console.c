@@ -29,9 +29,10 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <gio/gio.h>
 
 #define VIRTIO_ID_CONSOLE             3
 #define PCI_CLASS_COMMUNICATION_OTHER 0x078000
@@ -695,14 +696,14 @@ port_name_valid (const char *name)
   return true;
 }
 
-static int
-check_config (const struct vmm_console_config *config, char **error)
+static bool
+check_config (const struct vmm_console_config *config, GError **error)
 {
   if (config->n_ports > VMM_CONSOLE_MAX_PORTS - 1)
     {
-      if (asprintf (error, "at most %d named ports", VMM_CONSOLE_MAX_PORTS - 1) < 0)
-        *error = NULL;
-      return -EINVAL;
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "at most %d named ports",
+                   VMM_CONSOLE_MAX_PORTS - 1);
+      return false;
     }
   for (unsigned i = 0; i < config->n_ports; i++)
     {
@@ -710,37 +711,36 @@ check_config (const struct vmm_console_config *config, char **error)
 
       if (!port_name_valid (name))
         {
-          if (asprintf (error, "invalid port name “%s” (1 to %d printable characters, no "
-                        "spaces or '/')", name ? name : "", PORT_NAME_MAX) < 0)
-            *error = NULL;
-          return -EINVAL;
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "invalid port name “%s” (1 to %d printable characters, no spaces or '/')",
+                       name ? name : "", PORT_NAME_MAX);
+          return false;
         }
       for (unsigned j = 0; j < i; j++)
         if (strcmp (config->ports[j].name, name) == 0)
           {
-            if (asprintf (error, "two ports are named “%s”", name) < 0)
-              *error = NULL;
-            return -EINVAL;
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                         "two ports are named “%s”", name);
+            return false;
           }
     }
-  return 0;
+  return true;
 }
 
-int
-vmm_virtio_console_new (struct vmm_virtio_console **console, const struct vmm_virtio_env *env,
-                        const struct vmm_console_config *config, char **error)
+struct vmm_virtio_console *
+vmm_virtio_console_new (const struct vmm_virtio_env *env, const struct vmm_console_config *config,
+                        GError **error)
 {
   struct vmm_virtio_console *con;
-  int ret;
 
-  *console = NULL;
-  *error = NULL;
-  ret = check_config (config, error);
-  if (ret < 0)
-    return ret;
+  if (!check_config (config, error))
+    return NULL;
   con = calloc (1, sizeof *con);
   if (con == NULL)
-    return -ENOMEM;
+    {
+      vmm_virtio_set_error (error, -ENOMEM);
+      return NULL;
+    }
 
   con->n_ports = 1 + config->n_ports;
   con->ops = console_ops_template;
@@ -752,6 +752,7 @@ vmm_virtio_console_new (struct vmm_virtio_console **console, const struct vmm_vi
       const struct vmm_chardev_spec *spec = i == 0 ? &config->console
                                                    : &config->ports[i - 1].backend;
       char *why = NULL;
+      int ret;
 
       p->con = con;
       p->id = i;
@@ -760,30 +761,29 @@ vmm_virtio_console_new (struct vmm_virtio_console **console, const struct vmm_vi
           p->name = strdup (config->ports[i - 1].name);
           if (p->name == NULL)
             {
-              ret = -ENOMEM;
+              vmm_virtio_set_error (error, -ENOMEM);
               goto fail;
             }
         }
       ret = vmm_chardev_open (&p->chr, spec, env->loop, &port_events, p, &why);
       if (ret < 0)
         {
-          if (asprintf (error, "%s%s: %s", i == 0 ? "the console" : "port ",
-                        i == 0 ? "" : p->name, why ? why : strerror (-ret)) < 0)
-            *error = NULL;
+          /* Which port: the backend's reason does not say. */
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-ret), "%s%s: %s",
+                       i == 0 ? "the console" : "port ", i == 0 ? "" : p->name,
+                       why ? why : g_strerror (-ret));
           free (why);
           goto fail;
         }
     }
 
-  ret = vmm_virtio_pci_init (&con->dev, &con->ops, con, env);
-  if (ret < 0)
+  if (!vmm_virtio_pci_init (&con->dev, &con->ops, con, env, error))
     goto fail;
-  *console = con;
-  return 0;
+  return con;
 
 fail:
   vmm_virtio_console_free (con);
-  return ret;
+  return NULL;
 }
 
 struct vmm_virtio_dev *

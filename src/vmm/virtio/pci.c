@@ -22,6 +22,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
+
 #include "kvm/kvm.h"
 
 #define VIRTIO_PCI_VENDOR       0x1af4
@@ -649,9 +651,15 @@ add_virtio_cap (struct vmm_pci_device *pci, uint8_t type, uint8_t len, uint32_t 
   return cap;
 }
 
-int
+void
+vmm_virtio_set_error (GError **error, int ret)
+{
+  g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (-ret), g_strerror (-ret));
+}
+
+bool
 vmm_virtio_pci_init (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *ops, void *priv,
-                     const struct vmm_virtio_env *env)
+                     const struct vmm_virtio_env *env, GError **error)
 {
   struct vmm_pci_device *pci = &dev->pci;
   uint8_t cap;
@@ -660,7 +668,10 @@ vmm_virtio_pci_init (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *op
   memset (dev, 0, sizeof *dev);
   if (ops->num_queues == 0 || ops->num_queues > MAX_QUEUES || ops->num_queues + 1 > MAX_VECTORS ||
       ops->config_size > REGION_LEN)
-    return -EINVAL;
+    {
+      vmm_virtio_set_error (error, -EINVAL);
+      return false;
+    }
 
   dev->ops = ops;
   dev->priv = priv;
@@ -764,11 +775,12 @@ vmm_virtio_pci_init (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *op
   vmm_pci_set16 (&pci->wmask[dev->msix_cap + 2], MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL);
   vmm_pci_set32 (&pci->config[dev->msix_cap + 4], MSIX_OFF | BAR_INDEX);
   vmm_pci_set32 (&pci->config[dev->msix_cap + 8], PBA_OFF | BAR_INDEX);
-  return 0;
+  return true;
 
 fail:
   vmm_virtio_pci_destroy (dev);
-  return ret;
+  vmm_virtio_set_error (error, ret);
+  return false;
 }
 
 void
