@@ -34,6 +34,7 @@
 #include <gio/gio.h>
 
 #include "block/aio.h"
+#include "viv-bytes.h"
 
 #define VIRTIO_ID_BLOCK 2
 
@@ -1229,13 +1230,6 @@ blk_reset (struct vmm_virtio_dev *dev)
 }
 
 static void
-put_le (uint8_t *p, uint64_t v, unsigned n)
-{
-  for (unsigned i = 0; i < n; i++)
-    p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
 build_config (struct vmm_virtio_blk *blk, unsigned num_queues)
 {
   uint64_t sectors = blk->capacity / SECTOR;
@@ -1246,21 +1240,21 @@ build_config (struct vmm_virtio_blk *blk, unsigned num_queues)
   while ((SECTOR << exp) < block_size)
     exp++;
   memset (blk->config, 0, sizeof blk->config);
-  put_le (blk->config + CFG_CAPACITY, sectors, 8);
-  put_le (blk->config + CFG_SEG_MAX, MAX_SEGMENTS, 4);
-  put_le (blk->config + CFG_GEOMETRY, cylinders > 65535 ? 65535 : cylinders, 2);
+  viv_put_le64 (blk->config + CFG_CAPACITY, sectors);
+  viv_put_le32 (blk->config + CFG_SEG_MAX, MAX_SEGMENTS);
+  viv_put_le16 (blk->config + CFG_GEOMETRY, (uint16_t) (cylinders > 65535 ? 65535 : cylinders));
   blk->config[CFG_GEOMETRY + 2] = 16;   /* heads */
   blk->config[CFG_GEOMETRY + 3] = 63;   /* sectors per track */
-  put_le (blk->config + CFG_BLK_SIZE, block_size, 4);
+  viv_put_le32 (blk->config + CFG_BLK_SIZE, block_size);
   blk->config[CFG_TOPOLOGY] = (uint8_t) exp;            /* physical block exponent */
   blk->config[CFG_TOPOLOGY + 1] = 0;                    /* alignment offset */
-  put_le (blk->config + CFG_TOPOLOGY + 2, 1, 2);        /* min I/O size, in blocks */
-  put_le (blk->config + CFG_NUM_QUEUES, num_queues, 2);
-  put_le (blk->config + CFG_MAX_DISCARD_SECTORS, MAX_DISCARD_SECTORS, 4);
-  put_le (blk->config + CFG_MAX_DISCARD_SEG, MAX_DISCARD_SEG, 4);
-  put_le (blk->config + CFG_DISCARD_ALIGNMENT, block_size / SECTOR, 4);
-  put_le (blk->config + CFG_MAX_WZ_SECTORS, MAX_DISCARD_SECTORS, 4);
-  put_le (blk->config + CFG_MAX_WZ_SEG, MAX_DISCARD_SEG, 4);
+  viv_put_le16 (blk->config + CFG_TOPOLOGY + 2, 1);     /* min I/O size, in blocks */
+  viv_put_le16 (blk->config + CFG_NUM_QUEUES, (uint16_t) num_queues);
+  viv_put_le32 (blk->config + CFG_MAX_DISCARD_SECTORS, MAX_DISCARD_SECTORS);
+  viv_put_le32 (blk->config + CFG_MAX_DISCARD_SEG, MAX_DISCARD_SEG);
+  viv_put_le32 (blk->config + CFG_DISCARD_ALIGNMENT, block_size / SECTOR);
+  viv_put_le32 (blk->config + CFG_MAX_WZ_SECTORS, MAX_DISCARD_SECTORS);
+  viv_put_le32 (blk->config + CFG_MAX_WZ_SEG, MAX_DISCARD_SEG);
   blk->config[CFG_WZ_MAY_UNMAP] = 1;
 }
 

@@ -27,12 +27,13 @@
  */
 #include "virtio/console.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <gio/gio.h>
+
+#include "viv-bytes.h"
 
 #define VIRTIO_ID_CONSOLE             3
 #define PCI_CLASS_COMMUNICATION_OTHER 0x078000
@@ -157,8 +158,6 @@ ctrl_flush (struct vmm_virtio_console *con)
       const struct ctrl_msg *m = &con->pending[con->pending_head];
       uint8_t buf[CTRL_HDR_LEN + PORT_NAME_MAX];
       uint32_t len = CTRL_HDR_LEN;
-      uint32_t id = htole32 (m->id);
-      uint16_t event = htole16 (m->event), value = htole16 (m->value);
       uint32_t n;
 
       if (chain.in_len == 0)
@@ -169,9 +168,9 @@ ctrl_flush (struct vmm_virtio_console *con)
           pushed = true;
           continue;
         }
-      memcpy (buf, &id, 4);
-      memcpy (buf + 4, &event, 2);
-      memcpy (buf + 6, &value, 2);
+      viv_put_le32 (buf, m->id);
+      viv_put_le16 (buf + 4, m->event);
+      viv_put_le16 (buf + 6, m->value);
       /* The name follows the header, without a NUL (5.3.6.2). */
       if (m->event == VIRTIO_CONSOLE_PORT_NAME && m->id < con->n_ports &&
           con->ports[m->id].name != NULL)
@@ -459,20 +458,13 @@ ctrl_tx (struct vmm_virtio_console *con)
     {
       uint8_t msg[CTRL_HDR_LEN];
       uint32_t n = virtq_chain_read (&chain, 0, msg, sizeof msg);
-      uint32_t id;
-      uint16_t event, value;
 
       /* Copied out first: the guest may change the buffer meanwhile. */
       if (n < CTRL_HDR_LEN)
         vmm_log_guest (&dev->rl, "virtio-console: a control message of %u bytes (less than "
                        "%u); ignored", n, CTRL_HDR_LEN);
       else
-        {
-          memcpy (&id, msg, 4);
-          memcpy (&event, msg + 4, 2);
-          memcpy (&value, msg + 6, 2);
-          ctrl_handle (con, le32toh (id), le16toh (event), le16toh (value));
-        }
+        ctrl_handle (con, viv_get_le32 (msg), viv_get_le16 (msg + 4), viv_get_le16 (msg + 6));
       virtq_push (vq, chain.head, 0);
       pushed = true;
     }
@@ -520,12 +512,10 @@ console_config_read (struct vmm_virtio_dev *dev, uint32_t offset, void *data, ui
 {
   struct vmm_virtio_console *con = dev->priv;
   uint8_t cfg[CFG_SIZE] = { 0 };
-  uint16_t cols = htole16 (CONSOLE_COLS), rows = htole16 (CONSOLE_ROWS);
-  uint32_t max_nr_ports = htole32 (con->n_ports);
 
-  memcpy (cfg + CFG_COLS, &cols, 2);
-  memcpy (cfg + CFG_ROWS, &rows, 2);
-  memcpy (cfg + CFG_MAX_NR_PORTS, &max_nr_ports, 4);
+  viv_put_le16 (cfg + CFG_COLS, CONSOLE_COLS);
+  viv_put_le16 (cfg + CFG_ROWS, CONSOLE_ROWS);
+  viv_put_le32 (cfg + CFG_MAX_NR_PORTS, con->n_ports);
   /* emerg_wr reads as 0 */
   memcpy (data, cfg + offset, len);
 }
