@@ -4,7 +4,9 @@
  * the virtio-pci transport on an MMIO bus), over fake guest RAM and without
  * /dev/kvm (vmm-test.h). The test plays the driver: it queues requests,
  * kicks, and waits for the used ring, then checks the status bytes, the
- * data and the image file.
+ * data and the image file. The parsing and merging of requests
+ * (blk-req.c) are also checked on their own, on chains popped from a
+ * fake queue.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -12,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include <glib/gstdio.h>
 
 #include "viv-bytes.h"
+#include "virtio/blk-req.h"
 #include "virtio/blk.h"
 #include "vmm-test.h"
 
@@ -636,6 +640,414 @@ test_broken_ring (void)
   fx_clear (&f);
 }
 
+/* ---- parsing and merging, without the device (blk-req.c) --------------------------- */
+
+#define REQ_RAM     0x100000u
+#define REQ_DESC    0x1000u
+#define REQ_AVAIL   0x2000u
+#define REQ_USED    0x3000u
+#define REQ_DATA    0x4000u
+
+struct req_fx {
+  struct vmm_test_ram ram;
+  struct vmm_test_vq vq;
+  struct virtq q;
+  struct blk_disk disk;
+  struct vmm_ratelimit rl;
+  struct virtq_chain chain;
+  int log_fd;
+};
+
+static void
+req_fx_init (struct req_fx *f)
+{
+  memset (f, 0, sizeof *f);
+  vmm_test_ram_add (&f->ram, 0, REQ_RAM);
+  vmm_test_vq_init (&f->vq, &f->ram.mem, 64, REQ_DESC, REQ_AVAIL, REQ_USED, REQ_DATA, REQ_RAM);
+  virtq_init (&f->q, &f->ram.mem);
+  f->q.size = 64;
+  f->q.desc_gpa = REQ_DESC;
+  f->q.avail_gpa = REQ_AVAIL;
+  f->q.used_gpa = REQ_USED;
+  g_assert_cmpint (virtq_start (&f->q), ==, 0);
+  f->disk.capacity = DISK_SECTORS * SECTOR;
+  f->disk.alignment = 1;
+  memcpy (f->disk.serial, "req-serial", 10);
+  f->log_fd = vmm_test_log_capture ();
+}
+
+static void
+req_fx_clear (struct req_fx *f)
+{
+  virtq_reset (&f->q);
+  vmm_test_ram_free (&f->ram);
+  vmm_test_log_release (f->log_fd);
+}
+
+static void
+req_check_log (struct req_fx *f, const char *want)
+{
+  g_autofree char *log = vmm_test_log_take (f->log_fd);
+
+  if (strstr (log, want) == NULL)
+    g_error ("the log has no “%s”: %s", want, log);
+}
+
+/* Pops the chain of BUFS as the device would and parses its header */
+static struct blk_req *
+req_from (struct req_fx *f, const struct vmm_test_buf *bufs, unsigned n, bool *header_ok)
+{
+  struct blk_req *req = blk_req_new (NULL);
+
+  g_assert_nonnull (req);
+  vmm_test_vq_add_bufs (&f->vq, bufs, n);
+  g_assert_cmpint (virtq_pop (&f->q, &f->chain), ==, 1);
+  g_assert_cmpuint (f->chain.n_in, >, 0);
+  *header_ok = blk_req_parse_header (req, &f->chain, &f->rl);
+  return req;
+}
+
+static struct vmm_test_buf
+hdr_buf (struct req_fx *f, uint32_t type, uint64_t sector, unsigned len)
+{
+  uint8_t hdr[16 + 64] = { 0 };
+
+  viv_put_le32 (hdr, type);
+  viv_put_le64 (hdr + 8, sector);
+  return (struct vmm_test_buf) { vmm_test_vq_copy (&f->vq, hdr, len), len, false };
+}
+
+static struct vmm_test_buf
+in_buf (struct req_fx *f, uint32_t len)
+{
+  return (struct vmm_test_buf) { vmm_test_vq_copy (&f->vq, NULL, len), len, true };
+}
+
+/* Parses a chain of BUFS to the end: returns the action, *STATUS */
+static enum blk_req_action
+parse (struct req_fx *f, const struct vmm_test_buf *bufs, unsigned n, struct blk_req **out,
+       uint8_t *status)
+{
+  bool header_ok;
+  struct blk_req *req = req_from (f, bufs, n, &header_ok);
+
+  g_assert_true (header_ok);
+  *out = req;
+  return blk_req_parse (req, &f->disk, &f->chain, status, &f->rl);
+}
+
+static void
+test_req_parse (void)
+{
+  struct vmm_test_buf b[6];
+  struct blk_req *req;
+  uint8_t status;
+  bool header_ok;
+  struct req_fx f;
+
+  req_fx_init (&f);
+
+  /* a header split over two descriptors, data in three, the status byte */
+  {
+    struct vmm_test_buf h = hdr_buf (&f, T_IN, 7, 16);
+
+    b[0] = (struct vmm_test_buf) { h.gpa, 5, false };
+    b[1] = (struct vmm_test_buf) { h.gpa + 5, 11, false };
+  }
+  b[2] = in_buf (&f, 100);
+  b[3] = in_buf (&f, 400);
+  b[4] = in_buf (&f, 12);
+  b[5] = in_buf (&f, 1);
+  g_assert_cmpint (parse (&f, b, 6, &req, &status), ==, BLK_REQ_RW);
+  g_assert_cmpuint (req->type, ==, T_IN);
+  g_assert_cmpuint (req->sector, ==, 7);
+  g_assert_cmpuint (req->offset, ==, 7 * SECTOR);
+  g_assert_cmpuint (req->len, ==, 512);
+  g_assert_cmpuint (req->used_len, ==, 513);
+  g_assert_cmpint (req->n_data, ==, 3);
+  g_assert_true (req->data[1].iov_base == vmm_test_ptr (&f.ram.mem, b[3].gpa, 400));
+  g_assert_cmpuint (req->data[1].iov_len, ==, 400);
+  g_assert_true (req->status == vmm_test_ptr (&f.ram.mem, b[5].gpa, 1));
+  blk_req_free (req);
+
+  /* data after the header in the same descriptor; the status byte at the
+   * end of the last data descriptor */
+  b[0] = hdr_buf (&f, T_OUT, 2, 16 + 64);
+  b[1] = in_buf (&f, 1);
+  {
+    uint8_t hdr[16 + 1024 + 1];
+    struct vmm_test_buf one;
+
+    memset (hdr, 0, sizeof hdr);
+    viv_put_le32 (hdr, T_IN);
+    one = (struct vmm_test_buf) { vmm_test_vq_copy (&f.vq, hdr, 16), 16, false };
+    b[2] = one;
+    b[3] = in_buf (&f, 1024 + 1);
+  }
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_IOERR);   /* 64 bytes: not whole sectors */
+  req_check_log (&f, "write of 64 bytes at sector 2 is outside the disk or misaligned");
+  blk_req_free (req);
+  g_assert_cmpint (parse (&f, &b[2], 2, &req, &status), ==, BLK_REQ_RW);
+  g_assert_cmpuint (req->len, ==, 1024);
+  g_assert_cmpint (req->n_data, ==, 1);
+  g_assert_true (req->status == (uint8_t *) vmm_test_ptr (&f.ram.mem, b[3].gpa, 1025) + 1024);
+  blk_req_free (req);
+
+  /* the capacity: nothing at its end is fine, a sector there is not */
+  b[0] = hdr_buf (&f, T_IN, DISK_SECTORS, 16);
+  b[1] = in_buf (&f, 1);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_OK);
+  g_assert_cmpuint (req->used_len, ==, 1);
+  blk_req_free (req);
+  b[1] = in_buf (&f, SECTOR + 1);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_IOERR);
+  blk_req_free (req);
+
+  /* O_DIRECT: sectors and lengths aligned as the device's block size */
+  f.disk.direct = true;
+  f.disk.alignment = 4096;
+  b[0] = hdr_buf (&f, T_IN, 1, 16);
+  b[1] = in_buf (&f, 4096 + 1);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_IOERR);
+  blk_req_free (req);
+  b[0] = hdr_buf (&f, T_IN, 8, 16);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_RW);
+  blk_req_free (req);
+  b[1] = in_buf (&f, 512 + 1);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_IOERR);
+  blk_req_free (req);
+  f.disk.direct = false;
+  f.disk.alignment = 1;
+
+  /* a read-only disk: writes, discards and write-zeroes refused; flush and
+   * reads fine */
+  f.disk.read_only = true;
+  b[0] = hdr_buf (&f, T_OUT, 0, 16 + 64);
+  b[0].len = 16 + 512;
+  b[1] = in_buf (&f, 1);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_IOERR);
+  blk_req_free (req);
+  b[0] = hdr_buf (&f, T_WRITE_ZEROES, 0, 16);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_IOERR);
+  blk_req_free (req);
+  b[0] = hdr_buf (&f, T_FLUSH, 0, 16);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_OK);
+  blk_req_free (req);
+  f.disk.read_only = false;
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_FLUSH);
+  blk_req_free (req);
+
+  /* GET_ID, and a type nobody knows */
+  b[0] = hdr_buf (&f, T_GET_ID, 0, 16);
+  b[1] = in_buf (&f, 8);
+  b[2] = in_buf (&f, 30);
+  g_assert_cmpint (parse (&f, b, 3, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_OK);
+  g_assert_cmpuint (req->used_len, ==, 20 + 1);
+  g_assert_cmpmem (vmm_test_ptr (&f.ram.mem, b[1].gpa, 8), 8, "req-seri", 8);
+  g_assert_cmpmem (vmm_test_ptr (&f.ram.mem, b[2].gpa, 12), 12, "al\0\0\0\0\0\0\0\0\0\0", 12);
+  blk_req_free (req);
+  b[0] = hdr_buf (&f, 42, 0, 16);
+  g_assert_cmpint (parse (&f, b, 2, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_UNSUPP);
+  blk_req_free (req);
+
+  /* a header cut short */
+  b[0] = hdr_buf (&f, T_IN, 0, 15);
+  b[1] = in_buf (&f, 1);
+  req = req_from (&f, b, 2, &header_ok);
+  g_assert_false (header_ok);
+  req_check_log (&f, "a request with a short header (15 bytes)");
+  g_assert_cmpuint (req->used_len, ==, 1);
+  g_assert_true (req->status == vmm_test_ptr (&f.ram.mem, b[1].gpa, 1));
+  blk_req_free (req);
+  req_fx_clear (&f);
+}
+
+static void
+test_req_segments (void)
+{
+  uint8_t segs[3 * 16] = { 0 };
+  struct vmm_test_buf b[4];
+  struct blk_req *req;
+  uint8_t status;
+  struct req_fx f;
+
+  req_fx_init (&f);
+  for (unsigned i = 0; i < 3; i++)
+    {
+      viv_put_le64 (segs + 16 * i, 100 * i);
+      viv_put_le32 (segs + 16 * i + 8, 8 + i);
+      viv_put_le32 (segs + 16 * i + 12, i == 1 ? WZ_UNMAP : 0);
+    }
+  /* segments after the header, one of them split across two descriptors */
+  b[0] = hdr_buf (&f, T_WRITE_ZEROES, 0, 16);
+  b[1] = (struct vmm_test_buf) { vmm_test_vq_copy (&f.vq, segs, sizeof segs), 20, false };
+  b[2] = (struct vmm_test_buf) { b[1].gpa + 20, sizeof segs - 20, false };
+  b[3] = in_buf (&f, 1);
+  g_assert_cmpint (parse (&f, b, 4, &req, &status), ==, BLK_REQ_DISCARD);
+  g_assert_cmpuint (req->n_segs, ==, 3);
+  for (unsigned i = 0; i < 3; i++)
+    {
+      g_assert_cmpuint (req->segs[i].offset, ==, 100 * i * SECTOR);
+      g_assert_cmpuint (req->segs[i].len, ==, (8 + i) * SECTOR);
+      g_assert_cmpint (req->segs[i].unmap, ==, i == 1);
+    }
+  blk_req_free (req);
+
+  /* DISCARD takes no flags */
+  b[0] = hdr_buf (&f, T_DISCARD, 0, 16);
+  g_assert_cmpint (parse (&f, b, 4, &req, &status), ==, BLK_REQ_ANSWER);
+  g_assert_cmpuint (status, ==, S_UNSUPP);
+  blk_req_free (req);
+
+  /* more segments than the device said it takes */
+  {
+    g_autofree uint8_t *many = g_malloc0 (16 * 257);
+
+    for (unsigned i = 0; i < 257; i++)
+      viv_put_le32 (many + 16 * i + 8, 1);
+    b[1] = (struct vmm_test_buf) { vmm_test_vq_copy (&f.vq, many, 16 * 257), 16 * 257, false };
+    b[2] = b[3];
+    g_assert_cmpint (parse (&f, b, 3, &req, &status), ==, BLK_REQ_ANSWER);
+    g_assert_cmpuint (status, ==, S_IOERR);
+    req_check_log (&f, "a malformed discard request");
+    blk_req_free (req);
+    b[1].len = 16 * 256;
+    g_assert_cmpint (parse (&f, b, 3, &req, &status), ==, BLK_REQ_DISCARD);
+    blk_req_free (req);
+  }
+  req_fx_clear (&f);
+}
+
+/* A read or write as blk_req_parse leaves it, with N_DATA segments */
+static struct blk_req *
+rw (uint32_t type, unsigned queue, uint64_t offset, uint64_t len, int n_data)
+{
+  struct blk_req *req = blk_req_new (NULL);
+
+  req->type = type;
+  req->queue = queue;
+  req->offset = offset;
+  req->len = len;
+  req->data = n_data <= REQ_INLINE_DATA ? req->data_inline
+                                         : calloc ((size_t) n_data, sizeof *req->data);
+  req->n_data = n_data;
+  for (int i = 0; i < n_data; i++)
+    req->data[i].iov_len = (size_t) (len / (uint64_t) n_data);
+  req->data[0].iov_base = req;   /* to tell whose data a group holds */
+  return req;
+}
+
+static void
+free_batch (struct blk_req *b)
+{
+  struct blk_req *m, *next;
+
+  for (m = b->members; m != NULL; m = next)
+    {
+      next = m->next_member;
+      blk_req_free (m);
+    }
+  blk_req_free (b);
+}
+
+static void
+test_req_merge (void)
+{
+  struct blk_disk disk = { .capacity = 1ull << 40, .alignment = 1 };
+  struct blk_req *batch, *r[4], *other;
+
+  /* adjacent reads: the second makes a group of both, the third joins */
+  r[0] = batch = rw (T_IN, 0, 4096, 4096, 1);
+  r[1] = rw (T_IN, 0, 8192, 8192, 2);
+  r[2] = rw (T_IN, 0, 16384, 512, 1);
+  g_assert_true (blk_req_merge (&disk, &batch, r[1]));
+  g_assert_true (batch != r[0]);
+  g_assert_true (batch->is_group);
+  g_assert_true (blk_req_merge (&disk, &batch, r[2]));
+  g_assert_cmpuint (batch->type, ==, T_IN);
+  g_assert_cmpuint (batch->offset, ==, 4096);
+  g_assert_cmpuint (batch->len, ==, 4096 + 8192 + 512);
+  g_assert_cmpint (batch->n_data, ==, 4);
+  g_assert_true (batch->data[0].iov_base == r[0]);
+  g_assert_true (batch->data[1].iov_base == r[1]);
+  g_assert_true (batch->data[3].iov_base == r[2]);
+  g_assert_true (batch->members == r[0]);
+  g_assert_true (r[0]->next_member == r[1]);
+  g_assert_true (r[1]->next_member == r[2]);
+  g_assert_null (r[2]->next_member);
+
+  /* what does not continue it stays out: a gap, an overlap, a write, another
+   * queue, a request from before a device reset */
+  other = rw (T_IN, 0, 16384 + 512 + 512, 512, 1);
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  other->offset = 16384;
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  other->offset = 16384 + 512;
+  other->type = T_OUT;
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  other->type = T_IN;
+  other->queue = 1;
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  other->queue = 0;
+  other->generation = 1;
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  other->generation = 0;
+  g_assert_true (blk_req_merge (&disk, &batch, other));
+  g_assert_cmpuint (batch->len, ==, 4096 + 8192 + 512 + 512);
+  free_batch (batch);
+
+  /* a single request that cannot be merged stays single */
+  batch = rw (T_OUT, 0, 0, 4096, 1);
+  other = rw (T_OUT, 0, 8192, 4096, 1);
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  g_assert_false (batch->is_group);
+  blk_req_free (other);
+  blk_req_free (batch);
+
+  /* at most 4 MiB for buffered reads, 2 MiB for writes and O_DIRECT */
+  batch = rw (T_IN, 0, 0, 3u << 20, 1);
+  other = rw (T_IN, 0, 3u << 20, 1u << 20, 1);
+  g_assert_true (blk_req_merge (&disk, &batch, other));
+  other = rw (T_IN, 0, 4u << 20, 512, 1);
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  blk_req_free (other);
+  free_batch (batch);
+  batch = rw (T_OUT, 0, 0, 1u << 20, 1);
+  other = rw (T_OUT, 0, 1u << 20, 1u << 20, 1);
+  g_assert_true (blk_req_merge (&disk, &batch, other));
+  other = rw (T_OUT, 0, 2u << 20, 512, 1);
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  blk_req_free (other);
+  free_batch (batch);
+  disk.direct = true;
+  batch = rw (T_IN, 0, 0, 2u << 20, 1);
+  other = rw (T_IN, 0, 2u << 20, 512, 1);
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  blk_req_free (other);
+  blk_req_free (batch);
+  disk.direct = false;
+
+  /* and at most 1024 segments */
+  batch = rw (T_IN, 0, 0, 1000 * 512, 1000);
+  other = rw (T_IN, 0, 1000 * 512, 24 * 512, 24);
+  g_assert_true (blk_req_merge (&disk, &batch, other));
+  g_assert_cmpint (batch->n_data, ==, 1024);
+  other = rw (T_IN, 0, 1024 * 512, 512, 1);
+  g_assert_false (blk_req_merge (&disk, &batch, other));
+  blk_req_free (other);
+  free_batch (batch);
+}
+
 static const struct options uring = { 0 };
 static const struct options threads = { .threads = true };
 static const struct options event_idx = { .event_idx = true };
@@ -659,6 +1071,9 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-blk/bad-requests", test_bad_requests);
   g_test_add_func ("/virtio-blk/read-only", test_read_only);
   g_test_add_func ("/virtio-blk/broken-ring", test_broken_ring);
+  g_test_add_func ("/virtio-blk/req/parse", test_req_parse);
+  g_test_add_func ("/virtio-blk/req/segments", test_req_segments);
+  g_test_add_func ("/virtio-blk/req/merge", test_req_merge);
 
   return g_test_run ();
 }

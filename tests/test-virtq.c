@@ -448,7 +448,8 @@ test_pop_regions (void)
   drv_init (&d, 8, false, false);
   vmm_test_vq_put_desc (&d.vq, DESC_GPA, 0, HIGH_GPA - 64, 64, VIRTQ_DESC_F_NEXT, 1);
   vmm_test_vq_put_desc (&d.vq, DESC_GPA, 1, HIGH_GPA, HIGH_SIZE, VIRTQ_DESC_F_NEXT, 2);
-  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 2, HIGH_GPA + HIGH_SIZE, 0, VIRTQ_DESC_F_NEXT, 3);  /* ends RAM: no */
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 2, HIGH_GPA + HIGH_SIZE,
+                        0, VIRTQ_DESC_F_NEXT, 3);  /* ends RAM: no */
   vmm_test_vq_offer (&d.vq, 0);
   vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, -EIO);
@@ -595,7 +596,8 @@ test_wraparound (void)
           g_assert_cmpuint (c.head, ==, heads[k]);
           g_assert_cmpuint (c.out_len, ==, 4);
           /* the driver wants to hear when entry `before` is used, or not */
-          vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq), (n & 1) ? before : (uint16_t) (before + 1));
+          vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq),
+                          (n & 1) ? before : (uint16_t) (before + 1));
           virtq_push (&d.q, c.head, (uint32_t) n);
           g_assert_cmpuint (vmm_test_vq_used_idx (&d.vq), ==, (uint16_t) (before + 1));
           vmm_test_vq_used_elem (&d.vq, before, &id, &len);
@@ -1036,7 +1038,8 @@ bad_loop (struct drv *d)
 static void
 bad_self_loop (struct drv *d)
 {
-  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 7, DATA_GPA, 0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 7);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 7, DATA_GPA,
+                        0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 7);
   bad_publish (d, 7);
 }
 
@@ -1135,7 +1138,8 @@ static void
 bad_order (struct drv *d)
 {
   vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, DATA_GPA,
+                        8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
   vmm_test_vq_put_desc (&d->vq, DESC_GPA, 2, DATA_GPA, 8, 0, 0);
   bad_publish (d, 0);
 }
@@ -1144,7 +1148,8 @@ static void
 bad_order_zero_len (struct drv *d)
 {
   /* a zero-length descriptor still counts for the order */
-  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA,
+                        0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
   vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, DATA_GPA, 8, 0, 0);
   bad_publish (d, 0);
 }
@@ -1155,7 +1160,8 @@ bad_order_indirect (struct drv *d)
   static const uint32_t lens[] = { 8, 8 };
   uint64_t table = vmm_test_vq_table (&d->vq, lens, 2, 1);
 
-  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA,
+                        8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
   vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
@@ -1188,7 +1194,8 @@ bad_indirect_with_next (struct drv *d)
   static const uint32_t lens[] = { 8 };
   uint64_t table = vmm_test_vq_table (&d->vq, lens, 1, 1);
 
-  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, table, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, table,
+                        16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
   vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, DATA_GPA, 8, 0, 0);
   bad_publish (d, 0);
 }
@@ -1199,7 +1206,8 @@ bad_indirect_misaligned (struct drv *d)
   static const uint32_t lens[] = { 8 };
   uint64_t table = vmm_test_vq_table (&d->vq, lens, 1, 1);
 
-  memmove (vmm_test_ptr (&d->guest.mem, table + 4, 16), vmm_test_ptr (&d->guest.mem, table, 16), 16);
+  memmove (vmm_test_ptr (&d->guest.mem, table + 4, 16),
+           vmm_test_ptr (&d->guest.mem, table, 16), 16);
   vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, table + 4, 16, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
@@ -1224,7 +1232,8 @@ bad_indirect_partial (struct drv *d)
 static void
 bad_indirect_outside (struct drv *d)
 {
-  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, HIGH_GPA + HIGH_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, HIGH_GPA + HIGH_SIZE - 16,
+                        32, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
