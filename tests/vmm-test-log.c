@@ -35,8 +35,21 @@ vmm_test_log_take (int fd)
 }
 
 void
+vmm_test_log_expect (int fd, const char *want)
+{
+  g_autofree char *log = vmm_test_log_take (fd);
+
+  if (strstr (log, want) == NULL)
+    g_error ("the log has no “%s”: %s", want, log);
+}
+
+void
 vmm_test_log_release (int fd)
 {
+  g_autofree char *log = vmm_test_log_take (fd);
+
+  if (log[0] != '\0')
+    g_test_message ("logged: %s", log);
   vmm_log_set_fd (-1);
   close (fd);
 }

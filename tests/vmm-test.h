@@ -166,7 +166,10 @@ bool     vmm_test_wait_until (bool (*cond) (void *data), void *data, unsigned ti
 int      vmm_test_log_capture (void);
 /* What was logged since the capture or the last take (g_free it) */
 char    *vmm_test_log_take    (int fd);
-/* Back to stderr; closes FD. */
+/* Takes what was logged and fails the test unless WANT is in it. */
+void     vmm_test_log_expect  (int fd, const char *want);
+/* Back to stderr: what was logged and not taken goes to the test's
+ * output (g_test_message); closes FD. */
 void     vmm_test_log_release (int fd);
 
 /* ---- a virtio-pci device on a fake bus (vmm-test-virtio.c) ------------------------- */
