@@ -939,6 +939,21 @@ free_batch (struct blk_req *b)
   blk_req_free (b);
 }
 
+/* Two requests of MAX / 2 bytes make a batch of MAX, which takes no more:
+ * MAX is the limit for TYPE on DISK. */
+static void
+check_merge_limit (const struct blk_disk *disk, uint32_t type, uint64_t max)
+{
+  struct blk_req *batch = rw (type, 0, 0, max / 2, 1);
+  struct blk_req *other = rw (type, 0, max / 2, max / 2, 1);
+
+  g_assert_true (blk_req_merge (disk, &batch, other));
+  other = rw (type, 0, max, 512, 1);
+  g_assert_false (blk_req_merge (disk, &batch, other));
+  blk_req_free (other);
+  free_batch (batch);
+}
+
 static void
 test_req_merge (void)
 {
@@ -994,26 +1009,10 @@ test_req_merge (void)
   blk_req_free (batch);
 
   /* at most 4 MiB for buffered reads, 2 MiB for writes and O_DIRECT */
-  batch = rw (T_IN, 0, 0, 3u << 20, 1);
-  other = rw (T_IN, 0, 3u << 20, 1u << 20, 1);
-  g_assert_true (blk_req_merge (&disk, &batch, other));
-  other = rw (T_IN, 0, 4u << 20, 512, 1);
-  g_assert_false (blk_req_merge (&disk, &batch, other));
-  blk_req_free (other);
-  free_batch (batch);
-  batch = rw (T_OUT, 0, 0, 1u << 20, 1);
-  other = rw (T_OUT, 0, 1u << 20, 1u << 20, 1);
-  g_assert_true (blk_req_merge (&disk, &batch, other));
-  other = rw (T_OUT, 0, 2u << 20, 512, 1);
-  g_assert_false (blk_req_merge (&disk, &batch, other));
-  blk_req_free (other);
-  free_batch (batch);
+  check_merge_limit (&disk, T_IN, 4u << 20);
+  check_merge_limit (&disk, T_OUT, 2u << 20);
   disk.direct = true;
-  batch = rw (T_IN, 0, 0, 2u << 20, 1);
-  other = rw (T_IN, 0, 2u << 20, 512, 1);
-  g_assert_false (blk_req_merge (&disk, &batch, other));
-  blk_req_free (other);
-  blk_req_free (batch);
+  check_merge_limit (&disk, T_IN, 2u << 20);
   disk.direct = false;
 
   /* and at most 1024 segments */
