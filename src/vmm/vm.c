@@ -233,10 +233,33 @@ setup_serial (struct vmm_vm *vm, GError **error)
   return TRUE;
 }
 
+/* Puts a virtio device's PCI function on the bus. DEV is NULL when
+ * creating it failed with *LOCAL; FALSE with *LOCAL saying why either way. */
+static gboolean
+plug_virtio (struct vmm_vm *vm, struct vmm_virtio_dev *dev, GError **local)
+{
+  int ret;
+
+  if (dev == NULL)
+    return FALSE;
+  ret = vmm_pci_host_add (&vm->pci, &dev->pci);
+  if (ret < 0)
+    {
+      g_set_error_literal (local, VMM_ERROR, VMM_ERROR_FAILED, g_strerror (-ret));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 setup_devices (struct vmm_vm *vm, GError **error)
 {
   struct vmm_irq_line sci = { set_irq_line, vm, VMM_ACPI_SCI_IRQ };
+  struct vmm_virtio_env env = {
+    .mem = &vm->mem, .loop = &vm->loop, .mmio = &vm->mmio,
+    .router = &vm->router, .vm_fd = vm->vm_fd,
+  };
+  g_autoptr (GError) local = NULL;
   int ret;
 
   if (!setup_serial (vm, error))
@@ -271,63 +294,35 @@ setup_devices (struct vmm_vm *vm, GError **error)
 
   if (vm->config.rng)
     {
-      struct vmm_virtio_env env = {
-        .mem = &vm->mem, .loop = &vm->loop, .mmio = &vm->mmio,
-        .router = &vm->router, .vm_fd = vm->vm_fd,
-      };
-      vm->rng = calloc (1, sizeof *vm->rng);
-      if (vm->rng == NULL)
-        ret = -ENOMEM;
-      else
-        ret = vmm_virtio_rng_init (vm->rng, &env);
-      if (ret == 0)
-        ret = vmm_pci_host_add (&vm->pci, &vm->rng->dev.pci);
-      if (ret < 0)
+      vm->rng = vmm_virtio_rng_new (&env, &local);
+      if (!plug_virtio (vm, vm->rng ? vmm_virtio_rng_dev (vm->rng) : NULL, &local))
         {
           g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
-                       "virtio-rng", g_strerror (-ret));
+                       "virtio-rng", local->message);
           return FALSE;
         }
     }
   for (unsigned i = 0; i < vm->config.n_disks; i++)
     {
-      struct vmm_virtio_env env = {
-        .mem = &vm->mem, .loop = &vm->loop, .mmio = &vm->mmio,
-        .router = &vm->router, .vm_fd = vm->vm_fd,
-      };
-      char *why = NULL;
-
       /* One request queue per vCPU, as the guest can then submit from
        * every CPU without a lock. */
-      ret = vmm_virtio_blk_new (&vm->disks[i], &env, &vm->config.disks[i], vm->config.cpus,
-                                vm->config.io_threads, &why);
-      if (ret == 0)
-        ret = vmm_pci_host_add (&vm->pci, &vmm_virtio_blk_dev (vm->disks[i])->pci);
-      if (ret < 0)
+      vm->disks[i] = vmm_virtio_blk_new (&env, &vm->config.disks[i], vm->config.cpus,
+                                         vm->config.io_threads, &local);
+      if (!plug_virtio (vm, vm->disks[i] ? vmm_virtio_blk_dev (vm->disks[i]) : NULL, &local))
         {
           g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot use the disk %s: %s"),
-                       vm->config.disks[i].path, why ? why : g_strerror (-ret));
-          free (why);
+                       vm->config.disks[i].path, local->message);
           return FALSE;
         }
     }
 
   if (vm->config.console_enabled)
     {
-      struct vmm_virtio_env env = {
-        .mem = &vm->mem, .loop = &vm->loop, .mmio = &vm->mmio,
-        .router = &vm->router, .vm_fd = vm->vm_fd,
-      };
-      char *why = NULL;
-
-      ret = vmm_virtio_console_new (&vm->console, &env, &vm->config.console, &why);
-      if (ret == 0)
-        ret = vmm_pci_host_add (&vm->pci, &vmm_virtio_console_dev (vm->console)->pci);
-      if (ret < 0)
+      vm->console = vmm_virtio_console_new (&env, &vm->config.console, &local);
+      if (!plug_virtio (vm, vm->console ? vmm_virtio_console_dev (vm->console) : NULL, &local))
         {
           g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot create the %s device: %s"),
-                       "virtio-console", why ? why : g_strerror (-ret));
-          free (why);
+                       "virtio-console", local->message);
           return FALSE;
         }
     }
@@ -553,13 +548,8 @@ vmm_vm_destroy (struct vmm_vm *vm)
   for (unsigned i = 0; i < vm->n_vcpus; i++)
     vmm_kvm_vcpu_destroy (&vm->vcpus[i].kvm);
   free (vm->vcpus);
-  if (vm->rng != NULL)
-    {
-      vmm_virtio_rng_destroy (vm->rng);
-      free (vm->rng);
-    }
-  if (vm->console != NULL)
-    vmm_virtio_console_free (vm->console);
+  vmm_virtio_rng_free (vm->rng);
+  vmm_virtio_console_free (vm->console);
   for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
     if (vm->disks[i] != NULL)
       {

@@ -1,18 +1,24 @@
 /* test-virtq.c: the split virtqueue against a driver played by the test
  *
- * Guest RAM is a plain heap buffer (plus a second one mapped right after it,
- * so chains can span regions); the test lays out the rings and adds chains
- * as a guest driver would, then checks what the device side makes of them.
+ * Guest RAM is plain heap memory (plus a second region right after it, so
+ * chains can span regions); the test lays out the rings and adds chains as
+ * a guest driver would (vmm-test.h), then checks what the device side makes
+ * of them.
  * Run under ASan, any access outside the buffers is a failure.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <errno.h>
 #include <glib.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include "viv-bytes.h"
 #include "virtio/virtq.h"
+#include "vmm-test.h"
 
 /* Low RAM [0, RAM_SIZE); a second region right after it, so a buffer can
  * span both; a third at the very top of the address space, so addr + len
@@ -28,100 +34,35 @@
 #define AVAIL_GPA  0x180000u
 #define USED_GPA   0x1a0000u
 
-/* The driver side */
+/* The driver side: fake RAM and the rings in it, from vmm-test.h */
 struct drv {
-  uint8_t *ram, *high, *top;
-  void *big;                    /* a 4 GiB+ PROT_NONE region, for the length limit */
-  size_t big_size;
-  struct vmm_mem mem;
-  struct virtq q;
-  uint16_t avail_idx;           /* ours; published with drv_publish */
-  uint16_t next_desc;
-  uint64_t next_data;
+  struct vmm_test_ram guest;
+  uint8_t *ram, *high, *top;    /* the host side of the three regions */
+  struct vmm_test_vq vq;
+  struct virtq q;               /* what the test checks: the device side */
 };
-
-static void *
-host (struct drv *d, uint64_t gpa, uint64_t len)
-{
-  void *p = vmm_mem_ptr (&d->mem, gpa, len);
-
-  g_assert_nonnull (p);
-  return p;
-}
-
-static void
-put16 (struct drv *d, uint64_t gpa, uint16_t v)
-{
-  v = GUINT16_TO_LE (v);
-  memcpy (host (d, gpa, 2), &v, 2);
-}
-
-static uint16_t
-get16 (struct drv *d, uint64_t gpa)
-{
-  uint16_t v;
-
-  memcpy (&v, host (d, gpa, 2), 2);
-  return GUINT16_FROM_LE (v);
-}
-
-static uint32_t
-get32 (struct drv *d, uint64_t gpa)
-{
-  uint32_t v;
-
-  memcpy (&v, host (d, gpa, 4), 4);
-  return GUINT32_FROM_LE (v);
-}
-
-static void
-put_desc_at (void *p, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-  uint8_t *b = p;
-
-  addr = GUINT64_TO_LE (addr);
-  len = GUINT32_TO_LE (len);
-  flags = GUINT16_TO_LE (flags);
-  next = GUINT16_TO_LE (next);
-  memcpy (b, &addr, 8);
-  memcpy (b + 8, &len, 4);
-  memcpy (b + 12, &flags, 2);
-  memcpy (b + 14, &next, 2);
-}
-
-/* Descriptor I of the table at TABLE */
-static void
-put_desc (struct drv *d, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-          uint16_t next)
-{
-  put_desc_at (host (d, table + 16 * (uint64_t) i, 16), addr, len, flags, next);
-}
 
 static void
 drv_configure (struct drv *d, uint16_t size, bool event_idx, bool indirect)
 {
-  virtq_init (&d->q, &d->mem);
+  virtq_init (&d->q, &d->guest.mem);
   d->q.size = size;
   d->q.desc_gpa = DESC_GPA;
   d->q.avail_gpa = AVAIL_GPA;
   d->q.used_gpa = USED_GPA;
   d->q.event_idx = event_idx;
   d->q.indirect = indirect;
-  d->avail_idx = 0;
-  d->next_desc = 0;
-  d->next_data = DATA_GPA;
+  vmm_test_vq_init (&d->vq, &d->guest.mem, size, DESC_GPA, AVAIL_GPA, USED_GPA, DATA_GPA,
+                    DESC_GPA);
 }
 
 static void
 drv_init (struct drv *d, uint16_t size, bool event_idx, bool indirect)
 {
   memset (d, 0, sizeof *d);
-  d->ram = g_malloc0 (RAM_SIZE);
-  d->high = g_malloc0 (HIGH_SIZE);
-  d->top = g_malloc0 (TOP_SIZE);
-  g_assert_cmpint (vmm_mem_add_region (&d->mem, 0, RAM_SIZE, d->ram), ==, 0);
-  g_assert_cmpint (vmm_mem_add_region (&d->mem, HIGH_GPA, HIGH_SIZE, d->high), ==, 0);
-  g_assert_cmpint (vmm_mem_add_region (&d->mem, TOP_GPA, TOP_SIZE, d->top), ==, 0);
+  d->ram = vmm_test_ram_add (&d->guest, 0, RAM_SIZE);
+  d->high = vmm_test_ram_add (&d->guest, HIGH_GPA, HIGH_SIZE);
+  d->top = vmm_test_ram_add (&d->guest, TOP_GPA, TOP_SIZE);
   drv_configure (d, size, event_idx, indirect);
   g_assert_cmpint (virtq_start (&d->q), ==, 0);
 }
@@ -130,120 +71,7 @@ static void
 drv_free (struct drv *d)
 {
   virtq_reset (&d->q);
-  g_free (d->ram);
-  g_free (d->high);
-  g_free (d->top);
-  if (d->big != NULL)
-    munmap (d->big, d->big_size);
-}
-
-/* A buffer of LEN bytes in the data area, filled with a pattern from SEED. */
-static uint64_t
-drv_data (struct drv *d, uint32_t len, uint8_t seed)
-{
-  uint64_t gpa;
-  uint8_t *p;
-
-  if (d->next_data + len > DESC_GPA)
-    d->next_data = DATA_GPA;
-  gpa = d->next_data;
-  d->next_data = (d->next_data + len + 15) & ~(uint64_t) 15;
-  p = host (d, gpa, len);
-  for (uint32_t i = 0; i < len; i++)
-    p[i] = (uint8_t) (seed + i);
-  return gpa;
-}
-
-/* Writes HEAD into the next avail entry, without publishing it. */
-static void
-drv_offer (struct drv *d, uint16_t head)
-{
-  put16 (d, AVAIL_GPA + 4 + 2 * (uint64_t) (d->avail_idx % d->q.size), head);
-  d->avail_idx++;
-}
-
-static void
-drv_publish (struct drv *d)
-{
-  put16 (d, AVAIL_GPA + 2, d->avail_idx);
-}
-
-/* Adds a direct chain of N buffers of LENS, the first N_OUT device-readable,
- * and returns its head. */
-static uint16_t
-drv_add (struct drv *d, const uint32_t *lens, unsigned n, unsigned n_out)
-{
-  uint16_t head = d->next_desc % d->q.size;
-
-  for (unsigned k = 0; k < n; k++)
-    {
-      uint16_t i = d->next_desc++ % d->q.size;
-      uint16_t flags = (k >= n_out ? VIRTQ_DESC_F_WRITE : 0)
-                       | (k + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
-
-      put_desc (d, DESC_GPA, i, drv_data (d, lens[k], (uint8_t) (16 * k)), lens[k], flags,
-                d->next_desc % d->q.size);
-    }
-  drv_offer (d, head);
-  drv_publish (d);
-  return head;
-}
-
-/* Writes an indirect table of N buffers in the data area; returns its GPA. */
-static uint64_t
-drv_table (struct drv *d, const uint32_t *lens, unsigned n, unsigned n_out)
-{
-  uint64_t table = drv_data (d, 16 * n, 0);
-
-  for (unsigned k = 0; k < n; k++)
-    {
-      uint16_t flags = (k >= n_out ? VIRTQ_DESC_F_WRITE : 0)
-                       | (k + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
-
-      put_desc (d, table, k, drv_data (d, lens[k], (uint8_t) (16 * k)), lens[k], flags,
-                (uint16_t) (k + 1));
-    }
-  return table;
-}
-
-/* Adds one descriptor pointing to an indirect table of N buffers. */
-static uint16_t
-drv_add_indirect (struct drv *d, const uint32_t *lens, unsigned n, unsigned n_out)
-{
-  uint64_t table = drv_table (d, lens, n, n_out);
-  uint16_t head = d->next_desc++ % d->q.size;
-
-  put_desc (d, DESC_GPA, head, table, 16 * n, VIRTQ_DESC_F_INDIRECT, 0);
-  drv_offer (d, head);
-  drv_publish (d);
-  return head;
-}
-
-static void
-used_elem (struct drv *d, uint16_t idx, uint32_t *id, uint32_t *len)
-{
-  uint64_t e = USED_GPA + 4 + 8 * (uint64_t) (idx % d->q.size);
-
-  *id = get32 (d, e);
-  *len = get32 (d, e + 4);
-}
-
-static uint16_t
-used_idx (struct drv *d)
-{
-  return get16 (d, USED_GPA + 2);
-}
-
-static uint64_t
-used_event_gpa (struct drv *d)
-{
-  return AVAIL_GPA + 4 + 2 * (uint64_t) d->q.size;
-}
-
-static uint64_t
-avail_event_gpa (struct drv *d)
-{
-  return USED_GPA + 4 + 8 * (uint64_t) d->q.size;
+  vmm_test_ram_free (&d->guest);
 }
 
 /* Checks that segment K of CHAIN is LEN bytes of the pattern from SEED. */
@@ -371,7 +199,7 @@ test_start_reset_restart (void)
   struct drv d;
 
   drv_init (&d, 8, false, false);
-  drv_add (&d, lens, 2, 1);
+  vmm_test_vq_add (&d.vq, lens, 2, 1);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   virtq_push (&d.q, c.head, 8);
 
@@ -385,12 +213,12 @@ test_start_reset_restart (void)
   drv_configure (&d, 16, true, true);
   g_assert_cmpint (virtq_start (&d.q), ==, 0);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 0);
-  drv_add_indirect (&d, lens, 2, 1);
+  vmm_test_vq_add_indirect (&d.vq, lens, 2, 1);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.n_out, ==, 1);
   g_assert_cmpuint (c.n_in, ==, 1);
   virtq_push (&d.q, c.head, 8);
-  g_assert_cmpuint (used_idx (&d), ==, 1);
+  g_assert_cmpuint (vmm_test_vq_used_idx (&d.vq), ==, 1);
 
   /* starting twice just maps again */
   g_assert_cmpint (virtq_start (&d.q), ==, 0);
@@ -431,7 +259,7 @@ test_pop_readable (void)
   uint16_t head;
 
   drv_init (&d, 8, false, false);
-  head = drv_add (&d, lens, 1, 1);
+  head = vmm_test_vq_add (&d.vq, lens, 1, 1);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.head, ==, head);
   g_assert_cmpuint (c.n_out, ==, 1);
@@ -452,14 +280,14 @@ test_pop_writable (void)
   uint16_t head;
 
   drv_init (&d, 8, false, false);
-  head = drv_add (&d, lens, 1, 0);
+  head = vmm_test_vq_add (&d.vq, lens, 1, 0);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.head, ==, head);
   g_assert_cmpuint (c.n_out, ==, 0);
   g_assert_cmpuint (c.n_in, ==, 1);
   g_assert_cmpuint (c.out_len, ==, 0);
   g_assert_cmpuint (c.in_len, ==, 4096);
-  g_assert_true (c.iov[0].base == host (&d, DATA_GPA, 4096));
+  g_assert_true (c.iov[0].base == vmm_test_ptr (&d.guest.mem, DATA_GPA, 4096));
   g_assert_cmpuint (c.iov[0].len, ==, 4096);
   drv_free (&d);
 }
@@ -474,8 +302,8 @@ test_pop_mixed (void)
 
   drv_init (&d, 16, false, false);
   /* start away from 0 so the chain wraps around the table */
-  d.next_desc = 10;
-  drv_add (&d, lens, G_N_ELEMENTS (lens), 6);
+  d.vq.next_desc = 10;
+  vmm_test_vq_add (&d.vq, lens, G_N_ELEMENTS (lens), 6);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.head, ==, 10);
   g_assert_cmpuint (c.n_out, ==, 4);
@@ -505,7 +333,7 @@ test_pop_full_table (void)
 
   /* a direct chain using every descriptor */
   drv_init (&d, 64, false, true);
-  drv_add (&d, lens, 64, 32);
+  vmm_test_vq_add (&d.vq, lens, 64, 32);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.n_out, ==, 32);
   g_assert_cmpuint (c.n_in, ==, 32);
@@ -514,7 +342,7 @@ test_pop_full_table (void)
     check_seg (&c, i, lens[i], (uint8_t) (16 * i));
 
   /* an indirect table as long as the queue */
-  drv_add_indirect (&d, lens, 64, 10);
+  vmm_test_vq_add_indirect (&d.vq, lens, 64, 10);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.n_out, ==, 10);
   g_assert_cmpuint (c.n_in, ==, 54);
@@ -533,7 +361,7 @@ test_pop_indirect (void)
   uint64_t table;
 
   drv_init (&d, 8, false, true);
-  head = drv_add_indirect (&d, lens, G_N_ELEMENTS (lens), 3);
+  head = vmm_test_vq_add_indirect (&d.vq, lens, G_N_ELEMENTS (lens), 3);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.head, ==, head);
   g_assert_cmpuint (c.n_out, ==, 2);
@@ -546,35 +374,35 @@ test_pop_indirect (void)
   check_seg (&c, 3, 1, 64);
 
   /* The WRITE flag on the descriptor naming the table means nothing. */
-  table = drv_table (&d, lens, G_N_ELEMENTS (lens), 3);
-  put_desc (&d, DESC_GPA, 5, table, 16 * G_N_ELEMENTS (lens),
+  table = vmm_test_vq_table (&d.vq, lens, G_N_ELEMENTS (lens), 3);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 5, table, 16 * G_N_ELEMENTS (lens),
             VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_WRITE, 0);
-  drv_offer (&d, 5);
-  drv_publish (&d);
+  vmm_test_vq_offer (&d.vq, 5);
+  vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.head, ==, 5);
   g_assert_cmpuint (c.n_out, ==, 2);
   g_assert_cmpuint (c.n_in, ==, 2);
 
   /* A table only 8-aligned is taken (Linux's kmalloc promises no more). */
-  table = drv_data (&d, 16 * 2 + 8, 0) + 8;
-  put_desc (&d, table, 0, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (&d, table, 1, DATA_GPA, 4, VIRTQ_DESC_F_WRITE, 0);
-  put_desc (&d, DESC_GPA, 6, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
-  drv_offer (&d, 6);
-  drv_publish (&d);
+  table = vmm_test_vq_data (&d.vq, 16 * 2 + 8, 0) + 8;
+  vmm_test_vq_put_desc (&d.vq, table, 0, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d.vq, table, 1, DATA_GPA, 4, VIRTQ_DESC_F_WRITE, 0);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 6, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_offer (&d.vq, 6);
+  vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.n_out, ==, 1);
   g_assert_cmpuint (c.n_in, ==, 1);
 
   /* The chain in a table need not start in order: next is followed. */
-  table = drv_data (&d, 16 * 3, 0);
-  put_desc (&d, table, 0, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, 2);
-  put_desc (&d, table, 1, DATA_GPA, 0x77, 0, 0);   /* never reached */
-  put_desc (&d, table, 2, DATA_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
-  put_desc (&d, DESC_GPA, 7, table, 48, VIRTQ_DESC_F_INDIRECT, 0);
-  drv_offer (&d, 7);
-  drv_publish (&d);
+  table = vmm_test_vq_data (&d.vq, 16 * 3, 0);
+  vmm_test_vq_put_desc (&d.vq, table, 0, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, 2);
+  vmm_test_vq_put_desc (&d.vq, table, 1, DATA_GPA, 0x77, 0, 0);   /* never reached */
+  vmm_test_vq_put_desc (&d.vq, table, 2, DATA_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 7, table, 48, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_offer (&d.vq, 7);
+  vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.out_len, ==, 4);
   g_assert_cmpuint (c.in_len, ==, 8);
@@ -592,12 +420,12 @@ test_pop_direct_then_indirect (void)
   uint64_t table, hdr;
 
   drv_init (&d, 8, false, true);
-  table = drv_table (&d, lens, 2, 1);
-  hdr = drv_data (&d, 10, 0xa0);
-  put_desc (&d, DESC_GPA, 3, hdr, 10, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (&d, DESC_GPA, 1, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
-  drv_offer (&d, 3);
-  drv_publish (&d);
+  table = vmm_test_vq_table (&d.vq, lens, 2, 1);
+  hdr = vmm_test_vq_data (&d.vq, 10, 0xa0);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 3, hdr, 10, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 1, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_offer (&d.vq, 3);
+  vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.head, ==, 3);
   g_assert_cmpuint (c.n_out, ==, 2);
@@ -618,20 +446,21 @@ test_pop_regions (void)
 
   /* buffers touching the ends of each region, and in the top one */
   drv_init (&d, 8, false, false);
-  put_desc (&d, DESC_GPA, 0, HIGH_GPA - 64, 64, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (&d, DESC_GPA, 1, HIGH_GPA, HIGH_SIZE, VIRTQ_DESC_F_NEXT, 2);
-  put_desc (&d, DESC_GPA, 2, HIGH_GPA + HIGH_SIZE, 0, VIRTQ_DESC_F_NEXT, 3);  /* ends RAM: no */
-  drv_offer (&d, 0);
-  drv_publish (&d);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 0, HIGH_GPA - 64, 64, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 1, HIGH_GPA, HIGH_SIZE, VIRTQ_DESC_F_NEXT, 2);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 2, HIGH_GPA + HIGH_SIZE,
+                        0, VIRTQ_DESC_F_NEXT, 3);  /* ends RAM: no */
+  vmm_test_vq_offer (&d.vq, 0);
+  vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, -EIO);
 
   virtq_reset (&d.q);
   drv_configure (&d, 8, false, false);
   g_assert_cmpint (virtq_start (&d.q), ==, 0);
-  put_desc (&d, DESC_GPA, 2, HIGH_GPA + HIGH_SIZE - 1, 0, VIRTQ_DESC_F_NEXT, 3);
-  put_desc (&d, DESC_GPA, 3, TOP_GPA, TOP_SIZE, VIRTQ_DESC_F_WRITE, 0);
-  drv_offer (&d, 0);
-  drv_publish (&d);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 2, HIGH_GPA + HIGH_SIZE - 1, 0, VIRTQ_DESC_F_NEXT, 3);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 3, TOP_GPA, TOP_SIZE, VIRTQ_DESC_F_WRITE, 0);
+  vmm_test_vq_offer (&d.vq, 0);
+  vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.n_out, ==, 2);
   g_assert_cmpuint (c.n_in, ==, 1);
@@ -646,11 +475,7 @@ static void
 big_region (struct drv *d)
 {
   /* Address space only: nothing in it is ever touched by a pop. */
-  d->big_size = (UINT64_C (5) << 30);
-  d->big = mmap (NULL, d->big_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
-  g_assert_true (d->big != MAP_FAILED);
-  g_assert_cmpint (vmm_mem_add_region (&d->mem, UINT64_C (1) << 40, d->big_size, d->big), ==, 0);
+  vmm_test_ram_reserve (&d->guest, UINT64_C (1) << 40, UINT64_C (5) << 30);
 }
 
 static void
@@ -663,17 +488,17 @@ test_pop_4gib (void)
   /* 2^32 bytes in all is the most a chain may carry */
   drv_init (&d, 8, false, false);
   big_region (&d);
-  put_desc (&d, DESC_GPA, 0, big, UINT32_MAX, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (&d, DESC_GPA, 1, big, 1, VIRTQ_DESC_F_WRITE, 0);
-  drv_offer (&d, 0);
-  drv_publish (&d);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 0, big, UINT32_MAX, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 1, big, 1, VIRTQ_DESC_F_WRITE, 0);
+  vmm_test_vq_offer (&d.vq, 0);
+  vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.out_len, ==, UINT32_MAX);
   g_assert_cmpuint (c.in_len, ==, 1);
 
-  put_desc (&d, DESC_GPA, 1, big, 2, VIRTQ_DESC_F_WRITE, 0);
-  drv_offer (&d, 0);
-  drv_publish (&d);
+  vmm_test_vq_put_desc (&d.vq, DESC_GPA, 1, big, 2, VIRTQ_DESC_F_WRITE, 0);
+  vmm_test_vq_offer (&d.vq, 0);
+  vmm_test_vq_publish (&d.vq);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, -EIO);
   g_assert_true (d.q.broken);
   g_assert_nonnull (d.q.error);
@@ -689,8 +514,8 @@ test_pop_unpop (void)
   uint16_t h1, h2;
 
   drv_init (&d, 8, false, false);
-  h1 = drv_add (&d, lens, 2, 1);
-  h2 = drv_add (&d, lens, 2, 1);
+  h1 = vmm_test_vq_add (&d.vq, lens, 2, 1);
+  h2 = vmm_test_vq_add (&d.vq, lens, 2, 1);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.head, ==, h1);
   virtq_unpop (&d.q);
@@ -718,29 +543,29 @@ test_push (void)
   drv_init (&d, 8, false, false);
   for (unsigned i = 0; i < 3; i++)
     {
-      drv_add (&d, lens, 2, 1);
+      vmm_test_vq_add (&d.vq, lens, 2, 1);
       g_assert_cmpint (virtq_pop (&d.q, &c[i]), ==, 1);
     }
-  g_assert_cmpuint (used_idx (&d), ==, 0);
+  g_assert_cmpuint (vmm_test_vq_used_idx (&d.vq), ==, 0);
   /* out of order, as a device may complete them */
   virtq_push (&d.q, c[1].head, 32);
-  g_assert_cmpuint (used_idx (&d), ==, 1);
+  g_assert_cmpuint (vmm_test_vq_used_idx (&d.vq), ==, 1);
   virtq_push (&d.q, c[0].head, 0);
   virtq_push (&d.q, c[2].head, 7);
-  g_assert_cmpuint (used_idx (&d), ==, 3);
+  g_assert_cmpuint (vmm_test_vq_used_idx (&d.vq), ==, 3);
   g_assert_cmpuint (d.q.used_idx, ==, 3);
-  used_elem (&d, 0, &id, &len);
+  vmm_test_vq_used_elem (&d.vq, 0, &id, &len);
   g_assert_cmpuint (id, ==, c[1].head);
   g_assert_cmpuint (len, ==, 32);
-  used_elem (&d, 1, &id, &len);
+  vmm_test_vq_used_elem (&d.vq, 1, &id, &len);
   g_assert_cmpuint (id, ==, c[0].head);
   g_assert_cmpuint (len, ==, 0);
-  used_elem (&d, 2, &id, &len);
+  vmm_test_vq_used_elem (&d.vq, 2, &id, &len);
   g_assert_cmpuint (id, ==, c[2].head);
   g_assert_cmpuint (len, ==, 7);
   /* nothing beyond the used ring was written */
-  g_assert_cmpuint (get16 (&d, avail_event_gpa (&d)), ==, 0);
-  g_assert_cmpuint (get16 (&d, USED_GPA), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
   drv_free (&d);
 }
 
@@ -761,7 +586,7 @@ test_wraparound (void)
       uint16_t heads[4];
 
       for (unsigned k = 0; k < batch; k++)
-        heads[k] = drv_add (&d, lens, 1, 1);
+        heads[k] = vmm_test_vq_add (&d.vq, lens, 1, 1);
       for (unsigned k = 0; k < batch; k++)
         {
           uint32_t id, len;
@@ -771,10 +596,11 @@ test_wraparound (void)
           g_assert_cmpuint (c.head, ==, heads[k]);
           g_assert_cmpuint (c.out_len, ==, 4);
           /* the driver wants to hear when entry `before` is used, or not */
-          put16 (&d, used_event_gpa (&d), (n & 1) ? before : (uint16_t) (before + 1));
+          vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq),
+                          (n & 1) ? before : (uint16_t) (before + 1));
           virtq_push (&d.q, c.head, (uint32_t) n);
-          g_assert_cmpuint (used_idx (&d), ==, (uint16_t) (before + 1));
-          used_elem (&d, before, &id, &len);
+          g_assert_cmpuint (vmm_test_vq_used_idx (&d.vq), ==, (uint16_t) (before + 1));
+          vmm_test_vq_used_elem (&d.vq, before, &id, &len);
           g_assert_cmpuint (id, ==, c.head);
           g_assert_cmpuint (len, ==, n);
           if (n > 0)
@@ -798,7 +624,7 @@ push_one (struct drv *d)
   static const uint32_t lens[] = { 4 };
   struct virtq_chain c;
 
-  drv_add (d, lens, 1, 0);
+  vmm_test_vq_add (&d->vq, lens, 1, 0);
   g_assert_cmpint (virtq_pop (&d->q, &c), ==, 1);
   virtq_push (&d->q, c.head, 4);
 }
@@ -811,13 +637,13 @@ test_notify_no_interrupt (void)
   drv_init (&d, 8, false, false);
   push_one (&d);
   g_assert_true (virtq_should_notify (&d.q));
-  put16 (&d, AVAIL_GPA, VIRTQ_AVAIL_F_NO_INTERRUPT);
+  vmm_test_put16 (&d.guest.mem, AVAIL_GPA, VIRTQ_AVAIL_F_NO_INTERRUPT);
   push_one (&d);
   g_assert_false (virtq_should_notify (&d.q));
   /* used_event means nothing without EVENT_IDX */
-  put16 (&d, used_event_gpa (&d), d.q.used_idx - 1);
+  vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq), d.q.used_idx - 1);
   g_assert_false (virtq_should_notify (&d.q));
-  put16 (&d, AVAIL_GPA, 0);
+  vmm_test_put16 (&d.guest.mem, AVAIL_GPA, 0);
   push_one (&d);
   g_assert_true (virtq_should_notify (&d.q));
   drv_free (&d);
@@ -836,11 +662,11 @@ test_notify_event_idx (void)
   /* nothing new: no */
   g_assert_false (virtq_should_notify (&d.q));
 
-  put16 (&d, used_event_gpa (&d), 1);
+  vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq), 1);
   push_one (&d);                                    /* wrote entry 1 */
   g_assert_true (virtq_should_notify (&d.q));
 
-  put16 (&d, used_event_gpa (&d), 5);
+  vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq), 5);
   push_one (&d);                                    /* entry 2 */
   g_assert_false (virtq_should_notify (&d.q));
   push_one (&d);                                    /* 3 */
@@ -852,7 +678,7 @@ test_notify_event_idx (void)
   g_assert_false (virtq_should_notify (&d.q));
 
   /* a batch crossing used_event: one interrupt for all */
-  put16 (&d, used_event_gpa (&d), 8);
+  vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq), 8);
   push_one (&d);                                    /* 7 */
   push_one (&d);                                    /* 8 */
   push_one (&d);                                    /* 9 */
@@ -860,16 +686,16 @@ test_notify_event_idx (void)
   g_assert_false (virtq_should_notify (&d.q));
 
   /* used_event behind us (the driver is slow): no, until it wraps */
-  put16 (&d, used_event_gpa (&d), 3);
+  vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq), 3);
   push_one (&d);
   g_assert_false (virtq_should_notify (&d.q));
 
   /* the flags are ignored with EVENT_IDX */
-  put16 (&d, AVAIL_GPA, VIRTQ_AVAIL_F_NO_INTERRUPT);
-  put16 (&d, used_event_gpa (&d), d.q.used_idx);
+  vmm_test_put16 (&d.guest.mem, AVAIL_GPA, VIRTQ_AVAIL_F_NO_INTERRUPT);
+  vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq), d.q.used_idx);
   push_one (&d);
   g_assert_true (virtq_should_notify (&d.q));
-  put16 (&d, AVAIL_GPA, 0);
+  vmm_test_put16 (&d.guest.mem, AVAIL_GPA, 0);
   push_one (&d);
   g_assert_false (virtq_should_notify (&d.q));
 
@@ -878,7 +704,7 @@ test_notify_event_idx (void)
   memset (d.ram + AVAIL_GPA, 0, RAM_SIZE - AVAIL_GPA);
   drv_configure (&d, 8, true, false);
   g_assert_cmpint (virtq_start (&d.q), ==, 0);
-  put16 (&d, used_event_gpa (&d), 100);
+  vmm_test_put16 (&d.guest.mem, vmm_test_vq_used_event (&d.vq), 100);
   push_one (&d);
   g_assert_true (virtq_should_notify (&d.q));
   push_one (&d);
@@ -895,19 +721,19 @@ test_notify_enable_flags (void)
 
   drv_init (&d, 8, false, false);
   virtq_disable_notify (&d.q);
-  g_assert_cmpuint (get16 (&d, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
   g_assert_false (virtq_enable_notify (&d.q));
-  g_assert_cmpuint (get16 (&d, USED_GPA), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
 
   virtq_disable_notify (&d.q);
-  drv_add (&d, lens, 1, 0);
+  vmm_test_vq_add (&d.vq, lens, 1, 0);
   /* a buffer came while disabled: enabling says so */
   g_assert_true (virtq_enable_notify (&d.q));
-  g_assert_cmpuint (get16 (&d, USED_GPA), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_false (virtq_enable_notify (&d.q));
   /* avail_event is never written without EVENT_IDX */
-  g_assert_cmpuint (get16 (&d, avail_event_gpa (&d)), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 0);
   drv_free (&d);
 }
 
@@ -920,30 +746,188 @@ test_notify_enable_event_idx (void)
 
   drv_init (&d, 8, true, false);
   for (unsigned i = 0; i < 3; i++)
-    drv_add (&d, lens, 1, 0);
+    vmm_test_vq_add (&d.vq, lens, 1, 0);
   for (unsigned i = 0; i < 3; i++)
     g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_false (virtq_enable_notify (&d.q));
-  g_assert_cmpuint (get16 (&d, avail_event_gpa (&d)), ==, 3);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 3);
   /* flags stay 0 with EVENT_IDX (2.7.10) */
-  g_assert_cmpuint (get16 (&d, USED_GPA), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
 
   virtq_disable_notify (&d.q);
-  g_assert_cmpuint (get16 (&d, avail_event_gpa (&d)), ==, 3);
-  g_assert_cmpuint (get16 (&d, USED_GPA), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 3);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
 
-  drv_add (&d, lens, 1, 0);
+  vmm_test_vq_add (&d.vq, lens, 1, 0);
   g_assert_true (virtq_enable_notify (&d.q));
-  g_assert_cmpuint (get16 (&d, avail_event_gpa (&d)), ==, 3);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 3);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_false (virtq_enable_notify (&d.q));
-  g_assert_cmpuint (get16 (&d, avail_event_gpa (&d)), ==, 4);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 4);
 
   /* a broken queue asks for nothing more */
-  put16 (&d, AVAIL_GPA + 2, 100);
+  vmm_test_put16 (&d.guest.mem, AVAIL_GPA + 2, 100);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, -EIO);
   g_assert_false (virtq_enable_notify (&d.q));
   drv_free (&d);
+}
+
+/* --- draining: virtq_pop_or_enable ------------------------------------------ */
+
+static void
+test_drain_flags (void)
+{
+  static const uint32_t lens[] = { 4 };
+  struct virtq_chain c;
+  struct drv d;
+  uint16_t h1, h2, h3;
+
+  drv_init (&d, 8, false, false);
+  h1 = vmm_test_vq_add (&d.vq, lens, 1, 0);
+  h2 = vmm_test_vq_add (&d.vq, lens, 1, 0);
+  /* while the device drains, the driver is told not to kick */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpuint (c.head, ==, h1);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
+  virtq_push (&d.q, c.head, 4);
+  /* a chain made available meanwhile is taken in the same drain */
+  h3 = vmm_test_vq_add (&d.vq, lens, 1, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpuint (c.head, ==, h2);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpuint (c.head, ==, h3);
+  /* empty: kicks are back on */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 0);
+
+  /* virtq_pop_quiet leaves them off when the ring is empty */
+  vmm_test_vq_add (&d.vq, lens, 1, 0);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  drv_free (&d);
+}
+
+static void
+test_drain_event_idx (void)
+{
+  static const uint32_t lens[] = { 4 };
+  struct virtq_chain c;
+  struct drv d;
+  uint64_t avail_event;
+
+  drv_init (&d, 8, true, false);
+  avail_event = vmm_test_vq_avail_event (&d.vq);
+  for (unsigned i = 0; i < 3; i++)
+    vmm_test_vq_add (&d.vq, lens, 1, 0);
+  /* "off" with EVENT_IDX: avail_event stays behind while draining ... */
+  for (unsigned i = 0; i < 3; i++)
+    {
+      g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+      g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 0);
+    }
+  /* ... and asks for the next entry once the ring is empty */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 3);
+  /* the flags stay 0 throughout (2.7.10) */
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+
+  vmm_test_vq_add (&d.vq, lens, 1, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 4);
+
+  /* a broken queue asks for nothing more */
+  vmm_test_put16 (&d.guest.mem, AVAIL_GPA + 2, 100);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, -EIO);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 4);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, -EIO);
+  drv_free (&d);
+}
+
+/* The race virtq_pop_or_enable closes: the driver makes a chain available
+ * after the device found the ring empty but before kicks were on again, so
+ * it does not kick. To make that moment exact, the used ring's page is
+ * read-only: the device's store that turns kicks on faults, the handler
+ * adds the chain (as the driver would, on its own vCPU) and gives the page
+ * back, and the store runs again. */
+static struct drv *race_drv;
+static uint16_t race_head;
+static unsigned race_faults;
+
+static void
+race_on_fault (int sig, siginfo_t *info, void *context)
+{
+  static const uint32_t lens[] = { 12 };
+  uint8_t *page = vmm_test_ptr (&race_drv->guest.mem, USED_GPA, 1);
+  size_t page_size = (size_t) sysconf (_SC_PAGESIZE);
+
+  (void) sig, (void) context;
+  if ((uint8_t *) info->si_addr < page || (uint8_t *) info->si_addr >= page + page_size)
+    abort ();
+  race_faults++;
+  race_head = vmm_test_vq_add (&race_drv->vq, lens, 1, 1);
+  mprotect (page, page_size, PROT_READ | PROT_WRITE);
+}
+
+static void
+drain_race (bool event_idx)
+{
+  static const uint32_t lens[] = { 4 };
+  size_t page_size = (size_t) sysconf (_SC_PAGESIZE);
+  struct sigaction sa = { 0 }, old;
+  struct virtq_chain c;
+  struct drv d;
+  void *page;
+
+  drv_init (&d, 8, event_idx, false);
+  vmm_test_vq_add (&d.vq, lens, 1, 0);
+  /* Drained, kicks still off, as a device sees it just before enabling */
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 0);
+
+  race_drv = &d;
+  race_faults = 0;
+  sa.sa_sigaction = race_on_fault;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset (&sa.sa_mask);
+  g_assert_cmpint (sigaction (SIGSEGV, &sa, &old), ==, 0);
+  page = vmm_test_ptr (&d.guest.mem, USED_GPA, page_size);
+  g_assert_cmpint (mprotect (page, page_size, PROT_READ), ==, 0);
+
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+
+  g_assert_cmpint (sigaction (SIGSEGV, &old, NULL), ==, 0);
+  g_assert_cmpint (mprotect (page, page_size, PROT_READ | PROT_WRITE), ==, 0);
+  g_assert_cmpuint (race_faults, ==, 1);
+  g_assert_cmpuint (c.head, ==, race_head);
+  g_assert_cmpuint (c.out_len, ==, 12);
+  /* and then the ring is empty, with kicks on */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  if (event_idx)
+    g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 2);
+  else
+    g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  race_drv = NULL;
+  drv_free (&d);
+}
+
+static void
+test_drain_race_flags (void)
+{
+  drain_race (false);
+}
+
+static void
+test_drain_race_event_idx (void)
+{
+  drain_race (true);
 }
 
 /* --- copying --------------------------------------------------------------- */
@@ -957,7 +941,7 @@ test_chain_copy (void)
   struct drv d;
 
   drv_init (&d, 8, false, false);
-  drv_add (&d, lens, G_N_ELEMENTS (lens), 4);
+  vmm_test_vq_add (&d.vq, lens, G_N_ELEMENTS (lens), 4);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.n_out, ==, 3);
   g_assert_cmpuint (c.n_in, ==, 2);
@@ -1002,11 +986,11 @@ test_chain_copy (void)
   g_assert_cmpuint (buf[0], ==, 0);
 
   /* a chain with nothing writable takes nothing */
-  drv_add (&d, lens, 3, 3);
+  vmm_test_vq_add (&d.vq, lens, 3, 3);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (virtq_chain_write (&c, src, sizeof src), ==, 0);
   /* and one with nothing readable gives nothing */
-  drv_add (&d, lens, 2, 0);
+  vmm_test_vq_add (&d.vq, lens, 2, 0);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (virtq_chain_read (&c, 0, buf, sizeof buf), ==, 0);
   drv_free (&d);
@@ -1019,14 +1003,14 @@ test_chain_copy (void)
 static void
 bad_publish (struct drv *d, uint16_t head)
 {
-  drv_offer (d, head);
-  drv_publish (d);
+  vmm_test_vq_offer (&d->vq, head);
+  vmm_test_vq_publish (&d->vq);
 }
 
 static void
 bad_head (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 8, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 8, 0, 0);
   bad_publish (d, BAD_SIZE);
 }
 
@@ -1039,22 +1023,23 @@ bad_head_max (struct drv *d)
 static void
 bad_next (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, BAD_SIZE);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, BAD_SIZE);
   bad_publish (d, 0);
 }
 
 static void
 bad_loop (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 2, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 5);
-  put_desc (d, DESC_GPA, 5, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 2);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 2, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 5);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 5, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 2);
   bad_publish (d, 2);
 }
 
 static void
 bad_self_loop (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 7, DATA_GPA, 0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 7);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 7, DATA_GPA,
+                        0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 7);
   bad_publish (d, 7);
 }
 
@@ -1067,63 +1052,63 @@ bad_too_long (struct drv *d)
 
   for (unsigned i = 0; i < BAD_SIZE; i++)
     lens[i] = 8;
-  table = drv_table (d, lens, BAD_SIZE, BAD_SIZE);
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, DESC_GPA, 1, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 2);
-  put_desc (d, DESC_GPA, 2, table, 16 * BAD_SIZE, VIRTQ_DESC_F_INDIRECT, 0);
+  table = vmm_test_vq_table (&d->vq, lens, BAD_SIZE, BAD_SIZE);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 2);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 2, table, 16 * BAD_SIZE, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_indirect_loop (struct drv *d)
 {
-  uint64_t table = drv_data (d, 16 * 4, 0);
+  uint64_t table = vmm_test_vq_data (&d->vq, 16 * 4, 0);
 
-  put_desc (d, table, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, table, 1, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 3);
-  put_desc (d, table, 3, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, DESC_GPA, 0, table, 64, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, table, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, table, 1, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 3);
+  vmm_test_vq_put_desc (&d->vq, table, 3, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, table, 64, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_indirect_next (struct drv *d)
 {
-  uint64_t table = drv_data (d, 16 * 2, 0);
+  uint64_t table = vmm_test_vq_data (&d->vq, 16 * 2, 0);
 
   /* in range of the queue, not of the table */
-  put_desc (d, table, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 2);
-  put_desc (d, DESC_GPA, 0, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, table, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 2);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_outside (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, DESC_GPA, 1, HIGH_GPA + HIGH_SIZE, 16, VIRTQ_DESC_F_WRITE, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, HIGH_GPA + HIGH_SIZE, 16, VIRTQ_DESC_F_WRITE, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_hole (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, UINT64_C (1) << 32, 16, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, UINT64_C (1) << 32, 16, 0, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_straddle_end (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, HIGH_GPA + HIGH_SIZE - 8, 9, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, HIGH_GPA + HIGH_SIZE - 8, 9, 0, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_zero_len_outside (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, DESC_GPA, 1, HIGH_GPA + HIGH_SIZE, 0, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, HIGH_GPA + HIGH_SIZE, 0, 0, 0);
   bad_publish (d, 0);
 }
 
@@ -1131,30 +1116,31 @@ static void
 bad_overflow (struct drv *d)
 {
   /* inside the top region, but addr + len wraps past 2^64 */
-  put_desc (d, DESC_GPA, 0, TOP_GPA + 0x800, UINT32_MAX, VIRTQ_DESC_F_WRITE, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, TOP_GPA + 0x800, UINT32_MAX, VIRTQ_DESC_F_WRITE, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_overflow_max (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, UINT64_MAX, 2, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, UINT64_MAX, 2, 0, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_span (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, HIGH_GPA - 8, 16, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, HIGH_GPA - 8, 16, 0, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_order (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, DESC_GPA, 1, DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-  put_desc (d, DESC_GPA, 2, DATA_GPA, 8, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, DATA_GPA,
+                        8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 2, DATA_GPA, 8, 0, 0);
   bad_publish (d, 0);
 }
 
@@ -1162,8 +1148,9 @@ static void
 bad_order_zero_len (struct drv *d)
 {
   /* a zero-length descriptor still counts for the order */
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
-  put_desc (d, DESC_GPA, 1, DATA_GPA, 8, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA,
+                        0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, DATA_GPA, 8, 0, 0);
   bad_publish (d, 0);
 }
 
@@ -1171,10 +1158,11 @@ static void
 bad_order_indirect (struct drv *d)
 {
   static const uint32_t lens[] = { 8, 8 };
-  uint64_t table = drv_table (d, lens, 2, 1);
+  uint64_t table = vmm_test_vq_table (&d->vq, lens, 2, 1);
 
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
-  put_desc (d, DESC_GPA, 1, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA,
+                        8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, table, 32, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
@@ -1184,19 +1172,19 @@ bad_indirect_not_negotiated (struct drv *d)
   static const uint32_t lens[] = { 8 };
 
   d->q.indirect = false;
-  drv_add_indirect (d, lens, 1, 1);
+  vmm_test_vq_add_indirect (&d->vq, lens, 1, 1);
 }
 
 static void
 bad_nested (struct drv *d)
 {
   static const uint32_t lens[] = { 8 };
-  uint64_t inner = drv_table (d, lens, 1, 1);
-  uint64_t outer = drv_data (d, 32, 0);
+  uint64_t inner = vmm_test_vq_table (&d->vq, lens, 1, 1);
+  uint64_t outer = vmm_test_vq_data (&d->vq, 32, 0);
 
-  put_desc (d, outer, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, outer, 1, inner, 16, VIRTQ_DESC_F_INDIRECT, 0);
-  put_desc (d, DESC_GPA, 0, outer, 32, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, outer, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, outer, 1, inner, 16, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, outer, 32, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
@@ -1204,10 +1192,11 @@ static void
 bad_indirect_with_next (struct drv *d)
 {
   static const uint32_t lens[] = { 8 };
-  uint64_t table = drv_table (d, lens, 1, 1);
+  uint64_t table = vmm_test_vq_table (&d->vq, lens, 1, 1);
 
-  put_desc (d, DESC_GPA, 0, table, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, DESC_GPA, 1, DATA_GPA, 8, 0, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, table,
+                        16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, DATA_GPA, 8, 0, 0);
   bad_publish (d, 0);
 }
 
@@ -1215,17 +1204,18 @@ static void
 bad_indirect_misaligned (struct drv *d)
 {
   static const uint32_t lens[] = { 8 };
-  uint64_t table = drv_table (d, lens, 1, 1);
+  uint64_t table = vmm_test_vq_table (&d->vq, lens, 1, 1);
 
-  memmove (host (d, table + 4, 16), host (d, table, 16), 16);
-  put_desc (d, DESC_GPA, 0, table + 4, 16, VIRTQ_DESC_F_INDIRECT, 0);
+  memmove (vmm_test_ptr (&d->guest.mem, table + 4, 16),
+           vmm_test_ptr (&d->guest.mem, table, 16), 16);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, table + 4, 16, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_indirect_empty (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 0, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 0, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
@@ -1233,23 +1223,24 @@ static void
 bad_indirect_partial (struct drv *d)
 {
   static const uint32_t lens[] = { 8, 8 };
-  uint64_t table = drv_table (d, lens, 2, 2);
+  uint64_t table = vmm_test_vq_table (&d->vq, lens, 2, 2);
 
-  put_desc (d, DESC_GPA, 0, table, 24, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, table, 24, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_indirect_outside (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, HIGH_GPA + HIGH_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, HIGH_GPA + HIGH_SIZE - 16,
+                        32, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
 static void
 bad_indirect_span (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, HIGH_GPA - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, HIGH_GPA - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
@@ -1260,13 +1251,13 @@ bad_indirect_too_many (struct drv *d)
 
   for (unsigned i = 0; i < G_N_ELEMENTS (lens); i++)
     lens[i] = 1;
-  drv_add_indirect (d, lens, G_N_ELEMENTS (lens), 1);
+  vmm_test_vq_add_indirect (&d->vq, lens, G_N_ELEMENTS (lens), 1);
 }
 
 static void
 bad_indirect_huge (struct drv *d)
 {
-  put_desc (d, DESC_GPA, 0, DATA_GPA, 0xfffffff0, VIRTQ_DESC_F_INDIRECT, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, DATA_GPA, 0xfffffff0, VIRTQ_DESC_F_INDIRECT, 0);
   bad_publish (d, 0);
 }
 
@@ -1275,25 +1266,25 @@ bad_avail_ahead (struct drv *d)
 {
   static const uint32_t lens[] = { 8 };
 
-  drv_add (d, lens, 1, 1);
+  vmm_test_vq_add (&d->vq, lens, 1, 1);
   /* one chain already taken: this is size + 1 ahead */
-  put16 (d, AVAIL_GPA + 2, 1 + BAD_SIZE + 1);
+  vmm_test_put16 (&d->guest.mem, AVAIL_GPA + 2, 1 + BAD_SIZE + 1);
 }
 
 static void
 bad_avail_behind (struct drv *d)
 {
   /* idx moved backwards: 65535 ahead */
-  put16 (d, AVAIL_GPA + 2, 0xffff);
+  vmm_test_put16 (&d->guest.mem, AVAIL_GPA + 2, 0xffff);
 }
 
 static void
 bad_too_big (struct drv *d)
 {
   big_region (d);
-  put_desc (d, DESC_GPA, 0, UINT64_C (1) << 40, UINT32_MAX,
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 0, UINT64_C (1) << 40, UINT32_MAX,
             VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
-  put_desc (d, DESC_GPA, 1, UINT64_C (1) << 40, UINT32_MAX, VIRTQ_DESC_F_WRITE, 0);
+  vmm_test_vq_put_desc (&d->vq, DESC_GPA, 1, UINT64_C (1) << 40, UINT32_MAX, VIRTQ_DESC_F_WRITE, 0);
   bad_publish (d, 0);
 }
 
@@ -1349,10 +1340,10 @@ test_malformed (gconstpointer data)
 
   /* a good chain first, so the bad one is not at index 0 */
   drv_init (&d, BAD_SIZE, true, true);
-  drv_add (&d, lens, 2, 1);
+  vmm_test_vq_add (&d.vq, lens, 2, 1);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   virtq_push (&d.q, c.head, 8);
-  d.next_desc = 0;
+  d.vq.next_desc = 0;
 
   bc->build (&d);
 
@@ -1372,9 +1363,9 @@ test_malformed (gconstpointer data)
 
   /* broken stays broken, even once the ring looks fine again */
   memset (d.ram + DESC_GPA, 0, RAM_SIZE - DESC_GPA);
-  d.avail_idx = 0;
-  d.next_desc = 0;
-  drv_add (&d, lens, 2, 1);
+  d.vq.avail_idx = 0;
+  d.vq.next_desc = 0;
+  vmm_test_vq_add (&d.vq, lens, 2, 1);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, -EIO);
   g_assert_true (d.q.broken);
 
@@ -1384,7 +1375,7 @@ test_malformed (gconstpointer data)
   g_assert_null (d.q.error);
   drv_configure (&d, BAD_SIZE, true, true);
   g_assert_cmpint (virtq_start (&d.q), ==, 0);
-  drv_add (&d, lens, 2, 1);
+  vmm_test_vq_add (&d.vq, lens, 2, 1);
   g_assert_cmpint (virtq_pop (&d.q, &c), ==, 1);
   g_assert_cmpuint (c.out_len, ==, 8);
   g_assert_cmpuint (c.in_len, ==, 8);
@@ -1490,14 +1481,7 @@ fz_desc (GRand *r, uint8_t *p, uint16_t size)
     next = (uint16_t) g_rand_int_range (r, 0, size);
   else
     next = (uint16_t) g_rand_int (r);
-  put_desc_at (p, addr, len, flags, next);
-}
-
-static void
-fz_u16 (uint8_t *p, uint16_t v)
-{
-  v = GUINT16_TO_LE (v);
-  memcpy (p, &v, 2);
+  vmm_test_put_desc_at (p, addr, len, flags, next);
 }
 
 static bool
@@ -1512,18 +1496,16 @@ static void
 test_random (void)
 {
   g_autoptr (GRand) r = g_rand_new_with_seed (g_test_rand_int ());
-  g_autofree uint8_t *ram = g_malloc0 (FZ_RAM);
-  g_autofree uint8_t *high = g_malloc0 (FZ_HIGH);
+  struct vmm_test_ram guest = { 0 };
+  uint8_t *ram = vmm_test_ram_add (&guest, 0, FZ_RAM);
+  uint8_t *high = vmm_test_ram_add (&guest, FZ_RAM, FZ_HIGH);
   unsigned iterations = g_test_thorough () ? 2000000 : 200000;
   unsigned pops = 0, breaks = 0;
-  struct vmm_mem mem = { 0 };
   uint8_t buf[96];
   struct virtq q;
   bool restart = true;
 
-  g_assert_cmpint (vmm_mem_add_region (&mem, 0, FZ_RAM, ram), ==, 0);
-  g_assert_cmpint (vmm_mem_add_region (&mem, FZ_RAM, FZ_HIGH, high), ==, 0);
-  virtq_init (&q, &mem);
+  virtq_init (&q, &guest.mem);
 
   for (unsigned it = 0; it < iterations; it++)
     {
@@ -1551,16 +1533,16 @@ test_random (void)
       for (unsigned k = g_rand_int_range (r, 0, 8); k > 0; k--)
         fz_desc (r, ram + FZ_TABLES + 16 * g_rand_int_range (r, 0, FZ_TABLE_ENTRIES), q.size);
       for (unsigned k = g_rand_int_range (r, 0, q.size + 1); k > 0; k--)
-        fz_u16 (ram + FZ_AVAIL + 4 + 2 * g_rand_int_range (r, 0, q.size),
+        viv_put_le16 (ram + FZ_AVAIL + 4 + 2 * g_rand_int_range (r, 0, q.size),
                 g_rand_int_range (r, 0, 64) != 0 ? g_rand_int_range (r, 0, q.size)
                                                  : (uint16_t) g_rand_int (r));
       if (g_rand_int_range (r, 0, 64) == 0)
         avail_idx = (uint16_t) g_rand_int (r);
       else
         avail_idx = (uint16_t) (q.last_avail_idx + g_rand_int_range (r, 0, q.size + 1));
-      fz_u16 (ram + FZ_AVAIL + 2, avail_idx);
-      fz_u16 (ram + FZ_AVAIL, (uint16_t) g_rand_int_range (r, 0, 2));
-      fz_u16 (ram + FZ_AVAIL + 4 + 2 * q.size, (uint16_t) g_rand_int (r));
+      viv_put_le16 (ram + FZ_AVAIL + 2, avail_idx);
+      viv_put_le16 (ram + FZ_AVAIL, (uint16_t) g_rand_int_range (r, 0, 2));
+      viv_put_le16 (ram + FZ_AVAIL + 4 + 2 * q.size, (uint16_t) g_rand_int (r));
 
       for (unsigned k = 0; k < 2u * q.size + 2; k++)
         {
@@ -1626,6 +1608,7 @@ test_random (void)
   g_assert_cmpuint (pops, >, iterations / 10);
   g_assert_cmpuint (breaks, >, iterations / 10);
   virtq_reset (&q);
+  vmm_test_ram_free (&guest);
 }
 
 int
@@ -1653,6 +1636,10 @@ main (int argc, char **argv)
   g_test_add_func ("/virtq/notify/event-idx", test_notify_event_idx);
   g_test_add_func ("/virtq/notify/enable-flags", test_notify_enable_flags);
   g_test_add_func ("/virtq/notify/enable-event-idx", test_notify_enable_event_idx);
+  g_test_add_func ("/virtq/drain/flags", test_drain_flags);
+  g_test_add_func ("/virtq/drain/event-idx", test_drain_event_idx);
+  g_test_add_func ("/virtq/drain/race-flags", test_drain_race_flags);
+  g_test_add_func ("/virtq/drain/race-event-idx", test_drain_race_event_idx);
   g_test_add_func ("/virtq/chain/read-write", test_chain_copy);
   for (unsigned i = 0; i < G_N_ELEMENTS (bad_cases); i++)
     {

@@ -26,11 +26,13 @@ struct vmm_virtio_blk;
 
 /* Opens the image and creates the device with NUM_QUEUES request queues
  * (one per vCPU). FORCE_THREADS runs I/O on threads instead of io_uring.
- * Returns 0 or -errno with a reason in *error (malloc'ed). */
-int  vmm_virtio_blk_new  (struct vmm_virtio_blk **blk, const struct vmm_virtio_env *env,
-                          const struct vmm_disk_spec *spec, unsigned num_queues,
-                          bool force_threads, char **error);
+ * Returns the device, or NULL with ERROR set (see device.h): the message
+ * says what failed, not which disk. */
+struct vmm_virtio_blk *vmm_virtio_blk_new (const struct vmm_virtio_env *env,
+                                           const struct vmm_disk_spec *spec,
+                                           unsigned num_queues, bool force_threads,
+                                           GError **error);
 struct vmm_virtio_dev *vmm_virtio_blk_dev (struct vmm_virtio_blk *blk);
-/* Waits for requests in flight, flushes the image and frees everything.
- * Returns the flush's result. */
+/* Waits for requests in flight, flushes the image and frees everything
+ * (NULL is fine). Returns the flush's result, 0 or -errno. */
 int  vmm_virtio_blk_free (struct vmm_virtio_blk *blk);

@@ -27,11 +27,13 @@
  */
 #include "virtio/console.h"
 
-#include <endian.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <gio/gio.h>
+
+#include "viv-bytes.h"
 
 #define VIRTIO_ID_CONSOLE             3
 #define PCI_CLASS_COMMUNICATION_OTHER 0x078000
@@ -131,14 +133,6 @@ queue_ready (const struct vmm_virtio_console *con, unsigned q)
          q < con->ops.num_queues && dev->queues[q].enabled;
 }
 
-static void
-queue_broken (struct vmm_virtio_console *con, unsigned q)
-{
-  const struct virtq *vq = &con->dev.queues[q].vq;
-
-  vmm_virtio_set_broken (&con->dev, vq->error ? vq->error : "malformed descriptor chain");
-}
-
 static struct console_port *
 find_port (struct vmm_virtio_console *con, uint32_t id)
 {
@@ -158,53 +152,46 @@ ctrl_flush (struct vmm_virtio_console *con)
 
   if (con->pending_count == 0 || !queue_ready (con, Q_CTRL_RX))
     return;
-  for (;;)
+  /* Messages left and no buffers: kicks come back on for new ones. */
+  while (con->pending_count > 0 && (ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while (con->pending_count > 0 && (ret = virtq_pop (vq, &chain)) > 0)
-        {
-          const struct ctrl_msg *m = &con->pending[con->pending_head];
-          uint8_t buf[CTRL_HDR_LEN + PORT_NAME_MAX];
-          uint32_t len = CTRL_HDR_LEN;
-          uint32_t id = htole32 (m->id);
-          uint16_t event = htole16 (m->event), value = htole16 (m->value);
-          uint32_t n;
+      const struct ctrl_msg *m = &con->pending[con->pending_head];
+      uint8_t buf[CTRL_HDR_LEN + PORT_NAME_MAX];
+      uint32_t len = CTRL_HDR_LEN;
+      uint32_t n;
 
-          if (chain.in_len == 0)
-            {
-              vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer with no "
-                             "writable bytes");
-              virtq_push (vq, chain.head, 0);
-              pushed = true;
-              continue;
-            }
-          memcpy (buf, &id, 4);
-          memcpy (buf + 4, &event, 2);
-          memcpy (buf + 6, &value, 2);
-          /* The name follows the header, without a NUL (5.3.6.2). */
-          if (m->event == VIRTIO_CONSOLE_PORT_NAME && m->id < con->n_ports &&
-              con->ports[m->id].name != NULL)
-            {
-              size_t name_len = strlen (con->ports[m->id].name);
-              memcpy (buf + CTRL_HDR_LEN, con->ports[m->id].name, name_len);
-              len += (uint32_t) name_len;
-            }
-          if (chain.in_len < len)
-            vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer of %llu bytes "
-                           "cuts a %u-byte message short", (unsigned long long) chain.in_len, len);
-          n = virtq_chain_write (&chain, buf, len);
-          virtq_push (vq, chain.head, n);
-          pushed = true;
-          con->pending_head = (con->pending_head + 1) % CTRL_PENDING_MAX;
-          con->pending_count--;
-        }
-      if (ret < 0)
+      if (chain.in_len == 0)
         {
-          queue_broken (con, Q_CTRL_RX);
-          return;
+          vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer with no "
+                         "writable bytes");
+          virtq_push (vq, chain.head, 0);
+          pushed = true;
+          continue;
         }
-      /* Messages left and no buffers: ask to hear about new ones. */
-      if (con->pending_count == 0 || !virtq_enable_notify (vq))
-        break;
+      viv_put_le32 (buf, m->id);
+      viv_put_le16 (buf + 4, m->event);
+      viv_put_le16 (buf + 6, m->value);
+      /* The name follows the header, without a NUL (5.3.6.2). */
+      if (m->event == VIRTIO_CONSOLE_PORT_NAME && m->id < con->n_ports &&
+          con->ports[m->id].name != NULL)
+        {
+          size_t name_len = strlen (con->ports[m->id].name);
+          memcpy (buf + CTRL_HDR_LEN, con->ports[m->id].name, name_len);
+          len += (uint32_t) name_len;
+        }
+      if (chain.in_len < len)
+        vmm_log_guest (&dev->rl, "virtio-console: a control receive buffer of %llu bytes "
+                       "cuts a %u-byte message short", (unsigned long long) chain.in_len, len);
+      n = virtq_chain_write (&chain, buf, len);
+      virtq_push (vq, chain.head, n);
+      pushed = true;
+      con->pending_head = (con->pending_head + 1) % CTRL_PENDING_MAX;
+      con->pending_count--;
+    }
+  if (ret < 0)
+    {
+      vmm_virtio_set_queue_broken (dev, Q_CTRL_RX);
+      return;
     }
   if (pushed && virtq_should_notify (vq))
     vmm_virtio_notify_queue (dev, Q_CTRL_RX);
@@ -269,30 +256,25 @@ port_rx (struct console_port *p)
   if (p->held == 0 || !port_can_receive (p))
     return;
   vq = &dev->queues[q].vq;
-  for (;;)
+  /* Input left and no buffers: kicks come back on for new ones. */
+  while (done < p->held && (ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while (done < p->held && (ret = virtq_pop (vq, &chain)) > 0)
-        {
-          size_t want = p->held - done;
-          uint32_t n;
+      size_t want = p->held - done;
+      uint32_t n;
 
-          if (chain.in_len == 0)
-            vmm_log_guest (&dev->rl, "virtio-console: port %u: a receive buffer with no "
-                           "writable bytes", p->id);
-          n = virtq_chain_write (&chain, p->hold + done, want > UINT32_MAX ? UINT32_MAX
-                                                                            : (uint32_t) want);
-          virtq_push (vq, chain.head, n);
-          pushed = true;
-          done += n;
-        }
-      if (ret < 0)
-        {
-          queue_broken (con, q);
-          return;
-        }
-      /* Input left and no buffers: ask to hear about new ones. */
-      if (done == p->held || !virtq_enable_notify (vq))
-        break;
+      if (chain.in_len == 0)
+        vmm_log_guest (&dev->rl, "virtio-console: port %u: a receive buffer with no "
+                       "writable bytes", p->id);
+      n = virtq_chain_write (&chain, p->hold + done, want > UINT32_MAX ? UINT32_MAX
+                                                                        : (uint32_t) want);
+      virtq_push (vq, chain.head, n);
+      pushed = true;
+      done += n;
+    }
+  if (ret < 0)
+    {
+      vmm_virtio_set_queue_broken (dev, q);
+      return;
     }
   if (done > 0)
     {
@@ -350,34 +332,28 @@ port_tx (struct console_port *p)
   if (p->tx_blocked || !queue_ready (con, q) || (p->id != 0 && !con->multiport))
     return;
   vq = &dev->queues[q].vq;
-  for (;;)
+  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while ((ret = virtq_pop (vq, &chain)) > 0)
+      if (chain.n_in > 0)
+        vmm_log_guest (&dev->rl, "virtio-console: port %u: a transmit buffer with writable "
+                       "bytes", p->id);
+      if (!port_write_chain (p, &chain))
         {
-          if (chain.n_in > 0)
-            vmm_log_guest (&dev->rl, "virtio-console: port %u: a transmit buffer with writable "
-                           "bytes", p->id);
-          if (!port_write_chain (p, &chain))
-            {
-              /* Taken again (from tx_offset) once the backend can. */
-              virtq_unpop (vq);
-              p->tx_blocked = true;
-              vmm_log_debug ("virtio-console: port %u: the host is not reading; output waits",
-                             p->id);
-              goto out;
-            }
-          virtq_push (vq, chain.head, 0);
-          pushed = true;
+          /* Taken again (from tx_offset) once the backend can. */
+          virtq_unpop (vq);
+          p->tx_blocked = true;
+          vmm_log_debug ("virtio-console: port %u: the host is not reading; output waits",
+                         p->id);
+          break;
         }
-      if (ret < 0)
-        {
-          queue_broken (con, q);
-          return;
-        }
-      if (!virtq_enable_notify (vq))
-        break;
+      virtq_push (vq, chain.head, 0);
+      pushed = true;
     }
-out:
+  if (ret < 0)
+    {
+      vmm_virtio_set_queue_broken (dev, q);
+      return;
+    }
   if (pushed && virtq_should_notify (vq))
     vmm_virtio_notify_queue (dev, q);
 }
@@ -478,36 +454,24 @@ ctrl_tx (struct vmm_virtio_console *con)
   bool pushed = false;
   int ret;
 
-  for (;;)
+  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while ((ret = virtq_pop (vq, &chain)) > 0)
-        {
-          uint8_t msg[CTRL_HDR_LEN];
-          uint32_t n = virtq_chain_read (&chain, 0, msg, sizeof msg);
-          uint32_t id;
-          uint16_t event, value;
+      uint8_t msg[CTRL_HDR_LEN];
+      uint32_t n = virtq_chain_read (&chain, 0, msg, sizeof msg);
 
-          /* Copied out first: the guest may change the buffer meanwhile. */
-          if (n < CTRL_HDR_LEN)
-            vmm_log_guest (&dev->rl, "virtio-console: a control message of %u bytes (less than "
-                           "%u); ignored", n, CTRL_HDR_LEN);
-          else
-            {
-              memcpy (&id, msg, 4);
-              memcpy (&event, msg + 4, 2);
-              memcpy (&value, msg + 6, 2);
-              ctrl_handle (con, le32toh (id), le16toh (event), le16toh (value));
-            }
-          virtq_push (vq, chain.head, 0);
-          pushed = true;
-        }
-      if (ret < 0)
-        {
-          queue_broken (con, Q_CTRL_TX);
-          return;
-        }
-      if (!virtq_enable_notify (vq))
-        break;
+      /* Copied out first: the guest may change the buffer meanwhile. */
+      if (n < CTRL_HDR_LEN)
+        vmm_log_guest (&dev->rl, "virtio-console: a control message of %u bytes (less than "
+                       "%u); ignored", n, CTRL_HDR_LEN);
+      else
+        ctrl_handle (con, viv_get_le32 (msg), viv_get_le16 (msg + 4), viv_get_le16 (msg + 6));
+      virtq_push (vq, chain.head, 0);
+      pushed = true;
+    }
+  if (ret < 0)
+    {
+      vmm_virtio_set_queue_broken (dev, Q_CTRL_TX);
+      return;
     }
   if (pushed && virtq_should_notify (vq))
     vmm_virtio_notify_queue (dev, Q_CTRL_TX);
@@ -548,12 +512,10 @@ console_config_read (struct vmm_virtio_dev *dev, uint32_t offset, void *data, ui
 {
   struct vmm_virtio_console *con = dev->priv;
   uint8_t cfg[CFG_SIZE] = { 0 };
-  uint16_t cols = htole16 (CONSOLE_COLS), rows = htole16 (CONSOLE_ROWS);
-  uint32_t max_nr_ports = htole32 (con->n_ports);
 
-  memcpy (cfg + CFG_COLS, &cols, 2);
-  memcpy (cfg + CFG_ROWS, &rows, 2);
-  memcpy (cfg + CFG_MAX_NR_PORTS, &max_nr_ports, 4);
+  viv_put_le16 (cfg + CFG_COLS, CONSOLE_COLS);
+  viv_put_le16 (cfg + CFG_ROWS, CONSOLE_ROWS);
+  viv_put_le32 (cfg + CFG_MAX_NR_PORTS, con->n_ports);
   /* emerg_wr reads as 0 */
   memcpy (data, cfg + offset, len);
 }
@@ -724,14 +686,14 @@ port_name_valid (const char *name)
   return true;
 }
 
-static int
-check_config (const struct vmm_console_config *config, char **error)
+static bool
+check_config (const struct vmm_console_config *config, GError **error)
 {
   if (config->n_ports > VMM_CONSOLE_MAX_PORTS - 1)
     {
-      if (asprintf (error, "at most %d named ports", VMM_CONSOLE_MAX_PORTS - 1) < 0)
-        *error = NULL;
-      return -EINVAL;
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "at most %d named ports",
+                   VMM_CONSOLE_MAX_PORTS - 1);
+      return false;
     }
   for (unsigned i = 0; i < config->n_ports; i++)
     {
@@ -739,37 +701,36 @@ check_config (const struct vmm_console_config *config, char **error)
 
       if (!port_name_valid (name))
         {
-          if (asprintf (error, "invalid port name “%s” (1 to %d printable characters, no "
-                        "spaces or '/')", name ? name : "", PORT_NAME_MAX) < 0)
-            *error = NULL;
-          return -EINVAL;
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "invalid port name “%s” (1 to %d printable characters, no spaces or '/')",
+                       name ? name : "", PORT_NAME_MAX);
+          return false;
         }
       for (unsigned j = 0; j < i; j++)
         if (strcmp (config->ports[j].name, name) == 0)
           {
-            if (asprintf (error, "two ports are named “%s”", name) < 0)
-              *error = NULL;
-            return -EINVAL;
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                         "two ports are named “%s”", name);
+            return false;
           }
     }
-  return 0;
+  return true;
 }
 
-int
-vmm_virtio_console_new (struct vmm_virtio_console **console, const struct vmm_virtio_env *env,
-                        const struct vmm_console_config *config, char **error)
+struct vmm_virtio_console *
+vmm_virtio_console_new (const struct vmm_virtio_env *env, const struct vmm_console_config *config,
+                        GError **error)
 {
   struct vmm_virtio_console *con;
-  int ret;
 
-  *console = NULL;
-  *error = NULL;
-  ret = check_config (config, error);
-  if (ret < 0)
-    return ret;
+  if (!check_config (config, error))
+    return NULL;
   con = calloc (1, sizeof *con);
   if (con == NULL)
-    return -ENOMEM;
+    {
+      vmm_virtio_set_error (error, -ENOMEM);
+      return NULL;
+    }
 
   con->n_ports = 1 + config->n_ports;
   con->ops = console_ops_template;
@@ -789,30 +750,27 @@ vmm_virtio_console_new (struct vmm_virtio_console **console, const struct vmm_vi
           p->name = strdup (config->ports[i - 1].name);
           if (p->name == NULL)
             {
-              ret = -ENOMEM;
+              vmm_virtio_set_error (error, -ENOMEM);
               goto fail;
             }
         }
       p->chr = vmm_chardev_open (spec, env->loop, &port_events, p, &why);
       if (p->chr == NULL)
         {
-          ret = -EIO;
-          if (asprintf (error, "%s%s: %s", i == 0 ? "the console" : "port ",
-                        i == 0 ? "" : p->name, why->message) < 0)
-            *error = NULL;
+          /* Which port: the backend's reason does not say. */
+          g_propagate_prefixed_error (error, g_steal_pointer (&why), "%s%s: ",
+                                      i == 0 ? "the console" : "port ", i == 0 ? "" : p->name);
           goto fail;
         }
     }
 
-  ret = vmm_virtio_pci_init (&con->dev, &con->ops, con, env);
-  if (ret < 0)
+  if (!vmm_virtio_pci_init (&con->dev, &con->ops, con, env, error))
     goto fail;
-  *console = con;
-  return 0;
+  return con;
 
 fail:
   vmm_virtio_console_free (con);
-  return ret;
+  return NULL;
 }
 
 struct vmm_virtio_dev *

@@ -33,11 +33,12 @@ struct vmm_console_config {
 
 struct vmm_virtio_console;
 
-/* Creates the device and opens its backends. Returns 0 or -errno with a
- * reason in *error (malloc'ed): a socket path that cannot be bound, a file
- * that cannot be created, a duplicate or invalid port name. */
-int  vmm_virtio_console_new  (struct vmm_virtio_console **console,
-                              const struct vmm_virtio_env *env,
-                              const struct vmm_console_config *config, char **error);
-struct vmm_virtio_dev *vmm_virtio_console_dev (struct vmm_virtio_console *console);
-void vmm_virtio_console_free (struct vmm_virtio_console *console);
+/* Creates the device and opens its backends. Returns the device, or NULL
+ * with ERROR set (see device.h): a socket path that cannot be bound, a
+ * file that cannot be created, a duplicate or invalid port name. */
+struct vmm_virtio_console *vmm_virtio_console_new  (const struct vmm_virtio_env *env,
+                                                    const struct vmm_console_config *config,
+                                                    GError **error);
+struct vmm_virtio_dev     *vmm_virtio_console_dev  (struct vmm_virtio_console *console);
+void                       vmm_virtio_console_free (struct vmm_virtio_console *console);
+

@@ -5,6 +5,13 @@
  * the queues, MSI-X and notifications. Queue work runs on the VM's event
  * loop thread with the device lock held; so do config accesses from vCPUs.
  *
+ * Every device has the same lifecycle: vmm_virtio_X_new (env, its
+ * configuration..., error) returns the device or NULL with a GError, its
+ * PCI function is vmm_virtio_X_dev (dev)->pci, vmm_virtio_X_free (dev)
+ * frees it (NULL is fine). Errors: GError when setting up (the message
+ * says why, the caller says which device); -errno at run time, and what
+ * the guest gets wrong is logged (rate-limited) or marks the device broken.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
@@ -12,6 +19,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <glib.h>
 
 #include "bus.h"
 #include "devices/pci.h"
@@ -118,10 +127,15 @@ struct vmm_virtio_dev {
 };
 
 /* Creates the PCI function for a device and wires its queues and vectors
- * to KVM. Returns 0 or -errno. The caller then adds dev->pci to the host. */
-int  vmm_virtio_pci_init    (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *ops,
-                             void *priv, const struct vmm_virtio_env *env);
+ * to KVM. Returns false with ERROR set (G_IO_ERROR; the message is the
+ * errno's text). The caller then adds dev->pci to the host. */
+bool vmm_virtio_pci_init    (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *ops,
+                             void *priv, const struct vmm_virtio_env *env, GError **error);
 void vmm_virtio_pci_destroy (struct vmm_virtio_dev *dev);
+
+/* Sets ERROR for -errno RET, as vmm_virtio_pci_init does: for set-up code
+ * that calls functions returning -errno. */
+void vmm_virtio_set_error (GError **error, int ret);
 
 /* For devices, with dev->lock held: */
 
@@ -133,4 +147,6 @@ void vmm_virtio_config_changed (struct vmm_virtio_dev *dev);
 /* The guest broke the protocol: DEVICE_NEEDS_RESET and a config interrupt;
  * queues stop until the driver resets the device. */
 void vmm_virtio_set_broken (struct vmm_virtio_dev *dev, const char *why);
+/* The same for a malformed ring (virtq_pop said -EIO), with its reason. */
+void vmm_virtio_set_queue_broken (struct vmm_virtio_dev *dev, unsigned q);
 bool vmm_virtio_has_feature (const struct vmm_virtio_dev *dev, unsigned bit);

@@ -22,7 +22,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
+
 #include "kvm/kvm.h"
+#include "viv-bytes.h"
 
 #define VIRTIO_PCI_VENDOR       0x1af4
 #define VIRTIO_PCI_DEVICE_BASE  0x1040
@@ -159,17 +162,17 @@ msix_table_access (struct vmm_virtio_dev *dev, uint64_t off, void *data, uint32_
   if (v >= dev->n_vectors || (len != 4 && len != 8) || (field % len) != 0)
     return;
   words = (uint32_t *) &dev->msix[v];
-  if (!write)
-    {
-      memcpy (data, (uint8_t *) words + field, len);
-      return;
-    }
   for (uint32_t i = 0; i < len / 4; i++)
     {
       unsigned w = field / 4 + i;
       uint32_t value;
 
-      memcpy (&value, (const uint8_t *) data + 4 * i, 4);
+      if (!write)
+        {
+          viv_put_le32 ((uint8_t *) data + 4 * i, words[w]);
+          continue;
+        }
+      value = viv_get_le32 ((const uint8_t *) data + 4 * i);
       if (w == 3)
         {
           bool was_masked = dev->msix[v].ctrl & MSIX_ENTRY_MASKED;
@@ -230,6 +233,14 @@ vmm_virtio_set_broken (struct vmm_virtio_dev *dev, const char *why)
   vmm_log_guest (&dev->rl, "virtio-%s: %s; the device needs a reset", dev->ops->name, why);
   dev->status |= VIRTIO_STATUS_NEEDS_RESET;
   vmm_virtio_config_changed (dev);
+}
+
+void
+vmm_virtio_set_queue_broken (struct vmm_virtio_dev *dev, unsigned q)
+{
+  const struct virtq *vq = &dev->queues[q].vq;
+
+  vmm_virtio_set_broken (dev, vq->error != NULL ? vq->error : "malformed descriptor chain");
 }
 
 void
@@ -315,23 +326,6 @@ enable_queue (struct vmm_virtio_dev *dev, struct vmm_virtio_queue *vq)
 
 /* ---- common configuration ------------------------------------------------- */
 
-static void
-put (uint8_t *img, unsigned off, uint64_t v, unsigned len)
-{
-  for (unsigned i = 0; i < len; i++)
-    img[off + i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint64_t
-get (const uint8_t *img, unsigned off, unsigned len)
-{
-  uint64_t v = 0;
-
-  for (unsigned i = 0; i < len; i++)
-    v |= (uint64_t) img[off + i] << (8 * i);
-  return v;
-}
-
 static struct vmm_virtio_queue *
 selected_queue (struct vmm_virtio_dev *dev)
 {
@@ -344,27 +338,27 @@ common_image (struct vmm_virtio_dev *dev, uint8_t img[COMMON_LEN])
   struct vmm_virtio_queue *vq = selected_queue (dev);
 
   memset (img, 0, COMMON_LEN);
-  put (img, CC_DFSELECT, dev->device_feature_select, 4);
-  put (img, CC_DF, dev->device_feature_select < 2
-                     ? (uint32_t) (dev->device_features >> (32 * dev->device_feature_select)) : 0, 4);
-  put (img, CC_GFSELECT, dev->driver_feature_select, 4);
-  put (img, CC_GF, dev->driver_feature_select < 2
-                     ? (uint32_t) (dev->driver_features >> (32 * dev->driver_feature_select)) : 0, 4);
-  put (img, CC_MSIX, dev->config_vector, 2);
-  put (img, CC_NUMQ, dev->ops->num_queues, 2);
-  put (img, CC_STATUS, dev->status, 1);
-  put (img, CC_CFGGEN, dev->config_generation, 1);
-  put (img, CC_Q_SELECT, dev->queue_select, 2);
+  viv_put_le (img + CC_DFSELECT, dev->device_feature_select, 4);
+  viv_put_le (img + CC_DF, dev->device_feature_select < 2
+                ? (uint32_t) (dev->device_features >> (32 * dev->device_feature_select)) : 0, 4);
+  viv_put_le (img + CC_GFSELECT, dev->driver_feature_select, 4);
+  viv_put_le (img + CC_GF, dev->driver_feature_select < 2
+                ? (uint32_t) (dev->driver_features >> (32 * dev->driver_feature_select)) : 0, 4);
+  viv_put_le (img + CC_MSIX, dev->config_vector, 2);
+  viv_put_le (img + CC_NUMQ, dev->ops->num_queues, 2);
+  viv_put_le (img + CC_STATUS, dev->status, 1);
+  viv_put_le (img + CC_CFGGEN, dev->config_generation, 1);
+  viv_put_le (img + CC_Q_SELECT, dev->queue_select, 2);
   if (vq != NULL)
     {
-      put (img, CC_Q_SIZE, vq->size, 2);
-      put (img, CC_Q_MSIX, vq->vector, 2);
-      put (img, CC_Q_ENABLE, vq->enabled, 2);
-      put (img, CC_Q_NOFF, vq->index, 2);
-      put (img, CC_Q_DESC, vq->vq.desc_gpa, 8);
-      put (img, CC_Q_AVAIL, vq->vq.avail_gpa, 8);
-      put (img, CC_Q_USED, vq->vq.used_gpa, 8);
-      put (img, CC_Q_NDATA, vq->index, 2);
+      viv_put_le (img + CC_Q_SIZE, vq->size, 2);
+      viv_put_le (img + CC_Q_MSIX, vq->vector, 2);
+      viv_put_le (img + CC_Q_ENABLE, vq->enabled, 2);
+      viv_put_le (img + CC_Q_NOFF, vq->index, 2);
+      viv_put_le (img + CC_Q_DESC, vq->vq.desc_gpa, 8);
+      viv_put_le (img + CC_Q_AVAIL, vq->vq.avail_gpa, 8);
+      viv_put_le (img + CC_Q_USED, vq->vq.used_gpa, 8);
+      viv_put_le (img + CC_Q_NDATA, vq->index, 2);
     }
 }
 
@@ -388,39 +382,39 @@ common_write (struct vmm_virtio_dev *dev, unsigned off, const void *data, uint32
   /* Apply each field the write touched, reading its new value from the image. */
 #define TOUCHES(o, l) (off < (o) + (l) && (o) < end)
   if (TOUCHES (CC_DFSELECT, 4))
-    dev->device_feature_select = (uint32_t) get (img, CC_DFSELECT, 4);
+    dev->device_feature_select = (uint32_t) viv_get_le (img + CC_DFSELECT, 4);
   if (TOUCHES (CC_GFSELECT, 4))
-    dev->driver_feature_select = (uint32_t) get (img, CC_GFSELECT, 4);
+    dev->driver_feature_select = (uint32_t) viv_get_le (img + CC_GFSELECT, 4);
   if (TOUCHES (CC_GF, 4) && !(dev->status & VIRTIO_STATUS_FEATURES_OK) &&
       dev->driver_feature_select < 2)
     {
       unsigned shift = 32 * dev->driver_feature_select;
       dev->driver_features = (dev->driver_features & ~(0xffffffffull << shift)) |
-                             get (img, CC_GF, 4) << shift;
+                             viv_get_le (img + CC_GF, 4) << shift;
     }
   if (TOUCHES (CC_MSIX, 2))
-    dev->config_vector = checked_vector (dev, get (img, CC_MSIX, 2));
+    dev->config_vector = checked_vector (dev, viv_get_le (img + CC_MSIX, 2));
   if (TOUCHES (CC_STATUS, 1))
-    set_status (dev, (uint8_t) get (img, CC_STATUS, 1));
+    set_status (dev, (uint8_t) viv_get_le (img + CC_STATUS, 1));
   if (TOUCHES (CC_Q_SELECT, 2))
-    dev->queue_select = (uint16_t) get (img, CC_Q_SELECT, 2);
+    dev->queue_select = (uint16_t) viv_get_le (img + CC_Q_SELECT, 2);
   if (vq != NULL)
     {
       if (TOUCHES (CC_Q_SIZE, 2) && !vq->enabled)
         {
-          uint64_t size = get (img, CC_Q_SIZE, 2);
+          uint64_t size = viv_get_le (img + CC_Q_SIZE, 2);
           /* The driver may only shrink the ring; virtq_start checks the rest. */
           vq->size = size <= dev->ops->queue_size ? (uint16_t) size : vq->size;
         }
       if (TOUCHES (CC_Q_MSIX, 2))
-        vq->vector = checked_vector (dev, get (img, CC_Q_MSIX, 2));
+        vq->vector = checked_vector (dev, viv_get_le (img + CC_Q_MSIX, 2));
       if (TOUCHES (CC_Q_DESC, 8) && !vq->enabled)
-        vq->vq.desc_gpa = get (img, CC_Q_DESC, 8);
+        vq->vq.desc_gpa = viv_get_le (img + CC_Q_DESC, 8);
       if (TOUCHES (CC_Q_AVAIL, 8) && !vq->enabled)
-        vq->vq.avail_gpa = get (img, CC_Q_AVAIL, 8);
+        vq->vq.avail_gpa = viv_get_le (img + CC_Q_AVAIL, 8);
       if (TOUCHES (CC_Q_USED, 8) && !vq->enabled)
-        vq->vq.used_gpa = get (img, CC_Q_USED, 8);
-      if (TOUCHES (CC_Q_ENABLE, 2) && get (img, CC_Q_ENABLE, 2) == 1)
+        vq->vq.used_gpa = viv_get_le (img + CC_Q_USED, 8);
+      if (TOUCHES (CC_Q_ENABLE, 2) && viv_get_le (img + CC_Q_ENABLE, 2) == 1)
         enable_queue (dev, vq);
     }
 #undef TOUCHES
@@ -473,8 +467,13 @@ bar_access (struct vmm_virtio_dev *dev, uint64_t offset, void *data, uint32_t le
     msix_table_access (dev, offset - MSIX_OFF, data, len, write);
   else if (offset >= PBA_OFF && offset + len <= PBA_OFF + 8ull * ((dev->n_vectors + 63) / 64))
     {
-      if (!write)
-        memcpy (data, (uint8_t *) dev->pba + (offset - PBA_OFF), len);
+      /* Bits 0-7 first, whatever the host's byte order */
+      for (uint32_t i = 0; i < len && !write; i++)
+        {
+          uint64_t bit = 8 * (offset - PBA_OFF + i);
+
+          ((uint8_t *) data)[i] = (uint8_t) (dev->pba[bit / 64] >> (bit % 64));
+        }
     }
   if (kick)
     dev->ops->queue_notify (dev, q);
@@ -641,9 +640,15 @@ add_virtio_cap (struct vmm_pci_device *pci, uint8_t type, uint8_t len, uint32_t 
   return cap;
 }
 
-int
+void
+vmm_virtio_set_error (GError **error, int ret)
+{
+  g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (-ret), g_strerror (-ret));
+}
+
+bool
 vmm_virtio_pci_init (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *ops, void *priv,
-                     const struct vmm_virtio_env *env)
+                     const struct vmm_virtio_env *env, GError **error)
 {
   struct vmm_pci_device *pci = &dev->pci;
   uint8_t cap;
@@ -652,7 +657,10 @@ vmm_virtio_pci_init (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *op
   memset (dev, 0, sizeof *dev);
   if (ops->num_queues == 0 || ops->num_queues > MAX_QUEUES || ops->num_queues + 1 > MAX_VECTORS ||
       ops->config_size > REGION_LEN)
-    return -EINVAL;
+    {
+      vmm_virtio_set_error (error, -EINVAL);
+      return false;
+    }
 
   dev->ops = ops;
   dev->priv = priv;
@@ -756,11 +764,12 @@ vmm_virtio_pci_init (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *op
   vmm_pci_set16 (&pci->wmask[dev->msix_cap + 2], MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL);
   vmm_pci_set32 (&pci->config[dev->msix_cap + 4], MSIX_OFF | BAR_INDEX);
   vmm_pci_set32 (&pci->config[dev->msix_cap + 8], PBA_OFF | BAR_INDEX);
-  return 0;
+  return true;
 
 fail:
   vmm_virtio_pci_destroy (dev);
-  return ret;
+  vmm_virtio_set_error (error, ret);
+  return false;
 }
 
 void

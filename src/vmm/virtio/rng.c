@@ -9,13 +9,18 @@
 #include "virtio/rng.h"
 
 #include <errno.h>
-#include <string.h>
+#include <stdlib.h>
 #include <sys/random.h>
 
 #define VIRTIO_ID_RNG      4
 #define RNG_QUEUE_SIZE     256
 #define RNG_MAX_REQUEST    (64 * 1024)
 #define PCI_CLASS_OTHERS   0x00ff00
+
+struct vmm_virtio_rng {
+  struct vmm_virtio_dev dev;
+  uint64_t bytes_served;
+};
 
 static uint32_t
 fill_chain (const struct virtq_chain *chain)
@@ -55,28 +60,22 @@ rng_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
   bool pushed = false;
   int ret;
 
-  for (;;)
+  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
     {
-      while ((ret = virtq_pop (vq, &chain)) > 0)
-        {
-          uint32_t len = 0;
+      uint32_t len = 0;
 
-          if (chain.in_len == 0)
-            vmm_log_guest (&dev->rl, "virtio-rng: a request with no writable bytes");
-          else
-            len = fill_chain (&chain);
-          rng->bytes_served += len;
-          virtq_push (vq, chain.head, len);
-          pushed = true;
-        }
-      if (ret < 0)
-        {
-          vmm_virtio_set_broken (dev, vq->error ? vq->error : "malformed descriptor chain");
-          return;
-        }
-      /* Buffers that arrived while notifications were off: loop again. */
-      if (!virtq_enable_notify (vq))
-        break;
+      if (chain.in_len == 0)
+        vmm_log_guest (&dev->rl, "virtio-rng: a request with no writable bytes");
+      else
+        len = fill_chain (&chain);
+      rng->bytes_served += len;
+      virtq_push (vq, chain.head, len);
+      pushed = true;
+    }
+  if (ret < 0)
+    {
+      vmm_virtio_set_queue_broken (dev, q);
+      return;
     }
   if (pushed && virtq_should_notify (vq))
     vmm_virtio_notify_queue (dev, q);
@@ -93,15 +92,35 @@ static const struct vmm_virtio_ops rng_ops = {
   .queue_notify = rng_queue_notify,
 };
 
-int
-vmm_virtio_rng_init (struct vmm_virtio_rng *rng, const struct vmm_virtio_env *env)
+struct vmm_virtio_rng *
+vmm_virtio_rng_new (const struct vmm_virtio_env *env, GError **error)
 {
-  memset (rng, 0, sizeof *rng);
-  return vmm_virtio_pci_init (&rng->dev, &rng_ops, rng, env);
+  struct vmm_virtio_rng *rng = calloc (1, sizeof *rng);
+
+  if (rng == NULL)
+    {
+      vmm_virtio_set_error (error, -ENOMEM);
+      return NULL;
+    }
+  if (!vmm_virtio_pci_init (&rng->dev, &rng_ops, rng, env, error))
+    {
+      free (rng);
+      return NULL;
+    }
+  return rng;
+}
+
+struct vmm_virtio_dev *
+vmm_virtio_rng_dev (struct vmm_virtio_rng *rng)
+{
+  return &rng->dev;
 }
 
 void
-vmm_virtio_rng_destroy (struct vmm_virtio_rng *rng)
+vmm_virtio_rng_free (struct vmm_virtio_rng *rng)
 {
+  if (rng == NULL)
+    return;
   vmm_virtio_pci_destroy (&rng->dev);
+  free (rng);
 }

@@ -6,10 +6,9 @@
 
 #include "virtio/device.h"
 
-struct vmm_virtio_rng {
-  struct vmm_virtio_dev dev;
-  uint64_t bytes_served;
-};
+struct vmm_virtio_rng;
 
-int  vmm_virtio_rng_init    (struct vmm_virtio_rng *rng, const struct vmm_virtio_env *env);
-void vmm_virtio_rng_destroy (struct vmm_virtio_rng *rng);
+/* Returns the device, or NULL with ERROR set (see device.h). */
+struct vmm_virtio_rng *vmm_virtio_rng_new  (const struct vmm_virtio_env *env, GError **error);
+struct vmm_virtio_dev *vmm_virtio_rng_dev  (struct vmm_virtio_rng *rng);
+void                   vmm_virtio_rng_free (struct vmm_virtio_rng *rng);

@@ -12,19 +12,9 @@
  * worst, never undefined behaviour in the VMM. virtq_start() checks the
  * alignments once; indirect tables are checked when met.
  *
- * A typical device loop, which closes the race between the last pop and
- * re-enabling notifications:
- *
- *   for (;;)
- *     {
- *       virtq_disable_notify (q);
- *       while ((ret = virtq_pop (q, &chain)) == 1)
- *         { ...; virtq_push (q, chain.head, written); }
- *       if (ret < 0 || !virtq_enable_notify (q))
- *         break;
- *     }
- *   if (virtq_should_notify (q))
- *     ...raise the interrupt...
+ * Devices take chains with virtq_pop_or_enable(), which closes the race
+ * between the last pop and re-enabling notifications: enabling is followed
+ * by a full barrier and a last look at avail->idx.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -307,6 +297,29 @@ virtq_pop (struct virtq *q, struct virtq_chain *chain)
   return 1;
 }
 
+int
+virtq_pop_quiet (struct virtq *q, struct virtq_chain *chain)
+{
+  /* Once per drain, not once per chain: the flag is in guest memory. */
+  if (!q->notify_off)
+    virtq_disable_notify (q);
+  return virtq_pop (q, chain);
+}
+
+int
+virtq_pop_or_enable (struct virtq *q, struct virtq_chain *chain)
+{
+  int ret = virtq_pop_quiet (q, chain);
+
+  if (ret != 0 || !virtq_enable_notify (q))
+    return ret;
+  /* A chain was made available between the last look and enabling, and
+   * the driver need not have kicked for it: take it now, with kicks on
+   * (the next call turns them off again). If it is gone (a driver moving
+   * avail->idx back), the ring is empty with kicks on, as 0 says. */
+  return virtq_pop (q, chain);
+}
+
 void
 virtq_unpop (struct virtq *q)
 {
@@ -377,6 +390,7 @@ virtq_enable_notify (struct virtq *q)
     store16 (avail_event_ptr (q), q->last_avail_idx);
   else
     store16 (&q->used[USED_FLAGS], load16 (&q->used[USED_FLAGS]) & ~VIRTQ_USED_F_NO_NOTIFY);
+  q->notify_off = false;
 
   /* The store above must be visible before we look at avail->idx again:
    * the driver does the mirror image (idx, barrier, read our suppression
@@ -391,6 +405,7 @@ virtq_disable_notify (struct virtq *q)
 {
   if (!q->started)
     return;
+  q->notify_off = true;
   /* With EVENT_IDX there is no "never": avail_event stays where enable put
    * it, so the driver kicks at most once more, and flags must stay 0. */
   if (q->event_idx)

@@ -74,6 +74,7 @@ struct virtq {
   bool signalled_used_valid;
 
   bool started;
+  bool notify_off;            /* we asked the driver not to kick (virtq_disable_notify) */
   bool broken;                /* a malformed chain was seen; needs a reset */
   const char *error;          /* why it broke (static string) */
 
@@ -104,6 +105,31 @@ void virtq_reset (struct virtq *q);
  * avail index more than the ring size ahead. */
 int  virtq_pop   (struct virtq *q, struct virtq_chain *chain);
 
+/* The loop every device runs when it takes chains: the driver's kicks
+ * are off while the device drains the ring (it is looking anyway); when
+ * the ring is empty they go back on and the ring is looked at once more,
+ * so a chain made available just before (without a kick: they were off)
+ * is still taken. Returns 1 with *chain filled; 0 when the ring is empty
+ * and kicks are on again; -EIO as virtq_pop. A device that stops before
+ * 0 (it has nothing to give, or its backend is full) leaves kicks off and
+ * drains again by itself when it can go on:
+ *
+ *   while ((ret = virtq_pop_or_enable (q, &chain)) > 0)
+ *     { ...; virtq_push (q, chain.head, written); }
+ *   if (ret < 0)
+ *     ...the device needs a reset...
+ *   if (virtq_should_notify (q))
+ *     ...raise the interrupt...
+ *
+ * With EVENT_IDX, "kicks off" leaves avail_event where it was, and "on"
+ * moves it to the next entry (2.7.10). */
+int  virtq_pop_or_enable (struct virtq *q, struct virtq_chain *chain);
+
+/* The same, except that an empty ring leaves kicks off: for a device that
+ * will look at the ring again soon by itself (virtio-blk polls a busy
+ * queue on completions). */
+int  virtq_pop_quiet (struct virtq *q, struct virtq_chain *chain);
+
 /* Puts a chain back unused (it will be popped again). */
 void virtq_unpop (struct virtq *q);
 
@@ -114,7 +140,8 @@ void virtq_push  (struct virtq *q, uint16_t head, uint32_t len);
  * (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). */
 bool virtq_should_notify (struct virtq *q);
 
-/* Notification suppression from our side. With EVENT_IDX, writes
+/* Notification suppression from our side, for devices with a loop of
+ * their own (most use virtq_pop_or_enable). With EVENT_IDX, writes
  * avail_event; otherwise sets or clears VIRTQ_USED_F_NO_NOTIFY. Enabling
  * returns true if buffers arrived meanwhile (the caller must then pop again). */
 bool virtq_enable_notify  (struct virtq *q);

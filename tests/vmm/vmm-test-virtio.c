@@ -1,0 +1,222 @@
+/* vmm-test-virtio.c: a virtio-pci device on a fake bus, driven as a guest
+ * driver drives it, without /dev/kvm
+ *
+ * The device is created on fake guest RAM with a real MMIO bus, event loop
+ * and PCI host; what only KVM does is faked below: irqfds and ioeventfds
+ * are taken as attached (interrupts stay in the transport's eventfds and
+ * its ISR; notifications are MMIO writes the transport handles itself), and
+ * the GSI router only hands out numbers.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "vmm-test.h"
+
+#include <string.h>
+
+#include "arch/x86/layout.h"
+#include "kvm/kvm.h"
+#include "virtio/device.h"
+
+/* Guest RAM: the rings of queue q at RING_BASE + q × RING_STRIDE (desc,
+ * then avail and used on pages of their own), buffers above DATA_BASE, an
+ * equal share for each queue. */
+#define RAM_SIZE      VMM_MiB (16)
+#define RING_BASE     0x100000u
+#define RING_STRIDE   0x4000u
+#define DATA_BASE     0x200000u
+
+/* Where the transport puts its structures in the BAR, and the common
+ * configuration's fields (virtio 1.2, 4.1.4.3), as a driver reads them
+ * from the capabilities */
+#define ISR_OFF       0x1000
+#define NOTIFY_OFF    0x3000
+#define NOTIFY_MULT   4
+#define CC_DFSELECT   0x00
+#define CC_DF         0x04
+#define CC_GFSELECT   0x08
+#define CC_GF         0x0c
+#define CC_STATUS     0x14
+#define CC_Q_SELECT   0x16
+#define CC_Q_SIZE     0x18
+#define CC_Q_ENABLE   0x1c
+#define CC_Q_DESC     0x20
+#define CC_Q_AVAIL    0x28
+#define CC_Q_USED     0x30
+
+/* ---- what KVM would do ------------------------------------------------------------- */
+
+int
+vmm_kvm_irqfd (int vm_fd, int eventfd, unsigned gsi, bool assign)
+{
+  (void) vm_fd, (void) eventfd, (void) gsi, (void) assign;
+  return 0;
+}
+
+int
+vmm_kvm_ioeventfd (int vm_fd, int eventfd, uint64_t addr, unsigned len, bool pio, bool assign)
+{
+  (void) vm_fd, (void) eventfd, (void) addr, (void) len, (void) pio, (void) assign;
+  return 0;
+}
+
+int
+vmm_irq_router_alloc_msi (struct vmm_irq_router *r, unsigned *gsi)
+{
+  /* n_gsi counts them here; above the 24 IOAPIC pins, as KVM's would be */
+  *gsi = 24 + r->n_gsi++;
+  return 0;
+}
+
+void
+vmm_irq_router_free_msi (struct vmm_irq_router *r, unsigned gsi)
+{
+  (void) r, (void) gsi;
+}
+
+int
+vmm_irq_router_set_msi (struct vmm_irq_router *r, unsigned gsi, uint64_t address, uint32_t data)
+{
+  (void) r, (void) gsi, (void) address, (void) data;
+  return 0;
+}
+
+/* ---- the machine around the device ------------------------------------------------ */
+
+void
+vmm_test_virtio_init (struct vmm_test_virtio *t, struct vmm_virtio_env *env)
+{
+  memset (t, 0, sizeof *t);
+  vmm_test_ram_add (&t->ram, 0, RAM_SIZE);
+  g_assert_cmpint (vmm_bus_init (&t->mmio, "mmio"), ==, 0);
+  t->router.vm_fd = -1;
+  g_assert_cmpint (vmm_loop_init (&t->loop), ==, 0);
+  g_assert_cmpint (vmm_loop_start (&t->loop), ==, 0);
+  vmm_pci_host_init (&t->pci, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
+  *env = (struct vmm_virtio_env) {
+    .mem = &t->ram.mem,
+    .loop = &t->loop,
+    .mmio = &t->mmio,
+    .router = &t->router,
+    .vm_fd = -1,
+  };
+}
+
+void
+vmm_test_virtio_plug (struct vmm_test_virtio *t, struct vmm_virtio_dev *dev)
+{
+  g_assert_cmpint (vmm_pci_host_add (&t->pci, &dev->pci), >, 0);
+  g_assert_true (dev->bar_mapped);
+  t->dev = dev;
+  t->bar = dev->bar_addr;
+}
+
+void
+vmm_test_virtio_stop (struct vmm_test_virtio *t)
+{
+  vmm_loop_stop (&t->loop);
+}
+
+void
+vmm_test_virtio_clear (struct vmm_test_virtio *t)
+{
+  vmm_loop_destroy (&t->loop);
+  vmm_pci_host_destroy (&t->pci);
+  vmm_bus_destroy (&t->mmio);
+  vmm_test_ram_free (&t->ram);
+}
+
+/* ---- the driver ------------------------------------------------------------------- */
+
+uint64_t
+vmm_test_virtio_read (struct vmm_test_virtio *t, uint64_t offset, uint32_t len)
+{
+  return vmm_test_bus_in (&t->mmio, t->bar + offset, len);
+}
+
+void
+vmm_test_virtio_write (struct vmm_test_virtio *t, uint64_t offset, uint32_t len, uint64_t value)
+{
+  vmm_test_bus_out (&t->mmio, t->bar + offset, len, value);
+}
+
+uint64_t
+vmm_test_virtio_device_features (struct vmm_test_virtio *t)
+{
+  uint64_t features;
+
+  vmm_test_virtio_write (t, CC_DFSELECT, 4, 0);
+  features = vmm_test_virtio_read (t, CC_DF, 4);
+  vmm_test_virtio_write (t, CC_DFSELECT, 4, 1);
+  return features | vmm_test_virtio_read (t, CC_DF, 4) << 32;
+}
+
+/* 64-bit fields in two halves, as Linux writes them */
+static void
+write64 (struct vmm_test_virtio *t, uint64_t offset, uint64_t value)
+{
+  vmm_test_virtio_write (t, offset, 4, (uint32_t) value);
+  vmm_test_virtio_write (t, offset + 4, 4, value >> 32);
+}
+
+uint8_t
+vmm_test_virtio_setup (struct vmm_test_virtio *t, uint64_t driver_features, unsigned n_queues,
+                       uint16_t size)
+{
+  uint64_t features = driver_features | 1ull << VIRTIO_F_VERSION_1;
+  uint64_t share;
+  uint8_t status;
+
+  g_assert_cmpuint (n_queues, >, 0);
+  g_assert_cmpuint (n_queues, <=, VMM_TEST_VIRTIO_MAX_QUEUES);
+  g_assert_cmpuint (size, <=, 256);
+  vmm_test_virtio_write (t, CC_STATUS, 1, 0);
+  g_assert_cmpuint (vmm_test_virtio_read (t, CC_STATUS, 1), ==, 0);
+  status = VIRTIO_STATUS_ACKNOWLEDGE;
+  vmm_test_virtio_write (t, CC_STATUS, 1, status);
+  status |= VIRTIO_STATUS_DRIVER;
+  vmm_test_virtio_write (t, CC_STATUS, 1, status);
+  vmm_test_virtio_write (t, CC_GFSELECT, 4, 0);
+  vmm_test_virtio_write (t, CC_GF, 4, (uint32_t) features);
+  vmm_test_virtio_write (t, CC_GFSELECT, 4, 1);
+  vmm_test_virtio_write (t, CC_GF, 4, features >> 32);
+  status |= VIRTIO_STATUS_FEATURES_OK;
+  vmm_test_virtio_write (t, CC_STATUS, 1, status);
+  status = (uint8_t) vmm_test_virtio_read (t, CC_STATUS, 1);
+  if (!(status & VIRTIO_STATUS_FEATURES_OK))
+    return status;
+
+  /* A new driver starts from clean rings. */
+  memset (vmm_test_ptr (&t->ram.mem, RING_BASE, DATA_BASE - RING_BASE), 0, DATA_BASE - RING_BASE);
+  share = ((RAM_SIZE - DATA_BASE) / n_queues) & ~(uint64_t) 0xfff;
+  t->n_queues = n_queues;
+  for (unsigned q = 0; q < n_queues; q++)
+    {
+      uint64_t base = RING_BASE + (uint64_t) q * RING_STRIDE;
+      uint64_t data = DATA_BASE + q * share;
+
+      vmm_test_vq_init (&t->vq[q], &t->ram.mem, size, base, base + 0x1000, base + 0x2000, data,
+                        data + share);
+      vmm_test_virtio_write (t, CC_Q_SELECT, 2, q);
+      vmm_test_virtio_write (t, CC_Q_SIZE, 2, size);
+      write64 (t, CC_Q_DESC, t->vq[q].desc);
+      write64 (t, CC_Q_AVAIL, t->vq[q].avail);
+      write64 (t, CC_Q_USED, t->vq[q].used);
+      vmm_test_virtio_write (t, CC_Q_ENABLE, 2, 1);
+      g_assert_cmpuint (vmm_test_virtio_read (t, CC_Q_ENABLE, 2), ==, 1);
+    }
+  status |= VIRTIO_STATUS_DRIVER_OK;
+  vmm_test_virtio_write (t, CC_STATUS, 1, status);
+  return (uint8_t) vmm_test_virtio_read (t, CC_STATUS, 1);
+}
+
+void
+vmm_test_virtio_kick (struct vmm_test_virtio *t, unsigned q)
+{
+  vmm_test_virtio_write (t, NOTIFY_OFF + (uint64_t) NOTIFY_MULT * q, 2, q);
+}
+
+uint8_t
+vmm_test_virtio_isr (struct vmm_test_virtio *t)
+{
+  return (uint8_t) vmm_test_virtio_read (t, ISR_OFF, 1);
+}
