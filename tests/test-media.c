@@ -688,6 +688,113 @@ test_catalog_search (void)
   g_assert_null (viv_os_catalog_find (catalog, "no-such-os"));
 }
 
+/* Names and logos, which the collection shows: for every system the
+ * database names (libosinfo's "unknown" too), from a database made here,
+ * with a logo in a local file, one on the web and a system without a name */
+static void
+test_catalog_names (void)
+{
+  g_autoptr(OsinfoDb) db = osinfo_db_new ();
+  g_autoptr(OsinfoOs) local = osinfo_os_new ("http://example.org/local/1");
+  g_autoptr(OsinfoOs) web = osinfo_os_new ("http://example.org/web/1");
+  g_autoptr(OsinfoOs) nameless = osinfo_os_new ("http://example.org/nameless/1");
+  g_autoptr(OsinfoOs) unknown = osinfo_os_new ("http://libosinfo.org/unknown");
+  g_autoptr(VivOsCatalog) catalog = NULL;
+  g_autofree char *logo_path = g_build_filename (root, "logo.png", NULL);
+  g_autofree char *logo_uri = g_filename_to_uri (logo_path, NULL, NULL);
+  g_autoptr(GBytes) logo = g_bytes_new_static ("not really a PNG", 16);
+  GIcon *icon;
+
+  g_assert_true (g_file_set_contents (logo_path, g_bytes_get_data (logo, NULL),
+                                      (gssize) g_bytes_get_size (logo), NULL));
+  osinfo_entity_set_param (OSINFO_ENTITY (local), OSINFO_PRODUCT_PROP_NAME, "Local 1");
+  osinfo_entity_set_param (OSINFO_ENTITY (local), OSINFO_PRODUCT_PROP_LOGO, logo_uri);
+  osinfo_entity_set_param (OSINFO_ENTITY (web), OSINFO_PRODUCT_PROP_NAME, "Web 1");
+  osinfo_entity_set_param (OSINFO_ENTITY (web), OSINFO_PRODUCT_PROP_LOGO,
+                           "https://example.org/logo.png");
+  osinfo_entity_set_param (OSINFO_ENTITY (nameless), OSINFO_PRODUCT_PROP_SHORT_ID, "nameless1");
+  osinfo_entity_set_param (OSINFO_ENTITY (unknown), OSINFO_PRODUCT_PROP_NAME, "Unknown");
+  osinfo_db_add_os (db, local);
+  osinfo_db_add_os (db, web);
+  osinfo_db_add_os (db, nameless);
+  osinfo_db_add_os (db, unknown);
+
+  catalog = viv_os_catalog_new_for_db (db);
+  g_assert_true (viv_os_catalog_get_loaded (catalog));
+
+  g_assert_cmpstr (viv_os_catalog_get_name (catalog, "http://example.org/local/1"), ==,
+                   "Local 1");
+  g_assert_cmpstr (viv_os_catalog_get_name (catalog, "http://example.org/web/1"), ==, "Web 1");
+  g_assert_cmpstr (viv_os_catalog_get_name (catalog, "http://libosinfo.org/unknown"), ==,
+                   "Unknown");
+  g_assert_null (viv_os_catalog_get_name (catalog, "http://example.org/nameless/1"));
+  g_assert_null (viv_os_catalog_get_name (catalog, "http://example.org/none"));
+  g_assert_null (viv_os_catalog_get_name (catalog, NULL));
+
+  /* The local logo, as read; none from the web */
+  icon = viv_os_catalog_get_logo (catalog, "http://example.org/local/1");
+  g_assert_true (G_IS_BYTES_ICON (icon));
+  g_assert_true (g_bytes_equal (g_bytes_icon_get_bytes (G_BYTES_ICON (icon)), logo));
+  g_assert_null (viv_os_catalog_get_logo (catalog, "http://example.org/web/1"));
+  g_assert_null (viv_os_catalog_get_logo (catalog, "http://example.org/none"));
+
+  /* The list: what one could choose, the unknown one left out */
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (catalog)), ==, 3);
+  g_assert_null (viv_os_catalog_find (catalog, "http://libosinfo.org/unknown"));
+  g_assert_cmpstr (viv_os_item_get_name (viv_os_catalog_find (catalog, "nameless1")), ==,
+                   "nameless1");
+  g_assert_true (viv_os_item_get_logo_icon (viv_os_catalog_find (catalog,
+                                                                 "http://example.org/local/1")) ==
+                 icon);
+  g_unlink (logo_path);
+}
+
+static void
+on_items_changed (GListModel *model G_GNUC_UNUSED,
+                  guint       position,
+                  guint       removed,
+                  guint       added,
+                  guint      *total)
+{
+  g_assert_cmpuint (position, ==, 0);
+  g_assert_cmpuint (removed, ==, 0);
+  *total += added;
+}
+
+/* The process's catalog: empty, then loaded once, in the background */
+static void
+test_catalog_default (void)
+{
+  VivOsCatalog *catalog = viv_os_catalog_get_default ();
+  gboolean was_loaded = viv_os_catalog_get_loaded (catalog);
+  g_autoptr(VivOsCatalog) fresh = NULL;
+  guint added = 0;
+
+  g_assert_true (viv_os_catalog_get_default () == catalog);
+  g_signal_connect (catalog, "items-changed", G_CALLBACK (on_items_changed), &added);
+  if (!was_loaded)
+    {
+      g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (catalog)), ==, 0);
+      g_assert_null (viv_os_catalog_get_name (catalog, "http://debian.org/debian/11"));
+    }
+  WAIT_UNTIL (viv_os_catalog_get_loaded (catalog), 30000);
+  g_assert_true (viv_os_catalog_get_loaded (catalog));
+  g_signal_handlers_disconnect_by_func (catalog, on_items_changed, &added);
+
+  fresh = load_catalog ();
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (catalog)), ==,
+                    g_list_model_get_n_items (G_LIST_MODEL (fresh)));
+  if (!was_loaded)
+    g_assert_cmpuint (added, ==, g_list_model_get_n_items (G_LIST_MODEL (catalog)));
+  g_assert_cmpstr (viv_os_catalog_get_name (catalog, "http://debian.org/debian/11"), ==,
+                   "Debian 11");
+  /* osinfo-db's logos are on the web */
+  g_assert_null (viv_os_catalog_get_logo (catalog, "http://debian.org/debian/11"));
+  /* loading again does nothing */
+  viv_os_catalog_load (catalog);
+  g_assert_true (viv_os_catalog_get_loaded (catalog));
+}
+
 static void
 test_catalog_resources (void)
 {
@@ -1363,6 +1470,8 @@ main (int   argc,
   g_test_add_func ("/media/extract/names", test_extract_names);
   g_test_add_func ("/media/extract/missing", test_extract_missing);
   g_test_add_func ("/media/catalog/search", test_catalog_search);
+  g_test_add_func ("/media/catalog/names", test_catalog_names);
+  g_test_add_func ("/media/catalog/default", test_catalog_default);
   g_test_add_func ("/media/catalog/resources", test_catalog_resources);
   g_test_add_func ("/media/catalog/free-space", test_free_space);
 #define ADD(name, fn) g_test_add ("/media/creator/" name, Fixture, NULL, fixture_setup, fn, \

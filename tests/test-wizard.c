@@ -33,7 +33,6 @@
 #include "viv-application.h"
 #include "viv-machine-config.h"
 #include "viv-os-catalog.h"
-#include "viv-os-database.h"
 #include "viv-test-images.h"
 #include "viv-test-ui.h"
 #include "viv-window.h"
@@ -333,7 +332,7 @@ fixture_setup (Fixture       *f,
   WAIT_UNTIL (viv_library_get_loaded (f->library), TIMEOUT_MS);
   g_assert_true (viv_library_get_loaded (f->library));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
-  WAIT_UNTIL (viv_os_database_get_loaded (viv_os_database_get_default ()), TIMEOUT_MS);
+  WAIT_UNTIL (viv_os_catalog_get_loaded (viv_os_catalog_get_default ()), TIMEOUT_MS);
 
   g_application_activate (G_APPLICATION (the_app));
   f->window = VIV_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (the_app)));

@@ -19,7 +19,8 @@
 #include <glib/gi18n.h>
 
 #include "viv-machine-tile.h"
-#include "viv-os-database.h"
+#include "viv-os-catalog.h"
+#include "viv-os-logo.h"
 #include "viv-shortcuts.h"
 
 #define THUMBNAIL_WIDTH          192
@@ -300,10 +301,10 @@ problem_of (VivMachine *machine)
 static void
 update_os (VivMachineTile *self)
 {
-  VivOsDatabase *database = viv_os_database_get_default ();
+  VivOsCatalog *catalog = viv_os_catalog_get_default ();
   const char *os_id = viv_machine_get_os_id (self->machine);
-  const char *os_name = viv_os_database_get_name (database, os_id);
-  GdkPaintable *logo = viv_os_database_get_logo (database, os_id);
+  const char *os_name = viv_os_catalog_get_name (catalog, os_id);
+  GdkPaintable *logo = viv_os_logo_get_paintable (viv_os_catalog_get_logo (catalog, os_id));
 
   /* Tiles keep a line for it, so that a row of tiles lines up */
   gtk_label_set_label (self->os_label, os_name);
@@ -411,7 +412,7 @@ on_machine_notify (VivMachineTile *self)
 }
 
 static void
-on_os_database_loaded (VivMachineTile *self)
+on_os_catalog_loaded (VivMachineTile *self)
 {
   if (self->machine != NULL)
     update_os (self);
@@ -634,8 +635,8 @@ viv_machine_tile_init (VivMachineTile *self)
   g_signal_connect (long_press, "pressed", G_CALLBACK (on_long_press), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (long_press));
 
-  g_signal_connect_object (viv_os_database_get_default (), "notify::loaded",
-                           G_CALLBACK (on_os_database_loaded), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (viv_os_catalog_get_default (), "notify::loaded",
+                           G_CALLBACK (on_os_catalog_loaded), self, G_CONNECT_SWAPPED);
 
   update_layout (self);
 }

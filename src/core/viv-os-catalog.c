@@ -8,7 +8,11 @@
  * The catalog is a GListModel of VivOsItem, small objects that copy what the
  * wizard shows (so that the UI never calls into libosinfo while drawing),
  * sorted: supported releases before those past their end of life, then by
- * distribution (or family), newest first.
+ * distribution (or family), newest first. The wizard builds one for its
+ * list; the process's own (viv_os_catalog_get_default()) names the systems
+ * of the machines in the collection, and has their logos, as soon as it is
+ * loaded: until then lookups return NULL, and "loaded" is notified once it
+ * is. Logos are GIcons (the file's bytes): the widgets make the pictures.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -242,6 +246,7 @@ struct _VivOsItem
   char     *version;
   char     *release_date;
   char     *logo;
+  GIcon    *logo_icon;      /* the logo's file, read; NULL for a logo on the web */
   gboolean  eol;
   char     *search_text;    /* case-folded name, short ids and vendor */
   char     *group_key;      /* case-folded distro, or family */
@@ -281,6 +286,7 @@ viv_os_item_finalize (GObject *object)
   g_free (self->version);
   g_free (self->release_date);
   g_free (self->logo);
+  g_clear_object (&self->logo_icon);
   g_free (self->search_text);
   g_free (self->group_key);
 
@@ -377,6 +383,35 @@ is_past (const char *date)
   return date != NULL && strcmp (date, today) < 0;
 }
 
+/* The logo at LOGO (a URI or path), where it is a local file: its bytes, read
+ * here (this runs in a worker thread) so that the widgets, which make a
+ * picture of it, never wait on the disk. Logos on the web are not fetched:
+ * a symbolic icon stands in for them. */
+static GIcon *
+load_logo (const char *logo)
+{
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (logo == NULL)
+    return NULL;
+  if (g_str_has_prefix (logo, "file://"))
+    file = g_file_new_for_uri (logo);
+  else if (g_path_is_absolute (logo))
+    file = g_file_new_for_path (logo);
+  else
+    return NULL;
+
+  bytes = g_file_load_bytes (file, NULL, NULL, &error);
+  if (bytes == NULL)
+    {
+      g_debug ("cannot load the logo %s: %s", logo, error->message);
+      return NULL;
+    }
+  return g_bytes_icon_new (bytes);
+}
+
 /**
  * viv_os_item_new:
  * @os: an OS of the database
@@ -408,6 +443,7 @@ viv_os_item_new (OsinfoOs *os)
   self->version = g_strdup (osinfo_product_get_version (product));
   self->release_date = g_strdup (osinfo_product_get_release_date_string (product));
   self->logo = g_strdup (osinfo_product_get_logo (product));
+  self->logo_icon = load_logo (self->logo);
   self->eol = is_past (osinfo_product_get_eol_date_string (product));
 
   folded_name = casefold0 (self->name);
@@ -506,6 +542,22 @@ viv_os_item_get_logo (VivOsItem *self)
   return self->logo;
 }
 
+/**
+ * viv_os_item_get_logo_icon:
+ *
+ * The logo's image, where it is a local file: a #GBytesIcon holding the
+ * file (PNG, SVG...) as read. viv_os_logo_get_paintable() on the widget
+ * side makes it a picture.
+ *
+ * Returns: (transfer none) (nullable): the logo
+ */
+GIcon *
+viv_os_item_get_logo_icon (VivOsItem *self)
+{
+  g_return_val_if_fail (VIV_IS_OS_ITEM (self), NULL);
+  return self->logo_icon;
+}
+
 /* Whether its end-of-life date is past */
 gboolean
 viv_os_item_get_eol (VivOsItem *self)
@@ -546,9 +598,13 @@ viv_os_item_matches (VivOsItem  *self,
 
 struct _VivOsCatalog
 {
-  GObject    parent_instance;
+  GObject     parent_instance;
 
-  GPtrArray *items;        /* of VivOsItem*, sorted */
+  GPtrArray  *items;        /* of VivOsItem*, sorted; empty until loaded */
+  GHashTable *named;        /* id → VivOsItem* (in items, or the "unknown" OS), for
+                             * the systems the database names */
+  gboolean    loaded;
+  gboolean    loading;
 };
 
 static void viv_os_catalog_list_model_init (GListModelInterface *iface);
@@ -556,6 +612,14 @@ static void viv_os_catalog_list_model_init (GListModelInterface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (VivOsCatalog, viv_os_catalog, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL,
                                                       viv_os_catalog_list_model_init))
+
+enum {
+  PROP_0,
+  PROP_LOADED,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 static GType
 viv_os_catalog_get_item_type (GListModel *model G_GNUC_UNUSED)
@@ -594,20 +658,50 @@ viv_os_catalog_finalize (GObject *object)
   VivOsCatalog *self = VIV_OS_CATALOG (object);
 
   g_clear_pointer (&self->items, g_ptr_array_unref);
+  g_clear_pointer (&self->named, g_hash_table_unref);
 
   G_OBJECT_CLASS (viv_os_catalog_parent_class)->finalize (object);
 }
 
 static void
+viv_os_catalog_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  VivOsCatalog *self = VIV_OS_CATALOG (object);
+
+  switch (prop_id)
+    {
+    case PROP_LOADED:
+      g_value_set_boolean (value, self->loaded);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 viv_os_catalog_class_init (VivOsCatalogClass *klass)
 {
-  G_OBJECT_CLASS (klass)->finalize = viv_os_catalog_finalize;
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = viv_os_catalog_finalize;
+  object_class->get_property = viv_os_catalog_get_property;
+
+  properties[PROP_LOADED] =
+    g_param_spec_boolean ("loaded", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
 viv_os_catalog_init (VivOsCatalog *self)
 {
   self->items = g_ptr_array_new_with_free_func (g_object_unref);
+  self->named = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
 }
 
 /* Supported before end of life; then by distribution; newest first */
@@ -641,7 +735,7 @@ compare_items (gconstpointer a,
  * Builds the catalog at once (a few milliseconds); viv_os_catalog_new_async()
  * reads the database first, in a worker thread.
  *
- * Returns: (transfer full): the catalog
+ * Returns: (transfer full): the catalog, loaded
  */
 VivOsCatalog *
 viv_os_catalog_new_for_db (OsinfoDb *db)
@@ -653,17 +747,22 @@ viv_os_catalog_new_for_db (OsinfoDb *db)
   g_return_val_if_fail (OSINFO_IS_DB (db), NULL);
 
   self = g_object_new (VIV_TYPE_OS_CATALOG, NULL);
+  self->loaded = TRUE;
   list = osinfo_db_get_os_list (db);
   n = osinfo_list_get_length (OSINFO_LIST (list));
   for (int i = 0; i < n; i++)
     {
       OsinfoOs *os = OSINFO_OS (osinfo_list_get_nth (OSINFO_LIST (list), i));
+      g_autoptr(VivOsItem) item = viv_os_item_new (os);
 
+      /* Names and logos, for the systems the database names */
+      if (item->id != NULL && osinfo_product_get_name (OSINFO_PRODUCT (os)) != NULL)
+        g_hash_table_replace (self->named, item->id, g_object_ref (item));
       /* libosinfo's "Unknown" is what it says when it knows nothing, not a
        * system one could choose */
-      if (g_strcmp0 (osinfo_entity_get_id (OSINFO_ENTITY (os)), UNKNOWN_OS_ID) == 0)
+      if (g_strcmp0 (item->id, UNKNOWN_OS_ID) == 0)
         continue;
-      g_ptr_array_add (self->items, viv_os_item_new (os));
+      g_ptr_array_add (self->items, g_steal_pointer (&item));
     }
   g_ptr_array_sort (self->items, compare_items);
   return self;
@@ -712,6 +811,123 @@ viv_os_catalog_new_finish (GAsyncResult  *result,
                         NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+on_loaded (GObject      *object G_GNUC_UNUSED,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(VivOsCatalog) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VivOsCatalog) loaded = viv_os_catalog_new_finish (result, &error);
+  guint n;
+
+  self->loading = FALSE;
+  self->loaded = TRUE;
+  if (loaded == NULL)
+    {
+      /* Machines then show without their systems' names */
+      g_debug ("no operating system names: %s", error->message);
+    }
+  else
+    {
+      /* Ours are empty: take what the worker built */
+      GPtrArray *items = self->items;
+      GHashTable *named = self->named;
+
+      self->items = loaded->items;
+      self->named = loaded->named;
+      loaded->items = items;
+      loaded->named = named;
+    }
+  n = self->items->len;
+  g_debug ("%u operating systems known", n);
+  if (n > 0)
+    g_list_model_items_changed (G_LIST_MODEL (self), 0, 0, n);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOADED]);
+}
+
+/**
+ * viv_os_catalog_get_default:
+ *
+ * The catalog of the process, for the main thread: empty until it is
+ * loaded (#VivOsCatalog:loaded), which starts when it is first asked for.
+ * Where the database cannot be read it stays empty, and loaded: machines
+ * then show without the names of their systems.
+ *
+ * Returns: (transfer none): the catalog
+ */
+VivOsCatalog *
+viv_os_catalog_get_default (void)
+{
+  static VivOsCatalog *instance;
+
+  if (instance == NULL)
+    {
+      instance = g_object_new (VIV_TYPE_OS_CATALOG, NULL);
+      viv_os_catalog_load (instance);
+    }
+  return instance;
+}
+
+/* Starts reading osinfo-db in a worker thread, unless done or under way */
+void
+viv_os_catalog_load (VivOsCatalog *self)
+{
+  g_return_if_fail (VIV_IS_OS_CATALOG (self));
+
+  if (self->loaded || self->loading)
+    return;
+  self->loading = TRUE;
+  viv_os_catalog_new_async (NULL, on_loaded, g_object_ref (self));
+}
+
+gboolean
+viv_os_catalog_get_loaded (VivOsCatalog *self)
+{
+  g_return_val_if_fail (VIV_IS_OS_CATALOG (self), FALSE);
+
+  return self->loaded;
+}
+
+/* The OS's name for people ("Debian 11"), or NULL: unknown, or not loaded yet */
+const char *
+viv_os_catalog_get_name (VivOsCatalog *self,
+                         const char   *os_id)
+{
+  VivOsItem *item;
+
+  g_return_val_if_fail (VIV_IS_OS_CATALOG (self), NULL);
+
+  if (os_id == NULL)
+    return NULL;
+  item = g_hash_table_lookup (self->named, os_id);
+  return item != NULL ? item->name : NULL;
+}
+
+/**
+ * viv_os_catalog_get_logo:
+ * @self: a catalog
+ * @os_id: (nullable): a libosinfo id
+ *
+ * The OS's logo, where the database has a local one (see
+ * viv_os_item_get_logo_icon()); %NULL while the catalog loads.
+ *
+ * Returns: (transfer none) (nullable): the logo
+ */
+GIcon *
+viv_os_catalog_get_logo (VivOsCatalog *self,
+                         const char   *os_id)
+{
+  VivOsItem *item;
+
+  g_return_val_if_fail (VIV_IS_OS_CATALOG (self), NULL);
+
+  if (os_id == NULL)
+    return NULL;
+  item = g_hash_table_lookup (self->named, os_id);
+  return item != NULL ? item->logo_icon : NULL;
 }
 
 /**

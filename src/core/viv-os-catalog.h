@@ -39,6 +39,7 @@ const char *viv_os_item_get_distro        (VivOsItem            *self);
 const char *viv_os_item_get_version       (VivOsItem            *self);
 const char *viv_os_item_get_release_date  (VivOsItem            *self);
 const char *viv_os_item_get_logo          (VivOsItem            *self);
+GIcon      *viv_os_item_get_logo_icon     (VivOsItem            *self);
 gboolean    viv_os_item_get_eol           (VivOsItem            *self);
 gboolean    viv_os_item_matches           (VivOsItem            *self,
                                            const char           *query);
@@ -48,6 +49,13 @@ gboolean    viv_os_item_matches           (VivOsItem            *self,
 #define VIV_TYPE_OS_CATALOG (viv_os_catalog_get_type ())
 G_DECLARE_FINAL_TYPE (VivOsCatalog, viv_os_catalog, VIV, OS_CATALOG, GObject)
 
+VivOsCatalog *viv_os_catalog_get_default  (void);
+void          viv_os_catalog_load         (VivOsCatalog         *self);
+gboolean      viv_os_catalog_get_loaded   (VivOsCatalog         *self);
+const char   *viv_os_catalog_get_name     (VivOsCatalog         *self,
+                                           const char           *os_id);
+GIcon        *viv_os_catalog_get_logo     (VivOsCatalog         *self,
+                                           const char           *os_id);
 void          viv_os_catalog_new_async    (GCancellable         *cancellable,
                                            GAsyncReadyCallback   callback,
                                            gpointer              user_data);

@@ -28,7 +28,7 @@
 
 #include "block/block.h"
 #include "viv-file-chooser.h"
-#include "viv-os-database.h"
+#include "viv-os-logo.h"
 #include "viv-wizard-private.h"
 
 /* Quicker than this, the "detecting" page is not worth showing */
@@ -113,10 +113,12 @@ is_iso_source (VivWizard *self)
 static GdkPaintable *
 os_logo (OsinfoOs *os)
 {
+  const char *id;
+
   if (os == NULL)
     return NULL;
-  return viv_os_database_get_logo (viv_os_database_get_default (),
-                                   osinfo_entity_get_id (OSINFO_ENTITY (os)));
+  id = osinfo_entity_get_id (OSINFO_ENTITY (os));
+  return viv_os_logo_get_paintable (viv_os_catalog_get_logo (viv_os_catalog_get_default (), id));
 }
 
 /**
