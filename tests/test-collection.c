@@ -25,6 +25,7 @@
 
 #include "viv-application.h"
 #include "viv-helper.h"
+#include "viv-host.h"
 #include "viv-machine-preferences.h"
 #include "viv-machine-tile.h"
 #include "viv-os-catalog.h"

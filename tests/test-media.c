@@ -24,6 +24,7 @@
 #include "viv-machine-config.h"
 #include "viv-machine-creator.h"
 #include "viv-media.h"
+#include "viv-host.h"
 #include "viv-os-catalog.h"
 #include "viv-test-images.h"
 #include "viv-test-util.h"

@@ -32,6 +32,7 @@
 #include "block/block.h"
 #include "viv-application.h"
 #include "viv-machine-config.h"
+#include "viv-host.h"
 #include "viv-os-catalog.h"
 #include "viv-test-images.h"
 #include "viv-test-ui.h"

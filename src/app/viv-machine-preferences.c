@@ -15,11 +15,10 @@
 
 #include "config.h"
 
-#include <unistd.h>
-
 #include <glib/gi18n.h>
 
 #include "viv-machine-preferences.h"
+#include "viv-host.h"
 #include "viv-os-catalog.h"
 #include "viv-file-chooser.h"
 
@@ -76,27 +75,6 @@ enum {
 };
 
 static GParamSpec *properties[N_PROPS];
-
-/* --- the host --------------------------------------------------------------------- */
-
-/* This computer's memory in bytes: the most a machine may have */
-guint64
-viv_host_memory (void)
-{
-  long pages = sysconf (_SC_PHYS_PAGES);
-  long page_size = sysconf (_SC_PAGESIZE);
-
-  if (pages <= 0 || page_size <= 0)
-    return VIV_MACHINE_CONFIG_MAX_MEMORY;
-  return MIN ((guint64) pages * (guint64) page_size, VIV_MACHINE_CONFIG_MAX_MEMORY);
-}
-
-/* This computer's processors: the most a machine may have */
-guint
-viv_host_cpus (void)
-{
-  return CLAMP (g_get_num_processors (), 1, VIV_MACHINE_CONFIG_MAX_CPUS);
-}
 
 /* --- helpers ------------------------------------------------------------------------- */
 

@@ -96,21 +96,4 @@ typedef struct
 void        viv_os_get_resources          (OsinfoOs             *os,
                                            VivOsResources       *resources);
 
-/* ---- the host ------------------------------------------------------------------------ */
-
-guint64     viv_host_get_memory           (void);
-guint64     viv_host_get_max_guest_memory (void);
-guint       viv_host_get_cpus             (void);
-gboolean    viv_host_get_free_space       (const char           *folder,
-                                           guint64              *free_bytes,
-                                           GCancellable         *cancellable,
-                                           GError              **error);
-void        viv_host_get_free_space_async (const char           *folder,
-                                           GCancellable         *cancellable,
-                                           GAsyncReadyCallback   callback,
-                                           gpointer              user_data);
-gboolean    viv_host_get_free_space_finish (GAsyncResult        *result,
-                                            guint64             *free_bytes,
-                                            GError             **error);
-
 G_END_DECLS
