@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+/* GDK writes the thumbnails, and decodes them as the tiles do */
+#include <gtk/gtk.h>
 
 #include "viv-file.h"
 #include "viv-library.h"
@@ -777,6 +779,22 @@ write_thumbnail (const char *path,
   g_assert_cmpint (g_rename (tmp, path), ==, 0);
 }
 
+/* The width of the picture the tiles make of MACHINE's thumbnail, or -1
+ * without one */
+static int
+thumbnail_width (VivMachine *machine)
+{
+  GBytes *png = viv_machine_get_thumbnail (machine);
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (png == NULL)
+    return -1;
+  texture = gdk_texture_new_from_bytes (png, &error);
+  g_assert_no_error (error);
+  return gdk_texture_get_width (texture);
+}
+
 static void
 test_thumbnail (Fixture       *f,
                 gconstpointer  data G_GNUC_UNUSED)
@@ -785,29 +803,35 @@ test_thumbnail (Fixture       *f,
   g_autofree char *path = g_build_filename (viv_machine_get_directory (machine),
                                             "thumbnail.png", NULL);
   g_autoptr(VivLibrary) second = NULL;
-  GdkTexture *thumbnail;
+  VivMachine *loaded;
 
   g_assert_null (viv_machine_get_thumbnail (machine));
 
   /* the helper writes one: it is read */
   write_thumbnail (path, 4);
   WAIT_UNTIL (viv_machine_get_thumbnail (machine) != NULL, TIMEOUT_MS);
-  thumbnail = viv_machine_get_thumbnail (machine);
-  g_assert_nonnull (thumbnail);
-  g_assert_cmpint (gdk_texture_get_width (thumbnail), ==, 4);
+  g_assert_nonnull (viv_machine_get_thumbnail (machine));
+  g_assert_cmpint (thumbnail_width (machine), ==, 4);
 
   /* and again when it changes */
   write_thumbnail (path, 8);
-  WAIT_UNTIL (viv_machine_get_thumbnail (machine) != NULL &&
-              gdk_texture_get_width (viv_machine_get_thumbnail (machine)) == 8, TIMEOUT_MS);
-  g_assert_cmpint (gdk_texture_get_width (viv_machine_get_thumbnail (machine)), ==, 8);
+  WAIT_UNTIL (viv_machine_get_thumbnail (machine) != NULL && thumbnail_width (machine) == 8,
+              TIMEOUT_MS);
+  g_assert_cmpint (thumbnail_width (machine), ==, 8);
 
   /* a library loads it with the machine */
   second = load_library ();
-  thumbnail = viv_machine_get_thumbnail (viv_library_find (second,
-                                                           viv_machine_get_uuid (machine)));
-  g_assert_nonnull (thumbnail);
-  g_assert_cmpint (gdk_texture_get_width (thumbnail), ==, 8);
+  loaded = viv_library_find (second, viv_machine_get_uuid (machine));
+  g_assert_nonnull (viv_machine_get_thumbnail (loaded));
+  g_assert_cmpint (thumbnail_width (loaded), ==, 8);
+
+  /* a file that is not a PNG is none */
+  g_assert_true (g_file_set_contents (path, "not a picture", -1, NULL));
+  WAIT_UNTIL (viv_machine_get_thumbnail (machine) == NULL, TIMEOUT_MS);
+  g_assert_null (viv_machine_get_thumbnail (machine));
+  write_thumbnail (path, 4);
+  WAIT_UNTIL (viv_machine_get_thumbnail (machine) != NULL, TIMEOUT_MS);
+  g_assert_cmpint (thumbnail_width (machine), ==, 4);
 
   g_assert_cmpint (g_remove (path), ==, 0);
   WAIT_UNTIL (viv_machine_get_thumbnail (machine) == NULL, TIMEOUT_MS);

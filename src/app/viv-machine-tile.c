@@ -35,6 +35,8 @@ struct _VivMachineTile
   VivMachine *machine;
   gboolean    compact;
   GtkPopover *menu;       /* made on first use */
+  GBytes     *thumbnail_png;  /* the machine's thumbnail, as read, and its picture */
+  GdkTexture *thumbnail;
 
   /* template children */
   GtkBox     *box;
@@ -319,12 +321,31 @@ update_os (VivMachineTile *self)
   set_css_class (GTK_WIDGET (self->placeholder), "logo", logo != NULL);
 }
 
+/* The machine's thumbnail.png as a picture, decoded when it changes */
+static void
+update_thumbnail (VivMachineTile *self)
+{
+  GBytes *png = self->machine != NULL ? viv_machine_get_thumbnail (self->machine) : NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (png == self->thumbnail_png)
+    return;
+  g_clear_pointer (&self->thumbnail_png, g_bytes_unref);
+  g_clear_object (&self->thumbnail);
+  if (png == NULL)
+    return;
+  self->thumbnail_png = g_bytes_ref (png);
+  self->thumbnail = gdk_texture_new_from_bytes (png, &error);
+  if (self->thumbnail == NULL)
+    g_debug ("cannot load the thumbnail of %s: %s", viv_machine_get_uuid (self->machine),
+             error->message);
+}
+
 static void
 update (VivMachineTile *self)
 {
   g_autofree char *accessible = NULL;
   VivMachineState state;
-  GdkTexture *thumbnail;
   const char *badge_icon = NULL;
   const char *badge_class = NULL;
   const char *problem;
@@ -336,6 +357,7 @@ update (VivMachineTile *self)
       gtk_label_set_label (self->state_label, NULL);
       gtk_label_set_label (self->end_state_label, NULL);
       gtk_widget_set_visible (GTK_WIDGET (self->badge), FALSE);
+      update_thumbnail (self);
       gtk_picture_set_paintable (self->picture, NULL);
       return;
     }
@@ -357,10 +379,10 @@ update (VivMachineTile *self)
   set_css_class (GTK_WIDGET (self->thumbnail_frame), "error", error);
   update_os (self);
 
-  thumbnail = viv_machine_get_thumbnail (self->machine);
-  gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (thumbnail));
+  update_thumbnail (self);
+  gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (self->thumbnail));
   gtk_stack_set_visible_child_name (self->thumbnail_stack,
-                                    thumbnail != NULL ? "thumbnail" : "placeholder");
+                                    self->thumbnail != NULL ? "thumbnail" : "placeholder");
 
   switch (state)
     {
@@ -521,6 +543,8 @@ viv_machine_tile_dispose (GObject *object)
   if (self->machine != NULL)
     g_signal_handlers_disconnect_by_data (self->machine, self);
   g_clear_object (&self->machine);
+  g_clear_pointer (&self->thumbnail_png, g_bytes_unref);
+  g_clear_object (&self->thumbnail);
   g_clear_pointer ((GtkWidget **) &self->menu, gtk_widget_unparent);
 
   gtk_widget_dispose_template (GTK_WIDGET (self), VIV_TYPE_MACHINE_TILE);

@@ -28,10 +28,10 @@
 
 #include "viv-helper.h"
 #include "viv-library.h"
+#include "viv-machine-private.h"
 #include "viv-file.h"
 
 #define DELETED_NAME     ".deleted"
-#define THUMBNAIL_NAME   "thumbnail.png"
 
 typedef struct
 {
@@ -224,7 +224,7 @@ typedef struct
   char             *folder;
   VivMachineConfig *config;
   GError           *error;
-  GdkTexture       *thumbnail;
+  GBytes           *thumbnail;
   char             *key;
   gboolean          running;
   gboolean          gone;
@@ -237,7 +237,7 @@ found_free (Found *found)
   g_free (found->folder);
   g_clear_pointer (&found->config, viv_machine_config_free);
   g_clear_error (&found->error);
-  g_clear_object (&found->thumbnail);
+  g_clear_pointer (&found->thumbnail, g_bytes_unref);
   g_free (found->key);
   g_free (found);
 }
@@ -247,7 +247,6 @@ read_folder (const char *machines_dir,
              const char *folder)
 {
   Found *found = g_new0 (Found, 1);
-  g_autofree char *thumbnail = NULL;
 
   found->folder = g_strdup (folder);
   found->directory = g_build_filename (machines_dir, folder, NULL);
@@ -269,15 +268,7 @@ read_folder (const char *machines_dir,
       found->key = sort_key (display);
     }
 
-  thumbnail = g_build_filename (found->directory, THUMBNAIL_NAME, NULL);
-  if (g_file_test (thumbnail, G_FILE_TEST_IS_REGULAR))
-    {
-      g_autoptr(GError) error = NULL;
-
-      found->thumbnail = gdk_texture_new_from_filename (thumbnail, &error);
-      if (found->thumbnail == NULL)
-        g_debug ("cannot load %s: %s", thumbnail, error->message);
-    }
+  found->thumbnail = viv_machine_read_thumbnail (found->directory);
 
   found->running = viv_helper_is_running (folder, NULL);
   return found;

@@ -23,6 +23,7 @@
 
 #include "viv-helper.h"
 #include "viv-machine.h"
+#include "viv-machine-private.h"
 
 #define RELOAD_DELAY_MS   50
 #define THUMBNAIL_NAME    "thumbnail.png"
@@ -39,7 +40,7 @@ struct _VivMachine
   char             *broken_reason;
   VivMachineState   state;
   char             *error_message;
-  GdkTexture       *thumbnail;
+  GBytes           *thumbnail;       /* thumbnail.png, as read */
   guint64           uptime;
   gboolean          pending_changes;
 
@@ -420,7 +421,7 @@ on_monitor_changed (GFileMonitor      *monitor G_GNUC_UNUSED,
  * @config: (transfer full) (nullable): its machine.json, as read
  * @load_error: (nullable): why machine.json could not be read, when @config
  *   is %NULL
- * @thumbnail: (nullable): its thumbnail.png, as read
+ * @thumbnail: (nullable): its thumbnail.png, as viv_machine_read_thumbnail() read it
  *
  * A machine from what VivLibrary read in a worker thread. The machine
  * watches its folder from then on: it reloads machine.json and the
@@ -432,7 +433,7 @@ VivMachine *
 viv_machine_new (const char       *directory,
                  VivMachineConfig *config,
                  const GError     *load_error,
-                 GdkTexture       *thumbnail)
+                 GBytes           *thumbnail)
 {
   g_autoptr(GFile) file = NULL;
   g_autoptr(GError) error = NULL;
@@ -441,7 +442,6 @@ viv_machine_new (const char       *directory,
 
   g_return_val_if_fail (directory != NULL, NULL);
   g_return_val_if_fail (config != NULL || load_error != NULL, NULL);
-  g_return_val_if_fail (thumbnail == NULL || GDK_IS_TEXTURE (thumbnail), NULL);
 
   self = g_object_new (VIV_TYPE_MACHINE, NULL);
   self->directory = g_canonicalize_filename (directory, NULL);
@@ -457,7 +457,7 @@ viv_machine_new (const char       *directory,
       self->broken_reason = g_strdup (load_error->message);
       self->state = VIV_MACHINE_STATE_BROKEN;
     }
-  g_set_object (&self->thumbnail, thumbnail);
+  self->thumbnail = thumbnail != NULL ? g_bytes_ref (thumbnail) : NULL;
 
   file = g_file_new_for_path (self->directory);
   self->monitor = g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
@@ -467,6 +467,39 @@ viv_machine_new (const char       *directory,
     g_debug ("cannot watch %s: %s", self->directory, error->message);
 
   return self;
+}
+
+/**
+ * viv_machine_read_thumbnail:
+ * @directory: a machine's folder
+ *
+ * Reads its thumbnail.png, in a worker thread (the library's scan and the
+ * machine's reloads both do). A file that is not a PNG counts as none.
+ *
+ * Returns: (transfer full) (nullable): the file's bytes
+ */
+GBytes *
+viv_machine_read_thumbnail (const char *directory)
+{
+  static const char png_signature[8] = "\x89PNG\r\n\x1a\n";
+  g_autofree char *path = g_build_filename (directory, THUMBNAIL_NAME, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  gsize len;
+
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return NULL;
+  if (!g_file_get_contents (path, &contents, &len, &error))
+    {
+      g_debug ("cannot load %s: %s", path, error->message);
+      return NULL;
+    }
+  if (len < sizeof png_signature || memcmp (contents, png_signature, sizeof png_signature) != 0)
+    {
+      g_debug ("cannot load %s: not a PNG image", path);
+      return NULL;
+    }
+  return g_bytes_new_take (g_steal_pointer (&contents), len);
 }
 
 /* --- getters --------------------------------------------------------------------- */
@@ -537,7 +570,15 @@ viv_machine_get_error_message (VivMachine *self)
   return self->error_message;
 }
 
-GdkTexture *
+/**
+ * viv_machine_get_thumbnail:
+ *
+ * The machine's thumbnail.png, as read (the widgets decode it): a new
+ * #GBytes each time the file changes.
+ *
+ * Returns: (transfer none) (nullable): the PNG file
+ */
+GBytes *
 viv_machine_get_thumbnail (VivMachine *self)
 {
   g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
@@ -1468,7 +1509,7 @@ typedef struct
   guint64           generation;   /* the machine's, when the reload began */
   VivMachineConfig *config;
   GError           *error;
-  GdkTexture       *thumbnail;
+  GBytes           *thumbnail;
 } Reload;
 
 static void
@@ -1476,7 +1517,7 @@ reload_free (Reload *reload)
 {
   g_clear_pointer (&reload->config, viv_machine_config_free);
   g_clear_error (&reload->error);
-  g_clear_object (&reload->thumbnail);
+  g_clear_pointer (&reload->thumbnail, g_bytes_unref);
   g_free (reload);
 }
 
@@ -1493,17 +1534,7 @@ reload_thread (GTask        *task,
     reload->config = viv_machine_config_load_dir (self->directory, &reload->error);
 
   if (reload->what & RELOAD_THUMBNAIL)
-    {
-      g_autofree char *path = g_build_filename (self->directory, THUMBNAIL_NAME, NULL);
-      g_autoptr(GError) error = NULL;
-
-      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-        {
-          reload->thumbnail = gdk_texture_new_from_filename (path, &error);
-          if (reload->thumbnail == NULL)
-            g_debug ("cannot load %s: %s", path, error->message);
-        }
-    }
+    reload->thumbnail = viv_machine_read_thumbnail (self->directory);
 
   g_task_return_boolean (task, TRUE);
 }
@@ -1539,7 +1570,8 @@ reload_apply (VivMachine *self,
     {
       if (self->thumbnail != reload->thumbnail)
         {
-          g_set_object (&self->thumbnail, reload->thumbnail);
+          g_clear_pointer (&self->thumbnail, g_bytes_unref);
+          self->thumbnail = g_steal_pointer (&reload->thumbnail);
           notify (self, PROP_THUMBNAIL);
         }
     }
@@ -1693,7 +1725,7 @@ viv_machine_dispose (GObject *object)
       g_file_monitor_cancel (self->monitor);
       g_clear_object (&self->monitor);
     }
-  g_clear_object (&self->thumbnail);
+  g_clear_pointer (&self->thumbnail, g_bytes_unref);
 
   G_OBJECT_CLASS (viv_machine_parent_class)->dispose (object);
 }
@@ -1760,7 +1792,7 @@ viv_machine_get_property (GObject    *object,
       break;
 
     case PROP_THUMBNAIL:
-      g_value_set_object (value, self->thumbnail);
+      g_value_set_boxed (value, self->thumbnail);
       break;
 
     case PROP_UPTIME:
@@ -1804,7 +1836,7 @@ viv_machine_class_init (VivMachineClass *klass)
   properties[PROP_ERROR_MESSAGE] =
     g_param_spec_string ("error-message", NULL, NULL, NULL, flags);
   properties[PROP_THUMBNAIL] =
-    g_param_spec_object ("thumbnail", NULL, NULL, GDK_TYPE_TEXTURE, flags);
+    g_param_spec_boxed ("thumbnail", NULL, NULL, G_TYPE_BYTES, flags);
   properties[PROP_UPTIME] =
     g_param_spec_uint64 ("uptime", NULL, NULL, 0, G_MAXUINT64, 0, flags);
   properties[PROP_PENDING_CHANGES] =
