@@ -29,8 +29,8 @@
 #include <glib/gstdio.h>
 #include <locale.h>
 
-#include "block/block.h"
 #include "viv-application.h"
+#include "viv-disk.h"
 #include "viv-machine-config.h"
 #include "viv-host.h"
 #include "viv-os-catalog.h"
@@ -759,19 +759,13 @@ make_image (const char *name,
             guint64     size)
 {
   char *path = g_build_filename (root, name, NULL);
-  char *reason = NULL;
-  int r;
-
-  struct vmm_block_create_opts opts = {
-    .path = path,
-    .format = g_strcmp0 (format, "qcow2") == 0 ? VMM_BLOCK_FORMAT_QCOW2 : VMM_BLOCK_FORMAT_RAW,
-    .size = size,
-  };
+  g_autoptr(GError) error = NULL;
 
   g_remove (path);
-  r = vmm_block_create (&opts, &reason);
-  if (r < 0)
-    g_error ("cannot make %s: %s", path, reason != NULL ? reason : g_strerror (-r));
+  if (!viv_disk_create (path, g_strcmp0 (format, "qcow2") == 0 ? VIV_DISK_FORMAT_QCOW2
+                                                               : VIV_DISK_FORMAT_RAW,
+                        size, &error))
+    g_error ("cannot make %s: %s", path, error->message);
   return path;
 }
 

@@ -52,7 +52,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -62,7 +61,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
-#include "block/block.h"
+#include "viv-disk.h"
 #include "viv-machine-creator.h"
 #include "viv-os-catalog.h"
 #include "viv-file.h"
@@ -808,25 +807,9 @@ make_disk (CreateData  *data,
 {
   g_autofree char *path = g_build_filename (data->staging_dir, VIV_MACHINE_CREATOR_DISK_NAME,
                                             NULL);
-  struct vmm_block_create_opts opts = {
-    .path = path,
-    .format = VMM_BLOCK_FORMAT_QCOW2,
-    .size = data->disk_size,
-  };
-  char *reason = NULL;
-  int r;
 
-  r = vmm_block_create (&opts, &reason);
-  if (r < 0)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-r),
-                   /* Translators: %s is the reason */
-                   _("Could not create the machine’s disk: %s"),
-                   reason != NULL ? reason : g_strerror (-r));
-      free (reason);
-      return FALSE;
-    }
-
+  if (!viv_disk_create (path, VIV_DISK_FORMAT_QCOW2, data->disk_size, error))
+    return FALSE;
   g_ptr_array_add (data->config->disks,
                    viv_disk_config_new (VIV_MACHINE_CREATOR_DISK_NAME, VIV_DISK_FORMAT_QCOW2));
   return TRUE;
@@ -984,54 +967,38 @@ import_image (CreateData  *data,
               GError     **error)
 {
   g_autofree char *display = g_filename_display_basename (data->image_path);
-  struct vmm_block_image_info info = { 0 };
+  g_autoptr(VivDiskInfo) info = viv_disk_inspect (data->image_path, error);
+  g_autofree char *dest = NULL;
+  StepProgress step = { data, _("Copying the disk image"), 0.05, 0.95 };
   VivDiskFormat format;
-  char *reason = NULL;
-  int r;
+  const char *name;
 
-  r = vmm_block_info (data->image_path, &info, &reason);
-  if (r < 0)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-r),
-                   /* Translators: the first %s is a file name, the second
-                    * the reason */
-                   _("“%s” cannot be used as a disk: %s"), display,
-                   reason != NULL ? reason : g_strerror (-r));
-      free (reason);
-      return FALSE;
-    }
-  format = info.format == VMM_BLOCK_FORMAT_QCOW2 ? VIV_DISK_FORMAT_QCOW2 : VIV_DISK_FORMAT_RAW;
+  if (info == NULL)
+    return FALSE;
+  format = info->format;
 
   if (data->import == VIV_DISK_IMPORT_REFERENCE)
     {
-      vmm_block_image_info_clear (&info);
       g_ptr_array_add (data->config->disks, viv_disk_config_new (data->image_path, format));
       return TRUE;
     }
 
   /* A relative backing file would not be found from the copy */
-  if (info.backing_file != NULL && !g_path_is_absolute (info.backing_file))
+  if (info->backing_file != NULL && !g_path_is_absolute (info->backing_file))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
                    /* Translators: %s is a file name */
                    _("“%s” depends on another image next to it, and cannot be copied: use it "
                      "where it is instead"), display);
-      vmm_block_image_info_clear (&info);
       return FALSE;
     }
-  vmm_block_image_info_clear (&info);
 
-  {
-    const char *name = format == VIV_DISK_FORMAT_QCOW2 ? VIV_MACHINE_CREATOR_DISK_NAME
-                                                        : "disk.img";
-    g_autofree char *dest = g_build_filename (data->staging_dir, name, NULL);
-    StepProgress step = { data, _("Copying the disk image"), 0.05, 0.95 };
-
-    set_progress (data, step.stage, step.from);
-    if (!copy_image (data->image_path, dest, on_step_progress, &step, data->cancellable, error))
-      return FALSE;
-    g_ptr_array_add (data->config->disks, viv_disk_config_new (name, format));
-  }
+  name = format == VIV_DISK_FORMAT_QCOW2 ? VIV_MACHINE_CREATOR_DISK_NAME : "disk.img";
+  dest = g_build_filename (data->staging_dir, name, NULL);
+  set_progress (data, step.stage, step.from);
+  if (!copy_image (data->image_path, dest, on_step_progress, &step, data->cancellable, error))
+    return FALSE;
+  g_ptr_array_add (data->config->disks, viv_disk_config_new (name, format));
   return TRUE;
 }
 
