@@ -582,7 +582,7 @@ test_atomic_write (void)
       library = load_library ();
       machine = viv_library_find (library, uuid);
       g_assert_nonnull (machine);
-      viv_file_set_replace_hook (kill_before_rename, NULL);
+      viv_library_set_replace_hook (library, kill_before_rename, NULL);
       viv_machine_rename_async (machine, "New name", NULL, viv_test_store_result, &result);
       viv_test_wait_result (&result);
       g_assert_not_reached ();
@@ -614,6 +614,67 @@ test_atomic_write (void)
   g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_STOPPED);
   g_clear_object (&library);
   viv_file_remove_tree (mdir);
+}
+
+/* A replace hook that counts the writes of machine.json files */
+static void
+count_write (const char *tmp_path,
+             gpointer    data)
+{
+  guint *writes = data;
+  g_autofree char *base = g_path_get_basename (tmp_path);
+
+  g_assert_true (g_str_has_prefix (base, "." VIV_MACHINE_CONFIG_FILE_NAME "."));
+  g_atomic_int_inc (writes);
+}
+
+/* The write hook is the library's: its machines, those it has and those it
+ * adds, use it, and another library's do not */
+static void
+test_replace_hook (Fixture       *f,
+                   gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachine *before = create (f, plain_config ("Before"));
+  g_autoptr(VivLibrary) other = load_library ();
+  VivMachine *other_machine = viv_library_find (other, viv_machine_get_uuid (before));
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  guint writes = 0;
+  VivMachine *after;
+
+  g_assert_nonnull (other_machine);
+  viv_library_set_replace_hook (f->library, count_write, &writes);
+
+  viv_machine_rename_async (before, "Renamed", NULL, viv_test_store_result, &result);
+  g_assert_true (viv_machine_rename_finish (before, viv_test_wait_result (&result), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (writes, ==, 1);
+  g_clear_object (&result);
+
+  /* the other library's machine, the same folder: not this hook's */
+  viv_machine_rename_async (other_machine, "Renamed again", NULL, viv_test_store_result,
+                            &result);
+  g_assert_true (viv_machine_rename_finish (other_machine, viv_test_wait_result (&result),
+                                            &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (writes, ==, 1);
+  g_clear_object (&result);
+
+  /* a machine the library makes afterwards: its machine.json, then a change */
+  after = create (f, plain_config ("After"));
+  g_assert_cmpuint (writes, ==, 2);
+  viv_machine_rename_async (after, "After, renamed", NULL, viv_test_store_result, &result);
+  g_assert_true (viv_machine_rename_finish (after, viv_test_wait_result (&result), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (writes, ==, 3);
+  g_clear_object (&result);
+
+  /* and none once it is unset */
+  viv_library_set_replace_hook (f->library, NULL, NULL);
+  viv_machine_rename_async (after, "After, again", NULL, viv_test_store_result, &result);
+  g_assert_true (viv_machine_rename_finish (after, viv_test_wait_result (&result), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (writes, ==, 3);
 }
 
 static void
@@ -1408,6 +1469,7 @@ main (int   argc,
   ADD ("delete-undo", test_delete_undo);
   ADD ("delete-commit", test_delete_commit);
   g_test_add_func ("/library/atomic-write", test_atomic_write);
+  ADD ("replace-hook", test_replace_hook);
   ADD ("broken", test_broken);
   ADD ("external-edit", test_external_edit);
   ADD ("external-add-remove", test_external_add_remove);

@@ -899,7 +899,6 @@ static void
 fixture_teardown (Fixture       *f,
                   gconstpointer  data G_GNUC_UNUSED)
 {
-  viv_machine_creator_set_test_hook (NULL, NULL);
   g_clear_object (&f->library);
   viv_file_remove_tree (f->machines_dir);
   g_free (f->machines_dir);
@@ -1326,6 +1325,49 @@ inject (const char  *step,
   return TRUE;
 }
 
+/* A test hook is its creator's: another one, creating at the same time,
+ * does not see it, and a hook set once a creation started is not that
+ * creation's */
+static void
+test_create_hook_per_creator (Fixture       *f,
+                              gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineCreator) failing = viv_machine_creator_new (f->library);
+  g_autoptr(VivMachineCreator) plain = viv_machine_creator_new (f->library);
+  g_autoptr(GAsyncResult) failing_result = NULL;
+  g_autoptr(GAsyncResult) plain_result = NULL;
+  g_autoptr(VivMachine) failed = NULL;
+  g_autoptr(VivMachine) created = NULL;
+  g_autoptr(GError) error = NULL;
+  Injection injection = { .fail_at = "config" };
+  Injection late = { .fail_at = "config" };
+
+  viv_machine_creator_set_blank (failing);
+  viv_machine_creator_set_name (failing, "Failing");
+  viv_machine_creator_set_disk_size (failing, 0);
+  viv_machine_creator_set_test_hook (failing, inject, &injection);
+  viv_machine_creator_set_blank (plain);
+  viv_machine_creator_set_name (plain, "Plain");
+  viv_machine_creator_set_disk_size (plain, 0);
+
+  viv_machine_creator_create_async (failing, NULL, viv_test_store_result, &failing_result);
+  viv_machine_creator_create_async (plain, NULL, viv_test_store_result, &plain_result);
+  /* too late for the creation under way */
+  viv_machine_creator_set_test_hook (plain, inject, &late);
+
+  failed = viv_machine_creator_create_finish (failing, viv_test_wait_result (&failing_result),
+                                              &error);
+  g_assert_null (failed);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  created = viv_machine_creator_create_finish (plain, viv_test_wait_result (&plain_result),
+                                               &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (created);
+  g_assert_cmpstr (viv_machine_get_name (created), ==, "Plain");
+  assert_no_leftovers (f, 1);
+}
+
 static void
 test_create_failures (Fixture       *f,
                       gconstpointer  data G_GNUC_UNUSED)
@@ -1345,9 +1387,8 @@ test_create_failures (Fixture       *f,
 
       viv_machine_creator_set_iso (creator, media, TRUE);
       viv_machine_creator_set_disk_size (creator, GIB);
-      viv_machine_creator_set_test_hook (inject, &injection);
+      viv_machine_creator_set_test_hook (creator, inject, &injection);
       machine = create (creator, NULL, NULL, &error);
-      viv_machine_creator_set_test_hook (NULL, NULL);
       g_assert_null (machine);
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
       g_test_message ("failure at %s: %s", steps[i], error->message);
@@ -1364,9 +1405,8 @@ test_create_failures (Fixture       *f,
     VivMachine *machine;
 
     viv_machine_creator_set_iso (creator, media, TRUE);
-    viv_machine_creator_set_test_hook (inject, &injection);
+    viv_machine_creator_set_test_hook (creator, inject, &injection);
     machine = create (creator, cancellable, NULL, &error);
-    viv_machine_creator_set_test_hook (NULL, NULL);
     g_assert_null (machine);
     g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     g_assert_cmpuint (injection.progress_calls, >=, 3);
@@ -1483,6 +1523,7 @@ main (int   argc,
   ADD ("kernel", test_create_kernel);
   ADD ("blank", test_create_blank);
   ADD ("failures", test_create_failures);
+  ADD ("hook-per-creator", test_create_hook_per_creator);
   ADD ("unique-names", test_unique_names);
 #undef ADD
 

@@ -1051,7 +1051,7 @@ test_create_stopped (Fixture       *f,
   wait_page (f, "review");
 
   /* Stopped while it makes the disk */
-  viv_machine_creator_set_test_hook (gate_hook, &gate);
+  viv_machine_creator_set_test_hook (viv_wizard_get_creator (f->wizard), gate_hook, &gate);
   g_assert_true (act (f, "wizard.create"));
   WAIT_UNTIL (gate_blocked (&gate), TIMEOUT_MS);
   g_assert_true (gate_blocked (&gate));
@@ -1085,7 +1085,7 @@ test_create_stopped (Fixture       *f,
   shoot (GTK_WIDGET (f->wizard), "wizard-create-error");
   g_assert_null (f->created);
   g_assert_cmpuint (count_machine_dirs (), ==, 0);
-  viv_machine_creator_set_test_hook (NULL, NULL);
+  viv_machine_creator_set_test_hook (viv_wizard_get_creator (f->wizard), NULL, NULL);
 
   /* Again, nothing in the way */
   config = create (f);

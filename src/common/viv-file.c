@@ -18,18 +18,6 @@
 
 #include "viv-file.h"
 
-/* The one piece of file-static state here, and only for tests. */
-static VivFileReplaceHook replace_hook;
-static gpointer replace_hook_data;
-
-void
-viv_file_set_replace_hook (VivFileReplaceHook hook,
-                           gpointer           user_data)
-{
-  replace_hook = hook;
-  replace_hook_data = user_data;
-}
-
 static void set_io_error (GError     **error,
                           int          saved_errno,
                           const char  *format,
@@ -88,6 +76,19 @@ viv_file_replace (const char  *path,
                   gsize        len,
                   GError     **error)
 {
+  return viv_file_replace_full (path, data, len, NULL, NULL, error);
+}
+
+/* viv_file_replace(), calling HOOK (nullable; for tests) just before the
+ * rename */
+gboolean
+viv_file_replace_full (const char          *path,
+                       const void          *data,
+                       gsize                len,
+                       VivFileReplaceHook   hook,
+                       gpointer             hook_data,
+                       GError             **error)
+{
   g_autofree char *display = NULL;
   g_autofree char *dir = NULL;
   g_autofree char *base = NULL;
@@ -134,8 +135,8 @@ viv_file_replace (const char  *path,
       goto fail_write;
     }
 
-  if (replace_hook != NULL)
-    replace_hook (tmp_path, replace_hook_data);
+  if (hook != NULL)
+    hook (tmp_path, hook_data);
 
   if (rename (tmp_path, path) < 0)
     {

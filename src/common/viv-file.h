@@ -8,26 +8,28 @@
 
 G_BEGIN_DECLS
 
-gboolean viv_file_replace          (const char  *path,
-                                    const void  *data,
-                                    gsize        len,
-                                    GError     **error);
-gboolean viv_file_make_private_dir (const char  *path,
-                                    GError     **error);
+/* Called by viv_file_replace_full() with the temporary file's path once it
+ * is written, fsynced and closed, just before the rename. Tests use it to
+ * simulate a crash at that point (raise (SIGKILL) from the hook). */
+typedef void (*VivFileReplaceHook) (const char *tmp_path,
+                                    gpointer    user_data);
+
+gboolean viv_file_replace          (const char          *path,
+                                    const void          *data,
+                                    gsize                len,
+                                    GError             **error);
+gboolean viv_file_replace_full     (const char          *path,
+                                    const void          *data,
+                                    gsize                len,
+                                    VivFileReplaceHook   hook,
+                                    gpointer             hook_data,
+                                    GError             **error);
+gboolean viv_file_make_private_dir (const char          *path,
+                                    GError             **error);
 
 /* Removes PATH and, for a folder (not a link to one), everything in it.
  * Best effort: what cannot be removed is left (and named in a debug
  * message). Returns whether all of it went. */
-gboolean viv_file_remove_tree      (const char  *path);
-
-/* Test only: called by viv_file_replace() with the temporary file's path
- * once it is written, fsynced and closed, just before the rename. Tests use it
- * to simulate a crash at that point (raise (SIGKILL) from the hook). Not
- * thread-safe; leave it unset (NULL) outside tests. */
-typedef void (*VivFileReplaceHook) (const char *tmp_path,
-                                    gpointer    user_data);
-
-void     viv_file_set_replace_hook (VivFileReplaceHook  hook,
-                                    gpointer            user_data);
+gboolean viv_file_remove_tree      (const char          *path);
 
 G_END_DECLS

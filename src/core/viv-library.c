@@ -52,6 +52,8 @@ struct _VivLibrary
   GFileMonitor *monitor;
   GCancellable *cancellable;
   gboolean      loaded;
+  VivFileReplaceHook replace_hook;  /* tests only; every machine gets it */
+  gpointer      replace_hook_data;
 };
 
 static void viv_library_list_model_init (GListModelInterface *iface);
@@ -162,6 +164,7 @@ entry_new (VivLibrary *self,
 
   entry->machine = machine;
   entry->key = key != NULL ? key : sort_key (viv_machine_get_name (machine));
+  viv_machine_set_replace_hook (machine, self->replace_hook, self->replace_hook_data);
   g_signal_connect (machine, "notify::name", G_CALLBACK (on_machine_notify_name), self);
   g_hash_table_insert (self->by_folder, g_strdup (viv_machine_get_uuid (machine)), entry);
   return entry;
@@ -579,6 +582,40 @@ viv_library_get_machines_dir (VivLibrary *self)
   return self->machines_dir;
 }
 
+/**
+ * viv_library_set_replace_hook:
+ * @self: a library
+ * @hook: (nullable): called in the worker thread that writes a
+ *   machine.json, just before the rename (viv_file_replace_full())
+ * @hook_data: data for @hook
+ *
+ * Tests only: the hook goes with every write of this library's machines,
+ * those in the list and those it adds later, so that a test can stop a
+ * write half-way (a crash) without touching any other library.
+ */
+void
+viv_library_set_replace_hook (VivLibrary         *self,
+                              VivFileReplaceHook  hook,
+                              gpointer            hook_data)
+{
+  GHashTableIter iter;
+  gpointer machine;
+
+  g_return_if_fail (VIV_IS_LIBRARY (self));
+
+  self->replace_hook = hook;
+  self->replace_hook_data = hook_data;
+  for (guint i = 0; i < self->items->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (self->items, i);
+
+      viv_machine_set_replace_hook (entry->machine, hook, hook_data);
+    }
+  g_hash_table_iter_init (&iter, self->deleted);
+  while (g_hash_table_iter_next (&iter, NULL, &machine))
+    viv_machine_set_replace_hook (machine, hook, hook_data);
+}
+
 /* Whether a load has completed */
 gboolean
 viv_library_get_loaded (VivLibrary *self)
@@ -760,7 +797,7 @@ viv_library_create_machine (VivLibrary              *self,
     }
 
   path = g_build_filename (directory, VIV_MACHINE_CONFIG_FILE_NAME, NULL);
-  if (!viv_machine_config_save (config, path, error))
+  if (!viv_machine_save_config (config, path, self->replace_hook, self->replace_hook_data, error))
     {
       g_rmdir (directory);
       return NULL;

@@ -94,6 +94,9 @@ struct _VivMachineCreator
   double            progress;
   const char       *stage;       /* translated, static */
   gboolean          busy;
+
+  VivMachineCreatorTestHook test_hook;
+  gpointer          test_hook_data;
 };
 
 G_DEFINE_FINAL_TYPE (VivMachineCreator, viv_machine_creator, G_TYPE_OBJECT)
@@ -107,9 +110,6 @@ enum {
 };
 
 static GParamSpec *properties[N_PROPS];
-
-static VivMachineCreatorTestHook test_hook;
-static gpointer test_hook_data;
 
 static void
 viv_machine_creator_dispose (GObject *object)
@@ -203,12 +203,25 @@ viv_machine_creator_new (VivLibrary *library)
   return self;
 }
 
+/**
+ * viv_machine_creator_set_test_hook:
+ * @self: a creator
+ * @hook: (nullable): the hook, or %NULL
+ * @user_data: data for @hook
+ *
+ * Tests only: see #VivMachineCreatorTestHook. A creation takes the hook
+ * set when it starts into its worker thread; changing it meanwhile does
+ * not touch that one.
+ */
 void
-viv_machine_creator_set_test_hook (VivMachineCreatorTestHook hook,
-                                   gpointer                  user_data)
+viv_machine_creator_set_test_hook (VivMachineCreator         *self,
+                                   VivMachineCreatorTestHook  hook,
+                                   gpointer                   user_data)
 {
-  test_hook = hook;
-  test_hook_data = user_data;
+  g_return_if_fail (VIV_IS_MACHINE_CREATOR (self));
+
+  self->test_hook = hook;
+  self->test_hook_data = user_data;
 }
 
 /* ---- choices ----------------------------------------------------------------------- */
@@ -629,6 +642,8 @@ typedef struct
   GCancellable     *cancellable;  /* ours: the caller's, or a failing test hook */
   GCancellable     *caller_cancellable;
   gulong            cancelled_id;
+  VivMachineCreatorTestHook hook; /* the creator's when this started */
+  gpointer          hook_data;
   GError           *hook_error;
 
   GMainContext     *context;
@@ -716,12 +731,13 @@ set_progress (CreateData *data,
 }
 
 static gboolean
-run_hook (const char  *step,
+run_hook (CreateData  *data,
+          const char  *step,
           GError     **error)
 {
-  if (test_hook == NULL)
+  if (data->hook == NULL)
     return TRUE;
-  if (test_hook (step, test_hook_data, error))
+  if (data->hook (step, data->hook_data, error))
     return TRUE;
   g_assert (error == NULL || *error != NULL);
   return FALSE;
@@ -746,7 +762,7 @@ on_step_progress (guint64  done,
   double fraction = total > 0 ? (double) done / (double) total : 1;
 
   set_progress (data, step->stage, step->from + (step->to - step->from) * fraction);
-  if (data->hook_error == NULL && !run_hook ("progress", &data->hook_error))
+  if (data->hook_error == NULL && !run_hook (data, "progress", &data->hook_error))
     g_cancellable_cancel (data->cancellable);
 }
 
@@ -1043,7 +1059,7 @@ create_in_thread (CreateData  *data,
   g_autofree char *config_path = NULL;
   g_autofree char *directory = NULL;
 
-  if (!run_hook ("folder", error))
+  if (!run_hook (data, "folder", error))
     return FALSE;
   if (g_mkdir_with_parents (data->machines_dir, 0755) < 0)
     {
@@ -1070,7 +1086,7 @@ create_in_thread (CreateData  *data,
   if (data->disk_size > 0)
     {
       set_progress (data, _("Creating the disk"), 0.01);
-      if (!run_hook ("disk", error) || !make_disk (data, error))
+      if (!run_hook (data, "disk", error) || !make_disk (data, error))
         return FALSE;
     }
 
@@ -1081,7 +1097,7 @@ create_in_thread (CreateData  *data,
       g_autofree char *initrd = NULL;
 
       set_progress (data, step.stage, step.from);
-      if (!run_hook ("boot-files", error) ||
+      if (!run_hook (data, "boot-files", error) ||
           !viv_media_extract_boot_files (data->media, data->staging_dir,
                                          on_step_progress, &step, &kernel, &initrd,
                                          data->cancellable, error))
@@ -1092,18 +1108,18 @@ create_in_thread (CreateData  *data,
 
   if (data->source == VIV_CREATOR_SOURCE_DISK_IMAGE)
     {
-      if (!run_hook ("copy", error) || !import_image (data, error))
+      if (!run_hook (data, "copy", error) || !import_image (data, error))
         return FALSE;
     }
 
   set_progress (data, _("Saving the machine"), 0.97);
   config_path = g_build_filename (data->staging_dir, VIV_MACHINE_CONFIG_FILE_NAME, NULL);
-  if (!run_hook ("config", error) ||
+  if (!run_hook (data, "config", error) ||
       !viv_machine_config_check (data->config, error) ||
       !viv_machine_config_save (data->config, config_path, error))
     return FALSE;
 
-  if (!run_hook ("commit", error) ||
+  if (!run_hook (data, "commit", error) ||
       g_cancellable_set_error_if_cancelled (data->cancellable, error))
     return FALSE;
   directory = g_build_filename (data->machines_dir, data->config->uuid, NULL);
@@ -1345,6 +1361,8 @@ viv_machine_creator_create_async (VivMachineCreator   *self,
 
   data = g_new0 (CreateData, 1);
   data->outer = task;
+  data->hook = self->test_hook;
+  data->hook_data = self->test_hook_data;
   data->context = g_main_context_ref_thread_default ();
   g_mutex_init (&data->lock);
   data->cancellable = g_cancellable_new ();

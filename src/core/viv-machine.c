@@ -21,6 +21,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+#include "viv-file.h"
 #include "viv-helper.h"
 #include "viv-machine.h"
 #include "viv-machine-private.h"
@@ -56,6 +57,8 @@ struct _VivMachine
   guint             reload_thumbnail_id;
   guint64           generation;      /* bumped when we change the config */
   GQueue            saves;           /* of GTask: changes to machine.json */
+  VivFileReplaceHook replace_hook;   /* tests: see viv_library_set_replace_hook() */
+  gpointer          replace_hook_data;
 };
 
 G_DEFINE_FINAL_TYPE (VivMachine, viv_machine, G_TYPE_OBJECT)
@@ -467,6 +470,19 @@ viv_machine_new (const char       *directory,
     g_debug ("cannot watch %s: %s", self->directory, error->message);
 
   return self;
+}
+
+/* Tests: VivLibrary passes its hook on to each machine (see
+ * viv_library_set_replace_hook()); the saves started after this use it */
+void
+viv_machine_set_replace_hook (VivMachine         *self,
+                              VivFileReplaceHook  hook,
+                              gpointer            hook_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  self->replace_hook = hook;
+  self->replace_hook_data = hook_data;
 }
 
 /**
@@ -1100,16 +1116,60 @@ change_free (Change *change)
 
 static void save_next (VivMachine *self);
 
+/* What a worker thread writes: the machine's test hook goes with it */
+typedef struct
+{
+  VivMachineConfig   *config;
+  char               *path;
+  VivFileReplaceHook  hook;
+  gpointer            hook_data;
+} Save;
+
+static void
+save_free (Save *save)
+{
+  g_clear_pointer (&save->config, viv_machine_config_free);
+  g_free (save->path);
+  g_free (save);
+}
+
+/**
+ * viv_machine_save_config:
+ * @config: a configuration
+ * @path: where to write it
+ * @hook: (nullable): a test hook, called before the rename
+ * @hook_data: data for @hook
+ * @error: return location for a #VIV_MACHINE_CONFIG_ERROR or a #GIOError
+ *
+ * viv_machine_config_save(), with the library's test hook. Blocks on the
+ * disk.
+ */
+gboolean
+viv_machine_save_config (const VivMachineConfig  *config,
+                         const char              *path,
+                         VivFileReplaceHook       hook,
+                         gpointer                 hook_data,
+                         GError                 **error)
+{
+  g_autofree char *data = NULL;
+  gsize len;
+
+  if (!viv_machine_config_check (config, error))
+    return FALSE;
+  data = viv_machine_config_to_data (config, &len);
+  return viv_file_replace_full (path, data, len, hook, hook_data, error);
+}
+
 static void
 save_thread (GTask        *task,
              gpointer      source_object G_GNUC_UNUSED,
              gpointer      task_data,
              GCancellable *cancellable G_GNUC_UNUSED)
 {
-  const char *path = g_object_get_data (G_OBJECT (task), "path");
+  Save *save = task_data;
   GError *error = NULL;
 
-  if (!viv_machine_config_save (task_data, path, &error))
+  if (!viv_machine_save_config (save->config, save->path, save->hook, save->hook_data, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
@@ -1126,11 +1186,11 @@ on_saved (GObject      *object,
 
   if (g_task_propagate_boolean (G_TASK (result), &error))
     {
-      VivMachineConfig *saved = g_task_get_task_data (G_TASK (result));
+      Save *saved = g_task_get_task_data (G_TASK (result));
 
       /* What is on disk now; a reload that read the file before is stale. */
       self->generation++;
-      set_config (self, viv_machine_config_copy (saved), NULL);
+      set_config (self, viv_machine_config_copy (saved->config), NULL);
       g_task_return_boolean (change_task, TRUE);
     }
   else
@@ -1154,6 +1214,7 @@ save_next (VivMachine *self)
       g_autoptr(VivMachineConfig) config = NULL;
       g_autoptr(GTask) task = NULL;
       g_autoptr(GError) error = NULL;
+      Save *save;
 
       if (self->config == NULL)
         {
@@ -1198,14 +1259,14 @@ save_next (VivMachine *self)
           continue;
         }
 
+      save = g_new0 (Save, 1);
+      save->config = g_steal_pointer (&config);
+      save->path = g_build_filename (self->directory, VIV_MACHINE_CONFIG_FILE_NAME, NULL);
+      save->hook = self->replace_hook;
+      save->hook_data = self->replace_hook_data;
       task = g_task_new (self, NULL, on_saved, NULL);
       g_task_set_source_tag (task, save_next);
-      g_object_set_data_full (G_OBJECT (task), "path",
-                              g_build_filename (self->directory, VIV_MACHINE_CONFIG_FILE_NAME,
-                                                NULL),
-                              g_free);
-      g_task_set_task_data (task, g_steal_pointer (&config),
-                            (GDestroyNotify) viv_machine_config_free);
+      g_task_set_task_data (task, save, (GDestroyNotify) save_free);
       g_task_run_in_thread (task, save_thread);
       return;
     }
