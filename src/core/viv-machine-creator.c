@@ -51,7 +51,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -766,43 +765,17 @@ on_step_progress (guint64  done,
     g_cancellable_cancel (data->cancellable);
 }
 
-static void set_io_error (GError     **error,
-                          int          saved_errno,
-                          const char  *format,
-                          ...) G_GNUC_PRINTF (3, 4);
-
+/* "Could not read “%s”: %s" for PATH and the errno */
 static void
-set_io_error (GError     **error,
-              int          saved_errno,
-              const char  *format,
-              ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), message);
-}
-
-/* "Could not read/write “%s”: %s" for PATH and the errno */
-static void
-set_file_error (GError     **error,
+set_read_error (GError     **error,
                 int          saved_errno,
-                const char  *path,
-                gboolean     writing)
+                const char  *path)
 {
   g_autofree char *display = g_filename_display_name (path);
 
-  if (writing)
-    set_io_error (error, saved_errno,
-                  /* Translators: the first %s is a file name, the second the reason */
-                  _("Could not write “%s”: %s"), display, g_strerror (saved_errno));
-  else
-    set_io_error (error, saved_errno,
-                  /* Translators: the first %s is a file name, the second the reason */
-                  _("Could not read “%s”: %s"), display, g_strerror (saved_errno));
+  viv_file_set_io_error (error, saved_errno,
+                         /* Translators: the first %s is a file name, the second the reason */
+                         _("Could not read “%s”: %s"), display, g_strerror (saved_errno));
 }
 
 static void
@@ -812,9 +785,10 @@ set_folder_error (GError     **error,
 {
   g_autofree char *display = g_filename_display_name (path);
 
-  set_io_error (error, saved_errno,
-                /* Translators: the first %s is a folder name, the second the reason */
-                _("Could not create the folder “%s”: %s"), display, g_strerror (saved_errno));
+  viv_file_set_io_error (error, saved_errno,
+                         /* Translators: the first %s is a folder name, the second the reason */
+                         _("Could not create the folder “%s”: %s"), display,
+                         g_strerror (saved_errno));
 }
 
 static gboolean
@@ -889,7 +863,7 @@ copy_image (const char            *source,
   in = open (source, O_RDONLY | O_CLOEXEC);
   if (in < 0 || fstat (in, &st) < 0)
     {
-      set_file_error (error, errno, source, FALSE);
+      set_read_error (error, errno, source);
       goto out;
     }
   size = (guint64) st.st_size;
@@ -964,10 +938,10 @@ copy_image (const char            *source,
   goto out;
 
 read_error:
-  set_file_error (error, errno, source, FALSE);
+  set_read_error (error, errno, source);
   goto out;
 write_error:
-  set_file_error (error, errno, dest, TRUE);
+  viv_file_set_write_error (error, errno, dest);
 out:
   if (in >= 0)
     close (in);
@@ -1040,24 +1014,12 @@ check_file (const char  *path,
 }
 
 static gboolean
-fsync_dir (const char *path)
-{
-  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int r;
-
-  if (fd < 0)
-    return FALSE;
-  r = fsync (fd);
-  close (fd);
-  return r == 0;
-}
-
-static gboolean
 create_in_thread (CreateData  *data,
                   GError     **error)
 {
   g_autofree char *config_path = NULL;
   g_autofree char *directory = NULL;
+  int r;
 
   if (!run_hook (data, "folder", error))
     return FALSE;
@@ -1129,8 +1091,9 @@ create_in_thread (CreateData  *data,
       return FALSE;
     }
   g_clear_pointer (&data->staging_dir, g_free);
-  if (!fsync_dir (data->machines_dir))
-    g_debug ("cannot sync %s: %s", data->machines_dir, g_strerror (errno));
+  r = viv_file_fsync_dir (data->machines_dir);
+  if (r < 0)
+    g_debug ("cannot sync %s: %s", data->machines_dir, g_strerror (-r));
   data->directory = g_steal_pointer (&directory);
   set_progress (data, _("Saving the machine"), 1);
   return TRUE;
