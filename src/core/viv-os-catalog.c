@@ -571,7 +571,7 @@ viv_os_item_get_eol (VivOsItem *self)
  *
  * Case-insensitive search over the name, the short ids and the vendor: every
  * word of @query must occur in one of them ("debian 11" finds Debian 11). An
- * empty query matches everything. A GtkCustomFilter can wrap this.
+ * empty query matches everything. A list filter in the widgets can wrap this.
  */
 gboolean
 viv_os_item_matches (VivOsItem  *self,
