@@ -9,7 +9,7 @@
 #include <glib/gi18n.h>
 
 #include "viv-application.h"
-#include "viv-os-database.h"
+#include "viv-os-catalog.h"
 #include "viv-window.h"
 
 struct _VivApplication
@@ -174,7 +174,7 @@ viv_application_startup (GApplication *app)
 
   /* Both read in worker threads from now on, so that the first window
    * finds them (nearly) ready */
-  viv_os_database_load (viv_os_database_get_default ());
+  viv_os_catalog_load (viv_os_catalog_get_default ());
   self->library = viv_library_new (NULL);
   viv_library_load_async (self->library, self->cancellable, on_library_loaded,
                           g_object_ref (self));

@@ -15,12 +15,11 @@
 
 #include "config.h"
 
-#include <unistd.h>
-
 #include <glib/gi18n.h>
 
 #include "viv-machine-preferences.h"
-#include "viv-os-database.h"
+#include "viv-host.h"
+#include "viv-os-catalog.h"
 #include "viv-file-chooser.h"
 
 #define MIB               (G_GUINT64_CONSTANT (1) << 20)
@@ -76,27 +75,6 @@ enum {
 };
 
 static GParamSpec *properties[N_PROPS];
-
-/* --- the host --------------------------------------------------------------------- */
-
-/* This computer's memory in bytes: the most a machine may have */
-guint64
-viv_host_memory (void)
-{
-  long pages = sysconf (_SC_PHYS_PAGES);
-  long page_size = sysconf (_SC_PAGESIZE);
-
-  if (pages <= 0 || page_size <= 0)
-    return VIV_MACHINE_CONFIG_MAX_MEMORY;
-  return MIN ((guint64) pages * (guint64) page_size, VIV_MACHINE_CONFIG_MAX_MEMORY);
-}
-
-/* This computer's processors: the most a machine may have */
-guint
-viv_host_cpus (void)
-{
-  return CLAMP (g_get_num_processors (), 1, VIV_MACHINE_CONFIG_MAX_CPUS);
-}
 
 /* --- helpers ------------------------------------------------------------------------- */
 
@@ -231,7 +209,7 @@ static void
 update_os (VivMachinePreferences *self)
 {
   const char *os_id = viv_machine_get_os_id (self->machine);
-  const char *name = viv_os_database_get_name (viv_os_database_get_default (), os_id);
+  const char *name = viv_os_catalog_get_name (viv_os_catalog_get_default (), os_id);
 
   adw_action_row_set_subtitle (self->os_row,
                                name != NULL ? name : os_id != NULL ? os_id : _("Unknown"));
@@ -685,7 +663,7 @@ on_machine_notify (VivMachinePreferences *self)
 }
 
 static void
-on_os_database_loaded (VivMachinePreferences *self)
+on_os_catalog_loaded (VivMachinePreferences *self)
 {
   update_os (self);
 }
@@ -714,8 +692,8 @@ viv_machine_preferences_constructed (GObject *object)
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->machine, "notify::pending-changes",
                            G_CALLBACK (update_pending), self, G_CONNECT_SWAPPED);
-  g_signal_connect_object (viv_os_database_get_default (), "notify::loaded",
-                           G_CALLBACK (on_os_database_loaded), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (viv_os_catalog_get_default (), "notify::loaded",
+                           G_CALLBACK (on_os_catalog_loaded), self, G_CONNECT_SWAPPED);
   update (self);
   load_log (self);
 }

@@ -20,7 +20,4 @@ VivMachine            *viv_machine_preferences_get_machine (VivMachinePreference
 char                  *viv_machine_preferences_dup_log     (VivMachinePreferences *self);
 gboolean               viv_machine_preferences_get_busy    (VivMachinePreferences *self);
 
-guint64                viv_host_memory                     (void);
-guint                  viv_host_cpus                       (void);
-
 G_END_DECLS

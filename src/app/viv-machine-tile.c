@@ -19,7 +19,8 @@
 #include <glib/gi18n.h>
 
 #include "viv-machine-tile.h"
-#include "viv-os-database.h"
+#include "viv-os-catalog.h"
+#include "viv-os-logo.h"
 #include "viv-shortcuts.h"
 
 #define THUMBNAIL_WIDTH          192
@@ -34,6 +35,8 @@ struct _VivMachineTile
   VivMachine *machine;
   gboolean    compact;
   GtkPopover *menu;       /* made on first use */
+  GBytes     *thumbnail_png;  /* the machine's thumbnail, as read, and its picture */
+  GdkTexture *thumbnail;
 
   /* template children */
   GtkBox     *box;
@@ -300,10 +303,10 @@ problem_of (VivMachine *machine)
 static void
 update_os (VivMachineTile *self)
 {
-  VivOsDatabase *database = viv_os_database_get_default ();
+  VivOsCatalog *catalog = viv_os_catalog_get_default ();
   const char *os_id = viv_machine_get_os_id (self->machine);
-  const char *os_name = viv_os_database_get_name (database, os_id);
-  GdkPaintable *logo = viv_os_database_get_logo (database, os_id);
+  const char *os_name = viv_os_catalog_get_name (catalog, os_id);
+  GdkPaintable *logo = viv_os_logo_get_paintable (viv_os_catalog_get_logo (catalog, os_id));
 
   /* Tiles keep a line for it, so that a row of tiles lines up */
   gtk_label_set_label (self->os_label, os_name);
@@ -318,12 +321,31 @@ update_os (VivMachineTile *self)
   set_css_class (GTK_WIDGET (self->placeholder), "logo", logo != NULL);
 }
 
+/* The machine's thumbnail.png as a picture, decoded when it changes */
+static void
+update_thumbnail (VivMachineTile *self)
+{
+  GBytes *png = self->machine != NULL ? viv_machine_get_thumbnail (self->machine) : NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (png == self->thumbnail_png)
+    return;
+  g_clear_pointer (&self->thumbnail_png, g_bytes_unref);
+  g_clear_object (&self->thumbnail);
+  if (png == NULL)
+    return;
+  self->thumbnail_png = g_bytes_ref (png);
+  self->thumbnail = gdk_texture_new_from_bytes (png, &error);
+  if (self->thumbnail == NULL)
+    g_debug ("cannot load the thumbnail of %s: %s", viv_machine_get_uuid (self->machine),
+             error->message);
+}
+
 static void
 update (VivMachineTile *self)
 {
   g_autofree char *accessible = NULL;
   VivMachineState state;
-  GdkTexture *thumbnail;
   const char *badge_icon = NULL;
   const char *badge_class = NULL;
   const char *problem;
@@ -335,6 +357,7 @@ update (VivMachineTile *self)
       gtk_label_set_label (self->state_label, NULL);
       gtk_label_set_label (self->end_state_label, NULL);
       gtk_widget_set_visible (GTK_WIDGET (self->badge), FALSE);
+      update_thumbnail (self);
       gtk_picture_set_paintable (self->picture, NULL);
       return;
     }
@@ -356,10 +379,10 @@ update (VivMachineTile *self)
   set_css_class (GTK_WIDGET (self->thumbnail_frame), "error", error);
   update_os (self);
 
-  thumbnail = viv_machine_get_thumbnail (self->machine);
-  gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (thumbnail));
+  update_thumbnail (self);
+  gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (self->thumbnail));
   gtk_stack_set_visible_child_name (self->thumbnail_stack,
-                                    thumbnail != NULL ? "thumbnail" : "placeholder");
+                                    self->thumbnail != NULL ? "thumbnail" : "placeholder");
 
   switch (state)
     {
@@ -411,7 +434,7 @@ on_machine_notify (VivMachineTile *self)
 }
 
 static void
-on_os_database_loaded (VivMachineTile *self)
+on_os_catalog_loaded (VivMachineTile *self)
 {
   if (self->machine != NULL)
     update_os (self);
@@ -520,6 +543,8 @@ viv_machine_tile_dispose (GObject *object)
   if (self->machine != NULL)
     g_signal_handlers_disconnect_by_data (self->machine, self);
   g_clear_object (&self->machine);
+  g_clear_pointer (&self->thumbnail_png, g_bytes_unref);
+  g_clear_object (&self->thumbnail);
   g_clear_pointer ((GtkWidget **) &self->menu, gtk_widget_unparent);
 
   gtk_widget_dispose_template (GTK_WIDGET (self), VIV_TYPE_MACHINE_TILE);
@@ -634,8 +659,8 @@ viv_machine_tile_init (VivMachineTile *self)
   g_signal_connect (long_press, "pressed", G_CALLBACK (on_long_press), self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (long_press));
 
-  g_signal_connect_object (viv_os_database_get_default (), "notify::loaded",
-                           G_CALLBACK (on_os_database_loaded), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (viv_os_catalog_get_default (), "notify::loaded",
+                           G_CALLBACK (on_os_catalog_loaded), self, G_CONNECT_SWAPPED);
 
   update_layout (self);
 }

@@ -18,28 +18,12 @@
 
 #include "viv-file.h"
 
-/* The one piece of file-static state here, and only for tests. */
-static VivFileReplaceHook replace_hook;
-static gpointer replace_hook_data;
-
+/* Sets ERROR to a G_IO_ERROR for SAVED_ERRNO, with the message FORMAT makes */
 void
-viv_file_set_replace_hook (VivFileReplaceHook hook,
-                           gpointer           user_data)
-{
-  replace_hook = hook;
-  replace_hook_data = user_data;
-}
-
-static void set_io_error (GError     **error,
-                          int          saved_errno,
-                          const char  *format,
-                          ...) G_GNUC_PRINTF (3, 4);
-
-static void
-set_io_error (GError     **error,
-              int          saved_errno,
-              const char  *format,
-              ...)
+viv_file_set_io_error (GError     **error,
+                       int          saved_errno,
+                       const char  *format,
+                       ...)
 {
   g_autofree char *message = NULL;
   va_list args;
@@ -51,10 +35,27 @@ set_io_error (GError     **error,
   g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), message);
 }
 
-static gboolean
-write_all (int          fd,
-           const void  *data,
-           gsize        len)
+/* "Could not write “PATH”: the reason" */
+void
+viv_file_set_write_error (GError     **error,
+                          int          saved_errno,
+                          const char  *path)
+{
+  g_autofree char *display = g_filename_display_name (path);
+
+  viv_file_set_io_error (error, saved_errno,
+                         /* Translators: the first %s is a file name, the second
+                          * the reason, like “No space left on device” */
+                         _("Could not write “%s”: %s"),
+                         display, g_strerror (saved_errno));
+}
+
+/* Writes all of DATA to FD, again after EINTR and short writes; FALSE
+ * with errno set on failure */
+gboolean
+viv_file_write_all (int          fd,
+                    const void  *data,
+                    gsize        len)
 {
   const guint8 *p = data;
 
@@ -88,13 +89,26 @@ viv_file_replace (const char  *path,
                   gsize        len,
                   GError     **error)
 {
+  return viv_file_replace_full (path, data, len, NULL, NULL, error);
+}
+
+/* viv_file_replace(), calling HOOK (nullable; for tests) just before the
+ * rename */
+gboolean
+viv_file_replace_full (const char          *path,
+                       const void          *data,
+                       gsize                len,
+                       VivFileReplaceHook   hook,
+                       gpointer             hook_data,
+                       GError             **error)
+{
   g_autofree char *display = NULL;
   g_autofree char *dir = NULL;
   g_autofree char *base = NULL;
   g_autofree char *tmp_name = NULL;
   g_autofree char *tmp_path = NULL;
   int fd;
-  int dir_fd;
+  int r;
   int saved_errno;
 
   g_return_val_if_fail (path != NULL && *path != '\0', FALSE);
@@ -111,15 +125,15 @@ viv_file_replace (const char  *path,
   if (fd < 0)
     {
       saved_errno = errno;
-      set_io_error (error, saved_errno,
-                    /* Translators: the first %s is a file name, the second
-                     * the reason, like “Permission denied” */
-                    _("Could not create a temporary file to write “%s”: %s"),
-                    display, g_strerror (saved_errno));
+      viv_file_set_io_error (error, saved_errno,
+                             /* Translators: the first %s is a file name, the second
+                              * the reason, like “Permission denied” */
+                             _("Could not create a temporary file to write “%s”: %s"),
+                             display, g_strerror (saved_errno));
       return FALSE;
     }
 
-  if (!write_all (fd, data, len) || fsync (fd) < 0)
+  if (!viv_file_write_all (fd, data, len) || fsync (fd) < 0)
     {
       saved_errno = errno;
       close (fd);
@@ -134,48 +148,57 @@ viv_file_replace (const char  *path,
       goto fail_write;
     }
 
-  if (replace_hook != NULL)
-    replace_hook (tmp_path, replace_hook_data);
+  if (hook != NULL)
+    hook (tmp_path, hook_data);
 
   if (rename (tmp_path, path) < 0)
     {
       saved_errno = errno;
       g_unlink (tmp_path);
-      set_io_error (error, saved_errno,
-                    /* Translators: the first %s is a file name, the second
-                     * the reason, like “Permission denied” */
-                    _("Could not replace “%s”: %s"),
-                    display, g_strerror (saved_errno));
+      viv_file_set_io_error (error, saved_errno,
+                             /* Translators: the first %s is a file name, the second
+                              * the reason, like “Permission denied” */
+                             _("Could not replace “%s”: %s"),
+                             display, g_strerror (saved_errno));
       return FALSE;
     }
 
-  /* The rename is done; this makes it durable. A file system that cannot
-   * fsync a folder (EINVAL) makes renames durable on its own terms. */
-  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0 || (fsync (dir_fd) < 0 && errno != EINVAL))
+  /* The rename is done; this makes it durable */
+  r = viv_file_fsync_dir (dir);
+  if (r < 0)
     {
-      saved_errno = errno;
-      if (dir_fd >= 0)
-        close (dir_fd);
-      set_io_error (error, saved_errno,
-                    /* Translators: the first %s is a file name, the second
-                     * the reason, like “Input/output error” */
-                    _("Could not flush the folder of “%s” to disk: %s"),
-                    display, g_strerror (saved_errno));
+      saved_errno = -r;
+      viv_file_set_io_error (error, saved_errno,
+                             /* Translators: the first %s is a file name, the second
+                              * the reason, like “Input/output error” */
+                             _("Could not flush the folder of “%s” to disk: %s"),
+                             display, g_strerror (saved_errno));
       return FALSE;
     }
-  close (dir_fd);
 
   return TRUE;
 
 fail_write:
   g_unlink (tmp_path);
-  set_io_error (error, saved_errno,
-                /* Translators: the first %s is a file name, the second
-                 * the reason, like “No space left on device” */
-                _("Could not write “%s”: %s"),
-                display, g_strerror (saved_errno));
+  viv_file_set_write_error (error, saved_errno, path);
   return FALSE;
+}
+
+/* Flushes the folder PATH (the renames in it) to disk: 0, or -errno. A
+ * file system that cannot fsync a folder (EINVAL) makes renames durable on
+ * its own terms: that is 0 too. */
+int
+viv_file_fsync_dir (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r = 0;
+
+  if (fd < 0)
+    return -errno;
+  if (fsync (fd) < 0 && errno != EINVAL)
+    r = -errno;
+  close (fd);
+  return r;
 }
 
 /* Creates PATH (and its missing parents) with mode 0700, or accepts an
@@ -203,40 +226,40 @@ viv_file_make_private_dir (const char  *path,
           lstat (path, &st) < 0)
         {
           saved_errno = errno;
-          set_io_error (error, saved_errno,
-                        /* Translators: the first %s is a folder name, the
-                         * second the reason, like “Permission denied” */
-                        _("Could not create the folder “%s”: %s"),
-                        display, g_strerror (saved_errno));
+          viv_file_set_io_error (error, saved_errno,
+                                 /* Translators: the first %s is a folder name, the
+                                  * second the reason, like “Permission denied” */
+                                 _("Could not create the folder “%s”: %s"),
+                                 display, g_strerror (saved_errno));
           return FALSE;
         }
     }
 
   if (S_ISLNK (st.st_mode))
     {
-      set_io_error (error, ENOTDIR, _("“%s” is a symbolic link, not a folder"), display);
+      viv_file_set_io_error (error, ENOTDIR, _("“%s” is a symbolic link, not a folder"), display);
       return FALSE;
     }
 
   if (!S_ISDIR (st.st_mode))
     {
-      set_io_error (error, ENOTDIR, _("“%s” is not a folder"), display);
+      viv_file_set_io_error (error, ENOTDIR, _("“%s” is not a folder"), display);
       return FALSE;
     }
 
   if (st.st_uid != geteuid ())
     {
-      set_io_error (error, EPERM, _("The folder “%s” belongs to another user"), display);
+      viv_file_set_io_error (error, EPERM, _("The folder “%s” belongs to another user"), display);
       return FALSE;
     }
 
   if ((st.st_mode & 0077) != 0)
     {
-      set_io_error (error, EPERM,
-                    /* Translators: %04o is a file mode, like 0755 */
-                    _("The folder “%s” is open to other users (mode %04o); it must be "
-                      "private (0700)"),
-                    display, (guint) (st.st_mode & 07777));
+      viv_file_set_io_error (error, EPERM,
+                             /* Translators: %04o is a file mode, like 0755 */
+                             _("The folder “%s” is open to other users (mode %04o); it must be "
+                               "private (0700)"),
+                             display, (guint) (st.st_mode & 07777));
       return FALSE;
     }
 

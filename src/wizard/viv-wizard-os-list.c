@@ -17,7 +17,7 @@
 
 #include <glib/gi18n.h>
 
-#include "viv-os-database.h"
+#include "viv-os-logo.h"
 #include "viv-wizard-os-list.h"
 
 struct _VivWizardOsList
@@ -119,8 +119,7 @@ on_bind (GtkSignalListItemFactory *factory G_GNUC_UNUSED,
   GtkWidget *labels = gtk_widget_get_next_sibling (icon);
   GtkWidget *name = gtk_widget_get_first_child (labels);
   GtkWidget *details = gtk_widget_get_next_sibling (name);
-  GdkPaintable *logo = viv_os_database_get_logo (viv_os_database_get_default (),
-                                                 viv_os_item_get_id (item));
+  GdkPaintable *logo = viv_os_logo_get_paintable (viv_os_item_get_logo_icon (item));
   g_autoptr(GString) text = g_string_new (NULL);
   const char *vendor = viv_os_item_get_vendor (item);
   const char *date = viv_os_item_get_release_date (item);

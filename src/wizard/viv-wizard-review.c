@@ -19,6 +19,7 @@
 
 #include <glib/gi18n.h>
 
+#include "viv-host.h"
 #include "viv-size.h"
 #include "viv-wizard-private.h"
 

@@ -21,14 +21,13 @@
 
 #include "config.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include <glib/gi18n.h>
 
-#include "block/block.h"
+#include "viv-disk.h"
 #include "viv-file-chooser.h"
-#include "viv-os-database.h"
+#include "viv-os-logo.h"
 #include "viv-wizard-private.h"
 
 /* Quicker than this, the "detecting" page is not worth showing */
@@ -113,10 +112,12 @@ is_iso_source (VivWizard *self)
 static GdkPaintable *
 os_logo (OsinfoOs *os)
 {
+  const char *id;
+
   if (os == NULL)
     return NULL;
-  return viv_os_database_get_logo (viv_os_database_get_default (),
-                                   osinfo_entity_get_id (OSINFO_ENTITY (os)));
+  id = osinfo_entity_get_id (OSINFO_ENTITY (os));
+  return viv_os_logo_get_paintable (viv_os_catalog_get_logo (viv_os_catalog_get_default (), id));
 }
 
 /**
@@ -502,80 +503,21 @@ choose_iso_action (GtkWidget  *widget,
 
 /* --- a disk image ------------------------------------------------------------------- */
 
-typedef struct
-{
-  char    *path;
-  char    *format;
-  guint64  virtual_size;
-  guint64  actual_size;
-} DiskInfo;
-
-static void
-disk_info_free (DiskInfo *info)
-{
-  g_free (info->path);
-  g_free (info->format);
-  g_free (info);
-}
-
-static void
-disk_info_thread (GTask        *task,
-                  gpointer      source_object G_GNUC_UNUSED,
-                  gpointer      task_data,
-                  GCancellable *cancellable G_GNUC_UNUSED)
-{
-  DiskInfo *info = task_data;
-  struct vmm_block_image_info image = { 0 };
-  g_autoptr(GError) reason = NULL;
-  int r;
-
-  if (!g_file_test (info->path, G_FILE_TEST_IS_REGULAR))
-    {
-      g_autofree char *display = g_filename_display_basename (info->path);
-
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                               g_file_test (info->path, G_FILE_TEST_EXISTS)
-                               /* Translators: %s is a file name */
-                               ? _("“%s” is not a file")
-                               /* Translators: %s is a file name */
-                               : _("“%s” does not exist"), display);
-      return;
-    }
-
-  r = vmm_block_info (info->path, &image, &reason);
-  if (r < 0)
-    {
-      g_autofree char *display = g_filename_display_basename (info->path);
-
-      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (-r),
-                               /* Translators: the first %s is a file name, the second the
-                                * reason */
-                               _("“%s” cannot be used as a disk: %s"), display,
-                               reason->message);
-      return;
-    }
-  info->format = g_strdup (vmm_block_format_name (image.format));
-  info->virtual_size = image.virtual_size;
-  info->actual_size = image.actual_size;
-  vmm_block_image_info_clear (&image);
-  g_task_return_boolean (task, TRUE);
-}
-
 static void
 on_disk_info (GObject      *object G_GNUC_UNUSED,
               GAsyncResult *result,
               gpointer      user_data)
 {
   g_autoptr(VivWizard) self = user_data;
-  DiskInfo *info = g_task_get_task_data (G_TASK (result));
   g_autoptr(GError) error = NULL;
+  g_autoptr(VivDiskInfo) info = viv_disk_inspect_finish (result, &error);
 
   if (self->disposed || g_task_get_cancellable (G_TASK (result)) != self->disk_cancellable)
     return;
   g_clear_object (&self->disk_cancellable);
   gtk_spinner_stop (self->disk_spinner);
 
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  if (info == NULL)
     {
       self->disk_ok = FALSE;
       adw_action_row_set_subtitle (self->disk_file_row, error->message);
@@ -583,17 +525,18 @@ on_disk_info (GObject      *object G_GNUC_UNUSED,
     }
   else
     {
+      const char *format = viv_disk_format_to_string (info->format);
       g_autofree char *size = viv_wizard_format_size (info->virtual_size);
       g_autofree char *subtitle = NULL;
 
       self->disk_ok = TRUE;
       g_free (self->disk_format);
-      self->disk_format = g_strdup (info->format);
+      self->disk_format = g_strdup (format);
       self->disk_virtual_size = info->virtual_size;
       self->disk_actual_size = info->actual_size;
       /* Translators: a disk image: its format ("qcow2"), its size ("20 GiB")
        * and where it is */
-      subtitle = g_strdup_printf (_("%s, %s — %s"), info->format, size, info->path);
+      subtitle = g_strdup_printf (_("%s, %s — %s"), format, size, self->disk_path);
       adw_action_row_set_subtitle (self->disk_file_row, subtitle);
     }
   viv_wizard_update_actions (self);
@@ -603,9 +546,7 @@ static void
 choose_disk_image (VivWizard  *self,
                    const char *path)
 {
-  g_autoptr(GTask) task = NULL;
   g_autofree char *display = g_filename_display_basename (path);
-  DiskInfo *info;
 
   viv_wizard_cancel_source_tasks (self);
   g_clear_object (&self->media);
@@ -624,12 +565,8 @@ choose_disk_image (VivWizard  *self,
   gtk_spinner_start (self->disk_spinner);
 
   self->disk_cancellable = g_cancellable_new ();
-  info = g_new0 (DiskInfo, 1);
-  info->path = g_strdup (self->disk_path);
-  task = g_task_new (NULL, self->disk_cancellable, on_disk_info, g_object_ref (self));
-  g_task_set_source_tag (task, choose_disk_image);
-  g_task_set_task_data (task, info, (GDestroyNotify) disk_info_free);
-  g_task_run_in_thread (task, disk_info_thread);
+  viv_disk_inspect_async (self->disk_path, self->disk_cancellable, on_disk_info,
+                          g_object_ref (self));
 
   viv_wizard_show_page (self, "disk-image", !viv_wizard_is_page (self, "disk-image"));
 }

@@ -25,9 +25,10 @@
 
 #include "viv-application.h"
 #include "viv-helper.h"
+#include "viv-host.h"
 #include "viv-machine-preferences.h"
 #include "viv-machine-tile.h"
-#include "viv-os-database.h"
+#include "viv-os-catalog.h"
 #include "viv-serial-console.h"
 #include "viv-test-ui.h"
 #include "viv-window.h"
@@ -231,7 +232,7 @@ fixture_setup (Fixture       *f,
   WAIT_UNTIL (viv_machine_get_state (f->broken) == VIV_MACHINE_STATE_BROKEN, TIMEOUT_MS);
 
   /* The OS names come from osinfo-db, read in a worker thread */
-  WAIT_UNTIL (viv_os_database_get_loaded (viv_os_database_get_default ()), TIMEOUT_MS);
+  WAIT_UNTIL (viv_os_catalog_get_loaded (viv_os_catalog_get_default ()), TIMEOUT_MS);
 
   open_window (f);
   WAIT_UNTIL (g_strcmp0 (viv_window_get_visible_page (f->window), "collection") == 0 &&

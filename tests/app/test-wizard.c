@@ -29,11 +29,11 @@
 #include <glib/gstdio.h>
 #include <locale.h>
 
-#include "block/block.h"
 #include "viv-application.h"
+#include "viv-disk.h"
 #include "viv-machine-config.h"
+#include "viv-host.h"
 #include "viv-os-catalog.h"
-#include "viv-os-database.h"
 #include "viv-test-images.h"
 #include "viv-test-ui.h"
 #include "viv-window.h"
@@ -333,7 +333,7 @@ fixture_setup (Fixture       *f,
   WAIT_UNTIL (viv_library_get_loaded (f->library), TIMEOUT_MS);
   g_assert_true (viv_library_get_loaded (f->library));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (f->library)), ==, 0);
-  WAIT_UNTIL (viv_os_database_get_loaded (viv_os_database_get_default ()), TIMEOUT_MS);
+  WAIT_UNTIL (viv_os_catalog_get_loaded (viv_os_catalog_get_default ()), TIMEOUT_MS);
 
   g_application_activate (G_APPLICATION (the_app));
   f->window = VIV_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (the_app)));
@@ -759,19 +759,13 @@ make_image (const char *name,
             guint64     size)
 {
   char *path = g_build_filename (root, name, NULL);
-  g_autoptr(GError) reason = NULL;
-  int r;
-
-  struct vmm_block_create_opts opts = {
-    .path = path,
-    .format = g_strcmp0 (format, "qcow2") == 0 ? VMM_BLOCK_FORMAT_QCOW2 : VMM_BLOCK_FORMAT_RAW,
-    .size = size,
-  };
+  g_autoptr(GError) error = NULL;
 
   g_remove (path);
-  r = vmm_block_create (&opts, &reason);
-  if (r < 0)
-    g_error ("cannot make %s: %s", path, reason != NULL ? reason->message : g_strerror (-r));
+  if (!viv_disk_create (path, g_strcmp0 (format, "qcow2") == 0 ? VIV_DISK_FORMAT_QCOW2
+                                                               : VIV_DISK_FORMAT_RAW,
+                        size, &error))
+    g_error ("cannot make %s: %s", path, error->message);
   return path;
 }
 
@@ -1057,7 +1051,7 @@ test_create_stopped (Fixture       *f,
   wait_page (f, "review");
 
   /* Stopped while it makes the disk */
-  viv_machine_creator_set_test_hook (gate_hook, &gate);
+  viv_machine_creator_set_test_hook (viv_wizard_get_creator (f->wizard), gate_hook, &gate);
   g_assert_true (act (f, "wizard.create"));
   WAIT_UNTIL (gate_blocked (&gate), TIMEOUT_MS);
   g_assert_true (gate_blocked (&gate));
@@ -1091,7 +1085,7 @@ test_create_stopped (Fixture       *f,
   shoot (GTK_WIDGET (f->wizard), "wizard-create-error");
   g_assert_null (f->created);
   g_assert_cmpuint (count_machine_dirs (), ==, 0);
-  viv_machine_creator_set_test_hook (NULL, NULL);
+  viv_machine_creator_set_test_hook (viv_wizard_get_creator (f->wizard), NULL, NULL);
 
   /* Again, nothing in the way */
   config = create (f);

@@ -1237,9 +1237,8 @@ test_replace_existing (void)
   HookData data = { path, NULL };
 
   write_file (path, "old content\n");
-  viv_file_set_replace_hook (check_before_rename, &data);
-  g_assert_true (viv_file_replace (path, "new content\n", 12, &error));
-  viv_file_set_replace_hook (NULL, NULL);
+  g_assert_true (viv_file_replace_full (path, "new content\n", 12, check_before_rename, &data,
+                                        &error));
   g_assert_no_error (error);
   content = read_file (path);
   g_assert_cmpstr (content, ==, "new content\n");
@@ -1285,8 +1284,7 @@ test_replace_crash (void)
   g_assert_cmpint (pid, >=, 0);
   if (pid == 0)
     {
-      viv_file_set_replace_hook (crash, NULL);
-      viv_file_replace (path, "new content\n", 12, NULL);
+      viv_file_replace_full (path, "new content\n", 12, crash, NULL, NULL);
       _exit (1);  /* not reached: the hook kills us */
     }
 

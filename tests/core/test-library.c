@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+/* GDK writes the thumbnails, and decodes them as the tiles do */
+#include <gtk/gtk.h>
 
 #include "viv-file.h"
 #include "viv-library.h"
@@ -580,7 +582,7 @@ test_atomic_write (void)
       library = load_library ();
       machine = viv_library_find (library, uuid);
       g_assert_nonnull (machine);
-      viv_file_set_replace_hook (kill_before_rename, NULL);
+      viv_library_set_replace_hook (library, kill_before_rename, NULL);
       viv_machine_rename_async (machine, "New name", NULL, viv_test_store_result, &result);
       viv_test_wait_result (&result);
       g_assert_not_reached ();
@@ -612,6 +614,67 @@ test_atomic_write (void)
   g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_STOPPED);
   g_clear_object (&library);
   viv_file_remove_tree (mdir);
+}
+
+/* A replace hook that counts the writes of machine.json files */
+static void
+count_write (const char *tmp_path,
+             gpointer    data)
+{
+  guint *writes = data;
+  g_autofree char *base = g_path_get_basename (tmp_path);
+
+  g_assert_true (g_str_has_prefix (base, "." VIV_MACHINE_CONFIG_FILE_NAME "."));
+  g_atomic_int_inc (writes);
+}
+
+/* The write hook is the library's: its machines, those it has and those it
+ * adds, use it, and another library's do not */
+static void
+test_replace_hook (Fixture       *f,
+                   gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachine *before = create (f, plain_config ("Before"));
+  g_autoptr(VivLibrary) other = load_library ();
+  VivMachine *other_machine = viv_library_find (other, viv_machine_get_uuid (before));
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  guint writes = 0;
+  VivMachine *after;
+
+  g_assert_nonnull (other_machine);
+  viv_library_set_replace_hook (f->library, count_write, &writes);
+
+  viv_machine_rename_async (before, "Renamed", NULL, viv_test_store_result, &result);
+  g_assert_true (viv_machine_rename_finish (before, viv_test_wait_result (&result), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (writes, ==, 1);
+  g_clear_object (&result);
+
+  /* the other library's machine, the same folder: not this hook's */
+  viv_machine_rename_async (other_machine, "Renamed again", NULL, viv_test_store_result,
+                            &result);
+  g_assert_true (viv_machine_rename_finish (other_machine, viv_test_wait_result (&result),
+                                            &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (writes, ==, 1);
+  g_clear_object (&result);
+
+  /* a machine the library makes afterwards: its machine.json, then a change */
+  after = create (f, plain_config ("After"));
+  g_assert_cmpuint (writes, ==, 2);
+  viv_machine_rename_async (after, "After, renamed", NULL, viv_test_store_result, &result);
+  g_assert_true (viv_machine_rename_finish (after, viv_test_wait_result (&result), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (writes, ==, 3);
+  g_clear_object (&result);
+
+  /* and none once it is unset */
+  viv_library_set_replace_hook (f->library, NULL, NULL);
+  viv_machine_rename_async (after, "After, again", NULL, viv_test_store_result, &result);
+  g_assert_true (viv_machine_rename_finish (after, viv_test_wait_result (&result), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (writes, ==, 3);
 }
 
 static void
@@ -777,6 +840,22 @@ write_thumbnail (const char *path,
   g_assert_cmpint (g_rename (tmp, path), ==, 0);
 }
 
+/* The width of the picture the tiles make of MACHINE's thumbnail, or -1
+ * without one */
+static int
+thumbnail_width (VivMachine *machine)
+{
+  GBytes *png = viv_machine_get_thumbnail (machine);
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (png == NULL)
+    return -1;
+  texture = gdk_texture_new_from_bytes (png, &error);
+  g_assert_no_error (error);
+  return gdk_texture_get_width (texture);
+}
+
 static void
 test_thumbnail (Fixture       *f,
                 gconstpointer  data G_GNUC_UNUSED)
@@ -785,29 +864,35 @@ test_thumbnail (Fixture       *f,
   g_autofree char *path = g_build_filename (viv_machine_get_directory (machine),
                                             "thumbnail.png", NULL);
   g_autoptr(VivLibrary) second = NULL;
-  GdkTexture *thumbnail;
+  VivMachine *loaded;
 
   g_assert_null (viv_machine_get_thumbnail (machine));
 
   /* the helper writes one: it is read */
   write_thumbnail (path, 4);
   WAIT_UNTIL (viv_machine_get_thumbnail (machine) != NULL, TIMEOUT_MS);
-  thumbnail = viv_machine_get_thumbnail (machine);
-  g_assert_nonnull (thumbnail);
-  g_assert_cmpint (gdk_texture_get_width (thumbnail), ==, 4);
+  g_assert_nonnull (viv_machine_get_thumbnail (machine));
+  g_assert_cmpint (thumbnail_width (machine), ==, 4);
 
   /* and again when it changes */
   write_thumbnail (path, 8);
-  WAIT_UNTIL (viv_machine_get_thumbnail (machine) != NULL &&
-              gdk_texture_get_width (viv_machine_get_thumbnail (machine)) == 8, TIMEOUT_MS);
-  g_assert_cmpint (gdk_texture_get_width (viv_machine_get_thumbnail (machine)), ==, 8);
+  WAIT_UNTIL (viv_machine_get_thumbnail (machine) != NULL && thumbnail_width (machine) == 8,
+              TIMEOUT_MS);
+  g_assert_cmpint (thumbnail_width (machine), ==, 8);
 
   /* a library loads it with the machine */
   second = load_library ();
-  thumbnail = viv_machine_get_thumbnail (viv_library_find (second,
-                                                           viv_machine_get_uuid (machine)));
-  g_assert_nonnull (thumbnail);
-  g_assert_cmpint (gdk_texture_get_width (thumbnail), ==, 8);
+  loaded = viv_library_find (second, viv_machine_get_uuid (machine));
+  g_assert_nonnull (viv_machine_get_thumbnail (loaded));
+  g_assert_cmpint (thumbnail_width (loaded), ==, 8);
+
+  /* a file that is not a PNG is none */
+  g_assert_true (g_file_set_contents (path, "not a picture", -1, NULL));
+  WAIT_UNTIL (viv_machine_get_thumbnail (machine) == NULL, TIMEOUT_MS);
+  g_assert_null (viv_machine_get_thumbnail (machine));
+  write_thumbnail (path, 4);
+  WAIT_UNTIL (viv_machine_get_thumbnail (machine) != NULL, TIMEOUT_MS);
+  g_assert_cmpint (thumbnail_width (machine), ==, 4);
 
   g_assert_cmpint (g_remove (path), ==, 0);
   WAIT_UNTIL (viv_machine_get_thumbnail (machine) == NULL, TIMEOUT_MS);
@@ -1384,6 +1469,7 @@ main (int   argc,
   ADD ("delete-undo", test_delete_undo);
   ADD ("delete-commit", test_delete_commit);
   g_test_add_func ("/library/atomic-write", test_atomic_write);
+  ADD ("replace-hook", test_replace_hook);
   ADD ("broken", test_broken);
   ADD ("external-edit", test_external_edit);
   ADD ("external-add-remove", test_external_add_remove);

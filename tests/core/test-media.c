@@ -24,6 +24,7 @@
 #include "viv-machine-config.h"
 #include "viv-machine-creator.h"
 #include "viv-media.h"
+#include "viv-host.h"
 #include "viv-os-catalog.h"
 #include "viv-test-images.h"
 #include "viv-test-util.h"
@@ -688,6 +689,113 @@ test_catalog_search (void)
   g_assert_null (viv_os_catalog_find (catalog, "no-such-os"));
 }
 
+/* Names and logos, which the collection shows: for every system the
+ * database names (libosinfo's "unknown" too), from a database made here,
+ * with a logo in a local file, one on the web and a system without a name */
+static void
+test_catalog_names (void)
+{
+  g_autoptr(OsinfoDb) db = osinfo_db_new ();
+  g_autoptr(OsinfoOs) local = osinfo_os_new ("http://example.org/local/1");
+  g_autoptr(OsinfoOs) web = osinfo_os_new ("http://example.org/web/1");
+  g_autoptr(OsinfoOs) nameless = osinfo_os_new ("http://example.org/nameless/1");
+  g_autoptr(OsinfoOs) unknown = osinfo_os_new ("http://libosinfo.org/unknown");
+  g_autoptr(VivOsCatalog) catalog = NULL;
+  g_autofree char *logo_path = g_build_filename (root, "logo.png", NULL);
+  g_autofree char *logo_uri = g_filename_to_uri (logo_path, NULL, NULL);
+  g_autoptr(GBytes) logo = g_bytes_new_static ("not really a PNG", 16);
+  GIcon *icon;
+
+  g_assert_true (g_file_set_contents (logo_path, g_bytes_get_data (logo, NULL),
+                                      (gssize) g_bytes_get_size (logo), NULL));
+  osinfo_entity_set_param (OSINFO_ENTITY (local), OSINFO_PRODUCT_PROP_NAME, "Local 1");
+  osinfo_entity_set_param (OSINFO_ENTITY (local), OSINFO_PRODUCT_PROP_LOGO, logo_uri);
+  osinfo_entity_set_param (OSINFO_ENTITY (web), OSINFO_PRODUCT_PROP_NAME, "Web 1");
+  osinfo_entity_set_param (OSINFO_ENTITY (web), OSINFO_PRODUCT_PROP_LOGO,
+                           "https://example.org/logo.png");
+  osinfo_entity_set_param (OSINFO_ENTITY (nameless), OSINFO_PRODUCT_PROP_SHORT_ID, "nameless1");
+  osinfo_entity_set_param (OSINFO_ENTITY (unknown), OSINFO_PRODUCT_PROP_NAME, "Unknown");
+  osinfo_db_add_os (db, local);
+  osinfo_db_add_os (db, web);
+  osinfo_db_add_os (db, nameless);
+  osinfo_db_add_os (db, unknown);
+
+  catalog = viv_os_catalog_new_for_db (db);
+  g_assert_true (viv_os_catalog_get_loaded (catalog));
+
+  g_assert_cmpstr (viv_os_catalog_get_name (catalog, "http://example.org/local/1"), ==,
+                   "Local 1");
+  g_assert_cmpstr (viv_os_catalog_get_name (catalog, "http://example.org/web/1"), ==, "Web 1");
+  g_assert_cmpstr (viv_os_catalog_get_name (catalog, "http://libosinfo.org/unknown"), ==,
+                   "Unknown");
+  g_assert_null (viv_os_catalog_get_name (catalog, "http://example.org/nameless/1"));
+  g_assert_null (viv_os_catalog_get_name (catalog, "http://example.org/none"));
+  g_assert_null (viv_os_catalog_get_name (catalog, NULL));
+
+  /* The local logo, as read; none from the web */
+  icon = viv_os_catalog_get_logo (catalog, "http://example.org/local/1");
+  g_assert_true (G_IS_BYTES_ICON (icon));
+  g_assert_true (g_bytes_equal (g_bytes_icon_get_bytes (G_BYTES_ICON (icon)), logo));
+  g_assert_null (viv_os_catalog_get_logo (catalog, "http://example.org/web/1"));
+  g_assert_null (viv_os_catalog_get_logo (catalog, "http://example.org/none"));
+
+  /* The list: what one could choose, the unknown one left out */
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (catalog)), ==, 3);
+  g_assert_null (viv_os_catalog_find (catalog, "http://libosinfo.org/unknown"));
+  g_assert_cmpstr (viv_os_item_get_name (viv_os_catalog_find (catalog, "nameless1")), ==,
+                   "nameless1");
+  g_assert_true (viv_os_item_get_logo_icon (viv_os_catalog_find (catalog,
+                                                                 "http://example.org/local/1")) ==
+                 icon);
+  g_unlink (logo_path);
+}
+
+static void
+on_items_changed (GListModel *model G_GNUC_UNUSED,
+                  guint       position,
+                  guint       removed,
+                  guint       added,
+                  guint      *total)
+{
+  g_assert_cmpuint (position, ==, 0);
+  g_assert_cmpuint (removed, ==, 0);
+  *total += added;
+}
+
+/* The process's catalog: empty, then loaded once, in the background */
+static void
+test_catalog_default (void)
+{
+  VivOsCatalog *catalog = viv_os_catalog_get_default ();
+  gboolean was_loaded = viv_os_catalog_get_loaded (catalog);
+  g_autoptr(VivOsCatalog) fresh = NULL;
+  guint added = 0;
+
+  g_assert_true (viv_os_catalog_get_default () == catalog);
+  g_signal_connect (catalog, "items-changed", G_CALLBACK (on_items_changed), &added);
+  if (!was_loaded)
+    {
+      g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (catalog)), ==, 0);
+      g_assert_null (viv_os_catalog_get_name (catalog, "http://debian.org/debian/11"));
+    }
+  WAIT_UNTIL (viv_os_catalog_get_loaded (catalog), 30000);
+  g_assert_true (viv_os_catalog_get_loaded (catalog));
+  g_signal_handlers_disconnect_by_func (catalog, on_items_changed, &added);
+
+  fresh = load_catalog ();
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (catalog)), ==,
+                    g_list_model_get_n_items (G_LIST_MODEL (fresh)));
+  if (!was_loaded)
+    g_assert_cmpuint (added, ==, g_list_model_get_n_items (G_LIST_MODEL (catalog)));
+  g_assert_cmpstr (viv_os_catalog_get_name (catalog, "http://debian.org/debian/11"), ==,
+                   "Debian 11");
+  /* osinfo-db's logos are on the web */
+  g_assert_null (viv_os_catalog_get_logo (catalog, "http://debian.org/debian/11"));
+  /* loading again does nothing */
+  viv_os_catalog_load (catalog);
+  g_assert_true (viv_os_catalog_get_loaded (catalog));
+}
+
 static void
 test_catalog_resources (void)
 {
@@ -791,7 +899,6 @@ static void
 fixture_teardown (Fixture       *f,
                   gconstpointer  data G_GNUC_UNUSED)
 {
-  viv_machine_creator_set_test_hook (NULL, NULL);
   g_clear_object (&f->library);
   viv_file_remove_tree (f->machines_dir);
   g_free (f->machines_dir);
@@ -1218,6 +1325,49 @@ inject (const char  *step,
   return TRUE;
 }
 
+/* A test hook is its creator's: another one, creating at the same time,
+ * does not see it, and a hook set once a creation started is not that
+ * creation's */
+static void
+test_create_hook_per_creator (Fixture       *f,
+                              gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineCreator) failing = viv_machine_creator_new (f->library);
+  g_autoptr(VivMachineCreator) plain = viv_machine_creator_new (f->library);
+  g_autoptr(GAsyncResult) failing_result = NULL;
+  g_autoptr(GAsyncResult) plain_result = NULL;
+  g_autoptr(VivMachine) failed = NULL;
+  g_autoptr(VivMachine) created = NULL;
+  g_autoptr(GError) error = NULL;
+  Injection injection = { .fail_at = "config" };
+  Injection late = { .fail_at = "config" };
+
+  viv_machine_creator_set_blank (failing);
+  viv_machine_creator_set_name (failing, "Failing");
+  viv_machine_creator_set_disk_size (failing, 0);
+  viv_machine_creator_set_test_hook (failing, inject, &injection);
+  viv_machine_creator_set_blank (plain);
+  viv_machine_creator_set_name (plain, "Plain");
+  viv_machine_creator_set_disk_size (plain, 0);
+
+  viv_machine_creator_create_async (failing, NULL, viv_test_store_result, &failing_result);
+  viv_machine_creator_create_async (plain, NULL, viv_test_store_result, &plain_result);
+  /* too late for the creation under way */
+  viv_machine_creator_set_test_hook (plain, inject, &late);
+
+  failed = viv_machine_creator_create_finish (failing, viv_test_wait_result (&failing_result),
+                                              &error);
+  g_assert_null (failed);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  created = viv_machine_creator_create_finish (plain, viv_test_wait_result (&plain_result),
+                                               &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (created);
+  g_assert_cmpstr (viv_machine_get_name (created), ==, "Plain");
+  assert_no_leftovers (f, 1);
+}
+
 static void
 test_create_failures (Fixture       *f,
                       gconstpointer  data G_GNUC_UNUSED)
@@ -1237,9 +1387,8 @@ test_create_failures (Fixture       *f,
 
       viv_machine_creator_set_iso (creator, media, TRUE);
       viv_machine_creator_set_disk_size (creator, GIB);
-      viv_machine_creator_set_test_hook (inject, &injection);
+      viv_machine_creator_set_test_hook (creator, inject, &injection);
       machine = create (creator, NULL, NULL, &error);
-      viv_machine_creator_set_test_hook (NULL, NULL);
       g_assert_null (machine);
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
       g_test_message ("failure at %s: %s", steps[i], error->message);
@@ -1256,9 +1405,8 @@ test_create_failures (Fixture       *f,
     VivMachine *machine;
 
     viv_machine_creator_set_iso (creator, media, TRUE);
-    viv_machine_creator_set_test_hook (inject, &injection);
+    viv_machine_creator_set_test_hook (creator, inject, &injection);
     machine = create (creator, cancellable, NULL, &error);
-    viv_machine_creator_set_test_hook (NULL, NULL);
     g_assert_null (machine);
     g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     g_assert_cmpuint (injection.progress_calls, >=, 3);
@@ -1363,6 +1511,8 @@ main (int   argc,
   g_test_add_func ("/media/extract/names", test_extract_names);
   g_test_add_func ("/media/extract/missing", test_extract_missing);
   g_test_add_func ("/media/catalog/search", test_catalog_search);
+  g_test_add_func ("/media/catalog/names", test_catalog_names);
+  g_test_add_func ("/media/catalog/default", test_catalog_default);
   g_test_add_func ("/media/catalog/resources", test_catalog_resources);
   g_test_add_func ("/media/catalog/free-space", test_free_space);
 #define ADD(name, fn) g_test_add ("/media/creator/" name, Fixture, NULL, fixture_setup, fn, \
@@ -1373,6 +1523,7 @@ main (int   argc,
   ADD ("kernel", test_create_kernel);
   ADD ("blank", test_create_blank);
   ADD ("failures", test_create_failures);
+  ADD ("hook-per-creator", test_create_hook_per_creator);
   ADD ("unique-names", test_unique_names);
 #undef ADD
 

@@ -28,10 +28,10 @@
 
 #include "viv-helper.h"
 #include "viv-library.h"
+#include "viv-machine-private.h"
 #include "viv-file.h"
 
 #define DELETED_NAME     ".deleted"
-#define THUMBNAIL_NAME   "thumbnail.png"
 
 typedef struct
 {
@@ -52,6 +52,8 @@ struct _VivLibrary
   GFileMonitor *monitor;
   GCancellable *cancellable;
   gboolean      loaded;
+  VivFileReplaceHook replace_hook;  /* tests only; every machine gets it */
+  gpointer      replace_hook_data;
 };
 
 static void viv_library_list_model_init (GListModelInterface *iface);
@@ -162,6 +164,7 @@ entry_new (VivLibrary *self,
 
   entry->machine = machine;
   entry->key = key != NULL ? key : sort_key (viv_machine_get_name (machine));
+  viv_machine_set_replace_hook (machine, self->replace_hook, self->replace_hook_data);
   g_signal_connect (machine, "notify::name", G_CALLBACK (on_machine_notify_name), self);
   g_hash_table_insert (self->by_folder, g_strdup (viv_machine_get_uuid (machine)), entry);
   return entry;
@@ -224,7 +227,7 @@ typedef struct
   char             *folder;
   VivMachineConfig *config;
   GError           *error;
-  GdkTexture       *thumbnail;
+  GBytes           *thumbnail;
   char             *key;
   gboolean          running;
   gboolean          gone;
@@ -237,7 +240,7 @@ found_free (Found *found)
   g_free (found->folder);
   g_clear_pointer (&found->config, viv_machine_config_free);
   g_clear_error (&found->error);
-  g_clear_object (&found->thumbnail);
+  g_clear_pointer (&found->thumbnail, g_bytes_unref);
   g_free (found->key);
   g_free (found);
 }
@@ -247,7 +250,6 @@ read_folder (const char *machines_dir,
              const char *folder)
 {
   Found *found = g_new0 (Found, 1);
-  g_autofree char *thumbnail = NULL;
 
   found->folder = g_strdup (folder);
   found->directory = g_build_filename (machines_dir, folder, NULL);
@@ -269,15 +271,7 @@ read_folder (const char *machines_dir,
       found->key = sort_key (display);
     }
 
-  thumbnail = g_build_filename (found->directory, THUMBNAIL_NAME, NULL);
-  if (g_file_test (thumbnail, G_FILE_TEST_IS_REGULAR))
-    {
-      g_autoptr(GError) error = NULL;
-
-      found->thumbnail = gdk_texture_new_from_filename (thumbnail, &error);
-      if (found->thumbnail == NULL)
-        g_debug ("cannot load %s: %s", thumbnail, error->message);
-    }
+  found->thumbnail = viv_machine_read_thumbnail (found->directory);
 
   found->running = viv_helper_is_running (folder, NULL);
   return found;
@@ -588,6 +582,40 @@ viv_library_get_machines_dir (VivLibrary *self)
   return self->machines_dir;
 }
 
+/**
+ * viv_library_set_replace_hook:
+ * @self: a library
+ * @hook: (nullable): called in the worker thread that writes a
+ *   machine.json, just before the rename (viv_file_replace_full())
+ * @hook_data: data for @hook
+ *
+ * Tests only: the hook goes with every write of this library's machines,
+ * those in the list and those it adds later, so that a test can stop a
+ * write half-way (a crash) without touching any other library.
+ */
+void
+viv_library_set_replace_hook (VivLibrary         *self,
+                              VivFileReplaceHook  hook,
+                              gpointer            hook_data)
+{
+  GHashTableIter iter;
+  gpointer machine;
+
+  g_return_if_fail (VIV_IS_LIBRARY (self));
+
+  self->replace_hook = hook;
+  self->replace_hook_data = hook_data;
+  for (guint i = 0; i < self->items->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (self->items, i);
+
+      viv_machine_set_replace_hook (entry->machine, hook, hook_data);
+    }
+  g_hash_table_iter_init (&iter, self->deleted);
+  while (g_hash_table_iter_next (&iter, NULL, &machine))
+    viv_machine_set_replace_hook (machine, hook, hook_data);
+}
+
 /* Whether a load has completed */
 gboolean
 viv_library_get_loaded (VivLibrary *self)
@@ -769,7 +797,7 @@ viv_library_create_machine (VivLibrary              *self,
     }
 
   path = g_build_filename (directory, VIV_MACHINE_CONFIG_FILE_NAME, NULL);
-  if (!viv_machine_config_save (config, path, error))
+  if (!viv_machine_save_config (config, path, self->replace_hook, self->replace_hook_data, error))
     {
       g_rmdir (directory);
       return NULL;

@@ -21,8 +21,10 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+#include "viv-file.h"
 #include "viv-helper.h"
 #include "viv-machine.h"
+#include "viv-machine-private.h"
 
 #define RELOAD_DELAY_MS   50
 #define THUMBNAIL_NAME    "thumbnail.png"
@@ -39,7 +41,7 @@ struct _VivMachine
   char             *broken_reason;
   VivMachineState   state;
   char             *error_message;
-  GdkTexture       *thumbnail;
+  GBytes           *thumbnail;       /* thumbnail.png, as read */
   guint64           uptime;
   gboolean          pending_changes;
 
@@ -55,6 +57,8 @@ struct _VivMachine
   guint             reload_thumbnail_id;
   guint64           generation;      /* bumped when we change the config */
   GQueue            saves;           /* of GTask: changes to machine.json */
+  VivFileReplaceHook replace_hook;   /* tests: see viv_library_set_replace_hook() */
+  gpointer          replace_hook_data;
 };
 
 G_DEFINE_FINAL_TYPE (VivMachine, viv_machine, G_TYPE_OBJECT)
@@ -420,7 +424,7 @@ on_monitor_changed (GFileMonitor      *monitor G_GNUC_UNUSED,
  * @config: (transfer full) (nullable): its machine.json, as read
  * @load_error: (nullable): why machine.json could not be read, when @config
  *   is %NULL
- * @thumbnail: (nullable): its thumbnail.png, as read
+ * @thumbnail: (nullable): its thumbnail.png, as viv_machine_read_thumbnail() read it
  *
  * A machine from what VivLibrary read in a worker thread. The machine
  * watches its folder from then on: it reloads machine.json and the
@@ -432,7 +436,7 @@ VivMachine *
 viv_machine_new (const char       *directory,
                  VivMachineConfig *config,
                  const GError     *load_error,
-                 GdkTexture       *thumbnail)
+                 GBytes           *thumbnail)
 {
   g_autoptr(GFile) file = NULL;
   g_autoptr(GError) error = NULL;
@@ -441,7 +445,6 @@ viv_machine_new (const char       *directory,
 
   g_return_val_if_fail (directory != NULL, NULL);
   g_return_val_if_fail (config != NULL || load_error != NULL, NULL);
-  g_return_val_if_fail (thumbnail == NULL || GDK_IS_TEXTURE (thumbnail), NULL);
 
   self = g_object_new (VIV_TYPE_MACHINE, NULL);
   self->directory = g_canonicalize_filename (directory, NULL);
@@ -457,7 +460,7 @@ viv_machine_new (const char       *directory,
       self->broken_reason = g_strdup (load_error->message);
       self->state = VIV_MACHINE_STATE_BROKEN;
     }
-  g_set_object (&self->thumbnail, thumbnail);
+  self->thumbnail = thumbnail != NULL ? g_bytes_ref (thumbnail) : NULL;
 
   file = g_file_new_for_path (self->directory);
   self->monitor = g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
@@ -467,6 +470,52 @@ viv_machine_new (const char       *directory,
     g_debug ("cannot watch %s: %s", self->directory, error->message);
 
   return self;
+}
+
+/* Tests: VivLibrary passes its hook on to each machine (see
+ * viv_library_set_replace_hook()); the saves started after this use it */
+void
+viv_machine_set_replace_hook (VivMachine         *self,
+                              VivFileReplaceHook  hook,
+                              gpointer            hook_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  self->replace_hook = hook;
+  self->replace_hook_data = hook_data;
+}
+
+/**
+ * viv_machine_read_thumbnail:
+ * @directory: a machine's folder
+ *
+ * Reads its thumbnail.png, in a worker thread (the library's scan and the
+ * machine's reloads both do). A file that is not a PNG counts as none.
+ *
+ * Returns: (transfer full) (nullable): the file's bytes
+ */
+GBytes *
+viv_machine_read_thumbnail (const char *directory)
+{
+  static const char png_signature[8] = "\x89PNG\r\n\x1a\n";
+  g_autofree char *path = g_build_filename (directory, THUMBNAIL_NAME, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  gsize len;
+
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return NULL;
+  if (!g_file_get_contents (path, &contents, &len, &error))
+    {
+      g_debug ("cannot load %s: %s", path, error->message);
+      return NULL;
+    }
+  if (len < sizeof png_signature || memcmp (contents, png_signature, sizeof png_signature) != 0)
+    {
+      g_debug ("cannot load %s: not a PNG image", path);
+      return NULL;
+    }
+  return g_bytes_new_take (g_steal_pointer (&contents), len);
 }
 
 /* --- getters --------------------------------------------------------------------- */
@@ -537,7 +586,15 @@ viv_machine_get_error_message (VivMachine *self)
   return self->error_message;
 }
 
-GdkTexture *
+/**
+ * viv_machine_get_thumbnail:
+ *
+ * The machine's thumbnail.png, as read (the widgets decode it): a new
+ * #GBytes each time the file changes.
+ *
+ * Returns: (transfer none) (nullable): the PNG file
+ */
+GBytes *
 viv_machine_get_thumbnail (VivMachine *self)
 {
   g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
@@ -1059,16 +1116,60 @@ change_free (Change *change)
 
 static void save_next (VivMachine *self);
 
+/* What a worker thread writes: the machine's test hook goes with it */
+typedef struct
+{
+  VivMachineConfig   *config;
+  char               *path;
+  VivFileReplaceHook  hook;
+  gpointer            hook_data;
+} Save;
+
+static void
+save_free (Save *save)
+{
+  g_clear_pointer (&save->config, viv_machine_config_free);
+  g_free (save->path);
+  g_free (save);
+}
+
+/**
+ * viv_machine_save_config:
+ * @config: a configuration
+ * @path: where to write it
+ * @hook: (nullable): a test hook, called before the rename
+ * @hook_data: data for @hook
+ * @error: return location for a #VIV_MACHINE_CONFIG_ERROR or a #GIOError
+ *
+ * viv_machine_config_save(), with the library's test hook. Blocks on the
+ * disk.
+ */
+gboolean
+viv_machine_save_config (const VivMachineConfig  *config,
+                         const char              *path,
+                         VivFileReplaceHook       hook,
+                         gpointer                 hook_data,
+                         GError                 **error)
+{
+  g_autofree char *data = NULL;
+  gsize len;
+
+  if (!viv_machine_config_check (config, error))
+    return FALSE;
+  data = viv_machine_config_to_data (config, &len);
+  return viv_file_replace_full (path, data, len, hook, hook_data, error);
+}
+
 static void
 save_thread (GTask        *task,
              gpointer      source_object G_GNUC_UNUSED,
              gpointer      task_data,
              GCancellable *cancellable G_GNUC_UNUSED)
 {
-  const char *path = g_object_get_data (G_OBJECT (task), "path");
+  Save *save = task_data;
   GError *error = NULL;
 
-  if (!viv_machine_config_save (task_data, path, &error))
+  if (!viv_machine_save_config (save->config, save->path, save->hook, save->hook_data, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
@@ -1085,11 +1186,11 @@ on_saved (GObject      *object,
 
   if (g_task_propagate_boolean (G_TASK (result), &error))
     {
-      VivMachineConfig *saved = g_task_get_task_data (G_TASK (result));
+      Save *saved = g_task_get_task_data (G_TASK (result));
 
       /* What is on disk now; a reload that read the file before is stale. */
       self->generation++;
-      set_config (self, viv_machine_config_copy (saved), NULL);
+      set_config (self, viv_machine_config_copy (saved->config), NULL);
       g_task_return_boolean (change_task, TRUE);
     }
   else
@@ -1113,6 +1214,7 @@ save_next (VivMachine *self)
       g_autoptr(VivMachineConfig) config = NULL;
       g_autoptr(GTask) task = NULL;
       g_autoptr(GError) error = NULL;
+      Save *save;
 
       if (self->config == NULL)
         {
@@ -1157,14 +1259,14 @@ save_next (VivMachine *self)
           continue;
         }
 
+      save = g_new0 (Save, 1);
+      save->config = g_steal_pointer (&config);
+      save->path = g_build_filename (self->directory, VIV_MACHINE_CONFIG_FILE_NAME, NULL);
+      save->hook = self->replace_hook;
+      save->hook_data = self->replace_hook_data;
       task = g_task_new (self, NULL, on_saved, NULL);
       g_task_set_source_tag (task, save_next);
-      g_object_set_data_full (G_OBJECT (task), "path",
-                              g_build_filename (self->directory, VIV_MACHINE_CONFIG_FILE_NAME,
-                                                NULL),
-                              g_free);
-      g_task_set_task_data (task, g_steal_pointer (&config),
-                            (GDestroyNotify) viv_machine_config_free);
+      g_task_set_task_data (task, save, (GDestroyNotify) save_free);
       g_task_run_in_thread (task, save_thread);
       return;
     }
@@ -1468,7 +1570,7 @@ typedef struct
   guint64           generation;   /* the machine's, when the reload began */
   VivMachineConfig *config;
   GError           *error;
-  GdkTexture       *thumbnail;
+  GBytes           *thumbnail;
 } Reload;
 
 static void
@@ -1476,7 +1578,7 @@ reload_free (Reload *reload)
 {
   g_clear_pointer (&reload->config, viv_machine_config_free);
   g_clear_error (&reload->error);
-  g_clear_object (&reload->thumbnail);
+  g_clear_pointer (&reload->thumbnail, g_bytes_unref);
   g_free (reload);
 }
 
@@ -1493,17 +1595,7 @@ reload_thread (GTask        *task,
     reload->config = viv_machine_config_load_dir (self->directory, &reload->error);
 
   if (reload->what & RELOAD_THUMBNAIL)
-    {
-      g_autofree char *path = g_build_filename (self->directory, THUMBNAIL_NAME, NULL);
-      g_autoptr(GError) error = NULL;
-
-      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-        {
-          reload->thumbnail = gdk_texture_new_from_filename (path, &error);
-          if (reload->thumbnail == NULL)
-            g_debug ("cannot load %s: %s", path, error->message);
-        }
-    }
+    reload->thumbnail = viv_machine_read_thumbnail (self->directory);
 
   g_task_return_boolean (task, TRUE);
 }
@@ -1539,7 +1631,8 @@ reload_apply (VivMachine *self,
     {
       if (self->thumbnail != reload->thumbnail)
         {
-          g_set_object (&self->thumbnail, reload->thumbnail);
+          g_clear_pointer (&self->thumbnail, g_bytes_unref);
+          self->thumbnail = g_steal_pointer (&reload->thumbnail);
           notify (self, PROP_THUMBNAIL);
         }
     }
@@ -1693,7 +1786,7 @@ viv_machine_dispose (GObject *object)
       g_file_monitor_cancel (self->monitor);
       g_clear_object (&self->monitor);
     }
-  g_clear_object (&self->thumbnail);
+  g_clear_pointer (&self->thumbnail, g_bytes_unref);
 
   G_OBJECT_CLASS (viv_machine_parent_class)->dispose (object);
 }
@@ -1760,7 +1853,7 @@ viv_machine_get_property (GObject    *object,
       break;
 
     case PROP_THUMBNAIL:
-      g_value_set_object (value, self->thumbnail);
+      g_value_set_boxed (value, self->thumbnail);
       break;
 
     case PROP_UPTIME:
@@ -1804,7 +1897,7 @@ viv_machine_class_init (VivMachineClass *klass)
   properties[PROP_ERROR_MESSAGE] =
     g_param_spec_string ("error-message", NULL, NULL, NULL, flags);
   properties[PROP_THUMBNAIL] =
-    g_param_spec_object ("thumbnail", NULL, NULL, GDK_TYPE_TEXTURE, flags);
+    g_param_spec_boxed ("thumbnail", NULL, NULL, G_TYPE_BYTES, flags);
   properties[PROP_UPTIME] =
     g_param_spec_uint64 ("uptime", NULL, NULL, 0, G_MAXUINT64, 0, flags);
   properties[PROP_PENDING_CHANGES] =

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <gio/gio.h>
-#include <gtk/gtk.h>
 
 #include "viv-machine-config.h"
 
@@ -48,7 +47,7 @@ GQuark                  viv_machine_error_quark         (void);
 VivMachine             *viv_machine_new                 (const char              *directory,
                                                          VivMachineConfig        *config,
                                                          const GError            *load_error,
-                                                         GdkTexture              *thumbnail);
+                                                         GBytes                  *thumbnail);
 
 const char             *viv_machine_get_uuid            (VivMachine              *self);
 const char             *viv_machine_get_directory       (VivMachine              *self);
@@ -58,7 +57,7 @@ const char             *viv_machine_get_os_id           (VivMachine             
 VivMachineState         viv_machine_get_state           (VivMachine              *self);
 const char             *viv_machine_get_broken_reason   (VivMachine              *self);
 const char             *viv_machine_get_error_message   (VivMachine              *self);
-GdkTexture             *viv_machine_get_thumbnail       (VivMachine              *self);
+GBytes                 *viv_machine_get_thumbnail       (VivMachine              *self);
 guint64                 viv_machine_get_uptime          (VivMachine              *self);
 gboolean                viv_machine_get_pending_changes (VivMachine              *self);
 gboolean                viv_machine_is_active           (VivMachine              *self);

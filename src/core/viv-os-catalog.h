@@ -39,6 +39,7 @@ const char *viv_os_item_get_distro        (VivOsItem            *self);
 const char *viv_os_item_get_version       (VivOsItem            *self);
 const char *viv_os_item_get_release_date  (VivOsItem            *self);
 const char *viv_os_item_get_logo          (VivOsItem            *self);
+GIcon      *viv_os_item_get_logo_icon     (VivOsItem            *self);
 gboolean    viv_os_item_get_eol           (VivOsItem            *self);
 gboolean    viv_os_item_matches           (VivOsItem            *self,
                                            const char           *query);
@@ -48,6 +49,13 @@ gboolean    viv_os_item_matches           (VivOsItem            *self,
 #define VIV_TYPE_OS_CATALOG (viv_os_catalog_get_type ())
 G_DECLARE_FINAL_TYPE (VivOsCatalog, viv_os_catalog, VIV, OS_CATALOG, GObject)
 
+VivOsCatalog *viv_os_catalog_get_default  (void);
+void          viv_os_catalog_load         (VivOsCatalog         *self);
+gboolean      viv_os_catalog_get_loaded   (VivOsCatalog         *self);
+const char   *viv_os_catalog_get_name     (VivOsCatalog         *self,
+                                           const char           *os_id);
+GIcon        *viv_os_catalog_get_logo     (VivOsCatalog         *self,
+                                           const char           *os_id);
 void          viv_os_catalog_new_async    (GCancellable         *cancellable,
                                            GAsyncReadyCallback   callback,
                                            gpointer              user_data);
@@ -87,22 +95,5 @@ typedef struct
 
 void        viv_os_get_resources          (OsinfoOs             *os,
                                            VivOsResources       *resources);
-
-/* ---- the host ------------------------------------------------------------------------ */
-
-guint64     viv_host_get_memory           (void);
-guint64     viv_host_get_max_guest_memory (void);
-guint       viv_host_get_cpus             (void);
-gboolean    viv_host_get_free_space       (const char           *folder,
-                                           guint64              *free_bytes,
-                                           GCancellable         *cancellable,
-                                           GError              **error);
-void        viv_host_get_free_space_async (const char           *folder,
-                                           GCancellable         *cancellable,
-                                           GAsyncReadyCallback   callback,
-                                           gpointer              user_data);
-gboolean    viv_host_get_free_space_finish (GAsyncResult        *result,
-                                            guint64             *free_bytes,
-                                            GError             **error);
 
 G_END_DECLS

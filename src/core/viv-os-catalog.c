@@ -8,7 +8,11 @@
  * The catalog is a GListModel of VivOsItem, small objects that copy what the
  * wizard shows (so that the UI never calls into libosinfo while drawing),
  * sorted: supported releases before those past their end of life, then by
- * distribution (or family), newest first.
+ * distribution (or family), newest first. The wizard builds one for its
+ * list; the process's own (viv_os_catalog_get_default()) names the systems
+ * of the machines in the collection, and has their logos, as soon as it is
+ * loaded: until then lookups return NULL, and "loaded" is notified once it
+ * is. Logos are GIcons (the file's bytes): the widgets make the pictures.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -16,13 +20,11 @@
 
 #include "config.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <glib/gi18n.h>
 
+#include "viv-host.h"
 #include "viv-os-catalog.h"
 
 #define MIB                  (G_GUINT64_CONSTANT (1) << 20)
@@ -242,6 +244,7 @@ struct _VivOsItem
   char     *version;
   char     *release_date;
   char     *logo;
+  GIcon    *logo_icon;      /* the logo's file, read; NULL for a logo on the web */
   gboolean  eol;
   char     *search_text;    /* case-folded name, short ids and vendor */
   char     *group_key;      /* case-folded distro, or family */
@@ -281,6 +284,7 @@ viv_os_item_finalize (GObject *object)
   g_free (self->version);
   g_free (self->release_date);
   g_free (self->logo);
+  g_clear_object (&self->logo_icon);
   g_free (self->search_text);
   g_free (self->group_key);
 
@@ -377,6 +381,35 @@ is_past (const char *date)
   return date != NULL && strcmp (date, today) < 0;
 }
 
+/* The logo at LOGO (a URI or path), where it is a local file: its bytes, read
+ * here (this runs in a worker thread) so that the widgets, which make a
+ * picture of it, never wait on the disk. Logos on the web are not fetched:
+ * a symbolic icon stands in for them. */
+static GIcon *
+load_logo (const char *logo)
+{
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (logo == NULL)
+    return NULL;
+  if (g_str_has_prefix (logo, "file://"))
+    file = g_file_new_for_uri (logo);
+  else if (g_path_is_absolute (logo))
+    file = g_file_new_for_path (logo);
+  else
+    return NULL;
+
+  bytes = g_file_load_bytes (file, NULL, NULL, &error);
+  if (bytes == NULL)
+    {
+      g_debug ("cannot load the logo %s: %s", logo, error->message);
+      return NULL;
+    }
+  return g_bytes_icon_new (bytes);
+}
+
 /**
  * viv_os_item_new:
  * @os: an OS of the database
@@ -408,6 +441,7 @@ viv_os_item_new (OsinfoOs *os)
   self->version = g_strdup (osinfo_product_get_version (product));
   self->release_date = g_strdup (osinfo_product_get_release_date_string (product));
   self->logo = g_strdup (osinfo_product_get_logo (product));
+  self->logo_icon = load_logo (self->logo);
   self->eol = is_past (osinfo_product_get_eol_date_string (product));
 
   folded_name = casefold0 (self->name);
@@ -506,6 +540,22 @@ viv_os_item_get_logo (VivOsItem *self)
   return self->logo;
 }
 
+/**
+ * viv_os_item_get_logo_icon:
+ *
+ * The logo's image, where it is a local file: a #GBytesIcon holding the
+ * file (PNG, SVG...) as read. viv_os_logo_get_paintable() on the widget
+ * side makes it a picture.
+ *
+ * Returns: (transfer none) (nullable): the logo
+ */
+GIcon *
+viv_os_item_get_logo_icon (VivOsItem *self)
+{
+  g_return_val_if_fail (VIV_IS_OS_ITEM (self), NULL);
+  return self->logo_icon;
+}
+
 /* Whether its end-of-life date is past */
 gboolean
 viv_os_item_get_eol (VivOsItem *self)
@@ -521,7 +571,7 @@ viv_os_item_get_eol (VivOsItem *self)
  *
  * Case-insensitive search over the name, the short ids and the vendor: every
  * word of @query must occur in one of them ("debian 11" finds Debian 11). An
- * empty query matches everything. A GtkCustomFilter can wrap this.
+ * empty query matches everything. A list filter in the widgets can wrap this.
  */
 gboolean
 viv_os_item_matches (VivOsItem  *self,
@@ -546,9 +596,13 @@ viv_os_item_matches (VivOsItem  *self,
 
 struct _VivOsCatalog
 {
-  GObject    parent_instance;
+  GObject     parent_instance;
 
-  GPtrArray *items;        /* of VivOsItem*, sorted */
+  GPtrArray  *items;        /* of VivOsItem*, sorted; empty until loaded */
+  GHashTable *named;        /* id → VivOsItem* (in items, or the "unknown" OS), for
+                             * the systems the database names */
+  gboolean    loaded;
+  gboolean    loading;
 };
 
 static void viv_os_catalog_list_model_init (GListModelInterface *iface);
@@ -556,6 +610,14 @@ static void viv_os_catalog_list_model_init (GListModelInterface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (VivOsCatalog, viv_os_catalog, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL,
                                                       viv_os_catalog_list_model_init))
+
+enum {
+  PROP_0,
+  PROP_LOADED,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 static GType
 viv_os_catalog_get_item_type (GListModel *model G_GNUC_UNUSED)
@@ -594,20 +656,50 @@ viv_os_catalog_finalize (GObject *object)
   VivOsCatalog *self = VIV_OS_CATALOG (object);
 
   g_clear_pointer (&self->items, g_ptr_array_unref);
+  g_clear_pointer (&self->named, g_hash_table_unref);
 
   G_OBJECT_CLASS (viv_os_catalog_parent_class)->finalize (object);
 }
 
 static void
+viv_os_catalog_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  VivOsCatalog *self = VIV_OS_CATALOG (object);
+
+  switch (prop_id)
+    {
+    case PROP_LOADED:
+      g_value_set_boolean (value, self->loaded);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 viv_os_catalog_class_init (VivOsCatalogClass *klass)
 {
-  G_OBJECT_CLASS (klass)->finalize = viv_os_catalog_finalize;
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = viv_os_catalog_finalize;
+  object_class->get_property = viv_os_catalog_get_property;
+
+  properties[PROP_LOADED] =
+    g_param_spec_boolean ("loaded", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
 viv_os_catalog_init (VivOsCatalog *self)
 {
   self->items = g_ptr_array_new_with_free_func (g_object_unref);
+  self->named = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
 }
 
 /* Supported before end of life; then by distribution; newest first */
@@ -641,7 +733,7 @@ compare_items (gconstpointer a,
  * Builds the catalog at once (a few milliseconds); viv_os_catalog_new_async()
  * reads the database first, in a worker thread.
  *
- * Returns: (transfer full): the catalog
+ * Returns: (transfer full): the catalog, loaded
  */
 VivOsCatalog *
 viv_os_catalog_new_for_db (OsinfoDb *db)
@@ -653,17 +745,22 @@ viv_os_catalog_new_for_db (OsinfoDb *db)
   g_return_val_if_fail (OSINFO_IS_DB (db), NULL);
 
   self = g_object_new (VIV_TYPE_OS_CATALOG, NULL);
+  self->loaded = TRUE;
   list = osinfo_db_get_os_list (db);
   n = osinfo_list_get_length (OSINFO_LIST (list));
   for (int i = 0; i < n; i++)
     {
       OsinfoOs *os = OSINFO_OS (osinfo_list_get_nth (OSINFO_LIST (list), i));
+      g_autoptr(VivOsItem) item = viv_os_item_new (os);
 
+      /* Names and logos, for the systems the database names */
+      if (item->id != NULL && osinfo_product_get_name (OSINFO_PRODUCT (os)) != NULL)
+        g_hash_table_replace (self->named, item->id, g_object_ref (item));
       /* libosinfo's "Unknown" is what it says when it knows nothing, not a
        * system one could choose */
-      if (g_strcmp0 (osinfo_entity_get_id (OSINFO_ENTITY (os)), UNKNOWN_OS_ID) == 0)
+      if (g_strcmp0 (item->id, UNKNOWN_OS_ID) == 0)
         continue;
-      g_ptr_array_add (self->items, viv_os_item_new (os));
+      g_ptr_array_add (self->items, g_steal_pointer (&item));
     }
   g_ptr_array_sort (self->items, compare_items);
   return self;
@@ -712,6 +809,123 @@ viv_os_catalog_new_finish (GAsyncResult  *result,
                         NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+on_loaded (GObject      *object G_GNUC_UNUSED,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(VivOsCatalog) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(VivOsCatalog) loaded = viv_os_catalog_new_finish (result, &error);
+  guint n;
+
+  self->loading = FALSE;
+  self->loaded = TRUE;
+  if (loaded == NULL)
+    {
+      /* Machines then show without their systems' names */
+      g_debug ("no operating system names: %s", error->message);
+    }
+  else
+    {
+      /* Ours are empty: take what the worker built */
+      GPtrArray *items = self->items;
+      GHashTable *named = self->named;
+
+      self->items = loaded->items;
+      self->named = loaded->named;
+      loaded->items = items;
+      loaded->named = named;
+    }
+  n = self->items->len;
+  g_debug ("%u operating systems known", n);
+  if (n > 0)
+    g_list_model_items_changed (G_LIST_MODEL (self), 0, 0, n);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LOADED]);
+}
+
+/**
+ * viv_os_catalog_get_default:
+ *
+ * The catalog of the process, for the main thread: empty until it is
+ * loaded (#VivOsCatalog:loaded), which starts when it is first asked for.
+ * Where the database cannot be read it stays empty, and loaded: machines
+ * then show without the names of their systems.
+ *
+ * Returns: (transfer none): the catalog
+ */
+VivOsCatalog *
+viv_os_catalog_get_default (void)
+{
+  static VivOsCatalog *instance;
+
+  if (instance == NULL)
+    {
+      instance = g_object_new (VIV_TYPE_OS_CATALOG, NULL);
+      viv_os_catalog_load (instance);
+    }
+  return instance;
+}
+
+/* Starts reading osinfo-db in a worker thread, unless done or under way */
+void
+viv_os_catalog_load (VivOsCatalog *self)
+{
+  g_return_if_fail (VIV_IS_OS_CATALOG (self));
+
+  if (self->loaded || self->loading)
+    return;
+  self->loading = TRUE;
+  viv_os_catalog_new_async (NULL, on_loaded, g_object_ref (self));
+}
+
+gboolean
+viv_os_catalog_get_loaded (VivOsCatalog *self)
+{
+  g_return_val_if_fail (VIV_IS_OS_CATALOG (self), FALSE);
+
+  return self->loaded;
+}
+
+/* The OS's name for people ("Debian 11"), or NULL: unknown, or not loaded yet */
+const char *
+viv_os_catalog_get_name (VivOsCatalog *self,
+                         const char   *os_id)
+{
+  VivOsItem *item;
+
+  g_return_val_if_fail (VIV_IS_OS_CATALOG (self), NULL);
+
+  if (os_id == NULL)
+    return NULL;
+  item = g_hash_table_lookup (self->named, os_id);
+  return item != NULL ? item->name : NULL;
+}
+
+/**
+ * viv_os_catalog_get_logo:
+ * @self: a catalog
+ * @os_id: (nullable): a libosinfo id
+ *
+ * The OS's logo, where the database has a local one (see
+ * viv_os_item_get_logo_icon()); %NULL while the catalog loads.
+ *
+ * Returns: (transfer none) (nullable): the logo
+ */
+GIcon *
+viv_os_catalog_get_logo (VivOsCatalog *self,
+                         const char   *os_id)
+{
+  VivOsItem *item;
+
+  g_return_val_if_fail (VIV_IS_OS_CATALOG (self), NULL);
+
+  if (os_id == NULL)
+    return NULL;
+  item = g_hash_table_lookup (self->named, os_id);
+  return item != NULL ? item->logo_icon : NULL;
 }
 
 /**
@@ -882,161 +1096,4 @@ viv_os_get_resources (OsinfoOs       *os,
       resources->cpus_capped = TRUE;
     }
   resources->cpus = (guint) MAX (cpus, 1);
-}
-
-/* ---- the host ---------------------------------------------------------------------- */
-
-/* The host's RAM in bytes (MemTotal of /proc/meminfo) */
-guint64
-viv_host_get_memory (void)
-{
-  g_autofree char *meminfo = NULL;
-  long pages, page_size;
-
-  if (g_file_get_contents ("/proc/meminfo", &meminfo, NULL, NULL))
-    {
-      const char *line = strstr (meminfo, "MemTotal:");
-      guint64 kib;
-
-      if (line != NULL && sscanf (line, "MemTotal: %" G_GUINT64_FORMAT " kB", &kib) == 1 &&
-          kib > 0)
-        return kib * 1024;
-    }
-
-  pages = sysconf (_SC_PHYS_PAGES);
-  page_size = sysconf (_SC_PAGESIZE);
-  if (pages > 0 && page_size > 0)
-    return (guint64) pages * (guint64) page_size;
-  return VIV_OS_DEFAULT_MEMORY * 2;
-}
-
-/* The most memory we propose for a machine: half the host's RAM, in whole MiB */
-guint64
-viv_host_get_max_guest_memory (void)
-{
-  return MAX (viv_host_get_memory () / 2 / MIB * MIB, MIB);
-}
-
-/* The CPUs this process may run on */
-guint
-viv_host_get_cpus (void)
-{
-  return MAX (g_get_num_processors (), 1);
-}
-
-/**
- * viv_host_get_free_space:
- * @folder: a folder; when it does not exist yet, its nearest existing parent
- *   is asked
- * @free_bytes: (out): the space left for an unprivileged user
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
- *
- * Blocks on the file system: call it from a worker thread, or use
- * viv_host_get_free_space_async().
- */
-gboolean
-viv_host_get_free_space (const char    *folder,
-                         guint64       *free_bytes,
-                         GCancellable  *cancellable,
-                         GError       **error)
-{
-  g_autoptr(GFile) file = NULL;
-  g_autoptr(GFileInfo) info = NULL;
-  g_autoptr(GError) local_error = NULL;
-
-  g_return_val_if_fail (folder != NULL, FALSE);
-  g_return_val_if_fail (free_bytes != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  file = g_file_new_for_path (folder);
-  while (!g_file_query_exists (file, cancellable))
-    {
-      g_autoptr(GFile) parent = g_file_get_parent (file);
-
-      if (parent == NULL)
-        break;
-      g_set_object (&file, parent);
-    }
-
-  info = g_file_query_filesystem_info (file, G_FILE_ATTRIBUTE_FILESYSTEM_FREE, cancellable,
-                                       &local_error);
-  if (info == NULL || !g_file_info_has_attribute (info, G_FILE_ATTRIBUTE_FILESYSTEM_FREE))
-    {
-      g_autofree char *display = g_filename_display_name (folder);
-
-      if (local_error != NULL && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return FALSE;
-        }
-      g_set_error (error, G_IO_ERROR,
-                   local_error != NULL ? local_error->code : G_IO_ERROR_NOT_SUPPORTED,
-                   /* Translators: the first %s is a folder name, the second
-                    * the reason */
-                   _("Could not find out how much space is free in “%s”: %s"),
-                   display,
-                   local_error != NULL ? local_error->message
-                                       : _("the file system does not say"));
-      return FALSE;
-    }
-
-  *free_bytes = g_file_info_get_attribute_uint64 (info, G_FILE_ATTRIBUTE_FILESYSTEM_FREE);
-  return TRUE;
-}
-
-static void
-free_space_thread (GTask        *task,
-                   gpointer      source_object G_GNUC_UNUSED,
-                   gpointer      task_data,
-                   GCancellable *cancellable)
-{
-  GError *error = NULL;
-  guint64 *free_bytes = g_new0 (guint64, 1);
-
-  if (viv_host_get_free_space (task_data, free_bytes, cancellable, &error))
-    {
-      g_task_return_pointer (task, free_bytes, g_free);
-    }
-  else
-    {
-      g_free (free_bytes);
-      g_task_return_error (task, error);
-    }
-}
-
-void
-viv_host_get_free_space_async (const char          *folder,
-                               GCancellable        *cancellable,
-                               GAsyncReadyCallback  callback,
-                               gpointer             user_data)
-{
-  g_autoptr(GTask) task = NULL;
-
-  g_return_if_fail (folder != NULL);
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
-  task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, viv_host_get_free_space_async);
-  g_task_set_task_data (task, g_strdup (folder), g_free);
-  g_task_run_in_thread (task, free_space_thread);
-}
-
-gboolean
-viv_host_get_free_space_finish (GAsyncResult  *result,
-                                guint64       *free_bytes,
-                                GError       **error)
-{
-  g_autofree guint64 *value = NULL;
-
-  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
-                        viv_host_get_free_space_async, FALSE);
-  g_return_val_if_fail (free_bytes != NULL, FALSE);
-
-  value = g_task_propagate_pointer (G_TASK (result), error);
-  if (value == NULL)
-    return FALSE;
-  *free_bytes = *value;
-  return TRUE;
 }

@@ -51,8 +51,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -62,7 +60,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
-#include "block/block.h"
+#include "viv-disk.h"
 #include "viv-machine-creator.h"
 #include "viv-os-catalog.h"
 #include "viv-file.h"
@@ -95,6 +93,9 @@ struct _VivMachineCreator
   double            progress;
   const char       *stage;       /* translated, static */
   gboolean          busy;
+
+  VivMachineCreatorTestHook test_hook;
+  gpointer          test_hook_data;
 };
 
 G_DEFINE_FINAL_TYPE (VivMachineCreator, viv_machine_creator, G_TYPE_OBJECT)
@@ -108,9 +109,6 @@ enum {
 };
 
 static GParamSpec *properties[N_PROPS];
-
-static VivMachineCreatorTestHook test_hook;
-static gpointer test_hook_data;
 
 static void
 viv_machine_creator_dispose (GObject *object)
@@ -204,12 +202,25 @@ viv_machine_creator_new (VivLibrary *library)
   return self;
 }
 
+/**
+ * viv_machine_creator_set_test_hook:
+ * @self: a creator
+ * @hook: (nullable): the hook, or %NULL
+ * @user_data: data for @hook
+ *
+ * Tests only: see #VivMachineCreatorTestHook. A creation takes the hook
+ * set when it starts into its worker thread; changing it meanwhile does
+ * not touch that one.
+ */
 void
-viv_machine_creator_set_test_hook (VivMachineCreatorTestHook hook,
-                                   gpointer                  user_data)
+viv_machine_creator_set_test_hook (VivMachineCreator         *self,
+                                   VivMachineCreatorTestHook  hook,
+                                   gpointer                   user_data)
 {
-  test_hook = hook;
-  test_hook_data = user_data;
+  g_return_if_fail (VIV_IS_MACHINE_CREATOR (self));
+
+  self->test_hook = hook;
+  self->test_hook_data = user_data;
 }
 
 /* ---- choices ----------------------------------------------------------------------- */
@@ -630,6 +641,8 @@ typedef struct
   GCancellable     *cancellable;  /* ours: the caller's, or a failing test hook */
   GCancellable     *caller_cancellable;
   gulong            cancelled_id;
+  VivMachineCreatorTestHook hook; /* the creator's when this started */
+  gpointer          hook_data;
   GError           *hook_error;
 
   GMainContext     *context;
@@ -717,12 +730,13 @@ set_progress (CreateData *data,
 }
 
 static gboolean
-run_hook (const char  *step,
+run_hook (CreateData  *data,
+          const char  *step,
           GError     **error)
 {
-  if (test_hook == NULL)
+  if (data->hook == NULL)
     return TRUE;
-  if (test_hook (step, test_hook_data, error))
+  if (data->hook (step, data->hook_data, error))
     return TRUE;
   g_assert (error == NULL || *error != NULL);
   return FALSE;
@@ -747,47 +761,21 @@ on_step_progress (guint64  done,
   double fraction = total > 0 ? (double) done / (double) total : 1;
 
   set_progress (data, step->stage, step->from + (step->to - step->from) * fraction);
-  if (data->hook_error == NULL && !run_hook ("progress", &data->hook_error))
+  if (data->hook_error == NULL && !run_hook (data, "progress", &data->hook_error))
     g_cancellable_cancel (data->cancellable);
 }
 
-static void set_io_error (GError     **error,
-                          int          saved_errno,
-                          const char  *format,
-                          ...) G_GNUC_PRINTF (3, 4);
-
+/* "Could not read “%s”: %s" for PATH and the errno */
 static void
-set_io_error (GError     **error,
-              int          saved_errno,
-              const char  *format,
-              ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), message);
-}
-
-/* "Could not read/write “%s”: %s" for PATH and the errno */
-static void
-set_file_error (GError     **error,
+set_read_error (GError     **error,
                 int          saved_errno,
-                const char  *path,
-                gboolean     writing)
+                const char  *path)
 {
   g_autofree char *display = g_filename_display_name (path);
 
-  if (writing)
-    set_io_error (error, saved_errno,
-                  /* Translators: the first %s is a file name, the second the reason */
-                  _("Could not write “%s”: %s"), display, g_strerror (saved_errno));
-  else
-    set_io_error (error, saved_errno,
-                  /* Translators: the first %s is a file name, the second the reason */
-                  _("Could not read “%s”: %s"), display, g_strerror (saved_errno));
+  viv_file_set_io_error (error, saved_errno,
+                         /* Translators: the first %s is a file name, the second the reason */
+                         _("Could not read “%s”: %s"), display, g_strerror (saved_errno));
 }
 
 static void
@@ -797,9 +785,10 @@ set_folder_error (GError     **error,
 {
   g_autofree char *display = g_filename_display_name (path);
 
-  set_io_error (error, saved_errno,
-                /* Translators: the first %s is a folder name, the second the reason */
-                _("Could not create the folder “%s”: %s"), display, g_strerror (saved_errno));
+  viv_file_set_io_error (error, saved_errno,
+                         /* Translators: the first %s is a folder name, the second the reason */
+                         _("Could not create the folder “%s”: %s"), display,
+                         g_strerror (saved_errno));
 }
 
 static gboolean
@@ -808,23 +797,9 @@ make_disk (CreateData  *data,
 {
   g_autofree char *path = g_build_filename (data->staging_dir, VIV_MACHINE_CREATOR_DISK_NAME,
                                             NULL);
-  struct vmm_block_create_opts opts = {
-    .path = path,
-    .format = VMM_BLOCK_FORMAT_QCOW2,
-    .size = data->disk_size,
-  };
-  g_autoptr(GError) reason = NULL;
-  int r;
 
-  r = vmm_block_create (&opts, &reason);
-  if (r < 0)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-r),
-                   /* Translators: %s is the reason */
-                   _("Could not create the machine’s disk: %s"), reason->message);
-      return FALSE;
-    }
-
+  if (!viv_disk_create (path, VIV_DISK_FORMAT_QCOW2, data->disk_size, error))
+    return FALSE;
   g_ptr_array_add (data->config->disks,
                    viv_disk_config_new (VIV_MACHINE_CREATOR_DISK_NAME, VIV_DISK_FORMAT_QCOW2));
   return TRUE;
@@ -888,7 +863,7 @@ copy_image (const char            *source,
   in = open (source, O_RDONLY | O_CLOEXEC);
   if (in < 0 || fstat (in, &st) < 0)
     {
-      set_file_error (error, errno, source, FALSE);
+      set_read_error (error, errno, source);
       goto out;
     }
   size = (guint64) st.st_size;
@@ -963,10 +938,10 @@ copy_image (const char            *source,
   goto out;
 
 read_error:
-  set_file_error (error, errno, source, FALSE);
+  set_read_error (error, errno, source);
   goto out;
 write_error:
-  set_file_error (error, errno, dest, TRUE);
+  viv_file_set_write_error (error, errno, dest);
 out:
   if (in >= 0)
     close (in);
@@ -982,52 +957,38 @@ import_image (CreateData  *data,
               GError     **error)
 {
   g_autofree char *display = g_filename_display_basename (data->image_path);
-  struct vmm_block_image_info info = { 0 };
+  g_autoptr(VivDiskInfo) info = viv_disk_inspect (data->image_path, error);
+  g_autofree char *dest = NULL;
+  StepProgress step = { data, _("Copying the disk image"), 0.05, 0.95 };
   VivDiskFormat format;
-  g_autoptr(GError) reason = NULL;
-  int r;
+  const char *name;
 
-  r = vmm_block_info (data->image_path, &info, &reason);
-  if (r < 0)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-r),
-                   /* Translators: the first %s is a file name, the second
-                    * the reason */
-                   _("“%s” cannot be used as a disk: %s"), display, reason->message);
-      return FALSE;
-    }
-  format = info.format == VMM_BLOCK_FORMAT_QCOW2 ? VIV_DISK_FORMAT_QCOW2 : VIV_DISK_FORMAT_RAW;
+  if (info == NULL)
+    return FALSE;
+  format = info->format;
 
   if (data->import == VIV_DISK_IMPORT_REFERENCE)
     {
-      vmm_block_image_info_clear (&info);
       g_ptr_array_add (data->config->disks, viv_disk_config_new (data->image_path, format));
       return TRUE;
     }
 
   /* A relative backing file would not be found from the copy */
-  if (info.backing_file != NULL && !g_path_is_absolute (info.backing_file))
+  if (info->backing_file != NULL && !g_path_is_absolute (info->backing_file))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
                    /* Translators: %s is a file name */
                    _("“%s” depends on another image next to it, and cannot be copied: use it "
                      "where it is instead"), display);
-      vmm_block_image_info_clear (&info);
       return FALSE;
     }
-  vmm_block_image_info_clear (&info);
 
-  {
-    const char *name = format == VIV_DISK_FORMAT_QCOW2 ? VIV_MACHINE_CREATOR_DISK_NAME
-                                                        : "disk.img";
-    g_autofree char *dest = g_build_filename (data->staging_dir, name, NULL);
-    StepProgress step = { data, _("Copying the disk image"), 0.05, 0.95 };
-
-    set_progress (data, step.stage, step.from);
-    if (!copy_image (data->image_path, dest, on_step_progress, &step, data->cancellable, error))
-      return FALSE;
-    g_ptr_array_add (data->config->disks, viv_disk_config_new (name, format));
-  }
+  name = format == VIV_DISK_FORMAT_QCOW2 ? VIV_MACHINE_CREATOR_DISK_NAME : "disk.img";
+  dest = g_build_filename (data->staging_dir, name, NULL);
+  set_progress (data, step.stage, step.from);
+  if (!copy_image (data->image_path, dest, on_step_progress, &step, data->cancellable, error))
+    return FALSE;
+  g_ptr_array_add (data->config->disks, viv_disk_config_new (name, format));
   return TRUE;
 }
 
@@ -1053,26 +1014,14 @@ check_file (const char  *path,
 }
 
 static gboolean
-fsync_dir (const char *path)
-{
-  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int r;
-
-  if (fd < 0)
-    return FALSE;
-  r = fsync (fd);
-  close (fd);
-  return r == 0;
-}
-
-static gboolean
 create_in_thread (CreateData  *data,
                   GError     **error)
 {
   g_autofree char *config_path = NULL;
   g_autofree char *directory = NULL;
+  int r;
 
-  if (!run_hook ("folder", error))
+  if (!run_hook (data, "folder", error))
     return FALSE;
   if (g_mkdir_with_parents (data->machines_dir, 0755) < 0)
     {
@@ -1099,7 +1048,7 @@ create_in_thread (CreateData  *data,
   if (data->disk_size > 0)
     {
       set_progress (data, _("Creating the disk"), 0.01);
-      if (!run_hook ("disk", error) || !make_disk (data, error))
+      if (!run_hook (data, "disk", error) || !make_disk (data, error))
         return FALSE;
     }
 
@@ -1110,7 +1059,7 @@ create_in_thread (CreateData  *data,
       g_autofree char *initrd = NULL;
 
       set_progress (data, step.stage, step.from);
-      if (!run_hook ("boot-files", error) ||
+      if (!run_hook (data, "boot-files", error) ||
           !viv_media_extract_boot_files (data->media, data->staging_dir,
                                          on_step_progress, &step, &kernel, &initrd,
                                          data->cancellable, error))
@@ -1121,18 +1070,18 @@ create_in_thread (CreateData  *data,
 
   if (data->source == VIV_CREATOR_SOURCE_DISK_IMAGE)
     {
-      if (!run_hook ("copy", error) || !import_image (data, error))
+      if (!run_hook (data, "copy", error) || !import_image (data, error))
         return FALSE;
     }
 
   set_progress (data, _("Saving the machine"), 0.97);
   config_path = g_build_filename (data->staging_dir, VIV_MACHINE_CONFIG_FILE_NAME, NULL);
-  if (!run_hook ("config", error) ||
+  if (!run_hook (data, "config", error) ||
       !viv_machine_config_check (data->config, error) ||
       !viv_machine_config_save (data->config, config_path, error))
     return FALSE;
 
-  if (!run_hook ("commit", error) ||
+  if (!run_hook (data, "commit", error) ||
       g_cancellable_set_error_if_cancelled (data->cancellable, error))
     return FALSE;
   directory = g_build_filename (data->machines_dir, data->config->uuid, NULL);
@@ -1142,8 +1091,9 @@ create_in_thread (CreateData  *data,
       return FALSE;
     }
   g_clear_pointer (&data->staging_dir, g_free);
-  if (!fsync_dir (data->machines_dir))
-    g_debug ("cannot sync %s: %s", data->machines_dir, g_strerror (errno));
+  r = viv_file_fsync_dir (data->machines_dir);
+  if (r < 0)
+    g_debug ("cannot sync %s: %s", data->machines_dir, g_strerror (-r));
   data->directory = g_steal_pointer (&directory);
   set_progress (data, _("Saving the machine"), 1);
   return TRUE;
@@ -1374,6 +1324,8 @@ viv_machine_creator_create_async (VivMachineCreator   *self,
 
   data = g_new0 (CreateData, 1);
   data->outer = task;
+  data->hook = self->test_hook;
+  data->hook_data = self->test_hook_data;
   data->context = g_main_context_ref_thread_default ();
   g_mutex_init (&data->lock);
   data->cancellable = g_cancellable_new ();

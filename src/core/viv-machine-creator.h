@@ -88,12 +88,13 @@ char              *viv_machine_make_unique_name         (const char          *ba
 /* Test only: called in the worker thread at each step ("folder", "disk",
  * "boot-files", "copy", "config", "commit") and at each progress report
  * (step "progress"). Returning FALSE with ERROR set fails the creation
- * there, as a real failure would. Not thread-safe; NULL outside tests. */
+ * there, as a real failure would. */
 typedef gboolean (*VivMachineCreatorTestHook) (const char  *step,
                                                gpointer     user_data,
                                                GError     **error);
 
-void               viv_machine_creator_set_test_hook    (VivMachineCreatorTestHook hook,
-                                                         gpointer                  user_data);
+void               viv_machine_creator_set_test_hook    (VivMachineCreator   *self,
+                                                         VivMachineCreatorTestHook hook,
+                                                         gpointer             user_data);
 
 G_END_DECLS

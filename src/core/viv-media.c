@@ -46,6 +46,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+#include "viv-file.h"
 #include "viv-media.h"
 #include "viv-os-catalog.h"
 
@@ -1388,38 +1389,6 @@ target_clear (Target *target)
   g_clear_pointer (&target->final_path, g_free);
 }
 
-static gboolean
-write_all (int          fd,
-           const void  *data,
-           gsize        len)
-{
-  while (len > 0)
-    {
-      ssize_t n = write (fd, data, len);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return FALSE;
-      data = (const guint8 *) data + n;
-      len -= (gsize) n;
-    }
-  return TRUE;
-}
-
-static void
-set_write_error (GError     **error,
-                 const char  *path,
-                 int          saved_errno)
-{
-  g_autofree char *display = g_filename_display_name (path);
-
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-               /* Translators: the first %s is a file name, the second the
-                * reason */
-               _("Could not write “%s”: %s"), display, g_strerror (saved_errno));
-}
-
 /* Moves TMP to FINAL, never over an existing file */
 static gboolean
 rename_noreplace (const char  *tmp,
@@ -1443,7 +1412,7 @@ rename_noreplace (const char  *tmp,
                    _("“%s” exists already"), display);
       return FALSE;
     }
-  set_write_error (error, final, errno);
+  viv_file_set_write_error (error, errno, final);
   return FALSE;
 }
 
@@ -1501,7 +1470,7 @@ extract (const char            *iso_path,
           int saved_errno = errno;
 
           g_clear_pointer (&target->tmp_path, g_free);
-          set_write_error (error, target->final_path, saved_errno);
+          viv_file_set_write_error (error, saved_errno, target->final_path);
           goto out;
         }
     }
@@ -1547,9 +1516,9 @@ extract (const char            *iso_path,
             break;
           for (guint i = 0; i < n_matched; i++)
             {
-              if (!write_all (matched[i]->fd, buffer, (gsize) n))
+              if (!viv_file_write_all (matched[i]->fd, buffer, (gsize) n))
                 {
-                  set_write_error (error, matched[i]->final_path, errno);
+                  viv_file_set_write_error (error, errno, matched[i]->final_path);
                   goto out;
                 }
               matched[i]->copied += (guint64) n;
@@ -1593,7 +1562,7 @@ extract (const char            *iso_path,
       target->fd = -1;
       if (fsync (fd) < 0 || close (fd) < 0)
         {
-          set_write_error (error, target->final_path, errno);
+          viv_file_set_write_error (error, errno, target->final_path);
           goto out;
         }
     }

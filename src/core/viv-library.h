@@ -6,6 +6,7 @@
 
 #include <gio/gio.h>
 
+#include "viv-file.h"
 #include "viv-machine.h"
 
 G_BEGIN_DECLS
@@ -44,5 +45,9 @@ void        viv_library_commit_deletes_async (VivLibrary              *self,
 gboolean    viv_library_commit_deletes_finish (VivLibrary             *self,
                                                GAsyncResult           *result,
                                                GError                **error);
+
+void        viv_library_set_replace_hook     (VivLibrary              *self,
+                                              VivFileReplaceHook       hook,
+                                              gpointer                 hook_data);
 
 G_END_DECLS

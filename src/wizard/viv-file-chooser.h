@@ -1,5 +1,10 @@
 /* viv-file-chooser.h: choosing a file to open, on every GTK we build on
  *
+ * A widget-side helper that the wizard and the app's preferences both
+ * use. It is GTK, so it cannot be in src/core; it is among the wizard's
+ * public headers because the app depends on the wizard, and the wizard
+ * may include no app header.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
