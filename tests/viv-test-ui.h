@@ -21,6 +21,13 @@ gboolean viv_test_wait_for_frames (GtkWidget *widget,
                                    guint      n_frames,
                                    guint      timeout_ms);
 
+/* Waits until WIDGET has painted a frame after which CONDITION holds: it
+ * is asked after each frame, when what the frame showed is laid out */
+gboolean viv_test_wait_for_painted (GtkWidget  *widget,
+                                    gboolean  (*condition) (gpointer data),
+                                    gpointer    data,
+                                    guint       timeout_ms);
+
 /* Renders WIDGET as the user sees it and saves it as NAME.png in the folder
  * named by $VIVARIUM_SCREENSHOT_DIR (the build folder's tests/screenshots).
  * Returns the path written, or NULL with a test message when it cannot. */

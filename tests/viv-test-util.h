@@ -1,5 +1,5 @@
 /* viv-test-util.h: what the app's tests share: waiting on the main loop,
- * async results, and machines left running
+ * async results, machines left running, and a stand-in for a helper
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -47,5 +47,26 @@ GPid     viv_test_helper_pid     (VivMachine   *machine);
 /* Switches off every machine of LIBRARY that runs (helpers outlive the app
  * by design): a force-off, then SIGKILL where that fails */
 void     viv_test_stop_machines  (VivLibrary   *library);
+
+/* A stand-in for a machine's helper (vivarium-vmm), served by the test
+ * process itself: it holds the machine's lock and answers on its socket as
+ * a running helper does, so the app attaches to it; what the test prints
+ * is the guest's serial console output, replayed (the last 64 KiB) to each
+ * new reader as the helper does. PowerOff and Quit stop it. For tests of
+ * what the app does with a running machine that need no /dev/kvm. */
+typedef struct _VivTestFakeHelper VivTestFakeHelper;
+
+/* Serves MACHINE's helper socket and attaches MACHINE to it: on return the
+ * machine runs */
+VivTestFakeHelper *viv_test_fake_helper_new   (VivMachine        *machine);
+
+/* Writes TEXT to the guest's serial console, as the guest prints it */
+void               viv_test_fake_helper_print (VivTestFakeHelper *self,
+                                               const char        *text);
+
+/* Stops serving (the machine stops, as when a helper exits) and frees it */
+void               viv_test_fake_helper_free  (VivTestFakeHelper *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VivTestFakeHelper, viv_test_fake_helper_free)
 
 G_END_DECLS
