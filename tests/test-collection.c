@@ -1077,16 +1077,8 @@ main (int   argc,
 {
   int status;
 
-  root = viv_test_make_xdg_dirs ();
-  setlocale (LC_ALL, "");
-  viv_application_init_i18n ();
-
-  gtk_test_init (&argc, &argv, NULL);
-
-  have_kvm = viv_test_can_run_machines (&probe_path);
-  if (!have_kvm)
-    g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
-                "VIVARIUM_PROBE_ELF is not set: the tests that run a machine skip\n");
+  root = viv_test_ui_init (&argc, &argv);
+  have_kvm = viv_test_can_run_machines (&probe_path, "the tests that run a machine skip");
 
   the_app = viv_test_app_new ();
 
@@ -1109,7 +1101,6 @@ main (int   argc,
 
   g_application_release (G_APPLICATION (the_app));
   g_clear_object (&the_app);
-  viv_file_remove_tree (root);
-  g_free (root);
+  viv_test_finish (root);
   return status;
 }

@@ -4,11 +4,12 @@
  */
 #include "config.h"
 
+#include <locale.h>
+
 #include <adwaita.h>
 #include <glib/gstdio.h>
 
 #include "viv-test-ui.h"
-#include "viv-file.h"
 
 static gboolean
 on_timeout (gpointer data)
@@ -296,20 +297,15 @@ viv_test_find_toplevel (GType type)
 }
 
 char *
-viv_test_make_xdg_dirs (void)
+viv_test_ui_init (int    *argc,
+                  char ***argv)
 {
-  char *root = g_dir_make_tmp ("vivarium-ui-XXXXXX", NULL);
-  g_autofree char *data_home = NULL;
-  g_autofree char *runtime_dir = NULL;
+  char *root = viv_test_init_folders ((*argv)[0]);
 
-  g_assert_nonnull (root);
-  data_home = g_build_filename (root, "data", NULL);
-  runtime_dir = g_build_filename (root, "run", NULL);
-  g_assert_cmpint (g_mkdir_with_parents (data_home, 0700), ==, 0);
-  g_assert_cmpint (g_mkdir_with_parents (runtime_dir, 0700), ==, 0);
-  g_chmod (runtime_dir, 0700);
-  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
-  g_setenv ("XDG_RUNTIME_DIR", runtime_dir, TRUE);
+  /* As main.c starts the app */
+  setlocale (LC_ALL, "");
+  viv_application_init_i18n ();
+  gtk_test_init (argc, argv, NULL);
   return root;
 }
 

@@ -7,6 +7,7 @@
 #include <gtk/gtk.h>
 
 #include "viv-application.h"
+#include "viv-test-util.h"
 
 G_BEGIN_DECLS
 
@@ -54,10 +55,10 @@ GPtrArray *viv_test_find_all      (GtkWidget  *root,
 /* The first mapped toplevel of type TYPE, or NULL */
 GtkWidget *viv_test_find_toplevel (GType       type);
 
-/* Makes a folder for the test's XDG_DATA_HOME and XDG_RUNTIME_DIR and sets
- * them; returns the folder (its data/ and run/ hold them). Call it first,
- * before anything reads them: GLib caches both. */
-char    *viv_test_make_xdg_dirs   (void);
+/* viv_test_init() for a test of the app's widgets: the locale and the
+ * app's translations, as the app sets them, and gtk_test_init() */
+char    *viv_test_ui_init         (int    *argc,
+                                   char ***argv);
 
 /* The app as the tests run it: registered, non-unique (it neither finds
  * nor is found by a Vivarium the user runs) and held; release and unref

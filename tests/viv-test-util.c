@@ -21,6 +21,64 @@
 
 #define STOP_TIMEOUT_MS 30000
 #define SERIAL_REPLAY   (64 * 1024)   /* what a helper replays to a new reader */
+#define ROOT_VARIABLE   "VIV_TEST_ROOT"
+
+/* --- the program's folders ---------------------------------------------------------- */
+
+static gboolean root_inherited;
+
+char *
+viv_test_init_folders (const char *program)
+{
+  const char *inherited = g_getenv (ROOT_VARIABLE);
+  g_autofree char *data_home = NULL;
+  g_autofree char *runtime_dir = NULL;
+  char *root;
+
+  root_inherited = inherited != NULL;
+  if (root_inherited)
+    {
+      root = g_strdup (inherited);
+    }
+  else
+    {
+      g_autofree char *base = g_path_get_basename (program);
+      g_autofree char *template = g_strdup_printf ("vivarium-%s-XXXXXX", base);
+
+      root = g_dir_make_tmp (template, NULL);
+      g_assert_nonnull (root);
+      g_setenv (ROOT_VARIABLE, root, TRUE);
+    }
+
+  data_home = g_build_filename (root, "data", NULL);
+  runtime_dir = g_build_filename (root, "run", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (data_home, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (runtime_dir, 0700), ==, 0);
+  g_chmod (runtime_dir, 0700);
+  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
+  g_setenv ("XDG_RUNTIME_DIR", runtime_dir, TRUE);
+  return root;
+}
+
+char *
+viv_test_init (int    *argc,
+               char ***argv)
+{
+  char *root = viv_test_init_folders ((*argv)[0]);
+
+  g_test_init (argc, argv, NULL);
+  return root;
+}
+
+void
+viv_test_finish (char *root)
+{
+  if (!root_inherited)
+    viv_file_remove_tree (root);
+  g_free (root);
+}
+
+/* --- waiting ------------------------------------------------------------------------- */
 
 gboolean
 viv_test_keep_going (gpointer data G_GNUC_UNUSED)
@@ -53,15 +111,21 @@ viv_test_wait_result (GAsyncResult **slot)
 }
 
 gboolean
-viv_test_can_run_machines (const char **probe_path)
+viv_test_can_run_machines (const char **probe_path,
+                           const char  *what_skips)
 {
   const char *vmm = g_getenv ("VIVARIUM_VMM");
   const char *probe = g_getenv ("VIVARIUM_PROBE_ELF");
+  gboolean can;
 
   *probe_path = probe;
-  return access ("/dev/kvm", R_OK | W_OK) == 0 &&
-         vmm != NULL && g_file_test (vmm, G_FILE_TEST_IS_EXECUTABLE) &&
-         probe != NULL && g_file_test (probe, G_FILE_TEST_IS_REGULAR);
+  can = access ("/dev/kvm", R_OK | W_OK) == 0 &&
+        vmm != NULL && g_file_test (vmm, G_FILE_TEST_IS_EXECUTABLE) &&
+        probe != NULL && g_file_test (probe, G_FILE_TEST_IS_REGULAR);
+  if (!can && !root_inherited)
+    g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
+                "VIVARIUM_PROBE_ELF is not set: %s\n", what_skips);
+  return can;
 }
 
 GPid
