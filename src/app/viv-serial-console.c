@@ -26,6 +26,7 @@
 
 #define READ_SIZE    8192
 #define FOLLOW_SLACK 24     /* pixels from the end that still count as the end */
+#define FOLLOW_STEPS 64     /* scrolls to the end in one frame, at most */
 
 typedef enum
 {
@@ -141,8 +142,12 @@ incomplete_tail (const guchar *data,
 }
 
 /* Following the output: the view keeps the end in sight, unless the user
- * scrolled up. The text view lays out new lines lazily, so the view
- * scrolls on the next frame, once they have their height. */
+ * scrolled up. The text view lays out new lines lazily (a line has no
+ * height until then), so the view scrolls on the next frame; and as each
+ * scroll lays out the lines it brings on screen, the end moves on: the
+ * view scrolls again until the end stays. Left short of the end, it would
+ * look scrolled up by the user when the next text comes, and stop
+ * following for good. */
 static gboolean
 follow_tick (GtkWidget     *widget G_GNUC_UNUSED,
              GdkFrameClock *clock G_GNUC_UNUSED,
@@ -154,10 +159,19 @@ follow_tick (GtkWidget     *widget G_GNUC_UNUSED,
 
   /* Straight there: scroll_to_mark() animates, and a view half way there
    * would look scrolled up by the next line */
-  self->follow_id = 0;
-  gtk_adjustment_set_value (adjustment, gtk_adjustment_get_upper (adjustment) -
-                                        gtk_adjustment_get_page_size (adjustment));
-  return G_SOURCE_REMOVE;
+  for (guint i = 0; i < FOLLOW_STEPS; i++)
+    {
+      double end = gtk_adjustment_get_upper (adjustment) -
+                   gtk_adjustment_get_page_size (adjustment);
+
+      if (gtk_adjustment_get_value (adjustment) >= end)
+        {
+          self->follow_id = 0;
+          return G_SOURCE_REMOVE;
+        }
+      gtk_adjustment_set_value (adjustment, end);
+    }
+  return G_SOURCE_CONTINUE;   /* the rest at the next frame */
 }
 
 static gboolean

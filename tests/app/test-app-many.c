@@ -208,16 +208,12 @@ main (int   argc,
 {
   int status;
 
-  root = viv_test_make_xdg_dirs ();
-  setlocale (LC_ALL, "");
-  viv_application_init_i18n ();
-  gtk_test_init (&argc, &argv, NULL);
+  root = viv_test_ui_init (&argc, &argv);
 
   make_machines ();
   g_test_add_func ("/collection/many", test_many);
   status = g_test_run ();
 
-  viv_file_remove_tree (root);
-  g_free (root);
+  viv_test_finish (root);
   return status;
 }

@@ -223,13 +223,8 @@ main (int argc, char *argv[])
 {
   int status;
 
-  /* A library of our own, empty, before anything reads the variables */
-  root = viv_test_make_xdg_dirs ();
-
-  setlocale (LC_ALL, "");
-  viv_application_init_i18n ();
-
-  gtk_test_init (&argc, &argv, NULL);
+  /* A library of our own, empty */
+  root = viv_test_ui_init (&argc, &argv);
 
   /* One application for the whole run, as in a real session; each test
    * opens its own main window. Non-unique: the test must not find, or be
@@ -247,7 +242,6 @@ main (int argc, char *argv[])
   status = g_test_run ();
   g_application_release (G_APPLICATION (the_app));
   g_clear_object (&the_app);
-  viv_file_remove_tree (root);
-  g_free (root);
+  viv_test_finish (root);
   return status;
 }

@@ -195,6 +195,56 @@ console_has (Fixture    *f,
   return strstr (text, part) != NULL;
 }
 
+static GtkTextView *
+console_view (Fixture *f)
+{
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+
+  return GTK_TEXT_VIEW (viv_test_find_widget (GTK_WIDGET (page), GTK_TYPE_TEXT_VIEW, NULL));
+}
+
+/* The last line is on screen. Asked after a frame, when the lines on
+ * screen are laid out: a line the text view has not laid out yet has no
+ * height, and would look on screen at the bottom edge. */
+static gboolean
+console_end_in_sight (gpointer data)
+{
+  GtkTextView *view = console_view (data);
+  GtkTextIter end;
+  GdkRectangle line, visible;
+
+  gtk_text_buffer_get_end_iter (gtk_text_view_get_buffer (view), &end);
+  gtk_text_view_get_iter_location (view, &end, &line);
+  gtk_text_view_get_visible_rect (view, &visible);
+  return line.height > 0 && line.y >= visible.y &&
+         line.y + line.height <= visible.y + visible.height;
+}
+
+/* Waits until a frame shows the end of the console's text */
+static void
+wait_console_end (Fixture *f)
+{
+  g_assert_true (viv_test_wait_for_painted (GTK_WIDGET (f->window), console_end_in_sight, f,
+                                            TIMEOUT_MS));
+}
+
+/* Prints N lines, the last one LAST, and waits until the console has them */
+static void
+print_burst (Fixture           *f,
+             VivTestFakeHelper *helper,
+             guint              n,
+             const char        *last)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  for (guint i = 1; i < n; i++)
+    g_string_append_printf (text, "output line %u of a burst\n", i);
+  g_string_append_printf (text, "%s\n", last);
+  viv_test_fake_helper_print (helper, text->str);
+  WAIT_UNTIL (console_has (f, last), TIMEOUT_MS);
+  g_assert_true (console_has (f, last));
+}
+
 /* --- fixture ------------------------------------------------------------------------ */
 
 static void
@@ -773,11 +823,10 @@ test_run (Fixture       *f,
 
     g_assert_cmpfloat (gtk_adjustment_get_upper (adjustment), >,
                        gtk_adjustment_get_page_size (adjustment));
-    /* Text keeps coming; the scrolling follows it at the next frame (a
-     * loaded machine may be a frame behind) */
-    WAIT_UNTIL (gtk_adjustment_get_value (adjustment) +
-                gtk_adjustment_get_page_size (adjustment) >=
-                gtk_adjustment_get_upper (adjustment) - 30, 5000);
+    /* Text keeps coming; the scrolling follows it at the next frame, and
+     * what a frame shows is only known once it is drawn (test_console_follow
+     * has the details) */
+    wait_console_end (f);
     g_assert_cmpfloat (gtk_adjustment_get_value (adjustment) +
                        gtk_adjustment_get_page_size (adjustment), >=,
                        gtk_adjustment_get_upper (adjustment) - 30);
@@ -839,6 +888,68 @@ test_run (Fixture       *f,
   g_assert_true (activate (f, "win.back", NULL));
   WAIT_UNTIL (g_strcmp0 (tile_state (f, f->probe), C_("machine state", "Off")) == 0, TIMEOUT_MS);
   g_assert_cmpstr (tile_state (f, f->probe), ==, C_("machine state", "Off"));
+}
+
+/* The console keeps the end in sight however the output comes. A guest
+ * prints a line at a time, but an app that runs late (a loaded machine)
+ * reads several lines at once, and the text view lays them out after the
+ * frame that scrolls for them: the check in test_run failed that way. The
+ * helper here is the test's own, so this runs without /dev/kvm, and what
+ * load would do by chance the bursts do every time. */
+static void
+test_console_follow (Fixture       *f,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->probe);
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  GtkAdjustment *adjustment;
+
+  /* What it printed before the page opened comes first */
+  viv_test_fake_helper_print (helper, "early output\n");
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "console");
+  WAIT_UNTIL (console_has (f, "early output"), TIMEOUT_MS);
+  g_assert_true (console_has (f, "early output"));
+  g_assert_true (viv_serial_console_get_connected (viv_machine_page_get_console (page)));
+
+  /* Bursts of lines, more of them each time: the end stays in sight */
+  for (guint round = 0; round < 12; round++)
+    {
+      g_autofree char *last = g_strdup_printf ("the end of burst %u", round);
+
+      print_burst (f, helper, 2 + round * 3, last);
+      wait_console_end (f);
+    }
+  /* More than it scrolls through in one frame: it goes on at the next */
+  print_burst (f, helper, 400, "the end of the long burst");
+  wait_console_end (f);
+  adjustment = gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (console_view (f)));
+  g_assert_cmpfloat (gtk_adjustment_get_upper (adjustment), >,
+                     2 * gtk_adjustment_get_page_size (adjustment));
+  shoot (GTK_WIDGET (f->window), "machine-page-console");
+
+  /* Scrolled up by the user, it stays where the user put it */
+  gtk_adjustment_set_value (adjustment, 0);
+  print_burst (f, helper, 8, "while scrolled up");
+  frames (f, 3);
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, 0);
+  g_assert_false (console_end_in_sight (f));
+
+  /* Back at the end (through the text view: it lays out what it scrolls
+   * to first), it follows again */
+  {
+    GtkTextBuffer *buffer = gtk_text_view_get_buffer (console_view (f));
+    GtkTextIter end;
+    GtkTextMark *mark;
+
+    gtk_text_buffer_get_end_iter (buffer, &end);
+    mark = gtk_text_buffer_create_mark (buffer, NULL, &end, FALSE);
+    gtk_text_view_scroll_to_mark (console_view (f), mark, 0, TRUE, 0, 1);
+    wait_console_end (f);
+    gtk_text_buffer_delete_mark (buffer, mark);
+  }
+  print_burst (f, helper, 8, "following again");
+  wait_console_end (f);
 }
 
 static void
@@ -967,16 +1078,8 @@ main (int   argc,
 {
   int status;
 
-  root = viv_test_make_xdg_dirs ();
-  setlocale (LC_ALL, "");
-  viv_application_init_i18n ();
-
-  gtk_test_init (&argc, &argv, NULL);
-
-  have_kvm = viv_test_can_run_machines (&probe_path);
-  if (!have_kvm)
-    g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
-                "VIVARIUM_PROBE_ELF is not set: the tests that run a machine skip\n");
+  root = viv_test_ui_init (&argc, &argv);
+  have_kvm = viv_test_can_run_machines (&probe_path, "the tests that run a machine skip");
 
   the_app = viv_test_app_new ();
 
@@ -991,6 +1094,7 @@ main (int   argc,
   ADD ("delete-undo", test_delete_undo);
   ADD ("preferences", test_preferences);
   ADD ("run", test_run);
+  ADD ("console-follow", test_console_follow);
   ADD ("crash", test_crash);
   ADD ("close-running", test_close_running);
 
@@ -998,7 +1102,6 @@ main (int   argc,
 
   g_application_release (G_APPLICATION (the_app));
   g_clear_object (&the_app);
-  viv_file_remove_tree (root);
-  g_free (root);
+  viv_test_finish (root);
   return status;
 }

@@ -1101,21 +1101,15 @@ main (int   argc,
 {
   int status;
 
-  root = viv_test_make_xdg_dirs ();
-  setlocale (LC_ALL, "");
+  root = viv_test_ui_init (&argc, &argv);
   if (g_getenv ("LANGUAGE") != NULL && g_str_has_prefix (g_getenv ("LANGUAGE"), "ru"))
     shot_suffix = "-ru";
-  viv_application_init_i18n ();
-
-  gtk_test_init (&argc, &argv, NULL);
 
   if (!viv_test_make_isos (root, &isos, &no_isos_reason))
     g_printerr ("# SKIP: the disc tests skip: %s\n", no_isos_reason);
 
-  have_kvm = viv_test_can_run_machines (&probe_path);
-  if (!have_kvm)
-    g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
-                "VIVARIUM_PROBE_ELF is not set: the kernel test does not start its machine\n");
+  have_kvm = viv_test_can_run_machines (&probe_path,
+                                        "the kernel test does not start its machine");
 
   the_app = viv_test_app_new ();
 
@@ -1140,7 +1134,6 @@ main (int   argc,
   viv_os_db_shutdown ();
   viv_test_isos_clear (&isos);
   g_free (no_isos_reason);
-  viv_file_remove_tree (root);
-  g_free (root);
+  viv_test_finish (root);
   return status;
 }

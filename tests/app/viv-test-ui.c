@@ -4,11 +4,12 @@
  */
 #include "config.h"
 
+#include <locale.h>
+
 #include <adwaita.h>
 #include <glib/gstdio.h>
 
 #include "viv-test-ui.h"
-#include "viv-file.h"
 
 static gboolean
 on_timeout (gpointer data)
@@ -40,6 +41,9 @@ typedef struct {
   GtkWidget *widget;
   guint frames;
   guint wanted;
+  gboolean (*condition) (gpointer data);
+  gpointer data;
+  gboolean done;
 } FrameWait;
 
 static void
@@ -49,7 +53,10 @@ on_after_paint (GdkFrameClock *clock G_GNUC_UNUSED,
   FrameWait *wait = data;
 
   /* Keep frames coming until we have seen enough of them. */
-  if (++wait->frames < wait->wanted)
+  wait->frames++;
+  wait->done = wait->frames >= wait->wanted &&
+               (wait->condition == NULL || wait->condition (wait->data));
+  if (!wait->done)
     gtk_widget_queue_draw (wait->widget);
 }
 
@@ -58,7 +65,7 @@ frames_done (gpointer data)
 {
   FrameWait *wait = data;
 
-  return wait->frames >= wait->wanted;
+  return wait->done;
 }
 
 static gboolean
@@ -68,26 +75,45 @@ is_mapped (gpointer data)
          gtk_widget_get_frame_clock (GTK_WIDGET (data)) != NULL;
 }
 
+static gboolean
+wait_for_painted (FrameWait *wait,
+                  guint      timeout_ms)
+{
+  GdkFrameClock *clock;
+  gulong id;
+  gboolean ok;
+
+  if (!viv_test_wait_for (is_mapped, wait->widget, timeout_ms))
+    return FALSE;
+
+  clock = gtk_widget_get_frame_clock (wait->widget);
+  id = g_signal_connect (clock, "after-paint", G_CALLBACK (on_after_paint), wait);
+  /* Something must be drawn for frames to come: ask for a redraw. */
+  gtk_widget_queue_draw (wait->widget);
+  ok = viv_test_wait_for (frames_done, wait, timeout_ms);
+  g_signal_handler_disconnect (clock, id);
+  return ok;
+}
+
 gboolean
 viv_test_wait_for_frames (GtkWidget *widget,
                           guint      n_frames,
                           guint      timeout_ms)
 {
-  FrameWait wait = { widget, 0, n_frames };
-  GdkFrameClock *clock;
-  gulong id;
-  gboolean ok;
+  FrameWait wait = { widget, 0, n_frames, NULL, NULL, n_frames == 0 };
 
-  if (!viv_test_wait_for (is_mapped, widget, timeout_ms))
-    return FALSE;
+  return wait_for_painted (&wait, timeout_ms);
+}
 
-  clock = gtk_widget_get_frame_clock (widget);
-  id = g_signal_connect (clock, "after-paint", G_CALLBACK (on_after_paint), &wait);
-  /* Something must be drawn for frames to come: ask for a redraw. */
-  gtk_widget_queue_draw (widget);
-  ok = viv_test_wait_for (frames_done, &wait, timeout_ms);
-  g_signal_handler_disconnect (clock, id);
-  return ok;
+gboolean
+viv_test_wait_for_painted (GtkWidget  *widget,
+                           gboolean  (*condition) (gpointer data),
+                           gpointer    data,
+                           guint       timeout_ms)
+{
+  FrameWait wait = { widget, 0, 1, condition, data, FALSE };
+
+  return wait_for_painted (&wait, timeout_ms);
 }
 
 char *
@@ -271,20 +297,15 @@ viv_test_find_toplevel (GType type)
 }
 
 char *
-viv_test_make_xdg_dirs (void)
+viv_test_ui_init (int    *argc,
+                  char ***argv)
 {
-  char *root = g_dir_make_tmp ("vivarium-ui-XXXXXX", NULL);
-  g_autofree char *data_home = NULL;
-  g_autofree char *runtime_dir = NULL;
+  char *root = viv_test_init_folders ((*argv)[0]);
 
-  g_assert_nonnull (root);
-  data_home = g_build_filename (root, "data", NULL);
-  runtime_dir = g_build_filename (root, "run", NULL);
-  g_assert_cmpint (g_mkdir_with_parents (data_home, 0700), ==, 0);
-  g_assert_cmpint (g_mkdir_with_parents (runtime_dir, 0700), ==, 0);
-  g_chmod (runtime_dir, 0700);
-  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
-  g_setenv ("XDG_RUNTIME_DIR", runtime_dir, TRUE);
+  /* As main.c starts the app */
+  setlocale (LC_ALL, "");
+  viv_application_init_i18n ();
+  gtk_test_init (argc, argv, NULL);
   return root;
 }
 

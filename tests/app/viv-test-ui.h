@@ -7,6 +7,7 @@
 #include <gtk/gtk.h>
 
 #include "viv-application.h"
+#include "viv-test-util.h"
 
 G_BEGIN_DECLS
 
@@ -20,6 +21,13 @@ gboolean viv_test_wait_for       (gboolean (*condition) (gpointer data),
 gboolean viv_test_wait_for_frames (GtkWidget *widget,
                                    guint      n_frames,
                                    guint      timeout_ms);
+
+/* Waits until WIDGET has painted a frame after which CONDITION holds: it
+ * is asked after each frame, when what the frame showed is laid out */
+gboolean viv_test_wait_for_painted (GtkWidget  *widget,
+                                    gboolean  (*condition) (gpointer data),
+                                    gpointer    data,
+                                    guint       timeout_ms);
 
 /* Renders WIDGET as the user sees it and saves it as NAME.png in the folder
  * named by $VIVARIUM_SCREENSHOT_DIR (the build folder's tests/screenshots).
@@ -47,10 +55,10 @@ GPtrArray *viv_test_find_all      (GtkWidget  *root,
 /* The first mapped toplevel of type TYPE, or NULL */
 GtkWidget *viv_test_find_toplevel (GType       type);
 
-/* Makes a folder for the test's XDG_DATA_HOME and XDG_RUNTIME_DIR and sets
- * them; returns the folder (its data/ and run/ hold them). Call it first,
- * before anything reads them: GLib caches both. */
-char    *viv_test_make_xdg_dirs   (void);
+/* viv_test_init() for a test of the app's widgets: the locale and the
+ * app's translations, as the app sets them, and gtk_test_init() */
+char    *viv_test_ui_init         (int    *argc,
+                                   char ***argv);
 
 /* The app as the tests run it: registered, non-unique (it neither finds
  * nor is found by a Vivarium the user runs) and held; release and unref

@@ -1431,35 +1431,13 @@ int
 main (int   argc,
       char *argv[])
 {
-  const char *inherited = g_getenv ("VIV_TEST_LIBRARY_ROOT");
   int status;
 
-  /* Before anything reads them (GLib caches both): a child started by
-   * g_test_trap_subprocess() shares its parent's folders. */
-  if (inherited != NULL)
-    {
-      root = g_strdup (inherited);
-    }
-  else
-    {
-      root = g_dir_make_tmp ("vivarium-library-XXXXXX", NULL);
-      g_assert_nonnull (root);
-      g_setenv ("VIV_TEST_LIBRARY_ROOT", root, TRUE);
-    }
+  /* A child started by g_test_trap_subprocess() shares its parent's folder */
+  root = viv_test_init (&argc, &argv);
   data_home = g_build_filename (root, "data", NULL);
   runtime_dir = g_build_filename (root, "run", NULL);
-  g_mkdir_with_parents (data_home, 0700);
-  g_mkdir_with_parents (runtime_dir, 0700);
-  g_chmod (runtime_dir, 0700);
-  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
-  g_setenv ("XDG_RUNTIME_DIR", runtime_dir, TRUE);
-
-  g_test_init (&argc, &argv, NULL);
-
-  have_kvm = viv_test_can_run_machines (&probe_path);
-  if (!have_kvm && inherited == NULL)
-    g_printerr ("# SKIP: /dev/kvm is missing or not accessible, or VIVARIUM_VMM or "
-                "VIVARIUM_PROBE_ELF is not set: the tests that run machines skip\n");
+  have_kvm = viv_test_can_run_machines (&probe_path, "the tests that run machines skip");
 
 #define ADD(name, fn) g_test_add ("/library/" name, Fixture, NULL, fixture_setup, fn, \
                                   fixture_teardown)
@@ -1487,9 +1465,7 @@ main (int   argc,
 
   status = g_test_run ();
 
-  if (inherited == NULL)
-    viv_file_remove_tree (root);
-  g_free (root);
+  viv_test_finish (root);
   g_free (data_home);
   g_free (runtime_dir);
   return status;

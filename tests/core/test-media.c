@@ -1483,20 +1483,10 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *runtime_dir = NULL;
   int status;
 
-  /* Before anything reads them (GLib caches both) */
-  root = g_dir_make_tmp ("vivarium-media-XXXXXX", NULL);
-  g_assert_nonnull (root);
+  root = viv_test_init (&argc, &argv);
   data_home = g_build_filename (root, "data", NULL);
-  runtime_dir = g_build_filename (root, "run", NULL);
-  g_mkdir_with_parents (data_home, 0700);
-  g_mkdir_with_parents (runtime_dir, 0700);
-  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
-  g_setenv ("XDG_RUNTIME_DIR", runtime_dir, TRUE);
-
-  g_test_init (&argc, &argv, NULL);
 
   make_isos ();
   if (iso_debian11 == NULL)
@@ -1530,12 +1520,11 @@ main (int   argc,
   status = g_test_run ();
 
   viv_os_db_shutdown ();
-  viv_file_remove_tree (root);
   g_free (iso_debian11);
   g_free (iso_debian12);
   g_free (iso_unknown);
   g_free (no_isos_reason);
   g_free (data_home);
-  g_free (root);
+  viv_test_finish (root);
   return status;
 }

@@ -1,5 +1,6 @@
-/* viv-test-util.h: what the app's tests share: waiting on the main loop,
- * async results, and machines left running
+/* viv-test-util.h: what the app's tests share: their start and end,
+ * waiting on the main loop, async results, machines left running, and a
+ * stand-in for a helper
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -10,6 +11,22 @@
 #include "viv-library.h"
 
 G_BEGIN_DECLS
+
+/* The start of a test program's main(): makes the program's folder ROOT
+ * and points XDG_DATA_HOME at ROOT/data and XDG_RUNTIME_DIR at ROOT/run,
+ * before anything reads them (GLib caches both); then g_test_init(). A
+ * child started by g_test_trap_subprocess() shares its parent's folder.
+ * Returns ROOT, for viv_test_finish(). */
+char    *viv_test_init           (int         *argc,
+                                  char      ***argv);
+
+/* The folders of viv_test_init(), for a start of its own (PROGRAM names
+ * the folder: argv[0]) */
+char    *viv_test_init_folders   (const char   *program);
+
+/* The end of main(): removes ROOT, unless this is a child that shares its
+ * parent's, and frees it */
+void     viv_test_finish         (char         *root);
 
 gboolean viv_test_keep_going (gpointer data);
 
@@ -38,8 +55,10 @@ GAsyncResult *viv_test_wait_result (GAsyncResult **slot);
 
 /* Whether machines can run here: /dev/kvm can be opened, and
  * $VIVARIUM_VMM (the helper) and $VIVARIUM_PROBE_ELF (the probe guest) are
- * there. Sets *PROBE_PATH to the probe's path (or NULL). */
-gboolean viv_test_can_run_machines (const char **probe_path);
+ * there. Sets *PROBE_PATH to the probe's path (or NULL). Where they cannot,
+ * a TAP comment says why and that WHAT_SKIPS (once, not in children). */
+gboolean viv_test_can_run_machines (const char **probe_path,
+                                    const char  *what_skips);
 
 /* The pid of MACHINE's helper, from its lock file; 0 if none */
 GPid     viv_test_helper_pid     (VivMachine   *machine);
@@ -47,5 +66,26 @@ GPid     viv_test_helper_pid     (VivMachine   *machine);
 /* Switches off every machine of LIBRARY that runs (helpers outlive the app
  * by design): a force-off, then SIGKILL where that fails */
 void     viv_test_stop_machines  (VivLibrary   *library);
+
+/* A stand-in for a machine's helper (vivarium-vmm), served by the test
+ * process itself: it holds the machine's lock and answers on its socket as
+ * a running helper does, so the app attaches to it; what the test prints
+ * is the guest's serial console output, replayed (the last 64 KiB) to each
+ * new reader as the helper does. PowerOff and Quit stop it. For tests of
+ * what the app does with a running machine that need no /dev/kvm. */
+typedef struct _VivTestFakeHelper VivTestFakeHelper;
+
+/* Serves MACHINE's helper socket and attaches MACHINE to it: on return the
+ * machine runs */
+VivTestFakeHelper *viv_test_fake_helper_new   (VivMachine        *machine);
+
+/* Writes TEXT to the guest's serial console, as the guest prints it */
+void               viv_test_fake_helper_print (VivTestFakeHelper *self,
+                                               const char        *text);
+
+/* Stops serving (the machine stops, as when a helper exits) and frees it */
+void               viv_test_fake_helper_free  (VivTestFakeHelper *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VivTestFakeHelper, viv_test_fake_helper_free)
 
 G_END_DECLS
