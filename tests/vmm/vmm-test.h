@@ -11,8 +11,9 @@
  *
  * Link: the helpers are a static library (vmm_test_dep, which brings the
  * engine's base library: memory, buses, log), one file per set of engine
- * code they need, so a test only pulls in what it calls; a test that uses
- * vmm-test-virtio.c links the virtio library too.
+ * code they need, so a test only pulls in what it calls. A test that uses
+ * vmm-test-virtio.c takes the virtio library's objects, not the library,
+ * which would bring kvm/'s along beside the fakes (tests/vmm/meson.build).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
