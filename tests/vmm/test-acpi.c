@@ -1,8 +1,8 @@
 /* test-acpi.c: the ACPI tables and the AML encoder
  *
- * The tables are built into a plain buffer standing in for guest RAM and
- * read back the way an OS finds them: scan for the RSDP, follow the RSDT and
- * XSDT, check every checksum. The DSDT (and every other table) then goes
+ * The tables are built into fake guest RAM (vmm-test.h) and read back the
+ * way an OS finds them: scan for the RSDP, follow the RSDT and XSDT, check
+ * every checksum. The DSDT (and every other table) then goes
  * through ACPICA's disassembler, iasl, when it is installed.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -19,31 +19,13 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
-#include "mem.h"
+#include "viv-bytes.h"
+#include "vmm-test.h"
 
 #define RAM_SIZE     VMM_MiB (2)
 #define MMIO64_BASE  0x1000000000ull   /* 64 GiB */
 
 /* ---- reading tables back ---------------------------------------------------- */
-
-static uint16_t
-le16 (const uint8_t *p)
-{
-  return (uint16_t) (p[0] | (p[1] << 8));
-}
-
-static uint32_t
-le32 (const uint8_t *p)
-{
-  return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16)
-         | ((uint32_t) p[3] << 24);
-}
-
-static uint64_t
-le64 (const uint8_t *p)
-{
-  return le32 (p) | ((uint64_t) le32 (p + 4) << 32);
-}
 
 static uint8_t
 sum (const uint8_t *p, size_t len)
@@ -53,26 +35,6 @@ sum (const uint8_t *p, size_t len)
   for (size_t i = 0; i < len; i++)
     s = (uint8_t) (s + p[i]);
   return s;
-}
-
-struct guest {
-  uint8_t *ram;
-  struct vmm_mem mem;
-};
-
-static void
-guest_init (struct guest *g, uint64_t size)
-{
-  memset (g, 0, sizeof *g);
-  g->ram = g_malloc0 (size);
-  g_assert_cmpint (vmm_mem_add_region (&g->mem, 0, size, g->ram), ==, 0);
-}
-
-static void
-guest_clear (struct guest *g)
-{
-  g_free (g->ram);
-  memset (g, 0, sizeof *g);
 }
 
 static struct vmm_acpi_config
@@ -98,26 +60,26 @@ default_config (void)
 /* A table in guest memory, checked: inside the ACPI area, whole, summing to
  * zero, with the expected signature. */
 static const uint8_t *
-table_at (const struct guest *g, uint64_t gpa, const char *sig)
+table_at (const struct vmm_mem *mem, uint64_t gpa, const char *sig)
 {
   const uint8_t *t;
   uint32_t len;
 
   g_assert_cmpuint (gpa, >=, VMM_ACPI_BASE);
   g_assert_cmpuint (gpa, <, VMM_ACPI_END);
-  t = vmm_mem_ptr (&g->mem, gpa, 36);
+  t = vmm_mem_ptr (mem, gpa, 36);
   g_assert_nonnull (t);
   g_assert_cmpmem (t, 4, sig, 4);
-  len = le32 (t + 4);
+  len = viv_get_le32 (t + 4);
   g_assert_cmpuint (len, >=, 36);
   g_assert_cmpuint (gpa + len, <=, VMM_ACPI_END);
-  g_assert_nonnull (vmm_mem_ptr (&g->mem, gpa, len));
+  g_assert_nonnull (vmm_mem_ptr (mem, gpa, len));
   g_assert_cmpuint (sum (t, len), ==, 0);
   g_assert_cmpmem (t + 10, 6, "VIVARI", 6);
   g_assert_cmpmem (t + 16, 8, "VIVARIUM", 8);
-  g_assert_cmpuint (le32 (t + 24), ==, 1);
+  g_assert_cmpuint (viv_get_le32 (t + 24), ==, 1);
   g_assert_cmpmem (t + 28, 4, "VIVM", 4);
-  g_assert_cmpuint (le32 (t + 32), ==, 1);
+  g_assert_cmpuint (viv_get_le32 (t + 32), ==, 1);
   return t;
 }
 
@@ -130,13 +92,13 @@ struct tables {
 /* Scans the BIOS area as Linux does (acpi_find_root_pointer): 16-byte
  * steps, signature, then the ACPI 1.0 checksum. */
 static uint64_t
-find_rsdp (const struct guest *g)
+find_rsdp (const struct vmm_mem *mem)
 {
   uint64_t found = 0;
 
   for (uint64_t gpa = 0xe0000; gpa < 0x100000; gpa += 16)
     {
-      const uint8_t *p = vmm_mem_ptr (&g->mem, gpa, 20);
+      const uint8_t *p = vmm_mem_ptr (mem, gpa, 20);
       if (p != NULL && memcmp (p, "RSD PTR ", 8) == 0 && sum (p, 20) == 0)
         {
           g_assert_cmpuint (found, ==, 0);   /* exactly one */
@@ -148,58 +110,58 @@ find_rsdp (const struct guest *g)
 }
 
 static void
-parse_tables (const struct guest *g, uint64_t rsdp_gpa, struct tables *t)
+parse_tables (const struct vmm_mem *mem, uint64_t rsdp_gpa, struct tables *t)
 {
   const uint8_t *p;
   unsigned n_rsdt, n_xsdt;
 
   memset (t, 0, sizeof *t);
-  t->rsdp_gpa = find_rsdp (g);
+  t->rsdp_gpa = find_rsdp (mem);
   g_assert_cmpuint (t->rsdp_gpa, ==, rsdp_gpa);
   g_assert_cmpuint (t->rsdp_gpa, ==, VMM_ACPI_BASE);
-  p = t->rsdp = vmm_mem_ptr (&g->mem, t->rsdp_gpa, 36);
+  p = t->rsdp = vmm_mem_ptr (mem, t->rsdp_gpa, 36);
   g_assert_nonnull (p);
   g_assert_cmpuint (sum (p, 20), ==, 0);
   g_assert_cmpmem (p + 9, 6, "VIVARI", 6);
   g_assert_cmpuint (p[15], ==, 2);
-  g_assert_cmpuint (le32 (p + 20), ==, 36);
+  g_assert_cmpuint (viv_get_le32 (p + 20), ==, 36);
   g_assert_cmpuint (sum (p, 36), ==, 0);
-  t->rsdt_gpa = le32 (p + 16);
-  t->xsdt_gpa = le64 (p + 24);
+  t->rsdt_gpa = viv_get_le32 (p + 16);
+  t->xsdt_gpa = viv_get_le64 (p + 24);
 
-  t->rsdt = table_at (g, t->rsdt_gpa, "RSDT");
-  t->xsdt = table_at (g, t->xsdt_gpa, "XSDT");
-  g_assert_cmpuint ((le32 (t->rsdt + 4) - 36) % 4, ==, 0);
-  g_assert_cmpuint ((le32 (t->xsdt + 4) - 36) % 8, ==, 0);
-  n_rsdt = (le32 (t->rsdt + 4) - 36) / 4;
-  n_xsdt = (le32 (t->xsdt + 4) - 36) / 8;
+  t->rsdt = table_at (mem, t->rsdt_gpa, "RSDT");
+  t->xsdt = table_at (mem, t->xsdt_gpa, "XSDT");
+  g_assert_cmpuint ((viv_get_le32 (t->rsdt + 4) - 36) % 4, ==, 0);
+  g_assert_cmpuint ((viv_get_le32 (t->xsdt + 4) - 36) % 8, ==, 0);
+  n_rsdt = (viv_get_le32 (t->rsdt + 4) - 36) / 4;
+  n_xsdt = (viv_get_le32 (t->xsdt + 4) - 36) / 8;
   g_assert_cmpuint (n_rsdt, ==, 3);
   g_assert_cmpuint (n_xsdt, ==, n_rsdt);
 
   for (unsigned i = 0; i < n_xsdt; i++)
     {
-      uint64_t gpa = le64 (t->xsdt + 36 + 8 * i);
-      const uint8_t *tab = vmm_mem_ptr (&g->mem, gpa, 4);
+      uint64_t gpa = viv_get_le64 (t->xsdt + 36 + 8 * i);
+      const uint8_t *tab = vmm_mem_ptr (mem, gpa, 4);
 
-      g_assert_cmpuint (le32 (t->rsdt + 36 + 4 * i), ==, gpa);
+      g_assert_cmpuint (viv_get_le32 (t->rsdt + 36 + 4 * i), ==, gpa);
       g_assert_nonnull (tab);
       if (memcmp (tab, "FACP", 4) == 0)
         {
           g_assert_cmpuint (t->fadt_gpa, ==, 0);
           t->fadt_gpa = gpa;
-          t->fadt = table_at (g, gpa, "FACP");
+          t->fadt = table_at (mem, gpa, "FACP");
         }
       else if (memcmp (tab, "APIC", 4) == 0)
         {
           g_assert_cmpuint (t->madt_gpa, ==, 0);
           t->madt_gpa = gpa;
-          t->madt = table_at (g, gpa, "APIC");
+          t->madt = table_at (mem, gpa, "APIC");
         }
       else if (memcmp (tab, "MCFG", 4) == 0)
         {
           g_assert_cmpuint (t->mcfg_gpa, ==, 0);
           t->mcfg_gpa = gpa;
-          t->mcfg = table_at (g, gpa, "MCFG");
+          t->mcfg = table_at (mem, gpa, "MCFG");
         }
       else
         g_assert_not_reached ();
@@ -209,32 +171,32 @@ parse_tables (const struct guest *g, uint64_t rsdp_gpa, struct tables *t)
   g_assert_nonnull (t->mcfg);
 
   /* The FADT points at the DSDT and the FACS twice, and both must agree. */
-  g_assert_cmpuint (le32 (t->fadt + 4), ==, 276);
+  g_assert_cmpuint (viv_get_le32 (t->fadt + 4), ==, 276);
   g_assert_cmpuint (t->fadt[8], ==, 6);
-  t->dsdt_gpa = le64 (t->fadt + 140);
-  g_assert_cmpuint (le32 (t->fadt + 40), ==, t->dsdt_gpa);
-  t->dsdt = table_at (g, t->dsdt_gpa, "DSDT");
+  t->dsdt_gpa = viv_get_le64 (t->fadt + 140);
+  g_assert_cmpuint (viv_get_le32 (t->fadt + 40), ==, t->dsdt_gpa);
+  t->dsdt = table_at (mem, t->dsdt_gpa, "DSDT");
   g_assert_cmpuint (t->dsdt[8], >=, 2);   /* 64-bit integers */
 
-  t->facs_gpa = le64 (t->fadt + 132);
-  g_assert_cmpuint (le32 (t->fadt + 36), ==, t->facs_gpa);
+  t->facs_gpa = viv_get_le64 (t->fadt + 132);
+  g_assert_cmpuint (viv_get_le32 (t->fadt + 36), ==, t->facs_gpa);
   g_assert_cmpuint (t->facs_gpa % 64, ==, 0);
   g_assert_cmpuint (t->facs_gpa, >=, VMM_ACPI_BASE);
   g_assert_cmpuint (t->facs_gpa + 64, <=, VMM_ACPI_END);
-  t->facs = vmm_mem_ptr (&g->mem, t->facs_gpa, 64);
+  t->facs = vmm_mem_ptr (mem, t->facs_gpa, 64);
   g_assert_nonnull (t->facs);
   g_assert_cmpmem (t->facs, 4, "FACS", 4);
-  g_assert_cmpuint (le32 (t->facs + 4), ==, 64);
+  g_assert_cmpuint (viv_get_le32 (t->facs + 4), ==, 64);
   g_assert_cmpuint (t->facs[32], ==, 2);
 }
 
 static void
-build_and_parse (struct guest *g, const struct vmm_acpi_config *config, struct tables *t)
+build_and_parse (const struct vmm_mem *mem, const struct vmm_acpi_config *config, struct tables *t)
 {
   uint64_t rsdp = 0;
 
-  g_assert_cmpint (vmm_acpi_build (&g->mem, config, &rsdp), ==, 0);
-  parse_tables (g, rsdp, t);
+  g_assert_cmpint (vmm_acpi_build (mem, config, &rsdp), ==, 0);
+  parse_tables (mem, rsdp, t);
 }
 
 /* ---- the tables --------------------------------------------------------------- */
@@ -256,17 +218,17 @@ static void
 test_rsdp (void)
 {
   struct vmm_acpi_config c = default_config ();
-  struct guest g;
+  struct vmm_test_ram g = { 0 };
   struct tables t;
 
-  guest_init (&g, RAM_SIZE);
-  build_and_parse (&g, &c, &t);
+  vmm_test_ram_add (&g, 0, RAM_SIZE);
+  build_and_parse (&g.mem, &c, &t);
   /* 16-byte aligned, where the scan looks, and revision 2's extra fields */
   g_assert_cmpuint (t.rsdp_gpa % 16, ==, 0);
   g_assert_cmpuint (t.rsdt_gpa, !=, 0);
   g_assert_cmpuint (t.xsdt_gpa, !=, 0);
   g_assert_cmpmem (t.rsdp + 33, 3, "\0\0\0", 3);
-  guest_clear (&g);
+  vmm_test_ram_free (&g);
 }
 
 static void
@@ -276,44 +238,44 @@ assert_gas_io (const uint8_t *gas, uint64_t port, unsigned bits, unsigned access
   g_assert_cmpuint (gas[1], ==, bits);
   g_assert_cmpuint (gas[2], ==, 0);
   g_assert_cmpuint (gas[3], ==, access);
-  g_assert_cmpuint (le64 (gas + 4), ==, port);
+  g_assert_cmpuint (viv_get_le64 (gas + 4), ==, port);
 }
 
 static void
 test_fadt (void)
 {
   struct vmm_acpi_config c = default_config ();
-  struct guest g;
+  struct vmm_test_ram g = { 0 };
   struct tables t;
   const uint8_t *f;
   uint32_t flags;
 
-  guest_init (&g, RAM_SIZE);
-  build_and_parse (&g, &c, &t);
+  vmm_test_ram_add (&g, 0, RAM_SIZE);
+  build_and_parse (&g.mem, &c, &t);
   f = t.fadt;
 
-  g_assert_cmpuint (le16 (f + 46), ==, 9);               /* SCI_INT */
-  g_assert_cmpuint (le32 (f + 48), ==, 0);               /* SMI_CMD: always ACPI */
+  g_assert_cmpuint (viv_get_le16 (f + 46), ==, 9);               /* SCI_INT */
+  g_assert_cmpuint (viv_get_le32 (f + 48), ==, 0);               /* SMI_CMD: always ACPI */
   g_assert_cmpuint (f[52], ==, 0);
   g_assert_cmpuint (f[53], ==, 0);
-  g_assert_cmpuint (le32 (f + 56), ==, 0x600);           /* PM1a_EVT_BLK */
-  g_assert_cmpuint (le32 (f + 60), ==, 0);               /* PM1b_EVT_BLK */
-  g_assert_cmpuint (le32 (f + 64), ==, 0x604);           /* PM1a_CNT_BLK */
-  g_assert_cmpuint (le32 (f + 68), ==, 0);
-  g_assert_cmpuint (le32 (f + 72), ==, 0);               /* PM2_CNT_BLK */
-  g_assert_cmpuint (le32 (f + 76), ==, 0x608);           /* PM_TMR_BLK */
-  g_assert_cmpuint (le32 (f + 80), ==, 0x620);           /* GPE0_BLK */
-  g_assert_cmpuint (le32 (f + 84), ==, 0);
+  g_assert_cmpuint (viv_get_le32 (f + 56), ==, 0x600);           /* PM1a_EVT_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 60), ==, 0);               /* PM1b_EVT_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 64), ==, 0x604);           /* PM1a_CNT_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 68), ==, 0);
+  g_assert_cmpuint (viv_get_le32 (f + 72), ==, 0);               /* PM2_CNT_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 76), ==, 0x608);           /* PM_TMR_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 80), ==, 0x620);           /* GPE0_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 84), ==, 0);
   g_assert_cmpuint (f[88], ==, 4);
   g_assert_cmpuint (f[89], ==, 2);
   g_assert_cmpuint (f[90], ==, 0);
   g_assert_cmpuint (f[91], ==, 4);
   g_assert_cmpuint (f[92], ==, 16);
   g_assert_cmpuint (f[93], ==, 0);
-  g_assert_cmpuint (le16 (f + 96), >, 100);              /* no C2 */
-  g_assert_cmpuint (le16 (f + 98), >, 1000);             /* no C3 */
+  g_assert_cmpuint (viv_get_le16 (f + 96), >, 100);              /* no C2 */
+  g_assert_cmpuint (viv_get_le16 (f + 98), >, 1000);             /* no C3 */
 
-  flags = le32 (f + 112);
+  flags = viv_get_le32 (f + 112);
   g_assert_true (flags & (1u << 0));                     /* WBINVD */
   g_assert_true (flags & (1u << 2));                     /* PROC_C1 */
   g_assert_false (flags & (1u << 4));                    /* fixed power button */
@@ -326,15 +288,15 @@ test_fadt (void)
   g_assert_cmpuint (f[128], ==, 0xfe);
 
   assert_gas_io (f + 148, 0x600, 32, 2);                 /* X_PM1a_EVT_BLK */
-  g_assert_cmpuint (le64 (f + 160 + 4), ==, 0);          /* X_PM1b_EVT_BLK */
+  g_assert_cmpuint (viv_get_le64 (f + 160 + 4), ==, 0);          /* X_PM1b_EVT_BLK */
   assert_gas_io (f + 172, 0x604, 16, 2);                 /* X_PM1a_CNT_BLK */
-  g_assert_cmpuint (le64 (f + 184 + 4), ==, 0);
-  g_assert_cmpuint (le64 (f + 196 + 4), ==, 0);          /* X_PM2_CNT_BLK */
+  g_assert_cmpuint (viv_get_le64 (f + 184 + 4), ==, 0);
+  g_assert_cmpuint (viv_get_le64 (f + 196 + 4), ==, 0);          /* X_PM2_CNT_BLK */
   assert_gas_io (f + 208, 0x608, 32, 3);                 /* X_PM_TMR_BLK */
   assert_gas_io (f + 220, 0x620, 128, 1);                /* X_GPE0_BLK */
-  g_assert_cmpuint (le64 (f + 232 + 4), ==, 0);          /* X_GPE1_BLK */
+  g_assert_cmpuint (viv_get_le64 (f + 232 + 4), ==, 0);          /* X_GPE1_BLK */
   g_assert_cmpmem (f + 268, 8, "VIVARIUM", 8);
-  guest_clear (&g);
+  vmm_test_ram_free (&g);
 }
 
 static void
@@ -343,22 +305,22 @@ test_fadt_boot_arch (void)
   for (unsigned i = 0; i < 4; i++)
     {
       struct vmm_acpi_config c = default_config ();
-      struct guest g;
+      struct vmm_test_ram g = { 0 };
       struct tables t;
       uint16_t arch;
 
       c.i8042 = i & 1;
       c.rtc = i & 2;
-      guest_init (&g, RAM_SIZE);
-      build_and_parse (&g, &c, &t);
-      arch = le16 (t.fadt + 109);
+      vmm_test_ram_add (&g, 0, RAM_SIZE);
+      build_and_parse (&g.mem, &c, &t);
+      arch = viv_get_le16 (t.fadt + 109);
       g_assert_cmpuint (!!(arch & (1u << 1)), ==, c.i8042);  /* 8042 */
       g_assert_true (arch & (1u << 2));                      /* VGA not present */
       g_assert_false (arch & (1u << 3));                     /* MSI works */
       g_assert_true (arch & (1u << 4));                      /* PCIe ASPM controls */
       g_assert_cmpuint (!!(arch & (1u << 5)), ==, !c.rtc);   /* CMOS RTC not present */
       g_assert_cmpuint (t.fadt[108], ==, c.rtc ? 0x32 : 0);  /* CENTURY */
-      guest_clear (&g);
+      vmm_test_ram_free (&g);
     }
 }
 
@@ -366,20 +328,20 @@ static void
 check_madt (unsigned n_cpus)
 {
   struct vmm_acpi_config c = default_config ();
-  struct guest g;
+  struct vmm_test_ram g = { 0 };
   struct tables t;
   const uint8_t *p, *end;
   unsigned n_lapic = 0, n_ioapic = 0, n_iso = 0, n_nmi = 0;
   bool seen[256] = { false };
 
   c.n_cpus = n_cpus;
-  guest_init (&g, RAM_SIZE);
-  build_and_parse (&g, &c, &t);
-  g_assert_cmpuint (le32 (t.madt + 36), ==, 0xfee00000);
-  g_assert_cmpuint (le32 (t.madt + 40), ==, 1);          /* PCAT_COMPAT */
+  vmm_test_ram_add (&g, 0, RAM_SIZE);
+  build_and_parse (&g.mem, &c, &t);
+  g_assert_cmpuint (viv_get_le32 (t.madt + 36), ==, 0xfee00000);
+  g_assert_cmpuint (viv_get_le32 (t.madt + 40), ==, 1);          /* PCAT_COMPAT */
 
   p = t.madt + 44;
-  end = t.madt + le32 (t.madt + 4);
+  end = t.madt + viv_get_le32 (t.madt + 4);
   while (p < end)
     {
       g_assert_true (end - p >= 2);
@@ -394,14 +356,14 @@ check_madt (unsigned n_cpus)
           g_assert_cmpuint (p[3], <, 255);
           g_assert_false (seen[p[3]]);
           seen[p[3]] = true;
-          g_assert_cmpuint (le32 (p + 4), ==, 1);        /* enabled */
+          g_assert_cmpuint (viv_get_le32 (p + 4), ==, 1);        /* enabled */
           n_lapic++;
           break;
         case 1:                                          /* I/O APIC */
           g_assert_cmpuint (p[1], ==, 12);
           g_assert_cmpuint (p[2], ==, 0);
-          g_assert_cmpuint (le32 (p + 4), ==, 0xfec00000);
-          g_assert_cmpuint (le32 (p + 8), ==, 0);
+          g_assert_cmpuint (viv_get_le32 (p + 4), ==, 0xfec00000);
+          g_assert_cmpuint (viv_get_le32 (p + 8), ==, 0);
           n_ioapic++;
           break;
         case 2:                                          /* Interrupt Source Override */
@@ -409,13 +371,13 @@ check_madt (unsigned n_cpus)
           g_assert_cmpuint (p[2], ==, 0);                /* ISA */
           if (p[3] == 0)
             {
-              g_assert_cmpuint (le32 (p + 4), ==, 2);
-              g_assert_cmpuint (le16 (p + 8), ==, 0);
+              g_assert_cmpuint (viv_get_le32 (p + 4), ==, 2);
+              g_assert_cmpuint (viv_get_le16 (p + 8), ==, 0);
             }
           else if (p[3] == 9)
             {
-              g_assert_cmpuint (le32 (p + 4), ==, 9);
-              g_assert_cmpuint (le16 (p + 8), ==, 0x000d);
+              g_assert_cmpuint (viv_get_le32 (p + 4), ==, 9);
+              g_assert_cmpuint (viv_get_le16 (p + 8), ==, 0x000d);
             }
           else
             g_assert_not_reached ();
@@ -424,7 +386,7 @@ check_madt (unsigned n_cpus)
         case 4:                                          /* Local APIC NMI */
           g_assert_cmpuint (p[1], ==, 6);
           g_assert_cmpuint (p[2], ==, 0xff);
-          g_assert_cmpuint (le16 (p + 3), ==, 0);
+          g_assert_cmpuint (viv_get_le16 (p + 3), ==, 0);
           g_assert_cmpuint (p[5], ==, 1);                /* LINT1 */
           n_nmi++;
           break;
@@ -438,7 +400,7 @@ check_madt (unsigned n_cpus)
   g_assert_cmpuint (n_ioapic, ==, 1);
   g_assert_cmpuint (n_iso, ==, (1u << 0) | (1u << 9));
   g_assert_cmpuint (n_nmi, ==, 1);
-  guest_clear (&g);
+  vmm_test_ram_free (&g);
 }
 
 static void
@@ -453,9 +415,9 @@ static void
 test_madt_bad_cpus (void)
 {
   static const unsigned bad[] = { 0, VMM_ACPI_MAX_CPUS + 1, 1000 };
-  struct guest g;
+  struct vmm_test_ram g = { 0 };
+  const uint8_t *ram = vmm_test_ram_add (&g, 0, RAM_SIZE);
 
-  guest_init (&g, RAM_SIZE);
   for (size_t i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       struct vmm_acpi_config c = default_config ();
@@ -467,8 +429,8 @@ test_madt_bad_cpus (void)
     }
   /* Nothing was written. */
   for (uint64_t i = VMM_ACPI_BASE; i < VMM_ACPI_END; i++)
-    g_assert_cmpuint (g.ram[i], ==, 0);
-  guest_clear (&g);
+    g_assert_cmpuint (ram[i], ==, 0);
+  vmm_test_ram_free (&g);
 }
 
 static void
@@ -481,24 +443,24 @@ test_mcfg (void)
   for (size_t i = 0; i < G_N_ELEMENTS (buses); i++)
     {
       struct vmm_acpi_config c = default_config ();
-      struct guest g;
+      struct vmm_test_ram g = { 0 };
       struct tables t;
       const uint8_t *a;
 
       c.ecam_start_bus = buses[i].start;
       c.ecam_end_bus = buses[i].end;
-      guest_init (&g, RAM_SIZE);
-      build_and_parse (&g, &c, &t);
-      g_assert_cmpuint (le32 (t.mcfg + 4), ==, 36 + 8 + 16);   /* one allocation */
+      vmm_test_ram_add (&g, 0, RAM_SIZE);
+      build_and_parse (&g.mem, &c, &t);
+      g_assert_cmpuint (viv_get_le32 (t.mcfg + 4), ==, 36 + 8 + 16);   /* one allocation */
       g_assert_cmpuint (t.mcfg[8], ==, 1);
-      g_assert_cmpuint (le64 (t.mcfg + 36), ==, 0);            /* reserved */
+      g_assert_cmpuint (viv_get_le64 (t.mcfg + 36), ==, 0);            /* reserved */
       a = t.mcfg + 44;
-      g_assert_cmpuint (le64 (a), ==, VMM_PCI_ECAM_BASE);
-      g_assert_cmpuint (le16 (a + 8), ==, 0);
+      g_assert_cmpuint (viv_get_le64 (a), ==, VMM_PCI_ECAM_BASE);
+      g_assert_cmpuint (viv_get_le16 (a + 8), ==, 0);
       g_assert_cmpuint (a[10], ==, buses[i].start);
       g_assert_cmpuint (a[11], ==, buses[i].end);
-      g_assert_cmpuint (le32 (a + 12), ==, 0);
-      guest_clear (&g);
+      g_assert_cmpuint (viv_get_le32 (a + 12), ==, 0);
+      vmm_test_ram_free (&g);
     }
 }
 
@@ -508,10 +470,10 @@ test_bad_config (void)
   static const struct { unsigned start, end; } buses[] = {
     { 1, 0 }, { 0, 256 }, { 255, 256 }, { 200, 100 }, { 0, 1000 },
   };
-  struct guest g;
+  struct vmm_test_ram g = { 0 };
   uint64_t rsdp = 0;
 
-  guest_init (&g, RAM_SIZE);
+  vmm_test_ram_add (&g, 0, RAM_SIZE);
   for (size_t i = 0; i < G_N_ELEMENTS (buses); i++)
     {
       struct vmm_acpi_config c = default_config ();
@@ -551,7 +513,7 @@ test_bad_config (void)
     c.mmio32_size = VMM_MiB (256);
     g_assert_cmpint (vmm_acpi_build (&g.mem, &c, &rsdp), ==, 0);
   }
-  guest_clear (&g);
+  vmm_test_ram_free (&g);
 }
 
 static void
@@ -562,27 +524,25 @@ test_efault (void)
 
   /* RAM that ends inside the ACPI area */
   {
-    struct guest g;
-    guest_init (&g, 0xf0000);
+    struct vmm_test_ram g = { 0 };
+    vmm_test_ram_add (&g, 0, 0xf0000);
     g_assert_cmpint (vmm_acpi_build (&g.mem, &c, &rsdp), ==, -EFAULT);
-    guest_clear (&g);
+    vmm_test_ram_free (&g);
   }
   /* RAM that ends just before it */
   {
-    struct guest g;
-    guest_init (&g, VMM_ACPI_BASE);
+    struct vmm_test_ram g = { 0 };
+    vmm_test_ram_add (&g, 0, VMM_ACPI_BASE);
     g_assert_cmpint (vmm_acpi_build (&g.mem, &c, &rsdp), ==, -EFAULT);
-    guest_clear (&g);
+    vmm_test_ram_free (&g);
   }
   /* The area split over two regions: no single host pointer covers it. */
   {
-    struct vmm_mem mem = { 0 };
-    uint8_t *a = g_malloc0 (0xf0000), *b = g_malloc0 (0x10000);
-    g_assert_cmpint (vmm_mem_add_region (&mem, 0, 0xf0000, a), ==, 0);
-    g_assert_cmpint (vmm_mem_add_region (&mem, 0xf0000, 0x10000, b), ==, 0);
-    g_assert_cmpint (vmm_acpi_build (&mem, &c, &rsdp), ==, -EFAULT);
-    g_free (a);
-    g_free (b);
+    struct vmm_test_ram g = { 0 };
+    vmm_test_ram_add (&g, 0, 0xf0000);
+    vmm_test_ram_add (&g, 0xf0000, 0x10000);
+    g_assert_cmpint (vmm_acpi_build (&g.mem, &c, &rsdp), ==, -EFAULT);
+    vmm_test_ram_free (&g);
   }
   /* No RAM at all */
   {
@@ -593,11 +553,11 @@ test_efault (void)
 
   /* RAM that ends exactly at VMM_ACPI_END is enough. */
   {
-    struct guest g;
+    struct vmm_test_ram g = { 0 };
     struct tables t;
-    guest_init (&g, VMM_ACPI_END);
-    build_and_parse (&g, &c, &t);
-    guest_clear (&g);
+    vmm_test_ram_add (&g, 0, VMM_ACPI_END);
+    build_and_parse (&g.mem, &c, &t);
+    vmm_test_ram_free (&g);
   }
 }
 
@@ -616,21 +576,21 @@ test_layout (void)
   for (size_t k = 0; k < G_N_ELEMENTS (n_cpus); k++)
     {
       struct vmm_acpi_config c = default_config ();
-      struct guest g;
+      struct vmm_test_ram g = { 0 };
       struct tables t;
       uint64_t r[8][2];
 
       c.n_cpus = n_cpus[k];
-      guest_init (&g, RAM_SIZE);
-      build_and_parse (&g, &c, &t);
+      vmm_test_ram_add (&g, 0, RAM_SIZE);
+      build_and_parse (&g.mem, &c, &t);
       r[0][0] = t.rsdp_gpa, r[0][1] = 36;
       r[1][0] = t.facs_gpa, r[1][1] = 64;
-      r[2][0] = t.rsdt_gpa, r[2][1] = le32 (t.rsdt + 4);
-      r[3][0] = t.xsdt_gpa, r[3][1] = le32 (t.xsdt + 4);
-      r[4][0] = t.fadt_gpa, r[4][1] = le32 (t.fadt + 4);
-      r[5][0] = t.madt_gpa, r[5][1] = le32 (t.madt + 4);
-      r[6][0] = t.mcfg_gpa, r[6][1] = le32 (t.mcfg + 4);
-      r[7][0] = t.dsdt_gpa, r[7][1] = le32 (t.dsdt + 4);
+      r[2][0] = t.rsdt_gpa, r[2][1] = viv_get_le32 (t.rsdt + 4);
+      r[3][0] = t.xsdt_gpa, r[3][1] = viv_get_le32 (t.xsdt + 4);
+      r[4][0] = t.fadt_gpa, r[4][1] = viv_get_le32 (t.fadt + 4);
+      r[5][0] = t.madt_gpa, r[5][1] = viv_get_le32 (t.madt + 4);
+      r[6][0] = t.mcfg_gpa, r[6][1] = viv_get_le32 (t.mcfg + 4);
+      r[7][0] = t.dsdt_gpa, r[7][1] = viv_get_le32 (t.dsdt + 4);
       qsort (r, G_N_ELEMENTS (r), sizeof r[0], cmp_range);
       for (size_t i = 0; i < G_N_ELEMENTS (r); i++)
         {
@@ -641,7 +601,7 @@ test_layout (void)
           if (i > 0)
             g_assert_cmpuint (r[i - 1][0] + r[i - 1][1], <=, r[i][0]);
         }
-      guest_clear (&g);
+      vmm_test_ram_free (&g);
     }
 }
 
@@ -649,23 +609,24 @@ static void
 test_rebuild (void)
 {
   struct vmm_acpi_config c = default_config ();
-  struct guest g;
+  struct vmm_test_ram g = { 0 };
   struct tables t;
+  uint8_t *ram;
 
   /* Junk in the area, with a stale RSDP-looking signature, is cleared. */
-  guest_init (&g, RAM_SIZE);
-  memset (g.ram + VMM_ACPI_BASE, 0xaa, VMM_ACPI_END - VMM_ACPI_BASE);
-  memcpy (g.ram + 0xf0000, "RSD PTR ", 8);
-  build_and_parse (&g, &c, &t);
+  ram = vmm_test_ram_add (&g, 0, RAM_SIZE);
+  memset (ram + VMM_ACPI_BASE, 0xaa, VMM_ACPI_END - VMM_ACPI_BASE);
+  memcpy (ram + 0xf0000, "RSD PTR ", 8);
+  build_and_parse (&g.mem, &c, &t);
   /* Around the area, RAM is untouched. */
-  g_assert_cmpuint (g.ram[VMM_ACPI_BASE - 1], ==, 0);
-  g_assert_cmpuint (g.ram[VMM_ACPI_END], ==, 0);
+  g_assert_cmpuint (ram[VMM_ACPI_BASE - 1], ==, 0);
+  g_assert_cmpuint (ram[VMM_ACPI_END], ==, 0);
 
   /* A second build, with another config, over the first */
   c.n_cpus = 2;
   c.com2 = false;
-  build_and_parse (&g, &c, &t);
-  guest_clear (&g);
+  build_and_parse (&g.mem, &c, &t);
+  vmm_test_ram_free (&g);
 }
 
 /* ---- the DSDT's content, byte by byte -------------------------------------------- */
@@ -693,7 +654,7 @@ test_dsdt_devices (void)
   for (unsigned i = 0; i < 32; i++)
     {
       struct vmm_acpi_config c = default_config ();
-      struct guest g;
+      struct vmm_test_ram g = { 0 };
       struct tables t;
       size_t len;
 
@@ -702,9 +663,9 @@ test_dsdt_devices (void)
       c.rtc = i & 4;
       c.i8042 = i & 8;
       c.pvpanic = i & 16;
-      guest_init (&g, RAM_SIZE);
-      build_and_parse (&g, &c, &t);
-      len = le32 (t.dsdt + 4);
+      vmm_test_ram_add (&g, 0, RAM_SIZE);
+      build_and_parse (&g.mem, &c, &t);
+      len = viv_get_le32 (t.dsdt + 4);
       g_assert_true (contains (t.dsdt, len, s5, sizeof s5));
       g_assert_true (contains (t.dsdt, len, s0, sizeof s0));
       g_assert_true (contains (t.dsdt, len, hid, sizeof hid));
@@ -715,7 +676,7 @@ test_dsdt_devices (void)
       g_assert_cmpint (contains (t.dsdt, len, "RTC_", 4), ==, c.rtc);
       g_assert_cmpint (contains (t.dsdt, len, "KBD_", 4), ==, c.i8042);
       g_assert_cmpint (contains (t.dsdt, len, "QEMU0001", 8), ==, c.pvpanic);
-      guest_clear (&g);
+      vmm_test_ram_free (&g);
     }
 }
 
@@ -1102,21 +1063,6 @@ test_aml_resources (void)
 
 /* ---- iasl ----------------------------------------------------------------------------- */
 
-static void
-remove_dir (const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  g_assert_nonnull (d);
-  while ((name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      g_assert_cmpint (g_unlink (path), ==, 0);
-    }
-  g_assert_cmpint (g_rmdir (dir), ==, 0);
-}
-
 /* Runs iasl with ARGS in DIR; fails the test unless it exits 0 without
  * errors. Returns what it printed. */
 static char *
@@ -1216,16 +1162,14 @@ static void
 test_dsdt_iasl (void)
 {
   struct vmm_acpi_config c = default_config ();
-  g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("test-acpi-XXXXXX", &error);
+  g_autofree char *dir = vmm_test_make_dir ("test-acpi-XXXXXX");
   g_autofree char *dsl = NULL;
-  struct guest g;
+  struct vmm_test_ram g = { 0 };
   struct tables t;
 
-  g_assert_no_error (error);
-  guest_init (&g, RAM_SIZE);
-  build_and_parse (&g, &c, &t);
-  dsl = iasl_disassemble (dir, "dsdt.dat", t.dsdt, le32 (t.dsdt + 4));
+  vmm_test_ram_add (&g, 0, RAM_SIZE);
+  build_and_parse (&g.mem, &c, &t);
+  dsl = iasl_disassemble (dir, "dsdt.dat", t.dsdt, viv_get_le32 (t.dsdt + 4));
   if (dsl != NULL)
     {
       static const char *expect[] = {
@@ -1265,8 +1209,8 @@ test_dsdt_iasl (void)
       for (size_t i = 0; i < G_N_ELEMENTS (expect); i++)
         assert_dsl_has (dsl, expect[i]);
     }
-  remove_dir (dir);
-  guest_clear (&g);
+  vmm_test_remove_dir (dir);
+  vmm_test_ram_free (&g);
 }
 
 /* Disassembles the DSDT, compiles the result again without iasl's
@@ -1288,16 +1232,15 @@ test_dsdt_roundtrip (void)
   for (size_t i = 0; i < G_N_ELEMENTS (configs); i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autofree char *dir = g_dir_make_tmp ("test-acpi-XXXXXX", &error);
+      g_autofree char *dir = vmm_test_make_dir ("test-acpi-XXXXXX");
       g_autofree char *dsl = NULL, *out = NULL, *aml_path = NULL, *aml = NULL;
       size_t aml_len = 0, len;
-      struct guest g;
+      struct vmm_test_ram g = { 0 };
       struct tables t;
 
-      g_assert_no_error (error);
-      guest_init (&g, RAM_SIZE);
-      build_and_parse (&g, &configs[i], &t);
-      len = le32 (t.dsdt + 4);
+      vmm_test_ram_add (&g, 0, RAM_SIZE);
+      build_and_parse (&g.mem, &configs[i], &t);
+      len = viv_get_le32 (t.dsdt + 4);
       dsl = iasl_disassemble (dir, "dsdt.dat", t.dsdt, len);
       if (dsl != NULL)
         {
@@ -1310,8 +1253,8 @@ test_dsdt_roundtrip (void)
           /* The header differs: iasl puts in its own creator and checksum. */
           g_assert_cmpmem (aml + 36, aml_len - 36, t.dsdt + 36, len - 36);
         }
-      remove_dir (dir);
-      guest_clear (&g);
+      vmm_test_remove_dir (dir);
+      vmm_test_ram_free (&g);
       if (dsl == NULL)
         return;
     }
@@ -1321,14 +1264,12 @@ static void
 test_tables_iasl (void)
 {
   struct vmm_acpi_config c = default_config ();
-  g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("test-acpi-XXXXXX", &error);
-  struct guest g;
+  g_autofree char *dir = vmm_test_make_dir ("test-acpi-XXXXXX");
+  struct vmm_test_ram g = { 0 };
   struct tables t;
 
-  g_assert_no_error (error);
-  guest_init (&g, RAM_SIZE);
-  build_and_parse (&g, &c, &t);
+  vmm_test_ram_add (&g, 0, RAM_SIZE);
+  build_and_parse (&g.mem, &c, &t);
   {
     const struct {
       const char *file;
@@ -1336,11 +1277,11 @@ test_tables_iasl (void)
       size_t len;
       const char *expect;
     } all[] = {
-      { "facp.dat", t.fadt, le32 (t.fadt + 4), "0000000000000620" },
-      { "apic.dat", t.madt, le32 (t.madt + 4), "FEC00000" },
-      { "mcfg.dat", t.mcfg, le32 (t.mcfg + 4), "00000000E0000000" },
-      { "rsdt.dat", t.rsdt, le32 (t.rsdt + 4), "RSDT" },
-      { "xsdt.dat", t.xsdt, le32 (t.xsdt + 4), "XSDT" },
+      { "facp.dat", t.fadt, viv_get_le32 (t.fadt + 4), "0000000000000620" },
+      { "apic.dat", t.madt, viv_get_le32 (t.madt + 4), "FEC00000" },
+      { "mcfg.dat", t.mcfg, viv_get_le32 (t.mcfg + 4), "00000000E0000000" },
+      { "rsdt.dat", t.rsdt, viv_get_le32 (t.rsdt + 4), "RSDT" },
+      { "xsdt.dat", t.xsdt, viv_get_le32 (t.xsdt + 4), "XSDT" },
       { "facs.dat", t.facs, 64, "FACS" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS (all); i++)
@@ -1351,8 +1292,8 @@ test_tables_iasl (void)
         assert_dsl_has (dsl, all[i].expect);
       }
   }
-  remove_dir (dir);
-  guest_clear (&g);
+  vmm_test_remove_dir (dir);
+  vmm_test_ram_free (&g);
 }
 
 int

@@ -16,51 +16,10 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
+#include "viv-bytes.h"
+#include "vmm-test.h"
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static guint64
-rd (const guint8 *p, guint n)
-{
-  guint64 v = 0;
-
-  for (guint i = 0; i < n; i++)
-    v |= (guint64) p[i] << (8 * i);
-  return v;
-}
-
-static void
-wr (guint8 *p, guint64 v, guint n)
-{
-  for (guint i = 0; i < n; i++)
-    p[i] = (guint8) (v >> (8 * i));
-}
-
-typedef struct {
-  struct vmm_mem mem;
-  guint8 *ram;
-  guint64 size;
-} Guest;
-
-static Guest *
-guest_new (guint64 size)
-{
-  Guest *g = g_new0 (Guest, 1);
-
-  g->ram = g_malloc0 (size);
-  g->size = size;
-  g_assert_cmpint (vmm_mem_add_region (&g->mem, 0, size, g->ram), ==, 0);
-  return g;
-}
-
-static void
-guest_free (Guest *g)
-{
-  g_free (g->ram);
-  g_free (g);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Guest, guest_free)
 
 static gboolean
 state_is_zero (const struct vmm_boot_state *st)
@@ -73,7 +32,7 @@ state_is_zero (const struct vmm_boot_state *st)
 /* Checks the GDT descriptor SEG->selector indexes against the hidden parts
  * the boot state gives for it. */
 static void
-check_gdt_entry (const Guest *g, const struct vmm_boot_state *st,
+check_gdt_entry (const struct vmm_mem *mem, const struct vmm_boot_state *st,
                  const struct vmm_boot_segment *seg, gboolean system16)
 {
   guint64 d, base;
@@ -81,8 +40,8 @@ check_gdt_entry (const Guest *g, const struct vmm_boot_state *st,
   guint gran;
 
   g_assert_cmpuint (seg->selector + (system16 ? 15 : 7), <=, st->gdt_limit);
-  g_assert_cmpuint (st->gdt_base + st->gdt_limit, <, g->size);
-  d = rd (g->ram + st->gdt_base + seg->selector, 8);
+  g_assert_cmpuint (st->gdt_base + st->gdt_limit, <, mem->ram_size);
+  d = vmm_test_get64 (mem, st->gdt_base + seg->selector);
   base = ((d >> 16) & 0xffffff) | ((d >> 56) & 0xff) << 24;
   limit = (guint32) ((d & 0xffff) | ((d >> 32) & 0xf0000));
   gran = (d >> 55) & 1;
@@ -99,7 +58,7 @@ check_gdt_entry (const Guest *g, const struct vmm_boot_state *st,
   g_assert_cmpuint ((d >> 54) & 1, ==, seg->db);
   g_assert_cmpuint (gran, ==, seg->g);
   if (system16)
-    g_assert_cmpuint (rd (g->ram + st->gdt_base + seg->selector + 8, 8), ==, 0);
+    g_assert_cmpuint (vmm_test_get64 (mem, st->gdt_base + seg->selector + 8), ==, 0);
 }
 
 static void
@@ -116,19 +75,19 @@ check_flat (const struct vmm_boot_segment *s, guint16 selector, guint8 type)
 }
 
 static void
-check_segments (const Guest *g, const struct vmm_boot_state *st, gboolean long_mode)
+check_segments (const struct vmm_mem *mem, const struct vmm_boot_state *st, gboolean long_mode)
 {
   const struct vmm_boot_segment *data[] = { &st->ds, &st->es, &st->fs, &st->gs, &st->ss };
 
   check_flat (&st->cs, 0x10, 0xb);
   g_assert_cmpuint (st->cs.l, ==, long_mode ? 1 : 0);
   g_assert_cmpuint (st->cs.db, ==, long_mode ? 0 : 1);
-  check_gdt_entry (g, st, &st->cs, FALSE);
+  check_gdt_entry (mem, st, &st->cs, FALSE);
   for (guint i = 0; i < G_N_ELEMENTS (data); i++)
     {
       check_flat (data[i], 0x18, 0x3);
       g_assert_cmpuint (data[i]->db, ==, 1);
-      check_gdt_entry (g, st, data[i], FALSE);
+      check_gdt_entry (mem, st, data[i], FALSE);
     }
 
   g_assert_cmpuint (st->tr.selector, ==, 0x20);
@@ -137,12 +96,12 @@ check_segments (const Guest *g, const struct vmm_boot_state *st, gboolean long_m
   g_assert_cmpuint (st->tr.type, ==, 11);
   g_assert_cmpuint (st->tr.present, ==, 1);
   g_assert_cmpuint (st->tr.s, ==, 0);
-  check_gdt_entry (g, st, &st->tr, long_mode);
+  check_gdt_entry (mem, st, &st->tr, long_mode);
   g_assert_cmpuint (st->ldt.present, ==, 0);
 
   /* The two null descriptors */
-  g_assert_cmpuint (rd (g->ram + st->gdt_base, 8), ==, 0);
-  g_assert_cmpuint (rd (g->ram + st->gdt_base + 8, 8), ==, 0);
+  g_assert_cmpuint (vmm_test_get64 (mem, st->gdt_base), ==, 0);
+  g_assert_cmpuint (vmm_test_get64 (mem, st->gdt_base + 8), ==, 0);
   g_assert_cmpuint (st->gdt_base, ==, VMM_BOOT_GDT_ADDR);
   g_assert_cmpuint (st->idt_base, ==, VMM_BOOT_IDT_ADDR);
   g_assert_cmpuint (st->idt_limit, ==, 0);
@@ -342,21 +301,21 @@ test_bzimage_parse (gconstpointer data)
 }
 
 static guint64
-walk_page_tables (const Guest *g, guint64 cr3, guint64 va)
+walk_page_tables (const struct vmm_mem *mem, guint64 cr3, guint64 va)
 {
   const guint64 addr = 0x000ffffffffff000ULL;
   guint64 e, table = cr3 & addr;
 
-  g_assert_cmpuint (table + 4096, <=, g->size);
-  e = rd (g->ram + table + ((va >> 39) & 511) * 8, 8);
+  g_assert_cmpuint (table + 4096, <=, mem->ram_size);
+  e = vmm_test_get64 (mem, table + ((va >> 39) & 511) * 8);
   g_assert_cmpuint (e & 1, ==, 1);
   table = e & addr;
-  g_assert_cmpuint (table + 4096, <=, g->size);
-  e = rd (g->ram + table + ((va >> 30) & 511) * 8, 8);
+  g_assert_cmpuint (table + 4096, <=, mem->ram_size);
+  e = vmm_test_get64 (mem, table + ((va >> 30) & 511) * 8);
   g_assert_cmpuint (e & 0x81, ==, 0x01);
   table = e & addr;
-  g_assert_cmpuint (table + 4096, <=, g->size);
-  e = rd (g->ram + table + ((va >> 21) & 511) * 8, 8);
+  g_assert_cmpuint (table + 4096, <=, mem->ram_size);
+  e = vmm_test_get64 (mem, table + ((va >> 21) & 511) * 8);
   g_assert_cmpuint (e & 0x83, ==, 0x83);   /* present, writable, 2 MiB */
   return (e & 0x000fffffffe00000ULL) + (va & 0x1fffff);
 }
@@ -366,7 +325,8 @@ test_bzimage_load (gconstpointer data)
 {
   const Kernel *k = data;
   const char *cmdline = "console=ttyS0 root=/dev/vda rw quiet";
-  g_autoptr(Guest) g = NULL;
+  struct vmm_test_ram g = { 0 };
+  guint8 *ram;
   g_autofree guint8 *initrd = NULL;
   struct vmm_e820_entry e820[VMM_E820_MAX];
   struct vmm_bzimage_info info;
@@ -381,7 +341,7 @@ test_bzimage_load (gconstpointer data)
     return;
   g_assert_true (vmm_bzimage_parse (k->data, k->size, &info, NULL));
 
-  g = guest_new (VMM_MiB (256));
+  ram = vmm_test_ram_add (&g, 0, VMM_MiB (256));
   initrd = g_malloc (initrd_size);
   for (gsize i = 0; i < initrd_size; i++)
     initrd[i] = (guint8) (i * 13 + 1);
@@ -390,64 +350,64 @@ test_bzimage_load (gconstpointer data)
     .initrd = initrd, .initrd_size = initrd_size,
     .cmdline = cmdline, .rsdp_gpa = VMM_ACPI_BASE,
   };
-  g_assert_true (vmm_boot_load (&g->mem, &params, &st, NULL));
+  g_assert_true (vmm_boot_load (&g.mem, &params, &st, NULL));
   g_assert_cmpint (st.kind, ==, VMM_BOOT_BZIMAGE);
 
   /* The kernel at its preferred address, which a Debian kernel aligns */
   load = st.kernel_load_addr;
   g_assert_cmpuint (load, ==, info.pref_address);
   g_assert_cmpuint (st.kernel_end, ==, load + MAX (info.init_size, info.payload_size));
-  g_assert_cmpmem (g->ram + load, info.payload_size,
+  g_assert_cmpmem (ram + load, info.payload_size,
                    k->data + info.payload_offset, info.payload_size);
 
   /* The zero page */
-  zp = g->ram + VMM_ZERO_PAGE_ADDR;
-  g_assert_cmpuint (rd (zp + 0x1fe, 2), ==, 0xaa55);
+  zp = ram + VMM_ZERO_PAGE_ADDR;
+  g_assert_cmpuint (viv_get_le16 (zp + 0x1fe), ==, 0xaa55);
   g_assert_cmpmem (zp + 0x202, 4, "HdrS", 4);
-  g_assert_cmpuint (rd (zp + 0x206, 2), ==, info.version);
-  g_assert_cmpuint (rd (zp + 0x260, 4), ==, info.init_size);
-  g_assert_cmpuint (rd (zp + 0x1fa, 2), ==, 0xffff);
+  g_assert_cmpuint (viv_get_le16 (zp + 0x206), ==, info.version);
+  g_assert_cmpuint (viv_get_le32 (zp + 0x260), ==, info.init_size);
+  g_assert_cmpuint (viv_get_le16 (zp + 0x1fa), ==, 0xffff);
   g_assert_cmpuint (zp[0x210], ==, 0xff);
   g_assert_cmpuint (zp[0x211] & 0x81, ==, 0x81);   /* LOADED_HIGH | CAN_USE_HEAP */
-  g_assert_cmpuint (rd (zp + 0x224, 2), ==, 0xfe00);
-  g_assert_cmpuint (rd (zp + 0x250, 8), ==, 0);    /* no setup_data */
+  g_assert_cmpuint (viv_get_le16 (zp + 0x224), ==, 0xfe00);
+  g_assert_cmpuint (viv_get_le64 (zp + 0x250), ==, 0);    /* no setup_data */
 
-  cmd_ptr = rd (zp + 0x228, 4) | rd (zp + 0xc8, 4) << 32;
+  cmd_ptr = viv_get_le32 (zp + 0x228) | (guint64) viv_get_le32 (zp + 0xc8) << 32;
   g_assert_cmpuint (cmd_ptr, ==, st.cmdline_addr);
-  g_assert_cmpuint (cmd_ptr + strlen (cmdline) + 1, <=, g->size);
-  g_assert_cmpstr ((const char *) g->ram + cmd_ptr, ==, cmdline);
+  g_assert_cmpuint (cmd_ptr + strlen (cmdline) + 1, <=, g.mem.ram_size);
+  g_assert_cmpstr ((const char *) ram + cmd_ptr, ==, cmdline);
 
-  rd_image = rd (zp + 0x218, 4) | rd (zp + 0xc0, 4) << 32;
-  rd_size = rd (zp + 0x21c, 4) | rd (zp + 0xc4, 4) << 32;
+  rd_image = viv_get_le32 (zp + 0x218) | (guint64) viv_get_le32 (zp + 0xc0) << 32;
+  rd_size = viv_get_le32 (zp + 0x21c) | (guint64) viv_get_le32 (zp + 0xc4) << 32;
   g_assert_cmpuint (rd_image, ==, st.initrd_addr);
   g_assert_cmpuint (rd_size, ==, initrd_size);
   g_assert_cmpuint (st.initrd_size, ==, initrd_size);
   g_assert_cmpuint (rd_image % 4096, ==, 0);
   g_assert_cmpuint (rd_image, >=, st.kernel_end);
   g_assert_cmpuint (rd_image + rd_size, <=, (guint64) info.initrd_addr_max + 1);
-  g_assert_cmpuint (rd_image + rd_size, <=, g->size);
+  g_assert_cmpuint (rd_image + rd_size, <=, g.mem.ram_size);
   /* As high as it goes */
-  g_assert_cmpuint (rd_image + rd_size + 4096, >, g->size);
-  g_assert_cmpmem (g->ram + rd_image, rd_size, initrd, initrd_size);
+  g_assert_cmpuint (rd_image + rd_size + 4096, >, g.mem.ram_size);
+  g_assert_cmpmem (ram + rd_image, rd_size, initrd, initrd_size);
 
-  n = vmm_e820_build (g->size, e820, VMM_E820_MAX);
+  n = vmm_e820_build (g.mem.ram_size, e820, VMM_E820_MAX);
   g_assert_cmpint (n, >, 0);
   g_assert_cmpuint (zp[0x1e8], ==, (guint) n);
   for (int i = 0; i < n; i++)
     {
       const guint8 *e = zp + 0x2d0 + i * 20;
 
-      g_assert_cmpuint (rd (e, 8), ==, e820[i].addr);
-      g_assert_cmpuint (rd (e + 8, 8), ==, e820[i].size);
-      g_assert_cmpuint (rd (e + 16, 4), ==, e820[i].type);
+      g_assert_cmpuint (viv_get_le64 (e), ==, e820[i].addr);
+      g_assert_cmpuint (viv_get_le64 (e + 8), ==, e820[i].size);
+      g_assert_cmpuint (viv_get_le32 (e + 16), ==, e820[i].type);
     }
-  g_assert_cmpuint (rd (zp + 0x70, 8), ==, VMM_ACPI_BASE);
+  g_assert_cmpuint (viv_get_le64 (zp + 0x70), ==, VMM_ACPI_BASE);
 
   /* Identity-mapped 4 GiB, one probe in every 2 MiB page */
   for (guint64 va = 0x12345; va < VMM_GiB (4); va += VMM_MiB (2))
-    g_assert_cmpuint (walk_page_tables (g, st.cr3, va), ==, va);
-  g_assert_cmpuint (walk_page_tables (g, st.cr3, st.rip), ==, st.rip);
-  g_assert_cmpuint (walk_page_tables (g, st.cr3, 0xffffffff), ==, 0xffffffff);
+    g_assert_cmpuint (walk_page_tables (&g.mem, st.cr3, va), ==, va);
+  g_assert_cmpuint (walk_page_tables (&g.mem, st.cr3, st.rip), ==, st.rip);
+  g_assert_cmpuint (walk_page_tables (&g.mem, st.cr3, 0xffffffff), ==, 0xffffffff);
 
   /* Registers */
   g_assert_cmpuint (st.rip, ==, load + 0x200);
@@ -457,7 +417,8 @@ test_bzimage_load (gconstpointer data)
   g_assert_cmpuint (st.cr3, ==, VMM_PML4_ADDR);
   g_assert_cmpuint (st.cr4 & 0x20, ==, 0x20);
   g_assert_cmpuint (st.efer & 0x500, ==, 0x500);
-  check_segments (g, &st, TRUE);
+  check_segments (&g.mem, &st, TRUE);
+  vmm_test_ram_free (&g);
 }
 
 /* A copy of the kernel's first bytes: the setup area and a slice of the
@@ -473,7 +434,7 @@ kernel_head (const Kernel *k, gsize *size)
 }
 
 static gboolean
-load_bytes (const Guest *g, const void *kernel, gsize size, const char *cmdline,
+load_bytes (const struct vmm_mem *mem, const void *kernel, gsize size, const char *cmdline,
             const void *initrd, gsize initrd_size, struct vmm_boot_state *st, GError **error)
 {
   struct vmm_boot_params params = {
@@ -481,7 +442,7 @@ load_bytes (const Guest *g, const void *kernel, gsize size, const char *cmdline,
     .cmdline = cmdline, .rsdp_gpa = VMM_ACPI_BASE,
   };
 
-  return vmm_boot_load (&g->mem, &params, st, error);
+  return vmm_boot_load (mem, &params, st, error);
 }
 
 /* A refusal: a VMM_BOOT_ERROR of CODE (-1: any) that says why. Clears it. */
@@ -500,7 +461,8 @@ static void
 test_bzimage_limits (gconstpointer data)
 {
   const Kernel *k = data;
-  g_autoptr(Guest) g = NULL;
+  struct vmm_test_ram g = { 0 };
+  guint8 *ram;
   g_autofree char *cmdline = NULL;
   g_autofree guint8 *initrd = NULL;
   struct vmm_bzimage_info info;
@@ -512,36 +474,36 @@ test_bzimage_limits (gconstpointer data)
     return;
   g_assert_true (vmm_bzimage_parse (k->data, k->size, &info, NULL));
   need = MAX (info.init_size, info.payload_size);
-  g = guest_new (VMM_MiB (256));
+  ram = vmm_test_ram_add (&g, 0, VMM_MiB (256));
 
   /* Command line: cmdline_size characters fit, one more does not. */
   cmdline = g_strnfill (info.cmdline_size, 'x');
-  g_assert_true (load_bytes (g, k->data, k->size, cmdline, NULL, 0, &st, NULL));
-  g_assert_cmpstr ((const char *) g->ram + st.cmdline_addr, ==, cmdline);
+  g_assert_true (load_bytes (&g.mem, k->data, k->size, cmdline, NULL, 0, &st, NULL));
+  g_assert_cmpstr ((const char *) ram + st.cmdline_addr, ==, cmdline);
   g_free (cmdline);
   cmdline = g_strnfill (info.cmdline_size + 1, 'x');
-  g_assert_false (load_bytes (g, k->data, k->size, cmdline, NULL, 0, &st, &error));
+  g_assert_false (load_bytes (&g.mem, k->data, k->size, cmdline, NULL, 0, &st, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_CMDLINE);
   g_assert_true (state_is_zero (&st));
 
   /* No command line: an empty one, still pointed at */
-  g_assert_true (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, NULL));
-  g_assert_cmpuint (rd (g->ram + VMM_ZERO_PAGE_ADDR + 0x228, 4), ==, VMM_CMDLINE_ADDR);
-  g_assert_cmpstr ((const char *) g->ram + VMM_CMDLINE_ADDR, ==, "");
-  g_assert_cmpuint (rd (g->ram + VMM_ZERO_PAGE_ADDR + 0x218, 4), ==, 0);
-  g_assert_cmpuint (rd (g->ram + VMM_ZERO_PAGE_ADDR + 0x21c, 4), ==, 0);
+  g_assert_true (load_bytes (&g.mem, k->data, k->size, NULL, NULL, 0, &st, NULL));
+  g_assert_cmpuint (viv_get_le32 (ram + VMM_ZERO_PAGE_ADDR + 0x228), ==, VMM_CMDLINE_ADDR);
+  g_assert_cmpstr ((const char *) ram + VMM_CMDLINE_ADDR, ==, "");
+  g_assert_cmpuint (viv_get_le32 (ram + VMM_ZERO_PAGE_ADDR + 0x218), ==, 0);
+  g_assert_cmpuint (viv_get_le32 (ram + VMM_ZERO_PAGE_ADDR + 0x21c), ==, 0);
 
   /* Initrd: exactly the room between the kernel and the top of RAM fits. */
   start = (info.pref_address + need + 4095) & ~4095ULL;
-  room = g->size - start;
+  room = g.mem.ram_size - start;
   initrd = g_malloc0 (room + 1);
-  g_assert_true (load_bytes (g, k->data, k->size, NULL, initrd, room, &st, NULL));
+  g_assert_true (load_bytes (&g.mem, k->data, k->size, NULL, initrd, room, &st, NULL));
   g_assert_cmpuint (st.initrd_addr, ==, start);
-  g_assert_false (load_bytes (g, k->data, k->size, NULL, initrd, room + 1, &st, &error));
+  g_assert_false (load_bytes (&g.mem, k->data, k->size, NULL, initrd, room + 1, &st, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
-  g_assert_false (load_bytes (g, k->data, k->size, NULL, initrd, G_MAXSIZE, &st, &error));
+  g_assert_false (load_bytes (&g.mem, k->data, k->size, NULL, initrd, G_MAXSIZE, &st, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
-  g_clear_pointer (&g, guest_free);
+  vmm_test_ram_free (&g);
 
   /* RAM too small for the kernel's init_size, even at the lowest aligned address */
   start = (VMM_HIMEM_START + info.kernel_alignment - 1) & ~((guint64) info.kernel_alignment - 1);
@@ -551,33 +513,32 @@ test_bzimage_limits (gconstpointer data)
     }
   else
     {
-      g = guest_new ((start + need - VMM_MiB (1)) & ~(VMM_MiB (1) - 1));
-      g_assert_false (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, &error));
+      ram = vmm_test_ram_add (&g, 0, (start + need - VMM_MiB (1)) & ~(VMM_MiB (1) - 1));
+      g_assert_false (load_bytes (&g.mem, k->data, k->size, NULL, NULL, 0, &st, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
-      g_clear_pointer (&g, guest_free);
+      vmm_test_ram_free (&g);
 
       /* Room from the aligned start but not from pref_address: it moves down. */
-      g = guest_new ((start + need + VMM_MiB (1)) & ~(VMM_MiB (1) - 1));
-      if (info.pref_address + need > g->size)
+      ram = vmm_test_ram_add (&g, 0, (start + need + VMM_MiB (1)) & ~(VMM_MiB (1) - 1));
+      if (info.pref_address + need > g.mem.ram_size)
         {
-          g_assert_true (load_bytes (g, k->data, k->size, NULL, NULL, 0, &st, NULL));
+          g_assert_true (load_bytes (&g.mem, k->data, k->size, NULL, NULL, 0, &st, NULL));
           g_assert_cmpuint (st.kernel_load_addr, ==, start);
           g_assert_cmpuint (st.rip, ==, start + 0x200);
-          g_assert_cmpmem (g->ram + start, info.payload_size,
+          g_assert_cmpmem (ram + start, info.payload_size,
                            k->data + info.payload_offset, info.payload_size);
         }
-      g_clear_pointer (&g, guest_free);
+      vmm_test_ram_free (&g);
     }
 
   /* RAM that does not start at 0 */
   {
-    struct vmm_mem mem = { 0 };
-    g_autofree guint8 *buf = g_malloc0 (VMM_MiB (16));
     struct vmm_boot_params params = { .kernel = k->data, .kernel_size = k->size };
 
-    g_assert_cmpint (vmm_mem_add_region (&mem, VMM_MiB (1), VMM_MiB (16), buf), ==, 0);
-    g_assert_false (vmm_boot_load (&mem, &params, &st, &error));
+    vmm_test_ram_add (&g, VMM_MiB (1), VMM_MiB (16));
+    g_assert_false (vmm_boot_load (&g.mem, &params, &st, &error));
     assert_boot_error (&error, -1);
+    vmm_test_ram_free (&g);
   }
 }
 
@@ -585,7 +546,8 @@ static void
 test_bzimage_relocation (gconstpointer data)
 {
   const Kernel *k = data;
-  g_autoptr(Guest) g = NULL;
+  struct vmm_test_ram g = { 0 };
+  guint8 *ram;
   g_autofree guint8 *head = NULL;
   struct vmm_bzimage_info info;
   struct vmm_boot_state st;
@@ -596,57 +558,59 @@ test_bzimage_relocation (gconstpointer data)
     return;
   head = kernel_head (k, &size);
   g_assert_true (vmm_bzimage_parse (head, size, &info, NULL));
-  g = guest_new (VMM_MiB (256));
+  ram = vmm_test_ram_add (&g, 0, VMM_MiB (256));
 
   /* A relocatable kernel whose pref_address is not aligned goes to the
    * first aligned address from 1 MiB. */
-  wr (head + 0x258, info.pref_address + 4096, 8);
-  g_assert_true (load_bytes (g, head, size, NULL, NULL, 0, &st, NULL));
+  viv_put_le64 (head + 0x258, info.pref_address + 4096);
+  g_assert_true (load_bytes (&g.mem, head, size, NULL, NULL, 0, &st, NULL));
   g_assert_cmpuint (st.kernel_load_addr, ==,
                     (VMM_HIMEM_START + info.kernel_alignment - 1)
                     & ~((guint64) info.kernel_alignment - 1));
   /* ... and so does one that asks for an address below 1 MiB. */
-  wr (head + 0x258, 0x10000, 8);
-  g_assert_true (load_bytes (g, head, size, NULL, NULL, 0, &st, NULL));
+  viv_put_le64 (head + 0x258, 0x10000);
+  g_assert_true (load_bytes (&g.mem, head, size, NULL, NULL, 0, &st, NULL));
   g_assert_cmpuint (st.kernel_load_addr, >=, VMM_HIMEM_START);
 
   /* A kernel that is not relocatable loads only at pref_address. */
   head[0x234] = 0;
-  wr (head + 0x258, VMM_MiB (4) + 4096, 8);
-  g_assert_true (load_bytes (g, head, size, NULL, NULL, 0, &st, NULL));
+  viv_put_le64 (head + 0x258, VMM_MiB (4) + 4096);
+  g_assert_true (load_bytes (&g.mem, head, size, NULL, NULL, 0, &st, NULL));
   g_assert_cmpuint (st.kernel_load_addr, ==, VMM_MiB (4) + 4096);
-  wr (head + 0x258, g->size - 4096, 8);
-  g_assert_false (load_bytes (g, head, size, NULL, NULL, 0, &st, &error));
+  viv_put_le64 (head + 0x258, g.mem.ram_size - 4096);
+  g_assert_false (load_bytes (&g.mem, head, size, NULL, NULL, 0, &st, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
-  wr (head + 0x258, G_MAXUINT64 - 4095, 8);
-  g_assert_false (load_bytes (g, head, size, NULL, NULL, 0, &st, &error));
+  viv_put_le64 (head + 0x258, G_MAXUINT64 - 4095);
+  g_assert_false (load_bytes (&g.mem, head, size, NULL, NULL, 0, &st, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
-  wr (head + 0x258, 0x8000, 8);
-  g_assert_false (load_bytes (g, head, size, NULL, NULL, 0, &st, &error));
+  viv_put_le64 (head + 0x258, 0x8000);
+  g_assert_false (load_bytes (&g.mem, head, size, NULL, NULL, 0, &st, &error));
   assert_boot_error (&error, -1);
 
   /* initrd_addr_max caps where the initrd goes. */
   head[0x234] = 1;
-  wr (head + 0x258, info.pref_address, 8);
-  wr (head + 0x22c, VMM_MiB (128) - 1, 4);
+  viv_put_le64 (head + 0x258, info.pref_address);
+  viv_put_le32 (head + 0x22c, VMM_MiB (128) - 1);
   {
     guint8 initrd[100] = { 1, 2, 3 };
 
-    g_assert_true (load_bytes (g, head, size, NULL, initrd, sizeof initrd, &st, NULL));
+    g_assert_true (load_bytes (&g.mem, head, size, NULL, initrd, sizeof initrd, &st, NULL));
     g_assert_cmpuint (st.initrd_addr, ==, (VMM_MiB (128) - sizeof initrd) & ~4095ULL);
-    g_assert_cmpmem (g->ram + st.initrd_addr, sizeof initrd, initrd, sizeof initrd);
+    g_assert_cmpmem (ram + st.initrd_addr, sizeof initrd, initrd, sizeof initrd);
     /* Below the kernel's end: no room */
-    wr (head + 0x22c, info.pref_address + 4095, 4);
-    g_assert_false (load_bytes (g, head, size, NULL, initrd, sizeof initrd, &st, &error));
+    viv_put_le32 (head + 0x22c, info.pref_address + 4095);
+    g_assert_false (load_bytes (&g.mem, head, size, NULL, initrd, sizeof initrd, &st, &error));
     assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
   }
+  vmm_test_ram_free (&g);
 }
 
 static void
 test_bzimage_bad_headers (gconstpointer data)
 {
   const Kernel *k = data;
-  g_autoptr(Guest) g = NULL;
+  struct vmm_test_ram g = { 0 };
+  guint8 *ram;
   struct vmm_bzimage_info info;
   struct vmm_boot_state st;
   g_autoptr(GError) error = NULL;
@@ -658,7 +622,7 @@ test_bzimage_bad_headers (gconstpointer data)
     return;
   head = kernel_head (k, &size);
   g_assert_true (vmm_bzimage_parse (head, size, &info, NULL));
-  g = guest_new (VMM_MiB (128));
+  ram = vmm_test_ram_add (&g, 0, VMM_MiB (128));
 
   /* Truncated at several points, each cut a fresh allocation of that size */
   cuts[n_cuts++] = 1;
@@ -678,7 +642,7 @@ test_bzimage_bad_headers (gconstpointer data)
       g_test_message ("truncated at %#zx", cuts[i]);
       g_assert_false (vmm_bzimage_parse (cut, cuts[i], &info, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
-      g_assert_false (load_bytes (g, cut, cuts[i], NULL, NULL, 0, &st, &error));
+      g_assert_false (load_bytes (&g.mem, cut, cuts[i], NULL, NULL, 0, &st, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
       g_assert_true (state_is_zero (&st));
     }
@@ -694,18 +658,18 @@ test_bzimage_bad_headers (gconstpointer data)
         {
         case 0: bad[0x1fe] = 0x55; bad[0x1ff] = 0xab; break;        /* boot_flag */
         case 1: memcpy (bad + 0x202, "HdrT", 4); break;             /* magic */
-        case 2: wr (bad + 0x206, 0x020b, 2); break;                 /* protocol 2.11 */
-        case 3: wr (bad + 0x206, 0x0100, 2); break;
-        case 4: wr (bad + 0x236, rd (bad + 0x236, 2) & ~1ULL, 2); break; /* no XLF_KERNEL_64 */
+        case 2: viv_put_le16 (bad + 0x206, 0x020b); break;          /* protocol 2.11 */
+        case 3: viv_put_le16 (bad + 0x206, 0x0100); break;
+        case 4: bad[0x236] &= (guint8) ~1; break;                   /* no XLF_KERNEL_64 */
         case 5: bad[0x211] &= (guint8) ~1; break;                   /* not LOADED_HIGH */
-        case 6: wr (bad + 0x230, 0x300000, 4); break;               /* alignment not 2^n */
+        case 6: viv_put_le32 (bad + 0x230, 0x300000); break;        /* alignment not 2^n */
         case 7: bad[0x201] = 0x10; break;                           /* header too short */
         default: g_assert_not_reached ();
         }
       g_test_message ("bad header %u", c);
       g_assert_false (vmm_bzimage_parse (bad, size, &info, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
-      g_assert_false (load_bytes (g, bad, size, "x", NULL, 0, &st, &error));
+      g_assert_false (load_bytes (&g.mem, bad, size, "x", NULL, 0, &st, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
     }
 
@@ -724,9 +688,10 @@ test_bzimage_bad_headers (gconstpointer data)
     g_autofree guint8 *longhdr = g_memdup2 (head, size);
 
     longhdr[0x201] = 0xff;
-    g_assert_true (load_bytes (g, longhdr, size, NULL, NULL, 0, &st, NULL));
-    g_assert_cmpuint (g->ram[VMM_ZERO_PAGE_ADDR + 0x1e8], >, 0);
+    g_assert_true (load_bytes (&g.mem, longhdr, size, NULL, NULL, 0, &st, NULL));
+    g_assert_cmpuint (ram[VMM_ZERO_PAGE_ADDR + 0x1e8], >, 0);
   }
+  vmm_test_ram_free (&g);
 }
 
 /* Random damage to the setup header never crashes the loader. */
@@ -734,7 +699,7 @@ static void
 test_bzimage_mutations (gconstpointer data)
 {
   const Kernel *k = data;
-  g_autoptr(Guest) g = NULL;
+  struct vmm_test_ram g = { 0 };
   g_autofree guint8 *head = NULL;
   gsize size;
   guint ok = 0;
@@ -742,7 +707,7 @@ test_bzimage_mutations (gconstpointer data)
   if (!kernel_or_skip (k))
     return;
   head = kernel_head (k, &size);
-  g = guest_new (VMM_MiB (128));
+  vmm_test_ram_add (&g, 0, VMM_MiB (128));
 
   for (guint iter = 0; iter < 400; iter++)
     {
@@ -759,10 +724,10 @@ test_bzimage_mutations (gconstpointer data)
         cut = (gsize) g_test_rand_int_range (0, (gint32) size + 1);
 
       (void) vmm_bzimage_parse (m, cut, &info, NULL);
-      if (load_bytes (g, m, cut, "console=ttyS0", "initrd", 6, &st, &error))
+      if (load_bytes (&g.mem, m, cut, "console=ttyS0", "initrd", 6, &st, &error))
         {
           ok++;
-          g_assert_cmpuint (st.kernel_end, <=, g->size);
+          g_assert_cmpuint (st.kernel_end, <=, g.mem.ram_size);
           g_assert_cmpuint (st.kernel_load_addr, >=, VMM_HIMEM_START);
           g_assert_cmpuint (st.initrd_addr, >=, st.kernel_end);
         }
@@ -770,6 +735,7 @@ test_bzimage_mutations (gconstpointer data)
         assert_boot_error (&error, -1);
     }
   g_test_message ("%u of 400 mutated images still loaded", ok);
+  vmm_test_ram_free (&g);
 }
 
 /* ---- PVH ELF --------------------------------------------------------------- */
@@ -817,7 +783,7 @@ eh_set (Elf *e, guint field, guint64 v)
   };
   const guint8 *x = f[field] + (e->is64 ? 0 : 2);
 
-  wr (e->data + x[0], v, x[1]);
+  viv_put_le (e->data + x[0], v, x[1]);
 }
 
 static void
@@ -833,7 +799,7 @@ ph_set (Elf *e, guint i, guint field, guint64 v)
   };
   const guint8 *x = f[field] + (e->is64 ? 0 : 2);
 
-  wr (e->data + e->phoff + i * (e->is64 ? 56 : 32) + x[0], v, x[1]);
+  viv_put_le (e->data + e->phoff + i * (e->is64 ? 56 : 32) + x[0], v, x[1]);
 }
 
 static gsize
@@ -842,9 +808,9 @@ put_note (guint8 *p, const char *name, guint32 type, const void *desc, guint32 d
   guint32 namesz = (guint32) strlen (name) + 1;
   gsize len = 12;
 
-  wr (p, namesz, 4);
-  wr (p + 4, descsz, 4);
-  wr (p + 8, type, 4);
+  viv_put_le32 (p, namesz);
+  viv_put_le32 (p + 4, descsz);
+  viv_put_le32 (p + 8, type);
   memcpy (p + len, name, namesz);
   len += (namesz + 3) & ~3u;
   memcpy (p + len, desc, descsz);
@@ -869,9 +835,9 @@ elf_build (const ElfSpec *s)
   e.data[4] = s->is64 ? 2 : 1;
   e.data[5] = 1;                            /* little-endian */
   e.data[6] = 1;                            /* EV_CURRENT */
-  wr (e.data + 16, 2, 2);                   /* ET_EXEC */
-  wr (e.data + 20, 1, 4);
-  wr (e.data + (s->is64 ? 52 : 40), s->is64 ? 64 : 52, 2);   /* e_ehsize */
+  viv_put_le16 (e.data + 16, 2);            /* ET_EXEC */
+  viv_put_le32 (e.data + 20, 1);
+  viv_put_le16 (e.data + (s->is64 ? 52 : 40), s->is64 ? 64 : 52); /* e_ehsize */
   eh_set (&e, EH_MACHINE, s->is64 ? 62 : 3);
   eh_set (&e, EH_PHOFF, e.phoff);
   eh_set (&e, EH_PHENTSIZE, s->is64 ? 56 : 32);
@@ -883,7 +849,7 @@ elf_build (const ElfSpec *s)
   n += put_note (e.data + e.notes_off + n, "GNU", 3, build_id, sizeof build_id);
   n += put_note (e.data + e.notes_off + n, "Xen", 1, build_id, 8);
   e.xen_note_off = e.notes_off + n;
-  wr (entry, s->entry, 8);
+  viv_put_le64 (entry, s->entry);
   n += put_note (e.data + e.notes_off + n, "Xen", 18, entry, s->desc_size);
   e.notes_size = n;
   g_assert_cmpuint (e.notes_off + n, <=, ELF_SHDRS_OFF);
@@ -908,18 +874,18 @@ elf_build (const ElfSpec *s)
       eh_set (&e, EH_SHOFF, ELF_SHDRS_OFF);
       eh_set (&e, EH_SHENTSIZE, s->is64 ? 64 : 40);
       eh_set (&e, EH_SHNUM, 2);
-      wr (sh + 4, 7, 4);                    /* SHT_NOTE */
+      viv_put_le32 (sh + 4, 7);             /* SHT_NOTE */
       if (s->is64)
         {
-          wr (sh + 24, e.notes_off, 8);
-          wr (sh + 32, e.notes_size, 8);
-          wr (sh + 48, 4, 8);
+          viv_put_le64 (sh + 24, e.notes_off);
+          viv_put_le64 (sh + 32, e.notes_size);
+          viv_put_le64 (sh + 48, 4);
         }
       else
         {
-          wr (sh + 16, e.notes_off, 4);
-          wr (sh + 20, e.notes_size, 4);
-          wr (sh + 32, 4, 4);
+          viv_put_le32 (sh + 16, e.notes_off);
+          viv_put_le32 (sh + 20, e.notes_size);
+          viv_put_le32 (sh + 32, 4);
         }
     }
 
@@ -940,7 +906,8 @@ elf_spec_default (gboolean is64)
 static void
 check_pvh_load (const ElfSpec *spec, gboolean with_initrd, const char *cmdline)
 {
-  g_autoptr(Guest) g = guest_new (VMM_MiB (64));
+  struct vmm_test_ram g = { 0 };
+  guint8 *ram = vmm_test_ram_add (&g, 0, VMM_MiB (64));
   Elf e = elf_build (spec);
   g_autofree guint8 *elf_data = e.data;
   static const guint8 initrd[5000] = { 0x1f, 0x8b, 0x08, [4999] = 0x42 };
@@ -955,63 +922,63 @@ check_pvh_load (const ElfSpec *spec, gboolean with_initrd, const char *cmdline)
   g_assert_cmpint (kind, ==, VMM_BOOT_PVH);
 
   /* Dirt where the bss goes, to see it zeroed */
-  memset (g->ram + spec->paddr, 0xaa, spec->code_size + spec->bss_size + 64);
-  g_assert_true (load_bytes (g, e.data, e.size, cmdline, with_initrd ? initrd : NULL,
+  memset (ram + spec->paddr, 0xaa, spec->code_size + spec->bss_size + 64);
+  g_assert_true (load_bytes (&g.mem, e.data, e.size, cmdline, with_initrd ? initrd : NULL,
                                with_initrd ? sizeof initrd : 0, &st, NULL));
   g_assert_cmpint (st.kind, ==, VMM_BOOT_PVH);
 
-  g_assert_cmpmem (g->ram + spec->paddr, spec->code_size, e.data + ELF_CODE_OFF, spec->code_size);
+  g_assert_cmpmem (ram + spec->paddr, spec->code_size, e.data + ELF_CODE_OFF, spec->code_size);
   for (gsize i = 0; i < spec->bss_size; i++)
-    g_assert_cmpuint (g->ram[spec->paddr + spec->code_size + i], ==, 0);
+    g_assert_cmpuint (ram[spec->paddr + spec->code_size + i], ==, 0);
   /* ... and not a byte more */
-  g_assert_cmpuint (g->ram[spec->paddr + spec->code_size + spec->bss_size], ==, 0xaa);
+  g_assert_cmpuint (ram[spec->paddr + spec->code_size + spec->bss_size], ==, 0xaa);
   g_assert_cmpuint (st.kernel_load_addr, ==, spec->paddr);
   g_assert_cmpuint (st.kernel_end, ==, spec->paddr + spec->code_size + spec->bss_size);
 
   /* hvm_start_info */
   g_assert_cmpuint (st.rbx, ==, VMM_PVH_INFO_ADDR);
-  si = g->ram + VMM_PVH_INFO_ADDR;
-  g_assert_cmpuint (rd (si, 4), ==, 0x336ec578);
-  g_assert_cmpuint (rd (si + 4, 4), ==, 1);
-  g_assert_cmpuint (rd (si + 8, 4), ==, 0);
-  cmd = rd (si + 24, 8);
+  si = ram + VMM_PVH_INFO_ADDR;
+  g_assert_cmpuint (viv_get_le32 (si), ==, 0x336ec578);
+  g_assert_cmpuint (viv_get_le32 (si + 4), ==, 1);
+  g_assert_cmpuint (viv_get_le32 (si + 8), ==, 0);
+  cmd = viv_get_le64 (si + 24);
   g_assert_cmpuint (cmd, ==, st.cmdline_addr);
   g_assert_cmpuint (cmd, !=, 0);
-  g_assert_cmpstr ((const char *) g->ram + cmd, ==, cmdline != NULL ? cmdline : "");
-  g_assert_cmpuint (rd (si + 32, 8), ==, VMM_ACPI_BASE);
+  g_assert_cmpstr ((const char *) ram + cmd, ==, cmdline != NULL ? cmdline : "");
+  g_assert_cmpuint (viv_get_le64 (si + 32), ==, VMM_ACPI_BASE);
 
-  memmap = rd (si + 40, 8);
-  n = vmm_e820_build (g->size, e820, VMM_E820_MAX);
-  g_assert_cmpuint (rd (si + 48, 4), ==, (guint) n);
+  memmap = viv_get_le64 (si + 40);
+  n = vmm_e820_build (g.mem.ram_size, e820, VMM_E820_MAX);
+  g_assert_cmpuint (viv_get_le32 (si + 48), ==, (guint) n);
   g_assert_cmpuint (memmap, >=, VMM_PVH_INFO_ADDR + 56);
   g_assert_cmpuint (memmap + n * 24, <=, VMM_PVH_INFO_ADDR + VMM_PVH_INFO_MAX);
-  map = g->ram + memmap;
+  map = ram + memmap;
   for (int i = 0; i < n; i++)
     {
-      g_assert_cmpuint (rd (map + i * 24, 8), ==, e820[i].addr);
-      g_assert_cmpuint (rd (map + i * 24 + 8, 8), ==, e820[i].size);
-      g_assert_cmpuint (rd (map + i * 24 + 16, 4), ==, e820[i].type);
+      g_assert_cmpuint (viv_get_le64 (map + i * 24), ==, e820[i].addr);
+      g_assert_cmpuint (viv_get_le64 (map + i * 24 + 8), ==, e820[i].size);
+      g_assert_cmpuint (viv_get_le32 (map + i * 24 + 16), ==, e820[i].type);
     }
 
   if (with_initrd)
     {
-      g_assert_cmpuint (rd (si + 12, 4), ==, 1);
-      modlist = rd (si + 16, 8);
+      g_assert_cmpuint (viv_get_le32 (si + 12), ==, 1);
+      modlist = viv_get_le64 (si + 16);
       g_assert_cmpuint (modlist, >=, VMM_PVH_INFO_ADDR + 56);
       g_assert_cmpuint (modlist + 32, <=, VMM_PVH_INFO_ADDR + VMM_PVH_INFO_MAX);
       g_assert_true (modlist + 32 <= memmap || modlist >= memmap + n * 24);
-      mod = g->ram + modlist;
-      g_assert_cmpuint (rd (mod, 8), ==, st.initrd_addr);
-      g_assert_cmpuint (rd (mod + 8, 8), ==, sizeof initrd);
-      g_assert_cmpuint (rd (mod + 16, 8), ==, 0);
+      mod = ram + modlist;
+      g_assert_cmpuint (viv_get_le64 (mod), ==, st.initrd_addr);
+      g_assert_cmpuint (viv_get_le64 (mod + 8), ==, sizeof initrd);
+      g_assert_cmpuint (viv_get_le64 (mod + 16), ==, 0);
       g_assert_cmpuint (st.initrd_addr % 4096, ==, 0);
       g_assert_cmpuint (st.initrd_addr, >=, st.kernel_end);
-      g_assert_cmpuint (st.initrd_addr, ==, (g->size - sizeof initrd) & ~4095ULL);
-      g_assert_cmpmem (g->ram + st.initrd_addr, sizeof initrd, initrd, sizeof initrd);
+      g_assert_cmpuint (st.initrd_addr, ==, (g.mem.ram_size - sizeof initrd) & ~4095ULL);
+      g_assert_cmpmem (ram + st.initrd_addr, sizeof initrd, initrd, sizeof initrd);
     }
   else
     {
-      g_assert_cmpuint (rd (si + 12, 4), ==, 0);
+      g_assert_cmpuint (viv_get_le32 (si + 12), ==, 0);
       g_assert_cmpuint (st.initrd_size, ==, 0);
     }
 
@@ -1021,7 +988,8 @@ check_pvh_load (const ElfSpec *spec, gboolean with_initrd, const char *cmdline)
   g_assert_cmpuint (st.cr0 & 0x80000000, ==, 0);
   g_assert_cmpuint (st.cr4, ==, 0);
   g_assert_cmpuint (st.efer, ==, 0);
-  check_segments (g, &st, FALSE);
+  check_segments (&g.mem, &st, FALSE);
+  vmm_test_ram_free (&g);
 }
 
 static void
@@ -1132,7 +1100,8 @@ static const struct { const char *name; int expect; } bad_cases[N_BAD] = {
 static void
 test_pvh_errors (void)
 {
-  g_autoptr(Guest) g = guest_new (VMM_MiB (32));
+  struct vmm_test_ram g = { 0 };
+  guint8 *ram = vmm_test_ram_add (&g, 0, VMM_MiB (32));
   g_autofree char *long_cmdline = g_strnfill (VMM_CMDLINE_MAX, 'y');
   g_autofree char *max_cmdline = g_strnfill (VMM_CMDLINE_MAX - 1, 'y');
   static const guint8 initrd[16];
@@ -1172,10 +1141,10 @@ test_pvh_errors (void)
             ph_set (&e, 1, PH_FILESZ, e.notes_size - 3);
             break;
           case BAD_NOTE_DESCSZ_HUGE:
-            wr (e.data + e.xen_note_off + 4, 0xffffffff, 4);
+            viv_put_le32 (e.data + e.xen_note_off + 4, 0xffffffff);
             break;
           case BAD_NOTE_NAMESZ_HUGE:
-            wr (e.data + e.xen_note_off, 0xfffffffd, 4);
+            viv_put_le32 (e.data + e.xen_note_off, 0xfffffffd);
             break;
           case BAD_NOTE_PAST_END:
             ph_set (&e, 1, PH_OFFSET, e.size - 8);
@@ -1215,10 +1184,10 @@ test_pvh_errors (void)
             ph_set (&e, 0, PH_PADDR, VMM_HIMEM_START - 0x10);
             break;
           case BAD_PAST_RAM_END:
-            ph_set (&e, 0, PH_PADDR, g->size - 0x100);
+            ph_set (&e, 0, PH_PADDR, g.mem.ram_size - 0x100);
             break;
           case BAD_OUTSIDE_RAM:
-            ph_set (&e, 0, PH_PADDR, g->size + VMM_MiB (1));
+            ph_set (&e, 0, PH_PADDR, g.mem.ram_size + VMM_MiB (1));
             break;
           case BAD_MEMSZ_HUGE:
             ph_set (&e, 0, PH_MEMSZ, b ? G_MAXUINT64 : G_MAXUINT32);
@@ -1250,7 +1219,7 @@ test_pvh_errors (void)
           }
 
         g_test_message ("ELF%u: %s", b ? 64 : 32, bad_cases[c].name);
-        ok = load_bytes (g, e.data, e.size, cmdline, initrd, initrd_size, &st, &error);
+        ok = load_bytes (&g.mem, e.data, e.size, cmdline, initrd, initrd_size, &st, &error);
         if (ok || !g_error_matches (error, VMM_BOOT_ERROR, bad_cases[c].expect))
           g_error ("ELF%u, %s: got %d (%s), expected %d", b ? 64 : 32, bad_cases[c].name,
                    ok ? -1 : error->code, ok ? "loaded" : error->message, bad_cases[c].expect);
@@ -1276,17 +1245,19 @@ test_pvh_errors (void)
     g_autofree guint8 *data = e.data;
     struct vmm_boot_state st;
 
-    g_assert_true (load_bytes (g, e.data, e.size, max_cmdline, NULL, 0, &st, NULL));
-    g_assert_cmpstr ((const char *) g->ram + st.cmdline_addr, ==, max_cmdline);
+    g_assert_true (load_bytes (&g.mem, e.data, e.size, max_cmdline, NULL, 0, &st, NULL));
+    g_assert_cmpstr ((const char *) ram + st.cmdline_addr, ==, max_cmdline);
   }
+  vmm_test_ram_free (&g);
 }
 
 /* Every prefix of a good image is refused cleanly; only the whole loads. */
 static void
 test_pvh_truncations (void)
 {
-  g_autoptr(Guest) g = guest_new (VMM_MiB (16));
+  struct vmm_test_ram g = { 0 };
 
+  vmm_test_ram_add (&g, 0, VMM_MiB (16));
   for (guint b = 0; b < 2; b++)
     {
       ElfSpec s = elf_spec_default (b);
@@ -1308,13 +1279,14 @@ test_pvh_truncations (void)
             g_assert_cmpuint (len, >=, e.notes_off + e.notes_size);
           if (len < e.size)
             {
-              g_assert_false (load_bytes (g, cut, len, NULL, NULL, 0, &st, &error));
+              g_assert_false (load_bytes (&g.mem, cut, len, NULL, NULL, 0, &st, &error));
               assert_boot_error (&error, -1);
             }
           else
-            g_assert_true (load_bytes (g, cut, len, NULL, NULL, 0, &st, NULL));
+            g_assert_true (load_bytes (&g.mem, cut, len, NULL, NULL, 0, &st, NULL));
         }
     }
+  vmm_test_ram_free (&g);
 }
 
 /* Random damage to the headers and notes never crashes the loader. */
@@ -1325,9 +1297,10 @@ test_pvh_mutations (void)
     0, 1, 0x7f, 0xff, 0x1000, 0xffff, 0x100000, 0x7fffffff, 0x80000000, 0xffffffff,
     0x100000000ULL, G_MAXUINT64, G_MAXUINT64 - 0xfff,
   };
-  g_autoptr(Guest) g = guest_new (VMM_MiB (16));
+  struct vmm_test_ram g = { 0 };
   guint ok = 0;
 
+  vmm_test_ram_add (&g, 0, VMM_MiB (16));
   for (guint iter = 0; iter < 4000; iter++)
     {
       ElfSpec s = elf_spec_default (g_test_rand_bit ());
@@ -1352,18 +1325,18 @@ test_pvh_mutations (void)
           if (g_test_rand_bit ())
             e.data[at] = (guint8) g_test_rand_int ();
           else
-            wr (e.data + (at & ~3u), interesting[pick], MIN (8, ELF_CODE_OFF - (at & ~3u)));
+            viv_put_le (e.data + (at & ~3u), interesting[pick], MIN (8, ELF_CODE_OFF - (at & ~3u)));
         }
       len = g_test_rand_int_range (0, 4) == 0 ? (gsize) g_test_rand_int_range (0, (gint32) e.size)
                                                : e.size;
       cut = g_memdup2 (e.data, len);
 
       (void) vmm_boot_detect (cut, len, &kind, NULL);
-      if (load_bytes (g, cut, len, "x", "initrd", 6, &st, &error))
+      if (load_bytes (&g.mem, cut, len, "x", "initrd", 6, &st, &error))
         {
           ok++;
           g_assert_cmpuint (st.kernel_load_addr, >=, VMM_HIMEM_START);
-          g_assert_cmpuint (st.kernel_end, <=, g->size);
+          g_assert_cmpuint (st.kernel_end, <=, g.mem.ram_size);
           g_assert_cmpuint (st.rip, <, st.kernel_end);
           g_assert_cmpuint (st.initrd_addr, >=, st.kernel_end);
         }
@@ -1371,6 +1344,7 @@ test_pvh_mutations (void)
         assert_boot_error (&error, -1);
     }
   g_test_message ("%u of 4000 mutated images still loaded", ok);
+  vmm_test_ram_free (&g);
 }
 
 /* ---- detection --------------------------------------------------------------- */
@@ -1383,15 +1357,16 @@ test_detect_garbage (void)
   g_autofree guint8 *one = g_malloc (1);
   g_autofree guint8 *four = g_memdup2 ("\177ELF", 4);
   g_autofree guint8 *rnd = g_malloc (8192);
-  g_autoptr(Guest) g = guest_new (VMM_MiB (16));
+  struct vmm_test_ram g = { 0 };
   struct vmm_boot_state st;
   guint8 empty[1] = { 0 };
 
+  vmm_test_ram_add (&g, 0, VMM_MiB (16));
   g_assert_false (vmm_boot_detect (empty, 0, &kind, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
   g_assert_false (vmm_boot_detect (NULL, 0, &kind, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
-  g_assert_false (load_bytes (g, empty, 0, NULL, NULL, 0, &st, &error));
+  g_assert_false (load_bytes (&g.mem, empty, 0, NULL, NULL, 0, &st, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
 
   for (guint v = 0; v < 256; v++)
@@ -1399,12 +1374,12 @@ test_detect_garbage (void)
       one[0] = (guint8) v;
       g_assert_false (vmm_boot_detect (one, 1, &kind, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
-      g_assert_false (load_bytes (g, one, 1, NULL, NULL, 0, &st, &error));
+      g_assert_false (load_bytes (&g.mem, one, 1, NULL, NULL, 0, &st, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
     }
   g_assert_false (vmm_boot_detect (four, 4, &kind, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
-  g_assert_false (load_bytes (g, four, 4, NULL, NULL, 0, &st, &error));
+  g_assert_false (load_bytes (&g.mem, four, 4, NULL, NULL, 0, &st, &error));
   assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
 
   for (guint iter = 0; iter < 200; iter++)
@@ -1416,25 +1391,26 @@ test_detect_garbage (void)
       rnd[0] &= 0x7e;   /* never "\177ELF" by chance */
       g_assert_false (vmm_boot_detect (rnd, len, &kind, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
-      g_assert_false (load_bytes (g, rnd, len, NULL, NULL, 0, &st, &error));
+      g_assert_false (load_bytes (&g.mem, rnd, len, NULL, NULL, 0, &st, &error));
       assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
 
       /* Random bytes behind the magic numbers: refused or loaded, never a crash */
       memcpy (rnd, "\177ELF", 4);
       (void) vmm_boot_detect (rnd, len, &kind, NULL);
-      if (!load_bytes (g, rnd, len, NULL, NULL, 0, &st, &error))
+      if (!load_bytes (&g.mem, rnd, len, NULL, NULL, 0, &st, &error))
         assert_boot_error (&error, -1);
       rnd[0] = 0;
-      wr (rnd + 0x1fe, 0xaa55, 2);
+      viv_put_le16 (rnd + 0x1fe, 0xaa55);
       memcpy (rnd + 0x202, "HdrS", 4);
       if (len >= 0x206)
         {
           g_assert_true (vmm_boot_detect (rnd, len, &kind, NULL));
           g_assert_cmpint (kind, ==, VMM_BOOT_BZIMAGE);
         }
-      if (!load_bytes (g, rnd, len, NULL, NULL, 0, &st, &error))
+      if (!load_bytes (&g.mem, rnd, len, NULL, NULL, 0, &st, &error))
         assert_boot_error (&error, -1);
     }
+  vmm_test_ram_free (&g);
 }
 
 int

@@ -15,6 +15,7 @@
 
 #include "devices/chardev.h"
 #include "loop.h"
+#include "vmm-test.h"
 
 typedef struct {
   struct vmm_loop loop;
@@ -35,8 +36,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
 {
   (void) data;
   g_assert_cmpint (vmm_loop_init (&f->loop), ==, 0);
-  f->dir = g_dir_make_tmp ("test-chardev-XXXXXX", NULL);
-  g_assert_nonnull (f->dir);
+  f->dir = vmm_test_make_dir ("test-chardev-XXXXXX");
 }
 
 static void
@@ -44,7 +44,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 {
   (void) data;
   vmm_loop_destroy (&f->loop);
-  g_rmdir (f->dir);
+  vmm_test_remove_dir (f->dir);
   g_free (f->dir);
 }
 

@@ -10,15 +10,15 @@
 #include "config.h"
 
 #include <glib.h>
-#include <glib/gstdio.h>
 #include <linux/kvm.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bus.h"
 #include "dispatch.h"
 #include "kvm/exit.h"
 #include "log.h"
+#include "viv-bytes.h"
+#include "vmm-test.h"
 
 /* ---- a device that records its accesses ---------------------------------- */
 
@@ -43,10 +43,8 @@ device_read (void *opaque, guint64 offset, void *data, guint32 len)
   guint8 *p = data;
 
   for (guint32 i = 0; i < len; i++)
-    {
-      p[i] = (guint8) (0xa0 + offset + i);
-      a.value |= (guint64) p[i] << (8 * i);
-    }
+    p[i] = (guint8) (0xa0 + offset + i);
+  a.value = viv_get_le (p, len);
   g_array_append_val (dev->accesses, a);
 }
 
@@ -54,11 +52,8 @@ static void
 device_write (void *opaque, guint64 offset, const void *data, guint32 len)
 {
   Device *dev = opaque;
-  Access a = { TRUE, offset, len, 0 };
-  const guint8 *p = data;
+  Access a = { TRUE, offset, len, viv_get_le (data, len) };
 
-  for (guint32 i = 0; i < len; i++)
-    a.value |= (guint64) p[i] << (8 * i);
   g_array_append_val (dev->accesses, a);
 }
 
@@ -82,8 +77,7 @@ typedef struct {
   struct vmm_dispatch dispatch;
   Device port_dev, mmio_dev;
   GPtrArray *calls;          /* what the callbacks heard, in order */
-  int log_fd;                /* the engine's log goes here */
-  char *log_path;
+  int log_fd;                /* the engine's log goes here (vmm_test_log_capture) */
 } Fixture;
 
 static void
@@ -140,33 +134,19 @@ fixture_set_up (Fixture *f, gconstpointer data)
     .power_off = on_power_off, .reset = on_reset, .stop = on_stop,
     .log_registers = on_log_registers,
   };
-  f->log_fd = g_file_open_tmp ("test-dispatch-XXXXXX.log", &f->log_path, NULL);
-  g_assert_cmpint (f->log_fd, >=, 0);
-  vmm_log_set_fd (f->log_fd);
+  f->log_fd = vmm_test_log_capture ();
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
   (void) data;
-  vmm_log_set_fd (-1);
-  close (f->log_fd);
-  g_unlink (f->log_path);
-  g_free (f->log_path);
+  vmm_test_log_release (f->log_fd);
   vmm_bus_destroy (&f->pio);
   vmm_bus_destroy (&f->mmio);
   g_array_unref (f->port_dev.accesses);
   g_array_unref (f->mmio_dev.accesses);
   g_ptr_array_unref (f->calls);
-}
-
-static char *
-fixture_log (Fixture *f)
-{
-  char *text = NULL;
-
-  g_assert_true (g_file_get_contents (f->log_path, &text, NULL, NULL));
-  return text;
 }
 
 /* The callbacks heard exactly EXPECTED (NULL-terminated), in that order. */
@@ -366,7 +346,7 @@ test_mmio_miss (Fixture *f, gconstpointer data)
   assert_no_calls (f);
 
   /* Both are the guest's doing, logged through its rate limit. */
-  log = fixture_log (f);
+  log = vmm_test_log_take (f->log_fd);
   g_assert_nonnull (strstr (log, "MMIO read at 0xd0000000 (4 bytes) hits nothing"));
   g_assert_nonnull (strstr (log, "MMIO write at 0xfe001000 (2 bytes) hits nothing"));
   g_assert_true (f->rl.started);
@@ -416,7 +396,7 @@ test_triple_fault (Fixture *f, gconstpointer data)
   (void) data;
   vmm_exit_dispatch (&f->dispatch, &e);
   assert_calls (f, expected);
-  log = fixture_log (f);
+  log = vmm_test_log_take (f->log_fd);
   g_assert_nonnull (strstr (log, "vCPU 3: the guest triple-faulted; resetting"));
 }
 
@@ -472,7 +452,7 @@ test_failures (Fixture *f, gconstpointer data)
   assert_calls (f, expected);
 
   /* Each is an error in the log too. */
-  log = fixture_log (f);
+  log = vmm_test_log_take (f->log_fd);
   g_assert_nonnull (strstr (log, "vCPU 2 could not enter the guest"));
   g_assert_nonnull (strstr (log, "unexpected KVM exit 99 on vCPU 4"));
 }

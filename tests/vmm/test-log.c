@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "vmm-test.h"
 
 static char *
 read_file (const char *dir, const char *name)
@@ -23,25 +24,11 @@ read_file (const char *dir, const char *name)
   return contents;
 }
 
-static void
-rm_rf (const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      g_remove (path);
-    }
-  g_rmdir (dir);
-}
-
 /* Each start keeps the previous logs as .1, .2 ..., the oldest dropped. */
 static void
 test_rotate_on_open (void)
 {
-  g_autofree char *tmp = g_dir_make_tmp ("vivarium-log-XXXXXX", NULL);
+  g_autofree char *tmp = vmm_test_make_dir ("vivarium-log-XXXXXX");
   g_autofree char *dir = g_build_filename (tmp, "logs", NULL);
 
   for (int run = 0; run < 5; run++)
@@ -62,7 +49,7 @@ test_rotate_on_open (void)
     g_assert_nonnull (strstr (three, "run 1"));
     g_assert_null (four);   /* KEEP is 3: run 0's file is gone */
   }
-  rm_rf (dir);
+  vmm_test_remove_dir (dir);
   g_rmdir (tmp);
 }
 
@@ -70,7 +57,7 @@ test_rotate_on_open (void)
 static void
 test_rotate_on_size (void)
 {
-  g_autofree char *tmp = g_dir_make_tmp ("vivarium-log-XXXXXX", NULL);
+  g_autofree char *tmp = vmm_test_make_dir ("vivarium-log-XXXXXX");
   g_autofree char *dir = g_build_filename (tmp, "logs", NULL);
   g_autofree char *now = NULL, *one = NULL, *two = NULL;
   GStatBuf st;
@@ -98,7 +85,7 @@ test_rotate_on_size (void)
     g_autofree char *next = g_strdup_printf ("line %d ", n + 1);
     g_assert_nonnull (strstr (now, next));
   }
-  rm_rf (dir);
+  vmm_test_remove_dir (dir);
   g_rmdir (tmp);
 }
 
@@ -106,7 +93,7 @@ test_rotate_on_size (void)
 static void
 test_open_fails (void)
 {
-  g_autofree char *tmp = g_dir_make_tmp ("vivarium-log-XXXXXX", NULL);
+  g_autofree char *tmp = vmm_test_make_dir ("vivarium-log-XXXXXX");
   g_autofree char *file = g_build_filename (tmp, "afile", NULL);
   g_autofree char *dir = g_build_filename (file, "logs", NULL);
 

@@ -4,7 +4,6 @@
  */
 #include "vmm-test.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -24,16 +23,27 @@ ram_slot (struct vmm_test_ram *ram, uint64_t gpa, uint64_t size, void *host)
   return i;
 }
 
+/* Fresh anonymous pages rather than the heap: they read as zeroes without
+ * being written, so a guest of hundreds of MiB costs only the pages a test
+ * touches (memset on a heap block would touch them all). */
 uint8_t *
 vmm_test_ram_add (struct vmm_test_ram *ram, uint64_t gpa, uint64_t size)
 {
-  void *p = NULL;
+  size_t page = (size_t) sysconf (_SC_PAGESIZE);
+  size_t len;
+  uint8_t *map;
+  unsigned i;
 
-  /* Page aligned, so a test can mprotect a ring's page. */
-  g_assert_cmpint (posix_memalign (&p, (size_t) sysconf (_SC_PAGESIZE), size), ==, 0);
-  memset (p, 0, size);
-  ram->blocks[ram_slot (ram, gpa, size, p)] = p;
-  return p;
+  g_assert_cmpuint (size, >, 0);
+  g_assert_cmpuint (size % page, ==, 0);
+  len = size + 2 * page;
+  map = mmap (NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  g_assert_true (map != MAP_FAILED);
+  g_assert_cmpint (mprotect (map + page, size, PROT_READ | PROT_WRITE), ==, 0);
+  i = ram_slot (ram, gpa, size, map + page);
+  ram->maps[i] = map;
+  ram->map_sizes[i] = len;
+  return map + page;
 }
 
 void
@@ -44,20 +54,15 @@ vmm_test_ram_reserve (struct vmm_test_ram *ram, uint64_t gpa, uint64_t size)
 
   g_assert_true (p != MAP_FAILED);
   i = ram_slot (ram, gpa, size, p);
-  ram->blocks[i] = p;
-  ram->reserved[i] = size;
+  ram->maps[i] = p;
+  ram->map_sizes[i] = size;
 }
 
 void
 vmm_test_ram_free (struct vmm_test_ram *ram)
 {
   for (unsigned i = 0; i < ram->mem.n_regions; i++)
-    {
-      if (ram->reserved[i] > 0)
-        munmap (ram->blocks[i], ram->reserved[i]);
-      else
-        free (ram->blocks[i]);
-    }
+    g_assert_cmpint (munmap (ram->maps[i], ram->map_sizes[i]), ==, 0);
   memset (ram, 0, sizeof *ram);
 }
 

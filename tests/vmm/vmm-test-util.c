@@ -1,11 +1,13 @@
 /* vmm-test-util.c: device handlers called directly, a fake interrupt line,
- * waiting for another thread
+ * waiting for another thread, scratch folders
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "vmm-test.h"
 
 #include <string.h>
+
+#include <glib/gstdio.h>
 
 #include "viv-bytes.h"
 
@@ -69,4 +71,29 @@ vmm_test_wait_until (bool (*cond) (void *data), void *data, unsigned timeout_ms)
       g_usleep (1000);
     }
   return true;
+}
+
+char *
+vmm_test_make_dir (const char *tmpl)
+{
+  g_autoptr(GError) error = NULL;
+  char *dir = g_dir_make_tmp (tmpl, &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+void
+vmm_test_remove_dir (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_assert_cmpint (g_unlink (path), ==, 0);
+    }
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
 }

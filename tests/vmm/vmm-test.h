@@ -1,18 +1,19 @@
 /* vmm-test.h: what the engine's unit tests share
  *
- * Fake guest RAM (a struct vmm_mem over heap memory), little-endian access
- * to it, a virtqueue driver that lays out the rings in that RAM and adds
- * chains as a guest driver would, accesses to a device through a bus or
- * its ops, a fake interrupt line, and a virtio-pci device on a fake bus
- * (vmm-test-virtio.c; with KVM's irqfd, ioeventfd and GSI routing faked, so
- * a device runs without /dev/kvm). Every helper asserts instead of
- * returning an error: a failed set-up is a failed test.
+ * Fake guest RAM (a struct vmm_mem over anonymous mappings), little-endian
+ * access to it, a virtqueue driver that lays out the rings in that RAM and
+ * adds chains as a guest driver would, accesses to a device through a bus
+ * or its ops, a fake interrupt line, log capture, scratch folders, and a
+ * virtio-pci device on a fake bus (vmm-test-virtio.c; with KVM's irqfd,
+ * ioeventfd and GSI routing faked, so a device runs without /dev/kvm).
+ * Every helper asserts instead of returning an error: a failed set-up is a
+ * failed test. For byte order in plain buffers, use viv-bytes.h.
  *
- * Link: the helpers are a static library, one file per set of engine
- * sources they need; a test compiles the engine sources it tests (mem.c
- * for the RAM and the virtqueue driver, bus.c for the bus helpers, log.c
- * for the log, the virtio transport for vmm-test-virtio.c;
- * vmm-test-util.c needs none).
+ * Link: the helpers are a static library (vmm_test_dep, which brings the
+ * engine's base library: memory, buses, log), one file per set of engine
+ * code they need, so a test only pulls in what it calls. A test that uses
+ * vmm-test-virtio.c takes the virtio library's objects, not the library,
+ * which would bring kvm/'s along beside the fakes (tests/vmm/meson.build).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -33,14 +34,17 @@
 
 /* ---- fake guest RAM (vmm-test-mem.c) ---------------------------------------------- */
 
+/* Zero it before the first vmm_test_ram_add; vmm_test_ram_free zeroes it again. */
 struct vmm_test_ram {
   struct vmm_mem mem;
-  void *blocks[VMM_MEM_MAX_REGIONS];    /* what to free: heap blocks ... */
-  size_t reserved[VMM_MEM_MAX_REGIONS]; /* ... or the size of an address-space reservation */
+  void *maps[VMM_MEM_MAX_REGIONS];      /* each region's mapping, guard pages included */
+  size_t map_sizes[VMM_MEM_MAX_REGIONS];
 };
 
-/* Adds SIZE bytes of zeroed, page-aligned heap memory at GPA (ASan checks
- * accesses around it). Returns the host pointer. */
+/* Adds SIZE bytes (whole pages) of zeroed RAM at GPA, between two PROT_NONE
+ * guard pages: a stray access just past either end faults in every build.
+ * Pages are only backed once touched, so large guests are cheap. Returns the
+ * host pointer. */
 uint8_t *vmm_test_ram_add     (struct vmm_test_ram *ram, uint64_t gpa, uint64_t size);
 /* Adds SIZE bytes of address space at GPA that must never be touched
  * (PROT_NONE), for lengths no heap holds. */
@@ -159,6 +163,14 @@ bool     vmm_test_mutex_is_free (pthread_mutex_t *lock);
 /* Polls COND (every millisecond) until it is true or TIMEOUT_MS passed.
  * Returns its last value. */
 bool     vmm_test_wait_until (bool (*cond) (void *data), void *data, unsigned timeout_ms);
+
+/* ---- scratch folders (vmm-test-util.c) --------------------------------------------- */
+
+/* A new, empty folder in the temporary directory, named from TEMPLATE as
+ * g_dir_make_tmp names it ("test-foo-XXXXXX"). g_free the path. */
+char    *vmm_test_make_dir   (const char *tmpl);
+/* Removes the files in DIR, then DIR (a test's folders hold no folders). */
+void     vmm_test_remove_dir (const char *dir);
 
 /* ---- the engine's log (vmm-test-log.c) --------------------------------------------- */
 
