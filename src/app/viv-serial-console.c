@@ -48,6 +48,7 @@ struct _VivSerialConsole
   EscapeState    escape;
   GByteArray    *outgoing;      /* keys not written yet */
   gboolean       writing;
+  gboolean       follow;        /* keep the end in sight: the user has not scrolled away */
   guint          follow_id;     /* scrolling to the end on the next frame */
 
   /* template children */
@@ -142,49 +143,75 @@ incomplete_tail (const guchar *data,
 }
 
 /* Following the output: the view keeps the end in sight, unless the user
- * scrolled up. The text view lays out new lines lazily (a line has no
- * height until then), so the view scrolls on the next frame; and as each
- * scroll lays out the lines it brings on screen, the end moves on: the
- * view scrolls again until the end stays. Left short of the end, it would
- * look scrolled up by the user when the next text comes, and stop
- * following for good. */
+ * scrolled up. Whether it follows is a state that only the user's scrolling
+ * changes, not a guess from where the view is when text comes: the text
+ * view lays out new lines lazily (a line has no height until then, and
+ * lines off screen are laid out later, in idle time), so the end moves
+ * after the view got there, and a view left short of it would look
+ * scrolled up by the user and stop following for good. */
+static gboolean
+at_end (GtkAdjustment *adjustment)
+{
+  double page = gtk_adjustment_get_page_size (adjustment);
+
+  /* Not on screen yet, or the end shows above the bottom margin */
+  return page <= 0 || gtk_adjustment_get_value (adjustment) + page >=
+                      gtk_adjustment_get_upper (adjustment) - FOLLOW_SLACK;
+}
+
+/* Straight to the end: scroll_to_mark() animates, and the steps of an
+ * animation would look like the user scrolling. Each scroll lays out the
+ * lines it brings on screen, which moves the end on: again until it
+ * stays, the rest at the next frame. */
 static gboolean
 follow_tick (GtkWidget     *widget G_GNUC_UNUSED,
              GdkFrameClock *clock G_GNUC_UNUSED,
              gpointer       data)
 {
   VivSerialConsole *self = data;
-
   GtkAdjustment *adjustment = gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (self->text_view));
 
-  /* Straight there: scroll_to_mark() animates, and a view half way there
-   * would look scrolled up by the next line */
   for (guint i = 0; i < FOLLOW_STEPS; i++)
     {
       double end = gtk_adjustment_get_upper (adjustment) -
                    gtk_adjustment_get_page_size (adjustment);
 
-      if (gtk_adjustment_get_value (adjustment) >= end)
+      if (!self->follow || gtk_adjustment_get_value (adjustment) >= end)
         {
           self->follow_id = 0;
           return G_SOURCE_REMOVE;
         }
       gtk_adjustment_set_value (adjustment, end);
     }
-  return G_SOURCE_CONTINUE;   /* the rest at the next frame */
+  return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-following (VivSerialConsole *self)
+static void
+follow_on_next_frame (VivSerialConsole *self)
 {
-  GtkAdjustment *adjustment = gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (self->text_view));
-  double page = gtk_adjustment_get_page_size (adjustment);
+  if (self->follow && self->follow_id == 0)
+    self->follow_id = gtk_widget_add_tick_callback (GTK_WIDGET (self->text_view), follow_tick,
+                                                    self, NULL);
+}
 
-  /* Scrolling there already, or not on screen yet, or at the end (the end
-   * mark shows above the bottom margin) */
-  return self->follow_id != 0 || page <= 0 ||
-         gtk_adjustment_get_value (adjustment) + page >=
-         gtk_adjustment_get_upper (adjustment) - FOLLOW_SLACK;
+/* The view moved. While it scrolls to the end itself, that is its own
+ * doing (and the text view's, keeping the lines on screen in place as it
+ * lays out the ones above); otherwise the user scrolled: away from the end
+ * stops following, back to it starts again. */
+static void
+on_value_changed (GtkAdjustment    *adjustment,
+                  VivSerialConsole *self)
+{
+  if (self->follow_id == 0)
+    self->follow = at_end (adjustment);
+}
+
+/* The text grew or shrank, or the view did: the end may have moved */
+static void
+on_adjustment_changed (GtkAdjustment    *adjustment G_GNUC_UNUSED,
+                       VivSerialConsole *self)
+{
+  follow_on_next_frame (self);
 }
 
 static void
@@ -193,12 +220,10 @@ append_text (VivSerialConsole *self,
 {
   GtkTextBuffer *buffer = gtk_text_view_get_buffer (self->text_view);
   GtkTextIter end;
-  gboolean follow;
   int lines;
 
   if (*text == '\0')
     return;
-  follow = following (self);
 
   gtk_text_buffer_get_end_iter (buffer, &end);
   gtk_text_buffer_insert (buffer, &end, text, -1);
@@ -214,9 +239,7 @@ append_text (VivSerialConsole *self,
       gtk_text_buffer_delete (buffer, &start, &cut);
     }
 
-  if (follow && self->follow_id == 0)
-    self->follow_id = gtk_widget_add_tick_callback (GTK_WIDGET (self->text_view), follow_tick,
-                                                    self, NULL);
+  follow_on_next_frame (self);
 }
 
 static void
@@ -640,6 +663,7 @@ viv_serial_console_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->machine, self);
   g_clear_object (&self->machine);
   disconnect (self);
+  self->follow = FALSE;   /* the text view going away changes the adjustment */
   if (self->follow_id != 0 && self->text_view != NULL)
     gtk_widget_remove_tick_callback (GTK_WIDGET (self->text_view), self->follow_id);
   self->follow_id = 0;
@@ -737,8 +761,14 @@ static void
 viv_serial_console_init (VivSerialConsole *self)
 {
   GtkEventController *keys;
+  GtkAdjustment *adjustment;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+
+  self->follow = TRUE;
+  adjustment = gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (self->text_view));
+  g_signal_connect_object (adjustment, "value-changed", G_CALLBACK (on_value_changed), self, 0);
+  g_signal_connect_object (adjustment, "changed", G_CALLBACK (on_adjustment_changed), self, 0);
 
   self->partial = g_byte_array_new ();
   self->outgoing = g_byte_array_new ();
