@@ -30,9 +30,8 @@
 #include <glib/gstdio.h>
 
 #include "viv-helper.h"
-#include "viv-vmm-state.h"
+#include "viv-vmm1.h"
 
-#define OBJECT_PATH        "/org/vivarium/Vmm1"
 #define STDERR_MAX         (64 * 1024)
 #define CONNECT_POLL_MS    10
 #define CONNECT_SLOW_MS    500
@@ -812,7 +811,7 @@ on_connection_ready (GObject      *object G_GNUC_UNUSED,
     }
 
   self->connection = g_steal_pointer (&connection);
-  viv_vmm1_proxy_new (self->connection, G_DBUS_PROXY_FLAGS_NONE, NULL, OBJECT_PATH,
+  viv_vmm1_proxy_new (self->connection, G_DBUS_PROXY_FLAGS_NONE, NULL, VIV_VMM1_OBJECT_PATH,
                       self->cancellable, on_proxy_ready, g_object_ref (self));
 }
 

@@ -18,6 +18,7 @@
 #include "viv-file.h"
 #include "viv-helper.h"
 #include "viv-test-util.h"
+#include "viv-vmm1.h"
 
 #define STOP_TIMEOUT_MS 30000
 #define SERIAL_REPLAY   (64 * 1024)   /* what a helper replays to a new reader */
@@ -248,10 +249,10 @@ static void
 stop_serving (VivTestFakeHelper *self)
 {
   g_clear_handle_id (&self->stop_id, g_source_remove);
-  if (g_strcmp0 (viv_vmm1_get_state (self->iface), "stopped") != 0)
+  if (g_strcmp0 (viv_vmm1_get_state (self->iface), VIV_VMM_STATE_STOPPED) != 0)
     {
-      viv_vmm1_set_state (self->iface, "stopped");
-      viv_vmm1_emit_state_changed (self->iface, "stopped");
+      viv_vmm1_set_state (self->iface, VIV_VMM_STATE_STOPPED);
+      viv_vmm1_emit_state_changed (self->iface, VIV_VMM_STATE_STOPPED);
     }
   while (self->readers->len > 0)
     drop_reader (self, self->readers->len - 1);
@@ -287,8 +288,8 @@ handle_power_off (VivVmm1               *iface,
                   GDBusMethodInvocation *invocation,
                   VivTestFakeHelper     *self)
 {
-  viv_vmm1_set_state (iface, "stopped");
-  viv_vmm1_emit_state_changed (iface, "stopped");
+  viv_vmm1_set_state (iface, VIV_VMM_STATE_STOPPED);
+  viv_vmm1_emit_state_changed (iface, VIV_VMM_STATE_STOPPED);
   g_dbus_method_invocation_return_value (invocation, NULL);
   if (self->stop_id == 0)
     self->stop_id = g_idle_add (on_stop, self);
@@ -315,7 +316,7 @@ on_new_connection (GDBusServer       *server G_GNUC_UNUSED,
   g_autoptr(GError) error = NULL;
 
   g_assert_true (g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->iface),
-                                                   connection, "/org/vivarium/Vmm1", &error));
+                                                   connection, VIV_VMM1_OBJECT_PATH, &error));
   g_assert_no_error (error);
   g_ptr_array_add (self->connections, g_object_ref (connection));
   g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), self);
@@ -351,7 +352,7 @@ viv_test_fake_helper_new (VivMachine *machine)
   g_assert_cmpint (flock (self->lock_fd, LOCK_EX | LOCK_NB), ==, 0);
 
   self->iface = viv_vmm1_skeleton_new ();
-  viv_vmm1_set_state (self->iface, "running");
+  viv_vmm1_set_state (self->iface, VIV_VMM_STATE_RUNNING);
   viv_vmm1_set_name (self->iface, viv_machine_get_name (machine));
   viv_vmm1_set_uuid (self->iface, uuid);
   g_signal_connect (self->iface, "handle-open-serial", G_CALLBACK (handle_open_serial), self);

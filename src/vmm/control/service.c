@@ -31,11 +31,10 @@
 #include "log.h"
 #include "viv-file.h"
 #include "viv-machine-config.h"
-#include "viv-vmm-state.h"
+#include "viv-vmm1.h"
 #include "viv-vmm1-generated.h"
 #include "vm.h"
 
-#define OBJECT_PATH      "/org/vivarium/Vmm1"
 #define ERROR_WRONG_STATE "org.vivarium.Vmm1.Error.WrongState"
 #define ERROR_FAILED      "org.vivarium.Vmm1.Error.Failed"
 #define LOG_MAX_BYTES    (4 * 1024 * 1024)
@@ -458,7 +457,7 @@ on_new_connection (GDBusServer *server, GDBusConnection *connection, gpointer da
 
   (void) server;
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (s->iface), connection,
-                                         OBJECT_PATH, &error))
+                                         VIV_VMM1_OBJECT_PATH, &error))
     {
       vmm_log_warning ("cannot serve a client: %s", error->message);
       return FALSE;

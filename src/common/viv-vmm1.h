@@ -1,11 +1,15 @@
-/* viv-vmm-state.h: the states of one vivarium-vmm helper, as org.vivarium.Vmm1
- * names them in its State property and StateChanged signal
+/* viv-vmm1.h: the names org.vivarium.Vmm1 uses besides its XML: where a
+ * helper serves it, and the states it reports in its State property and
+ * StateChanged signal
  *
- * The engine sets them and the app reads them: one spelling for both.
+ * The engine serves and sets them, the app reads them: one spelling for both.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
+
+/* The one object a helper serves, on its peer-to-peer connections */
+#define VIV_VMM1_OBJECT_PATH "/org/vivarium/Vmm1"
 
 #define VIV_VMM_STATE_STARTING      "starting"       /* building the VM */
 #define VIV_VMM_STATE_RUNNING       "running"
