@@ -952,6 +952,41 @@ test_console_follow (Fixture       *f,
   wait_console_end (f);
 }
 
+/* Force Off asks first, Cancel the default; the stand-in helper serves a
+ * running machine without /dev/kvm, and its PowerOff stops it */
+static void
+test_force_off (Fixture       *f,
+                gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->probe);
+  AdwMessageDialog *dialog;
+  GtkWidget *button;
+
+  /* Cancel: it runs on */
+  g_assert_true (activate (f, "win.force-off-machine", f->probe));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  g_assert_cmpstr (adw_message_dialog_get_default_response (dialog), ==, "cancel");
+  g_assert_cmpstr (adw_message_dialog_get_close_response (dialog), ==, "cancel");
+  g_assert_cmpint (adw_message_dialog_get_response_appearance (dialog, "force-off"), ==,
+                   ADW_RESPONSE_DESTRUCTIVE);
+  button = viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_BUTTON, _("_Force Off"));
+  g_assert_nonnull (button);
+  shoot (GTK_WIDGET (dialog), "force-off-dialog");
+  adw_message_dialog_response (dialog, "cancel");
+  WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
+  frames (f, 3);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_RUNNING);
+
+  /* The page's menu item and the key go through the same door */
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (viv_window_get_machine_page (f->window)),
+                                             "machine.force-off", NULL));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  adw_message_dialog_response (dialog, "force-off");
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_STOPPED);
+}
+
 static void
 test_crash (Fixture       *f,
             gconstpointer  data G_GNUC_UNUSED)
@@ -1095,6 +1130,7 @@ main (int   argc,
   ADD ("preferences", test_preferences);
   ADD ("run", test_run);
   ADD ("console-follow", test_console_follow);
+  ADD ("force-off", test_force_off);
   ADD ("crash", test_crash);
   ADD ("close-running", test_close_running);
 
