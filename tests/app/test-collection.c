@@ -1004,14 +1004,27 @@ test_console_follow (Fixture       *f,
 }
 
 /* Force Off asks first, Cancel the default; the stand-in helper serves a
- * running machine without /dev/kvm, and its PowerOff stops it */
+ * running machine without /dev/kvm, and its PowerOff stops it. The
+ * dialog's buttons are clicked, as a person does: that also closes it
+ * (adw_message_dialog_response() alone does not) */
+static void
+click_response (AdwMessageDialog *dialog,
+                const char       *label)
+{
+  GtkWidget *button = viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_BUTTON, label);
+
+  g_assert_nonnull (button);
+  gtk_widget_activate (button);
+  WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
+  g_assert_null (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG));
+}
+
 static void
 test_force_off (Fixture       *f,
                 gconstpointer  data G_GNUC_UNUSED)
 {
   g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->probe);
   AdwMessageDialog *dialog;
-  GtkWidget *button;
 
   /* Cancel: it runs on */
   g_assert_true (activate (f, "win.force-off-machine", f->probe));
@@ -1020,11 +1033,8 @@ test_force_off (Fixture       *f,
   g_assert_cmpstr (adw_message_dialog_get_close_response (dialog), ==, "cancel");
   g_assert_cmpint (adw_message_dialog_get_response_appearance (dialog, "force-off"), ==,
                    ADW_RESPONSE_DESTRUCTIVE);
-  button = viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_BUTTON, _("_Force Off"));
-  g_assert_nonnull (button);
   shoot (GTK_WIDGET (dialog), "force-off-dialog");
-  adw_message_dialog_response (dialog, "cancel");
-  WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
+  click_response (dialog, _("_Cancel"));
   frames (f, 3);
   g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_RUNNING);
 
@@ -1033,7 +1043,7 @@ test_force_off (Fixture       *f,
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (viv_window_get_machine_page (f->window)),
                                              "machine.force-off", NULL));
   dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
-  adw_message_dialog_response (dialog, "force-off");
+  click_response (dialog, _("_Force Off"));
   WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
   g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_STOPPED);
 }
