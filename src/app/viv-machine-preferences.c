@@ -2,12 +2,13 @@
  *
  * Four pages: General (name, OS, memory and processors, bounded by what
  * this computer has), Boot (what the machine boots: a disk, a Linux kernel
- * with its ramdisk and command line, or a firmware), Disks, and
- * Troubleshooting (the machine's folder and identifier, and the helper's
- * log, with a button that copies it). Every change goes through
- * VivMachine, which writes machine.json atomically in a worker thread; a
- * running machine takes the new memory and processors when it next starts,
- * and the page says so while that is pending.
+ * with its ramdisk and command line, or a firmware), Disks (its disks,
+ * then its disc images, read-only), and Troubleshooting (the machine's
+ * folder and identifier, and the helper's log, with a button that copies
+ * it). Every change goes through VivMachine, which writes machine.json
+ * atomically in a worker thread; a running machine takes the new memory
+ * and processors when it next starts, and the page says so while that is
+ * pending.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -180,6 +181,30 @@ disk_row_new (const VivDiskConfig *disk,
   return row;
 }
 
+/* A disc image (machine.json's "media"): the guest only reads it */
+static GtkWidget *
+disc_row_new (const VivMediaConfig *media,
+              const char           *machine_dir)
+{
+  g_autofree char *resolved = viv_machine_config_resolve_path (machine_dir, media->path);
+  g_autofree char *display = g_filename_display_name (resolved);
+  g_autofree char *base = g_path_get_basename (display);
+  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *icon = gtk_image_new_from_icon_name ("media-optical-symbolic");
+  GtkWidget *kind = gtk_label_new (_("Disc Image"));
+  GtkWidget *readonly = gtk_label_new (_("Read-Only"));
+
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), base);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), display);
+  adw_action_row_add_prefix (ADW_ACTION_ROW (row), icon);
+  gtk_widget_add_css_class (kind, "dim-label");
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), kind);
+  gtk_widget_add_css_class (readonly, "dim-label");
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), readonly);
+  return row;
+}
+
 static void
 update_disks (VivMachinePreferences *self,
               const VivMachineConfig *config)
@@ -193,8 +218,12 @@ update_disks (VivMachinePreferences *self,
     gtk_list_box_append (self->disks_list,
                          disk_row_new (g_ptr_array_index (config->disks, i),
                                        viv_machine_get_directory (self->machine)));
+  for (guint i = 0; config != NULL && i < config->media->len; i++)
+    gtk_list_box_append (self->disks_list,
+                         disc_row_new (g_ptr_array_index (config->media, i),
+                                       viv_machine_get_directory (self->machine)));
 
-  if (config == NULL || config->disks->len == 0)
+  if (config == NULL || (config->disks->len == 0 && config->media->len == 0))
     {
       GtkWidget *row = adw_action_row_new ();
 

@@ -9,9 +9,10 @@
  *   win.show-machine-log, win.delete-machine
  *
  * and win.undo-delete brings back what the last delete toast offers.
- * Failures become toasts. Deleting needs no confirmation: the machine's
- * folder moves aside at once, the toast offers to undo it, and the delete
- * is committed (to the trash) when the toast goes away.
+ * Failures become toasts. Forcing off asks first. Deleting needs no
+ * confirmation: the machine's folder moves aside at once, the toast offers
+ * to undo it, and the delete is committed (to the trash) when the toast
+ * goes away.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -92,8 +93,55 @@ POWER_ACTION (start)
 POWER_ACTION (pause)
 POWER_ACTION (resume)
 POWER_ACTION (shutdown)
-POWER_ACTION (force_off)
 POWER_ACTION (reset)
+
+/* Forcing off is pulling the plug: what the guest had not written is lost,
+ * so it asks first (as virt-manager does), with Cancel as the default */
+static void
+on_force_off_response (AdwMessageDialog *dialog,
+                       const char       *response,
+                       VivWindow        *self)
+{
+  VivMachine *machine = g_object_get_data (G_OBJECT (dialog), "machine");
+
+  if (g_strcmp0 (response, "force-off") != 0)
+    return;
+  viv_machine_force_off_async (machine, self->cancellable, on_power_done,
+                               power_call_new (self, viv_machine_force_off_finish));
+}
+
+static void
+force_off_action (GtkWidget  *widget,
+                  const char *action_name G_GNUC_UNUSED,
+                  GVariant   *parameter)
+{
+  VivWindow *self = VIV_WINDOW (widget);
+  VivMachine *machine = lookup (self, parameter);
+  g_autofree char *heading = NULL;
+  AdwMessageDialog *dialog;
+
+  if (machine == NULL)
+    return;
+
+  /* Translators: a dialog's title; %s is a machine’s name */
+  heading = g_strdup_printf (_("Force Off “%s”?"), viv_machine_get_name (machine));
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self), heading, NULL));
+  gtk_window_set_destroy_with_parent (GTK_WINDOW (dialog), TRUE);
+  adw_message_dialog_set_body (dialog,
+                               _("The machine stops at once, as if its power were cut. "
+                                 "Anything it has not saved is lost."));
+  adw_message_dialog_add_responses (dialog,
+                                    "cancel", _("_Cancel"),
+                                    "force-off", _("_Force Off"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (dialog, "force-off", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (dialog, "cancel");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+
+  g_object_set_data_full (G_OBJECT (dialog), "machine", g_object_ref (machine), g_object_unref);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_force_off_response), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
 
 static void
 open_action (GtkWidget  *widget,

@@ -472,7 +472,8 @@ update_source_row (VivWizard *self)
     {
     case VIV_CREATOR_SOURCE_ISO_KERNEL:
     case VIV_CREATOR_SOURCE_ISO_FIRMWARE:
-      title = _("Installs From");
+      /* Translators: the disc a new machine starts from; not every disc installs */
+      title = _("Starts From");
       g_string_append (subtitle, viv_media_get_path (self->media));
       break;
 

@@ -748,6 +748,57 @@ test_preferences (Fixture       *f,
   }
 }
 
+/* The Disks page lists the disc image too (machine.json's "media"), read-only,
+ * after the disks */
+static void
+test_preferences_disc (Fixture       *f,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineConfig) config = viv_machine_config_new ("Live Disc", 64 * MIB, 1);
+  VivMachinePreferences *preferences;
+  VivMachine *machine;
+  GtkWidget *disc;
+
+  g_ptr_array_add (config->disks, viv_disk_config_new ("disk.qcow2", VIV_DISK_FORMAT_QCOW2));
+  g_ptr_array_add (config->media, viv_media_config_new ("/srv/discs/live-system.iso",
+                                                        VIV_MEDIA_KIND_CDROM));
+  machine = create (f->library, g_steal_pointer (&config));
+
+  g_assert_true (activate (f, "win.machine-preferences", machine));
+  preferences = wait_preferences ();
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (preferences), "disks");
+
+  disc = viv_test_find_widget (GTK_WIDGET (preferences), ADW_TYPE_ACTION_ROW, "live-system.iso");
+  g_assert_nonnull (disc);
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (disc)), ==,
+                   "/srv/discs/live-system.iso");
+  g_assert_true (has_label (disc, _("Disc Image")));
+  g_assert_true (has_label (disc, _("Read-Only")));
+  g_assert_nonnull (viv_test_find_widget (GTK_WIDGET (preferences), ADW_TYPE_ACTION_ROW,
+                                          "disk.qcow2"));
+  /* a machine with a disk has no "No Disks" row */
+  g_assert_null (viv_test_find_widget (GTK_WIDGET (preferences), ADW_TYPE_ACTION_ROW,
+                                       _("No Disks")));
+  show_page (preferences, "disks", "preferences-disks-disc");
+  gtk_window_close (GTK_WINDOW (preferences));
+  WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+
+  /* Without a disk, the disc is what it has: no "No Disks" row either */
+  config = viv_machine_config_new ("Disc Only", 64 * MIB, 1);
+  g_ptr_array_add (config->media, viv_media_config_new ("live.iso", VIV_MEDIA_KIND_CDROM));
+  machine = create (f->library, g_steal_pointer (&config));
+  g_assert_true (activate (f, "win.machine-preferences", machine));
+  preferences = wait_preferences ();
+  disc = viv_test_find_widget (GTK_WIDGET (preferences), ADW_TYPE_ACTION_ROW, "live.iso");
+  g_assert_nonnull (disc);
+  g_assert_true (g_str_has_prefix (adw_action_row_get_subtitle (ADW_ACTION_ROW (disc)),
+                                   viv_machine_get_directory (machine)));
+  g_assert_null (viv_test_find_widget (GTK_WIDGET (preferences), ADW_TYPE_ACTION_ROW,
+                                       _("No Disks")));
+  gtk_window_close (GTK_WINDOW (preferences));
+  WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+}
+
 static void
 on_clipboard_text (GObject      *object,
                    GAsyncResult *result,
@@ -952,6 +1003,51 @@ test_console_follow (Fixture       *f,
   wait_console_end (f);
 }
 
+/* Force Off asks first, Cancel the default; the stand-in helper serves a
+ * running machine without /dev/kvm, and its PowerOff stops it. The
+ * dialog's buttons are clicked, as a person does: that also closes it
+ * (adw_message_dialog_response() alone does not) */
+static void
+click_response (AdwMessageDialog *dialog,
+                const char       *label)
+{
+  GtkWidget *button = viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_BUTTON, label);
+
+  g_assert_nonnull (button);
+  gtk_widget_activate (button);
+  WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
+  g_assert_null (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG));
+}
+
+static void
+test_force_off (Fixture       *f,
+                gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->probe);
+  AdwMessageDialog *dialog;
+
+  /* Cancel: it runs on */
+  g_assert_true (activate (f, "win.force-off-machine", f->probe));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  g_assert_cmpstr (adw_message_dialog_get_default_response (dialog), ==, "cancel");
+  g_assert_cmpstr (adw_message_dialog_get_close_response (dialog), ==, "cancel");
+  g_assert_cmpint (adw_message_dialog_get_response_appearance (dialog, "force-off"), ==,
+                   ADW_RESPONSE_DESTRUCTIVE);
+  shoot (GTK_WIDGET (dialog), "force-off-dialog");
+  click_response (dialog, _("_Cancel"));
+  frames (f, 3);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_RUNNING);
+
+  /* The page's menu item and the key go through the same door */
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (viv_window_get_machine_page (f->window)),
+                                             "machine.force-off", NULL));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  click_response (dialog, _("_Force Off"));
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_STOPPED);
+}
+
 static void
 test_crash (Fixture       *f,
             gconstpointer  data G_GNUC_UNUSED)
@@ -1093,8 +1189,10 @@ main (int   argc,
   ADD ("rename", test_rename);
   ADD ("delete-undo", test_delete_undo);
   ADD ("preferences", test_preferences);
+  ADD ("preferences-disc", test_preferences_disc);
   ADD ("run", test_run);
   ADD ("console-follow", test_console_follow);
+  ADD ("force-off", test_force_off);
   ADD ("crash", test_crash);
   ADD ("close-running", test_close_running);
 
