@@ -10,6 +10,14 @@
  * desktop's trash. Whatever is left there (the app quit meanwhile) is
  * committed by the next load.
  *
+ * The machine creator works in a staging folder, machines/.new-<uuid>/,
+ * renamed to machines/<uuid> once complete; it holds a lock on a file in
+ * it meanwhile (viv_library_lock_staging()). A staging folder nobody holds
+ * the lock on is what an app killed while creating left behind (a partial
+ * copy of a disk image, gigabytes perhaps): loading removes it, and logs
+ * that it did. Another Vivarium's creations in progress stay: it holds
+ * their locks.
+ *
  * Another process (another Vivarium, a script) may add or remove folders:
  * a monitor on the machines folder notices, and each machine watches its
  * own machine.json.
@@ -21,7 +29,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -327,6 +339,75 @@ commit_deletes_in (const char         *deleted_dir,
   return done;
 }
 
+/**
+ * viv_library_lock_staging:
+ * @staging_dir: a staging folder, machines/.new-<uuid>
+ *
+ * Takes the lock saying that @staging_dir is in use, without waiting: the
+ * machine creator holds it while it works there, the library takes it
+ * before removing what a killed app left. The lock is the file's (flock),
+ * so another Vivarium sees it, and it goes with the process: a killed app
+ * holds none.
+ *
+ * Returns: a file descriptor to close once done (that releases the lock),
+ * or -EWOULDBLOCK when someone else holds it, -ENOENT when the folder is
+ * gone (or was removed while this waited for the lock), another -errno.
+ */
+int
+viv_library_lock_staging (const char *staging_dir)
+{
+  g_autofree char *path = NULL;
+  struct stat held, now;
+  int fd;
+
+  g_return_val_if_fail (staging_dir != NULL, -EINVAL);
+
+  path = g_build_filename (staging_dir, VIV_LIBRARY_STAGING_LOCK, NULL);
+  /* Created if missing: an app killed right after making the folder */
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return -errno;
+  if (flock (fd, LOCK_EX | LOCK_NB) < 0)
+    {
+      int saved_errno = errno;
+
+      close (fd);
+      return -saved_errno;
+    }
+  /* Whoever held the lock before may have removed the folder meanwhile:
+   * the lock is only worth something on the file still at PATH. */
+  if (fstat (fd, &held) < 0 || stat (path, &now) < 0 ||
+      held.st_dev != now.st_dev || held.st_ino != now.st_ino)
+    {
+      close (fd);
+      return -ENOENT;
+    }
+  return fd;
+}
+
+/* Removes the staging folder NAME if nobody works in it; in the worker */
+static void
+remove_stale_staging (const char *machines_dir,
+                      const char *name)
+{
+  g_autofree char *path = g_build_filename (machines_dir, name, NULL);
+  int fd = viv_library_lock_staging (path);
+
+  if (fd < 0)
+    {
+      if (fd != -EWOULDBLOCK && fd != -ENOENT)
+        g_warning ("Cannot check whether %s is in use: %s", path, g_strerror (-fd));
+      return;
+    }
+  /* Removed with the lock held, so that nobody else starts on it */
+  if (viv_file_remove_tree (path))
+    g_message ("Removed %s, left over by a machine creation that did not finish", path);
+  else
+    g_warning ("Could not remove all of %s, left over by a machine creation that did "
+               "not finish", path);
+  close (fd);
+}
+
 typedef struct
 {
   char      *machines_dir;
@@ -391,6 +472,8 @@ load_thread (GTask        *task,
 
       if (g_task_return_error_if_cancelled (task))
         return;
+      if (g_str_has_prefix (name, VIV_LIBRARY_STAGING_PREFIX))
+        remove_stale_staging (data->machines_dir, name);
       if (name[0] == '.')
         continue;
       found = read_folder (data->machines_dir, name);
@@ -660,7 +743,8 @@ on_loaded (GObject      *object,
  * Reads every machine folder in a worker thread and adds the machines in
  * one items-changed; machines whose helpers run are then followed again
  * (viv_machine_attach_async()). Deletes left over from an earlier run are
- * moved to the trash first. From then on the library follows changes made
+ * moved to the trash first, and staging folders of creations that did not
+ * finish removed. From then on the library follows changes made
  * by other processes. Loading again adds the machines not in the list yet.
  */
 void

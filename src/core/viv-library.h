@@ -11,6 +11,11 @@
 
 G_BEGIN_DECLS
 
+/* The machine creator's staging folders, machines/.new-<uuid>/, and the
+ * file in each that its owner holds locked (flock) while it works there */
+#define VIV_LIBRARY_STAGING_PREFIX ".new-"
+#define VIV_LIBRARY_STAGING_LOCK   ".staging-lock"
+
 #define VIV_TYPE_LIBRARY (viv_library_get_type ())
 G_DECLARE_FINAL_TYPE (VivLibrary, viv_library, VIV, LIBRARY, GObject)
 
@@ -45,6 +50,8 @@ void        viv_library_commit_deletes_async (VivLibrary              *self,
 gboolean    viv_library_commit_deletes_finish (VivLibrary             *self,
                                                GAsyncResult           *result,
                                                GError                **error);
+
+int         viv_library_lock_staging         (const char              *staging_dir);
 
 void        viv_library_set_replace_hook     (VivLibrary              *self,
                                               VivFileReplaceHook       hook,

@@ -15,7 +15,10 @@
  * the staging folder, and with it everything started. (The alternative,
  * viv_library_create_machine() on the main thread, makes the folder itself
  * and would have the disk and boot files moved in afterwards: a machine
- * without its disk, for a moment, in the list.) Once renamed, the main
+ * without its disk, for a moment, in the list.) While it works, the
+ * creator holds the staging folder's lock (viv_library_lock_staging()):
+ * should the app be killed, the next load of a library removes the folder,
+ * and until then no library takes it for a leftover. Once renamed, the main
  * thread asks the library to load again, which adds the new folder at once
  * (the monitor would, a little later), and hands back the VivMachine.
  *
@@ -65,10 +68,12 @@
 #include "viv-os-catalog.h"
 #include "viv-file.h"
 
-#define STAGING_PREFIX ".new-"
 #define COPY_CHUNK     (G_GUINT64_CONSTANT (8) << 20)
 #define COPY_BUFFER    (1 << 20)
 #define SECTOR_SIZE    512
+/* Before this, and before this much is copied, a rate says little */
+#define ESTIMATE_AFTER_US      (3 * G_USEC_PER_SEC)
+#define ESTIMATE_AFTER_PERCENT 2
 
 struct _VivMachineCreator
 {
@@ -92,6 +97,9 @@ struct _VivMachineCreator
 
   double            progress;
   const char       *stage;       /* translated, static */
+  guint64           bytes_done;
+  guint64           bytes_total;
+  gint64            seconds_left;
   gboolean          busy;
 
   VivMachineCreatorTestHook test_hook;
@@ -182,6 +190,7 @@ static void
 viv_machine_creator_init (VivMachineCreator *self)
 {
   self->source = VIV_CREATOR_SOURCE_NONE;
+  self->seconds_left = -1;
 }
 
 /**
@@ -623,6 +632,59 @@ viv_machine_creator_get_stage (VivMachineCreator *self)
   return self->stage;
 }
 
+/* Returns: the bytes the stage copied so far; 0 for a stage not counted in bytes */
+guint64
+viv_machine_creator_get_bytes_done (VivMachineCreator *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_CREATOR (self), 0);
+  return self->bytes_done;
+}
+
+/* Returns: the bytes the stage copies in all; 0 for a stage not counted in bytes */
+guint64
+viv_machine_creator_get_bytes_total (VivMachineCreator *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_CREATOR (self), 0);
+  return self->bytes_total;
+}
+
+/* Returns: the seconds the stage needs still, at its rate so far; -1 when
+ * that is not known (yet) */
+gint64
+viv_machine_creator_get_seconds_left (VivMachineCreator *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_CREATOR (self), -1);
+  return self->seconds_left;
+}
+
+/**
+ * viv_machine_creator_estimate_seconds_left:
+ * @done: bytes copied in @elapsed_us
+ * @total: bytes to copy in all, @done included
+ * @elapsed_us: the time @done took, in microseconds
+ *
+ * The time the rest takes at the rate so far, rounded up. The first
+ * seconds and percents of a copy say little (a cache fills, a reflink
+ * finishes at once): until both are past, the answer is -1.
+ *
+ * Returns: seconds, or -1
+ */
+gint64
+viv_machine_creator_estimate_seconds_left (guint64 done,
+                                           guint64 total,
+                                           gint64  elapsed_us)
+{
+  double left_us;
+
+  if (done >= total)
+    return 0;
+  if (elapsed_us < ESTIMATE_AFTER_US || done == 0 ||
+      done < total / 100 * ESTIMATE_AFTER_PERCENT)
+    return -1;
+  left_us = (double) elapsed_us * (double) (total - done) / (double) done;
+  return (gint64) ((left_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+}
+
 /* ---- creating, in a worker thread -------------------------------------------------- */
 
 typedef struct
@@ -635,6 +697,7 @@ typedef struct
   guint64           disk_size;
   char             *machines_dir;
   char             *staging_dir;
+  int               staging_lock; /* held while staging_dir is ours, else -1 */
   char             *directory;    /* the machine's folder, once created */
   GTask            *outer;        /* the caller's task, which owns this */
 
@@ -649,6 +712,9 @@ typedef struct
   GMutex            lock;
   double            progress;     /* under lock */
   const char       *stage;
+  guint64           bytes_done;
+  guint64           bytes_total;
+  gint64            seconds_left;
   gboolean          pending;
 } CreateData;
 
@@ -660,6 +726,8 @@ create_data_free (CreateData *data)
   g_free (data->image_path);
   g_free (data->machines_dir);
   g_free (data->staging_dir);
+  if (data->staging_lock >= 0)
+    close (data->staging_lock);
   g_free (data->directory);
   if (data->caller_cancellable != NULL)
     g_cancellable_disconnect (data->caller_cancellable, data->cancelled_id);
@@ -687,18 +755,27 @@ report_progress (gpointer user_data)
   CreateData *data = g_task_get_task_data (task);
   const char *stage;
   double progress;
+  guint64 bytes_done, bytes_total;
+  gint64 seconds_left;
 
   g_mutex_lock (&data->lock);
   progress = data->progress;
   stage = data->stage;
+  bytes_done = data->bytes_done;
+  bytes_total = data->bytes_total;
+  seconds_left = data->seconds_left;
   data->pending = FALSE;
   g_mutex_unlock (&data->lock);
 
   if (!self->busy)
     return G_SOURCE_REMOVE;
-  if (self->progress != progress)
+  if (self->progress != progress || self->bytes_done != bytes_done ||
+      self->bytes_total != bytes_total || self->seconds_left != seconds_left)
     {
       self->progress = progress;
+      self->bytes_done = bytes_done;
+      self->bytes_total = bytes_total;
+      self->seconds_left = seconds_left;
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
     }
   if (self->stage != stage)
@@ -709,17 +786,24 @@ report_progress (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* In the worker; reports are coalesced, at most one waits in the queue */
+/* In the worker; reports are coalesced, at most one waits in the queue.
+ * BYTES_TOTAL 0: a stage not counted in bytes. */
 static void
-set_progress (CreateData *data,
-              const char *stage,
-              double      progress)
+set_progress_full (CreateData *data,
+                   const char *stage,
+                   double      progress,
+                   guint64     bytes_done,
+                   guint64     bytes_total,
+                   gint64      seconds_left)
 {
   gboolean queue;
 
   g_mutex_lock (&data->lock);
   data->stage = stage;
   data->progress = CLAMP (progress, 0, 1);
+  data->bytes_done = bytes_done;
+  data->bytes_total = bytes_total;
+  data->seconds_left = seconds_left;
   queue = !data->pending;
   data->pending = TRUE;
   g_mutex_unlock (&data->lock);
@@ -727,6 +811,14 @@ set_progress (CreateData *data,
   if (queue)
     g_main_context_invoke_full (data->context, G_PRIORITY_DEFAULT, report_progress,
                                 g_object_ref (data->outer), g_object_unref);
+}
+
+static void
+set_progress (CreateData *data,
+              const char *stage,
+              double      progress)
+{
+  set_progress_full (data, stage, progress, 0, 0, -1);
 }
 
 static gboolean
@@ -749,6 +841,8 @@ typedef struct
   CreateData *data;
   const char *stage;
   double      from, to;
+  gint64      first_time;   /* of the first report, 0 before; the rate counts from there */
+  guint64     first_done;
 } StepProgress;
 
 static void
@@ -759,8 +853,22 @@ on_step_progress (guint64  done,
   StepProgress *step = user_data;
   CreateData *data = step->data;
   double fraction = total > 0 ? (double) done / (double) total : 1;
+  gint64 now = g_get_monotonic_time ();
+  gint64 seconds_left = -1;
 
-  set_progress (data, step->stage, step->from + (step->to - step->from) * fraction);
+  if (step->first_time == 0)
+    {
+      step->first_time = now;
+      step->first_done = MIN (done, total);
+    }
+  else if (done >= step->first_done)
+    {
+      seconds_left = viv_machine_creator_estimate_seconds_left (done - step->first_done,
+                                                                total - step->first_done,
+                                                                now - step->first_time);
+    }
+  set_progress_full (data, step->stage, step->from + (step->to - step->from) * fraction,
+                     done, total, seconds_left);
   if (data->hook_error == NULL && !run_hook (data, "progress", &data->hook_error))
     g_cancellable_cancel (data->cancellable);
 }
@@ -959,7 +1067,7 @@ import_image (CreateData  *data,
   g_autofree char *display = g_filename_display_basename (data->image_path);
   g_autoptr(VivDiskInfo) info = viv_disk_inspect (data->image_path, error);
   g_autofree char *dest = NULL;
-  StepProgress step = { data, _("Copying the disk image"), 0.05, 0.95 };
+  StepProgress step = { data, _("Copying the disk image"), 0.05, 0.95, 0, 0 };
   VivDiskFormat format;
   const char *name;
 
@@ -1028,7 +1136,7 @@ create_in_thread (CreateData  *data,
       set_folder_error (error, errno, data->machines_dir);
       return FALSE;
     }
-  data->staging_dir = g_strdup_printf ("%s/" STAGING_PREFIX "%s", data->machines_dir,
+  data->staging_dir = g_strdup_printf ("%s/" VIV_LIBRARY_STAGING_PREFIX "%s", data->machines_dir,
                                        data->config->uuid);
   if (g_mkdir (data->staging_dir, 0755) < 0)
     {
@@ -1038,8 +1146,18 @@ create_in_thread (CreateData  *data,
       g_clear_pointer (&data->staging_dir, g_free);
       return FALSE;
     }
-
   /* From here on a failure removes the staging folder (the caller does). */
+
+  /* Ours, for any library that looks: fails only if one took it for a
+   * leftover in the instant since the folder was made */
+  r = viv_library_lock_staging (data->staging_dir);
+  if (r < 0)
+    {
+      set_folder_error (error, -r, data->staging_dir);
+      return FALSE;
+    }
+  data->staging_lock = r;
+
   if (data->source == VIV_CREATOR_SOURCE_KERNEL &&
       (!check_file (data->config->boot.kernel, TRUE, error) ||
        !check_file (data->config->boot.initrd, FALSE, error)))
@@ -1054,7 +1172,8 @@ create_in_thread (CreateData  *data,
 
   if (data->source == VIV_CREATOR_SOURCE_ISO_KERNEL)
     {
-      StepProgress step = { data, _("Copying the kernel and initial RAM disk"), 0.05, 0.95 };
+      StepProgress step = { data, _("Copying the kernel and initial RAM disk"), 0.05, 0.95,
+                            0, 0 };
       g_autofree char *kernel = NULL;
       g_autofree char *initrd = NULL;
 
@@ -1091,6 +1210,15 @@ create_in_thread (CreateData  *data,
       return FALSE;
     }
   g_clear_pointer (&data->staging_dir, g_free);
+  /* The lock's file came along; the machine's folder has no use for it */
+  {
+    g_autofree char *lock = g_build_filename (directory, VIV_LIBRARY_STAGING_LOCK, NULL);
+
+    if (g_unlink (lock) < 0)
+      g_debug ("cannot remove %s: %s", lock, g_strerror (errno));
+    close (data->staging_lock);
+    data->staging_lock = -1;
+  }
   r = viv_file_fsync_dir (data->machines_dir);
   if (r < 0)
     g_debug ("cannot sync %s: %s", data->machines_dir, g_strerror (-r));
@@ -1114,8 +1242,14 @@ create_thread (GTask        *task,
       return;
     }
 
+  /* Removed with its lock still held: no library starts on it meanwhile */
   if (data->staging_dir != NULL && !viv_file_remove_tree (data->staging_dir))
     g_warning ("Could not remove all of %s", data->staging_dir);
+  if (data->staging_lock >= 0)
+    {
+      close (data->staging_lock);
+      data->staging_lock = -1;
+    }
   /* A step that failed because the test hook cancelled it */
   if (data->hook_error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
       (data->caller_cancellable == NULL ||
@@ -1136,6 +1270,9 @@ set_busy (VivMachineCreator *self,
   self->busy = busy;
   self->progress = 0;
   self->stage = NULL;
+  self->bytes_done = 0;
+  self->bytes_total = 0;
+  self->seconds_left = -1;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROGRESS]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STAGE]);
@@ -1324,6 +1461,7 @@ viv_machine_creator_create_async (VivMachineCreator   *self,
 
   data = g_new0 (CreateData, 1);
   data->outer = task;
+  data->staging_lock = -1;
   data->hook = self->test_hook;
   data->hook_data = self->test_hook_data;
   data->context = g_main_context_ref_thread_default ();

@@ -73,6 +73,15 @@ guint64            viv_machine_creator_get_disk_size    (VivMachineCreator   *se
 /* While creating */
 double             viv_machine_creator_get_progress     (VivMachineCreator   *self);
 const char        *viv_machine_creator_get_stage        (VivMachineCreator   *self);
+/* What the stage copied so far, of how much (0 of 0: a stage not counted in
+ * bytes), and the seconds left at the rate so far (-1: not known yet); all
+ * change with the progress property, and notify::progress says so */
+guint64            viv_machine_creator_get_bytes_done   (VivMachineCreator   *self);
+guint64            viv_machine_creator_get_bytes_total  (VivMachineCreator   *self);
+gint64             viv_machine_creator_get_seconds_left (VivMachineCreator   *self);
+gint64             viv_machine_creator_estimate_seconds_left (guint64        done,
+                                                              guint64        total,
+                                                              gint64         elapsed_us);
 
 void               viv_machine_creator_create_async     (VivMachineCreator   *self,
                                                          GCancellable        *cancellable,

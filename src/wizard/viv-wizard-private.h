@@ -114,6 +114,7 @@ struct _VivWizard
   GtkSwitch         *start_switch;
   AdwStatusPage     *creating_page;
   GtkProgressBar    *progress_bar;
+  GtkLabel          *progress_label;
 };
 
 /* viv-wizard.c */

@@ -595,15 +595,75 @@ viv_wizard_refresh_review (VivWizard *self)
 
 /* --- creating ---------------------------------------------------------------------- */
 
+/* "about 2 minutes left", rounded as people say it */
+static char *
+time_left_text (gint64 seconds)
+{
+  guint n;
+
+  if (seconds <= 5)
+    return g_strdup (_("a few seconds left"));
+  if (seconds <= 55)    /* to the next 5 s, under a minute */
+    {
+      n = (guint) (seconds + 4) / 5 * 5;
+      /* Translators: the time a copy needs still; %u is a number of seconds */
+      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u second left",
+                                           "about %u seconds left", n), n);
+    }
+  if (seconds < 90 * 60)
+    {
+      n = (guint) ((seconds + 30) / 60);
+      /* Translators: the time a copy needs still; %u is a number of minutes */
+      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u minute left",
+                                           "about %u minutes left", n), n);
+    }
+  n = (guint) MIN ((seconds + 30 * 60) / 3600, G_MAXUINT);
+  /* Translators: the time a copy needs still; %u is a number of hours */
+  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "about %u hour left",
+                                       "about %u hours left", n), n);
+}
+
+/* "1.2 GiB of 4.0 GiB — about 2 minutes left"; NULL for a stage not
+ * counted in bytes. Sizes in the wizard's units (IEC, as
+ * viv_wizard_format_size() writes those that are not whole), with a
+ * decimal always, so that the text does not jump as the copy goes on. */
+static char *
+copied_text (VivMachineCreator *creator)
+{
+  guint64 total = viv_machine_creator_get_bytes_total (creator);
+  gint64 seconds = viv_machine_creator_get_seconds_left (creator);
+  g_autofree char *done_text = NULL;
+  g_autofree char *total_text = NULL;
+  g_autofree char *left_text = NULL;
+
+  if (total == 0)
+    return NULL;
+  done_text = g_format_size_full (MIN (viv_machine_creator_get_bytes_done (creator), total),
+                                  G_FORMAT_SIZE_IEC_UNITS);
+  total_text = g_format_size_full (total, G_FORMAT_SIZE_IEC_UNITS);
+  if (seconds < 0)
+    /* Translators: a copy's progress: the size copied, then the size in all
+     * ("1.2 GiB of 4.0 GiB") */
+    return g_strdup_printf (C_("copy progress", "%s of %s"), done_text, total_text);
+  left_text = time_left_text (seconds);
+  /* Translators: a copy's progress: the size copied, the size in all, then the time left
+   * ("1.2 GiB of 4.0 GiB — about 2 minutes left") */
+  return g_strdup_printf (C_("copy progress", "%s of %s — %s"), done_text, total_text,
+                          left_text);
+}
+
 static void
 on_progress (VivWizard *self)
 {
   const char *stage = viv_machine_creator_get_stage (self->creator);
   g_autofree char *escaped = stage != NULL ? g_markup_escape_text (stage, -1) : NULL;
+  g_autofree char *copied = copied_text (self->creator);
 
   gtk_progress_bar_set_fraction (self->progress_bar,
                                  viv_machine_creator_get_progress (self->creator));
   adw_status_page_set_description (self->creating_page, escaped);
+  gtk_label_set_label (self->progress_label, copied != NULL ? copied : "");
+  gtk_widget_set_visible (GTK_WIDGET (self->progress_label), copied != NULL);
 }
 
 static void
@@ -661,6 +721,7 @@ viv_wizard_create (VivWizard *self)
   adw_status_page_set_title (self->creating_page, title);
   adw_status_page_set_description (self->creating_page, NULL);
   gtk_progress_bar_set_fraction (self->progress_bar, 0);
+  gtk_widget_set_visible (GTK_WIDGET (self->progress_label), FALSE);
 
   self->create_cancellable = g_cancellable_new ();
   viv_wizard_show_page (self, "creating", FALSE);

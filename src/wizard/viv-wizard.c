@@ -580,6 +580,7 @@ viv_wizard_class_init (VivWizardClass *klass)
   BIND (start_switch);
   BIND (creating_page);
   BIND (progress_bar);
+  BIND (progress_label);
 #undef BIND
 
   gtk_widget_class_install_action (widget_class, "wizard.back", NULL, back_action);

@@ -1098,6 +1098,108 @@ test_create_stopped (Fixture       *f,
   g_cond_clear (&gate.cond);
 }
 
+/* A copy slow enough for a rate: the first two reports of the copy take
+ * 1.6 s each, the third waits for the test */
+typedef struct
+{
+  Gate  gate;
+  guint progress_calls;   /* in the worker only */
+} SlowCopy;
+
+static gboolean
+slow_copy_hook (const char  *step,
+                gpointer     user_data,
+                GError     **error)
+{
+  SlowCopy *slow = user_data;
+
+  if (strcmp (step, "progress") != 0)
+    return TRUE;
+  slow->progress_calls++;
+  if (slow->progress_calls < 3)
+    g_usleep (G_USEC_PER_SEC * 16 / 10);
+  else if (slow->progress_calls == 3)
+    return gate_hook (step, &slow->gate, error);
+  return TRUE;
+}
+
+/* Copying a disk image shows how much is copied, of how much, and once
+ * the rate says something, the time left */
+static void
+test_copy_progress (Fixture       *f,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *image = g_build_filename (root, "dense.img", NULL);
+  g_autofree char *contents = g_malloc (64 * MIB);
+  SlowCopy slow = { .gate = { .block_at = "progress" } };
+  VivMachineCreator *creator;
+  g_autofree char *done_text = NULL;
+  g_autofree char *total_text = NULL;
+  g_autofree char *without_time = NULL;
+  GtkLabel *label = NULL;
+
+  g_mutex_init (&slow.gate.lock);
+  g_cond_init (&slow.gate.cond);
+
+  /* Data all along, no holes: a report every few megabytes */
+  memset (contents, 0x5a, 64 * MIB);
+  g_assert_true (g_file_set_contents (image, contents, 64 * MIB, NULL));
+  g_assert_true (act_s (f, "wizard.choose-disk-image", image));
+  wait_page (f, "disk-image");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "resources");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+
+  creator = viv_wizard_get_creator (f->wizard);
+  viv_machine_creator_set_test_hook (creator, slow_copy_hook, &slow);
+  g_assert_true (act (f, "wizard.create"));
+  WAIT_UNTIL (gate_blocked (&slow.gate) || f->wizard == NULL, TIMEOUT_MS);
+  if (f->wizard == NULL)
+    {
+      /* A file system that clones files copied it in one go */
+      g_test_skip ("the image was copied at once: no progress to show");
+      goto out;
+    }
+  g_assert_true (gate_blocked (&slow.gate));
+  g_assert_cmpstr (page (f), ==, "creating");
+
+  /* The third report, through the main loop */
+  WAIT_UNTIL (viv_machine_creator_get_seconds_left (creator) >= 0, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_creator_get_seconds_left (creator), >=, 0);
+  g_assert_cmpuint (viv_machine_creator_get_bytes_total (creator), ==, 64 * MIB);
+  g_assert_cmpuint (viv_machine_creator_get_bytes_done (creator), >, 0);
+  g_assert_cmpuint (viv_machine_creator_get_bytes_done (creator), <, 64 * MIB);
+  done_text = g_format_size_full (viv_machine_creator_get_bytes_done (creator),
+                                  G_FORMAT_SIZE_IEC_UNITS);
+  total_text = g_format_size_full (64 * MIB, G_FORMAT_SIZE_IEC_UNITS);
+  without_time = g_strdup_printf (C_("copy progress", "%s of %s"), done_text, total_text);
+  {
+    g_autoptr(GPtrArray) labels = viv_test_find_all (GTK_WIDGET (f->wizard), GTK_TYPE_LABEL);
+
+    for (guint i = 0; i < labels->len && label == NULL; i++)
+      if (gtk_widget_is_drawable (labels->pdata[i]) &&
+          strstr (gtk_label_get_label (labels->pdata[i]), total_text) != NULL)
+        label = labels->pdata[i];
+  }
+  g_assert_nonnull (label);
+  g_test_message ("shown: %s", gtk_label_get_label (label));
+  g_assert_nonnull (strstr (gtk_label_get_label (label), done_text));
+  /* and the time left too */
+  g_assert_cmpstr (gtk_label_get_label (label), !=, without_time);
+  g_assert_true (shows_text (f, _("Copying the disk image")));
+  shoot (GTK_WIDGET (f->wizard), "wizard-copying");
+
+  gate_release (&slow.gate);
+  WAIT_UNTIL (f->created != NULL && f->wizard == NULL, TIMEOUT_MS);
+  g_assert_nonnull (f->created);
+  g_assert_cmpuint (count_machine_dirs (), ==, 1);
+
+out:
+  g_mutex_clear (&slow.gate.lock);
+  g_cond_clear (&slow.gate.cond);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1128,6 +1230,7 @@ main (int   argc,
   ADD ("kernel", test_kernel);
   ADD ("os", test_os);
   ADD ("create-stopped", test_create_stopped);
+  ADD ("copy-progress", test_copy_progress);
 #undef ADD
 
   status = g_test_run ();

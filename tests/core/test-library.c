@@ -553,6 +553,65 @@ test_delete_commit (Fixture       *f,
   }
 }
 
+/* What a killed app's creation leaves, machines/.new-<uuid>/, goes at the
+ * next load, with a word in the log; one that another app instance works
+ * in (it holds the lock) stays. */
+static void
+test_staging_leftover (Fixture       *f G_GNUC_UNUSED,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *mdir = machines_dir ();
+  g_autofree char *killed = g_build_filename (mdir, VIV_LIBRARY_STAGING_PREFIX "killed", NULL);
+  g_autofree char *killed_disk = g_build_filename (killed, "disk.img", NULL);
+  g_autofree char *killed_lock = g_build_filename (killed, VIV_LIBRARY_STAGING_LOCK, NULL);
+  g_autofree char *early = g_build_filename (mdir, VIV_LIBRARY_STAGING_PREFIX "early", NULL);
+  g_autofree char *live = g_build_filename (mdir, VIV_LIBRARY_STAGING_PREFIX "live", NULL);
+  g_autofree char *live_disk = g_build_filename (live, "disk.img", NULL);
+  g_autofree char *other = g_build_filename (mdir, ".other", NULL);
+  g_autoptr(VivLibrary) library = NULL;
+  int live_lock;
+
+  /* Killed while copying: the lock file is there, nobody holds it */
+  g_assert_cmpint (g_mkdir_with_parents (killed, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (killed_disk, "partial copy", -1, NULL));
+  g_assert_true (g_file_set_contents (killed_lock, "", -1, NULL));
+  /* Killed before it took the lock: no lock file */
+  g_assert_cmpint (g_mkdir_with_parents (early, 0755), ==, 0);
+  /* Another instance's creation in progress */
+  g_assert_cmpint (g_mkdir_with_parents (live, 0755), ==, 0);
+  live_lock = viv_library_lock_staging (live);
+  g_assert_cmpint (live_lock, >=, 0);
+  g_assert_true (g_file_set_contents (live_disk, "being copied", -1, NULL));
+  /* Not a staging folder: not ours to remove */
+  g_assert_cmpint (g_mkdir_with_parents (other, 0755), ==, 0);
+
+  g_test_expect_message ("viv-library", G_LOG_LEVEL_MESSAGE,
+                         "Removed */" VIV_LIBRARY_STAGING_PREFIX "*, left over by a machine "
+                         "creation that did not finish");
+  g_test_expect_message ("viv-library", G_LOG_LEVEL_MESSAGE,
+                         "Removed */" VIV_LIBRARY_STAGING_PREFIX "*, left over by a machine "
+                         "creation that did not finish");
+  library = load_library ();
+  g_test_assert_expected_messages ();
+
+  g_assert_false (g_file_test (killed, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (early, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (live_disk, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (g_file_test (other, G_FILE_TEST_IS_DIR));
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (library)), ==, 0);
+
+  /* Held: nobody else gets it; released: the next load removes it */
+  g_assert_cmpint (viv_library_lock_staging (live), ==, -EWOULDBLOCK);
+  close (live_lock);
+  g_test_expect_message ("viv-library", G_LOG_LEVEL_MESSAGE,
+                         "Removed *" VIV_LIBRARY_STAGING_PREFIX "live, left over by a machine "
+                         "creation that did not finish");
+  g_clear_object (&library);
+  library = load_library ();
+  g_test_assert_expected_messages ();
+  g_assert_false (g_file_test (live, G_FILE_TEST_EXISTS));
+}
+
 static void
 kill_before_rename (const char *tmp_path G_GNUC_UNUSED,
                     gpointer    data G_GNUC_UNUSED)
@@ -1446,6 +1505,7 @@ main (int   argc,
   ADD ("set-resources", test_set_resources);
   ADD ("delete-undo", test_delete_undo);
   ADD ("delete-commit", test_delete_commit);
+  ADD ("staging-leftover", test_staging_leftover);
   g_test_add_func ("/library/atomic-write", test_atomic_write);
   ADD ("replace-hook", test_replace_hook);
   ADD ("broken", test_broken);

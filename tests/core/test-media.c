@@ -909,6 +909,10 @@ typedef struct
   guint  progress_notes;
   double last_progress;
   gboolean stage_seen;
+  guint64 bytes_total;      /* the last non-zero one */
+  guint64 bytes_done;       /* the largest */
+  gboolean bytes_backwards;
+  gboolean bytes_over;      /* more done than the total */
 } Watch;
 
 static void
@@ -916,10 +920,22 @@ on_creator_progress (VivMachineCreator *creator,
                      GParamSpec        *pspec G_GNUC_UNUSED,
                      Watch             *watch)
 {
+  guint64 done = viv_machine_creator_get_bytes_done (creator);
+  guint64 total = viv_machine_creator_get_bytes_total (creator);
+
   watch->progress_notes++;
   watch->last_progress = viv_machine_creator_get_progress (creator);
   if (viv_machine_creator_get_stage (creator) != NULL)
     watch->stage_seen = TRUE;
+  if (total > 0)
+    {
+      if (total == watch->bytes_total && done < watch->bytes_done)
+        watch->bytes_backwards = TRUE;
+      if (done > total)
+        watch->bytes_over = TRUE;
+      watch->bytes_total = total;
+      watch->bytes_done = MAX (watch->bytes_done, done);
+    }
 }
 
 static VivMachine *
@@ -1295,6 +1311,118 @@ test_create_blank (Fixture       *f,
   assert_no_leftovers (f, 1);
 }
 
+/* The copy's progress counts bytes: done of the image's size */
+static void
+test_create_progress_bytes (Fixture       *f,
+                            gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *raw = make_raw ("counted.img");
+  g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+  g_autoptr(VivMachine) machine = NULL;
+  g_autoptr(GError) error = NULL;
+  Watch watch = { 0 };
+  struct stat st;
+
+  g_assert_cmpint (g_stat (raw, &st), ==, 0);
+  viv_machine_creator_set_disk_image (creator, raw, VIV_DISK_IMPORT_COPY);
+  g_assert_cmpuint (viv_machine_creator_get_bytes_total (creator), ==, 0);
+  g_assert_cmpint (viv_machine_creator_get_seconds_left (creator), ==, -1);
+  machine = create (creator, NULL, &watch, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (machine);
+
+  g_assert_cmpuint (watch.bytes_total, ==, (guint64) st.st_size);
+  g_assert_cmpuint (watch.bytes_done, >, 0);
+  g_assert_false (watch.bytes_backwards);
+  g_assert_false (watch.bytes_over);
+  /* reset when done */
+  g_assert_cmpuint (viv_machine_creator_get_bytes_done (creator), ==, 0);
+  g_assert_cmpuint (viv_machine_creator_get_bytes_total (creator), ==, 0);
+  g_assert_cmpint (viv_machine_creator_get_seconds_left (creator), ==, -1);
+}
+
+/* Time left from the rate so far, once the rate means something */
+static void
+test_create_seconds_left (void)
+{
+  const gint64 s = G_USEC_PER_SEC;
+
+  /* the first seconds, or the first percent: not yet */
+  g_assert_cmpint (viv_machine_creator_estimate_seconds_left (500 * MIB, GIB, 1 * s), ==, -1);
+  g_assert_cmpint (viv_machine_creator_estimate_seconds_left (0, GIB, 60 * s), ==, -1);
+  g_assert_cmpint (viv_machine_creator_estimate_seconds_left (MIB, GIB, 60 * s), ==, -1);
+  /* a quarter in 30 s: 90 s to go; rounded up */
+  g_assert_cmpint (viv_machine_creator_estimate_seconds_left (GIB / 4, GIB, 30 * s), ==, 90);
+  g_assert_cmpint (viv_machine_creator_estimate_seconds_left (GIB / 4, GIB, 30 * s + 1), ==,
+                   91);
+  /* done */
+  g_assert_cmpint (viv_machine_creator_estimate_seconds_left (GIB, GIB, 0), ==, 0);
+}
+
+/* While the creator works in its staging folder it holds the folder's
+ * lock: a library loading meanwhile (another app instance) leaves it */
+typedef struct
+{
+  char  *machines_dir;
+  guint  checks;
+  guint  held;
+} LockCheck;
+
+static gboolean
+check_staging_locked (const char  *step,
+                      gpointer     user_data,
+                      GError     **error G_GNUC_UNUSED)
+{
+  LockCheck *check = user_data;
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+
+  if (strcmp (step, "copy") != 0 && strcmp (step, "config") != 0 &&
+      strcmp (step, "commit") != 0)
+    return TRUE;
+  dir = g_dir_open (check->machines_dir, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      int fd;
+
+      if (!g_str_has_prefix (name, VIV_LIBRARY_STAGING_PREFIX))
+        continue;
+      path = g_build_filename (check->machines_dir, name, NULL);
+      check->checks++;
+      fd = viv_library_lock_staging (path);
+      if (fd == -EWOULDBLOCK)
+        check->held++;
+      else if (fd >= 0)
+        close (fd);
+    }
+  return TRUE;
+}
+
+static void
+test_create_staging_lock (Fixture       *f,
+                          gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *raw = make_raw ("locked.img");
+  g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+  g_autoptr(VivMachine) machine = NULL;
+  g_autoptr(GError) error = NULL;
+  LockCheck check = { f->machines_dir, 0, 0 };
+  g_autofree char *lock = NULL;
+
+  viv_machine_creator_set_disk_image (creator, raw, VIV_DISK_IMPORT_COPY);
+  viv_machine_creator_set_test_hook (creator, check_staging_locked, &check);
+  machine = create (creator, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (machine);
+  g_assert_cmpuint (check.checks, ==, 3);
+  g_assert_cmpuint (check.held, ==, 3);
+  /* The lock's file does not come along into the machine's folder */
+  lock = g_build_filename (viv_machine_get_directory (machine), VIV_LIBRARY_STAGING_LOCK, NULL);
+  g_assert_false (g_file_test (lock, G_FILE_TEST_EXISTS));
+  assert_no_leftovers (f, 1);
+}
+
 typedef struct
 {
   const char   *fail_at;     /* the step that fails */
@@ -1515,7 +1643,10 @@ main (int   argc,
   ADD ("failures", test_create_failures);
   ADD ("hook-per-creator", test_create_hook_per_creator);
   ADD ("unique-names", test_unique_names);
+  ADD ("progress-bytes", test_create_progress_bytes);
+  ADD ("staging-lock", test_create_staging_lock);
 #undef ADD
+  g_test_add_func ("/media/creator/seconds-left", test_create_seconds_left);
 
   status = g_test_run ();
 
