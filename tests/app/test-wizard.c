@@ -1020,6 +1020,22 @@ test_kernel (Fixture       *f,
   g_assert_true (shows_text (f, "no-such-kernel"));
   shoot (GTK_WIDGET (f->wizard), "wizard-kernel-error");
 
+  /* A file that is not a kernel: the engine's words, now rather than at start */
+  {
+    g_autofree char *text = g_build_filename (root, "notes.txt", NULL);
+
+    g_assert_true (g_file_set_contents (text, "not a kernel\n", -1, NULL));
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->wizard), "wizard.choose-kernel",
+                                               "(sss)", text, "", ""));
+    g_assert_true (act (f, "wizard.next"));
+    WAIT_UNTIL (!viv_wizard_get_busy (f->wizard) && shows_text (f, "notes.txt"), TIMEOUT_MS);
+    g_assert_cmpstr (page (f), ==, "kernel");
+    g_assert_true (shows_text (f, "notes.txt"));
+    g_assert_true (shows_text (f, "not a kernel"));
+    shoot (GTK_WIDGET (f->wizard), "wizard-kernel-not-kernel");
+    g_unlink (text);
+  }
+
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->wizard), "wizard.choose-kernel",
                                              "(sss)", kernel, "", cmdline));
   shoot (GTK_WIDGET (f->wizard), "wizard-kernel");
