@@ -10,6 +10,7 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include <glib/gi18n.h>
@@ -53,6 +54,73 @@ viv_disk_format_to_string (VivDiskFormat format)
   return vmm_block_format_name (to_block_format (format));
 }
 
+/* The engine opens the whole backing chain when the machine starts: a
+ * link that is missing or unreadable is a machine that never starts, so
+ * it is found here, when the image is chosen. Each link is read as the
+ * engine would (relative names from the folder of the image naming them),
+ * without locks, as vmm_block_info() reads. */
+#define MAX_CHAIN 256
+
+static gboolean
+check_backing_chain (const char  *path,
+                     const char  *backing_file,
+                     GError     **error)
+{
+  g_autofree char *display = g_filename_display_basename (path);
+  g_autofree char *current = g_strdup (path);
+  g_autofree char *name = g_strdup (backing_file);
+
+  for (guint depth = 0; name != NULL; depth++)
+    {
+      struct vmm_block_image_info image = { 0 };
+      g_autoptr(GError) reason = NULL;
+      g_autofree char *dir = NULL;
+      g_autofree char *link = NULL;
+      g_autofree char *link_display = NULL;
+      int r;
+
+      if (depth >= MAX_CHAIN)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS,
+                       /* Translators: %s is a file name */
+                       _("“%s” cannot be used as a disk: the images it is based on "
+                         "go round in a loop"), display);
+          return FALSE;
+        }
+
+      dir = g_path_get_dirname (current);
+      link = g_path_is_absolute (name) ? g_strdup (name) : g_build_filename (dir, name, NULL);
+      link_display = g_filename_display_name (link);
+      r = vmm_block_info (link, &image, &reason);
+      if (r == -ENOENT || r == -ENOTDIR)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       /* Translators: the first %s is a disk image's file name,
+                        * the second the full name of the image it is based on */
+                       _("“%s” cannot be used as a disk: the image it is based on, "
+                         "“%s”, does not exist"), display, link_display);
+          return FALSE;
+        }
+      if (r < 0)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (-r),
+                       /* Translators: the first %s is a disk image's file name,
+                        * the second the full name of the image it is based on,
+                        * the third the reason */
+                       _("“%s” cannot be used as a disk: the image it is based on, "
+                         "“%s”, cannot be read: %s"), display, link_display, reason->message);
+          return FALSE;
+        }
+
+      g_free (name);
+      name = g_strdup (image.backing_file);
+      g_free (current);
+      current = g_steal_pointer (&link);
+      vmm_block_image_info_clear (&image);
+    }
+  return TRUE;
+}
+
 /**
  * viv_disk_inspect:
  * @path: a raw or qcow2 image
@@ -60,6 +128,8 @@ viv_disk_format_to_string (VivDiskFormat format)
  *
  * What the image at @path holds: its format (qcow2 by its header, raw
  * otherwise), its sizes and what it is based on. Blocks on the disk.
+ * An empty image, or one whose backing chain has a file missing or
+ * unreadable, is refused with a message that says so.
  *
  * Returns: (transfer full): what it holds, or %NULL with @error set
  */
@@ -84,6 +154,24 @@ viv_disk_inspect (const char  *path,
                    /* Translators: the first %s is a file name, the second
                     * the reason */
                    _("“%s” cannot be used as a disk: %s"), display, reason->message);
+      return NULL;
+    }
+
+  /* Nothing to start from, and nowhere to install to */
+  if (image.virtual_size == 0)
+    {
+      g_autofree char *display = g_filename_display_basename (path);
+
+      vmm_block_image_info_clear (&image);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   /* Translators: %s is a file name */
+                   _("“%s” cannot be used as a disk: it is empty"), display);
+      return NULL;
+    }
+
+  if (!check_backing_chain (path, image.backing_file, error))
+    {
+      vmm_block_image_info_clear (&image);
       return NULL;
     }
 

@@ -253,6 +253,29 @@ looks_like_image_start (const guint8 *data,
   return len > 0;
 }
 
+/* A file or a block device: what can hold a disc image */
+static gboolean
+check_file_type (const struct stat  *st,
+                 const char         *display,
+                 GError            **error)
+{
+  if (S_ISDIR (st->st_mode))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY,
+                   /* Translators: %s is a folder name */
+                   _("“%s” is a folder, not a disc image"), display);
+      return FALSE;
+    }
+  if (!S_ISREG (st->st_mode) && !S_ISBLK (st->st_mode))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE,
+                   /* Translators: %s is a file name */
+                   _("“%s” is not a disc image file"), display);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 read_header (VivMedia  *self,
              GError   **error)
@@ -267,7 +290,19 @@ read_header (VivMedia  *self,
   gssize n;
   int fd;
 
-  fd = open (self->path, O_RDONLY | O_CLOEXEC);
+  /* Opening a FIFO waits for a writer, reading a socket or a terminal
+   * for data, maybe forever: anything but a file or a block device is
+   * refused before it is opened, and opened without blocking in case it
+   * was swapped in between (then fstat() refuses it). */
+  if (stat (self->path, &st) < 0)
+    {
+      set_errno_error (error, self->path, errno);
+      return FALSE;
+    }
+  if (!check_file_type (&st, display, error))
+    return FALSE;
+
+  fd = open (self->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     {
       set_errno_error (error, self->path, errno);
@@ -276,28 +311,15 @@ read_header (VivMedia  *self,
 
   if (fstat (fd, &st) < 0)
     goto io_error;
-  if (S_ISDIR (st.st_mode))
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY,
-                   /* Translators: %s is a folder name */
-                   _("“%s” is a folder, not a disc image"), display);
-      goto fail;
-    }
+  if (!check_file_type (&st, display, error))
+    goto fail;
   if (S_ISREG (st.st_mode))
     {
       self->size = (guint64) st.st_size;
     }
-  else if (S_ISBLK (st.st_mode))
+  else if (ioctl (fd, BLKGETSIZE64, &self->size) < 0)
     {
-      if (ioctl (fd, BLKGETSIZE64, &self->size) < 0)
-        goto io_error;
-    }
-  else
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE,
-                   /* Translators: %s is a file name */
-                   _("“%s” is not a disc image file"), display);
-      goto fail;
+      goto io_error;
     }
 
   for (guint i = 0; i < MAX_DESCRIPTORS && !found; i++)
@@ -764,6 +786,39 @@ viv_media_detect (GFile         *file,
   return g_steal_pointer (&self);
 }
 
+/* The longest a detection may take: past it, the disc is on something that
+ * stopped answering (a network share, a dying drive), and the caller hears
+ * so instead of waiting on it forever. */
+#define DETECT_TIMEOUT_S 30
+
+/* The caller's task (its cancellable, its callback) waits on a worker's
+ * task that returns as soon as it is cancelled, by the caller or by the
+ * time limit: a worker stuck in a read is left to finish on its own, with
+ * nobody waiting for it. */
+typedef struct
+{
+  GTask        *task;        /* the caller's */
+  GCancellable *cancellable; /* the worker's */
+  gulong        cancelled_id;
+  GSource      *timeout;
+  guint         timeout_s;
+  gboolean      timed_out;
+} DetectData;
+
+static void
+detect_data_free (DetectData *data)
+{
+  if (data->timeout != NULL)
+    {
+      g_source_destroy (data->timeout);
+      g_source_unref (data->timeout);
+    }
+  g_cancellable_disconnect (g_task_get_cancellable (data->task), data->cancelled_id);
+  g_clear_object (&data->cancellable);
+  g_clear_object (&data->task);
+  g_free (data);
+}
+
 static void
 detect_thread (GTask        *task,
                gpointer      source_object G_GNUC_UNUSED,
@@ -779,21 +834,98 @@ detect_thread (GTask        *task,
     g_task_return_error (task, error);
 }
 
+static void
+on_detect_cancelled (GCancellable *cancellable G_GNUC_UNUSED,
+                     gpointer      user_data)
+{
+  /* Any thread: the worker's cancellable is safe to cancel from there */
+  g_cancellable_cancel (user_data);
+}
+
+static gboolean
+on_detect_timeout (gpointer user_data)
+{
+  DetectData *data = user_data;
+
+  data->timed_out = TRUE;
+  g_cancellable_cancel (data->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_worker_done (GObject      *object G_GNUC_UNUSED,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  DetectData *data = user_data;
+  GError *error = NULL;
+  VivMedia *media = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (media != NULL)
+    {
+      g_task_return_pointer (data->task, media, g_object_unref);
+    }
+  else if (data->timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      GFile *file = g_task_get_task_data (data->task);
+      g_autofree char *display = g_file_get_basename (file);
+      g_autofree char *utf8 = g_filename_display_name (display);
+
+      g_clear_error (&error);
+      g_task_return_new_error (data->task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                               /* Translators: the first %s is a file name; the
+                                * second a number of seconds */
+                               _("Reading “%s” took longer than %u seconds: the drive or "
+                                 "share it is on may have stopped answering"),
+                               utf8, data->timeout_s);
+    }
+  else
+    {
+      g_task_return_error (data->task, error);
+    }
+  detect_data_free (data);
+}
+
+/**
+ * viv_media_detect_async:
+ * @file: a disc image (a local file, or a block device)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the result
+ * @user_data: data for @callback
+ *
+ * viv_media_detect() in a worker thread. Cancelling @cancellable calls
+ * @callback at once, whatever the worker is waiting on; a detection that
+ * takes longer than half a minute ends with %G_IO_ERROR_TIMED_OUT.
+ */
 void
 viv_media_detect_async (GFile               *file,
                         GCancellable        *cancellable,
                         GAsyncReadyCallback  callback,
                         gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) worker = NULL;
+  DetectData *data;
 
   g_return_if_fail (G_IS_FILE (file));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, viv_media_detect_async);
-  g_task_set_task_data (task, g_object_ref (file), g_object_unref);
-  g_task_run_in_thread (task, detect_thread);
+  data = g_new0 (DetectData, 1);
+  data->task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (data->task, viv_media_detect_async);
+  g_task_set_task_data (data->task, g_object_ref (file), g_object_unref);
+  data->cancellable = g_cancellable_new ();
+  if (cancellable != NULL)
+    data->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_detect_cancelled),
+                                                data->cancellable, NULL);
+  data->timeout_s = DETECT_TIMEOUT_S;
+  data->timeout = g_timeout_source_new_seconds (data->timeout_s);
+  g_source_set_callback (data->timeout, on_detect_timeout, data, NULL);
+  g_source_attach (data->timeout, g_task_get_context (data->task));
+
+  worker = g_task_new (NULL, data->cancellable, on_worker_done, data);
+  g_task_set_task_data (worker, g_object_ref (file), g_object_unref);
+  g_task_set_return_on_cancel (worker, TRUE);
+  g_task_run_in_thread (worker, detect_thread);
 }
 
 /**

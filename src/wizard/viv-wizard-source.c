@@ -10,7 +10,8 @@
  *   header read in a worker thread (format, size), then copied or used
  *   where it is (wizard.disk-import);
  * - a kernel (wizard.show-kernel, wizard.choose-kernel): its files checked
- *   off the main thread before going on;
+ *   off the main thread before going on, the kernel's boot protocol with
+ *   the engine's detection (viv-kernel);
  * - an operating system from the list (wizard.choose-os), for a machine
  *   with an empty disk that its firmware starts. The same list
  *   (wizard.show-os-list) changes the system of the other sources.
@@ -27,6 +28,7 @@
 
 #include "viv-disk.h"
 #include "viv-file-chooser.h"
+#include "viv-kernel.h"
 #include "viv-os-logo.h"
 #include "viv-wizard-private.h"
 
@@ -686,6 +688,7 @@ check_kernel_thread (GTask        *task,
                      GCancellable *cancellable G_GNUC_UNUSED)
 {
   char **paths = task_data;
+  g_autoptr(GError) error = NULL;
 
   for (guint i = 0; i < 2; i++)
     {
@@ -702,6 +705,13 @@ check_kernel_thread (GTask        *task,
         g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                                  /* Translators: %s is a file name */
                                  _("The initial RAM disk “%s” does not exist"), display);
+      return;
+    }
+
+  /* What the engine would refuse at start, refused now, in its words */
+  if (!viv_kernel_check (paths[0], &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
   g_task_return_boolean (task, TRUE);

@@ -23,12 +23,14 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 
+#include "block/block.h"
 #include "viv-application.h"
 #include "viv-disk.h"
 #include "viv-machine-config.h"
@@ -756,6 +758,96 @@ test_drop (Fixture       *f,
   g_assert_cmpstr (viv_media_get_path (viv_wizard_get_media (f->wizard)), ==, isos.debian11);
 }
 
+/* Drops FILE on the main window, as a file manager would */
+static void
+drop_on_window (Fixture *f,
+                GFile   *file)
+{
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (GTK_WIDGET (f->window));
+  GtkDropTarget *drop = NULL;
+  GValue value = G_VALUE_INIT;
+  gboolean accepted = FALSE;
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers) && drop == NULL; i++)
+    {
+      g_autoptr(GObject) controller = g_list_model_get_item (controllers, i);
+
+      if (GTK_IS_DROP_TARGET (controller))
+        drop = GTK_DROP_TARGET (controller);
+    }
+  g_assert_nonnull (drop);
+
+  g_value_init (&value, G_TYPE_FILE);
+  g_value_set_object (&value, file);
+  g_signal_emit_by_name (drop, "drop", &value, 10.0, 10.0, &accepted);
+  g_value_unset (&value);
+  g_assert_true (accepted);
+}
+
+/* A FIFO as a disc image, chosen or dropped: refused at once, never a
+ * wizard stuck "Looking at the Disc Image"; closed, a new one comes with
+ * Ctrl+N, and a valid disc chosen afterwards works */
+static void
+test_not_regular (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *fifo = g_build_filename (root, "pipe.iso", NULL);
+  g_autoptr(GFile) fifo_file = g_file_new_for_path (fifo);
+  VivWizard *first;
+
+  g_remove (fifo);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+
+  g_assert_true (act_s (f, "wizard.choose-iso", fifo));
+  WAIT_UNTIL (!viv_wizard_get_busy (f->wizard) && shows_text (f, "pipe.iso") &&
+              shows_text (f, _("This File Cannot Be Used")), TIMEOUT_MS);
+  g_assert_false (viv_wizard_get_busy (f->wizard));
+  g_assert_true (shows_text (f, _("This File Cannot Be Used")));
+  g_assert_false (action_enabled (f, "wizard.next"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-fifo");
+
+  /* Closed, it goes; Ctrl+N brings a new one at the start */
+  first = f->wizard;
+  gtk_window_close (GTK_WINDOW (f->wizard));
+  WAIT_UNTIL (f->wizard == NULL, TIMEOUT_MS);
+  g_assert_null (f->wizard);
+  open_wizard (f);
+  g_assert_true (f->wizard != first);
+  g_assert_false (viv_wizard_get_busy (f->wizard));
+
+  /* Dropped on the window: the same refusal */
+  drop_on_window (f, fifo_file);
+  WAIT_UNTIL (!viv_wizard_get_busy (f->wizard) && shows_text (f, "pipe.iso") &&
+              shows_text (f, _("This File Cannot Be Used")), TIMEOUT_MS);
+  g_assert_true (shows_text (f, "pipe.iso"));
+  g_assert_false (action_enabled (f, "wizard.next"));
+  g_unlink (fifo);
+
+  /* As a disk image too */
+  {
+    g_autofree char *fifo_img = g_build_filename (root, "pipe.img", NULL);
+    g_autoptr(GFile) fifo_img_file = g_file_new_for_path (fifo_img);
+
+    g_remove (fifo_img);
+    g_assert_cmpint (mkfifo (fifo_img, 0600), ==, 0);
+    drop_on_window (f, fifo_img_file);
+    wait_page (f, "disk-image");
+    g_assert_true (gtk_widget_has_css_class (find_row (f, ADW_TYPE_ACTION_ROW, "pipe.img"),
+                                             "error"));
+    g_assert_false (action_enabled (f, "wizard.next"));
+    g_unlink (fifo_img);
+  }
+
+  /* A good one afterwards */
+  if (isos.debian11 != NULL)
+    {
+      g_assert_true (act_s (f, "wizard.choose-iso", isos.debian11));
+      wait_page (f, "review");
+      g_assert_cmpstr (viv_media_get_path (viv_wizard_get_media (f->wizard)), ==,
+                       isos.debian11);
+    }
+}
+
 static char *
 make_image (const char *name,
             const char *format,
@@ -793,6 +885,43 @@ test_disk_image (Fixture       *f,
                                            "error"));
   g_assert_false (action_enabled (f, "wizard.next"));
   shoot (GTK_WIDGET (f->wizard), "wizard-disk-image-error");
+
+  /* Empty, or based on an image that is gone: refused when chosen, saying
+   * so, instead of a machine that fails at start */
+  {
+    g_autofree char *empty = g_build_filename (root, "empty.qcow2", NULL);
+    g_autofree char *base = make_image ("gone-base.qcow2", "qcow2", GIB);
+    g_autofree char *overlay = g_build_filename (root, "overlay.qcow2", NULL);
+    struct vmm_block_create_opts opts = {
+      .path = overlay, .format = VMM_BLOCK_FORMAT_QCOW2,
+      .backing_file = "gone-base.qcow2", .backing_format = VMM_BLOCK_FORMAT_QCOW2,
+    };
+    g_autoptr(GError) reason = NULL;
+
+    g_assert_true (g_file_set_contents (empty, "", 0, NULL));
+    g_assert_true (act_s (f, "wizard.choose-disk-image", empty));
+    wait_page (f, "disk-image");
+    g_assert_true (gtk_widget_has_css_class (find_row (f, ADW_TYPE_ACTION_ROW, "empty.qcow2"),
+                                             "error"));
+    g_assert_nonnull (strstr (row_subtitle (f, "empty.qcow2"), "empty.qcow2"));
+    g_assert_false (action_enabled (f, "wizard.next"));
+    shoot (GTK_WIDGET (f->wizard), "wizard-disk-image-empty");
+
+    g_remove (overlay);
+    g_assert_cmpint (vmm_block_create (&opts, &reason), ==, 0);
+    g_assert_no_error (reason);
+    g_assert_cmpint (g_unlink (base), ==, 0);
+    g_assert_true (act_s (f, "wizard.choose-disk-image", overlay));
+    WAIT_UNTIL (!viv_wizard_get_busy (f->wizard) &&
+                find_row (f, ADW_TYPE_ACTION_ROW, "overlay.qcow2") != NULL &&
+                gtk_widget_has_css_class (find_row (f, ADW_TYPE_ACTION_ROW, "overlay.qcow2"),
+                                          "error"), TIMEOUT_MS);
+    g_assert_nonnull (strstr (row_subtitle (f, "overlay.qcow2"), base));
+    g_assert_false (action_enabled (f, "wizard.next"));
+    shoot (GTK_WIDGET (f->wizard), "wizard-disk-image-no-backing");
+    g_unlink (overlay);
+    g_unlink (empty);
+  }
 
   g_assert_true (act_s (f, "wizard.choose-disk-image", qcow2));
   wait_page (f, "disk-image");
@@ -893,6 +1022,22 @@ test_kernel (Fixture       *f,
   g_assert_cmpstr (page (f), ==, "kernel");
   g_assert_true (shows_text (f, "no-such-kernel"));
   shoot (GTK_WIDGET (f->wizard), "wizard-kernel-error");
+
+  /* A file that is not a kernel: the engine's words, now rather than at start */
+  {
+    g_autofree char *text = g_build_filename (root, "notes.txt", NULL);
+
+    g_assert_true (g_file_set_contents (text, "not a kernel\n", -1, NULL));
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->wizard), "wizard.choose-kernel",
+                                               "(sss)", text, "", ""));
+    g_assert_true (act (f, "wizard.next"));
+    WAIT_UNTIL (!viv_wizard_get_busy (f->wizard) && shows_text (f, "notes.txt"), TIMEOUT_MS);
+    g_assert_cmpstr (page (f), ==, "kernel");
+    g_assert_true (shows_text (f, "notes.txt"));
+    g_assert_true (shows_text (f, "not a kernel"));
+    shoot (GTK_WIDGET (f->wizard), "wizard-kernel-not-kernel");
+    g_unlink (text);
+  }
 
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->wizard), "wizard.choose-kernel",
                                              "(sss)", kernel, "", cmdline));
@@ -1226,6 +1371,7 @@ main (int   argc,
   ADD ("iso-unknown", test_iso_unknown);
   ADD ("iso-errors", test_iso_errors);
   ADD ("drop", test_drop);
+  ADD ("not-regular", test_not_regular);
   ADD ("disk-image", test_disk_image);
   ADD ("kernel", test_kernel);
   ADD ("os", test_os);

@@ -200,6 +200,116 @@ test_errors (void)
   g_assert_true (g_str_has_prefix (error->message, missing_unusable));
 }
 
+/* An empty file, whatever its name says, is no disk: refused, not "raw, 0 MiB" */
+static void
+test_empty (void)
+{
+  const char *names[] = { "empty.img", "empty.qcow2" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = path_in_root (names[i]);
+      g_autofree char *expected = g_strdup_printf (_("“%s” cannot be used as a disk: it is empty"),
+                                                   names[i]);
+      g_autoptr(VivDiskInfo) info = NULL;
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (g_file_set_contents (path, "", 0, NULL));
+      info = inspect_async (path, &error);
+      g_assert_null (info);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_cmpstr (error->message, ==, expected);
+      g_clear_error (&error);
+
+      info = viv_disk_inspect (path, &error);
+      g_assert_null (info);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_unlink (path);
+    }
+}
+
+static void
+make_overlay (const char *path,
+              const char *backing_file)
+{
+  struct vmm_block_create_opts opts = {
+    .path = path,
+    .format = VMM_BLOCK_FORMAT_QCOW2,
+    .backing_file = backing_file,
+    .backing_format = VMM_BLOCK_FORMAT_QCOW2,
+  };
+  g_autoptr(GError) reason = NULL;
+
+  g_assert_cmpint (vmm_block_create (&opts, &reason), ==, 0);
+  g_assert_no_error (reason);
+}
+
+/* The engine opens the whole chain at start: a link missing anywhere in it
+ * is found when the image is chosen, and named */
+static void
+test_backing_missing (void)
+{
+  g_autofree char *base = path_in_root ("chain-base.qcow2");
+  g_autofree char *middle = path_in_root ("chain-middle.qcow2");
+  g_autofree char *top = path_in_root ("chain-top.qcow2");
+  g_autofree char *moved = path_in_root ("chain-base.moved");
+  g_autofree char *base_display = g_filename_display_name (base);
+  g_autofree char *middle_display = g_filename_display_name (middle);
+  g_autofree char *top_missing = NULL;
+  g_autofree char *base_missing = NULL;
+  g_autofree char *unreadable = NULL;
+  g_autoptr(VivDiskInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+
+  top_missing = g_strdup_printf (_("“%s” cannot be used as a disk: the image it is based on, "
+                                   "“%s”, does not exist"), "chain-top.qcow2", middle_display);
+  base_missing = g_strdup_printf (_("“%s” cannot be used as a disk: the image it is based on, "
+                                    "“%s”, does not exist"), "chain-top.qcow2", base_display);
+  unreadable = g_strdup_printf (_("“%s” cannot be used as a disk: the image it is based on, "
+                                  "“%s”, cannot be read: %s"), "chain-top.qcow2", base_display,
+                                "");
+
+  /* top → middle → base, relative names, all there: accepted */
+  g_assert_true (viv_disk_create (base, VIV_DISK_FORMAT_QCOW2, GIB, &error));
+  g_assert_no_error (error);
+  make_overlay (middle, "chain-base.qcow2");
+  make_overlay (top, "chain-middle.qcow2");
+  info = inspect_async (top, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (info->backing_file, ==, "chain-middle.qcow2");
+  g_clear_pointer (&info, viv_disk_info_free);
+
+  /* The end of the chain missing: named, though the top names only the middle */
+  g_assert_cmpint (g_rename (base, moved), ==, 0);
+  info = inspect_async (top, &error);
+  g_assert_null (info);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_cmpstr (error->message, ==, base_missing);
+  g_clear_error (&error);
+  g_assert_cmpint (g_rename (moved, base), ==, 0);
+
+  /* Something that is not an image where the base should be */
+  g_assert_cmpint (g_unlink (base), ==, 0);
+  g_assert_cmpint (g_mkdir (base, 0755), ==, 0);
+  info = viv_disk_inspect (top, &error);
+  g_assert_null (info);
+  g_assert_nonnull (error);
+  g_assert_true (error->domain == G_IO_ERROR);
+  g_assert_true (g_str_has_prefix (error->message, unreadable));
+  g_assert_cmpuint (strlen (error->message), >, strlen (unreadable));
+  g_clear_error (&error);
+  g_rmdir (base);
+
+  /* The first link missing */
+  g_assert_cmpint (g_unlink (middle), ==, 0);
+  info = viv_disk_inspect (top, &error);
+  g_assert_null (info);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_cmpstr (error->message, ==, top_missing);
+
+  g_unlink (top);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -214,6 +324,8 @@ main (int   argc,
   g_test_add_func ("/disk/create-exists", test_create_exists);
   g_test_add_func ("/disk/backing-file", test_backing_file);
   g_test_add_func ("/disk/errors", test_errors);
+  g_test_add_func ("/disk/empty", test_empty);
+  g_test_add_func ("/disk/backing-missing", test_backing_missing);
 
   status = g_test_run ();
   viv_file_remove_tree (root);

@@ -1607,6 +1607,46 @@ test_unique_names (Fixture       *f,
 
 /* ---- main -------------------------------------------------------------------------- */
 
+/* A FIFO blocks open() until someone writes to it: refused before it is
+ * opened, and detection goes on working afterwards; a cancelled detection
+ * answers at once */
+static void
+test_detect_not_regular (void)
+{
+  g_autofree char *fifo = g_build_filename (root, "fifo.iso", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (fifo);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  VivMedia *media;
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  media = detect (fifo, &error);
+  g_assert_null (media);
+  assert_error_names_file (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, fifo);
+  g_clear_error (&error);
+
+  media = viv_media_detect (file, NULL, &error);
+  g_assert_null (media);
+  assert_error_names_file (error, G_IO_ERROR, G_IO_ERROR_NOT_REGULAR_FILE, fifo);
+  g_clear_error (&error);
+
+  g_cancellable_cancel (cancellable);
+  viv_media_detect_async (file, cancellable, viv_test_store_result, &result);
+  media = viv_media_detect_finish (viv_test_wait_result (&result), &error);
+  g_assert_null (media);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_unlink (fifo);
+
+  if (iso_debian11 != NULL)
+    {
+      g_autoptr(VivMedia) valid = detect_ok (iso_debian11);
+
+      g_assert_nonnull (valid);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1624,6 +1664,7 @@ main (int   argc,
   g_test_add_func ("/media/detect/newer-than-db", test_detect_newer);
   g_test_add_func ("/media/detect/unknown", test_detect_unknown);
   g_test_add_func ("/media/detect/errors", test_detect_errors);
+  g_test_add_func ("/media/detect/not-regular", test_detect_not_regular);
   g_test_add_func ("/media/extract/identical", test_extract);
   g_test_add_func ("/media/extract/cancel", test_extract_cancel);
   g_test_add_func ("/media/extract/names", test_extract_names);
