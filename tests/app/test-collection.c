@@ -1069,6 +1069,41 @@ test_console_follow (Fixture       *f,
   wait_console_end (f);
 }
 
+/* A guest that writes nothing on the serial console (a kernel without
+ * console=ttyS0) no longer leaves a blank page: after a few seconds the page
+ * says what it waits for and how to get output, and the first output takes
+ * the hint away. The stand-in helper serves a running machine that is silent
+ * until told to print. */
+static void
+test_console_silent (Fixture       *f,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->probe);
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  VivSerialConsole *console = viv_machine_page_get_console (page);
+
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "console");
+  WAIT_UNTIL (viv_serial_console_get_connected (console), TIMEOUT_MS);
+  g_assert_true (viv_serial_console_get_connected (console));
+  /* Not at once: a guest takes a moment to say something */
+  g_assert_false (viv_serial_console_get_silent (console));
+  g_assert_false (label_contains (GTK_WIDGET (page), "console=ttyS0"));
+
+  WAIT_UNTIL (viv_serial_console_get_silent (console), TIMEOUT_MS);
+  g_assert_true (viv_serial_console_get_silent (console));
+  frames (f, 3);
+  g_assert_true (label_contains (GTK_WIDGET (page), _("Waiting for Output")));
+  g_assert_true (label_contains (GTK_WIDGET (page), "console=ttyS0"));
+  shoot (GTK_WIDGET (f->window), "machine-page-console-silent");
+
+  viv_test_fake_helper_print (helper, "at last\n");
+  WAIT_UNTIL (console_has (f, "at last"), TIMEOUT_MS);
+  g_assert_false (viv_serial_console_get_silent (console));
+  frames (f, 3);
+  g_assert_false (label_contains (GTK_WIDGET (page), _("Waiting for Output")));
+}
+
 /* Force Off asks first, Cancel the default; the stand-in helper serves a
  * running machine without /dev/kvm, and its PowerOff stops it. The
  * dialog's buttons are clicked, as a person does: that also closes it
@@ -1259,6 +1294,7 @@ main (int   argc,
   ADD ("cannot-start-yet", test_cannot_start_yet);
   ADD ("run", test_run);
   ADD ("console-follow", test_console_follow);
+  ADD ("console-silent", test_console_silent);
   ADD ("force-off", test_force_off);
   ADD ("crash", test_crash);
   ADD ("close-running", test_close_running);
