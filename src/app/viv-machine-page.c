@@ -68,6 +68,7 @@ update (VivMachinePage *self)
   VivMachineState state;
   const char *page;
   gboolean broken;
+  gboolean can_start;
 
   if (self->machine == NULL)
     {
@@ -79,13 +80,17 @@ update (VivMachinePage *self)
 
   state = viv_machine_get_state (self->machine);
   broken = state == VIV_MACHINE_STATE_BROKEN;
+  can_start = viv_machine_can_start_yet (self->machine);
 
   adw_window_title_set_title (self->window_title, viv_machine_get_name (self->machine));
-  adw_window_title_set_subtitle (self->window_title, viv_machine_state_to_string (state));
+  adw_window_title_set_subtitle (self->window_title,
+                                 can_start || state != VIV_MACHINE_STATE_STOPPED
+                                 ? viv_machine_state_to_string (state) : _("Can’t Start Yet"));
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.start",
-                                 state == VIV_MACHINE_STATE_STOPPED ||
-                                 state == VIV_MACHINE_STATE_CRASHED);
+                                 can_start &&
+                                 (state == VIV_MACHINE_STATE_STOPPED ||
+                                  state == VIV_MACHINE_STATE_CRASHED));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.pause",
                                  state == VIV_MACHINE_STATE_RUNNING);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.resume",
@@ -100,8 +105,9 @@ update (VivMachinePage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.preferences", !broken);
 
   gtk_widget_set_visible (GTK_WIDGET (self->start_button),
-                          state == VIV_MACHINE_STATE_STOPPED ||
-                          state == VIV_MACHINE_STATE_CRASHED);
+                          can_start &&
+                          (state == VIV_MACHINE_STATE_STOPPED ||
+                           state == VIV_MACHINE_STATE_CRASHED));
   gtk_widget_set_visible (GTK_WIDGET (self->shutdown_button),
                           viv_machine_is_active (self->machine));
   gtk_widget_set_visible (GTK_WIDGET (self->pause_button),
@@ -148,7 +154,7 @@ update (VivMachinePage *self)
 
     case VIV_MACHINE_STATE_STOPPED:
     default:
-      page = "off";
+      page = can_start ? "off" : "cannot-start";
       break;
     }
 
@@ -238,6 +244,7 @@ viv_machine_page_set_machine (VivMachinePage *self,
                                 G_CALLBACK (on_machine_notify), self);
       g_signal_connect_swapped (machine, "notify::broken-reason",
                                 G_CALLBACK (on_machine_notify), self);
+      g_signal_connect_swapped (machine, "notify::config", G_CALLBACK (on_machine_notify), self);
     }
   viv_serial_console_set_machine (self->console, machine);
   update (self);
@@ -252,7 +259,8 @@ viv_machine_page_get_console (VivMachinePage *self)
   return self->console;
 }
 
-/* What the page shows under its header: "off", "starting", "console" or "problem" */
+/* What the page shows under its header: "off", "cannot-start", "starting", "console" or
+ * "problem" */
 const char *
 viv_machine_page_get_content (VivMachinePage *self)
 {

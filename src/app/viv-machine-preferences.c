@@ -135,8 +135,15 @@ boot_index (const VivBootConfig *boot)
 static void
 update_boot_rows (VivMachinePreferences *self)
 {
-  gboolean kernel = adw_combo_row_get_selected (self->boot_kind_row) == BOOT_INDEX_KERNEL;
+  guint selected = adw_combo_row_get_selected (self->boot_kind_row);
+  gboolean kernel = selected == BOOT_INDEX_KERNEL;
+  gboolean firmware = selected == BOOT_INDEX_BIOS || selected == BOOT_INDEX_UEFI;
 
+  /* The choice is kept in machine.json, but the engine cannot run a firmware yet */
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (self->boot_kind_row),
+                               firmware ? _("Can’t start from firmware in this version: "
+                                            "choose a Linux kernel to start the machine")
+                                        : NULL);
   gtk_widget_set_visible (GTK_WIDGET (self->kernel_row), kernel);
   gtk_widget_set_visible (GTK_WIDGET (self->initrd_row), kernel);
   gtk_widget_set_visible (GTK_WIDGET (self->cmdline_row), kernel);

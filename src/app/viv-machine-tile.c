@@ -113,7 +113,8 @@ viv_machine_menu_new (VivMachine *machine,
     {
     case VIV_MACHINE_STATE_STOPPED:
     case VIV_MACHINE_STATE_CRASHED:
-      append_item (power, _("_Start"), "win.start-machine", uuid, VIV_ACCEL_START);
+      if (viv_machine_can_start_yet (machine))
+        append_item (power, _("_Start"), "win.start-machine", uuid, VIV_ACCEL_START);
       break;
 
     case VIV_MACHINE_STATE_RUNNING:
@@ -291,6 +292,10 @@ problem_of (VivMachine *machine)
     case VIV_MACHINE_STATE_CRASHED:
       return viv_machine_get_error_message (machine);
     case VIV_MACHINE_STATE_STOPPED:
+      if (!viv_machine_can_start_yet (machine))
+        return _("Starting from BIOS or UEFI firmware comes in a later version. "
+                 "Choose a Linux kernel in the machine’s Boot preferences to start it now.");
+      return NULL;
     case VIV_MACHINE_STATE_STARTING:
     case VIV_MACHINE_STATE_RUNNING:
     case VIV_MACHINE_STATE_PAUSED:
@@ -349,6 +354,8 @@ update (VivMachineTile *self)
   const char *badge_icon = NULL;
   const char *badge_class = NULL;
   const char *problem;
+  const char *state_text;
+  gboolean can_start;
   gboolean error;
 
   if (self->machine == NULL)
@@ -364,17 +371,20 @@ update (VivMachineTile *self)
 
   state = viv_machine_get_state (self->machine);
   error = state == VIV_MACHINE_STATE_CRASHED || state == VIV_MACHINE_STATE_BROKEN;
+  /* "Off" would promise a Start that this version cannot do */
+  can_start = state != VIV_MACHINE_STATE_STOPPED || viv_machine_can_start_yet (self->machine);
+  state_text = can_start ? viv_machine_state_to_string (state) : _("Can’t Start Yet");
 
   gtk_label_set_label (self->name_label, viv_machine_get_name (self->machine));
   for (guint i = 0; i < 2; i++)
     {
       GtkWidget *label = GTK_WIDGET (i == 0 ? self->state_label : self->end_state_label);
 
-      gtk_label_set_label (GTK_LABEL (label), viv_machine_state_to_string (state));
+      gtk_label_set_label (GTK_LABEL (label), state_text);
       set_css_class (label, "error", error);
       set_css_class (label, "success", state == VIV_MACHINE_STATE_RUNNING);
-      set_css_class (label, "warning", state == VIV_MACHINE_STATE_PAUSED);
-      set_css_class (label, "dim-label", state == VIV_MACHINE_STATE_STOPPED);
+      set_css_class (label, "warning", state == VIV_MACHINE_STATE_PAUSED || !can_start);
+      set_css_class (label, "dim-label", state == VIV_MACHINE_STATE_STOPPED && can_start);
     }
   set_css_class (GTK_WIDGET (self->thumbnail_frame), "error", error);
   update_os (self);
@@ -418,8 +428,7 @@ update (VivMachineTile *self)
   gtk_widget_set_tooltip_text (GTK_WIDGET (self), problem);
 
   /* Translators: how a screen reader names a machine's tile: its name, then its state */
-  accessible = g_strdup_printf (_("%s, %s"), viv_machine_get_name (self->machine),
-                                viv_machine_state_to_string (state));
+  accessible = g_strdup_printf (_("%s, %s"), viv_machine_get_name (self->machine), state_text);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self),
                                   GTK_ACCESSIBLE_PROPERTY_LABEL, accessible,
                                   GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
@@ -464,7 +473,7 @@ viv_machine_tile_set_machine (VivMachineTile *self,
 {
   static const char *watched[] = {
     "notify::name", "notify::os-id", "notify::state", "notify::thumbnail",
-    "notify::broken-reason", "notify::error-message",
+    "notify::broken-reason", "notify::error-message", "notify::config",
   };
 
   g_return_if_fail (VIV_IS_MACHINE_TILE (self));

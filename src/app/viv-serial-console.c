@@ -27,6 +27,7 @@
 #define READ_SIZE    8192
 #define FOLLOW_SLACK 24     /* pixels from the end that still count as the end */
 #define FOLLOW_STEPS 64     /* scrolls to the end in one frame, at most */
+#define SILENCE_SECONDS 5   /* connected without a word this long: the page gives a hint */
 
 typedef enum
 {
@@ -50,6 +51,8 @@ struct _VivSerialConsole
   gboolean       writing;
   gboolean       follow;        /* keep the end in sight: the user has not scrolled away */
   guint          follow_id;     /* scrolling to the end on the next frame */
+  guint          silence_id;    /* connected, nothing shown yet: counting to "silent" */
+  gboolean       silent;
 
   /* template children */
   GtkScrolledWindow *scroller;
@@ -62,6 +65,7 @@ enum {
   PROP_0,
   PROP_MACHINE,
   PROP_CONNECTED,
+  PROP_SILENT,
   N_PROPS
 };
 
@@ -69,6 +73,39 @@ static GParamSpec *properties[N_PROPS];
 
 static void start_read  (VivSerialConsole *self);
 static void write_next  (VivSerialConsole *self);
+
+/* --- silence ---------------------------------------------------------------------- */
+
+/* A guest that writes nowhere we read (a kernel without console=ttyS0, or
+ * one on a graphical console we cannot show yet) leaves the view blank:
+ * after a while connected without a character, the console says it is
+ * silent, and the page explains. */
+static void
+set_silent (VivSerialConsole *self,
+            gboolean          silent)
+{
+  if (self->silent == silent)
+    return;
+  self->silent = silent;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SILENT]);
+}
+
+static gboolean
+on_silence (gpointer data)
+{
+  VivSerialConsole *self = data;
+
+  self->silence_id = 0;
+  set_silent (self, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+stop_silence (VivSerialConsole *self)
+{
+  g_clear_handle_id (&self->silence_id, g_source_remove);
+  set_silent (self, FALSE);
+}
 
 /* --- text ----------------------------------------------------------------------- */
 
@@ -225,6 +262,7 @@ append_text (VivSerialConsole *self,
   if (*text == '\0')
     return;
 
+  stop_silence (self);
   gtk_text_buffer_get_end_iter (buffer, &end);
   gtk_text_buffer_insert (buffer, &end, text, -1);
 
@@ -276,6 +314,10 @@ set_stream (VivSerialConsole *self,
     }
   self->stream = stream != NULL ? g_object_ref (stream) : NULL;
   g_byte_array_set_size (self->outgoing, 0);
+  stop_silence (self);
+  if (self->stream != NULL &&
+      gtk_text_buffer_get_char_count (gtk_text_view_get_buffer (self->text_view)) == 0)
+    self->silence_id = g_timeout_add_seconds (SILENCE_SECONDS, on_silence, self);
   gtk_text_view_set_cursor_visible (self->text_view, self->stream != NULL);
   if (was_connected != (self->stream != NULL))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
@@ -632,6 +674,15 @@ viv_serial_console_get_connected (VivSerialConsole *self)
   return self->stream != NULL;
 }
 
+/* Whether the console has been connected a while and shown nothing */
+gboolean
+viv_serial_console_get_silent (VivSerialConsole *self)
+{
+  g_return_val_if_fail (VIV_IS_SERIAL_CONSOLE (self), FALSE);
+
+  return self->silent;
+}
+
 /* The text shown */
 char *
 viv_serial_console_dup_text (VivSerialConsole *self)
@@ -667,6 +718,7 @@ viv_serial_console_dispose (GObject *object)
   if (self->follow_id != 0 && self->text_view != NULL)
     gtk_widget_remove_tick_callback (GTK_WIDGET (self->text_view), self->follow_id);
   self->follow_id = 0;
+  g_clear_handle_id (&self->silence_id, g_source_remove);
 
   gtk_widget_dispose_template (GTK_WIDGET (self), VIV_TYPE_SERIAL_CONSOLE);
 
@@ -700,6 +752,10 @@ viv_serial_console_get_property (GObject    *object,
 
     case PROP_CONNECTED:
       g_value_set_boolean (value, self->stream != NULL);
+      break;
+
+    case PROP_SILENT:
+      g_value_set_boolean (value, self->silent);
       break;
 
     default:
@@ -745,6 +801,10 @@ viv_serial_console_class_init (VivSerialConsoleClass *klass)
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   properties[PROP_CONNECTED] =
     g_param_spec_boolean ("connected", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SILENT] =
+    g_param_spec_boolean ("silent", NULL, NULL,
                           FALSE,
                           G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);

@@ -21,6 +21,7 @@ VivMachine *viv_serial_console_get_machine   (VivSerialConsole *self);
 void        viv_serial_console_set_machine   (VivSerialConsole *self,
                                               VivMachine       *machine);
 gboolean    viv_serial_console_get_connected (VivSerialConsole *self);
+gboolean    viv_serial_console_get_silent    (VivSerialConsole *self);
 char       *viv_serial_console_dup_text      (VivSerialConsole *self);
 void        viv_serial_console_send          (VivSerialConsole *self,
                                               const char       *data,

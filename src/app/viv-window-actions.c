@@ -89,11 +89,33 @@ on_power_done (GObject      *object,
                                   power_call_new (self, viv_machine_##verb##_finish));  \
   }
 
-POWER_ACTION (start)
 POWER_ACTION (pause)
 POWER_ACTION (resume)
 POWER_ACTION (shutdown)
 POWER_ACTION (reset)
+
+/* A machine this version cannot start (firmware boot) says why instead,
+ * whichever way Start was asked for */
+static void
+start_action (GtkWidget  *widget,
+              const char *action_name G_GNUC_UNUSED,
+              GVariant   *parameter)
+{
+  VivWindow *self = VIV_WINDOW (widget);
+  VivMachine *machine = lookup (self, parameter);
+
+  if (machine == NULL)
+    return;
+  if (!viv_machine_can_start_yet (machine))
+    {
+      viv_window_toast (self, _("Starting from BIOS or UEFI firmware comes in a later version. "
+                                "Choose a Linux kernel in the machine’s Boot preferences to "
+                                "start it now."));
+      return;
+    }
+  viv_machine_start_async (machine, self->cancellable, on_power_done,
+                           power_call_new (self, viv_machine_start_finish));
+}
 
 /* Forcing off is pulling the plug: what the guest had not written is lost,
  * so it asks first (as virt-manager does), with Cancel as the default */

@@ -545,6 +545,18 @@ viv_machine_get_name (VivMachine *self)
   return self->config != NULL ? self->config->name : self->folder_name;
 }
 
+/* Whether this version can start the machine at all, whatever its state: firmware boot
+ * (BIOS, UEFI) is written to machine.json but the engine cannot run it yet. A broken
+ * machine counts as startable here: its state already says why it cannot. Changes with
+ * notify::config. */
+gboolean
+viv_machine_can_start_yet (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+
+  return self->config == NULL || self->config->boot.kind != VIV_BOOT_KIND_FIRMWARE;
+}
+
 /* Valid until the next notify::config; NULL when the machine is broken */
 const VivMachineConfig *
 viv_machine_get_config (VivMachine *self)

@@ -61,6 +61,7 @@ GBytes                 *viv_machine_get_thumbnail       (VivMachine             
 guint64                 viv_machine_get_uptime          (VivMachine              *self);
 gboolean                viv_machine_get_pending_changes (VivMachine              *self);
 gboolean                viv_machine_is_active           (VivMachine              *self);
+gboolean                viv_machine_can_start_yet       (VivMachine              *self);
 gboolean                viv_machine_check_name          (const char              *name,
                                                          GError                 **error);
 

@@ -941,6 +941,72 @@ test_run (Fixture       *f,
   g_assert_cmpstr (tile_state (f, f->probe), ==, C_("machine state", "Off"));
 }
 
+/* A machine this version cannot start (it boots a firmware) says so on its
+ * tile, its page and its Boot preferences, and is not offered Start; back on
+ * a kernel, it is again */
+static void
+set_boot (VivMachine  *machine,
+          VivBootKind  kind,
+          VivFirmware  firmware)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  viv_machine_set_boot_async (machine, kind, firmware, "/boot/vmlinuz-test", NULL, NULL, NULL,
+                              viv_test_store_result, &result);
+  WAIT_UNTIL (result != NULL, TIMEOUT_MS);
+  g_assert_true (viv_machine_set_boot_finish (machine, result, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_cannot_start_yet (Fixture       *f,
+                       gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  VivMachineTile *tile = tile_of (f, f->plain);
+  VivMachinePreferences *preferences;
+  GtkWidget *combo;
+
+  g_assert_true (viv_machine_can_start_yet (f->plain));
+  set_boot (f->plain, VIV_BOOT_KIND_FIRMWARE, VIV_FIRMWARE_UEFI);
+  g_assert_false (viv_machine_can_start_yet (f->plain));
+
+  /* The tile: not "Off", and the reason at hand */
+  WAIT_UNTIL (g_strcmp0 (tile_state (f, f->plain), _("Can’t Start Yet")) == 0, TIMEOUT_MS);
+  g_assert_cmpstr (tile_state (f, f->plain), ==, _("Can’t Start Yet"));
+  g_assert_nonnull (gtk_widget_get_tooltip_text (GTK_WIDGET (tile)));
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (tile)), "kernel"));
+  shoot (GTK_WIDGET (f->window), "collection-cannot-start");
+
+  /* The page: what to do, and no Start */
+  g_assert_true (activate (f, "win.open-machine", f->plain));
+  WAIT_UNTIL (g_strcmp0 (viv_window_get_view (f->window), "machine") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "cannot-start");
+  g_assert_true (has_label (GTK_WIDGET (page), _("This Machine Can’t Start Yet")));
+  gtk_widget_activate_action (GTK_WIDGET (page), "machine.start", NULL);
+  frames (f, 3);
+  g_assert_cmpint (viv_machine_get_state (f->plain), ==, VIV_MACHINE_STATE_STOPPED);
+  shoot (GTK_WIDGET (f->window), "machine-page-cannot-start");
+
+  /* The Boot preferences say it on the firmware choice */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.preferences", NULL));
+  preferences = wait_preferences ();
+  combo = viv_test_find_widget (GTK_WIDGET (preferences), ADW_TYPE_COMBO_ROW, NULL);
+  g_assert_nonnull (combo);
+  g_assert_nonnull (adw_action_row_get_subtitle (ADW_ACTION_ROW (combo)));
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (combo)), "kernel"));
+  show_page (preferences, "boot", "preferences-boot-firmware");
+  gtk_window_close (GTK_WINDOW (preferences));
+  WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+
+  /* On a kernel, Start is back */
+  set_boot (f->plain, VIV_BOOT_KIND_KERNEL, VIV_FIRMWARE_UNSET);
+  WAIT_UNTIL (g_strcmp0 (viv_machine_page_get_content (page), "off") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "off");
+  g_assert_cmpstr (tile_state (f, f->plain), ==, C_("machine state", "Off"));
+}
+
 /* The console keeps the end in sight however the output comes. A guest
  * prints a line at a time, but an app that runs late (a loaded machine)
  * reads several lines at once, and the text view lays them out after the
@@ -1001,6 +1067,41 @@ test_console_follow (Fixture       *f,
   }
   print_burst (f, helper, 8, "following again");
   wait_console_end (f);
+}
+
+/* A guest that writes nothing on the serial console (a kernel without
+ * console=ttyS0) no longer leaves a blank page: after a few seconds the page
+ * says what it waits for and how to get output, and the first output takes
+ * the hint away. The stand-in helper serves a running machine that is silent
+ * until told to print. */
+static void
+test_console_silent (Fixture       *f,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->probe);
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  VivSerialConsole *console = viv_machine_page_get_console (page);
+
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "console");
+  WAIT_UNTIL (viv_serial_console_get_connected (console), TIMEOUT_MS);
+  g_assert_true (viv_serial_console_get_connected (console));
+  /* Not at once: a guest takes a moment to say something */
+  g_assert_false (viv_serial_console_get_silent (console));
+  g_assert_false (label_contains (GTK_WIDGET (page), "console=ttyS0"));
+
+  WAIT_UNTIL (viv_serial_console_get_silent (console), TIMEOUT_MS);
+  g_assert_true (viv_serial_console_get_silent (console));
+  frames (f, 3);
+  g_assert_true (label_contains (GTK_WIDGET (page), _("Waiting for Output")));
+  g_assert_true (label_contains (GTK_WIDGET (page), "console=ttyS0"));
+  shoot (GTK_WIDGET (f->window), "machine-page-console-silent");
+
+  viv_test_fake_helper_print (helper, "at last\n");
+  WAIT_UNTIL (console_has (f, "at last"), TIMEOUT_MS);
+  g_assert_false (viv_serial_console_get_silent (console));
+  frames (f, 3);
+  g_assert_false (label_contains (GTK_WIDGET (page), _("Waiting for Output")));
 }
 
 /* Force Off asks first, Cancel the default; the stand-in helper serves a
@@ -1190,8 +1291,10 @@ main (int   argc,
   ADD ("delete-undo", test_delete_undo);
   ADD ("preferences", test_preferences);
   ADD ("preferences-disc", test_preferences_disc);
+  ADD ("cannot-start-yet", test_cannot_start_yet);
   ADD ("run", test_run);
   ADD ("console-follow", test_console_follow);
+  ADD ("console-silent", test_console_silent);
   ADD ("force-off", test_force_off);
   ADD ("crash", test_crash);
   ADD ("close-running", test_close_running);
