@@ -44,6 +44,7 @@ VivVmm1         *viv_helper_get_proxy        (VivHelper     *self);
 const char      *viv_helper_get_last_error   (VivHelper     *self);
 gboolean         viv_helper_get_finished     (VivHelper     *self);
 int              viv_helper_get_exit_status  (VivHelper     *self);
+gboolean         viv_helper_get_start_failed (VivHelper     *self);
 const char      *viv_helper_get_message      (VivHelper     *self);
 
 G_END_DECLS
