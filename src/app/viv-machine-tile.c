@@ -370,7 +370,7 @@ update (VivMachineTile *self)
     {
       GtkWidget *label = GTK_WIDGET (i == 0 ? self->state_label : self->end_state_label);
 
-      gtk_label_set_label (GTK_LABEL (label), viv_machine_state_to_string (state));
+      gtk_label_set_label (GTK_LABEL (label), viv_machine_get_state_label (self->machine));
       set_css_class (label, "error", error);
       set_css_class (label, "success", state == VIV_MACHINE_STATE_RUNNING);
       set_css_class (label, "warning", state == VIV_MACHINE_STATE_PAUSED);
@@ -419,7 +419,7 @@ update (VivMachineTile *self)
 
   /* Translators: how a screen reader names a machine's tile: its name, then its state */
   accessible = g_strdup_printf (_("%s, %s"), viv_machine_get_name (self->machine),
-                                viv_machine_state_to_string (state));
+                                viv_machine_get_state_label (self->machine));
   gtk_accessible_update_property (GTK_ACCESSIBLE (self),
                                   GTK_ACCESSIBLE_PROPERTY_LABEL, accessible,
                                   GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
