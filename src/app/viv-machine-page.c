@@ -74,6 +74,7 @@ fix_label (VivMachineStartFailure failure)
     case VIV_MACHINE_START_FAILURE_KERNEL:
       return _("Open _Boot Preferences");
     case VIV_MACHINE_START_FAILURE_SETTINGS:
+    case VIV_MACHINE_START_FAILURE_NO_KVM:
     case VIV_MACHINE_START_FAILURE_OTHER:
     case VIV_MACHINE_START_FAILURE_NONE:
     default:
@@ -166,7 +167,8 @@ update (VivMachinePage *self)
             gtk_actionable_set_action_name (GTK_ACTIONABLE (self->problem_start_button),
                                             "machine.preferences");
             gtk_widget_set_visible (GTK_WIDGET (self->problem_start_button),
-                                    failure != VIV_MACHINE_START_FAILURE_OTHER);
+                                    failure != VIV_MACHINE_START_FAILURE_OTHER &&
+                                    failure != VIV_MACHINE_START_FAILURE_NO_KVM);
           }
       }
       break;

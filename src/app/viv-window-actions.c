@@ -321,6 +321,7 @@ preferences_action (GtkWidget  *widget,
     case VIV_MACHINE_START_FAILURE_KERNEL:
       show_preferences (self, machine, "boot");
       return;
+    case VIV_MACHINE_START_FAILURE_NO_KVM:
     case VIV_MACHINE_START_FAILURE_OTHER:
       show_preferences (self, machine, "troubleshooting");
       return;

@@ -11,6 +11,9 @@
 
 G_BEGIN_DECLS
 
+/* vivarium-vmm's exit status when KVM is missing or unusable here */
+#define VIV_HELPER_EXIT_NO_KVM 2
+
 /* vivarium-vmm's exit status when another helper runs the machine already */
 #define VIV_HELPER_EXIT_RUNNING 4
 

@@ -184,6 +184,9 @@ start_failure_explanation (VivMachineStartFailure failure)
                "deleted, or it is not a Linux kernel this version can start.");
     case VIV_MACHINE_START_FAILURE_SETTINGS:
       return _("The machine’s settings are not valid for this version of Vivarium.");
+    case VIV_MACHINE_START_FAILURE_NO_KVM:
+      return _("This computer cannot run virtual machines now: KVM, the kernel’s support "
+               "for them, is missing or not usable. The log says why.");
     case VIV_MACHINE_START_FAILURE_OTHER:
     case VIV_MACHINE_START_FAILURE_NONE:
     default:
@@ -372,7 +375,9 @@ on_helper_finished (VivHelper  *helper,
   self->start_failure = VIV_MACHINE_START_FAILURE_NONE;
   if (state == VIV_MACHINE_STATE_CRASHED && viv_helper_get_start_failed (finished))
     {
-      self->start_failure = start_failure_from_text (message);
+      self->start_failure = viv_helper_get_exit_status (finished) == VIV_HELPER_EXIT_NO_KVM
+                            ? VIV_MACHINE_START_FAILURE_NO_KVM
+                            : start_failure_from_text (message);
       set_string (self, &self->error_message, start_failure_explanation (self->start_failure),
                   PROP_ERROR_MESSAGE);
       /* The app's own logs, for whoever runs it from a terminal */

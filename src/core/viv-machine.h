@@ -35,6 +35,7 @@ typedef enum
   VIV_MACHINE_START_FAILURE_SETTINGS,   /* the engine refused the machine's settings */
   VIV_MACHINE_START_FAILURE_DISK,       /* a disk image cannot be opened */
   VIV_MACHINE_START_FAILURE_KERNEL,     /* the kernel or initrd cannot be booted */
+  VIV_MACHINE_START_FAILURE_NO_KVM,     /* this computer cannot run machines (KVM) */
   VIV_MACHINE_START_FAILURE_OTHER,
 } VivMachineStartFailure;
 

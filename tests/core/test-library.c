@@ -1224,19 +1224,24 @@ test_start_fails (Fixture       *f,
 typedef struct
 {
   const char             *said;       /* its stderr */
+  int                     status;     /* its exit status */
   VivMachineStartFailure  failure;
   const char             *field;      /* in the log, not in the message */
 } StartFailure;
 
 static const StartFailure start_failures[] = {
   { "vivarium-vmm: backing file base.qcow2 of /m/disk.qcow2 cannot be opened: "
-    "No such file or directory (disks[0].path)",
+    "No such file or directory (disks[0].path)", 1,
     VIV_MACHINE_START_FAILURE_DISK, "disks[0].path" },
   { "vivarium-vmm: Cannot read the kernel: /m/vmlinuz is not a Linux kernel "
-    "(boot.kernel)",
+    "(boot.kernel)", 1,
     VIV_MACHINE_START_FAILURE_KERNEL, "boot.kernel" },
-  { "vivarium-vmm: /m: machine.json: memory_mib must be at least 16",
+  { "vivarium-vmm: /m: machine.json: memory_mib must be at least 16", 1,
     VIV_MACHINE_START_FAILURE_SETTINGS, "memory_mib" },
+  { "vivarium-vmm: KVM is not available: /dev/kvm does not exist.", 2,
+    VIV_MACHINE_START_FAILURE_NO_KVM, "/dev/kvm" },
+  { "vivarium-vmm: Cannot start the virtual machine: Out of memory", 1,
+    VIV_MACHINE_START_FAILURE_OTHER, "Out of memory" },
 };
 
 static void
@@ -1254,7 +1259,7 @@ test_start_refused (Fixture       *f,
         g_strdup_printf ("#!/bin/sh\n"
                          "echo '[    0.000100] vivarium-vmm info: state: starting' >&2\n"
                          "echo '%s' >&2\n"
-                         "exit 1\n", sf->said);
+                         "exit %d\n", sf->said, sf->status);
       g_autoptr(VivMachineConfig) config = viv_machine_config_new (name, 64 * MIB, 1);
       g_autoptr(GError) error = NULL;
       g_autoptr(GAsyncResult) result = NULL;
