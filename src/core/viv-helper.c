@@ -482,10 +482,11 @@ finish (VivHelper       *self,
 static void
 log_start_failure_thread (GTask        *task,
                           gpointer      source_object,
-                          gpointer      task_data G_GNUC_UNUSED,
+                          gpointer      task_data,
                           GCancellable *cancellable G_GNUC_UNUSED)
 {
   VivHelper *self = source_object;
+  const char *said = task_data;
   g_autofree char *dir = g_build_filename (self->machine_dir, "logs", NULL);
   g_autofree char *path = g_build_filename (dir, "vmm.log", NULL);
   g_autoptr(GDateTime) now = g_date_time_new_now_local ();
@@ -496,7 +497,7 @@ log_start_failure_thread (GTask        *task,
   /* The log is for people and bug reports: in English, like the engine's */
   g_string_append_printf (text, "--- %s: vivarium-vmm could not start the machine "
                           "(exit status %d); it wrote:\n", when, self->exit_status);
-  g_string_append (text, self->stderr_text->str);
+  g_string_append (text, said);
   if (text->str[text->len - 1] != '\n')
     g_string_append_c (text, '\n');
 
@@ -552,6 +553,8 @@ finish_spawned (VivHelper *self)
       g_clear_handle_id (&self->grace_id, g_source_remove);
       task = g_task_new (self, NULL, on_start_failure_logged, g_steal_pointer (&err));
       g_task_set_source_tag (task, finish_spawned);
+      /* a copy: after the grace period, stderr may still be read into it */
+      g_task_set_task_data (task, g_strdup (self->stderr_text->str), g_free);
       g_task_run_in_thread (task, log_start_failure_thread);
       return;
     }
