@@ -431,6 +431,8 @@ adopt_helper (VivMachine *self,
 {
   g_assert (self->helper == NULL);
 
+  /* a new run: what the last start failed on is past */
+  self->start_failure = VIV_MACHINE_START_FAILURE_NONE;
   self->helper = g_object_ref (helper);
   g_signal_connect (helper, "notify::state", G_CALLBACK (on_helper_notify_state), self);
   g_signal_connect (helper, "notify::uptime", G_CALLBACK (on_helper_notify_uptime), self);
