@@ -62,6 +62,26 @@ first_line (const char *text)
   return end != NULL ? g_strndup (text, (gsize) (end - text)) : g_strdup (text);
 }
 
+/* The button that opens the preferences page that fixes a failed start
+ * (win.machine-preferences opens that page) */
+static const char *
+fix_label (VivMachineStartFailure failure)
+{
+  switch (failure)
+    {
+    case VIV_MACHINE_START_FAILURE_DISK:
+      return _("Open _Disks Preferences");
+    case VIV_MACHINE_START_FAILURE_KERNEL:
+      return _("Open _Boot Preferences");
+    case VIV_MACHINE_START_FAILURE_SETTINGS:
+    case VIV_MACHINE_START_FAILURE_NO_KVM:
+    case VIV_MACHINE_START_FAILURE_OTHER:
+    case VIV_MACHINE_START_FAILURE_NONE:
+    default:
+      return _("Open _Preferences");
+    }
+}
+
 static void
 update (VivMachinePage *self)
 {
@@ -85,7 +105,7 @@ update (VivMachinePage *self)
   adw_window_title_set_title (self->window_title, viv_machine_get_name (self->machine));
   adw_window_title_set_subtitle (self->window_title,
                                  can_start || state != VIV_MACHINE_STATE_STOPPED
-                                 ? viv_machine_state_to_string (state) : _("Can’t Start Yet"));
+                                 ? viv_machine_get_state_label (self->machine) : _("Can’t Start Yet"));
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.start",
                                  can_start &&
@@ -133,10 +153,29 @@ update (VivMachinePage *self)
         g_autofree char *line = first_line (viv_machine_get_error_message (self->machine));
         g_autofree char *escaped = line != NULL ? g_markup_escape_text (line, -1) : NULL;
 
+        VivMachineStartFailure failure = viv_machine_get_start_failure (self->machine);
+
         page = "problem";
-        adw_status_page_set_title (self->problem_page, _("The Machine Stopped Unexpectedly"));
         adw_status_page_set_description (self->problem_page, escaped);
         gtk_widget_set_visible (GTK_WIDGET (self->problem_start_button), TRUE);
+        if (failure == VIV_MACHINE_START_FAILURE_NONE)
+          {
+            adw_status_page_set_title (self->problem_page, _("The Machine Stopped Unexpectedly"));
+            gtk_button_set_label (self->problem_start_button, _("_Start Again"));
+            gtk_actionable_set_action_name (GTK_ACTIONABLE (self->problem_start_button),
+                                            "machine.start");
+          }
+        else
+          {
+            /* Starting again would fail the same way: offer what fixes it */
+            adw_status_page_set_title (self->problem_page, _("The Machine Could Not Start"));
+            gtk_button_set_label (self->problem_start_button, fix_label (failure));
+            gtk_actionable_set_action_name (GTK_ACTIONABLE (self->problem_start_button),
+                                            "machine.preferences");
+            gtk_widget_set_visible (GTK_WIDGET (self->problem_start_button),
+                                    failure != VIV_MACHINE_START_FAILURE_OTHER &&
+                                    failure != VIV_MACHINE_START_FAILURE_NO_KVM);
+          }
       }
       break;
 

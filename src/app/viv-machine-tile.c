@@ -373,7 +373,7 @@ update (VivMachineTile *self)
   error = state == VIV_MACHINE_STATE_CRASHED || state == VIV_MACHINE_STATE_BROKEN;
   /* "Off" would promise a Start that this version cannot do */
   can_start = state != VIV_MACHINE_STATE_STOPPED || viv_machine_can_start_yet (self->machine);
-  state_text = can_start ? viv_machine_state_to_string (state) : _("Can’t Start Yet");
+  state_text = can_start ? viv_machine_get_state_label (self->machine) : _("Can’t Start Yet");
 
   gtk_label_set_label (self->name_label, viv_machine_get_name (self->machine));
   for (guint i = 0; i < 2; i++)

@@ -68,8 +68,10 @@ on_power_done (GObject      *object,
   PowerCall *call = user_data;
   g_autoptr(GError) error = NULL;
 
+  /* A start that failed says so on the machine's tile and page: no toast too */
   if (!call->finish (VIV_MACHINE (object), result, &error) &&
-      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+      viv_machine_get_start_failure (VIV_MACHINE (object)) == VIV_MACHINE_START_FAILURE_NONE)
     viv_window_toast (call->window, error->message);
   g_object_unref (call->window);
   g_free (call);
@@ -331,6 +333,24 @@ preferences_action (GtkWidget  *widget,
     {
       show_preferences (self, machine, "troubleshooting");
       return;
+    }
+  /* After a failed start, the page that fixes it */
+  switch (viv_machine_get_start_failure (machine))
+    {
+    case VIV_MACHINE_START_FAILURE_DISK:
+      show_preferences (self, machine, "disks");
+      return;
+    case VIV_MACHINE_START_FAILURE_KERNEL:
+      show_preferences (self, machine, "boot");
+      return;
+    case VIV_MACHINE_START_FAILURE_NO_KVM:
+    case VIV_MACHINE_START_FAILURE_OTHER:
+      show_preferences (self, machine, "troubleshooting");
+      return;
+    case VIV_MACHINE_START_FAILURE_SETTINGS:
+    case VIV_MACHINE_START_FAILURE_NONE:
+    default:
+      break;
     }
   show_preferences (self, machine, "general");
 }

@@ -67,6 +67,7 @@ struct _VivHelper
 
   VivMachineState  state;
   gboolean         reached_running;   /* so its log is this run's */
+  gboolean         start_failed;      /* it exited with an error before running */
   guint64          uptime;
   char            *last_error;        /* the last Error signal */
   gboolean         finishing;
@@ -476,6 +477,52 @@ finish (VivHelper       *self,
   g_task_run_in_thread (task, read_log_tail_thread);
 }
 
+/* Appends what a helper that could not start wrote on stderr to
+ * MACHINE_DIR/logs/vmm.log, where Show Log finds it. */
+static void
+log_start_failure_thread (GTask        *task,
+                          gpointer      source_object,
+                          gpointer      task_data,
+                          GCancellable *cancellable G_GNUC_UNUSED)
+{
+  VivHelper *self = source_object;
+  const char *said = task_data;
+  g_autofree char *dir = g_build_filename (self->machine_dir, "logs", NULL);
+  g_autofree char *path = g_build_filename (dir, "vmm.log", NULL);
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *when = g_date_time_format (now, "%F %T");
+  g_autoptr(GString) text = g_string_new (NULL);
+  int fd;
+
+  /* The log is for people and bug reports: in English, like the engine's */
+  g_string_append_printf (text, "--- %s: vivarium-vmm could not start the machine "
+                          "(exit status %d); it wrote:\n", when, self->exit_status);
+  g_string_append (text, said);
+  if (text->str[text->len - 1] != '\n')
+    g_string_append_c (text, '\n');
+
+  if (g_mkdir_with_parents (dir, 0700) < 0 ||
+      (fd = g_open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0)
+    {
+      g_warning ("cannot write %s: %s", path, g_strerror (errno));
+      g_task_return_boolean (task, FALSE);
+      return;
+    }
+  if (write (fd, text->str, text->len) != (ssize_t) text->len)
+    g_warning ("cannot write %s: %s", path, g_strerror (errno));
+  close (fd);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_start_failure_logged (GObject      *object,
+                         GAsyncResult *result G_GNUC_UNUSED,
+                         gpointer      user_data)
+{
+  /* The engine's own words: VivMachine explains them */
+  emit_finished (VIV_HELPER (object), VIV_MACHINE_STATE_CRASHED, user_data);
+}
+
 /* A helper we spawned has exited and its stderr is read (or we gave up
  * waiting for the end of it). */
 static void
@@ -490,8 +537,29 @@ finish_spawned (VivHelper *self)
       return;
     }
 
-  message = g_string_new (NULL);
   err = stderr_errors (self->stderr_text->str);
+
+  /* It refused to start (its configuration, a disk, the kernel): not a
+   * crash. Its stderr is all it said, and it wrote no log yet: keep that
+   * in the log. */
+  if (self->term_signal == 0 && self->exit_status > 0 &&
+      self->exit_status != VIV_HELPER_EXIT_RUNNING && !self->reached_running &&
+      self->last_error == NULL)
+    {
+      g_autoptr(GTask) task = NULL;
+
+      self->start_failed = TRUE;
+      self->finishing = TRUE;
+      g_clear_handle_id (&self->grace_id, g_source_remove);
+      task = g_task_new (self, NULL, on_start_failure_logged, g_steal_pointer (&err));
+      g_task_set_source_tag (task, finish_spawned);
+      /* a copy: after the grace period, stderr may still be read into it */
+      g_task_set_task_data (task, g_strdup (self->stderr_text->str), g_free);
+      g_task_run_in_thread (task, log_start_failure_thread);
+      return;
+    }
+
+  message = g_string_new (NULL);
   if (self->last_error != NULL)
     g_string_append (message, self->last_error);
   if (*err != '\0' && (self->last_error == NULL || strstr (err, self->last_error) == NULL))
@@ -1099,6 +1167,16 @@ viv_helper_get_finished (VivHelper *self)
   g_return_val_if_fail (VIV_IS_HELPER (self), FALSE);
 
   return self->finished;
+}
+
+/* Whether it exited with an error before the machine ran: its message
+ * is then what the engine wrote on stderr, which is in the log too. */
+gboolean
+viv_helper_get_start_failed (VivHelper *self)
+{
+  g_return_val_if_fail (VIV_IS_HELPER (self), FALSE);
+
+  return self->start_failed;
 }
 
 /* -1 when it did not exit on its own, or is not our child */

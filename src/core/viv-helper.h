@@ -11,6 +11,9 @@
 
 G_BEGIN_DECLS
 
+/* vivarium-vmm's exit status when KVM is missing or unusable here */
+#define VIV_HELPER_EXIT_NO_KVM 2
+
 /* vivarium-vmm's exit status when another helper runs the machine already */
 #define VIV_HELPER_EXIT_RUNNING 4
 
@@ -44,6 +47,7 @@ VivVmm1         *viv_helper_get_proxy        (VivHelper     *self);
 const char      *viv_helper_get_last_error   (VivHelper     *self);
 gboolean         viv_helper_get_finished     (VivHelper     *self);
 int              viv_helper_get_exit_status  (VivHelper     *self);
+gboolean         viv_helper_get_start_failed (VivHelper     *self);
 const char      *viv_helper_get_message      (VivHelper     *self);
 
 G_END_DECLS

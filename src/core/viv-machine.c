@@ -41,6 +41,7 @@ struct _VivMachine
   char             *broken_reason;
   VivMachineState   state;
   char             *error_message;
+  VivMachineStartFailure start_failure; /* valid while CRASHED */
   GBytes           *thumbnail;       /* thumbnail.png, as read */
   guint64           uptime;
   gboolean          pending_changes;
@@ -141,6 +142,56 @@ set_state (VivMachine      *self,
     return;
   self->state = state;
   notify (self, PROP_STATE);
+}
+
+/* What the engine said when it refused to start (its stderr), as one of
+ * a few reasons a person can act on. Its words name files and
+ * machine.json's fields; those stay in the log. */
+static VivMachineStartFailure
+start_failure_from_text (const char *text)
+{
+  g_autofree char *lower = g_utf8_strdown (text != NULL ? text : "", -1);
+  static const char *const kernel_words[] = { "kernel", "initrd", "boot protocol", NULL };
+  static const char *const disk_words[] = {
+    "disk", "image", "qcow2", "backing", "read-only file system", "locked", NULL
+  };
+  static const char *const settings_words[] = {
+    "machine.json", "field", "must be", "invalid", "unknown", "missing", NULL
+  };
+
+  for (guint i = 0; kernel_words[i] != NULL; i++)
+    if (strstr (lower, kernel_words[i]) != NULL)
+      return VIV_MACHINE_START_FAILURE_KERNEL;
+  for (guint i = 0; disk_words[i] != NULL; i++)
+    if (strstr (lower, disk_words[i]) != NULL)
+      return VIV_MACHINE_START_FAILURE_DISK;
+  for (guint i = 0; settings_words[i] != NULL; i++)
+    if (strstr (lower, settings_words[i]) != NULL)
+      return VIV_MACHINE_START_FAILURE_SETTINGS;
+  return VIV_MACHINE_START_FAILURE_OTHER;
+}
+
+static const char *
+start_failure_explanation (VivMachineStartFailure failure)
+{
+  switch (failure)
+    {
+    case VIV_MACHINE_START_FAILURE_DISK:
+      return _("One of the machine’s disks cannot be opened: its image may have been moved, "
+               "deleted or damaged, or be in use by another program.");
+    case VIV_MACHINE_START_FAILURE_KERNEL:
+      return _("The machine’s kernel cannot be booted: the file may have been moved or "
+               "deleted, or it is not a Linux kernel this version can start.");
+    case VIV_MACHINE_START_FAILURE_SETTINGS:
+      return _("The machine’s settings are not valid for this version of Vivarium.");
+    case VIV_MACHINE_START_FAILURE_NO_KVM:
+      return _("This computer cannot run virtual machines now: KVM, the kernel’s support "
+               "for them, is missing or not usable. The log says why.");
+    case VIV_MACHINE_START_FAILURE_OTHER:
+    case VIV_MACHINE_START_FAILURE_NONE:
+    default:
+      return _("The virtual machine could not be set up. The log says why.");
+    }
 }
 
 static void
@@ -321,7 +372,18 @@ on_helper_finished (VivHelper  *helper,
     }
 
   g_object_freeze_notify (G_OBJECT (self));
-  if (state == VIV_MACHINE_STATE_CRASHED)
+  self->start_failure = VIV_MACHINE_START_FAILURE_NONE;
+  if (state == VIV_MACHINE_STATE_CRASHED && viv_helper_get_start_failed (finished))
+    {
+      self->start_failure = viv_helper_get_exit_status (finished) == VIV_HELPER_EXIT_NO_KVM
+                            ? VIV_MACHINE_START_FAILURE_NO_KVM
+                            : start_failure_from_text (message);
+      set_string (self, &self->error_message, start_failure_explanation (self->start_failure),
+                  PROP_ERROR_MESSAGE);
+      /* The app's own logs, for whoever runs it from a terminal */
+      g_message ("“%s” could not start: %s", self->folder_name, message);
+    }
+  else if (state == VIV_MACHINE_STATE_CRASHED)
     set_string (self, &self->error_message,
                 message != NULL ? message : _("The machine stopped unexpectedly."),
                 PROP_ERROR_MESSAGE);
@@ -369,6 +431,8 @@ adopt_helper (VivMachine *self,
 {
   g_assert (self->helper == NULL);
 
+  /* a new run: what the last start failed on is past */
+  self->start_failure = VIV_MACHINE_START_FAILURE_NONE;
   self->helper = g_object_ref (helper);
   g_signal_connect (helper, "notify::state", G_CALLBACK (on_helper_notify_state), self);
   g_signal_connect (helper, "notify::uptime", G_CALLBACK (on_helper_notify_uptime), self);
@@ -588,6 +652,30 @@ viv_machine_get_broken_reason (VivMachine *self)
   g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
 
   return self->broken_reason;
+}
+
+/* Why the last start failed before the guest ran; NONE unless the state
+ * is CRASHED because of that. */
+VivMachineStartFailure
+viv_machine_get_start_failure (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), VIV_MACHINE_START_FAILURE_NONE);
+
+  return self->state == VIV_MACHINE_STATE_CRASHED ? self->start_failure
+                                                  : VIV_MACHINE_START_FAILURE_NONE;
+}
+
+/* The state in a word or two, for tiles and headers: a start that failed
+ * is not a crash. */
+const char *
+viv_machine_get_state_label (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  if (viv_machine_get_start_failure (self) != VIV_MACHINE_START_FAILURE_NONE)
+    /* Translators: the state of a machine whose last start failed before it ran */
+    return C_("machine state", "Could Not Start");
+  return viv_machine_state_to_string (self->state);
 }
 
 const char *

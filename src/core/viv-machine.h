@@ -28,6 +28,17 @@ typedef enum
 GType viv_machine_state_get_type (void) G_GNUC_CONST;
 const char *viv_machine_state_to_string (VivMachineState state);
 
+/* Why a start failed before the guest ran (the state is then CRASHED) */
+typedef enum
+{
+  VIV_MACHINE_START_FAILURE_NONE,       /* it did not, or it ran and then crashed */
+  VIV_MACHINE_START_FAILURE_SETTINGS,   /* the engine refused the machine's settings */
+  VIV_MACHINE_START_FAILURE_DISK,       /* a disk image cannot be opened */
+  VIV_MACHINE_START_FAILURE_KERNEL,     /* the kernel or initrd cannot be booted */
+  VIV_MACHINE_START_FAILURE_NO_KVM,     /* this computer cannot run machines (KVM) */
+  VIV_MACHINE_START_FAILURE_OTHER,
+} VivMachineStartFailure;
+
 #define VIV_MACHINE_ERROR (viv_machine_error_quark ())
 
 typedef enum
@@ -57,6 +68,8 @@ const char             *viv_machine_get_os_id           (VivMachine             
 VivMachineState         viv_machine_get_state           (VivMachine              *self);
 const char             *viv_machine_get_broken_reason   (VivMachine              *self);
 const char             *viv_machine_get_error_message   (VivMachine              *self);
+VivMachineStartFailure  viv_machine_get_start_failure   (VivMachine              *self);
+const char             *viv_machine_get_state_label     (VivMachine              *self);
 GBytes                 *viv_machine_get_thumbnail       (VivMachine              *self);
 guint64                 viv_machine_get_uptime          (VivMachine              *self);
 gboolean                viv_machine_get_pending_changes (VivMachine              *self);

@@ -1199,6 +1199,90 @@ test_crash (Fixture       *f,
   }
 }
 
+/* The engine refuses to start (a disk it cannot open), as a fake engine
+ * says on stderr: no KVM needed. */
+static void
+test_start_refused (Fixture       *f,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  const char *said = "vivarium-vmm: cannot open /m/disk.qcow2: Read-only file system "
+                     "(disks[0].path)";
+  const char *state = C_("machine state", "Could Not Start");
+  g_autofree char *fake = g_build_filename (root, "fake-vmm", NULL);
+  g_autofree char *script =
+    g_strdup_printf ("#!/bin/sh\n"
+                     "echo '[    0.000100] vivarium-vmm info: state: starting' >&2\n"
+                     "echo '%s' >&2\nexit 1\n", said);
+  g_autofree char *saved = g_strdup (g_getenv ("VIVARIUM_VMM"));
+  VivMachinePreferences *preferences;
+  VivMachineTile *tile;
+  GtkWidget *button;
+  g_autofree char *log = NULL;
+
+  g_assert_true (g_file_set_contents (fake, script, -1, NULL));
+  g_assert_cmpint (g_chmod (fake, 0755), ==, 0);
+  g_setenv ("VIVARIUM_VMM", fake, TRUE);
+
+  g_assert_true (activate (f, "win.start-machine", f->probe));
+  WAIT_UNTIL (g_strcmp0 (tile_state (f, f->probe), state) == 0, TIMEOUT_MS);
+  g_assert_cmpstr (tile_state (f, f->probe), ==, state);
+  tile = tile_of (f, f->probe);
+  g_assert_true (gtk_widget_has_css_class (viv_test_find_widget (GTK_WIDGET (tile),
+                                                                 GTK_TYPE_LABEL, state),
+                                           "error"));
+  g_assert_cmpstr (gtk_widget_get_tooltip_text (GTK_WIDGET (tile)), ==,
+                   viv_machine_get_error_message (f->probe));
+  /* said once, on the tile: no toast with the engine's words */
+  frames (f, 10);
+  g_assert_false (label_contains (GTK_WIDGET (f->window), "vivarium-vmm"));
+  g_assert_false (label_contains (GTK_WIDGET (f->window), "disks[0]"));
+  g_assert_false (label_contains (GTK_WIDGET (f->window),
+                                  viv_machine_get_error_message (f->probe)));
+  shoot (GTK_WIDGET (f->window), "collection-start-refused");
+
+  /* The page: why in words, and the way to fix it instead of Start Again */
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "problem");
+  WAIT_UNTIL (label_contains (GTK_WIDGET (f->window), _("The Machine Could Not Start")),
+              TIMEOUT_MS);
+  g_assert_true (label_contains (GTK_WIDGET (f->window), _("The Machine Could Not Start")));
+  g_assert_true (label_contains (GTK_WIDGET (f->window),
+                                 viv_machine_get_error_message (f->probe)));
+  g_assert_false (label_contains (GTK_WIDGET (f->window), "disks[0]"));
+  g_assert_false (label_contains (GTK_WIDGET (f->window), _("_Start Again")));
+  button = viv_test_find_widget (GTK_WIDGET (page), GTK_TYPE_BUTTON,
+                                 _("Open _Disks Preferences"));
+  g_assert_nonnull (button);
+  g_assert_true (gtk_widget_get_mapped (button));
+  shoot (GTK_WIDGET (f->window), "machine-page-start-refused");
+
+  g_assert_true (gtk_widget_activate (button));
+  preferences = wait_preferences ();
+  g_assert_cmpstr (adw_preferences_window_get_visible_page_name (ADW_PREFERENCES_WINDOW (preferences)),
+                   ==, "disks");
+  gtk_window_close (GTK_WINDOW (preferences));
+  WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+
+  /* Show Log: the engine's words, start-up lines included */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.show-log", NULL));
+  preferences = wait_preferences ();
+  WAIT_UNTIL (!viv_machine_preferences_get_busy (preferences), TIMEOUT_MS);
+  log = viv_machine_preferences_dup_log (preferences);
+  g_assert_nonnull (log);
+  g_assert_nonnull (strstr (log, said));
+  g_assert_nonnull (strstr (log, "vivarium-vmm info: state: starting"));
+  g_assert_false (label_contains (GTK_WIDGET (preferences),
+                                  _("The log is empty: this machine has not run yet")));
+  shoot (GTK_WIDGET (preferences), "preferences-log-start-refused");
+  gtk_window_close (GTK_WINDOW (preferences));
+
+  if (saved != NULL)
+    g_setenv ("VIVARIUM_VMM", saved, TRUE);
+  else
+    g_unsetenv ("VIVARIUM_VMM");
+}
+
 static void
 test_close_running (Fixture       *f,
                     gconstpointer  data G_GNUC_UNUSED)
@@ -1297,6 +1381,7 @@ main (int   argc,
   ADD ("console-silent", test_console_silent);
   ADD ("force-off", test_force_off);
   ADD ("crash", test_crash);
+  ADD ("start-refused", test_start_refused);
   ADD ("close-running", test_close_running);
 
   status = g_test_run ();

@@ -1191,6 +1191,8 @@ test_start_fails (Fixture       *f,
 {
   g_autoptr(VivMachineConfig) config = probe_config ("No kernel", "mode=idle");
   g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *log = NULL;
   VivMachine *machine;
 
   if (vmm_path == NULL)
@@ -1207,8 +1209,102 @@ test_start_fails (Fixture       *f,
   g_test_message ("%s", error->message);
   g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_CRASHED);
   g_assert_nonnull (viv_machine_get_error_message (machine));
-  g_assert_nonnull (strstr (viv_machine_get_error_message (machine), "boot.kernel"));
+  /* field names belong in the log, not in what people read */
+  g_assert_null (strstr (viv_machine_get_error_message (machine), "boot.kernel"));
   g_assert_false (viv_machine_is_active (machine));
+  g_clear_error (&error);
+  viv_machine_read_log_async (machine, 64 * 1024, NULL, viv_test_store_result, &result);
+  log = viv_machine_read_log_finish (machine, viv_test_wait_result (&result), &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (log, "boot.kernel"));
+}
+
+/* A start the engine refuses, with a fake engine that says what the real
+ * one would (on stderr) and exits 1: no KVM needed. */
+typedef struct
+{
+  const char             *said;       /* its stderr */
+  int                     status;     /* its exit status */
+  VivMachineStartFailure  failure;
+  const char             *field;      /* in the log, not in the message */
+} StartFailure;
+
+static const StartFailure start_failures[] = {
+  { "vivarium-vmm: backing file base.qcow2 of /m/disk.qcow2 cannot be opened: "
+    "No such file or directory (disks[0].path)", 1,
+    VIV_MACHINE_START_FAILURE_DISK, "disks[0].path" },
+  { "vivarium-vmm: Cannot read the kernel: /m/vmlinuz is not a Linux kernel "
+    "(boot.kernel)", 1,
+    VIV_MACHINE_START_FAILURE_KERNEL, "boot.kernel" },
+  { "vivarium-vmm: /m: machine.json: memory_mib must be at least 16", 1,
+    VIV_MACHINE_START_FAILURE_SETTINGS, "memory_mib" },
+  { "vivarium-vmm: KVM is not available: /dev/kvm does not exist.", 2,
+    VIV_MACHINE_START_FAILURE_NO_KVM, "/dev/kvm" },
+  { "vivarium-vmm: Cannot start the virtual machine: Out of memory", 1,
+    VIV_MACHINE_START_FAILURE_OTHER, "Out of memory" },
+};
+
+static void
+test_start_refused (Fixture       *f,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *fake = g_build_filename (root, "fake-vmm", NULL);
+  g_autofree char *saved = g_strdup (g_getenv ("VIVARIUM_VMM"));
+
+  for (guint i = 0; i < G_N_ELEMENTS (start_failures); i++)
+    {
+      const StartFailure *sf = &start_failures[i];
+      g_autofree char *name = g_strdup_printf ("Refused %u", i);
+      g_autofree char *script =
+        g_strdup_printf ("#!/bin/sh\n"
+                         "echo '[    0.000100] vivarium-vmm info: state: starting' >&2\n"
+                         "echo '%s' >&2\n"
+                         "exit %d\n", sf->said, sf->status);
+      g_autoptr(VivMachineConfig) config = viv_machine_config_new (name, 64 * MIB, 1);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autofree char *log = NULL;
+      VivMachine *machine;
+      const char *message;
+
+      g_test_message ("engine says: %s", sf->said);
+      g_assert_true (g_file_set_contents (fake, script, -1, NULL));
+      g_assert_cmpint (g_chmod (fake, 0755), ==, 0);
+      g_setenv ("VIVARIUM_VMM", fake, TRUE);
+
+      config->boot.kind = VIV_BOOT_KIND_KERNEL;
+      config->boot.kernel = g_strdup ("/nonexistent/vmlinuz");
+      machine = create (f, g_steal_pointer (&config));
+      g_assert_cmpint (viv_machine_get_start_failure (machine), ==,
+                       VIV_MACHINE_START_FAILURE_NONE);
+      g_assert_false (START (machine, &error));
+      g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED);
+
+      /* not a crash: said in words, with what it is about */
+      g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_CRASHED);
+      g_assert_cmpint (viv_machine_get_start_failure (machine), ==, sf->failure);
+      g_assert_cmpstr (viv_machine_get_state_label (machine), ==, "Could Not Start");
+      message = viv_machine_get_error_message (machine);
+      g_assert_nonnull (message);
+      g_test_message ("the app says: %s", message);
+      g_assert_cmpstr (error->message, ==, message);
+      g_assert_null (strstr (message, sf->field));
+      g_assert_null (strstr (message, "vivarium-vmm"));
+      g_assert_false (viv_machine_is_active (machine));
+
+      /* the engine's words, start-up lines included, are in the log */
+      g_clear_error (&error);
+      viv_machine_read_log_async (machine, 64 * 1024, NULL, viv_test_store_result, &result);
+      log = viv_machine_read_log_finish (machine, viv_test_wait_result (&result), &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (strstr (log, sf->said));
+      g_assert_nonnull (strstr (log, "vivarium-vmm info: state: starting"));
+    }
+
+  if (saved != NULL)
+    g_setenv ("VIVARIUM_VMM", saved, TRUE);
+  else
+    g_unsetenv ("VIVARIUM_VMM");
 }
 
 static void
@@ -1514,6 +1610,7 @@ main (int   argc,
   ADD ("thumbnail", test_thumbnail);
   ADD ("many", test_many);
   ADD ("machine/start-fails", test_start_fails);
+  ADD ("machine/start-refused", test_start_refused);
   ADD ("machine/start-stop", test_start_stop);
   ADD ("machine/force-off", test_force_off);
   ADD ("machine/pause-resume", test_pause_resume);
