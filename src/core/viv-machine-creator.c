@@ -475,15 +475,61 @@ library_names (VivLibrary *library)
   return g_strv_builder_end (builder);
 }
 
-static char *
-basename_without_extension (const char *path)
+/* An extension is short, starts with a letter and is letters and digits
+ * ("iso", "qcow2"): so "vmlinuz-6.1.0-13-amd64" keeps its version. */
+static gboolean
+is_extension (const char *text)
 {
-  char *base = g_path_get_basename (path);
-  char *dot = strrchr (base, '.');
+  size_t len = strlen (text);
 
-  if (dot != NULL && dot != base)
+  if (len == 0 || len > 5 || !g_ascii_isalpha (text[0]))
+    return FALSE;
+  for (size_t i = 0; i < len; i++)
+    if (!g_ascii_isalnum (text[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/**
+ * viv_machine_name_from_file:
+ * @path: a disc image, disk image or kernel
+ *
+ * A name made from the file's name, for when the OS is not known:
+ * "debian-12.5.0-amd64_netinst.iso" gives "Debian 12.5.0 amd64 netinst"
+ * (without the extension, dashes and underscores as spaces, spaces
+ * collapsed, the first letter a capital).
+ *
+ * Returns: (transfer full) (nullable): the name, or %NULL when nothing is
+ *   left of the file's name
+ */
+char *
+viv_machine_name_from_file (const char *path)
+{
+  g_autofree char *base = NULL;
+  g_autoptr(GString) name = g_string_new (NULL);
+  char *dot;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  base = g_path_get_basename (path);
+  dot = strrchr (base, '.');
+  if (dot != NULL && dot != base && is_extension (dot + 1))
     *dot = '\0';
-  return base;
+  for (const char *p = base; *p != '\0'; p++)
+    {
+      char c = (*p == '-' || *p == '_' || g_ascii_isspace (*p)) ? ' ' : *p;
+
+      if (c == ' ' && (name->len == 0 || name->str[name->len - 1] == ' '))
+        continue;
+      g_string_append_c (name, c);
+    }
+  if (name->len > 0 && name->str[name->len - 1] == ' ')
+    g_string_truncate (name, name->len - 1);
+  /* A hidden file's dot alone, or "." and "/" */
+  if (name->len == 0 || strcmp (name->str, ".") == 0 || strcmp (name->str, "/") == 0)
+    return NULL;
+  name->str[0] = g_ascii_toupper (name->str[0]);
+  return g_string_free (g_steal_pointer (&name), FALSE);
 }
 
 static gboolean
@@ -492,22 +538,29 @@ is_generic (OsinfoOs *os)
   return g_str_has_prefix (osinfo_entity_get_id (OSINFO_ENTITY (os)), "http://libosinfo.org/");
 }
 
+/* The OS's name when known, else the file's (a disc's volume label, such
+ * as "ISOIMAGE", says little: the file's name was chosen by a person) */
 static char *
 base_name (VivMachineCreator *self)
 {
-  if (self->media != NULL && self->os == NULL)
-    {
-      if (viv_media_get_os_match (self->media) != VIV_MEDIA_OS_UNKNOWN)
-        return g_strdup (viv_media_get_name (self->media));
-      if (viv_media_get_volume_id (self->media) != NULL)
-        return g_strdup (viv_media_get_volume_id (self->media));
-      return basename_without_extension (viv_media_get_path (self->media));
-    }
+  const char *file = NULL;
+  char *name = NULL;
+
   if (self->os != NULL && !is_generic (self->os))
     return g_strdup (osinfo_product_get_name (OSINFO_PRODUCT (self->os)));
-  if (self->image_path != NULL)
-    return basename_without_extension (self->image_path);
-  return g_strdup (_("New Machine"));
+  if (self->media != NULL && self->os == NULL &&
+      viv_media_get_os_match (self->media) != VIV_MEDIA_OS_UNKNOWN)
+    return g_strdup (viv_media_get_name (self->media));
+
+  if (self->media != NULL)
+    file = viv_media_get_path (self->media);
+  else if (self->image_path != NULL)
+    file = self->image_path;
+  else if (self->kernel != NULL)
+    file = self->kernel;
+  if (file != NULL)
+    name = viv_machine_name_from_file (file);
+  return name != NULL ? name : g_strdup (_("New Machine"));
 }
 
 /**

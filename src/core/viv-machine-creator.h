@@ -93,6 +93,7 @@ VivMachine        *viv_machine_creator_create_finish    (VivMachineCreator   *se
 
 char              *viv_machine_make_unique_name         (const char          *base,
                                                          const char * const  *taken);
+char              *viv_machine_name_from_file           (const char          *path);
 
 /* Test only: called in the worker thread at each step ("folder", "disk",
  * "boot-files", "copy", "config", "commit") and at each progress report

@@ -595,6 +595,19 @@ test_iso_unknown (Fixture       *f,
   g_assert_true (action_enabled (f, "wizard.next"));
   shoot (GTK_WIDGET (f->wizard), "wizard-iso-unknown");
 
+  /* Named from the file ("something.iso"), not the disc's label */
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "resources");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+  g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), ==, "Something");
+  g_assert_false (shows_text (f, "SOMETHING_ELSE"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-unknown-review");
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "resources");
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "media");
+
   /* Choose it by hand */
   g_assert_true (act (f, "wizard.show-os-list"));
   wait_page (f, "os");
@@ -1054,6 +1067,15 @@ test_kernel (Fixture       *f,
   g_assert_nonnull (strstr (row_subtitle (f, _("Resources")), _("no disk")));
   g_assert_true (gtk_widget_get_sensitive (find_row (f, ADW_TYPE_ACTION_ROW,
                                                      _("_Start the Machine"))));
+  /* Named from the kernel's file, not "New Machine" */
+  {
+    g_autofree char *proposed = viv_machine_name_from_file (kernel);
+
+    g_assert_nonnull (proposed);
+    g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), ==, proposed);
+    g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), !=, _("New Machine"));
+    shoot (GTK_WIDGET (f->wizard), "wizard-kernel-review-name");
+  }
   gtk_editable_set_text (entry_of (f, _("Name")), "Probe");
   g_object_set (f->wizard, "start-machine", have_kvm, NULL);
   shoot (GTK_WIDGET (f->wizard), "wizard-kernel-review");
