@@ -57,6 +57,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -1113,6 +1114,97 @@ out:
   return ok;
 }
 
+/**
+ * viv_machine_check_image_writable:
+ * @path: a disk image
+ * @error: the reason, for people
+ *
+ * Whether a machine could write to the disk image @path where it is (with
+ * %VIV_DISK_IMPORT_REFERENCE): not on a read-only file system, and
+ * writable by us. Checked when the image is chosen and again when the
+ * machine is made, rather than failing at each start. Blocks on the file
+ * system: call it in a worker thread (viv_machine_check_image_writable_async()).
+ *
+ * Returns: %TRUE if it could; else %FALSE with @error set
+ *   (%G_IO_ERROR_READ_ONLY for a read-only file system)
+ */
+gboolean
+viv_machine_check_image_writable (const char  *path,
+                                  GError     **error)
+{
+  struct statvfs fs;
+  int saved;
+
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  /* The file system first: root may write any file, but not there */
+  if ((statvfs (path, &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0) ||
+      (access (path, W_OK) != 0 && errno == EROFS))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY,
+                           _("The disk image is on a read-only file system: a machine cannot "
+                             "change it there, so it has to be copied"));
+      return FALSE;
+    }
+  if (access (path, W_OK) != 0)
+    {
+      saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   /* Translators: %s says why ("Permission denied") */
+                   _("A machine cannot change the disk image where it is (%s), so it "
+                     "has to be copied"), g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+check_writable_thread (GTask        *task,
+                       gpointer      source_object G_GNUC_UNUSED,
+                       gpointer      task_data,
+                       GCancellable *cancellable G_GNUC_UNUSED)
+{
+  GError *error = NULL;
+
+  if (viv_machine_check_image_writable (task_data, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/**
+ * viv_machine_check_image_writable_async:
+ *
+ * viv_machine_check_image_writable() in a worker thread.
+ */
+void
+viv_machine_check_image_writable_async (const char          *path,
+                                        GCancellable        *cancellable,
+                                        GAsyncReadyCallback  callback,
+                                        gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (path != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_check_image_writable_async);
+  g_task_set_task_data (task, g_strdup (path), g_free);
+  g_task_run_in_thread (task, check_writable_thread);
+}
+
+gboolean
+viv_machine_check_image_writable_finish (GAsyncResult  *result,
+                                         GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_check_image_writable_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 static gboolean
 import_image (CreateData  *data,
               GError     **error)
@@ -1130,6 +1222,9 @@ import_image (CreateData  *data,
 
   if (data->import == VIV_DISK_IMPORT_REFERENCE)
     {
+      /* Now rather than "Read-only file system" at each start */
+      if (!viv_machine_check_image_writable (data->image_path, error))
+        return FALSE;
       g_ptr_array_add (data->config->disks, viv_disk_config_new (data->image_path, format));
       return TRUE;
     }

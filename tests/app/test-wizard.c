@@ -23,6 +23,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1004,6 +1005,79 @@ test_disk_image (Fixture       *f,
   g_assert_cmpuint (count_machine_dirs (), ==, 2);
 }
 
+static char *
+disk_import (Fixture *f)
+{
+  char *import = NULL;
+
+  g_object_get (f->wizard, "disk-import", &import, NULL);
+  return import;
+}
+
+/* Issue 15: an image on a read-only file system, used where it is, was
+ * accepted without a word and failed at every start ("Read-only file
+ * system"). Now "Use the Image Where It Is" says why it cannot, and the
+ * image is copied instead. */
+static void
+test_disk_image_read_only (Fixture       *f,
+                           gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *dir = g_build_filename (root, "read-only", NULL);
+  g_autofree char *image = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *import = NULL;
+  GtkWidget *row;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  image = make_image ("read-only/shared.qcow2", "qcow2", GIB);
+  if (!viv_test_mount_read_only (dir, &reason))
+    {
+      g_test_skip (reason);
+      return;
+    }
+
+  /* Chosen to be used where it is, before the image */
+  g_assert_true (act_s (f, "wizard.disk-import", "reference"));
+  g_assert_true (act_s (f, "wizard.choose-disk-image", image));
+  wait_page (f, "disk-image");
+  import = disk_import (f);
+  g_assert_cmpstr (import, ==, "copy");
+  row = find_row (f, ADW_TYPE_ACTION_ROW, _("Use the Image Where It Is"));
+  g_assert_nonnull (row);
+  g_assert_true (gtk_widget_has_css_class (row, "warning"));
+  g_assert_false (gtk_widget_get_sensitive (adw_action_row_get_activatable_widget (
+    ADW_ACTION_ROW (row))));
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), ==,
+                   _("The disk image is on a read-only file system: a machine cannot change "
+                     "it there, so it has to be copied"));
+  g_assert_true (action_enabled (f, "wizard.next"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-disk-image-read-only");
+
+  /* Asked again: still copied */
+  g_assert_true (act_s (f, "wizard.disk-import", "reference"));
+  g_clear_pointer (&import, g_free);
+  import = disk_import (f);
+  g_assert_cmpstr (import, ==, "copy");
+  g_assert_cmpint (viv_machine_creator_get_source (viv_wizard_get_creator (f->wizard)), ==,
+                   VIV_CREATOR_SOURCE_DISK_IMAGE);
+
+  /* Another image, writable, may be used where it is again */
+  {
+    g_autofree char *other = make_image ("writable.qcow2", "qcow2", GIB);
+
+    g_assert_true (act_s (f, "wizard.choose-disk-image", other));
+    wait_page (f, "disk-image");
+    g_assert_false (gtk_widget_has_css_class (row, "warning"));
+    g_assert_true (gtk_widget_get_sensitive (adw_action_row_get_activatable_widget (
+      ADW_ACTION_ROW (row))));
+    g_assert_true (act_s (f, "wizard.disk-import", "reference"));
+    g_clear_pointer (&import, g_free);
+    import = disk_import (f);
+    g_assert_cmpstr (import, ==, "reference");
+  }
+  g_assert_cmpint (umount2 (dir, MNT_DETACH), ==, 0);
+}
+
 /* A kernel of one's own: its files checked before going on; the probe
  * guest, where it can run, starts at once and shows on its page */
 static void
@@ -1373,6 +1447,7 @@ main (int   argc,
 {
   int status;
 
+  viv_test_private_mounts ();
   root = viv_test_ui_init (&argc, &argv);
   if (g_getenv ("LANGUAGE") != NULL && g_str_has_prefix (g_getenv ("LANGUAGE"), "ru"))
     shot_suffix = "-ru";
@@ -1395,6 +1470,7 @@ main (int   argc,
   ADD ("drop", test_drop);
   ADD ("not-regular", test_not_regular);
   ADD ("disk-image", test_disk_image);
+  ADD ("disk-image-read-only", test_disk_image_read_only);
   ADD ("kernel", test_kernel);
   ADD ("os", test_os);
   ADD ("create-stopped", test_create_stopped);

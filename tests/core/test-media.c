@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1670,6 +1671,67 @@ test_proposed_names (Fixture       *f,
     }
 }
 
+/* Issue 15: an image on a read-only file system, used where it is, failed
+ * at every start ("Read-only file system"): now said when it is chosen and
+ * refused at creation; copied, it is fine */
+static void
+test_read_only_image (Fixture       *f,
+                      gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *dir = g_build_filename (root, "read-only", NULL);
+  g_autofree char *image = NULL;
+  g_autofree char *reason = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  image = make_qcow2 ("read-only/image.qcow2");
+  g_assert_true (viv_machine_check_image_writable (image, &error));
+  g_assert_no_error (error);
+  if (!viv_test_mount_read_only (dir, &reason))
+    {
+      g_test_skip (reason);
+      return;
+    }
+
+  g_assert_false (viv_machine_check_image_writable (image, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY);
+  g_clear_error (&error);
+  {
+    g_autoptr(GAsyncResult) result = NULL;
+
+    viv_machine_check_image_writable_async (image, NULL, viv_test_store_result, &result);
+    g_assert_false (viv_machine_check_image_writable_finish (viv_test_wait_result (&result),
+                                                             &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY);
+    g_clear_error (&error);
+  }
+
+  /* Used where it is: refused, and nothing left behind */
+  {
+    g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+    g_autoptr(VivMachine) machine = NULL;
+
+    viv_machine_creator_set_disk_image (creator, image, VIV_DISK_IMPORT_REFERENCE);
+    machine = create (creator, NULL, NULL, &error);
+    g_assert_null (machine);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY);
+    g_clear_error (&error);
+    assert_no_leftovers (f, 0);
+  }
+  /* Copied: the copy is the machine's, and writable */
+  {
+    g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+    g_autoptr(VivMachine) machine = NULL;
+
+    viv_machine_creator_set_disk_image (creator, image, VIV_DISK_IMPORT_COPY);
+    machine = create (creator, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (machine);
+    assert_no_leftovers (f, 1);
+  }
+  g_assert_cmpint (umount2 (dir, MNT_DETACH), ==, 0);
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 /* A FIFO blocks open() until someone writes to it: refused before it is
@@ -1718,6 +1780,7 @@ main (int   argc,
 {
   int status;
 
+  viv_test_private_mounts ();
   root = viv_test_init (&argc, &argv);
   data_home = g_build_filename (root, "data", NULL);
 
@@ -1750,6 +1813,7 @@ main (int   argc,
   ADD ("hook-per-creator", test_create_hook_per_creator);
   ADD ("unique-names", test_unique_names);
   ADD ("proposed-names", test_proposed_names);
+  ADD ("read-only-image", test_read_only_image);
   ADD ("progress-bytes", test_create_progress_bytes);
   ADD ("staging-lock", test_create_staging_lock);
 #undef ADD
