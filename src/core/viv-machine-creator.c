@@ -57,6 +57,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -475,15 +476,61 @@ library_names (VivLibrary *library)
   return g_strv_builder_end (builder);
 }
 
-static char *
-basename_without_extension (const char *path)
+/* An extension is short, starts with a letter and is letters and digits
+ * ("iso", "qcow2"): so "vmlinuz-6.1.0-13-amd64" keeps its version. */
+static gboolean
+is_extension (const char *text)
 {
-  char *base = g_path_get_basename (path);
-  char *dot = strrchr (base, '.');
+  size_t len = strlen (text);
 
-  if (dot != NULL && dot != base)
+  if (len == 0 || len > 5 || !g_ascii_isalpha (text[0]))
+    return FALSE;
+  for (size_t i = 0; i < len; i++)
+    if (!g_ascii_isalnum (text[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/**
+ * viv_machine_name_from_file:
+ * @path: a disc image, disk image or kernel
+ *
+ * A name made from the file's name, for when the OS is not known:
+ * "debian-12.5.0-amd64_netinst.iso" gives "Debian 12.5.0 amd64 netinst"
+ * (without the extension, dashes and underscores as spaces, spaces
+ * collapsed, the first letter a capital).
+ *
+ * Returns: (transfer full) (nullable): the name, or %NULL when nothing is
+ *   left of the file's name
+ */
+char *
+viv_machine_name_from_file (const char *path)
+{
+  g_autofree char *base = NULL;
+  g_autoptr(GString) name = g_string_new (NULL);
+  char *dot;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  base = g_path_get_basename (path);
+  dot = strrchr (base, '.');
+  if (dot != NULL && dot != base && is_extension (dot + 1))
     *dot = '\0';
-  return base;
+  for (const char *p = base; *p != '\0'; p++)
+    {
+      char c = (*p == '-' || *p == '_' || g_ascii_isspace (*p)) ? ' ' : *p;
+
+      if (c == ' ' && (name->len == 0 || name->str[name->len - 1] == ' '))
+        continue;
+      g_string_append_c (name, c);
+    }
+  if (name->len > 0 && name->str[name->len - 1] == ' ')
+    g_string_truncate (name, name->len - 1);
+  /* A hidden file's dot alone, or "." and "/" */
+  if (name->len == 0 || strcmp (name->str, ".") == 0 || strcmp (name->str, "/") == 0)
+    return NULL;
+  name->str[0] = g_ascii_toupper (name->str[0]);
+  return g_string_free (g_steal_pointer (&name), FALSE);
 }
 
 static gboolean
@@ -492,22 +539,29 @@ is_generic (OsinfoOs *os)
   return g_str_has_prefix (osinfo_entity_get_id (OSINFO_ENTITY (os)), "http://libosinfo.org/");
 }
 
+/* The OS's name when known, else the file's (a disc's volume label, such
+ * as "ISOIMAGE", says little: the file's name was chosen by a person) */
 static char *
 base_name (VivMachineCreator *self)
 {
-  if (self->media != NULL && self->os == NULL)
-    {
-      if (viv_media_get_os_match (self->media) != VIV_MEDIA_OS_UNKNOWN)
-        return g_strdup (viv_media_get_name (self->media));
-      if (viv_media_get_volume_id (self->media) != NULL)
-        return g_strdup (viv_media_get_volume_id (self->media));
-      return basename_without_extension (viv_media_get_path (self->media));
-    }
+  const char *file = NULL;
+  char *name = NULL;
+
   if (self->os != NULL && !is_generic (self->os))
     return g_strdup (osinfo_product_get_name (OSINFO_PRODUCT (self->os)));
-  if (self->image_path != NULL)
-    return basename_without_extension (self->image_path);
-  return g_strdup (_("New Machine"));
+  if (self->media != NULL && self->os == NULL &&
+      viv_media_get_os_match (self->media) != VIV_MEDIA_OS_UNKNOWN)
+    return g_strdup (viv_media_get_name (self->media));
+
+  if (self->media != NULL)
+    file = viv_media_get_path (self->media);
+  else if (self->image_path != NULL)
+    file = self->image_path;
+  else if (self->kernel != NULL)
+    file = self->kernel;
+  if (file != NULL)
+    name = viv_machine_name_from_file (file);
+  return name != NULL ? name : g_strdup (_("New Machine"));
 }
 
 /**
@@ -1060,6 +1114,97 @@ out:
   return ok;
 }
 
+/**
+ * viv_machine_check_image_writable:
+ * @path: a disk image
+ * @error: the reason, for people
+ *
+ * Whether a machine could write to the disk image @path where it is (with
+ * %VIV_DISK_IMPORT_REFERENCE): not on a read-only file system, and
+ * writable by us. Checked when the image is chosen and again when the
+ * machine is made, rather than failing at each start. Blocks on the file
+ * system: call it in a worker thread (viv_machine_check_image_writable_async()).
+ *
+ * Returns: %TRUE if it could; else %FALSE with @error set
+ *   (%G_IO_ERROR_READ_ONLY for a read-only file system)
+ */
+gboolean
+viv_machine_check_image_writable (const char  *path,
+                                  GError     **error)
+{
+  struct statvfs fs;
+  int saved;
+
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  /* The file system first: root may write any file, but not there */
+  if ((statvfs (path, &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0) ||
+      (access (path, W_OK) != 0 && errno == EROFS))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY,
+                           _("The disk image is on a read-only file system: a machine cannot "
+                             "change it there, so it has to be copied"));
+      return FALSE;
+    }
+  if (access (path, W_OK) != 0)
+    {
+      saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   /* Translators: %s says why ("Permission denied") */
+                   _("A machine cannot change the disk image where it is (%s), so it "
+                     "has to be copied"), g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+check_writable_thread (GTask        *task,
+                       gpointer      source_object G_GNUC_UNUSED,
+                       gpointer      task_data,
+                       GCancellable *cancellable G_GNUC_UNUSED)
+{
+  GError *error = NULL;
+
+  if (viv_machine_check_image_writable (task_data, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/**
+ * viv_machine_check_image_writable_async:
+ *
+ * viv_machine_check_image_writable() in a worker thread.
+ */
+void
+viv_machine_check_image_writable_async (const char          *path,
+                                        GCancellable        *cancellable,
+                                        GAsyncReadyCallback  callback,
+                                        gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (path != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_check_image_writable_async);
+  g_task_set_task_data (task, g_strdup (path), g_free);
+  g_task_run_in_thread (task, check_writable_thread);
+}
+
+gboolean
+viv_machine_check_image_writable_finish (GAsyncResult  *result,
+                                         GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_check_image_writable_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 static gboolean
 import_image (CreateData  *data,
               GError     **error)
@@ -1077,6 +1222,9 @@ import_image (CreateData  *data,
 
   if (data->import == VIV_DISK_IMPORT_REFERENCE)
     {
+      /* Now rather than "Read-only file system" at each start */
+      if (!viv_machine_check_image_writable (data->image_path, error))
+        return FALSE;
       g_ptr_array_add (data->config->disks, viv_disk_config_new (data->image_path, format));
       return TRUE;
     }

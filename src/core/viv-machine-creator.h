@@ -93,6 +93,16 @@ VivMachine        *viv_machine_creator_create_finish    (VivMachineCreator   *se
 
 char              *viv_machine_make_unique_name         (const char          *base,
                                                          const char * const  *taken);
+char              *viv_machine_name_from_file           (const char          *path);
+
+gboolean           viv_machine_check_image_writable     (const char          *path,
+                                                         GError             **error);
+void               viv_machine_check_image_writable_async (const char        *path,
+                                                           GCancellable      *cancellable,
+                                                           GAsyncReadyCallback callback,
+                                                           gpointer           user_data);
+gboolean           viv_machine_check_image_writable_finish (GAsyncResult     *result,
+                                                            GError          **error);
 
 /* Test only: called in the worker thread at each step ("folder", "disk",
  * "boot-files", "copy", "config", "commit") and at each progress report

@@ -47,6 +47,7 @@ struct _VivWizard
   guint64            disk_actual_size;
   gboolean           disk_ok;
   char              *disk_import;         /* "copy" or "reference" */
+  char              *disk_write_problem;  /* why it cannot be used where it is */
 
   /* A kernel */
   GCancellable      *kernel_cancellable;  /* checking the files are there */
@@ -83,6 +84,8 @@ struct _VivWizard
   AdwActionRow      *media_boot_row;
   AdwStatusPage     *media_error_page;
   AdwActionRow      *disk_file_row;
+  AdwActionRow      *reference_row;
+  GtkCheckButton    *reference_check;
   GtkSpinner        *disk_spinner;
   AdwEntryRow       *kernel_entry;
   AdwEntryRow       *initrd_entry;

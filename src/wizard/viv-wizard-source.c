@@ -8,7 +8,8 @@
  *   one does not flash it;
  * - a disk image (wizard.open-disk-image, wizard.choose-disk-image): its
  *   header read in a worker thread (format, size), then copied or used
- *   where it is (wizard.disk-import);
+ *   where it is (wizard.disk-import), which an image on a read-only file
+ *   system cannot be;
  * - a kernel (wizard.show-kernel, wizard.choose-kernel): its files checked
  *   off the main thread before going on, the kernel's boot protocol with
  *   the engine's detection (viv-kernel);
@@ -506,6 +507,49 @@ choose_iso_action (GtkWidget  *widget,
 /* --- a disk image ------------------------------------------------------------------- */
 
 static void
+show_reference_row (VivWizard *self)
+{
+  gboolean problem = self->disk_write_problem != NULL;
+
+  adw_action_row_set_subtitle (self->reference_row,
+                               problem ? self->disk_write_problem
+                                       : _("Quicker and takes no space, but the machine changes "
+                                           "the image"));
+  if (problem)
+    gtk_widget_add_css_class (GTK_WIDGET (self->reference_row), "warning");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (self->reference_row), "warning");
+  /* The row stays readable: only its choice is off */
+  gtk_widget_set_sensitive (GTK_WIDGET (self->reference_check), !problem);
+}
+
+/* An image on a read-only file system (a disc, a read-only share) can only
+ * be copied: say so on "Use the Image Where It Is", and choose the copy */
+static void
+on_disk_writable_checked (GObject      *object G_GNUC_UNUSED,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  g_autoptr(VivWizard) self = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean writable = viv_machine_check_image_writable_finish (result, &error);
+
+  if (self->disposed || g_task_get_cancellable (G_TASK (result)) != self->disk_cancellable)
+    return;
+  g_clear_object (&self->disk_cancellable);
+  gtk_spinner_stop (self->disk_spinner);
+
+  g_clear_pointer (&self->disk_write_problem, g_free);
+  if (!writable)
+    {
+      self->disk_write_problem = g_strdup (error->message);
+      viv_wizard_set_disk_import (self, "copy");
+    }
+  show_reference_row (self);
+  viv_wizard_update_actions (self);
+}
+
+static void
 on_disk_info (GObject      *object G_GNUC_UNUSED,
               GAsyncResult *result,
               gpointer      user_data)
@@ -540,6 +584,12 @@ on_disk_info (GObject      *object G_GNUC_UNUSED,
        * and where it is */
       subtitle = g_strdup_printf (_("%s, %s — %s"), format, size, self->disk_path);
       adw_action_row_set_subtitle (self->disk_file_row, subtitle);
+
+      /* Whether it can be used where it is, before anyone chooses to */
+      gtk_spinner_start (self->disk_spinner);
+      self->disk_cancellable = g_cancellable_new ();
+      viv_machine_check_image_writable_async (self->disk_path, self->disk_cancellable,
+                                              on_disk_writable_checked, g_object_ref (self));
     }
   viv_wizard_update_actions (self);
 }
@@ -556,6 +606,8 @@ choose_disk_image (VivWizard  *self,
   self->disk_path = g_canonicalize_filename (path, NULL);
   self->disk_ok = FALSE;
   g_clear_pointer (&self->disk_format, g_free);
+  g_clear_pointer (&self->disk_write_problem, g_free);
+  show_reference_row (self);
   viv_machine_creator_set_disk_image (self->creator, self->disk_path,
                                       g_strcmp0 (self->disk_import, "reference") == 0
                                       ? VIV_DISK_IMPORT_REFERENCE : VIV_DISK_IMPORT_COPY);
@@ -592,6 +644,9 @@ viv_wizard_set_disk_import (VivWizard  *self,
       return;
     }
   if (g_strcmp0 (self->disk_import, import) == 0)
+    return;
+  /* It would fail at every start */
+  if (g_strcmp0 (import, "reference") == 0 && self->disk_write_problem != NULL)
     return;
   g_free (self->disk_import);
   self->disk_import = g_strdup (import);

@@ -407,6 +407,7 @@ viv_wizard_finalize (GObject *object)
   g_free (self->pending_os_id);
   g_free (self->os_list_from);
   g_free (self->disk_import);
+  g_free (self->disk_write_problem);
 
   G_OBJECT_CLASS (viv_wizard_parent_class)->finalize (object);
 }
@@ -549,6 +550,8 @@ viv_wizard_class_init (VivWizardClass *klass)
   BIND (media_boot_row);
   BIND (media_error_page);
   BIND (disk_file_row);
+  BIND (reference_row);
+  BIND (reference_check);
   BIND (disk_spinner);
   BIND (kernel_entry);
   BIND (initrd_entry);

@@ -23,6 +23,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -595,6 +596,19 @@ test_iso_unknown (Fixture       *f,
   g_assert_true (action_enabled (f, "wizard.next"));
   shoot (GTK_WIDGET (f->wizard), "wizard-iso-unknown");
 
+  /* Named from the file ("something.iso"), not the disc's label */
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "resources");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+  g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), ==, "Something");
+  g_assert_false (shows_text (f, "SOMETHING_ELSE"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-unknown-review");
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "resources");
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "media");
+
   /* Choose it by hand */
   g_assert_true (act (f, "wizard.show-os-list"));
   wait_page (f, "os");
@@ -991,6 +1005,79 @@ test_disk_image (Fixture       *f,
   g_assert_cmpuint (count_machine_dirs (), ==, 2);
 }
 
+static char *
+disk_import (Fixture *f)
+{
+  char *import = NULL;
+
+  g_object_get (f->wizard, "disk-import", &import, NULL);
+  return import;
+}
+
+/* Issue 15: an image on a read-only file system, used where it is, was
+ * accepted without a word and failed at every start ("Read-only file
+ * system"). Now "Use the Image Where It Is" says why it cannot, and the
+ * image is copied instead. */
+static void
+test_disk_image_read_only (Fixture       *f,
+                           gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *dir = g_build_filename (root, "read-only", NULL);
+  g_autofree char *image = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *import = NULL;
+  GtkWidget *row;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  image = make_image ("read-only/shared.qcow2", "qcow2", GIB);
+  if (!viv_test_mount_read_only (dir, &reason))
+    {
+      g_test_skip (reason);
+      return;
+    }
+
+  /* Chosen to be used where it is, before the image */
+  g_assert_true (act_s (f, "wizard.disk-import", "reference"));
+  g_assert_true (act_s (f, "wizard.choose-disk-image", image));
+  wait_page (f, "disk-image");
+  import = disk_import (f);
+  g_assert_cmpstr (import, ==, "copy");
+  row = find_row (f, ADW_TYPE_ACTION_ROW, _("Use the Image Where It Is"));
+  g_assert_nonnull (row);
+  g_assert_true (gtk_widget_has_css_class (row, "warning"));
+  g_assert_false (gtk_widget_get_sensitive (adw_action_row_get_activatable_widget (
+    ADW_ACTION_ROW (row))));
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), ==,
+                   _("The disk image is on a read-only file system: a machine cannot change "
+                     "it there, so it has to be copied"));
+  g_assert_true (action_enabled (f, "wizard.next"));
+  shoot (GTK_WIDGET (f->wizard), "wizard-disk-image-read-only");
+
+  /* Asked again: still copied */
+  g_assert_true (act_s (f, "wizard.disk-import", "reference"));
+  g_clear_pointer (&import, g_free);
+  import = disk_import (f);
+  g_assert_cmpstr (import, ==, "copy");
+  g_assert_cmpint (viv_machine_creator_get_source (viv_wizard_get_creator (f->wizard)), ==,
+                   VIV_CREATOR_SOURCE_DISK_IMAGE);
+
+  /* Another image, writable, may be used where it is again */
+  {
+    g_autofree char *other = make_image ("writable.qcow2", "qcow2", GIB);
+
+    g_assert_true (act_s (f, "wizard.choose-disk-image", other));
+    wait_page (f, "disk-image");
+    g_assert_false (gtk_widget_has_css_class (row, "warning"));
+    g_assert_true (gtk_widget_get_sensitive (adw_action_row_get_activatable_widget (
+      ADW_ACTION_ROW (row))));
+    g_assert_true (act_s (f, "wizard.disk-import", "reference"));
+    g_clear_pointer (&import, g_free);
+    import = disk_import (f);
+    g_assert_cmpstr (import, ==, "reference");
+  }
+  g_assert_cmpint (umount2 (dir, MNT_DETACH), ==, 0);
+}
+
 /* A kernel of one's own: its files checked before going on; the probe
  * guest, where it can run, starts at once and shows on its page */
 static void
@@ -1054,6 +1141,15 @@ test_kernel (Fixture       *f,
   g_assert_nonnull (strstr (row_subtitle (f, _("Resources")), _("no disk")));
   g_assert_true (gtk_widget_get_sensitive (find_row (f, ADW_TYPE_ACTION_ROW,
                                                      _("_Start the Machine"))));
+  /* Named from the kernel's file, not "New Machine" */
+  {
+    g_autofree char *proposed = viv_machine_name_from_file (kernel);
+
+    g_assert_nonnull (proposed);
+    g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), ==, proposed);
+    g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), !=, _("New Machine"));
+    shoot (GTK_WIDGET (f->wizard), "wizard-kernel-review-name");
+  }
   gtk_editable_set_text (entry_of (f, _("Name")), "Probe");
   g_object_set (f->wizard, "start-machine", have_kvm, NULL);
   shoot (GTK_WIDGET (f->wizard), "wizard-kernel-review");
@@ -1351,6 +1447,7 @@ main (int   argc,
 {
   int status;
 
+  viv_test_private_mounts ();
   root = viv_test_ui_init (&argc, &argv);
   if (g_getenv ("LANGUAGE") != NULL && g_str_has_prefix (g_getenv ("LANGUAGE"), "ru"))
     shot_suffix = "-ru";
@@ -1373,6 +1470,7 @@ main (int   argc,
   ADD ("drop", test_drop);
   ADD ("not-regular", test_not_regular);
   ADD ("disk-image", test_disk_image);
+  ADD ("disk-image-read-only", test_disk_image_read_only);
   ADD ("kernel", test_kernel);
   ADD ("os", test_os);
   ADD ("create-stopped", test_create_stopped);

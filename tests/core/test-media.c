@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1176,10 +1177,10 @@ test_create_disk_image (Fixture       *f,
     const char     *name;
   } cases[] = {
     { qcow2, VIV_DISK_IMPORT_COPY, "disk.qcow2", VIV_DISK_FORMAT_QCOW2, "qcow2", 256 * MIB,
-      "cloud-image" },
-    { raw, VIV_DISK_IMPORT_COPY, "disk.img", VIV_DISK_FORMAT_RAW, "raw", 64 * MIB, "old-disk" },
+      "Cloud image" },
+    { raw, VIV_DISK_IMPORT_COPY, "disk.img", VIV_DISK_FORMAT_RAW, "raw", 64 * MIB, "Old disk" },
     { qcow2, VIV_DISK_IMPORT_REFERENCE, NULL, VIV_DISK_FORMAT_QCOW2, "qcow2", 256 * MIB,
-      "cloud-image (2)" },
+      "Cloud image (2)" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -1605,6 +1606,132 @@ test_unique_names (Fixture       *f,
   assert_no_leftovers (f, G_N_ELEMENTS (expected));
 }
 
+/* Issue 15: a name from the OS when known, else from the file's name, never
+ * from the disc's volume label ("SOMETHING_ELSE", "ISOIMAGE"), and one
+ * for a kernel too, not "New Machine" */
+static void
+test_proposed_names (Fixture       *f,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  static const struct { const char *file; const char *name; } files[] = {
+    { "/tmp/debian-12.5.0-amd64_netinst.iso", "Debian 12.5.0 amd64 netinst" },
+    { "/tmp/my__cloud--image.qcow2", "My cloud image" },
+    { "/boot/vmlinuz-6.1.0-13-amd64", "Vmlinuz 6.1.0 13 amd64" },
+    { "/tmp/bzImage", "BzImage" },
+    { "/tmp/--.img", NULL },
+  };
+  g_autoptr(VivMedia) media = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *name = viv_machine_name_from_file (files[i].file);
+
+      g_assert_cmpstr (name, ==, files[i].name);
+    }
+
+  {
+    g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+    g_autofree char *name = NULL;
+    g_autofree char *chosen = NULL;
+
+    viv_machine_creator_set_kernel (creator, "/boot/vmlinuz-6.1.0-13-amd64", NULL, NULL);
+    name = viv_machine_creator_dup_name (creator);
+    g_assert_cmpstr (name, ==, "Vmlinuz 6.1.0 13 amd64");
+    viv_machine_creator_set_os (creator, find_os ("debian11"));
+    chosen = viv_machine_creator_dup_name (creator);
+    g_assert_cmpstr (chosen, ==, "Debian 11");
+  }
+  {
+    g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+    g_autofree char *name = NULL;
+
+    viv_machine_creator_set_disk_image (creator, "/tmp/my_cloud-image.qcow2",
+                                        VIV_DISK_IMPORT_COPY);
+    name = viv_machine_creator_dup_name (creator);
+    g_assert_cmpstr (name, ==, "My cloud image");
+  }
+
+  NEED_ISOS ();
+  media = detect_ok (iso_unknown);
+  g_assert_cmpint (viv_media_get_os_match (media), ==, VIV_MEDIA_OS_UNKNOWN);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+      g_autoptr(VivMachine) machine = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *name = NULL;
+
+      viv_machine_creator_set_iso (creator, media, FALSE);
+      viv_machine_creator_set_disk_size (creator, 0);
+      name = viv_machine_creator_dup_name (creator);
+      /* "something.iso", labelled "SOMETHING_ELSE" */
+      g_assert_cmpstr (name, ==, i == 0 ? "Something" : "Something (2)");
+      machine = create (creator, NULL, NULL, &error);
+      g_assert_no_error (error);
+    }
+}
+
+/* Issue 15: an image on a read-only file system, used where it is, failed
+ * at every start ("Read-only file system"): now said when it is chosen and
+ * refused at creation; copied, it is fine */
+static void
+test_read_only_image (Fixture       *f,
+                      gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *dir = g_build_filename (root, "read-only", NULL);
+  g_autofree char *image = NULL;
+  g_autofree char *reason = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  image = make_qcow2 ("read-only/image.qcow2");
+  g_assert_true (viv_machine_check_image_writable (image, &error));
+  g_assert_no_error (error);
+  if (!viv_test_mount_read_only (dir, &reason))
+    {
+      g_test_skip (reason);
+      return;
+    }
+
+  g_assert_false (viv_machine_check_image_writable (image, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY);
+  g_clear_error (&error);
+  {
+    g_autoptr(GAsyncResult) result = NULL;
+
+    viv_machine_check_image_writable_async (image, NULL, viv_test_store_result, &result);
+    g_assert_false (viv_machine_check_image_writable_finish (viv_test_wait_result (&result),
+                                                             &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY);
+    g_clear_error (&error);
+  }
+
+  /* Used where it is: refused, and nothing left behind */
+  {
+    g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+    g_autoptr(VivMachine) machine = NULL;
+
+    viv_machine_creator_set_disk_image (creator, image, VIV_DISK_IMPORT_REFERENCE);
+    machine = create (creator, NULL, NULL, &error);
+    g_assert_null (machine);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY);
+    g_clear_error (&error);
+    assert_no_leftovers (f, 0);
+  }
+  /* Copied: the copy is the machine's, and writable */
+  {
+    g_autoptr(VivMachineCreator) creator = viv_machine_creator_new (f->library);
+    g_autoptr(VivMachine) machine = NULL;
+
+    viv_machine_creator_set_disk_image (creator, image, VIV_DISK_IMPORT_COPY);
+    machine = create (creator, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (machine);
+    assert_no_leftovers (f, 1);
+  }
+  g_assert_cmpint (umount2 (dir, MNT_DETACH), ==, 0);
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 /* A FIFO blocks open() until someone writes to it: refused before it is
@@ -1653,6 +1780,7 @@ main (int   argc,
 {
   int status;
 
+  viv_test_private_mounts ();
   root = viv_test_init (&argc, &argv);
   data_home = g_build_filename (root, "data", NULL);
 
@@ -1684,6 +1812,8 @@ main (int   argc,
   ADD ("failures", test_create_failures);
   ADD ("hook-per-creator", test_create_hook_per_creator);
   ADD ("unique-names", test_unique_names);
+  ADD ("proposed-names", test_proposed_names);
+  ADD ("read-only-image", test_read_only_image);
   ADD ("progress-bytes", test_create_progress_bytes);
   ADD ("staging-lock", test_create_staging_lock);
 #undef ADD

@@ -9,8 +9,10 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sched.h>
 
 #include <gio/gunixfdlist.h>
 #include <glib/gstdio.h>
@@ -408,4 +410,43 @@ viv_test_fake_helper_free (VivTestFakeHelper *self)
   g_string_free (self->backlog, TRUE);
   g_object_unref (self->machine);
   g_free (self);
+}
+
+static gboolean private_mounts;
+static char *private_mounts_reason;
+
+void
+viv_test_private_mounts (void)
+{
+  if (unshare (CLONE_NEWNS) != 0)
+    {
+      private_mounts_reason = g_strdup_printf ("no mount namespace: %s", g_strerror (errno));
+      return;
+    }
+  /* Or the mounts would show in the namespace we came from */
+  if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    {
+      private_mounts_reason = g_strdup_printf ("mounts not private: %s", g_strerror (errno));
+      return;
+    }
+  private_mounts = TRUE;
+}
+
+gboolean
+viv_test_mount_read_only (const char  *dir,
+                          char       **reason)
+{
+  if (!private_mounts)
+    {
+      *reason = g_strdup (private_mounts_reason != NULL ? private_mounts_reason
+                                                        : "viv_test_private_mounts() not called");
+      return FALSE;
+    }
+  if (mount (dir, dir, NULL, MS_BIND, NULL) != 0 ||
+      mount (NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+    {
+      *reason = g_strdup_printf ("cannot mount %s read-only: %s", dir, g_strerror (errno));
+      return FALSE;
+    }
+  return TRUE;
 }

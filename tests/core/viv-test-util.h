@@ -30,6 +30,18 @@ void     viv_test_finish         (char         *root);
 
 gboolean viv_test_keep_going (gpointer data);
 
+/* First thing in main(), before any thread: gives the program a mount
+ * namespace of its own (a thread keeps the one it started in), so that
+ * viv_test_mount_read_only()'s mounts go when it exits, however it ends.
+ * Quietly does nothing where it may not (not root, a container). */
+void     viv_test_private_mounts (void);
+
+/* Makes the folder DIR read-only where it is (a read-only bind mount over
+ * it, in the namespace of viv_test_private_mounts()); FALSE with *REASON,
+ * for a skip, where mounts are not allowed */
+gboolean viv_test_mount_read_only (const char  *dir,
+                                   char       **reason);
+
 /* Iterates the default main context until EXPR holds, for at most MS
  * milliseconds (a 10 ms tick keeps it from sleeping past the deadline) */
 #define WAIT_UNTIL(expr, ms)                                                  \
