@@ -292,10 +292,7 @@ problem_of (VivMachine *machine)
     case VIV_MACHINE_STATE_CRASHED:
       return viv_machine_get_error_message (machine);
     case VIV_MACHINE_STATE_STOPPED:
-      if (!viv_machine_can_start_yet (machine))
-        return _("Starting from BIOS or UEFI firmware comes in a later version. "
-                 "Choose a Linux kernel in the machine’s Boot preferences to start it now.");
-      return NULL;
+      return viv_machine_get_cannot_start_reason (machine);
     case VIV_MACHINE_STATE_STARTING:
     case VIV_MACHINE_STATE_RUNNING:
     case VIV_MACHINE_STATE_PAUSED:

@@ -110,9 +110,7 @@ start_action (GtkWidget  *widget,
     return;
   if (!viv_machine_can_start_yet (machine))
     {
-      viv_window_toast (self, _("Starting from BIOS or UEFI firmware comes in a later version. "
-                                "Choose a Linux kernel in the machine’s Boot preferences to "
-                                "start it now."));
+      viv_window_toast (self, viv_machine_get_cannot_start_reason (machine));
       return;
     }
   viv_machine_start_async (machine, self->cancellable, on_power_done,

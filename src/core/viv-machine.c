@@ -621,6 +621,18 @@ viv_machine_can_start_yet (VivMachine *self)
   return self->config == NULL || self->config->boot.kind != VIV_BOOT_KIND_FIRMWARE;
 }
 
+/* Why this version cannot start the machine, for people; NULL when it can */
+const char *
+viv_machine_get_cannot_start_reason (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  if (viv_machine_can_start_yet (self))
+    return NULL;
+  return _("Starting from BIOS or UEFI firmware comes in a later version. "
+           "Choose a Linux kernel in the machine’s Boot preferences to start it now.");
+}
+
 /* Valid until the next notify::config; NULL when the machine is broken */
 const VivMachineConfig *
 viv_machine_get_config (VivMachine *self)

@@ -75,6 +75,7 @@ guint64                 viv_machine_get_uptime          (VivMachine             
 gboolean                viv_machine_get_pending_changes (VivMachine              *self);
 gboolean                viv_machine_is_active           (VivMachine              *self);
 gboolean                viv_machine_can_start_yet       (VivMachine              *self);
+const char             *viv_machine_get_cannot_start_reason (VivMachine           *self);
 gboolean                viv_machine_check_name          (const char              *name,
                                                          GError                 **error);
 
