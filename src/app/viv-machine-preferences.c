@@ -21,6 +21,7 @@
 #include "viv-machine-preferences.h"
 #include "viv-host.h"
 #include "viv-os-catalog.h"
+#include "viv-size.h"
 #include "viv-file-chooser.h"
 
 #define MIB               (G_GUINT64_CONSTANT (1) << 20)
@@ -271,7 +272,7 @@ update (VivMachinePreferences *self)
 
   memory_mib = viv_host_memory () / MIB;
   cpus = viv_host_cpus ();
-  host_size = g_format_size_full (viv_host_memory (), G_FORMAT_SIZE_IEC_UNITS);
+  host_size = viv_size_format (viv_host_memory ());
   /* Translators: %s is an amount of memory, "15.5 GiB" */
   host_memory = g_strdup_printf (_("This computer has %s"), host_size);
   adw_action_row_set_subtitle (self->memory_row, host_memory);

@@ -123,3 +123,93 @@ overflow:
                _("“%s” is too large"), text);
   return FALSE;
 }
+
+/* How Vivarium writes a size for people, everywhere (memory, disks, free
+ * space, progress):
+ *
+ * - Binary units, always: bytes, KiB, MiB, GiB, TiB (1 KiB = 1024 bytes).
+ *   Memory is sold in them, disks are sized in them by every VMM, and mixing
+ *   them with decimal GB on one screen makes "500 GiB" look like "536.9 GB".
+ * - The largest unit in which the number is at least 1.
+ * - At most one decimal, rounded to the nearest; none when the rounded number
+ *   is whole ("4 GiB", not "4.0 GiB"), and none from 100 up ("537 GiB"), where
+ *   a tenth says nothing a person needs.
+ * - A number that rounds up to 1024 moves to the next unit ("1 GiB", not
+ *   "1024 MiB").
+ * - The decimal separator is the language's (printf's %.1f under LC_NUMERIC).
+ *
+ * Where a size can be edited (the spin buttons), viv_size_format_exact() writes
+ * it without rounding. */
+
+static char *
+format_in_unit (const char *number, guint unit, guint64 bytes)
+{
+  switch (unit)
+    {
+    case 0:
+      /* Translators: a size below 1 KiB; %s is the number */
+      return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%s byte", "%s bytes", bytes),
+                              number);
+    case 1:
+      /* Translators: a size in kibibytes ("4 KiB"); %s is the number */
+      return g_strdup_printf (C_("size", "%s KiB"), number);
+    case 2:
+      /* Translators: a size in mebibytes ("512 MiB"); %s is the number */
+      return g_strdup_printf (C_("size", "%s MiB"), number);
+    case 3:
+      /* Translators: a size in gibibytes ("20 GiB"); %s is the number */
+      return g_strdup_printf (C_("size", "%s GiB"), number);
+    default:
+      /* Translators: a size in tebibytes ("2 TiB"); %s is the number */
+      return g_strdup_printf (C_("size", "%s TiB"), number);
+    }
+}
+
+char *
+viv_size_format (guint64 bytes)
+{
+  g_autofree char *number = NULL;
+  guint unit = 0;
+  double value;
+  guint64 tenths;
+
+  if (bytes < 1024)
+    {
+      number = g_strdup_printf ("%" G_GUINT64_FORMAT, bytes);
+      return format_in_unit (number, 0, bytes);
+    }
+
+  while (unit < 4 && (bytes >> (10 * (unit + 1))) > 0)
+    unit++;
+  value = (double) bytes / (double) (1ull << (10 * unit));
+
+  /* Rounded to tenths (below 100) or to wholes (from 100), in integers so
+   * the decision does not depend on how printf rounds */
+  if (value < 99.95)
+    tenths = (guint64) (value * 10.0 + 0.5);
+  else
+    tenths = (guint64) (value + 0.5) * 10;
+  if (tenths >= 10240 && unit < 4)
+    {
+      unit++;
+      tenths = 10;
+    }
+
+  if (tenths % 10 == 0)
+    number = g_strdup_printf ("%" G_GUINT64_FORMAT, tenths / 10);
+  else
+    number = g_strdup_printf ("%.1f", (double) tenths / 10.0);
+  return format_in_unit (number, unit, bytes);
+}
+
+char *
+viv_size_format_exact (guint64 bytes)
+{
+  g_autofree char *number = NULL;
+  guint unit = 0;
+
+  while (unit < 4 && bytes != 0 && bytes % (1ull << (10 * (unit + 1))) == 0)
+    unit++;
+  number = g_strdup_printf ("%" G_GUINT64_FORMAT, bytes >> (10 * unit));
+  return format_in_unit (number, unit, bytes);
+}

@@ -21,4 +21,7 @@ gboolean viv_size_parse       (const char  *text,
                                guint64     *bytes,
                                GError     **error);
 
+char    *viv_size_format       (guint64      bytes);
+char    *viv_size_format_exact (guint64      bytes);
+
 G_END_DECLS

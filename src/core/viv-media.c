@@ -49,6 +49,7 @@
 #include "viv-file.h"
 #include "viv-media.h"
 #include "viv-os-catalog.h"
+#include "viv-size.h"
 
 #define SECTOR            2048
 #define FIRST_DESCRIPTOR  16            /* sectors of system area before it */
@@ -337,11 +338,11 @@ read_header (VivMedia  *self,
             goto io_error;
           if (looks_like_image_start (start, (gsize) n))
             {
-              g_autofree char *size = g_format_size (self->size);
+              g_autofree char *size = viv_size_format (self->size);
 
               g_set_error (error, VIV_MEDIA_ERROR, VIV_MEDIA_ERROR_TRUNCATED,
                            /* Translators: the first %s is a file name, the
-                            * second a size ("20.5 kB") */
+                            * second a size ("20.5 KiB") */
                            _("“%s” is truncated: it ends after %s, before the disc image’s "
                              "description"), display, size);
             }
@@ -378,12 +379,21 @@ read_header (VivMedia  *self,
   self->volume_size = (guint64) blocks * block_size;
   if (self->volume_size > self->size)
     {
-      g_autofree char *have = g_format_size (self->size);
-      g_autofree char *want = g_format_size (self->volume_size);
+      g_autofree char *have = viv_size_format (self->size);
+      g_autofree char *want = viv_size_format (self->volume_size);
+
+      /* Short by less than the rounding shows: the sizes in full */
+      if (strcmp (have, want) == 0)
+        {
+          g_free (have);
+          g_free (want);
+          have = viv_size_format_exact (self->size);
+          want = viv_size_format_exact (self->volume_size);
+        }
 
       g_set_error (error, VIV_MEDIA_ERROR, VIV_MEDIA_ERROR_TRUNCATED,
                    /* Translators: the first %s is a file name, the others
-                    * sizes ("20.5 kB", "650.1 MB") */
+                    * sizes ("20.5 KiB", "650.1 MiB") */
                    _("“%s” is truncated: it holds %s of a %s disc image"),
                    display, have, want);
       goto fail;
@@ -1664,7 +1674,7 @@ extract (const char            *iso_path,
         {
           if (matched[i]->copied != (guint64) MAX (matched[i]->size, 0))
             {
-              g_autofree char *have = g_format_size (matched[i]->copied);
+              g_autofree char *have = viv_size_format (matched[i]->copied);
 
               g_set_error (error, VIV_MEDIA_ERROR, VIV_MEDIA_ERROR_TRUNCATED,
                            /* Translators: the first %s is a path inside a

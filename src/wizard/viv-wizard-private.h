@@ -129,7 +129,6 @@ void     viv_wizard_go_to_review          (VivWizard      *self,
 void     viv_wizard_update_actions        (VivWizard      *self);
 gboolean viv_wizard_is_page               (VivWizard      *self,
                                            const char     *page);
-char    *viv_wizard_format_size           (guint64         bytes);
 
 /* viv-wizard-source.c */
 void     viv_wizard_class_init_source     (GtkWidgetClass *widget_class);

@@ -47,7 +47,7 @@ parse_size (const char *text,
   if (compact->len == 0)
     return FALSE;
 
-  /* The units as viv_wizard_format_size() writes them in this language
+  /* The units as viv_size_format_exact() writes them in this language
    * ("8 ГиБ"), which viv_size_parse() does not know */
   if (!bare)
     {
@@ -58,8 +58,8 @@ parse_size (const char *text,
 
       for (guint i = 0; i < G_N_ELEMENTS (units); i++)
         {
-          g_autofree char *shown = units[i].gib ? viv_wizard_format_size (VIV_GIB)
-                                                : viv_wizard_format_size (VIV_MIB);
+          g_autofree char *shown = units[i].gib ? viv_size_format_exact (VIV_GIB)
+                                                : viv_size_format_exact (VIV_MIB);
           g_autofree char *name = NULL;
           char *p = shown;
 
@@ -121,7 +121,7 @@ size_input (GtkSpinButton *spin,
 static char *
 format_memory (guint64 bytes)
 {
-  return viv_wizard_format_size (bytes);
+  return viv_size_format_exact (bytes);
 }
 
 static char *
@@ -130,7 +130,7 @@ format_disk (guint64 bytes)
   if (bytes == 0)
     /* Translators: the disk size of a machine without a disk */
     return g_strdup (C_("disk size", "None"));
-  return viv_wizard_format_size (bytes);
+  return viv_size_format_exact (bytes);
 }
 
 static void
@@ -210,13 +210,13 @@ space_problem (VivWizard *self)
   if (need <= self->free_space)
     return NULL;
 
-  free_text = g_format_size (self->free_space);
-  need_text = g_format_size (need);
+  free_text = viv_size_format (self->free_space);
+  need_text = viv_size_format (need);
   if (copies_image (self))
-    /* Translators: both %s are sizes ("20.5 GB") */
+    /* Translators: both %s are sizes ("20.5 GiB") */
     return g_strdup_printf (_("Copying the image takes %s, more than the %s free on this "
                               "computer."), need_text, free_text);
-  /* Translators: both %s are sizes ("20.5 GB") */
+  /* Translators: both %s are sizes ("20.5 GiB") */
   return g_strdup_printf (_("The disk can grow to %s, more than the %s free on this computer: "
                             "the machine would stop when it is full."), need_text, free_text);
 }
@@ -228,8 +228,8 @@ update_space (VivWizard *self)
 
   if (self->free_space_known)
     {
-      g_autofree char *free_text = g_format_size (self->free_space);
-      /* Translators: %s is a size ("20.5 GB") */
+      g_autofree char *free_text = viv_size_format (self->free_space);
+      /* Translators: %s is a size ("20.5 GiB") */
       g_autofree char *subtitle = g_strdup_printf (_("%s free on this computer"), free_text);
 
       adw_action_row_set_subtitle (self->disk_row, subtitle);
@@ -281,7 +281,7 @@ viv_wizard_refresh_resources (VivWizard *self)
   guint host_cpus = viv_host_get_cpus ();
   gboolean image = source == VIV_CREATOR_SOURCE_DISK_IMAGE;
   g_autofree char *description = NULL;
-  g_autofree char *max_text = viv_wizard_format_size (max_memory / VIV_MIB * VIV_MIB);
+  g_autofree char *max_text = viv_size_format (max_memory);
   g_autofree char *memory_subtitle = NULL;
   g_autofree char *cpus_subtitle = NULL;
 
@@ -305,7 +305,7 @@ viv_wizard_refresh_resources (VivWizard *self)
   gtk_widget_set_visible (GTK_WIDGET (self->image_disk_row), image);
   if (image)
     {
-      g_autofree char *size = viv_wizard_format_size (self->disk_virtual_size);
+      g_autofree char *size = viv_size_format (self->disk_virtual_size);
       g_autofree char *base = g_filename_display_basename (self->disk_path);
       g_autofree char *subtitle = NULL;
 
@@ -432,7 +432,7 @@ static char *
 resources_summary (VivWizard *self)
 {
   guint cpus = viv_machine_creator_get_cpus (self->creator);
-  g_autofree char *memory = viv_wizard_format_size (viv_machine_creator_get_memory (self->creator));
+  g_autofree char *memory = viv_size_format (viv_machine_creator_get_memory (self->creator));
   g_autofree char *memory_text = NULL;
   g_autofree char *cpus_text = NULL;
   g_autofree char *disk_text = NULL;
@@ -452,7 +452,7 @@ resources_summary (VivWizard *self)
     }
   else
     {
-      g_autofree char *size = viv_wizard_format_size (viv_machine_creator_get_disk_size (self->creator));
+      g_autofree char *size = viv_size_format (viv_machine_creator_get_disk_size (self->creator));
 
       /* Translators: part of "2 GiB of memory, 2 processors, a 20 GiB disk" */
       disk_text = g_strdup_printf (_("a %s disk"), size);
@@ -623,10 +623,8 @@ time_left_text (gint64 seconds)
                                        "about %u hours left", n), n);
 }
 
-/* "1.2 GiB of 4.0 GiB — about 2 minutes left"; NULL for a stage not
- * counted in bytes. Sizes in the wizard's units (IEC, as
- * viv_wizard_format_size() writes those that are not whole), with a
- * decimal always, so that the text does not jump as the copy goes on. */
+/* "1.2 GiB of 4 GiB — about 2 minutes left"; NULL for a stage not
+ * counted in bytes. Sizes as everywhere else (viv_size_format()). */
 static char *
 copied_text (VivMachineCreator *creator)
 {
@@ -638,16 +636,15 @@ copied_text (VivMachineCreator *creator)
 
   if (total == 0)
     return NULL;
-  done_text = g_format_size_full (MIN (viv_machine_creator_get_bytes_done (creator), total),
-                                  G_FORMAT_SIZE_IEC_UNITS);
-  total_text = g_format_size_full (total, G_FORMAT_SIZE_IEC_UNITS);
+  done_text = viv_size_format (MIN (viv_machine_creator_get_bytes_done (creator), total));
+  total_text = viv_size_format (total);
   if (seconds < 0)
     /* Translators: a copy's progress: the size copied, then the size in all
-     * ("1.2 GiB of 4.0 GiB") */
+     * ("1.2 GiB of 4 GiB") */
     return g_strdup_printf (C_("copy progress", "%s of %s"), done_text, total_text);
   left_text = time_left_text (seconds);
   /* Translators: a copy's progress: the size copied, the size in all, then the time left
-   * ("1.2 GiB of 4.0 GiB — about 2 minutes left") */
+   * ("1.2 GiB of 4 GiB — about 2 minutes left") */
   return g_strdup_printf (C_("copy progress", "%s of %s — %s"), done_text, total_text,
                           left_text);
 }

@@ -31,6 +31,7 @@
 #include "viv-file-chooser.h"
 #include "viv-kernel.h"
 #include "viv-os-logo.h"
+#include "viv-size.h"
 #include "viv-wizard-private.h"
 
 /* Quicker than this, the "detecting" page is not worth showing */
@@ -572,7 +573,7 @@ on_disk_info (GObject      *object G_GNUC_UNUSED,
   else
     {
       const char *format = viv_disk_format_to_string (info->format);
-      g_autofree char *size = viv_wizard_format_size (info->virtual_size);
+      g_autofree char *size = viv_size_format (info->virtual_size);
       g_autofree char *subtitle = NULL;
 
       self->disk_ok = TRUE;

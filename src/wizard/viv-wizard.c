@@ -50,27 +50,6 @@ static guint signals[N_SIGNALS];
 
 /* --- helpers ------------------------------------------------------------------------ */
 
-/* "2 GiB", "512 MiB": whole units, as the spin buttons show them */
-char *
-viv_wizard_format_size (guint64 bytes)
-{
-  g_autofree char *number = NULL;
-
-  if (bytes >= VIV_GIB && bytes % VIV_GIB == 0)
-    {
-      number = g_strdup_printf ("%" G_GUINT64_FORMAT, bytes / VIV_GIB);
-      /* Translators: a size in gibibytes ("20 GiB"); %s is the number */
-      return g_strdup_printf (C_("size", "%s GiB"), number);
-    }
-  if (bytes % VIV_MIB == 0)
-    {
-      number = g_strdup_printf ("%" G_GUINT64_FORMAT, bytes / VIV_MIB);
-      /* Translators: a size in mebibytes ("512 MiB"); %s is the number */
-      return g_strdup_printf (C_("size", "%s MiB"), number);
-    }
-  return g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
-}
-
 gboolean
 viv_wizard_is_page (VivWizard  *self,
                     const char *page)

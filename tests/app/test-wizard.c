@@ -37,6 +37,7 @@
 #include "viv-machine-config.h"
 #include "viv-host.h"
 #include "viv-os-catalog.h"
+#include "viv-size.h"
 #include "viv-test-images.h"
 #include "viv-test-ui.h"
 #include "viv-window.h"
@@ -1220,6 +1221,82 @@ test_os (Fixture       *f,
   g_assert_cmpstr (gtk_editable_get_text (entry_of (f, _("Name"))), ==, "Debian 11 (2)");
 }
 
+/* Every size the wizard shows, in one convention (viv-size.c): binary
+ * units, the largest one in which the number is at least 1 (so below 1024),
+ * one decimal at most and no ".0". Returns how many sizes it saw. */
+static guint
+assert_sizes_follow_one_convention (Fixture *f)
+{
+  g_autoptr(GPtrArray) labels = viv_test_find_all (GTK_WIDGET (f->wizard), GTK_TYPE_LABEL);
+  g_autoptr(GRegex) size_re = g_regex_new ("([0-9]+(?:[.,][0-9]+)?) ?(bytes?|[kKMGTP]i?B)\\b",
+                                           0, 0, NULL);
+  guint seen = 0;
+
+  for (guint i = 0; i < labels->len; i++)
+    {
+      const char *text = gtk_label_get_label (labels->pdata[i]);
+      g_autoptr(GMatchInfo) match = NULL;
+
+      if (!gtk_widget_is_drawable (labels->pdata[i]))
+        continue;
+      g_regex_match (size_re, text, 0, &match);
+      for (; g_match_info_matches (match); g_match_info_next (match, NULL))
+        {
+          g_autofree char *number = g_match_info_fetch (match, 1);
+          g_autofree char *unit = g_match_info_fetch (match, 2);
+          const char *point = strpbrk (number, ".,");
+
+          g_test_message ("size shown: %s %s (in “%s”)", number, unit, text);
+          g_assert_true (g_str_has_prefix (unit, "byte") || strcmp (unit, "KiB") == 0 ||
+                         strcmp (unit, "MiB") == 0 || strcmp (unit, "GiB") == 0 ||
+                         strcmp (unit, "TiB") == 0);
+          g_assert_cmpfloat (g_ascii_strtod (number, NULL), <, 1024.0);
+          if (point != NULL)
+            {
+              g_assert_cmpint (strlen (point + 1), ==, 1);
+              g_assert_cmpint (point[1], !=, '0');
+            }
+          seen++;
+        }
+    }
+  return seen;
+}
+
+/* Issue 15: "Up to 12052 MiB" beside "4 GiB", "84.2 GB free" beside "25
+ * GiB", "a 500 GiB disk" beside "can grow to 536.9 GB". One convention now,
+ * rounded for people where the size is only read. */
+static void
+test_units (Fixture       *f,
+            gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *max_text = viv_size_format (viv_host_get_max_guest_memory ());
+  g_autofree char *up_to = g_strdup_printf (_("Up to %s, half of this computer’s memory"),
+                                            max_text);
+
+  g_assert_true (act_s (f, "wizard.choose-os", DEBIAN_11));
+  wait_page (f, "review");
+  g_assert_true (act (f, "wizard.back"));
+  wait_page (f, "resources");
+  g_assert_cmpstr (row_subtitle (f, _("_Memory")), ==, up_to);
+  /* A disk larger than any free space here: the warning compares sizes */
+  gtk_spin_button_set_value (spin_of (f, _("_Disk Size")), 65536);
+  WAIT_UNTIL (shows_text (f, "64 TiB"), TIMEOUT_MS);
+  g_assert_true (shows_text (f, "64 TiB"));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (spin_of (f, _("_Disk Size")))), ==,
+                   "64 TiB");
+  /* the free space, once known, in the same units */
+  WAIT_UNTIL (strstr (row_subtitle (f, _("_Disk Size")), "free") != NULL, TIMEOUT_MS);
+  g_assert_cmpuint (assert_sizes_follow_one_convention (f), >=, 4);
+  shoot (GTK_WIDGET (f->wizard), "wizard-units-resources");
+
+  gtk_spin_button_set_value (spin_of (f, _("_Disk Size")), 500);
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+  g_assert_nonnull (strstr (row_subtitle (f, _("Resources")), "500 GiB"));
+  g_assert_cmpuint (assert_sizes_follow_one_convention (f), >=, 2);
+  shoot (GTK_WIDGET (f->wizard), "wizard-units-review");
+}
+
 /* --- creating, stopped or failing ------------------------------------------------ */
 
 typedef struct
@@ -1410,9 +1487,8 @@ test_copy_progress (Fixture       *f,
   g_assert_cmpuint (viv_machine_creator_get_bytes_total (creator), ==, 64 * MIB);
   g_assert_cmpuint (viv_machine_creator_get_bytes_done (creator), >, 0);
   g_assert_cmpuint (viv_machine_creator_get_bytes_done (creator), <, 64 * MIB);
-  done_text = g_format_size_full (viv_machine_creator_get_bytes_done (creator),
-                                  G_FORMAT_SIZE_IEC_UNITS);
-  total_text = g_format_size_full (64 * MIB, G_FORMAT_SIZE_IEC_UNITS);
+  done_text = viv_size_format (viv_machine_creator_get_bytes_done (creator));
+  total_text = viv_size_format (64 * MIB);
   without_time = g_strdup_printf (C_("copy progress", "%s of %s"), done_text, total_text);
   {
     g_autoptr(GPtrArray) labels = viv_test_find_all (GTK_WIDGET (f->wizard), GTK_TYPE_LABEL);
@@ -1472,6 +1548,7 @@ main (int   argc,
   ADD ("disk-image-read-only", test_disk_image_read_only);
   ADD ("kernel", test_kernel);
   ADD ("os", test_os);
+  ADD ("units", test_units);
   ADD ("create-stopped", test_create_stopped);
   ADD ("copy-progress", test_copy_progress);
 #undef ADD

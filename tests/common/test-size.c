@@ -1,8 +1,10 @@
-/* test-size.c: viv_size_parse
+/* test-size.c: viv_size_parse, viv_size_format and viv_size_format_exact
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "config.h"
+
+#include <string.h>
 
 #include "viv-size.h"
 
@@ -62,11 +64,82 @@ test_invalid (void)
     }
 }
 
+/* The one convention for sizes shown to people (viv-size.c says it) */
+static void
+test_format (void)
+{
+  static const struct { guint64 bytes; const char *text; } cases[] = {
+    { 0, "0 bytes" },
+    { 1, "1 byte" },
+    { 1023, "1023 bytes" },
+    { 1024, "1 KiB" },
+    { 1536, "1.5 KiB" },
+    { 4ull << 30, "4 GiB" },                       /* whole: no ".0" */
+    { (4ull << 30) + (1ull << 20), "4 GiB" },      /* 4.001 rounds to whole */
+    { 12052ull << 20, "11.8 GiB" },                /* "Up to 12052 MiB" before */
+    { 84200000000ull, "78.4 GiB" },                /* "84.2 GB free" before */
+    { 500ull << 30, "500 GiB" },
+    { 536870912000ull + (900ull << 20), "501 GiB" }, /* no tenths from 100 up */
+    { (99ull << 30) + (990ull << 20), "100 GiB" },  /* 99.95 up: whole */
+    { (1ull << 30) - (1ull << 20), "1023 MiB" },
+    { (1ull << 30) - 1, "1 GiB" },                 /* rounds to 1024 MiB: next unit */
+    { 7ull << 40, "7 TiB" },
+    { 2048ull << 40, "2048 TiB" },                 /* TiB is the largest unit */
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = viv_size_format (cases[i].bytes);
+
+      g_assert_cmpstr (text, ==, cases[i].text);
+    }
+}
+
+/* What a spin button shows: never rounded, so it reads back the same */
+static void
+test_format_exact (void)
+{
+  static const struct { guint64 bytes; const char *text; } cases[] = {
+    { 0, "0 bytes" },
+    { 512ull << 20, "512 MiB" },
+    { 1536ull << 20, "1536 MiB" },
+    { 12052ull << 20, "12052 MiB" },
+    { 20ull << 30, "20 GiB" },
+    { 1ull << 40, "1 TiB" },
+    { (1ull << 30) + 1, "1073741825 bytes" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = viv_size_format_exact (cases[i].bytes);
+      guint64 back = 0;
+
+      g_assert_cmpstr (text, ==, cases[i].text);
+      /* What is written exactly can be read back */
+      if (cases[i].bytes != 0 && cases[i].bytes % 1024 == 0)
+        {
+          g_autofree char *compact = g_strdup (text);
+          g_autofree char *unit = NULL;
+          char *space = strchr (compact, ' ');
+
+          unit = g_strdup (space + 1);
+          *space = '\0';
+          {
+            g_autofree char *joined = g_strconcat (compact, unit, NULL);
+            g_assert_true (viv_size_parse (joined, &back, NULL));
+          }
+          g_assert_cmpuint (back, ==, cases[i].bytes);
+        }
+    }
+}
+
 int
 main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/size/valid", test_valid);
   g_test_add_func ("/size/invalid", test_invalid);
+  g_test_add_func ("/size/format", test_format);
+  g_test_add_func ("/size/format-exact", test_format_exact);
   return g_test_run ();
 }

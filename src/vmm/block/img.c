@@ -275,8 +275,8 @@ print_info_json (const char *path, const struct vmm_block_image_info *info)
 static void
 print_info_human (const char *path, const struct vmm_block_image_info *info)
 {
-  g_autofree char *vsize = g_format_size_full (info->virtual_size, G_FORMAT_SIZE_IEC_UNITS);
-  g_autofree char *asize = g_format_size_full (info->actual_size, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *vsize = viv_size_format (info->virtual_size);
+  g_autofree char *asize = viv_size_format (info->actual_size);
 
   g_print (_("image: %s\n"), path);
   g_print (_("file format: %s\n"), vmm_block_format_name (info->format));
@@ -300,7 +300,7 @@ print_info_human (const char *path, const struct vmm_block_image_info *info)
       for (unsigned i = 0; i < info->n_snapshots; i++)
         {
           const struct vmm_block_snapshot_info *s = &info->snapshots[i];
-          g_autofree char *vm = g_format_size_full (s->vm_state_size, G_FORMAT_SIZE_IEC_UNITS);
+          g_autofree char *vm = viv_size_format (s->vm_state_size);
           g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local ((gint64) s->date_sec);
           g_autofree char *date = dt ? g_date_time_format (dt, "%Y-%m-%d %H:%M:%S") : NULL;
           g_print ("%-10s %-20s %12s  %s\n", s->id, s->name, vm, date ? date : "");
