@@ -19,10 +19,12 @@ PACKAGES="
   acpica-tools time
   python3 python3-gi gir1.2-glib-2.0
 "
+# What one tool needs on top (tests/fuzz/run.sh: clang and libFuzzer)
+PACKAGES="$PACKAGES ${VIVARIUM_EXTRA_PACKAGES:-}"
 
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then
-    exec sudo "$0" "$@"
+    exec sudo VIVARIUM_EXTRA_PACKAGES="${VIVARIUM_EXTRA_PACKAGES:-}" "$0" "$@"
   fi
   echo "setup.sh: run as root (it installs Debian packages)" >&2
   exit 1

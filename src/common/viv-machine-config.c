@@ -7,12 +7,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <glib/gi18n-lib.h>
 
 #include "viv-file.h"
+#include "viv-json.h"
 #include "viv-machine-config.h"
 
 G_DEFINE_QUARK (viv-machine-config-error-quark, viv_machine_config_error)
@@ -1447,38 +1449,60 @@ parse_machine (JsonObject        *root,
   return viv_machine_config_check (config, error);
 }
 
-/* json-glib recurses once per level of nesting; refuse deep files before
- * handing them over. Strings are skipped; anything malformed is left for
- * the parser to report. */
+/* A number json-glib read as infinite ("1e400") cannot be written back as
+ * JSON: refuse the file, naming where it is, rather than save "inf" into
+ * it later. Depth is bounded by viv_json_check() before this runs. */
 static gboolean
-nesting_is_shallow (const char *data,
-                    gsize       len)
+numbers_are_finite (JsonNode   *node,
+                    const char *path,
+                    GError    **error)
 {
-  gboolean in_string = FALSE;
-  guint depth = 0;
-
-  for (gsize i = 0; i < len; i++)
+  switch (JSON_NODE_TYPE (node))
     {
-      char c = data[i];
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
 
-      if (in_string)
+        json_object_iter_init_ordered (&iter, json_node_get_object (node));
+        while (json_object_iter_next_ordered (&iter, &name, &member))
+          {
+            g_autofree char *child = path[0] != '\0' ? g_strdup_printf ("%s.%s", path, name)
+                                                     : g_strdup (name);
+
+            if (!numbers_are_finite (member, child, error))
+              return FALSE;
+          }
+        return TRUE;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+
+        for (guint i = 0; i < json_array_get_length (array); i++)
+          {
+            g_autofree char *child = g_strdup_printf ("%s[%u]", path, i);
+
+            if (!numbers_are_finite (json_array_get_element (array, i), child, error))
+              return FALSE;
+          }
+        return TRUE;
+      }
+    case JSON_NODE_VALUE:
+      if (json_node_get_value_type (node) == G_TYPE_DOUBLE &&
+          !isfinite (json_node_get_double (node)))
         {
-          if (c == '\\')
-            i++;
-          else if (c == '"')
-            in_string = FALSE;
+          g_set_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_BAD_VALUE,
+                       /* Translators: %s is a member of machine.json ("devices.rng") */
+                       _("%s: the number is too large"), path);
+          return FALSE;
         }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '[' || c == '{')
-        {
-          if (++depth > MAX_NESTING)
-            return FALSE;
-        }
-      else if ((c == ']' || c == '}') && depth > 0)
-        depth--;
+      return TRUE;
+    case JSON_NODE_NULL:
+    default:
+      return TRUE;
     }
-  return TRUE;
 }
 
 /**
@@ -1509,13 +1533,22 @@ viv_machine_config_load_from_data (const char  *data,
   if (len < 0)
     len = (gssize) strlen (data);
 
-  if (!nesting_is_shallow (data, (gsize) len))
-    {
-      g_set_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_PARSE,
-                   /* Translators: %d is a number */
-                   _("machine.json is nested more than %d levels deep"), MAX_NESTING);
-      return NULL;
-    }
+  {
+    gsize i = 0;
+
+    while (i < (gsize) len && g_ascii_isspace (data[i]))
+      i++;
+    if (i == (gsize) len)
+      {
+        g_set_error_literal (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_PARSE,
+                             _("machine.json is empty"));
+        return NULL;
+      }
+  }
+  /* json-glib accepts more than JSON and recurses once per level of
+   * nesting: only strict JSON of a bounded depth reaches it */
+  if (!viv_json_check (data, (gsize) len, MAX_NESTING, VIV_MACHINE_CONFIG_FILE_NAME, error))
+    return NULL;
 
   parser = json_parser_new ();
   if (!json_parser_load_from_data (parser, len > 0 ? data : "", len, &json_error))
@@ -1540,6 +1573,8 @@ viv_machine_config_load_from_data (const char  *data,
                    _("machine.json must hold an object, got %s"), node_kind (root));
       return NULL;
     }
+  if (!numbers_are_finite (root, "", error))
+    return NULL;
 
   config = machine_config_alloc ();
   if (!parse_machine (json_node_get_object (root), config, error))
@@ -1837,6 +1872,15 @@ write_double (GString *out,
 {
   static const char *const formats[] = { "%.15g", "%.16g", "%.17g" };
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  /* JSON has no infinity or NaN; loading refuses them, so only a config
+   * built in code can hold one. Never write what cannot be read back. */
+  if (!isfinite (value))
+    {
+      g_warning ("a number that JSON cannot hold (%g) is written as null", value);
+      g_string_append (out, "null");
+      return;
+    }
 
   for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
     {

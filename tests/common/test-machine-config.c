@@ -698,8 +698,8 @@ typedef struct
 
 static const BadCase bad_cases[] = {
   /* Not a machine.json at all. */
-  { "not-json", NULL, NULL, "{\"version\": 1,", E (PARSE), "machine.json is not valid JSON: …" },
-  { "garbage", NULL, NULL, "vivarium", E (PARSE), "machine.json is not valid JSON: …" },
+  { "not-json", NULL, NULL, "{\"version\": 1,", E (PARSE), "machine.json is not valid JSON: it ends too early (line 1, column 15)" },
+  { "garbage", NULL, NULL, "vivarium", E (PARSE), "machine.json is not valid JSON at line 1, column 1" },
   { "empty", NULL, NULL, "", E (PARSE), "machine.json is empty" },
   { "not-object", NULL, NULL, "[1, 2]", E (WRONG_TYPE),
     "machine.json must hold an object, got an array" },
@@ -965,7 +965,8 @@ test_deep_nesting (void)
   config = viv_machine_config_load_from_data (json->str, (gssize) json->len, &error);
   g_assert_null (config);
   g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_PARSE);
-  g_assert_cmpstr (error->message, ==, "machine.json is nested more than 64 levels deep");
+  g_assert_cmpstr (error->message, ==,
+                   "machine.json is nested more than 64 levels deep (line 1, column 84)");
 
   /* Brackets inside strings do not count. */
   g_clear_error (&error);
@@ -976,6 +977,110 @@ test_deep_nesting (void)
   config = viv_machine_config_load_from_data (json->str, -1, &error);
   g_assert_no_error (error);
   g_assert_nonnull (config);
+}
+
+/* Issue 16: the depth guard skipped only double-quoted strings, but
+ * json-glib also reads comments and single-quoted strings, so a quote in
+ * either hid 80,000 levels of nesting from the guard and the parser
+ * overflowed the stack of the app at every start. Only strict JSON reaches
+ * the parser now, with its depth counted. */
+static void
+test_deep_nesting_hidden (void)
+{
+  static const char *const prefixes[] = {
+    "/* \" */ {\"version\": 1, \"x\": ",      /* a quote in a comment */
+    "// \"\n{\"version\": 1, \"x\": ",        /* in a line comment */
+    "{'\"': 1, \"version\": 1, \"x\": ",       /* in a single-quoted string */
+    "{\"version\": 1, \"x\": '\"', \"y\": ",   /* a single-quoted value */
+  };
+
+  for (guint k = 0; k < G_N_ELEMENTS (prefixes); k++)
+    {
+      g_autoptr(GString) json = g_string_new (prefixes[k]);
+      g_autoptr(VivMachineConfig) config = NULL;
+      g_autoptr(GError) error = NULL;
+
+      for (guint i = 0; i < 80000; i++)
+        g_string_append_c (json, '[');
+      for (guint i = 0; i < 80000; i++)
+        g_string_append_c (json, ']');
+      g_string_append_c (json, '}');
+
+      config = viv_machine_config_load_from_data (json->str, (gssize) json->len, &error);
+      g_assert_null (config);
+      g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_PARSE);
+      g_test_message ("%s", error->message);
+      g_assert_true (g_str_has_prefix (error->message, "machine.json is not valid JSON at line "));
+    }
+}
+
+/* What json-glib accepts but JSON does not is refused, with where */
+static void
+test_strict_json (void)
+{
+  static const struct { const char *json; const char *message; } cases[] = {
+    { "{\"version\": 1, /* c */ \"name\": \"m\"}",
+      "machine.json is not valid JSON at line 1, column 16" },
+    { "{\"version\": 1,\n 'name': \"m\"}",
+      "machine.json is not valid JSON at line 2, column 2" },
+    { "{\"version\": 0x1}", "machine.json is not valid JSON at line 1, column 14" },
+    { "{\"version\": 1,}", "machine.json is not valid JSON at line 1, column 15" },
+    { "{\"version\": NaN}", "machine.json is not valid JSON at line 1, column 13" },
+    { "{\"version\": 1", "machine.json is not valid JSON: it ends too early (line 1, column 14)" },
+    { "{\"version\": 1} {}", "machine.json is not valid JSON at line 1, column 16" },
+    { "{\"name\": \"a\tb\"}", "machine.json is not valid JSON at line 1, column 12" },
+    { "   \n\t ", "machine.json is empty" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(VivMachineConfig) config = NULL;
+      g_autoptr(GError) error = NULL;
+
+      config = viv_machine_config_load_from_data (cases[i].json, -1, &error);
+      g_assert_null (config);
+      g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_PARSE);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+}
+
+/* Issue 16: an unknown member holding 1e39128 was kept as an infinite
+ * double and saved as "inf", which is not JSON: the machine could not be
+ * loaded again. Refused at load now, naming the member. */
+static void
+test_huge_number (void)
+{
+  static const struct { const char *member; const char *message; } cases[] = {
+    { "\"future\": 1e39128", "future: the number is too large" },
+    { "\"future\": -1e400", "future: the number is too large" },
+    { "\"future\": {\"list\": [1, 2, 1e999]}", "future.list[2]: the number is too large" },
+    { "\"devices\": {\"rng\": true, \"later\": 1e309}", "devices.later: the number is too large" },
+  };
+  g_autofree char *base = g_strndup (minimal_json, strlen (minimal_json) - 1);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *json = g_strdup_printf ("%s, %s}", base, cases[i].member);
+      g_autoptr(VivMachineConfig) config = NULL;
+      g_autoptr(GError) error = NULL;
+
+      config = viv_machine_config_load_from_data (json, -1, &error);
+      g_assert_null (config);
+      g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_BAD_VALUE);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+
+  /* Large but finite, and tiny: kept, written back as JSON that loads */
+  {
+    g_autofree char *json = g_strdup_printf ("%s, \"big\": 1.5e308, \"tiny\": 1e-400}", base);
+    g_autoptr(VivMachineConfig) config = load_ok (json);
+    g_autofree char *saved = viv_machine_config_to_data (config, NULL);
+    g_autoptr(VivMachineConfig) again = load_ok (saved);
+    g_autofree char *saved_again = viv_machine_config_to_data (again, NULL);
+
+    g_assert_nonnull (strstr (saved, "1.5e+308"));
+    g_assert_cmpstr (saved, ==, saved_again);
+  }
 }
 
 /* Data with a length is not read past it. */
@@ -1484,6 +1589,9 @@ main (int   argc,
   g_test_add_func ("/machine-config/load-dir", test_load_dir);
   g_test_add_func ("/machine-config/mutations-valid", test_mutations_valid);
   g_test_add_func ("/machine-config/deep-nesting", test_deep_nesting);
+  g_test_add_func ("/machine-config/deep-nesting-hidden", test_deep_nesting_hidden);
+  g_test_add_func ("/machine-config/strict-json", test_strict_json);
+  g_test_add_func ("/machine-config/huge-number", test_huge_number);
   g_test_add_func ("/machine-config/length", test_length);
   for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++)
     {
