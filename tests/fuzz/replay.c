@@ -135,9 +135,9 @@ mutate (guint8 *buf, gsize len, gsize max, guint64 *rng, GPtrArray *corpus)
         if (olen > 0)
           {
             gsize from = (gsize) (next_random (rng) % olen);
-            gsize n = MIN (olen - from, max - pos);
+            gsize want = 1 + (gsize) (next_random (rng) % 256);   /* MIN evaluates twice */
+            gsize n = MIN (MIN (olen - from, max - pos), want);
 
-            n = MIN (n, 1 + (gsize) (next_random (rng) % 256));
             memcpy (buf + pos, odata + from, n);
             len = MAX (len, pos + n);
           }
