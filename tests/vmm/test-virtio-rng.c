@@ -64,8 +64,9 @@ test_fill (void)
       g_assert_true (vmm_test_vq_wait_used (vq, &id, &len, TIMEOUT_MS));
       g_assert_cmpuint (id, ==, i);
       g_assert_cmpuint (len, ==, want);
-      /* random bytes: about 1 in 256 is 0xee */
-      g_assert_cmpuint (untouched (&t, bufs[i].gpa, want), <, want / 64 + 2);
+      /* random bytes: about 1 in 256 is 0xee (3 of 64 happens about once
+       * in 460 runs; 8 of 64, once in 10^9) */
+      g_assert_cmpuint (untouched (&t, bufs[i].gpa, want), <, want / 32 + 6);
       g_assert_cmpuint (untouched (&t, bufs[i].gpa + want, lens[i] - want), ==, lens[i] - want);
     }
   g_assert_cmpuint (vmm_test_virtio_isr (&t) & 1, ==, 1);
