@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -628,6 +629,121 @@ test_broken_ring (void)
   fx_clear (&f);
 }
 
+/* Issue 16: a guest that puts the used ring two bytes after the avail ring
+ * (no EVENT_IDX) makes used->flags the avail index, so the device's own
+ * "kicks off" and "kicks on" moved avail->idx: after a request answered at
+ * once (no status byte), draining the queue at DRIVER_OK never ended, on
+ * the vCPU thread with the device lock held. Overlapping rings are refused
+ * when the queue is enabled: the device needs a reset, says why once, and
+ * works again after one. */
+static void
+on_alarm (int sig)
+{
+  static const char msg[] = "the device did not return in time (a loop that does not end)\n";
+
+  (void) sig;
+  (void) !write (2, msg, sizeof msg - 1);
+  abort ();
+}
+
+static void
+test_overlapping_rings (void)
+{
+  struct options o = { 0 };
+  uint64_t features;
+  uint64_t desc = 0x100000, avail = 0x101002, used = avail + 2;
+  struct vmm_test_buf b;
+  uint8_t status;
+  g_autofree char *log = NULL;
+  struct fx f;
+
+  fx_init (&f, &o);
+  features = vmm_test_virtio_device_features (&f.t) & ~(1ull << VIRTIO_F_RING_EVENT_IDX);
+  g_assert_cmpuint (vmm_test_virtio_negotiate (&f.t, features) & VIRTIO_STATUS_FEATURES_OK,
+                    !=, 0);
+  memset (vmm_test_ptr (&f.t.ram.mem, desc, 0x4000), 0, 0x4000);
+  vmm_test_vq_init (&f.t.vq[0], &f.t.ram.mem, QUEUE_SIZE, desc, avail, used, 0x200000, 0x300000);
+  g_assert_false (vmm_test_virtio_queue (&f.t, 0, QUEUE_SIZE, desc, avail, used));
+  /* a request with no status byte, answered as soon as it is seen */
+  b = buf_in (&f, SECTOR);
+  queue_full (&f, 16, T_IN, 0, &b, 0, true);
+  signal (SIGALRM, on_alarm);
+  alarm (10);
+  status = vmm_test_virtio_driver_ok (&f.t);
+  alarm (0);
+  signal (SIGALRM, SIG_DFL);
+  g_assert_cmpuint (status & VIRTIO_STATUS_NEEDS_RESET, !=, 0);
+  g_assert_cmpuint (vmm_test_virtio_isr (&f.t) & 2, ==, 2);
+  log = vmm_test_log_take (f.log_fd);
+  g_assert_nonnull (strstr (log, "rings overlap"));
+  /* said once, though the driver goes on */
+  g_assert_null (strstr (strstr (log, "rings overlap") + 1, "rings overlap"));
+  /* nothing was taken from the ring */
+  g_assert_cmpuint (vmm_test_get16 (&f.t.ram.mem, used + 2), ==, 0);
+
+  /* a reset and proper rings repair it */
+  g_assert_cmpuint (vmm_test_virtio_setup (&f.t, features, 1, QUEUE_SIZE),
+                    ==, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                        VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+  b = buf_in (&f, SECTOR);
+  g_assert_cmpuint (run (&f, T_IN, 1, &b, 1, NULL), ==, S_OK);
+  check_pattern (&f, &b, SECTOR);
+  fx_clear (&f);
+}
+
+/* A drain takes at most a budget of requests (issue 16); the rest are
+ * taken on the disk's I/O thread without another kick. Here the requests
+ * wait from before DRIVER_OK, whose drain runs on the vCPU that sets it. */
+static void
+test_budget (void)
+{
+  struct options o = { 0 };
+  uint64_t desc = 0x100000, avail = 0x101000, used = 0x102000;
+  struct vmm_test_buf b[10];
+  struct req r[10];
+  uint64_t features;
+  uint8_t status;
+  struct fx f;
+
+  fx_init (&f, &o);
+  features = vmm_test_virtio_device_features (&f.t) & ~(1ull << VIRTIO_F_RING_EVENT_IDX);
+  g_assert_cmpuint (vmm_test_virtio_negotiate (&f.t, features) & VIRTIO_STATUS_FEATURES_OK,
+                    !=, 0);
+  memset (vmm_test_ptr (&f.t.ram.mem, desc, 0x4000), 0, 0x4000);
+  vmm_test_vq_init (&f.t.vq[0], &f.t.ram.mem, QUEUE_SIZE, desc, avail, used, 0x200000, 0x300000);
+  g_assert_true (vmm_test_virtio_queue (&f.t, 0, QUEUE_SIZE, desc, avail, used));
+  g_assert_cmpuint (virtq_drain_budget (&vmm_virtio_blk_dev (f.blk)->queues[0].vq), ==,
+                    QUEUE_SIZE);
+  vmm_virtio_blk_dev (f.blk)->queues[0].vq.drain_budget = 3;
+  /* every other sector: no two merge */
+  for (unsigned i = 0; i < G_N_ELEMENTS (r); i++)
+    {
+      b[i] = buf_in (&f, SECTOR);
+      r[i] = queue_req (&f, T_IN, 2 * i, &b[i], 1);
+    }
+  g_assert_cmpuint (vmm_test_virtio_driver_ok (&f.t) & VIRTIO_STATUS_NEEDS_RESET, ==, 0);
+  for (unsigned i = 0; i < G_N_ELEMENTS (r); i++)
+    {
+      wait_req (&f, &r[i], &status);
+      g_assert_cmpuint (status, ==, S_OK);
+      check_pattern (&f, &b[i], 2 * i * SECTOR);
+    }
+  /* and again with a kick */
+  for (unsigned i = 0; i < G_N_ELEMENTS (r); i++)
+    {
+      b[i] = buf_in (&f, SECTOR);
+      r[i] = queue_req (&f, T_IN, 2 * i + 1, &b[i], 1);
+    }
+  kick (&f);
+  for (unsigned i = 0; i < G_N_ELEMENTS (r); i++)
+    {
+      wait_req (&f, &r[i], &status);
+      g_assert_cmpuint (status, ==, S_OK);
+      check_pattern (&f, &b[i], (2 * i + 1) * SECTOR);
+    }
+  fx_clear (&f);
+}
+
 /* ---- parsing and merging, without the device (blk-req.c) --------------------------- */
 
 #define REQ_RAM     0x100000u
@@ -1049,6 +1165,8 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-blk/bad-requests", test_bad_requests);
   g_test_add_func ("/virtio-blk/read-only", test_read_only);
   g_test_add_func ("/virtio-blk/broken-ring", test_broken_ring);
+  g_test_add_func ("/virtio-blk/overlapping-rings", test_overlapping_rings);
+  g_test_add_func ("/virtio-blk/budget", test_budget);
   g_test_add_func ("/virtio-blk/req/parse", test_req_parse);
   g_test_add_func ("/virtio-blk/req/segments", test_req_segments);
   g_test_add_func ("/virtio-blk/req/merge", test_req_merge);

@@ -471,6 +471,57 @@ test_single_port (void)
   fx_clear (&f);
 }
 
+/* A drain takes at most a budget of chains (issue 16); the rest are taken
+ * when the device comes back to the queue by itself, without a kick:
+ * transmit chains, and receive buffers for host input. */
+static void
+test_budget (void)
+{
+  struct vmm_virtio_dev *dev;
+  uint8_t buf[8];
+  uint32_t id, len;
+  struct fx f;
+  int c0;
+
+  fx_init (&f, ALL_BUT_EVENT_IDX & ~(1ull << F_MULTIPORT));
+  dev = vmm_virtio_console_dev (f.con);
+  pthread_mutex_lock (&dev->lock);
+  g_assert_cmpuint (virtq_drain_budget (&dev->queues[tx_queue (0)].vq), ==, QUEUE_SIZE);
+  dev->queues[rx_queue (0)].vq.drain_budget = 2;
+  dev->queues[tx_queue (0)].vq.drain_budget = 2;
+  pthread_mutex_unlock (&dev->lock);
+  c0 = client_connect (f.sock[0]);
+
+  /* five one-byte receive buffers filled by one write from the host (which
+   * also tells that the host side is connected: output before that is
+   * dropped) */
+  give (&f, rx_queue (0), 5, 1);
+  client_write (c0, "vwxyz", 5);
+  for (unsigned i = 0; i < 5; i++)
+    {
+      const uint8_t *in = take (&f, rx_queue (0), &len);
+
+      g_assert_cmpuint (len, ==, 1);
+      g_assert_cmpuint (in[0], ==, "vwxyz"[i]);
+    }
+
+  /* seven one-byte chains, one kick */
+  for (unsigned i = 0; i < 7; i++)
+    {
+      struct vmm_test_buf b = { vmm_test_vq_copy (&f.t.vq[tx_queue (0)], "abcdefg" + i, 1), 1,
+                                false };
+
+      vmm_test_vq_add_bufs (&f.t.vq[tx_queue (0)], &b, 1);
+    }
+  vmm_test_virtio_kick (&f.t, tx_queue (0));
+  client_read (c0, buf, 7);
+  g_assert_cmpmem (buf, 7, "abcdefg", 7);
+  for (unsigned i = 0; i < 7; i++)
+    g_assert_true (vmm_test_vq_wait_used (&f.t.vq[tx_queue (0)], &id, &len, TIMEOUT_MS));
+  close (c0);
+  fx_clear (&f);
+}
+
 static void
 test_config (void)
 {
@@ -634,6 +685,7 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-console/control-errors", test_control_errors);
   g_test_add_func ("/virtio-console/single-port", test_single_port);
   g_test_add_func ("/virtio-console/config", test_config);
+  g_test_add_func ("/virtio-console/budget", test_budget);
   g_test_add_func ("/virtio-console/flow-control", test_flow_control);
   g_test_add_func ("/virtio-console/config-errors", test_config_errors);
 

@@ -64,8 +64,9 @@ test_fill (void)
       g_assert_true (vmm_test_vq_wait_used (vq, &id, &len, TIMEOUT_MS));
       g_assert_cmpuint (id, ==, i);
       g_assert_cmpuint (len, ==, want);
-      /* random bytes: about 1 in 256 is 0xee */
-      g_assert_cmpuint (untouched (&t, bufs[i].gpa, want), <, want / 64 + 2);
+      /* random bytes: about 1 in 256 is 0xee (3 of 64 happens about once
+       * in 460 runs; 8 of 64, once in 10^9) */
+      g_assert_cmpuint (untouched (&t, bufs[i].gpa, want), <, want / 32 + 6);
       g_assert_cmpuint (untouched (&t, bufs[i].gpa + want, lens[i] - want), ==, lens[i] - want);
     }
   g_assert_cmpuint (vmm_test_virtio_isr (&t) & 1, ==, 1);
@@ -82,6 +83,47 @@ test_fill (void)
   vmm_virtio_rng_free (rng);
   vmm_test_virtio_clear (&t);
   vmm_test_log_release (log_fd);
+}
+
+/* A drain takes at most a budget of chains (issue 16: a driver refilling
+ * the ring from another vCPU must not keep the device's thread for ever);
+ * what is left is taken when the device comes back to the queue by
+ * itself, without another kick. */
+static void
+test_budget (void)
+{
+  g_autoptr (GError) error = NULL;
+  struct vmm_virtio_env env;
+  struct vmm_virtio_rng *rng;
+  struct vmm_test_virtio t;
+  uint32_t id, len;
+
+  vmm_test_virtio_init (&t, &env);
+  rng = vmm_virtio_rng_new (&env, &error);
+  g_assert_no_error (error);
+  vmm_test_virtio_plug (&t, vmm_virtio_rng_dev (rng));
+  g_assert_cmpuint (vmm_test_virtio_setup (&t, 0, 1, 8) & VIRTIO_STATUS_DRIVER_OK, !=, 0);
+  g_assert_cmpuint (virtq_drain_budget (&vmm_virtio_rng_dev (rng)->queues[0].vq), ==, 8);
+  vmm_virtio_rng_dev (rng)->queues[0].vq.drain_budget = 3;
+
+  for (unsigned i = 0; i < 8; i++)
+    {
+      struct vmm_test_buf b = { vmm_test_vq_copy (&t.vq[0], NULL, 16), 16, true };
+
+      vmm_test_vq_add_bufs (&t.vq[0], &b, 1);
+    }
+  vmm_test_virtio_kick (&t, 0);
+  for (unsigned i = 0; i < 8; i++)
+    {
+      g_assert_true (vmm_test_vq_wait_used (&t.vq[0], &id, &len, TIMEOUT_MS));
+      g_assert_cmpuint (id, ==, i);
+      g_assert_cmpuint (len, ==, 16);
+    }
+  g_assert_cmpuint (vmm_test_virtio_read (&t, 0x14, 1) & VIRTIO_STATUS_NEEDS_RESET, ==, 0);
+
+  vmm_test_virtio_stop (&t);
+  vmm_virtio_rng_free (rng);
+  vmm_test_virtio_clear (&t);
 }
 
 /* The transport's MSI-X, on the simplest device: the table as the driver
@@ -172,6 +214,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/virtio-rng/fill", test_fill);
+  g_test_add_func ("/virtio-rng/budget", test_budget);
   g_test_add_func ("/virtio-pci/msix", test_msix);
   return g_test_run ();
 }

@@ -113,6 +113,60 @@ test_start_sizes (void)
   drv_free (&d);
 }
 
+/* Issue 16: rings that share a byte are refused. Used two bytes after avail
+ * made used->flags the avail index, so the device's own "kicks off" and
+ * "on" moved it. What counts is the bytes the device touches: the event
+ * fields only with EVENT_IDX. Size 8: the table is 128 bytes, avail 20 (+2),
+ * used 68 (+2). */
+static void
+test_start_overlap (void)
+{
+  static const struct {
+    uint64_t desc, avail, used;
+    bool event_idx, ok;
+  } cases[] = {
+    { 0x1000, 0x1080, 0x1094, false, true },    /* end to end, no gap */
+    { 0x1000, 0x1080, 0x1098, true, true },     /* room for used_event */
+    { 0x1000, 0x1080, 0x1094, true, false },    /* used_event is used->flags */
+    { 0x1000, 0x1082, 0x1084, false, false },   /* issue 16: used->flags is avail->idx */
+    { 0x1000, 0x1082, 0x1084, true, false },
+    { 0x1000, 0x1080, 0x1080, false, false },   /* the same address */
+    { 0x1000, 0x107e, 0x1100, false, false },   /* avail on the last descriptor */
+    { 0x1000, 0x2000, 0x1040, false, false },   /* used inside the table */
+    { 0x1040, 0x2000, 0x1000, false, false },   /* the table inside used */
+    { 0x1100, 0x1144, 0x1000, false, false },   /* avail inside the table */
+    { 0x1100, 0x1044, 0x1000, false, true },    /* used ends where avail starts... */
+    { 0x1100, 0x1044, 0x1000, true, false },    /* ...unless avail_event is there */
+    { 0x1100, 0x1046, 0x1000, true, true },
+    { 0x1000, 0x1100, 0x1200, false, true },    /* apart */
+  };
+  struct drv d;
+
+  drv_init (&d, 8, false, false);
+  for (unsigned i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      virtq_reset (&d.q);
+      drv_configure (&d, 8, cases[i].event_idx, false);
+      d.q.desc_gpa = cases[i].desc;
+      d.q.avail_gpa = cases[i].avail;
+      d.q.used_gpa = cases[i].used;
+      g_test_message ("case %u", i);
+      if (cases[i].ok)
+        {
+          g_assert_cmpint (virtq_start (&d.q), ==, 0);
+          g_assert_true (d.q.started);
+          g_assert_null (d.q.error);
+        }
+      else
+        {
+          g_assert_cmpint (virtq_start (&d.q), ==, -EINVAL);
+          g_assert_false (d.q.started);
+          g_assert_cmpstr (d.q.error, ==, "rings overlap");
+        }
+    }
+  drv_free (&d);
+}
+
 static void
 test_start_misaligned (void)
 {
@@ -779,6 +833,7 @@ test_drain_flags (void)
 {
   static const uint32_t lens[] = { 4 };
   struct virtq_chain c;
+  unsigned budget = VIRTQ_MAX_SIZE;   /* not the point here (test_drain_budget) */
   struct drv d;
   uint16_t h1, h2, h3;
 
@@ -786,30 +841,30 @@ test_drain_flags (void)
   h1 = vmm_test_vq_add (&d.vq, lens, 1, 0);
   h2 = vmm_test_vq_add (&d.vq, lens, 1, 0);
   /* while the device drains, the driver is told not to kick */
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 1);
   g_assert_cmpuint (c.head, ==, h1);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
   virtq_push (&d.q, c.head, 4);
   /* a chain made available meanwhile is taken in the same drain */
   h3 = vmm_test_vq_add (&d.vq, lens, 1, 0);
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 1);
   g_assert_cmpuint (c.head, ==, h2);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 1);
   g_assert_cmpuint (c.head, ==, h3);
   /* empty: kicks are back on */
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 0);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 0);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 0);
 
   /* virtq_pop_quiet leaves them off when the ring is empty */
   vmm_test_vq_add (&d.vq, lens, 1, 0);
-  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 1);
-  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 0);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c, &budget), ==, 1);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c, &budget), ==, 0);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 0);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
   drv_free (&d);
 }
@@ -819,6 +874,7 @@ test_drain_event_idx (void)
 {
   static const uint32_t lens[] = { 4 };
   struct virtq_chain c;
+  unsigned budget = VIRTQ_MAX_SIZE;   /* not the point here (test_drain_budget) */
   struct drv d;
   uint64_t avail_event;
 
@@ -829,26 +885,110 @@ test_drain_event_idx (void)
   /* "off" with EVENT_IDX: avail_event stays behind while draining ... */
   for (unsigned i = 0; i < 3; i++)
     {
-      g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+      g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 1);
       g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 0);
     }
   /* ... and asks for the next entry once the ring is empty */
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 0);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 3);
   /* the flags stay 0 throughout (2.7.10) */
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
 
   vmm_test_vq_add (&d.vq, lens, 1, 0);
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 1);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 0);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 4);
 
   /* a broken queue asks for nothing more */
   vmm_test_put16 (&d.guest.mem, AVAIL_GPA + 2, 100);
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, -EIO);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, -EIO);
   g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, avail_event), ==, 4);
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, -EIO);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, -EIO);
   drv_free (&d);
+}
+
+/* Issue 16: a driver that refills the ring as fast as the device takes
+ * chains (from another vCPU) kept a drain going for as long as it liked,
+ * on the device's thread with its lock held. A drain takes at most its
+ * budget, the queue size, then says -EAGAIN with kicks still off, and the
+ * next drain goes on where it stopped. The driver here refills in the
+ * same thread, after each push. */
+static void
+drain_budget (bool event_idx, bool quiet)
+{
+  static const uint32_t lens[] = { 4 };
+  struct virtq_chain c;
+  struct drv d;
+  unsigned budget, taken = 0;
+  uint32_t id, len;
+  int ret;
+
+  drv_init (&d, 8, event_idx, false);
+  g_assert_cmpuint (virtq_drain_budget (&d.q), ==, 8);
+  for (unsigned i = 0; i < 8; i++)
+    vmm_test_vq_add (&d.vq, lens, 1, 0);
+  budget = virtq_drain_budget (&d.q);
+  while ((ret = quiet ? virtq_pop_quiet (&d.q, &c, &budget)
+                      : virtq_pop_or_enable (&d.q, &c, &budget)) > 0)
+    {
+      g_assert_cmpuint (++taken, <, 1000);   /* no end: the failure this test is for */
+      virtq_push (&d.q, c.head, 0);
+      g_assert_true (vmm_test_vq_next_used (&d.vq, &id, &len));
+      vmm_test_vq_offer (&d.vq, (uint16_t) id);
+      vmm_test_vq_publish (&d.vq);
+    }
+  g_assert_cmpint (ret, ==, -EAGAIN);
+  g_assert_cmpuint (taken, ==, 8);
+  g_assert_cmpuint (budget, ==, 0);
+  g_assert_false (d.q.broken);
+  /* kicks stay off: the device comes back by itself */
+  g_assert_true (d.q.notify_off);
+  if (!event_idx)
+    g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, VIRTQ_USED_F_NO_NOTIFY);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, -EAGAIN);
+
+  /* The next drain takes the 8 waiting, in order, then finds the ring
+   * empty: kicks on again */
+  budget = virtq_drain_budget (&d.q);
+  for (unsigned i = 0; i < 8; i++)
+    {
+      g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 1);
+      virtq_push (&d.q, c.head, 0);
+    }
+  g_assert_cmpuint (budget, ==, 0);
+  /* spent, but nothing left: no need to come back */
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 0);
+  g_assert_false (d.q.notify_off);
+  g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, USED_GPA), ==, 0);
+  if (event_idx)
+    g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 16);
+
+  /* a ring gone bad is the next drain's to find; then every drain says so */
+  vmm_test_put16 (&d.guest.mem, AVAIL_GPA + 2, 100);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, -EAGAIN);
+  budget = virtq_drain_budget (&d.q);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, -EIO);
+  budget = 0;
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, -EIO);
+  drv_free (&d);
+}
+
+static void
+test_drain_budget (void)
+{
+  drain_budget (false, false);
+}
+
+static void
+test_drain_budget_event_idx (void)
+{
+  drain_budget (true, false);
+}
+
+static void
+test_drain_budget_quiet (void)
+{
+  drain_budget (false, true);
 }
 
 /* The race virtq_pop_or_enable closes: the driver makes a chain available
@@ -883,14 +1023,15 @@ drain_race (bool event_idx)
   size_t page_size = (size_t) sysconf (_SC_PAGESIZE);
   struct sigaction sa = { 0 }, old;
   struct virtq_chain c;
+  unsigned budget = VIRTQ_MAX_SIZE;   /* not the point here (test_drain_budget) */
   struct drv d;
   void *page;
 
   drv_init (&d, 8, event_idx, false);
   vmm_test_vq_add (&d.vq, lens, 1, 0);
   /* Drained, kicks still off, as a device sees it just before enabling */
-  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 1);
-  g_assert_cmpint (virtq_pop_quiet (&d.q, &c), ==, 0);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c, &budget), ==, 1);
+  g_assert_cmpint (virtq_pop_quiet (&d.q, &c, &budget), ==, 0);
 
   race_drv = &d;
   race_faults = 0;
@@ -901,7 +1042,7 @@ drain_race (bool event_idx)
   page = vmm_test_ptr (&d.guest.mem, USED_GPA, page_size);
   g_assert_cmpint (mprotect (page, page_size, PROT_READ), ==, 0);
 
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 1);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 1);
 
   g_assert_cmpint (sigaction (SIGSEGV, &old, NULL), ==, 0);
   g_assert_cmpint (mprotect (page, page_size, PROT_READ | PROT_WRITE), ==, 0);
@@ -909,7 +1050,7 @@ drain_race (bool event_idx)
   g_assert_cmpuint (c.head, ==, race_head);
   g_assert_cmpuint (c.out_len, ==, 12);
   /* and then the ring is empty, with kicks on */
-  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c), ==, 0);
+  g_assert_cmpint (virtq_pop_or_enable (&d.q, &c, &budget), ==, 0);
   if (event_idx)
     g_assert_cmpuint (vmm_test_get16 (&d.guest.mem, vmm_test_vq_avail_event (&d.vq)), ==, 2);
   else
@@ -1618,6 +1759,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/virtq/start/sizes", test_start_sizes);
   g_test_add_func ("/virtq/start/misaligned", test_start_misaligned);
+  g_test_add_func ("/virtq/start/overlap", test_start_overlap);
   g_test_add_func ("/virtq/start/outside-ram", test_start_outside);
   g_test_add_func ("/virtq/start/reset-restart", test_start_reset_restart);
   g_test_add_func ("/virtq/pop/empty", test_pop_empty);
@@ -1638,6 +1780,9 @@ main (int argc, char **argv)
   g_test_add_func ("/virtq/notify/enable-event-idx", test_notify_enable_event_idx);
   g_test_add_func ("/virtq/drain/flags", test_drain_flags);
   g_test_add_func ("/virtq/drain/event-idx", test_drain_event_idx);
+  g_test_add_func ("/virtq/drain/budget", test_drain_budget);
+  g_test_add_func ("/virtq/drain/budget-event-idx", test_drain_budget_event_idx);
+  g_test_add_func ("/virtq/drain/budget-quiet", test_drain_budget_quiet);
   g_test_add_func ("/virtq/drain/race-flags", test_drain_race_flags);
   g_test_add_func ("/virtq/drain/race-event-idx", test_drain_race_event_idx);
   g_test_add_func ("/virtq/chain/read-write", test_chain_copy);

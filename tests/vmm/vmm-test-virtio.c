@@ -159,16 +159,11 @@ write64 (struct vmm_test_virtio *t, uint64_t offset, uint64_t value)
 }
 
 uint8_t
-vmm_test_virtio_setup (struct vmm_test_virtio *t, uint64_t driver_features, unsigned n_queues,
-                       uint16_t size)
+vmm_test_virtio_negotiate (struct vmm_test_virtio *t, uint64_t driver_features)
 {
   uint64_t features = driver_features | 1ull << VIRTIO_F_VERSION_1;
-  uint64_t share;
   uint8_t status;
 
-  g_assert_cmpuint (n_queues, >, 0);
-  g_assert_cmpuint (n_queues, <=, VMM_TEST_VIRTIO_MAX_QUEUES);
-  g_assert_cmpuint (size, <=, 256);
   vmm_test_virtio_write (t, CC_STATUS, 1, 0);
   g_assert_cmpuint (vmm_test_virtio_read (t, CC_STATUS, 1), ==, 0);
   status = VIRTIO_STATUS_ACKNOWLEDGE;
@@ -181,7 +176,42 @@ vmm_test_virtio_setup (struct vmm_test_virtio *t, uint64_t driver_features, unsi
   vmm_test_virtio_write (t, CC_GF, 4, features >> 32);
   status |= VIRTIO_STATUS_FEATURES_OK;
   vmm_test_virtio_write (t, CC_STATUS, 1, status);
-  status = (uint8_t) vmm_test_virtio_read (t, CC_STATUS, 1);
+  return (uint8_t) vmm_test_virtio_read (t, CC_STATUS, 1);
+}
+
+bool
+vmm_test_virtio_queue (struct vmm_test_virtio *t, unsigned q, uint16_t size, uint64_t desc,
+                       uint64_t avail, uint64_t used)
+{
+  vmm_test_virtio_write (t, CC_Q_SELECT, 2, q);
+  vmm_test_virtio_write (t, CC_Q_SIZE, 2, size);
+  write64 (t, CC_Q_DESC, desc);
+  write64 (t, CC_Q_AVAIL, avail);
+  write64 (t, CC_Q_USED, used);
+  vmm_test_virtio_write (t, CC_Q_ENABLE, 2, 1);
+  return vmm_test_virtio_read (t, CC_Q_ENABLE, 2) == 1;
+}
+
+uint8_t
+vmm_test_virtio_driver_ok (struct vmm_test_virtio *t)
+{
+  uint8_t status = (uint8_t) vmm_test_virtio_read (t, CC_STATUS, 1);
+
+  vmm_test_virtio_write (t, CC_STATUS, 1, status | VIRTIO_STATUS_DRIVER_OK);
+  return (uint8_t) vmm_test_virtio_read (t, CC_STATUS, 1);
+}
+
+uint8_t
+vmm_test_virtio_setup (struct vmm_test_virtio *t, uint64_t driver_features, unsigned n_queues,
+                       uint16_t size)
+{
+  uint64_t share;
+  uint8_t status;
+
+  g_assert_cmpuint (n_queues, >, 0);
+  g_assert_cmpuint (n_queues, <=, VMM_TEST_VIRTIO_MAX_QUEUES);
+  g_assert_cmpuint (size, <=, 256);
+  status = vmm_test_virtio_negotiate (t, driver_features);
   if (!(status & VIRTIO_STATUS_FEATURES_OK))
     return status;
 
@@ -196,17 +226,10 @@ vmm_test_virtio_setup (struct vmm_test_virtio *t, uint64_t driver_features, unsi
 
       vmm_test_vq_init (&t->vq[q], &t->ram.mem, size, base, base + 0x1000, base + 0x2000, data,
                         data + share);
-      vmm_test_virtio_write (t, CC_Q_SELECT, 2, q);
-      vmm_test_virtio_write (t, CC_Q_SIZE, 2, size);
-      write64 (t, CC_Q_DESC, t->vq[q].desc);
-      write64 (t, CC_Q_AVAIL, t->vq[q].avail);
-      write64 (t, CC_Q_USED, t->vq[q].used);
-      vmm_test_virtio_write (t, CC_Q_ENABLE, 2, 1);
-      g_assert_cmpuint (vmm_test_virtio_read (t, CC_Q_ENABLE, 2), ==, 1);
+      g_assert_true (vmm_test_virtio_queue (t, q, size, t->vq[q].desc, t->vq[q].avail,
+                                            t->vq[q].used));
     }
-  status |= VIRTIO_STATUS_DRIVER_OK;
-  vmm_test_virtio_write (t, CC_STATUS, 1, status);
-  return (uint8_t) vmm_test_virtio_read (t, CC_STATUS, 1);
+  return vmm_test_virtio_driver_ok (t);
 }
 
 void

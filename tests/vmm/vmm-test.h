@@ -214,6 +214,14 @@ void     vmm_test_virtio_plug  (struct vmm_test_virtio *t, struct vmm_virtio_dev
  * Returns the device status at the end. */
 uint8_t  vmm_test_virtio_setup (struct vmm_test_virtio *t, uint64_t driver_features,
                                 unsigned n_queues, uint16_t size);
+/* Its steps, for a driver that lays its rings out itself: reset to
+ * FEATURES_OK (returns the status); queue Q of SIZE entries at DESC, AVAIL
+ * and USED, enabled (returns whether the device took it); DRIVER_OK
+ * (returns the status). */
+uint8_t  vmm_test_virtio_negotiate (struct vmm_test_virtio *t, uint64_t driver_features);
+bool     vmm_test_virtio_queue     (struct vmm_test_virtio *t, unsigned q, uint16_t size,
+                                    uint64_t desc, uint64_t avail, uint64_t used);
+uint8_t  vmm_test_virtio_driver_ok (struct vmm_test_virtio *t);
 /* The 64 feature bits the device offers */
 uint64_t vmm_test_virtio_device_features (struct vmm_test_virtio *t);
 /* BAR accesses: the common configuration is at 0, the ISR at 0x1000, the

@@ -654,6 +654,7 @@ process_queue (struct vmm_virtio_blk *blk, unsigned q, bool may_park)
   struct vmm_virtio_dev *dev = &blk->dev;
   struct virtq *vq = &dev->queues[q].vq;
   struct virtq_chain chain;
+  unsigned budget = virtq_drain_budget (vq);
   bool park;
   int ret;
 
@@ -668,12 +669,18 @@ process_queue (struct vmm_virtio_blk *blk, unsigned q, bool may_park)
     {
       park = may_park && q < 64 && blk->park_timer >= 0 && blk->in_flight > 0 &&
              (dev->status & VIRTIO_STATUS_DRIVER_OK);
-      ret = park ? virtq_pop_quiet (vq, &chain) : virtq_pop_or_enable (vq, &chain);
+      ret = park ? virtq_pop_quiet (vq, &chain, &budget)
+                 : virtq_pop_or_enable (vq, &chain, &budget);
       if (ret > 0)
         handle_request (blk, q, &chain);
     }
   while (ret > 0);
-  if (ret < 0)
+  /* A full ring's worth taken and more there: the rest on the I/O thread
+   * in a moment, after what waits there (completions among it), not now,
+   * which may be a vCPU's DRIVER_OK. Not parked: that is sooner. */
+  if (ret == -EAGAIN)
+    vmm_virtio_queue_resume (dev, q);
+  else if (ret < 0)
     vmm_virtio_set_queue_broken (dev, q);
   else if (park)
     {

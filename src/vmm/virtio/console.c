@@ -147,13 +147,14 @@ ctrl_flush (struct vmm_virtio_console *con)
   struct vmm_virtio_dev *dev = &con->dev;
   struct virtq *vq = &dev->queues[Q_CTRL_RX].vq;
   struct virtq_chain chain;
+  unsigned budget = virtq_drain_budget (vq);
   bool pushed = false;
   int ret = 0;
 
   if (con->pending_count == 0 || !queue_ready (con, Q_CTRL_RX))
     return;
   /* Messages left and no buffers: kicks come back on for new ones. */
-  while (con->pending_count > 0 && (ret = virtq_pop_or_enable (vq, &chain)) > 0)
+  while (con->pending_count > 0 && (ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
     {
       const struct ctrl_msg *m = &con->pending[con->pending_head];
       uint8_t buf[CTRL_HDR_LEN + PORT_NAME_MAX];
@@ -188,7 +189,9 @@ ctrl_flush (struct vmm_virtio_console *con)
       con->pending_head = (con->pending_head + 1) % CTRL_PENDING_MAX;
       con->pending_count--;
     }
-  if (ret < 0)
+  if (ret == -EAGAIN)
+    vmm_virtio_queue_resume (dev, Q_CTRL_RX);
+  else if (ret < 0)
     {
       vmm_virtio_set_queue_broken (dev, Q_CTRL_RX);
       return;
@@ -249,6 +252,7 @@ port_rx (struct console_port *p)
   unsigned q = rx_queue (p->id);
   struct virtq *vq;
   struct virtq_chain chain;
+  unsigned budget;
   size_t done = 0;
   bool pushed = false;
   int ret = 0;
@@ -256,8 +260,9 @@ port_rx (struct console_port *p)
   if (p->held == 0 || !port_can_receive (p))
     return;
   vq = &dev->queues[q].vq;
+  budget = virtq_drain_budget (vq);
   /* Input left and no buffers: kicks come back on for new ones. */
-  while (done < p->held && (ret = virtq_pop_or_enable (vq, &chain)) > 0)
+  while (done < p->held && (ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
     {
       size_t want = p->held - done;
       uint32_t n;
@@ -271,7 +276,9 @@ port_rx (struct console_port *p)
       pushed = true;
       done += n;
     }
-  if (ret < 0)
+  if (ret == -EAGAIN)
+    vmm_virtio_queue_resume (dev, q);
+  else if (ret < 0)
     {
       vmm_virtio_set_queue_broken (dev, q);
       return;
@@ -326,13 +333,15 @@ port_tx (struct console_port *p)
   unsigned q = tx_queue (p->id);
   struct virtq *vq;
   struct virtq_chain chain;
+  unsigned budget;
   bool pushed = false;
   int ret;
 
   if (p->tx_blocked || !queue_ready (con, q) || (p->id != 0 && !con->multiport))
     return;
   vq = &dev->queues[q].vq;
-  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
+  budget = virtq_drain_budget (vq);
+  while ((ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
     {
       if (chain.n_in > 0)
         vmm_log_guest (&dev->rl, "virtio-console: port %u: a transmit buffer with writable "
@@ -349,7 +358,9 @@ port_tx (struct console_port *p)
       virtq_push (vq, chain.head, 0);
       pushed = true;
     }
-  if (ret < 0)
+  if (ret == -EAGAIN)
+    vmm_virtio_queue_resume (dev, q);
+  else if (ret < 0)
     {
       vmm_virtio_set_queue_broken (dev, q);
       return;
@@ -451,10 +462,11 @@ ctrl_tx (struct vmm_virtio_console *con)
   struct vmm_virtio_dev *dev = &con->dev;
   struct virtq *vq = &dev->queues[Q_CTRL_TX].vq;
   struct virtq_chain chain;
+  unsigned budget = virtq_drain_budget (vq);
   bool pushed = false;
   int ret;
 
-  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
+  while ((ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
     {
       uint8_t msg[CTRL_HDR_LEN];
       uint32_t n = virtq_chain_read (&chain, 0, msg, sizeof msg);
@@ -468,7 +480,9 @@ ctrl_tx (struct vmm_virtio_console *con)
       virtq_push (vq, chain.head, 0);
       pushed = true;
     }
-  if (ret < 0)
+  if (ret == -EAGAIN)
+    vmm_virtio_queue_resume (dev, Q_CTRL_TX);
+  else if (ret < 0)
     {
       vmm_virtio_set_queue_broken (dev, Q_CTRL_TX);
       return;

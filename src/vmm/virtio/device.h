@@ -149,4 +149,8 @@ void vmm_virtio_config_changed (struct vmm_virtio_dev *dev);
 void vmm_virtio_set_broken (struct vmm_virtio_dev *dev, const char *why);
 /* The same for a malformed ring (virtq_pop said -EIO), with its reason. */
 void vmm_virtio_set_queue_broken (struct vmm_virtio_dev *dev, unsigned q);
+/* Queue Q's drain stopped with chains left (virtq_pop_or_enable said
+ * -EAGAIN): queue_notify runs again for it soon, from the device's loop,
+ * as if the driver had kicked. */
+void vmm_virtio_queue_resume (struct vmm_virtio_dev *dev, unsigned q);
 bool vmm_virtio_has_feature (const struct vmm_virtio_dev *dev, unsigned bit);

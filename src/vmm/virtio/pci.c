@@ -252,6 +252,21 @@ vmm_virtio_notify_queue (struct vmm_virtio_dev *dev, unsigned q)
   signal_vector (dev, dev->queues[q].vector);
 }
 
+void
+vmm_virtio_queue_resume (struct vmm_virtio_dev *dev, unsigned q)
+{
+  uint64_t one = 1;
+
+  if (q >= dev->ops->num_queues)
+    return;
+  /* The queue's own notification eventfd: served on the device's loop
+   * after what is already waiting there, with the lock taken afresh, and
+   * only while the queue is still runnable (on_queue_notify). */
+  if (write (dev->queues[q].notify_fd, &one, sizeof one) != sizeof one)
+    vmm_log_error ("virtio-%s: cannot come back to queue %u: %s", dev->ops->name, q,
+                   strerror (errno));
+}
+
 static bool
 queue_runnable (const struct vmm_virtio_dev *dev, unsigned q)
 {
@@ -317,8 +332,13 @@ enable_queue (struct vmm_virtio_dev *dev, struct vmm_virtio_queue *vq)
   ret = virtq_start (&vq->vq);
   if (ret < 0)
     {
-      vmm_virtio_set_broken (dev, ret == -EFAULT ? "a queue's rings lie outside guest memory"
-                                                 : "a queue's size or ring alignment is invalid");
+      g_autofree char *why = g_strdup_printf ("queue %u: %s", vq->index,
+                                              vq->vq.error != NULL ? vq->vq.error
+                                                                   : g_strerror (-ret));
+
+      /* Not enabled: nothing runs on it, and the driver sees why it
+       * cannot go on (DEVICE_NEEDS_RESET, said once). */
+      vmm_virtio_set_broken (dev, why);
       return;
     }
   vq->enabled = true;

@@ -57,10 +57,11 @@ rng_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
   struct vmm_virtio_rng *rng = dev->priv;
   struct virtq *vq = &dev->queues[q].vq;
   struct virtq_chain chain;
+  unsigned budget = virtq_drain_budget (vq);
   bool pushed = false;
   int ret;
 
-  while ((ret = virtq_pop_or_enable (vq, &chain)) > 0)
+  while ((ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
     {
       uint32_t len = 0;
 
@@ -72,7 +73,9 @@ rng_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
       virtq_push (vq, chain.head, len);
       pushed = true;
     }
-  if (ret < 0)
+  if (ret == -EAGAIN)
+    vmm_virtio_queue_resume (dev, q);
+  else if (ret < 0)
     {
       vmm_virtio_set_queue_broken (dev, q);
       return;

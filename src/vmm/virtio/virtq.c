@@ -14,7 +14,10 @@
  *
  * Devices take chains with virtq_pop_or_enable(), which closes the race
  * between the last pop and re-enabling notifications: enabling is followed
- * by a full barrier and a last look at avail->idx.
+ * by a full barrier and a last look at avail->idx. A drain takes at most
+ * a budget of chains, so that no guest can keep it going: the rings never
+ * overlap (virtq_start), so the device's writes cannot move what it reads,
+ * but another vCPU can refill the ring for ever.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -126,27 +129,64 @@ map_ring (const struct virtq *q, uint64_t gpa, uint64_t len, unsigned align, voi
   return 0;
 }
 
+/* Whether [A, A + ALEN) and [B, B + BLEN) share a byte (in guest physical
+ * addresses; both ranges are in RAM, so neither end overflows) */
+static bool
+ranges_overlap (uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+  return a < b + blen && b < a + alen;
+}
+
 int
 virtq_start (struct virtq *q)
 {
   void *desc, *avail, *used;
   struct virtq_iov *iov;
+  uint64_t desc_len, avail_len, used_len, event;
   int ret;
 
+  q->error = NULL;
   if (q->mem == NULL)
-    return -EINVAL;
+    {
+      q->error = "no guest memory";
+      return -EINVAL;
+    }
   if (q->size == 0 || q->size > VIRTQ_MAX_SIZE || (q->size & (q->size - 1)) != 0)
-    return -EINVAL;
+    {
+      q->error = "queue size is not a power of two up to 32768";
+      return -EINVAL;
+    }
 
   /* used_event and avail_event are reserved whether or not EVENT_IDX is
    * negotiated, as every driver lays the rings out. */
-  ret = map_ring (q, q->desc_gpa, (uint64_t) VIRTQ_DESC_SIZE * q->size, 16, &desc);
+  desc_len = (uint64_t) VIRTQ_DESC_SIZE * q->size;
+  ret = map_ring (q, q->desc_gpa, desc_len, 16, &desc);
   if (ret == 0)
     ret = map_ring (q, q->avail_gpa, 6 + 2 * (uint64_t) q->size, 2, &avail);
   if (ret == 0)
     ret = map_ring (q, q->used_gpa, 6 + 8 * (uint64_t) q->size, 4, &used);
   if (ret < 0)
-    return ret;
+    {
+      q->error = ret == -EFAULT ? "rings lie outside guest memory" : "rings are misaligned";
+      return ret;
+    }
+
+  /* The rings must not share a byte (2.7: three separate parts): the device
+   * writes the used ring, and reads the other two as the driver's. Were
+   * used->flags avail->idx, turning kicks off and on would move the avail
+   * index under the device. The bytes the device touches count: the event
+   * fields only with EVENT_IDX (without it, a driver may put something else
+   * there). */
+  event = q->event_idx ? 2 : 0;
+  avail_len = 4 + 2 * (uint64_t) q->size + event;
+  used_len = 4 + 8 * (uint64_t) q->size + event;
+  if (ranges_overlap (q->desc_gpa, desc_len, q->avail_gpa, avail_len) ||
+      ranges_overlap (q->desc_gpa, desc_len, q->used_gpa, used_len) ||
+      ranges_overlap (q->avail_gpa, avail_len, q->used_gpa, used_len))
+    {
+      q->error = "rings overlap";
+      return -EINVAL;
+    }
 
   /* A chain holds at most size descriptors (direct and indirect together),
    * each giving at most one segment. */
@@ -160,6 +200,7 @@ virtq_start (struct virtq *q)
   q->desc = desc;
   q->avail = avail;
   q->used = used;
+  q->drain_budget = q->size;
   q->started = true;
   return 0;
 }
@@ -297,19 +338,44 @@ virtq_pop (struct virtq *q, struct virtq_chain *chain)
   return 1;
 }
 
+/* Whether the driver made chains available that we have not taken */
+static bool
+has_pending (const struct virtq *q)
+{
+  return le16toh (__atomic_load_n (&q->avail[AVAIL_IDX], __ATOMIC_ACQUIRE)) != q->last_avail_idx;
+}
+
+/* virtq_pop, within *BUDGET: -EAGAIN when it is spent and the ring is not
+ * empty (its order says why: broken first, then nothing to do, then not
+ * now). */
+static int
+pop_budgeted (struct virtq *q, struct virtq_chain *chain, unsigned *budget)
+{
+  int ret;
+
+  if (q->broken)
+    return -EIO;
+  if (*budget == 0)
+    return q->started && has_pending (q) ? -EAGAIN : 0;
+  ret = virtq_pop (q, chain);
+  if (ret > 0)
+    (*budget)--;
+  return ret;
+}
+
 int
-virtq_pop_quiet (struct virtq *q, struct virtq_chain *chain)
+virtq_pop_quiet (struct virtq *q, struct virtq_chain *chain, unsigned *budget)
 {
   /* Once per drain, not once per chain: the flag is in guest memory. */
   if (!q->notify_off)
     virtq_disable_notify (q);
-  return virtq_pop (q, chain);
+  return pop_budgeted (q, chain, budget);
 }
 
 int
-virtq_pop_or_enable (struct virtq *q, struct virtq_chain *chain)
+virtq_pop_or_enable (struct virtq *q, struct virtq_chain *chain, unsigned *budget)
 {
-  int ret = virtq_pop_quiet (q, chain);
+  int ret = virtq_pop_quiet (q, chain, budget);
 
   if (ret != 0 || !virtq_enable_notify (q))
     return ret;
@@ -317,7 +383,13 @@ virtq_pop_or_enable (struct virtq *q, struct virtq_chain *chain)
    * the driver need not have kicked for it: take it now, with kicks on
    * (the next call turns them off again). If it is gone (a driver moving
    * avail->idx back), the ring is empty with kicks on, as 0 says. */
-  return virtq_pop (q, chain);
+  return pop_budgeted (q, chain, budget);
+}
+
+unsigned
+virtq_drain_budget (const struct virtq *q)
+{
+  return q->drain_budget;
 }
 
 void

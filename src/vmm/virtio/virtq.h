@@ -73,10 +73,14 @@ struct virtq {
   uint16_t signalled_used;    /* used idx when we last decided about an interrupt */
   bool signalled_used_valid;
 
+  unsigned drain_budget;       /* chains a device takes per drain (virtq_drain_budget);
+                               * the queue size, set by virtq_start */
+
   bool started;
   bool notify_off;            /* we asked the driver not to kick (virtq_disable_notify) */
   bool broken;                /* a malformed chain was seen; needs a reset */
-  const char *error;          /* why it broke (static string) */
+  const char *error;          /* why it broke, or why virtq_start refused the
+                               * rings (static string) */
 
   struct virtq_iov *iov;      /* allocated at start: size entries, as a chain holds at
                                * most size descriptors (direct and indirect together) */
@@ -87,9 +91,11 @@ struct virtq {
 void virtq_init  (struct virtq *q, const struct vmm_mem *mem);
 
 /* Checks the ring addresses and size the driver wrote (size a power of two,
- * 1 .. VIRTQ_MAX_SIZE; each ring aligned and wholly in guest RAM) and maps
- * them. Returns 0, or -EINVAL (bad size or alignment), -EFAULT (a ring is
- * outside RAM), -ENOMEM. */
+ * 1 .. VIRTQ_MAX_SIZE; each ring aligned and wholly in guest RAM; no two
+ * rings sharing a byte, counting the event fields only with EVENT_IDX) and
+ * maps them. Returns 0, or -EINVAL (bad size or alignment, overlapping
+ * rings), -EFAULT (a ring is outside RAM), -ENOMEM; q->error then says
+ * what (except for -ENOMEM). */
 int  virtq_start (struct virtq *q);
 
 /* Back to the state after virtq_init (device reset), freeing what start took. */
@@ -110,25 +116,42 @@ int  virtq_pop   (struct virtq *q, struct virtq_chain *chain);
  * the ring is empty they go back on and the ring is looked at once more,
  * so a chain made available just before (without a kick: they were off)
  * is still taken. Returns 1 with *chain filled; 0 when the ring is empty
- * and kicks are on again; -EIO as virtq_pop. A device that stops before
- * 0 (it has nothing to give, or its backend is full) leaves kicks off and
- * drains again by itself when it can go on:
+ * and kicks are on again; -EIO as virtq_pop.
  *
- *   while ((ret = virtq_pop_or_enable (q, &chain)) > 0)
+ * One drain takes at most *BUDGET chains (it counts them down; start it
+ * at virtq_drain_budget): a driver that refills the ring as fast as the
+ * device empties it, from another vCPU, must not hold the device's thread
+ * and lock for ever. With the budget spent and chains left, it returns
+ * -EAGAIN: the device must come back to the queue by itself, as for a
+ * kick (vmm_virtio_queue_resume), since the driver need not kick again
+ * for chains it already made available.
+ *
+ * A device that stops before 0 (it has nothing to give, or its backend is
+ * full) leaves kicks off and drains again by itself when it can go on:
+ *
+ *   unsigned budget = virtq_drain_budget (q);
+ *
+ *   while ((ret = virtq_pop_or_enable (q, &chain, &budget)) > 0)
  *     { ...; virtq_push (q, chain.head, written); }
- *   if (ret < 0)
+ *   if (ret == -EAGAIN)
+ *     ...come back later...
+ *   else if (ret < 0)
  *     ...the device needs a reset...
  *   if (virtq_should_notify (q))
  *     ...raise the interrupt...
  *
  * With EVENT_IDX, "kicks off" leaves avail_event where it was, and "on"
  * moves it to the next entry (2.7.10). */
-int  virtq_pop_or_enable (struct virtq *q, struct virtq_chain *chain);
+int  virtq_pop_or_enable (struct virtq *q, struct virtq_chain *chain, unsigned *budget);
 
 /* The same, except that an empty ring leaves kicks off: for a device that
  * will look at the ring again soon by itself (virtio-blk polls a busy
  * queue on completions). */
-int  virtq_pop_quiet (struct virtq *q, struct virtq_chain *chain);
+int  virtq_pop_quiet (struct virtq *q, struct virtq_chain *chain, unsigned *budget);
+
+/* The most chains one drain takes: the queue size (a full ring), so an
+ * honest driver's ring is emptied in one go. */
+unsigned virtq_drain_budget (const struct virtq *q);
 
 /* Puts a chain back unused (it will be popped again). */
 void virtq_unpop (struct virtq *q);
