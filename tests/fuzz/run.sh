@@ -25,6 +25,8 @@ VIVARIUM_EXTRA_PACKAGES="clang libclang-rt-14-dev" ./build-aux/setup.sh >/dev/nu
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang meson setup build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbuildtype=debugoptimized
+else
+  ninja -C build-fuzz build.ninja >/dev/null   # targets added since it was set up
 fi
 meson compile -C build-fuzz "tests/fuzz/fuzz-$target"
 
