@@ -1,0 +1,464 @@
+/* fuzz-console-pci.c: a virtio-console on the PCI bus, driven as a guest drives it
+ *
+ * A guest reaches the PCI host and the virtio-pci transport only through
+ * vCPU exits, and fills its own RAM. Here the input is that guest: each
+ * input gets a fresh machine (fake guest RAM, an MMIO and a port bus, the
+ * PCI host on CF8/CFC and ECAM, a virtio-console with three ports placed
+ * by the host; KVM's part faked, as in tests/vmm) and a list of operations,
+ * each made into the exit a vCPU would see and handed to the engine's exit
+ * dispatch. The console's host side is /dev/null and nothing, so an input
+ * does the same every time.
+ *
+ * An input is a sequence of operations, each an op byte then its operands
+ * (little-endian; an operation cut short by the end of the input is not
+ * made):
+ *
+ *   op bits 0-2  kind         bit 3  write (else read)
+ *   op bits 4-5  width        1, 2, 4 or 8 bytes
+ *
+ *   0 ECAM      bus (1), devfn (1), register (2, below 4 KiB) [value]
+ *   1 port I/O  port (1: 0xcf0 + its low 4 bits) [value]; width 8 is a
+ *               string instruction: then a byte, size (bits 0-1: 1, 2, 4)
+ *               and count (bits 2-7, plus 1) [count items of size]
+ *   2 BAR       offset (2) from BAR0 as config space has it now [value]
+ *   3 MMIO      address (8) [value]
+ *   4 RAM       guest address (3), length (1), the bytes: the guest's own
+ *               writes to its memory (rings, descriptors, buffers)
+ *   5 notify    queue (1): the 2-byte write of its index at its notify
+ *               address, what a driver's kick is
+ *   6 CF8/CFC   bus (1), devfn (1), register (1): the latch, then the data
+ *               port at register's byte in it [value]
+ *   7 (reserved: skipped)
+ *
+ * After each operation the machine must still make sense: config space
+ * bits the guest may not write are as the device set them (IDs, the
+ * capability list, BAR flags, the MSI-X table size), and what the MMIO bus
+ * decodes for the console is exactly where its BAR says and only while the
+ * BAR is mapped. A crash, a sanitizer report or an input that does not
+ * end (replay's alarm, libFuzzer's -timeout) is a finding as well.
+ *
+ * Seeds (corpus/console-pci, from console-pci-seeds.py): a driver bringing
+ * the console up and sending "hello", the same with MULTIPORT and the
+ * control queues, MSI-X vectors set up and fired, BAR sizing through ECAM
+ * and CF8, the pci_cfg window.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "arch/x86/layout.h"
+#include "dispatch.h"
+#include "log.h"
+#include "viv-bytes.h"
+#include "virtio/console.h"
+#include "vmm-test.h"
+
+int LLVMFuzzerInitialize (int *argc, char ***argv);
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+#define BAR_SIZE      0x8000u    /* virtio/pci.c's one BAR */
+#define NOTIFY_OFF    0x3000u
+#define NOTIFY_MULT   4u
+#define MAX_REP       64u
+
+enum {
+  OP_ECAM,
+  OP_PIO,
+  OP_BAR,
+  OP_MMIO,
+  OP_RAM,
+  OP_NOTIFY,
+  OP_CF8,
+};
+
+struct machine {
+  struct vmm_test_virtio t;
+  struct vmm_virtio_env env;
+  struct vmm_bus pio;
+  struct vmm_ratelimit unhandled_rl;
+  struct vmm_dispatch dispatch;
+  struct vmm_virtio_console *con;
+  struct vmm_virtio_dev *dev;
+  /* What the guest cannot change in the config space of the host bridge
+   * and the console: the bits outside wmask, as they were when the device
+   * was placed */
+  struct {
+    const struct vmm_pci_device *dev;
+    uint8_t fixed[VMM_PCI_CONFIG_SIZE];
+  } pci[2];
+};
+
+/* The input, read from the front */
+struct reader {
+  const uint8_t *p;
+  size_t left;
+};
+
+static bool
+take (struct reader *r, void *out, size_t n)
+{
+  if (r->left < n)
+    return false;
+  if (out != NULL)
+    memcpy (out, r->p, n);
+  r->p += n;
+  r->left -= n;
+  return true;
+}
+
+static bool
+take_le (struct reader *r, size_t n, uint64_t *value)
+{
+  uint8_t b[8];
+
+  if (!take (r, b, n))
+    return false;
+  *value = viv_get_le (b, (unsigned) n);
+  return true;
+}
+
+/* ---- exits ------------------------------------------------------------------ */
+
+/* The callbacks only system events and fatal exits reach: this target
+ * makes neither, so one being called is a bug in the dispatch. */
+static void
+unexpected_call (void *opaque)
+{
+  (void) opaque;
+  fprintf (stderr, "fuzz-console-pci: an I/O or MMIO exit reached a VM-wide callback\n");
+  abort ();
+}
+
+static void
+unexpected_stop (void *opaque, enum vmm_exit_reason reason, const char *message)
+{
+  (void) reason;
+  fprintf (stderr, "fuzz-console-pci: the VM stopped: %s\n", message);
+  unexpected_call (opaque);
+}
+
+static void
+unexpected_registers (void *opaque, unsigned vcpu)
+{
+  (void) vcpu;
+  unexpected_call (opaque);
+}
+
+static void
+mmio_exit (struct machine *m, uint64_t addr, uint32_t len, bool write, uint8_t *data)
+{
+  struct vmm_exit exit = { .kind = VMM_EXIT_KIND_MMIO };
+
+  exit.mmio.addr = addr;
+  exit.mmio.len = len;
+  exit.mmio.write = write;
+  exit.mmio.data = data;
+  vmm_exit_dispatch (&m->dispatch, &exit);
+}
+
+static void
+pio_exit (struct machine *m, uint16_t port, uint8_t size, uint32_t count, bool out,
+          uint8_t *data)
+{
+  struct vmm_exit exit = { .kind = VMM_EXIT_KIND_IO };
+
+  exit.io.port = port;
+  exit.io.size = size;
+  exit.io.count = count;
+  exit.io.out = out;
+  exit.io.data = data;
+  vmm_exit_dispatch (&m->dispatch, &exit);
+}
+
+/* Where BAR0 of the console is as its config space says (decode on or not) */
+static uint64_t
+bar0_address (const struct machine *m)
+{
+  const uint8_t *config = m->dev->pci.config;
+
+  return ((uint64_t) vmm_pci_get32 (&config[PCI_BAR0 + 4]) << 32 |
+          vmm_pci_get32 (&config[PCI_BAR0])) & ~(uint64_t) 0xf;
+}
+
+/* ---- what must hold after every operation ----------------------------------- */
+
+static void G_GNUC_NORETURN
+broken (const char *what, unsigned slot, unsigned offset)
+{
+  fprintf (stderr, "fuzz-console-pci: %s (slot %u, offset %#x)\n", what, slot, offset);
+  abort ();
+}
+
+/* After every operation the 256 bytes of conventional config space, where
+ * everything is; at the end of the input all 4 KiB */
+static void
+check_machine (const struct machine *m, unsigned config_len)
+{
+  const struct vmm_bus *mmio = &m->t.mmio;
+  const struct vmm_virtio_dev *dev = m->dev;
+  const struct vmm_pci_bar *bar = &dev->pci.bars[0];
+  bool decode = vmm_pci_get16 (&dev->pci.config[PCI_COMMAND]) & PCI_COMMAND_MEMORY;
+  unsigned owned = 0;
+
+  for (unsigned i = 0; i < G_N_ELEMENTS (m->pci); i++)
+    {
+      const struct vmm_pci_device *d = m->pci[i].dev;
+
+      for (unsigned o = 0; o < config_len; o++)
+        if ((d->config[o] & ~d->wmask[o]) != m->pci[i].fixed[o])
+          broken ("a read-only config space bit changed", d->slot, o);
+    }
+
+  for (unsigned i = 0; i < mmio->n_ranges; i++)
+    {
+      const struct vmm_bus_range *r = &mmio->ranges[i];
+
+      if (i > 0 && mmio->ranges[i - 1].base + (mmio->ranges[i - 1].len - 1) >= r->base)
+        broken ("MMIO bus ranges overlap or are out of order", 0, i);
+      if (r->opaque != dev)
+        continue;
+      owned++;
+      if (!dev->bar_mapped || r->base != dev->bar_addr || r->len != BAR_SIZE)
+        broken ("the MMIO bus decodes the console where its BAR is not", dev->pci.slot,
+                PCI_BAR0);
+    }
+  if (owned != (dev->bar_mapped ? 1u : 0u))
+    broken ("the console's BAR is mapped a number of times other than its state says",
+            dev->pci.slot, PCI_BAR0);
+  if (bar->mapped && (!decode || bar->addr != bar0_address (m) || bar->addr == 0))
+    broken ("BAR0 decodes at an address config space does not give it", dev->pci.slot,
+            PCI_BAR0);
+  if (dev->bar_mapped && (!bar->mapped || dev->bar_addr != bar->addr))
+    broken ("the transport's BAR is not where the PCI device's is", dev->pci.slot, PCI_BAR0);
+}
+
+/* ---- the machine --------------------------------------------------------------- */
+
+static void
+machine_init (struct machine *m)
+{
+  g_autoptr(GError) error = NULL;
+  /* Port 0 writes to /dev/null (connected, as a file is); port 1 has no
+   * backend; port 2 writes to /dev/null too. */
+  const struct vmm_console_config config = {
+    .console = { VMM_CHARDEV_FILE, "/dev/null" },
+    .n_ports = 2,
+    .ports = {
+      { "org.fuzz.none", { VMM_CHARDEV_NONE, NULL } },
+      { "org.fuzz.null", { VMM_CHARDEV_FILE, "/dev/null" } },
+    },
+  };
+
+  memset (m, 0, sizeof *m);
+  vmm_test_virtio_init (&m->t, &m->env);
+  g_assert_cmpint (vmm_bus_init (&m->pio, "pio"), ==, 0);
+  g_assert_cmpint (vmm_bus_register (&m->pio, VMM_PORT_PCI_CONFIG_ADDR, 8, &vmm_pci_cf8_ops,
+                                     &m->t.pci, "pci-cf8"), ==, 0);
+  g_assert_cmpint (vmm_bus_register (&m->t.mmio, VMM_PCI_ECAM_BASE, VMM_PCI_ECAM_SIZE,
+                                     &vmm_pci_ecam_ops, &m->t.pci, "pci-ecam"), ==, 0);
+  m->dispatch = (struct vmm_dispatch) {
+    .pio = &m->pio,
+    .mmio = &m->t.mmio,
+    .unhandled_rl = &m->unhandled_rl,
+    .opaque = m,
+    .power_off = unexpected_call,
+    .reset = unexpected_call,
+    .stop = unexpected_stop,
+    .log_registers = unexpected_registers,
+  };
+
+  m->con = vmm_virtio_console_new (&m->env, &config, &error);
+  g_assert_no_error (error);
+  m->dev = vmm_virtio_console_dev (m->con);
+  vmm_test_virtio_plug (&m->t, m->dev);
+
+  m->pci[0].dev = &m->t.pci.bridge;
+  m->pci[1].dev = &m->dev->pci;
+  for (unsigned i = 0; i < G_N_ELEMENTS (m->pci); i++)
+    for (unsigned o = 0; o < VMM_PCI_CONFIG_SIZE; o++)
+      m->pci[i].fixed[o] = m->pci[i].dev->config[o] & ~m->pci[i].dev->wmask[o];
+  check_machine (m, VMM_PCI_CONFIG_SIZE);
+}
+
+/* With VIVARIUM_FUZZ_LOG set, what an input left behind, to see that a
+ * seed does what it says */
+static void
+machine_report (const struct machine *m)
+{
+  const struct vmm_virtio_dev *dev = m->dev;
+
+  fprintf (stderr, "console-pci: status %#x, features %#llx, ISR %#x, BAR %s at %#llx\n",
+           dev->status, (unsigned long long) dev->driver_features, dev->isr,
+           dev->bar_mapped ? "mapped" : "not mapped", (unsigned long long) dev->bar_addr);
+  for (unsigned q = 0; q < dev->ops->num_queues; q++)
+    {
+      const struct vmm_virtio_queue *vq = &dev->queues[q];
+      const uint8_t *used;
+
+      if (!vq->enabled)
+        continue;
+      used = vmm_mem_ptr (&m->t.ram.mem, vq->vq.used_gpa + 2, 2);
+      fprintf (stderr, "console-pci: queue %u: size %u, vector %u, used idx %u\n", q, vq->size,
+               vq->vector, used != NULL ? viv_get_le16 (used) : 0);
+    }
+  for (unsigned v = 0; v < dev->n_vectors; v++)
+    fprintf (stderr, "console-pci: vector %u: %s%s, data %#x\n", v,
+             dev->msix[v].ctrl & 1 ? "masked" : "unmasked",
+             (dev->pba[v / 64] >> (v % 64)) & 1 ? ", pending" : "", dev->msix[v].data);
+}
+
+static void
+machine_clear (struct machine *m)
+{
+  if (g_getenv ("VIVARIUM_FUZZ_LOG") != NULL)
+    machine_report (m);
+  vmm_test_virtio_stop (&m->t);
+  vmm_virtio_console_free (m->con);
+  vmm_bus_destroy (&m->pio);
+  vmm_test_virtio_clear (&m->t);
+}
+
+/* ---- one operation ---------------------------------------------------------------- */
+
+/* Runs the operation at the front of R; false when the input ended in it. */
+static bool
+run_op (struct machine *m, struct reader *r)
+{
+  uint8_t op;
+  bool write;
+  uint32_t len;
+  uint64_t a = 0, b = 0, c = 0, value = 0;
+  uint8_t data[MAX_REP * 4];
+
+  if (!take (r, &op, 1))
+    return false;
+  write = op & 0x08;
+  len = 1u << ((op >> 4) & 3);
+
+  switch (op & 7)
+    {
+    case OP_ECAM:
+      if (!take_le (r, 1, &a) || !take_le (r, 1, &b) || !take_le (r, 2, &c) ||
+          (write && !take_le (r, len, &value)))
+        return false;
+      viv_put_le (data, value, len);
+      mmio_exit (m, VMM_PCI_ECAM_BASE + (a << 20 | b << 12 | (c & 0xfff)), len, write, data);
+      break;
+
+    case OP_PIO:
+      if (!take_le (r, 1, &a))
+        return false;
+      if (len == 8)
+        {
+          uint8_t size, count;
+
+          if (!take_le (r, 1, &b))
+            return false;
+          size = (uint8_t) (1u << MIN (b & 3, 2));
+          count = (uint8_t) ((b >> 2) + 1);
+          memset (data, 0, sizeof data);
+          if (write && !take (r, data, (size_t) size * count))
+            return false;
+          pio_exit (m, (uint16_t) (0xcf0 + (a & 0xf)), size, count, write, data);
+          break;
+        }
+      if (write && !take_le (r, len, &value))
+        return false;
+      viv_put_le (data, value, len);
+      pio_exit (m, (uint16_t) (0xcf0 + (a & 0xf)), (uint8_t) len, 1, write, data);
+      break;
+
+    case OP_BAR:
+      if (!take_le (r, 2, &a) || (write && !take_le (r, len, &value)))
+        return false;
+      viv_put_le (data, value, len);
+      mmio_exit (m, bar0_address (m) + a, len, write, data);
+      break;
+
+    case OP_MMIO:
+      if (!take_le (r, 8, &a) || (write && !take_le (r, len, &value)))
+        return false;
+      viv_put_le (data, value, len);
+      mmio_exit (m, a, len, write, data);
+      break;
+
+    case OP_RAM:
+      {
+        const struct vmm_mem_region *ram = &m->t.ram.mem.regions[0];
+        uint8_t n;
+
+        if (!take_le (r, 3, &a) || !take (r, &n, 1) || r->left < n)
+          return false;
+        /* The part that is RAM; the rest of the bytes go nowhere */
+        if (a < ram->size)
+          memcpy (ram->host + a, r->p, MIN ((uint64_t) n, ram->size - a));
+        take (r, NULL, n);
+      }
+      break;
+
+    case OP_NOTIFY:
+      if (!take_le (r, 1, &a))
+        return false;
+      viv_put_le (data, a, 2);
+      mmio_exit (m, bar0_address (m) + NOTIFY_OFF + NOTIFY_MULT * a, 2, true, data);
+      break;
+
+    case OP_CF8:
+      if (!take_le (r, 1, &a) || !take_le (r, 1, &b) || !take_le (r, 1, &c) ||
+          (write && !take_le (r, len, &value)))
+        return false;
+      viv_put_le (data, 0x80000000u | a << 16 | b << 8 | (c & 0xfc), 4);
+      pio_exit (m, VMM_PORT_PCI_CONFIG_ADDR, 4, 1, true, data);
+      /* The data port has 4 bytes: 8 is two dword exits */
+      viv_put_le (data, value, len);
+      for (uint32_t off = 0; off < len; off += 4)
+        pio_exit (m, (uint16_t) (VMM_PORT_PCI_CONFIG_DATA + (len < 4 ? (c & 3) : 0)),
+                  (uint8_t) MIN (len, 4u), 1, write, data + off);
+      break;
+
+    default:
+      break;
+    }
+  check_machine (m, 0x100);
+  return true;
+}
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+  (void) argc, (void) argv;
+  /* What the guest gets wrong is logged; thousands of inputs a second
+   * would drown the output. VIVARIUM_FUZZ_LOG=1 keeps it, to look at one. */
+  if (g_getenv ("VIVARIUM_FUZZ_LOG") == NULL)
+    {
+      int fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+
+      if (fd >= 0)
+        vmm_log_set_fd (fd);
+    }
+  return 0;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  struct machine *m = g_new0 (struct machine, 1);   /* 8 KiB of snapshots: not on the stack */
+  struct reader r = { data, size };
+
+  machine_init (m);
+  while (run_op (m, &r))
+    ;
+  check_machine (m, VMM_PCI_CONFIG_SIZE);
+  machine_clear (m);
+  g_free (m);
+  return 0;
+}
