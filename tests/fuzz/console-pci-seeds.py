@@ -39,8 +39,8 @@ OP_ECAM, OP_PIO, OP_BAR, OP_MMIO, OP_RAM, OP_NOTIFY, OP_CF8 = range(7)
 WIDTH = {1: 0, 2: 1, 4: 2, 8: 3}
 
 
-def op(kind, write, width):
-    return bytes([kind | (8 if write else 0) | WIDTH[width] << 4])
+def op(kind, write, width, console=0):
+    return bytes([kind | (8 if write else 0) | WIDTH[width] << 4 | console << 6])
 
 
 def le(value, n):
@@ -71,11 +71,11 @@ class Guest:
         self.out += op(OP_PIO, False, width) + bytes([port - 0xcf0])
 
     # the BAR
-    def bar_write(self, off, width, value):
-        self.out += op(OP_BAR, True, width) + le(off, 2) + le(value, width)
+    def bar_write(self, off, width, value, console=0):
+        self.out += op(OP_BAR, True, width, console) + le(off, 2) + le(value, width)
 
-    def bar_read(self, off, width):
-        self.out += op(OP_BAR, False, width) + le(off, 2)
+    def bar_read(self, off, width, console=0):
+        self.out += op(OP_BAR, False, width, console) + le(off, 2)
 
     def mmio_read(self, addr, width):
         self.out += op(OP_MMIO, False, width) + le(addr, 8)
@@ -274,6 +274,33 @@ def bar_sizing_cf8():
     return g.out
 
 
+def bar_collision():
+    """The second console's BAR moved onto the first's (refused: both cannot
+    decode there), then away and back: each console must stay reachable
+    exactly where its BAR says."""
+    g = Guest()
+    second = 2 << 3
+    g.ecam_read(0x10, 4, devfn=second)                   # 0xc0008000
+    g.ecam_write(0x10, 4, 0xc0000000, devfn=second)
+    g.bar_read(CC_NUMQ, 2)
+    g.bar_read(CC_NUMQ, 2, console=1)
+    g.ecam_write(0x10, 4, 0xc0010000, devfn=second)      # away
+    g.bar_read(CC_NUMQ, 2, console=1)
+    g.ecam_write(0x04, 2, 0, devfn=second)               # decode off
+    g.ecam_write(0x10, 4, 0xc0000000, devfn=second)
+    g.ecam_write(0x04, 2, 0x0002, devfn=second)          # on, over the first: refused
+    g.ecam_write(0x04, 2, 0)                             # the first's off
+    g.ecam_write(0x04, 2, 0x0002, devfn=second)
+    g.ecam_write(0x04, 2, 0, devfn=second)
+    g.ecam_write(0x04, 2, 0x0002, devfn=second)          # now it decodes there
+    g.bar_read(CC_NUMQ, 2, console=1)
+    g.ecam_write(0x04, 2, 0x0002)                        # the first's on: refused
+    g.bar_read(CC_NUMQ, 2)
+    g.ecam_write(0x10, 4, 0xc0020000)                    # moved: decodes again
+    g.bar_read(CC_NUMQ, 2)
+    return g.out
+
+
 def pci_cfg_window():
     """The VIRTIO_PCI_CAP_PCI_CFG window: the BAR through config space."""
     g = Guest()
@@ -299,6 +326,7 @@ SEEDS = {
     'msix-vectors': msix_vectors,
     'bar-sizing-ecam': bar_sizing_ecam,
     'bar-sizing-cf8': bar_sizing_cf8,
+    'bar-collision': bar_collision,
     'pci-cfg-window': pci_cfg_window,
 }
 

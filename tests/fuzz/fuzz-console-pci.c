@@ -3,8 +3,9 @@
  * A guest reaches the PCI host and the virtio-pci transport only through
  * vCPU exits, and fills its own RAM. Here the input is that guest: each
  * input gets a fresh machine (fake guest RAM, an MMIO and a port bus, the
- * PCI host on CF8/CFC and ECAM, a virtio-console with three ports placed
- * by the host; KVM's part faked, as in tests/vmm) and a list of operations,
+ * PCI host on CF8/CFC and ECAM, a virtio-console with three ports and one
+ * with one port, placed by the host; KVM's part faked, as in tests/vmm)
+ * and a list of operations,
  * each made into the exit a vCPU would see and handed to the engine's exit
  * dispatch. The console's host side is /dev/null and nothing, so an input
  * does the same every time.
@@ -15,6 +16,8 @@
  *
  *   op bits 0-2  kind         bit 3  write (else read)
  *   op bits 4-5  width        1, 2, 4 or 8 bytes
+ *   op bit 6     which console, for BAR and notify (the second is there
+ *                for BARs to collide)
  *
  *   0 ECAM      bus (1), devfn (1), register (2, below 4 KiB) [value]
  *   1 port I/O  port (1: 0xcf0 + its low 4 bits) [value]; width 8 is a
@@ -34,7 +37,7 @@
  * After each operation the machine must still make sense: config space
  * bits the guest may not write are as the device set them (IDs, the
  * capability list, BAR flags, the MSI-X table size), and what the MMIO bus
- * decodes for the console is exactly where its BAR says and only while the
+ * decodes for a console is exactly where its BAR says and only while the
  * BAR is mapped. A crash, a sanitizer report or an input that does not
  * end (replay's alarm, libFuzzer's -timeout) is a finding as well.
  *
@@ -71,6 +74,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 #define NOTIFY_OFF    0x3000u
 #define NOTIFY_MULT   4u
 #define MAX_REP       64u
+#define N_CONSOLES    2u
 
 enum {
   OP_ECAM,
@@ -88,15 +92,15 @@ struct machine {
   struct vmm_bus pio;
   struct vmm_ratelimit unhandled_rl;
   struct vmm_dispatch dispatch;
-  struct vmm_virtio_console *con;
-  struct vmm_virtio_dev *dev;
+  struct vmm_virtio_console *con[N_CONSOLES];
+  struct vmm_virtio_dev *dev[N_CONSOLES];
   /* What the guest cannot change in the config space of the host bridge
-   * and the console: the bits outside wmask, as they were when the device
+   * and the consoles: the bits outside wmask, as they were when the device
    * was placed */
   struct {
     const struct vmm_pci_device *dev;
     uint8_t fixed[VMM_PCI_CONFIG_SIZE];
-  } pci[2];
+  } pci[1 + N_CONSOLES];
 };
 
 /* The input, read from the front */
@@ -181,11 +185,11 @@ pio_exit (struct machine *m, uint16_t port, uint8_t size, uint32_t count, bool o
   vmm_exit_dispatch (&m->dispatch, &exit);
 }
 
-/* Where BAR0 of the console is as its config space says (decode on or not) */
+/* Where BAR0 of a console is as its config space says (decode on or not) */
 static uint64_t
-bar0_address (const struct machine *m)
+bar0_address (const struct vmm_virtio_dev *dev)
 {
-  const uint8_t *config = m->dev->pci.config;
+  const uint8_t *config = dev->pci.config;
 
   return ((uint64_t) vmm_pci_get32 (&config[PCI_BAR0 + 4]) << 32 |
           vmm_pci_get32 (&config[PCI_BAR0])) & ~(uint64_t) 0xf;
@@ -208,32 +212,20 @@ broken (const char *what, unsigned slot, unsigned offset)
   abort ();
 }
 
-/* After every operation the 256 bytes of conventional config space, where
- * everything is; at the end of the input all 4 KiB */
+/* What the MMIO bus decodes for DEV is where its BAR is, once, and only
+ * while both the PCI device and the transport say it is mapped */
 static void NOT_FUZZED
-check_machine (const struct machine *m, unsigned config_len)
+check_bar (const struct machine *m, const struct vmm_virtio_dev *dev)
 {
   const struct vmm_bus *mmio = &m->t.mmio;
-  const struct vmm_virtio_dev *dev = m->dev;
   const struct vmm_pci_bar *bar = &dev->pci.bars[0];
   bool decode = vmm_pci_get16 (&dev->pci.config[PCI_COMMAND]) & PCI_COMMAND_MEMORY;
   unsigned owned = 0;
-
-  for (unsigned i = 0; i < G_N_ELEMENTS (m->pci); i++)
-    {
-      const struct vmm_pci_device *d = m->pci[i].dev;
-
-      for (unsigned o = 0; o < config_len; o++)
-        if ((d->config[o] & ~d->wmask[o]) != m->pci[i].fixed[o])
-          broken ("a read-only config space bit changed", d->slot, o);
-    }
 
   for (unsigned i = 0; i < mmio->n_ranges; i++)
     {
       const struct vmm_bus_range *r = &mmio->ranges[i];
 
-      if (i > 0 && mmio->ranges[i - 1].base + (mmio->ranges[i - 1].len - 1) >= r->base)
-        broken ("MMIO bus ranges overlap or are out of order", 0, i);
       if (r->opaque != dev)
         continue;
       owned++;
@@ -244,11 +236,33 @@ check_machine (const struct machine *m, unsigned config_len)
   if (owned != (dev->bar_mapped ? 1u : 0u))
     broken ("the console's BAR is mapped a number of times other than its state says",
             dev->pci.slot, PCI_BAR0);
-  if (bar->mapped && (!decode || bar->addr != bar0_address (m) || bar->addr == 0))
+  if (bar->mapped && (!decode || bar->addr != bar0_address (dev) || bar->addr == 0))
     broken ("BAR0 decodes at an address config space does not give it", dev->pci.slot,
             PCI_BAR0);
   if (dev->bar_mapped && (!bar->mapped || dev->bar_addr != bar->addr))
     broken ("the transport's BAR is not where the PCI device's is", dev->pci.slot, PCI_BAR0);
+}
+
+/* After every operation the 256 bytes of conventional config space, where
+ * everything is; at the end of the input all 4 KiB */
+static void NOT_FUZZED
+check_machine (const struct machine *m, unsigned config_len)
+{
+  const struct vmm_bus *mmio = &m->t.mmio;
+
+  for (unsigned i = 0; i < G_N_ELEMENTS (m->pci); i++)
+    {
+      const struct vmm_pci_device *d = m->pci[i].dev;
+
+      for (unsigned o = 0; o < config_len; o++)
+        if ((d->config[o] & ~d->wmask[o]) != m->pci[i].fixed[o])
+          broken ("a read-only config space bit changed", d->slot, o);
+    }
+  for (unsigned i = 1; i < mmio->n_ranges; i++)
+    if (mmio->ranges[i - 1].base + (mmio->ranges[i - 1].len - 1) >= mmio->ranges[i].base)
+      broken ("MMIO bus ranges overlap or are out of order", 0, i);
+  for (unsigned c = 0; c < N_CONSOLES; c++)
+    check_bar (m, m->dev[c]);
 }
 
 /* ---- the machine --------------------------------------------------------------- */
@@ -257,15 +271,19 @@ static void
 machine_init (struct machine *m)
 {
   g_autoptr(GError) error = NULL;
-  /* Port 0 writes to /dev/null (connected, as a file is); port 1 has no
-   * backend; port 2 writes to /dev/null too. */
-  const struct vmm_console_config config = {
-    .console = { VMM_CHARDEV_FILE, "/dev/null" },
-    .n_ports = 2,
-    .ports = {
-      { "org.fuzz.none", { VMM_CHARDEV_NONE, NULL } },
-      { "org.fuzz.null", { VMM_CHARDEV_FILE, "/dev/null" } },
+  /* The first console: port 0 writes to /dev/null (connected, as a file
+   * is); port 1 has no backend; port 2 writes to /dev/null too. The
+   * second, port 0 only and no backend, is there for BARs to collide. */
+  const struct vmm_console_config config[N_CONSOLES] = {
+    {
+      .console = { VMM_CHARDEV_FILE, "/dev/null" },
+      .n_ports = 2,
+      .ports = {
+        { "org.fuzz.none", { VMM_CHARDEV_NONE, NULL } },
+        { "org.fuzz.null", { VMM_CHARDEV_FILE, "/dev/null" } },
+      },
     },
+    { .console = { VMM_CHARDEV_NONE, NULL } },
   };
 
   memset (m, 0, sizeof *m);
@@ -302,13 +320,15 @@ machine_init (struct machine *m)
     .log_registers = unexpected_registers,
   };
 
-  m->con = vmm_virtio_console_new (&m->env, &config, &error);
-  g_assert_no_error (error);
-  m->dev = vmm_virtio_console_dev (m->con);
-  vmm_test_virtio_plug (&m->t, m->dev);
-
   m->pci[0].dev = &m->t.pci.bridge;
-  m->pci[1].dev = &m->dev->pci;
+  for (unsigned c = 0; c < N_CONSOLES; c++)
+    {
+      m->con[c] = vmm_virtio_console_new (&m->env, &config[c], &error);
+      g_assert_no_error (error);
+      m->dev[c] = vmm_virtio_console_dev (m->con[c]);
+      vmm_test_virtio_plug (&m->t, m->dev[c]);
+      m->pci[1 + c].dev = &m->dev[c]->pci;
+    }
   for (unsigned i = 0; i < G_N_ELEMENTS (m->pci); i++)
     for (unsigned o = 0; o < VMM_PCI_CONFIG_SIZE; o++)
       m->pci[i].fixed[o] = m->pci[i].dev->config[o] & ~m->pci[i].dev->wmask[o];
@@ -320,7 +340,7 @@ machine_init (struct machine *m)
 static void
 machine_report (const struct machine *m)
 {
-  const struct vmm_virtio_dev *dev = m->dev;
+  const struct vmm_virtio_dev *dev = m->dev[0];
 
   fprintf (stderr, "console-pci: status %#x, features %#llx, ISR %#x, BAR %s at %#llx\n",
            dev->status, (unsigned long long) dev->driver_features, dev->isr,
@@ -347,7 +367,8 @@ machine_clear (struct machine *m)
 {
   if (g_getenv ("VIVARIUM_FUZZ_LOG") != NULL)
     machine_report (m);
-  vmm_virtio_console_free (m->con);
+  for (unsigned c = 0; c < N_CONSOLES; c++)
+    vmm_virtio_console_free (m->con[c]);
   vmm_bus_destroy (&m->pio);
   vmm_test_virtio_clear (&m->t);
 }
@@ -406,7 +427,7 @@ run_op (struct machine *m, struct reader *r)
       if (!take_le (r, 2, &a) || (write && !take_le (r, len, &value)))
         return false;
       viv_put_le (data, value, len);
-      mmio_exit (m, bar0_address (m) + a, len, write, data);
+      mmio_exit (m, bar0_address (m->dev[op >> 6 & 1]) + a, len, write, data);
       break;
 
     case OP_MMIO:
@@ -434,7 +455,8 @@ run_op (struct machine *m, struct reader *r)
       if (!take_le (r, 1, &a))
         return false;
       viv_put_le (data, a, 2);
-      mmio_exit (m, bar0_address (m) + NOTIFY_OFF + NOTIFY_MULT * a, 2, true, data);
+      mmio_exit (m, bar0_address (m->dev[op >> 6 & 1]) + NOTIFY_OFF + NOTIFY_MULT * a, 2, true,
+                 data);
       break;
 
     case OP_CF8:
