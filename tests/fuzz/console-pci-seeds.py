@@ -224,6 +224,90 @@ def msix_vectors():
     return g.out
 
 
+def indirect_event_idx():
+    """INDIRECT_DESC and EVENT_IDX: "hello" in an indirect table of three
+    buffers, a receive buffer the same way, then a second transmit that the
+    driver's used_event decides whether to interrupt for."""
+    g = Guest()
+    g.setup(F_INDIRECT | F_EVENT_IDX, [0, 1])
+    table = DATA_BASE + 0x800
+    bufs = [(DATA_BASE, 2), (DATA_BASE + 2, 2), (DATA_BASE + 4, 2)]
+    g.ram(DATA_BASE, b'hello\n')
+    for i, (gpa, length) in enumerate(bufs):
+        last = i == len(bufs) - 1
+        g.ram(table + 16 * i, struct.pack('<QIHH', gpa, length, 0 if last else 1,
+                                          0 if last else i + 1))
+    base = RING_BASE + 1 * 0x1000
+    g.ram(base, struct.pack('<QIHH', table, 16 * len(bufs), 4, 0))   # INDIRECT
+    g.publish(1, [0])
+    g.notify(1)
+    rx_table = DATA_BASE + 0x900
+    g.ram(rx_table, struct.pack('<QIHH', DATA_BASE + 0x1000, 32, 2, 0))
+    g.ram(RING_BASE, struct.pack('<QIHH', rx_table, 16, 4, 0))
+    g.publish(0, [0])
+    g.notify(0)
+    g.ram(base + 0x400 + 4 + 2 * QSIZE, le(1, 2))        # used_event: after the next
+    g.chain(1, 1, [(DATA_BASE, 6, False)])
+    g.publish(1, [1], start=1)
+    g.notify(1)
+    g.bar_read(ISR, 1)
+    return g.out
+
+
+def ctrl_overflow():
+    """MULTIPORT with no control receive buffers while the driver asks and
+    asks again: more answers than the device keeps (64) wait, the rest are
+    dropped; then buffers come and take what waited."""
+    g = Guest()
+    g.setup(F_MULTIPORT, [0, 1, 2, 3])
+    msgs = [(0, 0, 1)] + [(2, 3, 1)] * 47                # DEVICE_READY, PORT_READY x 47
+    for round_ in range(len(msgs) // QSIZE):
+        start = round_ * QSIZE
+        for i in range(QSIZE):
+            port, event, value = msgs[start + i]
+            gpa = DATA_BASE + 0x2000 + 8 * i
+            g.ram(gpa, struct.pack('<IHH', port, event, value))
+            g.chain(3, i, [(gpa, 8, False)])
+        g.publish(3, list(range(QSIZE)), start=start)
+        g.notify(3)
+    for i in range(QSIZE):
+        g.chain(2, i, [(DATA_BASE + 0x100 * i, 0x100, True)])
+    g.publish(2, list(range(QSIZE)))
+    g.notify(2)
+    g.bar_read(ISR, 1)
+    return g.out
+
+
+def msix_fire():
+    """Vectors unmasked from the start: a queue interrupt fires at once;
+    then DRIVER_OK without FEATURES_OK breaks the device, which raises the
+    config vector."""
+    g = Guest()
+    g.ecam_write(CAP_MSIX + 2, 2, 0x8000)                # enable
+    for v in range(3):
+        e = MSIX_TABLE + 16 * v
+        g.bar_write(e + 0, 8, 0xfee00000)
+        g.bar_write(e + 8, 4, 0x50 + v)
+        g.bar_write(e + 12, 4, 0)                        # unmasked
+    g.setup(0, [0, 1])
+    g.bar_write(CC_MSIX, 2, 0)
+    g.bar_write(CC_Q_SELECT, 2, 1)
+    g.bar_write(CC_Q_MSIX, 2, 2)
+    g.ram(DATA_BASE, b'y')
+    g.chain(1, 0, [(DATA_BASE, 1, False)])
+    g.publish(1, [0])
+    g.notify(1)
+    g.bar_write(CC_STATUS, 1, 0)
+    g.bar_write(CC_MSIX, 2, 0)
+    g.bar_write(CC_STATUS, 1, ACK | DRIVER)
+    g.bar_write(CC_STATUS, 1, ACK | DRIVER | DRIVER_OK)  # no FEATURES_OK: broken
+    g.bar_read(CC_STATUS, 1)
+    g.bar_read(ISR, 1)
+    g.ecam_write(CAP_MSIX + 2, 2, 0xc000)                # function masked
+    g.bar_write(CC_STATUS, 1, 0)
+    return g.out
+
+
 def bar_sizing_ecam():
     """Enumeration and BAR sizing as firmware does it, through ECAM: decode
     off, all-ones, read back the size, restore, decode on; then move the
@@ -324,6 +408,9 @@ SEEDS = {
     'bringup-hello': bringup_hello,
     'bringup-multiport': bringup_multiport,
     'msix-vectors': msix_vectors,
+    'msix-fire': msix_fire,
+    'indirect-event-idx': indirect_event_idx,
+    'ctrl-overflow': ctrl_overflow,
     'bar-sizing-ecam': bar_sizing_ecam,
     'bar-sizing-cf8': bar_sizing_cf8,
     'bar-collision': bar_collision,
