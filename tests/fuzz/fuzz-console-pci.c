@@ -37,8 +37,8 @@
  * After each operation the machine must still make sense: config space
  * bits the guest may not write are as the device set them (IDs, the
  * capability list, BAR flags, the MSI-X table size), and what the MMIO bus
- * decodes for a console is exactly where its BAR says and only while the
- * BAR is mapped. A crash, a sanitizer report or an input that does not
+ * decodes for a console is exactly where its BAR says, only while the
+ * BAR is mapped, and always then unless another range is in the way. A crash, a sanitizer report or an input that does not
  * end (replay's alarm, libFuzzer's -timeout) is a finding as well.
  *
  * Seeds (corpus/console-pci, from console-pci-seeds.py): a driver bringing
@@ -92,7 +92,6 @@ struct machine {
   struct vmm_bus pio;
   struct vmm_ratelimit unhandled_rl;
   struct vmm_dispatch dispatch;
-  bool strict_bars;              /* VIVARIUM_FUZZ_STRICT_BARS: see check_bar */
   struct vmm_virtio_console *con[N_CONSOLES];
   struct vmm_virtio_dev *dev[N_CONSOLES];
   /* What the guest cannot change in the config space of the host bridge
@@ -214,7 +213,8 @@ broken (const char *what, unsigned slot, unsigned offset)
 }
 
 /* What the MMIO bus decodes for DEV is where its BAR is, once, and only
- * while both the PCI device and the transport say it is mapped */
+ * while both the PCI device and the transport say it is mapped; and it is
+ * there whenever nothing else is in the way */
 static void NOT_FUZZED
 check_bar (const struct machine *m, const struct vmm_virtio_dev *dev)
 {
@@ -244,11 +244,9 @@ check_bar (const struct machine *m, const struct vmm_virtio_dev *dev)
     broken ("the transport's BAR is not where the PCI device's is", dev->pci.slot, PCI_BAR0);
 
   /* The converse: a BAR the PCI device decodes, with nothing else in its
-   * way (any more), is on the bus. Not yet so: a registration the bus
-   * refused (another BAR was there) is not tried again when the other one
-   * leaves (findings-for-virtio/bar-refused-never-retried.bin), so this is
-   * only checked when asked for. */
-  if (m->strict_bars && bar->mapped && !dev->bar_mapped)
+   * way (any more), is on the bus, even if the bus refused it while
+   * another BAR was there (issue16-bar-refused-never-retried.bin) */
+  if (bar->mapped && !dev->bar_mapped)
     {
       for (unsigned i = 0; i < mmio->n_ranges; i++)
         {
@@ -306,7 +304,6 @@ machine_init (struct machine *m)
   };
 
   memset (m, 0, sizeof *m);
-  m->strict_bars = g_getenv ("VIVARIUM_FUZZ_STRICT_BARS") != NULL;
   /* vmm_test_virtio_init's machine, but its loop is not started: with
    * KVM's ioeventfds faked and these backends, the loop would never run
    * anything, and a thread started and joined per input costs more than
