@@ -5,10 +5,11 @@
  * input gets a fresh machine (fake guest RAM, an MMIO and a port bus, the
  * PCI host on CF8/CFC and ECAM, a virtio-console with three ports and one
  * with one port, placed by the host; KVM's part faked, as in tests/vmm)
- * and a list of operations,
- * each made into the exit a vCPU would see and handed to the engine's exit
- * dispatch. The console's host side is /dev/null and nothing, so an input
- * does the same every time.
+ * and runs a list of operations, each made into the exit a vCPU would see
+ * and handed to the engine's exit dispatch. The consoles' host side is
+ * /dev/null and nothing, and no thread runs beside the input's, so an
+ * input does the same every time. Host input to the guest (a backend's
+ * reads, on the loop thread) is not covered.
  *
  * An input is a sequence of operations, each an op byte then its operands
  * (little-endian; an operation cut short by the end of the input is not
@@ -37,14 +38,19 @@
  * After each operation the machine must still make sense: config space
  * bits the guest may not write are as the device set them (IDs, the
  * capability list, BAR flags, the MSI-X table size), and what the MMIO bus
- * decodes for a console is exactly where its BAR says, only while the
- * BAR is mapped, and always then unless another range is in the way. A crash, a sanitizer report or an input that does not
- * end (replay's alarm, libFuzzer's -timeout) is a finding as well.
+ * decodes for a console is exactly where its BAR says, only while the BAR
+ * is mapped, and always then unless another range is in the way. A crash,
+ * a sanitizer report or an input that does not end (replay's alarm,
+ * libFuzzer's -timeout) is a finding as well.
  *
  * Seeds (corpus/console-pci, from console-pci-seeds.py): a driver bringing
  * the console up and sending "hello", the same with MULTIPORT and the
- * control queues, MSI-X vectors set up and fired, BAR sizing through ECAM
- * and CF8, the pci_cfg window.
+ * control queues, indirect tables and EVENT_IDX, more control answers than
+ * wait, MSI-X vectors set up, pending and fired, BAR sizing through ECAM
+ * and CF8, two BARs colliding, the pci_cfg window.
+ *
+ * VIVARIUM_FUZZ_LOG=1 keeps the engine's log (else /dev/null) and prints
+ * what an input left behind: status, queues, vectors, where BARs are.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
