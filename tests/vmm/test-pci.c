@@ -47,6 +47,8 @@ struct bar_ctx {
 struct test_pci {
   struct vmm_pci_device dev;
   struct vmm_bus *mmio;         /* where the hook registers BARs, or NULL */
+  bool collisions;              /* BARs may be placed over others': see the hook */
+  bool on_bus[VMM_PCI_NUM_BARS];
   GArray *events;               /* struct bar_event */
   unsigned config_writes;
   uint8_t cap_msix, cap_vndr;
@@ -76,6 +78,20 @@ test_pci_bar_map (struct vmm_pci_device *dev, unsigned bar, uint64_t addr, bool 
    * ECAM is on, from inside a config write that arrived through it. */
   if (t->mmio == NULL)
     return;
+  if (t->collisions)
+    {
+      /* As virtio's transport takes it: a range over another device's is
+       * refused (the BAR decodes nothing); only what got on is removed. */
+      if (map)
+        t->on_bus[bar] = vmm_bus_register (t->mmio, addr, dev->bars[bar].size, &bar_mmio_ops,
+                                           &t->ctx[bar], "bar") == 0;
+      else if (t->on_bus[bar])
+        {
+          g_assert_cmpint (vmm_bus_unregister (t->mmio, addr, &t->ctx[bar]), ==, 0);
+          t->on_bus[bar] = false;
+        }
+      return;
+    }
   if (map)
     g_assert_cmpint (vmm_bus_register (t->mmio, addr, dev->bars[bar].size, &bar_mmio_ops,
                                        &t->ctx[bar], "bar"), ==, 0);
@@ -515,6 +531,55 @@ test_pci_bar_move (void)
   pci_fx_destroy (&fx);
 }
 
+/* Two devices' BARs over each other: the bus takes one range there and
+ * refuses the other, but the second device decodes there as soon as the
+ * first one leaves, moved or turned off, as a real device would. */
+static void
+test_pci_bar_collision (void)
+{
+  struct pci_fx fx;
+  struct test_pci a, b;
+  uint64_t a0, b0, away;
+
+  pci_fx_init (&fx, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
+  test_pci_init (&a, &fx.mmio);
+  test_pci_init (&b, &fx.mmio);
+  a.collisions = b.collisions = true;
+  g_assert_cmpint (vmm_pci_host_add (&fx.host, &a.dev), ==, 1);
+  g_assert_cmpint (vmm_pci_host_add (&fx.host, &b.dev), ==, 2);
+  a0 = a.dev.bars[0].addr;
+  b0 = b.dev.bars[0].addr;
+  g_assert_true (a.on_bus[0] && b.on_bus[0]);
+
+  /* B's BAR0 onto A's with decode on: refused; A still decodes there */
+  ecam_write (&fx, 0, 2, 0, PCI_BAR0, 4, a0);
+  g_assert_false (b.on_bus[0]);
+  g_assert_true (a.on_bus[0]);
+  g_assert_false (vmm_bus_read (&fx.mmio, b0, &(uint32_t) { 0 }, 4));
+
+  /* A moves away: B's BAR0 is on the bus where config space says */
+  away = a0 + VMM_MiB (1);
+  ecam_write (&fx, 0, 1, 0, PCI_BAR0, 4, away);
+  g_assert_true (a.on_bus[0]);
+  g_assert_true (b.on_bus[0]);
+  assert_event (&b, b.events->len - 1, 0, a0, true);
+  g_assert_cmphex (vmm_test_bus_in (&fx.mmio, a0 + 4, 4), ==, 0xba000004);
+  g_assert_cmphex (vmm_test_bus_in (&fx.mmio, away + 4, 4), ==, 0xba000004);
+
+  /* The same when A stops decoding rather than moving */
+  ecam_write (&fx, 0, 2, 0, PCI_BAR0, 4, away);
+  g_assert_false (b.on_bus[0]);
+  ecam_write (&fx, 0, 1, 0, PCI_COMMAND, 2, 0);
+  g_assert_false (a.on_bus[0] || a.on_bus[2]);
+  g_assert_true (b.on_bus[0]);
+  assert_event (&b, b.events->len - 1, 0, away, true);
+  g_assert_false (vmm_bus_read (&fx.mmio, a0, &(uint32_t) { 0 }, 4));
+
+  test_pci_clear (&a);
+  test_pci_clear (&b);
+  pci_fx_destroy (&fx);
+}
+
 static void
 test_pci_capabilities (void)
 {
@@ -774,6 +839,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pci/add-device", test_pci_add_device);
   g_test_add_func ("/pci/bar-sizing", test_pci_bar_sizing);
   g_test_add_func ("/pci/bar-move", test_pci_bar_move);
+  g_test_add_func ("/pci/bar-collision", test_pci_bar_collision);
   g_test_add_func ("/pci/capabilities", test_pci_capabilities);
   g_test_add_func ("/pci/cap-space", test_pci_cap_space);
   g_test_add_func ("/pci/read-only", test_pci_read_only);

@@ -85,10 +85,39 @@ bar_address (const struct vmm_pci_device *dev, unsigned bar)
   return addr;
 }
 
+/* BAR LEFT of device GONE stopped decoding at [ADDR, ADDR + SIZE): every
+ * other BAR mapped over any of it is announced again, off then on. A
+ * device whose BAR the guest placed over another's got no bus range (the
+ * bus refuses a second one over the same addresses), and would decode
+ * nothing until the guest moved it again; a real device decodes as soon
+ * as the other one leaves. Host lock held. */
+static void
+announce_again (struct vmm_pci_host *host, const struct vmm_pci_device *gone, unsigned left,
+                uint64_t addr, uint64_t size)
+{
+  for (unsigned s = 0; s < VMM_PCI_SLOTS; s++)
+    {
+      struct vmm_pci_device *d = host->slots[s];
+
+      if (d == NULL || d->ops == NULL || d->ops->bar_map == NULL)
+        continue;
+      for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
+        {
+          const struct vmm_pci_bar *b = &d->bars[i];
+
+          if (!b->mapped || (d == gone && i == left) ||
+              b->addr >= addr + size || addr >= b->addr + b->size)
+            continue;
+          d->ops->bar_map (d, i, b->addr, false);
+          d->ops->bar_map (d, i, b->addr, true);
+        }
+    }
+}
+
 /* After a write to COMMAND or a BAR: move the mappings that changed. Host
  * lock held. */
 static void
-update_bars (struct vmm_pci_device *dev)
+update_bars (struct vmm_pci_host *host, struct vmm_pci_device *dev)
 {
   bool decode = vmm_pci_get16 (&dev->config[PCI_COMMAND]) & PCI_COMMAND_MEMORY;
 
@@ -111,6 +140,7 @@ update_bars (struct vmm_pci_device *dev)
           if (dev->ops && dev->ops->bar_map)
             dev->ops->bar_map (dev, i, bar->addr, false);
           bar->mapped = false;
+          announce_again (host, dev, i, bar->addr, bar->size);
         }
       if (map && !bar->mapped)
         {
@@ -131,7 +161,8 @@ config_read (struct vmm_pci_device *dev, uint32_t offset, void *data, uint32_t l
 }
 
 static void
-config_write (struct vmm_pci_device *dev, uint32_t offset, const void *data, uint32_t len)
+config_write (struct vmm_pci_host *host, struct vmm_pci_device *dev, uint32_t offset,
+              const void *data, uint32_t len)
 {
   const uint8_t *in = data;
   bool bars_touched = false;
@@ -147,7 +178,7 @@ config_write (struct vmm_pci_device *dev, uint32_t offset, const void *data, uin
         bars_touched = true;
     }
   if (bars_touched)
-    update_bars (dev);
+    update_bars (host, dev);
   if (dev->ops && dev->ops->config_write)
     dev->ops->config_write (dev, offset, len);
 }
@@ -175,7 +206,7 @@ config_access (struct vmm_pci_host *host, unsigned bus, unsigned slot, unsigned 
   if (dev != NULL)
     {
       if (write)
-        config_write (dev, reg, data, len);
+        config_write (host, dev, reg, data, len);
       else
         config_read (dev, reg, data, len);
     }
@@ -315,7 +346,7 @@ vmm_pci_host_add (struct vmm_pci_host *host, struct vmm_pci_device *dev)
   /* Firmware would enable decode; Linux and the probe find devices ready. */
   vmm_pci_set16 (&dev->config[PCI_COMMAND],
                  vmm_pci_get16 (&dev->config[PCI_COMMAND]) | PCI_COMMAND_MEMORY);
-  update_bars (dev);
+  update_bars (host, dev);
   pthread_mutex_unlock (&host->lock);
   return slot;
 }
