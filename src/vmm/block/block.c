@@ -849,6 +849,9 @@ vmm_block_image_info_clear (struct vmm_block_image_info *info)
       free (info->snapshots[i].name);
     }
   free (info->snapshots);
+  for (unsigned i = 0; i < info->n_bitmaps; i++)
+    free (info->bitmaps[i].name);
+  free (info->bitmaps);
   free (info->backing_file);
   free (info->backing_format);
   memset (info, 0, sizeof *info);

@@ -171,6 +171,14 @@ struct vmm_block_snapshot_info {
   uint64_t date_sec;
 };
 
+/* A persistent dirty bitmap (qcow2), as qemu-img info lists it */
+struct vmm_block_bitmap_info {
+  char *name;
+  uint64_t granularity;     /* bytes per bit */
+  bool in_use;              /* not saved consistently: QEMU will not trust it */
+  bool auto_;               /* tracks every write ("auto") */
+};
+
 struct vmm_block_image_info {
   enum vmm_block_format format;
   uint64_t virtual_size;
@@ -183,6 +191,11 @@ struct vmm_block_image_info {
   char *backing_format;     /* qcow2: the backing file's recorded format, or NULL */
   uint32_t qcow2_version;   /* qcow2: 2 or 3 */
   uint32_t compression_type; /* qcow2: 0 zlib, 1 zstd */
+  bool corrupt;             /* qcow2 corrupt bit: may only be opened read-only */
+  bool lazy_refcounts;      /* qcow2 compatible feature */
+  uint32_t refcount_bits;   /* qcow2: 1 to 64 */
+  unsigned n_bitmaps;       /* qcow2 persistent dirty bitmaps, when consistent */
+  struct vmm_block_bitmap_info *bitmaps;
 };
 
 /* Returns 0, or -errno with the reason in *ERROR. */
