@@ -1837,6 +1837,100 @@ test_direct (struct fx *f, gconstpointer data)
   g_free (p);
 }
 
+/* Writes smaller than O_DIRECT's alignment are read, modified and written
+ * back a block at a time; threads writing different bytes of one block
+ * must not write back each other's old bytes (block.h: thread-safe). */
+#define RMW_THREADS 6
+#define RMW_ROUNDS  200
+
+struct rmw_ctx {
+  struct vmm_block *b;
+  pthread_barrier_t barrier;
+  uint64_t base;
+  unsigned lost;
+};
+
+struct rmw_thread {
+  struct rmw_ctx *ctx;
+  unsigned id;
+};
+
+static void *
+rmw_thread (void *data)
+{
+  struct rmw_thread *t = data;
+  struct rmw_ctx *ctx = t->ctx;
+  uint8_t mine[40], all[RMW_THREADS * 64];
+
+  for (unsigned r = 0; r < RMW_ROUNDS; r++)
+    {
+      memset (mine, (int) (r * RMW_THREADS + t->id + 1), sizeof mine);
+      pthread_barrier_wait (&ctx->barrier);
+      g_assert_cmpint (bwrite (ctx->b, mine, sizeof mine, ctx->base + 64 * t->id + 8), ==, 0);
+      pthread_barrier_wait (&ctx->barrier);
+      if (t->id == 0)
+        {
+          g_assert_cmpint (bread (ctx->b, all, sizeof all, ctx->base), ==, 0);
+          for (unsigned k = 0; k < RMW_THREADS; k++)
+            if (all[64 * k + 8] != (uint8_t) (r * RMW_THREADS + k + 1)
+                || all[64 * k + 47] != (uint8_t) (r * RMW_THREADS + k + 1))
+              ctx->lost++;
+        }
+    }
+  return NULL;
+}
+
+static void
+rmw_threads (const char *p, bool qcow2)
+{
+  struct vmm_block_open_opts opts = { .path = p, .direct = true };
+  g_autoptr (GError) error = NULL;
+  struct rmw_ctx ctx = { .base = 3 * 65536 + 4096 };
+  struct rmw_thread t[RMW_THREADS];
+  pthread_t th[RMW_THREADS];
+  int ret;
+
+  create_image (p, qcow2 ? VMM_BLOCK_FORMAT_QCOW2 : VMM_BLOCK_FORMAT_RAW, 1 * MiB, 65536,
+                NULL, 0);
+  ret = vmm_block_open (&ctx.b, &opts, &error);
+  if (ret == -EINVAL && error != NULL && strstr (error->message, "O_DIRECT") != NULL)
+    {
+      g_test_skip (error->message);
+      return;
+    }
+  g_assert_cmpint (ret, ==, 0);
+  g_assert_cmpuint (vmm_block_alignment (ctx.b), >=, 512);
+  write_pattern (ctx.b, 3 * 65536, 65536, 3);     /* the cluster exists: no copy-on-write */
+  pthread_barrier_init (&ctx.barrier, NULL, RMW_THREADS);
+  for (unsigned i = 0; i < RMW_THREADS; i++)
+    {
+      t[i] = (struct rmw_thread) { &ctx, i };
+      g_assert_cmpint (pthread_create (&th[i], NULL, rmw_thread, &t[i]), ==, 0);
+    }
+  for (unsigned i = 0; i < RMW_THREADS; i++)
+    pthread_join (th[i], NULL);
+  pthread_barrier_destroy (&ctx.barrier);
+  g_test_message ("%s: %u writes lost in %u rounds", p, ctx.lost, RMW_ROUNDS);
+  g_assert_cmpuint (ctx.lost, ==, 0);
+  /* the bytes around them are the pattern still */
+  assert_pattern (ctx.b, 3 * 65536, 4096, 3);
+  assert_pattern (ctx.b, ctx.base + 64 * RMW_THREADS, 4096 - 64 * RMW_THREADS, 3);
+  g_assert_cmpint (vmm_block_close (ctx.b), ==, 0);
+}
+
+static void
+test_direct_rmw_threads (struct fx *f, gconstpointer data)
+{
+  char *raw = fx_path (f, "rmw.raw"), *q = fx_path (f, "rmw.qcow2");
+
+  (void) data;
+  rmw_threads (raw, false);
+  if (!g_test_failed ())
+    rmw_threads (q, true);
+  g_free (raw);
+  g_free (q);
+}
+
 /* ---- randomized, against a reference ------------------------------------------------ */
 
 static void
@@ -2156,6 +2250,7 @@ main (int argc, char **argv)
   ADD ("/qcow2/dirty", test_dirty);
   ADD ("/qcow2/dirty-snapshots", test_dirty_snapshots);
   ADD ("/qcow2/direct", test_direct);
+  ADD ("/qcow2/direct/rmw-threads", test_direct_rmw_threads);
   ADD ("/qcow2/random", test_random);
   ADD ("/qcow2/crash", test_crash);
 #undef ADD

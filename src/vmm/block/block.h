@@ -14,7 +14,9 @@
  *   with the next vmm_block_flush, which orders data, refcounts, L2 and L1
  *   writes so a crash leaves a consistent image).
  *
- * Every function is thread-safe: an image has one lock for its metadata.
+ * Every function is thread-safe: an image has one lock for its metadata,
+ * and one that serializes the data writes O_DIRECT must read, modify and
+ * write (those smaller than, or not aligned to, its alignment).
  * Offsets and lengths are in bytes; requests from the guest are checked
  * against the virtual size by the caller (the device), and again here.
  *
