@@ -606,7 +606,8 @@ walk_l2_tables (struct check_ctx *c)
   g_hash_table_iter_init (&it, c->l2);
   while (g_hash_table_iter_next (&it, NULL, &value))
     g_ptr_array_add (all, value);
-  qsort (all->pdata, all->len, sizeof (gpointer), compare_l2_use);
+  if (all->len > 1)
+    qsort (all->pdata, all->len, sizeof (gpointer), compare_l2_use);
   for (guint k = 0; k < all->len && ret == 0; k++)
     ret = walk_l2_table (c, all->pdata[k]);
   return ret;
