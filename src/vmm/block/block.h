@@ -178,7 +178,7 @@ struct vmm_block_bitmap_info {
   char *name;
   uint64_t granularity;     /* bytes per bit */
   bool in_use;              /* not saved consistently: QEMU will not trust it */
-  bool auto_;               /* tracks every write ("auto") */
+  bool tracks_writes;       /* "auto": must record every write */
 };
 
 struct vmm_block_image_info {

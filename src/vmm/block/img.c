@@ -278,8 +278,8 @@ print_info_json (const char *path, const struct vmm_block_image_info *info)
               g_string_append (out, i ? ",\n                {" : "\n                {");
               g_string_append_printf (out, "\n                    \"flags\": [%s%s%s],",
                                       bm->in_use ? "\"in-use\"" : "",
-                                      bm->in_use && bm->auto_ ? ", " : "",
-                                      bm->auto_ ? "\"auto\"" : "");
+                                      bm->in_use && bm->tracks_writes ? ", " : "",
+                                      bm->tracks_writes ? "\"auto\"" : "");
               g_string_append (out, "\n                    \"name\": ");
               json_string (out, bm->name);
               g_string_append_printf (out, ",\n                    \"granularity\": %"
@@ -329,7 +329,7 @@ print_info_human (const char *path, const struct vmm_block_image_info *info)
         {
           const struct vmm_block_bitmap_info *bm = &info->bitmaps[i];
           g_print (_("  %s: granularity %" G_GUINT64_FORMAT "%s%s\n"), bm->name, bm->granularity,
-                   bm->auto_ ? _(", auto (tracks writes)") : "",
+                   bm->tracks_writes ? _(", auto (tracks writes)") : "",
                    bm->in_use ? _(", in use (not consistent: QEMU will not use it)") : "");
         }
     }

@@ -600,7 +600,7 @@ drop_direct_for_small_clusters (struct qcow2 *q)
 }
 
 /* Autoclear bits we do not know must go before a write. The bitmaps bit
- * stays when we keep the bitmaps (qcow2-bitmap.c), marked in use first. */
+ * stays when we keep the bitmaps (qcow2-bitmap.c). */
 static int
 clear_autoclear_bits (struct qcow2 *q, GError **error)
 {
@@ -608,9 +608,8 @@ clear_autoclear_bits (struct qcow2 *q, GError **error)
   uint8_t be[8];
   int ret;
 
-  ret = qcow2_bitmaps_mark_in_use (q, error);
-  if (ret < 0 || (q->autoclear & ~keep) == 0)
-    return ret;
+  if ((q->autoclear & ~keep) == 0)
+    return 0;
   q->autoclear &= keep;
   viv_put_be64 (be, q->autoclear);
   ret = qcow2_meta_write (q, be, 8, 88);
@@ -725,6 +724,10 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
         ret = repair_if_dirty (q, error);
       if (ret == 0)
         ret = check_metadata_refcounts (q, error);
+      /* Last: an image refused above keeps its bitmaps as they were.
+       * The repair changes no guest data, so they were still right. */
+      if (ret == 0)
+        ret = qcow2_bitmaps_mark_in_use (q, error);
     }
   if (ret == 0 && q->backing_name != NULL && !(flags & VMM_BLOCK_OPEN_NO_BACKING))
     ret = open_backing (q, chain, error);
@@ -786,7 +789,7 @@ qcow2_info (struct vmm_block *b, struct vmm_block_image_info *info, GError **err
           bi->name = strdup (bm->name);
           bi->granularity = bm->granularity_bits < 64 ? UINT64_C (1) << bm->granularity_bits : 0;
           bi->in_use = (bm->flags & QCOW2_BITMAP_IN_USE) != 0;
-          bi->auto_ = (bm->flags & QCOW2_BITMAP_AUTO) != 0;
+          bi->tracks_writes = (bm->flags & QCOW2_BITMAP_AUTO) != 0;
           info->n_bitmaps++;
           if (bi->name == NULL)
             return -ENOMEM;
