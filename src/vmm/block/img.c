@@ -328,7 +328,8 @@ print_info_human (const char *path, const struct vmm_block_image_info *info)
       for (unsigned i = 0; i < info->n_bitmaps; i++)
         {
           const struct vmm_block_bitmap_info *bm = &info->bitmaps[i];
-          g_print (_("  %s: granularity %" G_GUINT64_FORMAT "%s%s\n"), bm->name, bm->granularity,
+          g_print (_("  %s: granularity %llu%s%s\n"), bm->name,
+                   (unsigned long long) bm->granularity,
                    bm->tracks_writes ? _(", auto (tracks writes)") : "",
                    bm->in_use ? _(", in use (not consistent: QEMU will not use it)") : "");
         }
