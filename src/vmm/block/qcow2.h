@@ -71,10 +71,11 @@
 
 /* A cache of cluster-sized tables (L2 tables or refcount blocks), kept in
  * their on-disk byte order. Entries in use are pinned so that loading
- * another table cannot evict them. */
+ * another table cannot evict them. A slot gets its buffer when first
+ * used, so a small image with big clusters costs what it uses. */
 struct qcow2_cache_entry {
   uint64_t offset;            /* host offset; 0: a free slot (cluster 0 is the header) */
-  uint8_t *data;
+  uint8_t *data;              /* NULL until the slot is first used */
   uint64_t last_use;
   unsigned pins;
   bool dirty;
@@ -83,6 +84,7 @@ struct qcow2_cache_entry {
 struct qcow2_cache {
   struct qcow2_cache_entry *entries;
   unsigned n;
+  size_t table_size;
   uint64_t clock;
 };
 
