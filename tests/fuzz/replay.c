@@ -136,8 +136,10 @@ mutate (guint8 *buf, gsize len, gsize max, guint64 *rng, GPtrArray *corpus)
           {
             gsize from = (gsize) (next_random (rng) % olen);
             gsize n = MIN (olen - from, max - pos);
+            gsize most = 1 + (gsize) (next_random (rng) % 256);
 
-            n = MIN (n, 1 + (gsize) (next_random (rng) % 256));
+            /* Not inside MIN (): it would draw a second number */
+            n = MIN (n, most);
             memcpy (buf + pos, odata + from, n);
             len = MAX (len, pos + n);
           }
