@@ -180,6 +180,38 @@ revert_snap () {
 t "the snapshot still holds the old data" revert_snap
 t "our check agrees on the snapshot image" test "$(vcheck snap.qcow2)" = "$(qcheck snap.qcow2)"
 
+# persistent dirty bitmaps (incremental backups): kept, counted, and the
+# one that tracks writes marked in use once we have written
+make_bitmaps () {
+  qemu-img create -f qcow2 bm.qcow2 64M >/dev/null &&
+    qemu-img bitmap --add bm.qcow2 tracking &&
+    qemu-img bitmap --add --disable bm.qcow2 frozen || return 1
+  # bitmap data clusters too, where qemu-io can write through a bitmap
+  if command -v qemu-io >/dev/null 2>&1; then
+    qemu-io -f qcow2 -c 'write 0 1M' bm.qcow2 >/dev/null || return 1
+  fi
+  qemu-img convert -O raw bm.qcow2 bm-ref.raw
+}
+t "qemu-img: an image with bitmaps" make_bitmaps
+t "our check: no leaks in an untouched image with bitmaps" test "$(vcheck bm.qcow2)" = 0
+lists_bitmaps () {
+  img info bm.qcow2 | grep -q 'tracking: granularity 65536, auto' &&
+    img info --output=json bm.qcow2 | grep -q '"name": "frozen"'
+}
+t "img info lists the bitmaps" lists_bitmaps
+t "we write into it" wr bm.qcow2 bm-ref.raw 2000000 100000 40
+t "qemu-img check passes (bitmaps, written)" test "$(qcheck bm.qcow2)" = 0
+t "our check agrees (bitmaps, written)" test "$(vcheck bm.qcow2)" = 0
+# qemu-img info --output=json: the bitmap's flags, and that it is still there
+bitmap_flags () {
+  qemu-img info --output=json bm.qcow2 | tr -d ' \n' |
+    sed -n "s/.*\"flags\":\[\([^]]*\)\],\"name\":\"$1\".*/\1/p"
+}
+t "qemu-img sees the tracking bitmap in use" test "$(bitmap_flags tracking)" = '"in-use","auto"'
+t "qemu-img sees the disabled bitmap as it was" test "$(bitmap_flags frozen)" = ""
+t "qemu-img still lists both" test "$(qemu-img info bm.qcow2 | grep -c 'name: ')" = 2
+t "we read it like qemu-img (bitmaps, written)" qemu-img compare bm.qcow2 bm-ref.raw
+
 # ---- broken on purpose ----------------------------------------------------------------
 
 # Our fresh 64 KiB-cluster image: header, refcount table, refcount block at

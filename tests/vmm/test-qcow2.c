@@ -1700,6 +1700,112 @@ test_dirty (struct fx *f, gconstpointer data)
   g_free (p);
 }
 
+/* Issue 16, bug 4: a dirty image whose snapshots all share one L1 table
+ * whose entries all point to one L2 table. Opened read-write, the refcount
+ * repair walked every L2 entry once per L1 entry of every snapshot: hours
+ * for a file of a few hundred kilobytes. Now it is refused at once, with
+ * the way to repair it. Before the fix, the alarm ends the test. */
+static void
+make_dirty_snapshots (const char *p, uint64_t size, unsigned n_snapshots)
+{
+  uint64_t cs, l1_off, l1_size, l2, table, end;
+  uint8_t *l1, entry[64] = { 0 };
+  struct vmm_block *b;
+  int fd;
+
+  create_image (p, VMM_BLOCK_FORMAT_QCOW2, size, 512, NULL, 0);
+  b = open_image (p, false);
+  write_pattern (b, 0, 512, 1);
+  g_assert_cmpint (vmm_block_close (b), ==, 0);
+  cs = cluster_size_of (p);
+  l1_off = file_get64 (p, 40);
+  l1_size = file_get32 (p, 36);
+  l2 = file_get64 (p, l1_off) & QCOW2_OFFSET_MASK;
+  g_assert_cmpuint (l2, !=, 0);
+  l1 = g_malloc (l1_size * 8);
+  for (uint64_t i = 0; i < l1_size; i++)
+    viv_put_be64 (l1 + 8 * i, l2);
+  file_put (p, l1_off, l1, l1_size * 8);
+  g_free (l1);
+
+  /* The snapshots: 40 bytes, 16 of extra data, id and name */
+  table = div_up (file_size (p), cs) * cs;
+  viv_put_be64 (entry, l1_off);
+  viv_put_be32 (entry + 8, (uint32_t) l1_size);
+  viv_put_be16 (entry + 12, 1);
+  viv_put_be16 (entry + 14, 1);
+  viv_put_be32 (entry + 36, 16);
+  entry[56] = '1';
+  entry[57] = 's';
+  fd = open (p, O_WRONLY);
+  g_assert_cmpint (fd, >=, 0);
+  for (unsigned i = 0; i < n_snapshots; i++)
+    g_assert_cmpint (pwrite (fd, entry, sizeof entry, (off_t) (table + i * sizeof entry)), ==,
+                     (ssize_t) sizeof entry);
+  end = div_up (table + n_snapshots * sizeof entry, cs) * cs;
+  g_assert_cmpint (ftruncate (fd, (off_t) end), ==, 0);
+  close (fd);
+  file_put32 (p, 60, n_snapshots);
+  file_put64 (p, 64, table);
+  file_put64 (p, 72, QCOW2_INCOMPAT_DIRTY);
+  file_put64 (p, 80, QCOW2_COMPAT_LAZY_REFCOUNTS);
+}
+
+static void
+test_dirty_snapshots (struct fx *f, gconstpointer data)
+{
+  char *p = fx_path (f, "dirty-snapshots.qcow2");
+  struct vmm_block_check_result res;
+  GError *error = NULL;
+  struct vmm_block *b;
+  char *reason = NULL;
+  gint64 start;
+
+  (void) data;
+  /* 2 GiB of 512-byte clusters: 65536 L1 entries, 2000 snapshots */
+  make_dirty_snapshots (p, 2 * GiB, 2000);
+  g_test_message ("%s: %" G_GUINT64_FORMAT " bytes", p, file_size (p));
+
+  alarm (30);
+  start = g_get_monotonic_time ();
+  g_assert_cmpint (open_fails (p, false, &reason), ==, -EINVAL);
+  g_assert_nonnull (strstr (reason, "qemu-img check -r all"));
+  /* the check refuses to walk it too, and says why */
+  g_assert_cmpint (vmm_block_check (p, &res, &error), ==, 0);
+  g_assert_no_error (error);
+  g_assert_cmpuint (res.corruptions, >=, 1);
+  g_assert_nonnull (strstr (res.first_problem, "overlap"));
+  free (res.first_problem);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  alarm (0);
+
+  /* read-only, as it is: no walk */
+  b = open_image (p, true);
+  assert_pattern (b, 0, 512, 1);
+  vmm_block_close (b);
+  g_assert_cmpuint (file_get64 (p, 72), ==, QCOW2_INCOMPAT_DIRTY);
+
+  /* what img info shows of it */
+  {
+    struct vmm_block_image_info info;
+
+    g_assert_cmpint (vmm_block_info (p, &info, &error), ==, 0);
+    g_assert_true (info.dirty);
+    g_assert_true (info.lazy_refcounts);
+    g_assert_false (info.corrupt);
+    g_assert_cmpuint (info.refcount_bits, ==, 16);
+    g_assert_cmpuint (info.n_snapshots, ==, 2000);
+    vmm_block_image_info_clear (&info);
+    file_put64 (p, 72, QCOW2_INCOMPAT_CORRUPT);
+    g_assert_cmpint (vmm_block_info (p, &info, &error), ==, 0);
+    g_assert_true (info.corrupt);
+    g_assert_false (info.dirty);
+    vmm_block_image_info_clear (&info);
+  }
+  g_free (reason);
+  g_free (p);
+}
+
 static void
 test_direct (struct fx *f, gconstpointer data)
 {
@@ -1729,6 +1835,100 @@ test_direct (struct fx *f, gconstpointer data)
   g_assert_cmpint (vmm_block_close (b), ==, 0);
   assert_clean (p);
   g_free (p);
+}
+
+/* Writes smaller than O_DIRECT's alignment are read, modified and written
+ * back a block at a time; threads writing different bytes of one block
+ * must not write back each other's old bytes (block.h: thread-safe). */
+#define RMW_THREADS 6
+#define RMW_ROUNDS  200
+
+struct rmw_ctx {
+  struct vmm_block *b;
+  pthread_barrier_t barrier;
+  uint64_t base;
+  unsigned lost;
+};
+
+struct rmw_thread {
+  struct rmw_ctx *ctx;
+  unsigned id;
+};
+
+static void *
+rmw_thread (void *data)
+{
+  struct rmw_thread *t = data;
+  struct rmw_ctx *ctx = t->ctx;
+  uint8_t mine[40], all[RMW_THREADS * 64];
+
+  for (unsigned r = 0; r < RMW_ROUNDS; r++)
+    {
+      memset (mine, (int) (r * RMW_THREADS + t->id + 1), sizeof mine);
+      pthread_barrier_wait (&ctx->barrier);
+      g_assert_cmpint (bwrite (ctx->b, mine, sizeof mine, ctx->base + 64 * t->id + 8), ==, 0);
+      pthread_barrier_wait (&ctx->barrier);
+      if (t->id == 0)
+        {
+          g_assert_cmpint (bread (ctx->b, all, sizeof all, ctx->base), ==, 0);
+          for (unsigned k = 0; k < RMW_THREADS; k++)
+            if (all[64 * k + 8] != (uint8_t) (r * RMW_THREADS + k + 1)
+                || all[64 * k + 47] != (uint8_t) (r * RMW_THREADS + k + 1))
+              ctx->lost++;
+        }
+    }
+  return NULL;
+}
+
+static void
+rmw_threads (const char *p, bool qcow2)
+{
+  struct vmm_block_open_opts opts = { .path = p, .direct = true };
+  g_autoptr (GError) error = NULL;
+  struct rmw_ctx ctx = { .base = 3 * 65536 + 4096 };
+  struct rmw_thread t[RMW_THREADS];
+  pthread_t th[RMW_THREADS];
+  int ret;
+
+  create_image (p, qcow2 ? VMM_BLOCK_FORMAT_QCOW2 : VMM_BLOCK_FORMAT_RAW, 1 * MiB, 65536,
+                NULL, 0);
+  ret = vmm_block_open (&ctx.b, &opts, &error);
+  if (ret == -EINVAL && error != NULL && strstr (error->message, "O_DIRECT") != NULL)
+    {
+      g_test_skip (error->message);
+      return;
+    }
+  g_assert_cmpint (ret, ==, 0);
+  g_assert_cmpuint (vmm_block_alignment (ctx.b), >=, 512);
+  write_pattern (ctx.b, 3 * 65536, 65536, 3);     /* the cluster exists: no copy-on-write */
+  pthread_barrier_init (&ctx.barrier, NULL, RMW_THREADS);
+  for (unsigned i = 0; i < RMW_THREADS; i++)
+    {
+      t[i] = (struct rmw_thread) { &ctx, i };
+      g_assert_cmpint (pthread_create (&th[i], NULL, rmw_thread, &t[i]), ==, 0);
+    }
+  for (unsigned i = 0; i < RMW_THREADS; i++)
+    pthread_join (th[i], NULL);
+  pthread_barrier_destroy (&ctx.barrier);
+  g_test_message ("%s: %u writes lost in %u rounds", p, ctx.lost, RMW_ROUNDS);
+  g_assert_cmpuint (ctx.lost, ==, 0);
+  /* the bytes around them are the pattern still */
+  assert_pattern (ctx.b, 3 * 65536, 4096, 3);
+  assert_pattern (ctx.b, ctx.base + 64 * RMW_THREADS, 4096 - 64 * RMW_THREADS, 3);
+  g_assert_cmpint (vmm_block_close (ctx.b), ==, 0);
+}
+
+static void
+test_direct_rmw_threads (struct fx *f, gconstpointer data)
+{
+  char *raw = fx_path (f, "rmw.raw"), *q = fx_path (f, "rmw.qcow2");
+
+  (void) data;
+  rmw_threads (raw, false);
+  if (!g_test_failed ())
+    rmw_threads (q, true);
+  g_free (raw);
+  g_free (q);
 }
 
 /* ---- randomized, against a reference ------------------------------------------------ */
@@ -2048,7 +2248,9 @@ main (int argc, char **argv)
   ADD ("/qcow2/check", test_check);
   ADD ("/qcow2/refcount-overflow", test_refcount_overflow);
   ADD ("/qcow2/dirty", test_dirty);
+  ADD ("/qcow2/dirty-snapshots", test_dirty_snapshots);
   ADD ("/qcow2/direct", test_direct);
+  ADD ("/qcow2/direct/rmw-threads", test_direct_rmw_threads);
   ADD ("/qcow2/random", test_random);
   ADD ("/qcow2/crash", test_crash);
 #undef ADD

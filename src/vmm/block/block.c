@@ -148,6 +148,7 @@ block_free (struct vmm_block *b)
 {
   if (b->fd >= 0)
     close (b->fd);
+  pthread_mutex_destroy (&b->rmw_lock);
   free (b->path);
   free (b);
 }
@@ -171,10 +172,11 @@ open_image (struct vmm_block **block, const struct vmm_block_open_opts *opts,
   if (b == NULL)
     return -ENOMEM;
   b->fd = -1;
+  pthread_mutex_init (&b->rmw_lock, NULL);
   b->path = strdup (opts->path);
   if (b->path == NULL)
     {
-      free (b);
+      block_free (b);
       return -ENOMEM;
     }
   b->read_only = opts->read_only;
@@ -465,6 +467,37 @@ vmm_block_preadv (struct vmm_block *block, const struct iovec *iov, int iovcnt,
   return ret;
 }
 
+static bool
+needs_rmw (const struct iovec *iov, int iovcnt, uint64_t offset, uint32_t align)
+{
+  if (align <= 1)
+    return false;
+  if (offset % align != 0)
+    return true;
+  for (int i = 0; i < iovcnt; i++)
+    if ((uintptr_t) iov[i].iov_base % align != 0 || iov[i].iov_len % align != 0)
+      return true;
+  return false;
+}
+
+int
+vmm_block_write_data (struct vmm_block *block, int fd, const struct iovec *iov, int iovcnt,
+                      uint64_t offset, uint32_t align)
+{
+  bool rmw = needs_rmw (iov, iovcnt, offset, align);
+  int ret;
+
+  /* Aligned writes, the guest's usual ones, never wait here. An aligned
+   * write that overlaps a read-modify-write in flight overlaps its
+   * sectors too, and the order of overlapping writes is the guest's. */
+  if (rmw)
+    pthread_mutex_lock (&block->rmw_lock);
+  ret = vmm_block_pwritev_fd (fd, iov, iovcnt, offset, align);
+  if (rmw)
+    pthread_mutex_unlock (&block->rmw_lock);
+  return ret;
+}
+
 int
 vmm_block_pwritev (struct vmm_block *block, const struct iovec *iov, int iovcnt,
                    uint64_t offset)
@@ -507,7 +540,7 @@ vmm_block_pwritev (struct vmm_block *block, const struct iovec *iov, int iovcnt,
               break;
             }
           cnt = iov_take (&cur, ext[i].len);
-          ret = vmm_block_pwritev_fd (ext[i].fd, cur.slice, cnt, ext[i].host_offset,
+          ret = vmm_block_write_data (block, ext[i].fd, cur.slice, cnt, ext[i].host_offset,
                                       block->alignment);
           pos += ext[i].len;
         }
@@ -849,6 +882,9 @@ vmm_block_image_info_clear (struct vmm_block_image_info *info)
       free (info->snapshots[i].name);
     }
   free (info->snapshots);
+  for (unsigned i = 0; i < info->n_bitmaps; i++)
+    free (info->bitmaps[i].name);
+  free (info->bitmaps);
   free (info->backing_file);
   free (info->backing_format);
   memset (info, 0, sizeof *info);

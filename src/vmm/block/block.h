@@ -14,7 +14,9 @@
  *   with the next vmm_block_flush, which orders data, refcounts, L2 and L1
  *   writes so a crash leaves a consistent image).
  *
- * Every function is thread-safe: an image has one lock for its metadata.
+ * Every function is thread-safe: an image has one lock for its metadata,
+ * and one that serializes the data writes O_DIRECT must read, modify and
+ * write (those smaller than, or not aligned to, its alignment).
  * Offsets and lengths are in bytes; requests from the guest are checked
  * against the virtual size by the caller (the device), and again here.
  *
@@ -171,6 +173,14 @@ struct vmm_block_snapshot_info {
   uint64_t date_sec;
 };
 
+/* A persistent dirty bitmap (qcow2), as qemu-img info lists it */
+struct vmm_block_bitmap_info {
+  char *name;
+  uint64_t granularity;     /* bytes per bit */
+  bool in_use;              /* not saved consistently: QEMU will not trust it */
+  bool tracks_writes;       /* "auto": must record every write */
+};
+
 struct vmm_block_image_info {
   enum vmm_block_format format;
   uint64_t virtual_size;
@@ -183,6 +193,11 @@ struct vmm_block_image_info {
   char *backing_format;     /* qcow2: the backing file's recorded format, or NULL */
   uint32_t qcow2_version;   /* qcow2: 2 or 3 */
   uint32_t compression_type; /* qcow2: 0 zlib, 1 zstd */
+  bool corrupt;             /* qcow2 corrupt bit: may only be opened read-only */
+  bool lazy_refcounts;      /* qcow2 compatible feature */
+  uint32_t refcount_bits;   /* qcow2: 1 to 64 */
+  unsigned n_bitmaps;       /* qcow2 persistent dirty bitmaps, when consistent */
+  struct vmm_block_bitmap_info *bitmaps;
 };
 
 /* Returns 0, or -errno with the reason in *ERROR. */

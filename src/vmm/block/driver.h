@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "block/block.h"
@@ -54,6 +55,10 @@ struct vmm_block {
   bool read_only;
   bool direct;
   uint32_t alignment;         /* 1 unless direct */
+  /* Held around a data write that O_DIRECT must read, modify and write
+   * (smaller than, or not aligned to, the alignment): two of them in one
+   * block would each write back the other's old bytes. */
+  pthread_mutex_t rmw_lock;
   dev_t dev;
   ino_t ino;
 };
@@ -89,6 +94,13 @@ int vmm_block_open_new_backing (const struct vmm_block_create_opts *opts, unsign
  * path, a MiB at a time: for ranges nothing better can zero (a partial
  * cluster, a file system without fallocate). Returns 0 or -errno. */
 int vmm_block_write_zero_data (struct vmm_block *block, uint64_t offset, uint64_t len);
+
+/* Writes IOV at OFFSET of FD (the image's file) through ALIGN, as
+ * vmm_block_pwritev_fd does, holding the image's rmw_lock when the write
+ * needs a read-modify-write. Every data write of a writable image goes
+ * through here. Returns 0 or -errno. */
+int vmm_block_write_data (struct vmm_block *block, int fd, const struct iovec *iov, int iovcnt,
+                          uint64_t offset, uint32_t align);
 
 /* Resolves NAME (a backing file name) against the directory of IMAGE_PATH.
  * Returns a malloc'ed path or NULL. */

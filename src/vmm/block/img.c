@@ -264,9 +264,32 @@ print_info_json (const char *path, const struct vmm_block_image_info *info)
         }
       g_string_append_printf (out, ",\n    \"format-specific\": {\n        \"type\": \"qcow2\","
                               "\n        \"data\": {\n            \"compat\": \"%s\","
-                              "\n            \"compression-type\": \"%s\"\n        }\n    }",
+                              "\n            \"compression-type\": \"%s\","
+                              "\n            \"lazy-refcounts\": %s",
                               info->qcow2_version >= 3 ? "1.1" : "0.10",
-                              info->compression_type == 1 ? "zstd" : "zlib");
+                              info->compression_type == 1 ? "zstd" : "zlib",
+                              info->lazy_refcounts ? "true" : "false");
+      if (info->n_bitmaps > 0)
+        {
+          g_string_append (out, ",\n            \"bitmaps\": [");
+          for (unsigned i = 0; i < info->n_bitmaps; i++)
+            {
+              const struct vmm_block_bitmap_info *bm = &info->bitmaps[i];
+              g_string_append (out, i ? ",\n                {" : "\n                {");
+              g_string_append_printf (out, "\n                    \"flags\": [%s%s%s],",
+                                      bm->in_use ? "\"in-use\"" : "",
+                                      bm->in_use && bm->tracks_writes ? ", " : "",
+                                      bm->tracks_writes ? "\"auto\"" : "");
+              g_string_append (out, "\n                    \"name\": ");
+              json_string (out, bm->name);
+              g_string_append_printf (out, ",\n                    \"granularity\": %"
+                                      G_GUINT64_FORMAT "\n                }", bm->granularity);
+            }
+          g_string_append (out, "\n            ]");
+        }
+      g_string_append_printf (out, ",\n            \"refcount-bits\": %u,"
+                              "\n            \"corrupt\": %s\n        }\n    }",
+                              info->refcount_bits, info->corrupt ? "true" : "false");
     }
   g_string_append (out, "\n}\n");
   fputs (out->str, stdout);
@@ -291,8 +314,26 @@ print_info_human (const char *path, const struct vmm_block_image_info *info)
     g_print (_("backing file: %s\n"), info->backing_file);
   if (info->backing_format != NULL)
     g_print (_("backing file format: %s\n"), info->backing_format);
+  g_print (_("lazy refcounts: %s\n"), info->lazy_refcounts ? "true" : "false");
+  g_print (_("refcount bits: %u\n"), info->refcount_bits);
+  g_print (_("corrupt: %s\n"), info->corrupt ? "true" : "false");
+  if (info->corrupt)
+    g_print ("%s\n", _("The image is marked corrupt: it opens read-only until "
+                       "“qemu-img check -r all” repairs it."));
   if (info->dirty)
     g_print ("%s\n", _("The image was not closed cleanly (dirty bit set)."));
+  if (info->n_bitmaps > 0)
+    {
+      g_print ("%s\n", _("Bitmaps:"));
+      for (unsigned i = 0; i < info->n_bitmaps; i++)
+        {
+          const struct vmm_block_bitmap_info *bm = &info->bitmaps[i];
+          g_print (_("  %s: granularity %llu%s%s\n"), bm->name,
+                   (unsigned long long) bm->granularity,
+                   bm->tracks_writes ? _(", auto (tracks writes)") : "",
+                   bm->in_use ? _(", in use (not consistent: QEMU will not use it)") : "");
+        }
+    }
   if (info->n_snapshots > 0)
     {
       g_print ("%s\n", _("Snapshot list:"));

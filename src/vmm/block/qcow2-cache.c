@@ -91,12 +91,7 @@ qcow2_cache_init (struct qcow2_cache *c, unsigned n, size_t table_size)
   if (c->entries == NULL)
     return -ENOMEM;
   c->n = n;
-  for (unsigned i = 0; i < n; i++)
-    if (posix_memalign ((void **) &c->entries[i].data, 4096, table_size) != 0)
-      {
-        c->entries[i].data = NULL;
-        return -ENOMEM;
-      }
+  c->table_size = table_size;
   return 0;
 }
 
@@ -171,6 +166,12 @@ cache_take_slot (struct qcow2 *q, struct qcow2_cache *c, struct qcow2_cache_entr
     }
   if (victim == NULL)
     return -EBUSY;
+  if (victim->data == NULL
+      && posix_memalign ((void **) &victim->data, 4096, c->table_size) != 0)
+    {
+      victim->data = NULL;
+      return -ENOMEM;
+    }
   if (victim->offset != 0 && victim->dirty)
     {
       ret = c == &q->l2_cache ? qcow2_flush_locked (q) : write_refblock (q, victim);

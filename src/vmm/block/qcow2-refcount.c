@@ -8,9 +8,12 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include "config.h"
+
 #include "block/qcow2.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +417,15 @@ qcow2_free_later (struct qcow2 *q, uint64_t cluster)
 
 /* ---- consistency check -------------------------------------------------------------- */
 
+/* An L2 table the L1 tables point to, walked once however many entries
+ * point to it (snapshots share most of their L2 tables). */
+struct l2_use {
+  uint64_t offset;
+  uint64_t uses;                /* L1 entries pointing to it */
+  uint64_t active_uses;         /* of them, in the active L1 table */
+  uint32_t first_l1_index;      /* for messages: which guest range it maps */
+};
+
 struct check_ctx {
   struct qcow2 *q;
   uint32_t *refs;               /* references found, per cluster of the file */
@@ -421,6 +433,8 @@ struct check_ctx {
   struct vmm_block_check_result *res;
   uint64_t bad_structures;      /* corruptions other than refcount mismatches */
   uint8_t *buf;                 /* one cluster */
+  GHashTable *l2;               /* offset -> struct l2_use */
+  uint64_t table_bytes;         /* the L1 and bitmap tables, summed (the walk's cost) */
 };
 
 static void
@@ -443,8 +457,9 @@ problem (struct check_ctx *c, bool structural, const char *fmt, ...)
   va_end (ap);
 }
 
+/* Counts N references to every cluster of [offset, offset + len). */
 static void
-add_ref (struct check_ctx *c, uint64_t offset, uint64_t len, const char *what)
+add_refs (struct check_ctx *c, uint64_t offset, uint64_t len, uint64_t n, const char *what)
 {
   uint64_t cs = c->q->cluster_size;
 
@@ -458,9 +473,14 @@ add_ref (struct check_ctx *c, uint64_t offset, uint64_t len, const char *what)
                    (unsigned long long) offset);
           return;
         }
-      if (c->refs[cl] < UINT32_MAX)
-        c->refs[cl]++;
+      c->refs[cl] = (uint32_t) min_u64 ((uint64_t) c->refs[cl] + n, UINT32_MAX);
     }
+}
+
+static void
+add_ref (struct check_ctx *c, uint64_t offset, uint64_t len, const char *what)
+{
+  add_refs (c, offset, len, 1, what);
 }
 
 /* Compares the COPIED flag of an active-table entry with the refcount. */
@@ -477,6 +497,8 @@ check_copied (struct check_ctx *c, uint64_t entry, uint64_t host, const char *wh
              (unsigned long long) index, (unsigned long long) rc);
 }
 
+/* Counts the L2 tables an L1 table points to, into c->l2; their entries
+ * are walked afterwards, once per table (walk_l2_tables). */
 static int
 walk_l1 (struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, bool active)
 {
@@ -486,7 +508,7 @@ walk_l1 (struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, bool active)
   for (uint32_t i = 0; i < l1_size; i++)
     {
       uint64_t e = l1[i], off = e & QCOW2_OFFSET_MASK;
-      int ret;
+      struct l2_use *u;
 
       if (off == 0 && !(e & QCOW2_L1E_RESERVED))
         continue;
@@ -500,51 +522,162 @@ walk_l1 (struct check_ctx *c, const uint64_t *l1, uint32_t l1_size, bool active)
         continue;
       if (active)
         check_copied (c, e, off, "L1 entry", i);
-      ret = qcow2_meta_read (q, c->buf, cs, off);
-      if (ret < 0)
-        return ret;
-      for (uint64_t j = 0; j < q->l2_entries; j++)
+      u = g_hash_table_lookup (c->l2, &off);
+      if (u == NULL)
         {
-          uint64_t l2e = viv_get_be64 (c->buf + 8 * j);
-          uint64_t guest = ((uint64_t) i << q->l2_bits) + j;
-          struct qcow2_cluster_info ci;
+          u = calloc (1, sizeof *u);
+          if (u == NULL)
+            return -ENOMEM;
+          u->offset = off;
+          u->first_l1_index = i;
+          g_hash_table_insert (c->l2, &u->offset, u);
+        }
+      u->uses++;
+      if (active)
+        u->active_uses++;
+    }
+  return 0;
+}
 
-          if (l2e == 0)
-            continue;
-          if (qcow2_classify (q, l2e, &ci) < 0)
-            {
-              problem (c, true, "the L2 entry of guest cluster %llu (0x%016llx) is invalid",
-                       (unsigned long long) guest, (unsigned long long) l2e);
-              continue;
-            }
-          switch (ci.type)
-            {
-            case QCOW2_CLUSTER_COMPRESSED:
-              add_ref (c, ci.coffset, ci.csize, "a compressed cluster");
-              if (active)
-                c->res->allocated_clusters++;
-              break;
-            case QCOW2_CLUSTER_NORMAL:
-            case QCOW2_CLUSTER_ZERO_ALLOC:
-              add_ref (c, ci.host, cs, "a data cluster");
-              if (active)
-                {
-                  c->res->allocated_clusters++;
-                  if (ci.host < q->file_size)
-                    check_copied (c, l2e, ci.host, "the L2 entry of guest cluster", guest);
-                }
-              break;
-            case QCOW2_CLUSTER_UNALLOCATED:
-            case QCOW2_CLUSTER_ZERO_PLAIN:
-            default:
-              break;
-            }
+static int
+compare_l2_use (const void *a, const void *b)
+{
+  const struct l2_use *x = *(struct l2_use *const *) a, *y = *(struct l2_use *const *) b;
+
+  return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Walks each L2 table once, counting its references as many times as L1
+ * entries point to it. */
+static int
+walk_l2_table (struct check_ctx *c, const struct l2_use *u)
+{
+  struct qcow2 *q = c->q;
+  uint64_t cs = q->cluster_size;
+  int ret = qcow2_meta_read (q, c->buf, cs, u->offset);
+
+  if (ret < 0)
+    return ret;
+  for (uint64_t j = 0; j < q->l2_entries; j++)
+    {
+      uint64_t l2e = viv_get_be64 (c->buf + 8 * j);
+      uint64_t guest = ((uint64_t) u->first_l1_index << q->l2_bits) + j;
+      struct qcow2_cluster_info ci;
+
+      if (l2e == 0)
+        continue;
+      if (qcow2_classify (q, l2e, &ci) < 0)
+        {
+          problem (c, true, "the L2 entry of guest cluster %llu (0x%016llx) is invalid",
+                   (unsigned long long) guest, (unsigned long long) l2e);
+          continue;
+        }
+      switch (ci.type)
+        {
+        case QCOW2_CLUSTER_COMPRESSED:
+          add_refs (c, ci.coffset, ci.csize, u->uses, "a compressed cluster");
+          c->res->allocated_clusters += u->active_uses;
+          break;
+        case QCOW2_CLUSTER_NORMAL:
+        case QCOW2_CLUSTER_ZERO_ALLOC:
+          add_refs (c, ci.host, cs, u->uses, "a data cluster");
+          c->res->allocated_clusters += u->active_uses;
+          if (u->active_uses > 0 && ci.host < q->file_size)
+            check_copied (c, l2e, ci.host, "the L2 entry of guest cluster", guest);
+          break;
+        case QCOW2_CLUSTER_UNALLOCATED:
+        case QCOW2_CLUSTER_ZERO_PLAIN:
+        default:
+          break;
         }
     }
   return 0;
 }
 
-/* Counts every reference the metadata makes, into c->refs. */
+static int
+walk_l2_tables (struct check_ctx *c)
+{
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer value;
+  int ret = 0;
+
+  /* In the file's order, so that the first problem reported is stable */
+  g_hash_table_iter_init (&it, c->l2);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    g_ptr_array_add (all, value);
+  if (all->len > 1)
+    qsort (all->pdata, all->len, sizeof (gpointer), compare_l2_use);
+  for (guint k = 0; k < all->len && ret == 0; k++)
+    ret = walk_l2_table (c, all->pdata[k]);
+  return ret;
+}
+
+/* Counts the bitmap directory, the bitmap tables and the bitmap data as
+ * referenced: they are QEMU's, kept while we write (qcow2-bitmap.c). */
+static int
+walk_bitmaps (struct check_ctx *c)
+{
+  struct qcow2 *q = c->q;
+  uint64_t cs = q->cluster_size;
+
+  if (q->n_bitmaps == 0)
+    return 0;
+  add_ref (c, q->bitmap_dir_offset, q->bitmap_dir_size, "the bitmap directory");
+  for (unsigned i = 0; i < q->n_bitmaps; i++)
+    {
+      const struct qcow2_bitmap *bm = &q->bitmaps[i];
+      uint64_t *table;
+      int ret;
+
+      add_ref (c, bm->table_offset, (uint64_t) bm->table_size * 8, "a bitmap table");
+      if (bm->table_size == 0)
+        continue;
+      table = malloc ((size_t) bm->table_size * 8);
+      if (table == NULL)
+        return -ENOMEM;
+      ret = qcow2_meta_read (q, table, (size_t) bm->table_size * 8, bm->table_offset);
+      for (uint32_t j = 0; ret == 0 && j < bm->table_size; j++)
+        {
+          uint64_t e = viv_get_be64 (&table[j]), off = e & QCOW2_OFFSET_MASK;
+
+          if ((e & QCOW2_BME_RESERVED) || (off != 0 && (e & 1)) || (off & (cs - 1)))
+            problem (c, true, "entry %u of the table of bitmap “%s” (0x%016llx) is invalid", j,
+                     bm->name, (unsigned long long) e);
+          else if (off != 0)
+            add_ref (c, off, cs, "bitmap data");
+        }
+      free (table);
+      if (ret < 0)
+        return ret;
+    }
+  return 0;
+}
+
+/* What the walk costs, known before it starts: the L1 tables (the active
+ * one and every snapshot's) and the bitmap tables are read whole, and each
+ * L2 table they point to once. In a sound image every one of those tables
+ * has clusters of its own (QEMU copies the L1 table for each snapshot), so
+ * together they are never larger than the file, and the walk reads at most
+ * about twice the file. A hostile image can point thousands of snapshots at
+ * one L1 table, for a walk of hours in a file of a few kilobytes (issue 16,
+ * bug 4): such tables must overlap, so the image is refused instead. */
+static bool
+walk_within_budget (struct check_ctx *c)
+{
+  struct qcow2 *q = c->q;
+  uint64_t bytes = (uint64_t) q->l1_size * 8;
+
+  for (unsigned s = 0; s < q->n_snapshots; s++)
+    bytes += (uint64_t) q->snapshots[s].l1_size * 8;
+  for (unsigned i = 0; i < q->n_bitmaps; i++)
+    bytes += (uint64_t) q->bitmaps[i].table_size * 8;
+  c->table_bytes = bytes;
+  return bytes <= q->file_size;
+}
+
+/* Counts every reference the metadata makes, into c->refs. -E2BIG: the
+ * walk would cost more than a sound image ever needs (walk_within_budget). */
 static int
 check_collect (struct check_ctx *c)
 {
@@ -552,11 +685,14 @@ check_collect (struct check_ctx *c)
   uint64_t cs = q->cluster_size;
   int ret;
 
+  if (!walk_within_budget (c))
+    return -E2BIG;
   c->ncl = div_up (q->file_size, cs);
   if (c->ncl > (UINT64_C (1) << 32))
     return -EFBIG;
   c->refs = calloc (c->ncl ? c->ncl : 1, sizeof *c->refs);
   c->buf = qcow2_alloc_cluster_buf (q);
+  c->l2 = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, free);
   if (c->refs == NULL || c->buf == NULL)
     return -ENOMEM;
 
@@ -584,6 +720,11 @@ check_collect (struct check_ctx *c)
       if (ret < 0)
         return ret;
     }
+  ret = walk_l2_tables (c);
+  if (ret == 0)
+    ret = walk_bitmaps (c);
+  if (ret < 0)
+    return ret;
   if (q->n_snapshots > 0)
     add_ref (c, q->snapshots_offset, q->snapshot_table_size, "the snapshot table");
   add_ref (c, q->reftable_offset, (uint64_t) q->reftable_clusters * cs, "the refcount table");
@@ -598,6 +739,8 @@ check_ctx_clear (struct check_ctx *c)
 {
   free (c->refs);
   free (c->buf);
+  if (c->l2 != NULL)
+    g_hash_table_destroy (c->l2);
 }
 
 int
@@ -610,6 +753,15 @@ qcow2_check (struct vmm_block *b, struct vmm_block_check_result *res, GError **e
   memset (res, 0, sizeof *res);
   pthread_mutex_lock (&q->lock);
   ret = check_collect (&c);
+  if (ret == -E2BIG)
+    {
+      /* Not walked: a corruption, and the one thing to say */
+      problem (&c, true, "the L1 and bitmap tables (%llu bytes) are larger than the file "
+               "(%llu bytes): they overlap", (unsigned long long) c.table_bytes,
+               (unsigned long long) q->file_size);
+      ret = 0;
+      goto out;
+    }
   if (ret < 0)
     {
       g_set_error (error, VMM_BLOCK_ERROR, -ret, "cannot check %s: %s", b->path, strerror (-ret));
@@ -652,6 +804,17 @@ qcow2_repair_refcounts (struct qcow2 *q, GError **error)
   int ret;
 
   ret = check_collect (&c);
+  if (ret == -E2BIG)
+    {
+      ret = -EINVAL;
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL,
+                   _("%s: the image was not closed cleanly, and its snapshot or bitmap tables "
+                     "(%llu bytes) are larger than the file (%llu bytes), so they overlap: "
+                     "rebuilding its refcounts could take hours. Repair it with "
+                     "“qemu-img check -r all”, or open it read-only."),
+                   q->b->path, (unsigned long long) c.table_bytes,
+                   (unsigned long long) q->file_size);
+    }
   if (ret == 0 && c.bad_structures > 0)
     {
       ret = -EINVAL;

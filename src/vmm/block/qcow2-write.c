@@ -70,7 +70,10 @@ do_cow (struct qcow2 *q, const struct cow_job *j)
       else if (j->src.type == QCOW2_CLUSTER_UNALLOCATED)
         ret = qcow2_read_backing (q, buf + s, e - s, cstart + s);
       if (ret == 0)
-        ret = vmm_block_pwrite_fd (q->fd, buf + s, e - s, j->a->host + s, q->align);
+        {
+          struct iovec iov = { buf + s, e - s };
+          ret = vmm_block_write_data (q->b, q->fd, &iov, 1, j->a->host + s, q->align);
+        }
     }
   free (buf);
   return ret;

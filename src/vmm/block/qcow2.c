@@ -12,6 +12,7 @@
  *   qcow2-refcount.c  refcounts, the cluster allocator, check and repair
  *   qcow2-cache.c     metadata I/O, the table caches, flush (crash safety)
  *   qcow2-snapshot.c  the snapshot table, snapshot refcounts
+ *   qcow2-bitmap.c    persistent dirty bitmaps, kept (not updated)
  *
  * Concurrency: one mutex per image around the metadata (q->lock); data I/O
  * and copy-on-write run outside it (qcow2-write.c).
@@ -85,6 +86,7 @@ qcow2_free (struct qcow2 *q)
       free (q->snapshots[i].name);
     }
   free (q->snapshots);
+  qcow2_bitmaps_free (q);
   free (q->l1);
   free (q->l1_dirty);
   free (q->reftable);
@@ -333,6 +335,15 @@ read_header_extensions (struct qcow2 *q, struct header *h, GError **error)
         {
           h->features = data;
           h->n_features = len / 48;
+        }
+      else if (type == QCOW2_EXT_BITMAPS && len >= 24 && !q->bitmaps_ext)
+        {
+          /* One too short counts as absent: the autoclear bit then goes
+           * with the first write, as for the bit without the extension. */
+          q->bitmaps_ext = true;
+          q->bitmaps_nb = viv_get_be32 (data);
+          q->bitmap_dir_size = viv_get_be64 (data + 8);
+          q->bitmap_dir_offset = viv_get_be64 (data + 16);
         }
       off += 8 + (((uint64_t) len + 7) & ~UINT64_C (7));
     }
@@ -588,16 +599,19 @@ drop_direct_for_small_clusters (struct qcow2 *q)
   b->alignment = q->align = 1;
 }
 
-/* Autoclear bits we do not know (all of them) must go before a write. */
+/* Autoclear bits we do not know must go before a write. The bitmaps bit
+ * stays when we keep the bitmaps (qcow2-bitmap.c). */
 static int
 clear_autoclear_bits (struct qcow2 *q, GError **error)
 {
-  uint8_t be[8] = { 0 };
+  uint64_t keep = q->n_bitmaps > 0 ? QCOW2_AUTOCLEAR_BITMAPS : 0;
+  uint8_t be[8];
   int ret;
 
-  if (q->autoclear == 0)
+  if ((q->autoclear & ~keep) == 0)
     return 0;
-  q->autoclear = 0;
+  q->autoclear &= keep;
+  viv_put_be64 (be, q->autoclear);
   ret = qcow2_meta_write (q, be, 8, 88);
   if (ret == 0)
     ret = vmm_block_fdatasync_fd (q->fd);
@@ -674,6 +688,8 @@ read_metadata (struct qcow2 *q, GError **error)
   if (ret == 0)
     ret = qcow2_read_snapshots (q, h.nb_snapshots, error);
   if (ret == 0)
+    ret = qcow2_read_bitmaps (q, error);
+  if (ret == 0)
     ret = read_backing_name (q, &h, error);
   free (h.cluster);
   return ret;
@@ -708,6 +724,10 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
         ret = repair_if_dirty (q, error);
       if (ret == 0)
         ret = check_metadata_refcounts (q, error);
+      /* Last: an image refused above keeps its bitmaps as they were.
+       * The repair changes no guest data, so they were still right. */
+      if (ret == 0)
+        ret = qcow2_bitmaps_mark_in_use (q, error);
     }
   if (ret == 0 && q->backing_name != NULL && !(flags & VMM_BLOCK_OPEN_NO_BACKING))
     ret = open_backing (q, chain, error);
@@ -730,6 +750,9 @@ qcow2_info (struct vmm_block *b, struct vmm_block_image_info *info, GError **err
   (void) error;
   info->cluster_size = (uint32_t) q->cluster_size;
   info->dirty = (q->incompat & QCOW2_INCOMPAT_DIRTY) != 0;
+  info->corrupt = (q->incompat & QCOW2_INCOMPAT_CORRUPT) != 0;
+  info->lazy_refcounts = (q->compat & QCOW2_COMPAT_LAZY_REFCOUNTS) != 0;
+  info->refcount_bits = q->refcount_bits;
   info->qcow2_version = q->version;
   info->compression_type = q->compression_type;
   if (q->backing_name != NULL && (info->backing_file = strdup (q->backing_name)) == NULL)
@@ -750,6 +773,25 @@ qcow2_info (struct vmm_block *b, struct vmm_block_image_info *info, GError **err
           s->date_sec = q->snapshots[i].date_sec;
           info->n_snapshots++;
           if (s->id == NULL || s->name == NULL)
+            return -ENOMEM;
+        }
+    }
+  if (q->n_bitmaps > 0)
+    {
+      info->bitmaps = calloc (q->n_bitmaps, sizeof *info->bitmaps);
+      if (info->bitmaps == NULL)
+        return -ENOMEM;
+      for (unsigned i = 0; i < q->n_bitmaps; i++)
+        {
+          struct vmm_block_bitmap_info *bi = &info->bitmaps[i];
+          const struct qcow2_bitmap *bm = &q->bitmaps[i];
+
+          bi->name = strdup (bm->name);
+          bi->granularity = bm->granularity_bits < 64 ? UINT64_C (1) << bm->granularity_bits : 0;
+          bi->in_use = (bm->flags & QCOW2_BITMAP_IN_USE) != 0;
+          bi->tracks_writes = (bm->flags & QCOW2_BITMAP_AUTO) != 0;
+          info->n_bitmaps++;
+          if (bi->name == NULL)
             return -ENOMEM;
         }
     }

@@ -37,6 +37,8 @@
 #define QCOW2_INCOMPAT_DATA_FILE  (UINT64_C (1) << 2)
 #define QCOW2_INCOMPAT_COMPRESSION (UINT64_C (1) << 3)
 #define QCOW2_INCOMPAT_EXTL2      (UINT64_C (1) << 4)
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (UINT64_C (1) << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS   (UINT64_C (1) << 0)
 
 #define QCOW2_COMPRESSION_ZLIB    0u
 #define QCOW2_COMPRESSION_ZSTD    1u
@@ -47,6 +49,15 @@
 #define QCOW2_EXT_BITMAPS         0x23852875u
 #define QCOW2_EXT_CRYPTO          0x0537be77u
 #define QCOW2_EXT_DATA_FILE       0x44415441u
+
+/* Persistent dirty bitmaps (the bitmaps extension); QEMU's limits */
+#define QCOW2_MAX_BITMAPS         65535u
+#define QCOW2_MAX_BITMAP_DIRECTORY (64u << 20)
+#define QCOW2_MAX_BITMAP_NAME     1023u
+#define QCOW2_BITMAP_IN_USE       (1u << 0)
+#define QCOW2_BITMAP_AUTO         (1u << 1)
+#define QCOW2_BITMAP_RESERVED_FLAGS 0xfffffff8u
+#define QCOW2_BME_RESERVED        UINT64_C (0xff000000000001fe)   /* bitmap table entry */
 
 #define QCOW2_OFLAG_COPIED        (UINT64_C (1) << 63)
 #define QCOW2_OFLAG_COMPRESSED    (UINT64_C (1) << 62)
@@ -60,10 +71,11 @@
 
 /* A cache of cluster-sized tables (L2 tables or refcount blocks), kept in
  * their on-disk byte order. Entries in use are pinned so that loading
- * another table cannot evict them. */
+ * another table cannot evict them. A slot gets its buffer when first
+ * used, so a small image with big clusters costs what it uses. */
 struct qcow2_cache_entry {
   uint64_t offset;            /* host offset; 0: a free slot (cluster 0 is the header) */
-  uint8_t *data;
+  uint8_t *data;              /* NULL until the slot is first used */
   uint64_t last_use;
   unsigned pins;
   bool dirty;
@@ -72,6 +84,7 @@ struct qcow2_cache_entry {
 struct qcow2_cache {
   struct qcow2_cache_entry *entries;
   unsigned n;
+  size_t table_size;
   uint64_t clock;
 };
 
@@ -93,6 +106,16 @@ struct qcow2_snapshot {
   char *id, *name;
   uint64_t vm_state_size;
   uint32_t date_sec, date_nsec;
+};
+
+/* A persistent dirty bitmap, as its bitmap directory entry says */
+struct qcow2_bitmap {
+  char *name;
+  uint64_t entry_offset;       /* of its directory entry in the file */
+  uint64_t table_offset;
+  uint32_t table_size;         /* entries */
+  uint32_t flags;
+  uint8_t type, granularity_bits;
 };
 
 struct qcow2 {
@@ -144,6 +167,14 @@ struct qcow2 {
   struct qcow2_snapshot *snapshots;
   uint64_t snapshots_offset;
   uint64_t snapshot_table_size;
+
+  /* The bitmaps extension: only when the autoclear bit says it is
+   * consistent; otherwise its clusters are leaks, as QEMU sees them. */
+  bool bitmaps_ext;            /* present in the header */
+  uint32_t bitmaps_nb;
+  uint64_t bitmap_dir_offset, bitmap_dir_size;
+  unsigned n_bitmaps;
+  struct qcow2_bitmap *bitmaps;
 
   uint64_t file_size;          /* what we know the host file's size to be */
   uint64_t free_hint;          /* no free cluster below this index */
@@ -280,6 +311,13 @@ int   qcow2_write_zeroes (struct vmm_block *b, uint64_t offset, uint64_t len, bo
 
 /* qcow2-snapshot.c: reads NB entries of the snapshot table at open */
 int   qcow2_read_snapshots (struct qcow2 *q, uint32_t nb, GError **error);
+
+/* qcow2-bitmap.c: reads the bitmap directory at open (when the autoclear
+ * bit says it is consistent); marks the bitmaps that must track writes
+ * ("auto") as in use before the first write, since we do not update them */
+int   qcow2_read_bitmaps (struct qcow2 *q, GError **error);
+int   qcow2_bitmaps_mark_in_use (struct qcow2 *q, GError **error);
+void  qcow2_bitmaps_free (struct qcow2 *q);
 
 /* For the snapshot code to come, and its tests: adds ADDEND (+1 or -1) to
  * the refcount of every cluster the active L1 table reaches (L2 tables and
