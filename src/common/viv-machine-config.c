@@ -7,9 +7,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gi18n-lib.h>
 
@@ -609,6 +611,40 @@ check_version (gint64   version,
   return TRUE;
 }
 
+/* VALUE as a message shows it: at most 64 characters, then "…". A value
+ * is echoed so that a person can find it in the file; a 100 MB one would
+ * make a 100 MB message (and log line). */
+#define SHOWN_CHARS 64
+
+static char *
+cut (const char *value)
+{
+  const char *end = value;
+
+  for (guint i = 0; i < SHOWN_CHARS && *end != '\0'; i++)
+    end = g_utf8_next_char (end);
+  if (*end == '\0')
+    return g_strdup (value);
+  return g_strdup_printf ("%.*s…", (int) (end - value), value);
+}
+
+/* Whether two paths in machine.json name one file by their names alone
+ * ("disk.qcow2", "./disk.qcow2", "a/../disk.qcow2"): relative ones are
+ * compared as if in one machine folder. validate_files() compares files. */
+static gboolean
+same_name (const char *a,
+           const char *b)
+{
+  g_autofree char *ca = NULL;
+  g_autofree char *cb = NULL;
+
+  if (a == NULL || b == NULL)
+    return FALSE;
+  ca = g_canonicalize_filename (a, "/machine");
+  cb = g_canonicalize_filename (b, "/machine");
+  return strcmp (ca, cb) == 0;
+}
+
 static gboolean
 set_bad_value (GError     **error,
                const char  *format,
@@ -711,13 +747,15 @@ check_uuid (const char  *path,
             const char  *uuid,
             GError     **error)
 {
+  g_autofree char *shown = cut (uuid);
+
   if (!uuid_is_canonical (uuid))
     return set_bad_value (error,
                           /* Translators: the first %s is a field of
                            * machine.json, the second the value found */
                           _("%s: “%s” is not a UUID in lower case, like "
                             "“0f8fad5b-d9cb-469f-a165-70867728950e”"),
-                          path, uuid);
+                          path, shown);
   return TRUE;
 }
 
@@ -800,20 +838,21 @@ check_mac (const char  *path,
 {
   guint8 mac[6];
   static const guint8 zero[6];
+  g_autofree char *shown = cut (text);
 
   if (!parse_mac (text, mac))
     return set_bad_value (error,
                           /* Translators: the first %s is a field of
                            * machine.json, the second the value found */
                           _("%s: “%s” is not a MAC address, like “52:54:00:12:34:56”"),
-                          path, text);
+                          path, shown);
   if ((mac[0] & 1) != 0 || memcmp (mac, zero, sizeof mac) == 0)
     return set_bad_value (error,
                           /* Translators: the first %s is a field of
                            * machine.json, the second the value found */
                           _("%s: %s cannot be the address of a network card; it must be a "
                             "unicast address"),
-                          path, text);
+                          path, shown);
   return TRUE;
 }
 
@@ -904,9 +943,10 @@ viv_machine_config_check (const VivMachineConfig  *config,
         {
           const VivDiskConfig *other = g_ptr_array_index (config->disks, j);
 
-          if (g_strcmp0 (other->path, disk->path) == 0)
+          if (same_name (other->path, disk->path))
             {
               g_autofree char *other_path = element_path ("disks", j);
+              g_autofree char *shown = cut (disk->path);
 
               return set_bad_value (error,
                                     /* Translators: the first %s is a field of
@@ -914,7 +954,7 @@ viv_machine_config_check (const VivMachineConfig  *config,
                                      * the third another field, like
                                      * “disks[0]” */
                                     _("%s: “%s” is already used by %s"),
-                                    path, disk->path, other_path);
+                                    path, shown, other_path);
             }
         }
     }
@@ -1099,6 +1139,7 @@ read_enum (JsonObject      *object,
   g_autofree char *value = NULL;
   g_autofree char *path = NULL;
   g_autoptr(GString) known = NULL;
+  g_autofree char *shown = NULL;
 
   if (!read_string (object, parent, name, required, &value, error))
     return FALSE;
@@ -1118,10 +1159,11 @@ read_enum (JsonObject      *object,
       g_string_append_printf (known, "%s%s", known->len > 0 ? ", " : "", info->names[i]);
 
   path = member_path (parent, name);
+  shown = cut (value);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
   g_set_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_BAD_VALUE,
-               _(info->message), path, value, known->str);
+               _(info->message), path, shown, known->str);
 #pragma GCC diagnostic pop
   return FALSE;
 }
@@ -1406,6 +1448,7 @@ parse_machine (JsonObject        *root,
   if (created != NULL)
     {
       g_autoptr(GDateTime) when = g_date_time_new_from_iso8601 (created, NULL);
+      g_autofree char *shown = cut (created);
 
       if (when == NULL)
         return set_bad_value (error,
@@ -1413,7 +1456,7 @@ parse_machine (JsonObject        *root,
                                * machine.json, the second the value found */
                               _("%s: “%s” is not an ISO 8601 date and time with a time "
                                 "zone, like “2024-05-01T12:00:00Z”"),
-                              "created", created);
+                              "created", shown);
       config->created = g_date_time_to_utc (when);
     }
 
@@ -1583,6 +1626,87 @@ viv_machine_config_load_from_data (const char  *data,
   return g_steal_pointer (&config);
 }
 
+/* PATH's contents, if it is a regular file (or a link to one) of at most
+ * VIV_MACHINE_CONFIG_MAX_SIZE bytes. A FIFO would block the read (and the
+ * app's library scan, or the helper, with it), /dev/zero never ends, and a
+ * huge file costs seconds and gigabytes: none is a machine description.
+ * Opened without blocking, checked on the open file (not the name, which
+ * can change between a stat and the open), read to one byte past the cap. */
+static char *
+read_description (const char  *path,
+                  gsize       *len,
+                  GError     **error)
+{
+  g_autofree char *display = g_filename_display_name (path);
+  g_autofree char *data = NULL;
+  struct stat st;
+  gsize done = 0, alloc;
+  int fd;
+
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                   /* Translators: the first %s is a file name, the second the reason */
+                   _("Could not open “%s”: %s"), display, g_strerror (saved_errno));
+      return NULL;
+    }
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_NOT_A_FILE,
+                   /* Translators: %s is a file name */
+                   _("“%s” is not a regular file"), display);
+      return NULL;
+    }
+  /* Room for the size the file has now, and one byte to see it grow */
+  alloc = (gsize) MIN (st.st_size, VIV_MACHINE_CONFIG_MAX_SIZE) + 1;
+  data = g_malloc (alloc + 1);
+  for (;;)
+    {
+      ssize_t n;
+
+      if (done == alloc)
+        {
+          if (alloc > VIV_MACHINE_CONFIG_MAX_SIZE)
+            break;
+          alloc = MIN (alloc * 2, (gsize) VIV_MACHINE_CONFIG_MAX_SIZE + 1);
+          data = g_realloc (data, alloc + 1);
+        }
+      n = read (fd, data + done, alloc - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved_errno = errno;
+
+          close (fd);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                       /* Translators: the first %s is a file name, the second the reason */
+                       _("Could not read “%s”: %s"), display, g_strerror (saved_errno));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      done += (gsize) n;
+    }
+  if (done > VIV_MACHINE_CONFIG_MAX_SIZE)
+    {
+      close (fd);
+      g_set_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_NOT_A_FILE,
+                   /* Translators: %s is a file name, %d a number of MiB */
+                   _("“%s” is larger than %d MiB: it is not a machine description"),
+                   display, VIV_MACHINE_CONFIG_MAX_SIZE / (1024 * 1024));
+      return NULL;
+    }
+  close (fd);
+  data[done] = '\0';
+  *len = done;
+  return g_steal_pointer (&data);
+}
+
 /**
  * viv_machine_config_load:
  * @path: a machine.json
@@ -1603,11 +1727,9 @@ viv_machine_config_load (const char  *path,
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!g_file_get_contents (path, &data, &len, error))
+  data = read_description (path, &len, error);
+  if (data == NULL)
     return NULL;
-  if (len > G_MAXSSIZE)
-    len = G_MAXSSIZE;
-
   return viv_machine_config_load_from_data (data, (gssize) len, error);
 }
 
@@ -1644,12 +1766,13 @@ viv_machine_config_load_dir (const char  *machine_dir,
   if (strcmp (dir_name, config->uuid) != 0)
     {
       g_autofree char *display = g_filename_display_name (dir_name);
+      g_autofree char *shown = cut (config->uuid);
 
       set_bad_value (error,
                      /* Translators: the first %s is a field of machine.json,
                       * the second its value, the third a folder name */
                      _("%s: “%s” does not match the name of the machine’s folder, “%s”"),
-                     "uuid", config->uuid, display);
+                     "uuid", shown, display);
       return NULL;
     }
 
@@ -2146,6 +2269,42 @@ viv_machine_config_validate_files (const VivMachineConfig  *config,
 
       if (disk->path != NULL && !check_file (machine_dir, field, disk->path, error))
         return FALSE;
+    }
+
+  /* Two names of one file ("disk.qcow2", "./disk.qcow2", a link to it, its
+   * absolute path) pass check()'s comparison of names; the file is the
+   * same, and the second drive would find it locked by the first */
+  for (guint i = 0; i < config->disks->len; i++)
+    {
+      const VivDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      g_autofree char *resolved = viv_machine_config_resolve_path (machine_dir, disk->path);
+      struct stat st;
+
+      if (stat (resolved, &st) < 0)
+        continue;
+      for (guint j = 0; j < i; j++)
+        {
+          const VivDiskConfig *other = g_ptr_array_index (config->disks, j);
+          g_autofree char *other_resolved = viv_machine_config_resolve_path (machine_dir,
+                                                                              other->path);
+          struct stat other_st;
+
+          if (stat (other_resolved, &other_st) == 0 && other_st.st_dev == st.st_dev &&
+              other_st.st_ino == st.st_ino)
+            {
+              g_autofree char *field = g_strdup_printf ("disks[%u].path", i);
+              g_autofree char *other_field = g_strdup_printf ("disks[%u]", j);
+              g_autofree char *shown = cut (disk->path);
+
+              return set_bad_value (error,
+                                    /* Translators: the first %s is a field of
+                                     * machine.json, the second a file name,
+                                     * the third another field, like
+                                     * “disks[0]” */
+                                    _("%s: “%s” is the same file as %s"),
+                                    field, shown, other_field);
+            }
+        }
     }
 
   for (guint i = 0; i < config->media->len; i++)

@@ -21,6 +21,9 @@ G_BEGIN_DECLS
 #define VIV_MACHINE_CONFIG_MAX_SERIAL  20      /* bytes; what virtio-blk can report */
 #define VIV_MACHINE_CONFIG_MIN_DISPLAY 128     /* pixels, width and height */
 #define VIV_MACHINE_CONFIG_MAX_DISPLAY 16384
+/* A machine description is a few kilobytes; this leaves room for hundreds
+ * of disks and members of later versions, and bounds what a load reads */
+#define VIV_MACHINE_CONFIG_MAX_SIZE    (1024 * 1024)
 
 #define VIV_MACHINE_CONFIG_ERROR (viv_machine_config_error_quark ())
 
@@ -32,6 +35,7 @@ typedef enum
   VIV_MACHINE_CONFIG_ERROR_BAD_VALUE,      /* the right type, but out of range or unknown */
   VIV_MACHINE_CONFIG_ERROR_NEWER_VERSION,  /* written by a newer Vivarium */
   VIV_MACHINE_CONFIG_ERROR_MISSING_FILE,   /* a file it names is not there (validate_files) */
+  VIV_MACHINE_CONFIG_ERROR_NOT_A_FILE,     /* machine.json is not a regular file, or too large */
 } VivMachineConfigError;
 
 typedef enum

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1100,6 +1101,196 @@ test_length (void)
   g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_PARSE);
 }
 
+/* Issue 23, item 4: a machine.json that is a FIFO hung the helper (and the
+ * app's library scan) in the read; a link to /dev/zero read until memory
+ * ran out; a 2 GiB file took seconds and gigabytes. Only regular files of
+ * at most VIV_MACHINE_CONFIG_MAX_SIZE are read now. alarm() makes a hang a
+ * failure. */
+static void
+test_not_a_file (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *fifo = g_build_filename (dir, "fifo.json", NULL);
+  g_autofree char *zero = g_build_filename (dir, "zero.json", NULL);
+  g_autofree char *big = g_build_filename (dir, "big.json", NULL);
+  g_autofree char *ok = g_build_filename (dir, "ok.json", NULL);
+  g_autofree char *link = g_build_filename (dir, "link.json", NULL);
+  const char *refused[] = { fifo, zero, big, dir };
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_assert_cmpint (symlink ("/dev/zero", zero), ==, 0);
+  {
+    /* valid JSON, just too much of it: spaces after a real description */
+    g_autoptr(GString) text = g_string_new (minimal_json);
+    int fd;
+
+    g_string_append_c (text, '\n');
+    g_assert_true (g_file_set_contents (big, text->str, (gssize) text->len, NULL));
+    fd = open (big, O_WRONLY | O_APPEND);
+    g_assert_cmpint (fd, >=, 0);
+    for (guint i = 0; i < VIV_MACHINE_CONFIG_MAX_SIZE / 4096 + 1; i++)
+      {
+        char spaces[4096];
+
+        memset (spaces, ' ', sizeof spaces);
+        g_assert_cmpint (write (fd, spaces, sizeof spaces), ==, sizeof spaces);
+      }
+    close (fd);
+  }
+  g_assert_true (g_file_set_contents (ok, minimal_json, -1, NULL));
+  g_assert_cmpint (symlink ("ok.json", link), ==, 0);
+
+  alarm (20);
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(VivMachineConfig) config = NULL;
+      g_autoptr(GError) error = NULL;
+
+      config = viv_machine_config_load (refused[i], &error);
+      g_assert_null (config);
+      g_test_message ("%s", error->message);
+      g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_NOT_A_FILE);
+    }
+  alarm (0);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivMachineConfig) config = viv_machine_config_load (big, &error);
+    g_autofree char *expected = g_strdup_printf ("“%s” is larger than 1 MiB: it is not a "
+                                                 "machine description", big);
+
+    g_assert_cmpstr (error->message, ==, expected);
+  }
+  /* A link to a regular file is fine; a missing file is a GFileError */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivMachineConfig) config = viv_machine_config_load (link, &error);
+    g_autofree char *missing = g_build_filename (dir, "missing.json", NULL);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (config);
+    g_clear_pointer (&config, viv_machine_config_free);
+    config = viv_machine_config_load (missing, &error);
+    g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  }
+  remove_tree (dir);
+}
+
+/* Issue 23, item 10: what json-glib read wrongly or a message showed badly */
+static void
+test_json_details (void)
+{
+  static const struct { const char *json; int code; const char *message; } cases[] = {
+    /* 10^23 wrapped to -1 ("-1 bytes is too little"), 2^63 to a negative */
+    { "{\"version\": 1, \"memory\": 99999999999999999999999}", VIV_MACHINE_CONFIG_ERROR_PARSE,
+      "machine.json holds a whole number too large to read (line 1, column 26)" },
+    { "{\"version\": 1, \"memory\": 9223372036854775808}", VIV_MACHINE_CONFIG_ERROR_PARSE,
+      "machine.json holds a whole number too large to read (line 1, column 26)" },
+    /* the last "disks" won: a machine with no disks */
+    { "{\"version\": 1, \"disks\": [{\"path\": \"a.img\"}], \"disks\": []}",
+      VIV_MACHINE_CONFIG_ERROR_PARSE,
+      "machine.json has “disks” twice in one object (line 1, column 46)" },
+    /* the same name, written another way */
+    { "{\"version\": 1, \"name\": \"a\", \"n\\u0061me\": \"b\"}", VIV_MACHINE_CONFIG_ERROR_PARSE,
+      "machine.json has “name” twice in one object (line 1, column 29)" },
+    /* "disk.qcow2\u0000.evil" opened disk.qcow2 */
+    { "{\"version\": 1, \"disks\": [{\"path\": \"disk.qcow2\\u0000.evil\"}]}",
+      VIV_MACHINE_CONFIG_ERROR_PARSE,
+      "machine.json holds a string with a null character, \\u0000 (line 1, column 46)" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(VivMachineConfig) config = NULL;
+      g_autoptr(GError) error = NULL;
+
+      config = viv_machine_config_load_from_data (cases[i].json, -1, &error);
+      g_assert_null (config);
+      g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, cases[i].code);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+
+  /* The largest whole numbers still read */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivMachineConfig) config =
+      viv_machine_config_load_from_data ("{\"version\": 1, \"uuid\": \"" UUID "\", \"name\": \"m\", "
+                                         "\"memory\": 9223372036854775807, \"cpus\": 1}", -1,
+                                         &error);
+
+    g_assert_null (config);
+    g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_BAD_VALUE);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "9223372036854775807"));
+  }
+
+  /* A 1 MB value is cut in the message, not echoed in full */
+  {
+    g_autoptr(GString) json = g_string_new ("{\"version\": 1, \"uuid\": \"");
+    g_autoptr(VivMachineConfig) config = NULL;
+    g_autoptr(GError) error = NULL;
+
+    for (guint i = 0; i < 1000000; i++)
+      g_string_append_c (json, 'x');
+    g_string_append (json, "\", \"name\": \"m\", \"memory\": 16777216, \"cpus\": 1}");
+    config = viv_machine_config_load_from_data (json->str, (gssize) json->len, &error);
+    g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_BAD_VALUE);
+    g_assert_cmpuint (strlen (error->message), <, 300);
+    g_assert_true (g_str_has_prefix (error->message,
+                                     "uuid: “xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…” "));
+  }
+}
+
+/* Issue 23, item 10: "disk.qcow2" and "./disk.qcow2" passed the duplicate
+ * check, and the start failed with a misleading "locked". The names are
+ * compared as paths now, and the files behind them before a start. */
+static void
+test_same_disk_twice (void)
+{
+  g_autofree char *dir = make_tmp_dir ();
+  g_autofree char *disk = g_build_filename (dir, "disk.qcow2", NULL);
+  g_autofree char *link = g_build_filename (dir, "other.qcow2", NULL);
+  static const char *const same_names[][2] = {
+    { "disk.qcow2", "./disk.qcow2" },
+    { "disk.qcow2", "sub/../disk.qcow2" },
+    { "/m/disk.qcow2", "/m//disk.qcow2" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (same_names); i++)
+    {
+      g_autoptr(VivMachineConfig) config = viv_machine_config_new ("m", 16 * 1024 * 1024, 1);
+      g_autoptr(GError) error = NULL;
+
+      g_ptr_array_add (config->disks, viv_disk_config_new (same_names[i][0], VIV_DISK_FORMAT_QCOW2));
+      g_ptr_array_add (config->disks, viv_disk_config_new (same_names[i][1], VIV_DISK_FORMAT_QCOW2));
+      g_assert_false (viv_machine_config_check (config, &error));
+      g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_BAD_VALUE);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, "is already used by disks[0]"));
+    }
+
+  /* A link, or the absolute path: only the files tell */
+  g_assert_true (g_file_set_contents (disk, "", 0, NULL));
+  g_assert_cmpint (symlink ("disk.qcow2", link), ==, 0);
+  {
+    const char *other_names[] = { "other.qcow2", disk };
+
+    for (guint i = 0; i < G_N_ELEMENTS (other_names); i++)
+      {
+        g_autoptr(VivMachineConfig) config = viv_machine_config_new ("m", 16 * 1024 * 1024, 1);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *expected = g_strdup_printf ("disks[1].path: “%s” is the same file as "
+                                                     "disks[0]", other_names[i]);
+
+        g_ptr_array_add (config->disks, viv_disk_config_new ("disk.qcow2", VIV_DISK_FORMAT_QCOW2));
+        g_ptr_array_add (config->disks, viv_disk_config_new (other_names[i], VIV_DISK_FORMAT_QCOW2));
+        g_assert_true (viv_machine_config_check (config, NULL));
+        g_assert_false (viv_machine_config_validate_files (config, dir, &error));
+        g_assert_cmpstr (error->message, ==, expected);
+      }
+  }
+  remove_tree (dir);
+}
+
 /* --- files the machine names ----------------------------------------------- */
 
 static void
@@ -1592,6 +1783,9 @@ main (int   argc,
   g_test_add_func ("/machine-config/deep-nesting-hidden", test_deep_nesting_hidden);
   g_test_add_func ("/machine-config/strict-json", test_strict_json);
   g_test_add_func ("/machine-config/huge-number", test_huge_number);
+  g_test_add_func ("/machine-config/not-a-file", test_not_a_file);
+  g_test_add_func ("/machine-config/json-details", test_json_details);
+  g_test_add_func ("/machine-config/same-disk-twice", test_same_disk_twice);
   g_test_add_func ("/machine-config/length", test_length);
   for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++)
     {
