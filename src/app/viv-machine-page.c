@@ -38,6 +38,9 @@ struct _VivMachinePage
   VivSerialConsole *console;
   AdwStatusPage    *problem_page;
   GtkButton        *problem_start_button;
+  GtkRevealer      *disk_banner;
+  GtkLabel         *disk_banner_label;
+  GtkButton        *disk_banner_button;
 };
 
 G_DEFINE_FINAL_TYPE (VivMachinePage, viv_machine_page, GTK_TYPE_WIDGET)
@@ -212,10 +215,57 @@ update (VivMachinePage *self)
     }
 }
 
+/* The banner for a disk that failed on the host, while the machine runs */
+static void
+update_disk_banner (VivMachinePage *self)
+{
+  const char *problem = NULL;
+  gboolean active = FALSE;
+
+  if (self->machine != NULL)
+    {
+      VivMachineState state = viv_machine_get_state (self->machine);
+
+      problem = viv_machine_get_disk_problem (self->machine);
+      active = state == VIV_MACHINE_STATE_RUNNING || state == VIV_MACHINE_STATE_PAUSED ||
+               state == VIV_MACHINE_STATE_SHUTTING_DOWN;
+    }
+  if (problem != NULL)
+    gtk_label_set_label (self->disk_banner_label, problem);
+  gtk_revealer_set_reveal_child (self->disk_banner, problem != NULL && active);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.dismiss-disk-problem",
+                                 problem != NULL);
+}
+
 static void
 on_machine_notify (VivMachinePage *self)
 {
   update (self);
+  update_disk_banner (self);
+}
+
+static void
+dismiss_disk_problem (GtkWidget  *widget,
+                      const char *action_name G_GNUC_UNUSED,
+                      GVariant   *parameter G_GNUC_UNUSED)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+  gboolean had_focus = gtk_widget_has_focus (GTK_WIDGET (self->disk_banner_button));
+
+  if (self->machine != NULL)
+    viv_machine_dismiss_disk_problem (self->machine);
+  /* the focus was on the button that goes away: into the page */
+  if (had_focus)
+    viv_machine_page_focus_content (self);
+}
+
+/* Whether the disk banner shows (tests) */
+gboolean
+viv_machine_page_get_disk_banner_shown (VivMachinePage *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), FALSE);
+
+  return gtk_revealer_get_reveal_child (self->disk_banner);
 }
 
 static void
@@ -284,9 +334,12 @@ viv_machine_page_set_machine (VivMachinePage *self,
       g_signal_connect_swapped (machine, "notify::broken-reason",
                                 G_CALLBACK (on_machine_notify), self);
       g_signal_connect_swapped (machine, "notify::config", G_CALLBACK (on_machine_notify), self);
+      g_signal_connect_swapped (machine, "notify::disk-problem",
+                                G_CALLBACK (update_disk_banner), self);
     }
   viv_serial_console_set_machine (self->console, machine);
   update (self);
+  update_disk_banner (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MACHINE]);
 }
 
@@ -424,9 +477,14 @@ viv_machine_page_class_init (VivMachinePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, console);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, problem_page);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, problem_start_button);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, disk_banner);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, disk_banner_label);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, disk_banner_button);
 
   for (guint i = 0; i < G_N_ELEMENTS (actions); i++)
     gtk_widget_class_install_action (widget_class, actions[i], NULL, forward_action);
+  gtk_widget_class_install_action (widget_class, "machine.dismiss-disk-problem", NULL,
+                                   dismiss_disk_problem);
 
   gtk_widget_class_set_css_name (widget_class, "machinepage");
 }
@@ -436,4 +494,5 @@ viv_machine_page_init (VivMachinePage *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   update (self);
+  update_disk_banner (self);
 }

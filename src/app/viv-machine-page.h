@@ -21,5 +21,6 @@ VivSerialConsole *viv_machine_page_get_console     (VivMachinePage *self);
 const char       *viv_machine_page_get_content     (VivMachinePage *self);
 void              viv_machine_page_popup_menu      (VivMachinePage *self);
 void              viv_machine_page_focus_content   (VivMachinePage *self);
+gboolean          viv_machine_page_get_disk_banner_shown (VivMachinePage *self);
 
 G_END_DECLS

@@ -47,6 +47,7 @@ struct _VivMachine
   gboolean          pending_changes;
 
   VivHelper        *helper;          /* while a helper runs the machine */
+  char             *disk_problem;    /* the last DiskError, for people, this run */
   guint64           running_memory;  /* what the helper was started with */
   guint             running_cpus;
   GPtrArray        *start_tasks;     /* waiting for the machine to run */
@@ -118,10 +119,18 @@ enum {
   PROP_THUMBNAIL,
   PROP_UPTIME,
   PROP_PENDING_CHANGES,
+  PROP_DISK_PROBLEM,
   N_PROPS
 };
 
 static GParamSpec *properties[N_PROPS];
+
+enum {
+  SIGNAL_DISK_ERROR,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 static void schedule_reload_config (VivMachine *self);
 
@@ -425,6 +434,103 @@ on_helper_finished (VivHelper  *helper,
     }
 }
 
+/* --- disk errors ------------------------------------------------------------------- */
+
+/* What a DiskError means, for the machine page's banner. The helper's
+ * policy (org.vivarium.Vmm1.xml): the guest got an I/O error and the
+ * machine goes on, so there is nothing to resume: free space and the
+ * guest's next writes succeed. */
+static char *
+disk_problem_text (const char *path,
+                   const char *error)
+{
+  g_autofree char *name = g_path_get_basename (path);
+
+  if (g_strcmp0 (error, "ENOSPC") == 0 || g_strcmp0 (error, "EDQUOT") == 0)
+    /* Translators: %s is a disk image's file name */
+    return g_strdup_printf (_("The host’s disk is full: the machine could not write to “%s”. "
+                              "Free space on the host; the machine goes on and can write "
+                              "again once there is room."), name);
+  /* Translators: %s is a disk image's file name, then an error's code, as EIO */
+  return g_strdup_printf (_("The machine’s disk “%s” failed on the host (%s). Its system got "
+                            "an I/O error; the machine’s log says more."), name, error);
+}
+
+static void
+on_proxy_disk_error (VivVmm1    *proxy,
+                     guint       disk,
+                     const char *path,
+                     const char *operation,
+                     const char *error,
+                     const char *message,
+                     VivMachine *self)
+{
+  g_autofree char *text = NULL;
+
+  /* A proxy of a helper we let go of */
+  if (self->helper == NULL || viv_helper_get_proxy (self->helper) != proxy)
+    return;
+  g_debug ("%s: disk %u: %s", self->folder_name, disk, message);
+  text = disk_problem_text (path, error);
+  set_string (self, &self->disk_problem, text, PROP_DISK_PROBLEM);
+  g_signal_emit (self, signals[SIGNAL_DISK_ERROR], 0, disk, path, operation, error, message);
+}
+
+/* The helper's proxy, each time it connects */
+static void
+watch_disk_errors (VivMachine *self)
+{
+  VivVmm1 *proxy = self->helper != NULL ? viv_helper_get_proxy (self->helper) : NULL;
+
+  if (proxy == NULL ||
+      g_signal_handler_find (proxy, G_SIGNAL_MATCH_FUNC | G_SIGNAL_MATCH_DATA, 0, 0, NULL,
+                             on_proxy_disk_error, self) != 0)
+    return;
+  g_signal_connect_object (proxy, "disk-error", G_CALLBACK (on_proxy_disk_error), self, 0);
+}
+
+static void
+on_helper_connected_disk_errors (VivHelper  *helper G_GNUC_UNUSED,
+                                 GParamSpec *pspec G_GNUC_UNUSED,
+                                 VivMachine *self)
+{
+  watch_disk_errors (self);
+}
+
+/* A new run: what the last one's disks did is past */
+static void
+disk_errors_adopt (VivMachine *self,
+                   VivHelper  *helper)
+{
+  set_string (self, &self->disk_problem, NULL, PROP_DISK_PROBLEM);
+  g_signal_connect (helper, "notify::connected", G_CALLBACK (on_helper_connected_disk_errors),
+                    self);
+  watch_disk_errors (self);
+}
+
+/**
+ * viv_machine_get_disk_problem:
+ *
+ * Returns: (nullable): what the last disk error of this run means, for
+ *   people (a sentence for the machine page's banner), until dismissed
+ */
+const char *
+viv_machine_get_disk_problem (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return self->disk_problem;
+}
+
+/* The person read it: the page's banner goes (until the next disk error) */
+void
+viv_machine_dismiss_disk_problem (VivMachine *self)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  set_string (self, &self->disk_problem, NULL, PROP_DISK_PROBLEM);
+}
+
 static void
 adopt_helper (VivMachine *self,
               VivHelper  *helper)
@@ -438,6 +544,7 @@ adopt_helper (VivMachine *self,
   g_signal_connect (helper, "notify::uptime", G_CALLBACK (on_helper_notify_uptime), self);
   g_signal_connect (helper, "notify::connected", G_CALLBACK (on_helper_notify_connected), self);
   g_signal_connect (helper, "finished", G_CALLBACK (on_helper_finished), self);
+  disk_errors_adopt (self, helper);
 
   g_object_freeze_notify (G_OBJECT (self));
   on_helper_notify_state (helper, NULL, self);
@@ -1918,6 +2025,7 @@ viv_machine_finalize (GObject *object)
   g_free (self->folder_name);
   g_free (self->broken_reason);
   g_free (self->error_message);
+  g_free (self->disk_problem);
 
   G_OBJECT_CLASS (viv_machine_parent_class)->finalize (object);
 }
@@ -1962,6 +2070,10 @@ viv_machine_get_property (GObject    *object,
 
     case PROP_ERROR_MESSAGE:
       g_value_set_string (value, self->error_message);
+      break;
+
+    case PROP_DISK_PROBLEM:
+      g_value_set_string (value, self->disk_problem);
       break;
 
     case PROP_THUMBNAIL:
@@ -2015,7 +2127,26 @@ viv_machine_class_init (VivMachineClass *klass)
   properties[PROP_PENDING_CHANGES] =
     g_param_spec_boolean ("pending-changes", NULL, NULL, FALSE, flags);
 
+  properties[PROP_DISK_PROBLEM] =
+    g_param_spec_string ("disk-problem", NULL, NULL, NULL, flags);
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * VivMachine::disk-error:
+   * @disk: the disk's place in the machine's disks
+   * @path: its image
+   * @operation: "read", "write", "flush", "discard" or "write-zeroes"
+   * @error: the errno's name: "ENOSPC" when the host's disk is full
+   * @message: the helper's log line
+   *
+   * A disk request failed on the host (org.vivarium.Vmm1's DiskError,
+   * rate-limited by the helper); the guest got an I/O error and the
+   * machine goes on. #VivMachine:disk-problem says it for people.
+   */
+  signals[SIGNAL_DISK_ERROR] =
+    g_signal_new ("disk-error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 5, G_TYPE_UINT, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
+                  G_TYPE_STRING);
 }
 
 static void

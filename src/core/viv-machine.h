@@ -68,6 +68,8 @@ const char             *viv_machine_get_os_id           (VivMachine             
 VivMachineState         viv_machine_get_state           (VivMachine              *self);
 const char             *viv_machine_get_broken_reason   (VivMachine              *self);
 const char             *viv_machine_get_error_message   (VivMachine              *self);
+const char             *viv_machine_get_disk_problem    (VivMachine              *self);
+void                    viv_machine_dismiss_disk_problem (VivMachine             *self);
 VivMachineStartFailure  viv_machine_get_start_failure   (VivMachine              *self);
 const char             *viv_machine_get_state_label     (VivMachine              *self);
 GBytes                 *viv_machine_get_thumbnail       (VivMachine              *self);

@@ -19,6 +19,8 @@
 static int log_fd = -1;
 static enum vmm_log_level log_level = VMM_LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The last write to log_fd failed: lines go to stderr (write_line). */
+static bool log_failing;
 
 /* The rotated file, when vmm_log_open_file set one up. */
 static struct {
@@ -43,7 +45,10 @@ vmm_log_get_level (void)
 void
 vmm_log_set_fd (int fd)
 {
+  pthread_mutex_lock (&log_lock);
   log_fd = fd;
+  log_failing = false;
+  pthread_mutex_unlock (&log_lock);
 }
 
 /* NAME.KEEP is dropped, NAME.i becomes NAME.i+1, NAME becomes NAME.1. */
@@ -99,6 +104,7 @@ vmm_log_open_file (const char *dir, const char *name, uint64_t max_bytes, unsign
   log_file.written = 0;
   log_file.fd = fd;
   log_fd = fd;
+  log_failing = false;
   pthread_mutex_unlock (&log_lock);
   return 0;
 }
@@ -140,6 +146,60 @@ maybe_rotate (size_t adding)
   log_file.written = adding;
 }
 
+/* write(), again after a signal; returns whether all of it went. */
+static bool
+write_all (int fd, const char *data, size_t len)
+{
+  while (len > 0)
+    {
+      ssize_t done = write (fd, data, len);
+
+      if (done < 0 && errno == EINTR)
+        continue;
+      if (done <= 0)
+        return false;
+      data += done;
+      len -= (size_t) done;
+    }
+  return true;
+}
+
+/* With the lock held. A log that cannot be written (its file system full,
+ * the file too large, the disk gone) hands the line to stderr, which the
+ * app keeps as well (viv-helper.c): the last lines before a failure are
+ * the ones that say what happened. Said once on stderr when it starts. */
+static void
+write_line (const char *line, size_t len)
+{
+  int saved = errno;
+
+  if (log_fd < 0 || log_fd == STDERR_FILENO)
+    {
+      write_all (STDERR_FILENO, line, len);
+      errno = saved;
+      return;
+    }
+  if (write_all (log_fd, line, len))
+    {
+      log_failing = false;
+      errno = saved;
+      return;
+    }
+  if (!log_failing)
+    {
+      char note[256];
+      int m = snprintf (note, sizeof note,
+                        "vivarium-vmm: cannot write the log: %s; "
+                        "messages go to stderr until it can\n", strerror (errno));
+
+      log_failing = true;
+      if (m > 0)
+        write_all (STDERR_FILENO, note, (size_t) m < sizeof note ? (size_t) m : sizeof note - 1);
+    }
+  write_all (STDERR_FILENO, line, len);
+  errno = saved;
+}
+
 static void
 vlog (enum vmm_log_level level, const char *prefix, const char *fmt, va_list ap)
 {
@@ -165,10 +225,7 @@ vlog (enum vmm_log_level level, const char *prefix, const char *fmt, va_list ap)
 
   pthread_mutex_lock (&log_lock);
   maybe_rotate ((size_t) n);
-  if (write (log_fd >= 0 ? log_fd : STDERR_FILENO, line, n) < 0)
-    {
-      /* nowhere left to report it */
-    }
+  write_line (line, (size_t) n);
   pthread_mutex_unlock (&log_lock);
 }
 
@@ -182,42 +239,84 @@ vmm_log (enum vmm_log_level level, const char *fmt, ...)
   va_end (ap);
 }
 
-void
-vmm_log_guest (struct vmm_ratelimit *rl, const char *fmt, ...)
+/* With the lock held: whether a message may go now; counts it in
+ * rl->suppressed if not. Returns the count of those suppressed before it
+ * in *SUPPRESSED (and starts counting again). */
+static bool
+ratelimit_pass (struct vmm_ratelimit *rl, unsigned burst, unsigned interval_s,
+                unsigned *suppressed)
 {
   struct timespec ts;
   uint64_t now;
-  va_list ap;
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
   now = (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-
-  pthread_mutex_lock (&log_lock);
+  *suppressed = 0;
   if (!rl->started)
     {
       rl->started = true;
-      rl->burst_left = 10;
+      rl->burst_left = burst;
     }
   if (rl->burst_left == 0)
     {
       if (now < rl->next_ns)
         {
           rl->suppressed++;
-          pthread_mutex_unlock (&log_lock);
-          return;
+          return false;
         }
       rl->burst_left = 1;
     }
   rl->burst_left--;
-  rl->next_ns = now + 5000000000ull;
-  pthread_mutex_unlock (&log_lock);
+  rl->next_ns = now + (uint64_t) interval_s * 1000000000ull;
+  *suppressed = rl->suppressed;
+  rl->suppressed = 0;
+  return true;
+}
 
-  if (rl->suppressed > 0)
-    {
-      vmm_log (VMM_LOG_WARNING, "guest: %u similar messages suppressed", rl->suppressed);
-      rl->suppressed = 0;
-    }
+bool
+vmm_ratelimit_pass (struct vmm_ratelimit *rl, unsigned burst, unsigned interval_s,
+                    unsigned *suppressed)
+{
+  unsigned dropped;
+  bool pass;
+
+  pthread_mutex_lock (&log_lock);
+  pass = ratelimit_pass (rl, burst, interval_s, &dropped);
+  pthread_mutex_unlock (&log_lock);
+  if (suppressed != NULL)
+    *suppressed = dropped;
+  return pass;
+}
+
+static void
+vlog_limited (struct vmm_ratelimit *rl, enum vmm_log_level level, const char *prefix,
+              const char *fmt, va_list ap)
+{
+  unsigned suppressed;
+
+  if (!vmm_ratelimit_pass (rl, 10, 5, &suppressed))
+    return;
+  if (suppressed > 0)
+    vmm_log (level, "%s%u similar messages suppressed", prefix, suppressed);
+  vlog (level, prefix, fmt, ap);
+}
+
+void
+vmm_log_guest (struct vmm_ratelimit *rl, const char *fmt, ...)
+{
+  va_list ap;
+
   va_start (ap, fmt);
-  vlog (VMM_LOG_WARNING, "guest: ", fmt, ap);
+  vlog_limited (rl, VMM_LOG_WARNING, "guest: ", fmt, ap);
+  va_end (ap);
+}
+
+void
+vmm_log_limited (struct vmm_ratelimit *rl, enum vmm_log_level level, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vlog_limited (rl, level, "", fmt, ap);
   va_end (ap);
 }

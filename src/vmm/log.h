@@ -21,7 +21,9 @@ enum vmm_log_level {
 
 void vmm_log_set_level (enum vmm_log_level level);
 enum vmm_log_level vmm_log_get_level (void);
-/* Where messages go (an fd the caller keeps open); -1: stderr. */
+/* Where messages go (an fd the caller keeps open); -1: stderr. A line
+ * that cannot be written there (a full disk) goes to stderr instead, after
+ * a note saying so. */
 void vmm_log_set_fd (int fd);
 
 /* Logs to DIR/NAME from now on: the files before it are kept as NAME.1 ..
@@ -53,3 +55,13 @@ struct vmm_ratelimit {
 /* A warning about something the guest did. */
 void vmm_log_guest (struct vmm_ratelimit *rl, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
+/* A message about something the host did that the guest can make happen
+ * again and again (a disk that fails every request): rate-limited as
+ * vmm_log_guest is, without its "guest: ". */
+void vmm_log_limited (struct vmm_ratelimit *rl, enum vmm_log_level level, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+/* The rate limit on its own, for other things than log lines (signals):
+ * at most BURST passes, then one per INTERVAL_S seconds; *SUPPRESSED
+ * (may be NULL) is how many did not pass since the last one that did. */
+bool vmm_ratelimit_pass (struct vmm_ratelimit *rl, unsigned burst, unsigned interval_s,
+                         unsigned *suppressed);

@@ -306,6 +306,7 @@ setup_devices (struct vmm_vm *vm, GError **error)
     {
       /* One request queue per vCPU, as the guest can then submit from
        * every CPU without a lock. */
+      vm->config.disks[i].index = i;
       vm->disks[i] = vmm_virtio_blk_new (&env, &vm->config.disks[i], vm->config.cpus,
                                          vm->config.io_threads, &local);
       if (!plug_virtio (vm, vm->disks[i] ? vmm_virtio_blk_dev (vm->disks[i]) : NULL, &local))

@@ -1111,6 +1111,87 @@ test_console_silent (Fixture       *f,
   g_assert_false (label_contains (GTK_WIDGET (page), _("Waiting for Output")));
 }
 
+/* A disk that fails on the host (the helper's DiskError; here the
+ * stand-in helper's): the page says so in a banner, the host's disk full
+ * in words of its own; the machine goes on, so the banner's one button
+ * dismisses it, reached with Tab as with the pointer. */
+static gboolean
+focus_reaches (Fixture   *f,
+               GtkWidget *target)
+{
+  /* Tab through the window, at most a lap of it */
+  for (guint i = 0; i < 64 && !gtk_widget_has_focus (target); i++)
+    if (!gtk_widget_child_focus (GTK_WIDGET (f->window), GTK_DIR_TAB_FORWARD))
+      gtk_widget_child_focus (GTK_WIDGET (f->window), GTK_DIR_TAB_FORWARD);
+  return gtk_widget_has_focus (target);
+}
+
+static void
+count_disk_error (VivMachine *machine G_GNUC_UNUSED,
+                  guint       disk G_GNUC_UNUSED,
+                  const char *path G_GNUC_UNUSED,
+                  const char *operation,
+                  const char *error G_GNUC_UNUSED,
+                  const char *message G_GNUC_UNUSED,
+                  guint      *heard)
+{
+  g_assert_nonnull (operation);
+  (*heard)++;
+}
+
+static void
+test_disk_error (Fixture       *f,
+                 gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->probe);
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  g_autofree char *image = g_build_filename (viv_machine_get_directory (f->probe), "disk.qcow2",
+                                             NULL);
+  GtkWidget *button;
+  guint heard = 0;
+
+  g_signal_connect (f->probe, "disk-error", G_CALLBACK (count_disk_error), &heard);
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_assert_false (viv_machine_page_get_disk_banner_shown (page));
+
+  viv_test_fake_helper_disk_error (helper, 0, image, "write", "ENOSPC",
+                                   "disk 0 (disk.qcow2): write of 4096 bytes at sector 8 "
+                                   "failed: No space left on device (ENOSPC)");
+  WAIT_UNTIL (viv_machine_page_get_disk_banner_shown (page), TIMEOUT_MS);
+  g_assert_true (viv_machine_page_get_disk_banner_shown (page));
+  g_assert_cmpuint (heard, ==, 1);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_RUNNING);
+  frames (f, 10);
+  g_assert_true (label_contains (GTK_WIDGET (page), _("The host’s disk is full")));
+  g_assert_true (label_contains (GTK_WIDGET (page), "“disk.qcow2”"));
+  shoot (GTK_WIDGET (f->window), "machine-page-disk-full");
+
+  /* dismissed from the keyboard: Tab to the button, then Enter */
+  button = viv_test_find_widget (GTK_WIDGET (page), GTK_TYPE_BUTTON, _("_Dismiss"));
+  g_assert_nonnull (button);
+  g_assert_true (focus_reaches (f, button));
+  gtk_widget_activate (button);
+  WAIT_UNTIL (!viv_machine_page_get_disk_banner_shown (page), TIMEOUT_MS);
+  g_assert_false (viv_machine_page_get_disk_banner_shown (page));
+  g_assert_null (viv_machine_get_disk_problem (f->probe));
+  g_signal_handlers_disconnect_by_func (f->probe, count_disk_error, &heard);
+
+  /* another error, another banner, in general words */
+  viv_test_fake_helper_disk_error (helper, 1, "/somewhere/data.raw", "read", "EIO",
+                                   "disk 1 (/somewhere/data.raw): read failed");
+  WAIT_UNTIL (viv_machine_page_get_disk_banner_shown (page), TIMEOUT_MS);
+  g_assert_true (viv_machine_page_get_disk_banner_shown (page));
+  frames (f, 10);
+  g_assert_true (label_contains (GTK_WIDGET (page), "“data.raw”"));
+  g_assert_false (label_contains (GTK_WIDGET (page), _("The host’s disk is full")));
+  shoot (GTK_WIDGET (f->window), "machine-page-disk-error");
+
+  /* the machine stops: nothing to say about its disks any more */
+  g_clear_pointer (&helper, viv_test_fake_helper_free);
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+  g_assert_false (viv_machine_page_get_disk_banner_shown (page));
+}
+
 /* Force Off asks first, Cancel the default; the stand-in helper serves a
  * running machine without /dev/kvm, and its PowerOff stops it. The
  * dialog's buttons are clicked, as a person does: that also closes it
@@ -1387,6 +1468,7 @@ main (int   argc,
   ADD ("console-follow", test_console_follow);
   ADD ("console-silent", test_console_silent);
   ADD ("force-off", test_force_off);
+  ADD ("disk-error", test_disk_error);
   ADD ("crash", test_crash);
   ADD ("start-refused", test_start_refused);
   ADD ("close-running", test_close_running);

@@ -394,6 +394,17 @@ viv_test_fake_helper_print (VivTestFakeHelper *self,
 }
 
 void
+viv_test_fake_helper_disk_error (VivTestFakeHelper *self,
+                                 guint              disk,
+                                 const char        *path,
+                                 const char        *operation,
+                                 const char        *error,
+                                 const char        *message)
+{
+  viv_vmm1_emit_disk_error (self->iface, disk, path, operation, error, message);
+}
+
+void
 viv_test_fake_helper_free (VivTestFakeHelper *self)
 {
   stop_serving (self);

@@ -95,6 +95,15 @@ VivTestFakeHelper *viv_test_fake_helper_new   (VivMachine        *machine);
 void               viv_test_fake_helper_print (VivTestFakeHelper *self,
                                                const char        *text);
 
+/* Emits DiskError (org.vivarium.Vmm1), as a helper does when a disk
+ * request fails on the host */
+void               viv_test_fake_helper_disk_error (VivTestFakeHelper *self,
+                                                    guint              disk,
+                                                    const char        *path,
+                                                    const char        *operation,
+                                                    const char        *error,
+                                                    const char        *message);
+
 /* Stops serving (the machine stops, as when a helper exits) and frees it */
 void               viv_test_fake_helper_free  (VivTestFakeHelper *self);
 

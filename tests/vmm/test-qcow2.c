@@ -1447,6 +1447,55 @@ test_corrupt_features (struct fx *f, gconstpointer data)
   g_free (p);
 }
 
+/* Which file of a chain the extents of a read come from, by their fd:
+ * what a message about a failed read of one names (a backing file cut
+ * short under a running VM). */
+static void
+test_backing_file_of_fd (struct fx *f, gconstpointer data)
+{
+  g_autofree char *base = fx_path (f, "base.raw"), *mid = fx_path (f, "mid.qcow2");
+  g_autofree char *top = fx_path (f, "top.qcow2");
+  struct vmm_block_extent ext[8];
+  struct vmm_block *b;
+  const char *want[3];
+  unsigned depth;
+  int n;
+
+  (void) data;
+  create_image (base, VMM_BLOCK_FORMAT_RAW, 1 * MiB, 0, NULL, 0);
+  b = open_image (base, false);
+  write_pattern (b, 0, 1 * MiB, 1);
+  vmm_block_close (b);
+  create_image (mid, VMM_BLOCK_FORMAT_QCOW2, 0, 65536, "base.raw", VMM_BLOCK_FORMAT_RAW);
+  b = open_image (mid, false);
+  write_pattern (b, 65536, 65536, 2);
+  vmm_block_close (b);
+  create_image (top, VMM_BLOCK_FORMAT_QCOW2, 0, 65536, "mid.qcow2", VMM_BLOCK_FORMAT_QCOW2);
+  b = open_image (top, false);
+  write_pattern (b, 0, 65536, 3);
+
+  /* cluster 0 is the top's, 1 the middle's, 2 the base's */
+  want[0] = top;
+  want[1] = mid;
+  want[2] = base;
+  for (int i = 0; i < 3; i++)
+    {
+      const char *file;
+
+      n = vmm_block_map_read (b, (uint64_t) i * 65536, 65536, ext, G_N_ELEMENTS (ext));
+      g_assert_cmpint (n, ==, 1);
+      g_assert_cmpint (ext[0].kind, ==, VMM_BLOCK_EXTENT_DATA);
+      depth = 99;
+      file = vmm_block_file_of_fd (b, ext[0].fd, &depth);
+      g_assert_cmpstr (file, ==, want[i]);
+      g_assert_cmpuint (depth, ==, (unsigned) i);
+    }
+  /* an fd of none of them */
+  g_assert_null (vmm_block_file_of_fd (b, STDIN_FILENO, &depth));
+  g_assert_null (vmm_block_file_of_fd (b, -1, NULL));
+  vmm_block_close (b);
+}
+
 static void
 test_backing_errors (struct fx *f, gconstpointer data)
 {
@@ -2236,6 +2285,7 @@ main (int argc, char **argv)
   ADD ("/qcow2/alloc/refcount-table-growth", test_reftable_growth);
   ADD ("/qcow2/backing/chain", test_backing);
   ADD ("/qcow2/backing/errors", test_backing_errors);
+  ADD ("/qcow2/backing/file-of-fd", test_backing_file_of_fd);
   ADD ("/qcow2/discard", test_discard);
   ADD ("/qcow2/map/extents", test_map);
   ADD ("/qcow2/map/partial-at-end", test_map_partial_at_end);

@@ -17,11 +17,15 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <sys/socket.h>
 
+#include "control/disk-errors.h"
 #include "viv-bytes.h"
 #include "virtio/blk-req.h"
 #include "virtio/blk.h"
@@ -53,7 +57,8 @@ struct fx {
   struct vmm_virtio_env env;
   struct vmm_virtio_blk *blk;
   char *dir;
-  char *path;
+  char *path;               /* the raw image; with a backing file, that */
+  char *overlay;            /* with a backing file: the qcow2 image over it */
   int log_fd;
   /* used entries seen, by head, until a test takes them */
   bool done[QUEUE_SIZE];
@@ -72,6 +77,8 @@ struct options {
   bool threads;                 /* I/O on worker threads, not io_uring */
   bool event_idx;
   const char *serial;
+  unsigned index;
+  bool backing;                 /* a qcow2 image over the raw one */
 };
 
 static void
@@ -94,6 +101,22 @@ fx_init (struct fx *f, const struct options *o)
 
   spec.path = f->path;
   spec.format = VMM_BLOCK_FORMAT_RAW;
+  spec.index = o->index;
+  if (o->backing)
+    {
+      struct vmm_block_create_opts create = {
+        .format = VMM_BLOCK_FORMAT_QCOW2,
+        .backing_file = f->path,
+        .backing_format = VMM_BLOCK_FORMAT_RAW,
+      };
+
+      f->overlay = g_build_filename (f->dir, "disk.qcow2", NULL);
+      create.path = f->overlay;
+      g_assert_cmpint (vmm_block_create (&create, &error), ==, 0);
+      g_assert_no_error (error);
+      spec.path = f->overlay;
+      spec.format = VMM_BLOCK_FORMAT_QCOW2;
+    }
   spec.read_only = o->read_only;
   spec.cache = VMM_DISK_CACHE_WRITEBACK;
   spec.serial = o->serial;
@@ -118,6 +141,9 @@ fx_clear (struct fx *f)
   g_assert_cmpint (vmm_virtio_blk_free (f->blk), ==, 0);
   vmm_test_virtio_clear (&f->t);
   vmm_test_log_release (f->log_fd);
+  if (f->overlay != NULL)
+    g_unlink (f->overlay);
+  g_free (f->overlay);
   g_unlink (f->path);
   g_rmdir (f->dir);
   g_free (f->path);
@@ -599,6 +625,269 @@ test_read_only (void)
   b = buf_in (&f, SECTOR);
   g_assert_cmpuint (run (&f, T_IN, 0, &b, 1, NULL), ==, S_OK);
   check_pattern (&f, &b, 0);
+  fx_clear (&f);
+}
+
+/* ---- failures on the host ------------------------------------------------------- */
+
+/* What the error function heard, from the disk's I/O thread */
+struct heard {
+  GMutex lock;
+  unsigned count;
+  unsigned disk;
+  int error;
+  char *path, *operation, *message;
+};
+
+static void
+on_disk_error (const struct vmm_disk_error *e, void *data)
+{
+  struct heard *h = data;
+
+  g_mutex_lock (&h->lock);
+  h->count++;
+  h->disk = e->disk;
+  h->error = e->error;
+  g_free (h->path);
+  g_free (h->operation);
+  g_free (h->message);
+  h->path = g_strdup (e->path);
+  h->operation = g_strdup (e->operation);
+  h->message = g_strdup (e->message);
+  g_mutex_unlock (&h->lock);
+}
+
+static void
+heard_clear (struct heard *h)
+{
+  g_free (h->path);
+  g_free (h->operation);
+  g_free (h->message);
+}
+
+/* The image's file cannot grow past 64 KiB (RLIMIT_FSIZE: EFBIG, the
+ * closest to a full disk a test can make without mounting one): a write
+ * past it fails on the host. The log names the disk, its image, the
+ * operation and the error; the error function hears of it, rate-limited. */
+static void
+do_host_failure (gconstpointer data)
+{
+  struct options o = *(const struct options *) data;
+  struct heard h = { 0 };
+  struct rlimit old, small;
+  struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
+  uint8_t src[4096];
+  struct vmm_test_buf b;
+  g_autofree char *log = NULL, *want = NULL;
+  gint64 start;
+  unsigned bound;
+  struct fx f;
+
+  o.index = 2;
+  fx_init (&f, &o);
+  vmm_virtio_blk_set_error_fn (f.blk, on_disk_error, &h);
+  g_assert_cmpint (truncate (f.path, 64 * 1024), ==, 0);
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  sigaction (SIGXFSZ, &ign, &old_sa);
+  small = old;
+  small.rlim_cur = 64 * 1024;
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &small), ==, 0);
+
+  memset (src, 0x5a, sizeof src);
+  b = buf_out (&f, src, sizeof src);
+  start = g_get_monotonic_time ();
+  g_assert_cmpuint (run (&f, T_OUT, 1000, &b, 1, NULL), ==, S_IOERR);
+  log = vmm_test_log_take (f.log_fd);
+  want = g_strdup_printf ("virtio-blk: disk 2 (%s): write of 4096 bytes at sector 1000 failed: "
+                          "File too large (EFBIG)", f.path);
+  if (strstr (log, want) == NULL)
+    g_error ("the log has no “%s”: %s", want, log);
+  g_mutex_lock (&h.lock);
+  g_assert_cmpuint (h.count, ==, 1);
+  g_assert_cmpuint (h.disk, ==, 2);
+  g_assert_cmpint (h.error, ==, EFBIG);
+  g_assert_cmpstr (h.path, ==, f.path);
+  g_assert_cmpstr (h.operation, ==, "write");
+  g_assert_nonnull (strstr (h.message, "write of 4096 bytes at sector 1000 failed"));
+  g_mutex_unlock (&h.lock);
+
+  /* a guest that retries: every request still fails, but the error
+   * function hears of 3 at once, then one every 5 seconds */
+  for (int i = 0; i < 20; i++)
+    g_assert_cmpuint (run (&f, T_OUT, 1000, &b, 1, NULL), ==, S_IOERR);
+  bound = 3 + (unsigned) ((g_get_monotonic_time () - start) / (5 * G_USEC_PER_SEC)) + 1;
+  g_mutex_lock (&h.lock);
+  g_assert_cmpuint (h.count, >=, 3);
+  g_assert_cmpuint (h.count, <=, bound);
+  g_mutex_unlock (&h.lock);
+
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  sigaction (SIGXFSZ, &old_sa, NULL);
+  /* space again: writes work */
+  g_assert_cmpuint (run (&f, T_OUT, 1000, &b, 1, NULL), ==, S_OK);
+
+  vmm_virtio_blk_set_error_fn (f.blk, NULL, NULL);
+  g_assert_cmpint (truncate (f.path, DISK_SECTORS * SECTOR), ==, 0);
+  fx_clear (&f);
+  heard_clear (&h);
+}
+
+static void
+on_connection_made (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  (void) source;
+  *(GDBusConnection **) data = g_dbus_connection_new_finish (result, &error);
+  g_assert_no_error (error);
+}
+
+/* A peer-to-peer D-Bus connection pair over a socket pair, as the
+ * service's clients have */
+static void
+dbus_pair (GDBusConnection **server, GDBusConnection **client)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *guid = g_dbus_generate_guid ();
+  g_autoptr (GSocket) s0 = NULL, s1 = NULL;
+  g_autoptr (GSocketConnection) c0 = NULL, c1 = NULL;
+  GDBusConnection *result[2] = { NULL, NULL };
+  int fds[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  s0 = g_socket_new_from_fd (fds[0], &error);
+  g_assert_no_error (error);
+  s1 = g_socket_new_from_fd (fds[1], &error);
+  g_assert_no_error (error);
+  c0 = g_socket_connection_factory_create_connection (s0);
+  c1 = g_socket_connection_factory_create_connection (s1);
+  /* both sides authenticate at once: one of them from a thread */
+  g_dbus_connection_new (G_IO_STREAM (c0), guid, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER,
+                         NULL, NULL, on_connection_made, &result[0]);
+  result[1] = g_dbus_connection_new_sync (G_IO_STREAM (c1), NULL,
+                                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL,
+                                          NULL, &error);
+  g_assert_no_error (error);
+  while (result[0] == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  *server = result[0];
+  *client = result[1];
+}
+
+static void
+on_disk_error_signal (GDBusConnection *conn, const char *sender, const char *path,
+                      const char *iface, const char *name, GVariant *params, gpointer data)
+{
+  GPtrArray *got = data;
+
+  (void) conn, (void) sender, (void) path, (void) iface, (void) name;
+  g_ptr_array_add (got, g_variant_ref (params));
+}
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* The service's path: a failed request becomes org.vivarium.Vmm1's
+ * DiskError at a D-Bus client, through vmm_disk_error_to_dbus (what the
+ * service sets on every disk), with the disk, its image, the operation,
+ * the errno's name and the message. */
+static void
+test_disk_error_signal (void)
+{
+  struct options o = { .index = 1, .threads = true };
+  g_autoptr (GDBusConnection) server = NULL, client = NULL;
+  g_autoptr (VivVmm1Skeleton) skeleton = NULL;
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *want = NULL;
+  struct rlimit old, small;
+  struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
+  uint8_t src[SECTOR];
+  struct vmm_test_buf b;
+  gboolean expired = FALSE;
+  guint sub, timeout;
+  guint32 disk;
+  const char *path, *operation, *name, *message;
+  struct fx f;
+
+  dbus_pair (&server, &client);
+  skeleton = VIV_VMM1_SKELETON (viv_vmm1_skeleton_new ());
+  g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (skeleton), server,
+                                    "/org/vivarium/Vmm1", &error);
+  g_assert_no_error (error);
+  sub = g_dbus_connection_signal_subscribe (client, NULL, "org.vivarium.Vmm1", "DiskError",
+                                            "/org/vivarium/Vmm1", NULL,
+                                            G_DBUS_SIGNAL_FLAGS_NONE, on_disk_error_signal, got,
+                                            NULL);
+
+  fx_init (&f, &o);
+  vmm_virtio_blk_set_error_fn (f.blk, vmm_disk_error_to_dbus, skeleton);
+  g_assert_cmpint (truncate (f.path, 64 * 1024), ==, 0);
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  sigaction (SIGXFSZ, &ign, &old_sa);
+  small = old;
+  small.rlim_cur = 64 * 1024;
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &small), ==, 0);
+  memset (src, 0x5a, sizeof src);
+  b = buf_out (&f, src, sizeof src);
+  g_assert_cmpuint (run (&f, T_OUT, 1500, &b, 1, NULL), ==, S_IOERR);
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  sigaction (SIGXFSZ, &old_sa, NULL);
+
+  timeout = g_timeout_add (TIMEOUT_MS, set_flag, &expired);
+  while (got->len == 0 && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (timeout);
+  g_assert_cmpuint (got->len, ==, 1);
+  g_assert_true (g_variant_is_of_type (got->pdata[0], G_VARIANT_TYPE ("(ussss)")));
+  g_variant_get (got->pdata[0], "(u&s&s&s&s)", &disk, &path, &operation, &name, &message);
+  g_assert_cmpuint (disk, ==, 1);
+  g_assert_cmpstr (path, ==, f.path);
+  g_assert_cmpstr (operation, ==, "write");
+  g_assert_cmpstr (name, ==, "EFBIG");
+  want = g_strdup_printf ("disk 1 (%s): write of 512 bytes at sector 1500 failed", f.path);
+  g_assert_nonnull (strstr (message, want));
+
+  vmm_virtio_blk_set_error_fn (f.blk, NULL, NULL);
+  g_assert_cmpint (truncate (f.path, DISK_SECTORS * SECTOR), ==, 0);
+  fx_clear (&f);
+  g_dbus_connection_signal_unsubscribe (client, sub);
+  g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (skeleton));
+  /* what the relay queued holds the skeleton until it ran */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+/* A backing file cut short while the machine runs: the guest's reads of
+ * what it held fail, and the log names the backing file. */
+static void
+test_backing_truncated (void)
+{
+  struct options o = { .backing = true, .threads = true };
+  struct vmm_test_buf b;
+  g_autofree char *log = NULL, *want = NULL;
+  struct fx f;
+
+  fx_init (&f, &o);
+  b = buf_in (&f, SECTOR);
+  g_assert_cmpuint (run (&f, T_IN, 1000, &b, 1, NULL), ==, S_OK);
+  check_pattern (&f, &b, 1000 * SECTOR);
+
+  g_assert_cmpint (truncate (f.path, 64 * 1024), ==, 0);
+  b = buf_in (&f, SECTOR);
+  g_assert_cmpuint (run (&f, T_IN, 1000, &b, 1, NULL), ==, S_IOERR);
+  log = vmm_test_log_take (f.log_fd);
+  want = g_strdup_printf ("virtio-blk: disk 0 (%s): read of 512 bytes at sector 1000 failed: "
+                          "Input/output error (EIO); in the backing file %s; %s ends at byte "
+                          "65536, before the data at byte 512000 (was it truncated?)",
+                          f.overlay, f.path, f.path);
+  if (strstr (log, want) == NULL)
+    g_error ("the log has no “%s”: %s", want, log);
   fx_clear (&f);
 }
 
@@ -1165,6 +1454,10 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-blk/bad-requests", test_bad_requests);
   g_test_add_func ("/virtio-blk/read-only", test_read_only);
   g_test_add_func ("/virtio-blk/broken-ring", test_broken_ring);
+  g_test_add_data_func ("/virtio-blk/host-failure", &uring, do_host_failure);
+  g_test_add_data_func ("/virtio-blk/host-failure/threads", &threads, do_host_failure);
+  g_test_add_func ("/virtio-blk/backing-truncated", test_backing_truncated);
+  g_test_add_func ("/virtio-blk/disk-error-signal", test_disk_error_signal);
   g_test_add_func ("/virtio-blk/overlapping-rings", test_overlapping_rings);
   g_test_add_func ("/virtio-blk/budget", test_budget);
   g_test_add_func ("/virtio-blk/req/parse", test_req_parse);

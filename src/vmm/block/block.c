@@ -345,6 +345,22 @@ vmm_block_alignment (const struct vmm_block *block)
   return block->alignment;
 }
 
+const char *
+vmm_block_file_of_fd (struct vmm_block *block, int fd, unsigned *depth)
+{
+  for (unsigned d = 0; block != NULL && d <= VMM_BLOCK_MAX_CHAIN; d++)
+    {
+      if (block->fd == fd)
+        {
+          if (depth != NULL)
+            *depth = d;
+          return block->path;
+        }
+      block = block->drv->backing != NULL ? block->drv->backing (block) : NULL;
+    }
+  return NULL;
+}
+
 /* ---- synchronous I/O ------------------------------------------------------ */
 
 /* A cursor over a scatter list, to hand out slices of it. */

@@ -85,6 +85,11 @@ bool     vmm_block_read_only (const struct vmm_block *block);
 enum vmm_block_format vmm_block_format (const struct vmm_block *block);
 /* Alignment O_DIRECT needs for buffers, offsets and lengths (1 otherwise). */
 uint32_t vmm_block_alignment (const struct vmm_block *block);
+/* Which file of the image's chain FD (a DATA extent's) is, for a message
+ * about an I/O error on it: its path, and in *DEPTH (may be NULL) 0 for
+ * the image itself, 1 for its backing file, 2 for that one's... NULL when
+ * FD is none of them. */
+const char *vmm_block_file_of_fd (struct vmm_block *block, int fd, unsigned *depth);
 
 /* ---- synchronous I/O ------------------------------------------------------ */
 

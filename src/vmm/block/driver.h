@@ -39,6 +39,9 @@ struct vmm_block_driver {
   int  (*flush) (struct vmm_block *b);
   int  (*discard) (struct vmm_block *b, uint64_t offset, uint64_t len);
   int  (*write_zeroes) (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_unmap);
+  /* The open backing file, or NULL (none, or a format without); may be
+   * left NULL. For naming the file an I/O error came from. */
+  struct vmm_block *(*backing) (struct vmm_block *b);
   /* Set-up paths */
   int  (*info) (struct vmm_block *b, struct vmm_block_image_info *info, GError **error);
   int  (*check) (struct vmm_block *b, struct vmm_block_check_result *result, GError **error);

@@ -965,6 +965,14 @@ out:
   return ret;
 }
 
+static struct vmm_block *
+qcow2_backing (struct vmm_block *b)
+{
+  struct qcow2 *q = b->priv;
+
+  return q->backing;
+}
+
 const struct vmm_block_driver vmm_block_qcow2_driver = {
   .name = "qcow2",
   .close = qcow2_close,
@@ -976,6 +984,7 @@ const struct vmm_block_driver vmm_block_qcow2_driver = {
   .flush = qcow2_flush,
   .discard = qcow2_discard,
   .write_zeroes = qcow2_write_zeroes,
+  .backing = qcow2_backing,
   .info = qcow2_info,
   .check = qcow2_check,
 };

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "control/disk-errors.h"
 #include "devices/fanout.h"
 #include "log.h"
 #include "viv-file.h"
@@ -184,6 +185,7 @@ start_vm (Service *s, GError **error)
   if (vm == NULL)
     return FALSE;
   vmm_vm_set_callbacks (vm, on_vm_exit, on_vm_panic, s);
+  vmm_disk_errors_forward (vm, s->iface);
   g_mutex_lock (&s->vm_lock);
   s->vm = vm;
   g_mutex_unlock (&s->vm_lock);

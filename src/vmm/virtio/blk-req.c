@@ -74,6 +74,7 @@ blk_req_new (struct vmm_virtio_blk *blk)
   if (req == NULL)
     return NULL;
   req->blk = blk;
+  req->error_fd = -1;
   req->subs = req->subs_inline;
   req->cap_subs = REQ_INLINE_SUBS;
   req->cookies = req->cookies_inline;

@@ -84,7 +84,12 @@ struct blk_req {
   uint64_t offset;          /* bytes */
   uint64_t len;
   unsigned pending;
-  int error;
+  int error;                /* the first failure, -errno */
+  /* Where it happened, when it was the I/O of a DATA extent (else -1):
+   * the message names the file (a backing file?) and says if the file
+   * ends before it (truncated?) */
+  int error_fd;
+  uint64_t error_host_offset, error_len;
   void **cookies;           /* block layer write cookies */
   unsigned n_cookies, cap_cookies;
   struct blk_sub **subs;

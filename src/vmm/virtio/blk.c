@@ -13,6 +13,18 @@
  * host far less than many small ones. The group answers all its members
  * at once; if it fails, each member runs again alone for its own status.
  *
+ * A request that fails on the host (a full disk, a backing file cut short)
+ * gets IOERR, as QEMU's rerror=report and werror=report do, and the machine
+ * goes on: the log names the disk, its image, the operation and the error
+ * (and the backing file, if that is where it happened), and whoever set an
+ * error function (the D-Bus service: the DiskError signal) hears of it.
+ * QEMU's default for writes, werror=enospc, pauses the VM on ENOSPC
+ * instead and retries the failed requests on resume; doing that here
+ * would mean keeping failed requests and the VM's pause in the I/O path,
+ * and a guest's file system copes with a write error (it remounts
+ * read-only, or the application sees EIO), so the app tells the user to
+ * free space, and the guest's next writes succeed once there is some.
+ *
  * Parsing a chain into a request, its checks, and merging are in
  * blk-req.c; this file has the device, its queues and I/O thread, and
  * running and answering requests.
@@ -25,7 +37,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +48,7 @@
 #include <gio/gio.h>
 
 #include "block/aio.h"
+#include "block/fd.h"
 #include "viv-bytes.h"
 
 #define VIRTIO_ID_BLOCK 2
@@ -85,6 +101,12 @@ struct vmm_virtio_blk {
   pthread_cond_t idle;      /* with dev.lock: in_flight reached 0 */
   bool resetting;           /* a reset waits for the requests in flight */
   struct vmm_ratelimit rl;
+  /* Failed requests (req_report_error): the log's limit, the error fn's */
+  char *path;
+  unsigned index;
+  struct vmm_ratelimit io_rl, error_rl;
+  vmm_disk_error_fn error_fn;
+  void *error_data;
   /* The read or write being collected from the ring, not started yet:
    * adjacent requests join it (one pass of blk_queue_notify, dev.lock). */
   struct blk_req *batch;
@@ -119,8 +141,15 @@ req_commit (struct blk_req *req, uint8_t status)
   if (req->type == VIRTIO_BLK_T_OUT)
     for (unsigned i = 0; i < req->n_cookies; i++)
       {
-        if (status == VIRTIO_BLK_S_OK && vmm_block_write_commit (blk->block, req->cookies[i]) < 0)
-          status = VIRTIO_BLK_S_IOERR;
+        int ret;
+
+        if (status == VIRTIO_BLK_S_OK && (ret = vmm_block_write_commit (blk->block,
+                                                                       req->cookies[i])) < 0)
+          {
+            status = VIRTIO_BLK_S_IOERR;
+            if (req->error == 0)
+              req->error = ret;
+          }
         else if (status != VIRTIO_BLK_S_OK)
           vmm_block_write_abort (blk->block, req->cookies[i]);
       }
@@ -162,6 +191,90 @@ queue_maybe_notify (struct vmm_virtio_blk *blk, unsigned q)
     vmm_virtio_notify_queue (&blk->dev, q);
 }
 
+static const char *
+operation_name (uint32_t type)
+{
+  switch (type)
+    {
+    case VIRTIO_BLK_T_IN:
+      return "read";
+    case VIRTIO_BLK_T_OUT:
+      return "write";
+    case VIRTIO_BLK_T_FLUSH:
+      return "flush";
+    case VIRTIO_BLK_T_DISCARD:
+      return "discard";
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+      return "write-zeroes";
+    case VIRTIO_BLK_T_GET_ID:
+      return "get-id";
+    default:
+      return "request";
+    }
+}
+
+/* For a failed extent's I/O: which file of the chain it was, if not the
+ * image itself, and whether that file ends before the data (a file cut
+ * short under a running VM reads as an I/O error). Empty when there is
+ * nothing to add. */
+static void
+describe_failed_file (struct vmm_virtio_blk *blk, const struct blk_req *req, char *out,
+                      size_t size)
+{
+  unsigned depth = 0;
+  const char *file;
+  struct stat st;
+  size_t n = 0;
+
+  out[0] = '\0';
+  if (req->error_fd < 0)
+    return;
+  file = vmm_block_file_of_fd (blk->block, req->error_fd, &depth);
+  if (file == NULL)
+    return;
+  if (depth > 0)
+    n = (size_t) snprintf (out, size, "; in the backing file %s", file);
+  if (n >= size)
+    return;
+  if (req->error == -EIO && fstat (req->error_fd, &st) == 0 && S_ISREG (st.st_mode) &&
+      req->error_host_offset + req->error_len > (uint64_t) st.st_size)
+    snprintf (out + n, size - n, "; %s ends at byte %llu, before the data at byte %llu "
+              "(was it truncated?)", file, (unsigned long long) st.st_size,
+              (unsigned long long) req->error_host_offset);
+}
+
+/* dev->lock held. REQ failed on the host (req->error): log it, naming
+ * the disk and what failed, and tell the error function. */
+static void
+req_report_error (struct blk_req *req)
+{
+  struct vmm_virtio_blk *blk = req->blk;
+  int err = -req->error;
+  const char *name = strerrorname_np (err);
+  char where[96] = "", detail[PATH_MAX + 160];
+  g_autofree char *message = NULL;
+
+  if (req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT)
+    snprintf (where, sizeof where, " of %llu bytes at sector %llu", (unsigned long long) req->len,
+              (unsigned long long) (req->offset / BLK_SECTOR));
+  describe_failed_file (blk, req, detail, sizeof detail);
+  message = g_strdup_printf ("disk %u (%s): %s%s failed: %s (%s)%s", blk->index, blk->path,
+                             operation_name (req->type), where, strerror (err),
+                             name != NULL ? name : "?", detail);
+  vmm_log_limited (&blk->io_rl, VMM_LOG_ERROR, "virtio-blk: %s", message);
+  if (blk->error_fn != NULL && vmm_ratelimit_pass (&blk->error_rl, 3, 5, NULL))
+    {
+      struct vmm_disk_error e = {
+        .disk = blk->index,
+        .path = blk->path,
+        .operation = operation_name (req->type),
+        .error = err,
+        .message = message,
+      };
+      blk->error_fn (&e, blk->error_data);
+    }
+}
+
 /* dev->lock held. Answers a request, maybe interrupts, frees it. */
 static void
 req_finish (struct blk_req *req, uint8_t status)
@@ -170,6 +283,8 @@ req_finish (struct blk_req *req, uint8_t status)
   struct vmm_virtio_blk *blk = req->blk;
 
   status = req_commit (req, status);
+  if (req->error < 0)
+    req_report_error (req);
   if (req_answer (req, status))
     queue_maybe_notify (blk, q);
   blk_req_free (req);
@@ -244,7 +359,15 @@ sub_done (struct vmm_aio_req *aio, int result)
 
   pthread_mutex_lock (&blk->dev.lock);
   if (result < 0 && req->error == 0)
-    req->error = result;
+    {
+      req->error = result;
+      if (sub->aio.op != VMM_AIO_CALL)
+        {
+          req->error_fd = sub->aio.fd;
+          req->error_host_offset = sub->aio.offset;
+          req->error_len = vmm_block_iov_len (sub->aio.iov, sub->aio.iovcnt);
+        }
+    }
   if (result == 0 && sub->bounce != NULL && sub->is_read)
     {
       /* copy the aligned buffer back into the guest's */
@@ -262,13 +385,7 @@ sub_done (struct vmm_aio_req *aio, int result)
       if (req->is_group)
         group_finish (req, status);   /* the members will say what failed */
       else
-        {
-          if (req->error < 0)
-            vmm_log_guest (&blk->rl, "virtio-blk: request type %u at sector %llu failed: %s",
-                           req->type, (unsigned long long) (req->offset / BLK_SECTOR),
-                           strerror (-req->error));
-          req_finish (req, status);
-        }
+        req_finish (req, status);     /* and logs what failed */
     }
   pthread_mutex_unlock (&blk->dev.lock);
 }
@@ -860,6 +977,7 @@ blk_release (struct vmm_virtio_blk *blk)
     ret = vmm_block_close (blk->block);
   pthread_cond_destroy (&blk->idle);
   vmm_loop_destroy (&blk->iothread);
+  free (blk->path);
   free (blk);
   return ret;
 }
@@ -901,6 +1019,13 @@ vmm_virtio_blk_new (const struct vmm_virtio_env *env, const struct vmm_disk_spec
       return NULL;
     }
   io_env.loop = &blk->iothread;
+  blk->index = spec->index;
+  blk->path = strdup (spec->path);
+  if (blk->path == NULL)
+    {
+      vmm_virtio_set_error (error, -ENOMEM);
+      goto fail;
+    }
 
   if (vmm_block_open (&blk->block, &opts, error) < 0)
     goto fail;
@@ -990,6 +1115,15 @@ struct vmm_virtio_dev *
 vmm_virtio_blk_dev (struct vmm_virtio_blk *blk)
 {
   return &blk->dev;
+}
+
+void
+vmm_virtio_blk_set_error_fn (struct vmm_virtio_blk *blk, vmm_disk_error_fn fn, void *data)
+{
+  pthread_mutex_lock (&blk->dev.lock);
+  blk->error_fn = fn;
+  blk->error_data = data;
+  pthread_mutex_unlock (&blk->dev.lock);
 }
 
 int

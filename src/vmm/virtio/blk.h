@@ -20,7 +20,20 @@ struct vmm_disk_spec {
   bool read_only;
   enum vmm_disk_cache cache;
   const char *serial;         /* GET_ID; NULL: derived from the path */
+  unsigned index;             /* its place among the VM's disks, for messages */
 };
+
+/* A request failed on the host, not through a fault of the guest's: the
+ * guest got an I/O error for it (QEMU's rerror=report, werror=report: the
+ * machine goes on; see vmm_virtio_blk_set_error_fn). */
+struct vmm_disk_error {
+  unsigned disk;              /* vmm_disk_spec.index */
+  const char *path;           /* the image */
+  const char *operation;      /* "read", "write", "flush", "discard", "write-zeroes" */
+  int error;                  /* a positive errno: ENOSPC, EIO... */
+  const char *message;        /* all of it, for people: as logged */
+};
+typedef void (*vmm_disk_error_fn) (const struct vmm_disk_error *error, void *data);
 
 struct vmm_virtio_blk;
 
@@ -33,6 +46,12 @@ struct vmm_virtio_blk *vmm_virtio_blk_new (const struct vmm_virtio_env *env,
                                            unsigned num_queues, bool force_threads,
                                            GError **error);
 struct vmm_virtio_dev *vmm_virtio_blk_dev (struct vmm_virtio_blk *blk);
+/* FN hears of failed requests, at most 3 at once and then one every 5 s
+ * (a guest retrying a write on a full disk cannot flood whoever listens);
+ * the log has each, under its own rate limit. FN runs on the disk's I/O
+ * thread with the device locked: it must only hand the error over. NULL
+ * stops it. */
+void vmm_virtio_blk_set_error_fn (struct vmm_virtio_blk *blk, vmm_disk_error_fn fn, void *data);
 /* Waits for requests in flight, flushes the image and frees everything
  * (NULL is fine). Returns the flush's result, 0 or -errno. */
 int  vmm_virtio_blk_free (struct vmm_virtio_blk *blk);
