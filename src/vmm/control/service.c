@@ -831,20 +831,31 @@ static gboolean
 start_server (Service *s, GError **error)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  /* Made under another name of the same length and renamed once it
+   * listens: a client that sees the socket can connect. */
+  g_autofree char *tmp_path = g_strdup (s->socket_path);
   int fd, saved;
 
-  g_assert (strlen (s->socket_path) < sizeof addr.sun_path);   /* checked in take_lock */
-  memcpy (addr.sun_path, s->socket_path, strlen (s->socket_path) + 1);
+  g_assert (g_str_has_suffix (tmp_path, ".sock"));
+  memcpy (tmp_path + strlen (tmp_path) - 5, ".tmp~", 5);
+  g_assert (strlen (tmp_path) < sizeof addr.sun_path);   /* checked in take_lock */
+  memcpy (addr.sun_path, tmp_path, strlen (tmp_path) + 1);
+  g_unlink (tmp_path);
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     goto fail;
   if (bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
     goto fail;
   /* The folder is 0700 already; the socket itself is ours alone too. */
-  if (chmod (s->socket_path, 0600) < 0)
-    vmm_log_warning ("cannot make %s private: %s", s->socket_path, g_strerror (errno));
-  if (listen (fd, LISTEN_BACKLOG) < 0)
-    goto fail;
+  if (chmod (tmp_path, 0600) < 0)
+    vmm_log_warning ("cannot make %s private: %s", tmp_path, g_strerror (errno));
+  if (listen (fd, LISTEN_BACKLOG) < 0 || rename (tmp_path, s->socket_path) < 0)
+    {
+      saved = errno;
+      g_unlink (tmp_path);
+      errno = saved;
+      goto fail;
+    }
   s->listen_fd = fd;
   s->guid = g_dbus_generate_guid ();
   resume_accepting (s);
