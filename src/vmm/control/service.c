@@ -334,8 +334,9 @@ start_vm (Service *s, gboolean at_launch, GError **error)
   if (at_launch)
     {
       /* A stop signal that came while the machine was being built is
-       * taken now, and the machine never runs. */
-      while (g_main_context_iteration (NULL, FALSE))
+       * taken now, and the machine never runs. Not further: quit() queues
+       * the loop's end, which must come once the loop runs. */
+      while (!s->quitting && g_main_context_iteration (NULL, FALSE))
         ;
       if (s->quitting)
         {
