@@ -644,7 +644,9 @@ test_client_not_reading (void)
   g_test_message ("dropped after %u state changes; VmRSS %ld -> %ld kB", changes, rss_before,
                   rss_after);
   g_assert_true (hung_up (stuck));
-  g_assert_cmpint (rss_after - rss_before, <, 48 * 1024);
+  /* Some 4 MB in a plain build (160 MB and no drop before the bound);
+   * ASan's quarantine keeps freed memory resident, hence the margin. */
+  g_assert_cmpint (rss_after - rss_before, <, 96 * 1024);
   log = log_text (&f);
   g_assert_cmpuint (count_lines_with (log, "dropping a client"), ==, 1);
 
