@@ -73,6 +73,14 @@ vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn
   vm->callback_data = data;
 }
 
+void
+vmm_vm_set_disk_error_fn (struct vmm_vm *vm, vmm_disk_error_fn fn, void *data)
+{
+  for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
+    if (vm->disks[i] != NULL)
+      vmm_virtio_blk_set_error_fn (vm->disks[i], fn, data);
+}
+
 uint64_t
 vmm_vm_uptime_ns (struct vmm_vm *vm)
 {

@@ -129,6 +129,9 @@ size_t vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len);
 /* Callbacks for an embedding (the D-Bus service); set before starting. */
 void vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn panic_fn,
                            void *data);
+/* Every disk's failed requests go to FN (from the disks' I/O threads, with
+ * the device locked: FN must only queue). Set before starting. */
+void vmm_vm_set_disk_error_fn (struct vmm_vm *vm, vmm_disk_error_fn fn, void *data);
 
 /* Starts the device loop and the vCPUs. Returns 0 or -errno. */
 int  vmm_vm_start (struct vmm_vm *vm);

@@ -52,11 +52,3 @@ vmm_disk_error_to_dbus (const struct vmm_disk_error *error, void *data)
    * device locked. */
   g_idle_add_full (G_PRIORITY_DEFAULT, emit_main, e, event_free);
 }
-
-void
-vmm_disk_errors_forward (struct vmm_vm *vm, VivVmm1 *iface)
-{
-  for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
-    if (vm->disks[i] != NULL)
-      vmm_virtio_blk_set_error_fn (vm->disks[i], vmm_disk_error_to_dbus, iface);
-}

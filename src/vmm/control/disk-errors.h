@@ -16,6 +16,3 @@ struct vmm_vm;
 /* A vmm_disk_error_fn for any thread: DATA is the VivVmm1 skeleton, whose
  * DiskError goes out from the default main context. */
 void vmm_disk_error_to_dbus  (const struct vmm_disk_error *error, void *data);
-/* Every disk of VM reports to IFACE, which must outlive the VM: once the
- * VM is built, before it starts. */
-void vmm_disk_errors_forward (struct vmm_vm *vm, VivVmm1 *iface);

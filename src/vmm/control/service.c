@@ -22,11 +22,16 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "block/block.h"
 #include "control/disk-errors.h"
 #include "devices/fanout.h"
 #include "log.h"
@@ -40,6 +45,20 @@
 #define ERROR_FAILED      "org.vivarium.Vmm1.Error.Failed"
 #define LOG_MAX_BYTES    (4 * 1024 * 1024)
 #define LOG_KEEP         4
+#define LISTEN_BACKLOG   64
+#define ACCEPT_RETRY_MS  500    /* after accept failed for want of descriptors */
+#define FLUSH_TIMEOUT_MS 2000   /* on the way out, for clients to take the last signals */
+#define MAX_CHAIN        1024   /* backing images counted per disk */
+
+/* Descriptors, for the budget checked before the machine is built: the
+ * helper's own (GLib, KVM and the VM, the loops, the log, the lock and the
+ * listening socket), each vCPU's, each disk's (image, I/O thread, io_uring,
+ * eventfds) plus one per backing image, and what clients may hold. */
+#define FDS_BASE         25
+#define FDS_PER_CPU      2
+#define FDS_PER_DISK     10
+#define FDS_CLIENTS      (VMM_SERVICE_MAX_CLIENTS + VMM_SERVICE_MAX_PENDING + \
+                          VMM_FANOUT_MAX_CLIENTS + 4)
 
 typedef struct {
   struct vmm_service_options opts;
@@ -56,8 +75,15 @@ typedef struct {
   gboolean finished;
 
   VivVmm1 *iface;
-  GDBusServer *server;
-  GPtrArray *connections;
+  GPtrArray *connections;        /* Client, authenticated */
+  GPtrArray *pending;            /* Pending, still authenticating */
+  int listen_fd;
+  char *guid;
+  guint accept_id;               /* watching listen_fd */
+  guint accept_retry_id;         /* or waiting to look again */
+  gboolean accept_failing;
+  guint auth_timeout_ms;
+  guint quit_id;
   GDBusNodeInfo *bus_shim;
   char *socket_path;
   char *lock_path;
@@ -77,6 +103,27 @@ typedef struct {
   char *message;
 } StopEvent;
 
+/* An authenticated client. WRITTEN is the serial of the last message the
+ * connection's worker thread took off its queue to send (set by an
+ * outgoing filter, which runs there); the last serial the main thread gave
+ * a message, minus that, is how far the client is behind. */
+typedef struct {
+  GDBusConnection *connection;
+  gint *written;                 /* owned by the filter */
+  guint filter_id, closed_id;
+  gboolean dropped;
+} Client;
+
+/* A connection still authenticating (on a GIO worker thread) */
+typedef struct {
+  Service *s;
+  GSocket *socket;
+  GCancellable *cancellable;
+  guint timeout_id;
+} Pending;
+
+static void check_backlogs (Service *s);
+
 /* ---- state ----------------------------------------------------------------- */
 
 static void
@@ -88,6 +135,105 @@ set_state (Service *s, const char *state)
   vmm_log_info ("state: %s", state);
   viv_vmm1_set_state (s->iface, state);
   viv_vmm1_emit_state_changed (s->iface, state);
+  check_backlogs (s);
+}
+
+static GSocket *
+client_socket (GDBusConnection *connection)
+{
+  GIOStream *stream = g_dbus_connection_get_stream (connection);
+
+  return G_IS_SOCKET_CONNECTION (stream)
+           ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream)) : NULL;
+}
+
+/* Shutting the socket down fails the write the worker is stuck in and ends
+ * the connection: "closed" follows, and what was queued for it is freed. */
+static void
+drop_client (Client *c)
+{
+  GSocket *socket = client_socket (c->connection);
+
+  c->dropped = TRUE;
+  if (socket != NULL)
+    g_socket_shutdown (socket, TRUE, TRUE, NULL);
+}
+
+/* A client that stopped reading: messages queue up for it without end (a
+ * signal a second from Uptime alone). Drop it once it is too far behind,
+ * as the serial fan-out drops a console reader that does not keep up. */
+static void
+check_backlogs (Service *s)
+{
+  for (guint i = 0; i < s->connections->len; i++)
+    {
+      Client *c = s->connections->pdata[i];
+      guint32 queued = g_dbus_connection_get_last_serial (c->connection);
+      guint32 written = (guint32) g_atomic_int_get (c->written);
+      gint32 behind = (gint32) (queued - written);
+
+      if (c->dropped || behind <= VMM_SERVICE_MAX_BEHIND)
+        continue;
+      vmm_log_warning ("dropping a client that is %d messages behind: it does not read", behind);
+      drop_client (c);
+    }
+}
+
+static void
+on_flushed (GObject *source, GAsyncResult *result, gpointer data)
+{
+  guint *n_flushing = data;
+
+  g_dbus_connection_flush_finish (G_DBUS_CONNECTION (source), result, NULL);
+  (*n_flushing)--;
+}
+
+static gboolean
+expire_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Pushes what is queued to every client, for a while: a client that does
+ * not read is dropped rather than waited for. */
+static void
+flush_clients (Service *s)
+{
+  guint *n_flushing = g_new0 (guint, 1);
+  gboolean expired = FALSE;
+  guint timeout_id;
+
+  for (guint i = 0; i < s->connections->len; i++)
+    {
+      Client *c = s->connections->pdata[i];
+
+      (*n_flushing)++;
+      g_dbus_connection_flush (c->connection, NULL, on_flushed, n_flushing);
+    }
+  timeout_id = g_timeout_add (FLUSH_TIMEOUT_MS, expire_cb, &expired);
+  while (*n_flushing > 0 && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (timeout_id);
+  if (*n_flushing == 0)
+    {
+      g_free (n_flushing);
+      return;
+    }
+  /* A flush still waits on a client that does not read: ending its
+   * connection ends the flush. */
+  for (guint i = 0; i < s->connections->len; i++)
+    drop_client (s->connections->pdata[i]);
+  expired = FALSE;
+  timeout_id = g_timeout_add (FLUSH_TIMEOUT_MS, expire_cb, &expired);
+  while (*n_flushing > 0 && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (timeout_id);
+  if (*n_flushing == 0)
+    g_free (n_flushing);
+  /* else a callback may still come: N_FLUSHING stays allocated for it */
 }
 
 /* At low priority, after the skeleton's own idle has sent the last
@@ -97,8 +243,8 @@ quit_cb (gpointer data)
 {
   Service *s = data;
 
-  for (guint i = 0; i < s->connections->len; i++)
-    g_dbus_connection_flush_sync (s->connections->pdata[i], NULL, NULL);
+  s->quit_id = 0;
+  flush_clients (s);
   g_main_loop_quit (s->loop);
   return G_SOURCE_REMOVE;
 }
@@ -116,7 +262,7 @@ finish (Service *s, int status)
   vmm_vm_destroy (s->vm);   /* flushes the disks */
   s->vm = NULL;
   g_mutex_unlock (&s->vm_lock);
-  g_idle_add_full (G_PRIORITY_LOW, quit_cb, s, NULL);
+  s->quit_id = g_idle_add_full (G_PRIORITY_LOW, quit_cb, s, NULL);
 }
 
 /* ---- the VM's lifecycle ---------------------------------------------------------- */
@@ -142,6 +288,7 @@ emit_panic_main (gpointer data)
   Service *s = data;
 
   viv_vmm1_emit_guest_panicked (s->iface);
+  check_backlogs (s);
   return G_SOURCE_REMOVE;
 }
 
@@ -173,9 +320,10 @@ serial_input (void *data, const uint8_t *bytes, size_t len)
   return taken;
 }
 
-/* Builds and starts the VM; on failure sets ERROR. */
+/* Builds and starts the VM; on failure sets ERROR. AT_LAUNCH: the main loop
+ * does not run yet. */
 static gboolean
-start_vm (Service *s, GError **error)
+start_vm (Service *s, gboolean at_launch, GError **error)
 {
   struct vmm_vm *vm;
   int ret;
@@ -184,8 +332,21 @@ start_vm (Service *s, GError **error)
   vm = vmm_vm_create (&s->config, error);
   if (vm == NULL)
     return FALSE;
+  if (at_launch)
+    {
+      /* A stop signal that came while the machine was being built is
+       * taken now, and the machine never runs. Not further: quit() queues
+       * the loop's end, which must come once the loop runs. */
+      while (!s->quitting && g_main_context_iteration (NULL, FALSE))
+        ;
+      if (s->quitting)
+        {
+          vmm_vm_destroy (vm);
+          return TRUE;
+        }
+    }
   vmm_vm_set_callbacks (vm, on_vm_exit, on_vm_panic, s);
-  vmm_disk_errors_forward (vm, s->iface);
+  vmm_vm_set_disk_error_fn (vm, vmm_disk_error_to_dbus, s->iface);
   g_mutex_lock (&s->vm_lock);
   s->vm = vm;
   g_mutex_unlock (&s->vm_lock);
@@ -230,7 +391,7 @@ on_stop_main (gpointer data)
           vmm_vm_destroy (s->vm);
           s->vm = NULL;
           g_mutex_unlock (&s->vm_lock);
-          if (!start_vm (s, &error))
+          if (!start_vm (s, FALSE, &error))
             fail (s, error->message);
           break;
         }
@@ -257,10 +418,20 @@ update_uptime (gpointer data)
 
   if (s->vm != NULL)
     viv_vmm1_set_uptime (s->iface, vmm_vm_uptime_ns (s->vm) / 1000000000u);
+  check_backlogs (s);
   return G_SOURCE_CONTINUE;
 }
 
 /* ---- methods --------------------------------------------------------------------- */
+
+/* A method call is carried out when the helper reads it, however late. A
+ * client whose call timed out (the helper was stopped with SIGSTOP, or
+ * very busy) cannot tell whether it ran: after SIGCONT a queued Pause
+ * still pauses the machine, and the client learns so from StateChanged and
+ * the State property, which it must follow rather than assume a timed-out
+ * call failed. D-Bus messages carry no deadline, so the helper cannot know
+ * which calls their callers gave up on; dropping calls it judged stale
+ * would leave state the client did ask for undone just as silently. */
 
 static gboolean
 require_state (Service *s, GDBusMethodInvocation *invocation, const char *state)
@@ -348,7 +519,10 @@ quit (Service *s)
   if (s->vm != NULL)
     vmm_vm_request_exit (s->vm, VMM_EXIT_STOPPED, "quit");
   else if (!s->finished)
-    finish (s, VMM_SERVICE_EXIT_OK);
+    {
+      set_state (s, VIV_VMM_STATE_STOPPED);
+      finish (s, VMM_SERVICE_EXIT_OK);
+    }
 }
 
 static gboolean
@@ -439,6 +613,30 @@ bus_shim_call (GDBusConnection *connection, const char *sender, const char *path
 static const GDBusInterfaceVTable bus_shim_vtable = { .method_call = bus_shim_call };
 
 static void
+client_free (gpointer data)
+{
+  Client *c = data;
+
+  g_signal_handler_disconnect (c->connection, c->closed_id);
+  g_dbus_connection_remove_filter (c->connection, c->filter_id);
+  g_object_unref (c->connection);
+  g_free (c);
+}
+
+/* On the connection's worker thread, as each message leaves its queue */
+static GDBusMessage *
+outgoing_filter (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+                 gpointer data)
+{
+  (void) connection;
+  if (!incoming)
+    g_atomic_int_set ((gint *) data, (gint) g_dbus_message_get_serial (message));
+  return message;
+}
+
+static void resume_accepting (Service *s);
+
+static void
 on_connection_closed (GDBusConnection *connection, gboolean remote_peer_vanished,
                       GError *error, gpointer data)
 {
@@ -448,21 +646,27 @@ on_connection_closed (GDBusConnection *connection, gboolean remote_peer_vanished
   (void) error;
   g_dbus_interface_skeleton_unexport_from_connection (G_DBUS_INTERFACE_SKELETON (s->iface),
                                                       connection);
-  g_ptr_array_remove (s->connections, connection);
+  for (guint i = 0; i < s->connections->len; i++)
+    if (((Client *) s->connections->pdata[i])->connection == connection)
+      {
+        g_ptr_array_remove_index_fast (s->connections, i);
+        break;
+      }
+  resume_accepting (s);
 }
 
-static gboolean
-on_new_connection (GDBusServer *server, GDBusConnection *connection, gpointer data)
+static void
+add_client (Service *s, GDBusConnection *connection)
 {
-  Service *s = data;
   g_autoptr(GError) error = NULL;
+  Client *c;
 
-  (void) server;
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (s->iface), connection,
                                          VIV_VMM1_OBJECT_PATH, &error))
     {
       vmm_log_warning ("cannot serve a client: %s", error->message);
-      return FALSE;
+      g_dbus_connection_close (connection, NULL, NULL, NULL);
+      return;
     }
   if (s->bus_shim == NULL)
     s->bus_shim = g_dbus_node_info_new_for_xml (bus_shim_xml, NULL);
@@ -470,29 +674,224 @@ on_new_connection (GDBusServer *server, GDBusConnection *connection, gpointer da
     g_dbus_connection_register_object (connection, "/org/freedesktop/DBus",
                                        s->bus_shim->interfaces[0], &bus_shim_vtable, NULL, NULL,
                                        NULL);
-  g_ptr_array_add (s->connections, g_object_ref (connection));
-  g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), s);
-  return TRUE;
+  c = g_new0 (Client, 1);
+  c->connection = g_object_ref (connection);
+  c->written = g_new0 (gint, 1);
+  c->filter_id = g_dbus_connection_add_filter (connection, outgoing_filter, c->written, g_free);
+  c->closed_id = g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), s);
+  g_ptr_array_add (s->connections, c);
+  g_dbus_connection_start_message_processing (connection);
+}
+
+static void
+pending_free (Pending *p)
+{
+  g_clear_handle_id (&p->timeout_id, g_source_remove);
+  g_object_unref (p->cancellable);
+  g_object_unref (p->socket);
+  g_free (p);
+}
+
+/* A peer that does not finish authenticating would hold its thread and
+ * descriptor forever. */
+static gboolean
+on_auth_timeout (gpointer data)
+{
+  Pending *p = data;
+
+  p->timeout_id = 0;
+  vmm_log_debug ("closing a connection that did not authenticate in time");
+  g_cancellable_cancel (p->cancellable);
+  g_socket_shutdown (p->socket, TRUE, TRUE, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_auth_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Pending *p = data;
+  Service *s = p->s;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) connection = g_dbus_connection_new_finish (result, &error);
+
+  (void) source;
+  g_ptr_array_remove_fast (s->pending, p);
+  pending_free (p);
+  if (connection == NULL)
+    vmm_log_debug ("a client did not authenticate: %s", error->message);
+  else if (s->finished)
+    g_dbus_connection_close (connection, NULL, NULL, NULL);
+  else
+    add_client (s, connection);
+  resume_accepting (s);
+}
+
+/* Authenticates FD (taken) on a GIO worker thread, for at most the
+ * timeout; the peer must be our user. */
+static void
+begin_auth (Service *s, int fd)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new_from_fd (fd, &error);
+  g_autoptr(GSocketConnection) stream = NULL;
+  Pending *p;
+
+  if (socket == NULL)
+    {
+      vmm_log_warning ("cannot serve a client: %s", error->message);
+      close (fd);
+      return;
+    }
+  stream = g_socket_connection_factory_create_connection (socket);
+  p = g_new0 (Pending, 1);
+  p->s = s;
+  p->socket = g_object_ref (socket);
+  p->cancellable = g_cancellable_new ();
+  p->timeout_id = g_timeout_add (s->auth_timeout_ms, on_auth_timeout, p);
+  g_ptr_array_add (s->pending, p);
+  g_dbus_connection_new (G_IO_STREAM (stream), s->guid,
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER |
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_REQUIRE_SAME_USER |
+                         G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
+                         NULL, p->cancellable, on_auth_done, p);
 }
 
 static gboolean
+at_capacity (Service *s)
+{
+  return s->pending->len >= VMM_SERVICE_MAX_PENDING ||
+         s->pending->len + s->connections->len >= VMM_SERVICE_MAX_CLIENTS;
+}
+
+static gboolean on_listen_ready (int fd, GIOCondition condition, gpointer data);
+
+static gboolean
+retry_accept (gpointer data)
+{
+  Service *s = data;
+
+  s->accept_retry_id = 0;
+  resume_accepting (s);
+  return G_SOURCE_REMOVE;
+}
+
+/* Watches the listening socket again, unless it is watched, a retry is
+ * due, or the clients are at their cap (then the next one waits in the
+ * socket's backlog until one leaves). */
+static void
+resume_accepting (Service *s)
+{
+  if (s->listen_fd < 0 || s->accept_id != 0 || s->accept_retry_id != 0 || s->finished ||
+      at_capacity (s))
+    return;
+  s->accept_id = g_unix_fd_add (s->listen_fd, G_IO_IN, on_listen_ready, s);
+}
+
+/* GDBusServer retries a failed accept at once, forever: out of descriptors
+ * it spins, floods the log and answers no one. Here a failure stops the
+ * watch; the connection waits in the backlog, and we look again a little
+ * later, saying so once. */
+static gboolean
+on_listen_ready (int fd, GIOCondition condition, gpointer data)
+{
+  Service *s = data;
+
+  (void) condition;
+  while (!at_capacity (s))
+    {
+      int client = accept4 (fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+      if (client < 0)
+        {
+          int saved = errno;
+
+          if (saved == EINTR || saved == ECONNABORTED)
+            continue;
+          if (saved == EAGAIN || saved == EWOULDBLOCK)
+            return G_SOURCE_CONTINUE;
+          if (!s->accept_failing)
+            vmm_log_warning ("cannot accept a client: %s; trying again every %u ms",
+                             g_strerror (saved), ACCEPT_RETRY_MS);
+          s->accept_failing = TRUE;
+          s->accept_id = 0;
+          s->accept_retry_id = g_timeout_add (ACCEPT_RETRY_MS, retry_accept, s);
+          return G_SOURCE_REMOVE;
+        }
+      if (s->accept_failing)
+        vmm_log_info ("accepting clients again");
+      s->accept_failing = FALSE;
+      begin_auth (s, client);
+    }
+  s->accept_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* The control socket: our own accept on a listening socket, each
+ * connection authenticated by GDBus, so that the number of connections,
+ * the time they take to authenticate and a failing accept are ours to
+ * bound (GDBusServer bounds none of them). */
+static gboolean
 start_server (Service *s, GError **error)
 {
-  g_autofree char *guid = g_dbus_generate_guid ();
-  g_autofree char *address = NULL;
-  g_autofree char *escaped = g_dbus_address_escape_value (s->socket_path);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  /* Made under another name of the same length and renamed once it
+   * listens: a client that sees the socket can connect. */
+  g_autofree char *tmp_path = g_strdup (s->socket_path);
+  int fd, saved;
 
-  address = g_strdup_printf ("unix:path=%s", escaped);
-  s->server = g_dbus_server_new_sync (address, G_DBUS_SERVER_FLAGS_AUTHENTICATION_REQUIRE_SAME_USER,
-                                      guid, NULL, NULL, error);
-  if (s->server == NULL)
-    return FALSE;
+  g_assert (g_str_has_suffix (tmp_path, ".sock"));
+  memcpy (tmp_path + strlen (tmp_path) - 5, ".tmp~", 5);
+  g_assert (strlen (tmp_path) < sizeof addr.sun_path);   /* checked in take_lock */
+  memcpy (addr.sun_path, tmp_path, strlen (tmp_path) + 1);
+  g_unlink (tmp_path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    goto fail;
+  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+    goto fail;
   /* The folder is 0700 already; the socket itself is ours alone too. */
-  if (chmod (s->socket_path, 0600) < 0)
-    vmm_log_warning ("cannot make %s private: %s", s->socket_path, g_strerror (errno));
-  g_signal_connect (s->server, "new-connection", G_CALLBACK (on_new_connection), s);
-  g_dbus_server_start (s->server);
+  if (chmod (tmp_path, 0600) < 0)
+    vmm_log_warning ("cannot make %s private: %s", tmp_path, g_strerror (errno));
+  if (listen (fd, LISTEN_BACKLOG) < 0 || rename (tmp_path, s->socket_path) < 0)
+    {
+      saved = errno;
+      g_unlink (tmp_path);
+      errno = saved;
+      goto fail;
+    }
+  s->listen_fd = fd;
+  s->guid = g_dbus_generate_guid ();
+  resume_accepting (s);
   return TRUE;
+
+fail:
+  saved = errno;
+  if (fd >= 0)
+    close (fd);
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _("Cannot listen on %s: %s"),
+               s->socket_path, g_strerror (saved));
+  return FALSE;
+}
+
+static void
+stop_server (Service *s)
+{
+  g_clear_handle_id (&s->accept_id, g_source_remove);
+  g_clear_handle_id (&s->accept_retry_id, g_source_remove);
+  if (s->listen_fd >= 0)
+    close (s->listen_fd);
+  s->listen_fd = -1;
+  /* Authentications in flight end at once, and their callbacks run before
+   * S goes away. */
+  for (guint i = 0; i < s->pending->len; i++)
+    {
+      Pending *p = s->pending->pdata[i];
+
+      g_cancellable_cancel (p->cancellable);
+      g_socket_shutdown (p->socket, TRUE, TRUE, NULL);
+    }
+  while (s->pending->len > 0)
+    g_main_context_iteration (NULL, TRUE);
 }
 
 /* ---- set-up --------------------------------------------------------------------- */
@@ -505,13 +904,25 @@ take_lock (Service *s, GError **error)
   g_autofree char *dir = g_build_filename (g_get_user_runtime_dir (), "vivarium", NULL);
   g_autofree char *lock_name = g_strconcat (s->mc->uuid, ".lock", NULL);
   g_autofree char *sock_name = g_strconcat (s->mc->uuid, ".sock", NULL);
+  g_autofree char *socket_path = g_build_filename (dir, sock_name, NULL);
+  struct sockaddr_un addr;
   char pid[32];
   int fd;
 
+  /* A longer path would be cut short: the helper would listen where no
+   * client looks. Checked before anything is made. */
+  if (strlen (socket_path) >= sizeof addr.sun_path)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("The control socket %s would be %zu bytes long; a socket path can have at "
+                     "most %zu. Set XDG_RUNTIME_DIR to a shorter folder."),
+                   socket_path, strlen (socket_path), sizeof addr.sun_path - 1);
+      return VMM_SERVICE_EXIT_FAILED;
+    }
   if (!viv_file_make_private_dir (dir, error))
     return VMM_SERVICE_EXIT_FAILED;
   s->lock_path = g_build_filename (dir, lock_name, NULL);
-  s->socket_path = g_build_filename (dir, sock_name, NULL);
+  s->socket_path = g_steal_pointer (&socket_path);
 
   fd = open (s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
@@ -556,6 +967,97 @@ build_config (Service *s, GError **error)
   return TRUE;
 }
 
+/* ---- descriptors ------------------------------------------------------------------ */
+
+/* Out of descriptors the helper cannot open a disk, accept a client or
+ * make a console: take all the system lets us. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur >= limit.rlim_max)
+    return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit (RLIMIT_NOFILE, &limit) < 0)
+    vmm_log_warning ("cannot raise the limit on open files: %s", g_strerror (errno));
+}
+
+static unsigned
+count_open_fds (void)
+{
+  DIR *dir = opendir ("/proc/self/fd");
+  struct dirent *entry;
+  unsigned n = 0;
+
+  if (dir == NULL)
+    return 3;
+  while ((entry = readdir (dir)) != NULL)
+    if (entry->d_name[0] != '.')
+      n++;
+  closedir (dir);
+  return n > 0 ? n - 1 : 0;    /* less the one opendir holds */
+}
+
+/* Backing images under PATH, each one a descriptor while the disk is open.
+ * An image we cannot read counts as none: opening the disk says why. */
+static unsigned
+count_backing_images (const char *path)
+{
+  g_autofree char *current = g_strdup (path);
+  unsigned n = 0;
+
+  while (n < MAX_CHAIN)
+    {
+      struct vmm_block_image_info info = { 0 };
+      g_autofree char *dir = NULL;
+      char *next;
+
+      if (vmm_block_info (current, &info, NULL) < 0)
+        break;
+      if (info.backing_file == NULL)
+        {
+          vmm_block_image_info_clear (&info);
+          break;
+        }
+      dir = g_path_get_dirname (current);
+      next = g_path_is_absolute (info.backing_file) ? g_strdup (info.backing_file)
+                                                    : g_build_filename (dir, info.backing_file,
+                                                                        NULL);
+      vmm_block_image_info_clear (&info);
+      g_free (current);
+      current = next;
+      n++;
+    }
+  return n;
+}
+
+/* Refuses a machine that cannot fit in the limit on open files, rather
+ * than failing somewhere inside (a disk that does not open, a client that
+ * cannot connect). */
+static gboolean
+check_fd_budget (Service *s, GError **error)
+{
+  struct rlimit limit;
+  unsigned backing = 0, needed;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur == RLIM_INFINITY)
+    return TRUE;
+  for (unsigned i = 0; i < s->config.n_disks; i++)
+    if (s->config.disks[i].format != VMM_BLOCK_FORMAT_RAW)
+      backing += count_backing_images (s->config.disks[i].path);
+  needed = count_open_fds () + FDS_BASE + FDS_PER_CPU * s->config.cpus +
+           FDS_PER_DISK * s->config.n_disks + backing + FDS_CLIENTS;
+  if (needed <= limit.rlim_cur)
+    return TRUE;
+  g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+               _("The machine needs about %u open files (%u disks, %u backing images) but the "
+                 "limit is %llu. Raise the limit (ulimit -n) or use fewer disks or shorter "
+                 "backing chains."),
+               needed, s->config.n_disks, backing, (unsigned long long) limit.rlim_cur);
+  return FALSE;
+}
+
 static int
 error_status (const GError *error)
 {
@@ -574,15 +1076,22 @@ vmm_service_run (const struct vmm_service_options *options)
 
   s->opts = *options;
   s->lock_fd = -1;
+  s->listen_fd = -1;
   s->status = VMM_SERVICE_EXIT_OK;
-  s->connections = g_ptr_array_new_with_free_func (g_object_unref);
+  s->connections = g_ptr_array_new_with_free_func (client_free);
+  s->pending = g_ptr_array_new ();
+  s->auth_timeout_ms = options->auth_timeout_ms > 0 ? options->auth_timeout_ms
+                                                    : VMM_SERVICE_AUTH_TIMEOUT_MS;
   g_mutex_init (&s->vm_lock);
+  raise_fd_limit ();
 
-  /* 1. The description: refused, naming the field, before anything else. */
+  /* 1. The description: refused, naming the field, before anything else;
+   * and a machine that cannot fit in the limit on open files. */
   s->mc = viv_machine_config_load_dir (options->machine_dir, &error);
   if (s->mc == NULL ||
       !viv_machine_config_validate_files (s->mc, options->machine_dir, &error) ||
-      !build_config (s, &error))
+      !build_config (s, &error) ||
+      !check_fd_budget (s, &error))
     {
       g_printerr (_("vivarium-vmm: %s: %s\n"), options->machine_dir, error->message);
       status = VMM_SERVICE_EXIT_FAILED;
@@ -621,7 +1130,13 @@ vmm_service_run (const struct vmm_service_options *options)
   s->io_loop_ready = TRUE;
   vmm_fanout_init (&s->serial, &s->io_loop, serial_input, s);
 
-  /* 4. The control socket, at once: clients see "starting" while the
+  /* 4. The stop signals, before anything that a signal's default action
+   * would leave behind (the socket), and while the machine is built. */
+  s->signal_ids[0] = g_unix_signal_add (SIGTERM, on_unix_signal, s);
+  s->signal_ids[1] = g_unix_signal_add (SIGINT, on_unix_signal, s);
+  s->signal_ids[2] = g_unix_signal_add (SIGHUP, on_unix_signal, s);
+
+  /* 5. The control socket, at once: clients see "starting" while the
    * machine is built. */
   if (options->verbose)
     vmm_log_set_level (VMM_LOG_DEBUG);
@@ -629,31 +1144,31 @@ vmm_service_run (const struct vmm_service_options *options)
   set_state (s, VIV_VMM_STATE_STARTING);
   if (!start_server (s, &error))
     {
-      g_printerr ("vivarium-vmm: %s: %s\n", s->socket_path, error->message);
+      g_printerr ("vivarium-vmm: %s\n", error->message);
       status = VMM_SERVICE_EXIT_FAILED;
       goto out;
     }
 
-  /* 5. The machine. Until it exists, errors go to stderr only: a failed
-   * start changes nothing in the machine's folder. */
-  if (!start_vm (s, &error))
+  /* 6. The machine. Until it exists, errors go to stderr only: a failed
+   * start changes nothing in the machine's folder. A stop signal while it
+   * is built means it never runs (s->quitting). */
+  if (!start_vm (s, TRUE, &error))
     {
       g_printerr ("vivarium-vmm: %s\n", error->message);
       status = error_status (error);
       goto out;
     }
 
-  /* 6. From here on the log is DIR/logs/vmm.log. */
-  log_dir = g_build_filename (options->machine_dir, "logs", NULL);
-  if (vmm_log_open_file (log_dir, "vmm.log", LOG_MAX_BYTES, LOG_KEEP) < 0)
-    vmm_log_warning ("cannot open %s/vmm.log; logging to stderr", log_dir);
-  vmm_log_info ("machine “%s” (%s): %llu MiB, %u CPUs, running", s->mc->name, s->mc->uuid,
-                (unsigned long long) (s->mc->memory >> 20), s->mc->cpus);
-
-  s->uptime_id = g_timeout_add_seconds (1, update_uptime, s);
-  s->signal_ids[0] = g_unix_signal_add (SIGTERM, on_unix_signal, s);
-  s->signal_ids[1] = g_unix_signal_add (SIGINT, on_unix_signal, s);
-  s->signal_ids[2] = g_unix_signal_add (SIGHUP, on_unix_signal, s);
+  /* 7. From here on the log is DIR/logs/vmm.log. */
+  if (!s->quitting)
+    {
+      log_dir = g_build_filename (options->machine_dir, "logs", NULL);
+      if (vmm_log_open_file (log_dir, "vmm.log", LOG_MAX_BYTES, LOG_KEEP) < 0)
+        vmm_log_warning ("cannot open %s/vmm.log; logging to stderr", log_dir);
+      vmm_log_info ("machine “%s” (%s): %llu MiB, %u CPUs, running", s->mc->name, s->mc->uuid,
+                    (unsigned long long) (s->mc->memory >> 20), s->mc->cpus);
+      s->uptime_id = g_timeout_add_seconds (1, update_uptime, s);
+    }
 
   g_main_loop_run (s->loop);
   status = s->status;
@@ -662,14 +1177,16 @@ out:
   for (unsigned i = 0; i < G_N_ELEMENTS (s->signal_ids); i++)
     g_clear_handle_id (&s->signal_ids[i], g_source_remove);
   g_clear_handle_id (&s->uptime_id, g_source_remove);
-  if (s->server != NULL)
-    {
-      g_dbus_server_stop (s->server);
-      g_clear_object (&s->server);
-    }
-  for (unsigned i = 0; i < s->connections->len; i++)
-    g_dbus_connection_close_sync (s->connections->pdata[i], NULL, NULL);
+  g_clear_handle_id (&s->quit_id, g_source_remove);
+  s->finished = TRUE;            /* no more clients */
+  stop_server (s);
+  /* A peer that does not read was dropped by flush_clients: closing
+   * does not wait for it. */
+  for (guint i = 0; i < s->connections->len; i++)
+    g_dbus_connection_close (((Client *) s->connections->pdata[i])->connection, NULL, NULL,
+                             NULL);
   g_ptr_array_unref (s->connections);
+  g_ptr_array_unref (s->pending);
   if (s->socket_path != NULL && s->lock_fd >= 0)
     g_unlink (s->socket_path);
   g_mutex_lock (&s->vm_lock);
@@ -692,6 +1209,7 @@ out:
   vmm_config_clear (&s->config);
   g_free (s->socket_path);
   g_free (s->lock_path);
+  g_free (s->guid);
   g_mutex_clear (&s->vm_lock);
   vmm_log_close_file ();
   return status;

@@ -1,0 +1,236 @@
+/* vmm-test-vm.c: a fake of the machine (vm.h) for the control service's test
+ *
+ * control/service.c drives a VM through the few calls below. Here the
+ * machine "runs" until asked to stop: nothing is built, no KVM, no guest.
+ * What the test needs to steer it comes in through the machine's own
+ * channels:
+ *
+ *  - the serial console (OpenSerial): "H" makes the fake open /dev/null
+ *    until the process is out of descriptors and answer "hogged N\n"; "F"
+ *    closes them again and answers "freed\n";
+ *  - the machine folder, when vmm_test_vm_gate_dir is set: creating the
+ *    machine writes DIR/creating, then waits until DIR/release exists (a
+ *    machine that takes a while to build).
+ *
+ * Stopping happens on a thread of its own, as a vCPU thread would report it.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vm.h"
+#include "vmm-test-vm.h"
+
+const char *vmm_test_vm_gate_dir;
+
+struct fake_vm {
+  struct vmm_vm vm;              /* first: what the service holds */
+  GThread *stopper;
+  GArray *hog;                   /* descriptors taken by "H" */
+};
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static void
+wait_for_release (const char *dir)
+{
+  g_autofree char *creating = g_build_filename (dir, "creating", NULL);
+  g_autofree char *release = g_build_filename (dir, "release", NULL);
+
+  g_assert_true (g_file_set_contents (creating, "", 0, NULL));
+  while (!g_file_test (release, G_FILE_TEST_EXISTS))
+    g_usleep (10000);
+}
+
+struct vmm_vm *
+vmm_vm_create (const struct vmm_config *config, GError **error)
+{
+  struct fake_vm *f;
+
+  (void) error;
+  if (vmm_test_vm_gate_dir != NULL)
+    wait_for_release (vmm_test_vm_gate_dir);
+  f = g_new0 (struct fake_vm, 1);
+  f->vm.config = *config;
+  f->vm.config.strings = NULL;   /* the service's config owns them */
+  f->hog = g_array_new (FALSE, FALSE, sizeof (int));
+  pthread_mutex_init (&f->vm.exit_lock, NULL);
+  return &f->vm;
+}
+
+static void
+release_hog (struct fake_vm *f)
+{
+  for (guint i = 0; i < f->hog->len; i++)
+    close (g_array_index (f->hog, int, i));
+  g_array_set_size (f->hog, 0);
+}
+
+void
+vmm_vm_destroy (struct vmm_vm *vm)
+{
+  struct fake_vm *f = (struct fake_vm *) vm;
+
+  if (vm == NULL)
+    return;
+  if (f->stopper != NULL)
+    g_thread_join (f->stopper);
+  release_hog (f);
+  g_array_unref (f->hog);
+  pthread_mutex_destroy (&vm->exit_lock);
+  g_free (vm->exit_message);
+  g_free (f);
+}
+
+void
+vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_panic_fn panic_fn,
+                      void *data)
+{
+  vm->exit_fn = exit_fn;
+  vm->panic_fn = panic_fn;
+  vm->callback_data = data;
+}
+
+/* No disks here: nothing reports */
+void
+vmm_vm_set_disk_error_fn (struct vmm_vm *vm G_GNUC_UNUSED, vmm_disk_error_fn fn G_GNUC_UNUSED,
+                          void *data G_GNUC_UNUSED)
+{
+}
+
+int
+vmm_vm_start (struct vmm_vm *vm)
+{
+  vm->started = true;
+  vm->start_ns = now_ns ();
+  return 0;
+}
+
+static gpointer
+stopper_thread (gpointer data)
+{
+  struct vmm_vm *vm = data;
+
+  if (vm->exit_fn != NULL)
+    vm->exit_fn (vm, vm->exit_reason, vm->exit_message, vm->callback_data);
+  return NULL;
+}
+
+void
+vmm_vm_request_exit (struct vmm_vm *vm, enum vmm_exit_reason reason, const char *message)
+{
+  struct fake_vm *f = (struct fake_vm *) vm;
+
+  pthread_mutex_lock (&vm->exit_lock);
+  if (!vm->exit_requested)
+    {
+      vm->exit_requested = true;
+      vm->exit_reason = reason;
+      vm->exit_message = g_strdup (message);
+      f->stopper = g_thread_new ("fake-vcpu", stopper_thread, vm);
+    }
+  pthread_mutex_unlock (&vm->exit_lock);
+}
+
+enum vmm_exit_reason
+vmm_vm_wait (struct vmm_vm *vm, const char **message)
+{
+  struct fake_vm *f = (struct fake_vm *) vm;
+
+  pthread_mutex_lock (&vm->exit_lock);
+  if (f->stopper != NULL)
+    {
+      g_thread_join (f->stopper);
+      f->stopper = NULL;
+    }
+  pthread_mutex_unlock (&vm->exit_lock);
+  if (message != NULL)
+    *message = vm->exit_message;
+  return vm->exit_reason;
+}
+
+enum vmm_exit_reason
+vmm_vm_run (struct vmm_vm *vm, const char **message)
+{
+  vmm_vm_start (vm);
+  return vmm_vm_wait (vm, message);
+}
+
+void
+vmm_vm_pause (struct vmm_vm *vm)
+{
+  vm->pause_requested = true;
+}
+
+void
+vmm_vm_resume (struct vmm_vm *vm)
+{
+  vm->pause_requested = false;
+}
+
+bool
+vmm_vm_is_paused (struct vmm_vm *vm)
+{
+  return vm->pause_requested;
+}
+
+uint64_t
+vmm_vm_uptime_ns (struct vmm_vm *vm)
+{
+  return vm->started ? now_ns () - vm->start_ns : 0;
+}
+
+/* The guest obeys the button at once. */
+void
+vmm_vm_power_button (struct vmm_vm *vm)
+{
+  vmm_vm_request_exit (vm, VMM_EXIT_POWER_OFF, NULL);
+}
+
+static void
+serial_say (struct vmm_vm *vm, const char *text)
+{
+  if (vm->config.serial_output != NULL)
+    vm->config.serial_output (vm->config.serial_data, (const uint8_t *) text, strlen (text));
+}
+
+size_t
+vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len)
+{
+  struct fake_vm *f = (struct fake_vm *) vm;
+
+  for (size_t i = 0; i < len; i++)
+    {
+      if (data[i] == 'H')
+        {
+          char answer[64];
+          int fd;
+
+          while ((fd = open ("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+            g_array_append_val (f->hog, fd);
+          g_assert_true (errno == EMFILE || errno == ENFILE);
+          snprintf (answer, sizeof answer, "hogged %u\n", f->hog->len);
+          serial_say (vm, answer);
+        }
+      else if (data[i] == 'F')
+        {
+          release_hog (f);
+          serial_say (vm, "freed\n");
+        }
+    }
+  return len;
+}
