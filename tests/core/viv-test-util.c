@@ -326,7 +326,7 @@ on_new_connection (GDBusServer       *server G_GNUC_UNUSED,
 }
 
 VivTestFakeHelper *
-viv_test_fake_helper_new (VivMachine *machine)
+viv_test_fake_helper_serve (VivMachine *machine)
 {
   VivTestFakeHelper *self = g_new0 (VivTestFakeHelper, 1);
   const char *uuid = viv_machine_get_uuid (machine);
@@ -334,7 +334,6 @@ viv_test_fake_helper_new (VivMachine *machine)
   g_autofree char *guid = g_dbus_generate_guid ();
   g_autofree char *escaped = NULL;
   g_autofree char *address = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
 
   g_assert_false (viv_machine_is_active (machine));
@@ -369,6 +368,15 @@ viv_test_fake_helper_new (VivMachine *machine)
   g_assert_no_error (error);
   g_signal_connect (self->server, "new-connection", G_CALLBACK (on_new_connection), self);
   g_dbus_server_start (self->server);
+  return self;
+}
+
+VivTestFakeHelper *
+viv_test_fake_helper_new (VivMachine *machine)
+{
+  VivTestFakeHelper *self = viv_test_fake_helper_serve (machine);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
 
   viv_machine_attach_async (machine, NULL, viv_test_store_result, &result);
   g_assert_true (viv_machine_attach_finish (machine, viv_test_wait_result (&result), &error));
@@ -410,6 +418,40 @@ viv_test_fake_helper_free (VivTestFakeHelper *self)
   g_string_free (self->backlog, TRUE);
   g_object_unref (self->machine);
   g_free (self);
+}
+
+/* --- a helper that cannot be reached ----------------------------------------------- */
+
+GSubprocess *
+viv_test_unreachable_helper_new (VivMachine *machine,
+                                 gboolean    refuse,
+                                 GPid       *pid)
+{
+  const char *program = g_getenv ("VIVARIUM_TEST_FAKE_VMM");
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { program, "--machine", viv_machine_get_directory (machine),
+                         refuse ? "--refuse" : NULL, NULL };
+  GPid holder = 0;
+  gint64 deadline;
+
+  g_assert_nonnull (program);
+  process = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
+  g_assert_no_error (error);
+  *pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (process), NULL, 10);
+
+  /* It runs once it holds the lock, with its pid written there */
+  deadline = g_get_monotonic_time () + STOP_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+  while (g_get_monotonic_time () < deadline)
+    {
+      VivHelperPresence presence = viv_helper_probe (viv_machine_get_uuid (machine), &holder);
+
+      if (presence == (refuse ? VIV_HELPER_PRESENT : VIV_HELPER_NO_SOCKET) && holder == *pid)
+        break;
+      g_usleep (10 * 1000);
+    }
+  g_assert_cmpint (holder, ==, *pid);
+  return g_steal_pointer (&process);
 }
 
 static gboolean private_mounts;

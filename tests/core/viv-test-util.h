@@ -91,6 +91,11 @@ typedef struct _VivTestFakeHelper VivTestFakeHelper;
  * machine runs */
 VivTestFakeHelper *viv_test_fake_helper_new   (VivMachine        *machine);
 
+/* Serves MACHINE's helper socket as viv_test_fake_helper_new() does, but
+ * does not attach MACHINE: a helper another Vivarium, or a terminal,
+ * started */
+VivTestFakeHelper *viv_test_fake_helper_serve (VivMachine        *machine);
+
 /* Writes TEXT to the guest's serial console, as the guest prints it */
 void               viv_test_fake_helper_print (VivTestFakeHelper *self,
                                                const char        *text);
@@ -99,5 +104,13 @@ void               viv_test_fake_helper_print (VivTestFakeHelper *self,
 void               viv_test_fake_helper_free  (VivTestFakeHelper *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VivTestFakeHelper, viv_test_fake_helper_free)
+
+/* A real process named vivarium-vmm (tests/core/fake-vmm.c) that holds
+ * MACHINE's lock, with its pid (*PID) written there, and cannot be reached:
+ * it has no socket, or (REFUSE) one that refuses connections. It ends with
+ * status 0 on SIGTERM. Returns once it holds the lock. */
+GSubprocess *viv_test_unreachable_helper_new (VivMachine *machine,
+                                              gboolean    refuse,
+                                              GPid       *pid);
 
 G_END_DECLS
