@@ -16,7 +16,15 @@ G_BEGIN_DECLS
  * and points XDG_DATA_HOME at ROOT/data and XDG_RUNTIME_DIR at ROOT/run,
  * before anything reads them (GLib caches both); then g_test_init(). A
  * child started by g_test_trap_subprocess() shares its parent's folder.
- * Returns ROOT, for viv_test_finish(). */
+ * Returns ROOT, for viv_test_finish().
+ *
+ * Helpers outlive the app by design, so a test that fails would leave the
+ * ones it started running. A process forked here waits for the program to
+ * end, however it ends, then ends every vivarium-vmm started with the
+ * program's ROOT in its environment, removes ROOT, and notes in
+ * $VIVARIUM_TEST_LEFTOVERS what it had to end: the suite's last test,
+ * leftover-helpers, fails on those notes. A test must still stop what it
+ * started: this is the net under it. */
 char    *viv_test_init           (int         *argc,
                                   char      ***argv);
 
