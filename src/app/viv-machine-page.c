@@ -159,6 +159,8 @@ update (VivMachinePage *self)
         page = "problem";
         adw_status_page_set_description (self->problem_page, escaped);
         gtk_widget_set_visible (GTK_WIDGET (self->problem_start_button), TRUE);
+        gtk_widget_remove_css_class (GTK_WIDGET (self->problem_start_button), "destructive-action");
+        gtk_widget_add_css_class (GTK_WIDGET (self->problem_start_button), "suggested-action");
         if (failure == VIV_MACHINE_START_FAILURE_NONE)
           {
             adw_status_page_set_title (self->problem_page, _("The Machine Stopped Unexpectedly"));
@@ -204,6 +206,8 @@ update (VivMachinePage *self)
         adw_status_page_set_title (self->problem_page, _("The Machine Cannot Be Reached"));
         adw_status_page_set_description (self->problem_page, description);
         gtk_button_set_label (self->problem_start_button, _("_Force Off…"));
+        gtk_widget_remove_css_class (GTK_WIDGET (self->problem_start_button), "suggested-action");
+        gtk_widget_add_css_class (GTK_WIDGET (self->problem_start_button), "destructive-action");
         gtk_actionable_set_action_name (GTK_ACTIONABLE (self->problem_start_button),
                                         "machine.force-off");
         gtk_widget_set_visible (GTK_WIDGET (self->problem_start_button), TRUE);
