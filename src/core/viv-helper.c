@@ -9,7 +9,9 @@
  * we attached to (not our child) through its D-Bus connection, which the
  * kernel closes when the process dies. Helpers outlive the app: they run in
  * a session of their own, ignore SIGPIPE (their stderr is a pipe to us),
- * and nothing here kills them.
+ * and nothing here kills them, except viv_helper_terminate() when asked to
+ * end one that cannot be reached on its socket (after checking that it is
+ * the machine's vivarium-vmm).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
