@@ -123,7 +123,8 @@ update (VivMachinePage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.reset",
                                  state == VIV_MACHINE_STATE_RUNNING);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.force-off",
-                                 viv_machine_is_active (self->machine));
+                                 viv_machine_is_active (self->machine) ||
+                                 state == VIV_MACHINE_STATE_UNREACHABLE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.rename", !broken);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.preferences", !broken);
 
@@ -161,6 +162,8 @@ update (VivMachinePage *self)
         page = "problem";
         adw_status_page_set_description (self->problem_page, escaped);
         gtk_widget_set_visible (GTK_WIDGET (self->problem_start_button), TRUE);
+        gtk_widget_remove_css_class (GTK_WIDGET (self->problem_start_button), "destructive-action");
+        gtk_widget_add_css_class (GTK_WIDGET (self->problem_start_button), "suggested-action");
         if (failure == VIV_MACHINE_START_FAILURE_NONE)
           {
             adw_status_page_set_title (self->problem_page, _("The Machine Stopped Unexpectedly"));
@@ -191,6 +194,26 @@ update (VivMachinePage *self)
         adw_status_page_set_title (self->problem_page, _("This Machine Cannot Be Used"));
         adw_status_page_set_description (self->problem_page, escaped);
         gtk_widget_set_visible (GTK_WIDGET (self->problem_start_button), FALSE);
+      }
+      break;
+
+    case VIV_MACHINE_STATE_UNREACHABLE:
+      {
+        g_autofree char *description =
+          g_strdup_printf (_("Its helper process, vivarium-vmm (process %d), is running, but "
+                             "Vivarium cannot reach it: its control socket is gone or does "
+                             "not answer. Force it off to use the machine again."),
+                           (int) viv_machine_get_helper_pid (self->machine));
+
+        page = "problem";
+        adw_status_page_set_title (self->problem_page, _("The Machine Cannot Be Reached"));
+        adw_status_page_set_description (self->problem_page, description);
+        gtk_button_set_label (self->problem_start_button, _("_Force Off…"));
+        gtk_widget_remove_css_class (GTK_WIDGET (self->problem_start_button), "suggested-action");
+        gtk_widget_add_css_class (GTK_WIDGET (self->problem_start_button), "destructive-action");
+        gtk_actionable_set_action_name (GTK_ACTIONABLE (self->problem_start_button),
+                                        "machine.force-off");
+        gtk_widget_set_visible (GTK_WIDGET (self->problem_start_button), TRUE);
       }
       break;
 
@@ -336,6 +359,8 @@ viv_machine_page_set_machine (VivMachinePage *self,
       g_signal_connect_swapped (machine, "notify::config", G_CALLBACK (on_machine_notify), self);
       g_signal_connect_swapped (machine, "notify::disk-problem",
                                 G_CALLBACK (update_disk_banner), self);
+      g_signal_connect_swapped (machine, "notify::helper-pid",
+                                G_CALLBACK (on_machine_notify), self);
     }
   viv_serial_console_set_machine (self->console, machine);
   update (self);

@@ -131,6 +131,7 @@ viv_machine_menu_new (VivMachine *machine,
 
     case VIV_MACHINE_STATE_STARTING:
     case VIV_MACHINE_STATE_SHUTTING_DOWN:
+    case VIV_MACHINE_STATE_UNREACHABLE:
       append_item (power, _("_Force Off"), "win.force-off-machine", uuid, VIV_ACCEL_FORCE_OFF);
       break;
 
@@ -293,6 +294,9 @@ problem_of (VivMachine *machine)
       return viv_machine_get_error_message (machine);
     case VIV_MACHINE_STATE_STOPPED:
       return viv_machine_get_cannot_start_reason (machine);
+    case VIV_MACHINE_STATE_UNREACHABLE:
+      return _("Its helper process is running but does not answer. Force it off to use "
+               "the machine again.");
     case VIV_MACHINE_STATE_STARTING:
     case VIV_MACHINE_STATE_RUNNING:
     case VIV_MACHINE_STATE_PAUSED:
@@ -367,7 +371,8 @@ update (VivMachineTile *self)
     }
 
   state = viv_machine_get_state (self->machine);
-  error = state == VIV_MACHINE_STATE_CRASHED || state == VIV_MACHINE_STATE_BROKEN;
+  error = state == VIV_MACHINE_STATE_CRASHED || state == VIV_MACHINE_STATE_BROKEN ||
+          state == VIV_MACHINE_STATE_UNREACHABLE;
   /* "Off" would promise a Start that this version cannot do */
   can_start = state != VIV_MACHINE_STATE_STOPPED || viv_machine_can_start_yet (self->machine);
   state_text = can_start ? viv_machine_get_state_label (self->machine) : _("Can’t Start Yet");
@@ -403,6 +408,7 @@ update (VivMachineTile *self)
       break;
     case VIV_MACHINE_STATE_CRASHED:
     case VIV_MACHINE_STATE_BROKEN:
+    case VIV_MACHINE_STATE_UNREACHABLE:
       badge_icon = "dialog-warning-symbolic";
       badge_class = "error";
       break;

@@ -149,9 +149,20 @@ force_off_action (GtkWidget  *widget,
   heading = g_strdup_printf (_("Force Off “%s”?"), viv_machine_get_name (machine));
   dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self), heading, NULL));
   gtk_window_set_destroy_with_parent (GTK_WINDOW (dialog), TRUE);
-  adw_message_dialog_set_body (dialog,
-                               _("The machine stops at once, as if its power were cut. "
-                                 "Anything it has not saved is lost."));
+  if (viv_machine_get_state (machine) == VIV_MACHINE_STATE_UNREACHABLE)
+    {
+      g_autofree char *body =
+        g_strdup_printf (_("Vivarium cannot reach the machine’s helper process (vivarium-vmm, "
+                           "process %d): that process is asked to end. The machine stops at "
+                           "once, and anything it has not saved is lost."),
+                         (int) viv_machine_get_helper_pid (machine));
+
+      adw_message_dialog_set_body (dialog, body);
+    }
+  else
+    adw_message_dialog_set_body (dialog,
+                                 _("The machine stops at once, as if its power were cut. "
+                                   "Anything it has not saved is lost."));
   adw_message_dialog_add_responses (dialog,
                                     "cancel", _("_Cancel"),
                                     "force-off", _("_Force Off"),

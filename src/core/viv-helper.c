@@ -9,7 +9,9 @@
  * we attached to (not our child) through its D-Bus connection, which the
  * kernel closes when the process dies. Helpers outlive the app: they run in
  * a session of their own, ignore SIGPIPE (their stderr is a pipe to us),
- * and nothing here kills them.
+ * and nothing here kills them, except viv_helper_terminate() when asked to
+ * end one that cannot be reached on its socket (after checking that it is
+ * the machine's vivarium-vmm).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -39,6 +41,8 @@
 #define STDERR_GRACE_MS    1000
 #define LOG_TAIL_BYTES     (16 * 1024)
 #define LOG_TAIL_LINES     20
+#define TERMINATE_TIMEOUT_S 30
+#define TERMINATE_POLL_MS  50
 
 struct _VivHelper
 {
@@ -145,14 +149,17 @@ viv_helper_lock_path (const char *uuid)
 
 /* Whether someone holds an flock() on the file with this device and inode,
  * from /proc/locks: looking must not take the lock, even for a moment, or a
- * helper starting just then would believe the machine already runs. */
+ * helper starting just then would believe the machine already runs. *HOLDER
+ * is the process that took the lock (0 when /proc/locks cannot be read). */
 static gboolean
-flock_is_held (dev_t dev,
-               ino_t ino)
+flock_holder (dev_t  dev,
+              ino_t  ino,
+              GPid  *holder)
 {
   g_autofree char *locks = NULL;
   g_auto(GStrv) lines = NULL;
 
+  *holder = 0;
   if (!g_file_get_contents ("/proc/locks", &locks, NULL, NULL))
     return TRUE;   /* cannot tell: let the socket answer */
 
@@ -162,18 +169,75 @@ flock_is_held (dev_t dev,
       char kind[16], where[64];
       unsigned int major_no, minor_no;
       unsigned long inode;
+      long pid;
 
       /* "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"; waiters
        * ("1: -> FLOCK ...") do not hold it. */
-      if (sscanf (lines[i], "%*s %15s %*s %*s %*s %63s", kind, where) != 2 ||
+      if (sscanf (lines[i], "%*s %15s %*s %*s %ld %63s", kind, &pid, where) != 3 ||
           strcmp (kind, "FLOCK") != 0)
         continue;
       if (sscanf (where, "%x:%x:%lu", &major_no, &minor_no, &inode) != 3)
         continue;
       if (major_no == major (dev) && minor_no == minor (dev) && inode == (unsigned long) ino)
-        return TRUE;
+        {
+          *holder = (GPid) pid;
+          return TRUE;
+        }
     }
   return FALSE;
+}
+
+/* The pid a helper wrote in its lock file; 0 if none */
+static GPid
+lock_file_pid (const char *lock_path)
+{
+  g_autofree char *contents = NULL;
+  gsize len;
+  gint64 pid;
+
+  if (!g_file_get_contents (lock_path, &contents, &len, NULL) || len > 32)
+    return 0;
+  pid = g_ascii_strtoll (contents, NULL, 10);
+  return pid > 0 && pid <= G_MAXINT ? (GPid) pid : 0;
+}
+
+/**
+ * viv_helper_probe:
+ * @uuid: a machine's UUID
+ * @pid: (out) (optional): the process that holds the lock, from the lock
+ *   file (what the helper wrote there), or 0 if unknown
+ *
+ * Whether a process holds the machine's lock in $XDG_RUNTIME_DIR/vivarium,
+ * and whether its socket is there. A helper holds the lock before it makes
+ * the socket, and until it ends; a socket someone removed (or a runtime
+ * folder cleaned up under it) leaves a helper nobody can reach. Blocks:
+ * call it from a worker thread.
+ *
+ * Returns: what the runtime folder says
+ */
+VivHelperPresence
+viv_helper_probe (const char *uuid,
+                  GPid       *pid)
+{
+  g_autofree char *lock_path = NULL;
+  g_autofree char *socket_path = NULL;
+  struct stat st;
+  GPid holder;
+
+  g_return_val_if_fail (uuid != NULL, VIV_HELPER_ABSENT);
+
+  if (pid != NULL)
+    *pid = 0;
+
+  lock_path = viv_helper_lock_path (uuid);
+  socket_path = viv_helper_socket_path (uuid);
+  if (stat (lock_path, &st) < 0 || !flock_holder (st.st_dev, st.st_ino, &holder))
+    return VIV_HELPER_ABSENT;
+
+  if (pid != NULL)
+    *pid = lock_file_pid (lock_path);
+  return g_file_test (socket_path, G_FILE_TEST_EXISTS) ? VIV_HELPER_PRESENT
+                                                        : VIV_HELPER_NO_SOCKET;
 }
 
 /**
@@ -182,7 +246,8 @@ flock_is_held (dev_t dev,
  * @pid: (out) (optional): the helper's process id, or 0 if unknown
  *
  * Whether a vivarium-vmm holds the machine's lock in
- * $XDG_RUNTIME_DIR/vivarium. Blocks: call it from a worker thread.
+ * $XDG_RUNTIME_DIR/vivarium and its socket is there. Blocks: call it from
+ * a worker thread.
  *
  * Returns: %TRUE if a helper runs the machine
  */
@@ -190,26 +255,112 @@ gboolean
 viv_helper_is_running (const char *uuid,
                        GPid       *pid)
 {
+  g_return_val_if_fail (uuid != NULL, FALSE);
+
+  if (viv_helper_probe (uuid, pid) == VIV_HELPER_PRESENT)
+    return TRUE;
+  if (pid != NULL)
+    *pid = 0;
+  return FALSE;
+}
+
+/**
+ * viv_helper_is_helper_process:
+ * @pid: a process id
+ *
+ * Whether the process runs a program called vivarium-vmm (its executable,
+ * from /proc; a program replaced since it started counts too).
+ *
+ * Returns: %TRUE if it is a vivarium-vmm
+ */
+gboolean
+viv_helper_is_helper_process (GPid pid)
+{
+  g_autofree char *link = NULL;
+  g_autofree char *exe = NULL;
+  g_autofree char *base = NULL;
+
+  if (pid <= 0)
+    return FALSE;
+  link = g_strdup_printf ("/proc/%d/exe", (int) pid);
+  exe = g_file_read_link (link, NULL);
+  if (exe == NULL)
+    return FALSE;
+  if (g_str_has_suffix (exe, " (deleted)"))
+    exe[strlen (exe) - strlen (" (deleted)")] = '\0';
+  base = g_path_get_basename (exe);
+  return strcmp (base, "vivarium-vmm") == 0;
+}
+
+/**
+ * viv_helper_terminate:
+ * @uuid: a machine's UUID
+ * @pid: the process that viv_helper_probe() said holds its lock
+ * @error: return location for a #VIV_MACHINE_ERROR
+ *
+ * Asks a helper that cannot be reached on its socket to end (SIGTERM: it
+ * stops the machine and ends as on PowerOff), and waits until it has
+ * released the machine's lock. Only a process that still holds this
+ * machine's lock, wrote @pid in it and is a vivarium-vmm gets the signal:
+ * a pid seen a moment ago may be another process by now. Blocks: call it
+ * from a worker thread.
+ *
+ * Returns: %TRUE once the helper has ended, or was gone already
+ */
+gboolean
+viv_helper_terminate (const char  *uuid,
+                      GPid         pid,
+                      GError     **error)
+{
   g_autofree char *lock_path = NULL;
-  g_autofree char *socket_path = NULL;
-  g_autofree char *contents = NULL;
   struct stat st;
+  GPid holder;
+  gint64 deadline;
 
   g_return_val_if_fail (uuid != NULL, FALSE);
 
-  if (pid != NULL)
-    *pid = 0;
-
   lock_path = viv_helper_lock_path (uuid);
-  socket_path = viv_helper_socket_path (uuid);
-  if (stat (lock_path, &st) < 0 || !g_file_test (socket_path, G_FILE_TEST_EXISTS))
-    return FALSE;
-  if (!flock_is_held (st.st_dev, st.st_ino))
-    return FALSE;
+  if (stat (lock_path, &st) < 0 || !flock_holder (st.st_dev, st.st_ino, &holder))
+    return TRUE;   /* it ended meanwhile */
 
-  if (pid != NULL && g_file_get_contents (lock_path, &contents, NULL, NULL))
-    *pid = (GPid) g_ascii_strtoll (contents, NULL, 10);
-  return TRUE;
+  if (pid <= 0 || holder != pid || lock_file_pid (lock_path) != pid ||
+      !viv_helper_is_helper_process (pid))
+    {
+      g_set_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED,
+                   /* Translators: %d is a process id */
+                   _("Process %d, which holds the machine’s lock, is not a helper "
+                     "(vivarium-vmm) of this machine: it was left alone."),
+                   (int) pid);
+      return FALSE;
+    }
+
+  g_debug ("sending SIGTERM to the unreachable helper of %s, process %d", uuid, (int) pid);
+  if (kill (pid, SIGTERM) < 0 && errno != ESRCH)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED,
+                   /* Translators: %d is a process id, %s the reason */
+                   _("Could not stop the machine’s helper process %d: %s"),
+                   (int) pid, g_strerror (saved_errno));
+      return FALSE;
+    }
+
+  /* It flushes the disks and ends; the lock goes with it. */
+  deadline = g_get_monotonic_time () + TERMINATE_TIMEOUT_S * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    {
+      if (stat (lock_path, &st) < 0 || !flock_holder (st.st_dev, st.st_ino, &holder) ||
+          holder != pid)
+        return TRUE;
+      g_usleep (TERMINATE_POLL_MS * 1000);
+    }
+
+  g_set_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED,
+               /* Translators: %d is a process id, the second %d a number of seconds */
+               _("The machine’s helper process %d did not stop within %d seconds."),
+               (int) pid, TERMINATE_TIMEOUT_S);
+  return FALSE;
 }
 
 /**

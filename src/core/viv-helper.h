@@ -17,6 +17,14 @@ G_BEGIN_DECLS
 /* vivarium-vmm's exit status when another helper runs the machine already */
 #define VIV_HELPER_EXIT_RUNNING 4
 
+/* What the machine's lock and socket in $XDG_RUNTIME_DIR/vivarium say */
+typedef enum
+{
+  VIV_HELPER_ABSENT,      /* no process holds the machine's lock */
+  VIV_HELPER_PRESENT,     /* a process holds it, and its socket is there */
+  VIV_HELPER_NO_SOCKET,   /* a process holds it, but there is no socket */
+} VivHelperPresence;
+
 #define VIV_TYPE_HELPER (viv_helper_get_type ())
 G_DECLARE_FINAL_TYPE (VivHelper, viv_helper, VIV, HELPER, GObject)
 
@@ -25,6 +33,12 @@ char            *viv_helper_socket_path      (const char    *uuid);
 char            *viv_helper_lock_path        (const char    *uuid);
 gboolean         viv_helper_is_running       (const char    *uuid,
                                               GPid          *pid);
+VivHelperPresence viv_helper_probe         (const char    *uuid,
+                                              GPid          *pid);
+gboolean         viv_helper_is_helper_process (GPid          pid);
+gboolean         viv_helper_terminate        (const char    *uuid,
+                                              GPid           pid,
+                                              GError       **error);
 char            *viv_helper_read_log         (const char    *machine_dir,
                                               gsize          max_bytes,
                                               GError       **error);

@@ -20,7 +20,11 @@
  *
  * Another process (another Vivarium, a script) may add or remove folders:
  * a monitor on the machines folder notices, and each machine watches its
- * own machine.json.
+ * own machine.json. Helpers come and go in the runtime folder
+ * ($XDG_RUNTIME_DIR/vivarium: <uuid>.lock and <uuid>.sock): a monitor there
+ * has the machine look again (viv_machine_check_helper()), so that a helper
+ * another Vivarium or a terminal started is followed at once, and one whose
+ * socket is gone shows as unreachable rather than "Off".
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -62,6 +66,7 @@ struct _VivLibrary
   GHashTable   *deleted;    /* folder name → VivMachine*, in .deleted */
   GFile        *machines_file;
   GFileMonitor *monitor;
+  GFileMonitor *runtime_monitor;  /* $XDG_RUNTIME_DIR/vivarium */
   GCancellable *cancellable;
   gboolean      loaded;
   VivFileReplaceHook replace_hook;  /* tests only; every machine gets it */
@@ -219,18 +224,6 @@ remove_entry (VivLibrary *self,
   return machine;
 }
 
-static void
-on_attached (GObject      *object,
-             GAsyncResult *result,
-             gpointer      user_data G_GNUC_UNUSED)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (!viv_machine_attach_finish (VIV_MACHINE (object), result, &error))
-    g_debug ("cannot follow the helper of %s: %s",
-             viv_machine_get_uuid (VIV_MACHINE (object)), error->message);
-}
-
 /* --- reading folders (in worker threads) ------------------------------------------------ */
 
 typedef struct
@@ -285,7 +278,7 @@ read_folder (const char *machines_dir,
 
   found->thumbnail = viv_machine_read_thumbnail (found->directory);
 
-  found->running = viv_helper_is_running (folder, NULL);
+  found->running = viv_helper_probe (folder, NULL) != VIV_HELPER_ABSENT;
   return found;
 }
 
@@ -525,9 +518,9 @@ add_found (VivLibrary *self,
   if (added > 0)
     g_list_model_items_changed (G_LIST_MODEL (self), 0, 0, added);
 
-  /* Machines whose helpers run: the app was restarted. */
+  /* Machines whose helpers run: the app was restarted, or another runs them */
   for (guint i = 0; i < running->len; i++)
-    viv_machine_attach_async (running->pdata[i], self->cancellable, on_attached, NULL);
+    viv_machine_check_helper (running->pdata[i]);
 }
 
 /* --- the machines folder changed ---------------------------------------------------- */
@@ -577,7 +570,7 @@ on_folder_synced (GObject      *object,
        * now that the machine watches it. */
       viv_machine_reload_async (machine, self->cancellable, NULL, NULL);
       if (found->running)
-        viv_machine_attach_async (machine, self->cancellable, on_attached, NULL);
+        viv_machine_check_helper (machine);
     }
 
   found_free (found);
@@ -636,6 +629,63 @@ on_monitor_changed (GFileMonitor      *monitor G_GNUC_UNUSED,
     default:
       break;
     }
+}
+
+/* --- the runtime folder changed ---------------------------------------------------- */
+
+/* A helper took or released a machine's lock, or made or lost its socket */
+static void
+on_runtime_changed (GFileMonitor      *monitor G_GNUC_UNUSED,
+                    GFile             *file,
+                    GFile             *other_file,
+                    GFileMonitorEvent  event,
+                    VivLibrary        *self)
+{
+  GFile *files[] = { file, other_file };
+
+  if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED)
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *name = files[i] != NULL ? g_file_get_basename (files[i]) : NULL;
+      g_autofree char *uuid = NULL;
+      VivMachine *machine;
+
+      if (name == NULL)
+        continue;
+      if (g_str_has_suffix (name, ".lock"))
+        uuid = g_strndup (name, strlen (name) - strlen (".lock"));
+      else if (g_str_has_suffix (name, ".sock"))
+        uuid = g_strndup (name, strlen (name) - strlen (".sock"));
+      else
+        continue;
+      machine = viv_library_find (self, uuid);
+      if (machine != NULL)
+        viv_machine_check_helper (machine);
+    }
+}
+
+static void
+watch_runtime_folder (VivLibrary *self)
+{
+  g_autofree char *dir = g_build_filename (g_get_user_runtime_dir (), "vivarium", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (dir);
+  g_autoptr(GError) error = NULL;
+
+  /* As the helpers make it: private. It must exist to be watched. */
+  if (!viv_file_make_private_dir (dir, &error))
+    {
+      g_warning ("Cannot watch %s: %s", dir, error->message);
+      return;
+    }
+  self->runtime_monitor = g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL,
+                                                    &error);
+  if (self->runtime_monitor == NULL)
+    {
+      g_warning ("Cannot watch %s: %s", dir, error->message);
+      return;
+    }
+  g_signal_connect (self->runtime_monitor, "changed", G_CALLBACK (on_runtime_changed), self);
 }
 
 /* --- public API ---------------------------------------------------------------------- */
@@ -742,7 +792,8 @@ on_loaded (GObject      *object,
  *
  * Reads every machine folder in a worker thread and adds the machines in
  * one items-changed; machines whose helpers run are then followed again
- * (viv_machine_attach_async()). Deletes left over from an earlier run are
+ * (viv_machine_check_helper()), and the runtime folder is watched for
+ * helpers that start or end later. Deletes left over from an earlier run are
  * moved to the trash first, and staging folders of creations that did not
  * finish removed. From then on the library follows changes made
  * by other processes. Loading again adds the machines not in the list yet.
@@ -787,6 +838,7 @@ viv_library_load_async (VivLibrary          *self,
         g_signal_connect (self->monitor, "changed", G_CALLBACK (on_monitor_changed), self);
       else
         g_warning ("Cannot watch %s: %s", self->machines_dir, error->message);
+      watch_runtime_folder (self);
     }
 
   data = g_new0 (LoadData, 1);
@@ -924,7 +976,7 @@ viv_library_delete_machine (VivLibrary  *self,
   g_return_val_if_fail (entry != NULL && entry->machine == machine, FALSE);
 
   /* Ours, or one that another Vivarium (or a terminal) runs */
-  if (viv_machine_is_active (machine) || viv_helper_is_running (folder, NULL))
+  if (viv_machine_is_active (machine) || viv_helper_probe (folder, NULL) != VIV_HELPER_ABSENT)
     {
       g_set_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE,
                    /* Translators: %s is a machine’s name */
@@ -1177,6 +1229,12 @@ viv_library_dispose (GObject *object)
       g_signal_handlers_disconnect_by_data (self->monitor, self);
       g_file_monitor_cancel (self->monitor);
       g_clear_object (&self->monitor);
+    }
+  if (self->runtime_monitor != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->runtime_monitor, self);
+      g_file_monitor_cancel (self->runtime_monitor);
+      g_clear_object (&self->runtime_monitor);
     }
 
   /* The app is going away: the deletes it made are final now. */

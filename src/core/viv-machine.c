@@ -29,6 +29,8 @@
 #define RELOAD_DELAY_MS   50
 #define THUMBNAIL_NAME    "thumbnail.png"
 #define WRONG_STATE_ERROR "org.vivarium.Vmm1.Error.WrongState"
+#define SOCKET_GRACE_MS   2000   /* a helper makes its socket just after its lock */
+#define UNREACHABLE_POLL_S 1     /* how often an unreachable helper is looked at again */
 
 struct _VivMachine
 {
@@ -53,6 +55,15 @@ struct _VivMachine
   GPtrArray        *start_tasks;     /* waiting for the machine to run */
   GPtrArray        *restart_tasks;   /* waiting for the last helper to go */
 
+  /* A helper found in the runtime folder (see viv_machine_check_helper()) */
+  GPid              helper_pid;      /* the unreachable helper's, from its lock */
+  gboolean          checking;        /* a probe or an attach is under way */
+  gboolean          check_again;     /* something changed meanwhile */
+  gboolean          attach_failed;   /* the last attach failed: probe once more */
+  gboolean          socket_grace_over;
+  guint             socket_grace_id; /* a lock without a socket: wait for it */
+  guint             unreachable_poll_id;
+
   GCancellable     *cancellable;     /* reloads; cancelled on dispose */
   GFileMonitor     *monitor;         /* the machine's folder */
   guint             reload_config_id;
@@ -75,7 +86,8 @@ G_DEFINE_ENUM_TYPE (VivMachineState, viv_machine_state,
   G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_PAUSED, "paused"),
   G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_SHUTTING_DOWN, "shutting-down"),
   G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_CRASHED, "crashed"),
-  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_BROKEN, "broken"))
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_BROKEN, "broken"),
+  G_DEFINE_ENUM_VALUE (VIV_MACHINE_STATE_UNREACHABLE, "unreachable"))
 
 G_DEFINE_QUARK (viv-machine-error-quark, viv_machine_error)
 
@@ -101,6 +113,10 @@ viv_machine_state_to_string (VivMachineState state)
     case VIV_MACHINE_STATE_BROKEN:
       /* Translators: the state of a machine whose machine.json cannot be used */
       return C_("machine state", "Broken");
+    case VIV_MACHINE_STATE_UNREACHABLE:
+      /* Translators: the state of a machine whose helper process runs but
+       * does not answer */
+      return C_("machine state", "Not Responding");
     default:
       g_return_val_if_reached (NULL);
     }
@@ -120,6 +136,7 @@ enum {
   PROP_UPTIME,
   PROP_PENDING_CHANGES,
   PROP_DISK_PROBLEM,
+  PROP_HELPER_PID,
   N_PROPS
 };
 
@@ -133,6 +150,12 @@ enum {
 static guint signals[N_SIGNALS];
 
 static void schedule_reload_config (VivMachine *self);
+static void set_helper_pid         (VivMachine *self,
+                                    GPid        pid);
+static void terminate_unreachable  (VivMachine          *self,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data);
 
 /* --- setters ------------------------------------------------------------------ */
 
@@ -278,7 +301,7 @@ set_config (VivMachine       *self,
     }
 
   set_string (self, &self->broken_reason, config != NULL ? NULL : reason, PROP_BROKEN_REASON);
-  if (self->helper == NULL)
+  if (self->helper == NULL && self->state != VIV_MACHINE_STATE_UNREACHABLE)
     {
       if (config == NULL)
         set_state (self, VIV_MACHINE_STATE_BROKEN);
@@ -540,6 +563,7 @@ adopt_helper (VivMachine *self,
   /* a new run: what the last start failed on is past */
   self->start_failure = VIV_MACHINE_START_FAILURE_NONE;
   self->helper = g_object_ref (helper);
+  set_helper_pid (self, 0);
   g_signal_connect (helper, "notify::state", G_CALLBACK (on_helper_notify_state), self);
   g_signal_connect (helper, "notify::uptime", G_CALLBACK (on_helper_notify_uptime), self);
   g_signal_connect (helper, "notify::connected", G_CALLBACK (on_helper_notify_connected), self);
@@ -884,6 +908,15 @@ viv_machine_start_async (VivMachine          *self,
                                self->folder_name, self->broken_reason);
       return;
     }
+  if (self->helper == NULL && self->state == VIV_MACHINE_STATE_UNREACHABLE)
+    {
+      g_task_return_new_error (task, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE,
+                               /* Translators: %s is a machine’s name, %d a process id */
+                               _("“%s” is running already, but its helper process (%d) does "
+                                 "not answer. Force it off first."),
+                               viv_machine_get_name (self), (int) self->helper_pid);
+      return;
+    }
   if (self->helper != NULL)
     {
       VivMachineState state = viv_helper_get_state (self->helper);
@@ -1023,6 +1056,291 @@ viv_machine_attach_finish (VivMachine    *self,
                         FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* --- a helper found in the runtime folder ------------------------------------------ */
+
+/* A helper the machine does not follow yet may run it: another Vivarium
+ * started it, or someone did from a terminal, or this app was restarted.
+ * The library calls viv_machine_check_helper() when it loads and whenever
+ * the runtime folder changes; the machine then probes the lock and socket
+ * (in a worker thread) and attaches to the helper it finds. A helper that
+ * holds the lock but cannot be reached (its socket was removed, or does not
+ * answer) makes the machine UNREACHABLE, with the helper's pid, so that it
+ * is not shown as "Off" and can be forced off (SIGTERM). Its end is not
+ * something the runtime folder's monitor sees (a lock released when a
+ * process exits changes no file), so an UNREACHABLE machine looks again
+ * every UNREACHABLE_POLL_S. */
+
+typedef struct
+{
+  VivHelperPresence presence;
+  GPid              pid;
+} Probe;
+
+static void
+set_helper_pid (VivMachine *self,
+                GPid        pid)
+{
+  if (self->helper_pid == pid)
+    return;
+  self->helper_pid = pid;
+  notify (self, PROP_HELPER_PID);
+}
+
+static gboolean
+on_unreachable_poll (gpointer data)
+{
+  VivMachine *self = data;
+
+  if (self->state != VIV_MACHINE_STATE_UNREACHABLE || self->helper != NULL)
+    {
+      self->unreachable_poll_id = 0;
+      return G_SOURCE_REMOVE;
+    }
+  viv_machine_check_helper (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+set_unreachable (VivMachine *self,
+                 GPid        pid)
+{
+  if (self->state != VIV_MACHINE_STATE_UNREACHABLE || self->helper_pid != pid)
+    g_message ("the helper of “%s” (process %d) holds its lock but cannot be reached",
+               viv_machine_get_name (self), (int) pid);
+  g_object_freeze_notify (G_OBJECT (self));
+  set_helper_pid (self, pid);
+  set_state (self, VIV_MACHINE_STATE_UNREACHABLE);
+  g_object_thaw_notify (G_OBJECT (self));
+  if (self->unreachable_poll_id == 0)
+    self->unreachable_poll_id = g_timeout_add_seconds (UNREACHABLE_POLL_S, on_unreachable_poll,
+                                                       self);
+}
+
+static void
+leave_unreachable (VivMachine *self)
+{
+  if (self->state != VIV_MACHINE_STATE_UNREACHABLE)
+    return;
+  g_object_freeze_notify (G_OBJECT (self));
+  set_helper_pid (self, 0);
+  set_state (self, self->config == NULL ? VIV_MACHINE_STATE_BROKEN : VIV_MACHINE_STATE_STOPPED);
+  g_object_thaw_notify (G_OBJECT (self));
+  g_clear_handle_id (&self->unreachable_poll_id, g_source_remove);
+}
+
+static void
+probe_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data G_GNUC_UNUSED,
+              GCancellable *cancellable G_GNUC_UNUSED)
+{
+  VivMachine *self = source_object;
+  Probe *probe = g_new0 (Probe, 1);
+
+  probe->presence = viv_helper_probe (self->uuid, &probe->pid);
+  g_task_return_pointer (task, probe, g_free);
+}
+
+static void probe_begin (VivMachine *self);
+
+static void
+check_done (VivMachine *self)
+{
+  self->checking = FALSE;
+  if (self->check_again)
+    {
+      self->check_again = FALSE;
+      viv_machine_check_helper (self);
+    }
+}
+
+static gboolean
+on_socket_grace_over (gpointer data)
+{
+  VivMachine *self = data;
+
+  self->socket_grace_id = 0;
+  self->socket_grace_over = TRUE;
+  viv_machine_check_helper (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_check_attached (GObject      *object G_GNUC_UNUSED,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(VivMachine) self = user_data;
+  g_autoptr(VivHelper) helper = NULL;
+  g_autoptr(GError) error = NULL;
+
+  helper = viv_helper_attach_finish (result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (helper != NULL)
+    {
+      if (self->helper == NULL)
+        adopt_helper (self, helper);
+      else
+        viv_helper_detach (helper);
+      check_done (self);
+      return;
+    }
+
+  /* It may have ended meanwhile: look again before saying it is unreachable */
+  g_debug ("cannot attach to the helper of %s: %s", self->uuid, error->message);
+  self->attach_failed = TRUE;
+  probe_begin (self);
+}
+
+static void
+on_probed (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data G_GNUC_UNUSED)
+{
+  VivMachine *self = VIV_MACHINE (object);
+  g_autofree Probe *probe = g_task_propagate_pointer (G_TASK (result), NULL);
+  gboolean attach_failed = self->attach_failed;
+
+  if (probe == NULL)   /* cancelled: the machine is going */
+    return;
+
+  self->attach_failed = FALSE;
+  if (self->helper != NULL)
+    {
+      /* started or attached meanwhile: it follows its own helper */
+      check_done (self);
+      return;
+    }
+
+  switch (probe->presence)
+    {
+    case VIV_HELPER_PRESENT:
+      if (attach_failed)
+        {
+          set_unreachable (self, probe->pid);
+          break;
+        }
+      viv_helper_attach_async (self->directory, self->uuid, self->cancellable,
+                               on_check_attached, g_object_ref (self));
+      return;
+
+    case VIV_HELPER_NO_SOCKET:
+      /* A helper makes its socket just after taking its lock */
+      if (self->state == VIV_MACHINE_STATE_UNREACHABLE || self->socket_grace_over)
+        set_unreachable (self, probe->pid);
+      else if (self->socket_grace_id == 0)
+        self->socket_grace_id = g_timeout_add (SOCKET_GRACE_MS, on_socket_grace_over, self);
+      break;
+
+    case VIV_HELPER_ABSENT:
+    default:
+      leave_unreachable (self);
+      break;
+    }
+
+  self->socket_grace_over = FALSE;
+  check_done (self);
+}
+
+static void
+probe_begin (VivMachine *self)
+{
+  g_autoptr(GTask) task = g_task_new (self, self->cancellable, on_probed, NULL);
+
+  self->checking = TRUE;
+  g_task_set_source_tag (task, probe_begin);
+  g_task_run_in_thread (task, probe_thread);
+}
+
+/**
+ * viv_machine_check_helper:
+ * @self: a machine
+ *
+ * Looks in the runtime folder for a helper that runs the machine, when the
+ * machine follows none: one that answers is followed (as by
+ * viv_machine_attach_async()); one that holds the machine's lock but does
+ * not answer makes the machine UNREACHABLE; when none runs it any more, an
+ * UNREACHABLE machine is off again. VivLibrary calls this when it loads and
+ * when the runtime folder changes.
+ */
+void
+viv_machine_check_helper (VivMachine *self)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  if (self->helper != NULL)
+    return;
+  if (self->checking)
+    {
+      self->check_again = TRUE;
+      return;
+    }
+  probe_begin (self);
+}
+
+/* The pid of the helper that runs the machine but cannot be reached (the
+ * state is UNREACHABLE); 0 otherwise */
+GPid
+viv_machine_get_helper_pid (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), 0);
+
+  return self->helper_pid;
+}
+
+static void
+terminate_thread (GTask        *task,
+                  gpointer      source_object,
+                  gpointer      task_data,
+                  GCancellable *cancellable G_GNUC_UNUSED)
+{
+  VivMachine *self = source_object;
+  GError *error = NULL;
+
+  if (viv_helper_terminate (self->uuid, GPOINTER_TO_INT (task_data), &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+on_terminated (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  VivMachine *self = VIV_MACHINE (object);
+  g_autoptr(GTask) outer = user_data;
+  GError *error = NULL;
+
+  /* Whatever happened, the runtime folder says what runs now */
+  viv_machine_check_helper (self);
+  if (g_task_propagate_boolean (G_TASK (result), &error))
+    g_task_return_boolean (outer, TRUE);
+  else
+    g_task_return_error (outer, error);
+}
+
+/* Force Off for an UNREACHABLE machine: SIGTERM to its helper, which ends
+ * as on PowerOff; completes once the helper is gone */
+static void
+terminate_unreachable (VivMachine          *self,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  g_autoptr(GTask) outer = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GTask) task = NULL;
+
+  g_task_set_source_tag (outer, viv_machine_force_off_async);
+  /* Not cancelled with the window: a signal sent is sent, and the state
+   * must follow it */
+  task = g_task_new (self, NULL, on_terminated, g_steal_pointer (&outer));
+  g_task_set_source_tag (task, terminate_unreachable);
+  g_task_set_task_data (task, GINT_TO_POINTER (self->helper_pid), NULL);
+  g_task_run_in_thread (task, terminate_thread);
 }
 
 /* --- calls to a running helper ---------------------------------------------------------- */
@@ -1178,6 +1496,11 @@ viv_machine_force_off_async (VivMachine          *self,
 {
   g_return_if_fail (VIV_IS_MACHINE (self));
 
+  if (self->helper == NULL && self->state == VIV_MACHINE_STATE_UNREACHABLE)
+    {
+      terminate_unreachable (self, cancellable, callback, user_data);
+      return;
+    }
   call_helper (self, "PowerOff", viv_machine_force_off_async, cancellable, callback,
                user_data);
 }
@@ -1999,6 +2322,8 @@ viv_machine_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->reload_config_id, g_source_remove);
   g_clear_handle_id (&self->reload_thumbnail_id, g_source_remove);
+  g_clear_handle_id (&self->socket_grace_id, g_source_remove);
+  g_clear_handle_id (&self->unreachable_poll_id, g_source_remove);
   if (self->monitor != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->monitor, self);
@@ -2088,6 +2413,10 @@ viv_machine_get_property (GObject    *object,
       g_value_set_boolean (value, self->pending_changes);
       break;
 
+    case PROP_HELPER_PID:
+      g_value_set_int (value, self->helper_pid);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -2126,6 +2455,8 @@ viv_machine_class_init (VivMachineClass *klass)
     g_param_spec_uint64 ("uptime", NULL, NULL, 0, G_MAXUINT64, 0, flags);
   properties[PROP_PENDING_CHANGES] =
     g_param_spec_boolean ("pending-changes", NULL, NULL, FALSE, flags);
+  properties[PROP_HELPER_PID] =
+    g_param_spec_int ("helper-pid", NULL, NULL, 0, G_MAXINT, 0, flags);
 
   properties[PROP_DISK_PROBLEM] =
     g_param_spec_string ("disk-problem", NULL, NULL, NULL, flags);

@@ -22,6 +22,7 @@ typedef enum
   VIV_MACHINE_STATE_SHUTTING_DOWN,
   VIV_MACHINE_STATE_CRASHED,        /* see the error-message property */
   VIV_MACHINE_STATE_BROKEN,         /* machine.json cannot be used: see broken-reason */
+  VIV_MACHINE_STATE_UNREACHABLE,    /* a helper runs it but does not answer: see helper-pid */
 } VivMachineState;
 
 #define VIV_TYPE_MACHINE_STATE (viv_machine_state_get_type ())
@@ -76,6 +77,8 @@ GBytes                 *viv_machine_get_thumbnail       (VivMachine             
 guint64                 viv_machine_get_uptime          (VivMachine              *self);
 gboolean                viv_machine_get_pending_changes (VivMachine              *self);
 gboolean                viv_machine_is_active           (VivMachine              *self);
+GPid                    viv_machine_get_helper_pid      (VivMachine              *self);
+void                    viv_machine_check_helper        (VivMachine              *self);
 gboolean                viv_machine_can_start_yet       (VivMachine              *self);
 const char             *viv_machine_get_cannot_start_reason (VivMachine           *self);
 gboolean                viv_machine_check_name          (const char              *name,

@@ -1237,6 +1237,104 @@ test_force_off (Fixture       *f,
   g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_STOPPED);
 }
 
+/* Whether MENU (a machine's menu) has an item for ACTION */
+static gboolean
+menu_has_action (GMenuModel *menu,
+                 const char *action)
+{
+  for (int i = 0; i < g_menu_model_get_n_items (menu); i++)
+    {
+      g_autoptr(GMenuModel) section = g_menu_model_get_item_link (menu, i, G_MENU_LINK_SECTION);
+      g_autofree char *name = NULL;
+
+      if (section != NULL && menu_has_action (section, action))
+        return TRUE;
+      if (g_menu_model_get_item_attribute (menu, i, G_MENU_ATTRIBUTE_ACTION, "s", &name) &&
+          g_strcmp0 (name, action) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A helper that runs the machine but cannot be reached (its socket gone):
+ * not "Off", with its pid, and Force Off from the tile's menu, the key and
+ * the page's button ends it */
+static void
+test_unreachable (Fixture       *f,
+                  gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GMenuModel) menu = NULL;
+  g_autofree char *pid_text = NULL;
+  VivMachinePage *page;
+  AdwMessageDialog *dialog;
+  GtkWidget *button;
+  GtkWidget *focus;
+  GPid pid;
+
+  process = viv_test_unreachable_helper_new (f->plain, FALSE, &pid);
+  pid_text = g_strdup_printf ("process %d", (int) pid);
+  WAIT_UNTIL (g_strcmp0 (tile_state (f, f->plain), C_("machine state", "Not Responding")) == 0,
+              TIMEOUT_MS);
+  g_assert_cmpstr (tile_state (f, f->plain), ==, C_("machine state", "Not Responding"));
+  g_assert_cmpint (viv_machine_get_helper_pid (f->plain), ==, pid);
+  shoot (GTK_WIDGET (f->window), "collection-unreachable");
+
+  /* The tile's menu (Menu key) offers Force Off, and no Start */
+  menu = viv_machine_menu_new (f->plain, TRUE);
+  g_assert_true (menu_has_action (menu, "win.force-off-machine"));
+  g_assert_false (menu_has_action (menu, "win.start-machine"));
+
+  /* The page says why, with the pid, and offers Force Off */
+  g_assert_true (activate (f, "win.open-machine", f->plain));
+  page = viv_window_get_machine_page (f->window);
+  WAIT_UNTIL (g_strcmp0 (viv_machine_page_get_content (page), "problem") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "problem");
+  g_assert_nonnull (viv_test_find_widget (GTK_WIDGET (page), ADW_TYPE_STATUS_PAGE,
+                                          _("The Machine Cannot Be Reached")));
+  WAIT_UNTIL (label_contains (GTK_WIDGET (page), pid_text), TIMEOUT_MS);
+  g_assert_true (label_contains (GTK_WIDGET (page), pid_text));
+  button = viv_test_find_widget (GTK_WIDGET (page), GTK_TYPE_BUTTON, _("_Force Off…"));
+  g_assert_nonnull (button);
+  g_assert_true (gtk_widget_get_mapped (button));
+  g_assert_cmpstr (gtk_actionable_get_action_name (GTK_ACTIONABLE (button)), ==,
+                   "machine.force-off");
+  g_assert_true (gtk_button_get_use_underline (GTK_BUTTON (button)));
+
+  /* The keyboard gets there: the page's content takes the focus, and the
+   * button takes it from there (Tab, or its mnemonic) */
+  viv_machine_page_focus_content (page);
+  frames (f, 3);
+  focus = gtk_root_get_focus (GTK_ROOT (f->window));
+  g_assert_nonnull (focus);
+  g_assert_true (gtk_widget_is_ancestor (focus, gtk_widget_get_parent (button)));
+  g_assert_true (gtk_widget_is_sensitive (button));
+  g_assert_true (gtk_widget_grab_focus (button));
+  shoot (GTK_WIDGET (f->window), "machine-page-unreachable");
+
+  /* Cancel: it runs on */
+  gtk_widget_activate (button);
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  g_assert_true (strstr (adw_message_dialog_get_body (dialog), pid_text) != NULL);
+  shoot (GTK_WIDGET (dialog), "force-off-unreachable-dialog");
+  click_response (dialog, _("_Cancel"));
+  frames (f, 3);
+  g_assert_cmpint (viv_machine_get_state (f->plain), ==, VIV_MACHINE_STATE_UNREACHABLE);
+  g_assert_cmpint (kill (pid, 0), ==, 0);
+
+  /* Force Off: the process ends, the machine is off */
+  gtk_widget_activate (button);
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  click_response (dialog, _("_Force Off"));
+  WAIT_UNTIL (viv_machine_get_state (f->plain) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->plain), ==, VIV_MACHINE_STATE_STOPPED);
+  g_assert_true (g_subprocess_wait (process, NULL, NULL));
+  g_assert_true (g_subprocess_get_if_exited (process));
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+  WAIT_UNTIL (g_strcmp0 (viv_machine_page_get_content (page), "off") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_page_get_content (page), ==, "off");
+}
+
 static void
 test_crash (Fixture       *f,
             gconstpointer  data G_GNUC_UNUSED)
@@ -1469,6 +1567,7 @@ main (int   argc,
   ADD ("console-silent", test_console_silent);
   ADD ("force-off", test_force_off);
   ADD ("disk-error", test_disk_error);
+  ADD ("unreachable", test_unreachable);
   ADD ("crash", test_crash);
   ADD ("start-refused", test_start_refused);
   ADD ("close-running", test_close_running);

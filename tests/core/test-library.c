@@ -10,7 +10,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include <gtk/gtk.h>
 
 #include "viv-file.h"
+#include "viv-helper.h"
 #include "viv-library.h"
 #include "viv-machine.h"
 #include "viv-test-util.h"
@@ -1581,6 +1584,223 @@ test_running_changes (Fixture       *f,
   g_assert_no_error (error);
 }
 
+/* --- helpers found in the runtime folder ------------------------------------------- */
+
+/* Waits for a subprocess to end; its exit status (or -1 if it did not exit) */
+static int
+wait_exit (GSubprocess *process)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_subprocess_wait_async (process, NULL, viv_test_store_result, &result);
+  g_assert_true (g_subprocess_wait_finish (process, viv_test_wait_result (&result), NULL));
+  return g_subprocess_get_if_exited (process) ? g_subprocess_get_exit_status (process) : -1;
+}
+
+/* A helper started elsewhere (another Vivarium, a terminal) is followed as
+ * soon as it appears, not only when the library loads */
+static void
+test_helper_appears (Fixture       *f,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachine *machine = create (f, plain_config ("Started Elsewhere"));
+  VivTestFakeHelper *helper;
+
+  g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_STOPPED);
+  helper = viv_test_fake_helper_serve (machine);
+  WAIT_UNTIL (viv_machine_get_state (machine) == VIV_MACHINE_STATE_RUNNING, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_RUNNING);
+  g_assert_true (viv_machine_is_active (machine));
+
+  /* It ends there: the machine is off here */
+  viv_test_fake_helper_free (helper);
+  g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_STOPPED);
+}
+
+/* A helper that holds the lock but cannot be reached is neither "Off" nor
+ * started again; forcing it off ends that process */
+static void
+test_helper_unreachable (Fixture       *f,
+                         gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachine *machine = create (f, plain_config ("Unreachable"));
+  g_autoptr(VivLibrary) second = NULL;
+  VivMachine *there;
+
+  for (guint refuse = 0; refuse <= 1; refuse++)
+    {
+      g_autoptr(GSubprocess) process = NULL;
+      g_autoptr(GError) error = NULL;
+      GPid pid;
+
+      g_test_message ("the helper has %s", refuse ? "a socket that refuses" : "no socket");
+      process = viv_test_unreachable_helper_new (machine, refuse, &pid);
+      WAIT_UNTIL (viv_machine_get_state (machine) == VIV_MACHINE_STATE_UNREACHABLE, TIMEOUT_MS);
+      g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_UNREACHABLE);
+      g_assert_cmpint (viv_machine_get_helper_pid (machine), ==, pid);
+      g_assert_cmpstr (viv_machine_get_state_label (machine), ==,
+                       viv_machine_state_to_string (VIV_MACHINE_STATE_UNREACHABLE));
+      g_assert_false (viv_machine_is_active (machine));
+
+      /* Another app instance sees it the same way when it loads */
+      second = load_library ();
+      there = viv_library_find (second, viv_machine_get_uuid (machine));
+      g_assert_nonnull (there);
+      WAIT_UNTIL (viv_machine_get_state (there) == VIV_MACHINE_STATE_UNREACHABLE, TIMEOUT_MS);
+      g_assert_cmpint (viv_machine_get_state (there), ==, VIV_MACHINE_STATE_UNREACHABLE);
+      g_assert_cmpint (viv_machine_get_helper_pid (there), ==, pid);
+
+      /* Neither started a second time nor deleted under it */
+      g_assert_false (START (machine, &error));
+      g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE);
+      g_clear_error (&error);
+      g_assert_false (viv_library_delete_machine (f->library, machine, &error));
+      g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE);
+      g_clear_error (&error);
+
+      /* Force Off: SIGTERM, which a helper ends on */
+      g_assert_true (FORCE_OFF (machine, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (wait_exit (process), ==, 0);
+      WAIT_UNTIL (viv_machine_get_state (machine) == VIV_MACHINE_STATE_STOPPED &&
+                  viv_machine_get_state (there) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+      g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_STOPPED);
+      g_assert_cmpint (viv_machine_get_state (there), ==, VIV_MACHINE_STATE_STOPPED);
+      g_assert_cmpint (viv_machine_get_helper_pid (machine), ==, 0);
+      stop_all (second);
+      g_clear_object (&second);
+    }
+}
+
+/* A process that holds the lock but is not a vivarium-vmm gets no signal */
+static void
+test_helper_impostor (Fixture       *f,
+                      gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachine *machine = create (f, plain_config ("Impostor"));
+  g_autofree char *lock_path = g_strconcat (runtime_dir, "/vivarium/",
+                                            viv_machine_get_uuid (machine), ".lock", NULL);
+  g_autofree char *lock_dir = g_path_get_dirname (lock_path);
+  g_autofree char *pid_text = g_strdup_printf ("%d\n", (int) getpid ());
+  g_autoptr(GError) error = NULL;
+  int fd;
+
+  g_assert_cmpint (g_mkdir_with_parents (lock_dir, 0700), ==, 0);
+  fd = open (lock_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (flock (fd, LOCK_EX | LOCK_NB), ==, 0);
+  g_assert_cmpint (write (fd, pid_text, strlen (pid_text)), ==, (gssize) strlen (pid_text));
+
+  WAIT_UNTIL (viv_machine_get_state (machine) == VIV_MACHINE_STATE_UNREACHABLE, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_UNREACHABLE);
+  g_assert_cmpint (viv_machine_get_helper_pid (machine), ==, getpid ());
+
+  /* This process is no vivarium-vmm: it is left alone (we are still here) */
+  g_assert_false (FORCE_OFF (machine, &error));
+  g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED);
+  g_test_message ("%s", error->message);
+  g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_UNREACHABLE);
+
+  /* The lock goes: the machine is off */
+  close (fd);
+  WAIT_UNTIL (viv_machine_get_state (machine) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_STOPPED);
+}
+
+/* --- helpers a failed test leaves behind ---------------------------------------------- */
+
+#define LEAVE_HELPER_ARG "--leave-helper-and-abort"
+
+/* The child of test_helpers_reaped(): a test program of its own (its own
+ * folder, since VIV_TEST_ROOT is not passed on) that starts a helper as the
+ * app does (its own session: it outlives us), says its pid and folder, and
+ * fails on an assertion. */
+static int
+leave_helper_and_abort (const char *program)
+{
+  g_autofree char *child_root = viv_test_init_folders (program);
+  g_autofree char *dir = g_build_filename (child_root, "data", "vivarium", "machines",
+                                           "0b5e0b5e-0000-4000-8000-00000000a11e", NULL);
+  g_autoptr(VivHelper) helper = NULL;
+  g_autoptr(GError) error = NULL;
+  GPid pid = 0;
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  helper = viv_helper_spawn (dir, "0b5e0b5e-0000-4000-8000-00000000a11e", &error);
+  g_assert_no_error (error);
+  while (viv_helper_probe ("0b5e0b5e-0000-4000-8000-00000000a11e", &pid) == VIV_HELPER_ABSENT &&
+         g_get_monotonic_time () < deadline)
+    g_usleep (10 * 1000);
+  g_assert_cmpint (pid, >, 0);
+  g_print ("%d %s\n", (int) pid, child_root);
+  fflush (stdout);
+  g_assert_not_reached ();   /* a test failing, with a helper running */
+  return 0;
+}
+
+static gboolean
+helper_alive (GPid pid)
+{
+  return viv_helper_is_helper_process (pid);
+}
+
+/* A test program that aborts with a helper running: the harness ends the
+ * helper, removes the program's folder and notes it for leftover-helpers */
+static void
+test_helpers_reaped (void)
+{
+  const char *fake_vmm = g_getenv ("VIVARIUM_TEST_FAKE_VMM");
+  g_autofree char *leftovers = g_build_filename (root, "leftovers", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) child = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *self_exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *line = NULL;
+  g_auto(GStrv) words = NULL;
+  g_autoptr(GDir) notes = NULL;
+  GPid pid;
+  gboolean gone;
+
+  g_assert_nonnull (fake_vmm);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_unsetenv (launcher, "VIV_TEST_ROOT");
+  g_subprocess_launcher_setenv (launcher, "VIVARIUM_VMM", fake_vmm, TRUE);
+  g_subprocess_launcher_setenv (launcher, "VIVARIUM_TEST_LEFTOVERS", leftovers, TRUE);
+  child = g_subprocess_launcher_spawn (launcher, &error, self_exe, LEAVE_HELPER_ARG, NULL);
+  g_assert_no_error (error);
+
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (child));
+  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  words = g_strsplit (line, " ", 2);
+  g_assert_cmpuint (g_strv_length (words), ==, 2);
+  pid = (GPid) g_ascii_strtoll (words[0], NULL, 10);
+  g_assert_cmpint (pid, >, 0);
+
+  g_assert_true (g_subprocess_wait (child, NULL, NULL));
+  g_assert_true (g_subprocess_get_if_signaled (child));
+  g_assert_cmpint (g_subprocess_get_term_sig (child), ==, SIGABRT);
+
+  /* The helper goes soon after: it is no child of ours to wait for */
+  WAIT_UNTIL (!helper_alive (pid), TIMEOUT_MS);
+  gone = !helper_alive (pid);
+  if (!gone)
+    kill (pid, SIGKILL);   /* not ours to leave either */
+  g_assert_true (gone);
+
+  /* Its folder is swept, and the suite hears of it */
+  WAIT_UNTIL (!g_file_test (words[1], G_FILE_TEST_EXISTS), TIMEOUT_MS);
+  g_assert_false (g_file_test (words[1], G_FILE_TEST_EXISTS));
+  notes = g_dir_open (leftovers, 0, NULL);
+  g_assert_nonnull (notes);
+  g_assert_nonnull (g_dir_read_name (notes));
+  viv_file_remove_tree (leftovers);
+}
+
 /* --- main ----------------------------------------------------------------------------- */
 
 int
@@ -1588,6 +1808,9 @@ main (int   argc,
       char *argv[])
 {
   int status;
+
+  if (argc == 2 && strcmp (argv[1], LEAVE_HELPER_ARG) == 0)
+    return leave_helper_and_abort (argv[0]);
 
   /* A child started by g_test_trap_subprocess() shares its parent's folder */
   root = viv_test_init (&argc, &argv);
@@ -1620,6 +1843,10 @@ main (int   argc,
   ADD ("machine/attach-crash", test_attach_crash);
   ADD ("machine/serial", test_serial);
   ADD ("machine/running-changes", test_running_changes);
+  ADD ("helper/appears", test_helper_appears);
+  ADD ("helper/unreachable", test_helper_unreachable);
+  ADD ("helper/impostor", test_helper_impostor);
+  g_test_add_func ("/library/helper/reaped", test_helpers_reaped);
 
   status = g_test_run ();
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -30,6 +31,9 @@
 
 static gboolean root_inherited;
 
+static void start_reaper (const char *root,
+                          const char *program);
+
 char *
 viv_test_init_folders (const char *program)
 {
@@ -51,6 +55,7 @@ viv_test_init_folders (const char *program)
       root = g_dir_make_tmp (template, NULL);
       g_assert_nonnull (root);
       g_setenv (ROOT_VARIABLE, root, TRUE);
+      start_reaper (root, program);
     }
 
   data_home = g_build_filename (root, "data", NULL);
@@ -326,7 +331,7 @@ on_new_connection (GDBusServer       *server G_GNUC_UNUSED,
 }
 
 VivTestFakeHelper *
-viv_test_fake_helper_new (VivMachine *machine)
+viv_test_fake_helper_serve (VivMachine *machine)
 {
   VivTestFakeHelper *self = g_new0 (VivTestFakeHelper, 1);
   const char *uuid = viv_machine_get_uuid (machine);
@@ -334,7 +339,6 @@ viv_test_fake_helper_new (VivMachine *machine)
   g_autofree char *guid = g_dbus_generate_guid ();
   g_autofree char *escaped = NULL;
   g_autofree char *address = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
 
   g_assert_false (viv_machine_is_active (machine));
@@ -369,6 +373,15 @@ viv_test_fake_helper_new (VivMachine *machine)
   g_assert_no_error (error);
   g_signal_connect (self->server, "new-connection", G_CALLBACK (on_new_connection), self);
   g_dbus_server_start (self->server);
+  return self;
+}
+
+VivTestFakeHelper *
+viv_test_fake_helper_new (VivMachine *machine)
+{
+  VivTestFakeHelper *self = viv_test_fake_helper_serve (machine);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
 
   viv_machine_attach_async (machine, NULL, viv_test_store_result, &result);
   g_assert_true (viv_machine_attach_finish (machine, viv_test_wait_result (&result), &error));
@@ -421,6 +434,195 @@ viv_test_fake_helper_free (VivTestFakeHelper *self)
   g_string_free (self->backlog, TRUE);
   g_object_unref (self->machine);
   g_free (self);
+}
+
+/* --- a helper that cannot be reached ----------------------------------------------- */
+
+GSubprocess *
+viv_test_unreachable_helper_new (VivMachine *machine,
+                                 gboolean    refuse,
+                                 GPid       *pid)
+{
+  const char *program = g_getenv ("VIVARIUM_TEST_FAKE_VMM");
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { program, "--machine", viv_machine_get_directory (machine),
+                         refuse ? "--refuse" : NULL, NULL };
+  GPid holder = 0;
+  gint64 deadline;
+
+  g_assert_nonnull (program);
+  process = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
+  g_assert_no_error (error);
+  *pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (process), NULL, 10);
+
+  /* It runs once it holds the lock, with its pid written there */
+  deadline = g_get_monotonic_time () + STOP_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+  while (g_get_monotonic_time () < deadline)
+    {
+      VivHelperPresence presence = viv_helper_probe (viv_machine_get_uuid (machine), &holder);
+
+      if (presence == (refuse ? VIV_HELPER_PRESENT : VIV_HELPER_NO_SOCKET) && holder == *pid)
+        break;
+      g_usleep (10 * 1000);
+    }
+  g_assert_cmpint (holder, ==, *pid);
+  return g_steal_pointer (&process);
+}
+
+/* --- helpers a test left behind ------------------------------------------------------ */
+
+/* Whether process PID was started with NAME=VALUE in its environment */
+static gboolean
+process_has_env (GPid        pid,
+                 const char *name,
+                 const char *value)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/environ", (int) pid);
+  g_autofree char *wanted = g_strconcat (name, "=", value, NULL);
+  g_autofree char *environ_text = NULL;
+  gsize len;
+
+  if (!g_file_get_contents (path, &environ_text, &len, NULL))
+    return FALSE;
+  for (gsize at = 0; at < len; at += strlen (environ_text + at) + 1)
+    if (strcmp (environ_text + at, wanted) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The vivarium-vmm processes started with NAME=VALUE in their environment:
+ * the helpers of one test program (VIV_TEST_ROOT is its folder) */
+static GArray *
+find_helpers (const char *name,
+              const char *value)
+{
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (GPid));
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *entry;
+
+  while (proc != NULL && (entry = g_dir_read_name (proc)) != NULL)
+    {
+      char *end;
+      long pid = strtol (entry, &end, 10);
+
+      if (*end != '\0' || pid <= 0 || pid == getpid ())
+        continue;
+      if (viv_helper_is_helper_process ((GPid) pid) && process_has_env ((GPid) pid, name, value))
+        {
+          GPid p = (GPid) pid;
+
+          g_array_append_val (pids, p);
+        }
+    }
+  return pids;
+}
+
+static gboolean
+all_gone (GArray *pids)
+{
+  for (guint i = 0; i < pids->len; i++)
+    if (viv_helper_is_helper_process (g_array_index (pids, GPid, i)))
+      return FALSE;
+  return TRUE;
+}
+
+/* Ends the helpers of the test program whose folder is ROOT (SIGTERM, then
+ * SIGKILL), removes ROOT, and notes what it ended in
+ * $VIVARIUM_TEST_LEFTOVERS/PROGRAM-PID for the suite's last test
+ * (leftover-helpers) to report. */
+static void
+sweep (const char *root,
+       const char *program,
+       pid_t       test_pid)
+{
+  g_autoptr(GArray) pids = find_helpers (ROOT_VARIABLE, root);
+  const char *leftovers = g_getenv ("VIVARIUM_TEST_LEFTOVERS");
+  g_autoptr(GString) note = g_string_new (NULL);
+  gint64 deadline;
+
+  for (guint i = 0; i < pids->len; i++)
+    {
+      GPid pid = g_array_index (pids, GPid, i);
+      g_autofree char *cmdline_path = g_strdup_printf ("/proc/%d/cmdline", (int) pid);
+      g_autofree char *cmdline = NULL;
+      gsize len = 0;
+
+      if (g_file_get_contents (cmdline_path, &cmdline, &len, NULL))
+        for (gsize j = 0; j + 1 < len; j++)
+          if (cmdline[j] == '\0')
+            cmdline[j] = ' ';
+      g_string_append_printf (note, "vivarium-vmm process %d (%s)\n", (int) pid,
+                              cmdline != NULL ? cmdline : "?");
+      kill (pid, SIGTERM);
+    }
+
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (!all_gone (pids) && g_get_monotonic_time () < deadline)
+    g_usleep (20 * 1000);
+  for (guint i = 0; i < pids->len; i++)
+    if (viv_helper_is_helper_process (g_array_index (pids, GPid, i)))
+      kill (g_array_index (pids, GPid, i), SIGKILL);
+
+  if (pids->len > 0)
+    {
+      g_autofree char *base = g_path_get_basename (program);
+
+      g_printerr ("# %s (process %d) left %u helper(s) running; ended now:\n%s", base,
+                  (int) test_pid, pids->len, note->str);
+      if (leftovers != NULL && g_mkdir_with_parents (leftovers, 0700) == 0)
+        {
+          g_autofree char *name = g_strdup_printf ("%s-%d", base, (int) test_pid);
+          g_autofree char *path = g_build_filename (leftovers, name, NULL);
+
+          g_file_set_contents (path, note->str, (gssize) note->len, NULL);
+        }
+    }
+
+  if (g_file_test (root, G_FILE_TEST_IS_DIR))
+    viv_file_remove_tree (root);
+}
+
+/* A process of its own that outlives the test program and sweeps its
+ * folder when it ends, however it ends (an assertion's abort, a signal, a
+ * timeout's SIGKILL): helpers are made to outlive the app (their own
+ * session), so nothing else would end them. It waits for the end of a
+ * pipe only the test program holds (close-on-exec: no helper holds it). */
+static void
+start_reaper (const char *root,
+              const char *program)
+{
+  pid_t test_pid = getpid ();
+  int fds[2];
+  pid_t pid;
+
+  g_assert_cmpint (pipe2 (fds, O_CLOEXEC), ==, 0);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid > 0)
+    {
+      close (fds[0]);   /* fds[1] stays open, unused, until the program ends */
+      return;
+    }
+
+  /* Out of the test's process group, which a timeout kills as a whole;
+   * signals meant for the test are not for this */
+  setsid ();
+  signal (SIGINT, SIG_IGN);
+  signal (SIGTERM, SIG_IGN);
+  signal (SIGHUP, SIG_IGN);
+  signal (SIGPIPE, SIG_IGN);
+  close (fds[1]);
+  for (;;)
+    {
+      char c;
+      ssize_t n = read (fds[0], &c, 1);
+
+      if (n == 0 || (n < 0 && errno != EINTR))
+        break;
+    }
+  sweep (root, program, test_pid);
+  _exit (0);
 }
 
 static gboolean private_mounts;

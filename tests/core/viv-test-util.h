@@ -16,7 +16,15 @@ G_BEGIN_DECLS
  * and points XDG_DATA_HOME at ROOT/data and XDG_RUNTIME_DIR at ROOT/run,
  * before anything reads them (GLib caches both); then g_test_init(). A
  * child started by g_test_trap_subprocess() shares its parent's folder.
- * Returns ROOT, for viv_test_finish(). */
+ * Returns ROOT, for viv_test_finish().
+ *
+ * Helpers outlive the app by design, so a test that fails would leave the
+ * ones it started running. A process forked here waits for the program to
+ * end, however it ends, then ends every vivarium-vmm started with the
+ * program's ROOT in its environment, removes ROOT, and notes in
+ * $VIVARIUM_TEST_LEFTOVERS what it had to end: the suite's last test,
+ * leftover-helpers, fails on those notes. A test must still stop what it
+ * started: this is the net under it. */
 char    *viv_test_init           (int         *argc,
                                   char      ***argv);
 
@@ -91,6 +99,11 @@ typedef struct _VivTestFakeHelper VivTestFakeHelper;
  * machine runs */
 VivTestFakeHelper *viv_test_fake_helper_new   (VivMachine        *machine);
 
+/* Serves MACHINE's helper socket as viv_test_fake_helper_new() does, but
+ * does not attach MACHINE: a helper another Vivarium, or a terminal,
+ * started */
+VivTestFakeHelper *viv_test_fake_helper_serve (VivMachine        *machine);
+
 /* Writes TEXT to the guest's serial console, as the guest prints it */
 void               viv_test_fake_helper_print (VivTestFakeHelper *self,
                                                const char        *text);
@@ -108,5 +121,13 @@ void               viv_test_fake_helper_disk_error (VivTestFakeHelper *self,
 void               viv_test_fake_helper_free  (VivTestFakeHelper *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VivTestFakeHelper, viv_test_fake_helper_free)
+
+/* A real process named vivarium-vmm (tests/core/fake-vmm.c) that holds
+ * MACHINE's lock, with its pid (*PID) written there, and cannot be reached:
+ * it has no socket, or (REFUSE) one that refuses connections. It ends with
+ * status 0 on SIGTERM. Returns once it holds the lock. */
+GSubprocess *viv_test_unreachable_helper_new (VivMachine *machine,
+                                              gboolean    refuse,
+                                              GPid       *pid);
 
 G_END_DECLS
