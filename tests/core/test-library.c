@@ -738,6 +738,38 @@ test_replace_hook (Fixture       *f,
   g_assert_cmpuint (writes, ==, 3);
 }
 
+/* Issue 23, item 4: a machine.json that is a FIFO hung the library scan
+ * (and the app at every start); a link to /dev/zero read until memory ran
+ * out. Such machines are listed as broken now, and the scan ends. */
+static void
+test_not_a_file (Fixture       *f G_GNUC_UNUSED,
+                 gconstpointer  data G_GNUC_UNUSED)
+{
+  static const char *const folders[] = {
+    "22222222-2222-4333-8444-555555555555",
+    "33333333-2222-4333-8444-555555555555",
+  };
+  g_autoptr(VivLibrary) library = NULL;
+  g_autofree char *fifo = write_folder (folders[0], "");
+  g_autofree char *zero = write_folder (folders[1], "");
+
+  g_assert_cmpint (g_unlink (fifo), ==, 0);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_assert_cmpint (g_unlink (zero), ==, 0);
+  g_assert_cmpint (symlink ("/dev/zero", zero), ==, 0);
+
+  library = load_library ();
+  for (guint i = 0; i < G_N_ELEMENTS (folders); i++)
+    {
+      VivMachine *machine = viv_library_find (library, folders[i]);
+
+      g_assert_nonnull (machine);
+      g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_BROKEN);
+      g_test_message ("%s", viv_machine_get_broken_reason (machine));
+      g_assert_nonnull (strstr (viv_machine_get_broken_reason (machine), "not a regular file"));
+    }
+}
+
 static void
 test_broken (Fixture       *f,
              gconstpointer  data G_GNUC_UNUSED)
@@ -1829,6 +1861,7 @@ main (int   argc,
   g_test_add_func ("/library/atomic-write", test_atomic_write);
   ADD ("replace-hook", test_replace_hook);
   ADD ("broken", test_broken);
+  ADD ("not-a-file", test_not_a_file);
   ADD ("external-edit", test_external_edit);
   ADD ("external-add-remove", test_external_add_remove);
   ADD ("thumbnail", test_thumbnail);
