@@ -262,6 +262,11 @@ struct client {
   SpiceChannel *inputs;
   gboolean inputs_open;
   guint fds;
+  /* The cursor as the client last saw it */
+  gint cursor_sets, cursor_w, cursor_h, cursor_hot_x, cursor_hot_y;
+  guint8 cursor_first[4];
+  gint cursor_moves, cursor_x, cursor_y;
+  gint cursor_hides;
   const struct screen *screen;  /* what the primary should show */
 };
 
@@ -291,6 +296,42 @@ on_channel_event (SpiceChannel *channel, SpiceChannelEvent event, gpointer data)
 }
 
 static void
+on_cursor_set (SpiceCursorChannel *channel, gint w, gint h, gint hot_x, gint hot_y,
+               gpointer rgba, gpointer data)
+{
+  struct client *c = data;
+
+  (void) channel;
+  c->cursor_sets++;
+  c->cursor_w = w;
+  c->cursor_h = h;
+  c->cursor_hot_x = hot_x;
+  c->cursor_hot_y = hot_y;
+  if (rgba != NULL)
+    memcpy (c->cursor_first, rgba, 4);
+}
+
+static void
+on_cursor_move (SpiceCursorChannel *channel, gint x, gint y, gpointer data)
+{
+  struct client *c = data;
+
+  (void) channel;
+  c->cursor_moves++;
+  c->cursor_x = x;
+  c->cursor_y = y;
+}
+
+static void
+on_cursor_hide (SpiceCursorChannel *channel, gpointer data)
+{
+  struct client *c = data;
+
+  (void) channel;
+  c->cursor_hides++;
+}
+
+static void
 on_channel_new (SpiceSession *session, SpiceChannel *channel, gpointer data)
 {
   struct client *c = data;
@@ -308,6 +349,13 @@ on_channel_new (SpiceSession *session, SpiceChannel *channel, gpointer data)
   else if (SPICE_IS_INPUTS_CHANNEL (channel))
     {
       c->inputs = channel;
+      spice_channel_connect (channel);
+    }
+  else if (SPICE_IS_CURSOR_CHANNEL (channel))
+    {
+      g_signal_connect (channel, "cursor-set", G_CALLBACK (on_cursor_set), c);
+      g_signal_connect (channel, "cursor-move", G_CALLBACK (on_cursor_move), c);
+      g_signal_connect (channel, "cursor-hide", G_CALLBACK (on_cursor_hide), c);
       spice_channel_connect (channel);
     }
 }
@@ -403,6 +451,49 @@ static gboolean
 mouse_mode_client (gpointer data)
 {
   return mouse_mode_is (data, SPICE_MOUSE_MODE_CLIENT);
+}
+
+static gint
+key_modifiers (struct client *c)
+{
+  gint mods = -1;
+
+  g_object_get (c->inputs, "key-modifiers", &mods, NULL);
+  return mods;
+}
+
+static gboolean
+modifiers_caps_num (gpointer data)
+{
+  return key_modifiers (data) == (SPICE_KEYBOARD_MODIFIER_FLAGS_CAPS_LOCK
+                                  | SPICE_KEYBOARD_MODIFIER_FLAGS_NUM_LOCK);
+}
+
+static gboolean
+modifiers_none (gpointer data)
+{
+  return key_modifiers (data) == 0;
+}
+
+static gboolean
+cursor_set_seen (gpointer data)
+{
+  struct client *c = data;
+  return c->cursor_sets > 0 && c->cursor_w == 32;
+}
+
+static gboolean
+cursor_moved (gpointer data)
+{
+  struct client *c = data;
+  return c->cursor_moves > 0 && c->cursor_x == 40 && c->cursor_y == 30;
+}
+
+static gboolean
+cursor_hidden (gpointer data)
+{
+  struct client *c = data;
+  return c->cursor_hides > 0;
 }
 
 /* ---- tests ---- */
@@ -549,6 +640,14 @@ test_tablet_keyboard (void)
     assert_events (&f.sink, buttons, G_N_ELEMENTS (buttons));
   }
 
+  /* The guest's LEDs reach the client */
+  const struct vmm_input_led_listener *leds = vmm_spice_led_listener (f.spice);
+  leds->leds (leds->data, 1u << LED_CAPSL | 1u << LED_NUML);
+  c.screen = NULL;
+  g_assert_true (wait_for (modifiers_caps_num, &c));
+  leds->leds (leds->data, 0);
+  g_assert_true (wait_for (modifiers_none, &c));
+
   client_disconnect (&c);
   fixture_stop (&f);
 }
@@ -581,6 +680,27 @@ test_mouse (void)
       { EV_KEY_EV, BTN_MIDDLE, 0, 0, 0 },
     };
     assert_events (&f.sink, expected, G_N_ELEMENTS (expected));
+  }
+
+  /* The cursor: its image and hot spot, moves, hidden (server mouse mode:
+   * the client draws it where the server says) */
+  {
+    const struct vmm_display_listener *l = vmm_spice_display_listener (f.spice);
+    g_autofree guint8 *pixels = g_malloc (32 * 32 * 4);
+    struct vmm_display_cursor cursor = {
+      .width = 32, .height = 32, .hot_x = 3, .hot_y = 5, .pixels = pixels,
+    };
+    for (unsigned i = 0; i < 32 * 32; i++)
+      memcpy (pixels + i * 4, "\x10\x20\x30\xff", 4);
+    l->set_cursor (l->data, &cursor, 10, 10);
+    g_assert_true (wait_for (cursor_set_seen, &c));
+    g_assert_cmpint (c.cursor_h, ==, 32);
+    g_assert_cmpint (c.cursor_hot_x, ==, 3);
+    g_assert_cmpint (c.cursor_hot_y, ==, 5);
+    l->move_cursor (l->data, 40, 30);
+    g_assert_true (wait_for (cursor_moved, &c));
+    l->set_cursor (l->data, NULL, 0, 0);
+    g_assert_true (wait_for (cursor_hidden, &c));
   }
 
   client_disconnect (&c);
