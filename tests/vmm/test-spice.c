@@ -16,26 +16,9 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "display/keymap.h"
 #include "display/spice.h"
 
 #define WAIT_SECONDS 60
-
-/* Stands in for display/keymap.c (another part of the engine, tested on
- * its own) for the keys used here: what matters here is that the server
- * puts the 0xe0 prefix and the break bit together right */
-uint16_t
-vmm_keymap_from_pc (uint16_t scancode)
-{
-  switch (scancode)
-    {
-    case 0x1e: return KEY_A;
-    case 0x1c: return KEY_ENTER;
-    case 0xe048: return KEY_UP;
-    case 0xe01d: return KEY_RIGHTCTRL;
-    default: return 0;
-    }
-}
 
 /* ---- the fake input sink ---- */
 

@@ -94,8 +94,7 @@ struct vmm_spice {
   char *listen_path;
 
   /* Our thread only: the keyboard's and pointer's state */
-  bool kbd_e0, kbd_e1;
-  unsigned kbd_e1_left;
+  struct vmm_keymap_decoder kbd_decoder;
   uint32_t buttons;
   uint32_t tablet_w, tablet_h;
 
@@ -828,35 +827,11 @@ static void
 kbd_push_scan_freg (SpiceKbdInstance *sin, uint8_t frag)
 {
   struct vmm_spice *spice = SPICE_OF (sin, kbd);
-  uint16_t code;
+  uint16_t key;
+  bool pressed;
 
-  if (spice->kbd_e1)
-    {
-      /* Pause: e1 1d 45 (make), e1 9d c5 (break); the second byte says
-       * nothing more */
-      if (--spice->kbd_e1_left == 0)
-        {
-          spice->kbd_e1 = false;
-          spice->input.key (spice->input.data, KEY_PAUSE, !(frag & 0x80));
-        }
-      return;
-    }
-  if (frag == 0xe0)
-    {
-      spice->kbd_e0 = true;
-      return;
-    }
-  if (frag == 0xe1)
-    {
-      spice->kbd_e1 = true;
-      spice->kbd_e1_left = 2;
-      return;
-    }
-  code = (uint16_t) ((spice->kbd_e0 ? 0xe000 : 0) | (frag & 0x7f));
-  spice->kbd_e0 = false;
-  code = vmm_keymap_from_pc (code);
-  if (code != 0)
-    spice->input.key (spice->input.data, code, !(frag & 0x80));
+  if (vmm_keymap_decode (&spice->kbd_decoder, frag, &key, &pressed))
+    spice->input.key (spice->input.data, key, pressed);
 }
 
 static uint8_t
