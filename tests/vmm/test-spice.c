@@ -405,6 +405,15 @@ primary_shows_screen (gpointer data)
   return TRUE;
 }
 
+static gboolean
+no_primary (gpointer data)
+{
+  struct client *c = data;
+  SpiceDisplayPrimary primary;
+
+  return !spice_display_channel_get_primary (c->display, 0, &primary);
+}
+
 static void
 assert_client_shows (struct client *c, const struct screen *s)
 {
@@ -552,6 +561,16 @@ test_display (void)
 
   /* The same size again: a new surface, all of it new */
   screen_fill (&f.screen, 6, 0, 0, 400, 300);
+  screen_show (&f.screen, f.spice);
+  assert_client_shows (&c, &f.screen);
+
+  /* Nothing (a reset): no primary; then a screen again */
+  {
+    const struct vmm_display_listener *l = vmm_spice_display_listener (f.spice);
+    l->set_surface (l->data, NULL);
+  }
+  g_assert_true (wait_for (no_primary, &c));
+  screen_fill (&f.screen, 7, 0, 0, 400, 300);
   screen_show (&f.screen, f.spice);
   assert_client_shows (&c, &f.screen);
 

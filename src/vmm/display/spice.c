@@ -20,6 +20,7 @@
 #include "display/spice.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <linux/input-event-codes.h>
@@ -558,7 +559,12 @@ surface_job (gpointer data)
     {
       QXLDevSurfaceCreate create = { 0 };
 
-      spice->primary_mem = g_malloc0 ((size_t) w * h * 4);
+      spice->primary_mem = g_try_malloc0 ((size_t) w * h * 4);
+      if (spice->primary_mem == NULL)
+        {
+          vmm_log_warning ("spice: no memory for a %" PRIu32 "×%" PRIu32 " surface", w, h);
+          return G_SOURCE_REMOVE;
+        }
       create.width = w;
       create.height = h;
       create.stride = (int32_t) (w * 4);
@@ -683,11 +689,15 @@ listener_set_surface (void *data, const struct vmm_display_surface *surface)
       if (spice->fb == NULL || spice->fb_w != surface->width || spice->fb_h != surface->height)
         {
           g_free (spice->fb);
-          spice->fb = g_malloc ((size_t) surface->width * surface->height * 4);
-          spice->fb_w = surface->width;
-          spice->fb_h = surface->height;
+          spice->fb = g_try_malloc ((size_t) surface->width * surface->height * 4);
+          spice->fb_w = spice->fb != NULL ? surface->width : 0;
+          spice->fb_h = spice->fb != NULL ? surface->height : 0;
+          if (spice->fb == NULL)
+            vmm_log_warning ("spice: no memory for a %" PRIu32 "×%" PRIu32 " screen",
+                             surface->width, surface->height);
         }
-      copy_rect (spice, surface, 0, 0, surface->width, surface->height);
+      if (spice->fb != NULL)
+        copy_rect (spice, surface, 0, 0, surface->width, surface->height);
     }
   spice->thumb_dirty = true;
   spice->n_pending = 0;

@@ -40,6 +40,8 @@ struct vmm_spice_config {
 };
 
 struct vmm_spice *vmm_spice_new (const struct vmm_spice_config *config, GError **error);
+/* Stops the server; the devices must no longer call its listeners (and
+ * its sink and device must stay valid until this returns) */
 void vmm_spice_free (struct vmm_spice *spice);
 
 /* What the display device calls (display/display.h): the listener copies
