@@ -191,6 +191,7 @@ add_command (struct fuzz *f, uint8_t arg, const uint8_t *p, uint16_t len, bool k
   uint32_t split = (uint32_t) (arg >> 2) * 4;
   uint32_t resp = (arg & 2) ? RESP_SHORT : RESP_LEN;
   struct vmm_test_buf bufs[3];
+  static const uint8_t zero;
   unsigned n = 0;
 
   /* a full ring: what is in it is answered first */
@@ -200,7 +201,12 @@ add_command (struct fuzz *f, uint8_t arg, const uint8_t *p, uint16_t len, bool k
       wait_all (f, q);
     }
   if (len == 0)
-    len = 1;        /* a descriptor of 0 bytes would leave the chain without one */
+    {
+      /* a descriptor of 0 bytes would leave the chain without a readable
+       * part: one zero byte instead (P may be the end of the input) */
+      p = &zero;
+      len = 1;
+    }
   if (split > 0 && split < len)
     {
       bufs[n++] = (struct vmm_test_buf) { vmm_test_vq_copy (vq, p, split), split, false };
