@@ -663,8 +663,11 @@ fake_read (void *data, void *buf, size_t len)
 
   g_mutex_lock (&fp->lock);
   n = MIN (len, fp->to_guest->len);
-  memcpy (buf, fp->to_guest->data, n);
-  g_byte_array_remove_range (fp->to_guest, 0, (guint) n);
+  if (n > 0)
+    {
+      memcpy (buf, fp->to_guest->data, n);
+      g_byte_array_remove_range (fp->to_guest, 0, (guint) n);
+    }
   g_mutex_unlock (&fp->lock);
   return n;
 }
