@@ -299,14 +299,14 @@ machine_init (struct machine *m)
    * second, port 0 only and no backend, is there for BARs to collide. */
   const struct vmm_console_config config[N_CONSOLES] = {
     {
-      .console = { VMM_CHARDEV_FILE, "/dev/null" },
+      .console = { .kind = VMM_CHARDEV_FILE, .path = "/dev/null" },
       .n_ports = 2,
       .ports = {
-        { "org.fuzz.none", { VMM_CHARDEV_NONE, NULL } },
-        { "org.fuzz.null", { VMM_CHARDEV_FILE, "/dev/null" } },
+        { "org.fuzz.none", { .kind = VMM_CHARDEV_NONE, .path = NULL } },
+        { "org.fuzz.null", { .kind = VMM_CHARDEV_FILE, .path = "/dev/null" } },
       },
     },
-    { .console = { VMM_CHARDEV_NONE, NULL } },
+    { .console = { .kind = VMM_CHARDEV_NONE, .path = NULL } },
   };
 
   memset (m, 0, sizeof *m);

@@ -51,7 +51,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 static struct vmm_chardev *
 open_spec (Fixture *f, enum vmm_chardev_kind kind, const char *path, GError **error)
 {
-  struct vmm_chardev_spec spec = { kind, path };
+  struct vmm_chardev_spec spec = { .kind = kind, .path = path };
 
   return vmm_chardev_open (&spec, &f->loop, &events, f, error);
 }

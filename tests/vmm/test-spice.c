@@ -4,7 +4,9 @@
  * display/spice.c; a headless spice-client-glib session connects through
  * vmm_spice_connect_client()'s sockets (or the unix socket) and checks the
  * pixels it gets, and sends input that must reach a fake input sink as
- * Linux input codes. No KVM.
+ * Linux input codes. A fake guest agent on the agent port's peer
+ * (vmm_spice_agent_peer()) speaks enough of the vdagent protocol for the
+ * monitor configuration and the clipboard. No KVM.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -12,6 +14,7 @@
 #include <glib/gstdio.h>
 #include <linux/input-event-codes.h>
 #include <spice-client.h>
+#include <spice/vd_agent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -496,14 +499,18 @@ struct fixture {
   struct screen screen;
 };
 
+/* SIZES: the display device takes new sizes (else spice gives monitor
+ * configurations to the agent) */
 static void
-fixture_start (struct fixture *f, bool tablet)
+fixture_start_full (struct fixture *f, bool tablet, bool sizes)
 {
   struct vmm_input_sink input = {
     .key = sink_key, .abs = tablet ? sink_abs : NULL, .rel = sink_rel, .wheel = sink_wheel,
     .data = &f->sink,
   };
-  struct vmm_display_device device = { .request_size = device_request_size, .dev = &f->sink };
+  struct vmm_display_device device = {
+    .request_size = sizes ? device_request_size : NULL, .dev = &f->sink,
+  };
   struct vmm_spice_config config = { .input = &input, .device = &device };
   g_autoptr (GError) error = NULL;
 
@@ -512,6 +519,12 @@ fixture_start (struct fixture *f, bool tablet)
   f->spice = vmm_spice_new (&config, &error);
   g_assert_no_error (error);
   g_assert_nonnull (f->spice);
+}
+
+static void
+fixture_start (struct fixture *f, bool tablet)
+{
+  fixture_start_full (f, tablet, true);
 }
 
 static void
@@ -909,6 +922,431 @@ test_thumbnail (void)
   g_assert_cmpint (g_rmdir (dir), ==, 0);
 }
 
+/* ---- the fake guest agent, on the agent port's peer ---- */
+
+/* What the agent got: whole VDAgentMessages (header and data) */
+struct agent {
+  const struct vmm_chardev_peer *peer;
+  GByteArray *in;               /* chunks not yet taken apart */
+  GByteArray *stream;           /* the client port's message stream */
+  GPtrArray *messages;          /* GByteArray each */
+  guint kicks;
+};
+
+static void
+agent_kick (void *data)
+{
+  struct agent *a = data;
+
+  g_atomic_int_inc (&a->kicks);
+  g_main_context_wakeup (NULL);
+}
+
+static void
+agent_attach (struct agent *a, struct vmm_spice *spice)
+{
+  memset (a, 0, sizeof *a);
+  a->peer = vmm_spice_agent_peer (spice);
+  a->in = g_byte_array_new ();
+  a->stream = g_byte_array_new ();
+  a->messages = g_ptr_array_new_with_free_func ((GDestroyNotify) g_byte_array_unref);
+  a->peer->ops->attach (a->peer->data, agent_kick, a);
+  g_assert_true (a->peer->ops->connected (a->peer->data));
+}
+
+static void
+agent_detach (struct agent *a)
+{
+  a->peer->ops->attach (a->peer->data, NULL, NULL);
+  g_byte_array_unref (a->in);
+  g_byte_array_unref (a->stream);
+  g_ptr_array_unref (a->messages);
+}
+
+static void
+agent_open (struct agent *a, bool open)
+{
+  a->peer->ops->guest_open (a->peer->data, open);
+  g_byte_array_set_size (a->in, 0);
+  g_byte_array_set_size (a->stream, 0);
+  g_ptr_array_set_size (a->messages, 0);
+}
+
+/* Takes what spice wrote apart: VDIChunkHeaders, then the messages of
+ * the client port's stream */
+static void
+agent_pump (struct agent *a)
+{
+  guint8 buf[1000];
+  size_t n;
+
+  while ((n = a->peer->ops->read (a->peer->data, buf, sizeof buf)) > 0)
+    g_byte_array_append (a->in, buf, (guint) n);
+  while (a->in->len >= sizeof (VDIChunkHeader))
+    {
+      VDIChunkHeader chunk;
+
+      memcpy (&chunk, a->in->data, sizeof chunk);
+      g_assert_cmpuint (chunk.size, <=, VD_AGENT_MAX_DATA_SIZE);
+      if (a->in->len < sizeof chunk + chunk.size)
+        break;
+      if (chunk.port == VDP_CLIENT_PORT)
+        g_byte_array_append (a->stream, a->in->data + sizeof chunk, chunk.size);
+      g_byte_array_remove_range (a->in, 0, (guint) (sizeof chunk + chunk.size));
+    }
+  while (a->stream->len >= sizeof (VDAgentMessage))
+    {
+      VDAgentMessage msg;
+      GByteArray *whole;
+
+      memcpy (&msg, a->stream->data, sizeof msg);
+      g_assert_cmpuint (msg.protocol, ==, VD_AGENT_PROTOCOL);
+      if (a->stream->len < sizeof msg + msg.size)
+        break;
+      whole = g_byte_array_new ();
+      g_byte_array_append (whole, a->stream->data, (guint) (sizeof msg + msg.size));
+      g_ptr_array_add (a->messages, whole);
+      g_byte_array_remove_range (a->stream, 0, (guint) (sizeof msg + msg.size));
+    }
+}
+
+struct agent_wait {
+  struct agent *a;
+  uint32_t type;
+  GByteArray *found;
+};
+
+static gboolean
+agent_has (gpointer data)
+{
+  struct agent_wait *w = data;
+
+  agent_pump (w->a);
+  for (guint i = 0; i < w->a->messages->len; i++)
+    {
+      GByteArray *m = g_ptr_array_index (w->a->messages, i);
+      VDAgentMessage msg;
+
+      memcpy (&msg, m->data, sizeof msg);
+      g_test_message ("agent: message type %u, %u bytes", msg.type, msg.size);
+      if (msg.type == w->type)
+        {
+          w->found = g_ptr_array_steal_index (w->a->messages, i);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* Waits for a message of TYPE; returns its data (after the header), and
+ * *SIZE its size. Messages of other types before it are dropped. */
+static guint8 *
+agent_expect (struct agent *a, uint32_t type, uint32_t *size)
+{
+  struct agent_wait w = { a, type, NULL };
+  VDAgentMessage msg;
+  guint8 *data;
+
+  if (!wait_for (agent_has, &w))
+    g_error ("the agent got no message of type %u", type);
+  memcpy (&msg, w.found->data, sizeof msg);
+  *size = msg.size;
+  data = g_memdup2 (w.found->data + sizeof msg, msg.size);
+  g_byte_array_unref (w.found);
+  return data;
+}
+
+struct agent_write {
+  struct agent *a;
+  const guint8 *data;
+  size_t len, done;
+  guint short_writes;
+};
+
+static gboolean
+agent_written (gpointer data)
+{
+  struct agent_write *w = data;
+  size_t n;
+
+  agent_pump (w->a);
+  n = w->a->peer->ops->write (w->a->peer->data, w->data + w->done, w->len - w->done);
+  if (n < w->len - w->done)
+    w->short_writes++;
+  w->done += n;
+  return w->done == w->len;
+}
+
+/* The agent sends a message of TYPE to the client, in chunks of at most
+ * VD_AGENT_MAX_DATA_SIZE. Returns how often the port was full. */
+static guint
+agent_send (struct agent *a, uint32_t type, const void *data, uint32_t size)
+{
+  VDAgentMessage msg = { .protocol = VD_AGENT_PROTOCOL, .type = type, .opaque = 0,
+                         .size = size };
+  g_autoptr (GByteArray) stream = g_byte_array_new ();
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  struct agent_write w;
+
+  g_byte_array_append (stream, (const guint8 *) &msg, sizeof msg);
+  g_byte_array_append (stream, data, size);
+  for (guint off = 0; off < stream->len; off += VD_AGENT_MAX_DATA_SIZE)
+    {
+      VDIChunkHeader chunk = { .port = VDP_CLIENT_PORT,
+                               .size = MIN (VD_AGENT_MAX_DATA_SIZE, stream->len - off) };
+
+      g_byte_array_append (out, (const guint8 *) &chunk, sizeof chunk);
+      g_byte_array_append (out, stream->data + off, chunk.size);
+    }
+  w = (struct agent_write) { a, out->data, out->len, 0, 0 };
+  g_assert_true (wait_for (agent_written, &w));
+  return w.short_writes;
+}
+
+/* ---- the client's side of the agent ---- */
+
+struct clip {
+  struct client *c;
+  guint grabs;
+  guint32 grab_type;
+  GString *got;                 /* clipboard data the client received */
+  const char *expect;           /* what it should be */
+  const char *offer;            /* what it gives when asked */
+  guint requests;
+};
+
+static gboolean
+on_clipboard_grab (SpiceMainChannel *main, guint selection, gpointer types, guint ntypes,
+                   gpointer data)
+{
+  struct clip *clip = data;
+
+  clip->grabs++;
+  clip->grab_type = ntypes > 0 ? ((const guint32 *) types)[0] : 0;
+  /* The guest has text: ask for it, as a client whose user pastes */
+  spice_main_channel_clipboard_selection_request (main, selection, clip->grab_type);
+  return TRUE;
+}
+
+static void
+on_clipboard (SpiceMainChannel *main, guint selection, guint type, gpointer bytes, guint size,
+              gpointer data)
+{
+  struct clip *clip = data;
+
+  (void) main;
+  (void) selection;
+  g_assert_cmpuint (type, ==, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+  g_string_truncate (clip->got, 0);
+  g_string_append_len (clip->got, bytes, size);
+}
+
+static gboolean
+on_clipboard_request (SpiceMainChannel *main, guint selection, guint type, gpointer data)
+{
+  struct clip *clip = data;
+
+  clip->requests++;
+  g_assert_cmpuint (type, ==, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+  spice_main_channel_clipboard_selection_notify (main, selection, type,
+                                                 (const guchar *) clip->offer,
+                                                 strlen (clip->offer));
+  return TRUE;
+}
+
+static gboolean
+agent_connected (gpointer data)
+{
+  struct client *c = data;
+  gboolean connected = FALSE;
+
+  if (c->main != NULL)
+    g_object_get (c->main, "agent-connected", &connected, NULL);
+  return connected;
+}
+
+static gboolean
+agent_gone (gpointer data)
+{
+  return !agent_connected (data);
+}
+
+static gboolean
+client_knows_agent_caps (gpointer data)
+{
+  struct client *c = data;
+
+  return spice_main_channel_agent_test_capability (SPICE_MAIN_CHANNEL (c->main),
+                                                   VD_AGENT_CAP_MONITORS_CONFIG)
+         && spice_main_channel_agent_test_capability (SPICE_MAIN_CHANNEL (c->main),
+                                                      VD_AGENT_CAP_CLIPBOARD_BY_DEMAND);
+}
+
+static gboolean
+clip_got_text (gpointer data)
+{
+  struct clip *clip = data;
+
+  return strcmp (clip->got->str, clip->expect) == 0;
+}
+
+/* The agent announces what it can (MONITORS_CONFIG, CLIPBOARD_BY_DEMAND),
+ * after taking the client's announcement */
+static void
+agent_handshake (struct agent *a, struct client *c)
+{
+  g_autofree guint8 *caps_in = NULL;
+  uint32_t size;
+  struct {
+    VDAgentAnnounceCapabilities head;
+    uint32_t caps[VD_AGENT_CAPS_SIZE_FROM_MSG_SIZE (sizeof (VDAgentAnnounceCapabilities) + 4)];
+  } announce = { 0 };
+
+  caps_in = agent_expect (a, VD_AGENT_ANNOUNCE_CAPABILITIES, &size);
+  g_assert_cmpuint (size, >=, sizeof (VDAgentAnnounceCapabilities) + 4);
+  VD_AGENT_SET_CAPABILITY (announce.caps, VD_AGENT_CAP_MONITORS_CONFIG);
+  VD_AGENT_SET_CAPABILITY (announce.caps, VD_AGENT_CAP_CLIPBOARD_BY_DEMAND);
+  agent_send (a, VD_AGENT_ANNOUNCE_CAPABILITIES, &announce, sizeof announce);
+  g_assert_true (wait_for (client_knows_agent_caps, c));
+}
+
+/* The guest agent: connected when the guest opens the port, gone when it
+ * closes it; the client's monitor configuration reaches it, and clipboard
+ * text goes both ways */
+static void
+test_agent (void)
+{
+  struct fixture f;
+  struct client c;
+  struct agent a;
+  struct clip clip = { .got = g_string_new (NULL), .offer = "text from the client" };
+  g_autofree guint8 *data = NULL;
+  uint32_t size;
+
+  /* A display device that takes no sizes: monitor configurations go to
+   * the agent */
+  fixture_start_full (&f, true, false);
+  screen_init (&f.screen, 320, 200, VMM_PIXEL_XRGB8888);
+  screen_fill (&f.screen, 1, 0, 0, 320, 200);
+  screen_show (&f.screen, f.spice);
+  agent_attach (&a, f.spice);
+
+  client_connect (&c, f.spice, NULL);
+  assert_client_shows (&c, &f.screen);
+  g_assert_false (agent_connected (&c));
+  clip.c = &c;
+  g_signal_connect (c.main, "main-clipboard-selection-grab", G_CALLBACK (on_clipboard_grab),
+                    &clip);
+  g_signal_connect (c.main, "main-clipboard-selection", G_CALLBACK (on_clipboard), &clip);
+  g_signal_connect (c.main, "main-clipboard-selection-request",
+                    G_CALLBACK (on_clipboard_request), &clip);
+
+  /* The guest's agent opens the port */
+  agent_open (&a, true);
+  g_assert_true (wait_for (agent_connected, &c));
+  agent_handshake (&a, &c);
+
+  /* A monitor configuration from the client */
+  spice_main_channel_update_display_enabled (SPICE_MAIN_CHANNEL (c.main), 0, TRUE, FALSE);
+  spice_main_channel_update_display (SPICE_MAIN_CHANNEL (c.main), 0, 0, 0, 1024, 768, FALSE);
+  g_assert_true (spice_main_channel_send_monitor_config (SPICE_MAIN_CHANNEL (c.main)));
+  data = agent_expect (&a, VD_AGENT_MONITORS_CONFIG, &size);
+  {
+    VDAgentMonitorsConfig config;
+    VDAgentMonConfig mon;
+
+    g_assert_cmpuint (size, >=, sizeof config + sizeof mon);
+    memcpy (&config, data, sizeof config);
+    memcpy (&mon, data + sizeof config, sizeof mon);
+    g_assert_cmpuint (config.num_of_monitors, ==, 1);
+    g_assert_cmpuint (mon.width, ==, 1024);
+    g_assert_cmpuint (mon.height, ==, 768);
+  }
+  g_clear_pointer (&data, g_free);
+
+  /* Guest to client: the agent grabs the clipboard, the client asks for
+   * the text and gets it */
+  {
+    guint32 type = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+    VDAgentClipboardRequest request;
+    g_autoptr (GByteArray) clipboard = g_byte_array_new ();
+
+    agent_send (&a, VD_AGENT_CLIPBOARD_GRAB, &type, sizeof type);
+    data = agent_expect (&a, VD_AGENT_CLIPBOARD_REQUEST, &size);
+    g_assert_cmpuint (clip.grabs, ==, 1);
+    g_assert_cmpuint (clip.grab_type, ==, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+    g_assert_cmpuint (size, ==, sizeof request);
+    memcpy (&request, data, sizeof request);
+    g_assert_cmpuint (request.type, ==, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+    g_clear_pointer (&data, g_free);
+    g_byte_array_append (clipboard, (const guint8 *) &type, sizeof type);
+    g_byte_array_append (clipboard, (const guint8 *) "text from the guest", 19);
+    clip.expect = "text from the guest";
+    agent_send (&a, VD_AGENT_CLIPBOARD, clipboard->data, clipboard->len);
+    g_assert_true (wait_for (clip_got_text, &clip));
+  }
+
+  /* A text larger than the port's buffer: the agent's writes wait for
+   * spice to take what is there, and all of it arrives */
+  {
+    enum { BIG = 300 * 1000 };
+    guint32 type = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+    g_autoptr (GByteArray) clipboard = g_byte_array_new ();
+    g_autofree char *big = g_malloc (BIG + 1);
+
+    for (guint i = 0; i < BIG; i++)
+      big[i] = (char) ('a' + (i * 7 + i / 1000) % 26);
+    big[BIG] = '\0';
+    agent_send (&a, VD_AGENT_CLIPBOARD_GRAB, &type, sizeof type);
+    data = agent_expect (&a, VD_AGENT_CLIPBOARD_REQUEST, &size);
+    g_clear_pointer (&data, g_free);
+    g_byte_array_append (clipboard, (const guint8 *) &type, sizeof type);
+    g_byte_array_append (clipboard, (const guint8 *) big, BIG);
+    clip.expect = big;
+    g_assert_cmpuint (agent_send (&a, VD_AGENT_CLIPBOARD, clipboard->data, clipboard->len), >,
+                      0);
+    g_assert_true (wait_for (clip_got_text, &clip));
+    clip.expect = NULL;
+  }
+
+  /* Client to guest: the client grabs, the agent asks and gets the text */
+  {
+    guint32 types[] = { VD_AGENT_CLIPBOARD_UTF8_TEXT };
+    VDAgentClipboardRequest request = { .type = VD_AGENT_CLIPBOARD_UTF8_TEXT };
+    guint32 type;
+
+    spice_main_channel_clipboard_selection_grab (SPICE_MAIN_CHANNEL (c.main),
+                                                 VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD, types,
+                                                 1);
+    data = agent_expect (&a, VD_AGENT_CLIPBOARD_GRAB, &size);
+    g_assert_cmpuint (size, ==, sizeof types);
+    g_assert_cmpmem (data, size, types, sizeof types);
+    g_clear_pointer (&data, g_free);
+    agent_send (&a, VD_AGENT_CLIPBOARD_REQUEST, &request, sizeof request);
+    data = agent_expect (&a, VD_AGENT_CLIPBOARD, &size);
+    g_assert_cmpuint (clip.requests, ==, 1);
+    g_assert_cmpuint (size, ==, sizeof type + strlen (clip.offer));
+    memcpy (&type, data, sizeof type);
+    g_assert_cmpuint (type, ==, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+    g_assert_cmpmem (data + sizeof type, size - sizeof type, clip.offer, strlen (clip.offer));
+    g_clear_pointer (&data, g_free);
+  }
+
+  /* The agent closes the port: gone for the client; it comes back, and
+   * the client starts a session with it afresh */
+  agent_open (&a, false);
+  g_assert_true (wait_for (agent_gone, &c));
+  agent_open (&a, true);
+  g_assert_true (wait_for (agent_connected, &c));
+  data = agent_expect (&a, VD_AGENT_ANNOUNCE_CAPABILITIES, &size);
+  g_clear_pointer (&data, g_free);
+
+  client_disconnect (&c);
+  agent_detach (&a);
+  fixture_stop (&f);
+  g_string_free (clip.got, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -923,5 +1361,6 @@ main (int argc, char **argv)
   g_test_add_func ("/spice/reconnect", test_reconnect);
   g_test_add_func ("/spice/listen-unix", test_listen_unix);
   g_test_add_func ("/spice/thumbnail", test_thumbnail);
+  g_test_add_func ("/spice/agent", test_agent);
   return g_test_run ();
 }

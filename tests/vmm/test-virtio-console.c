@@ -91,12 +91,12 @@ static struct vmm_console_config
 full_config (struct fx *f)
 {
   struct vmm_console_config config = {
-    .console = { VMM_CHARDEV_SOCKET, f->sock[0] },
+    .console = { .kind = VMM_CHARDEV_SOCKET, .path = f->sock[0] },
     .n_ports = 3,
     .ports = {
-      { "org.test.one", { VMM_CHARDEV_SOCKET, f->sock[1] } },
-      { "org.test.log", { VMM_CHARDEV_FILE, f->file } },
-      { "org.test.none", { VMM_CHARDEV_NONE, NULL } },
+      { "org.test.one", { .kind = VMM_CHARDEV_SOCKET, .path = f->sock[1] } },
+      { "org.test.log", { .kind = VMM_CHARDEV_FILE, .path = f->file } },
+      { "org.test.none", { .kind = VMM_CHARDEV_NONE, .path = NULL } },
     },
   };
 
@@ -109,20 +109,27 @@ full_config (struct fx *f)
 /* Creates the device with the four ports; the driver takes those of the
  * features offered that are in WANT. */
 static void
-fx_init (struct fx *f, uint64_t want)
+fx_init_config (struct fx *f, uint64_t want, const struct vmm_console_config *config)
 {
   g_autoptr (GError) error = NULL;
-  struct vmm_console_config config;
   uint64_t features;
 
-  fx_make (f);
-  config = full_config (f);
-  f->con = vmm_virtio_console_new (&f->env, &config, &error);
+  f->con = vmm_virtio_console_new (&f->env, config, &error);
   g_assert_no_error (error);
   vmm_test_virtio_plug (&f->t, vmm_virtio_console_dev (f->con));
   features = vmm_test_virtio_device_features (&f->t) & want;
   g_assert_cmpuint (vmm_test_virtio_setup (&f->t, features, N_QUEUES, QUEUE_SIZE)
                     & VIRTIO_STATUS_DRIVER_OK, !=, 0);
+}
+
+static void
+fx_init (struct fx *f, uint64_t want)
+{
+  struct vmm_console_config config;
+
+  fx_make (f);
+  config = full_config (f);
+  fx_init_config (f, want, &config);
 }
 
 static void
@@ -608,6 +615,238 @@ test_flow_control (void)
   fx_clear (&f);
 }
 
+/* ---- a peer backend (the SPICE agent's kind) ----------------------------------- */
+
+/* Plays display/spice.c's agent: bounded room for the guest's bytes,
+ * input for the guest handed over when the backend pulls */
+struct fake_peer {
+  GMutex lock;
+  void (*kick) (void *data);
+  void *kick_data;
+  GByteArray *from_guest;
+  size_t room;                  /* how many more bytes write takes */
+  GByteArray *to_guest;
+  bool guest_open;
+  unsigned opens, closes;
+};
+
+static void
+fake_attach (void *data, void (*kick) (void *kick_data), void *kick_data)
+{
+  struct fake_peer *fp = data;
+
+  g_mutex_lock (&fp->lock);
+  fp->kick = kick;
+  fp->kick_data = kick_data;
+  g_mutex_unlock (&fp->lock);
+}
+
+static size_t
+fake_write (void *data, const void *buf, size_t len)
+{
+  struct fake_peer *fp = data;
+  size_t n;
+
+  g_mutex_lock (&fp->lock);
+  n = MIN (len, fp->room);
+  fp->room -= n;
+  g_byte_array_append (fp->from_guest, buf, (guint) n);
+  g_mutex_unlock (&fp->lock);
+  return n;
+}
+
+static size_t
+fake_read (void *data, void *buf, size_t len)
+{
+  struct fake_peer *fp = data;
+  size_t n;
+
+  g_mutex_lock (&fp->lock);
+  n = MIN (len, fp->to_guest->len);
+  if (n > 0)
+    {
+      memcpy (buf, fp->to_guest->data, n);
+      g_byte_array_remove_range (fp->to_guest, 0, (guint) n);
+    }
+  g_mutex_unlock (&fp->lock);
+  return n;
+}
+
+static bool
+fake_connected (void *data)
+{
+  (void) data;
+  return true;
+}
+
+static void
+fake_guest_open (void *data, bool open)
+{
+  struct fake_peer *fp = data;
+
+  g_mutex_lock (&fp->lock);
+  fp->guest_open = open;
+  if (open)
+    fp->opens++;
+  else
+    fp->closes++;
+  g_mutex_unlock (&fp->lock);
+}
+
+static const struct vmm_chardev_peer_ops fake_peer_ops = {
+  .attach = fake_attach,
+  .write = fake_write,
+  .read = fake_read,
+  .connected = fake_connected,
+  .guest_open = fake_guest_open,
+};
+
+/* Host input for the guest, and the backend told */
+static void
+fake_send (struct fake_peer *fp, const char *text)
+{
+  g_mutex_lock (&fp->lock);
+  g_byte_array_append (fp->to_guest, (const guint8 *) text, (guint) strlen (text));
+  g_assert_nonnull (fp->kick);
+  fp->kick (fp->kick_data);
+  g_mutex_unlock (&fp->lock);
+}
+
+static void
+fake_set_room (struct fake_peer *fp, size_t room)
+{
+  g_mutex_lock (&fp->lock);
+  fp->room = room;
+  if (fp->kick != NULL)
+    fp->kick (fp->kick_data);
+  g_mutex_unlock (&fp->lock);
+}
+
+/* Waits until the backend took all of the host's input */
+static void
+fake_wait_taken (struct fake_peer *fp)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * 1000ll;
+
+  for (;;)
+    {
+      guint left;
+
+      g_mutex_lock (&fp->lock);
+      left = fp->to_guest->len;
+      g_mutex_unlock (&fp->lock);
+      if (left == 0)
+        return;
+      if (g_get_monotonic_time () > deadline)
+        g_error ("the backend left %u bytes for %u ms", left, TIMEOUT_MS);
+      g_usleep (1000);
+    }
+}
+
+static void
+fake_assert_from_guest (struct fake_peer *fp, const char *text)
+{
+  g_mutex_lock (&fp->lock);
+  g_assert_cmpmem (fp->from_guest->data, fp->from_guest->len, text, strlen (text));
+  g_byte_array_set_size (fp->from_guest, 0);
+  g_mutex_unlock (&fp->lock);
+}
+
+/* A port backed by a peer: connected at once, bytes both ways with the
+ * peer's back-pressure, the guest's open and close passed on, and input
+ * held for a closed session dropped (not given to the next one) */
+static void
+test_peer (void)
+{
+  enum { PEER = 3 };
+  struct fake_peer fp = { 0 };
+  struct vmm_chardev_peer peer = { &fake_peer_ops, &fp };
+  struct vmm_console_config config = {
+    .console = { .kind = VMM_CHARDEV_NONE },
+    .n_ports = 3,
+    .ports = {
+      { "org.test.one", { .kind = VMM_CHARDEV_NONE } },
+      { "org.test.two", { .kind = VMM_CHARDEV_NONE } },
+      { "com.redhat.spice.0", { .kind = VMM_CHARDEV_PEER, .peer = &peer } },
+    },
+  };
+  const uint8_t *in;
+  uint32_t len;
+  uint16_t head;
+  struct fx f;
+
+  g_mutex_init (&fp.lock);
+  fp.from_guest = g_byte_array_new ();
+  fp.to_guest = g_byte_array_new ();
+  fp.room = 1024;
+  fx_make (&f);
+  fx_init_config (&f, ALL_BUT_EVENT_IDX, &config);
+  g_assert_nonnull (fp.kick);
+
+  /* The handshake: the peer's port is open on the host's side */
+  give (&f, Q_CTRL_RX, 16, CTRL_BUF);
+  ctrl_out (&f, 0, DEVICE_READY, 1);
+  for (unsigned i = 0; i < N_PORTS; i++)
+    g_free (ctrl_in (&f, i, DEVICE_ADD, 1));
+  ctrl_out (&f, 0, PORT_READY, 1);
+  g_free (ctrl_in (&f, 0, CONSOLE_PORT, 1));
+  for (unsigned i = 1; i < N_PORTS; i++)
+    {
+      g_autofree char *name = NULL;
+
+      ctrl_out (&f, i, PORT_READY, 1);
+      name = ctrl_in (&f, i, PORT_NAME, 1);
+      g_assert_cmpstr (name, ==, config.ports[i - 1].name);
+    }
+  g_free (ctrl_in (&f, PEER, PORT_OPEN, 1));
+  ctrl_none (&f);
+
+  /* The guest opens the port: the peer hears it */
+  g_assert_cmpuint (fp.opens, ==, 0);
+  ctrl_out (&f, PEER, PORT_OPEN, 1);
+  g_assert_true (fp.guest_open);
+  g_assert_cmpuint (fp.opens, ==, 1);
+
+  /* Both ways */
+  put_done (&f, tx_queue (PEER), put (&f, tx_queue (PEER), "from the agent", 14));
+  fake_assert_from_guest (&fp, "from the agent");
+  give (&f, rx_queue (PEER), 1, 64);
+  fake_send (&fp, "from spice");
+  in = take (&f, rx_queue (PEER), &len);
+  g_assert_cmpmem (in, len, "from spice", 10);
+
+  /* A full peer: the chain waits, and goes on once the peer has room */
+  fake_set_room (&fp, 4);
+  head = put (&f, tx_queue (PEER), "abcdefgh", 8);
+  g_usleep (50 * 1000);
+  g_assert_cmpuint (vmm_test_vq_used_idx (&f.t.vq[tx_queue (PEER)]), ==,
+                    f.t.vq[tx_queue (PEER)].last_used);
+  fake_set_room (&fp, 1024);
+  put_done (&f, tx_queue (PEER), head);
+  fake_assert_from_guest (&fp, "abcdefgh");
+
+  /* Input the guest has no buffers for, then the guest closes the port:
+   * the peer hears it, and that input is gone with the session */
+  fake_send (&fp, "stale");
+  fake_wait_taken (&fp);
+  ctrl_out (&f, PEER, PORT_OPEN, 0);
+  g_assert_false (fp.guest_open);
+  g_assert_cmpuint (fp.closes, ==, 1);
+  ctrl_out (&f, PEER, PORT_OPEN, 1);
+  g_assert_cmpuint (fp.opens, ==, 2);
+  give (&f, rx_queue (PEER), 1, 64);
+  fake_send (&fp, "fresh");
+  in = take (&f, rx_queue (PEER), &len);
+  g_assert_cmpmem (in, len, "fresh", 5);
+
+  /* Freeing the device detaches the backend from the peer */
+  fx_clear (&f);
+  g_assert_null (fp.kick);
+  g_byte_array_unref (fp.from_guest);
+  g_byte_array_unref (fp.to_guest);
+  g_mutex_clear (&fp.lock);
+}
+
 /* Construction refuses what cannot work, saying why. */
 static void
 test_config_errors (void)
@@ -688,6 +927,7 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-console/budget", test_budget);
   g_test_add_func ("/virtio-console/flow-control", test_flow_control);
   g_test_add_func ("/virtio-console/config-errors", test_config_errors);
+  g_test_add_func ("/virtio-console/peer", test_peer);
 
   return g_test_run ();
 }

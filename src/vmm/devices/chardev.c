@@ -1,6 +1,7 @@
 /* devices/chardev.c: the built-in character backends
  *
- * none, stdio, file and a listening unix socket. Each backend that reads
+ * none, stdio, file, a listening unix socket, and a peer in the engine
+ * (struct vmm_chardev_peer). Each backend that reads
  * has a private epoll set of its own fds, and only that set is watched by
  * the VM's loop: the backend can then pause reading (stop asking for
  * EPOLLIN), wait for writability, and take clients one after another by
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -515,6 +517,164 @@ static const struct vmm_chardev_ops socket_ops = {
   .free = builtin_free,
 };
 
+/* ---- a peer in the engine ------------------------------------------------ */
+
+/* The peer kicks an eventfd on the VM loop; the loop thread then pulls
+ * input and passes on connection changes and writability, so the owner's
+ * events come from the loop thread as with the other backends. */
+struct peer_chardev {
+  struct vmm_chardev base;
+  struct vmm_chardev_peer peer;
+  int efd;
+  bool want_write;           /* under base.lock: a write came up short */
+};
+
+static void
+peer_kick (void *opaque)
+{
+  struct peer_chardev *c = opaque;
+  uint64_t one = 1;
+
+  /* Only EAGAIN (the counter is full, a kick is pending anyway) can fail */
+  if (write (c->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+    vmm_log_error ("chardev peer: cannot wake the loop: %s", strerror (errno));
+}
+
+static void
+peer_on_event (void *opaque, int fd, uint32_t loop_events)
+{
+  struct peer_chardev *c = opaque;
+  const struct vmm_chardev_events *ev = c->base.events;
+  const struct vmm_chardev_peer *peer = &c->peer;
+  uint8_t buf[READ_CHUNK];
+  uint64_t count;
+  bool writable;
+  int round;
+
+  (void) loop_events;
+  if (read (fd, &count, sizeof count) < 0 && errno != EAGAIN)
+    vmm_log_error ("chardev peer: cannot read its eventfd: %s", strerror (errno));
+
+  vmm_chardev_set_connected (&c->base, peer->ops->connected (peer->data));
+
+  /* Input as far as the owner has room; when it has none it calls
+   * accept_input later, which kicks us again */
+  for (round = 0; round < READ_ROUNDS; round++)
+    {
+      size_t space = ev->input_space (c->base.opaque);
+      size_t n;
+
+      if (space == 0)
+        break;
+      n = peer->ops->read (peer->data, buf, space < sizeof buf ? space : sizeof buf);
+      if (n == 0)
+        break;
+      ev->input (c->base.opaque, buf, n);
+    }
+  if (round == READ_ROUNDS)
+    peer_kick (c);           /* more, perhaps: after the loop's other work */
+
+  pthread_mutex_lock (&c->base.lock);
+  writable = c->want_write;
+  c->want_write = false;
+  pthread_mutex_unlock (&c->base.lock);
+  /* If the peer is still full, the retried write comes up short again
+   * and waits for the peer's next kick */
+  if (writable && ev->writable != NULL)
+    ev->writable (c->base.opaque);
+}
+
+static size_t
+peer_write (struct vmm_chardev *chr, const void *data, size_t len)
+{
+  struct peer_chardev *c = (struct peer_chardev *) chr;
+  size_t n = c->peer.ops->write (c->peer.data, data, len);
+
+  if (n < len)
+    c->want_write = true;
+  return n;
+}
+
+static void
+peer_accept_input (struct vmm_chardev *chr)
+{
+  peer_kick (chr);
+}
+
+static void
+peer_guest_open (struct vmm_chardev *chr, bool open)
+{
+  struct peer_chardev *c = (struct peer_chardev *) chr;
+
+  c->peer.ops->guest_open (c->peer.data, open);
+}
+
+static void
+peer_free (struct vmm_chardev *chr)
+{
+  struct peer_chardev *c = (struct peer_chardev *) chr;
+
+  c->peer.ops->attach (c->peer.data, NULL, NULL);
+  if (c->efd >= 0)
+    {
+      vmm_loop_remove (c->base.loop, c->efd);
+      close (c->efd);
+    }
+  vmm_chardev_fini (&c->base);
+  free (c);
+}
+
+static const struct vmm_chardev_ops peer_ops = {
+  .name = "peer",
+  .write = peer_write,
+  .accept_input = peer_accept_input,
+  .guest_open = peer_guest_open,
+  .free = peer_free,
+};
+
+static struct vmm_chardev *
+open_peer (const struct vmm_chardev_spec *spec, struct vmm_loop *loop,
+           const struct vmm_chardev_events *events, void *opaque, GError **error)
+{
+  struct peer_chardev *c;
+  int ret;
+
+  if (spec->peer == NULL || spec->peer->ops == NULL)
+    {
+      set_error (error, EINVAL, "no peer for the backend");
+      return NULL;
+    }
+  c = calloc (1, sizeof *c);
+  if (c == NULL)
+    {
+      set_error (error, ENOMEM, "out of memory");
+      return NULL;
+    }
+  vmm_chardev_init (&c->base, &peer_ops, loop, events, opaque);
+  c->peer = *spec->peer;
+  c->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (c->efd < 0)
+    {
+      set_error (error, errno, "eventfd: %s", strerror (errno));
+      vmm_chardev_fini (&c->base);
+      free (c);
+      return NULL;
+    }
+  ret = vmm_loop_add (loop, c->efd, EPOLLIN, peer_on_event, c);
+  if (ret < 0)
+    {
+      set_error (error, -ret, "cannot watch the backend: %s", strerror (-ret));
+      close (c->efd);
+      vmm_chardev_fini (&c->base);
+      free (c);
+      return NULL;
+    }
+  c->peer.ops->attach (c->peer.data, peer_kick, c);
+  /* The first look: connected, and input already waiting */
+  peer_kick (c);
+  return &c->base;
+}
+
 /* ---- opening ------------------------------------------------------------- */
 
 static void
@@ -647,6 +807,8 @@ vmm_chardev_open (const struct vmm_chardev_spec *spec, struct vmm_loop *loop,
   gboolean ok = TRUE;
   int ret;
 
+  if (spec->kind == VMM_CHARDEV_PEER)
+    return open_peer (spec, loop, events, opaque, error);
   if ((unsigned) spec->kind >= sizeof kind_ops / sizeof kind_ops[0])
     {
       set_error (error, EINVAL, "unknown backend kind %d", (int) spec->kind);
@@ -683,6 +845,8 @@ vmm_chardev_open (const struct vmm_chardev_spec *spec, struct vmm_loop *loop,
     case VMM_CHARDEV_SOCKET:
       ok = open_socket (c, spec->path, error);
       break;
+    case VMM_CHARDEV_PEER:
+      break;                 /* not reached: open_peer() */
     }
   if (!ok)
     goto fail;

@@ -2,9 +2,10 @@
  *
  * A backend carries a byte stream between a device (a virtio-console port)
  * and something on the host: stdio, a file (output only), a listening unix
- * socket (one client at a time), or nothing. It is an ops table, so that
- * other backends (the embedded SPICE server's char device, for the agent's
- * port) plug in the same way.
+ * socket (one client at a time), nothing, or a peer: another part of the
+ * engine in this process that serves the stream through struct
+ * vmm_chardev_peer (the embedded SPICE server's vdagent channel, for the
+ * "com.redhat.spice.0" port: display/spice.h's vmm_spice_agent_peer()).
  *
  * The device side ("the owner") gives a table of events when it opens a
  * backend. Backends run on the VM's event loop: events are called on the
@@ -38,11 +39,45 @@ enum vmm_chardev_kind {
   VMM_CHARDEV_STDIO,
   VMM_CHARDEV_FILE,     /* output only */
   VMM_CHARDEV_SOCKET,   /* a listening unix socket at path */
+  VMM_CHARDEV_PEER,     /* peer serves the stream */
+};
+
+/* The far side of a VMM_CHARDEV_PEER backend. The peer keeps bounded
+ * buffers both ways and the backend pulls from them: nothing is pushed into
+ * the device from the peer's threads.
+ *
+ * attach (data, kick, kick_data) comes first (from the thread that opens
+ * the backend); from then on the peer calls KICK (KICK_DATA), from any
+ * thread and even with its own lock held (it only wakes the backend's
+ * loop), when it has input for the guest, when it has room again after a
+ * write that took less than it was given, or when connected changed.
+ * attach (data, NULL, NULL) detaches: once it returns the peer calls KICK
+ * no more. The other calls come with the owner's and the backend's locks
+ * held (the peer's own lock comes last), except read and connected, which
+ * come from the loop thread with no lock held. */
+struct vmm_chardev_peer_ops {
+  void   (*attach)     (void *data, void (*kick) (void *kick_data), void *kick_data);
+  /* Guest output: takes up to LEN bytes, returns how many (less: full, a
+   * kick follows when there is room) */
+  size_t (*write)      (void *data, const void *buf, size_t len);
+  /* Host input for the guest: copies up to LEN bytes into BUF, returns
+   * how many (0: none now, a kick follows when there is) */
+  size_t (*read)       (void *data, void *buf, size_t len);
+  /* Whether the other side is there to talk to */
+  bool   (*connected)  (void *data);
+  /* The guest opened or closed its end of the port */
+  void   (*guest_open) (void *data, bool open);
+};
+
+struct vmm_chardev_peer {
+  const struct vmm_chardev_peer_ops *ops;
+  void *data;
 };
 
 struct vmm_chardev_spec {
   enum vmm_chardev_kind kind;
-  const char *path;
+  const char *path;                      /* a file or a socket */
+  const struct vmm_chardev_peer *peer;   /* a peer; it outlives the backend */
 };
 
 struct vmm_chardev;

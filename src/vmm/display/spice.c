@@ -13,6 +13,13 @@
  * be told (req_cmd_notification), a size change wakes our thread, which
  * recreates spice's primary surface.
  *
+ * The guest agent's port ("com.redhat.spice.0" on virtio-console) is a
+ * char device of subtype "vdagent", reached through a struct
+ * vmm_chardev_peer: two bounded byte rings under agent_lock, the console's
+ * backend on one side, spice's read and write callbacks (our thread) on the
+ * other. The guest opening the port adds the interface (spice then tells
+ * the clients the agent is connected), closing it removes it, as QEMU does.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #define G_LOG_DOMAIN "vmm-spice"
@@ -43,6 +50,9 @@
 
 #define MAX_PENDING_RECTS 32
 #define THUMB_WIDTH       320
+/* Each way of the agent's port: many times the agent's largest chunk
+ * (VD_AGENT_MAX_DATA_SIZE plus its header); when full, the writer waits */
+#define AGENT_RING_SIZE   (64 * 1024)
 
 /* The struct vmm_spice whose MEMBER PTR is */
 #define SPICE_OF(ptr, member) \
@@ -62,6 +72,12 @@ struct spice_cmd {
   QXLImage image;
   QXLCursor *shape;
   uint8_t *bitmap;
+};
+
+/* A byte ring; under agent_lock */
+struct agent_ring {
+  uint8_t buf[AGENT_RING_SIZE];
+  size_t head, len;
 };
 
 struct vmm_spice {
@@ -115,6 +131,23 @@ struct vmm_spice {
   uint64_t image_serial;
   uint32_t leds;              /* SPICE_KEYBOARD_MODIFIER_FLAGS_* */
   bool leds_job_queued;
+
+  /* The guest agent's port */
+  struct vmm_chardev_peer agent_peer;
+  SpiceCharDeviceInterface agent_if;
+  SpiceCharDeviceInstance agent_sin;
+  bool agent_attached;          /* our thread: the interface is added */
+  uint64_t agent_attached_gen;  /* our thread: for which open */
+  GMutex agent_lock;
+  void (*agent_kick) (void *data);
+  void *agent_kick_data;
+  bool agent_guest_open;
+  uint64_t agent_open_gen;      /* counts the guest's opens */
+  bool agent_job_queued;
+  bool agent_guest_blocked;     /* the guest's write came up short */
+  bool agent_spice_blocked;     /* spice's write came up short */
+  struct agent_ring to_spice, to_guest;
+  struct vmm_ratelimit agent_rl;
 };
 
 /* ---- spice's core interface on our GMainContext ---- */
@@ -978,6 +1011,308 @@ listener_leds (void *data, uint32_t leds)
     g_main_context_invoke (spice->ctx, leds_job, spice);
 }
 
+/* ---- the guest agent's port ---- */
+
+static size_t
+ring_space (const struct agent_ring *r)
+{
+  return sizeof r->buf - r->len;
+}
+
+static size_t
+ring_put (struct agent_ring *r, const void *data, size_t len)
+{
+  const uint8_t *p = data;
+  size_t n = MIN (len, ring_space (r));
+
+  for (size_t done = 0; done < n;)
+    {
+      size_t tail = (r->head + r->len) % sizeof r->buf;
+      size_t chunk = MIN (n - done, sizeof r->buf - tail);
+      memcpy (r->buf + tail, p + done, chunk);
+      r->len += chunk;
+      done += chunk;
+    }
+  return n;
+}
+
+static size_t
+ring_get (struct agent_ring *r, void *data, size_t len)
+{
+  uint8_t *p = data;
+  size_t n = MIN (len, r->len);
+
+  for (size_t done = 0; done < n;)
+    {
+      size_t chunk = MIN (n - done, sizeof r->buf - r->head);
+      memcpy (p + done, r->buf + r->head, chunk);
+      r->head = (r->head + chunk) % sizeof r->buf;
+      r->len -= chunk;
+      done += chunk;
+    }
+  return n;
+}
+
+static void
+ring_clear (struct agent_ring *r)
+{
+  r->head = r->len = 0;
+}
+
+/* On our thread: the interface added while the guest has the port open
+ * (removed and added again for each new open, so spice starts the agent's
+ * session afresh), and spice told to read and write */
+static gboolean
+agent_job (gpointer data)
+{
+  struct vmm_spice *spice = data;
+  bool want;
+  uint64_t gen;
+
+  g_mutex_lock (&spice->agent_lock);
+  spice->agent_job_queued = false;
+  want = spice->agent_guest_open;
+  gen = spice->agent_open_gen;
+  g_mutex_unlock (&spice->agent_lock);
+  if (spice->server == NULL)
+    return G_SOURCE_REMOVE;
+
+  if (spice->agent_attached && (!want || spice->agent_attached_gen != gen))
+    {
+      spice_server_remove_interface (&spice->agent_sin.base);
+      spice->agent_attached = false;
+      vmm_log_debug ("spice: the guest agent left");
+    }
+  if (want && !spice->agent_attached)
+    {
+      if (spice_server_add_interface (spice->server, &spice->agent_sin.base) != 0)
+        {
+          vmm_log_warning ("spice: the guest agent's port could not be added");
+          return G_SOURCE_REMOVE;
+        }
+      spice->agent_attached = true;
+      spice->agent_attached_gen = gen;
+      vmm_log_debug ("spice: the guest agent is there");
+    }
+  if (spice->agent_attached)
+    spice_server_char_device_wakeup (&spice->agent_sin);
+  return G_SOURCE_REMOVE;
+}
+
+/* Queues agent_job unless it is queued; agent_lock held. Returns whether
+ * the caller must attach it (after unlocking). */
+static bool
+agent_want_job (struct vmm_spice *spice)
+{
+  if (spice->agent_job_queued)
+    return false;
+  spice->agent_job_queued = true;
+  return true;
+}
+
+static void
+agent_queue_job (struct vmm_spice *spice)
+{
+  /* Always through the loop, never run here: callers may be inside spice */
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_callback (source, agent_job, spice, NULL);
+  g_source_attach (source, spice->ctx);
+  g_source_unref (source);
+}
+
+static void
+agent_kick (struct vmm_spice *spice)
+{
+  if (spice->agent_kick != NULL)
+    spice->agent_kick (spice->agent_kick_data);
+}
+
+/* spice's side, on our thread: guest bytes for spice */
+static int
+agent_sif_read (SpiceCharDeviceInstance *sin, uint8_t *buf, int len)
+{
+  struct vmm_spice *spice = SPICE_OF (sin, agent_sin);
+  size_t n;
+
+  if (len <= 0)
+    return 0;
+  g_mutex_lock (&spice->agent_lock);
+  n = ring_get (&spice->to_spice, buf, (size_t) len);
+  if (spice->agent_guest_blocked && ring_space (&spice->to_spice) >= AGENT_RING_SIZE / 2)
+    {
+      spice->agent_guest_blocked = false;
+      agent_kick (spice);
+    }
+  g_mutex_unlock (&spice->agent_lock);
+  return (int) n;
+}
+
+/* spice's side, on our thread: bytes for the guest; less than LEN when
+ * the guest is not reading, and spice waits for our wakeup */
+static int
+agent_sif_write (SpiceCharDeviceInstance *sin, const uint8_t *buf, int len)
+{
+  struct vmm_spice *spice = SPICE_OF (sin, agent_sin);
+  size_t n;
+
+  if (len <= 0)
+    return 0;
+  g_mutex_lock (&spice->agent_lock);
+  if (!spice->agent_guest_open)
+    {
+      /* Closed meanwhile (the interface goes soon): nobody to read it */
+      g_mutex_unlock (&spice->agent_lock);
+      return len;
+    }
+  n = ring_put (&spice->to_guest, buf, (size_t) len);
+  if (n < (size_t) len && !spice->agent_spice_blocked)
+    {
+      spice->agent_spice_blocked = true;
+      vmm_log_limited (&spice->agent_rl, VMM_LOG_INFO,
+                       "spice: the guest agent is not reading; its messages wait");
+    }
+  if (n > 0)
+    agent_kick (spice);
+  g_mutex_unlock (&spice->agent_lock);
+  return (int) n;
+}
+
+static void
+agent_sif_state (SpiceCharDeviceInstance *sin, int connected)
+{
+  (void) sin;
+  vmm_log_debug ("spice: the agent's channel is %s", connected ? "up" : "down");
+}
+
+static void
+agent_sif_event (SpiceCharDeviceInstance *sin, uint8_t event)
+{
+  (void) sin;
+  (void) event;
+}
+
+/* The console's side (struct vmm_chardev_peer) */
+
+static void
+agent_peer_attach (void *data, void (*kick) (void *kick_data), void *kick_data)
+{
+  struct vmm_spice *spice = data;
+  bool job = false;
+
+  g_mutex_lock (&spice->agent_lock);
+  spice->agent_kick = kick;
+  spice->agent_kick_data = kick_data;
+  if (kick == NULL && spice->agent_guest_open)
+    {
+      /* The port is gone: so is the agent */
+      spice->agent_guest_open = false;
+      ring_clear (&spice->to_spice);
+      ring_clear (&spice->to_guest);
+      spice->agent_guest_blocked = spice->agent_spice_blocked = false;
+      job = agent_want_job (spice);
+    }
+  g_mutex_unlock (&spice->agent_lock);
+  if (job)
+    agent_queue_job (spice);
+}
+
+static size_t
+agent_peer_write (void *data, const void *buf, size_t len)
+{
+  struct vmm_spice *spice = data;
+  bool job = false;
+  size_t n;
+
+  g_mutex_lock (&spice->agent_lock);
+  if (!spice->agent_guest_open)
+    {
+      /* Not a session: nothing for spice (a guest writing to a port it did
+       * not open) */
+      g_mutex_unlock (&spice->agent_lock);
+      return len;
+    }
+  n = ring_put (&spice->to_spice, buf, len);
+  if (n < len && !spice->agent_guest_blocked)
+    {
+      spice->agent_guest_blocked = true;
+      vmm_log_limited (&spice->agent_rl, VMM_LOG_INFO,
+                       "spice: the agent's messages wait for the clients to take them");
+    }
+  if (n > 0)
+    job = agent_want_job (spice);
+  g_mutex_unlock (&spice->agent_lock);
+  if (job)
+    agent_queue_job (spice);
+  return n;
+}
+
+static size_t
+agent_peer_read (void *data, void *buf, size_t len)
+{
+  struct vmm_spice *spice = data;
+  bool job = false;
+  size_t n;
+
+  g_mutex_lock (&spice->agent_lock);
+  n = ring_get (&spice->to_guest, buf, len);
+  if (spice->agent_spice_blocked && ring_space (&spice->to_guest) >= AGENT_RING_SIZE / 2)
+    {
+      spice->agent_spice_blocked = false;
+      job = agent_want_job (spice);
+    }
+  g_mutex_unlock (&spice->agent_lock);
+  if (job)
+    agent_queue_job (spice);
+  return n;
+}
+
+static bool
+agent_peer_connected (void *data)
+{
+  /* The server is there as long as we are: the guest may talk at once */
+  (void) data;
+  return true;
+}
+
+static void
+agent_peer_guest_open (void *data, bool open)
+{
+  struct vmm_spice *spice = data;
+  bool job = false;
+
+  g_mutex_lock (&spice->agent_lock);
+  if (spice->agent_guest_open != open)
+    {
+      spice->agent_guest_open = open;
+      if (open)
+        spice->agent_open_gen++;
+      /* A new session starts with nothing of the old one (the protocol's
+       * framing would not survive half a message) */
+      ring_clear (&spice->to_spice);
+      ring_clear (&spice->to_guest);
+      spice->agent_spice_blocked = false;
+      if (spice->agent_guest_blocked)
+        {
+          /* Its writes are dropped now: let the device go on */
+          spice->agent_guest_blocked = false;
+          agent_kick (spice);
+        }
+      job = agent_want_job (spice);
+    }
+  g_mutex_unlock (&spice->agent_lock);
+  if (job)
+    agent_queue_job (spice);
+}
+
+static const struct vmm_chardev_peer_ops agent_peer_ops = {
+  .attach = agent_peer_attach,
+  .write = agent_peer_write,
+  .read = agent_peer_read,
+  .connected = agent_peer_connected,
+  .guest_open = agent_peer_guest_open,
+};
+
 /* ---- set-up and tear-down ---- */
 
 struct setup {
@@ -999,6 +1334,8 @@ setup_on_thread (gpointer data)
   spice_server_set_streaming_video (spice->server, SPICE_STREAM_VIDEO_OFF);
   /* Client mouse mode through the tablet when there is one, not the agent */
   spice_server_set_agent_mouse (spice->server, !tablet);
+  /* The clipboard through the guest agent */
+  spice_server_set_agent_copypaste (spice->server, 1);
   if (spice_server_init (spice->server, &spice->core) != 0)
     {
       g_set_error (&setup->error, G_IO_ERROR, G_IO_ERROR_FAILED,
@@ -1105,6 +1442,23 @@ init_interfaces (struct vmm_spice *spice)
     .buttons = mouse_buttons,
   };
   spice->mouse.base.sif = &spice->mouse_if.base;
+  spice->agent_if = (SpiceCharDeviceInterface) {
+    .base = {
+      .type = SPICE_INTERFACE_CHAR_DEVICE,
+      .description = "vivarium guest agent",
+      .major_version = SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
+      .minor_version = SPICE_INTERFACE_CHAR_DEVICE_MINOR,
+    },
+    .state = agent_sif_state,
+    .write = agent_sif_write,
+    .read = agent_sif_read,
+    .event = agent_sif_event,
+    /* We wake spice when the guest made room: no retry timer */
+    .flags = SPICE_CHAR_DEVICE_NOTIFY_WRITABLE,
+  };
+  spice->agent_sin.base.sif = &spice->agent_if.base;
+  spice->agent_sin.subtype = "vdagent";
+  spice->agent_peer = (struct vmm_chardev_peer) { .ops = &agent_peer_ops, .data = spice };
 }
 
 struct vmm_spice *
@@ -1123,6 +1477,7 @@ vmm_spice_new (const struct vmm_spice_config *config, GError **error)
     spice->device = *config->device;
   spice->listen_fd = -1;
   g_mutex_init (&spice->fb_lock);
+  g_mutex_init (&spice->agent_lock);
   g_queue_init (&spice->cursor_cmds);
   spice->listener = (struct vmm_display_listener) {
     .set_surface = listener_set_surface,
@@ -1168,6 +1523,9 @@ teardown_on_thread (gpointer data)
     }
   if (spice->server != NULL)
     {
+      if (spice->agent_attached)
+        spice_server_remove_interface (&spice->agent_sin.base);
+      spice->agent_attached = false;
       spice_server_vm_stop (spice->server);
       g_clear_pointer (&spice->server, spice_server_destroy);
     }
@@ -1199,6 +1557,7 @@ vmm_spice_free (struct vmm_spice *spice)
   g_clear_pointer (&spice->loop, g_main_loop_unref);
   g_clear_pointer (&spice->ctx, g_main_context_unref);
   g_mutex_clear (&spice->fb_lock);
+  g_mutex_clear (&spice->agent_lock);
   g_free (spice);
 }
 
@@ -1214,6 +1573,13 @@ vmm_spice_led_listener (struct vmm_spice *spice)
 {
   g_return_val_if_fail (spice != NULL, NULL);
   return &spice->led_listener;
+}
+
+const struct vmm_chardev_peer *
+vmm_spice_agent_peer (struct vmm_spice *spice)
+{
+  g_return_val_if_fail (spice != NULL, NULL);
+  return &spice->agent_peer;
 }
 
 /* ---- clients ---- */

@@ -2,8 +2,10 @@
  *
  * One spice-server instance on a thread of its own (its own GMainContext):
  * a display channel fed from a framebuffer the display device fills through
- * vmm_spice_display_listener(), the cursor, and the inputs channel
- * (keyboard, tablet, mouse) sent on to a struct vmm_input_sink.
+ * vmm_spice_display_listener(), the cursor, the inputs channel (keyboard,
+ * tablet, mouse) sent on to a struct vmm_input_sink, and the guest agent
+ * (clipboard, monitor configuration) on a virtio-console port whose backend
+ * is vmm_spice_agent_peer().
  *
  * There is no TCP port. Clients reach the server in two ways:
  *
@@ -18,6 +20,8 @@
  * _write_thumbnail_if_changed() from any one thread (not the server's); the
  * listeners from the device's thread, as display/display.h says. The input
  * sink and the device's request_size are called from the server's thread.
+ * The agent's peer is called as devices/chardev.h says, from the console's
+ * threads.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -25,6 +29,7 @@
 
 #include <glib.h>
 
+#include "devices/chardev.h"   /* struct vmm_chardev_peer: its types only */
 #include "display/display.h"
 
 struct vmm_spice;
@@ -40,8 +45,9 @@ struct vmm_spice_config {
 };
 
 struct vmm_spice *vmm_spice_new (const struct vmm_spice_config *config, GError **error);
-/* Stops the server; the devices must no longer call its listeners (and
- * its sink and device must stay valid until this returns) */
+/* Stops the server; the devices must no longer call its listeners, the
+ * agent's port backend must be closed (and its sink and device must stay
+ * valid until this returns) */
 void vmm_spice_free (struct vmm_spice *spice);
 
 /* What the display device calls (display/display.h): the listener copies
@@ -49,6 +55,19 @@ void vmm_spice_free (struct vmm_spice *spice);
 const struct vmm_display_listener *vmm_spice_display_listener (struct vmm_spice *spice);
 /* The keyboard LEDs the guest set, for the clients */
 const struct vmm_input_led_listener *vmm_spice_led_listener (struct vmm_spice *spice);
+
+/* The guest agent's end of the "com.redhat.spice.0" port, for a
+ * VMM_CHARDEV_PEER backend (devices/chardev.h):
+ *
+ *   { .kind = VMM_CHARDEV_PEER, .peer = vmm_spice_agent_peer (spice) }
+ *
+ * The guest opening the port connects the agent to spice-server's vdagent
+ * device (clients see "agent connected"), closing it disconnects it; bytes
+ * go both ways through bounded buffers, a writer that fills one waits.
+ * Monitor configurations go to the agent only when the display device
+ * takes no sizes (config->device without request_size): spice sends them
+ * to the device when it can, as QEMU does. One backend at a time. */
+const struct vmm_chardev_peer *vmm_spice_agent_peer (struct vmm_spice *spice);
 
 /* A connected socket for one SPICE channel connection: the caller owns the
  * returned fd (close-on-exec). -1 with ERROR on failure. */

@@ -85,6 +85,8 @@ struct console_port {
   bool tx_blocked;            /* the backend took less than it was given */
   uint64_t tx_offset;         /* bytes of the next transmit chain already written */
 
+  bool session;               /* a peer backend (the SPICE agent): its stream lives
+                               * from the guest's open to its close */
   size_t held;                /* host input waiting for receive buffers */
   bool throttled;             /* we told the backend to stop reading */
   uint8_t hold[PORT_HOLD_MAX];
@@ -378,6 +380,14 @@ port_set_guest_open (struct console_port *p, bool open)
     return;
   p->guest_open = open;
   vmm_chardev_guest_open (p->chr, open);
+  if (!open && p->session && p->held > 0)
+    {
+      /* The rest of the closed session's messages: the next session would
+       * take it for the start of its own */
+      p->held = 0;
+      if (p->throttled)
+        vmm_chardev_accept_input (p->chr);
+    }
   if (open)
     port_rx (p);
 }
@@ -768,6 +778,7 @@ vmm_virtio_console_new (const struct vmm_virtio_env *env, const struct vmm_conso
               goto fail;
             }
         }
+      p->session = spec->kind == VMM_CHARDEV_PEER;
       p->chr = vmm_chardev_open (spec, env->loop, &port_events, p, &why);
       if (p->chr == NULL)
         {
