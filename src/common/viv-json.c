@@ -27,6 +27,7 @@ typedef enum
   PROBLEM_INVALID,
   PROBLEM_TOO_DEEP,
   PROBLEM_NUL,          /* \u0000: json-glib's strings end there */
+  PROBLEM_SURROGATE,    /* half a surrogate pair: no character */
   PROBLEM_BIG_INTEGER,  /* json-glib wraps whole numbers past 64 bits */
   PROBLEM_DUPLICATE,    /* json-glib keeps the last of the two */
 } Problem;
@@ -63,8 +64,8 @@ append_unichar (GString *out, gunichar c)
 }
 
 /* A string, from its opening quote: escapes as RFC 8259 lists them, no
- * control characters, valid UTF-8, no \u0000. Decoded into OUT, if given
- * (lone surrogates as U+FFFD): member names are compared decoded, as the
+ * control characters, valid UTF-8, no \u0000, surrogates only in pairs.
+ * Decoded into OUT, if given: member names are compared decoded, as the
  * parser will see them. */
 static gboolean
 read_string (Reader *r, GString *out)
@@ -122,29 +123,38 @@ read_string (Reader *r, GString *out)
                     r->problem = PROBLEM_NUL;
                     return FALSE;
                   }
-                r->pos += 5;
-                if (out == NULL)
-                  break;
-                /* a surrogate pair, as \uD83D\uDE00 */
-                if (u >= 0xd800 && u < 0xdc00 && r->len - r->pos >= 6 &&
-                    r->data[r->pos] == '\\' && r->data[r->pos + 1] == 'u')
+                /* A surrogate must be the high half of a pair, as
+                 * \uD83D\uDE00: alone it is no character, and json-glib
+                 * turns it into bytes that are not UTF-8 */
+                if (u >= 0xd800 && u < 0xe000)
                   {
                     gunichar low = 0;
-                    gboolean hex = TRUE;
 
-                    for (gsize k = 2; k <= 5; k++)
-                      if (is_hex (r->data[r->pos + k]))
-                        low = low << 4 | (gunichar) g_ascii_xdigit_value (r->data[r->pos + k]);
-                      else
-                        hex = FALSE;
-                    if (hex && low >= 0xdc00 && low < 0xe000)
+                    if (u >= 0xdc00 || r->len - r->pos < 11 || r->data[r->pos + 5] != '\\' ||
+                        r->data[r->pos + 6] != 'u')
                       {
-                        append_unichar (out, 0x10000 + ((u - 0xd800) << 10) + (low - 0xdc00));
-                        r->pos += 6;
-                        break;
+                        r->pos--;
+                        r->problem = PROBLEM_SURROGATE;
+                        return FALSE;
                       }
+                    for (gsize k = 7; k <= 10; k++)
+                      {
+                        if (!is_hex (r->data[r->pos + k]))
+                          return FALSE;
+                        low = low << 4 | (gunichar) g_ascii_xdigit_value (r->data[r->pos + k]);
+                      }
+                    if (low < 0xdc00 || low >= 0xe000)
+                      {
+                        r->pos--;
+                        r->problem = PROBLEM_SURROGATE;
+                        return FALSE;
+                      }
+                    u = 0x10000 + ((u - 0xd800) << 10) + (low - 0xdc00);
+                    r->pos += 6;
                   }
-                append_unichar (out, u >= 0xd800 && u < 0xe000 ? 0xfffd : u);
+                r->pos += 5;
+                if (out != NULL)
+                  append_unichar (out, u);
               }
               break;
             default:
@@ -260,6 +270,14 @@ set_error_at (const Reader *r, const char *what, GError **error, guint max_depth
                    /* Translators: %s is a file name ("machine.json"); the %u
                     * are a line and a column. \\u0000 is written as is. */
                    _("%s holds a string with a null character, \\u0000 (line %u, column %u)"),
+                   what, line, column);
+      return;
+    case PROBLEM_SURROGATE:
+      g_set_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_PARSE,
+                   /* Translators: %s is a file name ("machine.json"); the %u
+                    * are a line and a column */
+                   _("%s holds a string with half a surrogate pair, which is no character "
+                     "(line %u, column %u)"),
                    what, line, column);
       return;
     case PROBLEM_BIG_INTEGER:

@@ -1196,6 +1196,14 @@ test_json_details (void)
     { "{\"version\": 1, \"disks\": [{\"path\": \"disk.qcow2\\u0000.evil\"}]}",
       VIV_MACHINE_CONFIG_ERROR_PARSE,
       "machine.json holds a string with a null character, \\u0000 (line 1, column 46)" },
+    /* found by fuzz-machine-config: json-glib made bytes that are not UTF-8 of
+     * half a surrogate pair, and the file saved was not JSON */
+    { "{\"version\": 1, \"boot\": {\"e\\udef5x\": 1}}", VIV_MACHINE_CONFIG_ERROR_PARSE,
+      "machine.json holds a string with half a surrogate pair, which is no character "
+      "(line 1, column 27)" },
+    { "{\"version\": 1, \"name\": \"\\ud83d\\u0041\"}", VIV_MACHINE_CONFIG_ERROR_PARSE,
+      "machine.json holds a string with half a surrogate pair, which is no character "
+      "(line 1, column 25)" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -1208,6 +1216,15 @@ test_json_details (void)
       g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, cases[i].code);
       g_assert_cmpstr (error->message, ==, cases[i].message);
     }
+
+  /* A whole surrogate pair is one character, as it should be */
+  {
+    g_autoptr(VivMachineConfig) config =
+      load_ok ("{\"version\": 1, \"uuid\": \"" UUID "\", \"name\": \"\\ud83d\\ude00\", "
+               "\"memory\": 16777216, \"cpus\": 1}");
+
+    g_assert_cmpstr (config->name, ==, "😀");
+  }
 
   /* The largest whole numbers still read */
   {
