@@ -288,8 +288,11 @@ static void
 forward_leds (void *data, uint32_t leds)
 {
   struct vmm_vm *vm = data;
-  const struct vmm_input_led_listener *l = vmm_spice_led_listener (vm->spice);
+  const struct vmm_input_led_listener *l;
 
+  if (vm->spice == NULL)
+    return;
+  l = vmm_spice_led_listener (vm->spice);
   l->leds (l->data, leds);
 }
 
