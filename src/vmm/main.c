@@ -42,6 +42,7 @@ struct options {
   char *machine;
   char **disks;
   char *aio;
+  char *display;
 };
 
 static void
@@ -58,6 +59,7 @@ options_clear (struct options *opts)
   g_free (opts->machine);
   g_strfreev (opts->disks);
   g_free (opts->aio);
+  g_free (opts->display);
 }
 
 static int
@@ -74,6 +76,7 @@ run_vm (const struct options *opts, const char *kvm_path)
     .ports = (const char *const *) opts->ports,
     .disks = (const char *const *) opts->disks,
     .aio = opts->aio,
+    .display = opts->display,
     .rng = opts->rng,
   };
   g_autoptr(GError) error = NULL;
@@ -245,6 +248,10 @@ main (int argc, char *argv[])
     { "port", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.ports,
       N_("Add a named virtio-console port, connected to a unix socket if given (repeatable)"),
       N_("NAME[,socket=PATH]") },
+    { "display", 0, 0, G_OPTION_ARG_STRING, &opts.display,
+      N_("Give the guest a screen, keyboard and tablet shown over SPICE, with a unix socket "
+         "for SPICE clients if given (default none)"),
+      N_("spice[,socket=PATH]|none") },
     { "rng", 0, 0, G_OPTION_ARG_NONE, &opts.rng,
       N_("Give the guest a virtio-rng entropy device"), NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opts.verbose,

@@ -234,6 +234,28 @@ parse_disks (struct vmm_config *config, const struct vmm_config_args *args, GErr
   return TRUE;
 }
 
+/* --display spice[,socket=PATH]|none */
+static gboolean
+parse_display (struct vmm_config *config, const char *arg, GError **error)
+{
+  config->display.kind = VMM_DISPLAY_NONE;
+  if (arg == NULL || g_str_equal (arg, "none"))
+    return TRUE;
+  if (g_str_equal (arg, "spice") ||
+      (g_str_has_prefix (arg, "spice,socket=") && arg[13] != '\0'))
+    {
+      config->display.kind = VMM_DISPLAY_SPICE;
+      config->display.width = VMM_DISPLAY_DEFAULT_WIDTH;
+      config->display.height = VMM_DISPLAY_DEFAULT_HEIGHT;
+      if (arg[5] == ',')
+        config->display.socket_path = keep (config, arg + 13);
+      return TRUE;
+    }
+  g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+               _("--display takes spice, spice,socket=PATH or none, not “%s”"), arg);
+  return FALSE;
+}
+
 gboolean
 vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *args,
                       GError **error)
@@ -255,7 +277,7 @@ vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *a
     }
   config->memory = memory;
   return parse_serial (config, args->serial, error) && parse_console (config, args, error) &&
-         parse_disks (config, args, error);
+         parse_disks (config, args, error) && parse_display (config, args->display, error);
 }
 
 /* ---- machine.json ---------------------------------------------------------------- */
@@ -322,6 +344,17 @@ vmm_config_from_machine (struct vmm_config *config, const VivMachineConfig *mc,
     {
       config->console_enabled = true;
       config->console.console.kind = VMM_CHARDEV_NONE;
+    }
+
+  /* The description checked the size (both or neither); virtio-gpu clamps
+   * it to what its EDID can say. The socket for stock clients is made on
+   * request (the service's ListenDisplay). */
+  if (mc->display.kind == VIV_DISPLAY_KIND_SPICE)
+    {
+      config->display.kind = VMM_DISPLAY_SPICE;
+      config->display.width = mc->display.width ? mc->display.width : VMM_DISPLAY_DEFAULT_WIDTH;
+      config->display.height = mc->display.height ? mc->display.height
+                                                  : VMM_DISPLAY_DEFAULT_HEIGHT;
     }
   return TRUE;
 }

@@ -39,6 +39,21 @@ typedef enum {
 } VmmError;
 GQuark vmm_error_quark (void);
 
+enum vmm_display_kind {
+  VMM_DISPLAY_NONE,
+  VMM_DISPLAY_SPICE,           /* virtio-gpu, virtio-input and the SPICE server */
+};
+
+/* The scanout's preferred size when nothing says otherwise */
+#define VMM_DISPLAY_DEFAULT_WIDTH  1280
+#define VMM_DISPLAY_DEFAULT_HEIGHT 800
+
+struct vmm_display_config {
+  enum vmm_display_kind kind;
+  uint32_t width, height;      /* the preferred size; never 0 with a display */
+  const char *socket_path;     /* for stock SPICE clients, or NULL: none */
+};
+
 enum vmm_serial_mode {
   VMM_SERIAL_NONE,
   VMM_SERIAL_STDIO,
@@ -65,6 +80,7 @@ struct vmm_config {
   unsigned n_disks;
   struct vmm_disk_spec disks[VMM_MAX_DISKS];
   bool io_threads;             /* disk I/O on threads even where io_uring works */
+  struct vmm_display_config display;
 
   GStringChunk *strings;       /* what the strings above point into, or NULL */
 };
@@ -82,6 +98,7 @@ struct vmm_config_args {
   const char *const *ports;    /* --port NAME[,socket=PATH], NULL-terminated; NULL: none */
   const char *const *disks;    /* --disk specs, NULL-terminated; NULL: none */
   const char *aio;             /* --aio; NULL: io_uring where the kernel has it */
+  const char *display;         /* --display spice[,socket=PATH]|none; NULL: none */
   bool rng;
 };
 

@@ -251,6 +251,108 @@ plug_virtio (struct vmm_vm *vm, struct vmm_virtio_dev *dev, GError **local)
   return TRUE;
 }
 
+/* ---- the display ------------------------------------------------------------------ */
+
+/* The SPICE server's input, from its thread, to both input devices: each
+ * takes the events it has (virtio/input.h), so keys reach the keyboard and
+ * the tablet's buttons, positions and the wheel the tablet. The sinks only
+ * queue for the devices' thread. */
+static void
+fan_key (void *data, uint16_t code, bool pressed)
+{
+  struct vmm_vm *vm = data;
+
+  vm->keyboard_sink.key (vm->keyboard_sink.data, code, pressed);
+  vm->tablet_sink.key (vm->tablet_sink.data, code, pressed);
+}
+
+static void
+fan_abs (void *data, uint32_t x, uint32_t y, uint32_t width, uint32_t height)
+{
+  struct vmm_vm *vm = data;
+
+  vm->tablet_sink.abs (vm->tablet_sink.data, x, y, width, height);
+}
+
+static void
+fan_wheel (void *data, int32_t dy)
+{
+  struct vmm_vm *vm = data;
+
+  vm->tablet_sink.wheel (vm->tablet_sink.data, dy);
+}
+
+/* The keyboard's LEDs, on the devices' thread, to the server's clients.
+ * vm->spice is set before the loop runs and freed after it stopped. */
+static void
+forward_leds (void *data, uint32_t leds)
+{
+  struct vmm_vm *vm = data;
+  const struct vmm_input_led_listener *l;
+
+  if (vm->spice == NULL)
+    return;
+  l = vmm_spice_led_listener (vm->spice);
+  l->leds (l->data, leds);
+}
+
+/* virtio-gpu, a keyboard and a tablet on PCI, then the SPICE server over
+ * them: everything the server's thread calls exists before it starts. */
+static gboolean
+setup_display (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **error)
+{
+  struct vmm_virtio_gpu_config gpu_config = {
+    .width = vm->config.display.width, .height = vm->config.display.height,
+  };
+  const struct vmm_input_led_listener leds = { forward_leds, vm };
+  const struct vmm_input_sink input = {
+    .key = fan_key, .abs = fan_abs, .wheel = fan_wheel, .data = vm,
+  };
+  struct vmm_display_device device;
+  struct vmm_spice_config spice_config = { .input = &input, .device = &device };
+  g_autoptr(GError) local = NULL;
+
+  vm->gpu = vmm_virtio_gpu_new (env, &gpu_config, &local);
+  if (!plug_virtio (vm, vm->gpu ? vmm_virtio_gpu_dev (vm->gpu) : NULL, &local))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "virtio-gpu", local->message);
+      return FALSE;
+    }
+  vm->keyboard = vmm_virtio_input_new (env, VMM_INPUT_KEYBOARD, &leds, &local);
+  if (!plug_virtio (vm, vm->keyboard ? vmm_virtio_input_dev (vm->keyboard) : NULL, &local))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "virtio-keyboard", local->message);
+      return FALSE;
+    }
+  vm->tablet = vmm_virtio_input_new (env, VMM_INPUT_TABLET, NULL, &local);
+  if (!plug_virtio (vm, vm->tablet ? vmm_virtio_input_dev (vm->tablet) : NULL, &local))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "virtio-tablet", local->message);
+      return FALSE;
+    }
+  vm->keyboard_sink = vmm_virtio_input_sink (vm->keyboard);
+  vm->tablet_sink = vmm_virtio_input_sink (vm->tablet);
+
+  device = vmm_virtio_gpu_display_device (vm->gpu);
+  vm->spice = vmm_spice_new (&spice_config, error);
+  if (vm->spice == NULL)
+    return FALSE;
+  vmm_virtio_gpu_set_listener (vm->gpu, vmm_spice_display_listener (vm->spice));
+  if (vm->config.display.socket_path != NULL &&
+      !vmm_spice_listen_unix (vm->spice, vm->config.display.socket_path, error))
+    return FALSE;
+  return TRUE;
+}
+
+struct vmm_spice *
+vmm_vm_get_spice (struct vmm_vm *vm)
+{
+  return vm->spice;
+}
+
 static gboolean
 setup_devices (struct vmm_vm *vm, GError **error)
 {
@@ -317,9 +419,29 @@ setup_devices (struct vmm_vm *vm, GError **error)
         }
     }
 
+  /* The display first: the console's agent port talks to its server */
+  if (vm->config.display.kind == VMM_DISPLAY_SPICE && !setup_display (vm, &env, error))
+    return FALSE;
+
   if (vm->config.console_enabled)
     {
-      vm->console = vmm_virtio_console_new (&env, &vm->config.console, &local);
+      struct vmm_console_config console = vm->config.console;
+      gboolean has_agent_port = FALSE;
+
+      /* With a display, the SPICE guest agent's port (clipboard, monitor
+       * configuration), unless the configuration names that port itself */
+      for (unsigned i = 0; i < console.n_ports; i++)
+        if (g_strcmp0 (console.ports[i].name, VMM_SPICE_AGENT_PORT) == 0)
+          has_agent_port = TRUE;
+      if (vm->spice != NULL && !has_agent_port && console.n_ports < G_N_ELEMENTS (console.ports))
+        {
+          console.ports[console.n_ports].name = VMM_SPICE_AGENT_PORT;
+          console.ports[console.n_ports].backend = (struct vmm_chardev_spec) {
+            .kind = VMM_CHARDEV_PEER, .peer = vmm_spice_agent_peer (vm->spice),
+          };
+          console.n_ports++;
+        }
+      vm->console = vmm_virtio_console_new (&env, &console, &local);
       if (!plug_virtio (vm, vm->console ? vmm_virtio_console_dev (vm->console) : NULL, &local))
         {
           g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot create the %s device: %s"),
@@ -549,8 +671,19 @@ vmm_vm_destroy (struct vmm_vm *vm)
   for (unsigned i = 0; i < vm->n_vcpus; i++)
     vmm_kvm_vcpu_destroy (&vm->vcpus[i].kvm);
   free (vm->vcpus);
-  vmm_virtio_rng_free (vm->rng);
+  /* The display server first: it calls into the GPU and the input devices
+   * from its thread until it stops; the devices' thread (the loop, which
+   * calls its listeners) has stopped already. */
+  if (vm->gpu != NULL)
+    vmm_virtio_gpu_set_listener (vm->gpu, NULL);
+  /* The console before the server: its agent port is the server's peer */
   vmm_virtio_console_free (vm->console);
+  vm->console = NULL;
+  vmm_spice_free (vm->spice);
+  vmm_virtio_gpu_free (vm->gpu);
+  vmm_virtio_input_free (vm->keyboard);
+  vmm_virtio_input_free (vm->tablet);
+  vmm_virtio_rng_free (vm->rng);
   for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
     if (vm->disks[i] != NULL)
       {

@@ -27,6 +27,7 @@
 #include "devices/pvpanic.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "display/spice.h"
 #include "dispatch.h"
 #include "kvm/irq.h"
 #include "kvm/kvm.h"
@@ -36,6 +37,8 @@
 #include "mem.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/gpu.h"
+#include "virtio/input.h"
 #include "virtio/rng.h"
 #include "vm-config.h"
 
@@ -81,6 +84,14 @@ struct vmm_vm {
   struct vmm_virtio_blk *disks[VMM_MAX_DISKS];
   struct vmm_ratelimit unhandled_rl;
 
+  /* The display (config.display.kind spice): the GPU, a keyboard and a
+   * tablet, shown and fed by the SPICE server; the server's input goes to
+   * both input devices through vm.c's fan-out, which calls these. */
+  struct vmm_virtio_gpu *gpu;
+  struct vmm_virtio_input *keyboard, *tablet;
+  struct vmm_input_sink keyboard_sink, tablet_sink;
+  struct vmm_spice *spice;
+
   struct vmm_boot_state boot;
   uint64_t rsdp_gpa;
 
@@ -120,6 +131,11 @@ void vmm_vm_destroy (struct vmm_vm *vm);
 
 /* Presses the ACPI power button. */
 void vmm_vm_power_button (struct vmm_vm *vm);
+
+/* The SPICE server showing the VM's screen, or NULL: no display. Clients
+ * connect through vmm_spice_connect_client() and vmm_spice_listen_unix();
+ * valid until vmm_vm_destroy. */
+struct vmm_spice *vmm_vm_get_spice (struct vmm_vm *vm);
 
 /* Typed input for COM1. Returns the bytes the UART took. */
 size_t vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len);

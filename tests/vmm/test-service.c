@@ -28,6 +28,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <spice-client.h>
+#include <sys/stat.h>
+
 #include "block/block.h"
 #include "control/service.h"
 #include "viv-vmm1.h"
@@ -123,8 +126,10 @@ run_for (Fixture *f, guint ms)
 
 /* ---- the child ---------------------------------------------------------------- */
 
+/* DISPLAY_KIND: machine.json's display.kind; the other tests' machines
+ * have none */
 static void
-write_machine (Fixture *f, const char *disks_json)
+write_machine_display (Fixture *f, const char *disks_json, const char *display_kind)
 {
   g_autofree char *kernel = g_build_filename (f->machine_dir, "kernel", NULL);
   g_autofree char *path = g_build_filename (f->machine_dir, "machine.json", NULL);
@@ -138,9 +143,16 @@ write_machine (Fixture *f, const char *disks_json)
                           "  \"memory\": 67108864,\n"
                           "  \"cpus\": 1,\n"
                           "  \"boot\": { \"kind\": \"kernel\", \"kernel\": \"%s\" },\n"
-                          "  \"disks\": [%s]\n"
-                          "}\n", kernel, disks_json ? disks_json : "");
+                          "  \"disks\": [%s],\n"
+                          "  \"display\": { \"kind\": \"%s\" }\n"
+                          "}\n", kernel, disks_json ? disks_json : "", display_kind);
   g_assert_true (g_file_set_contents (path, json, -1, NULL));
+}
+
+static void
+write_machine (Fixture *f, const char *disks_json)
+{
+  write_machine_display (f, disks_json, "none");
 }
 
 static void
@@ -815,6 +827,271 @@ test_pause_after_sigcont (void)
   fixture_clear (&f);
 }
 
+/* ---- 5. the display ------------------------------------------------------------ */
+
+/* A machine without a display says so, for both ways in */
+static void
+test_display_none (void)
+{
+  Fixture f = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) handle = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *remote = NULL;
+
+  fixture_init (&f, NULL);
+  spawn_child (&f, NULL);
+  connect_app (&f);
+  g_assert_false (viv_vmm1_call_open_display_sync (f.proxy, NULL, &handle, &fds, NULL, &error));
+  remote = g_dbus_error_get_remote_error (error);
+  g_assert_cmpstr (remote, ==, "org.vivarium.Vmm1.Error.NoDisplay");
+  g_dbus_error_strip_remote_error (error);
+  g_assert_cmpstr (error->message, ==, "This machine has no display");
+  g_clear_error (&error);
+  g_clear_pointer (&remote, g_free);
+  g_assert_false (viv_vmm1_call_listen_display_sync (f.proxy, &path, NULL, &error));
+  remote = g_dbus_error_get_remote_error (error);
+  g_assert_cmpstr (remote, ==, "org.vivarium.Vmm1.Error.NoDisplay");
+  fixture_clear (&f);
+}
+
+/* A headless spice-client-glib session, its channels opened through
+ * OpenDisplay (PROXY) or the unix socket (UNIX_PATH) */
+typedef struct {
+  VivVmm1 *proxy;
+  SpiceSession *session;
+  SpiceChannel *display;
+  guint fds;
+  unsigned seed;                 /* the pattern the primary should show */
+} DisplayClient;
+
+static void
+on_open_fd (SpiceChannel *channel, gint with_tls, gpointer data)
+{
+  DisplayClient *c = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) handle = NULL;
+  int fd;
+
+  g_assert_false (with_tls);
+  g_assert_true (viv_vmm1_call_open_display_sync (c->proxy, NULL, &handle, &fds, NULL, &error));
+  g_assert_no_error (error);
+  fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error);
+  g_assert_no_error (error);
+  c->fds++;
+  g_assert_true (spice_channel_open_fd (channel, fd));
+}
+
+static void
+on_channel_new (SpiceSession *session, SpiceChannel *channel, gpointer data)
+{
+  DisplayClient *c = data;
+
+  (void) session;
+  g_signal_connect (channel, "open-fd", G_CALLBACK (on_open_fd), c);
+  if (SPICE_IS_DISPLAY_CHANNEL (channel))
+    {
+      c->display = channel;
+      spice_channel_connect (channel);
+    }
+}
+
+static void
+display_client_start (DisplayClient *c, VivVmm1 *proxy, const char *unix_path)
+{
+  c->proxy = proxy;
+  c->session = spice_session_new ();
+  g_signal_connect (c->session, "channel-new", G_CALLBACK (on_channel_new), c);
+  if (unix_path != NULL)
+    {
+      g_object_set (c->session, "unix-path", unix_path, NULL);
+      g_assert_true (spice_session_connect (c->session));
+    }
+  else
+    g_assert_true (spice_session_open_fd (c->session, -1));
+}
+
+static gboolean
+no_channels (Fixture *f, gconstpointer data)
+{
+  const DisplayClient *c = data;
+  GList *channels = spice_session_get_channels (c->session);
+  gboolean none = channels == NULL;
+
+  (void) f;
+  g_list_free (channels);
+  return none;
+}
+
+static void
+display_client_stop (Fixture *f, DisplayClient *c)
+{
+  spice_session_disconnect (c->session);
+  g_assert_true (wait_until (f, no_channels, c, TIMEOUT_MS));
+  g_clear_object (&c->session);
+}
+
+/* Every pixel of the fake machine's screen has reached the client */
+static gboolean
+primary_shows_screen (Fixture *f, gconstpointer data)
+{
+  const DisplayClient *c = data;
+  SpiceDisplayPrimary primary;
+
+  (void) f;
+  if (c->display == NULL || !spice_display_channel_get_primary (c->display, 0, &primary))
+    return FALSE;
+  if (primary.width != VMM_TEST_VM_SCREEN_W || primary.height != VMM_TEST_VM_SCREEN_H ||
+      primary.format != SPICE_SURFACE_FMT_32_xRGB)
+    return FALSE;
+  for (uint32_t y = 0; y < VMM_TEST_VM_SCREEN_H; y++)
+    for (uint32_t x = 0; x < VMM_TEST_VM_SCREEN_W; x++)
+      {
+        const uint8_t *p = primary.data + (size_t) y * (size_t) primary.stride + (size_t) x * 4;
+        uint32_t e = vmm_test_vm_pixel (c->seed, x, y);
+
+        if (p[0] != (e & 0xff) || p[1] != ((e >> 8) & 0xff) || p[2] != ((e >> 16) & 0xff))
+          return FALSE;
+      }
+  return TRUE;
+}
+
+/* thumbnail.png in the machine folder: a PNG 320 pixels wide (the screen
+ * scaled down) */
+static gboolean
+thumbnail_written (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (f->machine_dir, "thumbnail.png", NULL);
+  g_autofree char *png = NULL;
+  gsize len = 0;
+
+  (void) data;
+  if (!g_file_get_contents (path, &png, &len, NULL) || len < 24)
+    return FALSE;
+  return memcmp (png, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp (png + 12, "IHDR", 4) == 0 &&
+         (((guint8) png[16] << 24) | ((guint8) png[17] << 16) | ((guint8) png[18] << 8) |
+          (guint8) png[19]) == 320;
+}
+
+/* OpenDisplay's sockets carry a whole SPICE session: the client sees the
+ * screen, in two sessions in turn; the screen's thumbnail is written */
+static void
+test_display_open (void)
+{
+  Fixture f = { 0 };
+  DisplayClient c = { 0 };
+
+  fixture_init (&f, NULL);
+  write_machine_display (&f, NULL, "spice");
+  spawn_child (&f, NULL);
+  connect_app (&f);
+  for (int round = 0; round < 2; round++)
+    {
+      memset (&c, 0, sizeof c);
+      display_client_start (&c, f.proxy, NULL);
+      g_assert_true (wait_until (&f, primary_shows_screen, &c, TIMEOUT_MS));
+      /* main and display at least, each its own call */
+      g_assert_cmpuint (c.fds, >=, 2);
+      display_client_stop (&f, &c);
+    }
+  g_assert_true (wait_until (&f, thumbnail_written, NULL, TIMEOUT_MS));
+  fixture_clear (&f);
+}
+
+static ino_t
+thumbnail_inode (Fixture *f)
+{
+  g_autofree char *path = g_build_filename (f->machine_dir, "thumbnail.png", NULL);
+  struct stat st;
+
+  return lstat (path, &st) == 0 ? st.st_ino : 0;
+}
+
+static gboolean
+thumbnail_replaced (Fixture *f, gconstpointer data)
+{
+  ino_t old = *(const ino_t *) data;
+  ino_t now = thumbnail_inode (f);
+
+  return now != 0 && now != old;
+}
+
+/* The thumbnail is written (atomically: a new file each time) when the
+ * screen changed, and not while it stays still */
+static void
+test_display_thumbnail (void)
+{
+  Fixture f = { 0 };
+  g_autofree char *path = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  gsize first_len = 0, second_len = 0;
+  ino_t ino;
+
+  fixture_init (&f, NULL);
+  write_machine_display (&f, NULL, "spice");
+  spawn_child (&f, NULL);
+  connect_app (&f);
+  open_serial (&f);
+  path = g_build_filename (f.machine_dir, "thumbnail.png", NULL);
+  g_assert_true (wait_until (&f, thumbnail_written, NULL, TIMEOUT_MS));
+  ino = thumbnail_inode (&f);
+  g_assert_true (g_file_get_contents (path, &first, &first_len, NULL));
+
+  /* Two periods of the helper's 5 s look with a still screen: not
+   * written again */
+  run_for (&f, 11000);
+  g_assert_cmpuint (thumbnail_inode (&f), ==, ino);
+
+  g_assert_cmpint (write (f.serial_fd, "D", 1), ==, 1);
+  g_assert_true (wait_until (&f, serial_has, "drawn", TIMEOUT_MS));
+  g_assert_true (wait_until (&f, thumbnail_replaced, &ino, TIMEOUT_MS));
+  g_assert_true (thumbnail_written (&f, NULL));
+  g_assert_true (g_file_get_contents (path, &second, &second_len, NULL));
+  /* Other colours, another picture */
+  g_assert_false (first_len == second_len && memcmp (first, second, first_len) == 0);
+  fixture_clear (&f);
+}
+
+/* ListenDisplay: the socket for stock clients, private, the same on every
+ * call, and a client sees the screen through it */
+static void
+test_display_listen (void)
+{
+  Fixture f = { 0 };
+  DisplayClient c = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *expected = NULL;
+  struct stat st;
+
+  fixture_init (&f, NULL);
+  write_machine_display (&f, NULL, "spice");
+  spawn_child (&f, NULL);
+  connect_app (&f);
+  g_assert_true (viv_vmm1_call_listen_display_sync (f.proxy, &path, NULL, &error));
+  g_assert_no_error (error);
+  expected = g_build_filename (f.runtime_dir, "vivarium", UUID ".spice", NULL);
+  g_assert_cmpstr (path, ==, expected);
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  g_assert_true (S_ISSOCK (st.st_mode));
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_assert_true (viv_vmm1_call_listen_display_sync (f.proxy, &again, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (again, ==, path);
+
+  display_client_start (&c, NULL, path);
+  g_assert_true (wait_until (&f, primary_shows_screen, &c, TIMEOUT_MS));
+  g_assert_cmpuint (c.fds, ==, 0);
+  display_client_stop (&f, &c);
+  fixture_clear (&f);
+  /* The helper took it away */
+  g_assert_false (g_file_test (expected, G_FILE_TEST_EXISTS));
+}
+
 /* ---- the child ------------------------------------------------------------------ */
 
 static int
@@ -859,5 +1136,9 @@ main (int argc, char *argv[])
   g_test_add_func ("/service/long-runtime-dir", test_long_runtime_dir);
   g_test_add_func ("/service/sigterm-while-starting", test_sigterm_while_starting);
   g_test_add_func ("/service/pause-after-sigcont", test_pause_after_sigcont);
+  g_test_add_func ("/service/display/none", test_display_none);
+  g_test_add_func ("/service/display/open", test_display_open);
+  g_test_add_func ("/service/display/listen", test_display_listen);
+  g_test_add_func ("/service/display/thumbnail", test_display_thumbnail);
   return g_test_run ();
 }

@@ -145,8 +145,38 @@ test_args_defaults (void)
   g_assert_false (config.console_enabled);
   g_assert_cmpuint (config.n_disks, ==, 0);
   g_assert_false (config.io_threads);
+  g_assert_cmpint (config.display.kind, ==, VMM_DISPLAY_NONE);
+  g_assert_null (config.display.socket_path);
   vmm_config_clear (&config);
   g_assert_null (config.strings);
+}
+
+static void
+test_args_display (void)
+{
+  char arg[] = "spice,socket=/run/user/1000/v.spice";
+  struct vmm_config_args args = { .kernel = "k", .display = "spice" };
+  struct vmm_config config = { 0 };
+
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.display.kind, ==, VMM_DISPLAY_SPICE);
+  g_assert_cmpuint (config.display.width, ==, VMM_DISPLAY_DEFAULT_WIDTH);
+  g_assert_cmpuint (config.display.height, ==, VMM_DISPLAY_DEFAULT_HEIGHT);
+  g_assert_null (config.display.socket_path);
+  vmm_config_clear (&config);
+
+  args.display = arg;
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.display.kind, ==, VMM_DISPLAY_SPICE);
+  /* A copy: the argument can go */
+  memset (arg, 'x', sizeof arg - 1);
+  g_assert_cmpstr (config.display.socket_path, ==, "/run/user/1000/v.spice");
+  vmm_config_clear (&config);
+
+  args.display = "none";
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.display.kind, ==, VMM_DISPLAY_NONE);
+  vmm_config_clear (&config);
 }
 
 static void
@@ -259,6 +289,14 @@ test_args_errors (void)
       "cache=writeback|none, serial=ID)" },
     { "disk-path", { .disks = no_path }, "--disk ,: no image path" },
     { "aio", { .aio = "posix" }, "--aio takes io_uring or threads, not “posix”" },
+    { "display", { .display = "vnc" },
+      "--display takes spice, spice,socket=PATH or none, not “vnc”" },
+    { "display-socket", { .display = "spice,socket=" },
+      "--display takes spice, spice,socket=PATH or none, not “spice,socket=”" },
+    { "display-option", { .display = "spice,port=5900" },
+      "--display takes spice, spice,socket=PATH or none, not “spice,port=5900”" },
+    { "display-prefix", { .display = "spicey" },
+      "--display takes spice, spice,socket=PATH or none, not “spicey”" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -386,6 +424,43 @@ test_machine_minimal (void)
   g_assert_false (config.rng);
   g_assert_false (config.console_enabled);
   g_assert_cmpuint (config.n_disks, ==, 0);
+  /* No display member: SPICE at the default size, no socket until asked */
+  g_assert_cmpint (config.display.kind, ==, VMM_DISPLAY_SPICE);
+  g_assert_cmpuint (config.display.width, ==, VMM_DISPLAY_DEFAULT_WIDTH);
+  g_assert_cmpuint (config.display.height, ==, VMM_DISPLAY_DEFAULT_HEIGHT);
+  g_assert_null (config.display.socket_path);
+  vmm_config_clear (&config);
+}
+
+static void
+test_machine_display (void)
+{
+  g_autoptr(VivMachineConfig) sized = NULL;
+  g_autoptr(VivMachineConfig) none = NULL;
+  g_autoptr(VivMachineConfig) spice = NULL;
+  struct vmm_config config = { 0 };
+
+  sized = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}", "",
+                   ", \"display\": {\"kind\": \"spice\", \"width\": 1920, \"height\": 1080}");
+  g_assert_true (vmm_config_from_machine (&config, sized, "/m", NULL));
+  g_assert_cmpint (config.display.kind, ==, VMM_DISPLAY_SPICE);
+  g_assert_cmpuint (config.display.width, ==, 1920);
+  g_assert_cmpuint (config.display.height, ==, 1080);
+  g_assert_null (config.display.socket_path);
+  vmm_config_clear (&config);
+
+  spice = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}", "",
+                   ", \"display\": {\"kind\": \"spice\"}");
+  g_assert_true (vmm_config_from_machine (&config, spice, "/m", NULL));
+  g_assert_cmpint (config.display.kind, ==, VMM_DISPLAY_SPICE);
+  g_assert_cmpuint (config.display.width, ==, VMM_DISPLAY_DEFAULT_WIDTH);
+  g_assert_cmpuint (config.display.height, ==, VMM_DISPLAY_DEFAULT_HEIGHT);
+  vmm_config_clear (&config);
+
+  none = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}", "",
+                  ", \"display\": {\"kind\": \"none\"}");
+  g_assert_true (vmm_config_from_machine (&config, none, "/m", NULL));
+  g_assert_cmpint (config.display.kind, ==, VMM_DISPLAY_NONE);
   vmm_config_clear (&config);
 }
 
@@ -448,10 +523,12 @@ main (int argc, char *argv[])
   g_test_add_func ("/vm-config/args/defaults", test_args_defaults);
   g_test_add_func ("/vm-config/args/full", test_args_full);
   g_test_add_func ("/vm-config/args/ports-only", test_args_ports_only);
+  g_test_add_func ("/vm-config/args/display", test_args_display);
   g_test_add_func ("/vm-config/args/errors", test_args_errors);
   g_test_add_func ("/vm-config/args/memory", test_args_memory);
   g_test_add_func ("/vm-config/machine", test_machine);
   g_test_add_func ("/vm-config/machine/minimal", test_machine_minimal);
+  g_test_add_func ("/vm-config/machine/display", test_machine_display);
   g_test_add_func ("/vm-config/machine/errors", test_machine_errors);
 
   return g_test_run ();

@@ -30,6 +30,14 @@ else
   not_ok "--help lists the options and exit statuses (rc=$rc)"
 fi
 
+# --help documents the display option and what it takes
+rc=$(run "$VMM" --help)
+if [ "$rc" = 0 ] && grep -q -- '--display=spice\[,socket=PATH\]|none' "$out/out"; then
+  ok "--help documents --display"
+else
+  not_ok "--help documents --display (rc=$rc)"
+fi
+
 # an unknown option is a usage error, not a crash
 rc=$(run "$VMM" --no-such-option)
 if [ "$rc" = 1 ] && grep -q -- '--help' "$out/err"; then

@@ -10,7 +10,11 @@
  *    closes them again and answers "freed\n";
  *  - the machine folder, when vmm_test_vm_gate_dir is set: creating the
  *    machine writes DIR/creating, then waits until DIR/release exists (a
- *    machine that takes a while to build).
+ *    machine that takes a while to build);
+ *  - the display: a machine with one gets the real SPICE server
+ *    (display/spice.c), showing vmm_test_vm_pixel()'s pattern, as if the
+ *    guest had drawn it; no input devices. "D" on the serial console
+ *    draws it again in other colours (the screen changed).
  *
  * Stopping happens on a thread of its own, as a vCPU thread would report it.
  *
@@ -23,6 +27,7 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <time.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vm.h"
@@ -34,7 +39,41 @@ struct fake_vm {
   struct vmm_vm vm;              /* first: what the service holds */
   GThread *stopper;
   GArray *hog;                   /* descriptors taken by "H" */
+  uint8_t *screen;               /* the display's pixels, XRGB8888 */
+  unsigned seed;
 };
+
+uint32_t
+vmm_test_vm_pixel (unsigned seed, uint32_t x, uint32_t y)
+{
+  return ((x * 7 + seed) & 0xff) | ((y * 5 + seed) & 0xff) << 8 | ((x ^ y) & 0xff) << 16;
+}
+
+/* What the guest would have drawn, flushed as a whole */
+static void
+show_screen (struct fake_vm *f)
+{
+  const struct vmm_display_listener *l = vmm_spice_display_listener (f->vm.spice);
+  struct vmm_display_surface surface = {
+    .width = VMM_TEST_VM_SCREEN_W, .height = VMM_TEST_VM_SCREEN_H,
+    .stride = VMM_TEST_VM_SCREEN_W * 4, .format = VMM_PIXEL_XRGB8888,
+  };
+
+  for (uint32_t y = 0; y < surface.height; y++)
+    for (uint32_t x = 0; x < surface.width; x++)
+      {
+        uint32_t p = vmm_test_vm_pixel (f->seed, x, y);
+        uint8_t *o = f->screen + (size_t) y * surface.stride + x * 4;
+
+        o[0] = p & 0xff;
+        o[1] = (p >> 8) & 0xff;
+        o[2] = (p >> 16) & 0xff;
+        o[3] = 0;
+      }
+  surface.pixels = f->screen;
+  l->set_surface (l->data, &surface);
+  l->update (l->data, &surface, 0, 0, surface.width, surface.height);
+}
 
 static uint64_t
 now_ns (void)
@@ -69,7 +108,26 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   f->vm.config.strings = NULL;   /* the service's config owns them */
   f->hog = g_array_new (FALSE, FALSE, sizeof (int));
   pthread_mutex_init (&f->vm.exit_lock, NULL);
+  if (config->display.kind == VMM_DISPLAY_SPICE)
+    {
+      struct vmm_spice_config spice_config = { 0 };
+
+      f->vm.spice = vmm_spice_new (&spice_config, error);
+      if (f->vm.spice == NULL)
+        {
+          vmm_vm_destroy (&f->vm);
+          return NULL;
+        }
+      f->screen = g_malloc ((size_t) VMM_TEST_VM_SCREEN_W * VMM_TEST_VM_SCREEN_H * 4);
+      show_screen (f);
+    }
   return &f->vm;
+}
+
+struct vmm_spice *
+vmm_vm_get_spice (struct vmm_vm *vm)
+{
+  return vm->spice;
 }
 
 static void
@@ -89,6 +147,8 @@ vmm_vm_destroy (struct vmm_vm *vm)
     return;
   if (f->stopper != NULL)
     g_thread_join (f->stopper);
+  vmm_spice_free (vm->spice);
+  g_free (f->screen);
   release_hog (f);
   g_array_unref (f->hog);
   pthread_mutex_destroy (&vm->exit_lock);
@@ -230,6 +290,12 @@ vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len)
         {
           release_hog (f);
           serial_say (vm, "freed\n");
+        }
+      else if (data[i] == 'D' && vm->spice != NULL)
+        {
+          f->seed++;
+          show_screen (f);
+          serial_say (vm, "drawn\n");
         }
     }
   return len;

@@ -43,12 +43,17 @@
 
 #define ERROR_WRONG_STATE "org.vivarium.Vmm1.Error.WrongState"
 #define ERROR_FAILED      "org.vivarium.Vmm1.Error.Failed"
+#define ERROR_NO_DISPLAY  "org.vivarium.Vmm1.Error.NoDisplay"
 #define LOG_MAX_BYTES    (4 * 1024 * 1024)
 #define LOG_KEEP         4
 #define LISTEN_BACKLOG   64
 #define ACCEPT_RETRY_MS  500    /* after accept failed for want of descriptors */
 #define FLUSH_TIMEOUT_MS 2000   /* on the way out, for clients to take the last signals */
 #define MAX_CHAIN        1024   /* backing images counted per disk */
+/* How often the screen's thumbnail is looked at: writing it costs only
+ * when the screen changed (spice.c keeps a dirty flag), so a still screen
+ * costs a lock and a test every few seconds. */
+#define THUMBNAIL_SECONDS 5
 
 /* Descriptors, for the budget checked before the machine is built: the
  * helper's own (GLib, KVM and the VM, the loops, the log, the lock and the
@@ -57,6 +62,9 @@
 #define FDS_BASE         25
 #define FDS_PER_CPU      2
 #define FDS_PER_DISK     10
+/* The SPICE server's thread and wake-ups, its unix socket and a few
+ * clients' channel connections */
+#define FDS_DISPLAY      32
 #define FDS_CLIENTS      (VMM_SERVICE_MAX_CLIENTS + VMM_SERVICE_MAX_PENDING + \
                           VMM_FANOUT_MAX_CLIENTS + 4)
 
@@ -95,6 +103,11 @@ typedef struct {
 
   guint uptime_id;
   guint signal_ids[3];
+
+  char *display_path;            /* ListenDisplay's socket, once asked for */
+  char *thumbnail_path;          /* DIR/thumbnail.png */
+  guint thumbnail_id;
+  gboolean thumbnail_failing;    /* logged once until a write works again */
 } Service;
 
 typedef struct {
@@ -345,6 +358,15 @@ start_vm (Service *s, gboolean at_launch, GError **error)
           return TRUE;
         }
     }
+  /* A new machine has a new display server: the socket a client asked
+   * for is made again (a Reset keeps it). */
+  if (s->display_path != NULL && vmm_vm_get_spice (vm) != NULL)
+    {
+      g_autoptr(GError) local = NULL;
+
+      if (!vmm_spice_listen_unix (vmm_vm_get_spice (vm), s->display_path, &local))
+        vmm_log_warning ("%s", local->message);
+    }
   vmm_vm_set_callbacks (vm, on_vm_exit, on_vm_panic, s);
   vmm_vm_set_disk_error_fn (vm, vmm_disk_error_to_dbus, s->iface);
   g_mutex_lock (&s->vm_lock);
@@ -566,6 +588,104 @@ handle_open_serial (VivVmm1 *iface, GDBusMethodInvocation *invocation, GUnixFDLi
     }
   viv_vmm1_complete_open_serial (iface, invocation, fds, g_variant_new_handle (0));
   return TRUE;
+}
+
+/* The running machine's display server; or NULL, having answered
+ * NoDisplay or WrongState. */
+static struct vmm_spice *
+require_display (Service *s, GDBusMethodInvocation *invocation)
+{
+  if (s->config.display.kind == VMM_DISPLAY_NONE)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_NO_DISPLAY,
+                                                  _("This machine has no display"));
+      return NULL;
+    }
+  if (s->vm == NULL || s->finished || vmm_vm_get_spice (s->vm) == NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_WRONG_STATE,
+                                                  _("The machine is not running"));
+      return NULL;
+    }
+  return vmm_vm_get_spice (s->vm);
+}
+
+static gboolean
+handle_open_display (VivVmm1 *iface, GDBusMethodInvocation *invocation, GUnixFDList *unused,
+                     gpointer data)
+{
+  Service *s = data;
+  struct vmm_spice *spice = require_display (s, invocation);
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GError) error = NULL;
+  int fd;
+
+  (void) unused;
+  if (spice == NULL)
+    return TRUE;
+  fd = vmm_spice_connect_client (spice, &error);
+  if (fd < 0)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_FAILED, error->message);
+      return TRUE;
+    }
+  fds = g_unix_fd_list_new ();
+  if (g_unix_fd_list_append (fds, fd, &error) < 0)
+    {
+      close (fd);
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_FAILED, error->message);
+      return TRUE;
+    }
+  close (fd);
+  viv_vmm1_complete_open_display (iface, invocation, fds, g_variant_new_handle (0));
+  return TRUE;
+}
+
+/* $XDG_RUNTIME_DIR/vivarium/<uuid>.spice, made once and kept */
+static gboolean
+handle_listen_display (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpointer data)
+{
+  Service *s = data;
+  struct vmm_spice *spice = require_display (s, invocation);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+
+  if (spice == NULL)
+    return TRUE;
+  if (s->display_path == NULL)
+    {
+      name = g_strconcat (s->mc->uuid, ".spice", NULL);
+      path = g_build_filename (g_get_user_runtime_dir (), "vivarium", name, NULL);
+      if (!vmm_spice_listen_unix (spice, path, &error))
+        {
+          g_dbus_method_invocation_return_dbus_error (invocation, ERROR_FAILED, error->message);
+          return TRUE;
+        }
+      vmm_log_info ("display clients may connect to spice+unix://%s", path);
+      s->display_path = g_steal_pointer (&path);
+    }
+  viv_vmm1_complete_listen_display (iface, invocation, s->display_path);
+  return TRUE;
+}
+
+/* Every few seconds while the machine has a display: DIR/thumbnail.png,
+ * if the screen changed */
+static gboolean
+update_thumbnail (gpointer data)
+{
+  Service *s = data;
+  g_autoptr(GError) error = NULL;
+  int ret;
+
+  if (s->vm == NULL || vmm_vm_get_spice (s->vm) == NULL)
+    return G_SOURCE_CONTINUE;
+  ret = vmm_spice_write_thumbnail_if_changed (vmm_vm_get_spice (s->vm), s->thumbnail_path,
+                                              &error);
+  if (ret < 0 && !s->thumbnail_failing)
+    vmm_log_warning ("cannot write the thumbnail: %s", error->message);
+  s->thumbnail_failing = ret < 0;
+  return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -1047,7 +1167,8 @@ check_fd_budget (Service *s, GError **error)
     if (s->config.disks[i].format != VMM_BLOCK_FORMAT_RAW)
       backing += count_backing_images (s->config.disks[i].path);
   needed = count_open_fds () + FDS_BASE + FDS_PER_CPU * s->config.cpus +
-           FDS_PER_DISK * s->config.n_disks + backing + FDS_CLIENTS;
+           FDS_PER_DISK * s->config.n_disks + backing + FDS_CLIENTS +
+           (s->config.display.kind != VMM_DISPLAY_NONE ? FDS_DISPLAY : 0);
   if (needed <= limit.rlim_cur)
     return TRUE;
   g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
@@ -1120,6 +1241,8 @@ vmm_service_run (const struct vmm_service_options *options)
   g_signal_connect (s->iface, "handle-reset", G_CALLBACK (handle_reset), s);
   g_signal_connect (s->iface, "handle-quit", G_CALLBACK (handle_quit), s);
   g_signal_connect (s->iface, "handle-open-serial", G_CALLBACK (handle_open_serial), s);
+  g_signal_connect (s->iface, "handle-open-display", G_CALLBACK (handle_open_display), s);
+  g_signal_connect (s->iface, "handle-listen-display", G_CALLBACK (handle_listen_display), s);
   s->io_loop_inited = vmm_loop_init (&s->io_loop) == 0;
   if (!s->io_loop_inited || vmm_loop_start (&s->io_loop) < 0)
     {
@@ -1168,6 +1291,11 @@ vmm_service_run (const struct vmm_service_options *options)
       vmm_log_info ("machine “%s” (%s): %llu MiB, %u CPUs, running", s->mc->name, s->mc->uuid,
                     (unsigned long long) (s->mc->memory >> 20), s->mc->cpus);
       s->uptime_id = g_timeout_add_seconds (1, update_uptime, s);
+      if (s->config.display.kind != VMM_DISPLAY_NONE)
+        {
+          s->thumbnail_path = g_build_filename (options->machine_dir, "thumbnail.png", NULL);
+          s->thumbnail_id = g_timeout_add_seconds (THUMBNAIL_SECONDS, update_thumbnail, s);
+        }
     }
 
   g_main_loop_run (s->loop);
@@ -1177,6 +1305,7 @@ out:
   for (unsigned i = 0; i < G_N_ELEMENTS (s->signal_ids); i++)
     g_clear_handle_id (&s->signal_ids[i], g_source_remove);
   g_clear_handle_id (&s->uptime_id, g_source_remove);
+  g_clear_handle_id (&s->thumbnail_id, g_source_remove);
   g_clear_handle_id (&s->quit_id, g_source_remove);
   s->finished = TRUE;            /* no more clients */
   stop_server (s);
@@ -1209,6 +1338,8 @@ out:
   vmm_config_clear (&s->config);
   g_free (s->socket_path);
   g_free (s->lock_path);
+  g_free (s->display_path);
+  g_free (s->thumbnail_path);
   g_free (s->guid);
   g_mutex_clear (&s->vm_lock);
   vmm_log_close_file ();

@@ -56,6 +56,9 @@ const struct vmm_display_listener *vmm_spice_display_listener (struct vmm_spice 
 /* The keyboard LEDs the guest set, for the clients */
 const struct vmm_input_led_listener *vmm_spice_led_listener (struct vmm_spice *spice);
 
+/* The virtio-console port the SPICE guest agent (spice-vdagent) opens */
+#define VMM_SPICE_AGENT_PORT "com.redhat.spice.0"
+
 /* The guest agent's end of the "com.redhat.spice.0" port, for a
  * VMM_CHARDEV_PEER backend (devices/chardev.h):
  *
