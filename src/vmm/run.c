@@ -81,6 +81,13 @@ vmm_vm_set_disk_error_fn (struct vmm_vm *vm, vmm_disk_error_fn fn, void *data)
       vmm_virtio_blk_set_error_fn (vm->disks[i], fn, data);
 }
 
+void
+vmm_vm_set_display_changed_fn (struct vmm_vm *vm, void (*fn) (void *data), void *data)
+{
+  if (vm->spice != NULL)
+    vmm_spice_set_changed_fn (vm->spice, fn, data);
+}
+
 uint64_t
 vmm_vm_uptime_ns (struct vmm_vm *vm)
 {

@@ -148,6 +148,9 @@ void vmm_vm_set_callbacks (struct vmm_vm *vm, vmm_vm_exit_fn exit_fn, vmm_vm_pan
 /* Every disk's failed requests go to FN (from the disks' I/O threads, with
  * the device locked: FN must only queue). Set before starting. */
 void vmm_vm_set_disk_error_fn (struct vmm_vm *vm, vmm_disk_error_fn fn, void *data);
+/* FN hears when the screen changes after a thumbnail was written (see
+ * vmm_spice_set_changed_fn); nothing without a display. Set before starting. */
+void vmm_vm_set_display_changed_fn (struct vmm_vm *vm, void (*fn) (void *data), void *data);
 
 /* Starts the device loop and the vCPUs. Returns 0 or -errno. */
 int  vmm_vm_start (struct vmm_vm *vm);

@@ -858,6 +858,12 @@ screen_solid (struct screen *s, uint32_t x0, uint32_t w, uint8_t r, uint8_t g, u
 /* Thumbnails: about 320 px wide, the screen's colours, written only when
  * the screen changed */
 static void
+count_change (void *data)
+{
+  g_atomic_int_inc ((gint *) data);
+}
+
+static void
 test_thumbnail (void)
 {
   struct fixture f;
@@ -867,15 +873,23 @@ test_thumbnail (void)
   g_autofree guint8 *rgb = NULL;
   uint32_t w = 0, h = 0;
 
+  gint changes = 0;
+
   fixture_start (&f, true);
+  vmm_spice_set_changed_fn (f.spice, count_change, &changes);
   /* No screen yet: nothing */
   g_assert_cmpint (vmm_spice_write_thumbnail_if_changed (f.spice, path, &error), ==, 0);
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (g_atomic_int_get (&changes), ==, 0);
 
   screen_init (&f.screen, 1280, 720, VMM_PIXEL_XBGR8888);
   screen_solid (&f.screen, 0, 640, 0xff, 0x00, 0x00);
   screen_solid (&f.screen, 640, 640, 0x00, 0x40, 0xff);
   screen_show (&f.screen, f.spice);
+  /* Told once about the change, however many flushes follow before the
+   * thumbnail is written: the service's timer is one-shot */
+  screen_flush (&f.screen, f.spice, 0, 0, 10, 10);
+  g_assert_cmpint (g_atomic_int_get (&changes), ==, 1);
   g_assert_cmpint (vmm_spice_write_thumbnail_if_changed (f.spice, path, &error), ==, 1);
   g_assert_no_error (error);
   rgb = read_png_rgb (path, &w, &h);
@@ -892,9 +906,12 @@ test_thumbnail (void)
   g_assert_cmpint (vmm_spice_write_thumbnail_if_changed (f.spice, path, &error), ==, 0);
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
 
-  /* A flush: a new one */
+  g_assert_cmpint (g_atomic_int_get (&changes), ==, 1);
+
+  /* A flush: told again, and a new one */
   screen_solid (&f.screen, 0, 640, 0x00, 0xff, 0x00);
   screen_flush (&f.screen, f.spice, 0, 0, 640, 720);
+  g_assert_cmpint (g_atomic_int_get (&changes), ==, 2);
   g_assert_cmpint (vmm_spice_write_thumbnail_if_changed (f.spice, path, &error), ==, 1);
   rgb = read_png_rgb (path, &w, &h);
   g_assert_cmpmem (rgb + (90 * 320 + 10) * 3, 3, "\x00\xff\x00", 3);

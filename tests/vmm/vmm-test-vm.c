@@ -172,6 +172,13 @@ vmm_vm_set_disk_error_fn (struct vmm_vm *vm G_GNUC_UNUSED, vmm_disk_error_fn fn 
 {
 }
 
+void
+vmm_vm_set_display_changed_fn (struct vmm_vm *vm, void (*fn) (void *data), void *data)
+{
+  if (vm->spice != NULL)
+    vmm_spice_set_changed_fn (vm->spice, fn, data);
+}
+
 int
 vmm_vm_start (struct vmm_vm *vm)
 {

@@ -50,9 +50,9 @@
 #define ACCEPT_RETRY_MS  500    /* after accept failed for want of descriptors */
 #define FLUSH_TIMEOUT_MS 2000   /* on the way out, for clients to take the last signals */
 #define MAX_CHAIN        1024   /* backing images counted per disk */
-/* How often the screen's thumbnail is looked at: writing it costs only
- * when the screen changed (spice.c keeps a dirty flag), so a still screen
- * costs a lock and a test every few seconds. */
+/* The thumbnail is written this long after the screen first changes
+ * (spice.c says when, once per thumbnail): a one-shot timer, so a still
+ * screen costs nothing, and a busy one a write every few seconds. */
 #define THUMBNAIL_SECONDS 5
 
 /* Descriptors, for the budget checked before the machine is built: the
@@ -335,6 +335,8 @@ serial_input (void *data, const uint8_t *bytes, size_t len)
 
 /* Builds and starts the VM; on failure sets ERROR. AT_LAUNCH: the main loop
  * does not run yet. */
+static void on_display_changed (void *data);
+
 static gboolean
 start_vm (Service *s, gboolean at_launch, GError **error)
 {
@@ -369,6 +371,7 @@ start_vm (Service *s, gboolean at_launch, GError **error)
     }
   vmm_vm_set_callbacks (vm, on_vm_exit, on_vm_panic, s);
   vmm_vm_set_disk_error_fn (vm, vmm_disk_error_to_dbus, s->iface);
+  vmm_vm_set_display_changed_fn (vm, on_display_changed, s);
   g_mutex_lock (&s->vm_lock);
   s->vm = vm;
   g_mutex_unlock (&s->vm_lock);
@@ -669,8 +672,8 @@ handle_listen_display (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpoint
   return TRUE;
 }
 
-/* Every few seconds while the machine has a display: DIR/thumbnail.png,
- * if the screen changed */
+/* THUMBNAIL_SECONDS after the screen changed: DIR/thumbnail.png. A
+ * failed write is tried again as long as it fails. */
 static gboolean
 update_thumbnail (gpointer data)
 {
@@ -678,14 +681,38 @@ update_thumbnail (gpointer data)
   g_autoptr(GError) error = NULL;
   int ret;
 
-  if (s->vm == NULL || vmm_vm_get_spice (s->vm) == NULL)
-    return G_SOURCE_CONTINUE;
+  if (s->vm == NULL || vmm_vm_get_spice (s->vm) == NULL || s->thumbnail_path == NULL)
+    {
+      s->thumbnail_id = 0;
+      return G_SOURCE_REMOVE;
+    }
   ret = vmm_spice_write_thumbnail_if_changed (vmm_vm_get_spice (s->vm), s->thumbnail_path,
                                               &error);
   if (ret < 0 && !s->thumbnail_failing)
     vmm_log_warning ("cannot write the thumbnail: %s", error->message);
   s->thumbnail_failing = ret < 0;
-  return G_SOURCE_CONTINUE;
+  if (ret < 0)
+    return G_SOURCE_CONTINUE;
+  s->thumbnail_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* On the main thread: the screen changed, a thumbnail is due */
+static gboolean
+arm_thumbnail (gpointer data)
+{
+  Service *s = data;
+
+  if (s->thumbnail_id == 0 && !s->quitting)
+    s->thumbnail_id = g_timeout_add_seconds (THUMBNAIL_SECONDS, update_thumbnail, s);
+  return G_SOURCE_REMOVE;
+}
+
+/* From the display device's thread (vmm_spice_set_changed_fn) */
+static void
+on_display_changed (void *data)
+{
+  g_idle_add (arm_thumbnail, data);
 }
 
 static gboolean
@@ -1294,7 +1321,6 @@ vmm_service_run (const struct vmm_service_options *options)
       if (s->config.display.kind != VMM_DISPLAY_NONE)
         {
           s->thumbnail_path = g_build_filename (options->machine_dir, "thumbnail.png", NULL);
-          s->thumbnail_id = g_timeout_add_seconds (THUMBNAIL_SECONDS, update_thumbnail, s);
         }
     }
 

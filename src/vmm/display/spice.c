@@ -128,6 +128,8 @@ struct vmm_spice {
   GQueue cursor_cmds;
   bool notify_cursor;
   bool thumb_dirty;
+  vmm_spice_changed_fn changed_fn;   /* on thumb_dirty's false → true; set before running */
+  void *changed_data;
   uint64_t image_serial;
   uint32_t leds;              /* SPICE_KEYBOARD_MODIFIER_FLAGS_* */
   bool leds_job_queued;
@@ -709,6 +711,7 @@ static void
 listener_set_surface (void *data, const struct vmm_display_surface *surface)
 {
   struct vmm_spice *spice = data;
+  bool first_change = false;
   bool queue_job;
 
   g_mutex_lock (&spice->fb_lock);
@@ -732,6 +735,7 @@ listener_set_surface (void *data, const struct vmm_display_surface *surface)
       if (spice->fb != NULL)
         copy_rect (spice, surface, 0, 0, surface->width, surface->height);
     }
+  first_change = !spice->thumb_dirty;
   spice->thumb_dirty = true;
   spice->n_pending = 0;
   if (spice->fb != NULL && spice->primary_ready && spice->primary_w == spice->fb_w
@@ -744,6 +748,8 @@ listener_set_surface (void *data, const struct vmm_display_surface *surface)
       g_mutex_unlock (&spice->fb_lock);
       if (wake)
         spice_qxl_wakeup (&spice->qxl);
+      if (first_change && spice->changed_fn != NULL)
+        spice->changed_fn (spice->changed_data);
       return;
     }
   spice->primary_ready = false;
@@ -752,6 +758,8 @@ listener_set_surface (void *data, const struct vmm_display_surface *surface)
   g_mutex_unlock (&spice->fb_lock);
   if (queue_job)
     g_main_context_invoke (spice->ctx, surface_job, spice);
+  if (first_change && spice->changed_fn != NULL)
+    spice->changed_fn (spice->changed_data);
 }
 
 static void
@@ -759,6 +767,7 @@ listener_update (void *data, const struct vmm_display_surface *surface,
                  uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 {
   struct vmm_spice *spice = data;
+  bool first_change;
   bool wake = false;
 
   if (w == 0 || h == 0)
@@ -771,6 +780,7 @@ listener_update (void *data, const struct vmm_display_surface *surface,
       return;
     }
   copy_rect (spice, surface, x, y, w, h);
+  first_change = !spice->thumb_dirty;
   spice->thumb_dirty = true;
   if (spice->primary_ready)
     {
@@ -781,6 +791,22 @@ listener_update (void *data, const struct vmm_display_surface *surface,
   g_mutex_unlock (&spice->fb_lock);
   if (wake)
     spice_qxl_wakeup (&spice->qxl);
+  if (first_change && spice->changed_fn != NULL)
+    spice->changed_fn (spice->changed_data);
+}
+
+void
+vmm_spice_set_changed_fn (struct vmm_spice *spice, vmm_spice_changed_fn fn, void *data)
+{
+  bool changed;
+
+  g_mutex_lock (&spice->fb_lock);
+  spice->changed_fn = fn;
+  spice->changed_data = data;
+  changed = spice->thumb_dirty;
+  g_mutex_unlock (&spice->fb_lock);
+  if (changed && fn != NULL)
+    fn (data);
 }
 
 /* Queues a cursor command, dropping a queued move it supersedes */

@@ -56,6 +56,15 @@ const struct vmm_display_listener *vmm_spice_display_listener (struct vmm_spice 
 /* The keyboard LEDs the guest set, for the clients */
 const struct vmm_input_led_listener *vmm_spice_led_listener (struct vmm_spice *spice);
 
+/* Called when the screen changes for the first time since the last
+ * thumbnail was written, from the thread that changed it (the display
+ * device's), with no lock held: it must only queue work (the service arms
+ * a one-shot timer for the thumbnail, so a still screen costs nothing).
+ * Set before the machine runs; if the screen changed already, FN is
+ * called at once, from the caller's thread. */
+typedef void (*vmm_spice_changed_fn) (void *data);
+void vmm_spice_set_changed_fn (struct vmm_spice *spice, vmm_spice_changed_fn fn, void *data);
+
 /* The virtio-console port the SPICE guest agent (spice-vdagent) opens */
 #define VMM_SPICE_AGENT_PORT "com.redhat.spice.0"
 
