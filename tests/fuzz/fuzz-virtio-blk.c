@@ -158,23 +158,7 @@ wait_answered (struct fuzz *f)
 static void
 setup (struct fuzz *f, const uint8_t *hdr, uint8_t how)
 {
-  uint64_t features = viv_get_le64 (hdr);
-
-  if (!(how & 1))
-    features &= f->offered;
-  if (!(vmm_test_virtio_negotiate (&f->t, features) & VIRTIO_STATUS_FEATURES_OK) && !(how & 2))
-    return;
-  for (unsigned q = 0; q < N_QUEUES; q++)
-    {
-      const uint8_t *p = hdr + 8 + 14 * q;
-      uint16_t size = viv_get_le16 (p);
-
-      if (size != 0)
-        vmm_test_virtio_queue (&f->t, q, size, viv_get_le32 (p + 2), viv_get_le32 (p + 6),
-                               viv_get_le32 (p + 10));
-    }
-  if (!(how & 4))
-    vmm_test_virtio_driver_ok (&f->t);
+  vmm_test_virtio_setup_from (&f->t, hdr, N_QUEUES, f->offered, how);
 }
 
 static void

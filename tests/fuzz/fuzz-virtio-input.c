@@ -140,23 +140,7 @@ fuzz_new (void)
 static void
 setup (struct fuzz_dev *d, const uint8_t *hdr, uint8_t how)
 {
-  uint64_t features = viv_get_le64 (hdr);
-
-  if (!(how & 1))
-    features &= d->offered;
-  if (!(vmm_test_virtio_negotiate (&d->t, features) & VIRTIO_STATUS_FEATURES_OK) && !(how & 2))
-    return;
-  for (unsigned q = 0; q < N_QUEUES; q++)
-    {
-      const uint8_t *p = hdr + 8 + 14 * q;
-      uint16_t size = viv_get_le16 (p);
-
-      if (size != 0)
-        vmm_test_virtio_queue (&d->t, q, size, viv_get_le32 (p + 2), viv_get_le32 (p + 6),
-                               viv_get_le32 (p + 10));
-    }
-  if (!(how & 4))
-    vmm_test_virtio_driver_ok (&d->t);
+  vmm_test_virtio_setup_from (&d->t, hdr, N_QUEUES, d->offered, how);
 }
 
 static void

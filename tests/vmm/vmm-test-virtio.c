@@ -16,6 +16,7 @@
 #include "arch/x86/layout.h"
 #include "kvm/kvm.h"
 #include "virtio/device.h"
+#include "viv-bytes.h"
 
 /* Guest RAM: the rings of queue q at RING_BASE + q × RING_STRIDE (desc,
  * then avail and used on pages of their own), buffers above DATA_BASE, an
@@ -199,6 +200,29 @@ vmm_test_virtio_driver_ok (struct vmm_test_virtio *t)
 
   vmm_test_virtio_write (t, CC_STATUS, 1, status | VIRTIO_STATUS_DRIVER_OK);
   return (uint8_t) vmm_test_virtio_read (t, CC_STATUS, 1);
+}
+
+void
+vmm_test_virtio_setup_from (struct vmm_test_virtio *t, const uint8_t *hdr, unsigned n_queues,
+                            uint64_t offered, uint8_t how)
+{
+  uint64_t features = viv_get_le64 (hdr);
+
+  if (!(how & 1))
+    features &= offered;
+  if (!(vmm_test_virtio_negotiate (t, features) & VIRTIO_STATUS_FEATURES_OK) && !(how & 2))
+    return;
+  for (unsigned q = 0; q < n_queues; q++)
+    {
+      const uint8_t *p = hdr + 8 + 14 * q;
+      uint16_t size = viv_get_le16 (p);
+
+      if (size != 0)
+        vmm_test_virtio_queue (t, q, size, viv_get_le32 (p + 2), viv_get_le32 (p + 6),
+                               viv_get_le32 (p + 10));
+    }
+  if (!(how & 4))
+    vmm_test_virtio_driver_ok (t);
 }
 
 uint8_t

@@ -222,6 +222,13 @@ uint8_t  vmm_test_virtio_negotiate (struct vmm_test_virtio *t, uint64_t driver_f
 bool     vmm_test_virtio_queue     (struct vmm_test_virtio *t, unsigned q, uint16_t size,
                                     uint64_t desc, uint64_t avail, uint64_t used);
 uint8_t  vmm_test_virtio_driver_ok (struct vmm_test_virtio *t);
+/* A driver's bring-up as fuzz input says it (tests/fuzz): HDR is a le64
+ * of features, then per queue le16 size, le32 desc, avail and used
+ * addresses (14 bytes; size 0 leaves the queue alone). HOW: bit 0 asks for
+ * features the device did not offer (OFFERED), bit 1 goes on without
+ * FEATURES_OK, bit 2 stops before DRIVER_OK. */
+void     vmm_test_virtio_setup_from (struct vmm_test_virtio *t, const uint8_t *hdr,
+                                     unsigned n_queues, uint64_t offered, uint8_t how);
 /* The 64 feature bits the device offers */
 uint64_t vmm_test_virtio_device_features (struct vmm_test_virtio *t);
 /* BAR accesses: the common configuration is at 0, the ISR at 0x1000, the
