@@ -253,17 +253,26 @@ plug_virtio (struct vmm_vm *vm, struct vmm_virtio_dev *dev, GError **local)
 
 /* ---- the display ------------------------------------------------------------------ */
 
-/* The SPICE server's input, from its thread, to both input devices: each
- * takes the events it has (virtio/input.h), so keys reach the keyboard and
- * the tablet's buttons, positions and the wheel the tablet. The sinks only
- * queue for the devices' thread. */
+/* The SPICE server's input, from its thread, to the input devices. Keys
+ * go to the keyboard; positions to the tablet (client mouse mode) and
+ * motion to the mouse (server mouse mode). Buttons and the wheel go to the
+ * pointer that moved last, never to both: a guest that drives both would
+ * see every click and every wheel step twice. The sinks only queue for the
+ * devices' thread, and each device drops the events it does not have. */
+static const struct vmm_input_sink *
+current_pointer (struct vmm_vm *vm)
+{
+  return vm->pointer_is_mouse ? &vm->mouse_sink : &vm->tablet_sink;
+}
+
 static void
 fan_key (void *data, uint16_t code, bool pressed)
 {
   struct vmm_vm *vm = data;
+  const struct vmm_input_sink *pointer = current_pointer (vm);
 
   vm->keyboard_sink.key (vm->keyboard_sink.data, code, pressed);
-  vm->tablet_sink.key (vm->tablet_sink.data, code, pressed);
+  pointer->key (pointer->data, code, pressed);
 }
 
 static void
@@ -271,15 +280,26 @@ fan_abs (void *data, uint32_t x, uint32_t y, uint32_t width, uint32_t height)
 {
   struct vmm_vm *vm = data;
 
+  vm->pointer_is_mouse = false;
   vm->tablet_sink.abs (vm->tablet_sink.data, x, y, width, height);
+}
+
+static void
+fan_rel (void *data, int32_t dx, int32_t dy)
+{
+  struct vmm_vm *vm = data;
+
+  vm->pointer_is_mouse = true;
+  vm->mouse_sink.rel (vm->mouse_sink.data, dx, dy);
 }
 
 static void
 fan_wheel (void *data, int32_t dy)
 {
   struct vmm_vm *vm = data;
+  const struct vmm_input_sink *pointer = current_pointer (vm);
 
-  vm->tablet_sink.wheel (vm->tablet_sink.data, dy);
+  pointer->wheel (pointer->data, dy);
 }
 
 /* The keyboard's LEDs, on the devices' thread, to the server's clients.
@@ -296,8 +316,9 @@ forward_leds (void *data, uint32_t leds)
   l->leds (l->data, leds);
 }
 
-/* virtio-gpu, a keyboard and a tablet on PCI, then the SPICE server over
- * them: everything the server's thread calls exists before it starts. */
+/* virtio-gpu, a keyboard, a tablet and a mouse on PCI, then the SPICE
+ * server over them: everything the server's thread calls exists before it
+ * starts. */
 static gboolean
 setup_display (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **error)
 {
@@ -306,7 +327,7 @@ setup_display (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **err
   };
   const struct vmm_input_led_listener leds = { forward_leds, vm };
   const struct vmm_input_sink input = {
-    .key = fan_key, .abs = fan_abs, .wheel = fan_wheel, .data = vm,
+    .key = fan_key, .abs = fan_abs, .rel = fan_rel, .wheel = fan_wheel, .data = vm,
   };
   struct vmm_display_device device;
   struct vmm_spice_config spice_config = { .input = &input, .device = &device };
@@ -333,8 +354,16 @@ setup_display (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **err
                    "virtio-tablet", local->message);
       return FALSE;
     }
+  vm->mouse = vmm_virtio_input_new (env, VMM_INPUT_MOUSE, NULL, &local);
+  if (!plug_virtio (vm, vm->mouse ? vmm_virtio_input_dev (vm->mouse) : NULL, &local))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "virtio-mouse", local->message);
+      return FALSE;
+    }
   vm->keyboard_sink = vmm_virtio_input_sink (vm->keyboard);
   vm->tablet_sink = vmm_virtio_input_sink (vm->tablet);
+  vm->mouse_sink = vmm_virtio_input_sink (vm->mouse);
 
   device = vmm_virtio_gpu_display_device (vm->gpu);
   vm->spice = vmm_spice_new (&spice_config, error);
@@ -423,13 +452,18 @@ setup_devices (struct vmm_vm *vm, GError **error)
   if (vm->config.display.kind == VMM_DISPLAY_SPICE && !setup_display (vm, &env, error))
     return FALSE;
 
-  if (vm->config.console_enabled)
+  /* A display brings the console device even when none was asked for, as
+   * its port is how the guest agent (clipboard, monitor configuration)
+   * reaches the server; port 0 has nothing behind it then. */
+  if (vm->config.console_enabled || vm->spice != NULL)
     {
       struct vmm_console_config console = vm->config.console;
       gboolean has_agent_port = FALSE;
 
-      /* With a display, the SPICE guest agent's port (clipboard, monitor
-       * configuration), unless the configuration names that port itself */
+      if (!vm->config.console_enabled)
+        console = (struct vmm_console_config) { .console.kind = VMM_CHARDEV_NONE };
+      /* With a display, the SPICE guest agent's port, unless the
+       * configuration names that port itself */
       for (unsigned i = 0; i < console.n_ports; i++)
         if (g_strcmp0 (console.ports[i].name, VMM_SPICE_AGENT_PORT) == 0)
           has_agent_port = TRUE;
@@ -683,6 +717,7 @@ vmm_vm_destroy (struct vmm_vm *vm)
   vmm_virtio_gpu_free (vm->gpu);
   vmm_virtio_input_free (vm->keyboard);
   vmm_virtio_input_free (vm->tablet);
+  vmm_virtio_input_free (vm->mouse);
   vmm_virtio_rng_free (vm->rng);
   for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
     if (vm->disks[i] != NULL)

@@ -84,12 +84,15 @@ struct vmm_vm {
   struct vmm_virtio_blk *disks[VMM_MAX_DISKS];
   struct vmm_ratelimit unhandled_rl;
 
-  /* The display (config.display.kind spice): the GPU, a keyboard and a
-   * tablet, shown and fed by the SPICE server; the server's input goes to
-   * both input devices through vm.c's fan-out, which calls these. */
+  /* The display (config.display.kind spice): the GPU, a keyboard, a
+   * tablet and a mouse, shown and fed by the SPICE server; the server's
+   * input goes to the input devices through vm.c's fan-out, which calls
+   * these. pointer_is_mouse (the server's thread only) says which pointer
+   * moved last: buttons and the wheel go to that one alone. */
   struct vmm_virtio_gpu *gpu;
-  struct vmm_virtio_input *keyboard, *tablet;
-  struct vmm_input_sink keyboard_sink, tablet_sink;
+  struct vmm_virtio_input *keyboard, *tablet, *mouse;
+  struct vmm_input_sink keyboard_sink, tablet_sink, mouse_sink;
+  bool pointer_is_mouse;
   struct vmm_spice *spice;
 
   struct vmm_boot_state boot;
