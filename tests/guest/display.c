@@ -658,7 +658,7 @@ display_mode (const struct pci *pci, const struct acpi *acpi)
 
 /* --- idle -------------------------------------------------------------------------------- */
 
-#define DIGIT_SCALE 12
+#define DIGIT_SCALE 16
 #define DIGIT_W     (3 * DIGIT_SCALE)
 #define DIGIT_H     (5 * DIGIT_SCALE)
 #define DIGIT_GAP   DIGIT_SCALE
