@@ -1,0 +1,39 @@
+/* pattern.h: the display test's pictures, shared by the probe and the client
+ *
+ * Both sides compute the same pixels from the same function, so the client
+ * can check any frame without the guest sending it anything but a frame
+ * number.  Header only and freestanding: the probe has no libc.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <stdint.h>
+
+/* The test picture: an XRGB8888 value (0x00RRGGBB) for pixel (x, y) of frame f */
+static inline uint32_t
+pattern_pixel (uint32_t f, uint32_t x, uint32_t y)
+{
+  uint32_t h = (x * 0x9e3779b1u) ^ ((y + f * 0x3c6ef372u) * 0x85ebca77u);
+  h ^= h >> 15;
+  h *= 0xc2b2ae3du;
+  h ^= h >> 13;
+  return h & 0xffffffu;
+}
+/* The fixed small rectangles of `rects` (x, y, w, h), all inside 640x480 */
+static const uint32_t pattern_rects[][4] = {
+  { 0, 0, 16, 16 }, { 100, 50, 64, 48 }, { 300, 200, 1, 1 }, { 513, 257, 127, 128 },
+  { 10, 400, 200, 64 }, { 639, 479, 1, 1 }, { 320, 0, 3, 480 }, { 0, 240, 640, 2 },
+};
+#define PATTERN_SQUARE 64                       /* the moving square's side */
+#define PATTERN_SQUARE_COLOR 0x00ff8000u
+#define PATTERN_SQUARE_STEP_X 8
+#define PATTERN_SQUARE_STEP_Y 4
+/* The cursor of `cursor`: 64x64, hotspot (5, 7); ARGB: opaque where x + y < 64
+ * with colour pattern_pixel (7, x, y), else fully transparent (0) */
+#define PATTERN_CURSOR_SIZE 64
+#define PATTERN_CURSOR_HOT_X 5
+#define PATTERN_CURSOR_HOT_Y 7
+/* Bench frames: update i is a solid fill of bench_color (i) (distinct for
+ * every i in 0..4095: checked by enumerating them) */
+static inline uint32_t bench_color (uint32_t i) { return (i * 0x010307u + 0x203040u) & 0xffffffu; }
