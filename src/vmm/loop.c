@@ -176,6 +176,7 @@ vmm_loop_start (struct vmm_loop *loop)
 
   if (ret != 0)
     return -ret;
+  pthread_setname_np (loop->thread, "vmm-loop");
   loop->started = true;
   return 0;
 }

@@ -264,6 +264,13 @@ vmm_vm_start (struct vmm_vm *vm)
           vmm_vm_request_exit (vm, VMM_EXIT_ERROR, "cannot start a vCPU thread");
           return ret;
         }
+      {
+        /* Named as tools list them (top -H, /proc/PID/task/TID/comm) */
+        char name[16];
+
+        snprintf (name, sizeof name, "vmm-vcpu%u", i % 1000u);
+        pthread_setname_np (vm->vcpus[i].thread, name);
+      }
       vm->vcpus[i].started = true;
       pthread_mutex_lock (&vm->pause_lock);
       vm->n_running_threads++;
