@@ -494,6 +494,8 @@ cmd_bench (bool full, uint32_t count, uint32_t hz)
 
 static const struct acpi *acpi_tables;
 
+static void draw_bars (void);
+
 static void
 run_command (const char *line)
 {
@@ -520,6 +522,12 @@ run_command (const char *line)
 
       cmd_square (n);
       tap_diag ("done square %u", n);
+    }
+  else if (word (&s, "bars"))
+    {
+      draw_bars ();
+      show (rect (0, 0, scr_w, scr_h));
+      tap_diag ("done bars");
     }
   else if (word (&s, "cursor"))
     {
@@ -673,10 +681,6 @@ static const uint8_t font[10][5] = {
   { 7, 4, 7, 1, 7 }, { 7, 4, 7, 5, 7 }, { 7, 1, 1, 1, 1 }, { 7, 5, 7, 5, 7 }, { 7, 5, 7, 1, 7 },
 };
 
-static const uint32_t bars[8] = {
-  0xffffff, 0xffff00, 0x00ffff, 0x00ff00, 0xff00ff, 0xff0000, 0x0000ff, 0x000000,
-};
-
 static struct gpu_rect
 counter_rect (void)
 {
@@ -692,7 +696,7 @@ draw_bars (void)
     {
       uint32_t x0 = scr_w * i / 8, x1 = scr_w * (i + 1) / 8;
 
-      fill (rect (x0, 0, x1 - x0, scr_h), bars[i]);
+      fill (rect (x0, 0, x1 - x0, scr_h), pattern_bars[i]);
     }
 }
 

@@ -37,3 +37,10 @@ static const uint32_t pattern_rects[][4] = {
 /* Bench frames: update i is a solid fill of bench_color (i) (distinct for
  * every i in 0..4095: checked by enumerating them) */
 static inline uint32_t bench_color (uint32_t i) { return (i * 0x010307u + 0x203040u) & 0xffffffu; }
+/* The colour bars of idle mode and of `bars`: white, yellow, cyan, green,
+ * magenta, red, blue, black, left to right; bar i spans x from
+ * width * i / 8 to width * (i + 1) / 8. Flat areas, so a scaled picture
+ * can be checked too. */
+static const uint32_t pattern_bars[8] = {
+  0xffffffu, 0xffff00u, 0x00ffffu, 0x00ff00u, 0xff00ffu, 0xff0000u, 0x0000ffu, 0x000000u,
+};
