@@ -1308,6 +1308,25 @@ thread_ticks (const char *pid, const char *tid)
   return utime + stime;
 }
 
+/* The CPU time of PID's threads: all, and all but VCPUS */
+static void
+process_ticks (const char *pid, GHashTable *vcpus, guint64 *total, guint64 *other)
+{
+  g_autofree char *task_dir = g_build_filename ("/proc", pid, "task", NULL);
+  GDir *dir = g_dir_open (task_dir, 0, NULL);
+  const char *tid;
+
+  g_assert_nonnull (dir);
+  while ((tid = g_dir_read_name (dir)) != NULL)
+    {
+      guint64 t = thread_ticks (pid, tid);
+      *total += t;
+      if (!g_hash_table_contains (vcpus, tid))
+        *other += t;
+    }
+  g_dir_close (dir);
+}
+
 /* CPU use over SECS with a still screen: all the process's threads but the
  * vCPUs, and the whole process */
 static void
@@ -1316,7 +1335,6 @@ bench_idle (guint secs)
   const char *pid = g_subprocess_get_identifier (vm.proc);
   g_autofree char *task_dir = g_build_filename ("/proc", pid, "task", NULL);
   g_autoptr(GHashTable) vcpus = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GHashTable) start = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   guint64 total0 = 0, other0 = 0, total1 = 0, other1 = 0;
   double hz = (double) sysconf (_SC_CLK_TCK);
   gint64 t0, t1;
@@ -1332,26 +1350,10 @@ bench_idle (guint secs)
   g_printerr ("%u vCPU thread(s) in %s\n", g_hash_table_size (vcpus), pid);
 
   t0 = g_get_monotonic_time ();
-  dir = g_dir_open (task_dir, 0, NULL);
-  while ((tid = g_dir_read_name (dir)) != NULL)
-    {
-      guint64 t = thread_ticks (pid, tid);
-      total0 += t;
-      if (!g_hash_table_contains (vcpus, tid))
-        other0 += t;
-    }
-  g_dir_close (dir);
+  process_ticks (pid, vcpus, &total0, &other0);
   run_for (secs * 1000);
   t1 = g_get_monotonic_time ();
-  dir = g_dir_open (task_dir, 0, NULL);
-  while ((tid = g_dir_read_name (dir)) != NULL)
-    {
-      guint64 t = thread_ticks (pid, tid);
-      total1 += t;
-      if (!g_hash_table_contains (vcpus, tid))
-        other1 += t;
-    }
-  g_dir_close (dir);
+  process_ticks (pid, vcpus, &total1, &other1);
   /* threads that ended in between are not counted: none should */
   result ("idle-cpu-pct", (double) (other1 - other0) / hz * 100 / ((double) (t1 - t0) / 1e6));
   result ("idle-cpu-total-pct",
