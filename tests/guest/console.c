@@ -220,7 +220,7 @@ handle_ctrl (const uint8_t *b, uint32_t len)
     }
 }
 
-static void
+void
 con_poll (void)
 {
   uint32_t id, len;
@@ -732,22 +732,15 @@ test_single_port (void)
   virtio_reset (&dev);
 }
 
-void
-test_console (const struct pci *pci)
+/* Finds the device, sizes its BARs and reads its capabilities */
+static const struct pci_dev *
+con_find (const struct pci *pci, bool *ok)
 {
   const struct pci_dev *d = pci_find (pci, VIRTIO_VENDOR, VIRTIO_CONSOLE_ID);
-  bool ok;
 
-  parse_expected ();
+  *ok = false;
   if (!d)
-    {
-      if (n_expected)
-        tap_ok (false, "console: virtio-console (%04x:%04x) present, as ports= expects",
-                VIRTIO_VENDOR, VIRTIO_CONSOLE_ID);
-      else
-        tap_skip ("no virtio-console device", "console: multiport, ports, input and output");
-      return;
-    }
+    return NULL;
   for (unsigned i = 0; i < 6;)
     {
       bool restored;
@@ -757,7 +750,112 @@ test_console (const struct pci *pci)
         map_phys (bars[i].base, bars[i].size);
       i += used;
     }
-  ok = virtio_find_caps (&dev, d, bars, false) && dev.device.addr && con_setup (true);
+  *ok = virtio_find_caps (&dev, d, bars, false) && dev.device.addr;
+  return d;
+}
+
+/* --- the port plumbing for others (agent.c) ---------------------------------------- */
+
+static bool
+any_added (unsigned unused)
+{
+  (void) unused;
+  for (unsigned i = 0; i < CON_PORTS; i++)
+    if (ports[i].n_added)
+      return true;
+  return false;
+}
+
+static bool
+added_named (unsigned unused)
+{
+  (void) unused;
+  for (unsigned i = 1; i < CON_PORTS; i++)
+    if (ports[i].n_added && !ports[i].named)
+      return false;
+  return true;
+}
+
+bool
+con_attach (const struct pci *pci)
+{
+  bool ok;
+
+  if (!con_find (pci, &ok) || !ok || !con_setup (true) || !multiport)
+    return false;
+  ctrl_send (BAD_ID, DEVICE_READY, 1);
+  wait_for (any_added, 0, DEVICE_MS);
+  delay_us (50000);   /* the rest of the PORT_ADDs */
+  con_poll ();
+  for (unsigned i = 0; i < n_ports; i++)
+    if (ports[i].n_added)
+      ctrl_send (i, PORT_READY, 1);
+  wait_for (added_named, 0, DEVICE_MS);
+  if (ports[0].n_console)
+    ctrl_send (0, PORT_OPEN, 1);
+  return true;
+}
+
+int
+con_find_port (const char *name)
+{
+  return port_named (name);
+}
+
+bool
+con_open_port (unsigned port)
+{
+  return port < n_ports && ctrl_send (port, PORT_OPEN, 1) == VQ_USED;
+}
+
+int
+con_host_open (unsigned port)
+{
+  return port < n_ports ? ports[port].host_open : -1;
+}
+
+size_t
+con_take (unsigned port, void *buf, size_t max)
+{
+  struct port *p;
+  size_t n;
+
+  if (port >= n_ports)
+    return 0;
+  p = &ports[port];
+  n = p->in_len < max ? p->in_len : max;
+  memcpy (buf, p->in, n);
+  memmove (p->in, p->in + n, p->in_len - n);
+  p->in_len -= (unsigned) n;
+  return n;
+}
+
+bool
+con_write (unsigned port, const void *data, uint32_t len)
+{
+  if (port >= n_ports || len > sizeof tx_buf)
+    return false;
+  return send_buf (&dev.vq[tx_queue (port)], data, len) == VQ_USED;
+}
+
+void
+test_console (const struct pci *pci)
+{
+  const struct pci_dev *d;
+  bool ok;
+
+  parse_expected ();
+  d = con_find (pci, &ok);
+  if (!d)
+    {
+      if (n_expected)
+        tap_ok (false, "console: virtio-console (%04x:%04x) present, as ports= expects",
+                VIRTIO_VENDOR, VIRTIO_CONSOLE_ID);
+      else
+        tap_skip ("no virtio-console device", "console: multiport, ports, input and output");
+      return;
+    }
+  ok = ok && con_setup (true);
   tap_ok (ok && multiport && max_nr_ports >= 1 + n_expected,
           "console: virtio-console at %02x:%02x.%u: MULTIPORT negotiated, max_nr_ports %u "
           "(at least %u), %u ports with queues, DRIVER_OK", d->bus, d->dev, d->fn, max_nr_ports,

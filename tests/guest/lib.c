@@ -545,6 +545,15 @@ serial_init (void)
   outb (COM1 + 4, 0x03);
 }
 
+int
+serial_getc (void)
+{
+  /* LSR bit 0: data ready */
+  if (!(inb (COM1 + 5) & 0x01))
+    return -1;
+  return inb (COM1);
+}
+
 bool
 tap_ok (bool ok, const char *fmt, ...)
 {

@@ -132,6 +132,9 @@ bool cmdline_is (const char *key, const char *value);
 /* --- TAP on COM1 ------------------------------------------------------------ */
 
 void serial_init (void);
+/* A byte of COM1 input, or -1 if none is waiting (two port reads: LSR,
+ * then RBR; each an exit) */
+int serial_getc (void);
 bool tap_ok (bool ok, const char *fmt, ...) PRINTF_LIKE (2, 3);
 void tap_skip (const char *reason, const char *fmt, ...) PRINTF_LIKE (2, 3);
 void tap_diag (const char *fmt, ...) PRINTF_LIKE (1, 2);

@@ -9,6 +9,7 @@
 #include "apic.h"
 #include "blk.h"
 #include "console.h"
+#include "display.h"
 #include "pci.h"
 #include "virtio.h"
 
@@ -696,6 +697,9 @@ idle_mode (void)
       if (supported & PVPANIC_PANICKED)
         outb (PVPANIC_PORT, PVPANIC_PANICKED);
     }
+  /* With a virtio-gpu, colour bars and the tick counter on the screen */
+  if (acpi.ecam && pci_enumerate (&pci, acpi.ecam, acpi.bus_start, acpi.bus_end))
+    display_idle_start (&pci);
   /* A press before we got here counts too; clear nothing. */
   tap_diag ("idle: ticking; press the ACPI power button to power off");
   for (;;)
@@ -709,6 +713,7 @@ idle_mode (void)
         }
       if (deadline_passed (next))
         {
+          display_idle_tick (tick);
           tap_diag ("tick %u", tick++);
           next = deadline_after_ms (100);
         }
@@ -731,11 +736,14 @@ probe_main (void)
 
   if (cmdline_is ("mode", "idle"))
     idle_mode ();
-  if (cmdline_is ("mode", "writeloop") || cmdline_is ("mode", "diskbench"))
+  if (cmdline_is ("mode", "writeloop") || cmdline_is ("mode", "diskbench")
+      || cmdline_is ("mode", "display"))
     {
-      /* The disk modes: no tests, the disks only */
+      /* The disk modes and the display: no tests, their devices only */
       if (!acpi.ecam || !pci_enumerate (&pci, acpi.ecam, acpi.bus_start, acpi.bus_end))
         tap_bail ("no ECAM: cannot reach PCI configuration space");
+      if (cmdline_is ("mode", "display"))
+        display_mode (&pci, &acpi);
       if (cmdline_is ("mode", "writeloop"))
         blk_writeloop_mode (&pci, &acpi);
       blk_diskbench_mode (&pci, &acpi);
