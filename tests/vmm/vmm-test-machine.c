@@ -28,9 +28,9 @@ vmm_test_machine_write (const char *dir, const char *uuid, const char *probe,
                           "  \"cpus\": 1,\n"
                           "  \"boot\": { \"kind\": \"kernel\", \"kernel\": \"%s\","
                           " \"cmdline\": \"%s\" },\n"
-                          "%s"
-                          "  \"devices\": { \"rng\": false }\n"
-                          "}\n", uuid, memory, probe, cmdline, extra ? extra : "");
+                          "%s\n"
+                          "}\n", uuid, memory, probe, cmdline,
+                          extra ? extra : "  \"devices\": { \"rng\": false }");
   g_assert_true (g_file_set_contents (path, json, -1, NULL));
   return g_steal_pointer (&path);
 }

@@ -11,7 +11,8 @@
 #include "viv-vmm1-generated.h"
 
 /* Writes DIR/machine.json booting the probe PROBE with CMDLINE, MEMORY bytes
- * and one vCPU; EXTRA (or NULL) is more members, each line ending ",\n".
+ * and one vCPU; EXTRA is the members after "boot" (NULL: no rng, nothing
+ * else).
  * Returns the file's path. */
 char *vmm_test_machine_write (const char *dir, const char *uuid, const char *probe,
                               const char *cmdline, guint64 memory, const char *extra);
