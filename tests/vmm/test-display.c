@@ -609,6 +609,8 @@ start_qemu (const char *cmdline)
   ARG ("-m"); ARG ("128M");
   ARG ("-smp"); ARG ("1");
   ARG ("-nodefaults"); ARG ("-no-reboot"); ARG ("-display"); ARG ("none");
+  /* names the vCPU threads "CPU n/KVM" (the benchmark leaves them out) */
+  ARG ("-name"); ARG ("probe,debug-threads=on");
   ARG ("-kernel"); ARG (probe_path);
   ARG ("-append"); ARG (cmdline);
   ARG ("-chardev");
@@ -1206,7 +1208,9 @@ measure_offset (void)
 {
   guint64 best = G_MAXUINT64;
 
-  for (int i = 0; i < 10; i++)
+  /* the probe looks at COM1 about every millisecond: many tries, to get
+   * one that it answered at once */
+  for (int i = 0; i < 100; i++)
     {
       guint64 before, after, t;
       g_autofree char *rest = NULL;
@@ -1304,24 +1308,43 @@ bench_run (const char *kind, guint count, guint hz, const char *name)
   return TRUE;
 }
 
-/* A vCPU thread: QEMU names them "CPU n/KVM"; ours are found in KVM_RUN */
+/* The flags of /proc/PID/task/TID/stat (field 9), or 0 */
+static unsigned long
+thread_flags (const char *pid, const char *tid)
+{
+  g_autofree char *path = g_build_filename ("/proc", pid, "task", tid, "stat", NULL);
+  g_autofree char *stat = NULL;
+  unsigned long flags = 0;
+  const char *p;
+
+  if (!g_file_get_contents (path, &stat, NULL, NULL) || (p = strrchr (stat, ')')) == NULL
+      || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+    return 0;
+  return flags;
+}
+
+#define PF_VCPU 0x00000001ul            /* linux/sched.h: running guest code */
+#define PF_KTHREAD 0x00200000ul
+
+/* A vCPU thread: QEMU names them "CPU n/KVM" (with debug-threads=on); ours
+ * have no name of their own, so look for PF_VCPU, which the kernel sets
+ * while a thread runs guest code (the probe busy-polls: most of the time) */
 static gboolean
 is_vcpu (const char *pid, const char *tid)
 {
   g_autofree char *comm_path = g_build_filename ("/proc", pid, "task", tid, "comm", NULL);
-  g_autofree char *sys_path = g_build_filename ("/proc", pid, "task", tid, "syscall", NULL);
   g_autofree char *comm = NULL;
 
   if (g_file_get_contents (comm_path, &comm, NULL, NULL) && g_str_has_prefix (comm, "CPU "))
     return TRUE;
-  for (int i = 0; i < 200; i++)
+  for (int i = 0; i < 400; i++)
     {
-      g_autofree char *sys = NULL;
-      /* "16 0xFD 0xae80 ...": ioctl (vcpu, KVM_RUN) */
-      if (g_file_get_contents (sys_path, &sys, NULL, NULL) && g_str_has_prefix (sys, "16 ")
-          && strstr (sys, " 0xae80 ") != NULL)
+      unsigned long flags = thread_flags (pid, tid);
+      if (flags & PF_KTHREAD)
+        return FALSE;
+      if (flags & PF_VCPU)
         return TRUE;
-      g_usleep (500);
+      g_usleep (250);
     }
   return FALSE;
 }
@@ -1355,6 +1378,13 @@ process_ticks (const char *pid, GHashTable *vcpus, guint64 *total, guint64 *othe
   while ((tid = g_dir_read_name (dir)) != NULL)
     {
       guint64 t = thread_ticks (pid, tid);
+      g_autofree char *comm_path = g_build_filename ("/proc", pid, "task", tid, "comm", NULL);
+      g_autofree char *comm = NULL;
+
+      g_file_get_contents (comm_path, &comm, NULL, NULL);
+      g_printerr ("thread %s %s%s: %" G_GUINT64_FORMAT " ticks\n", tid,
+                  comm ? g_strchomp (comm) : "?",
+                  g_hash_table_contains (vcpus, tid) ? " (vCPU)" : "", t);
       *total += t;
       if (!g_hash_table_contains (vcpus, tid))
         *other += t;
