@@ -225,14 +225,31 @@ static uint8_t mreq[256] __attribute__ ((aligned (16)));
 static void put32 (uint8_t *p, uint32_t v) { memcpy (p, &v, 4); }
 static void put64 (uint8_t *p, uint64_t v) { memcpy (p, &v, 8); }
 
-/* want: a specific error, or 0 for any VIRTIO_GPU_RESP_ERR_* */
+/* QEMU's virtio-gpu (subsystem 1af4:1100, QEMU's for all its virtio
+ * devices; vivarium-vmm's is the device id) answers some of them OK and
+ * aborts on one: README.md "QEMU behaviour to match or know about" */
+static bool qemu_gpu;
+
+/* want: a specific error, or 0 for any VIRTIO_GPU_RESP_ERR_*;
+ * qemu_gives: what QEMU answers instead (OK_NODATA, or GPU_RESP_NONE
+ * for no answer), tolerated from its device only; -1: nothing */
+static bool
+expect_or (uint32_t got, uint32_t want, int64_t qemu_gives, const char *what)
+{
+  bool ok = want ? got == want : got >= GPU_RESP_ERR_UNSPEC && got <= GPU_RESP_ERR_UNSPEC + 0xff;
+  bool tolerated = !ok && qemu_gpu && qemu_gives >= 0 && got == (uint32_t) qemu_gives;
+
+  tap_ok (ok || tolerated, "display: malformed: %s -> %s (expected %s%s%s)", what,
+          gpu_resp_name (got), want ? gpu_resp_name (want) : "an ERR_*",
+          tolerated ? "; tolerated from QEMU's device: " : "",
+          tolerated ? gpu_resp_name (got) : "");
+  return tolerated;
+}
+
 static void
 expect (uint32_t got, uint32_t want, const char *what)
 {
-  bool ok = want ? got == want : got >= GPU_RESP_ERR_UNSPEC && got <= GPU_RESP_ERR_UNSPEC + 0xff;
-
-  tap_ok (ok, "display: malformed: %s -> %s (expected %s)", what, gpu_resp_name (got),
-          want ? gpu_resp_name (want) : "an ERR_*");
+  expect_or (got, want, -1, what);
 }
 
 static void
@@ -243,6 +260,9 @@ check_malformed (void)
   bool enabled[16];
   uint32_t t;
 
+  qemu_gpu = pci_read16 (gpu.pci, 0x2c) == 0x1af4 && pci_read16 (gpu.pci, 0x2e) == 0x1100;
+  if (qemu_gpu)
+    tap_diag ("display: subsystem 1af4:1100: QEMU's virtio-gpu");
   /* 10: no backing; 11: 64x64 with backing; 12: for the bad attaches */
   gpu_create_2d (&gpu, 10, GPU_FMT_B8G8R8X8, 64, 64);
   gpu_create_2d (&gpu, 11, GPU_FMT_B8G8R8X8, 64, 64);
@@ -255,12 +275,17 @@ check_malformed (void)
           "RESOURCE_CREATE_2D with an id in use");
   expect (gpu_create_2d (&gpu, 20, 0, 64, 64), 0, "RESOURCE_CREATE_2D with format 0");
   expect (gpu_create_2d (&gpu, 21, 999, 64, 64), 0, "RESOURCE_CREATE_2D with format 999");
-  expect (gpu_create_2d (&gpu, 22, GPU_FMT_B8G8R8X8, 0, 64), 0,
-          "RESOURCE_CREATE_2D with width 0");
-  expect (gpu_create_2d (&gpu, 23, GPU_FMT_B8G8R8X8, 64, 0), 0,
-          "RESOURCE_CREATE_2D with height 0");
-  expect (gpu_create_2d (&gpu, 24, GPU_FMT_B8G8R8X8, 65536, 65536), 0,
-          "RESOURCE_CREATE_2D of 65536x65536");
+  /* QEMU creates these (pixman takes an empty image; the size of the
+   * huge one overflows 32 bits in its accounting): gone again at once */
+  if (expect_or (gpu_create_2d (&gpu, 22, GPU_FMT_B8G8R8X8, 0, 64), 0, GPU_RESP_OK_NODATA,
+                 "RESOURCE_CREATE_2D with width 0"))
+    gpu_unref (&gpu, 22);
+  if (expect_or (gpu_create_2d (&gpu, 23, GPU_FMT_B8G8R8X8, 64, 0), 0, GPU_RESP_OK_NODATA,
+                 "RESOURCE_CREATE_2D with height 0"))
+    gpu_unref (&gpu, 23);
+  if (expect_or (gpu_create_2d (&gpu, 24, GPU_FMT_B8G8R8X8, 65536, 65536), 0, GPU_RESP_OK_NODATA,
+                 "RESOURCE_CREATE_2D of 65536x65536"))
+    gpu_unref (&gpu, 24);
   expect (gpu_attach (&gpu, unknown, (uint64_t) mal_img, sizeof mal_img),
           GPU_RESP_ERR_INVALID_RESOURCE_ID, "ATTACH_BACKING to an unknown resource");
   expect (gpu_attach (&gpu, 12, 1ull << 40, sizeof mal_img), 0,
@@ -277,8 +302,13 @@ check_malformed (void)
 
   expect (gpu_transfer (&gpu, 11, rect (0, 0, 65, 64), 0), 0,
           "TRANSFER_TO_HOST_2D of a rect past the resource");
-  expect (gpu_transfer (&gpu, 11, rect (0, 0, 1, 1), 1u << 20), 0,
-          "TRANSFER_TO_HOST_2D with an offset past the backing");
+  /* QEMU 7.2 aborts on this one (iov_to_buf_full: "offset == 0") */
+  if (qemu_gpu)
+    tap_skip ("QEMU's virtio-gpu aborts on it",
+              "display: malformed: TRANSFER_TO_HOST_2D with an offset past the backing");
+  else
+    expect (gpu_transfer (&gpu, 11, rect (0, 0, 1, 1), 1u << 20), 0,
+            "TRANSFER_TO_HOST_2D with an offset past the backing");
   expect (gpu_transfer (&gpu, 10, rect (0, 0, 64, 64), 0), 0,
           "TRANSFER_TO_HOST_2D on a resource without backing");
   expect (gpu_set_scanout (&gpu, 5, 11, rect (0, 0, 64, 64)), GPU_RESP_ERR_INVALID_SCANOUT_ID,
@@ -294,7 +324,9 @@ check_malformed (void)
   gpu_hdr (mreq, GPU_CMD_UNSPEC);
   expect (gpu_raw (&gpu, mreq, GPU_HDR_LEN, NULL, 0), 0, "command type 0 (UNSPEC)");
   gpu_hdr (mreq, GPU_CMD_GET_DISPLAY_INFO);
-  expect (gpu_raw (&gpu, mreq, 8, NULL, 0), 0, "a request of 8 bytes, shorter than its header");
+  /* QEMU 7.2 never completes it (the command stays queued for good) */
+  expect_or (gpu_raw (&gpu, mreq, 8, NULL, 0), 0, GPU_RESP_NONE,
+             "a request of 8 bytes, shorter than its header");
 
   for (uint32_t id = 10; id <= 12; id++)
     gpu_unref (&gpu, id);
@@ -584,6 +616,7 @@ display_mode (const struct pci *pci, const struct acpi *acpi)
   char line[256];
   size_t len = 0;
   uint32_t w, h;
+  bool ok;
 
   acpi_tables = acpi;
   if (!check_setup (pci, &w, &h))
@@ -593,8 +626,8 @@ display_mode (const struct pci *pci, const struct acpi *acpi)
       tap_bail ("power-off did not take effect");
     }
   check_malformed ();
-  tap_ok (set_mode (w, h, NULL), "display: resource %u of %ux%u on scanout 0, frame 0 shown",
-          scr_id, w, h);
+  ok = set_mode (w, h, NULL);
+  tap_ok (ok, "display: resource %u of %ux%u on scanout 0, frame 0 shown", scr_id, w, h);
   tap_diag ("tsc-per-ms %lu", clock_tsc_per_ms ());
   tap_diag ("display ready %ux%u", scr_w, scr_h);
 
@@ -625,7 +658,7 @@ display_mode (const struct pci *pci, const struct acpi *acpi)
 
 /* --- idle -------------------------------------------------------------------------------- */
 
-#define DIGIT_SCALE 12
+#define DIGIT_SCALE 16
 #define DIGIT_W     (3 * DIGIT_SCALE)
 #define DIGIT_H     (5 * DIGIT_SCALE)
 #define DIGIT_GAP   DIGIT_SCALE
