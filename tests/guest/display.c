@@ -283,9 +283,15 @@ check_malformed (void)
   if (expect_or (gpu_create_2d (&gpu, 23, GPU_FMT_B8G8R8X8, 64, 0), 0, GPU_RESP_OK_NODATA,
                  "RESOURCE_CREATE_2D with height 0"))
     gpu_unref (&gpu, 23);
-  if (expect_or (gpu_create_2d (&gpu, 24, GPU_FMT_B8G8R8X8, 65536, 65536), 0, GPU_RESP_OK_NODATA,
-                 "RESOURCE_CREATE_2D of 65536x65536"))
-    gpu_unref (&gpu, 24);
+  /* ... and QEMU 7.2 really allocates the huge one (16 GiB, its size
+   * check overflowed): on a loaded host it does not answer within the
+   * probe's wait, and every later command queues behind it */
+  if (qemu_gpu)
+    tap_skip ("QEMU's virtio-gpu allocates 16 GiB for it",
+              "display: malformed: RESOURCE_CREATE_2D of 65536x65536");
+  else
+    expect (gpu_create_2d (&gpu, 24, GPU_FMT_B8G8R8X8, 65536, 65536), 0,
+            "RESOURCE_CREATE_2D of 65536x65536");
   expect (gpu_attach (&gpu, unknown, (uint64_t) mal_img, sizeof mal_img),
           GPU_RESP_ERR_INVALID_RESOURCE_ID, "ATTACH_BACKING to an unknown resource");
   expect (gpu_attach (&gpu, 12, 1ull << 40, sizeof mal_img), 0,

@@ -10,20 +10,17 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <gio/gio.h>
-#include <gio/gunixfdlist.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "viv-vmm1-generated.h"
 #include "viv-file.h"
+#include "vmm-test-machine.h"
 
 #define TIMEOUT_MS 20000
 
@@ -103,27 +100,6 @@ sleep_ms (Fixture *f, guint ms)
 
 /* ---- the helper --------------------------------------------------------------- */
 
-static char *
-write_machine (const char *dir, const char *uuid, const char *cmdline)
-{
-  g_autofree char *json = NULL;
-  g_autofree char *path = g_build_filename (dir, "machine.json", NULL);
-
-  g_mkdir_with_parents (dir, 0755);
-  json = g_strdup_printf ("{\n"
-                          "  \"version\": 1,\n"
-                          "  \"uuid\": \"%s\",\n"
-                          "  \"name\": \"Probe\",\n"
-                          "  \"memory\": 67108864,\n"
-                          "  \"cpus\": 1,\n"
-                          "  \"boot\": { \"kind\": \"kernel\", \"kernel\": \"%s\","
-                          " \"cmdline\": \"%s\" },\n"
-                          "  \"devices\": { \"rng\": false }\n"
-                          "}\n", uuid, probe_path, cmdline);
-  g_assert_true (g_file_set_contents (path, json, -1, NULL));
-  return g_steal_pointer (&path);
-}
-
 static void
 on_state_changed (VivVmm1 *proxy, const char *state, gpointer data)
 {
@@ -144,54 +120,11 @@ on_helper_exit (GObject *source, GAsyncResult *result, gpointer data)
                      ? g_subprocess_get_exit_status (G_SUBPROCESS (source)) : -1;
 }
 
-/* A test that aborts must not leave helpers behind (they would keep the
- * test's output pipes open, and run forever). */
-static void
-die_with_parent (gpointer data)
-{
-  (void) data;
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *
-spawn_helper (Fixture *f, GSubprocessFlags flags)
-{
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (flags | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  g_autoptr(GError) error = NULL;
-  GSubprocess *p;
-
-  g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  p = g_subprocess_launcher_spawn (launcher, &error, vmm_path, "--machine", f->machine_dir, NULL);
-  g_assert_no_error (error);
-  return p;
-}
-
 static gboolean
 socket_exists (Fixture *f, gconstpointer data)
 {
   (void) data;
   return g_file_test (f->socket_path, G_FILE_TEST_EXISTS) || f->exited;
-}
-
-static VivVmm1 *
-connect_proxy (Fixture *f, GDBusConnection **conn_out)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *address = g_strdup_printf ("unix:path=%s", f->socket_path);
-  GDBusConnection *conn;
-  VivVmm1 *proxy;
-
-  conn = g_dbus_connection_new_for_address_sync (address,
-                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT,
-                                                 NULL, NULL, &error);
-  g_assert_no_error (error);
-  proxy = viv_vmm1_proxy_new_sync (conn, G_DBUS_PROXY_FLAGS_NONE, NULL, "/org/vivarium/Vmm1",
-                                   NULL, &error);
-  g_assert_no_error (error);
-  *conn_out = conn;
-  return proxy;
 }
 
 static gboolean
@@ -216,27 +149,25 @@ serial_has (Fixture *f, gconstpointer text)
 static void
 serial_drain (Fixture *f)
 {
-  char buf[4096];
-  ssize_t n;
-
-  if (f->serial_fd < 0)
-    return;
-  while ((n = read (f->serial_fd, buf, sizeof buf)) > 0)
-    g_string_append_len (f->serial, buf, n);
+  vmm_test_machine_drain (f->serial_fd, f->serial);
 }
 
 static void
 open_serial (Fixture *f)
 {
-  g_autoptr(GUnixFDList) fds = NULL;
-  g_autoptr(GVariant) handle = NULL;
-  g_autoptr(GError) error = NULL;
+  f->serial_fd = vmm_test_machine_open_serial (f->proxy);
+}
 
-  g_assert_true (viv_vmm1_call_open_serial_sync (f->proxy, NULL, &handle, &fds, NULL, &error));
-  g_assert_no_error (error);
-  f->serial_fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (fcntl (f->serial_fd, F_SETFL, O_NONBLOCK), ==, 0);
+static GSubprocess *
+spawn_helper (Fixture *f, GSubprocessFlags flags)
+{
+  return vmm_test_machine_spawn (vmm_path, f->runtime_dir, f->machine_dir, flags);
+}
+
+static VivVmm1 *
+connect_proxy (Fixture *f, GDBusConnection **conn_out)
+{
+  return vmm_test_machine_connect (f->socket_path, conn_out);
 }
 
 /* The number after the last "tick " the guest printed, or -1. */
@@ -268,7 +199,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   g_assert_cmpint (g_mkdir (f->runtime_dir, 0700), ==, 0);
   f->uuid = g_uuid_string_random ();
   f->machine_dir = g_build_filename (f->tmp, f->uuid, NULL);
-  json = write_machine (f->machine_dir, f->uuid, cmdline);
+  json = vmm_test_machine_write (f->machine_dir, f->uuid, probe_path, cmdline, 64u << 20, NULL);
   sock = g_strconcat (f->uuid, ".sock", NULL);
   f->socket_path = g_build_filename (f->runtime_dir, "vivarium", sock, NULL);
 
