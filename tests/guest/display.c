@@ -557,7 +557,15 @@ run_command (const char *line)
   else if (word (&s, "clip"))
     agent_clip (*s == ' ' ? s + 1 : s);
   else if (word (&s, "sync"))
-    tap_diag ("tsc %lu", rdtsc ());
+    {
+      /* The TSC is read just before the line's end goes out, and sent on
+       * the next line: the host times the end's arrival, one byte after */
+      uint64_t t;
+
+      printf ("# sync");
+      t = rdtsc ();
+      printf ("\n# tsc %lu\n", t);
+    }
   else if (word (&s, "bench"))
     {
       bool full = false, ok = true;

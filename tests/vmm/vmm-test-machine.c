@@ -6,6 +6,8 @@
 
 #include "vmm-test-machine.h"
 
+#include <errno.h>
+
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
 #include <signal.h>
@@ -95,14 +97,15 @@ vmm_test_machine_open_serial (VivVmm1 *proxy)
   return fd;
 }
 
-void
+gboolean
 vmm_test_machine_drain (int fd, GString *to)
 {
   char buf[4096];
   ssize_t n;
 
   if (fd < 0)
-    return;
+    return FALSE;
   while ((n = read (fd, buf, sizeof buf)) > 0)
     g_string_append_len (to, buf, n);
+  return n < 0 && (errno == EAGAIN || errno == EINTR);
 }

@@ -29,5 +29,6 @@ VivVmm1 *vmm_test_machine_connect (const char *socket_path, GDBusConnection **co
 /* OpenSerial: COM1 as a non-blocking socket */
 int vmm_test_machine_open_serial (VivVmm1 *proxy);
 
-/* Appends what can be read from FD now to TO */
-void vmm_test_machine_drain (int fd, GString *to);
+/* Appends what can be read from FD now to TO; FALSE once the other end
+ * is gone (end of file) or the read failed, TRUE while more may come */
+gboolean vmm_test_machine_drain (int fd, GString *to);
