@@ -900,6 +900,26 @@ last_input (int type, int code, int *value, const char **dev)
   return found;
 }
 
+/* How many "# input DEV TYPE CODE VALUE" lines since the last command
+ * match (DEV NULL: any device) */
+static guint
+count_input (const char *dev, int type, int code, int value)
+{
+  const char *p = vm.serial->str + MIN (vm.mark, vm.serial->len);
+  guint n = 0;
+
+  while ((p = strstr (p, "# input ")) != NULL)
+    {
+      char name[16];
+      int t, c, v;
+      if (sscanf (p, "# input %15s %d %d %d", name, &t, &c, &v) == 4 && t == type && c == code
+          && v == value && (dev == NULL || strcmp (name, dev) == 0))
+        n++;
+      p += 8;
+    }
+  return n;
+}
+
 typedef struct {
   int type, code, value;
 } Input;
@@ -1086,7 +1106,86 @@ test_input_wheel (void)
       CHECK (wait_for (wheel_seen, GINT_TO_POINTER (dir), WAIT_MS) && !vm.exited,
              "wheel %+d: no REL_WHEEL %+d; COM1 since:\n%s", dir, dir,
              vm.serial->str + MIN (vm.mark, vm.serial->len));
+      /* one device only: with a mouse beside the tablet, a wheel step
+       * reported by both would scroll the guest twice */
+      run_for (200);
+      CHECK (use_qemu || count_input (NULL, EV_REL, REL_WHEEL, dir) == 1,
+             "wheel %+d: %u REL_WHEEL events, not 1; COM1 since:\n%s", dir,
+             count_input (NULL, EV_REL, REL_WHEEL, dir),
+             vm.serial->str + MIN (vm.mark, vm.serial->len));
     }
+}
+
+static gboolean
+mouse_mode_is (gconstpointer data)
+{
+  gint mode = 0;
+
+  g_object_get (vm.main, "mouse-mode", &mode, NULL);
+  return mode == GPOINTER_TO_INT (data) || vm.exited;
+}
+
+/* Server mouse mode (what a client asks for to grab the pointer): motion
+ * reaches the relative mouse, and buttons and the wheel go to it alone;
+ * back in client mode they go to the tablet again. QEMU's line has no
+ * virtio mouse (see qemu_display_devices). */
+static void
+test_input_relative (void)
+{
+  SpiceInputsChannel *inputs;
+  int v;
+  const char *dev = NULL;
+
+  if (use_qemu)
+    {
+      g_test_skip ("QEMU runs without a virtio mouse here");
+      return;
+    }
+  NEED_INPUTS ();
+  spice_main_channel_request_mouse_mode (SPICE_MAIN_CHANNEL (vm.main), SPICE_MOUSE_MODE_SERVER);
+  CHECK (wait_for (mouse_mode_is, GINT_TO_POINTER (SPICE_MOUSE_MODE_SERVER), WAIT_MS)
+         && !vm.exited, "the server did not switch to server mouse mode");
+
+  mark ();
+  spice_inputs_channel_motion (inputs, 5, -3, 0);
+  CHECK (expect_input (EV_REL, REL_X, 5) && expect_input (EV_REL, REL_Y, -3),
+         "motion (5, -3) did not arrive as REL_X/REL_Y");
+  CHECK (last_input (EV_REL, REL_X, &v, &dev) && g_str_equal (dev, "mouse"),
+         "motion arrived on the %s, not the mouse", dev);
+
+  mark ();
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_LEFT,
+                                     SPICE_MOUSE_BUTTON_MASK_LEFT);
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_LEFT, 0);
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_UP, 0);
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_UP, 0);
+  CHECK (expect_input (EV_KEY, BTN_LEFT, 0) && expect_input (EV_REL, REL_WHEEL, 1),
+         "no click or wheel step in server mode");
+  run_for (200);
+  CHECK (count_input ("mouse", EV_KEY, BTN_LEFT, 1) == 1
+         && count_input (NULL, EV_KEY, BTN_LEFT, 1) == 1,
+         "the click reached %u device(s), %u of them the mouse; COM1 since:\n%s",
+         count_input (NULL, EV_KEY, BTN_LEFT, 1), count_input ("mouse", EV_KEY, BTN_LEFT, 1),
+         vm.serial->str + MIN (vm.mark, vm.serial->len));
+  CHECK (count_input ("mouse", EV_REL, REL_WHEEL, 1) == 1
+         && count_input (NULL, EV_REL, REL_WHEEL, 1) == 1,
+         "the wheel step reached %u device(s), %u of them the mouse",
+         count_input (NULL, EV_REL, REL_WHEEL, 1), count_input ("mouse", EV_REL, REL_WHEEL, 1));
+
+  spice_main_channel_request_mouse_mode (SPICE_MAIN_CHANNEL (vm.main), SPICE_MOUSE_MODE_CLIENT);
+  CHECK (wait_for (mouse_mode_is, GINT_TO_POINTER (SPICE_MOUSE_MODE_CLIENT), WAIT_MS)
+         && !vm.exited, "the server did not switch back to client mouse mode");
+  mark ();
+  spice_inputs_channel_position (inputs, 10, 10, 0, 0);
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_LEFT,
+                                     SPICE_MOUSE_BUTTON_MASK_LEFT);
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_LEFT, 0);
+  CHECK (expect_input (EV_KEY, BTN_LEFT, 0), "no click back in client mode");
+  run_for (200);
+  CHECK (count_input ("tablet", EV_KEY, BTN_LEFT, 1) == 1
+         && count_input (NULL, EV_KEY, BTN_LEFT, 1) == 1,
+         "back in client mode the click reached %u device(s), %u of them the tablet",
+         count_input (NULL, EV_KEY, BTN_LEFT, 1), count_input ("tablet", EV_KEY, BTN_LEFT, 1));
 }
 
 /* The guest's LEDs reach the client as its key modifiers */
@@ -1570,6 +1669,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/display/input-position", test_input_position);
   g_test_add_func ("/display/input-buttons", test_input_buttons);
   g_test_add_func ("/display/input-wheel", test_input_wheel);
+  g_test_add_func ("/display/input-relative", test_input_relative);
   g_test_add_func ("/display/leds", test_leds);
   g_test_add_func ("/display/monitor-config", test_monitor_config);
   g_test_add_func ("/display/clipboard", test_clipboard);
