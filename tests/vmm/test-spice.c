@@ -114,6 +114,18 @@ wait_for (gboolean (*cond) (gpointer), gpointer data)
   return ok;
 }
 
+/* Runs the default main context for MS milliseconds */
+static void
+run_for (guint ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+  guint tick = g_timeout_add (20, keep_awake, NULL);
+
+  while (g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+}
+
 struct ev_wait {
   struct sink *sink;
   guint count;
@@ -253,6 +265,8 @@ struct client {
   guint8 cursor_first[4];
   gint cursor_moves, cursor_x, cursor_y;
   gint cursor_hides;
+  SpiceChannel *cursor_channel;
+  gint black_w, black_h;        /* for primary_is_black */
   const struct screen *screen;  /* what the primary should show */
 };
 
@@ -339,6 +353,7 @@ on_channel_new (SpiceSession *session, SpiceChannel *channel, gpointer data)
     }
   else if (SPICE_IS_CURSOR_CHANNEL (channel))
     {
+      c->cursor_channel = channel;
       g_signal_connect (channel, "cursor-set", G_CALLBACK (on_cursor_set), c);
       g_signal_connect (channel, "cursor-move", G_CALLBACK (on_cursor_move), c);
       g_signal_connect (channel, "cursor-hide", G_CALLBACK (on_cursor_hide), c);
@@ -408,13 +423,33 @@ primary_shows_screen (gpointer data)
   return TRUE;
 }
 
+/* The black primary surface the server shows while the guest shows
+ * nothing, of c->black_w × c->black_h */
 static gboolean
-no_primary (gpointer data)
+primary_is_black (gpointer data)
 {
   struct client *c = data;
   SpiceDisplayPrimary primary;
 
-  return !spice_display_channel_get_primary (c->display, 0, &primary);
+  if (c->display == NULL || !spice_display_channel_get_primary (c->display, 0, &primary)
+      || primary.width != c->black_w || primary.height != c->black_h)
+    return FALSE;
+  for (gint y = 0; y < primary.height; y++)
+    for (gint x = 0; x < primary.width; x++)
+      {
+        const uint8_t *p = primary.data + (size_t) y * (size_t) primary.stride + (size_t) x * 4;
+        if (p[0] != 0 || p[1] != 0 || p[2] != 0)
+          return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+cursor_channel_up (gpointer data)
+{
+  struct client *c = data;
+
+  return c->cursor_channel != NULL;
 }
 
 static void
@@ -577,15 +612,45 @@ test_display (void)
   screen_show (&f.screen, f.spice);
   assert_client_shows (&c, &f.screen);
 
-  /* Nothing (a reset): no primary; then a screen again */
+  /* Nothing (a reset): black at the same size; then a screen again */
   {
     const struct vmm_display_listener *l = vmm_spice_display_listener (f.spice);
     l->set_surface (l->data, NULL);
   }
-  g_assert_true (wait_for (no_primary, &c));
+  c.black_w = 400;
+  c.black_h = 300;
+  g_assert_true (wait_for (primary_is_black, &c));
   screen_fill (&f.screen, 7, 0, 0, 400, 300);
   screen_show (&f.screen, f.spice);
   assert_client_shows (&c, &f.screen);
+
+  client_disconnect (&c);
+  fixture_stop (&f);
+}
+
+/* A client before the guest's first screen: a black 640x480 primary and
+ * the cursor channel up; then the screen comes. spice-client-glib's
+ * criticals are fatal here: a second CURSOR_INIT (the server's reply to a
+ * primary that came after the cursor channel) would end the test. */
+static void
+test_early_client (void)
+{
+  struct fixture f;
+  struct client c;
+
+  fixture_start (&f, true);
+  client_connect (&c, f.spice, NULL);
+  c.black_w = 640;
+  c.black_h = 480;
+  g_assert_true (wait_for (primary_is_black, &c));
+  g_assert_true (wait_for (cursor_channel_up, &c));
+  run_for (300);
+
+  screen_init (&f.screen, 320, 200, VMM_PIXEL_XRGB8888);
+  screen_fill (&f.screen, 3, 0, 0, 320, 200);
+  screen_show (&f.screen, f.spice);
+  assert_client_shows (&c, &f.screen);
+  run_for (300);
 
   client_disconnect (&c);
   fixture_stop (&f);
@@ -1373,6 +1438,7 @@ main (int argc, char **argv)
    * fatal handler cannot filter: criticals stay fatal, warnings do not */
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
   g_test_add_func ("/spice/display", test_display);
+  g_test_add_func ("/spice/early-client", test_early_client);
   g_test_add_func ("/spice/tablet-keyboard", test_tablet_keyboard);
   g_test_add_func ("/spice/mouse", test_mouse);
   g_test_add_func ("/spice/reconnect", test_reconnect);

@@ -49,6 +49,9 @@
 #include "log.h"
 
 #define MAX_PENDING_RECTS 32
+/* The black primary surface before the guest's first screen */
+#define PLACEHOLDER_WIDTH  640
+#define PLACEHOLDER_HEIGHT 480
 #define THUMB_WIDTH       320
 /* Each way of the agent's port: many times the agent's largest chunk
  * (VD_AGENT_MAX_DATA_SIZE plus its header); when full, the writer waits */
@@ -106,6 +109,7 @@ struct vmm_spice {
   uint8_t *primary_mem;
   uint32_t primary_w, primary_h;
   bool primary_exists;
+  bool primary_placeholder;     /* black, while the guest shows nothing */
   GSource *listen_source;
   int listen_fd;
   char *listen_path;
@@ -570,19 +574,28 @@ static gboolean
 surface_job (gpointer data)
 {
   struct vmm_spice *spice = data;
-  uint32_t w, h;
-  bool same;
+  uint32_t w, h, pw, ph;
+  bool placeholder;
 
   g_mutex_lock (&spice->fb_lock);
   spice->surface_job_queued = false;
   w = spice->fb != NULL ? spice->fb_w : 0;
   h = spice->fb != NULL ? spice->fb_h : 0;
-  same = spice->primary_exists && w == spice->primary_w && h == spice->primary_h;
-  if (!same)
-    spice->primary_ready = false;
+  /* Without the guest's screen, a black one: a primary surface exists from
+   * the start and at all times, as spice-server's clients expect (a cursor
+   * channel that connects while there is none gets its CURSOR_INIT twice,
+   * the second when a primary comes, and spice-client-glib objects) */
+  placeholder = w == 0 || h == 0;
+  pw = placeholder ? (spice->primary_exists ? spice->primary_w : PLACEHOLDER_WIDTH) : w;
+  ph = placeholder ? (spice->primary_exists ? spice->primary_h : PLACEHOLDER_HEIGHT) : h;
+  if (spice->primary_exists && pw == spice->primary_w && ph == spice->primary_h
+      && (placeholder ? spice->primary_placeholder : !spice->primary_placeholder))
+    {
+      g_mutex_unlock (&spice->fb_lock);
+      return G_SOURCE_REMOVE;
+    }
+  spice->primary_ready = false;
   g_mutex_unlock (&spice->fb_lock);
-  if (same)
-    return G_SOURCE_REMOVE;
 
   if (spice->primary_exists)
     {
@@ -590,26 +603,28 @@ surface_job (gpointer data)
       spice->primary_exists = false;
       g_clear_pointer (&spice->primary_mem, g_free);
     }
-  if (w > 0 && h > 0)
-    {
-      QXLDevSurfaceCreate create = { 0 };
+  {
+    QXLDevSurfaceCreate create = { 0 };
 
-      spice->primary_mem = g_try_malloc0 ((size_t) w * h * 4);
-      if (spice->primary_mem == NULL)
-        {
-          vmm_log_warning ("spice: no memory for a %" PRIu32 "×%" PRIu32 " surface", w, h);
-          return G_SOURCE_REMOVE;
-        }
-      create.width = w;
-      create.height = h;
-      create.stride = (int32_t) (w * 4);
-      create.format = SPICE_SURFACE_FMT_32_xRGB;
-      create.mouse_mode = 1;      /* client mouse mode allowed */
-      create.mem = (uintptr_t) spice->primary_mem;
-      create.group_id = 0;
-      spice_qxl_create_primary_surface (&spice->qxl, 0, &create);
-      spice->primary_exists = true;
-    }
+    spice->primary_mem = g_try_malloc0 ((size_t) pw * ph * 4);
+    if (spice->primary_mem == NULL)
+      {
+        vmm_log_warning ("spice: no memory for a %" PRIu32 "×%" PRIu32 " surface", pw, ph);
+        return G_SOURCE_REMOVE;
+      }
+    create.width = pw;
+    create.height = ph;
+    create.stride = (int32_t) (pw * 4);
+    create.format = SPICE_SURFACE_FMT_32_xRGB;
+    create.mouse_mode = 1;      /* client mouse mode allowed */
+    create.mem = (uintptr_t) spice->primary_mem;
+    create.group_id = 0;
+    spice_qxl_create_primary_surface (&spice->qxl, 0, &create);
+    spice->primary_exists = true;
+    spice->primary_placeholder = placeholder;
+  }
+  w = pw;
+  h = ph;
   spice->primary_w = w;
   spice->primary_h = h;
 
@@ -617,7 +632,7 @@ surface_job (gpointer data)
   /* Ready unless the size changed again meanwhile (then a new job is
    * queued); all of it is new */
   bool wake = false;
-  if (w > 0 && spice->fb != NULL && spice->fb_w == w && spice->fb_h == h)
+  if (!placeholder && spice->fb != NULL && spice->fb_w == w && spice->fb_h == h)
     {
       spice->primary_ready = true;
       spice->n_pending = 1;
@@ -1377,6 +1392,9 @@ setup_on_thread (gpointer data)
     spice_server_add_interface (spice->server, &spice->mouse.base);
   spice_server_add_interface (spice->server, &spice->qxl.base);
   spice_server_vm_start (spice->server);
+  /* The primary surface before any client: the guest's screen when it
+   * already has one, else the black one */
+  surface_job (spice);
   return G_SOURCE_REMOVE;
 }
 
