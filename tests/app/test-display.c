@@ -395,6 +395,7 @@ test_picture (void)
     }
   g_assert_cmpint (viv_remote_display_get_guest_width (VIV_REMOTE_DISPLAY (display)), >, 0);
   ready = TRUE;
+  shoot ("display-pattern");
 }
 
 /* The guest's screen has the widget's size, and the probe said so (through
