@@ -615,6 +615,137 @@ test_ungrab (void)
   shoot ("display-released");
 }
 
+/* The wheel, both ways, as REL_WHEEL steps */
+static void
+test_wheel (void)
+{
+  NEED_XDOTOOL ();
+  mark = com1->len;
+  g_assert_true (xdo ("click 4"));
+  WAIT_UNTIL (input_is (EV_REL, REL_WHEEL, 1), WAIT_MS);
+  g_assert_true (input_is (EV_REL, REL_WHEEL, 1));
+  mark = com1->len;
+  g_assert_true (xdo ("click 5"));
+  WAIT_UNTIL (input_is (EV_REL, REL_WHEEL, -1), WAIT_MS);
+  g_assert_true (input_is (EV_REL, REL_WHEEL, -1));
+}
+
+/* Losing the focus lets go of the keys held down in the guest */
+static void
+test_focus_out (void)
+{
+  NEED_XDOTOOL ();
+  gtk_widget_grab_focus (GTK_WIDGET (display));
+  g_assert_true (gtk_widget_has_focus (GTK_WIDGET (display)));
+  mark = com1->len;
+  g_assert_true (xdo ("keydown b"));
+  WAIT_UNTIL (input_is (EV_KEY, KEY_B, 1), WAIT_MS);
+  g_assert_true (input_is (EV_KEY, KEY_B, 1));
+  gtk_window_set_focus (window, NULL);
+  WAIT_UNTIL (input_is (EV_KEY, KEY_B, 0), WAIT_MS);
+  g_assert_true (input_is (EV_KEY, KEY_B, 0));
+  g_assert_true (xdo ("keyup b"));
+}
+
+/* Send Key's path: Ctrl+Alt+Del pressed in order, released in reverse */
+static void
+test_send_keys (void)
+{
+  static const guint keys[] = { 0x1d, 0x38, 0x153 };
+  const char *ctrl, *del_up;
+
+  NEED_MACHINE ();
+  mark = com1->len;
+  viv_remote_display_send_keys (VIV_REMOTE_DISPLAY (display), keys, G_N_ELEMENTS (keys));
+  WAIT_UNTIL (input_is (EV_KEY, KEY_LEFTCTRL, 0), WAIT_MS);
+  g_assert_true (input_is (EV_KEY, KEY_DELETE, 0));
+  g_assert_true (input_is (EV_KEY, KEY_LEFTALT, 0));
+  g_assert_true (input_is (EV_KEY, KEY_LEFTCTRL, 0));
+  ctrl = strstr (com1->str + mark, "# input kbd 1 29 0");
+  del_up = strstr (com1->str + mark, "# input kbd 1 111 0");
+  g_assert_nonnull (strstr (com1->str + mark, "# input kbd 1 111 1"));
+  g_assert_true (del_up != NULL && ctrl != NULL && del_up < ctrl);
+}
+
+/* The guest's cursor shape becomes the widget's, with its hotspot */
+static void
+test_cursor (void)
+{
+  GdkCursor *cursor;
+  GdkTexture *texture;
+
+  NEED_MACHINE ();
+  command ("cursor");
+  g_assert_true (expect_line ("# done cursor"));
+  WAIT_UNTIL ((cursor = gtk_widget_get_cursor (GTK_WIDGET (display))) != NULL
+              && gdk_cursor_get_texture (cursor) != NULL, WAIT_MS);
+  cursor = gtk_widget_get_cursor (GTK_WIDGET (display));
+  g_assert_nonnull (cursor);
+  texture = gdk_cursor_get_texture (cursor);
+  g_assert_nonnull (texture);
+  g_assert_cmpint (gdk_texture_get_width (texture), ==, PATTERN_CURSOR_SIZE);
+  g_assert_cmpint (gdk_texture_get_height (texture), ==, PATTERN_CURSOR_SIZE);
+  g_assert_cmpint (gdk_cursor_get_hotspot_x (cursor), ==, PATTERN_CURSOR_HOT_X);
+  g_assert_cmpint (gdk_cursor_get_hotspot_y (cursor), ==, PATTERN_CURSOR_HOT_Y);
+  {
+    g_autofree guint32 *pixels = download (texture);
+
+    /* opaque pattern_pixel (7, x, y) where x + y < 64, clear elsewhere */
+    g_assert_cmphex (pixels[10 * PATTERN_CURSOR_SIZE + 3], ==, 0xff000000u | pattern_pixel (7, 3, 10));
+    g_assert_cmphex (pixels[60 * PATTERN_CURSOR_SIZE + 60] >> 24, ==, 0);
+  }
+}
+
+/* ORIGINAL: one guest pixel per device pixel, exactly (nearest, not blended) */
+static void
+test_original (void)
+{
+  g_autofree char *path = NULL;
+  g_autoptr(GdkTexture) shot = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree guint32 *pixels = NULL;
+  int gw, gh, sw;
+  double ox, oy;
+  Place place;
+
+  NEED_MACHINE ();
+  command ("setmode 640 400");
+  g_assert_true (expect_line ("# display mode 640x400"));
+  g_assert_true (viv_test_wait_for (screen_is_frame0, NULL, WAIT_MS));
+  viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (display),
+                                     VIV_REMOTE_DISPLAY_SCALE_ORIGINAL);
+  WAIT_UNTIL (gtk_widget_get_width (GTK_WIDGET (display)) >= 640
+              && gtk_widget_get_height (GTK_WIDGET (display)) >= 400, 10000);
+  gw = viv_remote_display_get_guest_width (VIV_REMOTE_DISPLAY (display));
+  gh = viv_remote_display_get_guest_height (VIV_REMOTE_DISPLAY (display));
+  g_assert_cmpint (gw, ==, 640);
+  g_assert_cmpint (gh, ==, 400);
+  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (display)), >=, gw);
+  shoot ("display-original");
+  path = g_build_filename (g_getenv ("VIVARIUM_SCREENSHOT_DIR"), "display-original.png", NULL);
+  shot = gdk_texture_new_from_filename (path, &error);
+  g_assert_no_error (error);
+  pixels = download (shot);
+  sw = gdk_texture_get_width (shot);
+  g_assert_true (gtk_widget_translate_coordinates (GTK_WIDGET (display), GTK_WIDGET (window),
+                                                   0, 0, &ox, &oy));
+  place.x = MAX (0, (gtk_widget_get_width (GTK_WIDGET (display)) - gw) / 2);
+  place.y = MAX (0, (gtk_widget_get_height (GTK_WIDGET (display)) - gh) / 2);
+  for (int y = 0; y < gh; y += 7)
+    for (int x = 0; x < gw; x += 5)
+      {
+        guint32 got = pixels[(gsize) (oy + place.y + y) * sw + (gsize) (ox + place.x + x)];
+
+        if ((got & 0xffffff) != pattern_pixel (0, x, y))
+          {
+            g_test_fail_printf ("1:1: guest (%d, %d) shows %06x, not %06x", x, y,
+                                got & 0xffffff, pattern_pixel (0, x, y));
+            return;
+          }
+      }
+  viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (display), VIV_REMOTE_DISPLAY_SCALE_FIT);
+}
+
 static void
 store_text (GObject      *object,
             GAsyncResult *result,
@@ -703,7 +834,12 @@ main (int   argc,
   g_test_add_func ("/display/keys", test_keys);
   g_test_add_func ("/display/click", test_click);
   g_test_add_func ("/display/ungrab", test_ungrab);
+  g_test_add_func ("/display/wheel", test_wheel);
+  g_test_add_func ("/display/focus-out", test_focus_out);
+  g_test_add_func ("/display/send-keys", test_send_keys);
+  g_test_add_func ("/display/cursor", test_cursor);
   g_test_add_func ("/display/clipboard", test_clipboard);
+  g_test_add_func ("/display/original", test_original);
   g_test_add_func ("/display/stop", test_stop);
   status = g_test_run ();
 
