@@ -52,6 +52,7 @@ struct _VivDisplay
   SpiceDisplayChannel   *display;
   SpiceInputsChannel    *inputs;
   SpiceCursorChannel    *cursor_channel;
+  gboolean               cursor_pending; /* connected once there is a picture */
 
   VivRemoteDisplayState  state;
   char                  *error;
@@ -272,6 +273,11 @@ on_primary_create (SpiceChannel *channel G_GNUC_UNUSED,
 {
   set_guest_size (self, width, height);
   gtk_widget_queue_draw (GTK_WIDGET (self));
+  if (self->cursor_pending && self->cursor_channel != NULL)
+    {
+      self->cursor_pending = FALSE;
+      spice_channel_connect (SPICE_CHANNEL (self->cursor_channel));
+    }
 }
 
 static void
@@ -1011,6 +1017,14 @@ on_channel_new (SpiceSession *session G_GNUC_UNUSED,
       g_signal_connect_object (channel, "cursor-set", G_CALLBACK (on_cursor_set), self, 0);
       g_signal_connect_object (channel, "cursor-hide", G_CALLBACK (on_cursor_hide), self, 0);
       g_signal_connect_object (channel, "cursor-reset", G_CALLBACK (on_cursor_reset), self, 0);
+      /* spice-server sends a cursor channel that came before the guest's
+       * first picture a second CURSOR_INIT when the picture comes, which
+       * spice-client-glib refuses (a critical): it waits for the picture */
+      if (self->guest_width == 0)
+        {
+          self->cursor_pending = TRUE;
+          return;
+        }
     }
   else
     return;     /* no sound, USB or smartcards here */
@@ -1032,7 +1046,16 @@ on_channel_destroy (SpiceSession *session G_GNUC_UNUSED,
   else if ((gpointer) channel == self->inputs)
     self->inputs = NULL;
   else if ((gpointer) channel == self->cursor_channel)
-    self->cursor_channel = NULL;
+    {
+      self->cursor_channel = NULL;
+      self->cursor_pending = FALSE;
+    }
+}
+
+static gboolean
+once (gpointer data G_GNUC_UNUSED)
+{
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -1043,8 +1066,7 @@ finish_old_session (gpointer data)
   spice_session_disconnect (session);
   /* Its channels finish in the main loop after they left it: it stays
    * a while longer */
-  g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, 5, (GSourceFunc) G_SOURCE_REMOVE, session,
-                              g_object_unref);
+  g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, 5, once, session, g_object_unref);
   return G_SOURCE_REMOVE;
 }
 
@@ -1084,6 +1106,7 @@ disconnect_session (VivDisplay *self,
   self->display = NULL;
   self->inputs = NULL;
   self->cursor_channel = NULL;
+  self->cursor_pending = FALSE;
   g_clear_object (&self->guest_cursor);
   apply_cursor (self);
   set_guest_size (self, 0, 0);
