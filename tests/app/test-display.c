@@ -372,17 +372,14 @@ test_picture (void)
   gtk_window_set_child (window, GTK_WIDGET (display));
   gtk_window_present (window);
 
-  /* Connected only once the guest has its screen: a cursor channel that
-   * connects before the guest's first scanout gets a second CURSOR_INIT
-   * from the helper's SPICE server (spice-client-glib: "cursor_handle_init:
-   * assertion 'c->init_done == FALSE' failed"), a helper bug of its own */
-  g_assert_true (expect_line ("# display ready "));
-  find_line ("# display ready ", &size);
-  g_test_message ("display ready %s", size);
+  /* Connected as soon as the machine runs, before the guest has a screen */
   viv_display_set_machine (display, machine);
   g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display)), ==,
                    VIV_REMOTE_DISPLAY_STATE_CONNECTING);
   shoot ("display-connecting");
+  g_assert_true (expect_line ("# display ready "));
+  find_line ("# display ready ", &size);
+  g_test_message ("display ready %s", size);
   WAIT_UNTIL (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display))
               == VIV_REMOTE_DISPLAY_STATE_CONNECTED, WAIT_MS);
   g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display)), ==,
@@ -816,6 +813,25 @@ test_stop (void)
   shoot ("display-disconnected");
 }
 
+/* It runs again: the widget connects again and shows it */
+static void
+test_restart (void)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  NEED_MACHINE ();
+  viv_machine_start_async (machine, NULL, viv_test_store_result, &result);
+  viv_machine_start_finish (machine, viv_test_wait_result (&result), &error);
+  g_assert_no_error (error);
+  WAIT_UNTIL (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display))
+              == VIV_REMOTE_DISPLAY_STATE_CONNECTED, WAIT_MS);
+  g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display)), ==,
+                   VIV_REMOTE_DISPLAY_STATE_CONNECTED);
+  g_assert_true (viv_test_wait_for (screen_is_frame0, NULL, WAIT_MS));
+  shoot ("display-restarted");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -841,6 +857,7 @@ main (int   argc,
   g_test_add_func ("/display/clipboard", test_clipboard);
   g_test_add_func ("/display/original", test_original);
   g_test_add_func ("/display/stop", test_stop);
+  g_test_add_func ("/display/restart", test_restart);
   status = g_test_run ();
 
   if (library != NULL)
