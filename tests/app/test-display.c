@@ -171,6 +171,12 @@ xdo (const char *args)
   return TRUE;
 }
 
+static int
+scale_factor (void)
+{
+  return gtk_widget_get_scale_factor (GTK_WIDGET (display));
+}
+
 static gulong
 window_xid (void)
 {
@@ -188,8 +194,10 @@ pointer_to (double x,
   g_assert_true (gtk_widget_translate_coordinates (GTK_WIDGET (display), GTK_WIDGET (window),
                                                    x, y, &wx, &wy));
   gtk_native_get_surface_transform (GTK_NATIVE (window), &sx, &sy);
+  /* X speaks device pixels */
   args = g_strdup_printf ("mousemove --sync --window %lu %d %d", window_xid (),
-                          (int) floor (wx + sx), (int) floor (wy + sy));
+                          (int) floor ((wx + sx) * scale_factor ()),
+                          (int) floor ((wy + sy) * scale_factor ()));
   return xdo (args);
 }
 
@@ -395,21 +403,27 @@ test_picture (void)
   shoot ("display-pattern");
 }
 
-/* The guest's screen has the widget's size, and the probe said so (through
- * the display device or the agent) */
+/* The guest's screen has the widget's size in device pixels; when that
+ * was a change, the probe said so (through the display device or the
+ * agent) */
 static gboolean
 resized_to_widget (void)
 {
-  int factor = gtk_widget_get_scale_factor (GTK_WIDGET (display));
-  int width = gtk_widget_get_width (GTK_WIDGET (display)) * factor;
-  int height = gtk_widget_get_height (GTK_WIDGET (display)) * factor;
+  int width = gtk_widget_get_width (GTK_WIDGET (display)) * scale_factor ();
+  int height = gtk_widget_get_height (GTK_WIDGET (display)) * scale_factor ();
   g_autofree char *want = g_strdup_printf ("%dx%d", width, height);
   g_autofree char *resized = NULL;
   g_autofree char *monitors = NULL;
+  g_autofree char *first = NULL;
+  gsize old_mark = mark;
 
   find_line ("# display resized ", &resized);
   find_line ("# agent monitors ", &monitors);
-  return (g_strcmp0 (resized, want) == 0 || g_strcmp0 (monitors, want) == 0)
+  mark = 0;
+  find_line ("# display ready ", &first);
+  mark = old_mark;
+  return (g_strcmp0 (resized, want) == 0 || g_strcmp0 (monitors, want) == 0
+          || (old_mark == 0 && resized == NULL && g_strcmp0 (first, want) == 0))
          && viv_remote_display_get_guest_width (VIV_REMOTE_DISPLAY (display)) == width
          && viv_remote_display_get_guest_height (VIV_REMOTE_DISPLAY (display)) == height;
 }
@@ -439,8 +453,8 @@ test_resize (void)
   mark = com1->len;
   args = g_strdup_printf ("windowsize --sync %lu 720 456", window_xid ());
   g_assert_true (xdo (args));
-  WAIT_UNTIL (gtk_widget_get_width (GTK_WIDGET (display)) == 720, 10000);
-  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (display)), ==, 720);
+  WAIT_UNTIL (gtk_widget_get_width (GTK_WIDGET (display)) * scale_factor () == 720, 10000);
+  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (display)) * scale_factor (), ==, 720);
   WAIT_UNTIL (resized_to_widget (), WAIT_MS);
   g_clear_pointer (&got, g_free);
   find_line ("# display resized ", &got);
@@ -711,14 +725,22 @@ test_original (void)
   g_assert_true (viv_test_wait_for (screen_is_frame0, NULL, WAIT_MS));
   viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (display),
                                      VIV_REMOTE_DISPLAY_SCALE_ORIGINAL);
-  WAIT_UNTIL (gtk_widget_get_width (GTK_WIDGET (display)) >= 640
-              && gtk_widget_get_height (GTK_WIDGET (display)) >= 400, 10000);
+  WAIT_UNTIL (gtk_widget_get_width (GTK_WIDGET (display)) * scale_factor () >= 640
+              && gtk_widget_get_height (GTK_WIDGET (display)) * scale_factor () >= 400, 10000);
   gw = viv_remote_display_get_guest_width (VIV_REMOTE_DISPLAY (display));
   gh = viv_remote_display_get_guest_height (VIV_REMOTE_DISPLAY (display));
   g_assert_cmpint (gw, ==, 640);
   g_assert_cmpint (gh, ==, 400);
-  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (display)), >=, gw);
+  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (display)) * scale_factor (), >=, gw);
+  g_assert_cmpint (gtk_widget_get_height (GTK_WIDGET (display)) * scale_factor (), >=, gh);
   shoot ("display-original");
+  if (scale_factor () != 1)
+    {
+      /* The screenshot is in widget units: guest pixels are halves there */
+      viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (display),
+                                         VIV_REMOTE_DISPLAY_SCALE_FIT);
+      return;
+    }
   path = g_build_filename (g_getenv ("VIVARIUM_SCREENSHOT_DIR"), "display-original.png", NULL);
   shot = gdk_texture_new_from_filename (path, &error);
   g_assert_no_error (error);
