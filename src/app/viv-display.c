@@ -110,6 +110,13 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
+enum {
+  NEED_FD,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 static void disconnect_session (VivDisplay *self, const char *error);
 static void schedule_resize    (VivDisplay *self);
 static void clipboard_offer    (VivDisplay *self);
@@ -937,7 +944,10 @@ on_open_fd (SpiceChannel *channel,
     viv_machine_open_display_async (self->machine, self->cancellable, on_display_fd,
                                     g_object_ref (channel));
   else
-    g_queue_push_tail (&self->waiting, g_object_ref (channel));
+    {
+      g_queue_push_tail (&self->waiting, g_object_ref (channel));
+      g_signal_emit (self, signals[NEED_FD], 0);
+    }
 }
 
 static void
@@ -1333,6 +1343,15 @@ viv_display_class_init (VivDisplayClass *klass)
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property (object_class, PROP_MACHINE, properties[PROP_MACHINE]);
 
+  /**
+   * VivDisplay::need-fd:
+   *
+   * Without a machine: a SPICE channel waits for its socket; answer with
+   * viv_display_open_fd(), now or later.
+   */
+  signals[NEED_FD] = g_signal_new ("need-fd", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
 #define OVERRIDE(id, name) \
   g_object_class_override_property (object_class, id, name); \
   properties[id] = g_object_class_find_property (object_class, name)
@@ -1433,7 +1452,7 @@ viv_display_get_machine (VivDisplay *self)
  *
  * Without a machine: the first call starts a session on @fd (its main
  * channel); each channel the server then offers asks for a socket of its
- * own, and the next calls answer them in order.
+ * own with VivDisplay::need-fd, and the next calls answer them in order.
  */
 void
 viv_display_open_fd (VivDisplay *self,

@@ -854,6 +854,87 @@ test_restart (void)
   shoot ("display-restarted");
 }
 
+static void
+on_fd_opened (GObject      *object,
+              GAsyncResult *result,
+              gpointer      data)
+{
+  VivDisplay *other = data;
+  g_autoptr(GError) error = NULL;
+  int fd = viv_machine_open_display_finish (VIV_MACHINE (object), result, &error);
+
+  g_assert_no_error (error);
+  viv_display_open_fd (other, fd);
+  g_object_unref (other);
+}
+
+static void
+on_need_fd (VivDisplay *other,
+            guint      *count)
+{
+  (*count)++;
+  viv_machine_open_display_async (machine, NULL, on_fd_opened, g_object_ref (other));
+}
+
+static gboolean
+other_shows_frame0 (gpointer data)
+{
+  g_autoptr(GdkTexture) texture = viv_remote_display_dup_screen (data);
+  g_autofree guint32 *pixels = NULL;
+  int w;
+
+  if (texture == NULL)
+    return FALSE;
+  w = gdk_texture_get_width (texture);
+  pixels = download (texture);
+  for (int y = 0; y < gdk_texture_get_height (texture); y += 3)
+    for (int x = 0; x < w; x += 3)
+      if ((pixels[(gsize) y * w + x] & 0xffffff) != pattern_pixel (0, x, y))
+        return FALSE;
+  return TRUE;
+}
+
+/* Without a machine: sockets given by the caller, one per channel */
+static void
+test_open_fd (void)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GtkWindow *other_window;
+  VivDisplay *other;
+  guint count = 0;
+  int fd;
+
+  NEED_MACHINE ();
+  /* One client at a time: the server drops the older one */
+  viv_display_set_machine (display, NULL);
+  g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display)), ==,
+                   VIV_REMOTE_DISPLAY_STATE_DISCONNECTED);
+
+  other_window = GTK_WINDOW (gtk_window_new ());
+  other = VIV_DISPLAY (viv_display_new ());
+  gtk_window_set_child (other_window, GTK_WIDGET (other));
+  gtk_window_set_default_size (other_window, 320, 200);
+  gtk_window_present (other_window);
+  g_signal_connect (other, "need-fd", G_CALLBACK (on_need_fd), &count);
+
+  viv_machine_open_display_async (machine, NULL, viv_test_store_result, &result);
+  fd = viv_machine_open_display_finish (machine, viv_test_wait_result (&result), &error);
+  g_assert_no_error (error);
+  viv_display_open_fd (other, fd);
+  WAIT_UNTIL (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (other))
+              == VIV_REMOTE_DISPLAY_STATE_CONNECTED, WAIT_MS);
+  g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (other)), ==,
+                   VIV_REMOTE_DISPLAY_STATE_CONNECTED);
+  g_assert_true (viv_test_wait_for (other_shows_frame0, other, WAIT_MS));
+  /* display, inputs and cursor asked for theirs */
+  g_assert_cmpuint (count, >=, 3);
+  viv_remote_display_disconnect (VIV_REMOTE_DISPLAY (other));
+  g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (other)), ==,
+                   VIV_REMOTE_DISPLAY_STATE_DISCONNECTED);
+  gtk_window_destroy (other_window);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -880,6 +961,7 @@ main (int   argc,
   g_test_add_func ("/display/original", test_original);
   g_test_add_func ("/display/stop", test_stop);
   g_test_add_func ("/display/restart", test_restart);
+  g_test_add_func ("/display/open-fd", test_open_fd);
   status = g_test_run ();
 
   if (library != NULL)
