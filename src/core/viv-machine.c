@@ -1630,6 +1630,113 @@ viv_machine_open_serial_finish (VivMachine    *self,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+static void
+close_fd (gpointer data)
+{
+  int *fd = data;
+
+  g_close (*fd, NULL);
+  g_free (fd);
+}
+
+static void
+on_display_opened (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GError *error = NULL;
+  gint32 handle;
+  int fd;
+
+  reply = g_dbus_proxy_call_with_unix_fd_list_finish (G_DBUS_PROXY (object), &fds, result,
+                                                      &error);
+  if (reply == NULL)
+    {
+      g_task_return_error (task, error_from_dbus (error));
+      return;
+    }
+
+  g_variant_get (reply, "(h)", &handle);
+  fd = fds != NULL ? g_unix_fd_list_get (fds, handle, &error) : -1;
+  if (fd < 0)
+    {
+      if (error == NULL)
+        error = g_error_new_literal (VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED,
+                                     _("The helper sent no display connection"));
+      g_task_return_error (task, error);
+      return;
+    }
+  /* Boxed with a destructor: a result nobody takes (the caller went away)
+   * still closes the socket */
+  g_task_return_pointer (task, g_memdup2 (&fd, sizeof fd), close_fd);
+}
+
+/**
+ * viv_machine_open_display_async:
+ * @self: a running machine
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the socket
+ * @user_data: data for @callback
+ *
+ * Opens a new connection to the machine's SPICE server (the helper's
+ * OpenDisplay). SPICE opens one connection per channel: call this once
+ * for each channel that asks for one.
+ */
+void
+viv_machine_open_display_async (VivMachine          *self,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  VivVmm1 *proxy;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_open_display_async);
+
+  proxy = require_proxy (self, &error);
+  if (proxy == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  g_dbus_proxy_call_with_unix_fd_list (G_DBUS_PROXY (proxy), "OpenDisplay", NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, cancellable,
+                                       on_display_opened, g_steal_pointer (&task));
+}
+
+/**
+ * viv_machine_open_display_finish:
+ *
+ * Returns: a connected socket's file descriptor, which the caller owns, or
+ *   -1 with @error set
+ */
+int
+viv_machine_open_display_finish (VivMachine    *self,
+                                 GAsyncResult  *result,
+                                 GError       **error)
+{
+  g_autofree int *boxed = NULL;
+  int fd;
+
+  g_return_val_if_fail (VIV_IS_MACHINE (self), -1);
+  g_return_val_if_fail (g_task_is_valid (result, self), -1);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_open_display_async, -1);
+
+  boxed = g_task_propagate_pointer (G_TASK (result), error);
+  if (boxed == NULL)
+    return -1;
+  fd = *boxed;
+  return fd;
+}
+
 /* --- changes to machine.json ---------------------------------------------------------- */
 
 typedef struct

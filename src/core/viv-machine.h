@@ -140,6 +140,13 @@ void                    viv_machine_open_serial_async   (VivMachine             
 GIOStream              *viv_machine_open_serial_finish  (VivMachine              *self,
                                                          GAsyncResult            *result,
                                                          GError                 **error);
+void                    viv_machine_open_display_async  (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+int                     viv_machine_open_display_finish (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
 void                    viv_machine_rename_async        (VivMachine              *self,
                                                          const char              *name,
                                                          GCancellable            *cancellable,

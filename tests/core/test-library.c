@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1561,6 +1563,73 @@ test_serial (Fixture       *f,
   g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE);
 }
 
+/* A connected stream socket: what OpenDisplay gives */
+static gboolean
+is_connected_stream (int fd)
+{
+  struct sockaddr_storage peer;
+  socklen_t len = sizeof peer;
+  int type = 0;
+  socklen_t type_len = sizeof type;
+
+  return getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 && type == SOCK_STREAM
+         && getpeername (fd, (struct sockaddr *) &peer, &len) == 0;
+}
+
+/* A SPICE server at the other end of FD: a link header of a major version
+ * it does not speak gets its own header back ("REDQ", then the error) */
+static gboolean
+speaks_spice (int fd)
+{
+  const guint32 link[4] = { GUINT32_FROM_LE (0x51444552u) /* "REDQ" */, GUINT32_TO_LE (99),
+                            0, 0 };
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+  char reply[4];
+
+  return write (fd, link, sizeof link) == sizeof link && poll (&pfd, 1, TIMEOUT_MS) == 1
+         && read (fd, reply, sizeof reply) == sizeof reply && memcmp (reply, "REDQ", 4) == 0;
+}
+
+/* A socket to the SPICE server per call; refused when not running */
+static void
+test_open_display (Fixture       *f,
+                   gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  VivMachine *machine;
+  int fd1, fd2;
+
+  if (!need_idle (f))
+    return;
+
+  machine = start_probe (f, "Display", "mode=idle");
+  g_assert_cmpint (viv_machine_get_config (machine)->display.kind, ==, VIV_DISPLAY_KIND_SPICE);
+  viv_machine_open_display_async (machine, NULL, viv_test_store_result, &result);
+  fd1 = viv_machine_open_display_finish (machine, viv_test_wait_result (&result), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (fd1, >=, 0);
+  g_assert_true (is_connected_stream (fd1));
+  g_clear_object (&result);
+  viv_machine_open_display_async (machine, NULL, viv_test_store_result, &result);
+  fd2 = viv_machine_open_display_finish (machine, viv_test_wait_result (&result), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (fd2, >=, 0);
+  g_assert_cmpint (fd2, !=, fd1);
+  g_assert_true (is_connected_stream (fd2));
+  g_assert_true (speaks_spice (fd2));
+  close (fd1);
+  close (fd2);
+
+  g_assert_true (FORCE_OFF (machine, &error));
+  WAIT_UNTIL (!viv_machine_is_active (machine), TIMEOUT_MS);
+  g_clear_object (&result);
+  viv_machine_open_display_async (machine, NULL, viv_test_store_result, &result);
+  g_assert_cmpint (viv_machine_open_display_finish (machine, viv_test_wait_result (&result),
+                                                    &error), ==, -1);
+  g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE);
+}
+
 static void
 test_running_changes (Fixture       *f,
                       gconstpointer  data G_GNUC_UNUSED)
@@ -1875,6 +1944,7 @@ main (int   argc,
   ADD ("machine/attach", test_attach);
   ADD ("machine/attach-crash", test_attach_crash);
   ADD ("machine/serial", test_serial);
+  ADD ("machine/open-display", test_open_display);
   ADD ("machine/running-changes", test_running_changes);
   ADD ("helper/appears", test_helper_appears);
   ADD ("helper/unreachable", test_helper_unreachable);
