@@ -314,9 +314,9 @@ on_cursor_changed (VncConnection *conn, VncCursor *cursor, gpointer data)
   h = cursor != NULL ? vnc_cursor_get_height (cursor) : 0;
   if (w > 0 && h > 0)
     {
-      /* gvnc gives R, G, B, A bytes */
+      /* gvnc gives cairo's ARGB32: premultiplied 0xAARRGGBB words */
       g_autoptr(GBytes) bytes = g_bytes_new (vnc_cursor_get_data (cursor), (gsize) w * h * 4);
-      g_autoptr(GdkTexture) texture = gdk_memory_texture_new (w, h, GDK_MEMORY_R8G8B8A8, bytes,
+      g_autoptr(GdkTexture) texture = gdk_memory_texture_new (w, h, TEXTURE_FORMAT, bytes,
                                                               (gsize) w * 4);
 
       self->cursor = gdk_cursor_new_from_texture (texture, vnc_cursor_get_hotx (cursor),

@@ -442,6 +442,73 @@ test_update (void)
 }
 
 static gboolean
+bars_match (gpointer data)
+{
+  g_autoptr(GdkTexture) screen = viv_remote_display_dup_screen (VIV_REMOTE_DISPLAY (vm.display));
+  g_autofree guint32 *pixels = NULL;
+
+  (void) data;
+  if (screen == NULL)
+    return FALSE;
+  pixels = g_new (guint32, (gsize) vm.width * vm.height);
+  gdk_texture_download (screen, (guchar *) pixels, (gsize) vm.width * 4);
+  /* The middle of each bar, on the middle row */
+  for (guint i = 0; i < 8; i++)
+    if ((pixels[(gsize) (vm.height / 2) * vm.width + vm.width * (2 * i + 1) / 16] & 0xffffff)
+        != pattern_bars[i])
+      return FALSE;
+  return TRUE;
+}
+
+/* What the user sees: after `bars`, a screenshot of the window shows the
+ * eight colour bars where they belong (the tiles were made again) */
+static void
+test_screenshot (void)
+{
+  g_autofree char *path = NULL;
+  g_autoptr(GdkTexture) shot = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree guint32 *pixels = NULL;
+  int w, h;
+  gsize mark;
+
+  NEED_MACHINE ();
+  mark = vm.serial->len;
+  serial_write ("bars");
+  g_assert_true (expect_line (mark, "# done bars", WAIT_MS));
+  g_assert_true (viv_test_wait_for (bars_match, NULL, 10000));
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (vm.display), 2, WAIT_MS));
+  path = viv_test_screenshot (vm.window, "vnc-display-bars");
+  if (path == NULL)
+    {
+      g_test_skip ("no screenshot folder");
+      return;
+    }
+  shot = gdk_texture_new_from_filename (path, &error);
+  g_assert_no_error (error);
+  w = gdk_texture_get_width (shot);
+  h = gdk_texture_get_height (shot);
+  g_assert_cmpint (w, ==, VIEW_W);
+  g_assert_cmpint (h, ==, VIEW_H);
+  pixels = g_new (guint32, (gsize) w * h);
+  gdk_texture_download (shot, (guchar *) pixels, (gsize) w * 4);
+  for (guint i = 0; i < 8; i++)
+    {
+      /* The middle of bar i, at a few heights, in the scaled picture */
+      int x = w * (2 * i + 1) / 16;
+
+      for (int y = 8; y < h; y += h / 4)
+        {
+          guint32 got = pixels[(gsize) y * w + x] & 0xffffff;
+
+          if (got != pattern_bars[i])
+            g_test_fail_printf ("screenshot pixel (%d, %d) is %06x, not bar %u's %06x", x, y,
+                                got, i, pattern_bars[i]);
+        }
+    }
+}
+
+static gboolean
 run_xdotool (const char *args)
 {
   g_autofree char *command = g_strdup_printf ("xdotool %s", args);
@@ -568,8 +635,71 @@ test_click (void)
   g_assert_cmpint (ABS (ay - qemu_abs (gy, vm.height)), <=, tolerance_y);
   g_assert_true (viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (vm.display)));
   g_free (viv_test_screenshot (vm.window, "vnc-display-grabbed"));
+
+  /* Ctrl+Alt gives the keyboard back, and the guest is left holding no
+   * key: the Ctrl it got is released */
+  mark = vm.serial->len;
+  g_assert_true (run_xdotool ("key Control_L+Alt_L"));
+  g_assert_true (expect_line (mark, "# input kbd 1 29 0", WAIT_MS));
+  g_assert_false (viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (vm.display)));
+  g_assert_cmpint (serial_find (mark, "# input kbd 1 56 1"), <, 0);
+  /* release_grab when not grabbed changes nothing */
   viv_remote_display_release_grab (VIV_REMOTE_DISPLAY (vm.display));
   g_assert_false (viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (vm.display)));
+}
+
+static gboolean
+has_cursor (gpointer data)
+{
+  GdkCursor *cursor = gtk_widget_get_cursor (GTK_WIDGET (vm.display));
+
+  (void) data;
+  return cursor != NULL && gdk_cursor_get_texture (cursor) != NULL;
+}
+
+/* The guest's cursor (`cursor`: 64x64, hotspot (5, 7)) becomes the
+ * widget's, pixel for pixel where it is opaque */
+static void
+test_cursor (void)
+{
+  GdkCursor *cursor;
+  GdkTexture *texture;
+  g_autofree guint32 *pixels = NULL;
+  gsize mark;
+
+  NEED_MACHINE ();
+  mark = vm.serial->len;
+  serial_write ("cursor");
+  g_assert_true (expect_line (mark, "# done cursor", WAIT_MS));
+  g_assert_true (viv_test_wait_for (has_cursor, NULL, 10000));
+  cursor = gtk_widget_get_cursor (GTK_WIDGET (vm.display));
+  texture = gdk_cursor_get_texture (cursor);
+  g_assert_cmpint (gdk_texture_get_width (texture), ==, PATTERN_CURSOR_SIZE);
+  g_assert_cmpint (gdk_texture_get_height (texture), ==, PATTERN_CURSOR_SIZE);
+  g_assert_cmpint (gdk_cursor_get_hotspot_x (cursor), ==, PATTERN_CURSOR_HOT_X);
+  g_assert_cmpint (gdk_cursor_get_hotspot_y (cursor), ==, PATTERN_CURSOR_HOT_Y);
+  pixels = g_new (guint32, PATTERN_CURSOR_SIZE * PATTERN_CURSOR_SIZE);
+  gdk_texture_download (texture, (guchar *) pixels, PATTERN_CURSOR_SIZE * 4);
+  for (guint y = 0; y < PATTERN_CURSOR_SIZE; y++)
+    for (guint x = 0; x < PATTERN_CURSOR_SIZE; x++)
+      {
+        guint32 got = pixels[y * PATTERN_CURSOR_SIZE + x];
+
+        if (x + y < PATTERN_CURSOR_SIZE)
+          {
+            if (got != (0xff000000u | pattern_pixel (7, x, y)))
+              {
+                g_test_fail_printf ("cursor pixel (%u, %u) is %08x, not ff%06x", x, y, got,
+                                    pattern_pixel (7, x, y));
+                return;
+              }
+          }
+        else if (got >> 24 != 0)
+          {
+            g_test_fail_printf ("cursor pixel (%u, %u) is %08x, not transparent", x, y, got);
+            return;
+          }
+      }
 }
 
 /* Disconnecting stops the connection, and the widget says so */
@@ -601,9 +731,11 @@ main (int argc, char *argv[])
 
   g_test_add_func ("/vnc-display/connect", test_connect);
   g_test_add_func ("/vnc-display/update", test_update);
+  g_test_add_func ("/vnc-display/screenshot", test_screenshot);
   g_test_add_func ("/vnc-display/typing", test_typing);
   g_test_add_func ("/vnc-display/send-keys", test_send_keys);
   g_test_add_func ("/vnc-display/click", test_click);
+  g_test_add_func ("/vnc-display/cursor", test_cursor);
   g_test_add_func ("/vnc-display/disconnect", test_disconnect);
 
   status = g_test_run ();
