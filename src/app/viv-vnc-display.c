@@ -9,7 +9,8 @@
  * Keys go as RFB's QEMU extended key events (the PC scancode from
  * viv-keymap.h, so the guest's layout applies) when the server offers
  * them, else as the keysyms GDK gives. The pointer is absolute: VNC's
- * pointer events are positions, which the server gives its tablet.
+ * pointer events are positions, which the server gives its tablet. The
+ * clipboard is shared as text, in RFB's cut text messages (Latin-1).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -67,6 +68,11 @@ struct _VivVncDisplay
   double pointer_x, pointer_y;      /* the last position, in widget coordinates */
   guint32 pressed_keysym[N_KEYCODES]; /* what each held key sent; 0: not held */
   GdkCursor *cursor;
+
+  /* The shared clipboard: text, Latin-1 on the wire (RFB's cut text) */
+  GdkClipboard *clipboard;
+  char *clipboard_from_guest;       /* what we last set, not to send it back */
+  GCancellable *clipboard_cancellable;
 };
 
 enum {
@@ -81,6 +87,9 @@ enum {
   PROP_HAS_CLIPBOARD,
   N_PROPS
 };
+
+/* The interface's, as overridden here */
+static GParamSpec *properties[N_PROPS];
 
 static void viv_vnc_display_remote_display_init (VivRemoteDisplayInterface *iface);
 
@@ -117,7 +126,9 @@ set_state (VivVncDisplay *self, VivRemoteDisplayState state)
   if (self->state == state)
     return;
   self->state = state;
-  g_object_notify (G_OBJECT (self), "state");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+  /* The clipboard is shared while connected */
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HAS_CLIPBOARD]);
 }
 
 static void
@@ -127,7 +138,13 @@ set_error (VivVncDisplay *self, const char *error)
     return;
   g_free (self->error);
   self->error = g_strdup (error);
-  g_object_notify (G_OBJECT (self), "error");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ERROR]);
+}
+
+static gboolean
+can_send (VivVncDisplay *self)
+{
+  return self->conn != NULL && self->state == VIV_REMOTE_DISPLAY_STATE_CONNECTED;
 }
 
 /* ---- the framebuffer and its tiles ------------------------------------------ */
@@ -170,8 +187,8 @@ framebuffer_init (VivVncDisplay *self, const VncPixelFormat *remote)
   self->tiles = g_new0 (GdkTexture *, MAX (self->tiles_x * self->tiles_y, 1));
   if (resized)
     {
-      g_object_notify (G_OBJECT (self), "guest-width");
-      g_object_notify (G_OBJECT (self), "guest-height");
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GUEST_WIDTH]);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GUEST_HEIGHT]);
       gtk_widget_queue_resize (GTK_WIDGET (self));
     }
   gtk_widget_queue_draw (GTK_WIDGET (self));
@@ -376,6 +393,59 @@ on_disconnected (VncConnection *conn, gpointer data)
   set_state (self, VIV_REMOTE_DISPLAY_STATE_DISCONNECTED);
 }
 
+/* ---- the clipboard ---------------------------------------------------------- */
+
+/* The guest copied: its text (Latin-1, as RFB says) becomes ours */
+static void
+on_server_cut_text (VncConnection *conn, const GString *text, gpointer data)
+{
+  VivVncDisplay *self = data;
+  g_autofree char *utf8 = NULL;
+
+  (void) conn;
+  utf8 = g_convert (text->str, text->len, "UTF-8", "ISO-8859-1", NULL, NULL, NULL);
+  if (utf8 == NULL || self->clipboard == NULL)
+    return;
+  g_free (self->clipboard_from_guest);
+  self->clipboard_from_guest = g_strdup (utf8);
+  gdk_clipboard_set_text (self->clipboard, utf8);
+}
+
+static void
+on_clipboard_text (GObject *source, GAsyncResult *result, gpointer data)
+{
+  VivVncDisplay *self;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = gdk_clipboard_read_text_finish (GDK_CLIPBOARD (source), result, &error);
+  g_autofree char *latin1 = NULL;
+  gsize len = 0;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = data;
+  if (text == NULL || !can_send (self) || g_strcmp0 (text, self->clipboard_from_guest) == 0)
+    return;
+  /* What Latin-1 cannot say becomes '?' rather than losing the rest */
+  latin1 = g_convert_with_fallback (text, -1, "ISO-8859-1", "UTF-8", "?", NULL, &len, NULL);
+  if (latin1 != NULL)
+    vnc_connection_client_cut_text (self->conn, latin1, len);
+}
+
+/* We copied: the guest gets the text */
+static void
+on_clipboard_changed (GdkClipboard *clipboard, gpointer data)
+{
+  VivVncDisplay *self = data;
+  GdkContentFormats *formats = gdk_clipboard_get_formats (clipboard);
+
+  if (!can_send (self) || !gdk_content_formats_contain_gtype (formats, G_TYPE_STRING))
+    return;
+  g_cancellable_cancel (self->clipboard_cancellable);
+  g_clear_object (&self->clipboard_cancellable);
+  self->clipboard_cancellable = g_cancellable_new ();
+  gdk_clipboard_read_text_async (clipboard, self->clipboard_cancellable, on_clipboard_text, self);
+}
+
 /* ---- drawing ---------------------------------------------------------------- */
 
 /* Where the guest's screen goes in the widget: its origin and the
@@ -450,12 +520,6 @@ viv_vnc_display_measure (GtkWidget      *widget,
 
 /* ---- input ------------------------------------------------------------------ */
 
-static gboolean
-can_send (VivVncDisplay *self)
-{
-  return self->conn != NULL && self->state == VIV_REMOTE_DISPLAY_STATE_CONNECTED;
-}
-
 /* One key to the server: KEYSYM for a server without the extension */
 static void
 send_key (VivVncDisplay *self, gboolean down, guint32 keysym, guint scancode)
@@ -509,7 +573,7 @@ set_grabbed (VivVncDisplay *self, gboolean grabbed)
       else
         gdk_toplevel_restore_system_shortcuts (GDK_TOPLEVEL (surface));
     }
-  g_object_notify (G_OBJECT (self), "grabbed");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GRABBED]);
 }
 
 static gboolean
@@ -743,6 +807,7 @@ connection_new (VivVncDisplay *self)
   g_signal_connect (self->conn, "vnc-pixel-format-changed",
                     G_CALLBACK (on_pixel_format_changed), self);
   g_signal_connect (self->conn, "vnc-cursor-changed", G_CALLBACK (on_cursor_changed), self);
+  g_signal_connect (self->conn, "vnc-server-cut-text", G_CALLBACK (on_server_cut_text), self);
   g_signal_connect (self->conn, "vnc-error", G_CALLBACK (on_error), self);
   g_signal_connect (self->conn, "vnc-disconnected", G_CALLBACK (on_disconnected), self);
   /* VNC's "None" security type only: ours are local sockets; anything
@@ -822,8 +887,10 @@ viv_vnc_display_get_property (GObject *object, guint prop_id, GValue *value, GPa
       g_value_set_int (value, self->height);
       break;
     case PROP_CAN_RESIZE:
-    case PROP_HAS_CLIPBOARD:
       g_value_set_boolean (value, FALSE);
+      break;
+    case PROP_HAS_CLIPBOARD:
+      g_value_set_boolean (value, self->state == VIV_REMOTE_DISPLAY_STATE_CONNECTED);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -852,9 +919,25 @@ viv_vnc_display_set_property (GObject *object, guint prop_id, const GValue *valu
 }
 
 static void
+viv_vnc_display_realize (GtkWidget *widget)
+{
+  VivVncDisplay *self = VIV_VNC_DISPLAY (widget);
+
+  GTK_WIDGET_CLASS (viv_vnc_display_parent_class)->realize (widget);
+  self->clipboard = g_object_ref (gtk_widget_get_clipboard (widget));
+  g_signal_connect (self->clipboard, "changed", G_CALLBACK (on_clipboard_changed), self);
+}
+
+static void
 viv_vnc_display_unrealize (GtkWidget *widget)
 {
   VivVncDisplay *self = VIV_VNC_DISPLAY (widget);
+
+  g_cancellable_cancel (self->clipboard_cancellable);
+  g_clear_object (&self->clipboard_cancellable);
+  if (self->clipboard != NULL)
+    g_signal_handlers_disconnect_by_data (self->clipboard, self);
+  g_clear_object (&self->clipboard);
 
   /* The toplevel's shortcuts must be given back while we still have it */
   set_grabbed (self, FALSE);
@@ -878,6 +961,7 @@ viv_vnc_display_finalize (GObject *object)
   VivVncDisplay *self = VIV_VNC_DISPLAY (object);
 
   g_free (self->error);
+  g_free (self->clipboard_from_guest);
   G_OBJECT_CLASS (viv_vnc_display_parent_class)->finalize (object);
 }
 
@@ -886,6 +970,12 @@ viv_vnc_display_class_init (VivVncDisplayClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  static const char *const names[N_PROPS] = {
+    [PROP_STATE] = "state", [PROP_ERROR] = "error", [PROP_GRABBED] = "grabbed",
+    [PROP_SCALE_MODE] = "scale-mode", [PROP_GUEST_WIDTH] = "guest-width",
+    [PROP_GUEST_HEIGHT] = "guest-height", [PROP_CAN_RESIZE] = "can-resize",
+    [PROP_HAS_CLIPBOARD] = "has-clipboard",
+  };
 
   object_class->get_property = viv_vnc_display_get_property;
   object_class->set_property = viv_vnc_display_set_property;
@@ -893,6 +983,7 @@ viv_vnc_display_class_init (VivVncDisplayClass *klass)
   object_class->finalize = viv_vnc_display_finalize;
   widget_class->snapshot = viv_vnc_display_snapshot;
   widget_class->measure = viv_vnc_display_measure;
+  widget_class->realize = viv_vnc_display_realize;
   widget_class->unrealize = viv_vnc_display_unrealize;
 
   g_object_class_override_property (object_class, PROP_STATE, "state");
@@ -903,6 +994,8 @@ viv_vnc_display_class_init (VivVncDisplayClass *klass)
   g_object_class_override_property (object_class, PROP_GUEST_HEIGHT, "guest-height");
   g_object_class_override_property (object_class, PROP_CAN_RESIZE, "can-resize");
   g_object_class_override_property (object_class, PROP_HAS_CLIPBOARD, "has-clipboard");
+  for (guint i = PROP_0 + 1; i < N_PROPS; i++)
+    properties[i] = g_object_class_find_property (object_class, names[i]);
 
   gtk_widget_class_set_css_name (widget_class, "vnc-display");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_IMG);
