@@ -55,6 +55,7 @@ struct _VivVncDisplay
 
   /* The framebuffer gvnc writes: BGRX, 4 bytes a pixel */
   VncFramebuffer *fb;
+  VncPixelFormat remote_format;     /* what the server sends, gvnc converts */
   guint8 *pixels;
   int width, height, stride;
 
@@ -174,7 +175,13 @@ framebuffer_init (VivVncDisplay *self, const VncPixelFormat *remote)
   int height = vnc_connection_get_height (self->conn);
   gboolean resized = width != self->width || height != self->height;
 
+  /* QEMU says "resized" each time the guest sets its scanout again, at
+   * the same size: keep the picture, or the screen flashes black until
+   * the full update comes */
+  if (self->fb != NULL && !resized && vnc_pixel_format_match (remote, &self->remote_format))
+    return;
   framebuffer_free (self);
+  self->remote_format = *remote;
   self->width = width;
   self->height = height;
   self->stride = width * 4;

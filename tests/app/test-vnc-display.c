@@ -339,6 +339,7 @@ test_connect (void)
   g_autofree char *vnc_path = NULL;
   g_autofree char *shot = NULL;
   VivVncDisplay *display;
+  GtkWidget *scrolled;
   gssize at;
 
   if (skip_reason)
@@ -366,7 +367,13 @@ test_connect (void)
   gtk_window_set_decorated (GTK_WINDOW (vm.window), FALSE);
   gtk_window_set_default_size (GTK_WINDOW (vm.window), VIEW_W, VIEW_H);
   display = VIV_VNC_DISPLAY (viv_vnc_display_new ());
-  gtk_window_set_child (GTK_WINDOW (vm.window), GTK_WIDGET (display));
+  /* In a scrolled window, as the app shows it (for ORIGINAL); no
+   * scrollbars, to keep the screenshots the guest's pixels */
+  scrolled = gtk_scrolled_window_new ();
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (scrolled), GTK_POLICY_EXTERNAL,
+                                  GTK_POLICY_EXTERNAL);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scrolled), GTK_WIDGET (display));
+  gtk_window_set_child (GTK_WINDOW (vm.window), scrolled);
   gtk_window_present (GTK_WINDOW (vm.window));
   g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display)), ==,
                    VIV_REMOTE_DISPLAY_STATE_DISCONNECTED);
@@ -458,11 +465,76 @@ bars_match (gpointer data)
     return FALSE;
   pixels = g_new (guint32, (gsize) vm.width * vm.height);
   gdk_texture_download (screen, (guchar *) pixels, (gsize) vm.width * 4);
-  /* The middle of each bar, on the middle row */
-  for (guint i = 0; i < 8; i++)
-    if ((pixels[(gsize) (vm.height / 2) * vm.width + vm.width * (2 * i + 1) / 16] & 0xffffff)
-        != pattern_bars[i])
-      return FALSE;
+  /* Every pixel: the server's update comes in pieces, after "# done" */
+  for (guint y = 0; y < vm.height; y++)
+    for (guint x = 0; x < vm.width; x++)
+      if ((pixels[(gsize) y * vm.width + x] & 0xffffff) != pattern_bars[x * 8 / vm.width])
+        return FALSE;
+  return TRUE;
+}
+
+/* The bars with frame 3 of the pattern in pattern_rects: `bars`, then
+ * `rects 3` */
+static guint32
+bars_rects_pixel (guint x, guint y)
+{
+  for (guint r = 0; r < G_N_ELEMENTS (pattern_rects); r++)
+    if (x >= pattern_rects[r][0] && x < pattern_rects[r][0] + pattern_rects[r][2]
+        && y >= pattern_rects[r][1] && y < pattern_rects[r][1] + pattern_rects[r][3])
+      return pattern_pixel (3, x, y);
+  return pattern_bars[x * 8 / vm.width];
+}
+
+static gboolean
+bars_and_rects (gpointer data)
+{
+  g_autoptr(GdkTexture) screen = viv_remote_display_dup_screen (VIV_REMOTE_DISPLAY (vm.display));
+  g_autofree guint32 *pixels = NULL;
+
+  (void) data;
+  if (screen == NULL)
+    return FALSE;
+  pixels = g_new (guint32, (gsize) vm.width * vm.height);
+  gdk_texture_download (screen, (guchar *) pixels, (gsize) vm.width * 4);
+  for (guint y = 0; y < vm.height; y++)
+    for (guint x = 0; x < vm.width; x++)
+      if ((pixels[(gsize) y * vm.width + x] & 0xffffff) != bars_rects_pixel (x, y))
+        return FALSE;
+  return TRUE;
+}
+
+/* A screenshot NAME of the window (W x H) is the top-left of the guest's
+ * screen after `bars` and `rects 3`, one guest pixel a screen pixel */
+static gboolean
+screenshot_is_guest (const char *name, int w, int h, char **why)
+{
+  g_autofree char *path = viv_test_screenshot (vm.window, name);
+  g_autoptr(GdkTexture) shot = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree guint32 *pixels = NULL;
+
+  g_assert_nonnull (path);
+  shot = gdk_texture_new_from_filename (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gdk_texture_get_width (shot), ==, w);
+  g_assert_cmpint (gdk_texture_get_height (shot), ==, h);
+  pixels = g_new (guint32, (gsize) w * h);
+  gdk_texture_download (shot, (guchar *) pixels, (gsize) w * 4);
+  if (gtk_widget_get_scale_factor (GTK_WIDGET (vm.display)) != 1)
+    return TRUE;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        guint32 got = pixels[(gsize) y * w + x] & 0xffffff;
+        guint32 want = bars_rects_pixel (x, y);
+
+        if (got != want)
+          {
+            *why = g_strdup_printf ("1:1 screenshot pixel (%d, %d) is %06x, not %06x", x, y,
+                                    got, want);
+            return FALSE;
+          }
+      }
   return TRUE;
 }
 
@@ -475,6 +547,7 @@ test_screenshot (void)
   g_autoptr(GdkTexture) shot = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree guint32 *pixels = NULL;
+  g_autofree char *why = NULL;
   int w, h;
   gsize mark;
 
@@ -508,10 +581,41 @@ test_screenshot (void)
           guint32 got = pixels[(gsize) y * w + x] & 0xffffff;
 
           if (got != pattern_bars[i])
-            g_test_fail_printf ("screenshot pixel (%d, %d) is %06x, not bar %u's %06x", x, y,
-                                got, i, pattern_bars[i]);
+            {
+              g_test_fail_printf ("screenshot pixel (%d, %d) is %06x, not bar %u's %06x", x, y,
+                                  got, i, pattern_bars[i]);
+              return;
+            }
         }
     }
+  g_clear_object (&shot);
+  g_clear_pointer (&pixels, g_free);
+  g_clear_pointer (&path, g_free);
+
+  /* Then small updates over the bars, seen one guest pixel a screen
+   * pixel: the screenshot must be the guest's screen exactly, so the
+   * tiles drawn before were made again where the rectangles fell */
+  viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (vm.display),
+                                     VIV_REMOTE_DISPLAY_SCALE_ORIGINAL);
+  mark = vm.serial->len;
+  serial_write ("rects 3");
+  g_assert_true (expect_line (mark, "# done rects 3", WAIT_MS));
+  g_assert_true (viv_test_wait_for (bars_and_rects, NULL, 10000));
+  /* gvnc writes the pixels first and tells us after, from an idle: what
+   * the user sees may lag dup_screen a little, so look a few times */
+  for (int tries = 0; tries < 20; tries++)
+    {
+      g_clear_pointer (&why, g_free);
+      while (g_main_context_pending (NULL))
+        g_main_context_iteration (NULL, FALSE);
+      g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (vm.display), 1, WAIT_MS));
+      if (screenshot_is_guest ("vnc-display-original", w, h, &why))
+        break;
+    }
+  viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (vm.display),
+                                     VIV_REMOTE_DISPLAY_SCALE_FIT);
+  if (why != NULL)
+    g_test_fail_printf ("%s", why);
 }
 
 static gboolean
@@ -654,6 +758,102 @@ test_click (void)
   g_assert_false (viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (vm.display)));
 }
 
+/* The other buttons and the wheel reach the tablet: right, middle, and
+ * wheel steps (QEMU 7.2 gives its virtio tablet the wheel as
+ * BTN_GEAR_DOWN/UP presses, later ones as REL_WHEEL) */
+static void
+test_buttons (void)
+{
+  g_autofree char *args = NULL;
+  gsize mark;
+
+  NEED_MACHINE ();
+  if (g_find_program_in_path ("xdotool") == NULL || !GDK_IS_X11_DISPLAY (gdk_display_get_default ()))
+    {
+      g_test_skip ("no xdotool or not on X11: no real pointer events (build-aux/setup.sh)");
+      return;
+    }
+  mark = vm.serial->len;
+  args = g_strdup_printf ("mousemove --window %lu %d %d click 3 click 2", window_xid (),
+                          VIEW_W / 2, VIEW_H / 2);
+  g_assert_true (run_xdotool (args));
+  g_assert_true (expect_line (mark, "# input tablet 1 273 1", WAIT_MS));
+  g_assert_true (expect_line (mark, "# input tablet 1 273 0", WAIT_MS));
+  g_assert_true (expect_line (mark, "# input tablet 1 274 1", WAIT_MS));
+  g_assert_true (expect_line (mark, "# input tablet 1 274 0", WAIT_MS));
+
+  /* X's buttons 5 and 4: a wheel step down, then up */
+  mark = vm.serial->len;
+  g_assert_true (run_xdotool ("click 5"));
+  if (!expect_line (mark, "# input tablet 2 8 -1", 5000))
+    g_assert_true (expect_line (mark, "# input tablet 1 336 1", WAIT_MS));
+  mark = vm.serial->len;
+  g_assert_true (run_xdotool ("click 4"));
+  if (!expect_line (mark, "# input tablet 2 8 1", 5000))
+    g_assert_true (expect_line (mark, "# input tablet 1 337 1", WAIT_MS));
+  /* Ctrl+Alt: the click grabbed the keyboard */
+  g_assert_true (run_xdotool ("key Control_L+Alt_L"));
+}
+
+/* Losing the focus lets the guest go of the keys it holds: a key held
+ * down while another window takes the focus is released in the guest */
+static void
+test_focus_out (void)
+{
+  GtkWidget *other;
+  g_autofree char *args = NULL;
+  gsize mark;
+
+  NEED_MACHINE ();
+  if (g_find_program_in_path ("xdotool") == NULL || !GDK_IS_X11_DISPLAY (gdk_display_get_default ()))
+    {
+      g_test_skip ("no xdotool or not on X11: no real key events (build-aux/setup.sh)");
+      return;
+    }
+  args = g_strdup_printf ("windowfocus --sync %lu", window_xid ());
+  g_assert_true (run_xdotool (args));
+  gtk_widget_grab_focus (GTK_WIDGET (vm.display));
+  mark = vm.serial->len;
+  g_assert_true (run_xdotool ("keydown b"));
+  g_assert_true (expect_line (mark, "# input kbd 1 48 1", WAIT_MS));
+
+  other = gtk_window_new ();
+  gtk_window_set_default_size (GTK_WINDOW (other), 100, 100);
+  gtk_window_present (GTK_WINDOW (other));
+  g_assert_true (viv_test_wait_for_frames (other, 1, WAIT_MS));
+  g_free (args);
+  args = g_strdup_printf ("windowfocus --sync %lu",
+                          (gulong) gdk_x11_surface_get_xid (gtk_native_get_surface (GTK_NATIVE (other))));
+  g_assert_true (run_xdotool (args));
+  g_assert_true (expect_line (mark, "# input kbd 1 48 0", 10000));
+  g_assert_true (run_xdotool ("keyup b"));
+  gtk_window_destroy (GTK_WINDOW (other));
+}
+
+/* FIT asks for no size; ORIGINAL for the guest's, one guest pixel a
+ * device pixel */
+static void
+test_scale_mode (void)
+{
+  GtkWidget *widget;
+  int min, nat;
+
+  NEED_MACHINE ();
+  widget = GTK_WIDGET (vm.display);
+  g_assert_cmpint (viv_remote_display_get_scale_mode (VIV_REMOTE_DISPLAY (vm.display)), ==,
+                   VIV_REMOTE_DISPLAY_SCALE_FIT);
+  gtk_widget_measure (widget, GTK_ORIENTATION_HORIZONTAL, -1, &min, &nat, NULL, NULL);
+  g_assert_cmpint (min, ==, 0);
+  viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (vm.display),
+                                     VIV_REMOTE_DISPLAY_SCALE_ORIGINAL);
+  gtk_widget_measure (widget, GTK_ORIENTATION_HORIZONTAL, -1, &min, &nat, NULL, NULL);
+  g_assert_cmpint (min, ==, (int) vm.width / gtk_widget_get_scale_factor (widget));
+  gtk_widget_measure (widget, GTK_ORIENTATION_VERTICAL, -1, &min, &nat, NULL, NULL);
+  g_assert_cmpint (min, ==, (int) vm.height / gtk_widget_get_scale_factor (widget));
+  viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (vm.display),
+                                     VIV_REMOTE_DISPLAY_SCALE_FIT);
+}
+
 static gboolean
 has_cursor (gpointer data)
 {
@@ -764,7 +964,10 @@ main (int argc, char *argv[])
   g_test_add_func ("/vnc-display/typing", test_typing);
   g_test_add_func ("/vnc-display/send-keys", test_send_keys);
   g_test_add_func ("/vnc-display/click", test_click);
+  g_test_add_func ("/vnc-display/buttons", test_buttons);
+  g_test_add_func ("/vnc-display/focus-out", test_focus_out);
   g_test_add_func ("/vnc-display/cursor", test_cursor);
+  g_test_add_func ("/vnc-display/scale-mode", test_scale_mode);
   g_test_add_func ("/vnc-display/clipboard", test_clipboard);
   g_test_add_func ("/vnc-display/disconnect", test_disconnect);
 
