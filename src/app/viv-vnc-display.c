@@ -163,8 +163,9 @@ static void
 framebuffer_free (VivVncDisplay *self)
 {
   clear_tiles (self);
+  /* The pixels are the framebuffer's, which gvnc may hold a moment longer */
   g_clear_object (&self->fb);
-  g_clear_pointer (&self->pixels, g_free);
+  self->pixels = NULL;
 }
 
 /* A framebuffer of the server's size; gvnc converts from REMOTE */
@@ -188,6 +189,7 @@ framebuffer_init (VivVncDisplay *self, const VncPixelFormat *remote)
   self->pixels = g_malloc0 ((gsize) self->stride * MAX (height, 1));
   self->fb = VNC_FRAMEBUFFER (vnc_base_framebuffer_new (self->pixels, width, height,
                                                         self->stride, &local_format, remote));
+  g_object_set_data_full (G_OBJECT (self->fb), "viv-pixels", self->pixels, g_free);
   vnc_connection_set_framebuffer (self->conn, self->fb);
   self->tiles_x = (width + TILE - 1) / TILE;
   self->tiles_y = (height + TILE - 1) / TILE;

@@ -49,7 +49,8 @@ static struct {
   guint width, height;      /* the probe's screen */
   GtkWidget *window;
   VivVncDisplay *display;
-} vm = { .serial_fd = -1 };
+  int vnc_fd;               /* the socket the display owns */
+} vm = { .serial_fd = -1, .vnc_fd = -1 };
 
 /* ---- COM1 --------------------------------------------------------------------- */
 
@@ -379,7 +380,8 @@ test_connect (void)
                    VIV_REMOTE_DISPLAY_STATE_DISCONNECTED);
 
   vnc_path = g_build_filename (vm.tmp, "vnc.sock", NULL);
-  g_assert_true (viv_vnc_display_open_fd (display, connect_unix (vnc_path)));
+  vm.vnc_fd = connect_unix (vnc_path);
+  g_assert_true (viv_vnc_display_open_fd (display, vm.vnc_fd));
   vm.display = display;
   g_assert_true (viv_test_wait_for (is_connected, NULL, WAIT_MS));
   g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display)), ==,
@@ -939,6 +941,10 @@ test_disconnect (void)
   viv_remote_display_disconnect (VIV_REMOTE_DISPLAY (vm.display));
   g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (vm.display)), ==,
                    VIV_REMOTE_DISPLAY_STATE_DISCONNECTED);
+  g_assert_false (viv_remote_display_get_has_clipboard (VIV_REMOTE_DISPLAY (vm.display)));
+  /* The display owned the socket: it is closed now */
+  viv_test_wait_for (has_exited, NULL, 200);
+  g_assert_cmpint (fcntl (vm.vnc_fd, F_GETFD), ==, -1);
   g_clear_pointer ((GtkWindow **) &vm.window, gtk_window_destroy);
   vm.display = NULL;
   qemu_stop ();
