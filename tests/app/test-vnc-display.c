@@ -1014,6 +1014,38 @@ test_disconnect (void)
   qemu_stop ();
 }
 
+static gboolean
+is_disconnected_with_error (gpointer data)
+{
+  VivRemoteDisplay *display = data;
+  g_autofree char *error = viv_remote_display_dup_error (display);
+
+  return viv_remote_display_get_state (display) == VIV_REMOTE_DISPLAY_STATE_DISCONNECTED
+         && error != NULL;
+}
+
+/* A server that hangs up before speaking: the widget says it is gone,
+ * and why (no machine needed) */
+static void
+test_hang_up (void)
+{
+  GtkWidget *display = viv_vnc_display_new ();
+  g_autofree char *error = NULL;
+  int fds[2];
+
+  g_object_ref_sink (display);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  close (fds[1]);
+  g_assert_true (viv_vnc_display_open_fd (VIV_VNC_DISPLAY (display), fds[0]));
+  g_assert_cmpint (viv_remote_display_get_state (VIV_REMOTE_DISPLAY (display)), ==,
+                   VIV_REMOTE_DISPLAY_STATE_CONNECTING);
+  g_assert_true (viv_test_wait_for (is_disconnected_with_error, display, 10000));
+  error = viv_remote_display_dup_error (VIV_REMOTE_DISPLAY (display));
+  g_test_message ("error: %s", error);
+  g_assert_null (viv_remote_display_dup_screen (VIV_REMOTE_DISPLAY (display)));
+  g_object_unref (display);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -1028,6 +1060,7 @@ main (int argc, char *argv[])
   else if (access ("/dev/kvm", R_OK | W_OK) != 0)
     skip_reason = "no usable /dev/kvm";
 
+  g_test_add_func ("/vnc-display/hang-up", test_hang_up);
   g_test_add_func ("/vnc-display/connect", test_connect);
   g_test_add_func ("/vnc-display/update", test_update);
   g_test_add_func ("/vnc-display/screenshot", test_screenshot);
