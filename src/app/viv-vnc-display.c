@@ -382,6 +382,7 @@ on_error (VncConnection *conn, const char *message, gpointer data)
   /* The first says why; what follows is its consequence */
   if (self->error == NULL)
     {
+      /* Translators: %s is the VNC library's reason, in English */
       g_autofree char *text = g_strdup_printf (_("The connection to the screen failed: %s"),
                                                message);
       set_error (self, text);
