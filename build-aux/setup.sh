@@ -12,8 +12,7 @@ PACKAGES="
   libosinfo-1.0-dev osinfo-db libvirt-dev
   libslirp-dev liburing-dev libarchive-dev zlib1g-dev libzstd-dev
   appstream desktop-file-utils
-  xvfb xauth dbus dbus-x11 adwaita-icon-theme librsvg2-common fonts-cantarell
-  xdotool
+  xvfb xauth xdotool dbus dbus-x11 adwaita-icon-theme librsvg2-common fonts-cantarell
   qemu-system-x86 qemu-utils
   linux-image-cloud-amd64 busybox-static cpio
   xorriso debian-installer-12-netboot-amd64

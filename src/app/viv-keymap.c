@@ -77,10 +77,14 @@ static const guint16 evdev_to_set1[] = {
   /* Keypad extras */
   [KEY_KPEQUAL] = 0x59, [KEY_KPCOMMA] = 0x7e,
 
-  /* F13 to F24 */
+  /* F13 to F24, as the translation table has them but for two: its F22
+   * (0x6d) is what Linux reads as F23 and its F24 (0x76) what Linux
+   * reads as Zenkaku/Hankaku, so those two take the codes Linux reads
+   * as F22 and F24, which the engine's decoder (src/vmm/display/keymap.c)
+   * knows too */
   [KEY_F13] = 0x64, [KEY_F14] = 0x65, [KEY_F15] = 0x66, [KEY_F16] = 0x67,
   [KEY_F17] = 0x68, [KEY_F18] = 0x69, [KEY_F19] = 0x6a, [KEY_F20] = 0x6b,
-  [KEY_F21] = 0x6c, [KEY_F22] = 0x6d, [KEY_F23] = 0x6e, [KEY_F24] = 0x76,
+  [KEY_F21] = 0x6c, [KEY_F22] = E0 (0x79), [KEY_F23] = 0x6e, [KEY_F24] = 0x6f,
 
   /* Media, power and application keys (the Consumer and Generic
    * Desktop usages of the translation table) */

@@ -80,11 +80,12 @@ static const Key pc105[] = {
 };
 
 static const Key extra[] = {
-  /* F13 to F24 */
+  /* F13 to F24 (USB to PS/2 table; F22 and F24 as Linux reads them, as
+   * the table's 0x6d and 0x76 are Linux's F23 and Zenkaku/Hankaku) */
   { "F13", X (KEY_F13), 0x64 }, { "F14", X (KEY_F14), 0x65 }, { "F15", X (KEY_F15), 0x66 },
   { "F16", X (KEY_F16), 0x67 }, { "F17", X (KEY_F17), 0x68 }, { "F18", X (KEY_F18), 0x69 },
   { "F19", X (KEY_F19), 0x6a }, { "F20", X (KEY_F20), 0x6b }, { "F21", X (KEY_F21), 0x6c },
-  { "F22", X (KEY_F22), 0x6d }, { "F23", X (KEY_F23), 0x6e }, { "F24", X (KEY_F24), 0x76 },
+  { "F22", X (KEY_F22), 0x179 }, { "F23", X (KEY_F23), 0x6e }, { "F24", X (KEY_F24), 0x6f },
   { "KP_Equal", X (KEY_KPEQUAL), 0x59 }, { "KP_Separator", X (KEY_KPCOMMA), 0x7e },
 
   /* Media keys */
