@@ -1644,10 +1644,14 @@ main (int argc, char *argv[])
   g_assert_nonnull (probe_path);
   g_assert_true (use_qemu || vmm_path != NULL);
 
-  if (access ("/dev/kvm", R_OK | W_OK) != 0)
-    skip_reason = "/dev/kvm is missing or not accessible";
-  else if (use_qemu && g_find_program_in_path ("qemu-system-x86_64") == NULL)
-    skip_reason = "qemu-system-x86_64 is not installed";
+  {
+    g_autofree char *qemu = g_find_program_in_path ("qemu-system-x86_64");
+
+    if (access ("/dev/kvm", R_OK | W_OK) != 0)
+      skip_reason = "/dev/kvm is missing or not accessible";
+    else if (use_qemu && qemu == NULL)
+      skip_reason = "qemu-system-x86_64 is not installed";
+  }
   if (bench)
     {
       if (skip_reason)
