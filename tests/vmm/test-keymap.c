@@ -38,6 +38,8 @@ test_sample (void)
     { E0 (0x20), KEY_MUTE }, { E0 (0x2e), KEY_VOLUMEDOWN }, { E0 (0x30), KEY_VOLUMEUP },
     { E0 (0x22), KEY_PLAYPAUSE }, { E0 (0x5e), KEY_POWER },
     { 0x73, KEY_RO }, { 0x7d, KEY_YEN }, { 0x79, KEY_HENKAN }, { 0x7b, KEY_MUHENKAN },
+    /* Korean: the codes whose presses the keys send as f1 and f2 */
+    { 0x71, KEY_HANJA }, { 0x72, KEY_HANGEUL },
     /* no key */
     { 0x00, KEY_RESERVED }, { 0x7f, KEY_RESERVED }, { E0 (0x2a), KEY_RESERVED },
     { E0 (0x36), KEY_RESERVED }, { E0 (0x01), KEY_RESERVED }, { 0x180, KEY_RESERVED },

@@ -68,6 +68,11 @@ static const uint16_t pc_to_linux[VMM_KEYMAP_SCANCODES] = {
   [0x7d] = KEY_YEN,
   [0x7e] = KEY_KPCOMMA,
 
+  /* Korean keyboards: the keys send only f1 and f2, on press; clients
+   * (ours, QEMU's tables) give them as 0x71 and 0x72 */
+  [0x71] = KEY_HANJA,
+  [0x72] = KEY_HANGEUL,
+
   /* Extended: the right-hand modifiers, keypad Enter and /, Print Screen,
    * Ctrl + Break */
   [E0 (0x1c)] = KEY_KPENTER,
