@@ -1532,34 +1532,51 @@ viv_machine_reset_finish (VivMachine    *self,
   return call_helper_finish (self, result, viv_machine_reset_async, error);
 }
 
+/* The fd of a helper's "(h)" reply (OpenSerial, OpenDisplay), or -1 with
+ * ERROR set: the D-Bus error as ours, or MISSING when no fd came */
+static int
+fd_reply_finish (GObject       *proxy,
+                 GAsyncResult  *result,
+                 const char    *missing,
+                 GError       **error)
+{
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GError *local = NULL;
+  gint32 handle;
+  int fd;
+
+  reply = g_dbus_proxy_call_with_unix_fd_list_finish (G_DBUS_PROXY (proxy), &fds, result,
+                                                      &local);
+  if (reply == NULL)
+    {
+      g_propagate_error (error, error_from_dbus (local));
+      return -1;
+    }
+  g_variant_get (reply, "(h)", &handle);
+  fd = fds != NULL ? g_unix_fd_list_get (fds, handle, &local) : -1;
+  if (fd < 0)
+    {
+      if (local == NULL)
+        local = g_error_new_literal (VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED, missing);
+      g_propagate_error (error, local);
+    }
+  return fd;
+}
+
 static void
 on_serial_opened (GObject      *object,
                   GAsyncResult *result,
                   gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  g_autoptr(GUnixFDList) fds = NULL;
-  g_autoptr(GVariant) reply = NULL;
   g_autoptr(GSocket) socket = NULL;
   GError *error = NULL;
-  gint32 handle;
   int fd;
 
-  reply = g_dbus_proxy_call_with_unix_fd_list_finish (G_DBUS_PROXY (object), &fds, result,
-                                                      &error);
-  if (reply == NULL)
-    {
-      g_task_return_error (task, error_from_dbus (error));
-      return;
-    }
-
-  g_variant_get (reply, "(h)", &handle);
-  fd = fds != NULL ? g_unix_fd_list_get (fds, handle, &error) : -1;
+  fd = fd_reply_finish (object, result, _("The helper sent no serial console"), &error);
   if (fd < 0)
     {
-      if (error == NULL)
-        error = g_error_new_literal (VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED,
-                                     _("The helper sent no serial console"));
       g_task_return_error (task, error);
       return;
     }
@@ -1645,27 +1662,12 @@ on_display_opened (GObject      *object,
                    gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  g_autoptr(GUnixFDList) fds = NULL;
-  g_autoptr(GVariant) reply = NULL;
   GError *error = NULL;
-  gint32 handle;
   int fd;
 
-  reply = g_dbus_proxy_call_with_unix_fd_list_finish (G_DBUS_PROXY (object), &fds, result,
-                                                      &error);
-  if (reply == NULL)
-    {
-      g_task_return_error (task, error_from_dbus (error));
-      return;
-    }
-
-  g_variant_get (reply, "(h)", &handle);
-  fd = fds != NULL ? g_unix_fd_list_get (fds, handle, &error) : -1;
+  fd = fd_reply_finish (object, result, _("The helper sent no display connection"), &error);
   if (fd < 0)
     {
-      if (error == NULL)
-        error = g_error_new_literal (VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED,
-                                     _("The helper sent no display connection"));
       g_task_return_error (task, error);
       return;
     }
