@@ -617,9 +617,14 @@ on_event (GtkEventControllerLegacy *controller G_GNUC_UNUSED,
         guint keyval = gdk_key_event_get_keyval (event);
         guint code = viv_keymap_scancode_from_keycode (gdk_key_event_get_keycode (event));
 
+        if (!self->grabbed
+            && viv_remote_display_is_host_key (keyval, gdk_event_get_modifier_state (event)))
+          return GDK_EVENT_PROPAGATE;
+
         key_press (self, code);
-        if (self->grabbed && is_ctrl_alt (keyval, gdk_event_get_modifier_state (event)))
-          set_grabbed (self, FALSE, NULL);
+        /* Ctrl+Alt gives the keyboard back, or takes it without a click */
+        if (is_ctrl_alt (keyval, gdk_event_get_modifier_state (event)))
+          set_grabbed (self, !self->grabbed, self->grabbed ? NULL : event);
         return GDK_EVENT_STOP;
       }
     case GDK_KEY_RELEASE:

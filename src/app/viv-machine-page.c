@@ -7,6 +7,14 @@
  * page's machine.* actions forward to the window's actions with the
  * machine's UUID, and are enabled as the machine's state allows.
  *
+ * The console is the machine's screen (a VivDisplay) when it has one, its
+ * serial console otherwise; the serial console is one click away either
+ * way (machine.show-serial). The screen's own actions are the console.*
+ * group: Send Key, zoom to fit or 100 %, fullscreen (the header then
+ * slides over the screen when the pointer reaches the top edge), and
+ * "Open in New Window", which moves the screen, with its session, into a
+ * window of its own until that window closes.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #define G_LOG_DOMAIN "viv-machine-page"
@@ -17,7 +25,14 @@
 
 #include <glib/gi18n.h>
 
+#include "viv-display.h"
 #include "viv-machine-page.h"
+
+/* How long the guest may take to start its agent before the hint says it
+ * has none: a desktop guest's agent starts with its session */
+#define AGENT_HINT_DELAY_MS  15000
+/* Fullscreen: the pointer this near the top edge shows the header */
+#define REVEAL_EDGE          4
 
 struct _VivMachinePage
 {
@@ -25,7 +40,31 @@ struct _VivMachinePage
 
   VivMachine       *machine;
 
+  GSimpleActionGroup *console_actions;
+  gboolean          show_serial;        /* the serial console rather than the screen */
+  gboolean          agent_hint_dismissed;
+  guint             agent_hint_id;      /* AGENT_HINT_DELAY_MS after the screen came */
+  gboolean          agent_hint_due;
+  GtkWindow        *console_window;     /* the screen's own window, while it has one */
+  GtkWindow        *fullscreen_window;  /* the window we made fullscreen */
+  gboolean          fullscreen_on;      /* asked for, until the window says it left */
+  gboolean          fullscreen_seen;    /* the window said it was fullscreen */
+
   /* template children */
+  AdwFlap          *flap;
+  AdwHeaderBar     *header_bar;
+  GtkToggleButton  *serial_button;
+  GtkToggleButton  *fullscreen_button;
+  GtkMenuButton    *send_key_button;
+  GtkStack         *console_stack;
+  GtkBox           *display_slot;
+  GtkWidget        *display_area;
+  GtkScrolledWindow *display_scroller;
+  VivDisplay       *display;
+  AdwStatusPage    *display_status;
+  GtkSpinner       *display_spinner;
+  GtkButton        *reconnect_button;
+  GtkRevealer      *agent_revealer;
   GtkWidget        *box;
   AdwWindowTitle   *window_title;
   GtkMenuButton    *menu_button;
@@ -48,10 +87,14 @@ G_DEFINE_FINAL_TYPE (VivMachinePage, viv_machine_page, GTK_TYPE_WIDGET)
 enum {
   PROP_0,
   PROP_MACHINE,
+  PROP_SHOW_SERIAL,
   N_PROPS
 };
 
 static GParamSpec *properties[N_PROPS];
+
+static void update (VivMachinePage *self);
+static void update_console (VivMachinePage *self);
 
 /* The first line of a message; a crash's message goes on with the log. */
 static char *
@@ -106,9 +149,14 @@ update (VivMachinePage *self)
   can_start = viv_machine_can_start_yet (self->machine);
 
   adw_window_title_set_title (self->window_title, viv_machine_get_name (self->machine));
-  adw_window_title_set_subtitle (self->window_title,
-                                 can_start || state != VIV_MACHINE_STATE_STOPPED
-                                 ? viv_machine_get_state_label (self->machine) : _("Can’t Start Yet"));
+  if (viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (self->display))
+      && self->console_window == NULL)
+    adw_window_title_set_subtitle (self->window_title, _("Press Ctrl+Alt to release the keyboard"));
+  else
+    adw_window_title_set_subtitle (self->window_title,
+                                   can_start || state != VIV_MACHINE_STATE_STOPPED
+                                   ? viv_machine_get_state_label (self->machine)
+                                   : _("Can’t Start Yet"));
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.start",
                                  can_start &&
@@ -228,13 +276,14 @@ update (VivMachinePage *self)
   else
     gtk_spinner_stop (self->spinner);
 
+  update_console (self);
   if (g_strcmp0 (gtk_stack_get_visible_child_name (self->content_stack), page) != 0)
     {
       gboolean had_focus = gtk_widget_get_focus_child (GTK_WIDGET (self)) != NULL;
 
       gtk_stack_set_visible_child_name (self->content_stack, page);
       if (g_strcmp0 (page, "console") == 0 && had_focus)
-        gtk_widget_grab_focus (GTK_WIDGET (self->console));
+        viv_machine_page_focus_content (self);
     }
 }
 
@@ -260,11 +309,559 @@ update_disk_banner (VivMachinePage *self)
                                  problem != NULL);
 }
 
+/* --- the console: the screen or the serial console ---------------------------------- */
+
+static gboolean
+has_display (VivMachinePage *self)
+{
+  const VivMachineConfig *config = self->machine != NULL ? viv_machine_get_config (self->machine)
+                                                         : NULL;
+
+  /* (a broken machine has no config) */
+  return config != NULL && config->display.kind == VIV_DISPLAY_KIND_SPICE;
+}
+
+static gboolean
+machine_shows (VivMachinePage *self)
+{
+  VivMachineState state = self->machine != NULL ? viv_machine_get_state (self->machine)
+                                                : VIV_MACHINE_STATE_STOPPED;
+
+  return state == VIV_MACHINE_STATE_RUNNING || state == VIV_MACHINE_STATE_PAUSED
+         || state == VIV_MACHINE_STATE_SHUTTING_DOWN;
+}
+
+static void
+set_console_enabled (VivMachinePage *self,
+                     const char     *name,
+                     gboolean        enabled)
+{
+  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self->console_actions), name);
+
+  g_simple_action_set_enabled (G_SIMPLE_ACTION (action), enabled);
+}
+
+static void
+on_agent_hint_timeout (gpointer data)
+{
+  VivMachinePage *self = data;
+
+  self->agent_hint_id = 0;
+  gtk_revealer_set_reveal_child (self->agent_revealer,
+                                 self->agent_hint_due && !self->agent_hint_dismissed);
+}
+
+/* The status over the screen while there is no picture, and the agent's hint */
+static void
+update_display_status (VivMachinePage *self)
+{
+  VivRemoteDisplay *display = VIV_REMOTE_DISPLAY (self->display);
+  VivRemoteDisplayState state = viv_remote_display_get_state (display);
+  gboolean picture = state == VIV_REMOTE_DISPLAY_STATE_CONNECTED
+                     && viv_remote_display_get_guest_width (display) > 0;
+  const char *title = NULL;
+  g_autofree char *description = NULL;
+  gboolean busy = FALSE;
+  gboolean reconnect = FALSE;
+
+  switch (state)
+    {
+    case VIV_REMOTE_DISPLAY_STATE_CONNECTED:
+      title = _("Waiting for the Screen");
+      description = g_strdup (_("The machine has not drawn anything on its screen yet."));
+      busy = TRUE;
+      break;
+    case VIV_REMOTE_DISPLAY_STATE_CONNECTING:
+      title = _("Connecting to the Screen…");
+      busy = TRUE;
+      break;
+    case VIV_REMOTE_DISPLAY_STATE_DISCONNECTED:
+    default:
+      title = _("The Screen Is Not Available");
+      description = viv_remote_display_dup_error (display);
+      if (description == NULL)
+        description = g_strdup (_("The connection to the machine’s screen is closed."));
+      reconnect = machine_shows (self);
+      break;
+    }
+  gtk_widget_set_visible (GTK_WIDGET (self->display_status), !picture);
+  adw_status_page_set_title (self->display_status, title);
+  adw_status_page_set_description (self->display_status, description);
+  /* No spinner: its animation redraws the window every frame, and where a
+   * frame costs more than its interval (software rendering) the idle
+   * sources that spice-client-glib's coroutines wait on never run */
+  gtk_widget_set_visible (GTK_WIDGET (self->display_spinner), FALSE);
+  (void) busy;
+  gtk_widget_set_visible (GTK_WIDGET (self->reconnect_button), reconnect);
+  set_console_enabled (self, "reconnect", reconnect);
+  set_console_enabled (self, "send-key", state == VIV_REMOTE_DISPLAY_STATE_CONNECTED);
+
+  /* No agent: said once the guest had time to start it */
+  self->agent_hint_due = picture && !viv_remote_display_get_can_resize (display);
+  if (!self->agent_hint_due)
+    {
+      g_clear_handle_id (&self->agent_hint_id, g_source_remove);
+      gtk_revealer_set_reveal_child (self->agent_revealer, FALSE);
+    }
+  else if (self->agent_hint_id == 0 && !gtk_revealer_get_reveal_child (self->agent_revealer))
+    self->agent_hint_id = g_timeout_add_once (AGENT_HINT_DELAY_MS, on_agent_hint_timeout, self);
+}
+
+static void
+update_console (VivMachinePage *self)
+{
+  gboolean display = has_display (self);
+  gboolean screen = display && !self->show_serial;
+  const char *view;
+
+  if (!screen)
+    view = "serial";
+  else if (self->console_window != NULL)
+    view = "detached";
+  else
+    view = "display";
+  gtk_stack_set_visible_child_name (self->console_stack, view);
+
+  gtk_widget_set_visible (GTK_WIDGET (self->serial_button), display);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.show-serial", display);
+  gtk_widget_set_visible (GTK_WIDGET (self->send_key_button), screen && machine_shows (self));
+  gtk_widget_set_visible (GTK_WIDGET (self->fullscreen_button), screen && machine_shows (self));
+  set_console_enabled (self, "fullscreen", screen);
+  set_console_enabled (self, "zoom", screen);
+  set_console_enabled (self, "detach", screen && self->console_window == NULL
+                                       && machine_shows (self));
+  set_console_enabled (self, "attach", self->console_window != NULL);
+  update_display_status (self);
+}
+
+/* The window the screen is in, and the flap with its header */
+static GtkWindow *
+screen_window (VivMachinePage *self)
+{
+  GtkRoot *root = gtk_widget_get_root (self->display_area);
+
+  return GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL;
+}
+
+static AdwFlap *
+screen_flap (VivMachinePage *self)
+{
+  if (self->console_window != NULL)
+    return g_object_get_data (G_OBJECT (self->console_window), "viv-flap");
+  return self->flap;
+}
+
+static void on_window_fullscreened (GtkWindow *window, GParamSpec *pspec, VivMachinePage *self);
+
+/* The header over the screen or beside it, as the window is fullscreen or not */
+static void
+apply_fullscreen (VivMachinePage *self)
+{
+  GtkWindow *window = screen_window (self);
+  /* What we asked for: a window manager may take its time, or (none at
+   * all, as under Xvfb) never say */
+  gboolean fullscreen = window != NULL && self->fullscreen_on
+                        && window == self->fullscreen_window;
+  AdwFlap *flap = screen_flap (self);
+  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (self->console_actions),
+                                                "fullscreen");
+
+  if (flap != NULL)
+    {
+      adw_flap_set_fold_policy (flap, fullscreen ? ADW_FLAP_FOLD_POLICY_ALWAYS
+                                                 : ADW_FLAP_FOLD_POLICY_NEVER);
+      adw_flap_set_reveal_flap (flap, !fullscreen);
+    }
+  /* the other flap, if the screen moved while fullscreen */
+  if (flap != self->flap)
+    {
+      adw_flap_set_fold_policy (self->flap, ADW_FLAP_FOLD_POLICY_NEVER);
+      adw_flap_set_reveal_flap (self->flap, TRUE);
+    }
+  g_simple_action_set_state (G_SIMPLE_ACTION (action), g_variant_new_boolean (fullscreen));
+  if (!fullscreen && self->fullscreen_window != NULL)
+    {
+      g_signal_handlers_disconnect_by_func (self->fullscreen_window, on_window_fullscreened, self);
+      g_clear_weak_pointer (&self->fullscreen_window);
+    }
+}
+
+static void
+on_window_fullscreened (GtkWindow      *window,
+                        GParamSpec     *pspec G_GNUC_UNUSED,
+                        VivMachinePage *self)
+{
+  /* Left by the window manager's own means */
+  if (gtk_window_is_fullscreen (window))
+    self->fullscreen_seen = TRUE;
+  else if (self->fullscreen_seen)
+    self->fullscreen_on = self->fullscreen_seen = FALSE;
+  apply_fullscreen (self);
+}
+
+static void
+set_fullscreen (VivMachinePage *self,
+                gboolean        fullscreen)
+{
+  GtkWindow *window = screen_window (self);
+
+  if (window == NULL)
+    return;
+  if (fullscreen)
+    {
+      if (self->fullscreen_window != window)
+        {
+          if (self->fullscreen_window != NULL)
+            {
+              g_signal_handlers_disconnect_by_func (self->fullscreen_window,
+                                                    on_window_fullscreened, self);
+              gtk_window_unfullscreen (self->fullscreen_window);
+            }
+          g_set_weak_pointer (&self->fullscreen_window, window);
+          g_signal_connect (window, "notify::fullscreened", G_CALLBACK (on_window_fullscreened),
+                            self);
+        }
+      self->fullscreen_on = TRUE;
+      gtk_window_fullscreen (window);
+      /* the screen keeps the keyboard's focus */
+      gtk_widget_grab_focus (GTK_WIDGET (self->display));
+    }
+  else
+    {
+      self->fullscreen_on = self->fullscreen_seen = FALSE;
+      if (self->fullscreen_window != NULL)
+        gtk_window_unfullscreen (self->fullscreen_window);
+    }
+  apply_fullscreen (self);
+}
+
+/* Fullscreen: the header shows while the pointer is at the top edge or on it */
+static void
+on_flap_motion (GtkEventControllerMotion *controller,
+                double                    x G_GNUC_UNUSED,
+                double                    y,
+                gpointer                  data G_GNUC_UNUSED)
+{
+  AdwFlap *flap = ADW_FLAP (gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (controller)));
+  GtkWidget *header = adw_flap_get_flap (flap);
+
+  if (adw_flap_get_fold_policy (flap) != ADW_FLAP_FOLD_POLICY_ALWAYS)
+    return;
+  if (y <= REVEAL_EDGE)
+    adw_flap_set_reveal_flap (flap, TRUE);
+  else if (adw_flap_get_reveal_flap (flap) && y > gtk_widget_get_height (header) + 24)
+    {
+      /* not while one of its menus is open */
+      for (GList *l = g_object_get_data (G_OBJECT (flap), "viv-menus"); l != NULL; l = l->next)
+        {
+          GtkPopover *popover = gtk_menu_button_get_popover (l->data);
+
+          if (popover != NULL && gtk_widget_get_visible (GTK_WIDGET (popover)))
+            return;
+        }
+      adw_flap_set_reveal_flap (flap, FALSE);
+    }
+}
+
+static void
+watch_flap (AdwFlap   *flap,
+            GtkWidget *menu_button,
+            GtkWidget *other_menu_button)
+{
+  GtkEventController *motion = gtk_event_controller_motion_new ();
+  GList *menus = g_list_prepend (g_list_prepend (NULL, menu_button), other_menu_button);
+
+  g_object_set_data_full (G_OBJECT (flap), "viv-menus", menus, (GDestroyNotify) g_list_free);
+  gtk_event_controller_set_propagation_phase (motion, GTK_PHASE_CAPTURE);
+  g_signal_connect (motion, "motion", G_CALLBACK (on_flap_motion), NULL);
+  gtk_widget_add_controller (GTK_WIDGET (flap), motion);
+}
+
+/* --- Open in New Window ------------------------------------------------------------- */
+
+static void attach_screen (VivMachinePage *self);
+
+static gboolean
+on_console_window_close (GtkWindow      *window G_GNUC_UNUSED,
+                         VivMachinePage *self)
+{
+  attach_screen (self);
+  return FALSE;
+}
+
+static void
+on_console_window_title (VivMachinePage *self)
+{
+  AdwWindowTitle *title;
+
+  if (self->console_window == NULL || self->machine == NULL)
+    return;
+  title = g_object_get_data (G_OBJECT (self->console_window), "viv-title");
+  adw_window_title_set_title (title, viv_machine_get_name (self->machine));
+  adw_window_title_set_subtitle (title, viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (self->display))
+                                        ? _("Press Ctrl+Alt to release the keyboard") : NULL);
+  gtk_window_set_title (self->console_window, viv_machine_get_name (self->machine));
+}
+
+static GtkWidget *
+header_button (GtkWidget  *button,
+               const char *icon,
+               const char *label)
+{
+  if (GTK_IS_MENU_BUTTON (button))
+    gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (button), icon);
+  else
+    gtk_button_set_icon_name (GTK_BUTTON (button), icon);
+  gtk_widget_set_tooltip_text (button, label);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+  return button;
+}
+
+/* Moves the screen, its session and all, into a window of its own */
+static void
+detach_screen (VivMachinePage *self)
+{
+  GtkWindow *parent = GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self)));
+  AdwWindow *window;
+  GtkWidget *header, *title, *flap, *send_key, *fullscreen, *attach;
+  GtkEventController *keys;
+  GtkShortcut *shortcut;
+
+  if (self->console_window != NULL || !has_display (self))
+    return;
+  set_fullscreen (self, FALSE);
+
+  window = ADW_WINDOW (adw_window_new ());
+  /* before the application: its shortcuts come after the screen's keys */
+  viv_remote_display_route_keys (GTK_WINDOW (window));
+  if (GTK_IS_WINDOW (parent))
+    gtk_window_set_application (GTK_WINDOW (window), gtk_window_get_application (parent));
+  gtk_window_set_default_size (GTK_WINDOW (window), 1024, 768);
+  gtk_widget_insert_action_group (GTK_WIDGET (window), "console",
+                                  G_ACTION_GROUP (self->console_actions));
+  gtk_widget_add_css_class (GTK_WIDGET (window), "console-window");
+
+  header = adw_header_bar_new ();
+  title = adw_window_title_new (NULL, NULL);
+  adw_header_bar_set_title_widget (ADW_HEADER_BAR (header), title);
+  attach = header_button (gtk_button_new (), "view-restore-symbolic",
+                          _("Back to the Main Window"));
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (attach), "console.attach");
+  adw_header_bar_pack_start (ADW_HEADER_BAR (header), attach);
+  fullscreen = header_button (gtk_toggle_button_new (), "view-fullscreen-symbolic", _("Fullscreen"));
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (fullscreen), "console.fullscreen");
+  adw_header_bar_pack_end (ADW_HEADER_BAR (header), fullscreen);
+  send_key = header_button (gtk_menu_button_new (), "input-keyboard-symbolic", _("Send Key"));
+  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (send_key),
+                                  gtk_menu_button_get_menu_model (self->send_key_button));
+  adw_header_bar_pack_end (ADW_HEADER_BAR (header), send_key);
+
+  flap = adw_flap_new ();
+  g_object_set (flap, "orientation", GTK_ORIENTATION_VERTICAL,
+                "fold-policy", ADW_FLAP_FOLD_POLICY_NEVER,
+                "transition-type", ADW_FLAP_TRANSITION_TYPE_OVER, "locked", TRUE, "modal", FALSE,
+                "swipe-to-open", FALSE, "swipe-to-close", FALSE, NULL);
+  adw_flap_set_flap (ADW_FLAP (flap), header);
+  watch_flap (ADW_FLAP (flap), send_key, send_key);
+
+  g_object_ref (self->display_area);
+  gtk_box_remove (self->display_slot, self->display_area);
+  adw_flap_set_content (ADW_FLAP (flap), self->display_area);
+  g_object_unref (self->display_area);
+  adw_window_set_content (window, flap);
+
+  g_object_set_data (G_OBJECT (window), "viv-flap", flap);
+  g_object_set_data (G_OBJECT (window), "viv-title", title);
+
+  /* F11 there as here */
+  keys = gtk_shortcut_controller_new ();
+  shortcut = gtk_shortcut_new (gtk_keyval_trigger_new (GDK_KEY_F11, 0),
+                               gtk_named_action_new ("console.fullscreen"));
+  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (keys), shortcut);
+  gtk_widget_add_controller (GTK_WIDGET (window), keys);
+
+  self->console_window = GTK_WINDOW (window);
+  g_signal_connect (window, "close-request", G_CALLBACK (on_console_window_close), self);
+  on_console_window_title (self);
+  update_console (self);
+  gtk_window_present (GTK_WINDOW (window));
+  gtk_widget_grab_focus (GTK_WIDGET (self->display));
+}
+
+/* Back into the page; the screen's window closes */
+static void
+attach_screen (VivMachinePage *self)
+{
+  GtkWindow *window = self->console_window;
+  AdwFlap *flap;
+
+  if (window == NULL)
+    return;
+  set_fullscreen (self, FALSE);
+  flap = g_object_get_data (G_OBJECT (window), "viv-flap");
+  self->console_window = NULL;
+  g_signal_handlers_disconnect_by_func (window, on_console_window_close, self);
+  g_object_ref (self->display_area);
+  adw_flap_set_content (flap, NULL);
+  gtk_box_append (self->display_slot, self->display_area);
+  g_object_unref (self->display_area);
+  gtk_window_destroy (window);
+  update_console (self);
+  apply_fullscreen (self);
+}
+
+/* --- the console actions -------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  guint       scancodes[3];
+} send_keys[] = {
+  { "ctrl-alt-delete",    { 0x1d, 0x38, 0x153 } },
+  { "ctrl-alt-backspace", { 0x1d, 0x38, 0x0e } },
+  { "ctrl-alt-f1",        { 0x1d, 0x38, 0x3b } },
+  { "ctrl-alt-f2",        { 0x1d, 0x38, 0x3c } },
+  { "ctrl-alt-f3",        { 0x1d, 0x38, 0x3d } },
+  { "ctrl-alt-f4",        { 0x1d, 0x38, 0x3e } },
+  { "ctrl-alt-f5",        { 0x1d, 0x38, 0x3f } },
+  { "ctrl-alt-f6",        { 0x1d, 0x38, 0x40 } },
+  { "ctrl-alt-f7",        { 0x1d, 0x38, 0x41 } },
+  { "ctrl-alt-f8",        { 0x1d, 0x38, 0x42 } },
+  { "ctrl-alt-f9",        { 0x1d, 0x38, 0x43 } },
+  { "ctrl-alt-f10",       { 0x1d, 0x38, 0x44 } },
+  { "ctrl-alt-f11",       { 0x1d, 0x38, 0x57 } },
+  { "ctrl-alt-f12",       { 0x1d, 0x38, 0x58 } },
+  { "print",              { 0x137 } },
+};
+
+static void
+on_send_key (GSimpleAction *action G_GNUC_UNUSED,
+             GVariant      *parameter,
+             gpointer       data)
+{
+  VivMachinePage *self = data;
+  const char *name = g_variant_get_string (parameter, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (send_keys); i++)
+    if (g_str_equal (name, send_keys[i].name))
+      {
+        guint n = 0;
+
+        while (n < G_N_ELEMENTS (send_keys[i].scancodes) && send_keys[i].scancodes[n] != 0)
+          n++;
+        viv_remote_display_send_keys (VIV_REMOTE_DISPLAY (self->display), send_keys[i].scancodes,
+                                      n);
+        return;
+      }
+  g_warning ("console.send-key: no key “%s”", name);
+}
+
+static void
+on_zoom (GSimpleAction *action,
+         GVariant      *value,
+         gpointer       data)
+{
+  VivMachinePage *self = data;
+  gboolean original = g_str_equal (g_variant_get_string (value, NULL), "original");
+
+  g_simple_action_set_state (action, value);
+  viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (self->display),
+                                     original ? VIV_REMOTE_DISPLAY_SCALE_ORIGINAL
+                                              : VIV_REMOTE_DISPLAY_SCALE_FIT);
+  gtk_scrolled_window_set_policy (self->display_scroller,
+                                  original ? GTK_POLICY_AUTOMATIC : GTK_POLICY_NEVER,
+                                  original ? GTK_POLICY_AUTOMATIC : GTK_POLICY_NEVER);
+}
+
+static void
+on_fullscreen (GSimpleAction *action G_GNUC_UNUSED,
+               GVariant      *value,
+               gpointer       data)
+{
+  set_fullscreen (data, g_variant_get_boolean (value));
+}
+
+static void
+on_detach (GSimpleAction *action G_GNUC_UNUSED,
+           GVariant      *parameter G_GNUC_UNUSED,
+           gpointer       data)
+{
+  detach_screen (data);
+}
+
+static void
+on_attach (GSimpleAction *action G_GNUC_UNUSED,
+           GVariant      *parameter G_GNUC_UNUSED,
+           gpointer       data)
+{
+  VivMachinePage *self = data;
+
+  attach_screen (self);
+  gtk_window_present (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))));
+  gtk_widget_grab_focus (GTK_WIDGET (self->display));
+}
+
+static void
+on_reconnect (GSimpleAction *action G_GNUC_UNUSED,
+              GVariant      *parameter G_GNUC_UNUSED,
+              gpointer       data)
+{
+  VivMachinePage *self = data;
+
+  viv_display_set_machine (self->display, NULL);
+  viv_display_set_machine (self->display, self->machine);
+}
+
+static void
+on_dismiss_agent_hint (GSimpleAction *action G_GNUC_UNUSED,
+                       GVariant      *parameter G_GNUC_UNUSED,
+                       gpointer       data)
+{
+  VivMachinePage *self = data;
+
+  self->agent_hint_dismissed = TRUE;
+  gtk_revealer_set_reveal_child (self->agent_revealer, FALSE);
+  gtk_widget_grab_focus (GTK_WIDGET (self->display));
+}
+
+static void
+on_display_notify (VivMachinePage *self)
+{
+  update (self);
+  update_display_status (self);
+  on_console_window_title (self);
+}
+
+static void
+set_show_serial (VivMachinePage *self,
+                 gboolean        show_serial)
+{
+  gboolean had_focus = gtk_widget_get_focus_child (GTK_WIDGET (self)) != NULL;
+
+  if (self->show_serial == !!show_serial)
+    return;
+  self->show_serial = !!show_serial;
+  if (show_serial)
+    attach_screen (self);
+  update_console (self);
+  if (had_focus)
+    viv_machine_page_focus_content (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHOW_SERIAL]);
+}
+
 static void
 on_machine_notify (VivMachinePage *self)
 {
+  /* the screen while the machine has one (and its config says so) */
+  if (viv_display_get_machine (self->display) != (has_display (self) ? self->machine : NULL))
+    viv_display_set_machine (self->display, has_display (self) ? self->machine : NULL);
+  if (!machine_shows (self))
+    {
+      attach_screen (self);
+      set_fullscreen (self, FALSE);
+    }
   update (self);
   update_disk_banner (self);
+  on_console_window_title (self);
 }
 
 static void
@@ -347,7 +944,12 @@ viv_machine_page_set_machine (VivMachinePage *self,
 
   if (self->machine != NULL)
     g_signal_handlers_disconnect_by_data (self->machine, self);
+  attach_screen (self);
+  set_fullscreen (self, FALSE);
   g_set_object (&self->machine, machine);
+  self->show_serial = FALSE;
+  self->agent_hint_dismissed = FALSE;
+  viv_display_set_machine (self->display, has_display (self) ? machine : NULL);
   if (machine != NULL)
     {
       g_signal_connect_swapped (machine, "notify::name", G_CALLBACK (on_machine_notify), self);
@@ -366,6 +968,7 @@ viv_machine_page_set_machine (VivMachinePage *self,
   update (self);
   update_disk_banner (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MACHINE]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHOW_SERIAL]);
 }
 
 VivSerialConsole *
@@ -374,6 +977,51 @@ viv_machine_page_get_console (VivMachinePage *self)
   g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), NULL);
 
   return self->console;
+}
+
+/* The machine's screen (shown or not: see viv_machine_page_get_console_view) */
+VivDisplay *
+viv_machine_page_get_display (VivMachinePage *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), NULL);
+
+  return self->display;
+}
+
+/* What the console shows: "display", "detached" or "serial" */
+const char *
+viv_machine_page_get_console_view (VivMachinePage *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), NULL);
+
+  return gtk_stack_get_visible_child_name (self->console_stack);
+}
+
+/* The screen's own window, while "Open in New Window" made one */
+GtkWindow *
+viv_machine_page_get_console_window (VivMachinePage *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), NULL);
+
+  return self->console_window;
+}
+
+/* Whether the screen is fullscreen, as asked (console.fullscreen) */
+gboolean
+viv_machine_page_get_fullscreen (VivMachinePage *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), FALSE);
+
+  return self->fullscreen_on;
+}
+
+/* Whether the hint about the missing agent shows */
+gboolean
+viv_machine_page_get_agent_hint_shown (VivMachinePage *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), FALSE);
+
+  return gtk_revealer_get_reveal_child (self->agent_revealer);
 }
 
 /* What the page shows under its header: "off", "cannot-start", "starting", "console" or
@@ -395,8 +1043,24 @@ viv_machine_page_focus_content (VivMachinePage *self)
   g_return_if_fail (VIV_IS_MACHINE_PAGE (self));
 
   child = gtk_stack_get_visible_child (self->content_stack);
-  if (child == GTK_WIDGET (self->console) && gtk_widget_grab_focus (child))
-    return;
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->content_stack), "console") == 0)
+    {
+      const char *view = gtk_stack_get_visible_child_name (self->console_stack);
+
+      if (g_strcmp0 (view, "display") == 0 && gtk_widget_grab_focus (GTK_WIDGET (self->display)))
+        return;
+      if (g_strcmp0 (view, "serial") == 0 && gtk_widget_grab_focus (GTK_WIDGET (self->console)))
+        return;
+      child = gtk_stack_get_visible_child (self->console_stack);
+    }
+  {
+    GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+    GtkWidget *focus = root != NULL ? gtk_root_get_focus (root) : NULL;
+
+    /* already there */
+    if (child != NULL && focus != NULL && gtk_widget_is_ancestor (focus, child))
+      return;
+  }
   if (child != NULL && gtk_widget_child_focus (child, GTK_DIR_TAB_FORWARD))
     return;
   gtk_widget_child_focus (GTK_WIDGET (self), GTK_DIR_TAB_FORWARD);
@@ -421,6 +1085,17 @@ viv_machine_page_dispose (GObject *object)
   if (self->machine != NULL)
     g_signal_handlers_disconnect_by_data (self->machine, self);
   g_clear_object (&self->machine);
+  if (self->console_window != NULL)
+    attach_screen (self);
+  if (self->fullscreen_window != NULL)
+    {
+      g_signal_handlers_disconnect_by_func (self->fullscreen_window, on_window_fullscreened, self);
+      g_clear_weak_pointer (&self->fullscreen_window);
+    }
+  g_clear_handle_id (&self->agent_hint_id, g_source_remove);
+  if (self->display != NULL)
+    g_signal_handlers_disconnect_by_data (self->display, self);
+  g_clear_object (&self->console_actions);
 
   gtk_widget_dispose_template (GTK_WIDGET (self), VIV_TYPE_MACHINE_PAGE);
 
@@ -441,6 +1116,10 @@ viv_machine_page_get_property (GObject    *object,
       g_value_set_object (value, self->machine);
       break;
 
+    case PROP_SHOW_SERIAL:
+      g_value_set_boolean (value, self->show_serial);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -458,6 +1137,10 @@ viv_machine_page_set_property (GObject      *object,
     {
     case PROP_MACHINE:
       viv_machine_page_set_machine (self, g_value_get_object (value));
+      break;
+
+    case PROP_SHOW_SERIAL:
+      set_show_serial (self, g_value_get_boolean (value));
       break;
 
     default:
@@ -485,12 +1168,30 @@ viv_machine_page_class_init (VivMachinePageClass *klass)
     g_param_spec_object ("machine", NULL, NULL,
                          VIV_TYPE_MACHINE,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SHOW_SERIAL] =
+    g_param_spec_boolean ("show-serial", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (VIV_TYPE_SERIAL_CONSOLE);
+  g_type_ensure (VIV_TYPE_DISPLAY);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                RESOURCE_PATH "/ui/viv-machine-page.ui");
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, box);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, flap);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, header_bar);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, serial_button);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, fullscreen_button);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, send_key_button);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, console_stack);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, display_slot);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, display_area);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, display_scroller);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, display);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, display_status);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, display_spinner);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, reconnect_button);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, agent_revealer);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, window_title);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, menu_button);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, start_button);
@@ -510,14 +1211,43 @@ viv_machine_page_class_init (VivMachinePageClass *klass)
     gtk_widget_class_install_action (widget_class, actions[i], NULL, forward_action);
   gtk_widget_class_install_action (widget_class, "machine.dismiss-disk-problem", NULL,
                                    dismiss_disk_problem);
+  gtk_widget_class_install_property_action (widget_class, "machine.show-serial", "show-serial");
+  /* F11 here; with the screen focused but not grabbed it comes through too
+   * (viv_remote_display_is_host_key) */
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F11, 0, "console.fullscreen", NULL);
 
   gtk_widget_class_set_css_name (widget_class, "machinepage");
 }
 
+static const GActionEntry console_entries[] = {
+  { "send-key", on_send_key, "s", NULL, NULL, { 0 } },
+  { "zoom", NULL, "s", "'fit'", on_zoom, { 0 } },
+  { "fullscreen", NULL, NULL, "false", on_fullscreen, { 0 } },
+  { "detach", on_detach, NULL, NULL, NULL, { 0 } },
+  { "attach", on_attach, NULL, NULL, NULL, { 0 } },
+  { "reconnect", on_reconnect, NULL, NULL, NULL, { 0 } },
+  { "dismiss-agent-hint", on_dismiss_agent_hint, NULL, NULL, NULL, { 0 } },
+};
+
 static void
 viv_machine_page_init (VivMachinePage *self)
 {
+  static const char *display_props[] = {
+    "notify::state", "notify::guest-width", "notify::can-resize", "notify::grabbed",
+    "notify::error",
+  };
+
   gtk_widget_init_template (GTK_WIDGET (self));
+
+  self->console_actions = g_simple_action_group_new ();
+  g_action_map_add_action_entries (G_ACTION_MAP (self->console_actions), console_entries,
+                                   G_N_ELEMENTS (console_entries), self);
+  gtk_widget_insert_action_group (GTK_WIDGET (self), "console",
+                                  G_ACTION_GROUP (self->console_actions));
+  for (guint i = 0; i < G_N_ELEMENTS (display_props); i++)
+    g_signal_connect_swapped (self->display, display_props[i], G_CALLBACK (on_display_notify),
+                              self);
+  watch_flap (self->flap, GTK_WIDGET (self->menu_button), GTK_WIDGET (self->send_key_button));
   update (self);
   update_disk_banner (self);
 }

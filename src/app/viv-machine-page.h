@@ -6,6 +6,7 @@
 
 #include <adwaita.h>
 
+#include "viv-display.h"
 #include "viv-machine.h"
 #include "viv-serial-console.h"
 
@@ -18,6 +19,11 @@ VivMachine       *viv_machine_page_get_machine     (VivMachinePage *self);
 void              viv_machine_page_set_machine     (VivMachinePage *self,
                                                     VivMachine     *machine);
 VivSerialConsole *viv_machine_page_get_console     (VivMachinePage *self);
+VivDisplay       *viv_machine_page_get_display     (VivMachinePage *self);
+const char       *viv_machine_page_get_console_view (VivMachinePage *self);
+GtkWindow        *viv_machine_page_get_console_window (VivMachinePage *self);
+gboolean          viv_machine_page_get_agent_hint_shown (VivMachinePage *self);
+gboolean          viv_machine_page_get_fullscreen  (VivMachinePage *self);
 const char       *viv_machine_page_get_content     (VivMachinePage *self);
 void              viv_machine_page_popup_menu      (VivMachinePage *self);
 void              viv_machine_page_focus_content   (VivMachinePage *self);

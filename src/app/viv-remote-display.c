@@ -196,3 +196,96 @@ viv_remote_display_disconnect (VivRemoteDisplay *self)
   g_return_if_fail (VIV_IS_REMOTE_DISPLAY (self));
   VIV_REMOTE_DISPLAY_GET_IFACE (self)->disconnect (self);
 }
+
+/* --- the window's keys ------------------------------------------------------------------- */
+
+static gboolean
+route_key (GtkEventControllerKey *controller)
+{
+  GtkWidget *window = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (controller));
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (window));
+
+  if (focus == NULL || !VIV_IS_REMOTE_DISPLAY (focus)
+      || !viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (focus)))
+    return GDK_EVENT_PROPAGATE;
+  /* Every key of a grabbed keyboard is the guest's: the display takes it
+   * before the application's shortcuts can */
+  gtk_event_controller_key_forward (controller, focus);
+  return GDK_EVENT_STOP;
+}
+
+static gboolean
+on_router_key_pressed (GtkEventControllerKey *controller,
+                       guint                  keyval G_GNUC_UNUSED,
+                       guint                  keycode G_GNUC_UNUSED,
+                       GdkModifierType        state G_GNUC_UNUSED,
+                       gpointer               data G_GNUC_UNUSED)
+{
+  return route_key (controller);
+}
+
+static void
+on_router_key_released (GtkEventControllerKey *controller,
+                        guint                  keyval G_GNUC_UNUSED,
+                        guint                  keycode G_GNUC_UNUSED,
+                        GdkModifierType        state G_GNUC_UNUSED,
+                        gpointer               data G_GNUC_UNUSED)
+{
+  route_key (controller);
+}
+
+/**
+ * viv_remote_display_route_keys:
+ * @window: a window that may hold a display
+ *
+ * GTK runs a window's application shortcuts (Ctrl+Q, Ctrl+W...) before
+ * the focused widget sees a key. While a display in @window has the
+ * keyboard grabbed, this hands it every key first. Call it in the
+ * window's init, before its application is set: its controller must come
+ * before the one GTK adds for the application's shortcuts.
+ */
+void
+viv_remote_display_route_keys (GtkWindow *window)
+{
+  GtkEventController *controller = gtk_event_controller_key_new ();
+
+  g_return_if_fail (GTK_IS_WINDOW (window));
+
+  gtk_event_controller_set_name (controller, "viv-remote-display-keys");
+  gtk_event_controller_set_propagation_phase (controller, GTK_PHASE_CAPTURE);
+  g_signal_connect (controller, "key-pressed", G_CALLBACK (on_router_key_pressed), NULL);
+  g_signal_connect (controller, "key-released", G_CALLBACK (on_router_key_released), NULL);
+  gtk_widget_add_controller (GTK_WIDGET (window), controller);
+}
+
+/**
+ * viv_remote_display_is_host_key:
+ *
+ * Whether a key belongs to the application while the display has the
+ * focus but not the grab: F11 (fullscreen), F10, Shift+F10 and Menu (the
+ * menus) and Ctrl+Tab or Ctrl+Shift+Tab (the focus out of the screen), so
+ * that a keyboard can always leave the screen. Once grabbed, they too go
+ * to the guest.
+ */
+gboolean
+viv_remote_display_is_host_key (guint           keyval,
+                                GdkModifierType state)
+{
+  GdkModifierType mods = state & gtk_accelerator_get_default_mod_mask ();
+
+  switch (keyval)
+    {
+    case GDK_KEY_F11:
+      return mods == 0;
+    case GDK_KEY_F10:
+      return mods == 0 || mods == GDK_SHIFT_MASK;
+    case GDK_KEY_Menu:
+      return mods == 0;
+    case GDK_KEY_Tab:
+    case GDK_KEY_ISO_Left_Tab:
+    case GDK_KEY_KP_Tab:
+      return (mods & ~GDK_SHIFT_MASK) == GDK_CONTROL_MASK;
+    default:
+      return FALSE;
+    }
+}

@@ -10,7 +10,9 @@
  *   widget ("scale-mode" FIT, the default, HiDPI aware) or one guest
  *   pixel per device pixel (ORIGINAL, inside a scrolled window);
  * - a click grabs the keyboard (and the pointer when the guest has only a
- *   relative mouse); Ctrl+Alt releases it; while grabbed the desktop's
+ *   relative mouse); Ctrl+Alt releases it, or grabs it without a click;
+ *   while grabbed every key is the guest's (see
+ *   viv_remote_display_route_keys) and the desktop's
  *   shortcuts are inhibited; losing focus releases every key the guest
  *   holds down;
  * - keys go to the guest as PC scancodes from viv-keymap.h.
@@ -84,5 +86,9 @@ void                  viv_remote_display_send_keys        (VivRemoteDisplay *sel
 void                  viv_remote_display_release_grab     (VivRemoteDisplay *self);
 GdkTexture           *viv_remote_display_dup_screen       (VivRemoteDisplay *self);
 void                  viv_remote_display_disconnect       (VivRemoteDisplay *self);
+
+void                  viv_remote_display_route_keys       (GtkWindow        *window);
+gboolean              viv_remote_display_is_host_key      (guint            keyval,
+                                                           GdkModifierType  state);
 
 G_END_DECLS

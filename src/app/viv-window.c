@@ -20,6 +20,7 @@
 
 #include <glib/gi18n.h>
 
+#include "viv-remote-display.h"
 #include "viv-shortcuts.h"
 #include "viv-window-private.h"
 
@@ -1040,6 +1041,7 @@ viv_window_init (VivWindow *self)
   GtkGesture *back;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  viv_remote_display_route_keys (GTK_WINDOW (self));
 
   if (g_strcmp0 (PROFILE, "development") == 0)
     gtk_widget_add_css_class (GTK_WIDGET (self), "devel");

@@ -872,6 +872,8 @@ test_run (Fixture       *f,
 
   /* Its page shows its serial console */
   g_assert_true (activate (f, "win.open-machine", f->probe));
+  /* its screen shows first: these cases read the serial console, a click away */
+  g_object_set (viv_window_get_machine_page (f->window), "show-serial", TRUE, NULL);
   g_assert_cmpstr (viv_window_get_view (f->window), ==, "machine");
   g_assert_true (viv_machine_page_get_machine (page) == f->probe);
   g_assert_cmpstr (viv_machine_page_get_content (page), ==, "console");
@@ -1037,6 +1039,8 @@ test_console_follow (Fixture       *f,
   /* What it printed before the page opened comes first */
   viv_test_fake_helper_print (helper, "early output\n");
   g_assert_true (activate (f, "win.open-machine", f->probe));
+  /* its screen shows first: these cases read the serial console, a click away */
+  g_object_set (viv_window_get_machine_page (f->window), "show-serial", TRUE, NULL);
   g_assert_cmpstr (viv_machine_page_get_content (page), ==, "console");
   WAIT_UNTIL (console_has (f, "early output"), TIMEOUT_MS);
   g_assert_true (console_has (f, "early output"));
@@ -1090,6 +1094,8 @@ test_console_silent (Fixture       *f,
   VivSerialConsole *console = viv_machine_page_get_console (page);
 
   g_assert_true (activate (f, "win.open-machine", f->probe));
+  /* its screen shows first: these cases read the serial console, a click away */
+  g_object_set (viv_window_get_machine_page (f->window), "show-serial", TRUE, NULL);
   g_assert_cmpstr (viv_machine_page_get_content (page), ==, "console");
   WAIT_UNTIL (viv_serial_console_get_connected (console), TIMEOUT_MS);
   g_assert_true (viv_serial_console_get_connected (console));
@@ -1152,6 +1158,8 @@ test_disk_error (Fixture       *f,
 
   g_signal_connect (f->probe, "disk-error", G_CALLBACK (count_disk_error), &heard);
   g_assert_true (activate (f, "win.open-machine", f->probe));
+  /* its screen shows first: these cases read the serial console, a click away */
+  g_object_set (viv_window_get_machine_page (f->window), "show-serial", TRUE, NULL);
   g_assert_false (viv_machine_page_get_disk_banner_shown (page));
 
   viv_test_fake_helper_disk_error (helper, 0, image, "write", "ENOSPC",
@@ -1229,6 +1237,8 @@ test_force_off (Fixture       *f,
 
   /* The page's menu item and the key go through the same door */
   g_assert_true (activate (f, "win.open-machine", f->probe));
+  /* its screen shows first: these cases read the serial console, a click away */
+  g_object_set (viv_window_get_machine_page (f->window), "show-serial", TRUE, NULL);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (viv_window_get_machine_page (f->window)),
                                              "machine.force-off", NULL));
   dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
@@ -1367,6 +1377,8 @@ test_crash (Fixture       *f,
   shoot (GTK_WIDGET (f->window), "collection-crashed");
 
   g_assert_true (activate (f, "win.open-machine", f->probe));
+  /* its screen shows first: these cases read the serial console, a click away */
+  g_object_set (viv_window_get_machine_page (f->window), "show-serial", TRUE, NULL);
   g_assert_cmpstr (viv_machine_page_get_content (page), ==, "problem");
   shoot (GTK_WIDGET (f->window), "machine-page-crashed");
 
@@ -1429,6 +1441,8 @@ test_start_refused (Fixture       *f,
 
   /* The page: why in words, and the way to fix it instead of Start Again */
   g_assert_true (activate (f, "win.open-machine", f->probe));
+  /* its screen shows first: these cases read the serial console, a click away */
+  g_object_set (viv_window_get_machine_page (f->window), "show-serial", TRUE, NULL);
   g_assert_cmpstr (viv_machine_page_get_content (page), ==, "problem");
   WAIT_UNTIL (label_contains (GTK_WIDGET (f->window), _("The Machine Could Not Start")),
               TIMEOUT_MS);

@@ -20,18 +20,28 @@ on_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+keep_polling (gpointer data G_GNUC_UNUSED)
+{
+  return G_SOURCE_CONTINUE;
+}
+
 gboolean
 viv_test_wait_for (gboolean (*condition) (gpointer data),
                    gpointer   data,
                    guint      timeout_ms)
 {
   gboolean expired = FALSE;
-  guint id;
+  guint id, poll_id;
   gboolean ok;
 
   id = g_timeout_add (timeout_ms, on_timeout, &expired);
+  /* A condition may change with no event of the main loop's (a helper's
+   * thread, a file, a child): look again at least every 20 ms */
+  poll_id = g_timeout_add (20, keep_polling, NULL);
   while (!(ok = condition (data)) && !expired)
     g_main_context_iteration (NULL, TRUE);
+  g_source_remove (poll_id);
   if (!expired)
     g_source_remove (id);
   return ok;
