@@ -24,7 +24,6 @@
 
 #include "config.h"
 
-#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,11 +32,10 @@
 #include <spice/vd_agent.h>
 
 #include "viv-display.h"
+#include "viv-display-surface.h"
 #include "viv-keymap.h"
 
-#define TILE             256
 #define RESIZE_DELAY_MS  300
-#define MAX_SCANCODE     0x200   /* 0xe0-prefixed codes are OR 0x100 */
 
 struct _VivDisplay
 {
@@ -62,19 +60,13 @@ struct _VivDisplay
   gboolean               has_clipboard;
   gboolean               client_mouse;
 
-  /* the primary surface */
-  int                    guest_width;
-  int                    guest_height;
-  int                    tiles_x;
-  int                    tiles_y;
-  GdkTexture           **tiles;         /* tiles_x * tiles_y, NULL: not uploaded */
-  gboolean              *dirty;
+  VivDisplaySurface      surface;       /* the primary surface's size and tiles */
 
   GdkCursor             *guest_cursor;  /* NULL: the local default */
   GdkCursor             *none_cursor;
 
   /* input */
-  guint8                 pressed[MAX_SCANCODE / 8];
+  VivHeldKeys            keys;          /* by scancode */
   int                    buttons;       /* SPICE_MOUSE_BUTTON_MASK_* held */
   double                 last_x, last_y;
   gboolean               have_last;
@@ -159,47 +151,6 @@ set_boolean (VivDisplay *self,
 
 /* --- the picture ----------------------------------------------------------------- */
 
-typedef struct
-{
-  double x, y;       /* the picture's origin in the widget */
-  double scale;      /* widget units per guest pixel */
-} Place;
-
-static gboolean
-get_place (VivDisplay *self,
-           Place      *place)
-{
-  int width = gtk_widget_get_width (GTK_WIDGET (self));
-  int height = gtk_widget_get_height (GTK_WIDGET (self));
-  int factor = gtk_widget_get_scale_factor (GTK_WIDGET (self));
-
-  if (self->guest_width <= 0 || self->guest_height <= 0 || width <= 0 || height <= 0)
-    return FALSE;
-  if (self->scale_mode == VIV_REMOTE_DISPLAY_SCALE_ORIGINAL)
-    place->scale = 1.0 / factor;
-  else
-    place->scale = MIN ((double) width / self->guest_width,
-                        (double) height / self->guest_height);
-  place->x = MAX (0, (width - self->guest_width * place->scale) / 2);
-  place->y = MAX (0, (height - self->guest_height * place->scale) / 2);
-  /* On whole device pixels: at 1:1 each guest pixel is then one device
-   * pixel, which GTK 4.8's linear filter leaves as it is */
-  place->x = round (place->x * factor) / factor;
-  place->y = round (place->y * factor) / factor;
-  return TRUE;
-}
-
-static void
-clear_tiles (VivDisplay *self)
-{
-  if (self->tiles != NULL)
-    for (int i = 0; i < self->tiles_x * self->tiles_y; i++)
-      g_clear_object (&self->tiles[i]);
-  g_clear_pointer (&self->tiles, g_free);
-  g_clear_pointer (&self->dirty, g_free);
-  self->tiles_x = self->tiles_y = 0;
-}
-
 static gboolean
 get_primary (VivDisplay          *self,
              SpiceDisplayPrimary *primary)
@@ -214,56 +165,19 @@ get_primary (VivDisplay          *self,
          && primary->data != NULL;
 }
 
-/* The rectangle of PRIMARY as an opaque texture: xRGB words are B, G, R, X
- * bytes on x86, B8G8R8A8 once X is 0xff */
-static GdkTexture *
-texture_from_primary (const SpiceDisplayPrimary *primary,
-                      int                        x,
-                      int                        y,
-                      int                        width,
-                      int                        height)
-{
-  gsize stride = (gsize) width * 4;
-  guint32 *pixels = g_malloc (stride * height);
-  g_autoptr(GBytes) bytes = NULL;
-
-  for (int row = 0; row < height; row++)
-    {
-      const guint32 *src = (const guint32 *) (primary->data
-                                              + (gsize) (y + row) * primary->stride) + x;
-      guint32 *dst = pixels + (gsize) row * width;
-
-      for (int col = 0; col < width; col++)
-        dst[col] = src[col] | 0xff000000u;
-    }
-  bytes = g_bytes_new_take (pixels, stride * height);
-  return gdk_memory_texture_new (width, height, GDK_MEMORY_B8G8R8A8_PREMULTIPLIED, bytes, stride);
-}
-
 static void
 set_guest_size (VivDisplay *self,
                 int         width,
                 int         height)
 {
-  clear_tiles (self);
-  if (width > 0 && height > 0)
-    {
-      self->tiles_x = (width + TILE - 1) / TILE;
-      self->tiles_y = (height + TILE - 1) / TILE;
-      self->tiles = g_new0 (GdkTexture *, self->tiles_x * self->tiles_y);
-      self->dirty = g_new0 (gboolean, self->tiles_x * self->tiles_y);
-    }
+  int old_width = self->surface.width, old_height = self->surface.height;
+
+  viv_display_surface_resize (&self->surface, width, height);
   g_object_freeze_notify (G_OBJECT (self));
-  if (self->guest_width != width)
-    {
-      self->guest_width = width;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GUEST_WIDTH]);
-    }
-  if (self->guest_height != height)
-    {
-      self->guest_height = height;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GUEST_HEIGHT]);
-    }
+  if (self->surface.width != old_width)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GUEST_WIDTH]);
+  if (self->surface.height != old_height)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GUEST_HEIGHT]);
   g_object_thaw_notify (G_OBJECT (self));
   gtk_widget_queue_resize (GTK_WIDGET (self));
 }
@@ -303,18 +217,8 @@ on_invalidate (SpiceChannel *channel G_GNUC_UNUSED,
                gint          height,
                VivDisplay   *self)
 {
-  int x0, y0, x1, y1;
-
-  if (self->tiles == NULL || width <= 0 || height <= 0)
-    return;
-  x0 = CLAMP (x / TILE, 0, self->tiles_x - 1);
-  y0 = CLAMP (y / TILE, 0, self->tiles_y - 1);
-  x1 = CLAMP ((x + width - 1) / TILE, 0, self->tiles_x - 1);
-  y1 = CLAMP ((y + height - 1) / TILE, 0, self->tiles_y - 1);
-  for (int ty = y0; ty <= y1; ty++)
-    for (int tx = x0; tx <= x1; tx++)
-      self->dirty[ty * self->tiles_x + tx] = TRUE;
-  gtk_widget_queue_draw (GTK_WIDGET (self));
+  if (viv_display_surface_invalidate (&self->surface, x, y, width, height))
+    gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
 static void
@@ -323,33 +227,13 @@ viv_display_snapshot (GtkWidget   *widget,
 {
   VivDisplay *self = VIV_DISPLAY (widget);
   SpiceDisplayPrimary primary;
-  Place place;
+  gboolean current = get_primary (self, &primary)
+                     && primary.width == self->surface.width
+                     && primary.height == self->surface.height;
 
-  gtk_snapshot_append_color (snapshot, &(GdkRGBA) { 0, 0, 0, 1 },
-                             &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget),
-                                                  gtk_widget_get_height (widget)));
-  if (self->tiles == NULL || !get_place (self, &place) || !get_primary (self, &primary)
-      || primary.width != self->guest_width || primary.height != self->guest_height)
-    return;
-
-  for (int ty = 0; ty < self->tiles_y; ty++)
-    for (int tx = 0; tx < self->tiles_x; tx++)
-      {
-        int i = ty * self->tiles_x + tx;
-        int x = tx * TILE, y = ty * TILE;
-        int w = MIN (TILE, self->guest_width - x), h = MIN (TILE, self->guest_height - y);
-
-        if (self->tiles[i] == NULL || self->dirty[i])
-          {
-            g_clear_object (&self->tiles[i]);
-            self->tiles[i] = texture_from_primary (&primary, x, y, w, h);
-            self->dirty[i] = FALSE;
-          }
-        gtk_snapshot_append_texture (snapshot, self->tiles[i],
-                                     &GRAPHENE_RECT_INIT (place.x + x * place.scale,
-                                                          place.y + y * place.scale,
-                                                          w * place.scale, h * place.scale));
-      }
+  /* The primary may be a new one whose primary-create is on its way */
+  viv_display_surface_snapshot (&self->surface, widget, snapshot, self->scale_mode,
+                                current ? primary.data : NULL, current ? primary.stride : 0);
 }
 
 static void
@@ -362,13 +246,9 @@ viv_display_measure (GtkWidget      *widget,
                      int            *natural_baseline G_GNUC_UNUSED)
 {
   VivDisplay *self = VIV_DISPLAY (widget);
-  int factor = gtk_widget_get_scale_factor (widget);
-  int guest = orientation == GTK_ORIENTATION_HORIZONTAL ? self->guest_width : self->guest_height;
-  int size = guest > 0 ? (guest + factor - 1) / factor
-                       : orientation == GTK_ORIENTATION_HORIZONTAL ? 640 : 480;
 
-  *natural = size;
-  *minimum = self->scale_mode == VIV_REMOTE_DISPLAY_SCALE_ORIGINAL ? size : 1;
+  viv_display_surface_measure (&self->surface, widget, orientation, self->scale_mode,
+                               minimum, natural);
 }
 
 static void
@@ -438,45 +318,37 @@ on_cursor_reset (SpiceCursorChannel *channel G_GNUC_UNUSED,
 /* --- keys --------------------------------------------------------------------- */
 
 static void
+send_release (guint    code,
+              guint32  data G_GNUC_UNUSED,
+              gpointer user_data)
+{
+  VivDisplay *self = user_data;
+
+  if (self->inputs != NULL)
+    spice_inputs_channel_key_release (self->inputs, code);
+}
+
+static void
 release_keys (VivDisplay *self)
 {
-  for (guint code = 0; code < MAX_SCANCODE; code++)
-    if (self->pressed[code / 8] & (1u << (code % 8)))
-      {
-        if (self->inputs != NULL)
-          spice_inputs_channel_key_release (self->inputs, code);
-        self->pressed[code / 8] &= ~(1u << (code % 8));
-      }
+  viv_held_keys_release_all (&self->keys, send_release, self);
 }
 
 static void
 key_press (VivDisplay *self,
            guint       code)
 {
-  if (code == 0 || code >= MAX_SCANCODE || self->inputs == NULL)
+  if (self->inputs == NULL || viv_held_keys_press (&self->keys, code, TRUE) == 0)
     return;
   spice_inputs_channel_key_press (self->inputs, code);
-  self->pressed[code / 8] |= 1u << (code % 8);
 }
 
 static void
 key_release (VivDisplay *self,
              guint       code)
 {
-  if (code == 0 || code >= MAX_SCANCODE || !(self->pressed[code / 8] & (1u << (code % 8))))
-    return;
-  if (self->inputs != NULL)
-    spice_inputs_channel_key_release (self->inputs, code);
-  self->pressed[code / 8] &= ~(1u << (code % 8));
-}
-
-static GdkToplevel *
-get_toplevel (VivDisplay *self)
-{
-  GtkNative *native = gtk_widget_get_native (GTK_WIDGET (self));
-  GdkSurface *surface = native != NULL ? gtk_native_get_surface (native) : NULL;
-
-  return GDK_IS_TOPLEVEL (surface) ? GDK_TOPLEVEL (surface) : NULL;
+  if (viv_held_keys_release (&self->keys, code) != 0)
+    send_release (code, TRUE, self);
 }
 
 static void
@@ -484,20 +356,13 @@ set_grabbed (VivDisplay *self,
              gboolean    grabbed,
              GdkEvent   *event)
 {
-  GdkToplevel *toplevel = get_toplevel (self);
-
   if (self->grabbed == !!grabbed)
     return;
   if (grabbed)
+    gtk_widget_grab_focus (GTK_WIDGET (self));
+  viv_display_inhibit_shortcuts (GTK_WIDGET (self), grabbed, event);
+  if (!grabbed)
     {
-      gtk_widget_grab_focus (GTK_WIDGET (self));
-      if (toplevel != NULL)
-        gdk_toplevel_inhibit_system_shortcuts (toplevel, event);
-    }
-  else
-    {
-      if (toplevel != NULL)
-        gdk_toplevel_restore_system_shortcuts (toplevel);
       /* Ctrl+Alt (or whatever was down) must not stay down in the guest */
       release_keys (self);
       self->have_last = FALSE;
@@ -541,7 +406,7 @@ send_position (VivDisplay *self,
                double      x,
                double      y)
 {
-  Place place;
+  VivDisplayPlace place;
   int gx, gy;
 
   if (self->inputs == NULL)
@@ -568,10 +433,11 @@ send_position (VivDisplay *self,
       self->have_last = TRUE;
       return;
     }
-  if (!get_place (self, &place))
+  if (!viv_display_surface_get_place (&self->surface, GTK_WIDGET (self), self->scale_mode,
+                                      &place))
     return;
-  gx = CLAMP ((int) floor ((x - place.x) / place.scale), 0, self->guest_width - 1);
-  gy = CLAMP ((int) floor ((y - place.y) / place.scale), 0, self->guest_height - 1);
+  viv_display_place_to_guest (&place, self->surface.width, self->surface.height, x, y,
+                              &gx, &gy);
   spice_inputs_channel_position (self->inputs, gx, gy, 0, self->buttons);
 }
 
@@ -1035,7 +901,7 @@ on_channel_new (SpiceSession *session G_GNUC_UNUSED,
       /* spice-server sends a cursor channel that came before the guest's
        * first picture a second CURSOR_INIT when the picture comes, which
        * spice-client-glib refuses (a critical): it waits for the picture */
-      if (self->guest_width == 0)
+      if (self->surface.width == 0)
         {
           self->cursor_pending = TRUE;
           return;
@@ -1115,7 +981,7 @@ disconnect_session (VivDisplay *self,
     }
   if (self->grabbed)
     set_grabbed (self, FALSE, NULL);
-  memset (self->pressed, 0, sizeof self->pressed);
+  viv_held_keys_forget (&self->keys);
   self->buttons = 0;
   self->main = NULL;
   self->display = NULL;
@@ -1212,7 +1078,8 @@ viv_display_dup_screen (VivRemoteDisplay *display)
 
   if (!get_primary (self, &primary) || primary.width <= 0 || primary.height <= 0)
     return NULL;
-  return texture_from_primary (&primary, 0, 0, primary.width, primary.height);
+  return viv_display_texture_new (primary.data, primary.stride, 0, 0, primary.width,
+                                  primary.height);
 }
 
 static void
@@ -1244,7 +1111,7 @@ viv_display_dispose (GObject *object)
   g_clear_object (&self->clip_ours);
   g_clear_object (&self->none_cursor);
   g_clear_object (&self->guest_cursor);
-  clear_tiles (self);
+  viv_display_surface_clear (&self->surface);
 
   G_OBJECT_CLASS (viv_display_parent_class)->dispose (object);
 }
@@ -1285,10 +1152,10 @@ viv_display_get_property (GObject    *object,
       g_value_set_enum (value, self->scale_mode);
       break;
     case PROP_GUEST_WIDTH:
-      g_value_set_int (value, self->guest_width);
+      g_value_set_int (value, self->surface.width);
       break;
     case PROP_GUEST_HEIGHT:
-      g_value_set_int (value, self->guest_height);
+      g_value_set_int (value, self->surface.height);
       break;
     case PROP_CAN_RESIZE:
       g_value_set_boolean (value, self->can_resize);

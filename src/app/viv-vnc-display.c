@@ -25,13 +25,10 @@
 #include <glib/gi18n.h>
 #include <gvnc.h>
 
+#include "viv-display-surface.h"
 #include "viv-keymap.h"
 #include "viv-remote-display.h"
 #include "viv-vnc-display.h"
-
-#define TILE 256
-/* Hardware keycodes we track as pressed: evdev's KEY_MAX + 8 fits */
-#define N_KEYCODES 0x300
 
 /* RFB's pointer button mask */
 #define BUTTON_LEFT        (1 << 0)
@@ -57,17 +54,13 @@ struct _VivVncDisplay
   VncFramebuffer *fb;
   VncPixelFormat remote_format;     /* what the server sends, gvnc converts */
   guint8 *pixels;
-  int width, height, stride;
-
-  /* Textures of TILE x TILE (smaller at the right and bottom edges),
-   * NULL where the tile must be made again from the pixels */
-  GdkTexture **tiles;
-  int tiles_x, tiles_y;
+  int stride;
+  VivDisplaySurface surface;        /* its size, and the textures of its tiles */
 
   guint update_request_id;          /* the next incremental update request */
   guint8 buttons;                   /* RFB's button mask as it is now */
   double pointer_x, pointer_y;      /* the last position, in widget coordinates */
-  guint32 pressed_keysym[N_KEYCODES]; /* what each held key sent; 0: not held */
+  VivHeldKeys keys;                 /* by hardware keycode: the keysym each sent */
   GdkCursor *cursor;
 
   /* The shared clipboard: text, Latin-1 on the wire (RFB's cut text) */
@@ -113,12 +106,6 @@ static const VncPixelFormat local_format = {
   .blue_shift = 0,
 };
 
-#if G_BYTE_ORDER == G_LITTLE_ENDIAN
-#define TEXTURE_FORMAT GDK_MEMORY_B8G8R8A8_PREMULTIPLIED
-#else
-#define TEXTURE_FORMAT GDK_MEMORY_A8R8G8B8_PREMULTIPLIED
-#endif
-
 /* ---- state ------------------------------------------------------------------ */
 
 static void
@@ -151,18 +138,9 @@ can_send (VivVncDisplay *self)
 /* ---- the framebuffer and its tiles ------------------------------------------ */
 
 static void
-clear_tiles (VivVncDisplay *self)
-{
-  for (int i = 0; i < self->tiles_x * self->tiles_y; i++)
-    g_clear_object (&self->tiles[i]);
-  g_clear_pointer (&self->tiles, g_free);
-  self->tiles_x = self->tiles_y = 0;
-}
-
-static void
 framebuffer_free (VivVncDisplay *self)
 {
-  clear_tiles (self);
+  viv_display_surface_clear (&self->surface);
   /* The pixels are the framebuffer's, which gvnc may hold a moment longer */
   g_clear_object (&self->fb);
   self->pixels = NULL;
@@ -174,7 +152,7 @@ framebuffer_init (VivVncDisplay *self, const VncPixelFormat *remote)
 {
   int width = vnc_connection_get_width (self->conn);
   int height = vnc_connection_get_height (self->conn);
-  gboolean resized = width != self->width || height != self->height;
+  gboolean resized = width != self->surface.width || height != self->surface.height;
 
   /* QEMU says "resized" each time the guest sets its scanout again, at
    * the same size: keep the picture, or the screen flashes black until
@@ -183,17 +161,13 @@ framebuffer_init (VivVncDisplay *self, const VncPixelFormat *remote)
     return;
   framebuffer_free (self);
   self->remote_format = *remote;
-  self->width = width;
-  self->height = height;
   self->stride = width * 4;
   self->pixels = g_malloc0 ((gsize) self->stride * MAX (height, 1));
   self->fb = VNC_FRAMEBUFFER (vnc_base_framebuffer_new (self->pixels, width, height,
                                                         self->stride, &local_format, remote));
   g_object_set_data_full (G_OBJECT (self->fb), "viv-pixels", self->pixels, g_free);
   vnc_connection_set_framebuffer (self->conn, self->fb);
-  self->tiles_x = (width + TILE - 1) / TILE;
-  self->tiles_y = (height + TILE - 1) / TILE;
-  self->tiles = g_new0 (GdkTexture *, MAX (self->tiles_x * self->tiles_y, 1));
+  viv_display_surface_resize (&self->surface, width, height);
   if (resized)
     {
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GUEST_WIDTH]);
@@ -201,42 +175,6 @@ framebuffer_init (VivVncDisplay *self, const VncPixelFormat *remote)
       gtk_widget_queue_resize (GTK_WIDGET (self));
     }
   gtk_widget_queue_draw (GTK_WIDGET (self));
-}
-
-/* Copies W x H pixels at (X, Y) as an opaque texture: the server leaves
- * the padding byte as it likes */
-static GdkTexture *
-texture_from_pixels (VivVncDisplay *self, int x, int y, int w, int h)
-{
-  gsize stride = (gsize) w * 4;
-  guint32 *copy = g_malloc (stride * h);
-  g_autoptr(GBytes) bytes = NULL;
-
-  for (int row = 0; row < h; row++)
-    {
-      const guint32 *src = (const guint32 *) (self->pixels + (gsize) (y + row) * self->stride) + x;
-      guint32 *dst = copy + (gsize) row * w;
-
-      for (int col = 0; col < w; col++)
-        dst[col] = src[col] | 0xff000000u;
-    }
-  bytes = g_bytes_new_take (copy, stride * h);
-  return gdk_memory_texture_new (w, h, TEXTURE_FORMAT, bytes, stride);
-}
-
-static GdkTexture *
-get_tile (VivVncDisplay *self, int tx, int ty)
-{
-  GdkTexture **tile = &self->tiles[ty * self->tiles_x + tx];
-
-  if (*tile == NULL)
-    {
-      int x = tx * TILE, y = ty * TILE;
-
-      *tile = texture_from_pixels (self, x, y, MIN (TILE, self->width - x),
-                                   MIN (TILE, self->height - y));
-    }
-  return *tile;
 }
 
 /* After a whole update message: gvnc emits one signal a rectangle, and
@@ -248,8 +186,8 @@ request_update (gpointer data)
 
   self->update_request_id = 0;
   if (self->conn != NULL && vnc_connection_is_initialized (self->conn))
-    vnc_connection_framebuffer_update_request (self->conn, TRUE, 0, 0, self->width,
-                                               self->height);
+    vnc_connection_framebuffer_update_request (self->conn, TRUE, 0, 0, self->surface.width,
+                                               self->surface.height);
   return G_SOURCE_REMOVE;
 }
 
@@ -258,18 +196,10 @@ on_framebuffer_update (VncConnection *conn, guint16 x, guint16 y, guint16 w, gui
                        gpointer data)
 {
   VivVncDisplay *self = data;
-  int x1, y1;
 
   (void) conn;
-  if (self->tiles != NULL && w > 0 && h > 0)
-    {
-      x1 = MIN ((int) x + w, self->width);
-      y1 = MIN ((int) y + h, self->height);
-      for (int ty = y / TILE; ty * TILE < y1; ty++)
-        for (int tx = x / TILE; tx * TILE < x1; tx++)
-          g_clear_object (&self->tiles[ty * self->tiles_x + tx]);
-      gtk_widget_queue_draw (GTK_WIDGET (self));
-    }
+  if (viv_display_surface_invalidate (&self->surface, x, y, w, h))
+    gtk_widget_queue_draw (GTK_WIDGET (self));
   if (self->update_request_id == 0)
     self->update_request_id = g_idle_add_full (G_PRIORITY_HIGH_IDLE, request_update, self, NULL);
 }
@@ -282,7 +212,8 @@ on_desktop_resize (VncConnection *conn, guint16 width, guint16 height, gpointer 
   (void) width;
   (void) height;
   framebuffer_init (self, vnc_connection_get_pixel_format (conn));
-  vnc_connection_framebuffer_update_request (conn, FALSE, 0, 0, self->width, self->height);
+  vnc_connection_framebuffer_update_request (conn, FALSE, 0, 0, self->surface.width,
+                                             self->surface.height);
 }
 
 static void
@@ -324,7 +255,8 @@ on_initialized (VncConnection *conn, gpointer data)
   vnc_connection_set_pixel_format (conn, &local_format);
   framebuffer_init (self, &local_format);
   vnc_connection_set_encodings (conn, G_N_ELEMENTS (encodings), encodings);
-  vnc_connection_framebuffer_update_request (conn, FALSE, 0, 0, self->width, self->height);
+  vnc_connection_framebuffer_update_request (conn, FALSE, 0, 0, self->surface.width,
+                                             self->surface.height);
   set_state (self, VIV_REMOTE_DISPLAY_STATE_CONNECTED);
 }
 
@@ -342,8 +274,8 @@ on_cursor_changed (VncConnection *conn, VncCursor *cursor, gpointer data)
     {
       /* gvnc gives cairo's ARGB32: premultiplied 0xAARRGGBB words */
       g_autoptr(GBytes) bytes = g_bytes_new (vnc_cursor_get_data (cursor), (gsize) w * h * 4);
-      g_autoptr(GdkTexture) texture = gdk_memory_texture_new (w, h, TEXTURE_FORMAT, bytes,
-                                                              (gsize) w * 4);
+      g_autoptr(GdkTexture) texture = gdk_memory_texture_new (w, h, VIV_DISPLAY_MEMORY_FORMAT,
+                                                              bytes, (gsize) w * 4);
 
       self->cursor = gdk_cursor_new_from_texture (texture, vnc_cursor_get_hotx (cursor),
                                                   vnc_cursor_get_hoty (cursor), NULL);
@@ -396,7 +328,7 @@ on_disconnected (VncConnection *conn, gpointer data)
 
   (void) conn;
   set_grabbed (self, FALSE);
-  memset (self->pressed_keysym, 0, sizeof self->pressed_keysym);
+  viv_held_keys_forget (&self->keys);
   if (self->error == NULL && self->state != VIV_REMOTE_DISPLAY_STATE_CONNECTED)
     set_error (self, _("The machine's screen could not be reached"));
   connection_close (self);
@@ -458,53 +390,13 @@ on_clipboard_changed (GdkClipboard *clipboard, gpointer data)
 
 /* ---- drawing ---------------------------------------------------------------- */
 
-/* Where the guest's screen goes in the widget: its origin and the
- * widget's units a guest pixel takes */
-static gboolean
-get_layout (VivVncDisplay *self, double *ox, double *oy, double *scale)
-{
-  GtkWidget *widget = GTK_WIDGET (self);
-  double ww = gtk_widget_get_width (widget);
-  double wh = gtk_widget_get_height (widget);
-
-  if (self->width <= 0 || self->height <= 0 || self->tiles == NULL)
-    return FALSE;
-  if (self->scale_mode == VIV_REMOTE_DISPLAY_SCALE_ORIGINAL)
-    *scale = 1.0 / gtk_widget_get_scale_factor (widget);
-  else
-    *scale = MIN (ww / self->width, wh / self->height);
-  if (*scale <= 0)
-    return FALSE;
-  *ox = floor ((ww - self->width * *scale) / 2);
-  *oy = floor ((wh - self->height * *scale) / 2);
-  *ox = MAX (*ox, 0);
-  *oy = MAX (*oy, 0);
-  return TRUE;
-}
-
 static void
 viv_vnc_display_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
 {
   VivVncDisplay *self = VIV_VNC_DISPLAY (widget);
-  double ox, oy, scale;
-  GdkRGBA black = { 0, 0, 0, 1 };
 
-  gtk_snapshot_append_color (snapshot, &black,
-                             &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget),
-                                                  gtk_widget_get_height (widget)));
-  if (!get_layout (self, &ox, &oy, &scale))
-    return;
-  for (int ty = 0; ty < self->tiles_y; ty++)
-    for (int tx = 0; tx < self->tiles_x; tx++)
-      {
-        GdkTexture *tile = get_tile (self, tx, ty);
-        graphene_rect_t bounds = GRAPHENE_RECT_INIT (ox + tx * TILE * scale,
-                                                     oy + ty * TILE * scale,
-                                                     gdk_texture_get_width (tile) * scale,
-                                                     gdk_texture_get_height (tile) * scale);
-
-        gtk_snapshot_append_texture (snapshot, tile, &bounds);
-      }
+  viv_display_surface_snapshot (&self->surface, widget, snapshot, self->scale_mode,
+                                self->pixels, self->stride);
 }
 
 static void
@@ -517,14 +409,10 @@ viv_vnc_display_measure (GtkWidget      *widget,
                          int            *natural_baseline)
 {
   VivVncDisplay *self = VIV_VNC_DISPLAY (widget);
-  int guest = orientation == GTK_ORIENTATION_HORIZONTAL ? self->width : self->height;
-  int size = guest / gtk_widget_get_scale_factor (widget);
 
   (void) for_size;
-  /* Fitting, any size will do; at one guest pixel per device pixel the
-   * screen's size, which a scrolled window around it scrolls */
-  *minimum = self->scale_mode == VIV_REMOTE_DISPLAY_SCALE_ORIGINAL ? size : 0;
-  *natural = size;
+  viv_display_surface_measure (&self->surface, widget, orientation, self->scale_mode,
+                               minimum, natural);
   *minimum_baseline = *natural_baseline = -1;
 }
 
@@ -552,37 +440,28 @@ keysym_for_keycode (VivVncDisplay *self, guint keycode)
   return 0;
 }
 
+static void
+send_release (guint keycode, guint32 keysym, gpointer data)
+{
+  send_key (data, FALSE, keysym, viv_keymap_scancode_from_keycode (keycode));
+}
+
 /* Lets the guest go of every key it holds: nothing we pressed may stay
  * down once the keys are no longer ours */
 static void
 release_keys (VivVncDisplay *self)
 {
-  for (guint keycode = 0; keycode < N_KEYCODES; keycode++)
-    if (self->pressed_keysym[keycode] != 0)
-      {
-        send_key (self, FALSE, self->pressed_keysym[keycode],
-                  viv_keymap_scancode_from_keycode (keycode));
-        self->pressed_keysym[keycode] = 0;
-      }
+  viv_held_keys_release_all (&self->keys, send_release, self);
 }
 
 static void
 set_grabbed (VivVncDisplay *self, gboolean grabbed)
 {
-  GtkNative *native = gtk_widget_get_native (GTK_WIDGET (self));
-  GdkSurface *surface = native != NULL ? gtk_native_get_surface (native) : NULL;
-
   if (self->grabbed == grabbed)
     return;
   self->grabbed = grabbed;
   /* While grabbed, Alt+Tab and the like are the guest's */
-  if (surface != NULL && GDK_IS_TOPLEVEL (surface))
-    {
-      if (grabbed)
-        gdk_toplevel_inhibit_system_shortcuts (GDK_TOPLEVEL (surface), NULL);
-      else
-        gdk_toplevel_restore_system_shortcuts (GDK_TOPLEVEL (surface));
-    }
+  viv_display_inhibit_shortcuts (GTK_WIDGET (self), grabbed, NULL);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GRABBED]);
 }
 
@@ -592,6 +471,7 @@ on_key_pressed (GtkEventControllerKey *controller, guint keyval, guint keycode,
 {
   VivVncDisplay *self = data;
   guint scancode = viv_keymap_scancode_from_keycode (keycode);
+  guint32 keysym;
   gboolean is_ctrl = keyval == GDK_KEY_Control_L || keyval == GDK_KEY_Control_R;
   gboolean is_alt = keyval == GDK_KEY_Alt_L || keyval == GDK_KEY_Alt_R
                     || keyval == GDK_KEY_Meta_L || keyval == GDK_KEY_Meta_R;
@@ -607,12 +487,10 @@ on_key_pressed (GtkEventControllerKey *controller, guint keyval, guint keycode,
       set_grabbed (self, FALSE);
       return TRUE;
     }
-  if (keycode >= N_KEYCODES)
-    return TRUE;
   /* A held key repeats as presses, as a keyboard's would */
-  if (self->pressed_keysym[keycode] == 0)
-    self->pressed_keysym[keycode] = keyval != 0 ? keyval : 1;
-  send_key (self, TRUE, self->pressed_keysym[keycode], scancode);
+  keysym = viv_held_keys_press (&self->keys, keycode, keyval != 0 ? keyval : 1);
+  if (keysym != 0)
+    send_key (self, TRUE, keysym, scancode);
   return TRUE;
 }
 
@@ -621,15 +499,14 @@ on_key_released (GtkEventControllerKey *controller, guint keyval, guint keycode,
                  GdkModifierType state, gpointer data)
 {
   VivVncDisplay *self = data;
+  guint32 keysym;
 
   (void) controller;
   (void) keyval;
   (void) state;
-  if (keycode >= N_KEYCODES || self->pressed_keysym[keycode] == 0)
-    return;
-  send_key (self, FALSE, self->pressed_keysym[keycode],
-            viv_keymap_scancode_from_keycode (keycode));
-  self->pressed_keysym[keycode] = 0;
+  keysym = viv_held_keys_release (&self->keys, keycode);
+  if (keysym != 0)
+    send_release (keycode, keysym, self);
 }
 
 static void
@@ -645,13 +522,15 @@ on_focus_leave (GtkEventControllerFocus *controller, gpointer data)
 static void
 send_pointer (VivVncDisplay *self)
 {
-  double ox, oy, scale;
+  VivDisplayPlace place;
   int gx, gy;
 
-  if (!can_send (self) || !get_layout (self, &ox, &oy, &scale))
+  if (!can_send (self)
+      || !viv_display_surface_get_place (&self->surface, GTK_WIDGET (self), self->scale_mode,
+                                         &place))
     return;
-  gx = CLAMP ((int) floor ((self->pointer_x - ox) / scale), 0, self->width - 1);
-  gy = CLAMP ((int) floor ((self->pointer_y - oy) / scale), 0, self->height - 1);
+  viv_display_place_to_guest (&place, self->surface.width, self->surface.height,
+                              self->pointer_x, self->pointer_y, &gx, &gy);
   vnc_connection_pointer_event (self->conn, self->buttons, gx, gy);
 }
 
@@ -743,7 +622,7 @@ on_scroll (GtkEventControllerScroll *controller, double dx, double dy, gpointer 
 static guint
 keycode_for_scancode (guint scancode)
 {
-  for (guint keycode = 8; keycode < N_KEYCODES; keycode++)
+  for (guint keycode = 8; keycode < VIV_HELD_KEYS_MAX; keycode++)
     if (viv_keymap_scancode_from_keycode (keycode) == scancode)
       return keycode;
   return 0;
@@ -777,9 +656,10 @@ viv_vnc_display_dup_screen (VivRemoteDisplay *display)
 {
   VivVncDisplay *self = VIV_VNC_DISPLAY (display);
 
-  if (self->pixels == NULL || self->width <= 0 || self->height <= 0)
+  if (self->pixels == NULL || self->surface.width <= 0 || self->surface.height <= 0)
     return NULL;
-  return texture_from_pixels (self, 0, 0, self->width, self->height);
+  return viv_display_texture_new (self->pixels, self->stride, 0, 0, self->surface.width,
+                                  self->surface.height);
 }
 
 static void
@@ -891,10 +771,10 @@ viv_vnc_display_get_property (GObject *object, guint prop_id, GValue *value, GPa
       g_value_set_enum (value, self->scale_mode);
       break;
     case PROP_GUEST_WIDTH:
-      g_value_set_int (value, self->width);
+      g_value_set_int (value, self->surface.width);
       break;
     case PROP_GUEST_HEIGHT:
-      g_value_set_int (value, self->height);
+      g_value_set_int (value, self->surface.height);
       break;
     case PROP_CAN_RESIZE:
       g_value_set_boolean (value, FALSE);
