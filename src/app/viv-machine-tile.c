@@ -41,7 +41,6 @@ struct _VivMachineTile
   /* template children */
   GtkBox     *box;
   GtkOverlay *thumbnail_frame;
-  GtkStack   *thumbnail_stack;
   GtkImage   *placeholder;
   GtkPicture *picture;
   GtkImage   *badge;
@@ -367,6 +366,8 @@ update (VivMachineTile *self)
       gtk_widget_set_visible (GTK_WIDGET (self->badge), FALSE);
       update_thumbnail (self);
       gtk_picture_set_paintable (self->picture, NULL);
+      gtk_widget_set_visible (GTK_WIDGET (self->picture), FALSE);
+      gtk_widget_set_visible (GTK_WIDGET (self->placeholder), TRUE);
       return;
     }
 
@@ -393,8 +394,8 @@ update (VivMachineTile *self)
 
   update_thumbnail (self);
   gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (self->thumbnail));
-  gtk_stack_set_visible_child_name (self->thumbnail_stack,
-                                    self->thumbnail != NULL ? "thumbnail" : "placeholder");
+  gtk_widget_set_visible (GTK_WIDGET (self->picture), self->thumbnail != NULL);
+  gtk_widget_set_visible (GTK_WIDGET (self->placeholder), self->thumbnail == NULL);
 
   switch (state)
     {
@@ -639,7 +640,6 @@ viv_machine_tile_class_init (VivMachineTileClass *klass)
                                                RESOURCE_PATH "/ui/viv-machine-tile.ui");
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, box);
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, thumbnail_frame);
-  gtk_widget_class_bind_template_child (widget_class, VivMachineTile, thumbnail_stack);
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, placeholder);
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, picture);
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, badge);
