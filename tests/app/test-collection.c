@@ -305,6 +305,19 @@ tile_shows_placeholder (Fixture    *f,
 }
 
 /* The tile shows a thumbnail, dimmed */
+/* The size of the tile's thumbnail frame, what it shows in it aside */
+static void
+frame_size (Fixture    *f,
+            VivMachine *machine,
+            int        *width,
+            int        *height)
+{
+  GtkWidget *frame = gtk_widget_get_parent (GTK_WIDGET (tile_picture (f, machine)));
+
+  *width = gtk_widget_get_width (frame);
+  *height = gtk_widget_get_height (frame);
+}
+
 static gboolean
 tile_dimmed (Fixture    *f,
              VivMachine *machine)
@@ -1638,6 +1651,18 @@ test_thumbnail_replaced (Fixture       *f,
   WAIT_UNTIL (same_pixels (tile_thumbnail (f, f->plain), blue_texture), TIMEOUT_MS);
   g_assert_true (same_pixels (tile_thumbnail (f, f->plain), blue_texture));
   g_assert_true (tile_dimmed (f, f->plain));
+  /* A picture wider than the frame does not make the tile wider than the
+   * others, which show their placeholder */
+  frames (f, 3);
+  {
+    int width, height, other_width, other_height;
+
+    frame_size (f, f->plain, &width, &height);
+    frame_size (f, f->broken, &other_width, &other_height);
+    g_assert_cmpint (width, >, 0);
+    g_assert_cmpint (width, ==, other_width);
+    g_assert_cmpint (height, ==, other_height);
+  }
 
   g_assert_cmpint (g_unlink (path), ==, 0);
   WAIT_UNTIL (tile_shows_placeholder (f, f->plain), TIMEOUT_MS);
