@@ -3,7 +3,10 @@
  * A tile shows a machine's thumbnail (or, until it has one, its OS's logo or
  * a computer on a neutral background), its name, its OS and its state, with
  * a badge while it runs or is paused and an error style when it crashed or
- * cannot be used. The collection recycles tiles: set_machine() rebinds one.
+ * cannot be used. The thumbnail is the helper's thumbnail.png, which
+ * VivMachine reloads when its folder's monitor sees it change (no timer
+ * here); while the machine does not run it is its last screen, dimmed.
+ * The collection recycles tiles: set_machine() rebinds one.
  * A compact tile is a row of the list view.
  *
  * Right click, a long press, or the Menu key (through the window) open its
@@ -41,7 +44,6 @@ struct _VivMachineTile
   /* template children */
   GtkBox     *box;
   GtkOverlay *thumbnail_frame;
-  GtkStack   *thumbnail_stack;
   GtkImage   *placeholder;
   GtkPicture *picture;
   GtkImage   *badge;
@@ -347,6 +349,29 @@ update_thumbnail (VivMachineTile *self)
              error->message);
 }
 
+/* Whether the machine's screen is what its thumbnail shows: a helper runs
+ * it and draws. Paused counts: its screen is still there, as it was, and
+ * the badge says it is paused. Otherwise the thumbnail is its last screen
+ * and is shown dimmed. */
+static gboolean
+shows_live_screen (VivMachineState state)
+{
+  switch (state)
+    {
+    case VIV_MACHINE_STATE_RUNNING:
+    case VIV_MACHINE_STATE_PAUSED:
+    case VIV_MACHINE_STATE_SHUTTING_DOWN:
+      return TRUE;
+    case VIV_MACHINE_STATE_STOPPED:
+    case VIV_MACHINE_STATE_STARTING:
+    case VIV_MACHINE_STATE_CRASHED:
+    case VIV_MACHINE_STATE_BROKEN:
+    case VIV_MACHINE_STATE_UNREACHABLE:
+    default:
+      return FALSE;
+    }
+}
+
 static void
 update (VivMachineTile *self)
 {
@@ -367,6 +392,9 @@ update (VivMachineTile *self)
       gtk_widget_set_visible (GTK_WIDGET (self->badge), FALSE);
       update_thumbnail (self);
       gtk_picture_set_paintable (self->picture, NULL);
+      gtk_widget_remove_css_class (GTK_WIDGET (self->picture), "dimmed");
+      gtk_widget_set_visible (GTK_WIDGET (self->picture), FALSE);
+      gtk_widget_set_visible (GTK_WIDGET (self->placeholder), TRUE);
       return;
     }
 
@@ -393,8 +421,9 @@ update (VivMachineTile *self)
 
   update_thumbnail (self);
   gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (self->thumbnail));
-  gtk_stack_set_visible_child_name (self->thumbnail_stack,
-                                    self->thumbnail != NULL ? "thumbnail" : "placeholder");
+  set_css_class (GTK_WIDGET (self->picture), "dimmed", !shows_live_screen (state));
+  gtk_widget_set_visible (GTK_WIDGET (self->picture), self->thumbnail != NULL);
+  gtk_widget_set_visible (GTK_WIDGET (self->placeholder), self->thumbnail == NULL);
 
   switch (state)
     {
@@ -639,7 +668,6 @@ viv_machine_tile_class_init (VivMachineTileClass *klass)
                                                RESOURCE_PATH "/ui/viv-machine-tile.ui");
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, box);
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, thumbnail_frame);
-  gtk_widget_class_bind_template_child (widget_class, VivMachineTile, thumbnail_stack);
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, placeholder);
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, picture);
   gtk_widget_class_bind_template_child (widget_class, VivMachineTile, badge);

@@ -258,6 +258,160 @@ print_burst (Fixture           *f,
   g_assert_true (console_has (f, last));
 }
 
+/* --- thumbnails ------------------------------------------------------------------- */
+
+/* The tile's picture of MACHINE, whether it shows or not */
+static GtkPicture *
+tile_picture (Fixture    *f,
+              VivMachine *machine)
+{
+  VivMachineTile *tile = tile_of (f, machine);
+  g_autoptr(GPtrArray) pictures = NULL;
+
+  if (tile == NULL)
+    return NULL;
+  pictures = viv_test_find_all (GTK_WIDGET (tile), GTK_TYPE_PICTURE);
+  g_assert_cmpuint (pictures->len, ==, 1);
+  return pictures->pdata[0];
+}
+
+/* (nullable): the thumbnail the tile shows: its picture's texture, when the
+ * picture is what the tile shows */
+static GdkTexture *
+tile_thumbnail (Fixture    *f,
+                VivMachine *machine)
+{
+  GtkPicture *picture = tile_picture (f, machine);
+  GdkPaintable *paintable;
+
+  if (picture == NULL || !gtk_widget_get_mapped (GTK_WIDGET (picture)))
+    return NULL;
+  paintable = gtk_picture_get_paintable (picture);
+  return GDK_IS_TEXTURE (paintable) ? GDK_TEXTURE (paintable) : NULL;
+}
+
+static gboolean
+tile_shows_placeholder (Fixture    *f,
+                        VivMachine *machine)
+{
+  VivMachineTile *tile = tile_of (f, machine);
+  g_autoptr(GPtrArray) images = viv_test_find_all (GTK_WIDGET (tile), GTK_TYPE_IMAGE);
+  gboolean shown = FALSE;
+
+  for (guint i = 0; i < images->len; i++)
+    if (gtk_widget_has_css_class (images->pdata[i], "placeholder-icon"))
+      shown = gtk_widget_get_mapped (images->pdata[i]);
+  return shown && tile_thumbnail (f, machine) == NULL;
+}
+
+/* The tile shows a thumbnail, dimmed */
+/* The size of the tile's thumbnail frame, what it shows in it aside */
+static void
+frame_size (Fixture    *f,
+            VivMachine *machine,
+            int        *width,
+            int        *height)
+{
+  GtkWidget *frame = gtk_widget_get_parent (GTK_WIDGET (tile_picture (f, machine)));
+
+  *width = gtk_widget_get_width (frame);
+  *height = gtk_widget_get_height (frame);
+}
+
+static gboolean
+tile_dimmed (Fixture    *f,
+             VivMachine *machine)
+{
+  return tile_thumbnail (f, machine) != NULL &&
+         gtk_widget_has_css_class (GTK_WIDGET (tile_picture (f, machine)), "dimmed");
+}
+
+static GBytes *
+pixels_of (GdkTexture *texture)
+{
+  gsize stride = (gsize) gdk_texture_get_width (texture) * 4;
+  gsize size = stride * (gsize) gdk_texture_get_height (texture);
+  guchar *data = g_malloc (size);
+
+  gdk_texture_download (texture, data, stride);
+  return g_bytes_new_take (data, size);
+}
+
+static gboolean
+same_pixels (GdkTexture *a,
+             GdkTexture *b)
+{
+  g_autoptr(GBytes) pa = NULL;
+  g_autoptr(GBytes) pb = NULL;
+
+  if (a == NULL || b == NULL)
+    return a == b;
+  if (gdk_texture_get_width (a) != gdk_texture_get_width (b) ||
+      gdk_texture_get_height (a) != gdk_texture_get_height (b))
+    return FALSE;
+  pa = pixels_of (a);
+  pb = pixels_of (b);
+  return g_bytes_equal (pa, pb);
+}
+
+/* (nullable): MACHINE's thumbnail.png on disk now, decoded */
+static GdkTexture *
+thumbnail_on_disk (VivMachine *machine)
+{
+  g_autofree char *path = g_build_filename (viv_machine_get_directory (machine),
+                                            "thumbnail.png", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+
+  return gdk_texture_new_from_file (file, NULL);
+}
+
+/* The tile shows the thumbnail.png on disk, and it is not NOT (nullable) */
+static gboolean
+tile_shows_disk_thumbnail (Fixture    *f,
+                           VivMachine *machine,
+                           GdkTexture *not)
+{
+  GdkTexture *shown = tile_thumbnail (f, machine);
+  g_autoptr(GdkTexture) on_disk = NULL;
+
+  if (shown == NULL || (not != NULL && same_pixels (shown, not)))
+    return FALSE;
+  on_disk = thumbnail_on_disk (machine);
+  return on_disk != NULL && same_pixels (shown, on_disk);
+}
+
+/* A W × H PNG of one colour */
+static GBytes *
+solid_png (int     width,
+           int     height,
+           guint32 argb)
+{
+  gsize stride = (gsize) width * 4;
+  g_autofree guint32 *data = g_new (guint32, (gsize) width * height);
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+
+  for (gsize i = 0; i < (gsize) width * height; i++)
+    data[i] = argb;
+  bytes = g_bytes_new (data, stride * height);
+  texture = gdk_memory_texture_new (width, height, GDK_MEMORY_DEFAULT, bytes, stride);
+  return gdk_texture_save_to_png_bytes (texture);
+}
+
+/* As the helper writes it: a new file, then renamed over the old one */
+static void
+replace_thumbnail (VivMachine *machine,
+                   GBytes     *png)
+{
+  g_autofree char *path = g_build_filename (viv_machine_get_directory (machine),
+                                            "thumbnail.png", NULL);
+  g_autofree char *temporary = g_strconcat (path, ".new", NULL);
+
+  g_assert_true (g_file_set_contents (temporary, g_bytes_get_data (png, NULL),
+                                      (gssize) g_bytes_get_size (png), NULL));
+  g_assert_cmpint (g_rename (temporary, path), ==, 0);
+}
+
 /* --- fixture ------------------------------------------------------------------------ */
 
 static void
@@ -1397,6 +1551,136 @@ test_crash (Fixture       *f,
   }
 }
 
+/* A running machine's tile shows the thumbnail its helper writes, and
+ * follows it as the screen changes (the probe's idle picture has a counter
+ * that changes at each tick): the machine watches its folder. Stopped, the
+ * tile keeps the last one, dimmed. */
+static void
+test_thumbnail_live (Fixture       *f,
+                     gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GdkTexture) first = NULL;
+  g_autoptr(GdkTexture) last = NULL;
+  g_autoptr(GdkTexture) on_disk = NULL;
+
+  if (!need_kvm ())
+    return;
+  /* A new machine has no thumbnail yet: its OS's logo, or a computer */
+  g_assert_true (tile_shows_placeholder (f, f->probe));
+  if (!start_probe (f))
+    return;
+  g_assert_cmpint (viv_machine_get_config (f->probe)->display.kind, ==, VIV_DISPLAY_KIND_SPICE);
+
+  /* The helper writes thumbnail.png a few seconds after the screen changed */
+  WAIT_UNTIL (tile_shows_disk_thumbnail (f, f->probe, NULL), TIMEOUT_MS);
+  g_assert_true (tile_shows_disk_thumbnail (f, f->probe, NULL));
+  g_assert_false (tile_dimmed (f, f->probe));
+  first = g_object_ref (tile_thumbnail (f, f->probe));
+  g_assert_cmpint (gdk_texture_get_width (first), >, 0);
+
+  /* The counter moved: a new one, shown */
+  WAIT_UNTIL (tile_shows_disk_thumbnail (f, f->probe, first), TIMEOUT_MS);
+  g_assert_true (tile_shows_disk_thumbnail (f, f->probe, first));
+  g_assert_false (tile_dimmed (f, f->probe));
+  shoot (GTK_WIDGET (f->window), "collection-thumbnail-live");
+  {
+    AdwStyleManager *style = adw_style_manager_get_default ();
+
+    adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_FORCE_DARK);
+    shoot (GTK_WIDGET (f->window), "collection-thumbnail-live-dark");
+    adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_DEFAULT);
+  }
+
+  /* Paused, the screen is still the machine's: not dimmed */
+  g_assert_true (activate (f, "win.pause-machine", f->probe));
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_PAUSED, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_PAUSED);
+  frames (f, 2);
+  g_assert_nonnull (tile_thumbnail (f, f->probe));
+  g_assert_false (tile_dimmed (f, f->probe));
+  g_assert_true (activate (f, "win.resume-machine", f->probe));
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_RUNNING, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_RUNNING);
+
+  /* Stopped: the last thumbnail stays, dimmed */
+  g_assert_true (activate (f, "win.shutdown-machine", f->probe));
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_state (f->probe), ==, VIV_MACHINE_STATE_STOPPED);
+  WAIT_UNTIL (tile_dimmed (f, f->probe), TIMEOUT_MS);
+  g_assert_true (tile_dimmed (f, f->probe));
+  /* a write the helper made just before it went is shown too */
+  WAIT_UNTIL (tile_shows_disk_thumbnail (f, f->probe, NULL), TIMEOUT_MS);
+  g_assert_true (tile_shows_disk_thumbnail (f, f->probe, NULL));
+  last = g_object_ref (tile_thumbnail (f, f->probe));
+  on_disk = thumbnail_on_disk (f->probe);
+  g_assert_true (same_pixels (last, on_disk));
+  g_assert_false (tile_dimmed (f, f->plain));
+  shoot (GTK_WIDGET (f->window), "collection-thumbnail-dimmed");
+  {
+    AdwStyleManager *style = adw_style_manager_get_default ();
+
+    adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_FORCE_DARK);
+    shoot (GTK_WIDGET (f->window), "collection-thumbnail-dimmed-dark");
+    adw_style_manager_set_color_scheme (style, ADW_COLOR_SCHEME_DEFAULT);
+  }
+
+  /* and in the list */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.view-mode", "s",
+                                             "list"));
+  WAIT_UNTIL (count_tiles (f) == 3 && viv_machine_tile_get_compact (tile_of (f, f->probe)),
+              TIMEOUT_MS);
+  g_assert_true (tile_dimmed (f, f->probe));
+  g_assert_true (same_pixels (tile_thumbnail (f, f->probe), last));
+  shoot (GTK_WIDGET (f->window), "collection-list-thumbnail-dimmed");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->window), "win.view-mode", "s",
+                                             "grid"));
+  WAIT_UNTIL (count_tiles (f) == 3, TIMEOUT_MS);
+}
+
+/* thumbnail.png replaced on disk (write, then rename) while the app runs is
+ * picked up; deleted, the tile goes back to its placeholder */
+static void
+test_thumbnail_replaced (Fixture       *f,
+                         gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GBytes) red = solid_png (320, 240, 0xffc01c28);
+  g_autoptr(GBytes) blue = solid_png (320, 200, 0xff1c71d8);
+  g_autoptr(GdkTexture) red_texture = gdk_texture_new_from_bytes (red, NULL);
+  g_autoptr(GdkTexture) blue_texture = gdk_texture_new_from_bytes (blue, NULL);
+  g_autofree char *path = g_build_filename (viv_machine_get_directory (f->plain),
+                                            "thumbnail.png", NULL);
+
+  g_assert_true (tile_shows_placeholder (f, f->plain));
+  g_assert_false (tile_dimmed (f, f->plain));
+
+  replace_thumbnail (f->plain, red);
+  WAIT_UNTIL (same_pixels (tile_thumbnail (f, f->plain), red_texture), TIMEOUT_MS);
+  g_assert_true (same_pixels (tile_thumbnail (f, f->plain), red_texture));
+  /* a stopped machine's */
+  g_assert_true (tile_dimmed (f, f->plain));
+
+  replace_thumbnail (f->plain, blue);
+  WAIT_UNTIL (same_pixels (tile_thumbnail (f, f->plain), blue_texture), TIMEOUT_MS);
+  g_assert_true (same_pixels (tile_thumbnail (f, f->plain), blue_texture));
+  g_assert_true (tile_dimmed (f, f->plain));
+  /* A picture wider than the frame does not make the tile wider than the
+   * others, which show their placeholder */
+  frames (f, 3);
+  {
+    int width, height, other_width, other_height;
+
+    frame_size (f, f->plain, &width, &height);
+    frame_size (f, f->broken, &other_width, &other_height);
+    g_assert_cmpint (width, >, 0);
+    g_assert_cmpint (width, ==, other_width);
+    g_assert_cmpint (height, ==, other_height);
+  }
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  WAIT_UNTIL (tile_shows_placeholder (f, f->plain), TIMEOUT_MS);
+  g_assert_true (tile_shows_placeholder (f, f->plain));
+}
+
 /* The engine refuses to start (a disk it cannot open), as a fake engine
  * says on stderr: no KVM needed. */
 static void
@@ -1583,6 +1867,8 @@ main (int   argc,
   ADD ("disk-error", test_disk_error);
   ADD ("unreachable", test_unreachable);
   ADD ("crash", test_crash);
+  ADD ("thumbnail-live", test_thumbnail_live);
+  ADD ("thumbnail-replaced", test_thumbnail_replaced);
   ADD ("start-refused", test_start_refused);
   ADD ("close-running", test_close_running);
 

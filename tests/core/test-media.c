@@ -971,6 +971,30 @@ load_config (VivMachine *machine)
   return config;
 }
 
+/* machine.json says, in so many words, that the machine has a SPICE
+ * display: the helper gives it a display (and a thumbnail) from that, and
+ * a file without one would depend on the reader's default */
+static void
+assert_display_spice (VivMachine *machine)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename (viv_machine_get_directory (machine),
+                                            VIV_MACHINE_CONFIG_FILE_NAME, NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *object;
+  JsonObject *display;
+
+  g_assert_true (json_parser_load_from_file (parser, path, &error));
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
+  object = json_node_get_object (json_parser_get_root (parser));
+  g_assert_true (json_object_has_member (object, "display"));
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_object_get_member (object, "display")));
+  display = json_object_get_object_member (object, "display");
+  g_assert_cmpstr (json_object_get_string_member_with_default (display, "kind", NULL), ==,
+                   "spice");
+}
+
 /* Nothing but machine folders: no staging folder left */
 static void
 assert_no_leftovers (Fixture *f,
@@ -1061,6 +1085,8 @@ test_create_iso_kernel (Fixture       *f,
   disk_config = g_ptr_array_index (config->disks, 0);
   g_assert_cmpstr (disk_config->path, ==, "disk.qcow2");
   g_assert_cmpint (disk_config->format, ==, VIV_DISK_FORMAT_QCOW2);
+  g_assert_cmpint (config->display.kind, ==, VIV_DISPLAY_KIND_SPICE);
+  assert_display_spice (machine);
   g_assert_true (viv_machine_config_validate_files (config, viv_machine_get_directory (machine),
                                                     &error));
   g_assert_no_error (error);
@@ -1265,6 +1291,7 @@ test_create_kernel (Fixture       *f,
   g_assert_cmpuint (config->disks->len, ==, 0);
   g_assert_cmpuint (config->media->len, ==, 0);
   g_assert_cmpuint (count_entries (viv_machine_get_directory (machine)), ==, 1);
+  assert_display_spice (machine);
   g_clear_object (&machine);
 
   /* A kernel that is not there: nothing made */
@@ -1307,6 +1334,8 @@ test_create_blank (Fixture       *f,
   g_assert_cmpint (config->boot.firmware, ==, VIV_FIRMWARE_BIOS);
   g_assert_cmpuint (config->media->len, ==, 0);
   g_assert_cmpuint (config->disks->len, ==, 1);
+  g_assert_cmpint (config->display.kind, ==, VIV_DISPLAY_KIND_SPICE);
+  assert_display_spice (machine);
   disk = disk_path (machine, config, 0);
   viv_test_check_with_qemu_img (disk, "qcow2", resources.disk);
   assert_no_leftovers (f, 1);
