@@ -37,6 +37,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <glib-unix.h>
 #include <locale.h>
@@ -378,8 +379,47 @@ static void (*display_snapshot) (GtkWidget *widget, GtkSnapshot *snapshot);
  * time in VivDisplay's snapshot */
 static guint   frames;
 static guint64 snapshot_ticks;
-static GdkTexture *sampled_texture;
-static guint32     sampled_color;
+/* The pixels each GdkMemoryTexture was made from. GTK 4.8 has no cheap
+ * way to read one texel back: gdk_texture_download() converts the whole
+ * texture through floats (5.5 ms for a 256x256 tile here, measured with
+ * a loop of downloads), which would slow the client measured. So this
+ * program's own gdk_memory_texture_new(), which VivDisplay (linked in
+ * statically) calls, keeps them on the texture. */
+typedef struct
+{
+  GBytes          *bytes;
+  gsize            stride;
+  GdkMemoryFormat  format;
+} Pixels;
+
+static void
+pixels_free (gpointer data)
+{
+  Pixels *pixels = data;
+
+  g_bytes_unref (pixels->bytes);
+  g_free (pixels);
+}
+
+GdkTexture *
+gdk_memory_texture_new (int width, int height, GdkMemoryFormat format, GBytes *bytes,
+                        gsize stride)
+{
+  static GdkTexture *(*real) (int, int, GdkMemoryFormat, GBytes *, gsize);
+  GdkTexture *texture;
+  Pixels *pixels;
+
+  if (real == NULL)
+    real = (GdkTexture *(*) (int, int, GdkMemoryFormat, GBytes *, gsize))
+             dlsym (RTLD_NEXT, "gdk_memory_texture_new");
+  texture = real (width, height, format, bytes, stride);
+  pixels = g_new (Pixels, 1);
+  pixels->bytes = g_bytes_ref (bytes);
+  pixels->stride = stride;
+  pixels->format = format;
+  g_object_set_data_full (G_OBJECT (texture), "console-bench-pixels", pixels, pixels_free);
+  return texture;
+}
 
 /* The colour NODE draws at (X, Y), from its topmost texture there; FALSE
  * where no texture covers it */
@@ -404,20 +444,18 @@ node_color_at (GskRenderNode *node, double x, double y, guint32 *color)
         return FALSE;
       {
         GdkTexture *texture = gsk_texture_node_get_texture (node);
+        Pixels *pixels = g_object_get_data (G_OBJECT (texture), "console-bench-pixels");
         int w = gdk_texture_get_width (texture), h = gdk_texture_get_height (texture);
         int tx = CLAMP ((int) ((x - bounds.origin.x) * w / bounds.size.width), 0, w - 1);
         int ty = CLAMP ((int) ((y - bounds.origin.y) * h / bounds.size.height), 0, h - 1);
+        const guint8 *data;
 
-        /* VivDisplay makes a new texture for every change: one download each */
-        if (texture != sampled_texture)
-          {
-            g_autofree guint32 *pixels = g_new (guint32, (gsize) w * h);
-
-            gdk_texture_download (texture, (guchar *) pixels, (gsize) w * 4);
-            g_set_object (&sampled_texture, texture);
-            sampled_color = pixels[(gsize) ty * w + tx] & 0xffffff;
-          }
-        *color = sampled_color;
+        /* VivDisplay's tiles: B, G, R, A bytes */
+        if (pixels == NULL || pixels->format != GDK_MEMORY_B8G8R8A8_PREMULTIPLIED)
+          return FALSE;
+        data = (const guint8 *) g_bytes_get_data (pixels->bytes, NULL)
+               + (gsize) ty * pixels->stride + (gsize) tx * 4;
+        *color = (guint32) data[2] << 16 | (guint32) data[1] << 8 | data[0];
         return TRUE;
       }
 
