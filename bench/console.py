@@ -57,6 +57,8 @@ METRICS = [  # key, label, unit, lower is better
 def run_client(args, name, client, size, renderer):
     env = dict(os.environ, VIVARIUM_VMM=args.vmm, VIVARIUM_PROBE_ELF=args.probe)
     env.pop("GSK_RENDERER", None)
+    # no accessibility bus (GTK 4's and GTK 3's), started for nobody
+    env.update(GTK_A11Y="none", NO_AT_BRIDGE="1")
     if renderer:
         env["GSK_RENDERER"] = renderer
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 2560x1600x24", args.client, "--client", client,
