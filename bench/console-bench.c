@@ -375,10 +375,11 @@ bench_index (uint32_t color)
 
 static void (*display_snapshot) (GtkWidget *widget, GtkSnapshot *snapshot);
 
-/* where the client's time goes, per bench run: frames painted and the
- * time in VivDisplay's snapshot */
+/* where the client's time goes, per bench run: frames painted, the time
+ * in VivDisplay's snapshot and from each frame's "before-paint" to its
+ * "after-paint" (layout, snapshot and render) */
 static guint   frames;
-static guint64 snapshot_ticks;
+static guint64 snapshot_ticks, frame_ticks, before_paint_at;
 /* The pixels each GdkMemoryTexture was made from. GTK 4.8 has no cheap
  * way to read one texel back: gdk_texture_download() converts the whole
  * texture through floats (5.5 ms for a 256x256 tile here, measured with
@@ -502,12 +503,21 @@ on_after_paint (GdkFrameClock *clock G_GNUC_UNUSED, gpointer data G_GNUC_UNUSED)
   uint32_t i;
 
   frames++;
+  if (before_paint_at != 0)
+    frame_ticks += now - before_paint_at;
+  before_paint_at = 0;
   if (!painted_new)
     return;
   painted_new = FALSE;
   i = bench_index (painted);
   if (bench_on && i < bench_count && seen_fc[i] == 0)
     seen_fc[i] = now;
+}
+
+static void
+on_before_paint (GdkFrameClock *clock G_GNUC_UNUSED, gpointer data G_GNUC_UNUSED)
+{
+  before_paint_at = __rdtsc ();
 }
 
 /* Where VivDisplay puts guest pixel (GX, GY) in FIT mode: scaled to fit,
@@ -727,7 +737,7 @@ bench_run (const char *kind, guint count, guint hz, const char *name)
   if (display != NULL)
     widget_point (bench_x, bench_y, 1920, 1080, &fc_x, &fc_y);
   frames = 0;
-  snapshot_ticks = 0;
+  snapshot_ticks = frame_ticks = 0;
   watch_mark = watch_out.text->len;
   watch_command ("point %d %d", area[0] + (int) ((bench_x + 0.5) * area[2] / 1920),
                  area[1] + (int) ((bench_y + 0.5) * area[3] / 1080));
@@ -767,9 +777,10 @@ bench_run (const char *kind, guint count, guint hz, const char *name)
         if (seen_fc[i] < host_flush[i])
           seen_fc[i] = 0;
       report ("fc", name, count, hz, host_flush, seen_fc);
-      g_printerr ("fc %s: %u frames, %.3f ms a frame in VivDisplay's snapshot\n",
-                  name ? name : "warm-up", frames,
-                  frames ? snapshot_ticks * 1e3 / host_tsc_per_s / frames : 0);
+      g_printerr ("fc %s: %u frames, a frame %.3f ms in VivDisplay's snapshot, %.3f ms from "
+                  "before-paint to after-paint\n", name ? name : "warm-up", frames,
+                  frames ? snapshot_ticks * 1e3 / host_tsc_per_s / frames : 0,
+                  frames ? frame_ticks * 1e3 / host_tsc_per_s / frames : 0);
     }
   report ("x", name, count, hz, host_flush, seen_x);
   return TRUE;
@@ -854,6 +865,8 @@ client_main (const char *client, int width, int height)
         }
       g_signal_connect (gtk_widget_get_frame_clock (GTK_WIDGET (display)), "after-paint",
                         G_CALLBACK (on_after_paint), NULL);
+      g_signal_connect (gtk_widget_get_frame_clock (GTK_WIDGET (display)), "before-paint",
+                        G_CALLBACK (on_before_paint), NULL);
       printf ("info renderer %s\n",
               G_OBJECT_TYPE_NAME (gtk_native_get_renderer (GTK_NATIVE (window))));
       /* The agent sizes the guest to the widget once: after that, the
