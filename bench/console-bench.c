@@ -22,8 +22,8 @@
  *     What it drew is read from the render node VivDisplay's snapshot()
  *     made: the class's snapshot is wrapped (the class structure is public,
  *     the type final), the node searched for the texture under the bench
- *     point and that texel read (one texture download when the texture is
- *     new, nothing otherwise);
+ *     point and that texel read from the bytes the texture was made from
+ *     (kept by this program's gdk_memory_texture_new(), below);
  *   X server (both): a second process of this program (--watch) with
  *     XDamage on the root window reads the bench point's pixel with
  *     XGetImage after each damage, and timestamps each change. It finds
