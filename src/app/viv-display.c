@@ -77,6 +77,7 @@ struct _VivDisplay
   GdkContentProvider    *clip_ours;     /* what the guest put on our clipboard */
   gboolean               clip_grabbed;  /* the guest was told we have text */
   guint                  resize_id;
+  guint                  draw_id;       /* the redraw after the updates waiting now */
   int                    sent_width, sent_height;
 };
 
@@ -209,6 +210,25 @@ on_primary_destroy (SpiceChannel *channel G_GNUC_UNUSED,
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+/* spice-client-glib's channels run as coroutines that hand each message's
+ * signals to the main loop in an idle callback. A redraw asked for at once
+ * would paint (at GDK_PRIORITY_REDRAW, before any idle) between every two
+ * messages: where a frame costs more than the messages come (software
+ * rendering), they queue up and the screen falls behind by hundreds of
+ * milliseconds. Asked for just after the waiting messages, one frame
+ * shows them all. */
+#define DRAW_PRIORITY (G_PRIORITY_DEFAULT_IDLE + 10)
+
+static gboolean
+queue_draw_idle (gpointer data)
+{
+  VivDisplay *self = data;
+
+  self->draw_id = 0;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_invalidate (SpiceChannel *channel G_GNUC_UNUSED,
                gint          x,
@@ -217,8 +237,9 @@ on_invalidate (SpiceChannel *channel G_GNUC_UNUSED,
                gint          height,
                VivDisplay   *self)
 {
-  if (viv_display_surface_invalidate (&self->surface, x, y, width, height))
-    gtk_widget_queue_draw (GTK_WIDGET (self));
+  if (viv_display_surface_invalidate (&self->surface, x, y, width, height)
+      && self->draw_id == 0)
+    self->draw_id = g_idle_add_full (DRAW_PRIORITY, queue_draw_idle, self, NULL);
 }
 
 static void
@@ -1107,6 +1128,7 @@ viv_display_dispose (GObject *object)
   viv_display_set_machine (self, NULL);
   if (self->session != NULL)
     disconnect_session (self, NULL);
+  g_clear_handle_id (&self->draw_id, g_source_remove);
   g_signal_handlers_disconnect_by_data (gtk_widget_get_clipboard (GTK_WIDGET (self)), self);
   g_clear_object (&self->clip_ours);
   g_clear_object (&self->none_cursor);

@@ -479,13 +479,19 @@ on_key_pressed (GtkEventControllerKey *controller, guint keyval, guint keycode,
   (void) controller;
   if (!can_send (self))
     return FALSE;
-  /* Ctrl+Alt gives the keyboard back */
-  if (self->grabbed
-      && ((is_ctrl && (state & GDK_ALT_MASK)) || (is_alt && (state & GDK_CONTROL_MASK))))
+  /* Not grabbed, the application's keys are the application's */
+  if (!self->grabbed && viv_remote_display_is_host_key (keyval, state))
+    return FALSE;
+  /* Ctrl+Alt gives the keyboard back, or takes it without a click */
+  if ((is_ctrl && (state & GDK_ALT_MASK)) || (is_alt && (state & GDK_CONTROL_MASK)))
     {
-      release_keys (self);
-      set_grabbed (self, FALSE);
-      return TRUE;
+      if (self->grabbed)
+        {
+          release_keys (self);
+          set_grabbed (self, FALSE);
+          return TRUE;
+        }
+      set_grabbed (self, TRUE);
     }
   /* A held key repeats as presses, as a keyboard's would */
   keysym = viv_held_keys_press (&self->keys, keycode, keyval != 0 ? keyval : 1);
