@@ -14,9 +14,10 @@
  * grab, confinement or warp, so in server mode the local pointer is only
  * hidden: it still stops at the screen's edges (the deltas then stop too).
  *
- * The agent, when it runs, shares the text clipboard (the guest's
- * CLIPBOARD selection and the widget's GdkClipboard) and resizes the
- * guest's screen to the widget's, 300 ms after the last change.
+ * The agent, when it runs, shares the clipboard (the guest's CLIPBOARD
+ * selection and the widget's GdkClipboard): text, or else an image, as
+ * PNG. It also resizes the guest's screen to the widget's, 300 ms after
+ * the last change.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -667,22 +668,37 @@ clipboard_has_text (GdkClipboard *clipboard)
          || gdk_content_formats_contain_mime_type (formats, "text/plain");
 }
 
-/* Tells the guest the app's clipboard has text (when it is not the guest's own) */
+static gboolean
+clipboard_has_image (GdkClipboard *clipboard)
+{
+  GdkContentFormats *formats = gdk_clipboard_get_formats (clipboard);
+
+  return gdk_content_formats_contain_gtype (formats, GDK_TYPE_TEXTURE)
+         || gdk_content_formats_contain_mime_type (formats, "image/png");
+}
+
+/* Tells the guest what the app's clipboard has, text or an image (when it
+ * is not the guest's own) */
 static void
 clipboard_offer (VivDisplay *self)
 {
   GdkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (self));
-  guint32 type = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+  guint32 types[2];
+  guint n_types = 0;
   gboolean ours = self->clip_ours != NULL
                   && gdk_clipboard_get_content (clipboard) == self->clip_ours;
 
   if (!self->has_clipboard || ours)
     return;
   if (clipboard_has_text (clipboard))
+    types[n_types++] = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+  if (clipboard_has_image (clipboard))
+    types[n_types++] = VD_AGENT_CLIPBOARD_IMAGE_PNG;
+  if (n_types > 0)
     {
       spice_main_channel_clipboard_selection_grab (self->main,
                                                    VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD,
-                                                   &type, 1);
+                                                   types, n_types);
       self->clip_grabbed = TRUE;
     }
   else if (self->clip_grabbed)
@@ -725,22 +741,45 @@ on_clipboard_text (GObject      *object,
   g_free (request);
 }
 
+static void
+on_clipboard_texture (GObject      *object,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  ClipRequest *request = user_data;
+  g_autoptr(GdkTexture) texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (object),
+                                                                     result, NULL);
+  g_autoptr(GBytes) png = texture != NULL ? gdk_texture_save_to_png_bytes (texture) : NULL;
+  gsize size = 0;
+  const guchar *data = png != NULL ? g_bytes_get_data (png, &size) : NULL;
+
+  spice_main_channel_clipboard_selection_notify (request->main, request->selection,
+                                                 VD_AGENT_CLIPBOARD_IMAGE_PNG,
+                                                 data != NULL ? data : (const guchar *) "",
+                                                 size);
+  g_object_unref (request->main);
+  g_free (request);
+}
+
 static gboolean
 on_clipboard_request (SpiceMainChannel *main,
                       guint             selection,
                       guint             type,
                       VivDisplay       *self)
 {
+  GdkClipboard *clipboard = gtk_widget_get_clipboard (GTK_WIDGET (self));
   ClipRequest *request;
 
   if (selection != VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD
-      || type != VD_AGENT_CLIPBOARD_UTF8_TEXT)
+      || (type != VD_AGENT_CLIPBOARD_UTF8_TEXT && type != VD_AGENT_CLIPBOARD_IMAGE_PNG))
     return FALSE;
   request = g_new0 (ClipRequest, 1);
   request->main = g_object_ref (main);
   request->selection = selection;
-  gdk_clipboard_read_text_async (gtk_widget_get_clipboard (GTK_WIDGET (self)), NULL,
-                                 on_clipboard_text, request);
+  if (type == VD_AGENT_CLIPBOARD_IMAGE_PNG)
+    gdk_clipboard_read_texture_async (clipboard, NULL, on_clipboard_texture, request);
+  else
+    gdk_clipboard_read_text_async (clipboard, NULL, on_clipboard_text, request);
   return TRUE;
 }
 
@@ -751,18 +790,22 @@ on_clipboard_grab (SpiceMainChannel *main,
                    guint             n_types,
                    VivDisplay       *self)
 {
+  guint32 want = 0;
+
   if (selection != VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD)
     return FALSE;
   self->clip_grabbed = FALSE;
+  /* Text if the guest has text, else an image */
   for (guint i = 0; i < n_types; i++)
     if (((const guint32 *) types)[i] == VD_AGENT_CLIPBOARD_UTF8_TEXT)
-      {
-        /* Asked for at once: GdkClipboard wants the content when set */
-        spice_main_channel_clipboard_selection_request (main, selection,
-                                                        VD_AGENT_CLIPBOARD_UTF8_TEXT);
-        return TRUE;
-      }
-  return FALSE;
+      want = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+    else if (((const guint32 *) types)[i] == VD_AGENT_CLIPBOARD_IMAGE_PNG && want == 0)
+      want = VD_AGENT_CLIPBOARD_IMAGE_PNG;
+  if (want == 0)
+    return FALSE;
+  /* Asked for at once: GdkClipboard wants the content when set */
+  spice_main_channel_clipboard_selection_request (main, selection, want);
+  return TRUE;
 }
 
 static void
@@ -777,8 +820,29 @@ on_clipboard_selection (SpiceMainChannel *main G_GNUC_UNUSED,
   g_autofree char *text = NULL;
   g_autoptr(GBytes) bytes = NULL;
 
-  if (selection != VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD
-      || type != VD_AGENT_CLIPBOARD_UTF8_TEXT)
+  if (selection != VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD)
+    return;
+  if (type == VD_AGENT_CLIPBOARD_IMAGE_PNG)
+    {
+      g_autoptr(GBytes) png = g_bytes_new (data, size);
+      g_autoptr(GdkTexture) texture = gdk_texture_new_from_bytes (png, NULL);
+      GValue value = G_VALUE_INIT;
+
+      /* A guest's picture that does not decode is no picture */
+      if (texture == NULL)
+        return;
+      g_value_init (&value, GDK_TYPE_TEXTURE);
+      g_value_set_object (&value, texture);
+      g_clear_object (&self->clip_ours);
+      self->clip_ours = gdk_content_provider_new_union ((GdkContentProvider *[]) {
+          gdk_content_provider_new_for_value (&value),
+          gdk_content_provider_new_for_bytes ("image/png", png),
+        }, 2);
+      g_value_unset (&value);
+      gdk_clipboard_set_content (clipboard, self->clip_ours);
+      return;
+    }
+  if (type != VD_AGENT_CLIPBOARD_UTF8_TEXT)
     return;
   text = g_utf8_make_valid (data, size);
   bytes = g_bytes_new (text, strlen (text));

@@ -437,6 +437,96 @@ test_clipboard (void)
   g_assert_true (viv_test_wait_for (clipboard_is, "from the guest", WAIT_MS));
 }
 
+static void
+store_texture (GObject      *object,
+               GAsyncResult *result,
+               gpointer      data)
+{
+  GdkTexture **texture = data;
+  g_autoptr(GError) error = NULL;
+
+  *texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (object), result, &error);
+  if (*texture == NULL)
+    *texture = GDK_TEXTURE (gdk_memory_texture_new (1, 1, GDK_MEMORY_DEFAULT,
+                                                    g_bytes_new_static ("\0\0\0\0", 4), 4));
+}
+
+/* TEXTURE's pixels are W x H of WANT (0x00RRGGBB) */
+static gboolean
+texture_is (GdkTexture     *texture,
+            int             w,
+            int             h,
+            const guint32  *want)
+{
+  guint32 pixels[16];
+
+  if (gdk_texture_get_width (texture) != w || gdk_texture_get_height (texture) != h)
+    return FALSE;
+  g_assert_cmpint (w * h, <=, 16);
+  gdk_texture_download (texture, (guchar *) pixels, (gsize) w * 4);
+  for (int i = 0; i < w * h; i++)
+    if ((pixels[i] & 0xffffff) != want[i])
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+clipboard_has_png_pattern (gpointer data G_GNUC_UNUSED)
+{
+  g_autoptr(GdkTexture) texture = NULL;
+
+  gdk_clipboard_read_texture_async (gtk_widget_get_clipboard (GTK_WIDGET (window)), NULL,
+                                    store_texture, &texture);
+  WAIT_UNTIL (texture != NULL, 10000);
+  return texture != NULL && texture_is (texture, 2, 2, pattern_png_pixels);
+}
+
+/* An image both ways, as PNG through the agent */
+static void
+test_clipboard_image (void)
+{
+  static const guint32 picture[6] = { 0x102030, 0x405060, 0x708090,
+                                      0xa0b0c0, 0xd0e0f0, 0x00ff00 };
+  guint32 bgra[6];
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autoptr(GdkTexture) received = NULL;
+  g_autoptr(GByteArray) png = g_byte_array_new ();
+  g_autofree char *line = NULL;
+  char *hex;
+
+  NEED_MACHINE ();
+  viv_test_probe_command (probe, "clippng");
+  g_assert_true (viv_test_probe_expect_line (probe, "# done clippng", WAIT_MS));
+  g_assert_true (viv_test_wait_for (clipboard_has_png_pattern, NULL, WAIT_MS));
+
+  for (int i = 0; i < 6; i++)
+    bgra[i] = picture[i] | 0xff000000u;
+  bytes = g_bytes_new (bgra, sizeof bgra);
+  texture = gdk_memory_texture_new (3, 2, GDK_MEMORY_B8G8R8A8, bytes, 3 * 4);
+  probe->mark = probe->com1->len;
+  gdk_clipboard_set_texture (gtk_widget_get_clipboard (GTK_WIDGET (window)), texture);
+  g_assert_true (viv_test_probe_expect_line (probe, "# agent clipboard-png ", WAIT_MS));
+  viv_test_probe_find_line (probe, "# agent clipboard-png ", &line);
+  hex = strchr (line, ' ');
+  g_assert_nonnull (hex);
+  for (hex++; g_ascii_isxdigit (hex[0]) && g_ascii_isxdigit (hex[1]); hex += 2)
+    {
+      guint8 byte = (guint8) (g_ascii_xdigit_value (hex[0]) << 4 | g_ascii_xdigit_value (hex[1]));
+
+      g_byte_array_append (png, &byte, 1);
+    }
+  g_assert_cmpuint (png->len, ==, g_ascii_strtoull (line, NULL, 10));
+  {
+    g_autoptr(GBytes) png_bytes = g_byte_array_free_to_bytes (g_steal_pointer (&png));
+    g_autoptr(GError) error = NULL;
+
+    received = gdk_texture_new_from_bytes (png_bytes, &error);
+    g_assert_no_error (error);
+  }
+  g_assert_true (texture_is (received, 3, 2, picture));
+}
+
 /* Zoom to 100 %: one guest pixel per device pixel, with scrollbars */
 static void
 test_zoom (void)
@@ -589,6 +679,7 @@ main (int   argc,
   g_test_add_func ("/console/resize", test_resize);
   g_test_add_func ("/console/release-fullscreen", test_release_fullscreen);
   g_test_add_func ("/console/clipboard", test_clipboard);
+  g_test_add_func ("/console/clipboard-image", test_clipboard_image);
   g_test_add_func ("/console/zoom", test_zoom);
   g_test_add_func ("/console/serial", test_serial);
   g_test_add_func ("/console/new-window", test_new_window);

@@ -12,6 +12,7 @@
  */
 #include "agent.h"
 #include "console.h"
+#include "pattern.h"
 
 #define VDP_CLIENT_PORT 1
 #define VDP_SERVER_PORT 2
@@ -30,6 +31,7 @@
 
 #define VD_AGENT_SUCCESS                 1
 #define VD_AGENT_CLIPBOARD_UTF8_TEXT     1
+#define VD_AGENT_CLIPBOARD_IMAGE_PNG     2
 
 #define CHUNK_HDR 8
 #define MSG_HDR   20
@@ -56,6 +58,7 @@ static struct reasm reasm[2];   /* client, server */
 
 static char clip_text[CLIP_MAX];
 static bool clip_offered;
+static uint32_t clip_type;      /* what was offered: text, or pattern_png */
 
 static uint8_t out[CHUNK_HDR + MSG_HDR + CLIP_MAX + 16];
 
@@ -114,6 +117,23 @@ print_clipboard (const uint8_t *p, uint32_t n)
   tap_diag ("agent clipboard %s", line);
 }
 
+/* An image from the host, in hex: the test decodes it */
+static void
+print_png (const uint8_t *p, uint32_t n, uint32_t size)
+{
+  static char line[2 * 240 + 1];    /* a TAP line holds 512 bytes */
+  static const char hex[] = "0123456789abcdef";
+  uint32_t k = 0;
+
+  for (uint32_t i = 0; i < n && k + 2 < sizeof line; i++)
+    {
+      line[k++] = hex[p[i] >> 4];
+      line[k++] = hex[p[i] & 15];
+    }
+  line[k] = '\0';
+  tap_diag ("agent clipboard-png %u %s", size, line);
+}
+
 static void
 handle_msg (const uint8_t *m, uint32_t kept, void (*monitors) (uint32_t, uint32_t))
 {
@@ -147,22 +167,43 @@ handle_msg (const uint8_t *m, uint32_t kept, void (*monitors) (uint32_t, uint32_
         }
       break;
     case VD_AGENT_CLIPBOARD_GRAB:
-      for (uint32_t i = 0; i + 4 <= n; i += 4)
-        if (get32 (d + i) == VD_AGENT_CLIPBOARD_UTF8_TEXT)
+      {
+        /* Text when there is text, else an image */
+        uint32_t want = 0;
+
+        for (uint32_t i = 0; i + 4 <= n; i += 4)
+          if (get32 (d + i) == VD_AGENT_CLIPBOARD_UTF8_TEXT)
+            want = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+          else if (get32 (d + i) == VD_AGENT_CLIPBOARD_IMAGE_PNG && want == 0)
+            want = VD_AGENT_CLIPBOARD_IMAGE_PNG;
+        if (want != 0)
           {
             uint8_t r[4];
 
-            put32 (r, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+            put32 (r, want);
             send_msg (VD_AGENT_CLIPBOARD_REQUEST, r, sizeof r);
-            break;
           }
+      }
       break;
     case VD_AGENT_CLIPBOARD:
       if (n >= 4 && get32 (d) == VD_AGENT_CLIPBOARD_UTF8_TEXT)
         print_clipboard (d + 4, (size < n ? size : n) - 4);
+      else if (n >= 4 && get32 (d) == VD_AGENT_CLIPBOARD_IMAGE_PNG)
+        print_png (d + 4, (size < n ? size : n) - 4, size - 4);
       break;
     case VD_AGENT_CLIPBOARD_REQUEST:
-      if (clip_offered && n >= 4 && get32 (d) == VD_AGENT_CLIPBOARD_UTF8_TEXT)
+      if (clip_offered && n >= 4 && clip_type == VD_AGENT_CLIPBOARD_IMAGE_PNG
+          && get32 (d) == VD_AGENT_CLIPBOARD_IMAGE_PNG)
+        {
+          static uint8_t c[4 + sizeof pattern_png];
+
+          put32 (c, VD_AGENT_CLIPBOARD_IMAGE_PNG);
+          memcpy (c + 4, pattern_png, sizeof pattern_png);
+          send_msg (VD_AGENT_CLIPBOARD, c, sizeof c);
+          tap_diag ("done clippng");
+        }
+      else if (clip_offered && n >= 4 && clip_type == VD_AGENT_CLIPBOARD_UTF8_TEXT
+               && get32 (d) == VD_AGENT_CLIPBOARD_UTF8_TEXT)
         {
           uint32_t len = (uint32_t) strlen (clip_text);
           static uint8_t c[4 + CLIP_MAX];
@@ -259,7 +300,20 @@ agent_clip (const char *text)
   memcpy (clip_text, text, len);
   clip_text[len] = '\0';
   clip_offered = true;
+  clip_type = VD_AGENT_CLIPBOARD_UTF8_TEXT;
   put32 (t, VD_AGENT_CLIPBOARD_UTF8_TEXT);
+  if (port >= 0)
+    send_msg (VD_AGENT_CLIPBOARD_GRAB, t, sizeof t);
+}
+
+void
+agent_clip_png (void)
+{
+  uint8_t t[4];
+
+  clip_offered = true;
+  clip_type = VD_AGENT_CLIPBOARD_IMAGE_PNG;
+  put32 (t, VD_AGENT_CLIPBOARD_IMAGE_PNG);
   if (port >= 0)
     send_msg (VD_AGENT_CLIPBOARD_GRAB, t, sizeof t);
 }

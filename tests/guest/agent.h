@@ -15,3 +15,5 @@ bool agent_start (const struct pci *pci);
 void agent_poll (void (*monitors) (uint32_t w, uint32_t h));
 /* Grabs the clipboard with UTF8_TEXT; text goes out when the client asks */
 void agent_clip (const char *text);
+/* Offers pattern_png (pattern.h) as the clipboard, as image/png */
+void agent_clip_png (void);

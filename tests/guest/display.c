@@ -554,6 +554,8 @@ run_command (const char *line)
       set_mode (w, h, NULL);
       tap_diag ("display mode %ux%u", scr_w, scr_h);
     }
+  else if (word (&s, "clippng"))
+    agent_clip_png ();
   else if (word (&s, "clip"))
     agent_clip (*s == ' ' ? s + 1 : s);
   else if (word (&s, "sync"))
