@@ -133,8 +133,12 @@ viv_display_surface_clear (VivDisplaySurface *self)
 
   if (self->tiles != NULL)
     for (int i = 0; i < self->tiles_x * self->tiles_y; i++)
-      g_clear_object (&self->tiles[i]);
+      {
+        g_clear_object (&self->tiles[i]);
+        g_clear_pointer (&self->nodes[i], gsk_render_node_unref);
+      }
   g_clear_pointer (&self->tiles, g_free);
+  g_clear_pointer (&self->nodes, g_free);
   self->width = self->height = 0;
   self->tiles_x = self->tiles_y = 0;
 }
@@ -155,6 +159,7 @@ viv_display_surface_resize (VivDisplaySurface *self,
   self->tiles_x = (width + VIV_DISPLAY_TILE - 1) / VIV_DISPLAY_TILE;
   self->tiles_y = (height + VIV_DISPLAY_TILE - 1) / VIV_DISPLAY_TILE;
   self->tiles = g_new0 (GdkTexture *, (gsize) self->tiles_x * self->tiles_y);
+  self->nodes = g_new0 (GskRenderNode *, (gsize) self->tiles_x * self->tiles_y);
 }
 
 /**
@@ -190,6 +195,7 @@ viv_display_surface_invalidate (VivDisplaySurface *self,
     for (gint64 tx = x0 / VIV_DISPLAY_TILE; tx <= (x1 - 1) / VIV_DISPLAY_TILE; tx++)
       {
         g_clear_object (&self->tiles[ty * self->tiles_x + tx]);
+        g_clear_pointer (&self->nodes[ty * self->tiles_x + tx], gsk_render_node_unref);
         dropped = TRUE;
       }
   return dropped;
@@ -240,6 +246,47 @@ viv_display_surface_get_tile (VivDisplaySurface *self,
   return *tile;
 }
 
+/* The tile as a cairo node of its own size, made from PIXELS if it was dropped */
+static GskRenderNode *
+get_cairo_tile (VivDisplaySurface *self,
+                int                tile_x,
+                int                tile_y,
+                const guint8      *pixels,
+                gsize              stride)
+{
+  GskRenderNode **node = &self->nodes[tile_y * self->tiles_x + tile_x];
+
+  if (*node == NULL)
+    {
+      int x = tile_x * VIV_DISPLAY_TILE, y = tile_y * VIV_DISPLAY_TILE;
+      int w = MIN (VIV_DISPLAY_TILE, self->width - x), h = MIN (VIV_DISPLAY_TILE, self->height - y);
+      cairo_surface_t *source;
+      cairo_t *cr;
+
+      *node = gsk_cairo_node_new (&GRAPHENE_RECT_INIT (0, 0, w, h));
+      cr = gsk_cairo_node_get_draw_context (*node);
+      /* RGB24: the X byte is ignored, nothing to copy first */
+      source = cairo_image_surface_create_for_data ((guchar *) pixels + (gsize) y * stride
+                                                    + (gsize) x * 4,
+                                                    CAIRO_FORMAT_RGB24, w, h, (int) stride);
+      cairo_set_operator (cr, CAIRO_OPERATOR_SOURCE);
+      cairo_set_source_surface (cr, source, 0, 0);
+      cairo_paint (cr);
+      cairo_destroy (cr);
+      cairo_surface_destroy (source);
+    }
+  return *node;
+}
+
+static gboolean
+renders_with_cairo (GtkWidget *widget)
+{
+  GtkNative *native = gtk_widget_get_native (widget);
+  GskRenderer *renderer = native != NULL ? gtk_native_get_renderer (native) : NULL;
+
+  return renderer != NULL && GSK_IS_CAIRO_RENDERER (renderer);
+}
+
 /* viv_display_place_compute() for WIDGET as it is allocated now */
 gboolean
 viv_display_surface_get_place (const VivDisplaySurface *self,
@@ -281,6 +328,23 @@ viv_display_surface_snapshot (VivDisplaySurface     *self,
   if (pixels == NULL || self->tiles == NULL
       || !viv_display_surface_get_place (self, widget, mode, &place))
     return;
+  if (renders_with_cairo (widget))
+    {
+      for (int ty = 0; ty < self->tiles_y; ty++)
+        for (int tx = 0; tx < self->tiles_x; tx++)
+          {
+            GskRenderNode *tile = get_cairo_tile (self, tx, ty, pixels, stride);
+
+            gtk_snapshot_save (snapshot);
+            gtk_snapshot_translate (snapshot,
+                                    &GRAPHENE_POINT_INIT (place.x + tx * VIV_DISPLAY_TILE * place.scale,
+                                                          place.y + ty * VIV_DISPLAY_TILE * place.scale));
+            gtk_snapshot_scale (snapshot, place.scale, place.scale);
+            gtk_snapshot_append_node (snapshot, tile);
+            gtk_snapshot_restore (snapshot);
+          }
+      return;
+    }
   for (int ty = 0; ty < self->tiles_y; ty++)
     for (int tx = 0; tx < self->tiles_x; tx++)
       {
