@@ -26,6 +26,7 @@
 #include "pattern.h"
 #include "viv-display.h"
 #include "viv-file.h"
+#include "viv-test-probe.h"
 #include "viv-test-ui.h"
 
 #define WAIT_MS  60000
@@ -40,105 +41,36 @@ static VivLibrary *library;
 static VivMachine *machine;
 static GtkWindow  *window;
 static VivDisplay *display;
-static GIOStream  *serial;
-static GString    *com1;        /* everything COM1 said */
-static gsize       mark;        /* where the last command's replies start */
-static guint8      buffer[4096];
+static VivTestProbe *probe;    /* COM1 */
 static gboolean    ready;       /* the machine runs and the display showed frame 0 */
 
-/* --- COM1 ----------------------------------------------------------------------- */
+/* --- COM1 and X (viv-test-probe.h) ------------------------------------------------ */
 
-static void read_serial (void);
-
-static void
-on_serial_read (GObject      *object,
-                GAsyncResult *result,
-                gpointer      data G_GNUC_UNUSED)
-{
-  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, NULL);
-
-  if (n <= 0)
-    return;
-  g_string_append_len (com1, (const char *) buffer, n);
-  read_serial ();
-}
-
-static void
-read_serial (void)
-{
-  g_input_stream_read_async (g_io_stream_get_input_stream (serial), buffer, sizeof buffer,
-                             G_PRIORITY_DEFAULT, NULL, on_serial_read, NULL);
-}
-
-/* The last line from MARK on starting with PREFIX; its rest in *REST */
 static gboolean
 find_line (const char *prefix,
            char      **rest)
 {
-  const char *p = com1->str + MIN (mark, com1->len);
-  const char *found = NULL;
-  size_t n = strlen (prefix);
-
-  for (; (p = strstr (p, prefix)) != NULL; p += n)
-    if ((p == com1->str || p[-1] == '\n') && strchr (p, '\n') != NULL)
-      found = p;
-  if (found != NULL && rest != NULL)
-    {
-      const char *end = strchr (found, '\n');
-
-      if (end > found + n && end[-1] == '\r')
-        end--;
-      *rest = g_strndup (found + n, end - found - n);
-    }
-  return found != NULL;
+  return viv_test_probe_find_line (probe, prefix, rest);
 }
 
 static gboolean
 expect_line (const char *prefix)
 {
-  WAIT_UNTIL (find_line (prefix, NULL), WAIT_MS);
-  if (find_line (prefix, NULL))
-    return TRUE;
-  g_test_message ("no \"%s\"; COM1 since the mark:\n%s", prefix,
-                  com1->str + MIN (mark, com1->len));
-  return FALSE;
+  return viv_test_probe_expect_line (probe, prefix, WAIT_MS);
 }
 
 static void
 command (const char *line)
 {
-  g_autofree char *text = g_strconcat (line, "\n", NULL);
-  g_autoptr(GError) error = NULL;
-
-  mark = com1->len;
-  g_output_stream_write_all (g_io_stream_get_output_stream (serial), text, strlen (text), NULL,
-                             NULL, &error);
-  g_assert_no_error (error);
+  viv_test_probe_command (probe, line);
 }
 
-/* The last "# input DEV TYPE CODE VALUE" since MARK for TYPE and CODE */
 static gboolean
 last_input (int  type,
             int  code,
             int *value)
 {
-  const char *p = com1->str + MIN (mark, com1->len);
-  gboolean found = FALSE;
-
-  while ((p = strstr (p, "# input ")) != NULL)
-    {
-      char dev[16];
-      int t, c, v;
-
-      if (sscanf (p, "# input %15s %d %d %d", dev, &t, &c, &v) == 4 && t == type && c == code
-          && strchr (p, '\n') != NULL)
-        {
-          *value = v;
-          found = TRUE;
-        }
-      p += 8;
-    }
-  return found;
+  return viv_test_probe_last_input (probe, type, code, value);
 }
 
 static gboolean
@@ -146,29 +78,13 @@ input_is (int type,
           int code,
           int value)
 {
-  int v;
-
-  return last_input (type, code, &v) && v == value;
+  return viv_test_probe_input_is (probe, type, code, value);
 }
-
-/* --- the X server --------------------------------------------------------------- */
 
 static gboolean
 xdo (const char *args)
 {
-  g_autofree char *line = g_strconcat ("xdotool ", args, NULL);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *err = NULL;
-  int status;
-
-  if (!g_spawn_command_line_sync (line, NULL, &err, &status, &error)
-      || !g_spawn_check_wait_status (status, NULL))
-    {
-      g_test_message ("%s failed: %s", line, error != NULL ? error->message : err);
-      return FALSE;
-    }
-  viv_test_sleep_ms (50);
-  return TRUE;
+  return viv_test_xdo (args);
 }
 
 static int
@@ -188,17 +104,7 @@ static gboolean
 pointer_to (double x,
             double y)
 {
-  g_autofree char *args = NULL;
-  double wx, wy, sx, sy;
-
-  g_assert_true (gtk_widget_translate_coordinates (GTK_WIDGET (display), GTK_WIDGET (window),
-                                                   x, y, &wx, &wy));
-  gtk_native_get_surface_transform (GTK_NATIVE (window), &sx, &sy);
-  /* X speaks device pixels */
-  args = g_strdup_printf ("mousemove --sync --window %lu %d %d", window_xid (),
-                          (int) floor ((wx + sx) * scale_factor ()),
-                          (int) floor ((wy + sy) * scale_factor ()));
-  return xdo (args);
+  return viv_test_pointer_to (GTK_WIDGET (display), x, y);
 }
 
 /* --- the picture ------------------------------------------------------------------ */
@@ -350,11 +256,7 @@ machine_start (void)
   WAIT_UNTIL (viv_machine_get_state (machine) == VIV_MACHINE_STATE_RUNNING, WAIT_MS);
   g_assert_cmpint (viv_machine_get_state (machine), ==, VIV_MACHINE_STATE_RUNNING);
 
-  viv_machine_open_serial_async (machine, NULL, viv_test_store_result, &result);
-  serial = viv_machine_open_serial_finish (machine, viv_test_wait_result (&result), &error);
-  g_assert_no_error (error);
-  com1 = g_string_new (NULL);
-  read_serial ();
+  probe = viv_test_probe_open (machine);
 }
 
 /* --- the cases ------------------------------------------------------------------------- */
@@ -415,13 +317,13 @@ resized_to_widget (void)
   g_autofree char *resized = NULL;
   g_autofree char *monitors = NULL;
   g_autofree char *first = NULL;
-  gsize old_mark = mark;
+  gsize old_mark = probe->mark;
 
   find_line ("# display resized ", &resized);
   find_line ("# agent monitors ", &monitors);
-  mark = 0;
+  probe->mark = 0;
   find_line ("# display ready ", &first);
-  mark = old_mark;
+  probe->mark = old_mark;
   return (g_strcmp0 (resized, want) == 0 || g_strcmp0 (monitors, want) == 0
           || (old_mark == 0 && resized == NULL && g_strcmp0 (first, want) == 0))
          && viv_remote_display_get_guest_width (VIV_REMOTE_DISPLAY (display)) == width
@@ -441,7 +343,7 @@ test_resize (void)
   g_assert_true (viv_remote_display_get_has_clipboard (VIV_REMOTE_DISPLAY (display)));
 
   /* The first: the widget's size when the agent came */
-  mark = 0;
+  probe->mark = 0;
   WAIT_UNTIL (resized_to_widget (), WAIT_MS);
   find_line ("# display resized ", &got);
   g_test_message ("widget %dx%d, guest resized to %s", gtk_widget_get_width (GTK_WIDGET (display)),
@@ -450,7 +352,7 @@ test_resize (void)
 
   if (!have_xdotool)
     return;
-  mark = com1->len;
+  probe->mark = probe->com1->len;
   args = g_strdup_printf ("windowsize --sync %lu 720 456", window_xid ());
   g_assert_true (xdo (args));
   WAIT_UNTIL (gtk_widget_get_width (GTK_WIDGET (display)) * scale_factor () == 720, 10000);
@@ -470,12 +372,7 @@ static void
 test_bars (void)
 {
   g_autofree char *why = NULL;
-  g_autofree char *path = NULL;
-  g_autoptr(GdkTexture) shot = NULL;
-  g_autofree guint32 *pixels = NULL;
-  g_autoptr(GError) error = NULL;
-  int gw, gh, sw, sh, checked = 0;
-  double ox, oy;
+  int gw, gh;
   Place place;
 
   NEED_MACHINE ();
@@ -491,48 +388,16 @@ test_bars (void)
       g_test_fail_printf ("bars: %s", why);
       return;
     }
-  shoot ("display-picture");
-  path = g_build_filename (g_getenv ("VIVARIUM_SCREENSHOT_DIR"), "display-picture.png", NULL);
-  shot = gdk_texture_new_from_filename (path, &error);
-  g_assert_no_error (error);
-  pixels = download (shot);
-  sw = gdk_texture_get_width (shot);
-  sh = gdk_texture_get_height (shot);
   gw = viv_remote_display_get_guest_width (VIV_REMOTE_DISPLAY (display));
   gh = viv_remote_display_get_guest_height (VIV_REMOTE_DISPLAY (display));
   place = place_of (gw, gh);
-  g_assert_true (gtk_widget_translate_coordinates (GTK_WIDGET (display), GTK_WIDGET (window),
-                                                   0, 0, &ox, &oy));
   g_test_message ("guest %dx%d in a %dx%d widget: scale %.3f at (%.1f, %.1f)", gw, gh,
                   gtk_widget_get_width (GTK_WIDGET (display)),
                   gtk_widget_get_height (GTK_WIDGET (display)), place.scale, place.x, place.y);
   g_assert_cmpfloat (place.scale, <, 1.0);
-
-  for (int i = 0; i < 8; i++)
-    for (int row = 1; row < 10; row++)
-      for (int dx = -1; dx <= 1; dx++)
-        {
-          int x0 = gw * i / 8, x1 = gw * (i + 1) / 8;
-          double gx = (x0 + x1) / 2.0 + dx * (x1 - x0) / 4.0;
-          double gy = gh * row / 10.0;
-          int sx = (int) floor (ox + place.x + gx * place.scale);
-          int sy = (int) floor (oy + place.y + gy * place.scale);
-          guint32 got;
-
-          g_assert_true (sx >= 0 && sx < sw && sy >= 0 && sy < sh);
-          got = pixels[(gsize) sy * sw + sx] & 0xffffff;
-          guint32 want = pattern_bars[i];
-
-          for (int c = 0; c < 24; c += 8)
-            if (ABS ((int) ((got >> c) & 0xff) - (int) ((want >> c) & 0xff)) > 4)
-              {
-                g_test_fail_printf ("screenshot (%d, %d), guest (%.0f, %.0f), bar %d: "
-                                    "%06x, not %06x", sx, sy, gx, gy, i, got, want);
-                return;
-              }
-          checked++;
-        }
-  g_test_message ("%d points of the screenshot match the bars", checked);
+  if (!viv_test_screenshot_shows_bars (GTK_WIDGET (window), GTK_WIDGET (display),
+                                       "display-picture", &why))
+    g_test_fail_printf ("the screenshot: %s", why);
 }
 
 /* A click grabs; typed keys reach the guest as their scancodes' key codes */
@@ -556,19 +421,19 @@ test_keys (void)
     {
       g_autofree char *args = g_strdup_printf ("key %s", keys[i].name);
 
-      mark = com1->len;
+      probe->mark = probe->com1->len;
       g_assert_true (xdo (args));
       WAIT_UNTIL (input_is (EV_KEY, keys[i].code, 0), WAIT_MS);
       if (!input_is (EV_KEY, keys[i].code, 0))
         {
           g_test_fail_printf ("%s: no press and release of key code %d; COM1 since:\n%s",
-                              keys[i].name, keys[i].code, com1->str + mark);
+                              keys[i].name, keys[i].code, probe->com1->str + probe->mark);
           return;
         }
-      g_assert_true (strstr (com1->str + mark, "# input kbd 1 ") != NULL);
+      g_assert_true (strstr (probe->com1->str + probe->mark, "# input kbd 1 ") != NULL);
       {
         g_autofree char *press = g_strdup_printf ("# input kbd 1 %d 1", keys[i].code);
-        g_assert_nonnull (strstr (com1->str + mark, press));
+        g_assert_nonnull (strstr (probe->com1->str + probe->mark, press));
       }
     }
 }
@@ -588,7 +453,7 @@ test_click (void)
   place = place_of (gw, gh);
   gx = gw / 4 + 0.5;
   gy = gh / 3 + 0.5;
-  mark = com1->len;
+  probe->mark = probe->com1->len;
   g_assert_true (pointer_to (place.x + gx * place.scale, place.y + gy * place.scale));
   g_assert_true (xdo ("click 3"));
   WAIT_UNTIL (input_is (EV_KEY, BTN_RIGHT, 0), WAIT_MS);
@@ -614,7 +479,7 @@ test_ungrab (void)
     g_assert_true (xdo ("click 1"));
   WAIT_UNTIL (viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (display)), 10000);
   g_assert_true (viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (display)));
-  mark = com1->len;
+  probe->mark = probe->com1->len;
   g_assert_true (xdo ("keydown Control_L keydown Alt_L"));
   WAIT_UNTIL (!viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (display)), 10000);
   g_assert_false (viv_remote_display_get_grabbed (VIV_REMOTE_DISPLAY (display)));
@@ -631,11 +496,11 @@ static void
 test_wheel (void)
 {
   NEED_XDOTOOL ();
-  mark = com1->len;
+  probe->mark = probe->com1->len;
   g_assert_true (xdo ("click 4"));
   WAIT_UNTIL (input_is (EV_REL, REL_WHEEL, 1), WAIT_MS);
   g_assert_true (input_is (EV_REL, REL_WHEEL, 1));
-  mark = com1->len;
+  probe->mark = probe->com1->len;
   g_assert_true (xdo ("click 5"));
   WAIT_UNTIL (input_is (EV_REL, REL_WHEEL, -1), WAIT_MS);
   g_assert_true (input_is (EV_REL, REL_WHEEL, -1));
@@ -648,7 +513,7 @@ test_focus_out (void)
   NEED_XDOTOOL ();
   gtk_widget_grab_focus (GTK_WIDGET (display));
   g_assert_true (gtk_widget_has_focus (GTK_WIDGET (display)));
-  mark = com1->len;
+  probe->mark = probe->com1->len;
   g_assert_true (xdo ("keydown b"));
   WAIT_UNTIL (input_is (EV_KEY, KEY_B, 1), WAIT_MS);
   g_assert_true (input_is (EV_KEY, KEY_B, 1));
@@ -666,15 +531,15 @@ test_send_keys (void)
   const char *ctrl, *del_up;
 
   NEED_MACHINE ();
-  mark = com1->len;
+  probe->mark = probe->com1->len;
   viv_remote_display_send_keys (VIV_REMOTE_DISPLAY (display), keys, G_N_ELEMENTS (keys));
   WAIT_UNTIL (input_is (EV_KEY, KEY_LEFTCTRL, 0), WAIT_MS);
   g_assert_true (input_is (EV_KEY, KEY_DELETE, 0));
   g_assert_true (input_is (EV_KEY, KEY_LEFTALT, 0));
   g_assert_true (input_is (EV_KEY, KEY_LEFTCTRL, 0));
-  ctrl = strstr (com1->str + mark, "# input kbd 1 29 0");
-  del_up = strstr (com1->str + mark, "# input kbd 1 111 0");
-  g_assert_nonnull (strstr (com1->str + mark, "# input kbd 1 111 1"));
+  ctrl = strstr (probe->com1->str + probe->mark, "# input kbd 1 29 0");
+  del_up = strstr (probe->com1->str + probe->mark, "# input kbd 1 111 0");
+  g_assert_nonnull (strstr (probe->com1->str + probe->mark, "# input kbd 1 111 1"));
   g_assert_true (del_up != NULL && ctrl != NULL && del_up < ctrl);
 }
 
@@ -806,7 +671,7 @@ test_clipboard (void)
   WAIT_UNTIL (viv_remote_display_get_has_clipboard (VIV_REMOTE_DISPLAY (display)), WAIT_MS);
   g_assert_true (viv_remote_display_get_has_clipboard (VIV_REMOTE_DISPLAY (display)));
 
-  mark = com1->len;
+  probe->mark = probe->com1->len;
   gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (display)), "copied in the app");
   g_assert_true (expect_line ("# agent clipboard "));
   find_line ("# agent clipboard ", &got);
@@ -947,13 +812,7 @@ main (int   argc,
   xdotool = g_find_program_in_path ("xdotool");
   have_xdotool = xdotool != NULL && GDK_IS_X11_DISPLAY (gdk_display_get_default ());
 
-  /* spice-client-glib warns when the server ends a connection before its
-   * link reply ("incomplete link header"), as a session still closing sees
-   * when the next client takes the server (one client at a time). Its
-   * warnings go to the log and the pictures and events decide; criticals
-   * stay fatal. (GLib's fatal handler cannot pick out one message: spice
-   * logs through the structured API, which does not ask it.) */
-  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+  viv_test_spice_warnings_not_fatal ();
   g_test_add_func ("/display/picture", test_picture);
   g_test_add_func ("/display/resize", test_resize);
   g_test_add_func ("/display/bars", test_bars);
@@ -971,14 +830,12 @@ main (int   argc,
   g_test_add_func ("/display/open-fd", test_open_fd);
   status = g_test_run ();
 
+  g_clear_pointer (&probe, viv_test_probe_free);
   if (library != NULL)
     viv_test_stop_machines (library);
   if (window != NULL)
     gtk_window_destroy (window);
-  g_clear_object (&serial);
   g_clear_object (&library);
-  if (com1 != NULL)
-    g_string_free (com1, TRUE);
   viv_test_finish (root);
   return status;
 }

@@ -457,7 +457,7 @@ test_update (void)
   mark = vm.serial->len;
   serial_write ("rects 1");
   g_assert_true (expect_line (mark, "# done rects 1", WAIT_MS));
-  if (!viv_test_wait_for (rects_ready, NULL, 10000) && !rects_match (&why))
+  if (!viv_test_wait_for (rects_ready, NULL, WAIT_MS) && !rects_match (&why))
     {
       g_test_fail_printf ("after rects 1: %s", why);
       return;
@@ -567,7 +567,7 @@ test_screenshot (void)
   mark = vm.serial->len;
   serial_write ("bars");
   g_assert_true (expect_line (mark, "# done bars", WAIT_MS));
-  g_assert_true (viv_test_wait_for (bars_match, NULL, 10000));
+  g_assert_true (viv_test_wait_for (bars_match, NULL, WAIT_MS));
   g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (vm.display), 2, WAIT_MS));
   path = viv_test_screenshot (vm.window, "vnc-display-bars");
   if (path == NULL)
@@ -612,7 +612,7 @@ test_screenshot (void)
   mark = vm.serial->len;
   serial_write ("rects 3");
   g_assert_true (expect_line (mark, "# done rects 3", WAIT_MS));
-  g_assert_true (viv_test_wait_for (bars_and_rects, NULL, 10000));
+  g_assert_true (viv_test_wait_for (bars_and_rects, NULL, WAIT_MS));
   /* gvnc writes the pixels first and tells us after, from an idle: what
    * the user sees may lag dup_screen a little, so look a few times */
   for (int tries = 0; tries < 20; tries++)
@@ -891,7 +891,7 @@ test_focus_out (void)
   args = g_strdup_printf ("windowfocus --sync %lu",
                           (gulong) gdk_x11_surface_get_xid (gtk_native_get_surface (GTK_NATIVE (other))));
   g_assert_true (run_xdotool (args));
-  g_assert_true (expect_line (mark, "# input kbd 1 48 0", 10000));
+  g_assert_true (expect_line (mark, "# input kbd 1 48 0", WAIT_MS));
   g_assert_true (run_xdotool ("keyup b"));
   gtk_window_destroy (GTK_WINDOW (other));
 }
@@ -943,7 +943,7 @@ test_cursor (void)
   mark = vm.serial->len;
   serial_write ("cursor");
   g_assert_true (expect_line (mark, "# done cursor", WAIT_MS));
-  g_assert_true (viv_test_wait_for (has_cursor, NULL, 10000));
+  g_assert_true (viv_test_wait_for (has_cursor, NULL, WAIT_MS));
   cursor = gtk_widget_get_cursor (GTK_WIDGET (vm.display));
   texture = gdk_cursor_get_texture (cursor);
   g_assert_cmpint (gdk_texture_get_width (texture), ==, PATTERN_CURSOR_SIZE);
@@ -986,7 +986,7 @@ test_clipboard (void)
 
   NEED_MACHINE ();
   g_assert_true (viv_remote_display_get_has_clipboard (VIV_REMOTE_DISPLAY (vm.display)));
-  if (!expect_line (0, "# agent up", 10000))
+  if (!expect_line (0, "# agent up", WAIT_MS))
     {
       g_test_skip ("the probe's agent port did not come up with QEMU's agent");
       return;

@@ -317,3 +317,29 @@ viv_test_screenshot_shows_bars (GtkWidget  *window,
         }
   return TRUE;
 }
+
+/* The display's screen (dup_screen: what the client has, painted or not)
+ * shows the colour bars, sampled at each bar's centre on three rows */
+gboolean
+viv_test_display_shows_bars (gpointer display)
+{
+  g_autoptr(GdkTexture) texture = viv_remote_display_dup_screen (VIV_REMOTE_DISPLAY (display));
+  g_autofree guint32 *pixels = NULL;
+  int w, h;
+
+  if (texture == NULL)
+    return FALSE;
+  w = gdk_texture_get_width (texture);
+  h = gdk_texture_get_height (texture);
+  pixels = g_new (guint32, (gsize) w * h);
+  gdk_texture_download (texture, (guchar *) pixels, (gsize) w * 4);
+  for (int i = 0; i < 8; i++)
+    for (int row = 1; row < 4; row++)
+      {
+        int x = (w * i / 8 + w * (i + 1) / 8) / 2, y = h * row / 4;
+
+        if ((pixels[(gsize) y * w + x] & 0xffffff) != pattern_bars[i])
+          return FALSE;
+      }
+  return TRUE;
+}

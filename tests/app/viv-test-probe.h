@@ -54,6 +54,7 @@ void          viv_test_display_point    (GtkWidget    *display,
                                          double        gy,
                                          double       *x,
                                          double       *y);
+gboolean      viv_test_display_shows_bars (gpointer display);
 gboolean      viv_test_screenshot_shows_bars (GtkWidget  *window,
                                               GtkWidget  *display,
                                               const char *name,

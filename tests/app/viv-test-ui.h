@@ -65,4 +65,6 @@ char    *viv_test_ui_init         (int    *argc,
  * it at the end */
 VivApplication *viv_test_app_new  (void);
 
+void     viv_test_spice_warnings_not_fatal (void);
+
 G_END_DECLS
