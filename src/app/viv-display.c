@@ -880,7 +880,13 @@ on_display_fd (GObject      *object,
 
   if (fd >= 0)
     {
-      spice_channel_open_fd (SPICE_CHANNEL (channel), fd);
+      /* The session it was for may have ended while the helper answered:
+       * linking on it would only be cut off (and spice-client-glib says
+       * so as a critical) when the next session takes the server */
+      if (g_object_get_data (G_OBJECT (channel), "viv-display") == NULL)
+        close (fd);
+      else
+        spice_channel_open_fd (SPICE_CHANNEL (channel), fd);
       return;
     }
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

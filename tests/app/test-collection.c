@@ -966,18 +966,6 @@ test_preferences_disc (Fixture       *f,
   WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
 }
 
-static void
-on_clipboard_text (GObject      *object,
-                   GAsyncResult *result,
-                   gpointer      data)
-{
-  char **text = data;
-
-  *text = gdk_clipboard_read_text_finish (GDK_CLIPBOARD (object), result, NULL);
-  if (*text == NULL)
-    *text = g_strdup ("");
-}
-
 static gboolean
 start_probe (Fixture *f)
 {
@@ -1090,9 +1078,7 @@ test_run (Fixture       *f,
   g_assert_nonnull (log);
   g_assert_nonnull (strstr (log, viv_machine_get_uuid (f->probe)));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.copy-log", NULL));
-  gdk_clipboard_read_text_async (gtk_widget_get_clipboard (GTK_WIDGET (preferences)), NULL,
-                                 on_clipboard_text, &clipboard);
-  WAIT_UNTIL (clipboard != NULL, TIMEOUT_MS);
+  clipboard = viv_test_clipboard_text (gtk_widget_get_clipboard (GTK_WIDGET (preferences)));
   g_assert_cmpstr (clipboard, ==, log);
   shoot (GTK_WIDGET (preferences), "preferences-log");
   gtk_window_close (GTK_WINDOW (preferences));

@@ -202,29 +202,8 @@ shoot (const char *name)
 
 /* --- the machine -------------------------------------------------------------------- */
 
-#define NEED_MACHINE() \
-  G_STMT_START { \
-    if (!have_kvm) \
-      { \
-        g_test_skip ("/dev/kvm, the helper or the probe is missing: no machine runs here"); \
-        return; \
-      } \
-    if (!ready) \
-      { \
-        g_test_fail_printf ("the machine did not come up"); \
-        return; \
-      } \
-  } G_STMT_END
-
-#define NEED_XDOTOOL() \
-  G_STMT_START { \
-    NEED_MACHINE (); \
-    if (!have_xdotool) \
-      { \
-        g_test_skip ("xdotool is not installed: no X input events"); \
-        return; \
-      } \
-  } G_STMT_END
+#define NEED_MACHINE() VIV_TEST_NEED_MACHINE (have_kvm, ready)
+#define NEED_XDOTOOL() VIV_TEST_NEED_XDOTOOL (have_kvm, ready, have_xdotool)
 
 static void
 machine_start (void)
@@ -630,27 +609,10 @@ test_original (void)
   viv_remote_display_set_scale_mode (VIV_REMOTE_DISPLAY (display), VIV_REMOTE_DISPLAY_SCALE_FIT);
 }
 
-static void
-store_text (GObject      *object,
-            GAsyncResult *result,
-            gpointer      data)
-{
-  char **text = data;
-
-  *text = gdk_clipboard_read_text_finish (GDK_CLIPBOARD (object), result, NULL);
-  if (*text == NULL)
-    *text = g_strdup ("");
-}
-
 static char *
 clipboard_text (void)
 {
-  char *text = NULL;
-
-  gdk_clipboard_read_text_async (gtk_widget_get_clipboard (GTK_WIDGET (display)), NULL,
-                                 store_text, &text);
-  WAIT_UNTIL (text != NULL, 10000);
-  return text;
+  return viv_test_clipboard_text (gtk_widget_get_clipboard (GTK_WIDGET (display)));
 }
 
 static gboolean

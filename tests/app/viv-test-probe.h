@@ -14,6 +14,33 @@
 
 G_BEGIN_DECLS
 
+/* For the cases of a test whose first case starts the machine: skip
+ * without KVM (HAVE_KVM false), fail when the first case could not bring
+ * it up (READY false), skip without xdotool (HAVE_XDOTOOL false) */
+#define VIV_TEST_NEED_MACHINE(have_kvm, ready) \
+  G_STMT_START { \
+    if (!(have_kvm)) \
+      { \
+        g_test_skip ("/dev/kvm, the helper or the probe is missing: no machine runs here"); \
+        return; \
+      } \
+    if (!(ready)) \
+      { \
+        g_test_fail_printf ("the machine did not come up"); \
+        return; \
+      } \
+  } G_STMT_END
+
+#define VIV_TEST_NEED_XDOTOOL(have_kvm, ready, have_xdotool) \
+  G_STMT_START { \
+    VIV_TEST_NEED_MACHINE (have_kvm, ready); \
+    if (!(have_xdotool)) \
+      { \
+        g_test_skip ("xdotool is not installed: no X input events"); \
+        return; \
+      } \
+  } G_STMT_END
+
 typedef struct
 {
   GIOStream *serial;

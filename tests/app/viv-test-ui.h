@@ -66,5 +66,6 @@ char    *viv_test_ui_init         (int    *argc,
 VivApplication *viv_test_app_new  (void);
 
 void     viv_test_spice_warnings_not_fatal (void);
+char    *viv_test_clipboard_text  (GdkClipboard *clipboard);
 
 G_END_DECLS
