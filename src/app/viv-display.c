@@ -289,9 +289,11 @@ apply_cursor (VivDisplay *self)
 {
   GdkCursor *cursor = self->guest_cursor;
 
-  /* A relative mouse moves the guest's own pointer: ours would wander off */
-  if (self->grabbed && !self->client_mouse)
-    cursor = self->none_cursor;
+  /* A relative mouse moves the guest's own pointer, which ours does not
+   * follow: hidden while grabbed (it would wander off), the ordinary one
+   * otherwise (the guest's shape, or its hiding, is not about ours) */
+  if (!self->client_mouse)
+    cursor = self->grabbed ? self->none_cursor : NULL;
   gtk_widget_set_cursor (GTK_WIDGET (self), cursor);
 }
 

@@ -1,5 +1,9 @@
 /* test-vnc-display.c: VivVncDisplay against QEMU's VNC server
  *
+ * (And, last, VivDisplay against QEMU's SPICE server in its server mouse
+ * mode: the relative pointer our own helper, which always offers a
+ * tablet, never asks for.)
+ *
  * QEMU runs the probe guest in mode=display (tests/guest/README.md "The
  * display") with its VNC server on a unix socket; the widget connects
  * with open_fd. The probe's screen must arrive exactly
@@ -26,6 +30,7 @@
 #include <linux/input-event-codes.h>
 
 #include "pattern.h"
+#include "viv-display.h"
 #include "viv-keymap.h"
 #include "viv-remote-display.h"
 #include "viv-test-ui.h"
@@ -197,8 +202,11 @@ connect_unix (const char *path)
   return fd;
 }
 
+/* SPICE_MOUSE: also a SPICE server on TMP/spice.sock and a virtio mouse,
+ * which the probe sets up last, so QEMU gives it the pointer and SPICE
+ * runs in server mouse mode (relative motions) */
 static void
-qemu_start (void)
+qemu_start_with (gboolean spice_mouse)
 {
   g_autoptr(GSubprocessLauncher) launcher =
     g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
@@ -207,15 +215,22 @@ qemu_start (void)
   g_autofree char *vnc_path = NULL;
   g_autofree char *serial_arg = NULL;
   g_autofree char *vnc_arg = NULL;
+  g_autofree char *spice_arg = NULL;
 
   vm.tmp = g_dir_make_tmp ("vivarium-vnc-XXXXXX", &error);
   g_assert_no_error (error);
+  /* (again, after an earlier QEMU) */
+  vm.exited = FALSE;
+  if (vm.serial != NULL)
+    g_string_free (vm.serial, TRUE);
   vm.serial = g_string_new (NULL);
   serial_path = g_build_filename (vm.tmp, "com1.sock", NULL);
   vnc_path = g_build_filename (vm.tmp, "vnc.sock", NULL);
   serial_arg = g_strdup_printf ("socket,id=com1,path=%s,server=on,wait=off", serial_path);
   vnc_arg = g_strdup_printf ("unix:%s", vnc_path);
 
+  spice_arg = g_strdup_printf ("unix=on,addr=%s/spice.sock,disable-ticketing=on,"
+                               "image-compression=off,agent-mouse=off", vm.tmp);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   vm.qemu = g_subprocess_launcher_spawn (launcher, &error,
     "qemu-system-x86_64", "-accel", "kvm", "-M", "q35",
@@ -235,6 +250,9 @@ qemu_start (void)
     "-chardev", "qemu-vdagent,id=vdagent,name=vdagent,clipboard=on,mouse=off",
     "-device", "virtserialport,chardev=vdagent,name=com.redhat.spice.0",
     "-vnc", vnc_arg,
+    /* without SPICE_MOUSE the list ends here */
+    spice_mouse ? "-spice" : NULL, spice_arg,
+    "-device", "virtio-mouse-pci,disable-legacy=on",
     NULL);
   g_assert_no_error (error);
   g_subprocess_wait_async (vm.qemu, NULL, on_qemu_exit, NULL);
@@ -244,6 +262,12 @@ qemu_start (void)
   vm.serial_fd = connect_unix (serial_path);
   g_assert_cmpint (fcntl (vm.serial_fd, F_SETFL, O_NONBLOCK), ==, 0);
   vm.serial_watch = g_unix_fd_add (vm.serial_fd, G_IO_IN | G_IO_HUP, on_serial, NULL);
+}
+
+static void
+qemu_start (void)
+{
+  qemu_start_with (FALSE);
 }
 
 static gboolean
@@ -270,9 +294,11 @@ qemu_stop (void)
     {
       g_autofree char *serial_path = g_build_filename (vm.tmp, "com1.sock", NULL);
       g_autofree char *vnc_path = g_build_filename (vm.tmp, "vnc.sock", NULL);
+      g_autofree char *spice_sock = g_build_filename (vm.tmp, "spice.sock", NULL);
 
       unlink (serial_path);
       unlink (vnc_path);
+      unlink (spice_sock);
       g_rmdir (vm.tmp);
       g_clear_pointer (&vm.tmp, g_free);
     }
@@ -1014,6 +1040,143 @@ test_disconnect (void)
   qemu_stop ();
 }
 
+/* ---- SPICE, a relative mouse ---------------------------------------------------- */
+
+static char *spice_path;
+
+static void
+on_spice_need_fd (VivDisplay *display,
+                  gpointer    data)
+{
+  (void) data;
+  viv_display_open_fd (display, connect_unix (spice_path));
+}
+
+static gboolean
+is_grabbed (gpointer data)
+{
+  return viv_remote_display_get_grabbed (data);
+}
+
+static gboolean
+is_released (gpointer data)
+{
+  return !viv_remote_display_get_grabbed (data);
+}
+
+static gboolean
+spice_shows (gpointer data)
+{
+  VivRemoteDisplay *display = data;
+
+  return viv_remote_display_get_state (display) == VIV_REMOTE_DISPLAY_STATE_CONNECTED
+         && viv_remote_display_get_guest_width (display) > 0;
+}
+
+/* The sum of the "# input mouse 2 CODE V" values at or after FROM */
+static int
+rel_sum (gsize from, int code)
+{
+  g_autofree char *prefix = g_strdup_printf ("# input mouse %d %d ", EV_REL, code);
+  gssize at = from;
+  int sum = 0;
+
+  while ((at = serial_find (at, prefix)) >= 0)
+    {
+      sum += atoi (vm.serial->str + at + strlen (prefix));
+      at++;
+    }
+  return sum;
+}
+
+typedef struct { gsize from; int x, y; } RelWait;
+
+static gboolean
+rel_reached (gpointer data)
+{
+  RelWait *w = data;
+
+  return rel_sum (w->from, REL_X) == w->x && rel_sum (w->from, REL_Y) == w->y;
+}
+
+/* A guest whose pointer is a relative mouse (QEMU's SPICE server in its
+ * server mouse mode, as a guest without a tablet would have it):
+ * VivDisplay through open_fd and need-fd. A click grabs and hides the
+ * local pointer; the pointer's motions reach the guest as REL_X and REL_Y
+ * steps of device pixels; Ctrl+Alt gives the pointer back */
+static void
+test_spice_relative (void)
+{
+  g_autofree char *args = NULL;
+  GtkWidget *window;
+  VivDisplay *display;
+  GdkCursor *cursor;
+  RelWait wait;
+  int factor;
+
+  if (skip_reason)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  if (g_find_program_in_path ("xdotool") == NULL || !GDK_IS_X11_DISPLAY (gdk_display_get_default ()))
+    {
+      g_test_skip ("no xdotool or not on X11: no real pointer events (build-aux/setup.sh)");
+      return;
+    }
+  qemu_stop ();
+  qemu_start_with (TRUE);
+  g_assert_true (expect_line (0, "# display ready", WAIT_MS));
+  spice_path = g_build_filename (vm.tmp, "spice.sock", NULL);
+  g_assert_true (wait_for_file (spice_path));
+
+  window = gtk_window_new ();
+  vm.window = window;
+  gtk_window_set_decorated (GTK_WINDOW (window), FALSE);
+  gtk_window_set_default_size (GTK_WINDOW (window), VIEW_W, VIEW_H);
+  display = VIV_DISPLAY (viv_display_new ());
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (display));
+  gtk_window_present (GTK_WINDOW (window));
+  g_signal_connect (display, "need-fd", G_CALLBACK (on_spice_need_fd), NULL);
+  viv_display_open_fd (display, connect_unix (spice_path));
+  g_assert_true (viv_test_wait_for (spice_shows, display, WAIT_MS));
+  factor = gtk_widget_get_scale_factor (GTK_WIDGET (display));
+
+  args = g_strdup_printf ("mousemove --window %lu %d %d click 1", window_xid (), VIEW_W / 2,
+                          VIEW_H / 2);
+  g_assert_true (run_xdotool (args));
+  g_assert_true (viv_test_wait_for (is_grabbed, display, WAIT_MS));
+  /* the guest draws its pointer; ours would wander off from it */
+  cursor = gtk_widget_get_cursor (GTK_WIDGET (display));
+  g_assert_nonnull (cursor);
+  g_assert_cmpstr (gdk_cursor_get_name (cursor), ==, "none");
+
+  wait.from = vm.serial->len;
+  wait.x = 30 * factor;
+  wait.y = 20 * factor;
+  g_assert_true (run_xdotool ("mousemove_relative --sync 30 20"));
+  if (!viv_test_wait_for (rel_reached, &wait, WAIT_MS))
+    g_test_fail_printf ("the guest moved (%d, %d), not (%d, %d); COM1 since: %s",
+                        rel_sum (wait.from, REL_X), rel_sum (wait.from, REL_Y), wait.x, wait.y,
+                        vm.serial->str + wait.from);
+  g_free (viv_test_screenshot (window, "spice-display-relative-grabbed"));
+
+  g_assert_true (run_xdotool ("key Control_L+Alt_L"));
+  g_assert_true (viv_test_wait_for (is_released, display, WAIT_MS));
+  g_assert_true (gtk_widget_get_cursor (GTK_WIDGET (display)) == NULL
+                 || g_strcmp0 (gdk_cursor_get_name (gtk_widget_get_cursor (GTK_WIDGET (display))),
+                               "none") != 0);
+  /* not grabbed, the motions are not the guest's */
+  wait.from = vm.serial->len;
+  g_assert_true (run_xdotool ("mousemove_relative --sync 10 10"));
+  viv_test_wait_for (has_exited, NULL, 300);
+  g_assert_cmpint (rel_sum (wait.from, REL_X), ==, 0);
+
+  g_clear_pointer ((GtkWindow **) &vm.window, gtk_window_destroy);
+  qemu_stop ();
+  g_clear_pointer (&spice_path, g_free);
+}
+
 static gboolean
 is_disconnected_with_error (gpointer data)
 {
@@ -1060,6 +1223,8 @@ main (int argc, char *argv[])
   else if (access ("/dev/kvm", R_OK | W_OK) != 0)
     skip_reason = "no usable /dev/kvm";
 
+  /* the SPICE case's connections end with the machine */
+  viv_test_spice_warnings_not_fatal ();
   g_test_add_func ("/vnc-display/hang-up", test_hang_up);
   g_test_add_func ("/vnc-display/connect", test_connect);
   g_test_add_func ("/vnc-display/update", test_update);
@@ -1074,6 +1239,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/vnc-display/scale-mode", test_scale_mode);
   g_test_add_func ("/vnc-display/clipboard", test_clipboard);
   g_test_add_func ("/vnc-display/disconnect", test_disconnect);
+  g_test_add_func ("/spice-display/relative-mouse", test_spice_relative);
 
   status = g_test_run ();
   if (vm.window != NULL)
