@@ -417,8 +417,12 @@ store_texture (GObject      *object,
 
   *texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (object), result, &error);
   if (*texture == NULL)
-    *texture = GDK_TEXTURE (gdk_memory_texture_new (1, 1, GDK_MEMORY_DEFAULT,
-                                                    g_bytes_new_static ("\0\0\0\0", 4), 4));
+    {
+      /* no picture: one that matches nothing, so the wait ends */
+      g_autoptr(GBytes) empty = g_bytes_new_static ("\0\0\0\0", 4);
+
+      *texture = gdk_memory_texture_new (1, 1, GDK_MEMORY_DEFAULT, empty, 4);
+    }
 }
 
 /* TEXTURE's pixels are W x H of WANT (0x00RRGGBB) */
