@@ -67,6 +67,8 @@ struct options {
   char **disks;
   char *aio;
   char *display;
+  char *firmware;
+  char *debugcon;
 };
 
 static void
@@ -84,6 +86,8 @@ options_clear (struct options *opts)
   g_strfreev (opts->disks);
   g_free (opts->aio);
   g_free (opts->display);
+  g_free (opts->firmware);
+  g_free (opts->debugcon);
 }
 
 static int
@@ -101,6 +105,8 @@ run_vm (const struct options *opts, const char *kvm_path)
     .disks = (const char *const *) opts->disks,
     .aio = opts->aio,
     .display = opts->display,
+    .firmware = opts->firmware,
+    .debugcon = opts->debugcon,
     .rng = opts->rng,
   };
   g_autoptr(GError) error = NULL;
@@ -249,6 +255,12 @@ main (int argc, char *argv[])
     { "machine", 0, 0, G_OPTION_ARG_FILENAME, &opts.machine,
       N_("Run the machine in this folder (its machine.json) and serve org.vivarium.Vmm1 on "
          "$XDG_RUNTIME_DIR/vivarium/UUID.sock"), N_("DIR") },
+    { "firmware", 0, 0, G_OPTION_ARG_STRING, &opts.firmware,
+      N_("Start the firmware, which boots the disks and discs: bios (SeaBIOS) or uefi (OVMF), "
+         "from Debian's packages unless a file is given"),
+      N_("bios|uefi[,file=PATH][,vars=PATH]") },
+    { "debugcon", 0, 0, G_OPTION_ARG_FILENAME, &opts.debugcon,
+      N_("Write the firmware's debug log (port 0x402) to this file"), N_("FILE") },
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &opts.kernel,
       N_("Boot this kernel: a bzImage or a PVH ELF"), N_("FILE") },
     { "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &opts.initrd,
@@ -337,10 +349,10 @@ main (int argc, char *argv[])
         .verbose = opts.verbose,
       };
 
-      if (opts.kernel != NULL)
+      if (opts.kernel != NULL || opts.firmware != NULL)
         {
-          g_printerr (_("vivarium-vmm: --machine and --kernel do not go together: the machine "
-                        "says what it boots.\n"));
+          g_printerr (_("vivarium-vmm: --machine does not go with --kernel or --firmware: the "
+                        "machine says what it boots.\n"));
           status = EXIT_FAILED;
           goto out;
         }
@@ -348,10 +360,10 @@ main (int argc, char *argv[])
       status = vmm_service_run (&service);
       goto out;
     }
-  if (opts.kernel == NULL)
+  if (opts.kernel == NULL && opts.firmware == NULL)
     {
-      g_printerr (_("vivarium-vmm: nothing to run: give a machine with --machine DIR or a kernel "
-                    "with --kernel FILE.\n"));
+      g_printerr (_("vivarium-vmm: nothing to run: give a machine with --machine DIR, a kernel "
+                    "with --kernel FILE or firmware with --firmware bios.\n"));
       status = EXIT_FAILED;
       goto out;
     }

@@ -256,6 +256,43 @@ parse_display (struct vmm_config *config, const char *arg, GError **error)
   return FALSE;
 }
 
+/* bios|uefi[,file=PATH][,vars=PATH] */
+static gboolean
+parse_firmware (struct vmm_config *config, const char *arg, GError **error)
+{
+  g_auto(GStrv) parts = NULL;
+
+  config->firmware = VMM_FIRMWARE_NONE;
+  if (arg == NULL)
+    return TRUE;
+  parts = g_strsplit (arg, ",", -1);
+  if (g_str_equal (parts[0], "bios"))
+    config->firmware = VMM_FIRMWARE_BIOS;
+  else if (g_str_equal (parts[0], "uefi"))
+    config->firmware = VMM_FIRMWARE_UEFI;
+  else
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("--firmware takes bios or uefi, not “%s”"), parts[0]);
+      return FALSE;
+    }
+  for (unsigned i = 1; parts[i] != NULL; i++)
+    {
+      if (g_str_has_prefix (parts[i], "file=") && parts[i][5] != '\0')
+        config->firmware_path = keep (config, parts[i] + 5);
+      else if (g_str_has_prefix (parts[i], "vars=") && parts[i][5] != '\0' &&
+               config->firmware == VMM_FIRMWARE_UEFI)
+        config->vars_path = keep (config, parts[i] + 5);
+      else
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                       _("--firmware: unknown or empty option “%s”"), parts[i]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 gboolean
 vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *args,
                       GError **error)
@@ -269,6 +306,7 @@ vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *a
   config->cmdline = keep (config, args->cmdline);
   config->cpus = args->cpus > 0 ? args->cpus : 1;
   config->rng = args->rng;
+  config->debugcon_path = keep (config, args->debugcon);
   config->handle_signals = true;
   if (args->memory != NULL && !viv_size_parse (args->memory, &memory, error))
     {
@@ -277,7 +315,8 @@ vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *a
     }
   config->memory = memory;
   return parse_serial (config, args->serial, error) && parse_console (config, args, error) &&
-         parse_disks (config, args, error) && parse_display (config, args->display, error);
+         parse_disks (config, args, error) && parse_display (config, args->display, error) &&
+         parse_firmware (config, args->firmware, error);
 }
 
 /* ---- machine.json ---------------------------------------------------------------- */

@@ -54,6 +54,20 @@ struct vmm_display_config {
   const char *socket_path;     /* for stock SPICE clients, or NULL: none */
 };
 
+/* What starts the guest: our loader (direct kernel boot) or firmware from
+ * Debian's packages, which boots discs and disks */
+enum vmm_firmware {
+  VMM_FIRMWARE_NONE,           /* direct kernel boot */
+  VMM_FIRMWARE_BIOS,           /* SeaBIOS */
+  VMM_FIRMWARE_UEFI,           /* OVMF */
+};
+
+/* Where the firmware is when nothing else says (Debian's seabios and ovmf) */
+#define VMM_SEABIOS_PATH   "/usr/share/seabios/bios-256k.bin"
+#define VMM_SEAVGABIOS_DIR "/usr/share/seabios"
+#define VMM_OVMF_CODE_PATH "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define VMM_OVMF_VARS_PATH "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
 enum vmm_serial_mode {
   VMM_SERIAL_NONE,
   VMM_SERIAL_STDIO,
@@ -63,7 +77,12 @@ enum vmm_serial_mode {
 
 struct vmm_config {
   const char *kvm_path;        /* NULL: /dev/kvm */
-  const char *kernel_path;
+  enum vmm_firmware firmware;
+  const char *firmware_path;   /* the BIOS ROM or OVMF's code; NULL: Debian's */
+  const char *vars_path;       /* UEFI: the machine's own variable store */
+  const char *debugcon_path;   /* the firmware's debug log (port 0x402) goes here; NULL: the
+                                * engine's log at debug level only */
+  const char *kernel_path;     /* NULL with firmware: the firmware boots a disc or disk */
   const char *initrd_path;     /* NULL: none */
   const char *cmdline;         /* NULL: empty */
   uint64_t memory;             /* bytes */
@@ -99,6 +118,8 @@ struct vmm_config_args {
   const char *const *disks;    /* --disk specs, NULL-terminated; NULL: none */
   const char *aio;             /* --aio; NULL: io_uring where the kernel has it */
   const char *display;         /* --display spice[,socket=PATH]|none; NULL: none */
+  const char *firmware;        /* --firmware bios|uefi[,file=PATH][,vars=PATH]; NULL: none */
+  const char *debugcon;        /* --debugcon FILE */
   bool rng;
 };
 

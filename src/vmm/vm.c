@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -159,6 +160,56 @@ guest_phys_bits (const struct kvm_cpuid2 *cpuid)
   return 36;
 }
 
+/* ---- memory slots ---------------------------------------------------------------- */
+
+/* Maps HOST at [GPA, GPA + SIZE) as guest memory in a free KVM slot;
+ * returns the slot or -errno. */
+static int
+map_memory (void *opaque, uint64_t gpa, uint64_t size, void *host, bool readonly)
+{
+  struct vmm_vm *vm = opaque;
+  int slot = -ENOSPC, ret;
+
+  pthread_mutex_lock (&vm->slots_lock);
+  for (unsigned i = 0; i < 64; i++)
+    if (!(vm->slots_used & (1ull << i)))
+      {
+        slot = (int) i;
+        break;
+      }
+  if (slot >= 0)
+    {
+      ret = vmm_kvm_set_memory_flags (vm->vm_fd, (unsigned) slot, gpa, size, host,
+                                      readonly ? KVM_MEM_READONLY : 0);
+      if (ret < 0)
+        slot = ret;
+      else
+        vm->slots_used |= 1ull << slot;
+    }
+  pthread_mutex_unlock (&vm->slots_lock);
+  return slot;
+}
+
+static void
+unmap_memory (void *opaque, int slot)
+{
+  struct vmm_vm *vm = opaque;
+  int ret;
+
+  if (slot < 0 || slot >= 64)
+    return;
+  pthread_mutex_lock (&vm->slots_lock);
+  ret = vmm_kvm_set_memory_flags (vm->vm_fd, (unsigned) slot, 0, 0, NULL, 0);
+  if (ret < 0)
+    vmm_log_error ("cannot remove memory slot %d: %s", slot, strerror (-ret));
+  else
+    vm->slots_used &= ~(1ull << slot);
+  pthread_mutex_unlock (&vm->slots_lock);
+}
+
+/* Guest RAM in KVM's slots. Below 1 MiB only [0, 640 KiB) is plain RAM:
+ * 0xa0000-0xbffff is the VGA window, and the chipset maps 0xc0000-0xfffff
+ * as its PAM registers say (firmware/q35.c). */
 static gboolean
 setup_memory (struct vmm_vm *vm, GError **error)
 {
@@ -171,17 +222,95 @@ setup_memory (struct vmm_vm *vm, GError **error)
                    (unsigned long long) (vm->config.memory >> 20), g_strerror (-ret));
       return FALSE;
     }
-  for (unsigned i = 0; i < vm->mem.n_regions; i++)
+  for (unsigned i = 0; i < vm->mem.n_regions && ret >= 0; i++)
     {
       const struct vmm_mem_region *r = &vm->mem.regions[i];
-      ret = vmm_kvm_set_memory (vm->vm_fd, i, r->gpa, r->size, r->host);
-      if (ret < 0)
+
+      if (r->gpa == 0 && r->size > VMM_HIMEM_START)
         {
-          g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED,
-                       _("KVM refused the guest memory: %s"), g_strerror (-ret));
-          return FALSE;
+          ret = map_memory (vm, 0, VMM_LOW_RAM_TOP, r->host, false);
+          if (ret >= 0)
+            ret = map_memory (vm, VMM_HIMEM_START, r->size - VMM_HIMEM_START,
+                              r->host + VMM_HIMEM_START, false);
         }
+      else
+        ret = map_memory (vm, r->gpa, r->size, r->host, false);
     }
+  if (ret < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED,
+                   _("KVM refused the guest memory: %s"), g_strerror (-ret));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- firmware ------------------------------------------------------------------------ */
+
+/* The ROM's writes are dropped (its reads come from the slot). */
+static const struct vmm_io_ops rom_ops = { 0 };
+
+/* Loads the BIOS and maps it read-only so that it ends at 4 GiB, where the
+ * vCPU's reset vector fetches from; the chipset shows its last 128 KiB at
+ * 0xe0000 too. */
+static gboolean
+load_firmware (struct vmm_vm *vm, GError **error)
+{
+  const char *path = vm->config.firmware_path;
+  g_autofree char *data = NULL;
+  g_autoptr(GError) local = NULL;
+  gsize size = 0;
+  uint64_t base;
+  int ret;
+
+  if (vm->config.firmware == VMM_FIRMWARE_UEFI)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("UEFI firmware is not available yet; choose BIOS firmware"));
+      return FALSE;
+    }
+  if (path == NULL)
+    path = VMM_SEABIOS_PATH;
+  if (!g_file_get_contents (path, &data, &size, &local))
+    {
+      if (vm->config.firmware_path == NULL && g_error_matches (local, G_FILE_ERROR,
+                                                               G_FILE_ERROR_NOENT))
+        g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                     _("The BIOS firmware is not installed: install the “%s” package (%s is "
+                       "missing)"), "seabios", path);
+      else
+        g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot read the firmware: %s"),
+                     local->message);
+      return FALSE;
+    }
+  if (size < VMM_ISA_BIOS_SIZE || size > VMM_FIRMWARE_MAX || (size & 0xffff) != 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("%s is not a BIOS image: its size must be a multiple of 64 KiB between "
+                     "128 KiB and 16 MiB"), path);
+      return FALSE;
+    }
+  vm->firmware = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (vm->firmware == MAP_FAILED)
+    {
+      vm->firmware = NULL;
+      g_set_error_literal (error, VMM_ERROR, VMM_ERROR_FAILED, g_strerror (errno));
+      return FALSE;
+    }
+  memcpy (vm->firmware, data, size);
+  vm->firmware_size = size;
+  base = VMM_FIRMWARE_TOP - size;
+  ret = map_memory (vm, base, size, vm->firmware, true);
+  if (ret >= 0)
+    ret = vmm_bus_register (&vm->mmio, base, size, &rom_ops, vm, "bios");
+  if (ret < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot map the firmware: %s"),
+                   g_strerror (-ret));
+      return FALSE;
+    }
+  vmm_log_debug ("firmware %s at %#llx-%#llx", path, (unsigned long long) base,
+                 (unsigned long long) (VMM_FIRMWARE_TOP - 1));
   return TRUE;
 }
 
@@ -382,6 +511,152 @@ vmm_vm_get_spice (struct vmm_vm *vm)
   return vm->spice;
 }
 
+/* ---- the chipset ------------------------------------------------------------------ */
+
+/* PCIEXBAR moved ECAM (the firmware's choice; ours is the same). */
+static void
+move_ecam (void *opaque, uint64_t base, bool enabled)
+{
+  struct vmm_vm *vm = opaque;
+  int ret;
+
+  if (vm->ecam_on == enabled && (!enabled || vm->ecam_base == base))
+    return;
+  if (vm->ecam_on)
+    vmm_bus_unregister (&vm->mmio, vm->ecam_base, &vm->pci);
+  vm->ecam_on = false;
+  if (!enabled)
+    return;
+  ret = vmm_bus_register (&vm->mmio, base, VMM_PCI_ECAM_SIZE, &vmm_pci_ecam_ops, &vm->pci,
+                          "pci-ecam");
+  if (ret < 0)
+    {
+      vmm_log_guest (&vm->unhandled_rl, "ECAM cannot decode at %#llx: %s",
+                     (unsigned long long) base, strerror (-ret));
+      return;
+    }
+  vm->ecam_base = base;
+  vm->ecam_on = true;
+}
+
+/* PMBASE/ACPI_CNTL moved the PM block (firmware sets the address we use). */
+static void
+move_pm (void *opaque, uint16_t port, bool enabled)
+{
+  struct vmm_vm *vm = opaque;
+  int ret;
+
+  if (vm->pm_on == enabled && (!enabled || vm->pm_base == port))
+    return;
+  if (vm->pm_on)
+    {
+      vmm_bus_unregister (&vm->pio, vm->pm_base, &vm->pm);
+      vmm_bus_unregister (&vm->pio, vm->pm_base + VMM_Q35_PM_SMI_EN, &vm->q35);
+    }
+  vm->pm_on = false;
+  if (!enabled)
+    return;
+  ret = vmm_bus_register (&vm->pio, port, VMM_ACPI_PM_LEN, &vmm_acpi_pm_ops, &vm->pm, "acpi-pm");
+  if (ret == 0)
+    {
+      ret = vmm_bus_register (&vm->pio, port + VMM_Q35_PM_SMI_EN,
+                              VMM_Q35_PM_LEN - VMM_Q35_PM_SMI_EN, &vmm_q35_pm_ops, &vm->q35,
+                              "q35-pm");
+      if (ret < 0)
+        vmm_bus_unregister (&vm->pio, port, &vm->pm);
+    }
+  if (ret < 0)
+    {
+      vmm_log_guest (&vm->unhandled_rl, "the PM block cannot decode at %#x: %s", port,
+                     strerror (-ret));
+      return;
+    }
+  vm->pm_base = port;
+  vm->pm_on = true;
+}
+
+/* The firmware's debug log: the engine's debug log, and a file if asked */
+static void
+debugcon_line (void *opaque, const char *line)
+{
+  struct vmm_vm *vm = opaque;
+
+  vmm_log_debug ("firmware: %s", line);
+  if (vm->debugcon_file != NULL)
+    {
+      fprintf (vm->debugcon_file, "%s\n", line);
+      fflush (vm->debugcon_file);
+    }
+}
+
+static const struct vmm_q35_ops q35_ops = {
+  .map = map_memory,
+  .unmap = unmap_memory,
+  .move_ecam = move_ecam,
+  .move_pm = move_pm,
+  .set_irq = set_irq_line,
+  .reset = on_reset,
+};
+
+/* The Q35 chipset over the PCI host, with ECAM and the PM block where the
+ * firmware will put them, and 0xc0000-0xfffff as reset leaves it. */
+static gboolean
+setup_chipset (struct vmm_vm *vm, GError **error)
+{
+  const struct vmm_q35_config config = {
+    .low_ram_end = vm->mem.regions[0].size,
+    .ecam_base = VMM_PCI_ECAM_BASE,
+    .pm_base = VMM_PORT_ACPI_PM_BASE,
+    .shadow_ram = vmm_mem_ptr (&vm->mem, VMM_Q35_SHADOW_BASE,
+                               VMM_Q35_SHADOW_END - VMM_Q35_SHADOW_BASE),
+    .isa_bios = vm->firmware ? vm->firmware + vm->firmware_size - VMM_ISA_BIOS_SIZE : NULL,
+  };
+  int ret;
+
+  vm->pci.reset = on_reset;
+  vm->pci.reset_opaque = vm;
+  if (vm->config.debugcon_path != NULL)
+    {
+      vm->debugcon_file = fopen (vm->config.debugcon_path, "we");
+      if (vm->debugcon_file == NULL)
+        {
+          int saved = errno;
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot open the debug log %s: %s"),
+                       vm->config.debugcon_path, g_strerror (saved));
+          return FALSE;
+        }
+    }
+  vmm_debugcon_init (&vm->debugcon, debugcon_line, vm);
+  ret = vmm_q35_init (&vm->q35, &vm->pci.bridge, &config, &q35_ops, vm);
+  if (ret == 0)
+    ret = vmm_pci_host_add_at (&vm->pci, &vm->q35.lpc, VMM_Q35_LPC_SLOT);
+  if (ret >= 0)
+    ret = vmm_bus_register (&vm->pio, VMM_PORT_SYSCTL_A, 1, &vmm_q35_port92_ops, &vm->q35,
+                            "sysctl-a");
+  if (ret >= 0)
+    ret = vmm_bus_register (&vm->pio, VMM_PORT_DEBUGCON, 1, &vmm_debugcon_ops, &vm->debugcon,
+                            "debugcon");
+  if (ret >= 0)
+    ret = vmm_bus_register (&vm->mmio, VMM_Q35_SHADOW_BASE,
+                            VMM_Q35_SHADOW_END - VMM_Q35_SHADOW_BASE, &vmm_q35_shadow_ops,
+                            &vm->q35, "bios-shadow");
+  if (ret < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot set up the chipset: %s"),
+                   g_strerror (-ret));
+      return FALSE;
+    }
+  move_ecam (vm, VMM_PCI_ECAM_BASE, true);
+  move_pm (vm, VMM_PORT_ACPI_PM_BASE, true);
+  if (!vm->ecam_on || !vm->pm_on)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot set up the chipset: %s"),
+                   g_strerror (EEXIST));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 setup_devices (struct vmm_vm *vm, GError **error)
 {
@@ -407,12 +682,8 @@ setup_devices (struct vmm_vm *vm, GError **error)
   if ((ret = vmm_bus_register (&vm->pio, VMM_PORT_RTC, 2, &vmm_rtc_ops, &vm->rtc, "rtc")) < 0 ||
       (ret = vmm_bus_register (&vm->pio, VMM_PORT_I8042_DATA, 5, &vmm_i8042_ops, &vm->i8042,
                                "i8042")) < 0 ||
-      (ret = vmm_bus_register (&vm->pio, VMM_PORT_ACPI_PM_BASE, VMM_ACPI_PM_LEN, &vmm_acpi_pm_ops,
-                               &vm->pm, "acpi-pm")) < 0 ||
       (ret = vmm_bus_register (&vm->pio, VMM_PORT_PCI_CONFIG_ADDR, 8, &vmm_pci_cf8_ops, &vm->pci,
                                "pci-cf8")) < 0 ||
-      (ret = vmm_bus_register (&vm->mmio, VMM_PCI_ECAM_BASE, VMM_PCI_ECAM_SIZE, &vmm_pci_ecam_ops,
-                               &vm->pci, "pci-ecam")) < 0 ||
       (ret = vmm_bus_register (&vm->pio, VMM_PORT_PVPANIC, 1, &vmm_pvpanic_ops, &vm->pvpanic,
                                "pvpanic")) < 0 ||
       (ret = vmm_bus_register (&vm->pio, PORT_POST, 1, &post_ops, NULL, "post")) < 0)
@@ -422,6 +693,8 @@ setup_devices (struct vmm_vm *vm, GError **error)
       return FALSE;
     }
   /* The i8042 owns 0x60 and 0x64; 0x61 (the PIT's speaker gate) is in KVM. */
+  if (!setup_chipset (vm, error))
+    return FALSE;
 
   if (vm->config.rng)
     {
@@ -593,7 +866,10 @@ setup_vcpus (struct vmm_vm *vm, GError **error)
         goto fail;
       /* The application processors wait for the guest's INIT/SIPI (KVM puts
        * them in that state); only the boot processor gets registers. */
-      if (i == 0 && (ret = vmm_x86_vcpu_set_boot_state (vcpu->kvm.fd, &vm->boot)) < 0)
+      /* With firmware, the boot processor starts at the reset vector, as
+       * KVM made it. */
+      if (i == 0 && vm->config.firmware == VMM_FIRMWARE_NONE &&
+          (ret = vmm_x86_vcpu_set_boot_state (vcpu->kvm.fd, &vm->boot)) < 0)
         goto fail;
     }
   return TRUE;
@@ -610,7 +886,9 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   struct vmm_vm *vm;
   int ret, n_gsi;
 
-  g_return_val_if_fail (config != NULL && config->kernel_path != NULL, NULL);
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (config->kernel_path != NULL || config->firmware != VMM_FIRMWARE_NONE,
+                        NULL);
 
   if (config->cpus < 1 || config->cpus > VMM_MAX_CPUS)
     {
@@ -641,6 +919,7 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   pthread_cond_init (&vm->exit_cond, NULL);
   pthread_mutex_init (&vm->pause_lock, NULL);
   pthread_cond_init (&vm->pause_cond, NULL);
+  pthread_mutex_init (&vm->slots_lock, NULL);
   vmm_bus_init (&vm->pio, "pio");
   vmm_bus_init (&vm->mmio, "mmio");
   if ((ret = vmm_loop_init (&vm->loop)) < 0)
@@ -676,8 +955,15 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   if ((ret = vmm_irq_router_init (&vm->router, vm->vm_fd, n_gsi > 0 ? (unsigned) n_gsi : 0)) < 0)
     goto fail_errno;
 
-  if (!setup_memory (vm, error) || !setup_devices (vm, error) || !setup_acpi (vm, error) ||
-      !load_kernel (vm, error) || !setup_vcpus (vm, error))
+  if (!setup_memory (vm, error) ||
+      (config->firmware != VMM_FIRMWARE_NONE && !load_firmware (vm, error)) ||
+      !setup_devices (vm, error))
+    goto fail;
+  /* Firmware builds its own tables in its own memory and loads the
+   * kernel itself; direct kernel boot gets both from us. */
+  if (config->firmware == VMM_FIRMWARE_NONE && (!setup_acpi (vm, error) || !load_kernel (vm, error)))
+    goto fail;
+  if (!setup_vcpus (vm, error))
     goto fail;
 
   /* What the vCPUs' exits reach (run.c) */
@@ -736,16 +1022,22 @@ vmm_vm_destroy (struct vmm_vm *vm)
       vmm_rtc_destroy (&vm->rtc);
       vmm_i8042_destroy (&vm->i8042);
       vmm_acpi_pm_destroy (&vm->pm);
+      vmm_q35_destroy (&vm->q35);
+      vmm_debugcon_destroy (&vm->debugcon);
       vmm_pci_host_destroy (&vm->pci);
     }
   if (vm->serial_fd_owned)
     close (vm->serial_fd);
+  if (vm->debugcon_file != NULL)
+    fclose (vm->debugcon_file);
   if (vm->signal_fd >= 0)
     close (vm->signal_fd);
   vmm_irq_router_destroy (&vm->router);
   if (vm->vm_fd >= 0)
     close (vm->vm_fd);
   vmm_mem_free (&vm->mem);
+  if (vm->firmware != NULL)
+    munmap (vm->firmware, vm->firmware_size);
   free (vm->cpuid);
   vmm_kvm_close (&vm->kvm);
   vmm_bus_destroy (&vm->pio);
@@ -755,5 +1047,6 @@ vmm_vm_destroy (struct vmm_vm *vm)
   pthread_cond_destroy (&vm->exit_cond);
   pthread_mutex_destroy (&vm->pause_lock);
   pthread_cond_destroy (&vm->pause_cond);
+  pthread_mutex_destroy (&vm->slots_lock);
   free (vm);
 }

@@ -18,10 +18,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "arch/x86/boot.h"
 #include "bus.h"
 #include "devices/acpi_pm.h"
+#include "devices/debugcon.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
@@ -29,6 +31,7 @@
 #include "devices/serial.h"
 #include "display/spice.h"
 #include "dispatch.h"
+#include "firmware/q35.h"
 #include "kvm/irq.h"
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
@@ -64,6 +67,14 @@ struct vmm_vm {
   int vm_fd;
   struct kvm_cpuid2 *cpuid;
   struct vmm_mem mem;
+  /* KVM memory slots in use (bit N: slot N): RAM, the shadowed BIOS area,
+   * the firmware, framebuffers. Taken and freed by vCPUs (PAM writes). */
+  pthread_mutex_t slots_lock;
+  uint64_t slots_used;
+  /* The firmware image (config.firmware): a private copy the guest reads
+   * at the top of 4 GiB (and its last 128 KiB at 0xe0000) */
+  uint8_t *firmware;
+  size_t firmware_size;
   struct vmm_bus pio, mmio;
   struct vmm_irq_router router;
   struct vmm_loop loop;
@@ -78,7 +89,14 @@ struct vmm_vm {
   struct vmm_acpi_pm pm;
   struct vmm_pci_host pci;
   struct vmm_pvpanic pvpanic;
+  struct vmm_q35 q35;          /* the MCH over pci.bridge, and the LPC */
+  struct vmm_debugcon debugcon;
+  FILE *debugcon_file;         /* config.debugcon_path, or NULL */
   bool platform_ready;         /* the devices above are initialised */
+  uint64_t ecam_base;          /* where ECAM decodes now (PCIEXBAR) */
+  bool ecam_on;
+  uint16_t pm_base;            /* where the PM block decodes now (PMBASE) */
+  bool pm_on;
   struct vmm_virtio_rng *rng;
   struct vmm_virtio_console *console;
   struct vmm_virtio_blk *disks[VMM_MAX_DISKS];

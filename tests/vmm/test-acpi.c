@@ -1183,12 +1183,12 @@ test_dsdt_iasl (void)
         "0x0000, // Range Minimum 0x0CF7, // Range Maximum",
         "0x0D00, // Range Minimum 0xFFFF, // Range Maximum",
         "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,"
-        " 0x00000000, // Granularity 0xC0000000, // Range Minimum 0xDFFFFFFF, // Range Maximum",
+        " 0x00000000, // Granularity 0xC0000000, // Range Minimum 0xFEBFFFFF, // Range Maximum",
         "QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,"
         " 0x0000000000000000, // Granularity 0x0000001000000000, // Range Minimum"
         " 0x0000001FFFFFFFFF, // Range Maximum",
         "Device (MRES)", "Name (_HID, EisaId (\"PNP0C02\")",
-        "Memory32Fixed (ReadWrite, 0xE0000000, // Address Base 0x10000000, // Address Length",
+        "Memory32Fixed (ReadWrite, 0xB0000000, // Address Base 0x10000000, // Address Length",
         "IO (Decode16, 0x0600, // Range Minimum 0x0600, // Range Maximum "
         "0x01, // Alignment 0x30, // Length",
         "Device (COM1)", "Device (COM2)", "Name (_HID, EisaId (\"PNP0501\")",
@@ -1279,7 +1279,7 @@ test_tables_iasl (void)
     } all[] = {
       { "facp.dat", t.fadt, viv_get_le32 (t.fadt + 4), "0000000000000620" },
       { "apic.dat", t.madt, viv_get_le32 (t.madt + 4), "FEC00000" },
-      { "mcfg.dat", t.mcfg, viv_get_le32 (t.mcfg + 4), "00000000E0000000" },
+      { "mcfg.dat", t.mcfg, viv_get_le32 (t.mcfg + 4), "00000000B0000000" },
       { "rsdt.dat", t.rsdt, viv_get_le32 (t.rsdt + 4), "RSDT" },
       { "xsdt.dat", t.xsdt, viv_get_le32 (t.xsdt + 4), "XSDT" },
       { "facs.dat", t.facs, 64, "FACS" },

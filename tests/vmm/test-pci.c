@@ -756,7 +756,8 @@ test_pci_bad_access (void)
   g_assert_cmphex (R (&fx, 0x01, 4), ==, 0xffffffff);  /* straddles CFF */
   W (&fx, PCI_COMMAND + 1, 2, 0xffff);                  /* COMMAND high byte, STATUS */
   g_assert_cmphex (R (&fx, 0x01, 1), ==, TEST_VENDOR >> 8);  /* a byte is fine */
-  g_assert_cmphex (vmm_test_bus_in (&fx.pio, 0xcf9, 1), ==, 0xff);    /* latch bytes */
+  g_assert_cmphex (vmm_test_bus_in (&fx.pio, 0xcfa, 1), ==, 0xff);    /* latch bytes */
+  g_assert_cmphex (vmm_test_bus_in (&fx.pio, 0xcf9, 2), ==, 0xffff);
 
   /* Nothing moved */
   g_assert_cmphex (R (&fx, PCI_INTERRUPT_LINE, 1), ==, 0x0b);
@@ -828,6 +829,60 @@ test_pci_slots_full (void)
   g_free (devs);
 }
 
+static void
+count_reset (void *opaque)
+{
+  (*(unsigned *) opaque)++;
+}
+
+/* Port 0xcf9: reset control between the latch and the data window */
+static void
+test_pci_reset_control (void)
+{
+  struct pci_fx fx;
+  unsigned resets = 0;
+
+  pci_fx_init (&fx, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
+  fx.host.reset = count_reset;
+  fx.host.reset_opaque = &resets;
+  g_assert_cmphex (vmm_test_bus_in (&fx.pio, 0xcf9, 1), ==, 0);
+  /* SeaBIOS: SYS_RST first, then RST_CPU as well */
+  vmm_test_bus_out (&fx.pio, 0xcf9, 1, 0x02);
+  g_assert_cmpuint (resets, ==, 0);
+  g_assert_cmphex (vmm_test_bus_in (&fx.pio, 0xcf9, 1), ==, 0x02);
+  vmm_test_bus_out (&fx.pio, 0xcf9, 1, 0x06);
+  g_assert_cmpuint (resets, ==, 1);
+  /* The register is back at 0 after the reset; bit 0 and 4-7 never stick */
+  g_assert_cmphex (vmm_test_bus_in (&fx.pio, 0xcf9, 1), ==, 0);
+  vmm_test_bus_out (&fx.pio, 0xcf9, 1, 0xf1);
+  g_assert_cmphex (vmm_test_bus_in (&fx.pio, 0xcf9, 1), ==, 0);
+  g_assert_cmpuint (resets, ==, 1);
+  /* The latch is a dword: a dword write at 0xcf8 does not reset */
+  vmm_test_bus_out (&fx.pio, 0xcf8, 4, 0x80000400);
+  g_assert_cmpuint (resets, ==, 1);
+  g_assert_cmphex (vmm_test_bus_in (&fx.pio, 0xcf8, 4), ==, 0x80000400);
+  pci_fx_destroy (&fx);
+}
+
+/* A device in a slot of the chipset's choosing */
+static void
+test_pci_add_at (void)
+{
+  struct pci_fx fx;
+  struct vmm_pci_device a, b;
+
+  pci_fx_init (&fx, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
+  vmm_pci_device_init (&a, 0x8086, 0x2918, 0x060100, 2, 0, 0, NULL, NULL);
+  vmm_pci_device_init (&b, 0x1af4, 0x1000, 0xff0000, 0, 0, 0, NULL, NULL);
+  g_assert_cmpint (vmm_pci_host_add_at (&fx.host, &a, 31), ==, 31);
+  g_assert_cmpint (vmm_pci_host_add_at (&fx.host, &b, 31), ==, -EBUSY);
+  g_assert_cmpint (vmm_pci_host_add_at (&fx.host, &b, 0), ==, -EINVAL);
+  g_assert_cmpint (vmm_pci_host_add_at (&fx.host, &b, 32), ==, -EINVAL);
+  g_assert_cmpint (vmm_pci_host_add (&fx.host, &b), ==, 1);
+  g_assert_cmphex (cf8_read (&fx, 0, 31, 0, 0, 4), ==, 0x29188086);
+  pci_fx_destroy (&fx);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -847,6 +902,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pci/bad-access", test_pci_bad_access);
   g_test_add_func ("/pci/window-full", test_pci_window_full);
   g_test_add_func ("/pci/slots-full", test_pci_slots_full);
+  g_test_add_func ("/pci/reset-control", test_pci_reset_control);
+  g_test_add_func ("/pci/add-at", test_pci_add_at);
 
   return g_test_run ();
 }

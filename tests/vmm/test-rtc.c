@@ -381,10 +381,10 @@ test_rtc_nvram (void)
 {
   /* 63 MiB above 1 MiB; 48 MiB above 16 MiB */
   check_nvram (VMM_MiB (64), 1, 63 * 1024, 48 * 16, 0);
-  /* below the 3 GiB hole: capped extended memory */
-  check_nvram (VMM_GiB (3), 4, 0xffff, (3072 - 16) * 16, 0);
-  /* 3 GiB above 4 GiB */
-  check_nvram (VMM_GiB (6), 8, 0xffff, (3072 - 16) * 16, 3 * 1024 * 16);
+  /* the 2.75 GiB hole: capped extended memory, the rest above 4 GiB */
+  check_nvram (VMM_GiB (3), 4, 0xffff, (2816 - 16) * 16, 256 * 16);
+  /* 3.25 GiB above 4 GiB */
+  check_nvram (VMM_GiB (6), 8, 0xffff, (2816 - 16) * 16, (6144 - 2816) * 16);
   check_nvram (VMM_GiB (2) + VMM_MiB (1), 2, 0xffff, (2049 - 16) * 16, 0);
 }
 

@@ -221,6 +221,26 @@ cf8_access (struct vmm_pci_host *host, uint64_t offset, void *data, uint32_t len
   uint32_t addr;
 
   pthread_mutex_lock (&host->lock);
+  if (offset == 1 && len == 1)
+    {
+      /* Reset control: RST_CPU (bit 2) set starts a reset, hard (SYS_RST,
+       * bit 1) or soft; for us both restart the machine. */
+      bool reset = false;
+
+      if (write)
+        {
+          uint8_t v = *(uint8_t *) data & 0x0e;
+
+          reset = (v & 0x04) && !(host->reset_control & 0x04);
+          host->reset_control = reset ? 0 : v;
+        }
+      else
+        *(uint8_t *) data = host->reset_control;
+      pthread_mutex_unlock (&host->lock);
+      if (reset && host->reset != NULL)
+        host->reset (host->reset_opaque);
+      return;
+    }
   if (offset < 4)
     {
       if (offset == 0 && len == 4)
@@ -298,11 +318,13 @@ vmm_pci_host_destroy (struct vmm_pci_host *host)
   pthread_mutex_destroy (&host->lock);
 }
 
+static int add_locked (struct vmm_pci_host *host, struct vmm_pci_device *dev, int slot);
+
 int
 vmm_pci_host_add (struct vmm_pci_host *host, struct vmm_pci_device *dev)
 {
-  uint64_t next;
   int slot = -1;
+  int ret;
 
   pthread_mutex_lock (&host->lock);
   for (unsigned s = 1; s < VMM_PCI_SLOTS; s++)
@@ -311,11 +333,29 @@ vmm_pci_host_add (struct vmm_pci_host *host, struct vmm_pci_device *dev)
         slot = (int) s;
         break;
       }
-  if (slot < 0)
-    {
-      pthread_mutex_unlock (&host->lock);
-      return -ENOSPC;
-    }
+  ret = slot < 0 ? -ENOSPC : add_locked (host, dev, slot);
+  pthread_mutex_unlock (&host->lock);
+  return ret;
+}
+
+int
+vmm_pci_host_add_at (struct vmm_pci_host *host, struct vmm_pci_device *dev, unsigned slot)
+{
+  int ret;
+
+  if (slot == 0 || slot >= VMM_PCI_SLOTS)
+    return -EINVAL;
+  pthread_mutex_lock (&host->lock);
+  ret = host->slots[slot] != NULL ? -EBUSY : add_locked (host, dev, (int) slot);
+  pthread_mutex_unlock (&host->lock);
+  return ret;
+}
+
+/* Host lock held */
+static int
+add_locked (struct vmm_pci_host *host, struct vmm_pci_device *dev, int slot)
+{
+  uint64_t next;
 
   /* Assign every BAR, largest alignment first is not needed for a handful
    * of small BARs: align each to its size. */
@@ -329,10 +369,7 @@ vmm_pci_host_add (struct vmm_pci_host *host, struct vmm_pci_device *dev)
         continue;
       addr = (next + bar->size - 1) & ~(bar->size - 1);
       if (addr + bar->size > host->mmio32_end || addr + bar->size < addr)
-        {
-          pthread_mutex_unlock (&host->lock);
-          return -ENOSPC;
-        }
+        return -ENOSPC;
       vmm_pci_set32 (&dev->config[PCI_BAR0 + 4 * i],
                      (uint32_t) addr | (vmm_pci_get32 (&dev->config[PCI_BAR0 + 4 * i]) & 0xf));
       if (bar->is_64)
@@ -347,6 +384,5 @@ vmm_pci_host_add (struct vmm_pci_host *host, struct vmm_pci_device *dev)
   vmm_pci_set16 (&dev->config[PCI_COMMAND],
                  vmm_pci_get16 (&dev->config[PCI_COMMAND]) | PCI_COMMAND_MEMORY);
   update_bars (host, dev);
-  pthread_mutex_unlock (&host->lock);
   return slot;
 }

@@ -80,10 +80,16 @@ struct vmm_pci_host {
   struct vmm_pci_device *slots[VMM_PCI_SLOTS];
   struct vmm_pci_device bridge;
   uint32_t config_address;   /* the CF8 latch */
+  uint8_t reset_control;     /* port 0xcf9 */
+  void (*reset) (void *opaque);  /* 0xcf9 asked for a reset (no lock held) */
+  void *reset_opaque;
   uint64_t mmio32_next, mmio32_end;
 };
 
-extern const struct vmm_io_ops vmm_pci_cf8_ops;   /* 8 ports at 0xcf8 */
+/* 8 ports at 0xcf8: the address latch (dword at 0xcf8), the reset control
+ * register (byte at 0xcf9: setting RST_CPU calls host->reset), the data
+ * window (0xcfc-0xcff) */
+extern const struct vmm_io_ops vmm_pci_cf8_ops;
 extern const struct vmm_io_ops vmm_pci_ecam_ops;  /* VMM_PCI_ECAM_SIZE at the ECAM base */
 
 void vmm_pci_host_init    (struct vmm_pci_host *host, uint64_t mmio32_base, uint64_t mmio32_size);
@@ -108,6 +114,10 @@ uint8_t vmm_pci_device_add_cap (struct vmm_pci_device *dev, uint8_t id, uint8_t 
  * window and turns memory decode on, as firmware would. Returns the slot,
  * or -ENOSPC (no slot or no room in the window). */
 int  vmm_pci_host_add (struct vmm_pci_host *host, struct vmm_pci_device *dev);
+
+/* The same in slot SLOT (the chipset's fixed places: the LPC at 31).
+ * Returns SLOT, -EBUSY when it is taken, -ENOSPC (no room for the BARs). */
+int  vmm_pci_host_add_at (struct vmm_pci_host *host, struct vmm_pci_device *dev, unsigned slot);
 
 /* Little-endian helpers for config space */
 static inline uint16_t vmm_pci_get16 (const uint8_t *p) { return (uint16_t) (p[0] | p[1] << 8); }

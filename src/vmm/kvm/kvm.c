@@ -25,6 +25,7 @@ static const struct vmm_kvm_cap caps[] = {
   CAP (KVM_CAP_SET_TSS_ADDR, true),    /* the TSS page Intel VT-x needs */
   CAP (KVM_CAP_MP_STATE, true),        /* APs wait for INIT/SIPI */
   CAP (KVM_CAP_IMMEDIATE_EXIT, true),  /* stopping a vCPU without races */
+  CAP (KVM_CAP_READONLY_MEM, false),   /* firmware ROM and flash (firmware boot needs it) */
   CAP (KVM_CAP_SIGNAL_MSI, false),
   CAP (KVM_CAP_ADJUST_CLOCK, false),
   CAP (KVM_CAP_TSC_DEADLINE_TIMER, false),
@@ -147,16 +148,24 @@ vmm_kvm_setup_platform (int vm_fd)
 }
 
 int
-vmm_kvm_set_memory (int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host)
+vmm_kvm_set_memory_flags (int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+                          uint32_t flags)
 {
   struct kvm_userspace_memory_region region = {
     .slot = slot,
+    .flags = flags,
     .guest_phys_addr = gpa,
     .memory_size = size,
     .userspace_addr = (uint64_t) (uintptr_t) host,
   };
 
   return ioctl (vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ? -errno : 0;
+}
+
+int
+vmm_kvm_set_memory (int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host)
+{
+  return vmm_kvm_set_memory_flags (vm_fd, slot, gpa, size, host, 0);
 }
 
 int

@@ -50,6 +50,10 @@ int  vmm_kvm_create_vm (const struct vmm_kvm *kvm);
 int  vmm_kvm_setup_platform (int vm_fd);
 
 int  vmm_kvm_set_memory (int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host);
+/* The same with KVM_MEM_* flags (KVM_MEM_READONLY: writes exit as MMIO).
+ * SIZE 0 deletes the slot. */
+int  vmm_kvm_set_memory_flags (int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+                               uint32_t flags);
 
 /* Level-triggered ISA/IOAPIC line (KVM_IRQ_LINE). */
 int  vmm_kvm_irq_line (int vm_fd, unsigned gsi, bool level);

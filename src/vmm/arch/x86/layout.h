@@ -10,13 +10,18 @@
  *   0x000e_0000  ACPI: RSDP, then the tables (reserved)
  *   0x000f_8000  the boot TSS, with an I/O permission bitmap (reserved)
  *   0x0010_0000  RAM the kernel is loaded into
- *   ...          RAM up to the PCI hole (3 GiB)
- *   0xc000_0000  PCI 32-bit MMIO window (BARs)
- *   0xe000_0000  PCI ECAM, 256 buses (reserved)
+ *   ...          RAM up to the PCI hole (2.75 GiB)
+ *   0xb000_0000  PCI ECAM, 256 buses (reserved): where Q35 firmware puts it
+ *   0xc000_0000  PCI 32-bit MMIO window (BARs), up to the IOAPIC
  *   0xfec0_0000  IOAPIC
  *   0xfee0_0000  LAPIC
- *   0xfffb_c000  KVM identity-map page, then the TSS pages KVM needs on VT-x
+ *   0xfeff_c000  KVM identity-map page, then the TSS pages KVM needs on VT-x
+ *   0xff00_0000  firmware: the BIOS ROM or OVMF's flash, ending at 4 GiB
  *   0x1_0000_0000  RAM above 4 GiB, then the PCI 64-bit MMIO window
+ *
+ * With firmware (SeaBIOS, OVMF) the low megabyte is the firmware's: only
+ * the RAM map and the holes below hold, and 0xa0000-0xbffff is the VGA
+ * window, 0xc0000-0xfffff the shadowed BIOS area (firmware/q35.h).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -51,17 +56,23 @@
 
 #define VMM_MIN_RAM              VMM_MiB (16)
 
-/* The PCI hole below 4 GiB */
-#define VMM_PCI_HOLE_START       0xc0000000ULL /* RAM below 4 GiB ends here */
-#define VMM_PCI_MMIO32_BASE      0xc0000000ULL
-#define VMM_PCI_MMIO32_SIZE      VMM_MiB (512)
-#define VMM_PCI_ECAM_BASE        0xe0000000ULL
+/* The PCI hole below 4 GiB. SeaBIOS puts ECAM at 0xb0000000 on Q35 and
+ * assigns BARs from 0xc0000000, so RAM below 4 GiB ends where ECAM starts. */
+#define VMM_PCI_HOLE_START       0xb0000000ULL /* RAM below 4 GiB ends here */
+#define VMM_PCI_ECAM_BASE        0xb0000000ULL
 #define VMM_PCI_ECAM_SIZE        VMM_MiB (256)  /* 256 buses × 32 devices × 8 functions × 4 KiB */
 #define VMM_PCI_ECAM_BUSES       256
+#define VMM_PCI_MMIO32_BASE      0xc0000000ULL
+#define VMM_PCI_MMIO32_SIZE      (VMM_IOAPIC_ADDR - VMM_PCI_MMIO32_BASE)
 #define VMM_IOAPIC_ADDR          0xfec00000ULL
 #define VMM_LAPIC_ADDR           0xfee00000ULL
-#define VMM_KVM_IDENTITY_MAP     0xfffbc000ULL
-#define VMM_KVM_TSS_ADDR         0xfffbd000ULL /* three pages */
+#define VMM_KVM_IDENTITY_MAP     0xfeffc000ULL
+#define VMM_KVM_TSS_ADDR         0xfeffd000ULL /* three pages */
+#define VMM_FIRMWARE_TOP         0x100000000ULL
+#define VMM_FIRMWARE_MAX         VMM_MiB (16)   /* from 0xff000000 */
+#define VMM_ISA_BIOS_SIZE        VMM_KiB (128)  /* the ROM's end, also at 0xe0000 */
+#define VMM_VGA_WINDOW_BASE      0xa0000ULL
+#define VMM_VGA_WINDOW_SIZE      VMM_KiB (128)
 
 #define VMM_HIGH_RAM_BASE        0x100000000ULL
 #define VMM_PCI_MMIO64_ALIGN     VMM_GiB (1)
@@ -77,7 +88,8 @@
 #define VMM_PORT_COM1            0x3f8
 #define VMM_PORT_COM2            0x2f8
 #define VMM_PORT_PCI_CONFIG_ADDR 0xcf8
-#define VMM_PORT_PCI_CONFIG_DATA 0xcfc
+#define VMM_PORT_PCI_CONFIG_DATA 0xcfc  /* and 0xcf9, reset control, in between */
+#define VMM_PORT_FW_CFG          0x510         /* selector, data; DMA at 0x514 */
 
 /* ACPI fixed hardware, as on QEMU's q35 so firmware that knows it is at home */
 #define VMM_PORT_ACPI_PM_BASE    0x600
