@@ -1,14 +1,19 @@
 /* arch/x86/acpi.c: ACPI tables, built in C at boot
  *
  * Written from the ACPI 6.4 specification, chapter 5. The tables are laid
- * out in a scratch image of the whole [VMM_ACPI_BASE, VMM_ACPI_END) area
- * with explicit little-endian byte writers (no packed structs, so no
- * unaligned access), then copied into guest memory in one go: the guest
- * sees either the complete set or, on error, nothing new.
+ * out in two blobs, the RSDP and the rest, with explicit little-endian byte
+ * writers (no packed structs, so no unaligned access). Address fields hold
+ * offsets into a blob and checksums are left zero, each listed, so that
+ * whoever places the blobs links them: vmm_acpi_build here, or the
+ * firmware through fw_cfg's table loader (firmware/acpi-loader.c).
  *
- *   VMM_ACPI_BASE  RSDP (where Linux and firmware scan for it)
- *   64-aligned     FACS
- *   then, 16-aligned: DSDT, FADT, MADT, MCFG, RSDT, XSDT
+ * vmm_acpi_build lays the [VMM_ACPI_BASE, VMM_ACPI_END) area out in a
+ * scratch image, then copies it into guest memory in one go: the guest sees
+ * either the complete set or, on error, nothing new.
+ *
+ *   VMM_ACPI_BASE       RSDP (where Linux and firmware scan for it)
+ *   + 64, the tables:   FACS (64-aligned)
+ *   then, 16-aligned:   DSDT, FADT, MADT, MCFG, RSDT, XSDT
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -72,12 +77,11 @@
 
 #define RTC_CENTURY_INDEX     0x32    /* the CMOS byte the PC/AT BIOS kept it in */
 
-/* The scratch image of the ACPI area, and how much of it is used. */
-struct image {
-  uint8_t *data;
-  size_t size;
-  size_t used;
-};
+#define TABLES_ALIGN    64      /* the FACS's alignment, §5.2.10 */
+#define TABLES_AT       64      /* the tables' blob in the ACPI area */
+
+#define RSDP            VMM_ACPI_BLOB_RSDP
+#define TABLES          VMM_ACPI_BLOB_TABLES
 
 uint8_t
 vmm_acpi_checksum (const void *data, size_t len)
@@ -90,24 +94,40 @@ vmm_acpi_checksum (const void *data, size_t len)
   return (uint8_t) (0 - sum);
 }
 
-/* Reserves LEN bytes aligned to ALIGN; returns their offset from
- * VMM_ACPI_BASE in *OFF, or -ENOSPC. */
-static int
-image_alloc (struct image *img, size_t len, size_t align, size_t *off)
+/* Reserves LEN bytes aligned to ALIGN (a power of two) at the end of the
+ * tables' blob; returns their offset. */
+static size_t
+tables_alloc (size_t *used, size_t len, size_t align)
 {
-  size_t at = (img->used + align - 1) & ~(align - 1);
+  size_t at = (*used + align - 1) & ~(align - 1);
 
-  if (at > img->size || len > img->size - at)
-    return -ENOSPC;
-  img->used = at + len;
-  *off = at;
-  return 0;
+  *used = at + len;
+  return at;
 }
 
-static uint64_t
-image_gpa (size_t off)
+/* The SIZE-byte field at OFFSET of BLOB holds an offset into TARGET. */
+static void
+add_pointer (struct vmm_acpi_tables *t, unsigned blob, size_t offset, uint8_t size,
+             unsigned target, uint64_t value)
 {
-  return VMM_ACPI_BASE + off;
+  g_assert (t->n_pointers < VMM_ACPI_MAX_POINTERS);
+  g_assert (offset + size <= t->len[blob]);
+  viv_put_le (t->data[blob] + offset, value, size);
+  t->pointers[t->n_pointers++] = (struct vmm_acpi_pointer) {
+    .blob = blob, .target = target, .offset = (uint32_t) offset, .size = size,
+  };
+}
+
+/* The byte at OFFSET of BLOB makes [START, START + LEN) sum to zero. */
+static void
+add_checksum (struct vmm_acpi_tables *t, unsigned blob, size_t offset, size_t start, size_t len)
+{
+  g_assert (t->n_checksums < VMM_ACPI_MAX_CHECKSUMS);
+  g_assert (start + len <= t->len[blob] && offset >= start && offset < start + len);
+  t->data[blob][offset] = 0;
+  t->checksums[t->n_checksums++] = (struct vmm_acpi_checksum_field) {
+    .blob = blob, .offset = (uint32_t) offset, .start = (uint32_t) start, .len = (uint32_t) len,
+  };
 }
 
 static void
@@ -124,11 +144,11 @@ sdt_header (uint8_t *t, const char sig[4], uint32_t len, uint8_t revision)
   viv_put_le32 (t + 32, CREATOR_REV);
 }
 
+/* The checksum of the table at OFF in the tables' blob */
 static void
-sdt_checksum (uint8_t *t, size_t len)
+sdt_checksum (struct vmm_acpi_tables *t, size_t off)
 {
-  t[9] = 0;
-  t[9] = vmm_acpi_checksum (t, len);
+  add_checksum (t, TABLES, off + 9, off, viv_get_le32 (t->data[TABLES] + off + 4));
 }
 
 static void
@@ -341,8 +361,10 @@ build_facs (uint8_t *t)
 }
 
 static void
-build_fadt (uint8_t *t, const struct vmm_acpi_config *c, uint64_t facs, uint64_t dsdt)
+build_fadt (struct vmm_acpi_tables *tables, size_t off, const struct vmm_acpi_config *c,
+            size_t facs, size_t dsdt)
 {
+  uint8_t *t = tables->data[TABLES] + off;
   uint16_t boot_arch = BOOT_VGA_NOT_PRESENT | BOOT_PCIE_ASPM_CTRLS;
 
   if (c->i8042)
@@ -351,8 +373,8 @@ build_fadt (uint8_t *t, const struct vmm_acpi_config *c, uint64_t facs, uint64_t
     boot_arch |= BOOT_CMOS_RTC_ABSENT;
 
   sdt_header (t, "FACP", FADT_LEN, FADT_REVISION);
-  viv_put_le32 (t + 36, (uint32_t) facs);                  /* FIRMWARE_CTRL */
-  viv_put_le32 (t + 40, (uint32_t) dsdt);                  /* DSDT */
+  add_pointer (tables, TABLES, off + 36, 4, TABLES, facs);  /* FIRMWARE_CTRL */
+  add_pointer (tables, TABLES, off + 40, 4, TABLES, dsdt);  /* DSDT */
   /* 45: Preferred_PM_Profile 0, unspecified */
   viv_put_le16 (t + 46, VMM_ACPI_SCI_IRQ);                 /* SCI_INT */
   /* 48: SMI_CMD 0, ACPI_ENABLE and ACPI_DISABLE 0: there is no SMM, the
@@ -378,15 +400,15 @@ build_fadt (uint8_t *t, const struct vmm_acpi_config *c, uint64_t facs, uint64_t
   put_gas_io (t + 116, VMM_ACPI_RESET_PORT, 1, GAS_ACCESS_BYTE);  /* RESET_REG */
   t[128] = VMM_ACPI_RESET_VALUE;                    /* RESET_VALUE */
   t[131] = FADT_MINOR;                              /* FADT minor version */
-  viv_put_le64 (t + 132, facs);                            /* X_FIRMWARE_CTRL */
-  viv_put_le64 (t + 140, dsdt);                            /* X_DSDT */
+  add_pointer (tables, TABLES, off + 132, 8, TABLES, facs); /* X_FIRMWARE_CTRL */
+  add_pointer (tables, TABLES, off + 140, 8, TABLES, dsdt); /* X_DSDT */
   put_gas_io (t + 148, VMM_PORT_ACPI_PM1A_EVT, 4, GAS_ACCESS_WORD);
   put_gas_io (t + 172, VMM_PORT_ACPI_PM1A_CNT, 2, GAS_ACCESS_WORD);
   put_gas_io (t + 208, VMM_PORT_ACPI_PM_TMR, 4, GAS_ACCESS_DWORD);
   put_gas_io (t + 220, VMM_PORT_ACPI_GPE0, VMM_ACPI_GPE0_LEN, GAS_ACCESS_BYTE);
   /* 244, 256: no sleep control and status registers (not hardware-reduced) */
   memcpy (t + 268, "VIVARIUM", 8);                  /* Hypervisor Vendor Identity */
-  sdt_checksum (t, FADT_LEN);
+  sdt_checksum (tables, off);
 }
 
 static size_t
@@ -450,7 +472,6 @@ build_madt (uint8_t *t, const struct vmm_acpi_config *c)
   p += 6;
 
   g_assert ((size_t) (p - t) == len);
-  sdt_checksum (t, len);
 }
 
 static void
@@ -463,20 +484,137 @@ build_mcfg (uint8_t *t, const struct vmm_acpi_config *c)
   viv_put_le16 (a + 8, 0);             /* PCI segment group */
   a[10] = (uint8_t) c->ecam_start_bus;
   a[11] = (uint8_t) c->ecam_end_bus;
-  sdt_checksum (t, MCFG_LEN);
 }
 
 static void
-build_rsdp (uint8_t *t, uint64_t rsdt, uint64_t xsdt)
+build_rsdp (struct vmm_acpi_tables *t, size_t rsdt, size_t xsdt)
 {
-  memcpy (t, "RSD PTR ", 8);
-  memcpy (t + 9, OEM_ID, 6);
-  t[15] = 2;                    /* revision: ACPI 2.0 and later, with an XSDT */
-  viv_put_le32 (t + 16, (uint32_t) rsdt);
-  viv_put_le32 (t + 20, RSDP_LEN);
-  viv_put_le64 (t + 24, xsdt);
-  t[8] = vmm_acpi_checksum (t, RSDP_V1_LEN);
-  t[32] = vmm_acpi_checksum (t, RSDP_LEN);
+  uint8_t *r = t->data[RSDP];
+
+  memcpy (r, "RSD PTR ", 8);
+  memcpy (r + 9, OEM_ID, 6);
+  r[15] = 2;                    /* revision: ACPI 2.0 and later, with an XSDT */
+  add_pointer (t, RSDP, 16, 4, TABLES, rsdt);
+  viv_put_le32 (r + 20, RSDP_LEN);
+  add_pointer (t, RSDP, 24, 8, TABLES, xsdt);
+  /* The ACPI 1.0 checksum first: the extended one covers it. */
+  add_checksum (t, RSDP, 8, 0, RSDP_V1_LEN);
+  add_checksum (t, RSDP, 32, 0, RSDP_LEN);
+}
+
+void
+vmm_acpi_tables_clear (struct vmm_acpi_tables *t)
+{
+  for (unsigned i = 0; i < VMM_ACPI_N_BLOBS; i++)
+    g_free (t->data[i]);
+  memset (t, 0, sizeof *t);
+}
+
+int
+vmm_acpi_tables_build (struct vmm_acpi_tables *t, const struct vmm_acpi_config *config)
+{
+  struct aml aml;
+  const uint8_t *dsdt_bytes;
+  size_t dsdt_len, facs, dsdt, fadt, madt, mcfg, rsdt, xsdt, used = 0;
+  size_t tables[3];
+  const size_t n_tables = G_N_ELEMENTS (tables);
+  size_t rsdt_len = HEADER_LEN + 4 * n_tables, xsdt_len = HEADER_LEN + 8 * n_tables;
+  uint8_t *d;
+  int ret;
+
+  memset (t, 0, sizeof *t);
+  ret = check_config (config);
+  if (ret < 0)
+    return ret;
+
+  aml_init (&aml);
+  dsdt_build (&aml, config);
+  ret = aml_finish (&aml, &dsdt_bytes, &dsdt_len);
+  if (ret < 0)
+    goto out;
+
+  facs = tables_alloc (&used, FACS_LEN, 64);
+  dsdt = tables_alloc (&used, dsdt_len, 16);
+  fadt = tables_alloc (&used, FADT_LEN, 16);
+  madt = tables_alloc (&used, madt_len (config->n_cpus), 16);
+  mcfg = tables_alloc (&used, MCFG_LEN, 16);
+  rsdt = tables_alloc (&used, rsdt_len, 16);
+  xsdt = tables_alloc (&used, xsdt_len, 16);
+  g_assert (facs == 0);
+
+  t->len[RSDP] = RSDP_LEN;
+  t->align[RSDP] = 16;
+  t->data[RSDP] = g_malloc0 (RSDP_LEN);
+  t->len[TABLES] = used;
+  t->align[TABLES] = TABLES_ALIGN;
+  t->data[TABLES] = d = g_malloc0 (used);
+
+  build_facs (d + facs);
+
+  memcpy (d + dsdt, dsdt_bytes, dsdt_len);
+  sdt_header (d + dsdt, "DSDT", (uint32_t) dsdt_len, DSDT_REVISION);
+  sdt_checksum (t, dsdt);
+
+  build_fadt (t, fadt, config, facs, dsdt);
+  build_madt (d + madt, config);
+  sdt_checksum (t, madt);
+  build_mcfg (d + mcfg, config);
+  sdt_checksum (t, mcfg);
+
+  /* RSDT and XSDT list the same tables; the RSDT's 32-bit entries assume
+   * they are placed below 4 GiB (vmm_acpi_tables_link checks). */
+  tables[0] = fadt;
+  tables[1] = madt;
+  tables[2] = mcfg;
+  sdt_header (d + rsdt, "RSDT", (uint32_t) rsdt_len, 1);
+  sdt_header (d + xsdt, "XSDT", (uint32_t) xsdt_len, 1);
+  for (size_t i = 0; i < n_tables; i++)
+    {
+      add_pointer (t, TABLES, rsdt + HEADER_LEN + 4 * i, 4, TABLES, tables[i]);
+      add_pointer (t, TABLES, xsdt + HEADER_LEN + 8 * i, 8, TABLES, tables[i]);
+    }
+  sdt_checksum (t, rsdt);
+  sdt_checksum (t, xsdt);
+
+  build_rsdp (t, rsdt, xsdt);
+
+out:
+  aml_clear (&aml);
+  return ret;
+}
+
+int
+vmm_acpi_tables_link (struct vmm_acpi_tables *t, const uint64_t base[VMM_ACPI_N_BLOBS])
+{
+  /* Checked first, so that a refusal leaves the blobs as they were. */
+  for (unsigned i = 0; i < VMM_ACPI_N_BLOBS; i++)
+    if (base[i] % t->align[i] != 0 || base[i] > UINT64_MAX - t->len[i])
+      return -EINVAL;
+  for (unsigned i = 0; i < t->n_pointers; i++)
+    {
+      const struct vmm_acpi_pointer *p = &t->pointers[i];
+      uint64_t value = viv_get_le (t->data[p->blob] + p->offset, p->size);
+
+      if (p->size < 8 && base[p->target] + value > (UINT64_C (1) << (8 * p->size)) - 1)
+        return -EINVAL;
+    }
+
+  for (unsigned i = 0; i < t->n_pointers; i++)
+    {
+      const struct vmm_acpi_pointer *p = &t->pointers[i];
+      uint8_t *field = t->data[p->blob] + p->offset;
+
+      viv_put_le (field, viv_get_le (field, p->size) + base[p->target], p->size);
+    }
+  for (unsigned i = 0; i < t->n_checksums; i++)
+    {
+      const struct vmm_acpi_checksum_field *c = &t->checksums[i];
+      uint8_t *data = t->data[c->blob];
+
+      /* As SeaBIOS does it: the byte, zero until now, takes the sum away. */
+      data[c->offset] = (uint8_t) (data[c->offset] + vmm_acpi_checksum (data + c->start, c->len));
+    }
+  return 0;
 }
 
 int
@@ -484,15 +622,16 @@ vmm_acpi_build (const struct vmm_mem *mem, const struct vmm_acpi_config *config,
                 uint64_t *rsdp_gpa)
 {
   const size_t area = VMM_ACPI_END - VMM_ACPI_BASE;
-  struct image img = { 0 };
-  struct aml aml;
-  const uint8_t *dsdt_bytes;
-  size_t dsdt_len, rsdp, facs, dsdt, fadt, madt, mcfg, rsdt, xsdt;
-  uint64_t tables[3];
-  const size_t n_tables = G_N_ELEMENTS (tables);
-  size_t rsdt_len = HEADER_LEN + 4 * n_tables, xsdt_len = HEADER_LEN + 8 * n_tables;
-  uint8_t *host;
+  const uint64_t base[VMM_ACPI_N_BLOBS] = {
+    [RSDP] = VMM_ACPI_BASE,
+    [TABLES] = VMM_ACPI_BASE + TABLES_AT,
+  };
+  struct vmm_acpi_tables t = { 0 };
+  uint8_t *host, *img = NULL;
   int ret;
+
+  G_STATIC_ASSERT (TABLES_AT >= RSDP_LEN && TABLES_AT % TABLES_ALIGN == 0);
+  G_STATIC_ASSERT (VMM_ACPI_BASE % TABLES_ALIGN == 0);
 
   ret = check_config (config);
   if (ret < 0)
@@ -503,67 +642,27 @@ vmm_acpi_build (const struct vmm_mem *mem, const struct vmm_acpi_config *config,
   if (host == NULL)
     return -EFAULT;
 
-  aml_init (&aml);
-  dsdt_build (&aml, config);
-  ret = aml_finish (&aml, &dsdt_bytes, &dsdt_len);
+  ret = vmm_acpi_tables_build (&t, config);
   if (ret < 0)
     goto out;
-
-  img.data = g_malloc0 (area);
-  img.size = area;
-  {
-    const struct { size_t len, align; size_t *off; } layout[] = {
-      { RSDP_LEN, 16, &rsdp },
-      { FACS_LEN, 64, &facs },
-      { dsdt_len, 16, &dsdt },
-      { FADT_LEN, 16, &fadt },
-      { madt_len (config->n_cpus), 16, &madt },
-      { MCFG_LEN, 16, &mcfg },
-      { rsdt_len, 16, &rsdt },
-      { xsdt_len, 16, &xsdt },
-    };
-    for (size_t i = 0; i < G_N_ELEMENTS (layout); i++)
-      {
-        ret = image_alloc (&img, layout[i].len, layout[i].align, layout[i].off);
-        if (ret < 0)
-          goto out;
-      }
-  }
-  g_assert (rsdp == 0);
-
-  build_facs (img.data + facs);
-
-  memcpy (img.data + dsdt, dsdt_bytes, dsdt_len);
-  sdt_header (img.data + dsdt, "DSDT", (uint32_t) dsdt_len, DSDT_REVISION);
-  sdt_checksum (img.data + dsdt, dsdt_len);
-
-  build_fadt (img.data + fadt, config, image_gpa (facs), image_gpa (dsdt));
-  build_madt (img.data + madt, config);
-  build_mcfg (img.data + mcfg, config);
-
-  /* RSDT and XSDT list the same tables; the area is below 4 GiB, so the
-   * RSDT's 32-bit entries hold the same addresses. */
-  tables[0] = image_gpa (fadt);
-  tables[1] = image_gpa (madt);
-  tables[2] = image_gpa (mcfg);
-  sdt_header (img.data + rsdt, "RSDT", (uint32_t) rsdt_len, 1);
-  sdt_header (img.data + xsdt, "XSDT", (uint32_t) xsdt_len, 1);
-  for (size_t i = 0; i < n_tables; i++)
+  if (t.len[TABLES] > area - TABLES_AT)
     {
-      viv_put_le32 (img.data + rsdt + HEADER_LEN + 4 * i, (uint32_t) tables[i]);
-      viv_put_le64 (img.data + xsdt + HEADER_LEN + 8 * i, tables[i]);
+      ret = -ENOSPC;
+      goto out;
     }
-  sdt_checksum (img.data + rsdt, rsdt_len);
-  sdt_checksum (img.data + xsdt, xsdt_len);
+  ret = vmm_acpi_tables_link (&t, base);
+  g_assert (ret == 0);          /* aligned, and below 4 GiB */
 
-  build_rsdp (img.data + rsdp, image_gpa (rsdt), image_gpa (xsdt));
+  img = g_malloc0 (area);
+  memcpy (img, t.data[RSDP], t.len[RSDP]);
+  memcpy (img + TABLES_AT, t.data[TABLES], t.len[TABLES]);
 
   /* Only now does guest memory change: all of the area, or none of it. */
-  memcpy (host, img.data, area);
-  *rsdp_gpa = image_gpa (rsdp);
+  memcpy (host, img, area);
+  *rsdp_gpa = base[RSDP];
 
 out:
-  g_free (img.data);
-  aml_clear (&aml);
+  g_free (img);
+  vmm_acpi_tables_clear (&t);
   return ret;
 }

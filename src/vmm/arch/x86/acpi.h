@@ -3,6 +3,12 @@
  * RSDP (revision 2) at VMM_ACPI_BASE, then XSDT, FADT (with FACS and DSDT),
  * MADT and MCFG, all inside [VMM_ACPI_BASE, VMM_ACPI_END).
  *
+ * One builder (vmm_acpi_tables_build) makes them as two blobs, the RSDP and
+ * the rest, whose address fields hold offsets into a blob, with the list of
+ * those fields and of the checksums to fill in once the blobs are placed.
+ * vmm_acpi_build places them itself; firmware/acpi-loader.c hands the same
+ * blobs and lists to SeaBIOS or OVMF through fw_cfg, which place them.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #pragma once
@@ -32,6 +38,49 @@ struct vmm_acpi_config {
   bool i8042;                 /* keyboard controller at 0x60/0x64, IRQ 1 (reset) */
   bool pvpanic;               /* pvpanic at 0x505 (QEMU0001) */
 };
+
+enum {
+  VMM_ACPI_BLOB_RSDP,         /* the RSDP alone: firmware puts it in the F segment */
+  VMM_ACPI_BLOB_TABLES,       /* FACS first, then the tables */
+  VMM_ACPI_N_BLOBS
+};
+
+#define VMM_ACPI_MAX_POINTERS  16
+#define VMM_ACPI_MAX_CHECKSUMS 16
+
+/* A field of SIZE bytes (4 or 8, little-endian) at OFFSET in blob BLOB
+ * holding an offset into blob TARGET: TARGET's address is added to it. */
+struct vmm_acpi_pointer {
+  unsigned blob, target;
+  uint32_t offset;
+  uint8_t size;
+};
+
+/* The byte at OFFSET in blob BLOB (zero as built) that makes [START,
+ * START + LEN) of it sum to zero; filled in after the pointers, in order. */
+struct vmm_acpi_checksum_field {
+  unsigned blob;
+  uint32_t offset, start, len;
+};
+
+struct vmm_acpi_tables {
+  uint8_t *data[VMM_ACPI_N_BLOBS];
+  size_t len[VMM_ACPI_N_BLOBS];
+  uint32_t align[VMM_ACPI_N_BLOBS];   /* what each blob's address must be a multiple of */
+  struct vmm_acpi_pointer pointers[VMM_ACPI_MAX_POINTERS];
+  unsigned n_pointers;
+  struct vmm_acpi_checksum_field checksums[VMM_ACPI_MAX_CHECKSUMS];
+  unsigned n_checksums;
+};
+
+/* Builds the tables, unlinked, into T (vmm_acpi_tables_clear frees them).
+ * Returns 0 or -EINVAL for a bad config. */
+int  vmm_acpi_tables_build (struct vmm_acpi_tables *t, const struct vmm_acpi_config *config);
+void vmm_acpi_tables_clear (struct vmm_acpi_tables *t);
+/* Links the blobs for BASE[blob], their guest addresses: adds them to the
+ * pointer fields, then fills in the checksums. Done once. Returns 0, or
+ * -EINVAL when a base is misaligned or makes a 32-bit field overflow. */
+int  vmm_acpi_tables_link  (struct vmm_acpi_tables *t, const uint64_t base[VMM_ACPI_N_BLOBS]);
 
 /* Writes the tables into guest memory and returns the RSDP's address in
  * *rsdp_gpa. Returns 0, -ENOSPC if they do not fit below VMM_ACPI_END,
