@@ -21,6 +21,7 @@
 /* ---- what the listener was told, and the screen it keeps ------------------------------ */
 
 struct seen {
+  pthread_mutex_t *lock;             /* the callbacks may run on the loop thread */
   unsigned surfaces, updates;
   bool surface_null;
   uint32_t w, h;
@@ -29,10 +30,8 @@ struct seen {
 };
 
 static void
-on_set_surface (void *data, const struct vmm_display_surface *surface)
+set_surface_locked (struct seen *s, const struct vmm_display_surface *surface)
 {
-  struct seen *s = data;
-
   s->surfaces++;
   s->surface_null = surface == NULL;
   g_clear_pointer (&s->screen, g_free);
@@ -49,11 +48,19 @@ on_set_surface (void *data, const struct vmm_display_surface *surface)
 }
 
 static void
-on_update (void *data, const struct vmm_display_surface *surface, uint32_t x, uint32_t y,
-           uint32_t w, uint32_t h)
+on_set_surface (void *data, const struct vmm_display_surface *surface)
 {
   struct seen *s = data;
 
+  pthread_mutex_lock (s->lock);
+  set_surface_locked (s, surface);
+  pthread_mutex_unlock (s->lock);
+}
+
+static void
+update_locked (struct seen *s, const struct vmm_display_surface *surface, uint32_t x,
+                 uint32_t y, uint32_t w, uint32_t h)
+{
   g_assert_cmpuint (surface->width, ==, s->w);
   g_assert_cmpuint (surface->height, ==, s->h);
   g_assert_cmpuint (w, >, 0);
@@ -65,6 +72,17 @@ on_update (void *data, const struct vmm_display_surface *surface, uint32_t x, ui
   for (uint32_t r = 0; r < h; r++)
     memcpy (s->screen + (gsize) (y + r) * s->w + x,
             surface->pixels + (gsize) (y + r) * surface->stride + (gsize) x * 4, (gsize) w * 4);
+}
+
+static void
+on_update (void *data, const struct vmm_display_surface *surface, uint32_t x, uint32_t y,
+           uint32_t w, uint32_t h)
+{
+  struct seen *s = data;
+
+  pthread_mutex_lock (s->lock);
+  update_locked (s, surface, x, y, w, h);
+  pthread_mutex_unlock (s->lock);
 }
 
 static uint32_t
@@ -84,6 +102,7 @@ struct fx {
   struct vmm_pci_host pci;
   struct vmm_vga *vga;
   struct seen seen;
+  pthread_mutex_t seen_lock;
   /* what map_ram was asked */
   unsigned maps, unmaps;
   uint64_t lfb_gpa;
@@ -118,6 +137,8 @@ fx_up (struct fx *f)
   g_autoptr (GError) error = NULL;
 
   memset (f, 0, sizeof *f);
+  pthread_mutex_init (&f->seen_lock, NULL);
+  f->seen.lock = &f->seen_lock;
   g_assert_cmpint (vmm_loop_init (&f->loop), ==, 0);
   g_assert_cmpint (vmm_bus_init (&f->pio, "pio"), ==, 0);
   g_assert_cmpint (vmm_bus_init (&f->mmio, "mmio"), ==, 0);
@@ -150,6 +171,7 @@ fx_down (struct fx *f)
   vmm_bus_destroy (&f->pio);
   vmm_loop_destroy (&f->loop);
   g_free (f->seen.screen);
+  pthread_mutex_destroy (&f->seen_lock);
 }
 
 static void
@@ -764,6 +786,49 @@ test_hostile (void)
   fx_down (&f);
 }
 
+static bool
+has_text_surface (void *data)
+{
+  struct fx *f = data;
+  bool shown;
+
+  pthread_mutex_lock (&f->seen_lock);
+  shown = f->seen.surfaces >= 1 && f->seen.w == 720 && f->seen.h == 400;
+  pthread_mutex_unlock (&f->seen_lock);
+  return shown;
+}
+
+static bool
+has_char (void *data)
+{
+  struct fx *f = data;
+  bool shown;
+
+  pthread_mutex_lock (&f->seen_lock);
+  shown = f->seen.screen != NULL && f->seen.w == 720 &&
+          (f->seen.screen[3 * 720 + 3] & 0xffffff) == ega_rgb (0x3e);
+  pthread_mutex_unlock (&f->seen_lock);
+  return shown;
+}
+
+/* Nobody calls render: the device's timer on the running loop draws what
+ * the guest changed */
+static void
+test_loop (void)
+{
+  struct fx f;
+
+  fx_up (&f);
+  g_assert_cmpint (vmm_loop_start (&f.loop), ==, 0);
+  set_mode (&f, &mode_03);
+  g_assert_true (vmm_test_wait_until (has_text_surface, &f, 10000));
+  load_font (&f);
+  put_char (&f, 0, 0, 'A', 0x1e);
+  g_assert_true (vmm_test_wait_until (has_char, &f, 10000));
+  vmm_loop_stop (&f.loop);
+  fx_down (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -776,5 +841,6 @@ main (int argc, char **argv)
   g_test_add_func ("/vga/dispi-32", test_dispi_32);
   g_test_add_func ("/vga/dispi-16", test_dispi_16);
   g_test_add_func ("/vga/hostile", test_hostile);
+  g_test_add_func ("/vga/loop", test_loop);
   return g_test_run ();
 }

@@ -75,7 +75,9 @@ extern const struct vmm_io_ops vmm_vga_mem_ops;
 /* Errors: G_IO_ERROR (a bad configuration, no memory, no timer). */
 struct vmm_vga *vmm_vga_new (const struct vmm_vga_config *config, const struct vmm_vga_env *env,
                              GError **error);
-/* Unmaps BAR0 and BAR2 if mapped; the caller has removed the legacy ranges. */
+/* Unmaps BAR0 and BAR2 if mapped. The caller has removed the legacy
+ * ranges and stopped the loop (its timer handler may otherwise run once
+ * more). */
 void            vmm_vga_free (struct vmm_vga *vga);
 /* Power-on state: registers cleared, DISPI off (video memory kept). */
 void            vmm_vga_reset (struct vmm_vga *vga);
