@@ -946,6 +946,69 @@ test_i8042_full (void)
   kbc_fx_destroy (&fx);
 }
 
+/* The display server types from its own thread while a vCPU reads */
+struct typist {
+  struct kbc_fx *fx;
+  unsigned keys;
+  gint done;
+};
+
+static gpointer
+typist_run (gpointer data)
+{
+  struct typist *t = data;
+
+  for (unsigned i = 0; i < t->keys; i++)
+    {
+      tap (t->fx, KEY_A);
+      t->fx->mouse.rel (t->fx->mouse.data, 1, 0);
+    }
+  g_atomic_int_set (&t->done, 1);
+  return NULL;
+}
+
+static void
+test_i8042_threads (void)
+{
+  struct kbc_fx fx;
+  struct typist t = { &fx, 2000, 0 };
+  GThread *thread;
+  unsigned kbd = 0, aux = 0;
+  bool last_round = false;
+
+  kbc_fx_init (&fx);
+  kbc_write_cb (&fx, 0x47);
+  aux_write (&fx, 0xf4);
+  EXPECT_AUX (&fx, 0xfa);
+  thread = g_thread_new ("typist", typist_run, &t);
+  /* Until the typist is done and one more pass found the buffer empty */
+  while (!last_round)
+    {
+      uint8_t status;
+
+      last_round = g_atomic_int_get (&t.done);
+      while ((status = kbc_status (&fx)) & 0x01)
+        {
+          uint8_t b = (uint8_t) kbc_read_data (&fx);
+
+          if (status & 0x20)
+            aux++;
+          else
+            {
+              /* A's press and release, or the overrun code */
+              g_assert_true (b == 0x1e || b == 0x9e || b == 0xff);
+              kbd++;
+            }
+        }
+    }
+  g_thread_join (thread);
+  g_assert_cmpuint (kbd, >, 0);
+  g_assert_cmpuint (aux % 3, ==, 0);
+  g_assert_false (fx.irq1.level);
+  g_assert_false (fx.irq12.level);
+  kbc_fx_destroy (&fx);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -964,6 +1027,7 @@ main (int argc, char **argv)
   g_test_add_func ("/i8042/mouse", test_i8042_mouse);
   g_test_add_func ("/i8042/order", test_i8042_order);
   g_test_add_func ("/i8042/full", test_i8042_full);
+  g_test_add_func ("/i8042/threads", test_i8042_threads);
 
   return g_test_run ();
 }
