@@ -672,7 +672,8 @@ setup_devices (struct vmm_vm *vm, GError **error)
     return FALSE;
 
   vmm_rtc_init (&vm->rtc, vm->config.memory, vm->config.cpus);
-  vmm_i8042_init (&vm->i8042, on_reset, vm);
+  vmm_i8042_init (&vm->i8042, (struct vmm_irq_line) { set_irq_line, vm, VMM_I8042_KBD_IRQ },
+                  (struct vmm_irq_line) { set_irq_line, vm, VMM_I8042_AUX_IRQ }, NULL, on_reset, vm);
   vmm_acpi_pm_init (&vm->pm, sci, on_power_off, vm);
   vmm_pci_host_init (&vm->pci, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
   vm->pvpanic.event = on_pvpanic;

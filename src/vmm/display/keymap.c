@@ -121,6 +121,19 @@ vmm_keymap_pc_to_linux (uint32_t scancode)
   return scancode < VMM_KEYMAP_SCANCODES ? pc_to_linux[scancode] : KEY_RESERVED;
 }
 
+uint32_t
+vmm_keymap_linux_to_pc (uint16_t key)
+{
+  /* A key at a time, as a person types: a scan of the table is cheap
+   * enough, and keeps it the only one. */
+  if (key == KEY_RESERVED)
+    return 0;
+  for (uint32_t i = 0; i < VMM_KEYMAP_SCANCODES; i++)
+    if (pc_to_linux[i] == key)
+      return i;
+  return 0;
+}
+
 void
 vmm_keymap_key_bits (uint8_t *bitmap, size_t n_bytes)
 {

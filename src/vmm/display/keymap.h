@@ -34,6 +34,12 @@
  * key we know. */
 uint16_t vmm_keymap_pc_to_linux (uint32_t scancode);
 
+/* The other way, for a device that sends scancodes (the PS/2 keyboard):
+ * the scancode of Linux key code KEY, in the same form, or 0 when the
+ * table has none. Where several scancodes give KEY, the lowest: 0x54
+ * (Alt + Print Screen) for KEY_SYSRQ, Linux's F13 to F24. */
+uint32_t vmm_keymap_linux_to_pc (uint16_t key);
+
 /* Sets the bit of every key code the table gives in BITMAP (N_BYTES
  * bytes, bit K in byte K / 8, as evdev and virtio-input lay them out);
  * codes past the end are left out. KEY_PAUSE is among them. */
