@@ -179,6 +179,7 @@ struct vmm_ahci {
   bool bar_mapped;
   uint64_t bar_addr;
   uint32_t ghc, is;
+  bool running;                 /* the thread is walking command lists */
   struct ahci_port ports[VMM_AHCI_PORTS];
   vmm_ahci_eject_fn eject_fn;
   void *eject_data;
@@ -1076,6 +1077,7 @@ kick_handler (void *opaque, int fd, uint32_t events)
   (void) events;
   vmm_eventfd_drain (fd);
   pthread_mutex_lock (&ahci->lock);
+  ahci->running = true;
   while (again)
     {
       again = false;
@@ -1092,6 +1094,8 @@ kick_handler (void *opaque, int fd, uint32_t events)
           again = true;
         }
     }
+  ahci->running = false;
+  pthread_cond_broadcast (&ahci->idle);
   pthread_mutex_unlock (&ahci->lock);
 }
 
@@ -1564,6 +1568,16 @@ vmm_ahci_free (struct vmm_ahci *ahci)
   pthread_mutex_destroy (&ahci->lock);
   free (ahci);
   return result;
+}
+
+void
+vmm_ahci_reset (struct vmm_ahci *ahci)
+{
+  pthread_mutex_lock (&ahci->lock);
+  hba_reset (ahci);
+  while (ahci->running)
+    pthread_cond_wait (&ahci->idle, &ahci->lock);
+  pthread_mutex_unlock (&ahci->lock);
 }
 
 /* ---- the host's tray ------------------------------------------------------------------- */

@@ -68,6 +68,10 @@ struct vmm_pci_device *vmm_ahci_pci_dev (struct vmm_ahci *ahci);
  * flush's error, or 0. NULL is fine. */
 int  vmm_ahci_free (struct vmm_ahci *ahci);
 
+/* The machine's reset: the HBA's (as GHC.HR), and waits until the
+ * command the thread is running ends; guest RAM is then the guest's. */
+void vmm_ahci_reset (struct vmm_ahci *ahci);
+
 void vmm_ahci_set_eject_fn (struct vmm_ahci *ahci, vmm_ahci_eject_fn fn, void *data);
 
 /* Host side of a CD-ROM's tray; thread-safe, they wait for a command using
