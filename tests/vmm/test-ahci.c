@@ -573,6 +573,44 @@ test_disk_ncq (void)
   fx_clear (&f);
 }
 
+/* DATA SET MANAGEMENT (TRIM) zeroes the ranges; READ SECTORS (PIO) reads
+ * them back, with a PIO Setup FIS */
+static void
+test_disk_trim_pio (void)
+{
+  struct fx f;
+  uint8_t cfis[20];
+  struct prd ranges = { DATA, 512 }, in = { DATA + 0x10000, 4 * 512 };
+  const uint8_t *d;
+  uint32_t is;
+
+  fx_init (&f, false);
+  port_start (&f, DISK_PORT);
+  memset (vmm_test_ptr (&f.ram.mem, DATA, 512), 0, 512);
+  vmm_test_put64 (&f.ram.mem, DATA, 11 | 2ull << 48);     /* sectors 11 and 12 */
+  fis_h2d (cfis, 0x06, 0, 1);
+  cfis[3] = 1;
+  is = run (&f, DISK_PORT, 0, cfis, NULL, &ranges, 1, 1u << 6);
+  g_assert_cmphex (is & (IS_DHRS | IS_TFES), ==, IS_DHRS);
+
+  fis_h2d (cfis, 0x20, 10, 4);    /* READ SECTORS 10..13 */
+  is = run (&f, DISK_PORT, 1, cfis, NULL, &in, 1, 0);
+  g_assert_cmphex (is & (IS_PSS | IS_TFES), ==, IS_PSS);
+  d = vmm_test_ptr (&f.ram.mem, DATA + 0x10000, 4 * 512);
+  g_assert_cmphex (d[0], ==, disk_pattern (10 * 512));
+  for (unsigned i = 512; i < 3 * 512; i++)
+    g_assert_cmphex (d[i], ==, 0);
+  g_assert_cmphex (d[3 * 512 + 1], ==, disk_pattern (13 * 512 + 1));
+
+  /* a range past the end: IDNF */
+  vmm_test_put64 (&f.ram.mem, DATA, (DISK_SECTORS - 1) | 2ull << 48);
+  fis_h2d (cfis, 0x06, 0, 1);
+  cfis[3] = 1;
+  is = run (&f, DISK_PORT, 2, cfis, NULL, &ranges, 1, 1u << 6);
+  g_assert_cmphex (is & IS_TFES, !=, 0);
+  fx_clear (&f);
+}
+
 static void
 test_disk_read_only (void)
 {
@@ -943,6 +981,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ahci/disk/identify", test_identify);
   g_test_add_func ("/ahci/disk/read-write", test_disk_rw);
   g_test_add_func ("/ahci/disk/ncq", test_disk_ncq);
+  g_test_add_func ("/ahci/disk/trim-pio", test_disk_trim_pio);
   g_test_add_func ("/ahci/disk/read-only", test_disk_read_only);
   g_test_add_func ("/ahci/malformed", test_malformed);
   g_test_add_func ("/ahci/irq", test_irq);

@@ -180,6 +180,7 @@ struct vmm_ahci {
   uint64_t bar_addr;
   uint32_t ghc, is;
   bool running;                 /* the thread is walking command lists */
+  bool hr_waiting;              /* GHC.HR reads 1 until the I/O running now ends */
   struct ahci_port ports[VMM_AHCI_PORTS];
   vmm_ahci_eject_fn eject_fn;
   void *eject_data;
@@ -394,7 +395,8 @@ identify_disk (const struct ahci_port *p, uint8_t *buf)
   id[54] = (uint16_t) cyl;
   id[55] = 16;
   id[56] = 63;
-  viv_put_le32 (&id[57], (uint32_t) (cyl * 16 * 63));
+  id[57] = (uint16_t) (cyl * 16 * 63);
+  id[58] = (uint16_t) ((cyl * 16 * 63) >> 16);
   id[59] = 0x0100 | 16;
   id[60] = (uint16_t) lba28;
   id[61] = (uint16_t) (lba28 >> 16);
@@ -1095,6 +1097,7 @@ kick_handler (void *opaque, int fd, uint32_t events)
         }
     }
   ahci->running = false;
+  ahci->hr_waiting = false;
   pthread_cond_broadcast (&ahci->idle);
   pthread_mutex_unlock (&ahci->lock);
 }
@@ -1234,7 +1237,7 @@ reg_read (struct vmm_ahci *ahci, uint64_t offset)
   switch (offset)
     {
     case HBA_CAP: return CAP_VALUE;
-    case HBA_GHC: return ahci->ghc;
+    case HBA_GHC: return ahci->ghc | (ahci->hr_waiting ? GHC_HR : 0);
     case HBA_IS: return ahci->is;
     case HBA_PI: return (1u << VMM_AHCI_PORTS) - 1;
     case HBA_VS: return 0x00010301;
@@ -1256,7 +1259,11 @@ reg_write (struct vmm_ahci *ahci, uint64_t offset, uint32_t v)
     case HBA_GHC:
       if (v & GHC_HR)
         {
+          /* Done at once, but a command whose I/O runs (the lock is
+           * free only then) still ends first: HR reads 1 until then, as
+           * drivers poll it to know the HBA is quiet. */
           hba_reset (ahci);
+          ahci->hr_waiting = ahci->running;
           break;
         }
       {

@@ -55,7 +55,8 @@ struct vmm_ahci_env {
 struct vmm_ahci;
 
 /* The guest ejected the medium of PORT (START STOP UNIT), which is closed.
- * Runs on the controller's thread, device unlocked. */
+ * Runs on the controller's thread, device unlocked; it must only hand the
+ * news over (a tray call on PORT from here would wait for itself). */
 typedef void (*vmm_ahci_eject_fn) (struct vmm_ahci *ahci, unsigned port, void *data);
 
 /* PORTS has VMM_AHCI_PORTS entries. Returns the controller, or NULL with
