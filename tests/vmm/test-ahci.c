@@ -887,6 +887,86 @@ test_atapi (void)
   fx_clear (&f);
 }
 
+/* The disc's layout and the drive's pages, in their other formats */
+static void
+test_atapi_layout (void)
+{
+  struct fx f;
+  uint8_t toc_msf[12] = { 0x43, 2, 0, 0, 0, 0, 0, 0, 100 };
+  uint8_t session[12] = { 0x43, 0, 1, 0, 0, 0, 0, 0, 100 };
+  uint8_t full[12] = { 0x43, 2, 2, 0, 0, 0, 1, 0, 100 };
+  uint8_t disc[12] = { 0x51, 0, 0, 0, 0, 0, 0, 0, 34 };
+  uint8_t mech[12] = { 0xbd, 0, 0, 0, 0, 0, 0, 0, 0, 8 };
+  uint8_t mode6[12] = { 0x1a, 0, 0x01, 0, 64 };
+  uint8_t mode_saved[12] = { 0x1a, 0, 0xc1, 0, 64 };
+  uint8_t async[12] = { 0x4a, 0, 0, 0, 0x10, 0, 0, 0, 8 };
+  uint8_t unknown[12] = { 0xff };
+  const uint8_t *d;
+  unsigned asc;
+
+  fx_init (&f, false);
+  port_start (&f, CD_PORT);
+  /* 600 sectors + the 2 s lead-in: the lead-out at 00:10:00 */
+  g_assert_cmpuint (packet (&f, CD_PORT, toc_msf, 100, NULL), ==, 0);
+  d = vmm_test_ptr (&f.ram.mem, DATA, 20);
+  g_assert_cmpmem (&d[8], 4, "\0\0\2\0", 4);
+  g_assert_cmpmem (&d[16], 4, "\0\0\12\0", 4);
+  g_assert_cmpuint (packet (&f, CD_PORT, session, 100, NULL), ==, 0);
+  d = vmm_test_ptr (&f.ram.mem, DATA, 12);
+  g_assert_cmpuint (viv_get_be16 (d), ==, 10);
+  g_assert_cmphex (d[6], ==, 1);
+  g_assert_cmpuint (packet (&f, CD_PORT, full, 100, NULL), ==, 0);
+  d = vmm_test_ptr (&f.ram.mem, DATA, 48);
+  g_assert_cmpuint (viv_get_be16 (d), ==, 2 + 4 * 11);
+  g_assert_cmphex (d[4 + 2 * 11 + 3], ==, 0xa2);
+  g_assert_cmpmem (&d[4 + 2 * 11 + 8], 3, "\0\12\0", 3);
+
+  g_assert_cmpuint (packet (&f, CD_PORT, disc, 34, NULL), ==, 0);
+  d = vmm_test_ptr (&f.ram.mem, DATA, 34);
+  g_assert_cmpuint (viv_get_be16 (d), ==, 32);
+  g_assert_cmphex (d[2], ==, 0x0e);
+  g_assert_cmpuint (packet (&f, CD_PORT, mech, 8, NULL), ==, 0);
+  g_assert_cmphex (*(uint8_t *) vmm_test_ptr (&f.ram.mem, DATA + 1, 1), ==, 0);
+
+  g_assert_cmpuint (packet (&f, CD_PORT, mode6, 64, NULL), ==, 0);
+  d = vmm_test_ptr (&f.ram.mem, DATA, 16);
+  g_assert_cmpuint (d[0], ==, 3 + 12);
+  g_assert_cmphex (d[4], ==, 0x01);
+  g_assert_cmpuint (packet (&f, CD_PORT, mode_saved, 64, &asc), ==, 5);
+  g_assert_cmphex (asc, ==, 0x3900);
+  g_assert_cmpuint (packet (&f, CD_PORT, async, 8, &asc), ==, 5);
+  g_assert_cmphex (asc, ==, 0x2400);
+  g_assert_cmpuint (packet (&f, CD_PORT, unknown, 8, &asc), ==, 5);
+  g_assert_cmphex (asc, ==, 0x2000);
+  fx_clear (&f);
+}
+
+/* A disc larger than a CD is a DVD */
+static void
+test_atapi_dvd (void)
+{
+  struct fx f;
+  uint8_t config[12] = { 0x46, 2, 0, 0, 0, 0, 0, 0, 16 };
+  g_autofree char *path = NULL;
+  const uint8_t *d;
+  int fd;
+
+  fx_init (&f, false);
+  port_start (&f, EMPTY_PORT);
+  path = g_build_filename (f.dir, "dvd.iso", NULL);
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (ftruncate (fd, 4000000ll * 2048), ==, 0);   /* sparse */
+  close (fd);
+  g_assert_cmpint (vmm_ahci_insert_medium (f.ahci, EMPTY_PORT, open_image (path, true)), ==, 0);
+  /* RT 2: only the feature asked for (profile list) */
+  g_assert_cmpuint (packet (&f, EMPTY_PORT, config, 16, NULL), ==, 0);
+  d = vmm_test_ptr (&f.ram.mem, DATA, 16);
+  g_assert_cmphex (viv_get_be16 (&d[6]), ==, 0x0010);
+  g_assert_cmphex (d[12 + 2], ==, 1);    /* DVD-ROM current */
+  fx_clear (&f);
+}
+
 static void
 gesn (struct fx *f, unsigned p, uint8_t *event, uint8_t *status)
 {
@@ -986,6 +1066,8 @@ main (int argc, char **argv)
   g_test_add_func ("/ahci/malformed", test_malformed);
   g_test_add_func ("/ahci/irq", test_irq);
   g_test_add_func ("/ahci/atapi/commands", test_atapi);
+  g_test_add_func ("/ahci/atapi/layout", test_atapi_layout);
+  g_test_add_func ("/ahci/atapi/dvd", test_atapi_dvd);
   g_test_add_func ("/ahci/atapi/media", test_atapi_media);
   return g_test_run ();
 }

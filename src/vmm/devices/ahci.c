@@ -858,12 +858,14 @@ run_packet (struct ahci_cmd *c)
   if (r.ejected != NULL)
     {
       unsigned generation = p->generation;
+      vmm_ahci_eject_fn fn = ahci->eject_fn;
+      void *fn_data = ahci->eject_data;
 
       p->busy = true;
       pthread_mutex_unlock (&ahci->lock);
       vmm_block_close (r.ejected);
-      if (ahci->eject_fn != NULL)
-        ahci->eject_fn (ahci, p->index, ahci->eject_data);
+      if (fn != NULL)
+        fn (ahci, p->index, fn_data);
       pthread_mutex_lock (&ahci->lock);
       p->busy = false;
       pthread_cond_broadcast (&ahci->idle);
