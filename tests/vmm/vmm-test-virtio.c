@@ -5,7 +5,8 @@
  * and PCI host; what only KVM does is faked below: irqfds and ioeventfds
  * are taken as attached (interrupts stay in the transport's eventfds and
  * its ISR; notifications are MMIO writes the transport handles itself), and
- * the GSI router only hands out numbers.
+ * the GSI router only hands out numbers. Both remember what they were told
+ * (vmm_test_fake_irqfd, vmm_test_fake_msi), for any device's test.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -46,11 +47,35 @@
 
 /* ---- what KVM would do ------------------------------------------------------------- */
 
+/* What the fakes were told, for vmm_test_fake_irqfd and _msi */
+static int fake_irqfds[VMM_TEST_FAKE_GSIS];
+static struct vmm_irq_msi fake_msi[VMM_TEST_FAKE_GSIS];
+
 int
 vmm_kvm_irqfd (int vm_fd, int eventfd, unsigned gsi, bool assign)
 {
-  (void) vm_fd, (void) eventfd, (void) gsi, (void) assign;
+  (void) vm_fd;
+  if (gsi >= 24 && gsi - 24 < VMM_TEST_FAKE_GSIS)
+    fake_irqfds[gsi - 24] = assign ? eventfd + 1 : 0;
   return 0;
+}
+
+int
+vmm_test_fake_irqfd (unsigned gsi)
+{
+  if (gsi < 24 || gsi - 24 >= VMM_TEST_FAKE_GSIS)
+    return -1;
+  return fake_irqfds[gsi - 24] - 1;
+}
+
+bool
+vmm_test_fake_msi (unsigned gsi, uint64_t *address, uint32_t *data)
+{
+  if (gsi < 24 || gsi - 24 >= VMM_TEST_FAKE_GSIS || !fake_msi[gsi - 24].routed)
+    return false;
+  *address = fake_msi[gsi - 24].address;
+  *data = fake_msi[gsi - 24].data;
+  return true;
 }
 
 int
@@ -71,13 +96,18 @@ vmm_irq_router_alloc_msi (struct vmm_irq_router *r, unsigned *gsi)
 void
 vmm_irq_router_free_msi (struct vmm_irq_router *r, unsigned gsi)
 {
-  (void) r, (void) gsi;
+  (void) r;
+  if (gsi >= 24 && gsi - 24 < VMM_TEST_FAKE_GSIS)
+    fake_msi[gsi - 24] = (struct vmm_irq_msi) { 0 };
 }
 
 int
 vmm_irq_router_set_msi (struct vmm_irq_router *r, unsigned gsi, uint64_t address, uint32_t data)
 {
-  (void) r, (void) gsi, (void) address, (void) data;
+  (void) r;
+  if (gsi >= 24 && gsi - 24 < VMM_TEST_FAKE_GSIS)
+    fake_msi[gsi - 24] = (struct vmm_irq_msi) { .used = true, .routed = true,
+                                                .address = address, .data = data };
   return 0;
 }
 

@@ -186,6 +186,14 @@ void     vmm_test_log_release (int fd);
 
 /* ---- a virtio-pci device on a fake bus (vmm-test-virtio.c) ------------------------- */
 
+/* KVM's irqfds and GSI routes are faked there for any device (the router
+ * hands out GSIs from 24); these say what a device asked of them, for the
+ * first VMM_TEST_FAKE_GSIS GSIs: the eventfd attached to GSI (-1: none),
+ * and the MSI route set for it (false: none). */
+#define VMM_TEST_FAKE_GSIS 64
+int      vmm_test_fake_irqfd (unsigned gsi);
+bool     vmm_test_fake_msi   (unsigned gsi, uint64_t *address, uint32_t *data);
+
 #define VMM_TEST_VIRTIO_MAX_QUEUES 16
 
 struct vmm_virtio_dev;

@@ -75,6 +75,41 @@ vmm_pci_device_add_cap (struct vmm_pci_device *dev, uint8_t id, uint8_t len)
   return off;
 }
 
+/* MSI capability layout with 64-bit addresses (PCI 3.0, 6.8.1) */
+#define MSI_CONTROL        2
+#define MSI_ADDRESS_LO     4
+#define MSI_ADDRESS_HI     8
+#define MSI_DATA           12
+#define MSI_SIZE           14
+#define MSI_CONTROL_ENABLE 0x0001
+#define MSI_CONTROL_64BIT  0x0080
+
+uint8_t
+vmm_pci_device_add_msi (struct vmm_pci_device *dev)
+{
+  uint8_t cap = vmm_pci_device_add_cap (dev, PCI_CAP_ID_MSI, MSI_SIZE);
+
+  if (cap == 0)
+    return 0;
+  /* One vector (MMC 0), so MME stays 0: only the enable bit is the guest's */
+  vmm_pci_set16 (&dev->config[cap + MSI_CONTROL], MSI_CONTROL_64BIT);
+  vmm_pci_set16 (&dev->wmask[cap + MSI_CONTROL], MSI_CONTROL_ENABLE);
+  vmm_pci_set32 (&dev->wmask[cap + MSI_ADDRESS_LO], 0xfffffffcu);
+  vmm_pci_set32 (&dev->wmask[cap + MSI_ADDRESS_HI], 0xffffffffu);
+  vmm_pci_set16 (&dev->wmask[cap + MSI_DATA], 0xffff);
+  return cap;
+}
+
+bool
+vmm_pci_msi_message (const struct vmm_pci_device *dev, uint8_t cap, uint64_t *address,
+                     uint32_t *data)
+{
+  *address = vmm_pci_get32 (&dev->config[cap + MSI_ADDRESS_LO]) |
+             (uint64_t) vmm_pci_get32 (&dev->config[cap + MSI_ADDRESS_HI]) << 32;
+  *data = vmm_pci_get16 (&dev->config[cap + MSI_DATA]);
+  return vmm_pci_get16 (&dev->config[cap + MSI_CONTROL]) & MSI_CONTROL_ENABLE;
+}
+
 static uint64_t
 bar_address (const struct vmm_pci_device *dev, unsigned bar)
 {

@@ -42,6 +42,7 @@
 #define PCI_BAR_MEM_64       0x04
 #define PCI_BAR_MEM_PREFETCH 0x08
 
+#define PCI_CAP_ID_MSI       0x05
 #define PCI_CAP_ID_MSIX      0x11
 #define PCI_CAP_ID_VNDR      0x09
 
@@ -109,6 +110,14 @@ void vmm_pci_device_set_bar (struct vmm_pci_device *dev, unsigned bar, uint64_t 
 /* Appends a capability of LEN bytes with ID; returns its offset in config
  * space (the ID and next pointer are filled), or 0 when it does not fit. */
 uint8_t vmm_pci_device_add_cap (struct vmm_pci_device *dev, uint8_t id, uint8_t len);
+
+/* Appends a plain MSI capability (one vector, 64-bit message address, no
+ * per-vector masking); returns its offset, or 0 when it does not fit. */
+uint8_t vmm_pci_device_add_msi (struct vmm_pci_device *dev);
+/* The message the guest programmed into the MSI capability at CAP: returns
+ * whether MSI is enabled, with its ADDRESS and DATA. */
+bool vmm_pci_msi_message (const struct vmm_pci_device *dev, uint8_t cap, uint64_t *address,
+                          uint32_t *data);
 
 /* Places DEV in the first free slot, assigns its BARs from the 32-bit
  * window and turns memory decode on, as firmware would. Returns the slot,
