@@ -69,6 +69,8 @@ struct options {
   char *display;
   char *firmware;
   char *debugcon;
+  char **cdroms;
+  char *boot;
 };
 
 static void
@@ -88,6 +90,8 @@ options_clear (struct options *opts)
   g_free (opts->display);
   g_free (opts->firmware);
   g_free (opts->debugcon);
+  g_strfreev (opts->cdroms);
+  g_free (opts->boot);
 }
 
 static int
@@ -107,6 +111,8 @@ run_vm (const struct options *opts, const char *kvm_path)
     .display = opts->display,
     .firmware = opts->firmware,
     .debugcon = opts->debugcon,
+    .cdroms = (const char *const *) opts->cdroms,
+    .boot = opts->boot,
     .rng = opts->rng,
   };
   g_autoptr(GError) error = NULL;
@@ -274,8 +280,14 @@ main (int argc, char *argv[])
     { "serial", 0, 0, G_OPTION_ARG_STRING, &opts.serial,
       N_("Where COM1 goes: stdio, file:PATH or none (default stdio)"), N_("WHERE") },
     { "disk", 'd', 0, G_OPTION_ARG_STRING_ARRAY, &opts.disks,
-      N_("Add a virtio disk (repeatable)"),
-      N_("PATH[,format=raw|qcow2][,readonly=on][,cache=writeback|none]") },
+      N_("Add a disk, on virtio unless bus=sata (repeatable)"),
+      N_("PATH[,format=raw|qcow2][,readonly=on][,cache=writeback|none][,bus=virtio|sata]") },
+    { "cdrom", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opts.cdroms,
+      N_("Add a SATA CD-ROM drive with this disc, or an empty one (repeatable)"),
+      N_("PATH|empty") },
+    { "boot", 0, 0, G_OPTION_ARG_STRING, &opts.boot,
+      N_("What the firmware boots first (default: disks, then discs)"),
+      N_("order=disk,cdrom") },
     { "aio", 0, 0, G_OPTION_ARG_STRING, &opts.aio,
       N_("How disk I/O runs: io_uring (the default where the kernel has it) or threads"),
       N_("io_uring|threads") },

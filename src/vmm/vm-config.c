@@ -90,11 +90,15 @@ vmm_disk_spec_parse (char *text, struct vmm_disk_spec *spec, GError **error)
         spec->cache = VMM_DISK_CACHE_NONE;
       else if (strcmp (opt, "serial") == 0)
         spec->serial = value;
+      else if (strcmp (opt, "bus") == 0 && strcmp (value, "virtio") == 0)
+        spec->bus = VMM_DISK_BUS_VIRTIO;
+      else if (strcmp (opt, "bus") == 0 && strcmp (value, "sata") == 0)
+        spec->bus = VMM_DISK_BUS_SATA;
       else
         {
           g_set_error_literal (error, VMM_ERROR, VMM_ERROR_CONFIG,
                                "an unknown option or value (format=raw|qcow2, readonly=on|off, "
-                               "cache=writeback|none, serial=ID)");
+                               "cache=writeback|none, serial=ID, bus=virtio|sata)");
           return FALSE;
         }
     }
@@ -234,6 +238,74 @@ parse_disks (struct vmm_config *config, const struct vmm_config_args *args, GErr
   return TRUE;
 }
 
+/* --cdrom PATH|empty (repeatable), --boot order=disk,cdrom */
+static gboolean
+parse_cdroms (struct vmm_config *config, const struct vmm_config_args *args, GError **error)
+{
+  guint n = args->cdroms ? g_strv_length ((char **) args->cdroms) : 0;
+  unsigned n_sata = n;
+
+  for (unsigned i = 0; i < config->n_disks; i++)
+    if (config->disks[i].bus == VMM_DISK_BUS_SATA)
+      n_sata++;
+  if (n > VMM_MAX_CDROMS)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("At most %d --cdrom options"),
+                   VMM_MAX_CDROMS);
+      return FALSE;
+    }
+  if (n_sata > VMM_MAX_SATA)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("At most %d SATA disks and CD-ROM drives together"), VMM_MAX_SATA);
+      return FALSE;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      if (args->cdroms[i][0] == '\0')
+        {
+          g_set_error_literal (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                               _("--cdrom takes the path of a disc image, or “empty”"));
+          return FALSE;
+        }
+      config->cdroms[i].path = g_str_equal (args->cdroms[i], "empty") ? NULL
+                                                                      : keep (config, args->cdroms[i]);
+    }
+  config->n_cdroms = n;
+
+  if (args->boot == NULL)
+    return TRUE;
+  if (g_str_has_prefix (args->boot, "order="))
+    {
+      g_auto(GStrv) items = g_strsplit (args->boot + 6, ",", -1);
+      guint n_items = g_strv_length (items);
+
+      config->n_boot = 0;
+      for (guint i = 0; i < n_items && n_items <= VMM_BOOT_DEVICES; i++)
+        {
+          enum vmm_boot_device d;
+
+          if (g_str_equal (items[i], "disk"))
+            d = VMM_BOOT_DEVICE_DISK;
+          else if (g_str_equal (items[i], "cdrom"))
+            d = VMM_BOOT_DEVICE_CDROM;
+          else
+            break;
+          for (unsigned j = 0; j < config->n_boot; j++)
+            if (config->boot[j] == d)
+              goto bad;
+          config->boot[config->n_boot++] = d;
+        }
+      if (config->n_boot == n_items && n_items > 0)
+        return TRUE;
+    }
+bad:
+  g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+               _("--boot takes order= and disk and cdrom, each at most once (order=cdrom,disk), "
+                 "not “%s”"), args->boot);
+  return FALSE;
+}
+
 /* --display spice[,socket=PATH]|none */
 static gboolean
 parse_display (struct vmm_config *config, const char *arg, GError **error)
@@ -315,7 +387,8 @@ vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *a
     }
   config->memory = memory;
   return parse_serial (config, args->serial, error) && parse_console (config, args, error) &&
-         parse_disks (config, args, error) && parse_display (config, args->display, error) &&
+         parse_disks (config, args, error) && parse_cdroms (config, args, error) &&
+         parse_display (config, args->display, error) &&
          parse_firmware (config, args->firmware, error);
 }
 

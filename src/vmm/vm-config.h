@@ -27,6 +27,8 @@
 
 #define VMM_MAX_CPUS 255
 #define VMM_MAX_DISKS 16
+#define VMM_MAX_CDROMS 4
+#define VMM_MAX_SATA 6           /* disks and CD-ROMs on the AHCI controller's ports */
 
 /* The engine's errors on set-up paths (building a VM, parsing its
  * configuration); see README.md for the convention. */
@@ -68,6 +70,18 @@ enum vmm_firmware {
 #define VMM_OVMF_CODE_PATH "/usr/share/OVMF/OVMF_CODE_4M.fd"
 #define VMM_OVMF_VARS_PATH "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
+/* A CD-ROM drive on the AHCI controller */
+struct vmm_cdrom_spec {
+  const char *path;            /* the disc (an ISO image), or NULL: an empty drive */
+};
+
+/* What the firmware tries, in order (its bootorder file) */
+enum vmm_boot_device {
+  VMM_BOOT_DEVICE_DISK,        /* every disk, in their order */
+  VMM_BOOT_DEVICE_CDROM,       /* every CD-ROM drive with a disc */
+};
+#define VMM_BOOT_DEVICES 2
+
 enum vmm_serial_mode {
   VMM_SERIAL_NONE,
   VMM_SERIAL_STDIO,
@@ -98,6 +112,11 @@ struct vmm_config {
   struct vmm_console_config console;
   unsigned n_disks;
   struct vmm_disk_spec disks[VMM_MAX_DISKS];
+  unsigned n_cdroms;
+  struct vmm_cdrom_spec cdroms[VMM_MAX_CDROMS];
+  /* With firmware: what it boots first; n_boot 0: disks, then CD-ROMs */
+  unsigned n_boot;
+  enum vmm_boot_device boot[VMM_BOOT_DEVICES];
   bool io_threads;             /* disk I/O on threads even where io_uring works */
   struct vmm_display_config display;
 
@@ -116,6 +135,8 @@ struct vmm_config_args {
   const char *console;         /* --console; NULL: no console unless a --port */
   const char *const *ports;    /* --port NAME[,socket=PATH], NULL-terminated; NULL: none */
   const char *const *disks;    /* --disk specs, NULL-terminated; NULL: none */
+  const char *const *cdroms;   /* --cdrom PATH|empty, NULL-terminated; NULL: none */
+  const char *boot;            /* --boot order=cdrom,disk; NULL: disks first */
   const char *aio;             /* --aio; NULL: io_uring where the kernel has it */
   const char *display;         /* --display spice[,socket=PATH]|none; NULL: none */
   const char *firmware;        /* --firmware bios|uefi[,file=PATH][,vars=PATH]; NULL: none */
@@ -136,7 +157,7 @@ gboolean vmm_config_from_machine (struct vmm_config *config, const VivMachineCon
 void     vmm_config_clear        (struct vmm_config *config);
 
 /* Parses PATH[,format=raw|qcow2][,readonly=on|off][,cache=writeback|none]
- * [,serial=ID]. TEXT is modified in place (the commas become NULs) and SPEC
+ * [,serial=ID][,bus=virtio|sata]. TEXT is modified in place (the commas become NULs) and SPEC
  * points into it. */
 gboolean vmm_disk_spec_parse    (char *text, struct vmm_disk_spec *spec, GError **error);
 /* Parses "stdio", "file:PATH", "socket:PATH" or "none"; SPEC's path points

@@ -158,6 +158,23 @@ void vmm_vm_power_button (struct vmm_vm *vm);
  * valid until vmm_vm_destroy. */
 struct vmm_spice *vmm_vm_get_spice (struct vmm_vm *vm);
 
+/* ---- CD-ROM drives (config.cdroms, by index) ------------------------------- */
+
+/* Called when a drive's medium changed by the guest's doing (it ejected
+ * the disc), from the controller's thread: must only queue. */
+typedef void (*vmm_vm_medium_fn) (void *data, unsigned drive, bool inserted);
+void vmm_vm_set_medium_fn (struct vmm_vm *vm, vmm_vm_medium_fn fn, void *data);
+
+/* Opens PATH (read-only) and puts it in DRIVE, which must be empty. The
+ * guest sees a new medium. Thread-safe. FALSE with ERROR (VMM_ERROR) for a
+ * drive that does not exist or holds a disc, or a file that cannot be used. */
+gboolean vmm_vm_insert_medium (struct vmm_vm *vm, unsigned drive, const char *path,
+                               GError **error);
+/* Takes the disc out of DRIVE. A guest that locked the tray is asked to
+ * let go instead, unless FORCE: -EBUSY. -ENODEV: no such drive; 0 when
+ * the drive is empty after the call. Thread-safe. */
+int      vmm_vm_eject_medium  (struct vmm_vm *vm, unsigned drive, bool force);
+
 /* Typed input for COM1. Returns the bytes the UART took. */
 size_t vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len);
 

@@ -14,8 +14,15 @@ enum vmm_disk_cache {
   VMM_DISK_CACHE_NONE,        /* O_DIRECT */
 };
 
+/* Which controller a disk hangs off */
+enum vmm_disk_bus {
+  VMM_DISK_BUS_VIRTIO,        /* virtio-blk: the default, for guests with the driver */
+  VMM_DISK_BUS_SATA,          /* the AHCI controller: installers without virtio drivers */
+};
+
 struct vmm_disk_spec {
   const char *path;
+  enum vmm_disk_bus bus;
   enum vmm_block_format format;
   bool read_only;
   enum vmm_disk_cache cache;
