@@ -392,8 +392,8 @@ plug_virtio (struct vmm_vm *vm, struct vmm_virtio_dev *dev, GError **local)
  * see every click and every wheel step twice. The sinks only queue for the
  * devices' thread, and each device drops the events it does not have.
  *
- * With firmware the PS/2 keyboard and mouse are there too, for the
- * firmware, boot loaders and installers that know nothing else: input
+ * The PS/2 keyboard and mouse are there too, for the firmware, boot
+ * loaders and installers that know nothing else: input
  * goes to a virtio device once its driver runs, to PS/2 until then (as
  * QEMU hands input to the device activated last). Positions need the
  * tablet's driver: without it the server is told to send motion instead
@@ -696,12 +696,11 @@ setup_display (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **err
   vmm_virtio_gpu_set_listener (vm->gpu, &vm->gpu_out);
   if (vm->vga != NULL)
     vmm_vga_set_listener (vm->vga, &vm->vga_out);
-  if (vm->config.firmware != VMM_FIRMWARE_NONE)
-    {
-      vm->ps2_input = true;
-      vm->ps2_keyboard_sink = vmm_i8042_keyboard_sink (&vm->i8042);
-      vm->ps2_mouse_sink = vmm_i8042_mouse_sink (&vm->i8042);
-    }
+  /* PS/2 takes input while no virtio driver does (with direct kernel
+   * boot no one reads it: the tables do not announce the controller) */
+  vm->ps2_input = true;
+  vm->ps2_keyboard_sink = vmm_i8042_keyboard_sink (&vm->i8042);
+  vm->ps2_mouse_sink = vmm_i8042_mouse_sink (&vm->i8042);
   if (vm->config.display.socket_path != NULL &&
       !vmm_spice_listen_unix (vm->spice, vm->config.display.socket_path, error))
     return FALSE;
@@ -1253,9 +1252,9 @@ setup_devices (struct vmm_vm *vm, GError **error)
           return FALSE;
         }
     }
-  if (!setup_ahci (vm, error))
-    return FALSE;
-  return vm->config.firmware == VMM_FIRMWARE_NONE || setup_fw_cfg (vm, error);
+  /* fw_cfg with direct kernel boot too, as QEMU has it: a guest (the
+   * probe) can read what the firmware would */
+  return setup_ahci (vm, error) && setup_fw_cfg (vm, error);
 }
 
 /* The tables the guest's OS reads: the same for direct kernel boot (we

@@ -117,7 +117,7 @@ struct vmm_vm {
   struct vmm_virtio_input *keyboard, *tablet, *mouse;
   struct vmm_input_sink keyboard_sink, tablet_sink, mouse_sink;
   bool pointer_is_mouse;
-  /* With firmware: the PS/2 devices take input while no virtio driver does */
+  /* The PS/2 devices take input while no virtio driver does */
   bool ps2_input;
   struct vmm_input_sink ps2_keyboard_sink, ps2_mouse_sink;
   struct vmm_spice *spice;
