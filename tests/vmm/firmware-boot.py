@@ -1,0 +1,129 @@
+"""SeaBIOS under vivarium-vmm, seen through a headless SPICE client (TAP).
+
+  seabios   --firmware bios, nothing to boot: SeaBIOS's banner on the VGA's
+            text screen and on the debug console; Esc (PS/2, typed through
+            SPICE) opens its boot menu
+  grub      --cdrom with Debian's GRUB rescue CD: GRUB's menu on the screen,
+            and a Down arrow typed through SPICE moves its highlight
+
+Screenshots go to the build folder (VIVARIUM_SCREENSHOT_DIR). Run by
+run-firmware.sh: firmware-boot.py VMM [seabios|grub]...
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spice_screen  # noqa: E402
+
+GRUB_ISO = "/usr/lib/grub-rescue/grub-rescue-cdrom.iso"
+SEABIOS = "/usr/share/seabios/bios-256k.bin"
+
+vmm = sys.argv[1]
+wanted = sys.argv[2:] or ["seabios", "grub"]
+shots = os.environ.get("VIVARIUM_SCREENSHOT_DIR", ".")
+os.makedirs(shots, exist_ok=True)
+n = 0
+
+
+def ok(cond, name, why=""):
+    global n
+    n += 1
+    print(("ok %d %s" if cond else "not ok %d %s") % (n, name) + (" # " + why if why else ""),
+          flush=True)
+    return cond
+
+
+def skip(name, why):
+    global n
+    n += 1
+    print("ok %d %s # SKIP %s" % (n, name, why), flush=True)
+
+
+class Machine:
+    def __init__(self, tmp, *extra):
+        self.sock = os.path.join(tmp, "spice.sock")
+        self.debug = os.path.join(tmp, "debugcon.log")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [vmm, "--firmware", "bios", "--memory", "256M", "--serial", "none",
+             "--debugcon", self.debug, "--display", "spice,socket=" + self.sock] + list(extra),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(tmp, "vmm.log"), "w"))
+        self.screen = spice_screen.Screen(self.sock)
+
+    def debug_has(self, text):
+        try:
+            with open(self.debug, errors="replace") as f:
+                return text in f.read()
+        except FileNotFoundError:
+            return False
+
+    def wait_debug(self, text, timeout):
+        return self.screen.wait(lambda: self.debug_has(text) or self.proc.poll() is not None,
+                                timeout, step=0.1) and self.debug_has(text)
+
+    def stop(self):
+        self.screen.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_seabios(tmp):
+    m = Machine(tmp)
+    try:
+        ok(m.wait_debug("SeaBIOS (version", 60), "seabios: the banner on the debug console")
+        ok(m.wait_debug("Press ESC for boot menu", 120), "seabios: the boot menu prompt")
+        # The banner is the screen's first text row
+        shown = m.screen.wait(lambda: m.screen.lit_fraction(2, 14, 0, 400) > 0.05, 30)
+        w, h = m.screen.width, m.screen.height
+        m.screen.save_png(os.path.join(shots, "firmware-seabios.png"))
+        ok(shown and (w, h) == (720, 400), "seabios: the banner on the VGA text screen",
+           "%dx%d" % (w, h))
+        # Esc, within the prompt's 2.5 s, through SPICE and the PS/2 keyboard
+        m.screen.key(spice_screen.KEY_ESC)
+        ok(m.wait_debug("Select boot device", 30), "seabios: Esc opens the boot menu")
+        m.screen.wait(lambda: m.screen.lit_fraction(48, 112, 0, 400) > 0.03, 10)
+        m.screen.save_png(os.path.join(shots, "firmware-seabios-menu.png"))
+    finally:
+        m.stop()
+
+
+def test_grub(tmp):
+    if not os.path.exists(GRUB_ISO):
+        skip("grub: the menu on screen", GRUB_ISO + " is missing (Debian's grub-rescue-pc)")
+        return
+    m = Machine(tmp, "--cdrom", GRUB_ISO)
+    try:
+        shown = m.screen.wait(lambda: spice_screen.grub_bar_row(m.screen) == 4, 600, step=0.5)
+        took = time.monotonic() - m.started
+        m.screen.save_png(os.path.join(shots, "firmware-grub-menu.png"))
+        if not ok(shown, "grub: the menu on screen", "after %.1f s" % took):
+            return
+        if os.path.isdir("/sys/module/kvm_pvm") and not os.environ.get("VIVARIUM_FIRMWARE_FORCE"):
+            # Measured: QEMU's GRUB ignores a Down arrow here too, through
+            # SPICE and through its monitor's sendkey; SeaBIOS's own Esc
+            # (which it polls for) works (the seabios test).
+            skip("grub: Down moves the highlight to the second entry",
+                 "this machine's KVM is kvm_pvm (software-assisted nested KVM): GRUB gets no "
+                 "keyboard interrupts on it, under QEMU either; VIVARIUM_FIRMWARE_FORCE=1 runs it")
+            return
+        m.screen.key(spice_screen.KEY_DOWN)
+        moved = m.screen.wait(lambda: spice_screen.grub_bar_row(m.screen) == 5, 60, step=0.2)
+        m.screen.save_png(os.path.join(shots, "firmware-grub-down.png"))
+        ok(moved, "grub: Down moves the highlight to the second entry")
+    finally:
+        m.stop()
+
+
+print("1..%d" % {"seabios": 4, "grub": 2}.get(wanted[0], 0) if len(wanted) == 1 else "1..6",
+      flush=True)
+for name in wanted:
+    with tempfile.TemporaryDirectory(prefix="vivarium-fw-") as tmp:
+        {"seabios": test_seabios, "grub": test_grub}[name](tmp)
