@@ -1535,9 +1535,16 @@ prepare (VivMachineCreator  *self,
        * installer handles (GNOME Boxes decides the same way). The boot
        * order stays the default: the empty disk is not bootable, so the
        * disc boots; once installed, the disk does. */
-      config->boot.kind = VIV_BOOT_KIND_FIRMWARE;
-      config->boot.firmware = viv_os_needs_uefi (os) ? VIV_FIRMWARE_UEFI : VIV_FIRMWARE_BIOS;
-      data->disk_bus = viv_os_has_virtio_block (os) ? VIV_DISK_BUS_VIRTIO : VIV_DISK_BUS_SATA;
+      {
+        /* libosinfo's generic entries stand for systems it does not know */
+        OsinfoOs *known = os != NULL && !is_generic (os) ? os : NULL;
+
+        config->boot.kind = VIV_BOOT_KIND_FIRMWARE;
+        config->boot.firmware = viv_os_needs_uefi (known) ? VIV_FIRMWARE_UEFI
+                                                          : VIV_FIRMWARE_BIOS;
+        data->disk_bus = viv_os_has_virtio_block (known) ? VIV_DISK_BUS_VIRTIO
+                                                         : VIV_DISK_BUS_SATA;
+      }
       if (self->source == VIV_CREATOR_SOURCE_ISO_FIRMWARE)
         g_ptr_array_add (config->media,
                          viv_media_config_new (viv_media_get_path (self->media),
