@@ -58,13 +58,13 @@ test_disk_spec_errors (void)
     { ",,", "no image path" },
     { "a.img,readonly", "an option without a value (expected key=value)" },
     { "a.img,format=vmdk", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
-                           "cache=writeback|none, serial=ID)" },
+                           "cache=writeback|none, serial=ID, bus=virtio|sata)" },
     { "a.img,readonly=yes", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
-                            "cache=writeback|none, serial=ID)" },
+                            "cache=writeback|none, serial=ID, bus=virtio|sata)" },
     { "a.img,cache=unsafe", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
-                            "cache=writeback|none, serial=ID)" },
+                            "cache=writeback|none, serial=ID, bus=virtio|sata)" },
     { "a.img,speed=fast", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
-                          "cache=writeback|none, serial=ID)" },
+                          "cache=writeback|none, serial=ID, bus=virtio|sata)" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -286,7 +286,7 @@ test_args_errors (void)
     { "disks", { .disks = many_disks }, "At most 16 --disk options" },
     { "disk", { .disks = bad_disk },
       "--disk a.img,format=vmdk: an unknown option or value (format=raw|qcow2, readonly=on|off, "
-      "cache=writeback|none, serial=ID)" },
+      "cache=writeback|none, serial=ID, bus=virtio|sata)" },
     { "disk-path", { .disks = no_path }, "--disk ,: no image path" },
     { "aio", { .aio = "posix" }, "--aio takes io_uring or threads, not “posix”" },
     { "display", { .display = "vnc" },
