@@ -17,11 +17,14 @@
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
+#include "firmware/acpi-loader.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 
 /* The port Linux and firmware write to for a short delay. */
 #define PORT_POST 0x80
+
+static int update_acpi_fw_cfg (struct vmm_vm *vm);
 
 /* ---- the guest stops --------------------------------------------------------- */
 
@@ -387,20 +390,44 @@ plug_virtio (struct vmm_vm *vm, struct vmm_virtio_dev *dev, GError **local)
  * motion to the mouse (server mouse mode). Buttons and the wheel go to the
  * pointer that moved last, never to both: a guest that drives both would
  * see every click and every wheel step twice. The sinks only queue for the
- * devices' thread, and each device drops the events it does not have. */
+ * devices' thread, and each device drops the events it does not have.
+ *
+ * The PS/2 keyboard and mouse are there too, for the firmware, boot
+ * loaders and installers that know nothing else: input
+ * goes to a virtio device once its driver runs, to PS/2 until then (as
+ * QEMU hands input to the device activated last). Positions need the
+ * tablet's driver: without it the server is told to send motion instead
+ * (server mouse mode), and back when the driver comes. */
+static const struct vmm_input_sink *
+keyboard_for (struct vmm_vm *vm)
+{
+  if (vm->ps2_input && !vmm_virtio_input_ready (vm->keyboard))
+    return &vm->ps2_keyboard_sink;
+  return &vm->keyboard_sink;
+}
+
+static const struct vmm_input_sink *
+mouse_for (struct vmm_vm *vm)
+{
+  if (vm->ps2_input && !vmm_virtio_input_ready (vm->mouse))
+    return &vm->ps2_mouse_sink;
+  return &vm->mouse_sink;
+}
+
 static const struct vmm_input_sink *
 current_pointer (struct vmm_vm *vm)
 {
-  return vm->pointer_is_mouse ? &vm->mouse_sink : &vm->tablet_sink;
+  return vm->pointer_is_mouse ? mouse_for (vm) : &vm->tablet_sink;
 }
 
 static void
 fan_key (void *data, uint16_t code, bool pressed)
 {
   struct vmm_vm *vm = data;
+  const struct vmm_input_sink *keyboard = keyboard_for (vm);
   const struct vmm_input_sink *pointer = current_pointer (vm);
 
-  vm->keyboard_sink.key (vm->keyboard_sink.data, code, pressed);
+  keyboard->key (keyboard->data, code, pressed);
   pointer->key (pointer->data, code, pressed);
 }
 
@@ -409,6 +436,12 @@ fan_abs (void *data, uint32_t x, uint32_t y, uint32_t width, uint32_t height)
 {
   struct vmm_vm *vm = data;
 
+  if (vm->ps2_input && !vmm_virtio_input_ready (vm->tablet))
+    {
+      /* Nobody reads positions: ask for motion */
+      vmm_spice_set_absolute_pointer (vm->spice, false);
+      return;
+    }
   vm->pointer_is_mouse = false;
   vm->tablet_sink.abs (vm->tablet_sink.data, x, y, width, height);
 }
@@ -417,9 +450,12 @@ static void
 fan_rel (void *data, int32_t dx, int32_t dy)
 {
   struct vmm_vm *vm = data;
+  const struct vmm_input_sink *mouse = mouse_for (vm);
 
+  if (vm->ps2_input && vmm_virtio_input_ready (vm->tablet))
+    vmm_spice_set_absolute_pointer (vm->spice, true);
   vm->pointer_is_mouse = true;
-  vm->mouse_sink.rel (vm->mouse_sink.data, dx, dy);
+  mouse->rel (mouse->data, dx, dy);
 }
 
 static void
@@ -445,6 +481,157 @@ forward_leds (void *data, uint32_t leds)
   l->leds (l->data, leds);
 }
 
+/* ---- the screen: the VGA and virtio-gpu ------------------------------------ */
+
+/* Both devices call these on the loop thread. The GPU's scanout wins
+ * while its driver shows one, as on QEMU's virtio-vga: Linux's virtio-gpu
+ * driver takes the screen over from the firmware's. */
+static const struct vmm_display_listener *
+screen_of (struct vmm_vm *vm)
+{
+  return vmm_spice_display_listener (vm->spice);
+}
+
+static void
+vga_set_surface (void *data, const struct vmm_display_surface *surface)
+{
+  struct vmm_vm *vm = data;
+
+  if (!vm->gpu_scanout)
+    screen_of (vm)->set_surface (screen_of (vm)->data, surface);
+}
+
+static void
+vga_update (void *data, const struct vmm_display_surface *surface, uint32_t x, uint32_t y,
+            uint32_t w, uint32_t h)
+{
+  struct vmm_vm *vm = data;
+
+  if (!vm->gpu_scanout)
+    screen_of (vm)->update (screen_of (vm)->data, surface, x, y, w, h);
+}
+
+static void
+vga_set_cursor (void *data, const struct vmm_display_cursor *cursor, int32_t x, int32_t y)
+{
+  struct vmm_vm *vm = data;
+
+  if (!vm->gpu_scanout)
+    screen_of (vm)->set_cursor (screen_of (vm)->data, cursor, x, y);
+}
+
+static void
+vga_move_cursor (void *data, int32_t x, int32_t y)
+{
+  struct vmm_vm *vm = data;
+
+  if (!vm->gpu_scanout)
+    screen_of (vm)->move_cursor (screen_of (vm)->data, x, y);
+}
+
+static void
+gpu_set_surface (void *data, const struct vmm_display_surface *surface)
+{
+  struct vmm_vm *vm = data;
+
+  vm->gpu_scanout = surface != NULL;
+  if (surface == NULL && vm->vga != NULL)
+    {
+      /* The VGA's screen again, all of it */
+      vmm_vga_set_listener (vm->vga, &vm->vga_out);
+      return;
+    }
+  screen_of (vm)->set_surface (screen_of (vm)->data, surface);
+}
+
+static void
+gpu_update (void *data, const struct vmm_display_surface *surface, uint32_t x, uint32_t y,
+            uint32_t w, uint32_t h)
+{
+  struct vmm_vm *vm = data;
+
+  if (vm->gpu_scanout)
+    screen_of (vm)->update (screen_of (vm)->data, surface, x, y, w, h);
+}
+
+static void
+gpu_set_cursor (void *data, const struct vmm_display_cursor *cursor, int32_t x, int32_t y)
+{
+  struct vmm_vm *vm = data;
+
+  if (vm->gpu_scanout)
+    screen_of (vm)->set_cursor (screen_of (vm)->data, cursor, x, y);
+}
+
+static void
+gpu_move_cursor (void *data, int32_t x, int32_t y)
+{
+  struct vmm_vm *vm = data;
+
+  if (vm->gpu_scanout)
+    screen_of (vm)->move_cursor (screen_of (vm)->data, x, y);
+}
+
+/* The VGA's video memory as guest RAM where its BAR is */
+static int
+vga_map_ram (void *opaque, uint64_t gpa, uint64_t size, void *host, bool map)
+{
+  struct vmm_vm *vm = opaque;
+
+  if (vm->vga_slot >= 0)
+    {
+      unmap_memory (vm, vm->vga_slot);
+      vm->vga_slot = -1;
+    }
+  if (map)
+    {
+      int slot = map_memory (vm, gpa, size, host, false);
+      if (slot < 0)
+        return slot;
+      vm->vga_slot = slot;
+    }
+  return 0;
+}
+
+/* The VGA, first on the bus so that the firmware takes it as the primary
+ * display, with its legacy ports and window */
+static gboolean
+setup_vga (struct vmm_vm *vm, GError **error)
+{
+  const struct vmm_vga_config config = {
+    .edid_width = vm->config.display.width, .edid_height = vm->config.display.height,
+  };
+  const struct vmm_vga_env env = {
+    .loop = &vm->loop, .mmio = &vm->mmio, .map_ram = vga_map_ram, .map_opaque = vm,
+  };
+  g_autoptr(GError) local = NULL;
+  int ret;
+
+  vm->vga_slot = -1;
+  vm->vga = vmm_vga_new (&config, &env, &local);
+  if (vm->vga == NULL)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "VGA", local->message);
+      return FALSE;
+    }
+  ret = vmm_pci_host_add (&vm->pci, vmm_vga_pci_dev (vm->vga));
+  if (ret >= 0)
+    ret = vmm_bus_register (&vm->pio, 0x3b0, 0x30, &vmm_vga_ioport_ops, vm->vga, "vga");
+  if (ret >= 0)
+    ret = vmm_bus_register (&vm->pio, 0x1ce, 3, &vmm_vga_dispi_ops, vm->vga, "vga-dispi");
+  if (ret >= 0)
+    ret = vmm_bus_register (&vm->mmio, VMM_VGA_WINDOW_BASE, VMM_VGA_WINDOW_SIZE,
+                            &vmm_vga_mem_ops, vm->vga, "vga-window");
+  if (ret < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "VGA", g_strerror (-ret));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* virtio-gpu, a keyboard, a tablet and a mouse on PCI, then the SPICE
  * server over them: everything the server's thread calls exists before it
  * starts. */
@@ -462,6 +649,8 @@ setup_display (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **err
   struct vmm_spice_config spice_config = { .input = &input, .device = &device };
   g_autoptr(GError) local = NULL;
 
+  if (vm->config.firmware != VMM_FIRMWARE_NONE && !setup_vga (vm, error))
+    return FALSE;
   vm->gpu = vmm_virtio_gpu_new (env, &gpu_config, &local);
   if (!plug_virtio (vm, vm->gpu ? vmm_virtio_gpu_dev (vm->gpu) : NULL, &local))
     {
@@ -498,7 +687,20 @@ setup_display (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **err
   vm->spice = vmm_spice_new (&spice_config, error);
   if (vm->spice == NULL)
     return FALSE;
-  vmm_virtio_gpu_set_listener (vm->gpu, vmm_spice_display_listener (vm->spice));
+  vm->vga_out = (struct vmm_display_listener) {
+    vga_set_surface, vga_update, vga_set_cursor, vga_move_cursor, vm,
+  };
+  vm->gpu_out = (struct vmm_display_listener) {
+    gpu_set_surface, gpu_update, gpu_set_cursor, gpu_move_cursor, vm,
+  };
+  vmm_virtio_gpu_set_listener (vm->gpu, &vm->gpu_out);
+  if (vm->vga != NULL)
+    vmm_vga_set_listener (vm->vga, &vm->vga_out);
+  /* PS/2 takes input while no virtio driver does (with direct kernel
+   * boot no one reads it: the tables do not announce the controller) */
+  vm->ps2_input = true;
+  vm->ps2_keyboard_sink = vmm_i8042_keyboard_sink (&vm->i8042);
+  vm->ps2_mouse_sink = vmm_i8042_mouse_sink (&vm->i8042);
   if (vm->config.display.socket_path != NULL &&
       !vmm_spice_listen_unix (vm->spice, vm->config.display.socket_path, error))
     return FALSE;
@@ -537,6 +739,7 @@ move_ecam (void *opaque, uint64_t base, bool enabled)
     }
   vm->ecam_base = base;
   vm->ecam_on = true;
+  update_acpi_fw_cfg (vm);
 }
 
 /* PMBASE/ACPI_CNTL moved the PM block (firmware sets the address we use). */
@@ -573,6 +776,7 @@ move_pm (void *opaque, uint16_t port, bool enabled)
     }
   vm->pm_base = port;
   vm->pm_on = true;
+  update_acpi_fw_cfg (vm);
 }
 
 /* The firmware's debug log: the engine's debug log, and a file if asked */
@@ -615,6 +819,7 @@ setup_chipset (struct vmm_vm *vm, GError **error)
 
   vm->pci.reset = on_reset;
   vm->pci.reset_opaque = vm;
+  vm->pci.enable_at_add = vm->config.firmware == VMM_FIRMWARE_NONE;
   if (vm->config.debugcon_path != NULL)
     {
       vm->debugcon_file = fopen (vm->config.debugcon_path, "we");
@@ -657,6 +862,293 @@ setup_chipset (struct vmm_vm *vm, GError **error)
   return TRUE;
 }
 
+/* ---- SATA: disks and CD-ROM drives ------------------------------------------------- */
+
+/* The controller's INTA, through the chipset's PIRQ for its slot (the
+ * usual swizzle: slot N's INTA is PIRQ N mod 4) */
+static void
+ahci_intx (void *opaque, unsigned pirq, bool level)
+{
+  struct vmm_vm *vm = opaque;
+
+  vmm_q35_set_pirq (&vm->q35, pirq, level);
+}
+
+/* The guest ejected a disc: on the controller's thread */
+static void
+on_guest_eject (struct vmm_ahci *ahci, unsigned port, void *data)
+{
+  struct vmm_vm *vm = data;
+
+  (void) ahci;
+  for (unsigned i = 0; i < vm->config.n_cdroms; i++)
+    if (vm->cdrom_port[i] == port)
+      {
+        vmm_log_info ("the guest ejected the disc of CD-ROM drive %u", i);
+        if (vm->medium_fn != NULL)
+          vm->medium_fn (vm->medium_data, i, false);
+      }
+}
+
+static int
+open_disc (const char *path, struct vmm_block **block, GError **error)
+{
+  const struct vmm_block_open_opts opts = {
+    .path = path, .format = VMM_BLOCK_FORMAT_RAW, .read_only = true,
+  };
+
+  return vmm_block_open (block, &opts, error);
+}
+
+/* The AHCI controller, when there are SATA disks or CD-ROM drives: the
+ * disks on the first ports, then the drives */
+static gboolean
+setup_ahci (struct vmm_vm *vm, GError **error)
+{
+  struct vmm_ahci_port_config ports[VMM_AHCI_PORTS] = { 0 };
+  struct vmm_ahci_env env = {
+    .mem = &vm->mem, .mmio = &vm->mmio, .router = &vm->router, .vm_fd = vm->vm_fd,
+  };
+  unsigned n = 0;
+  g_autoptr(GError) local = NULL;
+  int ret;
+
+  vm->ahci_slot = -1;
+  for (unsigned i = 0; i < vm->config.n_disks; i++)
+    {
+      const struct vmm_disk_spec *d = &vm->config.disks[i];
+      const struct vmm_block_open_opts opts = {
+        .path = d->path, .format = d->format, .read_only = d->read_only,
+        .direct = d->cache == VMM_DISK_CACHE_NONE,
+      };
+
+      if (d->bus != VMM_DISK_BUS_SATA)
+        continue;
+      if (n == VMM_AHCI_PORTS)
+        goto too_many;
+      ports[n].kind = VMM_AHCI_DISK;
+      ports[n].serial = d->serial;
+      if (vmm_block_open (&ports[n].block, &opts, &local) < 0)
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot use the disk %s: %s"),
+                       d->path, local->message);
+          goto fail;
+        }
+      n++;
+    }
+  for (unsigned i = 0; i < vm->config.n_cdroms; i++)
+    {
+      const char *path = vm->config.cdroms[i].path;
+
+      if (n == VMM_AHCI_PORTS)
+        goto too_many;
+      ports[n].kind = VMM_AHCI_CDROM;
+      vm->cdrom_port[i] = n;
+      if (path != NULL && open_disc (path, &ports[n].block, &local) < 0)
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot use the disc %s: %s"),
+                       path, local->message);
+          goto fail;
+        }
+      n++;
+    }
+  if (n == 0)
+    return TRUE;
+
+  /* The slot it will get decides its PIRQ: the first free one */
+  for (unsigned slot = 1; slot < VMM_PCI_SLOTS; slot++)
+    if (vm->pci.slots[slot] == NULL)
+      {
+        env.intx = (struct vmm_irq_line) { ahci_intx, vm, slot % 4 };
+        break;
+      }
+  vm->ahci = vmm_ahci_new (&env, ports, &local);
+  if (vm->ahci == NULL)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "AHCI", local->message);
+      return FALSE;
+    }
+  vmm_ahci_set_eject_fn (vm->ahci, on_guest_eject, vm);
+  ret = vmm_pci_host_add (&vm->pci, vmm_ahci_pci_dev (vm->ahci));
+  if (ret < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "AHCI", g_strerror (-ret));
+      return FALSE;
+    }
+  vm->ahci_slot = ret;
+  return TRUE;
+
+too_many:
+  g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+               _("At most %d SATA disks and CD-ROM drives together"), VMM_AHCI_PORTS);
+fail:
+  for (unsigned i = 0; i < VMM_AHCI_PORTS; i++)
+    if (ports[i].block != NULL)
+      vmm_block_close (ports[i].block);
+  return FALSE;
+}
+
+void
+vmm_vm_set_medium_fn (struct vmm_vm *vm, vmm_vm_medium_fn fn, void *data)
+{
+  vm->medium_fn = fn;
+  vm->medium_data = data;
+}
+
+gboolean
+vmm_vm_insert_medium (struct vmm_vm *vm, unsigned drive, const char *path, GError **error)
+{
+  struct vmm_block *block = NULL;
+  g_autoptr(GError) local = NULL;
+  int ret;
+
+  if (drive >= vm->config.n_cdroms || vm->ahci == NULL)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("There is no CD-ROM drive %u"), drive);
+      return FALSE;
+    }
+  if (open_disc (path, &block, &local) < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot use the disc %s: %s"), path,
+                   local->message);
+      return FALSE;
+    }
+  ret = vmm_ahci_insert_medium (vm->ahci, vm->cdrom_port[drive], block);
+  if (ret < 0)
+    {
+      vmm_block_close (block);
+      if (ret == -EBUSY)
+        g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                     _("CD-ROM drive %u holds a disc: eject it first"), drive);
+      else
+        g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot insert the disc: %s"),
+                     g_strerror (-ret));
+      return FALSE;
+    }
+  vmm_log_info ("disc %s inserted in CD-ROM drive %u", path, drive);
+  return TRUE;
+}
+
+int
+vmm_vm_eject_medium (struct vmm_vm *vm, unsigned drive, bool force)
+{
+  int ret;
+
+  if (drive >= vm->config.n_cdroms || vm->ahci == NULL)
+    return -ENODEV;
+  ret = vmm_ahci_eject_medium (vm->ahci, vm->cdrom_port[drive], force);
+  if (ret == -ENOMEDIUM)
+    return 0;
+  if (ret == 0)
+    vmm_log_info ("the disc of CD-ROM drive %u was ejected", drive);
+  return ret;
+}
+
+/* ---- fw_cfg ------------------------------------------------------------------------ */
+
+/* The firmware's boot order: each device path as SeaBIOS and OVMF build
+ * them (/pci@i0cf8/NAME@SLOT, then the drive on an AHCI port) */
+static char *
+build_bootorder (struct vmm_vm *vm)
+{
+  static const enum vmm_boot_device default_order[] = {
+    VMM_BOOT_DEVICE_DISK, VMM_BOOT_DEVICE_CDROM,
+  };
+  const enum vmm_boot_device *order = vm->config.n_boot ? vm->config.boot : default_order;
+  unsigned n_order = vm->config.n_boot ? vm->config.n_boot : G_N_ELEMENTS (default_order);
+  GString *s = g_string_new (NULL);
+
+  for (unsigned o = 0; o < n_order; o++)
+    {
+      if (order[o] == VMM_BOOT_DEVICE_DISK)
+        {
+          unsigned sata_port = 0;
+
+          for (unsigned i = 0; i < vm->config.n_disks; i++)
+            {
+              if (vm->config.disks[i].bus == VMM_DISK_BUS_SATA)
+                g_string_append_printf (s, "/pci@i0cf8/sata@%x/drive@%x/disk@0\n",
+                                        (unsigned) vm->ahci_slot, sata_port++);
+              else if (vm->disks[i] != NULL)
+                g_string_append_printf (s, "/pci@i0cf8/scsi@%x/disk@0,0\n",
+                                        vmm_virtio_blk_dev (vm->disks[i])->pci.slot);
+            }
+        }
+      else
+        for (unsigned i = 0; i < vm->config.n_cdroms; i++)
+          g_string_append_printf (s, "/pci@i0cf8/sata@%x/drive@%x/disk@0\n",
+                                  (unsigned) vm->ahci_slot, vm->cdrom_port[i]);
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* What the firmware reads: the machine's size, its memory map, the boot
+ * order, the VGA BIOS and the ACPI tables */
+static gboolean
+setup_fw_cfg (struct vmm_vm *vm, GError **error)
+{
+  struct vmm_e820_entry e820[3];
+  unsigned n = 0;
+  uint64_t low = vm->mem.regions[0].size;
+  g_autofree char *bootorder = NULL;
+  int ret;
+
+  vm->fw_cfg = vmm_fw_cfg_new (&vm->mem);
+  if ((ret = vmm_bus_register (&vm->pio, VMM_FW_CFG_PORT_BASE, VMM_FW_CFG_PORT_LEN,
+                               &vmm_fw_cfg_io_ops, vm->fw_cfg, "fw_cfg")) < 0)
+    goto fail;
+
+  /* RAM only: the firmware reserves what it uses and the holes it knows */
+  e820[n++] = (struct vmm_e820_entry) { 0, low, VMM_E820_RAM };
+  if (vm->config.memory > low)
+    e820[n++] = (struct vmm_e820_entry) { VMM_HIGH_RAM_BASE, vm->config.memory - low,
+                                          VMM_E820_RAM };
+  e820[n++] = (struct vmm_e820_entry) { VMM_KVM_IDENTITY_MAP, VMM_KiB (16), VMM_E820_RESERVED };
+  bootorder = build_bootorder (vm);
+  vmm_log_debug ("bootorder:\n%s", bootorder);
+
+  if ((ret = vmm_fw_cfg_add_u16 (vm->fw_cfg, VMM_FW_CFG_NB_CPUS, (uint16_t) vm->config.cpus)) < 0 ||
+      (ret = vmm_fw_cfg_add_u16 (vm->fw_cfg, VMM_FW_CFG_MAX_CPUS,
+                                 (uint16_t) vm->config.cpus)) < 0 ||
+      (ret = vmm_fw_cfg_add_u64 (vm->fw_cfg, VMM_FW_CFG_RAM_SIZE, vm->config.memory)) < 0 ||
+      /* "Press ESC for boot menu", for a while */
+      (ret = vmm_fw_cfg_add_u16 (vm->fw_cfg, VMM_FW_CFG_BOOT_MENU, 1)) < 0 ||
+      (ret = vmm_fw_cfg_add_file (vm->fw_cfg, "etc/boot-menu-wait",
+                                  &(uint16_t) { GUINT16_TO_LE (2500) }, 2)) < 0 ||
+      (ret = vmm_fw_cfg_add_file (vm->fw_cfg, "etc/e820", e820, n * sizeof e820[0])) < 0 ||
+      (ret = vmm_fw_cfg_add_file (vm->fw_cfg, "bootorder", bootorder, strlen (bootorder))) < 0)
+    goto fail;
+
+  /* SeaBIOS runs the VGA BIOS it finds under the display's PCI IDs */
+  if (vm->vga != NULL && vm->config.firmware == VMM_FIRMWARE_BIOS)
+    {
+      g_autofree char *path = g_build_filename (VMM_SEAVGABIOS_DIR, "vgabios-stdvga.bin", NULL);
+      g_autofree char *rom = NULL;
+      gsize size = 0;
+      g_autoptr(GError) local = NULL;
+
+      if (!g_file_get_contents (path, &rom, &size, &local))
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                       _("The VGA BIOS is not installed: install the “%s” package (%s)"),
+                       "seabios", local->message);
+          return FALSE;
+        }
+      if ((ret = vmm_fw_cfg_add_file (vm->fw_cfg, "pci1234,1111.rom", rom, size)) < 0)
+        goto fail;
+    }
+  if ((ret = update_acpi_fw_cfg (vm)) < 0)
+    goto fail;
+  return TRUE;
+
+fail:
+  g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot set up fw_cfg: %s"),
+               g_strerror (-ret));
+  return FALSE;
+}
+
 static gboolean
 setup_devices (struct vmm_vm *vm, GError **error)
 {
@@ -673,7 +1165,8 @@ setup_devices (struct vmm_vm *vm, GError **error)
 
   vmm_rtc_init (&vm->rtc, vm->config.memory, vm->config.cpus);
   vmm_i8042_init (&vm->i8042, (struct vmm_irq_line) { set_irq_line, vm, VMM_I8042_KBD_IRQ },
-                  (struct vmm_irq_line) { set_irq_line, vm, VMM_I8042_AUX_IRQ }, NULL, on_reset, vm);
+                  (struct vmm_irq_line) { set_irq_line, vm, VMM_I8042_AUX_IRQ },
+                  &(const struct vmm_input_led_listener) { forward_leds, vm }, on_reset, vm);
   vmm_acpi_pm_init (&vm->pm, sci, on_power_off, vm);
   vmm_pci_host_init (&vm->pci, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
   vm->pvpanic.event = on_pvpanic;
@@ -709,9 +1202,11 @@ setup_devices (struct vmm_vm *vm, GError **error)
     }
   for (unsigned i = 0; i < vm->config.n_disks; i++)
     {
+      vm->config.disks[i].index = i;
+      if (vm->config.disks[i].bus != VMM_DISK_BUS_VIRTIO)
+        continue;
       /* One request queue per vCPU, as the guest can then submit from
        * every CPU without a lock. */
-      vm->config.disks[i].index = i;
       vm->disks[i] = vmm_virtio_blk_new (&env, &vm->config.disks[i], vm->config.cpus,
                                          vm->config.io_threads, &local);
       if (!plug_virtio (vm, vm->disks[i] ? vmm_virtio_blk_dev (vm->disks[i]) : NULL, &local))
@@ -757,36 +1252,52 @@ setup_devices (struct vmm_vm *vm, GError **error)
           return FALSE;
         }
     }
-  return TRUE;
+  /* fw_cfg with direct kernel boot too, as QEMU has it: a guest (the
+   * probe) can read what the firmware would */
+  return setup_ahci (vm, error) && setup_fw_cfg (vm, error);
 }
 
-static gboolean
-setup_acpi (struct vmm_vm *vm, GError **error)
+/* The tables the guest's OS reads: the same for direct kernel boot (we
+ * write them) and firmware (it loads them from fw_cfg), but for where the
+ * firmware put the PM block and ECAM and which legacy devices it has. */
+static void
+acpi_config (struct vmm_vm *vm, struct vmm_acpi_config *acpi)
 {
   uint64_t high_end = VMM_HIGH_RAM_BASE;
-  struct vmm_acpi_config acpi = {
+  unsigned phys_bits = guest_phys_bits (vm->cpuid);
+  bool firmware = vm->config.firmware != VMM_FIRMWARE_NONE;
+
+  *acpi = (struct vmm_acpi_config) {
     .n_cpus = vm->config.cpus,
-    .ecam_base = VMM_PCI_ECAM_BASE,
+    .ecam_base = vm->ecam_on ? vm->ecam_base : VMM_PCI_ECAM_BASE,
     .ecam_start_bus = 0,
     .ecam_end_bus = VMM_PCI_ECAM_BUSES - 1,
     .mmio32_base = VMM_PCI_MMIO32_BASE,
     .mmio32_size = VMM_PCI_MMIO32_SIZE,
     .com1 = true,
     .rtc = true,
-    /* Reset only: no keyboard behind it, so the OS need not probe it. */
-    .i8042 = false,
+    /* With firmware, the PS/2 keyboard and mouse; for direct kernel boot
+     * the OS need not probe them (input comes through virtio). */
+    .i8042 = firmware,
     .pvpanic = true,
+    .vga = vm->vga != NULL,
+    .pm_base = vm->pm_on ? vm->pm_base : VMM_PORT_ACPI_PM_BASE,
   };
-  unsigned phys_bits = guest_phys_bits (vm->cpuid);
-  int ret;
-
   if (vm->config.memory > VMM_PCI_HOLE_START)
     high_end += vm->config.memory - VMM_PCI_HOLE_START;
-  acpi.mmio64_base = (high_end + VMM_PCI_MMIO64_ALIGN - 1) & ~(VMM_PCI_MMIO64_ALIGN - 1);
-  acpi.mmio64_size = VMM_PCI_MMIO64_SIZE;
-  if (phys_bits < 64 && acpi.mmio64_base + acpi.mmio64_size > (1ull << phys_bits))
-    acpi.mmio64_size = 0;
+  acpi->mmio64_base = (high_end + VMM_PCI_MMIO64_ALIGN - 1) & ~(VMM_PCI_MMIO64_ALIGN - 1);
+  acpi->mmio64_size = VMM_PCI_MMIO64_SIZE;
+  if (phys_bits < 64 && acpi->mmio64_base + acpi->mmio64_size > (1ull << phys_bits))
+    acpi->mmio64_size = 0;
+}
 
+static gboolean
+setup_acpi (struct vmm_vm *vm, GError **error)
+{
+  struct vmm_acpi_config acpi;
+  int ret;
+
+  acpi_config (vm, &acpi);
   ret = vmm_acpi_build (&vm->mem, &acpi, &vm->rsdp_gpa);
   if (ret < 0)
     {
@@ -795,6 +1306,23 @@ setup_acpi (struct vmm_vm *vm, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* With firmware: the tables as fw_cfg files, again whenever the firmware
+ * moves what they describe (before the OS reads them). */
+static int
+update_acpi_fw_cfg (struct vmm_vm *vm)
+{
+  struct vmm_acpi_config acpi;
+  int ret;
+
+  if (vm->fw_cfg == NULL)
+    return 0;
+  acpi_config (vm, &acpi);
+  ret = vmm_acpi_build_fw_cfg (vm->fw_cfg, &acpi);
+  if (ret < 0)
+    vmm_log_error ("cannot build the ACPI tables for the firmware: %s", strerror (-ret));
+  return ret;
 }
 
 static gboolean
@@ -1001,11 +1529,19 @@ vmm_vm_destroy (struct vmm_vm *vm)
   vmm_virtio_console_free (vm->console);
   vm->console = NULL;
   vmm_spice_free (vm->spice);
+  vmm_vga_free (vm->vga);
   vmm_virtio_gpu_free (vm->gpu);
   vmm_virtio_input_free (vm->keyboard);
   vmm_virtio_input_free (vm->tablet);
   vmm_virtio_input_free (vm->mouse);
   vmm_virtio_rng_free (vm->rng);
+  if (vm->ahci != NULL)
+    {
+      int ret = vmm_ahci_free (vm->ahci);
+      if (ret < 0)
+        vmm_log_error ("cannot flush the SATA disks: %s", strerror (-ret));
+    }
+  vmm_fw_cfg_free (vm->fw_cfg);
   for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
     if (vm->disks[i] != NULL)
       {

@@ -23,7 +23,10 @@
 #include "arch/x86/boot.h"
 #include "bus.h"
 #include "devices/acpi_pm.h"
+#include "devices/ahci.h"
 #include "devices/debugcon.h"
+#include "display/vga.h"
+#include "firmware/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
@@ -50,6 +53,9 @@ struct vmm_vm;
 /* Called once, from whichever thread stopped the VM, when it stops. */
 typedef void (*vmm_vm_exit_fn) (struct vmm_vm *vm, enum vmm_exit_reason reason,
                                 const char *message, void *data);
+/* Called when a CD-ROM drive's medium changed by the guest's doing (it
+ * ejected the disc), from the controller's thread: must only queue. */
+typedef void (*vmm_vm_medium_fn) (void *data, unsigned drive, bool inserted);
 /* Called from a vCPU thread when the guest reports a panic. */
 typedef void (*vmm_vm_panic_fn) (struct vmm_vm *vm, void *data);
 
@@ -111,7 +117,26 @@ struct vmm_vm {
   struct vmm_virtio_input *keyboard, *tablet, *mouse;
   struct vmm_input_sink keyboard_sink, tablet_sink, mouse_sink;
   bool pointer_is_mouse;
+  /* The PS/2 devices take input while no virtio driver does */
+  bool ps2_input;
+  struct vmm_input_sink ps2_keyboard_sink, ps2_mouse_sink;
   struct vmm_spice *spice;
+
+  /* With firmware and a display: the VGA the firmware draws on. It and
+   * virtio-gpu share the screen: the GPU's scanout when its driver set
+   * one, the VGA's otherwise (the loop thread only). */
+  struct vmm_vga *vga;
+  int vga_slot;                /* its video memory's KVM slot, or -1 */
+  bool gpu_scanout;
+  struct vmm_display_listener vga_out, gpu_out;
+
+  /* With firmware: fw_cfg, and the SATA disks and CD-ROM drives */
+  struct vmm_fw_cfg *fw_cfg;
+  struct vmm_ahci *ahci;
+  int ahci_slot;
+  unsigned cdrom_port[VMM_MAX_CDROMS];   /* the AHCI port of each drive */
+  vmm_vm_medium_fn medium_fn;
+  void *medium_data;
 
   struct vmm_boot_state boot;
   uint64_t rsdp_gpa;
@@ -160,9 +185,6 @@ struct vmm_spice *vmm_vm_get_spice (struct vmm_vm *vm);
 
 /* ---- CD-ROM drives (config.cdroms, by index) ------------------------------- */
 
-/* Called when a drive's medium changed by the guest's doing (it ejected
- * the disc), from the controller's thread: must only queue. */
-typedef void (*vmm_vm_medium_fn) (void *data, unsigned drive, bool inserted);
 void vmm_vm_set_medium_fn (struct vmm_vm *vm, vmm_vm_medium_fn fn, void *data);
 
 /* Opens PATH (read-only) and puts it in DRIVE, which must be empty. The

@@ -296,6 +296,33 @@ test_fadt (void)
   assert_gas_io (f + 220, 0x620, 128, 1);                /* X_GPE0_BLK */
   g_assert_cmpuint (viv_get_le64 (f + 232 + 4), ==, 0);          /* X_GPE1_BLK */
   g_assert_cmpmem (f + 268, 8, "VIVARIUM", 8);
+  g_assert_true (viv_get_le16 (f + 109) & (1u << 2));    /* VGA not present */
+  vmm_test_ram_free (&g);
+}
+
+/* Where the firmware moved the PM block (SeaBIOS: 0xb000), and a VGA */
+static void
+test_fadt_firmware (void)
+{
+  struct vmm_acpi_config c = default_config ();
+  struct vmm_test_ram g = { 0 };
+  struct tables t;
+  const uint8_t *f;
+
+  c.pm_base = 0xb000;
+  c.vga = true;
+  vmm_test_ram_add (&g, 0, RAM_SIZE);
+  build_and_parse (&g.mem, &c, &t);
+  f = t.fadt;
+  g_assert_cmpuint (viv_get_le32 (f + 56), ==, 0xb000);          /* PM1a_EVT_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 64), ==, 0xb004);          /* PM1a_CNT_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 76), ==, 0xb008);          /* PM_TMR_BLK */
+  g_assert_cmpuint (viv_get_le32 (f + 80), ==, 0xb020);          /* GPE0_BLK */
+  assert_gas_io (f + 148, 0xb000, 32, 2);
+  assert_gas_io (f + 172, 0xb004, 16, 2);
+  assert_gas_io (f + 208, 0xb008, 32, 3);
+  assert_gas_io (f + 220, 0xb020, 128, 1);
+  g_assert_false (viv_get_le16 (f + 109) & (1u << 2));   /* a VGA is present */
   vmm_test_ram_free (&g);
 }
 
@@ -675,6 +702,7 @@ test_dsdt_devices (void)
       g_assert_cmpint (contains (t.dsdt, len, "COM2", 4), ==, c.com2);
       g_assert_cmpint (contains (t.dsdt, len, "RTC_", 4), ==, c.rtc);
       g_assert_cmpint (contains (t.dsdt, len, "KBD_", 4), ==, c.i8042);
+      g_assert_cmpint (contains (t.dsdt, len, "MOU_", 4), ==, c.i8042);
       g_assert_cmpint (contains (t.dsdt, len, "QEMU0001", 8), ==, c.pvpanic);
       vmm_test_ram_free (&g);
     }
@@ -1190,7 +1218,7 @@ test_dsdt_iasl (void)
         "Device (MRES)", "Name (_HID, EisaId (\"PNP0C02\")",
         "Memory32Fixed (ReadWrite, 0xB0000000, // Address Base 0x10000000, // Address Length",
         "IO (Decode16, 0x0600, // Range Minimum 0x0600, // Range Maximum "
-        "0x01, // Alignment 0x30, // Length",
+        "0x01, // Alignment 0x80, // Length",
         "Device (COM1)", "Device (COM2)", "Name (_HID, EisaId (\"PNP0501\")",
         "Name (_UID, One)", "Name (_UID, 0x02)", "Name (_STA, 0x0F)",
         "0x03F8, // Range Maximum 0x01, // Alignment 0x08, // Length ) IRQNoFlags () {4}",
@@ -1200,6 +1228,7 @@ test_dsdt_iasl (void)
         "Device (KBD)", "Name (_HID, EisaId (\"PNP0303\")",
         "0x0060, // Range Maximum 0x01, // Alignment 0x01, // Length )",
         "0x0064, // Range Maximum 0x01, // Alignment 0x01, // Length ) IRQNoFlags () {1}",
+        "Device (MOU)", "Name (_HID, EisaId (\"PNP0F13\")", "IRQNoFlags () {12}",
         "Device (PEVT)", "Name (_HID, \"QEMU0001\")",
         "IO (Decode16, 0x0505, // Range Minimum 0x0505, // Range Maximum "
         "0x01, // Alignment 0x01, // Length",
@@ -1303,6 +1332,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/acpi/checksum", test_checksum);
   g_test_add_func ("/acpi/rsdp", test_rsdp);
+  g_test_add_func ("/acpi/fadt-firmware", test_fadt_firmware);
   g_test_add_func ("/acpi/fadt", test_fadt);
   g_test_add_func ("/acpi/fadt/boot-arch", test_fadt_boot_arch);
   g_test_add_func ("/acpi/madt", test_madt);

@@ -275,6 +275,17 @@ test_files (void)
 
   /* Duplicates, names that do not fit (55 bytes do) */
   g_assert_cmpint (vmm_fw_cfg_add_file (f.cfg, "bootorder", "x", 1), ==, -EEXIST);
+  /* Replacing keeps the key and changes the size in the directory */
+  {
+    uint16_t key = 0, key2 = 0;
+    uint32_t size = 0;
+
+    g_assert_true (find_file (f.cfg, "bootorder", &key, &size));
+    g_assert_cmpint (vmm_fw_cfg_set_file (f.cfg, "bootorder", "xyzzy", 5), ==, key);
+    g_assert_true (find_file (f.cfg, "bootorder", &key2, &size));
+    g_assert_cmpuint (key2, ==, key);
+    g_assert_cmpuint (size, ==, 5);
+  }
   g_assert_cmpint (vmm_fw_cfg_add_file (f.cfg, "", "x", 1), ==, -EINVAL);
   memset (long_name, 'n', sizeof long_name);
   long_name[VMM_FW_CFG_MAX_NAME] = '\0';
@@ -688,8 +699,17 @@ test_loader_acpi (void)
   g_assert_cmpuint (in.n_files, ==, 2);
   g_assert_cmpmem (vmm_test_ptr (&f.ram.mem, VMM_ACPI_BASE, area), area,
                    vmm_test_ptr (&direct.ram.mem, VMM_ACPI_BASE, area), area);
-  /* A second time is refused: the files are there. */
-  g_assert_cmpint (vmm_acpi_build_fw_cfg (f.cfg, &config), ==, -EEXIST);
+  /* A second time replaces them, under the same keys */
+  {
+    uint16_t key_before = 0, key_after = 1;
+    uint32_t size_before = 0, size_after = 1;
+
+    g_assert_true (find_file (f.cfg, "etc/table-loader", &key_before, &size_before));
+    g_assert_cmpint (vmm_acpi_build_fw_cfg (f.cfg, &config), ==, 0);
+    g_assert_true (find_file (f.cfg, "etc/table-loader", &key_after, &size_after));
+    g_assert_cmpuint (key_before, ==, key_after);
+    g_assert_cmpuint (size_before, ==, size_after);
+  }
   fixture_clear (&f);
 
   /* Anywhere else: valid, and the same tables but for the addresses */

@@ -65,6 +65,8 @@ test_disk_spec_errors (void)
                             "cache=writeback|none, serial=ID, bus=virtio|sata)" },
     { "a.img,speed=fast", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
                           "cache=writeback|none, serial=ID, bus=virtio|sata)" },
+    { "a.img,bus=ide", "an unknown option or value (format=raw|qcow2, readonly=on|off, "
+                       "cache=writeback|none, serial=ID, bus=virtio|sata)" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -270,6 +272,11 @@ test_args_errors (void)
     "d14", "d15", "d16", NULL,
   };
   static const char *const bad_port[] = { "ok", "x,sock=/p", NULL };
+  static const char *const many_cdroms[] = { "a.iso", "b.iso", "c.iso", "d.iso", "e.iso", NULL };
+  static const char *const four_cdroms[] = { "a.iso", "b.iso", "c.iso", "empty", NULL };
+  static const char *const sata_disks[] = { "a.img,bus=sata", "b.img,bus=sata", "c.img,bus=sata",
+                                            NULL };
+  static const char *const empty_cdrom[] = { "", NULL };
   static const char *const empty_socket[] = { "x,socket=", NULL };
   static const char *const bad_disk[] = { "good.img", "a.img,format=vmdk", NULL };
   static const char *const no_path[] = { ",", NULL };
@@ -287,6 +294,23 @@ test_args_errors (void)
     { "disk", { .disks = bad_disk },
       "--disk a.img,format=vmdk: an unknown option or value (format=raw|qcow2, readonly=on|off, "
       "cache=writeback|none, serial=ID, bus=virtio|sata)" },
+    { "cdroms", { .cdroms = many_cdroms }, "At most 4 --cdrom options" },
+    { "sata", { .disks = sata_disks, .cdroms = four_cdroms },
+      "At most 6 SATA disks and CD-ROM drives together" },
+    { "cdrom-empty", { .cdroms = empty_cdrom },
+      "--cdrom takes the path of a disc image, or “empty”" },
+    { "boot", { .boot = "order=cdrom,floppy" },
+      "--boot takes order= and disk and cdrom, each at most once (order=cdrom,disk), "
+      "not “order=cdrom,floppy”" },
+    { "boot-twice", { .boot = "order=disk,disk" },
+      "--boot takes order= and disk and cdrom, each at most once (order=cdrom,disk), "
+      "not “order=disk,disk”" },
+    { "boot-empty", { .boot = "order=" },
+      "--boot takes order= and disk and cdrom, each at most once (order=cdrom,disk), "
+      "not “order=”" },
+    { "firmware", { .firmware = "coreboot" }, "--firmware takes bios or uefi, not “coreboot”" },
+    { "firmware-option", { .firmware = "bios,vars=/x" },
+      "--firmware: unknown or empty option “vars=/x”" },
     { "disk-path", { .disks = no_path }, "--disk ,: no image path" },
     { "aio", { .aio = "posix" }, "--aio takes io_uring or threads, not “posix”" },
     { "display", { .display = "vnc" },
@@ -312,6 +336,43 @@ test_args_errors (void)
       g_assert_cmpstr (error->message, ==, cases[i].message);
       vmm_config_clear (&config);
     }
+}
+
+/* Firmware, SATA disks, CD-ROM drives and the boot order */
+static void
+test_args_firmware (void)
+{
+  const char *disks[] = { "a.qcow2,bus=sata", "b.img,format=raw", NULL };
+  const char *cdroms[] = { "installer.iso", "empty", NULL };
+  struct vmm_config_args args = {
+    .firmware = "uefi,file=/fw/code.fd,vars=/m/vars.fd", .disks = disks, .cdroms = cdroms,
+    .boot = "order=cdrom,disk", .debugcon = "/tmp/fw.log",
+  };
+  struct vmm_config config = { 0 };
+
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.firmware, ==, VMM_FIRMWARE_UEFI);
+  g_assert_cmpstr (config.firmware_path, ==, "/fw/code.fd");
+  g_assert_cmpstr (config.vars_path, ==, "/m/vars.fd");
+  g_assert_cmpstr (config.debugcon_path, ==, "/tmp/fw.log");
+  g_assert_null (config.kernel_path);
+  g_assert_cmpuint (config.n_disks, ==, 2);
+  g_assert_cmpint (config.disks[0].bus, ==, VMM_DISK_BUS_SATA);
+  g_assert_cmpint (config.disks[1].bus, ==, VMM_DISK_BUS_VIRTIO);
+  g_assert_cmpuint (config.n_cdroms, ==, 2);
+  g_assert_cmpstr (config.cdroms[0].path, ==, "installer.iso");
+  g_assert_null (config.cdroms[1].path);
+  g_assert_cmpuint (config.n_boot, ==, 2);
+  g_assert_cmpint (config.boot[0], ==, VMM_BOOT_DEVICE_CDROM);
+  g_assert_cmpint (config.boot[1], ==, VMM_BOOT_DEVICE_DISK);
+  vmm_config_clear (&config);
+
+  args = (struct vmm_config_args) { .firmware = "bios" };
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.firmware, ==, VMM_FIRMWARE_BIOS);
+  g_assert_null (config.firmware_path);
+  g_assert_cmpuint (config.n_boot, ==, 0);
+  vmm_config_clear (&config);
 }
 
 /* The size's own message, after the option's name */
@@ -582,6 +643,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/vm-config/args/display", test_args_display);
   g_test_add_func ("/vm-config/args/errors", test_args_errors);
   g_test_add_func ("/vm-config/args/memory", test_args_memory);
+  g_test_add_func ("/vm-config/args/firmware", test_args_firmware);
   g_test_add_func ("/vm-config/machine", test_machine);
   g_test_add_func ("/vm-config/machine/minimal", test_machine_minimal);
   g_test_add_func ("/vm-config/machine/firmware", test_machine_firmware);

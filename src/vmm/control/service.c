@@ -348,31 +348,6 @@ serial_input (void *data, const uint8_t *bytes, size_t len)
 
 /* ---- CD-ROM drives ------------------------------------------------------------------ */
 
-/* Until vm.c has the media calls (issue 19 is landing in steps), these
- * stand in: weak, so vm.c's definitions replace them as soon as they
- * exist. Remove them then. */
-__attribute__ ((weak)) void
-vmm_vm_set_medium_fn (struct vmm_vm *vm G_GNUC_UNUSED, vmm_vm_medium_fn fn G_GNUC_UNUSED,
-                      void *data G_GNUC_UNUSED)
-{
-}
-
-__attribute__ ((weak)) gboolean
-vmm_vm_insert_medium (struct vmm_vm *vm G_GNUC_UNUSED, unsigned drive G_GNUC_UNUSED,
-                      const char *path G_GNUC_UNUSED, GError **error)
-{
-  g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED,
-               _("Changing discs in a running machine is not available yet"));
-  return FALSE;
-}
-
-__attribute__ ((weak)) int
-vmm_vm_eject_medium (struct vmm_vm *vm G_GNUC_UNUSED, unsigned drive G_GNUC_UNUSED,
-                     bool force G_GNUC_UNUSED)
-{
-  return -ENOTSUP;
-}
-
 /* The Media property from config.cdroms: (path or "", inserted) per drive.
  * The skeleton announces it with PropertiesChanged when it differs. */
 static void

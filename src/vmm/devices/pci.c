@@ -339,6 +339,7 @@ vmm_pci_host_init (struct vmm_pci_host *host, uint64_t mmio32_base, uint64_t mmi
   pthread_mutex_init (&host->lock, NULL);
   host->mmio32_next = mmio32_base;
   host->mmio32_end = mmio32_base + mmio32_size;
+  host->enable_at_add = true;
 
   vmm_pci_device_init (&host->bridge, HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE,
                        PCI_CLASS_BRIDGE_HOST, 0, HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE,
@@ -416,8 +417,9 @@ add_locked (struct vmm_pci_host *host, struct vmm_pci_device *dev, int slot)
   host->slots[slot] = dev;
 
   /* Firmware would enable decode; Linux and the probe find devices ready. */
-  vmm_pci_set16 (&dev->config[PCI_COMMAND],
-                 vmm_pci_get16 (&dev->config[PCI_COMMAND]) | PCI_COMMAND_MEMORY);
+  if (host->enable_at_add)
+    vmm_pci_set16 (&dev->config[PCI_COMMAND],
+                   vmm_pci_get16 (&dev->config[PCI_COMMAND]) | PCI_COMMAND_MEMORY);
   update_bars (host, dev);
   return slot;
 }

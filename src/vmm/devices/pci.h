@@ -85,6 +85,10 @@ struct vmm_pci_host {
   void (*reset) (void *opaque);  /* 0xcf9 asked for a reset (no lock held) */
   void *reset_opaque;
   uint64_t mmio32_next, mmio32_end;
+  /* Devices added come with their BARs decoding, as firmware would leave
+   * them (direct kernel boot); false for firmware, which finds them off
+   * as after a reset and assigns the BARs itself. */
+  bool enable_at_add;
 };
 
 /* 8 ports at 0xcf8: the address latch (dword at 0xcf8), the reset control
@@ -120,7 +124,8 @@ bool vmm_pci_msi_message (const struct vmm_pci_device *dev, uint8_t cap, uint64_
                           uint32_t *data);
 
 /* Places DEV in the first free slot, assigns its BARs from the 32-bit
- * window and turns memory decode on, as firmware would. Returns the slot,
+ * window and turns memory decode on, as firmware would (unless
+ * enable_at_add is false). Returns the slot,
  * or -ENOSPC (no slot or no room in the window). */
 int  vmm_pci_host_add (struct vmm_pci_host *host, struct vmm_pci_device *dev);
 

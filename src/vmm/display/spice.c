@@ -137,6 +137,11 @@ struct vmm_spice {
   uint64_t image_serial;
   uint32_t leds;              /* SPICE_KEYBOARD_MODIFIER_FLAGS_* */
   bool leds_job_queued;
+  /* Whether the tablet interface should be there (client mouse mode);
+   * tablet_attached is our thread's view of what spice has */
+  bool want_tablet;
+  bool tablet_job_queued;
+  bool tablet_attached;
 
   /* The guest agent's port */
   struct vmm_chardev_peer agent_peer;
@@ -1052,6 +1057,50 @@ listener_leds (void *data, uint32_t leds)
     g_main_context_invoke (spice->ctx, leds_job, spice);
 }
 
+/* ---- absolute or relative pointer ---- */
+
+/* Adds or removes the tablet: spice's clients send positions (client
+ * mouse mode) while it is there, motion (server mode) when not. */
+static gboolean
+tablet_job (gpointer data)
+{
+  struct vmm_spice *spice = data;
+  bool want;
+
+  g_mutex_lock (&spice->fb_lock);
+  want = spice->want_tablet;
+  spice->tablet_job_queued = false;
+  g_mutex_unlock (&spice->fb_lock);
+  if (spice->server == NULL || want == spice->tablet_attached)
+    return G_SOURCE_REMOVE;
+  if (want)
+    spice_server_add_interface (spice->server, &spice->tablet.base);
+  else
+    spice_server_remove_interface (&spice->tablet.base);
+  spice->tablet_attached = want;
+  vmm_log_debug ("spice: %s mouse mode", want ? "client" : "server");
+  return G_SOURCE_REMOVE;
+}
+
+void
+vmm_spice_set_absolute_pointer (struct vmm_spice *spice, bool absolute)
+{
+  bool queue_job = false;
+
+  if (spice->input.abs == NULL)
+    return;
+  g_mutex_lock (&spice->fb_lock);
+  if (spice->want_tablet != absolute)
+    {
+      spice->want_tablet = absolute;
+      queue_job = !spice->tablet_job_queued;
+      spice->tablet_job_queued = true;
+    }
+  g_mutex_unlock (&spice->fb_lock);
+  if (queue_job)
+    g_main_context_invoke (spice->ctx, tablet_job, spice);
+}
+
 /* ---- the guest agent's port ---- */
 
 static size_t
@@ -1388,6 +1437,10 @@ setup_on_thread (gpointer data)
     spice_server_add_interface (spice->server, &spice->kbd.base);
   if (tablet)
     spice_server_add_interface (spice->server, &spice->tablet.base);
+  spice->tablet_attached = tablet;
+  g_mutex_lock (&spice->fb_lock);
+  spice->want_tablet = tablet;
+  g_mutex_unlock (&spice->fb_lock);
   if (spice->input.rel != NULL)
     spice_server_add_interface (spice->server, &spice->mouse.base);
   spice_server_add_interface (spice->server, &spice->qxl.base);

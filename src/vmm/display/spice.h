@@ -62,6 +62,12 @@ const struct vmm_input_led_listener *vmm_spice_led_listener (struct vmm_spice *s
  * a one-shot timer for the thumbnail, so a still screen costs nothing).
  * Set before the machine runs; if the screen changed already, FN is
  * called at once, from the caller's thread. */
+/* Whether clients send the pointer's position (the tablet: client mouse
+ * mode, the default when the input sink has abs) or its motion (server
+ * mode: for a guest that only drives a relative mouse, such as firmware
+ * on PS/2). Any thread; takes effect soon after. */
+void vmm_spice_set_absolute_pointer (struct vmm_spice *spice, bool absolute);
+
 typedef void (*vmm_spice_changed_fn) (void *data);
 void vmm_spice_set_changed_fn (struct vmm_spice *spice, vmm_spice_changed_fn fn, void *data);
 

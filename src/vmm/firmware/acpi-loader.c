@@ -174,12 +174,12 @@ vmm_acpi_build_fw_cfg (struct vmm_fw_cfg *cfg, const struct vmm_acpi_config *con
   /* The script last: firmware reads it once the files it names are there. */
   for (unsigned i = 0; i < VMM_ACPI_N_BLOBS; i++)
     {
-      ret = vmm_fw_cfg_add_file (cfg, files[i], t.data[i], t.len[i]);
+      ret = vmm_fw_cfg_set_file (cfg, files[i], t.data[i], t.len[i]);
       if (ret < 0)
         goto out;
     }
   script = vmm_acpi_loader_data (loader, &script_len);
-  ret = vmm_fw_cfg_add_file (cfg, VMM_ACPI_LOADER_FILE, script, script_len);
+  ret = vmm_fw_cfg_set_file (cfg, VMM_ACPI_LOADER_FILE, script, script_len);
   if (ret > 0)
     ret = 0;
 

@@ -59,7 +59,7 @@ const uint8_t *vmm_acpi_loader_data (const struct vmm_acpi_loader *loader, size_
 
 /* Builds the tables vmm_acpi_build writes and puts them in CFG as
  * "etc/acpi/rsdp" (for the F segment), "etc/acpi/tables" and the script
- * "etc/table-loader" that links them. Returns 0, -EINVAL for a bad
- * config, or what vmm_fw_cfg_add_file returned (-EEXIST when called
- * twice). */
+ * "etc/table-loader" that links them; called again (the firmware moved
+ * the PM block or ECAM), it replaces them. Returns 0, -EINVAL for a bad
+ * config, or what vmm_fw_cfg_set_file returned. */
 int vmm_acpi_build_fw_cfg (struct vmm_fw_cfg *cfg, const struct vmm_acpi_config *config);

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <glib.h>
@@ -157,8 +158,23 @@ update_dir (struct vmm_fw_cfg *cfg)
   set_entry (cfg, VMM_FW_CFG_FILE_DIR, dir, (uint32_t) len);
 }
 
+static int put_file (struct vmm_fw_cfg *cfg, const char *name, const void *data, size_t len,
+                     bool replace);
+
 int
 vmm_fw_cfg_add_file (struct vmm_fw_cfg *cfg, const char *name, const void *data, size_t len)
+{
+  return put_file (cfg, name, data, len, false);
+}
+
+int
+vmm_fw_cfg_set_file (struct vmm_fw_cfg *cfg, const char *name, const void *data, size_t len)
+{
+  return put_file (cfg, name, data, len, true);
+}
+
+static int
+put_file (struct vmm_fw_cfg *cfg, const char *name, const void *data, size_t len, bool replace)
 {
   size_t name_len;
   unsigned file, at;
@@ -179,6 +195,15 @@ vmm_fw_cfg_add_file (struct vmm_fw_cfg *cfg, const char *name, const void *data,
   for (at = 0; at < cfg->n_files; at++)
     {
       int cmp = strcmp (name, cfg->names[cfg->order[at]]);
+      if (cmp == 0 && replace)
+        {
+          /* Same key; the directory has the new size */
+          file = cfg->order[at];
+          set_entry (cfg, (uint16_t) (VMM_FW_CFG_FILE_FIRST + file), data, (uint32_t) len);
+          update_dir (cfg);
+          ret = VMM_FW_CFG_FILE_FIRST + (int) file;
+          goto out;
+        }
       if (cmp == 0)
         {
           ret = -EEXIST;

@@ -115,6 +115,11 @@ int vmm_fw_cfg_add_u64   (struct vmm_fw_cfg *cfg, uint16_t key, uint64_t value);
 int vmm_fw_cfg_add_file  (struct vmm_fw_cfg *cfg, const char *name, const void *data,
                           size_t len);
 
+/* The same, but a file already there under NAME gets the new contents
+ * (same key; an item being read goes on with the new bytes). */
+int vmm_fw_cfg_set_file  (struct vmm_fw_cfg *cfg, const char *name, const void *data,
+                          size_t len);
+
 /* The ports, at VMM_FW_CFG_PORT_BASE for VMM_FW_CFG_PORT_LEN bytes;
  * opaque: the struct vmm_fw_cfg. */
 extern const struct vmm_io_ops vmm_fw_cfg_io_ops;

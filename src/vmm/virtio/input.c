@@ -110,6 +110,17 @@ queue_ready (const struct vmm_virtio_input *in, unsigned q)
          dev->queues[q].enabled;
 }
 
+bool
+vmm_virtio_input_ready (struct vmm_virtio_input *input)
+{
+  bool ready;
+
+  pthread_mutex_lock (&input->dev.lock);
+  ready = queue_ready (input, Q_EVENT);
+  pthread_mutex_unlock (&input->dev.lock);
+  return ready;
+}
+
 /* ---- the event queue ------------------------------------------------------- */
 
 /* Moves waiting events into the guest's buffers, one each. */

@@ -54,6 +54,9 @@ struct vmm_virtio_dev   *vmm_virtio_input_dev  (struct vmm_virtio_input *input);
 /* Where the display server sends this device's input, from any thread
  * (valid until the device is freed) */
 struct vmm_input_sink    vmm_virtio_input_sink (struct vmm_virtio_input *input);
+/* Whether a driver runs the device (DRIVER_OK, not reset): where the
+ * host's input should go. Any thread. */
+bool                     vmm_virtio_input_ready (struct vmm_virtio_input *input);
 /* Events dropped so far because the guest did not take them */
 uint64_t                 vmm_virtio_input_dropped (struct vmm_virtio_input *input);
 void                     vmm_virtio_input_free (struct vmm_virtio_input *input);

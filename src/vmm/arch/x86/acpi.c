@@ -34,6 +34,12 @@
 #define CREATOR_ID      "VIVM"
 #define CREATOR_REV     1
 
+/* The PM block's registers, from its base */
+#define PM1A_EVT        0x00
+#define PM1A_CNT        0x04
+#define PM_TMR          0x08
+#define GPE0            0x20
+
 #define HEADER_LEN      36
 #define RSDP_LEN        36
 #define RSDP_V1_LEN     20
@@ -186,6 +192,13 @@ check_config (const struct vmm_acpi_config *c)
 
 /* ---- DSDT ----------------------------------------------------------------- */
 
+/* Where the PM block decodes: the firmware may have moved it */
+static uint16_t
+pm_base (const struct vmm_acpi_config *c)
+{
+  return c->pm_base != 0 ? c->pm_base : VMM_PORT_ACPI_PM_BASE;
+}
+
 static void
 dsdt_sta_present (struct aml *aml)
 {
@@ -252,9 +265,9 @@ dsdt_motherboard (struct aml *aml, const struct vmm_acpi_config *c)
                              .max = ecam + ecam_len - 1,
                              .length = ecam_len,
                            });
-  /* PM1a event and control, the PM timer and GPE0: 0x600-0x62f */
-  aml_res_io (&res, true, VMM_PORT_ACPI_PM_BASE, VMM_PORT_ACPI_PM_BASE, 1,
-              VMM_PORT_ACPI_GPE0 + VMM_ACPI_GPE0_LEN - VMM_PORT_ACPI_PM_BASE);
+  /* The PM block: PM1a event and control, the PM timer, GPE0 and the
+   * chipset's SMI registers */
+  aml_res_io (&res, true, pm_base (c), pm_base (c), 1, VMM_ACPI_PM_BLOCK_LEN);
   aml_name (aml, "_CRS");
   aml_resource_template (aml, &res);
   aml_res_clear (&res);
@@ -338,6 +351,21 @@ dsdt_build (struct aml *aml, const struct vmm_acpi_config *c)
   if (c->i8042)
     dsdt_isa_device (aml, "KBD_", "PNP0303", -1, VMM_PORT_I8042_DATA, 1,
                      VMM_PORT_I8042_CMD, 1, 1);
+  /* The mouse behind the same controller: its IRQ only */
+  if (c->i8042)
+    {
+      struct aml_res res;
+
+      aml_device_begin (aml, "MOU_");
+      aml_name_eisaid (aml, "_HID", "PNP0F13");
+      dsdt_sta_present (aml);
+      aml_res_init (&res);
+      aml_res_irq_noflags (&res, 12);
+      aml_name (aml, "_CRS");
+      aml_resource_template (aml, &res);
+      aml_res_clear (&res);
+      aml_end (aml);
+    }
   if (c->pvpanic)
     dsdt_pvpanic (aml);
   aml_end (aml);
@@ -365,7 +393,8 @@ build_fadt (struct vmm_acpi_tables *tables, size_t off, const struct vmm_acpi_co
             size_t facs, size_t dsdt)
 {
   uint8_t *t = tables->data[TABLES] + off;
-  uint16_t boot_arch = BOOT_VGA_NOT_PRESENT | BOOT_PCIE_ASPM_CTRLS;
+  uint16_t boot_arch = (c->vga ? 0 : BOOT_VGA_NOT_PRESENT) | BOOT_PCIE_ASPM_CTRLS;
+  uint16_t pm = pm_base (c);
 
   if (c->i8042)
     boot_arch |= BOOT_8042;
@@ -379,10 +408,10 @@ build_fadt (struct vmm_acpi_tables *tables, size_t off, const struct vmm_acpi_co
   viv_put_le16 (t + 46, VMM_ACPI_SCI_IRQ);                 /* SCI_INT */
   /* 48: SMI_CMD 0, ACPI_ENABLE and ACPI_DISABLE 0: there is no SMM, the
    * platform is always in ACPI mode. */
-  viv_put_le32 (t + 56, VMM_PORT_ACPI_PM1A_EVT);           /* PM1a_EVT_BLK */
-  viv_put_le32 (t + 64, VMM_PORT_ACPI_PM1A_CNT);           /* PM1a_CNT_BLK */
-  viv_put_le32 (t + 76, VMM_PORT_ACPI_PM_TMR);             /* PM_TMR_BLK */
-  viv_put_le32 (t + 80, VMM_PORT_ACPI_GPE0);               /* GPE0_BLK */
+  viv_put_le32 (t + 56, pm + PM1A_EVT);                    /* PM1a_EVT_BLK */
+  viv_put_le32 (t + 64, pm + PM1A_CNT);                    /* PM1a_CNT_BLK */
+  viv_put_le32 (t + 76, pm + PM_TMR);                      /* PM_TMR_BLK */
+  viv_put_le32 (t + 80, pm + GPE0);                        /* GPE0_BLK */
   t[88] = 4;                                        /* PM1_EVT_LEN */
   t[89] = 2;                                        /* PM1_CNT_LEN */
   t[91] = 4;                                        /* PM_TMR_LEN */
@@ -402,10 +431,10 @@ build_fadt (struct vmm_acpi_tables *tables, size_t off, const struct vmm_acpi_co
   t[131] = FADT_MINOR;                              /* FADT minor version */
   add_pointer (tables, TABLES, off + 132, 8, TABLES, facs); /* X_FIRMWARE_CTRL */
   add_pointer (tables, TABLES, off + 140, 8, TABLES, dsdt); /* X_DSDT */
-  put_gas_io (t + 148, VMM_PORT_ACPI_PM1A_EVT, 4, GAS_ACCESS_WORD);
-  put_gas_io (t + 172, VMM_PORT_ACPI_PM1A_CNT, 2, GAS_ACCESS_WORD);
-  put_gas_io (t + 208, VMM_PORT_ACPI_PM_TMR, 4, GAS_ACCESS_DWORD);
-  put_gas_io (t + 220, VMM_PORT_ACPI_GPE0, VMM_ACPI_GPE0_LEN, GAS_ACCESS_BYTE);
+  put_gas_io (t + 148, pm + PM1A_EVT, 4, GAS_ACCESS_WORD);
+  put_gas_io (t + 172, pm + PM1A_CNT, 2, GAS_ACCESS_WORD);
+  put_gas_io (t + 208, pm + PM_TMR, 4, GAS_ACCESS_DWORD);
+  put_gas_io (t + 220, pm + GPE0, VMM_ACPI_GPE0_LEN, GAS_ACCESS_BYTE);
   /* 244, 256: no sleep control and status registers (not hardware-reduced) */
   memcpy (t + 268, "VIVARIUM", 8);                  /* Hypervisor Vendor Identity */
   sdt_checksum (tables, off);

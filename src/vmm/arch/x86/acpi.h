@@ -35,8 +35,12 @@ struct vmm_acpi_config {
   bool com1;                  /* 8250 at 0x3f8, IRQ 4 */
   bool com2;                  /* 8250 at 0x2f8, IRQ 3 */
   bool rtc;                   /* CMOS RTC at 0x70, IRQ 8 */
-  bool i8042;                 /* keyboard controller at 0x60/0x64, IRQ 1 (reset) */
+  bool i8042;                 /* PS/2 keyboard (0x60/0x64, IRQ 1) and mouse (IRQ 12) */
   bool pvpanic;               /* pvpanic at 0x505 (QEMU0001) */
+  bool vga;                   /* a VGA-compatible display (the FADT says whether) */
+
+  /* Where the PM block decodes (PMBASE); 0: VMM_PORT_ACPI_PM_BASE */
+  uint16_t pm_base;
 };
 
 enum {

@@ -99,6 +99,7 @@
 #define VMM_PORT_ACPI_GPE0       0x620         /* status (8 bytes), enable (8 bytes) */
 #define VMM_ACPI_GPE0_LEN        16
 #define VMM_ACPI_SCI_IRQ         9
+#define VMM_ACPI_PM_BLOCK_LEN    0x80          /* with the chipset's SMI registers */
 
 /* Reset: the FADT's reset register points at the i8042 command port. */
 #define VMM_ACPI_RESET_PORT      VMM_PORT_I8042_CMD
