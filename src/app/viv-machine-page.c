@@ -26,7 +26,9 @@
 #include <glib/gi18n.h>
 
 #include "viv-display.h"
+#include "viv-file-chooser.h"
 #include "viv-machine-page.h"
+#include "viv-window-private.h"
 
 /* How long the guest may take to start its agent before the hint says it
  * has none: a desktop guest's agent starts with its session */
@@ -128,6 +130,119 @@ fix_label (VivMachineStartFailure failure)
     }
 }
 
+/* --- the CD-ROM drive's disc --------------------------------------------------------- */
+
+/* Eject with a disc in, Insert with none, both only while the machine
+ * is off or running (not while it starts or stops) */
+static void
+update_disc_actions (VivMachinePage *self)
+{
+  VivMachineState state = viv_machine_get_state (self->machine);
+  gboolean settled = state == VIV_MACHINE_STATE_STOPPED || state == VIV_MACHINE_STATE_CRASHED ||
+                     state == VIV_MACHINE_STATE_RUNNING || state == VIV_MACHINE_STATE_PAUSED;
+  gboolean drive = settled && viv_machine_has_cd_drive (self->machine);
+  gboolean disc = viv_machine_get_disc (self->machine) != NULL;
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.eject-disc", drive && disc);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.insert-disc", drive && !disc);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.insert-disc-file", drive && !disc);
+}
+
+static void
+disc_toast (VivMachinePage *self,
+            const char     *message)
+{
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  if (VIV_IS_WINDOW (root))
+    viv_window_toast (VIV_WINDOW (root), message);
+  else
+    g_warning ("%s", message);
+}
+
+static void
+on_disc_changed (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(VivMachinePage) self = user_data;
+  VivMachine *machine = VIV_MACHINE (source);
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  if (g_task_get_source_tag (G_TASK (result)) == viv_machine_eject_disc_async)
+    ok = viv_machine_eject_disc_finish (machine, result, &error);
+  else
+    ok = viv_machine_insert_disc_finish (machine, result, &error);
+  if (ok || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (g_error_matches (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_MEDIUM_LOCKED))
+    disc_toast (self, _("The guest is using the disc; it was asked to release it"));
+  else
+    {
+      g_autofree char *message = g_strdup_printf (_("Could not change the disc: %s"),
+                                                  error->message);
+
+      disc_toast (self, message);
+    }
+}
+
+static void
+eject_disc (GtkWidget  *widget,
+            const char *action_name G_GNUC_UNUSED,
+            GVariant   *parameter G_GNUC_UNUSED)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+
+  if (self->machine == NULL)
+    return;
+  viv_machine_eject_disc_async (self->machine, NULL, on_disc_changed, g_object_ref (self));
+}
+
+static void
+insert_disc_file (GtkWidget  *widget,
+                  const char *action_name G_GNUC_UNUSED,
+                  GVariant   *parameter)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+
+  if (self->machine == NULL)
+    return;
+  viv_machine_insert_disc_async (self->machine, g_variant_get_string (parameter, NULL), NULL,
+                                 on_disc_changed, g_object_ref (self));
+}
+
+static void
+on_disc_chosen (GObject      *source G_GNUC_UNUSED,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(VivMachinePage) self = user_data;
+  g_autoptr(GFile) file = viv_choose_file_finish (result, NULL);
+  g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+
+  if (path != NULL)
+    gtk_widget_activate_action (GTK_WIDGET (self), "machine.insert-disc-file", "s", path);
+}
+
+static void
+insert_disc (GtkWidget  *widget,
+             const char *action_name G_GNUC_UNUSED,
+             GVariant   *parameter G_GNUC_UNUSED)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+  g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
+  GtkRoot *root = gtk_widget_get_root (widget);
+
+  if (self->machine == NULL)
+    return;
+  gtk_file_filter_set_name (filter, _("Disc Images"));
+  gtk_file_filter_add_mime_type (filter, "application/x-cd-image");
+  gtk_file_filter_add_suffix (filter, "iso");
+  viv_choose_file_async (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL, _("Insert Disc"),
+                         filter, NULL, on_disc_chosen, g_object_ref (self));
+}
+
 static void
 update (VivMachinePage *self)
 {
@@ -175,6 +290,7 @@ update (VivMachinePage *self)
                                  state == VIV_MACHINE_STATE_UNREACHABLE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.rename", !broken);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.preferences", !broken);
+  update_disc_actions (self);
 
   gtk_widget_set_visible (GTK_WIDGET (self->start_button),
                           can_start &&
@@ -963,6 +1079,7 @@ viv_machine_page_set_machine (VivMachinePage *self,
                                 G_CALLBACK (update_disk_banner), self);
       g_signal_connect_swapped (machine, "notify::helper-pid",
                                 G_CALLBACK (on_machine_notify), self);
+      g_signal_connect_swapped (machine, "notify::disc", G_CALLBACK (update_disc_actions), self);
     }
   viv_serial_console_set_machine (self->console, machine);
   update (self);
@@ -1212,6 +1329,16 @@ viv_machine_page_class_init (VivMachinePageClass *klass)
   gtk_widget_class_install_action (widget_class, "machine.dismiss-disk-problem", NULL,
                                    dismiss_disk_problem);
   gtk_widget_class_install_property_action (widget_class, "machine.show-serial", "show-serial");
+  gtk_widget_class_install_action (widget_class, "machine.eject-disc", NULL, eject_disc);
+  gtk_widget_class_install_action (widget_class, "machine.insert-disc", NULL, insert_disc);
+  gtk_widget_class_install_action (widget_class, "machine.insert-disc-file", "s",
+                                   insert_disc_file);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_E,
+                                       GDK_CONTROL_MASK | GDK_SHIFT_MASK, "machine.eject-disc",
+                                       NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_O,
+                                       GDK_CONTROL_MASK | GDK_SHIFT_MASK, "machine.insert-disc",
+                                       NULL);
   /* F11 here; with the screen focused but not grabbed it comes through too
    * (viv_remote_display_is_host_key) */
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F11, 0, "console.fullscreen", NULL);

@@ -140,10 +140,9 @@ update_boot_rows (VivMachinePreferences *self)
   gboolean kernel = selected == BOOT_INDEX_KERNEL;
   gboolean firmware = selected == BOOT_INDEX_BIOS || selected == BOOT_INDEX_UEFI;
 
-  /* The choice is kept in machine.json, but the engine cannot run a firmware yet */
   adw_action_row_set_subtitle (ADW_ACTION_ROW (self->boot_kind_row),
-                               firmware ? _("Can’t start from firmware in this version: "
-                                            "choose a Linux kernel to start the machine")
+                               firmware ? _("The firmware starts the disc in the CD-ROM drive, "
+                                            "else the first disk")
                                         : NULL);
   gtk_widget_set_visible (GTK_WIDGET (self->kernel_row), kernel);
   gtk_widget_set_visible (GTK_WIDGET (self->initrd_row), kernel);
@@ -179,6 +178,14 @@ disk_row_new (const VivDiskConfig *disk,
   gtk_widget_add_css_class (format, "dim-label");
   gtk_widget_set_tooltip_text (format, _("Format"));
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), format);
+  {
+    /* Translators: the bus a disk is on: VirtIO or SATA */
+    GtkWidget *bus = gtk_label_new (disk->bus == VIV_DISK_BUS_SATA ? _("SATA") : _("VirtIO"));
+
+    gtk_widget_add_css_class (bus, "dim-label");
+    gtk_widget_set_tooltip_text (bus, _("Bus"));
+    adw_action_row_add_suffix (ADW_ACTION_ROW (row), bus);
+  }
   if (disk->readonly)
     {
       GtkWidget *readonly = gtk_label_new (_("Read-Only"));
@@ -214,6 +221,99 @@ disc_row_new (const VivMediaConfig *media,
 }
 
 static void
+on_drive_disc_changed (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  g_autoptr(VivMachinePreferences) self = user_data;
+  VivMachine *machine = VIV_MACHINE (source);
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  if (g_task_get_source_tag (G_TASK (result)) == viv_machine_eject_disc_async)
+    ok = viv_machine_eject_disc_finish (machine, result, &error);
+  else
+    ok = viv_machine_insert_disc_finish (machine, result, &error);
+  if (ok || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (g_error_matches (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_MEDIUM_LOCKED))
+    toast (self, _("The guest is using the disc; it was asked to release it"));
+  else
+    toast (self, error->message);
+}
+
+static void
+on_drive_eject (VivMachinePreferences *self)
+{
+  viv_machine_eject_disc_async (self->machine, self->cancellable, on_drive_disc_changed,
+                                g_object_ref (self));
+}
+
+static void
+on_drive_disc_chosen (GObject      *source G_GNUC_UNUSED,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(VivMachinePreferences) self = user_data;
+  g_autoptr(GFile) file = viv_choose_file_finish (result, NULL);
+  g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+
+  if (path != NULL && self->machine != NULL)
+    viv_machine_insert_disc_async (self->machine, path, self->cancellable, on_drive_disc_changed,
+                                   g_object_ref (self));
+}
+
+static void
+on_drive_insert (VivMachinePreferences *self)
+{
+  g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
+
+  gtk_file_filter_set_name (filter, _("Disc Images"));
+  gtk_file_filter_add_mime_type (filter, "application/x-cd-image");
+  gtk_file_filter_add_suffix (filter, "iso");
+  viv_choose_file_async (GTK_WINDOW (self), _("Insert Disc"), filter, self->cancellable,
+                         on_drive_disc_chosen, g_object_ref (self));
+}
+
+/* The CD-ROM drive of a machine started by its firmware: its disc (the
+ * running machine's) or Empty, with Eject or Insert */
+static GtkWidget *
+drive_row_new (VivMachinePreferences *self)
+{
+  const char *disc = viv_machine_get_disc (self->machine);
+  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *icon = gtk_image_new_from_icon_name ("media-optical-symbolic");
+  GtkWidget *button;
+
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("CD-ROM Drive"));
+  if (disc != NULL)
+    {
+      g_autofree char *resolved =
+        viv_machine_config_resolve_path (viv_machine_get_directory (self->machine), disc);
+      g_autofree char *display = g_filename_display_name (resolved);
+
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), display);
+      button = gtk_button_new_with_mnemonic (_("_Eject"));
+      g_signal_connect_object (button, "clicked", G_CALLBACK (on_drive_eject), self,
+                               G_CONNECT_SWAPPED);
+    }
+  else
+    {
+      /* Translators: a CD-ROM drive without a disc */
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), _("Empty"));
+      button = gtk_button_new_with_mnemonic (_("_Insert…"));
+      g_signal_connect_object (button, "clicked", G_CALLBACK (on_drive_insert), self,
+                               G_CONNECT_SWAPPED);
+    }
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_set_name (button, "drive-button");
+  adw_action_row_add_prefix (ADW_ACTION_ROW (row), icon);
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), button);
+  return row;
+}
+
+static void
 update_disks (VivMachinePreferences *self,
               const VivMachineConfig *config)
 {
@@ -226,10 +326,18 @@ update_disks (VivMachinePreferences *self,
     gtk_list_box_append (self->disks_list,
                          disk_row_new (g_ptr_array_index (config->disks, i),
                                        viv_machine_get_directory (self->machine)));
+  /* Booted by a firmware, the first medium is the drive Eject and Insert
+   * change; with direct kernel boot, discs are read-only disks. */
   for (guint i = 0; config != NULL && i < config->media->len; i++)
-    gtk_list_box_append (self->disks_list,
-                         disc_row_new (g_ptr_array_index (config->media, i),
-                                       viv_machine_get_directory (self->machine)));
+    {
+      const VivMediaConfig *media = g_ptr_array_index (config->media, i);
+
+      if (i == 0 && viv_machine_config_uses_firmware (config))
+        gtk_list_box_append (self->disks_list, drive_row_new (self));
+      else if (media->inserted && media->path != NULL)
+        gtk_list_box_append (self->disks_list,
+                             disc_row_new (media, viv_machine_get_directory (self->machine)));
+    }
 
   if (config == NULL || (config->disks->len == 0 && config->media->len == 0))
     {
@@ -700,6 +808,12 @@ on_machine_notify (VivMachinePreferences *self)
 }
 
 static void
+on_machine_disc (VivMachinePreferences *self)
+{
+  update_disks (self, viv_machine_get_config (self->machine));
+}
+
+static void
 on_os_catalog_loaded (VivMachinePreferences *self)
 {
   update_os (self);
@@ -726,6 +840,8 @@ viv_machine_preferences_constructed (GObject *object)
 
   g_assert (VIV_IS_MACHINE (self->machine));
   g_signal_connect_object (self->machine, "notify::config", G_CALLBACK (on_machine_notify),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->machine, "notify::disc", G_CALLBACK (on_machine_disc),
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->machine, "notify::pending-changes",
                            G_CALLBACK (update_pending), self, G_CONNECT_SWAPPED);

@@ -54,6 +54,14 @@ static const char *const disk_cache_names[] = {
   [VIV_DISK_CACHE_WRITEBACK] = "writeback",
   [VIV_DISK_CACHE_NONE] = "none",
 };
+static const char *const disk_bus_names[] = {
+  [VIV_DISK_BUS_VIRTIO] = "virtio",
+  [VIV_DISK_BUS_SATA] = "sata",
+};
+static const char *const boot_device_names[] = {
+  [VIV_BOOT_DEVICE_DISK] = "disk",
+  [VIV_BOOT_DEVICE_CDROM] = "cdrom",
+};
 static const char *const media_kind_names[] = {
   [VIV_MEDIA_KIND_CDROM] = "cdrom",
 };
@@ -93,6 +101,18 @@ static const EnumInfo disk_cache_info = {
   /* Translators: a field of machine.json (“disks[1].format”), the value
    * found there, and the values Vivarium knows (“qcow2, raw”) */
   N_("%s: “%s” is not a cache mode Vivarium knows (%s)"),
+};
+static const EnumInfo disk_bus_info = {
+  disk_bus_names, G_N_ELEMENTS (disk_bus_names),
+  /* Translators: a field of machine.json (“disks[1].format”), the value
+   * found there, and the values Vivarium knows (“qcow2, raw”) */
+  N_("%s: “%s” is not a disk bus Vivarium knows (%s)"),
+};
+static const EnumInfo boot_device_info = {
+  boot_device_names, G_N_ELEMENTS (boot_device_names),
+  /* Translators: a field of machine.json (“disks[1].format”), the value
+   * found there, and the values Vivarium knows (“qcow2, raw”) */
+  N_("%s: “%s” is not a boot device Vivarium knows (%s)"),
 };
 static const EnumInfo media_kind_info = {
   media_kind_names, G_N_ELEMENTS (media_kind_names),
@@ -134,12 +154,12 @@ static const char *const machine_members[] = {
   "media", "network", "display", "devices", NULL
 };
 static const char *const boot_members[] = {
-  "kind", "kernel", "initrd", "cmdline", "firmware", NULL
+  "kind", "kernel", "initrd", "cmdline", "firmware", "order", NULL
 };
 static const char *const disk_members[] = {
-  "path", "format", "readonly", "cache", "serial", NULL
+  "path", "format", "readonly", "cache", "serial", "bus", NULL
 };
-static const char *const media_members[] = { "path", "kind", NULL };
+static const char *const media_members[] = { "path", "kind", "inserted", NULL };
 static const char *const network_members[] = { "mode", "mac", "forwards", NULL };
 static const char *const forward_members[] = { "protocol", "host_port", "guest_port", NULL };
 static const char *const display_members[] = { "kind", "width", "height", NULL };
@@ -178,6 +198,7 @@ viv_media_config_new (const char   *path,
 
   media->path = g_strdup (path);
   media->kind = kind;
+  media->inserted = TRUE;
   return media;
 }
 
@@ -382,6 +403,8 @@ viv_machine_config_copy (const VivMachineConfig *config)
   copy->boot.initrd = g_strdup (config->boot.initrd);
   copy->boot.cmdline = g_strdup (config->boot.cmdline);
   copy->boot.firmware = config->boot.firmware;
+  memcpy (copy->boot.order, config->boot.order, sizeof copy->boot.order);
+  copy->boot.n_order = config->boot.n_order;
   copy->boot.unknown = copy_unknown (config->boot.unknown);
 
   for (guint i = 0; i < config->disks->len; i++)
@@ -392,6 +415,7 @@ viv_machine_config_copy (const VivMachineConfig *config)
       disk_copy->readonly = disk->readonly;
       disk_copy->cache = disk->cache;
       disk_copy->serial = g_strdup (disk->serial);
+      disk_copy->bus = disk->bus;
       disk_copy->unknown = copy_unknown (disk->unknown);
       g_ptr_array_add (copy->disks, disk_copy);
     }
@@ -401,6 +425,7 @@ viv_machine_config_copy (const VivMachineConfig *config)
       const VivMediaConfig *media = g_ptr_array_index (config->media, i);
       VivMediaConfig *media_copy = viv_media_config_new (media->path, media->kind);
 
+      media_copy->inserted = media->inserted;
       media_copy->unknown = copy_unknown (media->unknown);
       g_ptr_array_add (copy->media, media_copy);
     }
@@ -920,6 +945,33 @@ viv_machine_config_check (const VivMachineConfig  *config,
   if (boot->firmware != VIV_FIRMWARE_UNSET &&
       !check_enum ("boot.firmware", &firmware_info, boot->firmware, error))
     return FALSE;
+  if (boot->n_order > VIV_BOOT_DEVICE_COUNT)
+    return set_bad_value (error,
+                          /* Translators: %s is a field of machine.json, %u
+                           * the number of boot devices Vivarium knows */
+                          _("%s may list at most %u devices"), "boot.order",
+                          (guint) VIV_BOOT_DEVICE_COUNT);
+  for (guint i = 0; i < boot->n_order; i++)
+    {
+      g_autofree char *order_path = element_path ("boot.order", i);
+
+      if (!check_enum (order_path, &boot_device_info, boot->order[i], error))
+        return FALSE;
+      for (guint j = 0; j < i; j++)
+        if (boot->order[j] == boot->order[i])
+          {
+            g_autofree char *other_path = element_path ("boot.order", j);
+
+            return set_bad_value (error,
+                                  /* Translators: the first %s is a field of
+                                   * machine.json, the second a boot device
+                                   * (“cdrom”), the third another field,
+                                   * like “boot.order[0]” */
+                                  _("%s: “%s” is already listed as %s"), order_path,
+                                  enum_to_string (&boot_device_info, boot->order[i]),
+                                  other_path);
+          }
+    }
 
   for (guint i = 0; i < config->disks->len; i++)
     {
@@ -929,12 +981,14 @@ viv_machine_config_check (const VivMachineConfig  *config,
       g_autofree char *format = member_path (disk_path, "format");
       g_autofree char *cache = member_path (disk_path, "cache");
       g_autofree char *serial = member_path (disk_path, "serial");
+      g_autofree char *bus = member_path (disk_path, "bus");
 
       if (disk->path == NULL)
         return set_missing (error, path);
       if (!check_not_empty (path, disk->path, error) ||
           !check_enum (format, &disk_format_info, disk->format, error) ||
           !check_enum (cache, &disk_cache_info, disk->cache, error) ||
+          !check_enum (bus, &disk_bus_info, disk->bus, error) ||
           (disk->serial != NULL && !check_serial (serial, disk->serial, error)))
         return FALSE;
 
@@ -966,9 +1020,10 @@ viv_machine_config_check (const VivMachineConfig  *config,
       g_autofree char *path = member_path (media_path, "path");
       g_autofree char *kind = member_path (media_path, "kind");
 
-      if (media->path == NULL)
+      /* An empty drive has no path; an inserted disc needs one. */
+      if (media->path == NULL && media->inserted)
         return set_missing (error, path);
-      if (!check_not_empty (path, media->path, error) ||
+      if ((media->path != NULL && !check_not_empty (path, media->path, error)) ||
           !check_enum (kind, &media_kind_info, media->kind, error))
         return FALSE;
     }
@@ -1210,6 +1265,47 @@ collect_unknown (JsonObject        *object,
   return unknown;
 }
 
+/* boot.order: an array of device names. Duplicates are refused by
+ * viv_machine_config_check(); more elements than devices here. */
+static gboolean
+parse_boot_order (JsonObject     *object,
+                  VivBootConfig  *boot,
+                  GError        **error)
+{
+  JsonNode *order_node = NULL;
+  JsonArray *order;
+  guint len;
+
+  if (!read_container (object, "boot", "order", EXPECT_ARRAY, &order_node, error))
+    return FALSE;
+  if (order_node == NULL)
+    return TRUE;
+
+  order = json_node_get_array (order_node);
+  len = json_array_get_length (order);
+  if (len > VIV_BOOT_DEVICE_COUNT)
+    return set_bad_value (error,
+                          /* Translators: %s is a field of machine.json, %u
+                           * the number of boot devices Vivarium knows */
+                          _("%s may list at most %u devices"), "boot.order",
+                          (guint) VIV_BOOT_DEVICE_COUNT);
+
+  for (guint i = 0; i < len; i++)
+    {
+      g_autofree char *path = element_path ("boot.order", i);
+      /* read_enum reads members: wrap the element in an object. */
+      g_autoptr(JsonObject) holder = json_object_new ();
+      int device = 0;
+
+      json_object_set_member (holder, path, json_node_copy (json_array_get_element (order, i)));
+      if (!read_enum (holder, NULL, path, TRUE, &boot_device_info, &device, error))
+        return FALSE;
+      boot->order[i] = device;
+    }
+  boot->n_order = len;
+  return TRUE;
+}
+
 static gboolean
 parse_boot (JsonObject     *object,
             VivBootConfig  *boot,
@@ -1222,7 +1318,8 @@ parse_boot (JsonObject     *object,
       !read_string (object, "boot", "kernel", FALSE, &boot->kernel, error) ||
       !read_string (object, "boot", "initrd", FALSE, &boot->initrd, error) ||
       !read_string (object, "boot", "cmdline", FALSE, &boot->cmdline, error) ||
-      !read_enum (object, "boot", "firmware", FALSE, &firmware_info, &firmware, error))
+      !read_enum (object, "boot", "firmware", FALSE, &firmware_info, &firmware, error) ||
+      !parse_boot_order (object, boot, error))
     return FALSE;
   boot->kind = kind;
   boot->firmware = firmware;
@@ -1239,15 +1336,18 @@ parse_disk (JsonObject  *object,
   VivDiskConfig *disk = element;
   int format = disk->format;
   int cache = disk->cache;
+  int bus = disk->bus;
 
   if (!read_string (object, parent, "path", TRUE, &disk->path, error) ||
       !read_enum (object, parent, "format", TRUE, &disk_format_info, &format, error) ||
       !read_bool (object, parent, "readonly", &disk->readonly, error) ||
       !read_enum (object, parent, "cache", FALSE, &disk_cache_info, &cache, error) ||
-      !read_string (object, parent, "serial", FALSE, &disk->serial, error))
+      !read_string (object, parent, "serial", FALSE, &disk->serial, error) ||
+      !read_enum (object, parent, "bus", FALSE, &disk_bus_info, &bus, error))
     return FALSE;
   disk->format = format;
   disk->cache = cache;
+  disk->bus = bus;
   disk->unknown = collect_unknown (object, disk_members);
   return TRUE;
 }
@@ -1260,9 +1360,16 @@ parse_media (JsonObject  *object,
 {
   VivMediaConfig *media = element;
   int kind = media->kind;
+  JsonNode *path_node = json_object_get_member (object, "path");
 
-  if (!read_string (object, parent, "path", TRUE, &media->path, error) ||
-      !read_enum (object, parent, "kind", TRUE, &media_kind_info, &kind, error))
+  if (!read_bool (object, parent, "inserted", &media->inserted, error))
+    return FALSE;
+  /* An empty drive may say "path": null; the check below wants a path
+   * when a disc is inserted. */
+  if (!(path_node != NULL && JSON_NODE_HOLDS_NULL (path_node) && !media->inserted) &&
+      !read_string (object, parent, "path", media->inserted, &media->path, error))
+    return FALSE;
+  if (!read_enum (object, parent, "kind", TRUE, &media_kind_info, &kind, error))
     return FALSE;
   media->kind = kind;
   media->unknown = collect_unknown (object, media_members);
@@ -1858,6 +1965,18 @@ build_machine (const VivMachineConfig *config)
   set_string_member (object, "cmdline", config->boot.cmdline);
   if (config->boot.firmware != VIV_FIRMWARE_UNSET)
     set_enum_member (object, "firmware", &firmware_info, config->boot.firmware);
+  if (config->boot.n_order > 0)
+    {
+      JsonArray *order = json_array_new ();
+
+      for (guint i = 0; i < MIN (config->boot.n_order, VIV_BOOT_DEVICE_COUNT); i++)
+        {
+          const char *name = enum_to_string (&boot_device_info, config->boot.order[i]);
+
+          json_array_add_string_element (order, name != NULL ? name : "invalid");
+        }
+      json_object_set_array_member (object, "order", order);
+    }
   add_unknown (object, config->boot.unknown);
   json_object_set_member (root, "boot", object_node (object));
 
@@ -1872,6 +1991,7 @@ build_machine (const VivMachineConfig *config)
       json_object_set_boolean_member (object, "readonly", disk->readonly);
       set_enum_member (object, "cache", &disk_cache_info, disk->cache);
       set_string_member (object, "serial", disk->serial);
+      set_enum_member (object, "bus", &disk_bus_info, disk->bus);
       add_unknown (object, disk->unknown);
       json_array_add_object_element (array, object);
     }
@@ -1885,6 +2005,7 @@ build_machine (const VivMachineConfig *config)
       object = json_object_new ();
       set_string_member (object, "path", media->path);
       set_enum_member (object, "kind", &media_kind_info, media->kind);
+      json_object_set_boolean_member (object, "inserted", media->inserted);
       add_unknown (object, media->unknown);
       json_array_add_object_element (array, object);
     }
@@ -2312,7 +2433,9 @@ viv_machine_config_validate_files (const VivMachineConfig  *config,
       const VivMediaConfig *media = g_ptr_array_index (config->media, i);
       g_autofree char *field = g_strdup_printf ("media[%u].path", i);
 
-      if (media->path != NULL && !check_file (machine_dir, field, media->path, error))
+      /* An ejected disc may be gone; it is not needed to start. */
+      if (media->inserted && media->path != NULL &&
+          !check_file (machine_dir, field, media->path, error))
         return FALSE;
     }
 
@@ -2348,4 +2471,45 @@ viv_machine_config_dup_mac (const VivMachineConfig *config)
   g_checksum_update (checksum, (const guchar *) config->uuid, -1);
   g_checksum_get_digest (checksum, digest, &digest_len);
   return g_strdup_printf ("52:54:00:%02x:%02x:%02x", digest[0], digest[1], digest[2]);
+}
+
+/**
+ * viv_machine_config_get_firmware:
+ * @config: a configuration
+ *
+ * The firmware @config starts: %VIV_FIRMWARE_UNSET for direct kernel boot,
+ * the chosen one for "firmware", BIOS for "disk" (the default firmware).
+ *
+ * Returns: the firmware
+ */
+VivFirmware
+viv_machine_config_get_firmware (const VivMachineConfig *config)
+{
+  g_return_val_if_fail (config != NULL, VIV_FIRMWARE_UNSET);
+
+  switch (config->boot.kind)
+    {
+    case VIV_BOOT_KIND_KERNEL:
+      return VIV_FIRMWARE_UNSET;
+    case VIV_BOOT_KIND_FIRMWARE:
+      return config->boot.firmware;
+    case VIV_BOOT_KIND_DISK:
+    default:
+      return VIV_FIRMWARE_BIOS;
+    }
+}
+
+/**
+ * viv_machine_config_uses_firmware:
+ * @config: a configuration
+ *
+ * Returns: %TRUE if @config boots through a firmware (kinds "disk" and
+ *   "firmware"), %FALSE for direct kernel boot
+ */
+gboolean
+viv_machine_config_uses_firmware (const VivMachineConfig *config)
+{
+  g_return_val_if_fail (config != NULL, FALSE);
+
+  return config->boot.kind != VIV_BOOT_KIND_KERNEL;
 }

@@ -60,6 +60,20 @@ typedef enum
 
 typedef enum
 {
+  VIV_DISK_BUS_VIRTIO,      /* the default: virtio-blk */
+  VIV_DISK_BUS_SATA,        /* AHCI, for guests without virtio drivers */
+} VivDiskBus;
+
+typedef enum
+{
+  VIV_BOOT_DEVICE_DISK,
+  VIV_BOOT_DEVICE_CDROM,
+} VivBootDevice;
+
+#define VIV_BOOT_DEVICE_COUNT 2
+
+typedef enum
+{
   VIV_DISK_CACHE_WRITEBACK, /* the default */
   VIV_DISK_CACHE_NONE,      /* O_DIRECT */
 } VivDiskCache;
@@ -100,13 +114,16 @@ typedef struct
   gboolean        readonly;
   VivDiskCache    cache;
   char           *serial;     /* nullable */
+  VivDiskBus      bus;
   JsonObject     *unknown;
 } VivDiskConfig;
 
 typedef struct
 {
-  char           *path;       /* relative to the machine's folder, or absolute */
+  char           *path;       /* relative to the machine's folder, or absolute;
+                               * nullable when not inserted (an empty drive) */
   VivMediaKind    kind;
+  gboolean        inserted;   /* defaults to TRUE; FALSE: ejected */
   JsonObject     *unknown;
 } VivMediaConfig;
 
@@ -127,6 +144,10 @@ typedef struct
   char           *initrd;     /* nullable */
   char           *cmdline;    /* nullable */
   VivFirmware     firmware;   /* required (not UNSET) for VIV_BOOT_KIND_FIRMWARE */
+  /* The firmware's boot order, each device at most once; n_order 0 (no
+   * "order" member): disk, then cdrom. */
+  VivBootDevice   order[VIV_BOOT_DEVICE_COUNT];
+  guint           n_order;
   JsonObject     *unknown;
 } VivBootConfig;
 
@@ -202,6 +223,8 @@ gboolean          viv_machine_config_save           (const VivMachineConfig  *co
 char             *viv_machine_config_resolve_path   (const char              *machine_dir,
                                                      const char              *path);
 char             *viv_machine_config_dup_mac        (const VivMachineConfig  *config);
+gboolean          viv_machine_config_uses_firmware  (const VivMachineConfig  *config);
+VivFirmware       viv_machine_config_get_firmware   (const VivMachineConfig  *config);
 
 VivDiskConfig    *viv_disk_config_new               (const char              *path,
                                                      VivDiskFormat            format);

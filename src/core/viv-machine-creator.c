@@ -28,9 +28,9 @@
  *   a minimal command line: viv_media_dup_kernel_cmdline()), the ISO is
  *   attached as a CD-ROM where it is (ISOs are large and read-only: no
  *   copy), and an empty qcow2 disk is made;
- * - an ISO for the firmware to boot: boot kind "firmware" (BIOS), the ISO
- *   and a disk. The engine cannot run firmware yet:
- *   viv_machine_creator_get_warning() says so for the review step;
+ * - an ISO for the firmware to boot: boot kind "firmware" (UEFI when the
+ *   OS needs it, else BIOS), the ISO in a CD-ROM drive and a disk (on
+ *   virtio when the OS has the driver, else SATA);
  * - a disk image: copied into the folder by default (COPY), so that the
  *   machine is self-contained: deleting it removes everything, and the
  *   original stays as it was (a downloaded cloud image serves several
@@ -42,9 +42,8 @@
  *   are (whoever points at a kernel is usually building it: a copy would
  *   go stale), with a disk if a size is given;
  * - nothing but an OS (chosen from the list, with viv_machine_creator_set_os()):
- *   boot kind "firmware" (BIOS) and an empty disk, for installation media
- *   to be attached later. The warning says so, as for an ISO the firmware
- *   boots.
+ *   boot kind "firmware" and an empty disk chosen as for an ISO, for
+ *   installation media to be attached later.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -355,17 +354,9 @@ viv_machine_creator_get_warning (VivMachineCreator *self)
 {
   g_return_val_if_fail (VIV_IS_MACHINE_CREATOR (self), NULL);
 
-  /* Only kernels start for now: the engine has no firmware yet */
-  if (self->source == VIV_CREATOR_SOURCE_ISO_FIRMWARE || self->source == VIV_CREATOR_SOURCE_BLANK)
-    return _("This machine starts from its firmware, which Vivarium cannot run yet: it will "
-             "not start until a later version can.");
   if (self->source == VIV_CREATOR_SOURCE_DISK_IMAGE && self->import == VIV_DISK_IMPORT_REFERENCE)
     return _("The machine will change the disk image where it is, and deleting the machine "
-             "will not delete the image. It starts from the disk through its firmware, which "
-             "Vivarium cannot run yet: it will not start until a later version can.");
-  if (self->source == VIV_CREATOR_SOURCE_DISK_IMAGE)
-    return _("This machine starts from its disk through its firmware, which Vivarium cannot "
-             "run yet: it will not start until a later version can.");
+             "will not delete the image.");
   return NULL;
 }
 
@@ -749,6 +740,7 @@ typedef struct
   char             *image_path;
   VivDiskImport     import;
   guint64           disk_size;
+  VivDiskBus        disk_bus;     /* of the new disk */
   char             *machines_dir;
   char             *staging_dir;
   int               staging_lock; /* held while staging_dir is ours, else -1 */
@@ -964,6 +956,8 @@ make_disk (CreateData  *data,
     return FALSE;
   g_ptr_array_add (data->config->disks,
                    viv_disk_config_new (VIV_MACHINE_CREATOR_DISK_NAME, VIV_DISK_FORMAT_QCOW2));
+  ((VivDiskConfig *) g_ptr_array_index (data->config->disks,
+                                        data->config->disks->len - 1))->bus = data->disk_bus;
   return TRUE;
 }
 
@@ -1535,16 +1529,26 @@ prepare (VivMachineCreator  *self,
       break;
 
     case VIV_CREATOR_SOURCE_ISO_FIRMWARE:
-      config->boot.kind = VIV_BOOT_KIND_FIRMWARE;
-      config->boot.firmware = VIV_FIRMWARE_BIOS;
-      g_ptr_array_add (config->media,
-                       viv_media_config_new (viv_media_get_path (self->media),
-                                             VIV_MEDIA_KIND_CDROM));
-      break;
-
     case VIV_CREATOR_SOURCE_BLANK:
-      config->boot.kind = VIV_BOOT_KIND_FIRMWARE;
-      config->boot.firmware = VIV_FIRMWARE_BIOS;
+      /* The firmware the OS needs, and a disk its installer can see: an
+       * OS libosinfo does not know gets BIOS and SATA, which every
+       * installer handles (GNOME Boxes decides the same way). The boot
+       * order stays the default: the empty disk is not bootable, so the
+       * disc boots; once installed, the disk does. */
+      {
+        /* libosinfo's generic entries stand for systems it does not know */
+        OsinfoOs *known = os != NULL && !is_generic (os) ? os : NULL;
+
+        config->boot.kind = VIV_BOOT_KIND_FIRMWARE;
+        config->boot.firmware = viv_os_needs_uefi (known) ? VIV_FIRMWARE_UEFI
+                                                          : VIV_FIRMWARE_BIOS;
+        data->disk_bus = viv_os_has_virtio_block (known) ? VIV_DISK_BUS_VIRTIO
+                                                         : VIV_DISK_BUS_SATA;
+      }
+      if (self->source == VIV_CREATOR_SOURCE_ISO_FIRMWARE)
+        g_ptr_array_add (config->media,
+                         viv_media_config_new (viv_media_get_path (self->media),
+                                               VIV_MEDIA_KIND_CDROM));
       break;
 
     case VIV_CREATOR_SOURCE_DISK_IMAGE:

@@ -29,6 +29,7 @@
 #define RELOAD_DELAY_MS   50
 #define THUMBNAIL_NAME    "thumbnail.png"
 #define WRONG_STATE_ERROR "org.vivarium.Vmm1.Error.WrongState"
+#define MEDIUM_LOCKED_ERROR "org.vivarium.Vmm1.Error.MediumLocked"
 #define SOCKET_GRACE_MS   2000   /* a helper makes its socket just after its lock */
 #define UNREACHABLE_POLL_S 1     /* how often an unreachable helper is looked at again */
 
@@ -137,6 +138,7 @@ enum {
   PROP_PENDING_CHANGES,
   PROP_DISK_PROBLEM,
   PROP_HELPER_PID,
+  PROP_DISC,
   N_PROPS
 };
 
@@ -294,6 +296,7 @@ set_config (VivMachine       *self,
       os_changed = g_strcmp0 (old != NULL ? old->osinfo : NULL,
                               config != NULL ? config->osinfo : NULL) != 0;
       notify (self, PROP_CONFIG);
+      notify (self, PROP_DISC);
       if (name_changed)
         notify (self, PROP_NAME);
       if (os_changed)
@@ -499,6 +502,47 @@ on_proxy_disk_error (VivVmm1    *proxy,
   g_signal_emit (self, signals[SIGNAL_DISK_ERROR], 0, disk, path, operation, error, message);
 }
 
+static void save_disc (VivMachine *self, const char *path, GTask *task);
+
+/* The helper's Media property: its first drive's disc, or NULL with
+ * *KNOWN FALSE when the helper says nothing (no drive, not connected) */
+static const char *
+helper_disc (VivMachine *self,
+             gboolean   *known)
+{
+  VivVmm1 *proxy = self->helper != NULL ? viv_helper_get_proxy (self->helper) : NULL;
+  GVariant *media = proxy != NULL ? viv_vmm1_get_media (proxy) : NULL;
+  const char *path = NULL;
+  gboolean inserted = FALSE;
+
+  *known = FALSE;
+  if (media == NULL || g_variant_n_children (media) == 0)
+    return NULL;
+  *known = TRUE;
+  g_variant_get_child (media, 0, "(&sb)", &path, &inserted);
+  return inserted && path[0] != '\0' ? path : NULL;
+}
+
+/* The helper changed a disc (a call, or the guest ejected it): machine.json
+ * follows, so that the next start has the same disc. */
+static void
+on_proxy_media (VivVmm1    *proxy G_GNUC_UNUSED,
+                GParamSpec *pspec G_GNUC_UNUSED,
+                VivMachine *self)
+{
+  gboolean known;
+  const char *path = helper_disc (self, &known);
+  const VivMediaConfig *media;
+
+  notify (self, PROP_DISC);
+  if (!known || self->config == NULL || self->config->media->len == 0)
+    return;
+  media = g_ptr_array_index (self->config->media, 0);
+  if (media->inserted == (path != NULL) && (path == NULL || g_strcmp0 (path, media->path) == 0))
+    return;
+  save_disc (self, path, NULL);
+}
+
 /* The helper's proxy, each time it connects */
 static void
 watch_disk_errors (VivMachine *self)
@@ -510,6 +554,8 @@ watch_disk_errors (VivMachine *self)
                              on_proxy_disk_error, self) != 0)
     return;
   g_signal_connect_object (proxy, "disk-error", G_CALLBACK (on_proxy_disk_error), self, 0);
+  g_signal_connect_object (proxy, "notify::media", G_CALLBACK (on_proxy_media), self, 0);
+  notify (self, PROP_DISC);
 }
 
 static void
@@ -740,16 +786,15 @@ viv_machine_get_name (VivMachine *self)
   return self->config != NULL ? self->config->name : self->folder_name;
 }
 
-/* Whether this version can start the machine at all, whatever its state: firmware boot
- * (BIOS, UEFI) is written to machine.json but the engine cannot run it yet. A broken
- * machine counts as startable here: its state already says why it cannot. Changes with
- * notify::config. */
+/* Whether this version can start the machine at all, whatever its state: every boot
+ * kind can, now that the engine runs firmware. A broken machine counts as startable
+ * here: its state already says why it cannot. Kept for the callers that ask. */
 gboolean
 viv_machine_can_start_yet (VivMachine *self)
 {
   g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
 
-  return self->config == NULL || self->config->boot.kind != VIV_BOOT_KIND_FIRMWARE;
+  return TRUE;
 }
 
 /* Why this version cannot start the machine, for people; NULL when it can */
@@ -758,10 +803,8 @@ viv_machine_get_cannot_start_reason (VivMachine *self)
 {
   g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
 
-  if (viv_machine_can_start_yet (self))
-    return NULL;
-  return _("Starting from BIOS or UEFI firmware comes in a later version. "
-           "Choose a Linux kernel in the machine’s Boot preferences to start it now.");
+  /* Every boot kind starts since firmware boot came (issue 19) */
+  return NULL;
 }
 
 /* Valid until the next notify::config; NULL when the machine is broken */
@@ -1363,7 +1406,8 @@ error_from_dbus (GError *error)
 {
   g_autofree char *remote = g_dbus_error_get_remote_error (error);
   int code = g_strcmp0 (remote, WRONG_STATE_ERROR) == 0 ? VIV_MACHINE_ERROR_WRONG_STATE
-                                                        : VIV_MACHINE_ERROR_FAILED;
+             : g_strcmp0 (remote, MEDIUM_LOCKED_ERROR) == 0 ? VIV_MACHINE_ERROR_MEDIUM_LOCKED
+             : VIV_MACHINE_ERROR_FAILED;
 
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return error;
@@ -1753,6 +1797,8 @@ typedef struct
   char         *kernel;
   char         *initrd;
   char         *cmdline;
+  gboolean      disc;     /* the first CD-ROM drive's disc */
+  char         *disc_path; /* NULL: ejected */
 } Change;
 
 static void
@@ -1762,6 +1808,7 @@ change_free (Change *change)
   g_free (change->kernel);
   g_free (change->initrd);
   g_free (change->cmdline);
+  g_free (change->disc_path);
   g_free (change);
 }
 
@@ -1898,6 +1945,18 @@ save_next (VivMachine *self)
               config->boot.initrd = g_strdup (change->initrd);
               g_free (config->boot.cmdline);
               config->boot.cmdline = g_strdup (change->cmdline);
+            }
+          if (change->disc)
+            {
+              VivMediaConfig *media;
+
+              /* Inserting into a machine without a drive gives it one. */
+              if (config->media->len == 0)
+                g_ptr_array_add (config->media, viv_media_config_new (NULL, VIV_MEDIA_KIND_CDROM));
+              media = g_ptr_array_index (config->media, 0);
+              g_free (media->path);
+              media->path = g_strdup (change->disc_path);
+              media->inserted = change->disc_path != NULL;
             }
           viv_machine_config_check (config, &error);
         }
@@ -2145,6 +2204,202 @@ viv_machine_set_boot_finish (VivMachine    *self,
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
                         viv_machine_set_boot_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* --- discs ------------------------------------------------------------------------- */
+
+/**
+ * viv_machine_has_cd_drive:
+ * @self: a machine
+ *
+ * Whether the machine has a CD-ROM drive whose disc can be changed: it
+ * boots through a firmware (with direct kernel boot, a disc is a
+ * read-only disk). Changes with notify::config.
+ *
+ * Returns: %TRUE if Eject and Insert apply
+ */
+gboolean
+viv_machine_has_cd_drive (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+
+  return self->config != NULL && viv_machine_config_uses_firmware (self->config);
+}
+
+/**
+ * viv_machine_get_disc:
+ * @self: a machine
+ *
+ * The disc in the first CD-ROM drive: the running helper's, else
+ * machine.json's. Changes with notify::disc.
+ *
+ * Returns: (nullable): its path (absolute, or relative to the machine's
+ *   folder), or %NULL when the drive is empty or there is none
+ */
+const char *
+viv_machine_get_disc (VivMachine *self)
+{
+  const VivMediaConfig *media;
+  const char *path;
+  gboolean known;
+
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  path = helper_disc (self, &known);
+  if (known)
+    return path;
+  if (self->config == NULL || self->config->media->len == 0)
+    return NULL;
+  media = g_ptr_array_index (self->config->media, 0);
+  return media->inserted ? media->path : NULL;
+}
+
+/* Queues the change of the first drive's disc in machine.json; TASK (may
+ * be NULL) returns when it is written. */
+static void
+save_disc (VivMachine *self,
+           const char *path,
+           GTask      *task)
+{
+  g_autoptr(GTask) own = NULL;
+  Change *change = g_new0 (Change, 1);
+
+  if (task == NULL)
+    task = own = g_task_new (self, NULL, NULL, NULL);
+  change->disc = TRUE;
+  change->disc_path = g_strdup (path);
+  queue_change (self, task, change);
+}
+
+static void
+on_disc_call_done (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  GError *error = NULL;
+
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (object), result, &error);
+  if (reply == NULL)
+    {
+      g_task_return_error (task, error_from_dbus (error));
+      return;
+    }
+  /* machine.json follows the Media property (on_proxy_media) */
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+change_disc (VivMachine          *self,
+             const char          *path,
+             gpointer             source_tag,
+             GCancellable        *cancellable,
+             GAsyncReadyCallback  callback,
+             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  VivVmm1 *proxy;
+  gboolean known;
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+
+  proxy = self->helper != NULL ? viv_helper_get_proxy (self->helper) : NULL;
+  helper_disc (self, &known);
+  if (proxy != NULL && known)
+    {
+      if (path != NULL)
+        g_dbus_proxy_call (G_DBUS_PROXY (proxy), "InsertMedium", g_variant_new ("(us)", 0, path),
+                           G_DBUS_CALL_FLAGS_NONE, -1, cancellable, on_disc_call_done,
+                           g_steal_pointer (&task));
+      else
+        g_dbus_proxy_call (G_DBUS_PROXY (proxy), "EjectMedium", g_variant_new ("(ub)", 0, FALSE),
+                           G_DBUS_CALL_FLAGS_NONE, -1, cancellable, on_disc_call_done,
+                           g_steal_pointer (&task));
+      return;
+    }
+  if (self->helper != NULL && viv_machine_get_state (self) != VIV_MACHINE_STATE_STOPPED)
+    {
+      g_task_return_new_error (task, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE,
+                               _("The disc can be changed once the machine has started"));
+      return;
+    }
+  save_disc (self, path, task);
+}
+
+/**
+ * viv_machine_eject_disc_async:
+ * @self: a machine with a CD-ROM drive
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once the drive is empty
+ * @user_data: data for @callback
+ *
+ * Takes the disc out of the first CD-ROM drive: through the helper while
+ * the machine runs (machine.json follows), else in machine.json. A guest
+ * using the disc gives %VIV_MACHINE_ERROR_MEDIUM_LOCKED: it was asked to
+ * release it, and notify::disc says when it has.
+ */
+void
+viv_machine_eject_disc_async (VivMachine          *self,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+
+  change_disc (self, NULL, viv_machine_eject_disc_async, cancellable, callback, user_data);
+}
+
+gboolean
+viv_machine_eject_disc_finish (VivMachine    *self,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_eject_disc_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * viv_machine_insert_disc_async:
+ * @self: a machine with a CD-ROM drive
+ * @path: a disc image (an ISO)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once the disc is in
+ * @user_data: data for @callback
+ *
+ * Puts @path in the first CD-ROM drive, which must be empty: through the
+ * helper while the machine runs (machine.json follows), else in
+ * machine.json.
+ */
+void
+viv_machine_insert_disc_async (VivMachine          *self,
+                               const char          *path,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (path != NULL && path[0] != '\0');
+
+  change_disc (self, path, viv_machine_insert_disc_async, cancellable, callback, user_data);
+}
+
+gboolean
+viv_machine_insert_disc_finish (VivMachine    *self,
+                                GAsyncResult  *result,
+                                GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_insert_disc_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -2510,6 +2765,10 @@ viv_machine_get_property (GObject    *object,
       g_value_set_string (value, self->disk_problem);
       break;
 
+    case PROP_DISC:
+      g_value_set_string (value, viv_machine_get_disc (self));
+      break;
+
     case PROP_THUMBNAIL:
       g_value_set_boxed (value, self->thumbnail);
       break;
@@ -2569,6 +2828,9 @@ viv_machine_class_init (VivMachineClass *klass)
 
   properties[PROP_DISK_PROBLEM] =
     g_param_spec_string ("disk-problem", NULL, NULL, NULL, flags);
+
+  properties[PROP_DISC] =
+    g_param_spec_string ("disc", NULL, NULL, NULL, flags);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**

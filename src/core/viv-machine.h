@@ -49,6 +49,7 @@ typedef enum
   VIV_MACHINE_ERROR_INVALID_NAME,
   VIV_MACHINE_ERROR_NOT_FOUND,      /* no vivarium-vmm to run, or none running to attach to */
   VIV_MACHINE_ERROR_FAILED,         /* the helper failed; the message says how */
+  VIV_MACHINE_ERROR_MEDIUM_LOCKED,  /* the guest holds the disc; it was asked to let go */
 } VivMachineError;
 
 #define VIV_TYPE_MACHINE (viv_machine_get_type ())
@@ -173,6 +174,23 @@ void                    viv_machine_set_boot_async      (VivMachine             
                                                          GCancellable            *cancellable,
                                                          GAsyncReadyCallback      callback,
                                                          gpointer                 user_data);
+gboolean                viv_machine_has_cd_drive        (VivMachine              *self);
+const char             *viv_machine_get_disc            (VivMachine              *self);
+void                    viv_machine_eject_disc_async    (VivMachine              *self,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_eject_disc_finish   (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+void                    viv_machine_insert_disc_async   (VivMachine              *self,
+                                                         const char              *path,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_insert_disc_finish  (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
 gboolean                viv_machine_set_boot_finish     (VivMachine              *self,
                                                          GAsyncResult            *result,
                                                          GError                 **error);

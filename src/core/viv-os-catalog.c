@@ -1097,3 +1097,73 @@ viv_os_get_resources (OsinfoOs       *os,
     }
   resources->cpus = (guint) MAX (cpus, 1);
 }
+
+/**
+ * viv_os_needs_uefi:
+ * @os: (nullable): an OS
+ *
+ * Whether @os boots through UEFI only: libosinfo lists an x86_64 "efi"
+ * firmware it supports and says it does not support "bios" (Windows 11).
+ * libosinfo 1.10 has no notion of a preferred firmware: an OS that lists
+ * "efi" and not an unsupported "bios" boots either way, and gets BIOS,
+ * the firmware that runs on every KVM host.
+ *
+ * Returns: %TRUE to start @os with UEFI
+ */
+gboolean
+viv_os_needs_uefi (OsinfoOs *os)
+{
+  g_autoptr(OsinfoFirmwareList) list = NULL;
+  gboolean efi = FALSE, no_bios = FALSE;
+
+  g_return_val_if_fail (os == NULL || OSINFO_IS_OS (os), FALSE);
+
+  if (os == NULL)
+    return FALSE;
+  list = osinfo_os_get_complete_firmware_list (os, NULL);
+  for (int i = 0; i < osinfo_list_get_length (OSINFO_LIST (list)); i++)
+    {
+      OsinfoFirmware *firmware = OSINFO_FIRMWARE (osinfo_list_get_nth (OSINFO_LIST (list), i));
+      const char *arch = osinfo_firmware_get_architecture (firmware);
+      const char *type = osinfo_firmware_get_firmware_type (firmware);
+
+      if (g_strcmp0 (arch, "x86_64") != 0 && g_strcmp0 (arch, "all") != 0)
+        continue;
+      if (g_strcmp0 (type, "efi") == 0 && osinfo_firmware_is_supported (firmware))
+        efi = TRUE;
+      else if (g_strcmp0 (type, "bios") == 0 && !osinfo_firmware_is_supported (firmware))
+        no_bios = TRUE;
+    }
+  return efi && no_bios;
+}
+
+/**
+ * viv_os_has_virtio_block:
+ * @os: (nullable): an OS
+ *
+ * Whether @os has a virtio-blk driver out of the box, as GNOME Boxes
+ * decides: libosinfo lists the virtio-block device (legacy or 1.0) among
+ * the devices it supports. Unknown OSes are assumed not to.
+ *
+ * Returns: %TRUE to give @os its disks on virtio, %FALSE for SATA
+ */
+gboolean
+viv_os_has_virtio_block (OsinfoOs *os)
+{
+  g_autoptr(OsinfoDeviceList) devices = NULL;
+
+  g_return_val_if_fail (os == NULL || OSINFO_IS_OS (os), FALSE);
+
+  if (os == NULL)
+    return FALSE;
+  devices = osinfo_os_get_all_devices (os, NULL);
+  for (int i = 0; i < osinfo_list_get_length (OSINFO_LIST (devices)); i++)
+    {
+      OsinfoDevice *device = OSINFO_DEVICE (osinfo_list_get_nth (OSINFO_LIST (devices), i));
+      const char *name = osinfo_device_get_name (device);
+
+      if (g_strcmp0 (name, "virtio-block") == 0 || g_strcmp0 (name, "virtio1.0-block") == 0)
+        return TRUE;
+    }
+  return FALSE;
+}

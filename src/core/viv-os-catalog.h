@@ -95,5 +95,7 @@ typedef struct
 
 void        viv_os_get_resources          (OsinfoOs             *os,
                                            VivOsResources       *resources);
+gboolean    viv_os_needs_uefi             (OsinfoOs             *os);
+gboolean    viv_os_has_virtio_block       (OsinfoOs             *os);
 
 G_END_DECLS

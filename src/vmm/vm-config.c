@@ -398,7 +398,11 @@ gboolean
 vmm_config_from_machine (struct vmm_config *config, const VivMachineConfig *mc,
                          const char *machine_dir, GError **error)
 {
-  unsigned n_disks = mc->disks->len + mc->media->len;
+  /* Booted by our loader, an installer finds its ISO as a read-only
+   * virtio disk (it has no CD-ROM driver to look with); booted by a
+   * firmware, the ISO is in a CD-ROM drive the firmware can boot. */
+  bool kernel_boot = mc->boot.kind == VIV_BOOT_KIND_KERNEL;
+  unsigned n_disks = mc->disks->len + (kernel_boot ? mc->media->len : 0);
 
   config_reset (config);
   config->memory = mc->memory;
@@ -406,25 +410,45 @@ vmm_config_from_machine (struct vmm_config *config, const VivMachineConfig *mc,
   config->rng = mc->devices.rng;
   config->serial = VMM_SERIAL_CALLBACK;
 
-  if (mc->boot.kind != VIV_BOOT_KIND_KERNEL)
+  switch (viv_machine_config_get_firmware (mc))
     {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                   _("boot.kind: booting from firmware is not available yet; this machine needs "
-                     "a kernel to boot (boot.kind “kernel”)"));
-      return FALSE;
+    case VIV_FIRMWARE_UNSET:
+      config->firmware = VMM_FIRMWARE_NONE;
+      config->kernel_path = keep_owned (config,
+                                        viv_machine_config_resolve_path (machine_dir,
+                                                                         mc->boot.kernel));
+      if (mc->boot.initrd != NULL)
+        config->initrd_path = keep_owned (config,
+                                          viv_machine_config_resolve_path (machine_dir,
+                                                                           mc->boot.initrd));
+      config->cmdline = keep (config, mc->boot.cmdline);
+      break;
+    case VIV_FIRMWARE_BIOS:
+      config->firmware = VMM_FIRMWARE_BIOS;
+      break;
+    case VIV_FIRMWARE_UEFI:
+      /* The engine makes it from Debian's template when it is missing. */
+      config->firmware = VMM_FIRMWARE_UEFI;
+      config->vars_path = keep_owned (config, g_build_filename (machine_dir, "OVMF_VARS.fd",
+                                                                NULL));
+      break;
+    default:
+      g_assert_not_reached ();
     }
-  config->kernel_path = keep_owned (config, viv_machine_config_resolve_path (machine_dir,
-                                                                             mc->boot.kernel));
-  if (mc->boot.initrd != NULL)
-    config->initrd_path = keep_owned (config, viv_machine_config_resolve_path (machine_dir,
-                                                                               mc->boot.initrd));
-  config->cmdline = keep (config, mc->boot.cmdline);
 
   if (n_disks > VMM_MAX_DISKS)
     {
       g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                   _("disks: a machine can have at most %d disks and media together"),
+                   kernel_boot ? _("disks: a machine can have at most %d disks and media "
+                                   "together")
+                               : _("disks: a machine can have at most %d disks"),
                    VMM_MAX_DISKS);
+      return FALSE;
+    }
+  if (!kernel_boot && mc->media->len > VMM_MAX_CDROMS)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("media: a machine can have at most %d CD-ROM drives"), VMM_MAX_CDROMS);
       return FALSE;
     }
   for (guint i = 0; i < mc->disks->len; i++)
@@ -433,6 +457,7 @@ vmm_config_from_machine (struct vmm_config *config, const VivMachineConfig *mc,
       struct vmm_disk_spec *spec = &config->disks[config->n_disks++];
 
       spec->path = keep_owned (config, viv_machine_config_resolve_path (machine_dir, d->path));
+      spec->bus = d->bus == VIV_DISK_BUS_SATA ? VMM_DISK_BUS_SATA : VMM_DISK_BUS_VIRTIO;
       spec->format = d->format == VIV_DISK_FORMAT_RAW ? VMM_BLOCK_FORMAT_RAW
                                                       : VMM_BLOCK_FORMAT_QCOW2;
       spec->read_only = d->readonly;
@@ -440,17 +465,35 @@ vmm_config_from_machine (struct vmm_config *config, const VivMachineConfig *mc,
                                                     : VMM_DISK_CACHE_WRITEBACK;
       spec->serial = keep (config, d->serial);
     }
-  /* Removable media (an installer ISO) are read-only disks after the disks. */
   for (guint i = 0; i < mc->media->len; i++)
     {
       const VivMediaConfig *m = mc->media->pdata[i];
-      struct vmm_disk_spec *spec = &config->disks[config->n_disks++];
+      char *path = NULL;
 
-      spec->path = keep_owned (config, viv_machine_config_resolve_path (machine_dir, m->path));
-      spec->format = VMM_BLOCK_FORMAT_RAW;
-      spec->read_only = true;
-      spec->cache = VMM_DISK_CACHE_WRITEBACK;
+      if (m->inserted && m->path != NULL)
+        path = keep_owned (config, viv_machine_config_resolve_path (machine_dir, m->path));
+
+      if (kernel_boot)
+        {
+          /* An empty drive is no disk at all. */
+          struct vmm_disk_spec *spec;
+
+          if (path == NULL)
+            continue;
+          spec = &config->disks[config->n_disks++];
+          spec->path = path;
+          spec->bus = VMM_DISK_BUS_VIRTIO;
+          spec->format = VMM_BLOCK_FORMAT_RAW;
+          spec->read_only = true;
+          spec->cache = VMM_DISK_CACHE_WRITEBACK;
+        }
+      else
+        config->cdroms[config->n_cdroms++].path = path;
     }
+
+  for (guint i = 0; i < mc->boot.n_order && i < VMM_BOOT_DEVICES; i++)
+    config->boot[config->n_boot++] = mc->boot.order[i] == VIV_BOOT_DEVICE_CDROM
+                                       ? VMM_BOOT_DEVICE_CDROM : VMM_BOOT_DEVICE_DISK;
 
   if (mc->devices.console)
     {

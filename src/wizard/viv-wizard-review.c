@@ -361,8 +361,9 @@ viv_wizard_can_start (VivWizard *self)
 {
   VivCreatorSource source = viv_machine_creator_get_source (self->creator);
 
-  /* The engine boots kernels only, for now */
-  return source == VIV_CREATOR_SOURCE_ISO_KERNEL || source == VIV_CREATOR_SOURCE_KERNEL;
+  /* Everything but an empty machine has something to boot: a kernel, or
+   * a disc or disk image the firmware starts */
+  return source != VIV_CREATOR_SOURCE_NONE && source != VIV_CREATOR_SOURCE_BLANK;
 }
 
 static char *

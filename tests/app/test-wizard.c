@@ -40,6 +40,7 @@
 #include "viv-size.h"
 #include "viv-test-images.h"
 #include "viv-test-ui.h"
+#include "viv-machine-page.h"
 #include "viv-window.h"
 #include "viv-wizard.h"
 #include "viv-wizard-os-list.h"
@@ -627,20 +628,106 @@ test_iso_unknown (Fixture       *f,
   g_assert_cmpint (viv_machine_creator_get_source (viv_wizard_get_creator (f->wizard)), ==,
                    VIV_CREATOR_SOURCE_ISO_FIRMWARE);
   g_assert_cmpstr (row_subtitle (f, _("Starts From")), ==, isos.unknown);
-  /* The firmware is not there yet: it says so, and will not start it */
-  g_assert_true (shows_text (f, _("This machine starts from its firmware, which Vivarium "
-                                  "cannot run yet: it will not start until a later version "
-                                  "can.")));
-  g_assert_cmpstr (row_subtitle (f, _("_Start the Machine")), ==,
-                   _("Vivarium cannot start this machine yet"));
+  /* The firmware starts it: no warning */
+  g_assert_cmpstr (row_subtitle (f, _("_Start the Machine")), ==, _("As soon as it is created"));
   shoot (GTK_WIDGET (f->wizard), "wizard-iso-firmware-review");
 
+  g_object_set (f->wizard, "start-machine", FALSE, NULL);
   config = create (f);
   g_assert_false (f->created_start);
   g_assert_cmpstr (config->osinfo, ==, DEBIAN_11);
   g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_FIRMWARE);
+  /* Debian 11 boots BIOS and has virtio-blk drivers */
+  g_assert_cmpint (config->boot.firmware, ==, VIV_FIRMWARE_BIOS);
   g_assert_cmpuint (config->media->len, ==, 1);
   g_assert_cmpuint (config->disks->len, ==, 1);
+  g_assert_cmpint (((VivDiskConfig *) g_ptr_array_index (config->disks, 0))->bus, ==,
+                   VIV_DISK_BUS_VIRTIO);
+}
+
+static VivMachineConfig *
+load_created (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename (viv_machine_get_directory (f->created),
+                                            VIV_MACHINE_CONFIG_FILE_NAME, NULL);
+  VivMachineConfig *config = viv_machine_config_load (path, &error);
+
+  g_assert_no_error (error);
+  return config;
+}
+
+static gboolean
+disc_is (Fixture    *f,
+         const char *path)
+{
+  return g_strcmp0 (viv_machine_get_disc (f->created), path) == 0;
+}
+
+/* A disc nobody knows, left as it is: the firmware boots it, BIOS and a
+ * SATA disk as for any system libosinfo does not know; then Eject and
+ * Insert on the machine page, the machine stopped, change machine.json */
+static void
+test_iso_firmware (Fixture       *f,
+                   gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivMachineConfig) config = NULL;
+  const VivMediaConfig *media;
+  VivMachinePage *page;
+
+  NEED_ISOS ();
+
+  g_assert_true (act_s (f, "wizard.choose-iso", isos.unknown));
+  wait_page (f, "media");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "resources");
+  g_assert_true (act (f, "wizard.next"));
+  wait_page (f, "review");
+  g_assert_cmpint (viv_machine_creator_get_source (viv_wizard_get_creator (f->wizard)), ==,
+                   VIV_CREATOR_SOURCE_ISO_FIRMWARE);
+  g_assert_cmpstr (row_subtitle (f, _("_Start the Machine")), ==, _("As soon as it is created"));
+  g_assert_true (gtk_widget_get_sensitive (find_row (f, ADW_TYPE_ACTION_ROW,
+                                                    _("_Start the Machine"))));
+  shoot (GTK_WIDGET (f->wizard), "wizard-iso-unknown-firmware-review");
+
+  g_object_set (f->wizard, "start-machine", FALSE, NULL);
+  config = create (f);
+  g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_FIRMWARE);
+  g_assert_cmpint (config->boot.firmware, ==, VIV_FIRMWARE_BIOS);
+  g_assert_cmpuint (config->boot.n_order, ==, 0);   /* disk, then the disc */
+  g_assert_cmpuint (config->disks->len, ==, 1);
+  g_assert_cmpint (((VivDiskConfig *) g_ptr_array_index (config->disks, 0))->bus, ==,
+                   VIV_DISK_BUS_SATA);
+  g_assert_cmpuint (config->media->len, ==, 1);
+  media = g_ptr_array_index (config->media, 0);
+  g_assert_cmpint (media->kind, ==, VIV_MEDIA_KIND_CDROM);
+  g_assert_true (media->inserted);
+  g_assert_cmpstr (media->path, ==, isos.unknown);
+  g_clear_pointer (&config, viv_machine_config_free);
+
+  /* The machine's page: Eject, then Insert, stopped */
+  viv_window_open_machine (f->window, f->created);
+  page = viv_window_get_machine_page (f->window);
+  g_assert_true (viv_machine_page_get_machine (page) == f->created);
+  g_assert_true (viv_machine_has_cd_drive (f->created));
+  g_assert_true (disc_is (f, isos.unknown));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.eject-disc", NULL));
+  WAIT_UNTIL (disc_is (f, NULL), TIMEOUT_MS);
+  config = load_created (f);
+  media = g_ptr_array_index (config->media, 0);
+  g_assert_false (media->inserted);
+  g_assert_null (media->path);
+  g_clear_pointer (&config, viv_machine_config_free);
+  shoot (GTK_WIDGET (f->window), "machine-page-disc-ejected");
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.insert-disc-file", "s",
+                                             isos.debian11 != NULL ? isos.debian11
+                                                                   : isos.unknown));
+  WAIT_UNTIL (viv_machine_get_disc (f->created) != NULL, TIMEOUT_MS);
+  config = load_created (f);
+  media = g_ptr_array_index (config->media, 0);
+  g_assert_true (media->inserted);
+  g_assert_cmpstr (media->path, ==, isos.debian11 != NULL ? isos.debian11 : isos.unknown);
 }
 
 /* A Debian release newer than this computer's osinfo-db (Debian 12 on
@@ -1545,6 +1632,7 @@ main (int   argc,
   ADD ("iso", test_iso);
   ADD ("iso-newer", test_iso_newer);
   ADD ("iso-unknown", test_iso_unknown);
+  ADD ("iso-firmware", test_iso_firmware);
   ADD ("iso-errors", test_iso_errors);
   ADD ("drop", test_drop);
   ADD ("not-regular", test_not_regular);

@@ -32,13 +32,14 @@ static const char full_json[] =
   "  \"memory\": 2147483648,\n"
   "  \"cpus\": 4,\n"
   "  \"boot\": {\"kind\": \"kernel\", \"kernel\": \"vmlinuz\", \"initrd\": \"initrd.img\",\n"
-  "           \"cmdline\": \"console=ttyS0 quiet\", \"firmware\": \"uefi\"},\n"
+  "           \"cmdline\": \"console=ttyS0 quiet\", \"firmware\": \"uefi\",\n"
+  "           \"order\": [\"cdrom\", \"disk\"]},\n"
   "  \"disks\": [\n"
   "    {\"path\": \"disk.qcow2\", \"format\": \"qcow2\"},\n"
   "    {\"path\": \"/var/lib/data.img\", \"format\": \"raw\", \"readonly\": true,\n"
-  "     \"cache\": \"none\", \"serial\": \"DATA-01\"}\n"
+  "     \"cache\": \"none\", \"serial\": \"DATA-01\", \"bus\": \"sata\"}\n"
   "  ],\n"
-  "  \"media\": [{\"path\": \"debian.iso\", \"kind\": \"cdrom\"}],\n"
+  "  \"media\": [{\"path\": \"debian.iso\", \"kind\": \"cdrom\", \"inserted\": false}],\n"
   "  \"network\": {\"mode\": \"user\", \"mac\": \"52:54:00:AB:cd:01\",\n"
   "              \"forwards\": [{\"protocol\": \"tcp\", \"host_port\": 2222, \"guest_port\": 22},\n"
   "                           {\"protocol\": \"udp\", \"host_port\": 5353, \"guest_port\": 53}]},\n"
@@ -344,6 +345,9 @@ test_every_field (void)
   g_assert_cmpstr (config->boot.initrd, ==, "initrd.img");
   g_assert_cmpstr (config->boot.cmdline, ==, "console=ttyS0 quiet");
   g_assert_cmpint (config->boot.firmware, ==, VIV_FIRMWARE_UEFI);
+  g_assert_cmpuint (config->boot.n_order, ==, 2);
+  g_assert_cmpint (config->boot.order[0], ==, VIV_BOOT_DEVICE_CDROM);
+  g_assert_cmpint (config->boot.order[1], ==, VIV_BOOT_DEVICE_DISK);
 
   g_assert_cmpuint (config->disks->len, ==, 2);
   disk = g_ptr_array_index (config->disks, 0);
@@ -352,17 +356,20 @@ test_every_field (void)
   g_assert_false (disk->readonly);
   g_assert_cmpint (disk->cache, ==, VIV_DISK_CACHE_WRITEBACK);
   g_assert_null (disk->serial);
+  g_assert_cmpint (disk->bus, ==, VIV_DISK_BUS_VIRTIO);
   disk = g_ptr_array_index (config->disks, 1);
   g_assert_cmpstr (disk->path, ==, "/var/lib/data.img");
   g_assert_cmpint (disk->format, ==, VIV_DISK_FORMAT_RAW);
   g_assert_true (disk->readonly);
   g_assert_cmpint (disk->cache, ==, VIV_DISK_CACHE_NONE);
   g_assert_cmpstr (disk->serial, ==, "DATA-01");
+  g_assert_cmpint (disk->bus, ==, VIV_DISK_BUS_SATA);
 
   g_assert_cmpuint (config->media->len, ==, 1);
   media = g_ptr_array_index (config->media, 0);
   g_assert_cmpstr (media->path, ==, "debian.iso");
   g_assert_cmpint (media->kind, ==, VIV_MEDIA_KIND_CDROM);
+  g_assert_false (media->inserted);
 
   g_assert_cmpint (config->network.mode, ==, VIV_NETWORK_MODE_USER);
   /* Read in any case, kept in lower case. */
@@ -416,6 +423,7 @@ test_defaults_when_absent (void)
   g_assert_cmpint (config->boot.kind, ==, VIV_BOOT_KIND_DISK);
   g_assert_null (config->boot.kernel);
   g_assert_cmpint (config->boot.firmware, ==, VIV_FIRMWARE_UNSET);
+  g_assert_cmpuint (config->boot.n_order, ==, 0);
   g_assert_cmpuint (config->disks->len, ==, 0);
   g_assert_cmpuint (config->media->len, ==, 0);
   g_assert_cmpint (config->network.mode, ==, VIV_NETWORK_MODE_USER);
@@ -447,10 +455,16 @@ test_golden_output (void)
     "      \"path\": \"disk.qcow2\",\n"
     "      \"format\": \"qcow2\",\n"
     "      \"readonly\": false,\n"
-    "      \"cache\": \"writeback\"\n"
+    "      \"cache\": \"writeback\",\n"
+    "      \"bus\": \"virtio\"\n"
     "    }\n"
     "  ],\n"
-    "  \"media\": [],\n"
+    "  \"media\": [\n"
+    "    {\n"
+    "      \"kind\": \"cdrom\",\n"
+    "      \"inserted\": false\n"
+    "    }\n"
+    "  ],\n"
     "  \"network\": {\n"
     "    \"mode\": \"none\",\n"
     "    \"forwards\": []\n"
@@ -484,6 +498,7 @@ test_golden_output (void)
                     " \"memory\": 16777216, \"cpus\": 1,"
                     " \"boot\": {\"kind\": \"firmware\", \"firmware\": \"bios\"},"
                     " \"disks\": [{\"path\": \"disk.qcow2\", \"format\": \"qcow2\"}],"
+                    " \"media\": [{\"kind\": \"cdrom\", \"path\": null, \"inserted\": false}],"
                     " \"network\": {\"mode\": \"none\"}}");
   g_free (config->name);
   config->name = g_strdup ("m \"q\" \\ \n");
@@ -594,6 +609,54 @@ test_boot_kinds (void)
   g_assert_false (viv_machine_config_check (again, &error));
   g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_MISSING_FIELD);
   g_assert_cmpstr (error->message, ==, "boot.firmware is missing");
+}
+
+/* Which kinds start a firmware, and which. */
+static void
+test_firmware_kinds (void)
+{
+  g_autoptr(VivMachineConfig) config = load_ok (full_json);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (viv_machine_config_uses_firmware (config));
+  g_assert_cmpint (viv_machine_config_get_firmware (config), ==, VIV_FIRMWARE_UNSET);
+  config->boot.kind = VIV_BOOT_KIND_FIRMWARE;
+  g_assert_true (viv_machine_config_uses_firmware (config));
+  g_assert_cmpint (viv_machine_config_get_firmware (config), ==, VIV_FIRMWARE_UEFI);
+  config->boot.kind = VIV_BOOT_KIND_DISK;
+  g_assert_true (viv_machine_config_uses_firmware (config));
+  g_assert_cmpint (viv_machine_config_get_firmware (config), ==, VIV_FIRMWARE_BIOS);
+
+  /* The check refuses what the parser refuses. */
+  config->boot.order[1] = VIV_BOOT_DEVICE_CDROM;
+  g_assert_false (viv_machine_config_check (config, &error));
+  g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_BAD_VALUE);
+  g_assert_cmpstr (error->message, ==, "boot.order[1]: “cdrom” is already listed as boot.order[0]");
+  g_clear_error (&error);
+  config->boot.n_order = 1;
+  g_assert_true (viv_machine_config_check (config, &error));
+
+  /* An empty drive has no path and is written without one. */
+  {
+    VivMediaConfig *media = g_ptr_array_index (config->media, 0);
+    g_autofree char *data = NULL;
+    g_autoptr(VivMachineConfig) again = NULL;
+
+    g_clear_pointer (&media->path, g_free);
+    g_assert_true (viv_machine_config_check (config, &error));
+    data = viv_machine_config_to_data (config, NULL);
+    g_assert_null (strstr (data, "debian.iso"));
+    again = load_ok (data);
+    media = g_ptr_array_index (again->media, 0);
+    g_assert_null (media->path);
+    g_assert_false (media->inserted);
+    g_assert_cmpuint (again->boot.n_order, ==, 1);
+
+    media->inserted = TRUE;
+    g_assert_false (viv_machine_config_check (again, &error));
+    g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_MISSING_FIELD);
+    g_assert_cmpstr (error->message, ==, "media[0].path is missing");
+  }
 }
 
 /* A config that fails its check is not saved. */
@@ -720,8 +783,18 @@ static const BadCase bad_cases[] = {
     "disks[0].path is missing" },
   { "missing-disk-format", "disks[1].format", NULL, NULL, E (MISSING_FIELD),
     "disks[1].format is missing" },
-  { "missing-media-path", "media[0].path", NULL, NULL, E (MISSING_FIELD),
+  { "missing-media-path", NULL, NULL,
+    "{\"version\": 1, \"uuid\": \"" UUID "\", \"name\": \"m\", \"memory\": 16777216,"
+    " \"cpus\": 1, \"media\": [{\"kind\": \"cdrom\"}]}", E (MISSING_FIELD),
     "media[0].path is missing" },
+  { "missing-media-path-inserted", NULL, NULL,
+    "{\"version\": 1, \"uuid\": \"" UUID "\", \"name\": \"m\", \"memory\": 16777216,"
+    " \"cpus\": 1, \"media\": [{\"kind\": \"cdrom\", \"inserted\": true}]}", E (MISSING_FIELD),
+    "media[0].path is missing" },
+  { "null-media-path-inserted", NULL, NULL,
+    "{\"version\": 1, \"uuid\": \"" UUID "\", \"name\": \"m\", \"memory\": 16777216,"
+    " \"cpus\": 1, \"media\": [{\"kind\": \"cdrom\", \"path\": null}]}", E (WRONG_TYPE),
+    "media[0].path: expected a string, got null" },
   { "missing-media-kind", "media[0].kind", NULL, NULL, E (MISSING_FIELD),
     "media[0].kind is missing" },
   { "missing-network-mode", "network.mode", NULL, NULL, E (MISSING_FIELD),
@@ -782,6 +855,14 @@ static const BadCase bad_cases[] = {
     "media[0].path: expected a string, got an array" },
   { "type-media-kind", "media[0].kind", "true", NULL, E (WRONG_TYPE),
     "media[0].kind: expected a string, got a boolean" },
+  { "type-media-inserted", "media[0].inserted", "\"no\"", NULL, E (WRONG_TYPE),
+    "media[0].inserted: expected true or false, got a string" },
+  { "type-disk-bus", "disks[1].bus", "1", NULL, E (WRONG_TYPE),
+    "disks[1].bus: expected a string, got an integer" },
+  { "type-boot-order", "boot.order", "\"cdrom\"", NULL, E (WRONG_TYPE),
+    "boot.order: expected an array, got a string" },
+  { "type-boot-order-element", "boot.order", "[\"cdrom\", 1]", NULL, E (WRONG_TYPE),
+    "boot.order[1]: expected a string, got an integer" },
   { "type-network", "network", "\"user\"", NULL, E (WRONG_TYPE),
     "network: expected an object, got a string" },
   { "type-network-mode", "network.mode", "0", NULL, E (WRONG_TYPE),
@@ -875,6 +956,16 @@ static const BadCase bad_cases[] = {
     "disks[1].serial is longer than 20 bytes" },
   { "disk-serial-ascii", "disks[1].serial", "\"d\\u00e9j\\u00e0\"", NULL, E (BAD_VALUE),
     "disks[1].serial may contain only printable ASCII characters" },
+  { "disk-bus", "disks[0].bus", "\"ide\"", NULL, E (BAD_VALUE),
+    "disks[0].bus: “ide” is not a disk bus Vivarium knows (virtio, sata)" },
+  { "boot-order-device", "boot.order", "[\"net\"]", NULL, E (BAD_VALUE),
+    "boot.order[0]: “net” is not a boot device Vivarium knows (disk, cdrom)" },
+  { "boot-order-twice", "boot.order", "[\"disk\", \"disk\"]", NULL, E (BAD_VALUE),
+    "boot.order[1]: “disk” is already listed as boot.order[0]" },
+  { "boot-order-long", "boot.order", "[\"disk\", \"cdrom\", \"disk\"]", NULL, E (BAD_VALUE),
+    "boot.order may list at most 2 devices" },
+  { "media-path-empty", "media[0].path", "\"\"", NULL, E (BAD_VALUE),
+    "media[0].path must not be empty" },
   { "media-kind", "media[0].kind", "\"floppy\"", NULL, E (BAD_VALUE),
     "media[0].kind: “floppy” is not a kind of removable media Vivarium knows (cdrom)" },
   { "network-mode", "network.mode", "\"bridge\"", NULL, E (BAD_VALUE),
@@ -1362,6 +1453,10 @@ test_validate_files (void)
       { "debian.iso", "media[0].path" },
     };
 
+    VivMediaConfig *media = g_ptr_array_index (config->media, 0);
+
+    /* full_json's disc is ejected: only an inserted one is needed. */
+    media->inserted = TRUE;
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
       {
         g_autofree char *path = g_build_filename (dir, cases[i].file, NULL);
@@ -1373,6 +1468,13 @@ test_validate_files (void)
         g_assert_error (error, VIV_MACHINE_CONFIG_ERROR, VIV_MACHINE_CONFIG_ERROR_MISSING_FILE);
         g_assert_cmpstr (error->message, ==, expected);
         g_clear_error (&error);
+        if (strcmp (cases[i].file, "debian.iso") == 0)
+          {
+            media->inserted = FALSE;
+            g_assert_true (viv_machine_config_validate_files (config, dir, &error));
+            g_assert_no_error (error);
+            media->inserted = TRUE;
+          }
         write_file (path, "x");
       }
   }
@@ -1793,6 +1895,7 @@ main (int   argc,
   g_test_add_func ("/machine-config/golden", test_golden_output);
   g_test_add_func ("/machine-config/unknown-members", test_unknown_members);
   g_test_add_func ("/machine-config/boot-kinds", test_boot_kinds);
+  g_test_add_func ("/machine-config/firmware-kinds", test_firmware_kinds);
   g_test_add_func ("/machine-config/save-checks", test_save_checks);
   g_test_add_func ("/machine-config/load-dir", test_load_dir);
   g_test_add_func ("/machine-config/mutations-valid", test_mutations_valid);

@@ -1119,6 +1119,162 @@ child_main (int argc, char *argv[])
   return vmm_service_run (&options);
 }
 
+/* ---- CD-ROM drives -------------------------------------------------------------------- */
+
+/* A firmware-boot machine with two CD-ROM drives: DISC.iso in the first,
+ * the second empty. */
+static void
+write_machine_cdroms (Fixture *f)
+{
+  g_autofree char *path = g_build_filename (f->machine_dir, "machine.json", NULL);
+  g_autofree char *disc = g_build_filename (f->machine_dir, "disc.iso", NULL);
+  g_autofree char *other = g_build_filename (f->machine_dir, "other.iso", NULL);
+  static const char json[] =
+    "{\n"
+    "  \"version\": 1,\n"
+    "  \"uuid\": \"" UUID "\",\n"
+    "  \"name\": \"Fake\",\n"
+    "  \"memory\": 67108864,\n"
+    "  \"cpus\": 1,\n"
+    "  \"boot\": { \"kind\": \"firmware\", \"firmware\": \"bios\" },\n"
+    "  \"media\": [{ \"kind\": \"cdrom\", \"path\": \"disc.iso\" },\n"
+    "            { \"kind\": \"cdrom\", \"inserted\": false }],\n"
+    "  \"display\": { \"kind\": \"none\" }\n"
+    "}\n";
+
+  g_assert_true (g_file_set_contents (disc, "a disc", -1, NULL));
+  g_assert_true (g_file_set_contents (other, "another disc", -1, NULL));
+  g_assert_true (g_file_set_contents (path, json, -1, NULL));
+}
+
+/* The Media property, as "path:inserted|path:inserted" */
+static char *
+media_text (Fixture *f)
+{
+  GVariant *media = viv_vmm1_get_media (f->proxy);
+  g_autoptr(GString) text = g_string_new (NULL);
+  GVariantIter iter;
+  const char *path;
+  gboolean inserted;
+
+  if (media == NULL)
+    return g_strdup ("(none)");
+  g_variant_iter_init (&iter, media);
+  while (g_variant_iter_next (&iter, "(&sb)", &path, &inserted))
+    g_string_append_printf (text, "%s%s:%d", text->len > 0 ? "|" : "",
+                            g_str_has_prefix (path, f->machine_dir)
+                              ? path + strlen (f->machine_dir) + 1 : path,
+                            inserted);
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static gboolean
+media_is (Fixture *f, gconstpointer expected)
+{
+  g_autofree char *text = media_text (f);
+
+  return strcmp (text, expected) == 0;
+}
+
+static void
+assert_dbus_error (GError *error, const char *name, const char *message)
+{
+  g_autofree char *remote = NULL;
+
+  g_assert_nonnull (error);
+  remote = g_dbus_error_get_remote_error (error);
+  g_assert_cmpstr (remote, ==, name);
+  g_dbus_error_strip_remote_error (error);
+  g_assert_cmpstr (error->message, ==, message);
+}
+
+static void
+test_media (void)
+{
+  Fixture f = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *log = NULL;
+
+  fixture_init (&f, NULL);
+  write_machine_cdroms (&f);
+  spawn_child (&f, NULL);
+  connect_app (&f);
+  open_serial (&f);
+
+  /* The drives as machine.json had them, paths resolved. */
+  g_assert_true (media_is (&f, "disc.iso:1|:0"));
+
+  /* Drives that do not exist, a full drive, a missing file. */
+  viv_vmm1_call_eject_medium_sync (f.proxy, 2, FALSE, NULL, &error);
+  assert_dbus_error (error, "org.vivarium.Vmm1.Error.NoSuchDrive",
+                     "The machine has no such CD-ROM drive");
+  g_clear_error (&error);
+  viv_vmm1_call_insert_medium_sync (f.proxy, 0, "other.iso", NULL, &error);
+  assert_dbus_error (error, "org.vivarium.Vmm1.Error.DriveFull",
+                     "The CD-ROM drive holds a disc; eject it first");
+  g_clear_error (&error);
+  viv_vmm1_call_insert_medium_sync (f.proxy, 1, "missing.iso", NULL, &error);
+  g_assert_true (g_dbus_error_is_remote_error (error));
+  g_clear_error (&error);
+  g_assert_true (media_is (&f, "disc.iso:1|:0"));
+
+  /* Eject, insert: the property follows, announced to the proxy. */
+  g_assert_true (viv_vmm1_call_eject_medium_sync (f.proxy, 0, FALSE, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_until (&f, media_is, ":0|:0", TIMEOUT_MS));
+  g_assert_true (viv_vmm1_call_insert_medium_sync (f.proxy, 1, "other.iso", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_until (&f, media_is, ":0|other.iso:1", TIMEOUT_MS));
+  g_assert_true (viv_vmm1_call_insert_medium_sync (f.proxy, 0, "disc.iso", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_until (&f, media_is, "disc.iso:1|other.iso:1", TIMEOUT_MS));
+
+  /* The guest locks the tray: refused, the guest asked to let go; it
+   * does, and says so from its own thread. */
+  g_assert_cmpint (write (f.serial_fd, "L", 1), ==, 1);
+  g_assert_true (wait_until (&f, serial_has, "locked", TIMEOUT_MS));
+  viv_vmm1_call_eject_medium_sync (f.proxy, 0, FALSE, NULL, &error);
+  assert_dbus_error (error, "org.vivarium.Vmm1.Error.MediumLocked",
+                     "The guest is using the disc; it was asked to release it");
+  g_clear_error (&error);
+  g_assert_true (wait_until (&f, media_is, ":0|other.iso:1", TIMEOUT_MS));
+
+  /* Forced, a locked tray opens at once. */
+  g_assert_true (viv_vmm1_call_insert_medium_sync (f.proxy, 0, "disc.iso", NULL, &error));
+  g_assert_cmpint (write (f.serial_fd, "L", 1), ==, 1);
+  g_assert_true (wait_until (&f, serial_has, "locked\nlocked", TIMEOUT_MS));
+  g_assert_true (viv_vmm1_call_eject_medium_sync (f.proxy, 0, TRUE, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_until (&f, media_is, ":0|other.iso:1", TIMEOUT_MS));
+
+  /* The guest ejects on its own. */
+  g_assert_true (viv_vmm1_call_insert_medium_sync (f.proxy, 0, "disc.iso", NULL, &error));
+  g_assert_true (wait_until (&f, media_is, "disc.iso:1|other.iso:1", TIMEOUT_MS));
+  g_assert_cmpint (write (f.serial_fd, "E", 1), ==, 1);
+  g_assert_true (wait_until (&f, media_is, ":0|other.iso:1", TIMEOUT_MS));
+
+  log = log_text (&f);
+  g_assert_nonnull (strstr (log, "the guest ejected the disc in CD-ROM drive 0"));
+  fixture_clear (&f);
+}
+
+/* Direct kernel boot has no CD-ROM drive: the disc is a disk. */
+static void
+test_media_kernel_boot (void)
+{
+  Fixture f = { 0 };
+  g_autoptr(GError) error = NULL;
+
+  fixture_init (&f, NULL);
+  spawn_child (&f, NULL);
+  connect_app (&f);
+  g_assert_true (media_is (&f, ""));
+  viv_vmm1_call_eject_medium_sync (f.proxy, 0, FALSE, NULL, &error);
+  assert_dbus_error (error, "org.vivarium.Vmm1.Error.NoSuchDrive",
+                     "The machine has no CD-ROM drive");
+  fixture_clear (&f);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -1140,5 +1296,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/service/display/open", test_display_open);
   g_test_add_func ("/service/display/listen", test_display_listen);
   g_test_add_func ("/service/display/thumbnail", test_display_thumbnail);
+  g_test_add_func ("/service/media", test_media);
+  g_test_add_func ("/service/media/kernel-boot", test_media_kernel_boot);
   return g_test_run ();
 }

@@ -464,6 +464,10 @@ test_machine (void)
   g_assert_cmpint (config.console.console.kind, ==, VMM_CHARDEV_NONE);
   g_assert_cmpuint (config.console.n_ports, ==, 0);
 
+  g_assert_cmpint (config.firmware, ==, VMM_FIRMWARE_NONE);
+  g_assert_cmpuint (config.n_cdroms, ==, 0);
+  g_assert_cmpint (config.disks[2].bus, ==, VMM_DISK_BUS_VIRTIO);
+
   /* Its strings are its own: the description can go. */
   viv_machine_config_free (mc);
   g_assert_cmpstr (config.cmdline, ==, "console=hvc0");
@@ -525,27 +529,79 @@ test_machine_display (void)
   vmm_config_clear (&config);
 }
 
+/* Firmware boot: the kinds that start a firmware, the disk bus, the CD-ROM
+ * drives (no longer virtio disks) and the boot order. */
+static void
+test_machine_firmware (void)
+{
+  g_autoptr(VivMachineConfig) bios = NULL;
+  g_autoptr(VivMachineConfig) uefi = NULL;
+  g_autoptr(VivMachineConfig) disk = NULL;
+  struct vmm_config config = { 0 };
+
+  bios = machine ("{\"kind\": \"firmware\", \"firmware\": \"bios\", \"kernel\": \"/k\","
+                  " \"order\": [\"cdrom\", \"disk\"]}",
+                  ", \"disks\": [{\"path\": \"disk.qcow2\", \"format\": \"qcow2\","
+                  " \"bus\": \"sata\"}, {\"path\": \"d2.raw\", \"format\": \"raw\"}],"
+                  " \"media\": [{\"path\": \"../isos/any.iso\", \"kind\": \"cdrom\"},"
+                  " {\"kind\": \"cdrom\", \"inserted\": false},"
+                  " {\"path\": \"gone.iso\", \"kind\": \"cdrom\", \"inserted\": false}]", "");
+  g_assert_true (vmm_config_from_machine (&config, bios, "/machines/" UUID, NULL));
+  g_assert_cmpint (config.firmware, ==, VMM_FIRMWARE_BIOS);
+  /* The firmware boots what the drives hold, not the kernel kept aside. */
+  g_assert_null (config.kernel_path);
+  g_assert_null (config.firmware_path);
+  g_assert_null (config.vars_path);
+  g_assert_cmpuint (config.n_disks, ==, 2);
+  g_assert_cmpint (config.disks[0].bus, ==, VMM_DISK_BUS_SATA);
+  g_assert_cmpint (config.disks[1].bus, ==, VMM_DISK_BUS_VIRTIO);
+  g_assert_cmpuint (config.n_cdroms, ==, 3);
+  g_assert_cmpstr (config.cdroms[0].path, ==, "/machines/isos/any.iso");
+  g_assert_null (config.cdroms[1].path);
+  g_assert_null (config.cdroms[2].path);
+  g_assert_cmpuint (config.n_boot, ==, 2);
+  g_assert_cmpint (config.boot[0], ==, VMM_BOOT_DEVICE_CDROM);
+  g_assert_cmpint (config.boot[1], ==, VMM_BOOT_DEVICE_DISK);
+  vmm_config_clear (&config);
+
+  uefi = machine ("{\"kind\": \"firmware\", \"firmware\": \"uefi\"}", "", "");
+  g_assert_true (vmm_config_from_machine (&config, uefi, "/machines/" UUID, NULL));
+  g_assert_cmpint (config.firmware, ==, VMM_FIRMWARE_UEFI);
+  g_assert_cmpstr (config.vars_path, ==, "/machines/" UUID "/OVMF_VARS.fd");
+  g_assert_cmpuint (config.n_boot, ==, 0);
+  vmm_config_clear (&config);
+
+  /* "disk" is the default firmware, whatever "firmware" says. */
+  disk = machine ("{\"kind\": \"disk\", \"firmware\": \"uefi\"}",
+                  ", \"media\": [{\"path\": \"x.iso\", \"kind\": \"cdrom\"}]", "");
+  g_assert_true (vmm_config_from_machine (&config, disk, "/m", NULL));
+  g_assert_cmpint (config.firmware, ==, VMM_FIRMWARE_BIOS);
+  g_assert_null (config.vars_path);
+  g_assert_cmpuint (config.n_disks, ==, 0);
+  g_assert_cmpuint (config.n_cdroms, ==, 1);
+  g_assert_cmpstr (config.cdroms[0].path, ==, "/m/x.iso");
+  vmm_config_clear (&config);
+}
+
 static void
 test_machine_errors (void)
 {
   g_autoptr(VivMachineConfig) firmware = NULL;
-  g_autoptr(VivMachineConfig) disk = NULL;
   g_autoptr(GString) disks = g_string_new (", \"disks\": [");
   g_autoptr(GError) error = NULL;
   g_autofree char *too_many = NULL;
   struct vmm_config config = { 0 };
 
-  firmware = machine ("{\"kind\": \"firmware\", \"firmware\": \"bios\"}", "", "");
+  /* Five CD-ROM drives are one too many for firmware. */
+  firmware = machine ("{\"kind\": \"firmware\", \"firmware\": \"bios\"}",
+                      ", \"media\": [{\"kind\": \"cdrom\", \"inserted\": false},"
+                      " {\"kind\": \"cdrom\", \"inserted\": false},"
+                      " {\"kind\": \"cdrom\", \"inserted\": false},"
+                      " {\"kind\": \"cdrom\", \"inserted\": false},"
+                      " {\"kind\": \"cdrom\", \"inserted\": false}]", "");
   g_assert_false (vmm_config_from_machine (&config, firmware, "/m", &error));
   g_assert_error (error, VMM_ERROR, VMM_ERROR_CONFIG);
-  g_assert_cmpstr (error->message, ==, "boot.kind: booting from firmware is not available yet; "
-                   "this machine needs a kernel to boot (boot.kind “kernel”)");
-  g_clear_error (&error);
-  vmm_config_clear (&config);
-
-  disk = machine ("{\"kind\": \"disk\"}", "", "");
-  g_assert_false (vmm_config_from_machine (&config, disk, "/m", &error));
-  g_assert_error (error, VMM_ERROR, VMM_ERROR_CONFIG);
+  g_assert_cmpstr (error->message, ==, "media: a machine can have at most 4 CD-ROM drives");
   g_clear_error (&error);
   vmm_config_clear (&config);
 
@@ -590,6 +646,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/vm-config/args/firmware", test_args_firmware);
   g_test_add_func ("/vm-config/machine", test_machine);
   g_test_add_func ("/vm-config/machine/minimal", test_machine_minimal);
+  g_test_add_func ("/vm-config/machine/firmware", test_machine_firmware);
   g_test_add_func ("/vm-config/machine/display", test_machine_display);
   g_test_add_func ("/vm-config/machine/errors", test_machine_errors);
 

@@ -11,6 +11,12 @@
  *  - the machine folder, when vmm_test_vm_gate_dir is set: creating the
  *    machine writes DIR/creating, then waits until DIR/release exists (a
  *    machine that takes a while to build);
+ *  - the CD-ROM drives (config.cdroms): "L" on the serial console locks
+ *    drive 0's tray, as a guest reading the disc does ("locked\n"); an
+ *    EjectMedium without force then fails, and the guest, asked to let
+ *    go, ejects the disc itself a moment later, from a thread of its own
+ *    (the medium callback). "E" makes the guest eject drive 0's disc
+ *    ("ejected\n");
  *  - the display: a machine with one gets the real SPICE server
  *    (display/spice.c), showing vmm_test_vm_pixel()'s pattern, as if the
  *    guest had drawn it; no input devices. "D" on the serial console
@@ -41,6 +47,13 @@ struct fake_vm {
   GArray *hog;                   /* descriptors taken by "H" */
   uint8_t *screen;               /* the display's pixels, XRGB8888 */
   unsigned seed;
+
+  GMutex media_lock;
+  char *cdroms[VMM_MAX_CDROMS];  /* the discs in the drives, NULL: empty */
+  bool locked[VMM_MAX_CDROMS];
+  vmm_vm_medium_fn medium_fn;
+  void *medium_data;
+  GThread *ejecter;              /* the guest letting go of a locked disc */
 };
 
 uint32_t
@@ -107,6 +120,9 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   f->vm.config = *config;
   f->vm.config.strings = NULL;   /* the service's config owns them */
   f->hog = g_array_new (FALSE, FALSE, sizeof (int));
+  g_mutex_init (&f->media_lock);
+  for (unsigned i = 0; i < config->n_cdroms; i++)
+    f->cdroms[i] = g_strdup (config->cdroms[i].path);
   pthread_mutex_init (&f->vm.exit_lock, NULL);
   if (config->display.kind == VMM_DISPLAY_SPICE)
     {
@@ -147,6 +163,11 @@ vmm_vm_destroy (struct vmm_vm *vm)
     return;
   if (f->stopper != NULL)
     g_thread_join (f->stopper);
+  if (f->ejecter != NULL)
+    g_thread_join (f->ejecter);
+  for (unsigned i = 0; i < VMM_MAX_CDROMS; i++)
+    g_free (f->cdroms[i]);
+  g_mutex_clear (&f->media_lock);
   vmm_spice_free (vm->spice);
   g_free (f->screen);
   release_hog (f);
@@ -268,6 +289,8 @@ vmm_vm_power_button (struct vmm_vm *vm)
   vmm_vm_request_exit (vm, VMM_EXIT_POWER_OFF, NULL);
 }
 
+static void guest_eject (struct fake_vm *f);
+
 static void
 serial_say (struct vmm_vm *vm, const char *text)
 {
@@ -298,6 +321,18 @@ vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len)
           release_hog (f);
           serial_say (vm, "freed\n");
         }
+      else if (data[i] == 'L' && vm->config.n_cdroms > 0)
+        {
+          g_mutex_lock (&f->media_lock);
+          f->locked[0] = true;
+          g_mutex_unlock (&f->media_lock);
+          serial_say (vm, "locked\n");
+        }
+      else if (data[i] == 'E' && vm->config.n_cdroms > 0)
+        {
+          guest_eject (f);
+          serial_say (vm, "ejected\n");
+        }
       else if (data[i] == 'D' && vm->spice != NULL)
         {
           f->seed++;
@@ -306,4 +341,83 @@ vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len)
         }
     }
   return len;
+}
+
+/* ---- CD-ROM drives ------------------------------------------------------------- */
+
+void
+vmm_vm_set_medium_fn (struct vmm_vm *vm, vmm_vm_medium_fn fn, void *data)
+{
+  struct fake_vm *f = (struct fake_vm *) vm;
+
+  f->medium_fn = fn;
+  f->medium_data = data;
+}
+
+/* The guest takes the disc out of drive 0, on a thread that is not the
+ * service's, as the controller would. */
+static void
+guest_eject (struct fake_vm *f)
+{
+  g_mutex_lock (&f->media_lock);
+  g_clear_pointer (&f->cdroms[0], g_free);
+  f->locked[0] = false;
+  g_mutex_unlock (&f->media_lock);
+  if (f->medium_fn != NULL)
+    f->medium_fn (f->medium_data, 0, false);
+}
+
+static gpointer
+ejecter_thread (gpointer data)
+{
+  g_usleep (50000);
+  guest_eject (data);
+  return NULL;
+}
+
+gboolean
+vmm_vm_insert_medium (struct vmm_vm *vm, unsigned drive, const char *path, GError **error)
+{
+  struct fake_vm *f = (struct fake_vm *) vm;
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&f->media_lock);
+  if (drive >= vm->config.n_cdroms)
+    g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, "no CD-ROM drive %u", drive);
+  else if (f->cdroms[drive] != NULL)
+    g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, "CD-ROM drive %u holds a disc", drive);
+  else if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, "Cannot open %s: %s", path,
+                 g_strerror (ENOENT));
+  else
+    {
+      f->cdroms[drive] = g_strdup (path);
+      ok = TRUE;
+    }
+  g_mutex_unlock (&f->media_lock);
+  return ok;
+}
+
+int
+vmm_vm_eject_medium (struct vmm_vm *vm, unsigned drive, bool force)
+{
+  struct fake_vm *f = (struct fake_vm *) vm;
+  int ret = 0;
+
+  g_mutex_lock (&f->media_lock);
+  if (drive >= vm->config.n_cdroms)
+    ret = -ENODEV;
+  else if (f->locked[drive] && !force)
+    {
+      ret = -EBUSY;
+      if (f->ejecter == NULL)
+        f->ejecter = g_thread_new ("fake-guest-eject", ejecter_thread, f);
+    }
+  else
+    {
+      g_clear_pointer (&f->cdroms[drive], g_free);
+      f->locked[drive] = false;
+    }
+  g_mutex_unlock (&f->media_lock);
+  return ret;
 }

@@ -44,6 +44,9 @@
 #define ERROR_WRONG_STATE "org.vivarium.Vmm1.Error.WrongState"
 #define ERROR_FAILED      "org.vivarium.Vmm1.Error.Failed"
 #define ERROR_NO_DISPLAY  "org.vivarium.Vmm1.Error.NoDisplay"
+#define ERROR_NO_SUCH_DRIVE "org.vivarium.Vmm1.Error.NoSuchDrive"
+#define ERROR_DRIVE_FULL    "org.vivarium.Vmm1.Error.DriveFull"
+#define ERROR_MEDIUM_LOCKED "org.vivarium.Vmm1.Error.MediumLocked"
 #define LOG_MAX_BYTES    (4 * 1024 * 1024)
 #define LOG_KEEP         4
 #define LISTEN_BACKLOG   64
@@ -108,7 +111,17 @@ typedef struct {
   char *thumbnail_path;          /* DIR/thumbnail.png */
   guint thumbnail_id;
   gboolean thumbnail_failing;    /* logged once until a write works again */
+
+  /* What the CD-ROM drives hold now; config.cdroms[i].path points here,
+   * so that a Reset builds the machine with the discs of the moment. */
+  char *media_paths[VMM_MAX_CDROMS];
 } Service;
+
+typedef struct {
+  Service *s;
+  unsigned drive;
+  bool inserted;
+} MediumEvent;
 
 typedef struct {
   Service *s;
@@ -333,6 +346,65 @@ serial_input (void *data, const uint8_t *bytes, size_t len)
   return taken;
 }
 
+/* ---- CD-ROM drives ------------------------------------------------------------------ */
+
+/* The Media property from config.cdroms: (path or "", inserted) per drive.
+ * The skeleton announces it with PropertiesChanged when it differs. */
+static void
+update_media (Service *s)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sb)"));
+  for (unsigned i = 0; i < s->config.n_cdroms; i++)
+    {
+      const char *path = s->config.cdroms[i].path;
+
+      g_variant_builder_add (&builder, "(sb)", path != NULL ? path : "", path != NULL);
+    }
+  viv_vmm1_set_media (s->iface, g_variant_builder_end (&builder));
+}
+
+/* Takes PATH (NULL: the drive is empty). */
+static void
+set_medium (Service *s, unsigned drive, char *path)
+{
+  g_assert (drive < s->config.n_cdroms);
+  g_free (s->media_paths[drive]);
+  s->media_paths[drive] = path;
+  s->config.cdroms[drive].path = path;
+  update_media (s);
+  check_backlogs (s);
+}
+
+static gboolean
+on_medium_main (gpointer data)
+{
+  MediumEvent *e = data;
+  Service *s = e->s;
+
+  /* A guest that closes the tray again finds the drive as it was. */
+  if (!e->inserted && e->drive < s->config.n_cdroms && s->media_paths[e->drive] != NULL)
+    {
+      vmm_log_info ("the guest ejected the disc in CD-ROM drive %u", e->drive);
+      set_medium (s, e->drive, NULL);
+    }
+  g_free (e);
+  return G_SOURCE_REMOVE;
+}
+
+/* On the controller's thread: the guest ejected a disc. Only queue. */
+static void
+on_medium (void *data, unsigned drive, bool inserted)
+{
+  MediumEvent *e = g_new0 (MediumEvent, 1);
+
+  e->s = data;
+  e->drive = drive;
+  e->inserted = inserted;
+  g_main_context_invoke (NULL, on_medium_main, e);
+}
+
 /* Builds and starts the VM; on failure sets ERROR. AT_LAUNCH: the main loop
  * does not run yet. */
 static void on_display_changed (void *data);
@@ -372,6 +444,8 @@ start_vm (Service *s, gboolean at_launch, GError **error)
   vmm_vm_set_callbacks (vm, on_vm_exit, on_vm_panic, s);
   vmm_vm_set_disk_error_fn (vm, vmm_disk_error_to_dbus, s->iface);
   vmm_vm_set_display_changed_fn (vm, on_display_changed, s);
+  if (s->config.n_cdroms > 0)
+    vmm_vm_set_medium_fn (vm, on_medium, s);
   g_mutex_lock (&s->vm_lock);
   s->vm = vm;
   g_mutex_unlock (&s->vm_lock);
@@ -674,6 +748,94 @@ handle_listen_display (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpoint
 
 /* THUMBNAIL_SECONDS after the screen changed: DIR/thumbnail.png. A
  * failed write is tried again as long as it fails. */
+/* The machine exists (running or paused) and DRIVE is one of its CD-ROM
+ * drives; else the call is answered with the error. */
+static gboolean
+require_drive (Service *s, GDBusMethodInvocation *invocation, guint drive)
+{
+  if (s->vm == NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_WRONG_STATE,
+                                                  _("The machine is not running"));
+      return FALSE;
+    }
+  if (drive >= s->config.n_cdroms)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_NO_SUCH_DRIVE,
+        s->config.n_cdroms == 0 ? _("The machine has no CD-ROM drive")
+                                : _("The machine has no such CD-ROM drive"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+handle_eject_medium (VivVmm1 *iface, GDBusMethodInvocation *invocation, guint drive,
+                     gboolean force, gpointer data)
+{
+  Service *s = data;
+  int ret;
+
+  if (!require_drive (s, invocation, drive))
+    return TRUE;
+  ret = vmm_vm_eject_medium (s->vm, drive, force);
+  switch (ret)
+    {
+    case 0:
+      if (s->media_paths[drive] != NULL)
+        vmm_log_info ("ejected the disc in CD-ROM drive %u%s", drive, force ? " (forced)" : "");
+      set_medium (s, drive, NULL);
+      viv_vmm1_complete_eject_medium (iface, invocation);
+      break;
+    case -EBUSY:
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_MEDIUM_LOCKED,
+        _("The guest is using the disc; it was asked to release it"));
+      break;
+    case -ENODEV:
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_NO_SUCH_DRIVE,
+                                                  _("The machine has no such CD-ROM drive"));
+      break;
+    default:
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_FAILED, g_strerror (-ret));
+      break;
+    }
+  return TRUE;
+}
+
+static gboolean
+handle_insert_medium (VivVmm1 *iface, GDBusMethodInvocation *invocation, guint drive,
+                      const char *path, gpointer data)
+{
+  Service *s = data;
+  g_autofree char *resolved = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!require_drive (s, invocation, drive))
+    return TRUE;
+  if (s->media_paths[drive] != NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_DRIVE_FULL,
+        _("The CD-ROM drive holds a disc; eject it first"));
+      return TRUE;
+    }
+  if (path[0] == '\0')
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_FAILED,
+                                                  _("No disc image was given"));
+      return TRUE;
+    }
+  resolved = viv_machine_config_resolve_path (s->opts.machine_dir, path);
+  if (!vmm_vm_insert_medium (s->vm, drive, resolved, &error))
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_FAILED, error->message);
+      return TRUE;
+    }
+  vmm_log_info ("inserted %s in CD-ROM drive %u", resolved, drive);
+  set_medium (s, drive, g_steal_pointer (&resolved));
+  viv_vmm1_complete_insert_medium (iface, invocation);
+  return TRUE;
+}
+
 static gboolean
 update_thumbnail (gpointer data)
 {
@@ -1111,6 +1273,12 @@ build_config (Service *s, GError **error)
   s->config.kvm_path = s->opts.kvm_path;
   s->config.serial_output = serial_output;
   s->config.serial_data = s;
+  /* The drives' discs are the service's own from here on. */
+  for (unsigned i = 0; i < s->config.n_cdroms; i++)
+    {
+      s->media_paths[i] = g_strdup (s->config.cdroms[i].path);
+      s->config.cdroms[i].path = s->media_paths[i];
+    }
   return TRUE;
 }
 
@@ -1270,6 +1438,9 @@ vmm_service_run (const struct vmm_service_options *options)
   g_signal_connect (s->iface, "handle-open-serial", G_CALLBACK (handle_open_serial), s);
   g_signal_connect (s->iface, "handle-open-display", G_CALLBACK (handle_open_display), s);
   g_signal_connect (s->iface, "handle-listen-display", G_CALLBACK (handle_listen_display), s);
+  g_signal_connect (s->iface, "handle-eject-medium", G_CALLBACK (handle_eject_medium), s);
+  g_signal_connect (s->iface, "handle-insert-medium", G_CALLBACK (handle_insert_medium), s);
+  update_media (s);
   s->io_loop_inited = vmm_loop_init (&s->io_loop) == 0;
   if (!s->io_loop_inited || vmm_loop_start (&s->io_loop) < 0)
     {
@@ -1366,6 +1537,8 @@ out:
   g_free (s->lock_path);
   g_free (s->display_path);
   g_free (s->thumbnail_path);
+  for (unsigned i = 0; i < G_N_ELEMENTS (s->media_paths); i++)
+    g_free (s->media_paths[i]);
   g_free (s->guid);
   g_mutex_clear (&s->vm_lock);
   vmm_log_close_file ();
