@@ -1215,6 +1215,10 @@ test_dsdt_iasl (void)
         "QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,"
         " 0x0000000000000000, // Granularity 0x0000001000000000, // Range Minimum"
         " 0x0000001FFFFFFFFF, // Range Maximum",
+        "Name (_PRT, Package (0x7C)",
+        "Package (0x04) { 0x0001FFFF, Zero, Zero, 0x11 }",
+        "Package (0x04) { 0x0007FFFF, Zero, Zero, 0x13 }",
+        "Package (0x04) { 0x001FFFFF, 0x03, Zero, 0x12 }",
         "Device (MRES)", "Name (_HID, EisaId (\"PNP0C02\")",
         "Memory32Fixed (ReadWrite, 0xB0000000, // Address Base 0x10000000, // Address Length",
         "IO (Decode16, 0x0600, // Range Minimum 0x0600, // Range Maximum "

@@ -235,6 +235,23 @@ dsdt_pci0 (struct aml *aml, const struct vmm_acpi_config *c)
   aml_name (aml, "_CRS");
   aml_resource_template (aml, &res);
   aml_res_clear (&res);
+
+  /* INTx routing in APIC mode: slot S's pin P (INTA = 0) is the chipset's
+   * PIRQ (S + P) mod 4, on IOAPIC pin 16 + that (firmware/q35.h); devices
+   * with MSI or MSI-X do not use it */
+  aml_name (aml, "_PRT");
+  aml_package_begin (aml, (VMM_PCI_SLOTS_ROUTED - 1) * 4);
+  for (unsigned slot = 1; slot < VMM_PCI_SLOTS_ROUTED; slot++)
+    for (unsigned pin = 0; pin < 4; pin++)
+      {
+        aml_package_begin (aml, 4);
+        aml_integer (aml, (uint64_t) slot << 16 | 0xffff);
+        aml_integer (aml, pin);
+        aml_integer (aml, 0);
+        aml_integer (aml, VMM_PCI_INTX_GSI_BASE + (slot + pin) % 4);
+        aml_end (aml);
+      }
+  aml_end (aml);
   aml_end (aml);
 }
 

@@ -111,3 +111,7 @@
 #define VMM_IRQ_COM1             4
 #define VMM_IRQ_RTC              8
 #define VMM_IOAPIC_PINS          24
+/* PCI INTx: slot S's pin P (INTA = 0) raises IOAPIC pin 16 + (S + P) % 4,
+ * through the chipset's PIRQ A..D (the DSDT's _PRT says so) */
+#define VMM_PCI_INTX_GSI_BASE    16
+#define VMM_PCI_SLOTS_ROUTED     32
