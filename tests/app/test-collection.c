@@ -915,8 +915,9 @@ test_preferences (Fixture       *f,
   }
 }
 
-/* The Disks page lists the disc image too (machine.json's "media"), read-only,
- * after the disks */
+/* The Disks page lists the disc image too (machine.json's "media"), after
+ * the disks: with direct kernel boot as a read-only disk, with firmware as
+ * the CD-ROM drive's disc */
 static void
 test_preferences_disc (Fixture       *f,
                        gconstpointer  data G_GNUC_UNUSED)
@@ -926,6 +927,8 @@ test_preferences_disc (Fixture       *f,
   VivMachine *machine;
   GtkWidget *disc;
 
+  config->boot.kind = VIV_BOOT_KIND_KERNEL;
+  config->boot.kernel = g_strdup ("/boot/vmlinuz-test");
   g_ptr_array_add (config->disks, viv_disk_config_new ("disk.qcow2", VIV_DISK_FORMAT_QCOW2));
   g_ptr_array_add (config->media, viv_media_config_new ("/srv/discs/live-system.iso",
                                                         VIV_MEDIA_KIND_CDROM));
@@ -950,8 +953,29 @@ test_preferences_disc (Fixture       *f,
   gtk_window_close (GTK_WINDOW (preferences));
   WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
 
+  /* Started by its firmware: the CD-ROM drive, its disc and Eject */
+  config = viv_machine_config_new ("Installer", 64 * MIB, 1);
+  config->boot.kind = VIV_BOOT_KIND_FIRMWARE;
+  config->boot.firmware = VIV_FIRMWARE_BIOS;
+  g_ptr_array_add (config->media, viv_media_config_new ("/srv/discs/installer.iso",
+                                                        VIV_MEDIA_KIND_CDROM));
+  machine = create (f->library, g_steal_pointer (&config));
+  g_assert_true (activate (f, "win.machine-preferences", machine));
+  preferences = wait_preferences ();
+  disc = viv_test_find_widget (GTK_WIDGET (preferences), ADW_TYPE_ACTION_ROW,
+                               _("CD-ROM Drive"));
+  g_assert_nonnull (disc);
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (disc)), ==,
+                   "/srv/discs/installer.iso");
+  g_assert_nonnull (viv_test_find_widget (disc, GTK_TYPE_BUTTON, _("_Eject")));
+  show_page (preferences, "disks", "preferences-disks-drive");
+  gtk_window_close (GTK_WINDOW (preferences));
+  WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+
   /* Without a disk, the disc is what it has: no "No Disks" row either */
   config = viv_machine_config_new ("Disc Only", 64 * MIB, 1);
+  config->boot.kind = VIV_BOOT_KIND_KERNEL;
+  config->boot.kernel = g_strdup ("/boot/vmlinuz-test");
   g_ptr_array_add (config->media, viv_media_config_new ("live.iso", VIV_MEDIA_KIND_CDROM));
   machine = create (f->library, g_steal_pointer (&config));
   g_assert_true (activate (f, "win.machine-preferences", machine));
