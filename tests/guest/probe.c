@@ -10,6 +10,7 @@
 #include "blk.h"
 #include "console.h"
 #include "display.h"
+#include "fwcfg.h"
 #include "pci.h"
 #include "virtio.h"
 
@@ -753,6 +754,11 @@ probe_main (void)
   test_lapic ();
   test_aps ();
   test_pci ();
+  if (cmdline_number ("fwcfg", 1) != 0)
+    {
+      test_fw_cfg ();
+      test_chipset (&pci);
+    }
   test_virtio_setup ();
   test_rng ();
   test_msix ();
