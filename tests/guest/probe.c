@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "acpi.h"
+#include "ahci.h"
 #include "apic.h"
 #include "blk.h"
 #include "console.h"
@@ -738,13 +739,15 @@ probe_main (void)
   if (cmdline_is ("mode", "idle"))
     idle_mode ();
   if (cmdline_is ("mode", "writeloop") || cmdline_is ("mode", "diskbench")
-      || cmdline_is ("mode", "display"))
+      || cmdline_is ("mode", "display") || cmdline_is ("mode", "ahci"))
     {
       /* The disk modes and the display: no tests, their devices only */
       if (!acpi.ecam || !pci_enumerate (&pci, acpi.ecam, acpi.bus_start, acpi.bus_end))
         tap_bail ("no ECAM: cannot reach PCI configuration space");
       if (cmdline_is ("mode", "display"))
         display_mode (&pci, &acpi);
+      if (cmdline_is ("mode", "ahci"))
+        ahci_mode (&pci, &acpi);
       if (cmdline_is ("mode", "writeloop"))
         blk_writeloop_mode (&pci, &acpi);
       blk_diskbench_mode (&pci, &acpi);
