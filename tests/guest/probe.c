@@ -13,6 +13,7 @@
 #include "display.h"
 #include "fwcfg.h"
 #include "pci.h"
+#include "ps2.h"
 #include "virtio.h"
 
 #define HVM_START_MAGIC 0x336ec578
@@ -738,6 +739,8 @@ probe_main (void)
 
   if (cmdline_is ("mode", "idle"))
     idle_mode ();
+  if (cmdline_is ("mode", "ps2"))
+    ps2_mode (&acpi);
   if (cmdline_is ("mode", "writeloop") || cmdline_is ("mode", "diskbench")
       || cmdline_is ("mode", "display") || cmdline_is ("mode", "ahci"))
     {
