@@ -6,11 +6,14 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include "acpi.h"
+#include "ahci.h"
 #include "apic.h"
 #include "blk.h"
 #include "console.h"
 #include "display.h"
+#include "fwcfg.h"
 #include "pci.h"
+#include "ps2.h"
 #include "virtio.h"
 
 #define HVM_START_MAGIC 0x336ec578
@@ -736,14 +739,18 @@ probe_main (void)
 
   if (cmdline_is ("mode", "idle"))
     idle_mode ();
+  if (cmdline_is ("mode", "ps2"))
+    ps2_mode (&acpi);
   if (cmdline_is ("mode", "writeloop") || cmdline_is ("mode", "diskbench")
-      || cmdline_is ("mode", "display"))
+      || cmdline_is ("mode", "display") || cmdline_is ("mode", "ahci"))
     {
       /* The disk modes and the display: no tests, their devices only */
       if (!acpi.ecam || !pci_enumerate (&pci, acpi.ecam, acpi.bus_start, acpi.bus_end))
         tap_bail ("no ECAM: cannot reach PCI configuration space");
       if (cmdline_is ("mode", "display"))
         display_mode (&pci, &acpi);
+      if (cmdline_is ("mode", "ahci"))
+        ahci_mode (&pci, &acpi);
       if (cmdline_is ("mode", "writeloop"))
         blk_writeloop_mode (&pci, &acpi);
       blk_diskbench_mode (&pci, &acpi);
@@ -753,6 +760,11 @@ probe_main (void)
   test_lapic ();
   test_aps ();
   test_pci ();
+  if (cmdline_number ("fwcfg", 1) != 0)
+    {
+      test_fw_cfg ();
+      test_chipset (&pci);
+    }
   test_virtio_setup ();
   test_rng ();
   test_msix ();

@@ -5,6 +5,7 @@
 # Where the VMM or a usable /dev/kvm is missing it prints a "1..0 # SKIP"
 # plan and exits $PROBE_SKIP_STATUS (default 0: meson 1.0 counts a TAP
 # test's 77 as an error, and the plan alone says "skipped").
+# $PROBE_MEM is the RAM in MiB (64), also passed to the probe as mem=.
 # $PROBE_DISK, if set, is a raw image given to the guest as a virtio-blk
 # disk with the serial "bench" (io_uring, cache=writeback on both VMMs).
 #
@@ -19,7 +20,8 @@ vmm=${1:?$usage}
 elf=${2:?$usage}
 cpus=${3:?$usage}
 shift 3
-cmdline="cpus=$cpus${*:+ $*}"
+mem=${PROBE_MEM:-64}
+cmdline="cpus=$cpus mem=$mem${*:+ $*}"
 
 skip () {
   echo "SKIP: $*" >&2
@@ -34,7 +36,7 @@ if [ "$vmm" = qemu ]; then
   # nested KVM (MSR 0x10a). QEMU exits 0 after an ACPI power-off with
   # -no-reboot (and, alas, after a triple fault too: the TAP plan tells
   # those apart, since the probe prints it only right before powering off).
-  set -- "$qemu" -accel kvm -M q35 -cpu host,-arch-capabilities -m 64M -smp "$cpus" \
+  set -- "$qemu" -accel kvm -M q35 -cpu host,-arch-capabilities -m "${mem}M" -smp "$cpus" \
     -nodefaults -display none -no-reboot -serial stdio \
     -kernel "$elf" -append "$cmdline" \
     -device virtio-rng-pci,disable-legacy=on
@@ -44,7 +46,7 @@ if [ "$vmm" = qemu ]; then
   fi
 else
   # 0 is a guest power-off; 3 a reset or triple fault; anything else an error.
-  set -- "$vmm" --kernel "$elf" --memory 64M --cpus "$cpus" --rng --serial stdio \
+  set -- "$vmm" --kernel "$elf" --memory "${mem}M" --cpus "$cpus" --rng --serial stdio \
     --cmdline "$cmdline"
   if [ -n "${PROBE_DISK:-}" ]; then
     set -- "$@" --aio io_uring --disk "$PROBE_DISK,format=raw,cache=writeback,serial=bench"
