@@ -165,6 +165,17 @@ slot_at (struct fx *fx, uint64_t gpa)
   return NULL;
 }
 
+/* The slot that maps GPA, which must exist */
+static const struct slot *
+mapped_at (struct fx *fx, uint64_t gpa)
+{
+  const struct slot *s = slot_at (fx, gpa);
+
+  if (s == NULL)
+    g_error ("nothing maps %#llx", (unsigned long long) gpa);
+  return s;
+}
+
 /* What the guest reads at GPA in the shadowed area: through a slot, or the
  * MMIO ops when none maps it */
 static uint8_t
@@ -224,8 +235,7 @@ test_pam_seabios (void)
   /* The ROM answers 0xe0000-0xfffff, read-only; 0xc0000-0xdffff nothing */
   g_assert_cmphex (guest_read (&fx, 0xe0000), ==, fx.isa_bios[0]);
   g_assert_cmphex (guest_read (&fx, 0xffff0), ==, fx.isa_bios[0x1fff0]);
-  g_assert_nonnull (slot_at (&fx, 0xf0000));
-  g_assert_true (slot_at (&fx, 0xf0000)->readonly);
+  g_assert_true (mapped_at (&fx, 0xf0000)->readonly);
   g_assert_cmphex (guest_read (&fx, 0xc8000), ==, 0xff);
   guest_write (&fx, 0xf0000, 0x12);
   g_assert_cmphex (guest_read (&fx, 0xf0000), ==, fx.isa_bios[0x10000]);
@@ -239,9 +249,8 @@ test_pam_seabios (void)
   for (unsigned s = 0; s < VMM_Q35_PAM_SEGMENTS; s++)
     g_assert_cmpint (vmm_q35_pam_mode (&fx.q35, s), ==, VMM_Q35_PAM_RW);
   /* One slot covers the whole area now: contiguous RAM merges */
-  g_assert_nonnull (slot_at (&fx, 0xc0000));
-  g_assert_true (slot_at (&fx, 0xc0000) == slot_at (&fx, 0xfffff));
-  g_assert_false (slot_at (&fx, 0xc0000)->readonly);
+  g_assert_true (mapped_at (&fx, 0xc0000) == slot_at (&fx, 0xfffff));
+  g_assert_false (mapped_at (&fx, 0xc0000)->readonly);
   guest_write (&fx, 0xf0000, 0x12);
   g_assert_cmphex (fx.shadow[0x30000], ==, 0x12);
 
@@ -249,7 +258,7 @@ test_pam_seabios (void)
   cfg_write (&fx, 0, 0x90, 4, 0x11111110u);
   cfg_write (&fx, 0, 0x94, 4, 0x00111111u);
   g_assert_cmpint (vmm_q35_pam_mode (&fx.q35, 0), ==, VMM_Q35_PAM_READ);
-  g_assert_true (slot_at (&fx, 0xf0000)->readonly);
+  g_assert_true (mapped_at (&fx, 0xf0000)->readonly);
   guest_write (&fx, 0xf0000, 0x34);
   g_assert_cmphex (guest_read (&fx, 0xf0000), ==, 0x12);
   g_assert_cmphex (fx.shadow[0x30000], ==, 0x12);
@@ -309,8 +318,7 @@ test_pam_direct_boot (void)
   for (unsigned s = 0; s < VMM_Q35_PAM_SEGMENTS; s++)
     g_assert_cmpint (vmm_q35_pam_mode (&fx.q35, s), ==, VMM_Q35_PAM_RW);
   g_assert_cmpuint (fx.maps, ==, 1);
-  g_assert_nonnull (slot_at (&fx, 0xc0000));
-  g_assert_cmpuint (slot_at (&fx, 0xc0000)->size, ==, VMM_Q35_SHADOW_END - VMM_Q35_SHADOW_BASE);
+  g_assert_cmpuint (mapped_at (&fx, 0xc0000)->size, ==, VMM_Q35_SHADOW_END - VMM_Q35_SHADOW_BASE);
   fx_clear (&fx);
 }
 
