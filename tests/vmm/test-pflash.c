@@ -688,7 +688,7 @@ garbage (struct fixture *fx, bool readonly)
       else
         wr (fx, offset, width, value);
     }
-  (void) vmm_test_log_take (fx->log);
+  g_free (vmm_test_log_take (fx->log));
 
   /* a program waiting for its byte takes the 0x50 as data: send it twice */
   wr8 (fx, 0, 0x50);
