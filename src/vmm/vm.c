@@ -18,6 +18,7 @@
 
 #include "arch/x86/acpi.h"
 #include "firmware/acpi-loader.h"
+#include "firmware/pflash.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 
@@ -253,9 +254,11 @@ setup_memory (struct vmm_vm *vm, GError **error)
 /* The ROM's writes are dropped (its reads come from the slot). */
 static const struct vmm_io_ops rom_ops = { 0 };
 
+static gboolean load_uefi (struct vmm_vm *vm, GError **error);
+
 /* Loads the BIOS and maps it read-only so that it ends at 4 GiB, where the
  * vCPU's reset vector fetches from; the chipset shows its last 128 KiB at
- * 0xe0000 too. */
+ * 0xe0000 too. UEFI: OVMF's two flash devices (load_uefi). */
 static gboolean
 load_firmware (struct vmm_vm *vm, GError **error)
 {
@@ -267,11 +270,7 @@ load_firmware (struct vmm_vm *vm, GError **error)
   int ret;
 
   if (vm->config.firmware == VMM_FIRMWARE_UEFI)
-    {
-      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
-                   _("UEFI firmware is not available yet; choose BIOS firmware"));
-      return FALSE;
-    }
+    return load_uefi (vm, error);
   if (path == NULL)
     path = VMM_SEABIOS_PATH;
   if (!g_file_get_contents (path, &data, &size, &local))
@@ -396,8 +395,9 @@ plug_virtio (struct vmm_vm *vm, struct vmm_virtio_dev *dev, GError **local)
  * loaders and installers that know nothing else: input
  * goes to a virtio device once its driver runs, to PS/2 until then (as
  * QEMU hands input to the device activated last). Positions need the
- * tablet's driver: without it the server is told to send motion instead
- * (server mouse mode), and back when the driver comes. */
+ * tablet's driver: without it, and with a PS/2 mouse the guest turned on,
+ * the server is told to send motion instead (server mouse mode), and back
+ * when the driver comes. */
 static const struct vmm_input_sink *
 keyboard_for (struct vmm_vm *vm)
 {
@@ -438,8 +438,10 @@ fan_abs (void *data, uint32_t x, uint32_t y, uint32_t width, uint32_t height)
 
   if (vm->ps2_input && !vmm_virtio_input_ready (vm->tablet))
     {
-      /* Nobody reads positions: ask for motion */
-      vmm_spice_set_absolute_pointer (vm->spice, false);
+      /* Nobody reads positions: ask for motion, if the PS/2 mouse takes
+       * it (else the client had better keep its pointer) */
+      if (vmm_i8042_mouse_active (&vm->i8042))
+        vmm_spice_set_absolute_pointer (vm->spice, false);
       return;
     }
   vm->pointer_is_mouse = false;
@@ -711,6 +713,116 @@ struct vmm_spice *
 vmm_vm_get_spice (struct vmm_vm *vm)
 {
   return vm->spice;
+}
+
+/* OVMF as QEMU gives it: its code in a read-only flash ending at 4 GiB,
+ * its variables in a writable one right below (the machine's own copy of
+ * Debian's template, so they persist; a temporary copy when none is
+ * named). The code's last 128 KiB also show at 0xe0000. */
+static gboolean
+load_uefi (struct vmm_vm *vm, GError **error)
+{
+  const char *code = vm->config.firmware_path ? vm->config.firmware_path : VMM_OVMF_CODE_PATH;
+  const char *vars = vm->config.vars_path;
+  const struct vmm_pflash_ops ops = { map_memory, unmap_memory };
+  struct vmm_pflash_config config = { .path = code, .readonly = true, .end = VMM_FIRMWARE_TOP };
+  g_autofree char *data = NULL;
+  g_autoptr(GError) local = NULL;
+  gsize size = 0;
+  int ret;
+
+  if (!g_file_test (code, G_FILE_TEST_EXISTS) && vm->config.firmware_path == NULL)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("The UEFI firmware is not installed: install the “%s” package (%s is "
+                     "missing)"), "ovmf", code);
+      return FALSE;
+    }
+  /* The variables: the machine's, made from the template the first time */
+  if (vars == NULL || !g_file_test (vars, G_FILE_TEST_EXISTS))
+    {
+      if (!g_file_get_contents (VMM_OVMF_VARS_PATH, &data, &size, &local))
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                       _("The UEFI firmware is not installed: install the “%s” package (%s)"),
+                       "ovmf", local->message);
+          return FALSE;
+        }
+      if (vars == NULL)
+        {
+          int fd = g_file_open_tmp ("vivarium-ovmf-vars-XXXXXX.fd", &vm->temp_vars, &local);
+
+          if (fd >= 0)
+            close (fd);
+          vars = vm->temp_vars;
+        }
+      /* Whole or not at all: a new file renamed into place */
+      if (local == NULL)
+        g_file_set_contents (vars, data, (gssize) size, &local);
+      if (local != NULL)
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                       _("Cannot create the UEFI variable store %s: %s"),
+                       vars ? vars : "", local->message);
+          return FALSE;
+        }
+      g_clear_pointer (&data, g_free);
+    }
+
+  vm->code_flash = vmm_pflash_new (&config, &ops, vm, &local);
+  if (vm->code_flash != NULL)
+    {
+      config = (struct vmm_pflash_config) {
+        .path = vars, .readonly = false, .end = vmm_pflash_base (vm->code_flash),
+      };
+      vm->vars_flash = vmm_pflash_new (&config, &ops, vm, &local);
+    }
+  if (vm->vars_flash == NULL)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot use the UEFI firmware: %s"),
+                   local->message);
+      return FALSE;
+    }
+  if (vmm_pflash_base (vm->vars_flash) < VMM_FIRMWARE_TOP - VMM_FIRMWARE_MAX)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("The UEFI firmware is too large: its code and variables take more than "
+                     "%llu MiB"), VMM_FIRMWARE_MAX >> 20);
+      return FALSE;
+    }
+  if ((ret = vmm_bus_register (&vm->mmio, vmm_pflash_base (vm->code_flash),
+                               vmm_pflash_size (vm->code_flash), &vmm_pflash_ops, vm->code_flash,
+                               "ovmf-code")) < 0 ||
+      (ret = vmm_bus_register (&vm->mmio, vmm_pflash_base (vm->vars_flash),
+                               vmm_pflash_size (vm->vars_flash), &vmm_pflash_ops, vm->vars_flash,
+                               "ovmf-vars")) < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot map the firmware: %s"),
+                   g_strerror (-ret));
+      return FALSE;
+    }
+
+  /* The code's end for the chipset's 0xe0000-0xfffff */
+  if (!g_file_get_contents (code, &data, &size, &local) || size < VMM_ISA_BIOS_SIZE)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot read the firmware: %s"),
+                   local ? local->message : code);
+      return FALSE;
+    }
+  vm->firmware = mmap (NULL, VMM_ISA_BIOS_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (vm->firmware == MAP_FAILED)
+    {
+      vm->firmware = NULL;
+      g_set_error_literal (error, VMM_ERROR, VMM_ERROR_FAILED, g_strerror (errno));
+      return FALSE;
+    }
+  memcpy (vm->firmware, data + size - VMM_ISA_BIOS_SIZE, VMM_ISA_BIOS_SIZE);
+  vm->firmware_size = VMM_ISA_BIOS_SIZE;
+  vmm_log_debug ("OVMF %s at %#llx, variables %s at %#llx", code,
+                 (unsigned long long) vmm_pflash_base (vm->code_flash), vars,
+                 (unsigned long long) vmm_pflash_base (vm->vars_flash));
+  return TRUE;
 }
 
 /* ---- the chipset ------------------------------------------------------------------ */
@@ -1575,6 +1687,11 @@ vmm_vm_destroy (struct vmm_vm *vm)
   vmm_mem_free (&vm->mem);
   if (vm->firmware != NULL)
     munmap (vm->firmware, vm->firmware_size);
+  vmm_pflash_free (vm->code_flash);
+  vmm_pflash_free (vm->vars_flash);
+  if (vm->temp_vars != NULL)
+    unlink (vm->temp_vars);
+  g_free (vm->temp_vars);
   free (vm->cpuid);
   vmm_kvm_close (&vm->kvm);
   vmm_bus_destroy (&vm->pio);

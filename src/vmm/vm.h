@@ -27,6 +27,7 @@
 #include "devices/debugcon.h"
 #include "display/vga.h"
 #include "firmware/fw_cfg.h"
+#include "firmware/pflash.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
@@ -81,6 +82,10 @@ struct vmm_vm {
    * at the top of 4 GiB (and its last 128 KiB at 0xe0000) */
   uint8_t *firmware;
   size_t firmware_size;
+  /* UEFI: OVMF's code and variables, and the variables' temporary copy
+   * when the configuration named none */
+  struct vmm_pflash *code_flash, *vars_flash;
+  char *temp_vars;
   struct vmm_bus pio, mmio;
   struct vmm_irq_router router;
   struct vmm_loop loop;

@@ -89,5 +89,64 @@ else
   skip "/dev/kvm is usable" "/dev/kvm is absent or not accessible on this machine"
 fi
 
+# firmware files that are not there: a clear error naming them, exit 1
+rc=$(run "$VMM" --firmware bios,file=/nonexistent/bios.bin --serial none)
+if [ "$rc" = 1 ] && grep -q 'Cannot read the firmware' "$out/err" && \
+   grep -q '/nonexistent/bios.bin' "$out/err"; then
+  ok "--firmware with a missing BIOS file says which"
+else
+  not_ok "--firmware with a missing BIOS file says which (rc=$rc)"
+fi
+rc=$(run "$VMM" --firmware uefi,file=/nonexistent/code.fd --serial none)
+if [ "$rc" = 1 ] && grep -q 'UEFI firmware' "$out/err" && grep -q '/nonexistent/code.fd' "$out/err"; then
+  ok "--firmware uefi with a missing code file says which"
+else
+  not_ok "--firmware uefi with a missing code file says which (rc=$rc)"
+fi
+dd if=/dev/zero of="$out/odd.bin" bs=1000 count=7 2>/dev/null
+rc=$(run "$VMM" --firmware bios,file="$out/odd.bin" --serial none)
+if [ "$rc" = 1 ] && grep -q 'is not a BIOS image' "$out/err"; then
+  ok "--firmware refuses a file that is not a BIOS image"
+else
+  not_ok "--firmware refuses a file that is not a BIOS image (rc=$rc)"
+fi
+
+# UEFI: the machine's variable store is made from Debian's template, and
+# a second helper cannot use the same one (OVMF itself only runs where the
+# host's KVM can: here the guest may stop at once, which is fine)
+if [ -c /dev/kvm ] && [ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] && [ -e /usr/share/OVMF/OVMF_VARS_4M.fd ]; then
+  "$VMM" --firmware uefi,vars="$out/vars.fd" --memory 128M --serial none \
+    >"$out/out" 2>"$out/err" &
+  pid=$!
+  i=0
+  while [ ! -e "$out/vars.fd" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  if cmp -s "$out/vars.fd" /usr/share/OVMF/OVMF_VARS_4M.fd; then
+    ok "--firmware uefi creates the variable store from Debian's template"
+  else
+    not_ok "--firmware uefi creates the variable store from Debian's template"
+  fi
+  kill $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  # Another holder of the file's lock (a POSIX lock conflicts with ours, an
+  # OFD lock) stands for a second helper
+  /usr/bin/python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+b"); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close()
+time.sleep(30)' "$out/vars.fd" "$out/locked" &
+  holder=$!
+  i=0
+  while [ ! -e "$out/locked" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  rc=$(run "$VMM" --firmware uefi,vars="$out/vars.fd" --memory 128M --serial none)
+  if [ "$rc" = 1 ] && grep -q 'in use by another virtual machine' "$out/err"; then
+    ok "a variable store in use is refused"
+  else
+    not_ok "a variable store in use is refused (rc=$rc)"
+  fi
+  kill $holder 2>/dev/null
+  wait $holder 2>/dev/null
+else
+  skip "--firmware uefi creates the variable store" "no /dev/kvm or Debian's ovmf is not installed"
+  skip "a variable store in use is refused" "no /dev/kvm or Debian's ovmf is not installed"
+fi
+
 echo "1..$n"
 exit $failed
