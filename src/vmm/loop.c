@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -172,7 +173,17 @@ loop_thread (void *data)
 int
 vmm_loop_start (struct vmm_loop *loop)
 {
-  int ret = pthread_create (&loop->thread, NULL, loop_thread, loop);
+  sigset_t all, old;
+  int ret;
+
+  /* The thread takes no process signals (SIGTERM's default action would
+   * end the helper without flushing a disk): whoever handles them blocks
+   * them and reads a signalfd, and a loop thread started earlier than
+   * that must not be the one the kernel picks. */
+  sigfillset (&all);
+  pthread_sigmask (SIG_BLOCK, &all, &old);
+  ret = pthread_create (&loop->thread, NULL, loop_thread, loop);
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
 
   if (ret != 0)
     return -ret;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <glib/gi18n.h>
 #include <linux/kvm.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -724,7 +725,8 @@ load_uefi (struct vmm_vm *vm, GError **error)
 {
   const char *code = vm->config.firmware_path ? vm->config.firmware_path : VMM_OVMF_CODE_PATH;
   const char *vars = vm->config.vars_path;
-  const struct vmm_pflash_ops ops = { map_memory, unmap_memory };
+  /* The device keeps a pointer to its ops */
+  static const struct vmm_pflash_ops ops = { map_memory, unmap_memory };
   struct vmm_pflash_config config = { .path = code, .readonly = true, .end = VMM_FIRMWARE_TOP };
   g_autofree char *data = NULL;
   g_autoptr(GError) local = NULL;
@@ -950,7 +952,10 @@ setup_chipset (struct vmm_vm *vm, GError **error)
   if (ret >= 0)
     ret = vmm_bus_register (&vm->pio, VMM_PORT_SYSCTL_A, 1, &vmm_q35_port92_ops, &vm->q35,
                             "sysctl-a");
-  if (ret >= 0)
+  /* The debug console only when someone reads it: firmware that finds
+   * the port writes its whole log there, an exit a byte (as QEMU, which
+   * has it only with -debugcon) */
+  if (ret >= 0 && (vm->debugcon_file != NULL || vmm_log_get_level () >= VMM_LOG_DEBUG))
     ret = vmm_bus_register (&vm->pio, VMM_PORT_DEBUGCON, 1, &vmm_debugcon_ops, &vm->debugcon,
                             "debugcon");
   if (ret >= 0)
@@ -1543,6 +1548,20 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
                    _("The memory size must be at least %llu MiB and a multiple of 4 KiB"),
                    VMM_MIN_RAM >> 20);
       return NULL;
+    }
+
+  /* The signals that stop the VM go to its signalfd (run.c); blocked
+   * before any thread starts (the disks', the display server's), so that
+   * none of those takes one and dies of it */
+  if (config->handle_signals)
+    {
+      sigset_t set;
+
+      sigemptyset (&set);
+      sigaddset (&set, SIGINT);
+      sigaddset (&set, SIGTERM);
+      sigaddset (&set, SIGHUP);
+      pthread_sigmask (SIG_BLOCK, &set, NULL);
     }
 
   vm = calloc (1, sizeof *vm);

@@ -148,5 +148,25 @@ else
   skip "a variable store in use is refused" "no /dev/kvm or Debian's ovmf is not installed"
 fi
 
+# SIGTERM stops the VM cleanly even with device threads started before the
+# run (the SATA controller's, the display server's): none of them may take
+# the signal and die of it, losing what the disks had not written
+if [ -c /dev/kvm ] && [ -e /usr/share/seabios/bios-256k.bin ]; then
+  "$VMM" --firmware bios --memory 64M --serial none --cdrom empty --display spice \
+    >"$out/out" 2>"$out/err" &
+  pid=$!
+  sleep 1
+  kill -TERM $pid
+  wait $pid
+  rc=$?
+  if [ "$rc" = 0 ] && grep -q 'stopped by SIGTERM' "$out/err"; then
+    ok "SIGTERM stops a VM with SATA and display threads cleanly"
+  else
+    not_ok "SIGTERM stops a VM with SATA and display threads cleanly (rc=$rc)"
+  fi
+else
+  skip "SIGTERM stops a VM with SATA and display threads cleanly" "no /dev/kvm or no SeaBIOS"
+fi
+
 echo "1..$n"
 exit $failed
