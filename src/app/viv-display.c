@@ -52,6 +52,9 @@ struct _VivDisplay
   SpiceInputsChannel    *inputs;
   SpiceCursorChannel    *cursor_channel;
   gboolean               cursor_pending; /* connected once there is a picture */
+  /* The client's primary surface holds whatever memory it got until the
+   * server's first draw into it: not shown before that */
+  gboolean               primary_drawn;
 
   VivRemoteDisplayState  state;
   char                  *error;
@@ -194,6 +197,7 @@ on_primary_create (SpiceChannel *channel G_GNUC_UNUSED,
                    gpointer      imgdata G_GNUC_UNUSED,
                    VivDisplay   *self)
 {
+  self->primary_drawn = FALSE;
   set_guest_size (self, width, height);
   gtk_widget_queue_draw (GTK_WIDGET (self));
   if (self->cursor_pending && self->cursor_channel != NULL)
@@ -238,6 +242,7 @@ on_invalidate (SpiceChannel *channel G_GNUC_UNUSED,
                gint          height,
                VivDisplay   *self)
 {
+  self->primary_drawn = TRUE;
   if (viv_display_surface_invalidate (&self->surface, x, y, width, height)
       && self->draw_id == 0)
     self->draw_id = g_idle_add_full (DRAW_PRIORITY, queue_draw_idle, self, NULL);
@@ -249,7 +254,7 @@ viv_display_snapshot (GtkWidget   *widget,
 {
   VivDisplay *self = VIV_DISPLAY (widget);
   SpiceDisplayPrimary primary;
-  gboolean current = get_primary (self, &primary)
+  gboolean current = self->primary_drawn && get_primary (self, &primary)
                      && primary.width == self->surface.width
                      && primary.height == self->surface.height;
 
