@@ -749,7 +749,7 @@ test_rename (Fixture       *f,
   gtk_editable_set_text (GTK_EDITABLE (entry), "Renamed Debian");
   g_assert_true (adw_message_dialog_get_response_enabled (dialog, "rename"));
   shoot (GTK_WIDGET (dialog), "rename-dialog");
-  adw_message_dialog_response (dialog, "rename");
+  viv_test_dialog_respond (dialog, "rename");
 
   WAIT_UNTIL (g_strcmp0 (viv_machine_get_name (f->plain), "Renamed Debian") == 0, TIMEOUT_MS);
   g_assert_cmpstr (viv_machine_get_name (f->plain), ==, "Renamed Debian");
@@ -1785,7 +1785,7 @@ test_close_running (Fixture       *f,
   dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
   g_assert_nonnull (f->window);
   shoot (GTK_WIDGET (dialog), "keep-running-dialog");
-  adw_message_dialog_response (dialog, "cancel");
+  viv_test_dialog_respond (dialog, "cancel");
   WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
   frames (f, 3);
   g_assert_nonnull (f->window);
@@ -1794,13 +1794,13 @@ test_close_running (Fixture       *f,
   /* Quitting asks too */
   g_action_group_activate_action (G_ACTION_GROUP (the_app), "quit", NULL);
   dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
-  adw_message_dialog_response (dialog, "cancel");
+  viv_test_dialog_respond (dialog, "cancel");
   WAIT_UNTIL (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL, TIMEOUT_MS);
 
   /* Keep it running: the window goes, the machine does not */
   gtk_window_close (GTK_WINDOW (f->window));
   dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
-  adw_message_dialog_response (dialog, "keep");
+  viv_test_dialog_respond (dialog, "keep");
   WAIT_UNTIL (f->window == NULL, TIMEOUT_MS);
   g_assert_null (f->window);
   g_assert_true (viv_helper_is_running (uuid, NULL));
@@ -1830,7 +1830,7 @@ test_close_running (Fixture       *f,
   /* Stop them: the machine shuts down, then the window closes */
   gtk_window_close (GTK_WINDOW (f->window));
   dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
-  adw_message_dialog_response (dialog, "stop");
+  viv_test_dialog_respond (dialog, "stop");
   WAIT_UNTIL (f->window == NULL, TIMEOUT_MS);
   g_assert_null (f->window);
   g_assert_false (viv_machine_is_active (f->probe));

@@ -325,6 +325,17 @@ viv_test_find_toplevel (GType type)
   return NULL;
 }
 
+void
+viv_test_dialog_respond (gpointer    dialog,
+                         const char *response)
+{
+  const char *label = adw_message_dialog_get_response_label (ADW_MESSAGE_DIALOG (dialog), response);
+  GtkWidget *button = viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_BUTTON, label);
+
+  g_assert_nonnull (button);
+  g_signal_emit_by_name (button, "clicked");
+}
+
 char *
 viv_test_ui_init (int    *argc,
                   char ***argv)

@@ -54,6 +54,11 @@ GPtrArray *viv_test_find_all      (GtkWidget  *root,
 
 /* The first mapped toplevel of type TYPE, or NULL */
 GtkWidget *viv_test_find_toplevel (GType       type);
+/* Answers DIALOG (an AdwMessageDialog) as a person does, by clicking the
+ * button of RESPONSE: the dialog closes, then emits the response
+ * (adw_message_dialog_response only emits, and leaves it open). */
+void      viv_test_dialog_respond (gpointer    dialog,
+                                   const char *response);
 
 /* viv_test_init() for a test of the app's widgets: the locale and the
  * app's translations, as the app sets them, and gtk_test_init() */
