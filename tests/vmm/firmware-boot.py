@@ -81,18 +81,26 @@ def test_seabios(tmp):
     m = Machine(tmp)
     try:
         ok(m.wait_debug("SeaBIOS (version", 60), "seabios: the banner on the debug console")
-        ok(m.wait_debug("Press ESC for boot menu", 120), "seabios: the boot menu prompt")
-        # The banner is the screen's first text row
+        prompt = m.wait_debug("Press ESC for boot menu", 120)
+        ok(prompt, "seabios: the boot menu prompt")
+        # Esc through SPICE and the PS/2 keyboard, at once: the prompt waits
+        # 2.5 s, which a loaded machine eats quickly; SeaBIOS drops keys
+        # typed before it, so typing again until the menu opens is fair
+        opened = False
+        deadline = time.monotonic() + 30
+        while prompt and not opened and time.monotonic() < deadline:
+            m.screen.key(spice_screen.KEY_ESC)
+            opened = m.wait_debug("Select boot device", 0.3)
+        # The banner is the screen's first text row, the menu below it
         shown = m.screen.wait(lambda: m.screen.lit_fraction(2, 14, 0, 400) > 0.05, 30)
         w, h = m.screen.width, m.screen.height
         m.screen.save_png(os.path.join(shots, "firmware-seabios.png"))
         ok(shown and (w, h) == (720, 400), "seabios: the banner on the VGA text screen",
            "%dx%d" % (w, h))
-        # Esc, within the prompt's 2.5 s, through SPICE and the PS/2 keyboard
-        m.screen.key(spice_screen.KEY_ESC)
-        ok(m.wait_debug("Select boot device", 30), "seabios: Esc opens the boot menu")
-        m.screen.wait(lambda: m.screen.lit_fraction(48, 112, 0, 400) > 0.03, 10)
-        m.screen.save_png(os.path.join(shots, "firmware-seabios-menu.png"))
+        ok(opened, "seabios: Esc opens the boot menu")
+        if opened:
+            m.screen.wait(lambda: m.screen.lit_fraction(48, 112, 0, 400) > 0.03, 10)
+            m.screen.save_png(os.path.join(shots, "firmware-seabios-menu.png"))
     finally:
         m.stop()
 
