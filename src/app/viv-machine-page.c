@@ -166,25 +166,10 @@ on_disc_changed (GObject      *source,
                  gpointer      user_data)
 {
   g_autoptr(VivMachinePage) self = user_data;
-  VivMachine *machine = VIV_MACHINE (source);
-  g_autoptr(GError) error = NULL;
-  gboolean ok;
+  g_autofree char *message = viv_machine_change_disc_finish (VIV_MACHINE (source), result);
 
-  if (g_task_get_source_tag (G_TASK (result)) == viv_machine_eject_disc_async)
-    ok = viv_machine_eject_disc_finish (machine, result, &error);
-  else
-    ok = viv_machine_insert_disc_finish (machine, result, &error);
-  if (ok || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  if (g_error_matches (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_MEDIUM_LOCKED))
-    disc_toast (self, _("The guest is using the disc; it was asked to release it"));
-  else
-    {
-      g_autofree char *message = g_strdup_printf (_("Could not change the disc: %s"),
-                                                  error->message);
-
-      disc_toast (self, message);
-    }
+  if (message != NULL)
+    disc_toast (self, message);
 }
 
 static void

@@ -226,20 +226,10 @@ on_drive_disc_changed (GObject      *source,
                        gpointer      user_data)
 {
   g_autoptr(VivMachinePreferences) self = user_data;
-  VivMachine *machine = VIV_MACHINE (source);
-  g_autoptr(GError) error = NULL;
-  gboolean ok;
+  g_autofree char *message = viv_machine_change_disc_finish (VIV_MACHINE (source), result);
 
-  if (g_task_get_source_tag (G_TASK (result)) == viv_machine_eject_disc_async)
-    ok = viv_machine_eject_disc_finish (machine, result, &error);
-  else
-    ok = viv_machine_insert_disc_finish (machine, result, &error);
-  if (ok || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  if (g_error_matches (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_MEDIUM_LOCKED))
-    toast (self, _("The guest is using the disc; it was asked to release it"));
-  else
-    toast (self, error->message);
+  if (message != NULL)
+    toast (self, message);
 }
 
 static void

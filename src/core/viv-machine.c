@@ -2366,6 +2366,24 @@ viv_machine_eject_disc_finish (VivMachine    *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+char *
+viv_machine_change_disc_finish (VivMachine   *self,
+                                GAsyncResult *result)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  if (g_task_get_source_tag (G_TASK (result)) == viv_machine_eject_disc_async)
+    ok = viv_machine_eject_disc_finish (self, result, &error);
+  else
+    ok = viv_machine_insert_disc_finish (self, result, &error);
+  if (ok || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return NULL;
+  if (g_error_matches (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_MEDIUM_LOCKED))
+    return g_strdup (_("The guest is using the disc; it was asked to release it"));
+  return g_strdup_printf (_("Could not change the disc: %s"), error->message);
+}
+
 /**
  * viv_machine_insert_disc_async:
  * @self: a machine with a CD-ROM drive

@@ -191,6 +191,10 @@ void                    viv_machine_insert_disc_async   (VivMachine             
 gboolean                viv_machine_insert_disc_finish  (VivMachine              *self,
                                                          GAsyncResult            *result,
                                                          GError                 **error);
+/* Finishes whichever of eject and insert RESULT came from; NULL when it
+ * worked or was cancelled, else what to tell the user (free it) */
+char                   *viv_machine_change_disc_finish (VivMachine              *self,
+                                                         GAsyncResult            *result);
 gboolean                viv_machine_set_boot_finish     (VivMachine              *self,
                                                          GAsyncResult            *result,
                                                          GError                 **error);
