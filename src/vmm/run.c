@@ -119,6 +119,8 @@ vmm_vm_pause (struct vmm_vm *vm)
     pthread_cond_wait (&vm->pause_cond, &vm->pause_lock);
   vm->pause_began_ns = vmm_monotonic_ns ();
   pthread_mutex_unlock (&vm->pause_lock);
+  /* a paused machine's devices hold all it wrote */
+  vmm_vm_flush_mmio_ring (vm);
 }
 
 void
@@ -207,6 +209,8 @@ vcpu_thread (void *data)
           vmm_vm_request_exit (vm, VMM_EXIT_ERROR, message);
           break;
         }
+      /* writes KVM held back came before this exit */
+      vmm_vm_flush_mmio_ring (vm);
       vmm_exit_dispatch (&vm->dispatch, &exit);
     }
   return NULL;

@@ -596,6 +596,12 @@ vga_map_ram (void *opaque, uint64_t gpa, uint64_t size, void *host, bool map)
   return 0;
 }
 
+static void
+flush_mmio_ring (void *opaque)
+{
+  vmm_vm_flush_mmio_ring (opaque);
+}
+
 /* The VGA, first on the bus so that the firmware takes it as the primary
  * display, with its legacy ports and window */
 static gboolean
@@ -606,6 +612,7 @@ setup_vga (struct vmm_vm *vm, GError **error)
   };
   const struct vmm_vga_env env = {
     .loop = &vm->loop, .mmio = &vm->mmio, .map_ram = vga_map_ram, .map_opaque = vm,
+    .flush = flush_mmio_ring, .flush_opaque = vm,
   };
   g_autoptr(GError) local = NULL;
   int ret;
@@ -1526,6 +1533,39 @@ fail:
   return FALSE;
 }
 
+/* The VGA window's writes held back in KVM's ring, as QEMU's VGA window
+ * is: a firmware writing text costs an exit per character otherwise.
+ * Without the ring every write exits, which is only slower. */
+static void
+setup_mmio_ring (struct vmm_vm *vm)
+{
+  struct vmm_kvm_vcpu *boot = &vm->vcpus[0].kvm;
+  int ret = vmm_kvm_mmio_ring_map (&vm->mmio_ring, &vm->kvm, boot->run, boot->run_size);
+
+  if (ret == 0)
+    ret = vmm_kvm_mmio_ring_add_zone (&vm->mmio_ring, vm->vm_fd, VMM_VGA_WINDOW_BASE,
+                                      VMM_VGA_WINDOW_SIZE);
+  if (ret < 0)
+    {
+      vmm_log_debug ("VGA window writes are not coalesced: %s", strerror (-ret));
+      vm->mmio_ring.ring = NULL;
+    }
+}
+
+static void
+ring_write (void *opaque, uint64_t addr, const void *data, uint32_t len)
+{
+  struct vmm_vm *vm = opaque;
+
+  vmm_bus_write (&vm->mmio, addr, data, len);
+}
+
+void
+vmm_vm_flush_mmio_ring (struct vmm_vm *vm)
+{
+  vmm_kvm_mmio_ring_drain (&vm->mmio_ring, ring_write, vm);
+}
+
 struct vmm_vm *
 vmm_vm_create (const struct vmm_config *config, GError **error)
 {
@@ -1580,6 +1620,7 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   pthread_mutex_init (&vm->pause_lock, NULL);
   pthread_cond_init (&vm->pause_cond, NULL);
   pthread_mutex_init (&vm->slots_lock, NULL);
+  vmm_kvm_mmio_ring_init (&vm->mmio_ring);
   vmm_bus_init (&vm->pio, "pio");
   vmm_bus_init (&vm->mmio, "mmio");
   if ((ret = vmm_loop_init (&vm->loop)) < 0)
@@ -1625,6 +1666,8 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
     goto fail;
   if (!setup_vcpus (vm, error))
     goto fail;
+  if (vm->vga != NULL)
+    setup_mmio_ring (vm);
 
   /* What the vCPUs' exits reach (run.c) */
   vm->dispatch = (struct vmm_dispatch) {
@@ -1648,6 +1691,8 @@ vmm_vm_destroy (struct vmm_vm *vm)
   if (vm == NULL)
     return;
   vmm_loop_stop (&vm->loop);
+  /* the ring is in vCPU 0's run area */
+  vmm_kvm_mmio_ring_destroy (&vm->mmio_ring);
   for (unsigned i = 0; i < vm->n_vcpus; i++)
     vmm_kvm_vcpu_destroy (&vm->vcpus[i].kvm);
   free (vm->vcpus);

@@ -38,6 +38,7 @@
 #include "firmware/q35.h"
 #include "kvm/irq.h"
 #include "kvm/kvm.h"
+#include "kvm/mmio-ring.h"
 #include "kvm/vcpu.h"
 #include "log.h"
 #include "loop.h"
@@ -131,6 +132,9 @@ struct vmm_vm {
    * virtio-gpu share the screen: the GPU's scanout when its driver set
    * one, the VGA's otherwise (the loop thread only). */
   struct vmm_vga *vga;
+  /* KVM holds back the guest's writes to the VGA window here; drained
+   * before every exit is handled and before every frame (run.c) */
+  struct vmm_kvm_mmio_ring mmio_ring;
   int vga_slot;                /* its video memory's KVM slot, or -1 */
   bool gpu_scanout;
   struct vmm_display_listener vga_out, gpu_out;
@@ -230,6 +234,10 @@ enum vmm_exit_reason vmm_vm_run (struct vmm_vm *vm, const char **message);
 void vmm_vm_pause  (struct vmm_vm *vm);
 void vmm_vm_resume (struct vmm_vm *vm);
 bool vmm_vm_is_paused (struct vmm_vm *vm);
+
+/* Hands the devices the MMIO writes KVM held back (vm->mmio_ring). Any
+ * thread; a vCPU thread does it before each exit, the VGA before a frame. */
+void vmm_vm_flush_mmio_ring (struct vmm_vm *vm);
 
 /* Time the guest has run since it started, pauses excluded. */
 uint64_t vmm_vm_uptime_ns (struct vmm_vm *vm);

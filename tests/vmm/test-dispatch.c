@@ -16,6 +16,7 @@
 #include "bus.h"
 #include "dispatch.h"
 #include "kvm/exit.h"
+#include "kvm/mmio-ring.h"
 #include "log.h"
 #include "viv-bytes.h"
 #include "vmm-test.h"
@@ -627,6 +628,106 @@ test_decode_dispatch (Fixture *f, gconstpointer data)
   g_free (r.page);
 }
 
+/* ---- coalesced MMIO ------------------------------------------------------- */
+
+#define RING_PAGE 4096
+
+static void
+ring_to_bus (void *opaque, guint64 addr, const void *data, guint32 len)
+{
+  Fixture *f = opaque;
+
+  vmm_bus_write (&f->mmio, addr, data, len);
+}
+
+/* Appends a write as KVM does: the entry, then LAST past it. */
+static void
+ring_put (struct kvm_coalesced_mmio_ring *r, guint32 max, guint64 addr, guint32 len,
+          guint64 value)
+{
+  struct kvm_coalesced_mmio *e = &r->coalesced_mmio[r->last];
+
+  memset (e, 0, sizeof *e);
+  e->phys_addr = addr;
+  e->len = len;
+  memcpy (e->data, &value, sizeof e->data);
+  r->last = (r->last + 1) % max;
+}
+
+/* Writes KVM held back reach the bus in order, across the ring's end, and
+ * each entry is freed (FIRST moves) once handed over. */
+static void
+test_ring_order (Fixture *f, gconstpointer data)
+{
+  struct vmm_kvm_mmio_ring ring;
+  struct kvm_coalesced_mmio_ring *r = g_malloc0 (RING_PAGE);
+  guint32 max;
+
+  (void) data;
+  vmm_kvm_mmio_ring_init (&ring);
+  g_assert_cmpuint (vmm_kvm_mmio_ring_drain (&ring, ring_to_bus, f), ==, 0);
+  vmm_kvm_mmio_ring_attach (&ring, r, RING_PAGE);
+  max = ring.max;
+  g_assert_cmpuint (max, ==, (RING_PAGE - sizeof *r) / sizeof (struct kvm_coalesced_mmio));
+  g_assert_cmpuint (vmm_kvm_mmio_ring_drain (&ring, ring_to_bus, f), ==, 0);
+
+  /* start three entries before the end, so the writes wrap */
+  r->first = r->last = max - 3;
+  for (guint i = 0; i < 6; i++)
+    ring_put (r, max, MMIO_BASE + i, 1 + i % 2, 0x10 + i);
+  g_assert_cmpuint (r->last, ==, 3);
+  g_assert_cmpuint (vmm_kvm_mmio_ring_drain (&ring, ring_to_bus, f), ==, 6);
+  g_assert_cmpuint (r->first, ==, r->last);
+  g_assert_cmpuint (f->mmio_dev.accesses->len, ==, 6);
+  for (guint i = 0; i < 6; i++)
+    {
+      g_assert_true (access_at (&f->mmio_dev, i)->write);
+      g_assert_cmpuint (access_at (&f->mmio_dev, i)->offset, ==, i);
+      g_assert_cmpuint (access_at (&f->mmio_dev, i)->len, ==, 1 + i % 2);
+      g_assert_cmpuint (access_at (&f->mmio_dev, i)->value, ==, 0x10 + i);
+    }
+  g_assert_cmpuint (vmm_kvm_mmio_ring_drain (&ring, ring_to_bus, f), ==, 0);
+  vmm_kvm_mmio_ring_destroy (&ring);
+  g_free (r);
+}
+
+/* An entry no guest write could make (a length of 0 or over 8, a port) is
+ * skipped; indexes outside the ring make the whole page untrusted: nothing
+ * is written and FIRST stays. */
+static void
+test_ring_bad_entries (Fixture *f, gconstpointer data)
+{
+  struct vmm_kvm_mmio_ring ring;
+  struct kvm_coalesced_mmio_ring *r = g_malloc0 (RING_PAGE);
+  guint32 max;
+
+  (void) data;
+  vmm_kvm_mmio_ring_init (&ring);
+  vmm_kvm_mmio_ring_attach (&ring, r, RING_PAGE);
+  max = ring.max;
+  ring_put (r, max, MMIO_BASE + 1, 0, 0xaa);
+  ring_put (r, max, MMIO_BASE + 2, 9, 0xbb);
+  ring_put (r, max, MMIO_BASE + 3, 4, 0xcc);
+  r->coalesced_mmio[2].pio = 1;
+  ring_put (r, max, MMIO_BASE + 4, 8, 0x0102030405060708ull);
+  g_assert_cmpuint (vmm_kvm_mmio_ring_drain (&ring, ring_to_bus, f), ==, 4);
+  g_assert_cmpuint (f->mmio_dev.accesses->len, ==, 1);
+  g_assert_cmpuint (access_at (&f->mmio_dev, 0)->offset, ==, 4);
+  g_assert_cmpuint (access_at (&f->mmio_dev, 0)->len, ==, 8);
+  g_assert_cmpuint (access_at (&f->mmio_dev, 0)->value, ==, 0x0102030405060708ull);
+
+  r->first = 0;
+  r->last = max;
+  g_assert_cmpuint (vmm_kvm_mmio_ring_drain (&ring, ring_to_bus, f), ==, 0);
+  r->first = max + 7;
+  r->last = 1;
+  g_assert_cmpuint (vmm_kvm_mmio_ring_drain (&ring, ring_to_bus, f), ==, 0);
+  g_assert_cmpuint (r->first, ==, max + 7);
+  g_assert_cmpuint (f->mmio_dev.accesses->len, ==, 1);
+  vmm_kvm_mmio_ring_destroy (&ring);
+  g_free (r);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -645,6 +746,8 @@ main (int argc, char *argv[])
   ADD ("/dispatch/system-events", test_system_events);
   ADD ("/dispatch/failures", test_failures);
   ADD ("/dispatch/decoded", test_decode_dispatch);
+  ADD ("/dispatch/ring/order", test_ring_order);
+  ADD ("/dispatch/ring/bad-entries", test_ring_bad_entries);
 #undef ADD
   g_test_add_func ("/decode/io", test_decode_io);
   g_test_add_func ("/decode/mmio", test_decode_mmio);

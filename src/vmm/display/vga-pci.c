@@ -192,6 +192,7 @@ vmm_vga_new (const struct vmm_vga_config *config, const struct vmm_vga_env *env,
       free (vga);
       return NULL;
     }
+  vmm_vga_core_set_flush (&vga->core, env->flush, env->flush_opaque);
   vmm_edid_build (vga->edid, config->edid_width ? config->edid_width : 1024,
                   config->edid_height ? config->edid_height : 768);
   vmm_pci_device_init (&vga->pci, VGA_VENDOR, VGA_DEVICE, PCI_CLASS_VGA, VGA_REVISION,
@@ -242,5 +243,7 @@ vmm_vga_vram (struct vmm_vga *vga, uint32_t *size)
 void
 vmm_vga_render (struct vmm_vga *vga, uint64_t now_ns)
 {
+  if (vga->core.flush != NULL)
+    vga->core.flush (vga->core.flush_opaque);
   vmm_vga_core_render (&vga->core, now_ns);
 }

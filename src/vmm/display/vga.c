@@ -32,6 +32,7 @@
 #define SR04_CHAIN4       0x08
 
 #define FRAME_NS          16666667ull
+#define FLUSH_POLL_NS     50000000ull     /* with a flush hook: held-back writes show this soon */
 
 /* The bits of each register that exist (QEMU's sr_mask and gr_mask) */
 static const uint8_t sr_mask[8] = { 0x03, 0x3d, 0x0f, 0x3f, 0x0e, 0x00, 0x00, 0xff };
@@ -92,7 +93,11 @@ on_timer (void *opaque, int fd, uint32_t events)
   core->timer_armed = false;
   pthread_mutex_unlock (&core->lock);
 
+  if (core->flush != NULL)
+    core->flush (core->flush_opaque);
   next = vmm_vga_core_render (core, vmm_monotonic_ns ());
+  if (core->flush != NULL && (next == 0 || next > FLUSH_POLL_NS))
+    next = FLUSH_POLL_NS;
   if (next != 0)
     {
       pthread_mutex_lock (&core->lock);
@@ -723,6 +728,15 @@ vmm_vga_core_destroy (struct vmm_vga_core *core)
   free (core->line);
   pthread_mutex_destroy (&core->lock);
   pthread_mutex_destroy (&core->render_lock);
+}
+
+void
+vmm_vga_core_set_flush (struct vmm_vga_core *core, void (*flush) (void *opaque), void *opaque)
+{
+  core->flush = flush;
+  core->flush_opaque = opaque;
+  if (flush != NULL)
+    vmm_vga_core_touch (core);
 }
 
 void
