@@ -268,7 +268,8 @@ main (int argc, char *argv[])
     { "debugcon", 0, 0, G_OPTION_ARG_FILENAME, &opts.debugcon,
       N_("Write the firmware's debug log (port 0x402) to this file"), N_("FILE") },
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &opts.kernel,
-      N_("Boot this kernel: a bzImage or a PVH ELF"), N_("FILE") },
+      N_("Boot this kernel: a bzImage or a PVH ELF (with --firmware, the firmware boots it: "
+         "a bzImage only)"), N_("FILE") },
     { "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &opts.initrd,
       N_("Load this initial ramdisk"), N_("FILE") },
     { "cmdline", 'c', 0, G_OPTION_ARG_STRING, &opts.cmdline,

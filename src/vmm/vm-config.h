@@ -69,6 +69,9 @@ enum vmm_firmware {
 #define VMM_SEAVGABIOS_DIR "/usr/share/seabios"
 #define VMM_OVMF_CODE_PATH "/usr/share/OVMF/OVMF_CODE_4M.fd"
 #define VMM_OVMF_VARS_PATH "/usr/share/OVMF/OVMF_VARS_4M.fd"
+/* The option ROM through which SeaBIOS boots a kernel from fw_cfg (QEMU's
+ * -kernel with SeaBIOS), from Debian's qemu-system-data */
+#define VMM_LINUXBOOT_ROM_PATH "/usr/share/qemu/linuxboot_dma.bin"
 
 /* A CD-ROM drive on the AHCI controller */
 struct vmm_cdrom_spec {

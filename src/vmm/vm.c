@@ -1184,6 +1184,10 @@ build_bootorder (struct vmm_vm *vm)
   unsigned n_order = vm->config.n_boot ? vm->config.n_boot : G_N_ELEMENTS (default_order);
   GString *s = g_string_new (NULL);
 
+  /* a kernel given with the firmware boots first, as QEMU's -kernel */
+  if (vm->config.kernel_path != NULL && vm->config.firmware == VMM_FIRMWARE_BIOS)
+    g_string_append (s, "/rom@genroms/linuxboot_dma.bin\n");
+
   for (unsigned o = 0; o < n_order; o++)
     {
       if (order[o] == VMM_BOOT_DEVICE_DISK)
@@ -1206,6 +1210,83 @@ build_bootorder (struct vmm_vm *vm)
                                   (unsigned) vm->ahci_slot, vm->cdrom_port[i]);
     }
   return g_string_free (s, FALSE);
+}
+
+static gboolean
+read_boot_file (const char *path, gboolean initrd, char **data, gsize *size, GError **error)
+{
+  if (g_file_get_contents (path, data, size, error))
+    return TRUE;
+  g_prefix_error (error, initrd ? _("Cannot read the initrd: ") : _("Cannot read the kernel: "));
+  if (error != NULL)
+    (*error)->domain = VMM_ERROR, (*error)->code = VMM_ERROR_BOOT;
+  return FALSE;
+}
+
+/* A kernel the firmware boots (--kernel with --firmware): the fw_cfg items
+ * SeaBIOS's linuxboot option ROM and OVMF's kernel loader read, as QEMU's
+ * -kernel gives them */
+static gboolean
+fw_cfg_add_kernel (struct vmm_vm *vm, GError **error)
+{
+  g_autofree char *kernel = NULL, *initrd = NULL, *rom = NULL;
+  gsize kernel_size = 0, initrd_size = 0, rom_size = 0;
+  struct vmm_boot_params params = { 0 };
+  struct vmm_fw_kernel fk;
+  g_autoptr(GError) local = NULL;
+  struct vmm_fw_cfg *c = vm->fw_cfg;
+  int ret;
+
+  if (!read_boot_file (vm->config.kernel_path, FALSE, &kernel, &kernel_size, error) ||
+      (vm->config.initrd_path != NULL &&
+       !read_boot_file (vm->config.initrd_path, TRUE, &initrd, &initrd_size, error)))
+    return FALSE;
+  if (vm->config.firmware == VMM_FIRMWARE_BIOS &&
+      !g_file_get_contents (VMM_LINUXBOOT_ROM_PATH, &rom, &rom_size, &local))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("Booting a kernel through SeaBIOS needs its loader: install the “%s” "
+                     "package (%s)"), "qemu-system-data", local->message);
+      return FALSE;
+    }
+  params.kernel = kernel;
+  params.kernel_size = kernel_size;
+  params.initrd = initrd;
+  params.initrd_size = initrd_size;
+  params.cmdline = vm->config.cmdline;
+  if (!vmm_fw_kernel_prepare (&params, vm->mem.regions[0].size, &fk, &local))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_BOOT, _("Cannot boot %s: %s"),
+                   vm->config.kernel_path, local->message);
+      return FALSE;
+    }
+  if ((ret = vmm_fw_cfg_add_u32 (c, VMM_FW_CFG_SETUP_ADDR, VMM_FW_KERNEL_SETUP_ADDR)) < 0 ||
+      (ret = vmm_fw_cfg_add_u32 (c, VMM_FW_CFG_SETUP_SIZE, (uint32_t) fk.setup_size)) < 0 ||
+      (ret = vmm_fw_cfg_add_bytes (c, VMM_FW_CFG_SETUP_DATA, fk.setup, fk.setup_size)) < 0 ||
+      (ret = vmm_fw_cfg_add_u32 (c, VMM_FW_CFG_KERNEL_ADDR, VMM_FW_KERNEL_ADDR)) < 0 ||
+      (ret = vmm_fw_cfg_add_u32 (c, VMM_FW_CFG_KERNEL_SIZE, (uint32_t) fk.kernel_size)) < 0 ||
+      (ret = vmm_fw_cfg_add_bytes (c, VMM_FW_CFG_KERNEL_DATA, fk.kernel, fk.kernel_size)) < 0 ||
+      (ret = vmm_fw_cfg_add_u32 (c, VMM_FW_CFG_CMDLINE_ADDR, VMM_FW_KERNEL_CMDLINE_ADDR)) < 0 ||
+      (ret = vmm_fw_cfg_add_u32 (c, VMM_FW_CFG_CMDLINE_SIZE, (uint32_t) fk.cmdline_size)) < 0 ||
+      (ret = vmm_fw_cfg_add_bytes (c, VMM_FW_CFG_CMDLINE_DATA, fk.cmdline,
+                                   fk.cmdline_size)) < 0 ||
+      (fk.initrd_addr != 0 &&
+       ((ret = vmm_fw_cfg_add_u32 (c, VMM_FW_CFG_INITRD_ADDR, fk.initrd_addr)) < 0 ||
+        (ret = vmm_fw_cfg_add_u32 (c, VMM_FW_CFG_INITRD_SIZE, (uint32_t) initrd_size)) < 0 ||
+        (ret = vmm_fw_cfg_add_bytes (c, VMM_FW_CFG_INITRD_DATA, initrd, initrd_size)) < 0)) ||
+      (rom != NULL &&
+       (ret = vmm_fw_cfg_add_file (c, "genroms/linuxboot_dma.bin", rom, rom_size)) < 0))
+    {
+      vmm_fw_kernel_clear (&fk);
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot set up fw_cfg: %s"),
+                   g_strerror (-ret));
+      return FALSE;
+    }
+  vmm_log_debug ("kernel for the firmware: setup %zu bytes, kernel %zu at %#x, initrd %zu at %#x",
+                 fk.setup_size, fk.kernel_size, VMM_FW_KERNEL_ADDR, (size_t) initrd_size,
+                 fk.initrd_addr);
+  vmm_fw_kernel_clear (&fk);
+  return TRUE;
 }
 
 /* What the firmware reads: the machine's size, its memory map, the boot
@@ -1237,8 +1318,10 @@ setup_fw_cfg (struct vmm_vm *vm, GError **error)
       (ret = vmm_fw_cfg_add_u16 (vm->fw_cfg, VMM_FW_CFG_MAX_CPUS,
                                  (uint16_t) vm->config.cpus)) < 0 ||
       (ret = vmm_fw_cfg_add_u64 (vm->fw_cfg, VMM_FW_CFG_RAM_SIZE, vm->config.memory)) < 0 ||
-      /* "Press ESC for boot menu", for a while */
-      (ret = vmm_fw_cfg_add_u16 (vm->fw_cfg, VMM_FW_CFG_BOOT_MENU, 1)) < 0 ||
+      /* "Press ESC for boot menu", for a while; not before a kernel given
+       * to boot, as QEMU's -kernel */
+      (ret = vmm_fw_cfg_add_u16 (vm->fw_cfg, VMM_FW_CFG_BOOT_MENU,
+                                 vm->config.kernel_path == NULL)) < 0 ||
       (ret = vmm_fw_cfg_add_file (vm->fw_cfg, "etc/boot-menu-wait",
                                   &(uint16_t) { GUINT16_TO_LE (2500) }, 2)) < 0 ||
       (ret = vmm_fw_cfg_add_file (vm->fw_cfg, "etc/e820", e820, n * sizeof e820[0])) < 0 ||
@@ -1265,6 +1348,8 @@ setup_fw_cfg (struct vmm_vm *vm, GError **error)
     }
   if ((ret = update_acpi_fw_cfg (vm)) < 0)
     goto fail;
+  if (vm->config.kernel_path != NULL && !fw_cfg_add_kernel (vm, error))
+    return FALSE;
   return TRUE;
 
 fail:
@@ -1458,21 +1543,10 @@ load_kernel (struct vmm_vm *vm, GError **error)
   struct vmm_boot_params params = { 0 };
   g_autoptr(GError) local = NULL;
 
-  if (!g_file_get_contents (vm->config.kernel_path, &kernel, &kernel_size, error))
-    {
-      g_prefix_error (error, _("Cannot read the kernel: "));
-      if (*error)
-        (*error)->domain = VMM_ERROR, (*error)->code = VMM_ERROR_BOOT;
-      return FALSE;
-    }
-  if (vm->config.initrd_path != NULL &&
-      !g_file_get_contents (vm->config.initrd_path, &initrd, &initrd_size, error))
-    {
-      g_prefix_error (error, _("Cannot read the initrd: "));
-      if (*error)
-        (*error)->domain = VMM_ERROR, (*error)->code = VMM_ERROR_BOOT;
-      return FALSE;
-    }
+  if (!read_boot_file (vm->config.kernel_path, FALSE, &kernel, &kernel_size, error) ||
+      (vm->config.initrd_path != NULL &&
+       !read_boot_file (vm->config.initrd_path, TRUE, &initrd, &initrd_size, error)))
+    return FALSE;
 
   params.kernel = kernel;
   params.kernel_size = kernel_size;

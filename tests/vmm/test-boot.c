@@ -1413,6 +1413,191 @@ test_detect_garbage (void)
   vmm_test_ram_free (&g);
 }
 
+/* ---- a bzImage the firmware loads ------------------------------------------ */
+
+/* A bzImage of SECTS setup sectors (0: the protocol's 4) and PAYLOAD bytes,
+ * protocol VERSION, loaded high, with a command line limit of 255 */
+static guint8 *
+fw_image (guint16 version, guint8 sects, gsize payload, gsize *size)
+{
+  gsize setup = ((gsize) (sects ? sects : 4) + 1) * 512;
+  guint8 *d = g_malloc0 (setup + payload);
+
+  d[0x1f1] = sects;
+  viv_put_le16 (d + 0x1fe, 0xaa55);
+  d[0x200] = 0xeb;
+  d[0x201] = 0x66;
+  memcpy (d + 0x202, "HdrS", 4);
+  viv_put_le16 (d + 0x206, version);
+  d[0x211] = 0x01;
+  viv_put_le32 (d + 0x22c, 0x7fffffff);
+  viv_put_le32 (d + 0x238, 255);
+  for (gsize i = 0; i < payload; i++)
+    d[setup + i] = (guint8) (i * 7);
+  *size = setup + payload;
+  return d;
+}
+
+static gboolean
+fw_prepare (const void *kernel, gsize size, const void *initrd, gsize initrd_size,
+            const char *cmdline, guint64 low_end, struct vmm_fw_kernel *fk, GError **error)
+{
+  struct vmm_boot_params params = {
+    .kernel = kernel, .kernel_size = size, .initrd = initrd, .initrd_size = initrd_size,
+    .cmdline = cmdline,
+  };
+
+  return vmm_fw_kernel_prepare (&params, low_end, fk, error);
+}
+
+/* What the firmware is given: the setup sectors with the header filled in
+ * as QEMU's -kernel does, the rest as the kernel, the initrd at the top of
+ * RAM below the firmware's reserve, page-aligned; the image untouched. */
+static void
+test_fw_kernel (void)
+{
+  g_autofree guint8 *img = NULL, *copy = NULL, *initrd = g_malloc0 (5000);
+  struct vmm_fw_kernel fk;
+  GError *error = NULL;
+  gsize size;
+
+  img = fw_image (0x020f, 1, 3000, &size);
+  copy = g_memdup2 (img, size);
+  g_assert_true (fw_prepare (img, size, initrd, 5000, "quiet console=ttyS0", 64 << 20, &fk,
+                             &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (img, size, copy, size);
+  g_assert_cmpuint (fk.setup_size, ==, 1024);
+  g_assert_true (fk.kernel == img + 1024);
+  g_assert_cmpuint (fk.kernel_size, ==, 3000);
+  g_assert_cmpuint (fk.setup[0x210], ==, 0xb0);
+  g_assert_cmpuint (fk.setup[0x211], ==, 0x81);
+  g_assert_cmpuint (viv_get_le16 (fk.setup + 0x224), ==, 0xfe00);
+  g_assert_cmpuint (viv_get_le32 (fk.setup + 0x228), ==, VMM_FW_KERNEL_CMDLINE_ADDR);
+  g_assert_cmpuint (fk.initrd_addr, ==, ((64u << 20) - VMM_FW_KERNEL_RESERVED_TOP - 5000) & ~0xfffu);
+  g_assert_cmpuint (viv_get_le32 (fk.setup + 0x218), ==, fk.initrd_addr);
+  g_assert_cmpuint (viv_get_le32 (fk.setup + 0x21c), ==, 5000);
+  g_assert_cmpmem (fk.setup + 0x230, 1024 - 0x230, img + 0x230, 1024 - 0x230);
+  g_assert_cmpuint (fk.cmdline_size, ==, strlen ("quiet console=ttyS0") + 1);
+  g_assert_cmpstr (fk.cmdline, ==, "quiet console=ttyS0");
+  vmm_fw_kernel_clear (&fk);
+  g_assert_null (fk.setup);
+
+  /* No initrd, no command line, 0 setup sectors (meaning 4) */
+  g_free (img);
+  img = fw_image (0x0202, 0, 100, &size);
+  g_assert_true (fw_prepare (img, size, NULL, 0, NULL, 64 << 20, &fk, &error));
+  g_assert_cmpuint (fk.setup_size, ==, 2560);
+  g_assert_cmpuint (fk.kernel_size, ==, 100);
+  g_assert_cmpuint (fk.initrd_addr, ==, 0);
+  g_assert_cmpuint (viv_get_le32 (fk.setup + 0x218), ==, 0);
+  g_assert_cmpuint (viv_get_le32 (fk.setup + 0x21c), ==, 0);
+  g_assert_cmpuint (fk.cmdline_size, ==, 1);
+  g_assert_cmpstr (fk.cmdline, ==, "");
+  vmm_fw_kernel_clear (&fk);
+
+  /* The kernel's initrd_addr_max is a ceiling below RAM's */
+  g_free (img);
+  img = fw_image (0x020f, 1, 100, &size);
+  viv_put_le32 (img + 0x22c, 0x37ffffff);
+  g_assert_true (fw_prepare (img, size, initrd, 5000, NULL, G_GUINT64_CONSTANT (0xb0000000),
+                             &fk, &error));
+  g_assert_cmpuint (fk.initrd_addr, ==, (0x38000000u - 5000) & ~0xfffu);
+  vmm_fw_kernel_clear (&fk);
+}
+
+/* What a firmware cannot be given: a clear reason, nothing allocated. */
+static void
+test_fw_kernel_errors (void)
+{
+  g_autofree guint8 *img = NULL, *big = g_malloc0 (8 << 20);
+  struct vmm_fw_kernel fk;
+  GError *error = NULL;
+  gsize size;
+
+  img = fw_image (0x020f, 1, 100, &size);
+  g_assert_false (fw_prepare ("\177ELF\2\1\1", 8, NULL, 0, NULL, 64 << 20, &fk, &error));
+  g_assert_true (strstr (error->message, "ELF") != NULL);
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+  g_assert_null (fk.setup);
+  g_assert_false (fw_prepare (img, 0x200, NULL, 0, NULL, 64 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+  /* only the setup sectors */
+  g_assert_false (fw_prepare (img, 1024, NULL, 0, NULL, 64 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+
+  viv_put_le16 (img + 0x206, 0x0201);
+  g_assert_false (fw_prepare (img, size, NULL, 0, NULL, 64 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+  viv_put_le16 (img + 0x206, 0x020f);
+  img[0x211] = 0;
+  g_assert_false (fw_prepare (img, size, NULL, 0, NULL, 64 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+  img[0x211] = 1;
+  /* setup sectors past 64 KiB would run into the command line */
+  img[0x1f1] = 200;
+  g_assert_false (fw_prepare (img, size, NULL, 0, NULL, 64 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NOT_KERNEL);
+  img[0x1f1] = 1;
+
+  viv_put_le32 (img + 0x238, 8);
+  g_assert_false (fw_prepare (img, size, NULL, 0, "123456789", 64 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_CMDLINE);
+  g_assert_true (fw_prepare (img, size, NULL, 0, "12345678", 64 << 20, &fk, &error));
+  vmm_fw_kernel_clear (&fk);
+
+  /* 8 MiB of initrd in 8 MiB of RAM; then a ceiling under the kernel */
+  g_assert_false (fw_prepare (img, size, big, 8 << 20, NULL, 8 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
+  viv_put_le32 (img + 0x22c, 0xfffff);
+  g_assert_false (fw_prepare (img, size, big, 4096, NULL, 64 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
+  viv_put_le32 (img + 0x22c, 0x7fffffff);
+  g_assert_false (fw_prepare (img, size, NULL, 0, NULL, 1 << 20, &fk, &error));
+  assert_boot_error (&error, VMM_BOOT_ERROR_NO_ROOM);
+  g_assert_null (fk.setup);
+
+  /* random bytes behind the magic numbers: refused or prepared, never a crash */
+  for (guint round = 0; round < 2000; round++)
+    {
+      gsize len = g_test_rand_int_range (0x200, 4096);
+      g_autofree guint8 *rnd = g_malloc (len);
+
+      for (gsize i = 0; i < len; i++)
+        rnd[i] = (guint8) g_test_rand_int ();
+      viv_put_le16 (rnd + 0x1fe, 0xaa55);
+      if (len >= 0x206)
+        memcpy (rnd + 0x202, "HdrS", 4);
+      if (fw_prepare (rnd, len, big, g_test_rand_int_range (0, 1 << 20), "x", 64 << 20, &fk,
+                      &error))
+        {
+          g_assert_cmpuint (fk.setup_size + fk.kernel_size, ==, len);
+          g_assert_true (fk.initrd_addr == 0 || fk.initrd_addr >= VMM_FW_KERNEL_ADDR);
+          vmm_fw_kernel_clear (&fk);
+        }
+      else
+        assert_boot_error (&error, -1);
+    }
+}
+
+/* A real kernel, as Debian builds it, goes through the same way */
+static void
+test_fw_kernel_real (gconstpointer data)
+{
+  const Kernel *k = data;
+  struct vmm_fw_kernel fk;
+  GError *error = NULL;
+
+  if (!kernel_or_skip (k))
+    return;
+  g_assert_true (fw_prepare (k->data, k->size, "\x1f\x8b", 2, "console=ttyS0", 512 << 20, &fk,
+                             &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (fk.setup_size, ==, ((gsize) k->data[0x1f1] + 1) * 512);
+  g_assert_cmpuint (fk.initrd_addr, >, VMM_FW_KERNEL_ADDR + fk.kernel_size);
+  vmm_fw_kernel_clear (&fk);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1430,6 +1615,9 @@ main (int argc, char **argv)
   g_test_add_data_func ("/boot/bzimage/relocation", &kernel, test_bzimage_relocation);
   g_test_add_data_func ("/boot/bzimage/bad-headers", &kernel, test_bzimage_bad_headers);
   g_test_add_data_func ("/boot/bzimage/mutations", &kernel, test_bzimage_mutations);
+  g_test_add_func ("/boot/firmware/kernel", test_fw_kernel);
+  g_test_add_func ("/boot/firmware/errors", test_fw_kernel_errors);
+  g_test_add_data_func ("/boot/firmware/real", &kernel, test_fw_kernel_real);
   g_test_add_func ("/boot/pvh/load64", test_pvh_load64);
   g_test_add_func ("/boot/pvh/load32", test_pvh_load32);
   g_test_add_func ("/boot/pvh/section-note", test_pvh_section_note);

@@ -111,6 +111,28 @@ else
   not_ok "--firmware refuses a file that is not a BIOS image (rc=$rc)"
 fi
 
+# A kernel for the firmware to boot must be a bzImage; an unreadable
+# initrd is named (fwkernel.sh boots one that is right)
+if [ -c /dev/kvm ] && [ -e /usr/share/seabios/bios-256k.bin ]; then
+  rc=$(run "$VMM" --firmware bios --memory 64M --serial none --kernel "$VMM")
+  if [ "$rc" = 1 ] && grep -q 'ELF kernel' "$out/err" && grep -q 'bzImage' "$out/err"; then
+    ok "--firmware with an ELF kernel says only a bzImage boots that way"
+  else
+    not_ok "--firmware with an ELF kernel says only a bzImage boots that way (rc=$rc)"
+  fi
+  rc=$(run "$VMM" --firmware bios --memory 64M --serial none --kernel "$VMM" \
+         --initrd /nonexistent/initrd.img)
+  if [ "$rc" = 1 ] && grep -q 'Cannot read the initrd' "$out/err" && \
+     grep -q '/nonexistent/initrd.img' "$out/err"; then
+    ok "--firmware with a missing initrd names it"
+  else
+    not_ok "--firmware with a missing initrd names it (rc=$rc)"
+  fi
+else
+  skip "--firmware with an ELF kernel says only a bzImage boots that way" "no /dev/kvm or seabios"
+  skip "--firmware with a missing initrd names it" "no /dev/kvm or seabios"
+fi
+
 # UEFI: the machine's variable store is made from Debian's template, and
 # a second helper cannot use the same one (OVMF itself only runs where the
 # host's KVM can: here the guest may stop at once, which is fine)

@@ -717,6 +717,98 @@ vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info
   return TRUE;
 }
 
+/* ---- a bzImage the firmware loads ----------------------------------------- */
+
+#define LOADER_TYPE_QEMU 0xb0      /* what QEMU's -kernel writes: "other" with version 0 */
+
+gboolean
+vmm_fw_kernel_prepare (const struct vmm_boot_params *params, uint64_t low_end,
+                       struct vmm_fw_kernel *out, GError **error)
+{
+  const uint8_t *d = params->kernel;
+  size_t size = params->kernel_size, setup_size, cmd_len;
+  uint16_t version;
+  uint32_t max_cmdline = 255, initrd_max = 0x37ffffff;
+  uint64_t top;
+
+  memset (out, 0, sizeof *out);
+  if (d == NULL || size < HDR_VERSION + 2 || !bzimage_magic (d, size))
+    {
+      if (d != NULL && size >= 4 && memcmp (d, "\177ELF", 4) == 0)
+        return fail (error, VMM_BOOT_ERROR_NOT_KERNEL,
+                     "an ELF kernel boots without firmware only; through a firmware, a "
+                     "bzImage does");
+      return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "not a bzImage: no \"HdrS\" setup header");
+    }
+  version = viv_get_le16 (d + HDR_VERSION);
+  /* 2.02 put the command line anywhere, and the real-mode code at 0x10000 */
+  if (version < 0x0202)
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage boot protocol is older than 2.02");
+  if (!(d[HDR_LOADFLAGS] & LOADED_HIGH))
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage is not loaded high (a zImage)");
+  setup_size = ((size_t) (d[HDR_SETUP_SECTS] ? d[HDR_SETUP_SECTS] : 4) + 1) * 512;
+  if (setup_size < HDR_ROOM_END || size <= setup_size)
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage is truncated inside its setup code");
+  /* the setup code, its heap and stack stay below the command line */
+  if (setup_size > VMM_FW_KERNEL_CMDLINE_ADDR - VMM_FW_KERNEL_SETUP_ADDR)
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage setup code is larger than 64 KiB");
+
+  if (version >= 0x0203)
+    initrd_max = viv_get_le32 (d + HDR_INITRD_ADDR_MAX);
+  if (version >= 0x0206)
+    max_cmdline = viv_get_le32 (d + HDR_CMDLINE_SIZE);
+  if (!cmdline_len (params->cmdline, MIN (max_cmdline, 0xffffu), &cmd_len, error))
+    return FALSE;
+
+  top = low_end > VMM_FW_KERNEL_RESERVED_TOP ? low_end - VMM_FW_KERNEL_RESERVED_TOP : 0;
+  if (top > (uint64_t) initrd_max + 1)
+    top = (uint64_t) initrd_max + 1;
+  if (top < VMM_FW_KERNEL_ADDR || size - setup_size > top - VMM_FW_KERNEL_ADDR)
+    return fail (error, VMM_BOOT_ERROR_NO_ROOM, "kernel does not fit in guest RAM");
+  if (params->initrd != NULL && params->initrd_size > 0)
+    {
+      uint64_t kernel_end = VMM_FW_KERNEL_ADDR + (size - setup_size);
+      uint64_t addr;
+
+      if (params->initrd_size > top - kernel_end)
+        return fail (error, VMM_BOOT_ERROR_NO_ROOM,
+                     "initrd does not fit in guest RAM below the kernel's initrd_addr_max");
+      addr = (top - params->initrd_size) & ~(PAGE_SIZE_4K - 1);
+      if (addr < kernel_end)
+        return fail (error, VMM_BOOT_ERROR_NO_ROOM,
+                     "initrd does not fit in guest RAM below the kernel's initrd_addr_max");
+      out->initrd_addr = (uint32_t) addr;
+    }
+
+  out->setup = g_memdup2 (d, setup_size);
+  out->setup_size = setup_size;
+  out->kernel = d + setup_size;
+  out->kernel_size = size - setup_size;
+  out->cmdline_size = cmd_len + 1;
+  out->cmdline = g_malloc0 (out->cmdline_size);
+  if (cmd_len > 0)
+    memcpy (out->cmdline, params->cmdline, cmd_len);
+
+  out->setup[HDR_TYPE_OF_LOADER] = LOADER_TYPE_QEMU;
+  /* the setup code may use the heap up to the command line */
+  out->setup[HDR_LOADFLAGS] |= CAN_USE_HEAP;
+  viv_put_le16 (out->setup + HDR_HEAP_END_PTR,
+                VMM_FW_KERNEL_CMDLINE_ADDR - VMM_FW_KERNEL_SETUP_ADDR - 0x200);
+  viv_put_le32 (out->setup + HDR_CMD_LINE_PTR, VMM_FW_KERNEL_CMDLINE_ADDR);
+  viv_put_le32 (out->setup + HDR_RAMDISK_IMAGE, out->initrd_addr);
+  viv_put_le32 (out->setup + HDR_RAMDISK_SIZE,
+                out->initrd_addr != 0 ? (uint32_t) params->initrd_size : 0);
+  return TRUE;
+}
+
+void
+vmm_fw_kernel_clear (struct vmm_fw_kernel *fk)
+{
+  g_free (fk->setup);
+  g_free (fk->cmdline);
+  memset (fk, 0, sizeof *fk);
+}
+
 /* Where the kernel goes: its preferred address when it fits, or for a
  * relocatable kernel, the first aligned address from 1 MiB. */
 static gboolean

@@ -128,3 +128,36 @@ struct vmm_bzimage_info {
 /* Parses and checks the setup header; a header it refuses is NOT_KERNEL. */
 gboolean vmm_bzimage_parse (const void *image, size_t size, struct vmm_bzimage_info *info,
                             GError **error);
+
+/* ---- a kernel the firmware loads ------------------------------------------ */
+
+/* Where the boot protocol's real-mode loaders (SeaBIOS's linuxboot option
+ * ROM; OVMF reads the same items) are told to put a bzImage */
+#define VMM_FW_KERNEL_SETUP_ADDR    0x10000u    /* the real-mode setup code */
+#define VMM_FW_KERNEL_CMDLINE_ADDR  0x20000u
+#define VMM_FW_KERNEL_ADDR          0x100000u   /* the protected-mode kernel */
+/* Kept free below the end of low RAM for the firmware's own tables
+ * (SeaBIOS takes 256 KiB there), so the initrd goes below it */
+#define VMM_FW_KERNEL_RESERVED_TOP  0x100000u
+
+/* A bzImage split into what fw_cfg hands the firmware (the SETUP, KERNEL,
+ * INITRD and CMDLINE items), as QEMU's -kernel does with a firmware. */
+struct vmm_fw_kernel {
+  uint8_t *setup;             /* the setup sectors, header patched (g_free) */
+  size_t setup_size;
+  const uint8_t *kernel;      /* the protected-mode kernel, in the caller's image */
+  size_t kernel_size;
+  uint32_t initrd_addr;       /* 0: no initrd */
+  char *cmdline;              /* with its NUL (g_free) */
+  size_t cmdline_size;        /* strlen + 1 */
+};
+
+/* Splits PARAMS's bzImage (boot protocol 2.02 or newer, loaded high) for a
+ * firmware to load into LOW_END bytes of low RAM: the header says where the
+ * command line and the initrd are (the top of RAM below the firmware's
+ * reserve and the kernel's initrd_addr_max) and who loaded it (0xb0, as
+ * QEMU). A PVH ELF or an old zImage is NOT_KERNEL; what does not fit is
+ * NO_ROOM; a command line longer than the kernel takes is CMDLINE. */
+gboolean vmm_fw_kernel_prepare (const struct vmm_boot_params *params, uint64_t low_end,
+                                struct vmm_fw_kernel *out, GError **error);
+void     vmm_fw_kernel_clear   (struct vmm_fw_kernel *fk);
