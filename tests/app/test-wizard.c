@@ -1310,6 +1310,30 @@ shows_whole_grub_menu (gpointer display)
   return lit > 50;
 }
 
+static gboolean
+chooser_has_file (GtkWidget *chooser,
+                  GFile     *file)
+{
+  g_autoptr(GFile) chosen = NULL;
+
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  chosen = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  return chosen != NULL && g_file_equal (chosen, file);
+}
+
+/* machine.json's first CD-ROM drive: 1 with a disc in, 0 empty, -1 when
+ * the file cannot be read or has no drive */
+static int
+saved_disc_state (const char *dir)
+{
+  g_autoptr(VivMachineConfig) config = viv_machine_config_load_dir (dir, NULL);
+
+  if (config == NULL || config->media->len == 0)
+    return -1;
+  return ((const VivMediaConfig *) g_ptr_array_index (config->media, 0))->inserted;
+}
+
 /* The issue's promise: an ISO the wizard does not recognise (Debian's GRUB
  * rescue CD: no kernel it knows) is created with firmware boot, started,
  * and boots to its own menu in the app's console. A minute of emulated
@@ -1359,6 +1383,48 @@ test_grub_rescue (Fixture       *f,
   g_assert_true (viv_test_wait_for (shows_grub_menu, display, 600000));
   viv_test_wait_for (shows_whole_grub_menu, display, 20000);
   shoot (GTK_WIDGET (f->window), "app-grub-rescue-menu");
+
+  /* Eject Disc on the running machine: the drive empties in the helper
+   * (its Media property) and in machine.json; Insert Disc… then opens a
+   * file chooser for disc images, and the disc picked goes back in */
+  {
+    const char *dir = viv_machine_get_directory (f->created);
+    g_autoptr(VivMachineConfig) saved = NULL;
+    const VivMediaConfig *media;
+    GtkWidget *chooser;
+    g_autoptr(GFile) file = g_file_new_for_path (iso);
+
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.eject-disc", NULL));
+    WAIT_UNTIL (viv_machine_get_disc (f->created) == NULL, TIMEOUT_MS);
+    g_assert_null (viv_machine_get_disc (f->created));
+    WAIT_UNTIL (saved_disc_state (dir) == 0, TIMEOUT_MS);
+    g_assert_cmpint (saved_disc_state (dir), ==, 0);
+    saved = viv_machine_config_load_dir (dir, NULL);
+    media = g_ptr_array_index (saved->media, 0);
+    g_assert_null (media->path);
+    g_assert_cmpint (viv_machine_get_state (f->created), ==, VIV_MACHINE_STATE_RUNNING);
+    shoot (GTK_WIDGET (f->window), "app-grub-rescue-ejected");
+
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.insert-disc", NULL));
+    WAIT_UNTIL (viv_test_find_toplevel (GTK_TYPE_FILE_CHOOSER) != NULL, TIMEOUT_MS);
+    chooser = viv_test_find_toplevel (GTK_TYPE_FILE_CHOOSER);
+    g_assert_nonnull (chooser);
+    g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (chooser)) ==
+                   GTK_WINDOW (f->window));
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    g_assert_cmpstr (gtk_file_filter_get_name (gtk_file_chooser_get_filter (
+                       GTK_FILE_CHOOSER (chooser))), ==, _("Disc Images"));
+    g_assert_true (gtk_file_chooser_set_file (GTK_FILE_CHOOSER (chooser), file, NULL));
+    /* selected once the chooser has loaded the folder */
+    WAIT_UNTIL (chooser_has_file (chooser, file), TIMEOUT_MS);
+    g_assert_true (chooser_has_file (chooser, file));
+    gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+    G_GNUC_END_IGNORE_DEPRECATIONS
+    WAIT_UNTIL (g_strcmp0 (viv_machine_get_disc (f->created), iso) == 0, TIMEOUT_MS);
+    g_assert_cmpstr (viv_machine_get_disc (f->created), ==, iso);
+    WAIT_UNTIL (saved_disc_state (dir) == 1, TIMEOUT_MS);
+    g_assert_cmpint (saved_disc_state (dir), ==, 1);
+  }
 
   /* Stop it, so the fixture finds nothing running */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "machine.force-off", NULL));
