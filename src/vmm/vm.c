@@ -544,6 +544,9 @@ gpu_set_surface (void *data, const struct vmm_display_surface *surface)
       vmm_vga_set_listener (vm->vga, &vm->vga_out);
       return;
     }
+  /* Hidden, the VGA neither draws nor polls */
+  if (vm->vga != NULL)
+    vmm_vga_set_listener (vm->vga, NULL);
   screen_of (vm)->set_surface (screen_of (vm)->data, surface);
 }
 
@@ -596,10 +599,10 @@ vga_map_ram (void *opaque, uint64_t gpa, uint64_t size, void *host, bool map)
   return 0;
 }
 
-static void
+static unsigned
 flush_mmio_ring (void *opaque)
 {
-  vmm_vm_flush_mmio_ring (opaque);
+  return vmm_vm_flush_mmio_ring (opaque);
 }
 
 /* The VGA, first on the bus so that the firmware takes it as the primary
@@ -1348,7 +1351,9 @@ setup_fw_cfg (struct vmm_vm *vm, GError **error)
     }
   if ((ret = update_acpi_fw_cfg (vm)) < 0)
     goto fail;
-  if (vm->config.kernel_path != NULL && !fw_cfg_add_kernel (vm, error))
+  /* (direct kernel boot loads it itself, with fw_cfg present all the same) */
+  if (vm->config.firmware != VMM_FIRMWARE_NONE && vm->config.kernel_path != NULL &&
+      !fw_cfg_add_kernel (vm, error))
     return FALSE;
   return TRUE;
 
@@ -1634,10 +1639,10 @@ ring_write (void *opaque, uint64_t addr, const void *data, uint32_t len)
   vmm_bus_write (&vm->mmio, addr, data, len);
 }
 
-void
+unsigned
 vmm_vm_flush_mmio_ring (struct vmm_vm *vm)
 {
-  vmm_kvm_mmio_ring_drain (&vm->mmio_ring, ring_write, vm);
+  return vmm_kvm_mmio_ring_drain (&vm->mmio_ring, ring_write, vm);
 }
 
 struct vmm_vm *

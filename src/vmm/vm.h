@@ -235,9 +235,10 @@ void vmm_vm_pause  (struct vmm_vm *vm);
 void vmm_vm_resume (struct vmm_vm *vm);
 bool vmm_vm_is_paused (struct vmm_vm *vm);
 
-/* Hands the devices the MMIO writes KVM held back (vm->mmio_ring). Any
- * thread; a vCPU thread does it before each exit, the VGA before a frame. */
-void vmm_vm_flush_mmio_ring (struct vmm_vm *vm);
+/* Hands the devices the MMIO writes KVM held back (vm->mmio_ring);
+ * returns how many. Any thread; a vCPU thread does it before each exit,
+ * the VGA before a frame. */
+unsigned vmm_vm_flush_mmio_ring (struct vmm_vm *vm);
 
 /* Time the guest has run since it started, pauses excluded. */
 uint64_t vmm_vm_uptime_ns (struct vmm_vm *vm);

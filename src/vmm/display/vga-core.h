@@ -88,8 +88,9 @@ struct vmm_vga_core {
   /* the renderer */
   pthread_mutex_t render_lock;
   struct vmm_loop *loop;
-  void (*flush) (void *opaque);  /* vmm_vga_env's, or NULL */
+  unsigned (*flush) (void *opaque);  /* vmm_vga_env's, or NULL */
   void *flush_opaque;
+  uint64_t last_flushed_ns;     /* when FLUSH last handed writes over */
   int timer_fd;
   bool timer_added;
   bool timer_armed;             /* under LOCK */
@@ -111,7 +112,7 @@ bool vmm_vga_core_init    (struct vmm_vga_core *core, uint8_t *vram, uint32_t vr
 void vmm_vga_core_destroy (struct vmm_vga_core *core);
 /* FLUSH (vmm_vga_env's) runs before every frame; with one, frames are
  * polled for even when nothing touched the core. Before the loop starts. */
-void vmm_vga_core_set_flush (struct vmm_vga_core *core, void (*flush) (void *opaque),
+void vmm_vga_core_set_flush (struct vmm_vga_core *core, unsigned (*flush) (void *opaque),
                              void *opaque);
 void vmm_vga_core_reset   (struct vmm_vga_core *core);
 void vmm_vga_core_set_listener (struct vmm_vga_core *core,

@@ -32,7 +32,10 @@
 #define SR04_CHAIN4       0x08
 
 #define FRAME_NS          16666667ull
-#define FLUSH_POLL_NS     50000000ull     /* with a flush hook: held-back writes show this soon */
+/* With a flush hook, held-back writes show this soon: while the guest
+ * writes, and when it has not for a second */
+#define FLUSH_BUSY_NS     1000000000ull
+#define FLUSH_IDLE_NS     50000000ull
 
 /* The bits of each register that exist (QEMU's sr_mask and gr_mask) */
 static const uint8_t sr_mask[8] = { 0x03, 0x3d, 0x0f, 0x3f, 0x0e, 0x00, 0x00, 0xff };
@@ -84,7 +87,8 @@ static void
 on_timer (void *opaque, int fd, uint32_t events)
 {
   struct vmm_vga_core *core = opaque;
-  uint64_t expirations, next;
+  uint64_t expirations, next, now;
+  bool shown;
 
   (void) events;
   if (read (fd, &expirations, sizeof expirations) < 0 && errno == EAGAIN)
@@ -93,11 +97,22 @@ on_timer (void *opaque, int fd, uint32_t events)
   core->timer_armed = false;
   pthread_mutex_unlock (&core->lock);
 
-  if (core->flush != NULL)
-    core->flush (core->flush_opaque);
-  next = vmm_vga_core_render (core, vmm_monotonic_ns ());
-  if (core->flush != NULL && (next == 0 || next > FLUSH_POLL_NS))
-    next = FLUSH_POLL_NS;
+  now = vmm_monotonic_ns ();
+  if (core->flush != NULL && core->flush (core->flush_opaque) > 0)
+    core->last_flushed_ns = now;
+  next = vmm_vga_core_render (core, now);
+  pthread_mutex_lock (&core->render_lock);
+  shown = core->has_listener;
+  pthread_mutex_unlock (&core->render_lock);
+  /* nothing to poll for while nobody is shown the screen: a new listener
+   * touches the core, which draws and polls again */
+  if (core->flush != NULL && shown)
+    {
+      uint64_t poll = now - core->last_flushed_ns < FLUSH_BUSY_NS ? FRAME_NS : FLUSH_IDLE_NS;
+
+      if (next == 0 || next > poll)
+        next = poll;
+    }
   if (next != 0)
     {
       pthread_mutex_lock (&core->lock);
@@ -731,7 +746,8 @@ vmm_vga_core_destroy (struct vmm_vga_core *core)
 }
 
 void
-vmm_vga_core_set_flush (struct vmm_vga_core *core, void (*flush) (void *opaque), void *opaque)
+vmm_vga_core_set_flush (struct vmm_vga_core *core, unsigned (*flush) (void *opaque),
+                        void *opaque)
 {
   core->flush = flush;
   core->flush_opaque = opaque;

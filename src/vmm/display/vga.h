@@ -65,10 +65,12 @@ struct vmm_vga_env {
   int (*map_ram) (void *opaque, uint64_t gpa, uint64_t size, void *host, bool map);
   void *map_opaque;
   /* Hands the device the window writes the VMM holds back (KVM's
-   * coalesced MMIO ring): called, without the device's locks, before each
-   * frame is drawn, and frames are then drawn at least every 50 ms, as a
-   * held-back write touches nothing. May be NULL (every write exits). */
-  void (*flush) (void *opaque);
+   * coalesced MMIO ring) and returns how many: called, without the
+   * device's locks, before each frame is drawn. As a held-back write
+   * touches nothing, the device then polls while its screen is shown: at
+   * frame rate for a second after writes came, every 50 ms otherwise.
+   * May be NULL (every write exits). */
+  unsigned (*flush) (void *opaque);
   void *flush_opaque;
 };
 
