@@ -68,6 +68,8 @@ static const char *const media_kind_names[] = {
 static const char *const network_mode_names[] = {
   [VIV_NETWORK_MODE_USER] = "user",
   [VIV_NETWORK_MODE_NONE] = "none",
+  [VIV_NETWORK_MODE_TAP] = "tap",
+  [VIV_NETWORK_MODE_PASST] = "passt",
 };
 static const char *const protocol_names[] = {
   [VIV_PROTOCOL_TCP] = "tcp",
@@ -160,8 +162,10 @@ static const char *const disk_members[] = {
   "path", "format", "readonly", "cache", "serial", "bus", NULL
 };
 static const char *const media_members[] = { "path", "kind", "inserted", NULL };
-static const char *const network_members[] = { "mode", "mac", "forwards", NULL };
-static const char *const forward_members[] = { "protocol", "host_port", "guest_port", NULL };
+static const char *const network_members[] = { "mode", "mac", "forwards", "tap", NULL };
+static const char *const forward_members[] = {
+  "protocol", "address", "host_port", "guest_port", NULL
+};
 static const char *const display_members[] = { "kind", "width", "height", NULL };
 static const char *const devices_members[] = { "rng", "console", NULL };
 
@@ -231,6 +235,7 @@ viv_port_forward_free (VivPortForward *forward)
   if (forward == NULL)
     return;
   g_clear_pointer (&forward->unknown, json_object_unref);
+  g_free (forward->address);
   g_free (forward);
 }
 
@@ -303,6 +308,7 @@ viv_machine_config_free (VivMachineConfig *config)
   g_ptr_array_unref (config->disks);
   g_ptr_array_unref (config->media);
   g_free (config->network.mac);
+  g_free (config->network.tap);
   g_ptr_array_unref (config->network.forwards);
   g_clear_pointer (&config->network.unknown, json_object_unref);
   g_clear_pointer (&config->display.unknown, json_object_unref);
@@ -432,11 +438,14 @@ viv_machine_config_copy (const VivMachineConfig *config)
 
   copy->network.mode = config->network.mode;
   copy->network.mac = g_strdup (config->network.mac);
+  copy->network.tap = g_strdup (config->network.tap);
   for (guint i = 0; i < config->network.forwards->len; i++)
     {
       const VivPortForward *forward = g_ptr_array_index (config->network.forwards, i);
       VivPortForward *forward_copy =
         viv_port_forward_new (forward->protocol, forward->host_port, forward->guest_port);
+
+      forward_copy->address = g_strdup (forward->address);
 
       forward_copy->unknown = copy_unknown (forward->unknown);
       g_ptr_array_add (copy->network.forwards, forward_copy);
@@ -881,6 +890,46 @@ check_mac (const char  *path,
   return TRUE;
 }
 
+/* A network interface's name as Linux takes it (dev_valid_name) */
+static gboolean
+check_interface (const char  *path,
+                 const char  *text,
+                 GError     **error)
+{
+  g_autofree char *shown = cut (text);
+  gboolean ok = text[0] != '\0' && strlen (text) < 16 && strcmp (text, ".") != 0 &&
+                strcmp (text, "..") != 0;
+
+  for (const char *p = text; ok && *p != '\0'; p++)
+    ok = *p != '/' && *p != ':' && !g_ascii_isspace (*p) && (guchar) *p > 0x20 &&
+         (guchar) *p < 0x7f;
+  if (!ok)
+    return set_bad_value (error,
+                          /* Translators: the first %s is a field of
+                           * machine.json, the second the value found */
+                          _("%s: “%s” is not a network interface name (at most 15 "
+                            "characters, no spaces, “/” or “:”)"),
+                          path, shown);
+  return TRUE;
+}
+
+static gboolean
+check_ip_address (const char  *path,
+                  const char  *text,
+                  GError     **error)
+{
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string (text);
+  g_autofree char *shown = cut (text);
+
+  if (address == NULL)
+    return set_bad_value (error,
+                          /* Translators: the first %s is a field of
+                           * machine.json, the second the value found */
+                          _("%s: “%s” is not an IP address, like “127.0.0.1” or “::1”"),
+                          path, shown);
+  return TRUE;
+}
+
 static gboolean
 check_enum (const char      *path,
             const EnumInfo  *info,
@@ -1032,15 +1081,21 @@ viv_machine_config_check (const VivMachineConfig  *config,
     return FALSE;
   if (config->network.mac != NULL && !check_mac ("network.mac", config->network.mac, error))
     return FALSE;
+  if (config->network.mode == VIV_NETWORK_MODE_TAP && config->network.tap == NULL)
+    return set_missing (error, "network.tap");
+  if (config->network.tap != NULL && !check_interface ("network.tap", config->network.tap, error))
+    return FALSE;
   for (guint i = 0; i < config->network.forwards->len; i++)
     {
       const VivPortForward *forward = g_ptr_array_index (config->network.forwards, i);
       g_autofree char *forward_path = element_path ("network.forwards", i);
       g_autofree char *protocol = member_path (forward_path, "protocol");
+      g_autofree char *address = member_path (forward_path, "address");
       g_autofree char *host_port = member_path (forward_path, "host_port");
       g_autofree char *guest_port = member_path (forward_path, "guest_port");
 
       if (!check_enum (protocol, &protocol_info, forward->protocol, error) ||
+          (forward->address != NULL && !check_ip_address (address, forward->address, error)) ||
           !check_port (host_port, forward->host_port, error) ||
           !check_port (guest_port, forward->guest_port, error))
         return FALSE;
@@ -1404,6 +1459,7 @@ parse_forward (JsonObject  *object,
   int protocol = forward->protocol;
 
   if (!read_enum (object, parent, "protocol", TRUE, &protocol_info, &protocol, error) ||
+      !read_string (object, parent, "address", FALSE, &forward->address, error) ||
       !parse_port (object, parent, "host_port", &forward->host_port, error) ||
       !parse_port (object, parent, "guest_port", &forward->guest_port, error))
     return FALSE;
@@ -1475,6 +1531,7 @@ parse_network (JsonObject        *object,
 
   if (!read_enum (object, "network", "mode", TRUE, &network_mode_info, &mode, error) ||
       !read_string (object, "network", "mac", FALSE, &network->mac, error) ||
+      !read_string (object, "network", "tap", FALSE, &network->tap, error) ||
       !read_container (object, "network", "forwards", EXPECT_ARRAY, &forwards, error) ||
       !parse_array (forwards, "network.forwards", network->forwards, new_forward,
                     parse_forward, error))
@@ -2026,12 +2083,16 @@ build_machine (const VivMachineConfig *config)
       JsonObject *forward_object = json_object_new ();
 
       set_enum_member (forward_object, "protocol", &protocol_info, forward->protocol);
+      if (forward->address != NULL)
+        json_object_set_string_member (forward_object, "address", forward->address);
       json_object_set_int_member (forward_object, "host_port", forward->host_port);
       json_object_set_int_member (forward_object, "guest_port", forward->guest_port);
       add_unknown (forward_object, forward->unknown);
       json_array_add_object_element (array, forward_object);
     }
   json_object_set_array_member (object, "forwards", array);
+  if (config->network.tap != NULL)
+    json_object_set_string_member (object, "tap", config->network.tap);
   add_unknown (object, config->network.unknown);
   json_object_set_member (root, "network", object_node (object));
 

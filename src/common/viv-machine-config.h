@@ -87,6 +87,8 @@ typedef enum
 {
   VIV_NETWORK_MODE_USER,    /* the default: user-mode NAT (libslirp) */
   VIV_NETWORK_MODE_NONE,
+  VIV_NETWORK_MODE_TAP,     /* an existing tap device (VivNetworkConfig's tap) */
+  VIV_NETWORK_MODE_PASST,   /* Debian's passt, started by the helper */
 } VivNetworkMode;
 
 typedef enum
@@ -130,6 +132,9 @@ typedef struct
 typedef struct
 {
   VivProtocol     protocol;
+  char           *address;    /* nullable: the host address to bind, an IPv4 or IPv6
+                               * literal; NULL means 127.0.0.1 (this host only),
+                               * "0.0.0.0" or "::" every address */
   guint           host_port;  /* 1 to 65535 */
   guint           guest_port; /* 1 to 65535 */
   JsonObject     *unknown;
@@ -156,7 +161,9 @@ typedef struct
   VivNetworkMode  mode;
   char           *mac;        /* nullable ("aa:bb:cc:dd:ee:ff", lower case); see
                                * viv_machine_config_dup_mac() */
-  GPtrArray      *forwards;   /* of VivPortForward*, never NULL */
+  GPtrArray      *forwards;   /* of VivPortForward*, never NULL; user and passt modes */
+  char           *tap;        /* nullable; the tap device's name, required for
+                               * VIV_NETWORK_MODE_TAP (kept whatever the mode) */
   JsonObject     *unknown;
 } VivNetworkConfig;
 

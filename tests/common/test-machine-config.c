@@ -40,8 +40,9 @@ static const char full_json[] =
   "     \"cache\": \"none\", \"serial\": \"DATA-01\", \"bus\": \"sata\"}\n"
   "  ],\n"
   "  \"media\": [{\"path\": \"debian.iso\", \"kind\": \"cdrom\", \"inserted\": false}],\n"
-  "  \"network\": {\"mode\": \"user\", \"mac\": \"52:54:00:AB:cd:01\",\n"
-  "              \"forwards\": [{\"protocol\": \"tcp\", \"host_port\": 2222, \"guest_port\": 22},\n"
+  "  \"network\": {\"mode\": \"user\", \"mac\": \"52:54:00:AB:cd:01\", \"tap\": \"tap-vm0\",\n"
+  "              \"forwards\": [{\"protocol\": \"tcp\", \"address\": \"0.0.0.0\",\n"
+  "                            \"host_port\": 2222, \"guest_port\": 22},\n"
   "                           {\"protocol\": \"udp\", \"host_port\": 5353, \"guest_port\": 53}]},\n"
   "  \"display\": {\"kind\": \"none\", \"width\": 1280, \"height\": 800},\n"
   "  \"devices\": {\"rng\": false, \"console\": true}\n"
@@ -376,12 +377,16 @@ test_every_field (void)
   g_assert_cmpstr (config->network.mac, ==, "52:54:00:ab:cd:01");
   mac = viv_machine_config_dup_mac (config);
   g_assert_cmpstr (mac, ==, "52:54:00:ab:cd:01");
+  /* kept whatever the mode */
+  g_assert_cmpstr (config->network.tap, ==, "tap-vm0");
   g_assert_cmpuint (config->network.forwards->len, ==, 2);
   forward = g_ptr_array_index (config->network.forwards, 0);
   g_assert_cmpint (forward->protocol, ==, VIV_PROTOCOL_TCP);
+  g_assert_cmpstr (forward->address, ==, "0.0.0.0");
   g_assert_cmpuint (forward->host_port, ==, 2222);
   g_assert_cmpuint (forward->guest_port, ==, 22);
   forward = g_ptr_array_index (config->network.forwards, 1);
+  g_assert_null (forward->address);
   g_assert_cmpint (forward->protocol, ==, VIV_PROTOCOL_UDP);
   g_assert_cmpuint (forward->host_port, ==, 5353);
   g_assert_cmpuint (forward->guest_port, ==, 53);
@@ -505,6 +510,42 @@ test_golden_output (void)
   data = viv_machine_config_to_data (config, &len);
   g_assert_cmpstr (data, ==, expected);
   g_assert_cmpuint (len, ==, strlen (expected));
+}
+
+/* The network modes beyond user and none: a tap device by name, passt */
+static void
+test_network_modes (void)
+{
+  g_autoptr(VivMachineConfig) tap = load_ok (
+    "{\"version\": 1, \"uuid\": \"" UUID "\", \"name\": \"m\", \"memory\": 16777216,"
+    " \"cpus\": 1, \"network\": {\"mode\": \"tap\", \"tap\": \"vmtap0\"}}");
+  g_autoptr(VivMachineConfig) passt = load_ok (
+    "{\"version\": 1, \"uuid\": \"" UUID "\", \"name\": \"m\", \"memory\": 16777216,"
+    " \"cpus\": 1, \"network\": {\"mode\": \"passt\", \"forwards\": [{\"protocol\": \"udp\","
+    " \"address\": \"::\", \"host_port\": 5353, \"guest_port\": 53}]}}");
+  g_autoptr(VivMachineConfig) again = NULL;
+  g_autofree char *data = NULL;
+  const VivPortForward *forward;
+
+  g_assert_cmpint (tap->network.mode, ==, VIV_NETWORK_MODE_TAP);
+  g_assert_cmpstr (tap->network.tap, ==, "vmtap0");
+  data = viv_machine_config_to_data (tap, NULL);
+  g_assert_nonnull (strstr (data, "\"tap\": \"vmtap0\""));
+  again = load_ok (data);
+  g_assert_cmpint (again->network.mode, ==, VIV_NETWORK_MODE_TAP);
+  g_assert_cmpstr (again->network.tap, ==, "vmtap0");
+
+  g_assert_cmpint (passt->network.mode, ==, VIV_NETWORK_MODE_PASST);
+  g_assert_null (passt->network.tap);
+  forward = g_ptr_array_index (passt->network.forwards, 0);
+  g_assert_cmpstr (forward->address, ==, "::");
+  g_clear_pointer (&again, viv_machine_config_free);
+  g_clear_pointer (&data, g_free);
+  again = viv_machine_config_copy (passt);
+  forward = g_ptr_array_index (again->network.forwards, 0);
+  g_assert_cmpstr (forward->address, ==, "::");
+  data = viv_machine_config_to_data (again, NULL);
+  g_assert_nonnull (strstr (data, "\"address\": \"::\""));
 }
 
 static void
@@ -969,7 +1010,29 @@ static const BadCase bad_cases[] = {
   { "media-kind", "media[0].kind", "\"floppy\"", NULL, E (BAD_VALUE),
     "media[0].kind: “floppy” is not a kind of removable media Vivarium knows (cdrom)" },
   { "network-mode", "network.mode", "\"bridge\"", NULL, E (BAD_VALUE),
-    "network.mode: “bridge” is not a network mode Vivarium knows (user, none)" },
+    "network.mode: “bridge” is not a network mode Vivarium knows (user, none, tap, passt)" },
+  { "tap-missing", "network", "{\"mode\": \"tap\"}", NULL, E (MISSING_FIELD),
+    "network.tap is missing" },
+  { "tap-empty", "network.tap", "\"\"", NULL, E (BAD_VALUE),
+    "network.tap: “” is not a network interface name (at most 15 characters, no spaces, “/” "
+    "or “:”)" },
+  { "tap-slash", "network.tap", "\"tap/0\"", NULL, E (BAD_VALUE),
+    "network.tap: “tap/0” is not a network interface name …" },
+  { "tap-space", "network.tap", "\"tap 0\"", NULL, E (BAD_VALUE),
+    "network.tap: “tap 0” is not a network interface name …" },
+  { "tap-long", "network.tap", "\"tap0123456789abc\"", NULL, E (BAD_VALUE),
+    "network.tap: “tap0123456789abc” is not a network interface name …" },
+  { "tap-dots", "network.tap", "\"..\"", NULL, E (BAD_VALUE),
+    "network.tap: “..” is not a network interface name …" },
+  { "tap-number", "network.tap", "3", NULL, E (WRONG_TYPE),
+    "network.tap: expected a string, got an integer" },
+  { "forward-address-name", "network.forwards[0].address", "\"localhost\"", NULL,
+    E (BAD_VALUE),
+    "network.forwards[0].address: “localhost” is not an IP address, like “127.0.0.1” or “::1”" },
+  { "forward-address-range", "network.forwards[1].address", "\"10.0.0.256\"", NULL,
+    E (BAD_VALUE), "network.forwards[1].address: “10.0.0.256” is not an IP address, …" },
+  { "forward-address-type", "network.forwards[0].address", "[127, 0, 0, 1]", NULL,
+    E (WRONG_TYPE), "network.forwards[0].address: expected a string, got an array" },
   { "mac-short", "network.mac", "\"52:54:00:12:34\"", NULL, E (BAD_VALUE),
     "network.mac: “52:54:00:12:34” is not a MAC address, like “52:54:00:12:34:56”" },
   { "mac-dashes", "network.mac", "\"52-54-00-12-34-56\"", NULL, E (BAD_VALUE),
@@ -1894,6 +1957,7 @@ main (int   argc,
   g_test_add_func ("/machine-config/defaults", test_defaults_when_absent);
   g_test_add_func ("/machine-config/golden", test_golden_output);
   g_test_add_func ("/machine-config/unknown-members", test_unknown_members);
+  g_test_add_func ("/machine-config/network-modes", test_network_modes);
   g_test_add_func ("/machine-config/boot-kinds", test_boot_kinds);
   g_test_add_func ("/machine-config/firmware-kinds", test_firmware_kinds);
   g_test_add_func ("/machine-config/save-checks", test_save_checks);
