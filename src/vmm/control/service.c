@@ -1429,6 +1429,7 @@ vmm_service_run (const struct vmm_service_options *options)
   viv_vmm1_set_memory (s->iface, s->mc->memory);
   viv_vmm1_set_cpus (s->iface, s->mc->cpus);
   viv_vmm1_set_pid (s->iface, (guint) getpid ());
+  viv_vmm1_set_guest_addresses (s->iface, (const char *const[]) { NULL });
   g_signal_connect (s->iface, "handle-pause", G_CALLBACK (handle_pause), s);
   g_signal_connect (s->iface, "handle-resume", G_CALLBACK (handle_resume), s);
   g_signal_connect (s->iface, "handle-power-button", G_CALLBACK (handle_power_button), s);
