@@ -845,11 +845,19 @@ check_serial (const char  *path,
   return TRUE;
 }
 
-/* "52:54:00:12:34:56", in either case. */
-static gboolean
-parse_mac (const char *text,
-           guint8      mac[6])
+/**
+ * viv_mac_parse:
+ * @text: "52:54:00:12:34:56", in either case
+ * @mac: (out): its six bytes
+ *
+ * Returns: %TRUE if @text is a MAC address written that way
+ */
+gboolean
+viv_mac_parse (const char *text,
+               guint8      mac[6])
 {
+  g_return_val_if_fail (text != NULL, FALSE);
+
   if (strlen (text) != 17)
     return FALSE;
   for (guint i = 0; i < 6; i++)
@@ -874,7 +882,7 @@ check_mac (const char  *path,
   static const guint8 zero[6];
   g_autofree char *shown = cut (text);
 
-  if (!parse_mac (text, mac))
+  if (!viv_mac_parse (text, mac))
     return set_bad_value (error,
                           /* Translators: the first %s is a field of
                            * machine.json, the second the value found */

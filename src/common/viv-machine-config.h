@@ -230,6 +230,8 @@ gboolean          viv_machine_config_save           (const VivMachineConfig  *co
 char             *viv_machine_config_resolve_path   (const char              *machine_dir,
                                                      const char              *path);
 char             *viv_machine_config_dup_mac        (const VivMachineConfig  *config);
+gboolean          viv_mac_parse                     (const char              *text,
+                                                     guint8                   mac[6]);
 gboolean          viv_machine_config_uses_firmware  (const VivMachineConfig  *config);
 VivFirmware       viv_machine_config_get_firmware   (const VivMachineConfig  *config);
 

@@ -69,6 +69,7 @@ struct options {
   char *display;
   char *firmware;
   char *debugcon;
+  char *net;
   char **cdroms;
   char *boot;
 };
@@ -90,6 +91,7 @@ options_clear (struct options *opts)
   g_free (opts->display);
   g_free (opts->firmware);
   g_free (opts->debugcon);
+  g_free (opts->net);
   g_strfreev (opts->cdroms);
   g_free (opts->boot);
 }
@@ -111,6 +113,7 @@ run_vm (const struct options *opts, const char *kvm_path)
     .display = opts->display,
     .firmware = opts->firmware,
     .debugcon = opts->debugcon,
+    .net = opts->net,
     .cdroms = (const char *const *) opts->cdroms,
     .boot = opts->boot,
     .rng = opts->rng,
@@ -265,6 +268,10 @@ main (int argc, char *argv[])
       N_("Start the firmware, which boots the disks and discs: bios (SeaBIOS) or uefi (OVMF), "
          "from Debian's packages unless a file is given"),
       N_("bios|uefi[,file=PATH][,vars=PATH]") },
+    { "net", 0, 0, G_OPTION_ARG_STRING, &opts.net,
+      N_("A network card: user-mode NAT with optional port forwards from this host, an "
+         "existing tap device, passt, or none (the default)"),
+      N_("user[,mac=MAC][,hostfwd=tcp:127.0.0.1:2222-:22]|tap=NAME|passt|none") },
     { "debugcon", 0, 0, G_OPTION_ARG_FILENAME, &opts.debugcon,
       N_("Write the firmware's debug log (port 0x402) to this file"), N_("FILE") },
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &opts.kernel,

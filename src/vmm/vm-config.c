@@ -365,6 +365,208 @@ parse_firmware (struct vmm_config *config, const char *arg, GError **error)
   return TRUE;
 }
 
+/* ---- the network ------------------------------------------------------------------ */
+
+/* A card's own address: unicast, not all zeros */
+static gboolean
+parse_mac (const char *text, uint8_t mac[6])
+{
+  return viv_mac_parse (text, mac) && !(mac[0] & 1) &&
+         (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) != 0;
+}
+
+static gboolean
+parse_port_number (const char *text, uint16_t *port)
+{
+  guint64 v;
+
+  if (!g_ascii_string_to_unsigned (text, 10, 1, 65535, &v, NULL))
+    return FALSE;
+  *port = (uint16_t) v;
+  return TRUE;
+}
+
+/* QEMU's hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, the
+ * guest's address left to DHCP; an IPv6 host address in brackets */
+static gboolean
+parse_hostfwd (struct vmm_config *config, const char *text, struct vmm_net_forward *fw)
+{
+  g_autofree char *copy = g_strdup (text);
+  char *p = copy, *colon, *dash, *addr;
+
+  memset (fw, 0, sizeof *fw);
+  if (g_str_has_prefix (p, "tcp:"))
+    p += 4;
+  else if (g_str_has_prefix (p, "udp:"))
+    {
+      fw->udp = true;
+      p += 4;
+    }
+  else if (*p == ':')
+    p++;
+  dash = strchr (p, '-');
+  if (dash == NULL)
+    return FALSE;
+  *dash = '\0';
+  /* the host side: [ADDR]:PORT */
+  if (*p == '[')
+    {
+      char *close = strchr (p, ']');
+      if (close == NULL || close[1] != ':')
+        return FALSE;
+      *close = '\0';
+      addr = p + 1;
+      p = close + 2;
+    }
+  else
+    {
+      colon = strrchr (p, ':');
+      if (colon == NULL)
+        return FALSE;
+      *colon = '\0';
+      addr = p;
+      p = colon + 1;
+    }
+  if (*addr != '\0')
+    {
+      g_autoptr(GInetAddress) a = g_inet_address_new_from_string (addr);
+      if (a == NULL)
+        return FALSE;
+      fw->host_address = keep (config, addr);
+    }
+  if (!parse_port_number (p, &fw->host_port))
+    return FALSE;
+  /* the guest side: :PORT (its address is the one DHCP gives it) */
+  p = dash + 1;
+  colon = strrchr (p, ':');
+  if (colon == NULL)
+    return FALSE;
+  *colon = '\0';
+  if (*p != '\0' && !g_str_equal (p, "0.0.0.0") && !g_str_equal (p, "10.0.2.15"))
+    return FALSE;
+  return parse_port_number (colon + 1, &fw->guest_port);
+}
+
+/* user|passt|tap=NAME, then mac=MAC, hostfwd=... (user and passt) */
+static gboolean
+parse_net (struct vmm_config *config, const char *arg, GError **error)
+{
+  struct vmm_net_spec *net = &config->net;
+  static const uint8_t default_mac[6] = VMM_NET_DEFAULT_MAC;
+  g_auto(GStrv) parts = NULL;
+
+  memset (net, 0, sizeof *net);
+  memcpy (net->mac, default_mac, 6);
+  if (arg == NULL || g_str_equal (arg, "none"))
+    return TRUE;
+  parts = g_strsplit (arg, ",", -1);
+  if (g_str_equal (parts[0], "user"))
+    net->mode = VMM_NET_USER;
+  else if (g_str_equal (parts[0], "passt"))
+    net->mode = VMM_NET_PASST;
+  else if (g_str_has_prefix (parts[0], "tap=") && parts[0][4] != '\0')
+    {
+      net->mode = VMM_NET_TAP;
+      net->tap = keep (config, parts[0] + 4);
+    }
+  else
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("--net takes user, passt, tap=NAME or none, not “%s”"), parts[0]);
+      return FALSE;
+    }
+  for (unsigned i = 1; parts[i] != NULL; i++)
+    {
+      if (g_str_has_prefix (parts[i], "mac="))
+        {
+          if (!parse_mac (parts[i] + 4, net->mac))
+            {
+              g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                           _("--net: “%s” is not a unicast MAC address, like "
+                             "“52:54:00:12:34:56”"), parts[i] + 4);
+              return FALSE;
+            }
+        }
+      else if (g_str_has_prefix (parts[i], "hostfwd=") && net->mode != VMM_NET_TAP)
+        {
+          if (net->n_forwards == VMM_MAX_FORWARDS)
+            {
+              g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                           _("--net: at most %d port forwards"), VMM_MAX_FORWARDS);
+              return FALSE;
+            }
+          if (!parse_hostfwd (config, parts[i] + 8, &net->forwards[net->n_forwards]))
+            {
+              g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                           _("--net: “%s” is not a port forward, like "
+                             "“hostfwd=tcp:127.0.0.1:2222-:22”"), parts[i] + 8);
+              return FALSE;
+            }
+          net->n_forwards++;
+        }
+      else
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                       _("--net: unknown or empty option “%s”"), parts[i]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+net_from_machine (struct vmm_config *config, const VivMachineConfig *mc, GError **error)
+{
+  struct vmm_net_spec *net = &config->net;
+  g_autofree char *mac = viv_machine_config_dup_mac (mc);
+
+  memset (net, 0, sizeof *net);
+  switch (mc->network.mode)
+    {
+    case VIV_NETWORK_MODE_NONE:
+      return TRUE;
+    case VIV_NETWORK_MODE_USER:
+      net->mode = VMM_NET_USER;
+      break;
+    case VIV_NETWORK_MODE_PASST:
+      net->mode = VMM_NET_PASST;
+      break;
+    case VIV_NETWORK_MODE_TAP:
+      net->mode = VMM_NET_TAP;
+      net->tap = keep (config, mc->network.tap);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  /* machine.json's own checks passed: a unicast address */
+  if (!parse_mac (mac, net->mac))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("network.mac: “%s” is not usable"), mac);
+      return FALSE;
+    }
+  if (net->mode == VMM_NET_TAP)
+    return TRUE;
+  if (mc->network.forwards->len > VMM_MAX_FORWARDS)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("network.forwards: at most %d port forwards"), VMM_MAX_FORWARDS);
+      return FALSE;
+    }
+  for (guint i = 0; i < mc->network.forwards->len; i++)
+    {
+      const VivPortForward *f = g_ptr_array_index (mc->network.forwards, i);
+
+      net->forwards[i] = (struct vmm_net_forward) {
+        .udp = f->protocol == VIV_PROTOCOL_UDP,
+        .host_address = keep (config, f->address),
+        .host_port = (uint16_t) f->host_port,
+        .guest_port = (uint16_t) f->guest_port,
+      };
+    }
+  net->n_forwards = mc->network.forwards->len;
+  return TRUE;
+}
+
 gboolean
 vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *args,
                       GError **error)
@@ -389,7 +591,7 @@ vmm_config_from_args (struct vmm_config *config, const struct vmm_config_args *a
   return parse_serial (config, args->serial, error) && parse_console (config, args, error) &&
          parse_disks (config, args, error) && parse_cdroms (config, args, error) &&
          parse_display (config, args->display, error) &&
-         parse_firmware (config, args->firmware, error);
+         parse_firmware (config, args->firmware, error) && parse_net (config, args->net, error);
 }
 
 /* ---- machine.json ---------------------------------------------------------------- */
@@ -511,5 +713,5 @@ vmm_config_from_machine (struct vmm_config *config, const VivMachineConfig *mc,
       config->display.height = mc->display.height ? mc->display.height
                                                   : VMM_DISPLAY_DEFAULT_HEIGHT;
     }
-  return TRUE;
+  return net_from_machine (config, mc, error);
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "devices/chardev.h"
+#include "net/user.h"
 #include "viv-machine-config.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -73,6 +74,27 @@ enum vmm_firmware {
  * -kernel with SeaBIOS), from Debian's qemu-system-data */
 #define VMM_LINUXBOOT_ROM_PATH "/usr/share/qemu/linuxboot_dma.bin"
 
+/* The network card and what is behind it */
+enum vmm_net_mode {
+  VMM_NET_NONE,                /* no card */
+  VMM_NET_USER,                /* user-mode NAT (libslirp) */
+  VMM_NET_TAP,                 /* an existing tap device */
+  VMM_NET_PASST,               /* Debian's passt, started for the VM */
+};
+
+#define VMM_MAX_FORWARDS 64
+
+struct vmm_net_spec {
+  enum vmm_net_mode mode;
+  uint8_t mac[6];
+  const char *tap;             /* VMM_NET_TAP: the device's name */
+  unsigned n_forwards;         /* user and passt modes */
+  struct vmm_net_forward forwards[VMM_MAX_FORWARDS];
+};
+
+/* QEMU's, for the command line without mac= */
+#define VMM_NET_DEFAULT_MAC { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }
+
 /* A CD-ROM drive on the AHCI controller */
 struct vmm_cdrom_spec {
   const char *path;            /* the disc (an ISO image), or NULL: an empty drive */
@@ -122,6 +144,7 @@ struct vmm_config {
   enum vmm_boot_device boot[VMM_BOOT_DEVICES];
   bool io_threads;             /* disk I/O on threads even where io_uring works */
   struct vmm_display_config display;
+  struct vmm_net_spec net;
 
   GStringChunk *strings;       /* what the strings above point into, or NULL */
 };
@@ -144,6 +167,7 @@ struct vmm_config_args {
   const char *display;         /* --display spice[,socket=PATH]|none; NULL: none */
   const char *firmware;        /* --firmware bios|uefi[,file=PATH][,vars=PATH]; NULL: none */
   const char *debugcon;        /* --debugcon FILE */
+  const char *net;             /* --net user[,...]|tap=NAME[,...]|passt[,...]|none; NULL: none */
   bool rng;
 };
 

@@ -1363,6 +1363,89 @@ fail:
   return FALSE;
 }
 
+/* ---- the network card -------------------------------------------------------------- */
+
+static void
+net_tx_ready (void *opaque)
+{
+  struct vmm_vm *vm = opaque;
+
+  if (vm->net_backend != NULL)
+    vm->net_backend->ops->tx_ready (vm->net_backend);
+}
+
+static void
+net_rx_ready (void *opaque)
+{
+  struct vmm_vm *vm = opaque;
+
+  if (vm->net_backend != NULL)
+    vm->net_backend->ops->rx_ready (vm->net_backend);
+}
+
+static void
+net_lease (void *opaque, const char *address)
+{
+  struct vmm_vm *vm = opaque;
+
+  if (vm->lease_fn != NULL)
+    vm->lease_fn (vm, address, vm->lease_data);
+}
+
+/* virtio-net, and what is behind it */
+static gboolean
+setup_net (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **error)
+{
+  const struct vmm_net_spec *spec = &vm->config.net;
+  struct vmm_virtio_net_config config = {
+    .rx_checksummed = spec->mode == VMM_NET_USER,
+    .tx_ready = net_tx_ready, .rx_ready = net_rx_ready, .opaque = vm,
+  };
+  const struct vmm_net_events events = { vm, net_lease };
+  g_autoptr(GError) local = NULL;
+  struct vmm_net_card card;
+
+  memcpy (config.mac, spec->mac, 6);
+  vm->net = vmm_virtio_net_new (env, &config, &local);
+  if (!plug_virtio (vm, vm->net ? vmm_virtio_net_dev (vm->net) : NULL, &local))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED, _("Cannot create the %s device: %s"),
+                   "virtio-net", local->message);
+      return FALSE;
+    }
+  card = vmm_virtio_net_card (vm->net);
+  switch (spec->mode)
+    {
+    case VMM_NET_USER:
+      {
+        const struct vmm_net_user_config user = { spec->forwards, spec->n_forwards };
+
+        vm->net_backend = vmm_net_user_new (&user, &card, &events, &local);
+        break;
+      }
+    case VMM_NET_TAP:
+    case VMM_NET_PASST:
+    default:
+      g_set_error (&local, VMM_NET_ERROR, 0, _("this network mode is not available yet"));
+      break;
+    }
+  if (vm->net_backend == NULL)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG, _("Cannot set up the network: %s"),
+                   local->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+vmm_vm_set_lease_fn (struct vmm_vm *vm,
+                     void (*fn) (struct vmm_vm *vm, const char *address, void *data), void *data)
+{
+  vm->lease_fn = fn;
+  vm->lease_data = data;
+}
+
 static gboolean
 setup_devices (struct vmm_vm *vm, GError **error)
 {
@@ -1404,6 +1487,8 @@ setup_devices (struct vmm_vm *vm, GError **error)
   if (!setup_chipset (vm, error))
     return FALSE;
 
+  if (vm->config.net.mode != VMM_NET_NONE && !setup_net (vm, &env, error))
+    return FALSE;
   if (vm->config.rng)
     {
       vm->rng = vmm_virtio_rng_new (&env, &local);
@@ -1790,6 +1875,9 @@ vmm_vm_destroy (struct vmm_vm *vm)
   vmm_virtio_input_free (vm->tablet);
   vmm_virtio_input_free (vm->mouse);
   vmm_virtio_rng_free (vm->rng);
+  /* the backend's thread calls the card: it goes first */
+  vmm_net_backend_free (vm->net_backend);
+  vmm_virtio_net_free (vm->net);
   if (vm->ahci != NULL)
     {
       int ret = vmm_ahci_free (vm->ahci);

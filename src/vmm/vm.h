@@ -47,6 +47,7 @@
 #include "virtio/console.h"
 #include "virtio/gpu.h"
 #include "virtio/input.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "vm-config.h"
 
@@ -110,6 +111,14 @@ struct vmm_vm {
   uint16_t pm_base;            /* where the PM block decodes now (PMBASE) */
   bool pm_on;
   struct vmm_virtio_rng *rng;
+  /* The network card and its backend (config.net); the backend's thread
+   * calls the card, the card wakes the backend */
+  struct vmm_virtio_net *net;
+  struct vmm_net_backend *net_backend;
+  /* The guest's address the backend's DHCP server gave, and who hears of
+   * it (the service), on the backend's thread */
+  void (*lease_fn) (struct vmm_vm *vm, const char *address, void *data);
+  void *lease_data;
   struct vmm_virtio_console *console;
   struct vmm_virtio_blk *disks[VMM_MAX_DISKS];
   struct vmm_ratelimit unhandled_rl;
@@ -239,6 +248,12 @@ bool vmm_vm_is_paused (struct vmm_vm *vm);
  * returns how many. Any thread; a vCPU thread does it before each exit,
  * the VGA before a frame. */
 unsigned vmm_vm_flush_mmio_ring (struct vmm_vm *vm);
+
+/* FN hears the address the guest was leased (user-mode networking), on
+ * the network backend's thread. Set before vmm_vm_start. */
+void vmm_vm_set_lease_fn (struct vmm_vm *vm,
+                          void (*fn) (struct vmm_vm *vm, const char *address, void *data),
+                          void *data);
 
 /* Time the guest has run since it started, pauses excluded. */
 uint64_t vmm_vm_uptime_ns (struct vmm_vm *vm);

@@ -321,6 +321,27 @@ test_args_errors (void)
       "--display takes spice, spice,socket=PATH or none, not “spice,port=5900”" },
     { "display-prefix", { .display = "spicey" },
       "--display takes spice, spice,socket=PATH or none, not “spicey”" },
+    { "net", { .net = "bridge" }, "--net takes user, passt, tap=NAME or none, not “bridge”" },
+    { "net-tap-empty", { .net = "tap=" }, "--net takes user, passt, tap=NAME or none, not “tap=”" },
+    { "net-mac", { .net = "user,mac=01:00:5e:00:00:01" },
+      "--net: “01:00:5e:00:00:01” is not a unicast MAC address, like “52:54:00:12:34:56”" },
+    { "net-mac-short", { .net = "user,mac=52:54:00" },
+      "--net: “52:54:00” is not a unicast MAC address, like “52:54:00:12:34:56”" },
+    { "net-option", { .net = "user,ipv6=off" }, "--net: unknown or empty option “ipv6=off”" },
+    { "net-tap-fwd", { .net = "tap=tap0,hostfwd=tcp::2222-:22" },
+      "--net: unknown or empty option “hostfwd=tcp::2222-:22”" },
+    { "hostfwd-port", { .net = "user,hostfwd=tcp::70000-:22" },
+      "--net: “tcp::70000-:22” is not a port forward, like “hostfwd=tcp:127.0.0.1:2222-:22”" },
+    { "hostfwd-proto", { .net = "user,hostfwd=sctp::22-:22" },
+      "--net: “sctp::22-:22” is not a port forward, like “hostfwd=tcp:127.0.0.1:2222-:22”" },
+    { "hostfwd-addr", { .net = "user,hostfwd=tcp:localhost:22-:22" },
+      "--net: “tcp:localhost:22-:22” is not a port forward, like "
+      "“hostfwd=tcp:127.0.0.1:2222-:22”" },
+    { "hostfwd-guest", { .net = "user,hostfwd=tcp::22-10.0.0.9:22" },
+      "--net: “tcp::22-10.0.0.9:22” is not a port forward, like "
+      "“hostfwd=tcp:127.0.0.1:2222-:22”" },
+    { "hostfwd-dash", { .net = "user,hostfwd=tcp::22:22" },
+      "--net: “tcp::22:22” is not a port forward, like “hostfwd=tcp:127.0.0.1:2222-:22”" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -629,6 +650,110 @@ test_machine_errors (void)
   }
 }
 
+/* --net: the modes, the MAC, QEMU's hostfwd syntax */
+static void
+test_args_net (void)
+{
+  static const uint8_t qemu_mac[6] = VMM_NET_DEFAULT_MAC;
+  struct vmm_config_args args = { .kernel = "vmlinuz" };
+  struct vmm_config config = { 0 };
+  const struct vmm_net_forward *fw;
+
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.net.mode, ==, VMM_NET_NONE);
+  vmm_config_clear (&config);
+
+  args.net = "user,mac=52:54:00:AB:cd:01,hostfwd=tcp:127.0.0.1:2222-:22,"
+             "hostfwd=udp::5353-10.0.2.15:53,hostfwd=tcp:[::1]:8080-0.0.0.0:80,"
+             "hostfwd=:0.0.0.0:8443-:443";
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.net.mode, ==, VMM_NET_USER);
+  g_assert_cmpmem (config.net.mac, 6, "\x52\x54\x00\xab\xcd\x01", 6);
+  g_assert_cmpuint (config.net.n_forwards, ==, 4);
+  fw = &config.net.forwards[0];
+  g_assert_false (fw->udp);
+  g_assert_cmpstr (fw->host_address, ==, "127.0.0.1");
+  g_assert_cmpuint (fw->host_port, ==, 2222);
+  g_assert_cmpuint (fw->guest_port, ==, 22);
+  fw = &config.net.forwards[1];
+  g_assert_true (fw->udp);
+  g_assert_null (fw->host_address);
+  g_assert_cmpuint (fw->host_port, ==, 5353);
+  g_assert_cmpuint (fw->guest_port, ==, 53);
+  g_assert_cmpstr (config.net.forwards[2].host_address, ==, "::1");
+  g_assert_cmpuint (config.net.forwards[2].guest_port, ==, 80);
+  g_assert_cmpstr (config.net.forwards[3].host_address, ==, "0.0.0.0");
+  vmm_config_clear (&config);
+
+  args.net = "tap=vmtap0";
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.net.mode, ==, VMM_NET_TAP);
+  g_assert_cmpstr (config.net.tap, ==, "vmtap0");
+  g_assert_cmpmem (config.net.mac, 6, qemu_mac, 6);
+  vmm_config_clear (&config);
+
+  args.net = "passt,hostfwd=tcp::2222-:22";
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpint (config.net.mode, ==, VMM_NET_PASST);
+  g_assert_cmpuint (config.net.n_forwards, ==, 1);
+  vmm_config_clear (&config);
+}
+
+/* machine.json's network: the mode, the MAC (derived when absent), the forwards */
+static void
+test_machine_net (void)
+{
+  g_autoptr(VivMachineConfig) mc = NULL;
+  struct vmm_config config = { 0 };
+  g_autofree char *derived = NULL;
+  guint8 mac[6];
+
+  mc = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}", "",
+                ", \"network\": {\"mode\": \"user\", \"mac\": \"52:54:00:00:00:09\","
+                " \"forwards\": [{\"protocol\": \"tcp\", \"host_port\": 2222, \"guest_port\": 22},"
+                " {\"protocol\": \"udp\", \"address\": \"::\", \"host_port\": 53,"
+                " \"guest_port\": 5353}]}");
+  g_assert_true (vmm_config_from_machine (&config, mc, "/m", NULL));
+  g_assert_cmpint (config.net.mode, ==, VMM_NET_USER);
+  g_assert_cmpmem (config.net.mac, 6, "\x52\x54\x00\x00\x00\x09", 6);
+  g_assert_cmpuint (config.net.n_forwards, ==, 2);
+  g_assert_null (config.net.forwards[0].host_address);
+  g_assert_false (config.net.forwards[0].udp);
+  g_assert_true (config.net.forwards[1].udp);
+  g_assert_cmpstr (config.net.forwards[1].host_address, ==, "::");
+  g_assert_cmpuint (config.net.forwards[1].guest_port, ==, 5353);
+  vmm_config_clear (&config);
+  g_clear_pointer (&mc, viv_machine_config_free);
+
+  /* the default: user mode, the MAC derived from the uuid */
+  mc = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}", "", "");
+  g_assert_true (vmm_config_from_machine (&config, mc, "/m", NULL));
+  g_assert_cmpint (config.net.mode, ==, VMM_NET_USER);
+  derived = viv_machine_config_dup_mac (mc);
+  g_assert_true (viv_mac_parse (derived, mac));
+  g_assert_cmpmem (config.net.mac, 6, mac, 6);
+  g_assert_cmpuint (config.net.n_forwards, ==, 0);
+  vmm_config_clear (&config);
+  g_clear_pointer (&mc, viv_machine_config_free);
+
+  mc = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}", "",
+                ", \"network\": {\"mode\": \"tap\", \"tap\": \"vm0\","
+                " \"forwards\": [{\"protocol\": \"tcp\", \"host_port\": 2222, \"guest_port\": 22}]}");
+  g_assert_true (vmm_config_from_machine (&config, mc, "/m", NULL));
+  g_assert_cmpint (config.net.mode, ==, VMM_NET_TAP);
+  g_assert_cmpstr (config.net.tap, ==, "vm0");
+  /* a tap device has no forwards: the host's network reaches the guest */
+  g_assert_cmpuint (config.net.n_forwards, ==, 0);
+  vmm_config_clear (&config);
+  g_clear_pointer (&mc, viv_machine_config_free);
+
+  mc = machine ("{\"kind\": \"kernel\", \"kernel\": \"/k\"}", "",
+                ", \"network\": {\"mode\": \"none\"}");
+  g_assert_true (vmm_config_from_machine (&config, mc, "/m", NULL));
+  g_assert_cmpint (config.net.mode, ==, VMM_NET_NONE);
+  vmm_config_clear (&config);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -644,10 +769,12 @@ main (int argc, char *argv[])
   g_test_add_func ("/vm-config/args/errors", test_args_errors);
   g_test_add_func ("/vm-config/args/memory", test_args_memory);
   g_test_add_func ("/vm-config/args/firmware", test_args_firmware);
+  g_test_add_func ("/vm-config/args/net", test_args_net);
   g_test_add_func ("/vm-config/machine", test_machine);
   g_test_add_func ("/vm-config/machine/minimal", test_machine_minimal);
   g_test_add_func ("/vm-config/machine/firmware", test_machine_firmware);
   g_test_add_func ("/vm-config/machine/display", test_machine_display);
+  g_test_add_func ("/vm-config/machine/net", test_machine_net);
   g_test_add_func ("/vm-config/machine/errors", test_machine_errors);
 
   return g_test_run ();

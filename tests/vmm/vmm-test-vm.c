@@ -343,6 +343,15 @@ vmm_vm_serial_input (struct vmm_vm *vm, const uint8_t *data, size_t len)
   return len;
 }
 
+/* ---- the network ---------------------------------------------------------------- */
+
+void
+vmm_vm_set_lease_fn (struct vmm_vm *vm G_GNUC_UNUSED,
+                     void (*fn) (struct vmm_vm *vm, const char *address, void *data) G_GNUC_UNUSED,
+                     void *data G_GNUC_UNUSED)
+{
+}
+
 /* ---- CD-ROM drives ------------------------------------------------------------- */
 
 void

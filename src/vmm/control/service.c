@@ -125,6 +125,11 @@ typedef struct {
 
 typedef struct {
   Service *s;
+  char address[16];
+} LeaseEvent;
+
+typedef struct {
+  Service *s;
   enum vmm_exit_reason reason;
   char *message;
 } StopEvent;
@@ -405,6 +410,30 @@ on_medium (void *data, unsigned drive, bool inserted)
   g_main_context_invoke (NULL, on_medium_main, e);
 }
 
+static gboolean
+on_lease_main (gpointer data)
+{
+  LeaseEvent *e = data;
+  const char *const addresses[] = { e->address, NULL };
+
+  if (e->s->vm != NULL)
+    viv_vmm1_set_guest_addresses (e->s->iface, addresses);
+  g_free (e);
+  return G_SOURCE_REMOVE;
+}
+
+/* On the network's thread: the guest was leased an address. Only queue. */
+static void
+on_lease (struct vmm_vm *vm, const char *address, void *data)
+{
+  LeaseEvent *e = g_new0 (LeaseEvent, 1);
+
+  (void) vm;
+  e->s = data;
+  g_strlcpy (e->address, address, sizeof e->address);
+  g_main_context_invoke (NULL, on_lease_main, e);
+}
+
 /* Builds and starts the VM; on failure sets ERROR. AT_LAUNCH: the main loop
  * does not run yet. */
 static void on_display_changed (void *data);
@@ -416,6 +445,8 @@ start_vm (Service *s, gboolean at_launch, GError **error)
   int ret;
 
   set_state (s, VIV_VMM_STATE_STARTING);
+  /* a new machine asks for its address again */
+  viv_vmm1_set_guest_addresses (s->iface, (const char *const[]) { NULL });
   vm = vmm_vm_create (&s->config, error);
   if (vm == NULL)
     return FALSE;
@@ -446,6 +477,7 @@ start_vm (Service *s, gboolean at_launch, GError **error)
   vmm_vm_set_display_changed_fn (vm, on_display_changed, s);
   if (s->config.n_cdroms > 0)
     vmm_vm_set_medium_fn (vm, on_medium, s);
+  vmm_vm_set_lease_fn (vm, on_lease, s);
   g_mutex_lock (&s->vm_lock);
   s->vm = vm;
   g_mutex_unlock (&s->vm_lock);

@@ -1,0 +1,668 @@
+/* virtio/net.c: the network card
+ *
+ * Queues: 0 receive, 1 transmit, 2 control. The transport calls
+ * queue_notify on the VM's loop thread; for the data queues that only
+ * wakes the backend, which takes the guest's frames (transmit) and gives
+ * it frames (receive) from its own thread. Everything that touches the
+ * queues holds dev->lock; the backend's send function is called without
+ * it, since a backend may answer a frame at once (libslirp replies to an
+ * ARP request inside slirp_input), and a reset meanwhile is noticed by its
+ * generation number.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "virtio/net.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "viv-bytes.h"
+
+#define VIRTIO_ID_NET              1
+#define PCI_CLASS_ETHERNET         0x020000
+#define NET_QUEUE_SIZE             256
+
+#define RX_QUEUE                   0
+#define TX_QUEUE                   1
+#define CTRL_QUEUE                 2
+
+/* Feature bits (5.1.3) */
+#define VIRTIO_NET_F_GUEST_CSUM    1
+#define VIRTIO_NET_F_MAC           5
+#define VIRTIO_NET_F_MRG_RXBUF     15
+#define VIRTIO_NET_F_STATUS        16
+#define VIRTIO_NET_F_CTRL_VQ       17
+#define VIRTIO_NET_F_CTRL_RX       18
+#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
+#define VIRTIO_NET_F_CTRL_MAC_ADDR 23
+
+#define VIRTIO_NET_S_LINK_UP       1
+#define VIRTIO_NET_S_ANNOUNCE      2
+
+/* struct virtio_net_hdr with num_buffers: 12 bytes for VERSION_1 */
+#define NET_HDR_LEN                12
+#define NET_HDR_F_DATA_VALID       2
+#define NET_HDR_GSO_NONE           0
+
+/* The configuration space: mac, status, max_virtqueue_pairs, mtu */
+#define CONFIG_SIZE                12
+
+/* Control commands (5.1.6.5) */
+#define CTRL_OK                    0
+#define CTRL_ERR                   1
+#define CTRL_RX                    0
+#define CTRL_RX_PROMISC            0
+#define CTRL_RX_ALLMULTI           1
+#define CTRL_RX_ALLUNI             2
+#define CTRL_RX_NOMULTI            3
+#define CTRL_RX_NOUNI              4
+#define CTRL_RX_NOBCAST            5
+#define CTRL_MAC                   1
+#define CTRL_MAC_TABLE_SET         0
+#define CTRL_MAC_ADDR_SET          1
+#define CTRL_ANNOUNCE              3
+#define CTRL_ANNOUNCE_ACK          0
+#define CTRL_MAX_COMMAND           (8 + 2 * (4 + MAC_TABLE_MAX * 6))
+
+/* Entries of each MAC table kept; a longer table makes the card take
+ * every frame of that kind, as QEMU does past its 64 */
+#define MAC_TABLE_MAX              64
+
+struct mac_table {
+  unsigned n;
+  bool overflow;
+  uint8_t mac[MAC_TABLE_MAX][6];
+};
+
+struct vmm_virtio_net {
+  struct vmm_virtio_dev dev;
+  struct vmm_virtio_net_config config;
+  uint16_t status;
+  uint64_t generation;          /* + 1 at every reset: a frame sent across one is not pushed */
+
+  /* Receive filters (CTRL_RX, CTRL_MAC); the defaults take every frame
+   * for our MAC, broadcast and multicast */
+  bool promisc, allmulti, alluni, nomulti, nouni, nobcast;
+  struct mac_table uc, mc;
+
+  struct vmm_virtio_net_stats stats;
+  uint8_t ctrl_buf[CTRL_MAX_COMMAND];
+};
+
+static bool
+queue_running (struct vmm_virtio_net *net, unsigned q)
+{
+  const struct vmm_virtio_dev *dev = &net->dev;
+
+  return (dev->status & VIRTIO_STATUS_DRIVER_OK) && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) &&
+         dev->queues[q].enabled && dev->queues[q].vq.started && !dev->queues[q].vq.broken;
+}
+
+/* ---- configuration ------------------------------------------------------------- */
+
+static void
+net_config_read (struct vmm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len)
+{
+  struct vmm_virtio_net *net = dev->priv;
+  uint8_t config[CONFIG_SIZE] = { 0 };
+
+  memcpy (config, net->config.mac, 6);
+  viv_put_le16 (config + 6, net->status);
+  viv_put_le16 (config + 8, 1);                 /* max_virtqueue_pairs */
+  viv_put_le16 (config + 10, 1500);             /* mtu (without VIRTIO_NET_F_MTU: advice) */
+  memcpy (data, config + offset, len);
+}
+
+/* The MAC is the driver's to set only through the control queue (5.1.4.2) */
+static void
+net_config_write (struct vmm_virtio_dev *dev, uint32_t offset, const void *data, uint32_t len)
+{
+  (void) offset;
+  (void) data;
+  (void) len;
+  vmm_log_guest (&dev->rl, "virtio-net: configuration space write ignored");
+}
+
+static void
+reset_filters (struct vmm_virtio_net *net)
+{
+  net->promisc = net->allmulti = net->alluni = false;
+  net->nomulti = net->nouni = net->nobcast = false;
+  memset (&net->uc, 0, sizeof net->uc);
+  memset (&net->mc, 0, sizeof net->mc);
+}
+
+static void
+net_reset (struct vmm_virtio_dev *dev)
+{
+  struct vmm_virtio_net *net = dev->priv;
+
+  net->generation++;
+  net->status &= (uint16_t) ~VIRTIO_NET_S_ANNOUNCE;
+  reset_filters (net);
+}
+
+static int
+net_activate (struct vmm_virtio_dev *dev)
+{
+  struct vmm_virtio_net *net = dev->priv;
+
+  /* both ways may have waited for the driver */
+  net->config.rx_ready (net->config.opaque);
+  net->config.tx_ready (net->config.opaque);
+  return 0;
+}
+
+/* ---- transmit ------------------------------------------------------------------ */
+
+/* The frame in CHAIN's readable part after the header, as at most MAX
+ * iovecs; returns how many, 0 when it needs more */
+static unsigned
+frame_iov (const struct virtq_chain *chain, struct iovec *iov, unsigned max)
+{
+  uint64_t skip = NET_HDR_LEN;
+  unsigned n = 0;
+
+  for (unsigned i = 0; i < chain->n_out; i++)
+    {
+      const struct virtq_iov *seg = &chain->iov[i];
+      uint64_t len = seg->len;
+
+      if (skip >= len)
+        {
+          skip -= len;
+          continue;
+        }
+      if (n == max)
+        return 0;
+      iov[n].iov_base = (uint8_t *) seg->base + skip;
+      iov[n].iov_len = (size_t) (len - skip);
+      skip = 0;
+      n++;
+    }
+  return n;
+}
+
+static int
+card_transmit (void *opaque, vmm_net_send_fn send, void *send_data, unsigned budget)
+{
+  struct vmm_virtio_net *net = opaque;
+  struct vmm_virtio_dev *dev = &net->dev;
+  struct virtq *vq = &dev->queues[TX_QUEUE].vq;
+  struct virtq_chain chain;
+  struct iovec iov[64];
+  bool pushed = false;
+  int sent = 0, ret = 0;
+
+  pthread_mutex_lock (&dev->lock);
+  while (queue_running (net, TX_QUEUE) && (ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
+    {
+      uint64_t generation = net->generation;
+      uint64_t len = chain.out_len > NET_HDR_LEN ? chain.out_len - NET_HDR_LEN : 0;
+      unsigned n_iov;
+      int r;
+
+      if (len < VMM_NET_MIN_FRAME || len > VMM_NET_MAX_FRAME ||
+          (n_iov = frame_iov (&chain, iov, G_N_ELEMENTS (iov))) == 0)
+        {
+          vmm_log_guest (&dev->rl, "virtio-net: a %llu-byte frame to send dropped (%s)",
+                         (unsigned long long) len,
+                         len > VMM_NET_MAX_FRAME ? "too long" : len < VMM_NET_MIN_FRAME
+                         ? "too short" : "in too many pieces");
+          net->stats.tx_dropped++;
+          virtq_push (vq, chain.head, 0);
+          pushed = true;
+          continue;
+        }
+
+      /* Without the lock: the backend may hand the guest a frame at once */
+      pthread_mutex_unlock (&dev->lock);
+      r = send (send_data, iov, n_iov, (size_t) len);
+      pthread_mutex_lock (&dev->lock);
+      if (net->generation != generation)
+        break;                  /* reset meanwhile: the chain is gone */
+      if (r == -EAGAIN)
+        {
+          virtq_unpop (vq);
+          ret = -EAGAIN;
+          break;
+        }
+      net->stats.tx_frames++;
+      net->stats.tx_bytes += len;
+      virtq_push (vq, chain.head, 0);
+      pushed = true;
+      sent++;
+    }
+  if (ret == -EIO)
+    vmm_virtio_set_queue_broken (dev, TX_QUEUE);
+  if (pushed && virtq_should_notify (vq))
+    vmm_virtio_notify_queue (dev, TX_QUEUE);
+  pthread_mutex_unlock (&dev->lock);
+  return ret == -EAGAIN ? -EAGAIN : sent;
+}
+
+/* ---- receive ------------------------------------------------------------------- */
+
+static bool
+mac_in (const struct mac_table *t, const uint8_t *mac)
+{
+  for (unsigned i = 0; i < t->n; i++)
+    if (memcmp (t->mac[i], mac, 6) == 0)
+      return true;
+  return false;
+}
+
+/* What the receive filters let through, by destination (5.1.6.5.1-2) */
+static bool
+filter_accepts (const struct vmm_virtio_net *net, const uint8_t *dst)
+{
+  static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+  if (net->promisc)
+    return true;
+  if (memcmp (dst, bcast, 6) == 0)
+    return !net->nobcast;
+  if (dst[0] & 1)
+    return !net->nomulti && (net->allmulti || net->mc.overflow || net->mc.n == 0 ||
+                             mac_in (&net->mc, dst));
+  if (memcmp (dst, net->config.mac, 6) == 0)
+    return true;
+  return !net->nouni && (net->alluni || net->uc.overflow || mac_in (&net->uc, dst));
+}
+
+/* Writes LEN bytes of DATA at OFFSET into CHAIN's writable part; returns
+ * how many fit. With NB (the header's num_buffers) not NULL, notes where
+ * its two bytes land. */
+static uint32_t
+chain_write_at (const struct virtq_chain *chain, uint64_t offset, const void *data, uint32_t len)
+{
+  const uint8_t *p = data;
+  uint32_t done = 0;
+
+  for (unsigned i = chain->n_out; i < chain->n_out + chain->n_in && done < len; i++)
+    {
+      const struct virtq_iov *seg = &chain->iov[i];
+      uint32_t n;
+
+      if (offset >= seg->len)
+        {
+          offset -= seg->len;
+          continue;
+        }
+      n = (uint32_t) MIN ((uint64_t) seg->len - offset, (uint64_t) (len - done));
+      memcpy ((uint8_t *) seg->base + offset, p + done, n);
+      done += n;
+      offset = 0;
+    }
+  return done;
+}
+
+/* The host address of byte OFFSET of CHAIN's writable part, or NULL */
+static uint8_t *
+chain_byte (const struct virtq_chain *chain, uint64_t offset)
+{
+  for (unsigned i = chain->n_out; i < chain->n_out + chain->n_in; i++)
+    {
+      if (offset < chain->iov[i].len)
+        return (uint8_t *) chain->iov[i].base + offset;
+      offset -= chain->iov[i].len;
+    }
+  return NULL;
+}
+
+static int
+card_receive (void *opaque, const void *frame, size_t len)
+{
+  struct vmm_virtio_net *net = opaque;
+  struct vmm_virtio_dev *dev = &net->dev;
+  struct virtq *vq = &dev->queues[RX_QUEUE].vq;
+  bool mergeable = vmm_virtio_has_feature (dev, VIRTIO_NET_F_MRG_RXBUF);
+  uint8_t hdr[NET_HDR_LEN] = { 0 };
+  struct { uint16_t head; uint32_t len; } used[64];
+  uint8_t *num_buffers[2] = { NULL, NULL };
+  uint64_t total = NET_HDR_LEN + (uint64_t) len, done = 0;
+  unsigned n_used = 0;
+  int ret = 0;
+
+  pthread_mutex_lock (&dev->lock);
+  if (!queue_running (net, RX_QUEUE) || len < VMM_NET_MIN_FRAME || len > VMM_NET_MAX_FRAME)
+    {
+      net->stats.rx_dropped++;
+      goto out;
+    }
+  if (!filter_accepts (net, frame))
+    {
+      net->stats.rx_filtered++;
+      goto out;
+    }
+
+  if (net->config.rx_checksummed && vmm_virtio_has_feature (dev, VIRTIO_NET_F_GUEST_CSUM))
+    hdr[0] = NET_HDR_F_DATA_VALID;
+  hdr[1] = NET_HDR_GSO_NONE;
+
+  while (done < total)
+    {
+      struct virtq_chain chain;
+      uint64_t off;
+      int r = virtq_pop (vq, &chain);
+
+      if (r == 0 && virtq_enable_notify (vq))
+        r = virtq_pop (vq, &chain);
+      if (r < 0)
+        {
+          vmm_virtio_set_queue_broken (dev, RX_QUEUE);
+          net->stats.rx_dropped++;
+          goto out;
+        }
+      if (r == 0)
+        {
+          /* No room now: the chains taken go back, the driver's kick on
+           * new buffers brings rx_ready */
+          while (n_used-- > 0)
+            virtq_unpop (vq);
+          ret = -ENOBUFS;
+          goto out;
+        }
+      if (n_used == G_N_ELEMENTS (used))
+        {
+          /* buffers so small that a frame takes more than 64: dropped */
+          vmm_log_guest (&dev->rl, "virtio-net: receive buffers too small for a %zu-byte frame",
+                         len);
+          virtq_unpop (vq);
+          while (n_used-- > 0)
+            virtq_unpop (vq);
+          net->stats.rx_dropped++;
+          goto out;
+        }
+      virtq_disable_notify (vq);
+      if (chain.in_len < (n_used == 0 ? NET_HDR_LEN : 1) || (!mergeable && chain.in_len < total))
+        {
+          /* A buffer too small to use: without mergeable buffers the
+           * driver promised room for any frame (5.1.6.3.1) */
+          vmm_log_guest (&dev->rl, "virtio-net: a %llu-byte receive buffer is too small for "
+                         "a %zu-byte frame; frame dropped",
+                         (unsigned long long) chain.in_len, len);
+          virtq_push (vq, chain.head, 0);
+          while (n_used-- > 0)
+            virtq_push (vq, used[n_used].head, 0);
+          net->stats.rx_dropped++;
+          if (virtq_should_notify (vq))
+            vmm_virtio_notify_queue (dev, RX_QUEUE);
+          goto out;
+        }
+      off = 0;
+      if (n_used == 0)
+        {
+          num_buffers[0] = chain_byte (&chain, 10);
+          num_buffers[1] = chain_byte (&chain, 11);
+          off = chain_write_at (&chain, 0, hdr, NET_HDR_LEN);
+          done = off;
+        }
+      off += chain_write_at (&chain, off, (const uint8_t *) frame + (done - NET_HDR_LEN),
+                             (uint32_t) MIN (total - done, (uint64_t) UINT32_MAX));
+      done += off - (n_used == 0 ? NET_HDR_LEN : 0);
+      used[n_used].head = chain.head;
+      used[n_used].len = (uint32_t) off;
+      n_used++;
+    }
+
+  /* num_buffers: how many chains the frame took (1 without MRG_RXBUF) */
+  if (num_buffers[0] != NULL)
+    *num_buffers[0] = (uint8_t) n_used;
+  if (num_buffers[1] != NULL)
+    *num_buffers[1] = (uint8_t) (n_used >> 8);
+  for (unsigned i = 0; i < n_used; i++)
+    virtq_push (vq, used[i].head, used[i].len);
+  net->stats.rx_frames++;
+  net->stats.rx_bytes += len;
+  if (virtq_should_notify (vq))
+    vmm_virtio_notify_queue (dev, RX_QUEUE);
+out:
+  pthread_mutex_unlock (&dev->lock);
+  return ret;
+}
+
+struct vmm_net_card
+vmm_virtio_net_card (struct vmm_virtio_net *net)
+{
+  return (struct vmm_net_card) { net, card_transmit, card_receive };
+}
+
+/* ---- the control queue --------------------------------------------------------- */
+
+/* A MAC table: le32 entries, then the addresses; returns the bytes it
+ * took, 0 when malformed */
+static size_t
+parse_mac_table (const uint8_t *p, size_t len, struct mac_table *t)
+{
+  uint32_t n;
+
+  if (len < 4)
+    return 0;
+  n = viv_get_le32 (p);
+  if (n > (len - 4) / 6)
+    return 0;
+  memset (t, 0, sizeof *t);
+  t->overflow = n > MAC_TABLE_MAX;
+  t->n = t->overflow ? 0 : n;
+  for (unsigned i = 0; i < t->n; i++)
+    memcpy (t->mac[i], p + 4 + 6 * i, 6);
+  return 4 + 6 * (size_t) n;
+}
+
+static uint8_t
+ctrl_command (struct vmm_virtio_net *net, const uint8_t *cmd, size_t len)
+{
+  uint8_t class, code;
+
+  if (len < 2)
+    return CTRL_ERR;
+  class = cmd[0];
+  code = cmd[1];
+  cmd += 2;
+  len -= 2;
+
+  switch (class)
+    {
+    case CTRL_RX:
+      {
+        bool on;
+
+        if (!vmm_virtio_has_feature (&net->dev, VIRTIO_NET_F_CTRL_RX) || len != 1)
+          return CTRL_ERR;
+        on = cmd[0] != 0;
+        switch (code)
+          {
+          case CTRL_RX_PROMISC: net->promisc = on; break;
+          case CTRL_RX_ALLMULTI: net->allmulti = on; break;
+          case CTRL_RX_ALLUNI: net->alluni = on; break;
+          case CTRL_RX_NOMULTI: net->nomulti = on; break;
+          case CTRL_RX_NOUNI: net->nouni = on; break;
+          case CTRL_RX_NOBCAST: net->nobcast = on; break;
+          default: return CTRL_ERR;
+          }
+        return CTRL_OK;
+      }
+    case CTRL_MAC:
+      if (code == CTRL_MAC_ADDR_SET)
+        {
+          if (!vmm_virtio_has_feature (&net->dev, VIRTIO_NET_F_CTRL_MAC_ADDR) || len != 6 ||
+              (cmd[0] & 1))
+            return CTRL_ERR;
+          memcpy (net->config.mac, cmd, 6);
+          return CTRL_OK;
+        }
+      if (code == CTRL_MAC_TABLE_SET)
+        {
+          struct mac_table uc, mc;
+          size_t a, b;
+
+          if (!vmm_virtio_has_feature (&net->dev, VIRTIO_NET_F_CTRL_RX) ||
+              (a = parse_mac_table (cmd, len, &uc)) == 0 ||
+              (b = parse_mac_table (cmd + a, len - a, &mc)) == 0 || a + b != len)
+            return CTRL_ERR;
+          net->uc = uc;
+          net->mc = mc;
+          return CTRL_OK;
+        }
+      return CTRL_ERR;
+    case CTRL_ANNOUNCE:
+      if (code != CTRL_ANNOUNCE_ACK || len != 0 ||
+          !vmm_virtio_has_feature (&net->dev, VIRTIO_NET_F_GUEST_ANNOUNCE))
+        return CTRL_ERR;
+      net->status &= (uint16_t) ~VIRTIO_NET_S_ANNOUNCE;
+      return CTRL_OK;
+    default:
+      return CTRL_ERR;
+    }
+}
+
+static void
+ctrl_notify (struct vmm_virtio_net *net)
+{
+  struct vmm_virtio_dev *dev = &net->dev;
+  struct virtq *vq = &dev->queues[CTRL_QUEUE].vq;
+  unsigned budget = virtq_drain_budget (vq);
+  struct virtq_chain chain;
+  bool pushed = false;
+  int ret;
+
+  while ((ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
+    {
+      uint8_t ack = CTRL_ERR;
+      uint32_t len;
+
+      /* the command is readable, the one-byte answer writable */
+      if (chain.in_len >= 1 && chain.out_len <= sizeof net->ctrl_buf)
+        {
+          len = virtq_chain_read (&chain, 0, net->ctrl_buf, (uint32_t) chain.out_len);
+          ack = ctrl_command (net, net->ctrl_buf, len);
+        }
+      if (ack != CTRL_OK)
+        vmm_log_guest (&dev->rl, "virtio-net: control command %u/%u refused",
+                       chain.out_len >= 1 ? net->ctrl_buf[0] : 0,
+                       chain.out_len >= 2 ? net->ctrl_buf[1] : 0);
+      virtq_push (vq, chain.head, chain.in_len >= 1 ? virtq_chain_write (&chain, &ack, 1) : 0);
+      pushed = true;
+    }
+  if (ret == -EAGAIN)
+    vmm_virtio_queue_resume (dev, CTRL_QUEUE);
+  else if (ret < 0)
+    vmm_virtio_set_queue_broken (dev, CTRL_QUEUE);
+  if (pushed && virtq_should_notify (vq))
+    vmm_virtio_notify_queue (dev, CTRL_QUEUE);
+}
+
+/* Called with the lock held, on the loop thread */
+static void
+net_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
+{
+  struct vmm_virtio_net *net = dev->priv;
+
+  switch (q)
+    {
+    case RX_QUEUE:
+      net->config.rx_ready (net->config.opaque);
+      break;
+    case TX_QUEUE:
+      net->config.tx_ready (net->config.opaque);
+      break;
+    case CTRL_QUEUE:
+      ctrl_notify (net);
+      break;
+    default:
+      break;
+    }
+}
+
+/* ---- the device ---------------------------------------------------------------- */
+
+static const struct vmm_virtio_ops net_ops = {
+  .name = "net",
+  .device_id = VIRTIO_ID_NET,
+  .pci_class = PCI_CLASS_ETHERNET,
+  .features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
+              (1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_NET_F_CTRL_VQ) |
+              (1ull << VIRTIO_NET_F_CTRL_RX) | (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE) |
+              (1ull << VIRTIO_NET_F_CTRL_MAC_ADDR),
+  .num_queues = 3,
+  .queue_size = NET_QUEUE_SIZE,
+  .config_size = CONFIG_SIZE,
+  .config_read = net_config_read,
+  .config_write = net_config_write,
+  .activate = net_activate,
+  .reset = net_reset,
+  .queue_notify = net_queue_notify,
+};
+
+struct vmm_virtio_net *
+vmm_virtio_net_new (const struct vmm_virtio_env *env, const struct vmm_virtio_net_config *config,
+                    GError **error)
+{
+  struct vmm_virtio_net *net = calloc (1, sizeof *net);
+
+  if (net == NULL)
+    {
+      vmm_virtio_set_error (error, -ENOMEM);
+      return NULL;
+    }
+  net->config = *config;
+  net->status = VIRTIO_NET_S_LINK_UP;
+  if (!vmm_virtio_pci_init (&net->dev, &net_ops, net, env, error))
+    {
+      free (net);
+      return NULL;
+    }
+  if (config->rx_checksummed)
+    net->dev.device_features |= 1ull << VIRTIO_NET_F_GUEST_CSUM;
+  return net;
+}
+
+struct vmm_virtio_dev *
+vmm_virtio_net_dev (struct vmm_virtio_net *net)
+{
+  return &net->dev;
+}
+
+void
+vmm_virtio_net_free (struct vmm_virtio_net *net)
+{
+  if (net == NULL)
+    return;
+  vmm_virtio_pci_destroy (&net->dev);
+  free (net);
+}
+
+void
+vmm_virtio_net_set_link (struct vmm_virtio_net *net, bool up)
+{
+  pthread_mutex_lock (&net->dev.lock);
+  if (up != ((net->status & VIRTIO_NET_S_LINK_UP) != 0))
+    {
+      net->status ^= VIRTIO_NET_S_LINK_UP;
+      vmm_virtio_config_changed (&net->dev);
+    }
+  pthread_mutex_unlock (&net->dev.lock);
+}
+
+void
+vmm_virtio_net_announce (struct vmm_virtio_net *net)
+{
+  pthread_mutex_lock (&net->dev.lock);
+  if (vmm_virtio_has_feature (&net->dev, VIRTIO_NET_F_GUEST_ANNOUNCE) &&
+      (net->dev.status & VIRTIO_STATUS_DRIVER_OK))
+    {
+      net->status |= VIRTIO_NET_S_ANNOUNCE;
+      vmm_virtio_config_changed (&net->dev);
+    }
+  pthread_mutex_unlock (&net->dev.lock);
+}
+
+void
+vmm_virtio_net_get_stats (struct vmm_virtio_net *net, struct vmm_virtio_net_stats *stats)
+{
+  pthread_mutex_lock (&net->dev.lock);
+  *stats = net->stats;
+  pthread_mutex_unlock (&net->dev.lock);
+}

@@ -1,0 +1,58 @@
+/* virtio/net.h: the network card (virtio 1.2, 5.1)
+ *
+ * A modern virtio-net function (1af4:1041) with one receive and one
+ * transmit queue and the control queue: the MAC address, the link status,
+ * mergeable receive buffers, the receive filters (promiscuous, multicast,
+ * the MAC tables) and announcements after a restore. Frames go to and come
+ * from a backend (net/net.h) through vmm_virtio_net_card, on the backend's
+ * thread. The structure keeps queue pairs apart so that more of them
+ * (VIRTIO_NET_F_MQ) can follow.
+ *
+ * What the guest gets wrong is dropped and counted, never trusted: a
+ * transmit chain shorter than the header, a runt or a frame over
+ * VMM_NET_MAX_FRAME, a receive chain too small for the frame without
+ * mergeable buffers, a malformed control command (answered with an error).
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "net/net.h"
+#include "virtio/device.h"
+
+struct vmm_virtio_net;
+
+struct vmm_virtio_net_config {
+  uint8_t mac[6];
+  /* The backend's frames carry valid checksums (it made them: user mode,
+   * passt): the guest is offered VIRTIO_NET_F_GUEST_CSUM and told not to
+   * check them again. */
+  bool rx_checksummed;
+  /* What the card tells the backend (net/net.h's tx_ready, rx_ready) */
+  void (*tx_ready) (void *opaque);
+  void (*rx_ready) (void *opaque);
+  void *opaque;
+};
+
+struct vmm_virtio_net_stats {
+  uint64_t tx_frames, tx_bytes, tx_dropped;     /* dropped: malformed chains */
+  uint64_t rx_frames, rx_bytes, rx_dropped;     /* dropped: filtered, malformed, no room */
+  uint64_t rx_filtered;
+};
+
+/* Returns the device, or NULL with ERROR set (see device.h). */
+struct vmm_virtio_net *vmm_virtio_net_new  (const struct vmm_virtio_env *env,
+                                            const struct vmm_virtio_net_config *config,
+                                            GError **error);
+struct vmm_virtio_dev *vmm_virtio_net_dev  (struct vmm_virtio_net *net);
+void                   vmm_virtio_net_free (struct vmm_virtio_net *net);
+
+/* The card as the backend calls it (net/net.h) */
+struct vmm_net_card    vmm_virtio_net_card (struct vmm_virtio_net *net);
+
+/* The link's state, shown to the guest (VIRTIO_NET_S_LINK_UP) */
+void vmm_virtio_net_set_link (struct vmm_virtio_net *net, bool up);
+/* Asks the guest to announce itself (gratuitous ARP), as after a restore
+ * on another host: with VIRTIO_NET_F_GUEST_ANNOUNCE negotiated. */
+void vmm_virtio_net_announce (struct vmm_virtio_net *net);
+void vmm_virtio_net_get_stats (struct vmm_virtio_net *net, struct vmm_virtio_net_stats *stats);
