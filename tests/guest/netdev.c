@@ -105,6 +105,8 @@ netdev_setup (struct netdev *n, const struct pci *pci, bool csum, bool report)
       b += used;
     }
   n->ok = virtio_find_caps (&n->v, p, n->bars, false) && n->v.device.addr && start (n, report);
+  if (report && csum && n->ok && !virtio_has (&n->v, VIRTIO_NET_F_CSUM))
+    tap_diag ("net: csum=1, but the device offers no CSUM (a backend without a vnet header)");
   if (report)
     tap_ok (n->ok && virtio_has (&n->v, VIRTIO_F_VERSION_1)
             && virtio_has (&n->v, VIRTIO_NET_F_MAC) && virtio_has (&n->v, VIRTIO_NET_F_STATUS)
