@@ -240,7 +240,7 @@ def main():
             listening.set()
 
     guest = blkhost.Guest(vm_argv(args.vmm, args.elf, cmdline, fwd), on_line=on_line)
-    rc = guest.wait(timeout=180)
+    rc = guest.wait(timeout=150)
     if guest.bailed:
         log("the probe bailed out (status %d)" % rc)
         return 1

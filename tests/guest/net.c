@@ -1008,11 +1008,11 @@ tcp_exchange (struct tcb *t, const char *who, uint32_t my_seed, uint32_t host_se
   t->rx_seed = host_seed;
   t->rx_expect = bytes;
   t->rx_check = true;
-  sent = tcp_wait (t, all_acked, 30000);
+  sent = tcp_wait (t, all_acked, 20000);
   t1 = now_us ();
   tap_ok (sent, "net: %s: sent %lu bytes of pattern %u, all acknowledged (%lu us, "
           "%lu retransmissions)", who, bytes, my_seed, t1 - t0, t->retransmits);
-  got = tcp_wait (t, peer_closed, 30000);
+  got = tcp_wait (t, peer_closed, 20000);
   t2 = now_us ();
   tap_ok (got && t->rx_count >= bytes && t->rx_bad_at == UINT64_MAX,
           "net: %s: received the host's %lu bytes of pattern %u intact, then its FIN "
