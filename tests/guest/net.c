@@ -8,7 +8,8 @@
  * and TCP checksum is verified; the bad ones are counted and dropped.
  * Everything polls (netdev.c).  Options: csum=1 negotiates CSUM and
  * GUEST_CSUM and sends TCP segments with NEEDS_CSUM, so the device's
- * checksum paths are used.
+ * checksum paths are used; rxbuf=N posts receive buffers of N bytes
+ * (64 to 2048), so that frames span several with MRG_RXBUF.
  *
  * mode=net (run-net.sh and net-harness.py play the host side):
  *   DHCP, ARP for the gateway, pings to it; then the TCP exchanges.  In
@@ -1070,7 +1071,8 @@ finish (const struct acpi *acpi)
 static bool
 bring_up (const struct pci *pci, bool report)
 {
-  if (!netdev_setup (&nd, pci, cmdline_number ("csum", 0) != 0, report))
+  if (!netdev_setup (&nd, pci, cmdline_number ("csum", 0) != 0,
+                     (uint32_t) cmdline_number ("rxbuf", 2048), report))
     return false;
   if (report)
     {

@@ -37,7 +37,7 @@ post_rx (struct netdev *n)
 
   for (uint16_t i = 0; i < n->rx_bufs; i++)
     {
-      virtq_set_desc (q, i, (uint64_t) rx_buf[i], BUF_LEN, VIRTQ_DESC_F_WRITE, 0);
+      virtq_set_desc (q, i, (uint64_t) rx_buf[i], n->rx_len, VIRTQ_DESC_F_WRITE, 0);
       virtq_add_avail (q, i);
     }
   virtq_kick (q);
@@ -67,6 +67,9 @@ start (struct netdev *n, bool report)
       || !virtio_driver_ok (&n->v, false))
     return false;
   n->rx_bufs = n->v.vq[RXQ].size < RX_BUFS ? n->v.vq[RXQ].size : RX_BUFS;
+  /* Smaller buffers only where frames may span several */
+  if (!virtio_has (&n->v, VIRTIO_NET_F_MRG_RXBUF) || n->rx_len < 64 || n->rx_len > BUF_LEN)
+    n->rx_len = BUF_LEN;
   tq = &n->v.vq[TXQ];
   if (tq->size <= RAW_DESCS)
     return false;
@@ -79,12 +82,13 @@ start (struct netdev *n, bool report)
 }
 
 bool
-netdev_setup (struct netdev *n, const struct pci *pci, bool csum, bool report)
+netdev_setup (struct netdev *n, const struct pci *pci, bool csum, uint32_t rx_len, bool report)
 {
   const struct pci_dev *p = NULL;
 
   memset (n, 0, sizeof *n);
   n->want_csum = csum;
+  n->rx_len = rx_len;
   for (unsigned i = 0; i < pci->n_devs && !p; i++)
     if (pci->devs[i].vendor == VIRTIO_VENDOR && pci->devs[i].device == VIRTIO_NET_ID)
       p = &pci->devs[i];
@@ -111,10 +115,10 @@ netdev_setup (struct netdev *n, const struct pci *pci, bool csum, bool report)
     tap_ok (n->ok && virtio_has (&n->v, VIRTIO_F_VERSION_1)
             && virtio_has (&n->v, VIRTIO_NET_F_MAC) && virtio_has (&n->v, VIRTIO_NET_F_STATUS)
             && virtio_has (&n->v, VIRTIO_NET_F_MRG_RXBUF),
-            "net: set up with VERSION_1 MAC STATUS MRG_RXBUF%s, %u receive buffers posted, "
-            "%u transmit slots (queue sizes %u, %u)",
+            "net: set up with VERSION_1 MAC STATUS MRG_RXBUF%s, %u receive buffers of %u "
+            "bytes posted, %u transmit slots (queue sizes %u, %u)",
             virtio_has (&n->v, VIRTIO_NET_F_CSUM) ? " CSUM GUEST_CSUM" : "", n->rx_bufs,
-            n->tx_slots, n->v.vq[RXQ].size, n->v.vq[TXQ].size);
+            n->rx_len, n->tx_slots, n->v.vq[RXQ].size, n->v.vq[TXQ].size);
   return n->ok;
 }
 
@@ -273,7 +277,7 @@ netdev_recv (struct netdev *n, uint8_t *buf, uint32_t max)
     n->rx_data_valid++;
   if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
     n->rx_needs_csum++;
-  if (nbufs == 0 || len < NET_HDR_LEN || len > BUF_LEN)
+  if (nbufs == 0 || len < NET_HDR_LEN || len > n->rx_len)
     bad = true;
   else if (len - NET_HDR_LEN <= max)
     {
@@ -299,7 +303,7 @@ netdev_recv (struct netdev *n, uint8_t *buf, uint32_t max)
             }
           cpu_relax ();
         }
-      if (id >= n->rx_bufs || len > BUF_LEN)
+      if (id >= n->rx_bufs || len > n->rx_len)
         {
           bad = true;
           continue;

@@ -2,8 +2,8 @@
  *
  * The first modern 1af4:1041 function: VERSION_1, MAC, STATUS and
  * MRG_RXBUF (CSUM and GUEST_CSUM too when asked), queue 0 receives into
- * 2 KiB buffers it keeps posted, queue 1 transmits from slots of its own.
- * No interrupts: both used rings are polled.  Used by net.c.
+ * buffers of up to 2 KiB it keeps posted, queue 1 transmits from slots of
+ * its own.  No interrupts: both used rings are polled.  Used by net.c.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -49,6 +49,7 @@ struct netdev
   uint8_t mac[6];
   uint16_t link;                 /* the status field, or LINK_UP without STATUS */
   uint16_t rx_bufs, tx_slots;
+  uint32_t rx_len;               /* bytes per receive buffer */
   uint16_t tx_free[64];          /* a stack of free transmit slots */
   uint16_t n_tx_free;
   bool ack_kick;                 /* receive buffers given back, not yet published */
@@ -59,8 +60,10 @@ struct netdev
 };
 
 /* Finds the first virtio-net function and sets it up (TAP lines with
- * report).  csum asks for CSUM and GUEST_CSUM as well. */
-bool netdev_setup (struct netdev *n, const struct pci *pci, bool csum, bool report);
+ * report).  csum asks for CSUM and GUEST_CSUM as well; rx_len is the
+ * size of each receive buffer (64 to 2048; 2048 without MRG_RXBUF). */
+bool netdev_setup (struct netdev *n, const struct pci *pci, bool csum, uint32_t rx_len,
+                   bool report);
 /* Reset and the same set-up again (after NEEDS_RESET) */
 bool netdev_reinit (struct netdev *n);
 bool netdev_needs_reset (const struct netdev *n);
