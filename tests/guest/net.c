@@ -90,7 +90,13 @@ static inline void put32 (uint8_t *p, uint32_t v)
   p[2] = (uint8_t) (v >> 8);
   p[3] = (uint8_t) v;
 }
-static inline uint32_t getip (const uint8_t *p) { uint32_t v; __builtin_memcpy (&v, p, 4); return v; }
+static inline uint32_t
+getip (const uint8_t *p)
+{
+  uint32_t v;
+  __builtin_memcpy (&v, p, 4);
+  return v;
+}
 static inline void putip (uint8_t *p, uint32_t v) { __builtin_memcpy (p, &v, 4); }
 
 static uint64_t
@@ -999,8 +1005,9 @@ static void
 tcp_exchange (struct tcb *t, const char *who, uint32_t my_seed, uint32_t host_seed,
               uint64_t bytes)
 {
-  uint64_t t0 = now_us (), t1, t2;
+  uint64_t t0 = now_us (), t1;
   bool sent, got, closed;
+  int verdict_len;
 
   tap_diag ("net: %s: connected, " IPFMT ":%u <-> " IPFMT ":%u, MSS %u, window %u", who,
             IPF (my_ip), t->lport, IPF (t->rip), t->rport, t->mss, t->snd_wnd);
@@ -1014,21 +1021,20 @@ tcp_exchange (struct tcb *t, const char *who, uint32_t my_seed, uint32_t host_se
   tap_ok (sent, "net: %s: sent %lu bytes of pattern %u, all acknowledged (%lu us, "
           "%lu retransmissions)", who, bytes, my_seed, t1 - t0, t->retransmits);
   got = tcp_wait (t, peer_closed, 20000);
-  t2 = now_us ();
   tap_ok (got && t->rx_count >= bytes && t->rx_bad_at == UINT64_MAX,
           "net: %s: received the host's %lu bytes of pattern %u intact, then its FIN "
           "(%lu bytes in all, first bad byte %ld, %lu segments out of order)", who, bytes,
           host_seed, t->rx_count, t->rx_bad_at == UINT64_MAX ? -1l : (long) t->rx_bad_at,
           t->out_of_order);
+  verdict_len = t->tail_len && t->tail[t->tail_len - 1] == '\n' ? (int) t->tail_len - 1
+                                                               : (int) t->tail_len;
   tap_ok (t->tail_len == 3 && memcmp (t->tail, "ok\n", 3) == 0,
           "net: %s: the host says it got the probe's bytes intact (\"%.*s\")", who,
-          t->tail_len && t->tail[t->tail_len - 1] == '\n' ? (int) t->tail_len - 1
-                                                          : (int) t->tail_len, (const char *) t->tail);
+          verdict_len, (const char *) t->tail);
   t->fin_queued = true;
   closed = tcp_wait (t, fin_acked, 5000);
   tap_ok (closed && t->peer_fin, "net: %s: closed cleanly, FIN both ways (%lu segments out, "
           "%lu in, %lu us in all)", who, t->segs_out, t->segs_in, now_us () - t0);
-  (void) t2;
   t->state = TCP_CLOSED;
   the_tcb = NULL;
 }
