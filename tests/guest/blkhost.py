@@ -267,3 +267,12 @@ def leaked_clusters(output):
             except ValueError:
                 pass
     return 0
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now (the kernel's
+    pick; someone may take it before the caller does, but rarely)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

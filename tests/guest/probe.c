@@ -12,6 +12,7 @@
 #include "console.h"
 #include "display.h"
 #include "fwcfg.h"
+#include "net.h"
 #include "pci.h"
 #include "ps2.h"
 #include "virtio.h"
@@ -742,15 +743,20 @@ probe_main (void)
   if (cmdline_is ("mode", "ps2"))
     ps2_mode (&acpi);
   if (cmdline_is ("mode", "writeloop") || cmdline_is ("mode", "diskbench")
-      || cmdline_is ("mode", "display") || cmdline_is ("mode", "ahci"))
+      || cmdline_is ("mode", "display") || cmdline_is ("mode", "ahci")
+      || cmdline_is ("mode", "net") || cmdline_is ("mode", "netbench"))
     {
-      /* The disk modes and the display: no tests, their devices only */
+      /* The disk, network and display modes: no tests, their devices only */
       if (!acpi.ecam || !pci_enumerate (&pci, acpi.ecam, acpi.bus_start, acpi.bus_end))
         tap_bail ("no ECAM: cannot reach PCI configuration space");
       if (cmdline_is ("mode", "display"))
         display_mode (&pci, &acpi);
       if (cmdline_is ("mode", "ahci"))
         ahci_mode (&pci, &acpi);
+      if (cmdline_is ("mode", "net"))
+        net_mode (&pci, &acpi);
+      if (cmdline_is ("mode", "netbench"))
+        netbench_mode (&pci, &acpi);
       if (cmdline_is ("mode", "writeloop"))
         blk_writeloop_mode (&pci, &acpi);
       blk_diskbench_mode (&pci, &acpi);
