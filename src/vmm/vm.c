@@ -1398,7 +1398,8 @@ setup_net (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **error)
 {
   const struct vmm_net_spec *spec = &vm->config.net;
   struct vmm_virtio_net_config config = {
-    .rx_checksummed = spec->mode == VMM_NET_USER,
+    /* libslirp and passt make the frames they send; a tap carries others' */
+    .rx_checksummed = spec->mode == VMM_NET_USER || spec->mode == VMM_NET_PASST,
     .tx_ready = net_tx_ready, .rx_ready = net_rx_ready, .opaque = vm,
   };
   const struct vmm_net_events events = { vm, net_lease };
@@ -1424,10 +1425,17 @@ setup_net (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **error)
         break;
       }
     case VMM_NET_TAP:
-    case VMM_NET_PASST:
-    default:
-      g_set_error (&local, VMM_NET_ERROR, 0, _("this network mode is not available yet"));
+      vm->net_backend = vmm_net_tap_new (spec->tap, &card, &local);
       break;
+    case VMM_NET_PASST:
+      {
+        const struct vmm_net_user_config user = { spec->forwards, spec->n_forwards };
+
+        vm->net_backend = vmm_net_passt_new (NULL, &user, &card, &events, &local);
+        break;
+      }
+    default:
+      g_assert_not_reached ();
     }
   if (vm->net_backend == NULL)
     {

@@ -48,6 +48,7 @@
 #include "virtio/gpu.h"
 #include "virtio/input.h"
 #include "virtio/net.h"
+#include "net/fd.h"
 #include "virtio/rng.h"
 #include "vm-config.h"
 
