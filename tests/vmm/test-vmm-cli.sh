@@ -133,6 +133,31 @@ else
   skip "--firmware with a missing initrd names it" "no /dev/kvm or seabios"
 fi
 
+# A forwarded host port another program holds: refused at start, naming it
+if [ -c /dev/kvm ] && command -v /usr/bin/python3 >/dev/null; then
+  /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True); time.sleep(30)' >"$out/port" &
+  holder=$!
+  i=0
+  while [ ! -s "$out/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  port=$(cat "$out/port")
+  rc=$(run "$VMM" --memory 64M --serial none --kernel "$VMM" \
+         --net "user,hostfwd=tcp:127.0.0.1:$port-:22")
+  kill "$holder" 2>/dev/null
+  wait "$holder" 2>/dev/null
+  if [ "$rc" = 1 ] && grep -q "TCP port 127.0.0.1:$port" "$out/err" && \
+     grep -q 'another program uses it' "$out/err"; then
+    ok "--net with a forwarded port in use says which and why"
+  else
+    not_ok "--net with a forwarded port in use says which and why (rc=$rc)"
+    sed 's/^/# /' "$out/err"
+  fi
+else
+  skip "--net with a forwarded port in use says which and why" "no /dev/kvm"
+fi
+
 # UEFI: the machine's variable store is made from Debian's template, and
 # a second helper cannot use the same one (OVMF itself only runs where the
 # host's KVM can: here the guest may stop at once, which is fine)
