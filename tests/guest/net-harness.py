@@ -32,6 +32,7 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -122,7 +123,7 @@ def serve_client(listener, ex, timeout):
     ex.run(conn)
 
 
-def connect_forward(port, listening, ex, timeout):
+def connect_forward(port, listening, ex, timeout, host="127.0.0.1"):
     """Connects through the forward until the guest's server answers: slirp
     accepts at once and closes if the guest resets its connection."""
     if not listening.wait(timeout):
@@ -132,7 +133,7 @@ def connect_forward(port, listening, ex, timeout):
     deadline = time.monotonic() + 30
     while True:
         try:
-            conn = socket.create_connection(("127.0.0.1", port), timeout=60)
+            conn = socket.create_connection((host, port), timeout=60)
             first = conn.recv(1 << 16)
             if first:
                 ex.run(conn, first)
@@ -148,6 +149,65 @@ def connect_forward(port, listening, ex, timeout):
             ex.done.set()
             return
         time.sleep(0.2)
+
+
+# ---- --tap: a tap device in a network namespace of the test's own ----------
+
+TAP = "vtap0"
+TAP_HOST = "10.0.2.2"
+TAP_GUEST = "10.0.2.15"
+
+
+def tap_netns_setup():
+    """In the new namespace: loopback up, the tap device with the host's
+    end at 10.0.2.2/24, as libslirp lays it out, so the probe's tests hold"""
+    for cmd in (["ip", "link", "set", "lo", "up"],
+                ["ip", "tuntap", "add", "dev", TAP, "mode", "tap"],
+                ["ip", "addr", "add", TAP_HOST + "/24", "dev", TAP],
+                ["ip", "link", "set", TAP, "up"]):
+        subprocess.run(cmd, check=True)
+
+
+def dhcp_server(stop):
+    """Answers the guest's DHCPDISCOVER and DHCPREQUEST on the tap with
+    10.0.2.15, router 10.0.2.2, DNS 10.0.2.3: what libslirp would say"""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, TAP.encode())
+    s.bind(("0.0.0.0", 67))
+    s.settimeout(0.5)
+    while not stop.is_set():
+        try:
+            req, _ = s.recvfrom(2048)
+        except socket.timeout:
+            continue
+        if len(req) < 240 or req[0] != 1 or req[236:240] != b"\x63\x82\x53\x63":
+            continue
+        kind, i = None, 240
+        while i + 1 < len(req) and req[i] != 255:
+            if req[i] == 0:
+                i += 1
+                continue
+            if req[i] == 53:
+                kind = req[i + 2]
+            i += 2 + req[i + 1]
+        if kind not in (1, 3):
+            continue
+        ip = lambda a: socket.inet_aton(a)
+        reply = bytearray(240)
+        reply[0:4] = b"\x02\x01\x06\x00"
+        reply[4:8] = req[4:8]                    # xid
+        reply[10:12] = req[10:12]                # flags
+        reply[16:20] = ip(TAP_GUEST)             # yiaddr
+        reply[20:24] = ip(TAP_HOST)              # siaddr
+        reply[28:44] = req[28:44]                # chaddr
+        reply[236:240] = b"\x63\x82\x53\x63"
+        reply += bytes([53, 1, 2 if kind == 1 else 5, 54, 4]) + ip(TAP_HOST)
+        reply += bytes([51, 4]) + struct.pack(">I", 3600)
+        reply += bytes([1, 4]) + ip("255.255.255.0") + bytes([3, 4]) + ip(TAP_HOST)
+        reply += bytes([6, 4]) + ip("10.0.2.3") + bytes([255])
+        s.sendto(bytes(reply), ("255.255.255.255", 68))
 
 
 def bench_host(listener, kind, size, result, timeout):
@@ -192,6 +252,9 @@ def main():
     ap.add_argument("--bench", choices=["tx", "rx", "ping"])
     ap.add_argument("--bytes", type=int)
     ap.add_argument("--csum", action="store_true", help="csum=1: the checksum offloads")
+    ap.add_argument("--tap", action="store_true",
+                    help="vivarium-vmm with --net tap=, in a network namespace (root)")
+    ap.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--passt", action="store_true",
                     help="vivarium-vmm with --net passt (Debian's passt) instead of user")
     ap.add_argument("extra", nargs="*", help="more KEY=VALUE options for the probe (win=...)")
@@ -207,10 +270,24 @@ def main():
         blkhost.skip_all("qemu-system-x86_64 is not installed")
     if args.passt and shutil.which("passt") is None:
         blkhost.skip_all("passt is not installed (Debian's passt)")
+    if args.tap and not args.in_netns:
+        # a namespace of its own: the tap device and its addresses touch
+        # nothing of the host's network
+        if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
+            blkhost.skip_all("a tap device needs root, unshare and ip (iproute2)")
+        if subprocess.run(["unshare", "--net", "true"]).returncode != 0:
+            blkhost.skip_all("cannot make a network namespace here")
+        return subprocess.run(["unshare", "--net", sys.executable] + sys.argv +
+                              ["--in-netns"]).returncode
+    dhcp_stop = threading.Event()
+    if args.tap:
+        tap_netns_setup()
+        threading.Thread(target=dhcp_server, args=(dhcp_stop,), daemon=True).start()
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    # with a tap, the host's side of it is where the guest's gateway is
+    listener.bind((TAP_HOST if args.tap else "127.0.0.1", 0))
     listener.listen(4)
     srv = listener.getsockname()[1]
     fwd = blkhost.free_port()
@@ -233,7 +310,10 @@ def main():
         server = Exchange("server", 3, 4, size)
         listening = threading.Event()
         threading.Thread(target=serve_client, args=(listener, client, 120), daemon=True).start()
-        threading.Thread(target=connect_forward, args=(fwd, listening, server, 120),
+        # with a tap, straight to the guest: no forward
+        threading.Thread(target=connect_forward,
+                         args=(GUEST_PORT if args.tap else fwd, listening, server, 120,
+                               TAP_GUEST if args.tap else "127.0.0.1"),
                          daemon=True).start()
     if args.csum:
         cmdline += " csum=1"
@@ -249,9 +329,12 @@ def main():
         if line == "# net: listening on port %d" % GUEST_PORT:
             listening.set()
 
-    guest = blkhost.Guest(vm_argv(args.vmm, args.elf, cmdline, fwd, args.passt),
-                          on_line=on_line)
+    argv = vm_argv(args.vmm, args.elf, cmdline, fwd, args.passt)
+    if args.tap:
+        argv[-1] = "tap=%s,mac=%s" % (TAP, MAC)
+    guest = blkhost.Guest(argv, on_line=on_line)
     rc = guest.wait(timeout=150)
+    dhcp_stop.set()
     if guest.bailed:
         log("the probe bailed out (status %d)" % rc)
         return 1
