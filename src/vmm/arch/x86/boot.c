@@ -740,15 +740,17 @@ vmm_fw_kernel_prepare (const struct vmm_boot_params *params, uint64_t low_end,
                      "bzImage does");
       return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "not a bzImage: no \"HdrS\" setup header");
     }
+  /* the whole setup code is there before any header field past the
+   * version is read (it holds the header) */
+  setup_size = ((size_t) (d[HDR_SETUP_SECTS] ? d[HDR_SETUP_SECTS] : 4) + 1) * 512;
+  if (setup_size < HDR_ROOM_END || size <= setup_size)
+    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage is truncated inside its setup code");
   version = viv_get_le16 (d + HDR_VERSION);
   /* 2.02 put the command line anywhere, and the real-mode code at 0x10000 */
   if (version < 0x0202)
     return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage boot protocol is older than 2.02");
   if (!(d[HDR_LOADFLAGS] & LOADED_HIGH))
     return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage is not loaded high (a zImage)");
-  setup_size = ((size_t) (d[HDR_SETUP_SECTS] ? d[HDR_SETUP_SECTS] : 4) + 1) * 512;
-  if (setup_size < HDR_ROOM_END || size <= setup_size)
-    return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage is truncated inside its setup code");
   /* the setup code, its heap and stack stay below the command line */
   if (setup_size > VMM_FW_KERNEL_CMDLINE_ADDR - VMM_FW_KERNEL_SETUP_ADDR)
     return fail (error, VMM_BOOT_ERROR_NOT_KERNEL, "bzImage setup code is larger than 64 KiB");
