@@ -267,7 +267,7 @@ main (int argc, char *argv[])
     { "firmware", 0, 0, G_OPTION_ARG_STRING, &opts.firmware,
       N_("Start the firmware, which boots the disks and discs: bios (SeaBIOS) or uefi (OVMF), "
          "from Debian's packages unless a file is given"),
-      N_("bios|uefi[,file=PATH][,vars=PATH]") },
+      N_("bios|uefi[,file=PATH][,vars=PATH][,menu-wait=MS]") },
     { "net", 0, 0, G_OPTION_ARG_STRING, &opts.net,
       N_("A network card: user-mode NAT with optional port forwards from this host, an "
          "existing tap device, passt, or none (the default)"),

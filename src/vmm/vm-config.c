@@ -42,6 +42,7 @@ config_reset (struct vmm_config *config)
 {
   vmm_config_clear (config);
   memset (config, 0, sizeof *config);
+  config->boot_menu_wait_ms = VMM_BOOT_MENU_WAIT_MS;
 }
 
 void
@@ -333,8 +334,10 @@ static gboolean
 parse_firmware (struct vmm_config *config, const char *arg, GError **error)
 {
   g_auto(GStrv) parts = NULL;
+  guint64 wait;
 
   config->firmware = VMM_FIRMWARE_NONE;
+  config->boot_menu_wait_ms = VMM_BOOT_MENU_WAIT_MS;
   if (arg == NULL)
     return TRUE;
   parts = g_strsplit (arg, ",", -1);
@@ -355,6 +358,9 @@ parse_firmware (struct vmm_config *config, const char *arg, GError **error)
       else if (g_str_has_prefix (parts[i], "vars=") && parts[i][5] != '\0' &&
                config->firmware == VMM_FIRMWARE_UEFI)
         config->vars_path = keep (config, parts[i] + 5);
+      else if (g_str_has_prefix (parts[i], "menu-wait=") &&
+               g_ascii_string_to_unsigned (parts[i] + 10, 10, 0, 65535, &wait, NULL))
+        config->boot_menu_wait_ms = (unsigned) wait;
       else
         {
           g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,

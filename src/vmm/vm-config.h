@@ -65,6 +65,9 @@ enum vmm_firmware {
   VMM_FIRMWARE_UEFI,           /* OVMF */
 };
 
+/* SeaBIOS's own default for its boot menu prompt */
+#define VMM_BOOT_MENU_WAIT_MS 2500
+
 /* Where the firmware is when nothing else says (Debian's seabios and ovmf) */
 #define VMM_SEABIOS_PATH   "/usr/share/seabios/bios-256k.bin"
 #define VMM_SEAVGABIOS_DIR "/usr/share/seabios"
@@ -119,6 +122,7 @@ struct vmm_config {
   enum vmm_firmware firmware;
   const char *firmware_path;   /* the BIOS ROM or OVMF's code; NULL: Debian's */
   const char *vars_path;       /* UEFI: the machine's own variable store */
+  unsigned boot_menu_wait_ms;  /* how long "Press ESC for boot menu" waits (SeaBIOS) */
   const char *debugcon_path;   /* the firmware's debug log (port 0x402) goes here; NULL: the
                                 * engine's log at debug level only */
   const char *kernel_path;     /* NULL with firmware: the firmware boots a disc or disk */

@@ -1326,7 +1326,8 @@ setup_fw_cfg (struct vmm_vm *vm, GError **error)
       (ret = vmm_fw_cfg_add_u16 (vm->fw_cfg, VMM_FW_CFG_BOOT_MENU,
                                  vm->config.kernel_path == NULL)) < 0 ||
       (ret = vmm_fw_cfg_add_file (vm->fw_cfg, "etc/boot-menu-wait",
-                                  &(uint16_t) { GUINT16_TO_LE (2500) }, 2)) < 0 ||
+                                  &(uint16_t) { GUINT16_TO_LE (vm->config.boot_menu_wait_ms) },
+                                  2)) < 0 ||
       (ret = vmm_fw_cfg_add_file (vm->fw_cfg, "etc/e820", e820, n * sizeof e820[0])) < 0 ||
       (ret = vmm_fw_cfg_add_file (vm->fw_cfg, "bootorder", bootorder, strlen (bootorder))) < 0)
     goto fail;

@@ -311,6 +311,8 @@ test_args_errors (void)
     { "firmware", { .firmware = "coreboot" }, "--firmware takes bios or uefi, not “coreboot”" },
     { "firmware-option", { .firmware = "bios,vars=/x" },
       "--firmware: unknown or empty option “vars=/x”" },
+    { "firmware-menu-wait", { .firmware = "bios,menu-wait=70000" },
+      "--firmware: unknown or empty option “menu-wait=70000”" },
     { "disk-path", { .disks = no_path }, "--disk ,: no image path" },
     { "aio", { .aio = "posix" }, "--aio takes io_uring or threads, not “posix”" },
     { "display", { .display = "vnc" },
@@ -376,6 +378,7 @@ test_args_firmware (void)
   g_assert_cmpstr (config.firmware_path, ==, "/fw/code.fd");
   g_assert_cmpstr (config.vars_path, ==, "/m/vars.fd");
   g_assert_cmpstr (config.debugcon_path, ==, "/tmp/fw.log");
+  g_assert_cmpuint (config.boot_menu_wait_ms, ==, VMM_BOOT_MENU_WAIT_MS);
   g_assert_null (config.kernel_path);
   g_assert_cmpuint (config.n_disks, ==, 2);
   g_assert_cmpint (config.disks[0].bus, ==, VMM_DISK_BUS_SATA);
@@ -388,6 +391,10 @@ test_args_firmware (void)
   g_assert_cmpint (config.boot[1], ==, VMM_BOOT_DEVICE_DISK);
   vmm_config_clear (&config);
 
+  args = (struct vmm_config_args) { .firmware = "bios,menu-wait=15000" };
+  g_assert_true (vmm_config_from_args (&config, &args, NULL));
+  g_assert_cmpuint (config.boot_menu_wait_ms, ==, 15000);
+  vmm_config_clear (&config);
   args = (struct vmm_config_args) { .firmware = "bios" };
   g_assert_true (vmm_config_from_args (&config, &args, NULL));
   g_assert_cmpint (config.firmware, ==, VMM_FIRMWARE_BIOS);
