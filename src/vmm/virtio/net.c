@@ -77,7 +77,8 @@ struct mac_table {
 
 struct vmm_virtio_net {
   struct vmm_virtio_dev dev;
-  struct vmm_virtio_net_config config;
+  struct vmm_virtio_net_config config;  /* config.mac: the one the card was made with */
+  uint8_t mac[6];               /* the driver's (CTRL_MAC_ADDR_SET), until a reset */
   uint16_t status;
   uint64_t generation;          /* + 1 at every reset: a frame sent across one is not pushed */
 
@@ -107,7 +108,7 @@ net_config_read (struct vmm_virtio_dev *dev, uint32_t offset, void *data, uint32
   struct vmm_virtio_net *net = dev->priv;
   uint8_t config[CONFIG_SIZE] = { 0 };
 
-  memcpy (config, net->config.mac, 6);
+  memcpy (config, net->mac, 6);
   viv_put_le16 (config + 6, net->status);
   viv_put_le16 (config + 8, 1);                 /* max_virtqueue_pairs */
   viv_put_le16 (config + 10, 1500);             /* mtu (without VIRTIO_NET_F_MTU: advice) */
@@ -140,6 +141,8 @@ net_reset (struct vmm_virtio_dev *dev)
 
   net->generation++;
   net->status &= (uint16_t) ~VIRTIO_NET_S_ANNOUNCE;
+  /* the next driver (another OS, after a reboot) finds the card's own MAC */
+  memcpy (net->mac, net->config.mac, 6);
   reset_filters (net);
 }
 
@@ -266,7 +269,7 @@ filter_accepts (const struct vmm_virtio_net *net, const uint8_t *dst)
   if (dst[0] & 1)
     return !net->nomulti && (net->allmulti || net->mc.overflow || net->mc.n == 0 ||
                              mac_in (&net->mc, dst));
-  if (memcmp (dst, net->config.mac, 6) == 0)
+  if (memcmp (dst, net->mac, 6) == 0)
     return true;
   return !net->nouni && (net->alluni || net->uc.overflow || mac_in (&net->uc, dst));
 }
@@ -490,7 +493,7 @@ ctrl_command (struct vmm_virtio_net *net, const uint8_t *cmd, size_t len)
           if (!vmm_virtio_has_feature (&net->dev, VIRTIO_NET_F_CTRL_MAC_ADDR) || len != 6 ||
               (cmd[0] & 1))
             return CTRL_ERR;
-          memcpy (net->config.mac, cmd, 6);
+          memcpy (net->mac, cmd, 6);
           return CTRL_OK;
         }
       if (code == CTRL_MAC_TABLE_SET)
@@ -608,6 +611,7 @@ vmm_virtio_net_new (const struct vmm_virtio_env *env, const struct vmm_virtio_ne
       return NULL;
     }
   net->config = *config;
+  memcpy (net->mac, config->mac, 6);
   net->status = VIRTIO_NET_S_LINK_UP;
   if (!vmm_virtio_pci_init (&net->dev, &net_ops, net, env, error))
     {
