@@ -63,7 +63,9 @@
 #define CTRL_MAC_ADDR_SET          1
 #define CTRL_ANNOUNCE              3
 #define CTRL_ANNOUNCE_ACK          0
-#define CTRL_MAX_COMMAND           (8 + 2 * (4 + MAC_TABLE_MAX * 6))
+/* The longest command copied whole (MAC_ADDR_SET: 8 bytes); MAC tables,
+ * of any length, are read from the chain (read_mac_table) */
+#define CTRL_MAX_COMMAND           64
 
 /* Entries of each MAC table kept; a longer table makes the card take
  * every frame of that kind, as QEMU does past its 64 */
@@ -77,7 +79,8 @@ struct mac_table {
 
 struct vmm_virtio_net {
   struct vmm_virtio_dev dev;
-  struct vmm_virtio_net_config config;
+  struct vmm_virtio_net_config config;  /* config.mac: the one the card was made with */
+  uint8_t mac[6];               /* the driver's (CTRL_MAC_ADDR_SET), until a reset */
   uint16_t status;
   uint64_t generation;          /* + 1 at every reset: a frame sent across one is not pushed */
 
@@ -107,7 +110,7 @@ net_config_read (struct vmm_virtio_dev *dev, uint32_t offset, void *data, uint32
   struct vmm_virtio_net *net = dev->priv;
   uint8_t config[CONFIG_SIZE] = { 0 };
 
-  memcpy (config, net->config.mac, 6);
+  memcpy (config, net->mac, 6);
   viv_put_le16 (config + 6, net->status);
   viv_put_le16 (config + 8, 1);                 /* max_virtqueue_pairs */
   viv_put_le16 (config + 10, 1500);             /* mtu (without VIRTIO_NET_F_MTU: advice) */
@@ -140,6 +143,8 @@ net_reset (struct vmm_virtio_dev *dev)
 
   net->generation++;
   net->status &= (uint16_t) ~VIRTIO_NET_S_ANNOUNCE;
+  /* the next driver (another OS, after a reboot) finds the card's own MAC */
+  memcpy (net->mac, net->config.mac, 6);
   reset_filters (net);
 }
 
@@ -266,7 +271,7 @@ filter_accepts (const struct vmm_virtio_net *net, const uint8_t *dst)
   if (dst[0] & 1)
     return !net->nomulti && (net->allmulti || net->mc.overflow || net->mc.n == 0 ||
                              mac_in (&net->mc, dst));
-  if (memcmp (dst, net->config.mac, 6) == 0)
+  if (memcmp (dst, net->mac, 6) == 0)
     return true;
   return !net->nouni && (net->alluni || net->uc.overflow || mac_in (&net->uc, dst));
 }
@@ -431,28 +436,38 @@ vmm_virtio_net_card (struct vmm_virtio_net *net)
 
 /* ---- the control queue --------------------------------------------------------- */
 
-/* A MAC table: le32 entries, then the addresses; returns the bytes it
- * took, 0 when malformed */
-static size_t
-parse_mac_table (const uint8_t *p, size_t len, struct mac_table *t)
+/* A MAC table at *OFF of CHAIN's readable part: le32 entries, then the
+ * addresses. Read from the chain, since a driver sends every address its
+ * interface has (Linux), however many: a table longer than MAC_TABLE_MAX
+ * is taken as an overflow, not refused. Moves *OFF past it; false when
+ * malformed. */
+static bool
+read_mac_table (const struct virtq_chain *chain, uint64_t *off, struct mac_table *t)
 {
+  uint8_t le[4];
   uint32_t n;
 
-  if (len < 4)
-    return 0;
-  n = viv_get_le32 (p);
-  if (n > (len - 4) / 6)
-    return 0;
+  if (virtq_chain_read (chain, *off, le, 4) != 4)
+    return false;
+  *off += 4;
+  n = viv_get_le32 (le);
+  if (n > (chain->out_len - *off) / 6)
+    return false;
   memset (t, 0, sizeof *t);
   t->overflow = n > MAC_TABLE_MAX;
   t->n = t->overflow ? 0 : n;
   for (unsigned i = 0; i < t->n; i++)
-    memcpy (t->mac[i], p + 4 + 6 * i, 6);
-  return 4 + 6 * (size_t) n;
+    if (virtq_chain_read (chain, *off + 6 * i, t->mac[i], 6) != 6)
+      return false;
+  *off += 6 * (uint64_t) n;
+  return true;
 }
 
+/* CHAIN's command: LEN bytes (its readable part), of which CMD holds the
+ * first MIN (LEN, CTRL_MAX_COMMAND) */
 static uint8_t
-ctrl_command (struct vmm_virtio_net *net, const uint8_t *cmd, size_t len)
+ctrl_command (struct vmm_virtio_net *net, const struct virtq_chain *chain, const uint8_t *cmd,
+              uint64_t len)
 {
   uint8_t class, code;
 
@@ -490,17 +505,17 @@ ctrl_command (struct vmm_virtio_net *net, const uint8_t *cmd, size_t len)
           if (!vmm_virtio_has_feature (&net->dev, VIRTIO_NET_F_CTRL_MAC_ADDR) || len != 6 ||
               (cmd[0] & 1))
             return CTRL_ERR;
-          memcpy (net->config.mac, cmd, 6);
+          memcpy (net->mac, cmd, 6);
           return CTRL_OK;
         }
       if (code == CTRL_MAC_TABLE_SET)
         {
           struct mac_table uc, mc;
-          size_t a, b;
+          uint64_t off = 2;
 
           if (!vmm_virtio_has_feature (&net->dev, VIRTIO_NET_F_CTRL_RX) ||
-              (a = parse_mac_table (cmd, len, &uc)) == 0 ||
-              (b = parse_mac_table (cmd + a, len - a, &mc)) == 0 || a + b != len)
+              !read_mac_table (chain, &off, &uc) || !read_mac_table (chain, &off, &mc) ||
+              off != chain->out_len)
             return CTRL_ERR;
           net->uc = uc;
           net->mc = mc;
@@ -531,14 +546,12 @@ ctrl_notify (struct vmm_virtio_net *net)
   while ((ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
     {
       uint8_t ack = CTRL_ERR;
-      uint32_t len;
 
       /* the command is readable, the one-byte answer writable */
-      if (chain.in_len >= 1 && chain.out_len <= sizeof net->ctrl_buf)
-        {
-          len = virtq_chain_read (&chain, 0, net->ctrl_buf, (uint32_t) chain.out_len);
-          ack = ctrl_command (net, net->ctrl_buf, len);
-        }
+      virtq_chain_read (&chain, 0, net->ctrl_buf,
+                        (uint32_t) MIN (chain.out_len, (uint64_t) sizeof net->ctrl_buf));
+      if (chain.in_len >= 1)
+        ack = ctrl_command (net, &chain, net->ctrl_buf, chain.out_len);
       if (ack != CTRL_OK)
         vmm_log_guest (&dev->rl, "virtio-net: control command %u/%u refused",
                        chain.out_len >= 1 ? net->ctrl_buf[0] : 0,
@@ -608,6 +621,7 @@ vmm_virtio_net_new (const struct vmm_virtio_env *env, const struct vmm_virtio_ne
       return NULL;
     }
   net->config = *config;
+  memcpy (net->mac, config->mac, 6);
   net->status = VIRTIO_NET_S_LINK_UP;
   if (!vmm_virtio_pci_init (&net->dev, &net_ops, net, env, error))
     {
