@@ -1401,6 +1401,7 @@ setup_net (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **error)
   struct vmm_virtio_net_config config = {
     /* libslirp and passt make the frames they send; a tap carries others' */
     .rx_checksummed = spec->mode == VMM_NET_USER || spec->mode == VMM_NET_PASST,
+    .backend_kicks = true,
     .tx_ready = net_tx_ready, .rx_ready = net_rx_ready, .opaque = vm,
   };
   const struct vmm_net_events events = { vm, net_lease };

@@ -251,16 +251,19 @@ fd_thread (void *data)
   while (!atomic_load (&b->stop))
     {
       bool tx_blocked = b->tx_off < b->tx_len;
-      struct pollfd fds[2] = {
+      struct pollfd fds[4] = {
         { .fd = b->wake_fd, .events = POLLIN },
         { .fd = b->dead ? -1 : b->fd,
           .events = (short) ((b->rx_held ? 0 : POLLIN) |
                              (tx_blocked || atomic_load (&b->tx_pending) ? POLLOUT : 0)) },
+        { .fd = b->card.tx_kick_fd, .events = POLLIN },
+        { .fd = b->card.rx_kick_fd, .events = POLLIN },
       };
       int timeout = atomic_load (&b->tx_pending) && !tx_blocked ? 0 : -1;
 
-      if (poll (fds, 2, timeout) < 0 && errno != EINTR)
+      if (poll (fds, 4, timeout) < 0 && errno != EINTR)
         break;
+      vmm_net_take_kicks (&fds[2], &fds[3], &b->tx_pending, &b->rx_pending);
       if (fds[0].revents & POLLIN)
         {
           uint64_t n;

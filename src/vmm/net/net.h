@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <sys/uio.h>
 
 #include <glib.h>
@@ -34,6 +36,11 @@ typedef int (*vmm_net_send_fn) (void *data, const struct iovec *iov, unsigned n_
  * backend's thread only. */
 struct vmm_net_card {
   void *opaque;
+  /* The guest's kicks for the transmit and receive queues, for the
+   * backend's thread to poll (or -1): readable means as tx_ready and
+   * rx_ready; the backend reads them to empty (eventfds). Saves the hop
+   * through the VM's loop on every kick. */
+  int tx_kick_fd, rx_kick_fd;
   /* Hands SEND the frames the guest queued, at most BUDGET. Returns how
    * many went, or -EAGAIN when frames are left: the budget ran out, or
    * SEND refused one (it stays queued). Then the backend calls again when
@@ -69,6 +76,11 @@ struct vmm_net_events {
    * server (user mode only). */
   void (*lease) (void *opaque, const char *address);
 };
+
+/* A backend's poll loop, after poll: TX and RX polled the card's kick
+ * fds; a readable one is emptied and sets its flag */
+void vmm_net_take_kicks (const struct pollfd *tx, const struct pollfd *rx,
+                         atomic_bool *tx_pending, atomic_bool *rx_pending);
 
 static inline void
 vmm_net_backend_free (struct vmm_net_backend *be)

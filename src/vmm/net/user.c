@@ -36,6 +36,8 @@ G_DEFINE_QUARK (vmm-net-error-quark, vmm_net_error)
 #define BACKLOG_BYTES    (8u << 20)
 #define TX_BUDGET        256
 #define MAX_POLL_FDS     1024
+/* fds[0] wakes the thread, 1 and 2 are the card's kicks, libslirp's follow */
+#define FIRST_SLIRP_FD   3
 
 struct timer {
   SlirpTimerId id;
@@ -315,7 +317,7 @@ on_get_revents (int idx, void *opaque)
   struct user *u = opaque;
   short r;
 
-  if (idx < 1 || (unsigned) idx >= u->n_fds)
+  if (idx < FIRST_SLIRP_FD || (unsigned) idx >= u->n_fds)
     return 0;
   r = u->fds[idx].revents;
   return ((r & POLLIN) ? SLIRP_POLL_IN : 0) | ((r & POLLOUT) ? SLIRP_POLL_OUT : 0) |
@@ -367,7 +369,9 @@ user_thread (void *data)
         timeout = 0;
 
       u->fds[0] = (struct pollfd) { .fd = u->wake_fd, .events = POLLIN };
-      u->n_fds = 1;
+      u->fds[1] = (struct pollfd) { .fd = u->card.tx_kick_fd, .events = POLLIN };
+      u->fds[2] = (struct pollfd) { .fd = u->card.rx_kick_fd, .events = POLLIN };
+      u->n_fds = FIRST_SLIRP_FD;
       slirp_pollfds_fill (u->slirp, &timeout, on_add_poll, u);
       ret = poll (u->fds, u->n_fds, (int) timeout);
       if (ret > 0 && (u->fds[0].revents & POLLIN))
@@ -377,6 +381,8 @@ user_thread (void *data)
           if (read (u->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
             vmm_log_error ("user network: %s", strerror (errno));
         }
+      if (ret > 0)
+        vmm_net_take_kicks (&u->fds[1], &u->fds[2], &u->tx_pending, &u->rx_pending);
       slirp_pollfds_poll (u->slirp, ret < 0, on_get_revents, u);
 
       /* what is left waits for the card's next rx_ready */

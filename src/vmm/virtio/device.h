@@ -86,6 +86,7 @@ struct vmm_virtio_queue {
   bool enabled;
   int notify_fd;                /* ioeventfd */
   bool notify_registered;
+  bool notify_detached;         /* notify_fd is polled by the device's own thread */
   uint64_t notify_addr;
 };
 
@@ -154,3 +155,10 @@ void vmm_virtio_set_queue_broken (struct vmm_virtio_dev *dev, unsigned q);
  * as if the driver had kicked. */
 void vmm_virtio_queue_resume (struct vmm_virtio_dev *dev, unsigned q);
 bool vmm_virtio_has_feature (const struct vmm_virtio_dev *dev, unsigned bit);
+
+/* For a device whose work runs on a thread of its own: queue Q's
+ * notification eventfd (the guest's kicks, through KVM's ioeventfd) leaves
+ * the VM's loop and is returned, for that thread to poll and drain; the
+ * transport still owns and closes it. queue_notify is then not called for
+ * Q: the thread takes the lock and looks at the queue itself. */
+int  vmm_virtio_queue_detach_notify (struct vmm_virtio_dev *dev, unsigned q);

@@ -82,6 +82,7 @@ struct vmm_virtio_net {
   struct vmm_virtio_net_config config;  /* config.mac: the one the card was made with */
   uint8_t mac[6];               /* the driver's (CTRL_MAC_ADDR_SET), until a reset */
   uint16_t status;
+  int tx_kick_fd, rx_kick_fd;   /* the data queues' kicks, with config.backend_kicks; else -1 */
   uint64_t generation;          /* + 1 at every reset: a frame sent across one is not pushed */
 
   /* Receive filters (CTRL_RX, CTRL_MAC); the defaults take every frame
@@ -431,7 +432,10 @@ out:
 struct vmm_net_card
 vmm_virtio_net_card (struct vmm_virtio_net *net)
 {
-  return (struct vmm_net_card) { net, card_transmit, card_receive };
+  return (struct vmm_net_card) {
+    .opaque = net, .tx_kick_fd = net->tx_kick_fd, .rx_kick_fd = net->rx_kick_fd,
+    .transmit = card_transmit, .receive = card_receive,
+  };
 }
 
 /* ---- the control queue --------------------------------------------------------- */
@@ -630,6 +634,12 @@ vmm_virtio_net_new (const struct vmm_virtio_env *env, const struct vmm_virtio_ne
     }
   if (config->rx_checksummed)
     net->dev.device_features |= 1ull << VIRTIO_NET_F_GUEST_CSUM;
+  net->tx_kick_fd = net->rx_kick_fd = -1;
+  if (config->backend_kicks)
+    {
+      net->tx_kick_fd = vmm_virtio_queue_detach_notify (&net->dev, TX_QUEUE);
+      net->rx_kick_fd = vmm_virtio_queue_detach_notify (&net->dev, RX_QUEUE);
+    }
   return net;
 }
 

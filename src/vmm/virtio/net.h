@@ -28,6 +28,10 @@ struct vmm_virtio_net_config {
    * passt): the guest is offered VIRTIO_NET_F_GUEST_CSUM and told not to
    * check them again. */
   bool rx_checksummed;
+  /* The guest's kicks on the data queues go to the backend's thread
+   * (vmm_net_card's kick fds) rather than through the VM's loop to
+   * tx_ready and rx_ready: one thread hop less per kick */
+  bool backend_kicks;
   /* What the card tells the backend (net/net.h's tx_ready, rx_ready) */
   void (*tx_ready) (void *opaque);
   void (*rx_ready) (void *opaque);

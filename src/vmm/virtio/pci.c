@@ -517,6 +517,22 @@ static const struct vmm_io_ops bar_ops = {
   .write = bar_write,
 };
 
+int
+vmm_virtio_queue_detach_notify (struct vmm_virtio_dev *dev, unsigned q)
+{
+  struct vmm_virtio_queue *vq;
+
+  if (q >= dev->ops->num_queues)
+    return -1;
+  vq = &dev->queues[q];
+  if (!vq->notify_detached && vq->notify_fd >= 0)
+    {
+      vmm_loop_remove (dev->env.loop, vq->notify_fd);
+      vq->notify_detached = true;
+    }
+  return vq->notify_fd;
+}
+
 static void
 on_queue_notify (void *opaque, int fd, uint32_t events __attribute__ ((unused)))
 {
@@ -805,7 +821,8 @@ vmm_virtio_pci_destroy (struct vmm_virtio_dev *dev)
           vmm_kvm_ioeventfd (dev->env.vm_fd, vq->notify_fd, vq->notify_addr, 2, false, false);
         if (vq->notify_fd >= 0)
           {
-            vmm_loop_remove (dev->env.loop, vq->notify_fd);
+            if (!vq->notify_detached)
+              vmm_loop_remove (dev->env.loop, vq->notify_fd);
             close (vq->notify_fd);
           }
         virtq_reset (&vq->vq);
