@@ -1092,6 +1092,51 @@ preferences_focus_reaches (GtkWidget *window,
   return gtk_widget_has_focus (target);
 }
 
+/* Whether a shortcut controller of WIDGET has KEYVAL with MODIFIERS for
+ * ACTION: the key binding itself, as a key press would find it */
+static gboolean
+has_shortcut (GtkWidget       *widget,
+              guint            keyval,
+              GdkModifierType  modifiers,
+              const char      *action)
+{
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr(GObject) controller = g_list_model_get_item (controllers, i);
+
+      if (!GTK_IS_SHORTCUT_CONTROLLER (controller))
+        continue;
+      for (guint j = 0; j < g_list_model_get_n_items (G_LIST_MODEL (controller)); j++)
+        {
+          g_autoptr(GtkShortcut) shortcut = g_list_model_get_item (G_LIST_MODEL (controller), j);
+          GtkShortcutTrigger *trigger = gtk_shortcut_get_trigger (shortcut);
+          GtkShortcutAction *named = gtk_shortcut_get_action (shortcut);
+
+          if (GTK_IS_KEYVAL_TRIGGER (trigger) && GTK_IS_NAMED_ACTION (named) &&
+              gtk_keyval_trigger_get_keyval (GTK_KEYVAL_TRIGGER (trigger)) == keyval &&
+              gtk_keyval_trigger_get_modifiers (GTK_KEYVAL_TRIGGER (trigger)) == modifiers &&
+              g_strcmp0 (gtk_named_action_get_action_name (GTK_NAMED_ACTION (named)),
+                         action) == 0)
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* The popover under WIDGET that is mapped, or NULL */
+static GtkWidget *
+mapped_popover (GtkWidget *widget)
+{
+  g_autoptr(GPtrArray) popovers = viv_test_find_all (widget, GTK_TYPE_POPOVER);
+
+  for (guint i = 0; i < popovers->len; i++)
+    if (gtk_widget_get_mapped (popovers->pdata[i]))
+      return popovers->pdata[i];
+  return NULL;
+}
+
 /* A folder for $PATH, with a stand-in passt or without */
 static char *
 path_dir (gboolean with_passt)
@@ -1271,6 +1316,30 @@ test_preferences_network (Fixture       *f,
                      group (preferences, _("Network Card")))), ==,
                    _("passt is not installed"));
   show_page (preferences, "network", "preferences-network-passt-missing");
+
+  /* its item in the list is there, but cannot be chosen */
+  {
+    GtkWidget *popover = NULL;
+    GtkWidget *item;
+
+    gtk_widget_activate (connection);
+    WAIT_UNTIL ((popover = mapped_popover (connection)) != NULL, TIMEOUT_MS);
+    g_assert_nonnull (popover);
+    g_assert_true (viv_test_wait_for_frames (popover, 10, 10000));
+    item = viv_test_find_widget (popover, GTK_TYPE_LABEL, _("passt is not installed"));
+    g_assert_nonnull (item);
+    g_assert_false (gtk_widget_is_sensitive (item));
+    item = viv_test_find_widget (popover, GTK_TYPE_LABEL, _("Existing Tap Device"));
+    g_assert_nonnull (item);
+    g_assert_true (gtk_widget_is_sensitive (item));
+    g_free (viv_test_screenshot_with_popover (GTK_WIDGET (preferences), popover,
+                                              "preferences-network-connections"));
+    gtk_popover_popdown (GTK_POPOVER (popover));
+    /* gone, and its surface with it, before the window goes */
+    WAIT_UNTIL (!gtk_widget_get_mapped (popover), TIMEOUT_MS);
+    g_assert_false (gtk_widget_get_mapped (popover));
+    g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (preferences), 5, 10000));
+  }
   close_preferences (preferences);
 }
 
@@ -1290,6 +1359,11 @@ test_preferences_forwards (Fixture       *f,
   preferences = open_network_page (f, f->plain, FALSE);
   forwards = group (preferences, _("Port Forwards"));
 
+  /* Ctrl+N adds, Enter and Escape answer the dialog (the bindings; the
+   * tests activate what they bind) */
+  g_assert_true (has_shortcut (GTK_WIDGET (preferences), GDK_KEY_n, GDK_CONTROL_MASK,
+                               "prefs.add-forward"));
+
   /* Ctrl+N's action, on this page only */
   adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (preferences), "general");
   gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.add-forward", NULL);
@@ -1302,6 +1376,10 @@ test_preferences_forwards (Fixture       *f,
                                              NULL));
   dialog = wait_forward_dialog ();
   g_assert_false (viv_port_forward_dialog_get_editing (dialog));
+  g_assert_true (has_shortcut (GTK_WIDGET (dialog), GDK_KEY_Escape, 0, "window.close"));
+  /* the port to type comes first */
+  g_assert_true (gtk_widget_is_ancestor (gtk_root_get_focus (GTK_ROOT (dialog)),
+                                         GTK_WIDGET (dialog_spin (dialog, 0))));
   gtk_spin_button_set_value (dialog_spin (dialog, 0), 0);
   g_assert_cmpint (gtk_spin_button_get_value_as_int (dialog_spin (dialog, 0)), ==, 1);
   gtk_spin_button_set_value (dialog_spin (dialog, 0), 70000);
