@@ -729,6 +729,8 @@ forward_copy (const VivPortForward *forward)
                                                forward->guest_port);
 
   copy->address = g_strdup (forward->address);
+  /* what a later version wrote in it is kept */
+  copy->unknown = forward->unknown != NULL ? json_object_ref (forward->unknown) : NULL;
   return copy;
 }
 

@@ -2287,11 +2287,11 @@ viv_machine_set_boot_finish (VivMachine    *self,
  * @user_data: data for @callback
  *
  * Changes the machine's network card in machine.json (atomically, in a
- * worker thread); @network's unknown members are not copied, the
- * machine's stay. A value machine.json cannot take (a MAC address that is
- * not unicast, a tap device name Linux refuses, the same port forwarded
- * twice) is refused with the config's error. A running machine keeps its
- * network card until it starts again.
+ * worker thread). The machine's own unknown members of "network" stay;
+ * each forward's go with it, as @network has them. A value machine.json
+ * cannot take (a MAC address that is not unicast, a tap device name Linux
+ * refuses, the same port forwarded twice) is refused with the config's
+ * error. A running machine keeps its network card until it starts again.
  */
 void
 viv_machine_set_network_async (VivMachine             *self,
