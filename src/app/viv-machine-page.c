@@ -69,6 +69,7 @@ struct _VivMachinePage
   GtkRevealer      *agent_revealer;
   GtkWidget        *box;
   AdwWindowTitle   *window_title;
+  GtkLabel         *address_label;
   GtkMenuButton    *menu_button;
   GtkButton        *start_button;
   GtkButton        *pause_button;
@@ -228,6 +229,28 @@ insert_disc (GtkWidget  *widget,
                          filter, NULL, on_disc_chosen, g_object_ref (self));
 }
 
+/* The guest's addresses, while it runs and the helper knows them */
+static void
+update_address (VivMachinePage *self)
+{
+  const char *const *addresses = NULL;
+  g_autofree char *text = NULL;
+  VivMachineState state;
+
+  if (self->machine != NULL)
+    {
+      state = viv_machine_get_state (self->machine);
+      if (state == VIV_MACHINE_STATE_RUNNING || state == VIV_MACHINE_STATE_PAUSED)
+        addresses = viv_machine_get_guest_addresses (self->machine);
+    }
+  if (addresses != NULL && addresses[0] != NULL)
+    text = g_strjoinv (", ", (char **) addresses);
+  /* the text stays as it is while it is the same: a selection in it too */
+  if (text != NULL && g_strcmp0 (gtk_label_get_label (self->address_label), text) != 0)
+    gtk_label_set_label (self->address_label, text);
+  gtk_widget_set_visible (GTK_WIDGET (self->address_label), text != NULL);
+}
+
 static void
 update (VivMachinePage *self)
 {
@@ -236,6 +259,7 @@ update (VivMachinePage *self)
   gboolean broken;
   gboolean can_start;
 
+  update_address (self);
   if (self->machine == NULL)
     {
       adw_window_title_set_title (self->window_title, NULL);
@@ -1065,6 +1089,8 @@ viv_machine_page_set_machine (VivMachinePage *self,
       g_signal_connect_swapped (machine, "notify::helper-pid",
                                 G_CALLBACK (on_machine_notify), self);
       g_signal_connect_swapped (machine, "notify::disc", G_CALLBACK (update_disc_actions), self);
+      g_signal_connect_swapped (machine, "notify::guest-addresses", G_CALLBACK (update_address),
+                                self);
     }
   viv_serial_console_set_machine (self->console, machine);
   update (self);
@@ -1295,6 +1321,7 @@ viv_machine_page_class_init (VivMachinePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, reconnect_button);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, agent_revealer);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, window_title);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, address_label);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, menu_button);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, start_button);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, pause_button);

@@ -1,9 +1,11 @@
 /* viv-machine-preferences.c: a machine's settings, and its log
  *
- * Four pages: General (name, OS, memory and processors, bounded by what
+ * Five pages: General (name, OS, memory and processors, bounded by what
  * this computer has), Boot (what the machine boots: a disk, a Linux kernel
  * with its ramdisk and command line, or a firmware), Disks (its disks,
- * then its disc images, read-only), and Troubleshooting (the machine's
+ * then its disc images, read-only), Network (the connection, the MAC
+ * address, the port forwards, each saved as it is made; a running machine
+ * takes them when it next starts) and Troubleshooting (the machine's
  * folder and identifier, and the helper's log, with a button that copies
  * it). Every change goes through VivMachine, which writes machine.json
  * atomically in a worker thread; a running machine takes the new memory
@@ -19,6 +21,7 @@
 #include <glib/gi18n.h>
 
 #include "viv-machine-preferences.h"
+#include "viv-port-forward-dialog.h"
 #include "viv-host.h"
 #include "viv-os-catalog.h"
 #include "viv-size.h"
@@ -35,6 +38,14 @@ enum {
   BOOT_INDEX_UEFI,
 };
 
+/* The Connection row's items, as in the .ui */
+enum {
+  NETWORK_INDEX_USER,
+  NETWORK_INDEX_PASST,
+  NETWORK_INDEX_TAP,
+  NETWORK_INDEX_NONE,
+};
+
 struct _VivMachinePreferences
 {
   AdwPreferencesWindow parent_instance;
@@ -47,6 +58,7 @@ struct _VivMachinePreferences
   gboolean             log_loading;
   guint                log_scroll_id;
   char                *log;
+  gboolean             passt_found;   /* in $PATH when the window opened */
 
   /* template children */
   AdwEntryRow         *name_row;
@@ -61,6 +73,12 @@ struct _VivMachinePreferences
   AdwEntryRow         *initrd_row;
   AdwEntryRow         *cmdline_row;
   GtkListBox          *disks_list;
+  AdwPreferencesGroup *network_group;
+  AdwComboRow         *connection_row;
+  AdwEntryRow         *tap_row;
+  AdwEntryRow         *mac_row;
+  AdwPreferencesGroup *forwards_group;
+  GtkListBox          *forwards_list;
   AdwActionRow        *uuid_row;
   AdwActionRow        *folder_row;
   GtkStack            *log_stack;
@@ -77,6 +95,9 @@ enum {
 };
 
 static GParamSpec *properties[N_PROPS];
+
+static void update_network (VivMachinePreferences  *self,
+                            const VivMachineConfig *config);
 
 /* --- helpers ------------------------------------------------------------------------- */
 
@@ -403,6 +424,7 @@ update (VivMachinePreferences *self)
     }
   update_boot_rows (self);
   update_disks (self, config);
+  update_network (self, config);
   update_pending (self);
 
   adw_action_row_set_subtitle (self->uuid_row, viv_machine_get_uuid (self->machine));
@@ -647,6 +669,630 @@ on_choose_initrd (VivMachinePreferences *self)
   choose_file (self, self->initrd_row, _("Choose the Initial Ramdisk"));
 }
 
+/* --- network --------------------------------------------------------------------------- */
+
+static guint
+network_index (VivNetworkMode mode)
+{
+  switch (mode)
+    {
+    case VIV_NETWORK_MODE_PASST:
+      return NETWORK_INDEX_PASST;
+    case VIV_NETWORK_MODE_TAP:
+      return NETWORK_INDEX_TAP;
+    case VIV_NETWORK_MODE_NONE:
+      return NETWORK_INDEX_NONE;
+    case VIV_NETWORK_MODE_USER:
+    default:
+      return NETWORK_INDEX_USER;
+    }
+}
+
+static VivNetworkMode
+selected_network_mode (VivMachinePreferences *self)
+{
+  switch (adw_combo_row_get_selected (self->connection_row))
+    {
+    case NETWORK_INDEX_PASST:
+      return VIV_NETWORK_MODE_PASST;
+    case NETWORK_INDEX_TAP:
+      return VIV_NETWORK_MODE_TAP;
+    case NETWORK_INDEX_NONE:
+      return VIV_NETWORK_MODE_NONE;
+    case NETWORK_INDEX_USER:
+    default:
+      return VIV_NETWORK_MODE_USER;
+    }
+}
+
+/* Forwards are the user-mode stacks' business: libslirp's and passt's */
+static gboolean
+mode_forwards (VivNetworkMode mode)
+{
+  return mode == VIV_NETWORK_MODE_USER || mode == VIV_NETWORK_MODE_PASST;
+}
+
+static void
+network_clear (VivNetworkConfig *network)
+{
+  g_clear_pointer (&network->mac, g_free);
+  g_clear_pointer (&network->tap, g_free);
+  g_clear_pointer (&network->forwards, g_ptr_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (VivNetworkConfig, network_clear)
+
+static VivPortForward *
+forward_copy (const VivPortForward *forward)
+{
+  VivPortForward *copy = viv_port_forward_new (forward->protocol, forward->host_port,
+                                               forward->guest_port);
+
+  copy->address = g_strdup (forward->address);
+  /* what a later version wrote in it is kept */
+  copy->unknown = forward->unknown != NULL ? json_object_ref (forward->unknown) : NULL;
+  return copy;
+}
+
+/* The machine's network card, to change and save (clear it) */
+static gboolean
+network_from_machine (VivMachinePreferences *self,
+                      VivNetworkConfig      *network)
+{
+  const VivMachineConfig *config = viv_machine_get_config (self->machine);
+
+  if (config == NULL)
+    return FALSE;
+  network->mode = config->network.mode;
+  network->mac = g_strdup (config->network.mac);
+  network->tap = g_strdup (config->network.tap);
+  network->forwards = g_ptr_array_new_with_free_func ((GDestroyNotify) viv_port_forward_free);
+  for (guint i = 0; i < config->network.forwards->len; i++)
+    g_ptr_array_add (network->forwards,
+                     forward_copy (g_ptr_array_index (config->network.forwards, i)));
+  return TRUE;
+}
+
+/* Whether machine.json would take NETWORK: the config's own check, on a
+ * copy of the machine's description */
+static gboolean
+check_network (VivMachinePreferences   *self,
+               const VivNetworkConfig  *network,
+               GError                 **error)
+{
+  const VivMachineConfig *config = viv_machine_get_config (self->machine);
+  g_autoptr(VivMachineConfig) copy = NULL;
+
+  if (config == NULL)
+    return TRUE;
+  copy = viv_machine_config_copy (config);
+  copy->network.mode = network->mode;
+  g_free (copy->network.mac);
+  copy->network.mac = g_strdup (network->mac);
+  g_free (copy->network.tap);
+  copy->network.tap = g_strdup (network->tap);
+  g_ptr_array_set_size (copy->network.forwards, 0);
+  for (guint i = 0; i < network->forwards->len; i++)
+    g_ptr_array_add (copy->network.forwards, forward_copy (g_ptr_array_index (network->forwards, i)));
+  return viv_machine_config_check (copy, error);
+}
+
+static void
+on_network_saved (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(VivMachinePreferences) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  self->saving--;
+  if (!viv_machine_set_network_finish (VIV_MACHINE (object), result, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      g_debug ("network not saved: %s", error->message);
+      toast (self, error->message);
+      update (self);
+    }
+}
+
+static void
+save_network (VivMachinePreferences  *self,
+              const VivNetworkConfig *network)
+{
+  self->saving++;
+  /* Not cancelled with the window: a change made is saved */
+  viv_machine_set_network_async (self->machine, network, NULL, on_network_saved,
+                                 g_object_ref (self));
+}
+
+/* "TCP 2222 → 22" */
+static char *
+forward_title (const VivPortForward *forward)
+{
+  /* Translators: a port forward: the protocol (TCP or UDP), the port on
+   * this computer, the port on the machine */
+  return g_strdup_printf (_("%s %u → %u"), forward->protocol == VIV_PROTOCOL_UDP ? "UDP" : "TCP",
+                          forward->host_port, forward->guest_port);
+}
+
+/* Who can connect: the host's own programs, anyone, or those that reach a
+ * particular address of the host */
+static char *
+forward_reach (const VivPortForward *forward)
+{
+  g_autoptr(GInetAddress) address = NULL;
+
+  if (forward->address == NULL)
+    return g_strdup (_("This computer only"));
+  address = g_inet_address_new_from_string (forward->address);
+  if (address != NULL && g_inet_address_get_is_loopback (address))
+    return g_strdup (_("This computer only"));
+  if (address != NULL && g_inet_address_get_is_any (address))
+    return g_strdup (_("All addresses"));
+  return g_strdup (forward->address);
+}
+
+static GtkWidget *
+forward_button_new (const char *icon_name,
+                    const char *tooltip,
+                    const char *action_name,
+                    guint       index)
+{
+  GtkWidget *button = gtk_button_new_from_icon_name (icon_name);
+
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_set_tooltip_text (button, tooltip);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, tooltip,
+                                  -1);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (button), action_name);
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (button), "u", index);
+  gtk_widget_add_css_class (button, "flat");
+  return button;
+}
+
+static GtkWidget *
+forward_row_new (const VivPortForward *forward,
+                 guint                 index)
+{
+  g_autofree char *title = forward_title (forward);
+  g_autofree char *reach = forward_reach (forward);
+  GtkWidget *row = adw_action_row_new ();
+
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), reach);
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row),
+                             forward_button_new ("document-edit-symbolic", _("Edit"),
+                                                 "prefs.edit-forward", index));
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row),
+                             forward_button_new ("user-trash-symbolic", _("Remove"),
+                                                 "prefs.remove-forward", index));
+  return row;
+}
+
+static void
+update_forwards (VivMachinePreferences  *self,
+                 const VivMachineConfig *config)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->forwards_list))) != NULL)
+    gtk_list_box_remove (self->forwards_list, child);
+
+  for (guint i = 0; config != NULL && i < config->network.forwards->len; i++)
+    gtk_list_box_append (self->forwards_list,
+                         forward_row_new (g_ptr_array_index (config->network.forwards, i), i));
+  if (config == NULL || config->network.forwards->len == 0)
+    {
+      GtkWidget *row = adw_action_row_new ();
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("No Port Forwards"));
+      gtk_widget_add_css_class (row, "dim-label");
+      gtk_list_box_append (self->forwards_list, row);
+    }
+}
+
+/* What the selected connection allows, and what it needs */
+static void update_network_notice (VivMachinePreferences *self);
+
+static void
+update_network_rows (VivMachinePreferences *self)
+{
+  VivNetworkMode mode = selected_network_mode (self);
+  gboolean on_page = g_strcmp0 (adw_preferences_window_get_visible_page_name (
+                                  ADW_PREFERENCES_WINDOW (self)), "network") == 0;
+
+  update_network_notice (self);
+  gtk_widget_set_visible (GTK_WIDGET (self->tap_row), mode == VIV_NETWORK_MODE_TAP);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->mac_row), mode != VIV_NETWORK_MODE_NONE);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->forwards_group), mode_forwards (mode));
+  adw_preferences_group_set_description (self->forwards_group,
+                                         mode_forwards (mode)
+                                         ? _("Connections to a port of this computer go to a "
+                                             "port of the machine")
+                                         : _("Only shared and passt connections forward ports"));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "prefs.add-forward",
+                                 on_page && mode_forwards (mode));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "prefs.generate-mac",
+                                 mode != VIV_NETWORK_MODE_NONE);
+}
+
+/* What the card's group says: that passt is missing, or that a running
+ * machine keeps its card until it starts again */
+static void
+update_network_notice (VivMachinePreferences *self)
+{
+  const char *notice = NULL;
+
+  if (selected_network_mode (self) == VIV_NETWORK_MODE_PASST && !self->passt_found)
+    notice = _("passt is not installed");
+  else if (viv_machine_is_active (self->machine))
+    notice = _("Changes take effect the next time the machine starts");
+  adw_preferences_group_set_description (self->network_group, notice);
+}
+
+static void
+update_network (VivMachinePreferences  *self,
+                const VivMachineConfig *config)
+{
+  if (config != NULL)
+    {
+      g_autofree char *mac = viv_machine_config_dup_mac (config);
+
+      adw_combo_row_set_selected (self->connection_row, network_index (config->network.mode));
+      set_entry_text (self->tap_row, config->network.tap);
+      set_entry_text (self->mac_row, mac);
+      if (!is_editing (self->tap_row))
+        gtk_widget_remove_css_class (GTK_WIDGET (self->tap_row), "error");
+      if (!is_editing (self->mac_row))
+        gtk_widget_remove_css_class (GTK_WIDGET (self->mac_row), "error");
+    }
+  update_forwards (self, config);
+  update_network_rows (self);
+}
+
+/* The tap device's name as typed: NULL when empty */
+static char *
+dup_tap_text (VivMachinePreferences *self)
+{
+  g_autofree char *tap = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->tap_row))));
+
+  return *tap != '\0' ? g_steal_pointer (&tap) : NULL;
+}
+
+/* Whether the tap row holds a name machine.json takes, as its error style says */
+static gboolean
+check_tap (VivMachinePreferences  *self,
+           GError                **error)
+{
+  g_auto(VivNetworkConfig) network = { 0, };
+  gboolean ok;
+
+  if (!network_from_machine (self, &network))
+    return FALSE;
+  network.mode = VIV_NETWORK_MODE_TAP;
+  g_free (network.tap);
+  network.tap = dup_tap_text (self);
+  ok = check_network (self, &network, error);
+  set_css_class (GTK_WIDGET (self->tap_row), "error", !ok);
+  return ok;
+}
+
+static void
+on_tap_changed (VivMachinePreferences *self)
+{
+  if (!self->updating)
+    check_tap (self, NULL);
+}
+
+static void
+save_mode (VivMachinePreferences *self)
+{
+  g_auto(VivNetworkConfig) network = { 0, };
+  g_autoptr(GError) error = NULL;
+  VivNetworkMode mode = selected_network_mode (self);
+
+  if (!network_from_machine (self, &network))
+    return;
+  if (mode == VIV_NETWORK_MODE_TAP)
+    {
+      g_autofree char *tap = dup_tap_text (self);
+
+      /* Nothing to connect to yet: wait for the device's name */
+      if (!check_tap (self, &error))
+        {
+          if (tap != NULL)
+            toast (self, error->message);
+          return;
+        }
+      if (network.mode == mode && g_strcmp0 (tap, network.tap) == 0)
+        return;
+      g_free (network.tap);
+      network.tap = g_steal_pointer (&tap);
+    }
+  else if (network.mode == mode)
+    {
+      return;
+    }
+  network.mode = mode;
+  save_network (self, &network);
+}
+
+static void
+on_tap_apply (VivMachinePreferences *self)
+{
+  save_mode (self);
+}
+
+static void
+on_connection_changed (VivMachinePreferences *self)
+{
+  update_network_rows (self);
+  if (!self->updating)
+    save_mode (self);
+}
+
+/* The MAC address as typed, in lower case; NULL when empty (the default) */
+static char *
+dup_mac_text (VivMachinePreferences *self)
+{
+  g_autofree char *text = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->mac_row))));
+
+  return *text != '\0' ? g_ascii_strdown (text, -1) : NULL;
+}
+
+static gboolean
+check_mac (VivMachinePreferences  *self,
+           GError                **error)
+{
+  g_auto(VivNetworkConfig) network = { 0, };
+  gboolean ok;
+
+  if (!network_from_machine (self, &network))
+    return FALSE;
+  g_free (network.mac);
+  network.mac = dup_mac_text (self);
+  ok = check_network (self, &network, error);
+  set_css_class (GTK_WIDGET (self->mac_row), "error", !ok);
+  return ok;
+}
+
+static void
+on_mac_changed (VivMachinePreferences *self)
+{
+  if (!self->updating)
+    check_mac (self, NULL);
+}
+
+/* An empty address is the default one, derived from the machine's UUID */
+static void
+save_mac (VivMachinePreferences *self)
+{
+  const VivMachineConfig *config = viv_machine_get_config (self->machine);
+  g_auto(VivNetworkConfig) network = { 0, };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *mac = dup_mac_text (self);
+  g_autofree char *current = NULL;
+
+  if (config == NULL)
+    return;
+  if (!check_mac (self, &error))
+    {
+      toast (self, error->message);
+      return;
+    }
+  current = viv_machine_config_dup_mac (config);
+  if (g_strcmp0 (mac, current) == 0 || (mac == NULL && config->network.mac == NULL))
+    return;
+  network_from_machine (self, &network);
+  g_free (network.mac);
+  network.mac = g_steal_pointer (&mac);
+  save_network (self, &network);
+}
+
+static void
+on_mac_apply (VivMachinePreferences *self)
+{
+  save_mac (self);
+}
+
+/* QEMU's prefix, 52:54:00, as the default address: locally administered
+ * and unicast, so no card's vendor-assigned address can be the same */
+static void
+generate_mac_action (GtkWidget  *widget,
+                     const char *action_name G_GNUC_UNUSED,
+                     GVariant   *parameter G_GNUC_UNUSED)
+{
+  VivMachinePreferences *self = VIV_MACHINE_PREFERENCES (widget);
+  g_autofree char *mac = g_strdup_printf ("52:54:00:%02x:%02x:%02x",
+                                          (guint) g_random_int_range (0, 256),
+                                          (guint) g_random_int_range (0, 256),
+                                          (guint) g_random_int_range (0, 256));
+
+  gtk_editable_set_text (GTK_EDITABLE (self->mac_row), mac);
+  save_mac (self);
+}
+
+static void
+on_forward_dialog_apply (VivPortForwardDialog  *dialog,
+                         VivMachinePreferences *self)
+{
+  g_auto(VivNetworkConfig) network = { 0, };
+  guint index = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (dialog), "forward-index"));
+  VivPortForward *forward = viv_port_forward_dialog_dup_forward (dialog);
+
+  if (!network_from_machine (self, &network))
+    {
+      viv_port_forward_free (forward);
+      return;
+    }
+  /* INDEX is one more than the edited forward's place; 0 adds */
+  if (index > 0 && index <= network.forwards->len)
+    {
+      viv_port_forward_free (network.forwards->pdata[index - 1]);
+      network.forwards->pdata[index - 1] = forward;
+    }
+  else
+    {
+      g_ptr_array_add (network.forwards, forward);
+    }
+  save_network (self, &network);
+}
+
+/* The forward at INDEX, or a new one (INDEX G_MAXUINT) */
+static void
+open_forward_dialog (VivMachinePreferences *self,
+                     guint                  index)
+{
+  const VivMachineConfig *config = viv_machine_get_config (self->machine);
+  g_autoptr(GPtrArray) others = g_ptr_array_new ();
+  const VivPortForward *forward = NULL;
+  VivPortForwardDialog *dialog;
+
+  if (config == NULL)
+    return;
+  for (guint i = 0; i < config->network.forwards->len; i++)
+    {
+      if (i == index)
+        forward = g_ptr_array_index (config->network.forwards, i);
+      else
+        g_ptr_array_add (others, g_ptr_array_index (config->network.forwards, i));
+    }
+  if (index != G_MAXUINT && forward == NULL)
+    return;
+
+  dialog = viv_port_forward_dialog_new (GTK_WINDOW (self), forward, others);
+  g_object_set_data (G_OBJECT (dialog), "forward-index",
+                     GUINT_TO_POINTER (forward != NULL ? index + 1 : 0));
+  g_signal_connect_object (dialog, "apply", G_CALLBACK (on_forward_dialog_apply), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+add_forward_action (GtkWidget  *widget,
+                    const char *action_name G_GNUC_UNUSED,
+                    GVariant   *parameter G_GNUC_UNUSED)
+{
+  open_forward_dialog (VIV_MACHINE_PREFERENCES (widget), G_MAXUINT);
+}
+
+static void
+edit_forward_action (GtkWidget  *widget,
+                     const char *action_name G_GNUC_UNUSED,
+                     GVariant   *parameter)
+{
+  open_forward_dialog (VIV_MACHINE_PREFERENCES (widget), g_variant_get_uint32 (parameter));
+}
+
+static void
+remove_forward_action (GtkWidget  *widget,
+                       const char *action_name G_GNUC_UNUSED,
+                       GVariant   *parameter)
+{
+  VivMachinePreferences *self = VIV_MACHINE_PREFERENCES (widget);
+  g_auto(VivNetworkConfig) network = { 0, };
+  guint index = g_variant_get_uint32 (parameter);
+
+  if (!network_from_machine (self, &network) || index >= network.forwards->len)
+    return;
+  g_ptr_array_remove_index (network.forwards, index);
+  save_network (self, &network);
+}
+
+/* The connections' list: passt only when it is installed */
+static void
+update_connection_check (AdwComboRow *row,
+                         GParamSpec  *pspec G_GNUC_UNUSED,
+                         GtkListItem *item)
+{
+  GtkWidget *check = g_object_get_data (G_OBJECT (item), "check");
+
+  if (check != NULL)
+    gtk_widget_set_opacity (check, adw_combo_row_get_selected (row) ==
+                                   gtk_list_item_get_position (item) ? 1 : 0);
+}
+
+static void
+on_connection_item_setup (GtkSignalListItemFactory *factory G_GNUC_UNUSED,
+                          GtkListItem              *item,
+                          VivMachinePreferences    *self G_GNUC_UNUSED)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *labels = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  GtkWidget *title = gtk_label_new (NULL);
+  GtkWidget *subtitle = gtk_label_new (NULL);
+  GtkWidget *check = gtk_image_new_from_icon_name ("object-select-symbolic");
+
+  gtk_label_set_xalign (GTK_LABEL (title), 0);
+  gtk_label_set_xalign (GTK_LABEL (subtitle), 0);
+  gtk_widget_add_css_class (subtitle, "dim-label");
+  gtk_widget_add_css_class (subtitle, "caption");
+  gtk_widget_set_hexpand (labels, TRUE);
+  gtk_box_append (GTK_BOX (labels), title);
+  gtk_box_append (GTK_BOX (labels), subtitle);
+  gtk_box_append (GTK_BOX (box), labels);
+  gtk_box_append (GTK_BOX (box), check);
+  g_object_set_data (G_OBJECT (item), "title", title);
+  g_object_set_data (G_OBJECT (item), "subtitle", subtitle);
+  g_object_set_data (G_OBJECT (item), "check", check);
+  gtk_list_item_set_child (item, box);
+}
+
+static void
+on_connection_item_bind (GtkSignalListItemFactory *factory G_GNUC_UNUSED,
+                         GtkListItem              *item,
+                         VivMachinePreferences    *self)
+{
+  GtkStringObject *string = gtk_list_item_get_item (item);
+  gboolean missing = gtk_list_item_get_position (item) == NETWORK_INDEX_PASST &&
+                     !self->passt_found;
+
+  gtk_label_set_label (g_object_get_data (G_OBJECT (item), "title"),
+                       gtk_string_object_get_string (string));
+  gtk_label_set_label (g_object_get_data (G_OBJECT (item), "subtitle"),
+                       missing ? _("passt is not installed") : "");
+  gtk_widget_set_visible (g_object_get_data (G_OBJECT (item), "subtitle"), missing);
+  gtk_widget_set_sensitive (gtk_list_item_get_child (item), !missing);
+  gtk_list_item_set_selectable (item, !missing);
+  gtk_list_item_set_activatable (item, !missing);
+  update_connection_check (self->connection_row, NULL, item);
+  g_signal_connect_object (self->connection_row, "notify::selected",
+                           G_CALLBACK (update_connection_check), item, 0);
+}
+
+static void
+on_connection_item_unbind (GtkSignalListItemFactory *factory G_GNUC_UNUSED,
+                           GtkListItem              *item,
+                           VivMachinePreferences    *self)
+{
+  /* (the window's dispose may have let go of the row first) */
+  if (self->connection_row != NULL)
+    g_signal_handlers_disconnect_by_func (self->connection_row, update_connection_check, item);
+}
+
+static void
+setup_connection_row (VivMachinePreferences *self)
+{
+  g_autoptr(GtkListItemFactory) factory = gtk_signal_list_item_factory_new ();
+  g_autofree char *passt = g_find_program_in_path ("passt");
+
+  self->passt_found = passt != NULL;
+  g_signal_connect_object (factory, "setup", G_CALLBACK (on_connection_item_setup), self, 0);
+  g_signal_connect_object (factory, "bind", G_CALLBACK (on_connection_item_bind), self, 0);
+  g_signal_connect_object (factory, "unbind", G_CALLBACK (on_connection_item_unbind), self, 0);
+  adw_combo_row_set_list_factory (self->connection_row, factory);
+}
+
+/* Whether the network page shows passt as installed (tests: see $PATH) */
+gboolean
+viv_machine_preferences_get_passt_found (VivMachinePreferences *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PREFERENCES (self), FALSE);
+
+  return self->passt_found;
+}
+
 /* --- the log ------------------------------------------------------------------------- */
 
 /* The end of the log is what matters. The text view scrolls wrong before
@@ -804,6 +1450,18 @@ on_machine_disc (VivMachinePreferences *self)
 }
 
 static void
+on_machine_state (VivMachinePreferences *self)
+{
+  update_network_notice (self);
+}
+
+static void
+on_visible_page (VivMachinePreferences *self)
+{
+  update_network_rows (self);
+}
+
+static void
 on_os_catalog_loaded (VivMachinePreferences *self)
 {
   update_os (self);
@@ -835,6 +1493,10 @@ viv_machine_preferences_constructed (GObject *object)
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->machine, "notify::pending-changes",
                            G_CALLBACK (update_pending), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->machine, "notify::state", G_CALLBACK (on_machine_state),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self, "notify::visible-page", G_CALLBACK (on_visible_page),
+                           self, G_CONNECT_SWAPPED);
   g_signal_connect_object (viv_os_catalog_get_default (), "notify::loaded",
                            G_CALLBACK (on_os_catalog_loaded), self, G_CONNECT_SWAPPED);
   update (self);
@@ -944,6 +1606,12 @@ viv_machine_preferences_class_init (VivMachinePreferencesClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, initrd_row);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, cmdline_row);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, disks_list);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, network_group);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, connection_row);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, tap_row);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, mac_row);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, forwards_group);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, forwards_list);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, uuid_row);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, folder_row);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePreferences, log_stack);
@@ -956,9 +1624,22 @@ viv_machine_preferences_class_init (VivMachinePreferencesClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_boot_apply);
   gtk_widget_class_bind_template_callback (widget_class, on_choose_kernel);
   gtk_widget_class_bind_template_callback (widget_class, on_choose_initrd);
+  gtk_widget_class_bind_template_callback (widget_class, on_connection_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_tap_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_tap_apply);
+  gtk_widget_class_bind_template_callback (widget_class, on_mac_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_mac_apply);
 
   gtk_widget_class_install_action (widget_class, "prefs.refresh-log", NULL, refresh_log_action);
   gtk_widget_class_install_action (widget_class, "prefs.copy-log", NULL, copy_log_action);
+  gtk_widget_class_install_action (widget_class, "prefs.add-forward", NULL, add_forward_action);
+  gtk_widget_class_install_action (widget_class, "prefs.edit-forward", "u", edit_forward_action);
+  gtk_widget_class_install_action (widget_class, "prefs.remove-forward", "u",
+                                   remove_forward_action);
+  gtk_widget_class_install_action (widget_class, "prefs.generate-mac", NULL, generate_mac_action);
+  /* Ctrl+N on the Network page: the action is enabled there only */
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, GDK_CONTROL_MASK,
+                                       "prefs.add-forward", NULL);
 }
 
 static void
@@ -968,4 +1649,5 @@ viv_machine_preferences_init (VivMachinePreferences *self)
 
   self->cancellable = g_cancellable_new ();
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "prefs.copy-log", FALSE);
+  setup_connection_row (self);
 }

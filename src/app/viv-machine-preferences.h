@@ -19,5 +19,6 @@ VivMachinePreferences *viv_machine_preferences_new         (VivMachine          
 VivMachine            *viv_machine_preferences_get_machine (VivMachinePreferences *self);
 char                  *viv_machine_preferences_dup_log     (VivMachinePreferences *self);
 gboolean               viv_machine_preferences_get_busy    (VivMachinePreferences *self);
+gboolean               viv_machine_preferences_get_passt_found (VivMachinePreferences *self);
 
 G_END_DECLS

@@ -51,6 +51,7 @@ struct _VivMachine
 
   VivHelper        *helper;          /* while a helper runs the machine */
   char             *disk_problem;    /* the last DiskError, for people, this run */
+  GStrv             guest_addresses; /* the helper's GuestAddresses; NULL when none */
   guint64           running_memory;  /* what the helper was started with */
   guint             running_cpus;
   GPtrArray        *start_tasks;     /* waiting for the machine to run */
@@ -139,6 +140,7 @@ enum {
   PROP_DISK_PROBLEM,
   PROP_HELPER_PID,
   PROP_DISC,
+  PROP_GUEST_ADDRESSES,
   N_PROPS
 };
 
@@ -337,6 +339,8 @@ resolve_start_tasks (VivMachine   *self,
     }
 }
 
+static void update_guest_addresses (VivMachine *self);
+
 static void
 drop_helper (VivMachine *self)
 {
@@ -345,6 +349,7 @@ drop_helper (VivMachine *self)
   g_signal_handlers_disconnect_by_data (self->helper, self);
   viv_helper_detach (self->helper);
   g_clear_object (&self->helper);
+  update_guest_addresses (self);
 }
 
 static void
@@ -504,6 +509,34 @@ on_proxy_disk_error (VivVmm1    *proxy,
 
 static void save_disc (VivMachine *self, const char *path, GTask *task);
 
+/* The helper's GuestAddresses, kept so that notify::guest-addresses says
+ * when they changed, not each time the proxy's properties do */
+static void
+update_guest_addresses (VivMachine *self)
+{
+  VivVmm1 *proxy = self->helper != NULL ? viv_helper_get_proxy (self->helper) : NULL;
+  const char *const *addresses = proxy != NULL ? viv_vmm1_get_guest_addresses (proxy) : NULL;
+
+  if (addresses != NULL && addresses[0] == NULL)
+    addresses = NULL;
+  if (addresses == NULL && self->guest_addresses == NULL)
+    return;
+  if (addresses != NULL && self->guest_addresses != NULL &&
+      g_strv_equal (addresses, (const char *const *) self->guest_addresses))
+    return;
+  g_strfreev (self->guest_addresses);
+  self->guest_addresses = g_strdupv ((char **) addresses);
+  notify (self, PROP_GUEST_ADDRESSES);
+}
+
+static void
+on_proxy_guest_addresses (VivVmm1    *proxy G_GNUC_UNUSED,
+                          GParamSpec *pspec G_GNUC_UNUSED,
+                          VivMachine *self)
+{
+  update_guest_addresses (self);
+}
+
 /* The helper's Media property: its first drive's disc, or NULL with
  * *KNOWN FALSE when the helper says nothing (no drive, not connected) */
 static const char *
@@ -549,12 +582,16 @@ watch_disk_errors (VivMachine *self)
 {
   VivVmm1 *proxy = self->helper != NULL ? viv_helper_get_proxy (self->helper) : NULL;
 
+  /* connected or not: the addresses are the new proxy's, or none */
+  update_guest_addresses (self);
   if (proxy == NULL ||
       g_signal_handler_find (proxy, G_SIGNAL_MATCH_FUNC | G_SIGNAL_MATCH_DATA, 0, 0, NULL,
                              on_proxy_disk_error, self) != 0)
     return;
   g_signal_connect_object (proxy, "disk-error", G_CALLBACK (on_proxy_disk_error), self, 0);
   g_signal_connect_object (proxy, "notify::media", G_CALLBACK (on_proxy_media), self, 0);
+  g_signal_connect_object (proxy, "notify::guest-addresses",
+                           G_CALLBACK (on_proxy_guest_addresses), self, 0);
   notify (self, PROP_DISC);
 }
 
@@ -1799,6 +1836,11 @@ typedef struct
   char         *cmdline;
   gboolean      disc;     /* the first CD-ROM drive's disc */
   char         *disc_path; /* NULL: ejected */
+  gboolean      network;
+  VivNetworkMode net_mode;
+  char         *mac;
+  char         *tap;
+  GPtrArray    *forwards; /* of VivPortForward* */
 } Change;
 
 static void
@@ -1809,10 +1851,25 @@ change_free (Change *change)
   g_free (change->initrd);
   g_free (change->cmdline);
   g_free (change->disc_path);
+  g_free (change->mac);
+  g_free (change->tap);
+  g_clear_pointer (&change->forwards, g_ptr_array_unref);
   g_free (change);
 }
 
 static void save_next (VivMachine *self);
+
+static VivPortForward *
+port_forward_copy (const VivPortForward *forward)
+{
+  VivPortForward *copy = viv_port_forward_new (forward->protocol, forward->host_port,
+                                               forward->guest_port);
+
+  copy->address = g_strdup (forward->address);
+  /* members of later versions ride along, as a load and save keep them */
+  copy->unknown = forward->unknown != NULL ? json_object_ref (forward->unknown) : NULL;
+  return copy;
+}
 
 /* What a worker thread writes: the machine's test hook goes with it */
 typedef struct
@@ -1957,6 +2014,18 @@ save_next (VivMachine *self)
               g_free (media->path);
               media->path = g_strdup (change->disc_path);
               media->inserted = change->disc_path != NULL;
+            }
+          if (change->network)
+            {
+              config->network.mode = change->net_mode;
+              g_free (config->network.mac);
+              config->network.mac = g_strdup (change->mac);
+              g_free (config->network.tap);
+              config->network.tap = g_strdup (change->tap);
+              g_ptr_array_set_size (config->network.forwards, 0);
+              for (guint i = 0; i < change->forwards->len; i++)
+                g_ptr_array_add (config->network.forwards,
+                                 port_forward_copy (g_ptr_array_index (change->forwards, i)));
             }
           viv_machine_config_check (config, &error);
         }
@@ -2206,6 +2275,81 @@ viv_machine_set_boot_finish (VivMachine    *self,
                         viv_machine_set_boot_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * viv_machine_set_network_async:
+ * @self: a machine
+ * @network: the network card: mode, MAC address (%NULL: the default one
+ *   derived from the UUID), tap device, port forwards
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once machine.json is written
+ * @user_data: data for @callback
+ *
+ * Changes the machine's network card in machine.json (atomically, in a
+ * worker thread). The machine's own unknown members of "network" stay;
+ * each forward's go with it, as @network has them. A value machine.json
+ * cannot take (a MAC address that is not unicast, a tap device name Linux
+ * refuses, the same port forwarded twice) is refused with the config's
+ * error. A running machine keeps its network card until it starts again.
+ */
+void
+viv_machine_set_network_async (VivMachine             *self,
+                               const VivNetworkConfig *network,
+                               GCancellable           *cancellable,
+                               GAsyncReadyCallback     callback,
+                               gpointer                user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  Change *change;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (network != NULL && network->forwards != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, viv_machine_set_network_async);
+
+  change = g_new0 (Change, 1);
+  change->network = TRUE;
+  change->net_mode = network->mode;
+  change->mac = dup_nonempty (network->mac);
+  change->tap = dup_nonempty (network->tap);
+  change->forwards = g_ptr_array_new_with_free_func ((GDestroyNotify) viv_port_forward_free);
+  for (guint i = 0; i < network->forwards->len; i++)
+    g_ptr_array_add (change->forwards, port_forward_copy (g_ptr_array_index (network->forwards, i)));
+  queue_change (self, task, change);
+}
+
+gboolean
+viv_machine_set_network_finish (VivMachine    *self,
+                                GAsyncResult  *result,
+                                GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        viv_machine_set_network_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * viv_machine_get_guest_addresses:
+ * @self: a machine
+ *
+ * The guest's network addresses the running helper knows of (with
+ * user-mode networking, the one its DHCP server leased). Changes with
+ * notify::guest-addresses.
+ *
+ * Returns: (nullable) (array zero-terminated=1): the addresses, as text
+ *   ("10.0.2.15"), or %NULL when none is known or the machine is not running
+ */
+const char *const *
+viv_machine_get_guest_addresses (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  return (const char *const *) self->guest_addresses;
 }
 
 /* --- discs ------------------------------------------------------------------------- */
@@ -2733,6 +2877,7 @@ viv_machine_finalize (GObject *object)
   g_free (self->broken_reason);
   g_free (self->error_message);
   g_free (self->disk_problem);
+  g_strfreev (self->guest_addresses);
 
   G_OBJECT_CLASS (viv_machine_parent_class)->finalize (object);
 }
@@ -2785,6 +2930,10 @@ viv_machine_get_property (GObject    *object,
 
     case PROP_DISC:
       g_value_set_string (value, viv_machine_get_disc (self));
+      break;
+
+    case PROP_GUEST_ADDRESSES:
+      g_value_set_boxed (value, self->guest_addresses);
       break;
 
     case PROP_THUMBNAIL:
@@ -2849,6 +2998,8 @@ viv_machine_class_init (VivMachineClass *klass)
 
   properties[PROP_DISC] =
     g_param_spec_string ("disc", NULL, NULL, NULL, flags);
+  properties[PROP_GUEST_ADDRESSES] =
+    g_param_spec_boxed ("guest-addresses", NULL, NULL, G_TYPE_STRV, flags);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**

@@ -174,6 +174,15 @@ void                    viv_machine_set_boot_async      (VivMachine             
                                                          GCancellable            *cancellable,
                                                          GAsyncReadyCallback      callback,
                                                          gpointer                 user_data);
+void                    viv_machine_set_network_async   (VivMachine              *self,
+                                                         const VivNetworkConfig  *network,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+gboolean                viv_machine_set_network_finish  (VivMachine              *self,
+                                                         GAsyncResult            *result,
+                                                         GError                 **error);
+const char *const      *viv_machine_get_guest_addresses (VivMachine              *self);
 gboolean                viv_machine_has_cd_drive        (VivMachine              *self);
 const char             *viv_machine_get_disc            (VivMachine              *self);
 void                    viv_machine_eject_disc_async    (VivMachine              *self,

@@ -29,6 +29,7 @@
 #include "viv-machine-preferences.h"
 #include "viv-machine-tile.h"
 #include "viv-os-catalog.h"
+#include "viv-port-forward-dialog.h"
 #include "viv-serial-console.h"
 #include "viv-test-ui.h"
 #include "viv-window.h"
@@ -857,7 +858,8 @@ test_preferences (Fixture       *f,
 
   /* The name, through the entry row's apply button */
   entries = viv_test_find_all (GTK_WIDGET (preferences), ADW_TYPE_ENTRY_ROW);
-  g_assert_cmpuint (entries->len, ==, 4);   /* name, kernel, initrd, command line */
+  /* name, kernel, initrd, command line; the Network page's tap device and MAC address */
+  g_assert_cmpuint (entries->len, ==, 6);
   gtk_editable_set_text (GTK_EDITABLE (entries->pdata[0]), "");
   g_assert_true (gtk_widget_has_css_class (entries->pdata[0], "error"));
   gtk_editable_set_text (GTK_EDITABLE (entries->pdata[0]), "Debian Eleven");
@@ -988,6 +990,572 @@ test_preferences_disc (Fixture       *f,
                                        _("No Disks")));
   gtk_window_close (GTK_WINDOW (preferences));
   WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+}
+
+/* --- the Network page ----------------------------------------------------------------- */
+
+static VivMachineConfig *
+config_on_disk (VivMachine *machine)
+{
+  g_autofree char *path = g_build_filename (viv_machine_get_directory (machine), "machine.json",
+                                            NULL);
+  g_autoptr(GError) error = NULL;
+  VivMachineConfig *config = viv_machine_config_load (path, &error);
+
+  g_assert_no_error (error);
+  return config;
+}
+
+/* The page's rows, by their titles */
+static GtkWidget *
+row (VivMachinePreferences *preferences,
+     GType                  type,
+     const char            *title)
+{
+  GtkWidget *widget = viv_test_find_widget (GTK_WIDGET (preferences), type, title);
+
+  g_assert_nonnull (widget);
+  return widget;
+}
+
+static GtkWidget *
+group (VivMachinePreferences *preferences,
+       const char            *title)
+{
+  g_autoptr(GPtrArray) groups = viv_test_find_all (GTK_WIDGET (preferences),
+                                                   ADW_TYPE_PREFERENCES_GROUP);
+
+  for (guint i = 0; i < groups->len; i++)
+    if (g_strcmp0 (adw_preferences_group_get_title (groups->pdata[i]), title) == 0)
+      return groups->pdata[i];
+  g_assert_not_reached ();
+}
+
+static VivPortForwardDialog *
+wait_forward_dialog (void)
+{
+  GtkWidget *dialog = NULL;
+
+  WAIT_UNTIL ((dialog = viv_test_find_toplevel (VIV_TYPE_PORT_FORWARD_DIALOG)) != NULL,
+              TIMEOUT_MS);
+  g_assert_nonnull (dialog);
+  g_assert_true (viv_test_wait_for_frames (dialog, 5, 10000));
+  return VIV_PORT_FORWARD_DIALOG (dialog);
+}
+
+static void
+wait_forward_dialog_gone (void)
+{
+  WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_PORT_FORWARD_DIALOG) == NULL, TIMEOUT_MS);
+  g_assert_null (viv_test_find_toplevel (VIV_TYPE_PORT_FORWARD_DIALOG));
+}
+
+/* The dialog's spin buttons: the host's port, then the machine's */
+static GtkSpinButton *
+dialog_spin (VivPortForwardDialog *dialog,
+             guint                 i)
+{
+  g_autoptr(GPtrArray) spins = viv_test_find_all (GTK_WIDGET (dialog), GTK_TYPE_SPIN_BUTTON);
+
+  g_assert_cmpuint (spins->len, ==, 2);
+  return spins->pdata[i];
+}
+
+/* Enter in a spin button: the dialog's default button */
+static void
+press_enter (GtkSpinButton *spin)
+{
+  g_assert_true (gtk_widget_grab_focus (GTK_WIDGET (spin)));
+  gtk_widget_activate_default (GTK_WIDGET (spin));
+}
+
+static guint
+n_forwards (VivMachine *machine)
+{
+  return viv_machine_get_config (machine)->network.forwards->len;
+}
+
+static const VivPortForward *
+forward_at (VivMachine *machine,
+            guint       i)
+{
+  return g_ptr_array_index (viv_machine_get_config (machine)->network.forwards, i);
+}
+
+static gboolean
+preferences_focus_reaches (GtkWidget *window,
+                           GtkWidget *target)
+{
+  for (guint i = 0; i < 128 && !gtk_widget_has_focus (target); i++)
+    if (!gtk_widget_child_focus (window, GTK_DIR_TAB_FORWARD))
+      gtk_widget_child_focus (window, GTK_DIR_TAB_FORWARD);
+  return gtk_widget_has_focus (target);
+}
+
+/* Whether a shortcut controller of WIDGET has KEYVAL with MODIFIERS for
+ * ACTION: the key binding itself, as a key press would find it */
+static gboolean
+has_shortcut (GtkWidget       *widget,
+              guint            keyval,
+              GdkModifierType  modifiers,
+              const char      *action)
+{
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr(GObject) controller = g_list_model_get_item (controllers, i);
+
+      if (!GTK_IS_SHORTCUT_CONTROLLER (controller))
+        continue;
+      for (guint j = 0; j < g_list_model_get_n_items (G_LIST_MODEL (controller)); j++)
+        {
+          g_autoptr(GtkShortcut) shortcut = g_list_model_get_item (G_LIST_MODEL (controller), j);
+          GtkShortcutTrigger *trigger = gtk_shortcut_get_trigger (shortcut);
+          GtkShortcutAction *named = gtk_shortcut_get_action (shortcut);
+
+          if (GTK_IS_KEYVAL_TRIGGER (trigger) && GTK_IS_NAMED_ACTION (named) &&
+              gtk_keyval_trigger_get_keyval (GTK_KEYVAL_TRIGGER (trigger)) == keyval &&
+              gtk_keyval_trigger_get_modifiers (GTK_KEYVAL_TRIGGER (trigger)) == modifiers &&
+              g_strcmp0 (gtk_named_action_get_action_name (GTK_NAMED_ACTION (named)),
+                         action) == 0)
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* The popover under WIDGET that is mapped, or NULL */
+static GtkWidget *
+mapped_popover (GtkWidget *widget)
+{
+  g_autoptr(GPtrArray) popovers = viv_test_find_all (widget, GTK_TYPE_POPOVER);
+
+  for (guint i = 0; i < popovers->len; i++)
+    if (gtk_widget_get_mapped (popovers->pdata[i]))
+      return popovers->pdata[i];
+  return NULL;
+}
+
+/* A folder for $PATH, with a stand-in passt or without */
+static char *
+path_dir (gboolean with_passt)
+{
+  g_autofree char *dir = g_build_filename (root, with_passt ? "path-passt" : "path-empty", NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  if (with_passt)
+    {
+      g_autofree char *passt = g_build_filename (dir, "passt", NULL);
+
+      g_assert_true (g_file_set_contents (passt, "#!/bin/sh\nexit 1\n", -1, NULL));
+      g_assert_cmpint (g_chmod (passt, 0755), ==, 0);
+    }
+  return g_steal_pointer (&dir);
+}
+
+/* The preferences of MACHINE, with passt installed or not */
+static VivMachinePreferences *
+open_network_page (Fixture    *f,
+                   VivMachine *machine,
+                   gboolean    with_passt)
+{
+  g_autofree char *old_path = g_strdup (g_getenv ("PATH"));
+  g_autofree char *dir = path_dir (with_passt);
+  VivMachinePreferences *preferences;
+
+  g_setenv ("PATH", dir, TRUE);
+  g_assert_true (activate (f, "win.machine-preferences", machine));
+  preferences = wait_preferences ();
+  if (old_path != NULL)
+    g_setenv ("PATH", old_path, TRUE);
+  else
+    g_unsetenv ("PATH");
+  g_assert_cmpint (viv_machine_preferences_get_passt_found (preferences), ==, with_passt);
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (preferences), "network");
+  return preferences;
+}
+
+static void
+close_preferences (VivMachinePreferences *preferences)
+{
+  WAIT_UNTIL (!viv_machine_preferences_get_busy (preferences), TIMEOUT_MS);
+  gtk_window_close (GTK_WINDOW (preferences));
+  WAIT_UNTIL (viv_test_find_toplevel (VIV_TYPE_MACHINE_PREFERENCES) == NULL, TIMEOUT_MS);
+}
+
+/* The connection, a tap device's name, the MAC address: each saved as it
+ * is chosen or applied, each refused in its row when machine.json would
+ * refuse it */
+static void
+test_preferences_network (Fixture       *f,
+                          gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachinePreferences *preferences;
+  g_autoptr(VivMachineConfig) on_disk = NULL;
+  g_autofree char *derived = viv_machine_config_dup_mac (viv_machine_get_config (f->plain));
+  GtkWidget *connection, *tap, *mac, *forwards;
+
+  preferences = open_network_page (f, f->plain, FALSE);
+  connection = row (preferences, ADW_TYPE_COMBO_ROW, _("Connection"));
+  tap = row (preferences, ADW_TYPE_ENTRY_ROW, _("Device Name"));
+  mac = row (preferences, ADW_TYPE_ENTRY_ROW, _("MAC Address"));
+  forwards = group (preferences, _("Port Forwards"));
+
+  /* A new machine: shared, the MAC address derived from its UUID */
+  g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (connection)), ==, 0);
+  g_assert_false (gtk_widget_get_visible (tap));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (mac)), ==, derived);
+  g_assert_true (gtk_widget_is_sensitive (forwards));
+  g_assert_nonnull (viv_test_find_widget (forwards, ADW_TYPE_ACTION_ROW, _("No Port Forwards")));
+  show_page (preferences, "network", "preferences-network");
+
+  /* No network card: nothing to forward */
+  adw_combo_row_set_selected (ADW_COMBO_ROW (connection), 3);
+  WAIT_UNTIL (viv_machine_get_config (f->plain)->network.mode == VIV_NETWORK_MODE_NONE,
+              TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_config (f->plain)->network.mode, ==, VIV_NETWORK_MODE_NONE);
+  g_assert_false (gtk_widget_is_sensitive (forwards));
+  g_assert_false (gtk_widget_is_sensitive (mac));
+  on_disk = config_on_disk (f->plain);
+  g_assert_cmpint (on_disk->network.mode, ==, VIV_NETWORK_MODE_NONE);
+  g_clear_pointer (&on_disk, viv_machine_config_free);
+
+  /* A tap device: nothing is saved until it has a name Linux takes */
+  adw_combo_row_set_selected (ADW_COMBO_ROW (connection), 2);
+  g_assert_true (gtk_widget_get_visible (tap));
+  g_assert_true (gtk_widget_has_css_class (tap, "error"));
+  gtk_editable_set_text (GTK_EDITABLE (tap), "no such/device");
+  g_assert_true (gtk_widget_has_css_class (tap, "error"));
+  g_signal_emit_by_name (tap, "apply");
+  WAIT_UNTIL (!viv_machine_preferences_get_busy (preferences), TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_config (f->plain)->network.mode, ==, VIV_NETWORK_MODE_NONE);
+  g_assert_true (gtk_widget_has_css_class (tap, "error"));
+  show_page (preferences, "network", "preferences-network-tap-invalid");
+  gtk_editable_set_text (GTK_EDITABLE (tap), "tap-vivarium-net0");   /* 17 bytes: too long */
+  g_assert_true (gtk_widget_has_css_class (tap, "error"));
+  gtk_editable_set_text (GTK_EDITABLE (tap), "tap0");
+  g_assert_false (gtk_widget_has_css_class (tap, "error"));
+  g_signal_emit_by_name (tap, "apply");
+  WAIT_UNTIL (viv_machine_get_config (f->plain)->network.mode == VIV_NETWORK_MODE_TAP,
+              TIMEOUT_MS);
+  g_assert_cmpint (viv_machine_get_config (f->plain)->network.mode, ==, VIV_NETWORK_MODE_TAP);
+  g_assert_cmpstr (viv_machine_get_config (f->plain)->network.tap, ==, "tap0");
+  g_assert_false (gtk_widget_is_sensitive (forwards));
+  on_disk = config_on_disk (f->plain);
+  g_assert_cmpint (on_disk->network.mode, ==, VIV_NETWORK_MODE_TAP);
+  g_assert_cmpstr (on_disk->network.tap, ==, "tap0");
+  g_clear_pointer (&on_disk, viv_machine_config_free);
+  show_page (preferences, "network", "preferences-network-tap");
+
+  /* Shared again; the tap device's name is kept for later */
+  adw_combo_row_set_selected (ADW_COMBO_ROW (connection), 0);
+  WAIT_UNTIL (viv_machine_get_config (f->plain)->network.mode == VIV_NETWORK_MODE_USER,
+              TIMEOUT_MS);
+  g_assert_false (gtk_widget_get_visible (tap));
+  g_assert_true (gtk_widget_is_sensitive (forwards));
+  on_disk = config_on_disk (f->plain);
+  g_assert_cmpint (on_disk->network.mode, ==, VIV_NETWORK_MODE_USER);
+  g_assert_cmpstr (on_disk->network.tap, ==, "tap0");
+  g_clear_pointer (&on_disk, viv_machine_config_free);
+
+  /* A multicast address is no card's; neither is half of one */
+  gtk_editable_set_text (GTK_EDITABLE (mac), "01:00:5e:00:00:01");
+  g_assert_true (gtk_widget_has_css_class (mac, "error"));
+  g_signal_emit_by_name (mac, "apply");
+  gtk_editable_set_text (GTK_EDITABLE (mac), "52:54:00:12:34");
+  g_assert_true (gtk_widget_has_css_class (mac, "error"));
+  g_signal_emit_by_name (mac, "apply");
+  WAIT_UNTIL (!viv_machine_preferences_get_busy (preferences), TIMEOUT_MS);
+  g_assert_null (viv_machine_get_config (f->plain)->network.mac);
+
+  /* Generate: a random one with QEMU's prefix, saved at once */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.generate-mac",
+                                             NULL));
+  g_assert_false (gtk_widget_has_css_class (mac, "error"));
+  WAIT_UNTIL (viv_machine_get_config (f->plain)->network.mac != NULL, TIMEOUT_MS);
+  {
+    const char *generated = viv_machine_get_config (f->plain)->network.mac;
+
+    g_assert_nonnull (generated);
+    g_assert_true (g_str_has_prefix (generated, "52:54:00:"));
+    g_assert_cmpuint (strlen (generated), ==, 17);
+    g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (mac)), ==, generated);
+    on_disk = config_on_disk (f->plain);
+    g_assert_cmpstr (on_disk->network.mac, ==, generated);
+    g_clear_pointer (&on_disk, viv_machine_config_free);
+  }
+  /* upper case is taken, and written as machine.json writes it */
+  gtk_editable_set_text (GTK_EDITABLE (mac), "52:54:00:AB:CD:EF");
+  g_assert_false (gtk_widget_has_css_class (mac, "error"));
+  g_signal_emit_by_name (mac, "apply");
+  WAIT_UNTIL (g_strcmp0 (viv_machine_get_config (f->plain)->network.mac,
+                         "52:54:00:ab:cd:ef") == 0, TIMEOUT_MS);
+  g_assert_cmpstr (viv_machine_get_config (f->plain)->network.mac, ==, "52:54:00:ab:cd:ef");
+
+  close_preferences (preferences);
+
+  /* passt is offered where it is installed */
+  preferences = open_network_page (f, f->plain, TRUE);
+  connection = row (preferences, ADW_TYPE_COMBO_ROW, _("Connection"));
+  adw_combo_row_set_selected (ADW_COMBO_ROW (connection), 1);
+  WAIT_UNTIL (viv_machine_get_config (f->plain)->network.mode == VIV_NETWORK_MODE_PASST,
+              TIMEOUT_MS);
+  on_disk = config_on_disk (f->plain);
+  g_assert_cmpint (on_disk->network.mode, ==, VIV_NETWORK_MODE_PASST);
+  g_clear_pointer (&on_disk, viv_machine_config_free);
+  g_assert_cmpstr (adw_preferences_group_get_description (ADW_PREFERENCES_GROUP (
+                     group (preferences, _("Network Card")))), ==, "");
+  close_preferences (preferences);
+
+  /* ... and where it is not, a machine that uses it says so */
+  preferences = open_network_page (f, f->plain, FALSE);
+  connection = row (preferences, ADW_TYPE_COMBO_ROW, _("Connection"));
+  g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (connection)), ==, 1);
+  g_assert_cmpstr (adw_preferences_group_get_description (ADW_PREFERENCES_GROUP (
+                     group (preferences, _("Network Card")))), ==,
+                   _("passt is not installed"));
+  show_page (preferences, "network", "preferences-network-passt-missing");
+
+  /* its item in the list is there, but cannot be chosen */
+  {
+    GtkWidget *popover = NULL;
+    GtkWidget *item;
+
+    gtk_widget_activate (connection);
+    WAIT_UNTIL ((popover = mapped_popover (connection)) != NULL, TIMEOUT_MS);
+    g_assert_nonnull (popover);
+    g_assert_true (viv_test_wait_for_frames (popover, 10, 10000));
+    item = viv_test_find_widget (popover, GTK_TYPE_LABEL, _("passt is not installed"));
+    g_assert_nonnull (item);
+    g_assert_false (gtk_widget_is_sensitive (item));
+    item = viv_test_find_widget (popover, GTK_TYPE_LABEL, _("Existing Tap Device"));
+    g_assert_nonnull (item);
+    g_assert_true (gtk_widget_is_sensitive (item));
+    g_free (viv_test_screenshot_with_popover (GTK_WIDGET (preferences), popover,
+                                              "preferences-network-connections"));
+    gtk_popover_popdown (GTK_POPOVER (popover));
+    /* gone, and its surface with it, before the window goes */
+    WAIT_UNTIL (!gtk_widget_get_mapped (popover), TIMEOUT_MS);
+    g_assert_false (gtk_widget_get_mapped (popover));
+    g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (preferences), 5, 10000));
+  }
+  close_preferences (preferences);
+}
+
+/* Port forwards: added, edited and removed through the dialog and the
+ * rows' buttons; a second forward of the same protocol and port is
+ * refused in the dialog; ports out of 1–65535 cannot be entered */
+static void
+test_preferences_forwards (Fixture       *f,
+                           gconstpointer  data G_GNUC_UNUSED)
+{
+  VivMachinePreferences *preferences;
+  VivPortForwardDialog *dialog;
+  g_autoptr(VivMachineConfig) on_disk = NULL;
+  GtkWidget *forwards, *forward_row, *button;
+  g_autofree char *title = NULL;
+
+  preferences = open_network_page (f, f->plain, FALSE);
+  forwards = group (preferences, _("Port Forwards"));
+
+  /* Ctrl+N adds, Enter and Escape answer the dialog (the bindings; the
+   * tests activate what they bind) */
+  g_assert_true (has_shortcut (GTK_WIDGET (preferences), GDK_KEY_n, GDK_CONTROL_MASK,
+                               "prefs.add-forward"));
+
+  /* Ctrl+N's action, on this page only */
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (preferences), "general");
+  gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.add-forward", NULL);
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (preferences), 3, 10000));
+  g_assert_null (viv_test_find_toplevel (VIV_TYPE_PORT_FORWARD_DIALOG));
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (preferences), "network");
+
+  /* Add TCP 2222 → 22: ports out of range are clamped; Enter adds */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.add-forward",
+                                             NULL));
+  dialog = wait_forward_dialog ();
+  g_assert_false (viv_port_forward_dialog_get_editing (dialog));
+  g_assert_true (has_shortcut (GTK_WIDGET (dialog), GDK_KEY_Escape, 0, "window.close"));
+  /* the port to type comes first */
+  g_assert_true (gtk_widget_is_ancestor (gtk_root_get_focus (GTK_ROOT (dialog)),
+                                         GTK_WIDGET (dialog_spin (dialog, 0))));
+  gtk_spin_button_set_value (dialog_spin (dialog, 0), 0);
+  g_assert_cmpint (gtk_spin_button_get_value_as_int (dialog_spin (dialog, 0)), ==, 1);
+  gtk_spin_button_set_value (dialog_spin (dialog, 0), 70000);
+  g_assert_cmpint (gtk_spin_button_get_value_as_int (dialog_spin (dialog, 0)), ==, 65535);
+  gtk_spin_button_set_value (dialog_spin (dialog, 1), -5);
+  g_assert_cmpint (gtk_spin_button_get_value_as_int (dialog_spin (dialog, 1)), ==, 1);
+  gtk_spin_button_set_value (dialog_spin (dialog, 0), 2222);
+  gtk_spin_button_set_value (dialog_spin (dialog, 1), 22);
+  g_assert_null (viv_port_forward_dialog_get_problem (dialog));
+  shoot (GTK_WIDGET (dialog), "preferences-network-add-forward");
+  press_enter (dialog_spin (dialog, 1));
+  wait_forward_dialog_gone ();
+  WAIT_UNTIL (n_forwards (f->plain) == 1, TIMEOUT_MS);
+  g_assert_cmpuint (n_forwards (f->plain), ==, 1);
+  g_assert_cmpint (forward_at (f->plain, 0)->protocol, ==, VIV_PROTOCOL_TCP);
+  g_assert_cmpuint (forward_at (f->plain, 0)->host_port, ==, 2222);
+  g_assert_cmpuint (forward_at (f->plain, 0)->guest_port, ==, 22);
+  g_assert_null (forward_at (f->plain, 0)->address);
+  on_disk = config_on_disk (f->plain);
+  g_assert_cmpuint (on_disk->network.forwards->len, ==, 1);
+  g_clear_pointer (&on_disk, viv_machine_config_free);
+  title = g_strdup_printf (_("%s %u → %u"), "TCP", 2222, 22);
+  forward_row = row (preferences, ADW_TYPE_ACTION_ROW, title);
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (forward_row)), ==,
+                   _("This computer only"));
+
+  /* Edit it: reachable from other computers, to the machine's port 2200 */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.edit-forward", "u",
+                                             0));
+  dialog = wait_forward_dialog ();
+  g_assert_true (viv_port_forward_dialog_get_editing (dialog));
+  g_assert_cmpint (gtk_spin_button_get_value_as_int (dialog_spin (dialog, 0)), ==, 2222);
+  /* its own port is no conflict */
+  g_assert_null (viv_port_forward_dialog_get_problem (dialog));
+  gtk_spin_button_set_value (dialog_spin (dialog, 1), 2200);
+  gtk_switch_set_active (GTK_SWITCH (viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_SWITCH,
+                                                           NULL)), TRUE);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (dialog), "forward.apply", NULL));
+  wait_forward_dialog_gone ();
+  WAIT_UNTIL (forward_at (f->plain, 0)->guest_port == 2200, TIMEOUT_MS);
+  g_assert_cmpuint (n_forwards (f->plain), ==, 1);
+  g_assert_cmpuint (forward_at (f->plain, 0)->guest_port, ==, 2200);
+  g_assert_cmpstr (forward_at (f->plain, 0)->address, ==, "0.0.0.0");
+  on_disk = config_on_disk (f->plain);
+  g_assert_cmpstr (((VivPortForward *) on_disk->network.forwards->pdata[0])->address, ==,
+                   "0.0.0.0");
+  g_clear_pointer (&on_disk, viv_machine_config_free);
+  g_clear_pointer (&title, g_free);
+  title = g_strdup_printf (_("%s %u → %u"), "TCP", 2222, 2200);
+  forward_row = row (preferences, ADW_TYPE_ACTION_ROW, title);
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (forward_row)), ==,
+                   _("All addresses"));
+
+  /* TCP 2222 again: refused in the dialog, which stays open; UDP 2222 is
+   * another port */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.add-forward",
+                                             NULL));
+  dialog = wait_forward_dialog ();
+  gtk_spin_button_set_value (dialog_spin (dialog, 0), 2222);
+  g_assert_nonnull (viv_port_forward_dialog_get_problem (dialog));
+  g_assert_true (label_contains (GTK_WIDGET (dialog), viv_port_forward_dialog_get_problem (dialog)));
+  press_enter (dialog_spin (dialog, 0));
+  shoot (GTK_WIDGET (dialog), "preferences-network-duplicate");
+  g_assert_true (viv_test_find_toplevel (VIV_TYPE_PORT_FORWARD_DIALOG) == GTK_WIDGET (dialog));
+  g_assert_cmpuint (n_forwards (f->plain), ==, 1);
+  adw_combo_row_set_selected (ADW_COMBO_ROW (viv_test_find_widget (GTK_WIDGET (dialog),
+                                                                   ADW_TYPE_COMBO_ROW, NULL)), 1);
+  g_assert_null (viv_port_forward_dialog_get_problem (dialog));
+  gtk_spin_button_set_value (dialog_spin (dialog, 1), 53);
+  press_enter (dialog_spin (dialog, 1));
+  wait_forward_dialog_gone ();
+  WAIT_UNTIL (n_forwards (f->plain) == 2, TIMEOUT_MS);
+  g_assert_cmpuint (n_forwards (f->plain), ==, 2);
+  g_assert_cmpint (forward_at (f->plain, 1)->protocol, ==, VIV_PROTOCOL_UDP);
+  g_assert_cmpuint (forward_at (f->plain, 1)->host_port, ==, 2222);
+  g_assert_cmpuint (forward_at (f->plain, 1)->guest_port, ==, 53);
+
+  /* Escape cancels: nothing changes */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.add-forward",
+                                             NULL));
+  dialog = wait_forward_dialog ();
+  gtk_spin_button_set_value (dialog_spin (dialog, 0), 8080);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (dialog), "window.close", NULL));
+  wait_forward_dialog_gone ();
+  WAIT_UNTIL (!viv_machine_preferences_get_busy (preferences), TIMEOUT_MS);
+  g_assert_cmpuint (n_forwards (f->plain), ==, 2);
+  show_page (preferences, "network", "preferences-network-forwards");
+
+  /* The rows' buttons are reached with Tab */
+  g_clear_pointer (&title, g_free);
+  title = g_strdup_printf (_("%s %u → %u"), "UDP", 2222, 53);
+  forward_row = row (preferences, ADW_TYPE_ACTION_ROW, title);
+  button = viv_test_find_widget (forward_row, GTK_TYPE_BUTTON, NULL);
+  g_assert_nonnull (button);
+  g_assert_true (preferences_focus_reaches (GTK_WIDGET (preferences), button));
+
+  /* Remove the first: the second stays */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.remove-forward",
+                                             "u", 0));
+  WAIT_UNTIL (n_forwards (f->plain) == 1, TIMEOUT_MS);
+  g_assert_cmpuint (n_forwards (f->plain), ==, 1);
+  g_assert_cmpint (forward_at (f->plain, 0)->protocol, ==, VIV_PROTOCOL_UDP);
+  on_disk = config_on_disk (f->plain);
+  g_assert_cmpuint (on_disk->network.forwards->len, ==, 1);
+  g_assert_cmpuint (((VivPortForward *) on_disk->network.forwards->pdata[0])->guest_port, ==, 53);
+  g_clear_pointer (&on_disk, viv_machine_config_free);
+
+  /* Without a network card nothing is forwarded: the group and its action are off */
+  g_assert_true (gtk_widget_is_sensitive (forwards));
+  adw_combo_row_set_selected (ADW_COMBO_ROW (row (preferences, ADW_TYPE_COMBO_ROW,
+                                                  _("Connection"))), 3);
+  WAIT_UNTIL (viv_machine_get_config (f->plain)->network.mode == VIV_NETWORK_MODE_NONE,
+              TIMEOUT_MS);
+  g_assert_false (gtk_widget_is_sensitive (forwards));
+  gtk_widget_activate_action (GTK_WIDGET (preferences), "prefs.add-forward", NULL);
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (preferences), 3, 10000));
+  g_assert_null (viv_test_find_toplevel (VIV_TYPE_PORT_FORWARD_DIALOG));
+  close_preferences (preferences);
+}
+
+/* A running machine's address, as its helper knows it, on its page; its
+ * preferences say network changes wait for the next start */
+static void
+test_guest_address (Fixture       *f,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->probe);
+  VivMachinePage *page = viv_window_get_machine_page (f->window);
+  static const char *const lease[] = { "10.0.2.15", NULL };
+  VivMachinePreferences *preferences;
+  GtkWidget *label;
+
+  g_assert_true (activate (f, "win.open-machine", f->probe));
+  g_object_set (page, "show-serial", TRUE, NULL);
+  frames (f, 3);
+  g_assert_null (viv_machine_get_guest_addresses (f->probe));
+  label = viv_test_find_widget (GTK_WIDGET (page), GTK_TYPE_LABEL, "10.0.2.15");
+  g_assert_true (label == NULL || !gtk_widget_get_mapped (label));
+
+  /* The guest took its lease */
+  viv_test_fake_helper_set_guest_addresses (helper, lease);
+  WAIT_UNTIL (viv_machine_get_guest_addresses (f->probe) != NULL, TIMEOUT_MS);
+  g_assert_nonnull (viv_machine_get_guest_addresses (f->probe));
+  g_assert_cmpstr (viv_machine_get_guest_addresses (f->probe)[0], ==, "10.0.2.15");
+  WAIT_UNTIL ((label = viv_test_find_widget (GTK_WIDGET (page), GTK_TYPE_LABEL, "10.0.2.15"))
+              != NULL && gtk_widget_get_mapped (label), TIMEOUT_MS);
+  g_assert_nonnull (label);
+  g_assert_true (gtk_widget_get_mapped (label));
+  g_assert_true (gtk_label_get_selectable (GTK_LABEL (label)));
+  shoot (GTK_WIDGET (f->window), "machine-page-address");
+
+  /* Running: the preferences say the network changes wait */
+  preferences = open_network_page (f, f->probe, FALSE);
+  g_assert_cmpstr (adw_preferences_group_get_description (
+                     ADW_PREFERENCES_GROUP (group (preferences, _("Network Card")))), ==,
+                   _("Changes take effect the next time the machine starts"));
+  show_page (preferences, "network", "preferences-network-running");
+  close_preferences (preferences);
+
+  /* Forgotten (a new lease is coming): nothing shown */
+  viv_test_fake_helper_set_guest_addresses (helper, NULL);
+  WAIT_UNTIL (viv_machine_get_guest_addresses (f->probe) == NULL, TIMEOUT_MS);
+  g_assert_null (viv_machine_get_guest_addresses (f->probe));
+  WAIT_UNTIL (!gtk_widget_get_mapped (label), TIMEOUT_MS);
+  g_assert_false (gtk_widget_get_mapped (label));
+
+  /* Known again, then the machine stops: gone with it */
+  viv_test_fake_helper_set_guest_addresses (helper, lease);
+  WAIT_UNTIL (viv_machine_get_guest_addresses (f->probe) != NULL && gtk_widget_get_mapped (label),
+              TIMEOUT_MS);
+  g_assert_true (gtk_widget_get_mapped (label));
+  g_clear_pointer (&helper, viv_test_fake_helper_free);
+  WAIT_UNTIL (viv_machine_get_state (f->probe) == VIV_MACHINE_STATE_STOPPED, TIMEOUT_MS);
+  g_assert_null (viv_machine_get_guest_addresses (f->probe));
+  WAIT_UNTIL (!gtk_widget_get_mapped (label), TIMEOUT_MS);
+  g_assert_false (gtk_widget_get_mapped (label));
 }
 
 static gboolean
@@ -1861,6 +2429,9 @@ main (int   argc,
   ADD ("delete-undo", test_delete_undo);
   ADD ("preferences", test_preferences);
   ADD ("preferences-disc", test_preferences_disc);
+  ADD ("preferences-network", test_preferences_network);
+  ADD ("preferences-forwards", test_preferences_forwards);
+  ADD ("guest-address", test_guest_address);
   ADD ("firmware-kinds", test_firmware_kinds);
   ADD ("run", test_run);
   ADD ("console-follow", test_console_follow);

@@ -418,6 +418,15 @@ viv_test_fake_helper_disk_error (VivTestFakeHelper *self,
 }
 
 void
+viv_test_fake_helper_set_guest_addresses (VivTestFakeHelper  *self,
+                                          const char *const  *addresses)
+{
+  static const char *const none[] = { NULL };
+
+  viv_vmm1_set_guest_addresses (self->iface, addresses != NULL ? addresses : none);
+}
+
+void
 viv_test_fake_helper_free (VivTestFakeHelper *self)
 {
   stop_serving (self);

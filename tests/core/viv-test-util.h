@@ -117,6 +117,11 @@ void               viv_test_fake_helper_disk_error (VivTestFakeHelper *self,
                                                     const char        *error,
                                                     const char        *message);
 
+/* Sets GuestAddresses (org.vivarium.Vmm1), as a helper does when the
+ * guest takes a DHCP lease; NULL or empty: none known */
+void               viv_test_fake_helper_set_guest_addresses (VivTestFakeHelper  *self,
+                                                             const char *const  *addresses);
+
 /* Stops serving (the machine stops, as when a helper exits) and frees it */
 void               viv_test_fake_helper_free  (VivTestFakeHelper *self);
 
