@@ -200,6 +200,9 @@ send_to_slirp (void *data, const struct iovec *iov, unsigned n_iov, size_t len)
   struct user *u = data;
   size_t off = 0;
 
+  /* One copy, out of guest memory: libslirp copies an IP packet again
+   * before it parses it, but parses an ARP frame where it is, and another
+   * vCPU could change the frame under it there */
   for (unsigned i = 0; i < n_iov && off < len; i++)
     {
       size_t n = MIN (iov[i].iov_len, len - off);
