@@ -1368,6 +1368,31 @@ test_force_off (Fixture       *f,
   g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE);
 }
 
+/* With user-mode networking (machine.json's default), the guest's DHCP
+ * lease reaches the app as the machine's address */
+static void
+test_guest_address (Fixture       *f,
+                    gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(GError) error = NULL;
+  const char *const *addresses;
+  VivMachine *machine;
+
+  if (!need_idle (f))
+    return;
+
+  machine = start_probe (f, "Leased", "mode=idle dhcp=1");
+  WAIT_UNTIL (viv_machine_get_guest_addresses (machine) != NULL, TIMEOUT_MS);
+  addresses = viv_machine_get_guest_addresses (machine);
+  g_assert_nonnull (addresses);
+  g_assert_cmpstr (addresses[0], ==, "10.0.2.15");
+  g_assert_null (addresses[1]);
+  g_assert_true (FORCE_OFF (machine, &error));
+  g_assert_no_error (error);
+  WAIT_UNTIL (!viv_machine_is_active (machine), TIMEOUT_MS);
+  g_assert_null (viv_machine_get_guest_addresses (machine));
+}
+
 static void
 test_pause_resume (Fixture       *f,
                    gconstpointer  data G_GNUC_UNUSED)
@@ -1946,6 +1971,7 @@ main (int   argc,
   ADD ("machine/serial", test_serial);
   ADD ("machine/open-display", test_open_display);
   ADD ("machine/running-changes", test_running_changes);
+  ADD ("machine/guest-address", test_guest_address);
   ADD ("helper/appears", test_helper_appears);
   ADD ("helper/unreachable", test_helper_unreachable);
   ADD ("helper/impostor", test_helper_impostor);

@@ -1101,6 +1101,12 @@ bring_up (const struct pci *pci, bool report)
   return gw_mac_known;
 }
 
+bool
+net_lease (const struct pci *pci)
+{
+  return bring_up (pci, false);
+}
+
 static bool
 ping_some (const char *after, unsigned n)
 {

@@ -703,7 +703,12 @@ idle_mode (void)
     }
   /* With a virtio-gpu, colour bars and the tick counter on the screen */
   if (acpi.ecam && pci_enumerate (&pci, acpi.ecam, acpi.bus_start, acpi.bus_end))
-    display_idle_start (&pci);
+    {
+      display_idle_start (&pci);
+      /* dhcp=1: a lease first, which the host's helper reports */
+      if (cmdline_number ("dhcp", 0) != 0)
+        tap_diag ("idle: %s", net_lease (&pci) ? "leased an address" : "no DHCP lease");
+    }
   /* A press before we got here counts too; clear nothing. */
   tap_diag ("idle: ticking; press the ACPI power button to power off");
   for (;;)
