@@ -477,6 +477,12 @@ vmm_net_passt_new (const char *passt, const struct vmm_net_user_config *config,
   g_ptr_array_add (argv, g_strdup ("--one-off"));
   g_ptr_array_add (argv, g_strdup ("--fd"));
   g_ptr_array_add (argv, g_strdup (fd_arg));
+  /* for finding out what passt and the guest said to each other */
+  if (g_getenv ("VIVARIUM_PASST_PCAP") != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup ("--pcap"));
+      g_ptr_array_add (argv, g_strdup (g_getenv ("VIVARIUM_PASST_PCAP")));
+    }
   append_forwards (argv, config, false);
   append_forwards (argv, config, true);
   g_ptr_array_add (argv, NULL);
