@@ -17,6 +17,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -452,8 +454,9 @@ vmm_net_passt_new (const char *passt, const struct vmm_net_user_config *config,
   struct fd_backend *b = fd_backend_new (&passt_ops, card, events);
   g_autofree char *path = g_find_program_in_path (passt != NULL ? passt : "passt");
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *fd_arg = NULL;
-  int sv[2];
+  g_autofree char *dir = NULL, *sock = NULL;
+  g_autoptr(GError) local = NULL;
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
   pid_t pid;
 
   b->stream = true;
@@ -463,20 +466,42 @@ vmm_net_passt_new (const char *passt, const struct vmm_net_user_config *config,
                    _("passt is not installed: install the “%s” package"), "passt");
       goto fail;
     }
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+  /* Its socket in a folder of our own (passt's --fd, which would spare
+   * it, loses forwarded connections in Debian 12's passt: their handshake
+   * never ends, under QEMU too). Run as root, passt becomes nobody: the
+   * folder is then nobody's, and passt is told so. */
+  dir = g_dir_make_tmp ("vivarium-passt-XXXXXX", &local);
+  if (dir == NULL)
     {
-      g_set_error (error, VMM_NET_ERROR, 0, "%s", g_strerror (errno));
+      g_set_error (error, VMM_NET_ERROR, 0, "%s", local->message);
       goto fail;
     }
-  b->fd = sv[0];
-  fd_arg = g_strdup_printf ("%d", sv[1]);
+  sock = g_build_filename (dir, "passt.sock", NULL);
+  if (strlen (sock) >= sizeof addr.sun_path)
+    {
+      g_set_error (error, VMM_NET_ERROR, 0, "%s", g_strerror (ENAMETOOLONG));
+      goto fail;
+    }
+  g_strlcpy (addr.sun_path, sock, sizeof addr.sun_path);
   g_ptr_array_add (argv, g_strdup (path));
-  /* in the foreground, quiet, for this one VM, on the socket pair's end */
+  /* in the foreground, quiet, for this one VM */
   g_ptr_array_add (argv, g_strdup ("--foreground"));
   g_ptr_array_add (argv, g_strdup ("--quiet"));
   g_ptr_array_add (argv, g_strdup ("--one-off"));
-  g_ptr_array_add (argv, g_strdup ("--fd"));
-  g_ptr_array_add (argv, g_strdup (fd_arg));
+  g_ptr_array_add (argv, g_strdup ("--socket"));
+  g_ptr_array_add (argv, g_strdup (sock));
+  if (geteuid () == 0)
+    {
+      struct passwd *pw = getpwnam ("nobody");
+
+      if (pw == NULL || chown (dir, pw->pw_uid, pw->pw_gid) < 0)
+        {
+          g_set_error (error, VMM_NET_ERROR, 0, "%s", g_strerror (pw ? errno : ENOENT));
+          goto fail;
+        }
+      g_ptr_array_add (argv, g_strdup ("--runas"));
+      g_ptr_array_add (argv, g_strdup ("nobody"));
+    }
   /* for finding out what passt and the guest said to each other */
   if (g_getenv ("VIVARIUM_PASST_PCAP") != NULL)
     {
@@ -491,36 +516,58 @@ vmm_net_passt_new (const char *passt, const struct vmm_net_user_config *config,
   if (pid < 0)
     {
       g_set_error (error, VMM_NET_ERROR, 0, "%s", g_strerror (errno));
-      close (sv[1]);
       goto fail;
     }
   if (pid == 0)
     {
       sigset_t none;
+      int null = open ("/dev/null", O_RDWR);
 
       /* passt ends with us */
       prctl (PR_SET_PDEATHSIG, SIGTERM);
       sigemptyset (&none);
       sigprocmask (SIG_SETMASK, &none, NULL);
-      if (fcntl (sv[1], F_SETFD, 0) < 0)
-        _exit (127);
       /* its messages would go to a system log a VM's helper does not
        * have; what matters shows as a closed socket */
-      {
-        int null = open ("/dev/null", O_RDWR);
-
-        if (null >= 0)
-          {
-            dup2 (null, STDIN_FILENO);
-            dup2 (null, STDOUT_FILENO);
-            dup2 (null, STDERR_FILENO);
-          }
-      }
+      if (null >= 0)
+        {
+          dup2 (null, STDIN_FILENO);
+          dup2 (null, STDOUT_FILENO);
+          dup2 (null, STDERR_FILENO);
+        }
       execv (path, (char **) argv->pdata);
       _exit (127);
     }
-  close (sv[1]);
   b->child = pid;
+
+  /* its socket appears once it is set up: 10 s at most */
+  for (unsigned i = 0; b->fd < 0; i++)
+    {
+      int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), status;
+
+      if (fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0)
+        {
+          b->fd = fd;
+          break;
+        }
+      if (fd >= 0)
+        close (fd);
+      if (waitpid (pid, &status, WNOHANG) == pid)
+        {
+          b->child = 0;
+          g_set_error (error, VMM_NET_ERROR, 0, _("it did not start (exit status %d)"),
+                       WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
+          goto fail;
+        }
+      if (i == 500)
+        {
+          g_set_error (error, VMM_NET_ERROR, 0, _("its socket did not appear"));
+          goto fail;
+        }
+      g_usleep (20000);
+    }
+  unlink (sock);
+  rmdir (dir);
   if (fcntl (b->fd, F_SETFL, O_NONBLOCK) < 0 || !fd_backend_start (b, error))
     goto fail;
   return &b->be;
@@ -528,6 +575,10 @@ vmm_net_passt_new (const char *passt, const struct vmm_net_user_config *config,
 fail:
   if (error != NULL && *error != NULL)
     g_prefix_error (error, "passt: ");
+  if (sock != NULL)
+    unlink (sock);
+  if (dir != NULL)
+    rmdir (dir);
   fd_free (&b->be);
   return NULL;
 }

@@ -2,8 +2,8 @@
  *
  * - tap: an existing tap device the user made (ip tuntap add ... user
  *   NAME), a frame per read and write;
- * - passt: Debian's passt, started for the VM on one end of a socket pair
- *   (its --fd), a frame per 32-bit big-endian length and the frame, as
+ * - passt: Debian's passt, started for the VM on a unix socket in a
+ *   private folder, a frame per 32-bit big-endian length and the frame, as
  *   QEMU's -netdev stream speaks to it. passt gives the guest the host's
  *   own address and routes (no NAT), and forwards host ports.
  *
