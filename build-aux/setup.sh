@@ -13,7 +13,7 @@ PACKAGES="
   libslirp-dev liburing-dev libarchive-dev zlib1g-dev libzstd-dev
   appstream desktop-file-utils
   xvfb xauth xdotool dbus dbus-x11 adwaita-icon-theme librsvg2-common fonts-cantarell
-  qemu-system-x86 qemu-utils seabios ovmf grub-rescue-pc passt
+  qemu-system-x86 qemu-utils seabios ovmf grub-rescue-pc passt iproute2
   linux-image-cloud-amd64 busybox-static cpio
   xorriso debian-installer-12-netboot-amd64
   acpica-tools time
