@@ -389,6 +389,25 @@ copy_unknown (JsonObject *unknown)
   return unknown != NULL ? copy_object (unknown) : NULL;
 }
 
+/**
+ * viv_port_forward_copy:
+ * @forward: a forward
+ *
+ * Returns: (transfer full): a deep copy, members of later versions included
+ */
+VivPortForward *
+viv_port_forward_copy (const VivPortForward *forward)
+{
+  VivPortForward *copy;
+
+  g_return_val_if_fail (forward != NULL, NULL);
+
+  copy = viv_port_forward_new (forward->protocol, forward->host_port, forward->guest_port);
+  copy->address = g_strdup (forward->address);
+  copy->unknown = copy_unknown (forward->unknown);
+  return copy;
+}
+
 VivMachineConfig *
 viv_machine_config_copy (const VivMachineConfig *config)
 {
@@ -442,13 +461,7 @@ viv_machine_config_copy (const VivMachineConfig *config)
   for (guint i = 0; i < config->network.forwards->len; i++)
     {
       const VivPortForward *forward = g_ptr_array_index (config->network.forwards, i);
-      VivPortForward *forward_copy =
-        viv_port_forward_new (forward->protocol, forward->host_port, forward->guest_port);
-
-      forward_copy->address = g_strdup (forward->address);
-
-      forward_copy->unknown = copy_unknown (forward->unknown);
-      g_ptr_array_add (copy->network.forwards, forward_copy);
+      g_ptr_array_add (copy->network.forwards, viv_port_forward_copy (forward));
     }
   copy->network.unknown = copy_unknown (config->network.unknown);
 

@@ -244,6 +244,7 @@ void              viv_media_config_free             (VivMediaConfig          *me
 VivPortForward   *viv_port_forward_new              (VivProtocol              protocol,
                                                      guint                    host_port,
                                                      guint                    guest_port);
+VivPortForward   *viv_port_forward_copy             (const VivPortForward    *forward);
 void              viv_port_forward_free             (VivPortForward          *forward);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VivMachineConfig, viv_machine_config_free)

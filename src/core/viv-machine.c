@@ -1859,18 +1859,6 @@ change_free (Change *change)
 
 static void save_next (VivMachine *self);
 
-static VivPortForward *
-port_forward_copy (const VivPortForward *forward)
-{
-  VivPortForward *copy = viv_port_forward_new (forward->protocol, forward->host_port,
-                                               forward->guest_port);
-
-  copy->address = g_strdup (forward->address);
-  /* members of later versions ride along, as a load and save keep them */
-  copy->unknown = forward->unknown != NULL ? json_object_ref (forward->unknown) : NULL;
-  return copy;
-}
-
 /* What a worker thread writes: the machine's test hook goes with it */
 typedef struct
 {
@@ -2025,7 +2013,7 @@ save_next (VivMachine *self)
               g_ptr_array_set_size (config->network.forwards, 0);
               for (guint i = 0; i < change->forwards->len; i++)
                 g_ptr_array_add (config->network.forwards,
-                                 port_forward_copy (g_ptr_array_index (change->forwards, i)));
+                                 viv_port_forward_copy (g_ptr_array_index (change->forwards, i)));
             }
           viv_machine_config_check (config, &error);
         }
@@ -2316,7 +2304,8 @@ viv_machine_set_network_async (VivMachine             *self,
   change->tap = dup_nonempty (network->tap);
   change->forwards = g_ptr_array_new_with_free_func ((GDestroyNotify) viv_port_forward_free);
   for (guint i = 0; i < network->forwards->len; i++)
-    g_ptr_array_add (change->forwards, port_forward_copy (g_ptr_array_index (network->forwards, i)));
+    g_ptr_array_add (change->forwards,
+                     viv_port_forward_copy (g_ptr_array_index (network->forwards, i)));
   queue_change (self, task, change);
 }
 
