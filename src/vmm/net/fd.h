@@ -23,6 +23,7 @@ struct vmm_net_backend *vmm_net_tap_new   (const char *name, const struct vmm_ne
 
 /* Starts PASST (NULL: "passt" from PATH) with CONFIG's port forwards.
  * Errors: passt is not installed or does not start. */
-struct vmm_net_backend *vmm_net_passt_new (const char *passt, const struct vmm_net_user_config *config,
+struct vmm_net_backend *vmm_net_passt_new (const char *passt,
+                                           const struct vmm_net_user_config *config,
                                            const struct vmm_net_card *card,
                                            const struct vmm_net_events *events, GError **error);
