@@ -1002,8 +1002,9 @@ save_mode (VivMachinePreferences *self)
       /* Nothing to connect to yet: wait for the device's name */
       if (!check_tap (self, &error))
         {
+          /* machine.json's message names its field; a person gets the rule */
           if (tap != NULL)
-            toast (self, error->message);
+            toast (self, _("A device name has at most 15 characters, no spaces, “/” or “:”"));
           return;
         }
       if (network.mode == mode && g_strcmp0 (tap, network.tap) == 0)
@@ -1079,7 +1080,7 @@ save_mac (VivMachinePreferences *self)
     return;
   if (!check_mac (self, &error))
     {
-      toast (self, error->message);
+      toast (self, _("An address is like 52:54:00:12:34:56, its first pair even"));
       return;
     }
   current = viv_machine_config_dup_mac (config);
