@@ -1401,6 +1401,10 @@ setup_net (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **error)
   struct vmm_virtio_net_config config = {
     /* libslirp and passt make the frames they send; a tap carries others' */
     .rx_checksummed = spec->mode == VMM_NET_USER || spec->mode == VMM_NET_PASST,
+    /* libslirp takes a 64 KiB TCP segment whole; passt up to 65520 bytes;
+     * a tap (without IFF_VNET_HDR) a frame of its MTU: the guest's MSS */
+    .backend_max_frame = spec->mode == VMM_NET_USER ? VMM_NET_MAX_FRAME
+                         : spec->mode == VMM_NET_PASST ? 65520 : 1518,
     .backend_kicks = true,
     .tx_ready = net_tx_ready, .rx_ready = net_rx_ready, .opaque = vm,
   };

@@ -13,7 +13,8 @@
  *
  * Checked: send is called without the card's lock, with the length its
  * pieces add up to, between VMM_NET_MIN_FRAME and VMM_NET_MAX_FRAME, every
- * piece in guest RAM; transmit sends at most its budget and returns that
+ * piece in guest RAM but the card's copies of rewritten headers (at most
+ * 256 bytes each, read whole); transmit sends at most its budget and returns that
  * count or -EAGAIN; receive returns 0 or -ENOBUFS.
  *
  * Each input does bounded work and leaves nothing behind: it ends with a
@@ -31,7 +32,8 @@
  *   [36..49]  queue 2 (control), the same
  *   [50]      n_ops
  *   [51]      bit 0: the backend's frames are checksummed (GUEST_CSUM
- *             offered)
+ *             offered) and it takes frames of up to 1514 bytes (the
+ *             guest's TSO packets cut to fit, no UFO); else any frame
  *
  *   op: kind u8, a u8, b u16, c u32 (little-endian)
  *
@@ -133,10 +135,24 @@ on_send (void *data, const struct iovec *iov, unsigned n_iov, size_t len)
     {
       const uint8_t *p = iov[i].iov_base;
 
-      if (iov[i].iov_len == 0 || p < lo || p > hi || iov[i].iov_len > (size_t) (hi - p))
+      if (iov[i].iov_len == 0)
         {
-          fprintf (stderr, "send was given a piece outside guest RAM\n");
+          fprintf (stderr, "send was given an empty piece\n");
           abort ();
+        }
+      if (p < lo || p > hi || iov[i].iov_len > (size_t) (hi - p))
+        {
+          /* the card's own copy of headers it rewrote (an offload): small,
+           * and readable, which a sanitizer checks */
+          volatile uint8_t sum = 0;
+
+          if (iov[i].iov_len > 256)
+            {
+              fprintf (stderr, "send was given %zu bytes outside guest RAM\n", iov[i].iov_len);
+              abort ();
+            }
+          for (size_t j = 0; j < iov[i].iov_len; j++)
+            sum += p[j];
         }
       total += iov[i].iov_len;
     }
@@ -182,6 +198,7 @@ fuzz_new (void)
       struct fuzz_dev *d = &f->d[k];
       struct vmm_virtio_net_config config = {
         .rx_checksummed = k == 1,
+        .backend_max_frame = k == 1 ? 1514 : 0,
         .tx_ready = on_ready,
         .rx_ready = on_ready,
         .opaque = d,

@@ -16,6 +16,8 @@ import sys
  OP_TRANSMIT, OP_RECEIVE, OP_LINK, OP_ANNOUNCE) = range(12)
 
 F_NEXT, F_WRITE, F_INDIRECT = 1, 2, 4
+F_CSUM, F_HOST_TSO4, F_HOST_TSO6, F_HOST_ECN, F_HOST_UFO = 0, 11, 12, 13, 14
+OFFLOADS = sum(1 << f for f in (F_CSUM, F_HOST_TSO4, F_HOST_TSO6, F_HOST_ECN, F_HOST_UFO))
 F_GUEST_CSUM, F_MAC, F_MRG_RXBUF, F_STATUS, F_CTRL_VQ, F_CTRL_RX = 1, 5, 15, 16, 17, 18
 F_GUEST_ANNOUNCE, F_CTRL_MAC_ADDR, F_INDIRECT_DESC, F_EVENT_IDX = 21, 23, 28, 29
 FEATURES = sum(1 << f for f in (F_MAC, F_MRG_RXBUF, F_STATUS, F_CTRL_VQ, F_CTRL_RX,
@@ -96,6 +98,35 @@ def packet(dst, length, seed_byte=1):
     return bytes(12) + bytes(frame)
 
 
+def ip_packet(v6, tcp, payload, gso_type, gso_size):
+    """A header asking for the checksum (and segmentation when gso_type)
+    and an Ethernet, IPv4 or IPv6, TCP or UDP frame of payload bytes"""
+    l3 = 14
+    l4 = l3 + (40 if v6 else 20)
+    end = l4 + (20 if tcp else 8)
+    frame = bytearray(end + payload)
+    frame[0:6] = OTHER_MAC
+    frame[6:12] = OUR_MAC
+    proto = 6 if tcp else 17
+    if v6:
+        frame[12:14] = b'\x86\xdd'
+        frame[l3:l3 + 8] = struct.pack('>BBHHBB', 0x60, 0, 0, end + payload - l3 - 40, proto, 64)
+        frame[l3 + 8:l3 + 40] = bytes([0xfe, 0x80] + [0] * 13 + [15] + [0xfe, 0x80] + [0] * 13 + [2])
+    else:
+        frame[12:14] = b'\x08\x00'
+        frame[l3:l3 + 20] = struct.pack('>BBHHHBBH4s4s', 0x45, 0, end + payload - l3, 1, 0x4000,
+                                        64, proto, 0, bytes([10, 0, 2, 15]), bytes([10, 0, 2, 2]))
+    if tcp:
+        frame[l4:l4 + 20] = struct.pack('>HHIIBBHHH', 40000, 5001, 1000, 1, 5 << 4, 0x18, 65535,
+                                         0, 0)
+    else:
+        frame[l4:l4 + 8] = struct.pack('>HHHH', 40000, 5001, end + payload - l4, 0)
+    for i in range(payload):
+        frame[end + i] = (i * 13) & 0xff
+    hdr = struct.pack('<BBHHHHH', 1, gso_type, end, gso_size, l4, 16 if tcp else 6, 0)
+    return hdr + bytes(frame)
+
+
 def ctrl(r, cls, code, data=b''):
     return r.chain(CTRL, [(bytes([cls, code]) + data, False), (1, True)])
 
@@ -159,6 +190,20 @@ def main():
                             op(OP_RECEIVE, 0x83, 0x13, 0)],
                            r, features=(FEATURES & ~(1 << F_MRG_RXBUF)) | (1 << F_GUEST_CSUM),
                            checksummed=True)
+
+    # the transmit offloads: a checksum left to the card, TSO over IPv4 and
+    # IPv6 (whole for one backend, cut to 1514-byte frames for the other),
+    # UFO, a TSO packet cut in its headers
+    for checksummed in (False, True):
+        r = Ram()
+        r.chain(TX, [(ip_packet(False, False, 300, 0, 0), False)])
+        p = ip_packet(False, True, 5000, 1, 1000)
+        r.chain(TX, [(p[:40], False), (p[40:3000], False), (p[3000:], False)])
+        r.chain(TX, [(ip_packet(True, True, 4000, 4 | 0x80, 1200), False)])
+        r.chain(TX, [(ip_packet(False, False, 3000, 3, 1472), False)])
+        seeds['tx-offload' + ('-cut' if checksummed else '')] = seed(
+            [op(OP_SETUP), op(OP_TRANSMIT, 64, 0, 0x4), op(OP_TRANSMIT, 64)], r,
+            features=FEATURES | OFFLOADS, checksummed=checksummed)
 
     # the control queue: filters, tables (one long), the MAC, announce
     r = Ram()

@@ -21,7 +21,7 @@ With --bench tx|rx|ping it runs mode=netbench instead: a sink for tx, a
 source of BYTES zero bytes for rx, nothing for ping; the probe prints
 the "netbench:" line.
 
-  net-harness.py qemu|VIVARIUM-VMM ELF [--bench tx|rx|ping] [--bytes N] [--csum]
+  net-harness.py qemu|VIVARIUM-VMM ELF [--bench tx|rx|ping] [--bytes N] [--csum] [--tso]
                  [KEY=VALUE...]   (more probe options, such as win=65535)
 
 SPDX-License-Identifier: GPL-3.0-or-later
@@ -252,6 +252,8 @@ def main():
     ap.add_argument("--bench", choices=["tx", "rx", "ping"])
     ap.add_argument("--bytes", type=int)
     ap.add_argument("--csum", action="store_true", help="csum=1: the checksum offloads")
+    ap.add_argument("--tso", action="store_true",
+                    help="tso=1 (and csum=1): TCP segmentation offload where offered")
     ap.add_argument("--tap", action="store_true",
                     help="vivarium-vmm with --net tap=, in a network namespace (root)")
     ap.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
@@ -315,8 +317,10 @@ def main():
                          args=(GUEST_PORT if args.tap else fwd, listening, server, 120,
                                TAP_GUEST if args.tap else "127.0.0.1"),
                          daemon=True).start()
-    if args.csum:
+    if args.csum or args.tso:
         cmdline += " csum=1"
+    if args.tso:
+        cmdline += " tso=1"
     if args.passt:
         # passt answers ICMP only through ping sockets its user may lack;
         # a forwarded connection after the guest's own one (the client
@@ -356,6 +360,10 @@ def main():
                    "bytes)" % (ex.name, ex.size, ex.guest_seed, ex.got), ex.error or "")
             tap.ok(ex.closed, "host: %s: the guest closed the connection after the exchange"
                    % ex.name, ex.error or "")
+    if args.tso and args.vmm != "qemu":
+        # our card offers HOST_TSO4 with every backend: the probe must have used it
+        tap.ok(any("HOST_TSO4" in line for line in guest.lines),
+               "host: the probe negotiated HOST_TSO4 with the card")
     tap.ok(rc == 0, "host: the VMM exited with status 0 after the guest powered off (%d)" % rc)
     tap.plan()
     return 0

@@ -192,9 +192,9 @@ store_csum (uint8_t *field, uint64_t s)
 /* A transmit buffer with the Ethernet header filled in: *l3 is where
  * the payload goes */
 static uint8_t *
-eth_begin (uint16_t *slot, const uint8_t *dst, uint16_t type)
+eth_begin_len (uint16_t *slot, const uint8_t *dst, uint16_t type, uint32_t len)
 {
-  uint8_t *f = netdev_tx_buf (&nd, slot);
+  uint8_t *f = len > 2048 - NET_HDR_LEN ? netdev_tx_big (&nd, slot) : netdev_tx_buf (&nd, slot);
 
   if (!f)
     return NULL;
@@ -202,6 +202,12 @@ eth_begin (uint16_t *slot, const uint8_t *dst, uint16_t type)
   memcpy (f + 6, nd.mac, 6);
   put16 (f + 12, type);
   return f;
+}
+
+static uint8_t *
+eth_begin (uint16_t *slot, const uint8_t *dst, uint16_t type)
+{
+  return eth_begin_len (slot, dst, type, 0);
 }
 
 /* An IPv4 header at p for a payload of len bytes */
@@ -633,7 +639,7 @@ struct tcb
   unsigned tail_len;
   uint64_t rx_first_us;
 
-  uint64_t retransmits, segs_out, segs_in, out_of_order;
+  uint64_t retransmits, segs_out, segs_in, out_of_order, tso_out;
 };
 
 static struct tcb tcb;
@@ -647,13 +653,14 @@ stream_end (const struct tcb *t)
   return t->iss + 1 + (uint32_t) t->tx_total;
 }
 
-/* One segment: flags, data from the stream at seq (len bytes) */
+/* One segment: flags, data from the stream at seq (len bytes; more than
+ * the MSS as a TSO packet, which the device cuts) */
 static bool
 tcp_send (struct tcb *t, uint8_t flags, uint32_t seq, uint32_t len)
 {
   uint16_t slot;
-  uint8_t *f = eth_begin (&slot, t->rmac, ETH_IP), *s;
   uint32_t hl = flags & TH_SYN ? 24 : 20;
+  uint8_t *f = eth_begin_len (&slot, t->rmac, ETH_IP, 34 + hl + len), *s;
   bool offload = virtio_has (&nd.v, VIRTIO_NET_F_CSUM);
   uint64_t sum;
 
@@ -686,7 +693,13 @@ tcp_send (struct tcb *t, uint8_t flags, uint32_t seq, uint32_t len)
   else
     store_csum (s + 16, csum_add (sum, s, hl + len));
   ip_header (f + 14, IPP_TCP, my_ip, t->rip, hl + len);
-  netdev_send (&nd, slot, 34 + hl + len, offload ? 34 : 0, 16);
+  if (len > t->mss)
+    {
+      netdev_send_tso (&nd, slot, 34 + hl + len, 34, 16, (uint16_t) (34 + hl), t->mss);
+      t->tso_out++;
+    }
+  else
+    netdev_send (&nd, slot, 34 + hl + len, offload ? 34 : 0, 16);
   t->segs_out++;
   t->ack_pending = false;
   return true;
@@ -891,7 +904,7 @@ tcp_input (const uint8_t *eth, uint32_t src, uint32_t dst, const uint8_t *s, uin
 static void
 tcp_output (struct tcb *t)
 {
-  uint32_t end, wnd;
+  uint32_t end, wnd, seg_max;
 
   if (t->state == TCP_SYN_SENT || t->state == TCP_SYN_RCVD)
     {
@@ -915,20 +928,25 @@ tcp_output (struct tcb *t)
     }
   end = stream_end (t);
   wnd = t->snd_wnd < t->wnd_limit ? t->snd_wnd : t->wnd_limit;
+  /* With TSO, packets of whole segments up to 64 KiB */
+  seg_max = virtio_has (&nd.v, VIRTIO_NET_F_HOST_TSO4)
+            ? (65535 - 40) / t->mss * t->mss : t->mss;
   while (seq_lt (t->snd_nxt, end))
     {
       uint32_t in_flight = t->snd_nxt - t->snd_una, len = end - t->snd_nxt;
 
       if (in_flight >= wnd)
         break;
-      if (len > t->mss)
-        len = t->mss;
+      if (len > seg_max)
+        len = seg_max;
       if (len > wnd - in_flight)
         {
           /* No small segments while some are in flight */
-          if (in_flight)
+          if (in_flight && wnd - in_flight < t->mss)
             break;
           len = wnd - in_flight;
+          if (len > t->mss)
+            len -= len % t->mss;
         }
       if (!tcp_send (t, TH_ACK | TH_PSH, t->snd_nxt, len))
         break;
@@ -1020,6 +1038,10 @@ tcp_exchange (struct tcb *t, const char *who, uint32_t my_seed, uint32_t host_se
   t1 = now_us ();
   tap_ok (sent, "net: %s: sent %lu bytes of pattern %u, all acknowledged (%lu us, "
           "%lu retransmissions)", who, bytes, my_seed, t1 - t0, t->retransmits);
+  /* (passt's MSS of 65480 leaves nothing to cut) */
+  if (virtio_has (&nd.v, VIRTIO_NET_F_HOST_TSO4) && 2u * t->mss <= t->wnd_limit)
+    tap_ok (t->tso_out > 0, "net: %s: %lu of the segments went as TSO packets of up to "
+            "64 KiB for the device to cut", who, t->tso_out);
   got = tcp_wait (t, peer_closed, 20000);
   tap_ok (got && t->rx_count >= bytes && t->rx_bad_at == UINT64_MAX,
           "net: %s: received the host's %lu bytes of pattern %u intact, then its FIN "
@@ -1077,7 +1099,7 @@ finish (const struct acpi *acpi)
 static bool
 bring_up (const struct pci *pci, bool report)
 {
-  if (!netdev_setup (&nd, pci, cmdline_number ("csum", 0) != 0,
+  if (!netdev_setup (&nd, pci, cmdline_number ("csum", 0) != 0, cmdline_number ("tso", 0) != 0,
                      (uint32_t) cmdline_number ("rxbuf", 2048), report))
     return false;
   if (report)

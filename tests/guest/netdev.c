@@ -29,6 +29,14 @@
 
 static uint8_t rx_buf[RX_BUFS][BUF_LEN] __attribute__ ((aligned (4096)));
 static uint8_t tx_buf[TX_SLOTS][BUF_LEN] __attribute__ ((aligned (4096)));
+/* TSO slots: descriptors TX_SLOTS and on */
+static uint8_t tx_big[NET_TSO_SLOTS][NET_HDR_LEN + NET_TSO_FRAME] __attribute__ ((aligned (4096)));
+
+static uint8_t *
+slot_buf (uint16_t slot)
+{
+  return slot < TX_SLOTS ? tx_buf[slot] : tx_big[slot - TX_SLOTS];
+}
 
 static void
 post_rx (struct netdev *n)
@@ -53,6 +61,8 @@ start (struct netdev *n, bool report)
 
   if (n->want_csum)
     extra |= 1ull << VIRTIO_NET_F_CSUM | 1ull << VIRTIO_NET_F_GUEST_CSUM;
+  if (n->want_csum && n->want_tso)
+    extra |= 1ull << VIRTIO_NET_F_HOST_TSO4;
   if (!virtio_begin (&n->v, extra, false))
     return false;
   if (report)
@@ -77,17 +87,23 @@ start (struct netdev *n, bool report)
   n->n_tx_free = 0;
   for (uint16_t i = n->tx_slots; i-- > 0;)
     n->tx_free[n->n_tx_free++] = i;
+  n->n_tso_free = 0;
+  if (virtio_has (&n->v, VIRTIO_NET_F_HOST_TSO4) && tq->size >= TX_SLOTS + NET_TSO_SLOTS + RAW_DESCS)
+    for (uint16_t i = NET_TSO_SLOTS; i-- > 0;)
+      n->tso_free[n->n_tso_free++] = (uint16_t) (TX_SLOTS + i);
   post_rx (n);
   return true;
 }
 
 bool
-netdev_setup (struct netdev *n, const struct pci *pci, bool csum, uint32_t rx_len, bool report)
+netdev_setup (struct netdev *n, const struct pci *pci, bool csum, bool tso, uint32_t rx_len,
+              bool report)
 {
   const struct pci_dev *p = NULL;
 
   memset (n, 0, sizeof *n);
   n->want_csum = csum;
+  n->want_tso = tso;
   n->rx_len = rx_len;
   for (unsigned i = 0; i < pci->n_devs && !p; i++)
     if (pci->devs[i].vendor == VIRTIO_VENDOR && pci->devs[i].device == VIRTIO_NET_ID)
@@ -117,7 +133,8 @@ netdev_setup (struct netdev *n, const struct pci *pci, bool csum, uint32_t rx_le
             && virtio_has (&n->v, VIRTIO_NET_F_MRG_RXBUF),
             "net: set up with VERSION_1 MAC STATUS MRG_RXBUF%s, %u receive buffers of %u "
             "bytes posted, %u transmit slots (queue sizes %u, %u)",
-            virtio_has (&n->v, VIRTIO_NET_F_CSUM) ? " CSUM GUEST_CSUM" : "", n->rx_bufs,
+            virtio_has (&n->v, VIRTIO_NET_F_HOST_TSO4) ? " CSUM GUEST_CSUM HOST_TSO4"
+            : virtio_has (&n->v, VIRTIO_NET_F_CSUM) ? " CSUM GUEST_CSUM" : "", n->rx_bufs,
             n->rx_len, n->tx_slots, n->v.vq[RXQ].size, n->v.vq[TXQ].size);
   return n->ok;
 }
@@ -142,6 +159,8 @@ reap_one (struct netdev *n, uint32_t id)
 {
   if (id < n->tx_slots && n->n_tx_free < n->tx_slots)
     n->tx_free[n->n_tx_free++] = (uint16_t) id;
+  else if (id >= TX_SLOTS && id < TX_SLOTS + NET_TSO_SLOTS && n->n_tso_free < NET_TSO_SLOTS)
+    n->tso_free[n->n_tso_free++] = (uint16_t) id;
 }
 
 bool
@@ -151,35 +170,60 @@ netdev_tx_reap (struct netdev *n)
 
   while (virtq_next_used (&n->v.vq[TXQ], &id, &len))
     reap_one (n, id);
-  return n->n_tx_free == n->tx_slots;
+  return n->n_tx_free == n->tx_slots
+         && n->n_tso_free == (virtio_has (&n->v, VIRTIO_NET_F_HOST_TSO4) ? NET_TSO_SLOTS : 0);
+}
+
+/* A free slot from the stack FREE (*N_FREE of them), waiting up to 1 s
+ * for the device to give one back; -1 if none came */
+static int
+take_slot (struct netdev *n, uint16_t *free, uint16_t *n_free)
+{
+  uint64_t deadline = 0;
+
+  while (!*n_free)
+    {
+      netdev_flush (n);
+      netdev_tx_reap (n);
+      if (*n_free)
+        break;
+      if (!deadline)
+        deadline = deadline_after_ms (1000);
+      else if (deadline_passed (deadline))
+        return -1;
+      cpu_relax ();
+    }
+  return free[--*n_free];
 }
 
 uint8_t *
 netdev_tx_buf (struct netdev *n, uint16_t *slot)
 {
-  uint64_t deadline = 0;
+  int s = take_slot (n, n->tx_free, &n->n_tx_free);
 
-  while (!n->n_tx_free)
-    {
-      netdev_flush (n);
-      netdev_tx_reap (n);
-      if (n->n_tx_free)
-        break;
-      if (!deadline)
-        deadline = deadline_after_ms (1000);
-      else if (deadline_passed (deadline))
-        return NULL;
-      cpu_relax ();
-    }
-  *slot = n->tx_free[--n->n_tx_free];
-  return tx_buf[*slot] + NET_HDR_LEN;
+  if (s < 0)
+    return NULL;
+  *slot = (uint16_t) s;
+  return slot_buf (*slot) + NET_HDR_LEN;
+}
+
+uint8_t *
+netdev_tx_big (struct netdev *n, uint16_t *slot)
+{
+  int s = virtio_has (&n->v, VIRTIO_NET_F_HOST_TSO4) ? take_slot (n, n->tso_free, &n->n_tso_free)
+                                                     : -1;
+
+  if (s < 0)
+    return NULL;
+  *slot = (uint16_t) s;
+  return slot_buf (*slot) + NET_HDR_LEN;
 }
 
 void
-netdev_send (struct netdev *n, uint16_t slot, uint32_t len, uint16_t csum_start,
-             uint16_t csum_offset)
+netdev_send_tso (struct netdev *n, uint16_t slot, uint32_t len, uint16_t csum_start,
+                 uint16_t csum_offset, uint16_t hdr_len, uint16_t mss)
 {
-  struct virtio_net_hdr *h = (struct virtio_net_hdr *) tx_buf[slot];
+  struct virtio_net_hdr *h = (struct virtio_net_hdr *) slot_buf (slot);
 
   memset (h, 0, NET_HDR_LEN);
   if (csum_start && virtio_has (&n->v, VIRTIO_NET_F_CSUM))
@@ -187,10 +231,23 @@ netdev_send (struct netdev *n, uint16_t slot, uint32_t len, uint16_t csum_start,
       h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
       h->csum_start = csum_start;
       h->csum_offset = csum_offset;
+      if (mss && virtio_has (&n->v, VIRTIO_NET_F_HOST_TSO4))
+        {
+          h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+          h->gso_size = mss;
+          h->hdr_len = hdr_len;
+        }
     }
-  virtq_set_desc (&n->v.vq[TXQ], slot, (uint64_t) tx_buf[slot], NET_HDR_LEN + len, 0, 0);
+  virtq_set_desc (&n->v.vq[TXQ], slot, (uint64_t) slot_buf (slot), NET_HDR_LEN + len, 0, 0);
   virtq_add_avail (&n->v.vq[TXQ], slot);
   n->tx_frames++;
+}
+
+void
+netdev_send (struct netdev *n, uint16_t slot, uint32_t len, uint16_t csum_start,
+             uint16_t csum_offset)
+{
+  netdev_send_tso (n, slot, len, csum_start, csum_offset, 0, 0);
 }
 
 void

@@ -31,8 +31,13 @@
 #define N_QUEUES          3
 
 /* Feature bits (virtio 1.2, 5.1.3) */
+#define F_CSUM            0
 #define F_GUEST_CSUM      1
 #define F_MAC             5
+#define F_HOST_TSO4       11
+#define F_HOST_TSO6       12
+#define F_HOST_ECN        13
+#define F_HOST_UFO        14
 #define F_MRG_RXBUF       15
 #define F_STATUS          16
 #define F_CTRL_VQ         17
@@ -42,6 +47,9 @@
 #define BIT(f)            (1ull << (f))
 #define NET_FEATURES      (BIT (F_MAC) | BIT (F_STATUS) | BIT (F_MRG_RXBUF) | BIT (F_CTRL_VQ) | \
                            BIT (F_CTRL_RX) | BIT (F_GUEST_ANNOUNCE) | BIT (F_CTRL_MAC_ADDR))
+/* The transmit offloads, offered to every backend (UFO apart) */
+#define TX_OFFLOADS       (BIT (F_CSUM) | BIT (F_HOST_TSO4) | BIT (F_HOST_TSO6) | \
+                           BIT (F_HOST_ECN))
 /* Every feature bit of 5.1.3 below 64, to see what else is offered */
 #define NET_ALL_BITS      (0x00ffffffull | BIT (41) | BIT (42) | BIT (51) | BIT (52) | \
                            BIT (53) | BIT (54) | BIT (55) | BIT (56) | BIT (57) | BIT (58) | \
@@ -91,6 +99,7 @@ struct fx {
   unsigned send_calls;
   int send_ret;                 /* what send says (0 or -EAGAIN) */
   bool reset_in_send;           /* the driver resets (and sets up again) meanwhile */
+  unsigned refuse_call;         /* send's call of this number (from 1) says -EAGAIN, once */
 
   /* receive buffers, by head */
   uint64_t rx_gpa[QUEUE_SIZE];
@@ -145,6 +154,11 @@ on_send (void *data, const struct iovec *iov, unsigned n_iov, size_t len)
     }
   if (f->send_ret != 0)
     return f->send_ret;
+  if (f->refuse_call == f->send_calls)
+    {
+      f->refuse_call = 0;
+      return -EAGAIN;
+    }
   frame = g_byte_array_sized_new ((guint) len);
   for (unsigned i = 0; i < n_iov; i++)
     g_byte_array_append (frame, iov[i].iov_base, (guint) iov[i].iov_len);
@@ -152,12 +166,15 @@ on_send (void *data, const struct iovec *iov, unsigned n_iov, size_t len)
   return 0;
 }
 
+/* MAX_FRAME: the backend's longest frame (0: any) */
 static void
-fx_init_full (struct fx *f, bool rx_checksummed, uint64_t features, bool driver)
+fx_init_backend (struct fx *f, bool rx_checksummed, size_t max_frame, uint64_t features,
+                 bool driver)
 {
   g_autoptr (GError) error = NULL;
   struct vmm_virtio_net_config config = {
     .rx_checksummed = rx_checksummed,
+    .backend_max_frame = max_frame,
     .tx_ready = on_tx_ready,
     .rx_ready = on_rx_ready,
     .opaque = f,
@@ -177,6 +194,12 @@ fx_init_full (struct fx *f, bool rx_checksummed, uint64_t features, bool driver)
   if (driver)
     g_assert_cmpuint (vmm_test_virtio_setup (&f->t, features, N_QUEUES, QUEUE_SIZE) &
                       VIRTIO_STATUS_DRIVER_OK, !=, 0);
+}
+
+static void
+fx_init_full (struct fx *f, bool rx_checksummed, uint64_t features, bool driver)
+{
+  fx_init_backend (f, rx_checksummed, 0, features, driver);
 }
 
 static void
@@ -236,14 +259,21 @@ test_features (void)
 
   fx_init_full (&f, false, 0, false);
   offered = vmm_test_virtio_device_features (&f.t);
-  g_assert_cmphex (offered & NET_ALL_BITS, ==, NET_FEATURES);
+  g_assert_cmphex (offered & NET_ALL_BITS, ==, NET_FEATURES | TX_OFFLOADS | BIT (F_HOST_UFO));
   g_assert_cmphex (offered & BIT (VIRTIO_F_VERSION_1), !=, 0);
   fx_clear (&f);
 
   /* GUEST_CSUM only when the backend's frames carry good checksums */
   fx_init_full (&f, true, 0, false);
   offered = vmm_test_virtio_device_features (&f.t);
-  g_assert_cmphex (offered & NET_ALL_BITS, ==, NET_FEATURES | BIT (F_GUEST_CSUM));
+  g_assert_cmphex (offered & NET_ALL_BITS, ==,
+                   NET_FEATURES | TX_OFFLOADS | BIT (F_HOST_UFO) | BIT (F_GUEST_CSUM));
+  fx_clear (&f);
+
+  /* UFO only when a 64 KiB datagram goes whole (no IP fragmentation here) */
+  fx_init_backend (&f, false, 1518, 0, false);
+  offered = vmm_test_virtio_device_features (&f.t);
+  g_assert_cmphex (offered & NET_ALL_BITS, ==, NET_FEATURES | TX_OFFLOADS);
   fx_clear (&f);
 }
 
@@ -536,6 +566,371 @@ test_tx_reset (void)
   expect_used (&f.t.vq[Q_TX], head, 0);
   g_assert_cmpuint (f.send_calls, ==, 2);
   fx_clear (&f);
+}
+
+/* ---- transmit offloads --------------------------------------------------------------- */
+
+#define GSO_NONE          0
+#define GSO_TCPV4         1
+#define GSO_UDP           3
+#define GSO_TCPV6         4
+#define GSO_ECN           0x80
+#define HDR_F_NEEDS_CSUM  1
+#define TH_FIN            0x01
+#define TH_PSH            0x08
+#define TH_ACK            0x10
+#define TH_CWR            0x80
+#define TCP_HLEN          32            /* with 12 bytes of options */
+#define SEQ0              0xfffff000u   /* wraps within the packet */
+
+/* The Internet checksum's sum, a byte pair at a time (not net-offload.c's) */
+static uint32_t
+ref_sum (const uint8_t *p, size_t n, uint32_t sum)
+{
+  for (size_t i = 0; i < n; i++)
+    sum += i % 2 == 0 ? (uint32_t) p[i] << 8 : p[i];
+  while (sum >> 16)
+    sum = (sum & 0xffff) + (sum >> 16);
+  return sum;
+}
+
+struct ip_shape {
+  bool v6, tcp;
+  size_t l3, l4, end;           /* offsets in the frame */
+};
+
+static struct ip_shape
+shape (bool v6, bool tcp)
+{
+  struct ip_shape s = { v6, tcp, 14, 0, 0 };
+
+  s.l4 = s.l3 + (v6 ? 40 : 20);
+  s.end = s.l4 + (tcp ? TCP_HLEN : 8);
+  return s;
+}
+
+static uint32_t
+pseudo_sum (const uint8_t *frame, const struct ip_shape *s, size_t l4_len)
+{
+  uint8_t tail[8] = { 0 };
+
+  if (s->v6)
+    {
+      viv_put_be32 (tail, (uint32_t) l4_len);
+      tail[7] = s->tcp ? 6 : 17;
+      return ref_sum (tail, 8, ref_sum (frame + s->l3 + 8, 32, 0));
+    }
+  tail[1] = s->tcp ? 6 : 17;
+  viv_put_be16 (tail + 2, (uint16_t) l4_len);
+  return ref_sum (tail, 4, ref_sum (frame + s->l3 + 12, 8, 0));
+}
+
+/* A header and an Ethernet, IPv4 or IPv6, TCP or UDP frame with PAYLOAD
+ * bytes, the checksum left to the card as Linux leaves it: NEEDS_CSUM and
+ * the pseudo-header's sum (with the whole length) in the field. *LEN: the
+ * header's and the frame's bytes. */
+static uint8_t *
+make_ip_packet (const struct ip_shape *s, size_t payload, uint8_t gso_type, uint16_t gso_size,
+                uint8_t tcp_flags, uint32_t *len)
+{
+  size_t flen = s->end + payload;
+  uint8_t *p = g_malloc0 (HDR_LEN + flen), *fr = p + HDR_LEN;
+  uint8_t *l3 = fr + s->l3, *l4 = fr + s->l4;
+
+  p[0] = HDR_F_NEEDS_CSUM;
+  p[1] = gso_type;
+  viv_put_le16 (p + 2, (uint16_t) s->end);
+  viv_put_le16 (p + 4, gso_size);
+  viv_put_le16 (p + 6, (uint16_t) s->l4);
+  viv_put_le16 (p + 8, s->tcp ? 16 : 6);
+  memcpy (fr, other_mac, 6);
+  memcpy (fr + 6, our_mac, 6);
+  viv_put_be16 (fr + 12, s->v6 ? 0x86dd : 0x0800);
+  if (s->v6)
+    {
+      l3[0] = 0x60;
+      viv_put_be16 (l3 + 4, (uint16_t) (flen - s->l3 - 40));
+      l3[6] = s->tcp ? 6 : 17;
+      l3[7] = 64;
+      l3[8] = 0xfe, l3[9] = 0x80, l3[23] = 0x0f;                /* fe80::f */
+      l3[24] = 0xfe, l3[25] = 0x80, l3[39] = 0x02;              /* fe80::2 */
+    }
+  else
+    {
+      l3[0] = 0x45;
+      viv_put_be16 (l3 + 2, (uint16_t) (flen - s->l3));
+      viv_put_be16 (l3 + 4, 0xfffe);    /* the identification wraps too */
+      l3[6] = 0x40;                     /* DF */
+      l3[8] = 64;
+      l3[9] = s->tcp ? 6 : 17;
+      l3[12] = 10, l3[13] = 0, l3[14] = 2, l3[15] = 15;
+      l3[16] = 10, l3[17] = 0, l3[18] = 2, l3[19] = 2;
+      viv_put_be16 (l3 + 10, (uint16_t) ~ref_sum (l3, 20, 0));
+    }
+  viv_put_be16 (l4, 40000);
+  viv_put_be16 (l4 + 2, 5001);
+  if (s->tcp)
+    {
+      viv_put_be32 (l4 + 4, SEQ0);
+      viv_put_be32 (l4 + 8, 0x1234);
+      l4[12] = TCP_HLEN / 4 << 4;
+      l4[13] = tcp_flags;
+      viv_put_be16 (l4 + 14, 65535);
+      l4[20] = 1, l4[21] = 1, l4[22] = 8, l4[23] = 10;          /* NOP NOP timestamps */
+      viv_put_be32 (l4 + 24, 777);
+    }
+  else
+    viv_put_be16 (l4 + 4, (uint16_t) (flen - s->l4));
+  for (size_t i = 0; i < payload; i++)
+    fr[s->end + i] = (uint8_t) (i * 13 + i / 251);
+  viv_put_be16 (l4 + (s->tcp ? 16 : 6), (uint16_t) pseudo_sum (fr, s, flen - s->l4));
+  *len = (uint32_t) (HDR_LEN + flen);
+  return p;
+}
+
+/* Checks a frame the card sent: lengths and checksums right, the rest as
+ * in ORIG (the frame as the guest queued it) apart from what TSO changes;
+ * returns the TCP sequence number (or 0) and the payload's place */
+static uint32_t
+check_ip_frame (const GByteArray *frame, const struct ip_shape *s, const uint8_t *orig,
+                const uint8_t **payload, size_t *payload_len)
+{
+  const uint8_t *fr = frame->data, *l3 = fr + s->l3, *l4 = fr + s->l4;
+  size_t l4_len = frame->len - s->l4;
+
+  g_assert_cmpuint (frame->len, >=, s->end);
+  g_assert_cmpmem (fr, s->l3, orig, s->l3);
+  if (s->v6)
+    {
+      g_assert_cmpuint (viv_get_be16 (l3 + 4), ==, frame->len - s->l3 - 40);
+      g_assert_cmpmem (l3 + 6, 34, orig + s->l3 + 6, 34);
+    }
+  else
+    {
+      g_assert_cmpuint (viv_get_be16 (l3 + 2), ==, frame->len - s->l3);
+      g_assert_cmphex (ref_sum (l3, 20, 0), ==, 0xffff);
+      g_assert_cmpmem (l3 + 12, 8, orig + s->l3 + 12, 8);
+    }
+  g_assert_cmphex (ref_sum (l4, l4_len, pseudo_sum (fr, s, l4_len)), ==, 0xffff);
+  if (s->tcp)
+    g_assert_cmpmem (l4 + 20, TCP_HLEN - 20, orig + s->l4 + 20, TCP_HLEN - 20);
+  else
+    g_assert_cmpuint (viv_get_be16 (l4 + 4), ==, l4_len);
+  *payload = fr + s->end;
+  *payload_len = frame->len - s->end;
+  return s->tcp ? viv_get_be32 (l4 + 4) : 0;
+}
+
+/* NEEDS_CSUM alone, in pieces cut anywhere (the checksum field's bytes
+ * apart too); without CSUM negotiated the header's flags mean nothing */
+static void
+test_tx_csum (void)
+{
+  const struct ip_shape s = shape (false, false);
+  uint32_t len;
+  g_autofree uint8_t *packet = make_ip_packet (&s, 333, GSO_NONE, 0, 0, &len);
+  const uint32_t field = HDR_LEN + (uint32_t) s.l4 + 6;
+  const uint32_t cut_sets[][3] = {
+    { field, 0, 0 }, { field + 1, 0, 0 }, { 5, field - 1, field + 2 }, { HDR_LEN + 1, 40, 41 },
+  };
+  const uint8_t *payload;
+  size_t plen;
+  struct fx f;
+
+  fx_init (&f, NET_FEATURES | TX_OFFLOADS);
+  tx_chain (&f, packet, len, NULL, 0);
+  for (unsigned i = 0; i < G_N_ELEMENTS (cut_sets); i++)
+    tx_chain (&f, packet, len, cut_sets[i], cut_sets[i][1] ? 3 : 1);
+  g_assert_cmpint (transmit (&f, 64), ==, 1 + (int) G_N_ELEMENTS (cut_sets));
+  for (unsigned i = 0; i < f.sent->len; i++)
+    {
+      GByteArray *frame = g_ptr_array_index (f.sent, i);
+
+      g_assert_cmpuint (frame->len, ==, len - HDR_LEN);
+      check_ip_frame (frame, &s, packet + HDR_LEN, &payload, &plen);
+      g_assert_cmpmem (payload, plen, packet + HDR_LEN + s.end, len - HDR_LEN - s.end);
+    }
+
+  /* the checksum's place past the end: dropped */
+  viv_put_le16 (packet + 8, (uint16_t) (len - HDR_LEN - s.l4 - 1));
+  tx_chain (&f, packet, len, NULL, 0);
+  viv_put_le16 (packet + 6, (uint16_t) (len - HDR_LEN));
+  viv_put_le16 (packet + 8, 0);
+  tx_chain (&f, packet, len, NULL, 0);
+  g_assert_cmpint (transmit (&f, 64), ==, 0);
+  g_assert_cmpuint (stats (&f).tx_dropped, ==, 2);
+  vmm_test_log_expect (f.log_fd, "past the frame's end");
+  fx_clear (&f);
+
+  /* not negotiated: the frame goes as the guest made it */
+  fx_init (&f, NET_FEATURES);
+  tx_chain (&f, packet, len, NULL, 0);
+  g_assert_cmpint (transmit (&f, 64), ==, 1);
+  expect_sent (&f, 0, packet, len - HDR_LEN);
+  fx_clear (&f);
+}
+
+/* TCP segmentation, over IPv4 and IPv6, for a backend that takes 64 KiB
+ * (one frame), one that takes some segments' worth (as passt), and one of
+ * a 1500-byte MTU (segments of gso_size, as a NIC) */
+static void
+test_tx_tso (void)
+{
+  const size_t payload = 10007, mss = 1000;
+
+  for (unsigned v6 = 0; v6 < 2; v6++)
+    {
+      const struct ip_shape s = shape (v6, true);
+      const size_t max_frames[] = { 0, s.end + 3 * mss + 999, 1514 };
+      const size_t want_pieces[] = { 1, 4, 11 };
+      uint32_t len;
+      g_autofree uint8_t *packet = make_ip_packet (&s, payload, v6 ? GSO_TCPV6 : GSO_TCPV4, mss,
+                                                   TH_ACK | TH_PSH | TH_FIN | TH_CWR, &len);
+
+      for (unsigned m = 0; m < G_N_ELEMENTS (max_frames); m++)
+        {
+          g_autoptr (GByteArray) joined = g_byte_array_new ();
+          const uint32_t cuts[] = { HDR_LEN, HDR_LEN + 20, 3000 };
+          struct fx f;
+
+          fx_init_backend (&f, false, max_frames[m], NET_FEATURES | TX_OFFLOADS, true);
+          tx_chain (&f, packet, len, cuts, 3);
+          g_assert_cmpint (transmit (&f, 64), ==, 1);
+          g_assert_cmpuint (f.sent->len, ==, want_pieces[m]);
+          for (unsigned i = 0; i < f.sent->len; i++)
+            {
+              GByteArray *frame = g_ptr_array_index (f.sent, i);
+              const uint8_t *data, *l4 = frame->data + s.l4;
+              bool last = i + 1 == f.sent->len;
+              size_t n;
+              uint32_t seq = check_ip_frame (frame, &s, packet + HDR_LEN, &data, &n);
+
+              g_assert_cmpuint (frame->len, <=, max_frames[m] ? max_frames[m] : MAX_FRAME);
+              g_assert_cmphex (seq, ==, SEQ0 + (uint32_t) joined->len);
+              g_assert_cmpuint (n % mss == 0 || last, ==, TRUE);
+              /* FIN and PSH on the last piece only, CWR on the first */
+              g_assert_cmphex (l4[13], ==, TH_ACK | (last ? TH_PSH | TH_FIN : 0) |
+                               (i == 0 ? TH_CWR : 0));
+              if (!v6)
+                g_assert_cmphex (viv_get_be16 (frame->data + s.l3 + 4), ==,
+                                 (uint16_t) (0xfffe + i));
+              g_byte_array_append (joined, data, (guint) n);
+            }
+          g_assert_cmpmem (joined->data, joined->len, packet + HDR_LEN + s.end, payload);
+          g_assert_cmpuint (stats (&f).tx_frames, ==, 1);
+          fx_clear (&f);
+        }
+    }
+}
+
+/* UDP fragmentation offload: the datagram goes whole, lengths made right */
+static void
+test_tx_ufo (void)
+{
+  const struct ip_shape s = shape (false, false);
+  const uint8_t *data;
+  uint32_t len;
+  g_autofree uint8_t *packet = make_ip_packet (&s, 30000, GSO_UDP, 1472, 0, &len);
+  size_t n;
+  struct fx f;
+
+  /* Linux leaves a short UDP length and IP length in a UFO packet's headers */
+  viv_put_be16 (packet + HDR_LEN + s.l4 + 4, 1480);
+  fx_init (&f, NET_FEATURES | TX_OFFLOADS | BIT (F_HOST_UFO));
+  tx_chain (&f, packet, len, NULL, 0);
+  g_assert_cmpint (transmit (&f, 64), ==, 1);
+  g_assert_cmpuint (f.sent->len, ==, 1);
+  check_ip_frame (g_ptr_array_index (f.sent, 0), &s, packet + HDR_LEN, &data, &n);
+  g_assert_cmpmem (data, n, packet + HDR_LEN + s.end, 30000);
+  fx_clear (&f);
+}
+
+/* The backend full after some segments: the rest go next time, none twice */
+static void
+test_tx_tso_again (void)
+{
+  const struct ip_shape s = shape (false, true);
+  uint32_t len;
+  g_autofree uint8_t *packet = make_ip_packet (&s, 5500, GSO_TCPV4, 1000, TH_ACK, &len);
+  g_autofree uint8_t *small = make_packet (other_mac, 100, 4);
+  g_autoptr (GByteArray) joined = g_byte_array_new ();
+  struct fx f;
+
+  fx_init_backend (&f, false, 1514, NET_FEATURES | TX_OFFLOADS, true);
+  tx_chain (&f, packet, len, NULL, 0);
+  tx_chain (&f, small, HDR_LEN + 100, NULL, 0);
+  f.refuse_call = 3;
+  g_assert_cmpint (transmit (&f, 64), ==, -EAGAIN);
+  g_assert_cmpuint (f.sent->len, ==, 2);
+  g_assert_cmpuint (vmm_test_vq_used_idx (&f.t.vq[Q_TX]), ==, 0);
+  g_assert_cmpint (transmit (&f, 64), ==, 2);
+  g_assert_cmpuint (f.sent->len, ==, 7);
+  for (unsigned i = 0; i < 6; i++)
+    {
+      const uint8_t *data;
+      size_t n;
+      uint32_t seq = check_ip_frame (g_ptr_array_index (f.sent, i), &s, packet + HDR_LEN,
+                                     &data, &n);
+
+      g_assert_cmphex (seq, ==, SEQ0 + (uint32_t) joined->len);
+      g_byte_array_append (joined, data, (guint) n);
+    }
+  g_assert_cmpmem (joined->data, joined->len, packet + HDR_LEN + s.end, 5500);
+  expect_sent (&f, 6, small, 100);
+  fx_clear (&f);
+}
+
+/* What the card cannot do is dropped, counted and said */
+static void
+test_tx_offload_refused (void)
+{
+  const struct ip_shape s4 = shape (false, true), s6 = shape (true, true);
+  uint32_t len4, len6;
+  g_autofree uint8_t *p4 = make_ip_packet (&s4, 3000, GSO_TCPV4, 200, TH_ACK, &len4);
+  g_autofree uint8_t *p6 = make_ip_packet (&s6, 3000, GSO_TCPV6, 1000, TH_ACK, &len6);
+  struct {
+    uint64_t features;
+    const uint8_t *packet;
+    uint32_t len;
+    unsigned at;                /* a byte of the packet changed (0: none) */
+    uint8_t value;
+    const char *log;
+  } cases[] = {
+    { NET_FEATURES | BIT (F_CSUM) | BIT (F_HOST_TSO6), p4, len4, 0, 0, "TCPv4 segmentation" },
+    { NET_FEATURES | BIT (F_CSUM) | BIT (F_HOST_TSO4), p6, len6, 0, 0, "TCPv6 segmentation" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, 1, GSO_UDP, "UDP fragmentation" },
+    { NET_FEATURES | (TX_OFFLOADS & ~BIT (F_HOST_ECN)), p4, len4, 1, GSO_TCPV4 | GSO_ECN, "ECN" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, 1, GSO_TCPV6, "IP version" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, 1, 2, "unknown gso_type" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, 0, 0xff, "without NEEDS_CSUM" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, 4, 0, "zero gso_size" },     /* 200 before */
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, 6, 20, "inside the IP header" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, HDR_LEN + 14 + 9, 17, "protocol" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, HDR_LEN + 12, 0x86, "other than IP" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, HDR_LEN + 14, 0x55, "bad IP header" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, HDR_LEN + 34 + 12, 0x30, "bad TCP header" },
+    { NET_FEATURES | TX_OFFLOADS, p4, len4, 7, 1, "longer than 256" },
+  };
+
+  for (unsigned i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree uint8_t *p = g_memdup2 (cases[i].packet, cases[i].len);
+      uint16_t head;
+      struct fx f;
+
+      if (cases[i].value == 0xff)
+        p[0] = 0;                       /* flags */
+      else if (cases[i].at != 0)
+        p[cases[i].at] = cases[i].value;
+      fx_init (&f, cases[i].features);
+      head = tx_chain (&f, p, cases[i].len, NULL, 0);
+      g_assert_cmpint (transmit (&f, 64), ==, 0);
+      expect_used (&f.t.vq[Q_TX], head, 0);
+      g_assert_cmpuint (f.send_calls, ==, 0);
+      g_assert_cmpuint (stats (&f).tx_dropped, ==, 1);
+      vmm_test_log_expect (f.log_fd, cases[i].log);
+      fx_clear (&f);
+    }
 }
 
 /* ---- receive ----------------------------------------------------------------------- */
@@ -1122,6 +1517,11 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-net/tx/pieces", test_tx_pieces);
   g_test_add_func ("/virtio-net/tx/again", test_tx_again);
   g_test_add_func ("/virtio-net/tx/reset", test_tx_reset);
+  g_test_add_func ("/virtio-net/tx/csum", test_tx_csum);
+  g_test_add_func ("/virtio-net/tx/tso", test_tx_tso);
+  g_test_add_func ("/virtio-net/tx/ufo", test_tx_ufo);
+  g_test_add_func ("/virtio-net/tx/tso-again", test_tx_tso_again);
+  g_test_add_func ("/virtio-net/tx/offload-refused", test_tx_offload_refused);
   g_test_add_func ("/virtio-net/rx/one", test_rx_one);
   g_test_add_func ("/virtio-net/rx/big", test_rx_big);
   g_test_add_func ("/virtio-net/rx/mergeable", test_rx_mergeable);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "viv-bytes.h"
+#include "virtio/net-offload.h"
 
 #define VIRTIO_ID_NET              1
 #define PCI_CLASS_ETHERNET         0x020000
@@ -28,8 +29,13 @@
 #define CTRL_QUEUE                 2
 
 /* Feature bits (5.1.3) */
+#define VIRTIO_NET_F_CSUM          0
 #define VIRTIO_NET_F_GUEST_CSUM    1
 #define VIRTIO_NET_F_MAC           5
+#define VIRTIO_NET_F_HOST_TSO4     11
+#define VIRTIO_NET_F_HOST_TSO6     12
+#define VIRTIO_NET_F_HOST_ECN      13
+#define VIRTIO_NET_F_HOST_UFO      14
 #define VIRTIO_NET_F_MRG_RXBUF     15
 #define VIRTIO_NET_F_STATUS        16
 #define VIRTIO_NET_F_CTRL_VQ       17
@@ -84,6 +90,7 @@ struct vmm_virtio_net {
   uint16_t status;
   int tx_kick_fd, rx_kick_fd;   /* the data queues' kicks, with config.backend_kicks; else -1 */
   uint64_t generation;          /* + 1 at every reset: a frame sent across one is not pushed */
+  unsigned tx_next_piece;       /* of the first frame queued, when the backend took only some */
 
   /* Receive filters (CTRL_RX, CTRL_MAC); the defaults take every frame
    * for our MAC, broadcast and multicast */
@@ -143,6 +150,7 @@ net_reset (struct vmm_virtio_dev *dev)
   struct vmm_virtio_net *net = dev->priv;
 
   net->generation++;
+  net->tx_next_piece = 0;
   net->status &= (uint16_t) ~VIRTIO_NET_S_ANNOUNCE;
   /* the next driver (another OS, after a reboot) finds the card's own MAC */
   memcpy (net->mac, net->config.mac, 6);
@@ -190,6 +198,57 @@ frame_iov (const struct virtq_chain *chain, struct iovec *iov, unsigned max)
   return n;
 }
 
+/* Reads the header of the frame in CHAIN into HDR; NULL when the card can
+ * do what it asks, else why not: only what was negotiated is done
+ * (5.1.6.2.1) */
+static const char *
+tx_offload_refused (struct vmm_virtio_net *net, const struct virtq_chain *chain,
+                    struct vmm_net_tx_header *hdr)
+{
+  const struct vmm_virtio_dev *dev = &net->dev;
+  uint8_t raw[NET_HDR_LEN];
+  unsigned gso;
+
+  virtq_chain_read (chain, 0, raw, NET_HDR_LEN);
+  vmm_net_tx_header_parse (hdr, raw);
+  if (!vmm_virtio_has_feature (dev, VIRTIO_NET_F_CSUM))
+    {
+      /* without CSUM the header's fields mean nothing */
+      hdr->flags = 0;
+      hdr->gso_type = VMM_NET_GSO_NONE;
+      return NULL;
+    }
+  gso = hdr->gso_type & (unsigned) ~VMM_NET_GSO_ECN;
+  if ((hdr->gso_type & VMM_NET_GSO_ECN) && !vmm_virtio_has_feature (dev, VIRTIO_NET_F_HOST_ECN))
+    return "ECN segmentation offload not negotiated";
+  switch (gso)
+    {
+    case VMM_NET_GSO_NONE:
+      return NULL;
+    case VMM_NET_GSO_TCPV4:
+      return vmm_virtio_has_feature (dev, VIRTIO_NET_F_HOST_TSO4) ? NULL
+             : "TCPv4 segmentation offload not negotiated";
+    case VMM_NET_GSO_TCPV6:
+      return vmm_virtio_has_feature (dev, VIRTIO_NET_F_HOST_TSO6) ? NULL
+             : "TCPv6 segmentation offload not negotiated";
+    case VMM_NET_GSO_UDP:
+      return vmm_virtio_has_feature (dev, VIRTIO_NET_F_HOST_UFO) ? NULL
+             : "UDP fragmentation offload not negotiated";
+    default:
+      return "an unknown gso_type";
+    }
+}
+
+/* A frame the card will not send: said, counted, given back */
+static void
+tx_drop (struct vmm_virtio_net *net, uint16_t head, uint64_t len, const char *why)
+{
+  vmm_log_guest (&net->dev.rl, "virtio-net: a %llu-byte frame to send dropped (%s)",
+                 (unsigned long long) len, why);
+  net->stats.tx_dropped++;
+  virtq_push (&net->dev.queues[TX_QUEUE].vq, head, 0);
+}
+
 static int
 card_transmit (void *opaque, vmm_net_send_fn send, void *send_data, unsigned budget)
 {
@@ -206,33 +265,49 @@ card_transmit (void *opaque, vmm_net_send_fn send, void *send_data, unsigned bud
     {
       uint64_t generation = net->generation;
       uint64_t len = chain.out_len > NET_HDR_LEN ? chain.out_len - NET_HDR_LEN : 0;
-      unsigned n_iov;
+      struct vmm_net_tx_header hdr;
+      const char *why = NULL;
+      unsigned n_iov, next;
       int r;
 
-      if (len < VMM_NET_MIN_FRAME || len > VMM_NET_MAX_FRAME ||
-          (n_iov = frame_iov (&chain, iov, G_N_ELEMENTS (iov))) == 0)
+      if (len > VMM_NET_MAX_FRAME)
+        why = "too long";
+      else if (len < VMM_NET_MIN_FRAME)
+        why = "too short";
+      else if ((n_iov = frame_iov (&chain, iov, G_N_ELEMENTS (iov))) == 0)
+        why = "in too many pieces";
+      else
+        why = tx_offload_refused (net, &chain, &hdr);
+      if (why != NULL)
         {
-          vmm_log_guest (&dev->rl, "virtio-net: a %llu-byte frame to send dropped (%s)",
-                         (unsigned long long) len,
-                         len > VMM_NET_MAX_FRAME ? "too long" : len < VMM_NET_MIN_FRAME
-                         ? "too short" : "in too many pieces");
-          net->stats.tx_dropped++;
-          virtq_push (vq, chain.head, 0);
+          tx_drop (net, chain.head, len, why);
           pushed = true;
           continue;
         }
 
       /* Without the lock: the backend may hand the guest a frame at once */
+      next = net->tx_next_piece;
       pthread_mutex_unlock (&dev->lock);
-      r = send (send_data, iov, n_iov, (size_t) len);
+      if (hdr.flags & VMM_NET_HDR_F_NEEDS_CSUM || hdr.gso_type != VMM_NET_GSO_NONE)
+        r = vmm_net_tx_offload (&hdr, iov, n_iov, (size_t) len, net->config.backend_max_frame,
+                                &next, send, send_data, &why);
+      else
+        r = send (send_data, iov, n_iov, (size_t) len);
       pthread_mutex_lock (&dev->lock);
       if (net->generation != generation)
         break;                  /* reset meanwhile: the chain is gone */
+      net->tx_next_piece = next;
       if (r == -EAGAIN)
         {
           virtq_unpop (vq);
           ret = -EAGAIN;
           break;
+        }
+      if (r == -EINVAL)
+        {
+          tx_drop (net, chain.head, len, why);
+          pushed = true;
+          continue;
         }
       net->stats.tx_frames++;
       net->stats.tx_bytes += len;
@@ -599,7 +674,9 @@ static const struct vmm_virtio_ops net_ops = {
   .name = "net",
   .device_id = VIRTIO_ID_NET,
   .pci_class = PCI_CLASS_ETHERNET,
-  .features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
+  .features = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_HOST_TSO4) |
+              (1ull << VIRTIO_NET_F_HOST_TSO6) | (1ull << VIRTIO_NET_F_HOST_ECN) |
+              (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
               (1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_NET_F_CTRL_VQ) |
               (1ull << VIRTIO_NET_F_CTRL_RX) | (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE) |
               (1ull << VIRTIO_NET_F_CTRL_MAC_ADDR),
@@ -632,8 +709,14 @@ vmm_virtio_net_new (const struct vmm_virtio_env *env, const struct vmm_virtio_ne
       free (net);
       return NULL;
     }
+  if (net->config.backend_max_frame == 0 || net->config.backend_max_frame > VMM_NET_MAX_FRAME)
+    net->config.backend_max_frame = VMM_NET_MAX_FRAME;
   if (config->rx_checksummed)
     net->dev.device_features |= 1ull << VIRTIO_NET_F_GUEST_CSUM;
+  /* A TCP packet is cut to fit any backend; a UDP datagram is not
+   * fragmented here, so UFO only where it goes whole */
+  if (net->config.backend_max_frame == VMM_NET_MAX_FRAME)
+    net->dev.device_features |= 1ull << VIRTIO_NET_F_HOST_UFO;
   net->tx_kick_fd = net->rx_kick_fd = -1;
   if (config->backend_kicks)
     {

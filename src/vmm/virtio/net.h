@@ -2,8 +2,12 @@
  *
  * A modern virtio-net function (1af4:1041) with one receive and one
  * transmit queue and the control queue: the MAC address, the link status,
- * mergeable receive buffers, the receive filters (promiscuous, multicast,
- * the MAC tables) and announcements after a restore. Frames go to and come
+ * mergeable receive buffers, the checksum and TCP/UDP segmentation
+ * offloads for what the guest sends (done here, net-offload.h, so every
+ * backend has them), checksums the guest need not check on what it
+ * receives from a backend that made them, the receive filters
+ * (promiscuous, multicast, the MAC tables) and announcements after a
+ * restore. Frames go to and come
  * from a backend (net/net.h) through vmm_virtio_net_card, on the backend's
  * thread. The structure keeps queue pairs apart so that more of them
  * (VIRTIO_NET_F_MQ) can follow.
@@ -11,7 +15,9 @@
  * What the guest gets wrong is dropped and counted, never trusted: a
  * transmit chain shorter than the header, a runt or a frame over
  * VMM_NET_MAX_FRAME, a receive chain too small for the frame without
- * mergeable buffers, a malformed control command (answered with an error).
+ * mergeable buffers, an offload the header asks for that was not
+ * negotiated or does not fit the frame, a malformed control command
+ * (answered with an error).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -28,6 +34,9 @@ struct vmm_virtio_net_config {
    * passt): the guest is offered VIRTIO_NET_F_GUEST_CSUM and told not to
    * check them again. */
   bool rx_checksummed;
+  /* The longest frame the backend takes, 0 for VMM_NET_MAX_FRAME: the
+   * guest's TCP segmentation offloads are cut to fit (net-offload.h) */
+  size_t backend_max_frame;
   /* The guest's kicks on the data queues go to the backend's thread
    * (vmm_net_card's kick fds) rather than through the VM's loop to
    * tx_ready and rx_ready: one thread hop less per kick */
