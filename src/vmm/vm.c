@@ -1401,10 +1401,13 @@ setup_net (struct vmm_vm *vm, const struct vmm_virtio_env *env, GError **error)
   struct vmm_virtio_net_config config = {
     /* libslirp and passt make the frames they send; a tap carries others' */
     .rx_checksummed = spec->mode == VMM_NET_USER || spec->mode == VMM_NET_PASST,
-    /* libslirp takes a 64 KiB TCP segment whole; passt up to 65520 bytes;
-     * a tap (without IFF_VNET_HDR) a frame of its MTU: the guest's MSS */
-    .backend_max_frame = spec->mode == VMM_NET_USER ? VMM_NET_MAX_FRAME
-                         : spec->mode == VMM_NET_PASST ? 65520 : 1518,
+    /* libslirp takes a 64 KiB TCP segment whole. A tap (without
+     * IFF_VNET_HDR) takes a frame of its MTU: segments of the guest's MSS.
+     * So does passt: it takes frames of 65520 bytes, but Debian 12's
+     * (2023-03) now and then stalls a connection when a big segment can be
+     * sent on only in part (net-vmm-passt beside other loads); a guest on
+     * passt's own 65520-byte MTU sends big segments without TSO anyway */
+    .backend_max_frame = spec->mode == VMM_NET_USER ? VMM_NET_MAX_FRAME : 1518,
     .backend_kicks = true,
     .tx_ready = net_tx_ready, .rx_ready = net_rx_ready, .opaque = vm,
   };
