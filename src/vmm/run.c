@@ -184,6 +184,7 @@ vcpu_thread (void *data)
   struct vmm_vm *vm = vcpu->vm;
   struct vmm_exit exit;
   char message[160];
+  bool exited = false;          /* the last KVM_RUN ended in an exit, handled since */
   sigset_t set;
   int ret;
 
@@ -195,10 +196,17 @@ vcpu_thread (void *data)
     {
       if (atomic_load (&vm->pause_requested))
         {
+          /* A paused vCPU's registers are whole: the exit just handled is
+           * finished first (a snapshot saves them) */
+          if (exited && (ret = vmm_kvm_vcpu_complete_io (&vcpu->kvm)) < 0)
+            vmm_log_error ("vCPU %u: cannot finish its last exit: %s", vcpu->kvm.index,
+                           strerror (-ret));
+          exited = false;
           park (vcpu);
           continue;
         }
       ret = vmm_kvm_vcpu_run (&vcpu->kvm, &exit);
+      exited = ret == 0;
       if (ret == -EINTR)
         continue;
       if (ret < 0)

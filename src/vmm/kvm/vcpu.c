@@ -66,6 +66,21 @@ vmm_kvm_vcpu_run (struct vmm_kvm_vcpu *vcpu, struct vmm_exit *exit)
   return 0;
 }
 
+int
+vmm_kvm_vcpu_complete_io (struct vmm_kvm_vcpu *vcpu)
+{
+  int ret = 0;
+
+  /* KVM finishes the pending I/O before it looks at immediate_exit */
+  __atomic_store_n (&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  if (ioctl (vcpu->fd, KVM_RUN, 0) == 0)
+    ret = -EIO;                 /* it ran the guest: not what was asked */
+  else if (errno != EINTR && errno != EAGAIN)
+    ret = -errno;
+  __atomic_store_n (&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+  return ret;
+}
+
 void
 vmm_kvm_vcpu_kick (struct vmm_kvm_vcpu *vcpu, pthread_t thread, int signal)
 {

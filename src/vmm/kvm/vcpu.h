@@ -33,6 +33,13 @@ void vmm_kvm_vcpu_destroy (struct vmm_kvm_vcpu *vcpu);
  * so the next call runs again; or -errno when KVM failed. */
 int  vmm_kvm_vcpu_run (struct vmm_kvm_vcpu *vcpu, struct vmm_exit *exit);
 
+/* Lets KVM finish the instruction behind the last exit (the value of an I/O
+ * read goes into its register, a string operation steps on) without
+ * running the guest further: KVM_RUN with immediate_exit. For a vCPU about
+ * to stop for a while whose registers will be read (a snapshot). Returns 0
+ * or -errno. */
+int  vmm_kvm_vcpu_complete_io (struct vmm_kvm_vcpu *vcpu);
+
 /* From any thread: the vCPU's KVM_RUN returns -EINTR now, or at once if it
  * is not inside KVM_RUN yet. THREAD runs the vCPU and takes SIGNAL (with a
  * handler installed, so it only interrupts). */
