@@ -15,6 +15,7 @@
 #include "net.h"
 #include "pci.h"
 #include "ps2.h"
+#include "snapmode.h"
 #include "virtio.h"
 
 #define HVM_START_MAGIC 0x336ec578
@@ -190,6 +191,22 @@ page_is_ram (uint64_t p)
     if (m[i].type == 1 && m[i].addr <= p && p + 0x1000 <= m[i].addr + m[i].size)
       return true;
   return false;
+}
+
+/* The end of the RAM range holding ADDR (the memory map's), or 0 */
+static uint64_t
+ram_end (uint64_t addr)
+{
+  const struct hvm_start_info *si = start_info;
+  const struct hvm_memmap_entry *m;
+
+  if (si->version < 1 || !si->memmap_paddr || !si->memmap_entries)
+    return 0;
+  m = (const void *) si->memmap_paddr;
+  for (uint32_t i = 0; i < si->memmap_entries; i++)
+    if (m[i].type == 1 && m[i].addr <= addr && addr < m[i].addr + m[i].size)
+      return m[i].addr + m[i].size;
+  return 0;
 }
 
 /* A RAM page below 1 MiB that holds nothing the loader gave us */
@@ -749,7 +766,8 @@ probe_main (void)
     ps2_mode (&acpi);
   if (cmdline_is ("mode", "writeloop") || cmdline_is ("mode", "diskbench")
       || cmdline_is ("mode", "display") || cmdline_is ("mode", "ahci")
-      || cmdline_is ("mode", "net") || cmdline_is ("mode", "netbench"))
+      || cmdline_is ("mode", "net") || cmdline_is ("mode", "netbench")
+      || cmdline_is ("mode", "snapshot"))
     {
       /* The disk, network and display modes: no tests, their devices only */
       if (!acpi.ecam || !pci_enumerate (&pci, acpi.ecam, acpi.bus_start, acpi.bus_end))
@@ -762,6 +780,8 @@ probe_main (void)
         net_mode (&pci, &acpi);
       if (cmdline_is ("mode", "netbench"))
         netbench_mode (&pci, &acpi);
+      if (cmdline_is ("mode", "snapshot"))
+        snapshot_mode (&pci, &acpi, ram_end (32ull << 20));
       if (cmdline_is ("mode", "writeloop"))
         blk_writeloop_mode (&pci, &acpi);
       blk_diskbench_mode (&pci, &acpi);
