@@ -1872,11 +1872,27 @@ png_encode (const uint8_t *rgb, uint32_t w, uint32_t h)
   return out;
 }
 
+static int write_thumbnail (struct vmm_spice *spice, const char *path, bool if_changed,
+                            GError **error);
+
 int
 vmm_spice_write_thumbnail_if_changed (struct vmm_spice *spice, const char *path, GError **error)
 {
+  return write_thumbnail (spice, path, true, error);
+}
+
+int
+vmm_spice_write_thumbnail (struct vmm_spice *spice, const char *path, GError **error)
+{
+  return write_thumbnail (spice, path, false, error);
+}
+
+static int
+write_thumbnail (struct vmm_spice *spice, const char *path, bool if_changed, GError **error)
+{
   g_autofree uint8_t *rgb = NULL;
   g_autoptr (GByteArray) png = NULL;
+  bool was_dirty;
   uint32_t tw, th;
 
   g_return_val_if_fail (spice != NULL, -1);
@@ -1884,12 +1900,14 @@ vmm_spice_write_thumbnail_if_changed (struct vmm_spice *spice, const char *path,
   g_return_val_if_fail (error == NULL || *error == NULL, -1);
 
   g_mutex_lock (&spice->fb_lock);
-  if (!spice->thumb_dirty || spice->fb == NULL)
+  if ((if_changed && !spice->thumb_dirty) || spice->fb == NULL)
     {
       g_mutex_unlock (&spice->fb_lock);
       return 0;
     }
-  spice->thumb_dirty = false;
+  was_dirty = spice->thumb_dirty;
+  if (if_changed)
+    spice->thumb_dirty = false;
   /* Scaled down by averaging boxes of source pixels (up: nearest) */
   tw = MIN (THUMB_WIDTH, spice->fb_w);
   th = (uint32_t) MAX (1, (uint64_t) spice->fb_h * tw / spice->fb_w);
@@ -1932,7 +1950,7 @@ vmm_spice_write_thumbnail_if_changed (struct vmm_spice *spice, const char *path,
 
 retry:
   g_mutex_lock (&spice->fb_lock);
-  spice->thumb_dirty = true;
+  spice->thumb_dirty = spice->thumb_dirty || was_dirty;
   g_mutex_unlock (&spice->fb_lock);
   return -1;
 }

@@ -106,3 +106,6 @@ gboolean vmm_spice_listen_unix (struct vmm_spice *spice, const char *path, GErro
  * ERROR if writing failed (it is tried again next time). */
 int vmm_spice_write_thumbnail_if_changed (struct vmm_spice *spice, const char *path,
                                           GError **error);
+/* The same, whether the screen changed or not (a snapshot's picture): 1 if
+ * written, 0 if there is no screen yet, -1 with ERROR */
+int vmm_spice_write_thumbnail (struct vmm_spice *spice, const char *path, GError **error);
