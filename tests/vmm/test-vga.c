@@ -12,6 +12,8 @@
 #include <glib.h>
 
 #include "display/vga.h"
+#include "snapshot/state.h"
+#include "viv-bytes.h"
 #include "vmm-test.h"
 
 #define MMIO32_BASE  0xc0000000ull
@@ -829,6 +831,345 @@ test_loop (void)
   fx_down (&f);
 }
 
+/* ---- saved state --------------------------------------------------------------------------- */
+
+#define SECTION "vga"
+
+/* A state file holding the display's section */
+static GBytes *
+save_state (struct fx *f)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+  const uint8_t *data;
+  GBytes *bytes;
+  size_t len;
+
+  vmm_vga_save (f->vga, w, SECTION);
+  data = vmm_state_writer_finish (w, &len);
+  bytes = g_bytes_new (data, len);
+  vmm_state_writer_free (w);
+  return bytes;
+}
+
+/* A state file whose section SECTION, of VERSION, holds LEN bytes of PAYLOAD */
+static GBytes *
+make_state (uint32_t version, const uint8_t *payload, size_t len)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+  const uint8_t *data;
+  GBytes *bytes;
+  size_t n;
+
+  vmm_state_begin (w, SECTION, version);
+  vmm_state_put_bytes (w, payload, len);
+  vmm_state_end (w);
+  data = vmm_state_writer_finish (w, &n);
+  bytes = g_bytes_new (data, n);
+  vmm_state_writer_free (w);
+  return bytes;
+}
+
+/* A copy of the payload of STATE's section */
+static uint8_t *
+state_payload (GBytes *state, size_t *len)
+{
+  g_autoptr (GError) error = NULL;
+  struct vmm_state_file *file;
+  const struct vmm_state_section *s;
+  uint8_t *copy;
+  gsize n;
+  const uint8_t *data = g_bytes_get_data (state, &n);
+
+  file = vmm_state_file_parse (data, n, &error);
+  g_assert_no_error (error);
+  s = vmm_state_file_find (file, SECTION);
+  g_assert_nonnull (s);
+  copy = g_memdup2 (s->data, s->len);
+  *len = s->len;
+  vmm_state_file_free (file);
+  return copy;
+}
+
+static gboolean
+load_state (struct fx *f, GBytes *state, bool apply, GError **error)
+{
+  struct vmm_state_file *file;
+  gboolean ok;
+  gsize n;
+  const uint8_t *data = g_bytes_get_data (state, &n);
+
+  file = vmm_state_file_parse (data, n, error);
+  g_assert_nonnull (file);
+  ok = vmm_vga_load (f->vga, file, SECTION, apply, error);
+  vmm_state_file_free (file);
+  return ok;
+}
+
+static void
+assert_same_screen (const struct fx *a, const struct fx *b)
+{
+  g_assert_false (b->seen.surface_null);
+  g_assert_cmpuint (b->seen.w, ==, a->seen.w);
+  g_assert_cmpuint (b->seen.h, ==, a->seen.h);
+  g_assert_cmpmem (b->seen.screen, (gsize) b->seen.w * b->seen.h * 4, a->seen.screen,
+                   (gsize) a->seen.w * a->seen.h * 4);
+}
+
+/* Restores A's state into a fresh B: not before apply; then B's next
+ * frame is whole and A's, and saved again it is the same bytes */
+static void
+restore (struct fx *a, struct fx *b)
+{
+  g_autoptr (GBytes) state = save_state (a), before = NULL, again = NULL;
+  g_autoptr (GError) error = NULL;
+  unsigned surfaces;
+
+  fx_up (b);
+  render (b, 0);
+  g_assert_true (b->seen.surface_null);
+  before = save_state (b);
+  g_assert_true (load_state (b, state, false, &error));
+  g_assert_no_error (error);
+  again = save_state (b);
+  g_assert_true (g_bytes_equal (before, again));
+  g_clear_pointer (&again, g_bytes_unref);
+  render (b, 0);
+  g_assert_true (b->seen.surface_null);
+
+  surfaces = b->seen.surfaces;
+  g_assert_true (load_state (b, state, true, &error));
+  g_assert_no_error (error);
+  render (b, 0);
+  g_assert_cmpuint (b->seen.surfaces, ==, surfaces + 1);
+  assert_same_screen (a, b);
+  again = save_state (b);
+  g_assert_true (g_bytes_equal (state, again));
+}
+
+/* Text mode with a font in plane 2, colours, the cursor; the DAC half
+ * way through reading a colour and the attribute controller waiting for
+ * data: B shows what A showed and goes on as A does */
+static void
+test_state_text (void)
+{
+  struct fx a, b;
+
+  fx_up (&a);
+  set_mode (&a, &mode_03);
+  load_font (&a);
+  for (unsigned i = 0; i < 80 * 25; i++)
+    put_char (&a, i % 80, i / 80, ' ', 0x07);
+  put_char (&a, 0, 0, 'A', 0x1e);
+  put_char (&a, 1, 0, 0xc4, 0x07);
+  put_char (&a, 5, 2, 'A', 0x9e);                     /* blinks */
+  reg (&a, 0x3d4, 0x0e, 0x00);
+  reg (&a, 0x3d4, 0x0f, 85);
+  outb (&a, 0x3c7, 0x3e);                             /* read colour 0x3e: R taken */
+  g_assert_cmphex (inb (&a, 0x3c9), ==, (ega_rgb (0x3e) >> 18) & 0x3f);
+  render (&a, 0);
+  g_assert_cmpuint (a.seen.w, ==, 720);
+
+  restore (&a, &b);
+  /* the DAC read goes on with G, B, then the next colour */
+  for (unsigned i = 0; i < 4; i++)
+    g_assert_cmphex (inb (&b, 0x3c9), ==, inb (&a, 0x3c9));
+  /* the flip-flop: this write is attribute register 0's data on both */
+  outb (&a, 0x3c0, 0x01);
+  outb (&b, 0x3c0, 0x01);
+  outb (&a, 0x3c0, 0x20);
+  outb (&b, 0x3c0, 0x20);
+  put_char (&a, 10, 3, 'A', 0x70);
+  put_char (&b, 10, 3, 'A', 0x70);
+  render (&a, 2 * CURSOR_PHASE);
+  render (&b, 2 * CURSOR_PHASE);
+  assert_same_screen (&a, &b);
+  fx_down (&b);
+  fx_down (&a);
+}
+
+/* A DISPI mode with a virtual width, panned, and a bank selected: B
+ * shows the same pixels, reads the same registers, and its window is on
+ * the same bank */
+static void
+test_state_vbe (void)
+{
+  uint32_t pixel = 0x00123456;
+  struct fx a, b;
+
+  fx_up (&a);
+  dispi_mode (&a, 800, 600, 32);
+  dispi_out (&a, 6, 1024);
+  dispi_out (&a, 8, 16);
+  dispi_out (&a, 9, 2);
+  for (unsigned y = 0; y < 600; y += 7)
+    for (unsigned x = 0; x < 800; x += 3)
+      {
+        uint32_t v = pixel ^ (y << 12) ^ x;
+
+        memcpy (a.lfb + ((2 + y) * 1024 + 16 + x) * 4, &v, 4);
+      }
+  dispi_out (&a, 5, 3);
+  outb (&a, 0x3c8, 7);                                 /* the DAC written half way */
+  outb (&a, 0x3c9, 0x11);
+  render (&a, 0);
+  g_assert_cmpuint (a.seen.w, ==, 800);
+  g_assert_cmphex (px (&a.seen, 0, 0), ==, 0x123456);
+
+  restore (&a, &b);
+  for (uint16_t i = 0; i < 0xb; i++)
+    g_assert_cmphex (dispi_in (&b, i), ==, dispi_in (&a, i));
+  g_assert_cmphex (vmm_test_bus_in (&b.mmio, 0xa0000, 4), ==,
+                   vmm_test_bus_in (&a.mmio, 0xa0000, 4));
+  vmm_test_bus_out (&a.mmio, 0xa0010, 4, 0x00abcdef);
+  vmm_test_bus_out (&b.mmio, 0xa0010, 4, 0x00abcdef);
+  g_assert_cmphex (inb (&b, 0x3c8), ==, 7);
+  outb (&a, 0x3c9, 0x22);
+  outb (&b, 0x3c9, 0x22);
+  outb (&a, 0x3c9, 0x33);
+  outb (&b, 0x3c9, 0x33);
+  outb (&a, 0x3c7, 7);
+  outb (&b, 0x3c7, 7);
+  for (unsigned i = 0; i < 3; i++)
+    g_assert_cmphex (inb (&b, 0x3c9), ==, inb (&a, 0x3c9));
+  render (&a, 0);
+  render (&b, 0);
+  assert_same_screen (&a, &b);
+  fx_down (&b);
+  fx_down (&a);
+}
+
+static void
+expect_refused (struct fx *b, GBytes *state, GBytes *before, int code)
+{
+  g_autoptr (GBytes) after = NULL;
+  unsigned surfaces = b->seen.surfaces;
+
+  for (int apply = 0; apply < 2; apply++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_assert_false (load_state (b, state, apply, &error));
+      g_assert_error (error, VMM_STATE_ERROR, code);
+      g_assert_nonnull (strstr (error->message, "“" SECTION "”"));
+      g_test_message ("refused: %s", error->message);
+    }
+  after = save_state (b);
+  g_assert_true (g_bytes_equal (before, after));
+  render (b, 0);
+  g_assert_cmpuint (b->seen.surfaces, ==, surfaces);
+}
+
+/* The layout (vga.c): size, misc, SR index and 8 SRs, GR index and 16,
+ * CR index and 32, AR index and 32, the flip-flop, the DAC's state,
+ * indices and sub-index, its cache, the palette, PEL mask, ST01, FCR, the
+ * latch, the DISPI index and registers, the memory */
+#define OFF_MISC     4
+#define OFF_SR       6
+#define OFF_GR       15
+#define OFF_CR       32
+#define OFF_AR       65
+#define OFF_FLIP     97
+#define OFF_DAC      98
+#define OFF_ST01     874
+#define OFF_DISPI    882
+#define OFF_VRAM     904
+
+/* A section cut short, with a value no guest could have set, or from a
+ * newer engine: refused, naming the section, the display unchanged */
+static void
+test_state_refused (void)
+{
+  static const struct { size_t offset; unsigned size; uint32_t value; } bad[] = {
+    { 0, 4, 8u << 20 },                        /* another memory size */
+    { OFF_MISC, 1, 0x10 },
+    { OFF_SR - 1, 1, 8 },                      /* SR index */
+    { OFF_SR + 0, 1, 0xff },                   /* SR0 has 2 bits */
+    { OFF_GR - 1, 1, 16 },                     /* GR index */
+    { OFF_GR + 9, 1, 1 },                      /* no GR9 */
+    { OFF_CR + 0x19, 1, 1 },                   /* no CR19 */
+    { OFF_AR - 1, 1, 0x40 },                   /* AR index */
+    { OFF_AR + 0x10, 1, 0x10 },
+    { OFF_AR + 0x15, 1, 1 },
+    { OFF_FLIP, 1, 2 },                        /* a bool */
+    { OFF_DAC, 1, 1 },                         /* neither writing nor reading */
+    { OFF_DAC + 3, 1, 3 },                     /* sub-index */
+    { OFF_ST01, 1, 0x80 },
+    { OFF_ST01 + 1, 1, 0x01 },                 /* FCR */
+    { OFF_DISPI + 0, 2, 0x1234 },              /* ID */
+    { OFF_DISPI + 2 * 1, 2, 801 },             /* XRES not what fixup leaves */
+    { OFF_DISPI + 2 * 2, 2, 60000 },           /* YRES past the memory */
+    { OFF_DISPI + 2 * 3, 2, 12 },              /* BPP */
+    { OFF_DISPI + 2 * 5, 2, 256 },             /* bank past 16 MiB */
+    { OFF_DISPI + 2 * 8, 2, 300 },             /* X offset past the virtual width */
+    { OFF_DISPI + 2 * 10, 2, 1 },              /* VIDEO_MEMORY_64K is never written */
+    { OFF_VRAM, 1, 9 },                        /* encoding */
+  };
+  g_autoptr (GBytes) state = NULL, before = NULL;
+  g_autofree uint8_t *payload = NULL;
+  size_t len;
+  struct fx a, b;
+
+  fx_up (&a);
+  dispi_mode (&a, 800, 600, 32);
+  dispi_out (&a, 6, 1024);
+  state = save_state (&a);
+  payload = state_payload (state, &len);
+  /* where the tests expect the fields */
+  g_assert_cmpuint (viv_get_le32 (payload), ==, 16u << 20);
+  g_assert_cmphex (viv_get_le16 (payload + OFF_DISPI), ==, 0xb0c5);
+  g_assert_cmpuint (viv_get_le16 (payload + OFF_DISPI + 2), ==, 800);
+  g_assert_cmpuint (viv_get_le16 (payload + OFF_DISPI + 12), ==, 1024);
+  g_assert_cmpuint (payload[OFF_VRAM], ==, 1);
+
+  fx_up (&b);
+  render (&b, 0);
+  before = save_state (&b);
+  /* cut short in every part: the size, the registers, the memory */
+  {
+    const size_t keep[] = {
+      0, 2, OFF_MISC, OFF_SR + 3, OFF_FLIP, OFF_ST01, OFF_DISPI + 3, OFF_VRAM, OFF_VRAM + 1,
+      OFF_VRAM + 4, OFF_VRAM + 5, len / 2, len - 1,
+    };
+
+    for (unsigned i = 0; i < G_N_ELEMENTS (keep); i++)
+      {
+        g_autoptr (GBytes) cut_state = make_state (1, payload, keep[i]);
+
+        expect_refused (&b, cut_state, before, VMM_STATE_ERROR_DAMAGED);
+      }
+  }
+  for (unsigned i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree uint8_t *p = g_memdup2 (payload, len);
+      g_autoptr (GBytes) bad_state = NULL;
+
+      if (bad[i].size == 4)
+        viv_put_le32 (p + bad[i].offset, bad[i].value);
+      else if (bad[i].size == 2)
+        viv_put_le16 (p + bad[i].offset, (uint16_t) bad[i].value);
+      else
+        p[bad[i].offset] = (uint8_t) bad[i].value;
+      bad_state = make_state (1, p, len);
+      expect_refused (&b, bad_state, before, VMM_STATE_ERROR_DAMAGED);
+    }
+  {
+    /* the memory, damaged: it no longer inflates to 16 MiB */
+    g_autofree uint8_t *p = g_memdup2 (payload, len);
+    g_autoptr (GBytes) bad_state = NULL;
+
+    p[len - 6] ^= 0x55;
+    bad_state = make_state (1, p, len);
+    expect_refused (&b, bad_state, before, VMM_STATE_ERROR_DAMAGED);
+  }
+  {
+    g_autoptr (GBytes) newer = make_state (2, payload, len);
+
+    expect_refused (&b, newer, before, VMM_STATE_ERROR_TOO_NEW);
+  }
+  fx_down (&b);
+  fx_down (&a);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -842,5 +1183,8 @@ main (int argc, char **argv)
   g_test_add_func ("/vga/dispi-16", test_dispi_16);
   g_test_add_func ("/vga/hostile", test_hostile);
   g_test_add_func ("/vga/loop", test_loop);
+  g_test_add_func ("/vga/state-text", test_state_text);
+  g_test_add_func ("/vga/state-vbe", test_state_vbe);
+  g_test_add_func ("/vga/state-refused", test_state_refused);
   return g_test_run ();
 }

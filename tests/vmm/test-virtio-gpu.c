@@ -11,6 +11,7 @@
 #include <glib.h>
 
 #include "display/edid.h"
+#include "snapshot/state.h"
 #include "viv-bytes.h"
 #include "virtio/gpu.h"
 #include "vmm-test.h"
@@ -69,6 +70,7 @@ struct seen {
   unsigned surfaces, updates, cursors, moves;
   bool surface_null;
   struct vmm_display_surface surface;   /* the last one (pixels: its first byte) */
+  uint8_t *surface_pixels;              /* the last set_surface's, packed rows */
   uint32_t ux, uy, uw, uh;              /* the last update */
   uint8_t *update_pixels;               /* its pixels, packed rows */
   bool cursor_null;
@@ -84,8 +86,14 @@ on_set_surface (void *data, const struct vmm_display_surface *surface)
 
   s->surfaces++;
   s->surface_null = surface == NULL;
-  if (surface != NULL)
-    s->surface = *surface;
+  g_clear_pointer (&s->surface_pixels, g_free);
+  if (surface == NULL)
+    return;
+  s->surface = *surface;
+  s->surface_pixels = g_malloc ((gsize) surface->width * surface->height * 4 + 1);
+  for (uint32_t r = 0; r < surface->height; r++)
+    memcpy (s->surface_pixels + (gsize) r * surface->width * 4,
+            surface->pixels + (gsize) r * surface->stride, (gsize) surface->width * 4);
 }
 
 static void
@@ -170,6 +178,7 @@ fx_down (struct fx *f)
   vmm_virtio_gpu_free (f->gpu);
   vmm_test_virtio_clear (&f->t);
   g_free (f->seen.update_pixels);
+  g_free (f->seen.surface_pixels);
   g_free (vmm_test_log_take (f->log_fd));
   vmm_test_log_release (f->log_fd);
 }
@@ -811,6 +820,339 @@ test_budget (void)
   fx_down (&f);
 }
 
+/* ---- saved state --------------------------------------------------------------------------- */
+
+#define SECTION "virtio-gpu.0"
+
+/* A state file holding the device's section */
+static GBytes *
+save_state (struct fx *f)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+  const uint8_t *data;
+  GBytes *bytes;
+  size_t len;
+
+  vmm_virtio_gpu_save_device (f->gpu, w, SECTION);
+  data = vmm_state_writer_finish (w, &len);
+  bytes = g_bytes_new (data, len);
+  vmm_state_writer_free (w);
+  return bytes;
+}
+
+/* A state file whose section SECTION, of VERSION, holds LEN bytes of PAYLOAD */
+static GBytes *
+make_state (uint32_t version, const uint8_t *payload, size_t len)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+  const uint8_t *data;
+  GBytes *bytes;
+  size_t n;
+
+  vmm_state_begin (w, SECTION, version);
+  vmm_state_put_bytes (w, payload, len);
+  vmm_state_end (w);
+  data = vmm_state_writer_finish (w, &n);
+  bytes = g_bytes_new (data, n);
+  vmm_state_writer_free (w);
+  return bytes;
+}
+
+/* A copy of the payload of STATE's section */
+static uint8_t *
+state_payload (GBytes *state, size_t *len)
+{
+  g_autoptr (GError) error = NULL;
+  struct vmm_state_file *file;
+  const struct vmm_state_section *s;
+  uint8_t *copy;
+  gsize n;
+  const uint8_t *data = g_bytes_get_data (state, &n);
+
+  file = vmm_state_file_parse (data, n, &error);
+  g_assert_no_error (error);
+  s = vmm_state_file_find (file, SECTION);
+  g_assert_nonnull (s);
+  copy = g_memdup2 (s->data, s->len);
+  *len = s->len;
+  vmm_state_file_free (file);
+  return copy;
+}
+
+static gboolean
+load_state (struct fx *f, GBytes *state, bool apply, GError **error)
+{
+  struct vmm_state_file *file;
+  gboolean ok;
+  gsize n;
+  const uint8_t *data = g_bytes_get_data (state, &n);
+
+  file = vmm_state_file_parse (data, n, error);
+  g_assert_nonnull (file);
+  ok = vmm_virtio_gpu_load_device (f->gpu, file, SECTION, apply, error);
+  vmm_state_file_free (file);
+  return ok;
+}
+
+/* What restoring guest memory does: B's RAM for backing is A's */
+static void
+copy_backing_ram (struct fx *from, struct fx *to)
+{
+  memcpy (vmm_test_ptr (&to->t.ram.mem, BACKING_BASE, BACKING_END - BACKING_BASE),
+          vmm_test_ptr (&from->t.ram.mem, BACKING_BASE, BACKING_END - BACKING_BASE),
+          BACKING_END - BACKING_BASE);
+}
+
+/* A device with a resized display (its event pending), three resources
+ * (one backed by a piece of RAM, small enough to be saved raw; one
+ * unbacked), a scanout on part of one and a cursor whose resource is
+ * gone, moved since: the scanout's pixels are in A's last update */
+static void
+state_setup (struct fx *a)
+{
+  static const uint64_t one_addr[] = { BACKING_BASE };
+  static const uint32_t one_len[] = { 7001 };
+  struct resize r;
+
+  fx_up (a, 1024, 768);
+  r = (struct resize) { vmm_virtio_gpu_display_device (a->gpu), 1280, 720 };
+  g_thread_join (g_thread_new ("server", resize_thread, &r));
+  g_assert_true (vmm_test_wait_until (event_raised, a, TIMEOUT_MS));
+
+  g_assert_cmphex (create_2d (a, 5, FMT_B8G8R8A8, 64, 64), ==, OK_NODATA);
+  attach_pieces (a, 5);
+  fill_backing (a, 64, 64, 0x33);
+  g_assert_cmphex (transfer (a, 5, 0, 0, 64, 64, 0), ==, OK_NODATA);
+  g_assert_cmphex (CURSOR_CMD (a, CMD_UPDATE_CURSOR, 0, 100, 200, 0, 5, 3, 4, 0), ==,
+                   OK_NODATA);
+  g_assert_cmphex (CURSOR_CMD (a, CMD_MOVE_CURSOR, 0, (uint32_t) -5, 7, 0, 0, 0, 0, 0), ==,
+                   OK_NODATA);
+  g_assert_cmphex (CMD (a, CMD_RESOURCE_UNREF, 5, 0), ==, OK_NODATA);
+
+  g_assert_cmphex (create_2d (a, 7, FMT_B8G8R8X8, 64, 48), ==, OK_NODATA);
+  attach_pieces (a, 7);
+  fill_backing (a, 64, 48, 0x11);
+  g_assert_cmphex (transfer (a, 7, 0, 0, 64, 48, 0), ==, OK_NODATA);
+  g_assert_cmphex (create_2d (a, 9, 134, 8, 8), ==, OK_NODATA);
+  g_assert_cmphex (attach (a, 9, 1, 1, one_addr, one_len), ==, OK_NODATA);
+  g_assert_cmphex (transfer (a, 9, 0, 0, 8, 8, 0), ==, OK_NODATA);
+  g_assert_cmphex (create_2d (a, 12, FMT_B8G8R8X8, 16, 16), ==, OK_NODATA);
+  g_assert_cmphex (CMD (a, CMD_SET_SCANOUT, 8, 4, 32, 20, 0, 7), ==, OK_NODATA);
+  g_assert_cmphex (CMD (a, CMD_RESOURCE_FLUSH, 0, 0, 64, 48, 7, 0), ==, OK_NODATA);
+  g_assert_cmpuint (a->seen.uw, ==, 32);
+  g_assert_cmpuint (a->seen.uh, ==, 20);
+}
+
+/* A saved device restored into a fresh one: not before apply, then the
+ * display shows the same frame and cursor, the guest sees the same
+ * device, and commands go on as they would on the first */
+static void
+test_state (void)
+{
+  g_autoptr (GBytes) state = NULL, before = NULL, again = NULL;
+  g_autoptr (GError) error = NULL;
+  uint8_t req[HDR_LEN] = { 0 };
+  uint8_t resp[408];
+  struct fx a, b;
+
+  state_setup (&a);
+  state = save_state (&a);
+
+  fx_up (&b, 1024, 768);
+  copy_backing_ram (&a, &b);
+  before = save_state (&b);
+  g_assert_true (load_state (&b, state, false, &error));
+  g_assert_no_error (error);
+  again = save_state (&b);
+  g_assert_true (g_bytes_equal (before, again));
+  g_assert_cmpuint (b.seen.surfaces + b.seen.cursors, ==, 0);
+  g_clear_pointer (&again, g_bytes_unref);
+
+  g_assert_true (load_state (&b, state, true, &error));
+  g_assert_no_error (error);
+  /* the display is told the scanout, with the pixels A's showed... */
+  g_assert_cmpuint (b.seen.surfaces, ==, 1);
+  g_assert_false (b.seen.surface_null);
+  g_assert_cmpuint (b.seen.surface.width, ==, 32);
+  g_assert_cmpuint (b.seen.surface.height, ==, 20);
+  g_assert_cmpuint (b.seen.surface.stride, ==, 64 * 4);
+  g_assert_cmpint (b.seen.surface.format, ==, VMM_PIXEL_XRGB8888);
+  g_assert_cmpmem (b.seen.surface_pixels, 32 * 20 * 4, a.seen.update_pixels, 32 * 20 * 4);
+  /* ...and the cursor, where A's was moved, though its resource is gone */
+  g_assert_cmpuint (b.seen.cursors, ==, 1);
+  g_assert_false (b.seen.cursor_null);
+  g_assert_cmpuint (b.seen.cursor.hot_x, ==, 3);
+  g_assert_cmpuint (b.seen.cursor.hot_y, ==, 4);
+  g_assert_cmpint (b.seen.cx, ==, -5);
+  g_assert_cmpint (b.seen.cy, ==, 7);
+  g_assert_cmpmem (b.seen.cursor_pixels, sizeof b.seen.cursor_pixels, a.seen.cursor_pixels,
+                   sizeof a.seen.cursor_pixels);
+  /* the guest's view: the size asked for, its event still pending */
+  g_assert_cmpuint (vmm_test_virtio_read (&b.t, DEVICE_OFF, 4), ==, 1);
+  viv_put_le32 (req, CMD_GET_DISPLAY_INFO);
+  g_assert_cmphex (send (&b, Q_CONTROL, req, HDR_LEN, resp, 408, NULL), ==, OK_DISPLAY_INFO);
+  g_assert_cmpuint (viv_get_le32 (resp + HDR_LEN + 8), ==, 1280);
+  g_assert_cmpuint (viv_get_le32 (resp + HDR_LEN + 12), ==, 720);
+  /* saved again, the same bytes */
+  again = save_state (&b);
+  g_assert_true (g_bytes_equal (state, again));
+
+  /* the guest goes on, on both: a new frame through the same backing */
+  fill_backing (&a, 64, 48, 0x44);
+  fill_backing (&b, 64, 48, 0x44);
+  g_assert_cmphex (transfer (&a, 7, 3, 10, 50, 10, (10 * 64 + 3) * 4), ==, OK_NODATA);
+  g_assert_cmphex (transfer (&b, 7, 3, 10, 50, 10, (10 * 64 + 3) * 4), ==, OK_NODATA);
+  g_assert_cmphex (CMD (&a, CMD_RESOURCE_FLUSH, 0, 0, 64, 48, 7, 0), ==, OK_NODATA);
+  g_assert_cmphex (CMD (&b, CMD_RESOURCE_FLUSH, 0, 0, 64, 48, 7, 0), ==, OK_NODATA);
+  g_assert_cmpuint (b.seen.updates, ==, 1);
+  g_assert_cmpuint (b.seen.ux, ==, a.seen.ux);
+  g_assert_cmpuint (b.seen.uy, ==, a.seen.uy);
+  g_assert_cmpuint (b.seen.uw, ==, 32);
+  g_assert_cmpuint (b.seen.uh, ==, 20);
+  g_assert_cmpmem (b.seen.update_pixels, 32 * 20 * 4, a.seen.update_pixels, 32 * 20 * 4);
+  check_pixel (b.seen.update_pixels + (8 * 32 + 0) * 4, 8, 12, 0x44);
+  check_pixel (b.seen.update_pixels + (0 * 32 + 0) * 4, 8, 4, 0x11);
+  g_assert_cmphex (transfer (&b, 9, 0, 0, 8, 8, 0), ==, OK_NODATA);
+  /* the same resources, and the same memory taken */
+  g_assert_cmphex (CMD (&b, CMD_RESOURCE_UNREF, 5, 0), ==, ERR_INVALID_RESOURCE_ID);
+  g_assert_cmphex (create_2d (&b, 9, FMT_B8G8R8X8, 8, 8), ==, ERR_INVALID_RESOURCE_ID);
+  g_assert_cmphex (transfer (&b, 12, 0, 0, 1, 1, 0), ==, ERR_UNSPEC);   /* not backed */
+  g_assert_cmphex (create_2d (&a, 20, FMT_B8G8R8X8, 8192, 4096), ==, OK_NODATA);
+  g_assert_cmphex (create_2d (&b, 20, FMT_B8G8R8X8, 8192, 4096), ==, OK_NODATA);
+  g_assert_cmphex (create_2d (&a, 21, FMT_B8G8R8X8, 8192, 4095), ==, OK_NODATA);
+  g_assert_cmphex (create_2d (&b, 21, FMT_B8G8R8X8, 8192, 4095), ==, OK_NODATA);
+  /* 32 KiB left, less 7's, 9's and 12's 13568 bytes: 80 × 60 pixels */
+  for (unsigned i = 0; i < 2; i++)
+    {
+      struct fx *f = i == 0 ? &a : &b;
+
+      g_assert_cmphex (create_2d (f, 22, FMT_B8G8R8X8, 80, 60), ==, OK_NODATA);
+      g_assert_cmphex (create_2d (f, 23, FMT_B8G8R8X8, 1, 1), ==, ERR_OUT_OF_MEMORY);
+    }
+  /* and the cursor moves on */
+  g_assert_cmphex (CURSOR_CMD (&b, CMD_MOVE_CURSOR, 0, 9, 9, 0, 0, 0, 0, 0), ==, OK_NODATA);
+  g_assert_cmpuint (b.seen.moves, ==, 1);
+  fx_down (&b);
+  fx_down (&a);
+}
+
+static void
+expect_refused (struct fx *b, GBytes *state, GBytes *before, int code)
+{
+  g_autoptr (GBytes) after = NULL;
+
+  for (int apply = 0; apply < 2; apply++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_assert_false (load_state (b, state, apply, &error));
+      g_assert_error (error, VMM_STATE_ERROR, code);
+      g_assert_nonnull (strstr (error->message, "“" SECTION "”"));
+      g_test_message ("refused: %s", error->message);
+    }
+  after = save_state (b);
+  g_assert_true (g_bytes_equal (before, after));
+  g_assert_cmpuint (b->seen.surfaces + b->seen.cursors, ==, 0);
+}
+
+/* A section cut short, with a value the device cannot take, or from a
+ * newer engine: refused, naming the section, the device unchanged */
+static void
+test_state_refused (void)
+{
+  /* offsets in the payload: the first resource's id, format, width; its
+   * first backing entry's address; the scanout's resource */
+  static const struct { size_t offset; unsigned size; uint64_t value; } bad[] = {
+    { 0, 4, 10000 },                  /* width */
+    { 8, 4, 2 },                      /* events_read */
+    { 12, 4, 5000 },                  /* resources */
+    { 16, 4, 0 },                     /* id */
+    { 20, 4, 5 },                     /* format */
+    { 24, 4, 16385 },                 /* width */
+    { 32, 4, 20000 },                 /* backing entries */
+    { 36, 8, RAM_SIZE - 100 },        /* an entry's address */
+  };
+  g_autoptr (GBytes) state = NULL, before = NULL;
+  g_autofree uint8_t *payload = NULL;
+  size_t len;
+  struct fx a, b;
+
+  state_setup (&a);
+  state = save_state (&a);
+  payload = state_payload (state, &len);
+  /* the first resource is 5's successor, 7, with the three pieces */
+  g_assert_cmpuint (viv_get_le32 (payload + 16), ==, 7);
+  g_assert_cmpuint (viv_get_le32 (payload + 32), ==, 3);
+
+  fx_up (&b, 1024, 768);
+  before = save_state (&b);
+
+  for (size_t cut = 1; cut < len; cut += cut < 64 ? 1 : len / 7)
+    {
+      g_autoptr (GBytes) cut_state = make_state (1, payload, len - cut);
+
+      expect_refused (&b, cut_state, before, VMM_STATE_ERROR_DAMAGED);
+    }
+  for (unsigned i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree uint8_t *p = g_memdup2 (payload, len);
+      g_autoptr (GBytes) bad_state = NULL;
+
+      if (bad[i].size == 4)
+        viv_put_le32 (p + bad[i].offset, (uint32_t) bad[i].value);
+      else
+        viv_put_le64 (p + bad[i].offset, bad[i].value);
+      bad_state = make_state (1, p, len);
+      expect_refused (&b, bad_state, before, VMM_STATE_ERROR_DAMAGED);
+    }
+  /* the scanout (resource 7, 8, 4, 32 × 20) and the cursor after it: a
+   * resource that is not there, a rectangle outside it or empty, a
+   * rectangle for a disabled scanout, a hot spot outside the cursor */
+  {
+    uint8_t scanout[20];
+    const uint8_t *at;
+    size_t off;
+    const struct { size_t field; uint32_t value; } bad_scanout[] = {
+      { 0, 99 }, { 0, 0 }, { 4, 40 }, { 12, 0 }, { 16, 45 }, { 21, 64 }, { 25, 64 },
+    };
+
+    viv_put_le32 (scanout, 7);
+    viv_put_le32 (scanout + 4, 8);
+    viv_put_le32 (scanout + 8, 4);
+    viv_put_le32 (scanout + 12, 32);
+    viv_put_le32 (scanout + 16, 20);
+    at = memmem (payload, len, scanout, sizeof scanout);
+    g_assert_nonnull (at);
+    off = (size_t) (at - payload);
+    g_assert_cmpuint (payload[off + 20], ==, 1);      /* the cursor is shown */
+    for (unsigned i = 0; i < G_N_ELEMENTS (bad_scanout); i++)
+      {
+        g_autofree uint8_t *p = g_memdup2 (payload, len);
+        g_autoptr (GBytes) bad_state = NULL;
+
+        viv_put_le32 (p + off + bad_scanout[i].field, bad_scanout[i].value);
+        bad_state = make_state (1, p, len);
+        expect_refused (&b, bad_state, before, VMM_STATE_ERROR_DAMAGED);
+      }
+    /* the cursor image's encoding */
+    {
+      g_autofree uint8_t *p = g_memdup2 (payload, len);
+      g_autoptr (GBytes) bad_state = NULL;
+
+      p[off + 37] = 7;
+      bad_state = make_state (1, p, len);
+      expect_refused (&b, bad_state, before, VMM_STATE_ERROR_DAMAGED);
+    }
+  }
+  {
+    g_autoptr (GBytes) newer = make_state (2, payload, len);
+
+    expect_refused (&b, newer, before, VMM_STATE_ERROR_TOO_NEW);
+  }
+  fx_down (&b);
+  fx_down (&a);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -824,5 +1166,7 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-gpu/resize", test_resize);
   g_test_add_func ("/virtio-gpu/reset", test_reset);
   g_test_add_func ("/virtio-gpu/budget", test_budget);
+  g_test_add_func ("/virtio-gpu/state", test_state);
+  g_test_add_func ("/virtio-gpu/state-refused", test_state_refused);
   return g_test_run ();
 }

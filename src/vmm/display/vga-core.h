@@ -27,6 +27,7 @@
 #include "display/display.h"
 #include "log.h"
 #include "loop.h"
+#include "snapshot/state.h"
 
 /* DISPI registers */
 #define VBE_DISPI_INDEX_ID              0x0
@@ -127,6 +128,13 @@ void     vmm_vga_core_dispi_write (struct vmm_vga_core *core, uint16_t index, ui
 
 /* Something the screen shows may have changed: draw soon. Takes LOCK. */
 void vmm_vga_core_touch (struct vmm_vga_core *core);
+
+/* The core's part of a saved state: the registers and the video memory,
+ * in the section NAME (vga.h, vmm_vga_save). */
+void     vmm_vga_core_save (struct vmm_vga_core *core, struct vmm_state_writer *w,
+                            const char *name);
+gboolean vmm_vga_core_load (struct vmm_vga_core *core, const struct vmm_state_file *f,
+                            const char *name, bool apply, GError **error);
 
 /* vga-render.c: draws a frame and tells the listener what changed.
  * Returns when to draw again (ns from now), 0 for "when touched". */

@@ -247,3 +247,16 @@ vmm_vga_render (struct vmm_vga *vga, uint64_t now_ns)
     vga->core.flush (vga->core.flush_opaque);
   vmm_vga_core_render (&vga->core, now_ns);
 }
+
+void
+vmm_vga_save (struct vmm_vga *vga, struct vmm_state_writer *w, const char *name)
+{
+  vmm_vga_core_save (&vga->core, w, name);
+}
+
+gboolean
+vmm_vga_load (struct vmm_vga *vga, const struct vmm_state_file *f, const char *name, bool apply,
+              GError **error)
+{
+  return vmm_vga_core_load (&vga->core, f, name, apply, error);
+}

@@ -20,10 +20,12 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib/gi18n.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define ST01_DISP_ENABLE  0x01
 #define ST01_V_RETRACE    0x08
@@ -136,13 +138,13 @@ dispi_bpp (unsigned bpp)
     }
 }
 
-/* Clamps the mode to what exists and fits the video memory (a guest may
- * write anything), and derives the line length and start. */
+/* Clamps the mode in R to what exists and fits SIZE bytes of video memory
+ * (a guest may write anything), and derives the line length and start. */
 static void
-dispi_fixup (struct vmm_vga_core *core)
+dispi_fixup_regs (struct vmm_vga_regs *r, uint64_t size)
 {
-  uint16_t *d = core->r.dispi;
-  uint64_t line, maxy, offset, size = core->vram_size;
+  uint16_t *d = r->dispi;
+  uint64_t line, maxy, offset;
   unsigned bytes;
 
   d[VBE_DISPI_INDEX_BPP] = (uint16_t) dispi_bpp (d[VBE_DISPI_INDEX_BPP]);
@@ -177,8 +179,14 @@ dispi_fixup (struct vmm_vga_core *core)
           offset = 0;
         }
     }
-  core->r.vbe_line_offset = (uint32_t) line;
-  core->r.vbe_start = (uint32_t) offset;
+  r->vbe_line_offset = (uint32_t) line;
+  r->vbe_start = (uint32_t) offset;
+}
+
+static void
+dispi_fixup (struct vmm_vga_core *core)
+{
+  dispi_fixup_regs (&core->r, core->vram_size);
 }
 
 static bool
@@ -681,6 +689,198 @@ dispi_write (void *opaque, uint64_t offset, const void *data, uint32_t len)
 }
 
 const struct vmm_io_ops vmm_vga_dispi_ops = { .read = dispi_read, .write = dispi_write };
+
+/* ---- saved state ----------------------------------------------------------------------------
+ * The section (version 1):
+ *
+ *   u32 video memory size            the machine's: a state of another size is refused
+ *   u8  misc, sr_index, sr[8], gr_index, gr[16], cr_index, cr[32], ar_index, ar[32]
+ *   bool ar_flip
+ *   u8  dac_state, dac_read_index, dac_write_index, dac_sub, dac_cache[3], palette[768],
+ *       pel_mask, st01, fcr
+ *   u32 latch
+ *   u16 dispi_index, dispi[VBE_DISPI_INDEX_NB]
+ *   zblob video memory               u8 encoding (0: raw, 1: zlib), a blob
+ *
+ * What follows from the registers (the DISPI line length, start and bank
+ * offset, the mode the renderer draws) is derived again on load, not
+ * trusted. The renderer's last frame, its timer and the blink phase are
+ * the host's: a restored display draws its next frame whole. */
+
+#define VGA_STATE_VERSION  1
+
+/* The bits attribute controller register I has (ar_write) */
+static uint8_t
+ar_mask (unsigned i)
+{
+  if (i <= 0x0f || i == 0x12)
+    return 0x3f;
+  if (i == 0x10)
+    return (uint8_t) ~0x10;
+  if (i == 0x11)
+    return 0xff;
+  if (i == 0x13 || i == 0x14)
+    return 0x0f;
+  return 0;
+}
+
+void
+vmm_vga_core_save (struct vmm_vga_core *core, struct vmm_state_writer *w, const char *name)
+{
+  struct vmm_vga_regs r;
+
+  pthread_mutex_lock (&core->lock);
+  r = core->r;
+  pthread_mutex_unlock (&core->lock);
+
+  vmm_state_begin (w, name, VGA_STATE_VERSION);
+  vmm_state_put_u32 (w, core->vram_size);
+  vmm_state_put_u8 (w, r.misc);
+  vmm_state_put_u8 (w, r.sr_index);
+  vmm_state_put_bytes (w, r.sr, sizeof r.sr);
+  vmm_state_put_u8 (w, r.gr_index);
+  vmm_state_put_bytes (w, r.gr, sizeof r.gr);
+  vmm_state_put_u8 (w, r.cr_index);
+  vmm_state_put_bytes (w, r.cr, sizeof r.cr);
+  vmm_state_put_u8 (w, r.ar_index);
+  vmm_state_put_bytes (w, r.ar, sizeof r.ar);
+  vmm_state_put_bool (w, r.ar_flip);
+  vmm_state_put_u8 (w, r.dac_state);
+  vmm_state_put_u8 (w, r.dac_read_index);
+  vmm_state_put_u8 (w, r.dac_write_index);
+  vmm_state_put_u8 (w, r.dac_sub);
+  vmm_state_put_bytes (w, r.dac_cache, sizeof r.dac_cache);
+  vmm_state_put_bytes (w, r.palette, sizeof r.palette);
+  vmm_state_put_u8 (w, r.pel_mask);
+  vmm_state_put_u8 (w, r.st01);
+  vmm_state_put_u8 (w, r.fcr);
+  vmm_state_put_u32 (w, r.latch);
+  vmm_state_put_u16 (w, r.dispi_index);
+  for (unsigned i = 0; i < VBE_DISPI_INDEX_NB; i++)
+    vmm_state_put_u16 (w, r.dispi[i]);
+  /* read without the lock: the guest writes it directly (the LFB), and
+   * the caller has paused it */
+  vmm_state_put_zblob (w, core->vram, core->vram_size);
+  vmm_state_end (w);
+}
+
+/* Reads the registers into R, checking each can be what the guest made
+ * it, and derives the DISPI values that follow from them */
+static void
+load_regs (struct vmm_state_reader *rd, struct vmm_vga_regs *r, uint32_t vram_size)
+{
+  bool bad_bits = false;
+  struct vmm_vga_regs fixed;
+
+  memset (r, 0, sizeof *r);
+  if (vmm_state_get_u32 (rd) != vram_size)
+    vmm_state_reader_fail (rd, N_("the video memory is not this display's size"));
+  r->misc = vmm_state_get_u8 (rd);
+  r->sr_index = vmm_state_get_u8 (rd);
+  vmm_state_get_bytes (rd, r->sr, sizeof r->sr);
+  r->gr_index = vmm_state_get_u8 (rd);
+  vmm_state_get_bytes (rd, r->gr, sizeof r->gr);
+  r->cr_index = vmm_state_get_u8 (rd);
+  vmm_state_get_bytes (rd, r->cr, sizeof r->cr);
+  r->ar_index = vmm_state_get_u8 (rd);
+  vmm_state_get_bytes (rd, r->ar, sizeof r->ar);
+  r->ar_flip = vmm_state_get_bool (rd);
+  r->dac_state = vmm_state_get_u8 (rd);
+  r->dac_read_index = vmm_state_get_u8 (rd);
+  r->dac_write_index = vmm_state_get_u8 (rd);
+  r->dac_sub = vmm_state_get_u8 (rd);
+  vmm_state_get_bytes (rd, r->dac_cache, sizeof r->dac_cache);
+  vmm_state_get_bytes (rd, r->palette, sizeof r->palette);
+  r->pel_mask = vmm_state_get_u8 (rd);
+  r->st01 = vmm_state_get_u8 (rd);
+  r->fcr = vmm_state_get_u8 (rd);
+  r->latch = vmm_state_get_u32 (rd);
+  r->dispi_index = vmm_state_get_u16 (rd);
+  for (unsigned i = 0; i < VBE_DISPI_INDEX_NB; i++)
+    r->dispi[i] = vmm_state_get_u16 (rd);
+  if (rd->failed != NULL)
+    return;
+
+  /* the indices, as the port writes mask them */
+  if (r->sr_index >= G_N_ELEMENTS (r->sr) || r->gr_index >= G_N_ELEMENTS (r->gr) ||
+      r->ar_index > 0x3f)
+    vmm_state_reader_fail (rd, N_("a register index is out of range"));
+  /* the bits each register has (the CRTC's beyond 0x18 are never written) */
+  for (unsigned i = 0; i < G_N_ELEMENTS (r->sr); i++)
+    bad_bits |= (r->sr[i] & ~sr_mask[i]) != 0;
+  for (unsigned i = 0; i < G_N_ELEMENTS (r->gr); i++)
+    bad_bits |= (r->gr[i] & ~gr_mask[i]) != 0;
+  for (unsigned i = 0; i < G_N_ELEMENTS (r->ar); i++)
+    bad_bits |= (r->ar[i] & ~ar_mask (i)) != 0;
+  for (unsigned i = 0x19; i < G_N_ELEMENTS (r->cr); i++)
+    bad_bits |= r->cr[i] != 0;
+  bad_bits |= (r->misc & 0x10) || (r->fcr & ~0x10) ||
+              (r->st01 & ~(ST01_V_RETRACE | ST01_DISP_ENABLE));
+  if (bad_bits)
+    vmm_state_reader_fail (rd, N_("a register holds bits it does not have"));
+  if ((r->dac_state != 0 && r->dac_state != 3) || r->dac_sub > 2)
+    vmm_state_reader_fail (rd, N_("the DAC is in a state it cannot be in"));
+
+  if (r->dispi[VBE_DISPI_INDEX_ID] < VBE_DISPI_ID0 ||
+      r->dispi[VBE_DISPI_INDEX_ID] > VBE_DISPI_ID5 ||
+      r->dispi[VBE_DISPI_INDEX_BANK] > (vram_size >> 16) - 1 ||
+      r->dispi[VBE_DISPI_INDEX_VIDEO_MEMORY_64K] != 0)
+    vmm_state_reader_fail (rd, N_("a VBE register holds a value it cannot hold"));
+  /* an enabled mode is one dispi_fixup made: it leaves it as it is */
+  fixed = *r;
+  if (dispi_enabled (r))
+    {
+      dispi_fixup_regs (&fixed, vram_size);
+      if (memcmp (fixed.dispi, r->dispi, sizeof r->dispi) != 0)
+        vmm_state_reader_fail (rd, N_("the VBE mode does not fit the video memory"));
+    }
+  r->vbe_line_offset = fixed.vbe_line_offset;
+  r->vbe_start = fixed.vbe_start;
+  r->bank_offset = (uint32_t) r->dispi[VBE_DISPI_INDEX_BANK] << 16;
+}
+
+gboolean
+vmm_vga_core_load (struct vmm_vga_core *core, const struct vmm_state_file *f, const char *name,
+                   bool apply, GError **error)
+{
+  struct vmm_state_reader rd;
+  struct vmm_vga_regs r;
+  uint8_t *vram = NULL;
+
+  if (!vmm_state_reader_init (&rd, f, name, VGA_STATE_VERSION, error))
+    return FALSE;
+  load_regs (&rd, &r, core->vram_size);
+  if (rd.failed == NULL)
+    {
+      vram = malloc (core->vram_size);
+      if (vram == NULL)
+        vmm_state_reader_fail (&rd, N_("there is not enough memory to restore it"));
+      else
+        vmm_state_get_zblob (&rd, vram, core->vram_size);
+    }
+  if (!vmm_state_reader_done (&rd, error))
+    {
+      free (vram);
+      return FALSE;
+    }
+  if (!apply)
+    {
+      free (vram);
+      return TRUE;
+    }
+
+  pthread_mutex_lock (&core->lock);
+  core->r = r;
+  memcpy (core->vram, vram, core->vram_size);
+  pthread_mutex_unlock (&core->lock);
+  free (vram);
+  /* the next frame goes out whole, drawn from the restored registers */
+  pthread_mutex_lock (&core->render_lock);
+  core->new_listener = true;
+  pthread_mutex_unlock (&core->render_lock);
+  vmm_vga_core_touch (core);
+  return TRUE;
+}
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 

@@ -37,6 +37,7 @@
 #include "devices/pci.h"
 #include "display/display.h"
 #include "loop.h"
+#include "snapshot/state.h"
 
 #define VMM_VGA_IOPORT_BASE   0x3b0     /* 0x3b0-0x3df: mono CRTC, then 0x3c0-0x3df */
 #define VMM_VGA_IOPORT_LEN    0x30
@@ -101,3 +102,21 @@ uint8_t        *vmm_vga_vram (struct vmm_vga *vga, uint32_t *size);
 /* Draws the screen now, as the timer does, as at time NOW_NS
  * (vmm_monotonic_ns; it decides the blink phases). */
 void            vmm_vga_render (struct vmm_vga *vga, uint64_t now_ns);
+
+/* The display's saved state (snapshot/README.md), in the section NAME:
+ * the VGA registers (sequencer, graphics controller, CRTC, attribute
+ * controller, the DAC with its palette and indices, misc output, the
+ * latches) and the DISPI ones, and the video memory, compressed. The
+ * mode is derived again from the registers on load. The PCI function's
+ * configuration (BARs, command) is the PCI host's to save; restoring it
+ * maps the video memory where the guest put it. The EDID is the
+ * machine's configuration, not state.
+ *
+ * The caller has paused the vCPUs (the guest writes the video memory
+ * directly). load refuses a state for another video memory size or with
+ * registers no guest could have set, changing nothing; with APPLY it
+ * takes the registers and memory, and the next frame drawn is sent whole.
+ * Both take the core's locks: call them without. */
+void     vmm_vga_save (struct vmm_vga *vga, struct vmm_state_writer *w, const char *name);
+gboolean vmm_vga_load (struct vmm_vga *vga, const struct vmm_state_file *f, const char *name,
+                       bool apply, GError **error);

@@ -6,6 +6,7 @@
 
 #include "snapshot/state.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -132,6 +133,33 @@ vmm_state_put_blob (struct vmm_state_writer *w, const void *p, uint32_t n)
 {
   vmm_state_put_u32 (w, n);
   vmm_state_put_bytes (w, p, n);
+}
+
+#define ZBLOB_RAW   0
+#define ZBLOB_ZLIB  1
+#define ZBLOB_MIN   4096        /* smaller buffers are not worth compressing */
+
+void
+vmm_state_put_zblob (struct vmm_state_writer *w, const void *p, uint32_t n)
+{
+  uLongf len;
+  uint8_t *z;
+
+  if (n >= ZBLOB_MIN)
+    {
+      len = compressBound (n);
+      z = malloc (len);
+      if (z != NULL && compress2 (z, &len, p, n, Z_BEST_SPEED) == Z_OK && len < n)
+        {
+          vmm_state_put_u8 (w, ZBLOB_ZLIB);
+          vmm_state_put_blob (w, z, (uint32_t) len);
+          free (z);
+          return;
+        }
+      free (z);      /* no memory to compress in: raw, which reads back the same */
+    }
+  vmm_state_put_u8 (w, ZBLOB_RAW);
+  vmm_state_put_blob (w, p, n);
 }
 
 const uint8_t *
@@ -381,6 +409,37 @@ vmm_state_get_blob (struct vmm_state_reader *r, uint32_t max, uint32_t *n)
   if (p != NULL)
     *n = len;
   return p;
+}
+
+void
+vmm_state_get_zblob (struct vmm_state_reader *r, void *dst, uint32_t n)
+{
+  uint8_t encoding = vmm_state_get_u8 (r);
+  const uint8_t *p;
+  uint32_t len;
+  uLongf out = n;
+  uLong in;
+
+  if (encoding == ZBLOB_RAW)
+    {
+      p = vmm_state_get_blob (r, n, &len);
+      if (p != NULL && len != n)
+        vmm_state_reader_fail (r, N_("a buffer has the wrong size"));
+      else if (p != NULL)
+        memcpy (dst, p, n);
+      return;
+    }
+  if (encoding != ZBLOB_ZLIB)
+    {
+      vmm_state_reader_fail (r, N_("a buffer is in an unknown encoding"));
+      return;
+    }
+  p = vmm_state_get_blob (r, (uint32_t) MIN (compressBound (n), (uLong) UINT32_MAX), &len);
+  if (p == NULL)
+    return;
+  in = len;
+  if (uncompress2 (dst, &out, p, &in) != Z_OK || out != n || in != len)
+    vmm_state_reader_fail (r, N_("a compressed buffer does not inflate to its size"));
 }
 
 gboolean

@@ -67,6 +67,10 @@ void vmm_state_put_bytes (struct vmm_state_writer *w, const void *p, size_t n);
 /* A length (u32) and the bytes: a buffer whose size may vary */
 void vmm_state_put_blob  (struct vmm_state_writer *w, const void *p, uint32_t n);
 
+/* A buffer of N bytes its reader knows the size of (pixels, video
+ * memory): an encoding byte and a blob, zlib-compressed when that helps */
+void vmm_state_put_zblob (struct vmm_state_writer *w, const void *p, uint32_t n);
+
 /* The whole file (header, sections, checksum): *LEN bytes, the writer's
  * until it is freed. Every section must be ended. */
 const uint8_t *vmm_state_writer_finish (struct vmm_state_writer *w, size_t *len);
@@ -118,6 +122,9 @@ bool     vmm_state_get_bool  (struct vmm_state_reader *r);
 void     vmm_state_get_bytes (struct vmm_state_reader *r, void *p, size_t n);
 /* A blob of at most MAX bytes: its bytes in the file (NULL when failed) */
 const uint8_t *vmm_state_get_blob (struct vmm_state_reader *r, uint32_t max, uint32_t *n);
+
+/* A zblob of exactly N bytes into DST (left as it was when it fails) */
+void     vmm_state_get_zblob (struct vmm_state_reader *r, void *dst, uint32_t n);
 
 /* Makes the reader fail: WHY (a static string marked with N_(), shown
  * translated) says what was wrong */

@@ -29,13 +29,16 @@
 #include "virtio/gpu.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "display/edid.h"
+#include "snapshot/state.h"
 #include "viv-bytes.h"
 
 #define VIRTIO_ID_GPU             16
@@ -131,6 +134,7 @@ enum {
 
 struct backing_entry {
   const uint8_t *host;
+  uint64_t addr;                /* where the guest put it, for a saved state */
   uint64_t start;               /* offset of this entry in the backing */
   uint32_t len;
 };
@@ -163,7 +167,13 @@ struct vmm_virtio_gpu {
   /* The scanout */
   struct gpu_resource *scanout_res;   /* NULL: disabled */
   struct gpu_rect scanout_rect;
+
+  /* The cursor: the image as the last UPDATE_CURSOR gave it (the guest may
+   * unref its resource afterwards; a restored state shows it again) */
   bool cursor_shown;
+  uint32_t cursor_hot_x, cursor_hot_y;
+  int32_t cursor_x, cursor_y;
+  uint8_t cursor_image[CURSOR_SIZE * CURSOR_SIZE * BPP];
 
   struct vmm_display_listener listener;
   bool has_listener;
@@ -244,6 +254,16 @@ scanout_surface (const struct vmm_virtio_gpu *gpu)
     .stride = res->stride,
     .format = res->pixel_format,
     .pixels = res->data + (uint64_t) r->y * res->stride + (uint64_t) r->x * BPP,
+  };
+}
+
+static struct vmm_display_cursor
+cursor_of (const struct vmm_virtio_gpu *gpu)
+{
+  return (struct vmm_display_cursor) {
+    .width = CURSOR_SIZE, .height = CURSOR_SIZE,
+    .hot_x = gpu->cursor_hot_x, .hot_y = gpu->cursor_hot_y,
+    .pixels = gpu->cursor_image,
   };
 }
 
@@ -514,7 +534,7 @@ cmd_attach_backing (struct vmm_virtio_gpu *gpu, const struct virtq_chain *chain,
           free (entries);
           return RESP_ERR_INVALID_PARAMETER;
         }
-      entries[i] = (struct backing_entry) { host, total, len };
+      entries[i] = (struct backing_entry) { host, addr, total, len };
       total += len;
     }
   if (total < res->size)
@@ -557,6 +577,8 @@ cmd_cursor (struct vmm_virtio_gpu *gpu, uint32_t type, const uint8_t *req)
     return RESP_ERR_INVALID_SCANOUT_ID;
   if (type == CMD_MOVE_CURSOR)
     {
+      gpu->cursor_x = x;
+      gpu->cursor_y = y;
       if (gpu->has_listener && gpu->cursor_shown)
         gpu->listener.move_cursor (gpu->listener.data, x, y);
       return RESP_OK_NODATA;
@@ -566,6 +588,8 @@ cmd_cursor (struct vmm_virtio_gpu *gpu, uint32_t type, const uint8_t *req)
       if (gpu->has_listener && gpu->cursor_shown)
         gpu->listener.set_cursor (gpu->listener.data, NULL, x, y);
       gpu->cursor_shown = false;
+      gpu->cursor_x = x;
+      gpu->cursor_y = y;
       return RESP_OK_NODATA;
     }
   res = lookup (gpu, id);
@@ -574,11 +598,14 @@ cmd_cursor (struct vmm_virtio_gpu *gpu, uint32_t type, const uint8_t *req)
   if (res->width != CURSOR_SIZE || res->height != CURSOR_SIZE || hot_x >= CURSOR_SIZE ||
       hot_y >= CURSOR_SIZE)
     return RESP_ERR_INVALID_PARAMETER;
-  cursor = (struct vmm_display_cursor) {
-    .width = CURSOR_SIZE, .height = CURSOR_SIZE, .hot_x = hot_x, .hot_y = hot_y,
-    .pixels = res->data,
-  };
+  G_STATIC_ASSERT (sizeof gpu->cursor_image == (uint64_t) CURSOR_SIZE * CURSOR_SIZE * BPP);
+  memcpy (gpu->cursor_image, res->data, sizeof gpu->cursor_image);
   gpu->cursor_shown = true;
+  gpu->cursor_hot_x = hot_x;
+  gpu->cursor_hot_y = hot_y;
+  gpu->cursor_x = x;
+  gpu->cursor_y = y;
+  cursor = cursor_of (gpu);
   if (gpu->has_listener)
     gpu->listener.set_cursor (gpu->listener.data, &cursor, x, y);
   return RESP_OK_NODATA;
@@ -763,6 +790,9 @@ gpu_reset (struct vmm_virtio_dev *dev)
   if (gpu->cursor_shown && gpu->has_listener)
     gpu->listener.set_cursor (gpu->listener.data, NULL, 0, 0);
   gpu->cursor_shown = false;
+  gpu->cursor_hot_x = gpu->cursor_hot_y = 0;
+  gpu->cursor_x = gpu->cursor_y = 0;
+  memset (gpu->cursor_image, 0, sizeof gpu->cursor_image);
   g_hash_table_remove_all (gpu->resources);
   gpu->host_mem = 0;
   gpu->events_read = 0;
@@ -855,6 +885,312 @@ vmm_virtio_gpu_set_listener (struct vmm_virtio_gpu *gpu,
   if (listener != NULL)
     gpu->listener = *listener;
   pthread_mutex_unlock (&gpu->dev.lock);
+}
+
+/* ---- saved state ----------------------------------------------------------------------------
+ * The section (version 1), in the device's own terms; the transport and
+ * the queues are the transport's (virtio/pci.c):
+ *
+ *   u32 width, height              the preferred size: display info and EDID
+ *   u32 events_read
+ *   u32 n                          resources, by increasing id, each:
+ *     u32 id, format, width, height
+ *     u32 n_backing                0: none attached; then each entry's u64 address, u32 length
+ *     zblob pixels                 width × height × 4 bytes, as the host holds them
+ *   u32 scanout resource (0: disabled), u32 x, y, w, h (zeroes when disabled)
+ *   bool cursor shown, u32 hot x, hot y, u32 x, y (int32 bits), zblob image (64 × 64 × 4)
+ *
+ * A zblob (vmm_state_put_zblob): its size comes from the context. A resource's pixels are saved because the guest may never
+ * transfer them again (a console drawn once); its backing is saved as
+ * guest addresses, as guest memory is restored on its own. */
+
+#define GPU_STATE_VERSION  1
+
+static int
+compare_ids (const void *a, const void *b)
+{
+  guint x = GPOINTER_TO_UINT (*(const gpointer *) a), y = GPOINTER_TO_UINT (*(const gpointer *) b);
+
+  return x < y ? -1 : x > y;
+}
+
+void
+vmm_virtio_gpu_save_device (struct vmm_virtio_gpu *gpu, struct vmm_state_writer *w,
+                            const char *name)
+{
+  g_autofree gpointer *ids = NULL;
+  const struct gpu_resource *s;
+  guint n;
+
+  pthread_mutex_lock (&gpu->dev.lock);
+  vmm_state_begin (w, name, GPU_STATE_VERSION);
+  vmm_state_put_u32 (w, gpu->width);
+  vmm_state_put_u32 (w, gpu->height);
+  vmm_state_put_u32 (w, gpu->events_read);
+
+  ids = (gpointer *) g_hash_table_get_keys_as_array (gpu->resources, &n);
+  qsort (ids, n, sizeof *ids, compare_ids);
+  vmm_state_put_u32 (w, n);
+  for (guint i = 0; i < n; i++)
+    {
+      const struct gpu_resource *res = g_hash_table_lookup (gpu->resources, ids[i]);
+
+      vmm_state_put_u32 (w, res->id);
+      vmm_state_put_u32 (w, res->format);
+      vmm_state_put_u32 (w, res->width);
+      vmm_state_put_u32 (w, res->height);
+      vmm_state_put_u32 (w, res->n_backing);
+      for (uint32_t k = 0; k < res->n_backing; k++)
+        {
+          vmm_state_put_u64 (w, res->backing[k].addr);
+          vmm_state_put_u32 (w, res->backing[k].len);
+        }
+      vmm_state_put_zblob (w, res->data, (uint32_t) res->size);
+    }
+
+  s = gpu->scanout_res;
+  vmm_state_put_u32 (w, s != NULL ? s->id : 0);
+  vmm_state_put_u32 (w, s != NULL ? gpu->scanout_rect.x : 0);
+  vmm_state_put_u32 (w, s != NULL ? gpu->scanout_rect.y : 0);
+  vmm_state_put_u32 (w, s != NULL ? gpu->scanout_rect.w : 0);
+  vmm_state_put_u32 (w, s != NULL ? gpu->scanout_rect.h : 0);
+
+  vmm_state_put_bool (w, gpu->cursor_shown);
+  vmm_state_put_u32 (w, gpu->cursor_hot_x);
+  vmm_state_put_u32 (w, gpu->cursor_hot_y);
+  vmm_state_put_u32 (w, (uint32_t) gpu->cursor_x);
+  vmm_state_put_u32 (w, (uint32_t) gpu->cursor_y);
+  vmm_state_put_zblob (w, gpu->cursor_image, sizeof gpu->cursor_image);
+  vmm_state_end (w);
+  pthread_mutex_unlock (&gpu->dev.lock);
+}
+
+/* What a section holds, read and checked before any of it is applied */
+struct gpu_saved {
+  uint32_t width, height, events_read;
+  GHashTable *resources;        /* id → struct gpu_resource, as gpu->resources */
+  uint64_t host_mem;
+  uint32_t scanout_id;
+  struct gpu_rect scanout_rect;
+  bool cursor_shown;
+  uint32_t cursor_hot_x, cursor_hot_y;
+  int32_t cursor_x, cursor_y;
+  uint8_t cursor_image[CURSOR_SIZE * CURSOR_SIZE * BPP];
+};
+
+/* Reads one resource (ids before it were up to PREV_ID) as
+ * RESOURCE_CREATE_2D and ATTACH_BACKING would have made it, with the
+ * checks they make; NULL when the reader failed. */
+static struct gpu_resource *
+load_resource (struct vmm_virtio_gpu *gpu, struct vmm_state_reader *r, uint32_t prev_id,
+               uint64_t host_mem)
+{
+  struct gpu_resource *res;
+  enum vmm_pixel_format pf;
+  uint32_t id = vmm_state_get_u32 (r);
+  uint32_t format = vmm_state_get_u32 (r);
+  uint32_t width = vmm_state_get_u32 (r);
+  uint32_t height = vmm_state_get_u32 (r);
+  uint32_t n_backing = vmm_state_get_u32 (r);
+  uint64_t size, total = 0;
+
+  if (r->failed != NULL)
+    return NULL;
+  if (id <= prev_id)
+    {
+      vmm_state_reader_fail (r, N_("a resource id is 0, repeated or out of order"));
+      return NULL;
+    }
+  if (!format_of (format, &pf))
+    {
+      vmm_state_reader_fail (r, N_("a resource has an unknown format"));
+      return NULL;
+    }
+  if (width == 0 || height == 0 || width > VMM_GPU_MAX_DIM || height > VMM_GPU_MAX_DIM)
+    {
+      vmm_state_reader_fail (r, N_("a resource has a size the device does not allow"));
+      return NULL;
+    }
+  size = (uint64_t) width * height * BPP;
+  if (size > VMM_GPU_MAX_RESOURCE_MEM || size > VMM_GPU_MAX_HOST_MEM - host_mem)
+    {
+      vmm_state_reader_fail (r, N_("the resources take more memory than the device allows"));
+      return NULL;
+    }
+  if (n_backing > VMM_GPU_MAX_BACKING)
+    {
+      vmm_state_reader_fail (r, N_("a resource has too many backing entries"));
+      return NULL;
+    }
+
+  res = calloc (1, sizeof *res);
+  if (res == NULL)
+    goto no_memory;
+  *res = (struct gpu_resource) {
+    .id = id, .format = format, .pixel_format = pf, .width = width, .height = height,
+    .stride = width * BPP, .size = size,
+  };
+  if (n_backing > 0)
+    {
+      res->backing = calloc (n_backing, sizeof *res->backing);
+      if (res->backing == NULL)
+        goto no_memory;
+      res->n_backing = n_backing;
+    }
+  for (uint32_t k = 0; k < n_backing; k++)
+    {
+      uint64_t addr = vmm_state_get_u64 (r);
+      uint32_t len = vmm_state_get_u32 (r);
+      void *host;
+
+      if (r->failed != NULL)
+        goto fail;
+      host = vmm_mem_ptr (gpu->dev.env.mem, addr, len);
+      if (host == NULL)
+        {
+          vmm_state_reader_fail (r, N_("a backing entry is not in guest RAM"));
+          goto fail;
+        }
+      res->backing[k] = (struct backing_entry) { host, addr, total, len };
+      total += len;
+    }
+  if (n_backing > 0 && total < size)
+    {
+      vmm_state_reader_fail (r, N_("a resource's backing is smaller than the resource"));
+      goto fail;
+    }
+  res->backing_len = total;
+  res->data = malloc (size);
+  if (res->data == NULL)
+    goto no_memory;
+  vmm_state_get_zblob (r, res->data, (uint32_t) size);
+  if (r->failed != NULL)
+    goto fail;
+  return res;
+
+no_memory:
+  vmm_state_reader_fail (r, N_("there is not enough memory to restore it"));
+fail:
+  if (res != NULL)
+    resource_free (res);
+  return NULL;
+}
+
+static void
+load_section (struct vmm_virtio_gpu *gpu, struct vmm_state_reader *r, struct gpu_saved *s)
+{
+  uint32_t n, prev_id = 0;
+
+  s->width = vmm_state_get_u32 (r);
+  s->height = vmm_state_get_u32 (r);
+  s->events_read = vmm_state_get_u32 (r);
+  if (s->width != clamp_size (s->width) || s->height != clamp_size (s->height))
+    vmm_state_reader_fail (r, N_("the display size is not one the device offers"));
+  if (s->events_read & ~(uint32_t) VIRTIO_GPU_EVENT_DISPLAY)
+    vmm_state_reader_fail (r, N_("an unknown display event is pending"));
+
+  n = vmm_state_get_u32 (r);
+  if (n > VMM_GPU_MAX_RESOURCES)
+    vmm_state_reader_fail (r, N_("there are more resources than the device allows"));
+  for (uint32_t i = 0; i < n && r->failed == NULL; i++)
+    {
+      struct gpu_resource *res = load_resource (gpu, r, prev_id, s->host_mem);
+
+      if (res == NULL)
+        break;
+      prev_id = res->id;
+      s->host_mem += res->size;
+      g_hash_table_insert (s->resources, GUINT_TO_POINTER (res->id), res);
+    }
+
+  s->scanout_id = vmm_state_get_u32 (r);
+  s->scanout_rect.x = vmm_state_get_u32 (r);
+  s->scanout_rect.y = vmm_state_get_u32 (r);
+  s->scanout_rect.w = vmm_state_get_u32 (r);
+  s->scanout_rect.h = vmm_state_get_u32 (r);
+  if (r->failed == NULL && s->scanout_id != 0)
+    {
+      const struct gpu_resource *res = g_hash_table_lookup (s->resources,
+                                                            GUINT_TO_POINTER (s->scanout_id));
+
+      /* as SET_SCANOUT checks it */
+      if (res == NULL || s->scanout_rect.w == 0 || s->scanout_rect.h == 0 ||
+          !rect_inside (&s->scanout_rect, res))
+        vmm_state_reader_fail (r, N_("the scanout shows a resource or a rectangle that is not "
+                                     "there"));
+    }
+  else if (s->scanout_rect.x != 0 || s->scanout_rect.y != 0 || s->scanout_rect.w != 0 ||
+           s->scanout_rect.h != 0)
+    vmm_state_reader_fail (r, N_("a disabled scanout has a rectangle"));
+
+  s->cursor_shown = vmm_state_get_bool (r);
+  s->cursor_hot_x = vmm_state_get_u32 (r);
+  s->cursor_hot_y = vmm_state_get_u32 (r);
+  s->cursor_x = (int32_t) vmm_state_get_u32 (r);
+  s->cursor_y = (int32_t) vmm_state_get_u32 (r);
+  if (s->cursor_hot_x >= CURSOR_SIZE || s->cursor_hot_y >= CURSOR_SIZE)
+    vmm_state_reader_fail (r, N_("the cursor's hot spot is outside it"));
+  vmm_state_get_zblob (r, s->cursor_image, sizeof s->cursor_image);
+}
+
+gboolean
+vmm_virtio_gpu_load_device (struct vmm_virtio_gpu *gpu, const struct vmm_state_file *f,
+                            const char *name, bool apply, GError **error)
+{
+  g_autofree struct gpu_saved *s = g_new0 (struct gpu_saved, 1);
+  struct vmm_state_reader r;
+  struct vmm_display_surface surface;
+  struct vmm_display_cursor cursor;
+  GHashTable *old;
+
+  if (!vmm_state_reader_init (&r, f, name, GPU_STATE_VERSION, error))
+    return FALSE;
+  s->resources = g_hash_table_new_full (NULL, NULL, NULL, resource_free);
+  load_section (gpu, &r, s);
+  if (!vmm_state_reader_done (&r, error))
+    {
+      g_hash_table_unref (s->resources);
+      return FALSE;
+    }
+  if (!apply)
+    {
+      g_hash_table_unref (s->resources);
+      return TRUE;
+    }
+
+  pthread_mutex_lock (&gpu->dev.lock);
+  old = gpu->resources;
+  gpu->resources = g_steal_pointer (&s->resources);
+  gpu->host_mem = s->host_mem;
+  gpu->width = s->width;
+  gpu->height = s->height;
+  gpu->events_read = s->events_read;
+  gpu->scanout_res = lookup (gpu, s->scanout_id);
+  gpu->scanout_rect = s->scanout_rect;
+  gpu->cursor_shown = s->cursor_shown;
+  gpu->cursor_hot_x = s->cursor_hot_x;
+  gpu->cursor_hot_y = s->cursor_hot_y;
+  gpu->cursor_x = s->cursor_x;
+  gpu->cursor_y = s->cursor_y;
+  memcpy (gpu->cursor_image, s->cursor_image, sizeof gpu->cursor_image);
+  g_hash_table_unref (old);
+
+  /* the display shows the restored frame and cursor, whatever it showed */
+  if (gpu->has_listener)
+    {
+      if (gpu->scanout_res != NULL)
+        {
+          surface = scanout_surface (gpu);
+          gpu->listener.set_surface (gpu->listener.data, &surface);
+        }
+      else
+        gpu->listener.set_surface (gpu->listener.data, NULL);
+      cursor = cursor_of (gpu);
+      gpu->listener.set_cursor (gpu->listener.data, gpu->cursor_shown ? &cursor : NULL,
+                                gpu->cursor_x, gpu->cursor_y);
+    }
+  pthread_mutex_unlock (&gpu->dev.lock);
+  return TRUE;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "display/display.h"
+#include "snapshot/state.h"
 #include "virtio/device.h"
 
 /* Host memory the guest's resources may take, together and each */
@@ -50,3 +51,25 @@ struct vmm_display_device vmm_virtio_gpu_display_device (struct vmm_virtio_gpu *
  * raises VIRTIO_GPU_EVENT_DISPLAY with a config interrupt. A zero size is
  * ignored; others are clamped as for _new. */
 void vmm_virtio_gpu_request_size (struct vmm_virtio_gpu *gpu, uint32_t width, uint32_t height);
+
+/* The device's part of a saved state (snapshot/README.md), in the section
+ * NAME: the preferred size, the pending display event, every resource
+ * (format, size, backing as guest addresses, and its pixels: the guest
+ * may never transfer them again), the scanout and the cursor. The
+ * transport and its queues are saved apart (virtio/pci.c), guest memory
+ * too.
+ *
+ * The caller has paused the vCPUs and quiesced the device (no command in
+ * flight). Both take the device lock: call them without it. load checks
+ * the section as the commands check a guest's (ids, formats, sizes, the
+ * memory budget, backing inside guest RAM, the scanout's rectangle, the
+ * cursor's hot spot) and changes nothing unless APPLY; with it, the
+ * resources replace the device's, their backing points into guest RAM
+ * again (vmm_mem_ptr: guest RAM must already be mapped where it stays),
+ * and the listener is told the scanout and the cursor, from the caller's
+ * thread. A size a client asked for and the device has not yet taken
+ * (vmm_virtio_gpu_request_size) is left pending. */
+void     vmm_virtio_gpu_save_device (struct vmm_virtio_gpu *gpu, struct vmm_state_writer *w,
+                                     const char *name);
+gboolean vmm_virtio_gpu_load_device (struct vmm_virtio_gpu *gpu, const struct vmm_state_file *f,
+                                     const char *name, bool apply, GError **error);
