@@ -1727,9 +1727,9 @@ vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char
   ghc = vmm_state_get_u32 (&r);
   is = vmm_state_get_u32 (&r);
   if (ghc != GHC_AE && ghc != (GHC_AE | GHC_IE))
-    vmm_state_reader_fail (&r, N_("the SATA controller's GHC holds a bad value"));
+    vmm_state_reader_fail (&r, N_("the SATA controller’s GHC holds a bad value"));
   if (is & ~((1u << VMM_AHCI_PORTS) - 1))
-    vmm_state_reader_fail (&r, N_("the SATA controller's IS names a port it lacks"));
+    vmm_state_reader_fail (&r, N_("the SATA controller’s IS names a port it lacks"));
   for (unsigned i = 0; i < VMM_AHCI_PORTS && r.failed == NULL; i++)
     {
       struct saved_port *sp = &saved[i];
@@ -1737,7 +1737,7 @@ vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char
 
       if (kind != ahci->ports[i].kind)
         {
-          vmm_state_reader_fail (&r, N_("the SATA ports are not this machine's"));
+          vmm_state_reader_fail (&r, N_("the SATA ports are not this machine’s"));
           break;
         }
       sp->clb = vmm_state_get_u32 (&r);

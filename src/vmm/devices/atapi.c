@@ -557,9 +557,9 @@ atapi_get (struct atapi_state *copy, bool *had_medium, struct vmm_state_reader *
   copy->asc = vmm_state_get_u8 (r);
   copy->ascq = vmm_state_get_u8 (r);
   if (copy->event > ATAPI_EVENT_MEDIA_REMOVAL || copy->sense_key > 0x0f)
-    vmm_state_reader_fail (r, N_("the CD-ROM's event or sense is unknown"));
+    vmm_state_reader_fail (r, N_("the CD-ROM’s event or sense is unknown"));
   if (!*had_medium && copy->sectors != 0)
-    vmm_state_reader_fail (r, N_("the CD-ROM's empty tray has a size"));
+    vmm_state_reader_fail (r, N_("the CD-ROM’s empty tray has a size"));
 }
 
 void

@@ -491,12 +491,12 @@ vmm_i8042_load (struct vmm_i8042 *kbc, const struct vmm_state_file *f, const cha
   vmm_ps2_kbd_get (&c->kbd, &r);
   vmm_ps2_mouse_get (&c->mouse, &r);
   if (!pending_cmd_known (c->pending_cmd))
-    vmm_state_reader_fail (&r, N_("the i8042 waits for an unknown command's data"));
+    vmm_state_reader_fail (&r, N_("the i8042 waits for an unknown command’s data"));
   if (out_src > VMM_I8042_AUX || ctrl_src > VMM_I8042_AUX)
-    vmm_state_reader_fail (&r, N_("the i8042's output buffer names an unknown port"));
+    vmm_state_reader_fail (&r, N_("the i8042’s output buffer names an unknown port"));
   /* The reset line is held high while the machine runs */
   if (!(c->output_port & OUTPORT_RESET))
-    vmm_state_reader_fail (&r, N_("the i8042's output port holds the CPU in reset"));
+    vmm_state_reader_fail (&r, N_("the i8042’s output port holds the CPU in reset"));
   if (!vmm_state_reader_done (&r, error))
     goto out;
   ok = TRUE;

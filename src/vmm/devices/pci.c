@@ -524,7 +524,7 @@ vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f, co
     expected += host->slots[s] != NULL;
   n = vmm_state_get_u8 (&r);
   if (n != expected)
-    vmm_state_reader_fail (&r, N_("the PCI functions are not this machine's"));
+    vmm_state_reader_fail (&r, N_("the PCI functions are not this machine’s"));
   for (unsigned k = 0; k < n && r.failed == NULL; k++)
     {
       unsigned s = vmm_state_get_u8 (&r);
@@ -533,7 +533,7 @@ vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f, co
 
       if (s >= VMM_PCI_SLOTS || host->slots[s] == NULL || present[s])
         {
-          vmm_state_reader_fail (&r, N_("the PCI functions are not this machine's"));
+          vmm_state_reader_fail (&r, N_("the PCI functions are not this machine’s"));
           break;
         }
       present[s] = true;
@@ -549,7 +549,7 @@ vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f, co
         break;
       if (!same_identity (sf->config, dev->config))
         {
-          vmm_state_reader_fail (&r, N_("the PCI functions are not this machine's"));
+          vmm_state_reader_fail (&r, N_("the PCI functions are not this machine’s"));
           break;
         }
       /* The decode follows from COMMAND and the BAR registers; one that
@@ -561,7 +561,7 @@ vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f, co
 
           if (sf->mapped[i] != decodes || (sf->mapped[i] && sf->addr[i] != addr) ||
               (!sf->mapped[i] && sf->addr[i] != 0))
-            vmm_state_reader_fail (&r, N_("a PCI BAR's decoding does not match its register"));
+            vmm_state_reader_fail (&r, N_("a PCI BAR’s decoding does not match its register"));
         }
     }
   if (!vmm_state_reader_done (&r, error))

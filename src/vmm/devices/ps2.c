@@ -648,7 +648,7 @@ vmm_ps2_kbd_get (struct vmm_ps2_kbd *kbd, struct vmm_state_reader *r)
   kbd->mods = vmm_state_get_u8 (r);
   kbd->scanning = vmm_state_get_bool (r);
   if (kbd->cmd != 0 && kbd->cmd != 0xed && kbd->cmd != 0xf0 && kbd->cmd != 0xf3)
-    vmm_state_reader_fail (r, N_("the PS/2 keyboard waits for an unknown command's argument"));
+    vmm_state_reader_fail (r, N_("the PS/2 keyboard waits for an unknown command’s argument"));
   if ((kbd->set != 1 && kbd->set != 2) || (kbd->leds & ~0x07) || (kbd->typematic & ~0x7f) ||
       (kbd->mods & ~(MOD_CTRL | MOD_ALT)))
     vmm_state_reader_fail (r, N_("a PS/2 keyboard setting is out of range"));
@@ -700,7 +700,7 @@ vmm_ps2_mouse_get (struct vmm_ps2_mouse *mouse, struct vmm_state_reader *r)
   mouse->dy = (int32_t) vmm_state_get_u32 (r);
   mouse->dz = (int32_t) vmm_state_get_u32 (r);
   if (mouse->cmd != 0 && mouse->cmd != 0xe8 && mouse->cmd != 0xf3)
-    vmm_state_reader_fail (r, N_("the PS/2 mouse waits for an unknown command's argument"));
+    vmm_state_reader_fail (r, N_("the PS/2 mouse waits for an unknown command’s argument"));
   if ((mouse->id != 0 && mouse->id != 3 && mouse->id != 4) || mouse->resolution > 3 ||
       (mouse->buttons & ~0x1f) || !motion_ok (mouse->dx) || !motion_ok (mouse->dy) ||
       !motion_ok (mouse->dz))

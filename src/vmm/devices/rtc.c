@@ -348,9 +348,9 @@ vmm_rtc_load (struct vmm_rtc *rtc, const struct vmm_state_file *f, const char *n
   if (index >= sizeof cmos)
     vmm_state_reader_fail (&r, N_("the CMOS index is out of range"));
   if (cmos[RTC_REG_A] & REG_A_UIP)
-    vmm_state_reader_fail (&r, N_("the RTC's register A has a read-only bit set"));
+    vmm_state_reader_fail (&r, N_("the RTC’s register A has a read-only bit set"));
   if (offset_s > MAX_OFFSET_S || offset_s < -MAX_OFFSET_S)
-    vmm_state_reader_fail (&r, N_("the RTC's time is out of range"));
+    vmm_state_reader_fail (&r, N_("the RTC’s time is out of range"));
   if (!vmm_state_reader_done (&r, error))
     return FALSE;
   if (!apply)

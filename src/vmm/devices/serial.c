@@ -350,7 +350,7 @@ vmm_serial_load (struct vmm_serial *s, const struct vmm_state_file *f, const cha
     vmm_state_reader_fail (&r, N_("a UART register has reserved bits set"));
   /* The lines follow MCR; only the deltas are the UART's to remember */
   if ((c.msr & ~MSR_DELTA) != msr_lines_for (c.mcr))
-    vmm_state_reader_fail (&r, N_("the UART's modem status does not match its modem control"));
+    vmm_state_reader_fail (&r, N_("the UART’s modem status does not match its modem control"));
   if (!vmm_state_reader_done (&r, error))
     return FALSE;
   if (!apply)

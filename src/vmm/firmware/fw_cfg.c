@@ -415,10 +415,10 @@ vmm_fw_cfg_load (struct vmm_fw_cfg *cfg, const struct vmm_state_file *f, const c
   dma_addr = vmm_state_get_u64 (&r);
   /* An offset past the item's end is fine: reads there give 0 */
   if (selected != NO_ENTRY && (selected & VMM_FW_CFG_ENTRY_MASK) >= N_ENTRIES)
-    vmm_state_reader_fail (&r, N_("fw_cfg's selected key is out of range"));
+    vmm_state_reader_fail (&r, N_("fw_cfg’s selected key is out of range"));
   /* Only a high half written waits here; the low half starts the transfer */
   if (dma_addr & 0xffffffffu)
-    vmm_state_reader_fail (&r, N_("fw_cfg's DMA address holds a low half"));
+    vmm_state_reader_fail (&r, N_("fw_cfg’s DMA address holds a low half"));
   if (!vmm_state_reader_done (&r, error))
     return FALSE;
   if (!apply)

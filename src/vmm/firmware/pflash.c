@@ -743,7 +743,7 @@ vmm_pflash_load (struct vmm_pflash *flash, const struct vmm_state_file *f, const
   if (pending != PENDING_NONE && mode != MODE_STATUS)
     vmm_state_reader_fail (&r, N_("the flash waits for a second cycle outside status mode"));
   if (status & ~STATUS_BITS)
-    vmm_state_reader_fail (&r, N_("the flash's status register has unknown bits set"));
+    vmm_state_reader_fail (&r, N_("the flash’s status register has unknown bits set"));
   if (!vmm_state_reader_done (&r, error))
     return FALSE;
   if (!apply)

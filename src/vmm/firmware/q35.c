@@ -573,7 +573,7 @@ vmm_q35_load (struct vmm_q35 *q35, const struct vmm_state_file *f, const char *n
   levels = vmm_state_get_u8 (&r);
   /* No SMM: APMC_EN always reads 1 */
   if (!(smi_en & VMM_Q35_SMI_EN_APMC))
-    vmm_state_reader_fail (&r, N_("the chipset's SMI_EN has APMC_EN clear"));
+    vmm_state_reader_fail (&r, N_("the chipset’s SMI_EN has APMC_EN clear"));
   if (port92 & ~0x02u)
     vmm_state_reader_fail (&r, N_("port 0x92 holds a bad value"));
   if (!vmm_state_reader_done (&r, error))
