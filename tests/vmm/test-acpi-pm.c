@@ -17,6 +17,7 @@
 #include "bus.h"
 #include "devices/acpi_pm.h"
 #include "vmm-test.h"
+#include "vmm-test-state.h"
 
 #define PM1_STS  (VMM_PORT_ACPI_PM1A_EVT)
 #define PM1_EN   (VMM_PORT_ACPI_PM1A_EVT + 2)
@@ -376,6 +377,103 @@ test_acpi_pm_timer_bytes (void)
   acpi_fx_destroy (&fx);
 }
 
+/* ---- saved state ---------------------------------------------------------------------- */
+
+static gboolean
+load_pm (void *pm, const struct vmm_state_file *f, const char *name, bool apply,
+         GError **error)
+{
+  return vmm_acpi_pm_load (pm, f, name, apply, error);
+}
+
+static void
+save_pm (struct acpi_fx *fx, struct vmm_test_state *st)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_acpi_pm_save (&fx->pm, w, "acpi-pm");
+  vmm_test_state_finish (st, w);
+}
+
+/* The timer's last 8 bytes run on: the rest is compared byte for byte,
+ * the timer within SLACK_NS */
+static void
+assert_pm_same (const struct vmm_test_state *a, const struct vmm_test_state *b,
+                uint64_t slack_ns)
+{
+  const struct vmm_state_section *sa = vmm_test_state_section (a, "acpi-pm");
+  const struct vmm_state_section *sb = vmm_test_state_section (b, "acpi-pm");
+  uint64_t ta, tb;
+
+  g_assert_cmpuint (sa->len, ==, sb->len);
+  g_assert_cmpmem (sa->data, sa->len - 8, sb->data, sb->len - 8);
+  memcpy (&ta, sa->data + sa->len - 8, 8);
+  memcpy (&tb, sb->data + sb->len - 8, 8);
+  ta = GUINT64_FROM_LE (ta);
+  tb = GUINT64_FROM_LE (tb);
+  g_assert_cmpuint (tb, >=, ta);
+  g_assert_cmpuint (tb - ta, <=, slack_ns);
+}
+
+/* The power button pressed with its SCI enabled, a GPE raised by hand,
+ * SLP_TYP written, the timer a minute in; saved and loaded into fresh PM
+ * registers: the SCI goes up, the registers read the same, and the timer
+ * goes on from a minute, not from its own start. */
+static void
+test_acpi_pm_state (void)
+{
+  struct acpi_fx a, b;
+  struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
+  g_autoptr (GError) error = NULL;
+  uint32_t tmr;
+
+  acpi_fx_init (&a);
+  a.pm.timer_epoch_ns = mono_ns () - 60 * G_GUINT64_CONSTANT (1000000000);
+  vmm_test_bus_out (&a.pio, PM1_EN, 2, PWRBTN);
+  vmm_test_bus_out (&a.pio, PM1_CNT, 2, SLP_TYP (3));
+  vmm_test_bus_out (&a.pio, GPE0_EN + 1, 1, 0x40);
+  a.pm.gpe_sts[1] = 0x41;
+  vmm_acpi_pm_power_button (&a.pm);
+  g_assert_true (a.sci.level);
+  save_pm (&a, &sa);
+
+  acpi_fx_init (&b);
+  save_pm (&b, &sb0);
+  g_assert_true (vmm_acpi_pm_load (&b.pm, sa.file, "acpi-pm", false, &error));
+  g_assert_no_error (error);
+  vmm_test_state_refusals (&sa, "acpi-pm", load_pm, &b.pm, 1, 0x10);
+  g_assert_cmpuint (b.sci.calls, ==, 0);
+  save_pm (&b, &sb);
+  assert_pm_same (&sb0, &sb, G_GUINT64_CONSTANT (1000000000));
+  vmm_test_state_clear (&sb);
+
+  g_assert_true (vmm_acpi_pm_load (&b.pm, sa.file, "acpi-pm", true, &error));
+  g_assert_no_error (error);
+  save_pm (&b, &sb);
+  assert_pm_same (&sa, &sb, G_GUINT64_CONSTANT (1000000000));
+  g_assert_true (b.sci.level);
+  g_assert_cmpuint (b.sci.calls, ==, 1);
+  g_assert_cmphex (vmm_test_bus_in (&b.pio, PM1_STS, 2), ==, PWRBTN);
+  g_assert_cmphex (vmm_test_bus_in (&b.pio, PM1_EN, 2), ==, PWRBTN);
+  g_assert_cmphex (vmm_test_bus_in (&b.pio, PM1_CNT, 2), ==, SLP_TYP (3) | 1);
+  g_assert_cmphex (vmm_test_bus_in (&b.pio, GPE0_STS, 4), ==, 0x4100);
+  g_assert_cmphex (vmm_test_bus_in (&b.pio, GPE0_EN, 4), ==, 0x4000);
+  tmr = (uint32_t) vmm_test_bus_in (&b.pio, PM_TMR, 4);
+  g_assert_cmpuint (tmr, >=, (uint32_t) (60 * PM_TIMER_HZ));
+  g_assert_cmpuint (tmr, <, (uint32_t) (62 * PM_TIMER_HZ));
+  /* The guest acknowledges the button: the SCI falls, the GPE holds it */
+  vmm_test_bus_out (&b.pio, PM1_STS, 2, PWRBTN);
+  g_assert_true (b.sci.level);
+  vmm_test_bus_out (&b.pio, GPE0_STS + 1, 1, 0x40);
+  g_assert_false (b.sci.level);
+
+  vmm_test_state_clear (&sa);
+  vmm_test_state_clear (&sb);
+  vmm_test_state_clear (&sb0);
+  acpi_fx_destroy (&a);
+  acpi_fx_destroy (&b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -388,6 +486,7 @@ main (int argc, char **argv)
   g_test_add_func ("/acpi-pm/gpe", test_acpi_gpe);
   g_test_add_func ("/acpi-pm/timer", test_acpi_pm_timer);
   g_test_add_func ("/acpi-pm/timer-bytes", test_acpi_pm_timer_bytes);
+  g_test_add_func ("/acpi-pm/state", test_acpi_pm_state);
 
   return g_test_run ();
 }

@@ -25,6 +25,7 @@
 #include "devices/ahci.h"
 #include "viv-bytes.h"
 #include "vmm-test.h"
+#include "vmm-test-state.h"
 
 #define RAM_SIZE       VMM_MiB (16)
 #define DISK_SECTORS   4096u           /* 2 MiB */
@@ -1052,11 +1053,142 @@ test_atapi_media (void)
   fx_clear (&f);
 }
 
+/* ---- saved state ---------------------------------------------------------------------- */
+
+static gboolean
+load_ahci (void *ahci, const struct vmm_state_file *f, const char *name, bool apply,
+           GError **error)
+{
+  return vmm_ahci_load (ahci, f, name, apply, error);
+}
+
+static void
+save_ahci (struct fx *f, struct vmm_test_state *st)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_pci_host_save (&f->pci, w, "pci");
+  g_assert_cmpint (vmm_ahci_save (f->ahci, w, "ahci"), ==, 0);
+  vmm_test_state_finish (st, w);
+}
+
+/* REQUEST SENSE on port P: the sense key and ASC/ASCQ the drive holds */
+static unsigned
+held_sense (struct fx *f, unsigned p)
+{
+  uint8_t cdb[12] = { 0x03, 0, 0, 0, 18 };
+  const uint8_t *s;
+
+  g_assert_cmpuint (packet (f, p, cdb, 18, NULL), ==, 0);
+  s = vmm_test_ptr (&f->ram.mem, DATA, 18);
+  return (unsigned) (s[2] & 0xf) << 16 | (unsigned) s[12] << 8 | s[13];
+}
+
+/* A disk that answered IDENTIFY with its interrupt still pending on INTx,
+ * a CD-ROM locked by the guest with a failed read's sense, a disc the
+ * host put in the third drive and the guest has not heard of: saved with
+ * the PCI host, loaded into the same controller fresh (and into one whose
+ * third drive is still empty). */
+static void
+test_state (void)
+{
+  struct fx a, b, c;
+  struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
+  g_autoptr (GError) error = NULL;
+  uint8_t cfis[20];
+  uint8_t prevent[12] = { 0x1e, 0, 0, 0, 1 };
+  uint8_t big[12] = { 0x28, 0, 0, 0, 0x02, 0x58, 0, 0, 1 };
+  uint8_t event, status;
+  struct prd prd = { DATA, 512 };
+
+  fx_init (&a, false);
+  port_start (&a, DISK_PORT);
+  port_start (&a, CD_PORT);
+  port_start (&a, EMPTY_PORT);
+  g_assert_cmpuint (packet (&a, CD_PORT, prevent, 0, NULL), ==, 0);
+  prd.len = 2048;
+  fis_h2d (cfis, 0xa0, 0, 0);
+  cfis[3] = 1;
+  g_assert_cmphex (run (&a, CD_PORT, 0, cfis, big, &prd, 1, 1u << 5) & IS_TFES, !=, 0);
+  g_assert_cmpint (vmm_ahci_insert_medium (a.ahci, EMPTY_PORT, open_image (a.iso, true)), ==, 0);
+  prd.len = 512;
+  fis_h2d (cfis, 0xef, 0, 0x46);                  /* SET FEATURES: UDMA 6 */
+  cfis[3] = 0x03;
+  run (&a, DISK_PORT, 0, cfis, NULL, &prd, 1, 0);
+  wr (&a, PX (DISK_PORT, PX_IE), IS_DHRS);
+  wr (&a, GHC, 1u << 1);
+  fis_h2d (cfis, 0xec, 0, 0);
+  prepare (&a, DISK_PORT, 3, cfis, NULL, &prd, 1, 0);
+  wr (&a, PX (DISK_PORT, PX_CI), 1u << 3);
+  wait_clear (&a, DISK_PORT, PX_CI, 1u << 3);
+  g_assert_true (a.irq.level);
+  save_ahci (&a, &sa);
+
+  fx_init (&b, false);
+  g_assert_cmpint (vmm_ahci_insert_medium (b.ahci, EMPTY_PORT, open_image (b.iso, true)), ==, 0);
+  save_ahci (&b, &sb0);
+  g_assert_true (vmm_pci_host_load (&b.pci, sa.file, "pci", false, &error));
+  g_assert_true (vmm_ahci_load (b.ahci, sa.file, "ahci", false, &error));
+  g_assert_no_error (error);
+  vmm_test_state_refusals (&sa, "ahci", load_ahci, b.ahci, 0, 0x01);
+  g_assert_cmpuint (b.irq.calls, ==, 0);
+  save_ahci (&b, &sb);
+  vmm_test_state_assert_same (&sb, &sb0, "ahci");
+  vmm_test_state_clear (&sb);
+
+  g_assert_true (vmm_pci_host_load (&b.pci, sa.file, "pci", true, &error));
+  g_assert_true (vmm_ahci_load (b.ahci, sa.file, "ahci", true, &error));
+  g_assert_no_error (error);
+  save_ahci (&b, &sb);
+  vmm_test_state_assert_same (&sa, &sb, "ahci");
+  vmm_test_state_assert_same (&sa, &sb, "pci");
+  g_assert_true (b.irq.level);
+  g_assert_cmpuint (b.irq.calls, ==, 1);
+  for (unsigned off = 0; off < 0x100 + VMM_AHCI_PORTS * 0x80; off += 4)
+    g_assert_cmphex (rd (&b, off), ==, rd (&a, off));
+
+  /* B goes on as A: the interrupt acknowledged, a command run on the
+   * lists A's driver set up, the CD-ROM's sense, lock and disc news */
+  wr (&b, PX (DISK_PORT, PX_IS), IS_DHRS);
+  wr (&b, IS, 1u << DISK_PORT);
+  g_assert_false (b.irq.level);
+  wr (&b, GHC, 0);
+  {
+    const uint8_t *id;
+
+    fis_h2d (cfis, 0xec, 0, 0);
+    g_assert_cmphex (run (&b, DISK_PORT, 1, cfis, NULL, &prd, 1, 0) & IS_TFES, ==, 0);
+    id = vmm_test_ptr (&b.ram.mem, DATA, 512);
+    g_assert_cmphex (viv_get_le16 (&id[88 * 2]) & 0x7f00, ==, 1u << 14);   /* UDMA 6 */
+  }
+  g_assert_cmphex (held_sense (&b, CD_PORT), ==, held_sense (&a, CD_PORT));
+  g_assert_cmpint (vmm_ahci_eject_medium (b.ahci, CD_PORT, false), ==, -EBUSY);
+  gesn (&b, EMPTY_PORT, &event, &status);
+  g_assert_cmphex (event, ==, 2);
+
+  /* A controller whose third drive is empty tells the guest the disc went */
+  fx_init (&c, false);
+  g_assert_true (vmm_pci_host_load (&c.pci, sa.file, "pci", true, &error));
+  g_assert_true (vmm_ahci_load (c.ahci, sa.file, "ahci", true, &error));
+  g_assert_no_error (error);
+  gesn (&c, EMPTY_PORT, &event, &status);
+  g_assert_cmphex (event, ==, 3);
+  g_assert_cmphex (status & 0x02, ==, 0);
+
+  vmm_test_state_clear (&sa);
+  vmm_test_state_clear (&sb);
+  vmm_test_state_clear (&sb0);
+  fx_clear (&a);
+  fx_clear (&b);
+  fx_clear (&c);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ahci/pci", test_pci);
+  g_test_add_func ("/ahci/state", test_state);
   g_test_add_func ("/ahci/comreset", test_comreset);
   g_test_add_func ("/ahci/disk/identify", test_identify);
   g_test_add_func ("/ahci/disk/read-write", test_disk_rw);

@@ -21,6 +21,7 @@
 #include "firmware/fw_cfg.h"
 #include "viv-bytes.h"
 #include "vmm-test.h"
+#include "vmm-test-state.h"
 
 #define RAM_SIZE     VMM_MiB (2)
 #define RAM2_GPA     (RAM_SIZE + 0x1000)   /* a second region, past a hole of a page */
@@ -754,6 +755,81 @@ test_loader_acpi (void)
   fixture_clear (&f);
 }
 
+/* ---- saved state ---------------------------------------------------------------------- */
+
+static gboolean
+load_cfg (void *cfg, const struct vmm_state_file *f, const char *name, bool apply,
+          GError **error)
+{
+  return vmm_fw_cfg_load (cfg, f, name, apply, error);
+}
+
+static void
+save_cfg (struct vmm_fw_cfg *cfg, struct vmm_test_state *st)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_fw_cfg_save (cfg, w, "fw-cfg");
+  vmm_test_state_finish (st, w);
+}
+
+/* A file read half way and a DMA address's high half written, saved and
+ * loaded into a device the VM filled the same way: the file reads on
+ * from where it was, and the DMA's low half completes the address. */
+static void
+test_state (void)
+{
+  struct fixture a, b;
+  struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
+  g_autoptr (GError) error = NULL;
+  uint8_t data[100], got[90];
+  int key;
+
+  for (unsigned i = 0; i < sizeof data; i++)
+    data[i] = (uint8_t) (i * 3 + 1);
+  fixture_init (&a);
+  fixture_init (&b);
+  key = vmm_fw_cfg_add_file (a.cfg, "etc/test", data, sizeof data);
+  g_assert_cmpint (vmm_fw_cfg_add_file (b.cfg, "etc/test", data, sizeof data), ==, key);
+  select_key (a.cfg, (uint16_t) key);
+  read_bytes (a.cfg, got, 10);
+  vmm_test_dev_out (&vmm_fw_cfg_io_ops, a.cfg, VMM_FW_CFG_DMA_HIGH, 4, 0);
+  save_cfg (a.cfg, &sa);
+
+  save_cfg (b.cfg, &sb0);
+  g_assert_true (vmm_fw_cfg_load (b.cfg, sa.file, "fw-cfg", false, &error));
+  g_assert_no_error (error);
+  vmm_test_state_refusals (&sa, "fw-cfg", load_cfg, b.cfg, 1, 0x3f);
+  save_cfg (b.cfg, &sb);
+  vmm_test_state_assert_same (&sb, &sb0, "fw-cfg");
+  vmm_test_state_clear (&sb);
+
+  g_assert_true (vmm_fw_cfg_load (b.cfg, sa.file, "fw-cfg", true, &error));
+  g_assert_no_error (error);
+  save_cfg (b.cfg, &sb);
+  vmm_test_state_assert_same (&sa, &sb, "fw-cfg");
+  read_bytes (b.cfg, got, 40);
+  g_assert_cmpmem (got, 40, data + 10, 40);
+  /* The rest by DMA, the descriptor's address completed by its low half */
+  {
+    uint8_t *d = vmm_test_ptr (&b.ram.mem, DESC_GPA, VMM_FW_CFG_DMA_ACCESS_LEN);
+
+    viv_put_be32 (d, VMM_FW_CFG_DMA_READ);
+    viv_put_be32 (d + 4, 50);
+    viv_put_be64 (d + 8, BUF_GPA);
+    vmm_test_dev_out (&vmm_fw_cfg_io_ops, b.cfg, VMM_FW_CFG_DMA_LOW, 4,
+                      GUINT32_SWAP_LE_BE ((uint32_t) DESC_GPA));
+    g_assert_cmphex (viv_get_be32 (d), ==, 0);
+    g_assert_cmpmem (vmm_test_ptr (&b.ram.mem, BUF_GPA, 50), 50, data + 50, 50);
+  }
+
+  vmm_test_state_clear (&sa);
+  vmm_test_state_clear (&sb);
+  vmm_test_state_clear (&sb0);
+  fixture_clear (&a);
+  fixture_clear (&b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -766,6 +842,7 @@ main (int argc, char **argv)
   g_test_add_func ("/fw-cfg/dma/hostile", test_dma_hostile);
   g_test_add_func ("/fw-cfg/loader/script", test_loader_script);
   g_test_add_func ("/fw-cfg/loader/acpi", test_loader_acpi);
+  g_test_add_func ("/fw-cfg/state", test_state);
 
   return g_test_run ();
 }

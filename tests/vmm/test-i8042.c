@@ -22,6 +22,7 @@
 #include "devices/i8042.h"
 #include "display/keymap.h"
 #include "vmm-test.h"
+#include "vmm-test-state.h"
 
 #define KBD_DATA   VMM_PORT_I8042_DATA
 #define KBD_CMD    VMM_PORT_I8042_CMD
@@ -1009,6 +1010,110 @@ test_i8042_threads (void)
   kbc_fx_destroy (&fx);
 }
 
+/* ---- saved state ---------------------------------------------------------------------- */
+
+static gboolean
+load_kbc (void *kbc, const struct vmm_state_file *f, const char *name, bool apply,
+          GError **error)
+{
+  return vmm_i8042_load (kbc, f, name, apply, error);
+}
+
+static void
+save_kbc (struct kbc_fx *fx, struct vmm_test_state *st)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_i8042_save (&fx->kbc, w, "i8042");
+  vmm_test_state_finish (st, w);
+}
+
+/* Everything the guest reads from now on, port by port: -1 ends it */
+static void
+drain (struct kbc_fx *fx, int *out, size_t max)
+{
+  size_t n = 0;
+  uint8_t st;
+
+  while (n + 2 < max && ((st = kbc_status (fx)) & 0x01))
+    {
+      out[n++] = st & 0x20;
+      out[n++] = (int) vmm_test_bus_in (&fx->pio, KBD_DATA, 1);
+    }
+  out[n] = -1;
+}
+
+/* Linux's set-up, with Caps Lock on, an IntelliMouse reporting; keys and
+ * motion in the queues, a byte in the output buffer with its IRQ up, a
+ * command to the mouse waiting for its byte: saved, and loaded into a
+ * fresh controller, which the guest then reads the same bytes from. */
+static void
+test_i8042_state (void)
+{
+  struct kbc_fx a, b;
+  struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
+  g_autoptr (GError) error = NULL;
+  int got_a[128], got_b[128];
+
+  kbc_fx_init (&a);
+  kbc_write_cb (&a, 0x47);
+  kbc_write_data (&a, 0xed);
+  kbc_write_data (&a, 0x04);
+  EXPECT_KBD (&a, 0xfa, 0xfa);
+  aux_write (&a, 0xff);
+  EXPECT_AUX (&a, 0xfa, 0xaa, 0x00);
+  knock (&a, 200, 100, 80);
+  aux_write (&a, 0xf4);
+  EXPECT_AUX (&a, 0xfa);
+  a.keyboard.key (a.keyboard.data, KEY_LEFTCTRL, true);
+  a.keyboard.key (a.keyboard.data, KEY_A, true);
+  a.keyboard.key (a.keyboard.data, KEY_A, false);
+  rel (&a, 300, 2);
+  a.mouse.wheel (a.mouse.data, 1);
+  g_assert_cmphex (vmm_test_bus_in (&a.pio, KBD_DATA, 1), ==, 0x1d);   /* Ctrl down */
+  g_assert_true (a.irq1.level);
+  kbc_command (&a, 0xd4);
+  save_kbc (&a, &sa);
+
+  kbc_fx_init (&b);
+  save_kbc (&b, &sb0);
+  g_assert_true (vmm_i8042_load (&b.kbc, sa.file, "i8042", false, &error));
+  g_assert_no_error (error);
+  vmm_test_state_refusals (&sa, "i8042", load_kbc, &b.kbc, 32, 0x99);
+  g_assert_cmpuint (b.irq1.calls + b.irq12.calls + b.led_calls, ==, 0);
+  save_kbc (&b, &sb);
+  vmm_test_state_assert_same (&sb, &sb0, "i8042");
+  vmm_test_state_clear (&sb);
+
+  g_assert_true (vmm_i8042_load (&b.kbc, sa.file, "i8042", true, &error));
+  g_assert_no_error (error);
+  save_kbc (&b, &sb);
+  vmm_test_state_assert_same (&sa, &sb, "i8042");
+  g_assert_true (b.irq1.level);
+  g_assert_false (b.irq12.level);
+  g_assert_cmpuint (b.led_calls, ==, 1);
+  g_assert_cmphex (b.leds, ==, 1u << LED_CAPSL);
+  g_assert_true (vmm_i8042_keyboard_active (&b.kbc));
+  g_assert_true (vmm_i8042_mouse_active (&b.kbc));
+
+  /* The mouse command's byte, then everything queued, the same from both */
+  kbc_write_data (&a, 0xf2);
+  kbc_write_data (&b, 0xf2);
+  drain (&a, got_a, G_N_ELEMENTS (got_a));
+  drain (&b, got_b, G_N_ELEMENTS (got_b));
+  for (unsigned i = 0; got_a[i] != -1 || got_b[i] != -1; i++)
+    g_assert_cmpint (got_b[i], ==, got_a[i]);
+  /* ... and Ctrl still held: Pause is Break */
+  b.keyboard.key (b.keyboard.data, KEY_PAUSE, true);
+  EXPECT_KBD (&b, 0xe0, 0x46, 0xe0, 0xc6);
+
+  vmm_test_state_clear (&sa);
+  vmm_test_state_clear (&sb);
+  vmm_test_state_clear (&sb0);
+  kbc_fx_destroy (&a);
+  kbc_fx_destroy (&b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1028,6 +1133,7 @@ main (int argc, char **argv)
   g_test_add_func ("/i8042/order", test_i8042_order);
   g_test_add_func ("/i8042/full", test_i8042_full);
   g_test_add_func ("/i8042/threads", test_i8042_threads);
+  g_test_add_func ("/i8042/state", test_i8042_state);
 
   return g_test_run ();
 }

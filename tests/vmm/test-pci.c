@@ -19,6 +19,7 @@
 #include "devices/pci.h"
 #include "viv-bytes.h"
 #include "vmm-test.h"
+#include "vmm-test-state.h"
 
 #define TEST_VENDOR   0x1af4
 #define TEST_DEVICE   0x10f0
@@ -883,6 +884,136 @@ test_pci_add_at (void)
   pci_fx_destroy (&fx);
 }
 
+/* ---- saved state ---------------------------------------------------------------------- */
+
+static gboolean
+load_host (void *host, const struct vmm_state_file *f, const char *name, bool apply,
+           GError **error)
+{
+  return vmm_pci_host_load (host, f, name, apply, error);
+}
+
+static void
+save_host (struct pci_fx *fx, struct vmm_test_state *st)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_pci_host_save (&fx->host, w, "pci");
+  vmm_test_state_finish (st, w);
+}
+
+/* A machine with two test devices whose BARs the guest moved (one above
+ * 4 GiB, one onto where the other's was), other config bits changed, the
+ * latch and reset control set; saved, and loaded into the same machine
+ * fresh from its construction, whose BARs still sit at the first places:
+ * it decodes at the guest's places, reads the same config space, and
+ * saves the same section. */
+static void
+test_pci_state (void)
+{
+  struct pci_fx fa, fb;
+  struct test_pci a1, a2, b1, b2;
+  struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
+  g_autoptr (GError) error = NULL;
+  uint64_t d0, d2, moved;
+
+  pci_fx_init (&fa, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
+  test_pci_init (&a1, &fa.mmio);
+  test_pci_init (&a2, &fa.mmio);
+  g_assert_cmpint (vmm_pci_host_add (&fa.host, &a1.dev), ==, 1);
+  g_assert_cmpint (vmm_pci_host_add (&fa.host, &a2.dev), ==, 2);
+  d0 = a2.dev.bars[0].addr;
+  d2 = a1.dev.bars[2].addr;
+  /* Device 2's BAR0 away, device 1's BAR0 where it was */
+  moved = d0 + VMM_MiB (16);
+  ecam_write (&fa, 0, 2, 0, PCI_BAR0, 4, moved);
+  ecam_write (&fa, 0, 1, 0, PCI_BAR0, 4, d0);
+  ecam_write (&fa, 0, 1, 0, PCI_BAR0 + 12, 4, 0x20);
+  ecam_write (&fa, 0, 2, 0, PCI_INTERRUPT_LINE, 1, 11);
+  ecam_write (&fa, 0, 2, 0, PCI_COMMAND, 2, PCI_COMMAND_MASTER);
+  a2.dev.config[0x80] = 0x5a;     /* a byte the device changes on its own */
+  vmm_test_bus_out (&fa.pio, 0xcf9, 1, 0x02);
+  vmm_test_bus_out (&fa.pio, VMM_PORT_PCI_CONFIG_ADDR, 4, cf8_address (0, 2, 0, 0x3c));
+  save_host (&fa, &sa);
+
+  pci_fx_init (&fb, VMM_PCI_MMIO32_BASE, VMM_PCI_MMIO32_SIZE);
+  test_pci_init (&b1, &fb.mmio);
+  test_pci_init (&b2, &fb.mmio);
+  g_assert_cmpint (vmm_pci_host_add (&fb.host, &b1.dev), ==, 1);
+  g_assert_cmpint (vmm_pci_host_add (&fb.host, &b2.dev), ==, 2);
+  save_host (&fb, &sb0);
+  g_array_set_size (b1.events, 0);
+  g_array_set_size (b2.events, 0);
+
+  /* Checked only: nothing moves */
+  g_assert_true (vmm_pci_host_load (&fb.host, sa.file, "pci", false, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (b1.events->len + b2.events->len, ==, 0);
+  save_host (&fb, &sb);
+  vmm_test_state_assert_same (&sb, &sb0, "pci");
+  vmm_test_state_clear (&sb);
+
+  /* The damaged copies are refused, and nothing moves either */
+  vmm_test_state_refusals (&sa, "pci", load_host, &fb.host, 0, 0x03);
+  {
+    const struct vmm_state_section *s = vmm_test_state_section (&sa, "pci");
+    g_autofree uint8_t *copy = g_memdup2 (s->data, s->len);
+    /* The bridge's BAR0 said to decode (it has none); device 1's vendor */
+    const size_t bad[] = { 4 + 1 + 1 + 1 + VMM_PCI_CONFIG_SIZE, 4 + 1 + 1 + 1 + 1 };
+
+    for (unsigned i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        struct vmm_test_state st = { 0 };
+
+        memcpy (copy, s->data, s->len);
+        copy[bad[i]] ^= 1;
+        vmm_test_state_make (&st, "pci", 1, copy, s->len);
+        g_assert_false (vmm_pci_host_load (&fb.host, st.file, "pci", true, &error));
+        vmm_test_state_assert_refused (&error, VMM_STATE_ERROR_DAMAGED, "pci");
+        vmm_test_state_clear (&st);
+      }
+  }
+  g_assert_cmpuint (b1.events->len + b2.events->len, ==, 0);
+  save_host (&fb, &sb);
+  vmm_test_state_assert_same (&sb, &sb0, "pci");
+  vmm_test_state_clear (&sb);
+
+  /* Applied: B's BARs leave their first places before any lands on one
+   * (the hook asserts every range gets onto the bus) */
+  g_assert_true (vmm_pci_host_load (&fb.host, sa.file, "pci", true, &error));
+  g_assert_no_error (error);
+  g_assert_cmphex (vmm_test_bus_in (&fb.mmio, d0 + 4, 4), ==, 0xba000004);
+  g_assert_false (vmm_bus_read (&fb.mmio, moved, &(uint32_t) { 0 }, 4));
+  g_assert_cmphex (vmm_test_bus_in (&fb.mmio, 0x2000000000ull | d2, 4), ==, 0xba020000);
+  g_assert_false (vmm_bus_read (&fb.mmio, d2, &(uint32_t) { 0 }, 4));
+  g_assert_true (b1.dev.bars[0].mapped && b1.dev.bars[2].mapped);
+  /* Device 2's decode was turned off */
+  g_assert_false (b2.dev.bars[0].mapped || b2.dev.bars[2].mapped);
+  /* The guest reads what it left */
+  g_assert_cmphex (vmm_test_bus_in (&fb.pio, VMM_PORT_PCI_CONFIG_DATA, 1), ==, 11);
+  g_assert_cmphex (vmm_test_bus_in (&fb.pio, 0xcf9, 1), ==, 0x02);
+  for (unsigned reg = 0; reg < 0x100; reg += 4)
+    g_assert_cmphex (ecam_read (&fb, 0, 2, 0, reg, 4), ==, ecam_read (&fa, 0, 2, 0, reg, 4));
+  /* ... and goes on from there: a BAR moved again leaves the loaded place */
+  ecam_write (&fb, 0, 1, 0, PCI_BAR0, 4, d0 + VMM_MiB (32));
+  assert_event (&b1, b1.events->len - 2, 0, d0, false);
+  g_assert_cmphex (vmm_test_bus_in (&fb.mmio, d0 + VMM_MiB (32), 4), ==, 0xba000000);
+  ecam_write (&fb, 0, 1, 0, PCI_BAR0, 4, d0);
+
+  save_host (&fb, &sb);
+  vmm_test_state_assert_same (&sa, &sb, "pci");
+
+  vmm_test_state_clear (&sa);
+  vmm_test_state_clear (&sb);
+  vmm_test_state_clear (&sb0);
+  test_pci_clear (&a1);
+  test_pci_clear (&a2);
+  test_pci_clear (&b1);
+  test_pci_clear (&b2);
+  pci_fx_destroy (&fa);
+  pci_fx_destroy (&fb);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -904,6 +1035,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pci/slots-full", test_pci_slots_full);
   g_test_add_func ("/pci/reset-control", test_pci_reset_control);
   g_test_add_func ("/pci/add-at", test_pci_add_at);
+  g_test_add_func ("/pci/state", test_pci_state);
 
   return g_test_run ();
 }

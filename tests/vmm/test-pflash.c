@@ -22,6 +22,7 @@
 
 #include "firmware/pflash.h"
 #include "vmm-test.h"
+#include "vmm-test-state.h"
 
 #define BLOCK       4096u
 #define N_BLOCKS    16u
@@ -722,6 +723,84 @@ test_garbage_ro (struct fixture *fx, gconstpointer data)
   garbage (fx, true);
 }
 
+/* ---- saved state ---------------------------------------------------------------------- */
+
+static gboolean
+load_flash (void *flash, const struct vmm_state_file *f, const char *name, bool apply,
+            GError **error)
+{
+  return vmm_pflash_load (flash, f, name, apply, error);
+}
+
+static void
+save_flash (struct vmm_pflash *flash, struct vmm_test_state *st)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_pflash_save (flash, w, "pflash.vars");
+  vmm_test_state_finish (st, w);
+}
+
+/* An erase's first cycle given, the status showing an earlier program's
+ * error: saved, and loaded into a second flash over a copy of the image
+ * (the first one locks its file), fresh in read-array mode: it leaves the
+ * mapping, reads the status, and erases at the confirm. */
+static void
+test_state (struct fixture *fx, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (fx->dir, "copy.fd", NULL);
+  struct fake_map map = { .mapped = -1, .next_handle = 20 };
+  struct vmm_pflash_config config = {
+    .path = path, .end = END_4G - IMAGE_SIZE, .block_size = BLOCK,
+  };
+  struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
+  g_autoptr (GError) error = NULL;
+  struct vmm_pflash *b;
+
+  (void) data;
+  write_image (path, fx->image, IMAGE_SIZE);
+  b = vmm_pflash_new (&config, &fake_ops, &map, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (map.mapped, ==, 20);
+
+  /* An erase broken off (no confirm) leaves the error bits set */
+  wr8 (fx, 0, 0x20);
+  wr8 (fx, 0, 0x00);
+  wr8 (fx, BLOCK, 0x20);
+  g_assert_cmpint (fx->map.mapped, ==, -1);
+  g_assert_cmphex (rd8 (fx, 0) & VMM_PFLASH_SR_ERASE_ERROR, !=, 0);
+  save_flash (fx->flash, &sa);
+
+  save_flash (b, &sb0);
+  g_assert_true (vmm_pflash_load (b, sa.file, "pflash.vars", false, &error));
+  g_assert_no_error (error);
+  vmm_test_state_refusals (&sa, "pflash.vars", load_flash, b, 1, 0x07);
+  g_assert_cmpint (map.mapped, ==, 20);
+  g_assert_cmpuint (map.unmaps, ==, 0);
+  save_flash (b, &sb);
+  vmm_test_state_assert_same (&sb, &sb0, "pflash.vars");
+  vmm_test_state_clear (&sb);
+
+  g_assert_true (vmm_pflash_load (b, sa.file, "pflash.vars", true, &error));
+  g_assert_no_error (error);
+  save_flash (b, &sb);
+  vmm_test_state_assert_same (&sa, &sb, "pflash.vars");
+  g_assert_cmpint (map.mapped, ==, -1);
+  g_assert_cmphex (vmm_test_dev_in (&vmm_pflash_ops, b, 0, 1), ==,
+                   rd8 (fx, 0));
+  /* The confirm erases block 1 of B; read array maps it again */
+  vmm_test_dev_out (&vmm_pflash_ops, b, BLOCK + 5, 1, 0xd0);
+  vmm_test_dev_out (&vmm_pflash_ops, b, 0, 1, 0xff);
+  g_assert_cmpint (map.mapped, >=, 0);
+  g_assert_cmphex (((uint8_t *) map.host)[BLOCK + 9], ==, 0xff);
+  g_assert_cmphex (((uint8_t *) map.host)[9], ==, fx->image[9]);
+
+  vmm_test_state_clear (&sa);
+  vmm_test_state_clear (&sb);
+  vmm_test_state_clear (&sb0);
+  vmm_pflash_free (b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -743,6 +822,7 @@ main (int argc, char **argv)
   ADD ("lock-shared", setup_ro, test_lock_shared);
   ADD ("garbage/writable", setup_rw, test_garbage_rw);
   ADD ("garbage/readonly", setup_ro, test_garbage_ro);
+  ADD ("state", setup_rw, test_state);
 #undef ADD
   g_test_add_func ("/pflash/ovmf-vars-4m", test_ovmf_vars_4m);
   g_test_add_func ("/pflash/bad-files", test_bad_files);

@@ -13,6 +13,7 @@
 #include "arch/x86/layout.h"
 #include "firmware/q35.h"
 #include "vmm-test.h"
+#include "vmm-test-state.h"
 
 #define MAX_SLOTS 32
 
@@ -413,6 +414,112 @@ test_port92 (void)
   fx_clear (&fx);
 }
 
+/* ---- saved state ---------------------------------------------------------------------- */
+
+static gboolean
+load_q35 (void *q35, const struct vmm_state_file *f, const char *name, bool apply,
+          GError **error)
+{
+  return vmm_q35_load (q35, f, name, apply, error);
+}
+
+static void
+save_all (struct fx *fx, struct vmm_test_state *st)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_pci_host_save (&fx->host, w, "pci");
+  vmm_q35_save (&fx->q35, w, "q35");
+  vmm_test_state_finish (st, w);
+}
+
+static unsigned
+irq_changes (const struct fx *fx)
+{
+  unsigned n = 0;
+
+  for (unsigned i = 0; i < 32; i++)
+    n += fx->irq_changes[i];
+  return n;
+}
+
+/* The chipset as firmware leaves it (the BIOS area shadowed, part of it
+ * read-only, ECAM and the PM block moved, PIRQs routed) with two PIRQs
+ * up, SMI_EN written and A20 cleared: saved with the PCI host, loaded
+ * into a fresh chipset after the host. The area maps as before, ECAM and
+ * the PM block move, the lines rise, and the guest reads the same. */
+static void
+test_state (void)
+{
+  struct fx a, b;
+  struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
+  g_autoptr (GError) error = NULL;
+  unsigned maps;
+
+  fx_init (&a, true);
+  cfg_write (&a, 0, VMM_Q35_PAM0, 1, 0x30);
+  for (unsigned i = 1; i < 7; i++)
+    cfg_write (&a, 0, VMM_Q35_PAM0 + i, 1, i == 3 ? 0x13 : 0x33);
+  cfg_write (&a, 0, VMM_Q35_PCIEXBAR, 4, 0);
+  cfg_write (&a, 0, VMM_Q35_PCIEXBAR, 4, 0xb0000001u);
+  cfg_write (&a, 31, VMM_Q35_LPC_PMBASE, 4, 0xb000);
+  cfg_write (&a, 31, VMM_Q35_LPC_PIRQA_ROUT, 1, 10);
+  cfg_write (&a, 31, VMM_Q35_LPC_PIRQE_ROUT, 1, 11);
+  vmm_q35_set_pirq (&a.q35, 0, true);
+  vmm_q35_set_pirq (&a.q35, 4, true);
+  vmm_test_dev_out (&vmm_q35_pm_ops, &a.q35, 0, 4, VMM_Q35_SMI_EN_GBL);
+  vmm_test_dev_out (&vmm_q35_port92_ops, &a.q35, 0, 1, 0x00);
+  guest_write (&a, 0xf0010, 0x5a);
+  save_all (&a, &sa);
+
+  fx_init (&b, true);
+  save_all (&b, &sb0);
+  maps = b.maps;
+  g_assert_true (vmm_pci_host_load (&b.host, sa.file, "pci", false, &error));
+  g_assert_true (vmm_q35_load (&b.q35, sa.file, "q35", false, &error));
+  g_assert_no_error (error);
+  vmm_test_state_refusals (&sa, "q35", load_q35, &b.q35, 8, 0x01);
+  g_assert_cmpuint (b.maps, ==, maps);
+  g_assert_cmpuint (b.unmaps + b.ecam_moves + irq_changes (&b), ==, 0);
+  save_all (&b, &sb);
+  vmm_test_state_assert_same (&sb, &sb0, "pci");
+  vmm_test_state_assert_same (&sb, &sb0, "q35");
+  vmm_test_state_clear (&sb);
+
+  g_assert_true (vmm_pci_host_load (&b.host, sa.file, "pci", true, &error));
+  g_assert_true (vmm_q35_load (&b.q35, sa.file, "q35", true, &error));
+  g_assert_no_error (error);
+  save_all (&b, &sb);
+  vmm_test_state_assert_same (&sa, &sb, "pci");
+  vmm_test_state_assert_same (&sa, &sb, "q35");
+  g_assert_true (b.ecam_on);
+  g_assert_cmphex (b.ecam_base, ==, 0xb0000000u);
+  g_assert_true (b.pm_on);
+  g_assert_cmphex (b.pm_port, ==, 0xb000);
+  for (unsigned i = 0; i < 32; i++)
+    g_assert_cmpint (b.irq[i], ==, a.irq[i]);
+  g_assert_true (b.irq[10] && b.irq[11] && b.irq[16] && b.irq[20]);
+  g_assert_cmpuint (irq_changes (&b), ==, 4);
+  for (unsigned seg = 0; seg < VMM_Q35_PAM_SEGMENTS; seg++)
+    g_assert_cmpint (vmm_q35_pam_mode (&b.q35, seg), ==, vmm_q35_pam_mode (&a.q35, seg));
+  g_assert_true (mapped_at (&b, 0xd4000)->readonly);
+  g_assert_false (mapped_at (&b, 0xf0000)->readonly);
+  g_assert_cmphex (vmm_test_dev_in (&vmm_q35_pm_ops, &b.q35, 0, 4), ==,
+                   VMM_Q35_SMI_EN_GBL | VMM_Q35_SMI_EN_APMC);
+  g_assert_cmphex (vmm_test_dev_in (&vmm_q35_port92_ops, &b.q35, 0, 1), ==, 0x00);
+
+  /* Going on: the lines fall as the devices let go, IRQ 10 with PIRQ A */
+  vmm_q35_set_pirq (&b.q35, 0, false);
+  g_assert_false (b.irq[16] || b.irq[10]);
+  g_assert_true (b.irq[11]);
+
+  vmm_test_state_clear (&sa);
+  vmm_test_state_clear (&sb);
+  vmm_test_state_clear (&sb0);
+  fx_clear (&a);
+  fx_clear (&b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -424,5 +531,6 @@ main (int argc, char **argv)
   g_test_add_func ("/q35/moves", test_moves);
   g_test_add_func ("/q35/pirq", test_pirq);
   g_test_add_func ("/q35/port92", test_port92);
+  g_test_add_func ("/q35/state", test_state);
   return g_test_run ();
 }

@@ -17,6 +17,7 @@
 #include "bus.h"
 #include "devices/rtc.h"
 #include "vmm-test.h"
+#include "vmm-test-state.h"
 
 #define CMOS_SEC   0x00
 #define CMOS_MIN   0x02
@@ -388,6 +389,73 @@ test_rtc_nvram (void)
   check_nvram (VMM_GiB (2) + VMM_MiB (1), 2, 0xffff, (2049 - 16) * 16, 0);
 }
 
+/* ---- saved state ---------------------------------------------------------------------- */
+
+static gboolean
+load_rtc (void *rtc, const struct vmm_state_file *f, const char *name, bool apply,
+          GError **error)
+{
+  return vmm_rtc_load (rtc, f, name, apply, error);
+}
+
+static void
+save_rtc (struct rtc_fx *fx, struct vmm_test_state *st)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_rtc_save (&fx->rtc, w, "rtc");
+  vmm_test_state_finish (st, w);
+}
+
+/* A clock the guest set to 2023 in binary mode, an NVRAM byte and the
+ * index left on it, saved and loaded into a fresh clock: the same date
+ * (still running), the same byte read without writing the index. */
+static void
+test_rtc_state (void)
+{
+  struct rtc_fx a, b;
+  struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
+  g_autoptr (GError) error = NULL;
+  struct tm tm;
+  int64_t offset;
+
+  rtc_fx_init (&a, VMM_MiB (64), 2);
+  rtc_set_date (&a, 0x23, 0x01, 0x15);
+  cmos_write (&a, CMOS_B, 0x06);
+  cmos_write (&a, 0x40, 0x77);
+  offset = (int64_t) rtc_read_time (&a, NULL) - (int64_t) time (NULL);
+  vmm_test_bus_out (&a.pio, VMM_PORT_RTC, 1, 0x40);
+  save_rtc (&a, &sa);
+
+  rtc_fx_init (&b, VMM_MiB (64), 2);
+  save_rtc (&b, &sb0);
+  g_assert_true (vmm_rtc_load (&b.rtc, sa.file, "rtc", false, &error));
+  g_assert_no_error (error);
+  vmm_test_state_refusals (&sa, "rtc", load_rtc, &b.rtc, 0, 0x80);
+  save_rtc (&b, &sb);
+  vmm_test_state_assert_same (&sb, &sb0, "rtc");
+  vmm_test_state_clear (&sb);
+  assert_rtc_near (&b, 0);
+
+  g_assert_true (vmm_rtc_load (&b.rtc, sa.file, "rtc", true, &error));
+  g_assert_no_error (error);
+  save_rtc (&b, &sb);
+  vmm_test_state_assert_same (&sa, &sb, "rtc");
+  g_assert_cmphex (vmm_test_bus_in (&b.pio, VMM_PORT_RTC + 1, 1), ==, 0x77);
+  g_assert_cmphex (cmos_read (&b, CMOS_B), ==, 0x06);
+  assert_rtc_near (&b, offset);
+  rtc_read_time (&b, &tm);
+  g_assert_cmpint (tm.tm_year, ==, 123);
+  g_assert_cmpint (tm.tm_mon, ==, 0);
+  g_assert_cmphex (cmos_read (&b, 0x5f), ==, 1);
+
+  vmm_test_state_clear (&sa);
+  vmm_test_state_clear (&sb);
+  vmm_test_state_clear (&sb0);
+  rtc_fx_destroy (&a);
+  rtc_fx_destroy (&b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -399,6 +467,7 @@ main (int argc, char **argv)
   g_test_add_func ("/rtc/set-hour", test_rtc_set_hour);
   g_test_add_func ("/rtc/set-date", test_rtc_set_date);
   g_test_add_func ("/rtc/nvram", test_rtc_nvram);
+  g_test_add_func ("/rtc/state", test_rtc_state);
 
   return g_test_run ();
 }

@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "loop.h"
 
 #define PM1_STS    0x00
@@ -171,4 +173,64 @@ vmm_acpi_pm_power_button (struct vmm_acpi_pm *pm)
   pm->pm1_sts |= PM1_PWRBTN_STS;
   update_sci (pm);
   pthread_mutex_unlock (&pm->lock);
+}
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+/* What PM1_STS can hold: the enable bits' events and WAK_STS */
+#define PM1_STS_MASK  (PM1_EN_MASK | PM1_WAK_STS)
+
+void
+vmm_acpi_pm_save (const struct vmm_acpi_pm *pm, struct vmm_state_writer *w, const char *name)
+{
+  pthread_mutex_t *lock = (pthread_mutex_t *) &pm->lock;
+
+  pthread_mutex_lock (lock);
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_u16 (w, pm->pm1_sts);
+  vmm_state_put_u16 (w, pm->pm1_en);
+  vmm_state_put_u16 (w, pm->pm1_cnt);
+  vmm_state_put_bytes (w, pm->gpe_sts, sizeof pm->gpe_sts);
+  vmm_state_put_bytes (w, pm->gpe_en, sizeof pm->gpe_en);
+  /* Modulo 2^64, as timer_value takes it */
+  vmm_state_put_u64 (w, vmm_monotonic_ns () - pm->timer_epoch_ns);
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+}
+
+gboolean
+vmm_acpi_pm_load (struct vmm_acpi_pm *pm, const struct vmm_state_file *f, const char *name,
+                  bool apply, GError **error)
+{
+  struct vmm_state_reader r;
+  uint16_t pm1_sts, pm1_en, pm1_cnt;
+  uint8_t gpe_sts[sizeof pm->gpe_sts], gpe_en[sizeof pm->gpe_en];
+  uint64_t timer_ns;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  pm1_sts = vmm_state_get_u16 (&r);
+  pm1_en = vmm_state_get_u16 (&r);
+  pm1_cnt = vmm_state_get_u16 (&r);
+  vmm_state_get_bytes (&r, gpe_sts, sizeof gpe_sts);
+  vmm_state_get_bytes (&r, gpe_en, sizeof gpe_en);
+  timer_ns = vmm_state_get_u64 (&r);
+  if ((pm1_sts & ~PM1_STS_MASK) || (pm1_en & ~PM1_EN_MASK) || (pm1_cnt & ~CNT_RW_MASK))
+    vmm_state_reader_fail (&r, N_("a PM1 register has reserved bits set"));
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  pthread_mutex_lock (&pm->lock);
+  pm->pm1_sts = pm1_sts;
+  pm->pm1_en = pm1_en;
+  pm->pm1_cnt = pm1_cnt;
+  memcpy (pm->gpe_sts, gpe_sts, sizeof gpe_sts);
+  memcpy (pm->gpe_en, gpe_en, sizeof gpe_en);
+  pm->timer_epoch_ns = vmm_monotonic_ns () - timer_ns;
+  update_sci (pm);
+  pthread_mutex_unlock (&pm->lock);
+  return TRUE;
 }

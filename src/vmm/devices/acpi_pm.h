@@ -9,7 +9,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <glib.h>
+
 #include "bus.h"
+#include "snapshot/state.h"
 #include "devices/irq_line.h"
 #include "log.h"
 
@@ -41,3 +44,14 @@ void vmm_acpi_pm_destroy (struct vmm_acpi_pm *pm);
 /* A press of the fixed-feature power button: PWRBTN_STS, and an SCI when
  * the guest enabled it. The guest's OSPM then shuts down cleanly. */
 void vmm_acpi_pm_power_button (struct vmm_acpi_pm *pm);
+
+/* Saved state (snapshot/README.md), one section NAME: PM1 status, enable
+ * and control, GPE0's, and the PM timer as the time it has run. The timer
+ * goes on from where it was (it follows the guest's clocks, which a
+ * restore puts back as they were, not the host's), so the save takes the
+ * host's monotonic time at save and the load at load. The SCI is derived:
+ * load with APPLY drives it only where its level changes. */
+void     vmm_acpi_pm_save (const struct vmm_acpi_pm *pm, struct vmm_state_writer *w,
+                           const char *name);
+gboolean vmm_acpi_pm_load (struct vmm_acpi_pm *pm, const struct vmm_state_file *f,
+                           const char *name, bool apply, GError **error);

@@ -1649,3 +1649,163 @@ vmm_ahci_eject_medium (struct vmm_ahci *ahci, unsigned port, bool force)
     vmm_block_close (old);
   return ret;
 }
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+
+/* What a port saves: its registers and features; the rest is the host's
+ * or derived */
+struct saved_port {
+  uint32_t clb, clbu, fb, fbu, is, ie, cmd, tfd, sig, ssts, sctl, serr, sact;
+  bool sig_posted, write_cache;
+  uint8_t udma;
+  struct atapi_state cd;
+  bool had_medium;
+};
+
+int
+vmm_ahci_save (const struct vmm_ahci *ahci, struct vmm_state_writer *w, const char *name)
+{
+  pthread_mutex_t *lock = (pthread_mutex_t *) &ahci->lock;
+
+  pthread_mutex_lock (lock);
+  for (unsigned i = 0; i < VMM_AHCI_PORTS; i++)
+    if (ahci->ports[i].ci != 0 || ahci->ports[i].pending != 0 || ahci->ports[i].busy)
+      {
+        pthread_mutex_unlock (lock);
+        return -EBUSY;
+      }
+  if (ahci->running || ahci->hr_waiting)
+    {
+      pthread_mutex_unlock (lock);
+      return -EBUSY;
+    }
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_u32 (w, ahci->ghc);
+  vmm_state_put_u32 (w, ahci->is);
+  for (unsigned i = 0; i < VMM_AHCI_PORTS; i++)
+    {
+      const struct ahci_port *p = &ahci->ports[i];
+
+      vmm_state_put_u8 (w, (uint8_t) p->kind);
+      vmm_state_put_u32 (w, p->clb);
+      vmm_state_put_u32 (w, p->clbu);
+      vmm_state_put_u32 (w, p->fb);
+      vmm_state_put_u32 (w, p->fbu);
+      vmm_state_put_u32 (w, p->is);
+      vmm_state_put_u32 (w, p->ie);
+      vmm_state_put_u32 (w, p->cmd);
+      vmm_state_put_u32 (w, p->tfd);
+      vmm_state_put_u32 (w, p->sig);
+      vmm_state_put_u32 (w, p->ssts);
+      vmm_state_put_u32 (w, p->sctl);
+      vmm_state_put_u32 (w, p->serr);
+      vmm_state_put_u32 (w, p->sact);
+      vmm_state_put_bool (w, p->sig_posted);
+      vmm_state_put_bool (w, p->write_cache);
+      vmm_state_put_u8 (w, p->udma);
+      if (p->kind == VMM_AHCI_CDROM)
+        atapi_put (&p->cd, w);
+    }
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+  return 0;
+}
+
+gboolean
+vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char *name,
+               bool apply, GError **error)
+{
+  struct vmm_state_reader r;
+  struct saved_port saved[VMM_AHCI_PORTS];
+  uint32_t ghc, is;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  memset (saved, 0, sizeof saved);
+  ghc = vmm_state_get_u32 (&r);
+  is = vmm_state_get_u32 (&r);
+  if (ghc != GHC_AE && ghc != (GHC_AE | GHC_IE))
+    vmm_state_reader_fail (&r, N_("the SATA controller’s GHC holds a bad value"));
+  if (is & ~((1u << VMM_AHCI_PORTS) - 1))
+    vmm_state_reader_fail (&r, N_("the SATA controller’s IS names a port it lacks"));
+  for (unsigned i = 0; i < VMM_AHCI_PORTS && r.failed == NULL; i++)
+    {
+      struct saved_port *sp = &saved[i];
+      uint8_t kind = vmm_state_get_u8 (&r);
+
+      if (kind != ahci->ports[i].kind)
+        {
+          vmm_state_reader_fail (&r, N_("the SATA ports are not this machine’s"));
+          break;
+        }
+      sp->clb = vmm_state_get_u32 (&r);
+      sp->clbu = vmm_state_get_u32 (&r);
+      sp->fb = vmm_state_get_u32 (&r);
+      sp->fbu = vmm_state_get_u32 (&r);
+      sp->is = vmm_state_get_u32 (&r);
+      sp->ie = vmm_state_get_u32 (&r);
+      sp->cmd = vmm_state_get_u32 (&r);
+      sp->tfd = vmm_state_get_u32 (&r);
+      sp->sig = vmm_state_get_u32 (&r);
+      sp->ssts = vmm_state_get_u32 (&r);
+      sp->sctl = vmm_state_get_u32 (&r);
+      sp->serr = vmm_state_get_u32 (&r);
+      sp->sact = vmm_state_get_u32 (&r);
+      sp->sig_posted = vmm_state_get_bool (&r);
+      sp->write_cache = vmm_state_get_bool (&r);
+      sp->udma = vmm_state_get_u8 (&r);
+      if (kind == VMM_AHCI_CDROM)
+        atapi_get (&sp->cd, &sp->had_medium, &r);
+      /* As the register writes leave them */
+      if ((sp->clb & 0x3ffu) || (sp->fb & 0xffu) || (sp->is & ~PXIS_MASK) ||
+          (sp->ie & ~PXIS_MASK) || (sp->sctl & ~0xfffu))
+        vmm_state_reader_fail (&r, N_("a SATA port register has reserved bits set"));
+    }
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  pthread_mutex_lock (&ahci->lock);
+  /* The caller made the controller quiet; a command running would write
+   * its completion over what is loaded */
+  g_assert (!ahci->running);
+  ahci->ghc = ghc;
+  ahci->is = is;
+  ahci->hr_waiting = false;
+  for (unsigned i = 0; i < VMM_AHCI_PORTS; i++)
+    {
+      struct ahci_port *p = &ahci->ports[i];
+      const struct saved_port *sp = &saved[i];
+
+      g_assert (!p->busy);
+      p->clb = sp->clb;
+      p->clbu = sp->clbu;
+      p->fb = sp->fb;
+      p->fbu = sp->fbu;
+      p->is = sp->is;
+      p->ie = sp->ie;
+      p->cmd = sp->cmd;
+      p->tfd = sp->tfd;
+      p->sig = sp->sig;
+      p->ssts = sp->ssts;
+      p->sctl = sp->sctl;
+      p->serr = sp->serr;
+      p->sact = sp->sact;
+      p->ci = 0;
+      p->pending = 0;
+      p->generation++;
+      p->sig_posted = sp->sig_posted;
+      p->write_cache = sp->write_cache;
+      p->udma = sp->udma;
+      if (p->kind == VMM_AHCI_CDROM)
+        atapi_restore (&p->cd, &sp->cd, sp->had_medium);
+    }
+  pthread_mutex_unlock (&ahci->lock);
+  /* What a config write does: the MSI routed as the capability says,
+   * INTx disable taken, the line driven where its level changes */
+  pci_config_write (&ahci->pci, 0, VMM_PCI_CONFIG_SIZE);
+  return TRUE;
+}

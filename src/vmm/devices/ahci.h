@@ -24,6 +24,7 @@
 #include "devices/pci.h"
 #include "kvm/irq.h"
 #include "mem.h"
+#include "snapshot/state.h"
 
 #define VMM_AHCI_PORTS 6
 
@@ -84,3 +85,19 @@ void vmm_ahci_set_eject_fn (struct vmm_ahci *ahci, vmm_ahci_eject_fn fn, void *d
  * drive's button gives it. */
 int  vmm_ahci_insert_medium (struct vmm_ahci *ahci, unsigned port, struct vmm_block *medium);
 int  vmm_ahci_eject_medium  (struct vmm_ahci *ahci, unsigned port, bool force);
+
+/* Saved state (snapshot/README.md), one section NAME: GHC and IS, and for
+ * each port its registers (list and FIS addresses, interrupt status and
+ * enable, command, task file, signature, SATA status and control, SACT),
+ * its features (write cache, transfer mode) and, for a CD-ROM, the
+ * drive's (devices/atapi.h). What the ports hold is the host's and not
+ * saved; a CD-ROM whose medium is not the one the guest knew of reports a
+ * change. Save needs the controller quiet: no command issued or running
+ * (PxCI clear, the thread idle); it returns -EBUSY and writes nothing
+ * otherwise, else 0. The BAR and the MSI follow the PCI config space: load
+ * with APPLY comes after vmm_pci_host_load applied it, routes the MSI it
+ * names and drives INTx where its level changes. */
+int      vmm_ahci_save (const struct vmm_ahci *ahci, struct vmm_state_writer *w,
+                        const char *name);
+gboolean vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char *name,
+                        bool apply, GError **error);

@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "viv-bytes.h"
 
 /* Above this size a disc is a DVD (an 80-minute CD holds 360000 sectors) */
@@ -523,4 +525,52 @@ atapi_command (struct atapi_state *s, const uint8_t *cdb, uint8_t *buf, struct a
 out:
   if (!r->read && r->len > alloc)
     r->len = alloc;
+}
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+void
+atapi_put (const struct atapi_state *s, struct vmm_state_writer *w)
+{
+  vmm_state_put_bool (w, s->medium != NULL);
+  vmm_state_put_u64 (w, s->sectors);
+  vmm_state_put_bool (w, s->unit_attention);
+  vmm_state_put_bool (w, s->prevent);
+  vmm_state_put_bool (w, s->tray_open);
+  vmm_state_put_u8 (w, s->event);
+  vmm_state_put_u8 (w, s->sense_key);
+  vmm_state_put_u8 (w, s->asc);
+  vmm_state_put_u8 (w, s->ascq);
+}
+
+void
+atapi_get (struct atapi_state *copy, bool *had_medium, struct vmm_state_reader *r)
+{
+  memset (copy, 0, sizeof *copy);
+  *had_medium = vmm_state_get_bool (r);
+  copy->sectors = vmm_state_get_u64 (r);
+  copy->unit_attention = vmm_state_get_bool (r);
+  copy->prevent = vmm_state_get_bool (r);
+  copy->tray_open = vmm_state_get_bool (r);
+  copy->event = vmm_state_get_u8 (r);
+  copy->sense_key = vmm_state_get_u8 (r);
+  copy->asc = vmm_state_get_u8 (r);
+  copy->ascq = vmm_state_get_u8 (r);
+  if (copy->event > ATAPI_EVENT_MEDIA_REMOVAL || copy->sense_key > 0x0f)
+    vmm_state_reader_fail (r, N_("the CD-ROM’s event or sense is unknown"));
+  if (!*had_medium && copy->sectors != 0)
+    vmm_state_reader_fail (r, N_("the CD-ROM’s empty tray has a size"));
+}
+
+void
+atapi_restore (struct atapi_state *s, const struct atapi_state *copy, bool had_medium)
+{
+  struct vmm_block *medium = s->medium;
+  uint64_t sectors = s->sectors;
+
+  *s = *copy;
+  s->medium = medium;
+  s->sectors = sectors;
+  if (had_medium != (medium != NULL) || copy->sectors != sectors)
+    atapi_set_medium (s, medium);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "block/block.h"
+#include "snapshot/state.h"
 
 #define ATAPI_SECTOR 2048u
 /* BUF's size for atapi_command: the largest reply other than READ data */
@@ -59,3 +60,15 @@ void atapi_command (struct atapi_state *s, const uint8_t *cdb, uint8_t *buf,
 void atapi_set_medium (struct atapi_state *s, struct vmm_block *medium);
 /* Sets the sense for a failed read of the medium. */
 void atapi_set_sense  (struct atapi_state *s, uint8_t key, uint8_t asc, uint8_t ascq);
+
+/* Saved state, inside the controller's section (devices/ahci.c): whether a
+ * medium was in and its size, the tray, the lock, the unit attention, the
+ * event and the sense. The medium itself is the host's: atapi_get reads
+ * into a copy (checking each value, vmm_state_reader_fail for a bad one)
+ * with *HAD_MEDIUM; atapi_restore puts the copy into S, keeping S's
+ * medium, and when that is not the medium the guest knew of (one there
+ * and not before, or the other way, or another size) tells the guest as
+ * a host's insert or eject does: unit attention and a media event. */
+void atapi_put     (const struct atapi_state *s, struct vmm_state_writer *w);
+void atapi_get     (struct atapi_state *copy, bool *had_medium, struct vmm_state_reader *r);
+void atapi_restore (struct atapi_state *s, const struct atapi_state *copy, bool had_medium);

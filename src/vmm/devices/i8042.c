@@ -25,6 +25,8 @@
 
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include <linux/input-event-codes.h>
 
 #define DATA_PORT   0
@@ -426,4 +428,101 @@ void
 vmm_i8042_destroy (struct vmm_i8042 *kbc)
 {
   pthread_mutex_destroy (&kbc->lock);
+}
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+
+void
+vmm_i8042_save (const struct vmm_i8042 *kbc, struct vmm_state_writer *w, const char *name)
+{
+  /* The host's keys may arrive meanwhile: the lock puts them before or after */
+  pthread_mutex_t *lock = (pthread_mutex_t *) &kbc->lock;
+
+  pthread_mutex_lock (lock);
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_bytes (w, kbc->ram, sizeof kbc->ram);
+  vmm_state_put_u8 (w, kbc->pending_cmd);
+  vmm_state_put_bool (w, kbc->last_write_cmd);
+  vmm_state_put_u8 (w, kbc->output_port);
+  vmm_state_put_u8 (w, kbc->out);
+  vmm_state_put_u8 (w, (uint8_t) kbc->out_src);
+  vmm_state_put_u8 (w, kbc->ctrl_out);
+  vmm_state_put_u8 (w, (uint8_t) kbc->ctrl_src);
+  vmm_state_put_u8 (w, kbc->last_read);
+  vmm_state_put_bool (w, kbc->xlate_break);
+  vmm_ps2_kbd_put (&kbc->kbd, w);
+  vmm_ps2_mouse_put (&kbc->mouse, w);
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+}
+
+static bool
+pending_cmd_known (uint8_t cmd)
+{
+  return cmd == 0 || (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + 32) ||
+         cmd == CMD_WRITE_OUTPORT || cmd == CMD_WRITE_KBD_OUT || cmd == CMD_WRITE_AUX_OUT ||
+         cmd == CMD_WRITE_AUX;
+}
+
+gboolean
+vmm_i8042_load (struct vmm_i8042 *kbc, const struct vmm_state_file *f, const char *name,
+                bool apply, GError **error)
+{
+  struct vmm_state_reader r;
+  struct vmm_i8042 *c = g_new0 (struct vmm_i8042, 1);
+  uint8_t out_src, ctrl_src;
+  uint32_t leds;
+  gboolean ok = FALSE;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    goto out;
+  vmm_state_get_bytes (&r, c->ram, sizeof c->ram);
+  c->pending_cmd = vmm_state_get_u8 (&r);
+  c->last_write_cmd = vmm_state_get_bool (&r);
+  c->output_port = vmm_state_get_u8 (&r);
+  c->out = vmm_state_get_u8 (&r);
+  out_src = vmm_state_get_u8 (&r);
+  c->ctrl_out = vmm_state_get_u8 (&r);
+  ctrl_src = vmm_state_get_u8 (&r);
+  c->last_read = vmm_state_get_u8 (&r);
+  c->xlate_break = vmm_state_get_bool (&r);
+  vmm_ps2_kbd_get (&c->kbd, &r);
+  vmm_ps2_mouse_get (&c->mouse, &r);
+  if (!pending_cmd_known (c->pending_cmd))
+    vmm_state_reader_fail (&r, N_("the i8042 waits for an unknown command’s data"));
+  if (out_src > VMM_I8042_AUX || ctrl_src > VMM_I8042_AUX)
+    vmm_state_reader_fail (&r, N_("the i8042’s output buffer names an unknown port"));
+  /* The reset line is held high while the machine runs */
+  if (!(c->output_port & OUTPORT_RESET))
+    vmm_state_reader_fail (&r, N_("the i8042’s output port holds the CPU in reset"));
+  if (!vmm_state_reader_done (&r, error))
+    goto out;
+  ok = TRUE;
+  if (!apply)
+    goto out;
+
+  pthread_mutex_lock (&kbc->lock);
+  memcpy (kbc->ram, c->ram, sizeof kbc->ram);
+  kbc->pending_cmd = c->pending_cmd;
+  kbc->last_write_cmd = c->last_write_cmd;
+  kbc->output_port = c->output_port;
+  kbc->out = c->out;
+  kbc->out_src = (enum vmm_i8042_source) out_src;
+  kbc->ctrl_out = c->ctrl_out;
+  kbc->ctrl_src = (enum vmm_i8042_source) ctrl_src;
+  kbc->last_read = c->last_read;
+  kbc->xlate_break = c->xlate_break;
+  kbc->kbd = c->kbd;
+  kbc->mouse = c->mouse;
+  leds = led_bits (kbc->kbd.leds);
+  update_irq (kbc, false);
+  pthread_mutex_unlock (&kbc->lock);
+  if (kbc->leds.leds != NULL)
+    kbc->leds.leds (kbc->leds.data, leds);
+
+out:
+  g_free (c);
+  return ok;
 }

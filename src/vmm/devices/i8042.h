@@ -13,6 +13,7 @@
 #include "devices/ps2.h"
 #include "display/display.h"
 #include "log.h"
+#include "snapshot/state.h"
 
 enum vmm_i8042_source {
   VMM_I8042_NONE,
@@ -76,3 +77,15 @@ struct vmm_input_sink vmm_i8042_mouse_sink    (struct vmm_i8042 *kbc);
  * its port is enabled. For choosing where the host's input goes. */
 bool vmm_i8042_keyboard_active (struct vmm_i8042 *kbc);
 bool vmm_i8042_mouse_active    (struct vmm_i8042 *kbc);
+
+/* Saved state (snapshot/README.md), one section NAME: the controller's RAM
+ * (the command byte first), the command waiting for its data, the output
+ * port, the output buffer and the controller's answer in front of it, the
+ * translation's pending break, and the keyboard's and the mouse's state
+ * (devices/ps2.h) with the bytes in their queues. IRQs 1 and 12 are
+ * derived: load with APPLY drives them only where their level changes,
+ * and hands the keyboard's LEDs to the listener, so the host's follow. */
+void     vmm_i8042_save (const struct vmm_i8042 *kbc, struct vmm_state_writer *w,
+                         const char *name);
+gboolean vmm_i8042_load (struct vmm_i8042 *kbc, const struct vmm_state_file *f,
+                         const char *name, bool apply, GError **error);

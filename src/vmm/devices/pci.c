@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "log.h"
 
 /* A generic PCIe host bridge ID (Red Hat's, as QEMU's gpex uses); no guest
@@ -422,4 +424,191 @@ add_locked (struct vmm_pci_host *host, struct vmm_pci_device *dev, int slot)
                    vmm_pci_get16 (&dev->config[PCI_COMMAND]) | PCI_COMMAND_MEMORY);
   update_bars (host, dev);
   return slot;
+}
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+
+/* Bytes of the standard header that say which function this is: IDs,
+ * revision, class, header type, subsystem IDs. */
+static bool
+same_identity (const uint8_t *a, const uint8_t *b)
+{
+  return memcmp (a, b, 4) == 0 && memcmp (a + PCI_REVISION_ID, b + PCI_REVISION_ID, 4) == 0 &&
+         a[PCI_HEADER_TYPE] == b[PCI_HEADER_TYPE] &&
+         memcmp (a + PCI_SUBSYSTEM_VENDOR_ID, b + PCI_SUBSYSTEM_VENDOR_ID, 4) == 0;
+}
+
+/* Whether the BAR decodes at all with config space CONFIG (update_bars'
+ * rule), and where. */
+static bool
+bar_decodes (const struct vmm_pci_device *dev, const uint8_t *config, unsigned i,
+             uint64_t *addr)
+{
+  const struct vmm_pci_bar *bar = &dev->bars[i];
+  bool decode = vmm_pci_get16 (&config[PCI_COMMAND]) & PCI_COMMAND_MEMORY;
+  uint64_t a = vmm_pci_get32 (&config[PCI_BAR0 + 4 * i]) & ~0xfull;
+
+  if (bar->is_64)
+    a |= (uint64_t) vmm_pci_get32 (&config[PCI_BAR0 + 4 * (i + 1)]) << 32;
+  *addr = a;
+  return bar->size != 0 && decode && a != 0 && a + bar->size > a &&
+         (bar->is_64 || a + bar->size - 1 < 0xffffffffull);
+}
+
+void
+vmm_pci_host_save (const struct vmm_pci_host *host, struct vmm_state_writer *w, const char *name)
+{
+  /* The lock only orders us after a config access still running; the
+   * vCPUs are paused. */
+  pthread_mutex_t *lock = (pthread_mutex_t *) &host->lock;
+  unsigned n = 0;
+
+  pthread_mutex_lock (lock);
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_u32 (w, host->config_address);
+  vmm_state_put_u8 (w, host->reset_control);
+  for (unsigned s = 0; s < VMM_PCI_SLOTS; s++)
+    n += host->slots[s] != NULL;
+  vmm_state_put_u8 (w, (uint8_t) n);
+  for (unsigned s = 0; s < VMM_PCI_SLOTS; s++)
+    {
+      const struct vmm_pci_device *dev = host->slots[s];
+
+      if (dev == NULL)
+        continue;
+      vmm_state_put_u8 (w, (uint8_t) s);
+      vmm_state_put_bytes (w, dev->config, VMM_PCI_CONFIG_SIZE);
+      for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
+        {
+          vmm_state_put_bool (w, dev->bars[i].mapped);
+          vmm_state_put_u64 (w, dev->bars[i].mapped ? dev->bars[i].addr : 0);
+        }
+    }
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+}
+
+/* One function's saved state */
+struct saved_function {
+  uint8_t config[VMM_PCI_CONFIG_SIZE];
+  bool mapped[VMM_PCI_NUM_BARS];
+  uint64_t addr[VMM_PCI_NUM_BARS];
+};
+
+gboolean
+vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f, const char *name,
+                   bool apply, GError **error)
+{
+  struct vmm_state_reader r;
+  g_autofree struct saved_function *saved = NULL;
+  bool present[VMM_PCI_SLOTS] = { false };
+  uint32_t config_address;
+  uint8_t reset_control;
+  unsigned n, expected = 0;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  saved = g_new0 (struct saved_function, VMM_PCI_SLOTS);
+  config_address = vmm_state_get_u32 (&r);
+  if (config_address & ~0x80fffffcu)
+    vmm_state_reader_fail (&r, N_("the PCI configuration address has reserved bits set"));
+  reset_control = vmm_state_get_u8 (&r);
+  /* RST_CPU (bit 2) never stays set: setting it resets at once */
+  if (reset_control & ~0x0au)
+    vmm_state_reader_fail (&r, N_("the PCI reset control register holds a bad value"));
+
+  pthread_mutex_lock (&host->lock);
+  for (unsigned s = 0; s < VMM_PCI_SLOTS; s++)
+    expected += host->slots[s] != NULL;
+  n = vmm_state_get_u8 (&r);
+  if (n != expected)
+    vmm_state_reader_fail (&r, N_("the PCI functions are not this machine’s"));
+  for (unsigned k = 0; k < n && r.failed == NULL; k++)
+    {
+      unsigned s = vmm_state_get_u8 (&r);
+      const struct vmm_pci_device *dev;
+      struct saved_function *sf;
+
+      if (s >= VMM_PCI_SLOTS || host->slots[s] == NULL || present[s])
+        {
+          vmm_state_reader_fail (&r, N_("the PCI functions are not this machine’s"));
+          break;
+        }
+      present[s] = true;
+      dev = host->slots[s];
+      sf = &saved[s];
+      vmm_state_get_bytes (&r, sf->config, VMM_PCI_CONFIG_SIZE);
+      for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
+        {
+          sf->mapped[i] = vmm_state_get_bool (&r);
+          sf->addr[i] = vmm_state_get_u64 (&r);
+        }
+      if (r.failed != NULL)
+        break;
+      if (!same_identity (sf->config, dev->config))
+        {
+          vmm_state_reader_fail (&r, N_("the PCI functions are not this machine’s"));
+          break;
+        }
+      /* The decode follows from COMMAND and the BAR registers; one that
+       * disagrees with them is damage, not a state the bus can be in. */
+      for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
+        {
+          uint64_t addr;
+          bool decodes = bar_decodes (dev, sf->config, i, &addr);
+
+          if (sf->mapped[i] != decodes || (sf->mapped[i] && sf->addr[i] != addr) ||
+              (!sf->mapped[i] && sf->addr[i] != 0))
+            vmm_state_reader_fail (&r, N_("a PCI BAR’s decoding does not match its register"));
+        }
+    }
+  if (!vmm_state_reader_done (&r, error))
+    {
+      pthread_mutex_unlock (&host->lock);
+      return FALSE;
+    }
+  if (!apply)
+    {
+      pthread_mutex_unlock (&host->lock);
+      return TRUE;
+    }
+
+  host->config_address = config_address;
+  host->reset_control = reset_control;
+  /* Every BAR off first, then the saved ones on: never two at once over
+   * the same addresses, whatever moved where. */
+  for (unsigned s = 0; s < VMM_PCI_SLOTS; s++)
+    {
+      struct vmm_pci_device *dev = host->slots[s];
+
+      if (dev == NULL)
+        continue;
+      for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
+        if (dev->bars[i].mapped)
+          {
+            if (dev->ops && dev->ops->bar_map)
+              dev->ops->bar_map (dev, i, dev->bars[i].addr, false);
+            dev->bars[i].mapped = false;
+          }
+    }
+  for (unsigned s = 0; s < VMM_PCI_SLOTS; s++)
+    {
+      struct vmm_pci_device *dev = host->slots[s];
+
+      if (dev == NULL)
+        continue;
+      memcpy (dev->config, saved[s].config, VMM_PCI_CONFIG_SIZE);
+      for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
+        if (saved[s].mapped[i])
+          {
+            dev->bars[i].addr = saved[s].addr[i];
+            dev->bars[i].mapped = true;
+            if (dev->ops && dev->ops->bar_map)
+              dev->ops->bar_map (dev, i, saved[s].addr[i], true);
+          }
+    }
+  pthread_mutex_unlock (&host->lock);
+  return TRUE;
 }

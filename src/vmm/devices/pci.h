@@ -12,7 +12,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <glib.h>
+
 #include "bus.h"
+#include "snapshot/state.h"
 
 #define VMM_PCI_SLOTS        32
 #define VMM_PCI_CONFIG_SIZE  4096   /* PCIe extended config space */
@@ -140,3 +143,19 @@ static inline uint32_t vmm_pci_get32 (const uint8_t *p)
 static inline void vmm_pci_set16 (uint8_t *p, uint16_t v) { p[0] = (uint8_t) v; p[1] = (uint8_t) (v >> 8); }
 static inline void vmm_pci_set32 (uint8_t *p, uint32_t v)
 { p[0] = (uint8_t) v; p[1] = (uint8_t) (v >> 8); p[2] = (uint8_t) (v >> 16); p[3] = (uint8_t) (v >> 24); }
+
+/* Saved state (snapshot/README.md): section NAME holds the CF8 latch, the
+ * reset control register, and for every function on the bus its whole
+ * config space and its BARs' decode (mapped, address). Masks, capability
+ * layout and the functions themselves are the machine's, built as before:
+ * a function in the file must sit in the same slot with the same IDs.
+ * Load with APPLY unmaps every BAR that decodes now, writes the config
+ * spaces back, then maps the saved BARs through each device's bar_map, as
+ * guest writes would (all off first, so no two BARs ever overlap on the
+ * way). Only bar_map is called: what a device derives from its config
+ * space (MSI routes, the chipset's PAM, ECAM and PMBASE) its own load
+ * re-derives, so this load runs first. */
+void     vmm_pci_host_save (const struct vmm_pci_host *host, struct vmm_state_writer *w,
+                            const char *name);
+gboolean vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f,
+                            const char *name, bool apply, GError **error);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gi18n.h>
 #include <linux/input-event-codes.h>
 
 #include "display/keymap.h"
@@ -594,4 +595,114 @@ vmm_ps2_mouse_move (struct vmm_ps2_mouse *mouse, int32_t dx, int32_t dy, int32_t
     mouse->dz = clamp (mouse->dz - clamp (wheel, -MOTION_MAX, MOTION_MAX), -MOTION_MAX,
                        MOTION_MAX);
   vmm_ps2_mouse_flush (mouse);
+}
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+static void
+queue_put (const struct vmm_ps2_queue *q, struct vmm_state_writer *w)
+{
+  uint8_t bytes[VMM_PS2_QUEUE_LEN];
+
+  for (unsigned i = 0; i < q->count; i++)
+    bytes[i] = q->data[(q->head + i) % VMM_PS2_QUEUE_LEN];
+  vmm_state_put_blob (w, bytes, q->count);
+}
+
+static void
+queue_get (struct vmm_ps2_queue *q, struct vmm_state_reader *r)
+{
+  uint32_t n = 0;
+  const uint8_t *bytes = vmm_state_get_blob (r, VMM_PS2_QUEUE_LEN, &n);
+
+  memset (q, 0, sizeof *q);
+  if (bytes == NULL)
+    return;
+  memcpy (q->data, bytes, n);
+  q->count = (uint8_t) n;
+}
+
+void
+vmm_ps2_kbd_put (const struct vmm_ps2_kbd *kbd, struct vmm_state_writer *w)
+{
+  queue_put (&kbd->q, w);
+  vmm_state_put_u8 (w, kbd->cmd);
+  vmm_state_put_u8 (w, kbd->set);
+  vmm_state_put_u8 (w, kbd->leds);
+  vmm_state_put_u8 (w, kbd->typematic);
+  vmm_state_put_u8 (w, kbd->last);
+  vmm_state_put_u8 (w, kbd->mods);
+  vmm_state_put_bool (w, kbd->scanning);
+}
+
+void
+vmm_ps2_kbd_get (struct vmm_ps2_kbd *kbd, struct vmm_state_reader *r)
+{
+  memset (kbd, 0, sizeof *kbd);
+  queue_get (&kbd->q, r);
+  kbd->cmd = vmm_state_get_u8 (r);
+  kbd->set = vmm_state_get_u8 (r);
+  kbd->leds = vmm_state_get_u8 (r);
+  kbd->typematic = vmm_state_get_u8 (r);
+  kbd->last = vmm_state_get_u8 (r);
+  kbd->mods = vmm_state_get_u8 (r);
+  kbd->scanning = vmm_state_get_bool (r);
+  if (kbd->cmd != 0 && kbd->cmd != 0xed && kbd->cmd != 0xf0 && kbd->cmd != 0xf3)
+    vmm_state_reader_fail (r, N_("the PS/2 keyboard waits for an unknown command’s argument"));
+  if ((kbd->set != 1 && kbd->set != 2) || (kbd->leds & ~0x07) || (kbd->typematic & ~0x7f) ||
+      (kbd->mods & ~(MOD_CTRL | MOD_ALT)))
+    vmm_state_reader_fail (r, N_("a PS/2 keyboard setting is out of range"));
+}
+
+void
+vmm_ps2_mouse_put (const struct vmm_ps2_mouse *mouse, struct vmm_state_writer *w)
+{
+  queue_put (&mouse->q, w);
+  vmm_state_put_u8 (w, mouse->cmd);
+  vmm_state_put_u8 (w, mouse->id);
+  vmm_state_put_u8 (w, mouse->rate);
+  vmm_state_put_u8 (w, mouse->resolution);
+  vmm_state_put_bytes (w, mouse->rates, sizeof mouse->rates);
+  vmm_state_put_u8 (w, mouse->buttons);
+  vmm_state_put_bool (w, mouse->reporting);
+  vmm_state_put_bool (w, mouse->remote);
+  vmm_state_put_bool (w, mouse->scale21);
+  vmm_state_put_bool (w, mouse->wrap);
+  vmm_state_put_bool (w, mouse->dirty);
+  vmm_state_put_u32 (w, (uint32_t) mouse->dx);
+  vmm_state_put_u32 (w, (uint32_t) mouse->dy);
+  vmm_state_put_u32 (w, (uint32_t) mouse->dz);
+}
+
+static bool
+motion_ok (int32_t v)
+{
+  return v >= -MOTION_MAX && v <= MOTION_MAX;
+}
+
+void
+vmm_ps2_mouse_get (struct vmm_ps2_mouse *mouse, struct vmm_state_reader *r)
+{
+  memset (mouse, 0, sizeof *mouse);
+  queue_get (&mouse->q, r);
+  mouse->cmd = vmm_state_get_u8 (r);
+  mouse->id = vmm_state_get_u8 (r);
+  mouse->rate = vmm_state_get_u8 (r);
+  mouse->resolution = vmm_state_get_u8 (r);
+  vmm_state_get_bytes (r, mouse->rates, sizeof mouse->rates);
+  mouse->buttons = vmm_state_get_u8 (r);
+  mouse->reporting = vmm_state_get_bool (r);
+  mouse->remote = vmm_state_get_bool (r);
+  mouse->scale21 = vmm_state_get_bool (r);
+  mouse->wrap = vmm_state_get_bool (r);
+  mouse->dirty = vmm_state_get_bool (r);
+  mouse->dx = (int32_t) vmm_state_get_u32 (r);
+  mouse->dy = (int32_t) vmm_state_get_u32 (r);
+  mouse->dz = (int32_t) vmm_state_get_u32 (r);
+  if (mouse->cmd != 0 && mouse->cmd != 0xe8 && mouse->cmd != 0xf3)
+    vmm_state_reader_fail (r, N_("the PS/2 mouse waits for an unknown command’s argument"));
+  if ((mouse->id != 0 && mouse->id != 3 && mouse->id != 4) || mouse->resolution > 3 ||
+      (mouse->buttons & ~0x1f) || !motion_ok (mouse->dx) || !motion_ok (mouse->dy) ||
+      !motion_ok (mouse->dz))
+    vmm_state_reader_fail (r, N_("a PS/2 mouse setting is out of range"));
 }

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "snapshot/state.h"
+
 /* A real keyboard buffers 16 bytes; the mouse gets the same, four packets */
 #define VMM_PS2_QUEUE_LEN 16
 
@@ -77,3 +79,13 @@ void vmm_ps2_mouse_move   (struct vmm_ps2_mouse *mouse, int32_t dx, int32_t dy, 
 /* Queues what movement packets fit (stream mode, reporting on); the
  * controller calls it whenever the queue may have room. */
 void vmm_ps2_mouse_flush  (struct vmm_ps2_mouse *mouse);
+
+/* Saved state: the fields of a keyboard and a mouse, inside the
+ * controller's section (devices/i8042.c). put writes them; get reads them
+ * into a copy, checking each (vmm_state_reader_fail for a bad one), with
+ * the queue from its start. The keyboard's leds_changed is a note for the
+ * controller, never pending between two accesses: not saved. */
+void vmm_ps2_kbd_put   (const struct vmm_ps2_kbd *kbd, struct vmm_state_writer *w);
+void vmm_ps2_kbd_get   (struct vmm_ps2_kbd *kbd, struct vmm_state_reader *r);
+void vmm_ps2_mouse_put (const struct vmm_ps2_mouse *mouse, struct vmm_state_writer *w);
+void vmm_ps2_mouse_get (struct vmm_ps2_mouse *mouse, struct vmm_state_reader *r);

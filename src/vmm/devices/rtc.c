@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <glib/gi18n.h>
+
 #include "arch/x86/layout.h"
 
 #define RTC_SECONDS      0x00
@@ -307,4 +309,57 @@ void
 vmm_rtc_destroy (struct vmm_rtc *rtc)
 {
   pthread_mutex_destroy (&rtc->lock);
+}
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+/* Beyond what the registers can set (century 0xff in BCD decodes to 165),
+ * with room: a larger offset would overflow the time arithmetic. */
+#define MAX_OFFSET_S  (INT64_C (1) << 40)
+
+void
+vmm_rtc_save (const struct vmm_rtc *rtc, struct vmm_state_writer *w, const char *name)
+{
+  pthread_mutex_t *lock = (pthread_mutex_t *) &rtc->lock;
+
+  pthread_mutex_lock (lock);
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_u8 (w, rtc->index);
+  vmm_state_put_bytes (w, rtc->cmos, sizeof rtc->cmos);
+  vmm_state_put_u64 (w, (uint64_t) rtc->offset_s);
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+}
+
+gboolean
+vmm_rtc_load (struct vmm_rtc *rtc, const struct vmm_state_file *f, const char *name, bool apply,
+              GError **error)
+{
+  struct vmm_state_reader r;
+  uint8_t index, cmos[sizeof rtc->cmos];
+  int64_t offset_s;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  index = vmm_state_get_u8 (&r);
+  vmm_state_get_bytes (&r, cmos, sizeof cmos);
+  offset_s = (int64_t) vmm_state_get_u64 (&r);
+  if (index >= sizeof cmos)
+    vmm_state_reader_fail (&r, N_("the CMOS index is out of range"));
+  if (cmos[RTC_REG_A] & REG_A_UIP)
+    vmm_state_reader_fail (&r, N_("the RTC’s register A has a read-only bit set"));
+  if (offset_s > MAX_OFFSET_S || offset_s < -MAX_OFFSET_S)
+    vmm_state_reader_fail (&r, N_("the RTC’s time is out of range"));
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  pthread_mutex_lock (&rtc->lock);
+  rtc->index = index;
+  memcpy (rtc->cmos, cmos, sizeof cmos);
+  rtc->offset_s = offset_s;
+  pthread_mutex_unlock (&rtc->lock);
+  return TRUE;
 }

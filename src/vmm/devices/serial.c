@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 /* Register offsets */
 #define UART_RBR 0  /* read, DLAB 0 */
 #define UART_THR 0  /* write, DLAB 0 */
@@ -90,7 +92,17 @@ update_irq (struct vmm_serial *s)
     }
 }
 
-/* The modem status in loopback mode mirrors the modem control outputs. */
+/* The modem status lines MCR gives: in loopback mode they mirror the
+ * modem control outputs. */
+static uint8_t
+msr_lines_for (uint8_t mcr)
+{
+  if (!(mcr & MCR_LOOP))
+    return MSR_DEFAULT;
+  return ((mcr & MCR_RTS) ? MSR_CTS : 0) | ((mcr & MCR_DTR) ? MSR_DSR : 0) |
+         ((mcr & MCR_OUT1) ? MSR_RI : 0) | ((mcr & MCR_OUT2) ? MSR_DCD : 0);
+}
+
 static void
 set_msr_lines (struct vmm_serial *s, uint8_t lines)
 {
@@ -219,11 +231,7 @@ serial_write (void *opaque, uint64_t offset, const void *data, uint32_t len)
       break;
     case UART_MCR:
       s->mcr = value & 0x1f;
-      if (s->mcr & MCR_LOOP)
-        set_msr_lines (s, ((s->mcr & MCR_RTS) ? MSR_CTS : 0) | ((s->mcr & MCR_DTR) ? MSR_DSR : 0) |
-                          ((s->mcr & MCR_OUT1) ? MSR_RI : 0) | ((s->mcr & MCR_OUT2) ? MSR_DCD : 0));
-      else
-        set_msr_lines (s, MSR_DEFAULT);
+      set_msr_lines (s, msr_lines_for (s->mcr));
       break;
     case UART_SCR:
       s->scr = value;
@@ -286,4 +294,83 @@ vmm_serial_rx_space (struct vmm_serial *s)
   space = VMM_SERIAL_RX_SIZE - s->rx_len;
   pthread_mutex_unlock (&s->lock);
   return space;
+}
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+
+void
+vmm_serial_save (const struct vmm_serial *s, struct vmm_state_writer *w, const char *name)
+{
+  /* The host's input may arrive meanwhile: the lock makes it before or after */
+  pthread_mutex_t *lock = (pthread_mutex_t *) &s->lock;
+  uint8_t rx[VMM_SERIAL_RX_SIZE];
+
+  pthread_mutex_lock (lock);
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_u8 (w, s->ier);
+  vmm_state_put_u8 (w, s->lcr);
+  vmm_state_put_u8 (w, s->mcr);
+  vmm_state_put_u8 (w, s->msr);
+  vmm_state_put_u8 (w, s->scr);
+  vmm_state_put_u8 (w, s->fcr);
+  vmm_state_put_u8 (w, s->dll);
+  vmm_state_put_u8 (w, s->dlm);
+  vmm_state_put_bool (w, s->thr_irq);
+  for (unsigned i = 0; i < s->rx_len; i++)
+    rx[i] = s->rx[(s->rx_head + i) % VMM_SERIAL_RX_SIZE];
+  vmm_state_put_blob (w, rx, s->rx_len);
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+}
+
+gboolean
+vmm_serial_load (struct vmm_serial *s, const struct vmm_state_file *f, const char *name,
+                 bool apply, GError **error)
+{
+  struct vmm_state_reader r;
+  struct vmm_serial c = { 0 };
+  const uint8_t *rx;
+  uint32_t rx_len = 0;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  c.ier = vmm_state_get_u8 (&r);
+  c.lcr = vmm_state_get_u8 (&r);
+  c.mcr = vmm_state_get_u8 (&r);
+  c.msr = vmm_state_get_u8 (&r);
+  c.scr = vmm_state_get_u8 (&r);
+  c.fcr = vmm_state_get_u8 (&r);
+  c.dll = vmm_state_get_u8 (&r);
+  c.dlm = vmm_state_get_u8 (&r);
+  c.thr_irq = vmm_state_get_bool (&r);
+  rx = vmm_state_get_blob (&r, VMM_SERIAL_RX_SIZE, &rx_len);
+  if ((c.ier & ~0x0f) || (c.mcr & ~0x1f) || (c.fcr & ~(FCR_ENABLE | 0xc0)))
+    vmm_state_reader_fail (&r, N_("a UART register has reserved bits set"));
+  /* The lines follow MCR; only the deltas are the UART's to remember */
+  if ((c.msr & ~MSR_DELTA) != msr_lines_for (c.mcr))
+    vmm_state_reader_fail (&r, N_("the UART’s modem status does not match its modem control"));
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  pthread_mutex_lock (&s->lock);
+  s->ier = c.ier;
+  s->lcr = c.lcr;
+  s->mcr = c.mcr;
+  s->msr = c.msr;
+  s->scr = c.scr;
+  s->fcr = c.fcr;
+  s->dll = c.dll;
+  s->dlm = c.dlm;
+  s->thr_irq = c.thr_irq;
+  if (rx_len > 0)
+    memcpy (s->rx, rx, rx_len);
+  s->rx_head = 0;
+  s->rx_len = rx_len;
+  update_irq (s);
+  pthread_mutex_unlock (&s->lock);
+  return TRUE;
 }

@@ -9,8 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <glib.h>
+
 #include "bus.h"
 #include "devices/irq_line.h"
+#include "snapshot/state.h"
 
 #define VMM_SERIAL_RX_SIZE 1024
 
@@ -43,3 +46,12 @@ void vmm_serial_destroy (struct vmm_serial *s);
 size_t vmm_serial_receive  (struct vmm_serial *s, const uint8_t *data, size_t len);
 /* Room left in the receive buffer. */
 size_t vmm_serial_rx_space (struct vmm_serial *s);
+
+/* Saved state (snapshot/README.md), one section NAME: the registers, the
+ * THR-empty interrupt, the bytes received and not read yet. The interrupt
+ * line is derived from them: load with APPLY drives it only where the
+ * loaded registers change its level, before the irqchip's own state is
+ * restored over it. */
+void     vmm_serial_save (const struct vmm_serial *s, struct vmm_state_writer *w, const char *name);
+gboolean vmm_serial_load (struct vmm_serial *s, const struct vmm_state_file *f, const char *name,
+                          bool apply, GError **error);

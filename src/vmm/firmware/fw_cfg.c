@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gi18n.h>
 
 #include "viv-bytes.h"
 
@@ -379,3 +380,54 @@ const struct vmm_io_ops vmm_fw_cfg_io_ops = {
   .read = fw_cfg_read,
   .write = fw_cfg_write,
 };
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+
+void
+vmm_fw_cfg_save (const struct vmm_fw_cfg *cfg, struct vmm_state_writer *w, const char *name)
+{
+  pthread_mutex_t *lock = (pthread_mutex_t *) &cfg->lock;
+
+  pthread_mutex_lock (lock);
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_u16 (w, cfg->selected);
+  vmm_state_put_u32 (w, cfg->offset);
+  vmm_state_put_u64 (w, cfg->dma_addr);
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+}
+
+gboolean
+vmm_fw_cfg_load (struct vmm_fw_cfg *cfg, const struct vmm_state_file *f, const char *name,
+                 bool apply, GError **error)
+{
+  struct vmm_state_reader r;
+  uint16_t selected;
+  uint32_t offset;
+  uint64_t dma_addr;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  selected = vmm_state_get_u16 (&r);
+  offset = vmm_state_get_u32 (&r);
+  dma_addr = vmm_state_get_u64 (&r);
+  /* An offset past the item's end is fine: reads there give 0 */
+  if (selected != NO_ENTRY && (selected & VMM_FW_CFG_ENTRY_MASK) >= N_ENTRIES)
+    vmm_state_reader_fail (&r, N_("fw_cfg’s selected key is out of range"));
+  /* Only a high half written waits here; the low half starts the transfer */
+  if (dma_addr & 0xffffffffu)
+    vmm_state_reader_fail (&r, N_("fw_cfg’s DMA address holds a low half"));
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  pthread_mutex_lock (&cfg->lock);
+  cfg->selected = selected;
+  cfg->offset = offset;
+  cfg->dma_addr = dma_addr;
+  pthread_mutex_unlock (&cfg->lock);
+  return TRUE;
+}

@@ -20,11 +20,15 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <glib.h>
+
 #include "bus.h"
 #include "mem.h"
+#include "snapshot/state.h"
 
 #define VMM_FW_CFG_PORT_BASE      0x510
 #define VMM_FW_CFG_PORT_LEN       12       /* selector, data, DMA address */
@@ -123,3 +127,13 @@ int vmm_fw_cfg_set_file  (struct vmm_fw_cfg *cfg, const char *name, const void *
 /* The ports, at VMM_FW_CFG_PORT_BASE for VMM_FW_CFG_PORT_LEN bytes;
  * opaque: the struct vmm_fw_cfg. */
 extern const struct vmm_io_ops vmm_fw_cfg_io_ops;
+
+/* Saved state (snapshot/README.md), one section NAME: the selected key,
+ * the offset in it, and the DMA address register's high half as the
+ * guest left it. The items are not saved: the VM builds them again as
+ * for any start, so a key selected at the save reads on from where it
+ * was. */
+void     vmm_fw_cfg_save (const struct vmm_fw_cfg *cfg, struct vmm_state_writer *w,
+                          const char *name);
+gboolean vmm_fw_cfg_load (struct vmm_fw_cfg *cfg, const struct vmm_state_file *f,
+                          const char *name, bool apply, GError **error);

@@ -704,3 +704,55 @@ vmm_pflash_sync (struct vmm_pflash *flash)
   pthread_mutex_unlock (&flash->lock);
   return ret;
 }
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+#define STATUS_BITS   (VMM_PFLASH_SR_READY | VMM_PFLASH_SR_ERASE_ERROR | \
+                       VMM_PFLASH_SR_PROGRAM_ERROR | VMM_PFLASH_SR_LOCKED)
+
+void
+vmm_pflash_save (const struct vmm_pflash *flash, struct vmm_state_writer *w, const char *name)
+{
+  pthread_mutex_t *lock = (pthread_mutex_t *) &flash->lock;
+
+  pthread_mutex_lock (lock);
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_u8 (w, (uint8_t) flash->mode);
+  vmm_state_put_u8 (w, (uint8_t) flash->pending);
+  vmm_state_put_u8 (w, flash->status);
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+}
+
+gboolean
+vmm_pflash_load (struct vmm_pflash *flash, const struct vmm_state_file *f, const char *name,
+                 bool apply, GError **error)
+{
+  struct vmm_state_reader r;
+  uint8_t mode, pending, status;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  mode = vmm_state_get_u8 (&r);
+  pending = vmm_state_get_u8 (&r);
+  status = vmm_state_get_u8 (&r);
+  if (mode > MODE_ID || pending > PENDING_LOCK)
+    vmm_state_reader_fail (&r, N_("the flash is in a mode it does not know"));
+  /* A first cycle leaves the device reading its status */
+  if (pending != PENDING_NONE && mode != MODE_STATUS)
+    vmm_state_reader_fail (&r, N_("the flash waits for a second cycle outside status mode"));
+  if (status & ~STATUS_BITS)
+    vmm_state_reader_fail (&r, N_("the flash’s status register has unknown bits set"));
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  pthread_mutex_lock (&flash->lock);
+  flash->status = status;
+  set_mode (flash, (enum mode) mode);
+  flash->pending = (enum pending) pending;
+  pthread_mutex_unlock (&flash->lock);
+  return TRUE;
+}

@@ -34,6 +34,7 @@
 #include <glib.h>
 
 #include "bus.h"
+#include "snapshot/state.h"
 
 /* The status register's bits (Intel's SR.7 .. SR.1) */
 #define VMM_PFLASH_SR_READY         0x80    /* write state machine ready */
@@ -94,3 +95,13 @@ uint64_t vmm_pflash_size (const struct vmm_pflash *flash);
 void     vmm_pflash_reset (struct vmm_pflash *flash);
 /* Writes what the guest changed to the disk now (fdatasync). 0 or -errno. */
 int      vmm_pflash_sync  (struct vmm_pflash *flash);
+
+/* Saved state (snapshot/README.md), one section NAME: the read mode, the
+ * command waiting for its second cycle and the status register. The
+ * contents are the file's (not saved here). Load with APPLY puts the mode
+ * back as a command would, mapping the device (read array) or unmapping
+ * it (the others) through the map callbacks. */
+void     vmm_pflash_save (const struct vmm_pflash *flash, struct vmm_state_writer *w,
+                          const char *name);
+gboolean vmm_pflash_load (struct vmm_pflash *flash, const struct vmm_state_file *f,
+                          const char *name, bool apply, GError **error);

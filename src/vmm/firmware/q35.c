@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #define PCI_CLASS_BRIDGE_HOST 0x060000
 #define PCI_CLASS_BRIDGE_ISA  0x060100
 
@@ -452,6 +454,7 @@ vmm_q35_init (struct vmm_q35 *q35, struct vmm_pci_device *bridge,
 
   memset (q35, 0, sizeof *q35);
   q35->config = *config;
+  q35->mch = bridge;
   q35->ops = ops;
   q35->opaque = opaque;
   pthread_mutex_init (&q35->lock, NULL);
@@ -517,4 +520,95 @@ void
 vmm_q35_destroy (struct vmm_q35 *q35)
 {
   pthread_mutex_destroy (&q35->lock);
+}
+
+/* ---- saved state -------------------------------------------------------------------- */
+
+#define STATE_VERSION 1
+
+void
+vmm_q35_save (const struct vmm_q35 *q35, struct vmm_state_writer *w, const char *name)
+{
+  pthread_mutex_t *lock = (pthread_mutex_t *) &q35->lock;
+  uint8_t levels = 0;
+
+  pthread_mutex_lock (lock);
+  for (unsigned i = 0; i < VMM_Q35_PIRQS; i++)
+    levels |= (uint8_t) (q35->pirq_level[i] << i);
+  vmm_state_begin (w, name, STATE_VERSION);
+  vmm_state_put_u32 (w, q35->smi_en);
+  vmm_state_put_u32 (w, q35->smi_sts);
+  vmm_state_put_u8 (w, q35->port92);
+  vmm_state_put_u8 (w, levels);
+  vmm_state_end (w);
+  pthread_mutex_unlock (lock);
+}
+
+/* The ISA IRQs (bit N: IRQ N) the PIRQs hold high. q35->lock held. */
+static uint32_t
+isa_lines (const struct vmm_q35 *q35)
+{
+  uint32_t lines = 0;
+
+  for (unsigned i = 0; i < VMM_Q35_PIRQS; i++)
+    if (q35->pirq_level[i] && !(q35->pirq_route[i] & PIRQ_ROUTE_OFF))
+      lines |= 1u << (q35->pirq_route[i] & 0x0f);
+  return lines;
+}
+
+gboolean
+vmm_q35_load (struct vmm_q35 *q35, const struct vmm_state_file *f, const char *name, bool apply,
+              GError **error)
+{
+  struct vmm_state_reader r;
+  uint32_t smi_en, smi_sts, old_isa, new_isa;
+  uint8_t port92, levels, route[VMM_Q35_PIRQS];
+  bool old_level[VMM_Q35_PIRQS];
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  smi_en = vmm_state_get_u32 (&r);
+  smi_sts = vmm_state_get_u32 (&r);
+  port92 = vmm_state_get_u8 (&r);
+  levels = vmm_state_get_u8 (&r);
+  /* No SMM: APMC_EN always reads 1 */
+  if (!(smi_en & VMM_Q35_SMI_EN_APMC))
+    vmm_state_reader_fail (&r, N_("the chipset’s SMI_EN has APMC_EN clear"));
+  if (port92 & ~0x02u)
+    vmm_state_reader_fail (&r, N_("port 0x92 holds a bad value"));
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  /* What guest writes of PCIEXBAR, PMBASE and ACPI_CNTL do */
+  mch_update_ecam (q35, q35->mch);
+  lpc_update_pm (q35, &q35->lpc);
+
+  memcpy (route, &q35->lpc.config[VMM_Q35_LPC_PIRQA_ROUT], 4);
+  memcpy (route + 4, &q35->lpc.config[VMM_Q35_LPC_PIRQE_ROUT], 4);
+  pthread_mutex_lock (&q35->lock);
+  q35->smi_en = smi_en;
+  q35->smi_sts = smi_sts;
+  q35->port92 = port92;
+  if (memcmp (q35->pam, &q35->mch->config[VMM_Q35_PAM0], sizeof q35->pam) != 0)
+    {
+      memcpy (q35->pam, &q35->mch->config[VMM_Q35_PAM0], sizeof q35->pam);
+      remap_shadow (q35);
+    }
+  /* The lines as they are driven now, and as they are to be */
+  old_isa = isa_lines (q35);
+  memcpy (old_level, q35->pirq_level, sizeof old_level);
+  memcpy (q35->pirq_route, route, sizeof route);
+  for (unsigned i = 0; i < VMM_Q35_PIRQS; i++)
+    q35->pirq_level[i] = (levels >> i) & 1;
+  new_isa = isa_lines (q35);
+  for (unsigned i = 0; i < VMM_Q35_PIRQS; i++)
+    if (q35->pirq_level[i] != old_level[i])
+      q35->ops->set_irq (q35->opaque, VMM_Q35_PIRQ_GSI_BASE + i, q35->pirq_level[i]);
+  for (unsigned irq = 0; irq < 16; irq++)
+    if ((old_isa ^ new_isa) & (1u << irq))
+      q35->ops->set_irq (q35->opaque, irq, (new_isa >> irq) & 1);
+  pthread_mutex_unlock (&q35->lock);
+  return TRUE;
 }

@@ -29,6 +29,7 @@
 #include "bus.h"
 #include "devices/pci.h"
 #include "log.h"
+#include "snapshot/state.h"
 
 #define VMM_Q35_MCH_VENDOR       0x8086
 #define VMM_Q35_MCH_DEVICE       0x29c0
@@ -105,6 +106,7 @@ struct vmm_q35_config {
 
 struct vmm_q35 {
   struct vmm_pci_device lpc;
+  struct vmm_pci_device *mch;  /* the PCI host's bridge, made ours */
   struct vmm_q35_config config;
   const struct vmm_q35_ops *ops;
   void *opaque;
@@ -144,3 +146,16 @@ void vmm_q35_set_pirq (struct vmm_q35 *q35, unsigned pirq, bool level);
 
 /* What a PAM segment does now, for tests. */
 enum vmm_q35_pam_mode vmm_q35_pam_mode (struct vmm_q35 *q35, unsigned segment);
+
+/* Saved state (snapshot/README.md), one section NAME: SMI_EN and SMI_STS,
+ * port 0x92, and the PIRQ lines' levels as the devices drive them. The
+ * MCH's and LPC's config space is the PCI host's section: load with APPLY
+ * comes after vmm_pci_host_load applied it, and does what guest writes of
+ * those registers do, through the same callbacks: the shadowed area
+ * mapped as PAM says (when that changed), ECAM where PCIEXBAR says, the
+ * PM block where PMBASE and ACPI_CNTL say, the PIRQ routes taken and
+ * every interrupt line whose level changes driven. Called with the vCPUs
+ * paused (the PCI host's lock is not taken). */
+void     vmm_q35_save (const struct vmm_q35 *q35, struct vmm_state_writer *w, const char *name);
+gboolean vmm_q35_load (struct vmm_q35 *q35, const struct vmm_state_file *f, const char *name,
+                       bool apply, GError **error);
