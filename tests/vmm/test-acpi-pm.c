@@ -392,7 +392,7 @@ save_pm (struct acpi_fx *fx, struct vmm_test_state *st)
   struct vmm_state_writer *w = vmm_state_writer_new ();
 
   vmm_acpi_pm_save (&fx->pm, w, "acpi-pm");
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 /* The timer's last 8 bytes run on: the rest is compared byte for byte,

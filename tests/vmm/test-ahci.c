@@ -1069,7 +1069,7 @@ save_ahci (struct fx *f, struct vmm_test_state *st)
 
   vmm_pci_host_save (&f->pci, w, "pci");
   g_assert_cmpint (vmm_ahci_save (f->ahci, w, "ahci"), ==, 0);
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 /* REQUEST SENSE on port P: the sense key and ASC/ASCQ the drive holds */

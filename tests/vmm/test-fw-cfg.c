@@ -770,7 +770,7 @@ save_cfg (struct vmm_fw_cfg *cfg, struct vmm_test_state *st)
   struct vmm_state_writer *w = vmm_state_writer_new ();
 
   vmm_fw_cfg_save (cfg, w, "fw-cfg");
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 /* A file read half way and a DMA address's high half written, saved and

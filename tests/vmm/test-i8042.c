@@ -1025,7 +1025,7 @@ save_kbc (struct kbc_fx *fx, struct vmm_test_state *st)
   struct vmm_state_writer *w = vmm_state_writer_new ();
 
   vmm_i8042_save (&fx->kbc, w, "i8042");
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 /* Everything the guest reads from now on, port by port: -1 ends it */

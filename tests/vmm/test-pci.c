@@ -899,7 +899,7 @@ save_host (struct pci_fx *fx, struct vmm_test_state *st)
   struct vmm_state_writer *w = vmm_state_writer_new ();
 
   vmm_pci_host_save (&fx->host, w, "pci");
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 /* A machine with two test devices whose BARs the guest moved (one above

@@ -738,7 +738,7 @@ save_flash (struct vmm_pflash *flash, struct vmm_test_state *st)
   struct vmm_state_writer *w = vmm_state_writer_new ();
 
   vmm_pflash_save (flash, w, "pflash.vars");
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 /* An erase's first cycle given, the status showing an earlier program's

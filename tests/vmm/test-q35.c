@@ -430,7 +430,7 @@ save_all (struct fx *fx, struct vmm_test_state *st)
 
   vmm_pci_host_save (&fx->host, w, "pci");
   vmm_q35_save (&fx->q35, w, "q35");
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 static unsigned

@@ -404,7 +404,7 @@ save_rtc (struct rtc_fx *fx, struct vmm_test_state *st)
   struct vmm_state_writer *w = vmm_state_writer_new ();
 
   vmm_rtc_save (&fx->rtc, w, "rtc");
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 /* A clock the guest set to 2023 in binary mode, an NVRAM byte and the

@@ -438,7 +438,7 @@ save_serial (struct serial_fx *fx, struct vmm_test_state *st)
   vmm_state_begin (w, "other", 1);
   vmm_state_end (w);
   vmm_serial_save (&fx->s, w, "serial.0");
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 /* A UART in loopback with bytes waiting (wrapped in its buffer), a

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "control/disk-errors.h"
+#include "snapshot/state.h"
 #include "viv-bytes.h"
 #include "virtio/blk-req.h"
 #include "virtio/blk.h"
@@ -1431,6 +1432,125 @@ test_req_merge (void)
   free_batch (batch);
 }
 
+/* ---- snapshots --------------------------------------------------------------------- */
+
+static bool
+queue_kicks_on (void *data)
+{
+  struct vmm_virtio_dev *dev = data;
+  bool on;
+
+  pthread_mutex_lock (&dev->lock);
+  on = !dev->queues[0].vq.notify_off;
+  pthread_mutex_unlock (&dev->lock);
+  return on;
+}
+
+/* The guest asks for an interrupt at the next used entry (with EVENT_IDX) */
+static void
+want_interrupt (struct fx *f)
+{
+  struct vmm_test_vq *vq = &f->t.vq[0];
+
+  vmm_test_put16 (&f->t.ram.mem, vmm_test_vq_used_event (vq), vmm_test_vq_used_idx (vq));
+}
+
+/* What the next request did: its head, the used index and length after it,
+ * its status and data, whether the driver was interrupted */
+struct outcome {
+  uint16_t head, used_idx;
+  uint32_t len;
+  uint8_t status, isr;
+  uint8_t data[2 * SECTOR];
+};
+
+static void
+next_request (struct fx *f, struct outcome *o)
+{
+  struct vmm_test_buf in = buf_in (f, sizeof o->data);
+  struct req r;
+
+  want_interrupt (f);
+  r = queue_req (f, T_IN, 10, &in, 1);
+  kick (f);
+  o->len = wait_req (f, &r, &o->status);
+  o->head = r.head;
+  o->used_idx = vmm_test_vq_used_idx (&f->t.vq[0]);
+  o->isr = vmm_test_virtio_isr (&f->t);
+  memcpy (o->data, vmm_test_ptr (&f->t.ram.mem, in.gpa, in.len), sizeof o->data);
+}
+
+/* A disk that served a write and reads is saved; a new device on the same
+ * image, over a copy of the guest's memory, serves the next request as
+ * the first would have: the next ring slot, the next used index, the
+ * data, the interrupt. */
+static void
+do_state (gconstpointer data)
+{
+  const struct options *o = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) file = NULL;
+  struct vmm_disk_spec spec = { 0 };
+  struct outcome want, got;
+  struct vmm_test_buf bufs[3];
+  uint8_t src[2 * SECTOR];
+  struct fx a, b;
+
+  fx_init (&a, o);
+  memset (src, 0x5a, sizeof src);
+  bufs[0] = buf_out (&a, src, sizeof src);
+  g_assert_cmpuint (run (&a, T_OUT, 10, bufs, 1, NULL), ==, S_OK);
+  for (unsigned i = 1; i < 3; i++)
+    {
+      bufs[i] = buf_in (&a, SECTOR);
+      want_interrupt (&a);
+      g_assert_cmpuint (run (&a, T_IN, i, &bufs[i], 1, NULL), ==, S_OK);
+    }
+  /* quiet: nothing in flight, the queue no longer parked */
+  g_assert_true (vmm_test_wait_until (queue_kicks_on, vmm_virtio_blk_dev (a.blk), TIMEOUT_MS));
+  (void) vmm_test_virtio_isr (&a.t);
+  file = vmm_test_virtio_save (vmm_virtio_blk_dev (a.blk), "virtio-blk.0");
+
+  /* the memory as saved, for the new machine */
+  b = a;
+  vmm_test_virtio_init (&b.t, &b.env);
+  vmm_test_virtio_copy_guest (&b.t, &a.t);
+
+  /* what the first device does next */
+  next_request (&a, &want);
+  g_assert_cmpuint (want.status, ==, S_OK);
+  g_assert_cmpuint (want.used_idx, ==, 4);
+  g_assert_cmpuint (want.isr & 1, ==, 1);
+  g_assert_cmpuint (want.data[0], ==, 0x5a);
+  vmm_test_virtio_stop (&a.t);
+  g_assert_cmpint (vmm_virtio_blk_free (a.blk), ==, 0);
+  vmm_test_virtio_clear (&a.t);
+
+  spec.path = b.path;
+  spec.format = VMM_BLOCK_FORMAT_RAW;
+  spec.cache = VMM_DISK_CACHE_WRITEBACK;
+  b.blk = vmm_virtio_blk_new (&b.env, &spec, 1, o->threads, &error);
+  g_assert_no_error (error);
+  vmm_test_virtio_plug (&b.t, vmm_virtio_blk_dev (b.blk));
+  vmm_test_virtio_load (vmm_virtio_blk_dev (b.blk), file, "virtio-blk.0");
+  g_assert_cmpuint (vmm_test_virtio_read (&b.t, 0x14, 1), ==,
+                    VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                    VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+
+  next_request (&b, &got);
+  g_assert_cmpuint (got.head, ==, want.head);
+  g_assert_cmpuint (got.used_idx, ==, want.used_idx);
+  g_assert_cmpuint (got.len, ==, want.len);
+  g_assert_cmpuint (got.status, ==, want.status);
+  g_assert_cmpuint (got.isr, ==, want.isr);
+  g_assert_cmpmem (got.data, sizeof got.data, want.data, sizeof want.data);
+
+  /* refused: cut short, another disk (its capacity), a newer layout */
+  vmm_test_virtio_refusals (vmm_virtio_blk_dev (b.blk), file, "virtio-blk.0",
+                            "virtio-blk.0.device", 4, 1);
+  fx_clear (&b);
+}
+
 static const struct options uring = { 0 };
 static const struct options threads = { .threads = true };
 static const struct options event_idx = { .event_idx = true };
@@ -1460,6 +1580,8 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-blk/disk-error-signal", test_disk_error_signal);
   g_test_add_func ("/virtio-blk/overlapping-rings", test_overlapping_rings);
   g_test_add_func ("/virtio-blk/budget", test_budget);
+  g_test_add_data_func ("/virtio-blk/state", &uring, do_state);
+  g_test_add_data_func ("/virtio-blk/state/event-idx", &event_idx, do_state);
   g_test_add_func ("/virtio-blk/req/parse", test_req_parse);
   g_test_add_func ("/virtio-blk/req/segments", test_req_segments);
   g_test_add_func ("/virtio-blk/req/merge", test_req_merge);

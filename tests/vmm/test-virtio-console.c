@@ -615,6 +615,97 @@ test_flow_control (void)
   fx_clear (&f);
 }
 
+/* ---- snapshots ------------------------------------------------------------------ */
+
+static size_t
+device_state_len (struct fx *f)
+{
+  g_autoptr (GBytes) file = vmm_test_virtio_save (vmm_virtio_console_dev (f->con),
+                                                  "virtio-console.0");
+  g_autoptr (GBytes) payload = vmm_test_state_payload (file, "virtio-console.0.device");
+
+  return g_bytes_get_size (payload);
+}
+
+/* A console whose driver finished the handshake, with a port the guest
+ * opened holding host input it gave no buffers for, and two control
+ * messages waiting for control buffers, is saved; restored over a copy of
+ * the guest's memory (its host side new), the guest gets both. */
+static void
+test_state (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) file = NULL;
+  struct vmm_console_config config;
+  const uint8_t *in;
+  struct fx a, b;
+  size_t before;
+  uint32_t len;
+  int c1;
+
+  fx_init (&a, ALL_BUT_EVENT_IDX);
+  handshake (&a);
+  c1 = client_connect (a.sock[1]);
+  g_free (ctrl_in (&a, PORT_SOCKET, PORT_OPEN, 1));
+  ctrl_out (&a, PORT_SOCKET, PORT_OPEN, 1);
+  before = device_state_len (&a);
+  client_write (c1, "waiting", 7);
+  for (unsigned ms = 0; device_state_len (&a) != before + 7; ms++)
+    {
+      g_assert_cmpuint (ms, <, TIMEOUT_MS);
+      g_usleep (1000);
+    }
+  close (c1);
+  g_free (ctrl_in (&a, PORT_SOCKET, PORT_OPEN, 0));
+  /* the control buffers used up (11 of 16 so far), then two messages wait */
+  for (unsigned i = 0; i < 5; i++)
+    {
+      ctrl_out (&a, 0, PORT_READY, 1);
+      g_free (ctrl_in (&a, 0, CONSOLE_PORT, 1));
+    }
+  ctrl_out (&a, 0, PORT_READY, 1);
+  ctrl_out (&a, 0, PORT_READY, 1);
+  ctrl_none (&a);
+  file = vmm_test_virtio_save (vmm_virtio_console_dev (a.con), "virtio-console.0");
+
+  /* the new console: new host sides, the memory as saved */
+  fx_make (&b);
+  vmm_test_virtio_copy_guest (&b.t, &a.t);
+  memcpy (b.rx_gpa, a.rx_gpa, sizeof b.rx_gpa);
+  fx_clear (&a);
+  config = full_config (&b);
+  b.con = vmm_virtio_console_new (&b.env, &config, &error);
+  g_assert_no_error (error);
+  vmm_test_virtio_plug (&b.t, vmm_virtio_console_dev (b.con));
+  vmm_test_virtio_load (vmm_virtio_console_dev (b.con), file, "virtio-console.0");
+
+  /* the messages that waited, then nothing */
+  give (&b, Q_CTRL_RX, 4, CTRL_BUF);
+  g_free (ctrl_in (&b, 0, CONSOLE_PORT, 1));
+  g_free (ctrl_in (&b, 0, CONSOLE_PORT, 1));
+  g_usleep (20 * 1000);
+  ctrl_none (&b);
+  /* the input the guest had not taken */
+  give (&b, rx_queue (PORT_SOCKET), 1, 64);
+  in = take (&b, rx_queue (PORT_SOCKET), &len);
+  g_assert_cmpmem (in, len, "waiting", 7);
+  /* the file port writes to the new file */
+  put_done (&b, tx_queue (PORT_FILE), put (&b, tx_queue (PORT_FILE), "after\n", 6));
+  {
+    g_autofree char *text = NULL;
+
+    g_assert_true (g_file_get_contents (b.file, &text, NULL, NULL));
+    g_assert_cmpstr (text, ==, "after\n");
+  }
+
+  /* refused: cut short, another number of ports, a newer layout */
+  g_clear_pointer (&file, g_bytes_unref);
+  file = vmm_test_virtio_save (vmm_virtio_console_dev (b.con), "virtio-console.0");
+  vmm_test_virtio_refusals (vmm_virtio_console_dev (b.con), file, "virtio-console.0",
+                            "virtio-console.0.device", 0, 9);
+  fx_clear (&b);
+}
+
 /* ---- a peer backend (the SPICE agent's kind) ----------------------------------- */
 
 /* Plays display/spice.c's agent: bounded room for the guest's bytes,
@@ -928,6 +1019,7 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-console/flow-control", test_flow_control);
   g_test_add_func ("/virtio-console/config-errors", test_config_errors);
   g_test_add_func ("/virtio-console/peer", test_peer);
+  g_test_add_func ("/virtio-console/state", test_state);
 
   return g_test_run ();
 }

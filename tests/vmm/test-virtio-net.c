@@ -1505,6 +1505,114 @@ test_filters (void)
   fx_clear (&f);
 }
 
+/* ---- snapshots --------------------------------------------------------------------- */
+
+static bool
+rx_ready_heard (void *data)
+{
+  struct fx *f = data;
+
+  return count (&f->rx_ready) > 0 && count (&f->tx_ready) > 0;
+}
+
+/* What the card does with the next frame and the next transmit chain */
+struct outcome {
+  uint32_t rx_id, rx_len;
+  uint16_t rx_used_idx, tx_used_idx;
+  uint8_t isr;
+};
+
+static void
+next_frames (struct fx *f, const uint8_t *frame, const uint8_t *packet, struct outcome *o)
+{
+  uint16_t head;
+
+  (void) vmm_test_virtio_isr (&f->t);
+  g_assert_cmpint (receive (f, frame, 100), ==, 0);
+  g_assert_true (vmm_test_vq_next_used (&f->t.vq[Q_RX], &o->rx_id, &o->rx_len));
+  o->rx_used_idx = vmm_test_vq_used_idx (&f->t.vq[Q_RX]);
+  o->isr = vmm_test_virtio_isr (&f->t);
+  head = tx_chain (f, packet, HDR_LEN + 64, NULL, 0);
+  vmm_test_virtio_kick (&f->t, Q_TX);
+  g_assert_cmpint (transmit (f, 64), ==, 1);
+  expect_used (&f->t.vq[Q_TX], head, 0);
+  o->tx_used_idx = vmm_test_vq_used_idx (&f->t.vq[Q_TX]);
+}
+
+/* A card whose driver set a MAC, filters and tables, with an announcement
+ * not acked, frames received and sent, is saved; restored over a copy of
+ * the guest's memory, it shows the driver the same and takes the next
+ * frames into the next ring slots */
+static void
+test_state (void)
+{
+  const uint8_t new_mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+  g_autofree uint8_t *frame = make_frame (new_mac, 100, 5);
+  g_autofree uint8_t *packet = make_packet (other_mac, 64, 9);
+  g_autoptr (GBytes) file = NULL;
+  struct outcome want, got;
+  struct fx a, b;
+  uint16_t head;
+
+  fx_init (&a, NET_FEATURES);
+  g_assert_cmpuint (ctrl (&a, CLASS_MAC, MAC_ADDR_SET, new_mac, 6), ==, CTRL_OK);
+  g_assert_cmpuint (ctrl_rx (&a, RX_NOBCAST, true), ==, CTRL_OK);
+  g_assert_cmpuint (ctrl_rx (&a, RX_ALLMULTI, true), ==, CTRL_OK);
+  g_assert_cmpuint (ctrl_tables (&a, 1, other_mac, 2, mcast_mac), ==, CTRL_OK);
+  vmm_virtio_net_announce (a.net);
+  give_rx (&a, 4, 2048);
+  for (unsigned i = 0; i < 2; i++)
+    {
+      g_assert_cmpint (receive (&a, frame, 100), ==, 0);
+      expect_rx (&a, frame, 100, 0, 1);
+    }
+  head = tx_chain (&a, packet, HDR_LEN + 64, NULL, 0);
+  vmm_test_virtio_kick (&a.t, Q_TX);
+  g_assert_cmpint (transmit (&a, 64), ==, 1);
+  expect_used (&a.t.vq[Q_TX], head, 0);
+  file = vmm_test_virtio_save (a.dev, "virtio-net.0");
+
+  /* the new card, its memory as saved */
+  fx_init_full (&b, false, 0, false);
+  vmm_test_virtio_copy_guest (&b.t, &a.t);
+  memcpy (b.rx_gpa, a.rx_gpa, sizeof b.rx_gpa);
+  memcpy (b.rx_len, a.rx_len, sizeof b.rx_len);
+  b.rx_outstanding = a.rx_outstanding;
+
+  next_frames (&a, frame, packet, &want);
+  g_assert_cmpuint (want.rx_used_idx, ==, 3);
+  g_assert_cmpuint (want.tx_used_idx, ==, 2);
+  g_assert_cmpuint (want.isr & 1, ==, 1);
+  fx_clear (&a);
+
+  vmm_test_virtio_load (b.dev, file, "virtio-net.0");
+  /* the backend hears that both ways may go on */
+  g_assert_true (vmm_test_wait_until (rx_ready_heard, &b, 10000));
+  assert_config_mac (&b, new_mac);
+  g_assert_cmpuint (config_status (&b), ==, S_LINK_UP | S_ANNOUNCE);
+  next_frames (&b, frame, packet, &got);
+  g_assert_cmpuint (got.rx_id, ==, want.rx_id);
+  g_assert_cmpuint (got.rx_len, ==, want.rx_len);
+  g_assert_cmpuint (got.rx_used_idx, ==, want.rx_used_idx);
+  g_assert_cmpuint (got.tx_used_idx, ==, want.tx_used_idx);
+  g_assert_cmpuint (got.isr, ==, want.isr);
+  b.rx_outstanding--;
+  expect_sent (&b, 0, packet, 64);
+  /* the filters came back: broadcast refused, the tables' unicast taken */
+  g_assert_false (accepts (&b, bcast_mac));
+  g_assert_true (accepts (&b, other_mac));
+  g_assert_false (accepts (&b, third_mac));
+  g_assert_true (accepts (&b, mcast2_mac));
+  g_assert_cmpuint (ctrl (&b, CLASS_ANNOUNCE, ANNOUNCE_ACK, NULL, 0), ==, CTRL_OK);
+  g_assert_cmpuint (config_status (&b), ==, S_LINK_UP);
+
+  /* refused: cut short, a multicast MAC for the card's, a newer layout */
+  g_clear_pointer (&file, g_bytes_unref);
+  file = vmm_test_virtio_save (b.dev, "virtio-net.0");
+  vmm_test_virtio_refusals (b.dev, file, "virtio-net.0", "virtio-net.0.device", 0, 0x03);
+  fx_clear (&b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1533,5 +1641,6 @@ main (int argc, char **argv)
   g_test_add_func ("/virtio-net/ctrl/announce", test_ctrl_announce);
   g_test_add_func ("/virtio-net/ctrl/reset", test_ctrl_reset);
   g_test_add_func ("/virtio-net/filters", test_filters);
+  g_test_add_func ("/virtio-net/state", test_state);
   return g_test_run ();
 }

@@ -1,7 +1,7 @@
 /* vmm-test-state.h: saved-state files for the devices' round-trip tests
  *
  * A device test saves device A into a writer, turns it into a parsed file
- * (vmm_test_state_finish), loads it into device B, and builds damaged
+ * (vmm_test_state_close), loads it into device B, and builds damaged
  * copies of A's section (cut short, a byte changed, a newer version) with
  * vmm_test_state_make to see each refused. Header-only: the tests that use
  * it link the base library (snapshot/state.c) already.
@@ -24,7 +24,7 @@ struct vmm_test_state {
 
 /* Finishes W (freeing it) and parses what it wrote into ST */
 static inline void
-vmm_test_state_finish (struct vmm_test_state *st, struct vmm_state_writer *w)
+vmm_test_state_close (struct vmm_test_state *st, struct vmm_state_writer *w)
 {
   g_autoptr (GError) error = NULL;
   const uint8_t *data;
@@ -48,7 +48,7 @@ vmm_test_state_make (struct vmm_test_state *st, const char *name, uint32_t versi
   vmm_state_begin (w, name, version);
   vmm_state_put_bytes (w, payload, len);
   vmm_state_end (w);
-  vmm_test_state_finish (st, w);
+  vmm_test_state_close (st, w);
 }
 
 static inline void

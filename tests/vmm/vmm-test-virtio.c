@@ -16,6 +16,7 @@
 
 #include "arch/x86/layout.h"
 #include "kvm/kvm.h"
+#include "snapshot/state.h"
 #include "virtio/device.h"
 #include "viv-bytes.h"
 
@@ -296,4 +297,168 @@ uint8_t
 vmm_test_virtio_isr (struct vmm_test_virtio *t)
 {
   return (uint8_t) vmm_test_virtio_read (t, ISR_OFF, 1);
+}
+
+void
+vmm_test_virtio_copy_guest (struct vmm_test_virtio *dst, const struct vmm_test_virtio *src)
+{
+  memcpy (vmm_test_ptr (&dst->ram.mem, 0, RAM_SIZE), vmm_test_ptr (&src->ram.mem, 0, RAM_SIZE),
+          RAM_SIZE);
+  dst->n_queues = src->n_queues;
+  for (unsigned q = 0; q < VMM_TEST_VIRTIO_MAX_QUEUES; q++)
+    {
+      dst->vq[q] = src->vq[q];
+      dst->vq[q].mem = &dst->ram.mem;
+    }
+}
+
+/* ---- saved state ------------------------------------------------------------------ */
+
+GBytes *
+vmm_test_state_finish (struct vmm_state_writer *w)
+{
+  const uint8_t *data;
+  GBytes *bytes;
+  size_t len;
+
+  data = vmm_state_writer_finish (w, &len);
+  bytes = g_bytes_new (data, len);
+  vmm_state_writer_free (w);
+  return bytes;
+}
+
+static struct vmm_state_file *
+parse (GBytes *file)
+{
+  g_autoptr (GError) error = NULL;
+  struct vmm_state_file *f;
+  size_t len;
+  const uint8_t *data = g_bytes_get_data (file, &len);
+
+  f = vmm_state_file_parse (data, len, &error);
+  g_assert_no_error (error);
+  return f;
+}
+
+GBytes *
+vmm_test_state_payload (GBytes *file, const char *section)
+{
+  struct vmm_state_file *f = parse (file);
+  const struct vmm_state_section *s = vmm_state_file_find (f, section);
+  GBytes *payload;
+
+  g_assert_nonnull (s);
+  payload = g_bytes_new (s->data, s->len);
+  vmm_state_file_free (f);
+  return payload;
+}
+
+GBytes *
+vmm_test_state_replace (GBytes *file, const char *section, uint32_t version, const void *data,
+                        size_t n)
+{
+  struct vmm_state_file *f = parse (file);
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+  bool found = false;
+
+  for (unsigned i = 0; i < vmm_state_file_n_sections (f); i++)
+    {
+      const struct vmm_state_section *s = vmm_state_file_section (f, i);
+      bool it = strcmp (s->name, section) == 0;
+
+      found |= it;
+      vmm_state_begin (w, s->name, it ? version : s->version);
+      vmm_state_put_bytes (w, it ? data : s->data, it ? n : s->len);
+      vmm_state_end (w);
+    }
+  g_assert_true (found);
+  vmm_state_file_free (f);
+  return vmm_test_state_finish (w);
+}
+
+GBytes *
+vmm_test_virtio_save (struct vmm_virtio_dev *dev, const char *name)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+
+  vmm_virtio_save (dev, w, name);
+  return vmm_test_state_finish (w);
+}
+
+static void
+assert_same_bytes (GBytes *a, GBytes *b)
+{
+  size_t alen, blen;
+  const uint8_t *ap = g_bytes_get_data (a, &alen), *bp = g_bytes_get_data (b, &blen);
+
+  g_assert_cmpmem (ap, alen, bp, blen);
+}
+
+void
+vmm_test_virtio_load (struct vmm_virtio_dev *dev, GBytes *file, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) before = vmm_test_virtio_save (dev, name);
+  g_autoptr (GBytes) after = NULL, again = NULL;
+  struct vmm_state_file *f = parse (file);
+
+  g_assert_true (vmm_virtio_load (dev, f, name, false, &error));
+  g_assert_no_error (error);
+  after = vmm_test_virtio_save (dev, name);
+  assert_same_bytes (after, before);
+
+  g_assert_true (vmm_virtio_load (dev, f, name, true, &error));
+  g_assert_no_error (error);
+  again = vmm_test_virtio_save (dev, name);
+  assert_same_bytes (again, file);
+  vmm_state_file_free (f);
+}
+
+/* FILE must be refused, naming SECTION, with DEV left as it was */
+static void
+assert_refused (struct vmm_virtio_dev *dev, GBytes *file, const char *name, const char *section)
+{
+  g_autofree char *quoted = g_strdup_printf ("“%s”", section);
+  g_autoptr (GBytes) before = vmm_test_virtio_save (dev, name);
+  struct vmm_state_file *f = parse (file);
+
+  for (int apply = 0; apply < 2; apply++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) after = NULL;
+
+      g_assert_false (vmm_virtio_load (dev, f, name, apply, &error));
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == VMM_STATE_ERROR);
+      if (strstr (error->message, quoted) == NULL)
+        g_error ("“%s” does not name %s", error->message, quoted);
+      after = vmm_test_virtio_save (dev, name);
+      assert_same_bytes (after, before);
+    }
+  vmm_state_file_free (f);
+}
+
+void
+vmm_test_virtio_refusals (struct vmm_virtio_dev *dev, GBytes *file, const char *name,
+                          const char *section, size_t offset, uint8_t value)
+{
+  g_autoptr (GBytes) payload = vmm_test_state_payload (file, section);
+  struct vmm_state_file *f = parse (file);
+  uint32_t version = vmm_state_file_find (f, section)->version;
+  size_t len;
+  const uint8_t *data = g_bytes_get_data (payload, &len);
+  g_autofree uint8_t *bad = g_memdup2 (data, len);
+  g_autoptr (GBytes) cut = NULL, wrong = NULL, newer = NULL;
+
+  vmm_state_file_free (f);
+  g_assert_cmpuint (len, >, 0);
+  g_assert_cmpuint (offset, <, len);
+  cut = vmm_test_state_replace (file, section, version, data, len - 1);
+  assert_refused (dev, cut, name, section);
+  g_assert_cmpuint (bad[offset], !=, value);
+  bad[offset] = value;
+  wrong = vmm_test_state_replace (file, section, version, bad, len);
+  assert_refused (dev, wrong, name, section);
+  newer = vmm_test_state_replace (file, section, version + 1, data, len);
+  assert_refused (dev, newer, name, section);
 }

@@ -248,6 +248,38 @@ void     vmm_test_virtio_write (struct vmm_test_virtio *t, uint64_t offset, uint
 void     vmm_test_virtio_kick  (struct vmm_test_virtio *t, unsigned q);
 /* Reads (and so clears) the ISR: bit 0 a queue interrupt, bit 1 config. */
 uint8_t  vmm_test_virtio_isr   (struct vmm_test_virtio *t);
+/* Makes DST's guest RAM a copy of SRC's, and its driver's queues SRC's
+ * (over DST's RAM): the memory a restored machine comes back with. */
+void     vmm_test_virtio_copy_guest (struct vmm_test_virtio *dst,
+                                     const struct vmm_test_virtio *src);
+
+/* ---- saved state (vmm-test-virtio.c) ------------------------------------------------ */
+
+struct vmm_state_writer;
+
+/* The writer's file, finished, as bytes; frees W */
+GBytes  *vmm_test_state_finish  (struct vmm_state_writer *w);
+/* The payload of SECTION in FILE (asserted to be there) */
+GBytes  *vmm_test_state_payload (GBytes *file, const char *section);
+/* FILE with SECTION's version made VERSION and its payload the N bytes
+ * at DATA, the other sections as they were */
+GBytes  *vmm_test_state_replace (GBytes *file, const char *section, uint32_t version,
+                                 const void *data, size_t n);
+
+/* DEV's state as vmm_virtio_save writes it under NAME, a whole file */
+GBytes  *vmm_test_virtio_save  (struct vmm_virtio_dev *dev, const char *name);
+/* Loads NAME from FILE into DEV: with APPLY false, which must leave DEV
+ * as it was (saved again, the same bytes), then with APPLY true, after
+ * which DEV saves FILE again byte for byte. Asserts both take it. */
+void     vmm_test_virtio_load  (struct vmm_virtio_dev *dev, GBytes *file, const char *name);
+/* What every section must refuse: SECTION of FILE cut short by a byte,
+ * with byte OFFSET of its payload set to VALUE (a value the device cannot
+ * be in), and one version newer. vmm_virtio_load refuses each, with APPLY
+ * false and true, with an error naming SECTION, and DEV's state stays as
+ * it was. */
+void     vmm_test_virtio_refusals (struct vmm_virtio_dev *dev, GBytes *file, const char *name,
+                                   const char *section, size_t offset, uint8_t value);
+
 /* Stops the loop: call it before freeing the device, then _clear. */
 void     vmm_test_virtio_stop  (struct vmm_test_virtio *t);
 void     vmm_test_virtio_clear (struct vmm_test_virtio *t);

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include <gio/gio.h>
+#include <glib/gi18n.h>
 
 #include "block/aio.h"
 #include "block/fd.h"
@@ -913,6 +914,46 @@ blk_reset (struct vmm_virtio_dev *dev)
   blk->resetting = false;
 }
 
+/* ---- snapshots ------------------------------------------------------------------------ */
+
+#define BLK_STATE_VERSION 1
+
+/* What the guest sees of the disk beyond its queues is its configuration:
+ * saved so that a restore onto another disk (another size, block size or
+ * number of queues) is refused rather than shown to a driver that read
+ * the old one. Nothing else: the requests' generation and the parked
+ * queues are the host's; the caller drained the requests in flight. */
+static void
+blk_save (struct vmm_virtio_dev *dev, struct vmm_state_writer *w, const char *name)
+{
+  struct vmm_virtio_blk *blk = dev->priv;
+
+  /* The caller quiesced the disk: a request in flight would be lost */
+  g_assert (blk->in_flight == 0 && blk->batch == NULL);
+  vmm_state_begin (w, name, BLK_STATE_VERSION);
+  vmm_state_put_blob (w, blk->config, sizeof blk->config);
+  vmm_state_end (w);
+}
+
+static gboolean
+blk_load (struct vmm_virtio_dev *dev, const struct vmm_state_file *f, const char *name,
+          bool apply, GError **error)
+{
+  struct vmm_virtio_blk *blk = dev->priv;
+  struct vmm_state_reader r;
+  const uint8_t *config;
+  uint32_t len;
+
+  (void) apply;               /* nothing to put back: the configuration is the disk's */
+  if (!vmm_state_reader_init (&r, f, name, BLK_STATE_VERSION, error))
+    return FALSE;
+  config = vmm_state_get_blob (&r, sizeof blk->config, &len);
+  if (config != NULL && (len != sizeof blk->config || memcmp (config, blk->config, len) != 0))
+    vmm_state_reader_fail (&r, N_("the disk is not the one saved (its size, block size or "
+                                  "number of queues differ)"));
+  return vmm_state_reader_done (&r, error);
+}
+
 static void
 build_config (struct vmm_virtio_blk *blk, unsigned num_queues)
 {
@@ -1089,6 +1130,8 @@ vmm_virtio_blk_new (const struct vmm_virtio_env *env, const struct vmm_disk_spec
     .config_read = blk_config_read,
     .reset = blk_reset,
     .queue_notify = blk_queue_notify,
+    .save = blk_save,
+    .load = blk_load,
   };
   if (!vmm_virtio_pci_init (&blk->dev, &blk->ops, blk, &io_env, error))
     {

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include <gio/gio.h>
+#include <glib/gi18n.h>
 
 #include "viv-bytes.h"
 
@@ -599,6 +600,153 @@ console_reset (struct vmm_virtio_dev *dev)
     }
 }
 
+/* ---- snapshots ----------------------------------------------------------- */
+
+#define CONSOLE_STATE_VERSION 1
+
+/* A port as saved; HOLD points into the state file */
+struct saved_port {
+  bool ready, guest_open, host_open;
+  uint64_t tx_offset;
+  const uint8_t *hold;
+  uint32_t held;
+};
+
+/* The driver's session: MULTIPORT, DEVICE_READY, the control messages
+ * waiting for its buffers, and each port's state as the guest knows it
+ * (ready, opened by the guest, open on the host side as last told), the
+ * host's input it has not taken yet, and how much of the next transmit
+ * buffer the host side has already had. The host side itself (the
+ * chardev, its connection) is not saved. */
+static void
+console_save (struct vmm_virtio_dev *dev, struct vmm_state_writer *w, const char *name)
+{
+  struct vmm_virtio_console *con = dev->priv;
+
+  vmm_state_begin (w, name, CONSOLE_STATE_VERSION);
+  vmm_state_put_u32 (w, con->n_ports);
+  vmm_state_put_bool (w, con->multiport);
+  vmm_state_put_bool (w, con->driver_ready);
+  vmm_state_put_u32 (w, con->pending_count);
+  for (unsigned i = 0; i < con->pending_count; i++)
+    {
+      const struct ctrl_msg *m = &con->pending[(con->pending_head + i) % CTRL_PENDING_MAX];
+
+      vmm_state_put_u32 (w, m->id);
+      vmm_state_put_u16 (w, m->event);
+      vmm_state_put_u16 (w, m->value);
+    }
+  for (unsigned i = 0; i < con->n_ports; i++)
+    {
+      const struct console_port *p = &con->ports[i];
+
+      vmm_state_put_bool (w, p->ready);
+      vmm_state_put_bool (w, p->guest_open);
+      vmm_state_put_bool (w, p->host_open);
+      vmm_state_put_u64 (w, p->tx_offset);
+      vmm_state_put_blob (w, p->hold, (uint32_t) p->held);
+    }
+  vmm_state_end (w);
+}
+
+static gboolean
+console_load (struct vmm_virtio_dev *dev, const struct vmm_state_file *f, const char *name,
+              bool apply, GError **error)
+{
+  struct vmm_virtio_console *con = dev->priv;
+  struct saved_port ports[VMM_CONSOLE_MAX_PORTS] = { 0 };
+  struct ctrl_msg pending[CTRL_PENDING_MAX];
+  struct vmm_state_reader r;
+  bool multiport, driver_ready;
+  uint32_t n_ports, n_pending;
+
+  if (!vmm_state_reader_init (&r, f, name, CONSOLE_STATE_VERSION, error))
+    return FALSE;
+  n_ports = vmm_state_get_u32 (&r);
+  if (n_ports != con->n_ports)
+    {
+      vmm_state_reader_fail (&r, N_("it is of a console with another number of ports"));
+      return vmm_state_reader_done (&r, error);
+    }
+  multiport = vmm_state_get_bool (&r);
+  driver_ready = vmm_state_get_bool (&r);
+  n_pending = vmm_state_get_u32 (&r);
+  if (n_pending > CTRL_PENDING_MAX)
+    {
+      vmm_state_reader_fail (&r, N_("too many control messages wait"));
+      return vmm_state_reader_done (&r, error);
+    }
+  if (!multiport && (driver_ready || n_pending > 0))
+    vmm_state_reader_fail (&r, N_("a port's state needs MULTIPORT, not negotiated"));
+  for (unsigned i = 0; i < n_pending; i++)
+    {
+      struct ctrl_msg *m = &pending[i];
+
+      m->id = vmm_state_get_u32 (&r);
+      m->event = vmm_state_get_u16 (&r);
+      m->value = vmm_state_get_u16 (&r);
+      /* The messages the device sends (ctrl_send) */
+      if (m->id >= n_ports || m->value > 1 ||
+          (m->event != VIRTIO_CONSOLE_DEVICE_ADD && m->event != VIRTIO_CONSOLE_CONSOLE_PORT &&
+           m->event != VIRTIO_CONSOLE_PORT_OPEN && m->event != VIRTIO_CONSOLE_PORT_NAME))
+        vmm_state_reader_fail (&r, N_("a control message the device does not send"));
+    }
+  for (unsigned i = 0; i < n_ports; i++)
+    {
+      struct saved_port *p = &ports[i];
+
+      p->ready = vmm_state_get_bool (&r);
+      p->guest_open = vmm_state_get_bool (&r);
+      p->host_open = vmm_state_get_bool (&r);
+      p->tx_offset = vmm_state_get_u64 (&r);
+      p->hold = vmm_state_get_blob (&r, PORT_HOLD_MAX, &p->held);
+      /* Within a chain, at most 4 GiB */
+      if (p->tx_offset > UINT32_MAX)
+        vmm_state_reader_fail (&r, N_("a port's output is past the end of its buffer"));
+      if (i > 0 && !multiport && (p->ready || p->guest_open || p->host_open))
+        vmm_state_reader_fail (&r, N_("a port's state needs MULTIPORT, not negotiated"));
+    }
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  con->multiport = multiport;
+  con->driver_ready = driver_ready;
+  memcpy (con->pending, pending, n_pending * sizeof *pending);
+  con->pending_head = 0;
+  con->pending_count = n_pending;
+  for (unsigned i = 0; i < n_ports; i++)
+    {
+      struct console_port *p = &con->ports[i];
+      const struct saved_port *sp = &ports[i];
+
+      p->ready = sp->ready;
+      p->host_open = sp->host_open;
+      p->tx_offset = sp->tx_offset;
+      p->tx_blocked = false;  /* the backend says when it cannot take more */
+      if (sp->held > 0)
+        memcpy (p->hold, sp->hold, sp->held);
+      p->held = sp->held;
+      if (p->throttled)
+        {
+          p->throttled = false;
+          vmm_chardev_accept_input (p->chr);
+        }
+      if (p->guest_open != sp->guest_open)
+        {
+          p->guest_open = sp->guest_open;
+          vmm_chardev_guest_open (p->chr, p->guest_open);
+        }
+      /* The guest learns whether the host side is there now: it is not
+       * the one saved (its messages go out when the transport looks at
+       * the control queue) */
+      if (con->multiport && p->ready)
+        port_send_host_open (p, vmm_chardev_connected (p->chr));
+    }
+  return TRUE;
+}
+
 static const struct vmm_virtio_ops console_ops_template = {
   .name = "console",
   .device_id = VIRTIO_ID_CONSOLE,
@@ -612,6 +760,8 @@ static const struct vmm_virtio_ops console_ops_template = {
   .activate = console_activate,
   .reset = console_reset,
   .queue_notify = console_queue_notify,
+  .save = console_save,
+  .load = console_load,
 };
 
 /* ---- backend events (loop thread, no lock held) -------------------------- */

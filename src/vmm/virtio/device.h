@@ -28,6 +28,7 @@
 #include "log.h"
 #include "loop.h"
 #include "mem.h"
+#include "snapshot/state.h"
 #include "virtio/virtq.h"
 
 /* Device status bits (virtio 1.2, 2.1) */
@@ -75,6 +76,27 @@ struct vmm_virtio_ops {
   void (*reset)        (struct vmm_virtio_dev *dev);
   /* The driver made buffers available on queue Q. */
   void (*queue_notify) (struct vmm_virtio_dev *dev, unsigned q);
+
+  /* Snapshots (snapshot/README.md): the device's own state, beyond what
+   * the transport keeps (common configuration, queues, MSI-X), in a
+   * section of its own, NAME (the transport derives it: "virtio-blk.0.device"),
+   * with a version of its own. Both optional: a device without them (rng)
+   * has no state but its queues. Called with dev->lock held, the vCPUs
+   * paused and the device quiet (the caller drained what was in flight).
+   *
+   * save: vmm_state_begin (w, NAME, version), the fields, vmm_state_end.
+   * load: reads NAME whole into a copy (vmm_state_reader_init with the
+   * newest version it knows ... vmm_state_reader_done), checks every value
+   * (vmm_state_reader_fail (r, N_("..."))), and only with APPLY writes the
+   * copy into the device and re-derives what follows from it. Returns
+   * FALSE with ERROR set, the device unchanged, when the section is
+   * missing, damaged, too new or does not fit this device. With APPLY the
+   * transport's state is already in place (features, queues started), and
+   * after it the transport looks at every running queue as if the driver
+   * had kicked: the device need not drain its queues itself. */
+  void     (*save) (struct vmm_virtio_dev *dev, struct vmm_state_writer *w, const char *name);
+  gboolean (*load) (struct vmm_virtio_dev *dev, const struct vmm_state_file *f, const char *name,
+                    bool apply, GError **error);
 };
 
 struct vmm_virtio_queue {
@@ -133,6 +155,26 @@ struct vmm_virtio_dev {
 bool vmm_virtio_pci_init    (struct vmm_virtio_dev *dev, const struct vmm_virtio_ops *ops,
                              void *priv, const struct vmm_virtio_env *env, GError **error);
 void vmm_virtio_pci_destroy (struct vmm_virtio_dev *dev);
+
+/* Snapshots: the device as its driver sees it, in the section NAME
+ * ("virtio-blk.0": the common configuration, the queues' configuration and
+ * progress, the MSI-X table and pending bits, the ISR) and, through the
+ * ops' save and load, NAME.device (the device's own part). Not saved: the
+ * PCI function's config space and BAR (the PCI host's: MSI-X's enable and
+ * mask-all bits are there), the eventfds, the host side.
+ *
+ * The caller has the vCPUs paused and the device quiet (nothing in
+ * flight). vmm_virtio_load checks both sections whole, and only with
+ * APPLY puts them in place: the queues go on from the saved indices over
+ * guest memory (restored before, or after but before the vCPUs run), the
+ * MSI-X routes of unmasked vectors are set again (KVM's GSI routing), the
+ * pending ones are delivered if the function's MSI-X is on by then, and
+ * each running queue is looked at once as if kicked, on the device's
+ * loop. The notification eventfds and irqfds stay as they are. */
+void     vmm_virtio_save (struct vmm_virtio_dev *dev, struct vmm_state_writer *w,
+                          const char *name);
+gboolean vmm_virtio_load (struct vmm_virtio_dev *dev, const struct vmm_state_file *f,
+                          const char *name, bool apply, GError **error);
 
 /* Sets ERROR for -errno RET, as vmm_virtio_pci_init does: for set-up code
  * that calls functions returning -errno. */

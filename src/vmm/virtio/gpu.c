@@ -798,6 +798,11 @@ gpu_reset (struct vmm_virtio_dev *dev)
   gpu->events_read = 0;
 }
 
+static void     gpu_state_save (struct vmm_virtio_dev *dev, struct vmm_state_writer *w,
+                                const char *name);
+static gboolean gpu_state_load (struct vmm_virtio_dev *dev, const struct vmm_state_file *f,
+                                const char *name, bool apply, GError **error);
+
 static const struct vmm_virtio_ops gpu_ops = {
   .name = "gpu",
   .device_id = VIRTIO_ID_GPU,
@@ -810,6 +815,8 @@ static const struct vmm_virtio_ops gpu_ops = {
   .config_write = gpu_config_write,
   .reset = gpu_reset,
   .queue_notify = gpu_queue_notify,
+  .save = gpu_state_save,
+  .load = gpu_state_load,
 };
 
 /* ---- a new size, from another thread ---------------------------------------------------- */
@@ -914,15 +921,14 @@ compare_ids (const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
-void
-vmm_virtio_gpu_save_device (struct vmm_virtio_gpu *gpu, struct vmm_state_writer *w,
-                            const char *name)
+/* With the device's lock held */
+static void
+save_device_locked (struct vmm_virtio_gpu *gpu, struct vmm_state_writer *w, const char *name)
 {
   g_autofree gpointer *ids = NULL;
   const struct gpu_resource *s;
   guint n;
 
-  pthread_mutex_lock (&gpu->dev.lock);
   vmm_state_begin (w, name, GPU_STATE_VERSION);
   vmm_state_put_u32 (w, gpu->width);
   vmm_state_put_u32 (w, gpu->height);
@@ -962,6 +968,14 @@ vmm_virtio_gpu_save_device (struct vmm_virtio_gpu *gpu, struct vmm_state_writer 
   vmm_state_put_u32 (w, (uint32_t) gpu->cursor_y);
   vmm_state_put_zblob (w, gpu->cursor_image, sizeof gpu->cursor_image);
   vmm_state_end (w);
+}
+
+void
+vmm_virtio_gpu_save_device (struct vmm_virtio_gpu *gpu, struct vmm_state_writer *w,
+                            const char *name)
+{
+  pthread_mutex_lock (&gpu->dev.lock);
+  save_device_locked (gpu, w, name);
   pthread_mutex_unlock (&gpu->dev.lock);
 }
 
@@ -1133,9 +1147,10 @@ load_section (struct vmm_virtio_gpu *gpu, struct vmm_state_reader *r, struct gpu
   vmm_state_get_zblob (r, s->cursor_image, sizeof s->cursor_image);
 }
 
-gboolean
-vmm_virtio_gpu_load_device (struct vmm_virtio_gpu *gpu, const struct vmm_state_file *f,
-                            const char *name, bool apply, GError **error)
+/* LOCKED: the caller holds the device's lock (the transport's hook) */
+static gboolean
+load_device (struct vmm_virtio_gpu *gpu, const struct vmm_state_file *f, const char *name,
+             bool apply, bool locked, GError **error)
 {
   g_autofree struct gpu_saved *s = g_new0 (struct gpu_saved, 1);
   struct vmm_state_reader r;
@@ -1158,7 +1173,8 @@ vmm_virtio_gpu_load_device (struct vmm_virtio_gpu *gpu, const struct vmm_state_f
       return TRUE;
     }
 
-  pthread_mutex_lock (&gpu->dev.lock);
+  if (!locked)
+    pthread_mutex_lock (&gpu->dev.lock);
   old = gpu->resources;
   gpu->resources = g_steal_pointer (&s->resources);
   gpu->host_mem = s->host_mem;
@@ -1189,8 +1205,30 @@ vmm_virtio_gpu_load_device (struct vmm_virtio_gpu *gpu, const struct vmm_state_f
       gpu->listener.set_cursor (gpu->listener.data, gpu->cursor_shown ? &cursor : NULL,
                                 gpu->cursor_x, gpu->cursor_y);
     }
-  pthread_mutex_unlock (&gpu->dev.lock);
+  if (!locked)
+    pthread_mutex_unlock (&gpu->dev.lock);
   return TRUE;
+}
+
+gboolean
+vmm_virtio_gpu_load_device (struct vmm_virtio_gpu *gpu, const struct vmm_state_file *f,
+                            const char *name, bool apply, GError **error)
+{
+  return load_device (gpu, f, name, apply, false, error);
+}
+
+/* The transport's hooks (device.h), with the device's lock held */
+static void
+gpu_state_save (struct vmm_virtio_dev *dev, struct vmm_state_writer *w, const char *name)
+{
+  save_device_locked (dev->priv, w, name);
+}
+
+static gboolean
+gpu_state_load (struct vmm_virtio_dev *dev, const struct vmm_state_file *f, const char *name,
+                bool apply, GError **error)
+{
+  return load_device (dev->priv, f, name, apply, true, error);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */

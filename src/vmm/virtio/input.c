@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib/gi18n.h>
 #include <linux/input-event-codes.h>
 
 #include "display/keymap.h"
@@ -412,6 +413,95 @@ input_reset (struct vmm_virtio_dev *dev)
   in->select = in->subsel = 0;
 }
 
+/* ---- snapshots ------------------------------------------------------------- */
+
+#define INPUT_STATE_VERSION 1
+
+/* What the guest sees: the config window's select and subsel, the LEDs it
+ * set, and the events waiting for its buffers. Not the count of dropped
+ * events (the host's). */
+static void
+input_save (struct vmm_virtio_dev *dev, struct vmm_state_writer *w, const char *name)
+{
+  struct vmm_virtio_input *in = dev->priv;
+
+  vmm_state_begin (w, name, INPUT_STATE_VERSION);
+  vmm_state_put_u32 (w, in->kind);
+  vmm_state_put_u8 (w, in->select);
+  vmm_state_put_u8 (w, in->subsel);
+  vmm_state_put_u32 (w, in->led_state);
+  vmm_state_put_u32 (w, in->count);
+  for (unsigned i = 0; i < in->count; i++)
+    {
+      const struct input_ev *ev = &in->ring[(in->head + i) % VMM_INPUT_RING_EVENTS];
+
+      vmm_state_put_u16 (w, ev->type);
+      vmm_state_put_u16 (w, ev->code);
+      vmm_state_put_u32 (w, (uint32_t) ev->value);
+    }
+  vmm_state_end (w);
+}
+
+static gboolean
+input_load (struct vmm_virtio_dev *dev, const struct vmm_state_file *f, const char *name,
+            bool apply, GError **error)
+{
+  struct vmm_virtio_input *in = dev->priv;
+  g_autofree struct input_ev *ring = g_new0 (struct input_ev, VMM_INPUT_RING_EVENTS);
+  struct vmm_state_reader r;
+  uint8_t select, subsel;
+  uint32_t kind, leds, count, old_leds;
+
+  if (!vmm_state_reader_init (&r, f, name, INPUT_STATE_VERSION, error))
+    return FALSE;
+  kind = vmm_state_get_u32 (&r);
+  select = vmm_state_get_u8 (&r);
+  subsel = vmm_state_get_u8 (&r);
+  leds = vmm_state_get_u32 (&r);
+  count = vmm_state_get_u32 (&r);
+  if (kind != in->kind)
+    vmm_state_reader_fail (&r, N_("it is of another kind of input device"));
+  for (unsigned code = 0; code < 32; code++)
+    if (((leds >> code) & 1) && !has_code (in, EV_LED, code))
+      vmm_state_reader_fail (&r, N_("an LED this device does not have"));
+  if (count > VMM_INPUT_RING_EVENTS)
+    {
+      vmm_state_reader_fail (&r, N_("more events wait than the device keeps"));
+      return vmm_state_reader_done (&r, error);
+    }
+  for (unsigned i = 0; i < count; i++)
+    {
+      struct input_ev *ev = &ring[i];
+      bool syn;
+
+      ev->type = vmm_state_get_u16 (&r);
+      ev->code = vmm_state_get_u16 (&r);
+      ev->value = (int32_t) vmm_state_get_u32 (&r);
+      syn = ev->type == EV_SYN && ev->code == SYN_REPORT && ev->value == 0;
+      /* Only events the device sends, and whole reports at the end
+       * (queue_report); the first may have begun before (fill_events) */
+      if ((!syn && !has_code (in, ev->type, ev->code)) || (i == count - 1 && !syn))
+        vmm_state_reader_fail (&r, N_("an event this device does not send"));
+    }
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  in->select = select;
+  in->subsel = subsel;
+  memcpy (in->ring, ring, count * sizeof *ring);
+  in->head = 0;
+  in->count = count;
+  /* The host's LEDs show what the guest last set (the listener runs with
+   * the lock held, as from the status queue) */
+  old_leds = in->led_state;
+  in->led_state = leds;
+  if (leds != old_leds && in->leds.leds != NULL)
+    in->leds.leds (in->leds.data, leds);
+  return TRUE;
+}
+
 static const struct vmm_virtio_ops input_ops = {
   .name = "input",
   .device_id = VIRTIO_ID_INPUT,
@@ -424,6 +514,8 @@ static const struct vmm_virtio_ops input_ops = {
   .config_write = input_config_write,
   .reset = input_reset,
   .queue_notify = input_queue_notify,
+  .save = input_save,
+  .load = input_load,
 };
 
 /* ---- the sink (the display server's thread) -------------------------------- */

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "viv-bytes.h"
 #include "virtio/net-offload.h"
 
@@ -668,6 +670,103 @@ net_queue_notify (struct vmm_virtio_dev *dev, unsigned q)
     }
 }
 
+/* ---- snapshots ----------------------------------------------------------------- */
+
+#define NET_STATE_VERSION 1
+
+static void
+save_mac_table (struct vmm_state_writer *w, const struct mac_table *t)
+{
+  vmm_state_put_bool (w, t->overflow);
+  vmm_state_put_blob (w, t->mac, 6 * t->n);
+}
+
+static void
+load_mac_table (struct vmm_state_reader *r, struct mac_table *t)
+{
+  const uint8_t *macs;
+  uint32_t len;
+
+  memset (t, 0, sizeof *t);
+  t->overflow = vmm_state_get_bool (r);
+  macs = vmm_state_get_blob (r, sizeof t->mac, &len);
+  if (macs == NULL)
+    return;
+  /* A longer table than the card keeps is an overflow, kept empty */
+  if (len % 6 != 0 || (t->overflow && len != 0))
+    vmm_state_reader_fail (r, N_("a MAC address table is malformed"));
+  t->n = len / 6;
+  memcpy (t->mac, macs, len);
+}
+
+/* What the driver set: its MAC, the receive filters and MAC tables, and
+ * the status it reads (the link as it last saw it, an announcement it has
+ * not acknowledged). The backend is the host's: the caller sets the link
+ * from it afterwards (vmm_virtio_net_set_link tells the guest if that
+ * changed), and drained the transmit queue (no frame half sent). */
+static void
+net_save (struct vmm_virtio_dev *dev, struct vmm_state_writer *w, const char *name)
+{
+  struct vmm_virtio_net *net = dev->priv;
+
+  g_assert (net->tx_next_piece == 0);
+  vmm_state_begin (w, name, NET_STATE_VERSION);
+  vmm_state_put_bytes (w, net->mac, 6);
+  vmm_state_put_u16 (w, net->status);
+  vmm_state_put_bool (w, net->promisc);
+  vmm_state_put_bool (w, net->allmulti);
+  vmm_state_put_bool (w, net->alluni);
+  vmm_state_put_bool (w, net->nomulti);
+  vmm_state_put_bool (w, net->nouni);
+  vmm_state_put_bool (w, net->nobcast);
+  save_mac_table (w, &net->uc);
+  save_mac_table (w, &net->mc);
+  vmm_state_end (w);
+}
+
+static gboolean
+net_load (struct vmm_virtio_dev *dev, const struct vmm_state_file *f, const char *name,
+          bool apply, GError **error)
+{
+  struct vmm_virtio_net *net = dev->priv;
+  struct vmm_state_reader r;
+  g_autofree struct mac_table *uc = g_new0 (struct mac_table, 1);
+  g_autofree struct mac_table *mc = g_new0 (struct mac_table, 1);
+  uint8_t mac[6];
+  uint16_t status;
+  bool flags[6];
+
+  if (!vmm_state_reader_init (&r, f, name, NET_STATE_VERSION, error))
+    return FALSE;
+  vmm_state_get_bytes (&r, mac, 6);
+  status = vmm_state_get_u16 (&r);
+  for (unsigned i = 0; i < G_N_ELEMENTS (flags); i++)
+    flags[i] = vmm_state_get_bool (&r);
+  load_mac_table (&r, uc);
+  load_mac_table (&r, mc);
+  /* CTRL_MAC_ADDR_SET takes no multicast address */
+  if (mac[0] & 1)
+    vmm_state_reader_fail (&r, N_("the card's MAC address is a multicast one"));
+  if (status & ~(VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE))
+    vmm_state_reader_fail (&r, N_("an unknown link status"));
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  if (!apply)
+    return TRUE;
+
+  memcpy (net->mac, mac, 6);
+  net->status = status;
+  net->promisc = flags[0];
+  net->allmulti = flags[1];
+  net->alluni = flags[2];
+  net->nomulti = flags[3];
+  net->nouni = flags[4];
+  net->nobcast = flags[5];
+  net->uc = *uc;
+  net->mc = *mc;
+  return TRUE;
+}
+
 /* ---- the device ---------------------------------------------------------------- */
 
 static const struct vmm_virtio_ops net_ops = {
@@ -688,6 +787,8 @@ static const struct vmm_virtio_ops net_ops = {
   .activate = net_activate,
   .reset = net_reset,
   .queue_notify = net_queue_notify,
+  .save = net_save,
+  .load = net_load,
 };
 
 struct vmm_virtio_net *

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <gio/gio.h>
+#include <glib/gi18n.h>
 
 #include "kvm/kvm.h"
 #include "viv-bytes.h"
@@ -657,6 +658,331 @@ static const struct vmm_pci_device_ops pci_ops = {
   .config_read = pci_config_read,
   .bar_map = pci_bar_map,
 };
+
+/* ---- snapshots ------------------------------------------------------------- */
+
+/* The transport's section: its layout's version */
+#define STATE_VERSION 1
+
+#define STATUS_KNOWN (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
+                      VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK | \
+                      VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+
+struct saved_queue {
+  uint16_t size, vector;
+  bool enabled;
+  uint64_t desc, avail, used;
+  struct virtq_progress progress;
+};
+
+/* A copy of the transport's state, read and checked before any of it is
+ * put in place */
+struct saved_transport {
+  uint64_t driver_features;
+  uint32_t device_feature_select, driver_feature_select;
+  uint8_t status, config_generation, isr;
+  uint16_t queue_select, config_vector;
+  struct vmm_virtio_msix_entry *msix;
+  uint64_t *pba;
+  struct saved_queue *queues;
+};
+
+static char *
+device_section (const char *name)
+{
+  return g_strdup_printf ("%s.device", name);
+}
+
+void
+vmm_virtio_save (struct vmm_virtio_dev *dev, struct vmm_state_writer *w, const char *name)
+{
+  g_autofree char *dev_name = NULL;
+
+  g_return_if_fail (dev != NULL && dev->ops != NULL && w != NULL && name != NULL);
+
+  pthread_mutex_lock (&dev->lock);
+  vmm_state_begin (w, name, STATE_VERSION);
+  /* What the state fits: a device with as many queues and vectors */
+  vmm_state_put_u32 (w, dev->ops->num_queues);
+  vmm_state_put_u32 (w, dev->n_vectors);
+
+  vmm_state_put_u64 (w, dev->driver_features);
+  vmm_state_put_u32 (w, dev->device_feature_select);
+  vmm_state_put_u32 (w, dev->driver_feature_select);
+  vmm_state_put_u8 (w, dev->status);
+  vmm_state_put_u8 (w, dev->config_generation);
+  vmm_state_put_u8 (w, dev->isr);
+  vmm_state_put_u16 (w, dev->queue_select);
+  vmm_state_put_u16 (w, dev->config_vector);
+
+  for (unsigned v = 0; v < dev->n_vectors; v++)
+    {
+      vmm_state_put_u32 (w, dev->msix[v].addr_lo);
+      vmm_state_put_u32 (w, dev->msix[v].addr_hi);
+      vmm_state_put_u32 (w, dev->msix[v].data);
+      vmm_state_put_u32 (w, dev->msix[v].ctrl);
+    }
+  for (unsigned i = 0; i < (dev->n_vectors + 63) / 64; i++)
+    vmm_state_put_u64 (w, dev->pba[i]);
+
+  for (unsigned q = 0; q < dev->ops->num_queues; q++)
+    {
+      const struct vmm_virtio_queue *vq = &dev->queues[q];
+      struct virtq_progress p;
+
+      virtq_get_progress (&vq->vq, &p);
+      vmm_state_put_u16 (w, vq->size);
+      vmm_state_put_u16 (w, vq->vector);
+      vmm_state_put_bool (w, vq->enabled);
+      vmm_state_put_u64 (w, vq->vq.desc_gpa);
+      vmm_state_put_u64 (w, vq->vq.avail_gpa);
+      vmm_state_put_u64 (w, vq->vq.used_gpa);
+      vmm_state_put_u16 (w, p.last_avail_idx);
+      vmm_state_put_u16 (w, p.used_idx);
+      vmm_state_put_u16 (w, p.signalled_used);
+      vmm_state_put_bool (w, p.signalled_used_valid);
+      vmm_state_put_bool (w, p.notify_off);
+      vmm_state_put_bool (w, p.broken);
+    }
+  vmm_state_end (w);
+
+  if (dev->ops->save != NULL)
+    {
+      dev_name = device_section (name);
+      dev->ops->save (dev, w, dev_name);
+    }
+  pthread_mutex_unlock (&dev->lock);
+}
+
+static bool
+vector_valid (const struct vmm_virtio_dev *dev, uint16_t v)
+{
+  return v == VIRTIO_MSI_NO_VECTOR || v < dev->n_vectors;
+}
+
+/* Reads the transport's section into S (its arrays allocated for DEV),
+ * checking every value against what DEV can be in */
+static gboolean
+read_transport (struct vmm_virtio_dev *dev, const struct vmm_state_file *f, const char *name,
+                struct saved_transport *s, GError **error)
+{
+  struct vmm_state_reader r;
+  unsigned n_words = (dev->n_vectors + 63) / 64;
+  uint32_t n_queues, n_vectors;
+
+  if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
+    return FALSE;
+  n_queues = vmm_state_get_u32 (&r);
+  n_vectors = vmm_state_get_u32 (&r);
+  if (n_queues != dev->ops->num_queues || n_vectors != dev->n_vectors)
+    {
+      vmm_state_reader_fail (&r, N_("it is of a device with another number of queues"));
+      return vmm_state_reader_done (&r, error);
+    }
+
+  s->driver_features = vmm_state_get_u64 (&r);
+  s->device_feature_select = vmm_state_get_u32 (&r);
+  s->driver_feature_select = vmm_state_get_u32 (&r);
+  s->status = vmm_state_get_u8 (&r);
+  s->config_generation = vmm_state_get_u8 (&r);
+  s->isr = vmm_state_get_u8 (&r);
+  s->queue_select = vmm_state_get_u16 (&r);
+  s->config_vector = vmm_state_get_u16 (&r);
+  if (s->status & ~STATUS_KNOWN)
+    vmm_state_reader_fail (&r, N_("an unknown device status"));
+  /* DRIVER_OK without FEATURES_OK only ever comes with NEEDS_RESET (set_status) */
+  if ((s->status & VIRTIO_STATUS_DRIVER_OK) && !(s->status & VIRTIO_STATUS_FEATURES_OK) &&
+      !(s->status & VIRTIO_STATUS_NEEDS_RESET))
+    vmm_state_reader_fail (&r, N_("an unknown device status"));
+  if ((s->status & VIRTIO_STATUS_FEATURES_OK) &&
+      ((s->driver_features & ~dev->device_features) != 0 ||
+       !((s->driver_features >> VIRTIO_F_VERSION_1) & 1)))
+    vmm_state_reader_fail (&r, N_("the driver uses features this device does not offer"));
+  if (s->isr & ~3u)
+    vmm_state_reader_fail (&r, N_("an unknown interrupt status"));
+  if (!vector_valid (dev, s->config_vector))
+    vmm_state_reader_fail (&r, N_("an MSI-X vector out of range"));
+
+  s->msix = g_new0 (struct vmm_virtio_msix_entry, dev->n_vectors);
+  s->pba = g_new0 (uint64_t, n_words);
+  s->queues = g_new0 (struct saved_queue, dev->ops->num_queues);
+  for (unsigned v = 0; v < dev->n_vectors; v++)
+    {
+      s->msix[v].addr_lo = vmm_state_get_u32 (&r);
+      s->msix[v].addr_hi = vmm_state_get_u32 (&r);
+      s->msix[v].data = vmm_state_get_u32 (&r);
+      s->msix[v].ctrl = vmm_state_get_u32 (&r);
+      if (s->msix[v].ctrl & ~(uint32_t) MSIX_ENTRY_MASKED)
+        vmm_state_reader_fail (&r, N_("an unknown MSI-X vector control bit"));
+    }
+  for (unsigned i = 0; i < n_words; i++)
+    {
+      unsigned valid = dev->n_vectors - 64 * i;
+
+      s->pba[i] = vmm_state_get_u64 (&r);
+      if (valid < 64 && (s->pba[i] >> valid) != 0)
+        vmm_state_reader_fail (&r, N_("an MSI-X vector out of range"));
+    }
+
+  for (unsigned q = 0; q < dev->ops->num_queues; q++)
+    {
+      struct saved_queue *sq = &s->queues[q];
+      struct virtq_progress *p = &sq->progress;
+
+      sq->size = vmm_state_get_u16 (&r);
+      sq->vector = vmm_state_get_u16 (&r);
+      sq->enabled = vmm_state_get_bool (&r);
+      sq->desc = vmm_state_get_u64 (&r);
+      sq->avail = vmm_state_get_u64 (&r);
+      sq->used = vmm_state_get_u64 (&r);
+      p->last_avail_idx = vmm_state_get_u16 (&r);
+      p->used_idx = vmm_state_get_u16 (&r);
+      p->signalled_used = vmm_state_get_u16 (&r);
+      p->signalled_used_valid = vmm_state_get_bool (&r);
+      p->notify_off = vmm_state_get_bool (&r);
+      p->broken = vmm_state_get_bool (&r);
+      if (r.failed != NULL)
+        break;
+
+      if (sq->size > dev->ops->queue_size)
+        vmm_state_reader_fail (&r, N_("a queue is larger than the device allows"));
+      if (!vector_valid (dev, sq->vector))
+        vmm_state_reader_fail (&r, N_("an MSI-X vector out of range"));
+      if (sq->enabled)
+        {
+          struct virtq check;
+          const char *why;
+
+          /* As enable_queue would start it (the memory map is the
+           * machine's, whether or not its contents are back yet) */
+          virtq_init (&check, dev->env.mem);
+          check.size = sq->size;
+          check.desc_gpa = sq->desc;
+          check.avail_gpa = sq->avail;
+          check.used_gpa = sq->used;
+          check.event_idx = (s->driver_features >> VIRTIO_F_RING_EVENT_IDX) & 1;
+          if (virtq_check (&check, &why) < 0)
+            vmm_state_reader_fail (&r, N_("a queue's rings are not in guest memory as a "
+                                          "queue's must be"));
+          /* A broken ring marked the device (vmm_virtio_set_queue_broken) */
+          if (p->broken && !(s->status & VIRTIO_STATUS_NEEDS_RESET))
+            vmm_state_reader_fail (&r, N_("a queue is broken but the device is not"));
+        }
+      else if (p->last_avail_idx != 0 || p->used_idx != 0 || p->signalled_used != 0 ||
+               p->signalled_used_valid || p->notify_off || p->broken)
+        vmm_state_reader_fail (&r, N_("a queue that is not enabled has been used"));
+    }
+  return vmm_state_reader_done (&r, error);
+}
+
+static void
+saved_transport_clear (struct saved_transport *s)
+{
+  g_free (s->msix);
+  g_free (s->pba);
+  g_free (s->queues);
+}
+
+/* Puts S in place (lock held); -errno when a queue cannot start (memory) */
+static int
+apply_transport (struct vmm_virtio_dev *dev, const struct saved_transport *s)
+{
+  int ret = 0;
+
+  /* From a clean device: what ran before (a device's requests of the
+   * driver that was) is dropped, as at a reset */
+  reset_device (dev);
+  dev->driver_features = s->driver_features;
+  dev->device_feature_select = s->device_feature_select;
+  dev->driver_feature_select = s->driver_feature_select;
+  dev->status = s->status;
+  dev->config_generation = s->config_generation;
+  dev->isr = s->isr;
+  dev->queue_select = s->queue_select;
+  dev->config_vector = s->config_vector;
+  memcpy (dev->msix, s->msix, dev->n_vectors * sizeof *dev->msix);
+  memcpy (dev->pba, s->pba, (dev->n_vectors + 63) / 64 * sizeof *dev->pba);
+
+  for (unsigned q = 0; q < dev->ops->num_queues; q++)
+    {
+      const struct saved_queue *sq = &s->queues[q];
+      struct vmm_virtio_queue *vq = &dev->queues[q];
+
+      vq->size = sq->size;
+      vq->vector = sq->vector;
+      vq->vq.desc_gpa = sq->desc;
+      vq->vq.avail_gpa = sq->avail;
+      vq->vq.used_gpa = sq->used;
+      if (!sq->enabled)
+        continue;
+      vq->vq.size = sq->size;
+      vq->vq.event_idx = vmm_virtio_has_feature (dev, VIRTIO_F_RING_EVENT_IDX);
+      vq->vq.indirect = vmm_virtio_has_feature (dev, VIRTIO_F_RING_INDIRECT_DESC);
+      ret = virtq_restore (&vq->vq, &sq->progress);
+      if (ret < 0)
+        break;
+      vq->enabled = true;
+    }
+  return ret;
+}
+
+gboolean
+vmm_virtio_load (struct vmm_virtio_dev *dev, const struct vmm_state_file *f, const char *name,
+                 bool apply, GError **error)
+{
+  g_autofree char *dev_name = NULL;
+  struct saved_transport s = { 0 };
+  gboolean ok = FALSE;
+  int ret;
+
+  g_return_val_if_fail (dev != NULL && dev->ops != NULL && f != NULL && name != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  dev_name = device_section (name);
+  pthread_mutex_lock (&dev->lock);
+  /* Both sections checked whole before anything changes */
+  if (!read_transport (dev, f, name, &s, error))
+    goto out;
+  if (dev->ops->load != NULL && !dev->ops->load (dev, f, dev_name, false, error))
+    goto out;
+  if (!apply)
+    {
+      ok = TRUE;
+      goto out;
+    }
+
+  ret = apply_transport (dev, &s);
+  if (ret < 0)
+    {
+      vmm_virtio_set_error (error, ret);
+      reset_device (dev);
+      goto out;
+    }
+  if (dev->ops->load != NULL && !dev->ops->load (dev, f, dev_name, true, error))
+    {
+      reset_device (dev);     /* not reached: the same section was just checked */
+      goto out;
+    }
+
+  /* KVM's routes for the vectors the driver unmasked, and what waited;
+   * the irqfds are attached to their GSIs still */
+  for (unsigned v = 0; v < dev->n_vectors; v++)
+    if (!(dev->msix[v].ctrl & MSIX_ENTRY_MASKED))
+      update_route (dev, v);
+  deliver_pending (dev);
+  /* The driver may have made buffers available with its kicks off (the
+   * device was draining or parked when saved): each running queue is
+   * looked at once, on the device's loop, as after a kick */
+  for (unsigned q = 0; q < dev->ops->num_queues; q++)
+    if (queue_runnable (dev, q))
+      vmm_virtio_queue_resume (dev, q);
+  ok = TRUE;
+
+out:
+  pthread_mutex_unlock (&dev->lock);
+  saved_transport_clear (&s);
+  return ok;
+}
 
 /* ---- construction ----------------------------------------------------------- */
 

@@ -137,37 +137,36 @@ ranges_overlap (uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
   return a < b + blen && b < a + alen;
 }
 
-int
-virtq_start (struct virtq *q)
+/* The checks of virtq_start, with the rings' host addresses: 0, or
+ * -EINVAL / -EFAULT with *WHY set */
+static int
+check_rings (const struct virtq *q, void **desc, void **avail, void **used, const char **why)
 {
-  void *desc, *avail, *used;
-  struct virtq_iov *iov;
   uint64_t desc_len, avail_len, used_len, event;
   int ret;
 
-  q->error = NULL;
   if (q->mem == NULL)
     {
-      q->error = "no guest memory";
+      *why = "no guest memory";
       return -EINVAL;
     }
   if (q->size == 0 || q->size > VIRTQ_MAX_SIZE || (q->size & (q->size - 1)) != 0)
     {
-      q->error = "queue size is not a power of two up to 32768";
+      *why = "queue size is not a power of two up to 32768";
       return -EINVAL;
     }
 
   /* used_event and avail_event are reserved whether or not EVENT_IDX is
    * negotiated, as every driver lays the rings out. */
   desc_len = (uint64_t) VIRTQ_DESC_SIZE * q->size;
-  ret = map_ring (q, q->desc_gpa, desc_len, 16, &desc);
+  ret = map_ring (q, q->desc_gpa, desc_len, 16, desc);
   if (ret == 0)
-    ret = map_ring (q, q->avail_gpa, 6 + 2 * (uint64_t) q->size, 2, &avail);
+    ret = map_ring (q, q->avail_gpa, 6 + 2 * (uint64_t) q->size, 2, avail);
   if (ret == 0)
-    ret = map_ring (q, q->used_gpa, 6 + 8 * (uint64_t) q->size, 4, &used);
+    ret = map_ring (q, q->used_gpa, 6 + 8 * (uint64_t) q->size, 4, used);
   if (ret < 0)
     {
-      q->error = ret == -EFAULT ? "rings lie outside guest memory" : "rings are misaligned";
+      *why = ret == -EFAULT ? "rings lie outside guest memory" : "rings are misaligned";
       return ret;
     }
 
@@ -184,9 +183,31 @@ virtq_start (struct virtq *q)
       ranges_overlap (q->desc_gpa, desc_len, q->used_gpa, used_len) ||
       ranges_overlap (q->avail_gpa, avail_len, q->used_gpa, used_len))
     {
-      q->error = "rings overlap";
+      *why = "rings overlap";
       return -EINVAL;
     }
+  return 0;
+}
+
+int
+virtq_check (const struct virtq *q, const char **why)
+{
+  void *desc, *avail, *used;
+
+  return check_rings (q, &desc, &avail, &used, why);
+}
+
+int
+virtq_start (struct virtq *q)
+{
+  void *desc, *avail, *used;
+  struct virtq_iov *iov;
+  int ret;
+
+  q->error = NULL;
+  ret = check_rings (q, &desc, &avail, &used, &q->error);
+  if (ret < 0)
+    return ret;
 
   /* A chain holds at most size descriptors (direct and indirect together),
    * each giving at most one segment. */
@@ -202,6 +223,37 @@ virtq_start (struct virtq *q)
   q->used = used;
   q->drain_budget = q->size;
   q->started = true;
+  return 0;
+}
+
+void
+virtq_get_progress (const struct virtq *q, struct virtq_progress *p)
+{
+  *p = (struct virtq_progress) {
+    .last_avail_idx = q->last_avail_idx,
+    .used_idx = q->used_idx,
+    .signalled_used = q->signalled_used,
+    .signalled_used_valid = q->signalled_used_valid,
+    .notify_off = q->notify_off,
+    .broken = q->broken,
+  };
+}
+
+int
+virtq_restore (struct virtq *q, const struct virtq_progress *p)
+{
+  int ret = virtq_start (q);
+
+  if (ret < 0)
+    return ret;
+  q->last_avail_idx = p->last_avail_idx;
+  q->used_idx = p->used_idx;
+  q->signalled_used = p->signalled_used;
+  q->signalled_used_valid = p->signalled_used_valid;
+  q->notify_off = p->notify_off;
+  /* Why it broke was a static string of the engine that saved it */
+  q->broken = p->broken;
+  q->error = p->broken ? "malformed descriptor chain (before the snapshot)" : NULL;
   return 0;
 }
 

@@ -98,6 +98,27 @@ void virtq_init  (struct virtq *q, const struct vmm_mem *mem);
  * what (except for -ENOMEM). */
 int  virtq_start (struct virtq *q);
 
+/* Checks the rings as virtq_start does, without mapping them or changing
+ * Q: 0, or -EINVAL / -EFAULT with *WHY saying what (a static string). */
+int  virtq_check (const struct virtq *q, const char **why);
+
+/* A queue's progress through its rings, beyond what the driver configured
+ * (size, addresses, event_idx, indirect in struct virtq): what a snapshot
+ * keeps of a started queue. The rings themselves are in guest memory. */
+struct virtq_progress {
+  uint16_t last_avail_idx;
+  uint16_t used_idx;
+  uint16_t signalled_used;
+  bool signalled_used_valid;
+  bool notify_off;
+  bool broken;
+};
+
+void virtq_get_progress (const struct virtq *q, struct virtq_progress *p);
+/* Starts Q (virtq_start, its configuration set) and puts P back: the queue
+ * goes on from where the saved one was. Returns virtq_start's result. */
+int  virtq_restore (struct virtq *q, const struct virtq_progress *p);
+
 /* Back to the state after virtq_init (device reset), freeing what start took. */
 void virtq_reset (struct virtq *q);
 
