@@ -1075,9 +1075,10 @@ get_pit_channel (struct vmm_state_reader *r, struct kvm_pit_channel_state *c)
   c->bcd = get_flag (r);
   c->gate = get_flag (r);
   c->count_load_time = (int64_t) vmm_state_get_u64 (r);
-  /* count_latched holds the access mode at the latch (i8254.c) */
+  /* count_latched holds the access mode at the latch; mode 0xff: never
+   * programmed since reset (i8254.c) */
   if (c->count > 0x10000 || c->count_latched > 3 || c->read_state > 4 || c->write_state > 4 ||
-      c->rw_mode > 3 || c->mode > 5)
+      c->rw_mode > 3 || (c->mode > 5 && c->mode != 0xff))
     vmm_state_reader_fail (r, N_("a timer channel's state is out of range"));
 }
 
