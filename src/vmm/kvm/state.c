@@ -152,6 +152,7 @@ fail_ioctl (GError **error, const char *what, unsigned index)
 {
   int err = errno;
 
+  /* Translators: a vCPU's number, a KVM ioctl's name (KVM_SET_REGS), why */
   g_set_error (error, VMM_KVM_STATE_ERROR, VMM_KVM_STATE_ERROR_KVM,
                _("vCPU %u: %s failed: %s"), index, what, g_strerror (err));
   return FALSE;
@@ -162,6 +163,7 @@ fail_vm_ioctl (GError **error, const char *what)
 {
   int err = errno;
 
+  /* Translators: a KVM ioctl's name (KVM_SET_CLOCK), then why it failed */
   g_set_error (error, VMM_KVM_STATE_ERROR, VMM_KVM_STATE_ERROR_KVM,
                _("%s failed: %s"), what, g_strerror (err));
   return FALSE;
