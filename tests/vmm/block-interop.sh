@@ -212,6 +212,62 @@ t "qemu-img sees the disabled bitmap as it was" test "$(bitmap_flags frozen)" = 
 t "qemu-img still lists both" test "$(qemu-img info bm.qcow2 | grep -c 'name: ')" = 2
 t "we read it like qemu-img (bitmaps, written)" qemu-img compare bm.qcow2 bm-ref.raw
 
+# ---- internal snapshots: ours read by qemu-img, qemu-img's worked on by us ----------
+
+# snapshot NAME of IMAGE, as qemu-img reads it, against RAW
+snap_is () {
+  rm -f "$dir/x.raw"
+  qemu-img convert -l "snapshot.name=$2" -O raw "$1" "$dir/x.raw" && cmp "$dir/x.raw" "$3"
+}
+lists () { qemu-img snapshot -l "$1" | grep -q "^$2 *$3 "; }
+
+img create -f qcow2 sn.qcow2 8M >/dev/null
+img write-pattern sn.qcow2 0 3000000 51 >/dev/null
+t "we take a snapshot" img snapshot -c first sn.qcow2
+qemu-img convert -O raw sn.qcow2 sn-first.raw
+img write-pattern sn.qcow2 1000000 2000000 52 >/dev/null
+t "we take another" img snapshot -c second sn.qcow2
+qemu-img convert -O raw sn.qcow2 sn-second.raw
+img write-pattern sn.qcow2 0 500000 53 >/dev/null
+t "qemu-img check passes (our snapshots)" test "$(qcheck sn.qcow2)" = 0
+t "qemu-img snapshot -l lists our first" lists sn.qcow2 1 first
+t "qemu-img snapshot -l lists our second" lists sn.qcow2 2 second
+t "qemu-img reads our first snapshot" snap_is sn.qcow2 first sn-first.raw
+t "qemu-img reads our second snapshot" snap_is sn.qcow2 second sn-second.raw
+cp sn.qcow2 sn-copy.qcow2
+t "qemu-img reverts a copy to our snapshot" qemu-img snapshot -a first sn-copy.qcow2
+t "and it reads what we wrote then" qemu-img compare sn-copy.qcow2 sn-first.raw
+t "we revert to our first snapshot" img snapshot -a first sn.qcow2
+t "qemu-img check passes (reverted)" test "$(qcheck sn.qcow2)" = 0
+t "qemu-img reads the reverted disk" qemu-img compare sn.qcow2 sn-first.raw
+t "we delete our first snapshot" img snapshot -d first sn.qcow2
+t "qemu-img check passes (deleted)" test "$(qcheck sn.qcow2)" = 0
+t "qemu-img still reads the second" snap_is sn.qcow2 second sn-second.raw
+t "we rename the second" img snapshot --rename second renamed sn.qcow2
+t "qemu-img lists it renamed" lists sn.qcow2 2 renamed
+t "qemu-img check passes (renamed)" test "$(qcheck sn.qcow2)" = 0
+
+qemu-img create -f qcow2 qs.qcow2 8M >/dev/null
+img write-pattern qs.qcow2 0 2000000 61 >/dev/null
+qemu-img snapshot -c qa qs.qcow2
+qemu-img convert -O raw qs.qcow2 qs-a.raw
+img write-pattern qs.qcow2 500000 2000000 62 >/dev/null
+qemu-img snapshot -c qb qs.qcow2
+qemu-img convert -O raw qs.qcow2 qs-b.raw
+img write-pattern qs.qcow2 0 1000000 63 >/dev/null
+t "we list qemu-img's snapshots" sh -c "'$VMM' img snapshot -l qs.qcow2 | grep -q '^2 *qb '"
+t "we revert to qemu-img's first snapshot" img snapshot -a qa qs.qcow2
+t "we read it as qemu-img wrote it" same_as_qemu qs.qcow2
+t "it is the data of then" qemu-img compare qs.qcow2 qs-a.raw
+t "qemu-img check passes (we reverted)" test "$(qcheck qs.qcow2)" = 0
+t "we delete qemu-img's first snapshot" img snapshot -d qa qs.qcow2
+t "qemu-img check passes (we deleted)" test "$(qcheck qs.qcow2)" = 0
+t "qemu-img still reads its second" snap_is qs.qcow2 qb qs-b.raw
+t "we take one beside qemu-img's" img snapshot -c ours qs.qcow2
+t "qemu-img gives it the next id" lists qs.qcow2 3 ours
+t "qemu-img check passes (mixed)" test "$(qcheck qs.qcow2)" = 0
+t "our check agrees (mixed)" test "$(vcheck qs.qcow2)" = 0
+
 # ---- broken on purpose ----------------------------------------------------------------
 
 # Our fresh 64 KiB-cluster image: header, refcount table, refcount block at

@@ -2268,6 +2268,243 @@ test_crash (struct fx *f, gconstpointer data)
   crash_rounds (f, "crash64k.qcow2", 65536, false, 10);
 }
 
+/* ---- internal snapshots ------------------------------------------------------------ */
+
+#define SNAP_DISK (4 * MiB)
+
+/* What the guest should see: the whole disk, kept beside the image. */
+static void
+model_write (uint8_t *model, struct vmm_block *b, uint64_t off, size_t len, uint64_t seed)
+{
+  pattern (model + off, len, off, seed);
+  write_pattern (b, off, len, seed);
+}
+
+/* Every byte of the disk against MODEL */
+static void
+assert_model (struct vmm_block *b, const uint8_t *model, const char *what)
+{
+  uint8_t *buf = g_malloc (SNAP_DISK);
+
+  g_assert_cmpint (bread (b, buf, SNAP_DISK, 0), ==, 0);
+  for (uint64_t i = 0; i < SNAP_DISK; i++)
+    if (buf[i] != model[i])
+      g_error ("%s: data differs at byte %" G_GUINT64_FORMAT, what, i);
+  g_free (buf);
+}
+
+/* Closes the image, checks it (no corruption, no leak, and the same from
+ * qemu-img when it is installed, which cannot share our lock) and opens it
+ * again. The check counts every reference the tables make (the active ones
+ * and every snapshot's) and compares with the refcounts, and the COPIED
+ * flags with the refcounts: the invariant qcow2-snapshot.c states. */
+static void
+assert_clean_open (struct vmm_block **b, const char *path)
+{
+  g_assert_cmpint (vmm_block_close (*b), ==, 0);
+  assert_clean (path);
+  *b = open_image (path, false);
+}
+
+/* Reads snapshot NAME by reverting a copy of the image to it. */
+static void
+assert_snapshot (struct fx *f, const char *path, const char *name, const uint8_t *model)
+{
+  g_autofree char *copy = fx_path (f, "copy.qcow2");
+  g_autofree char *contents = NULL;
+  g_autoptr (GError) error = NULL;
+  struct vmm_block *c;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  g_assert_true (g_file_set_contents (copy, contents, (gssize) len, NULL));
+  c = open_image (copy, false);
+  g_assert_cmpint (vmm_block_snapshot_apply (c, name, &error), ==, 0);
+  g_assert_no_error (error);
+  assert_model (c, model, name);
+  g_assert_cmpint (vmm_block_close (c), ==, 0);
+  assert_clean (copy);
+  g_unlink (copy);
+}
+
+static void
+snap_ok (int ret, GError **error)
+{
+  if (ret != 0)
+    g_error ("snapshot call: %s", *error != NULL ? (*error)->message : g_strerror (-ret));
+  g_assert_no_error (*error);
+}
+
+static void
+assert_snapshot_names (struct vmm_block *b, const char *const *names)
+{
+  struct vmm_block_snapshot_info *sn;
+  unsigned n;
+
+  g_assert_cmpint (vmm_block_snapshot_list (b, &sn, &n), ==, 0);
+  g_assert_cmpuint (n, ==, g_strv_length ((char **) names));
+  for (unsigned i = 0; i < n; i++)
+    {
+      g_assert_cmpstr (sn[i].name, ==, names[i]);
+      g_assert_cmpuint (sn[i].disk_size, ==, SNAP_DISK);
+      g_assert_cmpuint (sn[i].vm_state_size, ==, 0);
+      g_assert_cmpuint (sn[i].date_sec, >, 0);
+    }
+  vmm_block_snapshot_info_free (sn, n);
+}
+
+/* A branch: A, s1, B, s2, back to s1, C, s3; every snapshot and the active
+ * state read back whole after each step, the middle snapshot deleted first. */
+static void
+test_snapshot_branch (struct fx *f, gconstpointer data)
+{
+  uint32_t cs = GPOINTER_TO_UINT (data);
+  g_autofree char *p = fx_path (f, "snap.qcow2");
+  uint8_t *m1 = g_malloc0 (SNAP_DISK), *m2, *m3, *active = g_malloc0 (SNAP_DISK);
+  g_autoptr (GError) error = NULL;
+  struct vmm_block *b;
+
+  create_image (p, VMM_BLOCK_FORMAT_QCOW2, SNAP_DISK, cs, NULL, VMM_BLOCK_FORMAT_AUTO);
+  b = open_image (p, false);
+
+  /* A */
+  model_write (active, b, 0, MiB + 100, 1);
+  model_write (active, b, 2 * MiB + 3000, 512 * KiB, 2);
+  snap_ok (vmm_block_snapshot_create (b, "s1", &error), &error);
+  memcpy (m1, active, SNAP_DISK);
+  assert_clean_open (&b, p);
+  assert_model (b, active, "after s1");
+
+  /* B: overwrites shared clusters (copy-on-write), new ones, a discard */
+  model_write (active, b, 512 * KiB + 7, MiB, 3);
+  model_write (active, b, 3 * MiB, 256 * KiB, 4);
+  g_assert_cmpint (vmm_block_discard (b, 2 * MiB + 64 * KiB, 128 * KiB), ==, 0);
+  memset (active + 2 * MiB + 64 * KiB, 0, 128 * KiB);
+  assert_model (b, active, "B");
+  assert_clean_open (&b, p);
+  snap_ok (vmm_block_snapshot_create (b, "s2", &error), &error);
+  m2 = g_memdup2 (active, SNAP_DISK);
+  assert_clean_open (&b, p);
+
+  /* back to s1, then C on that branch */
+  snap_ok (vmm_block_snapshot_apply (b, "s1", &error), &error);
+  memcpy (active, m1, SNAP_DISK);
+  assert_model (b, active, "s1 applied");
+  assert_clean_open (&b, p);
+  model_write (active, b, 100 * KiB, 300 * KiB, 5);
+  model_write (active, b, 3 * MiB + 512 * KiB, 200 * KiB, 6);
+  snap_ok (vmm_block_snapshot_create (b, "s3", &error), &error);
+  m3 = g_memdup2 (active, SNAP_DISK);
+  assert_clean_open (&b, p);
+  /* the active state diverges from s3 again */
+  model_write (active, b, 0, 64 * KiB, 7);
+  assert_clean_open (&b, p);
+
+  assert_snapshot_names (b, (const char *const[]) { "s1", "s2", "s3", NULL });
+  assert_model (b, active, "active");
+  assert_snapshot (f, p, "s1", m1);
+  assert_snapshot (f, p, "s2", m2);
+  assert_snapshot (f, p, "s3", m3);
+  /* by id too, as qemu-img finds them */
+  assert_snapshot (f, p, "2", m2);
+
+  /* Delete the middle snapshot: nothing s2, s3 or the active state uses goes */
+  snap_ok (vmm_block_snapshot_delete (b, "s1", &error), &error);
+  assert_clean_open (&b, p);
+  assert_model (b, active, "active after deleting s1");
+  assert_snapshot (f, p, "s2", m2);
+  assert_snapshot (f, p, "s3", m3);
+  snap_ok (vmm_block_snapshot_delete (b, "s2", &error), &error);
+  assert_clean_open (&b, p);
+  assert_model (b, active, "active after deleting s2");
+  assert_snapshot (f, p, "s3", m3);
+
+  /* rename; the id stays */
+  snap_ok (vmm_block_snapshot_rename (b, "s3", "last", &error), &error);
+  assert_clean_open (&b, p);
+  assert_snapshot_names (b, (const char *const[]) { "last", NULL });
+  assert_snapshot (f, p, "3", m3);
+  /* a new snapshot's id is one more than the largest */
+  snap_ok (vmm_block_snapshot_create (b, "s4", &error), &error);
+  {
+    struct vmm_block_snapshot_info *sn;
+    unsigned n;
+    g_assert_cmpint (vmm_block_snapshot_list (b, &sn, &n), ==, 0);
+    g_assert_cmpuint (n, ==, 2);
+    g_assert_cmpstr (sn[1].id, ==, "4");
+    vmm_block_snapshot_info_free (sn, n);
+  }
+  /* delete everything: clusters only the active state uses are its own
+   * again (COPIED), which the check verifies, and writes go in place */
+  snap_ok (vmm_block_snapshot_delete (b, "last", &error), &error);
+  snap_ok (vmm_block_snapshot_delete (b, "s4", &error), &error);
+  assert_clean_open (&b, p);
+  model_write (active, b, 0, 2 * MiB, 8);
+  assert_clean_open (&b, p);
+  assert_model (b, active, "active at the end");
+  g_assert_cmpint (vmm_block_close (b), ==, 0);
+
+  /* and the same after reopening */
+  b = open_image (p, true);
+  assert_model (b, active, "reopened");
+  assert_snapshot_names (b, (const char *const[]) { NULL });
+  g_assert_cmpint (vmm_block_close (b), ==, 0);
+  g_free (m1);
+  g_free (m2);
+  g_free (m3);
+  g_free (active);
+}
+
+/* What the snapshot calls refuse */
+static void
+test_snapshot_errors (struct fx *f, gconstpointer data)
+{
+  g_autofree char *p = fx_path (f, "e.qcow2"), *raw = fx_path (f, "e.raw");
+  g_autoptr (GError) error = NULL;
+  struct vmm_block_extent ext[4];
+  struct vmm_block *b;
+  void *cookie;
+
+  (void) data;
+  create_image (raw, VMM_BLOCK_FORMAT_RAW, MiB, 0, NULL, VMM_BLOCK_FORMAT_AUTO);
+  b = open_image (raw, false);
+  g_assert_cmpint (vmm_block_snapshot_create (b, "x", &error), ==, -ENOTSUP);
+  g_assert_error (error, VMM_BLOCK_ERROR, ENOTSUP);
+  g_assert_nonnull (strstr (error->message, "snapshots need a qcow2 disk"));
+  g_clear_error (&error);
+  g_assert_cmpint (vmm_block_close (b), ==, 0);
+
+  create_image (p, VMM_BLOCK_FORMAT_QCOW2, MiB, 0, NULL, VMM_BLOCK_FORMAT_AUTO);
+  b = open_image (p, false);
+  snap_ok (vmm_block_snapshot_create (b, "a", &error), &error);
+  g_assert_cmpint (vmm_block_snapshot_create (b, "a", &error), ==, -EEXIST);
+  g_clear_error (&error);
+  g_assert_cmpint (vmm_block_snapshot_create (b, "", &error), ==, -EINVAL);
+  g_clear_error (&error);
+  g_assert_cmpint (vmm_block_snapshot_apply (b, "nope", &error), ==, -ENOENT);
+  g_clear_error (&error);
+  g_assert_cmpint (vmm_block_snapshot_delete (b, "nope", &error), ==, -ENOENT);
+  g_clear_error (&error);
+  snap_ok (vmm_block_snapshot_create (b, "b", &error), &error);
+  g_assert_cmpint (vmm_block_snapshot_rename (b, "b", "a", &error), ==, -EEXIST);
+  g_clear_error (&error);
+
+  /* a write in flight: the caller must quiesce first */
+  g_assert_cmpint (vmm_block_map_write (b, 0, 4096, ext, 4, &cookie), >, 0);
+  g_assert_cmpint (vmm_block_snapshot_create (b, "c", &error), ==, -EBUSY);
+  g_assert_error (error, VMM_BLOCK_ERROR, EBUSY);
+  g_clear_error (&error);
+  vmm_block_write_abort (b, cookie);
+  snap_ok (vmm_block_snapshot_create (b, "c", &error), &error);
+  g_assert_cmpint (vmm_block_close (b), ==, 0);
+  assert_clean (p);
+
+  b = open_image (p, true);
+  g_assert_cmpint (vmm_block_snapshot_delete (b, "a", &error), ==, -EROFS);
+  g_clear_error (&error);
+  g_assert_cmpint (vmm_block_close (b), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2303,6 +2540,11 @@ main (int argc, char **argv)
   ADD ("/qcow2/direct/rmw-threads", test_direct_rmw_threads);
   ADD ("/qcow2/random", test_random);
   ADD ("/qcow2/crash", test_crash);
+  ADD ("/qcow2/snapshot/errors", test_snapshot_errors);
 #undef ADD
+  g_test_add ("/qcow2/snapshot/branch/64k", struct fx, GUINT_TO_POINTER (65536), fx_setup,
+              test_snapshot_branch, fx_teardown);
+  g_test_add ("/qcow2/snapshot/branch/512", struct fx, GUINT_TO_POINTER (512), fx_setup,
+              test_snapshot_branch, fx_teardown);
   return g_test_run ();
 }

@@ -6,10 +6,13 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include "config.h"
+
 #include "block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gi18n.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -904,6 +907,110 @@ vmm_block_image_info_clear (struct vmm_block_image_info *info)
   free (info->backing_file);
   free (info->backing_format);
   memset (info, 0, sizeof *info);
+}
+
+/* ---- internal snapshots ---------------------------------------------------------- */
+
+/* Whether BLOCK can take snapshot changes; sets *ERROR when not. */
+static int
+snapshot_target (struct vmm_block *block, const char *name, GError **error)
+{
+  if (block->format != VMM_BLOCK_FORMAT_QCOW2)
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, ENOTSUP, _("%s: snapshots need a qcow2 disk"),
+                   block->path);
+      return -ENOTSUP;
+    }
+  if (block->read_only)
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EROFS, "%s: %s", block->path, g_strerror (EROFS));
+      return -EROFS;
+    }
+  if (name == NULL || name[0] == '\0' || strlen (name) > UINT16_MAX)
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EINVAL, _("%s: a snapshot name must have 1 to %u "
+                                                     "bytes"), block->path, UINT16_MAX);
+      return -EINVAL;
+    }
+  return 0;
+}
+
+int
+vmm_block_snapshot_create (struct vmm_block *block, const char *name, GError **error)
+{
+  GError *local = NULL;
+  int ret;
+
+  g_return_val_if_fail (block != NULL, -EINVAL);
+  ret = snapshot_target (block, name, &local);
+  if (ret == 0)
+    ret = qcow2_snapshot_create (block, name, &local);
+  return setup_result (ret, local, error);
+}
+
+int
+vmm_block_snapshot_apply (struct vmm_block *block, const char *name_or_id, GError **error)
+{
+  GError *local = NULL;
+  int ret;
+
+  g_return_val_if_fail (block != NULL, -EINVAL);
+  ret = snapshot_target (block, name_or_id, &local);
+  if (ret == 0)
+    ret = qcow2_snapshot_apply (block, name_or_id, &local);
+  return setup_result (ret, local, error);
+}
+
+int
+vmm_block_snapshot_delete (struct vmm_block *block, const char *name_or_id, GError **error)
+{
+  GError *local = NULL;
+  int ret;
+
+  g_return_val_if_fail (block != NULL, -EINVAL);
+  ret = snapshot_target (block, name_or_id, &local);
+  if (ret == 0)
+    ret = qcow2_snapshot_delete (block, name_or_id, &local);
+  return setup_result (ret, local, error);
+}
+
+int
+vmm_block_snapshot_rename (struct vmm_block *block, const char *name_or_id,
+                           const char *new_name, GError **error)
+{
+  GError *local = NULL;
+  int ret;
+
+  g_return_val_if_fail (block != NULL, -EINVAL);
+  ret = snapshot_target (block, name_or_id, &local);
+  if (ret == 0)
+    ret = snapshot_target (block, new_name, &local);
+  if (ret == 0)
+    ret = qcow2_snapshot_rename (block, name_or_id, new_name, &local);
+  return setup_result (ret, local, error);
+}
+
+int
+vmm_block_snapshot_list (struct vmm_block *block, struct vmm_block_snapshot_info **out,
+                         unsigned *n)
+{
+  g_return_val_if_fail (block != NULL && out != NULL && n != NULL, -EINVAL);
+  *out = NULL;
+  *n = 0;
+  if (block->format != VMM_BLOCK_FORMAT_QCOW2)
+    return 0;
+  return qcow2_snapshot_list (block, out, n);
+}
+
+void
+vmm_block_snapshot_info_free (struct vmm_block_snapshot_info *info, unsigned n)
+{
+  for (unsigned i = 0; info != NULL && i < n; i++)
+    {
+      free (info[i].id);
+      free (info[i].name);
+    }
+  free (info);
 }
 
 const char *

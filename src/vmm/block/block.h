@@ -176,7 +176,37 @@ struct vmm_block_snapshot_info {
   char *id, *name;
   uint64_t vm_state_size;
   uint64_t date_sec;
+  uint32_t date_nsec;
+  uint64_t vm_clock_nsec;   /* the guest's clock when taken (0 from us) */
+  uint64_t disk_size;       /* the virtual size when taken */
 };
+
+/* ---- internal snapshots (qcow2) --------------------------------------------
+ *
+ * On an image open read-write: by the engine for a running machine, or
+ * opened by path (vmm_block_open) for a stopped one. The caller quiesces
+ * the disk first: every mapped write committed or aborted (-EBUSY
+ * otherwise); the calls flush what is pending themselves. Each is
+ * crash-safe: killed at any instant, the image shows the old state or the
+ * new one, at worst with leaked clusters (qcow2-snapshot.c says how).
+ * A raw image gives -ENOTSUP ("snapshots need a qcow2 disk"), a read-only
+ * one -EROFS. Snapshots are found by id first, then by name, as qemu-img
+ * finds them; names are unique (-EEXIST), ids are assigned as QEMU does
+ * (decimal, one more than the largest). Return 0, or -errno with the reason
+ * in *ERROR. */
+int vmm_block_snapshot_create (struct vmm_block *block, const char *name, GError **error);
+/* Reverts the disk to the snapshot: what was written since is gone. */
+int vmm_block_snapshot_apply  (struct vmm_block *block, const char *name_or_id,
+                               GError **error);
+int vmm_block_snapshot_delete (struct vmm_block *block, const char *name_or_id,
+                               GError **error);
+int vmm_block_snapshot_rename (struct vmm_block *block, const char *name_or_id,
+                               const char *new_name, GError **error);
+/* The snapshots, in the table's order; free with vmm_block_snapshot_info_free.
+ * A raw image has none. Returns 0 or -ENOMEM. */
+int  vmm_block_snapshot_list (struct vmm_block *block, struct vmm_block_snapshot_info **out,
+                              unsigned *n);
+void vmm_block_snapshot_info_free (struct vmm_block_snapshot_info *info, unsigned n);
 
 /* A persistent dirty bitmap (qcow2), as qemu-img info lists it */
 struct vmm_block_bitmap_info {

@@ -109,6 +109,16 @@ int vmm_block_write_data (struct vmm_block *block, int fd, const struct iovec *i
  * Returns a malloc'ed path or NULL. */
 char *vmm_block_resolve_backing (const char *image_path, const char *name);
 
+/* qcow2 internal snapshots (qcow2-snapshot.c), behind vmm_block_snapshot_*:
+ * the image is qcow2 and writable. */
+int qcow2_snapshot_create (struct vmm_block *b, const char *name, GError **error);
+int qcow2_snapshot_apply  (struct vmm_block *b, const char *name_or_id, GError **error);
+int qcow2_snapshot_delete (struct vmm_block *b, const char *name_or_id, GError **error);
+int qcow2_snapshot_rename (struct vmm_block *b, const char *old_name, const char *new_name,
+                           GError **error);
+int qcow2_snapshot_list   (struct vmm_block *b, struct vmm_block_snapshot_info **out,
+                           unsigned *n);
+
 /* Drivers */
 extern const struct vmm_block_driver vmm_block_raw_driver;
 extern const struct vmm_block_driver vmm_block_qcow2_driver;

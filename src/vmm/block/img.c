@@ -3,6 +3,8 @@
  *   img create [-f raw|qcow2] [-b BACKING [-F FMT]] [-o cluster_size=N] PATH [SIZE]
  *   img info [--output=json] PATH
  *   img check PATH
+ *   img snapshot -c NAME | -a NAME | -d NAME | -l PATH   (like qemu-img snapshot)
+ *   img snapshot --rename OLD NEW PATH
  *
  * Exit statuses follow qemu-img where it has one: check gives 0 for a clean
  * image, 2 for corruptions, 3 for leaks only, 1 when the check could not
@@ -53,7 +55,10 @@ print_help (void)
   g_print ("  info [--output=human|json] PATH\n");
   g_print ("      %s\n", _("Show the format, sizes, backing file and snapshots of an image."));
   g_print ("  check PATH\n");
-  g_print ("      %s\n\n", _("Check the consistency of an image."));
+  g_print ("      %s\n", _("Check the consistency of an image."));
+  g_print ("  snapshot -c NAME | -a NAME | -d NAME | -l  PATH\n");
+  g_print ("      %s\n\n", _("Take (-c), revert to (-a), delete (-d) or list (-l) the internal "
+                           "snapshots of a qcow2 image."));
   g_print ("%s\n", _("Run “vivarium-vmm img COMMAND --help” for a command’s options."));
   g_print ("%s\n", _("Exit status of check: 0 when the image is clean, 2 when it is corrupt, "
                      "3 when it only leaks clusters, 1 when it cannot be checked."));
@@ -447,6 +452,101 @@ cmd_check (int argc, char **argv)
   return status;
 }
 
+/* ---- snapshot ------------------------------------------------------------------ */
+
+static void
+print_snapshots (const struct vmm_block_snapshot_info *sn, unsigned n)
+{
+  if (n == 0)
+    return;
+  g_print ("%s\n", _("Snapshot list:"));
+  g_print ("%-10s%-17s%11s%20s%15s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK");
+  for (unsigned i = 0; i < n; i++)
+    {
+      g_autoptr (GDateTime) date = g_date_time_new_from_unix_local ((gint64) sn[i].date_sec);
+      g_autofree char *when = date != NULL ? g_date_time_format (date, "%Y-%m-%d %H:%M:%S")
+                                           : g_strdup ("-");
+      uint64_t ms = sn[i].vm_clock_nsec / 1000000;
+      g_print ("%-10s%-17s%11" G_GUINT64_FORMAT "%20s %04" G_GUINT64_FORMAT ":%02u:%02u.%03u\n",
+               sn[i].id, sn[i].name, sn[i].vm_state_size, when, ms / 3600000,
+               (unsigned) (ms / 60000 % 60), (unsigned) (ms / 1000 % 60), (unsigned) (ms % 1000));
+    }
+}
+
+static int
+cmd_snapshot (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autofree char *create = NULL, *apply = NULL, *delete = NULL;
+  gboolean list = FALSE, rename = FALSE;
+  GOptionEntry entries[] = {
+    { "create", 'c', 0, G_OPTION_ARG_STRING, &create, N_("Take a snapshot named NAME"),
+      N_("NAME") },
+    { "apply", 'a', 0, G_OPTION_ARG_STRING, &apply, N_("Revert the disk to snapshot NAME"),
+      N_("NAME") },
+    { "delete", 'd', 0, G_OPTION_ARG_STRING, &delete, N_("Delete snapshot NAME"), N_("NAME") },
+    { "list", 'l', 0, G_OPTION_ARG_NONE, &list, N_("List the snapshots"), NULL },
+    { "rename", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &rename, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  struct vmm_block_open_opts opts = { .format = VMM_BLOCK_FORMAT_AUTO };
+  struct vmm_block *b = NULL;
+  g_autoptr (GError) error = NULL;
+  int ops, ret, want_args;
+
+  context = g_option_context_new (_("PATH"));
+  g_option_context_set_summary (context, _("Takes, reverts to, deletes or lists the internal "
+                                           "snapshots of a qcow2 image, like qemu-img "
+                                           "snapshot. The image must not be in use."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_options (context, &argc, &argv))
+    return IMG_FAILED;
+  ops = (create != NULL) + (apply != NULL) + (delete != NULL) + (list != FALSE)
+        + (rename != FALSE);
+  want_args = rename ? 4 : 2;
+  if (ops != 1 || argc != want_args)
+    {
+      g_printerr (_("%s: snapshot needs one of -c NAME, -a NAME, -d NAME, -l (or --rename OLD "
+                    "NEW) and one image path\n"), PROG);
+      return IMG_FAILED;
+    }
+  opts.path = argv[argc - 1];
+  opts.read_only = list;
+  ret = vmm_block_open (&b, &opts, &error);
+  if (ret < 0)
+    {
+      fail_message (_("cannot open the image"), error);
+      return IMG_FAILED;
+    }
+  if (list)
+    {
+      struct vmm_block_snapshot_info *sn = NULL;
+      unsigned n = 0;
+      ret = vmm_block_snapshot_list (b, &sn, &n);
+      if (ret == 0)
+        print_snapshots (sn, n);
+      else
+        error = g_error_new_literal (VMM_BLOCK_ERROR, -ret, g_strerror (-ret));
+      vmm_block_snapshot_info_free (sn, n);
+    }
+  else if (create != NULL)
+    ret = vmm_block_snapshot_create (b, create, &error);
+  else if (apply != NULL)
+    ret = vmm_block_snapshot_apply (b, apply, &error);
+  else if (delete != NULL)
+    ret = vmm_block_snapshot_delete (b, delete, &error);
+  else
+    ret = vmm_block_snapshot_rename (b, argv[1], argv[2], &error);
+  if (ret < 0)
+    fail_message (_("snapshot"), error);
+  if (vmm_block_close (b) < 0 && ret == 0)
+    {
+      g_printerr (_("%s: cannot write the image back\n"), PROG);
+      ret = -EIO;
+    }
+  return ret < 0 ? IMG_FAILED : IMG_OK;
+}
+
 /* ---- for tests ------------------------------------------------------------------- */
 
 /* The pattern byte at absolute OFFSET for SEED: splitmix64 of the word. */
@@ -513,6 +613,12 @@ cmd_debug (const char *cmd, int argc, char **argv)
       return IMG_FAILED;
     }
 
+  if (g_str_equal (cmd, "snapshot"))
+    {
+      /* GOption names the program after argv[0] in --help and errors */
+      argv[1] = (char *) PROG " snapshot";
+      return cmd_snapshot (argc - 1, argv + 1);
+    }
   if (g_str_equal (cmd, "write-pattern") || g_str_equal (cmd, "read-pattern"))
     {
       uint64_t off = a[0], len = a[1], seed = a[2];
@@ -610,6 +716,12 @@ vmm_img_main (int argc, char **argv)
       /* GOption names the program after argv[0] in --help and errors */
       argv[1] = (char *) PROG " check";
       return cmd_check (argc - 1, argv + 1);
+    }
+  if (g_str_equal (cmd, "snapshot"))
+    {
+      /* GOption names the program after argv[0] in --help and errors */
+      argv[1] = (char *) PROG " snapshot";
+      return cmd_snapshot (argc - 1, argv + 1);
     }
   if (g_str_equal (cmd, "write-pattern") || g_str_equal (cmd, "read-pattern")
       || g_str_equal (cmd, "discard") || g_str_equal (cmd, "write-zeroes")

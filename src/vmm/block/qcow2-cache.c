@@ -46,7 +46,12 @@ qcow2_meta_read (struct qcow2 *q, void *buf, size_t len, uint64_t offset)
 int
 qcow2_meta_write (struct qcow2 *q, const void *buf, size_t len, uint64_t offset)
 {
-  int ret = vmm_block_pwrite_fd (q->fd, buf, len, offset, q->align);
+  int ret;
+
+  /* Tests only: die here as a SIGKILL would, before the Nth write */
+  if (q->crash_after > 0 && --q->crash_after == 0)
+    _exit (9);
+  ret = vmm_block_pwrite_fd (q->fd, buf, len, offset, q->align);
 
   if (ret == 0 && offset + len > q->file_size)
     q->file_size = offset + len;

@@ -81,10 +81,7 @@ qcow2_free (struct qcow2 *q)
   qcow2_cache_free (&q->l2_cache);
   qcow2_cache_free (&q->rb_cache);
   for (unsigned i = 0; i < q->n_snapshots; i++)
-    {
-      free (q->snapshots[i].id);
-      free (q->snapshots[i].name);
-    }
+    qcow2_snapshot_clear (&q->snapshots[i]);
   free (q->snapshots);
   qcow2_bitmaps_free (q);
   free (q->l1);
@@ -731,6 +728,13 @@ vmm_block_qcow2_open (struct vmm_block *b, const struct vmm_block_chain *chain,
     }
   if (ret == 0 && q->backing_name != NULL && !(flags & VMM_BLOCK_OPEN_NO_BACKING))
     ret = open_backing (q, chain, error);
+  if (ret == 0 && !b->read_only)
+    {
+      /* The crash tests' knob (tests/vmm/qcow2-snapshot-crash.sh) */
+      const char *crash = getenv ("VIVARIUM_BLOCK_CRASH_AFTER");
+      if (crash != NULL)
+        q->crash_after = g_ascii_strtoull (crash, NULL, 10);
+    }
   if (ret < 0)
     {
       b->priv = NULL;
@@ -771,6 +775,9 @@ qcow2_info (struct vmm_block *b, struct vmm_block_image_info *info, GError **err
           s->name = strdup (q->snapshots[i].name);
           s->vm_state_size = q->snapshots[i].vm_state_size;
           s->date_sec = q->snapshots[i].date_sec;
+          s->date_nsec = q->snapshots[i].date_nsec;
+          s->vm_clock_nsec = q->snapshots[i].vm_clock_nsec;
+          s->disk_size = q->snapshots[i].disk_size;
           info->n_snapshots++;
           if (s->id == NULL || s->name == NULL)
             return -ENOMEM;

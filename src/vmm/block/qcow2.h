@@ -106,6 +106,10 @@ struct qcow2_snapshot {
   char *id, *name;
   uint64_t vm_state_size;
   uint32_t date_sec, date_nsec;
+  uint64_t vm_clock_nsec;
+  uint64_t disk_size;          /* from the extra data; the image's size when absent */
+  uint8_t *extra;              /* the extra data as read, written back as it was */
+  uint32_t extra_len;
 };
 
 /* A persistent dirty bitmap, as its bitmap directory entry says */
@@ -188,6 +192,10 @@ struct qcow2 {
   void *inflight;              /* GHashTable: guest cluster -> struct qcow2_alloc */
   unsigned cows_running;
   bool broken;                 /* metadata found inconsistent at run time: no more writes */
+
+  /* Tests only (VIVARIUM_BLOCK_CRASH_AFTER=N at open): the Nth metadata
+   * write from then on kills the process instead, as a SIGKILL would. */
+  uint64_t crash_after;
 };
 
 /* ---- cluster types, arithmetic and geometry --------------------------------- */
@@ -309,8 +317,10 @@ void  qcow2_abort (struct vmm_block *b, void *cookie);
 int   qcow2_discard (struct vmm_block *b, uint64_t offset, uint64_t len);
 int   qcow2_write_zeroes (struct vmm_block *b, uint64_t offset, uint64_t len, bool may_unmap);
 
-/* qcow2-snapshot.c: reads NB entries of the snapshot table at open */
+/* qcow2-snapshot.c: reads NB entries of the snapshot table at open; frees one
+ * entry's strings and extra data */
 int   qcow2_read_snapshots (struct qcow2 *q, uint32_t nb, GError **error);
+void  qcow2_snapshot_clear (struct qcow2_snapshot *s);
 
 /* qcow2-bitmap.c: reads the bitmap directory at open (when the autoclear
  * bit says it is consistent); marks the bitmaps that must track writes
