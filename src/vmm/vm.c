@@ -1796,6 +1796,7 @@ vmm_vm_create (const struct vmm_config *config, GError **error)
   vm->kvm.fd = -1;
   vm->serial_fd = -1;
   vm->signal_fd = -1;
+  vm->memory_base_fd = -1;
   pthread_mutex_init (&vm->exit_lock, NULL);
   pthread_cond_init (&vm->exit_cond, NULL);
   pthread_mutex_init (&vm->pause_lock, NULL);
@@ -1872,6 +1873,8 @@ vmm_vm_destroy (struct vmm_vm *vm)
   if (vm == NULL)
     return;
   vmm_loop_stop (&vm->loop);
+  if (vm->memory_base_fd >= 0)
+    close (vm->memory_base_fd);
   /* the ring is in vCPU 0's run area */
   vmm_kvm_mmio_ring_destroy (&vm->mmio_ring);
   for (unsigned i = 0; i < vm->n_vcpus; i++)

@@ -77,6 +77,9 @@ struct vmm_vm {
   int vm_fd;
   struct kvm_cpuid2 *cpuid;
   struct vmm_mem mem;
+  /* The snapshot's memory file RAM was last mapped from (vm-snapshot.c),
+   * or -1: its data counts as touched when a snapshot is taken */
+  int memory_base_fd;
   /* KVM memory slots in use (bit N: slot N): RAM, the shadowed BIOS area,
    * the firmware, framebuffers. Taken and freed by vCPUs (PAM writes). */
   pthread_mutex_t slots_lock;

@@ -37,6 +37,8 @@
 #include <unistd.h>
 
 #include "vm.h"
+#include "vm-snapshot.h"
+#include "viv-snapshot-index.h"
 #include "vmm-test-vm.h"
 
 const char *vmm_test_vm_gate_dir;
@@ -429,4 +431,63 @@ vmm_vm_eject_medium (struct vmm_vm *vm, unsigned drive, bool force)
     }
   g_mutex_unlock (&f->media_lock);
   return ret;
+}
+
+/* ---- snapshots (vm-snapshot.h): the index only, as the real ones leave it ---------- */
+
+char *
+vmm_vm_snapshot_take (struct vmm_vm *vm, const char *machine_dir, const char *name,
+                      GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+  VivSnapshot *s;
+
+  (void) vm;
+  if (index == NULL || !viv_snapshot_name_check (name, error))
+    return NULL;
+  s = viv_snapshot_index_add (index, name, TRUE, g_get_real_time () / G_USEC_PER_SEC);
+  if (!viv_snapshot_index_save (index, machine_dir, error))
+    return NULL;
+  return g_strdup (s->id);
+}
+
+gboolean
+vmm_vm_snapshot_revert (struct vmm_vm *vm, const char *machine_dir, const char *id,
+                        GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+
+  (void) vm;
+  if (index == NULL)
+    return FALSE;
+  if (viv_snapshot_index_find (index, id) == NULL)
+    {
+      g_set_error (error, VIV_SNAPSHOT_INDEX_ERROR, VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND,
+                   "There is no snapshot %s", id);
+      return FALSE;
+    }
+  g_free (index->current);
+  index->current = g_strdup (id);
+  return viv_snapshot_index_save (index, machine_dir, error);
+}
+
+gboolean
+vmm_vm_snapshot_delete (struct vmm_vm *vm, const char *machine_dir, const char *id,
+                        GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+
+  (void) vm;
+  return index != NULL && viv_snapshot_index_remove (index, id, error)
+         && viv_snapshot_index_save (index, machine_dir, error);
+}
+
+gboolean
+vmm_vm_snapshot_rename (const char *machine_dir, const char *id, const char *name,
+                        GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+
+  return index != NULL && viv_snapshot_index_rename (index, id, name, error)
+         && viv_snapshot_index_save (index, machine_dir, error);
 }

@@ -40,6 +40,8 @@
 #include "viv-vmm1.h"
 #include "viv-vmm1-generated.h"
 #include "vm.h"
+#include "vm-snapshot.h"
+#include "viv-snapshot-index.h"
 
 #define ERROR_WRONG_STATE "org.vivarium.Vmm1.Error.WrongState"
 #define ERROR_FAILED      "org.vivarium.Vmm1.Error.Failed"
@@ -47,6 +49,8 @@
 #define ERROR_NO_SUCH_DRIVE "org.vivarium.Vmm1.Error.NoSuchDrive"
 #define ERROR_DRIVE_FULL    "org.vivarium.Vmm1.Error.DriveFull"
 #define ERROR_MEDIUM_LOCKED "org.vivarium.Vmm1.Error.MediumLocked"
+#define ERROR_NO_SUCH_SNAPSHOT "org.vivarium.Vmm1.Error.NoSuchSnapshot"
+#define ERROR_BUSY        "org.vivarium.Vmm1.Error.Busy"
 #define LOG_MAX_BYTES    (4 * 1024 * 1024)
 #define LOG_KEEP         4
 #define LISTEN_BACKLOG   64
@@ -84,6 +88,10 @@ typedef struct {
   const char *state;
   gboolean quitting;
   gboolean finished;
+  /* A snapshot is being taken, reverted to or deleted on a worker thread:
+   * the machine is not destroyed meanwhile (a stop waits in stop_deferred) */
+  gboolean snapshot_busy;
+  gpointer stop_deferred;
 
   VivVmm1 *iface;
   GPtrArray *connections;        /* Client, authenticated */
@@ -509,6 +517,12 @@ on_stop_main (gpointer data)
   Service *s = e->s;
   g_autoptr(GError) error = NULL;
 
+  if (s->snapshot_busy)
+    {
+      /* the worker uses the machine: this comes back when it is done */
+      s->stop_deferred = e;
+      return G_SOURCE_REMOVE;
+    }
   if (s->vm != NULL)
     vmm_vm_wait (s->vm, NULL);
 
@@ -567,6 +581,12 @@ update_uptime (gpointer data)
 static gboolean
 require_state (Service *s, GDBusMethodInvocation *invocation, const char *state)
 {
+  if (s->snapshot_busy)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_BUSY,
+        _("A snapshot is being taken or reverted to; try again when it is done"));
+      return FALSE;
+    }
   if (s->vm != NULL && g_strcmp0 (s->state, state) == 0)
     return TRUE;
   g_dbus_method_invocation_return_dbus_error (invocation, ERROR_WRONG_STATE,
@@ -662,6 +682,170 @@ handle_quit (VivVmm1 *iface, GDBusMethodInvocation *invocation, gpointer data)
   quit (data);
   viv_vmm1_complete_quit (iface, invocation);
   return TRUE;
+}
+
+/* ---- snapshots ----------------------------------------------------------------------- */
+
+typedef enum { SNAP_TAKE, SNAP_REVERT, SNAP_DELETE, SNAP_RENAME } SnapOp;
+
+typedef struct {
+  Service *s;
+  SnapOp op;
+  char *id, *name;
+  GDBusMethodInvocation *invocation;
+} SnapJob;
+
+static void
+snap_job_free (SnapJob *job)
+{
+  g_free (job->id);
+  g_free (job->name);
+  g_clear_object (&job->invocation);
+  g_free (job);
+}
+
+/* On a worker thread: the machine pauses for it, the main loop goes on */
+static void
+snap_job_run (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  SnapJob *job = data;
+  Service *s = job->s;
+  g_autoptr(GError) error = NULL;
+  char *id = NULL;
+  gboolean ok = FALSE;
+
+  (void) source;
+  (void) cancellable;
+  switch (job->op)
+    {
+    case SNAP_TAKE:
+      id = vmm_vm_snapshot_take (s->vm, s->opts.machine_dir, job->name, &error);
+      ok = id != NULL;
+      break;
+    case SNAP_REVERT:
+      ok = vmm_vm_snapshot_revert (s->vm, s->opts.machine_dir, job->id, &error);
+      break;
+    case SNAP_DELETE:
+      ok = vmm_vm_snapshot_delete (s->vm, s->opts.machine_dir, job->id, &error);
+      break;
+    case SNAP_RENAME:
+      ok = vmm_vm_snapshot_rename (s->opts.machine_dir, job->id, job->name, &error);
+      break;
+    }
+  if (!ok)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (task, id ? id : g_strdup (""), g_free);
+}
+
+static void
+snap_job_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  SnapJob *job = g_task_get_task_data (G_TASK (result));
+  Service *s = job->s;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *id = g_task_propagate_pointer (G_TASK (result), &error);
+
+  (void) source;
+  (void) data;
+  s->snapshot_busy = FALSE;
+  if (s->stop_deferred != NULL)
+    on_stop_main (g_steal_pointer (&s->stop_deferred));
+  if (id == NULL)
+    {
+      const char *name = g_error_matches (error, VIV_SNAPSHOT_INDEX_ERROR,
+                                          VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND)
+                         ? ERROR_NO_SUCH_SNAPSHOT : ERROR_FAILED;
+
+      vmm_log_warning ("snapshot: %s", error->message);
+      g_dbus_method_invocation_return_dbus_error (job->invocation, name, error->message);
+      return;
+    }
+  switch (job->op)
+    {
+    case SNAP_TAKE:
+      vmm_log_info ("took snapshot %s, “%s”", id, job->name);
+      viv_vmm1_complete_take_snapshot (s->iface, g_steal_pointer (&job->invocation), id);
+      break;
+    case SNAP_REVERT:
+      vmm_log_info ("went back to snapshot %s", job->id);
+      if (s->vm != NULL)
+        set_state (s, VIV_VMM_STATE_RUNNING);     /* it runs from there, paused or not */
+      viv_vmm1_complete_revert_snapshot (s->iface, g_steal_pointer (&job->invocation));
+      break;
+    case SNAP_DELETE:
+      vmm_log_info ("deleted snapshot %s", job->id);
+      viv_vmm1_complete_delete_snapshot (s->iface, g_steal_pointer (&job->invocation));
+      break;
+    case SNAP_RENAME:
+      viv_vmm1_complete_rename_snapshot (s->iface, g_steal_pointer (&job->invocation));
+      break;
+    }
+  viv_vmm1_emit_snapshots_changed (s->iface);
+}
+
+static gboolean
+snap_start (Service *s, GDBusMethodInvocation *invocation, SnapOp op, const char *id,
+            const char *name)
+{
+  g_autoptr(GTask) task = NULL;
+  SnapJob *job;
+
+  if (s->vm == NULL || s->finished || s->quitting)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_WRONG_STATE,
+                                                  _("The machine is not running"));
+      return TRUE;
+    }
+  if (s->snapshot_busy)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation, ERROR_BUSY,
+        _("Another snapshot is being taken, reverted to or deleted; try again when it is done"));
+      return TRUE;
+    }
+  s->snapshot_busy = TRUE;
+  job = g_new0 (SnapJob, 1);
+  job->s = s;
+  job->op = op;
+  job->id = g_strdup (id);
+  job->name = g_strdup (name);
+  job->invocation = g_object_ref (invocation);
+  task = g_task_new (NULL, NULL, snap_job_done, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) snap_job_free);
+  g_task_run_in_thread (task, snap_job_run);
+  return TRUE;
+}
+
+static gboolean
+handle_take_snapshot (VivVmm1 *iface, GDBusMethodInvocation *invocation, const char *name,
+                      gpointer data)
+{
+  (void) iface;
+  return snap_start (data, invocation, SNAP_TAKE, NULL, name);
+}
+
+static gboolean
+handle_revert_snapshot (VivVmm1 *iface, GDBusMethodInvocation *invocation, const char *id,
+                        gpointer data)
+{
+  (void) iface;
+  return snap_start (data, invocation, SNAP_REVERT, id, NULL);
+}
+
+static gboolean
+handle_delete_snapshot (VivVmm1 *iface, GDBusMethodInvocation *invocation, const char *id,
+                        gpointer data)
+{
+  (void) iface;
+  return snap_start (data, invocation, SNAP_DELETE, id, NULL);
+}
+
+static gboolean
+handle_rename_snapshot (VivVmm1 *iface, GDBusMethodInvocation *invocation, const char *id,
+                        const char *name, gpointer data)
+{
+  (void) iface;
+  return snap_start (data, invocation, SNAP_RENAME, id, name);
 }
 
 static gboolean
@@ -1468,6 +1652,10 @@ vmm_service_run (const struct vmm_service_options *options)
   g_signal_connect (s->iface, "handle-power-off", G_CALLBACK (handle_power_off), s);
   g_signal_connect (s->iface, "handle-reset", G_CALLBACK (handle_reset), s);
   g_signal_connect (s->iface, "handle-quit", G_CALLBACK (handle_quit), s);
+  g_signal_connect (s->iface, "handle-take-snapshot", G_CALLBACK (handle_take_snapshot), s);
+  g_signal_connect (s->iface, "handle-revert-snapshot", G_CALLBACK (handle_revert_snapshot), s);
+  g_signal_connect (s->iface, "handle-delete-snapshot", G_CALLBACK (handle_delete_snapshot), s);
+  g_signal_connect (s->iface, "handle-rename-snapshot", G_CALLBACK (handle_rename_snapshot), s);
   g_signal_connect (s->iface, "handle-open-serial", G_CALLBACK (handle_open_serial), s);
   g_signal_connect (s->iface, "handle-open-display", G_CALLBACK (handle_open_display), s);
   g_signal_connect (s->iface, "handle-listen-display", G_CALLBACK (handle_listen_display), s);

@@ -1809,3 +1809,11 @@ vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char
   pci_config_write (&ahci->pci, 0, VMM_PCI_CONFIG_SIZE);
   return TRUE;
 }
+
+struct vmm_block *
+vmm_ahci_port_block (struct vmm_ahci *ahci, unsigned port)
+{
+  if (ahci == NULL || port >= VMM_AHCI_PORTS || ahci->ports[port].kind != VMM_AHCI_DISK)
+    return NULL;
+  return ahci->ports[port].block;
+}

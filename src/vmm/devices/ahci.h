@@ -97,6 +97,9 @@ int  vmm_ahci_eject_medium  (struct vmm_ahci *ahci, unsigned port, bool force);
  * otherwise, else 0. The BAR and the MSI follow the PCI config space: load
  * with APPLY comes after vmm_pci_host_load applied it, routes the MSI it
  * names and drives INTx where its level changes. */
+/* The image of the disk on PORT, or NULL (no disk there) */
+struct vmm_block *vmm_ahci_port_block (struct vmm_ahci *ahci, unsigned port);
+
 int      vmm_ahci_save (const struct vmm_ahci *ahci, struct vmm_state_writer *w,
                         const char *name);
 gboolean vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char *name,

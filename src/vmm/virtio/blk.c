@@ -101,6 +101,7 @@ struct vmm_virtio_blk {
   unsigned in_flight;
   pthread_cond_t idle;      /* with dev.lock: in_flight reached 0 */
   bool resetting;           /* a reset waits for the requests in flight */
+  bool frozen;              /* a snapshot: no new requests taken (vmm_virtio_blk_freeze) */
   struct vmm_ratelimit rl;
   /* Failed requests (req_report_error): the log's limit, the error fn's */
   char *path;
@@ -778,8 +779,9 @@ process_queue (struct vmm_virtio_blk *blk, unsigned q, bool may_park)
 
   if (q < 64)
     blk->parked &= ~(1ull << q);
-  /* A reset is waiting for the requests in flight: no new ones. */
-  if (blk->resetting)
+  /* A reset is waiting for the requests in flight, or a snapshot is
+   * being taken: no new ones (they stay in the ring) */
+  if (blk->resetting || blk->frozen)
     return;
   /* Whether to park is decided when the ring turns out empty, with the
    * requests just taken counted in flight. */
@@ -915,6 +917,49 @@ blk_reset (struct vmm_virtio_dev *dev)
 }
 
 /* ---- snapshots ------------------------------------------------------------------------ */
+
+bool
+vmm_virtio_blk_freeze (struct vmm_virtio_blk *blk)
+{
+  struct timespec deadline;
+  bool idle = true;
+
+  pthread_mutex_lock (&blk->dev.lock);
+  blk->frozen = true;
+  clock_gettime (CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += RESET_DRAIN_SECONDS;
+  while (blk->in_flight > 0 && idle)
+    if (pthread_cond_timedwait (&blk->idle, &blk->dev.lock, &deadline) == ETIMEDOUT)
+      idle = false;
+  if (!idle)
+    {
+      vmm_log_warning ("virtio-blk: %u requests still in flight after %d s", blk->in_flight,
+                       RESET_DRAIN_SECONDS);
+      blk->frozen = false;
+    }
+  pthread_mutex_unlock (&blk->dev.lock);
+  return idle;
+}
+
+void
+vmm_virtio_blk_thaw (struct vmm_virtio_blk *blk)
+{
+  pthread_mutex_lock (&blk->dev.lock);
+  if (blk->frozen)
+    {
+      blk->frozen = false;
+      /* what the driver queued meanwhile: its kicks found us frozen */
+      for (unsigned q = 0; q < blk->dev.ops->num_queues; q++)
+        vmm_virtio_queue_resume (&blk->dev, q);
+    }
+  pthread_mutex_unlock (&blk->dev.lock);
+}
+
+struct vmm_block *
+vmm_virtio_blk_block (struct vmm_virtio_blk *blk)
+{
+  return blk->block;
+}
 
 #define BLK_STATE_VERSION 1
 

@@ -62,3 +62,12 @@ void vmm_virtio_blk_set_error_fn (struct vmm_virtio_blk *blk, vmm_disk_error_fn 
 /* Waits for requests in flight, flushes the image and frees everything
  * (NULL is fine). Returns the flush's result, 0 or -errno. */
 int  vmm_virtio_blk_free (struct vmm_virtio_blk *blk);
+
+/* For a snapshot, with the vCPUs paused: takes no new requests and waits
+ * for those in flight (false after a while if they do not finish: then
+ * nothing changed); thaw takes requests again, with those the driver
+ * made available meanwhile. */
+bool vmm_virtio_blk_freeze (struct vmm_virtio_blk *blk);
+void vmm_virtio_blk_thaw   (struct vmm_virtio_blk *blk);
+/* The image behind the disk */
+struct vmm_block *vmm_virtio_blk_block (struct vmm_virtio_blk *blk);

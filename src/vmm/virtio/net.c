@@ -93,6 +93,11 @@ struct vmm_virtio_net {
   int tx_kick_fd, rx_kick_fd;   /* the data queues' kicks, with config.backend_kicks; else -1 */
   uint64_t generation;          /* + 1 at every reset: a frame sent across one is not pushed */
   unsigned tx_next_piece;       /* of the first frame queued, when the backend took only some */
+  /* A snapshot: the backend's calls take and give nothing while frozen;
+   * tx_busy counts transmits sending without the lock (tx_idle: none) */
+  bool frozen;
+  unsigned tx_busy;
+  pthread_cond_t tx_idle;
 
   /* Receive filters (CTRL_RX, CTRL_MAC); the defaults take every frame
    * for our MAC, broadcast and multicast */
@@ -263,7 +268,8 @@ card_transmit (void *opaque, vmm_net_send_fn send, void *send_data, unsigned bud
   int sent = 0, ret = 0;
 
   pthread_mutex_lock (&dev->lock);
-  while (queue_running (net, TX_QUEUE) && (ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
+  while (!net->frozen && queue_running (net, TX_QUEUE)
+         && (ret = virtq_pop_or_enable (vq, &chain, &budget)) > 0)
     {
       uint64_t generation = net->generation;
       uint64_t len = chain.out_len > NET_HDR_LEN ? chain.out_len - NET_HDR_LEN : 0;
@@ -289,6 +295,7 @@ card_transmit (void *opaque, vmm_net_send_fn send, void *send_data, unsigned bud
 
       /* Without the lock: the backend may hand the guest a frame at once */
       next = net->tx_next_piece;
+      net->tx_busy++;
       pthread_mutex_unlock (&dev->lock);
       if (hdr.flags & VMM_NET_HDR_F_NEEDS_CSUM || hdr.gso_type != VMM_NET_GSO_NONE)
         r = vmm_net_tx_offload (&hdr, iov, n_iov, (size_t) len, net->config.backend_max_frame,
@@ -296,6 +303,8 @@ card_transmit (void *opaque, vmm_net_send_fn send, void *send_data, unsigned bud
       else
         r = send (send_data, iov, n_iov, (size_t) len);
       pthread_mutex_lock (&dev->lock);
+      if (--net->tx_busy == 0)
+        pthread_cond_broadcast (&net->tx_idle);
       if (net->generation != generation)
         break;                  /* reset meanwhile: the chain is gone */
       net->tx_next_piece = next;
@@ -409,6 +418,11 @@ card_receive (void *opaque, const void *frame, size_t len)
   int ret = 0;
 
   pthread_mutex_lock (&dev->lock);
+  if (net->frozen)
+    {
+      ret = -ENOBUFS;           /* thaw says rx_ready */
+      goto out;
+    }
   if (!queue_running (net, RX_QUEUE) || len < VMM_NET_MIN_FRAME || len > VMM_NET_MAX_FRAME)
     {
       net->stats.rx_dropped++;
@@ -819,6 +833,7 @@ vmm_virtio_net_new (const struct vmm_virtio_env *env, const struct vmm_virtio_ne
   if (net->config.backend_max_frame == VMM_NET_MAX_FRAME)
     net->dev.device_features |= 1ull << VIRTIO_NET_F_HOST_UFO;
   net->tx_kick_fd = net->rx_kick_fd = -1;
+  pthread_cond_init (&net->tx_idle, NULL);
   if (config->backend_kicks)
     {
       net->tx_kick_fd = vmm_virtio_queue_detach_notify (&net->dev, TX_QUEUE);
@@ -839,7 +854,31 @@ vmm_virtio_net_free (struct vmm_virtio_net *net)
   if (net == NULL)
     return;
   vmm_virtio_pci_destroy (&net->dev);
+  pthread_cond_destroy (&net->tx_idle);
   free (net);
+}
+
+void
+vmm_virtio_net_freeze (struct vmm_virtio_net *net)
+{
+  pthread_mutex_lock (&net->dev.lock);
+  net->frozen = true;
+  while (net->tx_busy > 0)
+    pthread_cond_wait (&net->tx_idle, &net->dev.lock);
+  /* A frame the backend took only some pieces of goes again whole after:
+   * a TCP receiver drops what it has twice, as after a lost ACK */
+  net->tx_next_piece = 0;
+  pthread_mutex_unlock (&net->dev.lock);
+}
+
+void
+vmm_virtio_net_thaw (struct vmm_virtio_net *net)
+{
+  pthread_mutex_lock (&net->dev.lock);
+  net->frozen = false;
+  pthread_mutex_unlock (&net->dev.lock);
+  net->config.rx_ready (net->config.opaque);
+  net->config.tx_ready (net->config.opaque);
 }
 
 void

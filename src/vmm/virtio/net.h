@@ -68,4 +68,9 @@ void vmm_virtio_net_set_link (struct vmm_virtio_net *net, bool up);
 /* Asks the guest to announce itself (gratuitous ARP), as after a restore
  * on another host: with VIRTIO_NET_F_GUEST_ANNOUNCE negotiated. */
 void vmm_virtio_net_announce (struct vmm_virtio_net *net);
+/* For a snapshot: the backend's calls take and give no frame until thaw
+ * (which tells the backend both ways may go on); freeze returns once no
+ * frame is on its way out. */
+void vmm_virtio_net_freeze (struct vmm_virtio_net *net);
+void vmm_virtio_net_thaw   (struct vmm_virtio_net *net);
 void vmm_virtio_net_get_stats (struct vmm_virtio_net *net, struct vmm_virtio_net_stats *stats);

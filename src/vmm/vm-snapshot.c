@@ -1,0 +1,647 @@
+/* vm-snapshot.c: snapshots of a machine (vm-snapshot.h)
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "config.h"
+
+#include "vm-snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+
+#include "kvm/state.h"
+#include "snapshot/memory.h"
+#include "snapshot/state.h"
+#include "viv-file.h"
+#include "viv-snapshot-index.h"
+
+#define MACHINE_SECTION  "machine"
+#define MACHINE_VERSION  1
+#define STATE_FILE       "state.bin"
+#define MEMORY_FILE      "memory.bin"
+#define THUMBNAIL_FILE   "thumbnail.png"
+#define NEW_PREFIX       ".new-"
+
+/* ---- the machine's state ------------------------------------------------------------ */
+
+/* What must match for a state to fit this machine, and the VM's own flags */
+static void
+save_machine (struct vmm_vm *vm, struct vmm_state_writer *w)
+{
+  vmm_state_begin (w, MACHINE_SECTION, MACHINE_VERSION);
+  vmm_state_put_u64 (w, vm->config.memory);
+  vmm_state_put_u32 (w, vm->n_vcpus);
+  vmm_state_put_u32 (w, (uint32_t) vm->config.firmware);
+  vmm_state_put_u32 (w, vm->config.n_disks);
+  vmm_state_put_u32 (w, vm->config.n_cdroms);
+  vmm_state_put_bool (w, vm->gpu != NULL);
+  vmm_state_put_bool (w, vm->net != NULL);
+  vmm_state_put_bool (w, vm->rng != NULL);
+  vmm_state_put_bool (w, vm->console != NULL);
+  vmm_state_put_bool (w, vm->vga != NULL);
+  vmm_state_put_bool (w, vm->ahci != NULL);
+  vmm_state_put_bool (w, vm->gpu_scanout);
+  vmm_state_put_bool (w, vm->ps2_input);
+  vmm_state_put_bool (w, vm->pointer_is_mouse);
+  vmm_state_end (w);
+}
+
+static gboolean
+load_machine (struct vmm_vm *vm, const struct vmm_state_file *f, bool apply, GError **error)
+{
+  struct vmm_state_reader r;
+  uint64_t memory;
+  uint32_t cpus, firmware, disks, cdroms;
+  bool gpu, net, rng, console, vga, ahci, gpu_scanout, ps2_input, pointer_is_mouse;
+
+  if (!vmm_state_reader_init (&r, f, MACHINE_SECTION, MACHINE_VERSION, error))
+    return FALSE;
+  memory = vmm_state_get_u64 (&r);
+  cpus = vmm_state_get_u32 (&r);
+  firmware = vmm_state_get_u32 (&r);
+  disks = vmm_state_get_u32 (&r);
+  cdroms = vmm_state_get_u32 (&r);
+  gpu = vmm_state_get_bool (&r);
+  net = vmm_state_get_bool (&r);
+  rng = vmm_state_get_bool (&r);
+  console = vmm_state_get_bool (&r);
+  vga = vmm_state_get_bool (&r);
+  ahci = vmm_state_get_bool (&r);
+  gpu_scanout = vmm_state_get_bool (&r);
+  ps2_input = vmm_state_get_bool (&r);
+  pointer_is_mouse = vmm_state_get_bool (&r);
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+
+  if (memory != vm->config.memory)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("The snapshot was taken with %llu MiB of memory; the machine now has "
+                     "%llu MiB"), (unsigned long long) (memory >> 20),
+                   (unsigned long long) (vm->config.memory >> 20));
+      return FALSE;
+    }
+  if (cpus != vm->n_vcpus)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("The snapshot was taken with %u processors; the machine now has %u"),
+                   cpus, vm->n_vcpus);
+      return FALSE;
+    }
+  if (firmware != (uint32_t) vm->config.firmware || disks != vm->config.n_disks
+      || cdroms != vm->config.n_cdroms || gpu != (vm->gpu != NULL) || net != (vm->net != NULL)
+      || rng != (vm->rng != NULL) || console != (vm->console != NULL)
+      || vga != (vm->vga != NULL) || ahci != (vm->ahci != NULL))
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("The snapshot was taken with other devices than the machine has now "
+                     "(its firmware, disks, drives, display or network changed)"));
+      return FALSE;
+    }
+  if (apply)
+    {
+      vm->gpu_scanout = gpu_scanout;
+      vm->ps2_input = ps2_input;
+      vm->pointer_is_mouse = pointer_is_mouse;
+    }
+  return TRUE;
+}
+
+/* The virtio devices and their sections' names */
+static unsigned
+virtio_devices (struct vmm_vm *vm, struct vmm_virtio_dev **devs, char names[][32], unsigned max)
+{
+  unsigned n = 0;
+
+#define ADD(dev, ...) \
+  do { \
+    if (n < max) \
+      { \
+        devs[n] = (dev); \
+        snprintf (names[n], 32, __VA_ARGS__); \
+        n++; \
+      } \
+  } while (0)
+  if (vm->rng != NULL)
+    ADD (vmm_virtio_rng_dev (vm->rng), "virtio-rng");
+  if (vm->net != NULL)
+    ADD (vmm_virtio_net_dev (vm->net), "virtio-net");
+  if (vm->console != NULL)
+    ADD (vmm_virtio_console_dev (vm->console), "virtio-console");
+  for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
+    if (vm->disks[i] != NULL)
+      ADD (vmm_virtio_blk_dev (vm->disks[i]), "virtio-blk.%u", i);
+  if (vm->gpu != NULL)
+    ADD (vmm_virtio_gpu_dev (vm->gpu), "virtio-gpu");
+  if (vm->keyboard != NULL)
+    ADD (vmm_virtio_input_dev (vm->keyboard), "virtio-input.keyboard");
+  if (vm->tablet != NULL)
+    ADD (vmm_virtio_input_dev (vm->tablet), "virtio-input.tablet");
+  if (vm->mouse != NULL)
+    ADD (vmm_virtio_input_dev (vm->mouse), "virtio-input.mouse");
+#undef ADD
+  return n;
+}
+
+gboolean
+vmm_vm_save_state (struct vmm_vm *vm, struct vmm_state_writer *w, GError **error)
+{
+  struct vmm_virtio_dev *devs[32];
+  char names[32][32];
+  unsigned n;
+
+  save_machine (vm, w);
+  if (!vmm_kvm_vm_save (&vm->kvm, vm->vm_fd, w, error))
+    return FALSE;
+  for (unsigned i = 0; i < vm->n_vcpus; i++)
+    {
+      char name[32];
+
+      snprintf (name, sizeof name, "vcpu.%u", i);
+      if (!vmm_kvm_vcpu_save (&vm->vcpus[i].kvm, &vm->kvm, w, name, error))
+        return FALSE;
+    }
+  vmm_pci_host_save (&vm->pci, w, "pci");
+  vmm_q35_save (&vm->q35, w, "q35");
+  vmm_serial_save (&vm->com1, w, "serial.0");
+  vmm_rtc_save (&vm->rtc, w, "rtc");
+  vmm_i8042_save (&vm->i8042, w, "i8042");
+  vmm_acpi_pm_save (&vm->pm, w, "acpi-pm");
+  if (vm->fw_cfg != NULL)
+    vmm_fw_cfg_save (vm->fw_cfg, w, "fw-cfg");
+  if (vm->vars_flash != NULL)
+    vmm_pflash_save (vm->vars_flash, w, "pflash.vars");
+  if (vm->ahci != NULL && vmm_ahci_save (vm->ahci, w, "ahci") < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED,
+                   _("The SATA disks did not finish their work in time"));
+      return FALSE;
+    }
+  n = virtio_devices (vm, devs, names, G_N_ELEMENTS (devs));
+  for (unsigned i = 0; i < n; i++)
+    vmm_virtio_save (devs[i], w, names[i]);
+  if (vm->vga != NULL)
+    vmm_vga_save (vm->vga, w, "vga");
+  return TRUE;
+}
+
+/* In the order the devices need: the PCI functions' configuration first
+ * (the chipset and AHCI derive theirs from it, virtio's MSI-X needs its
+ * enable bit), the devices before the interrupt controllers (their lines
+ * are driven where they change; the controllers' saved state then says
+ * what is pending), the vCPUs (their local APICs) last. */
+gboolean
+vmm_vm_load_state (struct vmm_vm *vm, const struct vmm_state_file *f, bool apply, GError **error)
+{
+  struct vmm_virtio_dev *devs[32];
+  char names[32][32];
+  unsigned n;
+
+  if (!load_machine (vm, f, apply, error))
+    return FALSE;
+  if (!vmm_pci_host_load (&vm->pci, f, "pci", apply, error)
+      || !vmm_q35_load (&vm->q35, f, "q35", apply, error)
+      || !vmm_serial_load (&vm->com1, f, "serial.0", apply, error)
+      || !vmm_rtc_load (&vm->rtc, f, "rtc", apply, error)
+      || !vmm_i8042_load (&vm->i8042, f, "i8042", apply, error)
+      || !vmm_acpi_pm_load (&vm->pm, f, "acpi-pm", apply, error)
+      || (vm->fw_cfg != NULL && !vmm_fw_cfg_load (vm->fw_cfg, f, "fw-cfg", apply, error))
+      || (vm->vars_flash != NULL
+          && !vmm_pflash_load (vm->vars_flash, f, "pflash.vars", apply, error))
+      || (vm->ahci != NULL && !vmm_ahci_load (vm->ahci, f, "ahci", apply, error)))
+    return FALSE;
+  n = virtio_devices (vm, devs, names, G_N_ELEMENTS (devs));
+  for (unsigned i = 0; i < n; i++)
+    if (!vmm_virtio_load (devs[i], f, names[i], apply, error))
+      return FALSE;
+  if (vm->vga != NULL && !vmm_vga_load (vm->vga, f, "vga", apply, error))
+    return FALSE;
+  if (!vmm_kvm_vm_load (&vm->kvm, vm->vm_fd, f, apply, error))
+    return FALSE;
+  for (unsigned i = 0; i < vm->n_vcpus; i++)
+    {
+      char name[32];
+
+      snprintf (name, sizeof name, "vcpu.%u", i);
+      if (!vmm_kvm_vcpu_load (&vm->vcpus[i].kvm, &vm->kvm, f, name, apply, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- quiet devices -------------------------------------------------------------------- */
+
+/* With the vCPUs parked: no request or frame on its way */
+static gboolean
+freeze_devices (struct vmm_vm *vm, GError **error)
+{
+  for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
+    if (vm->disks[i] != NULL && !vmm_virtio_blk_freeze (vm->disks[i]))
+      {
+        for (unsigned k = 0; k < i; k++)
+          if (vm->disks[k] != NULL)
+            vmm_virtio_blk_thaw (vm->disks[k]);
+        g_set_error (error, VMM_ERROR, VMM_ERROR_FAILED,
+                     _("The disk %s did not finish its work in time"), vm->config.disks[i].path);
+        return FALSE;
+      }
+  if (vm->net != NULL)
+    vmm_virtio_net_freeze (vm->net);
+  return TRUE;
+}
+
+static void
+thaw_devices (struct vmm_vm *vm)
+{
+  for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
+    if (vm->disks[i] != NULL)
+      vmm_virtio_blk_thaw (vm->disks[i]);
+  if (vm->net != NULL)
+    vmm_virtio_net_thaw (vm->net);
+}
+
+/* ---- disks ------------------------------------------------------------------------------ */
+
+struct disks {
+  unsigned n;
+  struct vmm_block *block[VMM_MAX_DISKS];
+  const char *path[VMM_MAX_DISKS];
+};
+
+/* The machine's disks (not its CD-ROMs: read-only media), all qcow2 */
+static gboolean
+vm_disks (struct vmm_vm *vm, struct disks *d, GError **error)
+{
+  unsigned sata = 0;
+
+  d->n = 0;
+  for (unsigned i = 0; i < vm->config.n_disks; i++)
+    {
+      const struct vmm_disk_spec *spec = &vm->config.disks[i];
+      struct vmm_block *b;
+
+      if (spec->bus == VMM_DISK_BUS_SATA)
+        b = vmm_ahci_port_block (vm->ahci, sata++);    /* disks take the first ports */
+      else
+        b = vm->disks[i] != NULL ? vmm_virtio_blk_block (vm->disks[i]) : NULL;
+      if (b == NULL || spec->read_only)
+        continue;
+      if (vmm_block_format (b) != VMM_BLOCK_FORMAT_QCOW2)
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                       _("Snapshots need qcow2 disks; %s is a raw image"), spec->path);
+          return FALSE;
+        }
+      d->block[d->n] = b;
+      d->path[d->n] = spec->path;
+      d->n++;
+    }
+  return TRUE;
+}
+
+static bool
+disk_has_snapshot (struct vmm_block *b, const char *name)
+{
+  struct vmm_block_snapshot_info *info = NULL;
+  unsigned n = 0;
+  bool found = false;
+
+  if (vmm_block_snapshot_list (b, &info, &n) < 0)
+    return false;
+  for (unsigned i = 0; i < n && !found; i++)
+    found = g_strcmp0 (info[i].name, name) == 0;
+  vmm_block_snapshot_info_free (info, n);
+  return found;
+}
+
+static char *
+disk_snapshot_name (const char *id)
+{
+  return g_strconcat (VMM_SNAPSHOT_DISK_PREFIX, id, NULL);
+}
+
+/* Removes the disk snapshots named for ID; a disk without one is fine */
+static void
+delete_disk_snapshots (const struct disks *d, const char *id)
+{
+  g_autofree char *name = disk_snapshot_name (id);
+
+  for (unsigned i = 0; i < d->n; i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (vmm_block_snapshot_delete (d->block[i], name, &error) < 0
+          && !g_error_matches (error, VMM_BLOCK_ERROR, ENOENT))
+        vmm_log_warning ("cannot delete the snapshot %s of %s: %s", name, d->path[i],
+                         error->message);
+    }
+}
+
+/* ---- the folder --------------------------------------------------------------------------- */
+
+static char *
+snapshots_dir (const char *machine_dir)
+{
+  return g_build_filename (machine_dir, VIV_SNAPSHOT_INDEX_DIR, NULL);
+}
+
+static char *
+snapshot_dir (const char *machine_dir, const char *id)
+{
+  return g_build_filename (machine_dir, VIV_SNAPSHOT_INDEX_DIR, id, NULL);
+}
+
+/* What a crash left: folders and disk snapshots the index does not list */
+static void
+remove_leftovers (const char *machine_dir, const VivSnapshotIndex *index, const struct disks *d)
+{
+  g_autofree char *dir = snapshots_dir (machine_dir);
+  g_autoptr (GDir) list = g_dir_open (dir, 0, NULL);
+  const char *entry;
+
+  while (list != NULL && (entry = g_dir_read_name (list)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, entry, NULL);
+
+      if (g_str_equal (entry, VIV_SNAPSHOT_INDEX_FILE) || !g_file_test (path, G_FILE_TEST_IS_DIR))
+        continue;
+      if (g_str_has_prefix (entry, NEW_PREFIX) || viv_snapshot_index_find (index, entry) == NULL)
+        {
+          vmm_log_info ("removing %s, which no snapshot owns", path);
+          viv_file_remove_tree (path);
+        }
+    }
+  for (unsigned i = 0; i < d->n; i++)
+    {
+      struct vmm_block_snapshot_info *info = NULL;
+      unsigned n = 0;
+
+      if (vmm_block_snapshot_list (d->block[i], &info, &n) < 0)
+        continue;
+      for (unsigned k = 0; k < n; k++)
+        {
+          const char *name = info[k].name;
+          g_autoptr (GError) error = NULL;
+
+          if (!g_str_has_prefix (name, VMM_SNAPSHOT_DISK_PREFIX)
+              || viv_snapshot_index_find (index, name + strlen (VMM_SNAPSHOT_DISK_PREFIX)))
+            continue;
+          vmm_log_info ("removing the snapshot %s of %s, which the index does not list", name,
+                        d->path[i]);
+          if (vmm_block_snapshot_delete (d->block[i], name, &error) < 0)
+            vmm_log_warning ("cannot delete it: %s", error->message);
+        }
+      vmm_block_snapshot_info_free (info, n);
+    }
+}
+
+static gboolean
+write_file (const char *path, const void *data, size_t len, GError **error)
+{
+  return viv_file_replace (path, data, len, error);
+}
+
+/* ---- taking -------------------------------------------------------------------------------- */
+
+char *
+vmm_vm_snapshot_take (struct vmm_vm *vm, const char *machine_dir, const char *name,
+                      GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = NULL;
+  g_autofree char *id = NULL, *dir = NULL, *tmp = NULL, *top = NULL, *disk_name = NULL;
+  g_autofree char *state_path = NULL, *memory_path = NULL, *thumb_path = NULL;
+  struct vmm_state_writer *w = NULL;
+  struct disks d;
+  unsigned made = 0;
+  uint64_t memory_bytes = 0;
+  size_t state_len = 0;
+  const uint8_t *state;
+  bool was_paused;
+  VivSnapshot *s;
+
+  if (!viv_snapshot_name_check (name, error))
+    return NULL;
+  index = viv_snapshot_index_load (machine_dir, error);
+  if (index == NULL || !vm_disks (vm, &d, error))
+    return NULL;
+  remove_leftovers (machine_dir, index, &d);
+
+  id = g_strdup_printf ("%" G_GUINT64_FORMAT, index->next_id);
+  top = snapshots_dir (machine_dir);
+  dir = snapshot_dir (machine_dir, id);
+  tmp = g_strconcat (top, G_DIR_SEPARATOR_S NEW_PREFIX, id, NULL);
+  state_path = g_build_filename (tmp, STATE_FILE, NULL);
+  memory_path = g_build_filename (tmp, MEMORY_FILE, NULL);
+  thumb_path = g_build_filename (tmp, THUMBNAIL_FILE, NULL);
+  disk_name = disk_snapshot_name (id);
+  if (g_mkdir_with_parents (tmp, 0700) < 0)
+    {
+      viv_file_set_io_error (error, errno, _("Cannot create %s: %s"), tmp, g_strerror (errno));
+      return NULL;
+    }
+
+  /* One instant: the vCPUs parked, the devices quiet */
+  was_paused = vmm_vm_is_paused (vm);
+  vmm_vm_pause (vm);
+  w = vmm_state_writer_new ();
+  if (!freeze_devices (vm, error))
+    goto fail_running;
+  if (!vmm_vm_save_state (vm, w, error))
+    goto fail;
+  state = vmm_state_writer_finish (w, &state_len);
+  if (!write_file (state_path, state, state_len, error)
+      || !vmm_snapshot_memory_save (&vm->mem, vm->memory_base_fd, memory_path, &memory_bytes,
+                                    error))
+    goto fail;
+  if (vm->spice != NULL)
+    {
+      g_autoptr (GError) local = NULL;
+
+      /* A snapshot without its picture is still a snapshot */
+      if (vmm_spice_write_thumbnail (vm->spice, thumb_path, &local) < 0)
+        vmm_log_warning ("no thumbnail for the snapshot: %s", local->message);
+    }
+  for (; made < d.n; made++)
+    if (vmm_block_snapshot_create (d.block[made], disk_name, error) < 0)
+      goto fail;
+
+  /* Only now does it get its name, then the index lists it */
+  if (viv_file_fsync_dir (tmp) < 0 || g_rename (tmp, dir) < 0)
+    {
+      viv_file_set_io_error (error, errno, _("Cannot create %s: %s"), dir, g_strerror (errno));
+      goto fail;
+    }
+  viv_file_fsync_dir (top);
+  s = viv_snapshot_index_add (index, name, TRUE, g_get_real_time () / G_USEC_PER_SEC);
+  g_assert (g_str_equal (s->id, id));
+  s->memory_bytes = memory_bytes;
+  s->state_bytes = state_len;
+  if (!viv_snapshot_index_save (index, machine_dir, error))
+    {
+      viv_file_remove_tree (dir);
+      goto fail;
+    }
+  vmm_state_writer_free (w);
+  thaw_devices (vm);
+  if (!was_paused)
+    vmm_vm_resume (vm);
+  return g_steal_pointer (&id);
+
+fail:
+  for (unsigned i = 0; i < made; i++)
+    {
+      g_autoptr (GError) local = NULL;
+
+      if (vmm_block_snapshot_delete (d.block[i], disk_name, &local) < 0)
+        vmm_log_warning ("cannot take back the snapshot %s of %s: %s", disk_name, d.path[i],
+                         local->message);
+    }
+  thaw_devices (vm);
+fail_running:
+  viv_file_remove_tree (tmp);
+  vmm_state_writer_free (w);
+  if (!was_paused)
+    vmm_vm_resume (vm);
+  return NULL;
+}
+
+/* ---- reverting -------------------------------------------------------------------------------- */
+
+gboolean
+vmm_vm_snapshot_revert (struct vmm_vm *vm, const char *machine_dir, const char *id,
+                        GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = NULL;
+  g_autofree char *dir = NULL, *state_path = NULL, *memory_path = NULL, *data = NULL;
+  g_autofree char *disk_name = NULL;
+  g_autoptr (GError) local = NULL;
+  struct vmm_state_file *f = NULL;
+  struct disks d;
+  VivSnapshot *s;
+  gsize len;
+  int fd;
+
+  index = viv_snapshot_index_load (machine_dir, error);
+  if (index == NULL)
+    return FALSE;
+  s = viv_snapshot_index_find (index, id);
+  if (s == NULL)
+    {
+      g_set_error (error, VIV_SNAPSHOT_INDEX_ERROR, VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND,
+                   _("There is no snapshot %s"), id);
+      return FALSE;
+    }
+  if (!s->memory)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("“%s” was taken while the machine was off: shut the machine down to "
+                     "go back to it"), s->name);
+      return FALSE;
+    }
+  dir = snapshot_dir (machine_dir, id);
+  state_path = g_build_filename (dir, STATE_FILE, NULL);
+  memory_path = g_build_filename (dir, MEMORY_FILE, NULL);
+  disk_name = disk_snapshot_name (id);
+  if (!g_file_get_contents (state_path, &data, &len, error))
+    return FALSE;
+  f = vmm_state_file_parse ((const uint8_t *) data, len, error);
+  if (f == NULL || !vm_disks (vm, &d, error))
+    goto fail;
+  for (unsigned i = 0; i < d.n; i++)
+    if (!disk_has_snapshot (d.block[i], disk_name))
+      {
+        g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                     _("The disk %s no longer holds the snapshot “%s”"), d.path[i], s->name);
+        goto fail;
+      }
+
+  vmm_vm_pause (vm);
+  if (!freeze_devices (vm, error))
+    {
+      vmm_vm_resume (vm);
+      goto fail;
+    }
+  /* Everything is checked before anything changes */
+  if (!vmm_vm_load_state (vm, f, false, error))
+    {
+      thaw_devices (vm);
+      vmm_vm_resume (vm);
+      goto fail;
+    }
+  for (unsigned i = 0; i < d.n; i++)
+    if (vmm_block_snapshot_apply (d.block[i], disk_name, &local) < 0)
+      goto broken;
+  fd = vmm_snapshot_memory_map (&vm->mem, memory_path, &local);
+  if (fd < 0)
+    goto broken;
+  if (vm->memory_base_fd >= 0)
+    close (vm->memory_base_fd);
+  vm->memory_base_fd = fd;
+  if (!vmm_vm_load_state (vm, f, true, &local))
+    goto broken;
+  vmm_state_file_free (f);
+
+  g_free (index->current);
+  index->current = g_strdup (id);
+  if (!viv_snapshot_index_save (index, machine_dir, &local))
+    vmm_log_warning ("the index does not say the machine went back to %s: %s", id,
+                     local->message);
+  /* As a machine restored elsewhere would: tell the network where it is */
+  thaw_devices (vm);
+  if (vm->net != NULL)
+    vmm_virtio_net_announce (vm->net);
+  vmm_vm_resume (vm);
+  return TRUE;
+
+broken:
+  {
+    g_autofree char *message = g_strdup_printf (_("Going back to “%s” failed halfway: %s"),
+                                                s->name, local->message);
+
+    /* The disks, the memory and the devices may no longer agree: stop */
+    vmm_vm_request_exit (vm, VMM_EXIT_ERROR, message);
+    g_set_error_literal (error, VMM_ERROR, VMM_ERROR_FAILED, message);
+  }
+fail:
+  vmm_state_file_free (f);
+  return FALSE;
+}
+
+/* ---- deleting and renaming -------------------------------------------------------------------- */
+
+gboolean
+vmm_vm_snapshot_delete (struct vmm_vm *vm, const char *machine_dir, const char *id,
+                        GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+  g_autofree char *dir = NULL;
+  struct disks d = { 0 };
+
+  if (index == NULL)
+    return FALSE;
+  if (vm != NULL && !vm_disks (vm, &d, error))
+    return FALSE;
+  /* Out of the index first: a crash after leaves only leftovers */
+  if (!viv_snapshot_index_remove (index, id, error)
+      || !viv_snapshot_index_save (index, machine_dir, error))
+    return FALSE;
+  delete_disk_snapshots (&d, id);
+  dir = snapshot_dir (machine_dir, id);
+  viv_file_remove_tree (dir);
+  return TRUE;
+}
+
+gboolean
+vmm_vm_snapshot_rename (const char *machine_dir, const char *id, const char *name,
+                        GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+
+  return index != NULL && viv_snapshot_index_rename (index, id, name, error)
+         && viv_snapshot_index_save (index, machine_dir, error);
+}
