@@ -1,0 +1,291 @@
+#!/usr/bin/python3
+"""The snapshot test: vivarium-vmm --machine running the probe in
+mode=snapshot with a qcow2 disk, driven over org.vivarium.Vmm1.
+
+  snapshot-harness.py VIVARIUM-VMM PROBE-ELF
+
+The probe ticks, rewriting a page, a disk block and the screen each tick
+and keeping ledgers of what went where; "v" on its serial line makes it
+check memory and disk against them (TAP lines, which come out here as the
+harness's own checks). The harness:
+
+  1. takes A, lets the guest run on, checks; reverts to A: the ticks go on
+     from A's, and memory, disk and TSC check out; reverts to A again: the
+     same tick again (restoring twice gives the same state);
+  2. a branch: from A, runs and takes B; reverts to A, runs and takes C
+     (B and C are both A's children); reverts to B and to C, checking
+     each;
+  3. deletes A, the middle of the tree: B and C keep their content
+     (reverting to each still checks out), and the index gives them no
+     parent;
+  4. renames C; a raw disk is refused with a message;
+  5. powers off; qemu-img check finds the disk clean, lists the disk
+     snapshots B and C and not A.
+
+Without /dev/kvm, qemu-img or Debian's python3-gi it prints a skip plan.
+
+SPDX-License-Identifier: GPL-3.0-or-later
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blkhost  # noqa: E402
+
+try:
+    import gi
+    gi.require_version("Gio", "2.0")
+    from gi.repository import Gio, GLib  # noqa: E402
+except (ImportError, ValueError):
+    blkhost.skip_all("Debian's python3-gi is not installed")
+
+IFACE = "org.vivarium.Vmm1"
+PATH = "/org/vivarium/Vmm1"
+TIMEOUT = 90
+
+
+class Machine:
+    def __init__(self, vmm, probe, tmp, disk_format="qcow2"):
+        self.uuid = str(uuid.uuid4())
+        self.dir = os.path.join(tmp, self.uuid)
+        os.makedirs(self.dir)
+        self.disk = os.path.join(self.dir, "disk." + disk_format)
+        blkhost.run(["qemu-img", "create", "-q", "-f", disk_format, self.disk, "64M"])
+        with open(os.path.join(self.dir, "machine.json"), "w") as f:
+            json.dump({"version": 1, "uuid": self.uuid, "name": "Snapshots",
+                       "memory": 256 << 20, "cpus": 1,
+                       "boot": {"kind": "kernel", "kernel": probe,
+                                "cmdline": "mode=snapshot snap_touch=64"},
+                       "disks": [{"path": os.path.basename(self.disk), "format": disk_format}],
+                       "devices": {"rng": False}}, f)
+        run = os.path.join(tmp, "run")
+        sock = os.path.join(run, "vivarium", self.uuid + ".sock")
+        self.log = open(os.path.join(tmp, self.uuid + ".log"), "w+")
+        self.proc = subprocess.Popen([vmm, "--machine", self.dir],
+                                     env=dict(os.environ, XDG_RUNTIME_DIR=run),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.log)
+        deadline = time.monotonic() + TIMEOUT
+        self.conn = None
+        while self.conn is None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.log.seek(0)
+                raise RuntimeError("the helper did not come up: " + self.log.read()[-2000:])
+            if os.path.exists(sock):
+                try:
+                    self.conn = Gio.DBusConnection.new_for_address_sync(
+                        "unix:path=" + sock, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT,
+                        None, None)
+                except GLib.Error:
+                    pass
+            time.sleep(0.02)
+        self.out = ""
+        self.lock = threading.Lock()
+        self.serial = None
+
+    def call(self, method, args=None, reply=None):
+        return self.conn.call_sync(None, PATH, IFACE, method, args, reply,
+                                   Gio.DBusCallFlags.NONE, TIMEOUT * 1000, None)
+
+    def open_serial(self):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                r, fds = self.conn.call_with_unix_fd_list_sync(
+                    None, PATH, IFACE, "OpenSerial", None, GLib.VariantType("(h)"),
+                    Gio.DBusCallFlags.NONE, TIMEOUT * 1000, None, None)
+                break
+            except GLib.Error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.serial = socket.socket(fileno=fds.get(r.unpack()[0]))
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            try:
+                data = self.serial.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.out += data.decode(errors="replace")
+
+    def mark(self):
+        with self.lock:
+            return len(self.out)
+
+    def since(self, mark):
+        with self.lock:
+            return self.out[mark:]
+
+    def wait_tick(self, after, tick):
+        """Waits for a "snap tick N" line, N >= TICK, after MARK AFTER"""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            for m in re.finditer(r"# snap tick (\d+)", self.since(after)):
+                if int(m.group(1)) >= tick:
+                    return int(m.group(1))
+            time.sleep(0.05)
+        raise RuntimeError("no tick %d: %s" % (tick, self.since(after)[-500:]))
+
+    def first_tick(self, after):
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            m = re.search(r"# snap tick (\d+)", self.since(after))
+            if m:
+                return int(m.group(1))
+            time.sleep(0.05)
+        raise RuntimeError("no tick after a revert")
+
+    def verify(self):
+        """'v': the probe's three checks; returns (all ok, their lines)"""
+        at = self.mark()
+        self.serial.send(b"v")
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            lines = [l for l in self.since(at).splitlines() if re.match(r"(not )?ok \d+ - snap:", l)]
+            if len(lines) >= 3:
+                return all(l.startswith("ok") for l in lines[:3]), lines[:3]
+            time.sleep(0.05)
+        return False, ["no answer to v: " + self.since(at)[-300:]]
+
+    def take(self, name):
+        return self.call("TakeSnapshot", GLib.Variant("(s)", (name,)),
+                         GLib.VariantType("(s)")).unpack()[0]
+
+    def revert(self, sid):
+        self.call("RevertSnapshot", GLib.Variant("(s)", (sid,)))
+
+    def index(self):
+        with open(os.path.join(self.dir, "snapshots", "index.json")) as f:
+            return json.load(f)
+
+    def stop(self):
+        try:
+            self.call("Quit")
+        except GLib.Error:
+            pass
+        try:
+            self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def main():
+    vmm, probe = sys.argv[1], os.path.abspath(sys.argv[2])
+    blkhost.check_environment()
+    tap = blkhost.Tap()
+    tmp = tempfile.mkdtemp(prefix="vivarium-snapshot-")
+    m = None
+    try:
+        m = Machine(vmm, probe, tmp)
+        m.open_serial()
+        t = m.wait_tick(0, 20)
+        a = m.take("A")
+        tap.ok(a == "1", "TakeSnapshot A at tick ~%d gives id 1 (%s)" % (t, a))
+        at = m.mark()
+        m.wait_tick(at, t + 30)
+        good, lines = m.verify()
+        tap.ok(good, "the guest checks out after A was taken", "\n".join(lines))
+
+        for round_ in (1, 2):
+            at = m.mark()
+            m.revert(a)
+            first = m.first_tick(at)
+            tap.ok(t <= first <= t + 20, "revert %d to A: the ticks go on from A's (%d after %d)"
+                   % (round_, first, t))
+            good, lines = m.verify()
+            tap.ok(good, "revert %d to A: memory, disk and TSC check out" % round_,
+                   "\n".join(lines))
+
+        # a branch: B and C both after A
+        at = m.mark()
+        tb = m.wait_tick(at, t + 30)
+        b = m.take("B")
+        m.revert(a)
+        at = m.mark()
+        tc = m.wait_tick(at, t + 50)
+        c = m.take("C")
+        idx = m.index()
+        parents = {s["id"]: s["parent"] for s in idx["snapshots"]}
+        tap.ok(parents == {a: None, b: a, c: a} and idx["current"] == c,
+               "B and C are both A's children, C current (%s)" % json.dumps(idx["snapshots"]))
+        for sid, tick, name in ((b, tb, "B"), (c, tc, "C")):
+            at = m.mark()
+            m.revert(sid)
+            first = m.first_tick(at)
+            good, lines = m.verify()
+            tap.ok(good and tick <= first <= tick + 20,
+                   "revert to %s: the ticks go on from %d (%d) and the guest checks out"
+                   % (name, tick, first), "\n".join(lines))
+
+        # the middle of the tree goes; its children keep their content
+        m.call("DeleteSnapshot", GLib.Variant("(s)", (a,)))
+        idx = m.index()
+        parents = {s["id"]: s["parent"] for s in idx["snapshots"]}
+        tap.ok(parents == {b: None, c: None} and not os.path.exists(
+               os.path.join(m.dir, "snapshots", a)),
+               "DeleteSnapshot A: B and C remain, without a parent; A's folder is gone")
+        for sid, name in ((b, "B"), (c, "C")):
+            m.revert(sid)
+            good, lines = m.verify()
+            tap.ok(good, "after A was deleted, reverting to %s still checks out" % name,
+                   "\n".join(lines))
+        try:
+            m.revert(a)
+            tap.ok(False, "reverting to a deleted snapshot is refused")
+        except GLib.Error as e:
+            tap.ok("NoSuchSnapshot" in e.message, "reverting to a deleted snapshot is refused (%s)"
+                   % e.message)
+
+        m.call("RenameSnapshot", GLib.Variant("(ss)", (c, "Before the upgrade")))
+        names = {s["id"]: s["name"] for s in m.index()["snapshots"]}
+        tap.ok(names.get(c) == "Before the upgrade", "RenameSnapshot names C anew")
+        m.stop()
+
+        status, out = blkhost.qemu_check(m.disk)
+        tap.ok(status == 0, "qemu-img check: the disk is clean", out)
+        _, out = blkhost.run(["qemu-img", "snapshot", "-l", m.disk])
+        tap.ok("vivarium-" + b in out and "vivarium-" + c in out and "vivarium-" + a + " " not in out,
+               "qemu-img snapshot -l lists B's and C's disk snapshots, not A's", out)
+
+        # a raw disk: refused, and nothing is left
+        raw = Machine(vmm, probe, tmp, disk_format="raw")
+        raw.open_serial()
+        raw.wait_tick(0, 5)
+        try:
+            raw.take("X")
+            tap.ok(False, "a machine with a raw disk: TakeSnapshot is refused")
+        except GLib.Error as e:
+            tap.ok("qcow2" in e.message and not os.path.exists(
+                os.path.join(raw.dir, "snapshots", "1")),
+                "a machine with a raw disk: TakeSnapshot is refused (%s)" % e.message)
+        raw.stop()
+    except (RuntimeError, GLib.Error, OSError) as e:
+        tap.ok(False, "the test ran to its end", str(e))
+        if m is not None:
+            m.log.seek(0)
+            tap.diag(m.log.read()[-3000:])
+    finally:
+        if m is not None and m.proc.poll() is None:
+            m.proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    tap.plan()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
