@@ -1505,10 +1505,13 @@ on_snapshot_deleted (GObject      *object,
     }
   if (self != NULL)
     {
+      /* Shown again if it could not go; else hidden until the index read
+       * next no longer has it (on_snapshots_changed), so it does not flash */
       if (error != NULL)
-        toast (self, error->message);
-      /* gone from the index, or shown again since it could not go */
-      unhide_snapshot (self, run->id);
+        {
+          toast (self, error->message);
+          unhide_snapshot (self, run->id);
+        }
       if (self->machine == run->machine)
         {
           set_doing (self, NULL);
@@ -1579,6 +1582,12 @@ on_delete_toast_dismissed (AdwToast       *dismissed,
 }
 
 static void
+on_undo_clicked (VivMachinePage *self)
+{
+  gtk_widget_activate_action (GTK_WIDGET (self), "machine.undo-delete-snapshot", NULL);
+}
+
+static void
 delete_snapshot (GtkWidget  *widget,
                  const char *action_name G_GNUC_UNUSED,
                  GVariant   *parameter)
@@ -1608,7 +1617,10 @@ delete_snapshot (GtkWidget  *widget,
 
   self->delete_toast = adw_toast_new (title);
   adw_toast_set_button_label (self->delete_toast, _("_Undo"));
-  adw_toast_set_action_name (self->delete_toast, "machine.undo-delete-snapshot");
+  /* Not an action name: the toast is in the window, above the page, where
+   * machine.* is not found */
+  g_signal_connect_object (self->delete_toast, "button-clicked",
+                           G_CALLBACK (on_undo_clicked), self, G_CONNECT_SWAPPED);
   adw_toast_set_priority (self->delete_toast, ADW_TOAST_PRIORITY_HIGH);
   adw_toast_set_timeout (self->delete_toast, 7);
   g_signal_connect_object (self->delete_toast, "dismissed",
@@ -1640,6 +1652,12 @@ undo_delete_snapshot (GtkWidget  *widget,
 static void
 on_snapshots_changed (VivMachinePage *self)
 {
+  const VivSnapshotIndex *index = viv_machine_get_snapshots (self->machine, NULL);
+
+  /* deleted for good: nothing to hide any more */
+  for (guint i = self->hidden_snapshots->len; index != NULL && i > 0; i--)
+    if (viv_snapshot_index_find (index, self->hidden_snapshots->pdata[i - 1]) == NULL)
+      g_ptr_array_remove_index (self->hidden_snapshots, i - 1);
   update_timeline (self);
   if (self->select_after != NULL)
     {

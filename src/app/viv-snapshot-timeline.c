@@ -26,8 +26,8 @@
 
 #include "viv-snapshot-timeline.h"
 
-#define THUMB_WIDTH   160
-#define THUMB_HEIGHT  100
+#define THUMB_WIDTH   128
+#define THUMB_HEIGHT  72
 #define LINE_WIDTH    2
 #define AGE_REFRESH_S 60
 
@@ -217,7 +217,7 @@ viv_timeline_canvas_init (VivTimelineCanvas *self)
   GtkGridLayout *layout = GTK_GRID_LAYOUT (gtk_widget_get_layout_manager (GTK_WIDGET (self)));
 
   gtk_grid_layout_set_column_spacing (layout, 32);
-  gtk_grid_layout_set_row_spacing (layout, 24);
+  gtk_grid_layout_set_row_spacing (layout, 16);
   gtk_widget_set_halign (GTK_WIDGET (self), GTK_ALIGN_START);
   gtk_widget_set_valign (GTK_WIDGET (self), GTK_ALIGN_START);
 }
@@ -469,7 +469,7 @@ card_new (VivSnapshotTimeline *self,
           Node                *node)
 {
   GtkWidget *card = g_object_new (GTK_TYPE_BOX, "orientation", GTK_ORIENTATION_VERTICAL,
-                                  "spacing", 6, "focusable", TRUE,
+                                  "spacing", 2, "focusable", TRUE,
                                   "accessible-role", GTK_ACCESSIBLE_ROLE_BUTTON,
                                   "css-name", "snapshotcard", NULL);
   GtkWidget *overlay = gtk_overlay_new ();
@@ -512,11 +512,12 @@ card_new (VivSnapshotTimeline *self,
   gtk_box_append (GTK_BOX (card), overlay);
 
   gtk_label_set_ellipsize (GTK_LABEL (name), PANGO_ELLIPSIZE_END);
-  gtk_label_set_max_width_chars (GTK_LABEL (name), 18);
+  gtk_label_set_max_width_chars (GTK_LABEL (name), 14);
   gtk_label_set_xalign (GTK_LABEL (name), 0.0f);
   gtk_widget_add_css_class (name, "heading");
   gtk_widget_set_margin_start (name, 8);
   gtk_widget_set_margin_end (name, 8);
+  gtk_widget_set_margin_top (name, 4);
   gtk_box_append (GTK_BOX (card), name);
   gtk_label_set_xalign (GTK_LABEL (age), 0.0f);
   gtk_widget_add_css_class (age, "dim-label");
