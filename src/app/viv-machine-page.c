@@ -1359,6 +1359,19 @@ revert_snapshot (GtkWidget  *widget,
 
   if (name == NULL)
     return;
+  /* The engine reverts a running machine only to a snapshot of a running
+   * one: say so before asking */
+  if (viv_machine_is_active (self->machine) &&
+      !viv_snapshot_index_find (viv_machine_get_snapshots (self->machine, NULL), id)->memory)
+    {
+      g_autofree char *message =
+        /* Translators: %s is a snapshot’s name */
+        g_strdup_printf (_("“%s” was taken while the machine was off: shut the machine down "
+                           "to revert to it."), name);
+
+      toast (self, message);
+      return;
+    }
   /* Translators: a dialog's title; %s is a snapshot’s name */
   heading = g_strdup_printf (_("Revert to “%s”?"), name);
   dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (parent_window (self), heading,

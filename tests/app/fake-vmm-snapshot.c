@@ -84,7 +84,8 @@ main (int   argc,
 
       if (!viv_snapshot_name_check (args[0], &error))
         return fail (error->message);
-      snapshot = viv_snapshot_index_add (index, args[0], FALSE, g_get_real_time () / G_USEC_PER_SEC);
+      snapshot = viv_snapshot_index_add (index, args[0], FALSE,
+                                         g_get_real_time () / G_USEC_PER_SEC);
       if (!viv_snapshot_index_save (index, dir, &error))
         return fail (error->message);
       printf ("%s\n", snapshot->id);

@@ -637,6 +637,104 @@ test_delete_fails (Fixture       *f,
   shoot (GTK_WIDGET (f->window), "snapshot-delete-failed");
 }
 
+/* A running machine: the operations go to its helper over D-Bus (a fake
+ * helper served by the test, viv-test-util.h), not to the command line */
+static void
+test_running (Fixture       *f,
+              gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivTestFakeHelper) helper = viv_test_fake_helper_new (f->machine);
+  g_autofree char *refused = g_strdup_printf (_("“%s” was taken while the machine was off: "
+                                                "shut the machine down to revert to it."),
+                                              "Fresh install");
+  AdwMessageDialog *dialog;
+  GtkWidget *entry;
+
+  WAIT_UNTIL (viv_snapshot_timeline_get_n_cards (f->timeline) == 3 && take_button (f) != NULL &&
+              gtk_widget_get_sensitive (take_button (f)), TIMEOUT_MS);
+  g_assert_true (gtk_widget_get_sensitive (take_button (f)));
+
+  g_assert_true (act (f, "machine.take-snapshot", NULL));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  g_assert_cmpstr (adw_message_dialog_get_body (dialog), ==,
+                   _("The snapshot keeps the machine as it is now: its disks, and what runs "
+                     "in it."));
+  entry = viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_ENTRY, NULL);
+  gtk_editable_set_text (GTK_EDITABLE (entry), "Running");
+  viv_test_dialog_respond (dialog, "take");
+  wait_no_dialog ();
+  WAIT_UNTIL (viv_snapshot_timeline_get_n_cards (f->timeline) == 4, TIMEOUT_MS);
+  g_assert_cmpuint (viv_snapshot_timeline_get_n_cards (f->timeline), ==, 4);
+  {
+    g_autoptr(VivSnapshotIndex) index = index_on_disk (f);
+
+    g_assert_true (viv_snapshot_index_find (index, "4")->memory);
+    g_assert_cmpstr (index->current, ==, "4");
+  }
+  g_assert_true (is_at (f, "4", 3, 1));
+  g_assert_cmpuint (count_in_log (f, "snapshot"), ==, 0);
+
+  /* 1 was taken while off: refused before anything is asked */
+  g_assert_true (act (f, "machine.revert-snapshot", "1"));
+  WAIT_UNTIL (viv_test_find_widget (GTK_WIDGET (f->window), GTK_TYPE_LABEL, refused) != NULL,
+              TIMEOUT_MS);
+  g_assert_nonnull (viv_test_find_widget (GTK_WIDGET (f->window), GTK_TYPE_LABEL, refused));
+  g_assert_null (viv_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG));
+
+  /* 2 ran: reverted by the helper; "You are here" branches off it */
+  g_assert_true (act (f, "machine.revert-snapshot", "2"));
+  viv_test_dialog_respond (wait_dialog (), "revert");
+  wait_no_dialog ();
+  WAIT_UNTIL (is_at (f, NULL, 2, 0), TIMEOUT_MS);
+  g_assert_true (is_at (f, NULL, 2, 0));
+  g_assert_true (gtk_widget_has_css_class (viv_snapshot_timeline_get_card (f->timeline, "2"),
+                                           "current"));
+
+  /* rename and delete too */
+  g_assert_true (act (f, "machine.rename-snapshot", "4"));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  gtk_editable_set_text (GTK_EDITABLE (viv_test_find_widget (GTK_WIDGET (dialog), GTK_TYPE_ENTRY,
+                                                             NULL)), "Running, renamed");
+  viv_test_dialog_respond (dialog, "rename");
+  wait_no_dialog ();
+  WAIT_UNTIL (viv_test_find_widget (GTK_WIDGET (f->timeline), GTK_TYPE_LABEL,
+                                    "Running, renamed") != NULL, TIMEOUT_MS);
+  g_assert_nonnull (viv_test_find_widget (GTK_WIDGET (f->timeline), GTK_TYPE_LABEL,
+                                          "Running, renamed"));
+  g_assert_true (act (f, "machine.delete-snapshot", "3"));
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (f->window), 20, 10000));
+  adw_toast_dismiss (viv_machine_page_get_snapshot_toast (f->page));
+  WAIT_UNTIL (!on_disk_has (f, "3"), TIMEOUT_MS);
+  g_assert_false (on_disk_has (f, "3"));
+  WAIT_UNTIL (viv_snapshot_timeline_get_n_cards (f->timeline) == 3 &&
+              is_at (f, "4", 2, 1), TIMEOUT_MS);
+  g_assert_true (is_at (f, "4", 2, 1));
+  g_assert_cmpuint (count_in_log (f, "snapshot"), ==, 0);
+  shoot (GTK_WIDGET (f->window), "snapshot-timeline-running");
+}
+
+/* Another program changes the index (the engine from a terminal): the
+ * timeline follows the file */
+static void
+test_file_changes (Fixture       *f,
+                   gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autoptr(VivSnapshotIndex) index = NULL;
+  g_autoptr(GError) error = NULL;
+
+  WAIT_UNTIL (viv_snapshot_timeline_get_n_cards (f->timeline) == 3, TIMEOUT_MS);
+  index = index_on_disk (f);
+  g_assert_true (viv_snapshot_index_rename (index, "3", "Changed outside", &error));
+  viv_snapshot_index_add (index, "From a terminal", FALSE, g_get_real_time () / G_USEC_PER_SEC);
+  g_assert_true (viv_snapshot_index_save (index, viv_machine_get_directory (f->machine), &error));
+  g_assert_no_error (error);
+  WAIT_UNTIL (viv_snapshot_timeline_get_n_cards (f->timeline) == 4, TIMEOUT_MS);
+  g_assert_cmpuint (viv_snapshot_timeline_get_n_cards (f->timeline), ==, 4);
+  g_assert_nonnull (viv_test_find_widget (GTK_WIDGET (f->timeline), GTK_TYPE_LABEL,
+                                          "Changed outside"));
+  g_assert_true (is_at (f, "4", 3, 1));
+}
+
 /* No snapshots: the empty state offers to take one */
 static void
 test_empty (Fixture       *f,
@@ -700,6 +798,8 @@ main (int   argc,
   ADD ("revert", "branch", test_revert);
   ADD ("delete-undo", "branch", test_delete_undo);
   ADD ("delete-fails", "branch", test_delete_fails);
+  ADD ("running", "branch", test_running);
+  ADD ("file-changes", "branch", test_file_changes);
   ADD ("empty", "none", test_empty);
   ADD ("damaged", "damaged", test_damaged);
 
