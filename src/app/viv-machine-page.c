@@ -28,6 +28,8 @@
 #include "viv-display.h"
 #include "viv-file-chooser.h"
 #include "viv-machine-page.h"
+#include "viv-shortcuts.h"
+#include "viv-snapshot-timeline.h"
 #include "viv-window-private.h"
 
 /* How long the guest may take to start its agent before the hint says it
@@ -83,6 +85,19 @@ struct _VivMachinePage
   GtkRevealer      *disk_banner;
   GtkLabel         *disk_banner_label;
   GtkButton        *disk_banner_button;
+  GtkRevealer      *snapshots_revealer;
+  GtkSpinner       *snapshots_spinner;
+  GtkLabel         *snapshots_status;
+  VivSnapshotTimeline *timeline;
+
+  /* snapshots */
+  gboolean          show_snapshots;
+  char             *snapshot_doing;     /* what the spinner is for, while busy */
+  char             *select_after;       /* a snapshot just taken, to select once shown */
+  GPtrArray        *hidden_snapshots;   /* ids, NULL-terminated: deleted, maybe undone */
+  char             *delete_pending;     /* the id the toast can still bring back */
+  VivMachine       *delete_machine;     /* its machine */
+  AdwToast         *delete_toast;
 };
 
 G_DEFINE_FINAL_TYPE (VivMachinePage, viv_machine_page, GTK_TYPE_WIDGET)
@@ -91,6 +106,7 @@ enum {
   PROP_0,
   PROP_MACHINE,
   PROP_SHOW_SERIAL,
+  PROP_SHOW_SNAPSHOTS,
   N_PROPS
 };
 
@@ -98,6 +114,7 @@ static GParamSpec *properties[N_PROPS];
 
 static void update (VivMachinePage *self);
 static void update_console (VivMachinePage *self);
+static void update_snapshot_actions (VivMachinePage *self);
 
 /* The first line of a message; a crash's message goes on with the log. */
 static char *
@@ -300,6 +317,7 @@ update (VivMachinePage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.rename", !broken);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.preferences", !broken);
   update_disc_actions (self);
+  update_snapshot_actions (self);
 
   gtk_widget_set_visible (GTK_WIDGET (self->start_button),
                           can_start &&
@@ -1013,6 +1031,685 @@ viv_machine_page_get_disk_banner_shown (VivMachinePage *self)
   return gtk_revealer_get_reveal_child (self->disk_banner);
 }
 
+/* --- snapshots ------------------------------------------------------------------------ */
+
+/* The timeline panel under the console (machine.show-snapshots) and the
+ * snapshot actions: take (a dialog proposing a name), revert (after a
+ * confirmation, which can take a snapshot first), rename (a dialog) and
+ * delete. A delete is undoable: the card goes at once, the toast offers
+ * Undo, and the machine deletes the snapshot only once the toast is gone.
+ * While an operation runs the panel spins and the actions wait. */
+
+static void
+toast (VivMachinePage *self,
+       const char     *message)
+{
+  disc_toast (self, message);
+}
+
+static const char *
+snapshot_name (VivMachinePage *self,
+               const char     *id)
+{
+  const VivSnapshotIndex *index = self->machine != NULL
+                                  ? viv_machine_get_snapshots (self->machine, NULL) : NULL;
+  VivSnapshot *snapshot = index != NULL && id != NULL ? viv_snapshot_index_find (index, id)
+                                                      : NULL;
+
+  return snapshot != NULL ? snapshot->name : NULL;
+}
+
+static void
+update_snapshot_actions (VivMachinePage *self)
+{
+  gboolean busy = self->machine != NULL && viv_machine_get_snapshot_busy (self->machine);
+  gboolean can = self->machine != NULL && !busy && viv_machine_can_snapshot (self->machine);
+  gboolean known = self->machine != NULL && viv_machine_get_snapshots (self->machine, NULL) != NULL;
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.take-snapshot", can);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.revert-snapshot", can && known);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.rename-snapshot", can && known);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "machine.delete-snapshot", can && known);
+  gtk_widget_set_visible (GTK_WIDGET (self->snapshots_spinner), busy);
+  gtk_spinner_set_spinning (self->snapshots_spinner, busy);
+  gtk_label_set_label (self->snapshots_status, busy ? self->snapshot_doing : NULL);
+}
+
+static void
+update_timeline (VivMachinePage *self)
+{
+  const GError *error = NULL;
+  const VivSnapshotIndex *index = NULL;
+
+  if (self->machine != NULL)
+    index = viv_machine_get_snapshots (self->machine, &error);
+  viv_snapshot_timeline_set_hidden (self->timeline, self->hidden_snapshots->len > 0
+                                    ? (const char *const *) self->hidden_snapshots->pdata
+                                    : NULL);
+  viv_snapshot_timeline_set_index (self->timeline, index,
+                                   self->machine != NULL
+                                   ? viv_machine_get_directory (self->machine) : NULL,
+                                   error != NULL ? error->message : NULL);
+  update_snapshot_actions (self);
+}
+
+static void
+set_doing (VivMachinePage *self,
+           const char     *doing)
+{
+  g_free (self->snapshot_doing);
+  self->snapshot_doing = g_strdup (doing);
+  update_snapshot_actions (self);
+}
+
+/* "Snapshot 3", the first such name not taken */
+static char *
+proposed_name (VivMachinePage *self)
+{
+  const VivSnapshotIndex *index = viv_machine_get_snapshots (self->machine, NULL);
+  guint n = index != NULL ? index->snapshots->len + 1 : 1;
+
+  for (;; n++)
+    {
+      /* Translators: the name a new snapshot gets unless changed; %u counts them */
+      g_autofree char *name = g_strdup_printf (_("Snapshot %u"), n);
+      gboolean taken = FALSE;
+
+      for (guint i = 0; index != NULL && i < index->snapshots->len; i++)
+        if (g_strcmp0 (((VivSnapshot *) index->snapshots->pdata[i])->name, name) == 0)
+          taken = TRUE;
+      if (!taken)
+        return g_steal_pointer (&name);
+    }
+}
+
+static GtkWindow *
+parent_window (VivMachinePage *self)
+{
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  return GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL;
+}
+
+/* A dialog asking for a snapshot's name: NAME to start with, RESPONSE the
+ * button that takes it, enabled while the name is valid */
+static void
+on_name_changed (GtkEditable      *entry,
+                 AdwMessageDialog *dialog)
+{
+  GtkLabel *error_label = g_object_get_data (G_OBJECT (dialog), "error-label");
+  const char *response = g_object_get_data (G_OBJECT (dialog), "ok-response");
+  g_autofree char *name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
+  g_autoptr(GError) error = NULL;
+  gboolean ok = viv_snapshot_name_check (name, &error);
+
+  adw_message_dialog_set_response_enabled (dialog, response, ok);
+  gtk_label_set_label (error_label, error != NULL ? error->message : NULL);
+  gtk_widget_set_visible (GTK_WIDGET (error_label), error != NULL);
+  if (error != NULL)
+    gtk_widget_add_css_class (GTK_WIDGET (entry), "error");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (entry), "error");
+}
+
+static AdwMessageDialog *
+name_dialog (VivMachinePage *self,
+             const char     *heading,
+             const char     *body,
+             const char     *name,
+             const char     *response,
+             const char     *response_label)
+{
+  AdwMessageDialog *dialog;
+  GtkWidget *box, *entry, *error_label;
+
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (parent_window (self), heading, body));
+  gtk_window_set_destroy_with_parent (GTK_WINDOW (dialog), TRUE);
+  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  entry = gtk_entry_new ();
+  gtk_editable_set_text (GTK_EDITABLE (entry), name);
+  gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Name"), -1);
+  error_label = gtk_label_new (NULL);
+  gtk_label_set_wrap (GTK_LABEL (error_label), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (error_label), 0.0f);
+  gtk_widget_add_css_class (error_label, "error");
+  gtk_widget_add_css_class (error_label, "caption");
+  gtk_widget_set_visible (error_label, FALSE);
+  gtk_box_append (GTK_BOX (box), entry);
+  gtk_box_append (GTK_BOX (box), error_label);
+  adw_message_dialog_set_extra_child (dialog, box);
+
+  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), response, response_label,
+                                    NULL);
+  adw_message_dialog_set_response_appearance (dialog, response, ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (dialog, response);
+  adw_message_dialog_set_close_response (dialog, "cancel");
+
+  g_object_set_data (G_OBJECT (dialog), "entry", entry);
+  g_object_set_data (G_OBJECT (dialog), "error-label", error_label);
+  g_object_set_data_full (G_OBJECT (dialog), "ok-response", g_strdup (response), g_free);
+  g_signal_connect (entry, "changed", G_CALLBACK (on_name_changed), dialog);
+  on_name_changed (GTK_EDITABLE (entry), dialog);
+  return dialog;
+}
+
+/* The name the dialog holds, when valid */
+static char *
+dialog_name (AdwMessageDialog *dialog)
+{
+  GtkEditable *entry = g_object_get_data (G_OBJECT (dialog), "entry");
+  g_autofree char *name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
+
+  return viv_snapshot_name_check (name, NULL) ? g_steal_pointer (&name) : NULL;
+}
+
+/* take */
+
+typedef struct
+{
+  VivMachinePage *page;       /* a reference */
+  char           *revert_to;  /* a revert to run once taken, or NULL */
+} TakeCall;
+
+static void
+take_call_free (TakeCall *call)
+{
+  g_object_unref (call->page);
+  g_free (call->revert_to);
+  g_free (call);
+}
+
+static void revert_now (VivMachinePage *self, const char *id);
+
+static void
+on_snapshot_taken (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  TakeCall *call = user_data;
+  VivMachinePage *self = call->page;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *id = viv_machine_take_snapshot_finish (VIV_MACHINE (object), result, &error);
+
+  set_doing (self, NULL);
+  if (id == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        toast (self, error->message);
+    }
+  else
+    {
+      g_free (self->select_after);
+      self->select_after = g_strdup (id);
+      viv_snapshot_timeline_select (self->timeline, id);
+      if (call->revert_to != NULL && VIV_MACHINE (object) == self->machine)
+        revert_now (self, call->revert_to);
+    }
+  take_call_free (call);
+}
+
+static void
+take_now (VivMachinePage *self,
+          const char     *name,
+          const char     *revert_to)
+{
+  TakeCall *call = g_new0 (TakeCall, 1);
+
+  call->page = g_object_ref (self);
+  call->revert_to = g_strdup (revert_to);
+  set_doing (self, _("Taking a snapshot…"));
+  viv_machine_take_snapshot_async (self->machine, name, NULL, on_snapshot_taken, call);
+}
+
+static void
+on_take_response (AdwMessageDialog *dialog,
+                  const char       *response,
+                  VivMachinePage   *self)
+{
+  g_autofree char *name = NULL;
+
+  if (g_strcmp0 (response, "take") != 0 || self->machine == NULL)
+    return;
+  name = dialog_name (dialog);
+  if (name != NULL)
+    take_now (self, name, NULL);
+}
+
+static void
+take_snapshot (GtkWidget  *widget,
+               const char *action_name G_GNUC_UNUSED,
+               GVariant   *parameter G_GNUC_UNUSED)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+  g_autofree char *name = NULL;
+  AdwMessageDialog *dialog;
+
+  if (self->machine == NULL)
+    return;
+  name = proposed_name (self);
+  dialog = name_dialog (self, _("Take Snapshot"),
+                        viv_machine_get_state (self->machine) == VIV_MACHINE_STATE_STOPPED ||
+                        viv_machine_get_state (self->machine) == VIV_MACHINE_STATE_CRASHED
+                        ? _("The snapshot keeps the machine’s disks as they are now.")
+                        : _("The snapshot keeps the machine as it is now: its disks, and "
+                            "what runs in it."),
+                        name, "take", _("_Take Snapshot"));
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_take_response), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+  gtk_widget_grab_focus (g_object_get_data (G_OBJECT (dialog), "entry"));
+}
+
+/* revert */
+
+static void
+on_snapshot_reverted (GObject      *object,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(VivMachinePage) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  set_doing (self, NULL);
+  if (!viv_machine_revert_snapshot_finish (VIV_MACHINE (object), result, &error) &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    toast (self, error->message);
+}
+
+static void
+revert_now (VivMachinePage *self,
+            const char     *id)
+{
+  set_doing (self, _("Reverting…"));
+  viv_machine_revert_snapshot_async (self->machine, id, NULL, on_snapshot_reverted,
+                                     g_object_ref (self));
+}
+
+static void
+on_revert_response (AdwMessageDialog *dialog,
+                    const char       *response,
+                    VivMachinePage   *self)
+{
+  const char *id = g_object_get_data (G_OBJECT (dialog), "snapshot");
+  VivMachine *machine = g_object_get_data (G_OBJECT (dialog), "machine");
+
+  if (machine != self->machine)
+    return;
+  if (g_strcmp0 (response, "revert") == 0)
+    revert_now (self, id);
+  else if (g_strcmp0 (response, "take-first") == 0)
+    {
+      g_autofree char *name = proposed_name (self);
+
+      take_now (self, name, id);
+    }
+}
+
+static void
+revert_snapshot (GtkWidget  *widget,
+                 const char *action_name G_GNUC_UNUSED,
+                 GVariant   *parameter)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+  const char *id = g_variant_get_string (parameter, NULL);
+  const char *name = self->machine != NULL ? snapshot_name (self, id) : NULL;
+  g_autofree char *heading = NULL;
+  AdwMessageDialog *dialog;
+
+  if (name == NULL)
+    return;
+  /* The engine reverts a running machine only to a snapshot of a running
+   * one: say so before asking */
+  if (viv_machine_is_active (self->machine) &&
+      !viv_snapshot_index_find (viv_machine_get_snapshots (self->machine, NULL), id)->memory)
+    {
+      g_autofree char *message =
+        /* Translators: %s is a snapshot’s name */
+        g_strdup_printf (_("“%s” was taken while the machine was off: shut the machine down "
+                           "to revert to it."), name);
+
+      toast (self, message);
+      return;
+    }
+  /* Translators: a dialog's title; %s is a snapshot’s name */
+  heading = g_strdup_printf (_("Revert to “%s”?"), name);
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (parent_window (self), heading,
+                                                       _("The machine’s current state will "
+                                                         "be lost.")));
+  gtk_window_set_destroy_with_parent (GTK_WINDOW (dialog), TRUE);
+  adw_message_dialog_add_responses (dialog,
+                                    "cancel", _("_Cancel"),
+                                    "take-first", _("Take Snapshot _First"),
+                                    "revert", _("_Revert"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (dialog, "revert", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (dialog, "cancel");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_object_set_data_full (G_OBJECT (dialog), "snapshot", g_strdup (id), g_free);
+  g_object_set_data_full (G_OBJECT (dialog), "machine", g_object_ref (self->machine),
+                          g_object_unref);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_revert_response), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+/* rename */
+
+static void
+on_snapshot_renamed (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(VivMachinePage) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  set_doing (self, NULL);
+  if (!viv_machine_rename_snapshot_finish (VIV_MACHINE (object), result, &error) &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    toast (self, error->message);
+}
+
+static void
+on_rename_response (AdwMessageDialog *dialog,
+                    const char       *response,
+                    VivMachinePage   *self)
+{
+  const char *id = g_object_get_data (G_OBJECT (dialog), "snapshot");
+  VivMachine *machine = g_object_get_data (G_OBJECT (dialog), "machine");
+  g_autofree char *name = NULL;
+
+  if (g_strcmp0 (response, "rename") != 0 || machine != self->machine)
+    return;
+  name = dialog_name (dialog);
+  if (name == NULL || g_strcmp0 (name, snapshot_name (self, id)) == 0)
+    return;
+  set_doing (self, _("Renaming…"));
+  viv_machine_rename_snapshot_async (self->machine, id, name, NULL, on_snapshot_renamed,
+                                     g_object_ref (self));
+}
+
+static void
+rename_snapshot (GtkWidget  *widget,
+                 const char *action_name G_GNUC_UNUSED,
+                 GVariant   *parameter)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+  const char *id = g_variant_get_string (parameter, NULL);
+  const char *name = self->machine != NULL ? snapshot_name (self, id) : NULL;
+  g_autofree char *heading = NULL;
+  AdwMessageDialog *dialog;
+
+  if (name == NULL)
+    return;
+  /* Translators: a dialog's title; %s is a snapshot’s name */
+  heading = g_strdup_printf (_("Rename “%s”"), name);
+  dialog = name_dialog (self, heading, NULL, name, "rename", _("_Rename"));
+  g_object_set_data_full (G_OBJECT (dialog), "snapshot", g_strdup (id), g_free);
+  g_object_set_data_full (G_OBJECT (dialog), "machine", g_object_ref (self->machine),
+                          g_object_unref);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_rename_response), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+  gtk_widget_grab_focus (g_object_get_data (G_OBJECT (dialog), "entry"));
+}
+
+/* delete, with undo */
+
+#define DELETE_RETRY_MS 250
+
+/* One delete the toast let go: it waits while another operation runs */
+typedef struct
+{
+  VivMachine *machine;
+  char       *id;
+  GWeakRef    page;
+} DeleteRun;
+
+static void delete_run_start (DeleteRun *run);
+
+static void
+delete_run_free (DeleteRun *run)
+{
+  g_object_unref (run->machine);
+  g_free (run->id);
+  g_weak_ref_clear (&run->page);
+  g_free (run);
+}
+
+static void
+unhide_snapshot (VivMachinePage *self,
+                 const char     *id)
+{
+  for (guint i = 0; i < self->hidden_snapshots->len; i++)
+    if (g_strcmp0 (self->hidden_snapshots->pdata[i], id) == 0)
+      {
+        g_ptr_array_remove_index (self->hidden_snapshots, i);
+        return;
+      }
+}
+
+static void
+hide_snapshot (VivMachinePage *self,
+               const char     *id)
+{
+  g_ptr_array_add (self->hidden_snapshots, g_strdup (id));
+}
+
+static gboolean
+delete_run_retry (gpointer data)
+{
+  delete_run_start (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_snapshot_deleted (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  DeleteRun *run = user_data;
+  g_autoptr(VivMachinePage) self = g_weak_ref_get (&run->page);
+  g_autoptr(GError) error = NULL;
+
+  if (!viv_machine_delete_snapshot_finish (VIV_MACHINE (object), result, &error) &&
+      g_error_matches (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_BUSY))
+    {
+      g_timeout_add (DELETE_RETRY_MS, delete_run_retry, run);
+      return;
+    }
+  if (self != NULL)
+    {
+      /* Shown again if it could not go; else hidden until the index read
+       * next no longer has it (on_snapshots_changed), so it does not flash */
+      if (error != NULL)
+        {
+          toast (self, error->message);
+          unhide_snapshot (self, run->id);
+        }
+      if (self->machine == run->machine)
+        {
+          set_doing (self, NULL);
+          update_timeline (self);
+        }
+    }
+  else if (error != NULL)
+    g_warning ("cannot delete snapshot %s: %s", run->id, error->message);
+  delete_run_free (run);
+}
+
+static void
+delete_run_start (DeleteRun *run)
+{
+  g_autoptr(VivMachinePage) self = g_weak_ref_get (&run->page);
+
+  if (viv_machine_get_snapshot_busy (run->machine))
+    {
+      g_timeout_add (DELETE_RETRY_MS, delete_run_retry, run);
+      return;
+    }
+  if (self != NULL && self->machine == run->machine)
+    set_doing (self, _("Deleting…"));
+  viv_machine_delete_snapshot_async (run->machine, run->id, NULL, on_snapshot_deleted, run);
+}
+
+/* The delete the toast offers to undo is final now; a page that goes
+ * (DISPOSING) hears nothing more of it */
+static void
+commit_delete_full (VivMachinePage *self,
+                    gboolean        disposing)
+{
+  DeleteRun *run;
+
+  if (self->delete_pending == NULL)
+    return;
+  run = g_new0 (DeleteRun, 1);
+  run->machine = g_object_ref (self->delete_machine);
+  run->id = g_steal_pointer (&self->delete_pending);
+  g_weak_ref_init (&run->page, disposing ? NULL : self);
+  g_clear_object (&self->delete_machine);
+  delete_run_start (run);
+}
+
+static void
+commit_delete (VivMachinePage *self)
+{
+  commit_delete_full (self, FALSE);
+}
+
+static gboolean
+commit_delete_cb (gpointer data)
+{
+  commit_delete (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_delete_toast_dismissed (AdwToast       *dismissed,
+                           VivMachinePage *self)
+{
+  /* replaced by the toast of another delete: that one committed this */
+  if (dismissed != self->delete_toast)
+    return;
+  g_clear_object (&self->delete_toast);
+  /* Undo's action may run just after the toast goes: commit after it */
+  g_idle_add_full (G_PRIORITY_DEFAULT, commit_delete_cb, g_object_ref (self), g_object_unref);
+}
+
+static void
+on_undo_clicked (VivMachinePage *self)
+{
+  gtk_widget_activate_action (GTK_WIDGET (self), "machine.undo-delete-snapshot", NULL);
+}
+
+static void
+delete_snapshot (GtkWidget  *widget,
+                 const char *action_name G_GNUC_UNUSED,
+                 GVariant   *parameter)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+  const char *id = g_variant_get_string (parameter, NULL);
+  const char *name = self->machine != NULL ? snapshot_name (self, id) : NULL;
+  g_autoptr(AdwToast) old = NULL;
+  g_autofree char *escaped = NULL;
+  g_autofree char *title = NULL;
+  GtkRoot *root = gtk_widget_get_root (widget);
+
+  if (name == NULL || !VIV_IS_WINDOW (root))
+    return;
+
+  /* The last delete can no longer be undone */
+  old = g_steal_pointer (&self->delete_toast);
+  commit_delete (self);
+
+  escaped = g_markup_escape_text (name, -1);   /* a toast's title is markup */
+  /* Translators: %s is a snapshot’s name */
+  title = g_strdup_printf (_("“%s” deleted"), escaped);
+  self->delete_pending = g_strdup (id);
+  self->delete_machine = g_object_ref (self->machine);
+  hide_snapshot (self, id);
+  update_timeline (self);
+
+  self->delete_toast = adw_toast_new (title);
+  adw_toast_set_button_label (self->delete_toast, _("_Undo"));
+  /* Not an action name: the toast is in the window, above the page, where
+   * machine.* is not found */
+  g_signal_connect_object (self->delete_toast, "button-clicked",
+                           G_CALLBACK (on_undo_clicked), self, G_CONNECT_SWAPPED);
+  adw_toast_set_priority (self->delete_toast, ADW_TOAST_PRIORITY_HIGH);
+  adw_toast_set_timeout (self->delete_toast, 7);
+  g_signal_connect_object (self->delete_toast, "dismissed",
+                           G_CALLBACK (on_delete_toast_dismissed), self, 0);
+  viv_window_add_toast (VIV_WINDOW (root), g_object_ref (self->delete_toast));
+  if (old != NULL)
+    adw_toast_dismiss (old);
+}
+
+static void
+undo_delete_snapshot (GtkWidget  *widget,
+                      const char *action_name G_GNUC_UNUSED,
+                      GVariant   *parameter G_GNUC_UNUSED)
+{
+  VivMachinePage *self = VIV_MACHINE_PAGE (widget);
+  g_autoptr(AdwToast) toast_ = g_steal_pointer (&self->delete_toast);
+  g_autofree char *id = g_steal_pointer (&self->delete_pending);
+
+  g_clear_object (&self->delete_machine);
+  if (toast_ != NULL)
+    adw_toast_dismiss (toast_);
+  if (id == NULL)
+    return;
+  unhide_snapshot (self, id);
+  update_timeline (self);
+  viv_snapshot_timeline_focus_card (self->timeline, id);
+}
+
+static void
+on_snapshots_changed (VivMachinePage *self)
+{
+  const VivSnapshotIndex *index = viv_machine_get_snapshots (self->machine, NULL);
+
+  /* deleted for good: nothing to hide any more */
+  for (guint i = self->hidden_snapshots->len; index != NULL && i > 0; i--)
+    if (viv_snapshot_index_find (index, self->hidden_snapshots->pdata[i - 1]) == NULL)
+      g_ptr_array_remove_index (self->hidden_snapshots, i - 1);
+  update_timeline (self);
+  if (self->select_after != NULL)
+    {
+      viv_snapshot_timeline_select (self->timeline, self->select_after);
+      g_clear_pointer (&self->select_after, g_free);
+    }
+}
+
+static void
+set_show_snapshots (VivMachinePage *self,
+                    gboolean        show)
+{
+  if (self->show_snapshots == !!show)
+    return;
+  self->show_snapshots = !!show;
+  gtk_revealer_set_reveal_child (self->snapshots_revealer, show);
+  if (show)
+    viv_snapshot_timeline_focus_card (self->timeline, NULL);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHOW_SNAPSHOTS]);
+}
+
+/* The timeline (tests) */
+VivSnapshotTimeline *
+viv_machine_page_get_timeline (VivMachinePage *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), NULL);
+
+  return self->timeline;
+}
+
+/* The toast of the last snapshot deleted, while it can be undone (tests) */
+AdwToast *
+viv_machine_page_get_snapshot_toast (VivMachinePage *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE_PAGE (self), NULL);
+
+  return self->delete_toast;
+}
+
 static void
 forward_action (GtkWidget  *widget,
                 const char *action_name,
@@ -1071,6 +1768,15 @@ viv_machine_page_set_machine (VivMachinePage *self,
     g_signal_handlers_disconnect_by_data (self->machine, self);
   attach_screen (self);
   set_fullscreen (self, FALSE);
+  /* the last delete is final: its toast would bring back another machine's snapshot */
+  if (self->delete_toast != NULL)
+    {
+      g_autoptr(AdwToast) old = g_steal_pointer (&self->delete_toast);
+
+      adw_toast_dismiss (old);
+    }
+  commit_delete (self);
+  g_clear_pointer (&self->select_after, g_free);
   g_set_object (&self->machine, machine);
   self->show_serial = FALSE;
   self->agent_hint_dismissed = FALSE;
@@ -1091,8 +1797,13 @@ viv_machine_page_set_machine (VivMachinePage *self,
       g_signal_connect_swapped (machine, "notify::disc", G_CALLBACK (update_disc_actions), self);
       g_signal_connect_swapped (machine, "notify::guest-addresses", G_CALLBACK (update_address),
                                 self);
+      g_signal_connect_swapped (machine, "notify::snapshot-busy",
+                                G_CALLBACK (update_snapshot_actions), self);
+      g_signal_connect_swapped (machine, "snapshots-changed", G_CALLBACK (on_snapshots_changed),
+                                self);
     }
   viv_serial_console_set_machine (self->console, machine);
+  update_timeline (self);
   update (self);
   update_disk_banner (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MACHINE]);
@@ -1212,6 +1923,15 @@ viv_machine_page_dispose (GObject *object)
 
   if (self->machine != NULL)
     g_signal_handlers_disconnect_by_data (self->machine, self);
+  if (self->delete_toast != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->delete_toast, self);
+      g_clear_object (&self->delete_toast);
+    }
+  commit_delete_full (self, TRUE);
+  g_clear_pointer (&self->hidden_snapshots, g_ptr_array_unref);
+  g_clear_pointer (&self->snapshot_doing, g_free);
+  g_clear_pointer (&self->select_after, g_free);
   g_clear_object (&self->machine);
   if (self->console_window != NULL)
     attach_screen (self);
@@ -1248,6 +1968,10 @@ viv_machine_page_get_property (GObject    *object,
       g_value_set_boolean (value, self->show_serial);
       break;
 
+    case PROP_SHOW_SNAPSHOTS:
+      g_value_set_boolean (value, self->show_snapshots);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1269,6 +1993,10 @@ viv_machine_page_set_property (GObject      *object,
 
     case PROP_SHOW_SERIAL:
       set_show_serial (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_SHOW_SNAPSHOTS:
+      set_show_snapshots (self, g_value_get_boolean (value));
       break;
 
     default:
@@ -1299,10 +2027,14 @@ viv_machine_page_class_init (VivMachinePageClass *klass)
   properties[PROP_SHOW_SERIAL] =
     g_param_spec_boolean ("show-serial", NULL, NULL, FALSE,
                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SHOW_SNAPSHOTS] =
+    g_param_spec_boolean ("show-snapshots", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (VIV_TYPE_SERIAL_CONSOLE);
   g_type_ensure (VIV_TYPE_DISPLAY);
+  g_type_ensure (VIV_TYPE_SNAPSHOT_TIMELINE);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                RESOURCE_PATH "/ui/viv-machine-page.ui");
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, box);
@@ -1335,12 +2067,35 @@ viv_machine_page_class_init (VivMachinePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, disk_banner);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, disk_banner_label);
   gtk_widget_class_bind_template_child (widget_class, VivMachinePage, disk_banner_button);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, snapshots_revealer);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, snapshots_spinner);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, snapshots_status);
+  gtk_widget_class_bind_template_child (widget_class, VivMachinePage, timeline);
 
   for (guint i = 0; i < G_N_ELEMENTS (actions); i++)
     gtk_widget_class_install_action (widget_class, actions[i], NULL, forward_action);
   gtk_widget_class_install_action (widget_class, "machine.dismiss-disk-problem", NULL,
                                    dismiss_disk_problem);
   gtk_widget_class_install_property_action (widget_class, "machine.show-serial", "show-serial");
+  gtk_widget_class_install_property_action (widget_class, "machine.show-snapshots",
+                                            "show-snapshots");
+  gtk_widget_class_install_action (widget_class, "machine.take-snapshot", NULL, take_snapshot);
+  gtk_widget_class_install_action (widget_class, "machine.revert-snapshot", "s",
+                                   revert_snapshot);
+  gtk_widget_class_install_action (widget_class, "machine.rename-snapshot", "s",
+                                   rename_snapshot);
+  gtk_widget_class_install_action (widget_class, "machine.delete-snapshot", "s",
+                                   delete_snapshot);
+  gtk_widget_class_install_action (widget_class, "machine.undo-delete-snapshot", NULL,
+                                   undo_delete_snapshot);
+  {
+    guint key;
+    GdkModifierType mods;
+
+    if (gtk_accelerator_parse (VIV_ACCEL_TAKE_SNAPSHOT, &key, &mods))
+      gtk_widget_class_add_binding_action (widget_class, key, mods, "machine.take-snapshot",
+                                           NULL);
+  }
   gtk_widget_class_install_action (widget_class, "machine.eject-disc", NULL, eject_disc);
   gtk_widget_class_install_action (widget_class, "machine.insert-disc", NULL, insert_disc);
   gtk_widget_class_install_action (widget_class, "machine.insert-disc-file", "s",
@@ -1377,6 +2132,7 @@ viv_machine_page_init (VivMachinePage *self)
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->hidden_snapshots = g_ptr_array_new_null_terminated (0, g_free, TRUE);
 
   self->console_actions = g_simple_action_group_new ();
   g_action_map_add_action_entries (G_ACTION_MAP (self->console_actions), console_entries,

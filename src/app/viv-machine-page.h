@@ -9,6 +9,7 @@
 #include "viv-display.h"
 #include "viv-machine.h"
 #include "viv-serial-console.h"
+#include "viv-snapshot-timeline.h"
 
 G_BEGIN_DECLS
 
@@ -28,5 +29,7 @@ const char       *viv_machine_page_get_content     (VivMachinePage *self);
 void              viv_machine_page_popup_menu      (VivMachinePage *self);
 void              viv_machine_page_focus_content   (VivMachinePage *self);
 gboolean          viv_machine_page_get_disk_banner_shown (VivMachinePage *self);
+VivSnapshotTimeline *viv_machine_page_get_timeline  (VivMachinePage *self);
+AdwToast         *viv_machine_page_get_snapshot_toast (VivMachinePage *self);
 
 G_END_DECLS

@@ -16,3 +16,4 @@
 #define VIV_ACCEL_PREFERENCES  "<Alt>Return"
 #define VIV_ACCEL_SHOW_LOG     "<Control><Shift>l"
 #define VIV_ACCEL_DELETE       "Delete"
+#define VIV_ACCEL_TAKE_SNAPSHOT "<Control>t"

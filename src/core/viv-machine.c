@@ -30,6 +30,7 @@
 #define THUMBNAIL_NAME    "thumbnail.png"
 #define WRONG_STATE_ERROR "org.vivarium.Vmm1.Error.WrongState"
 #define MEDIUM_LOCKED_ERROR "org.vivarium.Vmm1.Error.MediumLocked"
+#define BUSY_ERROR        "org.vivarium.Vmm1.Error.Busy"
 #define SOCKET_GRACE_MS   2000   /* a helper makes its socket just after its lock */
 #define UNREACHABLE_POLL_S 1     /* how often an unreachable helper is looked at again */
 
@@ -74,6 +75,16 @@ struct _VivMachine
   GQueue            saves;           /* of GTask: changes to machine.json */
   VivFileReplaceHook replace_hook;   /* tests: see viv_library_set_replace_hook() */
   gpointer          replace_hook_data;
+
+  /* snapshots/index.json, once someone asked (viv_machine_get_snapshots()) */
+  gboolean          snapshots_wanted;
+  VivSnapshotIndex *snapshots;       /* as last read; NULL before, or when it cannot be */
+  GError           *snapshots_error;
+  GFileMonitor     *snapshots_monitor;
+  guint             read_snapshots_id;
+  gboolean          reading_snapshots;
+  gboolean          read_snapshots_again;
+  gboolean          snapshot_busy;   /* an operation runs */
 };
 
 G_DEFINE_FINAL_TYPE (VivMachine, viv_machine, G_TYPE_OBJECT)
@@ -141,6 +152,7 @@ enum {
   PROP_HELPER_PID,
   PROP_DISC,
   PROP_GUEST_ADDRESSES,
+  PROP_SNAPSHOT_BUSY,
   N_PROPS
 };
 
@@ -148,6 +160,7 @@ static GParamSpec *properties[N_PROPS];
 
 enum {
   SIGNAL_DISK_ERROR,
+  SIGNAL_SNAPSHOTS_CHANGED,
   N_SIGNALS
 };
 
@@ -508,6 +521,7 @@ on_proxy_disk_error (VivVmm1    *proxy,
 }
 
 static void save_disc (VivMachine *self, const char *path, GTask *task);
+static void on_proxy_snapshots_changed (VivVmm1 *proxy, VivMachine *self);
 
 /* The helper's GuestAddresses, kept so that notify::guest-addresses says
  * when they changed, not each time the proxy's properties do */
@@ -592,6 +606,8 @@ watch_disk_errors (VivMachine *self)
   g_signal_connect_object (proxy, "notify::media", G_CALLBACK (on_proxy_media), self, 0);
   g_signal_connect_object (proxy, "notify::guest-addresses",
                            G_CALLBACK (on_proxy_guest_addresses), self, 0);
+  g_signal_connect_object (proxy, "snapshots-changed", G_CALLBACK (on_proxy_snapshots_changed),
+                           self, 0);
   notify (self, PROP_DISC);
 }
 
@@ -1444,6 +1460,7 @@ error_from_dbus (GError *error)
   g_autofree char *remote = g_dbus_error_get_remote_error (error);
   int code = g_strcmp0 (remote, WRONG_STATE_ERROR) == 0 ? VIV_MACHINE_ERROR_WRONG_STATE
              : g_strcmp0 (remote, MEDIUM_LOCKED_ERROR) == 0 ? VIV_MACHINE_ERROR_MEDIUM_LOCKED
+             : g_strcmp0 (remote, BUSY_ERROR) == 0 ? VIV_MACHINE_ERROR_BUSY
              : VIV_MACHINE_ERROR_FAILED;
 
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -1818,6 +1835,597 @@ viv_machine_open_display_finish (VivMachine    *self,
     return -1;
   fd = *boxed;
   return fd;
+}
+
+/* --- snapshots --------------------------------------------------------------------------- */
+
+/* The machine keeps snapshots/index.json as last read (in a worker thread):
+ * read the first time someone asks, then again when the file changes (a
+ * monitor on it), when the helper says SnapshotsChanged, and after each
+ * operation; "snapshots-changed" follows each read. An operation goes to
+ * the helper over D-Bus while one runs the machine, else to the engine's
+ * command line, `vivarium-vmm snapshot VERB --machine DIR ...`, whose
+ * stderr line is the error's message. One runs at a time: snapshot-busy. */
+
+typedef enum
+{
+  SNAPSHOT_TAKE,
+  SNAPSHOT_REVERT,
+  SNAPSHOT_DELETE,
+  SNAPSHOT_RENAME,
+} SnapshotVerb;
+
+static const struct {
+  const char *method;   /* org.vivarium.Vmm1's */
+  const char *verb;     /* vivarium-vmm snapshot's */
+} snapshot_verbs[] = {
+  [SNAPSHOT_TAKE] = { "TakeSnapshot", "take" },
+  [SNAPSHOT_REVERT] = { "RevertSnapshot", "revert" },
+  [SNAPSHOT_DELETE] = { "DeleteSnapshot", "delete" },
+  [SNAPSHOT_RENAME] = { "RenameSnapshot", "rename" },
+};
+
+typedef struct
+{
+  SnapshotVerb  verb;
+  char         *id;
+  char         *name;
+} SnapshotOp;
+
+static void
+snapshot_op_free (SnapshotOp *op)
+{
+  g_free (op->id);
+  g_free (op->name);
+  g_free (op);
+}
+
+typedef struct
+{
+  VivSnapshotIndex *index;
+  GError           *error;
+} SnapshotRead;
+
+static void
+snapshot_read_free (SnapshotRead *read)
+{
+  g_clear_pointer (&read->index, viv_snapshot_index_free);
+  g_clear_error (&read->error);
+  g_free (read);
+}
+
+static void
+read_snapshots_thread (GTask        *task,
+                       gpointer      source_object,
+                       gpointer      task_data G_GNUC_UNUSED,
+                       GCancellable *cancellable G_GNUC_UNUSED)
+{
+  VivMachine *self = source_object;
+  SnapshotRead *read = g_new0 (SnapshotRead, 1);
+
+  read->index = viv_snapshot_index_load (self->directory, &read->error);
+  g_task_return_pointer (task, read, (GDestroyNotify) snapshot_read_free);
+}
+
+static void read_snapshots (VivMachine *self);
+
+/* The engine's reason: the first line it wrote that says something */
+static char *
+first_line_of (const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text != NULL ? text : "", "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_strstrip (lines[i]);
+      if (lines[i][0] != '\0')
+        return g_strdup (lines[i]);
+    }
+  return NULL;
+}
+
+static void
+on_snapshots_read (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data G_GNUC_UNUSED)
+{
+  VivMachine *self = VIV_MACHINE (object);
+  SnapshotRead *read = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  if (read == NULL)   /* cancelled: the machine is going */
+    return;
+  self->reading_snapshots = FALSE;
+  g_clear_pointer (&self->snapshots, viv_snapshot_index_free);
+  g_clear_error (&self->snapshots_error);
+  self->snapshots = g_steal_pointer (&read->index);
+  self->snapshots_error = g_steal_pointer (&read->error);
+  snapshot_read_free (read);
+  if (self->snapshots_error != NULL)
+    g_debug ("%s: %s", self->folder_name, self->snapshots_error->message);
+  g_signal_emit (self, signals[SIGNAL_SNAPSHOTS_CHANGED], 0);
+  if (self->read_snapshots_again)
+    read_snapshots (self);
+}
+
+static void
+read_snapshots (VivMachine *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  self->read_snapshots_again = FALSE;
+  if (self->reading_snapshots)
+    {
+      /* it may have read the file before this change */
+      self->read_snapshots_again = TRUE;
+      return;
+    }
+  self->reading_snapshots = TRUE;
+  task = g_task_new (self, self->cancellable, on_snapshots_read, NULL);
+  g_task_set_source_tag (task, read_snapshots);
+  g_task_run_in_thread (task, read_snapshots_thread);
+}
+
+static gboolean
+read_snapshots_cb (gpointer data)
+{
+  VivMachine *self = data;
+
+  self->read_snapshots_id = 0;
+  read_snapshots (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writes come in bursts (write, then rename): read once the burst is over */
+static void
+schedule_read_snapshots (VivMachine *self)
+{
+  /* nobody asked yet: the first viv_machine_get_snapshots() reads it */
+  if (!self->snapshots_wanted)
+    return;
+  if (self->read_snapshots_id == 0)
+    self->read_snapshots_id = g_timeout_add (RELOAD_DELAY_MS, read_snapshots_cb, self);
+}
+
+static void
+on_snapshots_monitor_changed (GFileMonitor      *monitor G_GNUC_UNUSED,
+                              GFile             *file G_GNUC_UNUSED,
+                              GFile             *other_file G_GNUC_UNUSED,
+                              GFileMonitorEvent  event,
+                              VivMachine        *self)
+{
+  if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED)
+    return;
+  schedule_read_snapshots (self);
+}
+
+static void
+on_proxy_snapshots_changed (VivVmm1    *proxy,
+                            VivMachine *self)
+{
+  if (self->helper == NULL || viv_helper_get_proxy (self->helper) != proxy)
+    return;
+  schedule_read_snapshots (self);
+}
+
+/**
+ * viv_machine_get_snapshots:
+ * @self: a machine
+ * @error: (out) (optional) (nullable): why the index cannot be read, if it cannot
+ *
+ * The machine's snapshots as snapshots/index.json says, as last read. The
+ * first call starts reading it (in a worker thread) and returns %NULL;
+ * #VivMachine::snapshots-changed says when it was read, and whenever it
+ * changes after that. A machine without snapshots has an empty index.
+ *
+ * Returns: (transfer none) (nullable): the index, valid until the next
+ *   #VivMachine::snapshots-changed; %NULL while not read, or when it
+ *   cannot be (then @error says why)
+ */
+const VivSnapshotIndex *
+viv_machine_get_snapshots (VivMachine    *self,
+                           const GError **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+
+  if (!self->snapshots_wanted)
+    {
+      g_autofree char *path = g_build_filename (self->directory, VIV_SNAPSHOT_INDEX_DIR,
+                                                VIV_SNAPSHOT_INDEX_FILE, NULL);
+      g_autoptr(GFile) file = g_file_new_for_path (path);
+      g_autoptr(GError) local = NULL;
+
+      self->snapshots_wanted = TRUE;
+      /* a file that does not exist yet is watched too (GIO polls its folder) */
+      self->snapshots_monitor = g_file_monitor_file (file, G_FILE_MONITOR_NONE, NULL, &local);
+      if (self->snapshots_monitor != NULL)
+        g_signal_connect (self->snapshots_monitor, "changed",
+                          G_CALLBACK (on_snapshots_monitor_changed), self);
+      else
+        g_debug ("cannot watch %s: %s", path, local->message);
+      read_snapshots (self);
+    }
+  if (error != NULL)
+    *error = self->snapshots_error;
+  return self->snapshots;
+}
+
+/* Whether a snapshot operation runs (the others are refused meanwhile) */
+gboolean
+viv_machine_get_snapshot_busy (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+
+  return self->snapshot_busy;
+}
+
+/* Whether the machine is in a state where snapshots can be taken, reverted
+ * to, renamed or deleted: off, or running or paused with its helper
+ * answering (not while it starts or stops, nor broken or unreachable) */
+gboolean
+viv_machine_can_snapshot (VivMachine *self)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+
+  switch (self->state)
+    {
+    case VIV_MACHINE_STATE_STOPPED:
+    case VIV_MACHINE_STATE_CRASHED:
+      return self->helper == NULL && self->config != NULL;
+    case VIV_MACHINE_STATE_RUNNING:
+    case VIV_MACHINE_STATE_PAUSED:
+      return self->helper != NULL && viv_helper_get_proxy (self->helper) != NULL;
+    case VIV_MACHINE_STATE_STARTING:
+    case VIV_MACHINE_STATE_SHUTTING_DOWN:
+    case VIV_MACHINE_STATE_BROKEN:
+    case VIV_MACHINE_STATE_UNREACHABLE:
+    default:
+      return FALSE;
+    }
+}
+
+static void
+set_snapshot_busy (VivMachine *self,
+                   gboolean    busy)
+{
+  if (self->snapshot_busy == busy)
+    return;
+  self->snapshot_busy = busy;
+  notify (self, PROP_SNAPSHOT_BUSY);
+}
+
+/* The operation ended, well or not: the index may have changed either way */
+static void
+snapshot_op_done (GTask  *task,
+                  char   *id,
+                  GError *error)
+{
+  VivMachine *self = g_task_get_source_object (task);
+
+  set_snapshot_busy (self, FALSE);
+  schedule_read_snapshots (self);
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, id != NULL ? id : g_strdup (""), g_free);
+}
+
+static void
+on_snapshot_called (GObject      *object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  SnapshotOp *op = g_task_get_task_data (task);
+  GError *error = NULL;
+  char *id = NULL;
+
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (object), result, &error);
+  if (reply == NULL)
+    {
+      snapshot_op_done (task, NULL, error_from_dbus (error));
+      return;
+    }
+  if (op->verb == SNAPSHOT_TAKE)
+    g_variant_get (reply, "(s)", &id);
+  snapshot_op_done (task, id, NULL);
+}
+
+static void
+on_snapshot_command_done (GObject      *object,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  GSubprocess *process = G_SUBPROCESS (object);
+  g_autoptr(GTask) task = user_data;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  GError *error = NULL;
+
+  if (!g_subprocess_communicate_utf8_finish (process, result, &out, &err, &error))
+    {
+      snapshot_op_done (task, NULL, error);
+      return;
+    }
+  if (!g_subprocess_get_successful (process))
+    {
+      g_autofree char *line = first_line_of (err);
+
+      snapshot_op_done (task, NULL,
+                        g_error_new_literal (VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_FAILED,
+                                             line != NULL ? line
+                                             : _("The snapshot operation failed. The "
+                                                 "machine’s log may say why.")));
+      return;
+    }
+  snapshot_op_done (task, out != NULL ? g_strdup (g_strstrip (out)) : NULL, NULL);
+}
+
+static void
+run_snapshot_command (VivMachine *self,
+                      GTask      *task)
+{
+  SnapshotOp *op = g_task_get_task_data (task);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *program = viv_helper_find_program ();
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+
+  g_ptr_array_add (argv, program);
+  g_ptr_array_add (argv, (char *) "snapshot");
+  g_ptr_array_add (argv, (char *) snapshot_verbs[op->verb].verb);
+  g_ptr_array_add (argv, (char *) "--machine");
+  g_ptr_array_add (argv, self->directory);
+  if (op->id != NULL)
+    g_ptr_array_add (argv, op->id);
+  if (op->name != NULL)
+    g_ptr_array_add (argv, op->name);
+  g_ptr_array_add (argv, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  if (process == NULL)
+    {
+      g_autofree char *display = g_filename_display_name (program);
+
+      snapshot_op_done (task, NULL,
+                        g_error_new (VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_NOT_FOUND,
+                                     _("Could not run the machine’s helper, %s: %s"),
+                                     display, error->message));
+      return;
+    }
+  /* Not cancellable: an engine that was told to take a snapshot finishes
+   * it, and the busy flag must last as long */
+  g_subprocess_communicate_utf8_async (process, NULL, NULL, on_snapshot_command_done,
+                                       g_object_ref (task));
+}
+
+/* Starts OP (taken) for the task made of the rest */
+static void
+snapshot_begin (VivMachine          *self,
+                SnapshotOp          *op,
+                gpointer             source_tag,
+                GCancellable        *cancellable,
+                GAsyncReadyCallback  callback,
+                gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  VivVmm1 *proxy;
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, op, (GDestroyNotify) snapshot_op_free);
+
+  if (self->snapshot_busy)
+    {
+      g_task_return_new_error (task, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_BUSY,
+                               _("Another snapshot operation is under way. Try again once "
+                                 "it is done."));
+      return;
+    }
+  if (!viv_machine_can_snapshot (self))
+    {
+      g_task_return_new_error (task, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_WRONG_STATE,
+                               /* Translators: %s is a machine’s name */
+                               _("“%s” cannot change its snapshots now: wait until it is "
+                                 "off or running."), viv_machine_get_name (self));
+      return;
+    }
+
+  set_snapshot_busy (self, TRUE);
+  proxy = self->helper != NULL ? viv_helper_get_proxy (self->helper) : NULL;
+  if (proxy == NULL)
+    {
+      run_snapshot_command (self, task);
+      return;
+    }
+
+  {
+    GVariant *parameters;
+
+    switch (op->verb)
+      {
+      case SNAPSHOT_TAKE:
+        parameters = g_variant_new ("(s)", op->name);
+        break;
+      case SNAPSHOT_RENAME:
+        parameters = g_variant_new ("(ss)", op->id, op->name);
+        break;
+      case SNAPSHOT_REVERT:
+      case SNAPSHOT_DELETE:
+      default:
+        parameters = g_variant_new ("(s)", op->id);
+        break;
+      }
+    /* No timeout: saving a large memory takes its time. Not cancellable,
+     * as above. */
+    g_dbus_proxy_call (G_DBUS_PROXY (proxy), snapshot_verbs[op->verb].method, parameters,
+                       G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_snapshot_called,
+                       g_object_ref (task));
+  }
+}
+
+static SnapshotOp *
+snapshot_op_new (SnapshotVerb  verb,
+                 const char   *id,
+                 const char   *name)
+{
+  SnapshotOp *op = g_new0 (SnapshotOp, 1);
+
+  op->verb = verb;
+  op->id = g_strdup (id);
+  op->name = g_strdup (name);
+  return op;
+}
+
+static gboolean
+snapshot_finish (VivMachine    *self,
+                 GAsyncResult  *result,
+                 gpointer       source_tag,
+                 GError       **error)
+{
+  g_autofree char *id = NULL;
+
+  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, FALSE);
+
+  id = g_task_propagate_pointer (G_TASK (result), error);
+  return id != NULL;
+}
+
+/**
+ * viv_machine_take_snapshot_async:
+ * @self: a machine, off or running
+ * @name: the snapshot's name (see viv_snapshot_name_check())
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called once it is taken, or could not be
+ * @user_data: data for @callback
+ *
+ * Takes a snapshot of the machine after the current one: its disks, and
+ * its memory and devices when it runs. Fails with %VIV_MACHINE_ERROR_BUSY
+ * while another snapshot operation runs. Cancelling only stops the wait:
+ * the engine finishes what it was asked.
+ */
+void
+viv_machine_take_snapshot_async (VivMachine          *self,
+                                 const char          *name,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (name != NULL);
+
+  if (!viv_snapshot_name_check (name, &error))
+    {
+      g_task_report_new_error (self, callback, user_data, viv_machine_take_snapshot_async,
+                               VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME, "%s",
+                               error->message);
+      return;
+    }
+  snapshot_begin (self, snapshot_op_new (SNAPSHOT_TAKE, NULL, name),
+                  viv_machine_take_snapshot_async, cancellable, callback, user_data);
+}
+
+/**
+ * viv_machine_take_snapshot_finish:
+ *
+ * Returns: (transfer full): the new snapshot's id, or %NULL with @error set
+ */
+char *
+viv_machine_take_snapshot_finish (VivMachine    *self,
+                                  GAsyncResult  *result,
+                                  GError       **error)
+{
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+  g_return_val_if_fail (g_async_result_is_tagged (result, viv_machine_take_snapshot_async),
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* Puts the machine back to snapshot ID; a running machine runs on from
+ * there (a snapshot taken while it was off needs it off) */
+void
+viv_machine_revert_snapshot_async (VivMachine          *self,
+                                   const char          *id,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (id != NULL);
+
+  snapshot_begin (self, snapshot_op_new (SNAPSHOT_REVERT, id, NULL),
+                  viv_machine_revert_snapshot_async, cancellable, callback, user_data);
+}
+
+gboolean
+viv_machine_revert_snapshot_finish (VivMachine    *self,
+                                    GAsyncResult  *result,
+                                    GError       **error)
+{
+  return snapshot_finish (self, result, viv_machine_revert_snapshot_async, error);
+}
+
+/* Removes snapshot ID; its children keep their content */
+void
+viv_machine_delete_snapshot_async (VivMachine          *self,
+                                   const char          *id,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (id != NULL);
+
+  snapshot_begin (self, snapshot_op_new (SNAPSHOT_DELETE, id, NULL),
+                  viv_machine_delete_snapshot_async, cancellable, callback, user_data);
+}
+
+gboolean
+viv_machine_delete_snapshot_finish (VivMachine    *self,
+                                    GAsyncResult  *result,
+                                    GError       **error)
+{
+  return snapshot_finish (self, result, viv_machine_delete_snapshot_async, error);
+}
+
+void
+viv_machine_rename_snapshot_async (VivMachine          *self,
+                                   const char          *id,
+                                   const char          *name,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (VIV_IS_MACHINE (self));
+  g_return_if_fail (id != NULL);
+  g_return_if_fail (name != NULL);
+
+  if (!viv_snapshot_name_check (name, &error))
+    {
+      g_task_report_new_error (self, callback, user_data, viv_machine_rename_snapshot_async,
+                               VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME, "%s",
+                               error->message);
+      return;
+    }
+  snapshot_begin (self, snapshot_op_new (SNAPSHOT_RENAME, id, name),
+                  viv_machine_rename_snapshot_async, cancellable, callback, user_data);
+}
+
+gboolean
+viv_machine_rename_snapshot_finish (VivMachine    *self,
+                                    GAsyncResult  *result,
+                                    GError       **error)
+{
+  return snapshot_finish (self, result, viv_machine_rename_snapshot_async, error);
 }
 
 /* --- changes to machine.json ---------------------------------------------------------- */
@@ -2846,6 +3454,13 @@ viv_machine_dispose (GObject *object)
       g_clear_object (&self->monitor);
     }
   g_clear_pointer (&self->thumbnail, g_bytes_unref);
+  g_clear_handle_id (&self->read_snapshots_id, g_source_remove);
+  if (self->snapshots_monitor != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->snapshots_monitor, self);
+      g_file_monitor_cancel (self->snapshots_monitor);
+      g_clear_object (&self->snapshots_monitor);
+    }
 
   G_OBJECT_CLASS (viv_machine_parent_class)->dispose (object);
 }
@@ -2867,6 +3482,8 @@ viv_machine_finalize (GObject *object)
   g_free (self->error_message);
   g_free (self->disk_problem);
   g_strfreev (self->guest_addresses);
+  g_clear_pointer (&self->snapshots, viv_snapshot_index_free);
+  g_clear_error (&self->snapshots_error);
 
   G_OBJECT_CLASS (viv_machine_parent_class)->finalize (object);
 }
@@ -2941,6 +3558,10 @@ viv_machine_get_property (GObject    *object,
       g_value_set_int (value, self->helper_pid);
       break;
 
+    case PROP_SNAPSHOT_BUSY:
+      g_value_set_boolean (value, self->snapshot_busy);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -2989,6 +3610,8 @@ viv_machine_class_init (VivMachineClass *klass)
     g_param_spec_string ("disc", NULL, NULL, NULL, flags);
   properties[PROP_GUEST_ADDRESSES] =
     g_param_spec_boxed ("guest-addresses", NULL, NULL, G_TYPE_STRV, flags);
+  properties[PROP_SNAPSHOT_BUSY] =
+    g_param_spec_boolean ("snapshot-busy", NULL, NULL, FALSE, flags);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -3007,6 +3630,17 @@ viv_machine_class_init (VivMachineClass *klass)
     g_signal_new ("disk-error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                   NULL, G_TYPE_NONE, 5, G_TYPE_UINT, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING,
                   G_TYPE_STRING);
+
+  /**
+   * VivMachine::snapshots-changed:
+   *
+   * viv_machine_get_snapshots() has read snapshots/index.json again: after
+   * each snapshot operation, when the helper said SnapshotsChanged, when
+   * the file changed, and the first time it was read.
+   */
+  signals[SIGNAL_SNAPSHOTS_CHANGED] =
+    g_signal_new ("snapshots-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                  NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

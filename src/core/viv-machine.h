@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "viv-machine-config.h"
+#include "viv-snapshot-index.h"
 
 G_BEGIN_DECLS
 
@@ -50,6 +51,7 @@ typedef enum
   VIV_MACHINE_ERROR_NOT_FOUND,      /* no vivarium-vmm to run, or none running to attach to */
   VIV_MACHINE_ERROR_FAILED,         /* the helper failed; the message says how */
   VIV_MACHINE_ERROR_MEDIUM_LOCKED,  /* the guest holds the disc; it was asked to let go */
+  VIV_MACHINE_ERROR_BUSY,           /* another snapshot operation runs */
 } VivMachineError;
 
 #define VIV_TYPE_MACHINE (viv_machine_get_type ())
@@ -222,5 +224,46 @@ void                    viv_machine_reload_async        (VivMachine             
 gboolean                viv_machine_reload_finish       (VivMachine              *self,
                                                          GAsyncResult            *result,
                                                          GError                 **error);
+
+/* Snapshots: snapshots/index.json, read in a worker thread and kept; the
+ * operations go to the helper while one runs the machine, else to
+ * `vivarium-vmm snapshot`. One operation at a time (snapshot-busy). */
+const VivSnapshotIndex *viv_machine_get_snapshots       (VivMachine              *self,
+                                                         const GError           **error);
+gboolean                viv_machine_get_snapshot_busy   (VivMachine              *self);
+gboolean                viv_machine_can_snapshot        (VivMachine              *self);
+void                    viv_machine_take_snapshot_async (VivMachine              *self,
+                                                         const char              *name,
+                                                         GCancellable            *cancellable,
+                                                         GAsyncReadyCallback      callback,
+                                                         gpointer                 user_data);
+char                   *viv_machine_take_snapshot_finish (VivMachine             *self,
+                                                          GAsyncResult           *result,
+                                                          GError                **error);
+void                    viv_machine_revert_snapshot_async (VivMachine            *self,
+                                                           const char            *id,
+                                                           GCancellable          *cancellable,
+                                                           GAsyncReadyCallback    callback,
+                                                           gpointer               user_data);
+gboolean                viv_machine_revert_snapshot_finish (VivMachine           *self,
+                                                            GAsyncResult         *result,
+                                                            GError              **error);
+void                    viv_machine_delete_snapshot_async (VivMachine            *self,
+                                                           const char            *id,
+                                                           GCancellable          *cancellable,
+                                                           GAsyncReadyCallback    callback,
+                                                           gpointer               user_data);
+gboolean                viv_machine_delete_snapshot_finish (VivMachine           *self,
+                                                            GAsyncResult         *result,
+                                                            GError              **error);
+void                    viv_machine_rename_snapshot_async (VivMachine            *self,
+                                                           const char            *id,
+                                                           const char            *name,
+                                                           GCancellable          *cancellable,
+                                                           GAsyncReadyCallback    callback,
+                                                           gpointer               user_data);
+gboolean                viv_machine_rename_snapshot_finish (VivMachine           *self,
+                                                            GAsyncResult         *result,
+                                                            GError              **error);
 
 G_END_DECLS

@@ -20,6 +20,7 @@
 
 #include "viv-file.h"
 #include "viv-helper.h"
+#include "viv-snapshot-index.h"
 #include "viv-test-util.h"
 #include "viv-vmm1.h"
 
@@ -289,6 +290,125 @@ on_stop (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The snapshot methods, on snapshots/index.json only (no state is saved):
+ * each change is written, then SnapshotsChanged, as the helper does */
+static VivSnapshotIndex *
+snapshot_index (VivTestFakeHelper     *self,
+                GDBusMethodInvocation *invocation)
+{
+  g_autoptr(GError) error = NULL;
+  VivSnapshotIndex *index = viv_snapshot_index_load (viv_machine_get_directory (self->machine),
+                                                     &error);
+
+  if (index == NULL)
+    g_dbus_method_invocation_return_dbus_error (invocation, "org.vivarium.Vmm1.Error.Failed",
+                                                error->message);
+  return index;
+}
+
+static gboolean
+snapshot_saved (VivTestFakeHelper     *self,
+                VivSnapshotIndex      *index,
+                GDBusMethodInvocation *invocation,
+                GError                *error)
+{
+  if (error == NULL)
+    viv_snapshot_index_save (index, viv_machine_get_directory (self->machine), &error);
+  if (error != NULL)
+    {
+      g_dbus_method_invocation_return_dbus_error (invocation,
+                                                  error->domain == VIV_SNAPSHOT_INDEX_ERROR &&
+                                                  error->code ==
+                                                    VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND
+                                                  ? "org.vivarium.Vmm1.Error.NoSuchSnapshot"
+                                                  : "org.vivarium.Vmm1.Error.Failed",
+                                                  error->message);
+      g_error_free (error);
+      return FALSE;
+    }
+  viv_vmm1_emit_snapshots_changed (self->iface);
+  return TRUE;
+}
+
+static gboolean
+handle_take_snapshot (VivVmm1               *iface,
+                      GDBusMethodInvocation *invocation,
+                      const char            *name,
+                      VivTestFakeHelper     *self)
+{
+  g_autoptr(VivSnapshotIndex) index = snapshot_index (self, invocation);
+  g_autofree char *id = NULL;
+  GError *error = NULL;
+
+  if (index == NULL)
+    return TRUE;
+  if (viv_snapshot_name_check (name, &error))
+    id = g_strdup (viv_snapshot_index_add (index, name, TRUE,
+                                           g_get_real_time () / G_USEC_PER_SEC)->id);
+  if (snapshot_saved (self, index, invocation, error))
+    viv_vmm1_complete_take_snapshot (iface, invocation, id);
+  return TRUE;
+}
+
+static gboolean
+handle_revert_snapshot (VivVmm1               *iface,
+                        GDBusMethodInvocation *invocation,
+                        const char            *id,
+                        VivTestFakeHelper     *self)
+{
+  g_autoptr(VivSnapshotIndex) index = snapshot_index (self, invocation);
+  GError *error = NULL;
+
+  if (index == NULL)
+    return TRUE;
+  if (viv_snapshot_index_find (index, id) == NULL)
+    error = g_error_new (VIV_SNAPSHOT_INDEX_ERROR, VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND,
+                         "No snapshot %s", id);
+  else
+    {
+      g_free (index->current);
+      index->current = g_strdup (id);
+    }
+  if (snapshot_saved (self, index, invocation, error))
+    viv_vmm1_complete_revert_snapshot (iface, invocation);
+  return TRUE;
+}
+
+static gboolean
+handle_delete_snapshot (VivVmm1               *iface,
+                        GDBusMethodInvocation *invocation,
+                        const char            *id,
+                        VivTestFakeHelper     *self)
+{
+  g_autoptr(VivSnapshotIndex) index = snapshot_index (self, invocation);
+  GError *error = NULL;
+
+  if (index == NULL)
+    return TRUE;
+  viv_snapshot_index_remove (index, id, &error);
+  if (snapshot_saved (self, index, invocation, error))
+    viv_vmm1_complete_delete_snapshot (iface, invocation);
+  return TRUE;
+}
+
+static gboolean
+handle_rename_snapshot (VivVmm1               *iface,
+                        GDBusMethodInvocation *invocation,
+                        const char            *id,
+                        const char            *name,
+                        VivTestFakeHelper     *self)
+{
+  g_autoptr(VivSnapshotIndex) index = snapshot_index (self, invocation);
+  GError *error = NULL;
+
+  if (index == NULL)
+    return TRUE;
+  viv_snapshot_index_rename (index, id, name, &error);
+  if (snapshot_saved (self, index, invocation, error))
+    viv_vmm1_complete_rename_snapshot (iface, invocation);
+  return TRUE;
+}
+
 /* PowerOff and Quit: the reply goes first */
 static gboolean
 handle_power_off (VivVmm1               *iface,
@@ -364,6 +484,14 @@ viv_test_fake_helper_serve (VivMachine *machine)
   g_signal_connect (self->iface, "handle-open-serial", G_CALLBACK (handle_open_serial), self);
   g_signal_connect (self->iface, "handle-power-off", G_CALLBACK (handle_power_off), self);
   g_signal_connect (self->iface, "handle-quit", G_CALLBACK (handle_power_off), self);
+  g_signal_connect (self->iface, "handle-take-snapshot", G_CALLBACK (handle_take_snapshot),
+                    self);
+  g_signal_connect (self->iface, "handle-revert-snapshot", G_CALLBACK (handle_revert_snapshot),
+                    self);
+  g_signal_connect (self->iface, "handle-delete-snapshot", G_CALLBACK (handle_delete_snapshot),
+                    self);
+  g_signal_connect (self->iface, "handle-rename-snapshot", G_CALLBACK (handle_rename_snapshot),
+                    self);
 
   escaped = g_dbus_address_escape_value (self->socket_path);
   address = g_strdup_printf ("unix:path=%s", escaped);

@@ -91,7 +91,9 @@ void     viv_test_stop_machines  (VivLibrary   *library);
  * process itself: it holds the machine's lock and answers on its socket as
  * a running helper does, so the app attaches to it; what the test prints
  * is the guest's serial console output, replayed (the last 64 KiB) to each
- * new reader as the helper does. PowerOff and Quit stop it. For tests of
+ * new reader as the helper does. PowerOff and Quit stop it. The snapshot
+ * methods change snapshots/index.json as the helper does (nothing else),
+ * then say SnapshotsChanged. For tests of
  * what the app does with a running machine that need no /dev/kvm. */
 typedef struct _VivTestFakeHelper VivTestFakeHelper;
 
