@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "block/img.h"
+#include "vm-snapshot.h"
 #include "control/service.h"
 #include "kvm/kvm.h"
 #include "log.h"
@@ -330,6 +331,9 @@ main (int argc, char *argv[])
   /* vivarium-vmm img create|info|check ...: disk images without QEMU */
   if (argc > 1 && g_str_equal (argv[1], "img"))
     return vmm_img_main (argc - 1, argv + 1);
+  /* vivarium-vmm snapshot --machine DIR ...: the snapshots of a machine that is off */
+  if (argc > 1 && g_str_equal (argv[1], "snapshot"))
+    return vmm_snapshot_cli_main (argc - 1, argv + 1);
 
   context = g_option_context_new (NULL);
   g_option_context_set_summary (context, _("Runs one Vivarium virtual machine on KVM."));

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <glib/gi18n.h>
@@ -18,6 +19,7 @@
 #include "snapshot/memory.h"
 #include "snapshot/state.h"
 #include "viv-file.h"
+#include "viv-machine-config.h"
 #include "viv-snapshot-index.h"
 
 #define MACHINE_SECTION  "machine"
@@ -406,6 +408,9 @@ write_file (const char *path, const void *data, size_t len, GError **error)
   return viv_file_replace (path, data, len, error);
 }
 
+static gboolean delete_with (const char *machine_dir, struct disks *d, const char *id,
+                             GError **error);
+
 /* ---- taking -------------------------------------------------------------------------------- */
 
 char *
@@ -618,22 +623,11 @@ gboolean
 vmm_vm_snapshot_delete (struct vmm_vm *vm, const char *machine_dir, const char *id,
                         GError **error)
 {
-  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
-  g_autofree char *dir = NULL;
   struct disks d = { 0 };
 
-  if (index == NULL)
+  if (!vm_disks (vm, &d, error))
     return FALSE;
-  if (vm != NULL && !vm_disks (vm, &d, error))
-    return FALSE;
-  /* Out of the index first: a crash after leaves only leftovers */
-  if (!viv_snapshot_index_remove (index, id, error)
-      || !viv_snapshot_index_save (index, machine_dir, error))
-    return FALSE;
-  delete_disk_snapshots (&d, id);
-  dir = snapshot_dir (machine_dir, id);
-  viv_file_remove_tree (dir);
-  return TRUE;
+  return delete_with (machine_dir, &d, id, error);
 }
 
 gboolean
@@ -644,4 +638,254 @@ vmm_vm_snapshot_rename (const char *machine_dir, const char *id, const char *nam
 
   return index != NULL && viv_snapshot_index_rename (index, id, name, error)
          && viv_snapshot_index_save (index, machine_dir, error);
+}
+
+/* ---- a stopped machine: vivarium-vmm snapshot ---------------------------------------------- */
+
+/* The machine's writable disks, opened for the snapshot (all qcow2) */
+static gboolean
+open_disks (const VivMachineConfig *mc, const char *machine_dir, struct disks *d, GError **error)
+{
+  d->n = 0;
+  for (guint i = 0; i < mc->disks->len && d->n < VMM_MAX_DISKS; i++)
+    {
+      const VivDiskConfig *dc = g_ptr_array_index (mc->disks, i);
+      g_autofree char *path = viv_machine_config_resolve_path (machine_dir, dc->path);
+      struct vmm_block_open_opts opts = { .path = path, .format = VMM_BLOCK_FORMAT_AUTO };
+
+      if (dc->readonly)
+        continue;
+      if (vmm_block_open (&d->block[d->n], &opts, error) < 0)
+        return FALSE;
+      d->path[d->n] = g_steal_pointer (&path);
+      d->n++;
+      if (vmm_block_format (d->block[d->n - 1]) != VMM_BLOCK_FORMAT_QCOW2)
+        {
+          g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                       _("Snapshots need qcow2 disks; %s is a raw image"), d->path[d->n - 1]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static void
+close_disks (struct disks *d)
+{
+  for (unsigned i = 0; i < d->n; i++)
+    {
+      if (vmm_block_close (d->block[i]) < 0)
+        vmm_log_warning ("cannot flush %s", d->path[i]);
+      g_free ((char *) d->path[i]);
+    }
+  d->n = 0;
+}
+
+/* The lock a running helper holds (control/service.c's): held by us, no
+ * helper can start the machine meanwhile */
+static int
+lock_machine (const VivMachineConfig *mc, GError **error)
+{
+  g_autofree char *dir = g_build_filename (g_get_user_runtime_dir (), "vivarium", NULL);
+  g_autofree char *name = g_strconcat (mc->uuid, ".lock", NULL);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  int fd;
+
+  if (!viv_file_make_private_dir (dir, error))
+    return -1;
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    {
+      viv_file_set_io_error (error, errno, _("Cannot open %s: %s"), path, g_strerror (errno));
+      return -1;
+    }
+  if (flock (fd, LOCK_EX | LOCK_NB) < 0)
+    {
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("The machine “%s” is running: its snapshots go through its helper"),
+                   mc->name);
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static char *
+take_stopped (const char *machine_dir, struct disks *d, const char *name, GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+  g_autofree char *id = NULL, *top = NULL, *tmp = NULL, *dir = NULL, *disk_name = NULL;
+  g_autofree char *thumb = NULL, *thumb_copy = NULL, *data = NULL;
+  unsigned made = 0;
+  gsize len;
+
+  if (index == NULL || !viv_snapshot_name_check (name, error))
+    return NULL;
+  remove_leftovers (machine_dir, index, d);
+  id = g_strdup_printf ("%" G_GUINT64_FORMAT, index->next_id);
+  top = snapshots_dir (machine_dir);
+  tmp = g_strconcat (top, G_DIR_SEPARATOR_S NEW_PREFIX, id, NULL);
+  dir = snapshot_dir (machine_dir, id);
+  disk_name = disk_snapshot_name (id);
+  if (g_mkdir_with_parents (tmp, 0700) < 0)
+    {
+      viv_file_set_io_error (error, errno, _("Cannot create %s: %s"), tmp, g_strerror (errno));
+      return NULL;
+    }
+  /* the machine's last picture is the snapshot's */
+  thumb = g_build_filename (machine_dir, THUMBNAIL_FILE, NULL);
+  thumb_copy = g_build_filename (tmp, THUMBNAIL_FILE, NULL);
+  if (g_file_get_contents (thumb, &data, &len, NULL)
+      && !write_file (thumb_copy, data, len, error))
+    goto fail;
+  for (; made < d->n; made++)
+    if (vmm_block_snapshot_create (d->block[made], disk_name, error) < 0)
+      goto fail;
+  if (viv_file_fsync_dir (tmp) < 0 || g_rename (tmp, dir) < 0)
+    {
+      viv_file_set_io_error (error, errno, _("Cannot create %s: %s"), dir, g_strerror (errno));
+      goto fail;
+    }
+  viv_file_fsync_dir (top);
+  viv_snapshot_index_add (index, name, FALSE, g_get_real_time () / G_USEC_PER_SEC);
+  if (!viv_snapshot_index_save (index, machine_dir, error))
+    {
+      viv_file_remove_tree (dir);
+      goto fail;
+    }
+  return g_steal_pointer (&id);
+
+fail:
+  for (unsigned i = 0; i < made; i++)
+    {
+      g_autoptr (GError) local = NULL;
+
+      if (vmm_block_snapshot_delete (d->block[i], disk_name, &local) < 0)
+        vmm_log_warning ("cannot take back the snapshot %s of %s: %s", disk_name, d->path[i],
+                         local->message);
+    }
+  viv_file_remove_tree (tmp);
+  return NULL;
+}
+
+static gboolean
+revert_stopped (const char *machine_dir, struct disks *d, const char *id, GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+  g_autofree char *disk_name = disk_snapshot_name (id);
+  VivSnapshot *s;
+
+  if (index == NULL)
+    return FALSE;
+  s = viv_snapshot_index_find (index, id);
+  if (s == NULL)
+    {
+      g_set_error (error, VIV_SNAPSHOT_INDEX_ERROR, VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND,
+                   _("There is no snapshot %s"), id);
+      return FALSE;
+    }
+  if (s->memory)
+    {
+      /* a machine that is off would have to start from it: not yet */
+      g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("“%s” was taken while the machine ran: start the machine, then go back "
+                     "to it"), s->name);
+      return FALSE;
+    }
+  for (unsigned i = 0; i < d->n; i++)
+    if (!disk_has_snapshot (d->block[i], disk_name))
+      {
+        g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
+                     _("The disk %s no longer holds the snapshot “%s”"), d->path[i], s->name);
+        return FALSE;
+      }
+  for (unsigned i = 0; i < d->n; i++)
+    if (vmm_block_snapshot_apply (d->block[i], disk_name, error) < 0)
+      return FALSE;
+  g_free (index->current);
+  index->current = g_strdup (id);
+  return viv_snapshot_index_save (index, machine_dir, error);
+}
+
+static gboolean
+delete_with (const char *machine_dir, struct disks *d, const char *id, GError **error)
+{
+  g_autoptr (VivSnapshotIndex) index = viv_snapshot_index_load (machine_dir, error);
+  g_autofree char *dir = NULL;
+
+  /* Out of the index first: a crash after leaves only leftovers */
+  if (index == NULL || !viv_snapshot_index_remove (index, id, error)
+      || !viv_snapshot_index_save (index, machine_dir, error))
+    return FALSE;
+  delete_disk_snapshots (d, id);
+  dir = snapshot_dir (machine_dir, id);
+  viv_file_remove_tree (dir);
+  return TRUE;
+}
+
+int
+vmm_snapshot_cli_main (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VivMachineConfig) mc = NULL;
+  g_autofree char *machine_dir = NULL;
+  struct disks d = { 0 };
+  const char *op;
+  gboolean ok = FALSE;
+  int lock_fd = -1;
+  const GOptionEntry entries[] = {
+    { "machine", 0, 0, G_OPTION_ARG_FILENAME, &machine_dir, N_("The machine’s folder"),
+      N_("DIR") },
+    { NULL }
+  };
+
+  context = g_option_context_new (_("take NAME | revert ID | delete ID | rename ID NAME"));
+  g_option_context_set_summary (context, _("Takes, reverts to, deletes or renames the snapshots "
+                                           "of a machine that is off (its disks only). A running "
+                                           "machine's go through its helper, over D-Bus."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    goto out;
+  op = argc > 1 ? argv[1] : "";
+  if (machine_dir == NULL
+      || !((g_str_equal (op, "take") && argc == 3) || (g_str_equal (op, "revert") && argc == 3)
+           || (g_str_equal (op, "delete") && argc == 3)
+           || (g_str_equal (op, "rename") && argc == 4)))
+    {
+      g_set_error (&error, VMM_ERROR, VMM_ERROR_CONFIG,
+                   _("snapshot needs --machine DIR and one of: take NAME, revert ID, delete ID, "
+                     "rename ID NAME"));
+      goto out;
+    }
+  if (g_str_equal (op, "rename"))
+    {
+      ok = vmm_vm_snapshot_rename (machine_dir, argv[2], argv[3], &error);
+      goto out;
+    }
+  mc = viv_machine_config_load_dir (machine_dir, &error);
+  if (mc == NULL || (lock_fd = lock_machine (mc, &error)) < 0
+      || !open_disks (mc, machine_dir, &d, &error))
+    goto out;
+  if (g_str_equal (op, "take"))
+    {
+      g_autofree char *id = take_stopped (machine_dir, &d, argv[2], &error);
+
+      if (id != NULL)
+        g_print ("%s\n", id);
+      ok = id != NULL;
+    }
+  else if (g_str_equal (op, "revert"))
+    ok = revert_stopped (machine_dir, &d, argv[2], &error);
+  else
+    ok = delete_with (machine_dir, &d, argv[2], &error);
+
+out:
+  close_disks (&d);
+  if (lock_fd >= 0)
+    close (lock_fd);
+  if (!ok)
+    g_printerr ("%s\n", error != NULL ? error->message : _("The snapshot operation failed"));
+  return ok ? 0 : 1;
 }

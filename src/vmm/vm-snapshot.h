@@ -36,13 +36,18 @@ char *vmm_vm_snapshot_take (struct vmm_vm *vm, const char *machine_dir, const ch
 gboolean vmm_vm_snapshot_revert (struct vmm_vm *vm, const char *machine_dir, const char *id,
                                  GError **error);
 
-/* Deletes snapshot ID: from the index, the disks (VM's, when it runs; NULL:
- * the machine is stopped and its disks are opened here) and the folder. */
+/* Deletes snapshot ID: from the index, VM's disks and the folder. */
 gboolean vmm_vm_snapshot_delete (struct vmm_vm *vm, const char *machine_dir, const char *id,
                                  GError **error);
 
 gboolean vmm_vm_snapshot_rename (const char *machine_dir, const char *id, const char *name,
                                  GError **error);
+
+/* vivarium-vmm snapshot --machine DIR take NAME | revert ID | delete ID |
+ * rename ID NAME: a machine that is off (its disks only; it is locked
+ * meanwhile). Prints the new id for take; 0, or 1 with the reason on
+ * stderr. */
+int vmm_snapshot_cli_main (int argc, char **argv);
 
 /* The machine's state alone, into W / from F (vm-snapshot.c's sections);
  * with APPLY false, only checked. For tests and the fuzz target. */

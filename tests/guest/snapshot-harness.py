@@ -18,9 +18,11 @@ harness's own checks). The harness:
   3. deletes A, the middle of the tree: B and C keep their content
      (reverting to each still checks out), and the index gives them no
      parent;
-  4. renames C; a raw disk is refused with a message;
-  5. powers off; qemu-img check finds the disk clean, lists the disk
-     snapshots B and C and not A.
+  4. renames C; the command line refuses the running machine;
+  5. powers off; takes, reverts to and deletes a disks-only snapshot with
+     vivarium-vmm snapshot (a running snapshot is refused there);
+     qemu-img check finds the disk clean and lists the disk snapshots B
+     and C and not A; a raw disk is refused with a message.
 
 Without /dev/kvm, qemu-img or Debian's python3-gi it prints a skip plan.
 
@@ -254,7 +256,31 @@ def main():
         m.call("RenameSnapshot", GLib.Variant("(ss)", (c, "Before the upgrade")))
         names = {s["id"]: s["name"] for s in m.index()["snapshots"]}
         tap.ok(names.get(c) == "Before the upgrade", "RenameSnapshot names C anew")
+        env = dict(os.environ, XDG_RUNTIME_DIR=os.path.join(tmp, "run"))
+        cli = [vmm, "snapshot", "--machine", m.dir]
+        p = subprocess.run(cli + ["take", "Off"], env=env, capture_output=True, text=True)
+        tap.ok(p.returncode == 1 and "running" in p.stderr,
+               "vivarium-vmm snapshot refuses a running machine (%s)" % p.stderr.strip())
         m.stop()
+
+        # the machine off: disks only, through the command line
+        p = subprocess.run(cli + ["take", "Off"], env=env, capture_output=True, text=True)
+        off = p.stdout.strip()
+        snap = {s["id"]: s for s in m.index()["snapshots"]}
+        tap.ok(p.returncode == 0 and off in snap and not snap[off]["memory"]
+               and snap[off]["parent"] == c,
+               "snapshot take with the machine off: id %s, disks only, after C (%s)"
+               % (off, p.stderr.strip()))
+        p = subprocess.run(cli + ["revert", b], env=env, capture_output=True, text=True)
+        tap.ok(p.returncode == 1 and "ran" in p.stderr,
+               "snapshot revert of a running snapshot with the machine off is refused (%s)"
+               % p.stderr.strip())
+        p = subprocess.run(cli + ["revert", off], env=env, capture_output=True, text=True)
+        tap.ok(p.returncode == 0 and m.index()["current"] == off,
+               "snapshot revert to the disks-only snapshot (%s)" % p.stderr.strip())
+        p = subprocess.run(cli + ["delete", off], env=env, capture_output=True, text=True)
+        tap.ok(p.returncode == 0 and off not in {s["id"] for s in m.index()["snapshots"]},
+               "snapshot delete with the machine off (%s)" % p.stderr.strip())
 
         status, out = blkhost.qemu_check(m.disk)
         tap.ok(status == 0, "qemu-img check: the disk is clean", out)
