@@ -453,6 +453,17 @@ viv_snapshot_index_add (VivSnapshotIndex *index, const char *name, gboolean memo
   return s;
 }
 
+VivSnapshot *
+viv_snapshot_index_get (const VivSnapshotIndex *index, const char *id, GError **error)
+{
+  VivSnapshot *s = viv_snapshot_index_find (index, id);
+
+  if (s == NULL)
+    g_set_error (error, VIV_SNAPSHOT_INDEX_ERROR, VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND,
+                 _("There is no snapshot %s"), id);
+  return s;
+}
+
 static gboolean
 not_found (GError **error, const char *id)
 {

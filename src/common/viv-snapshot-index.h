@@ -76,6 +76,10 @@ char             *viv_snapshot_index_to_data        (const VivSnapshotIndex *ind
 
 VivSnapshot *viv_snapshot_index_find   (const VivSnapshotIndex *index,
                                         const char             *id);
+/* The same, or NULL with NOT_FOUND in ERROR */
+VivSnapshot *viv_snapshot_index_get    (const VivSnapshotIndex *index,
+                                        const char             *id,
+                                        GError                **error);
 /* A new snapshot NAME after the current one, which it becomes; it gets the
  * next id. NAME must pass viv_snapshot_name_check. */
 VivSnapshot *viv_snapshot_index_add    (VivSnapshotIndex *index,

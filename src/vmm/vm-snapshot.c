@@ -344,6 +344,20 @@ delete_disk_snapshots (const struct disks *d, const char *id)
     }
 }
 
+/* Takes back the disk snapshots NAME of the first MADE disks */
+static void
+undo_disk_snapshots (const struct disks *d, unsigned made, const char *name)
+{
+  for (unsigned i = 0; i < made; i++)
+    {
+      g_autoptr (GError) local = NULL;
+
+      if (vmm_block_snapshot_delete (d->block[i], name, &local) < 0)
+        vmm_log_warning ("cannot take back the snapshot %s of %s: %s", name, d->path[i],
+                         local->message);
+    }
+}
+
 /* ---- the folder --------------------------------------------------------------------------- */
 
 static char *
@@ -498,14 +512,7 @@ vmm_vm_snapshot_take (struct vmm_vm *vm, const char *machine_dir, const char *na
   return g_steal_pointer (&id);
 
 fail:
-  for (unsigned i = 0; i < made; i++)
-    {
-      g_autoptr (GError) local = NULL;
-
-      if (vmm_block_snapshot_delete (d.block[i], disk_name, &local) < 0)
-        vmm_log_warning ("cannot take back the snapshot %s of %s: %s", disk_name, d.path[i],
-                         local->message);
-    }
+  undo_disk_snapshots (&d, made, disk_name);
   thaw_devices (vm);
 fail_running:
   viv_file_remove_tree (tmp);
@@ -534,13 +541,9 @@ vmm_vm_snapshot_revert (struct vmm_vm *vm, const char *machine_dir, const char *
   index = viv_snapshot_index_load (machine_dir, error);
   if (index == NULL)
     return FALSE;
-  s = viv_snapshot_index_find (index, id);
+  s = viv_snapshot_index_get (index, id, error);
   if (s == NULL)
-    {
-      g_set_error (error, VIV_SNAPSHOT_INDEX_ERROR, VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND,
-                   _("There is no snapshot %s"), id);
-      return FALSE;
-    }
+    return FALSE;
   if (!s->memory)
     {
       g_set_error (error, VMM_ERROR, VMM_ERROR_CONFIG,
@@ -756,14 +759,7 @@ take_stopped (const char *machine_dir, struct disks *d, const char *name, GError
   return g_steal_pointer (&id);
 
 fail:
-  for (unsigned i = 0; i < made; i++)
-    {
-      g_autoptr (GError) local = NULL;
-
-      if (vmm_block_snapshot_delete (d->block[i], disk_name, &local) < 0)
-        vmm_log_warning ("cannot take back the snapshot %s of %s: %s", disk_name, d->path[i],
-                         local->message);
-    }
+  undo_disk_snapshots (d, made, disk_name);
   viv_file_remove_tree (tmp);
   return NULL;
 }
@@ -777,13 +773,9 @@ revert_stopped (const char *machine_dir, struct disks *d, const char *id, GError
 
   if (index == NULL)
     return FALSE;
-  s = viv_snapshot_index_find (index, id);
+  s = viv_snapshot_index_get (index, id, error);
   if (s == NULL)
-    {
-      g_set_error (error, VIV_SNAPSHOT_INDEX_ERROR, VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND,
-                   _("There is no snapshot %s"), id);
-      return FALSE;
-    }
+    return FALSE;
   if (s->memory)
     {
       /* a machine that is off would have to start from it: not yet */

@@ -460,12 +460,8 @@ vmm_vm_snapshot_revert (struct vmm_vm *vm, const char *machine_dir, const char *
   (void) vm;
   if (index == NULL)
     return FALSE;
-  if (viv_snapshot_index_find (index, id) == NULL)
-    {
-      g_set_error (error, VIV_SNAPSHOT_INDEX_ERROR, VIV_SNAPSHOT_INDEX_ERROR_NOT_FOUND,
-                   "There is no snapshot %s", id);
-      return FALSE;
-    }
+  if (viv_snapshot_index_get (index, id, error) == NULL)
+    return FALSE;
   g_free (index->current);
   index->current = g_strdup (id);
   return viv_snapshot_index_save (index, machine_dir, error);
