@@ -472,7 +472,7 @@ test_busy (Fixture       *f,
   g_assert_nonnull (button);
   g_assert_true (gtk_widget_get_sensitive (button));
 
-  g_setenv ("VIVARIUM_FAKE_SNAPSHOT_DELAY_MS", "1500", TRUE);
+  g_setenv ("VIVARIUM_FAKE_SNAPSHOT_DELAY_MS", "4000", TRUE);
   g_assert_true (act (f, "machine.rename-snapshot", "1"));
   {
     AdwMessageDialog *dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
@@ -484,14 +484,15 @@ test_busy (Fixture       *f,
   WAIT_UNTIL (viv_machine_get_snapshot_busy (f->machine), TIMEOUT_MS);
   g_assert_true (viv_machine_get_snapshot_busy (f->machine));
   g_assert_false (gtk_widget_get_sensitive (button));
-  shoot (GTK_WIDGET (f->window), "snapshot-busy");
 
-  /* a second operation is refused, not queued behind the first */
+  /* a second operation is refused, not queued behind the first (asked at
+   * once: the screenshot's frames may take seconds on a loaded machine) */
   viv_machine_take_snapshot_async (f->machine, "Too soon", NULL, viv_test_store_result,
                                    &result);
   id = viv_machine_take_snapshot_finish (f->machine, viv_test_wait_result (&result), &error);
   g_assert_null (id);
   g_assert_error (error, VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_BUSY);
+  shoot (GTK_WIDGET (f->window), "snapshot-busy");
 
   WAIT_UNTIL (!viv_machine_get_snapshot_busy (f->machine), TIMEOUT_MS);
   g_unsetenv ("VIVARIUM_FAKE_SNAPSHOT_DELAY_MS");
