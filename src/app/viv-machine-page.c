@@ -1608,7 +1608,6 @@ delete_snapshot (GtkWidget  *widget,
   VivMachinePage *self = VIV_MACHINE_PAGE (widget);
   const char *id = g_variant_get_string (parameter, NULL);
   const char *name = self->machine != NULL ? snapshot_name (self, id) : NULL;
-  g_autoptr(AdwToast) old = NULL;
   g_autofree char *escaped = NULL;
   g_autofree char *title = NULL;
   GtkRoot *root = gtk_widget_get_root (widget);
@@ -1617,7 +1616,6 @@ delete_snapshot (GtkWidget  *widget,
     return;
 
   /* The last delete can no longer be undone */
-  old = g_steal_pointer (&self->delete_toast);
   commit_delete (self);
 
   escaped = g_markup_escape_text (name, -1);   /* a toast's title is markup */
@@ -1627,6 +1625,14 @@ delete_snapshot (GtkWidget  *widget,
   self->delete_machine = g_object_ref (self->machine);
   hide_snapshot (self, id);
   update_timeline (self);
+
+  /* A toast already shown says so now: dismissing it and adding another
+   * while it still slides in crashes libadwaita 1.2 (adw_animation_skip) */
+  if (self->delete_toast != NULL)
+    {
+      adw_toast_set_title (self->delete_toast, title);
+      return;
+    }
 
   self->delete_toast = adw_toast_new (title);
   adw_toast_set_button_label (self->delete_toast, _("_Undo"));
@@ -1639,8 +1645,6 @@ delete_snapshot (GtkWidget  *widget,
   g_signal_connect_object (self->delete_toast, "dismissed",
                            G_CALLBACK (on_delete_toast_dismissed), self, 0);
   viv_window_add_toast (VIV_WINDOW (root), g_object_ref (self->delete_toast));
-  if (old != NULL)
-    adw_toast_dismiss (old);
 }
 
 static void

@@ -596,6 +596,9 @@ test_delete_undo (Fixture       *f,
   g_assert_true (on_disk_has (f, "2"));
   toast = viv_machine_page_get_snapshot_toast (f->page);
   g_assert_nonnull (toast);
+  /* as its time-out would, once it is in (a toast dismissed while it
+   * slides in breaks libadwaita 1.2's next toast) */
+  g_assert_true (viv_test_wait_for_frames (GTK_WIDGET (f->window), 40, 10000));
   adw_toast_dismiss (toast);
   WAIT_UNTIL (!on_disk_has (f, "2"), TIMEOUT_MS);
   g_assert_false (on_disk_has (f, "2"));
