@@ -202,6 +202,133 @@ test_twins (void)
   vmm_state_writer_free (w);
 }
 
+/* Reads one zblob of N bytes from a file whose only section holds WRITE's output */
+static gboolean
+zblob_read (void (*write) (struct vmm_state_writer *, const void *), const void *arg,
+            uint8_t *dst, uint32_t n, uint8_t *encoding)
+{
+  struct vmm_state_writer *w = vmm_state_writer_new ();
+  g_autoptr (GError) error = NULL;
+  struct vmm_state_reader r;
+  struct vmm_state_file *f;
+  const uint8_t *data;
+  gboolean ok;
+  size_t len;
+
+  vmm_state_begin (w, "z", 1);
+  write (w, arg);
+  vmm_state_end (w);
+  data = vmm_state_writer_finish (w, &len);
+  f = vmm_state_file_parse (data, len, &error);
+  g_assert_no_error (error);
+  g_assert_true (vmm_state_reader_init (&r, f, "z", 1, &error));
+  *encoding = vmm_state_file_find (f, "z")->data[0];
+  vmm_state_get_zblob (&r, dst, n);
+  ok = vmm_state_reader_done (&r, NULL);
+  vmm_state_file_free (f);
+  vmm_state_writer_free (w);
+  return ok;
+}
+
+#define ZN (64 * 1024)
+
+static void
+put_zblob (struct vmm_state_writer *w, const void *p)
+{
+  vmm_state_put_zblob (w, p, ZN);
+}
+
+/* What the first engines wrote: encoding 1, a zlib stream (with its Adler-32) */
+static void
+put_zlib (struct vmm_state_writer *w, const void *p)
+{
+  uLongf len = compressBound (ZN);
+  g_autofree uint8_t *z = g_malloc (len);
+
+  g_assert_cmpint (compress2 (z, &len, p, ZN, 1), ==, Z_OK);
+  vmm_state_put_u8 (w, 1);
+  vmm_state_put_blob (w, z, (uint32_t) len);
+}
+
+/* Raw deflate of the first half only: inflates short */
+static void
+put_short (struct vmm_state_writer *w, const void *p)
+{
+  z_stream z = { 0 };
+  uint8_t out[ZN];
+
+  g_assert_cmpint (deflateInit2 (&z, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+  z.next_in = (Bytef *) p;
+  z.avail_in = ZN / 2;
+  z.next_out = out;
+  z.avail_out = sizeof out;
+  g_assert_cmpint (deflate (&z, Z_FINISH), ==, Z_STREAM_END);
+  vmm_state_put_u8 (w, 2);
+  vmm_state_put_blob (w, out, (uint32_t) z.total_out);
+  deflateEnd (&z);
+}
+
+static void
+test_zblob (void)
+{
+  g_autofree uint8_t *in = g_malloc (ZN), *out = g_malloc (ZN), *noise = g_malloc (ZN);
+  uint8_t encoding;
+
+  for (unsigned i = 0; i < ZN; i++)
+    in[i] = (uint8_t) (i / 1000);
+  for (unsigned i = 0; i < ZN; i++)
+    noise[i] = (uint8_t) g_test_rand_int ();
+
+  /* written as raw deflate now, and read back */
+  g_assert_true (zblob_read (put_zblob, in, out, ZN, &encoding));
+  g_assert_cmpuint (encoding, ==, 2);
+  g_assert_cmpmem (in, ZN, out, ZN);
+  /* the zlib streams of earlier engines still read */
+  memset (out, 0, ZN);
+  g_assert_true (zblob_read (put_zlib, in, out, ZN, &encoding));
+  g_assert_cmpuint (encoding, ==, 1);
+  g_assert_cmpmem (in, ZN, out, ZN);
+  /* what does not shrink is kept raw */
+  g_assert_true (zblob_read (put_zblob, noise, out, ZN, &encoding));
+  g_assert_cmpuint (encoding, ==, 0);
+  g_assert_cmpmem (noise, ZN, out, ZN);
+  /* a stream that ends early is refused */
+  g_assert_false (zblob_read (put_short, in, out, ZN, &encoding));
+}
+
+static void
+count_free (gpointer p)
+{
+  (*(int *) p)++;
+}
+
+/* What a check keeps for its apply: taken once, freed with the file otherwise */
+static void
+test_keep (void)
+{
+  g_autoptr (GBytes) bytes = make_file ();
+  g_autoptr (GError) error = NULL;
+  struct vmm_state_file *f;
+  size_t len;
+  const uint8_t *data = g_bytes_get_data (bytes, &len);
+  int a = 0, b = 0, c = 0;
+
+  f = vmm_state_file_parse (data, len, &error);
+  g_assert_no_error (error);
+  g_assert_null (vmm_state_file_take (f, "vcpu.0"));
+  vmm_state_file_keep (f, "vcpu.0", &a, count_free);
+  vmm_state_file_keep (f, "empty", &b, count_free);
+  g_assert_true (vmm_state_file_take (f, "vcpu.0") == &a);
+  g_assert_null (vmm_state_file_take (f, "vcpu.0"));
+  /* kept again under one name: the earlier is freed */
+  vmm_state_file_keep (f, "empty", &c, count_free);
+  g_assert_cmpint (b, ==, 1);
+  vmm_state_file_free (f);
+  g_assert_cmpint (a, ==, 0);
+  g_assert_cmpint (b, ==, 1);
+  g_assert_cmpint (c, ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -209,5 +336,7 @@ main (int argc, char **argv)
   g_test_add_func ("/snapshot-state/round-trip", test_round_trip);
   g_test_add_func ("/snapshot-state/damaged", test_damaged);
   g_test_add_func ("/snapshot-state/twins", test_twins);
+  g_test_add_func ("/snapshot-state/zblob", test_zblob);
+  g_test_add_func ("/snapshot-state/keep", test_keep);
   return g_test_run ();
 }

@@ -1119,7 +1119,7 @@ test_state_refused (void)
   g_assert_cmphex (viv_get_le16 (payload + OFF_DISPI), ==, 0xb0c5);
   g_assert_cmpuint (viv_get_le16 (payload + OFF_DISPI + 2), ==, 800);
   g_assert_cmpuint (viv_get_le16 (payload + OFF_DISPI + 12), ==, 1024);
-  g_assert_cmpuint (payload[OFF_VRAM], ==, 1);
+  g_assert_cmpuint (payload[OFF_VRAM], ==, 2);   /* raw deflate */
 
   fx_up (&b);
   render (&b, 0);

@@ -700,7 +700,7 @@ const struct vmm_io_ops vmm_vga_dispi_ops = { .read = dispi_read, .write = dispi
  *       pel_mask, st01, fcr
  *   u32 latch
  *   u16 dispi_index, dispi[VBE_DISPI_INDEX_NB]
- *   zblob video memory               u8 encoding (0: raw, 1: zlib), a blob
+ *   zblob video memory               a zblob (vmm_state_put_zblob)
  *
  * What follows from the registers (the DISPI line length, start and bank
  * offset, the mode the renderer draws) is derived again on load, not

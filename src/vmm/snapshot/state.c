@@ -135,29 +135,46 @@ vmm_state_put_blob (struct vmm_state_writer *w, const void *p, uint32_t n)
   vmm_state_put_bytes (w, p, n);
 }
 
-#define ZBLOB_RAW   0
-#define ZBLOB_ZLIB  1
+#define ZBLOB_RAW      0
+#define ZBLOB_ZLIB     1       /* a zlib stream (written by the first engines) */
+#define ZBLOB_DEFLATE  2       /* raw deflate: the file's CRC already covers it, so no Adler-32 */
 #define ZBLOB_MIN   4096        /* smaller buffers are not worth compressing */
+
+/* Deflates P into a buffer of at most N - 1 bytes: its length, or 0 when it
+ * does not get smaller (or there is no memory to try) */
+static size_t
+deflate_raw (const void *p, uint32_t n, uint8_t **out)
+{
+  z_stream z = { 0 };
+  size_t len = 0;
+
+  *out = malloc (n);
+  if (*out == NULL || deflateInit2 (&z, Z_BEST_SPEED, Z_DEFLATED, -15, 8,
+                                    Z_DEFAULT_STRATEGY) != Z_OK)
+    return 0;
+  z.next_in = (Bytef *) p;
+  z.avail_in = n;
+  z.next_out = *out;
+  z.avail_out = n - 1;
+  if (deflate (&z, Z_FINISH) == Z_STREAM_END)
+    len = z.total_out;
+  deflateEnd (&z);
+  return len;
+}
 
 void
 vmm_state_put_zblob (struct vmm_state_writer *w, const void *p, uint32_t n)
 {
-  uLongf len;
-  uint8_t *z;
+  g_autofree uint8_t *z = NULL;
+  size_t len = n >= ZBLOB_MIN ? deflate_raw (p, n, &z) : 0;
 
-  if (n >= ZBLOB_MIN)
+  if (len > 0)
     {
-      len = compressBound (n);
-      z = malloc (len);
-      if (z != NULL && compress2 (z, &len, p, n, Z_BEST_SPEED) == Z_OK && len < n)
-        {
-          vmm_state_put_u8 (w, ZBLOB_ZLIB);
-          vmm_state_put_blob (w, z, (uint32_t) len);
-          free (z);
-          return;
-        }
-      free (z);      /* no memory to compress in: raw, which reads back the same */
+      vmm_state_put_u8 (w, ZBLOB_DEFLATE);
+      vmm_state_put_blob (w, z, (uint32_t) len);
+      return;
     }
+  /* small, incompressible, or no memory to compress in: raw, which reads back the same */
   vmm_state_put_u8 (w, ZBLOB_RAW);
   vmm_state_put_blob (w, p, n);
 }
@@ -181,16 +198,70 @@ struct vmm_state_file {
   struct vmm_state_section *sections;
   unsigned n;
   char *names;                 /* the sections' names, each NUL-terminated */
+  /* What a loader's check decoded, kept for its apply (vmm_state_file_keep):
+   * a cache, not part of the file's content, hence changed through const */
+  struct kept {
+    char *section;
+    void *data;
+    GDestroyNotify free_func;
+  } *kept;
+  unsigned n_kept;
 };
+
+static void
+kept_clear (struct kept *k)
+{
+  if (k->free_func != NULL && k->data != NULL)
+    k->free_func (k->data);
+  g_free (k->section);
+  *k = (struct kept) { 0 };
+}
 
 void
 vmm_state_file_free (struct vmm_state_file *f)
 {
   if (f == NULL)
     return;
+  for (unsigned i = 0; i < f->n_kept; i++)
+    kept_clear (&f->kept[i]);
+  g_free (f->kept);
   g_free (f->sections);
   g_free (f->names);
   g_free (f);
+}
+
+void
+vmm_state_file_keep (const struct vmm_state_file *cf, const char *section, void *data,
+                     GDestroyNotify free_func)
+{
+  struct vmm_state_file *f = (struct vmm_state_file *) cf;
+
+  for (unsigned i = 0; i < f->n_kept; i++)
+    if (strcmp (f->kept[i].section, section) == 0)
+      {
+        kept_clear (&f->kept[i]);
+        f->kept[i] = (struct kept) { g_strdup (section), data, free_func };
+        return;
+      }
+  f->kept = g_renew (struct kept, f->kept, f->n_kept + 1);
+  f->kept[f->n_kept++] = (struct kept) { g_strdup (section), data, free_func };
+}
+
+void *
+vmm_state_file_take (const struct vmm_state_file *cf, const char *section)
+{
+  struct vmm_state_file *f = (struct vmm_state_file *) cf;
+
+  for (unsigned i = 0; i < f->n_kept; i++)
+    if (strcmp (f->kept[i].section, section) == 0)
+      {
+        void *data = f->kept[i].data;
+
+        g_free (f->kept[i].section);
+        f->kept[i] = f->kept[--f->n_kept];
+        return data;
+      }
+  return NULL;
 }
 
 static struct vmm_state_file *
@@ -411,14 +482,30 @@ vmm_state_get_blob (struct vmm_state_reader *r, uint32_t max, uint32_t *n)
   return p;
 }
 
+static bool
+inflate_all (const uint8_t *p, uint32_t len, void *dst, uint32_t n, int window_bits)
+{
+  z_stream z = { 0 };
+  bool ok;
+
+  if (inflateInit2 (&z, window_bits) != Z_OK)
+    return false;
+  z.next_in = (Bytef *) p;
+  z.avail_in = len;
+  z.next_out = dst;
+  z.avail_out = n;
+  /* the whole output, the whole input, and the stream's end: nothing more, nothing less */
+  ok = inflate (&z, Z_FINISH) == Z_STREAM_END && z.total_out == n && z.avail_in == 0;
+  inflateEnd (&z);
+  return ok;
+}
+
 void
 vmm_state_get_zblob (struct vmm_state_reader *r, void *dst, uint32_t n)
 {
   uint8_t encoding = vmm_state_get_u8 (r);
   const uint8_t *p;
   uint32_t len;
-  uLongf out = n;
-  uLong in;
 
   if (encoding == ZBLOB_RAW)
     {
@@ -429,7 +516,7 @@ vmm_state_get_zblob (struct vmm_state_reader *r, void *dst, uint32_t n)
         memcpy (dst, p, n);
       return;
     }
-  if (encoding != ZBLOB_ZLIB)
+  if (encoding != ZBLOB_ZLIB && encoding != ZBLOB_DEFLATE)
     {
       vmm_state_reader_fail (r, N_("a buffer is in an unknown encoding"));
       return;
@@ -437,8 +524,7 @@ vmm_state_get_zblob (struct vmm_state_reader *r, void *dst, uint32_t n)
   p = vmm_state_get_blob (r, (uint32_t) MIN (compressBound (n), (uLong) UINT32_MAX), &len);
   if (p == NULL)
     return;
-  in = len;
-  if (uncompress2 (dst, &out, p, &in) != Z_OK || out != n || in != len)
+  if (!inflate_all (p, len, dst, n, encoding == ZBLOB_ZLIB ? 15 : -15))
     vmm_state_reader_fail (r, N_("a compressed buffer does not inflate to its size"));
 }
 

@@ -68,7 +68,8 @@ void vmm_state_put_bytes (struct vmm_state_writer *w, const void *p, size_t n);
 void vmm_state_put_blob  (struct vmm_state_writer *w, const void *p, uint32_t n);
 
 /* A buffer of N bytes its reader knows the size of (pixels, video
- * memory): an encoding byte and a blob, zlib-compressed when that helps */
+ * memory): an encoding byte (0 raw, 1 a zlib stream, 2 raw deflate: what
+ * is written now) and a blob, compressed when that helps */
 void vmm_state_put_zblob (struct vmm_state_writer *w, const void *p, uint32_t n);
 
 /* The whole file (header, sections, checksum): *LEN bytes, the writer's
@@ -95,6 +96,14 @@ void vmm_state_file_free (struct vmm_state_file *f);
 /* The section NAME, or NULL */
 const struct vmm_state_section *vmm_state_file_find (const struct vmm_state_file *f,
                                                      const char *name);
+/* A loader's check (apply false) may leave what it decoded from SECTION
+ * with F, and its apply (same F) take it back instead of decoding again.
+ * The file frees what is still kept (with FREE_FUNC) when it is freed;
+ * keeping again under one name frees the earlier. */
+void vmm_state_file_keep (const struct vmm_state_file *f, const char *section, void *data,
+                          GDestroyNotify free_func);
+/* What was kept under SECTION (now the caller's), or NULL */
+void *vmm_state_file_take (const struct vmm_state_file *f, const char *section);
 unsigned vmm_state_file_n_sections (const struct vmm_state_file *f);
 const struct vmm_state_section *vmm_state_file_section (const struct vmm_state_file *f,
                                                         unsigned i);
@@ -123,7 +132,8 @@ void     vmm_state_get_bytes (struct vmm_state_reader *r, void *p, size_t n);
 /* A blob of at most MAX bytes: its bytes in the file (NULL when failed) */
 const uint8_t *vmm_state_get_blob (struct vmm_state_reader *r, uint32_t max, uint32_t *n);
 
-/* A zblob of exactly N bytes into DST (left as it was when it fails) */
+/* A zblob of exactly N bytes into DST (whose content is undefined when it fails:
+ * loaders read into a copy) */
 void     vmm_state_get_zblob (struct vmm_state_reader *r, void *dst, uint32_t n);
 
 /* Makes the reader fail: WHY (a static string marked with N_(), shown

@@ -992,6 +992,17 @@ struct gpu_saved {
   uint8_t cursor_image[CURSOR_SIZE * CURSOR_SIZE * BPP];
 };
 
+static void
+gpu_saved_free (struct gpu_saved *s)
+{
+  if (s->resources != NULL)
+    g_hash_table_unref (s->resources);
+  g_free (s);
+}
+
+typedef struct gpu_saved GpuSaved;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GpuSaved, gpu_saved_free)
+
 /* Reads one resource (ids before it were up to PREV_ID) as
  * RESOURCE_CREATE_2D and ATTACH_BACKING would have made it, with the
  * checks they make; NULL when the reader failed. */
@@ -1152,24 +1163,26 @@ static gboolean
 load_device (struct vmm_virtio_gpu *gpu, const struct vmm_state_file *f, const char *name,
              bool apply, bool locked, GError **error)
 {
-  g_autofree struct gpu_saved *s = g_new0 (struct gpu_saved, 1);
+  g_autoptr (GpuSaved) s = apply ? vmm_state_file_take (f, name) : NULL;
   struct vmm_state_reader r;
   struct vmm_display_surface surface;
   struct vmm_display_cursor cursor;
   GHashTable *old;
 
-  if (!vmm_state_reader_init (&r, f, name, GPU_STATE_VERSION, error))
-    return FALSE;
-  s->resources = g_hash_table_new_full (NULL, NULL, NULL, resource_free);
-  load_section (gpu, &r, s);
-  if (!vmm_state_reader_done (&r, error))
+  /* The check's decoding (the pixels: most of the time it takes) serves the apply */
+  if (s == NULL)
     {
-      g_hash_table_unref (s->resources);
-      return FALSE;
+      if (!vmm_state_reader_init (&r, f, name, GPU_STATE_VERSION, error))
+        return FALSE;
+      s = g_new0 (struct gpu_saved, 1);
+      s->resources = g_hash_table_new_full (NULL, NULL, NULL, resource_free);
+      load_section (gpu, &r, s);
+      if (!vmm_state_reader_done (&r, error))
+        return FALSE;
     }
   if (!apply)
     {
-      g_hash_table_unref (s->resources);
+      vmm_state_file_keep (f, name, g_steal_pointer (&s), (GDestroyNotify) gpu_saved_free);
       return TRUE;
     }
 
