@@ -577,8 +577,10 @@ vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f, co
 
   host->config_address = config_address;
   host->reset_control = reset_control;
-  /* Every BAR off first, then the saved ones on: never two at once over
-   * the same addresses, whatever moved where. */
+  /* Every BAR that moves or goes off first, then the saved ones on: never
+   * two at once over the same addresses, whatever moved where. One that
+   * stays where it is stays mapped (a revert to the same layout changes no
+   * KVM mapping or ioeventfd). */
   for (unsigned s = 0; s < VMM_PCI_SLOTS; s++)
     {
       struct vmm_pci_device *dev = host->slots[s];
@@ -586,7 +588,7 @@ vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f, co
       if (dev == NULL)
         continue;
       for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
-        if (dev->bars[i].mapped)
+        if (dev->bars[i].mapped && !(saved[s].mapped[i] && saved[s].addr[i] == dev->bars[i].addr))
           {
             if (dev->ops && dev->ops->bar_map)
               dev->ops->bar_map (dev, i, dev->bars[i].addr, false);
@@ -601,7 +603,7 @@ vmm_pci_host_load (struct vmm_pci_host *host, const struct vmm_state_file *f, co
         continue;
       memcpy (dev->config, saved[s].config, VMM_PCI_CONFIG_SIZE);
       for (unsigned i = 0; i < VMM_PCI_NUM_BARS; i++)
-        if (saved[s].mapped[i])
+        if (saved[s].mapped[i] && !dev->bars[i].mapped)
           {
             dev->bars[i].addr = saved[s].addr[i];
             dev->bars[i].mapped = true;
