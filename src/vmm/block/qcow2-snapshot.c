@@ -607,9 +607,10 @@ switch_table (struct qcow2 *q, struct qcow2_snapshot *snaps, unsigned n, GHashTa
 
 /* ---- the operations ------------------------------------------------------------ */
 
-/* With q->lock held: refuses while writes are in flight, and flushes. */
+/* With q->lock held: refuses while writes are in flight, and flushes
+ * (unless the operation's first flush will do: FLUSH false). */
 static int
-op_begin (struct qcow2 *q, GError **error)
+op_begin (struct qcow2 *q, bool flush, GError **error)
 {
   int ret;
 
@@ -623,7 +624,7 @@ op_begin (struct qcow2 *q, GError **error)
     pthread_cond_wait (&q->cond, &q->lock);
   if (q->broken)
     return -EIO;
-  ret = qcow2_flush_locked (q);
+  ret = flush ? qcow2_flush_locked (q) : 0;
   return ret;
 }
 
@@ -746,7 +747,7 @@ qcow2_snapshot_create (struct vmm_block *b, const char *name, GError **error)
   int ret;
 
   pthread_mutex_lock (&q->lock);
-  ret = op_begin (q, error);
+  ret = op_begin (q, true, error);
   if (ret < 0)
     goto out;
   if (find_by_name (q, name) >= 0)
@@ -839,7 +840,9 @@ qcow2_snapshot_apply (struct vmm_block *b, const char *name_or_id, GError **erro
   int i, ret;
 
   pthread_mutex_lock (&q->lock);
-  ret = op_begin (q, error);
+  /* Its first flush writes what the guest left in the caches too, in
+   * their order (refcounts, L2, L1) and before the switch */
+  ret = op_begin (q, false, error);
   if (ret < 0)
     goto out;
   i = find_snapshot (q, name_or_id);
@@ -878,14 +881,13 @@ qcow2_snapshot_apply (struct vmm_block *b, const char *name_or_id, GError **erro
     ret = check_deltas (q, down, up, error);
   if (ret == 0)
     ret = apply_deltas (q, up);
-  if (ret == 0)
-    ret = qcow2_flush_locked (q);
   if (ret < 0)
     goto out;
 
   /* Now shared, the snapshot's L2 tables' entries all need copy-on-write:
    * their COPIED flags go (a table only the snapshot uses may have kept
-   * some; a table the active state shares has none left). */
+   * some; a table the active state shares has none left). Clearing one is
+   * safe at any time; the flush below writes the increments first. */
   for (uint32_t k = 0; k < sn->l1_size && ret == 0; k++)
     {
       struct qcow2_cache_entry *e;
@@ -920,6 +922,7 @@ qcow2_snapshot_apply (struct vmm_block *b, const char *name_or_id, GError **erro
   for (uint32_t k = 0; k < sn->l1_size; k++)
     l1[k] = sl1[k] & ~QCOW2_OFLAG_COPIED;
   ret = write_new_l1 (q, l1, size, &l1_off);
+  /* The increments, the flags and the new table durable, in that order, then the switch */
   if (ret == 0)
     ret = qcow2_flush_locked (q);
   if (ret == 0)
@@ -936,9 +939,10 @@ qcow2_snapshot_apply (struct vmm_block *b, const char *name_or_id, GError **erro
   l1 = NULL;
   dirty = NULL;
 
+  /* One flush for both: it writes the refcounts (lowered) before the L2
+   * tables (COPIED set where a refcount is 1 now), so a flag is never on
+   * disk before the refcount that allows it */
   ret = apply_deltas (q, down);
-  if (ret == 0)
-    ret = qcow2_flush_locked (q);
   if (ret == 0)
     ret = fix_copied (q, NULL);
   if (ret == 0)
@@ -961,7 +965,7 @@ qcow2_snapshot_delete (struct vmm_block *b, const char *name_or_id, GError **err
   int i, ret;
 
   pthread_mutex_lock (&q->lock);
-  ret = op_begin (q, error);
+  ret = op_begin (q, true, error);
   if (ret < 0)
     goto out;
   i = find_snapshot (q, name_or_id);
@@ -1017,7 +1021,7 @@ qcow2_snapshot_rename (struct vmm_block *b, const char *old_name, const char *ne
   int i, other, ret;
 
   pthread_mutex_lock (&q->lock);
-  ret = op_begin (q, error);
+  ret = op_begin (q, true, error);
   if (ret < 0)
     goto out;
   i = find_snapshot (q, old_name);
