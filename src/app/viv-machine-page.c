@@ -1356,13 +1356,16 @@ revert_snapshot (GtkWidget  *widget,
   const char *name = self->machine != NULL ? snapshot_name (self, id) : NULL;
   g_autofree char *heading = NULL;
   AdwMessageDialog *dialog;
+  gboolean ran, starts;
 
   if (name == NULL)
     return;
+  ran = viv_snapshot_index_find (viv_machine_get_snapshots (self->machine, NULL), id)->memory;
+  /* A machine that is off starts from a running machine's snapshot */
+  starts = ran && !viv_machine_is_active (self->machine);
   /* The engine reverts a running machine only to a snapshot of a running
    * one: say so before asking */
-  if (viv_machine_is_active (self->machine) &&
-      !viv_snapshot_index_find (viv_machine_get_snapshots (self->machine, NULL), id)->memory)
+  if (viv_machine_is_active (self->machine) && !ran)
     {
       g_autofree char *message =
         /* Translators: %s is a snapshot’s name */
@@ -1372,16 +1375,22 @@ revert_snapshot (GtkWidget  *widget,
       toast (self, message);
       return;
     }
-  /* Translators: a dialog's title; %s is a snapshot’s name */
-  heading = g_strdup_printf (_("Revert to “%s”?"), name);
+  heading = starts ? /* Translators: a dialog's title; %s is a snapshot’s name */
+                     g_strdup_printf (_("Start From “%s”?"), name)
+                   : /* Translators: a dialog's title; %s is a snapshot’s name */
+                     g_strdup_printf (_("Revert to “%s”?"), name);
   dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (parent_window (self), heading,
-                                                       _("The machine’s current state will "
-                                                         "be lost.")));
+                                                       starts
+                                                       ? _("The machine starts as it was "
+                                                           "then. What its disks hold now will "
+                                                           "be lost.")
+                                                       : _("The machine’s current state will "
+                                                           "be lost.")));
   gtk_window_set_destroy_with_parent (GTK_WINDOW (dialog), TRUE);
   adw_message_dialog_add_responses (dialog,
                                     "cancel", _("_Cancel"),
                                     "take-first", _("Take Snapshot _First"),
-                                    "revert", _("_Revert"),
+                                    "revert", starts ? _("_Start") : _("_Revert"),
                                     NULL);
   adw_message_dialog_set_response_appearance (dialog, "revert", ADW_RESPONSE_DESTRUCTIVE);
   adw_message_dialog_set_default_response (dialog, "cancel");

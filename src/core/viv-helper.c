@@ -1104,6 +1104,8 @@ child_setup (gpointer user_data G_GNUC_UNUSED)
  * viv_helper_spawn:
  * @machine_dir: the machine's folder
  * @uuid: the machine's UUID
+ * @restore_id: (nullable): a snapshot of the running machine to start from
+ *   (`--restore`) instead of booting
  * @error: return location for a #VIV_MACHINE_ERROR
  *
  * Runs `vivarium-vmm --machine MACHINE_DIR` and follows it: the helper is
@@ -1115,6 +1117,7 @@ child_setup (gpointer user_data G_GNUC_UNUSED)
 VivHelper *
 viv_helper_spawn (const char  *machine_dir,
                   const char  *uuid,
+                  const char  *restore_id,
                   GError     **error)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
@@ -1131,7 +1134,9 @@ viv_helper_spawn (const char  *machine_dir,
                                         G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
   process = g_subprocess_launcher_spawn (launcher, &local_error,
-                                         program, "--machine", machine_dir, NULL);
+                                         program, "--machine", machine_dir,
+                                         restore_id != NULL ? "--restore" : NULL,
+                                         restore_id, NULL);
   if (process == NULL)
     {
       g_autofree char *display = g_filename_display_name (program);

@@ -45,6 +45,7 @@ char            *viv_helper_read_log         (const char    *machine_dir,
 
 VivHelper       *viv_helper_spawn            (const char    *machine_dir,
                                               const char    *uuid,
+                                              const char    *restore_id,
                                               GError       **error);
 void             viv_helper_attach_async     (const char    *machine_dir,
                                               const char    *uuid,

@@ -402,6 +402,7 @@ static void on_attached_after_start (GObject      *object,
                                      GAsyncResult *result,
                                      gpointer      user_data);
 static void spawn_helper            (VivMachine   *self,
+                                     const char   *restore_id,
                                      GTask        *task);
 
 static void
@@ -471,7 +472,7 @@ on_helper_finished (VivHelper  *helper,
       for (guint i = 0; i < tasks->len; i++)
         {
           if (self->helper == NULL)
-            spawn_helper (self, g_object_ref (tasks->pdata[i]));
+            spawn_helper (self, NULL, g_object_ref (tasks->pdata[i]));
           else
             g_ptr_array_add (self->start_tasks, g_object_ref (tasks->pdata[i]));
         }
@@ -1029,12 +1030,14 @@ viv_machine_start_async (VivMachine          *self,
       return;
     }
 
-  spawn_helper (self, g_steal_pointer (&task));
+  spawn_helper (self, NULL, g_steal_pointer (&task));
 }
 
-/* Runs a helper for the machine; TASK (taken) completes once it runs */
+/* Runs a helper for the machine (from the snapshot RESTORE_ID, if not
+ * NULL); TASK (taken) completes once it runs */
 static void
 spawn_helper (VivMachine *self,
+              const char *restore_id,
               GTask      *task)
 {
   g_autoptr(VivHelper) helper = NULL;
@@ -1051,7 +1054,7 @@ spawn_helper (VivMachine *self,
       return;
     }
 
-  helper = viv_helper_spawn (self->directory, self->uuid, &error);
+  helper = viv_helper_spawn (self->directory, self->uuid, restore_id, &error);
   if (helper == NULL)
     {
       set_string (self, &self->error_message, error->message, PROP_ERROR_MESSAGE);
@@ -2202,6 +2205,30 @@ run_snapshot_command (VivMachine *self,
                                        g_object_ref (task));
 }
 
+static gboolean
+snapshot_has_memory (VivMachine *self,
+                     const char *id)
+{
+  const VivSnapshotIndex *index = viv_machine_get_snapshots (self, NULL);
+  const VivSnapshot *snapshot = index != NULL ? viv_snapshot_index_find (index, id) : NULL;
+
+  return snapshot != NULL && snapshot->memory;
+}
+
+static void
+on_started_from_snapshot (GObject      *object,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (viv_machine_start_finish (VIV_MACHINE (object), result, &error))
+    snapshot_op_done (task, NULL, NULL);
+  else
+    snapshot_op_done (task, NULL, error);
+}
+
 /* Starts OP (taken) for the task made of the rest */
 static void
 snapshot_begin (VivMachine          *self,
@@ -2235,6 +2262,16 @@ snapshot_begin (VivMachine          *self,
 
   set_snapshot_busy (self, TRUE);
   proxy = self->helper != NULL ? viv_helper_get_proxy (self->helper) : NULL;
+  if (proxy == NULL && op->verb == SNAPSHOT_REVERT && self->helper == NULL &&
+      self->config != NULL && snapshot_has_memory (self, op->id))
+    {
+      /* Back to a running machine's snapshot while off: the machine starts from it */
+      GTask *start = g_task_new (self, NULL, on_started_from_snapshot, g_object_ref (task));
+
+      g_task_set_source_tag (start, viv_machine_start_async);
+      spawn_helper (self, op->id, start);
+      return;
+    }
   if (proxy == NULL)
     {
       run_snapshot_command (self, task);

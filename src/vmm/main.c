@@ -65,6 +65,7 @@ struct options {
   char *console;
   char **ports;
   char *machine;
+  char *restore;
   char **disks;
   char *aio;
   char *display;
@@ -87,6 +88,7 @@ options_clear (struct options *opts)
   g_free (opts->console);
   g_strfreev (opts->ports);
   g_free (opts->machine);
+  g_free (opts->restore);
   g_strfreev (opts->disks);
   g_free (opts->aio);
   g_free (opts->display);
@@ -265,6 +267,9 @@ main (int argc, char *argv[])
     { "machine", 0, 0, G_OPTION_ARG_FILENAME, &opts.machine,
       N_("Run the machine in this folder (its machine.json) and serve org.vivarium.Vmm1 on "
          "$XDG_RUNTIME_DIR/vivarium/UUID.sock"), N_("DIR") },
+    { "restore", 0, 0, G_OPTION_ARG_STRING, &opts.restore,
+      N_("With --machine: start from this snapshot of the running machine instead of booting"),
+      N_("ID") },
     { "firmware", 0, 0, G_OPTION_ARG_STRING, &opts.firmware,
       N_("Start the firmware, which boots the disks and discs: bios (SeaBIOS) or uefi (OVMF), "
          "from Debian's packages unless a file is given"),
@@ -371,6 +376,7 @@ main (int argc, char *argv[])
         .machine_dir = opts.machine,
         .kvm_path = opts.kvm_device,
         .verbose = opts.verbose,
+        .restore_id = opts.restore,
       };
 
       if (opts.kernel != NULL || opts.firmware != NULL)
@@ -382,6 +388,12 @@ main (int argc, char *argv[])
         }
       vmm_kvm_close (&kvm);
       status = vmm_service_run (&service);
+      goto out;
+    }
+  if (opts.restore != NULL)
+    {
+      g_printerr (_("vivarium-vmm: --restore needs the machine: give it with --machine DIR.\n"));
+      status = EXIT_FAILED;
       goto out;
     }
   if (opts.kernel == NULL && opts.firmware == NULL)

@@ -8,6 +8,10 @@
  *   vivarium-vmm snapshot delete --machine DIR ID
  *   vivarium-vmm snapshot rename --machine DIR ID NAME
  *
+ * and refuses to start a machine, `vivarium-vmm --machine DIR --restore ID`
+ * (noted like the rest; it says FAKE_NO_START and fails, as a helper that
+ * cannot start does).
+ *
  * Status 0 when done, else 1 with the reason on one line of stderr, as the
  * engine does. $VIVARIUM_FAKE_SNAPSHOT_DELAY_MS makes it take that long
  * (tests of the busy state), $VIVARIUM_FAKE_SNAPSHOT_FAIL makes it fail
@@ -23,6 +27,8 @@
 #include <glib.h>
 
 #include "viv-snapshot-index.h"
+
+#define FAKE_NO_START "The fake helper starts no machine"
 
 static int
 fail (const char *message)
@@ -60,6 +66,11 @@ main (int   argc,
   const char *args[2] = { NULL, NULL };
   int n = 0;
 
+  if (argc == 5 && strcmp (argv[1], "--machine") == 0 && strcmp (argv[3], "--restore") == 0)
+    {
+      note (argc, argv);
+      return fail (FAKE_NO_START);
+    }
   if (argc < 5 || strcmp (argv[1], "snapshot") != 0 || strcmp (argv[3], "--machine") != 0)
     return fail ("usage: vivarium-vmm snapshot VERB --machine DIR [ARGS]");
   note (argc, argv);

@@ -554,6 +554,46 @@ test_revert (Fixture       *f,
   shoot (GTK_WIDGET (f->window), "snapshot-timeline-reverted");
 }
 
+/* Off, reverting to a running machine's snapshot starts the machine from it
+ * (vivarium-vmm --machine DIR --restore ID): here the fake helper refuses,
+ * and the failed start is shown */
+static void
+test_start_from (Fixture       *f,
+                 gconstpointer  data G_GNUC_UNUSED)
+{
+  g_autofree char *heading = g_strdup_printf (_("Start From “%s”?"), "Updates");
+  g_autofree char *command = NULL;
+  AdwMessageDialog *dialog;
+
+  WAIT_UNTIL (viv_snapshot_timeline_get_n_cards (f->timeline) == 3, TIMEOUT_MS);
+  command = g_strdup_printf ("--machine %s --restore 2", viv_machine_get_directory (f->machine));
+  g_assert_true (act (f, "machine.revert-snapshot", "2"));
+  dialog = ADW_MESSAGE_DIALOG (wait_dialog ());
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, heading);
+  g_assert_cmpstr (adw_message_dialog_get_body (dialog), ==,
+                   _("The machine starts as it was then. What its disks hold now will be "
+                     "lost."));
+  g_assert_cmpstr (adw_message_dialog_get_response_label (dialog, "revert"), ==, _("_Start"));
+  shoot (GTK_WIDGET (dialog), "snapshot-start-from-dialog");
+  viv_test_dialog_respond (dialog, "revert");
+  wait_no_dialog ();
+  WAIT_UNTIL (count_in_log (f, command) == 1 && !viv_machine_get_snapshot_busy (f->machine),
+              TIMEOUT_MS);
+  g_assert_cmpuint (count_in_log (f, command), ==, 1);
+  /* not the command line's revert of the disks */
+  g_assert_cmpuint (count_in_log (f, "snapshot revert"), ==, 0);
+  /* the start failed as any start does: the machine says so, and the toast */
+  WAIT_UNTIL (viv_machine_get_error_message (f->machine) != NULL &&
+              viv_test_find_widget (GTK_WIDGET (f->window), GTK_TYPE_LABEL,
+                                    viv_machine_get_error_message (f->machine)) != NULL,
+              TIMEOUT_MS);
+  g_assert_nonnull (viv_machine_get_error_message (f->machine));
+  g_assert_nonnull (viv_test_find_widget (GTK_WIDGET (f->window), GTK_TYPE_LABEL,
+                                          viv_machine_get_error_message (f->machine)));
+  g_assert_false (viv_machine_get_snapshot_busy (f->machine));
+  shoot (GTK_WIDGET (f->window), "snapshot-start-from-failed");
+}
+
 /* Delete: gone at once, Undo brings it back; the toast going deletes it */
 static void
 test_delete_undo (Fixture       *f,
@@ -800,6 +840,7 @@ main (int   argc,
   ADD ("take", "branch", test_take);
   ADD ("busy", "branch", test_busy);
   ADD ("revert", "branch", test_revert);
+  ADD ("start-from", "branch", test_start_from);
   ADD ("delete-undo", "branch", test_delete_undo);
   ADD ("delete-fails", "branch", test_delete_fails);
   ADD ("running", "branch", test_running);

@@ -1853,7 +1853,7 @@ leave_helper_and_abort (const char *program)
   gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
 
   g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-  helper = viv_helper_spawn (dir, "0b5e0b5e-0000-4000-8000-00000000a11e", &error);
+  helper = viv_helper_spawn (dir, "0b5e0b5e-0000-4000-8000-00000000a11e", NULL, &error);
   g_assert_no_error (error);
   while (viv_helper_probe ("0b5e0b5e-0000-4000-8000-00000000a11e", &pid) == VIV_HELPER_ABSENT &&
          g_get_monotonic_time () < deadline)

@@ -489,6 +489,13 @@ start_vm (Service *s, gboolean at_launch, GError **error)
   g_mutex_lock (&s->vm_lock);
   s->vm = vm;
   g_mutex_unlock (&s->vm_lock);
+  /* Started from a snapshot: its state replaces the boot's before a vCPU runs */
+  if (at_launch && s->opts.restore_id != NULL)
+    {
+      if (!vmm_vm_snapshot_revert (vm, s->opts.machine_dir, s->opts.restore_id, error))
+        return FALSE;
+      viv_vmm1_emit_snapshots_changed (s->iface);
+    }
   ret = vmm_vm_start (vm);
   if (ret < 0)
     {

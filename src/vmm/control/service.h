@@ -28,6 +28,8 @@ struct vmm_service_options {
   const char *kvm_path;             /* NULL: /dev/kvm */
   gboolean verbose;
   guint auth_timeout_ms;            /* 0: VMM_SERVICE_AUTH_TIMEOUT_MS (tests set it shorter) */
+  const char *restore_id;           /* NULL, or the snapshot (of a running machine) it starts
+                                     * from instead of booting */
 };
 
 /* Raises the soft limit on open files to the hard one (a machine with long
