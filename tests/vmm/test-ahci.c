@@ -1087,12 +1087,14 @@ held_sense (struct fx *f, unsigned p)
 /* A disk that answered IDENTIFY with its interrupt still pending on INTx,
  * a CD-ROM locked by the guest with a failed read's sense, a disc the
  * host put in the third drive and the guest has not heard of: saved with
- * the PCI host, loaded into the same controller fresh (and into one whose
- * third drive is still empty). */
+ * the PCI host, loaded into the same controller fresh, whose drives hold
+ * another disc, which the snapshot's replaces (and into one whose third
+ * drive is still empty: the disc goes back in; and after the disc file
+ * was deleted: the drives are left empty, and the guest told). */
 static void
 test_state (void)
 {
-  struct fx a, b, c;
+  struct fx a, b, c, d;
   struct vmm_test_state sa = { 0 }, sb = { 0 }, sb0 = { 0 };
   g_autoptr (GError) error = NULL;
   uint8_t cfis[20];
@@ -1144,6 +1146,13 @@ test_state (void)
   vmm_test_state_assert_same (&sa, &sb, "pci");
   g_assert_true (b.irq.level);
   g_assert_cmpuint (b.irq.calls, ==, 1);
+  {
+    g_autofree char *cd = vmm_ahci_dup_medium_path (b.ahci, CD_PORT);
+    g_autofree char *third = vmm_ahci_dup_medium_path (b.ahci, EMPTY_PORT);
+
+    g_assert_cmpstr (cd, ==, a.iso);
+    g_assert_cmpstr (third, ==, a.iso);
+  }
   for (unsigned off = 0; off < 0x100 + VMM_AHCI_PORTS * 0x80; off += 4)
     g_assert_cmphex (rd (&b, off), ==, rd (&a, off));
 
@@ -1166,14 +1175,40 @@ test_state (void)
   gesn (&b, EMPTY_PORT, &event, &status);
   g_assert_cmphex (event, ==, 2);
 
-  /* A controller whose third drive is empty tells the guest the disc went */
+  /* A controller whose third drive is empty gets the disc back, and the
+   * guest the news it had not heard yet */
   fx_init (&c, false);
   g_assert_true (vmm_pci_host_load (&c.pci, sa.file, "pci", true, &error));
   g_assert_true (vmm_ahci_load (c.ahci, sa.file, "ahci", true, &error));
   g_assert_no_error (error);
+  {
+    g_autofree char *third = vmm_ahci_dup_medium_path (c.ahci, EMPTY_PORT);
+
+    g_assert_cmpstr (third, ==, a.iso);
+  }
   gesn (&c, EMPTY_PORT, &event, &status);
+  g_assert_cmphex (event, ==, 2);
+  g_assert_cmphex (status & 0x02, ==, 0x02);
+
+  /* The disc file deleted: the load still goes through (a missing disc
+   * does not stop a restore), the drives are left empty with their trays
+   * closed as saved, and the guest sees the change */
+  g_assert_cmpint (g_unlink (a.iso), ==, 0);
+  fx_init (&d, false);
+  port_start (&d, CD_PORT);
+  g_assert_true (vmm_pci_host_load (&d.pci, sa.file, "pci", false, &error));
+  g_assert_true (vmm_ahci_load (d.ahci, sa.file, "ahci", false, &error));
+  g_assert_true (vmm_pci_host_load (&d.pci, sa.file, "pci", true, &error));
+  g_assert_true (vmm_ahci_load (d.ahci, sa.file, "ahci", true, &error));
+  g_assert_no_error (error);
+  vmm_test_log_expect (d.log_fd, "is gone or changed since the snapshot");
+  g_assert_null (vmm_ahci_dup_medium_path (d.ahci, CD_PORT));
+  g_assert_null (vmm_ahci_dup_medium_path (d.ahci, EMPTY_PORT));
+  g_assert_cmphex (held_sense (&d, CD_PORT), ==, 0x062800);   /* unit attention */
+  gesn (&d, CD_PORT, &event, &status);
   g_assert_cmphex (event, ==, 3);
-  g_assert_cmphex (status & 0x02, ==, 0);
+  g_assert_cmphex (status, ==, 0);   /* no disc, tray closed */
+  g_assert_cmpint (vmm_ahci_eject_medium (d.ahci, CD_PORT, false), ==, -ENOMEDIUM);
 
   vmm_test_state_clear (&sa);
   vmm_test_state_clear (&sb);
@@ -1181,6 +1216,7 @@ test_state (void)
   fx_clear (&a);
   fx_clear (&b);
   fx_clear (&c);
+  fx_clear (&d);
 }
 
 int

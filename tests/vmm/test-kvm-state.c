@@ -547,7 +547,18 @@ static void
 newer (GByteArray *p, uint32_t *version)
 {
   (void) p;
-  *version = 2;
+  *version += 1;
+}
+
+/* A vCPU section (version 2) starts with the CPUID table: a count and
+ * entries of 7 u32 (function, index, flags, EAX to EDX); the registers
+ * follow */
+#define CPUID_ENTRY_SIZE (7 * 4)
+
+static uint32_t
+regs_offset (const GByteArray *p)
+{
+  return 4 + viv_get_le32 (p->data) * CPUID_ENTRY_SIZE;
 }
 
 /* RFLAGS (the 18th register) without its always-one bit */
@@ -555,12 +566,12 @@ static void
 bad_rflags (GByteArray *p, uint32_t *version)
 {
   (void) version;
-  viv_put_le64 (p->data + 17 * 8, 0);
+  viv_put_le64 (p->data + regs_offset (p) + 17 * 8, 0);
 }
 
 /* Where the FPU kind is: after 18 registers, 8 segments, 2 tables, 7
  * control registers, the interrupt, the PDPTRs' flag and 4 PDPTRs */
-#define FPU_KIND_OFFSET (18 * 8 + 8 * 23 + 2 * 10 + 7 * 8 + 2 + 1 + 4 * 8)
+#define FPU_KIND_OFFSET (regs_offset (p) + 18 * 8 + 8 * 23 + 2 * 10 + 7 * 8 + 2 + 1 + 4 * 8)
 
 /* An XSAVE area 4 KiB larger than this host's */
 static void
@@ -597,6 +608,115 @@ many_xcrs (GByteArray *p, uint32_t *version)
   p->data[FPU_KIND_OFFSET + 5 + n] = 17;
 }
 
+/* A CPUID table longer than any */
+static void
+big_cpuid (GByteArray *p, uint32_t *version)
+{
+  (void) version;
+  viv_put_le32 (p->data, 100000);
+}
+
+/* The saved vCPU's entry FUNCTION.INDEX */
+static uint8_t *
+find_cpuid (GByteArray *p, uint32_t function, uint32_t index)
+{
+  for (uint32_t i = 0; i < viv_get_le32 (p->data); i++)
+    {
+      uint8_t *e = p->data + 4 + i * CPUID_ENTRY_SIZE;
+
+      if (viv_get_le32 (e) == function && viv_get_le32 (e + 4) == index)
+        return e;
+    }
+  g_error ("no CPUID leaf %#x.%u saved", function, index);
+}
+
+/* Saved on a processor with every feature bit of leaf 7.0 EBX */
+static void
+more_features (GByteArray *p, uint32_t *version)
+{
+  uint8_t *e = find_cpuid (p, 0x7, 0);
+
+  (void) version;
+  viv_put_le32 (e + 16, 0xffffffff);
+}
+
+/* Saved on a processor whose XSAVE area is 64 KiB */
+static void
+big_xsave_leaf (GByteArray *p, uint32_t *version)
+{
+  uint8_t *e = find_cpuid (p, 0xd, 0);
+
+  (void) version;
+  viv_put_le32 (e + 20, 64 * 1024);
+}
+
+/* As an engine before the CPUID was saved wrote it */
+static void
+version_1 (GByteArray *p, uint32_t *version)
+{
+  g_assert_cmpuint (*version, ==, 2);
+  g_byte_array_remove_range (p, 0, regs_offset (p));
+  *version = 1;
+}
+
+/* A guest that saw a feature this vCPU's CPUID lacks is refused before
+ * anything changes, naming it; a larger XSAVE area too */
+static void
+test_cpuid (struct fixture *fx, gconstpointer data)
+{
+  static const struct {
+    edit_fn edit;
+    const char *says;
+  } cases[] = {
+    { more_features, "This snapshot was taken on a processor with " },
+    { big_xsave_leaf, "(XSAVE) takes 65536 bytes" },
+  };
+  g_autoptr (GBytes) saved_a = NULL, saved_b = NULL, again_b = NULL;
+
+  (void) data;
+  if (fx->a.fd < 0)
+    return;
+  drive_a (fx);
+  saved_a = save (fx, &fx->a);
+  saved_b = save (fx, &fx->b);
+
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GBytes) bad = rewrite (saved_a, "vcpu.0", cases[i].edit);
+
+      for (int apply = 0; apply < 2; apply++)
+        {
+          g_autoptr (GError) error = NULL;
+
+          g_assert_false (load (fx, &fx->b, bad, apply, &error));
+          g_assert_error (error, VMM_KVM_STATE_ERROR, VMM_KVM_STATE_ERROR_CPU);
+          g_test_message ("%s", error->message);
+          g_assert_nonnull (strstr (error->message, cases[i].says));
+        }
+    }
+  again_b = save (fx, &fx->b);
+  assert_same_state (fx, saved_b, again_b);
+}
+
+/* A section from before the CPUID was saved still loads, unchecked */
+static void
+test_version_1 (struct fixture *fx, gconstpointer data)
+{
+  g_autoptr (GBytes) saved_a = NULL, old = NULL, again = NULL;
+  g_autoptr (GError) error = NULL;
+
+  (void) data;
+  if (fx->a.fd < 0)
+    return;
+  drive_a (fx);
+  saved_a = save (fx, &fx->a);
+  old = rewrite (saved_a, "vcpu.0", version_1);
+  g_assert_true (load (fx, &fx->b, old, true, &error));
+  g_assert_no_error (error);
+  again = save (fx, &fx->b);
+  assert_same_state (fx, saved_a, again);
+}
+
 static void
 test_damaged (struct fixture *fx, gconstpointer data)
 {
@@ -607,6 +727,7 @@ test_damaged (struct fixture *fx, gconstpointer data)
     const char *says;
   } cases[] = {
     { "vcpu.0", cut_short, VMM_STATE_ERROR_DAMAGED, NULL },
+    { "vcpu.0", big_cpuid, VMM_STATE_ERROR_DAMAGED, "CPUID" },
     { "vcpu.0", newer, VMM_STATE_ERROR_TOO_NEW, NULL },
     { "vcpu.0", bad_rflags, VMM_STATE_ERROR_DAMAGED, "RFLAGS" },
     { "vcpu.0", big_xsave, VMM_STATE_ERROR_DAMAGED, "XSAVE" },
@@ -655,6 +776,10 @@ main (int argc, char **argv)
   g_test_add ("/kvm-state/continue", struct fixture, NULL, fixture_set_up, test_continue,
               fixture_tear_down);
   g_test_add ("/kvm-state/damaged", struct fixture, NULL, fixture_set_up, test_damaged,
+              fixture_tear_down);
+  g_test_add ("/kvm-state/cpuid", struct fixture, NULL, fixture_set_up, test_cpuid,
+              fixture_tear_down);
+  g_test_add ("/kvm-state/version-1", struct fixture, NULL, fixture_set_up, test_version_1,
               fixture_tear_down);
   return g_test_run ();
 }

@@ -433,6 +433,14 @@ vmm_vm_eject_medium (struct vmm_vm *vm, unsigned drive, bool force)
   return ret;
 }
 
+/* The fake has no controller (vm->ahci is NULL); the service asks only
+ * through one, so this is never reached with a real port */
+char *
+vmm_ahci_dup_medium_path (struct vmm_ahci *ahci G_GNUC_UNUSED, unsigned port G_GNUC_UNUSED)
+{
+  return NULL;
+}
+
 /* ---- snapshots (vm-snapshot.h): the index only, as the real ones leave it ---------- */
 
 char *

@@ -390,6 +390,28 @@ set_medium (Service *s, unsigned drive, char *path)
   check_backlogs (s);
 }
 
+/* After a revert the drives hold the snapshot's discs (devices/ahci.h):
+ * the Media property, and so machine.json, follows as after InsertMedium */
+static void
+follow_media (Service *s)
+{
+  if (s->vm == NULL || s->vm->ahci == NULL)
+    return;
+  for (unsigned i = 0; i < s->config.n_cdroms; i++)
+    {
+      char *path = vmm_ahci_dup_medium_path (s->vm->ahci, s->vm->cdrom_port[i]);
+
+      if (g_strcmp0 (path, s->media_paths[i]) == 0)
+        {
+          g_free (path);
+          continue;
+        }
+      vmm_log_info ("CD-ROM drive %u holds %s again, as in the snapshot", i,
+                    path != NULL ? path : "no disc");
+      set_medium (s, i, path);
+    }
+}
+
 static gboolean
 on_medium_main (gpointer data)
 {
@@ -494,6 +516,8 @@ start_vm (Service *s, gboolean at_launch, GError **error)
     {
       if (!vmm_vm_snapshot_revert (vm, s->opts.machine_dir, s->opts.restore_id, error))
         return FALSE;
+      vmm_log_info ("started from snapshot %s", s->opts.restore_id);
+      follow_media (s);
       viv_vmm1_emit_snapshots_changed (s->iface);
     }
   ret = vmm_vm_start (vm);
@@ -776,8 +800,9 @@ snap_job_done (GObject *source, GAsyncResult *result, gpointer data)
       break;
     case SNAP_REVERT:
       vmm_log_info ("went back to snapshot %s", job->id);
-      if (s->vm != NULL)
-        set_state (s, VIV_VMM_STATE_RUNNING);     /* it runs from there, paused or not */
+      follow_media (s);
+      if (s->vm != NULL)         /* from there, as it was: paused or running */
+        set_state (s, vmm_vm_is_paused (s->vm) ? VIV_VMM_STATE_PAUSED : VIV_VMM_STATE_RUNNING);
       viv_vmm1_complete_revert_snapshot (s->iface, g_steal_pointer (&job->invocation));
       break;
     case SNAP_DELETE:

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -1405,6 +1406,41 @@ close_blocks (const struct vmm_ahci_port_config *ports)
       vmm_block_close (ports[i].block);
 }
 
+/* ---- the media's files ------------------------------------------------------------ */
+
+/* Which file MEDIUM reads from (the path it was opened with) and that
+ * file's size and modification time now: into S's record of it. A medium
+ * that cannot be told (empty) is recorded as unknown. */
+static void
+identify_medium (struct atapi_state *s, struct vmm_block *medium)
+{
+  struct vmm_block_extent e;
+  const char *path;
+  struct stat st;
+  uint64_t len = MIN (vmm_block_size (medium), ATAPI_SECTOR);
+
+  if (len == 0 || vmm_block_map_read (medium, 0, len, &e, 1) < 1 ||
+      e.kind != VMM_BLOCK_EXTENT_DATA)
+    return;
+  path = vmm_block_file_of_fd (medium, e.fd, NULL);
+  if (path == NULL || fstat (e.fd, &st) < 0)
+    return;
+  atapi_set_medium_file (s, g_strdup (path), (uint64_t) st.st_size,
+                         (int64_t) st.st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) +
+                         st.st_mtim.tv_nsec);
+}
+
+/* Whether the file at PATH is still of SIZE bytes, modified at MTIME_NS */
+static bool
+file_unchanged (const char *path, uint64_t size, int64_t mtime_ns)
+{
+  struct stat st;
+
+  return stat (path, &st) == 0 && S_ISREG (st.st_mode) && (uint64_t) st.st_size == size &&
+         (int64_t) st.st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_mtim.tv_nsec ==
+           mtime_ns;
+}
+
 struct vmm_ahci *
 vmm_ahci_new (const struct vmm_ahci_env *env, const struct vmm_ahci_port_config *ports,
               GError **error)
@@ -1450,6 +1486,8 @@ vmm_ahci_new (const struct vmm_ahci_env *env, const struct vmm_ahci_port_config 
       else if (p->kind == VMM_AHCI_CDROM)
         {
           atapi_set_medium (&p->cd, pc->block);
+          if (pc->block != NULL)
+            identify_medium (&p->cd, pc->block);
           p->cd.unit_attention = false;   /* in the drive at power-on */
           p->cd.event = ATAPI_EVENT_NONE;
         }
@@ -1521,6 +1559,7 @@ fail:
         vmm_block_close (ahci->ports[i].block);
       if (ahci->ports[i].cd.medium != NULL)
         vmm_block_close (ahci->ports[i].cd.medium);
+      g_free (ahci->ports[i].cd.path);
     }
   pthread_cond_destroy (&ahci->idle);
   pthread_mutex_destroy (&ahci->lock);
@@ -1567,6 +1606,7 @@ vmm_ahci_free (struct vmm_ahci *ahci)
                                                          : ahci->ports[i].cd.medium;
       int ret;
 
+      g_free (ahci->ports[i].cd.path);
       if (b == NULL)
         continue;
       ret = vmm_block_close (b);
@@ -1602,6 +1642,7 @@ wait_idle (struct vmm_ahci *ahci, struct ahci_port *p)
 int
 vmm_ahci_insert_medium (struct vmm_ahci *ahci, unsigned port, struct vmm_block *medium)
 {
+  struct atapi_state file = { 0 };
   struct ahci_port *p;
   int ret = 0;
 
@@ -1609,12 +1650,19 @@ vmm_ahci_insert_medium (struct vmm_ahci *ahci, unsigned port, struct vmm_block *
   if (port >= VMM_AHCI_PORTS || ahci->ports[port].kind != VMM_AHCI_CDROM)
     return -ENODEV;
   p = &ahci->ports[port];
+  identify_medium (&file, medium);
   pthread_mutex_lock (&ahci->lock);
   wait_idle (ahci, p);
   if (p->cd.medium != NULL)
-    ret = -EBUSY;
+    {
+      ret = -EBUSY;
+      g_free (file.path);
+    }
   else
-    atapi_set_medium (&p->cd, medium);
+    {
+      atapi_set_medium (&p->cd, medium);
+      atapi_set_medium_file (&p->cd, file.path, file.file_size, file.file_mtime_ns);
+    }
   pthread_mutex_unlock (&ahci->lock);
   return ret;
 }
@@ -1650,9 +1698,23 @@ vmm_ahci_eject_medium (struct vmm_ahci *ahci, unsigned port, bool force)
   return ret;
 }
 
+char *
+vmm_ahci_dup_medium_path (struct vmm_ahci *ahci, unsigned port)
+{
+  char *path;
+
+  if (ahci == NULL || port >= VMM_AHCI_PORTS || ahci->ports[port].kind != VMM_AHCI_CDROM)
+    return NULL;
+  pthread_mutex_lock (&ahci->lock);
+  path = g_strdup (ahci->ports[port].cd.path);
+  pthread_mutex_unlock (&ahci->lock);
+  return path;
+}
+
 /* ---- saved state -------------------------------------------------------------------- */
 
-#define STATE_VERSION 1
+/* 2: a CD-ROM's disc file */
+#define STATE_VERSION 2
 
 /* What a port saves: its registers and features; the rest is the host's
  * or derived */
@@ -1662,7 +1724,66 @@ struct saved_port {
   uint8_t udma;
   struct atapi_state cd;
   bool had_medium;
+  /* apply: the saved disc, opened to go back in the drive */
+  bool swap;
+  struct vmm_block *medium;
 };
+
+static void
+saved_ports_clear (struct saved_port *saved)
+{
+  for (unsigned i = 0; i < VMM_AHCI_PORTS; i++)
+    {
+      g_clear_pointer (&saved[i].cd.path, g_free);
+      if (saved[i].medium != NULL)
+        vmm_block_close (saved[i].medium);
+      saved[i].medium = NULL;
+    }
+}
+
+/* For each CD-ROM drive whose disc is not the file the snapshot's was
+ * (another file, none, or one changed since): the saved one, opened as
+ * InsertMedium opens a disc, or none when it is gone or changed (the
+ * guest then hears the disc went). Before the lock: opening a file may
+ * take a while. */
+static void
+reopen_media (struct vmm_ahci *ahci, struct saved_port *saved)
+{
+  for (unsigned i = 0; i < VMM_AHCI_PORTS; i++)
+    {
+      const struct atapi_state *now = &ahci->ports[i].cd;
+      struct saved_port *sp = &saved[i];
+      const char *path = sp->cd.path;
+      g_autoptr (GError) error = NULL;
+      struct vmm_block_open_opts opts = {
+        .path = path, .format = VMM_BLOCK_FORMAT_RAW, .read_only = true,
+      };
+
+      /* An older section, or a disc that could not be told: as before */
+      if (ahci->ports[i].kind != VMM_AHCI_CDROM || (sp->had_medium && path == NULL))
+        continue;
+      if (now->medium != NULL && path != NULL && g_strcmp0 (now->path, path) == 0 &&
+          now->file_size == sp->cd.file_size && now->file_mtime_ns == sp->cd.file_mtime_ns)
+        continue;
+      sp->swap = true;
+      if (path == NULL)
+        continue;
+      if (!file_unchanged (path, sp->cd.file_size, sp->cd.file_mtime_ns))
+        {
+          vmm_log_warning ("CD-ROM on SATA port %u: %s is gone or changed since the snapshot; "
+                           "the drive is left empty", i, path);
+          continue;
+        }
+      if (vmm_block_open (&sp->medium, &opts, &error) < 0)
+        {
+          vmm_log_warning ("CD-ROM on SATA port %u: cannot open %s: %s; the drive is left empty",
+                           i, path, error->message);
+          sp->medium = NULL;
+          continue;
+        }
+      identify_medium (&sp->cd, sp->medium);
+    }
+}
 
 int
 vmm_ahci_save (const struct vmm_ahci *ahci, struct vmm_state_writer *w, const char *name)
@@ -1721,6 +1842,8 @@ vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char
   struct saved_port saved[VMM_AHCI_PORTS];
   uint32_t ghc, is;
 
+  struct vmm_block *old[VMM_AHCI_PORTS] = { 0 };
+
   if (!vmm_state_reader_init (&r, f, name, STATE_VERSION, error))
     return FALSE;
   memset (saved, 0, sizeof saved);
@@ -1757,17 +1880,19 @@ vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char
       sp->write_cache = vmm_state_get_bool (&r);
       sp->udma = vmm_state_get_u8 (&r);
       if (kind == VMM_AHCI_CDROM)
-        atapi_get (&sp->cd, &sp->had_medium, &r);
+        atapi_get (&sp->cd, &sp->had_medium, &r, r.s->version);
       /* As the register writes leave them */
       if ((sp->clb & 0x3ffu) || (sp->fb & 0xffu) || (sp->is & ~PXIS_MASK) ||
           (sp->ie & ~PXIS_MASK) || (sp->sctl & ~0xfffu))
         vmm_state_reader_fail (&r, N_("a SATA port register has reserved bits set"));
     }
-  if (!vmm_state_reader_done (&r, error))
-    return FALSE;
-  if (!apply)
-    return TRUE;
+  if (!vmm_state_reader_done (&r, error) || !apply)
+    {
+      saved_ports_clear (saved);
+      return r.failed == NULL;
+    }
 
+  reopen_media (ahci, saved);
   pthread_mutex_lock (&ahci->lock);
   /* The caller made the controller quiet; a command running would write
    * its completion over what is loaded */
@@ -1778,7 +1903,7 @@ vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char
   for (unsigned i = 0; i < VMM_AHCI_PORTS; i++)
     {
       struct ahci_port *p = &ahci->ports[i];
-      const struct saved_port *sp = &saved[i];
+      struct saved_port *sp = &saved[i];
 
       g_assert (!p->busy);
       p->clb = sp->clb;
@@ -1801,9 +1926,24 @@ vmm_ahci_load (struct vmm_ahci *ahci, const struct vmm_state_file *f, const char
       p->write_cache = sp->write_cache;
       p->udma = sp->udma;
       if (p->kind == VMM_AHCI_CDROM)
-        atapi_restore (&p->cd, &sp->cd, sp->had_medium);
+        {
+          if (sp->swap)
+            {
+              /* The file's record moves with the medium */
+              char *path = sp->medium != NULL ? g_steal_pointer (&sp->cd.path) : NULL;
+
+              old[i] = p->cd.medium;
+              atapi_set_medium (&p->cd, g_steal_pointer (&sp->medium));
+              atapi_set_medium_file (&p->cd, path, sp->cd.file_size, sp->cd.file_mtime_ns);
+            }
+          atapi_restore (&p->cd, &sp->cd, sp->had_medium);
+        }
     }
   pthread_mutex_unlock (&ahci->lock);
+  for (unsigned i = 0; i < VMM_AHCI_PORTS; i++)
+    if (old[i] != NULL)
+      vmm_block_close (old[i]);
+  saved_ports_clear (saved);
   /* What a config write does: the MSI routed as the capability says,
    * INTx disable taken, the line driven where its level changes */
   pci_config_write (&ahci->pci, 0, VMM_PCI_CONFIG_SIZE);

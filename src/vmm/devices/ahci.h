@@ -85,14 +85,21 @@ void vmm_ahci_set_eject_fn (struct vmm_ahci *ahci, vmm_ahci_eject_fn fn, void *d
  * drive's button gives it. */
 int  vmm_ahci_insert_medium (struct vmm_ahci *ahci, unsigned port, struct vmm_block *medium);
 int  vmm_ahci_eject_medium  (struct vmm_ahci *ahci, unsigned port, bool force);
+/* The file of the disc in PORT as it was opened (g_free it), or NULL: no
+ * disc, not a CD-ROM, or a disc whose file is not known. Thread-safe. */
+char *vmm_ahci_dup_medium_path (struct vmm_ahci *ahci, unsigned port);
 
 /* Saved state (snapshot/README.md), one section NAME: GHC and IS, and for
  * each port its registers (list and FIS addresses, interrupt status and
  * enable, command, task file, signature, SATA status and control, SACT),
  * its features (write cache, transfer mode) and, for a CD-ROM, the
- * drive's (devices/atapi.h). What the ports hold is the host's and not
- * saved; a CD-ROM whose medium is not the one the guest knew of reports a
- * change. Save needs the controller quiet: no command issued or running
+ * drive's (devices/atapi.h). What the ports hold is the host's, but for
+ * a CD-ROM's disc: its file (path, size, modification time) is saved,
+ * and a load with APPLY puts it back in a drive that holds another disc
+ * or none, as InsertMedium would (a load without APPLY does not look at
+ * it: a missing disc does not stop a restore); a file gone or changed
+ * leaves the drive empty (logged). A CD-ROM whose medium is then not the
+ * one the guest knew of reports a change. Save needs the controller quiet: no command issued or running
  * (PxCI clear, the thread idle); it returns -EBUSY and writes nothing
  * otherwise, else 0. The BAR and the MSI follow the PCI config space: load
  * with APPLY comes after vmm_pci_host_load applied it, routes the MSI it

@@ -34,6 +34,7 @@ atapi_set_sense (struct atapi_state *s, uint8_t key, uint8_t asc, uint8_t ascq)
 void
 atapi_set_medium (struct atapi_state *s, struct vmm_block *medium)
 {
+  atapi_set_medium_file (s, NULL, 0, 0);
   s->medium = medium;
   if (medium != NULL)
     {
@@ -49,6 +50,15 @@ atapi_set_medium (struct atapi_state *s, struct vmm_block *medium)
       s->prevent = false;
       s->event = ATAPI_EVENT_MEDIA_REMOVAL;
     }
+}
+
+void
+atapi_set_medium_file (struct atapi_state *s, char *path, uint64_t size, int64_t mtime_ns)
+{
+  g_free (s->path);
+  s->path = path;
+  s->file_size = size;
+  s->file_mtime_ns = mtime_ns;
 }
 
 static void
@@ -541,10 +551,14 @@ atapi_put (const struct atapi_state *s, struct vmm_state_writer *w)
   vmm_state_put_u8 (w, s->sense_key);
   vmm_state_put_u8 (w, s->asc);
   vmm_state_put_u8 (w, s->ascq);
+  vmm_state_put_blob (w, s->path, s->path != NULL ? (uint32_t) strlen (s->path) : 0);
+  vmm_state_put_u64 (w, s->file_size);
+  vmm_state_put_u64 (w, (uint64_t) s->file_mtime_ns);
 }
 
 void
-atapi_get (struct atapi_state *copy, bool *had_medium, struct vmm_state_reader *r)
+atapi_get (struct atapi_state *copy, bool *had_medium, struct vmm_state_reader *r,
+           uint32_t version)
 {
   memset (copy, 0, sizeof *copy);
   *had_medium = vmm_state_get_bool (r);
@@ -556,6 +570,21 @@ atapi_get (struct atapi_state *copy, bool *had_medium, struct vmm_state_reader *
   copy->sense_key = vmm_state_get_u8 (r);
   copy->asc = vmm_state_get_u8 (r);
   copy->ascq = vmm_state_get_u8 (r);
+  if (version >= 2)
+    {
+      uint32_t n;
+      const uint8_t *path = vmm_state_get_blob (r, 4096, &n);
+
+      copy->file_size = vmm_state_get_u64 (r);
+      copy->file_mtime_ns = (int64_t) vmm_state_get_u64 (r);
+      if (path != NULL && n > 0)
+        {
+          if (memchr (path, 0, n) != NULL || !*had_medium)
+            vmm_state_reader_fail (r, N_("the CD-ROM’s disc has a bad file name"));
+          else
+            copy->path = g_strndup ((const char *) path, n);
+        }
+    }
   if (copy->event > ATAPI_EVENT_MEDIA_REMOVAL || copy->sense_key > 0x0f)
     vmm_state_reader_fail (r, N_("the CD-ROM’s event or sense is unknown"));
   if (!*had_medium && copy->sectors != 0)
@@ -567,10 +596,26 @@ atapi_restore (struct atapi_state *s, const struct atapi_state *copy, bool had_m
 {
   struct vmm_block *medium = s->medium;
   uint64_t sectors = s->sectors;
+  char *path = s->path;
 
   *s = *copy;
   s->medium = medium;
   s->sectors = sectors;
+  s->path = path;
   if (had_medium != (medium != NULL) || copy->sectors != sectors)
-    atapi_set_medium (s, medium);
+    {
+      s->unit_attention = true;
+      if (medium != NULL)
+        {
+          s->tray_open = false;
+          s->event = ATAPI_EVENT_NEW_MEDIA;
+        }
+      else
+        {
+          /* The tray as it was: a guest that did not open it finds the
+           * drive empty, as after the host ejected the disc */
+          s->prevent = false;
+          s->event = ATAPI_EVENT_MEDIA_REMOVAL;
+        }
+    }
 }

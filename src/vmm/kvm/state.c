@@ -31,11 +31,13 @@
 
 #include <glib/gi18n.h>
 
+#include "kvm/cpuid.h"
 #include "log.h"
 
 G_DEFINE_QUARK (vmm-kvm-state-error-quark, vmm_kvm_state_error)
 
-#define VCPU_VERSION 1
+/* 2: the CPUID the vCPU was given, first */
+#define VCPU_VERSION 2
 #define VM_VERSION   1
 
 /* MSRs */
@@ -118,6 +120,8 @@ msr_excluded (uint32_t index)
 /* ---- the vCPU's state, read from KVM or from a section ---------------------------- */
 
 struct vcpu_state {
+  struct kvm_cpuid_entry2 *cpuid;   /* n_cpuid entries; none from a version 1 section */
+  uint32_t n_cpuid;
   struct kvm_regs regs;
   struct kvm_sregs2 sregs;      /* flags: KVM_SREGS2_FLAGS_PDPTRS_VALID or 0 */
   uint16_t irq;                 /* the external interrupt being injected, or NO_IRQ */
@@ -142,6 +146,7 @@ struct vcpu_state {
 static void
 vcpu_state_clear (struct vcpu_state *st)
 {
+  g_free (st->cpuid);
   g_free (st->xsave);
   g_free (st->msrs);
   memset (st, 0, sizeof *st);
@@ -345,6 +350,32 @@ complete_pending_exit (struct vmm_kvm_vcpu *vcpu, GError **error)
   return TRUE;
 }
 
+/* KVM_GET_CPUID2: the table the vCPU was given (KVM_SET_CPUID2), as KVM
+ * keeps it; g_free'd array of *N entries, or NULL with errno set */
+static struct kvm_cpuid_entry2 *
+read_cpuid (int vcpu_fd, uint32_t *n)
+{
+  for (uint32_t max = 64; max <= VMM_KVM_STATE_MAX_CPUID; max *= 2)
+    {
+      struct kvm_cpuid2 *c = g_malloc0 (sizeof *c + max * sizeof c->entries[0]);
+      struct kvm_cpuid_entry2 *entries;
+
+      c->nent = max;
+      if (ioctl (vcpu_fd, KVM_GET_CPUID2, c) == 0)
+        {
+          *n = c->nent;
+          entries = g_memdup2 (c->entries, (c->nent ? c->nent : 1) * sizeof c->entries[0]);
+          g_free (c);
+          return entries;
+        }
+      g_free (c);
+      if (errno != E2BIG)
+        return NULL;
+    }
+  errno = E2BIG;
+  return NULL;
+}
+
 static gboolean
 read_vcpu (struct vmm_kvm_vcpu *vcpu, struct vmm_kvm *kvm, struct vcpu_state *st,
            GError **error)
@@ -355,6 +386,9 @@ read_vcpu (struct vmm_kvm_vcpu *vcpu, struct vmm_kvm *kvm, struct vcpu_state *st
 
   memset (st, 0, sizeof *st);
   st->irq = NO_IRQ;
+  st->cpuid = read_cpuid (fd, &st->n_cpuid);
+  if (st->cpuid == NULL)
+    return fail_ioctl (error, "KVM_GET_CPUID2", index);
   if (ioctl (fd, KVM_GET_REGS, &st->regs) < 0)
     return fail_ioctl (error, "KVM_GET_REGS", index);
 
@@ -609,6 +643,19 @@ write_vcpu (struct vmm_state_writer *w, const char *name, const struct vcpu_stat
   };
 
   vmm_state_begin (w, name, VCPU_VERSION);
+  vmm_state_put_u32 (w, st->n_cpuid);
+  for (uint32_t i = 0; i < st->n_cpuid; i++)
+    {
+      const struct kvm_cpuid_entry2 *e = &st->cpuid[i];
+
+      vmm_state_put_u32 (w, e->function);
+      vmm_state_put_u32 (w, e->index);
+      vmm_state_put_u32 (w, e->flags);
+      vmm_state_put_u32 (w, e->eax);
+      vmm_state_put_u32 (w, e->ebx);
+      vmm_state_put_u32 (w, e->ecx);
+      vmm_state_put_u32 (w, e->edx);
+    }
   put_regs (w, &st->regs);
 
   for (size_t i = 0; i < G_N_ELEMENTS (segs); i++)
@@ -684,6 +731,28 @@ vmm_kvm_vcpu_save (struct vmm_kvm_vcpu *vcpu, struct vmm_kvm *kvm, struct vmm_st
   return ok;
 }
 
+/* Whether the features the saved guest saw are all in the table this
+ * vCPU was given here (built from this host's KVM_GET_SUPPORTED_CPUID as
+ * the saved one was from its host's): a guest that used one would fault */
+static gboolean
+check_cpuid (struct vmm_kvm_vcpu *vcpu, const struct vcpu_state *st, GError **error)
+{
+  g_autofree struct kvm_cpuid_entry2 *here = NULL;
+  g_autofree char *message = NULL;
+  struct vmm_cpuid_lack lack;
+  uint32_t n_here = 0;
+
+  here = read_cpuid (vcpu->fd, &n_here);
+  if (here == NULL)
+    return fail_ioctl (error, "KVM_GET_CPUID2", vcpu->index);
+  if (vmm_cpuid_fits (st->cpuid, st->n_cpuid, here, n_here, &lack))
+    return TRUE;
+  message = vmm_cpuid_lack_message (&lack);
+  vmm_log_warning ("vCPU %u: %s", vcpu->index, message);
+  g_set_error_literal (error, VMM_KVM_STATE_ERROR, VMM_KVM_STATE_ERROR_CPU, message);
+  return FALSE;
+}
+
 /* Reads the section into ST and checks it, against this host's KVM too */
 static gboolean
 parse_vcpu (struct vmm_kvm_vcpu *vcpu, struct vmm_kvm *kvm, const struct vmm_state_file *f,
@@ -700,6 +769,30 @@ parse_vcpu (struct vmm_kvm_vcpu *vcpu, struct vmm_kvm *kvm, const struct vmm_sta
   memset (st, 0, sizeof *st);
   if (!vmm_state_reader_init (&r, f, name, VCPU_VERSION, error))
     return FALSE;
+
+  if (r.s->version >= 2)
+    {
+      n = vmm_state_get_u32 (&r);
+      if (n > VMM_KVM_STATE_MAX_CPUID)
+        vmm_state_reader_fail (&r, N_("the CPUID table is too large"));
+      else
+        {
+          st->cpuid = g_new0 (struct kvm_cpuid_entry2, n ? n : 1);
+          st->n_cpuid = n;
+        }
+      for (uint32_t i = 0; i < st->n_cpuid && r.failed == NULL; i++)
+        {
+          struct kvm_cpuid_entry2 *e = &st->cpuid[i];
+
+          e->function = vmm_state_get_u32 (&r);
+          e->index = vmm_state_get_u32 (&r);
+          e->flags = vmm_state_get_u32 (&r);
+          e->eax = vmm_state_get_u32 (&r);
+          e->ebx = vmm_state_get_u32 (&r);
+          e->ecx = vmm_state_get_u32 (&r);
+          e->edx = vmm_state_get_u32 (&r);
+        }
+    }
 
   get_regs (&r, &st->regs);
 
@@ -839,7 +932,9 @@ parse_vcpu (struct vmm_kvm_vcpu *vcpu, struct vmm_kvm *kvm, const struct vmm_sta
   st->tsc_khz = vmm_state_get_u32 (&r);
   st->tsc_deadline = vmm_state_get_u64 (&r);
   st->tsc = vmm_state_get_u64 (&r);
-  return vmm_state_reader_done (&r, error);
+  if (!vmm_state_reader_done (&r, error))
+    return FALSE;
+  return st->n_cpuid == 0 || check_cpuid (vcpu, st, error);
 }
 
 /* ---- writing a vCPU into KVM -------------------------------------------------------- */

@@ -28,14 +28,17 @@
 typedef enum {
   VMM_KVM_STATE_ERROR_KVM,      /* an ioctl failed; the message says which */
   VMM_KVM_STATE_ERROR_BUSY,     /* the vCPU is inside an instruction the engine must finish */
+  VMM_KVM_STATE_ERROR_CPU,      /* saved on a processor with features this one lacks */
 } VmmKvmStateError;
 GQuark vmm_kvm_state_error_quark (void);
 
 /* Bounds a load checks before anything else */
 #define VMM_KVM_STATE_MAX_MSRS   1024
 #define VMM_KVM_STATE_MAX_XSAVE  (1u << 20)
+#define VMM_KVM_STATE_MAX_CPUID  1024
 
-/* Saves VCPU into the section NAME ("vcpu.0"). The vCPU must be paused
+/* Saves VCPU into the section NAME ("vcpu.0"), with the CPUID it was
+ * given (KVM_GET_CPUID2). The vCPU must be paused
  * (its thread out of KVM_RUN and staying out) and the exit it last
  * returned with dispatched: the save first re-enters KVM_RUN with
  * immediate_exit set, as KVM's API documentation asks, so that a port or
@@ -48,7 +51,10 @@ gboolean vmm_kvm_vcpu_save (struct vmm_kvm_vcpu *vcpu, struct vmm_kvm *kvm,
                             struct vmm_state_writer *w, const char *name, GError **error);
 
 /* Reads the section NAME of F and checks it, also against what this KVM
- * can take (the XSAVE area's size, the MSRs this vCPU accepts); with APPLY
+ * can take (the XSAVE area's size, the MSRs this vCPU accepts) and this
+ * processor can give: a feature in the CPUID the saved vCPU was given
+ * that this vCPU's lacks (kvm/cpuid.h) refuses the load with
+ * VMM_KVM_STATE_ERROR_CPU, naming it; with APPLY
  * writes it into VCPU in the order KVM needs (see state.c). VCPU is paused,
  * has the CPUID it was saved with, and has not run since it was created or
  * paused (a restore into a vCPU that ran is fine too). With APPLY false
