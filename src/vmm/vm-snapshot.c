@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -28,6 +30,38 @@
 #define MEMORY_FILE      "memory.bin"
 #define THUMBNAIL_FILE   "thumbnail.png"
 #define NEW_PREFIX       ".new-"
+
+/* ---- crash points ------------------------------------------------------------------- */
+
+/* Tests only (tests/guest/snapshot-crash.py): VIVARIUM_SNAPSHOT_CRASH_AT=STEP
+ * kills the helper at that step of a take or a delete, as a crash there
+ * would. The steps: take-state, take-memory, take-disk-N (after disk N's
+ * snapshot), take-fsync, take-rename, take-index; delete-index,
+ * delete-disk-N, delete-folder. */
+static void G_GNUC_PRINTF (1, 2)
+vmm_snapshot_crash_point (const char *format, ...)
+{
+  static const char *armed;     /* the variable, read once; NULL when unset */
+  static gsize once;
+  g_autofree char *step = NULL;
+  va_list args;
+
+  if (g_once_init_enter (&once))
+    {
+      armed = g_strdup (g_getenv ("VIVARIUM_SNAPSHOT_CRASH_AT"));
+      g_once_init_leave (&once, 1);
+    }
+  if (armed == NULL)
+    return;
+  va_start (args, format);
+  step = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (g_str_equal (step, armed))
+    {
+      vmm_log_info ("crashing at %s, as VIVARIUM_SNAPSHOT_CRASH_AT says", step);
+      raise (SIGKILL);
+    }
+}
 
 /* ---- the machine's state ------------------------------------------------------------ */
 
@@ -341,6 +375,7 @@ delete_disk_snapshots (const struct disks *d, const char *id)
           && !g_error_matches (error, VMM_BLOCK_ERROR, ENOENT))
         vmm_log_warning ("cannot delete the snapshot %s of %s: %s", name, d->path[i],
                          error->message);
+      vmm_snapshot_crash_point ("delete-disk-%u", i);
     }
 }
 
@@ -473,10 +508,13 @@ vmm_vm_snapshot_take (struct vmm_vm *vm, const char *machine_dir, const char *na
   if (!vmm_vm_save_state (vm, w, error))
     goto fail;
   state = vmm_state_writer_finish (w, &state_len);
-  if (!write_file (state_path, state, state_len, error)
-      || !vmm_snapshot_memory_save (&vm->mem, vm->memory_base_fd, memory_path, &memory_bytes,
-                                    error))
+  if (!write_file (state_path, state, state_len, error))
     goto fail;
+  vmm_snapshot_crash_point ("take-state");
+  if (!vmm_snapshot_memory_save (&vm->mem, vm->memory_base_fd, memory_path, &memory_bytes,
+                                 error))
+    goto fail;
+  vmm_snapshot_crash_point ("take-memory");
   if (vm->spice != NULL)
     {
       g_autoptr (GError) local = NULL;
@@ -486,16 +524,26 @@ vmm_vm_snapshot_take (struct vmm_vm *vm, const char *machine_dir, const char *na
         vmm_log_warning ("no thumbnail for the snapshot: %s", local->message);
     }
   for (; made < d.n; made++)
-    if (vmm_block_snapshot_create (d.block[made], disk_name, error) < 0)
-      goto fail;
+    {
+      if (vmm_block_snapshot_create (d.block[made], disk_name, error) < 0)
+        goto fail;
+      vmm_snapshot_crash_point ("take-disk-%u", made);
+    }
 
   /* Only now does it get its name, then the index lists it */
-  if (viv_file_fsync_dir (tmp) < 0 || g_rename (tmp, dir) < 0)
+  if (viv_file_fsync_dir (tmp) < 0)
+    {
+      viv_file_set_io_error (error, errno, _("Cannot create %s: %s"), dir, g_strerror (errno));
+      goto fail;
+    }
+  vmm_snapshot_crash_point ("take-fsync");
+  if (g_rename (tmp, dir) < 0)
     {
       viv_file_set_io_error (error, errno, _("Cannot create %s: %s"), dir, g_strerror (errno));
       goto fail;
     }
   viv_file_fsync_dir (top);
+  vmm_snapshot_crash_point ("take-rename");
   s = viv_snapshot_index_add (index, name, TRUE, g_get_real_time () / G_USEC_PER_SEC);
   g_assert (g_str_equal (s->id, id));
   s->memory_bytes = memory_bytes;
@@ -505,6 +553,7 @@ vmm_vm_snapshot_take (struct vmm_vm *vm, const char *machine_dir, const char *na
       viv_file_remove_tree (dir);
       goto fail;
     }
+  vmm_snapshot_crash_point ("take-index");
   vmm_state_writer_free (w);
   thaw_devices (vm);
   if (!was_paused)
@@ -837,9 +886,11 @@ delete_with (const char *machine_dir, struct disks *d, const char *id, GError **
   if (index == NULL || !viv_snapshot_index_remove (index, id, error)
       || !viv_snapshot_index_save (index, machine_dir, error))
     return FALSE;
+  vmm_snapshot_crash_point ("delete-index");
   delete_disk_snapshots (d, id);
   dir = snapshot_dir (machine_dir, id);
   viv_file_remove_tree (dir);
+  vmm_snapshot_crash_point ("delete-folder");
   return TRUE;
 }
 
