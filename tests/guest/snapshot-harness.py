@@ -5,9 +5,24 @@ mode=snapshot with a qcow2 disk, driven over org.vivarium.Vmm1.
   snapshot-harness.py VIVARIUM-VMM PROBE-ELF
 
 The probe ticks, rewriting a page, a disk block and the screen each tick
-and keeping ledgers of what went where; "v" on its serial line makes it
-check memory and disk against them (TAP lines, which come out here as the
-harness's own checks). The harness:
+and writing the tick to its virtio-console, keeping ledgers of what went
+where; "v" on its serial line makes it check memory and disk against them
+and the console's and gpu's queues (TAP lines, which come out here as the
+harness's own checks). Snapshots are taken with the probe held ("h", then
+"g"): at tick S, every device done with it. After each revert, with a
+SPICE client on the helper's display:
+
+  - the screen shows S's square exactly (tick_colour (S) on every pixel of
+    it) while the probe is still held: the gpu's resource and scanout came
+    back, since the screen showed a later tick before the revert;
+  - the console lines (port 0's text, seen as the agent's clipboard
+    messages: port 0 has nothing behind it under --machine) go on from S:
+    after the revert "snap check at tick S" (from "v"), then "snap tick
+    S+1", "S+2"... with no tick missing or repeated and nothing else (only
+    lines of ticks after S that were on their way before the revert may
+    come first).
+
+The harness:
 
   1. takes A, lets the guest run on, checks; reverts to A: the ticks go on
      from A's, and memory, disk and TSC check out; reverts to A again: the
@@ -28,6 +43,7 @@ Without /dev/kvm, qemu-img or Debian's python3-gi it prints a skip plan.
 
 SPDX-License-Identifier: GPL-3.0-or-later
 """
+import ctypes
 import json
 import os
 import re
@@ -41,22 +57,33 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmm"))
 import blkhost  # noqa: E402
 
 try:
     import gi
     gi.require_version("Gio", "2.0")
-    from gi.repository import Gio, GLib  # noqa: E402
+    from gi.repository import Gio, GLib, GObject  # noqa: E402
+    import spice_screen  # noqa: E402
+    from gi.repository import SpiceClientGLib  # noqa: E402
 except (ImportError, ValueError):
-    blkhost.skip_all("Debian's python3-gi is not installed")
+    blkhost.skip_all("Debian's python3-gi or gir1.2-spiceclientglib-2.0 is not installed")
 
 IFACE = "org.vivarium.Vmm1"
 PATH = "/org/vivarium/Vmm1"
 TIMEOUT = 90
+# snapmode.c's square
+TICK_X, TICK_Y, TICK_SIDE = 32, 32, 128
+BACKGROUND = 0x303030
+CONSOLE_AFTER = 5       # console lines checked after a revert
+
+
+def tick_colour(tick):
+    return 0x800000 | (tick & 0xffff)
 
 
 class Machine:
-    def __init__(self, vmm, probe, tmp, disk_format="qcow2"):
+    def __init__(self, vmm, probe, tmp, disk_format="qcow2", display=True):
         self.uuid = str(uuid.uuid4())
         self.dir = os.path.join(tmp, self.uuid)
         os.makedirs(self.dir)
@@ -93,6 +120,29 @@ class Machine:
         self.out = ""
         self.lock = threading.Lock()
         self.serial = None
+        self.screen = None
+        self.console = []       # the console's lines, as the agent's port carried them
+        if display:
+            try:
+                path = self.call("ListenDisplay", None, GLib.VariantType("(s)")).unpack()[0]
+                self.screen = spice_screen.Screen(path)
+                for ch in self.screen.session.get_channels():
+                    if isinstance(ch, SpiceClientGLib.MainChannel):
+                        GObject.Object.connect(ch, "main-clipboard-selection", self._clipboard)
+            except BaseException:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+
+    def _clipboard(self, channel, selection, type_, data, size):
+        self.console.append(ctypes.string_at(data, size).decode(errors="replace"))
+
+    def idle(self, seconds):
+        """Sleeps, running the SPICE client meanwhile"""
+        if self.screen is None:
+            time.sleep(seconds)
+        else:
+            self.screen.wait(lambda: False, seconds)
 
     def call(self, method, args=None, reply=None):
         return self.conn.call_sync(None, PATH, IFACE, method, args, reply,
@@ -139,7 +189,7 @@ class Machine:
             for m in re.finditer(r"# snap tick (\d+)", self.since(after)):
                 if int(m.group(1)) >= tick:
                     return int(m.group(1))
-            time.sleep(0.05)
+            self.idle(0.05)
         raise RuntimeError("no tick %d: %s" % (tick, self.since(after)[-500:]))
 
     def first_tick(self, after):
@@ -148,20 +198,103 @@ class Machine:
             m = re.search(r"# snap tick (\d+)", self.since(after))
             if m:
                 return int(m.group(1))
-            time.sleep(0.05)
+            self.idle(0.05)
         raise RuntimeError("no tick after a revert")
 
     def verify(self):
-        """'v': the probe's three checks; returns (all ok, their lines)"""
+        """'v': the probe's checks (memory, disk, TSC; console and gpu with
+        a display); returns (all ok, their lines)"""
         at = self.mark()
+        want = 3 if self.screen is None else 5
         self.serial.send(b"v")
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             lines = [l for l in self.since(at).splitlines() if re.match(r"(not )?ok \d+ - snap:", l)]
-            if len(lines) >= 3:
-                return all(l.startswith("ok") for l in lines[:3]), lines[:3]
-            time.sleep(0.05)
+            if len(lines) >= want:
+                return all(l.startswith("ok") for l in lines[:want]), lines[:want]
+            self.idle(0.05)
         return False, ["no answer to v: " + self.since(at)[-300:]]
+
+    def hold(self):
+        """'h': the probe stops ticking; returns the tick it holds at"""
+        at = self.mark()
+        self.serial.send(b"h")
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            m = re.search(r"# snap held at tick (\d+)", self.since(at))
+            if m:
+                return int(m.group(1))
+            self.idle(0.05)
+        raise RuntimeError("no answer to h: " + self.since(at)[-300:])
+
+    def take_held(self, name):
+        """Takes snapshot NAME with the probe held; returns (id, its tick)"""
+        tick = self.hold()
+        sid = self.take(name)
+        self.serial.send(b"g")
+        return sid, tick
+
+    def square(self):
+        """The tick the screen's square shows, if every pixel of it is one
+        tick's colour and the pixels around it are the background; else
+        None, and what is wrong"""
+        shot = self.screen.pixels()
+        if shot is None:
+            return None, "no primary surface"
+        w, h, stride, data = shot
+        if w < TICK_X + TICK_SIDE + 1 or h < TICK_Y + TICK_SIDE + 1:
+            return None, "a screen of %dx%d" % (w, h)
+
+        def px(x, y):
+            o = y * stride + x * 4
+            return data[o] | data[o + 1] << 8 | data[o + 2] << 16
+
+        first = px(TICK_X, TICK_Y)
+        if first >> 16 != 0x80:
+            return None, "0x%06x at the square's corner" % first
+        corner = data[TICK_Y * stride + TICK_X * 4:TICK_Y * stride + TICK_X * 4 + 4]
+        for y in range(TICK_Y, TICK_Y + TICK_SIDE):
+            if data[y * stride + TICK_X * 4:y * stride + (TICK_X + TICK_SIDE) * 4] \
+               != corner * TICK_SIDE:
+                return None, "the square is not one colour (row %d)" % y
+        for x, y in ((TICK_X - 1, TICK_Y), (TICK_X + TICK_SIDE, TICK_Y + TICK_SIDE),
+                     (0, 0), (w - 1, h - 1)):
+            if px(x, y) != BACKGROUND:
+                return None, "0x%06x at (%d, %d), not the background" % (px(x, y), x, y)
+        return first & 0xffff, "tick %d's colour" % (first & 0xffff)
+
+    def check_revert(self, tap, what, tick, con_at):
+        """After a revert to a snapshot taken held at TICK: the screen
+        while held, the probe's checks, then 'g' and the console from
+        CON_AT (len (self.console) before the revert) on. Returns the
+        probe's verdict and lines."""
+        seen = [None, "nothing yet"]
+
+        def shows():
+            seen[:] = self.square()
+            return seen[0] == tick
+        ok = self.screen.wait(shows, TIMEOUT, step=0.05)
+        tap.ok(ok, "%s: the screen shows the snapshot's tick %d exactly (%s)"
+               % (what, tick, seen[1]))
+        good, lines = self.verify()
+        self.serial.send(b"g")
+        want = ["snap check at tick %d" % tick] + \
+               ["snap tick %d" % (tick + k) for k in range(1, CONSOLE_AFTER + 1)]
+        self.screen.wait(lambda: want[-1] in self.console[con_at:], TIMEOUT, step=0.05)
+        got = self.console[con_at:]
+        # first, the lines of later ticks that were on their way before the
+        # revert: they go on from the last line read before it
+        stale = 0
+        prev = re.search(r"tick (\d+)$", self.console[con_at - 1]) if con_at else None
+        prev = int(prev.group(1)) if prev else -1
+        while stale < len(got) and got[stale] == "snap tick %d" % (prev + 1):
+            stale += 1
+            prev += 1
+        after = got[stale:stale + len(want)]
+        tap.ok(after == want, "%s: the console goes on from tick %d: %s (%d later lines before)"
+               % (what, tick, " | ".join(after), stale),
+               "expected: %s\ngot: %s" % (" | ".join(want), " | ".join(got[-40:])))
+        return good, lines
 
     def take(self, name):
         return self.call("TakeSnapshot", GLib.Variant("(s)", (name,)),
@@ -195,41 +328,44 @@ def main():
     try:
         m = Machine(vmm, probe, tmp)
         m.open_serial()
-        t = m.wait_tick(0, 20)
-        a = m.take("A")
-        tap.ok(a == "1", "TakeSnapshot A at tick ~%d gives id 1 (%s)" % (t, a))
+        m.wait_tick(0, 20)
+        a, t = m.take_held("A")
+        tap.ok(a == "1", "TakeSnapshot A at tick %d gives id 1 (%s)" % (t, a))
         at = m.mark()
         m.wait_tick(at, t + 30)
         good, lines = m.verify()
         tap.ok(good, "the guest checks out after A was taken", "\n".join(lines))
 
         for round_ in (1, 2):
-            at = m.mark()
+            at, con_at = m.mark(), len(m.console)
             m.revert(a)
+            good, lines = m.check_revert(tap, "revert %d to A" % round_, t, con_at)
             first = m.first_tick(at)
             tap.ok(t <= first <= t + 20, "revert %d to A: the ticks go on from A's (%d after %d)"
                    % (round_, first, t))
-            good, lines = m.verify()
             tap.ok(good, "revert %d to A: memory, disk and TSC check out" % round_,
                    "\n".join(lines))
 
         # a branch: B and C both after A
         at = m.mark()
-        tb = m.wait_tick(at, t + 30)
-        b = m.take("B")
+        m.wait_tick(at, t + 30)
+        b, tb = m.take_held("B")
+        con_at = len(m.console)
         m.revert(a)
+        good, lines = m.check_revert(tap, "revert to A for a branch", t, con_at)
+        tap.ok(good, "revert to A for a branch: the guest checks out", "\n".join(lines))
         at = m.mark()
-        tc = m.wait_tick(at, t + 50)
-        c = m.take("C")
+        m.wait_tick(at, t + 50)
+        c, tc = m.take_held("C")
         idx = m.index()
         parents = {s["id"]: s["parent"] for s in idx["snapshots"]}
         tap.ok(parents == {a: None, b: a, c: a} and idx["current"] == c,
                "B and C are both A's children, C current (%s)" % json.dumps(idx["snapshots"]))
         for sid, tick, name in ((b, tb, "B"), (c, tc, "C")):
-            at = m.mark()
+            at, con_at = m.mark(), len(m.console)
             m.revert(sid)
+            good, lines = m.check_revert(tap, "revert to %s" % name, tick, con_at)
             first = m.first_tick(at)
-            good, lines = m.verify()
             tap.ok(good and tick <= first <= tick + 20,
                    "revert to %s: the ticks go on from %d (%d) and the guest checks out"
                    % (name, tick, first), "\n".join(lines))
@@ -241,9 +377,11 @@ def main():
         tap.ok(parents == {b: None, c: None} and not os.path.exists(
                os.path.join(m.dir, "snapshots", a)),
                "DeleteSnapshot A: B and C remain, without a parent; A's folder is gone")
-        for sid, name in ((b, "B"), (c, "C")):
+        for sid, tick, name in ((b, tb, "B"), (c, tc, "C")):
+            con_at = len(m.console)
             m.revert(sid)
-            good, lines = m.verify()
+            good, lines = m.check_revert(tap, "after A was deleted, revert to %s" % name, tick,
+                                         con_at)
             tap.ok(good, "after A was deleted, reverting to %s still checks out" % name,
                    "\n".join(lines))
         try:
@@ -289,7 +427,7 @@ def main():
                "qemu-img snapshot -l lists B's and C's disk snapshots, not A's", out)
 
         # a raw disk: refused, and nothing is left
-        raw = Machine(vmm, probe, tmp, disk_format="raw")
+        raw = Machine(vmm, probe, tmp, disk_format="raw", display=False)
         raw.open_serial()
         raw.wait_tick(0, 5)
         try:
