@@ -262,8 +262,8 @@ verify (struct blk_disk *disk, uint64_t pages, unsigned tick, uint64_t *last_tsc
       snprintf (text, sizeof text, "snap check at tick %u", tick);
       line = console_line (text);
       open = con_open_port (0);
-      tap_ok (line && open, "snap: at tick %u, the virtio-console's queues work on: a write to "
-              "port 0%s: %s; PORT_OPEN on the control queue: %s", tick,
+      tap_ok (line && open, "snap: at tick %u, virtio-console: a write to port 0%s: %s; "
+              "PORT_OPEN on the control queue: %s", tick,
               agent_port >= 0 ? " and one to the agent's port" : "",
               line ? "used" : "not used", open ? "used" : "not used");
     }
@@ -272,8 +272,8 @@ verify (struct blk_disk *disk, uint64_t pages, unsigned tick, uint64_t *last_tsc
       uint32_t t, f;
       bool shown = screen_show (&t, &f), moved = gpu_move_cursor (&gpu, TICK_X, TICK_Y);
 
-      tap_ok (shown && moved, "snap: at tick %u, the virtio-gpu's queues work on: "
-              "TRANSFER_TO_HOST_2D %s and RESOURCE_FLUSH %s for resource %u, MOVE_CURSOR %s",
+      tap_ok (shown && moved, "snap: at tick %u, virtio-gpu: TRANSFER_TO_HOST_2D %s, "
+              "RESOURCE_FLUSH %s (resource %u), MOVE_CURSOR %s",
               tick, gpu_resp_name (t), gpu_resp_name (f), RES_ID,
               moved ? "used" : "not used");
     }
