@@ -5,9 +5,24 @@ mode=snapshot with a qcow2 disk, driven over org.vivarium.Vmm1.
   snapshot-harness.py VIVARIUM-VMM PROBE-ELF
 
 The probe ticks, rewriting a page, a disk block and the screen each tick
-and keeping ledgers of what went where; "v" on its serial line makes it
-check memory and disk against them (TAP lines, which come out here as the
-harness's own checks). The harness:
+and writing the tick to its virtio-console, keeping ledgers of what went
+where; "v" on its serial line makes it check memory and disk against them
+and the console's and gpu's queues (TAP lines, which come out here as the
+harness's own checks). Snapshots are taken with the probe held ("h", then
+"g"): at tick S, every device done with it. After each revert, with a
+SPICE client on the helper's display:
+
+  - the screen shows S's square exactly (tick_colour (S) on every pixel of
+    it) while the probe is still held: the gpu's resource and scanout came
+    back, since the screen showed a later tick before the revert;
+  - the console lines (port 0's text, seen as the agent's clipboard
+    messages: port 0 has nothing behind it under --machine) go on from S:
+    after the revert "snap check at tick S" (from "v"), then "snap tick
+    S+1", "S+2"... with no tick missing or repeated and nothing else (only
+    lines of ticks after S that were on their way before the revert may
+    come first).
+
+The harness:
 
   1. takes A, lets the guest run on, checks; reverts to A: the ticks go on
      from A's, and memory, disk and TSC check out; reverts to A again: the
@@ -24,32 +39,23 @@ harness's own checks). The harness:
      qemu-img check finds the disk clean and lists the disk snapshots B
      and C and not A; a raw disk is refused with a message.
 
-Without /dev/kvm, qemu-img or Debian's python3-gi it prints a skip plan.
+Without /dev/kvm, qemu-img, Debian's python3-gi or gir1.2-spiceclientglib-2.0 it
+prints a skip plan.
 
 SPDX-License-Identifier: GPL-3.0-or-later
 """
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import blkhost  # noqa: E402
-from snapshot_common import Machine  # noqa: E402
+from snapshot_common import Machine  # noqa: E402 (skips without python3-gi and spice-client-glib)
+from gi.repository import GLib  # noqa: E402
 
-try:
-    import gi
-    gi.require_version("Gio", "2.0")
-    from gi.repository import Gio, GLib  # noqa: E402
-except (ImportError, ValueError):
-    blkhost.skip_all("Debian's python3-gi is not installed")
 
 def main():
     vmm, probe = sys.argv[1], os.path.abspath(sys.argv[2])
@@ -58,43 +64,46 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vivarium-snapshot-")
     m = None
     try:
-        m = Machine(vmm, probe, tmp)
+        m = Machine(vmm, probe, tmp, display=True)
         m.open_serial()
-        t = m.wait_tick(0, 20)
-        a = m.take("A")
-        tap.ok(a == "1", "TakeSnapshot A at tick ~%d gives id 1 (%s)" % (t, a))
+        m.wait_tick(0, 20)
+        a, t = m.take_held("A")
+        tap.ok(a == "1", "TakeSnapshot A at tick %d gives id 1 (%s)" % (t, a))
         at = m.mark()
         m.wait_tick(at, t + 30)
         good, lines = m.verify()
         tap.ok(good, "the guest checks out after A was taken", "\n".join(lines))
 
         for round_ in (1, 2):
-            at = m.mark()
+            at, con_at = m.mark(), len(m.console)
             m.revert(a)
+            good, lines = m.check_revert(tap, "revert %d to A" % round_, t, con_at)
             first = m.first_tick(at)
             tap.ok(t <= first <= t + 20, "revert %d to A: the ticks go on from A's (%d after %d)"
                    % (round_, first, t))
-            good, lines = m.verify()
             tap.ok(good, "revert %d to A: memory, disk and TSC check out" % round_,
                    "\n".join(lines))
 
         # a branch: B and C both after A
         at = m.mark()
-        tb = m.wait_tick(at, t + 30)
-        b = m.take("B")
+        m.wait_tick(at, t + 30)
+        b, tb = m.take_held("B")
+        con_at = len(m.console)
         m.revert(a)
+        good, lines = m.check_revert(tap, "revert to A for a branch", t, con_at)
+        tap.ok(good, "revert to A for a branch: the guest checks out", "\n".join(lines))
         at = m.mark()
-        tc = m.wait_tick(at, t + 50)
-        c = m.take("C")
+        m.wait_tick(at, t + 50)
+        c, tc = m.take_held("C")
         idx = m.index()
         parents = {s["id"]: s["parent"] for s in idx["snapshots"]}
         tap.ok(parents == {a: None, b: a, c: a} and idx["current"] == c,
                "B and C are both A's children, C current (%s)" % json.dumps(idx["snapshots"]))
         for sid, tick, name in ((b, tb, "B"), (c, tc, "C")):
-            at = m.mark()
+            at, con_at = m.mark(), len(m.console)
             m.revert(sid)
+            good, lines = m.check_revert(tap, "revert to %s" % name, tick, con_at)
             first = m.first_tick(at)
-            good, lines = m.verify()
             tap.ok(good and tick <= first <= tick + 20,
                    "revert to %s: the ticks go on from %d (%d) and the guest checks out"
                    % (name, tick, first), "\n".join(lines))
@@ -106,9 +115,11 @@ def main():
         tap.ok(parents == {b: None, c: None} and not os.path.exists(
                os.path.join(m.dir, "snapshots", a)),
                "DeleteSnapshot A: B and C remain, without a parent; A's folder is gone")
-        for sid, name in ((b, "B"), (c, "C")):
+        for sid, tick, name in ((b, tb, "B"), (c, tc, "C")):
+            con_at = len(m.console)
             m.revert(sid)
-            good, lines = m.verify()
+            good, lines = m.check_revert(tap, "after A was deleted, revert to %s" % name, tick,
+                                         con_at)
             tap.ok(good, "after A was deleted, reverting to %s still checks out" % name,
                    "\n".join(lines))
         try:
@@ -154,7 +165,7 @@ def main():
                "qemu-img snapshot -l lists B's and C's disk snapshots, not A's", out)
 
         # a raw disk: refused, and nothing is left
-        raw = Machine(vmm, probe, tmp, disk_format="raw")
+        raw = Machine(vmm, probe, tmp, disk_format="raw", display=False)
         raw.open_serial()
         raw.wait_tick(0, 5)
         try:
