@@ -30,6 +30,7 @@
 #include "viv-machine-page.h"
 #include "viv-shortcuts.h"
 #include "viv-snapshot-timeline.h"
+#include "viv-undo-toast.h"
 #include "viv-window-private.h"
 
 /* How long the guest may take to start its agent before the hint says it
@@ -1592,24 +1593,6 @@ commit_delete_cb (gpointer data)
 }
 
 static void
-on_delete_toast_dismissed (AdwToast       *dismissed,
-                           VivMachinePage *self)
-{
-  /* replaced by the toast of another delete: that one committed this */
-  if (dismissed != self->delete_toast)
-    return;
-  g_clear_object (&self->delete_toast);
-  /* Undo's action may run just after the toast goes: commit after it */
-  g_idle_add_full (G_PRIORITY_DEFAULT, commit_delete_cb, g_object_ref (self), g_object_unref);
-}
-
-static void
-on_undo_clicked (VivMachinePage *self)
-{
-  gtk_widget_activate_action (GTK_WIDGET (self), "machine.undo-delete-snapshot", NULL);
-}
-
-static void
 delete_snapshot (GtkWidget  *widget,
                  const char *action_name G_GNUC_UNUSED,
                  GVariant   *parameter)
@@ -1634,26 +1617,9 @@ delete_snapshot (GtkWidget  *widget,
   self->delete_machine = g_object_ref (self->machine);
   hide_snapshot (self, id);
   update_timeline (self);
-
-  /* A toast already shown says so now: dismissing it and adding another
-   * while it still slides in crashes libadwaita 1.2 (adw_animation_skip) */
-  if (self->delete_toast != NULL)
-    {
-      adw_toast_set_title (self->delete_toast, title);
-      return;
-    }
-
-  self->delete_toast = adw_toast_new (title);
-  adw_toast_set_button_label (self->delete_toast, _("_Undo"));
-  /* Not an action name: the toast is in the window, above the page, where
-   * machine.* is not found */
-  g_signal_connect_object (self->delete_toast, "button-clicked",
-                           G_CALLBACK (on_undo_clicked), self, G_CONNECT_SWAPPED);
-  adw_toast_set_priority (self->delete_toast, ADW_TOAST_PRIORITY_HIGH);
-  adw_toast_set_timeout (self->delete_toast, 7);
-  g_signal_connect_object (self->delete_toast, "dismissed",
-                           G_CALLBACK (on_delete_toast_dismissed), self, 0);
-  viv_window_add_toast (VIV_WINDOW (root), g_object_ref (self->delete_toast));
+  /* A toast already shown says the new delete: the last one is committed */
+  viv_undo_toast_show (&self->delete_toast, widget, VIV_WINDOW (root)->toast_overlay, title,
+                       "machine.undo-delete-snapshot", commit_delete_cb);
 }
 
 static void
@@ -1662,12 +1628,10 @@ undo_delete_snapshot (GtkWidget  *widget,
                       GVariant   *parameter G_GNUC_UNUSED)
 {
   VivMachinePage *self = VIV_MACHINE_PAGE (widget);
-  g_autoptr(AdwToast) toast_ = g_steal_pointer (&self->delete_toast);
   g_autofree char *id = g_steal_pointer (&self->delete_pending);
 
   g_clear_object (&self->delete_machine);
-  if (toast_ != NULL)
-    adw_toast_dismiss (toast_);
+  viv_undo_toast_withdraw (&self->delete_toast);
   if (id == NULL)
     return;
   unhide_snapshot (self, id);
@@ -1782,12 +1746,7 @@ viv_machine_page_set_machine (VivMachinePage *self,
   attach_screen (self);
   set_fullscreen (self, FALSE);
   /* the last delete is final: its toast would bring back another machine's snapshot */
-  if (self->delete_toast != NULL)
-    {
-      g_autoptr(AdwToast) old = g_steal_pointer (&self->delete_toast);
-
-      adw_toast_dismiss (old);
-    }
+  viv_undo_toast_withdraw (&self->delete_toast);
   commit_delete (self);
   g_clear_pointer (&self->select_after, g_free);
   g_set_object (&self->machine, machine);
@@ -1936,11 +1895,7 @@ viv_machine_page_dispose (GObject *object)
 
   if (self->machine != NULL)
     g_signal_handlers_disconnect_by_data (self->machine, self);
-  if (self->delete_toast != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (self->delete_toast, self);
-      g_clear_object (&self->delete_toast);
-    }
+  viv_undo_toast_forget (&self->delete_toast, GTK_WIDGET (self));
   commit_delete_full (self, TRUE);
   g_clear_pointer (&self->hidden_snapshots, g_ptr_array_unref);
   g_clear_pointer (&self->snapshot_doing, g_free);

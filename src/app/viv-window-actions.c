@@ -23,6 +23,7 @@
 #include <glib/gi18n.h>
 
 #include "viv-machine-preferences.h"
+#include "viv-undo-toast.h"
 #include "viv-window-private.h"
 
 typedef gboolean (*MachineFinish) (VivMachine    *machine,
@@ -416,24 +417,11 @@ commit_deletes_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-on_delete_toast_dismissed (AdwToast  *toast,
-                           VivWindow *self)
-{
-  /* Replaced by a toast for more deletes: those stay undoable */
-  if (toast != self->delete_toast)
-    return;
-  g_clear_object (&self->delete_toast);
-  /* The toast's Undo button may dismiss it before its action runs: commit
-   * once both are done */
-  g_idle_add_full (G_PRIORITY_DEFAULT, commit_deletes_cb, g_object_ref (self), g_object_unref);
-}
-
+/* A toast already shown says how many deletes it now undoes */
 static void
 show_delete_toast (VivWindow  *self,
                    VivMachine *machine)
 {
-  g_autoptr(AdwToast) old = g_steal_pointer (&self->delete_toast);
   g_autofree char *title = NULL;
   guint n = self->pending_deletes->len;
 
@@ -449,18 +437,8 @@ show_delete_toast (VivWindow  *self,
     title = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u machine deleted",
                                           "%u machines deleted", n),
                              n);
-
-  self->delete_toast = adw_toast_new (title);
-  adw_toast_set_button_label (self->delete_toast, _("_Undo"));
-  adw_toast_set_action_name (self->delete_toast, "win.undo-delete");
-  adw_toast_set_priority (self->delete_toast, ADW_TOAST_PRIORITY_HIGH);
-  adw_toast_set_timeout (self->delete_toast, 7);
-  g_signal_connect_object (self->delete_toast, "dismissed",
-                           G_CALLBACK (on_delete_toast_dismissed), self, 0);
-  adw_toast_overlay_add_toast (self->toast_overlay, g_object_ref (self->delete_toast));
-
-  if (old != NULL)
-    adw_toast_dismiss (old);
+  viv_undo_toast_show (&self->delete_toast, GTK_WIDGET (self), self->toast_overlay, title,
+                       "win.undo-delete", commit_deletes_cb);
 }
 
 static void
@@ -494,11 +472,9 @@ undo_delete_action (GtkWidget  *widget,
 {
   VivWindow *self = VIV_WINDOW (widget);
   g_autoptr(GPtrArray) uuids = g_steal_pointer (&self->pending_deletes);
-  g_autoptr(AdwToast) toast = g_steal_pointer (&self->delete_toast);
 
   self->pending_deletes = g_ptr_array_new_with_free_func (g_free);
-  if (toast != NULL)
-    adw_toast_dismiss (toast);
+  viv_undo_toast_withdraw (&self->delete_toast);
 
   for (guint i = 0; i < uuids->len; i++)
     {
@@ -545,11 +521,7 @@ viv_window_init_actions (VivWindow *self)
 void
 viv_window_dispose_actions (VivWindow *self)
 {
-  if (self->delete_toast != NULL)
-    {
-      g_signal_handlers_disconnect_by_data (self->delete_toast, self);
-      g_clear_object (&self->delete_toast);
-    }
+  viv_undo_toast_forget (&self->delete_toast, GTK_WIDGET (self));
   viv_window_commit_deletes (self);
   g_clear_pointer (&self->pending_deletes, g_ptr_array_unref);
 }

@@ -2229,18 +2229,46 @@ on_started_from_snapshot (GObject      *object,
     snapshot_op_done (task, NULL, error);
 }
 
-/* Starts OP (taken) for the task made of the rest */
+static SnapshotOp *
+snapshot_op_new (SnapshotVerb  verb,
+                 const char   *id,
+                 const char   *name)
+{
+  SnapshotOp *op = g_new0 (SnapshotOp, 1);
+
+  op->verb = verb;
+  op->id = g_strdup (id);
+  op->name = g_strdup (name);
+  return op;
+}
+
+/* Starts VERB on snapshot ID (NULL: a new one) with NAME (NULL: none, else
+ * checked first) for the task made of the rest: the one path of every
+ * snapshot operation, to the helper over D-Bus or to the command line */
 static void
 snapshot_begin (VivMachine          *self,
-                SnapshotOp          *op,
+                SnapshotVerb         verb,
+                const char          *id,
+                const char          *name,
                 gpointer             source_tag,
                 GCancellable        *cancellable,
                 GAsyncReadyCallback  callback,
                 gpointer             user_data)
 {
-  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  SnapshotOp *op;
   VivVmm1 *proxy;
 
+  if (name != NULL && !viv_snapshot_name_check (name, &error))
+    {
+      g_task_report_new_error (self, callback, user_data, source_tag, VIV_MACHINE_ERROR,
+                               VIV_MACHINE_ERROR_INVALID_NAME, "%s", error->message);
+      return;
+    }
+
+  op = snapshot_op_new (verb, id, name);
+  task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, source_tag);
   g_task_set_task_data (task, op, (GDestroyNotify) snapshot_op_free);
 
@@ -2303,32 +2331,28 @@ snapshot_begin (VivMachine          *self,
   }
 }
 
-static SnapshotOp *
-snapshot_op_new (SnapshotVerb  verb,
-                 const char   *id,
-                 const char   *name)
-{
-  SnapshotOp *op = g_new0 (SnapshotOp, 1);
-
-  op->verb = verb;
-  op->id = g_strdup (id);
-  op->name = g_strdup (name);
-  return op;
-}
-
-static gboolean
+/* The snapshot's id (a new one's for a take, else ""), or NULL with ERROR set */
+static char *
 snapshot_finish (VivMachine    *self,
                  GAsyncResult  *result,
                  gpointer       source_tag,
                  GError       **error)
 {
-  g_autofree char *id = NULL;
+  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
 
-  g_return_val_if_fail (VIV_IS_MACHINE (self), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, FALSE);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
 
-  id = g_task_propagate_pointer (G_TASK (result), error);
+static gboolean
+snapshot_finish_done (VivMachine    *self,
+                      GAsyncResult  *result,
+                      gpointer       source_tag,
+                      GError       **error)
+{
+  g_autofree char *id = snapshot_finish (self, result, source_tag, error);
+
   return id != NULL;
 }
 
@@ -2352,20 +2376,11 @@ viv_machine_take_snapshot_async (VivMachine          *self,
                                  GAsyncReadyCallback  callback,
                                  gpointer             user_data)
 {
-  g_autoptr(GError) error = NULL;
-
   g_return_if_fail (VIV_IS_MACHINE (self));
   g_return_if_fail (name != NULL);
 
-  if (!viv_snapshot_name_check (name, &error))
-    {
-      g_task_report_new_error (self, callback, user_data, viv_machine_take_snapshot_async,
-                               VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME, "%s",
-                               error->message);
-      return;
-    }
-  snapshot_begin (self, snapshot_op_new (SNAPSHOT_TAKE, NULL, name),
-                  viv_machine_take_snapshot_async, cancellable, callback, user_data);
+  snapshot_begin (self, SNAPSHOT_TAKE, NULL, name, viv_machine_take_snapshot_async,
+                  cancellable, callback, user_data);
 }
 
 /**
@@ -2378,11 +2393,7 @@ viv_machine_take_snapshot_finish (VivMachine    *self,
                                   GAsyncResult  *result,
                                   GError       **error)
 {
-  g_return_val_if_fail (VIV_IS_MACHINE (self), NULL);
-  g_return_val_if_fail (g_async_result_is_tagged (result, viv_machine_take_snapshot_async),
-                        NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return snapshot_finish (self, result, viv_machine_take_snapshot_async, error);
 }
 
 /* Puts the machine back to snapshot ID; a running machine runs on from
@@ -2397,8 +2408,8 @@ viv_machine_revert_snapshot_async (VivMachine          *self,
   g_return_if_fail (VIV_IS_MACHINE (self));
   g_return_if_fail (id != NULL);
 
-  snapshot_begin (self, snapshot_op_new (SNAPSHOT_REVERT, id, NULL),
-                  viv_machine_revert_snapshot_async, cancellable, callback, user_data);
+  snapshot_begin (self, SNAPSHOT_REVERT, id, NULL, viv_machine_revert_snapshot_async,
+                  cancellable, callback, user_data);
 }
 
 gboolean
@@ -2406,7 +2417,7 @@ viv_machine_revert_snapshot_finish (VivMachine    *self,
                                     GAsyncResult  *result,
                                     GError       **error)
 {
-  return snapshot_finish (self, result, viv_machine_revert_snapshot_async, error);
+  return snapshot_finish_done (self, result, viv_machine_revert_snapshot_async, error);
 }
 
 /* Removes snapshot ID; its children keep their content */
@@ -2420,8 +2431,8 @@ viv_machine_delete_snapshot_async (VivMachine          *self,
   g_return_if_fail (VIV_IS_MACHINE (self));
   g_return_if_fail (id != NULL);
 
-  snapshot_begin (self, snapshot_op_new (SNAPSHOT_DELETE, id, NULL),
-                  viv_machine_delete_snapshot_async, cancellable, callback, user_data);
+  snapshot_begin (self, SNAPSHOT_DELETE, id, NULL, viv_machine_delete_snapshot_async,
+                  cancellable, callback, user_data);
 }
 
 gboolean
@@ -2429,7 +2440,7 @@ viv_machine_delete_snapshot_finish (VivMachine    *self,
                                     GAsyncResult  *result,
                                     GError       **error)
 {
-  return snapshot_finish (self, result, viv_machine_delete_snapshot_async, error);
+  return snapshot_finish_done (self, result, viv_machine_delete_snapshot_async, error);
 }
 
 void
@@ -2440,21 +2451,12 @@ viv_machine_rename_snapshot_async (VivMachine          *self,
                                    GAsyncReadyCallback  callback,
                                    gpointer             user_data)
 {
-  g_autoptr(GError) error = NULL;
-
   g_return_if_fail (VIV_IS_MACHINE (self));
   g_return_if_fail (id != NULL);
   g_return_if_fail (name != NULL);
 
-  if (!viv_snapshot_name_check (name, &error))
-    {
-      g_task_report_new_error (self, callback, user_data, viv_machine_rename_snapshot_async,
-                               VIV_MACHINE_ERROR, VIV_MACHINE_ERROR_INVALID_NAME, "%s",
-                               error->message);
-      return;
-    }
-  snapshot_begin (self, snapshot_op_new (SNAPSHOT_RENAME, id, name),
-                  viv_machine_rename_snapshot_async, cancellable, callback, user_data);
+  snapshot_begin (self, SNAPSHOT_RENAME, id, name, viv_machine_rename_snapshot_async,
+                  cancellable, callback, user_data);
 }
 
 gboolean
@@ -2462,7 +2464,7 @@ viv_machine_rename_snapshot_finish (VivMachine    *self,
                                     GAsyncResult  *result,
                                     GError       **error)
 {
-  return snapshot_finish (self, result, viv_machine_rename_snapshot_async, error);
+  return snapshot_finish_done (self, result, viv_machine_rename_snapshot_async, error);
 }
 
 /* --- changes to machine.json ---------------------------------------------------------- */

@@ -840,15 +840,9 @@ static GBytes *
 save_state (struct fx *f)
 {
   struct vmm_state_writer *w = vmm_state_writer_new ();
-  const uint8_t *data;
-  GBytes *bytes;
-  size_t len;
 
   vmm_vga_save (f->vga, w, SECTION);
-  data = vmm_state_writer_finish (w, &len);
-  bytes = g_bytes_new (data, len);
-  vmm_state_writer_free (w);
-  return bytes;
+  return vmm_test_state_finish (w);
 }
 
 /* A state file whose section SECTION, of VERSION, holds LEN bytes of PAYLOAD */
@@ -856,50 +850,26 @@ static GBytes *
 make_state (uint32_t version, const uint8_t *payload, size_t len)
 {
   struct vmm_state_writer *w = vmm_state_writer_new ();
-  const uint8_t *data;
-  GBytes *bytes;
-  size_t n;
 
   vmm_state_begin (w, SECTION, version);
   vmm_state_put_bytes (w, payload, len);
   vmm_state_end (w);
-  data = vmm_state_writer_finish (w, &n);
-  bytes = g_bytes_new (data, n);
-  vmm_state_writer_free (w);
-  return bytes;
+  return vmm_test_state_finish (w);
 }
 
 /* A copy of the payload of STATE's section */
 static uint8_t *
 state_payload (GBytes *state, size_t *len)
 {
-  g_autoptr (GError) error = NULL;
-  struct vmm_state_file *file;
-  const struct vmm_state_section *s;
-  uint8_t *copy;
-  gsize n;
-  const uint8_t *data = g_bytes_get_data (state, &n);
-
-  file = vmm_state_file_parse (data, n, &error);
-  g_assert_no_error (error);
-  s = vmm_state_file_find (file, SECTION);
-  g_assert_nonnull (s);
-  copy = g_memdup2 (s->data, s->len);
-  *len = s->len;
-  vmm_state_file_free (file);
-  return copy;
+  return g_bytes_unref_to_data (vmm_test_state_payload (state, SECTION), len);
 }
 
 static gboolean
 load_state (struct fx *f, GBytes *state, bool apply, GError **error)
 {
-  struct vmm_state_file *file;
+  struct vmm_state_file *file = vmm_test_state_parse (state);
   gboolean ok;
-  gsize n;
-  const uint8_t *data = g_bytes_get_data (state, &n);
 
-  file = vmm_state_file_parse (data, n, error);
-  g_assert_nonnull (file);
   ok = vmm_vga_load (f->vga, file, SECTION, apply, error);
   vmm_state_file_free (file);
   return ok;

@@ -315,68 +315,6 @@ vmm_test_virtio_copy_guest (struct vmm_test_virtio *dst, const struct vmm_test_v
 /* ---- saved state ------------------------------------------------------------------ */
 
 GBytes *
-vmm_test_state_finish (struct vmm_state_writer *w)
-{
-  const uint8_t *data;
-  GBytes *bytes;
-  size_t len;
-
-  data = vmm_state_writer_finish (w, &len);
-  bytes = g_bytes_new (data, len);
-  vmm_state_writer_free (w);
-  return bytes;
-}
-
-static struct vmm_state_file *
-parse (GBytes *file)
-{
-  g_autoptr (GError) error = NULL;
-  struct vmm_state_file *f;
-  size_t len;
-  const uint8_t *data = g_bytes_get_data (file, &len);
-
-  f = vmm_state_file_parse (data, len, &error);
-  g_assert_no_error (error);
-  return f;
-}
-
-GBytes *
-vmm_test_state_payload (GBytes *file, const char *section)
-{
-  struct vmm_state_file *f = parse (file);
-  const struct vmm_state_section *s = vmm_state_file_find (f, section);
-  GBytes *payload;
-
-  g_assert_nonnull (s);
-  payload = g_bytes_new (s->data, s->len);
-  vmm_state_file_free (f);
-  return payload;
-}
-
-GBytes *
-vmm_test_state_replace (GBytes *file, const char *section, uint32_t version, const void *data,
-                        size_t n)
-{
-  struct vmm_state_file *f = parse (file);
-  struct vmm_state_writer *w = vmm_state_writer_new ();
-  bool found = false;
-
-  for (unsigned i = 0; i < vmm_state_file_n_sections (f); i++)
-    {
-      const struct vmm_state_section *s = vmm_state_file_section (f, i);
-      bool it = strcmp (s->name, section) == 0;
-
-      found |= it;
-      vmm_state_begin (w, s->name, it ? version : s->version);
-      vmm_state_put_bytes (w, it ? data : s->data, it ? n : s->len);
-      vmm_state_end (w);
-    }
-  g_assert_true (found);
-  vmm_state_file_free (f);
-  return vmm_test_state_finish (w);
-}
-
-GBytes *
 vmm_test_virtio_save (struct vmm_virtio_dev *dev, const char *name)
 {
   struct vmm_state_writer *w = vmm_state_writer_new ();
@@ -400,7 +338,7 @@ vmm_test_virtio_load (struct vmm_virtio_dev *dev, GBytes *file, const char *name
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) before = vmm_test_virtio_save (dev, name);
   g_autoptr (GBytes) after = NULL, again = NULL;
-  struct vmm_state_file *f = parse (file);
+  struct vmm_state_file *f = vmm_test_state_parse (file);
 
   g_assert_true (vmm_virtio_load (dev, f, name, false, &error));
   g_assert_no_error (error);
@@ -420,7 +358,7 @@ assert_refused (struct vmm_virtio_dev *dev, GBytes *file, const char *name, cons
 {
   g_autofree char *quoted = g_strdup_printf ("“%s”", section);
   g_autoptr (GBytes) before = vmm_test_virtio_save (dev, name);
-  struct vmm_state_file *f = parse (file);
+  struct vmm_state_file *f = vmm_test_state_parse (file);
 
   for (int apply = 0; apply < 2; apply++)
     {
@@ -443,7 +381,7 @@ vmm_test_virtio_refusals (struct vmm_virtio_dev *dev, GBytes *file, const char *
                           const char *section, size_t offset, uint8_t value)
 {
   g_autoptr (GBytes) payload = vmm_test_state_payload (file, section);
-  struct vmm_state_file *f = parse (file);
+  struct vmm_state_file *f = vmm_test_state_parse (file);
   uint32_t version = vmm_state_file_find (f, section)->version;
   size_t len;
   const uint8_t *data = g_bytes_get_data (payload, &len);

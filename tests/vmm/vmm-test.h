@@ -253,9 +253,13 @@ uint8_t  vmm_test_virtio_isr   (struct vmm_test_virtio *t);
 void     vmm_test_virtio_copy_guest (struct vmm_test_virtio *dst,
                                      const struct vmm_test_virtio *src);
 
-/* ---- saved state (vmm-test-virtio.c) ------------------------------------------------ */
+/* ---- saved state (vmm-test-state.c; the virtio save, vmm-test-virtio.c) -------------- */
 
 struct vmm_state_writer;
+struct vmm_state_file;
+
+/* FILE parsed (asserted to parse) */
+struct vmm_state_file *vmm_test_state_parse (GBytes *file);
 
 /* The writer's file, finished, as bytes; frees W */
 GBytes  *vmm_test_state_finish  (struct vmm_state_writer *w);

@@ -607,27 +607,6 @@ switch_table (struct qcow2 *q, struct qcow2_snapshot *snaps, unsigned n, GHashTa
 
 /* ---- the operations ------------------------------------------------------------ */
 
-/* With q->lock held: refuses while writes are in flight, and flushes
- * (unless the operation's first flush will do: FLUSH false). */
-static int
-op_begin (struct qcow2 *q, bool flush, GError **error)
-{
-  int ret;
-
-  if (q->inflight != NULL && g_hash_table_size (q->inflight) > 0)
-    {
-      g_set_error (error, VMM_BLOCK_ERROR, EBUSY, "%s: writes are in flight; quiesce the disk "
-                   "before working on its snapshots", q->b->path);
-      return -EBUSY;
-    }
-  while (q->cows_running > 0)
-    pthread_cond_wait (&q->cond, &q->lock);
-  if (q->broken)
-    return -EIO;
-  ret = flush ? qcow2_flush_locked (q) : 0;
-  return ret;
-}
-
 static int
 find_by_name (struct qcow2 *q, const char *name)
 {
@@ -645,6 +624,53 @@ find_snapshot (struct qcow2 *q, const char *name_or_id)
     if (strcmp (q->snapshots[i].id, name_or_id) == 0)
       return (int) i;
   return find_by_name (q, name_or_id);
+}
+
+/* Takes q->lock (op_end lets it go), refuses while writes are in flight,
+ * and flushes (unless the operation's first flush will do: FLUSH false);
+ * then, given NAME_OR_ID, finds that snapshot: *INDEX. */
+static int
+op_begin (struct qcow2 *q, bool flush, const char *name_or_id, int *index, GError **error)
+{
+  int ret;
+
+  pthread_mutex_lock (&q->lock);
+  if (q->inflight != NULL && g_hash_table_size (q->inflight) > 0)
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EBUSY, "%s: writes are in flight; quiesce the disk "
+                   "before working on its snapshots", q->b->path);
+      return -EBUSY;
+    }
+  while (q->cows_running > 0)
+    pthread_cond_wait (&q->cond, &q->lock);
+  if (q->broken)
+    return -EIO;
+  ret = flush ? qcow2_flush_locked (q) : 0;
+  if (ret < 0 || name_or_id == NULL)
+    return ret;
+  *index = find_snapshot (q, name_or_id);
+  if (*index < 0)
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, ENOENT, _("%s: there is no snapshot “%s”"), q->b->path,
+                   name_or_id);
+      return -ENOENT;
+    }
+  return 0;
+}
+
+/* -EEXIST unless NAME is free for snapshot EXCEPT (-1: a new one) */
+static int
+check_name_free (struct qcow2 *q, const char *name, int except, GError **error)
+{
+  int other = find_by_name (q, name);
+
+  if (other >= 0 && other != except)
+    {
+      g_set_error (error, VMM_BLOCK_ERROR, EEXIST, _("%s: there is already a snapshot named "
+                                                     "“%s”"), q->b->path, name);
+      return -EEXIST;
+    }
+  return 0;
 }
 
 /* The next id: one more than the largest decimal id, as QEMU picks them */
@@ -734,29 +760,57 @@ op_end (struct qcow2 *q, int ret, const char *what, GError **error)
   return ret;
 }
 
+/* Makes *SNAPS (N entries) the snapshot table (switch_table; *SNAPS is
+ * taken over on success), then drops the old table's clusters. */
+static int
+replace_table (struct qcow2 *q, struct qcow2_snapshot **snaps, unsigned n)
+{
+  g_autoptr (GHashTable) freed = delta_new ();
+  int ret;
+
+  ret = switch_table (q, *snaps, n, freed);
+  if (ret < 0)
+    return ret;
+  *snaps = NULL;
+  ret = apply_deltas (q, freed);
+  if (ret == 0)
+    ret = qcow2_flush_locked (q);
+  return ret;
+}
+
+/* Adds DELTAS to the refcounts, then sets the COPIED flags they call for,
+ * with one flush: it writes the refcounts, durably, before the L2 tables,
+ * so a flag never reaches the disk before the refcount it follows from
+ * (see the top of this file). */
+static int
+apply_then_fix_copied (struct qcow2 *q, GHashTable *deltas)
+{
+  int ret;
+
+  ret = apply_deltas (q, deltas);
+  if (ret == 0)
+    ret = fix_copied (q, NULL);
+  if (ret == 0)
+    ret = qcow2_flush_locked (q);
+  return ret;
+}
+
 int
 qcow2_snapshot_create (struct vmm_block *b, const char *name, GError **error)
 {
   struct qcow2 *q = b->priv;
   g_autoptr (GHashTable) h = delta_new ();
-  g_autoptr (GHashTable) freed = delta_new ();
   struct qcow2_snapshot *snaps = NULL, *sn;
   uint64_t *copy = NULL, l1_off = 0;
   struct timespec now;
   unsigned n = 0;
   int ret;
 
-  pthread_mutex_lock (&q->lock);
-  ret = op_begin (q, true, error);
+  ret = op_begin (q, true, NULL, NULL, error);
+  if (ret == 0)
+    ret = check_name_free (q, name, -1, error);
   if (ret < 0)
     goto out;
-  if (find_by_name (q, name) >= 0)
-    {
-      g_set_error (error, VMM_BLOCK_ERROR, EEXIST, _("%s: there is already a snapshot named "
-                                                     "“%s”"), b->path, name);
-      ret = -EEXIST;
-      goto out;
-    }
   if (q->n_snapshots >= QCOW2_MAX_SNAPSHOTS)
     {
       ret = -ENOSPC;
@@ -781,13 +835,7 @@ qcow2_snapshot_create (struct vmm_block *b, const char *name, GError **error)
   ret = write_new_l1 (q, copy, q->l1_size, &l1_off);
   /* The increments on disk before any COPIED flag goes (see the top) */
   if (ret == 0)
-    ret = apply_deltas (q, h);
-  if (ret == 0)
-    ret = qcow2_flush_locked (q);
-  if (ret == 0)
-    ret = fix_copied (q, NULL);
-  if (ret == 0)
-    ret = qcow2_flush_locked (q);
+    ret = apply_then_fix_copied (q, h);
   if (ret < 0)
     goto out;
 
@@ -813,13 +861,7 @@ qcow2_snapshot_create (struct vmm_block *b, const char *name, GError **error)
   if (sn->name == NULL)
     ret = -ENOMEM;
   if (ret == 0)
-    ret = switch_table (q, snaps, n, freed);
-  if (ret < 0)
-    goto out;
-  snaps = NULL;
-  ret = apply_deltas (q, freed);
-  if (ret == 0)
-    ret = qcow2_flush_locked (q);
+    ret = replace_table (q, &snaps, n);
 out:
   snapshots_free (snaps, n);
   free (copy);
@@ -839,20 +881,11 @@ qcow2_snapshot_apply (struct vmm_block *b, const char *name_or_id, GError **erro
   bool *dirty = NULL;
   int i, ret;
 
-  pthread_mutex_lock (&q->lock);
   /* Its first flush writes what the guest left in the caches too, in
    * their order (refcounts, L2, L1) and before the switch */
-  ret = op_begin (q, false, error);
+  ret = op_begin (q, false, name_or_id, &i, error);
   if (ret < 0)
     goto out;
-  i = find_snapshot (q, name_or_id);
-  if (i < 0)
-    {
-      g_set_error (error, VMM_BLOCK_ERROR, ENOENT, _("%s: there is no snapshot “%s”"), b->path,
-                   name_or_id);
-      ret = -ENOENT;
-      goto out;
-    }
   sn = &q->snapshots[i];
   if (sn->disk_size != q->size)
     {
@@ -939,14 +972,7 @@ qcow2_snapshot_apply (struct vmm_block *b, const char *name_or_id, GError **erro
   l1 = NULL;
   dirty = NULL;
 
-  /* One flush for both: it writes the refcounts (lowered) before the L2
-   * tables (COPIED set where a refcount is 1 now), so a flag is never on
-   * disk before the refcount that allows it */
-  ret = apply_deltas (q, down);
-  if (ret == 0)
-    ret = fix_copied (q, NULL);
-  if (ret == 0)
-    ret = qcow2_flush_locked (q);
+  ret = apply_then_fix_copied (q, down);
 out:
   free (sl1);
   free (l1);
@@ -964,18 +990,9 @@ qcow2_snapshot_delete (struct vmm_block *b, const char *name_or_id, GError **err
   unsigned n = 0;
   int i, ret;
 
-  pthread_mutex_lock (&q->lock);
-  ret = op_begin (q, true, error);
+  ret = op_begin (q, true, name_or_id, &i, error);
   if (ret < 0)
     goto out;
-  i = find_snapshot (q, name_or_id);
-  if (i < 0)
-    {
-      g_set_error (error, VMM_BLOCK_ERROR, ENOENT, _("%s: there is no snapshot “%s”"), b->path,
-                   name_or_id);
-      ret = -ENOENT;
-      goto out;
-    }
   ret = read_l1 (q, &q->snapshots[i], &sl1);
   if (ret == 0)
     ret = collect_l1 (q, sl1, q->snapshots[i].l1_size, -1, h);
@@ -1015,31 +1032,15 @@ qcow2_snapshot_rename (struct vmm_block *b, const char *old_name, const char *ne
                        GError **error)
 {
   struct qcow2 *q = b->priv;
-  g_autoptr (GHashTable) freed = delta_new ();
   struct qcow2_snapshot *snaps = NULL;
   unsigned n = 0;
-  int i, other, ret;
+  int i, ret;
 
-  pthread_mutex_lock (&q->lock);
-  ret = op_begin (q, true, error);
+  ret = op_begin (q, true, old_name, &i, error);
+  if (ret == 0)
+    ret = check_name_free (q, new_name, i, error);
   if (ret < 0)
     goto out;
-  i = find_snapshot (q, old_name);
-  other = find_by_name (q, new_name);
-  if (i < 0)
-    {
-      g_set_error (error, VMM_BLOCK_ERROR, ENOENT, _("%s: there is no snapshot “%s”"), b->path,
-                   old_name);
-      ret = -ENOENT;
-      goto out;
-    }
-  if (other >= 0 && other != i)
-    {
-      g_set_error (error, VMM_BLOCK_ERROR, EEXIST, _("%s: there is already a snapshot named "
-                                                     "“%s”"), b->path, new_name);
-      ret = -EEXIST;
-      goto out;
-    }
   snaps = copy_snapshots (q, -1, &n);
   if (snaps == NULL)
     {
@@ -1051,13 +1052,7 @@ qcow2_snapshot_rename (struct vmm_block *b, const char *old_name, const char *ne
   if (snaps[i].name == NULL)
     ret = -ENOMEM;
   if (ret == 0)
-    ret = switch_table (q, snaps, n, freed);
-  if (ret < 0)
-    goto out;
-  snaps = NULL;
-  ret = apply_deltas (q, freed);
-  if (ret == 0)
-    ret = qcow2_flush_locked (q);
+    ret = replace_table (q, &snaps, n);
 out:
   snapshots_free (snaps, n);
   return op_end (q, ret, "rename the snapshot", error);
