@@ -624,6 +624,23 @@ test_display (void)
   screen_show (&f.screen, f.spice);
   assert_client_shows (&c, &f.screen);
 
+  /* Nothing and at once a screen of the same size, before the surface
+   * job on the server's thread ran (a revert to a snapshot does this): the
+   * screen comes, and flushes after it do too. Twenty times: the job runs
+   * between the two only by chance. */
+  for (unsigned i = 0; i < 20; i++)
+    {
+      const struct vmm_display_listener *l = vmm_spice_display_listener (f.spice);
+
+      screen_fill (&f.screen, 8 + i, 0, 0, 400, 300);
+      l->set_surface (l->data, NULL);
+      screen_show (&f.screen, f.spice);
+    }
+  assert_client_shows (&c, &f.screen);
+  screen_fill (&f.screen, 40, 10, 20, 30, 30);
+  screen_flush (&f.screen, f.spice, 10, 20, 30, 30);
+  assert_client_shows (&c, &f.screen);
+
   client_disconnect (&c);
   fixture_stop (&f);
 }

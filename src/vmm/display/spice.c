@@ -593,11 +593,15 @@ surface_job (gpointer data)
   placeholder = w == 0 || h == 0;
   pw = placeholder ? (spice->primary_exists ? spice->primary_w : PLACEHOLDER_WIDTH) : w;
   ph = placeholder ? (spice->primary_exists ? spice->primary_h : PLACEHOLDER_HEIGHT) : h;
+  /* The primary it needs may be there already: the screen went away and
+   * came back at the same size before this job ran. Then it only becomes
+   * ready again, below (returning here would leave it not ready, and the
+   * display frozen, for good). */
   if (spice->primary_exists && pw == spice->primary_w && ph == spice->primary_h
       && (placeholder ? spice->primary_placeholder : !spice->primary_placeholder))
     {
       g_mutex_unlock (&spice->fb_lock);
-      return G_SOURCE_REMOVE;
+      goto ready;
     }
   spice->primary_ready = false;
   g_mutex_unlock (&spice->fb_lock);
@@ -628,11 +632,12 @@ surface_job (gpointer data)
     spice->primary_exists = true;
     spice->primary_placeholder = placeholder;
   }
+  spice->primary_w = pw;
+  spice->primary_h = ph;
+
+ready:
   w = pw;
   h = ph;
-  spice->primary_w = w;
-  spice->primary_h = h;
-
   g_mutex_lock (&spice->fb_lock);
   /* Ready unless the size changed again meanwhile (then a new job is
    * queued); all of it is new */

@@ -33,7 +33,10 @@ page_is_zero (const uint8_t *p, uint64_t len)
   return true;
 }
 
-/* Writes [off, off + len) of the mapping at OFF in FD */
+/* Writes [off, off + len) of the mapping at OFF in FD. The file is open
+ * with O_DIRECT where the file system takes it (the pages go from guest
+ * RAM to the disk, not through the page cache); one that refuses a write
+ * that way gets the rest through the page cache. */
 static int
 write_run (int fd, const uint8_t *base, uint64_t off, uint64_t len)
 {
@@ -42,6 +45,12 @@ write_run (int fd, const uint8_t *base, uint64_t off, uint64_t len)
       ssize_t n = pwrite (fd, base + off, len > (1u << 30) ? (1u << 30) : (size_t) len,
                           (off_t) off);
 
+      if (n < 0 && errno == EINVAL && (fcntl (fd, F_GETFL) & O_DIRECT) != 0)
+        {
+          if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_DIRECT) < 0)
+            return -errno;
+          continue;
+        }
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -96,7 +105,9 @@ vmm_snapshot_memory_save (const struct vmm_mem *mem, int base_fd, const char *pa
   g_return_val_if_fail (base != NULL && size % page == 0, FALSE);
   /* read-only: a running machine maps it, and would fault on any page
    * past its end if it were cut short */
-  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0400);
+  if (fd < 0 && errno == EINVAL)
+    fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
   if (fd < 0)
     {
       int err = errno;
