@@ -37,7 +37,10 @@ The harness:
   5. powers off; takes, reverts to and deletes a disks-only snapshot with
      vivarium-vmm snapshot (a running snapshot is refused there);
      qemu-img check finds the disk clean and lists the disk snapshots B
-     and C and not A; a raw disk is refused with a message.
+     and C and not A; a raw disk is refused with a message;
+  6. starts the machine that is off from B (vivarium-vmm --machine DIR
+     --restore B): the screen, console and probe check out as after a
+     revert; a disks-only snapshot is refused there.
 
 Without /dev/kvm, qemu-img, Debian's python3-gi or gir1.2-spiceclientglib-2.0 it
 prints a skip plan.
@@ -53,7 +56,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import blkhost  # noqa: E402
-from snapshot_common import Machine  # noqa: E402 (skips without python3-gi and spice-client-glib)
+# (snapshot_common skips the test without python3-gi or spice-client-glib)
+from snapshot_common import TIMEOUT, Machine  # noqa: E402
 from gi.repository import GLib  # noqa: E402
 
 
@@ -154,9 +158,22 @@ def main():
         p = subprocess.run(cli + ["revert", off], env=env, capture_output=True, text=True)
         tap.ok(p.returncode == 0 and m.index()["current"] == off,
                "snapshot revert to the disks-only snapshot (%s)" % p.stderr.strip())
+        p = subprocess.run([vmm, "--machine", m.dir, "--restore", off], env=env,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        tap.ok(p.returncode == 1 and "off" in p.stderr and m.index()["current"] == off,
+               "vivarium-vmm --restore refuses a disks-only snapshot (%s)" % p.stderr.strip())
         p = subprocess.run(cli + ["delete", off], env=env, capture_output=True, text=True)
         tap.ok(p.returncode == 0 and off not in {s["id"] for s in m.index()["snapshots"]},
                "snapshot delete with the machine off (%s)" % p.stderr.strip())
+
+        # the machine off, started from B (vivarium-vmm --restore): B's screen,
+        # console, memory, disk and TSC, before its first tick
+        m = Machine.attach(vmm, m.dir, tmp, args=["--restore", b], display=True)
+        m.open_serial()
+        good, lines = m.check_revert(tap, "started from B", tb, 0)
+        tap.ok(good, "started from B with --restore: the guest checks out", "\n".join(lines))
+        tap.ok(m.index()["current"] == b, "the index says the machine is at B")
+        m.stop()
 
         status, out = blkhost.qemu_check(m.disk)
         tap.ok(status == 0, "qemu-img check: the disk is clean", out)
