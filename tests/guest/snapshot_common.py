@@ -276,14 +276,18 @@ class Machine:
                ["snap tick %d" % (tick + k) for k in range(1, CONSOLE_AFTER + 1)]
         self.screen.wait(lambda: want[-1] in self.console[con_at:], TIMEOUT, step=0.05)
         got = self.console[con_at:]
-        # first, the lines of later ticks that were on their way before the
-        # revert: they go on from the last line read before it
+        # first, the lines that were on their way before the revert: later
+        # ticks going on from the last line read before it, and the line of
+        # a 'v' at the tick of the line before
         stale = 0
         prev = re.search(r"tick (\d+)$", self.console[con_at - 1]) if con_at else None
         prev = int(prev.group(1)) if prev else -1
-        while stale < len(got) and got[stale] == "snap tick %d" % (prev + 1):
+        while stale < len(got):
+            if got[stale] == "snap tick %d" % (prev + 1):
+                prev += 1
+            elif got[stale] != "snap check at tick %d" % prev:   # a 'v' before the revert
+                break
             stale += 1
-            prev += 1
         after = got[stale:stale + len(want)]
         tap.ok(after == want, "%s: the console goes on from tick %d: %s (%d later lines before)"
                % (what, tick, " | ".join(after), stale),
