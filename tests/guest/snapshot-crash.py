@@ -40,7 +40,6 @@ SPDX-License-Identifier: GPL-3.0-or-later
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -69,28 +68,10 @@ BLOCK_CRASHES = [1, 4, 8]
 
 
 def qemu_check_ok(path):
-    """qemu-img check's verdict as qcow2-snapshot-crash.py gives it: clean
-    (0), leaks only (3), or (2) errors that are all the benign COPIED window
-    qcow2-snapshot.c describes. Returns (ok, output)."""
+    """qemu-img check's verdict as qcow2-snapshot-crash.py gives it
+    (blkhost.qcow2_check_verdict); returns (ok, output)."""
     status, out = blkhost.run(["qemu-img", "check", path], check=False)
-    if status in (0, 3):
-        return True, out
-    if status != 2:
-        return False, out
-    leaked = {}
-    for m in re.finditer(r"Leaked cluster (\d+) refcount=(\d+) reference=(\d+)", out):
-        leaked[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
-    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
-    for line in errors:
-        m = re.match(r"ERROR OFLAG_COPIED (?:data|L2) cluster: .*_entry=([0-9a-f]+) "
-                     r"refcount=(\d+)$", line)
-        if m is None:
-            return False, out
-        entry, rc = int(m.group(1), 16), int(m.group(2))
-        cluster = (entry & 0x00fffffffffffe00) // CLUSTER
-        if not entry >> 63 or leaked.get(cluster) != (rc, 1):
-            return False, out
-    return bool(errors), out
+    return blkhost.qcow2_check_verdict(status, out, CLUSTER)[0], out
 
 
 def check_disks(m):

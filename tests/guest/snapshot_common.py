@@ -316,17 +316,3 @@ class Machine:
             self.proc.kill()
             self.proc.wait()
 
-    def index(self):
-        with open(os.path.join(self.dir, "snapshots", "index.json")) as f:
-            return json.load(f)
-
-    def stop(self):
-        try:
-            self.call("Quit")
-        except GLib.Error:
-            pass
-        try:
-            self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
